@@ -1,0 +1,78 @@
+/*
+ * config.h: the effective configuration of otel2dd. It is read from one YAML file shaped
+ * like an OpenTelemetry Collector configuration (config.c), or from the embedded default
+ * when no file is given. Every limit the receivers enforce lives here with its default.
+ */
+#ifndef O2D_CONFIG_H
+#define O2D_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define O2D_ENDPOINT_MAX 256
+
+enum o2d_debug_verbosity {
+    O2D_DEBUG_QUIET = 0,    /* nothing per request (benchmarks) */
+    O2D_DEBUG_BASIC = 1,    /* one line per request */
+    O2D_DEBUG_DETAILED = 2, /* every span and log record */
+};
+
+/* receivers.otlp.protocols.grpc */
+struct o2d_grpc_config {
+    int enabled;                         /* the section is present (on by default) */
+    char endpoint[O2D_ENDPOINT_MAX];     /* host:port, default 0.0.0.0:4317 */
+    size_t max_recv_msg_size;            /* max_recv_msg_size_mib, default 4 MiB, after
+                                            decompression too */
+    uint32_t max_concurrent_streams;     /* default 100 */
+    uint32_t max_connections;            /* default 1024 */
+    int64_t max_connection_idle_ms;      /* keepalive.server_parameters.max_connection_idle,
+                                            default 5 min */
+    int64_t max_connection_age_ms;       /* ...max_connection_age, 0 = off (default) */
+    int64_t max_connection_age_grace_ms; /* ...max_connection_age_grace, default 30 s */
+    int64_t request_timeout_ms;          /* a request must arrive whole within this when the
+                                            client sends no grpc-timeout; default 30 s */
+};
+
+/* receivers.otlp.protocols.http */
+struct o2d_http_config {
+    int enabled;
+    char endpoint[O2D_ENDPOINT_MAX]; /* default 0.0.0.0:4318 */
+    size_t max_request_body_size;    /* bytes, after decompression too; default 20 MiB */
+    uint32_t max_connections;        /* default 1024 */
+    int64_t idle_timeout_ms;         /* no byte from the client for this long closes the
+                                        connection; default 60 s */
+    int64_t read_timeout_ms;         /* a whole request must arrive within this; default 30 s */
+};
+
+struct o2d_config {
+    struct o2d_grpc_config grpc;
+    struct o2d_http_config http;
+    /* receivers.otlp.memory_limit_mib: request bytes all receivers may hold at once while
+     * reading and decoding; past it new requests are answered "retry later". 256 MiB. */
+    size_t memory_limit;
+    /* extensions.health_check.endpoint, default 0.0.0.0:13133; empty = off */
+    char health_endpoint[O2D_ENDPOINT_MAX];
+    /* exporters.debug.verbosity */
+    enum o2d_debug_verbosity debug_verbosity;
+    /* service.telemetry.logs.level: one of enum o2d_log_level */
+    int log_level;
+    /* Where it came from: a path, or "<embedded default>". */
+    char source[256];
+};
+
+/* Fills every field with its default (what the embedded configuration also says). */
+void o2d_config_defaults(struct o2d_config *cfg);
+
+/*
+ * Loads a YAML configuration. On error returns O2D_ERR_CONFIG and writes into err a message
+ * naming the file, the line and what was expected ("otel2dd.yaml:7: unknown key 'endpont'
+ * under receivers.otlp.protocols.grpc; did you mean 'endpoint'?").
+ */
+int o2d_config_load_file(struct o2d_config *cfg, const char *path, char *err, size_t errlen);
+int o2d_config_load_string(struct o2d_config *cfg, const char *name, const char *yaml,
+                           size_t len, char *err, size_t errlen);
+
+/* The embedded default configuration, used when no --config is given. */
+extern const char o2d_config_embedded[];
+
+#endif

@@ -1,0 +1,91 @@
+/*
+ * ingest.h: the one ingest path. Both receivers call ingest_request() with a request body
+ * as it came off the wire; it inflates it within the size limit, decodes it into a
+ * per-thread arena, validates and counts it, and hands it to the pipeline. The receiver
+ * answers only after this returns, so an acknowledged request has been handed on.
+ *
+ * The gRPC and HTTP receivers only frame and unframe, and map the returned status with
+ * status_map.h; they never decode or count themselves.
+ */
+#ifndef O2D_INGEST_H
+#define O2D_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "o2d_buf.h"
+#include "otlp.h"
+
+struct pipeline;
+struct ingest;
+
+enum o2d_transport {
+    O2D_TRANSPORT_GRPC = 0,
+    O2D_TRANSPORT_HTTP = 1,
+};
+#define O2D_TRANSPORT_COUNT 2
+
+enum o2d_compression {
+    O2D_COMP_NONE = 0,
+    O2D_COMP_GZIP = 1,
+};
+
+struct ingest_result {
+    int status;         /* O2D_OK or a negative o2d_status */
+    const char *reason; /* static; why, when status != O2D_OK */
+    enum otlp_signal signal;
+    size_t accepted;           /* items handed to the pipeline */
+    size_t rejected;           /* items refused by validation (partial success) */
+    const char *reject_reason; /* static; set when rejected > 0 */
+};
+
+/* Borrows the pipeline; memory_limit is the budget of ingest_reserve(). */
+int ingest_new(struct ingest **out, struct pipeline *p, size_t memory_limit);
+void ingest_free(struct ingest *ing);
+
+/*
+ * Receivers reserve the bytes they buffer for a request body before they buffer them, and
+ * release them when the request is done. O2D_ERR_BUSY when the budget is spent: answer
+ * "retry later" (503 + Retry-After / UNAVAILABLE) without reading more.
+ */
+int ingest_reserve(struct ingest *ing, size_t n);
+void ingest_release(struct ingest *ing, size_t n);
+
+/*
+ * Ingests one request. body is borrowed. max_decoded bounds the body after decompression
+ * (a gzip bomb fails with O2D_ERR_TOO_LARGE before allocating past it). Always fills *res;
+ * returns res->status. Thread-safe: each calling thread gets its own arena.
+ */
+int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal sig,
+                   enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
+                   size_t len, size_t max_decoded, struct ingest_result *res);
+
+/*
+ * The body of a successful answer: the Export{Trace,Logs,Metrics}ServiceResponse for
+ * res->signal in `enc` (protobuf or JSON), with partial_success set only when items were
+ * rejected. Appends to out.
+ */
+int ingest_encode_response(const struct ingest_result *res, enum otlp_encoding enc,
+                           struct o2d_buf *out);
+
+/*
+ * A google.rpc.Status {code, message} in `enc`, for HTTP error bodies; when
+ * retry_after_s > 0 it carries a google.rpc.RetryInfo detail (the gRPC receiver puts the
+ * protobuf form in grpc-status-details-bin). Appends to out.
+ */
+int ingest_encode_status(int grpc_code, const char *message, int retry_after_s,
+                         enum otlp_encoding enc, struct o2d_buf *out);
+
+/* Counters since start (read with relaxed atomics; for logs and tests). */
+struct ingest_totals {
+    uint64_t requests[O2D_TRANSPORT_COUNT][3]; /* [transport][signal] answered OK */
+    uint64_t items[O2D_TRANSPORT_COUNT][3];    /* accepted items */
+    uint64_t rejected_items;                   /* partial-success rejections */
+    uint64_t refused[O2D_TRANSPORT_COUNT];     /* requests answered with an error */
+    uint64_t metric_points_dropped;            /* metrics are accepted but not forwarded */
+};
+void ingest_get_totals(struct ingest *ing, struct ingest_totals *t);
+
+const char *o2d_transport_name(enum o2d_transport tr);
+
+#endif

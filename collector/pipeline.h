@@ -1,0 +1,23 @@
+/*
+ * pipeline.h: what receivers hand decoded requests to. It owns the exporters and passes
+ * each request to every one of them before returning, so the receiver can answer. Until
+ * the Datadog exporters exist the debug exporter is the only one.
+ */
+#ifndef O2D_PIPELINE_H
+#define O2D_PIPELINE_H
+
+#include "config.h"
+#include "ingest.h"
+#include "otlp.h"
+
+struct pipeline;
+
+int pipeline_new(struct pipeline **out, const struct o2d_config *cfg);
+/* Hands one request (borrowed; copied by whoever keeps data) to the exporters. O2D_OK, or
+ * O2D_ERR_BUSY / O2D_ERR_SHUTDOWN when it cannot take it now. */
+int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req);
+/* Flushes and stops the exporters; waits at most until deadline_ms (monotonic clock). */
+void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms);
+void pipeline_free(struct pipeline *p);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * exporter.h: the interface every destination implements (curl's Curl_cftype / Curl_cfilter
+ * split): a const table of operations, and an instance that points at it.
+ */
+#ifndef O2D_EXPORTER_H
+#define O2D_EXPORTER_H
+
+#include <stdint.h>
+
+#include "otlp.h"
+
+struct exporter;
+
+struct exporter_type {
+    const char *name; /* closed set: safe as a metric label */
+    /* Starts background work, if any. */
+    int (*start)(struct exporter *e);
+    /* Takes one request; `req` and everything it points to are borrowed for the call only.
+     * `transport` is a static name ("grpc", "http"). O2D_OK or O2D_ERR_BUSY. */
+    int (*submit)(struct exporter *e, const char *transport, const struct otlp_request *req);
+    /* Sends what is pending; returns when done or at deadline_ms (monotonic). */
+    int (*flush)(struct exporter *e, int64_t deadline_ms);
+    /* Stops background work and frees the instance. */
+    void (*destroy)(struct exporter *e);
+};
+
+struct exporter {
+    const struct exporter_type *type;
+    void *ctx; /* owned by the exporter */
+};
+
+/* exporters/debug.c: logs what arrives (one line per request, or every item). */
+int debug_exporter_new(struct exporter **out, int verbosity);
+
+/* Monotonic clock in milliseconds, for deadlines passed between modules. */
+int64_t o2d_now_ms(void);
+
+#endif

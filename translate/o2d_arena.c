@@ -1,0 +1,128 @@
+/*
+ * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit.
+ */
+#include <string.h>
+
+#include "o2d_alloc.h"
+#include "o2d_arena.h"
+
+#define ARENA_ALIGN       16
+#define ARENA_FIRST_BLOCK (64 * 1024)
+#define ARENA_MAX_BLOCK   (4 * 1024 * 1024)
+
+struct o2d_arena_block {
+    struct o2d_arena_block *next;
+    size_t size; /* usable bytes after the header */
+    size_t off;
+    _Alignas(ARENA_ALIGN) unsigned char mem[];
+};
+
+static void *pb_alloc(void *ctx, size_t n)
+{
+    return o2d_arena_alloc(ctx, n);
+}
+
+static void pb_free(void *ctx, void *p)
+{
+    (void)ctx;
+    (void)p;
+}
+
+void o2d_arena_init(struct o2d_arena *a, size_t limit)
+{
+    memset(a, 0, sizeof(*a));
+    a->limit = limit;
+    a->keep = 1024 * 1024;
+    a->pb.alloc = pb_alloc;
+    a->pb.free = pb_free;
+    a->pb.allocator_data = a;
+}
+
+void o2d_arena_cleanup(struct o2d_arena *a)
+{
+    struct o2d_arena_block *b = a->head;
+    while (b != NULL) {
+        struct o2d_arena_block *next = b->next;
+        o2d_free(b);
+        b = next;
+    }
+    a->head = NULL;
+    a->used = 0;
+    a->reserved = 0;
+    a->failed = 0;
+}
+
+void o2d_arena_reset(struct o2d_arena *a)
+{
+    struct o2d_arena_block *b = a->head;
+    struct o2d_arena_block *kept = NULL;
+    while (b != NULL) {
+        struct o2d_arena_block *next = b->next;
+        if (kept == NULL && b->size <= a->keep) {
+            kept = b;
+        } else {
+            o2d_free(b);
+        }
+        b = next;
+    }
+    a->head = kept;
+    a->reserved = 0;
+    if (kept != NULL) {
+        kept->next = NULL;
+        kept->off = 0;
+        a->reserved = kept->size;
+    }
+    a->used = 0;
+    a->failed = 0;
+}
+
+void o2d_arena_set_limit(struct o2d_arena *a, size_t limit)
+{
+    a->limit = limit;
+}
+
+void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
+{
+    size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need < n || a->used > a->limit || need > a->limit - a->used) {
+        a->failed = 1;
+        return NULL;
+    }
+    struct o2d_arena_block *b = a->head;
+    if (b == NULL || b->size - b->off < need) {
+        /* Blocks double up to ARENA_MAX_BLOCK; a larger single allocation gets its own. */
+        size_t size = b ? b->size * 2 : ARENA_FIRST_BLOCK;
+        if (size > ARENA_MAX_BLOCK) {
+            size = ARENA_MAX_BLOCK;
+        }
+        if (size < need) {
+            size = need;
+        }
+        struct o2d_arena_block *nb = o2d_malloc(sizeof(*nb) + size);
+        if (nb == NULL) {
+            a->failed = 1;
+            return NULL;
+        }
+        nb->size = size;
+        nb->off = 0;
+        nb->next = b;
+        a->head = nb;
+        a->reserved += size;
+        b = nb;
+    }
+    void *p = b->mem + b->off;
+    b->off += need;
+    a->used += need;
+    return p;
+}
+
+char *o2d_arena_strndup(struct o2d_arena *a, const char *s, size_t len)
+{
+    char *d = o2d_arena_alloc(a, len + 1);
+    if (d == NULL) {
+        return NULL;
+    }
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}

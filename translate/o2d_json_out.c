@@ -1,0 +1,151 @@
+/*
+ * o2d_json_out.c: JSON string escaping with UTF-8 repair (RFC 8259 section 7; RFC 3629 for
+ * what is valid UTF-8: no overlongs, no surrogates, nothing past U+10FFFF).
+ */
+#include "o2d.h"
+#include "o2d_json_out.h"
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0; /* overlong */
+        } else if (c == 0xED) {
+            hi = 0x9F; /* surrogates */
+        }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90;
+        } else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    } else {
+        return 0;
+    }
+    if (avail < n || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+size_t o2d_utf8_valid_prefix(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_seq_len(p + i, len - i);
+        if (n == 0) {
+            return i;
+        }
+        i += n;
+    }
+    return len;
+}
+
+int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    int rv = o2d_buf_reserve(b, len + 2);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    o2d_buf_append_byte(b, '"');
+    size_t i = 0;
+    while (i < len && rv == O2D_OK) {
+        /* Copy the longest run that needs no escaping in one go. */
+        size_t start = i;
+        while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') {
+            i++;
+        }
+        if (i > start) {
+            rv = o2d_buf_append(b, p + start, i - start);
+            continue;
+        }
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t n = utf8_seq_len(p + i, len - i);
+            if (n == 0) {
+                rv = o2d_buf_append(b, "\xEF\xBF\xBD", 3);
+                i++;
+            } else {
+                rv = o2d_buf_append(b, p + i, n);
+                i += n;
+            }
+            continue;
+        }
+        char esc[6];
+        size_t en = 2;
+        esc[0] = '\\';
+        switch (c) {
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            en = 6;
+        }
+        rv = o2d_buf_append(b, esc, en);
+        i++;
+    }
+    if (rv == O2D_OK) {
+        rv = o2d_buf_append_byte(b, '"');
+    }
+    return rv;
+}
+
+int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rv = o2d_buf_reserve(b, n * 2);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        b->data[b->len++] = (uint8_t)hex[p[i] >> 4];
+        b->data[b->len++] = (uint8_t)hex[p[i] & 15];
+    }
+    return O2D_OK;
+}
