@@ -1,0 +1,189 @@
+"""Starts build/otel2dd for an end-to-end test and reads what it logs.
+
+The binary runs on 127.0.0.1 with ephemeral ports (endpoint port 0); the ports it got are
+read from its "listening" log lines. Every wait polls with a deadline; nothing sleeps a
+fixed time to let something happen.
+
+    with Otel2dd() as o:
+        send(o.grpc_port, ...)
+        o.wait_items("traces", 1000)
+
+`config` (a dict, or a YAML string) is deep-merged over the default test configuration. A
+mapping whose top-level keys are not configuration sections (receivers, exporters,
+extensions, service) is merged under receivers.otlp, so {"protocols": {"grpc": {...}}} and
+{"memory_limit_mib": 1} both work.
+"""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN = os.environ.get("OTEL2DD_BIN", os.path.join(ROOT, "build", "otel2dd"))
+SECTIONS = {"receivers", "exporters", "extensions", "service", "processors", "connectors"}
+
+
+def deep_merge(base, extra):
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            deep_merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def wait_until(pred, timeout, what, interval=0.02):
+    """Polls pred() until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+class Otel2dd:
+    def __init__(self, config=None, verbosity="basic", args=None, env=None,
+                 config_yaml_extra=None, grpc=True, http=True):
+        if config is None:
+            config = config_yaml_extra
+        protocols = {}
+        if grpc:
+            protocols["grpc"] = {"endpoint": "127.0.0.1:0"}
+        if http:
+            protocols["http"] = {"endpoint": "127.0.0.1:0"}
+        cfg = {
+            "receivers": {"otlp": {"protocols": protocols}},
+            "extensions": {"health_check": {"endpoint": "127.0.0.1:0"}},
+            "exporters": {"debug": {"verbosity": verbosity}},
+        }
+        if isinstance(config, str):
+            import yaml  # python3-yaml
+            config = yaml.safe_load(config) or {}
+        if config:
+            if set(config) & SECTIONS:
+                deep_merge(cfg, config)
+            else:
+                deep_merge(cfg["receivers"]["otlp"], config)
+        self.config = cfg
+        self.extra_args = list(args or [])
+        self.env = env
+        self.proc = None
+        self.lines = []  # parsed JSON log lines
+        self.raw = []  # every stderr line, parsed or not
+        self.stdout = []
+        self._lock = threading.Lock()
+        self.grpc_port = self.http_port = self.health_port = None
+
+    # ---- lifecycle ----
+    def start(self, timeout=20):
+        fd, self.config_path = tempfile.mkstemp(prefix="otel2dd-", suffix=".yaml")
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.config, f, indent=1)  # JSON is YAML
+        env = dict(os.environ)
+        for k in list(env):
+            if k.startswith("DD_") or k.startswith("OTEL_"):
+                del env[k]
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen([BIN, "--config", self.config_path] + self.extra_args,
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stderr, True), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stdout, False), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+        protos = self.config["receivers"]["otlp"]["protocols"]
+        want = [s for s in ("grpc", "http") if s in protos]
+        if self.config.get("extensions", {}).get("health_check", {}).get("endpoint"):
+            want.append("health")
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("otel2dd exited with %s:\n%s" %
+                                     (self.proc.returncode, "\n".join(self.raw[-30:])))
+            ports = {l.get("server"): l.get("port") for l in self.logs()
+                     if l.get("msg") == "listening"}
+            return all(s in ports for s in want) and ports
+
+        ports = wait_until(ready, timeout, "otel2dd to listen")
+        self.grpc_port = ports.get("grpc")
+        self.http_port = ports.get("http")
+        self.health_port = ports.get("health")
+        return self
+
+    def _read(self, stream, is_err):
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._lock:
+                if not is_err:
+                    self.stdout.append(line)
+                    continue
+                self.raw.append(line)
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    self.lines.append(obj)
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Signals otel2dd and waits for it to exit; returns its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("otel2dd did not exit within %ss of signal %s" % (timeout, sig))
+        for t in self._readers:  # the pipes hit EOF once the process is gone
+            t.join(5)
+        return rc
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.stop()
+        finally:
+            if getattr(self, "config_path", None):
+                os.unlink(self.config_path)
+
+    # ---- reading the log ----
+    def logs(self):
+        with self._lock:
+            return list(self.lines)
+
+    def items(self, signal_name):
+        """Items (spans, log records, data points) the debug exporter logged as received."""
+        return sum(l.get("items", 0) for l in self.logs()
+                   if l.get("msg") == "received" and l.get("signal") == signal_name)
+
+    def wait_items(self, signal_name, count, timeout=30):
+        wait_until(lambda: self.items(signal_name) >= count, timeout,
+                   "%d %s (have %d)" % (count, signal_name, self.items(signal_name)))
+        return self.items(signal_name)
+
+    def wait_log(self, pred, timeout=10, what="a log line"):
+        def find():
+            for l in self.logs():
+                if pred(l):
+                    return l
+            return None
+        return wait_until(find, timeout, what)
+
+    def pid(self):
+        return self.proc.pid
