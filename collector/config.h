@@ -9,13 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define O2D_ENDPOINT_MAX 256
+#include "exporter.h" /* enum o2d_debug_verbosity */
 
-enum o2d_debug_verbosity {
-    O2D_DEBUG_QUIET = 0,    /* nothing per request (benchmarks) */
-    O2D_DEBUG_BASIC = 1,    /* one line per request */
-    O2D_DEBUG_DETAILED = 2, /* every span and log record */
-};
+#define O2D_ENDPOINT_MAX 256
 
 /* receivers.otlp.protocols.grpc */
 struct o2d_grpc_config {
@@ -69,8 +65,8 @@ void o2d_config_defaults(struct o2d_config *cfg);
  * under receivers.otlp.protocols.grpc; did you mean 'endpoint'?").
  */
 int o2d_config_load_file(struct o2d_config *cfg, const char *path, char *err, size_t errlen);
-int o2d_config_load_string(struct o2d_config *cfg, const char *name, const char *yaml,
-                           size_t len, char *err, size_t errlen);
+int o2d_config_load_string(struct o2d_config *cfg, const char *name, const char *yaml, size_t len,
+                           char *err, size_t errlen);
 
 /* The embedded default configuration, used when no --config is given. */
 extern const char o2d_config_embedded[];

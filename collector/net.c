@@ -46,8 +46,7 @@ static int split_endpoint(const char *ep, char *host, size_t hostlen, char *port
     return 0;
 }
 
-int o2d_listen(const char *endpoint, int backlog, int *fd, uint16_t *port, char *err,
-               size_t errlen)
+int o2d_listen(const char *endpoint, int backlog, int *fd, uint16_t *port, char *err, size_t errlen)
 {
     char host[256], portstr[8];
     if (split_endpoint(endpoint, host, sizeof(host), portstr, sizeof(portstr)) != 0) {
@@ -84,7 +83,7 @@ int o2d_listen(const char *endpoint, int backlog, int *fd, uint16_t *port, char 
         socklen_t sl = sizeof(ss);
         getsockname(s, (struct sockaddr *)&ss, &sl);
         *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                : ((struct sockaddr_in *)&ss)->sin_port);
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
         *fd = s;
         rv = O2D_OK;
         break;

@@ -11,6 +11,13 @@
 
 struct exporter;
 
+/* exporters.debug.verbosity */
+enum o2d_debug_verbosity {
+    O2D_DEBUG_QUIET = 0,    /* nothing per request (benchmarks) */
+    O2D_DEBUG_BASIC = 1,    /* one line per request */
+    O2D_DEBUG_DETAILED = 2, /* every span and log record */
+};
+
 struct exporter_type {
     const char *name; /* closed set: safe as a metric label */
     /* Starts background work, if any. */

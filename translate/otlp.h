@@ -54,7 +54,7 @@ struct otlp_request {
         OtlpTraceReq *traces;
         OtlpLogsReq *logs;
         OtlpMetricsReq *metrics;
-    } msg; /* points into the arena; valid until it is reset */
+    } msg;                     /* points into the arena; valid until it is reset */
     size_t accepted;           /* spans, log records or data points left in msg */
     size_t rejected;           /* removed by validation */
     const char *reject_reason; /* static; the first rejection's reason, NULL if none */

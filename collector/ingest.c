@@ -1,0 +1,355 @@
+/*
+ * ingest.c: the one ingest path shared by the gRPC and HTTP receivers: inflate within the
+ * limit, decode into this thread's arena, validate, count, hand to the pipeline. Also the
+ * answers both receivers send (Export*ServiceResponse, google.rpc.Status), so that their
+ * encoding lives in one place.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "google/rpc/error_details.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+#include "ingest.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_inflate.h"
+#include "o2d_json_out.h"
+#include "o2d_log.h"
+#include "pipeline.h"
+
+/* A thread keeps at most this much inflate buffer between requests. */
+#define KEEP_INFLATE_BYTES (4u * 1024 * 1024)
+/* Decoded structures may take this many times the wire size (plus a floor); a request that
+ * needs more is refused as too large rather than allowed to eat memory. */
+#define ARENA_EXPANSION 16
+#define ARENA_FLOOR     (256u * 1024)
+
+struct ingest_tls {
+    struct o2d_arena arena;
+    struct o2d_buf inflated;
+};
+
+struct ingest {
+    struct pipeline *pipeline; /* borrowed */
+    size_t memory_limit;
+    atomic_size_t inflight;
+    pthread_key_t tls_key;
+    atomic_int metrics_warned;
+    atomic_uint_fast64_t requests[O2D_TRANSPORT_COUNT][3];
+    atomic_uint_fast64_t items[O2D_TRANSPORT_COUNT][3];
+    atomic_uint_fast64_t rejected_items;
+    atomic_uint_fast64_t refused[O2D_TRANSPORT_COUNT];
+    atomic_uint_fast64_t metric_points_dropped;
+};
+
+const char *o2d_transport_name(enum o2d_transport tr)
+{
+    return tr == O2D_TRANSPORT_GRPC ? "grpc" : "http";
+}
+
+static void tls_free(void *p)
+{
+    struct ingest_tls *t = p;
+    o2d_arena_cleanup(&t->arena);
+    o2d_buf_cleanup(&t->inflated);
+    o2d_free(t);
+}
+
+int ingest_new(struct ingest **out, struct pipeline *p, size_t memory_limit)
+{
+    struct ingest *ing = o2d_calloc(1, sizeof(*ing));
+    if (ing == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    if (pthread_key_create(&ing->tls_key, tls_free) != 0) {
+        o2d_free(ing);
+        return O2D_ERR_SYSTEM;
+    }
+    ing->pipeline = p;
+    ing->memory_limit = memory_limit;
+    *out = ing;
+    return O2D_OK;
+}
+
+void ingest_free(struct ingest *ing)
+{
+    if (ing == NULL) {
+        return;
+    }
+    /* Threads that used ingest have exited (their destructors ran); free the caller's. */
+    struct ingest_tls *t = pthread_getspecific(ing->tls_key);
+    if (t != NULL) {
+        pthread_setspecific(ing->tls_key, NULL);
+        tls_free(t);
+    }
+    pthread_key_delete(ing->tls_key);
+    o2d_free(ing);
+}
+
+int ingest_reserve(struct ingest *ing, size_t n)
+{
+    size_t cur = atomic_load_explicit(&ing->inflight, memory_order_relaxed);
+    do {
+        if (n > ing->memory_limit || cur > ing->memory_limit - n) {
+            return O2D_ERR_BUSY;
+        }
+    } while (!atomic_compare_exchange_weak(&ing->inflight, &cur, cur + n));
+    return O2D_OK;
+}
+
+void ingest_release(struct ingest *ing, size_t n)
+{
+    atomic_fetch_sub(&ing->inflight, n);
+}
+
+static struct ingest_tls *thread_state(struct ingest *ing)
+{
+    struct ingest_tls *t = pthread_getspecific(ing->tls_key);
+    if (t != NULL) {
+        return t;
+    }
+    t = o2d_calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    o2d_arena_init(&t->arena, ARENA_FLOOR);
+    o2d_buf_init(&t->inflated, 0);
+    if (pthread_setspecific(ing->tls_key, t) != 0) {
+        o2d_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void warn_metrics_once(struct ingest *ing)
+{
+    int expected = 0;
+    if (atomic_compare_exchange_strong(&ing->metrics_warned, &expected, 1)) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_WARN,
+                      "metrics are accepted but not forwarded: otel2dd sends traces and "
+                      "LLM Observability data only; set OTEL_METRICS_EXPORTER=none in the "
+                      "application to stop sending them");
+        o2d_log_end(&l);
+    }
+}
+
+static void set_error(struct ingest_result *res, int status, const char *reason)
+{
+    res->status = status;
+    res->reason = reason ? reason : o2d_strerror(status);
+}
+
+int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal sig,
+                   enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
+                   size_t len, size_t max_decoded, struct ingest_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    res->signal = sig;
+    const char *reason = NULL;
+    struct ingest_tls *t = thread_state(ing);
+    if (t == NULL) {
+        set_error(res, O2D_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+
+    if (comp == O2D_COMP_GZIP) {
+        o2d_buf_reset(&t->inflated);
+        t->inflated.max = max_decoded;
+        int rv = o2d_gunzip(body, len, &t->inflated, &reason);
+        if (rv != O2D_OK) {
+            set_error(res, rv, reason);
+            goto out;
+        }
+        body = t->inflated.data;
+        len = t->inflated.len;
+    } else if (len > max_decoded) {
+        set_error(res, O2D_ERR_TOO_LARGE, "request body exceeds the size limit");
+        goto out;
+    }
+
+    size_t limit = len > (SIZE_MAX - ARENA_FLOOR) / ARENA_EXPANSION
+                       ? SIZE_MAX
+                       : len * ARENA_EXPANSION + ARENA_FLOOR;
+    if (limit > ing->memory_limit) {
+        limit = ing->memory_limit;
+    }
+    o2d_arena_set_limit(&t->arena, limit);
+
+    struct otlp_request req;
+    int rv = otlp_decode(&t->arena, sig, enc, body, len, &req, &reason);
+    if (rv != O2D_OK) {
+        set_error(res, rv, reason);
+        goto out;
+    }
+    if (sig == OTLP_SIGNAL_METRICS) {
+        warn_metrics_once(ing);
+        atomic_fetch_add_explicit(&ing->metric_points_dropped, req.accepted, memory_order_relaxed);
+    }
+    rv = pipeline_submit(ing->pipeline, tr, &req);
+    if (rv != O2D_OK) {
+        set_error(res, rv,
+                  rv == O2D_ERR_SHUTDOWN ? "otel2dd is shutting down"
+                                         : "otel2dd is busy: its queues are full, retry later");
+        goto out;
+    }
+    res->status = O2D_OK;
+    res->accepted = req.accepted;
+    res->rejected = req.rejected;
+    res->reject_reason = req.reject_reason;
+    atomic_fetch_add_explicit(&ing->requests[tr][sig], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ing->items[tr][sig], req.accepted, memory_order_relaxed);
+    if (req.rejected) {
+        atomic_fetch_add_explicit(&ing->rejected_items, req.rejected, memory_order_relaxed);
+    }
+
+out:
+    if (res->status != O2D_OK) {
+        atomic_fetch_add_explicit(&ing->refused[tr], 1, memory_order_relaxed);
+    }
+    if (t != NULL) {
+        o2d_arena_reset(&t->arena);
+        if (t->inflated.cap > KEEP_INFLATE_BYTES) {
+            o2d_buf_cleanup(&t->inflated);
+        }
+    }
+    return res->status;
+}
+
+void ingest_get_totals(struct ingest *ing, struct ingest_totals *tot)
+{
+    memset(tot, 0, sizeof(*tot));
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        for (int s = 0; s < 3; s++) {
+            tot->requests[tr][s] = atomic_load(&ing->requests[tr][s]);
+            tot->items[tr][s] = atomic_load(&ing->items[tr][s]);
+        }
+        tot->refused[tr] = atomic_load(&ing->refused[tr]);
+    }
+    tot->rejected_items = atomic_load(&ing->rejected_items);
+    tot->metric_points_dropped = atomic_load(&ing->metric_points_dropped);
+}
+
+/* ---- answers ---- */
+
+static int pack_into(const ProtobufCMessage *m, struct o2d_buf *out)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    int rv = o2d_buf_reserve(out, n);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    out->len += protobuf_c_message_pack(m, out->data + out->len);
+    return O2D_OK;
+}
+
+/* "3 spans rejected: span trace_id must be ..." */
+static void partial_message(const struct ingest_result *res, char *buf, size_t n)
+{
+    snprintf(buf, n, "%zu %s rejected: %s", res->rejected, otlp_item_name(res->signal),
+             res->reject_reason ? res->reject_reason : "invalid");
+}
+
+int ingest_encode_response(const struct ingest_result *res, enum otlp_encoding enc,
+                           struct o2d_buf *out)
+{
+    char msg[256];
+    int partial = res->rejected > 0;
+    if (partial) {
+        partial_message(res, msg, sizeof(msg));
+    }
+    if (enc == OTLP_ENC_JSON) {
+        if (!partial) {
+            return o2d_buf_append_str(out, "{}");
+        }
+        static const char *const count_name[] = {"rejectedSpans", "rejectedLogRecords",
+                                                 "rejectedDataPoints"};
+        int rv = o2d_buf_printf(out, "{\"partialSuccess\":{\"%s\":\"%zu\",\"errorMessage\":",
+                                count_name[res->signal], res->rejected);
+        if (rv == O2D_OK) {
+            rv = o2d_json_append_string(out, msg, strlen(msg));
+        }
+        return rv == O2D_OK ? o2d_buf_append_str(out, "}}") : rv;
+    }
+
+    switch (res->signal) {
+    case OTLP_SIGNAL_TRACES: {
+        Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse r =
+            OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_RESPONSE__INIT;
+        Opentelemetry__Proto__Collector__Trace__V1__ExportTracePartialSuccess ps =
+            OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_PARTIAL_SUCCESS__INIT;
+        if (partial) {
+            ps.rejected_spans = (int64_t)res->rejected;
+            ps.error_message = msg;
+            r.partial_success = &ps;
+        }
+        return pack_into(&r.base, out);
+    }
+    case OTLP_SIGNAL_LOGS: {
+        Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse r =
+            OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_SERVICE_RESPONSE__INIT;
+        Opentelemetry__Proto__Collector__Logs__V1__ExportLogsPartialSuccess ps =
+            OPENTELEMETRY__PROTO__COLLECTOR__LOGS__V1__EXPORT_LOGS_PARTIAL_SUCCESS__INIT;
+        if (partial) {
+            ps.rejected_log_records = (int64_t)res->rejected;
+            ps.error_message = msg;
+            r.partial_success = &ps;
+        }
+        return pack_into(&r.base, out);
+    }
+    default: {
+        Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceResponse r =
+            OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_SERVICE_RESPONSE__INIT;
+        Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsPartialSuccess ps =
+            OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__EXPORT_METRICS_PARTIAL_SUCCESS__INIT;
+        if (partial) {
+            ps.rejected_data_points = (int64_t)res->rejected;
+            ps.error_message = msg;
+            r.partial_success = &ps;
+        }
+        return pack_into(&r.base, out);
+    }
+    }
+}
+
+int ingest_encode_status(int grpc_code, const char *message, int retry_after_s,
+                         enum otlp_encoding enc, struct o2d_buf *out)
+{
+    if (message == NULL) {
+        message = "";
+    }
+    if (enc == OTLP_ENC_JSON) {
+        int rv = o2d_buf_printf(out, "{\"code\":%d,\"message\":", grpc_code);
+        if (rv == O2D_OK) {
+            rv = o2d_json_append_string(out, message, strlen(message));
+        }
+        if (rv == O2D_OK && retry_after_s > 0) {
+            rv = o2d_buf_printf(out,
+                                ",\"details\":[{\"@type\":\"type.googleapis.com/"
+                                "google.rpc.RetryInfo\",\"retryDelay\":\"%ds\"}]",
+                                retry_after_s);
+        }
+        return rv == O2D_OK ? o2d_buf_append_byte(out, '}') : rv;
+    }
+
+    Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    Google__Protobuf__Any *details[1] = {&any};
+    Google__Rpc__RetryInfo ri = GOOGLE__RPC__RETRY_INFO__INIT;
+    Google__Protobuf__Duration delay = GOOGLE__PROTOBUF__DURATION__INIT;
+    uint8_t ribuf[32];
+    st.code = grpc_code;
+    st.message = (char *)message;
+    if (retry_after_s > 0) {
+        delay.seconds = retry_after_s;
+        ri.retry_delay = &delay;
+        any.type_url = "type.googleapis.com/google.rpc.RetryInfo";
+        any.value.data = ribuf;
+        any.value.len = protobuf_c_message_pack(&ri.base, ribuf);
+        st.details = details;
+        st.n_details = 1;
+    }
+    return pack_into(&st.base, out);
+}

@@ -1,0 +1,82 @@
+/*
+ * pipeline.c: receivers -> exporters. Every exporter gets every request before the
+ * receiver answers; the first exporter that cannot take it makes the answer "retry later".
+ */
+#include <stdatomic.h>
+
+#include "exporter.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "pipeline.h"
+
+#define PIPELINE_MAX_EXPORTERS 4
+
+struct pipeline {
+    struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
+    int n_exporters;
+    atomic_int stopping;
+};
+
+int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
+{
+    struct pipeline *p = o2d_calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    int rv = debug_exporter_new(&p->exporters[0], (int)cfg->debug_verbosity);
+    if (rv != O2D_OK) {
+        o2d_free(p);
+        return rv;
+    }
+    p->n_exporters = 1;
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e->type->start != NULL && (rv = e->type->start(e)) != O2D_OK) {
+            pipeline_free(p);
+            return rv;
+        }
+    }
+    *out = p;
+    return O2D_OK;
+}
+
+int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req)
+{
+    if (atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
+        return O2D_ERR_SHUTDOWN;
+    }
+    const char *trname = o2d_transport_name(tr);
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        int rv = e->type->submit(e, trname, req);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+    }
+    return O2D_OK;
+}
+
+void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms)
+{
+    atomic_store(&p->stopping, 1);
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e->type->flush != NULL) {
+            e->type->flush(e, deadline_ms);
+        }
+    }
+}
+
+void pipeline_free(struct pipeline *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e != NULL) {
+            e->type->destroy(e);
+        }
+    }
+    o2d_free(p);
+}
