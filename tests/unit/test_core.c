@@ -1,0 +1,188 @@
+/*
+ * test_core.c: the small shared pieces: bounded buffer, arena, JSON string escaping with
+ * UTF-8 repair, the status -> wire tables, and the ingest answers decoded back with
+ * protobuf-c.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "google/rpc/error_details.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+#include "ingest.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_arena.h"
+#include "o2d_buf.h"
+#include "o2d_json_out.h"
+#include "status_map.h"
+
+static void buf_enforces_max(void **state)
+{
+    (void)state;
+    struct o2d_buf b;
+    o2d_buf_init(&b, 10);
+    assert_int_equal(o2d_buf_append(&b, "0123456789", 10), O2D_OK);
+    assert_int_equal(o2d_buf_append(&b, "x", 1), O2D_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 10);
+    assert_true(b.cap <= 10);
+    o2d_buf_reset(&b);
+    assert_int_equal(o2d_buf_printf(&b, "%s", "abcdefghijk"), O2D_ERR_TOO_LARGE);
+    assert_int_equal(o2d_buf_printf(&b, "%d", 12345), O2D_OK);
+    assert_memory_equal(b.data, "12345", 5);
+    o2d_buf_cleanup(&b);
+    o2d_buf_init(&b, 1000);
+    o2d_alloc_fail_after(0);
+    assert_int_equal(o2d_buf_append(&b, "x", 1), O2D_ERR_NOMEM);
+    o2d_alloc_fail_after(-1);
+    assert_int_equal(b.len, 0);
+    o2d_buf_cleanup(&b);
+}
+
+static void arena_aligns_limits_and_reuses(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 1000);
+    void *p = o2d_arena_alloc(&a, 3);
+    void *q = o2d_arena_alloc(&a, 5);
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_int_equal((uintptr_t)q % 16, 0);
+    assert_null(o2d_arena_alloc(&a, 2000));
+    assert_true(a.failed);
+    o2d_arena_reset(&a);
+    assert_false(a.failed);
+    assert_non_null(o2d_arena_alloc(&a, 900));
+    o2d_arena_set_limit(&a, 100u * 1024 * 1024);
+    /* a single allocation bigger than a block gets its own */
+    assert_non_null(o2d_arena_alloc(&a, 10u * 1024 * 1024));
+    o2d_arena_reset(&a);
+    assert_true(a.reserved <= a.keep);
+    o2d_arena_cleanup(&a);
+}
+
+static void json_strings_are_escaped_and_repaired(void **state)
+{
+    (void)state;
+    struct o2d_buf b;
+    o2d_buf_init(&b, 1024);
+    const char in[] = "a\"b\\c\n\x01 \xc3\xa9 \xff \xed\xa0\x80 \xf0\x9f\x98\x80 \xe2\x82";
+    assert_int_equal(o2d_json_append_string(&b, in, sizeof(in) - 1), O2D_OK);
+    const char want[] = "\"a\\\"b\\\\c\\n\\u0001 \xc3\xa9 \xef\xbf\xbd "
+                        "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xf0\x9f\x98\x80 "
+                        "\xef\xbf\xbd\xef\xbf\xbd\"";
+    assert_int_equal(b.len, sizeof(want) - 1);
+    assert_memory_equal(b.data, want, sizeof(want) - 1);
+    assert_int_equal(o2d_utf8_valid_prefix("ok\xc3", 3), 2);
+    assert_int_equal(o2d_utf8_valid_prefix("\xc0\x80", 2), 0); /* overlong NUL */
+    o2d_buf_cleanup(&b);
+}
+
+static void status_tables(void **state)
+{
+    (void)state;
+    static const struct {
+        int status;
+        enum grpc_code grpc;
+        int http;
+        int retry;
+    } want[] = {
+        {O2D_OK, GRPC_OK, 200, 0},
+        {O2D_ERR_INVALID, GRPC_INVALID_ARGUMENT, 400, 0},
+        {O2D_ERR_TOO_LARGE, GRPC_RESOURCE_EXHAUSTED, 413, 0},
+        {O2D_ERR_UNSUPPORTED, GRPC_UNIMPLEMENTED, 415, 0},
+        {O2D_ERR_BUSY, GRPC_UNAVAILABLE, 503, 1},
+        {O2D_ERR_NOMEM, GRPC_UNAVAILABLE, 503, 1},
+        {O2D_ERR_NOT_FOUND, GRPC_UNIMPLEMENTED, 404, 0},
+        {O2D_ERR_TIMEOUT, GRPC_DEADLINE_EXCEEDED, 408, 0},
+        {O2D_ERR_SHUTDOWN, GRPC_UNAVAILABLE, 503, 1},
+        {O2D_ERR_INTERNAL, GRPC_INTERNAL, 500, 0},
+        {-12345, GRPC_INTERNAL, 500, 0},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(o2d_status_to_grpc(want[i].status), want[i].grpc);
+        assert_int_equal(o2d_status_to_http(want[i].status), want[i].http);
+        assert_int_equal(o2d_status_retry_after(want[i].status), want[i].retry);
+    }
+    assert_string_equal(grpc_code_name(GRPC_UNAVAILABLE), "UNAVAILABLE");
+    assert_string_equal(grpc_code_name(GRPC_RESOURCE_EXHAUSTED), "RESOURCE_EXHAUSTED");
+    assert_string_equal(grpc_code_name((enum grpc_code)99), "UNKNOWN");
+}
+
+static void answers_decode_back(void **state)
+{
+    (void)state;
+    struct o2d_buf b;
+    o2d_buf_init(&b, 4096);
+    struct ingest_result res = {0};
+    res.signal = OTLP_SIGNAL_TRACES;
+    res.accepted = 5;
+    /* full success: empty response, no partial_success */
+    assert_int_equal(ingest_encode_response(&res, OTLP_ENC_PROTOBUF, &b), O2D_OK);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(ingest_encode_response(&res, OTLP_ENC_JSON, &b), O2D_OK);
+    assert_memory_equal(b.data, "{}", 2);
+    o2d_buf_reset(&b);
+
+    res.rejected = 2;
+    res.reject_reason = "span trace_id must be 16 bytes and not all zero";
+    assert_int_equal(ingest_encode_response(&res, OTLP_ENC_PROTOBUF, &b), O2D_OK);
+    Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *r =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
+            NULL, b.len, b.data);
+    assert_non_null(r);
+    assert_non_null(r->partial_success);
+    assert_int_equal(r->partial_success->rejected_spans, 2);
+    assert_string_equal(r->partial_success->error_message,
+                        "2 spans rejected: span trace_id must be 16 bytes and not all zero");
+    opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(r,
+                                                                                             NULL);
+    o2d_buf_reset(&b);
+    res.signal = OTLP_SIGNAL_LOGS;
+    assert_int_equal(ingest_encode_response(&res, OTLP_ENC_JSON, &b), O2D_OK);
+    o2d_buf_append_byte(&b, 0);
+    assert_string_equal((char *)b.data,
+                        "{\"partialSuccess\":{\"rejectedLogRecords\":\"2\",\"errorMessage\":"
+                        "\"2 log records rejected: span trace_id must be 16 bytes and not all "
+                        "zero\"}}");
+    o2d_buf_reset(&b);
+
+    assert_int_equal(ingest_encode_status(GRPC_UNAVAILABLE, "busy", 3, OTLP_ENC_PROTOBUF, &b),
+                     O2D_OK);
+    Google__Rpc__Status *st = google__rpc__status__unpack(NULL, b.len, b.data);
+    assert_non_null(st);
+    assert_int_equal(st->code, GRPC_UNAVAILABLE);
+    assert_string_equal(st->message, "busy");
+    assert_int_equal(st->n_details, 1);
+    assert_string_equal(st->details[0]->type_url, "type.googleapis.com/google.rpc.RetryInfo");
+    Google__Rpc__RetryInfo *ri = google__rpc__retry_info__unpack(NULL, st->details[0]->value.len,
+                                                                 st->details[0]->value.data);
+    assert_non_null(ri);
+    assert_int_equal(ri->retry_delay->seconds, 3);
+    google__rpc__retry_info__free_unpacked(ri, NULL);
+    google__rpc__status__free_unpacked(st, NULL);
+    o2d_buf_reset(&b);
+    assert_int_equal(ingest_encode_status(GRPC_INVALID_ARGUMENT, "bad \"x\"", 0, OTLP_ENC_JSON, &b),
+                     O2D_OK);
+    o2d_buf_append_byte(&b, 0);
+    assert_string_equal((char *)b.data, "{\"code\":3,\"message\":\"bad \\\"x\\\"\"}");
+    o2d_buf_cleanup(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buf_enforces_max),
+        cmocka_unit_test(arena_aligns_limits_and_reuses),
+        cmocka_unit_test(json_strings_are_escaped_and_repaired),
+        cmocka_unit_test(status_tables),
+        cmocka_unit_test(answers_decode_back),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
