@@ -1,0 +1,582 @@
+/*
+ * http_server.c: the OTLP/HTTP receiver on libmicrohttpd (MHD), HTTP/1.1 with keep-alive.
+ *
+ * MHD calls on_request() once when the headers are in, once per piece of body, and once
+ * when the body is complete. The first call decides everything that needs no body (path,
+ * method, content type, encoding, declared size, memory budget) and answers at once when it
+ * can, so a refused body is never read. The body calls buffer into a bounded o2d_buf whose
+ * bytes are reserved with ingest_reserve() first. The last call hands the body to
+ * ingest_request() and writes the answer: status and Retry-After from status_map.c, the body
+ * from ingest_encode_response() / ingest_encode_status() in the request's encoding.
+ *
+ * Left to others: inflating, decoding, validating and counting (ingest), the wire statuses
+ * (status_map), TLS (not offered; put a load balancer in front).
+ */
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exporter.h"
+#include "http_server.h"
+#include "ingest.h"
+#include "net.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_buf.h"
+#include "o2d_log.h"
+#include "status_map.h"
+
+#define HTTP_MAX_THREADS 16
+#define HTTP_BACKLOG     4096
+/* Per connection: request line, headers and MHD's read buffer. Headers past it get 431. */
+#define HTTP_CONN_MEMORY (32 * 1024)
+/* Response bodies: a google.rpc.Status or an Export*ServiceResponse, both small. */
+#define HTTP_RESPONSE_MAX (64 * 1024)
+/* First reservation for a chunked body; it doubles as the body grows. */
+#define HTTP_CHUNKED_RESERVE (64 * 1024)
+/* How long shutdown sleeps between looks at the requests still in flight. */
+#define HTTP_DRAIN_POLL_MS 5
+
+#define CT_PROTOBUF "application/x-protobuf"
+#define CT_JSON     "application/json"
+
+struct http_server {
+    struct o2d_http_config cfg; /* copied */
+    struct ingest *ing;         /* borrowed */
+    struct MHD_Daemon *daemon;
+    int fd; /* the listening socket while we own it (before start, after quiesce), else -1 */
+    uint16_t port;
+    atomic_int draining;
+    atomic_long inflight; /* requests that got a context and are not completed yet */
+};
+
+/* One request, from its headers to MHD's completion callback. */
+struct http_req {
+    struct http_server *srv;
+    enum otlp_signal sig;
+    enum otlp_encoding enc;
+    enum o2d_compression comp;
+    int failed;         /* set while reading the body; answered once the body has ended */
+    const char *reason; /* static, with failed */
+    size_t reserved;    /* bytes held with ingest_reserve() */
+    int64_t deadline_ms;
+    struct o2d_buf body;
+};
+
+static const struct {
+    const char *path;
+    enum otlp_signal sig;
+} routes[] = {
+    {"/v1/traces", OTLP_SIGNAL_TRACES},
+    {"/v1/logs", OTLP_SIGNAL_LOGS},
+    {"/v1/metrics", OTLP_SIGNAL_METRICS},
+};
+
+static int find_route(const char *url, enum otlp_signal *sig)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(url, routes[i].path) == 0) {
+            *sig = routes[i].sig;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The part of s before `stop` (a set of bytes), without surrounding blanks. */
+static const char *token(const char *s, const char *stop, size_t *len)
+{
+    s += strspn(s, " \t");
+    size_t n = strcspn(s, stop);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) {
+        n--;
+    }
+    *len = n;
+    return s;
+}
+
+static int token_is(const char *t, size_t n, const char *want)
+{
+    return n == strlen(want) && strncasecmp(t, want, n) == 0;
+}
+
+/* Content-Type: the media type decides; parameters such as charset are ignored. */
+static int parse_content_type(const char *v, enum otlp_encoding *enc)
+{
+    if (v == NULL) {
+        return O2D_ERR_UNSUPPORTED;
+    }
+    size_t n;
+    const char *t = token(v, ";", &n);
+    if (token_is(t, n, CT_PROTOBUF)) {
+        *enc = OTLP_ENC_PROTOBUF;
+        return O2D_OK;
+    }
+    if (token_is(t, n, CT_JSON)) {
+        *enc = OTLP_ENC_JSON;
+        return O2D_OK;
+    }
+    return O2D_ERR_UNSUPPORTED;
+}
+
+static int parse_content_encoding(const char *v, enum o2d_compression *comp)
+{
+    size_t n = 0;
+    const char *t = v == NULL ? "" : token(v, "", &n);
+    if (n == 0 || token_is(t, n, "identity")) {
+        *comp = O2D_COMP_NONE;
+        return O2D_OK;
+    }
+    if (token_is(t, n, "gzip")) {
+        *comp = O2D_COMP_GZIP;
+        return O2D_OK;
+    }
+    return O2D_ERR_UNSUPPORTED;
+}
+
+/* A client's header value made safe for a message: printable ASCII, bounded. */
+static void quote_value(char *dst, size_t dstlen, const char *v)
+{
+    size_t i = 0;
+    for (; v[i] != '\0' && i + 4 < dstlen; i++) {
+        unsigned char c = (unsigned char)v[i];
+        dst[i] = (c >= 0x20 && c < 0x7f && c != '\'' && c != '"' && c != '\\') ? (char)c : '?';
+    }
+    if (v[i] != '\0' && i >= 3) {
+        memcpy(dst + i - 3, "...", 3);
+    }
+    dst[i] = '\0';
+}
+
+static int parse_length(const char *v, uint64_t *len)
+{
+    uint64_t n = 0;
+    if (v == NULL || *v == '\0') {
+        return O2D_ERR_INVALID;
+    }
+    for (; *v != '\0'; v++) {
+        if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10) {
+            return O2D_ERR_INVALID;
+        }
+        n = n * 10 + (uint64_t)(*v - '0');
+    }
+    *len = n;
+    return O2D_OK;
+}
+
+static const char *header(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+static void log_refusal(const char *url, unsigned int code, const char *reason)
+{
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_DEBUG, "request refused");
+    if (!l.on) {
+        o2d_log_end(&l);
+        return;
+    }
+    o2d_log_cstr(&l, "server", "http");
+    o2d_log_cstr(&l, "path", url);
+    o2d_log_int(&l, "http_status", code);
+    o2d_log_cstr(&l, "reason", reason);
+    o2d_log_end(&l);
+}
+
+/* Queues `body` (taken; the buffer is left empty) with the headers every answer carries. */
+static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned int code,
+                                 enum otlp_encoding enc, struct o2d_buf *body, int retry_after_s,
+                                 const char *allow, int close_after)
+{
+    size_t len = 0;
+    uint8_t *data = o2d_buf_take(body, &len);
+    struct MHD_Response *r;
+    if (data == NULL) {
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_buffer_with_free_callback(len, data, o2d_free);
+        if (r == NULL) {
+            o2d_free(data);
+        }
+    }
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                                 enc == OTLP_ENC_JSON ? CT_JSON : CT_PROTOBUF);
+    if (ok == MHD_YES && retry_after_s > 0) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", retry_after_s);
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, v);
+    }
+    if (ok == MHD_YES && allow != NULL) {
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    if (ok == MHD_YES && close_after) {
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    }
+    if (ok == MHD_YES) {
+        ok = MHD_queue_response(conn, code, r);
+    }
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* An error answer: a google.rpc.Status in the request's encoding. */
+static enum MHD_Result send_error(struct MHD_Connection *conn, const char *url, unsigned int code,
+                                  enum grpc_code grpc, const char *reason, int retry_after_s,
+                                  enum otlp_encoding enc, const char *allow, int close_after)
+{
+    log_refusal(url, code, reason);
+    struct o2d_buf b;
+    o2d_buf_init(&b, HTTP_RESPONSE_MAX);
+    if (ingest_encode_status(grpc, reason, retry_after_s, enc, &b) != O2D_OK) {
+        /* The status line and headers still tell the client what happened. */
+        o2d_buf_reset(&b);
+    }
+    enum MHD_Result ok = send_body(conn, code, enc, &b, retry_after_s, allow, close_after);
+    o2d_buf_cleanup(&b);
+    return ok;
+}
+
+static enum MHD_Result send_status(struct MHD_Connection *conn, const char *url, int status,
+                                   const char *reason, enum otlp_encoding enc, int close_after)
+{
+    if (reason == NULL) {
+        reason = o2d_strerror(status);
+    }
+    return send_error(conn, url, (unsigned int)o2d_status_to_http(status),
+                      o2d_status_to_grpc(status), reason, o2d_status_retry_after(status), enc, NULL,
+                      close_after);
+}
+
+static void req_drop_body(struct http_req *req)
+{
+    o2d_buf_cleanup(&req->body);
+    if (req->reserved > 0) {
+        ingest_release(req->srv->ing, req->reserved);
+        req->reserved = 0;
+    }
+}
+
+static void req_free(struct http_req *req)
+{
+    req_drop_body(req);
+    o2d_free(req);
+}
+
+/* First call: everything that can be decided from the request line and headers. */
+static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *conn,
+                                  const char *url, const char *method, void **con_cls)
+{
+    enum otlp_encoding enc = OTLP_ENC_PROTOBUF; /* errors are protobuf unless JSON was sent */
+    int ct = parse_content_type(header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), &enc);
+    enum otlp_signal sig;
+    if (!find_route(url, &sig)) {
+        return send_status(conn, url, O2D_ERR_NOT_FOUND,
+                           "unknown path: OTLP/HTTP serves /v1/traces, /v1/logs and /v1/metrics",
+                           enc, 0);
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        /* HTTP-only: no o2d status means "wrong method", so 405 is decided here. */
+        return send_error(conn, url, MHD_HTTP_METHOD_NOT_ALLOWED, GRPC_UNIMPLEMENTED,
+                          "method not allowed: use POST", 0, enc, MHD_HTTP_METHOD_POST, 0);
+    }
+    if (ct != O2D_OK) {
+        return send_status(conn, url, O2D_ERR_UNSUPPORTED,
+                           "unsupported content type: use application/x-protobuf or "
+                           "application/json",
+                           enc, 0);
+    }
+    enum o2d_compression comp;
+    const char *ce = header(conn, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    if (parse_content_encoding(ce, &comp) != O2D_OK) {
+        char v[40], msg[96];
+        quote_value(v, sizeof(v), ce);
+        snprintf(msg, sizeof(msg), "unsupported content encoding '%s': use gzip or identity", v);
+        return send_status(conn, url, O2D_ERR_UNSUPPORTED, msg, enc, 0);
+    }
+    if (atomic_load(&s->draining)) {
+        return send_status(conn, url, O2D_ERR_SHUTDOWN, "shutting down: retry later", enc, 1);
+    }
+
+    size_t max = s->cfg.max_request_body_size;
+    const char *te = header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int chunked = te != NULL && strcasestr(te, "chunked") != NULL;
+    uint64_t declared = 0;
+    if (!chunked && cl != NULL && parse_length(cl, &declared) != O2D_OK) {
+        return send_status(conn, url, O2D_ERR_INVALID, "invalid Content-Length", enc, 1);
+    }
+    if (declared > max) {
+        return send_status(conn, url, O2D_ERR_TOO_LARGE,
+                           "request body larger than max_request_body_size", enc, 1);
+    }
+    size_t reserve =
+        chunked ? (max < HTTP_CHUNKED_RESERVE ? max : HTTP_CHUNKED_RESERVE) : (size_t)declared;
+    if (reserve > 0) {
+        int rv = ingest_reserve(s->ing, reserve);
+        if (rv != O2D_OK) {
+            return send_status(conn, url, rv, "memory limit reached: retry later", enc, 1);
+        }
+    }
+    struct http_req *req = o2d_calloc(1, sizeof(*req));
+    if (req == NULL) {
+        ingest_release(s->ing, reserve);
+        return send_status(conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
+    }
+    req->srv = s;
+    req->sig = sig;
+    req->enc = enc;
+    req->comp = comp;
+    req->reserved = reserve;
+    req->deadline_ms =
+        s->cfg.read_timeout_ms > 0 ? o2d_now_ms() + s->cfg.read_timeout_ms : INT64_MAX;
+    o2d_buf_init(&req->body, max);
+    if (!chunked && declared > 0 && o2d_buf_reserve(&req->body, (size_t)declared) != O2D_OK) {
+        req_free(req);
+        return send_status(conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
+    }
+    atomic_fetch_add(&s->inflight, 1);
+    *con_cls = req;
+    return MHD_YES;
+}
+
+/*
+ * A body that fails while it arrives cannot be answered yet (MHD queues no response while
+ * body data is pending), so the buffer and reservation go at once and the rest of the body
+ * is read and dropped until it ends or the read deadline passes.
+ */
+static enum MHD_Result fail_body(struct http_req *req, int status, const char *reason)
+{
+    req->failed = status;
+    req->reason = reason;
+    req_drop_body(req);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_body(struct http_req *req, const char *url, const char *data,
+                               size_t *size)
+{
+    struct http_server *s = req->srv;
+    size_t n = *size;
+    *size = 0;
+    if (o2d_now_ms() > req->deadline_ms) {
+        /* A sender too slow for read_timeout is cut: closing is the only answer left. */
+        log_refusal(url, 0, "read_timeout passed before the body ended");
+        return MHD_NO;
+    }
+    if (req->failed != O2D_OK) {
+        return MHD_YES;
+    }
+    size_t max = s->cfg.max_request_body_size;
+    if (n > max - req->body.len) {
+        return fail_body(req, O2D_ERR_TOO_LARGE, "request body larger than max_request_body_size");
+    }
+    size_t need = req->body.len + n;
+    if (need > req->reserved) {
+        size_t want = req->reserved * 2 > need ? req->reserved * 2 : need;
+        if (want > max) {
+            want = max;
+        }
+        int rv = ingest_reserve(s->ing, want - req->reserved);
+        if (rv != O2D_OK) {
+            return fail_body(req, rv, "memory limit reached: retry later");
+        }
+        req->reserved = want;
+    }
+    int rv = o2d_buf_append(&req->body, data, n);
+    if (rv != O2D_OK) {
+        return fail_body(req, rv, NULL);
+    }
+    return MHD_YES;
+}
+
+/* Last call: the body is complete. */
+static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *conn,
+                                   const char *url)
+{
+    struct http_server *s = req->srv;
+    if (req->failed != O2D_OK) {
+        return send_status(conn, url, req->failed, req->reason, req->enc, 0);
+    }
+    struct ingest_result res;
+    const uint8_t *body = req->body.data != NULL ? req->body.data : (const uint8_t *)"";
+    ingest_request(s->ing, O2D_TRANSPORT_HTTP, req->sig, req->enc, req->comp, body, req->body.len,
+                   s->cfg.max_request_body_size, &res);
+    req_drop_body(req);
+    if (res.status != O2D_OK) {
+        return send_status(conn, url, res.status, res.reason, req->enc, 0);
+    }
+    struct o2d_buf out;
+    o2d_buf_init(&out, HTTP_RESPONSE_MAX);
+    int rv = ingest_encode_response(&res, req->enc, &out);
+    if (rv != O2D_OK) {
+        o2d_buf_cleanup(&out);
+        /* The data was accepted; only its answer failed (OTLP: 500 when it cannot fit). */
+        return send_status(conn, url, rv == O2D_ERR_NOMEM ? O2D_ERR_NOMEM : O2D_ERR_INTERNAL,
+                           "cannot encode the response", req->enc, 0);
+    }
+    enum MHD_Result ok = send_body(conn, MHD_HTTP_OK, req->enc, &out, 0, NULL, 0);
+    o2d_buf_cleanup(&out);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct http_req *req = *con_cls;
+    if (req == NULL) {
+        return on_headers(cls, conn, url, method, con_cls);
+    }
+    if (*upload_data_size > 0) {
+        return on_body(req, url, upload_data, upload_data_size);
+    }
+    return on_complete(req, conn, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = cls;
+    struct http_req *req = *con_cls;
+    if (req == NULL) {
+        return;
+    }
+    *con_cls = NULL;
+    req_free(req);
+    atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* MHD's own diagnostics (timeouts, malformed requests, system errors) as log lines. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
+        msg[--n] = '\0';
+    }
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_WARN, "microhttpd");
+    o2d_log_cstr(&l, "server", "http");
+    o2d_log_str(&l, "detail", msg, n);
+    o2d_log_end(&l);
+}
+
+int http_server_new(struct http_server **out, const struct o2d_http_config *cfg, struct ingest *ing,
+                    char *err, size_t errlen)
+{
+    int rv = O2D_ERR_NOMEM;
+    *out = NULL;
+    struct http_server *s = o2d_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    s->cfg = *cfg;
+    s->ing = ing;
+    s->fd = -1;
+    atomic_init(&s->draining, 0);
+    atomic_init(&s->inflight, 0);
+    rv = o2d_listen(cfg->endpoint, HTTP_BACKLOG, &s->fd, &s->port, err, errlen);
+    if (rv != O2D_OK) {
+        goto out;
+    }
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "listening");
+    o2d_log_cstr(&l, "server", "http");
+    o2d_log_cstr(&l, "endpoint", cfg->endpoint);
+    o2d_log_int(&l, "port", s->port);
+    o2d_log_end(&l);
+    *out = s;
+    s = NULL;
+out:
+    http_server_free(s);
+    return rv;
+}
+
+int http_server_start(struct http_server *s)
+{
+    if (s->daemon != NULL || s->fd < 0) {
+        return O2D_ERR_INTERNAL;
+    }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned int threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : ncpu;
+    /* MHD splits the connection limit between its threads; each needs at least one. */
+    unsigned int limit = s->cfg.max_connections;
+    if (limit < threads) {
+        threads = limit > 0 ? limit : 1;
+        limit = threads;
+    }
+    int64_t idle_s = s->cfg.idle_timeout_ms <= 0 ? 0 : (s->cfg.idle_timeout_ms + 999) / 1000;
+    unsigned int idle = (unsigned int)(idle_s > 86400 ? 86400 : idle_s);
+    s->daemon = MHD_start_daemon(
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
+        s,                                                             /* */
+        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL, /* first: see all */
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,                   /* */
+        MHD_OPTION_THREAD_POOL_SIZE, threads,                          /* */
+        MHD_OPTION_CONNECTION_LIMIT, limit,                            /* */
+        MHD_OPTION_CONNECTION_TIMEOUT, idle,                           /* idle senders are cut */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,  /* bounds headers */
+        MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* */
+        MHD_OPTION_END);
+    if (s->daemon == NULL) {
+        o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP server on %s", s->cfg.endpoint);
+        return O2D_ERR_SYSTEM;
+    }
+    s->fd = -1; /* MHD closes it from now on, unless quiesced */
+    return O2D_OK;
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_server_shutdown(struct http_server *s, int64_t deadline_ms)
+{
+    if (s == NULL || s->daemon == NULL) {
+        return;
+    }
+    atomic_store(&s->draining, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET) {
+        close(fd);
+    }
+    while (atomic_load(&s->inflight) > 0 && o2d_now_ms() < deadline_ms) {
+        struct timespec ts = {0, HTTP_DRAIN_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    long left = atomic_load(&s->inflight);
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+    struct o2d_logline l;
+    o2d_log_begin(&l, left > 0 ? O2D_LOG_WARN : O2D_LOG_INFO, "stopped");
+    o2d_log_cstr(&l, "server", "http");
+    o2d_log_int(&l, "requests_cut", left);
+    o2d_log_end(&l);
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->daemon != NULL) {
+        atomic_store(&s->draining, 1);
+        MHD_stop_daemon(s->daemon);
+    }
+    if (s->fd >= 0) {
+        close(s->fd);
+    }
+    o2d_free(s);
+}
