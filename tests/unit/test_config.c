@@ -1,0 +1,423 @@
+/*
+ * test_config.c: the configuration loader (collector/config.c). Valid files are checked
+ * field by field; invalid ones are golden fixtures, tests/data/config/invalid/NAME.yaml
+ * beside NAME.err holding the exact message after the file name, walked by one test.
+ * ${env:...} expansion is tested on inline YAML with variables set here.
+ */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+
+#define DATA O2D_TEST_DATA "/config"
+#define MIB  (1024 * 1024)
+
+static void assert_config_equal(const struct o2d_config *a, const struct o2d_config *b)
+{
+    assert_int_equal(a->grpc.enabled, b->grpc.enabled);
+    assert_string_equal(a->grpc.endpoint, b->grpc.endpoint);
+    assert_int_equal(a->grpc.max_recv_msg_size, b->grpc.max_recv_msg_size);
+    assert_int_equal(a->grpc.max_concurrent_streams, b->grpc.max_concurrent_streams);
+    assert_int_equal(a->grpc.max_connections, b->grpc.max_connections);
+    assert_int_equal(a->grpc.max_connection_idle_ms, b->grpc.max_connection_idle_ms);
+    assert_int_equal(a->grpc.max_connection_age_ms, b->grpc.max_connection_age_ms);
+    assert_int_equal(a->grpc.max_connection_age_grace_ms, b->grpc.max_connection_age_grace_ms);
+    assert_int_equal(a->grpc.request_timeout_ms, b->grpc.request_timeout_ms);
+    assert_int_equal(a->http.enabled, b->http.enabled);
+    assert_string_equal(a->http.endpoint, b->http.endpoint);
+    assert_int_equal(a->http.max_request_body_size, b->http.max_request_body_size);
+    assert_int_equal(a->http.max_connections, b->http.max_connections);
+    assert_int_equal(a->http.idle_timeout_ms, b->http.idle_timeout_ms);
+    assert_int_equal(a->http.read_timeout_ms, b->http.read_timeout_ms);
+    assert_int_equal(a->memory_limit, b->memory_limit);
+    assert_string_equal(a->health_endpoint, b->health_endpoint);
+    assert_int_equal(a->debug_verbosity, b->debug_verbosity);
+    assert_int_equal(a->log_level, b->log_level);
+    assert_string_equal(a->source, b->source);
+}
+
+static int load(struct o2d_config *cfg, const char *yaml, char *err, size_t errlen)
+{
+    o2d_config_defaults(cfg);
+    return o2d_config_load_string(cfg, "t.yaml", yaml, strlen(yaml), err, errlen);
+}
+
+static void test_defaults(void **state)
+{
+    struct o2d_config c;
+    o2d_config_defaults(&c);
+    assert_int_equal(c.grpc.enabled, 1);
+    assert_string_equal(c.grpc.endpoint, "0.0.0.0:4317");
+    assert_int_equal(c.grpc.max_recv_msg_size, 4 * MIB);
+    assert_int_equal(c.grpc.max_concurrent_streams, 100);
+    assert_int_equal(c.grpc.max_connections, 1024);
+    assert_int_equal(c.grpc.max_connection_idle_ms, 300000);
+    assert_int_equal(c.grpc.max_connection_age_ms, 0);
+    assert_int_equal(c.grpc.max_connection_age_grace_ms, 30000);
+    assert_int_equal(c.grpc.request_timeout_ms, 30000);
+    assert_int_equal(c.http.enabled, 1);
+    assert_string_equal(c.http.endpoint, "0.0.0.0:4318");
+    assert_int_equal(c.http.max_request_body_size, 20971520);
+    assert_int_equal(c.http.max_connections, 1024);
+    assert_int_equal(c.http.idle_timeout_ms, 60000);
+    assert_int_equal(c.http.read_timeout_ms, 30000);
+    assert_int_equal(c.memory_limit, 256 * MIB);
+    assert_string_equal(c.health_endpoint, "0.0.0.0:13133");
+    assert_int_equal(c.debug_verbosity, O2D_DEBUG_BASIC);
+    assert_int_equal(c.log_level, O2D_LOG_INFO);
+    assert_string_equal(c.source, "<embedded default>");
+}
+
+/* The embedded text must say every default itself: load it over garbage. */
+static void test_embedded_equals_defaults(void **state)
+{
+    struct o2d_config want;
+    struct o2d_config got;
+    char err[512];
+    o2d_config_defaults(&want);
+    memset(&got, 0x5a, sizeof(got));
+    int rc = o2d_config_load_string(&got, "<embedded default>", o2d_config_embedded,
+                                    strlen(o2d_config_embedded), err, sizeof(err));
+    if (rc != O2D_OK) {
+        fail_msg("%s", err);
+    }
+    assert_config_equal(&got, &want);
+}
+
+static void test_full_file(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    o2d_config_defaults(&c);
+    int rc = o2d_config_load_file(&c, DATA "/full.yaml", err, sizeof(err));
+    if (rc != O2D_OK) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(c.grpc.enabled, 1);
+    assert_string_equal(c.grpc.endpoint, "127.0.0.1:14317");
+    assert_int_equal(c.grpc.max_recv_msg_size, 16 * MIB);
+    assert_int_equal(c.grpc.max_concurrent_streams, 250);
+    assert_int_equal(c.grpc.max_connections, 64);
+    assert_int_equal(c.grpc.request_timeout_ms, 90000);
+    assert_int_equal(c.grpc.max_connection_idle_ms, 600000);
+    assert_int_equal(c.grpc.max_connection_age_ms, 7200000);
+    assert_int_equal(c.grpc.max_connection_age_grace_ms, 500);
+    assert_int_equal(c.http.enabled, 1);
+    assert_string_equal(c.http.endpoint, "[::1]:14318");
+    assert_int_equal(c.http.max_request_body_size, 1048576);
+    assert_int_equal(c.http.max_connections, 32);
+    assert_int_equal(c.http.idle_timeout_ms, 15000);
+    assert_int_equal(c.http.read_timeout_ms, 5000);
+    assert_int_equal(c.memory_limit, 512 * MIB);
+    assert_string_equal(c.health_endpoint, ":13134");
+    assert_int_equal(c.debug_verbosity, O2D_DEBUG_DETAILED);
+    assert_int_equal(c.log_level, O2D_LOG_WARN);
+    assert_string_equal(c.source, DATA "/full.yaml");
+}
+
+static void test_collector_style_file(void **state)
+{
+    struct o2d_config want;
+    struct o2d_config c;
+    char err[512];
+    o2d_config_defaults(&want);
+    o2d_config_defaults(&c);
+    int rc = o2d_config_load_file(&c, DATA "/collector_style.yaml", err, sizeof(err));
+    if (rc != O2D_OK) {
+        fail_msg("%s", err);
+    }
+    snprintf(want.source, sizeof(want.source), "%s", DATA "/collector_style.yaml");
+    assert_config_equal(&c, &want);
+}
+
+static void test_http_only(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    o2d_config_defaults(&c);
+    int rc = o2d_config_load_file(&c, DATA "/http_only.yaml", err, sizeof(err));
+    if (rc != O2D_OK) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(c.grpc.enabled, 0);
+    assert_int_equal(c.http.enabled, 1);
+    assert_string_equal(c.http.endpoint, "0.0.0.0:4318");
+
+    /* And the other way round, inline. */
+    rc = load(&c, "receivers:\n  otlp:\n    protocols:\n      grpc: {}\n", err, sizeof(err));
+    assert_int_equal(rc, O2D_OK);
+    assert_int_equal(c.grpc.enabled, 1);
+    assert_int_equal(c.http.enabled, 0);
+
+    /* Without a protocols section both stay as they were. */
+    rc = load(&c, "receivers:\n  otlp:\n    memory_limit_mib: 64\n", err, sizeof(err));
+    assert_int_equal(rc, O2D_OK);
+    assert_int_equal(c.grpc.enabled, 1);
+    assert_int_equal(c.http.enabled, 1);
+    assert_int_equal(c.memory_limit, 64 * MIB);
+}
+
+static void test_empty_files(void **state)
+{
+    static const char *const files[] = {DATA "/empty.yaml", DATA "/comments_only.yaml"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        struct o2d_config want;
+        struct o2d_config c;
+        char err[512];
+        o2d_config_defaults(&want);
+        o2d_config_defaults(&c);
+        int rc = o2d_config_load_file(&c, files[i], err, sizeof(err));
+        if (rc != O2D_OK) {
+            fail_msg("%s", err);
+        }
+        snprintf(want.source, sizeof(want.source), "%s", files[i]);
+        assert_config_equal(&c, &want);
+    }
+    struct o2d_config c;
+    char err[64];
+    assert_int_equal(load(&c, "", err, sizeof(err)), O2D_OK);
+    assert_int_equal(load(&c, "~\n", err, sizeof(err)), O2D_OK);
+    assert_string_equal(c.source, "t.yaml");
+}
+
+static void test_env_substitution(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    setenv("O2D_TEST_HOST", "127.0.0.1", 1);
+    setenv("O2D_TEST_PORT", "5555", 1);
+    setenv("O2D_TEST_CONNS", "77", 1);
+    setenv("O2D_TEST_EMPTY", "", 1);
+    unsetenv("O2D_TEST_UNSET");
+
+    /* inside a longer string, twice */
+    int rc = load(&c,
+                  "receivers:\n  otlp:\n    protocols:\n      grpc:\n"
+                  "        endpoint: ${env:O2D_TEST_HOST}:${env:O2D_TEST_PORT}\n"
+                  "        max_connections: ${env:O2D_TEST_CONNS}\n"
+                  "      http:\n"
+                  "        endpoint: \"localhost:${env:O2D_TEST_UNSET:-4319}\"\n"
+                  "        read_timeout: ${env:O2D_TEST_PORT:-1}ms\n",
+                  err, sizeof(err));
+    if (rc != O2D_OK) {
+        fail_msg("%s", err);
+    }
+    assert_string_equal(c.grpc.endpoint, "127.0.0.1:5555");
+    assert_int_equal(c.grpc.max_connections, 77);
+    assert_string_equal(c.http.endpoint, "localhost:4319"); /* unset: the default */
+    assert_int_equal(c.http.read_timeout_ms, 5555);         /* set: the default is ignored */
+
+    /* ${NAME}: the Collector's default scheme is env */
+    rc = load(&c, "extensions:\n  health_check:\n    endpoint: :${O2D_TEST_PORT}\n", err,
+              sizeof(err));
+    assert_int_equal(rc, O2D_OK);
+    assert_string_equal(c.health_endpoint, ":5555");
+
+    /* unset without a default is "", which turns the health check off */
+    rc = load(&c, "extensions:\n  health_check:\n    endpoint: ${env:O2D_TEST_UNSET}\n", err,
+              sizeof(err));
+    assert_int_equal(rc, O2D_OK);
+    assert_string_equal(c.health_endpoint, "");
+
+    /* set but empty is empty: the default is for unset variables only */
+    rc = load(&c, "extensions:\n  health_check:\n    endpoint: ${env:O2D_TEST_EMPTY:-:1}\n", err,
+              sizeof(err));
+    assert_int_equal(rc, O2D_OK);
+    assert_string_equal(c.health_endpoint, "");
+
+    /* where "" is not allowed, the message shows the expanded value */
+    rc = load(&c,
+              "receivers:\n  otlp:\n    protocols:\n      grpc:\n"
+              "        endpoint: ${env:O2D_TEST_UNSET}\n",
+              err, sizeof(err));
+    assert_int_equal(rc, O2D_ERR_CONFIG);
+    assert_string_equal(err, "t.yaml:5: endpoint must be host:port, [ipv6]:port or :port "
+                             "(port 0-65535), got ''");
+
+    /* $$ is a literal $ */
+    rc = load(&c, "extensions:\n  health_check:\n    endpoint: $${env:O2D_TEST_PORT}\n", err,
+              sizeof(err));
+    assert_int_equal(rc, O2D_ERR_CONFIG);
+    assert_string_equal(err, "t.yaml:3: endpoint must be host:port, [ipv6]:port or :port (port "
+                             "0-65535), or empty for off, got '${env:O2D_TEST_PORT}'");
+
+    /* the expanded length is bounded */
+    char *big = malloc(5001);
+    assert_non_null(big);
+    memset(big, '7', 5000);
+    big[5000] = '\0';
+    setenv("O2D_TEST_BIG", big, 1);
+    free(big);
+    rc = load(&c, "receivers:\n  otlp:\n    memory_limit_mib: ${env:O2D_TEST_BIG}\n", err,
+              sizeof(err));
+    assert_int_equal(rc, O2D_ERR_CONFIG);
+    assert_string_equal(err,
+                        "t.yaml:3: memory_limit_mib is longer than 4096 bytes after ${env:...} "
+                        "expansion");
+    unsetenv("O2D_TEST_BIG");
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+    char *s = calloc(1, 4096);
+    size_t n = s ? fread(s, 1, 4095, f) : 0;
+    fclose(f);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r')) {
+        s[--n] = '\0';
+    }
+    return s;
+}
+
+/* Every tests/data/config/invalid/NAME.yaml fails with the message in NAME.err, and leaves
+ * the configuration it was given untouched. */
+static void test_invalid_fixtures(void **state)
+{
+    DIR *d = opendir(DATA "/invalid");
+    struct dirent *e;
+    int count = 0;
+    int failures = 0;
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char yaml[1024];
+        char errf[1024];
+        char want[4200];
+        char err[1024];
+        struct o2d_config before;
+        struct o2d_config c;
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0) {
+            continue;
+        }
+        count++;
+        snprintf(yaml, sizeof(yaml), "%s/invalid/%s", DATA, e->d_name);
+        snprintf(errf, sizeof(errf), "%s/invalid/%.*s.err", DATA, (int)(len - 5), e->d_name);
+        char *expected = read_text(errf);
+        if (expected == NULL) {
+            print_error("%s: missing %s\n", e->d_name, errf);
+            failures++;
+            continue;
+        }
+        snprintf(want, sizeof(want), "%s%s", yaml, expected);
+        free(expected);
+        o2d_config_defaults(&before);
+        o2d_config_defaults(&c);
+        int rc = o2d_config_load_file(&c, yaml, err, sizeof(err));
+        if (rc != O2D_ERR_CONFIG || strcmp(err, want) != 0) {
+            print_error("%s: rc %d\n  got:  %s\n  want: %s\n", e->d_name, rc, err, want);
+            failures++;
+            continue;
+        }
+        assert_config_equal(&c, &before);
+    }
+    closedir(d);
+    assert_int_equal(failures, 0);
+    assert_true(count >= 25);
+}
+
+static void test_missing_file(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    o2d_config_defaults(&c);
+    int rc = o2d_config_load_file(&c, DATA "/no-such-file.yaml", err, sizeof(err));
+    assert_int_equal(rc, O2D_ERR_CONFIG);
+    assert_string_equal(err, DATA "/no-such-file.yaml: cannot open: No such file or directory");
+
+    rc = o2d_config_load_file(&c, DATA, err, sizeof(err));
+    assert_int_equal(rc, O2D_ERR_CONFIG);
+    assert_string_equal(err, DATA ": cannot read: Is a directory");
+}
+
+static void test_inline_errors(void **state)
+{
+    static const struct {
+        const char *yaml;
+        const char *err;
+    } cases[] = {
+        {"receivers:\n  otlp:\n    protocols:\n      grpc:\n        max_connections: \"\\0\"\n",
+         "t.yaml:5: max_connections must not contain a NUL byte"},
+        {"receivers:\n  otlp:\n    protocols:\n      grpc:\n        max_connections: "
+         "99999999999999999999999999\n",
+         "t.yaml:5: max_connections must be between 1 and 1000000, got "
+         "'99999999999999999999999999'"},
+        {"receivers:\n  otlp:\n    protocols:\n      http:\n        read_timeout: "
+         "99999999999999999999999h\n",
+         "t.yaml:5: read_timeout must be a duration from 1ms to 168h such as 500ms, 30s, 5m or "
+         "1h, got '99999999999999999999999h'"},
+        {"receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: \"a\\tb:1\"\n",
+         "t.yaml:5: endpoint must be host:port, [ipv6]:port or :port (port 0-65535), got 'a?b:1'"},
+        {"? [a, b]\n: c\n", "t.yaml:1: keys at the top level must be names, got a sequence"},
+        {"receivers: 7\n", "t.yaml:1: receivers must be a map, got a single value"},
+        {"\"receivers.otlp\": {}\n",
+         "t.yaml:1: unknown key 'receivers.otlp' at the top level; expected one of: receivers, "
+         "extensions, exporters, service"},
+        {"a:\n\tb: 1\n",
+         "t.yaml:2: invalid YAML: found character that cannot start any token (while scanning "
+         "for the next token at line 2)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct o2d_config c;
+        char err[512];
+        int rc = load(&c, cases[i].yaml, err, sizeof(err));
+        if (rc != O2D_ERR_CONFIG || strcmp(err, cases[i].err) != 0) {
+            fail_msg("case %zu: rc %d\n  got:  %s\n  want: %s", i, rc, err, cases[i].err);
+        }
+    }
+}
+
+/* Every allocation the loader makes may fail; it must clean up and say so. */
+static void test_allocation_failures(void **state)
+{
+    char *full = read_text(DATA "/full.yaml");
+    assert_non_null(full);
+    for (long n = 0;; n++) {
+        struct o2d_config c;
+        char err[512];
+        o2d_config_defaults(&c);
+        o2d_alloc_fail_after(n);
+        int rc = o2d_config_load_string(&c, "full.yaml", full, strlen(full), err, sizeof(err));
+        long failed = o2d_alloc_failures();
+        o2d_alloc_fail_after(-1);
+        if (failed == 0) {
+            assert_int_equal(rc, O2D_OK);
+            break;
+        }
+        assert_int_equal(rc, O2D_ERR_NOMEM);
+        assert_string_equal(err, "full.yaml: out of memory while reading the configuration");
+        assert_int_equal(c.grpc.max_connections, 1024);
+    }
+    free(full);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_embedded_equals_defaults),
+        cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_collector_style_file),
+        cmocka_unit_test(test_http_only),
+        cmocka_unit_test(test_empty_files),
+        cmocka_unit_test(test_env_substitution),
+        cmocka_unit_test(test_invalid_fixtures),
+        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_inline_errors),
+        cmocka_unit_test(test_allocation_failures),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
