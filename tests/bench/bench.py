@@ -1,0 +1,411 @@
+#!/usr/bin/python3
+"""Throughput benchmark of otel2dd's OTLP receivers with h2load (run through run.sh).
+
+For each scenario a fresh otel2dd starts on 127.0.0.1 ephemeral ports with the debug
+exporter at verbosity quiet (nothing logged per request), so that the totals it logs on
+SIGTERM belong to that scenario alone. Readiness is read from its "listening" log lines by
+polling with a deadline; nothing sleeps a fixed time.
+
+Per scenario it records:
+  idle RSS     VmRSS from /proc/<pid>/status once both receivers listen
+  req/s        2xx responses / h2load's run time (h2load's "status codes" line)
+  spans/s      2xx req/s x spans per body
+  accepted     spans otel2dd itself counted (its SIGTERM totals line); for gRPC this is the
+               proof that the 200s also carried grpc-status 0
+  CPU          receiver utime+stime delta from /proc/<pid>/stat over the h2load run, in
+               seconds, as % of one core, and in microseconds per accepted span
+  peak RSS     VmHWM at the end of the run
+and prints a table and writes everything as JSON.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+GRPC_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+# name: (transport, body file, spans per body, extra h2load args)
+SCENARIOS = {
+    "grpc-t100": ("grpc", "t100.grpc", 100, []),
+    "http1-t100": ("http", "t100.pb", 100, []),
+    "http1-t100-gzip": ("http", "t100.pb.gz", 100, ["-H", "Content-Encoding: gzip"]),
+}
+# More shapes, with --extra: per-request overhead (10 spans) and big requests (1000).
+EXTRA = {
+    "http1-t10": ("http", "t10.pb", 10, []),
+    "http1-t1000": ("http", "t1000.pb", 1000, []),
+    "grpc-t10": ("grpc", "t10.grpc", 10, []),
+    "grpc-t1000": ("grpc", "t1000.grpc", 1000, []),
+}
+DEFAULT_ORDER = ["grpc-t100", "http1-t100", "http1-t100-gzip"]
+
+
+def die(msg):
+    sys.stderr.write("bench: %s\n" % msg)
+    sys.exit(2)
+
+
+def wait_until(pred, timeout, what, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def proc_status(pid):
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "Threads"):
+                out[k] = int(v.split()[0])  # kB, or a count
+    return out
+
+
+def proc_cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()  # after "pid (comm) "; field 3 is fields[0]
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+class Receiver:
+    """One otel2dd process with a quiet debug exporter and ephemeral ports."""
+
+    def __init__(self, binary, workdir, name):
+        self.binary = binary
+        self.cfg_path = os.path.join(workdir, "%s.yaml" % name)
+        self.log_path = os.path.join(workdir, "%s.log" % name)
+        cfg = {
+            "receivers": {"otlp": {"protocols": {
+                "grpc": {"endpoint": "127.0.0.1:0"},
+                "http": {"endpoint": "127.0.0.1:0"},
+            }}},
+            "extensions": {"health_check": {"endpoint": "127.0.0.1:0"}},
+            "exporters": {"debug": {"verbosity": "quiet"}},
+        }
+        with open(self.cfg_path, "w") as f:
+            json.dump(cfg, f, indent=1)  # JSON is YAML
+        self.proc = None
+        self.ports = {}
+
+    def lines(self):
+        out = []
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return out
+        for raw in data.splitlines():
+            try:
+                obj = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out
+
+    def tail(self, n=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def start(self, timeout=20):
+        env = {k: v for k, v in os.environ.items()
+               if not (k.startswith("DD_") or k.startswith("OTEL_"))}
+        log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen([self.binary, "--config", self.cfg_path],
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
+        log.close()
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError("otel2dd exited with %s:\n%s" % (self.proc.returncode,
+                                                                    self.tail()))
+            ports = {l.get("server"): l.get("port") for l in self.lines()
+                     if l.get("msg") == "listening"}
+            return ports if ("grpc" in ports and "http" in ports) else None
+
+        self.ports = wait_until(ready, timeout, "otel2dd to listen (%s)" % self.log_path)
+        return self
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError("otel2dd did not exit within %ds of SIGTERM" % timeout)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def find_totals(lines):
+    """The last log line that reports totals; its shape is read loosely on purpose."""
+    for l in reversed(lines):
+        msg = str(l.get("msg", ""))
+        if "total" in msg.lower() or "totals" in l:
+            return l
+    return None
+
+
+def accepted_spans(totals, transport):
+    """Spans otel2dd says it accepted on `transport`, or None if the line does not say."""
+    if not totals:
+        return None
+    t = totals.get("totals", totals)
+    # Shapes tried, most specific first: {"grpc":{"traces":{"items":N}}},
+    # "grpc_traces_items": N, "spans_grpc": N, {"items":{"grpc":{"traces":N}}}.
+    candidates = []
+    v = t.get(transport)
+    if isinstance(v, dict):
+        s = v.get("traces")
+        if isinstance(s, dict):
+            candidates += [s.get("items"), s.get("spans")]
+        candidates += [s if isinstance(s, int) else None, v.get("spans"), v.get("items")]
+    for k in ("%s_traces_items" % transport, "%s_spans" % transport, "spans_%s" % transport,
+              "%s_trace_items" % transport, "traces_%s_items" % transport,
+              "items_%s_traces" % transport):
+        candidates.append(t.get(k))
+    items = t.get("items")
+    if isinstance(items, dict):
+        v = items.get(transport)
+        if isinstance(v, dict):
+            candidates.append(v.get("traces"))
+        elif isinstance(v, int):
+            candidates.append(v)
+    for c in candidates:
+        if isinstance(c, int) and not isinstance(c, bool):
+            return c
+    return None
+
+
+H2_FINISHED = re.compile(r"finished in ([0-9.]+)(ms|s)")
+H2_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+H2_REQ = re.compile(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                    r"(\d+) failed, (\d+) errored, (\d+) timeout")
+H2_LAT = re.compile(r"time for request:\s+([0-9.]+)(us|ms|s)\s+([0-9.]+)(us|ms|s)\s+"
+                    r"([0-9.]+)(us|ms|s)")
+
+
+def to_ms(v, unit):
+    return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def parse_h2load(out):
+    r = {}
+    m = H2_FINISHED.search(out)
+    if m:
+        r["duration_s"] = float(m.group(1)) / (1000.0 if m.group(2) == "ms" else 1.0)
+    m = H2_STATUS.search(out)
+    if m:
+        r["status_2xx"], r["status_3xx"], r["status_4xx"], r["status_5xx"] = map(int,
+                                                                                 m.groups())
+    m = H2_REQ.search(out)
+    if m:
+        (r["req_total"], r["req_started"], r["req_done"], r["req_succeeded"], r["req_failed"],
+         r["req_errored"], r["req_timeout"]) = map(int, m.groups())
+    m = H2_LAT.search(out)
+    if m:
+        r["latency_min_ms"] = to_ms(m.group(1), m.group(2))
+        r["latency_max_ms"] = to_ms(m.group(3), m.group(4))
+        r["latency_mean_ms"] = to_ms(m.group(5), m.group(6))
+    return r
+
+
+def h2load_cmd(h2load, transport, body, port, extra, args):
+    if transport == "grpc":
+        return [h2load, "-c", str(args.conns), "-m", str(args.streams), "-D",
+                str(args.duration), "-d", body, "-H", "content-type: application/grpc",
+                "-H", "te: trailers"] + extra + ["http://127.0.0.1:%d%s" % (port, GRPC_PATH)]
+    return [h2load, "--h1", "-c", str(args.conns), "-D", str(args.duration), "-d", body,
+            "-H", "Content-Type: application/x-protobuf"] + extra + [
+                "http://127.0.0.1:%d/v1/traces" % port]
+
+
+def run_scenario(name, spec, args, workdir, h2load):
+    transport, body_name, spans_per_req, extra = spec
+    body = os.path.join(args.bodies, body_name)
+    if not os.path.exists(body):
+        die("missing body %s (run gen_bodies.js)" % body)
+    rec = Receiver(args.bin, workdir, name)
+    res = {"scenario": name, "transport": transport, "body": body_name,
+           "body_bytes": os.path.getsize(body), "spans_per_request": spans_per_req,
+           "connections": args.conns, "streams": args.streams if transport == "grpc" else 1,
+           "duration_s_requested": args.duration}
+    try:
+        rec.start()
+        pid = rec.proc.pid
+        st = proc_status(pid)
+        res["idle_rss_kib"] = st["VmRSS"]
+        res["threads"] = st.get("Threads")
+        port = rec.ports["grpc" if transport == "grpc" else "http"]
+        cmd = h2load_cmd(h2load, transport, body, port, extra, args)
+        res["h2load_cmd"] = " ".join(cmd)
+        cpu0 = proc_cpu_s(pid)
+        t0 = time.monotonic()
+        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out_b, _ = lg.communicate(timeout=args.duration + 120)
+        wall = time.monotonic() - t0
+        cpu1 = proc_cpu_s(pid)
+        st = proc_status(pid)
+        res["rss_end_kib"] = st["VmRSS"]
+        res["peak_rss_kib"] = st["VmHWM"]
+        out = out_b.decode("utf-8", "replace")
+        res["h2load_rc"] = lg.returncode
+        res.update(parse_h2load(out))
+        if "status_2xx" not in res or "duration_s" not in res:
+            raise RuntimeError("could not parse h2load output:\n%s" % out[-3000:])
+        dur = res["duration_s"]
+        res["req_per_s"] = res["status_2xx"] / dur if dur > 0 else 0.0
+        res["spans_per_s"] = res["req_per_s"] * spans_per_req
+        res["receiver_cpu_s"] = cpu1 - cpu0
+        res["receiver_cpu_pct"] = 100.0 * (cpu1 - cpu0) / wall if wall > 0 else 0.0
+        rc = rec.stop()
+        res["exit_code"] = rc
+        lines = rec.lines()
+        totals = find_totals(lines)
+        res["totals_line"] = totals
+        acc = accepted_spans(totals, transport)
+        res["accepted_spans"] = acc
+        sent_2xx = res["status_2xx"] * spans_per_req
+        res["spans_2xx"] = sent_2xx
+        spans_for_cpu = acc if acc else sent_2xx
+        res["cpu_us_per_span"] = (1e6 * res["receiver_cpu_s"] / spans_for_cpu
+                                  if spans_for_cpu else None)
+        notes = []
+        if rc != 0:
+            notes.append("otel2dd exited %s on SIGTERM; log tail:\n%s" % (rc, rec.tail(8)))
+        # Requests still in flight when h2load stops its clock are answered and counted by
+        # otel2dd but not by h2load, so the two may differ by at most that many requests.
+        in_flight = args.conns * res["streams"] * spans_per_req
+        if acc is None:
+            notes.append("no totals line with accepted spans found in the otel2dd log")
+        elif abs(acc - sent_2xx) > in_flight:
+            notes.append("otel2dd accepted %d spans but h2load saw %d x 2xx = %d spans" %
+                         (acc, res["status_2xx"], sent_2xx))
+        bad = sum(res.get(k, 0) for k in ("status_3xx", "status_4xx", "status_5xx",
+                                          "req_failed", "req_errored", "req_timeout"))
+        if bad:
+            notes.append("not all OK: %d 3xx, %d 4xx, %d 5xx, %d failed, %d errored, "
+                         "%d timeout" % tuple(res.get(k, 0) for k in (
+                             "status_3xx", "status_4xx", "status_5xx", "req_failed",
+                             "req_errored", "req_timeout")))
+        errors = [l for l in lines if l.get("level") == "error"]
+        if errors:
+            notes.append("%d error log lines, first: %s" % (len(errors), json.dumps(errors[0])))
+        res["notes"] = notes
+        res["h2load_output"] = out
+    finally:
+        rec.kill()
+    return res
+
+
+def fmt_table(results):
+    hdr = ["scenario", "req/s", "spans/s", "accepted", "CPU s", "CPU %", "us/span",
+           "idle RSS", "peak RSS"]
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([r["scenario"], "ERROR: " + r["error"].splitlines()[0]] +
+                        [""] * (len(hdr) - 2))
+            continue
+        rows.append([
+            r["scenario"],
+            "%.1f" % r["req_per_s"],
+            "%.0f" % r["spans_per_s"],
+            str(r["accepted_spans"]) if r["accepted_spans"] is not None else "?",
+            "%.2f" % r["receiver_cpu_s"],
+            "%.0f" % r["receiver_cpu_pct"],
+            "%.2f" % r["cpu_us_per_span"] if r["cpu_us_per_span"] else "?",
+            "%.1f MiB" % (r["idle_rss_kib"] / 1024.0),
+            "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
+        ])
+    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [hdr] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bin", nargs="?", default=os.path.join(ROOT, "build", "otel2dd"),
+                    help="otel2dd binary (default build/otel2dd)")
+    ap.add_argument("--bodies", default=os.path.join(HERE, "out", "bodies"))
+    ap.add_argument("--out", default=os.path.join(HERE, "out", "results.json"))
+    ap.add_argument("--duration", type=int, default=10, help="seconds per h2load run")
+    ap.add_argument("--conns", type=int, default=8)
+    ap.add_argument("--streams", type=int, default=10, help="h2load -m for gRPC")
+    ap.add_argument("--scenario", action="append", default=[],
+                    help="run only these (repeatable): %s" % ", ".join(
+                        list(SCENARIOS) + list(EXTRA)))
+    ap.add_argument("--extra", action="store_true",
+                    help="also run the 10- and 1000-span bodies")
+    ap.add_argument("--h2load", default=shutil.which("h2load") or "h2load")
+    args = ap.parse_args()
+    args.bin = os.path.abspath(args.bin)
+    if not os.access(args.bin, os.X_OK):
+        die("otel2dd binary not found or not executable: %s" % args.bin)
+    if shutil.which(args.h2load) is None and not os.access(args.h2load, os.X_OK):
+        die("h2load not found (Debian: apt-get install nghttp2-client)")
+    allsc = dict(SCENARIOS, **EXTRA)
+    names = args.scenario or (DEFAULT_ORDER + (list(EXTRA) if args.extra else []))
+    for n in names:
+        if n not in allsc:
+            die("unknown scenario %s" % n)
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    workdir = tempfile.mkdtemp(prefix="otel2dd-bench-")
+    results = []
+    for n in names:
+        sys.stderr.write("bench: %s ...\n" % n)
+        try:
+            results.append(run_scenario(n, allsc[n], args, workdir, args.h2load))
+        except Exception as e:  # keep going: one broken transport should not hide others
+            results.append({"scenario": n, "error": str(e)})
+    meta = {
+        "binary": args.bin,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": {"nproc": os.cpu_count(), "uname": " ".join(os.uname())},
+        "h2load": subprocess.run([args.h2load, "--version"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT).stdout.decode().strip(),
+        "git": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL).stdout.decode().strip(),
+        "logs": workdir,
+    }
+    with open(args.out, "w") as f:
+        json.dump({"meta": meta, "results": results}, f, indent=1)
+    print(fmt_table(results))
+    for r in results:
+        for note in r.get("notes", []):
+            print("note: %s: %s" % (r["scenario"], note))
+    print("results: %s (otel2dd logs in %s)" % (args.out, workdir))
+    return 1 if any("error" in r for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
