@@ -1,5 +1,199 @@
-/* placeholder until lifecycle lands in this session */
-int main(void)
+/*
+ * main.c: the otel2dd program: command line, configuration, start, run until SIGINT or
+ * SIGTERM, then drain and stop.
+ *
+ * Start order: pipeline (exporters), ingest, health (answering 503 "starting"), receivers;
+ * health turns 200 once every receiver listens. Stop order is the reverse: health 503
+ * "draining", receivers stop accepting and finish the requests in flight, the pipeline
+ * flushes, then everything is freed. Signals are taken synchronously with sigwait() in the
+ * main thread; every other thread has them blocked.
+ */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "exporter.h"
+#include "grpc_server.h"
+#include "health.h"
+#include "http_server.h"
+#include "ingest.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "pipeline.h"
+
+/* ECS stops a task with SIGTERM and kills it 30 s later by default; drain well inside. */
+#define SHUTDOWN_DEADLINE_MS 20000
+
+static void usage(FILE *f)
 {
-    return 0;
+    fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
+               "\n"
+               "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
+               "(:4318) and delivers them to Datadog.\n"
+               "\n"
+               "  -c, --config FILE  YAML configuration (default: the embedded one)\n"
+               "  -v, --version      print the version and exit\n"
+               "  -h, --help         print this help and exit\n");
+}
+
+static void log_totals(struct ingest *ing)
+{
+    struct ingest_totals t;
+    ingest_get_totals(ing, &t);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "totals");
+    o2d_log_uint(&l, "grpc_spans", t.items[O2D_TRANSPORT_GRPC][OTLP_SIGNAL_TRACES]);
+    o2d_log_uint(&l, "http_spans", t.items[O2D_TRANSPORT_HTTP][OTLP_SIGNAL_TRACES]);
+    o2d_log_uint(&l, "grpc_log_records", t.items[O2D_TRANSPORT_GRPC][OTLP_SIGNAL_LOGS]);
+    o2d_log_uint(&l, "http_log_records", t.items[O2D_TRANSPORT_HTTP][OTLP_SIGNAL_LOGS]);
+    o2d_log_uint(&l, "metric_points_dropped", t.metric_points_dropped);
+    o2d_log_uint(&l, "rejected_items", t.rejected_items);
+    o2d_log_uint(&l, "grpc_requests_refused", t.refused[O2D_TRANSPORT_GRPC]);
+    o2d_log_uint(&l, "http_requests_refused", t.refused[O2D_TRANSPORT_HTTP]);
+    o2d_log_end(&l);
+}
+
+static int run(const struct o2d_config *cfg)
+{
+    struct pipeline *pipeline = NULL;
+    struct ingest *ing = NULL;
+    struct health_server *health = NULL;
+    struct grpc_server *grpc = NULL;
+    struct http_server *http = NULL;
+    char err[512] = "";
+    int rv;
+    int exit_code = 1;
+
+    if ((rv = pipeline_new(&pipeline, cfg)) != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "cannot start the pipeline: %s", o2d_strerror(rv));
+        goto out;
+    }
+    if ((rv = ingest_new(&ing, pipeline, cfg->memory_limit)) != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "cannot start ingest: %s", o2d_strerror(rv));
+        goto out;
+    }
+    if (cfg->health_endpoint[0] != '\0' &&
+        health_server_new(&health, cfg->health_endpoint, err, sizeof(err)) != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "health_check: %s", err);
+        goto out;
+    }
+    if (cfg->grpc.enabled &&
+        ((rv = grpc_server_new(&grpc, &cfg->grpc, ing, err, sizeof(err))) != O2D_OK ||
+         (rv = grpc_server_start(grpc)) != O2D_OK)) {
+        o2d_logf(O2D_LOG_ERROR, "otlp grpc receiver: %s", err[0] ? err : o2d_strerror(rv));
+        goto out;
+    }
+    if (cfg->http.enabled &&
+        ((rv = http_server_new(&http, &cfg->http, ing, err, sizeof(err))) != O2D_OK ||
+         (rv = http_server_start(http)) != O2D_OK)) {
+        o2d_logf(O2D_LOG_ERROR, "otlp http receiver: %s", err[0] ? err : o2d_strerror(rv));
+        goto out;
+    }
+    if (health != NULL) {
+        health_set_state(health, HEALTH_READY);
+    }
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "started");
+    o2d_log_cstr(&l, "version", O2D_VERSION);
+    o2d_log_cstr(&l, "config", cfg->source);
+    o2d_log_end(&l);
+
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+
+    o2d_log_begin(&l, O2D_LOG_INFO, "stopping");
+    o2d_log_cstr(&l, "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    o2d_log_end(&l);
+    int64_t deadline = o2d_now_ms() + SHUTDOWN_DEADLINE_MS;
+    if (health != NULL) {
+        health_set_state(health, HEALTH_DRAINING);
+    }
+    if (grpc != NULL) {
+        grpc_server_shutdown(grpc, deadline);
+    }
+    if (http != NULL) {
+        http_server_shutdown(http, deadline);
+    }
+    pipeline_shutdown(pipeline, deadline);
+    log_totals(ing);
+    exit_code = 0;
+
+out:
+    grpc_server_free(grpc);
+    http_server_free(http);
+    health_server_free(health);
+    ingest_free(ing);
+    pipeline_free(pipeline);
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'v':
+            printf("otel2dd %s\n", O2D_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "otel2dd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    /* Before any thread exists: signals are for sigwait() in this thread only, and a peer
+     * that closes its socket must not kill the process. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    json_set_alloc_funcs(o2d_malloc, o2d_free);
+
+    struct o2d_config cfg;
+    char err[1024] = "";
+    o2d_config_defaults(&cfg);
+    int rv = config_path != NULL
+                 ? o2d_config_load_file(&cfg, config_path, err, sizeof(err))
+                 : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
+                                          strlen(o2d_config_embedded), err, sizeof(err));
+    if (rv != O2D_OK) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_ERROR, "invalid configuration");
+        o2d_log_cstr(&l, "error", err);
+        o2d_log_end(&l);
+        return 1;
+    }
+    o2d_log_set_level(cfg.log_level);
+    return run(&cfg);
 }
