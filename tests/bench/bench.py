@@ -174,7 +174,8 @@ def accepted_spans(totals, transport):
     if not totals:
         return None
     t = totals.get("totals", totals)
-    # Shapes tried, most specific first: {"grpc":{"traces":{"items":N}}},
+    # main.c logs "grpc_spans"/"http_spans"; other shapes are tried in case it changes:
+    # {"grpc":{"traces":{"items":N}}},
     # "grpc_traces_items": N, "spans_grpc": N, {"items":{"grpc":{"traces":N}}}.
     candidates = []
     v = t.get(transport)
@@ -183,7 +184,7 @@ def accepted_spans(totals, transport):
         if isinstance(s, dict):
             candidates += [s.get("items"), s.get("spans")]
         candidates += [s if isinstance(s, int) else None, v.get("spans"), v.get("items")]
-    for k in ("%s_traces_items" % transport, "%s_spans" % transport, "spans_%s" % transport,
+    for k in ("%s_spans" % transport, "%s_traces_items" % transport, "spans_%s" % transport,
               "%s_trace_items" % transport, "traces_%s_items" % transport,
               "items_%s_traces" % transport):
         candidates.append(t.get(k))
@@ -311,6 +312,10 @@ def run_scenario(name, spec, args, workdir, h2load):
                          "%d timeout" % tuple(res.get(k, 0) for k in (
                              "status_3xx", "status_4xx", "status_5xx", "req_failed",
                              "req_errored", "req_timeout")))
+        refused = (totals or {}).get("%s_requests_refused" % transport)
+        res["requests_refused"] = refused
+        if refused:
+            notes.append("otel2dd refused %d requests (retry later / errors)" % refused)
         errors = [l for l in lines if l.get("level") == "error"]
         if errors:
             notes.append("%d error log lines, first: %s" % (len(errors), json.dumps(errors[0])))
@@ -379,6 +384,7 @@ def main():
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="otel2dd-bench-")
+    load_before = os.getloadavg()
     results = []
     for n in names:
         sys.stderr.write("bench: %s ...\n" % n)
@@ -389,7 +395,8 @@ def main():
     meta = {
         "binary": args.bin,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host": {"nproc": os.cpu_count(), "uname": " ".join(os.uname())},
+        "host": {"nproc": os.cpu_count(), "uname": " ".join(os.uname()),
+                 "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "h2load": subprocess.run([args.h2load, "--version"], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT).stdout.decode().strip(),
         "git": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
