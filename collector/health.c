@@ -105,12 +105,12 @@ int health_server_new(struct health_server **out, const char *endpoint, char *er
         goto out;
     }
     h->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h, /* */
-        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL,  /* first: see all */
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,                       /* */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HEALTH_CONNECTIONS,  /* */
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HEALTH_TIMEOUT_S,  /* */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEALTH_CONN_MEMORY, /* */
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
+        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL,  /* first, to see all */
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,                       /* bound by o2d_listen */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HEALTH_CONNECTIONS,  /* probes are few */
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HEALTH_TIMEOUT_S,  /* and quick */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEALTH_CONN_MEMORY, /* bounds headers */
         MHD_OPTION_END);
     if (h->daemon == NULL) {
         snprintf(err, errlen, "cannot start the health server on '%s'", endpoint);

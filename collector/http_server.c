@@ -518,16 +518,17 @@ int http_server_start(struct http_server *s)
     }
     int64_t idle_s = s->cfg.idle_timeout_ms <= 0 ? 0 : (s->cfg.idle_timeout_ms + 999) / 1000;
     unsigned int idle = (unsigned int)(idle_s > 86400 ? 86400 : idle_s);
+    /* MHD_USE_ITC: MHD_quiesce_daemon() needs it with a thread pool. */
+    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     s->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request,
-        s,                                                             /* */
-        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL, /* first: see all */
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,                   /* */
-        MHD_OPTION_THREAD_POOL_SIZE, threads,                          /* */
-        MHD_OPTION_CONNECTION_LIMIT, limit,                            /* */
+        flags, 0, NULL, NULL, on_request, s,                           /* every request */
+        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL, /* first, to see all */
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,                   /* bound by o2d_listen */
+        MHD_OPTION_THREAD_POOL_SIZE, threads,                          /* one per CPU */
+        MHD_OPTION_CONNECTION_LIMIT, limit,                            /* max_connections */
         MHD_OPTION_CONNECTION_TIMEOUT, idle,                           /* idle senders are cut */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,  /* bounds headers */
-        MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* */
+        MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */
         MHD_OPTION_END);
     if (s->daemon == NULL) {
         o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP server on %s", s->cfg.endpoint);

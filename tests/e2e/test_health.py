@@ -1,0 +1,102 @@
+"""End-to-end tests of the health endpoint (collector/health.c) through build/otel2dd.
+
+    /usr/bin/python3 tests/e2e/test_health.py [-v]
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from harness import Otel2dd, wait_until  # noqa: E402
+
+
+def get(port, path="/", method="GET", body=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request(method, path, body=body)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+class TestHealth(unittest.TestCase):
+    def test_ready_paths_methods(self):
+        with Otel2dd() as o:
+            port = o.health_port
+            # Ready once the receivers listen; poll in case readiness follows a moment later.
+            wait_until(lambda: get(port)[0] == 200, 10, "health to say ready")
+            status, headers, body = get(port)
+            self.assertEqual(status, 200)
+            self.assertEqual(headers["content-type"], "application/json")
+            self.assertEqual(json.loads(body), {"status": "ready"})
+
+            status, headers, body = get(port, method="HEAD")
+            self.assertEqual(status, 200)
+            self.assertEqual(body, b"")
+
+            for path in ("/health", "/x", "//"):
+                self.assertEqual(get(port, path)[0], 404, path)
+            status, headers, _ = get(port, method="POST", body=b"x" * 100)
+            self.assertEqual(status, 405)
+            self.assertIn("GET", headers["allow"])
+            self.assertEqual(get(port, method="DELETE")[0], 405)
+
+            # A request with a body is answered without reading it.
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 100000000\r\n\r\n")
+            got = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+            s.close()
+            self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+            self.assertEqual(o.stop(), 0)
+
+    def test_draining_after_sigterm(self):
+        with Otel2dd() as o:
+            port = o.health_port
+            wait_until(lambda: get(port)[0] == 200, 10, "health to say ready")
+            # A request in flight keeps the drain going while we look. "100 Continue" comes
+            # once the server has taken the request's headers, so it is in flight for sure.
+            hold = socket.create_connection(("127.0.0.1", o.http_port), timeout=10)
+            hold.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                         b"application/x-protobuf\r\nExpect: 100-continue\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
+            got = b""
+            while b"\r\n\r\n" not in got:
+                chunk = hold.recv(4096)
+                self.assertTrue(chunk, "closed before 100 Continue")
+                got += chunk
+            self.assertTrue(got.startswith(b"HTTP/1.1 100"), got)
+            hold.sendall(b"\x0a" * 10)
+            o.proc.send_signal(signal.SIGTERM)
+            seen = []
+
+            def draining():
+                try:
+                    status, headers, body = get(port)
+                except OSError:
+                    return "gone"
+                seen.append((status, headers, body))
+                return status == 503 and json.loads(body) == {"status": "draining"}
+
+            got = wait_until(draining, 20, "health to say draining")
+            self.assertIs(got, True, "otel2dd exited before health said draining: %r" % seen)
+            self.assertEqual(seen[-1][1]["content-type"], "application/json")
+            hold.close()
+            rc = o.proc.wait(60)
+            self.assertEqual(rc, 0)
+            with self.assertRaises(OSError):
+                get(port)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
