@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "exporter.h"
+#include "o2d_time.h"
 #include "http_server.h"
 #include "ingest.h"
 #include "net.h"

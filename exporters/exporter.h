@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "o2d_time.h"
 #include "otlp.h"
 
 struct exporter;
@@ -38,8 +39,5 @@ struct exporter {
 
 /* exporters/debug.c: logs what arrives (one line per request, or every item). */
 int debug_exporter_new(struct exporter **out, int verbosity);
-
-/* Monotonic clock in milliseconds, for deadlines passed between modules. */
-int64_t o2d_now_ms(void);
 
 #endif
