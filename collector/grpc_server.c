@@ -1,0 +1,1089 @@
+/*
+ * grpc_server.c: the OTLP/gRPC receiver (h2c with prior knowledge, libnghttp2).
+ *
+ * Threads: GRPC_MAX_WORKERS at most, one per online CPU. Each worker has its own epoll set,
+ * waits on the shared non-blocking listening socket with EPOLLEXCLUSIVE, and owns every
+ * connection it accepted, with its nghttp2 session and streams; nothing on the request path
+ * is shared between workers but the connection counter and ingest itself. A request is
+ * unframed, handed to ingest_request() and answered on the worker thread.
+ *
+ * Per stream: headers are judged as they arrive (never buffered); the message length is
+ * checked when its 5-byte prefix arrives, and only then is memory reserved (ingest_reserve)
+ * and allocated, exactly once. Every problem of one request is answered on its stream
+ * (trailers-only response, plus RST_STREAM(NO_ERROR) when the client was still sending);
+ * only what nghttp2 itself finds a connection error ends the connection.
+ *
+ * Writes go through nghttp2_session_mem_send() into a bounded per-connection buffer; when the
+ * socket would block, the connection waits for EPOLLOUT and is not read meanwhile.
+ *
+ * Timers run from each worker loop every GRPC_TICK_MS: request deadlines (grpc-timeout,
+ * request_timeout), idle connections, max_connection_age with its grace, and shutdown.
+ * Decoding, size limits after decompression and counting belong to ingest.c.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nghttp2/nghttp2.h>
+
+#include "grpc_frame.h"
+#include "grpc_server.h"
+#include "net.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "o2d_time.h"
+#include "status_map.h"
+
+#define GRPC_MAX_WORKERS      16
+#define GRPC_TICK_MS          250
+#define GRPC_LISTEN_BACKLOG   1024
+#define GRPC_READ_BUF         (64 * 1024)
+#define GRPC_READS_PER_EVENT  8
+#define GRPC_ACCEPTS_PER_WAKE 16
+#define GRPC_MAX_EVENTS       64
+/* nghttp2 is asked for more frames only while less than this is waiting for the socket. */
+#define GRPC_OUT_HIGH (64 * 1024)
+/* Hard cap of the output buffer: GRPC_OUT_HIGH plus one frame always fits. */
+#define GRPC_OUT_MAX         (1024 * 1024)
+#define GRPC_HEADER_LIST_MAX (16 * 1024)
+#define GRPC_STREAM_WINDOW   (1 << 20)
+#define GRPC_CONN_WINDOW     (8 << 20)
+#define GRPC_RESPONSE_MAX    (64 * 1024)
+#define GRPC_MESSAGE_MAX     512  /* grpc-message, percent-encoded */
+#define GRPC_DETAILS_MAX     1024 /* google.rpc.Status before base64 */
+/* A shutdown notice is followed by the final GOAWAY after about one round trip. */
+#define GRPC_NOTICE_MS       100
+#define GRPC_REJECT_LOG_MS   1000
+#define GRPC_ACCEPT_ENCODING "identity,gzip"
+
+static const char reason_headers_too_large[] = "grpc: header list too large";
+static const char reason_content_type[] = "grpc: content-type must be application/grpc";
+static const char reason_method[] = "grpc: method must be POST";
+static const char reason_unknown_method[] = "grpc: unknown service or method";
+static const char reason_busy[] = "grpc: receiver memory limit reached, retry later";
+static const char reason_nomem[] = "grpc: out of memory, retry later";
+static const char reason_deadline[] = "grpc: request did not arrive before its deadline";
+static const char reason_encode[] = "grpc: cannot encode the response";
+
+struct grpc_stream {
+    struct grpc_stream *prev, *next;
+    struct grpc_conn *conn;
+    int32_t id;
+    /* What the request headers said (judged as they arrive, never kept). */
+    int method_ok;
+    int path_ok;
+    int ct_ok;
+    int headers_too_large;
+    enum otlp_signal sig;
+    enum grpc_encoding enc;
+    int64_t timeout_ms; /* grpc-timeout, -1 if absent or invalid */
+    size_t header_bytes;
+    int64_t started_ms;
+    int64_t deadline_ms; /* 0 = none */
+    /* The request body: the one message, reserved and allocated once its length is known. */
+    struct grpc_frame frame;
+    enum o2d_compression comp;
+    struct o2d_buf body;
+    size_t reserved; /* bytes held from ingest_reserve() */
+    int headers_done;
+    int request_done;   /* END_STREAM received */
+    int answered;       /* a response was submitted */
+    int rst_after_send; /* answered early: reset once the trailers-only HEADERS is out */
+    /* The success response body: prefix + Export*ServiceResponse. */
+    struct o2d_buf resp;
+    size_t resp_off;
+};
+
+enum conn_drain {
+    DRAIN_NONE = 0,
+    DRAIN_NOTICE = 1, /* shutdown notice sent */
+    DRAIN_GOAWAY = 2, /* final GOAWAY sent */
+};
+
+struct grpc_conn {
+    struct grpc_conn *prev, *next;
+    struct grpc_worker *w;
+    int fd;
+    nghttp2_session *sess;
+    struct grpc_stream *streams;
+    size_t nstreams;
+    int64_t created_ms;
+    int64_t idle_since_ms;
+    enum conn_drain drain;
+    int64_t drain_ms;
+    int close_when_flushed;
+    struct o2d_buf out;
+    size_t out_off;
+    uint32_t events; /* registered with epoll */
+};
+
+struct grpc_worker {
+    struct grpc_server *srv;
+    pthread_t thread;
+    int epfd;
+    int evfd;
+    int listening; /* the listening socket is in epfd */
+    int stopping;
+    struct grpc_conn *conns;
+    size_t nconns;
+    uint8_t *rbuf;
+};
+
+struct grpc_server {
+    struct o2d_grpc_config cfg;
+    struct ingest *ing;
+    int lfd;
+    uint16_t port;
+    int nworkers;
+    struct grpc_worker workers[GRPC_MAX_WORKERS];
+    nghttp2_session_callbacks *cbs;
+    atomic_uint nconns;
+    atomic_int stopping;
+    _Atomic int64_t stop_deadline_ms;
+    _Atomic int64_t last_reject_log_ms;
+    int nstarted;
+    int joined;
+};
+
+/* A header field with a literal name (nghttp2 copies values on submit). */
+#define NV(n, v, vl)                                                                               \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME          \
+    }
+
+/* epoll tags for the two fds that are not connections. */
+static char tag_listen;
+static char tag_wake;
+
+/* ---- streams ---- */
+
+static void release_body(struct grpc_server *s, struct grpc_stream *st)
+{
+    o2d_buf_cleanup(&st->body);
+    if (st->reserved > 0) {
+        ingest_release(s->ing, st->reserved);
+        st->reserved = 0;
+    }
+}
+
+static void free_stream(struct grpc_conn *c, struct grpc_stream *st)
+{
+    if (st->prev != NULL) {
+        st->prev->next = st->next;
+    } else {
+        c->streams = st->next;
+    }
+    if (st->next != NULL) {
+        st->next->prev = st->prev;
+    }
+    c->nstreams--;
+    release_body(c->w->srv, st);
+    o2d_buf_cleanup(&st->resp);
+    o2d_free(st);
+}
+
+static struct grpc_stream *get_stream(nghttp2_session *sess, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(sess, id);
+}
+
+/*
+ * Answers a stream with a trailers-only response: HEADERS(:status, content-type,
+ * grpc-accept-encoding, grpc-status, grpc-message[, grpc-status-details-bin]) + END_STREAM.
+ */
+static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int status,
+                         const char *reason, int http_status)
+{
+    if (st->answered) {
+        return;
+    }
+    st->answered = 1;
+    release_body(c->w->srv, st);
+
+    enum grpc_code code = o2d_status_to_grpc(status);
+    if (reason == NULL) {
+        reason = o2d_strerror(status);
+    }
+    char http[8], grpc_status[8], msg[GRPC_MESSAGE_MAX];
+    char details[GRPC_BASE64_LEN(GRPC_DETAILS_MAX)];
+    size_t details_len = 0;
+    snprintf(http, sizeof(http), "%d", http_status);
+    snprintf(grpc_status, sizeof(grpc_status), "%d", (int)code);
+    size_t msg_len = grpc_percent_encode(reason, strlen(reason), msg, sizeof(msg));
+    if (code == GRPC_UNAVAILABLE) {
+        struct o2d_buf b;
+        o2d_buf_init(&b, GRPC_DETAILS_MAX);
+        if (ingest_encode_status((int)code, reason, o2d_status_retry_after(status),
+                                 OTLP_ENC_PROTOBUF, &b) == O2D_OK) {
+            details_len = grpc_base64_unpadded(b.data, b.len, details, sizeof(details));
+        }
+        o2d_buf_cleanup(&b);
+    }
+
+    nghttp2_nv nv[] = {
+        NV(":status", http, strlen(http)),
+        NV("content-type", "application/grpc", sizeof("application/grpc") - 1),
+        NV("grpc-accept-encoding", GRPC_ACCEPT_ENCODING, sizeof(GRPC_ACCEPT_ENCODING) - 1),
+        NV("grpc-status", grpc_status, strlen(grpc_status)),
+        NV("grpc-message", msg, msg_len),
+        NV("grpc-status-details-bin", details, details_len),
+    };
+    size_t nvlen = details_len > 0 ? 6 : 5;
+
+    if (nghttp2_submit_response(c->sess, st->id, nv, nvlen, NULL) != 0) {
+        nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    /* RFC 9113 8.1: a response sent before the request is complete is followed by
+     * RST_STREAM(NO_ERROR), so the client stops sending. Done once the HEADERS is out. */
+    st->rst_after_send = !st->request_done;
+}
+
+static ssize_t read_response(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len,
+                             uint32_t *flags, nghttp2_data_source *src, void *user_data)
+{
+    struct grpc_stream *st = src->ptr;
+    size_t left = st->resp.len - st->resp_off;
+    size_t n = left < len ? left : len;
+    if (n > 0) {
+        memcpy(buf, st->resp.data + st->resp_off, n);
+        st->resp_off += n;
+    }
+    if (st->resp_off == st->resp.len) {
+        static const nghttp2_nv trailers[] = {
+            NV("grpc-status", "0", 1),
+        };
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        if (nghttp2_submit_trailer(sess, id, trailers, 1) != 0) {
+            /* nghttp2 resets the stream (INTERNAL_ERROR); the session lives on. */
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+    }
+    return (ssize_t)n;
+}
+
+static void answer_ok(struct grpc_conn *c, struct grpc_stream *st, const struct ingest_result *res)
+{
+    static const uint8_t zero_prefix[GRPC_PREFIX_LEN] = {0};
+    o2d_buf_init(&st->resp, GRPC_RESPONSE_MAX);
+    if (o2d_buf_append(&st->resp, zero_prefix, sizeof(zero_prefix)) != O2D_OK ||
+        ingest_encode_response(res, OTLP_ENC_PROTOBUF, &st->resp) != O2D_OK) {
+        o2d_buf_cleanup(&st->resp);
+        answer_error(c, st, O2D_ERR_INTERNAL, reason_encode, 200);
+        return;
+    }
+    size_t n = st->resp.len - GRPC_PREFIX_LEN;
+    st->resp.data[1] = (uint8_t)(n >> 24);
+    st->resp.data[2] = (uint8_t)(n >> 16);
+    st->resp.data[3] = (uint8_t)(n >> 8);
+    st->resp.data[4] = (uint8_t)n;
+
+    static const nghttp2_nv nv[] = {
+        NV(":status", "200", 3),
+        NV("content-type", "application/grpc", sizeof("application/grpc") - 1),
+        NV("grpc-accept-encoding", GRPC_ACCEPT_ENCODING, sizeof(GRPC_ACCEPT_ENCODING) - 1),
+    };
+    nghttp2_data_provider prd;
+    prd.source.ptr = st;
+    prd.read_callback = read_response;
+    st->answered = 1;
+    if (nghttp2_submit_response(c->sess, st->id, nv, sizeof(nv) / sizeof(nv[0]), &prd) != 0) {
+        nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
+    }
+}
+
+/* All request headers are in: decide whether the call can go on. */
+static void judge_headers(struct grpc_conn *c, struct grpc_stream *st)
+{
+    const struct o2d_grpc_config *cfg = &c->w->srv->cfg;
+    int64_t limit = cfg->request_timeout_ms;
+    if (st->timeout_ms >= 0 && (limit <= 0 || st->timeout_ms < limit)) {
+        limit = st->timeout_ms;
+    }
+    st->deadline_ms = limit > 0 ? st->started_ms + limit : 0;
+
+    if (st->headers_too_large) {
+        answer_error(c, st, O2D_ERR_TOO_LARGE, reason_headers_too_large, 200);
+    } else if (!st->ct_ok) {
+        /* PROTOCOL-HTTP2: 415 keeps plain HTTP clients from mistaking it for a success. */
+        answer_error(c, st, O2D_ERR_UNSUPPORTED, reason_content_type, 415);
+    } else if (!st->method_ok) {
+        answer_error(c, st, O2D_ERR_NOT_FOUND, reason_method, 200);
+    } else if (!st->path_ok) {
+        answer_error(c, st, O2D_ERR_NOT_FOUND, reason_unknown_method, 200);
+    } else if (st->enc == GRPC_ENC_OTHER) {
+        answer_error(c, st, O2D_ERR_UNSUPPORTED, grpc_reason_bad_encoding, 200);
+    }
+}
+
+/* END_STREAM arrived: ingest the message and answer. */
+static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
+{
+    struct grpc_server *s = c->w->srv;
+    const char *reason = NULL;
+    if (st->answered) {
+        return;
+    }
+    int rv = grpc_frame_finish(&st->frame, &reason);
+    if (rv != O2D_OK) {
+        answer_error(c, st, rv, reason, 200);
+        return;
+    }
+    struct ingest_result res;
+    const uint8_t *body = st->body.data != NULL ? st->body.data : (const uint8_t *)"";
+    ingest_request(s->ing, O2D_TRANSPORT_GRPC, st->sig, OTLP_ENC_PROTOBUF, st->comp, body,
+                   st->body.len, s->cfg.max_recv_msg_size, &res);
+    release_body(s, st);
+    if (res.status != O2D_OK) {
+        answer_error(c, st, res.status, res.reason, 200);
+        return;
+    }
+    answer_ok(c, st, &res);
+}
+
+/* ---- nghttp2 callbacks: per-stream problems never fail the session ---- */
+
+static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0;
+    }
+    struct grpc_stream *st = o2d_calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM for this stream only */
+    }
+    size_t max = c->w->srv->cfg.max_recv_msg_size;
+    st->conn = c;
+    st->id = frame->hd.stream_id;
+    st->timeout_ms = -1;
+    st->started_ms = o2d_now_ms();
+    grpc_frame_init(&st->frame, max);
+    o2d_buf_init(&st->body, max + GRPC_PREFIX_LEN);
+    o2d_buf_init(&st->resp, GRPC_RESPONSE_MAX);
+    if (nghttp2_session_set_stream_user_data(sess, st->id, st) != 0) {
+        o2d_free(st);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    st->next = c->streams;
+    if (c->streams != NULL) {
+        c->streams->prev = st;
+    }
+    c->streams = st;
+    c->nstreams++;
+    return 0;
+}
+
+static int name_is(const uint8_t *name, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len == n && memcmp(name, lit, n) == 0;
+}
+
+static int on_header(nghttp2_session *sess, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags,
+                     void *user_data)
+{
+    struct grpc_stream *st = get_stream(sess, frame->hd.stream_id);
+    if (st == NULL || st->headers_done || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        return 0; /* trailers from the client carry nothing we use */
+    }
+    /* The RFC 9113 accounting: name + value + 32 per field. */
+    st->header_bytes += namelen + valuelen + 32;
+    if (st->header_bytes > GRPC_HEADER_LIST_MAX) {
+        st->headers_too_large = 1;
+        return 0;
+    }
+    const char *v = (const char *)value;
+    if (name_is(name, namelen, ":method")) {
+        st->method_ok = valuelen == 4 && memcmp(v, "POST", 4) == 0;
+    } else if (name_is(name, namelen, ":path")) {
+        st->path_ok = grpc_path_signal(v, valuelen, &st->sig) == O2D_OK;
+    } else if (name_is(name, namelen, "content-type")) {
+        st->ct_ok = grpc_content_type_ok(v, valuelen);
+    } else if (name_is(name, namelen, "grpc-encoding")) {
+        st->enc = grpc_encoding_parse(v, valuelen);
+    } else if (name_is(name, namelen, "grpc-timeout")) {
+        int64_t ms;
+        if (grpc_timeout_parse(v, valuelen, &ms) == O2D_OK) {
+            st->timeout_ms = ms;
+        }
+    }
+    return 0;
+}
+
+static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data,
+                              size_t len, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    struct grpc_server *s = c->w->srv;
+    struct grpc_stream *st = get_stream(sess, id);
+    if (st == NULL || st->answered) {
+        return 0; /* already answered: the rest of the body is dropped unread */
+    }
+    struct grpc_frame_span span;
+    const char *reason = NULL;
+    int rv = grpc_frame_feed(&st->frame, data, len, &span, &reason);
+    if (rv != O2D_OK) {
+        answer_error(c, st, rv, reason, 200);
+        return 0;
+    }
+    if (span.prefix_done) {
+        rv = grpc_frame_compression(st->frame.compressed, st->enc, &st->comp, &reason);
+        if (rv != O2D_OK) {
+            answer_error(c, st, rv, reason, 200);
+            return 0;
+        }
+        size_t n = st->frame.msg_len;
+        if (n > 0 && ingest_reserve(s->ing, n) != O2D_OK) {
+            answer_error(c, st, O2D_ERR_BUSY, reason_busy, 200);
+            return 0;
+        }
+        st->reserved = n;
+        if (n > 0 && o2d_buf_reserve(&st->body, n) != O2D_OK) {
+            answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
+            return 0;
+        }
+    }
+    if (span.msg_n > 0 && o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
+        answer_error(c, st, O2D_ERR_INTERNAL, reason_nomem, 200);
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *frame, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) {
+        return 0;
+    }
+    struct grpc_stream *st = get_stream(sess, frame->hd.stream_id);
+    if (st == NULL) {
+        return 0;
+    }
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+        st->headers_done = 1;
+        judge_headers(c, st);
+    }
+    if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+        st->request_done = 1;
+        finish_request(c, st);
+    }
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *frame, void *user_data)
+{
+    if (frame->hd.type != NGHTTP2_HEADERS || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        return 0;
+    }
+    struct grpc_stream *st = get_stream(sess, frame->hd.stream_id);
+    if (st != NULL && st->rst_after_send && !st->request_done) {
+        st->rst_after_send = 0;
+        nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_code, void *user_data)
+{
+    struct grpc_conn *c = user_data;
+    struct grpc_stream *st = get_stream(sess, id);
+    if (st != NULL) {
+        nghttp2_session_set_stream_user_data(sess, id, NULL);
+        free_stream(c, st);
+        if (c->nstreams == 0) {
+            c->idle_since_ms = o2d_now_ms();
+        }
+    }
+    return 0;
+}
+
+/* ---- connections ---- */
+
+static void close_conn(struct grpc_conn *c)
+{
+    struct grpc_worker *w = c->w;
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    /* nghttp2_session_del() calls no stream-close callback: free our streams ourselves. */
+    nghttp2_session_del(c->sess);
+    while (c->streams != NULL) {
+        free_stream(c, c->streams);
+    }
+    o2d_buf_cleanup(&c->out);
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        w->conns = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    w->nconns--;
+    atomic_fetch_sub(&w->srv->nconns, 1);
+    o2d_free(c);
+}
+
+/*
+ * Moves frames from nghttp2 to the socket. 0 when everything is written, 1 when the socket
+ * would block with output pending, -1 when the connection is broken.
+ */
+static int flush_conn(struct grpc_conn *c)
+{
+    for (;;) {
+        if (c->out_off > 0) {
+            size_t left = c->out.len - c->out_off;
+            memmove(c->out.data, c->out.data + c->out_off, left);
+            c->out.len = left;
+            c->out_off = 0;
+        }
+        while (c->out.len < GRPC_OUT_HIGH) {
+            const uint8_t *d;
+            ssize_t n = nghttp2_session_mem_send(c->sess, &d);
+            if (n < 0) {
+                return -1;
+            }
+            if (n == 0) {
+                break;
+            }
+            if (o2d_buf_append(&c->out, d, (size_t)n) != O2D_OK) {
+                return -1;
+            }
+        }
+        if (c->out.len == 0) {
+            return 0;
+        }
+        while (c->out_off < c->out.len) {
+            ssize_t n =
+                send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+            }
+            c->out_off += (size_t)n;
+        }
+        c->out.len = 0;
+        c->out_off = 0;
+    }
+}
+
+static int set_events(struct grpc_conn *c, uint32_t events)
+{
+    if (c->events == events) {
+        return 0;
+    }
+    struct epoll_event ev;
+    ev.events = events;
+    ev.data.ptr = c;
+    if (epoll_ctl(c->w->epfd, EPOLL_CTL_MOD, c->fd, &ev) != 0) {
+        return -1;
+    }
+    c->events = events;
+    return 0;
+}
+
+/* After any activity: write what is pending, then close or re-arm. */
+static void settle_conn(struct grpc_conn *c)
+{
+    int rv = flush_conn(c);
+    if (rv < 0) {
+        close_conn(c);
+        return;
+    }
+    if (rv == 0 && (c->close_when_flushed || (!nghttp2_session_want_read(c->sess) &&
+                                              !nghttp2_session_want_write(c->sess)))) {
+        close_conn(c);
+        return;
+    }
+    /* Output backed up: stop reading until the socket drains. */
+    if (set_events(c, rv == 1 ? EPOLLOUT : EPOLLIN) != 0) {
+        close_conn(c);
+    }
+}
+
+/* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
+static int read_conn(struct grpc_conn *c)
+{
+    struct grpc_worker *w = c->w;
+    for (int i = 0; i < GRPC_READS_PER_EVENT; i++) {
+        ssize_t n = recv(c->fd, w->rbuf, GRPC_READ_BUF, 0);
+        if (n == 0) {
+            return -1;
+        }
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        ssize_t rv = nghttp2_session_mem_recv(c->sess, w->rbuf, (size_t)n);
+        if (rv < 0) {
+            o2d_logf(O2D_LOG_DEBUG, "grpc: closing connection: %s", nghttp2_strerror((int)rv));
+            flush_conn(c); /* a GOAWAY nghttp2 may have queued, best effort */
+            return -1;
+        }
+        int f = flush_conn(c);
+        if (f != 0) {
+            return f < 0 ? -1 : 0;
+        }
+        if ((size_t)n < GRPC_READ_BUF) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void handle_conn_event(struct grpc_conn *c, uint32_t events)
+{
+    if (events & EPOLLERR) {
+        close_conn(c);
+        return;
+    }
+    if (c->events == EPOLLIN && (events & (EPOLLIN | EPOLLHUP))) {
+        if (read_conn(c) < 0) {
+            close_conn(c);
+            return;
+        }
+    } else if (events & EPOLLHUP) {
+        close_conn(c);
+        return;
+    }
+    settle_conn(c);
+}
+
+static void log_rejected(struct grpc_server *s, const char *why)
+{
+    int64_t now = o2d_now_ms();
+    int64_t last = atomic_load_explicit(&s->last_reject_log_ms, memory_order_relaxed);
+    if (now - last < GRPC_REJECT_LOG_MS ||
+        !atomic_compare_exchange_strong(&s->last_reject_log_ms, &last, now)) {
+        return;
+    }
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_WARN, why);
+    o2d_log_cstr(&l, "server", "grpc");
+    o2d_log_uint(&l, "max_connections", s->cfg.max_connections);
+    o2d_log_end(&l);
+}
+
+static int new_conn(struct grpc_worker *w, int fd)
+{
+    struct grpc_server *s = w->srv;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    struct grpc_conn *c = o2d_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->created_ms = o2d_now_ms();
+    c->idle_since_ms = c->created_ms;
+    o2d_buf_init(&c->out, GRPC_OUT_MAX);
+    if (nghttp2_session_server_new(&c->sess, s->cbs, c) != 0) {
+        o2d_free(c);
+        return O2D_ERR_NOMEM;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, GRPC_HEADER_LIST_MAX},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GRPC_STREAM_WINDOW},
+    };
+    struct epoll_event ev;
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+    if (nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
+        nghttp2_session_set_local_window_size(c->sess, NGHTTP2_FLAG_NONE, 0, GRPC_CONN_WINDOW) !=
+            0 ||
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        nghttp2_session_del(c->sess);
+        o2d_free(c);
+        return O2D_ERR_NOMEM;
+    }
+    c->events = EPOLLIN;
+    c->next = w->conns;
+    if (w->conns != NULL) {
+        w->conns->prev = c;
+    }
+    w->conns = c;
+    w->nconns++;
+    settle_conn(c); /* our SETTINGS go out at once */
+    return O2D_OK;
+}
+
+static void stop_listening(struct grpc_worker *w)
+{
+    if (w->listening) {
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->srv->lfd, NULL);
+        w->listening = 0;
+    }
+}
+
+static void start_listening(struct grpc_worker *w)
+{
+    struct epoll_event ev;
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.ptr = &tag_listen;
+    if (!w->listening && epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->srv->lfd, &ev) == 0) {
+        w->listening = 1;
+    }
+}
+
+static void accept_conns(struct grpc_worker *w)
+{
+    struct grpc_server *s = w->srv;
+    for (int i = 0; i < GRPC_ACCEPTS_PER_WAKE; i++) {
+        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                return;
+            }
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: pause accepting until the next tick. */
+                log_rejected(s, "grpc: cannot accept connections (out of file descriptors)");
+            }
+            stop_listening(w);
+            return;
+        }
+        if (w->stopping) {
+            close(fd);
+            continue;
+        }
+        if (atomic_fetch_add(&s->nconns, 1) >= s->cfg.max_connections) {
+            atomic_fetch_sub(&s->nconns, 1);
+            close(fd);
+            log_rejected(s, "grpc: connection refused: max_connections reached");
+            continue;
+        }
+        if (new_conn(w, fd) != O2D_OK) {
+            atomic_fetch_sub(&s->nconns, 1);
+            close(fd);
+        }
+    }
+}
+
+/* Starts a graceful GOAWAY: a shutdown notice now, the final GOAWAY one tick later. */
+static void begin_drain(struct grpc_conn *c, int64_t now)
+{
+    if (c->drain != DRAIN_NONE || c->close_when_flushed) {
+        return;
+    }
+    if (nghttp2_submit_shutdown_notice(c->sess) == 0) {
+        c->drain = DRAIN_NOTICE;
+        c->drain_ms = now;
+    }
+}
+
+static void final_goaway(struct grpc_conn *c, int64_t now)
+{
+    nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(c->sess), NGHTTP2_NO_ERROR, NULL,
+                          0);
+    c->drain = DRAIN_GOAWAY;
+    c->drain_ms = now;
+}
+
+static void tick_conn(struct grpc_conn *c, int64_t now)
+{
+    const struct o2d_grpc_config *cfg = &c->w->srv->cfg;
+    for (struct grpc_stream *st = c->streams, *next; st != NULL; st = next) {
+        next = st->next;
+        if (!st->answered && !st->request_done && st->deadline_ms > 0 && now >= st->deadline_ms) {
+            answer_error(c, st, O2D_ERR_TIMEOUT, reason_deadline, 200);
+        }
+    }
+    switch (c->drain) {
+    case DRAIN_NONE:
+        if (cfg->max_connection_age_ms > 0 && now - c->created_ms >= cfg->max_connection_age_ms) {
+            begin_drain(c, now);
+        } else if (c->nstreams == 0 && cfg->max_connection_idle_ms > 0 && !c->close_when_flushed &&
+                   now - c->idle_since_ms >= cfg->max_connection_idle_ms) {
+            nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
+                                  nghttp2_session_get_last_proc_stream_id(c->sess),
+                                  NGHTTP2_NO_ERROR, (const uint8_t *)"idle", 4);
+            c->close_when_flushed = 1;
+        }
+        break;
+    case DRAIN_NOTICE:
+        if (now - c->drain_ms >= GRPC_NOTICE_MS) {
+            final_goaway(c, now);
+        }
+        break;
+    case DRAIN_GOAWAY:
+        /* On shutdown the server-wide deadline applies instead of the grace. */
+        if (!c->w->stopping && now - c->drain_ms >= cfg->max_connection_age_grace_ms) {
+            close_conn(c);
+            return;
+        }
+        break;
+    }
+    settle_conn(c);
+}
+
+static void tick(struct grpc_worker *w, int64_t now)
+{
+    if (!w->listening && !w->stopping) {
+        start_listening(w);
+    }
+    for (struct grpc_conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        tick_conn(c, now);
+    }
+}
+
+static void begin_stop(struct grpc_worker *w)
+{
+    uint64_t v;
+    while (read(w->evfd, &v, sizeof(v)) > 0) {
+    }
+    if (!atomic_load(&w->srv->stopping) || w->stopping) {
+        return;
+    }
+    w->stopping = 1;
+    stop_listening(w);
+    int64_t now = o2d_now_ms();
+    for (struct grpc_conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        begin_drain(c, now);
+        settle_conn(c);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct grpc_worker *w = arg;
+    struct grpc_server *s = w->srv;
+    struct epoll_event evs[GRPC_MAX_EVENTS];
+    int64_t next_tick = o2d_now_ms() + GRPC_TICK_MS;
+    start_listening(w);
+    for (;;) {
+        int64_t now = o2d_now_ms();
+        int timeout = next_tick > now ? (int)(next_tick - now) : 0;
+        int n = epoll_wait(w->epfd, evs, GRPC_MAX_EVENTS, timeout);
+        int wake = 0;
+        for (int i = 0; i < n; i++) {
+            void *p = evs[i].data.ptr;
+            if (p == &tag_listen) {
+                accept_conns(w);
+            } else if (p == &tag_wake) {
+                wake = 1; /* after the batch: it may close connections the batch names */
+            } else {
+                handle_conn_event(p, evs[i].events);
+            }
+        }
+        if (wake) {
+            begin_stop(w);
+        }
+        now = o2d_now_ms();
+        if (now >= next_tick) {
+            tick(w, now);
+            next_tick = now + GRPC_TICK_MS;
+        }
+        if (w->stopping) {
+            if (w->nconns == 0) {
+                break;
+            }
+            if (now >= atomic_load(&s->stop_deadline_ms)) {
+                while (w->conns != NULL) {
+                    close_conn(w->conns);
+                }
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ---- the server ---- */
+
+static int online_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1) {
+        n = 1;
+    }
+    return n > GRPC_MAX_WORKERS ? GRPC_MAX_WORKERS : (int)n;
+}
+
+static nghttp2_session_callbacks *make_callbacks(void)
+{
+    nghttp2_session_callbacks *cbs;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+        return NULL;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk_recv);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    return cbs;
+}
+
+int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg, struct ingest *ing,
+                    char *err, size_t errlen)
+{
+    int rv = O2D_ERR_SYSTEM;
+    struct grpc_server *s = o2d_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "grpc: out of memory");
+        return O2D_ERR_NOMEM;
+    }
+    s->cfg = *cfg;
+    s->ing = ing;
+    s->lfd = -1;
+    if (s->cfg.max_concurrent_streams == 0) {
+        s->cfg.max_concurrent_streams = 100;
+    }
+    if (s->cfg.max_connections == 0) {
+        s->cfg.max_connections = 1024;
+    }
+    if (s->cfg.max_recv_msg_size == 0) {
+        s->cfg.max_recv_msg_size = 4 * 1024 * 1024;
+    }
+    /* The 4-byte Message-Length caps what one gRPC message can declare. */
+    if (s->cfg.max_recv_msg_size > UINT32_MAX) {
+        s->cfg.max_recv_msg_size = UINT32_MAX;
+    }
+    s->nworkers = online_workers();
+    for (int i = 0; i < s->nworkers; i++) {
+        s->workers[i].epfd = -1;
+        s->workers[i].evfd = -1;
+    }
+    s->cbs = make_callbacks();
+    if (s->cbs == NULL) {
+        snprintf(err, errlen, "grpc: out of memory");
+        rv = O2D_ERR_NOMEM;
+        goto out;
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        struct grpc_worker *w = &s->workers[i];
+        w->srv = s;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        w->rbuf = o2d_malloc(GRPC_READ_BUF);
+        if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL) {
+            snprintf(err, errlen, "grpc: cannot set up worker %d: %s", i, strerror(errno));
+            goto out;
+        }
+        struct epoll_event ev;
+        ev.events = EPOLLIN;
+        ev.data.ptr = &tag_wake;
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) != 0) {
+            snprintf(err, errlen, "grpc: epoll_ctl: %s", strerror(errno));
+            goto out;
+        }
+    }
+    rv = o2d_listen(s->cfg.endpoint, GRPC_LISTEN_BACKLOG, &s->lfd, &s->port, err, errlen);
+    if (rv != O2D_OK) {
+        goto out;
+    }
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "listening");
+    o2d_log_cstr(&l, "server", "grpc");
+    o2d_log_cstr(&l, "endpoint", s->cfg.endpoint);
+    o2d_log_int(&l, "port", s->port);
+    o2d_log_int(&l, "workers", s->nworkers);
+    o2d_log_end(&l);
+    *out = s;
+    s = NULL;
+    rv = O2D_OK;
+out:
+    grpc_server_free(s);
+    return rv;
+}
+
+int grpc_server_start(struct grpc_server *s)
+{
+    /* Workers take no signals: the process handles them on its main thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int rv = O2D_OK;
+    for (int i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
+            rv = O2D_ERR_SYSTEM;
+            break;
+        }
+        s->nstarted++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rv != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "grpc: cannot start worker threads: %s", strerror(errno));
+        grpc_server_shutdown(s, o2d_now_ms());
+    }
+    return rv;
+}
+
+uint16_t grpc_server_port(const struct grpc_server *s)
+{
+    return s->port;
+}
+
+void grpc_server_shutdown(struct grpc_server *s, int64_t deadline_ms)
+{
+    if (s == NULL || s->joined) {
+        return;
+    }
+    atomic_store(&s->stop_deadline_ms, deadline_ms);
+    atomic_store(&s->stopping, 1);
+    /* New connection attempts are refused from here on; workers see accept() fail. */
+    if (s->lfd >= 0) {
+        shutdown(s->lfd, SHUT_RDWR);
+    }
+    uint64_t one = 1;
+    for (int i = 0; i < s->nstarted; i++) {
+        ssize_t n = write(s->workers[i].evfd, &one, sizeof(one));
+        (void)n;
+    }
+    for (int i = 0; i < s->nstarted; i++) {
+        pthread_join(s->workers[i].thread, NULL);
+    }
+    s->joined = 1;
+}
+
+void grpc_server_free(struct grpc_server *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    if (s->nstarted > 0) {
+        grpc_server_shutdown(s, o2d_now_ms());
+    }
+    for (int i = 0; i < s->nworkers; i++) {
+        struct grpc_worker *w = &s->workers[i];
+        while (w->conns != NULL) {
+            close_conn(w->conns);
+        }
+        if (w->epfd >= 0) {
+            close(w->epfd);
+        }
+        if (w->evfd >= 0) {
+            close(w->evfd);
+        }
+        o2d_free(w->rbuf);
+    }
+    if (s->lfd >= 0) {
+        close(s->lfd);
+    }
+    if (s->cbs != NULL) {
+        nghttp2_session_callbacks_del(s->cbs);
+    }
+    o2d_free(s);
+}
