@@ -75,11 +75,28 @@ def proc_status(pid):
     return out
 
 
-def proc_cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
+def stat_cpu_s(path):
+    with open(path) as f:
         s = f.read()
     fields = s[s.rindex(")") + 2:].split()  # after "pid (comm) "; field 3 is fields[0]
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+def proc_cpu_s(pid):
+    return stat_cpu_s("/proc/%d/stat" % pid)
+
+
+def threads_cpu_s(pid):
+    """{tid: (name, cpu seconds)}: shows whether the load spread over the worker threads."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            out[tid] = (name, stat_cpu_s("/proc/%d/task/%s/stat" % (pid, tid)))
+        except OSError:
+            continue
+    return out
 
 
 class Receiver:
@@ -264,11 +281,16 @@ def run_scenario(name, spec, args, workdir, h2load):
         cmd = h2load_cmd(h2load, transport, body, port, extra, args)
         res["h2load_cmd"] = " ".join(cmd)
         cpu0 = proc_cpu_s(pid)
+        thr0 = threads_cpu_s(pid)
         t0 = time.monotonic()
         lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out_b, _ = lg.communicate(timeout=args.duration + 120)
         wall = time.monotonic() - t0
         cpu1 = proc_cpu_s(pid)
+        thr1 = threads_cpu_s(pid)
+        res["thread_cpu_s"] = sorted(
+            ((round(c - thr0.get(tid, (n, 0.0))[1], 2), n) for tid, (n, c) in thr1.items()),
+            reverse=True)
         st = proc_status(pid)
         res["rss_end_kib"] = st["VmRSS"]
         res["peak_rss_kib"] = st["VmHWM"]
@@ -328,7 +350,7 @@ def run_scenario(name, spec, args, workdir, h2load):
 
 def fmt_table(results):
     hdr = ["scenario", "req/s", "spans/s", "accepted", "CPU s", "CPU %", "us/span",
-           "idle RSS", "peak RSS"]
+           "idle RSS", "peak RSS", "CPU s by thread"]
     rows = []
     for r in results:
         if "error" in r:
@@ -345,6 +367,7 @@ def fmt_table(results):
             "%.2f" % r["cpu_us_per_span"] if r["cpu_us_per_span"] else "?",
             "%.1f MiB" % (r["idle_rss_kib"] / 1024.0),
             "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
+            " ".join("%.1f" % c for c, _ in r.get("thread_cpu_s", []) if c >= 0.05),
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
