@@ -149,6 +149,8 @@ class Otel2dd:
             raise AssertionError("otel2dd did not exit within %ss of signal %s" % (timeout, sig))
         for t in self._readers:  # the pipes hit EOF once the process is gone
             t.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
         return rc
 
     def __enter__(self):
