@@ -44,11 +44,15 @@
 #include "o2d_time.h"
 #include "status_map.h"
 
-#define GRPC_MAX_WORKERS      16
-#define GRPC_TICK_MS          250
-#define GRPC_LISTEN_BACKLOG   1024
-#define GRPC_READ_BUF         (64 * 1024)
-#define GRPC_READS_PER_EVENT  8
+#define GRPC_MAX_WORKERS    16
+#define GRPC_TICK_MS        250
+#define GRPC_LISTEN_BACKLOG 1024
+/* Reads are small enough that one of them cannot hold more PINGs or SETTINGS than nghttp2
+ * queues ACKs for (max_outbound_ack, 1000): the ACKs of one read are always taken out before
+ * the next read, and a client that sends faster than it reads is stopped by TCP while its
+ * output is backed up, instead of being cut off as a flood. */
+#define GRPC_READ_BUF         (8 * 1024)
+#define GRPC_READS_PER_EVENT  32
 #define GRPC_ACCEPTS_PER_WAKE 16
 #define GRPC_MAX_EVENTS       64
 /* nghttp2 is asked for more frames only while less than this is waiting for the socket. */
@@ -679,6 +683,29 @@ static void log_rejected(struct grpc_server *s, const char *why)
     o2d_log_end(&l);
 }
 
+/* nghttp2 allocates through the same wrapper as the rest of otel2dd (failure injection). */
+static void *mem_malloc(size_t n, void *ud)
+{
+    return o2d_malloc(n);
+}
+
+static void mem_free(void *p, void *ud)
+{
+    o2d_free(p);
+}
+
+static void *mem_calloc(size_t count, size_t size, void *ud)
+{
+    return o2d_calloc(count, size);
+}
+
+static void *mem_realloc(void *p, size_t n, void *ud)
+{
+    return o2d_realloc(p, n);
+}
+
+static nghttp2_mem grpc_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
+
 static int new_conn(struct grpc_worker *w, int fd)
 {
     struct grpc_server *s = w->srv;
@@ -693,7 +720,7 @@ static int new_conn(struct grpc_worker *w, int fd)
     c->created_ms = o2d_now_ms();
     c->idle_since_ms = c->created_ms;
     o2d_buf_init(&c->out, GRPC_OUT_MAX);
-    if (nghttp2_session_server_new(&c->sess, s->cbs, c) != 0) {
+    if (nghttp2_session_server_new3(&c->sess, s->cbs, c, NULL, &grpc_mem) != 0) {
         o2d_free(c);
         return O2D_ERR_NOMEM;
     }

@@ -17,6 +17,7 @@ time from proto/, never with otel2dd's own code. Every wait polls with a deadlin
 import base64
 import gzip
 import os
+import select
 import socket
 import struct
 import subprocess
@@ -553,6 +554,70 @@ class MaxConnectionsTest(unittest.TestCase):
                     d.close()
             wait_until(reconnect, 10, "a free connection slot")
             b.close()
+
+
+class BackpressureTest(unittest.TestCase):
+    def test_client_that_does_not_read_is_throttled_not_cut(self):
+        """PINGs sent without reading the ACKs: the server stops reading while its output is
+        backed up (TCP pushes back on the client), then answers every PING once the client
+        reads; the connection is not cut as a flood."""
+        with Otel2dd(verbosity="quiet") as o:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", o.grpc_port))
+            s.sendall(PREFACE + SettingsFrame(0).serialize())
+            ping = PingFrame(0, opaque_data=b"backpres").serialize()
+            batch = ping * 256
+            s.setblocking(False)
+            pend, sent = b"", 0
+            deadline = time.monotonic() + 60
+            # Send until the socket stays unwritable for a second: the server stopped reading.
+            while True:
+                self.assertLess(time.monotonic(), deadline, "the server never stopped reading")
+                pend = pend or batch
+                try:
+                    n = s.send(pend)
+                except BlockingIOError:
+                    if not select.select([], [s], [], 1.0)[1]:
+                        break
+                    continue
+                except (ConnectionResetError, BrokenPipeError):
+                    self.fail("the server cut the connection after %d bytes" % sent)
+                sent += n
+                pend = pend[n:]
+            pings = (sent + len(pend)) // len(ping)
+            # Read everything back (and finish the partly sent frame as the server reads again).
+            buf, acks, goaway, eof = b"", 0, False, False
+            while acks < pings and not eof:
+                self.assertLess(time.monotonic(), deadline, "ACKs missing: %d/%d" % (acks, pings))
+                r, w, _ = select.select([s], [s] if pend else [], [], 1.0)
+                if w:
+                    try:
+                        pend = pend[s.send(pend):]
+                    except BlockingIOError:
+                        pass
+                if r:
+                    try:
+                        chunk = s.recv(1 << 20)
+                    except ConnectionResetError:
+                        chunk = b""
+                    eof = not chunk
+                    buf += chunk
+                    off = 0
+                    while len(buf) - off >= 9:
+                        length = int.from_bytes(buf[off:off + 3], "big")
+                        if len(buf) - off < 9 + length:
+                            break
+                        ftype, flags = buf[off + 3], buf[off + 4]
+                        acks += ftype == 0x6 and flags & 0x1
+                        goaway |= ftype == 0x7
+                        off += 9 + length
+                    buf = buf[off:]
+            self.assertGreater(pings, 1000)  # well past nghttp2's 1000 queued ACKs
+            self.assertEqual(acks, pings)
+            self.assertFalse(goaway)
+            self.assertFalse(eof)
+            s.close()
 
 
 class ConnectionLifetimeTest(unittest.TestCase):
