@@ -420,7 +420,7 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *frame, const ui
     } else if (name_is(name, namelen, "grpc-timeout")) {
         int64_t ms;
         if (grpc_timeout_parse(v, valuelen, &ms) == O2D_OK) {
-            st->timeout_ms = ms;
+            st->timeout_ms = ms > 0 ? ms : 1; /* "0m" has already expired; 0 means none */
         }
     }
     return 0;
