@@ -425,13 +425,34 @@ class TestMemoryBudget(unittest.TestCase):
     def test_busy_then_recovers(self):
         with Otel2dd(config_yaml_extra={"memory_limit_mib": 1}) as o:
             port = o.http_port
-            hold = socket.create_connection(("127.0.0.1", port), timeout=10)
-            hold.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                         b"application/x-protobuf\r\nContent-Length: 921600\r\n\r\n" +
-                         b"\x0a" * 4096)
+            held = {}
+
+            def hold_budget():
+                """(Re)opens the connection that holds most of the budget with a partial body.
+                Its headers and a probe's race for the server's threads: if a probe was taken
+                first, the hold itself is the one refused, so it is opened again."""
+                old = held.get("sock")
+                if old is not None:
+                    old.setblocking(False)
+                    try:
+                        old.recv(1)  # an answer or a close: it holds nothing
+                    except BlockingIOError:
+                        return old  # no answer yet: it holds its reservation
+                    except OSError:
+                        pass
+                    old.close()
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                          b"application/x-protobuf\r\nContent-Length: 921600\r\n\r\n" +
+                          b"\x0a" * 4096)
+                held["sock"] = s
+                return s
+
+            hold_budget()
 
             def refused():
                 # Headers only: while the budget is held, the answer is immediate.
+                hold_budget()
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
                 s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
                           b"application/x-protobuf\r\nContent-Length: 204800\r\n\r\n")
@@ -465,7 +486,7 @@ class TestMemoryBudget(unittest.TestCase):
             self.assertGreaterEqual(ri.retry_delay.seconds, 1)
 
             # Letting go of the held body gives the budget back.
-            hold.close()
+            held["sock"].close()
             big = traces_pb([span("x" * 1000, span_id=bytes([i % 250 + 1]) * 8)
                              for i in range(200)])
             self.assertGreater(len(big), 200 * 1000)
