@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datadog.h"  /* struct datadog_config */
 #include "exporter.h" /* enum o2d_debug_verbosity */
 
 #define O2D_ENDPOINT_MAX 256
@@ -48,6 +49,8 @@ struct o2d_config {
     size_t memory_limit;
     /* extensions.health_check.endpoint, default 0.0.0.0:13133; empty = off */
     char health_endpoint[O2D_ENDPOINT_MAX];
+    /* exporters.datadog: on when an API key is set (DD_API_KEY in the embedded default) */
+    struct datadog_config datadog;
     /* exporters.debug.verbosity */
     enum o2d_debug_verbosity debug_verbosity;
     /* service.telemetry.logs.level: one of enum o2d_log_level */

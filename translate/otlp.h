@@ -58,6 +58,7 @@ struct otlp_request {
     size_t accepted;           /* spans, log records or data points left in msg */
     size_t rejected;           /* removed by validation */
     const char *reject_reason; /* static; the first rejection's reason, NULL if none */
+    struct o2d_arena *arena;   /* the request's arena, for translation scratch; set by ingest */
 };
 
 /* "traces", "logs", "metrics": closed set, safe as a metric label. */

@@ -180,6 +180,7 @@ int otlp_decode(struct o2d_arena *a, enum otlp_signal sig, enum otlp_encoding en
 {
     memset(out, 0, sizeof(*out));
     out->signal = sig;
+    out->arena = a;
     *reason = NULL;
     const ProtobufCMessageDescriptor *desc = descriptor_for(sig);
     void *msg = NULL;

@@ -1,0 +1,49 @@
+/*
+ * datadog.h: the Datadog exporter for APM traces and stats, sent agentlessly to
+ * https://trace.agent.<site>/api/v0.2/traces (AgentPayload protobuf) and /api/v0.2/stats
+ * (msgpack StatsPayload), compressed, with the trace agent's headers
+ * (../shared/reference/datadog-apm.md sections 1 and 2).
+ *
+ * submit() runs on the receiving thread: it translates the request (apm.h) in the
+ * request's arena, feeds the stats concentrator, packs the payloads into bytes and puts them
+ * on a bounded queue; when the queue is full it returns O2D_ERR_BUSY and the receiver
+ * answers "retry later". One sender thread batches, compresses and sends through the shared
+ * HTTP layer (http_client.h): retries with capped exponential backoff and jitter for 5xx,
+ * 408, 429 and network errors, Retry-After honoured, other 4xx dropped and logged.
+ */
+#ifndef O2D_DATADOG_H
+#define O2D_DATADOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apm.h"
+#include "exporter.h"
+
+#define DATADOG_URL_MAX 512
+
+struct datadog_config {
+    int enabled;                        /* an API key is configured */
+    char api_key[256];                  /* exporters.datadog.api.key / key_file / DD_API_KEY;
+                                           never logged */
+    char site[128];                     /* api.site / DD_SITE; default datadoghq.com */
+    char traces_endpoint[DATADOG_URL_MAX]; /* traces.endpoint: base URL replacing
+                                              https://trace.agent.<site> (tests, proxies) */
+    char api_endpoint[DATADOG_URL_MAX];    /* api.endpoint: base URL replacing
+                                              https://api.<site> for the key check */
+    struct apm_config apm;              /* mapping options; pointers owned by the config */
+    int compute_stats_by_span_kind;     /* traces.compute_stats_by_span_kind, default on */
+    int peer_tags_aggregation;          /* traces.peer_tags_aggregation, default on */
+    size_t queue_max_bytes;             /* encoded bytes waiting to be sent; default 64 MiB */
+    int64_t flush_interval_ms;          /* send at least this often; default 2 s */
+    int64_t max_elapsed_ms;             /* give up retrying a payload after this; default 5 min */
+    char hostname[256];                 /* this instance, for AgentPayload and stats */
+};
+
+/* Starts nothing yet: the sender thread starts in ->start. Borrows cfg for its lifetime. */
+int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg);
+
+/* "https://trace.agent.<site>" or the override, without a trailing slash. */
+void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * apm.h: OTLP spans -> Datadog APM spans, as Datadog's own OTLP ingest maps them today
+ * (DataDog/datadog-agent pkg/trace/transform, "V2" operation and resource names; see
+ * ../shared/reference/datadog-apm.md section 3). Pure: no I/O, no clock, no globals.
+ *
+ * The output is the intake's own message types (protobuf-c, proto/datadog/trace/*.proto),
+ * allocated in the request's arena: one TracerPayload per ResourceSpans, one TraceChunk per
+ * trace id in it. The exporter packs them into bytes before the arena is reset, and the
+ * stats concentrator reads them (stats.h).
+ */
+#ifndef APM_H
+#define APM_H
+
+#include <regex.h>
+#include <stddef.h>
+
+#include "datadog/trace/tracer_payload.pb-c.h"
+#include "o2d_arena.h"
+#include "otlp.h"
+
+typedef Datadog__Trace__TracerPayload DdTracerPayload;
+typedef Datadog__Trace__TraceChunk DdTraceChunk;
+typedef Datadog__Trace__Span DdSpan;
+
+struct apm_remap {
+    const char *from;
+    const char *to;
+};
+
+/* Options that change the mapping, named as the datadogexporter names them. Borrowed. */
+struct apm_config {
+    /* traces.span_name_as_resource_name: the OTel span name becomes the operation name
+     * (disables V2 names, as in the exporter). */
+    int span_name_as_resource_name;
+    /* traces.span_name_remappings: operation name -> new name (disables V2 names). */
+    const struct apm_remap *remappings;
+    size_t n_remappings;
+    /* traces.ignore_resources: spans whose resource matches any of these are dropped
+     * (and left out of stats). Compiled with REG_EXTENDED | REG_NOSUB. */
+    const regex_t *ignore_resources;
+    size_t n_ignore_resources;
+    /* traces.compute_top_level_by_span_kind (default off). */
+    int compute_top_level_by_span_kind;
+    /* DD_SERVICE, DD_ENV, DD_VERSION: used for spans whose resource lacks them; NULL = none. */
+    const char *default_service;
+    const char *default_env;
+    const char *default_version;
+    /* Host used when the resource names none and the task is not on Fargate; NULL = "". */
+    const char *fallback_hostname;
+};
+
+struct apm_result {
+    DdTracerPayload **payloads; /* in the arena */
+    size_t n_payloads;
+    size_t spans;   /* Datadog spans produced */
+    size_t ignored; /* spans dropped by ignore_resources */
+};
+
+/*
+ * Translates every span of `req` (validated by otlp_decode) into `out`, allocating from `a`.
+ * O2D_OK, or O2D_ERR_TOO_LARGE when the arena's limit is reached (with *reason).
+ */
+int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm_config *cfg,
+                  struct apm_result *out, const char **reason);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * stats.h: APM stats ("trace metrics": hits, errors, duration, latency distributions), as
+ * the Datadog trace agent's concentrator computes them (pkg/trace/stats; see
+ * ../shared/reference/datadog-apm.md section 2). Datadog does not derive them from spans,
+ * so whoever sends spans agentlessly must send these too.
+ *
+ * Pure and single-threaded: the caller locks and passes the clock in. Spans are added from
+ * translated TracerPayloads (apm.h) before anything is dropped; every string kept is copied.
+ * Memory is bounded by max_groups_per_bucket; groups refused by that cap are counted.
+ */
+#ifndef STATS_H
+#define STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apm.h"
+
+struct stats_concentrator;
+
+struct stats_config {
+    int64_t bucket_ns;            /* 10 s */
+    size_t max_groups_per_bucket; /* cap on distinct aggregation keys per bucket */
+    int compute_stats_by_span_kind; /* traces.compute_stats_by_span_kind (default on) */
+    int peer_tags_aggregation;      /* traces.peer_tags_aggregation (default on) */
+    const char *agent_env;          /* env when a payload has none: "none" */
+    const char *agent_hostname;     /* StatsPayload.AgentHostname: names this instance */
+    const char *agent_version;      /* StatsPayload.AgentVersion */
+};
+
+int stats_concentrator_new(struct stats_concentrator **out, const struct stats_config *cfg);
+void stats_concentrator_free(struct stats_concentrator *c);
+
+/* Adds the eligible spans (top-level, measured, or by span kind) of one payload. */
+int stats_add_payload(struct stats_concentrator *c, const DdTracerPayload *tp);
+
+/*
+ * Encodes the buckets that are closed at now_ns (all of them when `force`, at shutdown) as
+ * msgpack StatsPayloads (at most 4000 groups each) and calls emit for each; the buckets are
+ * then forgotten. emit borrows the bytes. Returns O2D_OK or the first error of emit.
+ */
+int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
+                int (*emit)(void *ctx, const uint8_t *msgpack, size_t len), void *ctx);
+
+struct stats_counters {
+    uint64_t spans_counted;  /* spans that fed a group */
+    uint64_t groups_dropped; /* spans refused because a bucket was at max_groups_per_bucket */
+    uint64_t payloads;       /* StatsPayloads emitted */
+};
+void stats_get_counters(const struct stats_concentrator *c, struct stats_counters *out);
+
+#endif
