@@ -9,6 +9,7 @@
  * What a value means at run time is left to the receivers, the exporters and main.
  */
 #include <errno.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,26 @@ const char o2d_config_embedded[] =
     "  health_check:\n"
     "    endpoint: 0.0.0.0:13133          # empty = off\n"
     "exporters:\n"
+    "  datadog:                           # on when DD_API_KEY is set\n"
+    "    hostname: \"\"                     # empty: from the spans' resources\n"
+    "    api:\n"
+    "      key: ${env:DD_API_KEY}\n"
+    "      key_file: \"\"\n"
+    "      site: ${env:DD_SITE:-datadoghq.com}\n"
+    "      endpoint: \"\"                 # empty: https://api.<site>\n"
+    "    traces:\n"
+    "      endpoint: \"\"                 # empty: https://trace.agent.<site>\n"
+    "      span_name_as_resource_name: false\n"
+    "      span_name_remappings: {}\n"
+    "      ignore_resources: []\n"
+    "      compute_stats_by_span_kind: true\n"
+    "      compute_top_level_by_span_kind: false\n"
+    "      peer_tags_aggregation: true\n"
+    "      flush_interval: 2s\n"
+    "    sending_queue:\n"
+    "      max_size_mib: 64               # full: receivers answer \"retry later\"\n"
+    "    retry_on_failure:\n"
+    "      max_elapsed_time: 5m\n"
     "  debug:\n"
     "    verbosity: basic                 # quiet | basic | detailed\n"
     "service:\n"
@@ -92,6 +113,12 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->debug_verbosity = O2D_DEBUG_BASIC;
     cfg->log_level = O2D_LOG_INFO;
     snprintf(cfg->source, sizeof(cfg->source), "%s", "<embedded default>");
+    snprintf(cfg->datadog.site, sizeof(cfg->datadog.site), "%s", "datadoghq.com");
+    cfg->datadog.compute_stats_by_span_kind = 1;
+    cfg->datadog.peer_tags_aggregation = 1;
+    cfg->datadog.queue_max_bytes = 64 * (size_t)MIB;
+    cfg->datadog.flush_interval_ms = 2000;
+    cfg->datadog.max_elapsed_ms = 5 * 60 * 1000;
 }
 
 /* ---- the key table ---- */
@@ -104,9 +131,13 @@ enum key_type {
     KEY_UINT,     /* an unsigned field of 4 or 8 bytes: the value written times `scale` */
     KEY_DURATION, /* an int64_t of milliseconds */
     KEY_ENUM,     /* an int-sized field set from parse() */
+    KEY_BOOL,     /* an int: true or false */
+    KEY_STRINGS,  /* a sequence of strings into O2D_MAX_PATTERNS rows of 256 bytes */
+    KEY_STRMAP,   /* a map of string to string into O2D_MAX_REMAPPINGS pairs of 128 bytes */
 };
 
 #define KEY_EMPTY_OK 1u /* KEY_STRING, KEY_ENDPOINT: "" is allowed and means off */
+#define KEY_SECRET   2u /* KEY_STRING: never shown in a message */
 
 struct key_row {
     const char *path; /* keys joined by '.'; "*" stands for any one key */
@@ -135,6 +166,8 @@ struct key_row {
     {.path = (p), .type = KEY_DURATION, FIELD(m), .min = (lo), .max = DURATION_MAX_MS}
 #define ENUM(p, m, fn, ch) \
     {.path = (p), .type = KEY_ENUM, FIELD(m), .parse = (fn), .choices = (ch)}
+#define STRING(p, m, fl)   {.path = (p), .type = KEY_STRING, FIELD(m), .flags = (fl)}
+#define BOOL(p, m)         {.path = (p), .type = KEY_BOOL, FIELD(m)}
 /* clang-format on */
 
 static int parse_verbosity(const char *s)
@@ -185,7 +218,35 @@ static const struct key_row key_table[] = {
     SECTION("extensions.health_check"),
     ENDPOINT("extensions.health_check.endpoint", health_endpoint, KEY_EMPTY_OK),
     SECTION("exporters"),
-    SECTION("exporters.debug"),
+    /* Named as the OpenTelemetry Collector's datadogexporter names them. */
+    SECTION_FLAG("exporters.datadog", datadog_section),
+    STRING("exporters.datadog.hostname", datadog.hostname, KEY_EMPTY_OK),
+    SECTION("exporters.datadog.api"),
+    STRING("exporters.datadog.api.key", datadog.api_key, KEY_EMPTY_OK | KEY_SECRET),
+    STRING("exporters.datadog.api.key_file", datadog_key_file, KEY_EMPTY_OK),
+    STRING("exporters.datadog.api.site", datadog.site, 0),
+    STRING("exporters.datadog.api.endpoint", datadog.api_endpoint, KEY_EMPTY_OK),
+    SECTION("exporters.datadog.traces"),
+    STRING("exporters.datadog.traces.endpoint", datadog.traces_endpoint, KEY_EMPTY_OK),
+    BOOL("exporters.datadog.traces.span_name_as_resource_name",
+         datadog.apm.span_name_as_resource_name),
+    {.path = "exporters.datadog.traces.span_name_remappings", .type = KEY_STRMAP,
+     FIELD(remappings)},
+    {.path = "exporters.datadog.traces.ignore_resources", .type = KEY_STRINGS,
+     FIELD(ignore_resources)},
+    BOOL("exporters.datadog.traces.compute_stats_by_span_kind",
+         datadog.compute_stats_by_span_kind),
+    BOOL("exporters.datadog.traces.compute_top_level_by_span_kind",
+         datadog.apm.compute_top_level_by_span_kind),
+    BOOL("exporters.datadog.traces.peer_tags_aggregation", datadog.peer_tags_aggregation),
+    DURATION("exporters.datadog.traces.flush_interval", datadog.flush_interval_ms, 100),
+    SECTION("exporters.datadog.sending_queue"),
+    UINT("exporters.datadog.sending_queue.max_size_mib", datadog.queue_max_bytes, 1, 65536,
+         MIB),
+    SECTION("exporters.datadog.retry_on_failure"),
+    DURATION("exporters.datadog.retry_on_failure.max_elapsed_time", datadog.max_elapsed_ms,
+             1000),
+    SECTION_FLAG("exporters.debug", debug_section),
     ENUM("exporters.debug.verbosity", debug_verbosity, parse_verbosity,
          "quiet, basic, normal, detailed"),
     SECTION("service"),
@@ -825,6 +886,12 @@ static const char *expectation(const struct key_row *row, char *out, size_t outl
     case KEY_ENUM:
         snprintf(out, outlen, "one of %s", row->choices);
         return out;
+    case KEY_BOOL:
+        return "true or false";
+    case KEY_STRINGS:
+        return "a sequence of strings";
+    case KEY_STRMAP:
+        return "a map of names to names";
     }
     return "a value";
 }
@@ -836,7 +903,7 @@ static int store_text(struct loader *ld, const struct key_row *row, const struct
     size_t len = strlen(v);
     if (len >= row->size) {
         return fail(ld, line, "%s must be shorter than %zu bytes, got '%s'", key->text, row->size,
-                    show(a, v, len));
+                    row->flags & KEY_SECRET ? "<secret>" : show(a, v, len));
     }
     memcpy((char *)&ld->cfg + row->off, v, len + 1);
     return O2D_OK;
@@ -912,11 +979,103 @@ static int apply_value(struct loader *ld, const struct key_row *row, const struc
         store_uint(&ld->cfg, row, (uint64_t)e);
         return O2D_OK;
     }
+    case KEY_BOOL:
+        if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0) {
+            store_uint(&ld->cfg, row, 1);
+        } else if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0) {
+            store_uint(&ld->cfg, row, 0);
+        } else {
+            return fail(ld, line, "%s must be true or false, got '%s'", key->text, a);
+        }
+        return O2D_OK;
     case KEY_SECTION:
     case KEY_NAMES:
+    case KEY_STRINGS:
+    case KEY_STRMAP:
         break;
     }
     return fail(ld, line, "%s: internal error: no reader for this key", key->text);
+}
+
+/* One scalar of a list or map, env-expanded, into dst[0..size). */
+static int store_item(struct loader *ld, const char *path, const struct node *e, char *dst,
+                      size_t size)
+{
+    char a[SHOW_MAX + 4];
+    const char *s;
+    if (e->kind != NODE_SCALAR || e->is_null) {
+        return fail(ld, e->line, "%s must hold strings, got %s in it", path, kind_name(e));
+    }
+    if (strlen(e->text) != e->len) {
+        return fail(ld, e->line, "%s must not contain a NUL byte", path);
+    }
+    int rc = expand_env(ld, e->line, path, e->text, e->len, &s);
+    if (rc != O2D_OK) {
+        return rc;
+    }
+    size_t len = strlen(s);
+    if (len == 0 || len >= size) {
+        return fail(ld, e->line, "%s entries must be 1 to %zu bytes, got '%s'", path, size - 1,
+                    show(a, s, len));
+    }
+    memcpy(dst, s, len + 1);
+    return O2D_OK;
+}
+
+/* traces.ignore_resources: a sequence of regular expressions (compiled in prepare). */
+static int apply_strings(struct loader *ld, const char *path, const struct node *key,
+                         const struct node *v)
+{
+    ld->cfg.n_ignore_resources = 0;
+    if (v->kind == NODE_SCALAR && v->is_null) {
+        return O2D_OK;
+    }
+    if (v->kind != NODE_SEQ) {
+        return fail(ld, key->line, "%s must be a sequence of strings, got %s", path, kind_name(v));
+    }
+    for (const struct node *e = v->child; e != NULL; e = e->next) {
+        if (ld->cfg.n_ignore_resources == O2D_MAX_PATTERNS) {
+            return fail(ld, e->line, "%s takes at most %d entries", path, O2D_MAX_PATTERNS);
+        }
+        int rc = store_item(ld, path, e, ld->cfg.ignore_resources[ld->cfg.n_ignore_resources],
+                            sizeof(ld->cfg.ignore_resources[0]));
+        if (rc != O2D_OK) {
+            return rc;
+        }
+        ld->cfg.n_ignore_resources++;
+    }
+    return O2D_OK;
+}
+
+/* traces.span_name_remappings: a map of operation name to new name. */
+static int apply_strmap(struct loader *ld, const char *path, const struct node *key,
+                        const struct node *v)
+{
+    ld->cfg.n_remappings = 0;
+    if (v->kind == NODE_SCALAR && v->is_null) {
+        return O2D_OK;
+    }
+    if (v->kind != NODE_MAP) {
+        return fail(ld, key->line, "%s must be a map of names to names, got %s", path,
+                    kind_name(v));
+    }
+    for (const struct node *k = v->child; k != NULL && k->next != NULL; k = k->next->next) {
+        size_t i = ld->cfg.n_remappings;
+        if (i == O2D_MAX_REMAPPINGS) {
+            return fail(ld, k->line, "%s takes at most %d entries", path, O2D_MAX_REMAPPINGS);
+        }
+        int rc =
+            store_item(ld, path, k, ld->cfg.remappings[i][0], sizeof(ld->cfg.remappings[i][0]));
+        if (rc == O2D_OK) {
+            rc = store_item(ld, path, k->next, ld->cfg.remappings[i][1],
+                            sizeof(ld->cfg.remappings[i][1]));
+        }
+        if (rc != O2D_OK) {
+            return rc;
+        }
+        ld->cfg.n_remappings++;
+    }
+    return O2D_OK;
 }
 
 static int check_names(struct loader *ld, const char *path, const struct node *key,
@@ -993,6 +1152,12 @@ static int walk_map(struct loader *ld, const struct node *map, const char *path)
             break;
         case KEY_NAMES:
             rc = check_names(ld, child, k, v);
+            break;
+        case KEY_STRINGS:
+            rc = apply_strings(ld, child, k, v);
+            break;
+        case KEY_STRMAP:
+            rc = apply_strmap(ld, child, k, v);
             break;
         default:
             rc = apply_value(ld, row, k, v);
@@ -1131,4 +1296,119 @@ out:
     }
     o2d_buf_cleanup(&b);
     return rc;
+}
+
+/* ---- after loading ---- */
+
+/* Copies the value of environment variable `name`, if set and non-empty, into dst. */
+static void env_default(const char *name, char *dst, size_t size)
+{
+    const char *v = getenv(name);
+    if (v != NULL && v[0] != '\0' && dst[0] == '\0') {
+        snprintf(dst, size, "%s", v);
+    }
+}
+
+static int read_key_file(struct o2d_config *cfg, char *err, size_t errlen)
+{
+    FILE *f = fopen(cfg->datadog_key_file, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "exporters.datadog.api.key_file: cannot open '%s': %s",
+                 cfg->datadog_key_file, strerror(errno));
+        return O2D_ERR_CONFIG;
+    }
+    char buf[sizeof(cfg->datadog.api_key) + 1];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Secrets files usually end with a newline; surrounding blanks are never part of a key. */
+    while (n > 0 &&
+           (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t')) {
+        buf[--n] = '\0';
+    }
+    if (n == 0 || n >= sizeof(cfg->datadog.api_key)) {
+        snprintf(err, errlen, "exporters.datadog.api.key_file: '%s' must hold one API key",
+                 cfg->datadog_key_file);
+        return O2D_ERR_CONFIG;
+    }
+    memcpy(cfg->datadog.api_key, buf, n + 1);
+    return O2D_OK;
+}
+
+int o2d_config_prepare(struct o2d_config *cfg, char *err, size_t errlen)
+{
+    struct datadog_config *dd = &cfg->datadog;
+    if (cfg->datadog_key_file[0] != '\0' && dd->api_key[0] == '\0') {
+        int rc = read_key_file(cfg, err, errlen);
+        if (rc != O2D_OK) {
+            return rc;
+        }
+    }
+    /* A ddtrace task definition's variables keep their meaning as defaults. */
+    env_default("DD_SERVICE", cfg->default_service, sizeof(cfg->default_service));
+    env_default("DD_ENV", cfg->default_env, sizeof(cfg->default_env));
+    env_default("DD_VERSION", cfg->default_version, sizeof(cfg->default_version));
+    dd->apm.default_service = cfg->default_service[0] ? cfg->default_service : NULL;
+    dd->apm.default_env = cfg->default_env[0] ? cfg->default_env : NULL;
+    dd->apm.default_version = cfg->default_version[0] ? cfg->default_version : NULL;
+    dd->apm.fallback_hostname = dd->hostname[0] ? dd->hostname : NULL;
+
+    for (size_t i = 0; i < cfg->n_remappings; i++) {
+        cfg->remap[i].from = cfg->remappings[i][0];
+        cfg->remap[i].to = cfg->remappings[i][1];
+    }
+    dd->apm.remappings = cfg->n_remappings ? cfg->remap : NULL;
+    dd->apm.n_remappings = cfg->n_remappings;
+
+    cfg->n_ignore_re = 0;
+    for (size_t i = 0; i < cfg->n_ignore_resources; i++) {
+        int rc = regcomp(&cfg->ignore_re[i], cfg->ignore_resources[i], REG_EXTENDED | REG_NOSUB);
+        if (rc != 0) {
+            char why[128];
+            regerror(rc, &cfg->ignore_re[i], why, sizeof(why));
+            snprintf(err, errlen,
+                     "exporters.datadog.traces.ignore_resources: '%s' is not a regular "
+                     "expression: %s",
+                     cfg->ignore_resources[i], why);
+            o2d_config_cleanup(cfg);
+            return O2D_ERR_CONFIG;
+        }
+        cfg->n_ignore_re++;
+    }
+    dd->apm.ignore_resources = cfg->n_ignore_re ? cfg->ignore_re : NULL;
+    dd->apm.n_ignore_resources = cfg->n_ignore_re;
+
+    /* The embedded default spells out exporters.debug only to document it: with a key,
+     * Datadog alone runs. A file that names exporters.debug keeps it next to Datadog. */
+    int embedded = strcmp(cfg->source, "<embedded default>") == 0;
+    if (embedded) {
+        cfg->debug_section = 0;
+    }
+    if (!cfg->datadog_section) {
+        dd->enabled = 0;
+        return O2D_OK;
+    }
+    if (dd->site[0] == '\0') {
+        snprintf(dd->site, sizeof(dd->site), "%s", "datadoghq.com");
+    }
+    dd->enabled = dd->api_key[0] != '\0';
+    if (!dd->enabled && !embedded) {
+        snprintf(err, errlen,
+                 "%s: exporters.datadog is configured but no API key is set: set api.key "
+                 "(for example ${env:DD_API_KEY}) or api.key_file",
+                 cfg->source);
+        o2d_config_cleanup(cfg);
+        return O2D_ERR_CONFIG;
+    }
+    return O2D_OK;
+}
+
+void o2d_config_cleanup(struct o2d_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_ignore_re; i++) {
+        regfree(&cfg->ignore_re[i]);
+    }
+    cfg->n_ignore_re = 0;
+    cfg->datadog.apm.ignore_resources = NULL;
+    cfg->datadog.apm.n_ignore_resources = 0;
 }

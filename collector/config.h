@@ -12,7 +12,9 @@
 #include "datadog.h"  /* struct datadog_config */
 #include "exporter.h" /* enum o2d_debug_verbosity */
 
-#define O2D_ENDPOINT_MAX 256
+#define O2D_ENDPOINT_MAX   256
+#define O2D_MAX_PATTERNS   32
+#define O2D_MAX_REMAPPINGS 32
 
 /* receivers.otlp.protocols.grpc */
 struct o2d_grpc_config {
@@ -51,6 +53,22 @@ struct o2d_config {
     char health_endpoint[O2D_ENDPOINT_MAX];
     /* exporters.datadog: on when an API key is set (DD_API_KEY in the embedded default) */
     struct datadog_config datadog;
+    int datadog_section; /* exporters.datadog is in the file */
+    int debug_section;   /* exporters.debug is in the file: keep it next to Datadog */
+    char datadog_key_file[256];
+    /* traces.ignore_resources and traces.span_name_remappings as written; compiled and
+     * pointed to from datadog.apm by o2d_config_prepare(). */
+    char ignore_resources[O2D_MAX_PATTERNS][256];
+    size_t n_ignore_resources;
+    char remappings[O2D_MAX_REMAPPINGS][2][128];
+    size_t n_remappings;
+    regex_t ignore_re[O2D_MAX_PATTERNS];
+    size_t n_ignore_re; /* compiled, to free */
+    struct apm_remap remap[O2D_MAX_REMAPPINGS];
+    /* DD_SERVICE, DD_ENV, DD_VERSION: defaults for spans that lack them */
+    char default_service[128];
+    char default_env[128];
+    char default_version[128];
     /* exporters.debug.verbosity */
     enum o2d_debug_verbosity debug_verbosity;
     /* service.telemetry.logs.level: one of enum o2d_log_level */
@@ -70,6 +88,17 @@ void o2d_config_defaults(struct o2d_config *cfg);
 int o2d_config_load_file(struct o2d_config *cfg, const char *path, char *err, size_t errlen);
 int o2d_config_load_string(struct o2d_config *cfg, const char *name, const char *yaml, size_t len,
                            char *err, size_t errlen);
+
+/*
+ * After loading: reads api.key_file, applies the DD_* environment defaults (DD_SITE,
+ * DD_SERVICE, DD_ENV, DD_VERSION), compiles traces.ignore_resources, and decides whether
+ * the Datadog exporter is on (a key is set). A file that configures exporters.datadog
+ * without a key is an error; the embedded default without DD_API_KEY is not (it keeps the
+ * debug exporter). O2D_ERR_CONFIG with err filled on failure.
+ */
+int o2d_config_prepare(struct o2d_config *cfg, char *err, size_t errlen);
+/* Frees what o2d_config_prepare() compiled. */
+void o2d_config_cleanup(struct o2d_config *cfg);
 
 /* The embedded default configuration, used when no --config is given. */
 extern const char o2d_config_embedded[];

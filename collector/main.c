@@ -187,6 +187,9 @@ int main(int argc, char **argv)
                  ? o2d_config_load_file(&cfg, config_path, err, sizeof(err))
                  : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
                                           strlen(o2d_config_embedded), err, sizeof(err));
+    if (rv == O2D_OK) {
+        rv = o2d_config_prepare(&cfg, err, sizeof(err));
+    }
     if (rv != O2D_OK) {
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_ERROR, "invalid configuration");
@@ -195,5 +198,7 @@ int main(int argc, char **argv)
         return 1;
     }
     o2d_log_set_level(cfg.log_level);
-    return run(&cfg);
+    rv = run(&cfg);
+    o2d_config_cleanup(&cfg);
+    return rv;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -45,6 +46,24 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(a->debug_verbosity, b->debug_verbosity);
     assert_int_equal(a->log_level, b->log_level);
     assert_string_equal(a->source, b->source);
+    assert_int_equal(a->datadog_section, b->datadog_section);
+    assert_string_equal(a->datadog.hostname, b->datadog.hostname);
+    assert_string_equal(a->datadog.api_key, b->datadog.api_key);
+    assert_string_equal(a->datadog_key_file, b->datadog_key_file);
+    assert_string_equal(a->datadog.site, b->datadog.site);
+    assert_string_equal(a->datadog.api_endpoint, b->datadog.api_endpoint);
+    assert_string_equal(a->datadog.traces_endpoint, b->datadog.traces_endpoint);
+    assert_int_equal(a->datadog.apm.span_name_as_resource_name,
+                     b->datadog.apm.span_name_as_resource_name);
+    assert_int_equal(a->n_remappings, b->n_remappings);
+    assert_int_equal(a->n_ignore_resources, b->n_ignore_resources);
+    assert_int_equal(a->datadog.compute_stats_by_span_kind, b->datadog.compute_stats_by_span_kind);
+    assert_int_equal(a->datadog.apm.compute_top_level_by_span_kind,
+                     b->datadog.apm.compute_top_level_by_span_kind);
+    assert_int_equal(a->datadog.peer_tags_aggregation, b->datadog.peer_tags_aggregation);
+    assert_int_equal(a->datadog.flush_interval_ms, b->datadog.flush_interval_ms);
+    assert_int_equal(a->datadog.queue_max_bytes, b->datadog.queue_max_bytes);
+    assert_int_equal(a->datadog.max_elapsed_ms, b->datadog.max_elapsed_ms);
 }
 
 static int load(struct o2d_config *cfg, const char *yaml, char *err, size_t errlen)
@@ -86,6 +105,10 @@ static void test_embedded_equals_defaults(void **state)
     struct o2d_config got;
     char err[512];
     o2d_config_defaults(&want);
+    /* The embedded text names exporters.datadog (on when DD_API_KEY is set) and debug. */
+    want.datadog_section = 1;
+    unsetenv("DD_API_KEY");
+    unsetenv("DD_SITE");
     memset(&got, 0x5a, sizeof(got));
     int rc = o2d_config_load_string(&got, "<embedded default>", o2d_config_embedded,
                                     strlen(o2d_config_embedded), err, sizeof(err));
@@ -404,11 +427,130 @@ static void test_allocation_failures(void **state)
     free(full);
 }
 
+static int load_text(struct o2d_config *c, const char *yaml, char *err, size_t errlen)
+{
+    o2d_config_defaults(c);
+    return o2d_config_load_string(c, "dd.yaml", yaml, strlen(yaml), err, errlen);
+}
+
+static void test_datadog_keys_and_prepare(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    char keyfile[] = "/tmp/o2d-test-key-XXXXXX";
+    int fd = mkstemp(keyfile);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "0123456789abcdef\n", 17), 17);
+    close(fd);
+    setenv("DD_SERVICE", "checkout", 1);
+    setenv("DD_ENV", "staging", 1);
+    unsetenv("DD_VERSION");
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "exporters:\n"
+             "  datadog:\n"
+             "    api:\n"
+             "      key_file: %s\n"
+             "      site: ap1.datadoghq.com\n"
+             "    traces:\n"
+             "      endpoint: http://127.0.0.1:9\n"
+             "      span_name_as_resource_name: true\n"
+             "      span_name_remappings:\n"
+             "        django.request: web.request\n"
+             "      ignore_resources: [\"GET /health.*\", \"^OPTIONS \"]\n"
+             "      compute_stats_by_span_kind: false\n"
+             "      peer_tags_aggregation: false\n"
+             "    sending_queue:\n"
+             "      max_size_mib: 8\n",
+             keyfile);
+    assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_OK);
+    unlink(keyfile);
+    assert_true(c.datadog.enabled);
+    assert_string_equal(c.datadog.api_key, "0123456789abcdef");
+    assert_string_equal(c.datadog.site, "ap1.datadoghq.com");
+    assert_string_equal(c.datadog.traces_endpoint, "http://127.0.0.1:9");
+    assert_int_equal(c.datadog.apm.span_name_as_resource_name, 1);
+    assert_int_equal(c.datadog.apm.n_remappings, 1);
+    assert_string_equal(c.datadog.apm.remappings[0].from, "django.request");
+    assert_string_equal(c.datadog.apm.remappings[0].to, "web.request");
+    assert_int_equal(c.datadog.apm.n_ignore_resources, 2);
+    assert_int_equal(regexec(&c.datadog.apm.ignore_resources[0], "GET /healthz", 0, NULL, 0), 0);
+    assert_int_not_equal(regexec(&c.datadog.apm.ignore_resources[1], "GET /", 0, NULL, 0), 0);
+    assert_int_equal(c.datadog.compute_stats_by_span_kind, 0);
+    assert_int_equal(c.datadog.peer_tags_aggregation, 0);
+    assert_int_equal(c.datadog.queue_max_bytes, 8 * MIB);
+    assert_string_equal(c.datadog.apm.default_service, "checkout");
+    assert_string_equal(c.datadog.apm.default_env, "staging");
+    assert_null(c.datadog.apm.default_version);
+    o2d_config_cleanup(&c);
+    unsetenv("DD_SERVICE");
+    unsetenv("DD_ENV");
+
+    /* a file that configures Datadog without a key is an error; the embedded default
+     * without DD_API_KEY is not */
+    assert_int_equal(
+        load_text(&c, "exporters:\n  datadog:\n    api:\n      site: x.com\n", err, sizeof(err)),
+        O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, "no API key is set"));
+    unsetenv("DD_API_KEY");
+    o2d_config_defaults(&c);
+    assert_int_equal(o2d_config_load_string(&c, "<embedded default>", o2d_config_embedded,
+                                            strlen(o2d_config_embedded), err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_OK);
+    assert_false(c.datadog.enabled);
+    assert_false(c.debug_section);
+    setenv("DD_API_KEY", "abc", 1);
+    setenv("DD_SITE", "datadoghq.eu", 1);
+    o2d_config_defaults(&c);
+    assert_int_equal(o2d_config_load_string(&c, "<embedded default>", o2d_config_embedded,
+                                            strlen(o2d_config_embedded), err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_OK);
+    assert_true(c.datadog.enabled);
+    assert_string_equal(c.datadog.site, "datadoghq.eu");
+    unsetenv("DD_API_KEY");
+    unsetenv("DD_SITE");
+
+    /* bad values */
+    assert_int_equal(load_text(&c,
+                               "exporters:\n  datadog:\n    api:\n      key: k\n    traces:\n"
+                               "      ignore_resources: [\"(unclosed\"]\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, "'(unclosed' is not a regular expression"));
+    assert_int_equal(load_text(&c,
+                               "exporters:\n  datadog:\n    traces:\n"
+                               "      peer_tags_aggregation: yes please\n",
+                               err, sizeof(err)),
+                     O2D_ERR_CONFIG);
+    assert_string_equal(err, "dd.yaml:4: peer_tags_aggregation must be true or false, got "
+                             "'yes please'");
+    assert_int_equal(load_text(&c,
+                               "exporters:\n  datadog:\n    traces:\n"
+                               "      span_name_remappings: [a, b]\n",
+                               err, sizeof(err)),
+                     O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, "must be a map of names to names, got a sequence"));
+    /* the key is never echoed, even when it is what is wrong */
+    char longkey[600];
+    memset(longkey, 'k', sizeof(longkey) - 1);
+    longkey[sizeof(longkey) - 1] = '\0';
+    snprintf(yaml, sizeof(yaml), "exporters:\n  datadog:\n    api:\n      key: %s\n", longkey);
+    assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_null(strstr(err, "kkkk"));
+    assert_non_null(strstr(err, "<secret>"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_embedded_equals_defaults),
+        cmocka_unit_test(test_datadog_keys_and_prepare),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_collector_style_file),
         cmocka_unit_test(test_http_only),
