@@ -1,0 +1,295 @@
+/*
+ * translate_cmd.c: `otel2dd translate [--config FILE] [FILE|-]`. Reads one
+ * ExportTraceServiceRequest (OTLP protobuf, or OTLP/JSON when it starts with '{'), and
+ * prints as JSON what otel2dd would send for it, sending nothing: the AgentPayload (field
+ * names of the Datadog proto, 64-bit integers as decimal strings) and the APM stats it adds
+ * (the msgpack StatsPayloads, as JSON). Users run it to see why a span maps as it does;
+ * the golden tests run it on every fixture. The mapping options come from the same
+ * configuration (and DD_SERVICE, DD_ENV, DD_VERSION) as the running collector.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <msgpack.h>
+#include <openssl/evp.h>
+
+#include "apm.h"
+#include "config.h"
+#include "datadog/trace/agent_payload.pb-c.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_arena.h"
+#include "o2d_buf.h"
+#include "o2d_json_out.h"
+#include "otlp.h"
+#include "pb_json.h"
+#include "stats.h"
+#include "translate_cmd.h"
+
+#define TRANSLATE_INPUT_MAX  (64u * 1024 * 1024)
+#define TRANSLATE_OUTPUT_MAX (512u * 1024 * 1024)
+
+static int read_all(FILE *f, struct o2d_buf *b)
+{
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        int rv = o2d_buf_append(b, chunk, n);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+    }
+    return ferror(f) ? O2D_ERR_SYSTEM : O2D_OK;
+}
+
+/* msgpack -> JSON, for the stats payloads: maps, arrays, str, ints, floats, bin (base64). */
+static int print_msgpack(struct o2d_buf *b, const msgpack_object *o, int depth)
+{
+    if (depth > 32) {
+        return O2D_ERR_INVALID;
+    }
+    int rv = O2D_OK;
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return o2d_buf_append_str(b, "null");
+    case MSGPACK_OBJECT_BOOLEAN:
+        return o2d_buf_append_str(b, o->via.boolean ? "true" : "false");
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return o2d_buf_printf(b, "%" PRIu64, o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return o2d_buf_printf(b, "%" PRId64, o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return o2d_buf_printf(b, "%.17g", o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return o2d_json_append_string(b, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN: {
+        size_t n = 4 * ((o->via.bin.size + 2) / 3);
+        rv = o2d_buf_reserve(b, n + 3);
+        if (rv == O2D_OK) {
+            b->data[b->len++] = '"';
+            b->len += (size_t)EVP_EncodeBlock(
+                b->data + b->len, (const unsigned char *)o->via.bin.ptr, (int)o->via.bin.size);
+            b->data[b->len++] = '"';
+        }
+        return rv;
+    }
+    case MSGPACK_OBJECT_ARRAY:
+        rv = o2d_buf_append_byte(b, '[');
+        for (uint32_t i = 0; i < o->via.array.size && rv == O2D_OK; i++) {
+            if (i > 0) {
+                rv = o2d_buf_append_byte(b, ',');
+            }
+            if (rv == O2D_OK) {
+                rv = print_msgpack(b, &o->via.array.ptr[i], depth + 1);
+            }
+        }
+        return rv == O2D_OK ? o2d_buf_append_byte(b, ']') : rv;
+    case MSGPACK_OBJECT_MAP:
+        rv = o2d_buf_append_byte(b, '{');
+        for (uint32_t i = 0; i < o->via.map.size && rv == O2D_OK; i++) {
+            const msgpack_object *k = &o->via.map.ptr[i].key;
+            if (i > 0) {
+                rv = o2d_buf_append_byte(b, ',');
+            }
+            if (rv == O2D_OK) {
+                rv = k->type == MSGPACK_OBJECT_STR
+                         ? o2d_json_append_string(b, k->via.str.ptr, k->via.str.size)
+                         : o2d_buf_append_str(b, "\"?\"");
+            }
+            if (rv == O2D_OK) {
+                rv = o2d_buf_append_byte(b, ':');
+            }
+            if (rv == O2D_OK) {
+                rv = print_msgpack(b, &o->via.map.ptr[i].val, depth + 1);
+            }
+        }
+        return rv == O2D_OK ? o2d_buf_append_byte(b, '}') : rv;
+    default:
+        return o2d_buf_append_str(b, "null");
+    }
+}
+
+struct stats_out {
+    struct o2d_buf *b;
+    int n;
+};
+
+static int emit_stats(void *ctx, const uint8_t *p, size_t len)
+{
+    struct stats_out *so = ctx;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    int rv = msgpack_unpack_next(&u, (const char *)p, len, &off) == MSGPACK_UNPACK_SUCCESS
+                 ? O2D_OK
+                 : O2D_ERR_INTERNAL;
+    if (rv == O2D_OK && so->n++ > 0) {
+        rv = o2d_buf_append_byte(so->b, ',');
+    }
+    if (rv == O2D_OK) {
+        rv = print_msgpack(so->b, &u.data, 0);
+    }
+    msgpack_unpacked_destroy(&u);
+    return rv;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: otel2dd translate [--config FILE] [FILE|-]\n"
+               "\n"
+               "Reads one OTLP ExportTraceServiceRequest (protobuf, or OTLP/JSON) from FILE or\n"
+               "standard input and prints, as JSON, the Datadog AgentPayload and APM stats\n"
+               "otel2dd would send for it. Sends nothing.\n");
+}
+
+int translate_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - optind > 1) {
+        usage(stderr);
+        return 2;
+    }
+    const char *input = optind < argc ? argv[optind] : "-";
+
+    struct o2d_config cfg;
+    char err[1024] = "";
+    o2d_config_defaults(&cfg);
+    int rv = config_path ? o2d_config_load_file(&cfg, config_path, err, sizeof(err))
+                         : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
+                                                  strlen(o2d_config_embedded), err, sizeof(err));
+    if (rv == O2D_OK) {
+        rv = o2d_config_prepare(&cfg, err, sizeof(err));
+    }
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: %s\n", err);
+        return 1;
+    }
+
+    int exit_code = 1;
+    struct o2d_buf in, out;
+    struct o2d_arena arena;
+    struct stats_concentrator *sc = NULL;
+    o2d_buf_init(&in, TRANSLATE_INPUT_MAX);
+    o2d_buf_init(&out, TRANSLATE_OUTPUT_MAX);
+    o2d_arena_init(&arena, (size_t)16 * TRANSLATE_INPUT_MAX);
+
+    FILE *f = strcmp(input, "-") == 0 ? stdin : fopen(input, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "otel2dd translate: cannot open '%s': %s\n", input, strerror(errno));
+        goto out;
+    }
+    rv = read_all(f, &in);
+    if (f != stdin) {
+        fclose(f);
+    }
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: cannot read '%s': %s\n", input,
+                rv == O2D_ERR_TOO_LARGE ? "larger than 64 MiB" : o2d_strerror(rv));
+        goto out;
+    }
+    size_t first = 0;
+    while (first < in.len && (in.data[first] == ' ' || in.data[first] == '\n' ||
+                              in.data[first] == '\t' || in.data[first] == '\r')) {
+        first++;
+    }
+    enum otlp_encoding enc =
+        first < in.len && in.data[first] == '{' ? OTLP_ENC_JSON : OTLP_ENC_PROTOBUF;
+
+    struct otlp_request req;
+    const char *reason = NULL;
+    rv = otlp_decode(&arena, OTLP_SIGNAL_TRACES, enc, in.data, in.len, &req, &reason);
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: '%s' is not a valid %s ExportTraceServiceRequest: %s\n",
+                input, enc == OTLP_ENC_JSON ? "OTLP/JSON" : "OTLP protobuf", reason);
+        goto out;
+    }
+    if (req.rejected > 0) {
+        fprintf(stderr, "otel2dd translate: %zu spans rejected: %s\n", req.rejected,
+                req.reject_reason);
+    }
+    struct apm_result res;
+    rv = apm_translate(&arena, req.msg.traces, &cfg.datadog.apm, &res, &reason);
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: %s\n", reason ? reason : o2d_strerror(rv));
+        goto out;
+    }
+
+    Datadog__Trace__AgentPayload ap = DATADOG__TRACE__AGENT_PAYLOAD__INIT;
+    ap.hostname = cfg.datadog.hostname;
+    ap.env = "none";
+    ap.agentversion = "otel2dd/" O2D_VERSION;
+    ap.targettps = 10;
+    ap.errortps = 10;
+    ap.tracerpayloads = res.payloads;
+    ap.n_tracerpayloads = res.n_payloads;
+    rv = o2d_buf_append_str(&out, "{\"agentPayload\":");
+    if (rv == O2D_OK) {
+        rv = pb_json_print(&out, &ap.base);
+    }
+
+    struct stats_config scfg = {
+        .bucket_ns = 10ll * 1000000000,
+        .max_groups_per_bucket = 100000,
+        .compute_stats_by_span_kind = cfg.datadog.compute_stats_by_span_kind,
+        .peer_tags_aggregation = cfg.datadog.peer_tags_aggregation,
+        .agent_env = "none",
+        .agent_hostname = cfg.datadog.hostname,
+        .agent_version = "otel2dd/" O2D_VERSION,
+    };
+    if (rv == O2D_OK) {
+        rv = stats_concentrator_new(&sc, &scfg);
+    }
+    for (size_t i = 0; rv == O2D_OK && i < res.n_payloads; i++) {
+        rv = stats_add_payload(sc, res.payloads[i]);
+    }
+    struct stats_out so = {&out, 0};
+    if (rv == O2D_OK) {
+        rv = o2d_buf_append_str(&out, ",\"stats\":[");
+    }
+    if (rv == O2D_OK) {
+        rv = stats_flush(sc, INT64_MAX, 1, emit_stats, &so);
+    }
+    if (rv == O2D_OK) {
+        rv = o2d_buf_printf(&out, "],\"spans\":%zu,\"ignored\":%zu}\n", res.spans, res.ignored);
+    }
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: cannot print the result: %s\n", o2d_strerror(rv));
+        goto out;
+    }
+    if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+        fprintf(stderr, "otel2dd translate: cannot write the result: %s\n", strerror(errno));
+        goto out;
+    }
+    exit_code = 0;
+out:
+    stats_concentrator_free(sc);
+    o2d_arena_cleanup(&arena);
+    o2d_buf_cleanup(&in);
+    o2d_buf_cleanup(&out);
+    o2d_config_cleanup(&cfg);
+    return exit_code;
+}
