@@ -46,4 +46,29 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
 /* "https://trace.agent.<site>" or the override, without a trailing slash. */
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);
 
+/* Why spans were not delivered; closed set, safe as a metric label (datadog_drop_reason_name). */
+enum datadog_drop_reason {
+    DATADOG_DROP_QUEUE_FULL = 0,        /* refused at submit: the sender was told to retry */
+    DATADOG_DROP_REJECTED_4XX = 1,      /* the intake refused the payload (403, 413, 400...) */
+    DATADOG_DROP_RETRIES_EXHAUSTED = 2, /* still failing after max_elapsed_ms */
+    DATADOG_DROP_TOO_LARGE = 3,         /* one trace chunk alone is over the body limit */
+    DATADOG_DROP_SHUTDOWN = 4,          /* still queued or in flight when the exporter stopped */
+    DATADOG_DROP_N
+};
+
+struct datadog_counters {
+    uint64_t spans_queued;
+    uint64_t spans_sent;
+    uint64_t spans_retried; /* spans times retries */
+    uint64_t spans_dropped[DATADOG_DROP_N];
+    uint64_t payloads_sent; /* AgentPayload bodies accepted by the intake */
+    uint64_t bytes_sent;    /* their compressed bytes */
+    uint64_t stats_payloads_sent;
+    uint64_t stats_payloads_dropped;
+};
+
+const char *datadog_drop_reason_name(int reason);
+/* A snapshot of the counters of an exporter made by datadog_exporter_new. */
+void datadog_exporter_counters(const struct exporter *e, struct datadog_counters *out);
+
 #endif

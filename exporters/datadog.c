@@ -1,0 +1,1172 @@
+/*
+ * datadog.c: the Datadog exporter (datadog.h): APM traces and stats, agentlessly.
+ *
+ * submit() runs on the receiving thread: translate (apm.h) in the request's arena, pack each
+ * TracerPayload into owned bytes, reserve room on the bounded queue (or answer BUSY), then
+ * feed the stats concentrator, so that a request refused for lack of room, and retried by
+ * its sender, is never counted twice. One sender thread takes batches off the queue every
+ * flush interval (or when a batch is full), builds AgentPayload bodies by concatenating the
+ * encoded TracerPayloads as field 5 (protobuf repeated fields concatenate), gzips them under
+ * the intake's 3.2 MB limit and hands them to the shared HTTP client (http_client.h), which
+ * retries. Every 10 s it flushes the closed stats buckets to /api/v0.2/stats.
+ *
+ * The queue's byte budget covers encoded payloads waiting and compressed bodies in flight
+ * (retries included), so an intake that is down fills it and the receivers answer "retry
+ * later" instead of memory growing. The pure half (body building, splitting) is declared in
+ * datadog_int.h for its tests; what the spans become is apm.c's business.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "datadog.h"
+#include "datadog/trace/agent_payload.pb-c.h"
+#include "datadog_int.h"
+#include "http_client.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "o2d_time.h"
+#include "stats.h"
+
+#define DD_AGENT_VERSION       "otel2dd/" O2D_VERSION
+#define DD_AGENT_ENV           "none" /* the trace agent's default env */
+#define DD_TPS                 10.0
+#define DD_STATS_INTERVAL_MS   10000
+#define DD_STATS_BUCKET_NS     10000000000LL
+#define DD_STATS_MAX_GROUPS    20000
+#define DD_MAX_INFLIGHT        4 /* trace bodies in flight (retries included) */
+#define DD_ATTEMPT_TIMEOUT_MS  15000
+#define DD_VALIDATE_TIMEOUT_MS 10000
+#define DD_RAW_MAX             (256u * 1024 * 1024)
+#define DD_STATS_BODY_MAX      (16u * 1024 * 1024)
+#define DD_LOG_BODY_MAX        512
+#define DD_DEFAULT_QUEUE_BYTES (64u * 1024 * 1024)
+#define DD_DEFAULT_FLUSH_MS    2000
+#define DD_DEFAULT_ELAPSED_MS  300000
+#define DD_LANGS_MAX           256
+
+/* ---------------------------------------------------------------------------------------- */
+/* The pure half: AgentPayload bodies from encoded TracerPayloads.                          */
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static int read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*pos >= len) {
+            return -1;
+        }
+        uint8_t b = p[(*pos)++];
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* One field of a protobuf message at *pos: its number and, when length-delimited, its
+ * value. -1 on anything malformed. */
+static int next_field(const uint8_t *p, size_t len, size_t *pos, uint32_t *field,
+                      const uint8_t **val, size_t *vlen)
+{
+    uint64_t tag;
+    uint64_t x;
+    *val = NULL;
+    *vlen = 0;
+    if (read_varint(p, len, pos, &tag) != 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) {
+        return -1;
+    }
+    *field = (uint32_t)(tag >> 3);
+    switch (tag & 7) {
+    case 0:
+        return read_varint(p, len, pos, &x);
+    case 1:
+        if (len - *pos < 8) {
+            return -1;
+        }
+        *pos += 8;
+        return 0;
+    case 2:
+        if (read_varint(p, len, pos, &x) != 0 || x > len - *pos) {
+            return -1;
+        }
+        *val = p + *pos;
+        *vlen = (size_t)x;
+        *pos += (size_t)x;
+        return 0;
+    case 5:
+        if (len - *pos < 4) {
+            return -1;
+        }
+        *pos += 4;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+/* TraceChunk.spans (field 3) entries. */
+static size_t count_spans(const uint8_t *chunk, size_t len)
+{
+    size_t pos = 0;
+    size_t n = 0;
+    uint32_t f;
+    const uint8_t *v;
+    size_t vl;
+    while (pos < len && next_field(chunk, len, &pos, &f, &v, &vl) == 0) {
+        n += f == 3 && v != NULL;
+    }
+    return n;
+}
+
+void datadog_item_free(struct datadog_item *it)
+{
+    if (it == NULL) {
+        return;
+    }
+    o2d_free(it->bytes);
+    o2d_free(it);
+}
+
+int datadog_split_item(const struct datadog_item *it, struct datadog_item **a,
+                       struct datadog_item **b)
+{
+    /* TracerPayload.chunks is field 6; everything else is copied into both halves. */
+    const uint32_t chunks_field = 6;
+    size_t pos = 0;
+    size_t n_chunks = 0;
+    uint32_t f;
+    const uint8_t *v;
+    size_t vl;
+    while (pos < it->len) {
+        if (next_field(it->bytes, it->len, &pos, &f, &v, &vl) != 0) {
+            return O2D_ERR_INVALID;
+        }
+        n_chunks += f == chunks_field && v != NULL;
+    }
+    if (n_chunks < 2) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    size_t half = n_chunks / 2;
+    int rv = O2D_ERR_NOMEM;
+    struct datadog_item *p[2] = {o2d_calloc(1, sizeof(**a)), o2d_calloc(1, sizeof(**a))};
+    if (p[0] == NULL || p[1] == NULL) {
+        goto out;
+    }
+    /* Each half is at most the whole: allocate that, it is freed after sending anyway. */
+    for (int i = 0; i < 2; i++) {
+        p[i]->bytes = o2d_malloc(it->len);
+        if (p[i]->bytes == NULL) {
+            goto out;
+        }
+        memcpy(p[i]->lang, it->lang, sizeof(p[i]->lang));
+    }
+    pos = 0;
+    size_t k = 0;
+    while (pos < it->len) {
+        size_t start = pos;
+        next_field(it->bytes, it->len, &pos, &f, &v, &vl);
+        if (f == chunks_field && v != NULL) {
+            struct datadog_item *dst = p[k++ < half ? 0 : 1];
+            memcpy(dst->bytes + dst->len, it->bytes + start, pos - start);
+            dst->len += pos - start;
+            dst->spans += count_spans(v, vl);
+        } else {
+            for (int i = 0; i < 2; i++) {
+                memcpy(p[i]->bytes + p[i]->len, it->bytes + start, pos - start);
+                p[i]->len += pos - start;
+            }
+        }
+    }
+    *a = p[0];
+    *b = p[1];
+    p[0] = p[1] = NULL;
+    rv = O2D_OK;
+out:
+    datadog_item_free(p[0]);
+    datadog_item_free(p[1]);
+    return rv;
+}
+
+int datadog_encode_agent_payload(struct o2d_buf *out, const struct datadog_header *h,
+                                 struct datadog_item *const *items, size_t n)
+{
+    Datadog__Trace__AgentPayload ap = DATADOG__TRACE__AGENT_PAYLOAD__INIT;
+    ap.hostname = (char *)(h->hostname != NULL ? h->hostname : "");
+    ap.env = (char *)(h->env != NULL ? h->env : "");
+    ap.agentversion = (char *)(h->agent_version != NULL ? h->agent_version : "");
+    ap.targettps = h->target_tps;
+    ap.errortps = h->error_tps;
+    size_t head = datadog__trace__agent_payload__get_packed_size(&ap);
+    size_t total = head;
+    for (size_t i = 0; i < n; i++) {
+        total += 1 + varint_len(items[i]->len) + items[i]->len;
+    }
+    int rv = o2d_buf_reserve(out, total);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    uint8_t *p = out->data + out->len;
+    p += datadog__trace__agent_payload__pack(&ap, p);
+    for (size_t i = 0; i < n; i++) {
+        *p++ = (5 << 3) | 2; /* AgentPayload.tracerPayloads, length-delimited */
+        p += put_varint(p, items[i]->len);
+        memcpy(p, items[i]->bytes, items[i]->len);
+        p += items[i]->len;
+    }
+    out->len += total;
+    return O2D_OK;
+}
+
+int datadog_gzip(const uint8_t *in, size_t len, struct o2d_buf *out)
+{
+    if (len > 0x7fffffffu) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return O2D_ERR_NOMEM;
+    }
+    size_t room = out->max - out->len;
+    size_t want = deflateBound(&zs, (uLong)len);
+    if (want > room) {
+        want = room;
+    }
+    int rv = o2d_buf_reserve(out, want);
+    if (rv != O2D_OK) {
+        deflateEnd(&zs);
+        return rv;
+    }
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out->data + out->len;
+    zs.avail_out = (uInt)want;
+    int zrc = deflate(&zs, Z_FINISH);
+    if (zrc == Z_STREAM_END) {
+        out->len += want - zs.avail_out;
+        rv = O2D_OK;
+    } else {
+        rv = O2D_ERR_TOO_LARGE; /* the output did not fit in what the limit leaves */
+    }
+    deflateEnd(&zs);
+    return rv;
+}
+
+struct build {
+    const struct datadog_header *h;
+    size_t max_body;
+    datadog_emit_fn emit;
+    void *ctx;
+    size_t *too_large;
+    size_t *failed;
+    struct o2d_buf raw;
+};
+
+static size_t sum_spans(struct datadog_item *const *items, size_t n)
+{
+    size_t s = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += items[i]->spans;
+    }
+    return s;
+}
+
+/* "python|go": the distinct languages of the items, as X-Datadog-Reported-Languages wants. */
+static void join_languages(struct datadog_item *const *items, size_t n, char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *l = items[i]->lang;
+        size_t ll = strlen(l);
+        if (ll == 0) {
+            continue;
+        }
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++) {
+            seen = strcmp(items[j]->lang, l) == 0;
+        }
+        if (seen || len + ll + 2 > cap) {
+            continue;
+        }
+        if (len > 0) {
+            out[len++] = '|';
+        }
+        memcpy(out + len, l, ll + 1);
+        len += ll;
+    }
+}
+
+static int build_range(struct build *b, struct datadog_item *const *items, size_t n)
+{
+    o2d_buf_reset(&b->raw);
+    int rv = datadog_encode_agent_payload(&b->raw, b->h, items, n);
+    if (rv != O2D_OK) {
+        *b->failed += sum_spans(items, n);
+        return rv;
+    }
+    struct o2d_buf gz;
+    o2d_buf_init(&gz, b->max_body);
+    rv = datadog_gzip(b->raw.data, b->raw.len, &gz);
+    if (rv == O2D_OK) {
+        char langs[DD_LANGS_MAX];
+        join_languages(items, n, langs, sizeof(langs));
+        size_t glen;
+        uint8_t *g = o2d_buf_take(&gz, &glen);
+        b->emit(b->ctx, g, glen, sum_spans(items, n), n, langs);
+        return O2D_OK;
+    }
+    o2d_buf_cleanup(&gz);
+    if (rv != O2D_ERR_TOO_LARGE) {
+        *b->failed += sum_spans(items, n);
+        return rv;
+    }
+    if (n > 1) {
+        size_t h = n / 2;
+        int rv1 = build_range(b, items, h);
+        int rv2 = build_range(b, items + h, n - h);
+        return rv1 != O2D_OK ? rv1 : rv2;
+    }
+    struct datadog_item *a = NULL;
+    struct datadog_item *c = NULL;
+    rv = datadog_split_item(items[0], &a, &c);
+    if (rv == O2D_ERR_TOO_LARGE || rv == O2D_ERR_INVALID) {
+        *b->too_large += items[0]->spans; /* one trace chunk alone is over the limit */
+        return O2D_OK;
+    }
+    if (rv != O2D_OK) {
+        *b->failed += items[0]->spans;
+        return rv;
+    }
+    int rv1 = build_range(b, &a, 1);
+    int rv2 = build_range(b, &c, 1);
+    datadog_item_free(a);
+    datadog_item_free(c);
+    return rv1 != O2D_OK ? rv1 : rv2;
+}
+
+int datadog_build_bodies(const struct datadog_header *h, struct datadog_item *const *items,
+                         size_t n, size_t max_body, datadog_emit_fn emit, void *ctx,
+                         size_t *too_large_spans, size_t *failed_spans)
+{
+    if (n == 0) {
+        return O2D_OK;
+    }
+    struct build b = {
+        .h = h,
+        .max_body = max_body,
+        .emit = emit,
+        .ctx = ctx,
+        .too_large = too_large_spans,
+        .failed = failed_spans,
+    };
+    o2d_buf_init(&b.raw, DD_RAW_MAX);
+    int rv = build_range(&b, items, n);
+    o2d_buf_cleanup(&b.raw);
+    return rv;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* The exporter.                                                                            */
+
+enum dd_req_kind {
+    DD_REQ_TRACES,
+    DD_REQ_STATS,
+    DD_REQ_VALIDATE,
+};
+
+struct dd_exporter {
+    struct exporter base;
+    const struct datadog_config *cfg;
+    char site[128];
+    char hostname[256];
+    char traces_url[DATADOG_URL_MAX + 32];
+    char stats_url[DATADOG_URL_MAX + 32];
+    char validate_url[DATADOG_URL_MAX + 32];
+    char key_header[300]; /* "DD-Api-Key: <key>": never logged */
+    size_t queue_max;
+    int64_t flush_interval_ms;
+    int64_t max_elapsed_ms;
+    struct http_client *http;
+
+    pthread_mutex_t stats_mu; /* the concentrator is single-threaded */
+    struct stats_concentrator *stats;
+    struct stats_config stats_cfg;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    struct datadog_item *head;
+    struct datadog_item *tail;
+    size_t queue_bytes;  /* reserved + waiting + compressed bodies in flight */
+    size_t queued_raw;   /* bytes of the items on the list */
+    size_t queued_spans; /* spans of the items on the list */
+    int inflight;
+    size_t inflight_spans;
+    int inflight_stats;
+    int traces_due;
+    int64_t next_traces_ms;
+    int64_t next_stats_ms;
+    uint64_t flush_req;
+    uint64_t flush_done;
+    uint64_t stats_forced;
+    int stop;
+    pthread_t sender;
+    int sender_started;
+    atomic_int stopping;
+
+    atomic_uint_fast64_t spans_queued;
+    atomic_uint_fast64_t spans_sent;
+    atomic_uint_fast64_t spans_retried;
+    atomic_uint_fast64_t spans_dropped[DATADOG_DROP_N];
+    atomic_uint_fast64_t payloads_sent;
+    atomic_uint_fast64_t bytes_sent;
+    atomic_uint_fast64_t stats_payloads_sent;
+    atomic_uint_fast64_t stats_payloads_dropped;
+};
+
+/* What a completion needs to count and release. */
+struct dd_sent {
+    struct dd_exporter *d;
+    enum dd_req_kind kind;
+    size_t spans;
+    size_t body_len;
+};
+
+static const char *const drop_reason_names[DATADOG_DROP_N] = {
+    [DATADOG_DROP_QUEUE_FULL] = "queue_full",
+    [DATADOG_DROP_REJECTED_4XX] = "rejected_4xx",
+    [DATADOG_DROP_RETRIES_EXHAUSTED] = "retries_exhausted",
+    [DATADOG_DROP_TOO_LARGE] = "too_large",
+    [DATADOG_DROP_SHUTDOWN] = "shutdown",
+};
+
+const char *datadog_drop_reason_name(int reason)
+{
+    if (reason < 0 || reason >= DATADOG_DROP_N) {
+        return "unknown";
+    }
+    return drop_reason_names[reason];
+}
+
+static void base_url(const char *override, const char *prefix, const char *site, char *out,
+                     size_t n)
+{
+    if (override != NULL && override[0] != '\0') {
+        snprintf(out, n, "%s", override);
+    } else {
+        snprintf(out, n, "https://%s%s", prefix,
+                 site != NULL && site[0] != '\0' ? site : "datadoghq.com");
+    }
+    size_t len = strlen(out);
+    while (len > 0 && out[len - 1] == '/') {
+        out[--len] = '\0';
+    }
+}
+
+void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n)
+{
+    base_url(cfg->traces_endpoint, "trace.agent.", cfg->site, out, n);
+}
+
+static void drop(struct dd_exporter *d, int reason, size_t spans)
+{
+    atomic_fetch_add(&d->spans_dropped[reason], spans);
+}
+
+static void log_rejection(struct dd_exporter *d, const char *what, const struct http_result *r,
+                          size_t spans)
+{
+    struct o2d_logline l;
+    if (r->http_status == 403) {
+        o2d_log_begin(&l, O2D_LOG_ERROR,
+                      "intake rejected the payload (403): the API key or the site is wrong");
+        o2d_log_cstr(&l, "site", d->site);
+    } else {
+        o2d_log_begin(&l, O2D_LOG_ERROR, "intake rejected the payload");
+    }
+    o2d_log_cstr(&l, "request", what);
+    o2d_log_int(&l, "http_status", r->http_status);
+    if (r->status != O2D_OK) {
+        o2d_log_cstr(&l, "error", r->error);
+    }
+    o2d_log_uint(&l, "spans", spans);
+    o2d_log_str(&l, "response", (const char *)r->body,
+                r->body_len < DD_LOG_BODY_MAX ? r->body_len : DD_LOG_BODY_MAX);
+    o2d_log_end(&l);
+}
+
+static void log_gave_up(const char *what, const struct http_result *r, size_t spans)
+{
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_ERROR, "gave up sending: retries exhausted");
+    o2d_log_cstr(&l, "request", what);
+    o2d_log_int(&l, "attempts", r->attempts);
+    if (r->status == O2D_OK) {
+        o2d_log_int(&l, "http_status", r->http_status);
+    } else {
+        o2d_log_cstr(&l, "error", r->error);
+    }
+    o2d_log_uint(&l, "spans", spans);
+    o2d_log_end(&l);
+}
+
+static void log_validation(struct dd_exporter *d, const struct http_result *r)
+{
+    char msg[400];
+    int level = O2D_LOG_WARN;
+    if (r->outcome == HTTP_DONE_OK) {
+        snprintf(msg, sizeof(msg), "API key valid for site %s", d->site);
+        level = O2D_LOG_INFO;
+    } else if (r->status == O2D_OK && r->http_status == 403) {
+        snprintf(msg, sizeof(msg),
+                 "API key rejected (403): check exporters.datadog.api.key and api.site");
+        level = O2D_LOG_ERROR;
+    } else if (r->outcome == HTTP_DONE_SHUTDOWN) {
+        return;
+    } else if (r->status == O2D_OK) {
+        snprintf(msg, sizeof(msg), "could not validate: HTTP %ld", r->http_status);
+    } else {
+        snprintf(msg, sizeof(msg), "could not validate: %s", r->error);
+    }
+    struct o2d_logline l;
+    o2d_log_begin(&l, level, msg);
+    o2d_log_cstr(&l, "site", d->site);
+    o2d_log_cstr(&l, "endpoint", d->validate_url);
+    o2d_log_end(&l);
+}
+
+static void on_done(void *ctx, const struct http_result *r)
+{
+    struct dd_sent *s = ctx;
+    struct dd_exporter *d = s->d;
+    switch (s->kind) {
+    case DD_REQ_TRACES:
+        if (r->attempts > 1) {
+            atomic_fetch_add(&d->spans_retried, s->spans * (size_t)(r->attempts - 1));
+        }
+        switch (r->outcome) {
+        case HTTP_DONE_OK:
+            atomic_fetch_add(&d->spans_sent, s->spans);
+            atomic_fetch_add(&d->payloads_sent, 1);
+            atomic_fetch_add(&d->bytes_sent, s->body_len);
+            break;
+        case HTTP_DONE_REJECTED:
+            drop(d, DATADOG_DROP_REJECTED_4XX, s->spans);
+            log_rejection(d, "traces", r, s->spans);
+            break;
+        case HTTP_DONE_EXHAUSTED:
+            drop(d, DATADOG_DROP_RETRIES_EXHAUSTED, s->spans);
+            log_gave_up("traces", r, s->spans);
+            break;
+        case HTTP_DONE_SHUTDOWN:
+            drop(d, DATADOG_DROP_SHUTDOWN, s->spans);
+            break;
+        }
+        pthread_mutex_lock(&d->mu);
+        d->queue_bytes -= s->body_len;
+        d->inflight--;
+        d->inflight_spans -= s->spans;
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+        break;
+    case DD_REQ_STATS:
+        if (r->outcome == HTTP_DONE_OK) {
+            atomic_fetch_add(&d->stats_payloads_sent, 1);
+        } else {
+            atomic_fetch_add(&d->stats_payloads_dropped, 1);
+            if (r->outcome == HTTP_DONE_REJECTED) {
+                log_rejection(d, "stats", r, 0);
+            } else if (r->outcome == HTTP_DONE_EXHAUSTED) {
+                log_gave_up("stats", r, 0);
+            }
+        }
+        pthread_mutex_lock(&d->mu);
+        d->inflight_stats--;
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+        break;
+    case DD_REQ_VALIDATE:
+        log_validation(d, r);
+        break;
+    }
+    o2d_free(s);
+}
+
+/* Hands one body to the HTTP client; its completion does the counting. */
+static void post(struct dd_exporter *d, enum dd_req_kind kind, const char *url,
+                 const char *const *headers, size_t n_headers, uint8_t *body, size_t len,
+                 size_t spans)
+{
+    struct dd_sent *s = o2d_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        o2d_free(body);
+        o2d_logf(O2D_LOG_ERROR, "out of memory: a %s payload was not sent",
+                 kind == DD_REQ_TRACES ? "traces" : "stats");
+        if (kind == DD_REQ_TRACES) {
+            drop(d, DATADOG_DROP_RETRIES_EXHAUSTED, spans);
+        } else {
+            atomic_fetch_add(&d->stats_payloads_dropped, 1);
+        }
+        return;
+    }
+    s->d = d;
+    s->kind = kind;
+    s->spans = spans;
+    s->body_len = len;
+    pthread_mutex_lock(&d->mu);
+    if (kind == DD_REQ_TRACES) {
+        d->queue_bytes += len;
+        d->inflight++;
+        d->inflight_spans += spans;
+    } else {
+        d->inflight_stats++;
+    }
+    pthread_mutex_unlock(&d->mu);
+    struct http_request q = {
+        .method = "POST",
+        .url = url,
+        .headers = headers,
+        .n_headers = n_headers,
+        .body = body,
+        .body_len = len,
+        .timeout_ms = DD_ATTEMPT_TIMEOUT_MS,
+        .max_elapsed_ms = d->max_elapsed_ms,
+        .name = kind == DD_REQ_TRACES ? "traces" : "stats",
+        .done = on_done,
+        .ctx = s,
+    };
+    int rv = http_client_submit(d->http, &q);
+    if (rv != O2D_OK) {
+        struct http_result r = {.outcome = HTTP_DONE_SHUTDOWN, .status = rv, .error = ""};
+        on_done(s, &r);
+    }
+}
+
+static void emit_traces(void *ctx, uint8_t *gz, size_t gz_len, size_t spans, size_t payloads,
+                        const char *languages)
+{
+    struct dd_exporter *d = ctx;
+    char langs[DD_LANGS_MAX + 40];
+    snprintf(langs, sizeof(langs), "X-Datadog-Reported-Languages: %s", languages);
+    const char *headers[] = {
+        d->key_header,
+        "Content-Type: application/x-protobuf",
+        "Content-Encoding: gzip",
+        langs,
+    };
+    (void)payloads;
+    post(d, DD_REQ_TRACES, d->traces_url, headers, sizeof(headers) / sizeof(headers[0]), gz, gz_len,
+         spans);
+}
+
+static int emit_stats(void *ctx, const uint8_t *msgpack, size_t len)
+{
+    struct dd_exporter *d = ctx;
+    struct o2d_buf gz;
+    o2d_buf_init(&gz, DD_STATS_BODY_MAX);
+    int rv = datadog_gzip(msgpack, len, &gz);
+    if (rv != O2D_OK) {
+        o2d_buf_cleanup(&gz);
+        atomic_fetch_add(&d->stats_payloads_dropped, 1);
+        o2d_logf(O2D_LOG_ERROR, "stats payload not sent: %s", o2d_strerror(rv));
+        return O2D_OK;
+    }
+    const char *headers[] = {
+        d->key_header,
+        "Content-Type: application/msgpack",
+        "Content-Encoding: gzip",
+    };
+    size_t glen;
+    uint8_t *g = o2d_buf_take(&gz, &glen);
+    post(d, DD_REQ_STATS, d->stats_url, headers, sizeof(headers) / sizeof(headers[0]), g, glen, 0);
+    return O2D_OK;
+}
+
+static void send_stats(struct dd_exporter *d, int force)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    pthread_mutex_lock(&d->stats_mu);
+    stats_flush(d->stats, now_ns, force, emit_stats, d);
+    pthread_mutex_unlock(&d->stats_mu);
+}
+
+/* Sends a batch taken off the queue (under no lock); frees its items. */
+static void send_batch(struct dd_exporter *d, struct datadog_item *list, size_t n, size_t raw)
+{
+    struct datadog_item *stack[64];
+    struct datadog_item **items = n <= 64 ? stack : o2d_malloc(n * sizeof(*items));
+    size_t too_large = 0;
+    size_t failed = 0;
+    if (items == NULL) {
+        for (struct datadog_item *it = list; it != NULL; it = it->next) {
+            failed += it->spans;
+        }
+    } else {
+        size_t i = 0;
+        for (struct datadog_item *it = list; it != NULL; it = it->next) {
+            items[i++] = it;
+        }
+        struct datadog_header h = {
+            .hostname = d->hostname,
+            .env = DD_AGENT_ENV,
+            .agent_version = DD_AGENT_VERSION,
+            .target_tps = DD_TPS,
+            .error_tps = DD_TPS,
+        };
+        datadog_build_bodies(&h, items, n, DATADOG_MAX_BODY_BYTES, emit_traces, d, &too_large,
+                             &failed);
+        if (items != stack) {
+            o2d_free(items);
+        }
+    }
+    if (too_large > 0) {
+        drop(d, DATADOG_DROP_TOO_LARGE, too_large);
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_ERROR, "trace chunk over the intake's size limit: dropped");
+        o2d_log_uint(&l, "spans", too_large);
+        o2d_log_uint(&l, "limit_bytes", DATADOG_MAX_BODY_BYTES);
+        o2d_log_end(&l);
+    }
+    if (failed > 0) {
+        drop(d, DATADOG_DROP_RETRIES_EXHAUSTED, failed);
+        o2d_logf(O2D_LOG_ERROR, "out of memory building a traces payload: %zu spans lost", failed);
+    }
+    while (list != NULL) {
+        struct datadog_item *nx = list->next;
+        datadog_item_free(list);
+        list = nx;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->queue_bytes -= raw;
+    pthread_mutex_unlock(&d->mu);
+}
+
+static void deadline_ts(int64_t ms, struct timespec *ts)
+{
+    ts->tv_sec = ms / 1000;
+    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
+}
+
+static void *sender_main(void *arg)
+{
+    struct dd_exporter *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (!d->stop) {
+        int64_t now = o2d_now_ms();
+        int flushing = d->flush_done != d->flush_req;
+        if (flushing && d->stats_forced != d->flush_req) {
+            d->stats_forced = d->flush_req;
+            pthread_mutex_unlock(&d->mu);
+            send_stats(d, 1);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        if (now >= d->next_stats_ms) {
+            d->next_stats_ms = now + DD_STATS_INTERVAL_MS;
+            pthread_mutex_unlock(&d->mu);
+            send_stats(d, 0);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        if (now >= d->next_traces_ms) {
+            d->traces_due = 1;
+            d->next_traces_ms = now + d->flush_interval_ms;
+        }
+        int want = d->head != NULL &&
+                   (d->traces_due || flushing || d->queued_raw >= DATADOG_BATCH_RAW_BYTES);
+        if (want && d->inflight < DD_MAX_INFLIGHT) {
+            struct datadog_item *list = d->head;
+            struct datadog_item *last = NULL;
+            size_t n = 0;
+            size_t raw = 0;
+            size_t spans = 0;
+            for (struct datadog_item *it = d->head; it != NULL; it = it->next) {
+                if (n > 0 && raw + it->len > DATADOG_BATCH_RAW_BYTES) {
+                    break;
+                }
+                n++;
+                raw += it->len;
+                spans += it->spans;
+                last = it;
+            }
+            d->head = last->next;
+            if (d->head == NULL) {
+                d->tail = NULL;
+                d->traces_due = 0;
+            }
+            last->next = NULL;
+            d->queued_raw -= raw;
+            d->queued_spans -= spans;
+            pthread_mutex_unlock(&d->mu);
+            send_batch(d, list, n, raw);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        if (d->head == NULL) {
+            d->traces_due = 0;
+            if (flushing) {
+                d->flush_done = d->flush_req;
+                pthread_cond_broadcast(&d->cond);
+                continue;
+            }
+        }
+        int64_t wake = d->next_stats_ms < d->next_traces_ms ? d->next_stats_ms : d->next_traces_ms;
+        struct timespec ts;
+        deadline_ts(wake, &ts);
+        pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static void validate_key(struct dd_exporter *d)
+{
+    struct dd_sent *s = o2d_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return;
+    }
+    s->d = d;
+    s->kind = DD_REQ_VALIDATE;
+    char key[300];
+    snprintf(key, sizeof(key), "DD-API-KEY: %s", d->cfg->api_key);
+    const char *headers[] = {key};
+    struct http_request q = {
+        .method = "GET",
+        .url = d->validate_url,
+        .headers = headers,
+        .n_headers = 1,
+        .timeout_ms = DD_VALIDATE_TIMEOUT_MS,
+        .max_elapsed_ms = 0,
+        .name = "validate",
+        .done = on_done,
+        .ctx = s,
+    };
+    if (http_client_submit(d->http, &q) != O2D_OK) {
+        o2d_free(s);
+    }
+    memset(key, 0, sizeof(key));
+}
+
+static int dd_start(struct exporter *e)
+{
+    struct dd_exporter *d = e->ctx;
+    int rv = http_client_new(&d->http, NULL);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    int64_t now = o2d_now_ms();
+    d->next_traces_ms = now + d->flush_interval_ms;
+    d->next_stats_ms = now + DD_STATS_INTERVAL_MS;
+    if (pthread_create(&d->sender, NULL, sender_main, d) != 0) {
+        return O2D_ERR_SYSTEM;
+    }
+    d->sender_started = 1;
+    validate_key(d);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "datadog exporter started");
+    o2d_log_cstr(&l, "site", d->site);
+    o2d_log_cstr(&l, "traces", d->traces_url);
+    o2d_log_uint(&l, "queue_max_bytes", d->queue_max);
+    o2d_log_int(&l, "flush_interval_ms", d->flush_interval_ms);
+    o2d_log_end(&l);
+    return O2D_OK;
+}
+
+static size_t payload_spans(const DdTracerPayload *tp)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < tp->n_chunks; i++) {
+        n += tp->chunks[i]->n_spans;
+    }
+    return n;
+}
+
+static int dd_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
+{
+    struct dd_exporter *d = e->ctx;
+    (void)transport;
+    if (req->signal != OTLP_SIGNAL_TRACES || req->msg.traces == NULL) {
+        return O2D_OK;
+    }
+    if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
+        return O2D_ERR_SHUTDOWN;
+    }
+    struct apm_result res;
+    memset(&res, 0, sizeof(res));
+    const char *reason = NULL;
+    int rv = apm_translate(req->arena, req->msg.traces, &d->cfg->apm, &res, &reason);
+    if (rv != O2D_OK) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_WARN, "translation failed");
+        o2d_log_cstr(&l, "reason", reason != NULL ? reason : o2d_strerror(rv));
+        o2d_log_end(&l);
+        return rv;
+    }
+    if (res.n_payloads == 0) {
+        return O2D_OK;
+    }
+    /* Pack first (the arena goes away when we return), then reserve room, then count stats:
+     * a request refused here is retried by its sender and must not be counted twice. */
+    struct datadog_item *list = NULL;
+    struct datadog_item **tailp = &list;
+    struct datadog_item *last = NULL;
+    size_t bytes = 0;
+    size_t spans = 0;
+    rv = O2D_ERR_NOMEM;
+    for (size_t i = 0; i < res.n_payloads; i++) {
+        const DdTracerPayload *tp = res.payloads[i];
+        struct datadog_item *it = o2d_calloc(1, sizeof(*it));
+        if (it == NULL) {
+            goto out;
+        }
+        *tailp = it;
+        tailp = &it->next;
+        last = it;
+        it->len = datadog__trace__tracer_payload__get_packed_size(tp);
+        it->bytes = o2d_malloc(it->len > 0 ? it->len : 1);
+        if (it->bytes == NULL) {
+            goto out;
+        }
+        datadog__trace__tracer_payload__pack(tp, it->bytes);
+        it->spans = payload_spans(tp);
+        if (tp->languagename != NULL) {
+            snprintf(it->lang, sizeof(it->lang), "%s", tp->languagename);
+        }
+        bytes += it->len;
+        spans += it->spans;
+    }
+    pthread_mutex_lock(&d->mu);
+    if (d->queue_bytes + bytes > d->queue_max) {
+        pthread_mutex_unlock(&d->mu);
+        drop(d, DATADOG_DROP_QUEUE_FULL, spans);
+        rv = O2D_ERR_BUSY;
+        goto out;
+    }
+    d->queue_bytes += bytes;
+    pthread_mutex_unlock(&d->mu);
+
+    pthread_mutex_lock(&d->stats_mu);
+    for (size_t i = 0; i < res.n_payloads; i++) {
+        stats_add_payload(d->stats, res.payloads[i]);
+    }
+    pthread_mutex_unlock(&d->stats_mu);
+
+    pthread_mutex_lock(&d->mu);
+    if (d->tail != NULL) {
+        d->tail->next = list;
+    } else {
+        d->head = list;
+    }
+    d->tail = last;
+    d->queued_raw += bytes;
+    d->queued_spans += spans;
+    if (d->queued_raw >= DATADOG_BATCH_RAW_BYTES) {
+        pthread_cond_broadcast(&d->cond);
+    }
+    pthread_mutex_unlock(&d->mu);
+    list = NULL;
+    atomic_fetch_add(&d->spans_queued, spans);
+    rv = O2D_OK;
+out:
+    while (list != NULL) {
+        struct datadog_item *nx = list->next;
+        datadog_item_free(list);
+        list = nx;
+    }
+    return rv;
+}
+
+static int dd_flush(struct exporter *e, int64_t deadline_ms)
+{
+    struct dd_exporter *d = e->ctx;
+    if (!d->sender_started) {
+        return O2D_OK;
+    }
+    struct timespec ts;
+    deadline_ts(deadline_ms, &ts);
+    pthread_mutex_lock(&d->mu);
+    uint64_t gen = ++d->flush_req;
+    pthread_cond_broadcast(&d->cond);
+    int done;
+    for (;;) {
+        done = d->flush_done >= gen && d->inflight == 0 && d->inflight_stats == 0;
+        if (done || o2d_now_ms() >= deadline_ms) {
+            break;
+        }
+        pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+    }
+    size_t queued = d->queued_spans;
+    size_t inflight_spans = d->inflight_spans;
+    int inflight = d->inflight;
+    int inflight_stats = d->inflight_stats;
+    pthread_mutex_unlock(&d->mu);
+    if (!done) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_WARN, "flush deadline passed before everything was delivered");
+        o2d_log_uint(&l, "spans_queued", queued);
+        o2d_log_uint(&l, "spans_in_flight", inflight_spans);
+        o2d_log_int(&l, "requests_in_flight", inflight);
+        o2d_log_int(&l, "stats_in_flight", inflight_stats);
+        o2d_log_end(&l);
+        return O2D_ERR_TIMEOUT;
+    }
+    return O2D_OK;
+}
+
+void datadog_exporter_counters(const struct exporter *e, struct datadog_counters *out)
+{
+    struct dd_exporter *d = e->ctx;
+    memset(out, 0, sizeof(*out));
+    out->spans_queued = atomic_load(&d->spans_queued);
+    out->spans_sent = atomic_load(&d->spans_sent);
+    out->spans_retried = atomic_load(&d->spans_retried);
+    for (int i = 0; i < DATADOG_DROP_N; i++) {
+        out->spans_dropped[i] = atomic_load(&d->spans_dropped[i]);
+    }
+    out->payloads_sent = atomic_load(&d->payloads_sent);
+    out->bytes_sent = atomic_load(&d->bytes_sent);
+    out->stats_payloads_sent = atomic_load(&d->stats_payloads_sent);
+    out->stats_payloads_dropped = atomic_load(&d->stats_payloads_dropped);
+}
+
+static void log_totals(const struct exporter *e)
+{
+    struct datadog_counters c;
+    datadog_exporter_counters(e, &c);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "datadog exporter totals");
+    o2d_log_uint(&l, "spans_queued", c.spans_queued);
+    o2d_log_uint(&l, "spans_sent", c.spans_sent);
+    o2d_log_uint(&l, "spans_retried", c.spans_retried);
+    for (int i = 0; i < DATADOG_DROP_N; i++) {
+        char key[64];
+        snprintf(key, sizeof(key), "spans_dropped_%s", drop_reason_names[i]);
+        o2d_log_uint(&l, key, c.spans_dropped[i]);
+    }
+    o2d_log_uint(&l, "payloads_sent", c.payloads_sent);
+    o2d_log_uint(&l, "bytes_sent", c.bytes_sent);
+    o2d_log_uint(&l, "stats_payloads_sent", c.stats_payloads_sent);
+    o2d_log_uint(&l, "stats_payloads_dropped", c.stats_payloads_dropped);
+    o2d_log_end(&l);
+}
+
+static void dd_destroy(struct exporter *e)
+{
+    struct dd_exporter *d = e->ctx;
+    atomic_store(&d->stopping, 1);
+    if (d->sender_started) {
+        pthread_mutex_lock(&d->mu);
+        d->stop = 1;
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->sender, NULL);
+    }
+    /* Bodies still retrying are completed as "shutdown" and counted. */
+    http_client_free(d->http);
+    size_t left = 0;
+    while (d->head != NULL) {
+        struct datadog_item *it = d->head;
+        d->head = it->next;
+        left += it->spans;
+        datadog_item_free(it);
+    }
+    if (left > 0) {
+        drop(d, DATADOG_DROP_SHUTDOWN, left);
+    }
+    log_totals(e);
+    stats_concentrator_free(d->stats);
+    pthread_mutex_destroy(&d->stats_mu);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cond);
+    o2d_free(d);
+}
+
+static const struct exporter_type datadog_exporter_type = {
+    .name = "datadog",
+    .start = dd_start,
+    .submit = dd_submit,
+    .flush = dd_flush,
+    .destroy = dd_destroy,
+};
+
+int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg)
+{
+    struct dd_exporter *d = o2d_calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    d->base.type = &datadog_exporter_type;
+    d->base.ctx = d;
+    d->cfg = cfg;
+    snprintf(d->site, sizeof(d->site), "%s", cfg->site[0] != '\0' ? cfg->site : "datadoghq.com");
+    if (cfg->hostname[0] != '\0') {
+        snprintf(d->hostname, sizeof(d->hostname), "%s", cfg->hostname);
+    } else if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0) {
+        d->hostname[0] = '\0';
+    }
+    char base[DATADOG_URL_MAX];
+    datadog_traces_base(cfg, base, sizeof(base));
+    snprintf(d->traces_url, sizeof(d->traces_url), "%s/api/v0.2/traces", base);
+    snprintf(d->stats_url, sizeof(d->stats_url), "%s/api/v0.2/stats", base);
+    base_url(cfg->api_endpoint, "api.", cfg->site, base, sizeof(base));
+    snprintf(d->validate_url, sizeof(d->validate_url), "%s/api/v1/validate", base);
+    snprintf(d->key_header, sizeof(d->key_header), "DD-Api-Key: %s", cfg->api_key);
+    d->queue_max = cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes : DD_DEFAULT_QUEUE_BYTES;
+    d->flush_interval_ms =
+        cfg->flush_interval_ms > 0 ? cfg->flush_interval_ms : DD_DEFAULT_FLUSH_MS;
+    d->max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : DD_DEFAULT_ELAPSED_MS;
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->stats_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    d->stats_cfg = (struct stats_config){
+        .bucket_ns = DD_STATS_BUCKET_NS,
+        .max_groups_per_bucket = DD_STATS_MAX_GROUPS,
+        .compute_stats_by_span_kind = cfg->compute_stats_by_span_kind,
+        .peer_tags_aggregation = cfg->peer_tags_aggregation,
+        .agent_env = DD_AGENT_ENV,
+        .agent_hostname = d->hostname,
+        .agent_version = DD_AGENT_VERSION,
+    };
+    int rv = stats_concentrator_new(&d->stats, &d->stats_cfg);
+    if (rv != O2D_OK) {
+        dd_destroy(&d->base);
+        return rv;
+    }
+    *out = &d->base;
+    return O2D_OK;
+}

@@ -1,0 +1,73 @@
+/*
+ * datadog_int.h: the pure half of the Datadog exporter (datadog.c), declared for its unit
+ * tests only: building AgentPayload bodies from already encoded TracerPayloads, and the
+ * split that keeps each compressed body under the intake's limit. Nothing outside
+ * exporters/datadog.c and tests/unit/test_datadog_encode.c includes this.
+ */
+#ifndef O2D_DATADOG_INT_H
+#define O2D_DATADOG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "o2d_buf.h"
+
+/* The intake's limit on a compressed body (trace-agent MaxPayloadSize, saluki's
+ * DEFAULT_INTAKE_COMPRESSED_SIZE_LIMIT). */
+#define DATADOG_MAX_BODY_BYTES 3200000
+/* Encoded TracerPayloads taken from the queue for one flush; gzip makes them smaller, and a
+ * batch whose body comes out over the limit is split in two until it fits. */
+#define DATADOG_BATCH_RAW_BYTES (8u * 1024 * 1024)
+#define DATADOG_LANG_MAX        32
+
+/* One encoded TracerPayload on the queue. */
+struct datadog_item {
+    struct datadog_item *next;
+    uint8_t *bytes; /* owned (o2d_malloc) */
+    size_t len;
+    size_t spans;
+    char lang[DATADOG_LANG_MAX]; /* TracerPayload.languageName, "" if none */
+};
+
+/* The AgentPayload fields other than tracerPayloads. Borrowed. */
+struct datadog_header {
+    const char *hostname;
+    const char *env;
+    const char *agent_version;
+    double target_tps;
+    double error_tps;
+};
+
+/* Appends an AgentPayload holding `h` and items[0..n) (field 5, concatenated) to out. */
+int datadog_encode_agent_payload(struct o2d_buf *out, const struct datadog_header *h,
+                                 struct datadog_item *const *items, size_t n);
+
+/* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
+int datadog_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
+
+/*
+ * Splits an encoded TracerPayload with two or more trace chunks (field 6) into two, each
+ * with every other field and half of the chunks, in *a and *b (new items, spans counted).
+ * O2D_ERR_INVALID when it cannot be parsed, O2D_ERR_TOO_LARGE when it has fewer than two
+ * chunks.
+ */
+int datadog_split_item(const struct datadog_item *it, struct datadog_item **a,
+                       struct datadog_item **b);
+void datadog_item_free(struct datadog_item *it);
+
+/* One body ready to send; emit takes ownership of gz (o2d_free) and counts its fate. */
+typedef void (*datadog_emit_fn)(void *ctx, uint8_t *gz, size_t gz_len, size_t spans,
+                                size_t payloads, const char *languages);
+
+/*
+ * Encodes items[0..n) into gzip-compressed AgentPayload bodies of at most max_body bytes,
+ * split on TracerPayload boundaries, a TracerPayload alone too big split by its chunks, and
+ * emits each. A single chunk that alone is over the limit is dropped and its spans added to
+ * *too_large_spans. Returns O2D_OK or the first allocation error; the spans of bodies that
+ * could not be built are then added to *failed_spans (the others were emitted).
+ */
+int datadog_build_bodies(const struct datadog_header *h, struct datadog_item *const *items,
+                         size_t n, size_t max_body, datadog_emit_fn emit, void *ctx,
+                         size_t *too_large_spans, size_t *failed_spans);
+
+#endif
