@@ -228,11 +228,11 @@ static void complete(struct http_client *c, struct http_req *r, enum http_outcom
         .body_len = r->resp.len,
         .attempts = r->attempts,
     };
+    atomic_fetch_sub(&c->pending, 1); /* before the callback, which may wake a waiter */
     if (r->done != NULL) {
         r->done(r->ctx, &res);
     }
     req_free(r);
-    atomic_fetch_sub(&c->pending, 1);
 }
 
 int http_client_submit(struct http_client *c, const struct http_request *q)

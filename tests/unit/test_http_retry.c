@@ -268,7 +268,9 @@ static void on_done(void *ctx, const struct http_result *r)
     o->r.error = NULL;
     o->r.body = NULL;
     o->body_len = r->body_len;
-    memcpy(o->body, r->body, r->body_len < sizeof(o->body) ? r->body_len : sizeof(o->body));
+    if (r->body_len > 0) {
+        memcpy(o->body, r->body, r->body_len < sizeof(o->body) ? r->body_len : sizeof(o->body));
+    }
     o->done = 1;
     pthread_cond_broadcast(&o->cond);
     pthread_mutex_unlock(&o->mu);
