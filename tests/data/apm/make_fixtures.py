@@ -1,0 +1,470 @@
+#!/usr/bin/python3
+"""Writes the APM golden fixtures of this folder (NNN-name.json: rule, input, config, expect).
+
+    make_fixtures.py                  write every fixture's rule/input/config, keep its expect
+    make_fixtures.py --fill DUMPCMD   also (re)compute expect by running DUMPCMD, which must
+                                      print the translated payload list for a fixture file
+                                      (APM_GOLDEN_DUMP of tests/unit/test_apm_golden)
+
+A filled expectation is only a draft: each one was read against its rule before it was
+committed. The inputs are OTLP/JSON as the OpenTelemetry SDKs send it.
+"""
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+T0 = 1700000000000000000
+TRACE = "72df520af2bde7a5240031ead750e5f3"  # otlp_test.go vector -> 2594128270069917171
+TRACE2 = "00000000000000000000000000000abc"
+SRC_T = "DataDog/datadog-agent pkg/trace/transform/transform.go@021dec7 OtelSpanToDDSpan"
+SRC_O = "DataDog/datadog-agent pkg/trace/transform/otelutil.go@90b1f4c"
+SRC_N = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize.go"
+SRC_R = "DataDog/datadog-agent pkg/trace/api/otlp.go receiveResourceSpansV2/createChunks"
+SRC_S = "DataDog/datadog-agent pkg/opentelemetry-mapping-go/otlp/attributes/source.go"
+SRC_A = "DataDog/datadog-agent pkg/trace/agent (normalizer.go, obfuscate.go, truncator.go)"
+
+SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER = 2, 3, 1, 4, 5
+
+
+def av(v):
+    if isinstance(v, bool):
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [av(x) for x in v]}}
+    if isinstance(v, dict):
+        return {"kvlistValue": {"values": attrs(v)}}
+    return {"stringValue": v}
+
+
+def attrs(d):
+    return [{"key": k, "value": av(v)} for k, v in d.items()]
+
+
+def span(name, kind=INTERNAL, a=None, sid="0000000000000001", parent="", trace=TRACE,
+         start=0, dur=1500000, status=None, events=None, links=None, tracestate=""):
+    s = {"traceId": trace, "spanId": sid, "name": name, "kind": kind,
+         "startTimeUnixNano": str(T0 + start), "endTimeUnixNano": str(T0 + start + dur),
+         "attributes": attrs(a or {})}
+    if parent:
+        s["parentSpanId"] = parent
+    if status:
+        s["status"] = status
+    if events:
+        s["events"] = events
+    if links:
+        s["links"] = links
+    if tracestate:
+        s["traceState"] = tracestate
+    return s
+
+
+def req(spans, res=None, scope=("opentelemetry.instrumentation.test", "0.1"), more_rs=None):
+    rs = [{"resource": {"attributes": attrs(res if res is not None else {"service.name": "shop"})},
+           "scopeSpans": [{"scope": {"name": scope[0], "version": scope[1]}, "spans": spans}]}]
+    return {"resourceSpans": rs + (more_rs or [])}
+
+
+def rs(spans, res, scope=("opentelemetry.instrumentation.test", "0.1")):
+    return {"resource": {"attributes": attrs(res)},
+            "scopeSpans": [{"scope": {"name": scope[0], "version": scope[1]}, "spans": spans}]}
+
+
+FX = []
+
+
+def fx(name, rule, inp, config=None, hostname=False):
+    FX.append((name, rule, inp, config, hostname))
+
+
+def v2op(n):
+    return f"V2 operation name rule {n}: {SRC_O} getOTelOperationNameV2"
+
+
+# ---- HTTP ----
+fx("http-server-new-semconv", v2op(2) + "; resource METHOD + http.route for SERVER (getOTelResourceV2); "
+   "HTTPMappings key remap (attributes.go)",
+   req([span("GET /items/{id}", SERVER, {"http.request.method": "GET", "http.route": "/items/{id}",
+              "http.response.status_code": 200, "url.path": "/items/3", "url.scheme": "http",
+              "server.address": "api.local", "client.address": "10.0.0.1",
+              "user_agent.original": "curl/8.0", "network.protocol.version": "1.1"})]))
+fx("http-server-old-semconv", v2op(2) + " with the old http.method; http.status_code metric "
+   "(3.11: http.status_code before http.response.status_code)",
+   req([span("GET /users/{id}", SERVER, {"http.method": "GET", "http.route": "/users/{id}",
+              "http.status_code": 404, "http.target": "/users/7", "http.scheme": "https",
+              "net.host.name": "example.com"})]))
+fx("http-client-new-url-template", v2op(3) + "; CLIENT resource METHOD + url.template (newest getOTelResourceV2)",
+   req([span("GET", CLIENT, {"http.request.method": "GET", "url.full": "https://api.x/v1/u/3",
+              "url.template": "/v1/u/{id}", "http.response.status_code": 200,
+              "server.address": "api.x", "server.port": 443})]))
+fx("http-client-old-semconv", v2op(3) + "; CLIENT resource is the method alone without url.template",
+   req([span("HTTP GET", CLIENT, {"http.method": "GET", "http.url": "https://api.x/v1/u/3",
+              "http.status_code": 503, "net.peer.name": "api.x"})]))
+fx("http-method-other", "getOTelResourceV2: http method _OTHER becomes HTTP (" + SRC_O + ")",
+   req([span("HTTP", SERVER, {"http.request.method": "_OTHER", "http.route": "/x"})]))
+fx("http-client-route-ignored", "getOTelResourceV2: http.route is only used for SERVER spans; a CLIENT "
+   "without url.template gets the method alone", req([span("GET", CLIENT, {"http.request.method": "POST",
+                                                                           "http.route": "/ignored"})]))
+fx("http-header-remap", "GetDDKeyForOTLPAttribute: http.request.header.X -> http.request.headers.X, "
+   "referrer -> http.referrer, body sizes -> content_length (" + SRC_T + ")",
+   req([span("POST /upload", SERVER, {"http.request.method": "POST", "http.route": "/upload",
+              "http.request.header.x-request-id": ["abc"], "http.request.header.referrer": "https://r",
+              "http.request.body.size": 1024, "http.response.body.size": 10})]))
+fx("http-status-string", "http.status_code metric from a string http.response.status_code "
+   "(semantic registry LookupInt64), string copy in meta http.status_code",
+   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.response.status_code": "201"})]))
+fx("http-status-invalid-meta", "agent normalizer drops meta http.status_code outside 100-599 "
+   "(" + SRC_A + " isValidStatusCode)",
+   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": "abc"})]))
+fx("http-status-from-resource", "3.11: http.status_code in span beats http.response.status_code in resource "
+   "(transform_test.go TestGetOTelStatusCode)",
+   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": 302})],
+       res={"service.name": "shop", "http.response.status_code": 500}))
+
+# ---- FastAPI / ASGI ----
+fastapi_res = {"service.name": "fastapi-app", "service.version": "1.4.2",
+               "deployment.environment": "prod", "telemetry.sdk.language": "python",
+               "telemetry.sdk.name": "opentelemetry", "telemetry.sdk.version": "1.27.0"}
+fx("fastapi-server-with-asgi-children",
+   "FastAPI server span and its ASGI `http receive`/`http send` INTERNAL children: " + v2op(2) +
+   " for the server, rule 14 (Internal) for the children; top-level only for the root "
+   "(traceutil.ComputeTopLevel)",
+   req([span("GET /items/{item_id} http receive", INTERNAL, {"asgi.event.type": "http.request"},
+             sid="00000000000000a2", parent="00000000000000a1", start=100000, dur=20000),
+        span("GET /items/{item_id} http send", INTERNAL, {"asgi.event.type": "http.response.start",
+                                                          "http.status_code": 200},
+             sid="00000000000000a3", parent="00000000000000a1", start=900000, dur=30000),
+        span("GET /items/{item_id} http send", INTERNAL, {"asgi.event.type": "http.response.body"},
+             sid="00000000000000a4", parent="00000000000000a1", start=950000, dur=10000),
+        span("GET /items/{item_id}", SERVER, {"http.scheme": "http", "http.host": "127.0.0.1:8000",
+                                              "net.host.port": 8000, "http.flavor": "1.1",
+                                              "http.target": "/items/5", "http.url": "http://127.0.0.1:8000/items/5",
+                                              "http.method": "GET", "http.server_name": "localhost",
+                                              "http.user_agent": "python-httpx/0.27.0",
+                                              "net.peer.ip": "127.0.0.1", "net.peer.port": 50412,
+                                              "http.route": "/items/{item_id}", "http.status_code": 200},
+             sid="00000000000000a1", dur=1000000)],
+       res=fastapi_res, scope=("opentelemetry.instrumentation.fastapi", "0.48b0")))
+fx("fastapi-error-exception-event",
+   "3.8: status Error -> error=1, error.msg from the status message (transform.go@021dec7 Status2Error); "
+   "error.type/error.stack from the exception event (transform.go@67b17e8); "
+   "_dd.span_events.has_exception (TagSpanIfContainsExceptionEvent); events JSON (MarshalEvents)",
+   req([span("GET /boom", SERVER, {"http.method": "GET", "http.route": "/boom", "http.status_code": 500},
+             status={"code": 2, "message": "ValueError: boom"},
+             events=[{"timeUnixNano": str(T0 + 500), "name": "exception",
+                      "attributes": attrs({"exception.type": "ValueError", "exception.message": "boom",
+                                           "exception.stacktrace": "Traceback (most recent call last):\n  File \"app.py\", line 3\nValueError: boom",
+                                           "exception.escaped": "False"})}])],
+       res=fastapi_res, scope=("opentelemetry.instrumentation.fastapi", "0.48b0")))
+fx("error-status-no-message-http-text",
+   "Status2Error (transform.go@021dec7): no status message -> \"<code> <http.StatusText>\" from a "
+   "string http.status_code in meta",
+   req([span("GET /x", SERVER, {"http.method": "GET", "http.status_code": "503"}, status={"code": 2})]))
+fx("error-status-no-message-numeric-code",
+   "Status2Error reads the string meta map only: a numeric status code is a metric, so no error.msg",
+   req([span("GET /x", SERVER, {"http.method": "GET", "http.response.status_code": 500}, status={"code": 2})]))
+fx("error-exception-no-status-message",
+   "error.msg from the last exception event when the status has no message (our addition after "
+   "Status2Error, transform.go@67b17e8 behaviour)",
+   req([span("work", INTERNAL, {}, status={"code": 2},
+             events=[{"timeUnixNano": str(T0 + 1), "name": "exception",
+                      "attributes": attrs({"exception.type": "KeyError", "exception.message": "first"})},
+                     {"timeUnixNano": str(T0 + 2), "name": "exception",
+                      "attributes": attrs({"exception.type": "RuntimeError", "exception.message": "last",
+                                           "exception.stacktrace": "stack"})}])]))
+fx("status-ok-and-description", "otel.status_code Ok, otel.status_description only when non-empty, error 0",
+   req([span("ok-op", INTERNAL, {}, status={"code": 1, "message": "fine"})]))
+fx("exception-event-without-error-status",
+   "an exception event on a span whose status is not Error: has_exception tag only, no error",
+   req([span("retry", INTERNAL, {}, events=[{"timeUnixNano": str(T0 + 5), "name": "exception",
+                                             "attributes": attrs({"exception.type": "Timeout"})}])]))
+fx("error-attribute-wins", "error.msg already set by a span attribute is kept (Status2Error only fills "
+   "missing tags)", req([span("op", INTERNAL, {"error.msg": "from attribute"},
+                               status={"code": 2, "message": "from status"})]))
+
+# ---- DB ----
+fx("db-postgresql-sqlalchemy", v2op(4) + "; resource = db.statement (rule 6), type sql (DBTypes), "
+   "SQL obfuscation of resource, sql.query and db.statement (agent obfuscate.go ObfuscateSQLSpan)",
+   req([span("SELECT shop", CLIENT, {"db.system": "postgresql", "db.name": "shop", "db.user": "app",
+              "db.statement": "SELECT users.id AS users_id, users.name AS users_name FROM users WHERE users.id = %(pk_1)s",
+              "net.peer.name": "db", "net.peer.port": 5432})],
+       scope=("opentelemetry.instrumentation.sqlalchemy", "0.48b0")))
+fx("db-sqlalchemy-anon-alias", "SQL obfuscation (pkg/obfuscate/sql.go): AS anon_1 dropped, %(name)s "
+   "parameters and numbers become ?", req([span("SELECT shop", CLIENT, {
+       "db.system": "postgresql",
+       "db.statement": "SELECT count(*) AS count_1 FROM (SELECT orders.id AS orders_id FROM orders WHERE orders.total > %(total_1)s LIMIT %(param_1)s) AS anon_1"})]))
+fx("db-new-semconv-query-text", v2op(4) + " with db.system.name; resource from db.query.text; "
+   "db.name from db.namespace (transform.go)", req([span("SELECT", CLIENT, {
+       "db.system.name": "mysql", "db.namespace": "inventory",
+       "db.query.text": "SELECT * FROM items WHERE sku = 'A-12' AND qty > 10"})]))
+fx("sql-in-list", "SQL obfuscation: IN lists collapse to ( ? )", req([span("q", CLIENT, {
+    "db.system": "postgresql", "db.statement": "SELECT * FROM t WHERE id IN (1, 2, 3, 4)"})]))
+fx("sql-comments", "SQL obfuscation: comments dropped", req([span("q", CLIENT, {
+    "db.system": "mysql", "db.statement": "/* app:web */ SELECT a FROM b -- trailing\nWHERE c = 1"})]))
+fx("sql-dollar-quoted", "SQL obfuscation: dollar-quoted strings become ?", req([span("q", CLIENT, {
+    "db.system": "postgresql", "db.statement": "SELECT $tag$secret$tag$, $1 FROM t"})]))
+fx("sql-escaped-literal", "SQL obfuscation: escaped quotes inside literals", req([span("q", CLIENT, {
+    "db.system": "postgresql", "db.statement": "UPDATE u SET name = 'O''Brien', note = E'a\\'b' WHERE id = 7"})]))
+fx("sql-insert-values", "SQL obfuscation: VALUES groups collapse", req([span("q", CLIENT, {
+    "db.system": "sqlite", "db.statement": "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')"})]))
+fx("sql-non-parsable", "SQL obfuscation failure: resource and sql.query become 'Non-parsable SQL query'",
+   req([span("q", CLIENT, {"db.system": "postgresql", "db.statement": "SELECT 'unterminated"})]))
+fx("db-redis", v2op(4) + "; type redis; resource quantized to command names (QuantizeRedisString)",
+   req([span("SET", CLIENT, {"db.system": "redis", "db.statement": "SET session:42 secret-value",
+                             "net.peer.name": "cache", "db.redis.database_index": 0})]))
+fx("db-redis-pipeline", "QuantizeRedisString: several commands, compound CLIENT command",
+   req([span("pipeline", CLIENT, {"db.system": "redis",
+                                  "db.statement": "CLIENT SETNAME x\nGET a\nMGET b c"})]))
+fx("db-mongodb", v2op(4) + "; type mongodb; resource is the statement, not obfuscated by default",
+   req([span("find", CLIENT, {"db.system": "mongodb", "db.name": "shop",
+                              "db.statement": "{\"find\": \"orders\", \"filter\": {\"id\": 3}}",
+                              "db.mongodb.collection": "orders"})]))
+fx("db-unknown-system", v2op(4) + "; an unknown db.system gives type db (checkDBType)",
+   req([span("query", CLIENT, {"db.system": "mydb", "db.operation": "scan"})]))
+fx("db-without-statement", "getOTelResourceV2: a db span without statement keeps the span name",
+   req([span("SELECT orders", CLIENT, {"db.system": "postgresql", "db.operation": "SELECT"})]))
+fx("db-cassandra", "type cassandra is SQL-obfuscated too (agent obfuscate.go)",
+   req([span("q", CLIENT, {"db.system": "cassandra", "db.statement": "SELECT * FROM ks.t WHERE k = 'v'"})]))
+fx("db-server-kind", "the db rule of getOTelOperationNameV2 needs CLIENT; a SERVER span with db.system "
+   "gets server.request and type web", req([span("db-side", SERVER, {"db.system": "postgresql"})]))
+
+# ---- messaging ----
+fx("kafka-produce", v2op(5) + "; resource = operation + destination (getOTelResourceV2)",
+   req([span("orders publish", PRODUCER, {"messaging.system": "kafka", "messaging.operation": "publish",
+                                          "messaging.destination.name": "orders",
+                                          "messaging.kafka.message.key": "k1"})]))
+fx("kafka-consume", v2op(5) + " for CONSUMER; type custom", req([span("orders receive", CONSUMER, {
+    "messaging.system": "kafka", "messaging.operation": "receive", "messaging.destination": "orders"})]))
+fx("rabbitmq-publish-uppercase", v2op(5) + " values normalized (NormalizeTagValue lowercases)",
+   req([span("publish", PRODUCER, {"messaging.system": "RabbitMQ", "messaging.operation": "Publish",
+                                   "messaging.destination.name": "tasks"})]))
+fx("messaging-internal-kind", "messaging rule needs a non-internal kind: INTERNAL falls to Internal",
+   req([span("process", INTERNAL, {"messaging.system": "kafka", "messaging.operation": "process"})]))
+
+# ---- RPC ----
+fx("grpc-client", v2op(7) + "; resource method + service; rpc.grpc.status_code meta",
+   req([span("helloworld.Greeter/SayHello", CLIENT, {"rpc.system": "grpc", "rpc.service": "helloworld.Greeter",
+                                                     "rpc.method": "SayHello", "rpc.grpc.status_code": 0})]))
+fx("grpc-server", v2op(8), req([span("helloworld.Greeter/SayHello", SERVER, {
+    "rpc.system": "grpc", "rpc.service": "helloworld.Greeter", "rpc.method": "SayHello"})]))
+fx("aws-api-client", v2op(6) + ": aws.<service>.request", req([span("S3.PutObject", CLIENT, {
+    "rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": "PutObject", "aws.s3.bucket": "b"})]))
+fx("aws-api-client-no-service", v2op(6) + ": aws.client.request without rpc.service",
+   req([span("aws", CLIENT, {"rpc.system": "aws-api"})]))
+
+# ---- GraphQL / FaaS / generic ----
+fx("graphql", v2op(11) + "; resource type + operation name", req([span("query GetUser", SERVER, {
+    "graphql.operation.type": "query", "graphql.operation.name": "GetUser"})]))
+fx("faas-client", v2op(9), req([span("invoke", CLIENT, {"faas.invoked_provider": "aws",
+                                                        "faas.invoked_name": "MyLambda"})]))
+fx("faas-server", v2op(10), req([span("handler", SERVER, {"faas.trigger": "http"})]))
+fx("generic-server-protocol", v2op(12) + " with network.protocol.name",
+   req([span("ws", SERVER, {"network.protocol.name": "WebSocket"})]))
+fx("generic-client", v2op(13) + " without protocol", req([span("call", CLIENT, {})]))
+fx("kinds-fallback", v2op(14) + ": Producer, Consumer, Internal for UNSPECIFIED",
+   req([span("p", PRODUCER, {}, sid="0000000000000001"),
+        span("c", CONSUMER, {}, sid="0000000000000002", parent="0000000000000001"),
+        span("u", 0, {}, sid="0000000000000003", parent="0000000000000001")]))
+fx("operation-name-attribute", v2op(1) + " (value normalized); resource.name and span.type attributes "
+   "win (rules 1 of resource and type) and are not copied to meta",
+   req([span("x", SERVER, {"operation.name": "My Op", "resource.name": "custom resource",
+                           "span.type": "worker", "http.request.method": "GET"})]))
+
+# ---- gen_ai ----
+fx("gen-ai-llm-type", "3.7: any gen_ai.* span attribute gives type llm, over span.type "
+   "(otelutil.go GetOTelSpanTypeWithAccessor, TestGetOTelSpanTypeFromGenAI)",
+   req([span("chat gpt-4o", CLIENT, {"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o",
+                                     "gen_ai.usage.input_tokens": 12, "span.type": "http",
+                                     "server.address": "api.openai.com"})],
+       scope=("opentelemetry.instrumentation.openai_v2", "2.0b0")))
+
+# ---- ids ----
+fx("ids-128-bit", "3.1: traceID = low 64 bits (72df520af2bde7a5240031ead750e5f3 -> 2594128270069917171, "
+   "otlp_test.go), otel.trace_id full hex, _dd.p.tid high bits on the first span (reference 3.1 "
+   "recommendation), parentID", req([span("root", SERVER, {}, sid="0000000000000001"),
+                                     span("child", INTERNAL, {}, sid="00000000000000ff",
+                                          parent="0000000000000001")]))
+fx("ids-64-bit-no-tid", "3.1: a trace id with zero high bits gets no _dd.p.tid",
+   req([span("root", SERVER, {}, trace=TRACE2)]))
+fx("negative-duration", "3.2: a negative duration becomes 0 (normalizer FixDuration)",
+   req([span("op", INTERNAL, {}, dur=-5)]))
+
+# ---- service / env / version ----
+fx("missing-service-name", "3.3: no service.name -> otlpresourcenoservicename (DefaultOTLPServiceName)",
+   req([span("op", INTERNAL, {})], res={}))
+fx("missing-service-dd-service", "3.3: no service.name -> DD_SERVICE default (apm_config.default_service)",
+   req([span("op", INTERNAL, {})], res={}), config={"DD_SERVICE": "from-env", "DD_ENV": "staging",
+                                                    "DD_VERSION": "9.9"})
+fx("service-span-attr-wins", "3.3: service.name span attribute before resource (semantic registry "
+   "accessor), NormalizeService lowercases and replaces illegal runs",
+   req([span("op", INTERNAL, {"service.name": "Billing Worker!"})]))
+fx("service-long", "3.3: NormalizeService truncates to 100 bytes", req([span("op", INTERNAL, {})],
+                                                                        res={"service.name": "s" * 150}))
+fx("env-version-normalized", "3.4: env from deployment.environment.name (over deployment.environment), "
+   "NormalizeTagValue('  ENV ') = '_env'; version from service.version; payload env/appVersion",
+   req([span("op", INTERNAL, {})], res={"service.name": "svc", "deployment.environment.name": "  ENV ",
+                                        "deployment.environment": "other", "service.version": "V1.2"}))
+fx("env-span-attr", "3.4: an env span attribute is kept (meta env set only if absent) and normalized",
+   req([span("op", INTERNAL, {"env": "QA"})], res={"service.name": "svc", "deployment.environment": "prod"}))
+fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService; service is not overridden",
+   req([span("op", CLIENT, {"peer.service": "Users DB"})]))
+
+# ---- attributes ----
+fx("attribute-types", "3.9: ints/doubles -> metrics, bools/strings/arrays/maps/bytes -> meta AsString "
+   "(JSON for arrays and maps, keys sorted), sampling.priority renamed, analytics.event",
+   req([span("op", INTERNAL, {"count": 3, "ratio": 0.25, "flag": True, "tags": ["a", "b", 3],
+                              "obj": {"z": 1, "a": "x<y"}, "analytics.event": "true", "big": 1e21,
+                              "small": 1.5e-7})]))
+fx("scope-attributes", "3.9 step 3: otel.scope.*/otel.library.* and scope attributes copied to meta",
+   req([span("op", INTERNAL, {})], scope=("my.lib", "2.1")))
+fx("resource-attributes-to-meta", "3.9 step 5: resource attributes go to meta as strings, never "
+   "overwriting span attributes", req([span("op", INTERNAL, {"team": "span-wins"})],
+                                      res={"service.name": "svc", "team": "res", "replicas": 3,
+                                           "process.pid": 1234}))
+fx("tracestate", "w3c.tracestate meta from the span's trace state", req([span("op", INTERNAL, {},
+                                                                               tracestate="dd=s:1,foo=bar")]))
+fx("events-json", "3.9 MarshalEvents: fields omitted when zero/empty, typed attribute values",
+   req([span("op", INTERNAL, {}, events=[
+       {"timeUnixNano": "123", "name": "boom", "attributes": attrs({"key": "Out of memory", "accuracy": 2.4}),
+        "droppedAttributesCount": 2},
+       {"name": "", "attributes": attrs({"n": 1, "html": "<b>&"})}])]))
+fx("links-json", "3.9 MarshalLinks: trace_id, span_id, tracestate, attributes as strings, "
+   "dropped_attributes_count", req([span("op", INTERNAL, {}, links=[
+       {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "1112131415161718",
+        "traceState": "a=b", "attributes": attrs({"link.kind": "follows", "n": 2}),
+        "droppedAttributesCount": 1}])]))
+
+# ---- top-level / sampling / chunks ----
+fx("top-level-across-services", "3.10: top-level when the parent's service differs, in the same "
+   "ResourceSpans chunk (ComputeTopLevel)", {"resourceSpans": [
+       {"resource": {"attributes": attrs({"service.name": "front"})}, "scopeSpans": [
+           {"scope": {"name": "s"}, "spans": [
+               span("root", SERVER, {"service.name": "front"}, sid="0000000000000001"),
+               span("call", CLIENT, {"service.name": "front"}, sid="0000000000000002", parent="0000000000000001"),
+               span("handle", SERVER, {"service.name": "back"}, sid="0000000000000003", parent="0000000000000002")]}]}]})
+fx("top-level-across-resource-spans", "3.10: a chunk is per ResourceSpans, so a child whose parent "
+   "came in another ResourceSpans is top-level", req(
+       [span("root", SERVER, {}, sid="0000000000000001")],
+       more_rs=[rs([span("child", INTERNAL, {}, sid="0000000000000002", parent="0000000000000001")],
+                   {"service.name": "shop"})]))
+fx("top-level-by-span-kind", "compute_top_level_by_span_kind: root, SERVER and CONSUMER top-level, "
+   "CLIENT and PRODUCER measured (transform.go otelSpanToDDSpanMinimal)",
+   req([span("root", SERVER, {}, sid="0000000000000001"),
+        span("c", CLIENT, {}, sid="0000000000000002", parent="0000000000000001"),
+        span("p", PRODUCER, {}, sid="0000000000000003", parent="0000000000000001"),
+        span("i", INTERNAL, {}, sid="0000000000000004", parent="0000000000000001")]),
+   config={"compute_top_level_by_span_kind": True})
+fx("measured-attribute", "_dd.measured attribute 1 -> metrics _dd.measured", req([span("op", INTERNAL, {"_dd.measured": 1})]))
+fx("sampling-priority", "3.10 createChunks: a span's sampling.priority gives the chunk priority and "
+   "_dd.p.dm -4 (manual); chunk tags _dd.otlp_sr and _dd.p.dm", req([span("op", SERVER, {"sampling.priority": 2})]))
+fx("sampling-priority-drop", "3.10: priority 0 from _sampling_priority_v1 sets no _dd.p.dm",
+   req([span("op", SERVER, {"_sampling_priority_v1": 0})]))
+fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans, default priority 1, _dd.p.dm -9",
+   req([span("a", SERVER, {}, trace=TRACE, sid="0000000000000001"),
+        span("b", SERVER, {}, trace=TRACE2, sid="0000000000000002")]))
+
+# ---- config ----
+fx("span-name-as-resource-name", "span_name_as_resource_name: V1 names, the span name is the operation "
+   "name (GetOTelOperationNameV1), V1 resource", req([span("GET /items", SERVER, {"http.method": "GET",
+                                                                                "http.route": "/items"})]),
+   config={"span_name_as_resource_name": True})
+fx("span-name-remappings", "span_name_remappings: V1 name <scope>.<kind> remapped",
+   req([span("GET /items", SERVER, {"http.method": "GET"})], scope=("io.opentelemetry.tomcat", "1")),
+   config={"span_name_remappings": {"io.opentelemetry.tomcat.server": "tomcat.request"}})
+fx("v1-no-scope", "V1 operation name opentelemetry.<kind> when the scope has no name",
+   req([span("op", CLIENT, {})], scope=("", "")), config={"span_name_remappings": {"unused": "x"}})
+fx("ignore-resources", "ignore_resources: chunks whose root resource matches are dropped "
+   "(agent.go Process, Blacklister.Allows(root))",
+   req([span("GET /health", SERVER, {"http.request.method": "GET", "http.route": "/health"}, trace=TRACE),
+        span("GET /items", SERVER, {"http.request.method": "GET", "http.route": "/items"}, trace=TRACE2,
+             sid="0000000000000002")]), config={"ignore_resources": ["^GET /health$"]})
+
+# ---- host / container ----
+fx("fargate", "3.13: aws.ecs.launchtype fargate -> hostname '' and task_arn container tag (" + SRC_S + ")",
+   req([span("op", SERVER, {})], res={"service.name": "svc", "cloud.provider": "aws",
+                                      "cloud.platform": "aws_ecs", "aws.ecs.launchtype": "fargate",
+                                      "aws.ecs.task.arn": "arn:aws:ecs:us-east-1:1:task/c/abc",
+                                      "aws.ecs.task.family": "fam", "aws.ecs.task.revision": "3",
+                                      "aws.ecs.cluster.arn": "arn:aws:ecs:us-east-1:1:cluster/c",
+                                      "cloud.region": "us-east-1", "container.id": "cid123",
+                                      "host.name": "ip-10-0-0-1"}), hostname=True)
+fx("k8s-container-tags", "3.14: containerID from container.id, _dd.tags.container from ContainerMappings "
+   "and datadog.container.tag.*; hostname from k8s.node.name-cluster",
+   req([span("op", SERVER, {})], res={"service.name": "svc", "k8s.job.name": "kubejob",
+                                      "container.image.name": "lorem-ipsum", "container.image.tag": "v2.0",
+                                      "datadog.container.tag.team": "otel", "k8s.node.name": "node-1",
+                                      "k8s.cluster.name": "prod-eu", "k8s.pod.uid": "pod-uid-1",
+                                      "k8s.namespace.name": "default"}), hostname=True)
+fx("hostname-host-name", "3.13: host.name when nothing else applies", req([span("op", SERVER, {})],
+   res={"service.name": "svc", "host.name": "web-1"}), hostname=True)
+fx("hostname-datadog-host-name", "3.13: datadog.host.name wins over host.name",
+   req([span("op", SERVER, {})], res={"service.name": "svc", "host.name": "web-1",
+                                      "datadog.host.name": "custom-host"}), hostname=True)
+fx("hostname-aws-ec2", "3.13: cloud.provider aws -> host.id only", req([span("op", SERVER, {})],
+   res={"service.name": "svc", "cloud.provider": "aws", "host.id": "i-0123", "host.name": "ip-1"}),
+   hostname=True)
+fx("pod-uid-container-id", "3.14: containerID falls back to k8s.pod.uid",
+   req([span("op", SERVER, {})], res={"service.name": "svc", "k8s.pod.uid": "POD-1"}))
+
+# ---- limits ----
+fx("truncate-resource", "3.15: resource truncated to 5000 bytes (truncator.go)",
+   req([span("r" * 6000, INTERNAL, {})]))
+fx("truncate-meta", "3.15: meta key > 200 -> truncated + '...', value > 25000 -> truncated + '...'",
+   req([span("op", INTERNAL, {"k" * 250: "v", "long": "x" * 26000})]))
+fx("truncate-name-type", "3.15: name normalized and truncated to 100 (NormalizeName), type to 100",
+   req([span("op", INTERNAL, {"operation.name": "a" * 150, "span.type": "t" * 150})]))
+fx("unicode-service", "NormalizeTagValue on non-ASCII letters: lowercased, kept (" + SRC_N + ")",
+   req([span("op", INTERNAL, {})], res={"service.name": "Ünïcode Sérvice 🚀"}))
+
+
+def write_all(fill_cmd=None):
+    for i, (name, rule, inp, config, hostname) in enumerate(FX, start=1):
+        fn = os.path.join(HERE, f"{i:03d}-{name}.json")
+        old = {}
+        if os.path.exists(fn):
+            with open(fn) as f:
+                old = json.load(f)
+        doc = {"rule": rule}
+        if config:
+            doc["config"] = config
+        doc["input"] = inp
+        doc["expect"] = old.get("expect", {})
+        with open(fn, "w") as f:
+            json.dump(doc, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+        if fill_cmd:
+            env = dict(os.environ, APM_GOLDEN_DUMP="1", APM_GOLDEN_ONLY=f"{i:03d}-{name}.json")
+            out = subprocess.run(fill_cmd, env=env, capture_output=True, text=True).stdout
+            head = out[out.index("== "):]
+            ignored = int(head.split("(ignored ", 1)[1].split(")", 1)[0])
+            body = head.split("\n", 1)[1]
+            body = body[:body.index("\n[ ")] if "\n[ " in body else body
+            payloads = json.loads(body)
+            keep_span = ["service", "name", "resource", "type", "error", "traceID", "spanID",
+                         "parentID", "start", "duration", "meta", "metrics"]
+            exp = []
+            for p in payloads:
+                ep = {k: p[k] for k in ("env", "appVersion", "containerID", "tags",
+                                         "languageName", "tracerVersion") if k in p}
+                if hostname:
+                    ep["hostname"] = p["hostname"]
+                ep["chunks"] = [{"priority": c["priority"], "tags": c["tags"],
+                                 "spans": [{k: s[k] for k in keep_span} for s in c["spans"]]}
+                                for c in p["chunks"]]
+                exp.append(ep)
+            doc["expect"] = {"payloads": exp}
+            if ignored:
+                doc["expect"]["ignored"] = ignored
+            with open(fn, "w") as f:
+                json.dump(doc, f, indent=1, ensure_ascii=False)
+                f.write("\n")
+
+
+if __name__ == "__main__":
+    write_all(sys.argv[2:] if len(sys.argv) > 2 and sys.argv[1] == "--fill" else None)
+    print(len(FX), "fixtures")

@@ -1,0 +1,134 @@
+#!/usr/bin/python3
+"""Golden APM fixtures through the real binary: for every tests/data/apm/NNN-*.json, writes
+its "input" to a file, runs `$OTEL2DD_BIN translate [--config FILE] <file>` with the
+fixture's "config" (exporters.datadog.traces.* keys, DD_SERVICE/DD_ENV/DD_VERSION in the
+environment) and compares agentPayload.tracerPayloads with "expect".
+
+Matching: objects in "expect" are subsets of the output, except meta, metrics and tags, which
+must match exactly; arrays match in length and element by element; numbers compare as numbers
+whether printed as JSON numbers or decimal strings. A failure prints the fixture's rule.
+"""
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES = os.path.join(ROOT, "tests", "data", "apm")
+EXACT = ("meta", "metrics", "tags")
+
+
+def as_num(v):
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
+
+
+def match(exp, got, exact, path):
+    if isinstance(exp, bool) or exp is None or isinstance(exp, str):
+        return None if exp == got else f"{path}: want {exp!r}, got {got!r}"
+    if isinstance(exp, (int, float)):
+        g = as_num(got)
+        if g is None or abs(g - exp) > 1e-9 * abs(exp):
+            return f"{path}: want {exp!r}, got {got!r}"
+        return None
+    if isinstance(exp, dict):
+        if not isinstance(got, dict):
+            return f"{path}: want an object, got {got!r}"
+        for k, v in exp.items():
+            if k not in got:
+                return f"{path}.{k}: missing"
+            err = match(v, got[k], k in EXACT, f"{path}.{k}")
+            if err:
+                return err
+        if exact:
+            extra = sorted(set(got) - set(exp))
+            if extra:
+                return f"{path}: unexpected keys {extra}"
+        return None
+    if isinstance(exp, list):
+        if not isinstance(got, list) or len(got) != len(exp):
+            return f"{path}: want {len(exp)} elements, got {got!r}"
+        for i, (e, g) in enumerate(zip(exp, got)):
+            err = match(e, g, False, f"{path}[{i}]")
+            if err:
+                return err
+        return None
+    return f"{path}: cannot compare {exp!r}"
+
+
+def yaml_config(cfg):
+    lines = ["exporters:", "  datadog:", "    traces:"]
+    for key in ("span_name_as_resource_name", "compute_top_level_by_span_kind"):
+        if key in cfg:
+            lines.append(f"      {key}: {'true' if cfg[key] else 'false'}")
+    if cfg.get("span_name_remappings"):
+        lines.append("      span_name_remappings:")
+        for k, v in cfg["span_name_remappings"].items():
+            lines.append(f"        {json.dumps(k)}: {json.dumps(v)}")
+    if cfg.get("ignore_resources"):
+        lines.append("      ignore_resources:")
+        for r in cfg["ignore_resources"]:
+            lines.append(f"        - {json.dumps(r)}")
+    return "\n".join(lines) + "\n"
+
+
+def run_fixture(binary, path, tmp):
+    with open(path) as f:
+        fx = json.load(f)
+    inp = os.path.join(tmp, "input.json")
+    with open(inp, "w") as f:
+        json.dump(fx["input"], f)
+    cmd = [binary, "translate"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DD_SERVICE", "DD_ENV", "DD_VERSION")}
+    cfg = fx.get("config") or {}
+    for k in ("DD_SERVICE", "DD_ENV", "DD_VERSION"):
+        if k in cfg:
+            env[k] = cfg[k]
+    if any(k in cfg for k in ("span_name_as_resource_name", "compute_top_level_by_span_kind",
+                              "span_name_remappings", "ignore_resources")):
+        cfile = os.path.join(tmp, "config.yaml")
+        with open(cfile, "w") as f:
+            f.write(yaml_config(cfg))
+        cmd += ["--config", cfile]
+    cmd.append(inp)
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        return f"exit {p.returncode}: {p.stderr.strip()}", fx
+    try:
+        out = json.loads(p.stdout)
+    except ValueError as e:
+        return f"output is not JSON: {e}", fx
+    got = out.get("agentPayload", {}).get("tracerPayloads", [])
+    return match(fx["expect"]["payloads"], got, False, "tracerPayloads"), fx
+
+
+def main():
+    binary = os.environ.get("OTEL2DD_BIN", os.path.join(ROOT, "build", "otel2dd"))
+    probe = subprocess.run([binary, "translate", "--help"], capture_output=True, text=True)
+    if probe.returncode != 0 or "otel2dd translate" not in probe.stdout:
+        print(f"SKIP: {binary} has no translate subcommand yet")
+        return 0
+    files = sorted(glob.glob(os.path.join(FIXTURES, "[0-9][0-9][0-9]-*.json")))
+    failed = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in files:
+            err, fx = run_fixture(binary, path, tmp)
+            if err:
+                failed += 1
+                print(f"FAIL {os.path.basename(path)}\n  rule: {fx['rule']}\n  {err}")
+    print(f"{len(files)} fixtures, {failed} failed")
+    return 1 if failed or not files else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+/*
+ * test_apm.c: the string rules of translate/apm_normalize.c (tag normalization examples of
+ * the Datadog reference, UTF-8 repair, truncation inside multi-byte characters), top-level
+ * computation, invalid UTF-8 in a translated span, and the arena limit.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "apm.h"
+#include "apm_int.h"
+#include "o2d.h"
+#include "o2d_arena.h"
+#include "o2d_json_out.h"
+
+static struct o2d_arena arena;
+
+static int setup(void **state)
+{
+    (void)state;
+    o2d_arena_init(&arena, 64u << 20);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    o2d_arena_cleanup(&arena);
+    return 0;
+}
+
+static const char *tagv(const char *in, int tag_value)
+{
+    struct apm_str out;
+    assert_int_equal(apm_normalize_tag(&arena, (struct apm_str){in, strlen(in)}, tag_value, &out),
+                     O2D_OK);
+    return o2d_arena_strndup(&arena, out.p, out.n);
+}
+
+static void test_normalize_tag_value(void **state)
+{
+    (void)state;
+    /* datadog-apm.md 3.15 and normalize_test.go examples. */
+    assert_string_equal(tagv("  ENV ", 1), "_env");
+    assert_string_equal(tagv("  USER SERVICE ", 1), "_user_service");
+    assert_string_equal(tagv("prod", 1), "prod");
+    assert_string_equal(tagv("a__b", 1), "a_b");
+    assert_string_equal(tagv("Hello World!", 1), "hello_world");
+    assert_string_equal(tagv("1abc", 1), "1abc");
+    assert_string_equal(tagv("1abc", 0), "abc");
+    assert_string_equal(tagv("key:Value", 0), "key:value");
+    assert_string_equal(tagv("ÄÖÜ", 1), "äöü");
+    assert_string_equal(tagv("test🍣x", 1), "test_x");
+    assert_string_equal(tagv("", 1), "");
+}
+
+static void test_normalize_tag_long(void **state)
+{
+    (void)state;
+    char in[300];
+    memset(in, 'a', sizeof(in) - 1);
+    in[sizeof(in) - 1] = '\0';
+    in[0] = 'A'; /* not on the fast path */
+    assert_int_equal(strlen(tagv(in, 1)), APM_MAX_TAG_LEN);
+}
+
+static void test_normalize_name(void **state)
+{
+    (void)state;
+    struct apm_str out;
+    struct {
+        const char *in, *want;
+    } cases[] = {
+        {"", "unnamed_operation"},
+        {"!!!", "unnamed_operation"},
+        {"http.server.request", "http.server.request"},
+        {"Internal", "Internal"},
+        {"GET /items", "GET_items"},
+        {"9abc_", "abc"},
+        {"a_.b", "a.b"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(
+            apm_normalize_name(&arena, (struct apm_str){cases[i].in, strlen(cases[i].in)}, &out),
+            O2D_OK);
+        assert_int_equal(out.n, strlen(cases[i].want));
+        assert_memory_equal(out.p, cases[i].want, out.n);
+    }
+}
+
+static void test_normalize_service(void **state)
+{
+    (void)state;
+    struct apm_str out;
+    assert_int_equal(apm_normalize_service(&arena, APM_STR_LIT(""), &out), O2D_OK);
+    assert_int_equal(out.n, strlen("unnamed-service"));
+    assert_int_equal(apm_normalize_service(&arena, APM_STR_LIT("!!"), &out), O2D_OK);
+    assert_memory_equal(out.p, "unnamed-service", out.n);
+    assert_int_equal(apm_normalize_peer_service(&arena, APM_STR_LIT("!!"), &out), O2D_OK);
+    assert_int_equal(out.n, 0);
+}
+
+static void test_truncate_utf8(void **state)
+{
+    (void)state;
+    /* "aé€𝄞": 1 + 2 + 3 + 4 bytes. */
+    const char *s = "a\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E";
+    size_t n = strlen(s);
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 100), n);
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 1), 1);
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 2), 1); /* inside é */
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 3), 3);
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 4), 3); /* inside € */
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 5), 3);
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 6), 6);
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 9), 6); /* inside 𝄞 */
+    assert_int_equal(apm_normalize_truncate_utf8(s, n, 0), 0);
+}
+
+static void test_utf8_repair(void **state)
+{
+    (void)state;
+    struct apm_str s = APM_STR_LIT("ok");
+    const char *before = s.p;
+    assert_int_equal(apm_normalize_utf8(&arena, &s), O2D_OK);
+    assert_ptr_equal(s.p, before); /* valid: untouched */
+    const char bad[] = "a\xFF"
+                       "b\xC3"
+                       "\xED\xA0\x80"; /* stray, truncated, surrogate */
+    s = (struct apm_str){bad, sizeof(bad) - 1};
+    assert_int_equal(apm_normalize_utf8(&arena, &s), O2D_OK);
+    assert_int_equal(o2d_utf8_valid_prefix(s.p, s.n), s.n);
+    assert_string_equal(s.p, "a\xEF\xBF\xBD"
+                             "b\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+}
+
+/* ---- whole-span tests built by hand ---- */
+
+static OtlpKeyValue *kv(const char *k, const char *v)
+{
+    OtlpKeyValue *p = o2d_arena_alloc(&arena, sizeof(*p));
+    OtlpAnyValue *a = o2d_arena_alloc(&arena, sizeof(*a));
+    opentelemetry__proto__common__v1__key_value__init(p);
+    opentelemetry__proto__common__v1__any_value__init(a);
+    a->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    a->string_value = (char *)v;
+    p->key = (char *)k;
+    p->value = a;
+    return p;
+}
+
+static uint8_t trace_id[16] = {0x72, 0xdf, 0x52, 0x0a, 0xf2, 0xbd, 0xe7, 0xa5,
+                               0x24, 0x00, 0x31, 0xea, 0xd7, 0x50, 0xe5, 0xf3};
+
+static OtlpSpan *mkspan(uint8_t id, uint8_t parent, const char *name, int kind)
+{
+    OtlpSpan *s = o2d_arena_alloc(&arena, sizeof(*s));
+    opentelemetry__proto__trace__v1__span__init(s);
+    uint8_t *sid = o2d_arena_alloc(&arena, 8);
+    memset(sid, 0, 8);
+    sid[7] = id;
+    s->trace_id = (ProtobufCBinaryData){16, trace_id};
+    s->span_id = (ProtobufCBinaryData){8, sid};
+    if (parent != 0) {
+        uint8_t *pid = o2d_arena_alloc(&arena, 8);
+        memset(pid, 0, 8);
+        pid[7] = parent;
+        s->parent_span_id = (ProtobufCBinaryData){8, pid};
+    }
+    s->name = (char *)name;
+    s->kind = kind;
+    s->start_time_unix_nano = 1700000000000000000ull;
+    s->end_time_unix_nano = s->start_time_unix_nano + 1000;
+    return s;
+}
+
+static OtlpTraceReq *mkreq(OtlpSpan **spans, size_t n, OtlpKeyValue **res, size_t nres)
+{
+    OtlpTraceReq *r = o2d_arena_alloc(&arena, sizeof(*r));
+    OtlpResourceSpans *rs = o2d_arena_alloc(&arena, sizeof(*rs));
+    OtlpResourceSpans **rsp = o2d_arena_alloc(&arena, sizeof(*rsp));
+    OtlpScopeSpans *ss = o2d_arena_alloc(&arena, sizeof(*ss));
+    OtlpScopeSpans **ssp = o2d_arena_alloc(&arena, sizeof(*ssp));
+    OtlpResource *resource = o2d_arena_alloc(&arena, sizeof(*resource));
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(r);
+    opentelemetry__proto__trace__v1__resource_spans__init(rs);
+    opentelemetry__proto__trace__v1__scope_spans__init(ss);
+    opentelemetry__proto__resource__v1__resource__init(resource);
+    resource->attributes = res;
+    resource->n_attributes = nres;
+    rs->resource = resource;
+    ss->spans = spans;
+    ss->n_spans = n;
+    ssp[0] = ss;
+    rs->scope_spans = ssp;
+    rs->n_scope_spans = 1;
+    rsp[0] = rs;
+    r->resource_spans = rsp;
+    r->n_resource_spans = 1;
+    return r;
+}
+
+static const char *meta(const DdSpan *s, const char *k)
+{
+    for (size_t i = 0; i < s->n_meta; i++) {
+        if (strcmp(s->meta[i]->key, k) == 0) {
+            return s->meta[i]->value;
+        }
+    }
+    return NULL;
+}
+
+static int top_level(const DdSpan *s)
+{
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        if (strcmp(s->metrics[i]->key, "_top_level") == 0) {
+            return s->metrics[i]->value == 1;
+        }
+    }
+    return 0;
+}
+
+static void test_top_level(void **state)
+{
+    (void)state;
+    OtlpSpan **spans = o2d_arena_alloc(&arena, 4 * sizeof(*spans));
+    spans[0] = mkspan(1, 0, "root", 2);
+    spans[1] = mkspan(2, 1, "same-service child", 3);
+    spans[2] = mkspan(3, 2, "other service", 2);
+    spans[2]->attributes = o2d_arena_alloc(&arena, sizeof(OtlpKeyValue *));
+    spans[2]->attributes[0] = kv("service.name", "backend");
+    spans[2]->n_attributes = 1;
+    spans[3] = mkspan(4, 99, "orphan", 1);
+    OtlpKeyValue **res = o2d_arena_alloc(&arena, sizeof(*res));
+    res[0] = kv("service.name", "front");
+    struct apm_config cfg = {0};
+    struct apm_result out;
+    const char *reason = NULL;
+    assert_int_equal(apm_translate(&arena, mkreq(spans, 4, res, 1), &cfg, &out, &reason), O2D_OK);
+    assert_int_equal(out.n_payloads, 1);
+    assert_int_equal(out.payloads[0]->n_chunks, 1);
+    DdTraceChunk *ch = out.payloads[0]->chunks[0];
+    assert_int_equal(ch->n_spans, 4);
+    assert_true(top_level(ch->spans[0]));  /* root */
+    assert_false(top_level(ch->spans[1])); /* parent in chunk, same service */
+    assert_true(top_level(ch->spans[2]));  /* parent's service differs */
+    assert_true(top_level(ch->spans[3]));  /* parent not in chunk */
+    assert_int_equal(ch->spans[0]->traceid, 2594128270069917171ull);
+    assert_string_equal(meta(ch->spans[0], "_dd.p.tid"), "72df520af2bde7a5");
+    assert_null(meta(ch->spans[1], "_dd.p.tid"));
+}
+
+static void test_invalid_utf8_span(void **state)
+{
+    (void)state;
+    OtlpSpan **spans = o2d_arena_alloc(&arena, sizeof(*spans));
+    spans[0] = mkspan(1, 0, "bad\xFFname", 1);
+    spans[0]->attributes = o2d_arena_alloc(&arena, 2 * sizeof(OtlpKeyValue *));
+    spans[0]->attributes[0] = kv("k\xC3", "v\xE2\x82");
+    spans[0]->attributes[1] = kv("resource.name", "res\xFE");
+    spans[0]->n_attributes = 2;
+    OtlpKeyValue **res = o2d_arena_alloc(&arena, sizeof(*res));
+    res[0] = kv("service.name", "svc\xF0\x9F");
+    struct apm_config cfg = {0};
+    struct apm_result out;
+    const char *reason = NULL;
+    assert_int_equal(apm_translate(&arena, mkreq(spans, 1, res, 1), &cfg, &out, &reason), O2D_OK);
+    DdSpan *s = out.payloads[0]->chunks[0]->spans[0];
+    assert_string_equal(s->resource, "res\xEF\xBF\xBD");
+    assert_string_equal(s->service, "svc"); /* illegal trailing run dropped */
+    assert_string_equal(meta(s, "k\xEF\xBF\xBD"), "v\xEF\xBF\xBD\xEF\xBF\xBD");
+    for (size_t i = 0; i < s->n_meta; i++) {
+        assert_int_equal(o2d_utf8_valid_prefix(s->meta[i]->key, strlen(s->meta[i]->key)),
+                         strlen(s->meta[i]->key));
+        assert_int_equal(o2d_utf8_valid_prefix(s->meta[i]->value, strlen(s->meta[i]->value)),
+                         strlen(s->meta[i]->value));
+    }
+    assert_int_equal(o2d_utf8_valid_prefix(s->name, strlen(s->name)), strlen(s->name));
+}
+
+static void test_meta_truncation_multibyte(void **state)
+{
+    (void)state;
+    /* A value of 24999 'x' then "é": the 25000-byte cut falls inside é, which is dropped. */
+    size_t n = 24999;
+    char *v = o2d_arena_alloc(&arena, n + 4);
+    memset(v, 'x', n);
+    memcpy(v + n, "\xC3\xA9z", 4);
+    OtlpSpan **spans = o2d_arena_alloc(&arena, sizeof(*spans));
+    spans[0] = mkspan(1, 0, "op", 1);
+    spans[0]->attributes = o2d_arena_alloc(&arena, sizeof(OtlpKeyValue *));
+    spans[0]->attributes[0] = kv("long", v);
+    spans[0]->n_attributes = 1;
+    struct apm_config cfg = {0};
+    struct apm_result out;
+    const char *reason = NULL;
+    assert_int_equal(apm_translate(&arena, mkreq(spans, 1, NULL, 0), &cfg, &out, &reason), O2D_OK);
+    const char *got = meta(out.payloads[0]->chunks[0]->spans[0], "long");
+    assert_non_null(got);
+    assert_int_equal(strlen(got), n + 3);
+    assert_memory_equal(got + n, "...", 3);
+}
+
+static void test_arena_too_small(void **state)
+{
+    (void)state;
+    OtlpSpan **spans = o2d_arena_alloc(&arena, sizeof(*spans));
+    spans[0] = mkspan(1, 0, "op", 2);
+    OtlpTraceReq *req = mkreq(spans, 1, NULL, 0);
+    struct o2d_arena small;
+    o2d_arena_init(&small, 512);
+    struct apm_config cfg = {0};
+    struct apm_result out;
+    const char *reason = NULL;
+    assert_int_equal(apm_translate(&small, req, &cfg, &out, &reason), O2D_ERR_TOO_LARGE);
+    assert_non_null(reason);
+    o2d_arena_cleanup(&small);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_normalize_tag_value),
+        cmocka_unit_test(test_normalize_tag_long),
+        cmocka_unit_test(test_normalize_name),
+        cmocka_unit_test(test_normalize_service),
+        cmocka_unit_test(test_truncate_utf8),
+        cmocka_unit_test(test_utf8_repair),
+        cmocka_unit_test(test_top_level),
+        cmocka_unit_test(test_invalid_utf8_span),
+        cmocka_unit_test(test_meta_truncation_multibyte),
+        cmocka_unit_test(test_arena_too_small),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,360 @@
+/*
+ * apm_json.c: JSON text the way the Go side of Datadog's OTLP ingest writes it, so that meta
+ * values built from arrays, maps, span events and links read the same: pcommon
+ * Value.AsString() (encoding/json of AsRaw(): map keys sorted, HTML-safe escapes, float64 in
+ * the ES6 shortest form) and transform.go MarshalEvents / MarshalLinks.
+ *
+ * Unlike Go, invalid UTF-8 never reaches the output: it becomes \ufffd (Go's encoder does the
+ * same for strings; MarshalLinks writes raw strings, which we escape so the result is JSON).
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apm_int.h"
+#include "o2d.h"
+#include "o2d_json_out.h"
+
+static size_t seq_len(const unsigned char *s, size_t avail)
+{
+    size_t v = o2d_utf8_valid_prefix((const char *)s, avail < 4 ? avail : 4);
+    if (v == 0) {
+        return 0;
+    }
+    /* The first character's length. */
+    unsigned char c = s[0];
+    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    return n <= v ? n : 0;
+}
+
+int apm_json_string(struct o2d_buf *b, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    int rv = o2d_buf_append_byte(b, '"');
+    size_t i = 0;
+    while (i < n && rv == O2D_OK) {
+        size_t start = i;
+        while (i < n && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\' && s[i] != '<' &&
+               s[i] != '>' && s[i] != '&') {
+            i++;
+        }
+        if (i > start) {
+            rv = o2d_buf_append(b, s + start, i - start);
+            continue;
+        }
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t w = seq_len(s + i, n - i);
+            if (w == 0) {
+                rv = o2d_buf_append_str(b, "\\ufffd");
+                i++;
+            } else if (w == 3 && c == 0xE2 && s[i + 1] == 0x80 &&
+                       (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
+                rv = o2d_buf_append_str(b, s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029");
+                i += 3;
+            } else {
+                rv = o2d_buf_append(b, s + i, w);
+                i += w;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"':
+            rv = o2d_buf_append_str(b, "\\\"");
+            break;
+        case '\\':
+            rv = o2d_buf_append_str(b, "\\\\");
+            break;
+        case '\n':
+            rv = o2d_buf_append_str(b, "\\n");
+            break;
+        case '\r':
+            rv = o2d_buf_append_str(b, "\\r");
+            break;
+        case '\t':
+            rv = o2d_buf_append_str(b, "\\t");
+            break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+            rv = o2d_buf_append(b, esc, 6);
+        }
+        }
+        i++;
+    }
+    if (rv == O2D_OK) {
+        rv = o2d_buf_append_byte(b, '"');
+    }
+    return rv;
+}
+
+int apm_json_float(struct o2d_buf *b, double f)
+{
+    if (isnan(f) || isinf(f)) {
+        /* encoding/json refuses these; pcommon's AsString prints a marker string. */
+        return o2d_buf_printf(b, "json: unsupported value: %s",
+                              isnan(f) ? "NaN" : (f > 0 ? "+Inf" : "-Inf"));
+    }
+    if (f == 0) {
+        return o2d_buf_append_str(b, signbit(f) ? "-0" : "0");
+    }
+    /* Shortest round-trip digits, then laid out as Go's 'f' or 'e' (ES6 cut-offs). */
+    char tmp[40];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, f);
+        if (strtod(tmp, NULL) == f) {
+            break;
+        }
+    }
+    char digits[24];
+    size_t nd = 0;
+    const char *p = tmp;
+    int neg = 0;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; *p != 'e'; p++) {
+        if (*p >= '0' && *p <= '9') {
+            digits[nd++] = *p;
+        }
+    }
+    int exp10 = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0') {
+        nd--;
+    }
+    double af = fabs(f);
+    char out[64];
+    size_t o = 0;
+    if (neg) {
+        out[o++] = '-';
+    }
+    if (af < 1e-6 || af >= 1e21) {
+        out[o++] = digits[0];
+        if (nd > 1) {
+            out[o++] = '.';
+            memcpy(out + o, digits + 1, nd - 1);
+            o += nd - 1;
+        }
+        o += (size_t)snprintf(out + o, sizeof(out) - o, "e%c%d", exp10 < 0 ? '-' : '+',
+                              exp10 < 0 ? -exp10 : exp10);
+    } else if (exp10 < 0) {
+        out[o++] = '0';
+        out[o++] = '.';
+        for (int z = -1; z > exp10; z--) {
+            out[o++] = '0';
+        }
+        memcpy(out + o, digits, nd);
+        o += nd;
+    } else {
+        for (int k = 0; k <= exp10 || (size_t)k < nd; k++) {
+            if (k == exp10 + 1) {
+                out[o++] = '.';
+            }
+            out[o++] = (size_t)k < nd ? digits[k] : '0';
+        }
+    }
+    return o2d_buf_append(b, out, o);
+}
+
+static int base64_append(struct o2d_buf *b, const uint8_t *p, size_t n)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    int rv = O2D_OK;
+    for (size_t i = 0; i < n && rv == O2D_OK; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        if (i + 1 < n) {
+            v |= (uint32_t)p[i + 1] << 8;
+        }
+        if (i + 2 < n) {
+            v |= p[i + 2];
+        }
+        char q[4] = {tab[(v >> 18) & 63], tab[(v >> 12) & 63], i + 1 < n ? tab[(v >> 6) & 63] : '=',
+                     i + 2 < n ? tab[v & 63] : '='};
+        rv = o2d_buf_append(b, q, 4);
+    }
+    return rv;
+}
+
+static int cmp_kv_key(const void *x, const void *y)
+{
+    const OtlpKeyValue *a = *(OtlpKeyValue *const *)x;
+    const OtlpKeyValue *b = *(OtlpKeyValue *const *)y;
+    return strcmp(a->key, b->key);
+}
+
+int apm_json_value(struct o2d_buf *b, struct o2d_arena *a, const OtlpAnyValue *v, int depth)
+{
+    if (v == NULL || depth > OTLP_MAX_ANYVALUE_DEPTH) {
+        return o2d_buf_append_str(b, "null");
+    }
+    switch (v->value_case) {
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+        return apm_json_string(b, v->string_value, strlen(v->string_value));
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+        return o2d_buf_append_str(b, v->bool_value ? "true" : "false");
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+        return o2d_buf_printf(b, "%" PRId64, v->int_value);
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+        if (isnan(v->double_value) || isinf(v->double_value)) {
+            return o2d_buf_append_str(b, "null");
+        }
+        return apm_json_float(b, v->double_value);
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE: {
+        int rv = o2d_buf_append_byte(b, '"');
+        if (rv == O2D_OK) {
+            rv = base64_append(b, v->bytes_value.data, v->bytes_value.len);
+        }
+        return rv == O2D_OK ? o2d_buf_append_byte(b, '"') : rv;
+    }
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE: {
+        int rv = o2d_buf_append_byte(b, '[');
+        const Opentelemetry__Proto__Common__V1__ArrayValue *arr = v->array_value;
+        for (size_t i = 0; arr != NULL && i < arr->n_values && rv == O2D_OK; i++) {
+            if (i > 0) {
+                rv = o2d_buf_append_byte(b, ',');
+            }
+            if (rv == O2D_OK) {
+                rv = apm_json_value(b, a, arr->values[i], depth + 1);
+            }
+        }
+        return rv == O2D_OK ? o2d_buf_append_byte(b, ']') : rv;
+    }
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE: {
+        const Opentelemetry__Proto__Common__V1__KeyValueList *kl = v->kvlist_value;
+        size_t n = kl != NULL ? kl->n_values : 0;
+        int rv = o2d_buf_append_byte(b, '{');
+        if (n > 0) {
+            /* encoding/json sorts map keys: sort a copy of the pointers. */
+            OtlpKeyValue **sorted = o2d_arena_alloc(a, n * sizeof(*sorted));
+            if (sorted == NULL) {
+                return O2D_ERR_TOO_LARGE;
+            }
+            memcpy(sorted, kl->values, n * sizeof(*sorted));
+            qsort(sorted, n, sizeof(*sorted), cmp_kv_key);
+            for (size_t i = 0; i < n && rv == O2D_OK; i++) {
+                if (i > 0 && strcmp(sorted[i]->key, sorted[i - 1]->key) == 0) {
+                    continue;
+                }
+                if (i > 0) {
+                    rv = o2d_buf_append_byte(b, ',');
+                }
+                if (rv == O2D_OK) {
+                    rv = apm_json_string(b, sorted[i]->key, strlen(sorted[i]->key));
+                }
+                if (rv == O2D_OK) {
+                    rv = o2d_buf_append_byte(b, ':');
+                }
+                if (rv == O2D_OK) {
+                    rv = apm_json_value(b, a, sorted[i]->value, depth + 1);
+                }
+            }
+        }
+        return rv == O2D_OK ? o2d_buf_append_byte(b, '}') : rv;
+    }
+    default:
+        return o2d_buf_append_str(b, "null");
+    }
+}
+
+/* MarshalEvents (transform.go@021dec7): zero/empty fields are left out; attribute values are
+ * JSON-typed. */
+int apm_json_events(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span)
+{
+    int rv = o2d_buf_append_byte(b, '[');
+    for (size_t i = 0; i < span->n_events && rv == O2D_OK; i++) {
+        const Opentelemetry__Proto__Trace__V1__Span__Event *e = span->events[i];
+        int wrote = 0;
+        if (i > 0) {
+            rv = o2d_buf_append_byte(b, ',');
+        }
+        rv = rv == O2D_OK ? o2d_buf_append_byte(b, '{') : rv;
+        if (rv == O2D_OK && e->time_unix_nano != 0) {
+            rv = o2d_buf_printf(b, "\"time_unix_nano\":%" PRIu64, e->time_unix_nano);
+            wrote = 1;
+        }
+        if (rv == O2D_OK && e->name[0] != '\0') {
+            rv = o2d_buf_append_str(b, wrote ? ",\"name\":" : "\"name\":");
+            if (rv == O2D_OK) {
+                rv = apm_json_string(b, e->name, strlen(e->name));
+            }
+            wrote = 1;
+        }
+        if (rv == O2D_OK && e->n_attributes > 0) {
+            rv = o2d_buf_append_str(b, wrote ? ",\"attributes\":{" : "\"attributes\":{");
+            for (size_t j = 0; j < e->n_attributes && rv == O2D_OK; j++) {
+                const OtlpKeyValue *kv = e->attributes[j];
+                if (j > 0) {
+                    rv = o2d_buf_append_byte(b, ',');
+                }
+                rv = rv == O2D_OK ? apm_json_string(b, kv->key, strlen(kv->key)) : rv;
+                rv = rv == O2D_OK ? o2d_buf_append_byte(b, ':') : rv;
+                rv = rv == O2D_OK ? apm_json_value(b, a, kv->value, 0) : rv;
+            }
+            rv = rv == O2D_OK ? o2d_buf_append_byte(b, '}') : rv;
+            wrote = 1;
+        }
+        if (rv == O2D_OK && e->dropped_attributes_count != 0) {
+            rv = o2d_buf_printf(b, "%s\"dropped_attributes_count\":%" PRIu32, wrote ? "," : "",
+                                e->dropped_attributes_count);
+        }
+        rv = rv == O2D_OK ? o2d_buf_append_byte(b, '}') : rv;
+    }
+    return rv == O2D_OK ? o2d_buf_append_byte(b, ']') : rv;
+}
+
+static int hex_id(struct o2d_buf *b, const ProtobufCBinaryData *id, size_t want)
+{
+    static const uint8_t zero[16];
+    /* A missing or odd-sized id is written as zeros of the expected width, as pdata does. */
+    if (id->len != want) {
+        return o2d_hex_append(b, zero, want);
+    }
+    return o2d_hex_append(b, id->data, want);
+}
+
+/* MarshalLinks (transform.go@021dec7, key "tracestate"): attribute values are AsString(). */
+int apm_json_links(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span)
+{
+    int rv = o2d_buf_append_byte(b, '[');
+    for (size_t i = 0; i < span->n_links && rv == O2D_OK; i++) {
+        const Opentelemetry__Proto__Trace__V1__Span__Link *l = span->links[i];
+        if (i > 0) {
+            rv = o2d_buf_append_byte(b, ',');
+        }
+        rv = rv == O2D_OK ? o2d_buf_append_str(b, "{\"trace_id\":\"") : rv;
+        rv = rv == O2D_OK ? hex_id(b, &l->trace_id, 16) : rv;
+        rv = rv == O2D_OK ? o2d_buf_append_str(b, "\",\"span_id\":\"") : rv;
+        rv = rv == O2D_OK ? hex_id(b, &l->span_id, 8) : rv;
+        rv = rv == O2D_OK ? o2d_buf_append_byte(b, '"') : rv;
+        if (rv == O2D_OK && l->trace_state[0] != '\0') {
+            rv = o2d_buf_append_str(b, ",\"tracestate\":");
+            rv = rv == O2D_OK ? apm_json_string(b, l->trace_state, strlen(l->trace_state)) : rv;
+        }
+        if (rv == O2D_OK && l->n_attributes > 0) {
+            rv = o2d_buf_append_str(b, ",\"attributes\":{");
+            for (size_t j = 0; j < l->n_attributes && rv == O2D_OK; j++) {
+                struct apm_str s;
+                if (j > 0) {
+                    rv = o2d_buf_append_byte(b, ',');
+                }
+                rv = rv == O2D_OK
+                         ? apm_json_string(b, l->attributes[j]->key, strlen(l->attributes[j]->key))
+                         : rv;
+                rv = rv == O2D_OK ? o2d_buf_append_byte(b, ':') : rv;
+                rv = rv == O2D_OK ? apm_value_as_string(a, l->attributes[j]->value, &s) : rv;
+                rv = rv == O2D_OK ? apm_json_string(b, s.p, s.n) : rv;
+            }
+            rv = rv == O2D_OK ? o2d_buf_append_byte(b, '}') : rv;
+        }
+        if (rv == O2D_OK && l->dropped_attributes_count > 0) {
+            rv = o2d_buf_printf(b, ",\"dropped_attributes_count\":%" PRIu32,
+                                l->dropped_attributes_count);
+        }
+        rv = rv == O2D_OK ? o2d_buf_append_byte(b, '}') : rv;
+    }
+    return rv == O2D_OK ? o2d_buf_append_byte(b, ']') : rv;
+}
