@@ -26,6 +26,9 @@ struct stats_config {
     const char *agent_env;          /* env when a payload has none: "none" */
     const char *agent_hostname;     /* StatsPayload.AgentHostname: names this instance */
     const char *agent_version;      /* StatsPayload.AgentVersion */
+    /* The clock at creation: spans that ended before its bucket count in it, as the agent's
+     * oldestTs; 0 = no such floor until the first flush. */
+    int64_t now_ns;
 };
 
 int stats_concentrator_new(struct stats_concentrator **out, const struct stats_config *cfg);

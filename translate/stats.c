@@ -1,0 +1,1538 @@
+/*
+ * stats.c: the APM stats concentrator of stats.h, following the Datadog trace agent
+ * (DataDog/datadog-agent pkg/trace/stats: concentrator.go addNow / flushNow,
+ * span_concentrator.go NewStatSpanWithConfig / peerTagKeysToAggregateForSpan,
+ * aggregation.go, statsraw.go; ../shared/reference/datadog-apm.md section 2.4):
+ *   - a span is counted when it is top-level (_top_level or _dd.top_level == 1), measured
+ *     (_dd.measured == 1) or, with compute_stats_by_span_kind, of kind server, consumer,
+ *     client or producer; never when it is a partial snapshot (_dd.partial_version >= 0);
+ *   - it goes into the 10 s bucket of its end time, raised to the oldest bucket still open;
+ *   - groups are keyed by the payload (env, hostname, version, container id, language, git
+ *     commit, image tag) and by service, name, resource, type, span.kind, HTTP status code,
+ *     synthetics, peer tags hash, trace root and gRPC status code (the newest agent; the HTTP
+ *     method and endpoint of the newest key are only set by the agent's OTLP-direct path, so
+ *     they stay empty here, as in NewStatSpanFromPB);
+ *   - buckets are flushed once now >= start + 2 widths (bufferLen 2), or all when forced.
+ * Output: msgpack StatsPayload with the keys of tinylib/msgp (pkg/proto/pbgo/trace/
+ * stats_gen.go), at most 4000 grouped entries per payload (pkg/trace/writer/stats.go).
+ *
+ * Left to others: locking (the caller's), the clock, gzip and sending (the stats exporter).
+ * Memory: every string is copied into its group; groups per bucket are capped by
+ * max_groups_per_bucket and the number of open buckets by MAX_BUCKETS (spans refused by either
+ * are counted in groups_dropped); a sketch is at most 2048 bins.
+ */
+#include <arpa/inet.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ddsketch.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_buf.h"
+#include "stats.h"
+#include "stats_int.h"
+
+/* pkg/trace/writer/stats.go maxEntriesPerPayload */
+#define MAX_ENTRIES_PER_PAYLOAD 4000
+/* pkg/trace/stats/concentrator.go defaultBufferLen */
+#define BUFFER_LEN 2
+/* Open buckets at most: the agent takes any future bucket; spans dated far ahead must not
+ * make us hold one bucket per 10 s of their skew. */
+#define MAX_BUCKETS 64
+/* 4000 groups of two full sketches (2 x 16 KiB) and their strings fit well below this. */
+#define MAX_PAYLOAD_BYTES (512u << 20)
+#define MAX_SKETCH_BYTES  (64u << 10)
+
+/* ---- keys read from spans ---- */
+
+enum {
+    K_SPAN_KIND,
+    K_HTTP_STATUS,
+    K_GRPC0, /* the four gRPC status keys, in the agent's order */
+    K_GRPC1,
+    K_GRPC2,
+    K_GRPC3,
+    K_TOP_LEVEL,
+    K_DD_TOP_LEVEL,
+    K_MEASURED,
+    K_PARTIAL_VERSION,
+    K_PEER0, /* stats_peer_tag_keys[i] is K_PEER0 + i */
+};
+
+/*
+ * Peer tag precursors: DataDog/datadog-agent pkg/trace/config/peer_tags.ini (generated from
+ * DataDog/semantic-core) plus _dd.base_service, sorted as preparePeerTags sorts them.
+ */
+const char *const stats_peer_tag_keys[] = {
+    "_dd.base_service",
+    "active_record.db.vendor",
+    "amqp.destination",
+    "amqp.exchange",
+    "amqp.queue",
+    "aws.queue.name",
+    "aws.s3.bucket",
+    "bucketname",
+    "cassandra.keyspace",
+    "db.cassandra.contact.points",
+    "db.couchbase.seed.nodes",
+    "db.hostname",
+    "db.instance",
+    "db.name",
+    "db.namespace",
+    "db.system",
+    "db.type",
+    "dns.hostname",
+    "grpc.host",
+    "hostname",
+    "http.host",
+    "http.server_name",
+    "messaging.destination",
+    "messaging.destination.name",
+    "messaging.destination.template",
+    "messaging.kafka.bootstrap.servers",
+    "messaging.rabbitmq.exchange",
+    "messaging.system",
+    "mongodb.db",
+    "msmq.queue.path",
+    "net.peer.name",
+    "network.destination.ip",
+    "network.destination.name",
+    "out.host",
+    "peer.hostname",
+    "peer.service",
+    "queuename",
+    "rpc.service",
+    "rpc.system",
+    "sequel.db.vendor",
+    "server.address",
+    "streamname",
+    "tablename",
+    "topicname",
+};
+#define N_PEER (sizeof(stats_peer_tag_keys) / sizeof(stats_peer_tag_keys[0]))
+const size_t stats_n_peer_tag_keys = N_PEER;
+#define N_KEYS            (K_PEER0 + N_PEER)
+#define PEER_BASE_SERVICE 0 /* index of _dd.base_service */
+
+static const char *const fixed_keys[K_PEER0] = {
+    [K_SPAN_KIND] = "span.kind",        [K_HTTP_STATUS] = "http.status_code",
+    [K_GRPC0] = "rpc.grpc.status_code", [K_GRPC1] = "grpc.code",
+    [K_GRPC2] = "rpc.grpc.status.code", [K_GRPC3] = "grpc.status.code",
+    [K_TOP_LEVEL] = "_top_level",       [K_DD_TOP_LEVEL] = "_dd.top_level",
+    [K_MEASURED] = "_dd.measured",      [K_PARTIAL_VERSION] = "_dd.partial_version",
+};
+
+/*
+ * Open addressing on the length and the first and last 7 bytes of the key (every key we read
+ * is at least 7 long); a candidate is confirmed with strcmp.
+ */
+#define KEY_SLOTS 512
+#define KEY_MIN   7 /* db.name, db.type */
+struct key_slot {
+    const char *key; /* NULL = empty */
+    uint16_t id;
+};
+
+/* -1 when k is shorter than KEY_MIN, else its slot (from its length, head and tail). */
+static int key_slot_of(const char *k)
+{
+    size_t len = strlen(k);
+    if (len < KEY_MIN) {
+        return -1;
+    }
+    uint64_t w = 0, t = 0;
+    memcpy(&w, k, KEY_MIN);
+    memcpy(&t, k + len - KEY_MIN, KEY_MIN);
+    w = (w ^ (t << 8) ^ len) * 0x9e3779b97f4a7c15ULL;
+    return (int)(w >> 55); /* 9 bits: KEY_SLOTS */
+}
+
+/* ---- hashing ---- */
+
+struct str {
+    const char *p;
+    size_t n;
+};
+
+static uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
+{
+    h ^= n * 0x9e3779b97f4a7c15ULL;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x100000001b3ULL;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0x100000001b3ULL;
+    return h ^ (h >> 31);
+}
+
+/*
+ * The peer tags' part of the group key. The agent hashes the sorted tags with FNV-1a
+ * (aggregation.go tagsFnvHash); the hash never leaves the process, so a faster one does.
+ */
+static uint64_t hash_tags(const struct str *tags, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    uint64_t h = 0x2545f4914f6cdd1dULL;
+    for (size_t i = 0; i < n; i++) {
+        h = hash_bytes(h, tags[i].p, tags[i].n);
+    }
+    return mix64(h);
+}
+
+/* ---- structures ---- */
+
+/* What a ClientStatsPayload is keyed by (PayloadAggregationKey), shared by all buckets. */
+struct stats_pkey {
+    struct stats_pkey *next;
+    uint64_t hash;
+    size_t refs; /* groups pointing here */
+    size_t id;   /* order at flush */
+    struct str env, hostname, version, container_id, lang, git_sha, image_tag;
+    struct str raw_ctags; /* tags["_dd.tags.container"] as received: part of the identity */
+    size_t n_tags;
+    struct str *tags; /* sorted container tags; only with a container id, as the agent */
+};
+
+struct stats_group {
+    uint64_t hash;
+    struct stats_pkey *pk;
+    struct str service, name, resource, type, kind, grpc;
+    uint32_t http_status;
+    uint8_t synthetics;
+    uint8_t trace_root; /* Trilean: TRUE 1, FALSE 2 */
+    uint64_t peer_hash;
+    size_t n_peer;
+    struct str *peer;
+    uint64_t hits, errors, duration, top_level_hits;
+    struct ddsketch ok, err;
+};
+
+struct stats_bucket {
+    struct stats_bucket *next;
+    int64_t start;
+    size_t n_groups;
+    size_t table_cap; /* power of two */
+    struct stats_group **table;
+};
+
+struct stats_concentrator {
+    int64_t bucket_ns;
+    size_t max_groups;
+    int by_kind;
+    int peer_agg;
+    char *agent_env, *agent_hostname, *agent_version;
+    int64_t oldest_ts;
+    struct stats_bucket *buckets;
+    size_t n_buckets;
+    struct stats_bucket *last; /* the bucket the previous span went to */
+    struct stats_pkey *pkeys;
+    struct key_slot keys[KEY_SLOTS];
+    struct o2d_buf peer_buf; /* the current span's "key:value" peer tags */
+    struct o2d_buf sketch_buf;
+    struct o2d_buf out;
+    struct stats_counters counters;
+};
+
+/* The fields of one span that stats read. */
+struct span_view {
+    const char *meta[N_KEYS];
+    double metric[K_PEER0]; /* metrics are only read for the fixed keys */
+    uint8_t has_metric[K_PEER0];
+};
+
+/* ---- configuration ---- */
+
+static char *dup_or(const char *s, const char *dflt)
+{
+    if (s == NULL || s[0] == '\0') {
+        s = dflt;
+    }
+    return o2d_strndup(s, strlen(s));
+}
+
+static int add_key(struct stats_concentrator *c, const char *k, unsigned id)
+{
+    int i = key_slot_of(k);
+    if (i < 0) {
+        return O2D_ERR_INTERNAL; /* a key shorter than KEY_MIN */
+    }
+    while (c->keys[i].key != NULL) {
+        i = (i + 1) & (KEY_SLOTS - 1);
+    }
+    c->keys[i].key = k;
+    c->keys[i].id = (uint16_t)id;
+    return O2D_OK;
+}
+
+static int key_id(const struct stats_concentrator *c, const char *k)
+{
+    int i = key_slot_of(k);
+    if (i < 0) {
+        return -1;
+    }
+    while (c->keys[i].key != NULL) {
+        if (strcmp(c->keys[i].key, k) == 0) {
+            return c->keys[i].id;
+        }
+        i = (i + 1) & (KEY_SLOTS - 1);
+    }
+    return -1;
+}
+
+int stats_concentrator_new(struct stats_concentrator **out, const struct stats_config *cfg)
+{
+    int rv = O2D_ERR_NOMEM;
+    *out = NULL;
+    if (cfg->bucket_ns <= 0 || cfg->max_groups_per_bucket == 0) {
+        return O2D_ERR_INVALID;
+    }
+    struct stats_concentrator *c = o2d_calloc(1, sizeof(*c));
+    if (c == NULL) {
+        goto out;
+    }
+    c->bucket_ns = cfg->bucket_ns;
+    c->max_groups = cfg->max_groups_per_bucket;
+    c->by_kind = cfg->compute_stats_by_span_kind;
+    c->peer_agg = cfg->peer_tags_aggregation;
+    c->agent_env = dup_or(cfg->agent_env, "none");
+    c->agent_hostname = dup_or(cfg->agent_hostname, "");
+    c->agent_version = dup_or(cfg->agent_version, "");
+    if (c->agent_env == NULL || c->agent_hostname == NULL || c->agent_version == NULL) {
+        goto out;
+    }
+    c->oldest_ts = cfg->now_ns > 0 ? cfg->now_ns - cfg->now_ns % c->bucket_ns : INT64_MIN;
+    for (unsigned i = 0; i < N_KEYS; i++) {
+        const char *k = i < K_PEER0 ? fixed_keys[i] : stats_peer_tag_keys[i - K_PEER0];
+        if (add_key(c, k, i) != O2D_OK) {
+            rv = O2D_ERR_INTERNAL;
+            goto out;
+        }
+    }
+    o2d_buf_init(&c->peer_buf, 1u << 20);
+    o2d_buf_init(&c->sketch_buf, MAX_SKETCH_BYTES);
+    o2d_buf_init(&c->out, MAX_PAYLOAD_BYTES);
+    *out = c;
+    c = NULL;
+    rv = O2D_OK;
+out:
+    stats_concentrator_free(c);
+    return rv;
+}
+
+static void group_free(struct stats_group *g)
+{
+    if (g == NULL) {
+        return;
+    }
+    ddsketch_cleanup(&g->ok);
+    ddsketch_cleanup(&g->err);
+    o2d_free(g);
+}
+
+static void bucket_free(struct stats_bucket *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < b->table_cap; i++) {
+        struct stats_group *g = b->table[i];
+        if (g != NULL) {
+            g->pk->refs--;
+            group_free(g);
+        }
+    }
+    o2d_free(b->table);
+    o2d_free(b);
+}
+
+/* Frees the payload keys no group points at any more. */
+static void pkeys_collect(struct stats_concentrator *c)
+{
+    struct stats_pkey **pp = &c->pkeys;
+    while (*pp != NULL) {
+        struct stats_pkey *p = *pp;
+        if (p->refs == 0) {
+            *pp = p->next;
+            o2d_free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+void stats_concentrator_free(struct stats_concentrator *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    while (c->buckets != NULL) {
+        struct stats_bucket *b = c->buckets;
+        c->buckets = b->next;
+        bucket_free(b);
+    }
+    pkeys_collect(c);
+    o2d_free(c->agent_env);
+    o2d_free(c->agent_hostname);
+    o2d_free(c->agent_version);
+    o2d_buf_cleanup(&c->peer_buf);
+    o2d_buf_cleanup(&c->sketch_buf);
+    o2d_buf_cleanup(&c->out);
+    o2d_free(c);
+}
+
+void stats_get_counters(const struct stats_concentrator *c, struct stats_counters *out)
+{
+    *out = c->counters;
+}
+
+/* ---- payload keys ---- */
+
+static struct str cstr(const char *s)
+{
+    struct str r = {s != NULL ? s : "", s != NULL ? strlen(s) : 0};
+    return r;
+}
+
+static int str_eq(struct str a, struct str b)
+{
+    return a.n == b.n && memcmp(a.p, b.p, a.n) == 0;
+}
+
+static struct str tp_tag(const DdTracerPayload *tp, const char *key)
+{
+    for (size_t i = 0; i < tp->n_tags; i++) {
+        if (tp->tags[i]->key != NULL && strcmp(tp->tags[i]->key, key) == 0) {
+            return cstr(tp->tags[i]->value);
+        }
+    }
+    return cstr(NULL);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    const struct str *x = a, *y = b;
+    size_t n = x->n < y->n ? x->n : y->n;
+    int r = memcmp(x->p, y->p, n);
+    if (r != 0) {
+        return r;
+    }
+    return x->n < y->n ? -1 : x->n > y->n;
+}
+
+static char *copy_str(char *dst, struct str *s)
+{
+    memcpy(dst, s->p, s->n);
+    dst[s->n] = '\0';
+    s->p = dst;
+    return dst + s->n + 1;
+}
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';
+}
+
+/*
+ * The payload key of tp, interned: env and hostname fall back to the configured ones
+ * (concentrator.go addNow); container tags are the comma-separated "_dd.tags.container",
+ * trimmed, sorted and deduplicated ("per APM stats intake requirement", otel_util.go), and the
+ * image tag is their image_tag value.
+ */
+static int pkey_get(struct stats_concentrator *c, const DdTracerPayload *tp,
+                    struct stats_pkey **out)
+{
+    struct stats_pkey k;
+    memset(&k, 0, sizeof(k));
+    k.env = cstr(tp->env);
+    if (k.env.n == 0) {
+        k.env = cstr(c->agent_env);
+    }
+    k.hostname = cstr(tp->hostname);
+    if (k.hostname.n == 0) {
+        k.hostname = cstr(c->agent_hostname);
+    }
+    k.version = cstr(tp->appversion);
+    k.container_id = cstr(tp->containerid);
+    k.lang = cstr(tp->languagename);
+    k.git_sha = tp_tag(tp, "_dd.git.commit.sha");
+    k.raw_ctags = tp_tag(tp, "_dd.tags.container");
+    uint64_t h = 0x51ed270b27c6f1a5ULL;
+    const struct str *fields[] = {&k.env,  &k.hostname, &k.version,  &k.container_id,
+                                  &k.lang, &k.git_sha,  &k.raw_ctags};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        h = hash_bytes(h, fields[i]->p, fields[i]->n);
+    }
+    for (struct stats_pkey *p = c->pkeys; p != NULL; p = p->next) {
+        if (p->hash == h && str_eq(p->env, k.env) && str_eq(p->hostname, k.hostname) &&
+            str_eq(p->version, k.version) && str_eq(p->container_id, k.container_id) &&
+            str_eq(p->lang, k.lang) && str_eq(p->git_sha, k.git_sha) &&
+            str_eq(p->raw_ctags, k.raw_ctags)) {
+            *out = p;
+            return O2D_OK;
+        }
+    }
+    /* New key: count the container tags, then lay everything out in one block. */
+    size_t n_tags = 0;
+    if (k.container_id.n > 0) {
+        for (size_t i = 0; i <= k.raw_ctags.n; i++) {
+            if (i == k.raw_ctags.n || k.raw_ctags.p[i] == ',') {
+                n_tags++;
+            }
+        }
+        if (k.raw_ctags.n == 0) {
+            n_tags = 0;
+        }
+    }
+    size_t bytes = sizeof(k) + n_tags * sizeof(struct str);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        bytes += fields[i]->n + 1;
+    }
+    struct stats_pkey *p = o2d_malloc(bytes);
+    if (p == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    *p = k;
+    p->hash = h;
+    p->tags = (struct str *)(p + 1);
+    char *s = (char *)(p->tags + n_tags);
+    s = copy_str(s, &p->env);
+    s = copy_str(s, &p->hostname);
+    s = copy_str(s, &p->version);
+    s = copy_str(s, &p->container_id);
+    s = copy_str(s, &p->lang);
+    s = copy_str(s, &p->git_sha);
+    copy_str(s, &p->raw_ctags);
+    /* The tags point into the copy of the raw string. */
+    size_t start = 0;
+    for (size_t i = 0; n_tags > 0 && i <= p->raw_ctags.n; i++) {
+        if (i < p->raw_ctags.n && p->raw_ctags.p[i] != ',') {
+            continue;
+        }
+        struct str t = {p->raw_ctags.p + start, i - start};
+        while (t.n > 0 && is_space(t.p[0])) {
+            t.p++;
+            t.n--;
+        }
+        while (t.n > 0 && is_space(t.p[t.n - 1])) {
+            t.n--;
+        }
+        if (t.n > 0) {
+            p->tags[p->n_tags++] = t;
+        }
+        start = i + 1;
+    }
+    qsort(p->tags, p->n_tags, sizeof(struct str), cmp_str);
+    size_t w = 0;
+    for (size_t i = 0; i < p->n_tags; i++) {
+        if (w == 0 || !str_eq(p->tags[w - 1], p->tags[i])) {
+            p->tags[w++] = p->tags[i];
+        }
+    }
+    p->n_tags = w;
+    p->image_tag = cstr(NULL);
+    for (size_t i = 0; i < p->n_tags; i++) {
+        if (p->tags[i].n > 10 && memcmp(p->tags[i].p, "image_tag:", 10) == 0) {
+            p->image_tag.p = p->tags[i].p + 10;
+            p->image_tag.n = p->tags[i].n - 10;
+        }
+    }
+    p->next = c->pkeys;
+    c->pkeys = p;
+    *out = p;
+    return O2D_OK;
+}
+
+/* ---- peer IP quantization (pkg/obfuscate/ip_address.go) ---- */
+
+static const char *const allowed_ips[] = {"127.0.0.1", "::1", "169.254.169.254", "fd00:ec2::254",
+                                          "169.254.170.2"};
+
+static int has_prefix(struct str s, const char *p)
+{
+    size_t n = strlen(p);
+    return s.n >= n && memcmp(s.p, p, n) == 0;
+}
+
+static const char *mem_find(struct str s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= s.n; i++) {
+        if (memcmp(s.p + i, needle, n) == 0) {
+            return s.p + i;
+        }
+    }
+    return NULL;
+}
+
+static void split_prefix(struct str raw, struct str *prefix, struct str *after)
+{
+    static const char *const schemes[] = {"dnspoll", "ftp", "file", "http", "https"};
+    prefix->p = raw.p;
+    prefix->n = 0;
+    *after = raw;
+    if (has_prefix(raw, "ip-")) {
+        prefix->n = 3;
+        after->p = raw.p + 3;
+        after->n = raw.n - 3;
+        return;
+    }
+    for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++) {
+        const char *at = mem_find(raw, schemes[k]);
+        if (at == NULL) {
+            continue;
+        }
+        size_t idx = (size_t)(at - raw.p), sl = strlen(schemes[k]);
+        for (size_t slashes = 3; slashes >= 2; slashes--) {
+            size_t end = idx + sl + 1 + slashes;
+            if (end < raw.n && raw.p[idx + sl] == ':' &&
+                memcmp(raw.p + idx + sl + 1, "///", slashes) == 0) {
+                prefix->p = at;
+                prefix->n = end - idx;
+                after->p = raw.p + end;
+                after->n = raw.n - end;
+                return;
+            }
+        }
+    }
+}
+
+static const char *mem_rchr(struct str s, char ch)
+{
+    for (size_t i = s.n; i > 0; i--) {
+        if (s.p[i - 1] == ch) {
+            return s.p + i - 1;
+        }
+    }
+    return NULL;
+}
+
+/* net.SplitHostPort without allocation, as the agent's splitHostPort. */
+static int split_host_port(struct str hp, struct str *host, struct str *port)
+{
+    const char *colon = mem_rchr(hp, ':');
+    if (colon == NULL) {
+        return 0;
+    }
+    size_t i = (size_t)(colon - hp.p), j = 0, k = 0;
+    if (hp.p[0] == '[') {
+        const char *end = memchr(hp.p, ']', hp.n);
+        if (end == NULL || (size_t)(end - hp.p) + 1 != i) {
+            return 0;
+        }
+        host->p = hp.p + 1;
+        host->n = (size_t)(end - hp.p) - 1;
+        j = 1;
+        k = (size_t)(end - hp.p) + 1;
+    } else {
+        host->p = hp.p;
+        host->n = i;
+        if (memchr(host->p, ':', host->n) != NULL) {
+            return 0;
+        }
+    }
+    if (memchr(hp.p + j, '[', hp.n - j) != NULL || memchr(hp.p + k, ']', hp.n - k) != NULL) {
+        return 0;
+    }
+    port->p = hp.p + i + 1;
+    port->n = hp.n - i - 1;
+    return 1;
+}
+
+/* parseIPv4 with a chosen separator; accepts trailing characters after four octets. */
+static int parse_ipv4(struct str s, char sep, size_t *last)
+{
+    int val = 0, pos = 0, dig = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        char ch = s.p[i];
+        if (ch >= '0' && ch <= '9') {
+            if (dig == 1 && val == 0) {
+                return 0;
+            }
+            val = val * 10 + (ch - '0');
+            dig++;
+            if (val > 255) {
+                return 0;
+            }
+        } else if (ch == sep) {
+            if (i == 0 || i == s.n - 1 || s.p[i - 1] == sep) {
+                return 0;
+            }
+            if (pos == 3) {
+                *last = i;
+                return 1;
+            }
+            pos++;
+            val = 0;
+            dig = 0;
+        } else {
+            if (pos == 3 && dig > 0) {
+                *last = i;
+                return 1;
+            }
+            return 0;
+        }
+    }
+    if (pos < 3) {
+        return 0;
+    }
+    *last = s.n;
+    return 1;
+}
+
+static int parse_ipv6(struct str s)
+{
+    char tmp[64];
+    const char *zone = memchr(s.p, '%', s.n);
+    size_t n = zone != NULL ? (size_t)(zone - s.p) : s.n;
+    if (n >= sizeof(tmp) || (zone != NULL && zone == s.p + s.n - 1)) {
+        return 0;
+    }
+    memcpy(tmp, s.p, n);
+    tmp[n] = '\0';
+    struct in6_addr a;
+    return inet_pton(AF_INET6, tmp, &a) == 1;
+}
+
+static int is_parseable_ip(struct str s, size_t *last)
+{
+    if (s.n == 0) {
+        return 0;
+    }
+    char c0 = s.p[0];
+    if (!((c0 >= '0' && c0 <= '9') || (c0 >= 'a' && c0 <= 'f') || (c0 >= 'A' && c0 <= 'F') ||
+          c0 == ':')) {
+        return 0;
+    }
+    for (size_t i = 0; i < s.n; i++) {
+        switch (s.p[i]) {
+        case '.':
+        case '_':
+        case '-':
+            return parse_ipv4(s, s.p[i], last);
+        case ':':
+            if (parse_ipv6(s)) {
+                *last = s.n;
+                return 1;
+            }
+            return 0;
+        case '%':
+            return 0;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+static int quantize_ip(struct o2d_buf *b, struct str raw)
+{
+    struct str prefix, rest, host, port = {"", 0};
+    split_prefix(raw, &prefix, &rest);
+    if (!split_host_port(rest, &host, &port)) {
+        host = rest;
+        port.n = 0;
+    }
+    size_t last;
+    if (!is_parseable_ip(host, &last)) {
+        return o2d_buf_append(b, raw.p, raw.n);
+    }
+    struct str suffix = {host.p + last, host.n - last};
+    host.n = last;
+    for (size_t i = 0; i < sizeof(allowed_ips) / sizeof(allowed_ips[0]); i++) {
+        if (str_eq(host, cstr(allowed_ips[i]))) {
+            return o2d_buf_append(b, raw.p, raw.n);
+        }
+    }
+    int rv = o2d_buf_append(b, prefix.p, prefix.n);
+    if (rv == O2D_OK) {
+        rv = o2d_buf_append_str(b, "blocked-ip-address");
+    }
+    if (rv == O2D_OK && port.n > 0) {
+        rv = o2d_buf_append_byte(b, ':');
+        if (rv == O2D_OK) {
+            rv = o2d_buf_append(b, port.p, port.n);
+        }
+    }
+    if (rv == O2D_OK) {
+        rv = o2d_buf_append(b, suffix.p, suffix.n);
+    }
+    return rv;
+}
+
+int stats_quantize_peer_ips(struct o2d_buf *b, const char *v, size_t len)
+{
+    size_t base = b->len;
+    int any = 0;
+    for (size_t i = 0; i < len && !any; i++) {
+        any = (v[i] >= '0' && v[i] <= '9') || v[i] == ':';
+    }
+    if (!any) {
+        /* No IP address without a digit or a colon. */
+        return o2d_buf_append(b, v, len);
+    }
+    size_t start = 0, emitted = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && v[i] != ',') {
+            continue;
+        }
+        size_t before = b->len;
+        int rv = emitted > 0 ? o2d_buf_append_byte(b, ',') : O2D_OK;
+        size_t qstart = b->len;
+        if (rv == O2D_OK) {
+            rv = quantize_ip(b, (struct str){v + start, i - start});
+        }
+        if (rv != O2D_OK) {
+            b->len = base;
+            return rv;
+        }
+        /* An entry equal to an earlier one after quantization is dropped. */
+        struct str q = {(const char *)b->data + qstart, b->len - qstart};
+        size_t s = base;
+        int dup = 0;
+        for (size_t j = base; emitted > 0 && j <= before && !dup; j++) {
+            if (j < before && b->data[j] != ',') {
+                continue;
+            }
+            dup = str_eq((struct str){(const char *)b->data + s, j - s}, q);
+            s = j + 1;
+        }
+        if (dup) {
+            b->len = before;
+        } else {
+            emitted++;
+        }
+        start = i + 1;
+    }
+    return O2D_OK;
+}
+
+/* ---- gRPC status code (aggregation.go getGRPCStatusCode) ---- */
+
+static const struct {
+    const char *name;
+    const char *code;
+} grpc_names[] = {
+    /* grpcStatusMap: spellings seen from tracers */
+    {"CANCELLED", "1"},
+    {"CANCELED", "1"},
+    {"INVALIDARGUMENT", "3"},
+    {"DEADLINEEXCEEDED", "4"},
+    {"NOTFOUND", "5"},
+    {"ALREADYEXISTS", "6"},
+    {"PERMISSIONDENIED", "7"},
+    {"RESOURCEEXHAUSTED", "8"},
+    {"FAILEDPRECONDITION", "9"},
+    {"OUTOFRANGE", "11"},
+    {"DATALOSS", "15"},
+    /* google.golang.org/genproto/googleapis/rpc/code Code_value */
+    {"OK", "0"},
+    {"UNKNOWN", "2"},
+    {"INVALID_ARGUMENT", "3"},
+    {"DEADLINE_EXCEEDED", "4"},
+    {"NOT_FOUND", "5"},
+    {"ALREADY_EXISTS", "6"},
+    {"PERMISSION_DENIED", "7"},
+    {"RESOURCE_EXHAUSTED", "8"},
+    {"FAILED_PRECONDITION", "9"},
+    {"ABORTED", "10"},
+    {"OUT_OF_RANGE", "11"},
+    {"UNIMPLEMENTED", "12"},
+    {"INTERNAL", "13"},
+    {"UNAVAILABLE", "14"},
+    {"DATA_LOSS", "15"},
+    {"UNAUTHENTICATED", "16"},
+};
+
+/* strconv.ParseUint(s, 10, 32). */
+static int parse_u32(const char *s, uint32_t *out)
+{
+    if (s[0] == '\0') {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > UINT32_MAX) {
+            return 0;
+        }
+    }
+    *out = (uint32_t)v;
+    return 1;
+}
+
+void stats_grpc_code_from_string(const char *v, char out[static 12])
+{
+    uint32_t n;
+    out[0] = '\0';
+    if (parse_u32(v, &n)) {
+        snprintf(out, 12, "%u", n);
+        return;
+    }
+    if (strncmp(v, "StatusCode.", 11) == 0) {
+        v += 11;
+    }
+    char up[24];
+    size_t len = strlen(v);
+    if (len >= sizeof(up)) {
+        return;
+    }
+    for (size_t i = 0; i <= len; i++) {
+        up[i] = (v[i] >= 'a' && v[i] <= 'z') ? (char)(v[i] - 'a' + 'A') : v[i];
+    }
+    for (size_t i = 0; i < sizeof(grpc_names) / sizeof(grpc_names[0]); i++) {
+        if (strcmp(up, grpc_names[i].name) == 0) {
+            strcpy(out, grpc_names[i].code);
+            return;
+        }
+    }
+}
+
+/* uint32(float64) in Go for the values that fit; 0 otherwise. */
+static uint32_t metric_u32(double v)
+{
+    return v >= 0 && v < 4294967296.0 ? (uint32_t)v : 0;
+}
+
+/* ---- buckets and groups ---- */
+
+static struct stats_bucket *bucket_get(struct stats_concentrator *c, int64_t start)
+{
+    if (c->last != NULL && c->last->start == start) {
+        return c->last;
+    }
+    for (struct stats_bucket *b = c->buckets; b != NULL; b = b->next) {
+        if (b->start == start) {
+            c->last = b;
+            return b;
+        }
+    }
+    if (c->n_buckets >= MAX_BUCKETS) {
+        return NULL;
+    }
+    struct stats_bucket *b = o2d_calloc(1, sizeof(*b));
+    if (b == NULL) {
+        return NULL;
+    }
+    b->start = start;
+    b->next = c->buckets;
+    c->buckets = b;
+    c->n_buckets++;
+    c->last = b;
+    return b;
+}
+
+static int bucket_grow(struct stats_bucket *b)
+{
+    size_t ncap = b->table_cap ? b->table_cap * 2 : 16;
+    struct stats_group **t = o2d_calloc(ncap, sizeof(*t));
+    if (t == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < b->table_cap; i++) {
+        struct stats_group *g = b->table[i];
+        if (g != NULL) {
+            size_t j = g->hash & (ncap - 1);
+            while (t[j] != NULL) {
+                j = (j + 1) & (ncap - 1);
+            }
+            t[j] = g;
+        }
+    }
+    o2d_free(b->table);
+    b->table = t;
+    b->table_cap = ncap;
+    return O2D_OK;
+}
+
+static int group_matches(const struct stats_group *g, const struct stats_group *k)
+{
+    return g->hash == k->hash && g->pk == k->pk && g->http_status == k->http_status &&
+           g->synthetics == k->synthetics && g->trace_root == k->trace_root &&
+           g->peer_hash == k->peer_hash && str_eq(g->service, k->service) &&
+           str_eq(g->name, k->name) && str_eq(g->resource, k->resource) &&
+           str_eq(g->type, k->type) && str_eq(g->kind, k->kind) && str_eq(g->grpc, k->grpc);
+}
+
+/* A group for key k with every string copied into the same allocation. */
+static struct stats_group *group_new(const struct stats_group *k)
+{
+    size_t bytes = sizeof(*k) + k->n_peer * sizeof(struct str);
+    const struct str *fields[] = {&k->service, &k->name, &k->resource,
+                                  &k->type,    &k->kind, &k->grpc};
+    for (size_t i = 0; i < 6; i++) {
+        bytes += fields[i]->n + 1;
+    }
+    for (size_t i = 0; i < k->n_peer; i++) {
+        bytes += k->peer[i].n + 1;
+    }
+    struct stats_group *g = o2d_malloc(bytes);
+    if (g == NULL) {
+        return NULL;
+    }
+    *g = *k;
+    g->peer = (struct str *)(g + 1);
+    char *s = (char *)(g->peer + k->n_peer);
+    for (size_t i = 0; i < k->n_peer; i++) {
+        g->peer[i] = k->peer[i];
+        s = copy_str(s, &g->peer[i]);
+    }
+    s = copy_str(s, &g->service);
+    s = copy_str(s, &g->name);
+    s = copy_str(s, &g->resource);
+    s = copy_str(s, &g->type);
+    s = copy_str(s, &g->kind);
+    copy_str(s, &g->grpc);
+    g->hits = g->errors = g->duration = g->top_level_hits = 0;
+    ddsketch_init(&g->ok);
+    ddsketch_init(&g->err);
+    return g;
+}
+
+/* Finds or makes the group of k in b; *g = NULL when the bucket is at its cap. */
+static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
+                     const struct stats_group *k, struct stats_group **g)
+{
+    *g = NULL;
+    size_t i = 0;
+    if (b->table_cap > 0) {
+        i = k->hash & (b->table_cap - 1);
+        while (b->table[i] != NULL) {
+            if (group_matches(b->table[i], k)) {
+                *g = b->table[i];
+                return O2D_OK;
+            }
+            i = (i + 1) & (b->table_cap - 1);
+        }
+    }
+    if (b->n_groups >= c->max_groups) {
+        return O2D_OK;
+    }
+    if ((b->n_groups + 1) * 2 > b->table_cap) {
+        int rv = bucket_grow(b);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+        i = k->hash & (b->table_cap - 1);
+        while (b->table[i] != NULL) {
+            i = (i + 1) & (b->table_cap - 1);
+        }
+    }
+    struct stats_group *n = group_new(k);
+    if (n == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    b->table[i] = n;
+    b->n_groups++;
+    n->pk->refs++;
+    *g = n;
+    return O2D_OK;
+}
+
+/* ---- adding spans ---- */
+
+static int lower_eq(const char *s, const char *lower)
+{
+    for (; *s != '\0' && *lower != '\0'; s++, lower++) {
+        char ch = (*s >= 'A' && *s <= 'Z') ? (char)(*s - 'A' + 'a') : *s;
+        if (ch != *lower) {
+            return 0;
+        }
+    }
+    return *s == '\0' && *lower == '\0';
+}
+
+struct peer_ref {
+    size_t off, len;
+};
+
+static int cmp_peer(const void *a, const void *b, void *base)
+{
+    const struct peer_ref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int r = memcmp((const char *)base + x->off, (const char *)base + y->off, n);
+    if (r != 0) {
+        return r;
+    }
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/*
+ * The peer tags of a span (span_concentrator.go matchingPeerTags): all precursors for client,
+ * producer and consumer spans, only _dd.base_service for an internal (or kind-less) span that
+ * has one; "key:value" with IP addresses quantized, sorted.
+ */
+static int peer_tags(struct stats_concentrator *c, const struct span_view *v, const char *kind,
+                     struct str *out, size_t *n_out)
+{
+    *n_out = 0;
+    o2d_buf_reset(&c->peer_buf);
+    size_t first = 0, last = 0;
+    const char *base = v->meta[K_PEER0 + PEER_BASE_SERVICE];
+    if ((kind[0] == '\0' || lower_eq(kind, "internal")) && base != NULL && base[0] != '\0') {
+        first = PEER_BASE_SERVICE;
+        last = PEER_BASE_SERVICE + 1;
+    } else if (lower_eq(kind, "client") || lower_eq(kind, "producer") ||
+               lower_eq(kind, "consumer")) {
+        last = N_PEER;
+    }
+    struct peer_ref refs[N_PEER];
+    size_t n = 0;
+    for (size_t i = first; i < last; i++) {
+        const char *val = v->meta[K_PEER0 + i];
+        if (val == NULL || val[0] == '\0') {
+            continue;
+        }
+        size_t off = c->peer_buf.len;
+        int rv = o2d_buf_append_str(&c->peer_buf, stats_peer_tag_keys[i]);
+        if (rv == O2D_OK) {
+            rv = o2d_buf_append_byte(&c->peer_buf, ':');
+        }
+        if (rv == O2D_OK) {
+            rv = stats_quantize_peer_ips(&c->peer_buf, val, strlen(val));
+        }
+        if (rv != O2D_OK) {
+            return rv;
+        }
+        refs[n].off = off;
+        refs[n].len = c->peer_buf.len - off;
+        n++;
+    }
+    int sorted = 1;
+    for (size_t i = 1; i < n && sorted; i++) {
+        sorted = cmp_peer(&refs[i - 1], &refs[i], c->peer_buf.data) <= 0;
+    }
+    if (!sorted) {
+        qsort_r(refs, n, sizeof(refs[0]), cmp_peer, c->peer_buf.data);
+    }
+    for (size_t i = 0; i < n; i++) {
+        out[i].p = (const char *)c->peer_buf.data + refs[i].off;
+        out[i].n = refs[i].len;
+    }
+    *n_out = n;
+    return O2D_OK;
+}
+
+static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const DdSpan *s,
+                    int synthetics)
+{
+    struct span_view v;
+    int top = 0, measured = 0;
+    memset(v.meta, 0, sizeof(v.meta));
+    memset(v.metric, 0, sizeof(v.metric));
+    memset(v.has_metric, 0, sizeof(v.has_metric));
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
+        int id = e->key != NULL ? key_id(c, e->key) : -1;
+        if (id >= 0 && id < K_PEER0) {
+            v.metric[id] = e->value;
+            v.has_metric[id] = 1;
+        }
+    }
+    top = (v.has_metric[K_TOP_LEVEL] && v.metric[K_TOP_LEVEL] == 1) ||
+          (v.has_metric[K_DD_TOP_LEVEL] && v.metric[K_DD_TOP_LEVEL] == 1);
+    measured = v.has_metric[K_MEASURED] && v.metric[K_MEASURED] == 1;
+    if (!top && !measured && !c->by_kind) {
+        return O2D_OK;
+    }
+    if (v.has_metric[K_PARTIAL_VERSION] && v.metric[K_PARTIAL_VERSION] >= 0) {
+        return O2D_OK;
+    }
+    for (size_t i = 0; i < s->n_meta; i++) {
+        const Datadog__Trace__Span__MetaEntry *e = s->meta[i];
+        int id = e->key != NULL ? key_id(c, e->key) : -1;
+        if (id >= 0) {
+            v.meta[id] = e->value != NULL ? e->value : "";
+        }
+    }
+    const char *kind = v.meta[K_SPAN_KIND] != NULL ? v.meta[K_SPAN_KIND] : "";
+    if (!top && !measured &&
+        !(lower_eq(kind, "server") || lower_eq(kind, "consumer") || lower_eq(kind, "client") ||
+          lower_eq(kind, "producer"))) {
+        return O2D_OK;
+    }
+
+    int64_t end;
+    if (__builtin_add_overflow(s->start, s->duration, &end)) {
+        end = INT64_MAX;
+    }
+    int64_t btime = end - end % c->bucket_ns;
+    if (btime < c->oldest_ts) {
+        btime = c->oldest_ts;
+    }
+    struct stats_bucket *b = bucket_get(c, btime);
+    if (b == NULL) {
+        c->counters.groups_dropped++;
+        return c->n_buckets >= MAX_BUCKETS ? O2D_OK : O2D_ERR_NOMEM;
+    }
+
+    struct stats_group k;
+    memset(&k, 0, sizeof(k));
+    k.pk = pk;
+    k.service = cstr(s->service);
+    k.name = cstr(s->name);
+    k.resource = cstr(s->resource);
+    k.type = cstr(s->type);
+    k.kind = cstr(kind);
+    /* HTTP status: the metric first (7.39.0+), else the meta parsed as uint32 */
+    if (v.has_metric[K_HTTP_STATUS]) {
+        k.http_status = metric_u32(v.metric[K_HTTP_STATUS]);
+    } else if (v.meta[K_HTTP_STATUS] != NULL && !parse_u32(v.meta[K_HTTP_STATUS], &k.http_status)) {
+        k.http_status = 0;
+    }
+    char grpc[24];
+    grpc[0] = '\0';
+    int grpc_found = 0;
+    for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
+        if (v.meta[i] != NULL && v.meta[i][0] != '\0') {
+            stats_grpc_code_from_string(v.meta[i], grpc);
+            grpc_found = 1;
+        }
+    }
+    for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
+        if (v.has_metric[i]) {
+            double m = v.metric[i];
+            snprintf(grpc, sizeof(grpc), "%llu",
+                     m >= 0 && m < 18446744073709551616.0 ? (unsigned long long)m : 0ULL);
+            grpc_found = 1;
+        }
+    }
+    k.grpc = cstr(grpc);
+    k.synthetics = (uint8_t)synthetics;
+    k.trace_root = s->parentid == 0 ? 1 : 2;
+    struct str peers[N_PEER];
+    if (c->peer_agg) {
+        int rv = peer_tags(c, &v, kind, peers, &k.n_peer);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+        k.peer_hash = hash_tags(peers, k.n_peer);
+        k.peer = peers;
+    }
+
+    uint64_t h = (uint64_t)(uintptr_t)pk * 0x9e3779b97f4a7c15ULL;
+    h = hash_bytes(h, k.service.p, k.service.n);
+    h = hash_bytes(h, k.name.p, k.name.n);
+    h = hash_bytes(h, k.resource.p, k.resource.n);
+    h = hash_bytes(h, k.type.p, k.type.n);
+    h = hash_bytes(h, k.kind.p, k.kind.n);
+    h = hash_bytes(h, k.grpc.p, k.grpc.n);
+    h ^= k.peer_hash;
+    h ^= ((uint64_t)k.http_status << 8) | ((uint64_t)k.synthetics << 4) | k.trace_root;
+    k.hash = mix64(h);
+
+    struct stats_group *g;
+    int rv = group_get(c, b, &k, &g);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    if (g == NULL) {
+        c->counters.groups_dropped++;
+        return O2D_OK;
+    }
+    /*
+     * Weight 1: every span is seen here, before any sampling. A span kept by an upstream
+     * sampler at rate r would weigh 1/r (weight.go reads the root's _sample_rate); the
+     * counters would then be floats rounded at export, as statsraw.go does.
+     */
+    uint64_t dur = s->duration > 0 ? (uint64_t)s->duration : 0;
+    double trunc = ddsketch_trunc_ns(s->duration > 0 ? s->duration : 0);
+    rv = ddsketch_add(s->error != 0 ? &g->err : &g->ok, trunc);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    g->hits++;
+    if (s->error != 0) {
+        g->errors++;
+    }
+    g->duration += dur;
+    if (top) {
+        g->top_level_hits++;
+    }
+    c->counters.spans_counted++;
+    return O2D_OK;
+}
+
+int stats_add_payload(struct stats_concentrator *c, const DdTracerPayload *tp)
+{
+    struct stats_pkey *pk;
+    int rv = pkey_get(c, tp, &pk);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    for (size_t i = 0; rv == O2D_OK && i < tp->n_chunks; i++) {
+        const DdTraceChunk *ch = tp->chunks[i];
+        int synthetics = ch->origin != NULL && strncmp(ch->origin, "synthetics", 10) == 0;
+        for (size_t j = 0; rv == O2D_OK && j < ch->n_spans; j++) {
+            rv = add_span(c, pk, ch->spans[j], synthetics);
+        }
+    }
+    if (pk->refs == 0) {
+        pkeys_collect(c);
+    }
+    return rv;
+}
+
+/* ---- flushing ---- */
+
+struct entry {
+    size_t pk_id;
+    int64_t start;
+    const struct stats_group *g;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    if (x->pk_id != y->pk_id) {
+        return x->pk_id < y->pk_id ? -1 : 1;
+    }
+    if (x->start != y->start) {
+        return x->start < y->start ? -1 : 1;
+    }
+    return 0;
+}
+
+struct out_ctx {
+    struct o2d_buf *b;
+    int rv; /* the first append error */
+};
+
+static int buf_write(void *data, const char *p, size_t n)
+{
+    struct out_ctx *o = data;
+    int rv = o2d_buf_append(o->b, p, n);
+    if (rv != O2D_OK && o->rv == O2D_OK) {
+        o->rv = rv;
+    }
+    return rv == O2D_OK ? 0 : -1;
+}
+
+static int pack_str(msgpack_packer *pk, struct str s)
+{
+    return msgpack_pack_str(pk, s.n) | msgpack_pack_str_body(pk, s.p, s.n);
+}
+
+static int pack_cstr(msgpack_packer *pk, const char *s)
+{
+    return pack_str(pk, cstr(s));
+}
+
+static int pack_key(msgpack_packer *pk, const char *k)
+{
+    return pack_cstr(pk, k);
+}
+
+static int pack_sketch(struct stats_concentrator *c, msgpack_packer *pk, const struct ddsketch *s)
+{
+    size_t n = ddsketch_encoded_size(s);
+    o2d_buf_reset(&c->sketch_buf);
+    if (o2d_buf_reserve(&c->sketch_buf, n) != O2D_OK) {
+        return -1;
+    }
+    ddsketch_encode(s, c->sketch_buf.data);
+    return msgpack_pack_bin(pk, n) | msgpack_pack_bin_body(pk, c->sketch_buf.data, n);
+}
+
+static int pack_group(struct stats_concentrator *c, msgpack_packer *pk, const struct stats_group *g)
+{
+    int r = msgpack_pack_map(pk, 19);
+    r |= pack_key(pk, "Service") | pack_str(pk, g->service);
+    r |= pack_key(pk, "Name") | pack_str(pk, g->name);
+    r |= pack_key(pk, "Resource") | pack_str(pk, g->resource);
+    r |= pack_key(pk, "HTTPStatusCode") | msgpack_pack_uint32(pk, g->http_status);
+    r |= pack_key(pk, "Type") | pack_str(pk, g->type);
+    r |= pack_key(pk, "DBType") | pack_cstr(pk, "");
+    r |= pack_key(pk, "Hits") | msgpack_pack_uint64(pk, g->hits);
+    r |= pack_key(pk, "Errors") | msgpack_pack_uint64(pk, g->errors);
+    r |= pack_key(pk, "Duration") | msgpack_pack_uint64(pk, g->duration);
+    r |= pack_key(pk, "OkSummary") | pack_sketch(c, pk, &g->ok);
+    r |= pack_key(pk, "ErrorSummary") | pack_sketch(c, pk, &g->err);
+    r |= pack_key(pk, "Synthetics") |
+         (g->synthetics ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+    r |= pack_key(pk, "TopLevelHits") | msgpack_pack_uint64(pk, g->top_level_hits);
+    r |= pack_key(pk, "SpanKind") | pack_str(pk, g->kind);
+    r |= pack_key(pk, "PeerTags") | msgpack_pack_array(pk, g->n_peer);
+    for (size_t i = 0; i < g->n_peer; i++) {
+        r |= pack_str(pk, g->peer[i]);
+    }
+    r |= pack_key(pk, "IsTraceRoot") | msgpack_pack_int32(pk, g->trace_root);
+    r |= pack_key(pk, "GRPCStatusCode") | pack_str(pk, g->grpc);
+    r |= pack_key(pk, "HTTPMethod") | pack_cstr(pk, "");
+    r |= pack_key(pk, "HTTPEndpoint") | pack_cstr(pk, "");
+    return r;
+}
+
+/* One StatsPayload of entries e[0..n), sorted by payload key then bucket. */
+static int pack_payload(struct stats_concentrator *c, msgpack_packer *pk, const struct entry *e,
+                        size_t n, int split)
+{
+    size_t n_clients = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_clients += i == 0 || e[i].pk_id != e[i - 1].pk_id;
+    }
+    int r = msgpack_pack_map(pk, 6);
+    r |= pack_key(pk, "AgentHostname") | pack_cstr(pk, c->agent_hostname);
+    r |= pack_key(pk, "AgentEnv") | pack_cstr(pk, c->agent_env);
+    r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, n_clients);
+    for (size_t i = 0; i < n && r == 0;) {
+        size_t j = i;
+        size_t n_buckets = 0;
+        while (j < n && e[j].pk_id == e[i].pk_id) {
+            n_buckets += j == i || e[j].start != e[j - 1].start;
+            j++;
+        }
+        const struct stats_pkey *p = e[i].g->pk;
+        r |= msgpack_pack_map(pk, 14);
+        r |= pack_key(pk, "Hostname") | pack_str(pk, p->hostname);
+        r |= pack_key(pk, "Env") | pack_str(pk, p->env);
+        r |= pack_key(pk, "Version") | pack_str(pk, p->version);
+        r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, n_buckets);
+        for (size_t b = i; b < j && r == 0;) {
+            size_t d = b;
+            while (d < j && e[d].start == e[b].start) {
+                d++;
+            }
+            r |= msgpack_pack_map(pk, 4);
+            r |= pack_key(pk, "Start") | msgpack_pack_uint64(pk, (uint64_t)e[b].start);
+            r |= pack_key(pk, "Duration") | msgpack_pack_uint64(pk, (uint64_t)c->bucket_ns);
+            r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, d - b);
+            for (size_t g = b; g < d && r == 0; g++) {
+                r |= pack_group(c, pk, e[g].g);
+            }
+            r |= pack_key(pk, "AgentTimeShift") | msgpack_pack_int64(pk, 0);
+            b = d;
+        }
+        r |= pack_key(pk, "Lang") | pack_str(pk, p->lang);
+        r |= pack_key(pk, "TracerVersion") | pack_cstr(pk, "");
+        r |= pack_key(pk, "RuntimeID") | pack_cstr(pk, "");
+        r |= pack_key(pk, "Sequence") | msgpack_pack_uint64(pk, 0);
+        r |= pack_key(pk, "AgentAggregation") | pack_cstr(pk, "");
+        r |= pack_key(pk, "Service") | pack_cstr(pk, "");
+        r |= pack_key(pk, "ContainerID") | pack_str(pk, p->container_id);
+        r |= pack_key(pk, "Tags") | msgpack_pack_array(pk, p->n_tags);
+        for (size_t t = 0; t < p->n_tags; t++) {
+            r |= pack_str(pk, p->tags[t]);
+        }
+        r |= pack_key(pk, "GitCommitSha") | pack_str(pk, p->git_sha);
+        r |= pack_key(pk, "ImageTag") | pack_str(pk, p->image_tag);
+        i = j;
+    }
+    r |= pack_key(pk, "AgentVersion") | pack_cstr(pk, c->agent_version);
+    r |= pack_key(pk, "ClientComputed") | msgpack_pack_false(pk);
+    r |= pack_key(pk, "SplitPayload") | (split ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
+    return r;
+}
+
+int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
+                int (*emit)(void *ctx, const uint8_t *msgpack, size_t len), void *ctx)
+{
+    int rv = O2D_OK;
+    struct stats_bucket *closed = NULL;
+    struct entry *entries = NULL;
+    size_t n = 0;
+
+    /* Detach the closed buckets: start <= now - bufferLen * width, or all when forced. */
+    int64_t limit = now_ns < INT64_MIN + BUFFER_LEN * c->bucket_ns
+                        ? INT64_MIN
+                        : now_ns - BUFFER_LEN * c->bucket_ns;
+    for (struct stats_bucket **pp = &c->buckets; *pp != NULL;) {
+        struct stats_bucket *b = *pp;
+        if (force || b->start <= limit) {
+            *pp = b->next;
+            b->next = closed;
+            closed = b;
+            c->n_buckets--;
+            n += b->n_groups;
+        } else {
+            pp = &b->next;
+        }
+    }
+    c->last = NULL;
+    int64_t oldest = now_ns - now_ns % c->bucket_ns - (BUFFER_LEN - 1) * c->bucket_ns;
+    if (oldest > c->oldest_ts) {
+        c->oldest_ts = oldest;
+    }
+    if (n == 0) {
+        goto out;
+    }
+
+    entries = o2d_malloc(n * sizeof(*entries));
+    if (entries == NULL) {
+        rv = O2D_ERR_NOMEM;
+        goto out;
+    }
+    size_t id = 0;
+    for (struct stats_pkey *p = c->pkeys; p != NULL; p = p->next) {
+        p->id = id++;
+    }
+    size_t k = 0;
+    for (struct stats_bucket *b = closed; b != NULL; b = b->next) {
+        for (size_t i = 0; i < b->table_cap; i++) {
+            if (b->table[i] != NULL) {
+                entries[k].pk_id = b->table[i]->pk->id;
+                entries[k].start = b->start;
+                entries[k].g = b->table[i];
+                k++;
+            }
+        }
+    }
+    qsort(entries, n, sizeof(*entries), cmp_entry);
+
+    int split = n > MAX_ENTRIES_PER_PAYLOAD;
+    for (size_t i = 0; i < n; i += MAX_ENTRIES_PER_PAYLOAD) {
+        size_t m = n - i < MAX_ENTRIES_PER_PAYLOAD ? n - i : MAX_ENTRIES_PER_PAYLOAD;
+        msgpack_packer pk;
+        struct out_ctx oc = {&c->out, O2D_OK};
+        o2d_buf_reset(&c->out);
+        msgpack_packer_init(&pk, &oc, buf_write);
+        if (pack_payload(c, &pk, entries + i, m, split) != 0) {
+            if (rv == O2D_OK) {
+                rv = oc.rv != O2D_OK ? oc.rv : O2D_ERR_NOMEM;
+            }
+            continue;
+        }
+        int erv = emit(ctx, c->out.data, c->out.len);
+        c->counters.payloads++;
+        if (erv != O2D_OK && rv == O2D_OK) {
+            rv = erv;
+        }
+    }
+    /* Keep the output buffer for the next flush only when it is of a usual size. */
+    if (c->out.cap > (4u << 20)) {
+        o2d_buf_cleanup(&c->out);
+    }
+
+out:
+    o2d_free(entries);
+    while (closed != NULL) {
+        struct stats_bucket *b = closed;
+        closed = b->next;
+        bucket_free(b);
+    }
+    pkeys_collect(c);
+    return rv;
+}
