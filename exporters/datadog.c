@@ -676,7 +676,12 @@ static void emit_traces(void *ctx, uint8_t *gz, size_t gz_len, size_t spans, siz
 {
     struct dd_exporter *d = ctx;
     char langs[DD_LANGS_MAX + 40];
-    snprintf(langs, sizeof(langs), "X-Datadog-Reported-Languages: %s", languages);
+    /* "Name;" is how curl sends a header with an empty value (it drops "Name: "). */
+    if (languages[0] == '\0') {
+        snprintf(langs, sizeof(langs), "X-Datadog-Reported-Languages;");
+    } else {
+        snprintf(langs, sizeof(langs), "X-Datadog-Reported-Languages: %s", languages);
+    }
     const char *headers[] = {
         d->key_header,
         "Content-Type: application/x-protobuf",

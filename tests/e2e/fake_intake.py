@@ -1,0 +1,276 @@
+#!/usr/bin/python3
+"""A fake Datadog intake for end-to-end tests: /api/v0.2/traces, /api/v0.2/stats and
+/api/v1/validate on 127.0.0.1, an ephemeral port.
+
+What otel2dd sends is decoded with an independent decoder: the AgentPayload with protobuf
+classes that protoc generates at start from proto/datadog/trace (python3-protobuf), the
+StatsPayload with python3-msgpack; bodies are gunzipped first. Every request is recorded
+(time, path, headers, body digest, the answer given); the spans and stats groups of the
+requests answered 2xx are recorded too, so a test can check that each span arrived once.
+
+Faults are scripted per path: answer 500 three times then 202, 429 with Retry-After, 403,
+413; be down (the port closed and open connections dropped) until told otherwise; be slow.
+
+    intake = FakeIntake().start()
+    intake.script("/api/v0.2/traces", [500, 500, 500])
+    intake.script("/api/v0.2/traces", [(429, {"Retry-After": "2"})])
+    ... intake.url ...
+    intake.stop()
+
+Run alone (`python3 fake_intake.py`) it prints its URL and serves until interrupted.
+"""
+import collections
+import gzip
+import hashlib
+import http.server
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import msgpack  # python3-msgpack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TRACES = "/api/v0.2/traces"
+STATS = "/api/v0.2/stats"
+VALIDATE = "/api/v1/validate"
+
+_pb = None
+
+
+def load_protos():
+    """protoc --python_out for the Datadog trace intake messages; the module, once."""
+    global _pb
+    if _pb is None:
+        out = tempfile.mkdtemp(prefix="otel2dd-dd-pb2-")
+        subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto"),
+                        "datadog/trace/agent_payload.proto",
+                        "datadog/trace/tracer_payload.proto", "datadog/trace/span.proto"],
+                       check=True)
+        sys.path.insert(0, out)
+        from datadog.trace import agent_payload_pb2
+        _pb = agent_payload_pb2
+    return _pb
+
+
+class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class FakeIntake:
+    def __init__(self, api_key="test-key"):
+        self.pb = load_protos()
+        self.api_key = api_key
+        self.lock = threading.Lock()
+        self.requests = []        # every request: dict(time, path, method, headers, sha, status)
+        self.spans = []           # every span of accepted trace payloads (dicts)
+        self.agent_payloads = []  # dict(hostName, env, agentVersion, targetTPS, errorTPS, n)
+        self.stats_payloads = []  # decoded StatsPayloads (dicts as msgpack gives them)
+        self.stats_groups = []    # every ClientGroupedStats, with its payload's fields added
+        self.errors = []          # decoding failures: a test fails on any
+        self.scripts = collections.defaultdict(collections.deque)
+        self.default_status = {}  # path -> status when nothing is scripted
+        self.delay = 0.0          # seconds before each answer
+        self.validate_status = 200
+        self.down = False
+        self.port = 0
+        self.server = None
+        self.thread = None
+
+    # ---- lifecycle ----
+    def start(self):
+        self._serve()
+        return self
+
+    def _serve(self):
+        intake = self
+
+        class Handler(_Handler):
+            pass
+        Handler.intake = intake
+        self.server = _Server(("127.0.0.1", self.port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+
+    def go_down(self):
+        """Closes the port, and open connections answer nothing, until come_up()."""
+        self.down = True
+        self.stop()
+
+    def come_up(self):
+        self.down = False
+        self._serve()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    # ---- faults ----
+    def script(self, path, answers):
+        """Answers for the next requests to path: a status, or (status, headers dict)."""
+        with self.lock:
+            for a in answers:
+                self.scripts[path].append(a if isinstance(a, tuple) else (a, {}))
+
+    def next_answer(self, path):
+        with self.lock:
+            if self.scripts[path]:
+                return self.scripts[path].popleft()
+        return self.default_status.get(path, 202), {}
+
+    # ---- what was received ----
+    def span_ids(self):
+        with self.lock:
+            return [s["span_id"] for s in self.spans]
+
+    def requests_to(self, path):
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+    def groups(self):
+        with self.lock:
+            return list(self.stats_groups)
+
+    # ---- decoding ----
+    def record_traces(self, body, headers):
+        ap = self.pb.AgentPayload()
+        ap.ParseFromString(body)
+        spans = []
+        for tp in ap.tracerPayloads:
+            for chunk in tp.chunks:
+                for s in chunk.spans:
+                    spans.append({
+                        "trace_id": s.traceID, "span_id": s.spanID, "parent_id": s.parentID,
+                        "service": s.service, "name": s.name, "resource": s.resource,
+                        "type": s.type, "error": s.error, "start": s.start,
+                        "duration": s.duration, "meta": dict(s.meta),
+                        "metrics": dict(s.metrics), "language": tp.languageName,
+                        "env": tp.env, "hostname": tp.hostname, "priority": chunk.priority,
+                    })
+        with self.lock:
+            self.agent_payloads.append({
+                "hostName": ap.hostName, "env": ap.env, "agentVersion": ap.agentVersion,
+                "targetTPS": ap.targetTPS, "errorTPS": ap.errorTPS,
+                "tracerPayloads": len(ap.tracerPayloads), "spans": len(spans),
+                "languages": headers.get("X-Datadog-Reported-Languages"),
+            })
+            self.spans.extend(spans)
+
+    def record_stats(self, body):
+        sp = msgpack.unpackb(body, raw=False)
+        groups = []
+        for csp in sp.get("Stats") or []:
+            for bucket in csp.get("Stats") or []:
+                for g in bucket.get("Stats") or []:
+                    g = dict(g)
+                    g["_env"] = csp.get("Env")
+                    g["_version"] = csp.get("Version")
+                    g["_hostname"] = csp.get("Hostname")
+                    g["_start"] = bucket.get("Start")
+                    g["_duration"] = bucket.get("Duration")
+                    groups.append(g)
+        with self.lock:
+            self.stats_payloads.append(sp)
+            self.stats_groups.extend(groups)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    intake = None
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self, status, headers=None, body=b""):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _drop(self):
+        """Down: no answer at all, the connection just closes."""
+        self.close_connection = True
+
+    def do_GET(self):
+        it = self.intake
+        if it.down:
+            return self._drop()
+        path = self.path.split("?")[0]
+        rec = {"time": time.monotonic(), "path": path, "method": "GET",
+               "headers": dict(self.headers.items()), "sha": None}
+        if path != VALIDATE:
+            rec["status"] = 404
+            with it.lock:
+                it.requests.append(rec)
+            return self._answer(404)
+        ok = it.validate_status == 200 and self.headers.get("DD-API-KEY") == it.api_key
+        status = 200 if ok else (it.validate_status if it.validate_status != 200 else 403)
+        rec["status"] = status
+        with it.lock:
+            it.requests.append(rec)
+        body = json.dumps({"valid": True} if ok else {"errors": ["Forbidden"]}).encode()
+        self._answer(status, {"Content-Type": "application/json"}, body)
+
+    def do_POST(self):
+        it = self.intake
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if it.down:
+            return self._drop()
+        path = self.path.split("?")[0]
+        now = time.monotonic()
+        if it.delay:
+            time.sleep(it.delay)
+        status, extra = it.next_answer(path)
+        rec = {"time": now, "path": path, "method": "POST", "status": status,
+               "headers": dict(self.headers.items()), "sha": hashlib.sha256(body).hexdigest(),
+               "len": len(body)}
+        with it.lock:
+            it.requests.append(rec)
+        if 200 <= status < 300 and path in (TRACES, STATS):
+            try:
+                raw = body
+                if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
+                    raw = gzip.decompress(body)
+                if path == TRACES:
+                    it.record_traces(raw, self.headers)
+                else:
+                    it.record_stats(raw)
+            except Exception as e:  # noqa: BLE001 - any decoding problem fails the test
+                with it.lock:
+                    it.errors.append("%s: %r" % (path, e))
+                    rec["status"] = status = 400
+        answer = b"{}" if 200 <= status < 300 else json.dumps(
+            {"errors": ["fake intake says %d" % status]}).encode()
+        self._answer(status, extra, answer)
+
+
+if __name__ == "__main__":
+    with FakeIntake() as intake:
+        print(intake.url, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
