@@ -1335,7 +1335,7 @@ static int read_key_file(struct o2d_config *cfg, char *err, size_t errlen)
     return O2D_OK;
 }
 
-int o2d_config_prepare(struct o2d_config *cfg, char *err, size_t errlen)
+int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t errlen)
 {
     struct datadog_config *dd = &cfg->datadog;
     if (cfg->datadog_key_file[0] != '\0' && dd->api_key[0] == '\0') {
@@ -1392,7 +1392,7 @@ int o2d_config_prepare(struct o2d_config *cfg, char *err, size_t errlen)
         snprintf(dd->site, sizeof(dd->site), "%s", "datadoghq.com");
     }
     dd->enabled = dd->api_key[0] != '\0';
-    if (!dd->enabled && !embedded) {
+    if (!dd->enabled && !embedded && !(flags & O2D_PREPARE_NO_KEY)) {
         snprintf(err, errlen,
                  "%s: exporters.datadog is configured but no API key is set: set api.key "
                  "(for example ${env:DD_API_KEY}) or api.key_file",

@@ -96,7 +96,9 @@ int o2d_config_load_string(struct o2d_config *cfg, const char *name, const char 
  * without a key is an error; the embedded default without DD_API_KEY is not (it keeps the
  * debug exporter). O2D_ERR_CONFIG with err filled on failure.
  */
-int o2d_config_prepare(struct o2d_config *cfg, char *err, size_t errlen);
+int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t errlen);
+/* For `otel2dd translate`, which sends nothing: a missing API key is not an error. */
+#define O2D_PREPARE_NO_KEY 1u
 /* Frees what o2d_config_prepare() compiled. */
 void o2d_config_cleanup(struct o2d_config *cfg);
 

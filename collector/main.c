@@ -27,6 +27,7 @@
 #include "o2d_alloc.h"
 #include "o2d_log.h"
 #include "pipeline.h"
+#include "translate_cmd.h"
 
 /* ECS stops a task with SIGTERM and kills it 30 s later by default; drain well inside. */
 #define SHUTDOWN_DEADLINE_MS 20000
@@ -34,6 +35,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
+               "       otel2dd translate [--config FILE] [FILE|-]\n"
                "\n"
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
@@ -146,6 +148,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    if (argc > 1 && strcmp(argv[1], "translate") == 0) {
+        return translate_main(argc - 1, argv + 1);
+    }
     const char *config_path = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:vh", opts, NULL)) != -1) {
@@ -188,7 +193,7 @@ int main(int argc, char **argv)
                  : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
                                           strlen(o2d_config_embedded), err, sizeof(err));
     if (rv == O2D_OK) {
-        rv = o2d_config_prepare(&cfg, err, sizeof(err));
+        rv = o2d_config_prepare(&cfg, 0, err, sizeof(err));
     }
     if (rv != O2D_OK) {
         struct o2d_logline l;

@@ -4,9 +4,11 @@
  */
 #include <stdatomic.h>
 
+#include "datadog.h"
 #include "exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_log.h"
 #include "pipeline.h"
 
 #define PIPELINE_MAX_EXPORTERS 4
@@ -23,12 +25,29 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
     if (p == NULL) {
         return O2D_ERR_NOMEM;
     }
-    int rv = debug_exporter_new(&p->exporters[0], (int)cfg->debug_verbosity);
+    int rv = O2D_OK;
+    /* With an API key, Datadog; the debug exporter runs beside it only when the file names
+     * it. Without a key, the debug exporter shows what would be sent. */
+    if (cfg->datadog.enabled) {
+        rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog);
+        if (rv == O2D_OK) {
+            p->n_exporters++;
+        }
+    } else {
+        o2d_logf(O2D_LOG_WARN, "no Datadog API key is set (DD_API_KEY or "
+                               "exporters.datadog.api.key): nothing is sent to Datadog; the "
+                               "debug exporter shows what arrives");
+    }
+    if (rv == O2D_OK && (!cfg->datadog.enabled || cfg->debug_section)) {
+        rv = debug_exporter_new(&p->exporters[p->n_exporters], (int)cfg->debug_verbosity);
+        if (rv == O2D_OK) {
+            p->n_exporters++;
+        }
+    }
     if (rv != O2D_OK) {
-        o2d_free(p);
+        pipeline_free(p);
         return rv;
     }
-    p->n_exporters = 1;
     for (int i = 0; i < p->n_exporters; i++) {
         struct exporter *e = p->exporters[i];
         if (e->type->start != NULL && (rv = e->type->start(e)) != O2D_OK) {

@@ -182,7 +182,7 @@ int translate_main(int argc, char **argv)
                          : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
                                                   strlen(o2d_config_embedded), err, sizeof(err));
     if (rv == O2D_OK) {
-        rv = o2d_config_prepare(&cfg, err, sizeof(err));
+        rv = o2d_config_prepare(&cfg, O2D_PREPARE_NO_KEY, err, sizeof(err));
     }
     if (rv != O2D_OK) {
         fprintf(stderr, "otel2dd translate: %s\n", err);

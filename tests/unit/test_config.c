@@ -464,7 +464,7 @@ static void test_datadog_keys_and_prepare(void **state)
              "      max_size_mib: 8\n",
              keyfile);
     assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
-    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
     unlink(keyfile);
     assert_true(c.datadog.enabled);
     assert_string_equal(c.datadog.api_key, "0123456789abcdef");
@@ -492,14 +492,14 @@ static void test_datadog_keys_and_prepare(void **state)
     assert_int_equal(
         load_text(&c, "exporters:\n  datadog:\n    api:\n      site: x.com\n", err, sizeof(err)),
         O2D_OK);
-    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
     assert_non_null(strstr(err, "no API key is set"));
     unsetenv("DD_API_KEY");
     o2d_config_defaults(&c);
     assert_int_equal(o2d_config_load_string(&c, "<embedded default>", o2d_config_embedded,
                                             strlen(o2d_config_embedded), err, sizeof(err)),
                      O2D_OK);
-    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
     assert_false(c.datadog.enabled);
     assert_false(c.debug_section);
     setenv("DD_API_KEY", "abc", 1);
@@ -508,7 +508,7 @@ static void test_datadog_keys_and_prepare(void **state)
     assert_int_equal(o2d_config_load_string(&c, "<embedded default>", o2d_config_embedded,
                                             strlen(o2d_config_embedded), err, sizeof(err)),
                      O2D_OK);
-    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
     assert_true(c.datadog.enabled);
     assert_string_equal(c.datadog.site, "datadoghq.eu");
     unsetenv("DD_API_KEY");
@@ -520,7 +520,7 @@ static void test_datadog_keys_and_prepare(void **state)
                                "      ignore_resources: [\"(unclosed\"]\n",
                                err, sizeof(err)),
                      O2D_OK);
-    assert_int_equal(o2d_config_prepare(&c, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
     assert_non_null(strstr(err, "'(unclosed' is not a regular expression"));
     assert_int_equal(load_text(&c,
                                "exporters:\n  datadog:\n    traces:\n"
