@@ -1,0 +1,1 @@
+INSERT INTO t (f) VALUES ($tag$random \wqejks "sadads' text$tag$, $$a$$)

@@ -1,0 +1,1 @@
+SELECT * FROM t WHERE note = E'it\'s here\n' AND x = 1e10 AND y = -5 AND z = 0x1F

@@ -1,0 +1,1 @@
+{call px_cu_se_security_pg.sps_get_my_accounts_count(1, 2, 'one', 'two')};

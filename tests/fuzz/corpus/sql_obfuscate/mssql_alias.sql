@@ -1,0 +1,1 @@
+SELECT [b].[BlogId] AS [Blog Id], [b].[Name] FROM [Blogs] AS [b] ORDER BY [b].[Name]

@@ -1,0 +1,1 @@
+SELECT a :: VARCHAR(255), b !~* 'x', c <=> d, e <> f, g >= 1, @runtot := 0 FROM t WHERE !is_good

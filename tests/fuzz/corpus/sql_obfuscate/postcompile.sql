@@ -1,0 +1,1 @@
+SELECT users.id FROM users WHERE users.id IN (__[POSTCOMPILE_id_1])

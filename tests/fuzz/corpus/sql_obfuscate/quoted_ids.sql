@@ -1,0 +1,1 @@
+SELECT "User"."name" FROM "User" WHERE "User"."bio" = 'O''Brien' AND "x" = "y"

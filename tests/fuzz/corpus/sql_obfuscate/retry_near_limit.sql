@@ -1,0 +1,1 @@
+SELECT * FROM foo LEFT JOIN"bar ON 'backslash\'ash\' = foo.b WHERE amd =LEFT JOIN"bar ON 'backslash\'as 'String'

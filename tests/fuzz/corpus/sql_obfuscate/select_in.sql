@@ -1,0 +1,1 @@
+SELECT * FROM `host` WHERE `id` IN (42, 43) /*comment*/

@@ -1,0 +1,1 @@
+SELECT anon_1.id FROM (SELECT users.id AS id FROM users WHERE users.name = %s LIMIT %s) AS anon_1

@@ -1,0 +1,1 @@
+SELECT age FROM profile WHERE name='John

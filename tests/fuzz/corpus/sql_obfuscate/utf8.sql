@@ -1,0 +1,1 @@
+select * from `構わない` where name like '��' and Descripció = 1

@@ -1,0 +1,1 @@
+INSERT INTO users (name, email, active) VALUES (%(name_m0)s, %(email_m0)s, true), (%(name_m1)s, %(email_m1)s, false) RETURNING users.id
