@@ -716,11 +716,16 @@ static int emit_stats(void *ctx, const uint8_t *msgpack, size_t len)
     return O2D_OK;
 }
 
-static void send_stats(struct dd_exporter *d, int force)
+static int64_t realtime_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now_ns = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void send_stats(struct dd_exporter *d, int force)
+{
+    int64_t now_ns = realtime_ns();
     pthread_mutex_lock(&d->stats_mu);
     stats_flush(d->stats, now_ns, force, emit_stats, d);
     pthread_mutex_unlock(&d->stats_mu);
@@ -1166,6 +1171,7 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
         .agent_env = DD_AGENT_ENV,
         .agent_hostname = d->hostname,
         .agent_version = DD_AGENT_VERSION,
+        .now_ns = realtime_ns(),
     };
     int rv = stats_concentrator_new(&d->stats, &d->stats_cfg);
     if (rv != O2D_OK) {

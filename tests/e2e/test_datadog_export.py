@@ -123,6 +123,16 @@ def dd_config(intake, traces=None, extra=None):
     return {"exporters": {"datadog": dd}}
 
 
+class Otel2ddDD(Otel2dd):
+    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
+        if bad and exc[0] is None:
+            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
+
+
 def totals(o):
     for line in o.logs():
         if line.get("msg") == "datadog exporter totals":
@@ -158,7 +168,7 @@ class DatadogExport(unittest.TestCase):
         self.assertEqual(dict(hits), dict(spans))
 
     def test_each_span_once_headers_and_stats(self):
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             ids = []
             for svc in ("svc-a", "svc-b", "svc-a"):
                 body, i = traces_req(50, service=svc)
@@ -207,7 +217,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_500_three_times_then_202(self):
         self.intake.script(TRACES, [500, 500, 500])
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             body, ids = traces_req(30)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             self.wait_spans(ids)
@@ -225,7 +235,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_429_retry_after_is_honoured(self):
         self.intake.script(TRACES, [(429, {"Retry-After": "2"})])
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             body, ids = traces_req(10)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             self.wait_spans(ids)
@@ -239,7 +249,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_403_dropped_with_a_clear_log_line(self):
         self.intake.default_status[TRACES] = 403
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             body, ids = traces_req(10)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             line = o.wait_log(lambda l: "403" in l.get("msg", "") and
@@ -263,7 +273,7 @@ class DatadogExport(unittest.TestCase):
             self.assertNotIn("test-key", line)
 
     def test_intake_down_then_drains(self):
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
             self.intake.go_down()
             down_at = time.monotonic()
@@ -286,7 +296,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_queue_full_answers_retry_later(self):
         cfg = dd_config(self.intake, extra={"sending_queue": {"max_size_mib": 1}})
-        with Otel2dd(config=cfg) as o:
+        with Otel2ddDD(config=cfg) as o:
             o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
             self.intake.go_down()
             accepted = []
@@ -320,7 +330,7 @@ class DatadogExport(unittest.TestCase):
         self.assertEqual(t["spans_sent"], len(accepted))
 
     def test_api_key_check_valid(self):
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             line = o.wait_log(lambda l: l.get("msg", "").startswith("API key"), 10, "key check")
             self.assertEqual(line["msg"], "API key valid for site datadoghq.com")
         v = self.intake.requests_to(VALIDATE)
@@ -329,7 +339,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_api_key_check_rejected(self):
         self.intake.validate_status = 403
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             line = o.wait_log(lambda l: l.get("msg", "").startswith("API key"), 10, "key check")
             self.assertEqual(line["msg"], "API key rejected (403): check "
                              "exporters.datadog.api.key and api.site")
@@ -342,14 +352,14 @@ class DatadogExport(unittest.TestCase):
 
     def test_api_key_check_unreachable(self):
         self.intake.go_down()
-        with Otel2dd(config=dd_config(self.intake)) as o:
+        with Otel2ddDD(config=dd_config(self.intake)) as o:
             line = o.wait_log(lambda l: l.get("msg", "").startswith("could not validate"), 15,
                               "key check")
             self.assertEqual(line["level"], "warn")
 
     def test_sigterm_sends_what_is_queued(self):
         cfg = dd_config(self.intake, traces={"flush_interval": "60s"})
-        with Otel2dd(config=cfg) as o:
+        with Otel2ddDD(config=cfg) as o:
             ids = []
             for _ in range(3):
                 body, i = traces_req(40)
