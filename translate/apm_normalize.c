@@ -27,51 +27,13 @@ static void utf8_locale_init(void)
     utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
 }
 
-/* Decodes the UTF-8 sequence at s: its code point and length, or -1 with length 1 for an
- * invalid byte (RFC 3629: no overlongs, no surrogates, nothing past U+10FFFF). */
+/* The code point at s and its length, or -1 with length 1 for an invalid byte. */
 static int32_t decode_rune(const unsigned char *s, size_t avail, size_t *width)
 {
-    unsigned char c = s[0];
-    *width = 1;
-    if (c < 0x80) {
-        return c;
-    }
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    int32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        cp = c & 0x0F;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    } else {
-        return -1;
-    }
-    if (avail < n || s[1] < lo || s[1] > hi) {
-        return -1;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return -1;
-        }
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    *width = n;
-    return cp;
+    uint32_t cp;
+    size_t n = o2d_utf8_decode(s, avail, &cp);
+    *width = n ? n : 1;
+    return n ? (int32_t)cp : -1;
 }
 
 static size_t encode_rune(char *out, int32_t cp)

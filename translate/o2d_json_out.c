@@ -5,19 +5,22 @@
 #include "o2d.h"
 #include "o2d_json_out.h"
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if the bytes there are invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+size_t o2d_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp)
 {
     unsigned char c = s[0];
     if (c < 0x80) {
+        *cp = c;
         return 1;
     }
     size_t n;
+    uint32_t v;
     unsigned char lo = 0x80, hi = 0xBF;
     if (c >= 0xC2 && c <= 0xDF) {
         n = 2;
+        v = c & 0x1F;
     } else if (c >= 0xE0 && c <= 0xEF) {
         n = 3;
+        v = c & 0x0F;
         if (c == 0xE0) {
             lo = 0xA0; /* overlong */
         } else if (c == 0xED) {
@@ -25,10 +28,11 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
         }
     } else if (c >= 0xF0 && c <= 0xF4) {
         n = 4;
+        v = c & 0x07;
         if (c == 0xF0) {
             lo = 0x90;
         } else if (c == 0xF4) {
-            hi = 0x8F;
+            hi = 0x8F; /* past U+10FFFF */
         }
     } else {
         return 0;
@@ -36,12 +40,20 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
     if (avail < n || s[1] < lo || s[1] > hi) {
         return 0;
     }
-    for (size_t i = 2; i < n; i++) {
+    for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80) {
             return 0;
         }
+        v = (v << 6) | (s[i] & 0x3F);
     }
+    *cp = v;
     return n;
+}
+
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+    uint32_t cp;
+    return o2d_utf8_decode(s, avail, &cp);
 }
 
 size_t o2d_utf8_valid_prefix(const char *s, size_t len)

@@ -12,6 +12,10 @@
 
 /* Appends s[0..len) as a quoted JSON string. */
 int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len);
+/* Decodes the UTF-8 sequence at s[0..avail) (avail >= 1): returns its length (1 to 4) and
+ * stores the code point in *cp, or returns 0 when the bytes there are not valid UTF-8
+ * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). */
+size_t o2d_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
 /* Length of the longest valid UTF-8 prefix of s[0..len) (the whole length if valid). */
 size_t o2d_utf8_valid_prefix(const char *s, size_t len);
 /* Appends lowercase hex of p[0..n). */

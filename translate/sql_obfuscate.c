@@ -34,6 +34,7 @@
 
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_json_out.h"
 #include "sql_obfuscate.h"
 
 /* Token kinds: single ASCII characters stand for themselves, named kinds are above 255. */
@@ -112,61 +113,7 @@ static inline uint32_t decode(const uint8_t *s, size_t i, size_t *len)
 /* Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF) and no NUL byte. */
 static bool validate_utf8(const uint8_t *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        if (n - i >= 8) {
-            uint64_t v;
-            memcpy(&v, s + i, 8);
-            /* All ASCII and no zero byte: skip the word. */
-            if ((v & 0x8080808080808080ULL) == 0 &&
-                ((v - 0x0101010101010101ULL) & ~v & 0x8080808080808080ULL) == 0) {
-                i += 8;
-                continue;
-            }
-        }
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            if (c == 0) {
-                return false;
-            }
-            i++;
-            continue;
-        }
-        size_t need;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            if (c == 0xE0) {
-                lo = 0xA0;
-            } else if (c == 0xED) {
-                hi = 0x9F;
-            }
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            if (c == 0xF0) {
-                lo = 0x90;
-            } else if (c == 0xF4) {
-                hi = 0x8F;
-            }
-        } else {
-            return false;
-        }
-        if (n - i - 1 < need) {
-            return false;
-        }
-        if (s[i + 1] < lo || s[i + 1] > hi) {
-            return false;
-        }
-        for (size_t k = 2; k <= need; k++) {
-            if (s[i + k] < 0x80 || s[i + k] > 0xBF) {
-                return false;
-            }
-        }
-        i += need + 1;
-    }
-    return true;
+    return o2d_utf8_valid_prefix((const char *)s, n) == n && memchr(s, 0, n) == NULL;
 }
 
 /* Byte classes, ASCII only (other bytes are 0 and take the Unicode path): C_IDENT continues
