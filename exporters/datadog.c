@@ -1103,7 +1103,9 @@ static void dd_destroy(struct exporter *e)
         pthread_join(d->sender, NULL);
     }
     /* Bodies still retrying are completed as "shutdown" and counted. */
+    int ran = d->http != NULL;
     http_client_free(d->http);
+    d->http = NULL;
     size_t left = 0;
     while (d->head != NULL) {
         struct datadog_item *it = d->head;
@@ -1114,7 +1116,9 @@ static void dd_destroy(struct exporter *e)
     if (left > 0) {
         drop(d, DATADOG_DROP_SHUTDOWN, left);
     }
-    log_totals(e);
+    if (ran) {
+        log_totals(e);
+    }
     stats_concentrator_free(d->stats);
     pthread_mutex_destroy(&d->stats_mu);
     pthread_mutex_destroy(&d->mu);
