@@ -408,6 +408,10 @@ struct dd_exporter {
     struct exporter base;
     const struct datadog_config *cfg;
     char site[128];
+    /* Rejections are logged at most once a minute: a wrong key would otherwise log every
+     * flush. Touched only by the HTTP client's thread (the completion callbacks). */
+    int64_t rejection_logged_ms;
+    uint64_t rejections_suppressed;
     char hostname[256];
     char traces_url[DATADOG_URL_MAX + 32];
     char stats_url[DATADOG_URL_MAX + 32];
@@ -502,9 +506,17 @@ static void drop(struct dd_exporter *d, int reason, size_t spans)
     atomic_fetch_add(&d->spans_dropped[reason], spans);
 }
 
+#define DD_REJECTION_LOG_INTERVAL_MS 60000
+
 static void log_rejection(struct dd_exporter *d, const char *what, const struct http_result *r,
                           size_t spans)
 {
+    int64_t now = o2d_now_ms();
+    if (d->rejection_logged_ms != 0 &&
+        now - d->rejection_logged_ms < DD_REJECTION_LOG_INTERVAL_MS) {
+        d->rejections_suppressed++;
+        return;
+    }
     struct o2d_logline l;
     if (r->http_status == 403) {
         o2d_log_begin(&l, O2D_LOG_ERROR,
@@ -521,7 +533,12 @@ static void log_rejection(struct dd_exporter *d, const char *what, const struct 
     o2d_log_uint(&l, "spans", spans);
     o2d_log_str(&l, "response", (const char *)r->body,
                 r->body_len < DD_LOG_BODY_MAX ? r->body_len : DD_LOG_BODY_MAX);
+    if (d->rejections_suppressed > 0) {
+        o2d_log_uint(&l, "rejections_not_logged_since_last_line", d->rejections_suppressed);
+    }
     o2d_log_end(&l);
+    d->rejection_logged_ms = now;
+    d->rejections_suppressed = 0;
 }
 
 static void log_gave_up(const char *what, const struct http_result *r, size_t spans)
