@@ -100,6 +100,26 @@ class TestCommandLine(unittest.TestCase):
             os.unlink(o.config_path)
 
 
+class TestNoApiKey(unittest.TestCase):
+    def test_without_a_key_it_says_so_once_and_shows_what_arrives(self):
+        with Otel2dd() as o:
+            post_json(o.http_port, "/v1/traces", TRACE)
+            post_json(o.http_port, "/v1/traces", TRACE)
+            o.wait_items("traces", 2)
+            warn = [l for l in o.logs() if "no Datadog API key is set" in l.get("msg", "")]
+            self.assertEqual(len(warn), 1)
+            self.assertEqual(warn[0]["level"], "warn")
+            self.assertEqual(o.stop(), 0)
+
+    def test_a_file_with_datadog_but_no_key_is_refused(self):
+        o = Otel2dd(config={"exporters": {"datadog": {"api": {"site": "datadoghq.eu"}}}})
+        with self.assertRaises(AssertionError) as cm:
+            o.start()
+        self.assertIn("no API key is set", str(cm.exception))
+        self.assertEqual(o.stop(), 1)
+        os.unlink(o.config_path)
+
+
 class TestSignals(unittest.TestCase):
     def test_sigint_stops_cleanly_with_totals(self):
         with Otel2dd() as o:
