@@ -74,6 +74,7 @@ class FakeIntake:
         self.stats_payloads = []  # decoded StatsPayloads (dicts as msgpack gives them)
         self.stats_groups = []    # every ClientGroupedStats, with its payload's fields added
         self.errors = []          # decoding failures: a test fails on any
+        self.proxied = 0          # requests that came through as a forward proxy
         self.scripts = collections.defaultdict(collections.deque)
         self.default_status = {}  # path -> status when nothing is scripted
         self.delay = 0.0          # seconds before each answer
@@ -208,6 +209,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _path(self):
+        """The request's path. A forward-proxy request names the whole URL
+        ("POST http://intake.invalid/api/v0.2/traces"); it is counted and served as well."""
+        target = self.path
+        if target.startswith("http://") or target.startswith("https://"):
+            with self.intake.lock:
+                self.intake.proxied += 1
+            rest = target.split("://", 1)[1]
+            target = "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+        return target.split("?")[0]
+
     def _drop(self):
         """Down: no answer at all, the connection just closes."""
         self.close_connection = True
@@ -216,7 +228,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         it = self.intake
         if it.down:
             return self._drop()
-        path = self.path.split("?")[0]
+        path = self._path()
         rec = {"time": time.monotonic(), "path": path, "method": "GET",
                "headers": dict(self.headers.items()), "sha": None}
         if path != VALIDATE:
@@ -238,7 +250,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if it.down:
             return self._drop()
-        path = self.path.split("?")[0]
+        path = self._path()
         now = time.monotonic()
         if it.delay:
             time.sleep(it.delay)

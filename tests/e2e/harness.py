@@ -88,7 +88,10 @@ class Otel2dd:
             json.dump(self.config, f, indent=1)  # JSON is YAML
         env = dict(os.environ)
         for k in list(env):
-            if k.startswith("DD_") or k.startswith("OTEL_"):
+            # The test's own settings only: no Datadog or OpenTelemetry variables, and no
+            # proxy from the machine (a test that wants one passes it in env).
+            if (k.startswith("DD_") or k.startswith("OTEL_") or
+                    k.lower() in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")):
                 del env[k]
         if self.env:
             env.update(self.env)
