@@ -35,8 +35,9 @@ struct apm_config {
     /* traces.span_name_remappings: operation name -> new name (disables V2 names). */
     const struct apm_remap *remappings;
     size_t n_remappings;
-    /* traces.ignore_resources: spans whose resource matches any of these are dropped
-     * (and left out of stats). Compiled with REG_EXTENDED | REG_NOSUB. */
+    /* traces.ignore_resources: a trace chunk whose root span's resource matches any of these
+     * is dropped, and left out of stats (the agent's Blacklister tests the root). Compiled
+     * with REG_EXTENDED | REG_NOSUB. */
     const regex_t *ignore_resources;
     size_t n_ignore_resources;
     /* traces.compute_top_level_by_span_kind (default off). */
@@ -53,7 +54,7 @@ struct apm_result {
     DdTracerPayload **payloads; /* in the arena */
     size_t n_payloads;
     size_t spans;   /* Datadog spans produced */
-    size_t ignored; /* spans dropped by ignore_resources */
+    size_t ignored; /* spans dropped with their chunk by ignore_resources */
 };
 
 /*
