@@ -16,6 +16,12 @@ Per scenario it records:
                seconds, as % of one core, and in microseconds per accepted span
   peak RSS     VmHWM at the end of the run
 and prints a table and writes everything as JSON.
+
+End to end (--dd, or --scenario dd-grpc-t100 / dd-http1-t100 / dd-check): the same h2load
+load against an otel2dd whose Datadog exporter sends to sink_intake.py (accepts and discards),
+then SIGTERM and the drain; spans delivered come from the exporter's "datadog exporter
+totals" line. dd-check sends 2 x --dd-check-n requests at low rate to tests/e2e/fake_intake.py
+and checks that the spans it decoded equal otel2dd's sent counter. See README.md.
 """
 import argparse
 import json
@@ -102,7 +108,7 @@ def threads_cpu_s(pid):
 class Receiver:
     """One otel2dd process with a quiet debug exporter and ephemeral ports."""
 
-    def __init__(self, binary, workdir, name):
+    def __init__(self, binary, workdir, name, exporters=None):
         self.binary = binary
         self.cfg_path = os.path.join(workdir, "%s.yaml" % name)
         self.log_path = os.path.join(workdir, "%s.log" % name)
@@ -112,8 +118,9 @@ class Receiver:
                 "http": {"endpoint": "127.0.0.1:0"},
             }}},
             "extensions": {"health_check": {"endpoint": "127.0.0.1:0"}},
-            "exporters": {"debug": {"verbosity": "quiet"}},
+            "exporters": exporters or {"debug": {"verbosity": "quiet"}},
         }
+        self.config = cfg
         with open(self.cfg_path, "w") as f:
             json.dump(cfg, f, indent=1)  # JSON is YAML
         self.proc = None
@@ -170,6 +177,30 @@ class Receiver:
             self.proc.kill()
             self.proc.wait()
             raise RuntimeError("otel2dd did not exit within %ds of SIGTERM" % timeout)
+
+    def stop_rusage(self, timeout=60):
+        """SIGTERM, then poll wait4() with a deadline: (exit code, seconds from the signal to
+        the exit, the whole process's rusage, the last VmHWM read while it drained). The
+        rusage counts every thread over the process's life, the drain included. Its
+        ru_maxrss is not used: Linux carries the forked Python parent's peak over exec()."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = t0 + timeout
+        hwm = 0
+        while True:
+            try:
+                hwm = max(hwm, proc_status(self.proc.pid).get("VmHWM", 0))
+            except (OSError, ValueError):
+                pass  # exiting: the memory map is gone
+            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                t1 = time.monotonic()
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                return self.proc.returncode, t1 - t0, ru, hwm
+            if time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError("otel2dd did not exit within %ds of SIGTERM" % timeout)
+            time.sleep(0.002)
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -348,11 +379,385 @@ def run_scenario(name, spec, args, workdir, h2load):
     return res
 
 
+# ---- End to end: h2load -> otel2dd -> a Datadog intake (--dd) ----------------------------
+
+# name: (transport, body file, spans per body, extra h2load args)
+DD_SCENARIOS = {
+    "dd-grpc-t100": ("grpc", "t100.grpc", 100, []),
+    "dd-http1-t100": ("http", "t100.pb", 100, []),
+}
+DD_CHECK = "dd-check"  # low-rate cross-check against tests/e2e/fake_intake.py
+DD_ORDER = [DD_CHECK, "dd-grpc-t100", "dd-http1-t100"]
+DD_TOTALS = "datadog exporter totals"
+
+
+class Sink:
+    """tests/bench/sink_intake.py as a child process (its CPU is its own, read from /proc)."""
+
+    def __init__(self, workdir, name):
+        self.err_path = os.path.join(workdir, "%s.sink.err" % name)
+        self.proc = None
+        self.port = None
+        self.lines = []
+
+    def start(self, timeout=20):
+        import queue
+        import threading
+        err = open(self.err_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=err)
+        err.close()
+        q = queue.Queue()
+
+        def reader():
+            for raw in self.proc.stdout:
+                q.put(raw.decode("utf-8", "replace").rstrip("\n"))
+            q.put(None)
+        threading.Thread(target=reader, daemon=True).start()
+        self.q = q
+        deadline = time.monotonic() + timeout
+        while self.port is None:
+            try:
+                line = q.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError("timed out after %ds waiting for the sink" % timeout)
+            if line is None:
+                raise RuntimeError("the sink exited: %s" % open(self.err_path).read()[-2000:])
+            self.lines.append(line)
+            m = re.match(r"sink listening 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+        return self
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def counts(self):
+        import urllib.request
+        with urllib.request.urlopen(self.url + "/_counts", timeout=10) as r:
+            return json.loads(r.read())
+
+    def stop(self, timeout=20):
+        """SIGTERM; its final counts line (a dict) and its exit code."""
+        import queue
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        counts = None
+        while True:
+            try:
+                line = self.q.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                raise RuntimeError("the sink did not exit within %ds" % timeout)
+            if line is None:
+                break
+            self.lines.append(line)
+            if line.startswith("sink counts "):
+                counts = json.loads(line[len("sink counts "):])
+        return counts, self.proc.wait(timeout)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def dd_exporters(url, args):
+    dd = {"api": {"key": "bench", "endpoint": url},
+          "traces": {"endpoint": url}}
+    if args.dd_flush_interval:
+        dd["traces"]["flush_interval"] = args.dd_flush_interval
+    if args.dd_queue_mib:
+        dd["sending_queue"] = {"max_size_mib": args.dd_queue_mib}
+    return {"datadog": dd}
+
+
+def log_line(lines, msg):
+    for l in reversed(lines):
+        if l.get("msg") == msg:
+            return l
+    return None
+
+
+def dd_started(rec, timeout=20):
+    """Waits for "datadog exporter started" and the API key check's answer (a log line)."""
+    def ready():
+        lines = rec.lines()
+        if log_line(lines, "datadog exporter started") is None:
+            return None
+        for l in lines:
+            m = str(l.get("msg", ""))
+            if m.startswith("API key") or m.startswith("could not validate"):
+                return l
+        return None
+    return wait_until(ready, timeout, "the Datadog exporter to start and check the key")
+
+
+def run_dd_scenario(name, spec, args, workdir, h2load):
+    transport, body_name, spans_per_req, extra = spec
+    body = os.path.join(args.bodies, body_name)
+    if not os.path.exists(body):
+        die("missing body %s (run gen_bodies.js)" % body)
+    res = {"scenario": name, "kind": "dd", "transport": transport, "body": body_name,
+           "body_bytes": os.path.getsize(body), "spans_per_request": spans_per_req,
+           "connections": args.conns, "streams": args.streams if transport == "grpc" else 1,
+           "duration_s_requested": args.duration}
+    sink = Sink(workdir, name)
+    rec = None
+    try:
+        sink.start()
+        rec = Receiver(args.bin, workdir, name, exporters=dd_exporters(sink.url, args))
+        res["exporter_config"] = rec.config["exporters"]
+        rec.start()
+        pid = rec.proc.pid
+        res["key_check"] = dd_started(rec).get("msg")
+        st = proc_status(pid)
+        res["idle_rss_kib"] = st["VmRSS"]
+        res["threads"] = st.get("Threads")
+        port = rec.ports["grpc" if transport == "grpc" else "http"]
+        cmd = h2load_cmd(h2load, transport, body, port, extra, args)
+        res["h2load_cmd"] = " ".join(cmd)
+        sink_pid = sink.proc.pid
+        cpu0, sink_cpu0 = proc_cpu_s(pid), proc_cpu_s(sink_pid)
+        thr0 = threads_cpu_s(pid)
+        perf = None
+        if args.perf:
+            res["perf_data"] = os.path.join(workdir, "%s.perf.data" % name)
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", args.perf_call_graph,
+                                     "-p", str(pid), "-o",
+                                     res["perf_data"]], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        out_b, _ = lg.communicate(timeout=args.duration + 120)
+        t_load = time.monotonic()
+        if perf is not None:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
+        cpu1 = proc_cpu_s(pid)
+        thr1 = threads_cpu_s(pid)
+        st = proc_status(pid)
+        sink_at_load_end = sink.counts()
+        res["thread_cpu_s"] = sorted(
+            ((round(c - thr0.get(tid, (n, 0.0))[1], 2), n, int(tid))
+             for tid, (n, c) in thr1.items()), reverse=True)
+        res["rss_load_end_kib"] = st["VmRSS"]
+        res["hwm_load_end_kib"] = st["VmHWM"]
+        out = out_b.decode("utf-8", "replace")
+        res["h2load_rc"] = lg.returncode
+        res["h2load_output"] = out
+        res.update(parse_h2load(out))
+        if "status_2xx" not in res or "duration_s" not in res:
+            raise RuntimeError("could not parse h2load output:\n%s" % out[-3000:])
+
+        # SIGTERM: the receivers close, the exporter sends what is queued, then exits.
+        rc, drain_s, ru, hwm_drain = rec.stop_rusage(timeout=60)
+        t_end = time.monotonic()
+        sink_cpu2 = proc_cpu_s(sink_pid)
+        res["exit_code"] = rc
+        res["drain_s"] = drain_s
+        res["load_wall_s"] = t_load - t0
+        res["load_to_drained_s"] = t_end - t0
+        res["cpu_load_s"] = cpu1 - cpu0
+        res["cpu_load_pct"] = 100.0 * (cpu1 - cpu0) / (t_load - t0)
+        total_cpu = ru.ru_utime + ru.ru_stime
+        res["cpu_life_s"] = total_cpu  # start-up and idle wait included (small)
+        res["cpu_drain_s"] = total_cpu - cpu1
+        res["cpu_load_and_drain_s"] = total_cpu - cpu0
+        res["hwm_drain_kib"] = hwm_drain
+        res["peak_rss_kib"] = max(hwm_drain, st["VmHWM"])
+        res["sink_cpu_s"] = sink_cpu2 - sink_cpu0
+        res["sink_cpu_pct"] = 100.0 * res["sink_cpu_s"] / (t_end - t0)
+        sink_final, sink_rc = sink.stop()
+        res["sink_counts"] = sink_final
+        res["sink_counts_at_load_end"] = sink_at_load_end
+
+        lines = rec.lines()
+        tot = find_totals([l for l in lines if l.get("msg") == "totals"])
+        ddt = log_line(lines, DD_TOTALS)
+        res["totals_line"] = tot
+        res["dd_totals_line"] = ddt
+        acc = accepted_spans(tot, transport)
+        res["accepted_spans"] = acc
+        refused = (tot or {}).get("%s_requests_refused" % transport)
+        res["requests_refused"] = refused
+        sent = (ddt or {}).get("spans_sent")
+        res["spans_sent"] = sent
+        res["spans_dropped"] = {k[len("spans_dropped_"):]: v for k, v in (ddt or {}).items()
+                                if k.startswith("spans_dropped_")}
+        dur = res["duration_s"]
+        # h2load: gRPC refusals are HTTP 200 with grpc-status 14, so they look 2xx to h2load
+        res["non_2xx"] = sum(res.get(k, 0) for k in ("status_3xx", "status_4xx",
+                                                     "status_5xx"))
+        res["accepted_spans_per_s"] = (acc or 0) / dur if dur > 0 else 0.0
+        tb = (ddt or {}).get("bytes_sent") or 0
+        if sent is not None:
+            res["delivered_spans_per_s"] = sent / res["load_to_drained_s"]
+            res["delivered_spans_per_s_load_window"] = sent / dur if dur > 0 else 0.0
+            b_load = (sink_at_load_end.get("bytes") or {}).get("/api/v0.2/traces", 0)
+            # Every body carries the same spans, so bytes are proportional to spans.
+            res["delivered_by_load_end_est"] = int(sent * b_load / tb) if tb else None
+            if res["delivered_by_load_end_est"] is not None and dur > 0:
+                res["delivered_spans_per_s_in_window_est"] = (
+                    res["delivered_by_load_end_est"] / res["load_wall_s"])
+            res["cpu_s_per_million_spans"] = (1e6 * res["cpu_load_and_drain_s"] / sent
+                                              if sent else None)
+        notes = []
+        if rc != 0:
+            notes.append("otel2dd exited %s on SIGTERM; log tail:\n%s" % (rc, rec.tail(8)))
+        if ddt is None:
+            notes.append("no %r line in the otel2dd log" % DD_TOTALS)
+        if sent is not None and acc is not None and sent != acc:
+            notes.append("accepted %d spans but sent %d (dropped: %s)" %
+                         (acc, sent, res["spans_dropped"]))
+        if refused:
+            notes.append("otel2dd refused %d requests (queue full: retry later)" % refused)
+        if res["non_2xx"]:
+            notes.append("h2load saw %d non-2xx answers" % res["non_2xx"])
+        if sink_rc != 0:
+            notes.append("the sink exited %s" % sink_rc)
+        if sink_final and tb and (sink_final.get("bytes") or {}).get(
+                "/api/v0.2/traces") != tb:
+            notes.append("otel2dd says %d trace bytes sent, the sink read %s" % (
+                tb, sink_final.get("bytes")))
+        errors = [l for l in lines if l.get("level") == "error"]
+        if errors:
+            notes.append("%d error log lines, first: %s" % (len(errors), json.dumps(errors[0])))
+        warns = [l for l in lines if l.get("level") in ("warn", "warning")]
+        if warns:
+            notes.append("%d warning log lines, first: %s" % (len(warns), json.dumps(warns[0])))
+        res["notes"] = notes
+    finally:
+        if rec is not None:
+            rec.kill()
+        sink.kill()
+    return res
+
+
+def run_dd_check(args, workdir, h2load):
+    """A low-rate run against the decoding fake intake of tests/e2e: the spans it decoded
+    must equal otel2dd's sent counter and the spans of the requests answered OK."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+    from fake_intake import FakeIntake  # noqa: E402 (python3-protobuf, python3-msgpack, protoc)
+    res = {"scenario": DD_CHECK, "kind": "dd-check", "requests_per_transport": args.dd_check_n}
+    intake = FakeIntake(api_key="bench").start()
+    rec = None
+    try:
+        rec = Receiver(args.bin, workdir, DD_CHECK, exporters=dd_exporters(intake.url, args))
+        rec.start()
+        res["key_check"] = dd_started(rec).get("msg")
+        sent_ok = 0
+        runs = []
+        for transport, body_name in (("grpc", "t100.grpc"), ("http", "t100.pb")):
+            body = os.path.join(args.bodies, body_name)
+            port = rec.ports[transport]
+            base = h2load_cmd(h2load, transport, body, port, [], args)
+            # -n N requests on 2 connections (-m 1) instead of -D: a low rate.
+            cmd = [base[0], "-n", str(args.dd_check_n), "-c", "2"]
+            skip = {"-c", "-D", "-m"}
+            i = 1
+            while i < len(base):
+                if base[i] in skip:
+                    i += 2
+                    continue
+                cmd.append(base[i])
+                i += 1
+            if transport == "grpc":
+                cmd[1:1] = ["-m", "1"]
+            out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 timeout=120).stdout.decode("utf-8", "replace")
+            p = parse_h2load(out)
+            runs.append({"transport": transport, "cmd": " ".join(cmd), "parsed": p})
+            sent_ok += p.get("status_2xx", 0) * 100
+        res["h2load"] = runs
+        rc, drain_s, ru, hwm = rec.stop_rusage(timeout=60)
+        res["peak_rss_kib"] = hwm
+        res["exit_code"] = rc
+        res["drain_s"] = drain_s
+        lines = rec.lines()
+        tot = log_line(lines, "totals")
+        ddt = log_line(lines, DD_TOTALS)
+        res["totals_line"], res["dd_totals_line"] = tot, ddt
+        res["accepted_spans"] = (tot or {}).get("grpc_spans", 0) + (tot or {}).get(
+            "http_spans", 0)
+        res["refused"] = (tot or {}).get("grpc_requests_refused", 0) + (tot or {}).get(
+            "http_requests_refused", 0)
+        res["spans_sent"] = (ddt or {}).get("spans_sent")
+        res["spans_2xx"] = sent_ok
+        with intake.lock:
+            res["intake_spans"] = len(intake.spans)
+            res["intake_errors"] = list(intake.errors)
+            res["intake_trace_posts"] = len([r for r in intake.requests
+                                             if r["path"] == "/api/v0.2/traces"])
+            res["intake_stats_hits"] = sum(g.get("Hits", 0) for g in intake.stats_groups)
+        want = args.dd_check_n * 2 * 100
+        checks = {
+            "every request answered 2xx": sent_ok == want,
+            "nothing refused": res["refused"] == 0,
+            "accepted == requests x 100": res["accepted_spans"] == want,
+            "otel2dd spans_sent == requests x 100": res["spans_sent"] == want,
+            "fake intake decoded == spans_sent": res["intake_spans"] == res["spans_sent"],
+            "fake intake: no decoding errors": not res["intake_errors"],
+            "exit 0": rc == 0,
+        }
+        res["checks"] = checks
+        res["ok"] = all(checks.values())
+        res["notes"] = ["check failed: %s" % k for k, v in checks.items() if not v]
+        if not res["ok"]:
+            res["error"] = "cross-check failed: %s" % ", ".join(
+                k for k, v in checks.items() if not v)
+    finally:
+        if rec is not None:
+            rec.kill()
+        intake.stop()
+    return res
+
+
+def fmt_dd_table(results):
+    hdr = ["scenario", "2xx", "non-2xx", "refused", "accepted/s", "sent", "delivered/s",
+           "deliv/s load", "drain s", "CPU s", "CPU s/M", "peak RSS", "sink CPU",
+           "CPU s by thread (load)"]
+    rows = []
+    for r in results:
+        if r.get("kind") != "dd":
+            continue
+        if "error" in r:
+            rows.append([r["scenario"], "ERROR: " + r["error"].splitlines()[0]] +
+                        [""] * (len(hdr) - 2))
+            continue
+        rows.append([
+            r["scenario"], str(r["status_2xx"]), str(r["non_2xx"]),
+            str(r["requests_refused"]),
+            "%.0f" % r["accepted_spans_per_s"],
+            str(r["spans_sent"]),
+            "%.0f" % r.get("delivered_spans_per_s", 0),
+            "%.0f" % r.get("delivered_spans_per_s_load_window", 0),
+            "%.2f" % r["drain_s"],
+            "%.2f" % r["cpu_load_and_drain_s"],
+            "%.2f" % r["cpu_s_per_million_spans"] if r.get("cpu_s_per_million_spans") else "?",
+            "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
+            "%.2f s" % r["sink_cpu_s"],
+            " ".join("%.1f" % c for c, *_ in r.get("thread_cpu_s", []) if c >= 0.05),
+        ])
+    if not rows:
+        return ""
+    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [hdr] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def fmt_table(results):
     hdr = ["scenario", "req/s", "spans/s", "accepted", "CPU s", "CPU %", "us/span",
            "idle RSS", "peak RSS", "CPU s by thread"]
     rows = []
     for r in results:
+        if r.get("kind") in ("dd", "dd-check"):
+            continue
         if "error" in r:
             rows.append([r["scenario"], "ERROR: " + r["error"].splitlines()[0]] +
                         [""] * (len(hdr) - 2))
@@ -367,8 +772,10 @@ def fmt_table(results):
             "%.2f" % r["cpu_us_per_span"] if r["cpu_us_per_span"] else "?",
             "%.1f MiB" % (r["idle_rss_kib"] / 1024.0),
             "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
-            " ".join("%.1f" % c for c, _ in r.get("thread_cpu_s", []) if c >= 0.05),
+            " ".join("%.1f" % c for c, *_ in r.get("thread_cpu_s", []) if c >= 0.05),
         ])
+    if not rows:
+        return ""
     widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
     lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
                        for i, (c, w) in enumerate(zip(row, widths)))
@@ -393,6 +800,20 @@ def main():
     ap.add_argument("--extra", action="store_true",
                     help="also run the 10- and 1000-span bodies")
     ap.add_argument("--h2load", default=shutil.which("h2load") or "h2load")
+    ap.add_argument("--dd", action="store_true",
+                    help="end to end through the Datadog exporter: %s" % ", ".join(DD_ORDER))
+    ap.add_argument("--dd-flush-interval", default=None,
+                    help="exporters.datadog.traces.flush_interval (default: otel2dd's)")
+    ap.add_argument("--dd-queue-mib", type=int, default=None,
+                    help="exporters.datadog.sending_queue.max_size_mib (default: otel2dd's)")
+    ap.add_argument("--perf", action="store_true",
+                    help="dd scenarios: perf record -g the otel2dd process during the load "
+                         "(<logs dir>/<scenario>.perf.data)")
+    ap.add_argument("--perf-call-graph", default="fp",
+                    help="perf record --call-graph (fp; dwarf for the Release build, which "
+                         "has no frame pointers)")
+    ap.add_argument("--dd-check-n", type=int, default=100,
+                    help="requests per transport in the %s cross-check" % DD_CHECK)
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
@@ -400,7 +821,13 @@ def main():
     if shutil.which(args.h2load) is None and not os.access(args.h2load, os.X_OK):
         die("h2load not found (Debian: apt-get install nghttp2-client)")
     allsc = dict(SCENARIOS, **EXTRA)
-    names = args.scenario or (DEFAULT_ORDER + (list(EXTRA) if args.extra else []))
+    allsc.update(DD_SCENARIOS)
+    allsc[DD_CHECK] = None
+    names = list(args.scenario)
+    if args.dd:
+        names += [n for n in DD_ORDER if n not in names]
+    if not names:
+        names = DEFAULT_ORDER + (list(EXTRA) if args.extra else [])
     for n in names:
         if n not in allsc:
             die("unknown scenario %s" % n)
@@ -412,7 +839,12 @@ def main():
     for n in names:
         sys.stderr.write("bench: %s ...\n" % n)
         try:
-            results.append(run_scenario(n, allsc[n], args, workdir, args.h2load))
+            if n == DD_CHECK:
+                results.append(run_dd_check(args, workdir, args.h2load))
+            elif n in DD_SCENARIOS:
+                results.append(run_dd_scenario(n, allsc[n], args, workdir, args.h2load))
+            else:
+                results.append(run_scenario(n, allsc[n], args, workdir, args.h2load))
         except Exception as e:  # keep going: one broken transport should not hide others
             results.append({"scenario": n, "error": str(e)})
     meta = {
@@ -429,7 +861,14 @@ def main():
     }
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
-    print(fmt_table(results))
+    for table in (fmt_table(results), fmt_dd_table(results)):
+        if table:
+            print(table)
+    for r in results:
+        if r.get("kind") == "dd-check" and "checks" in r:
+            print("%s: %s: fake intake decoded %s spans, otel2dd sent %s, requests carried "
+                  "%s" % (r["scenario"], "OK" if r["ok"] else "FAILED", r["intake_spans"],
+                          r["spans_sent"], r["spans_2xx"]))
     for r in results:
         for note in r.get("notes", []):
             print("note: %s: %s" % (r["scenario"], note))

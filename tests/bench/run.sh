@@ -3,7 +3,7 @@
 # build/otel2dd). Generates the request bodies with the OpenTelemetry JS SDK when missing,
 # then runs bench.py (h2load against a fresh otel2dd per scenario). See README.md.
 #
-#   tests/bench/run.sh [path/to/otel2dd] [--extra] [--duration S] [--scenario NAME] ...
+#   tests/bench/run.sh [path/to/otel2dd] [--extra] [--dd] [--duration S] [--scenario NAME] ...
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
