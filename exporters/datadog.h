@@ -23,21 +23,21 @@
 #define DATADOG_URL_MAX 512
 
 struct datadog_config {
-    int enabled;                        /* an API key is configured */
-    char api_key[256];                  /* exporters.datadog.api.key / key_file / DD_API_KEY;
-                                           never logged */
-    char site[128];                     /* api.site / DD_SITE; default datadoghq.com */
+    int enabled;                           /* an API key is configured */
+    char api_key[256];                     /* exporters.datadog.api.key / key_file / DD_API_KEY;
+                                              never logged */
+    char site[128];                        /* api.site / DD_SITE; default datadoghq.com */
     char traces_endpoint[DATADOG_URL_MAX]; /* traces.endpoint: base URL replacing
                                               https://trace.agent.<site> (tests, proxies) */
     char api_endpoint[DATADOG_URL_MAX];    /* api.endpoint: base URL replacing
                                               https://api.<site> for the key check */
-    struct apm_config apm;              /* mapping options; pointers owned by the config */
-    int compute_stats_by_span_kind;     /* traces.compute_stats_by_span_kind, default on */
-    int peer_tags_aggregation;          /* traces.peer_tags_aggregation, default on */
-    size_t queue_max_bytes;             /* encoded bytes waiting to be sent; default 64 MiB */
-    int64_t flush_interval_ms;          /* send at least this often; default 2 s */
-    int64_t max_elapsed_ms;             /* give up retrying a payload after this; default 5 min */
-    char hostname[256];                 /* this instance, for AgentPayload and stats */
+    struct apm_config apm;                 /* mapping options; pointers owned by the config */
+    int compute_stats_by_span_kind;        /* traces.compute_stats_by_span_kind, default on */
+    int peer_tags_aggregation;             /* traces.peer_tags_aggregation, default on */
+    size_t queue_max_bytes;                /* encoded bytes waiting to be sent; default 64 MiB */
+    int64_t flush_interval_ms;             /* send at least this often; default 2 s */
+    int64_t max_elapsed_ms; /* give up retrying a payload after this; default 5 min */
+    char hostname[256];     /* this instance, for AgentPayload and stats */
 };
 
 /* Starts nothing yet: the sender thread starts in ->start. Borrows cfg for its lifetime. */

@@ -3,10 +3,10 @@
  * (DataDog/datadog-agent pkg/trace/transform, "V2" operation and resource names; see
  * ../shared/reference/datadog-apm.md section 3). Pure: no I/O, no clock, no globals.
  *
- * The output is the intake's own message types (protobuf-c, the .proto files in proto/datadog/trace),
- * allocated in the request's arena: one TracerPayload per ResourceSpans, one TraceChunk per
- * trace id in it. The exporter packs them into bytes before the arena is reset, and the
- * stats concentrator reads them (stats.h).
+ * The output is the intake's own message types (protobuf-c, the .proto files in
+ * proto/datadog/trace), allocated in the request's arena: one TracerPayload per ResourceSpans, one
+ * TraceChunk per trace id in it. The exporter packs them into bytes before the arena is reset, and
+ * the stats concentrator reads them (stats.h).
  */
 #ifndef APM_H
 #define APM_H

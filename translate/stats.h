@@ -19,8 +19,8 @@
 struct stats_concentrator;
 
 struct stats_config {
-    int64_t bucket_ns;            /* 10 s */
-    size_t max_groups_per_bucket; /* cap on distinct aggregation keys per bucket */
+    int64_t bucket_ns;              /* 10 s */
+    size_t max_groups_per_bucket;   /* cap on distinct aggregation keys per bucket */
     int compute_stats_by_span_kind; /* traces.compute_stats_by_span_kind (default on) */
     int peer_tags_aggregation;      /* traces.peer_tags_aggregation (default on) */
     const char *agent_env;          /* env when a payload has none: "none" */
