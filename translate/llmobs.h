@@ -1,0 +1,107 @@
+/*
+ * llmobs.h: gen_ai spans -> Datadog LLM Observability span events (the layout Datadog's
+ * tracers send to /api/v2/llmobs; ../shared/reference/llmobs.md sections 1.3 and 7).
+ * Pure: no I/O, no clock.
+ *
+ * Three steps, because an LLM Obs event cannot be written until its trace is settled:
+ * 1. llmobs_classify() on every span: cheap; LLMOBS_NONE keeps a span APM-only.
+ * 2. llmobs_span_build() for each classified span: everything the span itself says (name,
+ *    kind, model, messages, tokens, metadata, error, tags, session) copied out of the
+ *    request's arena into an owned llmobs_span; message content that arrives as OTLP log
+ *    records is added later with llmobs_span_add_log().
+ * 3. llmobs_span_write() once the LLM Obs parent and trace are known (llmobs_buffer.h).
+ */
+#ifndef LLMOBS_H
+#define LLMOBS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "o2d_buf.h"
+#include "otlp.h"
+
+enum llmobs_kind {
+    LLMOBS_NONE = 0,
+    LLMOBS_LLM,
+    LLMOBS_EMBEDDING,
+    LLMOBS_WORKFLOW,
+    LLMOBS_AGENT,
+    LLMOBS_TOOL,
+    LLMOBS_TASK,
+    LLMOBS_RETRIEVAL,
+};
+
+/* "llm", "embedding", ...; NULL for LLMOBS_NONE. */
+const char *llmobs_kind_name(enum llmobs_kind kind);
+
+/* The span's LLM Obs kind by the first matching convention (OpenLLMetry traceloop.span.kind,
+ * OpenInference openinference.span.kind, OTel GenAI gen_ai.operation.name, llm.request.type,
+ * other gen_ai markers), or LLMOBS_NONE: HTTP, DB and other spans stay APM-only. */
+enum llmobs_kind llmobs_classify(const OtlpSpan *s);
+
+struct llmobs_ml_app_rule {
+    const char *service; /* exporters.datadog.llmobs.ml_app_by_service key */
+    const char *ml_app;
+};
+
+/* Borrowed for the duration of each call. */
+struct llmobs_config {
+    /* ml_app, first that is set: resource attribute `datadog.ml_app`, the per-service
+     * rules, ml_app (exporters.datadog.llmobs.ml_app / DD_LLMOBS_ML_APP), service.name. */
+    const struct llmobs_ml_app_rule *ml_app_by_service;
+    size_t n_ml_app_by_service;
+    const char *ml_app;
+    /* DD_SERVICE, DD_ENV, DD_VERSION defaults, as for APM; NULL = none. */
+    const char *default_service;
+    const char *default_env;
+    const char *default_version;
+};
+
+/* One LLM Obs span, owned (o2d_alloc), independent of any request arena. */
+struct llmobs_span;
+
+/* The ids the trace buffer works with (read-only). */
+struct llmobs_ids {
+    uint8_t trace_id[16];    /* OTel trace id */
+    uint64_t span_id;        /* OTel span id, as an unsigned 64-bit big-endian number */
+    uint64_t parent_span_id; /* 0 when the span has no parent */
+    int parent_is_remote;    /* the OTel flags say the parent lives in another process */
+};
+
+/*
+ * Builds the LLM Obs span for `s` (kind from llmobs_classify(), not LLMOBS_NONE) of
+ * resource `res` and scope `scope` (either may be NULL). Malformed gen_ai content (bad JSON,
+ * wrong types) never fails the build: it is recorded in the event's collection_errors.
+ * O2D_OK, or O2D_ERR_NOMEM.
+ */
+int llmobs_span_build(const OtlpResource *res,
+                      const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
+                      const OtlpSpan *s, enum llmobs_kind kind, const struct llmobs_config *cfg,
+                      struct llmobs_span **out);
+
+/* True when a log record carries gen_ai message content (OTel GenAI <= 1.36 events such as
+ * gen_ai.user.message / gen_ai.choice, or gen_ai.client.inference.operation.details) and a
+ * span id to join it to. */
+int llmobs_log_is_genai(const OtlpLogRecord *r);
+
+/* Adds the messages of one such log record (matched by trace and span id) to the span's
+ * input or output. Bad content goes to collection_errors. O2D_OK or O2D_ERR_NOMEM. */
+int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r);
+
+const struct llmobs_ids *llmobs_span_ids(const struct llmobs_span *sp);
+/* Bytes held, for the trace buffer's memory bound. */
+size_t llmobs_span_size(const struct llmobs_span *sp);
+
+/*
+ * Appends the span event JSON object: `llm_trace_id` is the LLM Obs trace id (32 lowercase
+ * hex), `parent_id` the span id of the nearest LLM Obs ancestor or 0 for "undefined". An
+ * event larger than max_event_size gets its input and output replaced the way the tracers
+ * do it ("[This value has been dropped because this span's size exceeds the 5MB size
+ * limit.]", collection_errors ["dropped_io"]).
+ */
+int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
+                      size_t max_event_size, struct o2d_buf *out);
+
+void llmobs_span_free(struct llmobs_span *sp);
+
+#endif

@@ -1,0 +1,74 @@
+/*
+ * llmobs_buffer.h: the LLM Obs trace buffer. An LLM Obs span's parent is its nearest LLM Obs
+ * ancestor, found by walking the OTel parent chain through spans that are not LLM Obs (HTTP
+ * handlers, ASGI receive/send, DB calls); and each LLM Obs root starts an LLM Obs trace whose
+ * id is derived deterministically from the OTel trace id and the root's span id (so every
+ * instance computes the same id). Spans arrive child-first and across requests, and message
+ * log records may arrive before their span, so spans wait here until their chain is settled
+ * (the local root arrived) or a deadline passes.
+ *
+ * Pure and single-threaded: the caller locks and passes the clock in. Bounded in spans and
+ * bytes; a bound that forces an early decision is counted, nothing is dropped silently.
+ */
+#ifndef LLMOBS_BUFFER_H
+#define LLMOBS_BUFFER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llmobs.h"
+
+struct llmobs_buffer;
+
+struct llmobs_buffer_config {
+    int64_t deadline_ns;   /* exporters.datadog.llmobs.trace_buffer.timeout, default 10 s */
+    size_t max_spans;      /* LLM Obs spans and skeletons held, default 100,000 */
+    size_t max_bytes;      /* bytes held, default 64 MiB */
+    size_t max_event_size; /* per-event limit passed to llmobs_span_write (5,000,000) */
+};
+
+int llmobs_buffer_new(struct llmobs_buffer **out, const struct llmobs_buffer_config *cfg);
+void llmobs_buffer_free(struct llmobs_buffer *b);
+
+/*
+ * Records one span of a trace. `llm` is the built LLM Obs span (ownership moves to the
+ * buffer, even on error) or NULL for a span that is not LLM Obs: its ids are kept as a
+ * skeleton only when its trace has LLM Obs spans (or the same call batch says so, see
+ * llmobs_buffer_note_trace), so that chains through it resolve.
+ */
+int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids,
+                           struct llmobs_span *llm, int64_t now_ns);
+
+/* Says that `trace_id` has LLM Obs spans, before its non-LLM spans of the same request are
+ * added (a request's spans come in any order). */
+int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16], int64_t now_ns);
+
+/* A gen_ai log record (llmobs_log_is_genai): joined to its span now if it is held, else held
+ * until the span arrives or the deadline passes (then counted as unmatched). */
+int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64_t now_ns);
+
+/*
+ * Writes every event that is ready at now_ns (all of them when `force`, at shutdown) and
+ * forgets it: emit borrows one event's JSON object. Returns O2D_OK or emit's first error
+ * (the events not yet emitted stay).
+ */
+int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
+                       int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx);
+
+struct llmobs_buffer_counters {
+    uint64_t spans_held;      /* gauge: LLM Obs spans waiting */
+    uint64_t bytes_held;      /* gauge */
+    uint64_t events_emitted;
+    uint64_t settled_by_root;     /* emitted because the chain resolved */
+    uint64_t settled_by_deadline; /* emitted at the deadline with the chain as far as known */
+    uint64_t forced_by_bound;     /* emitted early because max_spans/max_bytes was reached */
+    uint64_t logs_joined;
+    uint64_t logs_unmatched; /* log records whose span never came */
+};
+void llmobs_buffer_get_counters(const struct llmobs_buffer *b, struct llmobs_buffer_counters *out);
+
+/* The LLM Obs trace id for root span `root_span_id` of OTel trace `trace_id`: 32 lowercase
+ * hex characters (+ NUL) from a SHA-256 of the 16 + 8 bytes. */
+void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out[33]);
+
+#endif
