@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -78,6 +79,15 @@ const char o2d_config_embedded[] =
     "      compute_top_level_by_span_kind: false\n"
     "      peer_tags_aggregation: true\n"
     "      flush_interval: 2s\n"
+    "    llmobs:                          # LLM Observability, on with the API key\n"
+    "      enabled: true                  # DD_LLMOBS_ENABLED=0 turns it off\n"
+    "      endpoint: \"\"                 # empty: https://llmobs-intake.<site>\n"
+    "      ml_app: \"\"                   # empty: DD_LLMOBS_ML_APP, then service.name\n"
+    "      ml_app_by_service: {}\n"
+    "      trace_buffer:\n"
+    "        timeout: 10s                 # wait this long for a span's parent chain\n"
+    "        max_spans: 100000\n"
+    "        max_size_mib: 64\n"
     "    sending_queue:\n"
     "      max_size_mib: 64               # full: receivers answer \"retry later\"\n"
     "    retry_on_failure:\n"
@@ -119,6 +129,10 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.queue_max_bytes = 64 * (size_t)MIB;
     cfg->datadog.flush_interval_ms = 2000;
     cfg->datadog.max_elapsed_ms = 5 * 60 * 1000;
+    cfg->datadog.llmobs.enabled = 1;
+    cfg->datadog.llmobs.buffer_timeout_ms = 10 * 1000;
+    cfg->datadog.llmobs.buffer_max_spans = 100000;
+    cfg->datadog.llmobs.buffer_max_bytes = 64 * (size_t)MIB;
 }
 
 /* ---- the key table ---- */
@@ -149,6 +163,7 @@ struct key_row {
     unsigned flags;              /* KEY_EMPTY_OK */
     int (*parse)(const char *s); /* KEY_ENUM: the value, -1 when unknown */
     const char *choices;         /* KEY_ENUM: what parse() takes, for messages */
+    size_t count_off;            /* KEY_STRINGS, KEY_STRMAP: the size_t entry count */
 };
 
 #define NO_FIELD ((size_t)-1)
@@ -231,15 +246,28 @@ static const struct key_row key_table[] = {
     BOOL("exporters.datadog.traces.span_name_as_resource_name",
          datadog.apm.span_name_as_resource_name),
     {.path = "exporters.datadog.traces.span_name_remappings", .type = KEY_STRMAP,
-     FIELD(remappings)},
+     FIELD(remappings), .count_off = offsetof(struct o2d_config, n_remappings)},
     {.path = "exporters.datadog.traces.ignore_resources", .type = KEY_STRINGS,
-     FIELD(ignore_resources)},
+     FIELD(ignore_resources), .count_off = offsetof(struct o2d_config, n_ignore_resources)},
     BOOL("exporters.datadog.traces.compute_stats_by_span_kind",
          datadog.compute_stats_by_span_kind),
     BOOL("exporters.datadog.traces.compute_top_level_by_span_kind",
          datadog.apm.compute_top_level_by_span_kind),
     BOOL("exporters.datadog.traces.peer_tags_aggregation", datadog.peer_tags_aggregation),
     DURATION("exporters.datadog.traces.flush_interval", datadog.flush_interval_ms, 100),
+    SECTION("exporters.datadog.llmobs"),
+    BOOL("exporters.datadog.llmobs.enabled", datadog.llmobs.enabled),
+    STRING("exporters.datadog.llmobs.endpoint", datadog.llmobs.endpoint, KEY_EMPTY_OK),
+    STRING("exporters.datadog.llmobs.ml_app", datadog.llmobs.ml_app, KEY_EMPTY_OK),
+    {.path = "exporters.datadog.llmobs.ml_app_by_service", .type = KEY_STRMAP,
+     FIELD(ml_app_by_service), .count_off = offsetof(struct o2d_config, n_ml_app_by_service)},
+    SECTION("exporters.datadog.llmobs.trace_buffer"),
+    DURATION("exporters.datadog.llmobs.trace_buffer.timeout", datadog.llmobs.buffer_timeout_ms,
+             100),
+    UINT("exporters.datadog.llmobs.trace_buffer.max_spans", datadog.llmobs.buffer_max_spans, 1,
+         100000000, 1),
+    UINT("exporters.datadog.llmobs.trace_buffer.max_size_mib", datadog.llmobs.buffer_max_bytes,
+         1, 65536, MIB),
     SECTION("exporters.datadog.sending_queue"),
     UINT("exporters.datadog.sending_queue.max_size_mib", datadog.queue_max_bytes, 1, 65536,
          MIB),
@@ -1023,10 +1051,12 @@ static int store_item(struct loader *ld, const char *path, const struct node *e,
 }
 
 /* traces.ignore_resources: a sequence of regular expressions (compiled in prepare). */
-static int apply_strings(struct loader *ld, const char *path, const struct node *key,
-                         const struct node *v)
+static int apply_strings(struct loader *ld, const struct key_row *row, const char *path,
+                         const struct node *key, const struct node *v)
 {
-    ld->cfg.n_ignore_resources = 0;
+    char(*rows)[256] = (char(*)[256])((char *)&ld->cfg + row->off);
+    size_t *count = (size_t *)((char *)&ld->cfg + row->count_off);
+    *count = 0;
     if (v->kind == NODE_SCALAR && v->is_null) {
         return O2D_OK;
     }
@@ -1034,24 +1064,25 @@ static int apply_strings(struct loader *ld, const char *path, const struct node 
         return fail(ld, key->line, "%s must be a sequence of strings, got %s", path, kind_name(v));
     }
     for (const struct node *e = v->child; e != NULL; e = e->next) {
-        if (ld->cfg.n_ignore_resources == O2D_MAX_PATTERNS) {
+        if (*count == O2D_MAX_PATTERNS) {
             return fail(ld, e->line, "%s takes at most %d entries", path, O2D_MAX_PATTERNS);
         }
-        int rc = store_item(ld, path, e, ld->cfg.ignore_resources[ld->cfg.n_ignore_resources],
-                            sizeof(ld->cfg.ignore_resources[0]));
+        int rc = store_item(ld, path, e, rows[*count], sizeof(rows[0]));
         if (rc != O2D_OK) {
             return rc;
         }
-        ld->cfg.n_ignore_resources++;
+        (*count)++;
     }
     return O2D_OK;
 }
 
 /* traces.span_name_remappings: a map of operation name to new name. */
-static int apply_strmap(struct loader *ld, const char *path, const struct node *key,
-                        const struct node *v)
+static int apply_strmap(struct loader *ld, const struct key_row *row, const char *path,
+                        const struct node *key, const struct node *v)
 {
-    ld->cfg.n_remappings = 0;
+    char(*pairs)[2][128] = (char(*)[2][128])((char *)&ld->cfg + row->off);
+    size_t *count = (size_t *)((char *)&ld->cfg + row->count_off);
+    *count = 0;
     if (v->kind == NODE_SCALAR && v->is_null) {
         return O2D_OK;
     }
@@ -1060,20 +1091,18 @@ static int apply_strmap(struct loader *ld, const char *path, const struct node *
                     kind_name(v));
     }
     for (const struct node *k = v->child; k != NULL && k->next != NULL; k = k->next->next) {
-        size_t i = ld->cfg.n_remappings;
+        size_t i = *count;
         if (i == O2D_MAX_REMAPPINGS) {
             return fail(ld, k->line, "%s takes at most %d entries", path, O2D_MAX_REMAPPINGS);
         }
-        int rc =
-            store_item(ld, path, k, ld->cfg.remappings[i][0], sizeof(ld->cfg.remappings[i][0]));
+        int rc = store_item(ld, path, k, pairs[i][0], sizeof(pairs[i][0]));
         if (rc == O2D_OK) {
-            rc = store_item(ld, path, k->next, ld->cfg.remappings[i][1],
-                            sizeof(ld->cfg.remappings[i][1]));
+            rc = store_item(ld, path, k->next, pairs[i][1], sizeof(pairs[i][1]));
         }
         if (rc != O2D_OK) {
             return rc;
         }
-        ld->cfg.n_remappings++;
+        (*count)++;
     }
     return O2D_OK;
 }
@@ -1154,10 +1183,10 @@ static int walk_map(struct loader *ld, const struct node *map, const char *path)
             rc = check_names(ld, child, k, v);
             break;
         case KEY_STRINGS:
-            rc = apply_strings(ld, child, k, v);
+            rc = apply_strings(ld, row, child, k, v);
             break;
         case KEY_STRMAP:
-            rc = apply_strmap(ld, child, k, v);
+            rc = apply_strmap(ld, row, child, k, v);
             break;
         default:
             rc = apply_value(ld, row, k, v);
@@ -1352,6 +1381,23 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     dd->apm.default_env = cfg->default_env[0] ? cfg->default_env : NULL;
     dd->apm.default_version = cfg->default_version[0] ? cfg->default_version : NULL;
     dd->apm.fallback_hostname = dd->hostname[0] ? dd->hostname : NULL;
+
+    struct datadog_llmobs_config *lo = &dd->llmobs;
+    env_default("DD_LLMOBS_ML_APP", lo->ml_app, sizeof(lo->ml_app));
+    const char *lo_env = getenv("DD_LLMOBS_ENABLED");
+    if (lo_env != NULL && (strcmp(lo_env, "0") == 0 || strcasecmp(lo_env, "false") == 0)) {
+        lo->enabled = 0;
+    }
+    for (size_t i = 0; i < cfg->n_ml_app_by_service; i++) {
+        cfg->ml_app_rules[i].service = cfg->ml_app_by_service[i][0];
+        cfg->ml_app_rules[i].ml_app = cfg->ml_app_by_service[i][1];
+    }
+    lo->map.ml_app_by_service = cfg->n_ml_app_by_service ? cfg->ml_app_rules : NULL;
+    lo->map.n_ml_app_by_service = cfg->n_ml_app_by_service;
+    lo->map.ml_app = lo->ml_app[0] ? lo->ml_app : NULL;
+    lo->map.default_service = dd->apm.default_service;
+    lo->map.default_env = dd->apm.default_env;
+    lo->map.default_version = dd->apm.default_version;
 
     for (size_t i = 0; i < cfg->n_remappings; i++) {
         cfg->remap[i].from = cfg->remappings[i][0];

@@ -65,6 +65,10 @@ struct o2d_config {
     regex_t ignore_re[O2D_MAX_PATTERNS];
     size_t n_ignore_re; /* compiled, to free */
     struct apm_remap remap[O2D_MAX_REMAPPINGS];
+    /* exporters.datadog.llmobs.ml_app_by_service as written, and the rules pointing at it */
+    char ml_app_by_service[O2D_MAX_REMAPPINGS][2][128];
+    size_t n_ml_app_by_service;
+    struct llmobs_ml_app_rule ml_app_rules[O2D_MAX_REMAPPINGS];
     /* DD_SERVICE, DD_ENV, DD_VERSION: defaults for spans that lack them */
     char default_service[128];
     char default_env[128];

@@ -18,9 +18,22 @@
 #include <stdint.h>
 
 #include "apm.h"
+#include "llmobs.h"
 #include "exporter.h"
 
 #define DATADOG_URL_MAX 512
+
+/* exporters.datadog.llmobs: LLM Observability, on whenever an API key is set. */
+struct datadog_llmobs_config {
+    int enabled;                    /* llmobs.enabled (default true) and DD_LLMOBS_ENABLED */
+    char endpoint[DATADOG_URL_MAX]; /* llmobs.endpoint: base URL replacing
+                                       https://llmobs-intake.<site> */
+    char ml_app[194];               /* llmobs.ml_app / DD_LLMOBS_ML_APP */
+    struct llmobs_config map;       /* pointers into the configuration's storage */
+    int64_t buffer_timeout_ms;      /* llmobs.trace_buffer.timeout, default 10 s */
+    size_t buffer_max_spans;        /* llmobs.trace_buffer.max_spans, default 100,000 */
+    size_t buffer_max_bytes;        /* llmobs.trace_buffer.max_size_mib, default 64 MiB */
+};
 
 struct datadog_config {
     int enabled;                           /* an API key is configured */
@@ -38,6 +51,7 @@ struct datadog_config {
     int64_t flush_interval_ms;             /* send at least this often; default 2 s */
     int64_t max_elapsed_ms; /* give up retrying a payload after this; default 5 min */
     char hostname[256];     /* this instance, for AgentPayload and stats */
+    struct datadog_llmobs_config llmobs;
 };
 
 /* Starts nothing yet: the sender thread starts in ->start. Borrows cfg for its lifetime. */

@@ -545,12 +545,62 @@ static void test_datadog_keys_and_prepare(void **state)
     assert_non_null(strstr(err, "<secret>"));
 }
 
+static void test_llmobs_keys(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    const char *yaml = "exporters:\n"
+                       "  datadog:\n"
+                       "    api:\n"
+                       "      key: k\n"
+                       "    llmobs:\n"
+                       "      endpoint: http://127.0.0.1:9\n"
+                       "      ml_app_by_service:\n"
+                       "        chat-api: support-bot\n"
+                       "        rag-worker: search\n"
+                       "      trace_buffer:\n"
+                       "        timeout: 3s\n"
+                       "        max_spans: 500\n"
+                       "        max_size_mib: 2\n";
+    setenv("DD_LLMOBS_ML_APP", "fallback-app", 1);
+    unsetenv("DD_LLMOBS_ENABLED");
+    assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    const struct datadog_llmobs_config *lo = &c.datadog.llmobs;
+    assert_true(lo->enabled);
+    assert_string_equal(lo->endpoint, "http://127.0.0.1:9");
+    assert_string_equal(lo->map.ml_app, "fallback-app");
+    assert_int_equal(lo->map.n_ml_app_by_service, 2);
+    assert_string_equal(lo->map.ml_app_by_service[1].service, "rag-worker");
+    assert_string_equal(lo->map.ml_app_by_service[1].ml_app, "search");
+    assert_int_equal(lo->buffer_timeout_ms, 3000);
+    assert_int_equal(lo->buffer_max_spans, 500);
+    assert_int_equal(lo->buffer_max_bytes, 2 * MIB);
+    /* the remappings table is a separate map */
+    assert_int_equal(c.n_remappings, 0);
+    o2d_config_cleanup(&c);
+
+    setenv("DD_LLMOBS_ENABLED", "0", 1);
+    assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_false(c.datadog.llmobs.enabled);
+    o2d_config_cleanup(&c);
+    unsetenv("DD_LLMOBS_ENABLED");
+    unsetenv("DD_LLMOBS_ML_APP");
+
+    assert_int_equal(load_text(&c, "exporters:\n  datadog:\n    llmobs:\n      enabled: no way\n",
+                               err, sizeof(err)),
+                     O2D_ERR_CONFIG);
+    assert_string_equal(err, "dd.yaml:4: enabled must be true or false, got 'no way'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_embedded_equals_defaults),
         cmocka_unit_test(test_datadog_keys_and_prepare),
+        cmocka_unit_test(test_llmobs_keys),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_collector_style_file),
         cmocka_unit_test(test_http_only),
