@@ -1,0 +1,929 @@
+/*
+ * llmobs_buffer.c: holds LLM Obs spans until their LLM Obs parent and trace are known
+ * (../shared/reference/llmobs.md 7.3: parent = nearest LLM Obs ancestor by the OTel parent
+ * chain, else "undefined"; each LLM Obs root starts its own LLM Obs trace).
+ *
+ * State per OTel trace (hash table keyed by the 16-byte trace id, plus a list in first-seen
+ * order): a span map (open addressing, keyed by span id) of skeleton entries (parent, remote
+ * flag, is-LLM) for every span seen of a trace known to have LLM Obs spans, each entry also
+ * holding the gen_ai log records that wait for that span (packed protobuf bytes); and the held
+ * LLM Obs spans, in arrival order.
+ *
+ * Rules chosen here:
+ * - A span is ready when the walk up its parents reaches a span without a parent or with a
+ *   remote parent (this walk also covers its LLM ancestors' chains). A missing link waits.
+ * - The deadline runs per span from its arrival (a long agent run whose spans trickle in keeps
+ *   each span waiting its full deadline); a log record waits deadline_ns from its arrival. At
+ *   the deadline (or at a forced poll) a span goes out with the chain as far as known.
+ * - Spans leave in a deterministic order: traces by first seen, then spans by arrival (the
+ *   llmobs_span contract exposes no start time, so arrival order stands in for it).
+ * - Bounds: before state is added past max_spans or max_bytes, trace state is given up oldest
+ *   first: traces with no held LLM span are dropped, then traces with held spans have their
+ *   parents decided now (forced_by_bound) and their skeletons and waiting logs freed. Forced
+ *   spans still hold their bytes until the next poll writes them; the caller polls after each
+ *   batch, so the overshoot is at most one batch.
+ * - A log record whose span was already written, or is not an LLM Obs span, is counted as
+ *   unmatched at once; one whose span never comes is counted when its deadline passes.
+ *
+ * Memory is accounted as llmobs_span_size() plus the fixed costs below; it leaves I/O, locks
+ * and the clock to the caller.
+ */
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "llmobs_buffer.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_buf.h"
+
+/* Where a held span's parent came from; also which counter its emission feeds. */
+enum decision {
+    UNDECIDED = 0,
+    BY_ROOT,
+    BY_DEADLINE,
+    BY_BOUND,
+};
+
+struct held_log {
+    struct held_log *next;
+    int64_t arrived_ns;
+    size_t len;
+    uint8_t data[]; /* the OtlpLogRecord, packed */
+};
+
+struct pend {
+    struct pend *next; /* arrival order */
+    struct llmobs_span *sp;
+    uint64_t span_id;
+    int64_t arrived_ns;
+    size_t bytes;          /* accounted: llmobs_span_size() + sizeof(struct pend) */
+    enum decision decided; /* BY_BOUND once its trace's skeleton was given up */
+    uint64_t parent_id;    /* when decided */
+    uint64_t root_id;      /* when decided */
+};
+
+struct skel {
+    uint64_t span_id; /* 0: empty slot (otlp_decode refuses all-zero span ids) */
+    uint64_t parent_id;
+    uint8_t seen; /* 0: only log records wait here, the span itself has not come */
+    uint8_t parent_remote;
+    uint8_t is_llm;
+    struct pend *pend; /* the held LLM Obs span, NULL once written */
+    struct held_log *logs;
+    struct held_log **logs_tail;
+};
+
+struct trace {
+    uint8_t id[16];
+    struct trace *hnext;         /* hash chain */
+    struct trace *older, *newer; /* first-seen order */
+    int64_t first_ns;
+    int64_t last_ns; /* last span, note or log added */
+    int wants_skel;  /* known to have LLM Obs spans: keep skeletons */
+    int changed;     /* something to look at in the next poll */
+    int64_t wake_ns; /* nothing to do before this unless changed */
+    struct skel *map;
+    size_t map_cap, map_n;
+    size_t n_logs;
+    int64_t oldest_log_ns;
+    struct pend *pends, **pends_tail;
+    size_t n_pends;
+    size_t n_detached; /* pends with no map entry (decided by a bound) */
+    size_t bytes;      /* accounted bytes of this trace */
+};
+
+struct llmobs_buffer {
+    struct llmobs_buffer_config cfg;
+    struct trace **buckets;
+    size_t n_buckets;
+    size_t n_traces;
+    struct trace *oldest, *newest;
+    size_t units; /* skeleton entries + detached pends, against max_spans */
+    size_t bytes;
+    struct llmobs_buffer_counters c;
+    struct o2d_buf out;
+};
+
+/* A map slot per entry at load <= 1/2. */
+#define ENTRY_COST  (2 * sizeof(struct skel))
+#define TRACE_COST  (sizeof(struct trace))
+#define MAP_MIN_CAP 8
+#define OUT_MIN_MAX ((size_t)64 * 1024 * 1024)
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t read_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+static int64_t add_sat(int64_t a, int64_t b)
+{
+    if (b > 0 && a > INT64_MAX - b) {
+        return INT64_MAX;
+    }
+    return a + b;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint64_t trace_hash(const uint8_t id[16])
+{
+    return mix64(read_be64(id) ^ mix64(read_be64(id + 8)));
+}
+
+static void *pb_alloc(void *data, size_t size)
+{
+    (void)data;
+    return o2d_malloc(size);
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    o2d_free(p);
+}
+
+static ProtobufCAllocator pb_allocator = {
+    .alloc = pb_alloc, .free = pb_free, .allocator_data = NULL};
+
+void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    uint8_t in[24];
+    uint8_t md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    memcpy(in, trace_id, 16);
+    for (int i = 0; i < 8; i++) {
+        in[16 + i] = (uint8_t)(root_span_id >> (56 - 8 * i));
+    }
+    if (EVP_Digest(in, sizeof(in), md, &md_len, EVP_sha256(), NULL) != 1 || md_len < 16) {
+        /* Only an OpenSSL allocation failure gets here: fall back to the OTel trace id, still
+         * deterministic, rather than leave the caller without an id. */
+        memcpy(md, trace_id, 16);
+    }
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* ---- per-trace span map ---- */
+
+static struct skel *map_find(const struct trace *t, uint64_t span_id)
+{
+    if (t->map_cap == 0 || span_id == 0) {
+        return NULL;
+    }
+    size_t mask = t->map_cap - 1;
+    for (size_t i = mix64(span_id) & mask;; i = (i + 1) & mask) {
+        if (t->map[i].span_id == span_id) {
+            return &t->map[i];
+        }
+        if (t->map[i].span_id == 0) {
+            return NULL;
+        }
+    }
+}
+
+static struct skel *map_slot(struct skel *map, size_t cap, uint64_t span_id)
+{
+    size_t mask = cap - 1;
+    size_t i = mix64(span_id) & mask;
+    while (map[i].span_id != 0 && map[i].span_id != span_id) {
+        i = (i + 1) & mask;
+    }
+    return &map[i];
+}
+
+static int map_grow(struct trace *t)
+{
+    size_t cap = t->map_cap ? t->map_cap * 2 : MAP_MIN_CAP;
+    if (cap < t->map_cap || cap > SIZE_MAX / sizeof(struct skel)) {
+        return O2D_ERR_NOMEM;
+    }
+    struct skel *m = o2d_calloc(cap, sizeof(*m));
+    if (m == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < t->map_cap; i++) {
+        struct skel *old = &t->map[i];
+        if (old->span_id == 0) {
+            continue;
+        }
+        struct skel *s = map_slot(m, cap, old->span_id);
+        *s = *old;
+        if (old->logs != NULL) {
+            /* The tail may point into the old slot. */
+            struct held_log *l = s->logs;
+            while (l->next != NULL) {
+                l = l->next;
+            }
+            s->logs_tail = &l->next;
+        } else {
+            s->logs_tail = &s->logs;
+        }
+    }
+    o2d_free(t->map);
+    t->map = m;
+    t->map_cap = cap;
+    return O2D_OK;
+}
+
+/* The entry for span_id, created empty (not seen) when absent; NULL on out-of-memory. */
+static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t span_id)
+{
+    struct skel *s = map_find(t, span_id);
+    if (s != NULL) {
+        return s;
+    }
+    if ((t->map_n + 1) * 2 > t->map_cap && map_grow(t) != O2D_OK) {
+        return NULL;
+    }
+    s = map_slot(t->map, t->map_cap, span_id);
+    memset(s, 0, sizeof(*s));
+    s->span_id = span_id;
+    s->logs_tail = &s->logs;
+    t->map_n++;
+    t->bytes += ENTRY_COST;
+    b->bytes += ENTRY_COST;
+    b->units++;
+    return s;
+}
+
+static void free_logs(struct llmobs_buffer *b, struct trace *t, struct skel *s)
+{
+    struct held_log *l = s->logs;
+    while (l != NULL) {
+        struct held_log *next = l->next;
+        size_t cost = sizeof(*l) + l->len;
+        t->bytes -= cost;
+        b->bytes -= cost;
+        t->n_logs--;
+        b->c.logs_unmatched++;
+        o2d_free(l);
+        l = next;
+    }
+    s->logs = NULL;
+    s->logs_tail = &s->logs;
+}
+
+/* Frees the skeleton and the waiting log records (unmatched); held spans stay. */
+static void free_map(struct llmobs_buffer *b, struct trace *t)
+{
+    for (size_t i = 0; i < t->map_cap; i++) {
+        struct skel *s = &t->map[i];
+        if (s->span_id == 0) {
+            continue;
+        }
+        free_logs(b, t, s);
+        if (s->pend != NULL) {
+            /* The span outlives its entry and keeps counting against max_spans. */
+            t->n_detached++;
+            b->units++;
+        }
+    }
+    t->bytes -= t->map_n * ENTRY_COST;
+    b->bytes -= t->map_n * ENTRY_COST;
+    b->units -= t->map_n;
+    o2d_free(t->map);
+    t->map = NULL;
+    t->map_cap = 0;
+    t->map_n = 0;
+}
+
+/* ---- traces ---- */
+
+static struct trace *trace_find(const struct llmobs_buffer *b, const uint8_t id[16])
+{
+    if (b->n_buckets == 0) {
+        return NULL;
+    }
+    struct trace *t = b->buckets[trace_hash(id) & (b->n_buckets - 1)];
+    while (t != NULL && memcmp(t->id, id, 16) != 0) {
+        t = t->hnext;
+    }
+    return t;
+}
+
+/* Grows the bucket array; on failure the table keeps working with longer chains. */
+static void buckets_grow(struct llmobs_buffer *b)
+{
+    size_t n = b->n_buckets ? b->n_buckets * 2 : 64;
+    if (n < b->n_buckets || n > SIZE_MAX / sizeof(struct trace *)) {
+        return;
+    }
+    struct trace **nb = o2d_calloc(n, sizeof(*nb));
+    if (nb == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < b->n_buckets; i++) {
+        struct trace *t = b->buckets[i];
+        while (t != NULL) {
+            struct trace *next = t->hnext;
+            size_t j = trace_hash(t->id) & (n - 1);
+            t->hnext = nb[j];
+            nb[j] = t;
+            t = next;
+        }
+    }
+    o2d_free(b->buckets);
+    b->buckets = nb;
+    b->n_buckets = n;
+}
+
+static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], int64_t now_ns)
+{
+    if (b->n_traces >= b->n_buckets) {
+        buckets_grow(b);
+        if (b->n_buckets == 0) {
+            return NULL;
+        }
+    }
+    struct trace *t = o2d_calloc(1, sizeof(*t));
+    if (t == NULL) {
+        return NULL;
+    }
+    memcpy(t->id, id, 16);
+    t->first_ns = now_ns;
+    t->last_ns = now_ns;
+    t->wake_ns = INT64_MAX;
+    t->pends_tail = &t->pends;
+    t->bytes = TRACE_COST;
+    b->bytes += TRACE_COST;
+
+    size_t j = trace_hash(id) & (b->n_buckets - 1);
+    t->hnext = b->buckets[j];
+    b->buckets[j] = t;
+    t->older = b->newest;
+    if (b->newest != NULL) {
+        b->newest->newer = t;
+    } else {
+        b->oldest = t;
+    }
+    b->newest = t;
+    b->n_traces++;
+    return t;
+}
+
+static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
+{
+    t->bytes -= p->bytes;
+    b->bytes -= p->bytes;
+    t->n_pends--;
+    b->c.spans_held--;
+    llmobs_span_free(p->sp);
+    o2d_free(p);
+}
+
+/* Unlinks and frees a trace; held spans are freed unwritten, so only the buffer's own
+ * teardown and traces without held spans come here. */
+static void trace_free(struct llmobs_buffer *b, struct trace *t)
+{
+    struct trace **pp = &b->buckets[trace_hash(t->id) & (b->n_buckets - 1)];
+    while (*pp != t) {
+        pp = &(*pp)->hnext;
+    }
+    *pp = t->hnext;
+    if (t->older != NULL) {
+        t->older->newer = t->newer;
+    } else {
+        b->oldest = t->newer;
+    }
+    if (t->newer != NULL) {
+        t->newer->older = t->older;
+    } else {
+        b->newest = t->older;
+    }
+    b->n_traces--;
+
+    free_map(b, t);
+    struct pend *p = t->pends;
+    while (p != NULL) {
+        struct pend *next = p->next;
+        free_pend(b, t, p);
+        p = next;
+    }
+    b->units -= t->n_detached;
+    b->bytes -= t->bytes;
+    o2d_free(t);
+}
+
+/*
+ * Walks up from span_id through the skeleton. Returns 1 when the chain is settled (it
+ * reaches a span without a parent or with a remote parent), 0 when a link is missing or the
+ * links loop; *parent (0 = none) and *root are filled as far as the walk got either way.
+ */
+static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root)
+{
+    *parent = 0;
+    *root = span_id;
+    const struct skel *start = map_find(t, span_id);
+    const struct skel *cur = start;
+    if (cur == NULL) {
+        return 0;
+    }
+    /* Each step visits another entry, so a walk longer than the map is a loop. */
+    for (size_t steps = 0; steps <= t->map_n; steps++) {
+        if (cur->parent_id == 0 || cur->parent_remote) {
+            return 1;
+        }
+        const struct skel *next = map_find(t, cur->parent_id);
+        if (next == NULL || !next->seen || next == start) {
+            return 0;
+        }
+        if (next->is_llm) {
+            if (*parent == 0) {
+                *parent = next->span_id;
+            }
+            *root = next->span_id;
+        }
+        cur = next;
+    }
+    return 0;
+}
+
+/* Decides every held span of t now (chain as far as known) and frees its skeleton and its
+ * waiting log records. */
+static void force_trace(struct llmobs_buffer *b, struct trace *t)
+{
+    for (struct pend *p = t->pends; p != NULL; p = p->next) {
+        if (p->decided == UNDECIDED) {
+            resolve(t, p->span_id, &p->parent_id, &p->root_id);
+            p->decided = BY_BOUND;
+        }
+    }
+    free_map(b, t);
+    t->changed = 1;
+}
+
+static int over_bound(const struct llmobs_buffer *b, size_t units, size_t bytes)
+{
+    return b->units + units > b->cfg.max_spans || b->bytes + bytes > b->cfg.max_bytes;
+}
+
+/*
+ * Makes room for `units` entries and `bytes` bytes: first drops the oldest traces that hold
+ * no LLM Obs span (skeletons and logs only), then decides the oldest traces' spans early,
+ * `cur` last. Gives up quietly when nothing is left to give up.
+ */
+static void make_room(struct llmobs_buffer *b, struct trace *cur, size_t units, size_t bytes)
+{
+    struct trace *t = b->oldest;
+    while (t != NULL && over_bound(b, units, bytes)) {
+        struct trace *next = t->newer;
+        if (t != cur && t->n_pends == 0) {
+            trace_free(b, t);
+        }
+        t = next;
+    }
+    for (t = b->oldest; t != NULL && over_bound(b, units, bytes); t = t->newer) {
+        if (t != cur && t->map_n > 0) {
+            force_trace(b, t);
+        }
+    }
+    if (cur != NULL && cur->map_n > 0 && over_bound(b, units, bytes)) {
+        force_trace(b, cur);
+    }
+}
+
+static struct pend *find_detached(const struct trace *t, uint64_t span_id)
+{
+    if (t->n_detached == 0) {
+        return NULL;
+    }
+    for (struct pend *p = t->pends; p != NULL; p = p->next) {
+        if (p->span_id == span_id && p->decided == BY_BOUND) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+static void reaccount(struct llmobs_buffer *b, struct trace *t, struct pend *p)
+{
+    size_t now_bytes = llmobs_span_size(p->sp) + sizeof(*p);
+    t->bytes = t->bytes - p->bytes + now_bytes;
+    b->bytes = b->bytes - p->bytes + now_bytes;
+    p->bytes = now_bytes;
+}
+
+/* Adds the log records waiting in s to its held span; the ones not added stay. */
+static int join_logs(struct llmobs_buffer *b, struct trace *t, struct skel *s)
+{
+    int rc = O2D_OK;
+    while (s->logs != NULL) {
+        struct held_log *l = s->logs;
+        OtlpLogRecord *r =
+            opentelemetry__proto__logs__v1__log_record__unpack(&pb_allocator, l->len, l->data);
+        if (r == NULL) {
+            rc = O2D_ERR_NOMEM;
+            break;
+        }
+        rc = llmobs_span_add_log(s->pend->sp, r);
+        opentelemetry__proto__logs__v1__log_record__free_unpacked(r, &pb_allocator);
+        if (rc != O2D_OK) {
+            break;
+        }
+        s->logs = l->next;
+        size_t cost = sizeof(*l) + l->len;
+        t->bytes -= cost;
+        b->bytes -= cost;
+        t->n_logs--;
+        b->c.logs_joined++;
+        o2d_free(l);
+    }
+    if (s->logs == NULL) {
+        s->logs_tail = &s->logs;
+    }
+    reaccount(b, t, s->pend);
+    return rc;
+}
+
+/* ---- public ---- */
+
+int llmobs_buffer_new(struct llmobs_buffer **out, const struct llmobs_buffer_config *cfg)
+{
+    *out = NULL;
+    if (cfg == NULL || cfg->deadline_ns < 0) {
+        return O2D_ERR_INVALID;
+    }
+    struct llmobs_buffer *b = o2d_calloc(1, sizeof(*b));
+    if (b == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    b->cfg = *cfg;
+    size_t out_max = cfg->max_event_size <= (SIZE_MAX - OUT_MIN_MAX) / 2
+                         ? 2 * cfg->max_event_size + OUT_MIN_MAX
+                         : SIZE_MAX;
+    o2d_buf_init(&b->out, out_max);
+    *out = b;
+    return O2D_OK;
+}
+
+void llmobs_buffer_free(struct llmobs_buffer *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    while (b->oldest != NULL) {
+        trace_free(b, b->oldest);
+    }
+    o2d_free(b->buckets);
+    o2d_buf_cleanup(&b->out);
+    o2d_free(b);
+}
+
+int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16], int64_t now_ns)
+{
+    struct trace *t = trace_find(b, trace_id);
+    if (t == NULL) {
+        make_room(b, NULL, 0, TRACE_COST);
+        t = trace_new(b, trace_id, now_ns);
+        if (t == NULL) {
+            return O2D_ERR_NOMEM;
+        }
+    }
+    t->wants_skel = 1;
+    if (now_ns > t->last_ns) {
+        t->last_ns = now_ns;
+    }
+    return O2D_OK;
+}
+
+int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids,
+                           struct llmobs_span *llm, int64_t now_ns)
+{
+    int rc = O2D_ERR_NOMEM;
+    struct pend *p = NULL;
+    struct trace *t = NULL;
+    struct skel *s = NULL;
+    int created = 0;
+
+    if (ids == NULL || ids->span_id == 0) {
+        rc = O2D_ERR_INVALID;
+        goto out;
+    }
+    t = trace_find(b, ids->trace_id);
+    if (llm == NULL && (t == NULL || !t->wants_skel)) {
+        rc = O2D_OK; /* an APM-only span of a trace without LLM Obs spans */
+        goto out;
+    }
+    size_t bytes = ENTRY_COST + (t == NULL ? TRACE_COST : 0);
+    if (llm != NULL) {
+        bytes += llmobs_span_size(llm) + sizeof(*p);
+    }
+    make_room(b, t, 1, bytes);
+
+    if (llm != NULL) {
+        p = o2d_calloc(1, sizeof(*p));
+        if (p == NULL) {
+            goto out;
+        }
+    }
+    if (t == NULL) {
+        t = trace_new(b, ids->trace_id, now_ns);
+        if (t == NULL) {
+            goto out;
+        }
+        created = 1;
+    }
+    s = map_get(b, t, ids->span_id);
+    if (s == NULL) {
+        if (created) {
+            trace_free(b, t);
+        }
+        goto out;
+    }
+    t->wants_skel = 1;
+    if (now_ns > t->last_ns) {
+        t->last_ns = now_ns;
+    }
+    t->changed = 1;
+    if (!s->seen) {
+        s->seen = 1;
+        s->parent_id = ids->parent_span_id;
+        s->parent_remote = ids->parent_is_remote ? 1 : 0;
+    }
+    rc = O2D_OK;
+    if (llm == NULL) {
+        goto out;
+    }
+    s->is_llm = 1;
+    p->sp = llm;
+    p->span_id = ids->span_id;
+    p->arrived_ns = now_ns;
+    p->bytes = llmobs_span_size(llm) + sizeof(*p);
+    t->bytes += p->bytes;
+    b->bytes += p->bytes;
+    *t->pends_tail = p;
+    t->pends_tail = &p->next;
+    t->n_pends++;
+    b->c.spans_held++;
+    llm = NULL;
+    if (s->pend == NULL) {
+        s->pend = p;
+        /* A failed join leaves the logs waiting; poll tries again before writing. */
+        (void)join_logs(b, t, s);
+    } else {
+        /* A duplicate span id: both are written; log records go to the first. */
+        t->n_detached++;
+        b->units++;
+    }
+    p = NULL;
+out:
+    o2d_free(p);
+    llmobs_span_free(llm);
+    return rc;
+}
+
+int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64_t now_ns)
+{
+    if (r == NULL || r->trace_id.len != 16 || r->span_id.len != 8) {
+        return O2D_ERR_INVALID;
+    }
+    uint64_t span_id = read_be64(r->span_id.data);
+    if (span_id == 0) {
+        return O2D_ERR_INVALID;
+    }
+    struct trace *t = trace_find(b, r->trace_id.data);
+    struct skel *s = t != NULL ? map_find(t, span_id) : NULL;
+    struct pend *p = s != NULL ? s->pend : (t != NULL ? find_detached(t, span_id) : NULL);
+    if (p != NULL) {
+        int rc = llmobs_span_add_log(p->sp, r);
+        reaccount(b, t, p);
+        if (rc == O2D_OK) {
+            b->c.logs_joined++;
+        }
+        return rc;
+    }
+    if (s != NULL && s->seen) {
+        /* Its span was written already, or is not an LLM Obs span. */
+        b->c.logs_unmatched++;
+        return O2D_OK;
+    }
+
+    size_t len = opentelemetry__proto__logs__v1__log_record__get_packed_size(r);
+    if (len > SIZE_MAX - sizeof(struct held_log)) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    make_room(b, t, 1, sizeof(struct held_log) + len + ENTRY_COST + TRACE_COST);
+    struct held_log *l = o2d_malloc(sizeof(*l) + len);
+    if (l == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    l->next = NULL;
+    l->arrived_ns = now_ns;
+    l->len = opentelemetry__proto__logs__v1__log_record__pack(r, l->data);
+    int created = 0;
+    if (t == NULL) {
+        t = trace_new(b, r->trace_id.data, now_ns);
+        if (t == NULL) {
+            o2d_free(l);
+            return O2D_ERR_NOMEM;
+        }
+        created = 1;
+    }
+    s = map_get(b, t, span_id);
+    if (s == NULL) {
+        if (created) {
+            trace_free(b, t);
+        }
+        o2d_free(l);
+        return O2D_ERR_NOMEM;
+    }
+    /* A gen_ai log record says its trace has an LLM Obs span. */
+    t->wants_skel = 1;
+    if (now_ns > t->last_ns) {
+        t->last_ns = now_ns;
+    }
+    if (t->n_logs == 0 || now_ns < t->oldest_log_ns) {
+        t->oldest_log_ns = now_ns;
+    }
+    *s->logs_tail = l;
+    s->logs_tail = &l->next;
+    t->n_logs++;
+    t->bytes += sizeof(*l) + l->len;
+    b->bytes += sizeof(*l) + l->len;
+    t->changed = 1;
+    return O2D_OK;
+}
+
+/* Writes one held span and hands it to emit. O2D_OK when it is done with (written, or
+ * refused by llmobs_span_write for good: *write_err gets that error); else the error that
+ * leaves it held. */
+static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, uint64_t parent,
+                    uint64_t root, int (*emit)(void *ctx, const uint8_t *json, size_t len),
+                    void *ctx, int *write_err)
+{
+    char tid[33];
+    struct skel *s = map_find(t, p->span_id);
+    if (s != NULL && s->pend == p && s->logs != NULL) {
+        int rc = join_logs(b, t, s);
+        if (rc != O2D_OK) {
+            return rc;
+        }
+    }
+    llmobs_trace_id(t->id, root, tid);
+    o2d_buf_reset(&b->out);
+    int rc = llmobs_span_write(p->sp, tid, parent, b->cfg.max_event_size, &b->out);
+    if (rc == O2D_ERR_NOMEM) {
+        return rc;
+    }
+    if (rc != O2D_OK) {
+        if (*write_err == O2D_OK) {
+            *write_err = rc;
+        }
+        return O2D_OK;
+    }
+    return emit(ctx, b->out.data, b->out.len);
+}
+
+/* Counts unmatched and frees the log records of t whose deadline passed (all when force). */
+static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force)
+{
+    int64_t oldest = INT64_MAX;
+    for (size_t i = 0; i < t->map_cap && t->n_logs > 0; i++) {
+        struct skel *s = &t->map[i];
+        if (s->span_id == 0 || s->logs == NULL) {
+            continue;
+        }
+        while (s->logs != NULL &&
+               (force || now_ns >= add_sat(s->logs->arrived_ns, b->cfg.deadline_ns))) {
+            struct held_log *l = s->logs;
+            s->logs = l->next;
+            size_t cost = sizeof(*l) + l->len;
+            t->bytes -= cost;
+            b->bytes -= cost;
+            t->n_logs--;
+            b->c.logs_unmatched++;
+            o2d_free(l);
+        }
+        if (s->logs == NULL) {
+            s->logs_tail = &s->logs;
+        } else {
+            for (struct held_log *l = s->logs; l != NULL; l = l->next) {
+                oldest = min64(oldest, l->arrived_ns);
+            }
+        }
+    }
+    t->oldest_log_ns = oldest;
+}
+
+static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force,
+                      int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
+                      int *write_err)
+{
+    int64_t deadline = b->cfg.deadline_ns;
+    int64_t wake = INT64_MAX;
+    if (!force && !t->changed && now_ns < t->wake_ns) {
+        return O2D_OK;
+    }
+    t->changed = 0;
+
+    struct pend **pp = &t->pends;
+    while (*pp != NULL) {
+        struct pend *p = *pp;
+        uint64_t parent = p->parent_id;
+        uint64_t root = p->root_id;
+        enum decision d = p->decided;
+        if (d == UNDECIDED) {
+            if (resolve(t, p->span_id, &parent, &root)) {
+                d = BY_ROOT;
+            } else if (force || now_ns >= add_sat(p->arrived_ns, deadline)) {
+                d = BY_DEADLINE;
+            } else {
+                wake = min64(wake, add_sat(p->arrived_ns, deadline));
+                pp = &p->next;
+                continue;
+            }
+        }
+        int before = *write_err;
+        int rc = emit_one(b, t, p, parent, root, emit, ctx, write_err);
+        if (rc != O2D_OK) {
+            t->changed = 1;
+            return rc;
+        }
+        if (*write_err == before) {
+            b->c.events_emitted++;
+            if (d == BY_ROOT) {
+                b->c.settled_by_root++;
+            } else if (d == BY_DEADLINE) {
+                b->c.settled_by_deadline++;
+            } else {
+                b->c.forced_by_bound++;
+            }
+        }
+        struct skel *s = map_find(t, p->span_id);
+        if (s != NULL && s->pend == p) {
+            s->pend = NULL;
+        } else {
+            t->n_detached--;
+            b->units--;
+        }
+        *pp = p->next;
+        if (*pp == NULL) {
+            t->pends_tail = pp;
+        }
+        free_pend(b, t, p);
+    }
+
+    if (t->n_logs > 0 && (force || now_ns >= add_sat(t->oldest_log_ns, deadline))) {
+        expire_logs(b, t, now_ns, force);
+    }
+    if (t->n_logs > 0) {
+        wake = min64(wake, add_sat(t->oldest_log_ns, deadline));
+    }
+    if (t->n_pends == 0 && t->n_logs == 0) {
+        if (force || now_ns >= add_sat(t->last_ns, deadline)) {
+            trace_free(b, t);
+            return O2D_OK;
+        }
+        wake = min64(wake, add_sat(t->last_ns, deadline));
+    }
+    t->wake_ns = wake;
+    return O2D_OK;
+}
+
+int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
+                       int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx)
+{
+    int rc = O2D_OK;
+    int write_err = O2D_OK;
+    struct trace *t = b->oldest;
+    while (t != NULL) {
+        struct trace *next = t->newer;
+        rc = poll_trace(b, t, now_ns, force, emit, ctx, &write_err);
+        if (rc != O2D_OK) {
+            break;
+        }
+        t = next;
+    }
+    o2d_buf_cleanup(&b->out);
+    return rc != O2D_OK ? rc : write_err;
+}
+
+void llmobs_buffer_get_counters(const struct llmobs_buffer *b, struct llmobs_buffer_counters *out)
+{
+    *out = b->c;
+    out->bytes_held = b->bytes;
+}
