@@ -1,11 +1,15 @@
 /*
  * pipeline.c: receivers -> exporters. Every exporter gets every request before the
  * receiver answers; the first exporter that cannot take it makes the answer "retry later".
+ * The Datadog exporters share one HTTP client, owned here:
+ * at the end their senders stop, the client is freed (completing what still retries, which
+ * the exporters count), and only then are the exporters freed.
  */
 #include <stdatomic.h>
 
 #include "datadog.h"
 #include "exporter.h"
+#include "http_client.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -16,6 +20,8 @@
 struct pipeline {
     struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
     int n_exporters;
+    struct http_client *http; /* shared by the Datadog exporters */
+    struct exporter *datadog; /* in exporters[] too */
     atomic_int stopping;
 };
 
@@ -29,9 +35,12 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
     /* With an API key, Datadog; the debug exporter runs beside it only when the file names
      * it. Without a key, the debug exporter shows what would be sent. */
     if (cfg->datadog.enabled) {
-        rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog);
+        rv = http_client_new(&p->http, NULL);
         if (rv == O2D_OK) {
-            p->n_exporters++;
+            rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
+        }
+        if (rv == O2D_OK) {
+            p->datadog = p->exporters[p->n_exporters++];
         }
     } else {
         o2d_logf(O2D_LOG_WARN, "no Datadog API key is set (DD_API_KEY or "
@@ -91,6 +100,10 @@ void pipeline_free(struct pipeline *p)
     if (p == NULL) {
         return;
     }
+    if (p->datadog != NULL) {
+        datadog_exporter_stop(p->datadog);
+    }
+    http_client_free(p->http);
     for (int i = 0; i < p->n_exporters; i++) {
         struct exporter *e = p->exporters[i];
         if (e != NULL) {

@@ -421,6 +421,8 @@ struct dd_exporter {
     int64_t flush_interval_ms;
     int64_t max_elapsed_ms;
     struct http_client *http;
+    int own_http; /* http was made by dd_start, not shared by the caller */
+    int started;
 
     pthread_mutex_t stats_mu; /* the concentrator is single-threaded */
     struct stats_concentrator *stats;
@@ -908,10 +910,14 @@ static void validate_key(struct dd_exporter *d)
 static int dd_start(struct exporter *e)
 {
     struct dd_exporter *d = e->ctx;
-    int rv = http_client_new(&d->http, NULL);
-    if (rv != O2D_OK) {
-        return rv;
+    if (d->http == NULL) {
+        int rv = http_client_new(&d->http, NULL);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+        d->own_http = 1;
     }
+    d->started = 1;
     int64_t now = o2d_now_ms();
     d->next_traces_ms = now + d->flush_interval_ms;
     d->next_stats_ms = now + DD_STATS_INTERVAL_MS;
@@ -1108,7 +1114,7 @@ static void log_totals(const struct exporter *e)
     o2d_log_end(&l);
 }
 
-static void dd_destroy(struct exporter *e)
+void datadog_exporter_stop(struct exporter *e)
 {
     struct dd_exporter *d = e->ctx;
     atomic_store(&d->stopping, 1);
@@ -1118,10 +1124,20 @@ static void dd_destroy(struct exporter *e)
         pthread_cond_broadcast(&d->cond);
         pthread_mutex_unlock(&d->mu);
         pthread_join(d->sender, NULL);
+        d->sender_started = 0;
     }
-    /* Bodies still retrying are completed as "shutdown" and counted. */
-    int ran = d->http != NULL;
-    http_client_free(d->http);
+}
+
+static void dd_destroy(struct exporter *e)
+{
+    struct dd_exporter *d = e->ctx;
+    datadog_exporter_stop(e);
+    /* Bodies still retrying are completed as "shutdown" and counted: by our own client
+     * here, or by the shared one, which its owner frees before destroying us. */
+    int ran = d->started;
+    if (d->own_http) {
+        http_client_free(d->http);
+    }
     d->http = NULL;
     size_t left = 0;
     while (d->head != NULL) {
@@ -1151,7 +1167,8 @@ static const struct exporter_type datadog_exporter_type = {
     .destroy = dd_destroy,
 };
 
-int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg)
+int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
+                         struct http_client *http)
 {
     struct dd_exporter *d = o2d_calloc(1, sizeof(*d));
     if (d == NULL) {
@@ -1160,6 +1177,7 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
     d->base.type = &datadog_exporter_type;
     d->base.ctx = d;
     d->cfg = cfg;
+    d->http = http;
     snprintf(d->site, sizeof(d->site), "%s", cfg->site[0] != '\0' ? cfg->site : "datadoghq.com");
     if (cfg->hostname[0] != '\0') {
         snprintf(d->hostname, sizeof(d->hostname), "%s", cfg->hostname);

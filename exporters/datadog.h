@@ -54,8 +54,16 @@ struct datadog_config {
     struct datadog_llmobs_config llmobs;
 };
 
-/* Starts nothing yet: the sender thread starts in ->start. Borrows cfg for its lifetime. */
-int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg);
+struct http_client;
+
+/* Starts nothing yet: the sender thread starts in ->start. Borrows cfg for its lifetime, and
+ * `http`, the HTTP client shared with the other Datadog exporters (NULL: ->start makes one of
+ * its own). With a shared client the owner calls datadog_exporter_stop(), frees the client
+ * (which completes what is still retrying, counted here), then destroys the exporter. */
+int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
+                         struct http_client *http);
+/* Stops the sender thread (idempotent); the exporter stays readable until destroyed. */
+void datadog_exporter_stop(struct exporter *e);
 
 /* "https://trace.agent.<site>" or the override, without a trailing slash. */
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);
