@@ -17,11 +17,13 @@
  *   the deadline (or at a forced poll) a span goes out with the chain as far as known.
  * - Spans leave in a deterministic order: traces by first seen, then spans by arrival (the
  *   llmobs_span contract exposes no start time, so arrival order stands in for it).
- * - Bounds: before state is added past max_spans or max_bytes, trace state is given up oldest
- *   first: traces with no held LLM span are dropped, then traces with held spans have their
- *   parents decided now (forced_by_bound) and their skeletons and waiting logs freed. Forced
- *   spans still hold their bytes until the next poll writes them; the caller polls after each
- *   batch, so the overshoot is at most one batch.
+ * - Bounds: max_spans counts skeleton entries (one per span seen, LLM Obs or not); max_bytes
+ *   the bytes of everything still waiting. Before state is added past either, trace state is
+ *   given up oldest first: traces with no held LLM span are dropped, then traces with held
+ *   spans have their parents decided now (forced_by_bound) and their skeletons and waiting
+ *   logs freed. Decided spans are on their way out: they hold their bytes (bytes_held) until
+ *   the next poll writes them, and the caller polls after each batch, so the overshoot is at
+ *   most one batch.
  * - A log record whose span was already written, or is not an LLM Obs span, is counted as
  *   unmatched at once; one whose span never comes is counted when its deadline passes.
  *
@@ -100,8 +102,9 @@ struct llmobs_buffer {
     size_t n_buckets;
     size_t n_traces;
     struct trace *oldest, *newest;
-    size_t units; /* skeleton entries + detached pends, against max_spans */
-    size_t bytes;
+    size_t units;        /* skeleton entries (one per span), against max_spans */
+    size_t bytes;        /* everything held */
+    size_t forced_bytes; /* of spans decided by a bound: on their way out, not waiting */
     struct llmobs_buffer_counters c;
     struct o2d_buf out;
 };
@@ -297,9 +300,7 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
         }
         free_logs(b, t, s);
         if (s->pend != NULL) {
-            /* The span outlives its entry and keeps counting against max_spans. */
             t->n_detached++;
-            b->units++;
         }
     }
     t->bytes -= t->map_n * ENTRY_COST;
@@ -391,6 +392,9 @@ static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
     b->bytes -= p->bytes;
     t->n_pends--;
     b->c.spans_held--;
+    if (p->decided == BY_BOUND) {
+        b->forced_bytes -= p->bytes;
+    }
     llmobs_span_free(p->sp);
     o2d_free(p);
 }
@@ -423,7 +427,6 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
         free_pend(b, t, p);
         p = next;
     }
-    b->units -= t->n_detached;
     b->bytes -= t->bytes;
     o2d_free(t);
 }
@@ -470,6 +473,7 @@ static void force_trace(struct llmobs_buffer *b, struct trace *t)
         if (p->decided == UNDECIDED) {
             resolve(t, p->span_id, &p->parent_id, &p->root_id);
             p->decided = BY_BOUND;
+            b->forced_bytes += p->bytes;
         }
     }
     free_map(b, t);
@@ -478,7 +482,8 @@ static void force_trace(struct llmobs_buffer *b, struct trace *t)
 
 static int over_bound(const struct llmobs_buffer *b, size_t units, size_t bytes)
 {
-    return b->units + units > b->cfg.max_spans || b->bytes + bytes > b->cfg.max_bytes;
+    return b->units + units > b->cfg.max_spans ||
+           b->bytes - b->forced_bytes + bytes > b->cfg.max_bytes;
 }
 
 /*
@@ -522,6 +527,9 @@ static struct pend *find_detached(const struct trace *t, uint64_t span_id)
 static void reaccount(struct llmobs_buffer *b, struct trace *t, struct pend *p)
 {
     size_t now_bytes = llmobs_span_size(p->sp) + sizeof(*p);
+    if (p->decided == BY_BOUND) {
+        b->forced_bytes = b->forced_bytes - p->bytes + now_bytes;
+    }
     t->bytes = t->bytes - p->bytes + now_bytes;
     b->bytes = b->bytes - p->bytes + now_bytes;
     p->bytes = now_bytes;
@@ -687,7 +695,6 @@ int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids
     } else {
         /* A duplicate span id: both are written; log records go to the first. */
         t->n_detached++;
-        b->units++;
     }
     p = NULL;
 out:
@@ -878,7 +885,6 @@ static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, 
             s->pend = NULL;
         } else {
             t->n_detached--;
-            b->units--;
         }
         *pp = p->next;
         if (*pp == NULL) {
