@@ -79,6 +79,7 @@ struct skel {
 
 struct trace {
     uint8_t id[16];
+    uint64_t seed;               /* the buffer's */
     struct trace *hnext;         /* hash chain */
     struct trace *older, *newer; /* first-seen order */
     int64_t first_ns;
@@ -98,6 +99,9 @@ struct trace {
 
 struct llmobs_buffer {
     struct llmobs_buffer_config cfg;
+    /* Ids come from clients: a per-process seed (the buffer's address under ASLR) keeps
+     * crafted ids from piling into one chain. Emission order never depends on it. */
+    uint64_t seed;
     struct trace **buckets;
     size_t n_buckets;
     size_t n_traces;
@@ -147,9 +151,9 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
-static uint64_t trace_hash(const uint8_t id[16])
+static uint64_t trace_hash(const struct llmobs_buffer *b, const uint8_t id[16])
 {
-    return mix64(read_be64(id) ^ mix64(read_be64(id + 8)));
+    return mix64(read_be64(id) ^ mix64(read_be64(id + 8) ^ b->seed));
 }
 
 static void *pb_alloc(void *data, size_t size)
@@ -198,7 +202,7 @@ static struct skel *map_find(const struct trace *t, uint64_t span_id)
         return NULL;
     }
     size_t mask = t->map_cap - 1;
-    for (size_t i = mix64(span_id) & mask;; i = (i + 1) & mask) {
+    for (size_t i = mix64(span_id ^ t->seed) & mask;; i = (i + 1) & mask) {
         if (t->map[i].span_id == span_id) {
             return &t->map[i];
         }
@@ -208,10 +212,10 @@ static struct skel *map_find(const struct trace *t, uint64_t span_id)
     }
 }
 
-static struct skel *map_slot(struct skel *map, size_t cap, uint64_t span_id)
+static struct skel *map_slot(struct skel *map, size_t cap, uint64_t seed, uint64_t span_id)
 {
     size_t mask = cap - 1;
-    size_t i = mix64(span_id) & mask;
+    size_t i = mix64(span_id ^ seed) & mask;
     while (map[i].span_id != 0 && map[i].span_id != span_id) {
         i = (i + 1) & mask;
     }
@@ -233,7 +237,7 @@ static int map_grow(struct trace *t)
         if (old->span_id == 0) {
             continue;
         }
-        struct skel *s = map_slot(m, cap, old->span_id);
+        struct skel *s = map_slot(m, cap, t->seed, old->span_id);
         *s = *old;
         if (old->logs != NULL) {
             /* The tail may point into the old slot. */
@@ -262,7 +266,7 @@ static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t s
     if ((t->map_n + 1) * 2 > t->map_cap && map_grow(t) != O2D_OK) {
         return NULL;
     }
-    s = map_slot(t->map, t->map_cap, span_id);
+    s = map_slot(t->map, t->map_cap, t->seed, span_id);
     memset(s, 0, sizeof(*s));
     s->span_id = span_id;
     s->logs_tail = &s->logs;
@@ -319,7 +323,7 @@ static struct trace *trace_find(const struct llmobs_buffer *b, const uint8_t id[
     if (b->n_buckets == 0) {
         return NULL;
     }
-    struct trace *t = b->buckets[trace_hash(id) & (b->n_buckets - 1)];
+    struct trace *t = b->buckets[trace_hash(b, id) & (b->n_buckets - 1)];
     while (t != NULL && memcmp(t->id, id, 16) != 0) {
         t = t->hnext;
     }
@@ -341,7 +345,7 @@ static void buckets_grow(struct llmobs_buffer *b)
         struct trace *t = b->buckets[i];
         while (t != NULL) {
             struct trace *next = t->hnext;
-            size_t j = trace_hash(t->id) & (n - 1);
+            size_t j = trace_hash(b, t->id) & (n - 1);
             t->hnext = nb[j];
             nb[j] = t;
             t = next;
@@ -365,6 +369,7 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
         return NULL;
     }
     memcpy(t->id, id, 16);
+    t->seed = b->seed;
     t->first_ns = now_ns;
     t->last_ns = now_ns;
     t->wake_ns = INT64_MAX;
@@ -372,7 +377,7 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
     t->bytes = TRACE_COST;
     b->bytes += TRACE_COST;
 
-    size_t j = trace_hash(id) & (b->n_buckets - 1);
+    size_t j = trace_hash(b, id) & (b->n_buckets - 1);
     t->hnext = b->buckets[j];
     b->buckets[j] = t;
     t->older = b->newest;
@@ -403,7 +408,7 @@ static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
  * teardown and traces without held spans come here. */
 static void trace_free(struct llmobs_buffer *b, struct trace *t)
 {
-    struct trace **pp = &b->buckets[trace_hash(t->id) & (b->n_buckets - 1)];
+    struct trace **pp = &b->buckets[trace_hash(b, t->id) & (b->n_buckets - 1)];
     while (*pp != t) {
         pp = &(*pp)->hnext;
     }
@@ -580,6 +585,7 @@ int llmobs_buffer_new(struct llmobs_buffer **out, const struct llmobs_buffer_con
         return O2D_ERR_NOMEM;
     }
     b->cfg = *cfg;
+    b->seed = mix64((uint64_t)(uintptr_t)b);
     size_t out_max = cfg->max_event_size <= (SIZE_MAX - OUT_MIN_MAX) / 2
                          ? 2 * cfg->max_event_size + OUT_MIN_MAX
                          : SIZE_MAX;
