@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""A fake Datadog intake for end-to-end tests: /api/v0.2/traces, /api/v0.2/stats and
-/api/v1/validate on 127.0.0.1, an ephemeral port.
+"""A fake Datadog intake for end-to-end tests: /api/v0.2/traces, /api/v0.2/stats,
+/api/v2/llmobs and /api/v1/validate on 127.0.0.1, an ephemeral port.
 
 What otel2dd sends is decoded with an independent decoder: the AgentPayload with protobuf
 classes that protoc generates at start from proto/datadog/trace (python3-protobuf), the
-StatsPayload with python3-msgpack; bodies are gunzipped first. Every request is recorded
+StatsPayload with python3-msgpack, the LLM Observability body (a JSON array of envelopes
+{"_dd.stage","_dd.tracer_version","event_type":"span","spans":[...]}) with json, checked
+against the shape Datadog's tracers send; bodies are gunzipped first. Every request is recorded
 (time, path, headers, body digest, the answer given); the spans and stats groups of the
 requests answered 2xx are recorded too, so a test can check that each span arrived once.
 
@@ -39,6 +41,11 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 TRACES = "/api/v0.2/traces"
 STATS = "/api/v0.2/stats"
 VALIDATE = "/api/v1/validate"
+LLMOBS = "/api/v2/llmobs"
+# dd-trace-py DEFAULT_EVP_PAYLOAD_SIZE_LIMIT; the intake's own limit is about 5.1 MB.
+LLMOBS_MAX_BODY = 5 << 20
+LLMOBS_EVENT_KEYS = {"trace_id", "span_id", "parent_id", "name", "start_ns", "duration",
+                     "status", "meta", "metrics", "tags", "_dd"}
 
 _pb = None
 
@@ -73,6 +80,9 @@ class FakeIntake:
         self.agent_payloads = []  # dict(hostName, env, agentVersion, targetTPS, errorTPS, n)
         self.stats_payloads = []  # decoded StatsPayloads (dicts as msgpack gives them)
         self.stats_groups = []    # every ClientGroupedStats, with its payload's fields added
+        self.llmobs_events = []   # every LLM Obs span event of accepted bodies (dicts), with
+        #                           "_envelope" (the envelope's other fields) added
+        self.llmobs_bodies = []   # dict(events, len, tracer_version) per accepted body
         self.errors = []          # decoding failures: a test fails on any
         self.proxied = 0          # requests that came through as a forward proxy
         self.scripts = collections.defaultdict(collections.deque)
@@ -151,6 +161,11 @@ class FakeIntake:
         with self.lock:
             return list(self.stats_groups)
 
+    def events(self):
+        """The LLM Obs span events received so far."""
+        with self.lock:
+            return list(self.llmobs_events)
+
     # ---- decoding ----
     def record_traces(self, body, headers):
         ap = self.pb.AgentPayload()
@@ -175,6 +190,43 @@ class FakeIntake:
                 "languages": headers.get("X-Datadog-Reported-Languages"),
             })
             self.spans.extend(spans)
+
+    def record_llmobs(self, body, headers):
+        """Decodes and checks one /api/v2/llmobs body; raises on anything a tracer would not
+        send, which fails the request (400) and the test (errors)."""
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/json":
+            raise ValueError("Content-Type %r, want application/json" % ctype)
+        if len(body) > LLMOBS_MAX_BODY:
+            raise ValueError("body of %d bytes, over the %d limit" % (len(body), LLMOBS_MAX_BODY))
+        envs = json.loads(body.decode("utf-8"))
+        if not isinstance(envs, list) or not envs:
+            raise ValueError("body is not a non-empty JSON array")
+        events = []
+        versions = set()
+        for env in envs:
+            if not isinstance(env, dict):
+                raise ValueError("envelope is not an object")
+            if env.get("_dd.stage") != "raw" or env.get("event_type") != "span":
+                raise ValueError("bad envelope %r" % {k: v for k, v in env.items()
+                                                      if k != "spans"})
+            if not isinstance(env.get("_dd.tracer_version"), str):
+                raise ValueError("envelope without _dd.tracer_version")
+            versions.add(env["_dd.tracer_version"])
+            spans = env.get("spans")
+            if not isinstance(spans, list) or not spans:
+                raise ValueError("envelope without spans")
+            for ev in spans:
+                missing = LLMOBS_EVENT_KEYS - set(ev)
+                if missing:
+                    raise ValueError("event %s lacks %s" % (ev.get("span_id"), sorted(missing)))
+                ev = dict(ev)
+                ev["_envelope"] = {k: v for k, v in env.items() if k != "spans"}
+                events.append(ev)
+        with self.lock:
+            self.llmobs_bodies.append({"events": len(events), "len": len(body),
+                                       "tracer_version": sorted(versions)})
+            self.llmobs_events.extend(events)
 
     def record_stats(self, body):
         sp = msgpack.unpackb(body, raw=False)
@@ -260,13 +312,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                "len": len(body)}
         with it.lock:
             it.requests.append(rec)
-        if 200 <= status < 300 and path in (TRACES, STATS):
+        if 200 <= status < 300 and path in (TRACES, STATS, LLMOBS):
             try:
                 raw = body
                 if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
                     raw = gzip.decompress(body)
                 if path == TRACES:
                     it.record_traces(raw, self.headers)
+                elif path == LLMOBS:
+                    it.record_llmobs(raw, self.headers)
                 else:
                     it.record_stats(raw)
             except Exception as e:  # noqa: BLE001 - any decoding problem fails the test
