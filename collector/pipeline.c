@@ -1,7 +1,7 @@
 /*
  * pipeline.c: receivers -> exporters. Every exporter gets every request before the
  * receiver answers; the first exporter that cannot take it makes the answer "retry later".
- * The Datadog exporters share one HTTP client, owned here:
+ * The Datadog exporters (APM, then LLM Observability) share one HTTP client, owned here:
  * at the end their senders stop, the client is freed (completing what still retries, which
  * the exporters count), and only then are the exporters freed.
  */
@@ -10,6 +10,7 @@
 #include "datadog.h"
 #include "exporter.h"
 #include "http_client.h"
+#include "llmobs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -22,6 +23,7 @@ struct pipeline {
     int n_exporters;
     struct http_client *http; /* shared by the Datadog exporters */
     struct exporter *datadog; /* in exporters[] too */
+    struct exporter *llmobs;  /* in exporters[] too */
     atomic_int stopping;
 };
 
@@ -41,6 +43,13 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         }
         if (rv == O2D_OK) {
             p->datadog = p->exporters[p->n_exporters++];
+        }
+        /* LLM spans stay in APM too (type llm); the LLM Obs events link to them by id. */
+        if (rv == O2D_OK && cfg->datadog.llmobs.enabled) {
+            rv = llmobs_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
+            if (rv == O2D_OK) {
+                p->llmobs = p->exporters[p->n_exporters++];
+            }
         }
     } else {
         o2d_logf(O2D_LOG_WARN, "no Datadog API key is set (DD_API_KEY or "
@@ -102,6 +111,9 @@ void pipeline_free(struct pipeline *p)
     }
     if (p->datadog != NULL) {
         datadog_exporter_stop(p->datadog);
+    }
+    if (p->llmobs != NULL) {
+        llmobs_exporter_stop(p->llmobs);
     }
     http_client_free(p->http);
     for (int i = 0; i < p->n_exporters; i++) {

@@ -3,7 +3,9 @@
  * ExportTraceServiceRequest (OTLP protobuf, or OTLP/JSON when it starts with '{'), and
  * prints as JSON what otel2dd would send for it, sending nothing: the AgentPayload (field
  * names of the Datadog proto, 64-bit integers as decimal strings) and the APM stats it adds
- * (the msgpack StatsPayloads, as JSON). Users run it to see why a span maps as it does;
+ * (the msgpack StatsPayloads, as JSON), and the LLM Observability span events ("llmobs": the
+ * objects that go in the envelopes' "spans"; the request alone decides their parents, as if
+ * the trace buffer's deadline had passed). Users run it to see why a span maps as it does;
  * the golden tests run it on every fixture. The mapping options come from the same
  * configuration (and DD_SERVICE, DD_ENV, DD_VERSION) as the running collector.
  */
@@ -19,6 +21,8 @@
 #include "apm.h"
 #include "config.h"
 #include "datadog/trace/agent_payload.pb-c.h"
+#include "llmobs_buffer.h"
+#include "llmobs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
@@ -137,13 +141,59 @@ static int emit_stats(void *ctx, const uint8_t *p, size_t len)
     return rv;
 }
 
+struct llmobs_out {
+    struct o2d_buf *b;
+    int n;
+};
+
+static int emit_llmobs(void *ctx, const uint8_t *json, size_t len)
+{
+    struct llmobs_out *lo = ctx;
+    int rv = lo->n++ > 0 ? o2d_buf_append_byte(lo->b, ',') : O2D_OK;
+    return rv == O2D_OK ? o2d_buf_append(lo->b, json, len) : rv;
+}
+
+/* The LLM Obs events of the request: built, then settled by a forced poll of a buffer that
+ * holds only this request. */
+static int print_llmobs(struct o2d_buf *out, const OtlpTraceReq *req,
+                        const struct datadog_llmobs_config *lc)
+{
+    int rv = o2d_buf_append_str(out, ",\"llmobs\":[");
+    if (rv != O2D_OK || !lc->enabled) {
+        return rv == O2D_OK ? o2d_buf_append_byte(out, ']') : rv;
+    }
+    struct llmobs_exporter_batch *bt = NULL;
+    struct llmobs_buffer *lb = NULL;
+    struct llmobs_buffer_config bc = {
+        .deadline_ns = lc->buffer_timeout_ms * 1000000LL,
+        .max_spans = 1u << 24,
+        .max_bytes = TRANSLATE_OUTPUT_MAX,
+        .max_event_size = 5000000,
+    };
+    rv = llmobs_exporter_batch_build(req, &lc->map, 0, &bt);
+    if (rv == O2D_OK && bt != NULL) {
+        rv = llmobs_buffer_new(&lb, &bc);
+        if (rv == O2D_OK) {
+            rv = llmobs_exporter_batch_add(lb, bt, 0);
+            bt = NULL;
+        }
+        if (rv == O2D_OK) {
+            struct llmobs_out lo = {out, 0};
+            rv = llmobs_buffer_poll(lb, 0, 1, emit_llmobs, &lo);
+        }
+    }
+    llmobs_exporter_batch_free(bt);
+    llmobs_buffer_free(lb);
+    return rv == O2D_OK ? o2d_buf_append_byte(out, ']') : rv;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: otel2dd translate [--config FILE] [FILE|-]\n"
                "\n"
                "Reads one OTLP ExportTraceServiceRequest (protobuf, or OTLP/JSON) from FILE or\n"
-               "standard input and prints, as JSON, the Datadog AgentPayload and APM stats\n"
-               "otel2dd would send for it. Sends nothing.\n");
+               "standard input and prints, as JSON, the Datadog AgentPayload, APM stats and\n"
+               "LLM Observability span events otel2dd would send for it. Sends nothing.\n");
 }
 
 int translate_main(int argc, char **argv)
@@ -274,7 +324,13 @@ int translate_main(int argc, char **argv)
         rv = stats_flush(sc, INT64_MAX, 1, emit_stats, &so);
     }
     if (rv == O2D_OK) {
-        rv = o2d_buf_printf(&out, "],\"spans\":%zu,\"ignored\":%zu}\n", res.spans, res.ignored);
+        rv = o2d_buf_append_byte(&out, ']');
+    }
+    if (rv == O2D_OK) {
+        rv = print_llmobs(&out, req.msg.traces, &cfg.datadog.llmobs);
+    }
+    if (rv == O2D_OK) {
+        rv = o2d_buf_printf(&out, ",\"spans\":%zu,\"ignored\":%zu}\n", res.spans, res.ignored);
     }
     if (rv != O2D_OK) {
         fprintf(stderr, "otel2dd translate: cannot print the result: %s\n", o2d_strerror(rv));
