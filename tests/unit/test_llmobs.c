@@ -1,0 +1,446 @@
+/*
+ * test_llmobs.c: llmobs.c beyond the golden fixtures: the classification table for every
+ * convention (and HTTP/DB spans staying APM-only), the 5 MB truncation rule, malformed and
+ * invalid UTF-8 content, events that outlive the request arena, log record detection, and
+ * failing allocations.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "llmobs.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_arena.h"
+#include "o2d_buf.h"
+#include "otlp.h"
+
+#define TRACE_ID "0123456789abcdef0123456789abcdef"
+
+/* One span with the given attributes (a JSON array of OTLP KeyValues) decoded into `a`. */
+static const OtlpSpan *decode_span(struct o2d_arena *a, const char *attrs, const char *extra)
+{
+    char body[65536];
+    snprintf(
+        body, sizeof(body),
+        "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+        "\"value\":{\"stringValue\":\"svc\"}}]},\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+        "\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"00f067aa0ba902b7\",\"name\":\"s\","
+        "\"startTimeUnixNano\":\"1000\",\"endTimeUnixNano\":\"3000\",\"attributes\":%s%s}]}]}]}",
+        attrs, extra != NULL ? extra : "");
+    struct otlp_request req;
+    const char *reason = NULL;
+    int rv = otlp_decode(a, OTLP_SIGNAL_TRACES, OTLP_ENC_JSON, (const uint8_t *)body, strlen(body),
+                         &req, &reason);
+    if (rv != O2D_OK) {
+        fprintf(stderr, "decode: %s\n", reason);
+    }
+    assert_int_equal(rv, O2D_OK);
+    return req.msg.traces->resource_spans[0]->scope_spans[0]->spans[0];
+}
+
+static const OtlpResource *resource_of(struct o2d_arena *a)
+{
+    (void)a;
+    return NULL;
+}
+
+static json_t *write_json(const struct llmobs_span *sp, uint64_t parent, size_t max, size_t *len)
+{
+    struct o2d_buf b;
+    o2d_buf_init(&b, 64u << 20);
+    assert_int_equal(llmobs_span_write(sp, TRACE_ID, parent, max, &b), O2D_OK);
+    if (len != NULL) {
+        *len = b.len;
+    }
+    json_error_t err;
+    json_t *j = json_loadb((const char *)b.data, b.len, JSON_ALLOW_NUL, &err);
+    if (j == NULL) {
+        fprintf(stderr, "bad JSON: %s: %.*s\n", err.text, (int)b.len, (const char *)b.data);
+    }
+    assert_non_null(j);
+    o2d_buf_cleanup(&b);
+    return j;
+}
+
+struct case_ {
+    const char *attrs;
+    enum llmobs_kind kind;
+};
+
+#define KV(k, v) "{\"key\":\"" k "\",\"value\":{\"stringValue\":\"" v "\"}}"
+
+static void test_classify(void **state)
+{
+    (void)state;
+    static const struct case_ cases[] = {
+        /* OpenLLMetry traceloop.span.kind first */
+        {"[" KV("traceloop.span.kind", "workflow") "]", LLMOBS_WORKFLOW},
+        {"[" KV("traceloop.span.kind", "task") "]", LLMOBS_TASK},
+        {"[" KV("traceloop.span.kind", "agent") "]", LLMOBS_AGENT},
+        {"[" KV("traceloop.span.kind", "tool") "]", LLMOBS_TOOL},
+        {"[" KV("traceloop.span.kind", "workflow") "," KV("gen_ai.operation.name",
+                                                          "invoke_agent") "]",
+         LLMOBS_WORKFLOW},
+        {"[" KV("traceloop.span.kind", "task") "," KV("gen_ai.operation.name", "execute_tool") "]",
+         LLMOBS_TOOL},
+        {"[" KV("traceloop.span.kind", "unknown") "," KV("llm.request.type", "chat") "]",
+         LLMOBS_LLM},
+        {"[" KV("traceloop.span.kind", "unknown") "]", LLMOBS_NONE},
+        /* OpenInference */
+        {"[" KV("openinference.span.kind", "LLM") "]", LLMOBS_LLM},
+        {"[" KV("openinference.span.kind", "EMBEDDING") "]", LLMOBS_EMBEDDING},
+        {"[" KV("openinference.span.kind", "TOOL") "]", LLMOBS_TOOL},
+        {"[" KV("openinference.span.kind", "AGENT") "]", LLMOBS_AGENT},
+        {"[" KV("openinference.span.kind", "RETRIEVER") "]", LLMOBS_RETRIEVAL},
+        {"[" KV("openinference.span.kind", "CHAIN") "]", LLMOBS_WORKFLOW},
+        {"[" KV("openinference.span.kind", "PROMPT") "]", LLMOBS_TASK},
+        {"[" KV("openinference.span.kind", "RERANKER") "]", LLMOBS_TASK},
+        {"[" KV("openinference.span.kind", "GUARDRAIL") "]", LLMOBS_TASK},
+        {"[" KV("openinference.span.kind", "EVALUATOR") "]", LLMOBS_TASK},
+        {"[" KV("openinference.span.kind", "chain") "]", LLMOBS_WORKFLOW},
+        {"[" KV("openinference.span.kind", "SOMETHING") "]", LLMOBS_WORKFLOW},
+        {"[" KV("openinference.span.kind", "CHAIN") "," KV("gen_ai.operation.name", "chat") "]",
+         LLMOBS_LLM},
+        /* OTel GenAI operation names */
+        {"[" KV("gen_ai.operation.name", "chat") "]", LLMOBS_LLM},
+        {"[" KV("gen_ai.operation.name", "generate_content") "]", LLMOBS_LLM},
+        {"[" KV("gen_ai.operation.name", "text_completion") "]", LLMOBS_LLM},
+        {"[" KV("gen_ai.operation.name", "completion") "]", LLMOBS_LLM},
+        {"[" KV("gen_ai.operation.name", "embeddings") "]", LLMOBS_EMBEDDING},
+        {"[" KV("gen_ai.operation.name", "embedding") "]", LLMOBS_EMBEDDING},
+        {"[" KV("gen_ai.operation.name", "execute_tool") "]", LLMOBS_TOOL},
+        {"[" KV("gen_ai.operation.name", "invoke_agent") "]", LLMOBS_AGENT},
+        {"[" KV("gen_ai.operation.name", "create_agent") "]", LLMOBS_AGENT},
+        {"[" KV("gen_ai.operation.name", "retrieval") "]", LLMOBS_RETRIEVAL},
+        {"[" KV("gen_ai.operation.name", "invoke_workflow") "]", LLMOBS_WORKFLOW},
+        /* llm.request.type */
+        {"[" KV("llm.request.type", "chat") "]", LLMOBS_LLM},
+        {"[" KV("llm.request.type", "completion") "]", LLMOBS_LLM},
+        {"[" KV("llm.request.type", "embedding") "]", LLMOBS_EMBEDDING},
+        {"[" KV("llm.request.type", "rerank") "]", LLMOBS_TASK},
+        {"[" KV("gen_ai.operation.name", "llm_request") "," KV("llm.request.type", "chat") "]",
+         LLMOBS_LLM},
+        /* other gen_ai markers */
+        {"[" KV("gen_ai.operation.name", "llm_request") "," KV("gen_ai.request.model", "m") "]",
+         LLMOBS_LLM},
+        {"[" KV("gen_ai.operation.name", "llm_request") "]", LLMOBS_WORKFLOW},
+        {"[" KV("gen_ai.operation.name", "execute_task") "]", LLMOBS_TASK},
+        {"[" KV("gen_ai.system", "openai") "]", LLMOBS_WORKFLOW},
+        {"[" KV("gen_ai.provider.name", "openai") "," KV("gen_ai.response.model", "m") "]",
+         LLMOBS_LLM},
+        /* not LLM Obs */
+        {"[]", LLMOBS_NONE},
+        {"[" KV("http.request.method", "POST") "," KV("http.route", "/chat") "]", LLMOBS_NONE},
+        {"[" KV("db.system.name", "postgresql") "," KV("db.query.text", "SELECT 1") "]",
+         LLMOBS_NONE},
+        {"[" KV("asgi.event.type", "http.request") "]", LLMOBS_NONE},
+        {"[" KV("gen_ai.usage.input_tokens", "3") "]", LLMOBS_NONE},
+        {"[" KV("llm.request.type", "other") "]", LLMOBS_NONE},
+    };
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const OtlpSpan *s = decode_span(&a, cases[i].attrs, NULL);
+        enum llmobs_kind k = llmobs_classify(s);
+        if (k != cases[i].kind) {
+            fprintf(stderr, "case %zu %s: got %d want %d\n", i, cases[i].attrs, k, cases[i].kind);
+        }
+        assert_int_equal(k, cases[i].kind);
+        o2d_arena_reset(&a);
+    }
+    o2d_arena_cleanup(&a);
+    assert_null(llmobs_kind_name(LLMOBS_NONE));
+    assert_string_equal(llmobs_kind_name(LLMOBS_RETRIEVAL), "retrieval");
+    assert_null(llmobs_kind_name((enum llmobs_kind)99));
+}
+
+static struct llmobs_span *build(struct o2d_arena *a, const char *attrs, const char *extra)
+{
+    const OtlpSpan *s = decode_span(a, attrs, extra);
+    enum llmobs_kind k = llmobs_classify(s);
+    assert_int_not_equal(k, LLMOBS_NONE);
+    struct llmobs_span *sp = NULL;
+    struct llmobs_config cfg = {.ml_app = "app"};
+    assert_int_equal(llmobs_span_build(resource_of(a), NULL, s, k, &cfg, &sp), O2D_OK);
+    return sp;
+}
+
+static void test_truncation(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    char big[20000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    char attrs[40000];
+    snprintf(attrs, sizeof(attrs),
+             "[" KV("gen_ai.operation.name", "chat") ",{\"key\":\"gen_ai.input.messages\","
+                                                     "\"value\":{\"stringValue\":\"[{\\\"role\\\":"
+                                                     "\\\"user\\\",\\\"content\\\":\\\"%s\\\"}]\"}}"
+                                                     "]",
+             big);
+    struct llmobs_span *sp = build(&a, attrs, NULL);
+    assert_true(llmobs_span_size(sp) > sizeof(big));
+    size_t len;
+    json_t *full = write_json(sp, 0, 5000000, &len);
+    assert_true(len > sizeof(big));
+    assert_null(json_object_get(full, "collection_errors"));
+    json_t *msgs =
+        json_object_get(json_object_get(json_object_get(full, "meta"), "input"), "messages");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(msgs, 0), "role")),
+                        "user");
+    json_decref(full);
+    /* Past the limit: input and output replaced, dropped_io recorded. */
+    json_t *cut = write_json(sp, 7, 2000, &len);
+    assert_true(len <= 2000);
+    json_t *meta = json_object_get(cut, "meta");
+    const char *v = json_string_value(json_object_get(json_object_get(meta, "input"), "value"));
+    assert_non_null(v);
+    assert_non_null(strstr(v, "exceeds the 5MB size limit"));
+    assert_non_null(json_object_get(json_object_get(meta, "output"), "value"));
+    json_t *errs = json_object_get(cut, "collection_errors");
+    assert_int_equal(json_array_size(errs), 1);
+    assert_string_equal(json_string_value(json_array_get(errs, 0)), "dropped_io");
+    assert_string_equal(json_string_value(json_object_get(cut, "parent_id")), "7");
+    json_decref(cut);
+    /* A buffer whose own maximum is too small fails cleanly and is left as it was. */
+    struct o2d_buf b;
+    o2d_buf_init(&b, 100);
+    assert_int_equal(o2d_buf_append_str(&b, "["), O2D_OK);
+    assert_int_equal(llmobs_span_write(sp, TRACE_ID, 0, 5000000, &b), O2D_ERR_TOO_LARGE);
+    assert_int_equal(b.len, 1);
+    o2d_buf_cleanup(&b);
+    llmobs_span_free(sp);
+    o2d_arena_cleanup(&a);
+}
+
+/* The span keeps nothing from the request: build, reset and overwrite the arena, write. */
+static void test_arena_independence(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    struct llmobs_span *sp = build(
+        &a,
+        "[" KV("gen_ai.operation.name", "chat") "," KV("gen_ai.request.model", "gpt-4o") "," KV(
+            "gen_ai.provider.name",
+            "OpenAI") ",{\"key\":\"gen_ai.input.messages\",\"value\":{\"stringValue\":"
+                      "\"[{\\\"role\\\":\\\"user\\\",\\\"parts\\\":[{\\\"type\\\":\\\"text\\\","
+                      "\\\"content\\\":\\\"hello\\\"}]}]\"}}]",
+        NULL);
+    o2d_arena_reset(&a);
+    for (int i = 0; i < 64; i++) {
+        void *p = o2d_arena_alloc(&a, 4096);
+        assert_non_null(p);
+        memset(p, 0xA5, 4096);
+    }
+    o2d_arena_cleanup(&a);
+    json_t *j = write_json(sp, 0, 5000000, NULL);
+    json_t *meta = json_object_get(j, "meta");
+    assert_string_equal(json_string_value(json_object_get(meta, "model_name")), "gpt-4o");
+    assert_string_equal(json_string_value(json_object_get(meta, "model_provider")), "openai");
+    assert_string_equal(json_string_value(json_object_get(j, "name")), "s");
+    json_t *m0 = json_array_get(json_object_get(json_object_get(meta, "input"), "messages"), 0);
+    assert_string_equal(json_string_value(json_object_get(m0, "content")), "hello");
+    const struct llmobs_ids *ids = llmobs_span_ids(sp);
+    assert_int_equal(ids->span_id, 0x00f067aa0ba902b7ULL);
+    assert_int_equal(ids->trace_id[0], 0x5b);
+    assert_int_equal(ids->parent_span_id, 0);
+    json_decref(j);
+    llmobs_span_free(sp);
+}
+
+/* Invalid UTF-8 anywhere (content, names, JSON text) is repaired, never written raw. */
+static void test_invalid_utf8(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    OtlpSpan *s = (OtlpSpan *)decode_span(
+        &a,
+        "[" KV("gen_ai.operation.name", "chat") "," KV("gen_ai.input.messages", "x") "," KV(
+            "gen_ai.output.messages", "x") "," KV("gen_ai.tool.name", "x") "]",
+        NULL);
+    /* protobuf strings are not checked for UTF-8: put bad bytes where a client could. */
+    static char in[] = "[{\"role\":\"user\",\"content\":\"caf\xC3 \xFF\xFE ok\"}]";
+    static char out[] = "not json \xE2\x82";
+    static char name[] = "na\xC0\xAFme";
+    s->attributes[1]->value->string_value = in;
+    s->attributes[2]->value->string_value = out;
+    s->name = name;
+    struct llmobs_span *sp = NULL;
+    assert_int_equal(llmobs_span_build(NULL, NULL, s, LLMOBS_LLM, NULL, &sp), O2D_OK);
+    o2d_arena_cleanup(&a);
+    json_t *j = write_json(sp, 0, 5000000, NULL); /* jansson refuses invalid UTF-8 */
+    json_t *meta = json_object_get(j, "meta");
+    const char *c = json_string_value(json_object_get(
+        json_array_get(json_object_get(json_object_get(meta, "input"), "messages"), 0), "content"));
+    assert_string_equal(c, "caf\xEF\xBF\xBD \xEF\xBF\xBD\xEF\xBF\xBD ok");
+    const char *o = json_string_value(json_object_get(json_object_get(meta, "output"), "value"));
+    assert_string_equal(o, "not json \xEF\xBF\xBD\xEF\xBF\xBD"); /* one per bad byte */
+    assert_non_null(strstr(json_string_value(json_object_get(j, "name")), "\xEF\xBF\xBD"));
+    json_t *errs = json_object_get(j, "collection_errors");
+    assert_string_equal(json_string_value(json_array_get(errs, 0)),
+                        "otel_warning_output_malformed");
+    /* tags: ml_app falls back to unnamed-ml-app without service or config */
+    int found = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(j, "tags"), i, t)
+    {
+        found |= strcmp(json_string_value(t), "ml_app:unnamed-ml-app") == 0;
+    }
+    assert_true(found);
+    json_decref(j);
+    llmobs_span_free(sp);
+}
+
+/* Deep, huge-index and wrongly typed content never fails the build. */
+static void test_malformed(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    char deep[8192];
+    size_t n = 0;
+    n += (size_t)snprintf(deep + n, sizeof(deep) - n,
+                          "[{\\\"role\\\":\\\"user\\\",\\\"parts\\\":"
+                          "[{\\\"type\\\":\\\"tool_call\\\","
+                          "\\\"name\\\":\\\"f\\\",\\\"arguments\\\":");
+    for (int i = 0; i < 500; i++) {
+        deep[n++] = '[';
+    }
+    for (int i = 0; i < 500; i++) {
+        deep[n++] = ']';
+    }
+    n += (size_t)snprintf(deep + n, sizeof(deep) - n, "}]}]");
+    char attrs[16384];
+    snprintf(
+        attrs, sizeof(attrs),
+        "[" KV("gen_ai.operation.name",
+               "chat") ",{\"key\":\"gen_ai.input.messages\",\"value\":"
+                       "{\"stringValue\":\"%s\"}}," KV("gen_ai.prompt.999999999.content",
+                                                       "far") "," KV("gen_ai.prompt.1023.content",
+                                                                     "last") ","
+                                                                             "{\"key\":\"gen_ai."
+                                                                             "output.messages\","
+                                                                             "\"value\":{"
+                                                                             "\"intValue\":"
+                                                                             "\"5\"}}]",
+        deep);
+    struct llmobs_span *sp = build(&a, attrs, NULL);
+    json_t *j = write_json(sp, 0, 5000000, NULL);
+    json_t *errs = json_object_get(j, "collection_errors");
+    assert_true(json_array_size(errs) >= 1);
+    json_decref(j);
+    llmobs_span_free(sp);
+    o2d_arena_cleanup(&a);
+}
+
+static const OtlpLogRecord *decode_log(struct o2d_arena *a, const char *record)
+{
+    char body[8192];
+    snprintf(body, sizeof(body), "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[%s]}]}]}",
+             record);
+    struct otlp_request req;
+    const char *reason = NULL;
+    assert_int_equal(otlp_decode(a, OTLP_SIGNAL_LOGS, OTLP_ENC_JSON, (const uint8_t *)body,
+                                 strlen(body), &req, &reason),
+                     O2D_OK);
+    return req.msg.logs->resource_logs[0]->scope_logs[0]->log_records[0];
+}
+
+#define IDS "\"traceId\":\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"00f067aa0ba902b7\""
+
+static void test_logs(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    assert_true(llmobs_log_is_genai(decode_log(&a, "{" IDS ",\"eventName\":\"gen_ai.choice\"}")));
+    assert_true(llmobs_log_is_genai(
+        decode_log(&a, "{" IDS ",\"attributes\":[" KV("event.name", "gen_ai.user.message") "]}")));
+    assert_true(llmobs_log_is_genai(
+        decode_log(&a, "{" IDS ",\"eventName\":\"gen_ai.client.inference.operation.details\"}")));
+    assert_false(llmobs_log_is_genai(decode_log(&a, "{" IDS ",\"eventName\":\"http.request\"}")));
+    assert_false(llmobs_log_is_genai(decode_log(&a, "{" IDS "}")));
+    assert_false(
+        llmobs_log_is_genai(decode_log(&a, "{\"traceId\":\"5b8efff798038103d269b633813fc60c\","
+                                           "\"eventName\":\"gen_ai.choice\"}")));
+
+    /* A log on a non-llm span is ignored; on an llm span an input.value is replaced. */
+    struct llmobs_span *tool = build(&a, "[" KV("gen_ai.operation.name", "execute_tool") "]", NULL);
+    const OtlpLogRecord *user = decode_log(
+        &a, "{" IDS ",\"eventName\":\"gen_ai.user.message\",\"body\":{\"stringValue\":\"hi\"}}");
+    assert_int_equal(llmobs_span_add_log(tool, user), O2D_OK);
+    json_t *j = write_json(tool, 0, 5000000, NULL);
+    assert_null(json_object_get(json_object_get(j, "meta"), "input"));
+    json_decref(j);
+    llmobs_span_free(tool);
+
+    struct llmobs_span *llm =
+        build(&a, "[" KV("gen_ai.operation.name", "chat") "," KV("input.value", "raw") "]", NULL);
+    assert_int_equal(llmobs_span_add_log(llm, user), O2D_OK);
+    const OtlpLogRecord *choice =
+        decode_log(&a, "{" IDS ",\"eventName\":\"gen_ai.choice\",\"body\":{\"intValue\":\"3\"}}");
+    assert_int_equal(llmobs_span_add_log(llm, choice), O2D_OK);
+    j = write_json(llm, 0, 5000000, NULL);
+    json_t *in = json_object_get(json_object_get(j, "meta"), "input");
+    assert_null(json_object_get(in, "value"));
+    json_t *m0 = json_array_get(json_object_get(in, "messages"), 0);
+    assert_string_equal(json_string_value(json_object_get(m0, "role")), "user");
+    assert_string_equal(json_string_value(json_object_get(m0, "content")), "hi");
+    json_decref(j);
+    llmobs_span_free(llm);
+    o2d_arena_cleanup(&a);
+}
+
+/* Every allocation failure is reported as NOMEM and leaks nothing (run under ASan). */
+static void test_failmalloc(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    const OtlpSpan *s = decode_span(
+        &a,
+        "[" KV("gen_ai.operation.name", "chat") "," KV("gen_ai.prompt.0.role", "user") "," KV(
+            "gen_ai.prompt.0.content", "hi") "," KV("gen_ai.tool.name", "t") "," KV("session.id",
+                                                                                    "s") "]",
+        ",\"status\":{\"code\":2,\"message\":\"boom\"}");
+    int ok = 0;
+    for (long n = 0; n < 400 && !ok; n++) {
+        o2d_alloc_fail_after(n);
+        struct llmobs_span *sp = NULL;
+        int rv = llmobs_span_build(NULL, NULL, s, LLMOBS_LLM, NULL, &sp);
+        o2d_alloc_fail_after(-1);
+        if (rv == O2D_OK) {
+            assert_non_null(sp);
+            ok = o2d_alloc_failures() == 0;
+            llmobs_span_free(sp);
+        } else {
+            assert_int_equal(rv, O2D_ERR_NOMEM);
+            assert_null(sp);
+        }
+    }
+    assert_true(ok);
+    o2d_arena_cleanup(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_classify),           cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_failmalloc),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
