@@ -149,7 +149,7 @@ static int add_log(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t sp
 
 /* ---- what came out ---- */
 
-#define MAX_EVENTS 64
+#define MAX_EVENTS 256
 
 struct sink {
     int n;
@@ -643,6 +643,42 @@ static void test_alloc_failures(void **state)
     assert_true(completed);
 }
 
+/* Many traces and a long chain: the trace table and the span maps grow. */
+static void test_growth(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer(100000, 64 << 20);
+    struct sink k = {0};
+    uint8_t trace[16];
+    memcpy(trace, TRACE_A, 16);
+    /* 300 traces, each a 40-span chain (plain spans, child first) under a workflow, with
+     * the llm at the bottom. */
+    for (int t = 0; t < 300; t++) {
+        trace[0] = (uint8_t)t;
+        trace[1] = (uint8_t)(t >> 8);
+        assert_int_equal(add(b, trace, 100, 99, 0, LLM, T0), O2D_OK);
+        for (uint64_t i = 99; i > 60; i--) {
+            assert_int_equal(add(b, trace, i, i - 1, 0, HTTP, T0), O2D_OK);
+        }
+        assert_int_equal(add(b, trace, 60, 0, 0, WORKFLOW, T0), O2D_OK);
+        if (t % 100 == 99) {
+            assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+            assert_int_equal(k.n, 2 * 100);
+            for (int i = 0; i < k.n; i += 2) {
+                json_t *llm = event_json(&k, i), *wf = event_json(&k, i + 1);
+                assert_string_equal(json_string_value(json_object_get(llm, "parent_id")), "60");
+                assert_string_equal(json_string_value(json_object_get(llm, "trace_id")),
+                                    json_string_value(json_object_get(wf, "trace_id")));
+                json_decref(llm);
+                json_decref(wf);
+            }
+            sink_clear(&k);
+        }
+    }
+    assert_int_equal(counters(b).settled_by_root, 600);
+    drain_and_free(b, &k);
+}
+
 /* Same inputs, same bytes out. */
 static void test_deterministic(void **state)
 {
@@ -690,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_parent_cycle),
         cmocka_unit_test(test_emit_error_keeps_event),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_growth),
         cmocka_unit_test(test_deterministic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
