@@ -1,0 +1,167 @@
+/*
+ * fuzz_llmobs.c: the LLM Obs mapping on hostile content. The input is split at its first
+ * NUL: the first part becomes the gen_ai.input.messages / gen_ai.output.messages /
+ * gen_ai.system_instructions / gen_ai.tool.definitions attributes of an llm span (and the
+ * indexed content of OpenLLMetry and OpenInference attributes), the second the body of
+ * gen_ai.* log records (as a string, inside a kvlist, and as the operation-details
+ * attributes). Oracles: build and add_log succeed, and every written event is valid JSON
+ * (jansson parses it, which also rejects invalid UTF-8), with or without truncation.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "llmobs.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_buf.h"
+#include "otlp.h"
+
+#define STR OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
+#define KVL OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE
+
+static void set_str(OtlpAnyValue *v, char *s)
+{
+    opentelemetry__proto__common__v1__any_value__init(v);
+    v->value_case = STR;
+    v->string_value = s;
+}
+
+static void set_kv(OtlpKeyValue *kv, OtlpAnyValue *v, const char *key, char *s)
+{
+    opentelemetry__proto__common__v1__key_value__init(kv);
+    kv->key = (char *)key;
+    kv->value = v;
+    set_str(v, s);
+}
+
+static void check(const struct llmobs_span *sp, size_t max)
+{
+    struct o2d_buf b;
+    o2d_buf_init(&b, 64u << 20);
+    if (llmobs_span_write(sp, "0123456789abcdef0123456789abcdef", 42, max, &b) != O2D_OK) {
+        abort();
+    }
+    json_error_t err;
+    json_t *j = json_loadb((const char *)b.data, b.len, JSON_ALLOW_NUL, &err);
+    if (j == NULL || !json_is_object(j)) {
+        abort();
+    }
+    json_decref(j);
+    o2d_buf_cleanup(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *nul = memchr(data, 0, size);
+    size_t n1 = nul != NULL ? (size_t)(nul - data) : size;
+    size_t n2 = nul != NULL ? size - n1 - 1 : 0;
+    char *p1 = o2d_strndup((const char *)data, n1);
+    char *p2 = o2d_strndup(nul != NULL ? (const char *)nul + 1 : "", n2);
+    if (p1 == NULL || p2 == NULL) {
+        abort();
+    }
+
+    static const char *const keys[] = {
+        "gen_ai.operation.name",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.definitions",
+        "gen_ai.prompt.0.tool_calls.0.arguments",
+        "gen_ai.completion.0.content",
+        "llm.input_messages.1.message.contents.0.message_content.text",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments",
+        "llm.tools.0.tool.json_schema",
+        "llm.invocation_parameters",
+        "_dd.ml_obs.metadata",
+        "gen_ai.usage.input_tokens",
+        "gen_ai.retrieval.documents",
+    };
+    enum { NK = sizeof(keys) / sizeof(keys[0]) };
+    OtlpKeyValue kv[NK], *kvp[NK];
+    OtlpAnyValue v[NK];
+    for (size_t i = 0; i < NK; i++) {
+        set_kv(&kv[i], &v[i], keys[i], i == 0 ? (char *)"chat" : p1);
+        kvp[i] = &kv[i];
+    }
+    uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    uint8_t sid[8] = {0, 0, 0, 0, 0, 0, 0, 7};
+    OtlpSpan s;
+    opentelemetry__proto__trace__v1__span__init(&s);
+    s.trace_id.data = tid;
+    s.trace_id.len = 16;
+    s.span_id.data = sid;
+    s.span_id.len = 8;
+    s.name = p2;
+    s.attributes = kvp;
+    s.n_attributes = NK;
+
+    /* The same attributes on spans of the other kinds. */
+    static const enum llmobs_kind kinds[] = {LLMOBS_LLM,  LLMOBS_EMBEDDING, LLMOBS_RETRIEVAL,
+                                             LLMOBS_TOOL, LLMOBS_AGENT,     LLMOBS_WORKFLOW};
+    (void)llmobs_classify(&s);
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        struct llmobs_span *sp = NULL;
+        if (llmobs_span_build(NULL, NULL, &s, kinds[k], NULL, &sp) != O2D_OK) {
+            abort();
+        }
+
+        /* Log records: body as a string, body as {content, role, id, tool_calls, message},
+         * and operation details with the content as attributes. */
+        OtlpLogRecord r;
+        opentelemetry__proto__logs__v1__log_record__init(&r);
+        r.trace_id = s.trace_id;
+        r.span_id = s.span_id;
+        OtlpAnyValue body, fields[5];
+        OtlpKeyValue fkv[5], *fkvp[5];
+        static const char *const fkeys[] = {"content", "role", "id", "tool_calls", "message"};
+        for (int i = 0; i < 5; i++) {
+            set_kv(&fkv[i], &fields[i], fkeys[i], p2);
+            fkvp[i] = &fkv[i];
+        }
+        Opentelemetry__Proto__Common__V1__KeyValueList kvl;
+        opentelemetry__proto__common__v1__key_value_list__init(&kvl);
+        kvl.values = fkvp;
+        kvl.n_values = 5;
+
+        static const char *const events[] = {"gen_ai.user.message", "gen_ai.tool.message",
+                                             "gen_ai.choice", "gen_ai.assistant.message"};
+        for (int e = 0; e < 4; e++) {
+            r.event_name = (char *)events[e];
+            set_str(&body, p2);
+            r.body = &body;
+            if (!llmobs_log_is_genai(&r) || llmobs_span_add_log(sp, &r) != O2D_OK) {
+                abort();
+            }
+            opentelemetry__proto__common__v1__any_value__init(&body);
+            body.value_case = KVL;
+            body.kvlist_value = &kvl;
+            if (llmobs_span_add_log(sp, &r) != O2D_OK) {
+                abort();
+            }
+        }
+        r.event_name = (char *)"gen_ai.client.inference.operation.details";
+        r.body = NULL;
+        OtlpKeyValue dkv[2], *dkvp[2];
+        OtlpAnyValue dv[2];
+        set_kv(&dkv[0], &dv[0], "gen_ai.input.messages", p2);
+        set_kv(&dkv[1], &dv[1], "gen_ai.output.messages", p2);
+        dkvp[0] = &dkv[0];
+        dkvp[1] = &dkv[1];
+        r.attributes = dkvp;
+        r.n_attributes = 2;
+        if (llmobs_span_add_log(sp, &r) != O2D_OK) {
+            abort();
+        }
+        check(sp, 5000000);
+        check(sp, size % 512);
+        llmobs_span_free(sp);
+    }
+    o2d_free(p1);
+    o2d_free(p2);
+    return 0;
+}
