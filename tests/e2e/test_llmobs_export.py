@@ -6,6 +6,7 @@ over OTLP/HTTP to build/otel2dd, checked at fake_intake.FakeIntake (/api/v2/llmo
     (OTel GenAI <= 1.36 events) in a request of their own: the events wait in the trace buffer
     until the root arrives, get their LLM Obs parent and their messages from the logs;
   - SIGTERM sends what the trace buffer still holds (a root that never came);
+  - 403: dropped, counted, logged once (not once per body);
   - the intake down and the LLM Obs queue full: the receiver answers 503 (retry later), and
     what was accepted is delivered once when the intake is back.
 Every wait polls with a deadline.
@@ -238,6 +239,28 @@ class LLMObsExport(unittest.TestCase):
         self.assertEqual(evs[0]["parent_id"], "undefined")
         self.assertEqual(t["events_sent"], 1, t)
         self.assertEqual(t["events_dropped_shutdown"], 0, t)
+
+    def test_403_dropped_and_logged_once(self):
+        self.intake.script(LLMOBS, [403, 403])
+        with Otel2ddLLM(config=config(self.intake, timeout="1s")) as o:
+            for i in range(2):
+                tid = random.getrandbits(128).to_bytes(16, "big")
+                body = traces_body([chat_span(tid, 0, content="rejected %d" % i)])
+                self.assertEqual(post(o.http_port, "/v1/traces", body), 200)
+                n = i + 1
+                wait_until(lambda: len(self.intake.requests_to(LLMOBS)) >= n, 10,
+                           "llmobs request %d" % n)
+            self.assertEqual(o.stop(), 0)
+            t = totals(o)
+            lines = [l for l in o.logs() if l.get("request") == "llmobs" and
+                     "403" in l.get("msg", "")]
+        self.assertEqual([r["status"] for r in self.intake.requests_to(LLMOBS)], [403, 403])
+        self.assertEqual(self.intake.events(), [])
+        self.assertEqual(t["events_dropped_rejected_4xx"], 2, t)
+        self.assertEqual(t["events_sent"], 0, t)
+        # Logged once a minute at most: one line for the two rejections.
+        self.assertEqual(len(lines), 1, lines)
+        self.assertEqual(lines[0]["level"], "error")
 
     def test_queue_full_answers_retry_later(self):
         """The intake down; ~1 MB events fill the LLM Obs queue (a quarter of the 64 MiB
