@@ -82,6 +82,15 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
     if (atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
         return O2D_ERR_SHUTDOWN;
     }
+    /* All or nothing: a request one exporter cannot take now is refused before any takes
+     * it, so the client's retry never duplicates what another exporter already has. */
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        int rv = e->type->admit != NULL ? e->type->admit(e, req) : O2D_OK;
+        if (rv != O2D_OK) {
+            return rv;
+        }
+    }
     const char *trname = o2d_transport_name(tr);
     for (int i = 0; i < p->n_exporters; i++) {
         struct exporter *e = p->exporters[i];

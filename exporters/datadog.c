@@ -945,6 +945,25 @@ static size_t payload_spans(const DdTracerPayload *tp)
     return n;
 }
 
+static int dd_admit(struct exporter *e, const struct otlp_request *req)
+{
+    struct dd_exporter *d = e->ctx;
+    if (req->signal != OTLP_SIGNAL_TRACES || req->msg.traces == NULL) {
+        return O2D_OK;
+    }
+    if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
+        return O2D_ERR_SHUTDOWN;
+    }
+    pthread_mutex_lock(&d->mu);
+    int full = d->queue_bytes >= d->queue_max;
+    pthread_mutex_unlock(&d->mu);
+    if (full) {
+        drop(d, DATADOG_DROP_QUEUE_FULL, req->accepted);
+        return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
+}
+
 static int dd_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
 {
     struct dd_exporter *d = e->ctx;
@@ -999,13 +1018,9 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
         bytes += it->len;
         spans += it->spans;
     }
+    /* dd_admit checked the room; past it, the request is taken even if other threads
+     * filled the queue meanwhile (see exporter.h: admit). */
     pthread_mutex_lock(&d->mu);
-    if (d->queue_bytes + bytes > d->queue_max) {
-        pthread_mutex_unlock(&d->mu);
-        drop(d, DATADOG_DROP_QUEUE_FULL, spans);
-        rv = O2D_ERR_BUSY;
-        goto out;
-    }
     d->queue_bytes += bytes;
     pthread_mutex_unlock(&d->mu);
 
@@ -1162,6 +1177,7 @@ static void dd_destroy(struct exporter *e)
 static const struct exporter_type datadog_exporter_type = {
     .name = "datadog",
     .start = dd_start,
+    .admit = dd_admit,
     .submit = dd_submit,
     .flush = dd_flush,
     .destroy = dd_destroy,

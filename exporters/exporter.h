@@ -23,6 +23,12 @@ struct exporter_type {
     const char *name; /* closed set: safe as a metric label */
     /* Starts background work, if any. */
     int (*start)(struct exporter *e);
+    /* Says whether it can take `req` now (O2D_OK), or O2D_ERR_BUSY / O2D_ERR_SHUTDOWN.
+     * The pipeline asks every exporter before it submits to any: once all admitted, submit
+     * must not refuse for lack of room, or the client's retry would hand a second copy to
+     * the exporters that already took it. So queue bounds are soft by at most the requests
+     * in flight (themselves bounded by the receivers' memory budget). NULL: always. */
+    int (*admit)(struct exporter *e, const struct otlp_request *req);
     /* Takes one request; `req` and everything it points to are borrowed for the call only.
      * `transport` is a static name ("grpc", "http"). O2D_OK or O2D_ERR_BUSY. */
     int (*submit)(struct exporter *e, const char *transport, const struct otlp_request *req);

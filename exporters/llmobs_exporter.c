@@ -771,14 +771,6 @@ static int queue_full(struct lo_exporter *d)
 
 static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
 {
-    if (queue_full(d)) {
-        size_t n = count_llm(req);
-        if (n == 0) {
-            return O2D_OK; /* nothing for LLM Obs: no reason to refuse it */
-        }
-        atomic_fetch_add(&d->spans_refused, n);
-        return O2D_ERR_BUSY;
-    }
     struct llmobs_exporter_batch *bt = NULL;
     int holds = atomic_load_explicit(&d->buf_holds, memory_order_relaxed);
     int rv = llmobs_exporter_batch_build(req, &d->cfg->llmobs.map, holds, &bt);
@@ -796,7 +788,7 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
     return rv;
 }
 
-static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
+static size_t count_genai_logs(const OtlpLogsReq *req)
 {
     size_t n = 0;
     for (size_t r = 0; r < req->n_resource_logs; r++) {
@@ -808,11 +800,14 @@ static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
             }
         }
     }
+    return n;
+}
+
+static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
+{
+    size_t n = count_genai_logs(req);
     if (n == 0) {
         return O2D_OK;
-    }
-    if (queue_full(d)) {
-        return O2D_ERR_BUSY;
     }
     int rv = O2D_OK;
     pthread_mutex_lock(&d->buf_mu);
@@ -831,6 +826,26 @@ static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
     pthread_mutex_unlock(&d->buf_mu);
     atomic_fetch_add(&d->logs_seen, n);
     return rv;
+}
+
+/* Refuses only requests that have something for LLM Obs, and only while the queue is full. */
+static int lo_admit(struct exporter *e, const struct otlp_request *req)
+{
+    struct lo_exporter *d = e->ctx;
+    if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
+        return O2D_ERR_SHUTDOWN;
+    }
+    if (!queue_full(d)) {
+        return O2D_OK;
+    }
+    size_t n = 0;
+    if (req->signal == OTLP_SIGNAL_TRACES && req->msg.traces != NULL) {
+        n = count_llm(req->msg.traces);
+        atomic_fetch_add(&d->spans_refused, n);
+    } else if (req->signal == OTLP_SIGNAL_LOGS && req->msg.logs != NULL) {
+        n = count_genai_logs(req->msg.logs);
+    }
+    return n > 0 ? O2D_ERR_BUSY : O2D_OK;
 }
 
 static int lo_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
@@ -994,6 +1009,7 @@ static void lo_destroy(struct exporter *e)
 static const struct exporter_type llmobs_exporter_type = {
     .name = "llmobs",
     .start = lo_start,
+    .admit = lo_admit,
     .submit = lo_submit,
     .flush = lo_flush,
     .destroy = lo_destroy,

@@ -296,6 +296,11 @@ class LLMObsExport(unittest.TestCase):
         got = collections.Counter(e["span_id"] for e in self.intake.events())
         self.assertEqual([i for i, c in got.items() if c > 1], [], "events sent twice")
         self.assertEqual(set(got), set(accepted))
+        # All or nothing across exporters: a request refused with 503 reached APM neither,
+        # so the client's retry cannot duplicate it there; accepted ones arrive once.
+        apm = collections.Counter(str(i) for i in self.intake.span_ids())
+        self.assertEqual([i for i, c in apm.items() if c > 1], [], "APM spans sent twice")
+        self.assertEqual(set(apm), set(accepted) | {str(plain.span_id)})
         self.assertGreaterEqual(t["spans_refused"], 1, t)
         self.assertEqual(t["events_sent"], len(accepted), t)
         self.assertEqual(dd["spans_dropped_queue_full"], 0, dd)
