@@ -99,7 +99,7 @@ enum apm_key {
 /* The attributes of one map the mapping reads, found in one pass (first occurrence wins). */
 struct apm_attrs {
     const OtlpAnyValue *v[AK__COUNT];
-    int has_gen_ai; /* some key starts with "gen_ai." */
+    int has_gen_ai; /* some key starts with "gen_ai.", or an LLM Obs span kind is set */
 };
 
 void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n);

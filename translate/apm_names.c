@@ -131,6 +131,7 @@ void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n)
         case 'o':
         case 'r':
         case 's':
+        case 't':
         case 'u':
             break;
         default:
@@ -138,6 +139,14 @@ void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n)
         }
         size_t len = strlen(k);
         if (k[0] == 'g' && len >= 7 && memcmp(k, "gen_ai.", 7) == 0) {
+            ix->has_gen_ai = 1;
+            continue;
+        }
+        /* OpenInference and OpenLLMetry spans that carry no gen_ai.* key are LLM Obs spans
+         * too (llmobs.c): typed llm like gen_ai spans, so APM and LLM Obs show them alike.
+         * Datadog's ingest types only gen_ai.* spans llm (its OTel path has no such kinds). */
+        if ((k[0] == 'o' && strcmp(k, "openinference.span.kind") == 0) ||
+            (k[0] == 't' && strcmp(k, "traceloop.span.kind") == 0)) {
             ix->has_gen_ai = 1;
             continue;
         }

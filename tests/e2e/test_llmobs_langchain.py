@@ -19,8 +19,8 @@ Checked, at the fake intake (/api/v2/llmobs decoded as JSON, /api/v0.2/traces wi
     with OpenLLMetry JS 0.27, which sets no parent of its own (every span is a child of the
     active "POST /chat"), each span is an LLM Obs root of its own (reference/llmobs.md 4);
   - each event links to its APM span (_dd.span_id, _dd.apm_trace_id) and arrives once;
-  - APM: every span the app exported arrived, all in one trace; the llm span typed llm when
-    it has gen_ai.* attributes (OpenLLMetry; Datadog's rule, so OpenInference's stays custom);
+  - APM: every span the app exported arrived, all in one trace; the llm span typed llm,
+    whichever instrumentation made it (OpenInference's carry no gen_ai.* key);
   - an LLM Obs intake that answers 500 twice: the events still arrive, once.
 Waits poll with deadlines.
 
@@ -200,10 +200,9 @@ class LangChainLLMObs(unittest.TestCase):
         m = llm["metrics"]
         self.assertEqual((m.get("input_tokens"), m.get("output_tokens"), m.get("total_tokens")),
                          (21, 9, 30), ctx)
-        # APM types a span llm when an attribute key starts with gen_ai. (Datadog's
-        # GetOTelSpanType): OpenLLMetry's are; OpenInference's (llm.*) stay custom.
-        self.assertEqual(by_id[int(llm["span_id"])]["type"],
-                         "llm" if instrumentation == "traceloop" else "custom", ctx)
+        # LLM spans stay in APM typed llm, so the two views link: gen_ai.* spans by Datadog's
+        # own rule, OpenInference's (llm.* keys only) by ours (translate/apm_names.c).
+        self.assertEqual(by_id[int(llm["span_id"])]["type"], "llm", ctx)
 
         # Workflows and the tool.
         names = {e["name"]: e for e in evs}
