@@ -22,9 +22,19 @@ load against an otel2dd whose Datadog exporter sends to sink_intake.py (accepts 
 then SIGTERM and the drain; spans delivered come from the exporter's "datadog exporter
 totals" line. dd-check sends 2 x --dd-check-n requests at low rate to tests/e2e/fake_intake.py
 and checks that the spans it decoded equal otel2dd's sent counter. See README.md.
+
+LLM Observability (--llm, or --scenario dd-llm-grpc-tmix100 ...): the same end-to-end run
+with the LangChain-shaped body tmix100 (10 traces x 10 spans, one LLM span and one workflow
+span a trace) and exporters.datadog.llmobs pointed at the sink; dd-grpc-tmix100 and
+dd-http1-tmix100 are the APM-only baseline on the same body (llmobs.enabled false), so the
+ratio is like for like. h2load replays one body, so its trace ids repeat; --llm-ids rotate
+(the default) rewrites the 10 trace ids inside the body file every --llm-rotate-ms while
+h2load runs (h2load pread()s the file for every request), so the trace buffer sees new traces
+instead of the same 10. See RESULTS-llmobs.md.
 """
 import argparse
 import json
+import mmap
 import os
 import re
 import shutil
@@ -386,9 +396,77 @@ DD_SCENARIOS = {
     "dd-grpc-t100": ("grpc", "t100.grpc", 100, []),
     "dd-http1-t100": ("http", "t100.pb", 100, []),
 }
+# LLM Obs: (transport, body, spans per body, extra h2load args, options). llmobs False is the
+# APM-only baseline on the same body (exporters.datadog.llmobs.enabled: false).
+DD_SCENARIOS.update({
+    "dd-grpc-tmix100": ("grpc", "tmix100.grpc", 100, [], {"llmobs": False}),
+    "dd-llm-grpc-tmix100": ("grpc", "tmix100.grpc", 100, [], {"llmobs": True}),
+    "dd-http1-tmix100": ("http", "tmix100.pb", 100, [], {"llmobs": False}),
+    "dd-llm-http1-tmix100": ("http", "tmix100.pb", 100, [], {"llmobs": True}),
+})
+LLM_ORDER = ["dd-grpc-tmix100", "dd-llm-grpc-tmix100", "dd-http1-tmix100",
+             "dd-llm-http1-tmix100"]
+LLM_EVENTS_PER_BODY = 20  # 10 traces x (workflow + LLM span)
 DD_CHECK = "dd-check"  # low-rate cross-check against tests/e2e/fake_intake.py
 DD_ORDER = [DD_CHECK, "dd-grpc-t100", "dd-http1-t100"]
 DD_TOTALS = "datadog exporter totals"
+LLM_TOTALS = "llmobs exporter totals"
+LLM_PATH = "/api/v2/llmobs"
+
+
+class IdRotator:
+    """Rewrites the trace ids of a body in place while h2load replays it: h2load pread()s its
+    -d file for every request, so requests sent after a rotation carry new trace ids. The
+    body is a private copy (the generated one is left alone). Each rotation writes 10 fresh
+    random 16-byte ids at the 100 places the old ones were; the spans of one trace keep their
+    links (span ids do not change, and span ids need only be unique within a trace). A
+    request read while a rotation is half done may carry a trace split between an old and a
+    new id; the next request carries the whole new trace, so that costs at most a wait."""
+
+    def __init__(self, path, trace_ids, interval_s):
+        import threading
+        self.path = path
+        self.interval_s = interval_s
+        with open(path, "rb") as f:
+            data = f.read()
+        self.offsets = []  # per trace: the offsets of its id bytes
+        for tid in trace_ids:
+            raw = bytes.fromhex(tid)
+            offs, i = [], data.find(b"\x0a\x10" + raw)
+            while i >= 0:
+                offs.append(i + 2)
+                i = data.find(b"\x0a\x10" + raw, i + 1)
+            if not offs:
+                raise RuntimeError("trace id %s not found in %s" % (tid, path))
+            self.offsets.append(offs)
+        self.fd = os.open(path, os.O_RDWR)
+        self.mm = mmap.mmap(self.fd, 0)
+        self.rotations = 0
+        self.cpu_s = 0.0
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        t0 = time.thread_time()
+        mm, offsets = self.mm, self.offsets
+        while not self.stop_ev.wait(self.interval_s):
+            ids = os.urandom(16 * len(offsets))
+            for k, offs in enumerate(offsets):
+                tid = ids[16 * k:16 * k + 16]
+                for o in offs:
+                    mm[o:o + 16] = tid
+            self.rotations += 1
+        self.cpu_s = time.thread_time() - t0
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(10)
+        self.mm.close()
+        os.close(self.fd)
 
 
 class Sink:
@@ -464,9 +542,23 @@ class Sink:
             self.proc.wait()
 
 
-def dd_exporters(url, args):
+def dd_exporters(url, args, llmobs=None):
     dd = {"api": {"key": "bench", "endpoint": url},
           "traces": {"endpoint": url}}
+    if llmobs is False:
+        dd["llmobs"] = {"enabled": False}
+    elif llmobs:
+        lo = {"enabled": True, "endpoint": url}
+        tb = {}
+        if args.llm_buffer_timeout:
+            tb["timeout"] = args.llm_buffer_timeout
+        if args.llm_buffer_max_spans:
+            tb["max_spans"] = args.llm_buffer_max_spans
+        if args.llm_buffer_mib:
+            tb["max_size_mib"] = args.llm_buffer_mib
+        if tb:
+            lo["trace_buffer"] = tb
+        dd["llmobs"] = lo
     if args.dd_flush_interval:
         dd["traces"]["flush_interval"] = args.dd_flush_interval
     if args.dd_queue_mib:
@@ -496,23 +588,41 @@ def dd_started(rec, timeout=20):
 
 
 def run_dd_scenario(name, spec, args, workdir, h2load):
-    transport, body_name, spans_per_req, extra = spec
+    transport, body_name, spans_per_req, extra = spec[:4]
+    opts = spec[4] if len(spec) > 4 else {}
+    llmobs = opts.get("llmobs")  # None: otel2dd's default (the t100 bodies have no LLM spans)
     body = os.path.join(args.bodies, body_name)
     if not os.path.exists(body):
         die("missing body %s (run gen_bodies.js)" % body)
     res = {"scenario": name, "kind": "dd", "transport": transport, "body": body_name,
            "body_bytes": os.path.getsize(body), "spans_per_request": spans_per_req,
            "connections": args.conns, "streams": args.streams if transport == "grpc" else 1,
-           "duration_s_requested": args.duration}
+           "duration_s_requested": args.duration, "llmobs": llmobs}
+    rotator = None
+    if "tmix" in body_name:
+        res["llm_ids"] = args.llm_ids
+        if args.llm_ids == "rotate":
+            with open(os.path.join(args.bodies, "bodies.json")) as f:
+                tids = json.load(f)[body_name]["trace_ids"]
+            private = os.path.join(workdir, "%s.%s" % (name, body_name))
+            shutil.copyfile(body, private)
+            body = private
+            rotator = IdRotator(body, tids, args.llm_rotate_ms / 1000.0)
+            res["llm_rotate_ms"] = args.llm_rotate_ms
     sink = Sink(workdir, name)
     rec = None
     try:
         sink.start()
-        rec = Receiver(args.bin, workdir, name, exporters=dd_exporters(sink.url, args))
+        rec = Receiver(args.bin, workdir, name,
+                       exporters=dd_exporters(sink.url, args, llmobs=llmobs))
         res["exporter_config"] = rec.config["exporters"]
         rec.start()
         pid = rec.proc.pid
         res["key_check"] = dd_started(rec).get("msg")
+        if llmobs:
+            res["llmobs_started"] = wait_until(
+                lambda: log_line(rec.lines(), "llmobs exporter started"), 20,
+                "the llmobs exporter to start")
         st = proc_status(pid)
         res["idle_rss_kib"] = st["VmRSS"]
         res["threads"] = st.get("Threads")
@@ -529,10 +639,16 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
                                      "-p", str(pid), "-o",
                                      res["perf_data"]], stdout=subprocess.DEVNULL,
                                     stderr=subprocess.DEVNULL)
+        if rotator is not None:
+            rotator.start()
         t0 = time.monotonic()
         lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         out_b, _ = lg.communicate(timeout=args.duration + 120)
         t_load = time.monotonic()
+        if rotator is not None:
+            rotator.stop()
+            res["llm_id_rotations"] = rotator.rotations
+            res["llm_rotator_cpu_s"] = rotator.cpu_s
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             perf.wait(60)
@@ -579,6 +695,16 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         ddt = log_line(lines, DD_TOTALS)
         res["totals_line"] = tot
         res["dd_totals_line"] = ddt
+        lot = log_line(lines, LLM_TOTALS)
+        res["llmobs_totals_line"] = lot
+        if lot is not None:
+            res["llm_events_sent"] = lot.get("events_sent")
+            res["llm_buffer"] = {k: lot.get("buffer_" + k) for k in (
+                "settled_by_root", "settled_by_deadline", "forced_by_bound", "spans_held")}
+            res["llm_events_dropped"] = {k[len("events_dropped_"):]: v for k, v in lot.items()
+                                         if k.startswith("events_dropped_") and v}
+            res["llm_bytes_sent"] = lot.get("bytes_sent")
+            res["llm_bodies_sent"] = lot.get("bodies_sent")
         acc = accepted_spans(tot, transport)
         res["accepted_spans"] = acc
         refused = (tot or {}).get("%s_requests_refused" % transport)
@@ -622,6 +748,18 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
                 "/api/v0.2/traces") != tb:
             notes.append("otel2dd says %d trace bytes sent, the sink read %s" % (
                 tb, sink_final.get("bytes")))
+        if llmobs:
+            if lot is None:
+                notes.append("no %r line in the otel2dd log" % LLM_TOTALS)
+            else:
+                want = (acc or 0) // spans_per_req * LLM_EVENTS_PER_BODY
+                if res["llm_events_sent"] != want:
+                    notes.append("llmobs sent %s events, accepted spans imply %d (dropped: %s)"
+                                 % (res["llm_events_sent"], want, res["llm_events_dropped"]))
+                lb = (sink_final or {}).get("bytes", {}).get(LLM_PATH)
+                if lb != res["llm_bytes_sent"]:
+                    notes.append("llmobs says %s bytes sent, the sink read %s" % (
+                        res["llm_bytes_sent"], lb))
         errors = [l for l in lines if l.get("level") == "error"]
         if errors:
             notes.append("%d error log lines, first: %s" % (len(errors), json.dumps(errors[0])))
@@ -633,6 +771,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         if rec is not None:
             rec.kill()
         sink.kill()
+        if rotator is not None and not rotator.stop_ev.is_set():
+            rotator.stop()
     return res
 
 
@@ -715,10 +855,29 @@ def run_dd_check(args, workdir, h2load):
     return res
 
 
+def baseline_of(name):
+    """dd-llm-grpc-tmix100 -> dd-grpc-tmix100 (the APM-only run on the same body)."""
+    return name.replace("dd-llm-", "dd-", 1) if name.startswith("dd-llm-") else None
+
+
+def add_llm_ratios(results):
+    """Each LLM Obs run's delivered spans/s over the mean of its baseline's runs."""
+    base = {}
+    for r in results:
+        if r.get("kind") == "dd" and r.get("llmobs") is False and "error" not in r:
+            base.setdefault(r["scenario"], []).append(r.get("delivered_spans_per_s", 0))
+    for r in results:
+        b = base.get(baseline_of(r.get("scenario", "")) or "")
+        if b and "error" not in r and r.get("kind") == "dd":
+            mean = sum(b) / len(b)
+            r["apm_only_delivered_mean"] = mean
+            r["ratio_to_apm_only"] = r.get("delivered_spans_per_s", 0) / mean if mean else None
+
+
 def fmt_dd_table(results):
-    hdr = ["scenario", "2xx", "non-2xx", "refused", "accepted/s", "sent", "delivered/s",
-           "deliv/s load", "drain s", "CPU s", "CPU s/M", "peak RSS", "sink CPU",
-           "CPU s by thread (load)"]
+    hdr = ["scenario", "run", "2xx", "non-2xx", "refused", "accepted/s", "sent",
+           "delivered/s", "deliv/s load", "drain s", "CPU s", "CPU s/M", "peak RSS",
+           "sink CPU", "LLM ev sent", "root/dl/bound", "vs APM", "CPU s by thread (load)"]
     rows = []
     for r in results:
         if r.get("kind") != "dd":
@@ -727,8 +886,9 @@ def fmt_dd_table(results):
             rows.append([r["scenario"], "ERROR: " + r["error"].splitlines()[0]] +
                         [""] * (len(hdr) - 2))
             continue
+        lb = r.get("llm_buffer") or {}
         rows.append([
-            r["scenario"], str(r["status_2xx"]), str(r["non_2xx"]),
+            r["scenario"], str(r.get("run", 1)), str(r["status_2xx"]), str(r["non_2xx"]),
             str(r["requests_refused"]),
             "%.0f" % r["accepted_spans_per_s"],
             str(r["spans_sent"]),
@@ -739,6 +899,10 @@ def fmt_dd_table(results):
             "%.2f" % r["cpu_s_per_million_spans"] if r.get("cpu_s_per_million_spans") else "?",
             "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
             "%.2f s" % r["sink_cpu_s"],
+            str(r["llm_events_sent"]) if r.get("llm_events_sent") is not None else "-",
+            "%s/%s/%s" % (lb.get("settled_by_root"), lb.get("settled_by_deadline"),
+                          lb.get("forced_by_bound")) if lb else "-",
+            "%.2f" % r["ratio_to_apm_only"] if r.get("ratio_to_apm_only") else "-",
             " ".join("%.1f" % c for c, *_ in r.get("thread_cpu_s", []) if c >= 0.05),
         ])
     if not rows:
@@ -814,6 +978,21 @@ def main():
                          "has no frame pointers)")
     ap.add_argument("--dd-check-n", type=int, default=100,
                     help="requests per transport in the %s cross-check" % DD_CHECK)
+    ap.add_argument("--llm", action="store_true",
+                    help="LLM Obs end to end on the tmix100 body, with the APM-only baseline "
+                         "on the same body: %s" % ", ".join(LLM_ORDER))
+    ap.add_argument("--llm-ids", choices=("rotate", "repeat"), default="rotate",
+                    help="tmix100 scenarios: rotate = rewrite the body's 10 trace ids every "
+                         "--llm-rotate-ms while h2load runs (default); repeat = replay the "
+                         "same ids in every request")
+    ap.add_argument("--llm-rotate-ms", type=float, default=1.0)
+    ap.add_argument("--llm-buffer-timeout", default=None,
+                    help="exporters.datadog.llmobs.trace_buffer.timeout (default otel2dd's)")
+    ap.add_argument("--llm-buffer-max-spans", type=int, default=None)
+    ap.add_argument("--llm-buffer-mib", type=int, default=None,
+                    help="exporters.datadog.llmobs.trace_buffer.max_size_mib")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="run the whole scenario list this many times, interleaved")
     args = ap.parse_args()
     args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
@@ -826,6 +1005,8 @@ def main():
     names = list(args.scenario)
     if args.dd:
         names += [n for n in DD_ORDER if n not in names]
+    if args.llm:
+        names += [n for n in LLM_ORDER if n not in names]
     if not names:
         names = DEFAULT_ORDER + (list(EXTRA) if args.extra else [])
     for n in names:
@@ -836,17 +1017,23 @@ def main():
     workdir = tempfile.mkdtemp(prefix="otel2dd-bench-")
     load_before = os.getloadavg()
     results = []
-    for n in names:
-        sys.stderr.write("bench: %s ...\n" % n)
-        try:
-            if n == DD_CHECK:
-                results.append(run_dd_check(args, workdir, args.h2load))
-            elif n in DD_SCENARIOS:
-                results.append(run_dd_scenario(n, allsc[n], args, workdir, args.h2load))
-            else:
-                results.append(run_scenario(n, allsc[n], args, workdir, args.h2load))
-        except Exception as e:  # keep going: one broken transport should not hide others
-            results.append({"scenario": n, "error": str(e)})
+    for run in range(1, args.runs + 1):
+        for n in names:
+            sys.stderr.write("bench: %s (run %d) ...\n" % (n, run))
+            rdir = workdir if args.runs == 1 else os.path.join(workdir, "run%d" % run)
+            os.makedirs(rdir, exist_ok=True)
+            try:
+                if n == DD_CHECK:
+                    r = run_dd_check(args, rdir, args.h2load)
+                elif n in DD_SCENARIOS:
+                    r = run_dd_scenario(n, allsc[n], args, rdir, args.h2load)
+                else:
+                    r = run_scenario(n, allsc[n], args, rdir, args.h2load)
+            except Exception as e:  # keep going: one broken transport should not hide others
+                r = {"scenario": n, "error": str(e)}
+            r["run"] = run
+            results.append(r)
+    add_llm_ratios(results)
     meta = {
         "binary": args.bin,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -858,6 +1045,7 @@ def main():
                               stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL).stdout.decode().strip(),
         "logs": workdir,
+        "argv": sys.argv[1:],
     }
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)

@@ -2,6 +2,7 @@
 """A Datadog intake that accepts and discards, for the end-to-end benchmark (bench.py --dd).
 
     POST /api/v0.2/traces, POST /api/v0.2/stats  -> 202 {}   (the body is read fully, dropped)
+    POST /api/v2/llmobs                          -> 202 {}   (LLM Obs events, the same)
     GET  /api/v1/validate                        -> 200 {"valid":true}
     GET  /_counts                                -> 200, the counts so far (JSON)
     anything else                                -> 404
@@ -30,6 +31,7 @@ import threading
 
 TRACES = "/api/v0.2/traces"
 STATS = "/api/v0.2/stats"
+LLMOBS = "/api/v2/llmobs"
 VALIDATE = "/api/v1/validate"
 COUNTS = "/_counts"  # GET: the counts so far as JSON, not counted itself
 CHUNK = 1 << 20
@@ -103,7 +105,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         path = self.path.split("?")[0]
         n = self._discard_body()
-        status = 202 if path in (TRACES, STATS) else 404
+        status = 202 if path in (TRACES, STATS, LLMOBS) else 404
         self.counts.add(path, n, status)
         self._answer(status, b"{}")
 
