@@ -1,11 +1,13 @@
 /*
  * grpc_server.c: the OTLP/gRPC receiver (h2c with prior knowledge, libnghttp2).
  *
- * Threads: GRPC_MAX_WORKERS at most, one per online CPU. Each worker has its own epoll set,
- * waits on the shared non-blocking listening socket with EPOLLEXCLUSIVE, and owns every
- * connection it accepted, with its nghttp2 session and streams; nothing on the request path
- * is shared between workers but the connection counter and ingest itself. A request is
- * unframed, handed to ingest_request() and answered on the worker thread.
+ * Threads: GRPC_MAX_WORKERS at most, one per online CPU, plus one acceptor (acceptor.c) that
+ * accepts every connection and hands it to the worker with the fewest open connections. Each
+ * worker has its own epoll set and an inbox of handed-over sockets (a mutex-protected array,
+ * with its eventfd as the wake-up); it adopts them and owns each connection outright, with its
+ * nghttp2 session and streams. Nothing on the request path is shared between workers but the
+ * acceptor's counts and ingest itself. A request is unframed, handed to ingest_request() and
+ * answered on the worker thread, so spreading connections is what spreads the work.
  *
  * Per stream: headers are judged as they arrive (never buffered); the message length is
  * checked when its 5-byte prefix arrives, and only then is memory reserved (ingest_reserve)
@@ -35,6 +37,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include "acceptor.h"
 #include "grpc_frame.h"
 #include "grpc_server.h"
 #include "net.h"
@@ -51,14 +54,11 @@
  * queues ACKs for (max_outbound_ack, 1000): the ACKs of one read are always taken out before
  * the next read, and a client that sends faster than it reads is stopped by TCP while its
  * output is backed up, instead of being cut off as a flood. */
-#define GRPC_READ_BUF         (8 * 1024)
-#define GRPC_READS_PER_EVENT  32
-/* One accept per wake-up: the listening socket stays readable, so the next connection wakes
- * another worker (EPOLLEXCLUSIVE) and connections opened together spread across workers.
- * Accepting 16 per wake-up put all 8 of h2load's connections on one worker in most runs
- * (tests/bench grpc-t100: ~520k spans/s on one core vs ~975k on two). */
-#define GRPC_ACCEPTS_PER_WAKE 1
-#define GRPC_MAX_EVENTS       64
+#define GRPC_READ_BUF        (8 * 1024)
+#define GRPC_READS_PER_EVENT 32
+#define GRPC_MAX_EVENTS      64
+/* Sockets taken out of the inbox per lock. */
+#define GRPC_ADOPT_BATCH 64
 /* nghttp2 is asked for more frames only while less than this is waiting for the socket. */
 #define GRPC_OUT_HIGH (64 * 1024)
 /* Hard cap of the output buffer: GRPC_OUT_HIGH plus one frame always fits. */
@@ -71,7 +71,6 @@
 #define GRPC_DETAILS_MAX     1024 /* google.rpc.Status before base64 */
 /* A shutdown notice is followed by the final GOAWAY after about one round trip. */
 #define GRPC_NOTICE_MS       100
-#define GRPC_REJECT_LOG_MS   1000
 #define GRPC_ACCEPT_ENCODING "identity,gzip"
 
 static const char reason_headers_too_large[] = "grpc: header list too large";
@@ -137,14 +136,21 @@ struct grpc_conn {
 
 struct grpc_worker {
     struct grpc_server *srv;
+    int index;
     pthread_t thread;
     int epfd;
-    int evfd;
-    int listening; /* the listening socket is in epfd */
+    int evfd; /* wakes the worker: sockets in the inbox, or shutdown */
     int stopping;
     struct grpc_conn *conns;
     size_t nconns;
     uint8_t *rbuf;
+    /* Sockets the acceptor handed over, not adopted yet. The acceptor never gives a worker
+     * more than ceil(max_connections / nworkers) open connections, so inbox_cap is that. */
+    pthread_mutex_t inbox_mu;
+    int inbox_mu_ok;
+    int *inbox;
+    size_t ninbox;
+    size_t inbox_cap;
 };
 
 struct grpc_server {
@@ -155,10 +161,9 @@ struct grpc_server {
     int nworkers;
     struct grpc_worker workers[GRPC_MAX_WORKERS];
     nghttp2_session_callbacks *cbs;
-    atomic_uint nconns;
+    struct acceptor *acc;
     atomic_int stopping;
     _Atomic int64_t stop_deadline_ms;
-    _Atomic int64_t last_reject_log_ms;
     int nstarted;
     int joined;
 };
@@ -169,8 +174,7 @@ struct grpc_server {
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME          \
     }
 
-/* epoll tags for the two fds that are not connections. */
-static char tag_listen;
+/* epoll tag of the eventfd, the one fd that is not a connection. */
 static char tag_wake;
 
 /* ---- streams ---- */
@@ -539,7 +543,7 @@ static void close_conn(struct grpc_conn *c)
         c->next->prev = c->prev;
     }
     w->nconns--;
-    atomic_fetch_sub(&w->srv->nconns, 1);
+    acceptor_release(w->srv->acc, w->index);
     o2d_free(c);
 }
 
@@ -672,21 +676,6 @@ static void handle_conn_event(struct grpc_conn *c, uint32_t events)
     settle_conn(c);
 }
 
-static void log_rejected(struct grpc_server *s, const char *why)
-{
-    int64_t now = o2d_now_ms();
-    int64_t last = atomic_load_explicit(&s->last_reject_log_ms, memory_order_relaxed);
-    if (now - last < GRPC_REJECT_LOG_MS ||
-        !atomic_compare_exchange_strong(&s->last_reject_log_ms, &last, now)) {
-        return;
-    }
-    struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_WARN, why);
-    o2d_log_cstr(&l, "server", "grpc");
-    o2d_log_uint(&l, "max_connections", s->cfg.max_connections);
-    o2d_log_end(&l);
-}
-
 /* nghttp2 allocates through the same wrapper as the rest of otel2dd (failure injection). */
 static void *mem_malloc(size_t n, void *ud)
 {
@@ -751,60 +740,58 @@ static int new_conn(struct grpc_worker *w, int fd)
     }
     w->conns = c;
     w->nconns++;
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_DEBUG, "connection");
+    o2d_log_cstr(&l, "server", "grpc");
+    o2d_log_int(&l, "worker", w->index);
+    o2d_log_end(&l);
     settle_conn(c); /* our SETTINGS go out at once */
     return O2D_OK;
 }
 
-static void stop_listening(struct grpc_worker *w)
+/* On the acceptor thread: queue fd for worker `worker` and wake it. Takes fd. */
+static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *addr,
+                       socklen_t addrlen)
 {
-    if (w->listening) {
-        epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->srv->lfd, NULL);
-        w->listening = 0;
+    struct grpc_worker *w = &((struct grpc_server *)ctx)->workers[worker];
+    int queued = 0;
+    pthread_mutex_lock(&w->inbox_mu);
+    if (w->ninbox < w->inbox_cap) {
+        w->inbox[w->ninbox++] = fd;
+        queued = 1;
     }
+    pthread_mutex_unlock(&w->inbox_mu);
+    if (!queued) {
+        close(fd);
+        return O2D_ERR_BUSY;
+    }
+    uint64_t one = 1;
+    ssize_t n = write(w->evfd, &one, sizeof(one));
+    (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
+    return O2D_OK;
 }
 
-static void start_listening(struct grpc_worker *w)
-{
-    struct epoll_event ev;
-    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-    ev.data.ptr = &tag_listen;
-    if (!w->listening && epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->srv->lfd, &ev) == 0) {
-        w->listening = 1;
-    }
-}
-
-static void accept_conns(struct grpc_worker *w)
+/* On the worker: takes what the acceptor queued into the event loop. */
+static void adopt_inbox(struct grpc_worker *w)
 {
     struct grpc_server *s = w->srv;
-    for (int i = 0; i < GRPC_ACCEPTS_PER_WAKE; i++) {
-        int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                return;
-            }
-            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
-                continue;
-            }
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* Out of descriptors: pause accepting until the next tick. */
-                log_rejected(s, "grpc: cannot accept connections (out of file descriptors)");
-            }
-            stop_listening(w);
+    for (;;) {
+        int fds[GRPC_ADOPT_BATCH];
+        size_t n = 0;
+        pthread_mutex_lock(&w->inbox_mu);
+        n = w->ninbox < GRPC_ADOPT_BATCH ? w->ninbox : GRPC_ADOPT_BATCH;
+        memcpy(fds, w->inbox, n * sizeof(fds[0]));
+        memmove(w->inbox, w->inbox + n, (w->ninbox - n) * sizeof(fds[0]));
+        w->ninbox -= n;
+        pthread_mutex_unlock(&w->inbox_mu);
+        if (n == 0) {
             return;
         }
-        if (w->stopping) {
-            close(fd);
-            continue;
-        }
-        if (atomic_fetch_add(&s->nconns, 1) >= s->cfg.max_connections) {
-            atomic_fetch_sub(&s->nconns, 1);
-            close(fd);
-            log_rejected(s, "grpc: connection refused: max_connections reached");
-            continue;
-        }
-        if (new_conn(w, fd) != O2D_OK) {
-            atomic_fetch_sub(&s->nconns, 1);
-            close(fd);
+        for (size_t i = 0; i < n; i++) {
+            if (new_conn(w, fds[i]) != O2D_OK) {
+                close(fds[i]);
+                acceptor_release(s->acc, w->index);
+            }
         }
     }
 }
@@ -869,25 +856,24 @@ static void tick_conn(struct grpc_conn *c, int64_t now)
 
 static void tick(struct grpc_worker *w, int64_t now)
 {
-    if (!w->listening && !w->stopping) {
-        start_listening(w);
-    }
     for (struct grpc_conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
         tick_conn(c, now);
     }
 }
 
-static void begin_stop(struct grpc_worker *w)
+/* The eventfd fired: adopt what was handed over, then see whether shutdown began. */
+static void wake_up(struct grpc_worker *w)
 {
     uint64_t v;
+    /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
     }
+    adopt_inbox(w);
     if (!atomic_load(&w->srv->stopping) || w->stopping) {
         return;
     }
     w->stopping = 1;
-    stop_listening(w);
     int64_t now = o2d_now_ms();
     for (struct grpc_conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
@@ -902,7 +888,6 @@ static void *worker_main(void *arg)
     struct grpc_server *s = w->srv;
     struct epoll_event evs[GRPC_MAX_EVENTS];
     int64_t next_tick = o2d_now_ms() + GRPC_TICK_MS;
-    start_listening(w);
     for (;;) {
         int64_t now = o2d_now_ms();
         int timeout = next_tick > now ? (int)(next_tick - now) : 0;
@@ -910,16 +895,14 @@ static void *worker_main(void *arg)
         int wake = 0;
         for (int i = 0; i < n; i++) {
             void *p = evs[i].data.ptr;
-            if (p == &tag_listen) {
-                accept_conns(w);
-            } else if (p == &tag_wake) {
+            if (p == &tag_wake) {
                 wake = 1; /* after the batch: it may close connections the batch names */
             } else {
                 handle_conn_event(p, evs[i].events);
             }
         }
         if (wake) {
-            begin_stop(w);
+            wake_up(w);
         }
         now = o2d_now_ms();
         if (now >= next_tick) {
@@ -993,6 +976,8 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         s->cfg.max_recv_msg_size = UINT32_MAX;
     }
     s->nworkers = online_workers();
+    size_t per_worker =
+        (s->cfg.max_connections + (uint32_t)s->nworkers - 1) / (uint32_t)s->nworkers;
     for (int i = 0; i < s->nworkers; i++) {
         s->workers[i].epfd = -1;
         s->workers[i].evfd = -1;
@@ -1006,10 +991,14 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     for (int i = 0; i < s->nworkers; i++) {
         struct grpc_worker *w = &s->workers[i];
         w->srv = s;
+        w->index = i;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         w->rbuf = o2d_malloc(GRPC_READ_BUF);
-        if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL) {
+        w->inbox = o2d_malloc(per_worker * sizeof(w->inbox[0]));
+        w->inbox_cap = per_worker;
+        w->inbox_mu_ok = pthread_mutex_init(&w->inbox_mu, NULL) == 0;
+        if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL || w->inbox == NULL || !w->inbox_mu_ok) {
             snprintf(err, errlen, "grpc: cannot set up worker %d: %s", i, strerror(errno));
             goto out;
         }
@@ -1023,6 +1012,19 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     }
     rv = o2d_listen(s->cfg.endpoint, GRPC_LISTEN_BACKLOG, &s->lfd, &s->port, err, errlen);
     if (rv != O2D_OK) {
+        goto out;
+    }
+    struct acceptor_config acfg = {
+        .server = "grpc",
+        .fd = s->lfd,
+        .nworkers = s->nworkers,
+        .max_connections = s->cfg.max_connections,
+        .assign = assign_conn,
+        .ctx = s,
+    };
+    rv = acceptor_new(&s->acc, &acfg);
+    if (rv != O2D_OK) {
+        snprintf(err, errlen, "grpc: cannot set up the acceptor: %s", o2d_strerror(rv));
         goto out;
     }
     struct o2d_logline l;
@@ -1058,6 +1060,13 @@ int grpc_server_start(struct grpc_server *s)
     if (rv != O2D_OK) {
         o2d_logf(O2D_LOG_ERROR, "grpc: cannot start worker threads: %s", strerror(errno));
         grpc_server_shutdown(s, o2d_now_ms());
+        return rv;
+    }
+    /* Workers first: the acceptor may hand over a connection at once. */
+    rv = acceptor_start(s->acc);
+    if (rv != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "grpc: cannot start the acceptor thread");
+        grpc_server_shutdown(s, o2d_now_ms());
     }
     return rv;
 }
@@ -1072,12 +1081,14 @@ void grpc_server_shutdown(struct grpc_server *s, int64_t deadline_ms)
     if (s == NULL || s->joined) {
         return;
     }
-    atomic_store(&s->stop_deadline_ms, deadline_ms);
-    atomic_store(&s->stopping, 1);
-    /* New connection attempts are refused from here on; workers see accept() fail. */
+    /* No connection is handed over once the acceptor has stopped; new connection attempts
+     * are refused from the shutdown() on. What is still in an inbox is adopted and drained. */
+    acceptor_stop(s->acc);
     if (s->lfd >= 0) {
         shutdown(s->lfd, SHUT_RDWR);
     }
+    atomic_store(&s->stop_deadline_ms, deadline_ms);
+    atomic_store(&s->stopping, 1);
     uint64_t one = 1;
     for (int i = 0; i < s->nstarted; i++) {
         ssize_t n = write(s->workers[i].evfd, &one, sizeof(one));
@@ -1097,10 +1108,18 @@ void grpc_server_free(struct grpc_server *s)
     if (s->nstarted > 0) {
         grpc_server_shutdown(s, o2d_now_ms());
     }
+    acceptor_stop(s->acc);
     for (int i = 0; i < s->nworkers; i++) {
         struct grpc_worker *w = &s->workers[i];
         while (w->conns != NULL) {
             close_conn(w->conns);
+        }
+        for (size_t j = 0; j < w->ninbox; j++) {
+            close(w->inbox[j]);
+        }
+        o2d_free(w->inbox);
+        if (w->inbox_mu_ok) {
+            pthread_mutex_destroy(&w->inbox_mu);
         }
         if (w->epfd >= 0) {
             close(w->epfd);
@@ -1116,5 +1135,6 @@ void grpc_server_free(struct grpc_server *s)
     if (s->cbs != NULL) {
         nghttp2_session_callbacks_del(s->cbs);
     }
+    acceptor_free(s->acc);
     o2d_free(s);
 }

@@ -2,8 +2,9 @@
  * grpc_server.h: the OTLP/gRPC receiver, HTTP/2 over cleartext TCP with prior knowledge (h2c),
  * built on libnghttp2. It serves the unary Export methods of the trace, logs and metrics
  * services, unframes each request and hands it to ingest_request(); it never decodes or
- * counts itself. Worker threads (one per online CPU, 1..16) each run an epoll loop, accept
- * from the shared listening socket and own their connections and streams outright.
+ * counts itself. Worker threads (one per online CPU, 1..16) each run an epoll loop and own
+ * their connections and streams outright; one acceptor thread (acceptor.h) accepts and gives
+ * each connection to the worker with the fewest.
  */
 #ifndef O2D_GRPC_SERVER_H
 #define O2D_GRPC_SERVER_H
@@ -23,7 +24,7 @@ struct grpc_server;
  */
 int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg, struct ingest *ing,
                     char *err, size_t errlen);
-/* Starts the worker threads. */
+/* Starts the worker threads, then the acceptor. */
 int grpc_server_start(struct grpc_server *s);
 /* The port bound (the ephemeral one when the endpoint asked for port 0). */
 uint16_t grpc_server_port(const struct grpc_server *s);

@@ -9,9 +9,16 @@
  * ingest_request() and writes the answer: status and Retry-After from status_map.c, the body
  * from ingest_encode_response() / ingest_encode_status() in the request's encoding.
  *
+ * Threads: one MHD daemon per worker (one per online CPU, at most HTTP_MAX_THREADS), each
+ * with its own internal epoll thread and no listening socket, and one acceptor (acceptor.c)
+ * that accepts every connection and gives it to the daemon with the fewest open connections
+ * through MHD_add_connection(). MHD's own thread pool let one thread accept a whole burst of
+ * connections, and the requests of a connection are decoded on the thread that serves it.
+ *
  * Left to others: inflating, decoding, validating and counting (ingest), the wire statuses
  * (status_map), TLS (not offered; put a load balancer in front).
  */
+#include <errno.h>
 #include <microhttpd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "o2d_time.h"
 #include "http_server.h"
 #include "ingest.h"
@@ -31,7 +39,7 @@
 #include "o2d_log.h"
 #include "status_map.h"
 
-#define HTTP_MAX_THREADS 16
+#define HTTP_MAX_THREADS ACCEPTOR_MAX_WORKERS
 #define HTTP_BACKLOG     4096
 /* Per connection: request line, headers and MHD's read buffer. Headers past it get 431. */
 #define HTTP_CONN_MEMORY (32 * 1024)
@@ -41,18 +49,33 @@
 #define HTTP_CHUNKED_RESERVE (64 * 1024)
 /* How long shutdown sleeps between looks at the requests still in flight. */
 #define HTTP_DRAIN_POLL_MS 5
+/* At most one warning a second about sockets MHD could not take. */
+#define HTTP_ADD_FAIL_LOG_MS 1000
 
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_JSON     "application/json"
 
+/* One MHD daemon and its thread. */
+struct http_worker {
+    struct http_server *srv;
+    int index;
+    struct MHD_Daemon *daemon;
+};
+
 struct http_server {
     struct o2d_http_config cfg; /* copied */
     struct ingest *ing;         /* borrowed */
-    struct MHD_Daemon *daemon;
-    int fd; /* the listening socket while we own it (before start, after quiesce), else -1 */
+    int fd;                     /* the listening socket, -1 once closed */
     uint16_t port;
+    int nworkers;
+    int running; /* between http_server_start() and the daemons' stop */
+    struct http_worker workers[HTTP_MAX_THREADS];
+    struct acceptor *acc;
     atomic_int draining;
     atomic_long inflight; /* requests that got a context and are not completed yet */
+    /* MHD_add_connection() refused a socket: acceptor thread only. */
+    uint64_t add_failures;
+    int64_t add_fail_log_ms;
 };
 
 /* One request, from its headers to MHD's completion callback. */
@@ -471,6 +494,57 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     o2d_log_end(&l);
 }
 
+/*
+ * MHD tells when a connection starts serving on a daemon's thread and when it closes; the
+ * close gives the acceptor its slot back. MHD calls CLOSED only after STARTED, and a
+ * connection it drops before STARTED is one MHD_add_connection() already reported, except
+ * when its memory pool cannot be allocated, where the slot stays taken.
+ */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct http_worker *w = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = w;
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_DEBUG, "connection");
+        o2d_log_cstr(&l, "server", "http");
+        o2d_log_int(&l, "worker", w->index);
+        o2d_log_end(&l);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context == w) {
+        *socket_context = NULL;
+        acceptor_release(w->srv->acc, w->index);
+    }
+}
+
+/*
+ * On the acceptor thread: the socket goes to the chosen daemon, which owns it from here on,
+ * also when it cannot take it (MHD closes it then). With an internal polling thread MHD only
+ * prepares the connection here and starts it on the daemon's thread, so a failure reported
+ * here comes before STARTED, and no CLOSED will release the slot: the acceptor does.
+ */
+static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *addr,
+                       socklen_t addrlen)
+{
+    struct http_server *s = ctx;
+    if (MHD_add_connection(s->workers[worker].daemon, fd, addr, addrlen) == MHD_YES) {
+        return O2D_OK;
+    }
+    int e = errno;
+    s->add_failures++;
+    int64_t now = o2d_now_ms();
+    if (now - s->add_fail_log_ms >= HTTP_ADD_FAIL_LOG_MS) {
+        s->add_fail_log_ms = now;
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_WARN, "connection dropped: the HTTP server cannot take it");
+        o2d_log_cstr(&l, "server", "http");
+        o2d_log_cstr(&l, "error", strerror(e));
+        o2d_log_uint(&l, "dropped", s->add_failures);
+        o2d_log_end(&l);
+    }
+    return O2D_ERR_SYSTEM;
+}
+
 int http_server_new(struct http_server **out, const struct o2d_http_config *cfg, struct ingest *ing,
                     char *err, size_t errlen)
 {
@@ -486,6 +560,7 @@ int http_server_new(struct http_server **out, const struct o2d_http_config *cfg,
     s->fd = -1;
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
+    s->add_fail_log_ms = INT64_MIN / 2;
     rv = o2d_listen(cfg->endpoint, HTTP_BACKLOG, &s->fd, &s->port, err, errlen);
     if (rv != O2D_OK) {
         goto out;
@@ -503,38 +578,75 @@ out:
     return rv;
 }
 
+static void stop_daemons(struct http_server *s)
+{
+    for (int i = 0; i < s->nworkers; i++) {
+        if (s->workers[i].daemon != NULL) {
+            MHD_stop_daemon(s->workers[i].daemon);
+            s->workers[i].daemon = NULL;
+        }
+    }
+    s->running = 0;
+}
+
 int http_server_start(struct http_server *s)
 {
-    if (s->daemon != NULL || s->fd < 0) {
+    if (s->running || s->fd < 0) {
         return O2D_ERR_INTERNAL;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned int threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : ncpu;
-    /* MHD splits the connection limit between its threads; each needs at least one. */
-    unsigned int limit = s->cfg.max_connections;
+    /* Each daemon needs room for one connection at least. */
+    unsigned int limit = s->cfg.max_connections > 0 ? s->cfg.max_connections : 1;
     if (limit < threads) {
-        threads = limit > 0 ? limit : 1;
-        limit = threads;
+        threads = limit;
     }
+    /* The acceptor keeps the total under max_connections and gives a connection to the
+     * least-loaded daemon, so none ever holds more than its share rounded up. */
+    unsigned int per_daemon = (limit + threads - 1) / threads;
     int64_t idle_s = s->cfg.idle_timeout_ms <= 0 ? 0 : (s->cfg.idle_timeout_ms + 999) / 1000;
     unsigned int idle = (unsigned int)(idle_s > 86400 ? 86400 : idle_s);
-    /* MHD_USE_ITC: MHD_quiesce_daemon() needs it with a thread pool. */
-    unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s,                           /* every request */
-        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL, /* first, to see all */
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,                   /* bound by o2d_listen */
-        MHD_OPTION_THREAD_POOL_SIZE, threads,                          /* one per CPU */
-        MHD_OPTION_CONNECTION_LIMIT, limit,                            /* max_connections */
-        MHD_OPTION_CONNECTION_TIMEOUT, idle,                           /* idle senders are cut */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,  /* bounds headers */
-        MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */
-        MHD_OPTION_END);
-    if (s->daemon == NULL) {
-        o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP server on %s", s->cfg.endpoint);
-        return O2D_ERR_SYSTEM;
+    /* MHD_USE_ITC: MHD_add_connection() from the acceptor thread wakes the daemon. */
+    unsigned int flags =
+        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
+    s->nworkers = (int)threads;
+    s->running = 1;
+    for (int i = 0; i < s->nworkers; i++) {
+        struct http_worker *w = &s->workers[i];
+        w->srv = s;
+        w->index = i;
+        w->daemon = MHD_start_daemon(
+            flags, 0, NULL, NULL, on_request, s,                           /* every request */
+            MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL, /* first, to see all */
+            MHD_OPTION_CONNECTION_LIMIT, per_daemon,                       /* max_connections */
+            MHD_OPTION_CONNECTION_TIMEOUT, idle,                          /* idle senders are cut */
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, /* bounds headers */
+            MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */
+            MHD_OPTION_NOTIFY_CONNECTION, (MHD_NotifyConnectionCallback)on_connection, w, /* load */
+            MHD_OPTION_END);
+        if (w->daemon == NULL) {
+            o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP server on %s", s->cfg.endpoint);
+            stop_daemons(s);
+            return O2D_ERR_SYSTEM;
+        }
     }
-    s->fd = -1; /* MHD closes it from now on, unless quiesced */
+    struct acceptor_config acfg = {
+        .server = "http",
+        .fd = s->fd,
+        .nworkers = s->nworkers,
+        .max_connections = limit,
+        .assign = assign_conn,
+        .ctx = s,
+    };
+    int rv = acceptor_new(&s->acc, &acfg);
+    if (rv == O2D_OK) {
+        rv = acceptor_start(s->acc);
+    }
+    if (rv != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP acceptor on %s", s->cfg.endpoint);
+        stop_daemons(s);
+        return rv;
+    }
     return O2D_OK;
 }
 
@@ -545,21 +657,22 @@ uint16_t http_server_port(const struct http_server *s)
 
 void http_server_shutdown(struct http_server *s, int64_t deadline_ms)
 {
-    if (s == NULL || s->daemon == NULL) {
+    if (s == NULL || !s->running) {
         return;
     }
-    atomic_store(&s->draining, 1);
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
+    /* No new connection from here on: the acceptor has stopped, new attempts are refused. */
+    acceptor_stop(s->acc);
+    if (s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
     }
+    atomic_store(&s->draining, 1);
     while (atomic_load(&s->inflight) > 0 && o2d_now_ms() < deadline_ms) {
         struct timespec ts = {0, HTTP_DRAIN_POLL_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
     long left = atomic_load(&s->inflight);
-    MHD_stop_daemon(s->daemon);
-    s->daemon = NULL;
+    stop_daemons(s);
     struct o2d_logline l;
     o2d_log_begin(&l, left > 0 ? O2D_LOG_WARN : O2D_LOG_INFO, "stopped");
     o2d_log_cstr(&l, "server", "http");
@@ -572,10 +685,13 @@ void http_server_free(struct http_server *s)
     if (s == NULL) {
         return;
     }
-    if (s->daemon != NULL) {
+    acceptor_stop(s->acc);
+    if (s->running) {
         atomic_store(&s->draining, 1);
-        MHD_stop_daemon(s->daemon);
+        stop_daemons(s);
     }
+    /* After the daemons: closing their connections releases slots of the acceptor. */
+    acceptor_free(s->acc);
     if (s->fd >= 0) {
         close(s->fd);
     }

@@ -23,7 +23,8 @@ struct ingest;
  */
 int http_server_new(struct http_server **out, const struct o2d_http_config *cfg, struct ingest *ing,
                     char *err, size_t errlen);
-/* Starts the polling threads (one per online CPU, at most 16). */
+/* Starts one MHD daemon with its polling thread per online CPU (at most 16, at most
+ * max_connections), then the acceptor that spreads connections over them (acceptor.h). */
 int http_server_start(struct http_server *s);
 uint16_t http_server_port(const struct http_server *s);
 /*
