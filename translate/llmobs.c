@@ -9,6 +9,10 @@
  * Left to others: the LLM Obs parent and trace id (llmobs_buffer.c, which walks the OTel
  * parent chain), the envelope and batching (exporters/), and message parsing details
  * (llmobs_messages.c).
+ *
+ * The event is written as JSON text once, when the span is built (jansson only parses the
+ * JSON that instrumentations put into attributes); the trace buffer then holds bytes, and
+ * llmobs_span_write() splices in the ids it decided.
  */
 #include <ctype.h>
 #include <inttypes.h>
@@ -35,15 +39,39 @@
  * messages that did not come from the span itself (span_and_event mode sends both). */
 enum io_src { SRC_NONE = 0, SRC_VALUE, SRC_SPAN, SRC_LOG };
 
+/* meta.input or meta.output while it is written: at most one member ("value", "messages" or
+ * "documents"); a list holds its elements, so log records can append to it. */
+struct io {
+    const char *key; /* NULL: empty, the member is left out */
+    int array;
+    size_t n; /* elements */
+    struct o2d_buf b;
+};
+
+/* An io kept in the span's text. */
+struct io_ref {
+    const char *key;
+    int array;
+    size_t n;
+    size_t off, len;
+};
+
+/*
+ * The event as JSON text, written at build time minus trace_id and parent_id: text holds
+ * `,"name":...,"meta":{"span":{...}...` (head_len bytes), then the rest of meta and the event
+ * from `,"metadata":` on (tail), then the input and output members. llmobs_span_write()
+ * splices the ids in front and input/output between head and tail.
+ */
 struct llmobs_span {
     struct llmobs_ids ids;
     enum llmobs_kind kind;
-    json_t *ev;     /* the event without trace_id, parent_id and collection_errors */
-    json_t *meta;   /* borrowed from ev */
-    json_t *input;  /* borrowed from meta */
-    json_t *output; /* borrowed from meta */
     enum io_src in_src, out_src;
-    struct llmobs_ctx ctx;
+    struct llmobs_errors errors;
+    struct io_ref io[2];  /* input, output */
+    struct io *log_io[2]; /* replaced by log records (llm spans only; rare) */
+    size_t head_len, tail_len;
+    uint8_t *text;
+    size_t text_cap;
 };
 
 const char *llmobs_kind_name(enum llmobs_kind kind)
@@ -396,18 +424,31 @@ static const char *astr(const struct attrs *ix, enum akey k)
 
 /* ---- building ---- */
 
+/* metadata: an object whose keys keep their first place and take their last value. */
+#define MD_INDEX_AT 32
+struct md_entry {
+    size_t koff, voff, vlen; /* in md.text; keys NUL-terminated */
+};
+struct md {
+    struct o2d_buf text;
+    struct md_entry *e;
+    size_t n, cap;
+    json_t *index; /* key -> entry, once there are many keys */
+};
+
 struct build {
     struct llmobs_span *sp;
-    struct llmobs_ctx *c;
+    struct llmobs_ctx c;
     const OtlpSpan *s;
     struct attrs ix;
     enum llmobs_kind kind;
+    struct o2d_buf main; /* head, then tail */
+    struct io io[2];
+    struct o2d_buf tdefs;
+    size_t n_tdefs;
+    struct o2d_buf last; /* flatten_messages */
+    struct md md;
 };
-
-static json_t *cstr(struct llmobs_ctx *c, const char *s)
-{
-    return llmobs_str(c, s, strlen(s));
-}
 
 static uint64_t be64(const uint8_t *p)
 {
@@ -418,39 +459,101 @@ static uint64_t be64(const uint8_t *p)
     return v;
 }
 
-static json_t *u64str(struct llmobs_ctx *c, uint64_t v)
+static void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRIu64, v);
-    return llmobs_str(c, tmp, (size_t)n);
+    llmobs_check(c, o2d_buf_append_str(b, s));
+}
+
+static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)
+{
+    llmobs_check(c, o2d_json_append_string(b, s, n));
+}
+
+static void put_cstr(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
+{
+    put_str(c, b, s, strlen(s));
+}
+
+static void put_u64str(struct llmobs_ctx *c, struct o2d_buf *b, uint64_t v)
+{
+    llmobs_check(c, o2d_buf_printf(b, "\"%" PRIu64 "\"", v));
 }
 
 /* format_trace_id: 32 lowercase hex when the high 64 bits are set, else decimal. */
-static json_t *apm_trace_id(struct llmobs_ctx *c, const uint8_t t[16])
+static void put_apm_trace_id(struct llmobs_ctx *c, struct o2d_buf *b, const uint8_t t[16])
 {
     if (be64(t) == 0) {
-        return u64str(c, be64(t + 8));
+        put_u64str(c, b, be64(t + 8));
+        return;
     }
-    char hex[33];
-    for (int i = 0; i < 16; i++) {
-        snprintf(hex + 2 * i, 3, "%02x", t[i]);
-    }
-    return llmobs_str(c, hex, 32);
+    put(c, b, "\"");
+    llmobs_check(c, o2d_hex_append(b, t, 16));
+    put(c, b, "\"");
 }
 
-/* A value as a string for input/output.value: strings as they are, else JSON text. */
+static void io_start(struct io *io, const char *key, int array)
+{
+    io->key = key;
+    io->array = array;
+    io->n = 0;
+    o2d_buf_reset(&io->b);
+}
+
+/* io = {"value": text of v}; nothing (and 0) when v is not set. */
+static int io_value(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *v)
+{
+    io_start(io, "value", 0);
+    if (!llmobs_value_text_write(c, &io->b, v)) {
+        io->key = NULL;
+        return 0;
+    }
+    return 1;
+}
+
+/* Input side (rare paths that regroup attributes first): a value as a string, as io_value
+ * writes it. */
 static json_t *value_text(struct llmobs_ctx *c, const OtlpAnyValue *v)
 {
     if (v == NULL) {
         return NULL;
     }
     if (v->value_case == STR_CASE) {
-        return cstr(c, v->string_value);
+        return llmobs_str(c, v->string_value, strlen(v->string_value));
     }
     json_t *j = llmobs_anyvalue(c, v, 0);
-    json_t *s = llmobs_value_string(c, j);
+    if (j == NULL) {
+        return NULL;
+    }
+    struct o2d_buf t;
+    o2d_buf_init(&t, SIZE_MAX / 2);
+    llmobs_check(c, llmobs_json_write(&t, j, 0));
     json_decref(j);
+    json_t *s = llmobs_str(c, (const char *)t.data, t.len);
+    o2d_buf_cleanup(&t);
     return s;
+}
+
+/* A JSON value as a string: strings as they are, anything else as compact JSON text. */
+static json_t *value_string(struct llmobs_ctx *c, const json_t *v)
+{
+    if (json_is_string(v)) {
+        return llmobs_str(c, json_string_value(v), json_string_length(v));
+    }
+    struct o2d_buf t;
+    o2d_buf_init(&t, SIZE_MAX / 2);
+    llmobs_check(c, llmobs_json_write(&t, v, 0));
+    json_t *s = llmobs_str(c, (const char *)t.data, t.len);
+    o2d_buf_cleanup(&t);
+    return s;
+}
+
+/* Appends a list element written from a jansson value at writer depth 2. */
+static void io_push_json(struct llmobs_ctx *c, struct io *io, const json_t *v)
+{
+    if (io->n++ > 0) {
+        put(c, &io->b, ",");
+    }
+    llmobs_check(c, llmobs_json_write(&io->b, v, 2));
 }
 
 /* Parses "<digits>." at the start of k; returns what follows or NULL. */
@@ -524,11 +627,16 @@ static json_t *compact(struct llmobs_ctx *c, json_t *arr)
     return out;
 }
 
+static json_t *cstr(struct llmobs_ctx *c, const char *s)
+{
+    return llmobs_str(c, s, strlen(s));
+}
+
 /* One attribute of an indexed message family, into the OpenAI-like object msg. */
 static void indexed_field(struct build *b, json_t *msg, const char *rest, const OtlpAnyValue *v,
                           int openinference)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
     size_t j;
     const char *r2;
     if (openinference) {
@@ -580,11 +688,12 @@ static void indexed_field(struct build *b, json_t *msg, const char *rest, const 
     }
 }
 
-/* Messages of an indexed family (gen_ai.prompt.<i>., llm.input_messages.<i>., ...) or NULL
- * when the span has none. */
-static json_t *indexed_messages(struct build *b, const char *prefix, int openinference)
+/* Messages of an indexed family (gen_ai.prompt.<i>., llm.input_messages.<i>., ...) written
+ * to io; 0 when the span has none. The attributes are regrouped into OpenAI-like objects
+ * first (the order of the indices is not the order of the attributes). */
+static int indexed_messages(struct build *b, struct io *io, const char *prefix, int openinference)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
     size_t plen = strlen(prefix);
     json_t *raw = NULL;
     for (size_t i = 0; i < b->s->n_attributes && !c->nomem; i++) {
@@ -605,14 +714,9 @@ static json_t *indexed_messages(struct build *b, const char *prefix, int openinf
         }
     }
     if (raw == NULL) {
-        return NULL;
+        return 0;
     }
-    json_t *out = json_array();
-    if (out == NULL) {
-        c->nomem = 1;
-        json_decref(raw);
-        return NULL;
-    }
+    io_start(io, "messages", 1);
     size_t i;
     json_t *m;
     json_array_foreach(raw, i, m)
@@ -628,14 +732,16 @@ static json_t *indexed_messages(struct build *b, const char *prefix, int openinf
         if (parts != NULL && json_object_get(m, "content") == NULL) {
             llmobs_set(c, m, "content", compact(c, json_incref(parts)));
         }
-        llmobs_push(c, out, llmobs_message(c, m, NULL));
+        if (llmobs_msg_read(c, m, NULL)) {
+            llmobs_msg_write(c, &io->b, &io->n);
+        }
     }
     json_decref(raw);
-    return out;
+    return 1;
 }
 
 /* gen_ai.input.messages and friends: attributes of the span or of its operation-details
- * event (OTel GenAI >= 1.37). Returns 1 when any was present. */
+ * event (OTel GenAI >= 1.37). */
 struct genai_io {
     const OtlpAnyValue *system, *input, *output;
 };
@@ -644,61 +750,59 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         const char *k = kv[i]->key;
-        if (strcmp(k, "gen_ai.system_instructions") == 0 && io->system == NULL) {
+        if (k[0] != 'g' || strncmp(k, "gen_ai.", 7) != 0) {
+            continue;
+        }
+        k += 7;
+        if (strcmp(k, "system_instructions") == 0 && io->system == NULL) {
             io->system = kv[i]->value;
-        } else if (strcmp(k, "gen_ai.input.messages") == 0 && io->input == NULL) {
+        } else if (strcmp(k, "input.messages") == 0 && io->input == NULL) {
             io->input = kv[i]->value;
-        } else if (strcmp(k, "gen_ai.output.messages") == 0 && io->output == NULL) {
+        } else if (strcmp(k, "output.messages") == 0 && io->output == NULL) {
             io->output = kv[i]->value;
         }
     }
 }
 
-/* input.value when a message list cannot be read: the raw text is better than nothing. */
-static void raw_value(struct llmobs_ctx *c, json_t *io, const OtlpAnyValue *v)
-{
-    if (json_object_get(io, "value") == NULL && json_object_get(io, "messages") == NULL) {
-        llmobs_set(c, io, "value", value_text(c, v));
-    }
-}
-
-/* Fills io.messages from a gen_ai.*.messages value (plus system instructions for input). */
-static int genai_messages(struct llmobs_ctx *c, json_t *io, const OtlpAnyValue *system,
+/* Writes io.messages from a gen_ai.*.messages value (plus system instructions for input);
+ * when no message can be read, input.value is the raw text: better than nothing. Returns 1
+ * when any was present. */
+static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
                           const OtlpAnyValue *msgs, const char *err)
 {
     if (system == NULL && msgs == NULL) {
         return 0;
     }
-    json_t *out = json_array();
-    if (out == NULL) {
-        c->nomem = 1;
-        return 0;
-    }
+    io_start(io, "messages", 1);
     if (system != NULL) {
         json_t *j = llmobs_value_json(c, system);
+        int ok;
         if (j == NULL && system->value_case == STR_CASE) {
             /* Plain text instructions are not JSON: take them as they are. */
-            j = value_text(c, system);
+            ok =
+                llmobs_msg_read_system(c, NULL, system->string_value, strlen(system->string_value));
+        } else {
+            ok = llmobs_msg_read_system(c, j, NULL, 0);
         }
-        llmobs_push(c, out, llmobs_system_message(c, j));
+        if (ok) {
+            llmobs_msg_write(c, &io->b, &io->n);
+        }
         json_decref(j);
     }
     if (msgs != NULL) {
         json_t *j = llmobs_value_json(c, msgs);
-        llmobs_messages_append(c, j, out, err);
+        llmobs_messages_write(c, j, &io->b, &io->n, err);
         json_decref(j);
-    }
-    llmobs_set(c, io, "messages", out);
-    if (msgs != NULL && json_array_size(out) == 0) {
-        json_object_del(io, "messages");
-        raw_value(c, io, msgs);
+        if (io->n == 0) {
+            io_value(c, io, msgs);
+        }
     }
     return 1;
 }
 
 static void llm_io(struct build *b)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
     struct llmobs_span *sp = b->sp;
     struct genai_io io = {0};
     genai_io_scan(&io, b->s->attributes, b->s->n_attributes);
@@ -708,10 +812,10 @@ static void llm_io(struct build *b)
             genai_io_scan(&io, e->attributes, e->n_attributes);
         }
     }
-    if (genai_messages(c, sp->input, io.system, io.input, "otel_warning_input_malformed")) {
+    if (genai_messages(c, &b->io[0], io.system, io.input, "otel_warning_input_malformed")) {
         sp->in_src = SRC_SPAN;
     }
-    if (genai_messages(c, sp->output, NULL, io.output, "otel_warning_output_malformed")) {
+    if (genai_messages(c, &b->io[1], NULL, io.output, "otel_warning_output_malformed")) {
         sp->out_src = SRC_SPAN;
     }
     static const struct {
@@ -729,60 +833,69 @@ static void llm_io(struct build *b)
         if (*src != SRC_NONE) {
             continue;
         }
-        json_t *m = indexed_messages(b, fams[f].prefix, fams[f].oi);
-        if (m != NULL) {
-            llmobs_set(c, fams[f].output ? sp->output : sp->input, "messages", m);
+        if (indexed_messages(b, &b->io[fams[f].output], fams[f].prefix, fams[f].oi)) {
             *src = SRC_SPAN;
         }
     }
     if (sp->in_src == SRC_NONE && b->ix.v[K_INPUT_VALUE] != NULL) {
-        llmobs_set(c, sp->input, "value", value_text(c, b->ix.v[K_INPUT_VALUE]));
+        io_value(c, &b->io[0], b->ix.v[K_INPUT_VALUE]);
         sp->in_src = SRC_VALUE;
     }
     if (sp->out_src == SRC_NONE && b->ix.v[K_OUTPUT_VALUE] != NULL) {
-        llmobs_set(c, sp->output, "value", value_text(c, b->ix.v[K_OUTPUT_VALUE]));
+        io_value(c, &b->io[1], b->ix.v[K_OUTPUT_VALUE]);
         sp->out_src = SRC_VALUE;
     }
 }
 
-static void embedding_io(struct build *b)
+/* One input document {"text": s} (or {} when the message had no content). */
+static void doc_text(struct llmobs_ctx *c, struct io *io, const char *s, size_t n)
 {
-    struct llmobs_ctx *c = b->c;
-    json_t *docs = json_array();
-    size_t vectors = 0;
-    if (docs == NULL) {
-        c->nomem = 1;
+    if (io->n++ > 0) {
+        put(c, &io->b, ",");
+    }
+    if (s == NULL) {
+        put(c, &io->b, "{}");
         return;
     }
+    put(c, &io->b, "{\"text\":");
+    put_str(c, &io->b, s, n);
+    put(c, &io->b, "}");
+}
+
+static void embedding_io(struct build *b)
+{
+    struct llmobs_ctx *c = &b->c;
+    struct io *in = &b->io[0];
+    size_t vectors = 0;
+    io_start(in, "documents", 1);
     /* gen_ai.input.messages -> documents (Datadog); each text part is one document. */
     const OtlpAnyValue *im = b->ix.v[K_INPUT_MESSAGES];
     if (im != NULL) {
         json_t *j = llmobs_value_json(c, im);
-        json_t *msgs = json_array();
-        if (msgs == NULL) {
-            c->nomem = 1;
+        if (json_is_string(j)) {
+            doc_text(c, in, json_string_value(j), json_string_length(j));
+        } else if (!json_is_array(j)) {
+            llmobs_error(c, "otel_warning_embedding_input_malformed");
         } else {
-            if (json_is_string(j)) {
-                json_t *d = json_object();
-                llmobs_set(c, d, "text", json_incref(j));
-                llmobs_push(c, docs, d);
-            } else {
-                llmobs_messages_append(c, j, msgs, "otel_warning_embedding_input_malformed");
-            }
             size_t i;
             json_t *m;
-            json_array_foreach(msgs, i, m)
+            json_array_foreach(j, i, m)
             {
-                json_t *d = json_object();
-                llmobs_set(c, d, "text", json_incref(json_object_get(m, "content")));
-                llmobs_push(c, docs, d);
+                if (!llmobs_msg_read(c, m, NULL)) {
+                    continue;
+                }
+                const struct llmobs_msg *msg = &c->msg;
+                if (llmobs_msg_has_content(msg)) {
+                    doc_text(c, in, (const char *)msg->content.data, msg->content.len);
+                } else {
+                    doc_text(c, in, NULL, 0);
+                }
             }
-            json_decref(msgs);
         }
         json_decref(j);
     }
     static const char *const fams[] = {"gen_ai.prompt.", "embedding.embeddings."};
-    for (size_t f = 0; f < 2 && json_array_size(docs) == 0; f++) {
+    for (size_t f = 0; f < 2 && in->n == 0; f++) {
         size_t plen = strlen(fams[f]);
         json_t *raw = json_array();
         for (size_t i = 0; raw != NULL && i < b->s->n_attributes; i++) {
@@ -799,37 +912,38 @@ static void embedding_io(struct build *b)
                 vectors++;
             }
         }
-        if (raw != NULL) {
-            raw = compact(c, raw);
-            size_t i;
-            json_t *d;
-            json_array_foreach(raw, i, d)
-            {
-                if (json_object_get(d, "text") != NULL) {
-                    llmobs_push(c, docs, json_incref(d));
-                }
-            }
-            json_decref(raw);
+        if (raw == NULL) {
+            c->nomem = 1;
+            continue;
         }
+        raw = compact(c, raw);
+        size_t i;
+        json_t *d;
+        json_array_foreach(raw, i, d)
+        {
+            if (json_object_get(d, "text") != NULL) {
+                io_push_json(c, in, d);
+            }
+        }
+        json_decref(raw);
     }
-    if (json_array_size(docs) > 0) {
-        llmobs_set(c, b->sp->input, "documents", docs);
-    } else {
-        json_decref(docs);
+    size_t n_docs = in->n;
+    if (n_docs == 0) {
+        in->key = NULL;
         if (b->ix.v[K_INPUT_VALUE] != NULL) {
-            llmobs_set(c, b->sp->input, "value", value_text(c, b->ix.v[K_INPUT_VALUE]));
+            io_value(c, in, b->ix.v[K_INPUT_VALUE]);
         } else {
             llmobs_error(c, "otel_warning_embedding_input_missing");
         }
     }
     /* The count of vectors when the span reports them, else one per input document. */
-    size_t n = vectors > 0 ? vectors : json_array_size(json_object_get(b->sp->input, "documents"));
+    size_t n = vectors > 0 ? vectors : n_docs;
     if (n > 0) {
-        char tmp[64];
-        int len = snprintf(tmp, sizeof(tmp), "[%zu embedding(s) returned]", n);
-        llmobs_set(c, b->sp->output, "value", llmobs_str(c, tmp, (size_t)len));
+        struct io *out = &b->io[1];
+        io_start(out, "value", 0);
+        llmobs_check(c, o2d_buf_printf(&out->b, "\"[%zu embedding(s) returned]\"", n));
     } else if (b->ix.v[K_OUTPUT_VALUE] != NULL) {
-        llmobs_set(c, b->sp->output, "value", value_text(c, b->ix.v[K_OUTPUT_VALUE]));
+        io_value(c, &b->io[1], b->ix.v[K_OUTPUT_VALUE]);
     }
 }
 
@@ -858,11 +972,11 @@ static json_t *score_of(struct llmobs_ctx *c, const json_t *v, const OtlpAnyValu
 
 static void retrieval_io(struct build *b)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
     const OtlpAnyValue *q =
         b->ix.v[K_RETR_QUERY] != NULL ? b->ix.v[K_RETR_QUERY] : b->ix.v[K_INPUT_VALUE];
     if (q != NULL) {
-        llmobs_set(c, b->sp->input, "value", value_text(c, q));
+        io_value(c, &b->io[0], q);
     }
     json_t *docs = json_array();
     if (docs == NULL) {
@@ -918,10 +1032,10 @@ static void retrieval_io(struct build *b)
             const json_t *id = json_object_get(e, "id");
             const json_t *text = json_object_get(e, "content");
             if (id != NULL) {
-                llmobs_set(c, d, "id", llmobs_value_string(c, id));
+                llmobs_set(c, d, "id", value_string(c, id));
             }
             if (text != NULL) {
-                llmobs_set(c, d, "text", llmobs_value_string(c, text));
+                llmobs_set(c, d, "text", value_string(c, text));
             }
             if (json_object_get(e, "score") != NULL) {
                 llmobs_set(c, d, "score", score_of(c, json_object_get(e, "score"), NULL));
@@ -931,113 +1045,243 @@ static void retrieval_io(struct build *b)
         json_decref(j);
     }
     if (json_array_size(docs) > 0) {
-        llmobs_set(c, b->sp->output, "documents", docs);
-    } else {
-        json_decref(docs);
-        if (b->ix.v[K_OUTPUT_VALUE] != NULL) {
-            llmobs_set(c, b->sp->output, "value", value_text(c, b->ix.v[K_OUTPUT_VALUE]));
+        struct io *out = &b->io[1];
+        io_start(out, "documents", 1);
+        size_t i;
+        json_t *d;
+        json_array_foreach(docs, i, d)
+        {
+            io_push_json(c, out, d);
         }
+    } else if (b->ix.v[K_OUTPUT_VALUE] != NULL) {
+        io_value(c, &b->io[1], b->ix.v[K_OUTPUT_VALUE]);
     }
+    json_decref(docs);
 }
 
 /* Flattens gen_ai.*.messages to the last text (agent spans of OTel GenAI). */
-static json_t *flatten_messages(struct build *b, enum akey k, const char *err)
+static void flatten_messages(struct build *b, struct io *io, enum akey k, const char *err)
 {
+    struct llmobs_ctx *c = &b->c;
     const OtlpAnyValue *v = b->ix.v[k];
     if (v == NULL) {
-        return NULL;
+        return;
     }
-    json_t *msgs = json_array();
-    json_t *j = llmobs_value_json(b->c, v);
-    json_t *out = NULL;
-    if (msgs != NULL) {
-        llmobs_messages_append(b->c, j, msgs, err);
-        if (json_array_size(msgs) > 0) {
-            out = cstr(b->c, llmobs_last_content(msgs));
+    json_t *j = llmobs_value_json(c, v);
+    size_t n = 0;
+    o2d_buf_reset(&b->last);
+    if (!json_is_array(j)) {
+        llmobs_error(c, err);
+    } else {
+        size_t i;
+        json_t *m;
+        json_array_foreach(j, i, m)
+        {
+            if (!llmobs_msg_read(c, m, NULL)) {
+                continue;
+            }
+            n++;
+            const struct llmobs_msg *msg = &c->msg;
+            /* the last content that is not empty, as a C string */
+            size_t len = strnlen(
+                (const char *)msg->content.data != NULL ? (const char *)msg->content.data : "",
+                msg->content.len);
+            if (llmobs_msg_has_content(msg) && len > 0) {
+                o2d_buf_reset(&b->last);
+                llmobs_check(c, o2d_buf_append(&b->last, msg->content.data, len));
+            }
         }
     }
     json_decref(j);
-    json_decref(msgs);
-    return out != NULL ? out : value_text(b->c, v);
+    if (n > 0) {
+        io_start(io, "value", 0);
+        put_str(c, &io->b, (const char *)b->last.data, b->last.len);
+    } else {
+        io_value(c, io, v);
+    }
 }
 
 static void value_io(struct build *b)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
     static const enum akey tool_in[] = {K_TOOL_ARGS, K_TL_ENTITY_INPUT, K_INPUT_VALUE};
     static const enum akey tool_out[] = {K_TOOL_RESULT, K_TL_ENTITY_OUTPUT, K_OUTPUT_VALUE};
     static const enum akey other_in[] = {K_TL_ENTITY_INPUT, K_TASK_INPUT, K_INPUT_VALUE};
     static const enum akey other_out[] = {K_TL_ENTITY_OUTPUT, K_TASK_OUTPUT, K_OUTPUT_VALUE};
     int tool = b->kind == LLMOBS_TOOL;
     const enum akey *in = tool ? tool_in : other_in, *out = tool ? tool_out : other_out;
-    json_t *vi = NULL, *vo = NULL;
-    for (int i = 0; i < 3 && vi == NULL; i++) {
-        vi = value_text(c, b->ix.v[in[i]]);
+    int vi = 0, vo = 0;
+    for (int i = 0; i < 3 && !vi; i++) {
+        vi = io_value(c, &b->io[0], b->ix.v[in[i]]);
     }
-    for (int i = 0; i < 3 && vo == NULL; i++) {
-        vo = value_text(c, b->ix.v[out[i]]);
+    for (int i = 0; i < 3 && !vo; i++) {
+        vo = io_value(c, &b->io[1], b->ix.v[out[i]]);
     }
-    if (vi == NULL) {
-        vi = flatten_messages(b, K_INPUT_MESSAGES, "otel_warning_input_malformed");
+    if (!vi) {
+        flatten_messages(b, &b->io[0], K_INPUT_MESSAGES, "otel_warning_input_malformed");
     }
-    if (vo == NULL) {
-        vo = flatten_messages(b, K_OUTPUT_MESSAGES, "otel_warning_output_malformed");
+    if (!vo) {
+        flatten_messages(b, &b->io[1], K_OUTPUT_MESSAGES, "otel_warning_output_malformed");
     }
-    llmobs_set(c, b->sp->input, "value", vi);
-    llmobs_set(c, b->sp->output, "value", vo);
 }
 
-static void metrics(struct build *b, json_t *m)
+struct num {
+    int set, is_int;
+    long long i;
+    double d;
+};
+
+static void put_num(struct llmobs_ctx *c, struct o2d_buf *b, const struct num *n)
 {
-    struct llmobs_ctx *c = b->c;
-    for (size_t i = 0; i < sizeof(metric_keys) / sizeof(metric_keys[0]); i++) {
+    if (n->is_int) {
+        llmobs_check(c, o2d_buf_printf(b, "%lld", n->i));
+    } else {
+        llmobs_check(c, llmobs_real_write(b, n->d));
+    }
+}
+
+static void metrics(struct build *b)
+{
+    struct llmobs_ctx *c = &b->c;
+    enum { N_METRICS = sizeof(metric_keys) / sizeof(metric_keys[0]) };
+    struct num m[N_METRICS];
+    memset(m, 0, sizeof(m));
+    for (size_t i = 0; i < N_METRICS; i++) {
         for (int j = 0; j < 3; j++) {
             const OtlpAnyValue *v = b->ix.v[metric_keys[i].keys[j]];
             if (v == NULL) {
                 continue;
             }
-            json_t *n = NULL;
             if (v->value_case == INT_CASE) {
-                n = json_integer(v->int_value);
+                m[i] = (struct num){1, 1, (long long)v->int_value, 0};
             } else if (v->value_case == DBL_CASE) {
-                n = json_real(v->double_value);
+                m[i] = (struct num){1, 0, 0, v->double_value};
             } else if (v->value_case == STR_CASE) {
                 char *end;
                 long long ll = strtoll(v->string_value, &end, 10);
                 if (end != v->string_value && *end == '\0') {
-                    n = json_integer(ll);
+                    m[i] = (struct num){1, 1, ll, 0};
                 }
             }
-            if (n == NULL) {
+            if (!m[i].set) {
                 llmobs_error(c, "otel_warning_token_usage_unparseable");
                 continue;
             }
-            llmobs_set(c, m, metric_keys[i].metric, n);
             break;
         }
     }
-    const json_t *in = json_object_get(m, "input_tokens"),
-                 *out = json_object_get(m, "output_tokens");
-    if (json_object_get(m, "total_tokens") == NULL && (in != NULL || out != NULL)) {
-        double t =
-            (in != NULL ? json_number_value(in) : 0) + (out != NULL ? json_number_value(out) : 0);
-        llmobs_set(c, m, "total_tokens",
-                   (in == NULL || json_is_integer(in)) && (out == NULL || json_is_integer(out))
-                       ? json_integer((json_int_t)t)
-                       : json_real(t));
+    put(c, &b->main, ",\"metrics\":{");
+    int first = 1;
+    for (size_t i = 0; i < N_METRICS; i++) {
+        if (m[i].set) {
+            llmobs_check(
+                c, o2d_buf_printf(&b->main, "%s\"%s\":", first ? "" : ",", metric_keys[i].metric));
+            put_num(c, &b->main, &m[i]);
+            first = 0;
+        }
+    }
+    /* total_tokens, when not given, is the sum of input and output (metric_keys 0, 1, 2). */
+    const struct num *in = &m[0], *out = &m[1];
+    if (!m[2].set && (in->set || out->set)) {
+        double t = (in->set ? (in->is_int ? (double)in->i : in->d) : 0) +
+                   (out->set ? (out->is_int ? (double)out->i : out->d) : 0);
+        struct num tot = {1, (!in->set || in->is_int) && (!out->set || out->is_int),
+                          (long long)(json_int_t)t, t};
+        put(c, &b->main, first ? "\"total_tokens\":" : ",\"total_tokens\":");
+        put_num(c, &b->main, &tot);
+    }
+    put(c, &b->main, "}");
+}
+
+/* ---- metadata ---- */
+
+static const char *md_key(const struct md *md, const struct md_entry *e)
+{
+    return (const char *)md->text.data + e->koff;
+}
+
+static struct md_entry *md_find(struct md *md, const char *key)
+{
+    if (md->index != NULL) {
+        json_t *i = json_object_get(md->index, key);
+        return i != NULL ? &md->e[json_integer_value(i)] : NULL;
+    }
+    for (size_t i = 0; i < md->n; i++) {
+        if (strcmp(md_key(md, &md->e[i]), key) == 0) {
+            return &md->e[i];
+        }
+    }
+    return NULL;
+}
+
+static int md_index_add(struct llmobs_ctx *c, struct md *md, size_t i)
+{
+    json_t *v = json_integer((json_int_t)i);
+    if (v == NULL || json_object_set_new_nocheck(md->index, md_key(md, &md->e[i]), v) != 0) {
+        c->nomem = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* metadata[key] = the value text written at md.text[start..]: a new key goes last, a known
+ * key keeps its place and takes the new value. */
+static void md_put(struct llmobs_ctx *c, struct md *md, const char *key, size_t start)
+{
+    size_t vlen = md->text.len - start;
+    struct md_entry *e = md_find(md, key);
+    if (e != NULL) {
+        e->voff = start;
+        e->vlen = vlen;
+        return;
+    }
+    if (md->n == md->cap) {
+        size_t cap = md->cap ? md->cap * 2 : 8;
+        struct md_entry *ne = o2d_realloc(md->e, cap * sizeof(*ne));
+        if (ne == NULL) {
+            c->nomem = 1;
+            return;
+        }
+        md->e = ne;
+        md->cap = cap;
+    }
+    size_t koff = md->text.len;
+    if (o2d_buf_append(&md->text, key, strlen(key) + 1) != O2D_OK) {
+        c->nomem = 1;
+        return;
+    }
+    md->e[md->n] = (struct md_entry){koff, start, vlen};
+    md->n++;
+    if (md->index == NULL && md->n >= MD_INDEX_AT) {
+        md->index = json_object();
+        if (md->index == NULL) {
+            c->nomem = 1;
+            return;
+        }
+        for (size_t i = 0; i < md->n && md_index_add(c, md, i); i++) {
+        }
+    } else if (md->index != NULL) {
+        md_index_add(c, md, md->n - 1);
+    }
+}
+
+static void md_anyvalue(struct build *b, const char *key, const OtlpAnyValue *v)
+{
+    size_t start = b->md.text.len;
+    if (llmobs_anyvalue_write(&b->c, &b->md.text, v, 1)) {
+        md_put(&b->c, &b->md, key, start);
     }
 }
 
 /* Merges the members of a JSON object attribute into metadata. */
-static void merge_object(struct build *b, json_t *md, const OtlpAnyValue *v, const char *err,
-                         int skip_reserved)
+static void merge_object(struct build *b, const OtlpAnyValue *v, const char *err, int skip_reserved)
 {
     if (v == NULL) {
         return;
     }
-    json_t *j = llmobs_value_json(b->c, v);
+    json_t *j = llmobs_value_json(&b->c, v);
     if (!json_is_object(j)) {
-        llmobs_error(b->c, err);
+        llmobs_error(&b->c, err);
         json_decref(j);
         return;
     }
@@ -1048,27 +1292,30 @@ static void merge_object(struct build *b, json_t *md, const OtlpAnyValue *v, con
         if (skip_reserved && (strcmp(k, "model_name") == 0 || strcmp(k, "model_provider") == 0)) {
             continue;
         }
-        llmobs_set(b->c, md, k, json_incref(e));
+        size_t start = b->md.text.len;
+        llmobs_check(&b->c, llmobs_json_write(&b->md.text, e, 1));
+        md_put(&b->c, &b->md, k, start);
     }
     json_decref(j);
 }
 
-static void metadata(struct build *b, json_t *md)
+static void metadata(struct build *b)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
+    struct md *md = &b->md;
     static const char req[] = "gen_ai.request.";
     for (size_t i = 0; i < b->s->n_attributes; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
         if (strncmp(kv->key, req, sizeof(req) - 1) == 0 &&
             strcmp(kv->key, "gen_ai.request.model") != 0 && kv->key[sizeof(req) - 1] != '\0') {
-            llmobs_set(c, md, kv->key + sizeof(req) - 1, llmobs_anyvalue(c, kv->value, 0));
+            md_anyvalue(b, kv->key + sizeof(req) - 1, kv->value);
         }
     }
     if (b->ix.v[K_FINISH] != NULL) {
-        llmobs_set(c, md, "finish_reasons", llmobs_anyvalue(c, b->ix.v[K_FINISH], 0));
+        md_anyvalue(b, "finish_reasons", b->ix.v[K_FINISH]);
     }
-    merge_object(b, md, b->ix.v[K_OI_PARAMS], "otel_warning_params_malformed", 0);
-    merge_object(b, md, b->ix.v[K_OI_METADATA], "otel_warning_params_malformed", 0);
+    merge_object(b, b->ix.v[K_OI_PARAMS], "otel_warning_params_malformed", 0);
+    merge_object(b, b->ix.v[K_OI_METADATA], "otel_warning_params_malformed", 0);
     static const struct {
         enum akey k1, k2;
         const char *name;
@@ -1083,21 +1330,34 @@ static void metadata(struct build *b, json_t *md)
         if (v == NULL && tool[i].k2 != K__COUNT) {
             v = b->ix.v[tool[i].k2];
         }
-        if (v != NULL) {
-            llmobs_set(c, md, tool[i].name, value_text(c, v));
+        size_t start = md->text.len;
+        if (llmobs_value_text_write(c, &md->text, v)) {
+            md_put(c, md, tool[i].name, start);
         }
     }
-    merge_object(b, md, b->ix.v[K_DD_METADATA], "otel_warning_params_malformed", 1);
+    merge_object(b, b->ix.v[K_DD_METADATA], "otel_warning_params_malformed", 1);
+}
+
+static void metadata_write(struct build *b)
+{
+    struct llmobs_ctx *c = &b->c;
+    const struct md *md = &b->md;
+    put(c, &b->main, ",\"metadata\":{");
+    for (size_t i = 0; i < md->n; i++) {
+        const struct md_entry *e = &md->e[i];
+        if (i > 0) {
+            put(c, &b->main, ",");
+        }
+        put_cstr(c, &b->main, md_key(md, e));
+        put(c, &b->main, ":");
+        llmobs_check(c, o2d_buf_append(&b->main, md->text.data + e->voff, e->vlen));
+    }
+    put(c, &b->main, "}");
 }
 
 static void tool_definitions(struct build *b)
 {
-    struct llmobs_ctx *c = b->c;
-    json_t *defs = json_array();
-    if (defs == NULL) {
-        c->nomem = 1;
-        return;
-    }
+    struct llmobs_ctx *c = &b->c;
     if (b->ix.v[K_TOOL_DEFS] != NULL) {
         json_t *j = llmobs_value_json(c, b->ix.v[K_TOOL_DEFS]);
         if (!json_is_array(j)) {
@@ -1107,17 +1367,27 @@ static void tool_definitions(struct build *b)
         json_t *d;
         json_array_foreach(j, i, d)
         {
-            llmobs_push(c, defs, llmobs_tool_definition(c, d));
+            llmobs_tool_definition_write(c, d, &b->tdefs, &b->n_tdefs);
         }
         json_decref(j);
     }
+    if (b->n_tdefs > 0) {
+        return;
+    }
     /* OpenLLMetry llm.request.functions.<i>.{name,description,parameters}; OpenInference
      * llm.tools.<i>.tool.json_schema. */
-    json_t *raw = json_array();
-    for (size_t i = 0; raw != NULL && json_array_size(defs) == 0 && i < b->s->n_attributes; i++) {
+    json_t *raw = NULL;
+    for (size_t i = 0; i < b->s->n_attributes; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
+        if (kv->key[0] != 'l') {
+            continue;
+        }
+        if (raw == NULL && (raw = json_array()) == NULL) {
+            c->nomem = 1;
+            return;
+        }
         if (strncmp(kv->key, "llm.request.functions.", 22) == 0 &&
             (rest = index_of(kv->key + 22, &idx)) != NULL) {
             if (strcmp(rest, "name") == 0 || strcmp(rest, "description") == 0 ||
@@ -1145,27 +1415,15 @@ static void tool_definitions(struct build *b)
         json_t *d;
         json_array_foreach(raw, i, d)
         {
-            llmobs_push(c, defs, llmobs_tool_definition(c, d));
+            llmobs_tool_definition_write(c, d, &b->tdefs, &b->n_tdefs);
         }
         json_decref(raw);
-    }
-    if (json_array_size(defs) > 0) {
-        llmobs_set(c, b->sp->meta, "tool_definitions", defs);
-    } else {
-        json_decref(defs);
-    }
-}
-
-static void lower(char *s)
-{
-    for (; *s != '\0'; s++) {
-        *s = (char)tolower((unsigned char)*s);
     }
 }
 
 static void model(struct build *b)
 {
-    struct llmobs_ctx *c = b->c;
+    struct llmobs_ctx *c = &b->c;
     static const enum akey names[] = {K_RESP_MODEL,    K_REQ_MODEL,    K_OI_MODEL,
                                       K_OI_RESP_MODEL, K_OI_REQ_MODEL, K_EMB_MODEL};
     static const enum akey providers[] = {K_PROVIDER, K_SYSTEM, K_OI_PROVIDER, K_OI_SYSTEM};
@@ -1177,12 +1435,19 @@ static void model(struct build *b)
         prov = astr(&b->ix, providers[i]);
     }
     /* dd-trace-py's default is "unknown" (Datadog's OTel doc says "custom" for providers). */
-    llmobs_set(c, b->sp->meta, "model_name", cstr(c, name != NULL ? name : "unknown"));
-    json_t *p = cstr(c, prov != NULL ? prov : "unknown");
-    if (p != NULL) {
-        lower((char *)json_string_value(p));
+    put(c, &b->main, ",\"model_name\":");
+    put_cstr(c, &b->main, name != NULL ? name : "unknown");
+    put(c, &b->main, ",\"model_provider\":");
+    if (prov == NULL) {
+        prov = "unknown";
     }
-    llmobs_set(c, b->sp->meta, "model_provider", p);
+    struct o2d_buf *t = &c->scratch;
+    o2d_buf_reset(t);
+    llmobs_check(c, o2d_buf_append(t, prov, strlen(prov)));
+    for (size_t i = 0; i < t->len; i++) {
+        t->data[i] = (uint8_t)tolower(t->data[i]);
+    }
+    put_str(c, &b->main, (const char *)t->data, t->len);
 }
 
 static const char *exception_attr(const OtlpSpan *s, const char *key)
@@ -1204,36 +1469,33 @@ static const char *exception_attr(const OtlpSpan *s, const char *key)
 
 static int cmp_tag(const void *a, const void *b)
 {
-    return strcmp(json_string_value(*(json_t *const *)a), json_string_value(*(json_t *const *)b));
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void add_tag(struct llmobs_ctx *c, json_t *tags, const char *k, const char *v)
+#define MAX_TAGS 9
+
+struct tagset {
+    struct o2d_buf text; /* "k:v\0" each */
+    size_t off[MAX_TAGS];
+    size_t n;
+};
+
+static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const char *v)
 {
-    if (v == NULL || v[0] == '\0') {
+    if (v == NULL || v[0] == '\0' || t->n == MAX_TAGS) {
         return;
     }
-    size_t kl = strlen(k), vl = strlen(v);
-    char *t = o2d_malloc(kl + vl + 2);
-    if (t == NULL) {
-        c->nomem = 1;
-        return;
-    }
-    memcpy(t, k, kl);
-    t[kl] = ':';
-    memcpy(t + kl + 1, v, vl + 1);
-    llmobs_push(c, tags, llmobs_str(c, t, kl + vl + 1));
-    o2d_free(t);
+    t->off[t->n++] = t->text.len;
+    llmobs_check(c, o2d_buf_printf(&t->text, "%s:%s", k, v));
+    llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
 }
 
 static void tags(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
                  const char *error_type, const char *session, int error)
 {
-    struct llmobs_ctx *c = b->c;
-    json_t *t = json_array();
-    if (t == NULL) {
-        c->nomem = 1;
-        return;
-    }
+    struct llmobs_ctx *c = &b->c;
+    struct tagset t = {.n = 0};
+    o2d_buf_init(&t.text, SIZE_MAX / 2);
     const char *service = otlp_resource_string(res, "service.name");
     if (service == NULL || service[0] == '\0') {
         service = cfg->default_service;
@@ -1266,44 +1528,74 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     if (ml_app == NULL || ml_app[0] == '\0') {
         ml_app = "unnamed-ml-app"; /* dd-trace-py ML_APP_DEFAULT */
     }
-    add_tag(c, t, "env", env);
-    add_tag(c, t, "service", service);
-    add_tag(c, t, "version", version);
-    add_tag(c, t, "ml_app", ml_app);
-    add_tag(c, t, "source", "otel");
-    add_tag(c, t, "error", error ? "1" : "0");
+    add_tag(c, &t, "env", env);
+    add_tag(c, &t, "service", service);
+    add_tag(c, &t, "version", version);
+    add_tag(c, &t, "ml_app", ml_app);
+    add_tag(c, &t, "source", "otel");
+    add_tag(c, &t, "error", error ? "1" : "0");
     if (error) {
-        add_tag(c, t, "error_type", error_type);
+        add_tag(c, &t, "error_type", error_type);
     }
-    add_tag(c, t, "session_id", session);
-    add_tag(c, t, "language", otlp_resource_string(res, "telemetry.sdk.language"));
+    add_tag(c, &t, "session_id", session);
+    add_tag(c, &t, "language", otlp_resource_string(res, "telemetry.sdk.language"));
+    put(c, &b->main, ",\"tags\":[");
     if (!c->nomem) {
-        size_t n = json_array_size(t);
-        json_t **v = o2d_malloc(n * sizeof(*v) + 1);
-        if (v == NULL) {
-            c->nomem = 1;
-        } else {
-            for (size_t i = 0; i < n; i++) {
-                v[i] = json_incref(json_array_get(t, i));
+        const char *p[MAX_TAGS];
+        for (size_t i = 0; i < t.n; i++) {
+            p[i] = (const char *)t.text.data + t.off[i];
+        }
+        qsort(p, t.n, sizeof(p[0]), cmp_tag);
+        for (size_t i = 0; i < t.n; i++) {
+            if (i > 0) {
+                put(c, &b->main, ",");
             }
-            qsort(v, n, sizeof(*v), cmp_tag);
-            json_array_clear(t);
-            for (size_t i = 0; i < n; i++) {
-                llmobs_push(c, t, v[i]);
-            }
-            o2d_free(v);
+            put_cstr(c, &b->main, p[i]);
         }
     }
-    llmobs_set(c, b->sp->ev, "tags", t);
+    put(c, &b->main, "]");
+    o2d_buf_cleanup(&t.text);
 }
 
-static json_t *new_obj(struct llmobs_ctx *c)
+/* The event text (head | tail | input | output) in one block, owned by sp. */
+static void finish(struct build *b)
 {
-    json_t *o = json_object();
-    if (o == NULL) {
-        c->nomem = 1;
+    struct llmobs_ctx *c = &b->c;
+    struct llmobs_span *sp = b->sp;
+    size_t tail_end = b->main.len;
+    sp->tail_len = tail_end - sp->head_len;
+    size_t extra = b->io[0].b.len + b->io[1].b.len;
+    llmobs_check(c, o2d_buf_reserve(&b->main, extra));
+    if (c->nomem) {
+        return;
     }
-    return o;
+    for (int i = 0; i < 2; i++) {
+        struct io *io = &b->io[i];
+        sp->io[i] = (struct io_ref){io->key, io->array, io->n, b->main.len, io->b.len};
+        llmobs_check(c, o2d_buf_append(&b->main, io->b.data, io->b.len));
+    }
+    if (b->main.cap > b->main.len + 64) {
+        uint8_t *p = o2d_realloc(b->main.data, b->main.len);
+        if (p != NULL) {
+            b->main.data = p;
+            b->main.cap = b->main.len;
+        }
+    }
+    sp->text_cap = b->main.cap;
+    sp->text = o2d_buf_take(&b->main, &extra);
+}
+
+static void build_cleanup(struct build *b)
+{
+    llmobs_ctx_cleanup(&b->c);
+    o2d_buf_cleanup(&b->main);
+    o2d_buf_cleanup(&b->io[0].b);
+    o2d_buf_cleanup(&b->io[1].b);
+    o2d_buf_cleanup(&b->tdefs);
+    o2d_buf_cleanup(&b->last);
+    o2d_buf_cleanup(&b->md.text);
+    o2d_free(b->md.e);
+    json_decref(b->md.index);
 }
 
 int llmobs_span_build(const OtlpResource *res,
@@ -1321,22 +1613,29 @@ int llmobs_span_build(const OtlpResource *res,
     if (kind == LLMOBS_NONE) {
         kind = LLMOBS_WORKFLOW;
     }
-    struct build *b = o2d_calloc(1, sizeof(*b));
+    struct build *b = o2d_malloc(sizeof(*b));
     struct llmobs_span *sp = o2d_calloc(1, sizeof(*sp));
     if (b == NULL || sp == NULL) {
+        o2d_free(b);
+        b = NULL;
         goto out;
     }
-    struct llmobs_ctx *c = &sp->ctx;
     b->sp = sp;
-    b->c = c;
     b->s = s;
     b->kind = kind;
-    sp->kind = kind;
-    c->errors = json_array();
-    sp->ev = json_object();
-    if (c->errors == NULL || sp->ev == NULL) {
-        goto out;
+    llmobs_ctx_init(&b->c, &sp->errors);
+    struct llmobs_ctx *c = &b->c;
+    o2d_buf_init(&b->main, SIZE_MAX / 2);
+    for (int i = 0; i < 2; i++) {
+        b->io[i] = (struct io){.key = NULL};
+        o2d_buf_init(&b->io[i].b, SIZE_MAX / 2);
     }
+    o2d_buf_init(&b->tdefs, SIZE_MAX / 2);
+    b->n_tdefs = 0;
+    o2d_buf_init(&b->last, SIZE_MAX / 2);
+    b->md = (struct md){.n = 0};
+    o2d_buf_init(&b->md.text, SIZE_MAX / 2);
+    sp->kind = kind;
     if (s->trace_id.len == 16) {
         memcpy(sp->ids.trace_id, s->trace_id.data, 16);
     }
@@ -1350,6 +1649,7 @@ int llmobs_span_build(const OtlpResource *res,
         (s->flags &
          OPENTELEMETRY__PROTO__TRACE__V1__SPAN_FLAGS__SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK) != 0;
     index_attrs(&b->ix, s->attributes, s->n_attributes);
+    llmobs_check(c, o2d_buf_reserve(&b->main, 1024));
 
     /* name: the tool's name for tools (gen_ai.tool.name, OpenInference tool.name), OpenLLMetry's
      * traceloop.entity.name for its non-model spans, else the span name. */
@@ -1366,41 +1666,24 @@ int llmobs_span_build(const OtlpResource *res,
     if (name == NULL) {
         name = s->name != NULL ? s->name : "";
     }
-    llmobs_set(c, sp->ev, "span_id", u64str(c, sp->ids.span_id));
-    llmobs_set(c, sp->ev, "name", cstr(c, name));
+    struct o2d_buf *m = &b->main;
+    put(c, m, ",\"name\":");
+    put_cstr(c, m, name);
     int64_t start = (int64_t)s->start_time_unix_nano;
     int64_t dur = s->end_time_unix_nano > s->start_time_unix_nano
                       ? (int64_t)(s->end_time_unix_nano - s->start_time_unix_nano)
                       : 0;
-    llmobs_set(c, sp->ev, "start_ns", json_integer(start));
-    llmobs_set(c, sp->ev, "duration", json_integer(dur));
-    int error = s->status != NULL &&
-                s->status->code == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-    llmobs_set(c, sp->ev, "status", cstr(c, error ? "error" : "ok"));
-
-    sp->meta = new_obj(c);
-    llmobs_set(c, sp->ev, "meta", sp->meta);
-    if (c->nomem) {
-        goto out;
-    }
-    json_t *span = new_obj(c);
-    llmobs_set(c, sp->meta, "span", span);
-    if (c->nomem) {
-        goto out;
-    }
-    llmobs_set(c, span, "kind", cstr(c, llmobs_kind_name(kind)));
+    int error =
+        s->status != NULL &&
+        s->status->code == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+    llmobs_check(c, o2d_buf_printf(m,
+                                   ",\"start_ns\":%" PRId64 ",\"duration\":%" PRId64
+                                   ",\"status\":\"%s\",\"meta\":{\"span\":{\"kind\":\"%s\"}",
+                                   start, dur, error ? "error" : "ok", llmobs_kind_name(kind)));
     if (kind == LLMOBS_LLM || kind == LLMOBS_EMBEDDING) {
         model(b);
     }
-    sp->input = new_obj(c);
-    llmobs_set(c, sp->meta, "input", sp->input);
-    sp->output = new_obj(c);
-    llmobs_set(c, sp->meta, "output", sp->output);
-    json_t *md = new_obj(c);
-    llmobs_set(c, sp->meta, "metadata", md);
-    if (c->nomem) {
-        goto out;
-    }
+    sp->head_len = m->len;
     switch (kind) {
     case LLMOBS_LLM:
         llm_io(b);
@@ -1416,15 +1699,16 @@ int llmobs_span_build(const OtlpResource *res,
         value_io(b);
         break;
     }
-    metadata(b, md);
+    metadata(b);
+    metadata_write(b);
+    if (b->n_tdefs > 0) {
+        put(c, m, ",\"tool_definitions\":[");
+        llmobs_check(c, o2d_buf_append(m, b->tdefs.data, b->tdefs.len));
+        put(c, m, "]");
+    }
 
     const char *error_type = NULL;
     if (error) {
-        json_t *e = new_obj(c);
-        llmobs_set(c, sp->meta, "error", e);
-        if (c->nomem) {
-            goto out;
-        }
         const char *msg = s->status->message != NULL && s->status->message[0] != '\0'
                               ? s->status->message
                               : exception_attr(s, "exception.message");
@@ -1433,23 +1717,29 @@ int llmobs_span_build(const OtlpResource *res,
             error_type = exception_attr(s, "exception.type");
         }
         const char *stack = exception_attr(s, "exception.stacktrace");
+        const char *sep = "";
+        put(c, m, ",\"error\":{");
         if (msg != NULL) {
-            llmobs_set(c, e, "message", cstr(c, msg));
+            put(c, m, "\"message\":");
+            put_cstr(c, m, msg);
+            sep = ",";
         }
         if (error_type != NULL) {
-            llmobs_set(c, e, "type", cstr(c, error_type));
+            put(c, m, sep);
+            put(c, m, "\"type\":");
+            put_cstr(c, m, error_type);
+            sep = ",";
         }
         if (stack != NULL) {
-            llmobs_set(c, e, "stack", cstr(c, stack));
+            put(c, m, sep);
+            put(c, m, "\"stack\":");
+            put_cstr(c, m, stack);
         }
+        put(c, m, "}");
     }
+    put(c, m, "}"); /* meta */
 
-    json_t *m = new_obj(c);
-    llmobs_set(c, sp->ev, "metrics", m);
-    if (c->nomem) {
-        goto out;
-    }
-    metrics(b, m);
+    metrics(b);
 
     static const enum akey sess_keys[] = {K_CONV_ID, K_SESSION, K_TL_SESSION};
     const char *session = NULL;
@@ -1458,16 +1748,20 @@ int llmobs_span_build(const OtlpResource *res,
     }
     tags(b, res, cfg, error_type, session, error);
     if (session != NULL) {
-        llmobs_set(c, sp->ev, "session_id", cstr(c, session));
+        put(c, m, ",\"session_id\":");
+        put_cstr(c, m, session);
     }
-    json_t *dd = new_obj(c);
-    llmobs_set(c, sp->ev, "_dd", dd);
+    put(c, m, ",\"_dd\":{\"span_id\":");
+    put_u64str(c, m, sp->ids.span_id);
+    put(c, m, ",\"trace_id\":");
+    put_apm_trace_id(c, m, sp->ids.trace_id);
+    put(c, m, ",\"apm_trace_id\":");
+    put_apm_trace_id(c, m, sp->ids.trace_id);
+    put(c, m, "}");
     if (c->nomem) {
         goto out;
     }
-    llmobs_set(c, dd, "span_id", u64str(c, sp->ids.span_id));
-    llmobs_set(c, dd, "trace_id", apm_trace_id(c, sp->ids.trace_id));
-    llmobs_set(c, dd, "apm_trace_id", apm_trace_id(c, sp->ids.trace_id));
+    finish(b);
     if (c->nomem) {
         goto out;
     }
@@ -1475,8 +1769,11 @@ int llmobs_span_build(const OtlpResource *res,
     sp = NULL;
     rv = O2D_OK;
 out:
+    if (b != NULL) {
+        build_cleanup(b);
+        o2d_free(b);
+    }
     llmobs_span_free(sp);
-    o2d_free(b);
     return rv;
 }
 
@@ -1528,36 +1825,48 @@ int llmobs_log_is_genai(const OtlpLogRecord *r)
     return log_event_index(r) >= 0;
 }
 
-static json_t *messages_of(struct llmobs_span *sp, json_t *io, enum io_src *src)
+/* The io of a span that log records write to: a fresh, empty one the first time. */
+static struct io *log_io(struct llmobs_span *sp, int i)
 {
-    struct llmobs_ctx *c = &sp->ctx;
+    if (sp->log_io[i] == NULL) {
+        struct io *io = o2d_calloc(1, sizeof(*io));
+        if (io == NULL) {
+            return NULL;
+        }
+        o2d_buf_init(&io->b, SIZE_MAX / 2);
+        sp->log_io[i] = io;
+    }
+    io_start(sp->log_io[i], NULL, 0);
+    return sp->log_io[i];
+}
+
+/* The message list a <= 1.36 event appends to, or NULL when the span's own messages win. */
+static struct io *messages_of(struct llmobs_span *sp, int i, enum io_src *src)
+{
     if (*src == SRC_SPAN) {
         return NULL; /* the span's own messages win; the log repeats them */
     }
-    json_t *m = json_object_get(io, "messages");
-    if (*src != SRC_LOG || m == NULL) {
-        json_object_del(io, "value");
-        m = json_array();
-        llmobs_set(c, io, "messages", m);
-        if (c->nomem) {
+    struct io *io = sp->log_io[i];
+    if (*src != SRC_LOG || io == NULL || io->key == NULL || strcmp(io->key, "messages") != 0) {
+        io = log_io(sp, i);
+        if (io == NULL) {
             return NULL;
         }
+        io_start(io, "messages", 1);
         *src = SRC_LOG;
     }
-    return m;
+    return io;
 }
 
 int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r)
 {
     int ev = log_event_index(r);
-    if (sp == NULL || ev < 0) {
-        return O2D_OK;
-    }
-    struct llmobs_ctx *c = &sp->ctx;
-    c->nomem = 0;
-    if (sp->kind != LLMOBS_LLM) {
+    if (sp == NULL || ev < 0 || sp->kind != LLMOBS_LLM) {
         return O2D_OK; /* messages are only meaningful on llm spans (dd-trace-py) */
     }
+    struct llmobs_ctx ctx;
+    struct llmobs_ctx *c = &ctx;
+    llmobs_ctx_init(c, &sp->errors);
     if (log_events[ev].role == NULL) {
         /* operation details: structured attributes (util-genai) or a kvlist body */
         struct genai_io io = {0};
@@ -1569,26 +1878,30 @@ int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r)
             genai_io_scan(&io, r->body->kvlist_value->values, r->body->kvlist_value->n_values);
         }
         if ((io.system != NULL || io.input != NULL) && sp->in_src != SRC_SPAN) {
-            json_object_del(sp->input, "value");
-            json_object_del(sp->input, "messages");
-            if (genai_messages(c, sp->input, io.system, io.input, "otel_warning_input_malformed")) {
+            struct io *in = log_io(sp, 0);
+            if (in == NULL) {
+                c->nomem = 1;
+            } else if (genai_messages(c, in, io.system, io.input, "otel_warning_input_malformed")) {
                 sp->in_src = SRC_LOG;
             }
         }
         if (io.output != NULL && sp->out_src != SRC_SPAN) {
-            json_object_del(sp->output, "value");
-            json_object_del(sp->output, "messages");
-            if (genai_messages(c, sp->output, NULL, io.output, "otel_warning_output_malformed")) {
+            struct io *out = log_io(sp, 1);
+            if (out == NULL) {
+                c->nomem = 1;
+            } else if (genai_messages(c, out, NULL, io.output, "otel_warning_output_malformed")) {
                 sp->out_src = SRC_LOG;
             }
         }
-        return c->nomem ? O2D_ERR_NOMEM : O2D_OK;
+        goto out;
     }
     int output = log_events[ev].output;
-    json_t *list = output ? messages_of(sp, sp->output, &sp->out_src)
-                          : messages_of(sp, sp->input, &sp->in_src);
+    struct io *list = messages_of(sp, output, output ? &sp->out_src : &sp->in_src);
     if (list == NULL) {
-        return c->nomem ? O2D_ERR_NOMEM : O2D_OK;
+        if (*(output ? &sp->out_src : &sp->in_src) != SRC_SPAN) {
+            c->nomem = 1;
+        }
+        goto out;
     }
     json_t *body = r->body != NULL ? llmobs_anyvalue(c, r->body, 0) : NULL;
     if (json_is_string(body)) {
@@ -1604,8 +1917,12 @@ int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r)
     if (output && json_is_object(json_object_get(body, "message"))) {
         m = json_object_get(body, "message");
     }
-    llmobs_push(c, list, llmobs_message(c, m, log_events[ev].role));
+    if (llmobs_msg_read(c, m, log_events[ev].role)) {
+        llmobs_msg_write(c, &list->b, &list->n);
+    }
     json_decref(body);
+out:
+    llmobs_ctx_cleanup(c);
     return c->nomem ? O2D_ERR_NOMEM : O2D_OK;
 }
 
@@ -1616,7 +1933,13 @@ const struct llmobs_ids *llmobs_span_ids(const struct llmobs_span *sp)
 
 size_t llmobs_span_size(const struct llmobs_span *sp)
 {
-    return sizeof(*sp) + sp->ctx.bytes;
+    size_t n = sizeof(*sp) + sp->text_cap;
+    for (int i = 0; i < 2; i++) {
+        if (sp->log_io[i] != NULL) {
+            n += sizeof(struct io) + sp->log_io[i]->b.cap;
+        }
+    }
+    return n;
 }
 
 void llmobs_span_free(struct llmobs_span *sp)
@@ -1624,8 +1947,13 @@ void llmobs_span_free(struct llmobs_span *sp)
     if (sp == NULL) {
         return;
     }
-    json_decref(sp->ev);
-    json_decref(sp->ctx.errors);
+    for (int i = 0; i < 2; i++) {
+        if (sp->log_io[i] != NULL) {
+            o2d_buf_cleanup(&sp->log_io[i]->b);
+            o2d_free(sp->log_io[i]);
+        }
+    }
+    o2d_free(sp->text);
     o2d_free(sp);
 }
 
@@ -1638,82 +1966,57 @@ void llmobs_span_free(struct llmobs_span *sp)
         }                                                                                          \
     } while (0)
 
-static int write_key(struct o2d_buf *b, const char *k, int comma)
+static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, int drop_io)
 {
+    static const char *const names[] = {",\"input\":{", ",\"output\":{"};
     int rv;
-    if (comma) {
-        TRY(o2d_buf_append_byte(b, ','));
+    const struct io *lio = sp->log_io[i];
+    const char *key = lio != NULL ? lio->key : sp->io[i].key;
+    if (!drop_io && key == NULL) {
+        return O2D_OK;
     }
-    TRY(o2d_json_append_string(b, k, strlen(k)));
-    return o2d_buf_append_byte(b, ':');
-}
-
-static int write_meta(struct o2d_buf *b, const json_t *meta, int drop_io)
-{
-    int rv, first = 1;
-    const char *k;
-    json_t *v;
-    TRY(o2d_buf_append_byte(b, '{'));
-    json_object_foreach((json_t *)meta, k, v)
-    {
-        int io = strcmp(k, "input") == 0 || strcmp(k, "output") == 0;
-        if (io && !drop_io && json_object_size(v) == 0) {
-            continue;
-        }
-        TRY(write_key(b, k, !first));
-        first = 0;
-        if (io && drop_io) {
-            TRY(o2d_buf_append_str(b, "{\"value\":"));
-            TRY(o2d_json_append_string(b, DROPPED_IO, sizeof(DROPPED_IO) - 1));
-            TRY(o2d_buf_append_byte(b, '}'));
-        } else {
-            TRY(llmobs_json_write(b, v, 0));
-        }
+    TRY(o2d_buf_append_str(out, names[i]));
+    if (drop_io) {
+        TRY(o2d_buf_append_str(out, "\"value\":"));
+        TRY(o2d_json_append_string(out, DROPPED_IO, sizeof(DROPPED_IO) - 1));
+        return o2d_buf_append_byte(out, '}');
     }
-    return o2d_buf_append_byte(b, '}');
+    int array = lio != NULL ? lio->array : sp->io[i].array;
+    TRY(o2d_buf_printf(out, "\"%s\":%s", key, array ? "[" : ""));
+    if (lio != NULL) {
+        TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
+    } else {
+        TRY(o2d_buf_append(out, sp->text + sp->io[i].off, sp->io[i].len));
+    }
+    return o2d_buf_append_str(out, array ? "]}" : "}");
 }
 
 static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                        int drop_io, struct o2d_buf *out)
 {
     int rv;
-    const char *k;
-    json_t *v;
-    TRY(o2d_buf_append_byte(out, '{'));
-    TRY(write_key(out, "trace_id", 0));
+    TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
-    json_object_foreach(sp->ev, k, v)
-    {
-        TRY(write_key(out, k, 1));
-        if (v == sp->meta) {
-            TRY(write_meta(out, v, drop_io));
-        } else {
-            TRY(llmobs_json_write(out, v, 0));
-        }
-        if (strcmp(k, "span_id") == 0) {
-            TRY(write_key(out, "parent_id", 1));
-            if (parent_id == 0) {
-                TRY(o2d_buf_append_str(out, "\"undefined\""));
-            } else {
-                TRY(o2d_buf_printf(out, "\"%" PRIu64 "\"", parent_id));
-            }
-        }
+    TRY(o2d_buf_printf(out, ",\"span_id\":\"%" PRIu64 "\",\"parent_id\":", sp->ids.span_id));
+    if (parent_id == 0) {
+        TRY(o2d_buf_append_str(out, "\"undefined\""));
+    } else {
+        TRY(o2d_buf_printf(out, "\"%" PRIu64 "\"", parent_id));
     }
-    if (json_array_size(sp->ctx.errors) > 0 || drop_io) {
-        TRY(write_key(out, "collection_errors", 1));
-        TRY(o2d_buf_append_byte(out, '['));
-        size_t i;
-        int first = 1;
-        json_array_foreach(sp->ctx.errors, i, v)
-        {
-            if (!first) {
+    TRY(o2d_buf_append(out, sp->text, sp->head_len));
+    TRY(write_io(out, sp, 0, drop_io));
+    TRY(write_io(out, sp, 1, drop_io));
+    TRY(o2d_buf_append(out, sp->text + sp->head_len, sp->tail_len));
+    if (sp->errors.n > 0 || drop_io) {
+        TRY(o2d_buf_append_str(out, ",\"collection_errors\":["));
+        for (size_t i = 0; i < sp->errors.n; i++) {
+            if (i > 0) {
                 TRY(o2d_buf_append_byte(out, ','));
             }
-            first = 0;
-            TRY(llmobs_json_write(out, v, 0));
+            TRY(o2d_json_append_string(out, sp->errors.name[i], strlen(sp->errors.name[i])));
         }
         if (drop_io) {
-            TRY(o2d_buf_append_str(out, first ? "\"dropped_io\"" : ",\"dropped_io\""));
+            TRY(o2d_buf_append_str(out, sp->errors.n == 0 ? "\"dropped_io\"" : ",\"dropped_io\""));
         }
         TRY(o2d_buf_append_byte(out, ']'));
     }

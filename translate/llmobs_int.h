@@ -2,11 +2,16 @@
  * llmobs_int.h: what llmobs.c and llmobs_messages.c share; nothing outside translate/llmobs*.c
  * and tests/unit/test_llmobs*.c includes it.
  *
- * An LLM Obs span is held as a jansson tree until it is written. Strings go into the tree
- * unchecked (json_stringn_nocheck): invalid UTF-8 stays as it came and is repaired once, when
- * llmobs_span_write() escapes it with o2d_json_append_string(). Allocation failures inside
- * jansson are not returned one by one: they set ctx->nomem, which the entry points turn into
+ * An LLM Obs event is written as JSON text while the span is built: jansson only parses the
+ * JSON the instrumentations put into attributes (gen_ai.input.messages, tool arguments, ...),
+ * and the parsed value is walked and written out directly. Strings are escaped with
+ * o2d_json_append_string() as they are written, which also repairs invalid UTF-8. Allocation
+ * failures are not returned one by one: they set ctx->nomem, which the entry points turn into
  * O2D_ERR_NOMEM.
+ *
+ * Writer depths: nested values are cut to null past LLMOBS_MAX_DEPTH counted from the members
+ * of the event's meta object (meta.input is at depth 0, its messages at 1, a message at 2),
+ * as they were when the event was a tree serialised at the end.
  */
 #ifndef LLMOBS_INT_H
 #define LLMOBS_INT_H
@@ -22,17 +27,45 @@
 #define LLMOBS_MAX_INDEX 1024
 /* Nesting written or converted past this depth becomes null. */
 #define LLMOBS_MAX_DEPTH 64
+/* More than the distinct collection error names we record (13). */
+#define LLMOBS_MAX_ERRORS 16
 
-struct llmobs_ctx {
-    json_t *errors; /* collection_errors: array of strings, each at most once */
-    int nomem;
-    size_t bytes; /* rough size of what was added, for llmobs_span_size() */
+/* collection_errors: static names, each at most once, in the order first met. */
+struct llmobs_errors {
+    const char *name[LLMOBS_MAX_ERRORS];
+    size_t n;
 };
 
-/* ---- llmobs_messages.c: helpers for jansson values ---- */
+/* The LLM Obs list members of one message, in the order each first appears. */
+enum llmobs_msg_list { MSG_TOOL_CALLS, MSG_TOOL_RESULTS, MSG_IMAGE_PARTS, MSG_AUDIO_PARTS };
 
-/* Records a collection error (e.g. "otel_warning_input_malformed") once. */
+/* One message read from any input shape, ready to be written: content is raw text (escaped
+ * when written), the lists hold their elements as JSON text separated by commas. */
+struct llmobs_msg {
+    const char *role; /* borrowed from the input value or static */
+    struct o2d_buf content;
+    struct o2d_buf list[4];
+    unsigned char order[4];
+    size_t n_order;
+};
+
+struct llmobs_ctx {
+    struct llmobs_errors *errors;
+    int nomem;
+    struct llmobs_msg msg;  /* reused for every message read */
+    struct o2d_buf scratch; /* JSON text of a value that is written as a string */
+};
+
+/* ---- llmobs_messages.c: context and jansson helpers ---- */
+
+void llmobs_ctx_init(struct llmobs_ctx *c, struct llmobs_errors *errors);
+void llmobs_ctx_cleanup(struct llmobs_ctx *c);
+/* Records a collection error (e.g. "otel_warning_input_malformed", a static string) once. */
 void llmobs_error(struct llmobs_ctx *c, const char *name);
+/* Records an append's status (O2D_ERR_NOMEM or O2D_ERR_TOO_LARGE) as nomem. */
+void llmobs_check(struct llmobs_ctx *c, int rv);
+
+/* Input side only (values regrouped or converted before they are read): */
 /* A string value (copied, not checked for UTF-8); NULL (and nomem) on failure. */
 json_t *llmobs_str(struct llmobs_ctx *c, const char *s, size_t n);
 /* obj[key] = v, taking v (NULL v is a no-op). */
@@ -45,27 +78,44 @@ json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth);
 json_t *llmobs_parse(struct llmobs_ctx *c, const char *s, size_t n);
 /* A value that is either JSON text in a string or already structured; NULL if malformed. */
 json_t *llmobs_value_json(struct llmobs_ctx *c, const OtlpAnyValue *v);
-/* A string of the value: strings as they are, anything else as compact JSON text. */
-json_t *llmobs_value_string(struct llmobs_ctx *c, const json_t *v);
+
+/* ---- llmobs_messages.c: writing ---- */
+
+/* Writes any jansson value as JSON; `depth` is the writer depth of v (see above). */
+int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth);
+/* Writes an OTLP value as llmobs_anyvalue() + llmobs_json_write() would. Returns 0 (writing
+ * nothing) when the value is not set. */
+int llmobs_anyvalue_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpAnyValue *v,
+                          int depth);
+/* Writes a JSON string of v: strings as they are, anything else as compact JSON text. */
+void llmobs_value_string_write(struct llmobs_ctx *c, struct o2d_buf *b, const json_t *v);
+/* Writes a JSON string of an OTLP value the same way; 0 (nothing written) when not set. */
+int llmobs_value_text_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpAnyValue *v);
+/* Writes a double the way the event always has. */
+int llmobs_real_write(struct o2d_buf *b, double d);
 
 /* ---- llmobs_messages.c: messages ---- */
 
-/* One message in any shape we read (OTel GenAI parts {role, parts[]}, OpenAI-like {role,
- * content, tool_calls, tool_call_id}, ≤1.36 event bodies) -> an LLM Obs Message
- * {role, content, tool_calls, tool_results}. role_default is used when it has none. NULL and
- * otel_warning_message_malformed when m is not an object. */
-json_t *llmobs_message(struct llmobs_ctx *c, const json_t *m, const char *role_default);
-/* Appends every message of JSON array `msgs` to `out`; `err` is recorded when msgs is not an
- * array. */
-void llmobs_messages_append(struct llmobs_ctx *c, const json_t *msgs, json_t *out, const char *err);
-/* gen_ai.system_instructions (an array of parts, or a plain string) -> a system message. */
-json_t *llmobs_system_message(struct llmobs_ctx *c, const json_t *parts);
-/* gen_ai.tool.definitions / OpenAI tools -> [{name, description, schema}]. */
-json_t *llmobs_tool_definition(struct llmobs_ctx *c, const json_t *d);
-/* Content of the last message of `msgs` with non-empty content ("" if none). */
-const char *llmobs_last_content(const json_t *msgs);
-
-/* Writes any jansson value as JSON with o2d_json_append_string for every string. */
-int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth);
+/* Reads one message in any shape we read (OTel GenAI parts {role, parts[]}, OpenAI-like
+ * {role, content, tool_calls, tool_call_id}, <= 1.36 event bodies) into c->msg: an LLM Obs
+ * Message {role, content, tool_calls, tool_results}. role_default is used when it has none.
+ * 0 and otel_warning_message_malformed when m is not an object. */
+int llmobs_msg_read(struct llmobs_ctx *c, const json_t *m, const char *role_default);
+/* gen_ai.system_instructions (an array of parts, or a plain string) -> c->msg, role system;
+ * 0 and otel_warning_input_malformed when it is neither. */
+int llmobs_msg_read_system(struct llmobs_ctx *c, const json_t *parts, const char *text,
+                           size_t text_len);
+/* Writes c->msg as an element of a list: a comma first when *n > 0; counts it in *n. */
+void llmobs_msg_write(struct llmobs_ctx *c, struct o2d_buf *b, size_t *n);
+/* Content as it is written: present unless the message is all tool calls or results. */
+int llmobs_msg_has_content(const struct llmobs_msg *m);
+/* Writes every message of JSON array `msgs` as list elements; `err` is recorded when msgs is
+ * not an array. */
+void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_buf *b, size_t *n,
+                           const char *err);
+/* gen_ai.tool.definitions / OpenAI tools entry -> {name, description, schema}, as a list
+ * element. */
+void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,
+                                  size_t *n);
 
 #endif

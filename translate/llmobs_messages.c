@@ -1,10 +1,11 @@
 /*
  * llmobs_messages.c: gen_ai message content -> LLM Obs messages (Message, ToolCall, ToolResult
- * and ToolDefinition of dd-trace-py ddtrace/llmobs/types.py), and the jansson helpers the
- * mapping uses. Every shape we meet is read here: OTel GenAI >= 1.37 parts (semantic-
- * conventions v1.41.1 gen-ai-input-messages.json / -output-messages.json), the OpenAI-like
- * objects of OTel GenAI <= 1.36 event bodies, and the per-index attributes of OpenLLMetry and
- * OpenInference once llmobs.c has regrouped them into the same OpenAI-like objects.
+ * and ToolDefinition of dd-trace-py ddtrace/llmobs/types.py), written straight as JSON text,
+ * and the jansson and writing helpers the mapping uses. Every shape we meet is read here: OTel
+ * GenAI >= 1.37 parts (semantic-conventions v1.41.1 gen-ai-input-messages.json /
+ * -output-messages.json), the OpenAI-like objects of OTel GenAI <= 1.36 event bodies, and the
+ * per-index attributes of OpenLLMetry and OpenInference once llmobs.c has regrouped them into
+ * the same OpenAI-like objects.
  *
  * Malformed content never fails: it is recorded as an otel_warning_* collection error (the
  * names Datadog's own OTel mapping uses) and what can be used is kept. Where the attribute
@@ -21,20 +22,53 @@
 #include "o2d_buf.h"
 #include "o2d_json_out.h"
 
+/* Writer depth of a message's tool call arguments: input 0, messages 1, message 2, tool_calls
+ * 3, tool call 4. */
+#define ARGS_DEPTH 5
+/* Writer depth of a tool definition's schema: tool_definitions 0, definition 1. */
+#define SCHEMA_DEPTH 2
+
+void llmobs_ctx_init(struct llmobs_ctx *c, struct llmobs_errors *errors)
+{
+    memset(c, 0, sizeof(*c));
+    c->errors = errors;
+    o2d_buf_init(&c->msg.content, SIZE_MAX / 2);
+    for (int i = 0; i < 4; i++) {
+        o2d_buf_init(&c->msg.list[i], SIZE_MAX / 2);
+    }
+    o2d_buf_init(&c->scratch, SIZE_MAX / 2);
+}
+
+void llmobs_ctx_cleanup(struct llmobs_ctx *c)
+{
+    o2d_buf_cleanup(&c->msg.content);
+    for (int i = 0; i < 4; i++) {
+        o2d_buf_cleanup(&c->msg.list[i]);
+    }
+    o2d_buf_cleanup(&c->scratch);
+}
+
 void llmobs_error(struct llmobs_ctx *c, const char *name)
 {
-    size_t i;
-    json_t *v;
-    json_array_foreach(c->errors, i, v)
-    {
-        if (strcmp(json_string_value(v), name) == 0) {
+    struct llmobs_errors *e = c->errors;
+    for (size_t i = 0; i < e->n; i++) {
+        if (strcmp(e->name[i], name) == 0) {
             return;
         }
     }
-    if (json_array_append_new(c->errors, json_string(name)) != 0) {
+    if (e->n < LLMOBS_MAX_ERRORS) {
+        e->name[e->n++] = name;
+    }
+}
+
+void llmobs_check(struct llmobs_ctx *c, int rv)
+{
+    if (rv != O2D_OK) {
         c->nomem = 1;
     }
 }
+
+/* ---- jansson, input side ---- */
 
 json_t *llmobs_str(struct llmobs_ctx *c, const char *s, size_t n)
 {
@@ -42,7 +76,6 @@ json_t *llmobs_str(struct llmobs_ctx *c, const char *s, size_t n)
     if (v == NULL) {
         c->nomem = 1;
     }
-    c->bytes += n + 16;
     return v;
 }
 
@@ -55,7 +88,6 @@ void llmobs_set(struct llmobs_ctx *c, json_t *obj, const char *key, json_t *v)
         json_decref(v);
         return;
     }
-    c->bytes += strlen(key) + 32;
     /* Keys are ours or come from parsed JSON (valid UTF-8) or OTLP keys (checked by the
      * writer, which escapes keys too). */
     if (json_object_set_new_nocheck(obj, key, v) != 0) {
@@ -72,7 +104,6 @@ void llmobs_push(struct llmobs_ctx *c, json_t *arr, json_t *v)
         json_decref(v);
         return;
     }
-    c->bytes += 16;
     if (json_array_append_new(arr, v) != 0) {
         c->nomem = 1;
     }
@@ -85,6 +116,8 @@ static json_t *nn(struct llmobs_ctx *c, json_t *v)
     }
     return v;
 }
+
+static const char hexd[] = "0123456789abcdef";
 
 json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth)
 {
@@ -101,7 +134,6 @@ json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth)
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
         return nn(c, json_real(v->double_value));
     case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE: {
-        static const char hexd[] = "0123456789abcdef";
         size_t n = v->bytes_value.len;
         char *h = o2d_malloc(2 * n + 1);
         if (h == NULL) {
@@ -171,7 +203,6 @@ json_t *llmobs_parse(struct llmobs_ctx *c, const char *s, size_t n)
     json_error_t err;
     json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     o2d_free(fixed);
-    c->bytes += n + 64;
     return v;
 }
 
@@ -186,393 +217,9 @@ json_t *llmobs_value_json(struct llmobs_ctx *c, const OtlpAnyValue *v)
     return llmobs_anyvalue(c, v, 0);
 }
 
-json_t *llmobs_value_string(struct llmobs_ctx *c, const json_t *v)
-{
-    if (v == NULL) {
-        return NULL;
-    }
-    if (json_is_string(v)) {
-        return llmobs_str(c, json_string_value(v), json_string_length(v));
-    }
-    struct o2d_buf b;
-    o2d_buf_init(&b, SIZE_MAX / 2);
-    if (llmobs_json_write(&b, v, 0) != O2D_OK) {
-        o2d_buf_cleanup(&b);
-        c->nomem = 1;
-        return NULL;
-    }
-    json_t *s = llmobs_str(c, (const char *)b.data, b.len);
-    o2d_buf_cleanup(&b);
-    return s;
-}
-
-/* ---- messages ---- */
-
-static const char *sget(const json_t *o, const char *k)
-{
-    return json_string_value(json_object_get(o, k));
-}
-
-/* Appends text to content, separating parts by a newline. */
-static void add_text(struct llmobs_ctx *c, struct o2d_buf *content, const char *s, size_t n)
-{
-    if (content->len > 0 && o2d_buf_append_byte(content, '\n') != O2D_OK) {
-        c->nomem = 1;
-    }
-    if (n > 0 && o2d_buf_append(content, s, n) != O2D_OK) {
-        c->nomem = 1;
-    }
-}
-
-static void add_text_json(struct llmobs_ctx *c, struct o2d_buf *content, const json_t *v)
-{
-    if (json_is_string(v)) {
-        add_text(c, content, json_string_value(v), json_string_length(v));
-    } else if (v != NULL && !json_is_null(v)) {
-        json_t *s = llmobs_value_string(c, v);
-        if (s != NULL) {
-            add_text(c, content, json_string_value(s), json_string_length(s));
-            json_decref(s);
-        }
-    }
-}
-
-/* ToolCall {name, arguments, tool_id, type}: arguments become an object (JSON text parsed;
- * text that is not a JSON object is kept as {"value": text}, as dd-trace-py does). */
-static json_t *tool_call(struct llmobs_ctx *c, const json_t *tc)
-{
-    if (!json_is_object(tc)) {
-        llmobs_error(c, "otel_warning_message_malformed");
-        return NULL;
-    }
-    const json_t *fn = json_object_get(tc, "function");
-    const json_t *src = json_is_object(fn) ? fn : tc;
-    json_t *out = nn(c, json_object());
-    if (out == NULL) {
-        return NULL;
-    }
-    const json_t *name = json_object_get(src, "name");
-    if (!json_is_string(name) || json_string_length(name) == 0) {
-        llmobs_error(c, "otel_warning_tool_call_name_missing");
-        llmobs_set(c, out, "name", llmobs_str(c, "", 0));
-    } else {
-        llmobs_set(c, out, "name",
-                   llmobs_str(c, json_string_value(name), json_string_length(name)));
-    }
-    const json_t *args = json_object_get(src, "arguments");
-    json_t *a = NULL;
-    if (json_is_string(args)) {
-        a = json_string_length(args) > 0
-                ? llmobs_parse(c, json_string_value(args), json_string_length(args))
-                : nn(c, json_object());
-        if (a != NULL && !json_is_object(a)) {
-            json_decref(a);
-            a = NULL;
-        }
-        if (a == NULL && !c->nomem) {
-            a = nn(c, json_object());
-            llmobs_set(c, a, "value",
-                       llmobs_str(c, json_string_value(args), json_string_length(args)));
-        }
-    } else if (json_is_object(args)) {
-        a = nn(c, json_deep_copy(args));
-    } else if (args != NULL && !json_is_null(args)) {
-        a = nn(c, json_object());
-        llmobs_set(c, a, "value", llmobs_value_string(c, args));
-    } else {
-        a = nn(c, json_object());
-    }
-    llmobs_set(c, out, "arguments", a);
-    const char *id = sget(tc, "id");
-    if (id != NULL) {
-        llmobs_set(c, out, "tool_id", llmobs_str(c, id, strlen(id)));
-    }
-    const char *type = sget(tc, "type");
-    /* OTel parts say "tool_call"; the LLM Obs type is the provider's ("function"). */
-    if (type == NULL || strcmp(type, "tool_call") == 0) {
-        type = "function";
-    }
-    llmobs_set(c, out, "type", llmobs_str(c, type, strlen(type)));
-    return out;
-}
-
-static json_t *tool_result(struct llmobs_ctx *c, const char *id, const char *name,
-                           const json_t *result)
-{
-    json_t *out = nn(c, json_object());
-    if (out == NULL) {
-        return NULL;
-    }
-    if (name != NULL) {
-        llmobs_set(c, out, "name", llmobs_str(c, name, strlen(name)));
-    }
-    json_t *r = result != NULL && !json_is_null(result) ? llmobs_value_string(c, result)
-                                                        : llmobs_str(c, "", 0);
-    llmobs_set(c, out, "result", r);
-    if (id != NULL) {
-        llmobs_set(c, out, "tool_id", llmobs_str(c, id, strlen(id)));
-    }
-    llmobs_set(c, out, "type", llmobs_str(c, "tool_result", 11));
-    return out;
-}
-
-static void push_list(struct llmobs_ctx *c, json_t *msg, const char *key, json_t *item)
-{
-    if (item == NULL) {
-        return;
-    }
-    json_t *arr = json_object_get(msg, key);
-    if (arr == NULL) {
-        arr = nn(c, json_array());
-        if (arr == NULL) {
-            json_decref(item);
-            return;
-        }
-        llmobs_set(c, msg, key, arr);
-        if (c->nomem) {
-            json_decref(item);
-            return;
-        }
-    }
-    llmobs_push(c, arr, item);
-}
-
-/* A blob/uri/file part: image and audio data go to image_parts/audio_parts, anything else
- * is described in the text, as Datadog's OTel mapping does. */
-static void media_part(struct llmobs_ctx *c, json_t *msg, struct o2d_buf *content, const json_t *p,
-                       const char *type)
-{
-    const char *modality = sget(p, "modality");
-    const char *mime = sget(p, "mime_type");
-    if (modality == NULL) {
-        modality = "file";
-    }
-    const char *data = NULL;
-    if (strcmp(type, "blob") == 0) {
-        data = sget(p, "content");
-    } else if (strcmp(type, "uri") == 0) {
-        const char *uri = sget(p, "uri");
-        if (uri != NULL && strncmp(uri, "data:", 5) == 0) {
-            data = uri;
-        } else {
-            char buf[512];
-            int n = snprintf(buf, sizeof(buf), "[%s: %s]", modality, uri != NULL ? uri : "");
-            add_text(c, content, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-            return;
-        }
-    } else {
-        const char *fid = sget(p, "file_id");
-        char buf[512];
-        int n = snprintf(buf, sizeof(buf), "[%s file: %s]", modality, fid != NULL ? fid : "");
-        add_text(c, content, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-        return;
-    }
-    const char *key = strcmp(modality, "image") == 0   ? "image_parts"
-                      : strcmp(modality, "audio") == 0 ? "audio_parts"
-                                                       : NULL;
-    if (key == NULL || data == NULL) {
-        char buf[64];
-        int n = snprintf(buf, sizeof(buf), "[%.20s %s]", modality, type);
-        add_text(c, content, buf, (size_t)n);
-        return;
-    }
-    json_t *part = nn(c, json_object());
-    if (part == NULL) {
-        return;
-    }
-    if (mime != NULL) {
-        llmobs_set(c, part, "mime_type", llmobs_str(c, mime, strlen(mime)));
-    }
-    llmobs_set(c, part, "content", llmobs_str(c, data, strlen(data)));
-    push_list(c, msg, key, part);
-}
-
-static void parts_into(struct llmobs_ctx *c, json_t *msg, struct o2d_buf *content,
-                       const json_t *parts)
-{
-    size_t i;
-    json_t *p;
-    json_array_foreach(parts, i, p)
-    {
-        const char *type = sget(p, "type");
-        if (type == NULL) {
-            if (json_is_string(p)) {
-                add_text_json(c, content, p);
-            } else {
-                llmobs_error(c, "otel_warning_invalid_parts");
-            }
-            continue;
-        }
-        if (strcmp(type, "text") == 0) {
-            const json_t *t = json_object_get(p, "content");
-            add_text_json(c, content, t != NULL ? t : json_object_get(p, "text"));
-        } else if (strcmp(type, "tool_call") == 0 || strcmp(type, "function") == 0) {
-            push_list(c, msg, "tool_calls", tool_call(c, p));
-        } else if (strcmp(type, "tool_call_response") == 0) {
-            /* The schema says `response`; the spans.md example says `result`: accept both. */
-            const json_t *r = json_object_get(p, "response");
-            push_list(c, msg, "tool_results",
-                      tool_result(c, sget(p, "id"), sget(p, "name"),
-                                  r != NULL ? r : json_object_get(p, "result")));
-        } else if (strcmp(type, "blob") == 0 || strcmp(type, "uri") == 0 ||
-                   strcmp(type, "file") == 0) {
-            media_part(c, msg, content, p, type);
-        }
-        /* reasoning, server_tool_call(_response) and unknown types: not LLM Obs message
-         * fields; left out. */
-    }
-}
-
-json_t *llmobs_message(struct llmobs_ctx *c, const json_t *m, const char *role_default)
-{
-    if (!json_is_object(m)) {
-        llmobs_error(c, "otel_warning_message_malformed");
-        return NULL;
-    }
-    json_t *msg = nn(c, json_object());
-    if (msg == NULL) {
-        return NULL;
-    }
-    struct o2d_buf content;
-    o2d_buf_init(&content, SIZE_MAX / 2);
-    const char *role = sget(m, "role");
-    if (role == NULL || role[0] == '\0') {
-        role = role_default;
-    }
-    if (role == NULL) {
-        llmobs_error(c, "otel_warning_message_malformed");
-        role = ""; /* dd-trace-py forces a missing role to "" */
-    }
-    const json_t *parts = json_object_get(m, "parts");
-    if (json_is_array(parts)) {
-        parts_into(c, msg, &content, parts);
-    } else if (parts != NULL) {
-        llmobs_error(c, "otel_warning_invalid_parts");
-    } else {
-        const json_t *ct = json_object_get(m, "content");
-        if (json_is_array(ct)) {
-            parts_into(c, msg, &content, ct);
-        } else {
-            add_text_json(c, &content, ct);
-        }
-        const json_t *tcs = json_object_get(m, "tool_calls");
-        size_t i;
-        json_t *tc;
-        json_array_foreach(tcs, i, tc)
-        {
-            push_list(c, msg, "tool_calls", tool_call(c, tc));
-        }
-        /* A tool message answers a call: its content is the result (role "tool" with
-         * tool_call_id, or the <= 1.36 gen_ai.tool.message body's "id"). */
-        const char *tcid = sget(m, "tool_call_id");
-        if (tcid == NULL && strcmp(role, "tool") == 0) {
-            tcid = sget(m, "id");
-        }
-        if (tcid != NULL && strcmp(role, "tool") == 0) {
-            json_t *text = llmobs_str(c, (const char *)content.data, content.len);
-            push_list(c, msg, "tool_results", tool_result(c, tcid, sget(m, "name"), text));
-            json_decref(text);
-            o2d_buf_reset(&content);
-        }
-    }
-    llmobs_set(c, msg, "role", llmobs_str(c, role, strlen(role)));
-    /* content is left out only when the message is all tool calls or tool results. */
-    if (content.len > 0 || (json_object_get(msg, "tool_calls") == NULL &&
-                            json_object_get(msg, "tool_results") == NULL)) {
-        llmobs_set(c, msg, "content", llmobs_str(c, (const char *)content.data, content.len));
-    }
-    o2d_buf_cleanup(&content);
-    return msg;
-}
-
-void llmobs_messages_append(struct llmobs_ctx *c, const json_t *msgs, json_t *out, const char *err)
-{
-    if (!json_is_array(msgs)) {
-        llmobs_error(c, err);
-        return;
-    }
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m)
-    {
-        llmobs_push(c, out, llmobs_message(c, m, NULL));
-    }
-}
-
-json_t *llmobs_system_message(struct llmobs_ctx *c, const json_t *parts)
-{
-    json_t *m = nn(c, json_object());
-    if (m == NULL) {
-        return NULL;
-    }
-    if (json_is_string(parts)) {
-        llmobs_set(c, m, "parts", json_pack("[{s:s,s:O}]", "type", "text", "content", parts));
-    } else if (json_is_array(parts)) {
-        llmobs_set(c, m, "parts", json_incref((json_t *)parts));
-    } else {
-        llmobs_error(c, "otel_warning_input_malformed");
-        json_decref(m);
-        return NULL;
-    }
-    json_t *out = llmobs_message(c, m, "system");
-    json_decref(m);
-    return out;
-}
-
-json_t *llmobs_tool_definition(struct llmobs_ctx *c, const json_t *d)
-{
-    if (!json_is_object(d)) {
-        llmobs_error(c, "otel_warning_tool_definition_entry_malformed");
-        return NULL;
-    }
-    const json_t *fn = json_object_get(d, "function");
-    const json_t *src = json_is_object(fn) ? fn : d;
-    const char *name = sget(src, "name");
-    if (name == NULL) {
-        llmobs_error(c, "otel_warning_tool_definition_entry_malformed");
-        return NULL;
-    }
-    json_t *out = nn(c, json_object());
-    if (out == NULL) {
-        return NULL;
-    }
-    llmobs_set(c, out, "name", llmobs_str(c, name, strlen(name)));
-    const char *desc = sget(src, "description");
-    if (desc != NULL) {
-        llmobs_set(c, out, "description", llmobs_str(c, desc, strlen(desc)));
-    }
-    const json_t *schema = json_object_get(src, "parameters");
-    if (schema == NULL) {
-        schema = json_object_get(src, "input_schema");
-    }
-    if (json_is_string(schema)) {
-        json_t *p = llmobs_parse(c, json_string_value(schema), json_string_length(schema));
-        if (json_is_object(p)) {
-            llmobs_set(c, out, "schema", p);
-        } else {
-            json_decref(p);
-            llmobs_error(c, "otel_warning_tool_definition_entry_malformed");
-        }
-    } else if (json_is_object(schema)) {
-        llmobs_set(c, out, "schema", nn(c, json_deep_copy(schema)));
-    }
-    return out;
-}
-
-const char *llmobs_last_content(const json_t *msgs)
-{
-    for (size_t i = json_array_size(msgs); i > 0; i--) {
-        const char *s = sget(json_array_get(msgs, i - 1), "content");
-        if (s != NULL && s[0] != '\0') {
-            return s;
-        }
-    }
-    return "";
-}
-
 /* ---- writing ---- */
 
-static int write_real(struct o2d_buf *b, double d)
+int llmobs_real_write(struct o2d_buf *b, double d)
 {
     char tmp[40];
     if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
@@ -586,6 +233,13 @@ static int write_real(struct o2d_buf *b, double d)
         strcat(tmp, ".0");
     }
     return o2d_buf_append_str(b, tmp);
+}
+
+static int int_write(struct o2d_buf *b, long long v)
+{
+    char tmp[24];
+    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
+    return o2d_buf_append(b, tmp, (size_t)n);
 }
 
 int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth)
@@ -636,9 +290,9 @@ int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth)
     case JSON_STRING:
         return o2d_json_append_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return o2d_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return int_write(b, (long long)json_integer_value(v));
     case JSON_REAL:
-        return write_real(b, json_real_value(v));
+        return llmobs_real_write(b, json_real_value(v));
     case JSON_TRUE:
         return o2d_buf_append_str(b, "true");
     case JSON_FALSE:
@@ -646,4 +300,516 @@ int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth)
     default:
         return o2d_buf_append_str(b, "null");
     }
+}
+
+/* av_depth: llmobs_anyvalue's depth; depth: the writer's. */
+static void anyvalue_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpAnyValue *v,
+                           int av_depth, int depth)
+{
+    if (depth > LLMOBS_MAX_DEPTH) {
+        llmobs_check(c, o2d_buf_append_str(b, "null"));
+        return;
+    }
+    switch (v->value_case) {
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+        llmobs_check(c, o2d_json_append_string(b, v->string_value, strlen(v->string_value)));
+        return;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+        llmobs_check(c, o2d_buf_append_str(b, v->bool_value ? "true" : "false"));
+        return;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+        llmobs_check(c, int_write(b, (long long)v->int_value));
+        return;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+        llmobs_check(c, llmobs_real_write(b, v->double_value));
+        return;
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE: {
+        int rv = o2d_buf_append_byte(b, '"');
+        if (rv == O2D_OK) {
+            rv = o2d_hex_append(b, v->bytes_value.data, v->bytes_value.len);
+        }
+        if (rv == O2D_OK) {
+            rv = o2d_buf_append_byte(b, '"');
+        }
+        llmobs_check(c, rv);
+        return;
+    }
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
+        llmobs_check(c, o2d_buf_append_byte(b, '['));
+        for (size_t i = 0; v->array_value != NULL && i < v->array_value->n_values; i++) {
+            const OtlpAnyValue *e = v->array_value->values[i];
+            if (i > 0) {
+                llmobs_check(c, o2d_buf_append_byte(b, ','));
+            }
+            if (e == NULL || av_depth + 1 > LLMOBS_MAX_DEPTH ||
+                e->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET) {
+                llmobs_check(c, o2d_buf_append_str(b, "null"));
+            } else {
+                anyvalue_write(c, b, e, av_depth + 1, depth + 1);
+            }
+        }
+        llmobs_check(c, o2d_buf_append_byte(b, ']'));
+        return;
+    default: {
+        /* kvlists (rare): an object keeps the first place and the last value of a key. */
+        json_t *j = llmobs_anyvalue(c, v, av_depth);
+        llmobs_check(c, llmobs_json_write(b, j, depth));
+        json_decref(j);
+        return;
+    }
+    }
+}
+
+static int is_set(const OtlpAnyValue *v)
+{
+    switch (v != NULL ? v->value_case
+                      : OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET) {
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE:
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE:
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE:
+    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int llmobs_anyvalue_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpAnyValue *v, int depth)
+{
+    if (!is_set(v)) {
+        return 0;
+    }
+    anyvalue_write(c, b, v, 0, depth);
+    return 1;
+}
+
+void llmobs_value_string_write(struct llmobs_ctx *c, struct o2d_buf *b, const json_t *v)
+{
+    if (json_is_string(v)) {
+        llmobs_check(c, o2d_json_append_string(b, json_string_value(v), json_string_length(v)));
+        return;
+    }
+    o2d_buf_reset(&c->scratch);
+    llmobs_check(c, llmobs_json_write(&c->scratch, v, 0));
+    llmobs_check(c, o2d_json_append_string(b, (const char *)c->scratch.data, c->scratch.len));
+}
+
+int llmobs_value_text_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpAnyValue *v)
+{
+    if (!is_set(v)) {
+        return 0;
+    }
+    if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+        llmobs_check(c, o2d_json_append_string(b, v->string_value, strlen(v->string_value)));
+        return 1;
+    }
+    o2d_buf_reset(&c->scratch);
+    anyvalue_write(c, &c->scratch, v, 0, 0);
+    llmobs_check(c, o2d_json_append_string(b, (const char *)c->scratch.data, c->scratch.len));
+    return 1;
+}
+
+static void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
+{
+    llmobs_check(c, o2d_buf_append_str(b, s));
+}
+
+static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)
+{
+    llmobs_check(c, o2d_json_append_string(b, s, n));
+}
+
+/* ---- messages ---- */
+
+static const char *sget(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Appends text to content, separating parts by a newline. */
+static void add_text(struct llmobs_ctx *c, struct o2d_buf *content, const char *s, size_t n)
+{
+    if (content->len > 0 && o2d_buf_append_byte(content, '\n') != O2D_OK) {
+        c->nomem = 1;
+    }
+    if (n > 0 && o2d_buf_append(content, s, n) != O2D_OK) {
+        c->nomem = 1;
+    }
+}
+
+static void add_text_json(struct llmobs_ctx *c, struct o2d_buf *content, const json_t *v)
+{
+    if (json_is_string(v)) {
+        add_text(c, content, json_string_value(v), json_string_length(v));
+    } else if (v != NULL && !json_is_null(v)) {
+        if (content->len > 0) {
+            llmobs_check(c, o2d_buf_append_byte(content, '\n'));
+        }
+        llmobs_check(c, llmobs_json_write(content, v, 0));
+    }
+}
+
+/* Starts a new element of one of the message's lists. */
+static struct o2d_buf *list_item(struct llmobs_ctx *c, enum llmobs_msg_list which)
+{
+    struct llmobs_msg *m = &c->msg;
+    struct o2d_buf *b = &m->list[which];
+    if (b->len == 0) {
+        m->order[m->n_order++] = (unsigned char)which;
+    } else {
+        llmobs_check(c, o2d_buf_append_byte(b, ','));
+    }
+    return b;
+}
+
+/* ToolCall {name, arguments, tool_id, type}: arguments become an object (JSON text parsed;
+ * text that is not a JSON object is kept as {"value": text}, as dd-trace-py does). */
+static void tool_call(struct llmobs_ctx *c, const json_t *tc)
+{
+    if (!json_is_object(tc)) {
+        llmobs_error(c, "otel_warning_message_malformed");
+        return;
+    }
+    struct o2d_buf *b = list_item(c, MSG_TOOL_CALLS);
+    const json_t *fn = json_object_get(tc, "function");
+    const json_t *src = json_is_object(fn) ? fn : tc;
+    put(c, b, "{\"name\":");
+    const json_t *name = json_object_get(src, "name");
+    if (!json_is_string(name) || json_string_length(name) == 0) {
+        llmobs_error(c, "otel_warning_tool_call_name_missing");
+        put(c, b, "\"\"");
+    } else {
+        put_str(c, b, json_string_value(name), json_string_length(name));
+    }
+    put(c, b, ",\"arguments\":");
+    const json_t *args = json_object_get(src, "arguments");
+    if (json_is_string(args)) {
+        if (json_string_length(args) == 0) {
+            put(c, b, "{}");
+        } else {
+            json_t *a = llmobs_parse(c, json_string_value(args), json_string_length(args));
+            if (json_is_object(a)) {
+                llmobs_check(c, llmobs_json_write(b, a, ARGS_DEPTH));
+            } else {
+                put(c, b, "{\"value\":");
+                put_str(c, b, json_string_value(args), json_string_length(args));
+                put(c, b, "}");
+            }
+            json_decref(a);
+        }
+    } else if (json_is_object(args)) {
+        llmobs_check(c, llmobs_json_write(b, args, ARGS_DEPTH));
+    } else if (args != NULL && !json_is_null(args)) {
+        put(c, b, "{\"value\":");
+        llmobs_value_string_write(c, b, args);
+        put(c, b, "}");
+    } else {
+        put(c, b, "{}");
+    }
+    const char *id = sget(tc, "id");
+    if (id != NULL) {
+        put(c, b, ",\"tool_id\":");
+        put_str(c, b, id, strlen(id));
+    }
+    const char *type = sget(tc, "type");
+    /* OTel parts say "tool_call"; the LLM Obs type is the provider's ("function"). */
+    if (type == NULL || strcmp(type, "tool_call") == 0) {
+        type = "function";
+    }
+    put(c, b, ",\"type\":");
+    put_str(c, b, type, strlen(type));
+    put(c, b, "}");
+}
+
+/* ToolResult {name, result, tool_id, type}; the result is `result` as a string, or `text`
+ * when result is NULL. */
+static void tool_result(struct llmobs_ctx *c, const char *id, const char *name,
+                        const json_t *result, const struct o2d_buf *text)
+{
+    struct o2d_buf *b = list_item(c, MSG_TOOL_RESULTS);
+    put(c, b, "{");
+    if (name != NULL) {
+        put(c, b, "\"name\":");
+        put_str(c, b, name, strlen(name));
+        put(c, b, ",");
+    }
+    put(c, b, "\"result\":");
+    if (text != NULL) {
+        put_str(c, b, (const char *)text->data, text->len);
+    } else if (result != NULL && !json_is_null(result)) {
+        llmobs_value_string_write(c, b, result);
+    } else {
+        put(c, b, "\"\"");
+    }
+    if (id != NULL) {
+        put(c, b, ",\"tool_id\":");
+        put_str(c, b, id, strlen(id));
+    }
+    put(c, b, ",\"type\":\"tool_result\"}");
+}
+
+/* A blob/uri/file part: image and audio data go to image_parts/audio_parts, anything else
+ * is described in the text, as Datadog's OTel mapping does. */
+static void media_part(struct llmobs_ctx *c, struct o2d_buf *content, const json_t *p,
+                       const char *type)
+{
+    const char *modality = sget(p, "modality");
+    const char *mime = sget(p, "mime_type");
+    if (modality == NULL) {
+        modality = "file";
+    }
+    const char *data = NULL;
+    if (strcmp(type, "blob") == 0) {
+        data = sget(p, "content");
+    } else if (strcmp(type, "uri") == 0) {
+        const char *uri = sget(p, "uri");
+        if (uri != NULL && strncmp(uri, "data:", 5) == 0) {
+            data = uri;
+        } else {
+            char buf[512];
+            int n = snprintf(buf, sizeof(buf), "[%s: %s]", modality, uri != NULL ? uri : "");
+            add_text(c, content, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+            return;
+        }
+    } else {
+        const char *fid = sget(p, "file_id");
+        char buf[512];
+        int n = snprintf(buf, sizeof(buf), "[%s file: %s]", modality, fid != NULL ? fid : "");
+        add_text(c, content, buf, n < (int)sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        return;
+    }
+    int which = strcmp(modality, "image") == 0   ? MSG_IMAGE_PARTS
+                : strcmp(modality, "audio") == 0 ? MSG_AUDIO_PARTS
+                                                 : -1;
+    if (which < 0 || data == NULL) {
+        char buf[64];
+        int n = snprintf(buf, sizeof(buf), "[%.20s %s]", modality, type);
+        add_text(c, content, buf, (size_t)n);
+        return;
+    }
+    struct o2d_buf *b = list_item(c, (enum llmobs_msg_list)which);
+    put(c, b, "{");
+    if (mime != NULL) {
+        put(c, b, "\"mime_type\":");
+        put_str(c, b, mime, strlen(mime));
+        put(c, b, ",");
+    }
+    put(c, b, "\"content\":");
+    put_str(c, b, data, strlen(data));
+    put(c, b, "}");
+}
+
+static void parts_into(struct llmobs_ctx *c, const json_t *parts)
+{
+    struct o2d_buf *content = &c->msg.content;
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        const char *type = sget(p, "type");
+        if (type == NULL) {
+            if (json_is_string(p)) {
+                add_text_json(c, content, p);
+            } else {
+                llmobs_error(c, "otel_warning_invalid_parts");
+            }
+            continue;
+        }
+        if (strcmp(type, "text") == 0) {
+            const json_t *t = json_object_get(p, "content");
+            add_text_json(c, content, t != NULL ? t : json_object_get(p, "text"));
+        } else if (strcmp(type, "tool_call") == 0 || strcmp(type, "function") == 0) {
+            tool_call(c, p);
+        } else if (strcmp(type, "tool_call_response") == 0) {
+            /* The schema says `response`; the spans.md example says `result`: accept both. */
+            const json_t *r = json_object_get(p, "response");
+            tool_result(c, sget(p, "id"), sget(p, "name"),
+                        r != NULL ? r : json_object_get(p, "result"), NULL);
+        } else if (strcmp(type, "blob") == 0 || strcmp(type, "uri") == 0 ||
+                   strcmp(type, "file") == 0) {
+            media_part(c, content, p, type);
+        }
+        /* reasoning, server_tool_call(_response) and unknown types: not LLM Obs message
+         * fields; left out. */
+    }
+}
+
+static void msg_reset(struct llmobs_msg *m)
+{
+    m->role = NULL;
+    o2d_buf_reset(&m->content);
+    for (int i = 0; i < 4; i++) {
+        o2d_buf_reset(&m->list[i]);
+    }
+    m->n_order = 0;
+}
+
+int llmobs_msg_read(struct llmobs_ctx *c, const json_t *m, const char *role_default)
+{
+    struct llmobs_msg *msg = &c->msg;
+    msg_reset(msg);
+    if (!json_is_object(m)) {
+        llmobs_error(c, "otel_warning_message_malformed");
+        return 0;
+    }
+    const char *role = sget(m, "role");
+    if (role == NULL || role[0] == '\0') {
+        role = role_default;
+    }
+    if (role == NULL) {
+        llmobs_error(c, "otel_warning_message_malformed");
+        role = ""; /* dd-trace-py forces a missing role to "" */
+    }
+    msg->role = role;
+    const json_t *parts = json_object_get(m, "parts");
+    if (json_is_array(parts)) {
+        parts_into(c, parts);
+    } else if (parts != NULL) {
+        llmobs_error(c, "otel_warning_invalid_parts");
+    } else {
+        const json_t *ct = json_object_get(m, "content");
+        if (json_is_array(ct)) {
+            parts_into(c, ct);
+        } else {
+            add_text_json(c, &msg->content, ct);
+        }
+        const json_t *tcs = json_object_get(m, "tool_calls");
+        size_t i;
+        json_t *tc;
+        json_array_foreach(tcs, i, tc)
+        {
+            tool_call(c, tc);
+        }
+        /* A tool message answers a call: its content is the result (role "tool" with
+         * tool_call_id, or the <= 1.36 gen_ai.tool.message body's "id"). */
+        const char *tcid = sget(m, "tool_call_id");
+        if (tcid == NULL && strcmp(role, "tool") == 0) {
+            tcid = sget(m, "id");
+        }
+        if (tcid != NULL && strcmp(role, "tool") == 0) {
+            tool_result(c, tcid, sget(m, "name"), NULL, &msg->content);
+            o2d_buf_reset(&msg->content);
+        }
+    }
+    return 1;
+}
+
+int llmobs_msg_read_system(struct llmobs_ctx *c, const json_t *parts, const char *text,
+                           size_t text_len)
+{
+    struct llmobs_msg *msg = &c->msg;
+    msg_reset(msg);
+    if (text == NULL && json_is_string(parts)) {
+        text = json_string_value(parts);
+        text_len = json_string_length(parts);
+    }
+    if (text != NULL) {
+        msg->role = "system";
+        add_text(c, &msg->content, text, text_len);
+        return 1;
+    }
+    if (json_is_array(parts)) {
+        msg->role = "system";
+        parts_into(c, parts);
+        return 1;
+    }
+    llmobs_error(c, "otel_warning_input_malformed");
+    return 0;
+}
+
+int llmobs_msg_has_content(const struct llmobs_msg *m)
+{
+    return m->content.len > 0 ||
+           (m->list[MSG_TOOL_CALLS].len == 0 && m->list[MSG_TOOL_RESULTS].len == 0);
+}
+
+void llmobs_msg_write(struct llmobs_ctx *c, struct o2d_buf *b, size_t *n)
+{
+    static const char *const keys[] = {"{\"tool_calls\":[", "{\"tool_results\":[",
+                                       "{\"image_parts\":[", "{\"audio_parts\":["};
+    const struct llmobs_msg *m = &c->msg;
+    if (*n > 0) {
+        llmobs_check(c, o2d_buf_append_byte(b, ','));
+    }
+    (*n)++;
+    for (size_t i = 0; i < m->n_order; i++) {
+        const struct o2d_buf *l = &m->list[m->order[i]];
+        /* the first key opens the object; the others follow a comma */
+        put(c, b, i == 0 ? keys[m->order[i]] : keys[m->order[i]] + 1);
+        llmobs_check(c, o2d_buf_append(b, l->data, l->len));
+        put(c, b, "],");
+    }
+    put(c, b, m->n_order == 0 ? "{\"role\":" : "\"role\":");
+    put_str(c, b, m->role, strlen(m->role));
+    /* content is left out only when the message is all tool calls or tool results. */
+    if (llmobs_msg_has_content(m)) {
+        put(c, b, ",\"content\":");
+        put_str(c, b, (const char *)m->content.data, m->content.len);
+    }
+    put(c, b, "}");
+}
+
+void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_buf *b, size_t *n,
+                           const char *err)
+{
+    if (!json_is_array(msgs)) {
+        llmobs_error(c, err);
+        return;
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m)
+    {
+        if (llmobs_msg_read(c, m, NULL)) {
+            llmobs_msg_write(c, b, n);
+        }
+    }
+}
+
+void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,
+                                  size_t *n)
+{
+    if (!json_is_object(d)) {
+        llmobs_error(c, "otel_warning_tool_definition_entry_malformed");
+        return;
+    }
+    const json_t *fn = json_object_get(d, "function");
+    const json_t *src = json_is_object(fn) ? fn : d;
+    const char *name = sget(src, "name");
+    if (name == NULL) {
+        llmobs_error(c, "otel_warning_tool_definition_entry_malformed");
+        return;
+    }
+    if (*n > 0) {
+        llmobs_check(c, o2d_buf_append_byte(b, ','));
+    }
+    (*n)++;
+    put(c, b, "{\"name\":");
+    put_str(c, b, name, strlen(name));
+    const char *desc = sget(src, "description");
+    if (desc != NULL) {
+        put(c, b, ",\"description\":");
+        put_str(c, b, desc, strlen(desc));
+    }
+    const json_t *schema = json_object_get(src, "parameters");
+    if (schema == NULL) {
+        schema = json_object_get(src, "input_schema");
+    }
+    if (json_is_string(schema)) {
+        json_t *p = llmobs_parse(c, json_string_value(schema), json_string_length(schema));
+        if (json_is_object(p)) {
+            put(c, b, ",\"schema\":");
+            llmobs_check(c, llmobs_json_write(b, p, SCHEMA_DEPTH));
+        } else {
+            llmobs_error(c, "otel_warning_tool_definition_entry_malformed");
+        }
+        json_decref(p);
+    } else if (json_is_object(schema)) {
+        put(c, b, ",\"schema\":");
+        llmobs_check(c, llmobs_json_write(b, schema, SCHEMA_DEPTH));
+    }
+    put(c, b, "}");
 }
