@@ -56,8 +56,8 @@ int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
                        int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx);
 
 struct llmobs_buffer_counters {
-    uint64_t spans_held;      /* gauge: LLM Obs spans waiting */
-    uint64_t bytes_held;      /* gauge */
+    uint64_t spans_held; /* gauge: LLM Obs spans waiting */
+    uint64_t bytes_held; /* gauge */
     uint64_t events_emitted;
     uint64_t settled_by_root;     /* emitted because the chain resolved */
     uint64_t settled_by_deadline; /* emitted at the deadline with the chain as far as known */
