@@ -45,7 +45,6 @@
 #define DD_VALIDATE_TIMEOUT_MS 10000
 #define DD_RAW_MAX             (256u * 1024 * 1024)
 #define DD_STATS_BODY_MAX      (16u * 1024 * 1024)
-#define DD_LOG_BODY_MAX        512
 #define DD_DEFAULT_QUEUE_BYTES (64u * 1024 * 1024)
 #define DD_DEFAULT_FLUSH_MS    2000
 #define DD_DEFAULT_ELAPSED_MS  300000
@@ -410,8 +409,7 @@ struct dd_exporter {
     char site[128];
     /* Rejections are logged at most once a minute: a wrong key would otherwise log every
      * flush. Touched only by the HTTP client's thread (the completion callbacks). */
-    int64_t rejection_logged_ms;
-    uint64_t rejections_suppressed;
+    struct http_rejection_log rejections;
     char hostname[256];
     char traces_url[DATADOG_URL_MAX + 32];
     char stats_url[DATADOG_URL_MAX + 32];
@@ -508,56 +506,6 @@ static void drop(struct dd_exporter *d, int reason, size_t spans)
     atomic_fetch_add(&d->spans_dropped[reason], spans);
 }
 
-#define DD_REJECTION_LOG_INTERVAL_MS 60000
-
-static void log_rejection(struct dd_exporter *d, const char *what, const struct http_result *r,
-                          size_t spans)
-{
-    int64_t now = o2d_now_ms();
-    if (d->rejection_logged_ms != 0 &&
-        now - d->rejection_logged_ms < DD_REJECTION_LOG_INTERVAL_MS) {
-        d->rejections_suppressed++;
-        return;
-    }
-    struct o2d_logline l;
-    if (r->http_status == 403) {
-        o2d_log_begin(&l, O2D_LOG_ERROR,
-                      "intake rejected the payload (403): the API key or the site is wrong");
-        o2d_log_cstr(&l, "site", d->site);
-    } else {
-        o2d_log_begin(&l, O2D_LOG_ERROR, "intake rejected the payload");
-    }
-    o2d_log_cstr(&l, "request", what);
-    o2d_log_int(&l, "http_status", r->http_status);
-    if (r->status != O2D_OK) {
-        o2d_log_cstr(&l, "error", r->error);
-    }
-    o2d_log_uint(&l, "spans", spans);
-    o2d_log_str(&l, "response", (const char *)r->body,
-                r->body_len < DD_LOG_BODY_MAX ? r->body_len : DD_LOG_BODY_MAX);
-    if (d->rejections_suppressed > 0) {
-        o2d_log_uint(&l, "rejections_not_logged_since_last_line", d->rejections_suppressed);
-    }
-    o2d_log_end(&l);
-    d->rejection_logged_ms = now;
-    d->rejections_suppressed = 0;
-}
-
-static void log_gave_up(const char *what, const struct http_result *r, size_t spans)
-{
-    struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_ERROR, "gave up sending: retries exhausted");
-    o2d_log_cstr(&l, "request", what);
-    o2d_log_int(&l, "attempts", r->attempts);
-    if (r->status == O2D_OK) {
-        o2d_log_int(&l, "http_status", r->http_status);
-    } else {
-        o2d_log_cstr(&l, "error", r->error);
-    }
-    o2d_log_uint(&l, "spans", spans);
-    o2d_log_end(&l);
-}
-
 static void log_validation(struct dd_exporter *d, const struct http_result *r)
 {
     char msg[400];
@@ -600,11 +548,11 @@ static void on_done(void *ctx, const struct http_result *r)
             break;
         case HTTP_DONE_REJECTED:
             drop(d, DATADOG_DROP_REJECTED_4XX, s->spans);
-            log_rejection(d, "traces", r, s->spans);
+            http_log_rejection(&d->rejections, d->site, "traces", "spans", s->spans, r);
             break;
         case HTTP_DONE_EXHAUSTED:
             drop(d, DATADOG_DROP_RETRIES_EXHAUSTED, s->spans);
-            log_gave_up("traces", r, s->spans);
+            http_log_gave_up("traces", "spans", s->spans, r);
             break;
         case HTTP_DONE_SHUTDOWN:
             drop(d, DATADOG_DROP_SHUTDOWN, s->spans);
@@ -623,9 +571,9 @@ static void on_done(void *ctx, const struct http_result *r)
         } else {
             atomic_fetch_add(&d->stats_payloads_dropped, 1);
             if (r->outcome == HTTP_DONE_REJECTED) {
-                log_rejection(d, "stats", r, 0);
+                http_log_rejection(&d->rejections, d->site, "stats", "spans", 0, r);
             } else if (r->outcome == HTTP_DONE_EXHAUSTED) {
-                log_gave_up("stats", r, 0);
+                http_log_gave_up("stats", "spans", 0, r);
             }
         }
         pthread_mutex_lock(&d->mu);

@@ -630,3 +630,56 @@ void http_client_free(struct http_client *c)
     o2d_free(c->user_agent);
     o2d_free(c);
 }
+
+/* ---- logging intake answers ---- */
+
+#define HTTP_REJECTION_LOG_INTERVAL_MS 60000
+#define HTTP_LOG_BODY_MAX              512
+
+void http_log_rejection(struct http_rejection_log *rl, const char *site, const char *request,
+                        const char *unit, size_t count, const struct http_result *r)
+{
+    int64_t now = o2d_now_ms();
+    if (rl->logged_ms != 0 && now - rl->logged_ms < HTTP_REJECTION_LOG_INTERVAL_MS) {
+        rl->suppressed++;
+        return;
+    }
+    struct o2d_logline l;
+    if (r->http_status == 403) {
+        o2d_log_begin(&l, O2D_LOG_ERROR,
+                      "intake rejected the payload (403): the API key or the site is wrong");
+        o2d_log_cstr(&l, "site", site);
+    } else {
+        o2d_log_begin(&l, O2D_LOG_ERROR, "intake rejected the payload");
+    }
+    o2d_log_cstr(&l, "request", request);
+    o2d_log_int(&l, "http_status", r->http_status);
+    if (r->status != O2D_OK) {
+        o2d_log_cstr(&l, "error", r->error);
+    }
+    o2d_log_uint(&l, unit, count);
+    o2d_log_str(&l, "response", (const char *)r->body,
+                r->body_len < HTTP_LOG_BODY_MAX ? r->body_len : HTTP_LOG_BODY_MAX);
+    if (rl->suppressed > 0) {
+        o2d_log_uint(&l, "rejections_not_logged_since_last_line", rl->suppressed);
+    }
+    o2d_log_end(&l);
+    rl->logged_ms = now;
+    rl->suppressed = 0;
+}
+
+void http_log_gave_up(const char *request, const char *unit, size_t count,
+                      const struct http_result *r)
+{
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_ERROR, "gave up sending: retries exhausted");
+    o2d_log_cstr(&l, "request", request);
+    o2d_log_int(&l, "attempts", r->attempts);
+    if (r->status == O2D_OK) {
+        o2d_log_int(&l, "http_status", r->http_status);
+    } else {
+        o2d_log_cstr(&l, "error", r->error);
+    }
+    o2d_log_uint(&l, unit, count);
+    o2d_log_end(&l);
+}

@@ -103,4 +103,20 @@ int64_t http_retry_after_ms(const char *v, size_t len, time_t now);
  * O2D_ERR_NOMEM, O2D_ERR_CONFIG (bad URL, unsupported scheme: not retried). */
 int http_status_of_curl(int curl_code);
 
+/*
+ * Logging what an intake answered, shared by the Datadog exporters. A rejection (a 4xx other
+ * than 408/429) is logged at most once a minute per `rl`, with the count of those not logged
+ * since; a wrong key would otherwise log on every flush. `request` names the payload
+ * ("traces", "stats", "llmobs"), `unit` what `count` counts ("spans", "events"). Call from
+ * the HTTP client's thread (the completion callbacks), which is what serialises `rl`.
+ */
+struct http_rejection_log {
+    int64_t logged_ms;
+    uint64_t suppressed;
+};
+void http_log_rejection(struct http_rejection_log *rl, const char *site, const char *request,
+                        const char *unit, size_t count, const struct http_result *r);
+void http_log_gave_up(const char *request, const char *unit, size_t count,
+                      const struct http_result *r);
+
 #endif

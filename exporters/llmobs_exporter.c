@@ -42,8 +42,6 @@
 #define LO_DEFAULT_QUEUE_BYTES (16u * 1024 * 1024)
 #define LO_MIN_QUEUE_BYTES     (2 * LLMOBS_MAX_BODY_BYTES)
 #define LO_DEFAULT_ELAPSED_MS  300000
-#define LO_LOG_BODY_MAX        512
-#define LO_REJECTION_LOG_MS    60000
 #define LO_DEFAULT_BUF_TIMEOUT 10000
 #define LO_DEFAULT_BUF_SPANS   100000
 #define LO_DEFAULT_BUF_BYTES   (64u * 1024 * 1024)
@@ -330,8 +328,7 @@ struct lo_exporter {
     int64_t max_elapsed_ms;
     /* Rejections are logged at most once a minute. Touched only by the HTTP client's thread
      * (the completion callbacks). */
-    int64_t rejection_logged_ms;
-    uint64_t rejections_suppressed;
+    struct http_rejection_log rejections;
 
     /* The trace buffer is single-threaded: receivers add, the sender polls. Lock order:
      * buf_mu before mu. */
@@ -418,52 +415,6 @@ static int64_t buffer_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void log_rejection(struct lo_exporter *d, const struct http_result *r, size_t events)
-{
-    int64_t now = o2d_now_ms();
-    if (d->rejection_logged_ms != 0 && now - d->rejection_logged_ms < LO_REJECTION_LOG_MS) {
-        d->rejections_suppressed++;
-        return;
-    }
-    struct o2d_logline l;
-    if (r->http_status == 403) {
-        o2d_log_begin(&l, O2D_LOG_ERROR,
-                      "intake rejected the payload (403): the API key or the site is wrong");
-        o2d_log_cstr(&l, "site", d->site);
-    } else {
-        o2d_log_begin(&l, O2D_LOG_ERROR, "intake rejected the payload");
-    }
-    o2d_log_cstr(&l, "request", "llmobs");
-    o2d_log_int(&l, "http_status", r->http_status);
-    if (r->status != O2D_OK) {
-        o2d_log_cstr(&l, "error", r->error);
-    }
-    o2d_log_uint(&l, "events", events);
-    o2d_log_str(&l, "response", (const char *)r->body,
-                r->body_len < LO_LOG_BODY_MAX ? r->body_len : LO_LOG_BODY_MAX);
-    if (d->rejections_suppressed > 0) {
-        o2d_log_uint(&l, "rejections_not_logged_since_last_line", d->rejections_suppressed);
-    }
-    o2d_log_end(&l);
-    d->rejection_logged_ms = now;
-    d->rejections_suppressed = 0;
-}
-
-static void log_gave_up(const struct http_result *r, size_t events)
-{
-    struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_ERROR, "gave up sending: retries exhausted");
-    o2d_log_cstr(&l, "request", "llmobs");
-    o2d_log_int(&l, "attempts", r->attempts);
-    if (r->status == O2D_OK) {
-        o2d_log_int(&l, "http_status", r->http_status);
-    } else {
-        o2d_log_cstr(&l, "error", r->error);
-    }
-    o2d_log_uint(&l, "events", events);
-    o2d_log_end(&l);
-}
-
 static void on_done(void *ctx, const struct http_result *r)
 {
     struct lo_sent *s = ctx;
@@ -479,11 +430,11 @@ static void on_done(void *ctx, const struct http_result *r)
         break;
     case HTTP_DONE_REJECTED:
         drop(d, LLMOBS_DROP_REJECTED_4XX, s->events);
-        log_rejection(d, r, s->events);
+        http_log_rejection(&d->rejections, d->site, "llmobs", "events", s->events, r);
         break;
     case HTTP_DONE_EXHAUSTED:
         drop(d, LLMOBS_DROP_RETRIES_EXHAUSTED, s->events);
-        log_gave_up(r, s->events);
+        http_log_gave_up("llmobs", "events", s->events, r);
         break;
     case HTTP_DONE_SHUTDOWN:
         drop(d, LLMOBS_DROP_SHUTDOWN, s->events);
