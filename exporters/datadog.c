@@ -481,8 +481,8 @@ const char *datadog_drop_reason_name(int reason)
     return drop_reason_names[reason];
 }
 
-static void base_url(const char *override, const char *prefix, const char *site, char *out,
-                     size_t n)
+void datadog_base_url(const char *override, const char *prefix, const char *site, char *out,
+                      size_t n)
 {
     if (override != NULL && override[0] != '\0') {
         snprintf(out, n, "%s", override);
@@ -498,7 +498,7 @@ static void base_url(const char *override, const char *prefix, const char *site,
 
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n)
 {
-    base_url(cfg->traces_endpoint, "trace.agent.", cfg->site, out, n);
+    datadog_base_url(cfg->traces_endpoint, "trace.agent.", cfg->site, out, n);
 }
 
 static void drop(struct dd_exporter *d, int reason, size_t spans)
@@ -749,12 +749,6 @@ static void send_batch(struct dd_exporter *d, struct datadog_item *list, size_t 
     pthread_mutex_unlock(&d->mu);
 }
 
-static void deadline_ts(int64_t ms, struct timespec *ts)
-{
-    ts->tv_sec = ms / 1000;
-    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
-}
-
 static void *sender_main(void *arg)
 {
     struct dd_exporter *d = arg;
@@ -820,7 +814,7 @@ static void *sender_main(void *arg)
         }
         int64_t wake = d->next_stats_ms < d->next_traces_ms ? d->next_stats_ms : d->next_traces_ms;
         struct timespec ts;
-        deadline_ts(wake, &ts);
+        ts = o2d_timespec_from_ms(wake);
         pthread_cond_timedwait(&d->cond, &d->mu, &ts);
     }
     pthread_mutex_unlock(&d->mu);
@@ -1010,7 +1004,7 @@ static int dd_flush(struct exporter *e, int64_t deadline_ms)
         return O2D_OK;
     }
     struct timespec ts;
-    deadline_ts(deadline_ms, &ts);
+    ts = o2d_timespec_from_ms(deadline_ms);
     pthread_mutex_lock(&d->mu);
     uint64_t gen = ++d->flush_req;
     pthread_cond_broadcast(&d->cond);
@@ -1152,7 +1146,7 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
     datadog_traces_base(cfg, base, sizeof(base));
     snprintf(d->traces_url, sizeof(d->traces_url), "%s/api/v0.2/traces", base);
     snprintf(d->stats_url, sizeof(d->stats_url), "%s/api/v0.2/stats", base);
-    base_url(cfg->api_endpoint, "api.", cfg->site, base, sizeof(base));
+    datadog_base_url(cfg->api_endpoint, "api.", cfg->site, base, sizeof(base));
     snprintf(d->validate_url, sizeof(d->validate_url), "%s/api/v1/validate", base);
     snprintf(d->key_header, sizeof(d->key_header), "DD-Api-Key: %s", cfg->api_key);
     d->queue_max = cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes : DD_DEFAULT_QUEUE_BYTES;

@@ -65,6 +65,11 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
 /* Stops the sender thread (idempotent); the exporter stays readable until destroyed. */
 void datadog_exporter_stop(struct exporter *e);
 
+/* An intake's base URL: `override` when set, else "https://<prefix><site>" (prefix such as
+ * "trace.agent.", "api.", "llmobs-intake."; site default datadoghq.com); no trailing slash. */
+void datadog_base_url(const char *override, const char *prefix, const char *site, char *out,
+                      size_t n);
+
 /* "https://trace.agent.<site>" or the override, without a trailing slash. */
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);
 

@@ -390,29 +390,12 @@ const char *llmobs_exporter_drop_reason_name(int reason)
 
 void llmobs_exporter_intake_base(const struct datadog_config *cfg, char *out, size_t n)
 {
-    if (cfg->llmobs.endpoint[0] != '\0') {
-        snprintf(out, n, "%s", cfg->llmobs.endpoint);
-    } else {
-        snprintf(out, n, "https://llmobs-intake.%s",
-                 cfg->site[0] != '\0' ? cfg->site : "datadoghq.com");
-    }
-    size_t len = strlen(out);
-    while (len > 0 && out[len - 1] == '/') {
-        out[--len] = '\0';
-    }
+    datadog_base_url(cfg->llmobs.endpoint, "llmobs-intake.", cfg->site, out, n);
 }
 
 static void drop(struct lo_exporter *d, int reason, size_t events)
 {
     atomic_fetch_add(&d->events_dropped[reason], events);
-}
-
-/* The buffer's clock: monotonic, so its deadlines do not jump with the wall clock. */
-static int64_t buffer_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static void on_done(void *ctx, const struct http_result *r)
@@ -538,7 +521,7 @@ static uint64_t poll_buffer(struct lo_exporter *d, int force, int *busy)
 {
     struct llmobs_buffer_counters c;
     pthread_mutex_lock(&d->buf_mu);
-    int rv = llmobs_buffer_poll(d->buf, buffer_now_ns(), force, emit_event, d);
+    int rv = llmobs_buffer_poll(d->buf, o2d_now_ns(), force, emit_event, d);
     llmobs_buffer_get_counters(d->buf, &c);
     atomic_store(&d->buf_holds, c.spans_held > 0);
     pthread_mutex_unlock(&d->buf_mu);
@@ -592,12 +575,6 @@ static void send_events(struct lo_exporter *d, struct llmobs_exporter_event *lis
     pthread_mutex_lock(&d->mu);
     d->queue_bytes -= bytes;
     pthread_mutex_unlock(&d->mu);
-}
-
-static void deadline_ts(int64_t ms, struct timespec *ts)
-{
-    ts->tv_sec = ms / 1000;
-    ts->tv_nsec = (long)(ms % 1000) * 1000000L;
 }
 
 static void *sender_main(void *arg)
@@ -661,7 +638,7 @@ static void *sender_main(void *arg)
             continue; /* what the poll released may be sendable at once */
         }
         struct timespec ts;
-        deadline_ts(d->next_poll_ms, &ts);
+        ts = o2d_timespec_from_ms(d->next_poll_ms);
         pthread_cond_timedwait(&d->cond, &d->mu, &ts);
     }
     pthread_mutex_unlock(&d->mu);
@@ -730,7 +707,7 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
     }
     size_t n_llm = bt->n_llm;
     pthread_mutex_lock(&d->buf_mu);
-    rv = llmobs_exporter_batch_add(d->buf, bt, buffer_now_ns());
+    rv = llmobs_exporter_batch_add(d->buf, bt, o2d_now_ns());
     struct llmobs_buffer_counters c;
     llmobs_buffer_get_counters(d->buf, &c);
     atomic_store(&d->buf_holds, c.spans_held > 0);
@@ -762,7 +739,7 @@ static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
     }
     int rv = O2D_OK;
     pthread_mutex_lock(&d->buf_mu);
-    int64_t now = buffer_now_ns();
+    int64_t now = o2d_now_ns();
     for (size_t r = 0; r < req->n_resource_logs && rv == O2D_OK; r++) {
         const OtlpResourceLogs *rl = req->resource_logs[r];
         for (size_t k = 0; k < rl->n_scope_logs && rv == O2D_OK; k++) {
@@ -829,7 +806,7 @@ static int lo_flush(struct exporter *e, int64_t deadline_ms)
         return O2D_OK;
     }
     struct timespec ts;
-    deadline_ts(deadline_ms, &ts);
+    ts = o2d_timespec_from_ms(deadline_ms);
     pthread_mutex_lock(&d->mu);
     uint64_t gen = ++d->flush_req;
     pthread_cond_broadcast(&d->cond);
@@ -945,7 +922,7 @@ static void lo_destroy(struct exporter *e)
         drop(d, LLMOBS_DROP_SHUTDOWN, left);
     }
     if (d->buf != NULL) {
-        llmobs_buffer_poll(d->buf, buffer_now_ns(), 1, count_event, d);
+        llmobs_buffer_poll(d->buf, o2d_now_ns(), 1, count_event, d);
     }
     if (d->started) {
         log_totals(e);

@@ -16,4 +16,22 @@ static inline int64_t o2d_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The same clock in nanoseconds (the LLM Obs trace buffer's deadlines). */
+static inline int64_t o2d_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A monotonic millisecond deadline as a timespec, for pthread_cond_timedwait on a condition
+ * variable whose clock is CLOCK_MONOTONIC. */
+static inline struct timespec o2d_timespec_from_ms(int64_t ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    return ts;
+}
+
 #endif
