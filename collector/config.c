@@ -70,7 +70,11 @@ const char o2d_config_embedded[] =
     "      key_file: \"\"\n"
     "      site: ${env:DD_SITE:-datadoghq.com}\n"
     "      endpoint: \"\"                 # empty: https://api.<site>\n"
+    "    agent:\n"
+    "      endpoint: \"\"                 # http://host:8126: send through a Datadog Agent\n"
+    "    tags: ${env:DD_TAGS:-}           # k:v pairs added to every span and LLM Obs event\n"
     "    traces:\n"
+    "      enabled: ${env:DD_TRACE_ENABLED:-true}  # false: APM traces and stats not sent\n"
     "      endpoint: \"\"                 # empty: https://trace.agent.<site>\n"
     "      span_name_as_resource_name: false\n"
     "      span_name_remappings: {}\n"
@@ -96,7 +100,10 @@ const char o2d_config_embedded[] =
     "    verbosity: basic                 # quiet | basic | detailed\n"
     "service:\n"
     "  extensions: [health_check]\n"
+    "  shutdown_timeout: 20s             # SIGTERM to exit: drain, flush, then give up\n"
     "  telemetry:\n"
+    "    metrics:\n"
+    "      address: 0.0.0.0:8888          # Prometheus text at /metrics; empty = off\n"
     "    logs:\n"
     "      level: info                    # debug | info | warn | error\n";
 
@@ -120,6 +127,9 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->http.read_timeout_ms = 30 * 1000;
     cfg->memory_limit = 256 * (size_t)MIB;
     snprintf(cfg->health_endpoint, sizeof(cfg->health_endpoint), "%s", "0.0.0.0:13133");
+    snprintf(cfg->metrics_endpoint, sizeof(cfg->metrics_endpoint), "%s", "0.0.0.0:8888");
+    cfg->shutdown_timeout_ms = 20 * 1000;
+    cfg->datadog.traces_enabled = 1;
     cfg->debug_verbosity = O2D_DEBUG_BASIC;
     cfg->log_level = O2D_LOG_INFO;
     snprintf(cfg->source, sizeof(cfg->source), "%s", "<embedded default>");
@@ -217,6 +227,9 @@ static const struct key_row key_table[] = {
     UINT(GRPC ".max_concurrent_streams", grpc.max_concurrent_streams, 1, 10000, 1),
     UINT(GRPC ".max_connections", grpc.max_connections, 1, 1000000, 1),
     DURATION(GRPC ".request_timeout", grpc.request_timeout_ms, 1),
+    SECTION(GRPC ".tls"),
+    STRING(GRPC ".tls.cert_file", grpc.tls_cert_file, KEY_EMPTY_OK),
+    STRING(GRPC ".tls.key_file", grpc.tls_key_file, KEY_EMPTY_OK),
     SECTION(GRPC ".keepalive"),
     SECTION(KEEPALIVE),
     DURATION(KEEPALIVE ".max_connection_idle", grpc.max_connection_idle_ms, 1),
@@ -228,6 +241,9 @@ static const struct key_row key_table[] = {
     UINT(HTTP ".max_connections", http.max_connections, 1, 1000000, 1),
     DURATION(HTTP ".idle_timeout", http.idle_timeout_ms, 1),
     DURATION(HTTP ".read_timeout", http.read_timeout_ms, 1),
+    SECTION(HTTP ".tls"),
+    STRING(HTTP ".tls.cert_file", http.tls_cert_file, KEY_EMPTY_OK),
+    STRING(HTTP ".tls.key_file", http.tls_key_file, KEY_EMPTY_OK),
     UINT("receivers.otlp.memory_limit_mib", memory_limit, 1, 1048576, MIB),
     SECTION("extensions"),
     SECTION("extensions.health_check"),
@@ -241,7 +257,11 @@ static const struct key_row key_table[] = {
     STRING("exporters.datadog.api.key_file", datadog_key_file, KEY_EMPTY_OK),
     STRING("exporters.datadog.api.site", datadog.site, 0),
     STRING("exporters.datadog.api.endpoint", datadog.api_endpoint, KEY_EMPTY_OK),
+    SECTION("exporters.datadog.agent"),
+    STRING("exporters.datadog.agent.endpoint", datadog.agent_endpoint, KEY_EMPTY_OK),
+    STRING("exporters.datadog.tags", dd_tags, KEY_EMPTY_OK),
     SECTION("exporters.datadog.traces"),
+    BOOL("exporters.datadog.traces.enabled", datadog.traces_enabled),
     STRING("exporters.datadog.traces.endpoint", datadog.traces_endpoint, KEY_EMPTY_OK),
     BOOL("exporters.datadog.traces.span_name_as_resource_name",
          datadog.apm.span_name_as_resource_name),
@@ -286,7 +306,10 @@ static const struct key_row key_table[] = {
     NAMES("service.pipelines.*.receivers"),
     NAMES("service.pipelines.*.processors"),
     NAMES("service.pipelines.*.exporters"),
+    DURATION("service.shutdown_timeout", shutdown_timeout_ms, 100),
     SECTION("service.telemetry"),
+    SECTION("service.telemetry.metrics"),
+    ENDPOINT("service.telemetry.metrics.address", metrics_endpoint, KEY_EMPTY_OK),
     SECTION("service.telemetry.logs"),
     ENUM("service.telemetry.logs.level", log_level, o2d_log_level_parse,
          "debug, info, warn, error"),

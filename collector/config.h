@@ -30,6 +30,8 @@ struct o2d_grpc_config {
     int64_t max_connection_age_grace_ms; /* ...max_connection_age_grace, default 30 s */
     int64_t request_timeout_ms;          /* a request must arrive whole within this when the
                                             client sends no grpc-timeout; default 30 s */
+    char tls_cert_file[256];             /* tls.cert_file: PEM chain; empty = plaintext h2c */
+    char tls_key_file[256];              /* tls.key_file: PEM private key */
 };
 
 /* receivers.otlp.protocols.http */
@@ -41,6 +43,8 @@ struct o2d_http_config {
     int64_t idle_timeout_ms;         /* no byte from the client for this long closes the
                                         connection; default 60 s */
     int64_t read_timeout_ms;         /* a whole request must arrive within this; default 30 s */
+    char tls_cert_file[256];         /* tls.cert_file: PEM chain; empty = plaintext HTTP */
+    char tls_key_file[256];          /* tls.key_file: PEM private key */
 };
 
 struct o2d_config {
@@ -51,6 +55,15 @@ struct o2d_config {
     size_t memory_limit;
     /* extensions.health_check.endpoint, default 0.0.0.0:13133; empty = off */
     char health_endpoint[O2D_ENDPOINT_MAX];
+    /* service.telemetry.metrics.address: Prometheus text at /metrics, default 0.0.0.0:8888;
+     * empty = off */
+    char metrics_endpoint[O2D_ENDPOINT_MAX];
+    /* service.shutdown_timeout: from SIGTERM to exit, draining receivers, queues, stats and
+     * the trace buffer; default 20 s (inside ECS's default 30 s stop timeout) */
+    int64_t shutdown_timeout_ms;
+    /* exporters.datadog.tags (default ${env:DD_TAGS}) as written: "k:v" pairs separated by
+     * commas or blanks; parsed by o2d_config_prepare() */
+    char dd_tags[1024];
     /* exporters.datadog: on when an API key is set (DD_API_KEY in the embedded default) */
     struct datadog_config datadog;
     int datadog_section; /* exporters.datadog is in the file */

@@ -44,6 +44,10 @@ struct datadog_config {
                                               https://trace.agent.<site> (tests, proxies) */
     char api_endpoint[DATADOG_URL_MAX];    /* api.endpoint: base URL replacing
                                               https://api.<site> for the key check */
+    char agent_endpoint[DATADOG_URL_MAX];  /* agent.endpoint: a Datadog Agent's base URL
+                                              (http://host:8126); set = agent mode, no key */
+    int traces_enabled;                    /* traces.enabled / DD_TRACE_ENABLED: send APM
+                                              traces and stats (default on) */
     struct apm_config apm;                 /* mapping options; pointers owned by the config */
     int compute_stats_by_span_kind;        /* traces.compute_stats_by_span_kind, default on */
     int peer_tags_aggregation;             /* traces.peer_tags_aggregation, default on */
