@@ -105,6 +105,7 @@ struct grpc_stream {
     int headers_done;
     int request_done;   /* END_STREAM received */
     int answered;       /* a response was submitted */
+    int ingested;       /* handed to ingest_request, which counts its own refusals */
     int rst_after_send; /* answered early: reset once the trailers-only HEADERS is out */
     /* The success response body: prefix + Export*ServiceResponse. */
     struct o2d_buf resp;
@@ -221,6 +222,10 @@ static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int status
     }
     st->answered = 1;
     release_body(c->w->srv, st);
+    if (!st->ingested) {
+        ingest_count_refusal(c->w->srv->ing, O2D_TRANSPORT_GRPC, st->path_ok ? (int)st->sig : -1,
+                             ingest_refusal_of(status));
+    }
 
     enum grpc_code code = o2d_status_to_grpc(status);
     if (reason == NULL) {
@@ -353,6 +358,7 @@ static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
     }
     struct ingest_result res;
     const uint8_t *body = st->body.data != NULL ? st->body.data : (const uint8_t *)"";
+    st->ingested = 1;
     ingest_request(s->ing, O2D_TRANSPORT_GRPC, st->sig, OTLP_ENC_PROTOBUF, st->comp, body,
                    st->body.len, s->cfg.max_recv_msg_size, &res);
     release_body(s, st);

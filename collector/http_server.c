@@ -268,9 +268,21 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, const char *url, 
     return ok;
 }
 
-static enum MHD_Result send_status(struct MHD_Connection *conn, const char *url, int status,
-                                   const char *reason, enum otlp_encoding enc, int close_after)
+/* Counts a refusal decided here (not by ingest_request, which counts its own). */
+static void count_refusal(struct ingest *ing, const char *url, enum ingest_refusal why)
 {
+    enum otlp_signal sig;
+    ingest_count_refusal(ing, O2D_TRANSPORT_HTTP, find_route(url, &sig) ? (int)sig : -1, why);
+}
+
+/* `count_in`: the ingest to count the refusal in; NULL when ingest_request already did. */
+static enum MHD_Result send_status(struct ingest *count_in, struct MHD_Connection *conn,
+                                   const char *url, int status, const char *reason,
+                                   enum otlp_encoding enc, int close_after)
+{
+    if (count_in != NULL) {
+        count_refusal(count_in, url, ingest_refusal_of(status));
+    }
     if (reason == NULL) {
         reason = o2d_strerror(status);
     }
@@ -302,17 +314,18 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     int ct = parse_content_type(header(conn, MHD_HTTP_HEADER_CONTENT_TYPE), &enc);
     enum otlp_signal sig;
     if (!find_route(url, &sig)) {
-        return send_status(conn, url, O2D_ERR_NOT_FOUND,
+        return send_status(s->ing, conn, url, O2D_ERR_NOT_FOUND,
                            "unknown path: OTLP/HTTP serves /v1/traces, /v1/logs and /v1/metrics",
                            enc, 0);
     }
     if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
         /* HTTP-only: no o2d status means "wrong method", so 405 is decided here. */
+        count_refusal(s->ing, url, INGEST_REFUSED_METHOD);
         return send_error(conn, url, MHD_HTTP_METHOD_NOT_ALLOWED, GRPC_UNIMPLEMENTED,
                           "method not allowed: use POST", 0, enc, MHD_HTTP_METHOD_POST, 0);
     }
     if (ct != O2D_OK) {
-        return send_status(conn, url, O2D_ERR_UNSUPPORTED,
+        return send_status(s->ing, conn, url, O2D_ERR_UNSUPPORTED,
                            "unsupported content type: use application/x-protobuf or "
                            "application/json",
                            enc, 0);
@@ -323,10 +336,11 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         char v[40], msg[96];
         quote_value(v, sizeof(v), ce);
         snprintf(msg, sizeof(msg), "unsupported content encoding '%s': use gzip or identity", v);
-        return send_status(conn, url, O2D_ERR_UNSUPPORTED, msg, enc, 0);
+        return send_status(s->ing, conn, url, O2D_ERR_UNSUPPORTED, msg, enc, 0);
     }
     if (atomic_load(&s->draining)) {
-        return send_status(conn, url, O2D_ERR_SHUTDOWN, "shutting down: retry later", enc, 1);
+        return send_status(s->ing, conn, url, O2D_ERR_SHUTDOWN, "shutting down: retry later", enc,
+                           1);
     }
 
     size_t max = s->cfg.max_request_body_size;
@@ -335,10 +349,10 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     int chunked = te != NULL && strcasestr(te, "chunked") != NULL;
     uint64_t declared = 0;
     if (!chunked && cl != NULL && parse_length(cl, &declared) != O2D_OK) {
-        return send_status(conn, url, O2D_ERR_INVALID, "invalid Content-Length", enc, 1);
+        return send_status(s->ing, conn, url, O2D_ERR_INVALID, "invalid Content-Length", enc, 1);
     }
     if (declared > max) {
-        return send_status(conn, url, O2D_ERR_TOO_LARGE,
+        return send_status(s->ing, conn, url, O2D_ERR_TOO_LARGE,
                            "request body larger than max_request_body_size", enc, 1);
     }
     size_t reserve =
@@ -346,13 +360,13 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     if (reserve > 0) {
         int rv = ingest_reserve(s->ing, reserve);
         if (rv != O2D_OK) {
-            return send_status(conn, url, rv, "memory limit reached: retry later", enc, 1);
+            return send_status(s->ing, conn, url, rv, "memory limit reached: retry later", enc, 1);
         }
     }
     struct http_req *req = o2d_calloc(1, sizeof(*req));
     if (req == NULL) {
         ingest_release(s->ing, reserve);
-        return send_status(conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
+        return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
     }
     req->srv = s;
     req->sig = sig;
@@ -364,7 +378,7 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     o2d_buf_init(&req->body, max);
     if (!chunked && declared > 0 && o2d_buf_reserve(&req->body, (size_t)declared) != O2D_OK) {
         req_free(req);
-        return send_status(conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
+        return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
     }
     atomic_fetch_add(&s->inflight, 1);
     *con_cls = req;
@@ -393,6 +407,7 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     if (o2d_now_ms() > req->deadline_ms) {
         /* A sender too slow for read_timeout is cut: closing is the only answer left. */
         log_refusal(url, 0, "read_timeout passed before the body ended");
+        count_refusal(s->ing, url, INGEST_REFUSED_TIMEOUT);
         return MHD_NO;
     }
     if (req->failed != O2D_OK) {
@@ -427,7 +442,7 @@ static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *
 {
     struct http_server *s = req->srv;
     if (req->failed != O2D_OK) {
-        return send_status(conn, url, req->failed, req->reason, req->enc, 0);
+        return send_status(s->ing, conn, url, req->failed, req->reason, req->enc, 0);
     }
     struct ingest_result res;
     const uint8_t *body = req->body.data != NULL ? req->body.data : (const uint8_t *)"";
@@ -435,7 +450,7 @@ static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *
                    s->cfg.max_request_body_size, &res);
     req_drop_body(req);
     if (res.status != O2D_OK) {
-        return send_status(conn, url, res.status, res.reason, req->enc, 0);
+        return send_status(NULL, conn, url, res.status, res.reason, req->enc, 0);
     }
     struct o2d_buf out;
     o2d_buf_init(&out, HTTP_RESPONSE_MAX);
@@ -443,7 +458,7 @@ static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *
     if (rv != O2D_OK) {
         o2d_buf_cleanup(&out);
         /* The data was accepted; only its answer failed (OTLP: 500 when it cannot fit). */
-        return send_status(conn, url, rv == O2D_ERR_NOMEM ? O2D_ERR_NOMEM : O2D_ERR_INTERNAL,
+        return send_status(NULL, conn, url, rv == O2D_ERR_NOMEM ? O2D_ERR_NOMEM : O2D_ERR_INTERNAL,
                            "cannot encode the response", req->enc, 0);
     }
     enum MHD_Result ok = send_body(conn, MHD_HTTP_OK, req->enc, &out, 0, NULL, 0);

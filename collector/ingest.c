@@ -2,7 +2,9 @@
  * ingest.c: the one ingest path shared by the gRPC and HTTP receivers: inflate within the
  * limit, decode into this thread's arena, validate, count, hand to the pipeline. Also the
  * answers both receivers send (Export*ServiceResponse, google.rpc.Status), so that their
- * encoding lives in one place.
+ * encoding lives in one place, and the receivers' counters: what was accepted, what was
+ * refused and why (a closed set of reasons, never the client's words), and how long
+ * ingest_request took, which ingest_write_metrics() shows at scrape time.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -17,6 +19,7 @@
 #include "o2d_inflate.h"
 #include "o2d_json_out.h"
 #include "o2d_log.h"
+#include "o2d_time.h"
 #include "pipeline.h"
 
 /* A thread keeps at most this much inflate buffer between requests. */
@@ -25,6 +28,18 @@
  * needs more is refused as too large rather than allowed to eat memory. */
 #define ARENA_EXPANSION 16
 #define ARENA_FLOOR     (256u * 1024)
+
+/* The three signals, and a fourth index for refusals whose path named no signal. */
+#define SIG_UNKNOWN 3
+#define SIG_SLOTS   4
+
+/* Upper bounds of the request latency histogram, in ns: 0.5 ms (a small request on an idle
+ * machine) to 5 s (a large gzip body on a loaded one); slower ones land in +Inf. */
+static const int64_t latency_bounds_ns[] = {
+    500000,    1000000,   2500000,   5000000,    10000000,   25000000,   50000000,
+    100000000, 250000000, 500000000, 1000000000, 2500000000, 5000000000,
+};
+#define LATENCY_BOUNDS (sizeof(latency_bounds_ns) / sizeof(latency_bounds_ns[0]))
 
 struct ingest_tls {
     struct o2d_arena arena;
@@ -39,10 +54,83 @@ struct ingest {
     atomic_int metrics_warned;
     atomic_uint_fast64_t requests[O2D_TRANSPORT_COUNT][3];
     atomic_uint_fast64_t items[O2D_TRANSPORT_COUNT][3];
-    atomic_uint_fast64_t rejected_items;
-    atomic_uint_fast64_t refused[O2D_TRANSPORT_COUNT];
+    atomic_uint_fast64_t rejected_items[O2D_TRANSPORT_COUNT][3];
+    atomic_uint_fast64_t refused[O2D_TRANSPORT_COUNT][SIG_SLOTS][INGEST_REFUSED_N];
+    atomic_uint_fast64_t refused_items[O2D_TRANSPORT_COUNT][3][INGEST_REFUSED_N];
     atomic_uint_fast64_t metric_points_dropped;
+    /* ingest_request durations; each bucket alone, made cumulative when written. */
+    atomic_uint_fast64_t latency[O2D_TRANSPORT_COUNT][LATENCY_BOUNDS + 1];
+    atomic_uint_fast64_t latency_sum_ns[O2D_TRANSPORT_COUNT];
 };
+
+static const char *const refusal_names[INGEST_REFUSED_N] = {
+    [INGEST_REFUSED_INVALID] = "invalid",           [INGEST_REFUSED_TOO_LARGE] = "too_large",
+    [INGEST_REFUSED_UNSUPPORTED] = "unsupported",   [INGEST_REFUSED_NOT_FOUND] = "not_found",
+    [INGEST_REFUSED_METHOD] = "method_not_allowed", [INGEST_REFUSED_TIMEOUT] = "timeout",
+    [INGEST_REFUSED_MEMORY] = "memory_limit",       [INGEST_REFUSED_QUEUE_FULL] = "queue_full",
+    [INGEST_REFUSED_SHUTDOWN] = "shutdown",         [INGEST_REFUSED_NOMEM] = "out_of_memory",
+    [INGEST_REFUSED_INTERNAL] = "internal",
+};
+
+const char *ingest_refusal_name(enum ingest_refusal r)
+{
+    if ((int)r < 0 || r >= INGEST_REFUSED_N) {
+        return refusal_names[INGEST_REFUSED_INTERNAL];
+    }
+    return refusal_names[r];
+}
+
+enum ingest_refusal ingest_refusal_of(int status)
+{
+    switch (status) {
+    case O2D_ERR_INVALID:
+        return INGEST_REFUSED_INVALID;
+    case O2D_ERR_TOO_LARGE:
+        return INGEST_REFUSED_TOO_LARGE;
+    case O2D_ERR_UNSUPPORTED:
+        return INGEST_REFUSED_UNSUPPORTED;
+    case O2D_ERR_NOT_FOUND:
+        return INGEST_REFUSED_NOT_FOUND;
+    case O2D_ERR_TIMEOUT:
+        return INGEST_REFUSED_TIMEOUT;
+    case O2D_ERR_BUSY:
+        return INGEST_REFUSED_MEMORY;
+    case O2D_ERR_SHUTDOWN:
+        return INGEST_REFUSED_SHUTDOWN;
+    case O2D_ERR_NOMEM:
+        return INGEST_REFUSED_NOMEM;
+    default:
+        return INGEST_REFUSED_INTERNAL;
+    }
+}
+
+void ingest_count_refusal(struct ingest *ing, enum o2d_transport tr, int sig,
+                          enum ingest_refusal reason)
+{
+    if ((int)tr < 0 || tr >= O2D_TRANSPORT_COUNT) {
+        return;
+    }
+    if (sig < 0 || sig >= SIG_UNKNOWN) {
+        sig = SIG_UNKNOWN;
+    }
+    if ((int)reason < 0 || reason >= INGEST_REFUSED_N) {
+        reason = INGEST_REFUSED_INTERNAL;
+    }
+    atomic_fetch_add_explicit(&ing->refused[tr][sig][reason], 1, memory_order_relaxed);
+}
+
+static void observe_latency(struct ingest *ing, enum o2d_transport tr, int64_t ns)
+{
+    if (ns < 0) {
+        ns = 0;
+    }
+    size_t i = 0;
+    while (i < LATENCY_BOUNDS && ns > latency_bounds_ns[i]) {
+        i++;
+    }
+    atomic_fetch_add_explicit(&ing->latency[tr][i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ing->latency_sum_ns[tr], (uint64_t)ns, memory_order_relaxed);
+}
 
 const char *o2d_transport_name(enum o2d_transport tr)
 {
@@ -146,9 +234,13 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
                    enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
                    size_t len, size_t max_decoded, struct ingest_result *res)
 {
+    int64_t started_ns = o2d_now_ns();
     memset(res, 0, sizeof(*res));
     res->signal = sig;
     const char *reason = NULL;
+    /* Why, when refused; the pipeline's BUSY is a full queue, not the memory budget. */
+    enum ingest_refusal why = INGEST_REFUSED_INTERNAL;
+    size_t decoded_items = 0; /* items of a request refused after decoding */
     struct ingest_tls *t = thread_state(ing);
     if (t == NULL) {
         set_error(res, O2D_ERR_NOMEM, "out of memory");
@@ -184,16 +276,19 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         set_error(res, rv, reason);
         goto out;
     }
-    if (sig == OTLP_SIGNAL_METRICS) {
-        warn_metrics_once(ing);
-        atomic_fetch_add_explicit(&ing->metric_points_dropped, req.accepted, memory_order_relaxed);
-    }
     rv = pipeline_submit(ing->pipeline, tr, &req);
     if (rv != O2D_OK) {
         set_error(res, rv,
                   rv == O2D_ERR_SHUTDOWN ? "otel2dd is shutting down"
                                          : "otel2dd is busy: its queues are full, retry later");
+        why = rv == O2D_ERR_BUSY ? INGEST_REFUSED_QUEUE_FULL : ingest_refusal_of(rv);
+        decoded_items = req.accepted + req.rejected;
         goto out;
+    }
+    if (sig == OTLP_SIGNAL_METRICS) {
+        /* Counted once taken: a refused request comes back, and would count twice. */
+        warn_metrics_once(ing);
+        atomic_fetch_add_explicit(&ing->metric_points_dropped, req.accepted, memory_order_relaxed);
     }
     res->status = O2D_OK;
     res->accepted = req.accepted;
@@ -202,12 +297,20 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
     atomic_fetch_add_explicit(&ing->requests[tr][sig], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&ing->items[tr][sig], req.accepted, memory_order_relaxed);
     if (req.rejected) {
-        atomic_fetch_add_explicit(&ing->rejected_items, req.rejected, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ing->rejected_items[tr][sig], req.rejected,
+                                  memory_order_relaxed);
     }
 
 out:
     if (res->status != O2D_OK) {
-        atomic_fetch_add_explicit(&ing->refused[tr], 1, memory_order_relaxed);
+        if (why == INGEST_REFUSED_INTERNAL) {
+            why = ingest_refusal_of(res->status);
+        }
+        ingest_count_refusal(ing, tr, (int)sig, why);
+        if (decoded_items > 0) {
+            atomic_fetch_add_explicit(&ing->refused_items[tr][sig][why], decoded_items,
+                                      memory_order_relaxed);
+        }
     }
     if (t != NULL) {
         o2d_arena_reset(&t->arena);
@@ -215,6 +318,7 @@ out:
             o2d_buf_cleanup(&t->inflated);
         }
     }
+    observe_latency(ing, tr, o2d_now_ns() - started_ns);
     return res->status;
 }
 
@@ -225,11 +329,111 @@ void ingest_get_totals(struct ingest *ing, struct ingest_totals *tot)
         for (int s = 0; s < 3; s++) {
             tot->requests[tr][s] = atomic_load(&ing->requests[tr][s]);
             tot->items[tr][s] = atomic_load(&ing->items[tr][s]);
+            tot->rejected_items += atomic_load(&ing->rejected_items[tr][s]);
         }
-        tot->refused[tr] = atomic_load(&ing->refused[tr]);
+        for (int s = 0; s < SIG_SLOTS; s++) {
+            for (int r = 0; r < INGEST_REFUSED_N; r++) {
+                tot->refused[tr] += atomic_load(&ing->refused[tr][s][r]);
+            }
+        }
     }
-    tot->rejected_items = atomic_load(&ing->rejected_items);
     tot->metric_points_dropped = atomic_load(&ing->metric_points_dropped);
+}
+
+static const char *signal_label(int sig)
+{
+    return sig == SIG_UNKNOWN ? "unknown" : otlp_signal_name((enum otlp_signal)sig);
+}
+
+/* One sample per transport and signal of a [transport][signal] counter. */
+static void write_per_signal(struct prom_writer *w, const char *name, atomic_uint_fast64_t (*c)[3])
+{
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        for (int s = 0; s < 3; s++) {
+            struct prom_label l[] = {{"transport", o2d_transport_name(tr)},
+                                     {"signal", signal_label(s)}};
+            prom_sample_u64(w, name, l, 2, atomic_load(&c[tr][s]));
+        }
+    }
+}
+
+void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
+{
+    prom_family(w, "otel2dd_receiver_accepted_requests_total", PROM_COUNTER,
+                "OTLP export requests answered with success, per transport and signal.");
+    write_per_signal(w, "otel2dd_receiver_accepted_requests_total", ing->requests);
+    prom_family(w, "otel2dd_receiver_accepted_items_total", PROM_COUNTER,
+                "Spans, log records or metric points in accepted requests and handed to the "
+                "exporters, per transport and signal.");
+    write_per_signal(w, "otel2dd_receiver_accepted_items_total", ing->items);
+    prom_family(w, "otel2dd_receiver_rejected_items_total", PROM_COUNTER,
+                "Items refused by validation inside accepted requests (OTLP partial "
+                "success), per transport and signal.");
+    write_per_signal(w, "otel2dd_receiver_rejected_items_total", ing->rejected_items);
+
+    /* Refusals: only the combinations that happened, out of 2 x 4 x 11. */
+    prom_family(w, "otel2dd_receiver_refused_requests_total", PROM_COUNTER,
+                "Requests answered with an error, per transport, signal (unknown when the "
+                "path or method named none) and reason.");
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        for (int s = 0; s < SIG_SLOTS; s++) {
+            for (int r = 0; r < INGEST_REFUSED_N; r++) {
+                uint64_t v = atomic_load(&ing->refused[tr][s][r]);
+                if (v == 0) {
+                    continue;
+                }
+                struct prom_label l[] = {{"transport", o2d_transport_name(tr)},
+                                         {"signal", signal_label(s)},
+                                         {"reason", refusal_names[r]}};
+                prom_sample_u64(w, "otel2dd_receiver_refused_requests_total", l, 3, v);
+            }
+        }
+    }
+    prom_family(w, "otel2dd_receiver_refused_items_total", PROM_COUNTER,
+                "Items in requests refused after their body was decoded (queue full, "
+                "shutting down), per transport, signal and reason.");
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        for (int s = 0; s < 3; s++) {
+            for (int r = 0; r < INGEST_REFUSED_N; r++) {
+                uint64_t v = atomic_load(&ing->refused_items[tr][s][r]);
+                if (v == 0) {
+                    continue;
+                }
+                struct prom_label l[] = {{"transport", o2d_transport_name(tr)},
+                                         {"signal", signal_label(s)},
+                                         {"reason", refusal_names[r]}};
+                prom_sample_u64(w, "otel2dd_receiver_refused_items_total", l, 3, v);
+            }
+        }
+    }
+    prom_family(w, "otel2dd_receiver_unforwarded_metric_points_total", PROM_COUNTER,
+                "Metric data points accepted but not forwarded: otel2dd sends traces and LLM "
+                "Observability data only.");
+    prom_sample_u64(w, "otel2dd_receiver_unforwarded_metric_points_total", NULL, 0,
+                    atomic_load(&ing->metric_points_dropped));
+    prom_family(w, "otel2dd_receiver_buffered_bytes", PROM_GAUGE,
+                "Request body bytes the receivers hold now, out of memory_limit_mib.");
+    prom_sample_u64(w, "otel2dd_receiver_buffered_bytes", NULL, 0, atomic_load(&ing->inflight));
+    prom_family(w, "otel2dd_receiver_buffered_capacity_bytes", PROM_GAUGE,
+                "The receivers' memory budget for request bodies (memory_limit_mib).");
+    prom_sample_u64(w, "otel2dd_receiver_buffered_capacity_bytes", NULL, 0, ing->memory_limit);
+
+    prom_family(w, "otel2dd_receiver_request_duration_seconds", PROM_HISTOGRAM,
+                "Time from a whole request body being available to its answer being ready "
+                "(inflate, decode, translate, queue), per transport.");
+    double bounds[LATENCY_BOUNDS];
+    for (size_t i = 0; i < LATENCY_BOUNDS; i++) {
+        bounds[i] = (double)latency_bounds_ns[i] / 1e9;
+    }
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        uint64_t counts[LATENCY_BOUNDS + 1];
+        for (size_t i = 0; i <= LATENCY_BOUNDS; i++) {
+            counts[i] = atomic_load(&ing->latency[tr][i]);
+        }
+        struct prom_label l[] = {{"transport", o2d_transport_name(tr)}};
+        prom_histogram(w, "otel2dd_receiver_request_duration_seconds", l, 1, bounds, counts,
+                       LATENCY_BOUNDS, (double)atomic_load(&ing->latency_sum_ns[tr]) / 1e9);
+    }
 }
 
 /* ---- answers ---- */

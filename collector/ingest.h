@@ -15,6 +15,7 @@
 
 #include "o2d_buf.h"
 #include "otlp.h"
+#include "prom.h"
 
 struct pipeline;
 struct ingest;
@@ -76,6 +77,37 @@ int ingest_encode_response(const struct ingest_result *res, enum otlp_encoding e
 int ingest_encode_status(int grpc_code, const char *message, int retry_after_s,
                          enum otlp_encoding enc, struct o2d_buf *out);
 
+/*
+ * Why a request was refused: a closed set, so that it is safe as a metric label; the client's
+ * path, headers and data never become one. (ingest_refusal_name gives the label value.)
+ */
+enum ingest_refusal {
+    INGEST_REFUSED_INVALID = 0,     /* malformed body, framing or header value */
+    INGEST_REFUSED_TOO_LARGE = 1,   /* over the size limit, before or after decompression */
+    INGEST_REFUSED_UNSUPPORTED = 2, /* content type or compression we do not speak */
+    INGEST_REFUSED_NOT_FOUND = 3,   /* unknown path or gRPC method */
+    INGEST_REFUSED_METHOD = 4,      /* an HTTP method other than POST */
+    INGEST_REFUSED_TIMEOUT = 5,     /* the body did not arrive within the deadline */
+    INGEST_REFUSED_MEMORY = 6,      /* the receivers' memory budget was spent */
+    INGEST_REFUSED_QUEUE_FULL = 7,  /* an exporter's queue was full */
+    INGEST_REFUSED_SHUTDOWN = 8,    /* otel2dd was draining */
+    INGEST_REFUSED_NOMEM = 9,       /* an allocation failed */
+    INGEST_REFUSED_INTERNAL = 10,   /* anything else */
+    INGEST_REFUSED_N
+};
+const char *ingest_refusal_name(enum ingest_refusal r);
+/* The reason for a status a receiver answers with. O2D_ERR_BUSY is the memory budget there:
+ * a full queue is only known inside ingest_request, which counts it itself. */
+enum ingest_refusal ingest_refusal_of(int status);
+
+/*
+ * Counts a request a receiver refused on its own (headers, framing, budget, deadline), that
+ * is without ingest_request, which counts its own refusals. `sig` is an enum otlp_signal, or
+ * -1 when the path named none. Thread-safe.
+ */
+void ingest_count_refusal(struct ingest *ing, enum o2d_transport tr, int sig,
+                          enum ingest_refusal reason);
+
 /* Counters since start (read with relaxed atomics; for logs and tests). */
 struct ingest_totals {
     uint64_t requests[O2D_TRANSPORT_COUNT][3]; /* [transport][signal] answered OK */
@@ -85,6 +117,9 @@ struct ingest_totals {
     uint64_t metric_points_dropped;            /* metrics are accepted but not forwarded */
 };
 void ingest_get_totals(struct ingest *ing, struct ingest_totals *t);
+
+/* Writes the otel2dd_receiver_* families (README.md, "Health and metrics"). */
+void ingest_write_metrics(struct ingest *ing, struct prom_writer *w);
 
 const char *o2d_transport_name(enum o2d_transport tr);
 

@@ -2,11 +2,12 @@
  * main.c: the otel2dd program: command line, configuration, start, run until SIGINT or
  * SIGTERM, then drain and stop.
  *
- * Start order: pipeline (exporters), ingest, health (answering 503 "starting"), receivers;
- * health turns 200 once every receiver listens. Stop order is the reverse: health 503
- * "draining", receivers stop accepting and finish the requests in flight, the pipeline
- * flushes, then everything is freed. Signals are taken synchronously with sigwait() in the
- * main thread; every other thread has them blocked.
+ * Start order: pipeline (exporters), ingest, health (answering 503 "starting"), metrics,
+ * receivers; health turns 200 once every receiver listens. Stop order is the reverse: health
+ * 503 "draining", receivers stop accepting and finish the requests in flight, the pipeline
+ * flushes, then everything is freed; the metrics server goes just before what it reads
+ * (ingest, pipeline), so the drain can be watched. Signals are taken synchronously with sigwait()
+ * in the main thread; every other thread has them blocked.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include "health.h"
 #include "http_server.h"
 #include "ingest.h"
+#include "metrics_server.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -67,6 +69,7 @@ static int run(const struct o2d_config *cfg)
     struct pipeline *pipeline = NULL;
     struct ingest *ing = NULL;
     struct health_server *health = NULL;
+    struct metrics_server *metrics = NULL;
     struct grpc_server *grpc = NULL;
     struct http_server *http = NULL;
     char err[512] = "";
@@ -84,6 +87,12 @@ static int run(const struct o2d_config *cfg)
     if (cfg->health_endpoint[0] != '\0' &&
         health_server_new(&health, cfg->health_endpoint, err, sizeof(err)) != O2D_OK) {
         o2d_logf(O2D_LOG_ERROR, "health_check: %s", err);
+        goto out;
+    }
+    if (cfg->metrics_endpoint[0] != '\0' &&
+        metrics_server_new(&metrics, cfg->metrics_endpoint, ing, pipeline, err, sizeof(err)) !=
+            O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "service.telemetry.metrics: %s", err);
         goto out;
     }
     if (cfg->grpc.enabled &&
@@ -135,6 +144,7 @@ out:
     grpc_server_free(grpc);
     http_server_free(http);
     health_server_free(health);
+    metrics_server_free(metrics);
     ingest_free(ing);
     pipeline_free(pipeline);
     return exit_code;

@@ -6,6 +6,7 @@
  * the exporters count), and only then are the exporters freed.
  */
 #include <stdatomic.h>
+#include <string.h>
 
 #include "datadog.h"
 #include "exporter.h"
@@ -132,4 +133,173 @@ void pipeline_free(struct pipeline *p)
         }
     }
     o2d_free(p);
+}
+
+/* ---- metrics ---- */
+
+struct snapshots {
+    struct exporter_metrics m[PIPELINE_MAX_EXPORTERS];
+    int n;
+};
+
+enum output_field {
+    OUT_SENT_ITEMS,
+    OUT_SENT_PAYLOADS,
+    OUT_SENT_BYTES,
+    OUT_RETRIED_ITEMS,
+    OUT_QUEUE_ITEMS,
+    OUT_QUEUE_BYTES,
+    OUT_QUEUE_CAPACITY,
+};
+
+static uint64_t output_field(const struct exporter_output_metrics *o, enum output_field f)
+{
+    switch (f) {
+    case OUT_SENT_ITEMS:
+        return o->sent_items;
+    case OUT_SENT_PAYLOADS:
+        return o->sent_payloads;
+    case OUT_SENT_BYTES:
+        return o->sent_bytes;
+    case OUT_RETRIED_ITEMS:
+        return o->retried_items;
+    case OUT_QUEUE_ITEMS:
+        return o->queue_items;
+    case OUT_QUEUE_BYTES:
+        return o->queue_bytes;
+    default:
+        return o->queue_capacity_bytes;
+    }
+}
+
+/* One family with a sample per output (per output with a queue, for the queue fields). */
+static void write_output_field(struct prom_writer *w, const struct snapshots *s, const char *name,
+                               enum prom_type type, const char *help, enum output_field f)
+{
+    int need_queue = f >= OUT_QUEUE_ITEMS;
+    prom_family(w, name, type, help);
+    for (int i = 0; i < s->n; i++) {
+        for (size_t k = 0; k < s->m[i].n_outputs; k++) {
+            const struct exporter_output_metrics *o = &s->m[i].outputs[k];
+            if (need_queue && !o->has_queue) {
+                continue;
+            }
+            struct prom_label l[] = {{"exporter", o->name}};
+            prom_sample_u64(w, name, l, 1, output_field(o, f));
+        }
+    }
+}
+
+static void write_buffer_gauge(struct prom_writer *w, const struct snapshots *s, const char *name,
+                               const char *help, int which)
+{
+    prom_family(w, name, PROM_GAUGE, help);
+    for (int i = 0; i < s->n; i++) {
+        const struct exporter_metrics *m = &s->m[i];
+        if (!m->has_trace_buffer) {
+            continue;
+        }
+        uint64_t v = which == 0   ? m->trace_buffer.spans_held
+                     : which == 1 ? m->trace_buffer.bytes_held
+                     : which == 2 ? m->trace_buffer_capacity_spans
+                                  : m->trace_buffer_capacity_bytes;
+        prom_sample_u64(w, name, NULL, 0, v);
+    }
+}
+
+void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
+{
+    struct snapshots s;
+    memset(&s, 0, sizeof(s));
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e->type->metrics != NULL) {
+            e->type->metrics(e, &s.m[s.n++]);
+        }
+    }
+
+    prom_family(w, "otel2dd_translated_spans_total", PROM_COUNTER,
+                "Spans translated and queued for sending, per kind: apm (Datadog APM spans) "
+                "and llmobs (LLM Observability spans).");
+    for (int i = 0; i < s.n; i++) {
+        if (s.m[i].translated_kind != NULL) {
+            struct prom_label l[] = {{"kind", s.m[i].translated_kind}};
+            prom_sample_u64(w, "otel2dd_translated_spans_total", l, 1, s.m[i].translated_spans);
+        }
+    }
+
+    write_output_field(w, &s, "otel2dd_exporter_sent_items_total", PROM_COUNTER,
+                       "Items delivered, per exporter: spans (datadog_traces), stats payloads "
+                       "(datadog_stats), LLM Obs span events (llmobs), items shown (debug).",
+                       OUT_SENT_ITEMS);
+    write_output_field(w, &s, "otel2dd_exporter_sent_payloads_total", PROM_COUNTER,
+                       "Request bodies the intake accepted, per exporter (debug: requests "
+                       "shown).",
+                       OUT_SENT_PAYLOADS);
+    write_output_field(w, &s, "otel2dd_exporter_sent_bytes_total", PROM_COUNTER,
+                       "Bytes of the request bodies the intake accepted, as sent (gzip for "
+                       "datadog_traces), per exporter.",
+                       OUT_SENT_BYTES);
+    write_output_field(w, &s, "otel2dd_exporter_retried_items_total", PROM_COUNTER,
+                       "Items sent again after a retryable failure, once per retry, per "
+                       "exporter.",
+                       OUT_RETRIED_ITEMS);
+
+    prom_family(w, "otel2dd_exporter_dropped_items_total", PROM_COUNTER,
+                "Items not delivered, per exporter and reason.");
+    for (int i = 0; i < s.n; i++) {
+        for (size_t k = 0; k < s.m[i].n_outputs; k++) {
+            const struct exporter_output_metrics *o = &s.m[i].outputs[k];
+            for (size_t r = 0; r < o->n_drops; r++) {
+                struct prom_label l[] = {{"exporter", o->name}, {"reason", o->drops[r].reason}};
+                prom_sample_u64(w, "otel2dd_exporter_dropped_items_total", l, 2, o->drops[r].items);
+            }
+        }
+    }
+
+    write_output_field(w, &s, "otel2dd_exporter_queue_items", PROM_GAUGE,
+                       "Items waiting to be sent or in flight, per exporter.", OUT_QUEUE_ITEMS);
+    write_output_field(w, &s, "otel2dd_exporter_queue_bytes", PROM_GAUGE,
+                       "Bytes counted against the exporter's queue budget: waiting, being "
+                       "built, and in flight (retries included).",
+                       OUT_QUEUE_BYTES);
+    write_output_field(w, &s, "otel2dd_exporter_queue_capacity_bytes", PROM_GAUGE,
+                       "The exporter's queue budget; past it receivers answer retry later.",
+                       OUT_QUEUE_CAPACITY);
+
+    write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_spans",
+                       "LLM Obs spans the trace buffer holds, waiting for their trace to settle.",
+                       0);
+    write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_bytes", "Bytes the trace buffer holds.",
+                       1);
+    write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_capacity_spans",
+                       "The trace buffer's bound in spans (trace_buffer.max_spans).", 2);
+    write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_capacity_bytes",
+                       "The trace buffer's bound in bytes (trace_buffer.max_size_mib).", 3);
+    /* The buffer's counters by cause and by outcome, as two labelled families. */
+    static const char *const causes[] = {"root", "deadline", "bound"};
+    prom_family(w, "otel2dd_llmobs_trace_buffer_released_spans_total", PROM_COUNTER,
+                "LLM Obs spans released by the trace buffer, per cause: root (their chain "
+                "resolved), deadline (the timeout passed), bound (a size bound forced an "
+                "early decision).");
+    for (int i = 0; i < s.n; i++) {
+        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
+        const uint64_t v[] = {b->settled_by_root, b->settled_by_deadline, b->forced_by_bound};
+        for (int k = 0; s.m[i].has_trace_buffer && k < 3; k++) {
+            struct prom_label l[] = {{"cause", causes[k]}};
+            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_released_spans_total", l, 1, v[k]);
+        }
+    }
+    static const char *const outcomes[] = {"joined", "unmatched"};
+    prom_family(w, "otel2dd_llmobs_trace_buffer_log_records_total", PROM_COUNTER,
+                "gen_ai log records the trace buffer joined to their span (joined), or gave "
+                "up on because the span never came (unmatched).");
+    for (int i = 0; i < s.n; i++) {
+        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
+        const uint64_t v[] = {b->logs_joined, b->logs_unmatched};
+        for (int k = 0; s.m[i].has_trace_buffer && k < 2; k++) {
+            struct prom_label l[] = {{"outcome", outcomes[k]}};
+            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_records_total", l, 1, v[k]);
+        }
+    }
 }

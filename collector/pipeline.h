@@ -9,6 +9,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "otlp.h"
+#include "prom.h"
 
 struct pipeline;
 
@@ -19,5 +20,9 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
 /* Flushes and stops the exporters; waits at most until deadline_ms (monotonic clock). */
 void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms);
 void pipeline_free(struct pipeline *p);
+/* Writes the otel2dd_translated_*, otel2dd_exporter_* and otel2dd_llmobs_trace_buffer_*
+ * families from the exporters' snapshots (exporter_type.metrics). Thread-safe until
+ * pipeline_free. */
+void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w);
 
 #endif

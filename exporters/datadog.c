@@ -1116,6 +1116,43 @@ static void dd_destroy(struct exporter *e)
     o2d_free(d);
 }
 
+/* The metrics endpoint's view (exporter.h): traces and stats as two outputs. The queue is
+ * read under its lock, the counters are atomics. */
+static void dd_metrics(const struct exporter *e, struct exporter_metrics *m)
+{
+    struct dd_exporter *d = e->ctx;
+    struct datadog_counters c;
+    datadog_exporter_counters(e, &c);
+    m->translated_kind = "apm";
+    m->translated_spans = c.spans_queued;
+
+    struct exporter_output_metrics *t = &m->outputs[m->n_outputs++];
+    t->name = "datadog_traces";
+    t->sent_items = c.spans_sent;
+    t->sent_payloads = c.payloads_sent;
+    t->sent_bytes = c.bytes_sent;
+    t->retried_items = c.spans_retried;
+    for (int i = 0; i < DATADOG_DROP_N && t->n_drops < EXPORTER_DROP_REASONS_MAX; i++) {
+        t->drops[t->n_drops].reason = drop_reason_names[i];
+        t->drops[t->n_drops++].items = c.spans_dropped[i];
+    }
+    t->has_queue = 1;
+    pthread_mutex_lock(&d->mu);
+    t->queue_items = d->queued_spans + d->inflight_spans;
+    t->queue_bytes = d->queue_bytes;
+    pthread_mutex_unlock(&d->mu);
+    t->queue_capacity_bytes = d->queue_max;
+
+    /* Stats payloads are their own items; their failures are not told apart by reason. */
+    struct exporter_output_metrics *s = &m->outputs[m->n_outputs++];
+    s->name = "datadog_stats";
+    s->sent_items = c.stats_payloads_sent;
+    s->sent_payloads = c.stats_payloads_sent;
+    s->n_drops = 1;
+    s->drops[0].reason = "failed";
+    s->drops[0].items = c.stats_payloads_dropped;
+}
+
 static const struct exporter_type datadog_exporter_type = {
     .name = "datadog",
     .start = dd_start,
@@ -1123,6 +1160,7 @@ static const struct exporter_type datadog_exporter_type = {
     .submit = dd_submit,
     .flush = dd_flush,
     .destroy = dd_destroy,
+    .metrics = dd_metrics,
 };
 
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,

@@ -6,6 +6,7 @@
  * send. It keeps nothing: every line is written before submit returns.
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "exporter.h"
@@ -21,6 +22,9 @@
 struct debug_exporter {
     struct exporter base;
     int verbosity;
+    /* What it was handed, for the metrics endpoint; several receiving threads submit. */
+    atomic_uint_fast64_t items;
+    atomic_uint_fast64_t requests;
 };
 
 /* Adds `name` to the JSON array in `b` unless it is already among the first few. */
@@ -123,6 +127,9 @@ static void log_record(const char *service, const OtlpLogRecord *r)
 static int debug_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
 {
     struct debug_exporter *d = (struct debug_exporter *)e;
+    /* Counted even when quiet: "shown" then means "taken and shown to no one". */
+    atomic_fetch_add_explicit(&d->items, req->accepted, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->requests, 1, memory_order_relaxed);
     if (d->verbosity == O2D_DEBUG_QUIET) {
         return O2D_OK;
     }
@@ -192,12 +199,24 @@ static void debug_destroy(struct exporter *e)
     o2d_free(e);
 }
 
+/* One output with no queue: every item is written before submit returns, nothing retries
+ * or drops. A "payload" is a request it logged. */
+static void debug_metrics(const struct exporter *e, struct exporter_metrics *m)
+{
+    struct debug_exporter *d = e->ctx;
+    struct exporter_output_metrics *o = &m->outputs[m->n_outputs++];
+    o->name = "debug";
+    o->sent_items = atomic_load_explicit(&d->items, memory_order_relaxed);
+    o->sent_payloads = atomic_load_explicit(&d->requests, memory_order_relaxed);
+}
+
 static const struct exporter_type debug_exporter_type = {
     .name = "debug",
     .start = NULL,
     .submit = debug_submit,
     .flush = NULL,
     .destroy = debug_destroy,
+    .metrics = debug_metrics,
 };
 
 int debug_exporter_new(struct exporter **out, int verbosity)

@@ -934,6 +934,42 @@ static void lo_destroy(struct exporter *e)
     o2d_free(d);
 }
 
+/* The metrics endpoint's view (exporter.h): one output, and the trace buffer, whose bounds
+ * are computed as llmobs_exporter_new set them. */
+static void lo_metrics(const struct exporter *e, struct exporter_metrics *m)
+{
+    struct lo_exporter *d = e->ctx;
+    struct llmobs_exporter_counters c;
+    llmobs_exporter_counters(e, &c);
+    m->translated_kind = "llmobs";
+    m->translated_spans = c.spans_seen;
+
+    struct exporter_output_metrics *o = &m->outputs[m->n_outputs++];
+    o->name = "llmobs";
+    o->sent_items = c.events_sent;
+    o->sent_payloads = c.bodies_sent;
+    o->sent_bytes = c.bytes_sent;
+    o->retried_items = c.events_retried;
+    for (int i = 0; i < LLMOBS_DROP_N && o->n_drops < EXPORTER_DROP_REASONS_MAX; i++) {
+        o->drops[o->n_drops].reason = drop_reason_names[i];
+        o->drops[o->n_drops++].items = c.events_dropped[i];
+    }
+    o->has_queue = 1;
+    pthread_mutex_lock(&d->mu);
+    o->queue_items = d->queued_events + d->inflight_events;
+    o->queue_bytes = d->queue_bytes;
+    pthread_mutex_unlock(&d->mu);
+    o->queue_capacity_bytes = d->queue_max;
+
+    const struct datadog_llmobs_config *lc = &d->cfg->llmobs;
+    m->has_trace_buffer = 1;
+    m->trace_buffer = c.buffer;
+    m->trace_buffer_capacity_spans =
+        lc->buffer_max_spans > 0 ? lc->buffer_max_spans : LO_DEFAULT_BUF_SPANS;
+    m->trace_buffer_capacity_bytes =
+        lc->buffer_max_bytes > 0 ? lc->buffer_max_bytes : LO_DEFAULT_BUF_BYTES;
+}
+
 static const struct exporter_type llmobs_exporter_type = {
     .name = "llmobs",
     .start = lo_start,
@@ -941,6 +977,7 @@ static const struct exporter_type llmobs_exporter_type = {
     .submit = lo_submit,
     .flush = lo_flush,
     .destroy = lo_destroy,
+    .metrics = lo_metrics,
 };
 
 int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,

@@ -62,6 +62,8 @@ class Otel2dd:
             "receivers": {"otlp": {"protocols": protocols}},
             "extensions": {"health_check": {"endpoint": "127.0.0.1:0"}},
             "exporters": {"debug": {"verbosity": verbosity}},
+            # Prometheus text at /metrics; never the default :8888, tests run side by side.
+            "service": {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}},
         }
         if isinstance(config, str):
             import yaml  # python3-yaml
@@ -79,7 +81,7 @@ class Otel2dd:
         self.raw = []  # every stderr line, parsed or not
         self.stdout = []
         self._lock = threading.Lock()
-        self.grpc_port = self.http_port = self.health_port = None
+        self.grpc_port = self.http_port = self.health_port = self.metrics_port = None
 
     # ---- lifecycle ----
     def start(self, timeout=20):
@@ -108,6 +110,9 @@ class Otel2dd:
         want = [s for s in ("grpc", "http") if s in protos]
         if self.config.get("extensions", {}).get("health_check", {}).get("endpoint"):
             want.append("health")
+        if (self.config.get("service", {}).get("telemetry", {}).get("metrics", {})
+                .get("address")):
+            want.append("metrics")
 
         def ready():
             if self.proc.poll() is not None:
@@ -121,6 +126,7 @@ class Otel2dd:
         self.grpc_port = ports.get("grpc")
         self.http_port = ports.get("http")
         self.health_port = ports.get("health")
+        self.metrics_port = ports.get("metrics")
         return self
 
     def _read(self, stream, is_err):
@@ -192,3 +198,18 @@ class Otel2dd:
 
     def pid(self):
         return self.proc.pid
+
+    # ---- the metrics endpoint ----
+    def scrape(self, timeout=10):
+        """The text GET /metrics answers (its status must be 200)."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.metrics_port, timeout=timeout)
+        try:
+            c.request("GET", "/metrics")
+            r = c.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise AssertionError("GET /metrics answered %d: %r" % (r.status, body[:200]))
+            return body.decode("utf-8")
+        finally:
+            c.close()
