@@ -7,8 +7,9 @@ malformed, unsupported, unroutable and oversized requests, some with hostile pat
 and service names -- with fake_intake.FakeIntake as the Datadog destination, so that what was
 exported is known too. Then /metrics is scraped and parsed with an independent parser
 (python3-prometheus-client, prometheus_client.parser) and every value is checked exactly,
-and every label value against the closed sets otel2dd documents. Also: 404, 405 with Allow,
-HEAD, the content type, and the endpoint switched off.
+and every label value against the closed sets otel2dd documents. Then retries (500 twice),
+drops (403) and a full queue (intake down) with their exact counts. Also: 404, 405 with
+Allow, HEAD, the content type, and the endpoint switched off.
 
     /usr/bin/python3 tests/e2e/test_metrics.py [-v]
 """
@@ -65,8 +66,9 @@ def set_str(kvs, key, value):
     kv.value.string_value = value
 
 
-def traces_pb(n, service="metrics-e2e", bad=0):
-    """n valid root spans and `bad` spans with an all-zero trace id (rejected by validation)."""
+def traces_pb(n, service="metrics-e2e", bad=0, pad=0):
+    """n valid root spans and `bad` spans with an all-zero trace id (rejected by validation);
+    each with `pad` random bytes (as hex) in an attribute, that gzip cannot shrink much."""
     req = trace_service_pb2.ExportTraceServiceRequest()
     rs = req.resource_spans.add()
     set_str(rs.resource.attributes, "service.name", service)
@@ -80,6 +82,8 @@ def traces_pb(n, service="metrics-e2e", bad=0):
         s.kind = 2
         s.start_time_unix_nano = now - 5_000_000
         s.end_time_unix_nano = now
+        if pad:
+            set_str(s.attributes, "padding", random.randbytes(pad).hex())
     return req.SerializeToString()
 
 
@@ -427,6 +431,89 @@ class Metrics(unittest.TestCase):
                     if CLOSED[k] is not None:
                         self.assertIn(val, CLOSED[k], (s.name, k, val))
             self.assertEqual(o.stop(), 0)
+
+    def test_retries_drops_and_queue_full(self):
+        cfg = dd_config(self.intake)
+        cfg["exporters"]["datadog"]["sending_queue"] = {"max_size_mib": 1}
+        cfg["exporters"]["datadog"]["llmobs"] = {"enabled": False}
+        cfg["receivers"]["otlp"]["protocols"]["http"]["max_request_body_size"] = 1 << 20
+        with Otel2dd(config=cfg) as o:
+            gp, hp = o.grpc_port, o.http_port
+
+            def v(name, **labels):
+                return value(parse(o.scrape())[1], name, **labels)
+
+            def wait_v(name, want, **labels):
+                wait_until(lambda: v(name, **labels) == want, 30,
+                           "%s%r == %s (have %s)" % (name, labels, want, v(name, **labels)))
+
+            # 500 twice, then accepted: each span is counted once per retry.
+            self.intake.script(TRACES, [500, 500])
+            self.assertEqual(grpc_call(gp, TRACE_EXPORT, traces_pb(10)), grpc.StatusCode.OK)
+            wait_v("otel2dd_exporter_sent_items_total", 10, exporter="datadog_traces")
+            self.assertEqual(v("otel2dd_exporter_retried_items_total",
+                               exporter="datadog_traces"), 20)
+            self.assertEqual(v("otel2dd_exporter_sent_payloads_total",
+                               exporter="datadog_traces"), 1)
+
+            # 403: dropped at once, by reason.
+            self.intake.default_status[TRACES] = 403
+            self.assertEqual(http_post(hp, "/v1/traces", traces_pb(7)), 200)
+            wait_v("otel2dd_exporter_dropped_items_total", 7, exporter="datadog_traces",
+                   reason="rejected_4xx")
+            self.assertEqual(v("otel2dd_exporter_retried_items_total",
+                               exporter="datadog_traces"), 20)
+            self.intake.default_status[TRACES] = 202
+
+            # The intake down and the 1 MiB queue full: refusals by reason, with their items.
+            self.intake.go_down()
+            busy = {"grpc": 0, "http": 0}
+            accepted = 0
+            for n in range(60):
+                body = traces_pb(20, pad=6000)  # ~240 KB
+                if n % 2 == 0:
+                    code = grpc_call(gp, TRACE_EXPORT, body)
+                    self.assertIn(code, (grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE))
+                    ok = code == grpc.StatusCode.OK
+                    busy["grpc"] += not ok
+                else:
+                    status = http_post(hp, "/v1/traces", body)
+                    self.assertIn(status, (200, 503))
+                    ok = status == 200
+                    busy["http"] += not ok
+                accepted += 20 if ok else 0
+                if busy["grpc"] >= 2 and busy["http"] >= 2:
+                    break
+            self.assertTrue(busy["grpc"] >= 2 and busy["http"] >= 2, busy)
+            fams, flat = parse(o.scrape())
+            for tr in ("grpc", "http"):
+                self.assertEqual(value(flat, "otel2dd_receiver_refused_requests_total",
+                                       transport=tr, signal="traces", reason="queue_full"),
+                                 busy[tr])
+                self.assertEqual(value(flat, "otel2dd_receiver_refused_items_total",
+                                       transport=tr, signal="traces", reason="queue_full"),
+                                 20 * busy[tr])
+            self.assertEqual(value(flat, "otel2dd_exporter_dropped_items_total",
+                                   exporter="datadog_traces", reason="queue_full"),
+                             20 * (busy["grpc"] + busy["http"]))
+            self.assertEqual(value(flat, "otel2dd_exporter_queue_items",
+                                   exporter="datadog_traces"), accepted)
+            qb = value(flat, "otel2dd_exporter_queue_bytes", exporter="datadog_traces")
+            cap = value(flat, "otel2dd_exporter_queue_capacity_bytes", exporter="datadog_traces")
+            self.assertEqual(cap, 1 << 20)
+            self.assertGreaterEqual(qb, cap)
+            self.assertLess(qb, cap + 2 * (300 << 10))  # soft by the requests in flight
+            self.assertEqual(value(flat, "otel2dd_translated_spans_total", kind="apm"),
+                             10 + 7 + accepted)
+
+            self.intake.come_up()
+            wait_v("otel2dd_exporter_sent_items_total", 10 + accepted, exporter="datadog_traces")
+            wait_v("otel2dd_exporter_queue_items", 0, exporter="datadog_traces")
+            wait_v("otel2dd_exporter_queue_bytes", 0, exporter="datadog_traces")
+            self.assertEqual(v("otel2dd_exporter_dropped_items_total", exporter="datadog_traces",
+                               reason="retries_exhausted"), 0)
+            self.assertEqual(o.stop(), 0)
+        self.assertEqual(len(self.intake.span_ids()), 10 + accepted)
 
     def test_paths_methods_head(self):
         with Otel2dd() as o:
