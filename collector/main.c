@@ -28,6 +28,7 @@
 #include "o2d_log.h"
 #include "pipeline.h"
 #include "translate_cmd.h"
+#include "validate_cmd.h"
 
 /* ECS stops a task with SIGTERM and kills it 30 s later by default; drain well inside. */
 #define SHUTDOWN_DEADLINE_MS 20000
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
                "       otel2dd translate [--config FILE] [FILE|-]\n"
+               "       otel2dd validate [--config FILE | FILE]\n"
                "\n"
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
@@ -150,6 +152,9 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return translate_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "validate") == 0) {
+        return validate_main(argc - 1, argv + 1);
     }
     const char *config_path = NULL;
     int c;

@@ -55,6 +55,10 @@ struct llmobs_config {
     const char *default_service;
     const char *default_env;
     const char *default_version;
+    /* exporters.datadog.tags / DD_TAGS as "key:value": added to every event's tags unless
+     * the event has a tag with that key already. */
+    const char *const *tags;
+    size_t n_tags;
 };
 
 /* One LLM Obs span, owned (o2d_alloc), independent of any request arena. */

@@ -527,7 +527,7 @@ static void test_datadog_keys_and_prepare(void **state)
                                "      peer_tags_aggregation: yes please\n",
                                err, sizeof(err)),
                      O2D_ERR_CONFIG);
-    assert_string_equal(err, "dd.yaml:4: peer_tags_aggregation must be true or false, got "
+    assert_string_equal(err, "dd.yaml:4: peer_tags_aggregation must be true, false, 1 or 0, got "
                              "'yes please'");
     assert_int_equal(load_text(&c,
                                "exporters:\n  datadog:\n    traces:\n"
@@ -591,7 +591,7 @@ static void test_llmobs_keys(void **state)
     assert_int_equal(load_text(&c, "exporters:\n  datadog:\n    llmobs:\n      enabled: no way\n",
                                err, sizeof(err)),
                      O2D_ERR_CONFIG);
-    assert_string_equal(err, "dd.yaml:4: enabled must be true or false, got 'no way'");
+    assert_string_equal(err, "dd.yaml:4: enabled must be true, false, 1 or 0, got 'no way'");
 }
 
 int main(void)
