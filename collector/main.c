@@ -30,9 +30,6 @@
 #include "translate_cmd.h"
 #include "validate_cmd.h"
 
-/* ECS stops a task with SIGTERM and kills it 30 s later by default; drain well inside. */
-#define SHUTDOWN_DEADLINE_MS 20000
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
@@ -119,7 +116,9 @@ static int run(const struct o2d_config *cfg)
     o2d_log_begin(&l, O2D_LOG_INFO, "stopping");
     o2d_log_cstr(&l, "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     o2d_log_end(&l);
-    int64_t deadline = o2d_now_ms() + SHUTDOWN_DEADLINE_MS;
+    /* service.shutdown_timeout, 20 s by default: ECS kills a task 30 s after SIGTERM. The
+     * receivers, then the exporters, share this one deadline. */
+    int64_t deadline = o2d_now_ms() + cfg->shutdown_timeout_ms;
     if (health != NULL) {
         health_set_state(health, HEALTH_DRAINING);
     }
@@ -131,6 +130,7 @@ static int run(const struct o2d_config *cfg)
     }
     pipeline_shutdown(pipeline, deadline);
     log_totals(ing);
+    pipeline_log_undelivered(pipeline);
     exit_code = 0;
 
 out:
