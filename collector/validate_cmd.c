@@ -29,6 +29,18 @@ static void usage(FILE *f)
                "masked. Exit status: 0 valid, 1 invalid, 2 usage error.\n");
 }
 
+/* A value made safe for a one-line comment: a newline in it would end the comment. */
+static const char *safe(const char *s, char *out, size_t n)
+{
+    size_t i = 0;
+    for (; s[i] != '\0' && i + 1 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        out[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    out[i] = '\0';
+    return out;
+}
+
 /* A URL without any user:password@ part, which may hold a credential. */
 static const char *without_userinfo(const char *url, char *out, size_t n)
 {
@@ -49,7 +61,8 @@ static void receiver_line(FILE *out, const char *name, int enabled, const char *
     if (!enabled) {
         fprintf(out, "#   %s: off\n", name);
     } else {
-        fprintf(out, "#   %s: listens on %s (%s)\n", name, endpoint,
+        char b[O2D_ENDPOINT_MAX];
+        fprintf(out, "#   %s: listens on %s (%s)\n", name, safe(endpoint, b, sizeof(b)),
                 cert[0] != '\0' ? "TLS" : "plaintext");
     }
 }
@@ -59,6 +72,9 @@ static void write_summary(const struct o2d_config *cfg, FILE *out)
     const struct datadog_config *dd = &cfg->datadog;
     char base[DATADOG_URL_MAX];
     char clean[DATADOG_URL_MAX];
+    char b1[DATADOG_URL_MAX];
+    char b2[DATADOG_URL_MAX];
+    char b3[DATADOG_URL_MAX];
     int agent = dd->agent_endpoint[0] != '\0';
 
     fputs("\n# ---- summary ----\n# where data goes:\n", out);
@@ -68,17 +84,17 @@ static void write_summary(const struct o2d_config *cfg, FILE *out)
               out);
     } else if (agent) {
         fprintf(out, "#   through the Datadog Agent at %s (agent mode: no API key needed)\n",
-                without_userinfo(dd->agent_endpoint, clean, sizeof(clean)));
+                safe(without_userinfo(dd->agent_endpoint, clean, sizeof(clean)), b1, sizeof(b1)));
     } else {
         datadog_traces_base(dd, base, sizeof(base));
-        fprintf(out, "#   agentless, Datadog site %s\n", dd->site);
+        fprintf(out, "#   agentless, Datadog site %s\n", safe(dd->site, b1, sizeof(b1)));
         if (dd->traces_enabled) {
-            fprintf(out, "#   APM traces: %s/api/v0.2/traces\n", base);
-            fprintf(out, "#   APM stats:  %s/api/v0.2/stats\n", base);
+            fprintf(out, "#   APM traces: %s/api/v0.2/traces\n", safe(base, b1, sizeof(b1)));
+            fprintf(out, "#   APM stats:  %s/api/v0.2/stats\n", b1);
         }
         if (dd->llmobs.enabled) {
             llmobs_exporter_intake_base(dd, base, sizeof(base));
-            fprintf(out, "#   LLM Observability: %s/api/v2/llmobs\n", base);
+            fprintf(out, "#   LLM Observability: %s/api/v2/llmobs\n", safe(base, b1, sizeof(b1)));
         }
     }
     if (dd->enabled && cfg->debug_section) {
@@ -112,16 +128,18 @@ static void write_summary(const struct o2d_config *cfg, FILE *out)
     receiver_line(out, "OTLP/gRPC", cfg->grpc.enabled, cfg->grpc.endpoint, cfg->grpc.tls_cert_file);
     receiver_line(out, "OTLP/HTTP", cfg->http.enabled, cfg->http.endpoint, cfg->http.tls_cert_file);
     fprintf(out, "# health check: %s\n",
-            cfg->health_endpoint[0] != '\0' ? cfg->health_endpoint : "off");
+            cfg->health_endpoint[0] != '\0' ? safe(cfg->health_endpoint, b1, sizeof(b1)) : "off");
     if (cfg->metrics_endpoint[0] != '\0') {
-        fprintf(out, "# metrics: http://%s/metrics\n", cfg->metrics_endpoint);
+        fprintf(out, "# metrics: http://%s/metrics\n", safe(cfg->metrics_endpoint, b1, sizeof(b1)));
     } else {
         fputs("# metrics: off\n", out);
     }
     fprintf(out, "# defaults for spans without them: service %s, env %s, version %s\n",
-            cfg->default_service[0] ? cfg->default_service : "(none; DD_SERVICE)",
-            cfg->default_env[0] ? cfg->default_env : "(none; DD_ENV)",
-            cfg->default_version[0] ? cfg->default_version : "(none; DD_VERSION)");
+            cfg->default_service[0] ? safe(cfg->default_service, b1, sizeof(b1))
+                                    : "(none; DD_SERVICE)",
+            cfg->default_env[0] ? safe(cfg->default_env, b2, sizeof(b2)) : "(none; DD_ENV)",
+            cfg->default_version[0] ? safe(cfg->default_version, b3, sizeof(b3))
+                                    : "(none; DD_VERSION)");
     fprintf(out, "# tags added to every span and LLM Obs event: %zu\n", cfg->n_tags);
     fprintf(out, "# shutdown: SIGTERM drains for at most %lld ms, then exits 0\n",
             (long long)cfg->shutdown_timeout_ms);
