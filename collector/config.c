@@ -1737,7 +1737,6 @@ static int section_state(const struct o2d_config *cfg, const struct key_row *row
 
 static int has_content(const struct o2d_config *cfg, const char *path)
 {
-    char child[PATH_BUF];
     for (size_t i = 0; i < KEY_TABLE_LEN; i++) {
         const struct key_row *r = &key_table[i];
         const char *leaf = row_leaf_under(r, path);
@@ -1747,8 +1746,7 @@ static int has_content(const struct o2d_config *cfg, const char *path)
         if (r->type != KEY_SECTION) {
             return 1;
         }
-        snprintf(child, sizeof(child), "%s", r->path);
-        if (section_state(cfg, r) != 0 && has_content(cfg, child)) {
+        if (section_state(cfg, r) != 0 && has_content(cfg, r->path)) {
             return 1;
         }
     }

@@ -6,9 +6,9 @@ exporters.datadog.traces.enabled, against fake_intake.FakeIntake:
     "undelivered" line says nothing was lost;
   - the same with senders still sending when SIGTERM comes: every span that was acknowledged
     arrives, and none twice;
-  - the intake hangs: with service.shutdown_timeout 2s the process exits 0 within the
-    deadline plus a margin, and the "undelivered" line counts the spans, the stats payload and
-    the LLM Obs event it could not deliver;
+  - the intake hangs, or refuses connections: with service.shutdown_timeout 2s the process
+    exits 0 within the deadline plus a margin, and the "undelivered" line counts the spans,
+    the stats payload and the LLM Obs event it could not deliver;
   - LLM spans waiting in the trace buffer (their parent never comes) are sent at SIGTERM;
   - traces.enabled false / DD_TRACE_ENABLED=0: no /api/v0.2/traces nor stats request, LLM
     Obs events still arrive, and the start says so once.
@@ -243,6 +243,24 @@ class Drain(unittest.TestCase):
         self.assertEqual(u.get("datadog_stats_payloads"), 1, u)
         self.assertEqual(u["llmobs_events"], {"shutdown": 1}, u)
         self.assertEqual(u["total"], 31 + 1 + 1, u)
+
+    def test_unreachable_intake_gives_up_at_the_deadline(self):
+        # A port nothing listens on: every attempt is refused and retried with backoff.
+        dead = FakeIntake().start()
+        dead.stop()
+        with Otel2ddS(config=dd_config(dead, flush="100ms", shutdown="2s")) as o:
+            body, ids = traces_req(12)
+            self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
+            wait_until(lambda: any(l.get("msg") == "retrying" and l.get("request") == "traces"
+                                   for l in o.logs()), 10, "a traces retry")
+            rc, took = stop_timed(o)
+            u = undelivered(o)
+        self.assertEqual(rc, 0)
+        self.assertLess(took, 2 + 3)
+        self.assertEqual(u["datadog_spans"], {"shutdown": 12}, u)
+        self.assertEqual(u.get("datadog_stats_payloads"), 1, u)
+        self.assertNotIn("llmobs_events", u)
+        self.assertEqual(u["total"], 13, u)
 
     def test_trace_buffer_flushed_at_sigterm(self):
         with Otel2ddS(config=dd_config(self.intake, flush="200ms")) as o:
