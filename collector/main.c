@@ -5,8 +5,9 @@
  * Start order: pipeline (exporters), ingest, health (answering 503 "starting"), receivers;
  * health turns 200 once every receiver listens. Stop order is the reverse: health 503
  * "draining", receivers stop accepting and finish the requests in flight, the pipeline
- * flushes, then everything is freed. Signals are taken synchronously with sigwait() in the
- * main thread; every other thread has them blocked.
+ * flushes, all within service.shutdown_timeout; one "undelivered" line accounts for what
+ * could not be sent; then everything is freed and the exit code is 0. Signals are taken
+ * synchronously with sigwait() in the main thread; every other thread has them blocked.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -115,6 +116,7 @@ static int run(const struct o2d_config *cfg)
 
     o2d_log_begin(&l, O2D_LOG_INFO, "stopping");
     o2d_log_cstr(&l, "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    o2d_log_int(&l, "shutdown_timeout_ms", cfg->shutdown_timeout_ms);
     o2d_log_end(&l);
     /* service.shutdown_timeout, 20 s by default: ECS kills a task 30 s after SIGTERM. The
      * receivers, then the exporters, share this one deadline. */
