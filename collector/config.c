@@ -47,6 +47,9 @@ const char o2d_config_embedded[] =
     "        max_concurrent_streams: 100  # per connection\n"
     "        max_connections: 1024\n"
     "        request_timeout: 30s         # when the client sends no grpc-timeout\n"
+    "        tls:                         # both set: TLS (PEM files); empty: plaintext h2c\n"
+    "          cert_file: \"\"\n"
+    "          key_file: \"\"\n"
     "        keepalive:\n"
     "          server_parameters:\n"
     "            max_connection_idle: 5m\n"
@@ -58,6 +61,9 @@ const char o2d_config_embedded[] =
     "        max_connections: 1024\n"
     "        idle_timeout: 60s            # silence from the client closes the connection\n"
     "        read_timeout: 30s            # a whole request must arrive within this\n"
+    "        tls:                         # both set: HTTPS (PEM files); empty: plain HTTP\n"
+    "          cert_file: \"\"\n"
+    "          key_file: \"\"\n"
     "    memory_limit_mib: 256            # request bytes all receivers hold at once\n"
     "extensions:\n"
     "  health_check:\n"
@@ -71,7 +77,7 @@ const char o2d_config_embedded[] =
     "      site: ${env:DD_SITE:-datadoghq.com}\n"
     "      endpoint: \"\"                 # empty: https://api.<site>\n"
     "    agent:\n"
-    "      endpoint: \"\"                 # http://host:8126: send through a Datadog Agent\n"
+    "      endpoint: ${env:DD_TRACE_AGENT_URL:-}  # http://host:8126: through a Datadog Agent\n"
     "    tags: ${env:DD_TAGS:-}           # k:v pairs added to every span and LLM Obs event\n"
     "    traces:\n"
     "      enabled: ${env:DD_TRACE_ENABLED:-true}  # false: APM traces and stats not sent\n"
@@ -84,7 +90,7 @@ const char o2d_config_embedded[] =
     "      peer_tags_aggregation: true\n"
     "      flush_interval: 2s\n"
     "    llmobs:                          # LLM Observability, on with the API key\n"
-    "      enabled: true                  # DD_LLMOBS_ENABLED=0 turns it off\n"
+    "      enabled: ${env:DD_LLMOBS_ENABLED:-true}  # DD_LLMOBS_ENABLED=0 turns it off\n"
     "      endpoint: \"\"                 # empty: https://llmobs-intake.<site>\n"
     "      ml_app: \"\"                   # empty: DD_LLMOBS_ML_APP, then service.name\n"
     "      ml_app_by_service: {}\n"
@@ -155,7 +161,8 @@ enum key_type {
     KEY_UINT,     /* an unsigned field of 4 or 8 bytes: the value written times `scale` */
     KEY_DURATION, /* an int64_t of milliseconds */
     KEY_ENUM,     /* an int-sized field set from parse() */
-    KEY_BOOL,     /* an int: true or false */
+    KEY_BOOL,     /* an int: true, false, 1 or 0 (o2d_config_parse_bool) */
+    KEY_TAGS,     /* a char array holding DD_TAGS-style pairs, checked when read */
     KEY_STRINGS,  /* a sequence of strings into O2D_MAX_PATTERNS rows of 256 bytes */
     KEY_STRMAP,   /* a map of string to string into O2D_MAX_REMAPPINGS pairs of 128 bytes */
 };
@@ -172,6 +179,7 @@ struct key_row {
     uint64_t scale;              /* KEY_UINT: stored = written * scale */
     unsigned flags;              /* KEY_EMPTY_OK */
     int (*parse)(const char *s); /* KEY_ENUM: the value, -1 when unknown */
+    const char *(*name)(int v);  /* KEY_ENUM: the inverse of parse, for writing */
     const char *choices;         /* KEY_ENUM: what parse() takes, for messages */
     size_t count_off;            /* KEY_STRINGS, KEY_STRMAP: the size_t entry count */
 };
@@ -189,10 +197,11 @@ struct key_row {
     {.path = (p), .type = KEY_UINT, FIELD(m), .min = (lo), .max = (hi), .scale = (sc)}
 #define DURATION(p, m, lo) \
     {.path = (p), .type = KEY_DURATION, FIELD(m), .min = (lo), .max = DURATION_MAX_MS}
-#define ENUM(p, m, fn, ch) \
-    {.path = (p), .type = KEY_ENUM, FIELD(m), .parse = (fn), .choices = (ch)}
+#define ENUM(p, m, fn, nm, ch) \
+    {.path = (p), .type = KEY_ENUM, FIELD(m), .parse = (fn), .name = (nm), .choices = (ch)}
 #define STRING(p, m, fl)   {.path = (p), .type = KEY_STRING, FIELD(m), .flags = (fl)}
 #define BOOL(p, m)         {.path = (p), .type = KEY_BOOL, FIELD(m)}
+#define TAGS(p, m)         {.path = (p), .type = KEY_TAGS, FIELD(m), .flags = KEY_EMPTY_OK}
 /* clang-format on */
 
 static int parse_verbosity(const char *s)
@@ -208,6 +217,11 @@ static int parse_verbosity(const char *s)
         return O2D_DEBUG_DETAILED;
     }
     return -1;
+}
+
+static const char *verbosity_name(int v)
+{
+    return v == O2D_DEBUG_QUIET ? "quiet" : v == O2D_DEBUG_DETAILED ? "detailed" : "basic";
 }
 
 #define GRPC      "receivers.otlp.protocols.grpc"
@@ -259,7 +273,7 @@ static const struct key_row key_table[] = {
     STRING("exporters.datadog.api.endpoint", datadog.api_endpoint, KEY_EMPTY_OK),
     SECTION("exporters.datadog.agent"),
     STRING("exporters.datadog.agent.endpoint", datadog.agent_endpoint, KEY_EMPTY_OK),
-    STRING("exporters.datadog.tags", dd_tags, KEY_EMPTY_OK),
+    TAGS("exporters.datadog.tags", dd_tags),
     SECTION("exporters.datadog.traces"),
     BOOL("exporters.datadog.traces.enabled", datadog.traces_enabled),
     STRING("exporters.datadog.traces.endpoint", datadog.traces_endpoint, KEY_EMPTY_OK),
@@ -295,7 +309,7 @@ static const struct key_row key_table[] = {
     DURATION("exporters.datadog.retry_on_failure.max_elapsed_time", datadog.max_elapsed_ms,
              1000),
     SECTION_FLAG("exporters.debug", debug_section),
-    ENUM("exporters.debug.verbosity", debug_verbosity, parse_verbosity,
+    ENUM("exporters.debug.verbosity", debug_verbosity, parse_verbosity, verbosity_name,
          "quiet, basic, normal, detailed"),
     SECTION("service"),
     /* service.extensions and service.pipelines are written as for the Collector; our one
@@ -311,7 +325,7 @@ static const struct key_row key_table[] = {
     SECTION("service.telemetry.metrics"),
     ENDPOINT("service.telemetry.metrics.address", metrics_endpoint, KEY_EMPTY_OK),
     SECTION("service.telemetry.logs"),
-    ENUM("service.telemetry.logs.level", log_level, o2d_log_level_parse,
+    ENUM("service.telemetry.logs.level", log_level, o2d_log_level_parse, o2d_log_level_name,
          "debug, info, warn, error"),
 };
 /* clang-format on */
@@ -344,6 +358,7 @@ struct loader {
     int documents;
     struct node *root;
     struct o2d_config cfg; /* the working copy, handed back only on success */
+    char tags_scratch[O2D_MAX_TAGS][O2D_TAG_MAX + 1]; /* KEY_TAGS is parsed to check it */
 };
 
 static void vformat_err(char *err, size_t errlen, const char *name, unsigned long line,
@@ -711,8 +726,8 @@ static void store_uint(struct o2d_config *cfg, const struct key_row *row, uint64
 
 /* Resolves the inside of one ${...} into *out / *outlen (borrowed from the environment or
  * from the value itself). */
-static int resolve_ref(struct loader *ld, unsigned long line, const char *key, const char *ref,
-                       size_t rlen, const char **out, size_t *outlen)
+static int resolve_ref(struct loader *ld, unsigned long line, const char *key, int secret,
+                       const char *ref, size_t rlen, const char **out, size_t *outlen)
 {
     char a[SHOW_MAX + 4];
     char name[ENV_NAME_MAX + 1];
@@ -728,7 +743,7 @@ static int resolve_ref(struct loader *ld, unsigned long line, const char *key, c
     } else if (memchr(ref, ':', rlen) != NULL) {
         return fail(ld, line,
                     "%s: '${%s}' is not supported; use ${env:NAME} or ${env:NAME:-default}", key,
-                    show(a, ref, rlen));
+                    secret ? "<secret>" : show(a, ref, rlen));
     }
     for (size_t i = 0; i + 1 < plen; i++) {
         if (p[i] == ':' && p[i + 1] == '-') {
@@ -744,7 +759,7 @@ static int resolve_ref(struct loader *ld, unsigned long line, const char *key, c
     }
     if (!ok) {
         return fail(ld, line, "%s: '%s' is not a valid environment variable name", key,
-                    show(a, p, plen));
+                    secret ? "<secret>" : show(a, p, plen));
     }
     memcpy(name, p, plen);
     name[plen] = '\0';
@@ -763,9 +778,10 @@ static int resolve_ref(struct loader *ld, unsigned long line, const char *key, c
     return O2D_OK;
 }
 
-/* Expands ${env:NAME}, ${env:NAME:-default} and $$ (a literal $) in s[0..len). */
+/* Expands ${env:NAME}, ${env:NAME:-default} and $$ (a literal $) in s[0..len). A secret's
+ * text is never quoted in a message: a key written inline may sit inside a broken ${. */
 static int expand_env(struct loader *ld, unsigned long line, const char *key, const char *s,
-                      size_t len, const char **out)
+                      size_t len, int secret, const char **out)
 {
     struct o2d_buf b;
     int rc = O2D_OK;
@@ -783,7 +799,8 @@ static int expand_env(struct loader *ld, unsigned long line, const char *key, co
                 rc = fail(ld, line, "%s: '${' without a closing '}'", key);
                 break;
             }
-            rc = resolve_ref(ld, line, key, s + i + 2, (size_t)(close - s) - i - 2, &piece, &plen);
+            rc = resolve_ref(ld, line, key, secret, s + i + 2, (size_t)(close - s) - i - 2, &piece,
+                             &plen);
             i = (size_t)(close - s) + 1;
         } else {
             i++;
@@ -911,6 +928,89 @@ static int endpoint_valid(const char *s)
     return digits >= 1 && digits <= 5 && parse_uint(colon + 1, &port) == 0 && port <= 65535;
 }
 
+int o2d_config_parse_bool(const char *s)
+{
+    /* ddtrace's asbool takes "true" and "1" in any case and reads anything else as false;
+     * we take its two spellings of each and refuse the rest, because "yes" or "on" would
+     * mean false under ddtrace and true to a YAML 1.1 reader: neither guess is safe. */
+    if (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0) {
+        return 1;
+    }
+    if (strcasecmp(s, "false") == 0 || strcmp(s, "0") == 0) {
+        return 0;
+    }
+    return -1;
+}
+
+static int is_blank(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Follows dd-trace-py ddtrace/internal/utils/formats.py parse_tags_str. */
+int o2d_config_parse_tags(const char *s, char kv[O2D_MAX_TAGS][O2D_TAG_MAX + 1], size_t *n,
+                          char *why, size_t whylen)
+{
+    char a[SHOW_MAX + 4];
+    char sep = strchr(s, ',') != NULL ? ',' : ' ';
+    *n = 0;
+    while (*s) {
+        const char *end = strchr(s, sep);
+        const char *next = end != NULL ? end + 1 : s + strlen(s);
+        if (end == NULL) {
+            end = next;
+        }
+        while (s < end && is_blank((unsigned char)*s)) {
+            s++;
+        }
+        while (end > s && is_blank((unsigned char)end[-1])) {
+            end--;
+        }
+        size_t len = (size_t)(end - s);
+        const char *colon = memchr(s, ':', len);
+        const char *kend = colon != NULL ? colon : end;
+        const char *v = colon != NULL ? colon + 1 : end;
+        while (kend > s && is_blank((unsigned char)kend[-1])) {
+            kend--;
+        }
+        while (v < end && is_blank((unsigned char)*v)) {
+            v++;
+        }
+        size_t klen = (size_t)(kend - s);
+        size_t vlen = (size_t)(end - v);
+        for (size_t i = 0; i < len; i++) {
+            if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+                snprintf(why, whylen, "'%s' holds a control character", show(a, s, len));
+                return O2D_ERR_CONFIG;
+            }
+        }
+        if (klen > 0) {
+            if (klen + 1 + vlen > O2D_TAG_MAX) {
+                snprintf(why, whylen, "'%s' is longer than %d bytes", show(a, s, len), O2D_TAG_MAX);
+                return O2D_ERR_CONFIG;
+            }
+            size_t i = 0;
+            /* A later key replaces an earlier one, as in ddtrace's dict. */
+            while (i < *n && !(strncmp(kv[i], s, klen) == 0 && kv[i][klen] == ':')) {
+                i++;
+            }
+            if (i == O2D_MAX_TAGS) {
+                snprintf(why, whylen, "more than %d key:value pairs", O2D_MAX_TAGS);
+                return O2D_ERR_CONFIG;
+            }
+            memcpy(kv[i], s, klen);
+            kv[i][klen] = ':';
+            memcpy(kv[i] + klen + 1, v, vlen);
+            kv[i][klen + 1 + vlen] = '\0';
+            if (i == *n) {
+                (*n)++;
+            }
+        }
+        s = next;
+    }
+    return O2D_OK;
+}
+
 /* What a row takes, for messages: "<key> must be <this>". */
 static const char *expectation(const struct key_row *row, char *out, size_t outlen)
 {
@@ -938,7 +1038,9 @@ static const char *expectation(const struct key_row *row, char *out, size_t outl
         snprintf(out, outlen, "one of %s", row->choices);
         return out;
     case KEY_BOOL:
-        return "true or false";
+        return "true, false, 1 or 0";
+    case KEY_TAGS:
+        return "key:value pairs separated by commas or blanks";
     case KEY_STRINGS:
         return "a sequence of strings";
     case KEY_STRMAP:
@@ -977,12 +1079,16 @@ static int apply_value(struct loader *ld, const struct key_row *row, const struc
     if (!v->is_null && strlen(v->text) != v->len) {
         return fail(ld, line, "%s must not contain a NUL byte", key->text);
     }
-    int rc =
-        expand_env(ld, line, key->text, v->is_null ? "" : v->text, v->is_null ? 0 : v->len, &s);
+    int rc = expand_env(ld, line, key->text, v->is_null ? "" : v->text, v->is_null ? 0 : v->len,
+                        (row->flags & KEY_SECRET) != 0, &s);
     if (rc != O2D_OK) {
         return rc;
     }
-    show(a, s, strlen(s));
+    if (row->flags & KEY_SECRET) {
+        snprintf(a, sizeof(a), "<secret>");
+    } else {
+        show(a, s, strlen(s));
+    }
     switch (row->type) {
     case KEY_ENDPOINT:
         if (!(s[0] == '\0' && (row->flags & KEY_EMPTY_OK)) && !endpoint_valid(s)) {
@@ -1030,15 +1136,23 @@ static int apply_value(struct loader *ld, const struct key_row *row, const struc
         store_uint(&ld->cfg, row, (uint64_t)e);
         return O2D_OK;
     }
-    case KEY_BOOL:
-        if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0) {
-            store_uint(&ld->cfg, row, 1);
-        } else if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0) {
-            store_uint(&ld->cfg, row, 0);
-        } else {
-            return fail(ld, line, "%s must be true or false, got '%s'", key->text, a);
+    case KEY_BOOL: {
+        int b = o2d_config_parse_bool(s);
+        if (b < 0) {
+            return fail(ld, line, "%s must be %s, got '%s'", key->text,
+                        expectation(row, what, sizeof(what)), a);
         }
+        store_uint(&ld->cfg, row, (uint64_t)b);
         return O2D_OK;
+    }
+    case KEY_TAGS: {
+        char why[160];
+        size_t count;
+        if (o2d_config_parse_tags(s, ld->tags_scratch, &count, why, sizeof(why)) != O2D_OK) {
+            return fail(ld, line, "%s: %s", key->text, why);
+        }
+        return store_text(ld, row, key, line, s);
+    }
     case KEY_SECTION:
     case KEY_NAMES:
     case KEY_STRINGS:
@@ -1060,7 +1174,7 @@ static int store_item(struct loader *ld, const char *path, const struct node *e,
     if (strlen(e->text) != e->len) {
         return fail(ld, e->line, "%s must not contain a NUL byte", path);
     }
-    int rc = expand_env(ld, e->line, path, e->text, e->len, &s);
+    int rc = expand_env(ld, e->line, path, e->text, e->len, 0, &s);
     if (rc != O2D_OK) {
         return rc;
     }
@@ -1361,6 +1475,26 @@ static void env_default(const char *name, char *dst, size_t size)
     }
 }
 
+/* DD_TRACE_ENABLED / DD_LLMOBS_ENABLED: when set to a false value, turns *field off. */
+static int env_switch(const char *name, int *field, char *err, size_t errlen)
+{
+    char a[SHOW_MAX + 4];
+    const char *v = getenv(name);
+    if (v == NULL || v[0] == '\0') {
+        return O2D_OK;
+    }
+    int b = o2d_config_parse_bool(v);
+    if (b < 0) {
+        snprintf(err, errlen, "%s must be true, false, 1 or 0, got '%s'", name,
+                 show(a, v, strlen(v)));
+        return O2D_ERR_CONFIG;
+    }
+    if (b == 0) {
+        *field = 0;
+    }
+    return O2D_OK;
+}
+
 static int read_key_file(struct o2d_config *cfg, char *err, size_t errlen)
 {
     FILE *f = fopen(cfg->datadog_key_file, "r");
@@ -1407,10 +1541,35 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
 
     struct datadog_llmobs_config *lo = &dd->llmobs;
     env_default("DD_LLMOBS_ML_APP", lo->ml_app, sizeof(lo->ml_app));
-    const char *lo_env = getenv("DD_LLMOBS_ENABLED");
-    if (lo_env != NULL && (strcmp(lo_env, "0") == 0 || strcasecmp(lo_env, "false") == 0)) {
-        lo->enabled = 0;
+    /* The embedded default reads these two through ${env:...}; a file may not, and a
+     * ddtrace user's DD_TRACE_ENABLED=false must still stop traces: false always wins. */
+    int rc = env_switch("DD_TRACE_ENABLED", &dd->traces_enabled, err, errlen);
+    if (rc == O2D_OK) {
+        rc = env_switch("DD_LLMOBS_ENABLED", &lo->enabled, err, errlen);
     }
+    if (rc != O2D_OK) {
+        return rc;
+    }
+    char why[160];
+    if (o2d_config_parse_tags(cfg->dd_tags, cfg->tag_kv, &cfg->n_tags, why, sizeof(why)) !=
+        O2D_OK) {
+        /* The loader checked the text already; only a caller that filled dd_tags by hand
+         * gets here. */
+        snprintf(err, errlen, "%s: exporters.datadog.tags: %s", cfg->source, why);
+        return O2D_ERR_CONFIG;
+    }
+    for (size_t i = 0; i < cfg->n_tags; i++) {
+        memcpy(cfg->tag_split[i], cfg->tag_kv[i], sizeof(cfg->tag_split[i]));
+        char *colon = strchr(cfg->tag_split[i], ':');
+        *colon = '\0';
+        cfg->apm_tags[i].key = cfg->tag_split[i];
+        cfg->apm_tags[i].value = colon + 1;
+        cfg->llmobs_tags[i] = cfg->tag_kv[i];
+    }
+    dd->apm.tags = cfg->n_tags ? cfg->apm_tags : NULL;
+    dd->apm.n_tags = cfg->n_tags;
+    lo->map.tags = cfg->n_tags ? cfg->llmobs_tags : NULL;
+    lo->map.n_tags = cfg->n_tags;
     for (size_t i = 0; i < cfg->n_ml_app_by_service; i++) {
         cfg->ml_app_rules[i].service = cfg->ml_app_by_service[i][0];
         cfg->ml_app_rules[i].ml_app = cfg->ml_app_by_service[i][1];
@@ -1431,14 +1590,14 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
 
     cfg->n_ignore_re = 0;
     for (size_t i = 0; i < cfg->n_ignore_resources; i++) {
-        int rc = regcomp(&cfg->ignore_re[i], cfg->ignore_resources[i], REG_EXTENDED | REG_NOSUB);
-        if (rc != 0) {
-            char why[128];
-            regerror(rc, &cfg->ignore_re[i], why, sizeof(why));
+        int re = regcomp(&cfg->ignore_re[i], cfg->ignore_resources[i], REG_EXTENDED | REG_NOSUB);
+        if (re != 0) {
+            char rwhy[128];
+            regerror(re, &cfg->ignore_re[i], rwhy, sizeof(rwhy));
             snprintf(err, errlen,
                      "exporters.datadog.traces.ignore_resources: '%s' is not a regular "
                      "expression: %s",
-                     cfg->ignore_resources[i], why);
+                     cfg->ignore_resources[i], rwhy);
             o2d_config_cleanup(cfg);
             return O2D_ERR_CONFIG;
         }
@@ -1480,4 +1639,222 @@ void o2d_config_cleanup(struct o2d_config *cfg)
     cfg->n_ignore_re = 0;
     cfg->datadog.apm.ignore_resources = NULL;
     cfg->datadog.apm.n_ignore_resources = 0;
+}
+
+/* ---- writing the effective configuration ---- */
+
+static int word_is(const char *s, const char *w)
+{
+    return strcasecmp(s, w) == 0;
+}
+
+/* Would a YAML reader take s, written plain, as something else than this string? */
+static int needs_quotes(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || strchr("-?:,[]{}#&*!|>'\"%@` \t", s[0]) != NULL || is_blank(s[len - 1]) ||
+        s[len - 1] == ':' || strstr(s, ": ") != NULL || strstr(s, " #") != NULL) {
+        return 1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+            return 1;
+        }
+    }
+    static const char *const words[] = {"true", "false", "yes",  "no", "on",   "off",
+                                        "y",    "n",     "null", "~",  ".inf", ".nan"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (word_is(s, words[i])) {
+            return 1;
+        }
+    }
+    /* Anything a reader could take for a number: digits with signs, dots, exponents. */
+    size_t digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (is_digit(s[i])) {
+            digits++;
+        } else if (!strchr("+-._eExXoOabcdefABCDEF", s[i])) {
+            return 0;
+        }
+    }
+    return digits > 0;
+}
+
+/* A string value: quoted when needed, '$' doubled so that ${...} in it stays text. */
+static void write_string(FILE *out, const char *s)
+{
+    int q = needs_quotes(s);
+    if (q) {
+        fputc('"', out);
+    }
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '$') {
+            fputs("$$", out);
+        } else if (q && (c == '"' || c == '\\')) {
+            fprintf(out, "\\%c", c);
+        } else if (q && (c < 0x20 || c == 0x7f)) {
+            fprintf(out, "\\x%02x", c);
+        } else {
+            fputc(c, out);
+        }
+    }
+    if (q) {
+        fputc('"', out);
+    }
+}
+
+static uint64_t load_uint(const struct o2d_config *cfg, const struct key_row *row)
+{
+    const char *field = (const char *)cfg + row->off;
+    if (row->size == sizeof(uint64_t)) {
+        uint64_t x;
+        memcpy(&x, field, sizeof(x));
+        return x;
+    }
+    uint32_t x;
+    memcpy(&x, field, sizeof(x));
+    return x;
+}
+
+/* 0: leave the section out; 1: write it; 2: write it as comments. */
+static int section_state(const struct o2d_config *cfg, const struct key_row *row)
+{
+    /* Which exporters run is decided in prepare, not by the flags alone: Datadog needs a
+     * key (without one its section is shown, as comments, so the output still loads), and
+     * the debug exporter runs without Datadog even when the file leaves it out. */
+    if (strcmp(row->path, "exporters.datadog") == 0) {
+        return !cfg->datadog_section ? 0 : cfg->datadog.enabled ? 1 : 2;
+    }
+    if (strcmp(row->path, "exporters.debug") == 0) {
+        return !cfg->datadog.enabled || cfg->debug_section ? 1 : 0;
+    }
+    if (row->off != NO_FIELD) {
+        return load_uint(cfg, row) != 0;
+    }
+    return 1;
+}
+
+static int has_content(const struct o2d_config *cfg, const char *path)
+{
+    for (size_t i = 0; i < KEY_TABLE_LEN; i++) {
+        const struct key_row *r = &key_table[i];
+        const char *leaf = row_leaf_under(r, path);
+        if (leaf == NULL || strcmp(leaf, "*") == 0 || r->type == KEY_NAMES) {
+            continue;
+        }
+        if (r->type != KEY_SECTION) {
+            return 1;
+        }
+        if (section_state(cfg, r) != 0 && has_content(cfg, r->path)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void write_value(const struct o2d_config *cfg, const struct key_row *row, FILE *out,
+                        int indent, const char *cm)
+{
+    const char *field = (const char *)cfg + row->off;
+    char d[32];
+    int iv;
+    switch (row->type) {
+    case KEY_STRING:
+    case KEY_ENDPOINT:
+    case KEY_TAGS:
+        if ((row->flags & KEY_SECRET) && field[0] != '\0') {
+            write_string(out, "<secret>");
+        } else {
+            write_string(out, field);
+        }
+        break;
+    case KEY_UINT:
+        fprintf(out, "%llu", (unsigned long long)(load_uint(cfg, row) / row->scale));
+        break;
+    case KEY_DURATION: {
+        int64_t ms;
+        memcpy(&ms, field, sizeof(ms));
+        fputs(format_duration(d, sizeof(d), ms > 0 ? (uint64_t)ms : 0), out);
+        break;
+    }
+    case KEY_ENUM:
+        memcpy(&iv, field, sizeof(iv));
+        fputs(row->name(iv), out);
+        break;
+    case KEY_BOOL:
+        memcpy(&iv, field, sizeof(iv));
+        fputs(iv ? "true" : "false", out);
+        break;
+    case KEY_STRINGS: {
+        const char(*rows)[256] = (const char(*)[256])field;
+        size_t n;
+        memcpy(&n, (const char *)cfg + row->count_off, sizeof(n));
+        if (n == 0) {
+            fputs(" []", out);
+        }
+        for (size_t i = 0; i < n; i++) {
+            fprintf(out, "\n%*s%s- ", indent + 2, "", cm);
+            write_string(out, rows[i]);
+        }
+        break;
+    }
+    case KEY_STRMAP: {
+        const char(*pairs)[2][128] = (const char(*)[2][128])field;
+        size_t n;
+        memcpy(&n, (const char *)cfg + row->count_off, sizeof(n));
+        if (n == 0) {
+            fputs(" {}", out);
+        }
+        for (size_t i = 0; i < n; i++) {
+            fprintf(out, "\n%*s%s", indent + 2, "", cm);
+            write_string(out, pairs[i][0]);
+            fputs(": ", out);
+            write_string(out, pairs[i][1]);
+        }
+        break;
+    }
+    case KEY_SECTION:
+    case KEY_NAMES:
+        break;
+    }
+}
+
+/* The keys directly under `path`, in table order, sections recursively. */
+static void write_section(const struct o2d_config *cfg, FILE *out, const char *path, int indent,
+                          const char *cm)
+{
+    for (size_t i = 0; i < KEY_TABLE_LEN; i++) {
+        const struct key_row *r = &key_table[i];
+        const char *leaf = row_leaf_under(r, path);
+        /* "*" rows and KEY_NAMES (service.pipelines, service.extensions) hold nothing. */
+        if (leaf == NULL || strcmp(leaf, "*") == 0 || r->type == KEY_NAMES) {
+            continue;
+        }
+        if (r->type == KEY_SECTION) {
+            int st = section_state(cfg, r);
+            if (st == 0 || !has_content(cfg, r->path)) {
+                continue;
+            }
+            const char *sub = st == 2 ? "# " : cm;
+            fprintf(out, "%*s%s%s:\n", indent, "", sub, leaf);
+            write_section(cfg, out, r->path, indent + 2, sub);
+            continue;
+        }
+        fprintf(out, "%*s%s%s:", indent, "", cm, leaf);
+        if (r->type != KEY_STRINGS && r->type != KEY_STRMAP) {
+            fputc(' ', out);
+        }
+        write_value(cfg, r, out, indent, cm);
+        fputc('\n', out);
+    }
+}
+
+int o2d_config_write_yaml(const struct o2d_config *cfg, FILE *out)
+{
+    char a[SHOW_MAX + 4];
+    fprintf(out, "# otel2dd effective configuration, from %s\n",
+            show(a, cfg->source, strlen(cfg->source)));
+    write_section(cfg, out, "", 0, "");
+    return ferror(out) ? O2D_ERR_SYSTEM : O2D_OK;
 }

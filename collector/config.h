@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "datadog.h"  /* struct datadog_config */
 #include "exporter.h" /* enum o2d_debug_verbosity */
@@ -15,6 +16,10 @@
 #define O2D_ENDPOINT_MAX   256
 #define O2D_MAX_PATTERNS   32
 #define O2D_MAX_REMAPPINGS 32
+/* exporters.datadog.tags / DD_TAGS: at most this many pairs, each "key:value" at most
+ * O2D_TAG_MAX bytes (Datadog's tag length limit is 200 characters). */
+#define O2D_MAX_TAGS 32
+#define O2D_TAG_MAX  200
 
 /* receivers.otlp.protocols.grpc */
 struct o2d_grpc_config {
@@ -62,8 +67,13 @@ struct o2d_config {
      * the trace buffer; default 20 s (inside ECS's default 30 s stop timeout) */
     int64_t shutdown_timeout_ms;
     /* exporters.datadog.tags (default ${env:DD_TAGS}) as written: "k:v" pairs separated by
-     * commas or blanks; parsed by o2d_config_prepare() */
+     * commas or blanks; checked by the loader, parsed by o2d_config_prepare() into: */
     char dd_tags[1024];
+    char tag_kv[O2D_MAX_TAGS][O2D_TAG_MAX + 1];    /* "key:value", for LLM Obs */
+    char tag_split[O2D_MAX_TAGS][O2D_TAG_MAX + 1]; /* "key\0value", for APM */
+    const char *llmobs_tags[O2D_MAX_TAGS];
+    struct apm_tag apm_tags[O2D_MAX_TAGS];
+    size_t n_tags;
     /* exporters.datadog: on when an API key is set (DD_API_KEY in the embedded default) */
     struct datadog_config datadog;
     int datadog_section; /* exporters.datadog is in the file */
@@ -118,6 +128,29 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
 #define O2D_PREPARE_NO_KEY 1u
 /* Frees what o2d_config_prepare() compiled. */
 void o2d_config_cleanup(struct o2d_config *cfg);
+
+/*
+ * DD_TAGS as ddtrace reads it: pairs separated by commas when the text has one, else by
+ * blanks; each trimmed; "key:value" split at the first ':'; a pair without ':' is a key
+ * with an empty value; empty keys are skipped; a later key replaces an earlier one. Writes
+ * "key:value" into kv[0..*n). O2D_ERR_CONFIG with `why` filled ("...") when there are more
+ * than O2D_MAX_TAGS keys, a pair is longer than O2D_TAG_MAX bytes or holds a control byte.
+ */
+int o2d_config_parse_tags(const char *s, char kv[O2D_MAX_TAGS][O2D_TAG_MAX + 1], size_t *n,
+                          char *why, size_t whylen);
+
+/* "true", "false", "1", "0" in any case -> 1 or 0, as ddtrace's asbool reads a variable
+ * (but anything else is an error here, not false); -1 otherwise. */
+int o2d_config_parse_bool(const char *s);
+
+/*
+ * Writes the effective configuration as YAML that loads back to the same values: every key
+ * of the table with its value, sections nested, strings quoted where YAML needs it and '$'
+ * doubled so that nothing expands again. The API key is never written: "<secret>" when set.
+ * When the Datadog exporter is off (no key) its section is written as comments, so the
+ * output still loads without a key. Returns O2D_OK or O2D_ERR_SYSTEM on a write error.
+ */
+int o2d_config_write_yaml(const struct o2d_config *cfg, FILE *out);
 
 /* The embedded default configuration, used when no --config is given. */
 extern const char o2d_config_embedded[];

@@ -5,9 +5,10 @@
  * Start order: pipeline (exporters), ingest, health (answering 503 "starting"), metrics,
  * receivers; health turns 200 once every receiver listens. Stop order is the reverse: health
  * 503 "draining", receivers stop accepting and finish the requests in flight, the pipeline
- * flushes, then everything is freed; the metrics server goes just before what it reads
- * (ingest, pipeline), so the drain can be watched. Signals are taken synchronously with sigwait()
- * in the main thread; every other thread has them blocked.
+ * flushes, all within service.shutdown_timeout; one "undelivered" line accounts for what
+ * could not be sent; then everything is freed and the exit code is 0. The metrics server
+ * goes just before what it reads (ingest, pipeline), so the drain can be watched. Signals are
+ * taken synchronously with sigwait() in the main thread; every other thread has them blocked.
  */
 #include <getopt.h>
 #include <pthread.h>
@@ -30,14 +31,13 @@
 #include "o2d_log.h"
 #include "pipeline.h"
 #include "translate_cmd.h"
-
-/* ECS stops a task with SIGTERM and kills it 30 s later by default; drain well inside. */
-#define SHUTDOWN_DEADLINE_MS 20000
+#include "validate_cmd.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
                "       otel2dd translate [--config FILE] [FILE|-]\n"
+               "       otel2dd validate [--config FILE | FILE]\n"
                "\n"
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
@@ -125,8 +125,11 @@ static int run(const struct o2d_config *cfg)
 
     o2d_log_begin(&l, O2D_LOG_INFO, "stopping");
     o2d_log_cstr(&l, "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    o2d_log_int(&l, "shutdown_timeout_ms", cfg->shutdown_timeout_ms);
     o2d_log_end(&l);
-    int64_t deadline = o2d_now_ms() + SHUTDOWN_DEADLINE_MS;
+    /* service.shutdown_timeout, 20 s by default: ECS kills a task 30 s after SIGTERM. The
+     * receivers, then the exporters, share this one deadline. */
+    int64_t deadline = o2d_now_ms() + cfg->shutdown_timeout_ms;
     if (health != NULL) {
         health_set_state(health, HEALTH_DRAINING);
     }
@@ -138,6 +141,7 @@ static int run(const struct o2d_config *cfg)
     }
     pipeline_shutdown(pipeline, deadline);
     log_totals(ing);
+    pipeline_log_undelivered(pipeline);
     exit_code = 0;
 
 out:
@@ -160,6 +164,9 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return translate_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "validate") == 0) {
+        return validate_main(argc - 1, argv + 1);
     }
     const char *config_path = NULL;
     int c;

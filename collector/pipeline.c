@@ -5,6 +5,7 @@
  * at the end their senders stop, the client is freed (completing what still retries, which
  * the exporters count), and only then are the exporters freed.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include "llmobs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_buf.h"
 #include "o2d_log.h"
 #include "pipeline.h"
 
@@ -39,11 +41,17 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
      * it. Without a key, the debug exporter shows what would be sent. */
     if (cfg->datadog.enabled) {
         rv = http_client_new(&p->http, NULL);
-        if (rv == O2D_OK) {
+        /* DD_TRACE_ENABLED=false, as in ddtrace: no APM traces and no stats; spans are still
+         * received, and LLM spans still reach LLM Observability. */
+        if (rv == O2D_OK && cfg->datadog.traces_enabled) {
             rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
-        }
-        if (rv == O2D_OK) {
-            p->datadog = p->exporters[p->n_exporters++];
+            if (rv == O2D_OK) {
+                p->datadog = p->exporters[p->n_exporters++];
+            }
+        } else if (rv == O2D_OK) {
+            o2d_logf(O2D_LOG_INFO, "APM traces and stats are off (exporters.datadog.traces.enabled "
+                                   "false or DD_TRACE_ENABLED=false): received spans are not sent "
+                                   "to APM");
         }
         /* LLM spans stay in APM too (type llm); the LLM Obs events link to them by id. */
         if (rv == O2D_OK && cfg->datadog.llmobs.enabled) {
@@ -103,15 +111,116 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
     return O2D_OK;
 }
 
+struct flush_job {
+    struct exporter *e;
+    int64_t deadline_ms;
+};
+
+static void *flush_main(void *arg)
+{
+    struct flush_job *j = arg;
+    j->e->type->flush(j->e, j->deadline_ms);
+    return NULL;
+}
+
 void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms)
 {
     atomic_store(&p->stopping, 1);
+    /* The exporters flush side by side, so that an intake that hangs (APM, say) does not
+     * use up the deadline of the others (LLM Observability); one that cannot get a thread
+     * flushes on this one. */
+    struct flush_job jobs[PIPELINE_MAX_EXPORTERS];
+    pthread_t threads[PIPELINE_MAX_EXPORTERS];
+    int started[PIPELINE_MAX_EXPORTERS] = {0};
     for (int i = 0; i < p->n_exporters; i++) {
-        struct exporter *e = p->exporters[i];
-        if (e->type->flush != NULL) {
-            e->type->flush(e, deadline_ms);
+        jobs[i] = (struct flush_job){.e = p->exporters[i], .deadline_ms = deadline_ms};
+        if (jobs[i].e->type->flush != NULL) {
+            started[i] = pthread_create(&threads[i], NULL, flush_main, &jobs[i]) == 0;
+            if (!started[i]) {
+                flush_main(&jobs[i]);
+            }
         }
     }
+    for (int i = 0; i < p->n_exporters; i++) {
+        if (started[i]) {
+            pthread_join(threads[i], NULL);
+        }
+    }
+    /* Past the deadline nothing more is sent: the senders stop and count what they still
+     * hold, and freeing the client completes (and counts) what was in flight or retrying.
+     * Every counter is final after this. */
+    if (p->datadog != NULL) {
+        datadog_exporter_stop(p->datadog);
+    }
+    if (p->llmobs != NULL) {
+        llmobs_exporter_stop(p->llmobs);
+    }
+    http_client_free(p->http);
+    p->http = NULL;
+}
+
+/* Adds `"name":n` to the JSON object in b when n > 0. */
+static void lost_field(struct o2d_buf *b, const char *name, uint64_t n, uint64_t *total)
+{
+    if (n == 0) {
+        return;
+    }
+    o2d_buf_printf(b, "%s\"%s\":%llu", b->len > 1 ? "," : "", name, (unsigned long long)n);
+    *total += n;
+}
+
+void pipeline_log_undelivered(struct pipeline *p)
+{
+    /* Spans refused with "retry later" (queue full, shutting down) are the sender's to
+     * retry, not lost here; everything else that was accepted and not delivered counts. */
+    struct o2d_buf dd, lo;
+    uint64_t total = 0;
+    o2d_buf_init(&dd, 1024);
+    o2d_buf_init(&lo, 1024);
+    o2d_buf_append_byte(&dd, '{');
+    o2d_buf_append_byte(&lo, '{');
+    uint64_t stats_lost = 0;
+    if (p->datadog != NULL) {
+        struct datadog_counters c;
+        datadog_exporter_counters(p->datadog, &c);
+        for (int r = 0; r < DATADOG_DROP_N; r++) {
+            if (r != DATADOG_DROP_QUEUE_FULL) {
+                lost_field(&dd, datadog_drop_reason_name(r), c.spans_dropped[r], &total);
+            }
+        }
+        stats_lost = c.stats_payloads_dropped;
+        total += stats_lost;
+    }
+    if (p->llmobs != NULL) {
+        struct llmobs_exporter_counters c;
+        llmobs_exporter_counters(p->llmobs, &c);
+        for (int r = 0; r < LLMOBS_DROP_N; r++) {
+            lost_field(&lo, llmobs_exporter_drop_reason_name(r), c.events_dropped[r], &total);
+        }
+    }
+    o2d_buf_append_byte(&dd, '}');
+    o2d_buf_append_byte(&lo, '}');
+    struct o2d_logline l;
+    if (total == 0) {
+        o2d_log_begin(&l, O2D_LOG_INFO, "undelivered");
+        o2d_log_uint(&l, "total", 0);
+        o2d_log_cstr(&l, "detail", "nothing was lost: everything accepted was delivered");
+    } else {
+        o2d_log_begin(&l, O2D_LOG_WARN, "undelivered");
+        o2d_log_uint(&l, "total", total);
+        if (dd.len > 2 && dd.data != NULL) {
+            o2d_log_raw(&l, "datadog_spans", (const char *)dd.data, dd.len);
+        }
+        if (stats_lost > 0) {
+            o2d_log_uint(&l, "datadog_stats_payloads", stats_lost);
+        }
+        if (lo.len > 2 && lo.data != NULL) {
+            o2d_log_raw(&l, "llmobs_events", (const char *)lo.data, lo.len);
+        }
+    }
+    o2d_log_end(&l);
+    o2d_buf_cleanup(&dd);
+    o2d_buf_cleanup(&lo);
 }
 
 void pipeline_free(struct pipeline *p)

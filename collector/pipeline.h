@@ -17,8 +17,12 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg);
 /* Hands one request (borrowed; copied by whoever keeps data) to the exporters. O2D_OK, or
  * O2D_ERR_BUSY / O2D_ERR_SHUTDOWN when it cannot take it now. */
 int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req);
-/* Flushes and stops the exporters; waits at most until deadline_ms (monotonic clock). */
+/* Flushes the exporters side by side, waiting at most until deadline_ms (monotonic clock),
+ * then stops them: whatever was not delivered by then is counted as dropped. */
 void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms);
+/* After pipeline_shutdown: one log line "undelivered" with what was accepted and never
+ * delivered since the start, per exporter and reason, or that nothing was lost. */
+void pipeline_log_undelivered(struct pipeline *p);
 void pipeline_free(struct pipeline *p);
 /* Writes the otel2dd_translated_*, otel2dd_exporter_* and otel2dd_llmobs_trace_buffer_*
  * families from the exporters' snapshots (exporter_type.metrics). Thread-safe until

@@ -1083,6 +1083,25 @@ void datadog_exporter_stop(struct exporter *e)
         pthread_join(d->sender, NULL);
         d->sender_started = 0;
     }
+    /* Nothing takes from the queue any more: what it still holds is lost, and counted now
+     * so that the owner can report it before destroying the exporter. */
+    pthread_mutex_lock(&d->mu);
+    struct datadog_item *list = d->head;
+    d->head = d->tail = NULL;
+    d->queue_bytes -= d->queued_raw;
+    d->queued_raw = 0;
+    d->queued_spans = 0;
+    pthread_mutex_unlock(&d->mu);
+    size_t left = 0;
+    while (list != NULL) {
+        struct datadog_item *it = list;
+        list = it->next;
+        left += it->spans;
+        datadog_item_free(it);
+    }
+    if (left > 0) {
+        drop(d, DATADOG_DROP_SHUTDOWN, left);
+    }
 }
 
 static void dd_destroy(struct exporter *e)
@@ -1096,16 +1115,6 @@ static void dd_destroy(struct exporter *e)
         http_client_free(d->http);
     }
     d->http = NULL;
-    size_t left = 0;
-    while (d->head != NULL) {
-        struct datadog_item *it = d->head;
-        d->head = it->next;
-        left += it->spans;
-        datadog_item_free(it);
-    }
-    if (left > 0) {
-        drop(d, DATADOG_DROP_SHUTDOWN, left);
-    }
     if (ran) {
         log_totals(e);
     }

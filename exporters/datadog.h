@@ -66,7 +66,8 @@ struct http_client;
  * (which completes what is still retrying, counted here), then destroys the exporter. */
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                          struct http_client *http);
-/* Stops the sender thread (idempotent); the exporter stays readable until destroyed. */
+/* Stops the sender thread (idempotent) and counts the spans still queued as dropped
+ * (shutdown); the exporter stays readable until destroyed. */
 void datadog_exporter_stop(struct exporter *e);
 
 /* An intake's base URL: `override` when set, else "https://<prefix><site>" (prefix such as

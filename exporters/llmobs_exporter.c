@@ -899,6 +899,34 @@ void llmobs_exporter_stop(struct exporter *e)
         pthread_join(d->sender, NULL);
         d->sender_started = 0;
     }
+    /* Nothing sends any more: the events still queued and the LLM Obs spans the trace
+     * buffer still holds are lost, and counted now so that the owner can report them
+     * before destroying the exporter. */
+    pthread_mutex_lock(&d->mu);
+    struct llmobs_exporter_event *list = d->head;
+    d->head = d->tail = NULL;
+    d->queued_events = 0;
+    pthread_mutex_unlock(&d->mu);
+    size_t left = 0;
+    size_t bytes = 0;
+    while (list != NULL) {
+        struct llmobs_exporter_event *ev = list;
+        list = ev->next;
+        left++;
+        bytes += ev->len;
+        o2d_free(ev);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->queue_bytes -= bytes;
+    pthread_mutex_unlock(&d->mu);
+    if (left > 0) {
+        drop(d, LLMOBS_DROP_SHUTDOWN, left);
+    }
+    if (d->buf != NULL) {
+        pthread_mutex_lock(&d->buf_mu);
+        llmobs_buffer_poll(d->buf, o2d_now_ns(), 1, count_event, d);
+        pthread_mutex_unlock(&d->buf_mu);
+    }
 }
 
 static void lo_destroy(struct exporter *e)
@@ -911,19 +939,6 @@ static void lo_destroy(struct exporter *e)
         http_client_free(d->http);
     }
     d->http = NULL;
-    size_t left = 0;
-    while (d->head != NULL) {
-        struct llmobs_exporter_event *ev = d->head;
-        d->head = ev->next;
-        left++;
-        o2d_free(ev);
-    }
-    if (left > 0) {
-        drop(d, LLMOBS_DROP_SHUTDOWN, left);
-    }
-    if (d->buf != NULL) {
-        llmobs_buffer_poll(d->buf, o2d_now_ns(), 1, count_event, d);
-    }
     if (d->started) {
         log_totals(e);
     }

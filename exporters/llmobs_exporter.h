@@ -35,7 +35,8 @@ struct http_client;
  */
 int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                         struct http_client *http);
-/* Stops the sender thread (idempotent); the exporter stays readable until destroyed. */
+/* Stops the sender thread (idempotent) and counts the events still queued and LLM Obs spans still
+ * in the trace buffer as dropped (shutdown); the exporter stays readable until destroyed. */
 void llmobs_exporter_stop(struct exporter *e);
 
 /* "https://llmobs-intake.<site>" or llmobs.endpoint, without a trailing slash. */

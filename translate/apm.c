@@ -997,6 +997,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         TRY(apm_value_as_string(c->a, kv->value, &s));
         TRY(set_meta(c, cstr(kv->key), s));
     }
+    /* DD_TAGS: as ddtrace's global tags, below whatever the span says. */
+    for (size_t i = 0; i < c->cfg->n_tags; i++) {
+        if (get_meta(c, c->cfg->tags[i].key) == NULL) {
+            TRY(set_meta(c, cstr(c->cfg->tags[i].key), cstr(c->cfg->tags[i].value)));
+        }
+    }
     if (get_meta(c, "db.name") == NULL) {
         k = AK_DB_NAMESPACE;
         TRY(apm_lookup_str(&lk, &k, 1, &s));

@@ -27,6 +27,12 @@ struct apm_remap {
     const char *to;
 };
 
+/* One of exporters.datadog.tags (DD_TAGS); value "" for a key written without ':'. */
+struct apm_tag {
+    const char *key;
+    const char *value;
+};
+
 /* Options that change the mapping, named as the datadogexporter names them. Borrowed. */
 struct apm_config {
     /* traces.span_name_as_resource_name: the OTel span name becomes the operation name
@@ -48,6 +54,10 @@ struct apm_config {
     const char *default_version;
     /* Host used when the resource names none and the task is not on Fargate; NULL = "". */
     const char *fallback_hostname;
+    /* exporters.datadog.tags / DD_TAGS: added to every span's meta unless the span already
+     * has the key (a span's own attributes win, as ddtrace's span tags win over DD_TAGS). */
+    const struct apm_tag *tags;
+    size_t n_tags;
 };
 
 struct apm_result {

@@ -1472,7 +1472,7 @@ static int cmp_tag(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-#define MAX_TAGS 9
+#define MAX_TAGS (9 + LLMOBS_MAX_USER_TAGS)
 
 struct tagset {
     struct o2d_buf text; /* "k:v\0" each */
@@ -1539,6 +1539,20 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     }
     add_tag(c, &t, "session_id", session);
     add_tag(c, &t, "language", otlp_resource_string(res, "telemetry.sdk.language"));
+    /* exporters.datadog.tags / DD_TAGS, unless a tag above has the key. */
+    for (size_t i = 0; i < cfg->n_tags && i < LLMOBS_MAX_USER_TAGS && !c->nomem; i++) {
+        const char *kv = cfg->tags[i];
+        size_t klen = strcspn(kv, ":");
+        int have = 0;
+        for (size_t j = 0; j < t.n && !have; j++) {
+            const char *e = (const char *)t.text.data + t.off[j];
+            have = strncmp(e, kv, klen) == 0 && e[klen] == ':';
+        }
+        if (!have && t.n < MAX_TAGS) {
+            t.off[t.n++] = t.text.len;
+            llmobs_check(c, o2d_buf_append(&t.text, kv, strlen(kv) + 1));
+        }
+    }
     put(c, &b->main, ",\"tags\":[");
     if (!c->nomem) {
         const char *p[MAX_TAGS];

@@ -44,6 +44,8 @@ struct llmobs_ml_app_rule {
     const char *ml_app;
 };
 
+#define LLMOBS_MAX_USER_TAGS 32
+
 /* Borrowed for the duration of each call. */
 struct llmobs_config {
     /* ml_app, first that is set: resource attribute `datadog.ml_app`, the per-service
@@ -55,6 +57,10 @@ struct llmobs_config {
     const char *default_service;
     const char *default_env;
     const char *default_version;
+    /* exporters.datadog.tags / DD_TAGS as "key:value": added to every event's tags unless
+     * the event has a tag with that key already; at most LLMOBS_MAX_USER_TAGS are used. */
+    const char *const *tags;
+    size_t n_tags;
 };
 
 /* One LLM Obs span, owned (o2d_alloc), independent of any request arena. */

@@ -2,7 +2,7 @@
 """Golden APM fixtures through the real binary: for every tests/data/apm/NNN-*.json, writes
 its "input" to a file, runs `$OTEL2DD_BIN translate [--config FILE] <file>` with the
 fixture's "config" (exporters.datadog.traces.* keys, DD_SERVICE/DD_ENV/DD_VERSION in the
-environment) and compares agentPayload.tracerPayloads with "expect".
+environment, "tags" as DD_TAGS) and compares agentPayload.tracerPayloads with "expect".
 
 Matching: objects in "expect" are subsets of the output, except meta, metrics and tags, which
 must match exactly; arrays match in length and element by element; numbers compare as numbers
@@ -67,7 +67,10 @@ def match(exp, got, exact, path):
 
 
 def yaml_config(cfg):
-    lines = ["exporters:", "  datadog:", "    traces:"]
+    lines = ["exporters:", "  datadog:"]
+    if cfg.get("tags"):
+        lines.append(f"    tags: {json.dumps(','.join(cfg['tags']))}")
+    lines.append("    traces:")
     for key in ("span_name_as_resource_name", "compute_top_level_by_span_kind"):
         if key in cfg:
             lines.append(f"      {key}: {'true' if cfg[key] else 'false'}")
@@ -89,11 +92,14 @@ def run_fixture(binary, path, tmp):
     with open(inp, "w") as f:
         json.dump(fx["input"], f)
     cmd = [binary, "translate"]
-    env = {k: v for k, v in os.environ.items() if k not in ("DD_SERVICE", "DD_ENV", "DD_VERSION")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DD_SERVICE", "DD_ENV", "DD_VERSION", "DD_TAGS")}
     cfg = fx.get("config") or {}
     for k in ("DD_SERVICE", "DD_ENV", "DD_VERSION"):
         if k in cfg:
             env[k] = cfg[k]
+    if cfg.get("tags"):
+        env["DD_TAGS"] = ",".join(cfg["tags"])  # read by the embedded default
     if any(k in cfg for k in ("span_name_as_resource_name", "compute_top_level_by_span_kind",
                               "span_name_remappings", "ignore_resources")):
         cfile = os.path.join(tmp, "config.yaml")

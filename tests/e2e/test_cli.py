@@ -62,6 +62,7 @@ class TestCommandLine(unittest.TestCase):
         rc, out, _ = run(["--help"])
         self.assertEqual(rc, 0)
         self.assertIn("--config FILE", out)
+        self.assertIn("otel2dd validate [--config FILE | FILE]", out)
 
     def test_bad_arguments_exit_2(self):
         for args in (["--nope"], ["stray"], ["--config"]):

@@ -110,6 +110,9 @@ static json_t *translate_fixture(json_t *fx, size_t *ignored)
     struct apm_remap remaps[MAX_CFG];
     regex_t regs[MAX_CFG];
     size_t nregs = 0;
+    struct apm_tag tags[MAX_CFG];
+    char tagkeys[MAX_CFG][201];
+    size_t ntags = 0;
     if (cfgj != NULL) {
         cfg.span_name_as_resource_name =
             json_is_true(json_object_get(cfgj, "span_name_as_resource_name"));
@@ -134,6 +137,19 @@ static json_t *translate_fixture(json_t *fx, size_t *ignored)
         cfg.default_service = json_string_value(json_object_get(cfgj, "DD_SERVICE"));
         cfg.default_env = json_string_value(json_object_get(cfgj, "DD_ENV"));
         cfg.default_version = json_string_value(json_object_get(cfgj, "DD_VERSION"));
+        /* "tags": DD_TAGS already split into "key:value" pairs */
+        json_array_foreach(json_object_get(cfgj, "tags"), i, v)
+        {
+            const char *kv = json_string_value(v);
+            size_t klen = strcspn(kv, ":");
+            assert_true(ntags < MAX_CFG && klen < sizeof(tagkeys[0]));
+            memcpy(tagkeys[ntags], kv, klen);
+            tagkeys[ntags][klen] = '\0';
+            tags[ntags].key = tagkeys[ntags];
+            tags[ntags++].value = kv[klen] == ':' ? kv + klen + 1 : "";
+        }
+        cfg.tags = tags;
+        cfg.n_tags = ntags;
     }
     char *text = json_dumps(json_object_get(fx, "input"), JSON_COMPACT);
     struct o2d_arena a;

@@ -64,6 +64,29 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(a->datadog.flush_interval_ms, b->datadog.flush_interval_ms);
     assert_int_equal(a->datadog.queue_max_bytes, b->datadog.queue_max_bytes);
     assert_int_equal(a->datadog.max_elapsed_ms, b->datadog.max_elapsed_ms);
+    assert_string_equal(a->grpc.tls_cert_file, b->grpc.tls_cert_file);
+    assert_string_equal(a->grpc.tls_key_file, b->grpc.tls_key_file);
+    assert_string_equal(a->http.tls_cert_file, b->http.tls_cert_file);
+    assert_string_equal(a->http.tls_key_file, b->http.tls_key_file);
+    assert_string_equal(a->metrics_endpoint, b->metrics_endpoint);
+    assert_int_equal(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
+    assert_string_equal(a->dd_tags, b->dd_tags);
+    assert_string_equal(a->datadog.agent_endpoint, b->datadog.agent_endpoint);
+    assert_int_equal(a->datadog.traces_enabled, b->datadog.traces_enabled);
+    assert_int_equal(a->datadog.llmobs.enabled, b->datadog.llmobs.enabled);
+    assert_string_equal(a->datadog.llmobs.ml_app, b->datadog.llmobs.ml_app);
+}
+
+/* The DD_* variables the embedded default and prepare read. */
+static void clear_dd_env(void)
+{
+    static const char *const names[] = {
+        "DD_API_KEY",         "DD_SITE",    "DD_TAGS", "DD_TRACE_ENABLED", "DD_LLMOBS_ENABLED",
+        "DD_TRACE_AGENT_URL", "DD_SERVICE", "DD_ENV",  "DD_VERSION",       "DD_LLMOBS_ML_APP",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        unsetenv(names[i]);
+    }
 }
 
 static int load(struct o2d_config *cfg, const char *yaml, char *err, size_t errlen)
@@ -107,8 +130,7 @@ static void test_embedded_equals_defaults(void **state)
     o2d_config_defaults(&want);
     /* The embedded text names exporters.datadog (on when DD_API_KEY is set) and debug. */
     want.datadog_section = 1;
-    unsetenv("DD_API_KEY");
-    unsetenv("DD_SITE");
+    clear_dd_env();
     memset(&got, 0x5a, sizeof(got));
     int rc = o2d_config_load_string(&got, "<embedded default>", o2d_config_embedded,
                                     strlen(o2d_config_embedded), err, sizeof(err));
@@ -527,7 +549,7 @@ static void test_datadog_keys_and_prepare(void **state)
                                "      peer_tags_aggregation: yes please\n",
                                err, sizeof(err)),
                      O2D_ERR_CONFIG);
-    assert_string_equal(err, "dd.yaml:4: peer_tags_aggregation must be true or false, got "
+    assert_string_equal(err, "dd.yaml:4: peer_tags_aggregation must be true, false, 1 or 0, got "
                              "'yes please'");
     assert_int_equal(load_text(&c,
                                "exporters:\n  datadog:\n    traces:\n"
@@ -591,7 +613,386 @@ static void test_llmobs_keys(void **state)
     assert_int_equal(load_text(&c, "exporters:\n  datadog:\n    llmobs:\n      enabled: no way\n",
                                err, sizeof(err)),
                      O2D_ERR_CONFIG);
-    assert_string_equal(err, "dd.yaml:4: enabled must be true or false, got 'no way'");
+    assert_string_equal(err, "dd.yaml:4: enabled must be true, false, 1 or 0, got 'no way'");
+}
+
+/* ---- the keys added for issue 5, DD_* variables, and the YAML writer ---- */
+
+/* The effective configuration as `otel2dd validate` prints it, without its first line (the
+ * source). Caller frees. */
+static char *written(const struct o2d_config *c)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(o2d_config_write_yaml(c, f), O2D_OK);
+    assert_int_equal(fclose(f), 0);
+    char *nl = strchr(text, '\n');
+    assert_non_null(nl);
+    memmove(text, nl + 1, strlen(nl + 1) + 1);
+    return text;
+}
+
+/* Replaces every "<secret>" in text (malloc'd) with key. */
+static char *unmask(char *text, const char *key)
+{
+    const char *m = "<secret>";
+    char *p;
+    while ((p = strstr(text, m)) != NULL) {
+        size_t head = (size_t)(p - text), tail = strlen(p + strlen(m));
+        char *n = malloc(head + strlen(key) + tail + 1);
+        assert_non_null(n);
+        memcpy(n, text, head);
+        memcpy(n + head, key, strlen(key));
+        memcpy(n + head + strlen(key), p + strlen(m), tail + 1);
+        free(text);
+        text = n;
+    }
+    return text;
+}
+
+/* Loads and prepares `c` from what it writes (secret put back), and checks that the result
+ * writes the same text and has the same fields. */
+static void check_round_trip(const struct o2d_config *c, const char *key, const char *name)
+{
+    char err[1024];
+    char *first = written(c);
+    assert_null(strstr(first, "fixture-key"));
+    char *text = unmask(strdup(first), key);
+    struct o2d_config back;
+    o2d_config_defaults(&back);
+    int rc = o2d_config_load_string(&back, "written.yaml", text, strlen(text), err, sizeof(err));
+    if (rc == O2D_OK) {
+        rc = o2d_config_prepare(&back, 0, err, sizeof(err));
+    }
+    if (rc != O2D_OK) {
+        fail_msg("%s: the written configuration does not load: %s\n%s", name, err, text);
+    }
+    char *second = written(&back);
+    /* Without a key the Datadog section is only comments: read back, it is simply absent,
+     * which is the same effective configuration (Datadog off, the debug exporter on). */
+    if (!c->datadog.enabled) {
+        assert_false(back.datadog.enabled);
+        assert_null(strstr(second, "datadog:"));
+        assert_non_null(strstr(second, "  debug:\n"));
+    } else if (strcmp(first, second) != 0) {
+        fail_msg("%s: written twice differently:\n%s\n----\n%s", name, first, second);
+    }
+    if (c->datadog.enabled) {
+        struct o2d_config a = *c;
+        snprintf(a.source, sizeof(a.source), "%s", back.source);
+        assert_config_equal(&back, &a);
+        assert_int_equal(back.n_tags, c->n_tags);
+    }
+    o2d_config_cleanup(&back);
+    free(first);
+    free(second);
+    free(text);
+}
+
+/* Every tests/data/config/valid/NAME.yaml loads, prepares, and round-trips through the
+ * writer. */
+static void test_valid_fixtures(void **state)
+{
+    DIR *d = opendir(DATA "/valid");
+    struct dirent *e;
+    int count = 0;
+    assert_non_null(d);
+    clear_dd_env();
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char path[1024];
+        char err[1024];
+        struct o2d_config c;
+        if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0) {
+            continue;
+        }
+        count++;
+        snprintf(path, sizeof(path), "%s/valid/%s", DATA, e->d_name);
+        o2d_config_defaults(&c);
+        int rc = o2d_config_load_file(&c, path, err, sizeof(err));
+        if (rc == O2D_OK) {
+            rc = o2d_config_prepare(&c, 0, err, sizeof(err));
+        }
+        if (rc != O2D_OK) {
+            fail_msg("%s: %s", e->d_name, err);
+        }
+        check_round_trip(&c, "fixture-key", e->d_name);
+        o2d_config_cleanup(&c);
+    }
+    closedir(d);
+    assert_true(count >= 3);
+}
+
+static void test_new_keys(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    clear_dd_env();
+    o2d_config_defaults(&c);
+    assert_int_equal(o2d_config_load_file(&c, DATA "/valid/new_keys.yaml", err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_string_equal(c.grpc.tls_cert_file, "/etc/otel2dd/tls/cert.pem");
+    assert_string_equal(c.grpc.tls_key_file, "/etc/otel2dd/tls/key.pem");
+    assert_string_equal(c.http.tls_cert_file, "/etc/otel2dd/tls/http-cert.pem");
+    assert_string_equal(c.http.tls_key_file, "/etc/otel2dd/tls/http-key.pem");
+    assert_string_equal(c.datadog.agent_endpoint, "http://127.0.0.1:8126");
+    assert_string_equal(c.metrics_endpoint, "");
+    assert_int_equal(c.shutdown_timeout_ms, 25000);
+    assert_false(c.datadog.traces_enabled);
+    assert_true(c.datadog.llmobs.enabled);
+    /* tags: split at commas (the text has one), trimmed, a lone key gets "" */
+    assert_int_equal(c.n_tags, 3);
+    assert_string_equal(c.tag_kv[0], "team:ml");
+    assert_string_equal(c.tag_kv[1], "cost-center:42");
+    assert_string_equal(c.tag_kv[2], "lone:");
+    assert_int_equal(c.datadog.apm.n_tags, 3);
+    assert_string_equal(c.datadog.apm.tags[1].key, "cost-center");
+    assert_string_equal(c.datadog.apm.tags[1].value, "42");
+    assert_string_equal(c.datadog.apm.tags[2].key, "lone");
+    assert_string_equal(c.datadog.apm.tags[2].value, "");
+    assert_int_equal(c.datadog.llmobs.map.n_tags, 3);
+    assert_string_equal(c.datadog.llmobs.map.tags[0], "team:ml");
+    o2d_config_cleanup(&c);
+}
+
+/* dd-trace-py parse_tags_str, case by case. */
+static void test_parse_tags(void **state)
+{
+    static const struct {
+        const char *in;
+        const char *out; /* the pairs joined by '|' */
+    } cases[] = {
+        {"", ""},
+        {"   ", ""},
+        {"a:1,b:2", "a:1|b:2"},
+        {"a:1 b:2", "a:1|b:2"},
+        {"a:1, b:2 ,  c:3", "a:1|b:2|c:3"},
+        /* a comma anywhere makes commas the only separator */
+        {"a:1 b:2,c:3", "a:1 b:2|c:3"},
+        {"a:1  b:2", "a:1|b:2"},
+        {"key1,key2", "key1:|key2:"},
+        {"url:http://x:80/p", "url:http://x:80/p"},
+        /* blanks split "k : v" when there is no comma, as in ddtrace */
+        {" k : v ", "k:|v:"},
+        {" k : v ,x", "k:v|x:"},
+        {":v,k:", "k:"},
+        {"a:1,a:2", "a:2"},
+        {",,a:1,,", "a:1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char kv[O2D_MAX_TAGS][O2D_TAG_MAX + 1];
+        char why[160];
+        char got[1024] = "";
+        size_t n = 99;
+        assert_int_equal(o2d_config_parse_tags(cases[i].in, kv, &n, why, sizeof(why)), O2D_OK);
+        for (size_t j = 0; j < n; j++) {
+            strcat(got, j ? "|" : "");
+            strcat(got, kv[j]);
+        }
+        if (strcmp(got, cases[i].out) != 0) {
+            fail_msg("case %zu '%s': got '%s', want '%s'", i, cases[i].in, got, cases[i].out);
+        }
+    }
+    /* exactly 32 keys (and repeats of them) fit */
+    char many[1024] = "";
+    for (int i = 0; i < 32; i++) {
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), "k%d:v,", i);
+    }
+    strcat(many, "k0:again");
+    char kv[O2D_MAX_TAGS][O2D_TAG_MAX + 1];
+    char why[160];
+    size_t n;
+    assert_int_equal(o2d_config_parse_tags(many, kv, &n, why, sizeof(why)), O2D_OK);
+    assert_int_equal(n, 32);
+    assert_string_equal(kv[0], "k0:again");
+    strcat(many, ",k32:v");
+    assert_int_equal(o2d_config_parse_tags(many, kv, &n, why, sizeof(why)), O2D_ERR_CONFIG);
+    assert_string_equal(why, "more than 32 key:value pairs");
+    /* 200 bytes fit, 201 do not */
+    char big[256];
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "k:", 2);
+    big[200] = '\0';
+    assert_int_equal(o2d_config_parse_tags(big, kv, &n, why, sizeof(why)), O2D_OK);
+    big[200] = 'x';
+    big[201] = '\0';
+    assert_int_equal(o2d_config_parse_tags(big, kv, &n, why, sizeof(why)), O2D_ERR_CONFIG);
+}
+
+static void test_bool_spellings(void **state)
+{
+    static const struct {
+        const char *v;
+        int want;
+    } cases[] = {{"true", 1},  {"True", 1},  {"TRUE", 1}, {"tRuE", 1}, {"1", 1},   {"false", 0},
+                 {"False", 0}, {"FALSE", 0}, {"0", 0},    {"yes", -1}, {"no", -1}, {"on", -1},
+                 {"off", -1},  {"", -1},     {"01", -1},  {"2", -1},   {"t", -1},  {" true", -1}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (o2d_config_parse_bool(cases[i].v) != cases[i].want) {
+            fail_msg("'%s': want %d", cases[i].v, cases[i].want);
+        }
+    }
+    struct o2d_config c;
+    char err[512];
+    assert_int_equal(
+        load(&c, "exporters:\n  datadog:\n    traces:\n      enabled: 0\n", err, sizeof(err)),
+        O2D_OK);
+    assert_false(c.datadog.traces_enabled);
+    assert_int_equal(
+        load(&c, "exporters:\n  datadog:\n    traces:\n      enabled: \"1\"\n", err, sizeof(err)),
+        O2D_OK);
+    assert_true(c.datadog.traces_enabled);
+}
+
+static int load_embedded(struct o2d_config *c, char *err, size_t errlen)
+{
+    o2d_config_defaults(c);
+    int rc = o2d_config_load_string(c, "<embedded default>", o2d_config_embedded,
+                                    strlen(o2d_config_embedded), err, errlen);
+    return rc == O2D_OK ? o2d_config_prepare(c, 0, err, errlen) : rc;
+}
+
+/* The variables a ddtrace user already sets, through the embedded default and prepare. */
+static void test_dd_variables(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    clear_dd_env();
+
+    /* unset: the defaults */
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_true(c.datadog.traces_enabled);
+    assert_true(c.datadog.llmobs.enabled);
+    assert_int_equal(c.n_tags, 0);
+    assert_string_equal(c.datadog.agent_endpoint, "");
+    o2d_config_cleanup(&c);
+
+    setenv("DD_TAGS", "team:ml env:shadow", 1);
+    setenv("DD_TRACE_ENABLED", "0", 1);
+    setenv("DD_LLMOBS_ENABLED", "False", 1);
+    setenv("DD_TRACE_AGENT_URL", "http://127.0.0.1:8126", 1);
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_string_equal(c.dd_tags, "team:ml env:shadow");
+    assert_int_equal(c.n_tags, 2);
+    assert_string_equal(c.tag_kv[1], "env:shadow");
+    assert_false(c.datadog.traces_enabled);
+    assert_false(c.datadog.llmobs.enabled);
+    assert_string_equal(c.datadog.agent_endpoint, "http://127.0.0.1:8126");
+    o2d_config_cleanup(&c);
+    unsetenv("DD_TRACE_AGENT_URL");
+
+    /* A file that does not read them: false still wins, true leaves the file's choice. */
+    const char *file = "exporters:\n  datadog:\n    api:\n      key: k\n    llmobs:\n"
+                       "      enabled: false\n";
+    assert_int_equal(load(&c, file, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_false(c.datadog.traces_enabled);
+    assert_int_equal(c.n_tags, 0); /* DD_TAGS is read through ${env:DD_TAGS} only */
+    o2d_config_cleanup(&c);
+    setenv("DD_TRACE_ENABLED", "true", 1);
+    setenv("DD_LLMOBS_ENABLED", "1", 1);
+    assert_int_equal(load(&c, file, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_true(c.datadog.traces_enabled);
+    assert_false(c.datadog.llmobs.enabled);
+    o2d_config_cleanup(&c);
+
+    /* a value ddtrace would silently read as false is refused, naming the variable */
+    setenv("DD_TRACE_ENABLED", "yes", 1);
+    assert_int_equal(load(&c, file, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_string_equal(err, "DD_TRACE_ENABLED must be true, false, 1 or 0, got 'yes'");
+    unsetenv("DD_TRACE_ENABLED");
+    setenv("DD_LLMOBS_ENABLED", "on", 1);
+    assert_int_equal(load(&c, file, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_string_equal(err, "DD_LLMOBS_ENABLED must be true, false, 1 or 0, got 'on'");
+
+    /* through the embedded default a bad value is a loader error with its line */
+    setenv("DD_LLMOBS_ENABLED", "2", 1);
+    o2d_config_defaults(&c);
+    assert_int_equal(o2d_config_load_string(&c, "<embedded default>", o2d_config_embedded,
+                                            strlen(o2d_config_embedded), err, sizeof(err)),
+                     O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, ": enabled must be true, false, 1 or 0, got '2'"));
+    unsetenv("DD_LLMOBS_ENABLED");
+    setenv("DD_TAGS", "a:1,b:\x01", 1);
+    o2d_config_defaults(&c);
+    assert_int_equal(o2d_config_load_string(&c, "<embedded default>", o2d_config_embedded,
+                                            strlen(o2d_config_embedded), err, sizeof(err)),
+                     O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, ": tags: 'b:?' holds a control character"));
+    clear_dd_env();
+}
+
+/* The API key, inline, from the environment or from key_file, is never written, and its text
+ * is never quoted in an error. */
+static void test_secret_masked(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    clear_dd_env();
+    setenv("DD_API_KEY", "s3cr3t-from-env", 1);
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_string_equal(c.datadog.api_key, "s3cr3t-from-env");
+    char *out = written(&c);
+    assert_null(strstr(out, "s3cr3t"));
+    assert_non_null(strstr(out, "      key: <secret>\n"));
+    check_round_trip(&c, "s3cr3t-from-env", "embedded with DD_API_KEY");
+    free(out);
+    o2d_config_cleanup(&c);
+    unsetenv("DD_API_KEY");
+
+    char keyfile[] = "/tmp/o2d-test-secret-XXXXXX";
+    int fd = mkstemp(keyfile);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cr3t-from-file\n", 17), 17);
+    close(fd);
+    char yaml[512];
+    snprintf(yaml, sizeof(yaml), "exporters:\n  datadog:\n    api:\n      key_file: %s\n", keyfile);
+    assert_int_equal(load(&c, yaml, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_string_equal(c.datadog.api_key, "s3cr3t-from-file");
+    out = written(&c);
+    assert_null(strstr(out, "s3cr3t"));
+    assert_non_null(strstr(out, keyfile)); /* the path is no secret */
+    free(out);
+    o2d_config_cleanup(&c);
+    unlink(keyfile);
+
+    /* broken ${ around an inline key */
+    static const char *const bad[] = {
+        "exporters:\n  datadog:\n    api:\n      key: s3cr3t${\n",
+        "exporters:\n  datadog:\n    api:\n      key: ${s3cr3t-x}\n",
+        "exporters:\n  datadog:\n    api:\n      key: ${vault:s3cr3t}\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(load(&c, bad[i], err, sizeof(err)), O2D_ERR_CONFIG);
+        if (strstr(err, "s3cr3t") != NULL) {
+            fail_msg("case %zu shows the key: %s", i, err);
+        }
+        assert_non_null(strstr(err, "t.yaml:4: key"));
+    }
+}
+
+/* Without an API key the Datadog section is written as comments, so the output loads as a
+ * file (which, naming exporters.datadog without a key, would be refused). */
+static void test_write_without_key(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    clear_dd_env();
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_false(c.datadog.enabled);
+    char *out = written(&c);
+    assert_non_null(strstr(out, "exporters:\n  # datadog:\n    # hostname: \"\"\n"));
+    assert_non_null(strstr(out, "  debug:\n    verbosity: basic\n"));
+    check_round_trip(&c, "unused", "embedded without a key");
+    free(out);
+    o2d_config_cleanup(&c);
 }
 
 int main(void)
@@ -610,6 +1011,13 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_inline_errors),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_valid_fixtures),
+        cmocka_unit_test(test_new_keys),
+        cmocka_unit_test(test_parse_tags),
+        cmocka_unit_test(test_bool_spellings),
+        cmocka_unit_test(test_dd_variables),
+        cmocka_unit_test(test_secret_masked),
+        cmocka_unit_test(test_write_without_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,7 @@ static json_t *run_fixture(json_t *fx)
     json_t *cfgj = json_object_get(fx, "config");
     struct llmobs_config cfg = {0};
     struct llmobs_ml_app_rule rules[MAX_RULES];
+    const char *tags[MAX_RULES];
     if (cfgj != NULL) {
         cfg.ml_app = json_string_value(json_object_get(cfgj, "ml_app"));
         cfg.default_service = json_string_value(json_object_get(cfgj, "DD_SERVICE"));
@@ -82,6 +83,13 @@ static json_t *run_fixture(json_t *fx)
             rules[cfg.n_ml_app_by_service++].ml_app = json_string_value(v);
         }
         cfg.ml_app_by_service = rules;
+        size_t i;
+        json_array_foreach(json_object_get(cfgj, "tags"), i, v)
+        {
+            assert_true(cfg.n_tags < MAX_RULES);
+            tags[cfg.n_tags++] = json_string_value(v);
+        }
+        cfg.tags = tags;
     }
     struct o2d_arena a, la;
     o2d_arena_init(&a, 64u << 20);
