@@ -45,6 +45,19 @@ int stats_add_payload(struct stats_concentrator *c, const DdTracerPayload *tp);
 int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
                 int (*emit)(void *ctx, const uint8_t *msgpack, size_t len), void *ctx);
 
+/* One ClientStatsPayload, as a tracer sends it to a local Agent's /v0.6/stats; `lang` is the
+ * payload key's language (the Datadog-Meta-Lang header), "" if none. Both are borrowed. */
+typedef int (*stats_client_emit_fn)(void *ctx, const uint8_t *msgpack, size_t len,
+                                    const char *lang);
+
+/*
+ * stats_flush for agent mode: the same closed buckets, encoded as msgpack ClientStatsPayloads
+ * (the tracers' shape, not the agent's StatsPayload wrapper), one per payload key and at most
+ * 4000 groups, numbered by Sequence from 1.
+ */
+int stats_flush_client(struct stats_concentrator *c, int64_t now_ns, int force,
+                       stats_client_emit_fn emit, void *ctx);
+
 struct stats_counters {
     uint64_t spans_counted;  /* spans that fed a group */
     uint64_t groups_dropped; /* spans refused because a bucket was at max_groups_per_bucket */
