@@ -24,6 +24,7 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
+#include "stats.h"
 
 /* ---- building spans (test storage, plain malloc: freed with the fixture) ---- */
 
@@ -481,6 +482,87 @@ static void test_bodies_alloc_failures(void **state)
     free_items(items, 6);
 }
 
+/* ---- stats_flush_client ---- */
+
+struct stats_got {
+    size_t payloads;
+    uint64_t hits;
+    uint64_t last_seq;
+    char langs[4][16];
+};
+
+static int collect_stats(void *ctx, const uint8_t *data, size_t len, const char *lang)
+{
+    struct stats_got *g = ctx;
+    msgpack_unpacked u;
+    unpack_all(&u, data, len);
+    const msgpack_object *p = &u.data;
+    /* The tracers' ClientStatsPayload, not the agent's StatsPayload wrapper. */
+    assert_int_equal(p->via.map.size, 14);
+    assert_null(map_get(p, "AgentHostname"));
+    assert_str(map_get(p, "Lang"), lang);
+    assert_str(map_get(p, "Hostname"), "host-1");
+    const msgpack_object *seq = map_get(p, "Sequence");
+    assert_int_equal(seq->via.u64, g->last_seq + 1);
+    g->last_seq = seq->via.u64;
+    const msgpack_object *buckets = map_get(p, "Stats");
+    for (uint32_t b = 0; b < buckets->via.array.size; b++) {
+        const msgpack_object *bk = &buckets->via.array.ptr[b];
+        assert_uint(map_get(bk, "Duration"), 10000000000ULL);
+        const msgpack_object *groups = map_get(bk, "Stats");
+        for (uint32_t i = 0; i < groups->via.array.size; i++) {
+            g->hits += map_get(&groups->via.array.ptr[i], "Hits")->via.u64;
+        }
+    }
+    snprintf(g->langs[g->payloads++ % 4], 16, "%s", lang);
+    msgpack_unpacked_destroy(&u);
+    return O2D_OK;
+}
+
+static void test_stats_client_payloads(void **state)
+{
+    (void)state;
+    struct stats_config sc = {
+        .bucket_ns = 10000000000LL,
+        .max_groups_per_bucket = 1000,
+        .agent_env = "none",
+        .agent_hostname = "otel2dd-host",
+        .agent_version = "test",
+    };
+    struct stats_concentrator *c = NULL;
+    assert_int_equal(stats_concentrator_new(&c, &sc), O2D_OK);
+    /* Two payloads of different languages: two ClientStatsPayloads, numbered 1 and 2. */
+    struct fixture *f = make_fixture(3);
+    struct fixture *h = make_fixture(2);
+    h->tp.languagename = "go";
+    for (size_t i = 1; i < 3; i++) {
+        add_metric(f, i, "_top_level", 1);
+    }
+    add_metric(h, 1, "_top_level", 1);
+    DdTraceChunk *fc[1] = {&f->ch};
+    DdTraceChunk *hc[1] = {&h->ch};
+    f->tp.chunks = fc;
+    f->tp.n_chunks = 1;
+    h->tp.chunks = hc;
+    h->tp.n_chunks = 1;
+    assert_int_equal(stats_add_payload(c, &f->tp), O2D_OK);
+    assert_int_equal(stats_add_payload(c, &h->tp), O2D_OK);
+    struct stats_got g = {0};
+    assert_int_equal(stats_flush_client(c, 1700000100000000000LL, 1, collect_stats, &g), O2D_OK);
+    assert_int_equal(g.payloads, 2);
+    assert_int_equal(g.hits, 5);
+    assert_int_equal(g.last_seq, 2);
+    assert_true((strcmp(g.langs[0], "python") == 0 && strcmp(g.langs[1], "go") == 0) ||
+                (strcmp(g.langs[0], "go") == 0 && strcmp(g.langs[1], "python") == 0));
+    /* Nothing left: the buckets were forgotten. */
+    g.payloads = 0;
+    assert_int_equal(stats_flush_client(c, 1700000200000000000LL, 1, collect_stats, &g), O2D_OK);
+    assert_int_equal(g.payloads, 0);
+    stats_concentrator_free(c);
+    free(f);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -491,6 +573,7 @@ int main(void)
         cmocka_unit_test(test_bodies_split_on_traces_by_headers),
         cmocka_unit_test(test_bodies_large_trace_dropped),
         cmocka_unit_test(test_bodies_alloc_failures),
+        cmocka_unit_test(test_stats_client_payloads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
