@@ -20,8 +20,9 @@
  * batch whose body comes out over the limit is split in two until it fits. */
 #define DATADOG_BATCH_RAW_BYTES (8u * 1024 * 1024)
 #define DATADOG_LANG_MAX        32
-/* A local Agent's limit on a request body: the trace agent's default MaxRequestBytes (25 MB,
- * pkg/trace/config; /info reports the configured one as config.max_request_bytes). */
+/* A local Agent's limit on a request body: the trace agent's default MaxRequestBytes, 25 MB
+ * since Agent 7.43 (its release notes; apm_config.max_payload_size changes it, and /info
+ * reports it as config.max_request_bytes). */
 #define DATADOG_AGENT_MAX_BODY_BYTES (25u * 1024 * 1024)
 #define DATADOG_AGENT_HDR_MAX        128
 
