@@ -12,7 +12,9 @@ arrives with python3-msgpack and json, independently of otel2dd's encoders:
   - an Agent that is not up at start does not stop the receivers, and gets the spans once it
     is; the Agent's /info max_request_bytes splits bodies on trace boundaries;
   - no API key is needed; with one set the Agent still wins; invalid agent.endpoint values
-    stop the start with an error that names the key.
+    stop the start with an error that names the key;
+  - the real OpenTelemetry JS SDK (tests/e2e/js, as test_js_sdk.py runs it) over gRPC and
+    OTLP/HTTP: every span at the Agent once, stats hits = the spans stats count.
 Every wait polls with a deadline.
 
     /usr/bin/python3 tests/e2e/test_agent_mode.py [-v] [TestName ...]
@@ -454,6 +456,57 @@ class AgentMode(unittest.TestCase):
     def test_ipv6_endpoint_accepted(self):
         with Otel2ddAgent(config=agent_config("http://[::1]:%d" % free_port())) as o:
             o.wait_log(lambda l: l.get("msg") == "datadog destination: agent", 10, "the mode")
+
+
+class AgentModeJsSdk(unittest.TestCase):
+    """Spans from the real OpenTelemetry JS SDK, through otel2dd in agent mode."""
+
+    @classmethod
+    def setUpClass(cls):
+        import test_js_sdk
+        problem = test_js_sdk.js_deps_problem()
+        if problem:
+            raise unittest.SkipTest(problem)
+        cls.js = test_js_sdk
+
+    def setUp(self):
+        self.intake = FakeIntake().start()
+
+    def tearDown(self):
+        self.intake.stop()
+        self.assertEqual(self.intake.errors, [])
+
+    def run_one(self, protocol, n=300):
+        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+            port = o.grpc_port if protocol == "grpc" else o.http_port
+            rc, report, raw = self.js.send(protocol, port, n, False)
+            self.assertEqual(rc, 0, raw)
+            self.assertEqual(report.get("sent"), n, raw)
+            wait_until(lambda: len(self.intake.agent_span_ids()) >= n, 30,
+                       "%d spans at the agent" % n)
+            self.assertEqual(o.stop(), 0)
+        ids = collections.Counter(self.intake.agent_span_ids())
+        self.assertEqual(len(ids), n)
+        self.assertEqual(max(ids.values()), 1)
+        spans = self.intake.agent_spans
+        self.assertIn("GET /api/v1/items/{id}", {s["resource"] for s in spans})
+        self.assertIn("web", {s["type"] for s in spans})
+        for s in spans:
+            self.assertEqual(lower(s["_headers"]).get("datadog-meta-lang"), "nodejs")
+            self.assertNotIn("dd-api-key", lower(s["_headers"]))
+        # The spans stats count, by the trace agent's rule: top-level, measured, or of kind
+        # server/client/producer/consumer (compute_stats_by_span_kind is on by default).
+        counted = [s for s in spans
+                   if s["metrics"].get("_top_level") == 1 or s["metrics"].get("_dd.measured") == 1
+                   or s["meta"].get("span.kind") in ("server", "client", "producer", "consumer")]
+        self.assertTrue(0 < len(counted) < n)
+        self.assertEqual(sum(g["Hits"] for g in self.intake.agent_groups()), len(counted))
+
+    def test_grpc(self):
+        self.run_one("grpc")
+
+    def test_http_protobuf(self):
+        self.run_one("proto")
 
 
 if __name__ == "__main__":
