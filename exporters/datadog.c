@@ -51,6 +51,7 @@
 #define DD_DEFAULT_FLUSH_MS    2000
 #define DD_DEFAULT_ELAPSED_MS  300000
 #define DD_LANGS_MAX           256
+#define DD_AGENT_MIN_BODY      (16 * 1024) /* the least max_request_bytes taken from /info */
 
 /* ---------------------------------------------------------------------------------------- */
 /* The pure half: AgentPayload bodies from encoded TracerPayloads.                          */
@@ -675,8 +676,10 @@ static void log_agent_info(struct dd_exporter *d, const struct http_result *r)
     int traces = info_offers(eps, "/v0.4/traces", 0);
     int stats = info_offers(eps, "/v0.6/stats", 0);
     int evp = info_offers(eps, "/evp_proxy/v2", 1);
+    /* Only a smaller limit is taken, and not an absurd one: an /info that says 1 byte would
+     * otherwise make every trace "too large". */
     json_t *mrb = json_object_get(json_object_get(root, "config"), "max_request_bytes");
-    if (json_is_integer(mrb) && json_integer_value(mrb) > 0 &&
+    if (json_is_integer(mrb) && json_integer_value(mrb) >= DD_AGENT_MIN_BODY &&
         (uint64_t)json_integer_value(mrb) < atomic_load(&d->agent_max_body)) {
         atomic_store(&d->agent_max_body, (size_t)json_integer_value(mrb));
     }

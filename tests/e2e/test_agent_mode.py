@@ -439,6 +439,19 @@ class AgentMode(unittest.TestCase):
             self.assertEqual(send_http(o.http_port, traces_req(sent, 2)), 200)
             self.wait_spans(sent.ids())
 
+    def test_info_absurd_limit_ignored(self):
+        # An /info that claims a 1-byte limit (or a string) must not make every trace too large.
+        for bad in (1, "26214400"):
+            with self.subTest(max_request_bytes=bad):
+                self.intake.agent_info["config"]["max_request_bytes"] = bad
+                with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+                    found = o.wait_log(lambda l: l.get("msg") == "Datadog Agent found", 10,
+                                       "/info")
+                    self.assertEqual(found["max_request_bytes"], 25 * 1024 * 1024)
+                    sent = Sent()
+                    self.assertEqual(send_http(o.http_port, traces_req(sent, 2)), 200)
+                    self.wait_spans(sent.ids())
+
     def test_invalid_endpoints_are_config_errors(self):
         for bad in ("datadog-agent:8126", "ftp://agent:8126", "unix:///var/run/datadog/apm.sock",
                     "http://", "http://:8126", "http://agent:0", "http://agent:99999",
