@@ -1556,6 +1556,7 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
         .agent_env = DD_AGENT_ENV,
         .agent_hostname = d->hostname,
         .agent_version = DD_AGENT_VERSION,
+        .agent_fills_defaults = d->agent_mode,
         .now_ns = realtime_ns(),
     };
     int rv = stats_concentrator_new(&d->stats, &d->stats_cfg);

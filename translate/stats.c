@@ -242,6 +242,7 @@ struct stats_concentrator {
     int by_kind;
     int peer_agg;
     char *agent_env, *agent_hostname, *agent_version;
+    int agent_fills_defaults;
     int64_t oldest_ts;
     struct stats_bucket *buckets;
     size_t n_buckets;
@@ -317,6 +318,7 @@ int stats_concentrator_new(struct stats_concentrator **out, const struct stats_c
     c->by_kind = cfg->compute_stats_by_span_kind;
     c->peer_agg = cfg->peer_tags_aggregation;
     c->agent_env = dup_or(cfg->agent_env, "none");
+    c->agent_fills_defaults = cfg->agent_fills_defaults;
     c->agent_hostname = dup_or(cfg->agent_hostname, "");
     c->agent_version = dup_or(cfg->agent_version, "");
     if (c->agent_env == NULL || c->agent_hostname == NULL || c->agent_version == NULL) {
@@ -466,11 +468,11 @@ static int pkey_get(struct stats_concentrator *c, const DdTracerPayload *tp,
     struct stats_pkey k;
     memset(&k, 0, sizeof(k));
     k.env = cstr(tp->env);
-    if (k.env.n == 0) {
+    if (k.env.n == 0 && !c->agent_fills_defaults) {
         k.env = cstr(c->agent_env);
     }
     k.hostname = cstr(tp->hostname);
-    if (k.hostname.n == 0) {
+    if (k.hostname.n == 0 && !c->agent_fills_defaults) {
         k.hostname = cstr(c->agent_hostname);
     }
     k.version = cstr(tp->appversion);

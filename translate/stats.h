@@ -26,6 +26,11 @@ struct stats_config {
     const char *agent_env;          /* env when a payload has none: "none" */
     const char *agent_hostname;     /* StatsPayload.AgentHostname: names this instance */
     const char *agent_version;      /* StatsPayload.AgentVersion */
+    /* Agent mode: a payload without env or hostname keeps them empty instead of taking
+     * agent_env / agent_hostname, so that stats and traces get the same from the Agent that
+     * takes both: its default env (pkg/trace/agent processStats fills an empty Env), and its
+     * own host (the StatsPayload it wraps them in names it, as the traces' TracerPayload). */
+    int agent_fills_defaults;
     /* The clock at creation: spans that ended before its bucket count in it, as the agent's
      * oldestTs; 0 = no such floor until the first flush. */
     int64_t now_ns;

@@ -501,7 +501,9 @@ static int collect_stats(void *ctx, const uint8_t *data, size_t len, const char 
     assert_int_equal(p->via.map.size, 14);
     assert_null(map_get(p, "AgentHostname"));
     assert_str(map_get(p, "Lang"), lang);
-    assert_str(map_get(p, "Hostname"), "host-1");
+    /* Empty env and host stay empty: the Agent fills in its own, as for the traces. */
+    assert_str(map_get(p, "Hostname"), strcmp(lang, "go") == 0 ? "" : "host-1");
+    assert_str(map_get(p, "Env"), "");
     const msgpack_object *seq = map_get(p, "Sequence");
     assert_int_equal(seq->via.u64, g->last_seq + 1);
     g->last_seq = seq->via.u64;
@@ -528,6 +530,7 @@ static void test_stats_client_payloads(void **state)
         .agent_env = "none",
         .agent_hostname = "otel2dd-host",
         .agent_version = "test",
+        .agent_fills_defaults = 1,
     };
     struct stats_concentrator *c = NULL;
     assert_int_equal(stats_concentrator_new(&c, &sc), O2D_OK);
@@ -535,6 +538,7 @@ static void test_stats_client_payloads(void **state)
     struct fixture *f = make_fixture(3);
     struct fixture *h = make_fixture(2);
     h->tp.languagename = "go";
+    h->tp.hostname = "";
     for (size_t i = 1; i < 3; i++) {
         add_metric(f, i, "_top_level", 1);
     }
