@@ -17,6 +17,7 @@
 
 #define PRIORITY_KEY "_sampling_priority_v1"
 #define HOSTNAME_KEY "_dd.hostname"
+#define ORIGIN_KEY   "_dd.origin"
 
 struct out_ctx {
     struct o2d_buf *b;
@@ -68,6 +69,7 @@ static int is_propagated_tag(const char *k)
 struct extras {
     const DdTraceChunk *ch; /* its `_dd.p.*` tags are added (span 0 only) */
     const char *hostname;   /* added as _dd.hostname; NULL = none */
+    const char *origin;     /* the chunk's origin, added as _dd.origin; NULL = none */
     int priority;           /* added as _sampling_priority_v1 */
     int has_priority;
 };
@@ -83,7 +85,8 @@ static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x
         }
     }
     int add_host = x->hostname != NULL && x->hostname[0] != '\0' && !has_meta(s, HOSTNAME_KEY);
-    n_meta += n_chunk_tags + (size_t)add_host;
+    int add_origin = x->origin != NULL && x->origin[0] != '\0' && !has_meta(s, ORIGIN_KEY);
+    n_meta += n_chunk_tags + (size_t)add_host + (size_t)add_origin;
     int add_prio = x->has_priority && !has_metric(s, PRIORITY_KEY);
 
     int r = msgpack_pack_map(pk, s->n_meta_struct > 0 ? 13 : 12);
@@ -109,6 +112,9 @@ static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x
     }
     if (add_host) {
         r |= pack_str(pk, HOSTNAME_KEY) | pack_str(pk, x->hostname);
+    }
+    if (add_origin) {
+        r |= pack_str(pk, ORIGIN_KEY) | pack_str(pk, x->origin);
     }
     r |= pack_str(pk, "metrics") | msgpack_pack_map(pk, s->n_metrics + (size_t)add_prio);
     for (size_t i = 0; i < s->n_metrics && r == 0; i++) {
@@ -141,8 +147,8 @@ int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTr
     for (size_t i = 0; i < ch->n_spans && !any_prio; i++) {
         any_prio = has_metric(ch->spans[i], PRIORITY_KEY);
     }
-    /* The agent reads _dd.hostname from the root (GetRoot: the last span without a parent):
-     * that span and the first one carry it. */
+    /* The agent reads _dd.hostname and the chunk's origin (_dd.origin) from the root
+     * (GetRoot: the last span without a parent): that span and the first one carry them. */
     size_t root = 0;
     for (size_t i = ch->n_spans; i > 0; i--) {
         if (ch->spans[i - 1]->parentid == 0) {
@@ -157,6 +163,7 @@ int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTr
         struct extras x = {
             .ch = i == 0 ? ch : NULL,
             .hostname = i == 0 || i == root ? host : NULL,
+            .origin = i == 0 || i == root ? ch->origin : NULL,
             .priority = ch->priority,
             .has_priority = i == 0 && !any_prio,
         };

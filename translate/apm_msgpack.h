@@ -7,9 +7,9 @@
  * Pure: no I/O. What the v0.4 format has no field for travels the way tracers carry it:
  * the chunk's priority in the first span's metrics `_sampling_priority_v1` (the agent's
  * setChunkAttributes reads it from the root, then from any span), the chunk's `_dd.p.*`
- * tags and the payload's hostname (`_dd.hostname`) in meta. Env and version are already in
- * every span's meta (apm.c). The payload's language, tracer version and container id are
- * request headers: the exporter's business.
+ * tags, its origin (`_dd.origin`) and the payload's hostname (`_dd.hostname`) in meta. Env and
+ * version are already in every span's meta (apm.c). The payload's language, tracer version and
+ * container id are request headers: the exporter's business.
  */
 #ifndef APM_MSGPACK_H
 #define APM_MSGPACK_H

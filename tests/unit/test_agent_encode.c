@@ -2,11 +2,11 @@
  * test_agent_encode.c: agent mode's encoders. A trace chunk encoded by apm_msgpack_trace
  * decodes with msgpack-c's own unpacker into the v0.4 span maps Datadog's tracers send, field
  * by field: uint64 ids up to 2^64-1 (the low half of a 128-bit trace id; the high half stays
- * in _dd.p.tid), empty meta, UTF-8, meta_struct, and the chunk's priority, `_dd.p.*` tags and
- * hostname carried on the first span (and the root). datadog_agent_build_bodies makes v0.4
- * bodies that decode as arrays of whole traces, under the size limit, one header set per
- * body, every span exactly once, a trace alone over the limit dropped and counted; and every
- * allocation failure on the way is an error, not a leak or a crash.
+ * in _dd.p.tid), empty meta, UTF-8, meta_struct, and the chunk's priority, `_dd.p.*` tags,
+ * origin and hostname carried on the first span (and the root). datadog_agent_build_bodies makes
+ * v0.4 bodies that decode as arrays of whole traces, under the size limit, one header set per body,
+ * every span exactly once, a trace alone over the limit dropped and counted; and every allocation
+ * failure on the way is an error, not a leak or a crash.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -227,13 +227,15 @@ static void test_trace_keeps_span_values(void **state)
 {
     (void)state;
     /* A span's own priority, dm and hostname win; nothing is added twice; a user priority on
-     * any span means no chunk priority is added. Empty meta with no hostname: an empty map. */
-    struct fixture *f = make_fixture(2);
+     * any span means no chunk priority is added. A span that is neither first nor root, with
+     * no meta: an empty map. */
+    struct fixture *f = make_fixture(3);
     f->tp.hostname = "";
     f->ch.priority = 2;
+    f->ch.origin = "synthetics";
     add_meta(f, 0, "_dd.p.dm", "-4");
     add_metric(f, 1, "_sampling_priority_v1", 2);
-    f->spans[1].n_meta = 0;
+    f->spans[1].n_meta = 0;                        /* but the root gets the origin */
     unsigned char raw[] = {0x81, 0xa1, 'k', 0x01}; /* {"k": 1}, as tracers msgpack it */
     datadog__trace__span__meta_struct_entry__init(&f->ms);
     f->ms.key = "appsec";
@@ -249,19 +251,25 @@ static void test_trace_keeps_span_values(void **state)
     unpack_all(&u, b.data, b.len);
     const msgpack_object *s0 = &u.data.via.array.ptr[0];
     const msgpack_object *meta = map_get(s0, "meta");
-    assert_int_equal(meta->via.map.size, 3); /* tid, env, dm */
+    assert_int_equal(meta->via.map.size, 4); /* tid, env, dm, origin */
     assert_str(map_get(meta, "_dd.p.dm"), "-4");
+    assert_str(map_get(meta, "_dd.origin"), "synthetics");
     assert_null(map_get(meta, "_dd.hostname"));
     assert_null(map_get(map_get(s0, "metrics"), "_sampling_priority_v1"));
     const msgpack_object *s1 = &u.data.via.array.ptr[1];
     assert_int_equal(s1->via.map.size, 13);
-    assert_int_equal(map_get(s1, "meta")->via.map.size, 0);
+    /* The root (parent 0) carries the origin too: the agent reads it from there. */
+    assert_int_equal(map_get(s1, "meta")->via.map.size, 1);
+    assert_str(map_get(map_get(s1, "meta"), "_dd.origin"), "synthetics");
     assert_double(map_get(map_get(s1, "metrics"), "_sampling_priority_v1"), 2);
     const msgpack_object *ms = map_get(map_get(s1, "meta_struct"), "appsec");
     assert_non_null(ms);
     assert_int_equal(ms->type, MSGPACK_OBJECT_BIN);
     assert_int_equal(ms->via.bin.size, sizeof(raw));
     assert_memory_equal(ms->via.bin.ptr, raw, sizeof(raw));
+    const msgpack_object *s2 = &u.data.via.array.ptr[2];
+    assert_int_equal(map_get(s2, "meta")->via.map.size, 0);
+    assert_int_equal(map_get(s2, "metrics")->via.map.size, 0);
     msgpack_unpacked_destroy(&u);
     o2d_buf_cleanup(&b);
     free(f);
