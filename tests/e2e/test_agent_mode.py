@@ -8,7 +8,7 @@ arrives with python3-msgpack and json, independently of otel2dd's encoders:
     arrive at /v0.6/stats as ClientStatsPayloads whose hits equal the spans;
   - header values from resource attributes cannot inject a header;
   - an LLM span reaches /evp_proxy/v2/api/v2/llmobs with X-Datadog-EVP-Subdomain;
-  - 500s are retried, then everything is delivered once;
+  - 500s are retried, then everything is delivered once; a 429's Retry-After is honoured;
   - an Agent that is not up at start does not stop the receivers, and gets the spans once it
     is; the Agent's /info max_request_bytes splits bodies on trace boundaries;
   - no API key is needed; with one set the Agent still wins; invalid agent.endpoint values
@@ -377,6 +377,18 @@ class AgentMode(unittest.TestCase):
         self.assertEqual(t["spans_sent"], 60, t)
         self.assertGreater(t["spans_retried"], 0, t)
         self.assertEqual(sum(g["Hits"] for g in self.intake.agent_groups()), 60)
+
+    def test_429_from_a_busy_agent_is_retried_after_the_delay(self):
+        # The Agent answers 429 when it cannot take a payload (we ask for the real status).
+        self.intake.script(AGENT_TRACES, [(429, {"Retry-After": "2"})])
+        sent = Sent()
+        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+            self.assertEqual(send_http(o.http_port, traces_req(sent, 5)), 200)
+            self.wait_spans(sent.ids())
+        self.assert_once(sent)
+        reqs = self.intake.requests_to(AGENT_TRACES)
+        self.assertEqual([r["status"] for r in reqs[:2]], [429, 200])
+        self.assertGreaterEqual(reqs[1]["time"] - reqs[0]["time"], 1.9)
 
     def test_agent_down_at_start_then_up(self):
         port = free_port()
