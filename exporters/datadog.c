@@ -400,6 +400,7 @@ int datadog_build_bodies(const struct datadog_header *h, struct datadog_item *co
 static int same_headers(const struct datadog_item *a, const struct datadog_item *b)
 {
     return strcmp(a->lang, b->lang) == 0 && strcmp(a->lang_version, b->lang_version) == 0 &&
+           strcmp(a->lang_interpreter, b->lang_interpreter) == 0 &&
            strcmp(a->tracer_version, b->tracer_version) == 0 &&
            strcmp(a->container_id, b->container_id) == 0;
 }
@@ -887,6 +888,9 @@ static void agent_header(char *out, size_t cap, const char *name, const char *va
         }
     }
     out[len] = '\0';
+    if (len == (size_t)n) {
+        out[0] = '\0'; /* nothing was left of the value */
+    }
 }
 
 /* Headers as Datadog's tracers send them to the Agent's /v0.4/traces
@@ -902,12 +906,15 @@ static void emit_agent_traces(void *ctx, uint8_t *body, size_t len, size_t spans
     struct dd_exporter *d = ctx;
     char lang[DATADOG_LANG_MAX + 32];
     char lang_version[DATADOG_LANG_MAX + 32];
+    char interpreter[DATADOG_LANG_MAX + 40];
     char tracer_version[DATADOG_AGENT_HDR_MAX + 32];
     char container_id[DATADOG_AGENT_HDR_MAX + 32];
     char count[64];
     agent_header(lang, sizeof(lang), "Datadog-Meta-Lang", meta->lang);
     agent_header(lang_version, sizeof(lang_version), "Datadog-Meta-Lang-Version",
                  meta->lang_version);
+    agent_header(interpreter, sizeof(interpreter), "Datadog-Meta-Lang-Interpreter",
+                 meta->lang_interpreter);
     agent_header(tracer_version, sizeof(tracer_version), "Datadog-Meta-Tracer-Version",
                  meta->tracer_version);
     agent_header(container_id, sizeof(container_id), "Datadog-Container-ID", meta->container_id);
@@ -920,6 +927,7 @@ static void emit_agent_traces(void *ctx, uint8_t *body, size_t len, size_t spans
         "Datadog-Send-Real-Http-Status: yes",
         lang,
         lang_version,
+        interpreter,
         tracer_version,
         container_id,
     };
@@ -1229,6 +1237,26 @@ static int dd_admit(struct exporter *e, const struct otlp_request *req)
     return O2D_OK;
 }
 
+/* A string attribute of the resource that payload i came from ("" if none): apm_translate
+ * makes one TracerPayload per ResourceSpans, in order. The tracers' Datadog-Meta-Lang-Version
+ * and -Interpreter have no TracerPayload field; OpenTelemetry names them process.runtime.*. */
+static const char *resource_str(const OtlpTraceReq *req, size_t n_payloads, size_t i,
+                                const char *key)
+{
+    if (n_payloads != req->n_resource_spans || req->resource_spans[i]->resource == NULL) {
+        return "";
+    }
+    const OtlpResource *r = req->resource_spans[i]->resource;
+    for (size_t k = 0; k < r->n_attributes; k++) {
+        const OtlpAnyValue *v = r->attributes[k]->value;
+        if (strcmp(r->attributes[k]->key, key) == 0 && v != NULL &&
+            v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+            return v->string_value;
+        }
+    }
+    return "";
+}
+
 static int dd_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
 {
     struct dd_exporter *d = e->ctx;
@@ -1294,8 +1322,14 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
                 it->spans = tp->chunks[c]->n_spans;
                 snprintf(it->lang, sizeof(it->lang), "%s",
                          tp->languagename ? tp->languagename : "");
-                snprintf(it->lang_version, sizeof(it->lang_version), "%s",
-                         tp->languageversion ? tp->languageversion : "");
+                const char *lv = tp->languageversion != NULL ? tp->languageversion : "";
+                if (lv[0] == '\0') {
+                    lv =
+                        resource_str(req->msg.traces, res.n_payloads, i, "process.runtime.version");
+                }
+                snprintf(it->lang_version, sizeof(it->lang_version), "%s", lv);
+                snprintf(it->lang_interpreter, sizeof(it->lang_interpreter), "%s",
+                         resource_str(req->msg.traces, res.n_payloads, i, "process.runtime.name"));
                 snprintf(it->tracer_version, sizeof(it->tracer_version), "%s",
                          tp->tracerversion ? tp->tracerversion : "");
                 snprintf(it->container_id, sizeof(it->container_id), "%s",

@@ -36,6 +36,7 @@ struct datadog_item {
     /* Agent mode: the item is one trace (bytes: its v0.4 msgpack, apm_msgpack.h), and these
      * are its TracerPayload's fields that v0.4 carries as request headers. */
     char lang_version[DATADOG_LANG_MAX];
+    char lang_interpreter[DATADOG_LANG_MAX];
     char tracer_version[DATADOG_AGENT_HDR_MAX];
     char container_id[DATADOG_AGENT_HDR_MAX];
 };
@@ -90,9 +91,9 @@ typedef void (*datadog_agent_emit_fn)(void *ctx, uint8_t *body, size_t len, size
  * Agent mode: builds v0.4 bodies (a msgpack array of traces) of at most max_body bytes from
  * items[0..n), each one trace, and emits each. A body holds only items with the same header
  * fields (language, its version, tracer version, container id: the Agent takes them per
- * request), in their order; a trace alone over max_body is dropped and its spans added to
- * *too_large_spans. Returns O2D_OK or the first allocation error; the spans of bodies that
- * could not be built are then added to *failed_spans.
+ * request; the interpreter too), in their order; a trace alone over max_body is dropped and its
+ * spans added to *too_large_spans. Returns O2D_OK or the first allocation error; the spans of
+ * bodies that could not be built are then added to *failed_spans.
  */
 int datadog_agent_build_bodies(struct datadog_item *const *items, size_t n, size_t max_body,
                                datadog_agent_emit_fn emit, void *ctx, size_t *too_large_spans,

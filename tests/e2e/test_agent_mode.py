@@ -100,7 +100,9 @@ def traces_req(sent, n_traces, spans_per_trace=3, service="agent-e2e", resource_
     set_attr(rs.resource.attributes, "deployment.environment.name", "e2e")
     set_attr(rs.resource.attributes, "telemetry.sdk.language", "python")
     set_attr(rs.resource.attributes, "telemetry.sdk.version", "1.27.0")
-    for k, v in (resource_attrs or {}).items():
+    extra = {"process.runtime.name": "cpython", "process.runtime.version": "3.12.1"}
+    extra.update(resource_attrs or {})
+    for k, v in extra.items():
         set_attr(rs.resource.attributes, k, v)
     ss = rs.scope_spans.add()
     now = time.time_ns()
@@ -278,6 +280,8 @@ class AgentMode(unittest.TestCase):
             self.assertEqual(h["content-type"], "application/msgpack")
             self.assertEqual(h["datadog-meta-lang"], "python")
             self.assertEqual(h["datadog-meta-tracer-version"], "otlp-1.27.0")
+            self.assertEqual(h["datadog-meta-lang-version"], "3.12.1")
+            self.assertEqual(h["datadog-meta-lang-interpreter"], "cpython")
             self.assertEqual(h["datadog-client-computed-stats"], "yes")
             self.assertEqual(h["datadog-client-computed-top-level"], "yes")
             self.assertIn("datadog-send-real-http-status", h)
@@ -318,7 +322,9 @@ class AgentMode(unittest.TestCase):
         with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
             body = traces_req(sent, 3, service="sërvice-ü-日本",
                               resource_attrs={"container.id": "abc\r\nX-Evil: 1",
-                                              "telemetry.sdk.version": "1\r\nX-Evil2: 2"})
+                                              "telemetry.sdk.version": "1\r\nX-Evil2: 2",
+                                              "process.runtime.name": "x\r\nX-Evil3: 3",
+                                              "process.runtime.version": "\n" * 200})
             self.assertEqual(send_http(o.http_port, body), 200)
             self.wait_spans(sent.ids())
         self.assert_once(sent)
@@ -326,6 +332,9 @@ class AgentMode(unittest.TestCase):
             h = lower(r["headers"])
             self.assertNotIn("x-evil", h)
             self.assertNotIn("x-evil2", h)
+            self.assertNotIn("x-evil3", h)
+            self.assertEqual(h["datadog-meta-lang-interpreter"], "xX-Evil3: 3")
+            self.assertNotIn("datadog-meta-lang-version", h)  # nothing left of it
             for v in h.values():
                 self.assertNotIn("\n", v)
         self.assertEqual({s["service"] for s in self.intake.agent_spans}, {"sërvice-ü-日本"})
