@@ -1521,6 +1521,57 @@ static int read_key_file(struct o2d_config *cfg, char *err, size_t errlen)
     return O2D_OK;
 }
 
+/* exporters.datadog.agent.endpoint: "http[s]://host[:port]" with at most a trailing "/".
+ * NULL when it is, else why not. A path is refused rather than guessed at: the exporters
+ * append the Agent's own paths (/v0.4/traces, /evp_proxy/v2/...) to the base URL. */
+static const char *agent_endpoint_problem(const char *url)
+{
+    const char *p;
+    if (strncasecmp(url, "http://", 7) == 0) {
+        p = url + 7;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        p = url + 8;
+    } else {
+        return "is not an http:// or https:// URL";
+    }
+    const char *host = p;
+    if (*p == '[') {
+        p = strchr(p, ']');
+        if (p == NULL) {
+            return "has an unterminated [IPv6] host";
+        }
+        p++;
+    } else {
+        while (*p != '\0' && *p != ':' && *p != '/' && *p != '?' && *p != '#') {
+            if (*p == '@' || (unsigned char)*p <= ' ') {
+                return "has a character that does not belong in a host name";
+            }
+            p++;
+        }
+    }
+    if (p == host || (*host == '[' && p - host <= 2)) {
+        return "has no host";
+    }
+    if (*p == ':') {
+        long port = 0;
+        const char *d = ++p;
+        while (*p >= '0' && *p <= '9' && port <= 65535) {
+            port = port * 10 + (*p++ - '0');
+        }
+        if (p == d || port < 1 || port > 65535) {
+            return "has an invalid port";
+        }
+    }
+    while (*p == '/') {
+        p++;
+    }
+    if (*p != '\0') {
+        return "has a path, query or fragment, which is not supported: give the Agent's base "
+               "URL";
+    }
+    return NULL;
+}
+
 int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t errlen)
 {
     struct datadog_config *dd = &cfg->datadog;
@@ -1619,11 +1670,23 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     if (dd->site[0] == '\0') {
         snprintf(dd->site, sizeof(dd->site), "%s", "datadoghq.com");
     }
-    dd->enabled = dd->api_key[0] != '\0';
+    /* Agent mode: a Datadog Agent sends with its own key; with both set, the Agent wins. */
+    const char *why =
+        dd->agent_endpoint[0] != '\0' ? agent_endpoint_problem(dd->agent_endpoint) : NULL;
+    if (why != NULL) {
+        snprintf(err, errlen,
+                 "%s: exporters.datadog.agent.endpoint: '%s' %s (for example "
+                 "http://datadog-agent:8126)",
+                 cfg->source, dd->agent_endpoint, why);
+        o2d_config_cleanup(cfg);
+        return O2D_ERR_CONFIG;
+    }
+    dd->enabled = dd->api_key[0] != '\0' || dd->agent_endpoint[0] != '\0';
     if (!dd->enabled && !embedded && !(flags & O2D_PREPARE_NO_KEY)) {
         snprintf(err, errlen,
                  "%s: exporters.datadog is configured but no API key is set: set api.key "
-                 "(for example ${env:DD_API_KEY}) or api.key_file",
+                 "(for example ${env:DD_API_KEY}) or api.key_file, or agent.endpoint to send "
+                 "through a Datadog Agent",
                  cfg->source);
         o2d_config_cleanup(cfg);
         return O2D_ERR_CONFIG;

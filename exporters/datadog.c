@@ -22,8 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <zlib.h>
 
+#include "apm_msgpack.h"
 #include "datadog.h"
 #include "datadog/trace/agent_payload.pb-c.h"
 #include "datadog_int.h"
@@ -49,6 +51,7 @@
 #define DD_DEFAULT_FLUSH_MS    2000
 #define DD_DEFAULT_ELAPSED_MS  300000
 #define DD_LANGS_MAX           256
+#define DD_AGENT_MIN_BODY      (16 * 1024) /* the least max_request_bytes taken from /info */
 
 /* ---------------------------------------------------------------------------------------- */
 /* The pure half: AgentPayload bodies from encoded TracerPayloads.                          */
@@ -394,6 +397,85 @@ int datadog_build_bodies(const struct datadog_header *h, struct datadog_item *co
     return rv;
 }
 
+static int same_headers(const struct datadog_item *a, const struct datadog_item *b)
+{
+    return strcmp(a->lang, b->lang) == 0 && strcmp(a->lang_version, b->lang_version) == 0 &&
+           strcmp(a->lang_interpreter, b->lang_interpreter) == 0 &&
+           strcmp(a->tracer_version, b->tracer_version) == 0 &&
+           strcmp(a->container_id, b->container_id) == 0;
+}
+
+int datadog_agent_build_bodies(struct datadog_item *const *items, size_t n, size_t max_body,
+                               datadog_agent_emit_fn emit, void *ctx, size_t *too_large_spans,
+                               size_t *failed_spans)
+{
+    if (n == 0) {
+        return O2D_OK;
+    }
+    int rv = O2D_OK;
+    /* done[i]: item i is in a body already (or dropped); pick[]: the items of the body being
+     * built. */
+    uint8_t *done = o2d_calloc(n, 1);
+    size_t *pick = o2d_malloc(n * sizeof(*pick));
+    if (done == NULL || pick == NULL) {
+        *failed_spans += sum_spans(items, n);
+        rv = O2D_ERR_NOMEM;
+        goto out;
+    }
+    size_t room =
+        max_body > APM_MSGPACK_ARRAY_HEADER_MAX ? max_body - APM_MSGPACK_ARRAY_HEADER_MAX : 0;
+    for (size_t first = 0; first < n; first++) {
+        if (done[first]) {
+            continue;
+        }
+        /* First fit, in order, among the items with the first one's headers. */
+        size_t k = 0;
+        size_t len = 0;
+        size_t spans = 0;
+        for (size_t i = first; i < n; i++) {
+            if (done[i] || !same_headers(items[first], items[i])) {
+                continue;
+            }
+            if (items[i]->len > room) {
+                *too_large_spans += items[i]->spans;
+                done[i] = 1;
+                continue;
+            }
+            if (len + items[i]->len > room || k >= UINT32_MAX) {
+                continue;
+            }
+            pick[k++] = i;
+            len += items[i]->len;
+            spans += items[i]->spans;
+            done[i] = 1;
+        }
+        if (k == 0) {
+            continue;
+        }
+        uint8_t hdr[APM_MSGPACK_ARRAY_HEADER_MAX];
+        size_t hl = apm_msgpack_array_header(hdr, (uint32_t)k);
+        uint8_t *body = o2d_malloc(hl + len);
+        if (body == NULL) {
+            *failed_spans += spans;
+            if (rv == O2D_OK) {
+                rv = O2D_ERR_NOMEM;
+            }
+            continue;
+        }
+        memcpy(body, hdr, hl);
+        size_t off = hl;
+        for (size_t j = 0; j < k; j++) {
+            memcpy(body + off, items[pick[j]]->bytes, items[pick[j]]->len);
+            off += items[pick[j]]->len;
+        }
+        emit(ctx, body, off, spans, k, items[first]);
+    }
+out:
+    o2d_free(done);
+    o2d_free(pick);
+    return rv;
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* The exporter.                                                                            */
 
@@ -407,6 +489,12 @@ struct dd_exporter {
     struct exporter base;
     const struct datadog_config *cfg;
     char site[128];
+    /* Agent mode (agent.endpoint set): v0.4 msgpack traces and v0.6 client stats to a local
+     * Datadog Agent, no API key, no compression. */
+    int agent_mode;
+    char dest[DATADOG_URL_MAX]; /* what rejection logs name: the site, or the Agent's URL */
+    char info_url[DATADOG_URL_MAX + 32];
+    atomic_size_t agent_max_body; /* lowered by the Agent's /info max_request_bytes */
     /* Rejections are logged at most once a minute: a wrong key would otherwise log every
      * flush. Touched only by the HTTP client's thread (the completion callbacks). */
     struct http_rejection_log rejections;
@@ -531,6 +619,98 @@ static void log_validation(struct dd_exporter *d, const struct http_result *r)
     o2d_log_end(&l);
 }
 
+/* Whether the Agent's /info "endpoints" list has `path` ("/v0.6/stats"), or with `prefix`
+ * an entry that starts with it (the Agent lists the EVP proxy as "/evp_proxy/v2/"). */
+static int info_offers(const json_t *endpoints, const char *path, int prefix)
+{
+    size_t i;
+    json_t *v;
+    size_t pl = strlen(path);
+    json_array_foreach(endpoints, i, v)
+    {
+        const char *e = json_string_value(v);
+        if (e != NULL && (prefix ? strncmp(e, path, pl) == 0 : strcmp(e, path) == 0)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *yes_no(int v)
+{
+    return v ? "yes" : "no";
+}
+
+/* The answer to GET <agent>/info, asked once at start: what the Agent is and offers. Nothing
+ * waits for it; an Agent that is not there yet only gets a warning, and what is sent to it
+ * meanwhile is retried like any other failure. */
+static void log_agent_info(struct dd_exporter *d, const struct http_result *r)
+{
+    if (r->outcome == HTTP_DONE_SHUTDOWN) {
+        return;
+    }
+    struct o2d_logline l;
+    if (r->outcome != HTTP_DONE_OK) {
+        o2d_log_begin(&l, O2D_LOG_WARN,
+                      "Datadog Agent did not answer GET /info at start: spans are queued and "
+                      "retried until it answers");
+        o2d_log_cstr(&l, "agent", d->dest);
+        if (r->status == O2D_OK) {
+            o2d_log_int(&l, "http_status", r->http_status);
+        } else {
+            o2d_log_cstr(&l, "error", r->error);
+        }
+        o2d_log_end(&l);
+        return;
+    }
+    json_error_t je;
+    json_t *root = json_loadb((const char *)r->body, r->body_len, 0, &je);
+    if (!json_is_object(root)) {
+        o2d_log_begin(&l, O2D_LOG_WARN, "Datadog Agent /info answer is not a JSON object");
+        o2d_log_cstr(&l, "agent", d->dest);
+        o2d_log_end(&l);
+        json_decref(root);
+        return;
+    }
+    const char *version = json_string_value(json_object_get(root, "version"));
+    const json_t *eps = json_object_get(root, "endpoints");
+    int traces = info_offers(eps, "/v0.4/traces", 0);
+    int stats = info_offers(eps, "/v0.6/stats", 0);
+    int evp = info_offers(eps, "/evp_proxy/v2", 1);
+    /* Only a smaller limit is taken, and not an absurd one: an /info that says 1 byte would
+     * otherwise make every trace "too large". */
+    json_t *mrb = json_object_get(json_object_get(root, "config"), "max_request_bytes");
+    if (json_is_integer(mrb) && json_integer_value(mrb) >= DD_AGENT_MIN_BODY &&
+        (uint64_t)json_integer_value(mrb) < atomic_load(&d->agent_max_body)) {
+        atomic_store(&d->agent_max_body, (size_t)json_integer_value(mrb));
+    }
+    o2d_log_begin(&l, O2D_LOG_INFO, "Datadog Agent found");
+    o2d_log_cstr(&l, "agent", d->dest);
+    o2d_log_cstr(&l, "agent_version", version != NULL ? version : "");
+    o2d_log_cstr(&l, "v0.4_traces", yes_no(traces));
+    o2d_log_cstr(&l, "v0.6_stats", yes_no(stats));
+    o2d_log_cstr(&l, "evp_proxy_v2", yes_no(evp));
+    o2d_log_uint(&l, "max_request_bytes", atomic_load(&d->agent_max_body));
+    o2d_log_end(&l);
+    if (!traces || !stats) {
+        o2d_log_begin(&l, O2D_LOG_WARN,
+                      !traces ? "the Datadog Agent does not list /v0.4/traces: APM traces may "
+                                "be refused"
+                              : "the Datadog Agent does not list /v0.6/stats: APM trace "
+                                "metrics may be missing");
+        o2d_log_cstr(&l, "agent", d->dest);
+        o2d_log_end(&l);
+    }
+    if (!evp && d->cfg->llmobs.enabled) {
+        o2d_log_begin(&l, O2D_LOG_WARN,
+                      "the Datadog Agent does not list /evp_proxy/v2/: LLM Observability "
+                      "spans cannot go through it (enable the Agent's EVP proxy)");
+        o2d_log_cstr(&l, "agent", d->dest);
+        o2d_log_end(&l);
+    }
+    json_decref(root);
+}
+
 static void on_done(void *ctx, const struct http_result *r)
 {
     struct dd_sent *s = ctx;
@@ -548,7 +728,7 @@ static void on_done(void *ctx, const struct http_result *r)
             break;
         case HTTP_DONE_REJECTED:
             drop(d, DATADOG_DROP_REJECTED_4XX, s->spans);
-            http_log_rejection(&d->rejections, d->site, "traces", "spans", s->spans, r);
+            http_log_rejection(&d->rejections, d->dest, "traces", "spans", s->spans, r);
             break;
         case HTTP_DONE_EXHAUSTED:
             drop(d, DATADOG_DROP_RETRIES_EXHAUSTED, s->spans);
@@ -571,7 +751,7 @@ static void on_done(void *ctx, const struct http_result *r)
         } else {
             atomic_fetch_add(&d->stats_payloads_dropped, 1);
             if (r->outcome == HTTP_DONE_REJECTED) {
-                http_log_rejection(&d->rejections, d->site, "stats", "spans", 0, r);
+                http_log_rejection(&d->rejections, d->dest, "stats", "spans", 0, r);
             } else if (r->outcome == HTTP_DONE_EXHAUSTED) {
                 http_log_gave_up("stats", "spans", 0, r);
             }
@@ -582,7 +762,11 @@ static void on_done(void *ctx, const struct http_result *r)
         pthread_mutex_unlock(&d->mu);
         break;
     case DD_REQ_VALIDATE:
-        log_validation(d, r);
+        if (d->agent_mode) {
+            log_agent_info(d, r);
+        } else {
+            log_validation(d, r);
+        }
         break;
     }
     o2d_free(s);
@@ -683,6 +867,104 @@ static int emit_stats(void *ctx, const uint8_t *msgpack, size_t len)
     return O2D_OK;
 }
 
+/* "Name: value" into out, or "" when value is empty (a header tracers would not send).
+ * Control characters are left out: values come from resource attributes, and a header line
+ * must stay one line. */
+static void agent_header(char *out, size_t cap, const char *name, const char *value)
+{
+    out[0] = '\0';
+    if (value == NULL || value[0] == '\0') {
+        return;
+    }
+    int n = snprintf(out, cap, "%s: ", name);
+    if (n < 0 || (size_t)n >= cap) {
+        out[0] = '\0';
+        return;
+    }
+    size_t len = (size_t)n;
+    for (const char *p = value; *p != '\0' && len + 1 < cap; p++) {
+        if ((unsigned char)*p >= 0x20 && *p != 0x7f) {
+            out[len++] = *p;
+        }
+    }
+    out[len] = '\0';
+    if (len == (size_t)n) {
+        out[0] = '\0'; /* nothing was left of the value */
+    }
+}
+
+/* Headers as Datadog's tracers send them to the Agent's /v0.4/traces
+ * (pkg/trace/api/internal/header): the language and tracer of the traces' TracerPayload,
+ * their count, and that stats and top-level marks were computed here, so the Agent neither
+ * computes stats a second time nor re-marks top-level spans. With
+ * Datadog-Send-Real-Http-Status the Agent answers 429 when it cannot take a payload
+ * (otherwise it says 200 and drops it), so that it is retried. No API key: the Agent has
+ * its own. */
+static void emit_agent_traces(void *ctx, uint8_t *body, size_t len, size_t spans, size_t traces,
+                              const struct datadog_item *meta)
+{
+    struct dd_exporter *d = ctx;
+    char lang[DATADOG_LANG_MAX + 32];
+    char lang_version[DATADOG_LANG_MAX + 32];
+    char interpreter[DATADOG_LANG_MAX + 40];
+    char tracer_version[DATADOG_AGENT_HDR_MAX + 32];
+    char container_id[DATADOG_AGENT_HDR_MAX + 32];
+    char count[64];
+    agent_header(lang, sizeof(lang), "Datadog-Meta-Lang", meta->lang);
+    agent_header(lang_version, sizeof(lang_version), "Datadog-Meta-Lang-Version",
+                 meta->lang_version);
+    agent_header(interpreter, sizeof(interpreter), "Datadog-Meta-Lang-Interpreter",
+                 meta->lang_interpreter);
+    agent_header(tracer_version, sizeof(tracer_version), "Datadog-Meta-Tracer-Version",
+                 meta->tracer_version);
+    agent_header(container_id, sizeof(container_id), "Datadog-Container-ID", meta->container_id);
+    snprintf(count, sizeof(count), "X-Datadog-Trace-Count: %zu", traces);
+    const char *all[] = {
+        "Content-Type: application/msgpack",
+        count,
+        "Datadog-Client-Computed-Stats: yes",
+        "Datadog-Client-Computed-Top-Level: yes",
+        "Datadog-Send-Real-Http-Status: yes",
+        lang,
+        lang_version,
+        interpreter,
+        tracer_version,
+        container_id,
+    };
+    const char *headers[sizeof(all) / sizeof(all[0])];
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        if (all[i][0] != '\0') {
+            headers[n++] = all[i];
+        }
+    }
+    post(d, DD_REQ_TRACES, d->traces_url, headers, n, body, len, spans);
+}
+
+/* One ClientStatsPayload to the Agent's /v0.6/stats, plain msgpack as tracers send it (the
+ * Agent's handler decodes the body as it comes, without Content-Encoding). */
+static int emit_agent_stats(void *ctx, const uint8_t *msgpack, size_t len, const char *lang)
+{
+    struct dd_exporter *d = ctx;
+    uint8_t *body = o2d_malloc(len > 0 ? len : 1);
+    if (body == NULL) {
+        atomic_fetch_add(&d->stats_payloads_dropped, 1);
+        o2d_logf(O2D_LOG_ERROR, "stats payload not sent: %s", o2d_strerror(O2D_ERR_NOMEM));
+        return O2D_OK;
+    }
+    memcpy(body, msgpack, len);
+    char lang_h[96];
+    agent_header(lang_h, sizeof(lang_h), "Datadog-Meta-Lang", lang);
+    const char *all[] = {
+        "Content-Type: application/msgpack",
+        "Datadog-Meta-Tracer-Version: " O2D_VERSION,
+        lang_h,
+    };
+    size_t n = lang_h[0] != '\0' ? 3 : 2;
+    post(d, DD_REQ_STATS, d->stats_url, all, n, body, len, 0);
+    return O2D_OK;
+}
+
 static int64_t realtime_ns(void)
 {
     struct timespec ts;
@@ -694,7 +976,11 @@ static void send_stats(struct dd_exporter *d, int force)
 {
     int64_t now_ns = realtime_ns();
     pthread_mutex_lock(&d->stats_mu);
-    stats_flush(d->stats, now_ns, force, emit_stats, d);
+    if (d->agent_mode) {
+        stats_flush_client(d->stats, now_ns, force, emit_agent_stats, d);
+    } else {
+        stats_flush(d->stats, now_ns, force, emit_stats, d);
+    }
     pthread_mutex_unlock(&d->stats_mu);
 }
 
@@ -705,6 +991,7 @@ static void send_batch(struct dd_exporter *d, struct datadog_item *list, size_t 
     struct datadog_item **items = n <= 64 ? stack : o2d_malloc(n * sizeof(*items));
     size_t too_large = 0;
     size_t failed = 0;
+    size_t limit = d->agent_mode ? atomic_load(&d->agent_max_body) : DATADOG_MAX_BODY_BYTES;
     if (items == NULL) {
         for (struct datadog_item *it = list; it != NULL; it = it->next) {
             failed += it->spans;
@@ -721,8 +1008,11 @@ static void send_batch(struct dd_exporter *d, struct datadog_item *list, size_t 
             .target_tps = DD_TPS,
             .error_tps = DD_TPS,
         };
-        datadog_build_bodies(&h, items, n, DATADOG_MAX_BODY_BYTES, emit_traces, d, &too_large,
-                             &failed);
+        if (d->agent_mode) {
+            datadog_agent_build_bodies(items, n, limit, emit_agent_traces, d, &too_large, &failed);
+        } else {
+            datadog_build_bodies(&h, items, n, limit, emit_traces, d, &too_large, &failed);
+        }
         if (items != stack) {
             o2d_free(items);
         }
@@ -732,7 +1022,7 @@ static void send_batch(struct dd_exporter *d, struct datadog_item *list, size_t 
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_ERROR, "trace chunk over the intake's size limit: dropped");
         o2d_log_uint(&l, "spans", too_large);
-        o2d_log_uint(&l, "limit_bytes", DATADOG_MAX_BODY_BYTES);
+        o2d_log_uint(&l, "limit_bytes", limit);
         o2d_log_end(&l);
     }
     if (failed > 0) {
@@ -849,6 +1139,29 @@ static void validate_key(struct dd_exporter *d)
     memset(key, 0, sizeof(key));
 }
 
+/* GET <agent>/info once, as tracers do to discover what the Agent offers. */
+static void probe_agent(struct dd_exporter *d)
+{
+    struct dd_sent *s = o2d_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return;
+    }
+    s->d = d;
+    s->kind = DD_REQ_VALIDATE;
+    struct http_request q = {
+        .method = "GET",
+        .url = d->info_url,
+        .timeout_ms = DD_VALIDATE_TIMEOUT_MS,
+        .max_elapsed_ms = 0,
+        .name = "agent_info",
+        .done = on_done,
+        .ctx = s,
+    };
+    if (http_client_submit(d->http, &q) != O2D_OK) {
+        o2d_free(s);
+    }
+}
+
 static int dd_start(struct exporter *e)
 {
     struct dd_exporter *d = e->ctx;
@@ -867,11 +1180,29 @@ static int dd_start(struct exporter *e)
         return O2D_ERR_SYSTEM;
     }
     d->sender_started = 1;
-    validate_key(d);
     struct o2d_logline l;
+    if (d->agent_mode) {
+        probe_agent(d);
+        o2d_log_begin(&l, O2D_LOG_INFO, "datadog destination: agent");
+        o2d_log_cstr(&l, "mode", "agent");
+        o2d_log_cstr(&l, "agent", d->dest);
+        if (d->cfg->api_key[0] != '\0') {
+            o2d_log_cstr(&l, "note", "an API key is set but unused: the Agent sends with its own");
+        }
+    } else {
+        validate_key(d);
+        o2d_log_begin(&l, O2D_LOG_INFO, "datadog destination: agentless");
+        o2d_log_cstr(&l, "mode", "agentless");
+        o2d_log_cstr(&l, "site", d->site);
+    }
+    o2d_log_end(&l);
     o2d_log_begin(&l, O2D_LOG_INFO, "datadog exporter started");
-    o2d_log_cstr(&l, "site", d->site);
+    o2d_log_cstr(&l, "mode", d->agent_mode ? "agent" : "agentless");
+    if (!d->agent_mode) {
+        o2d_log_cstr(&l, "site", d->site);
+    }
     o2d_log_cstr(&l, "traces", d->traces_url);
+    o2d_log_cstr(&l, "stats", d->stats_url);
     o2d_log_uint(&l, "queue_max_bytes", d->queue_max);
     o2d_log_int(&l, "flush_interval_ms", d->flush_interval_ms);
     o2d_log_end(&l);
@@ -906,6 +1237,26 @@ static int dd_admit(struct exporter *e, const struct otlp_request *req)
     return O2D_OK;
 }
 
+/* A string attribute of the resource that payload i came from ("" if none): apm_translate
+ * makes one TracerPayload per ResourceSpans, in order. The tracers' Datadog-Meta-Lang-Version
+ * and -Interpreter have no TracerPayload field; OpenTelemetry names them process.runtime.*. */
+static const char *resource_str(const OtlpTraceReq *req, size_t n_payloads, size_t i,
+                                const char *key)
+{
+    if (n_payloads != req->n_resource_spans || req->resource_spans[i]->resource == NULL) {
+        return "";
+    }
+    const OtlpResource *r = req->resource_spans[i]->resource;
+    for (size_t k = 0; k < r->n_attributes; k++) {
+        const OtlpAnyValue *v = r->attributes[k]->value;
+        if (strcmp(r->attributes[k]->key, key) == 0 && v != NULL &&
+            v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+            return v->string_value;
+        }
+    }
+    return "";
+}
+
 static int dd_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
 {
     struct dd_exporter *d = e->ctx;
@@ -937,9 +1288,57 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     struct datadog_item *last = NULL;
     size_t bytes = 0;
     size_t spans = 0;
+    size_t too_large = 0;
+    struct o2d_buf enc;
+    o2d_buf_init(&enc, DATADOG_AGENT_MAX_BODY_BYTES);
     rv = O2D_ERR_NOMEM;
     for (size_t i = 0; i < res.n_payloads; i++) {
         const DdTracerPayload *tp = res.payloads[i];
+        if (d->agent_mode) {
+            /* One item per trace: v0.4 bodies are split on trace boundaries. */
+            for (size_t c = 0; c < tp->n_chunks; c++) {
+                o2d_buf_reset(&enc);
+                int erv = apm_msgpack_trace(&enc, tp, tp->chunks[c]);
+                if (erv == O2D_ERR_TOO_LARGE) {
+                    too_large += tp->chunks[c]->n_spans;
+                    continue;
+                }
+                if (erv != O2D_OK) {
+                    goto out;
+                }
+                struct datadog_item *it = o2d_calloc(1, sizeof(*it));
+                if (it == NULL) {
+                    goto out;
+                }
+                *tailp = it;
+                tailp = &it->next;
+                last = it;
+                it->bytes = o2d_malloc(enc.len);
+                if (it->bytes == NULL) {
+                    goto out;
+                }
+                memcpy(it->bytes, enc.data, enc.len);
+                it->len = enc.len;
+                it->spans = tp->chunks[c]->n_spans;
+                snprintf(it->lang, sizeof(it->lang), "%s",
+                         tp->languagename ? tp->languagename : "");
+                const char *lv = tp->languageversion != NULL ? tp->languageversion : "";
+                if (lv[0] == '\0') {
+                    lv =
+                        resource_str(req->msg.traces, res.n_payloads, i, "process.runtime.version");
+                }
+                snprintf(it->lang_version, sizeof(it->lang_version), "%s", lv);
+                snprintf(it->lang_interpreter, sizeof(it->lang_interpreter), "%s",
+                         resource_str(req->msg.traces, res.n_payloads, i, "process.runtime.name"));
+                snprintf(it->tracer_version, sizeof(it->tracer_version), "%s",
+                         tp->tracerversion ? tp->tracerversion : "");
+                snprintf(it->container_id, sizeof(it->container_id), "%s",
+                         tp->containerid ? tp->containerid : "");
+                bytes += it->len;
+                spans += it->spans;
+            }
+            continue;
+        }
         struct datadog_item *it = o2d_calloc(1, sizeof(*it));
         if (it == NULL) {
             goto out;
@@ -973,12 +1372,14 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     pthread_mutex_unlock(&d->stats_mu);
 
     pthread_mutex_lock(&d->mu);
-    if (d->tail != NULL) {
-        d->tail->next = list;
-    } else {
-        d->head = list;
+    if (list != NULL) { /* empty when every trace was over the Agent's limit */
+        if (d->tail != NULL) {
+            d->tail->next = list;
+        } else {
+            d->head = list;
+        }
+        d->tail = last;
     }
-    d->tail = last;
     d->queued_raw += bytes;
     d->queued_spans += spans;
     if (d->queued_raw >= DATADOG_BATCH_RAW_BYTES) {
@@ -987,8 +1388,17 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     pthread_mutex_unlock(&d->mu);
     list = NULL;
     atomic_fetch_add(&d->spans_queued, spans);
+    if (too_large > 0) {
+        drop(d, DATADOG_DROP_TOO_LARGE, too_large);
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_ERROR, "trace over the Datadog Agent's size limit: dropped");
+        o2d_log_uint(&l, "spans", too_large);
+        o2d_log_uint(&l, "limit_bytes", DATADOG_AGENT_MAX_BODY_BYTES);
+        o2d_log_end(&l);
+    }
     rv = O2D_OK;
 out:
+    o2d_buf_cleanup(&enc);
     while (list != NULL) {
         struct datadog_item *nx = list->next;
         datadog_item_free(list);
@@ -1190,9 +1600,21 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
         d->hostname[0] = '\0';
     }
     char base[DATADOG_URL_MAX];
-    datadog_traces_base(cfg, base, sizeof(base));
-    snprintf(d->traces_url, sizeof(d->traces_url), "%s/api/v0.2/traces", base);
-    snprintf(d->stats_url, sizeof(d->stats_url), "%s/api/v0.2/stats", base);
+    d->agent_mode = cfg->agent_endpoint[0] != '\0';
+    atomic_init(&d->agent_max_body, DATADOG_AGENT_MAX_BODY_BYTES);
+    if (d->agent_mode) {
+        /* The tracers' endpoints on the Agent's trace port (pkg/trace/api/endpoints.go). */
+        datadog_base_url(cfg->agent_endpoint, "", "", base, sizeof(base));
+        snprintf(d->dest, sizeof(d->dest), "%s", base);
+        snprintf(d->traces_url, sizeof(d->traces_url), "%s/v0.4/traces", base);
+        snprintf(d->stats_url, sizeof(d->stats_url), "%s/v0.6/stats", base);
+        snprintf(d->info_url, sizeof(d->info_url), "%s/info", base);
+    } else {
+        snprintf(d->dest, sizeof(d->dest), "%s", d->site);
+        datadog_traces_base(cfg, base, sizeof(base));
+        snprintf(d->traces_url, sizeof(d->traces_url), "%s/api/v0.2/traces", base);
+        snprintf(d->stats_url, sizeof(d->stats_url), "%s/api/v0.2/stats", base);
+    }
     datadog_base_url(cfg->api_endpoint, "api.", cfg->site, base, sizeof(base));
     snprintf(d->validate_url, sizeof(d->validate_url), "%s/api/v1/validate", base);
     snprintf(d->key_header, sizeof(d->key_header), "DD-Api-Key: %s", cfg->api_key);
@@ -1215,6 +1637,7 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
         .agent_env = DD_AGENT_ENV,
         .agent_hostname = d->hostname,
         .agent_version = DD_AGENT_VERSION,
+        .agent_fills_defaults = d->agent_mode,
         .now_ns = realtime_ns(),
     };
     int rv = stats_concentrator_new(&d->stats, &d->stats_cfg);

@@ -10,6 +10,11 @@
  * answers "retry later". One sender thread batches, compresses and sends through the shared
  * HTTP layer (http_client.h): retries with capped exponential backoff and jitter for 5xx,
  * 408, 429 and network errors, Retry-After honoured, other 4xx dropped and logged.
+ *
+ * Agent mode (agent.endpoint set): the same spans and stats go to a local Datadog Agent as a
+ * tracer sends them, v0.4 msgpack traces to <agent>/v0.4/traces (apm_msgpack.h) and
+ * ClientStatsPayloads to <agent>/v0.6/stats, uncompressed, with the tracers' Datadog-Meta-*
+ * headers and no API key; GET <agent>/info is asked once at start and only logged.
  */
 #ifndef O2D_DATADOG_H
 #define O2D_DATADOG_H
@@ -36,7 +41,7 @@ struct datadog_llmobs_config {
 };
 
 struct datadog_config {
-    int enabled;                           /* an API key is configured */
+    int enabled;                           /* an API key or agent.endpoint is configured */
     char api_key[256];                     /* exporters.datadog.api.key / key_file / DD_API_KEY;
                                               never logged */
     char site[128];                        /* api.site / DD_SITE; default datadoghq.com */

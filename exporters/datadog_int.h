@@ -1,8 +1,9 @@
 /*
  * datadog_int.h: the pure half of the Datadog exporter (datadog.c), declared for its unit
  * tests only: building AgentPayload bodies from already encoded TracerPayloads, and the
- * split that keeps each compressed body under the intake's limit. Nothing outside
- * exporters/datadog.c and tests/unit/test_datadog_encode.c includes this.
+ * split that keeps each compressed body under the intake's limit; in agent mode, v0.4
+ * bodies from encoded traces. Nothing outside exporters/datadog.c and its unit tests
+ * (tests/unit/test_datadog_encode.c, tests/unit/test_agent_encode.c) includes this.
  */
 #ifndef O2D_DATADOG_INT_H
 #define O2D_DATADOG_INT_H
@@ -19,6 +20,11 @@
  * batch whose body comes out over the limit is split in two until it fits. */
 #define DATADOG_BATCH_RAW_BYTES (8u * 1024 * 1024)
 #define DATADOG_LANG_MAX        32
+/* A local Agent's limit on a request body: the trace agent's default MaxRequestBytes, 25 MB
+ * since Agent 7.43 (its release notes; apm_config.max_payload_size changes it, and /info
+ * reports it as config.max_request_bytes). */
+#define DATADOG_AGENT_MAX_BODY_BYTES (25u * 1024 * 1024)
+#define DATADOG_AGENT_HDR_MAX        128
 
 /* One encoded TracerPayload on the queue. */
 struct datadog_item {
@@ -27,6 +33,12 @@ struct datadog_item {
     size_t len;
     size_t spans;
     char lang[DATADOG_LANG_MAX]; /* TracerPayload.languageName, "" if none */
+    /* Agent mode: the item is one trace (bytes: its v0.4 msgpack, apm_msgpack.h), and these
+     * are its TracerPayload's fields that v0.4 carries as request headers. */
+    char lang_version[DATADOG_LANG_MAX];
+    char lang_interpreter[DATADOG_LANG_MAX];
+    char tracer_version[DATADOG_AGENT_HDR_MAX];
+    char container_id[DATADOG_AGENT_HDR_MAX];
 };
 
 /* The AgentPayload fields other than tracerPayloads. Borrowed. */
@@ -69,5 +81,22 @@ typedef void (*datadog_emit_fn)(void *ctx, uint8_t *gz, size_t gz_len, size_t sp
 int datadog_build_bodies(const struct datadog_header *h, struct datadog_item *const *items,
                          size_t n, size_t max_body, datadog_emit_fn emit, void *ctx,
                          size_t *too_large_spans, size_t *failed_spans);
+
+/* One v0.4 body ready to send (agent mode): emit takes ownership of body (o2d_free). `meta`
+ * is any item of the body: all of them have the same header fields. */
+typedef void (*datadog_agent_emit_fn)(void *ctx, uint8_t *body, size_t len, size_t spans,
+                                      size_t traces, const struct datadog_item *meta);
+
+/*
+ * Agent mode: builds v0.4 bodies (a msgpack array of traces) of at most max_body bytes from
+ * items[0..n), each one trace, and emits each. A body holds only items with the same header
+ * fields (language, its version, tracer version, container id: the Agent takes them per
+ * request; the interpreter too), in their order; a trace alone over max_body is dropped and its
+ * spans added to *too_large_spans. Returns O2D_OK or the first allocation error; the spans of
+ * bodies that could not be built are then added to *failed_spans.
+ */
+int datadog_agent_build_bodies(struct datadog_item *const *items, size_t n, size_t max_body,
+                               datadog_agent_emit_fn emit, void *ctx, size_t *too_large_spans,
+                               size_t *failed_spans);
 
 #endif

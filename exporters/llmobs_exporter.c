@@ -321,7 +321,8 @@ struct lo_exporter {
     const struct datadog_config *cfg;
     char site[128];
     char url[DATADOG_URL_MAX + 32];
-    char key_header[300]; /* "DD-API-KEY: <key>": never logged */
+    char key_header[300]; /* "DD-API-KEY: <key>": never logged; in agent mode the EVP
+                             proxy's subdomain header instead */
     struct http_client *http;
     int own_http;
     size_t queue_max;
@@ -1008,9 +1009,18 @@ int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,
     d->http = http;
     snprintf(d->site, sizeof(d->site), "%s", cfg->site[0] != '\0' ? cfg->site : "datadoghq.com");
     char base[DATADOG_URL_MAX];
-    llmobs_exporter_intake_base(cfg, base, sizeof(base));
-    snprintf(d->url, sizeof(d->url), "%s/api/v2/llmobs", base);
-    snprintf(d->key_header, sizeof(d->key_header), "DD-API-KEY: %s", cfg->api_key);
+    if (cfg->agent_endpoint[0] != '\0') {
+        /* Agent mode: the Agent's EVP proxy forwards to the intake named by the subdomain
+         * header and adds its own key (dd-trace-py ddtrace/internal/evp_proxy/constants.py,
+         * ddtrace/llmobs/_writer.py). */
+        datadog_base_url(cfg->agent_endpoint, "", "", base, sizeof(base));
+        snprintf(d->url, sizeof(d->url), "%s/evp_proxy/v2/api/v2/llmobs", base);
+        snprintf(d->key_header, sizeof(d->key_header), "X-Datadog-EVP-Subdomain: llmobs-intake");
+    } else {
+        llmobs_exporter_intake_base(cfg, base, sizeof(base));
+        snprintf(d->url, sizeof(d->url), "%s/api/v2/llmobs", base);
+        snprintf(d->key_header, sizeof(d->key_header), "DD-API-KEY: %s", cfg->api_key);
+    }
     /* A quarter of the Datadog queue's budget, and room for two full bodies at least. */
     d->queue_max = cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes / 4 : LO_DEFAULT_QUEUE_BYTES;
     if (d->queue_max < LO_MIN_QUEUE_BYTES) {

@@ -242,6 +242,7 @@ struct stats_concentrator {
     int by_kind;
     int peer_agg;
     char *agent_env, *agent_hostname, *agent_version;
+    int agent_fills_defaults;
     int64_t oldest_ts;
     struct stats_bucket *buckets;
     size_t n_buckets;
@@ -252,6 +253,7 @@ struct stats_concentrator {
     struct o2d_buf sketch_buf;
     struct o2d_buf out;
     struct stats_counters counters;
+    uint64_t client_sequence; /* ClientStatsPayloads emitted (their Sequence) */
 };
 
 /* The fields of one span that stats read. */
@@ -316,6 +318,7 @@ int stats_concentrator_new(struct stats_concentrator **out, const struct stats_c
     c->by_kind = cfg->compute_stats_by_span_kind;
     c->peer_agg = cfg->peer_tags_aggregation;
     c->agent_env = dup_or(cfg->agent_env, "none");
+    c->agent_fills_defaults = cfg->agent_fills_defaults;
     c->agent_hostname = dup_or(cfg->agent_hostname, "");
     c->agent_version = dup_or(cfg->agent_version, "");
     if (c->agent_env == NULL || c->agent_hostname == NULL || c->agent_version == NULL) {
@@ -465,11 +468,11 @@ static int pkey_get(struct stats_concentrator *c, const DdTracerPayload *tp,
     struct stats_pkey k;
     memset(&k, 0, sizeof(k));
     k.env = cstr(tp->env);
-    if (k.env.n == 0) {
+    if (k.env.n == 0 && !c->agent_fills_defaults) {
         k.env = cstr(c->agent_env);
     }
     k.hostname = cstr(tp->hostname);
-    if (k.hostname.n == 0) {
+    if (k.hostname.n == 0 && !c->agent_fills_defaults) {
         k.hostname = cstr(c->agent_hostname);
     }
     k.version = cstr(tp->appversion);
@@ -1386,6 +1389,51 @@ static int pack_group(struct stats_concentrator *c, msgpack_packer *pk, const st
     return r;
 }
 
+/* One ClientStatsPayload: entries e[0..n), all of one payload key, sorted by bucket. */
+static int pack_client(struct stats_concentrator *c, msgpack_packer *pk, const struct entry *e,
+                       size_t n, uint64_t sequence)
+{
+    size_t n_buckets = 0;
+    for (size_t j = 0; j < n; j++) {
+        n_buckets += j == 0 || e[j].start != e[j - 1].start;
+    }
+    const struct stats_pkey *p = e[0].g->pk;
+    int r = msgpack_pack_map(pk, 14);
+    r |= pack_key(pk, "Hostname") | pack_str(pk, p->hostname);
+    r |= pack_key(pk, "Env") | pack_str(pk, p->env);
+    r |= pack_key(pk, "Version") | pack_str(pk, p->version);
+    r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, n_buckets);
+    for (size_t b = 0; b < n && r == 0;) {
+        size_t d = b;
+        while (d < n && e[d].start == e[b].start) {
+            d++;
+        }
+        r |= msgpack_pack_map(pk, 4);
+        r |= pack_key(pk, "Start") | msgpack_pack_uint64(pk, (uint64_t)e[b].start);
+        r |= pack_key(pk, "Duration") | msgpack_pack_uint64(pk, (uint64_t)c->bucket_ns);
+        r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, d - b);
+        for (size_t g = b; g < d && r == 0; g++) {
+            r |= pack_group(c, pk, e[g].g);
+        }
+        r |= pack_key(pk, "AgentTimeShift") | msgpack_pack_int64(pk, 0);
+        b = d;
+    }
+    r |= pack_key(pk, "Lang") | pack_str(pk, p->lang);
+    r |= pack_key(pk, "TracerVersion") | pack_cstr(pk, "");
+    r |= pack_key(pk, "RuntimeID") | pack_cstr(pk, "");
+    r |= pack_key(pk, "Sequence") | msgpack_pack_uint64(pk, sequence);
+    r |= pack_key(pk, "AgentAggregation") | pack_cstr(pk, "");
+    r |= pack_key(pk, "Service") | pack_cstr(pk, "");
+    r |= pack_key(pk, "ContainerID") | pack_str(pk, p->container_id);
+    r |= pack_key(pk, "Tags") | msgpack_pack_array(pk, p->n_tags);
+    for (size_t t = 0; t < p->n_tags; t++) {
+        r |= pack_str(pk, p->tags[t]);
+    }
+    r |= pack_key(pk, "GitCommitSha") | pack_str(pk, p->git_sha);
+    r |= pack_key(pk, "ImageTag") | pack_str(pk, p->image_tag);
+    return r;
+}
+
 /* One StatsPayload of entries e[0..n), sorted by payload key then bucket. */
 static int pack_payload(struct stats_concentrator *c, msgpack_packer *pk, const struct entry *e,
                         size_t n, int split)
@@ -1400,45 +1448,10 @@ static int pack_payload(struct stats_concentrator *c, msgpack_packer *pk, const 
     r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, n_clients);
     for (size_t i = 0; i < n && r == 0;) {
         size_t j = i;
-        size_t n_buckets = 0;
         while (j < n && e[j].pk_id == e[i].pk_id) {
-            n_buckets += j == i || e[j].start != e[j - 1].start;
             j++;
         }
-        const struct stats_pkey *p = e[i].g->pk;
-        r |= msgpack_pack_map(pk, 14);
-        r |= pack_key(pk, "Hostname") | pack_str(pk, p->hostname);
-        r |= pack_key(pk, "Env") | pack_str(pk, p->env);
-        r |= pack_key(pk, "Version") | pack_str(pk, p->version);
-        r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, n_buckets);
-        for (size_t b = i; b < j && r == 0;) {
-            size_t d = b;
-            while (d < j && e[d].start == e[b].start) {
-                d++;
-            }
-            r |= msgpack_pack_map(pk, 4);
-            r |= pack_key(pk, "Start") | msgpack_pack_uint64(pk, (uint64_t)e[b].start);
-            r |= pack_key(pk, "Duration") | msgpack_pack_uint64(pk, (uint64_t)c->bucket_ns);
-            r |= pack_key(pk, "Stats") | msgpack_pack_array(pk, d - b);
-            for (size_t g = b; g < d && r == 0; g++) {
-                r |= pack_group(c, pk, e[g].g);
-            }
-            r |= pack_key(pk, "AgentTimeShift") | msgpack_pack_int64(pk, 0);
-            b = d;
-        }
-        r |= pack_key(pk, "Lang") | pack_str(pk, p->lang);
-        r |= pack_key(pk, "TracerVersion") | pack_cstr(pk, "");
-        r |= pack_key(pk, "RuntimeID") | pack_cstr(pk, "");
-        r |= pack_key(pk, "Sequence") | msgpack_pack_uint64(pk, 0);
-        r |= pack_key(pk, "AgentAggregation") | pack_cstr(pk, "");
-        r |= pack_key(pk, "Service") | pack_cstr(pk, "");
-        r |= pack_key(pk, "ContainerID") | pack_str(pk, p->container_id);
-        r |= pack_key(pk, "Tags") | msgpack_pack_array(pk, p->n_tags);
-        for (size_t t = 0; t < p->n_tags; t++) {
-            r |= pack_str(pk, p->tags[t]);
-        }
-        r |= pack_key(pk, "GitCommitSha") | pack_str(pk, p->git_sha);
-        r |= pack_key(pk, "ImageTag") | pack_str(pk, p->image_tag);
+        r |= pack_client(c, pk, e + i, j - i, 0);
         i = j;
     }
     r |= pack_key(pk, "AgentVersion") | pack_cstr(pk, c->agent_version);
@@ -1447,8 +1460,49 @@ static int pack_payload(struct stats_concentrator *c, msgpack_packer *pk, const 
     return r;
 }
 
-int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
-                int (*emit)(void *ctx, const uint8_t *msgpack, size_t len), void *ctx)
+/* Where flush() sends what it packs: whole StatsPayloads, or one ClientStatsPayload per
+ * payload key and at most MAX_ENTRIES_PER_PAYLOAD groups. */
+struct sink {
+    int (*emit)(void *ctx, const uint8_t *msgpack, size_t len);
+    stats_client_emit_fn emit_client;
+    void *ctx;
+};
+
+/* Packs e[0..n) (one payload key when to a client sink) into c->out and emits it. Returns
+ * the first error; *rv keeps the first error across calls. */
+static void pack_emit(struct stats_concentrator *c, const struct sink *k, const struct entry *e,
+                      size_t n, int split, int *rv)
+{
+    msgpack_packer pk;
+    struct out_ctx oc = {&c->out, O2D_OK};
+    o2d_buf_reset(&c->out);
+    msgpack_packer_init(&pk, &oc, buf_write);
+    int pr = k->emit_client != NULL ? pack_client(c, &pk, e, n, c->client_sequence + 1)
+                                    : pack_payload(c, &pk, e, n, split);
+    if (pr != 0) {
+        if (*rv == O2D_OK) {
+            *rv = oc.rv != O2D_OK ? oc.rv : O2D_ERR_NOMEM;
+        }
+        return;
+    }
+    int erv;
+    if (k->emit_client != NULL) {
+        /* The tracers' Datadog-Meta-Lang header, from the key's language. */
+        const struct stats_pkey *p = e[0].g->pk;
+        char lang[64];
+        snprintf(lang, sizeof(lang), "%.*s", (int)(p->lang.n < 63 ? p->lang.n : 63), p->lang.p);
+        c->client_sequence++;
+        erv = k->emit_client(k->ctx, c->out.data, c->out.len, lang);
+    } else {
+        erv = k->emit(k->ctx, c->out.data, c->out.len);
+    }
+    c->counters.payloads++;
+    if (erv != O2D_OK && *rv == O2D_OK) {
+        *rv = erv;
+    }
+}
+
+static int flush(struct stats_concentrator *c, int64_t now_ns, int force, const struct sink *sk)
 {
     int rv = O2D_OK;
     struct stats_bucket *closed = NULL;
@@ -1502,23 +1556,23 @@ int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
     }
     qsort(entries, n, sizeof(*entries), cmp_entry);
 
-    int split = n > MAX_ENTRIES_PER_PAYLOAD;
-    for (size_t i = 0; i < n; i += MAX_ENTRIES_PER_PAYLOAD) {
-        size_t m = n - i < MAX_ENTRIES_PER_PAYLOAD ? n - i : MAX_ENTRIES_PER_PAYLOAD;
-        msgpack_packer pk;
-        struct out_ctx oc = {&c->out, O2D_OK};
-        o2d_buf_reset(&c->out);
-        msgpack_packer_init(&pk, &oc, buf_write);
-        if (pack_payload(c, &pk, entries + i, m, split) != 0) {
-            if (rv == O2D_OK) {
-                rv = oc.rv != O2D_OK ? oc.rv : O2D_ERR_NOMEM;
+    if (sk->emit_client != NULL) {
+        for (size_t i = 0; i < n;) {
+            size_t j = i;
+            while (j < n && entries[j].pk_id == entries[i].pk_id) {
+                j++;
             }
-            continue;
+            for (size_t q = i; q < j; q += MAX_ENTRIES_PER_PAYLOAD) {
+                size_t m = j - q < MAX_ENTRIES_PER_PAYLOAD ? j - q : MAX_ENTRIES_PER_PAYLOAD;
+                pack_emit(c, sk, entries + q, m, 0, &rv);
+            }
+            i = j;
         }
-        int erv = emit(ctx, c->out.data, c->out.len);
-        c->counters.payloads++;
-        if (erv != O2D_OK && rv == O2D_OK) {
-            rv = erv;
+    } else {
+        int split = n > MAX_ENTRIES_PER_PAYLOAD;
+        for (size_t i = 0; i < n; i += MAX_ENTRIES_PER_PAYLOAD) {
+            size_t m = n - i < MAX_ENTRIES_PER_PAYLOAD ? n - i : MAX_ENTRIES_PER_PAYLOAD;
+            pack_emit(c, sk, entries + i, m, split, &rv);
         }
     }
     /* Keep the output buffer for the next flush only when it is of a usual size. */
@@ -1535,4 +1589,18 @@ out:
     }
     pkeys_collect(c);
     return rv;
+}
+
+int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
+                int (*emit)(void *ctx, const uint8_t *msgpack, size_t len), void *ctx)
+{
+    struct sink k = {.emit = emit, .ctx = ctx};
+    return flush(c, now_ns, force, &k);
+}
+
+int stats_flush_client(struct stats_concentrator *c, int64_t now_ns, int force,
+                       stats_client_emit_fn emit, void *ctx)
+{
+    struct sink k = {.emit_client = emit, .ctx = ctx};
+    return flush(c, now_ns, force, &k);
 }

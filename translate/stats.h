@@ -26,6 +26,11 @@ struct stats_config {
     const char *agent_env;          /* env when a payload has none: "none" */
     const char *agent_hostname;     /* StatsPayload.AgentHostname: names this instance */
     const char *agent_version;      /* StatsPayload.AgentVersion */
+    /* Agent mode: a payload without env or hostname keeps them empty instead of taking
+     * agent_env / agent_hostname, so that stats and traces get the same from the Agent that
+     * takes both: its default env (pkg/trace/agent processStats fills an empty Env), and its
+     * own host (the StatsPayload it wraps them in names it, as the traces' TracerPayload). */
+    int agent_fills_defaults;
     /* The clock at creation: spans that ended before its bucket count in it, as the agent's
      * oldestTs; 0 = no such floor until the first flush. */
     int64_t now_ns;
@@ -44,6 +49,19 @@ int stats_add_payload(struct stats_concentrator *c, const DdTracerPayload *tp);
  */
 int stats_flush(struct stats_concentrator *c, int64_t now_ns, int force,
                 int (*emit)(void *ctx, const uint8_t *msgpack, size_t len), void *ctx);
+
+/* One ClientStatsPayload, as a tracer sends it to a local Agent's /v0.6/stats; `lang` is the
+ * payload key's language (the Datadog-Meta-Lang header), "" if none. Both are borrowed. */
+typedef int (*stats_client_emit_fn)(void *ctx, const uint8_t *msgpack, size_t len,
+                                    const char *lang);
+
+/*
+ * stats_flush for agent mode: the same closed buckets, encoded as msgpack ClientStatsPayloads
+ * (the tracers' shape, not the agent's StatsPayload wrapper), one per payload key and at most
+ * 4000 groups, numbered by Sequence from 1.
+ */
+int stats_flush_client(struct stats_concentrator *c, int64_t now_ns, int force,
+                       stats_client_emit_fn emit, void *ctx);
 
 struct stats_counters {
     uint64_t spans_counted;  /* spans that fed a group */

@@ -19,6 +19,13 @@ Faults are scripted per path: answer 500 three times then 202, 429 with Retry-Af
     ... intake.url ...
     intake.stop()
 
+It also plays a local Datadog Agent's trace port, for otel2dd's agent mode: POST
+/v0.4/traces (a msgpack array of traces, each an array of span maps, checked against the
+keys and types the Agent's decoder takes), /v0.6/stats (one msgpack ClientStatsPayload),
+/evp_proxy/v2/api/v2/llmobs (the LLM Obs body, only with X-Datadog-EVP-Subdomain:
+llmobs-intake) and GET /info (the Agent's discovery JSON, `agent_info`). The same scripted
+faults apply to these paths; an Agent answers 200 when nothing is scripted.
+
 Run alone (`python3 fake_intake.py`) it prints its URL and serves until interrupted.
 """
 import collections
@@ -42,6 +49,18 @@ TRACES = "/api/v0.2/traces"
 STATS = "/api/v0.2/stats"
 VALIDATE = "/api/v1/validate"
 LLMOBS = "/api/v2/llmobs"
+# A local Datadog Agent's endpoints (DataDog/datadog-agent pkg/trace/api/endpoints.go).
+AGENT_TRACES = "/v0.4/traces"
+AGENT_STATS = "/v0.6/stats"
+AGENT_LLMOBS = "/evp_proxy/v2/api/v2/llmobs"
+AGENT_INFO = "/info"
+AGENT_PATHS = (AGENT_TRACES, AGENT_STATS, AGENT_LLMOBS)
+# The keys of a v0.4 span map, and the msgpack types the Agent's decoder takes for them.
+AGENT_SPAN_TYPES = {"service": str, "name": str, "resource": str, "trace_id": int,
+                    "span_id": int, "parent_id": int, "start": int, "duration": int,
+                    "error": int, "meta": dict, "metrics": dict, "type": str,
+                    "meta_struct": dict}
+AGENT_SPAN_REQUIRED = set(AGENT_SPAN_TYPES) - {"meta_struct"}
 # dd-trace-py DEFAULT_EVP_PAYLOAD_SIZE_LIMIT; the intake's own limit is about 5.1 MB.
 LLMOBS_MAX_BODY = 5 << 20
 LLMOBS_EVENT_KEYS = {"trace_id", "span_id", "parent_id", "name", "start_ns", "duration",
@@ -89,6 +108,23 @@ class FakeIntake:
         self.default_status = {}  # path -> status when nothing is scripted
         self.delay = 0.0          # seconds before each answer
         self.validate_status = 200
+        # The agent side: spans of accepted /v0.4/traces bodies (dicts as for `spans`, plus
+        # "_headers", the request's headers), ClientStatsPayloads and their groups.
+        self.agent_spans = []
+        self.agent_stats_payloads = []
+        self.agent_stats_groups = []
+        self.info_status = 200
+        self.agent_info = {
+            "version": "7.99.0-fake", "git_commit": "fake",
+            "endpoints": ["/v0.3/traces", "/v0.4/traces", "/v0.5/traces", "/v0.7/traces",
+                          "/v0.6/stats", "/v0.1/pipeline_stats", "/evp_proxy/v1/",
+                          "/evp_proxy/v2/", "/evp_proxy/v3/", "/evp_proxy/v4/", "/info"],
+            "client_drop_p0s": True, "span_meta_structs": True, "long_running_spans": True,
+            "config": {"default_env": "none", "target_tps": 10, "receiver_port": 8126,
+                       "max_request_bytes": 26214400},
+        }
+        for p in AGENT_PATHS:
+            self.default_status[p] = 200
         self.down = False
         self.port = 0
         self.server = None
@@ -166,6 +202,14 @@ class FakeIntake:
         with self.lock:
             return list(self.llmobs_events)
 
+    def agent_span_ids(self):
+        with self.lock:
+            return [s["span_id"] for s in self.agent_spans]
+
+    def agent_groups(self):
+        with self.lock:
+            return list(self.agent_stats_groups)
+
     # ---- decoding ----
     def record_traces(self, body, headers):
         ap = self.pb.AgentPayload()
@@ -228,6 +272,75 @@ class FakeIntake:
                                        "tracer_version": sorted(versions)})
             self.llmobs_events.extend(events)
 
+    def record_agent_traces(self, body, headers):
+        """Decodes one /v0.4/traces body as the Agent would take it; raises on anything a
+        tracer would not send (which fails the request with 400 and the test)."""
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/msgpack":
+            raise ValueError("Content-Type %r, want application/msgpack" % ctype)
+        if headers.get("Content-Encoding"):
+            raise ValueError("Content-Encoding %r: v0.4 takes plain msgpack"
+                             % headers.get("Content-Encoding"))
+        traces = msgpack.unpackb(body, raw=False, strict_map_key=True)
+        if not isinstance(traces, list):
+            raise ValueError("body is not a msgpack array of traces")
+        count = headers.get("X-Datadog-Trace-Count")
+        if count is None or int(count) != len(traces):
+            raise ValueError("X-Datadog-Trace-Count %r, body has %d traces" % (count, len(traces)))
+        spans = []
+        hdrs = dict(headers.items())
+        for ti, trace in enumerate(traces):
+            if not isinstance(trace, list) or not trace:
+                raise ValueError("trace %d is not a non-empty array of spans" % ti)
+            for s in trace:
+                if not isinstance(s, dict):
+                    raise ValueError("span is not a map")
+                missing = AGENT_SPAN_REQUIRED - set(s)
+                extra = set(s) - set(AGENT_SPAN_TYPES)
+                if missing or extra:
+                    raise ValueError("span keys: missing %s, unknown %s"
+                                     % (sorted(missing), sorted(extra)))
+                for k, t in AGENT_SPAN_TYPES.items():
+                    if k in s and not isinstance(s[k], t):
+                        raise ValueError("span %s: %s is %r" % (s.get("span_id"), k, type(s[k])))
+                for k in ("trace_id", "span_id", "parent_id"):
+                    if not 0 <= s[k] < 1 << 64:
+                        raise ValueError("%s %r out of uint64" % (k, s[k]))
+                if not all(isinstance(k, str) and isinstance(v, str)
+                           for k, v in s["meta"].items()):
+                    raise ValueError("meta is not string to string")
+                if not all(isinstance(k, str) and isinstance(v, (int, float))
+                           for k, v in s["metrics"].items()):
+                    raise ValueError("metrics is not string to number")
+                d = dict(s)
+                d["trace_index"] = ti
+                d["_headers"] = hdrs
+                spans.append(d)
+        with self.lock:
+            self.agent_spans.extend(spans)
+
+    def record_agent_stats(self, body, headers):
+        """One ClientStatsPayload, as a tracer sends it to /v0.6/stats."""
+        if headers.get("Content-Encoding"):
+            raise ValueError("Content-Encoding on /v0.6/stats")
+        csp = msgpack.unpackb(body, raw=False)
+        if not isinstance(csp, dict) or "AgentHostname" in csp or "Stats" not in csp:
+            raise ValueError("not a ClientStatsPayload: keys %r" % sorted(csp)[:10])
+        groups = []
+        for bucket in csp.get("Stats") or []:
+            for g in bucket.get("Stats") or []:
+                g = dict(g)
+                g["_env"] = csp.get("Env")
+                g["_version"] = csp.get("Version")
+                g["_hostname"] = csp.get("Hostname")
+                g["_lang"] = csp.get("Lang")
+                g["_start"] = bucket.get("Start")
+                g["_duration"] = bucket.get("Duration")
+                groups.append(g)
+        with self.lock:
+            self.agent_stats_payloads.append(csp)
+            self.agent_stats_groups.extend(groups)
+
     def record_stats(self, body):
         sp = msgpack.unpackb(body, raw=False)
         groups = []
@@ -283,6 +396,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = self._path()
         rec = {"time": time.monotonic(), "path": path, "method": "GET",
                "headers": dict(self.headers.items()), "sha": None}
+        if path == AGENT_INFO:
+            status = self.intake.info_status
+            rec["status"] = status
+            with it.lock:
+                it.requests.append(rec)
+                body = json.dumps(it.agent_info).encode()
+            return self._answer(status, {"Content-Type": "application/json"},
+                                body if status == 200 else b"{}")
         if path != VALIDATE:
             rec["status"] = 404
             with it.lock:
@@ -312,6 +433,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                "len": len(body)}
         with it.lock:
             it.requests.append(rec)
+        if 200 <= status < 300 and path in AGENT_PATHS:
+            try:
+                if path == AGENT_TRACES:
+                    it.record_agent_traces(body, self.headers)
+                elif path == AGENT_STATS:
+                    it.record_agent_stats(body, self.headers)
+                else:
+                    # The Agent's EVP proxy refuses a request without a subdomain
+                    # (pkg/trace/api/evp_proxy.go).
+                    sub = self.headers.get("X-Datadog-EVP-Subdomain")
+                    if sub != "llmobs-intake":
+                        raise ValueError("X-Datadog-EVP-Subdomain %r" % sub)
+                    it.record_llmobs(body, self.headers)
+            except Exception as e:  # noqa: BLE001 - any decoding problem fails the test
+                with it.lock:
+                    it.errors.append("%s: %r" % (path, e))
+                    rec["status"] = status = 400
+            answer = b'{"rate_by_service":{"service:,env:":1}}' if path == AGENT_TRACES else b"{}"
+            if not 200 <= status < 300:
+                answer = json.dumps({"errors": ["fake agent says %d" % status]}).encode()
+            return self._answer(status, extra, answer)
         if 200 <= status < 300 and path in (TRACES, STATS, LLMOBS):
             try:
                 raw = body
