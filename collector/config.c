@@ -1671,13 +1671,13 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
         snprintf(dd->site, sizeof(dd->site), "%s", "datadoghq.com");
     }
     /* Agent mode: a Datadog Agent sends with its own key; with both set, the Agent wins. */
-    const char *why =
+    const char *problem =
         dd->agent_endpoint[0] != '\0' ? agent_endpoint_problem(dd->agent_endpoint) : NULL;
-    if (why != NULL) {
+    if (problem != NULL) {
         snprintf(err, errlen,
                  "%s: exporters.datadog.agent.endpoint: '%s' %s (for example "
                  "http://datadog-agent:8126)",
-                 cfg->source, dd->agent_endpoint, why);
+                 cfg->source, dd->agent_endpoint, problem);
         o2d_config_cleanup(cfg);
         return O2D_ERR_CONFIG;
     }
