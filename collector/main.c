@@ -21,6 +21,7 @@
 #include "exporter.h"
 #include "grpc_server.h"
 #include "health.h"
+#include "health_cmd.h"
 #include "http_server.h"
 #include "ingest.h"
 #include "o2d.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
                "       otel2dd translate [--config FILE] [FILE|-]\n"
+               "       otel2dd health [--timeout T] [URL]\n"
                "\n"
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
@@ -150,6 +152,9 @@ int main(int argc, char **argv)
     };
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return translate_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "health") == 0) {
+        return health_main(argc - 1, argv + 1);
     }
     const char *config_path = NULL;
     int c;
