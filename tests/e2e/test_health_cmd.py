@@ -4,6 +4,7 @@ never answer, answer garbage or answer too much.
 
     /usr/bin/python3 tests/e2e/test_health_cmd.py [-v]
 """
+import json
 import os
 import signal
 import socket
@@ -12,9 +13,11 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from fake_intake import TRACES, FakeIntake  # noqa: E402
 from harness import BIN, Otel2dd, wait_until  # noqa: E402
 
 
@@ -146,6 +149,45 @@ class TestHealthCommand(unittest.TestCase):
             o.proc.wait(60)
             self.assertEqual(o.stop(), 0)
             self.assert_unhealthy(health(url), "Connection refused")
+
+    def test_draining_while_the_queue_flushes(self):
+        # The drain of a real deployment: SIGTERM with spans still queued for an intake that
+        # keeps failing. The check must say 503 draining until the queue is through.
+        intake = FakeIntake().start()
+        intake.default_status[TRACES] = 500
+        cfg = {"exporters": {"datadog": {
+            "api": {"key": "test-key", "endpoint": intake.url},
+            "traces": {"endpoint": intake.url, "flush_interval": "100ms"},
+            "retry_on_failure": {"max_elapsed_time": "60s"}}}}
+        now = time.time_ns()
+        span = {"resourceSpans": [{"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "drain"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "name": "GET /", "kind": 2, "startTimeUnixNano": str(now - 10**6),
+                "endTimeUnixNano": str(now)}]}]}]}
+        try:
+            with Otel2dd(config=cfg) as o:
+                url = "http://127.0.0.1:%d/" % o.health_port
+                wait_until(lambda: health(url)[0] == 0, 10, "otel2dd health to pass")
+                req = urllib.request.Request(
+                    "http://127.0.0.1:%d/v1/traces" % o.http_port, data=json.dumps(span).encode(),
+                    headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    self.assertEqual(r.status, 200)
+                wait_until(lambda: intake.requests_to(TRACES), 10, "a first failed send")
+                o.proc.send_signal(signal.SIGTERM)
+                res = wait_until(lambda: (lambda r: r[0] == 1 and r)(health(url)), 10,
+                                 "otel2dd health to fail while draining")
+                self.assert_unhealthy(res, "HTTP 503 (status: draining)")
+                self.assertIsNone(o.proc.poll(), "exited with the queue still full")
+                intake.default_status[TRACES] = 202
+                o.proc.wait(30)
+                self.assertEqual(o.stop(), 0)
+                self.assertTrue(intake.span_ids(), "the queued span was never delivered")
+                self.assert_unhealthy(health(url), "Connection refused")
+        finally:
+            intake.stop()
 
     def test_closed_port(self):
         res = health("http://127.0.0.1:%d/" % closed_port())
