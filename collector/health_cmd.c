@@ -119,7 +119,9 @@ static int check_url(const char *url, CURLU *u, char *why, size_t whylen)
 {
     const char *sep = strstr(url, "://");
     if (sep == NULL) {
-        snprintf(why, whylen, "'%s' has no scheme: write http://HOST:PORT/", url);
+        char q[HEALTH_QUOTE_MAX + 4];
+        quote(q, sizeof(q), url, strlen(url));
+        snprintf(why, whylen, "'%s' has no scheme: write http://HOST:PORT/", q);
         return O2D_ERR_INVALID;
     }
     if ((size_t)(sep - url) != 4 || strncasecmp(url, "http", 4) != 0) {

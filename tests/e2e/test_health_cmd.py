@@ -288,6 +288,7 @@ class TestHealthCommand(unittest.TestCase):
             (["ftp://127.0.0.1/"], "scheme 'ftp' is not supported"),
             (["file:///etc/passwd"], "scheme 'file' is not supported"),
             (["127.0.0.1:13133"], "has no scheme: write http://HOST:PORT/"),
+            (["127.0.0.1\n:13133"], "'127.0.0.1?:13133' has no scheme"),
             (["http://"], "bad URL"),
             (["http://[::1/"], "bad URL"),
             (["http://127.0.0.1:99999/"], "bad URL"),
