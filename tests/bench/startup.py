@@ -13,7 +13,9 @@ without DD_API_KEY, so nothing touches the network. It measures:
   idle RSS          VmRSS from /proc/<pid>/status once healthy and again after --idle seconds
                     with no traffic (threads started, buffers not yet touched)
 
-and prints the median and the maximum of each.
+and prints the median and the maximum of each. --datadog adds the Datadog exporter (traces,
+stats, LLM Obs, key check) with every endpoint on a closed 127.0.0.1 port: the threads and
+buffers of a production process, and still no packet leaves the machine.
 """
 import argparse
 import json
@@ -55,7 +57,7 @@ def rss_kib(pid):
     return None
 
 
-def one_run(binary, idle_s, timeout_s=10):
+def one_run(binary, idle_s, datadog, timeout_s=10):
     hport = free_port()
     cfg = {
         "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": "127.0.0.1:0"},
@@ -64,6 +66,11 @@ def one_run(binary, idle_s, timeout_s=10):
         "exporters": {"debug": {"verbosity": "basic"}},
         "service": {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}},
     }
+    if datadog:
+        nowhere = "http://127.0.0.1:%d" % free_port()
+        cfg["exporters"]["datadog"] = {"api": {"key": "bench-key", "endpoint": nowhere},
+                                       "traces": {"endpoint": nowhere},
+                                       "llmobs": {"endpoint": nowhere}}
     fd, path = tempfile.mkstemp(prefix="otel2dd-startup-", suffix=".yaml")
     with os.fdopen(fd, "w") as f:
         json.dump(cfg, f)
@@ -101,14 +108,16 @@ def main():
                                                     os.path.join(ROOT, "build", "otel2dd")))
     ap.add_argument("-n", type=int, default=20, help="runs (default 20)")
     ap.add_argument("--idle", type=float, default=2.0, help="seconds idle before the 2nd RSS")
+    ap.add_argument("--datadog", action="store_true",
+                    help="with the Datadog exporter (endpoints on a closed local port)")
     ap.add_argument("--json", help="also write the numbers here")
     a = ap.parse_args()
-    runs = [one_run(a.bin, a.idle) for _ in range(a.n)]
+    runs = [one_run(a.bin, a.idle, a.datadog) for _ in range(a.n)]
     ms = [r[0] * 1000 for r in runs]
     ready = [r[1] / 1024 for r in runs]
     idle = [r[2] / 1024 for r in runs]
     out = {
-        "binary": a.bin, "runs": a.n,
+        "binary": a.bin, "runs": a.n, "datadog_exporter": a.datadog,
         "start_to_healthy_ms": {"median": round(statistics.median(ms), 1),
                                 "max": round(max(ms), 1), "min": round(min(ms), 1)},
         "rss_at_healthy_mib": {"median": round(statistics.median(ready), 1),
