@@ -176,7 +176,9 @@ class TestImage(unittest.TestCase):
     def test_2_run_check_stop(self):
         t0 = time.monotonic()
         # --read-only without the usual tmpfs mounts: what ECS's readonlyRootFilesystem gives.
-        self.podman(["run", "-d", "--name", self.name, "--read-only", "--read-only-tmpfs=false",
+        # --timeout: should this test be killed, the container still dies within 10 minutes.
+        self.podman(["run", "-d", "--name", self.name, "--timeout", "600",
+                     "--read-only", "--read-only-tmpfs=false",
                      "-p", "127.0.0.1::4317", "-p", "127.0.0.1::4318", "-p", "127.0.0.1::13133",
                      IMAGE])
 
