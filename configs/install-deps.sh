@@ -10,7 +10,7 @@ libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libmsgpack-dev libcmocka-dev z
 libyaml-dev libjansson-dev ca-certificates"
 TEST="clang libclang-rt-14-dev nghttp2-client curl python3 python3-grpcio python3-protobuf
 protobuf-compiler python3-yaml python3-h2 python3-msgpack
-podman runc debootstrap docker-compose"
+podman runc debootstrap docker-compose python3-botocore"
 
 want="$BUILD"
 [ "${1:-}" = test ] && want="$BUILD $TEST"
