@@ -216,6 +216,22 @@ class TestHealthCommand(unittest.TestCase):
             self.assertGreaterEqual(res[3], 1.9)
             self.assertLess(res[3], 3.0, "took %.2fs for the default 2 s timeout" % res[3])
 
+    def test_connect_timeout(self):
+        # A full accept queue (backlog 0, one connection never accepted): Linux drops the
+        # next SYN, so the check's connect hangs and must give up at the bound.
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(0)
+        filler = socket.create_connection(s.getsockname(), timeout=5)
+        try:
+            res = health("--timeout", "500ms", "http://127.0.0.1:%d/" % s.getsockname()[1])
+            self.assert_unhealthy(res, "timeout: no connection within 500 ms")
+            self.assertGreaterEqual(res[3], 0.45)
+            self.assertLess(res[3], 1.5, "took %.2fs for a 500 ms timeout" % res[3])
+        finally:
+            filler.close()
+            s.close()
+
     def test_status_and_body(self):
         cases = [
             (b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 22\r\n\r\n"
