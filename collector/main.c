@@ -23,6 +23,7 @@
 #include "exporter.h"
 #include "grpc_server.h"
 #include "health.h"
+#include "health_cmd.h"
 #include "http_server.h"
 #include "ingest.h"
 #include "metrics_server.h"
@@ -38,6 +39,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: otel2dd [--config FILE] [--version] [--help]\n"
                "       otel2dd translate [--config FILE] [FILE|-]\n"
                "       otel2dd validate [--config FILE | FILE]\n"
+               "       otel2dd health [--timeout T] [URL]\n"
                "\n"
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
@@ -167,6 +169,9 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "validate") == 0) {
         return validate_main(argc - 1, argv + 1);
+    }
+    if (argc > 1 && strcmp(argv[1], "health") == 0) {
+        return health_main(argc - 1, argv + 1);
     }
     const char *config_path = NULL;
     int c;
