@@ -501,8 +501,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
         msg[--n] = '\0';
     }
+    /* MHD says this of every failed TLS handshake (a plaintext client, a scanner, TLS 1.1):
+     * the client's problem, not the operator's, so it stays out of the default log as on
+     * the gRPC port. */
+    int peer_tls = strcmp(msg, "Error: received handshake message out of context") == 0;
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_WARN, "microhttpd");
+    o2d_log_begin(&l, peer_tls ? O2D_LOG_DEBUG : O2D_LOG_WARN, "microhttpd");
     o2d_log_cstr(&l, "server", "http");
     o2d_log_str(&l, "detail", msg, n);
     o2d_log_end(&l);

@@ -206,6 +206,10 @@ class Shared(unittest.TestCase):
         rc = cls.o.stop()
         cls.o.__exit__(None, None, None)
         assert rc == 0, "otel2dd exited with %s" % rc
+        # Hostile and plaintext clients are logged at debug level only, on both ports.
+        noisy = [l for l in cls.o.logs() if l.get("level") == "error" or
+                 (l.get("level") == "warn" and l.get("msg") == "microhttpd")]
+        assert not noisy, "warnings about clients' TLS: %r" % noisy[:3]
 
     def setUp(self):
         self.base = self.o.items("traces")
