@@ -855,7 +855,10 @@ static void handle_conn_event(struct grpc_conn *c, uint32_t events)
         handshake_conn(c); /* a hang-up shows there as an error */
         return;
     }
-    if (!c->out_blocked && (events & (EPOLLIN | EPOLLOUT | EPOLLHUP))) {
+    /* A write OpenSSL cannot finish before it reads (a handshake message from the peer)
+     * is unblocked by reading, even though output is backed up. */
+    if ((!c->out_blocked || c->tls_write_wants_read) &&
+        (events & (EPOLLIN | EPOLLOUT | EPOLLHUP))) {
         if (read_conn(c) < 0) {
             close_conn(c);
             return;
