@@ -272,6 +272,45 @@ class GrpcTlsTest(Shared):
             h.close()
         self.wait_spans(2)
 
+    def test_close_notify_answered(self):
+        """A client's close_notify ends the connection with the server's close_notify (seen
+        through an in-memory SSLObject, so that a plain TCP close cannot pass for it)."""
+        raw = socket.create_connection(("127.0.0.1", self.o.grpc_port), timeout=10)
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        ctx = client_ctx()
+        ctx.options &= ~ssl.OP_IGNORE_UNEXPECTED_EOF  # Python sets it: a bare EOF must fail
+        obj = ctx.wrap_bio(inc, out, server_side=False, server_hostname="127.0.0.1")
+
+        def pump(step):
+            while True:
+                try:
+                    return step()
+                except ssl.SSLWantReadError:
+                    raw.sendall(out.read())
+                    chunk = raw.recv(65536)
+                    if not chunk:
+                        inc.write_eof()
+                    else:
+                        inc.write(chunk)
+                finally:
+                    if out.pending:
+                        raw.sendall(out.read())
+        pump(obj.do_handshake)
+        self.assertEqual(obj.selected_alpn_protocol(), "h2")
+        pump(lambda: obj.write(tg.PREFACE + SettingsFrame(0).serialize()))
+        # Read the server's frames up to its SETTINGS ACK: nothing more is coming then.
+        buf, acked = b"", False
+        while not acked:
+            buf += pump(lambda: obj.read(65536))
+            while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+                n = 9 + int.from_bytes(buf[:3], "big")
+                acked |= buf[3] == 0x4 and buf[4] & 0x1
+                buf = buf[n:]
+        pump(obj.unwrap)  # raises SSLEOFError if the server closes without close_notify
+        took, _ = closed_within(raw, 10)
+        raw.close()
+        self.assertIsNotNone(took)
+
     def test_alpn_without_h2_refused(self):
         with self.assertRaises(ssl.SSLError) as cm:
             tls_connect(self.o.grpc_port, alpn=("http/1.1",))
