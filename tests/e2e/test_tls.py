@@ -357,6 +357,29 @@ class GrpcTlsTest(Shared):
             assert_not_plaintext_answer(self, got, "garbage on port %d" % port)
         self.assert_serving()
 
+    def test_tls_then_not_http2(self):
+        """A TLS client without ALPN that then speaks HTTP/1.1, or garbage, is closed after
+        the server's SETTINGS (nghttp2 sends no GOAWAY to a peer without the HTTP/2 preface,
+        as on the plaintext port)."""
+        for payload in (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n\r\n",
+                        b"\x00\xff" * 2000):
+            s = tls_connect(self.o.grpc_port, alpn=())
+            s.sendall(payload)
+            got = b""
+            s.settimeout(10)
+            try:
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except (ConnectionResetError, ssl.SSLError):
+                pass
+            s.close()
+            # The server's SETTINGS, then the close (a timeout would have raised above).
+            self.assertEqual(got[3], 0x4, got[:40])
+        self.assert_serving()
+
     def test_hello_then_hang_up(self):
         """Half a ClientHello, then the client closes: the server cleans up at once."""
         hello = client_hello()
