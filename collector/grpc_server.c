@@ -1,5 +1,6 @@
 /*
- * grpc_server.c: the OTLP/gRPC receiver (h2c with prior knowledge, libnghttp2).
+ * grpc_server.c: the OTLP/gRPC receiver (h2c with prior knowledge, or HTTP/2 over TLS when
+ * tls.cert_file and tls.key_file are set; libnghttp2, OpenSSL).
  *
  * Threads: GRPC_MAX_WORKERS at most, one per online CPU, plus one acceptor (acceptor.c) that
  * accepts every connection and hands it to the worker with the fewest open connections. Each
@@ -18,11 +19,20 @@
  * Writes go through nghttp2_session_mem_send() into a bounded per-connection buffer; when the
  * socket would block, the connection waits for EPOLLOUT and is not read meanwhile.
  *
+ * TLS: a connection first runs a non-blocking handshake in the worker's loop (bounded by
+ * GRPC_HANDSHAKE_MS, or max_connection_idle when shorter); its nghttp2 session starts only
+ * once the handshake is done. Then the same loop moves bytes with SSL_read/SSL_write instead
+ * of recv/send, into and out of the same buffers. OpenSSL may want to write while reading or
+ * to read while writing, and may hold decrypted bytes epoll cannot see; the tls_* fields of
+ * a connection track both, and a connection with bytes left in OpenSSL is served again from
+ * the worker's loop without waiting for epoll (`pending`). The plaintext path is unchanged.
+ *
  * Timers run from each worker loop every GRPC_TICK_MS: request deadlines (grpc-timeout,
  * request_timeout), idle connections, max_connection_age with its grace, and shutdown.
  * Decoding, size limits after decompression and counting belong to ingest.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -36,6 +46,8 @@
 #include <unistd.h>
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "acceptor.h"
 #include "grpc_frame.h"
@@ -46,6 +58,7 @@
 #include "o2d_log.h"
 #include "o2d_time.h"
 #include "status_map.h"
+#include "tls.h"
 
 #define GRPC_MAX_WORKERS    16
 #define GRPC_TICK_MS        250
@@ -72,6 +85,9 @@
 /* A shutdown notice is followed by the final GOAWAY after about one round trip. */
 #define GRPC_NOTICE_MS       100
 #define GRPC_ACCEPT_ENCODING "identity,gzip"
+/* A TLS handshake must be done within this (or max_connection_idle when shorter), so a
+ * client that connects and sends nothing, or half a ClientHello, does not hold a slot. */
+#define GRPC_HANDSHAKE_MS 10000
 
 static const char reason_headers_too_large[] = "grpc: header list too large";
 static const char reason_content_type[] = "grpc: content-type must be application/grpc";
@@ -133,6 +149,15 @@ struct grpc_conn {
     struct o2d_buf out;
     size_t out_off;
     uint32_t events; /* registered with epoll */
+    int out_blocked; /* the last flush left output the socket would not take */
+    /* TLS only (ssl == NULL on a plaintext connection). */
+    SSL *ssl;
+    int handshaking;          /* no nghttp2 session until the handshake is done */
+    int tls_dead;             /* a fatal TLS error: no close_notify may follow */
+    int tls_read_wants_write; /* SSL_read() needs the socket writable */
+    int tls_write_wants_read; /* SSL_write() needs the socket readable */
+    int tls_unread;           /* the last read stopped before OpenSSL had nothing left */
+    int pending;              /* in the worker's count of connections to read again */
 };
 
 struct grpc_worker {
@@ -144,6 +169,7 @@ struct grpc_worker {
     int stopping;
     struct grpc_conn *conns;
     size_t nconns;
+    size_t npending; /* connections with decrypted bytes waiting in OpenSSL */
     uint8_t *rbuf;
     /* Sockets the acceptor handed over, not adopted yet. The acceptor never gives a worker
      * more than ceil(max_connections / nworkers) open connections, so inbox_cap is that. */
@@ -157,6 +183,7 @@ struct grpc_worker {
 struct grpc_server {
     struct o2d_grpc_config cfg;
     struct ingest *ing;
+    struct o2d_tls tls; /* tls.on: every connection is TLS */
     int lfd;
     uint16_t port;
     int nworkers;
@@ -529,10 +556,33 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
 
 /* ---- connections ---- */
 
+static void set_pending(struct grpc_conn *c, int on)
+{
+    if (c->pending != on) {
+        c->pending = on;
+        if (on) {
+            c->w->npending++;
+        } else {
+            c->w->npending--;
+        }
+    }
+}
+
 static void close_conn(struct grpc_conn *c)
 {
     struct grpc_worker *w = c->w;
+    set_pending(c, 0);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl != NULL) {
+        /* close_notify, best effort and without waiting for the peer's: HTTP/2 has already
+         * said goodbye with GOAWAY, and its frames carry their own lengths. */
+        if (!c->handshaking && !c->tls_dead) {
+            ERR_clear_error();
+            SSL_shutdown(c->ssl);
+        }
+        SSL_free(c->ssl);
+        ERR_clear_error();
+    }
     close(c->fd);
     /* nghttp2_session_del() calls no stream-close callback: free our streams ourselves. */
     nghttp2_session_del(c->sess);
@@ -551,6 +601,103 @@ static void close_conn(struct grpc_conn *c)
     w->nconns--;
     acceptor_release(w->srv->acc, w->index);
     o2d_free(c);
+}
+
+/* What conn_recv() and conn_send() return besides a byte count. */
+#define IO_AGAIN 0  /* would block; for TLS, tls_*_wants_* says on what */
+#define IO_EOF   -1 /* the peer closed */
+#define IO_ERR   -2
+
+/* A TLS error that ends the connection: logged at debug level (scanners and plaintext
+ * clients hitting the port are not the operator's problem), never followed by
+ * close_notify. */
+static int tls_fail(struct grpc_conn *c, const char *what, int sslerr)
+{
+    c->tls_dead = 1;
+    const char *why = sslerr == SSL_ERROR_SYSCALL && errno != 0
+                          ? strerror(errno)
+                          : o2d_tls_last_error("connection closed");
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_DEBUG, what);
+    o2d_log_cstr(&l, "server", "grpc");
+    o2d_log_cstr(&l, "reason", why);
+    o2d_log_end(&l);
+    return IO_ERR;
+}
+
+/* Reads into buf: a byte count, or IO_AGAIN, IO_EOF, IO_ERR. */
+static ssize_t conn_recv(struct grpc_conn *c, uint8_t *buf, size_t len)
+{
+    if (c->ssl == NULL) {
+        for (;;) {
+            ssize_t n = recv(c->fd, buf, len, 0);
+            if (n > 0) {
+                return n;
+            }
+            if (n == 0) {
+                return IO_EOF;
+            }
+            if (errno != EINTR) {
+                return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+            }
+        }
+    }
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(c->ssl, buf, (int)len);
+    if (n > 0) {
+        c->tls_read_wants_write = 0;
+        return n;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_READ:
+        c->tls_read_wants_write = 0;
+        return IO_AGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        c->tls_read_wants_write = 1;
+        return IO_AGAIN;
+    case SSL_ERROR_ZERO_RETURN: /* close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+        return IO_EOF;
+    default:
+        return tls_fail(c, "tls read failed", e);
+    }
+}
+
+/* Writes from buf: a byte count, or IO_AGAIN, IO_ERR. */
+static ssize_t conn_send(struct grpc_conn *c, const uint8_t *buf, size_t len)
+{
+    if (c->ssl == NULL) {
+        for (;;) {
+            ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+            if (n >= 0) {
+                return n;
+            }
+            if (errno != EINTR) {
+                return errno == EAGAIN || errno == EWOULDBLOCK ? IO_AGAIN : IO_ERR;
+            }
+        }
+    }
+    /* A retry after WANT_WRITE passes the same leading bytes, possibly moved and with more
+     * behind them: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER and a length that never shrinks. */
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_write(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0) {
+        c->tls_write_wants_read = 0;
+        return n;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    switch (e) {
+    case SSL_ERROR_WANT_WRITE:
+        c->tls_write_wants_read = 0;
+        return IO_AGAIN;
+    case SSL_ERROR_WANT_READ:
+        c->tls_write_wants_read = 1;
+        return IO_AGAIN;
+    default:
+        return tls_fail(c, "tls write failed", e);
+    }
 }
 
 /*
@@ -583,13 +730,12 @@ static int flush_conn(struct grpc_conn *c)
             return 0;
         }
         while (c->out_off < c->out.len) {
-            ssize_t n =
-                send(c->fd, c->out.data + c->out_off, c->out.len - c->out_off, MSG_NOSIGNAL);
+            ssize_t n = conn_send(c, c->out.data + c->out_off, c->out.len - c->out_off);
+            if (n == IO_AGAIN) {
+                return 1;
+            }
             if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+                return -1;
             }
             c->out_off += (size_t)n;
         }
@@ -626,26 +772,31 @@ static void settle_conn(struct grpc_conn *c)
         close_conn(c);
         return;
     }
-    /* Output backed up: stop reading until the socket drains. */
-    if (set_events(c, rv == 1 ? EPOLLOUT : EPOLLIN) != 0) {
+    /* Output backed up: stop reading until the socket drains. OpenSSL may need the other
+     * direction first (tls_*_wants_*; always 0 on plaintext). */
+    c->out_blocked = rv == 1;
+    uint32_t events = c->out_blocked ? (c->tls_write_wants_read ? EPOLLIN : EPOLLOUT)
+                                     : (c->tls_read_wants_write ? EPOLLOUT : EPOLLIN);
+    if (set_events(c, events) != 0) {
         close_conn(c);
+        return;
     }
+    /* Bytes OpenSSL already took off the socket wake no epoll: read them from the loop. */
+    set_pending(c, c->ssl != NULL && !c->out_blocked && c->tls_unread && SSL_has_pending(c->ssl));
 }
 
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
 static int read_conn(struct grpc_conn *c)
 {
     struct grpc_worker *w = c->w;
+    c->tls_unread = 0;
     for (int i = 0; i < GRPC_READS_PER_EVENT; i++) {
-        ssize_t n = recv(c->fd, w->rbuf, GRPC_READ_BUF, 0);
-        if (n == 0) {
-            return -1;
+        ssize_t n = conn_recv(c, w->rbuf, GRPC_READ_BUF);
+        if (n == IO_AGAIN) {
+            return 0;
         }
         if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+            return -1;
         }
         ssize_t rv = nghttp2_session_mem_recv(c->sess, w->rbuf, (size_t)n);
         if (rv < 0) {
@@ -655,13 +806,49 @@ static int read_conn(struct grpc_conn *c)
         }
         int f = flush_conn(c);
         if (f != 0) {
+            c->tls_unread = 1;
             return f < 0 ? -1 : 0;
         }
-        if ((size_t)n < GRPC_READ_BUF) {
+        /* A short recv() drained the socket; a short SSL_read() only ended a record. */
+        if ((size_t)n < GRPC_READ_BUF && c->ssl == NULL) {
             return 0;
         }
     }
+    c->tls_unread = 1;
     return 0;
+}
+
+static int start_session(struct grpc_conn *c);
+
+/* Drives the TLS handshake; once done, starts HTTP/2 and reads what already came. */
+static void handshake_conn(struct grpc_conn *c)
+{
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        c->handshaking = 0;
+        if (start_session(c) != O2D_OK) {
+            close_conn(c);
+            return;
+        }
+        /* The client's preface may sit in OpenSSL already, where epoll cannot see it. */
+        if (read_conn(c) < 0) {
+            close_conn(c);
+            return;
+        }
+        settle_conn(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        if (set_events(c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT) != 0) {
+            close_conn(c);
+        }
+        return;
+    }
+    tls_fail(c, "tls handshake failed", e);
+    close_conn(c);
 }
 
 static void handle_conn_event(struct grpc_conn *c, uint32_t events)
@@ -670,7 +857,14 @@ static void handle_conn_event(struct grpc_conn *c, uint32_t events)
         close_conn(c);
         return;
     }
-    if (c->events == EPOLLIN && (events & (EPOLLIN | EPOLLHUP))) {
+    if (c->handshaking) {
+        handshake_conn(c); /* a hang-up shows there as an error */
+        return;
+    }
+    /* A write OpenSSL cannot finish before it reads (a handshake message from the peer)
+     * is unblocked by reading, even though output is backed up. */
+    if ((!c->out_blocked || c->tls_write_wants_read) &&
+        (events & (EPOLLIN | EPOLLOUT | EPOLLHUP))) {
         if (read_conn(c) < 0) {
             close_conn(c);
             return;
@@ -680,6 +874,18 @@ static void handle_conn_event(struct grpc_conn *c, uint32_t events)
         return;
     }
     settle_conn(c);
+}
+
+/* Connections whose bytes wait in OpenSSL: served as if epoll had said readable. */
+static void serve_pending(struct grpc_worker *w)
+{
+    for (struct grpc_conn *c = w->conns, *next; c != NULL && w->npending > 0; c = next) {
+        next = c->next;
+        if (c->pending) {
+            set_pending(c, 0);
+            handle_conn_event(c, EPOLLIN);
+        }
+    }
 }
 
 /* nghttp2 allocates through the same wrapper as the rest of otel2dd (failure injection). */
@@ -705,6 +911,27 @@ static void *mem_realloc(void *p, size_t n, void *ud)
 
 static nghttp2_mem grpc_mem = {NULL, mem_malloc, mem_free, mem_calloc, mem_realloc};
 
+/* The nghttp2 session of c, with our SETTINGS queued (sent by the next settle_conn()). */
+static int start_session(struct grpc_conn *c)
+{
+    struct grpc_server *s = c->w->srv;
+    if (nghttp2_session_server_new3(&c->sess, s->cbs, c, NULL, &grpc_mem) != 0) {
+        return O2D_ERR_NOMEM;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, GRPC_HEADER_LIST_MAX},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GRPC_STREAM_WINDOW},
+    };
+    if (nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
+        nghttp2_session_set_local_window_size(c->sess, NGHTTP2_FLAG_NONE, 0, GRPC_CONN_WINDOW) !=
+            0) {
+        return O2D_ERR_NOMEM; /* close_conn() deletes the session */
+    }
+    c->idle_since_ms = o2d_now_ms();
+    return O2D_OK;
+}
+
 static int new_conn(struct grpc_worker *w, int fd)
 {
     struct grpc_server *s = w->srv;
@@ -719,25 +946,29 @@ static int new_conn(struct grpc_worker *w, int fd)
     c->created_ms = o2d_now_ms();
     c->idle_since_ms = c->created_ms;
     o2d_buf_init(&c->out, GRPC_OUT_MAX);
-    if (nghttp2_session_server_new3(&c->sess, s->cbs, c, NULL, &grpc_mem) != 0) {
-        o2d_free(c);
-        return O2D_ERR_NOMEM;
-    }
-    nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, s->cfg.max_concurrent_streams},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, GRPC_HEADER_LIST_MAX},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, GRPC_STREAM_WINDOW},
-    };
-    struct epoll_event ev;
-    ev.events = EPOLLIN;
-    ev.data.ptr = c;
-    if (nghttp2_submit_settings(c->sess, NGHTTP2_FLAG_NONE, iv, sizeof(iv) / sizeof(iv[0])) != 0 ||
-        nghttp2_session_set_local_window_size(c->sess, NGHTTP2_FLAG_NONE, 0, GRPC_CONN_WINDOW) !=
-            0 ||
-        epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (s->tls.on) {
+        c->ssl = SSL_new(s->tls.ctx);
+        if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+            SSL_free(c->ssl);
+            ERR_clear_error();
+            o2d_free(c);
+            return O2D_ERR_NOMEM;
+        }
+        SSL_set_accept_state(c->ssl);
+        c->handshaking = 1;
+    } else if (start_session(c) != O2D_OK) {
         nghttp2_session_del(c->sess);
         o2d_free(c);
         return O2D_ERR_NOMEM;
+    }
+    struct epoll_event ev;
+    ev.events = EPOLLIN;
+    ev.data.ptr = c;
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        nghttp2_session_del(c->sess);
+        SSL_free(c->ssl);
+        o2d_free(c);
+        return O2D_ERR_SYSTEM;
     }
     c->events = EPOLLIN;
     c->next = w->conns;
@@ -751,7 +982,12 @@ static int new_conn(struct grpc_worker *w, int fd)
     o2d_log_cstr(&l, "server", "grpc");
     o2d_log_int(&l, "worker", w->index);
     o2d_log_end(&l);
-    settle_conn(c); /* our SETTINGS go out at once */
+    if (c->handshaking) {
+        /* The ClientHello may be in already: the client sends it right after connecting. */
+        handshake_conn(c);
+    } else {
+        settle_conn(c); /* our SETTINGS go out at once */
+    }
     return O2D_OK;
 }
 
@@ -823,9 +1059,27 @@ static void final_goaway(struct grpc_conn *c, int64_t now)
     c->drain_ms = now;
 }
 
+/* How long a TLS handshake may take. */
+static int64_t handshake_limit(const struct o2d_grpc_config *cfg)
+{
+    int64_t idle = cfg->max_connection_idle_ms;
+    return idle > 0 && idle < GRPC_HANDSHAKE_MS ? idle : GRPC_HANDSHAKE_MS;
+}
+
 static void tick_conn(struct grpc_conn *c, int64_t now)
 {
     const struct o2d_grpc_config *cfg = &c->w->srv->cfg;
+    if (c->handshaking) {
+        if (now - c->created_ms >= handshake_limit(cfg)) {
+            struct o2d_logline l;
+            o2d_log_begin(&l, O2D_LOG_DEBUG, "tls handshake timed out");
+            o2d_log_cstr(&l, "server", "grpc");
+            o2d_log_int(&l, "limit_ms", handshake_limit(cfg));
+            o2d_log_end(&l);
+            close_conn(c);
+        }
+        return;
+    }
     for (struct grpc_stream *st = c->streams, *next; st != NULL; st = next) {
         next = st->next;
         if (!st->answered && !st->request_done && st->deadline_ms > 0 && now >= st->deadline_ms) {
@@ -883,6 +1137,10 @@ static void wake_up(struct grpc_worker *w)
     int64_t now = o2d_now_ms();
     for (struct grpc_conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
+        if (c->handshaking) {
+            close_conn(c); /* no request can be in flight on it */
+            continue;
+        }
         begin_drain(c, now);
         settle_conn(c);
     }
@@ -896,7 +1154,7 @@ static void *worker_main(void *arg)
     int64_t next_tick = o2d_now_ms() + GRPC_TICK_MS;
     for (;;) {
         int64_t now = o2d_now_ms();
-        int timeout = next_tick > now ? (int)(next_tick - now) : 0;
+        int timeout = next_tick > now && w->npending == 0 ? (int)(next_tick - now) : 0;
         int n = epoll_wait(w->epfd, evs, GRPC_MAX_EVENTS, timeout);
         int wake = 0;
         for (int i = 0; i < n; i++) {
@@ -906,6 +1164,9 @@ static void *worker_main(void *arg)
             } else {
                 handle_conn_event(p, evs[i].events);
             }
+        }
+        if (w->npending > 0) {
+            serve_pending(w);
         }
         if (wake) {
             wake_up(w);
@@ -981,6 +1242,13 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     if (s->cfg.max_recv_msg_size > UINT32_MAX) {
         s->cfg.max_recv_msg_size = UINT32_MAX;
     }
+    /* Certificate problems stop the start before anything listens. */
+    rv = o2d_tls_load(&s->tls, "receivers.otlp.protocols.grpc.tls", s->cfg.tls_cert_file,
+                      s->cfg.tls_key_file, O2D_TLS_ALPN_H2, err, errlen);
+    if (rv != O2D_OK) {
+        goto out;
+    }
+    rv = O2D_ERR_SYSTEM;
     s->nworkers = online_workers();
     size_t per_worker =
         (s->cfg.max_connections + (uint32_t)s->nworkers - 1) / (uint32_t)s->nworkers;
@@ -1039,6 +1307,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     o2d_log_cstr(&l, "endpoint", s->cfg.endpoint);
     o2d_log_int(&l, "port", s->port);
     o2d_log_int(&l, "workers", s->nworkers);
+    o2d_log_raw(&l, "tls", s->tls.on ? "true" : "false", s->tls.on ? 4 : 5);
     o2d_log_end(&l);
     *out = s;
     s = NULL;
@@ -1142,5 +1411,6 @@ void grpc_server_free(struct grpc_server *s)
         nghttp2_session_callbacks_del(s->cbs);
     }
     acceptor_free(s->acc);
+    o2d_tls_cleanup(&s->tls);
     o2d_free(s);
 }

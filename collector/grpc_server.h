@@ -1,6 +1,7 @@
 /*
  * grpc_server.h: the OTLP/gRPC receiver, HTTP/2 over cleartext TCP with prior knowledge (h2c),
- * built on libnghttp2. It serves the unary Export methods of the trace, logs and metrics
+ * or over TLS (ALPN h2) when cfg->tls_cert_file and tls_key_file are set; built on libnghttp2
+ * and OpenSSL. It serves the unary Export methods of the trace, logs and metrics
  * services, unframes each request and hands it to ingest_request(); it never decodes or
  * counts itself. Worker threads (one per online CPU, 1..16) each run an epoll loop and own
  * their connections and streams outright; one acceptor thread (acceptor.h) accepts and gives
@@ -18,9 +19,10 @@
 struct grpc_server;
 
 /*
- * Binds cfg->endpoint and logs {"msg":"listening","server":"grpc","endpoint":..,"port":N}.
- * Copies cfg; borrows ing, which must outlive the server. No thread runs until
- * grpc_server_start(). On failure writes why into err.
+ * Loads and checks the TLS files when set (tls.h), binds cfg->endpoint and logs
+ * {"msg":"listening","server":"grpc","endpoint":..,"port":N,"tls":bool}. Copies cfg; borrows
+ * ing, which must outlive the server. No thread runs until grpc_server_start(). On failure
+ * writes why into err (for a TLS file: the configuration key and the path).
  */
 int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg, struct ingest *ing,
                     char *err, size_t errlen);

@@ -15,8 +15,14 @@
  * through MHD_add_connection(). MHD's own thread pool let one thread accept a whole burst of
  * connections, and the requests of a connection are decoded on the thread that serves it.
  *
+ * TLS: with tls.cert_file and tls.key_file set, every daemon is an MHD HTTPS daemon (GnuTLS,
+ * which is how Debian builds libmicrohttpd), so the sockets the acceptor hands over with
+ * MHD_add_connection() are wrapped in TLS by the daemon that takes them. The files are read
+ * and checked once by tls.c (OpenSSL), and the same bytes are given to every daemon. The
+ * handshake counts as the connection's first bytes: idle_timeout bounds it.
+ *
  * Left to others: inflating, decoding, validating and counting (ingest), the wire statuses
- * (status_map), TLS (not offered; put a load balancer in front).
+ * (status_map).
  */
 #include <errno.h>
 #include <microhttpd.h>
@@ -38,6 +44,7 @@
 #include "o2d_buf.h"
 #include "o2d_log.h"
 #include "status_map.h"
+#include "tls.h"
 
 #define HTTP_MAX_THREADS ACCEPTOR_MAX_WORKERS
 #define HTTP_BACKLOG     4096
@@ -52,6 +59,12 @@
 /* At most one warning a second about sockets MHD could not take. */
 #define HTTP_ADD_FAIL_LOG_MS 1000
 
+/* GnuTLS's defaults limited to what tls.c allows on the gRPC port: TLS 1.2 and 1.3, AEAD
+ * ciphers, ECDHE key exchange for TLS 1.2, the server's order. */
+#define HTTP_TLS_PRIORITIES                                                                        \
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"            \
+    "+CHACHA20-POLY1305:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_JSON     "application/json"
 
@@ -65,6 +78,7 @@ struct http_worker {
 struct http_server {
     struct o2d_http_config cfg; /* copied */
     struct ingest *ing;         /* borrowed */
+    struct o2d_tls tls;         /* PEM bytes the daemons point to until they stop */
     int fd;                     /* the listening socket, -1 once closed */
     uint16_t port;
     int nworkers;
@@ -502,8 +516,12 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
         msg[--n] = '\0';
     }
+    /* MHD says this of every failed TLS handshake (a plaintext client, a scanner, TLS 1.1):
+     * the client's problem, not the operator's, so it stays out of the default log as on
+     * the gRPC port. */
+    int peer_tls = strcmp(msg, "Error: received handshake message out of context") == 0;
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_WARN, "microhttpd");
+    o2d_log_begin(&l, peer_tls ? O2D_LOG_DEBUG : O2D_LOG_WARN, "microhttpd");
     o2d_log_cstr(&l, "server", "http");
     o2d_log_str(&l, "detail", msg, n);
     o2d_log_end(&l);
@@ -576,6 +594,19 @@ int http_server_new(struct http_server **out, const struct o2d_http_config *cfg,
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
     s->add_fail_log_ms = INT64_MIN / 2;
+    rv = o2d_tls_load(&s->tls, "receivers.otlp.protocols.http.tls", cfg->tls_cert_file,
+                      cfg->tls_key_file, O2D_TLS_PEM_ONLY, err, errlen);
+    if (rv != O2D_OK) {
+        goto out;
+    }
+    if (s->tls.on && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen,
+                 "receivers.otlp.protocols.http.tls is set but this libmicrohttpd (%s) is built "
+                 "without TLS",
+                 MHD_get_version());
+        rv = O2D_ERR_CONFIG;
+        goto out;
+    }
     rv = o2d_listen(cfg->endpoint, HTTP_BACKLOG, &s->fd, &s->port, err, errlen);
     if (rv != O2D_OK) {
         goto out;
@@ -585,6 +616,7 @@ int http_server_new(struct http_server **out, const struct o2d_http_config *cfg,
     o2d_log_cstr(&l, "server", "http");
     o2d_log_cstr(&l, "endpoint", cfg->endpoint);
     o2d_log_int(&l, "port", s->port);
+    o2d_log_raw(&l, "tls", s->tls.on ? "true" : "false", s->tls.on ? 4 : 5);
     o2d_log_end(&l);
     *out = s;
     s = NULL;
@@ -624,6 +656,18 @@ int http_server_start(struct http_server *s)
     /* MHD_USE_ITC: MHD_add_connection() from the acceptor thread wakes the daemon. */
     unsigned int flags =
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
+    /* MHD keeps the pointers, not copies: s->tls lives until the daemons have stopped. */
+    struct MHD_OptionItem tls_opts[] = {
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls.key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls.cert_pem},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (s->tls.on) {
+        flags |= MHD_USE_TLS;
+    } else {
+        tls_opts[0].option = MHD_OPTION_END;
+    }
     s->nworkers = (int)threads;
     s->running = 1;
     for (int i = 0; i < s->nworkers; i++) {
@@ -638,6 +682,7 @@ int http_server_start(struct http_server *s)
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, /* bounds headers */
             MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */
             MHD_OPTION_NOTIFY_CONNECTION, (MHD_NotifyConnectionCallback)on_connection, w, /* load */
+            MHD_OPTION_ARRAY, tls_opts, /* TLS, when on */
             MHD_OPTION_END);
         if (w->daemon == NULL) {
             o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP server on %s", s->cfg.endpoint);
@@ -710,5 +755,6 @@ void http_server_free(struct http_server *s)
     if (s->fd >= 0) {
         close(s->fd);
     }
+    o2d_tls_cleanup(&s->tls);
     o2d_free(s);
 }

@@ -1,5 +1,6 @@
 /*
- * http_server.h: the OTLP/HTTP receiver (HTTP/1.1, libmicrohttpd). It only frames: it routes
+ * http_server.h: the OTLP/HTTP receiver (HTTP/1.1, libmicrohttpd; over TLS when
+ * cfg->tls_cert_file and tls_key_file are set, with MHD's GnuTLS). It only frames: it routes
  * POST /v1/{traces,logs,metrics}, checks content type, encoding and size, buffers the body
  * within the memory budget of ingest_reserve(), hands it to ingest_request() and writes the
  * answer the OTLP specification asks for (status_map.h). Decoding, inflating and counting
@@ -17,9 +18,10 @@ struct http_server;
 struct ingest;
 
 /*
- * Binds cfg->endpoint and logs {"msg":"listening","server":"http",...,"port":N}; nothing is
- * served before http_server_start(). Copies cfg; borrows ing, which must outlive the server.
- * On failure writes why into err.
+ * Loads and checks the TLS files when set (tls.h), binds cfg->endpoint and logs
+ * {"msg":"listening","server":"http",...,"port":N,"tls":bool}; nothing is served before
+ * http_server_start(). Copies cfg; borrows ing, which must outlive the server. On failure
+ * writes why into err (for a TLS file: the configuration key and the path).
  */
 int http_server_new(struct http_server **out, const struct o2d_http_config *cfg, struct ingest *ing,
                     char *err, size_t errlen);
