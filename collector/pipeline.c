@@ -62,8 +62,10 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         }
     } else {
         o2d_logf(O2D_LOG_WARN, "no Datadog API key is set (DD_API_KEY or "
-                               "exporters.datadog.api.key): nothing is sent to Datadog; the "
-                               "debug exporter shows what arrives");
+                               "exporters.datadog.api.key) and no Datadog Agent "
+                               "(DD_TRACE_AGENT_URL or exporters.datadog.agent.endpoint): "
+                               "nothing is sent to Datadog; the debug exporter shows what "
+                               "arrives");
     }
     if (rv == O2D_OK && (!cfg->datadog.enabled || cfg->debug_section)) {
         rv = debug_exporter_new(&p->exporters[p->n_exporters], (int)cfg->debug_verbosity);
