@@ -74,7 +74,8 @@ void llmobs_set(struct llmobs_ctx *c, json_t *obj, const char *key, json_t *v);
 void llmobs_push(struct llmobs_ctx *c, json_t *arr, json_t *v);
 /* An OTLP value as JSON (kvlists become objects, bytes a hex string). NULL if not set. */
 json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth);
-/* Parses JSON text (invalid UTF-8 replaced by U+FFFD first); NULL when it is not JSON. */
+/* Parses JSON text as json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL) would after invalid UTF-8
+ * is replaced by U+FFFD (o2d_json_in.h); NULL when it is not JSON (or nomem). */
 json_t *llmobs_parse(struct llmobs_ctx *c, const char *s, size_t n);
 /* A value that is either JSON text in a string or already structured; NULL if malformed. */
 json_t *llmobs_value_json(struct llmobs_ctx *c, const OtlpAnyValue *v);

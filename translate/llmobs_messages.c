@@ -20,6 +20,7 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
+#include "o2d_json_in.h"
 #include "o2d_json_out.h"
 
 /* Writer depth of a message's tool call arguments: input 0, messages 1, message 2, tool_calls
@@ -178,31 +179,33 @@ json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth)
 
 json_t *llmobs_parse(struct llmobs_ctx *c, const char *s, size_t n)
 {
-    char *fixed = NULL;
-    size_t ok = o2d_utf8_valid_prefix(s, n);
-    if (ok < n) {
-        /* jansson refuses invalid UTF-8: repair it the way the writer would. */
+    json_t *v;
+    const char *reason;
+    int rv = o2d_json_in_load(s, n, &v, &reason);
+    if (rv == O2D_ERR_INVALID && reason == o2d_json_in_bad_utf8) {
+        /* Invalid UTF-8 is refused (as jansson does): repair it the way the writer would and
+         * read again. Repairing only swaps bytes past ASCII, so text refused for any other
+         * reason would be refused after a repair too. */
         struct o2d_buf b;
         o2d_buf_init(&b, 4 * n + 16);
         size_t i = 0;
         while (i < n) {
             uint32_t cp;
             size_t l = o2d_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-            int rv = l > 0 ? o2d_buf_append(&b, s + i, l) : o2d_buf_append(&b, "\xEF\xBF\xBD", 3);
-            if (rv != O2D_OK) {
+            int arv = l > 0 ? o2d_buf_append(&b, s + i, l) : o2d_buf_append(&b, "\xEF\xBF\xBD", 3);
+            if (arv != O2D_OK) {
                 o2d_buf_cleanup(&b);
                 c->nomem = 1;
                 return NULL;
             }
             i += l > 0 ? l : 1;
         }
-        fixed = (char *)b.data;
-        n = b.len;
-        s = fixed;
+        rv = o2d_json_in_load((const char *)b.data, b.len, &v, &reason);
+        o2d_buf_cleanup(&b);
     }
-    json_error_t err;
-    json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-    o2d_free(fixed);
+    if (rv == O2D_ERR_NOMEM) {
+        c->nomem = 1;
+    }
     return v;
 }
 

@@ -1,0 +1,30 @@
+/*
+ * o2d_json_in.h: JSON text -> jansson value, for the JSON that instrumentations put into span
+ * attributes (gen_ai.input.messages, tool arguments, ...), which is read once per span on
+ * the receiving thread. It accepts exactly what json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL)
+ * accepts and builds the same value (same key order, last value of a repeated key, integers
+ * past 64 bits and reals past double refused, nesting cut at JSON_PARSER_MAX_DEPTH); jansson
+ * stays the value type and its allocator is used. Why not json_loadb itself: its lexer reads
+ * one byte at a time through a stream callback and copies every byte into a buffer, ~150
+ * instructions a byte here, which made it half of the LLM Obs CPU (tests/bench/RESULTS-
+ * llmobs.md); this reader scans strings in runs and builds values straight from the text.
+ */
+#ifndef O2D_JSON_IN_H
+#define O2D_JSON_IN_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+/* The reason given for text that is not valid UTF-8 (jansson refuses it too); callers that
+ * repair UTF-8 compare the pointer and retry on the repaired text. */
+extern const char o2d_json_in_bad_utf8[];
+
+/*
+ * Parses s[0..n) (borrowed). O2D_OK with *out (a new reference); O2D_ERR_INVALID with
+ * *reason (static) when the text is not one JSON value; O2D_ERR_NOMEM when jansson could not
+ * allocate. *out is NULL unless O2D_OK.
+ */
+int o2d_json_in_load(const char *s, size_t n, json_t **out, const char **reason);
+
+#endif
