@@ -15,8 +15,6 @@
  * llmobs_span_write() splices in the ids it decided.
  */
 #include <ctype.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -476,7 +474,9 @@ static void put_cstr(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 
 static void put_u64str(struct llmobs_ctx *c, struct o2d_buf *b, uint64_t v)
 {
-    llmobs_check(c, o2d_buf_printf(b, "\"%" PRIu64 "\"", v));
+    put(c, b, "\"");
+    llmobs_check(c, o2d_json_append_uint(b, v));
+    put(c, b, "\"");
 }
 
 /* format_trace_id: 32 lowercase hex when the high 64 bits are set, else decimal. */
@@ -1134,7 +1134,7 @@ struct num {
 static void put_num(struct llmobs_ctx *c, struct o2d_buf *b, const struct num *n)
 {
     if (n->is_int) {
-        llmobs_check(c, o2d_buf_printf(b, "%lld", n->i));
+        llmobs_check(c, o2d_json_append_int(b, n->i));
     } else {
         llmobs_check(c, llmobs_real_write(b, n->d));
     }
@@ -1174,8 +1174,9 @@ static void metrics(struct build *b)
     int first = 1;
     for (size_t i = 0; i < N_METRICS; i++) {
         if (m[i].set) {
-            llmobs_check(
-                c, o2d_buf_printf(&b->main, "%s\"%s\":", first ? "" : ",", metric_keys[i].metric));
+            put(c, &b->main, first ? "\"" : ",\"");
+            put(c, &b->main, metric_keys[i].metric);
+            put(c, &b->main, "\":");
             put_num(c, &b->main, &m[i]);
             first = 0;
         }
@@ -1486,7 +1487,9 @@ static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const
         return;
     }
     t->off[t->n++] = t->text.len;
-    llmobs_check(c, o2d_buf_printf(&t->text, "%s:%s", k, v));
+    put(c, &t->text, k);
+    put(c, &t->text, ":");
+    put(c, &t->text, v);
     llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
 }
 
@@ -1676,10 +1679,14 @@ int llmobs_span_build(const OtlpResource *res,
     int error =
         s->status != NULL &&
         s->status->code == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-    llmobs_check(c, o2d_buf_printf(m,
-                                   ",\"start_ns\":%" PRId64 ",\"duration\":%" PRId64
-                                   ",\"status\":\"%s\",\"meta\":{\"span\":{\"kind\":\"%s\"}",
-                                   start, dur, error ? "error" : "ok", llmobs_kind_name(kind)));
+    put(c, m, ",\"start_ns\":");
+    llmobs_check(c, o2d_json_append_int(m, start));
+    put(c, m, ",\"duration\":");
+    llmobs_check(c, o2d_json_append_int(m, dur));
+    put(c, m, error ? ",\"status\":\"error\"" : ",\"status\":\"ok\"");
+    put(c, m, ",\"meta\":{\"span\":{\"kind\":\"");
+    put(c, m, llmobs_kind_name(kind));
+    put(c, m, "\"}");
     if (kind == LLMOBS_LLM || kind == LLMOBS_EMBEDDING) {
         model(b);
     }
@@ -1982,7 +1989,9 @@ static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, in
         return o2d_buf_append_byte(out, '}');
     }
     int array = lio != NULL ? lio->array : sp->io[i].array;
-    TRY(o2d_buf_printf(out, "\"%s\":%s", key, array ? "[" : ""));
+    TRY(o2d_buf_append_byte(out, '"'));
+    TRY(o2d_buf_append_str(out, key));
+    TRY(o2d_buf_append_str(out, array ? "\":[" : "\":"));
     if (lio != NULL) {
         TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
     } else {
@@ -1997,11 +2006,14 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     int rv;
     TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
-    TRY(o2d_buf_printf(out, ",\"span_id\":\"%" PRIu64 "\",\"parent_id\":", sp->ids.span_id));
+    TRY(o2d_buf_append_str(out, ",\"span_id\":\""));
+    TRY(o2d_json_append_uint(out, sp->ids.span_id));
+    TRY(o2d_buf_append_str(out, "\",\"parent_id\":\""));
     if (parent_id == 0) {
-        TRY(o2d_buf_append_str(out, "\"undefined\""));
+        TRY(o2d_buf_append_str(out, "undefined\""));
     } else {
-        TRY(o2d_buf_printf(out, "\"%" PRIu64 "\"", parent_id));
+        TRY(o2d_json_append_uint(out, parent_id));
+        TRY(o2d_buf_append_byte(out, '"'));
     }
     TRY(o2d_buf_append(out, sp->text, sp->head_len));
     TRY(write_io(out, sp, 0, drop_io));

@@ -240,9 +240,7 @@ int llmobs_real_write(struct o2d_buf *b, double d)
 
 static int int_write(struct o2d_buf *b, long long v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
-    return o2d_buf_append(b, tmp, (size_t)n);
+    return o2d_json_append_int(b, (int64_t)v);
 }
 
 int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth)

@@ -161,3 +161,29 @@ int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
     }
     return O2D_OK;
 }
+
+int o2d_json_append_uint(struct o2d_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return o2d_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+int o2d_json_append_int(struct o2d_buf *b, int64_t v)
+{
+    char tmp[21];
+    size_t i = sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        tmp[--i] = '-';
+    }
+    return o2d_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
