@@ -2,6 +2,8 @@
  * o2d_json_out.c: JSON string escaping with UTF-8 repair (RFC 8259 section 7; RFC 3629 for
  * what is valid UTF-8: no overlongs, no surrogates, nothing past U+10FFFF).
  */
+#include <string.h>
+
 #include "o2d.h"
 #include "o2d_json_out.h"
 
@@ -74,78 +76,109 @@ size_t o2d_utf8_valid_prefix(const char *s, size_t len)
     return len;
 }
 
+/* 1 for the bytes a JSON string holds as they are: printable ASCII other than '"' and '\\'. */
+static const uint8_t plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
+    size_t mark = b->len;
+    /* Room for the string as it is; an escape or a repair makes more as it comes, never more
+     * than the output still needs (the rest of the input taken as is), so the buffer's max is
+     * hit exactly when the whole string would not fit. */
     int rv = o2d_buf_reserve(b, len + 2);
     if (rv != O2D_OK) {
         return rv;
     }
-    o2d_buf_append_byte(b, '"');
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
     size_t i = 0;
-    while (i < len && rv == O2D_OK) {
-        /* Copy the longest run that needs no escaping in one go. */
+    for (;;) {
         size_t start = i;
-        while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') {
+        while (i < len && plain[p[i]]) {
             i++;
         }
         if (i > start) {
-            rv = o2d_buf_append(b, p + start, i - start);
-            continue;
+            memcpy(o, p + start, i - start);
+            o += i - start;
+        }
+        if (i == len) {
+            break;
         }
         unsigned char c = p[i];
-        if (c >= 0x80) {
-            size_t n = utf8_seq_len(p + i, len - i);
-            if (n == 0) {
-                rv = o2d_buf_append(b, "\xEF\xBF\xBD", 3);
-                i++;
-            } else {
-                rv = o2d_buf_append(b, p + i, n);
-                i += n;
-            }
-            continue;
-        }
         char esc[6];
-        size_t en = 2;
-        esc[0] = '\\';
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            en = 6;
+        const void *src = esc;
+        size_t in = 1, out = 2;
+        if (c >= 0x80) {
+            in = utf8_seq_len(p + i, len - i);
+            if (in == 0) {
+                in = 1;
+                src = "\xEF\xBF\xBD";
+                out = 3;
+            } else {
+                src = p + i;
+                out = in;
+            }
+        } else {
+            esc[0] = '\\';
+            switch (c) {
+            case '"':
+                esc[1] = '"';
+                break;
+            case '\\':
+                esc[1] = '\\';
+                break;
+            case '\n':
+                esc[1] = 'n';
+                break;
+            case '\r':
+                esc[1] = 'r';
+                break;
+            case '\t':
+                esc[1] = 't';
+                break;
+            case '\b':
+                esc[1] = 'b';
+                break;
+            case '\f':
+                esc[1] = 'f';
+                break;
+            default:
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                out = 6;
+            }
         }
-        rv = o2d_buf_append(b, esc, en);
-        i++;
+        size_t need = out + (len - i - in) + 1;
+        if ((size_t)(b->data + b->cap - o) < need) {
+            b->len = (size_t)(o - b->data);
+            rv = o2d_buf_reserve(b, need);
+            if (rv != O2D_OK) {
+                b->len = mark;
+                return rv;
+            }
+            o = b->data + b->len;
+        }
+        memcpy(o, src, out);
+        o += out;
+        i += in;
     }
-    if (rv == O2D_OK) {
-        rv = o2d_buf_append_byte(b, '"');
-    }
-    return rv;
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return O2D_OK;
 }
 
 int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
