@@ -302,69 +302,76 @@ enum akey {
     K__COUNT
 };
 
+/* Names with their lengths, so that most keys are told apart without comparing bytes. */
+#define KT(name, id)                                                                               \
+    {                                                                                              \
+        name, sizeof(name) - 1, id                                                                 \
+    }
 static const struct {
     const char *name;
+    size_t len;
     enum akey id;
 } key_table[] = {
-    {"traceloop.entity.name", K_TL_ENTITY_NAME},
-    {"traceloop.entity.input", K_TL_ENTITY_INPUT},
-    {"traceloop.entity.output", K_TL_ENTITY_OUTPUT},
-    {"traceloop.association.properties.session_id", K_TL_SESSION},
-    {"gen_ai.provider.name", K_PROVIDER},
-    {"gen_ai.system", K_SYSTEM},
-    {"gen_ai.request.model", K_REQ_MODEL},
-    {"gen_ai.response.model", K_RESP_MODEL},
-    {"gen_ai.input.messages", K_INPUT_MESSAGES},
-    {"gen_ai.output.messages", K_OUTPUT_MESSAGES},
-    {"gen_ai.system_instructions", K_SYSTEM_INSTR},
-    {"gen_ai.tool.name", K_TOOL_NAME},
-    {"gen_ai.tool.call.id", K_TOOL_CALL_ID},
-    {"gen_ai.tool.type", K_TOOL_TYPE},
-    {"gen_ai.tool.description", K_TOOL_DESC},
-    {"gen_ai.tool.definitions", K_TOOL_DEFS},
-    {"gen_ai.tool.call.arguments", K_TOOL_ARGS},
-    {"gen_ai.tool.call.result", K_TOOL_RESULT},
-    {"gen_ai.task.input", K_TASK_INPUT},
-    {"gen_ai.task.output", K_TASK_OUTPUT},
-    {"gen_ai.conversation.id", K_CONV_ID},
-    {"gen_ai.response.finish_reasons", K_FINISH},
-    {"gen_ai.retrieval.documents", K_RETR_DOCS},
-    {"gen_ai.retrieval.query.text", K_RETR_QUERY},
-    {"error.type", K_ERROR_TYPE},
-    {"_dd.ml_obs.metadata", K_DD_METADATA},
-    {"llm.model_name", K_OI_MODEL},
-    {"llm.response.model_name", K_OI_RESP_MODEL},
-    {"llm.request.model_name", K_OI_REQ_MODEL},
-    {"embedding.model_name", K_EMB_MODEL},
-    {"llm.provider", K_OI_PROVIDER},
-    {"llm.system", K_OI_SYSTEM},
-    {"llm.invocation_parameters", K_OI_PARAMS},
-    {"metadata", K_OI_METADATA},
-    {"input.value", K_INPUT_VALUE},
-    {"output.value", K_OUTPUT_VALUE},
-    {"session.id", K_SESSION},
-    {"tool.name", K_OI_TOOL_NAME},
-    {"tool.id", K_OI_TOOL_ID},
-    {"tool.description", K_OI_TOOL_DESC},
-    {"gen_ai.usage.input_tokens", K_U_INPUT},
-    {"gen_ai.usage.prompt_tokens", K_U_PROMPT},
-    {"llm.token_count.prompt", K_OI_PROMPT},
-    {"gen_ai.usage.output_tokens", K_U_OUTPUT},
-    {"gen_ai.usage.completion_tokens", K_U_COMPLETION},
-    {"llm.token_count.completion", K_OI_COMPLETION},
-    {"gen_ai.usage.total_tokens", K_U_TOTAL},
-    {"llm.usage.total_tokens", K_LLM_TOTAL},
-    {"llm.token_count.total", K_OI_TOTAL},
-    {"gen_ai.usage.cache_read.input_tokens", K_U_CACHE_READ},
-    {"gen_ai.usage.cache_read_input_tokens", K_U_CACHE_READ_OLD},
-    {"llm.token_count.prompt_details.cache_read", K_OI_CACHE_READ},
-    {"gen_ai.usage.cache_creation.input_tokens", K_U_CACHE_WRITE},
-    {"gen_ai.usage.cache_creation_input_tokens", K_U_CACHE_WRITE_OLD},
-    {"llm.token_count.prompt_details.cache_write", K_OI_CACHE_WRITE},
-    {"gen_ai.usage.reasoning.output_tokens", K_U_REASONING},
-    {"gen_ai.usage.reasoning_tokens", K_U_REASONING_OLD},
-    {"llm.token_count.completion_details.reasoning", K_OI_REASONING},
+    KT("traceloop.entity.name", K_TL_ENTITY_NAME),
+    KT("traceloop.entity.input", K_TL_ENTITY_INPUT),
+    KT("traceloop.entity.output", K_TL_ENTITY_OUTPUT),
+    KT("traceloop.association.properties.session_id", K_TL_SESSION),
+    KT("gen_ai.provider.name", K_PROVIDER),
+    KT("gen_ai.system", K_SYSTEM),
+    KT("gen_ai.request.model", K_REQ_MODEL),
+    KT("gen_ai.response.model", K_RESP_MODEL),
+    KT("gen_ai.input.messages", K_INPUT_MESSAGES),
+    KT("gen_ai.output.messages", K_OUTPUT_MESSAGES),
+    KT("gen_ai.system_instructions", K_SYSTEM_INSTR),
+    KT("gen_ai.tool.name", K_TOOL_NAME),
+    KT("gen_ai.tool.call.id", K_TOOL_CALL_ID),
+    KT("gen_ai.tool.type", K_TOOL_TYPE),
+    KT("gen_ai.tool.description", K_TOOL_DESC),
+    KT("gen_ai.tool.definitions", K_TOOL_DEFS),
+    KT("gen_ai.tool.call.arguments", K_TOOL_ARGS),
+    KT("gen_ai.tool.call.result", K_TOOL_RESULT),
+    KT("gen_ai.task.input", K_TASK_INPUT),
+    KT("gen_ai.task.output", K_TASK_OUTPUT),
+    KT("gen_ai.conversation.id", K_CONV_ID),
+    KT("gen_ai.response.finish_reasons", K_FINISH),
+    KT("gen_ai.retrieval.documents", K_RETR_DOCS),
+    KT("gen_ai.retrieval.query.text", K_RETR_QUERY),
+    KT("error.type", K_ERROR_TYPE),
+    KT("_dd.ml_obs.metadata", K_DD_METADATA),
+    KT("llm.model_name", K_OI_MODEL),
+    KT("llm.response.model_name", K_OI_RESP_MODEL),
+    KT("llm.request.model_name", K_OI_REQ_MODEL),
+    KT("embedding.model_name", K_EMB_MODEL),
+    KT("llm.provider", K_OI_PROVIDER),
+    KT("llm.system", K_OI_SYSTEM),
+    KT("llm.invocation_parameters", K_OI_PARAMS),
+    KT("metadata", K_OI_METADATA),
+    KT("input.value", K_INPUT_VALUE),
+    KT("output.value", K_OUTPUT_VALUE),
+    KT("session.id", K_SESSION),
+    KT("tool.name", K_OI_TOOL_NAME),
+    KT("tool.id", K_OI_TOOL_ID),
+    KT("tool.description", K_OI_TOOL_DESC),
+    KT("gen_ai.usage.input_tokens", K_U_INPUT),
+    KT("gen_ai.usage.prompt_tokens", K_U_PROMPT),
+    KT("llm.token_count.prompt", K_OI_PROMPT),
+    KT("gen_ai.usage.output_tokens", K_U_OUTPUT),
+    KT("gen_ai.usage.completion_tokens", K_U_COMPLETION),
+    KT("llm.token_count.completion", K_OI_COMPLETION),
+    KT("gen_ai.usage.total_tokens", K_U_TOTAL),
+    KT("llm.usage.total_tokens", K_LLM_TOTAL),
+    KT("llm.token_count.total", K_OI_TOTAL),
+    KT("gen_ai.usage.cache_read.input_tokens", K_U_CACHE_READ),
+    KT("gen_ai.usage.cache_read_input_tokens", K_U_CACHE_READ_OLD),
+    KT("llm.token_count.prompt_details.cache_read", K_OI_CACHE_READ),
+    KT("gen_ai.usage.cache_creation.input_tokens", K_U_CACHE_WRITE),
+    KT("gen_ai.usage.cache_creation_input_tokens", K_U_CACHE_WRITE_OLD),
+    KT("llm.token_count.prompt_details.cache_write", K_OI_CACHE_WRITE),
+    KT("gen_ai.usage.reasoning.output_tokens", K_U_REASONING),
+    KT("gen_ai.usage.reasoning_tokens", K_U_REASONING_OLD),
+    KT("llm.token_count.completion_details.reasoning", K_OI_REASONING),
 };
+#undef KT
 
 /* Metric name and its keys in priority order. Old names are normalized to input/output
  * (Datadog keeps prompt_tokens/completion_tokens as they are). */
@@ -403,8 +410,10 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
         default:
             continue;
         }
+        size_t len = strlen(k);
         for (size_t j = 0; j < sizeof(key_table) / sizeof(key_table[0]); j++) {
-            if (strcmp(k, key_table[j].name) == 0) {
+            if (key_table[j].len == len && key_table[j].name[0] == k[0] &&
+                memcmp(k, key_table[j].name, len) == 0) {
                 if (ix->v[key_table[j].id] == NULL) {
                     ix->v[key_table[j].id] = kv[i]->value;
                 }
