@@ -107,9 +107,7 @@ static size_t utf8_put(uint32_t cp, uint8_t out[4])
 static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end, int *bad)
 {
     for (;;) {
-        while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
-            p++;
-        }
+        p += o2d_json_plain_len((const char *)p, (size_t)(end - p));
         if (p == end || *p < 0x80) {
             return p;
         }

@@ -88,6 +88,33 @@ static const uint8_t plain[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* Whether any of 8 bytes is not plain: each test is exact for "any byte" (a borrow only
+ * starts at a byte that is flagged itself). */
+static int special8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    return ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high) != 0;
+}
+
+size_t o2d_json_plain_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    /* 8 bytes at a time while nothing stands out: message text is mostly plain */
+    for (; len - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (special8(x)) {
+            break;
+        }
+    }
+    while (i < len && plain[p[i]]) {
+        i++;
+    }
+    return i;
+}
+
 int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -105,9 +132,7 @@ int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
     size_t i = 0;
     for (;;) {
         size_t start = i;
-        while (i < len && plain[p[i]]) {
-            i++;
-        }
+        i += o2d_json_plain_len((const char *)p + i, len - i);
         if (i > start) {
             memcpy(o, p + start, i - start);
             o += i - start;
