@@ -22,6 +22,7 @@
 #include "llmobs_int.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_json_in.h"
 #include "o2d_json_out.h"
 #include "otlp_print.h"
 
@@ -1625,6 +1626,10 @@ int llmobs_span_build(const OtlpResource *res,
     if (kind == LLMOBS_NONE) {
         kind = LLMOBS_WORKFLOW;
     }
+    /* Every jansson value of the build (parsed attribute JSON, regrouped attributes) dies
+     * before it returns: they come from one arena, released at the end. */
+    struct o2d_json_in_scratch js;
+    o2d_json_in_scratch_open(&js);
     struct build *b = o2d_malloc(sizeof(*b));
     struct llmobs_span *sp = o2d_calloc(1, sizeof(*sp));
     if (b == NULL || sp == NULL) {
@@ -1790,6 +1795,7 @@ out:
         o2d_free(b);
     }
     llmobs_span_free(sp);
+    o2d_json_in_scratch_close(&js);
     return rv;
 }
 

@@ -521,3 +521,34 @@ int o2d_json_in_load(const char *s, size_t n, json_t **out, const char **reason)
     *reason = r.reason != NULL ? r.reason : r_syntax;
     return O2D_ERR_INVALID;
 }
+
+/* ---- jansson's allocator ---- */
+
+static _Thread_local struct o2d_arena *scratch;
+
+void *o2d_json_in_malloc(size_t n)
+{
+    return scratch != NULL ? o2d_arena_alloc(scratch, n) : o2d_malloc(n);
+}
+
+void o2d_json_in_free(void *p)
+{
+    if (scratch != NULL && o2d_arena_owns(scratch, p)) {
+        return;
+    }
+    o2d_free(p);
+}
+
+void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s)
+{
+    /* no byte limit beyond the heap's, as when jansson allocated from the heap */
+    o2d_arena_init(&s->arena, SIZE_MAX);
+    s->prev = scratch;
+    scratch = &s->arena;
+}
+
+void o2d_json_in_scratch_close(struct o2d_json_in_scratch *s)
+{
+    scratch = s->prev;
+    o2d_arena_cleanup(&s->arena);
+}

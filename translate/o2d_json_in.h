@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "o2d_arena.h"
+
 /* The reason given for text that is not valid UTF-8 (jansson refuses it too); callers that
  * repair UTF-8 compare the pointer and retry on the repaired text. */
 extern const char o2d_json_in_bad_utf8[];
@@ -26,5 +28,23 @@ extern const char o2d_json_in_bad_utf8[];
  * allocate. *out is NULL unless O2D_OK.
  */
 int o2d_json_in_load(const char *s, size_t n, json_t **out, const char **reason);
+
+/*
+ * jansson's allocator (json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free), once, at
+ * start-up): the heap through o2d_malloc, except while the calling thread has a scratch
+ * arena open, when values come from the arena and freeing them does nothing; closing the
+ * scratch releases them in one step. Translation opens one around work whose jansson values
+ * all die inside it (parsed attribute JSON is a throwaway tree): no value allocated inside
+ * may be used or freed after the close, and no value from outside may grow inside (an
+ * object's table or an array's storage would land in the arena).
+ */
+struct o2d_json_in_scratch {
+    struct o2d_arena arena;
+    struct o2d_arena *prev;
+};
+void *o2d_json_in_malloc(size_t n);
+void o2d_json_in_free(void *p);
+void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s);
+void o2d_json_in_scratch_close(struct o2d_json_in_scratch *s);
 
 #endif

@@ -26,6 +26,7 @@
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
+#include "o2d_json_in.h"
 #include "otlp.h"
 
 struct sink {
@@ -93,7 +94,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: llmobs_cg BODY.pb ITERATIONS\n");
         return 2;
     }
-    json_set_alloc_funcs(o2d_malloc, o2d_free);
+    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     FILE *f = fopen(argv[1], "rb");
     if (f == NULL) {
         perror(argv[1]);

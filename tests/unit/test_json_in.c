@@ -17,6 +17,7 @@
 
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_arena.h"
 #include "o2d_json_in.h"
 
 static size_t mismatches;
@@ -252,13 +253,38 @@ static void test_failmalloc(void **state)
     assert_true(ok);
 }
 
+/* Inside a scratch, values come from the arena and die with it; a value made before it is
+ * still freed to the heap from inside; after the close, allocation is the heap's again. */
+static void test_scratch(void **state)
+{
+    (void)state;
+    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
+    json_t *outside = json_string("made before");
+    assert_non_null(outside);
+    struct o2d_json_in_scratch js;
+    o2d_json_in_scratch_open(&js);
+    static const char text[] = "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\","
+                               "\"content\":\"hi\"}]},1.5,true,\"x\\ny\"]";
+    json_t *v = NULL;
+    const char *reason = NULL;
+    assert_int_equal(o2d_json_in_load(text, sizeof(text) - 1, &v, &reason), O2D_OK);
+    assert_true(o2d_arena_owns(&js.arena, v));
+    assert_false(o2d_arena_owns(&js.arena, outside));
+    json_decref(outside); /* heap: really freed (ASan would see a leak otherwise) */
+    json_decref(v);
+    o2d_json_in_scratch_close(&js);
+    json_t *after = json_string("made after");
+    assert_non_null(after);
+    json_decref(after);
+    json_set_alloc_funcs(malloc, free);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),
-        cmocka_unit_test(test_depth),
-        cmocka_unit_test(test_mutations),
-        cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_cases),     cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_mutations), cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
