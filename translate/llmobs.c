@@ -467,9 +467,10 @@ static uint64_t be64(const uint8_t *p)
     return v;
 }
 
-static void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
+/* Inline so that the length of a literal is known at compile time. */
+static inline void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 {
-    llmobs_check(c, o2d_buf_append_str(b, s));
+    llmobs_check(c, o2d_buf_append(b, s, strlen(s)));
 }
 
 static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)

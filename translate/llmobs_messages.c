@@ -413,9 +413,10 @@ int llmobs_value_text_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpA
     return 1;
 }
 
-static void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
+/* Inline so that the length of a literal is known at compile time. */
+static inline void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 {
-    llmobs_check(c, o2d_buf_append_str(b, s));
+    llmobs_check(c, o2d_buf_append(b, s, strlen(s)));
 }
 
 static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)
