@@ -116,6 +116,11 @@ struct llmobs_buffer {
      * when OpenSSL could not give them; llmobs_trace_id() is used then. */
     EVP_MD *sha256;
     EVP_MD_CTX *md_ctx;
+    /* The last id computed: spans of one LLM Obs trace leave one after the other. */
+    int tid_valid;
+    uint8_t tid_trace[16];
+    uint64_t tid_root;
+    char tid[33];
 };
 
 /* A map slot per entry at load <= 1/2. */
@@ -809,7 +814,6 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
                     uint64_t root, int (*emit)(void *ctx, const uint8_t *json, size_t len),
                     void *ctx, int *write_err)
 {
-    char tid[33];
     struct skel *s = map_find(t, p->span_id);
     if (s != NULL && s->pend == p && s->logs != NULL) {
         int rc = join_logs(b, t, s);
@@ -817,9 +821,14 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
             return rc;
         }
     }
-    trace_id_with(b->sha256, b->md_ctx, t->id, root, tid);
+    if (!b->tid_valid || b->tid_root != root || memcmp(b->tid_trace, t->id, 16) != 0) {
+        trace_id_with(b->sha256, b->md_ctx, t->id, root, b->tid);
+        memcpy(b->tid_trace, t->id, 16);
+        b->tid_root = root;
+        b->tid_valid = 1;
+    }
     o2d_buf_reset(&b->out);
-    int rc = llmobs_span_write(p->sp, tid, parent, b->cfg.max_event_size, &b->out);
+    int rc = llmobs_span_write(p->sp, b->tid, parent, b->cfg.max_event_size, &b->out);
     if (rc == O2D_ERR_NOMEM) {
         return rc;
     }
