@@ -225,6 +225,7 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
         return O2D_OK;
     }
     int rv = O2D_ERR_NOMEM;
+    struct llmobs_builder *bl = NULL;
     struct llmobs_exporter_batch *bt = o2d_calloc(1, sizeof(*bt));
     uint8_t *kinds = o2d_malloc(n);
     if (bt == NULL || kinds == NULL) {
@@ -250,6 +251,10 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
     if (bt->items == NULL || (bt->n_llm > 0 && bt->traces == NULL)) {
         goto out;
     }
+    /* one scratch for all the request's LLM Obs spans */
+    if (bt->n_llm > 0 && llmobs_builder_new(&bl) != O2D_OK) {
+        goto out;
+    }
     i = 0;
     for (size_t r = 0; r < req->n_resource_spans; r++) {
         const OtlpResourceSpans *rs = req->resource_spans[r];
@@ -262,8 +267,8 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
                 if (kinds[i] == LLMOBS_NONE) {
                     continue;
                 }
-                rv = llmobs_span_build(rs->resource, ss->scope, ss->spans[j],
-                                       (enum llmobs_kind)kinds[i], map, &it->llm);
+                rv = llmobs_span_build_with(bl, rs->resource, ss->scope, ss->spans[j],
+                                            (enum llmobs_kind)kinds[i], map, &it->llm);
                 if (rv != O2D_OK) {
                     goto out;
                 }
@@ -285,6 +290,7 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
     bt = NULL;
     rv = O2D_OK;
 out:
+    llmobs_builder_free(bl);
     o2d_free(kinds);
     llmobs_exporter_batch_free(bt);
     return rv;

@@ -1578,25 +1578,60 @@ static void finish(struct build *b)
     struct llmobs_span *sp = b->sp;
     size_t tail_end = b->main.len;
     sp->tail_len = tail_end - sp->head_len;
-    size_t extra = b->io[0].b.len + b->io[1].b.len;
-    llmobs_check(c, o2d_buf_reserve(&b->main, extra));
-    if (c->nomem) {
+    size_t len = tail_end + b->io[0].b.len + b->io[1].b.len;
+    /* main stays with the builder: the span gets an exact copy */
+    uint8_t *text = o2d_malloc(len);
+    if (text == NULL) {
+        c->nomem = 1;
         return;
     }
+    memcpy(text, b->main.data, tail_end);
+    size_t off = tail_end;
     for (int i = 0; i < 2; i++) {
         struct io *io = &b->io[i];
-        sp->io[i] = (struct io_ref){io->key, io->array, io->n, b->main.len, io->b.len};
-        llmobs_check(c, o2d_buf_append(&b->main, io->b.data, io->b.len));
-    }
-    if (b->main.cap > b->main.len + 64) {
-        uint8_t *p = o2d_realloc(b->main.data, b->main.len);
-        if (p != NULL) {
-            b->main.data = p;
-            b->main.cap = b->main.len;
+        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len};
+        if (io->b.len > 0) {
+            memcpy(text + off, io->b.data, io->b.len);
         }
+        off += io->b.len;
     }
-    sp->text_cap = b->main.cap;
-    sp->text = o2d_buf_take(&b->main, &extra);
+    sp->text = text;
+    sp->text_cap = len;
+}
+
+static void build_init(struct build *b)
+{
+    llmobs_ctx_init(&b->c, NULL);
+    o2d_buf_init(&b->main, SIZE_MAX / 2);
+    for (int i = 0; i < 2; i++) {
+        b->io[i] = (struct io){.key = NULL};
+        o2d_buf_init(&b->io[i].b, SIZE_MAX / 2);
+    }
+    o2d_buf_init(&b->tdefs, SIZE_MAX / 2);
+    b->n_tdefs = 0;
+    o2d_buf_init(&b->last, SIZE_MAX / 2);
+    b->md = (struct md){.n = 0};
+    o2d_buf_init(&b->md.text, SIZE_MAX / 2);
+}
+
+/* Ready for the next span: contents forgotten, storage kept. */
+static void build_reset(struct build *b, struct llmobs_span *sp)
+{
+    b->c.errors = &sp->errors;
+    b->c.nomem = 0;
+    o2d_buf_reset(&b->main);
+    for (int i = 0; i < 2; i++) {
+        b->io[i].key = NULL;
+        b->io[i].array = 0;
+        b->io[i].n = 0;
+        o2d_buf_reset(&b->io[i].b);
+    }
+    o2d_buf_reset(&b->tdefs);
+    b->n_tdefs = 0;
+    o2d_buf_reset(&b->last);
+    o2d_buf_reset(&b->md.text);
+    b->md.n = 0;
+    b->md.index = NULL; /* an arena value, dropped at the end of each build */
 }
 
 static void build_cleanup(struct build *b)
@@ -1609,13 +1644,46 @@ static void build_cleanup(struct build *b)
     o2d_buf_cleanup(&b->last);
     o2d_buf_cleanup(&b->md.text);
     o2d_free(b->md.e);
-    json_decref(b->md.index);
+}
+
+struct llmobs_builder {
+    struct build b;
+    struct o2d_json_in_scratch js;
+};
+
+int llmobs_builder_new(struct llmobs_builder **out)
+{
+    *out = o2d_malloc(sizeof(**out));
+    if (*out == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    build_init(&(*out)->b);
+    o2d_json_in_scratch_init(&(*out)->js);
+    return O2D_OK;
+}
+
+void llmobs_builder_free(struct llmobs_builder *bl)
+{
+    if (bl == NULL) {
+        return;
+    }
+    build_cleanup(&bl->b);
+    o2d_json_in_scratch_cleanup(&bl->js);
+    o2d_free(bl);
 }
 
 int llmobs_span_build(const OtlpResource *res,
                       const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
                       const OtlpSpan *s, enum llmobs_kind kind, const struct llmobs_config *cfg,
                       struct llmobs_span **out)
+{
+    return llmobs_span_build_with(NULL, res, scope, s, kind, cfg, out);
+}
+
+int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
+                           const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
+                           const OtlpSpan *s, enum llmobs_kind kind,
+                           const struct llmobs_config *cfg, struct llmobs_span **out)
 {
     static const struct llmobs_config no_cfg = {0};
     int rv = O2D_ERR_NOMEM;
@@ -1627,32 +1695,25 @@ int llmobs_span_build(const OtlpResource *res,
     if (kind == LLMOBS_NONE) {
         kind = LLMOBS_WORKFLOW;
     }
+    struct llmobs_builder own;
+    if (bl == NULL) {
+        build_init(&own.b);
+        o2d_json_in_scratch_init(&own.js);
+    }
+    struct llmobs_builder *use = bl != NULL ? bl : &own;
+    struct build *b = &use->b;
     /* Every jansson value of the build (parsed attribute JSON, regrouped attributes) dies
-     * before it returns: they come from one arena, released at the end. */
-    struct o2d_json_in_scratch js;
-    o2d_json_in_scratch_open(&js);
-    struct build *b = o2d_malloc(sizeof(*b));
+     * before it returns: they come from the builder's arena, released at the end. */
+    o2d_json_in_scratch_open(&use->js);
     struct llmobs_span *sp = o2d_calloc(1, sizeof(*sp));
-    if (b == NULL || sp == NULL) {
-        o2d_free(b);
-        b = NULL;
+    if (sp == NULL) {
         goto out;
     }
+    build_reset(b, sp);
     b->sp = sp;
     b->s = s;
     b->kind = kind;
-    llmobs_ctx_init(&b->c, &sp->errors);
     struct llmobs_ctx *c = &b->c;
-    o2d_buf_init(&b->main, SIZE_MAX / 2);
-    for (int i = 0; i < 2; i++) {
-        b->io[i] = (struct io){.key = NULL};
-        o2d_buf_init(&b->io[i].b, SIZE_MAX / 2);
-    }
-    o2d_buf_init(&b->tdefs, SIZE_MAX / 2);
-    b->n_tdefs = 0;
-    o2d_buf_init(&b->last, SIZE_MAX / 2);
-    b->md = (struct md){.n = 0};
-    o2d_buf_init(&b->md.text, SIZE_MAX / 2);
     sp->kind = kind;
     if (s->trace_id.len == 16) {
         memcpy(sp->ids.trace_id, s->trace_id.data, 16);
@@ -1791,12 +1852,14 @@ int llmobs_span_build(const OtlpResource *res,
     sp = NULL;
     rv = O2D_OK;
 out:
-    if (b != NULL) {
-        build_cleanup(b);
-        o2d_free(b);
-    }
+    json_decref(b->md.index);
+    b->md.index = NULL;
     llmobs_span_free(sp);
-    o2d_json_in_scratch_close(&js);
+    o2d_json_in_scratch_close(&use->js);
+    if (bl == NULL) {
+        build_cleanup(&own.b);
+        o2d_json_in_scratch_cleanup(&own.js);
+    }
     return rv;
 }
 

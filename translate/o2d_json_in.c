@@ -539,10 +539,20 @@ void o2d_json_in_free(void *p)
     o2d_free(p);
 }
 
-void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s)
+void o2d_json_in_scratch_init(struct o2d_json_in_scratch *s)
 {
     /* no byte limit beyond the heap's, as when jansson allocated from the heap */
     o2d_arena_init(&s->arena, SIZE_MAX);
+    s->prev = NULL;
+}
+
+void o2d_json_in_scratch_cleanup(struct o2d_json_in_scratch *s)
+{
+    o2d_arena_cleanup(&s->arena);
+}
+
+void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s)
+{
     s->prev = scratch;
     scratch = &s->arena;
 }
@@ -550,5 +560,5 @@ void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s)
 void o2d_json_in_scratch_close(struct o2d_json_in_scratch *s)
 {
     scratch = s->prev;
-    o2d_arena_cleanup(&s->arena);
+    o2d_arena_reset(&s->arena);
 }

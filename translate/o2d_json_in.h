@@ -44,6 +44,10 @@ struct o2d_json_in_scratch {
 };
 void *o2d_json_in_malloc(size_t n);
 void o2d_json_in_free(void *p);
+void o2d_json_in_scratch_init(struct o2d_json_in_scratch *s);
+void o2d_json_in_scratch_cleanup(struct o2d_json_in_scratch *s);
+/* open: this thread's jansson values come from s until close, which releases them (s keeps
+ * one block to reuse). */
 void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s);
 void o2d_json_in_scratch_close(struct o2d_json_in_scratch *s);
 

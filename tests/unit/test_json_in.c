@@ -262,6 +262,7 @@ static void test_scratch(void **state)
     json_t *outside = json_string("made before");
     assert_non_null(outside);
     struct o2d_json_in_scratch js;
+    o2d_json_in_scratch_init(&js);
     o2d_json_in_scratch_open(&js);
     static const char text[] = "[{\"role\":\"user\",\"parts\":[{\"type\":\"text\","
                                "\"content\":\"hi\"}]},1.5,true,\"x\\ny\"]";
@@ -273,6 +274,7 @@ static void test_scratch(void **state)
     json_decref(outside); /* heap: really freed (ASan would see a leak otherwise) */
     json_decref(v);
     o2d_json_in_scratch_close(&js);
+    o2d_json_in_scratch_cleanup(&js);
     json_t *after = json_string("made after");
     assert_non_null(after);
     json_decref(after);
