@@ -222,11 +222,72 @@ json_t *llmobs_value_json(struct llmobs_ctx *c, const OtlpAnyValue *v)
 
 /* ---- writing ---- */
 
+/*
+ * "%.15g" for a value that is a decimal with at most 6 places and under 1e9 (temperatures,
+ * top_p, scores), without printf: such a decimal has at most 15 significant digits and the
+ * double nearest to it is well within half a unit of the 15th digit, so "%.15g" prints
+ * exactly that decimal (trailing zeros dropped, no exponent between 1e-4 and 1e15), and it
+ * reads back as d. Returns 0 when d is not such a value.
+ */
+static int short_decimal(char out[40], double d)
+{
+    static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double a = d < 0 ? -d : d;
+    if (!(a >= 1e-4 && a < 1e9)) {
+        return 0;
+    }
+    for (int p = 0; p <= 6; p++) {
+        double m = a * pow10[p];
+        uint64_t mi = (uint64_t)(m + 0.5);
+        /* mi / 10^p is correctly rounded, so equality means the decimal reads back as a */
+        if ((double)mi / pow10[p] != a) {
+            continue;
+        }
+        uint64_t scale = (uint64_t)pow10[p];
+        uint64_t ip = mi / scale, frac = mi % scale;
+        char digits[24];
+        size_t n = 0;
+        do {
+            digits[n++] = (char)('0' + ip % 10);
+            ip /= 10;
+        } while (ip != 0);
+        size_t o = 0;
+        if (d < 0) {
+            out[o++] = '-';
+        }
+        while (n > 0) {
+            out[o++] = digits[--n];
+        }
+        out[o++] = '.';
+        if (frac == 0) {
+            out[o++] = '0';
+        } else {
+            for (int k = p - 1; k >= 0; k--) {
+                digits[k] = (char)('0' + frac % 10);
+                frac /= 10;
+            }
+            int last = p - 1;
+            while (digits[last] == '0') {
+                last--;
+            }
+            for (int k = 0; k <= last; k++) {
+                out[o++] = digits[k];
+            }
+        }
+        out[o] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 int llmobs_real_write(struct o2d_buf *b, double d)
 {
     char tmp[40];
     if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
         return o2d_buf_append_str(b, "null");
+    }
+    if (short_decimal(tmp, d)) {
+        return o2d_buf_append_str(b, tmp);
     }
     snprintf(tmp, sizeof(tmp), "%.15g", d);
     if (strtod(tmp, NULL) != d) {

@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "llmobs.h"
+#include "llmobs_int.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
@@ -435,6 +436,67 @@ static void test_failmalloc(void **state)
     o2d_arena_cleanup(&a);
 }
 
+/* llmobs_real_write against what it always wrote: "%.15g", "%.17g" when that does not read
+ * back, ".0" when neither has a point or an exponent. */
+static void real_reference(char out[40], double d)
+{
+    snprintf(out, 40, "%.15g", d);
+    if (strtod(out, NULL) != d) {
+        snprintf(out, 40, "%.17g", d);
+    }
+    if (strpbrk(out, ".eE") == NULL) {
+        strcat(out, ".0");
+    }
+}
+
+static void test_real_write(void **state)
+{
+    (void)state;
+    static const double fixed[] = {
+        0.2,        0.7,         1.0,    0.1 + 0.2, 1e-4,  9.99e-5, 1e9,  999999999.999999,
+        123456.789, -0.5,        -3.0,   0.0,       -0.0,  1e15,    1e16, 1e300,
+        5e-324,     0.000123456, 2.5e-7, 1.0 / 3,   100.0, 42.125};
+    char want[40];
+    struct o2d_buf b;
+    o2d_buf_init(&b, 1024);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < 200000; i++) {
+        double d;
+        if (i < sizeof(fixed) / sizeof(fixed[0])) {
+            d = fixed[i];
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            static const double scale[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+            switch (i % 3) {
+            case 0: /* short decimals, the fast path */
+                d = (double)(x % 2000000000000ull) / scale[(x >> 40) % 8];
+                break;
+            case 1: /* any bits */
+                memcpy(&d, &x, sizeof(d));
+                break;
+            default: /* [0, 2) with all digits */
+                d = (double)(x >> 11) / 4503599627370496.0;
+                break;
+            }
+            if (x & 1) {
+                d = -d;
+            }
+        }
+        if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
+            continue;
+        }
+        real_reference(want, d);
+        o2d_buf_reset(&b);
+        assert_int_equal(llmobs_real_write(&b, d), O2D_OK);
+        if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0) {
+            fail_msg("%.17g: want %s, got %.*s", d, want, (int)b.len, (const char *)b.data);
+        }
+    }
+    o2d_buf_cleanup(&b);
+}
+
 int main(void)
 {
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
@@ -443,7 +505,7 @@ int main(void)
         cmocka_unit_test(test_classify),           cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_failmalloc),         cmocka_unit_test(test_real_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
