@@ -815,8 +815,9 @@ static void llm_io(struct build *b)
 {
     struct llmobs_ctx *c = &b->c;
     struct llmobs_span *sp = b->sp;
-    struct genai_io io = {0};
-    genai_io_scan(&io, b->s->attributes, b->s->n_attributes);
+    /* the span's own attributes, as genai_io_scan would find them (first of each) */
+    struct genai_io io = {b->ix.v[K_SYSTEM_INSTR], b->ix.v[K_INPUT_MESSAGES],
+                          b->ix.v[K_OUTPUT_MESSAGES]};
     for (size_t i = 0; i < b->s->n_events; i++) {
         const Opentelemetry__Proto__Trace__V1__Span__Event *e = b->s->events[i];
         if (e->name != NULL && strcmp(e->name, OP_DETAILS) == 0) {
@@ -1479,9 +1480,18 @@ static const char *exception_attr(const OtlpSpan *s, const char *key)
     return found;
 }
 
-static int cmp_tag(const void *a, const void *b)
+/* At most MAX_TAGS: an insertion sort, where qsort's set-up cost more than the sort. */
+static void sort_tags(const char **p, size_t n)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    for (size_t i = 1; i < n; i++) {
+        const char *x = p[i];
+        size_t j = i;
+        while (j > 0 && strcmp(p[j - 1], x) > 0) {
+            p[j] = p[j - 1];
+            j--;
+        }
+        p[j] = x;
+    }
 }
 
 #define MAX_TAGS 9
@@ -1559,7 +1569,7 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
         for (size_t i = 0; i < t.n; i++) {
             p[i] = (const char *)t.text.data + t.off[i];
         }
-        qsort(p, t.n, sizeof(p[0]), cmp_tag);
+        sort_tags(p, t.n);
         for (size_t i = 0; i < t.n; i++) {
             if (i > 0) {
                 put(c, &b->main, ",");
@@ -1837,9 +1847,16 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     put(c, m, ",\"_dd\":{\"span_id\":");
     put_u64str(c, m, sp->ids.span_id);
     put(c, m, ",\"trace_id\":");
+    size_t id_at = m->len;
     put_apm_trace_id(c, m, sp->ids.trace_id);
+    size_t id_len = m->len - id_at;
     put(c, m, ",\"apm_trace_id\":");
-    put_apm_trace_id(c, m, sp->ids.trace_id);
+    /* the same text again (m may move while it grows, so reserve first) */
+    llmobs_check(c, o2d_buf_reserve(m, id_len));
+    if (!c->nomem) {
+        memcpy(m->data + m->len, m->data + id_at, id_len);
+        m->len += id_len;
+    }
     put(c, m, "}");
     if (c->nomem) {
         goto out;
