@@ -45,6 +45,7 @@
 #define LO_DEFAULT_BUF_TIMEOUT 10000
 #define LO_DEFAULT_BUF_SPANS   100000
 #define LO_DEFAULT_BUF_BYTES   (64u * 1024 * 1024)
+#define LO_BUILDERS            8 /* kept for the receiving threads; more are made and freed */
 
 /* ---------------------------------------------------------------------------------------- */
 /* The pure half: envelopes and bodies.                                                     */
@@ -210,6 +211,13 @@ size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt)
 int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_config *map,
                                 int skeletons, struct llmobs_exporter_batch **out)
 {
+    return llmobs_exporter_batch_build_with(NULL, req, map, skeletons, out);
+}
+
+int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceReq *req,
+                                     const struct llmobs_config *map, int skeletons,
+                                     struct llmobs_exporter_batch **out)
+{
     *out = NULL;
     if (req == NULL) {
         return O2D_OK;
@@ -225,7 +233,7 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
         return O2D_OK;
     }
     int rv = O2D_ERR_NOMEM;
-    struct llmobs_builder *bl = NULL;
+    struct llmobs_builder *own = NULL;
     struct llmobs_exporter_batch *bt = o2d_calloc(1, sizeof(*bt));
     uint8_t *kinds = o2d_malloc(n);
     if (bt == NULL || kinds == NULL) {
@@ -252,8 +260,11 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
         goto out;
     }
     /* one scratch for all the request's LLM Obs spans */
-    if (bt->n_llm > 0 && llmobs_builder_new(&bl) != O2D_OK) {
-        goto out;
+    if (bl == NULL && bt->n_llm > 0) {
+        if (llmobs_builder_new(&own) != O2D_OK) {
+            goto out;
+        }
+        bl = own;
     }
     i = 0;
     for (size_t r = 0; r < req->n_resource_spans; r++) {
@@ -290,7 +301,7 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
     bt = NULL;
     rv = O2D_OK;
 out:
-    llmobs_builder_free(bl);
+    llmobs_builder_free(own);
     o2d_free(kinds);
     llmobs_exporter_batch_free(bt);
     return rv;
@@ -341,6 +352,12 @@ struct lo_exporter {
     pthread_mutex_t buf_mu;
     struct llmobs_buffer *buf;
     atomic_int buf_holds; /* hint, read without buf_mu: the buffer holds LLM Obs spans */
+
+    /* Builders (buffers and jansson arena of span builds) reused across requests: made per
+     * request, their allocation and first growth cost as much as a build. */
+    pthread_mutex_t bl_mu;
+    struct llmobs_builder *builders[LO_BUILDERS];
+    size_t n_builders;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
@@ -707,7 +724,25 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
 {
     struct llmobs_exporter_batch *bt = NULL;
     int holds = atomic_load_explicit(&d->buf_holds, memory_order_relaxed);
-    int rv = llmobs_exporter_batch_build(req, &d->cfg->llmobs.map, holds, &bt);
+    struct llmobs_builder *bl = NULL;
+    pthread_mutex_lock(&d->bl_mu);
+    if (d->n_builders > 0) {
+        bl = d->builders[--d->n_builders];
+    }
+    pthread_mutex_unlock(&d->bl_mu);
+    if (bl == NULL && llmobs_builder_new(&bl) != O2D_OK) {
+        bl = NULL; /* batch_build makes one for this request */
+    }
+    int rv = llmobs_exporter_batch_build_with(bl, req, &d->cfg->llmobs.map, holds, &bt);
+    if (bl != NULL) {
+        pthread_mutex_lock(&d->bl_mu);
+        if (d->n_builders < LO_BUILDERS) {
+            d->builders[d->n_builders++] = bl;
+            bl = NULL;
+        }
+        pthread_mutex_unlock(&d->bl_mu);
+        llmobs_builder_free(bl);
+    }
     if (rv != O2D_OK || bt == NULL) {
         return rv;
     }
@@ -934,6 +969,10 @@ static void lo_destroy(struct exporter *e)
         log_totals(e);
     }
     llmobs_buffer_free(d->buf);
+    for (size_t i = 0; i < d->n_builders; i++) {
+        llmobs_builder_free(d->builders[i]);
+    }
+    pthread_mutex_destroy(&d->bl_mu);
     pthread_mutex_destroy(&d->buf_mu);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cond);
@@ -972,6 +1011,7 @@ int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,
     }
     d->max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : LO_DEFAULT_ELAPSED_MS;
     pthread_mutex_init(&d->buf_mu, NULL);
+    pthread_mutex_init(&d->bl_mu, NULL);
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -1624,6 +1624,26 @@ static void build_init(struct build *b)
     o2d_buf_init(&b->md.text, SIZE_MAX / 2);
 }
 
+/* A builder is kept between requests: storage grown for an unusually large span goes. */
+#define BUILDER_KEEP (256u * 1024)
+static void build_trim(struct build *b)
+{
+    struct o2d_buf *bufs[] = {&b->main,          &b->io[0].b,       &b->io[1].b,
+                              &b->tdefs,         &b->last,          &b->md.text,
+                              &b->c.msg.content, &b->c.scratch,     &b->c.msg.list[0],
+                              &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3]};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        if (bufs[i]->cap > BUILDER_KEEP) {
+            o2d_buf_cleanup(bufs[i]);
+        }
+    }
+    if (b->md.cap * sizeof(*b->md.e) > BUILDER_KEEP) {
+        o2d_free(b->md.e);
+        b->md.e = NULL;
+        b->md.cap = 0;
+    }
+}
+
 /* Ready for the next span: contents forgotten, storage kept. */
 static void build_reset(struct build *b, struct llmobs_span *sp)
 {
@@ -1873,6 +1893,7 @@ out:
     b->md.index = NULL;
     llmobs_span_free(sp);
     o2d_json_in_scratch_close(&use->js);
+    build_trim(b);
     if (bl == NULL) {
         build_cleanup(&own.b);
         o2d_json_in_scratch_cleanup(&own.js);

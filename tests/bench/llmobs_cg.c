@@ -70,10 +70,15 @@ __attribute__((noinline)) static int run(const OtlpTraceReq *req, struct llmobs_
 {
     static const struct llmobs_config map = {0};
     int64_t now = 1000000000;
+    /* kept across requests, as the exporter's pool does */
+    struct llmobs_builder *bl = NULL;
+    if (llmobs_builder_new(&bl) != O2D_OK) {
+        return O2D_ERR_NOMEM;
+    }
     for (long i = 0; i < iters; i++) {
         set_ids(req, (uint32_t)i + 1);
         struct llmobs_exporter_batch *bt = NULL;
-        int rv = llmobs_exporter_batch_build(req, &map, 1, &bt);
+        int rv = llmobs_exporter_batch_build_with(bl, req, &map, 1, &bt);
         if (rv == O2D_OK) {
             rv = llmobs_exporter_batch_add(lb, bt, now);
         }
@@ -81,10 +86,12 @@ __attribute__((noinline)) static int run(const OtlpTraceReq *req, struct llmobs_
             rv = llmobs_buffer_poll(lb, now, 0, emit, s);
         }
         if (rv != O2D_OK) {
+            llmobs_builder_free(bl);
             return rv;
         }
         now += 1000000; /* 1 ms a request */
     }
+    llmobs_builder_free(bl);
     return O2D_OK;
 }
 
