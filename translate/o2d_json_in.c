@@ -31,21 +31,14 @@ static const char r_nul_key[] = "NUL in a JSON object key";
 /* Longer number texts than this are copied into the reader's buffer for strtod. */
 #define NUM_STACK 64
 
-struct rd {
-    const unsigned char *p, *end;
-    struct o2d_buf tmp; /* the last escaped string, or a long number's text */
-    const char *reason; /* set once, by the first failure */
-    int nomem;
-};
-
-static void fail(struct rd *r, const char *reason)
+static void fail(struct o2d_json_in_pull *r, const char *reason)
 {
     if (r->reason == NULL && !r->nomem) {
         r->reason = reason;
     }
 }
 
-static void skip_ws(struct rd *r)
+static void skip_ws(struct o2d_json_in_pull *r)
 {
     const unsigned char *p = r->p;
     while (p < r->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
@@ -122,7 +115,7 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
 }
 
 /* One escape at p (the backslash) decoded into r->tmp; returns what follows or NULL. */
-static const unsigned char *unescape(struct rd *r, const unsigned char *p)
+static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned char *p)
 {
     const unsigned char *end = r->end;
     uint8_t out[4];
@@ -183,7 +176,7 @@ static const unsigned char *unescape(struct rd *r, const unsigned char *p)
 
 /* The string whose opening quote is at r->p: *s points into the text when it has no escape,
  * else into r->tmp (valid until the next string or number). */
-static int read_string(struct rd *r, const char **s, size_t *len)
+static int read_string(struct o2d_json_in_pull *r, const char **s, size_t *len)
 {
     const unsigned char *start = r->p + 1, *end = r->end;
     int bad = 0;
@@ -230,7 +223,7 @@ static int is_digit(const unsigned char *p, const unsigned char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
-static json_t *read_number(struct rd *r)
+static json_t *read_number(struct o2d_json_in_pull *r)
 {
     const unsigned char *start = r->p, *p = r->p, *end = r->end;
     int neg = *p == '-', real = 0;
@@ -320,7 +313,7 @@ static json_t *read_number(struct rd *r)
     return v;
 }
 
-static json_t *read_literal(struct rd *r)
+static json_t *read_literal(struct o2d_json_in_pull *r)
 {
     const unsigned char *p = r->p;
     size_t n = 0;
@@ -342,9 +335,9 @@ static json_t *read_literal(struct rd *r)
     return NULL;
 }
 
-static json_t *read_value(struct rd *r, size_t depth);
+static json_t *read_value(struct o2d_json_in_pull *r, size_t depth);
 
-static json_t *read_object(struct rd *r, size_t depth)
+static json_t *read_object(struct o2d_json_in_pull *r, size_t depth)
 {
     json_t *o = json_object();
     if (o == NULL) {
@@ -414,7 +407,7 @@ static json_t *read_object(struct rd *r, size_t depth)
     return NULL;
 }
 
-static json_t *read_array(struct rd *r, size_t depth)
+static json_t *read_array(struct o2d_json_in_pull *r, size_t depth)
 {
     json_t *a = json_array();
     if (a == NULL) {
@@ -452,7 +445,7 @@ static json_t *read_array(struct rd *r, size_t depth)
     return NULL;
 }
 
-static json_t *read_value(struct rd *r, size_t depth)
+static json_t *read_value(struct o2d_json_in_pull *r, size_t depth)
 {
     if (depth > JSON_PARSER_MAX_DEPTH) {
         fail(r, r_depth);
@@ -497,7 +490,8 @@ static json_t *read_value(struct rd *r, size_t depth)
 
 int o2d_json_in_load(const char *s, size_t n, json_t **out, const char **reason)
 {
-    struct rd r = {.p = (const unsigned char *)s, .end = (const unsigned char *)s + n};
+    struct o2d_json_in_pull r = {.p = (const unsigned char *)s,
+                                 .end = (const unsigned char *)s + n};
     o2d_buf_init(&r.tmp, SIZE_MAX / 2);
     *out = NULL;
     *reason = NULL;
@@ -561,4 +555,42 @@ void o2d_json_in_scratch_close(struct o2d_json_in_scratch *s)
 {
     scratch = s->prev;
     o2d_arena_reset(&s->arena);
+}
+
+/* ---- pull reading ---- */
+
+void o2d_json_in_pull_init(struct o2d_json_in_pull *r, const char *s, size_t n)
+{
+    memset(r, 0, sizeof(*r));
+    r->p = (const unsigned char *)s;
+    r->end = (const unsigned char *)s + n;
+    o2d_buf_init(&r->tmp, SIZE_MAX / 2);
+}
+
+void o2d_json_in_pull_cleanup(struct o2d_json_in_pull *r)
+{
+    o2d_buf_cleanup(&r->tmp);
+}
+
+int o2d_json_in_pull_peek(struct o2d_json_in_pull *r)
+{
+    skip_ws(r);
+    return r->p < r->end ? *r->p : -1;
+}
+
+int o2d_json_in_pull_take(struct o2d_json_in_pull *r, int c)
+{
+    if (o2d_json_in_pull_peek(r) != c) {
+        return 0;
+    }
+    r->p++;
+    return 1;
+}
+
+int o2d_json_in_pull_string(struct o2d_json_in_pull *r, const char **s, size_t *n)
+{
+    if (o2d_json_in_pull_peek(r) != '"') {
+        return 0;
+    }
+    return read_string(r, s, n);
 }

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "o2d_arena.h"
+#include "o2d_buf.h"
 
 /* The reason given for text that is not valid UTF-8 (jansson refuses it too); callers that
  * repair UTF-8 compare the pointer and retry on the repaired text. */
@@ -28,6 +29,27 @@ extern const char o2d_json_in_bad_utf8[];
  * allocate. *out is NULL unless O2D_OK.
  */
 int o2d_json_in_load(const char *s, size_t n, json_t **out, const char **reason);
+
+/*
+ * Pull reading, for a caller that reads one known shape without building values and gives
+ * up on anything else: the same string rules as o2d_json_in_load (escapes decoded, UTF-8
+ * checked, control characters refused). Fields are private.
+ */
+struct o2d_json_in_pull {
+    const unsigned char *p, *end;
+    struct o2d_buf tmp; /* the last escaped string, or a long number's text */
+    const char *reason; /* set once, by the first failure */
+    int nomem;
+};
+void o2d_json_in_pull_init(struct o2d_json_in_pull *r, const char *s, size_t n);
+void o2d_json_in_pull_cleanup(struct o2d_json_in_pull *r);
+/* The next byte after whitespace, not consumed; -1 at the end of the text. */
+int o2d_json_in_pull_peek(struct o2d_json_in_pull *r);
+/* Consumes the structural byte c ('[', ':', ...) when it comes next; 0 otherwise. */
+int o2d_json_in_pull_take(struct o2d_json_in_pull *r, int c);
+/* Reads the string that comes next: *s, *n hold it decoded (in the text when it has no
+ * escape, else in r's buffer until the next string). 0 when no valid string comes next. */
+int o2d_json_in_pull_string(struct o2d_json_in_pull *r, const char **s, size_t *n);
 
 /*
  * jansson's allocator (json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free), once, at
