@@ -801,9 +801,13 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
         json_decref(j);
     }
     if (msgs != NULL) {
-        json_t *j = llmobs_value_json(c, msgs);
-        llmobs_messages_write(c, j, &io->b, &io->n, err);
-        json_decref(j);
+        if (msgs->value_case != STR_CASE ||
+            !llmobs_messages_write_fast(c, msgs->string_value, strlen(msgs->string_value), &io->b,
+                                        &io->n)) {
+            json_t *j = llmobs_value_json(c, msgs);
+            llmobs_messages_write(c, j, &io->b, &io->n, err);
+            json_decref(j);
+        }
         if (io->n == 0) {
             io_value(c, io, msgs);
         }

@@ -832,6 +832,129 @@ void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_
     }
 }
 
+/* The string that comes next, or 0. */
+static int pull_str(struct o2d_json_in_pull *r, const char **s, size_t *n)
+{
+    return o2d_json_in_pull_string(r, s, n);
+}
+
+static int key_is(const char *k, size_t n, const char *want)
+{
+    size_t l = strlen(want);
+    return n == l && memcmp(k, want, l) == 0;
+}
+
+/* One part {"type": "text", "content": "..."} (keys in any order, each once) into content. */
+static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+{
+    int have_type = 0, have_content = 0;
+    if (!o2d_json_in_pull_take(r, '{')) {
+        return 0;
+    }
+    do {
+        const char *k, *v;
+        size_t kn, vn;
+        if (!pull_str(r, &k, &kn) || !o2d_json_in_pull_take(r, ':')) {
+            return 0;
+        }
+        if (key_is(k, kn, "type") && !have_type) {
+            if (!pull_str(r, &v, &vn) || !key_is(v, vn, "text")) {
+                return 0;
+            }
+            have_type = 1;
+        } else if (key_is(k, kn, "content") && !have_content) {
+            if (!pull_str(r, &v, &vn)) {
+                return 0;
+            }
+            add_text(c, &c->msg.content, v, vn);
+            have_content = 1;
+        } else {
+            return 0;
+        }
+    } while (o2d_json_in_pull_take(r, ','));
+    return have_type && have_content && o2d_json_in_pull_take(r, '}');
+}
+
+/* One message {"role": "...", "parts": [text parts], "finish_reason": "..."} (keys in any
+ * order, each once; finish_reason optional) into c->msg. */
+static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+{
+    int have_role = 0, have_parts = 0, have_finish = 0;
+    msg_reset(&c->msg);
+    o2d_buf_reset(&c->scratch);
+    if (!o2d_json_in_pull_take(r, '{')) {
+        return 0;
+    }
+    do {
+        const char *k, *v;
+        size_t kn, vn;
+        if (!pull_str(r, &k, &kn) || !o2d_json_in_pull_take(r, ':')) {
+            return 0;
+        }
+        if (key_is(k, kn, "role") && !have_role) {
+            /* an empty role (or one cut by a NUL) takes the general path's defaults */
+            if (!pull_str(r, &v, &vn) || vn == 0 || memchr(v, '\0', vn) != NULL) {
+                return 0;
+            }
+            llmobs_check(c, o2d_buf_append(&c->scratch, v, vn));
+            llmobs_check(c, o2d_buf_append_byte(&c->scratch, '\0'));
+            have_role = 1;
+        } else if (key_is(k, kn, "parts") && !have_parts) {
+            if (!o2d_json_in_pull_take(r, '[')) {
+                return 0;
+            }
+            if (!o2d_json_in_pull_take(r, ']')) {
+                do {
+                    if (!fast_part(c, r)) {
+                        return 0;
+                    }
+                } while (o2d_json_in_pull_take(r, ','));
+                if (!o2d_json_in_pull_take(r, ']')) {
+                    return 0;
+                }
+            }
+            have_parts = 1;
+        } else if (key_is(k, kn, "finish_reason") && !have_finish) {
+            if (!pull_str(r, &v, &vn)) {
+                return 0;
+            }
+            have_finish = 1;
+        } else {
+            return 0;
+        }
+    } while (o2d_json_in_pull_take(r, ','));
+    if (!have_role || !have_parts || !o2d_json_in_pull_take(r, '}') || c->nomem) {
+        return 0;
+    }
+    c->msg.role = (const char *)c->scratch.data;
+    return 1;
+}
+
+int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *b,
+                               size_t *count)
+{
+    size_t len0 = b->len, count0 = *count;
+    struct o2d_json_in_pull r;
+    o2d_json_in_pull_init(&r, s, n);
+    int ok = o2d_json_in_pull_take(&r, '[') && o2d_json_in_pull_peek(&r) == '{';
+    while (ok) {
+        ok = fast_message(c, &r);
+        if (ok) {
+            llmobs_msg_write(c, b, count);
+            if (!o2d_json_in_pull_take(&r, ',')) {
+                ok = o2d_json_in_pull_take(&r, ']') && o2d_json_in_pull_peek(&r) == -1;
+                break;
+            }
+        }
+    }
+    o2d_json_in_pull_cleanup(&r);
+    if (!ok) {
+        b->len = len0;
+        *count = count0;
+    }
+    return ok;
+}
+
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,
                                   size_t *n)
 {
