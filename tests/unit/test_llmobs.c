@@ -436,6 +436,50 @@ static void test_failmalloc(void **state)
     o2d_arena_cleanup(&a);
 }
 
+/* A builder kept across builds (as the exporter keeps them) survives failed builds: every
+ * failure is NOMEM, and a build after it writes what a fresh builder writes. */
+static void test_builder_reuse(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    const OtlpSpan *s = decode_span(
+        &a,
+        "[" KV("gen_ai.operation.name", "chat") "," KV(
+            "gen_ai.input.messages",
+            "[{\\\"role\\\":\\\"user\\\",\\\"parts\\\":[{\\\"type\\\":\\\"text\\\","
+            "\\\"content\\\":\\\"hi\\\"}]}]") "," KV("gen_ai.request.temperature",
+                                                     "0.2") "," KV("gen_ai.system_instructions",
+                                                                   "be brief") "]",
+        NULL);
+    struct llmobs_span *fresh = NULL;
+    assert_int_equal(llmobs_span_build(NULL, NULL, s, LLMOBS_LLM, NULL, &fresh), O2D_OK);
+    size_t want_len = 0;
+    json_t *want = write_json(fresh, 0, 5000000, &want_len);
+    struct llmobs_builder *bl = NULL;
+    assert_int_equal(llmobs_builder_new(&bl), O2D_OK);
+    for (long n = 0; n < 120; n++) {
+        o2d_alloc_fail_after(n);
+        struct llmobs_span *sp = NULL;
+        int rv = llmobs_span_build_with(bl, NULL, NULL, s, LLMOBS_LLM, NULL, &sp);
+        o2d_alloc_fail_after(-1);
+        assert_true(rv == O2D_OK || rv == O2D_ERR_NOMEM);
+        llmobs_span_free(sp);
+        /* and the next build with the same builder is whole */
+        assert_int_equal(llmobs_span_build_with(bl, NULL, NULL, s, LLMOBS_LLM, NULL, &sp), O2D_OK);
+        size_t len = 0;
+        json_t *got = write_json(sp, 0, 5000000, &len);
+        assert_int_equal(len, want_len);
+        assert_true(json_equal(got, want));
+        json_decref(got);
+        llmobs_span_free(sp);
+    }
+    llmobs_builder_free(bl);
+    json_decref(want);
+    llmobs_span_free(fresh);
+    o2d_arena_cleanup(&a);
+}
+
 static uint64_t fm_state = 0x853c49e6748fea9bull;
 
 static uint32_t fm_rnd(uint32_t n)
@@ -648,7 +692,7 @@ int main(void)
         cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
         cmocka_unit_test(test_failmalloc),         cmocka_unit_test(test_real_write),
-        cmocka_unit_test(test_fast_messages),
+        cmocka_unit_test(test_fast_messages),      cmocka_unit_test(test_builder_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
