@@ -8,7 +8,7 @@
  * chain reach its root). Logs: gen_ai records go to the buffer, which joins them to their
  * span. Nothing that points into the request's arena is kept.
  *
- * One sender thread polls the buffer every 200 ms (every event at flush), copies the events
+ * One sender thread polls the buffer every 100 ms (every event at flush), copies the events
  * it releases onto a queue, cuts them into JSON arrays of envelopes under the intake's 5 MiB
  * limit (the pure half, llmobs_exporter_int.h) and hands the bodies to the shared HTTP client,
  * which retries. The queue's byte budget covers events waiting and bodies in flight: when it
@@ -35,8 +35,11 @@
 #include "o2d_log.h"
 #include "o2d_time.h"
 
-#define LO_TRACER_VERSION      "otel2dd/" O2D_VERSION
-#define LO_POLL_INTERVAL_MS    200
+#define LO_TRACER_VERSION "otel2dd/" O2D_VERSION
+/* What one poll moves to the queue must fit its budget with bodies in flight: at 200 ms,
+ * 40k events/s (60 MB/s of JSON) filled the 16 MiB default at every poll and requests were
+ * refused (tests/bench/RESULTS-llmobs.md). */
+#define LO_POLL_INTERVAL_MS    100
 #define LO_MAX_INFLIGHT        4 /* bodies in flight (retries included) */
 #define LO_ATTEMPT_TIMEOUT_MS  15000
 #define LO_DEFAULT_QUEUE_BYTES (16u * 1024 * 1024)
