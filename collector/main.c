@@ -29,6 +29,7 @@
 #include "metrics_server.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_json_in.h"
 #include "o2d_log.h"
 #include "pipeline.h"
 #include "translate_cmd.h"
@@ -205,7 +206,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    json_set_alloc_funcs(o2d_malloc, o2d_free);
+    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
 
     struct o2d_config cfg;
     char err[1024] = "";

@@ -8,7 +8,7 @@
  * chain reach its root). Logs: gen_ai records go to the buffer, which joins them to their
  * span. Nothing that points into the request's arena is kept.
  *
- * One sender thread polls the buffer every 200 ms (every event at flush), copies the events
+ * One sender thread polls the buffer every 100 ms (every event at flush), copies the events
  * it releases onto a queue, cuts them into JSON arrays of envelopes under the intake's 5 MiB
  * limit (the pure half, llmobs_exporter_int.h) and hands the bodies to the shared HTTP client,
  * which retries. The queue's byte budget covers events waiting and bodies in flight: when it
@@ -35,8 +35,11 @@
 #include "o2d_log.h"
 #include "o2d_time.h"
 
-#define LO_TRACER_VERSION      "otel2dd/" O2D_VERSION
-#define LO_POLL_INTERVAL_MS    200
+#define LO_TRACER_VERSION "otel2dd/" O2D_VERSION
+/* What one poll moves to the queue must fit its budget with bodies in flight: at 200 ms,
+ * 40k events/s (60 MB/s of JSON) filled the 16 MiB default at every poll and requests were
+ * refused (tests/bench/RESULTS-llmobs.md). */
+#define LO_POLL_INTERVAL_MS    100
 #define LO_MAX_INFLIGHT        4 /* bodies in flight (retries included) */
 #define LO_ATTEMPT_TIMEOUT_MS  15000
 #define LO_DEFAULT_QUEUE_BYTES (16u * 1024 * 1024)
@@ -45,6 +48,7 @@
 #define LO_DEFAULT_BUF_TIMEOUT 10000
 #define LO_DEFAULT_BUF_SPANS   100000
 #define LO_DEFAULT_BUF_BYTES   (64u * 1024 * 1024)
+#define LO_BUILDERS            8 /* kept for the receiving threads; more are made and freed */
 
 /* ---------------------------------------------------------------------------------------- */
 /* The pure half: envelopes and bodies.                                                     */
@@ -84,6 +88,24 @@ int llmobs_exporter_append_envelope(struct o2d_buf *out, const char *tracer_vers
     return rv;
 }
 
+/* The size of the body that starts with events[i] (what the loop below will put in it). */
+static size_t body_size(const char *tracer_version, struct llmobs_exporter_event *const *events,
+                        size_t i, size_t n, size_t max_body)
+{
+    size_t size = 1;
+    for (; i < n; i++) {
+        size_t sz = llmobs_exporter_envelope_size(tracer_version, events[i]->len);
+        if (sz > max_body - 1) {
+            continue;
+        }
+        if (size + sz > max_body) {
+            break;
+        }
+        size += sz;
+    }
+    return size;
+}
+
 int llmobs_exporter_build_bodies(const char *tracer_version,
                                  struct llmobs_exporter_event *const *events, size_t n,
                                  size_t max_body, llmobs_exporter_body_fn emit, void *ctx,
@@ -111,6 +133,11 @@ int llmobs_exporter_build_bodies(const char *tracer_version,
             emit(ctx, b, len, in_body);
             in_body = 0;
             size = 1;
+        }
+        if (in_body == 0) {
+            /* the whole body at once: grown from nothing, a 4 MB body was copied and
+             * faulted in a dozen times (a failure here shows in the append below) */
+            (void)o2d_buf_reserve(&body, body_size(tracer_version, events, i, n, max_body));
         }
         rv = o2d_buf_append_byte(&body, in_body == 0 ? '[' : ',');
         if (rv == O2D_OK) {
@@ -210,6 +237,13 @@ size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt)
 int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_config *map,
                                 int skeletons, struct llmobs_exporter_batch **out)
 {
+    return llmobs_exporter_batch_build_with(NULL, req, map, skeletons, out);
+}
+
+int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceReq *req,
+                                     const struct llmobs_config *map, int skeletons,
+                                     struct llmobs_exporter_batch **out)
+{
     *out = NULL;
     if (req == NULL) {
         return O2D_OK;
@@ -225,6 +259,7 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
         return O2D_OK;
     }
     int rv = O2D_ERR_NOMEM;
+    struct llmobs_builder *own = NULL;
     struct llmobs_exporter_batch *bt = o2d_calloc(1, sizeof(*bt));
     uint8_t *kinds = o2d_malloc(n);
     if (bt == NULL || kinds == NULL) {
@@ -250,6 +285,13 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
     if (bt->items == NULL || (bt->n_llm > 0 && bt->traces == NULL)) {
         goto out;
     }
+    /* one scratch for all the request's LLM Obs spans */
+    if (bl == NULL && bt->n_llm > 0) {
+        if (llmobs_builder_new(&own) != O2D_OK) {
+            goto out;
+        }
+        bl = own;
+    }
     i = 0;
     for (size_t r = 0; r < req->n_resource_spans; r++) {
         const OtlpResourceSpans *rs = req->resource_spans[r];
@@ -262,8 +304,8 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
                 if (kinds[i] == LLMOBS_NONE) {
                     continue;
                 }
-                rv = llmobs_span_build(rs->resource, ss->scope, ss->spans[j],
-                                       (enum llmobs_kind)kinds[i], map, &it->llm);
+                rv = llmobs_span_build_with(bl, rs->resource, ss->scope, ss->spans[j],
+                                            (enum llmobs_kind)kinds[i], map, &it->llm);
                 if (rv != O2D_OK) {
                     goto out;
                 }
@@ -285,6 +327,7 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
     bt = NULL;
     rv = O2D_OK;
 out:
+    llmobs_builder_free(own);
     o2d_free(kinds);
     llmobs_exporter_batch_free(bt);
     return rv;
@@ -336,6 +379,12 @@ struct lo_exporter {
     pthread_mutex_t buf_mu;
     struct llmobs_buffer *buf;
     atomic_int buf_holds; /* hint, read without buf_mu: the buffer holds LLM Obs spans */
+
+    /* Builders (buffers and jansson arena of span builds) reused across requests: made per
+     * request, their allocation and first growth cost as much as a build. */
+    pthread_mutex_t bl_mu;
+    struct llmobs_builder *builders[LO_BUILDERS];
+    size_t n_builders;
 
     pthread_mutex_t mu;
     pthread_cond_t cond; /* CLOCK_MONOTONIC */
@@ -476,15 +525,22 @@ static void emit_body(void *ctx, uint8_t *body, size_t len, size_t events)
     }
 }
 
-/* The buffer hands over one ready event (under buf_mu): copy it onto the queue, or say
+/* The events one poll releases, put on the queue in one step after it (a poll releases
+ * thousands: two lock round trips each showed in the profile). */
+struct poll_batch {
+    size_t room; /* the queue's budget left when the poll began */
+    struct llmobs_exporter_event *head, *tail;
+    size_t n, bytes;
+};
+
+/* The buffer hands over one ready event (under buf_mu): copy it into the batch, or say
  * "busy" so that it stays in the buffer while the queue is over its budget. */
 static int emit_event(void *ctx, const uint8_t *json, size_t len)
 {
-    struct lo_exporter *d = ctx;
-    pthread_mutex_lock(&d->mu);
-    int full = d->queue_bytes >= d->queue_max;
-    pthread_mutex_unlock(&d->mu);
-    if (full) {
+    struct poll_batch *pb = ctx;
+    /* Full as the queue was when the poll began plus what it took: only this thread adds to
+     * the queue, so it can only have more room by now. */
+    if (pb->bytes >= pb->room) {
         return O2D_ERR_BUSY;
     }
     struct llmobs_exporter_event *ev = o2d_malloc(sizeof(*ev) + len);
@@ -494,17 +550,14 @@ static int emit_event(void *ctx, const uint8_t *json, size_t len)
     ev->next = NULL;
     ev->len = len;
     memcpy(ev->json, json, len);
-    pthread_mutex_lock(&d->mu);
-    if (d->tail != NULL) {
-        d->tail->next = ev;
+    if (pb->tail != NULL) {
+        pb->tail->next = ev;
     } else {
-        d->head = ev;
+        pb->head = ev;
     }
-    d->tail = ev;
-    d->queue_bytes += len;
-    d->queued_events++;
-    pthread_mutex_unlock(&d->mu);
-    atomic_fetch_add(&d->events_queued, 1);
+    pb->tail = ev;
+    pb->n++;
+    pb->bytes += len;
     return O2D_OK;
 }
 
@@ -521,11 +574,28 @@ static int count_event(void *ctx, const uint8_t *json, size_t len)
 static uint64_t poll_buffer(struct lo_exporter *d, int force, int *busy)
 {
     struct llmobs_buffer_counters c;
+    struct poll_batch pb = {.head = NULL};
+    pthread_mutex_lock(&d->mu);
+    pb.room = d->queue_bytes < d->queue_max ? d->queue_max - d->queue_bytes : 0;
+    pthread_mutex_unlock(&d->mu);
     pthread_mutex_lock(&d->buf_mu);
-    int rv = llmobs_buffer_poll(d->buf, o2d_now_ns(), force, emit_event, d);
+    int rv = llmobs_buffer_poll(d->buf, o2d_now_ns(), force, emit_event, &pb);
     llmobs_buffer_get_counters(d->buf, &c);
     atomic_store(&d->buf_holds, c.spans_held > 0);
     pthread_mutex_unlock(&d->buf_mu);
+    if (pb.n > 0) {
+        pthread_mutex_lock(&d->mu);
+        if (d->tail != NULL) {
+            d->tail->next = pb.head;
+        } else {
+            d->head = pb.head;
+        }
+        d->tail = pb.tail;
+        d->queue_bytes += pb.bytes;
+        d->queued_events += pb.n;
+        pthread_mutex_unlock(&d->mu);
+        atomic_fetch_add(&d->events_queued, pb.n);
+    }
     *busy = rv == O2D_ERR_BUSY;
     if (rv != O2D_OK && rv != O2D_ERR_BUSY) {
         o2d_logf(O2D_LOG_ERROR, "llmobs: cannot take events from the trace buffer: %s",
@@ -702,7 +772,25 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
 {
     struct llmobs_exporter_batch *bt = NULL;
     int holds = atomic_load_explicit(&d->buf_holds, memory_order_relaxed);
-    int rv = llmobs_exporter_batch_build(req, &d->cfg->llmobs.map, holds, &bt);
+    struct llmobs_builder *bl = NULL;
+    pthread_mutex_lock(&d->bl_mu);
+    if (d->n_builders > 0) {
+        bl = d->builders[--d->n_builders];
+    }
+    pthread_mutex_unlock(&d->bl_mu);
+    if (bl == NULL && llmobs_builder_new(&bl) != O2D_OK) {
+        bl = NULL; /* batch_build makes one for this request */
+    }
+    int rv = llmobs_exporter_batch_build_with(bl, req, &d->cfg->llmobs.map, holds, &bt);
+    if (bl != NULL) {
+        pthread_mutex_lock(&d->bl_mu);
+        if (d->n_builders < LO_BUILDERS) {
+            d->builders[d->n_builders++] = bl;
+            bl = NULL;
+        }
+        pthread_mutex_unlock(&d->bl_mu);
+        llmobs_builder_free(bl);
+    }
     if (rv != O2D_OK || bt == NULL) {
         return rv;
     }
@@ -944,6 +1032,10 @@ static void lo_destroy(struct exporter *e)
         log_totals(e);
     }
     llmobs_buffer_free(d->buf);
+    for (size_t i = 0; i < d->n_builders; i++) {
+        llmobs_builder_free(d->builders[i]);
+    }
+    pthread_mutex_destroy(&d->bl_mu);
     pthread_mutex_destroy(&d->buf_mu);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cond);
@@ -1028,6 +1120,7 @@ int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,
     }
     d->max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : LO_DEFAULT_ELAPSED_MS;
     pthread_mutex_init(&d->buf_mu, NULL);
+    pthread_mutex_init(&d->bl_mu, NULL);
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -77,6 +77,10 @@ struct llmobs_exporter_batch;
  * arrives last, in a request of its own). O2D_OK or O2D_ERR_NOMEM. */
 int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_config *map,
                                 int skeletons, struct llmobs_exporter_batch **out);
+/* The same with a builder kept by the caller (llmobs.h; NULL: one for this call only). */
+int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceReq *req,
+                                     const struct llmobs_config *map, int skeletons,
+                                     struct llmobs_exporter_batch **out);
 /* LLM Obs spans in the batch. */
 size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt);
 /* Notes the batch's traces, then adds every span of them (LLM Obs spans with their event,

@@ -15,8 +15,6 @@
  * llmobs_span_write() splices in the ids it decided.
  */
 #include <ctype.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -24,6 +22,7 @@
 #include "llmobs_int.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_json_in.h"
 #include "o2d_json_out.h"
 #include "otlp_print.h"
 
@@ -304,69 +303,76 @@ enum akey {
     K__COUNT
 };
 
+/* Names with their lengths, so that most keys are told apart without comparing bytes. */
+#define KT(name, id)                                                                               \
+    {                                                                                              \
+        name, sizeof(name) - 1, id                                                                 \
+    }
 static const struct {
     const char *name;
+    size_t len;
     enum akey id;
 } key_table[] = {
-    {"traceloop.entity.name", K_TL_ENTITY_NAME},
-    {"traceloop.entity.input", K_TL_ENTITY_INPUT},
-    {"traceloop.entity.output", K_TL_ENTITY_OUTPUT},
-    {"traceloop.association.properties.session_id", K_TL_SESSION},
-    {"gen_ai.provider.name", K_PROVIDER},
-    {"gen_ai.system", K_SYSTEM},
-    {"gen_ai.request.model", K_REQ_MODEL},
-    {"gen_ai.response.model", K_RESP_MODEL},
-    {"gen_ai.input.messages", K_INPUT_MESSAGES},
-    {"gen_ai.output.messages", K_OUTPUT_MESSAGES},
-    {"gen_ai.system_instructions", K_SYSTEM_INSTR},
-    {"gen_ai.tool.name", K_TOOL_NAME},
-    {"gen_ai.tool.call.id", K_TOOL_CALL_ID},
-    {"gen_ai.tool.type", K_TOOL_TYPE},
-    {"gen_ai.tool.description", K_TOOL_DESC},
-    {"gen_ai.tool.definitions", K_TOOL_DEFS},
-    {"gen_ai.tool.call.arguments", K_TOOL_ARGS},
-    {"gen_ai.tool.call.result", K_TOOL_RESULT},
-    {"gen_ai.task.input", K_TASK_INPUT},
-    {"gen_ai.task.output", K_TASK_OUTPUT},
-    {"gen_ai.conversation.id", K_CONV_ID},
-    {"gen_ai.response.finish_reasons", K_FINISH},
-    {"gen_ai.retrieval.documents", K_RETR_DOCS},
-    {"gen_ai.retrieval.query.text", K_RETR_QUERY},
-    {"error.type", K_ERROR_TYPE},
-    {"_dd.ml_obs.metadata", K_DD_METADATA},
-    {"llm.model_name", K_OI_MODEL},
-    {"llm.response.model_name", K_OI_RESP_MODEL},
-    {"llm.request.model_name", K_OI_REQ_MODEL},
-    {"embedding.model_name", K_EMB_MODEL},
-    {"llm.provider", K_OI_PROVIDER},
-    {"llm.system", K_OI_SYSTEM},
-    {"llm.invocation_parameters", K_OI_PARAMS},
-    {"metadata", K_OI_METADATA},
-    {"input.value", K_INPUT_VALUE},
-    {"output.value", K_OUTPUT_VALUE},
-    {"session.id", K_SESSION},
-    {"tool.name", K_OI_TOOL_NAME},
-    {"tool.id", K_OI_TOOL_ID},
-    {"tool.description", K_OI_TOOL_DESC},
-    {"gen_ai.usage.input_tokens", K_U_INPUT},
-    {"gen_ai.usage.prompt_tokens", K_U_PROMPT},
-    {"llm.token_count.prompt", K_OI_PROMPT},
-    {"gen_ai.usage.output_tokens", K_U_OUTPUT},
-    {"gen_ai.usage.completion_tokens", K_U_COMPLETION},
-    {"llm.token_count.completion", K_OI_COMPLETION},
-    {"gen_ai.usage.total_tokens", K_U_TOTAL},
-    {"llm.usage.total_tokens", K_LLM_TOTAL},
-    {"llm.token_count.total", K_OI_TOTAL},
-    {"gen_ai.usage.cache_read.input_tokens", K_U_CACHE_READ},
-    {"gen_ai.usage.cache_read_input_tokens", K_U_CACHE_READ_OLD},
-    {"llm.token_count.prompt_details.cache_read", K_OI_CACHE_READ},
-    {"gen_ai.usage.cache_creation.input_tokens", K_U_CACHE_WRITE},
-    {"gen_ai.usage.cache_creation_input_tokens", K_U_CACHE_WRITE_OLD},
-    {"llm.token_count.prompt_details.cache_write", K_OI_CACHE_WRITE},
-    {"gen_ai.usage.reasoning.output_tokens", K_U_REASONING},
-    {"gen_ai.usage.reasoning_tokens", K_U_REASONING_OLD},
-    {"llm.token_count.completion_details.reasoning", K_OI_REASONING},
+    KT("traceloop.entity.name", K_TL_ENTITY_NAME),
+    KT("traceloop.entity.input", K_TL_ENTITY_INPUT),
+    KT("traceloop.entity.output", K_TL_ENTITY_OUTPUT),
+    KT("traceloop.association.properties.session_id", K_TL_SESSION),
+    KT("gen_ai.provider.name", K_PROVIDER),
+    KT("gen_ai.system", K_SYSTEM),
+    KT("gen_ai.request.model", K_REQ_MODEL),
+    KT("gen_ai.response.model", K_RESP_MODEL),
+    KT("gen_ai.input.messages", K_INPUT_MESSAGES),
+    KT("gen_ai.output.messages", K_OUTPUT_MESSAGES),
+    KT("gen_ai.system_instructions", K_SYSTEM_INSTR),
+    KT("gen_ai.tool.name", K_TOOL_NAME),
+    KT("gen_ai.tool.call.id", K_TOOL_CALL_ID),
+    KT("gen_ai.tool.type", K_TOOL_TYPE),
+    KT("gen_ai.tool.description", K_TOOL_DESC),
+    KT("gen_ai.tool.definitions", K_TOOL_DEFS),
+    KT("gen_ai.tool.call.arguments", K_TOOL_ARGS),
+    KT("gen_ai.tool.call.result", K_TOOL_RESULT),
+    KT("gen_ai.task.input", K_TASK_INPUT),
+    KT("gen_ai.task.output", K_TASK_OUTPUT),
+    KT("gen_ai.conversation.id", K_CONV_ID),
+    KT("gen_ai.response.finish_reasons", K_FINISH),
+    KT("gen_ai.retrieval.documents", K_RETR_DOCS),
+    KT("gen_ai.retrieval.query.text", K_RETR_QUERY),
+    KT("error.type", K_ERROR_TYPE),
+    KT("_dd.ml_obs.metadata", K_DD_METADATA),
+    KT("llm.model_name", K_OI_MODEL),
+    KT("llm.response.model_name", K_OI_RESP_MODEL),
+    KT("llm.request.model_name", K_OI_REQ_MODEL),
+    KT("embedding.model_name", K_EMB_MODEL),
+    KT("llm.provider", K_OI_PROVIDER),
+    KT("llm.system", K_OI_SYSTEM),
+    KT("llm.invocation_parameters", K_OI_PARAMS),
+    KT("metadata", K_OI_METADATA),
+    KT("input.value", K_INPUT_VALUE),
+    KT("output.value", K_OUTPUT_VALUE),
+    KT("session.id", K_SESSION),
+    KT("tool.name", K_OI_TOOL_NAME),
+    KT("tool.id", K_OI_TOOL_ID),
+    KT("tool.description", K_OI_TOOL_DESC),
+    KT("gen_ai.usage.input_tokens", K_U_INPUT),
+    KT("gen_ai.usage.prompt_tokens", K_U_PROMPT),
+    KT("llm.token_count.prompt", K_OI_PROMPT),
+    KT("gen_ai.usage.output_tokens", K_U_OUTPUT),
+    KT("gen_ai.usage.completion_tokens", K_U_COMPLETION),
+    KT("llm.token_count.completion", K_OI_COMPLETION),
+    KT("gen_ai.usage.total_tokens", K_U_TOTAL),
+    KT("llm.usage.total_tokens", K_LLM_TOTAL),
+    KT("llm.token_count.total", K_OI_TOTAL),
+    KT("gen_ai.usage.cache_read.input_tokens", K_U_CACHE_READ),
+    KT("gen_ai.usage.cache_read_input_tokens", K_U_CACHE_READ_OLD),
+    KT("llm.token_count.prompt_details.cache_read", K_OI_CACHE_READ),
+    KT("gen_ai.usage.cache_creation.input_tokens", K_U_CACHE_WRITE),
+    KT("gen_ai.usage.cache_creation_input_tokens", K_U_CACHE_WRITE_OLD),
+    KT("llm.token_count.prompt_details.cache_write", K_OI_CACHE_WRITE),
+    KT("gen_ai.usage.reasoning.output_tokens", K_U_REASONING),
+    KT("gen_ai.usage.reasoning_tokens", K_U_REASONING_OLD),
+    KT("llm.token_count.completion_details.reasoning", K_OI_REASONING),
 };
+#undef KT
 
 /* Metric name and its keys in priority order. Old names are normalized to input/output
  * (Datadog keeps prompt_tokens/completion_tokens as they are). */
@@ -405,8 +411,10 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
         default:
             continue;
         }
+        size_t len = strlen(k);
         for (size_t j = 0; j < sizeof(key_table) / sizeof(key_table[0]); j++) {
-            if (strcmp(k, key_table[j].name) == 0) {
+            if (key_table[j].len == len && key_table[j].name[0] == k[0] &&
+                memcmp(k, key_table[j].name, len) == 0) {
                 if (ix->v[key_table[j].id] == NULL) {
                     ix->v[key_table[j].id] = kv[i]->value;
                 }
@@ -459,9 +467,10 @@ static uint64_t be64(const uint8_t *p)
     return v;
 }
 
-static void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
+/* Inline so that the length of a literal is known at compile time. */
+static inline void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 {
-    llmobs_check(c, o2d_buf_append_str(b, s));
+    llmobs_check(c, o2d_buf_append(b, s, strlen(s)));
 }
 
 static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)
@@ -476,7 +485,9 @@ static void put_cstr(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 
 static void put_u64str(struct llmobs_ctx *c, struct o2d_buf *b, uint64_t v)
 {
-    llmobs_check(c, o2d_buf_printf(b, "\"%" PRIu64 "\"", v));
+    put(c, b, "\"");
+    llmobs_check(c, o2d_json_append_uint(b, v));
+    put(c, b, "\"");
 }
 
 /* format_trace_id: 32 lowercase hex when the high 64 bits are set, else decimal. */
@@ -790,9 +801,13 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
         json_decref(j);
     }
     if (msgs != NULL) {
-        json_t *j = llmobs_value_json(c, msgs);
-        llmobs_messages_write(c, j, &io->b, &io->n, err);
-        json_decref(j);
+        if (msgs->value_case != STR_CASE ||
+            !llmobs_messages_write_fast(c, msgs->string_value, strlen(msgs->string_value), &io->b,
+                                        &io->n)) {
+            json_t *j = llmobs_value_json(c, msgs);
+            llmobs_messages_write(c, j, &io->b, &io->n, err);
+            json_decref(j);
+        }
         if (io->n == 0) {
             io_value(c, io, msgs);
         }
@@ -804,8 +819,9 @@ static void llm_io(struct build *b)
 {
     struct llmobs_ctx *c = &b->c;
     struct llmobs_span *sp = b->sp;
-    struct genai_io io = {0};
-    genai_io_scan(&io, b->s->attributes, b->s->n_attributes);
+    /* the span's own attributes, as genai_io_scan would find them (first of each) */
+    struct genai_io io = {b->ix.v[K_SYSTEM_INSTR], b->ix.v[K_INPUT_MESSAGES],
+                          b->ix.v[K_OUTPUT_MESSAGES]};
     for (size_t i = 0; i < b->s->n_events; i++) {
         const Opentelemetry__Proto__Trace__V1__Span__Event *e = b->s->events[i];
         if (e->name != NULL && strcmp(e->name, OP_DETAILS) == 0) {
@@ -1134,7 +1150,7 @@ struct num {
 static void put_num(struct llmobs_ctx *c, struct o2d_buf *b, const struct num *n)
 {
     if (n->is_int) {
-        llmobs_check(c, o2d_buf_printf(b, "%lld", n->i));
+        llmobs_check(c, o2d_json_append_int(b, n->i));
     } else {
         llmobs_check(c, llmobs_real_write(b, n->d));
     }
@@ -1174,8 +1190,9 @@ static void metrics(struct build *b)
     int first = 1;
     for (size_t i = 0; i < N_METRICS; i++) {
         if (m[i].set) {
-            llmobs_check(
-                c, o2d_buf_printf(&b->main, "%s\"%s\":", first ? "" : ",", metric_keys[i].metric));
+            put(c, &b->main, first ? "\"" : ",\"");
+            put(c, &b->main, metric_keys[i].metric);
+            put(c, &b->main, "\":");
             put_num(c, &b->main, &m[i]);
             first = 0;
         }
@@ -1467,9 +1484,18 @@ static const char *exception_attr(const OtlpSpan *s, const char *key)
     return found;
 }
 
-static int cmp_tag(const void *a, const void *b)
+/* At most MAX_TAGS: an insertion sort, where qsort's set-up cost more than the sort. */
+static void sort_tags(const char **p, size_t n)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    for (size_t i = 1; i < n; i++) {
+        const char *x = p[i];
+        size_t j = i;
+        while (j > 0 && strcmp(p[j - 1], x) > 0) {
+            p[j] = p[j - 1];
+            j--;
+        }
+        p[j] = x;
+    }
 }
 
 #define MAX_TAGS (9 + LLMOBS_MAX_USER_TAGS)
@@ -1486,7 +1512,9 @@ static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const
         return;
     }
     t->off[t->n++] = t->text.len;
-    llmobs_check(c, o2d_buf_printf(&t->text, "%s:%s", k, v));
+    put(c, &t->text, k);
+    put(c, &t->text, ":");
+    put(c, &t->text, v);
     llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
 }
 
@@ -1559,7 +1587,7 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
         for (size_t i = 0; i < t.n; i++) {
             p[i] = (const char *)t.text.data + t.off[i];
         }
-        qsort(p, t.n, sizeof(p[0]), cmp_tag);
+        sort_tags(p, t.n);
         for (size_t i = 0; i < t.n; i++) {
             if (i > 0) {
                 put(c, &b->main, ",");
@@ -1578,25 +1606,80 @@ static void finish(struct build *b)
     struct llmobs_span *sp = b->sp;
     size_t tail_end = b->main.len;
     sp->tail_len = tail_end - sp->head_len;
-    size_t extra = b->io[0].b.len + b->io[1].b.len;
-    llmobs_check(c, o2d_buf_reserve(&b->main, extra));
-    if (c->nomem) {
+    size_t len = tail_end + b->io[0].b.len + b->io[1].b.len;
+    /* main stays with the builder: the span gets an exact copy */
+    uint8_t *text = o2d_malloc(len);
+    if (text == NULL) {
+        c->nomem = 1;
         return;
     }
+    memcpy(text, b->main.data, tail_end);
+    size_t off = tail_end;
     for (int i = 0; i < 2; i++) {
         struct io *io = &b->io[i];
-        sp->io[i] = (struct io_ref){io->key, io->array, io->n, b->main.len, io->b.len};
-        llmobs_check(c, o2d_buf_append(&b->main, io->b.data, io->b.len));
+        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len};
+        if (io->b.len > 0) {
+            memcpy(text + off, io->b.data, io->b.len);
+        }
+        off += io->b.len;
     }
-    if (b->main.cap > b->main.len + 64) {
-        uint8_t *p = o2d_realloc(b->main.data, b->main.len);
-        if (p != NULL) {
-            b->main.data = p;
-            b->main.cap = b->main.len;
+    sp->text = text;
+    sp->text_cap = len;
+}
+
+static void build_init(struct build *b)
+{
+    llmobs_ctx_init(&b->c, NULL);
+    o2d_buf_init(&b->main, SIZE_MAX / 2);
+    for (int i = 0; i < 2; i++) {
+        b->io[i] = (struct io){.key = NULL};
+        o2d_buf_init(&b->io[i].b, SIZE_MAX / 2);
+    }
+    o2d_buf_init(&b->tdefs, SIZE_MAX / 2);
+    b->n_tdefs = 0;
+    o2d_buf_init(&b->last, SIZE_MAX / 2);
+    b->md = (struct md){.n = 0};
+    o2d_buf_init(&b->md.text, SIZE_MAX / 2);
+}
+
+/* A builder is kept between requests: storage grown for an unusually large span goes. */
+#define BUILDER_KEEP (256u * 1024)
+static void build_trim(struct build *b)
+{
+    struct o2d_buf *bufs[] = {&b->main,          &b->io[0].b,       &b->io[1].b,
+                              &b->tdefs,         &b->last,          &b->md.text,
+                              &b->c.msg.content, &b->c.scratch,     &b->c.msg.list[0],
+                              &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3]};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+        if (bufs[i]->cap > BUILDER_KEEP) {
+            o2d_buf_cleanup(bufs[i]);
         }
     }
-    sp->text_cap = b->main.cap;
-    sp->text = o2d_buf_take(&b->main, &extra);
+    if (b->md.cap * sizeof(*b->md.e) > BUILDER_KEEP) {
+        o2d_free(b->md.e);
+        b->md.e = NULL;
+        b->md.cap = 0;
+    }
+}
+
+/* Ready for the next span: contents forgotten, storage kept. */
+static void build_reset(struct build *b, struct llmobs_span *sp)
+{
+    b->c.errors = &sp->errors;
+    b->c.nomem = 0;
+    o2d_buf_reset(&b->main);
+    for (int i = 0; i < 2; i++) {
+        b->io[i].key = NULL;
+        b->io[i].array = 0;
+        b->io[i].n = 0;
+        o2d_buf_reset(&b->io[i].b);
+    }
+    o2d_buf_reset(&b->tdefs);
+    b->n_tdefs = 0;
+    o2d_buf_reset(&b->last);
+    o2d_buf_reset(&b->md.text);
+    b->md.n = 0;
+    b->md.index = NULL; /* an arena value, dropped at the end of each build */
 }
 
 static void build_cleanup(struct build *b)
@@ -1609,13 +1692,46 @@ static void build_cleanup(struct build *b)
     o2d_buf_cleanup(&b->last);
     o2d_buf_cleanup(&b->md.text);
     o2d_free(b->md.e);
-    json_decref(b->md.index);
+}
+
+struct llmobs_builder {
+    struct build b;
+    struct o2d_json_in_scratch js;
+};
+
+int llmobs_builder_new(struct llmobs_builder **out)
+{
+    *out = o2d_malloc(sizeof(**out));
+    if (*out == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    build_init(&(*out)->b);
+    o2d_json_in_scratch_init(&(*out)->js);
+    return O2D_OK;
+}
+
+void llmobs_builder_free(struct llmobs_builder *bl)
+{
+    if (bl == NULL) {
+        return;
+    }
+    build_cleanup(&bl->b);
+    o2d_json_in_scratch_cleanup(&bl->js);
+    o2d_free(bl);
 }
 
 int llmobs_span_build(const OtlpResource *res,
                       const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
                       const OtlpSpan *s, enum llmobs_kind kind, const struct llmobs_config *cfg,
                       struct llmobs_span **out)
+{
+    return llmobs_span_build_with(NULL, res, scope, s, kind, cfg, out);
+}
+
+int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
+                           const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
+                           const OtlpSpan *s, enum llmobs_kind kind,
+                           const struct llmobs_config *cfg, struct llmobs_span **out)
 {
     static const struct llmobs_config no_cfg = {0};
     int rv = O2D_ERR_NOMEM;
@@ -1627,28 +1743,25 @@ int llmobs_span_build(const OtlpResource *res,
     if (kind == LLMOBS_NONE) {
         kind = LLMOBS_WORKFLOW;
     }
-    struct build *b = o2d_malloc(sizeof(*b));
+    struct llmobs_builder own;
+    if (bl == NULL) {
+        build_init(&own.b);
+        o2d_json_in_scratch_init(&own.js);
+    }
+    struct llmobs_builder *use = bl != NULL ? bl : &own;
+    struct build *b = &use->b;
+    /* Every jansson value of the build (parsed attribute JSON, regrouped attributes) dies
+     * before it returns: they come from the builder's arena, released at the end. */
+    o2d_json_in_scratch_open(&use->js);
     struct llmobs_span *sp = o2d_calloc(1, sizeof(*sp));
-    if (b == NULL || sp == NULL) {
-        o2d_free(b);
-        b = NULL;
+    if (sp == NULL) {
         goto out;
     }
+    build_reset(b, sp);
     b->sp = sp;
     b->s = s;
     b->kind = kind;
-    llmobs_ctx_init(&b->c, &sp->errors);
     struct llmobs_ctx *c = &b->c;
-    o2d_buf_init(&b->main, SIZE_MAX / 2);
-    for (int i = 0; i < 2; i++) {
-        b->io[i] = (struct io){.key = NULL};
-        o2d_buf_init(&b->io[i].b, SIZE_MAX / 2);
-    }
-    o2d_buf_init(&b->tdefs, SIZE_MAX / 2);
-    b->n_tdefs = 0;
-    o2d_buf_init(&b->last, SIZE_MAX / 2);
-    b->md = (struct md){.n = 0};
-    o2d_buf_init(&b->md.text, SIZE_MAX / 2);
     sp->kind = kind;
     if (s->trace_id.len == 16) {
         memcpy(sp->ids.trace_id, s->trace_id.data, 16);
@@ -1690,10 +1803,14 @@ int llmobs_span_build(const OtlpResource *res,
     int error =
         s->status != NULL &&
         s->status->code == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-    llmobs_check(c, o2d_buf_printf(m,
-                                   ",\"start_ns\":%" PRId64 ",\"duration\":%" PRId64
-                                   ",\"status\":\"%s\",\"meta\":{\"span\":{\"kind\":\"%s\"}",
-                                   start, dur, error ? "error" : "ok", llmobs_kind_name(kind)));
+    put(c, m, ",\"start_ns\":");
+    llmobs_check(c, o2d_json_append_int(m, start));
+    put(c, m, ",\"duration\":");
+    llmobs_check(c, o2d_json_append_int(m, dur));
+    put(c, m, error ? ",\"status\":\"error\"" : ",\"status\":\"ok\"");
+    put(c, m, ",\"meta\":{\"span\":{\"kind\":\"");
+    put(c, m, llmobs_kind_name(kind));
+    put(c, m, "\"}");
     if (kind == LLMOBS_LLM || kind == LLMOBS_EMBEDDING) {
         model(b);
     }
@@ -1768,9 +1885,16 @@ int llmobs_span_build(const OtlpResource *res,
     put(c, m, ",\"_dd\":{\"span_id\":");
     put_u64str(c, m, sp->ids.span_id);
     put(c, m, ",\"trace_id\":");
+    size_t id_at = m->len;
     put_apm_trace_id(c, m, sp->ids.trace_id);
+    size_t id_len = m->len - id_at;
     put(c, m, ",\"apm_trace_id\":");
-    put_apm_trace_id(c, m, sp->ids.trace_id);
+    /* the same text again (m may move while it grows, so reserve first) */
+    llmobs_check(c, o2d_buf_reserve(m, id_len));
+    if (!c->nomem) {
+        memcpy(m->data + m->len, m->data + id_at, id_len);
+        m->len += id_len;
+    }
     put(c, m, "}");
     if (c->nomem) {
         goto out;
@@ -1783,11 +1907,15 @@ int llmobs_span_build(const OtlpResource *res,
     sp = NULL;
     rv = O2D_OK;
 out:
-    if (b != NULL) {
-        build_cleanup(b);
-        o2d_free(b);
-    }
+    json_decref(b->md.index);
+    b->md.index = NULL;
     llmobs_span_free(sp);
+    o2d_json_in_scratch_close(&use->js);
+    build_trim(b);
+    if (bl == NULL) {
+        build_cleanup(&own.b);
+        o2d_json_in_scratch_cleanup(&own.js);
+    }
     return rv;
 }
 
@@ -1996,7 +2124,9 @@ static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, in
         return o2d_buf_append_byte(out, '}');
     }
     int array = lio != NULL ? lio->array : sp->io[i].array;
-    TRY(o2d_buf_printf(out, "\"%s\":%s", key, array ? "[" : ""));
+    TRY(o2d_buf_append_byte(out, '"'));
+    TRY(o2d_buf_append_str(out, key));
+    TRY(o2d_buf_append_str(out, array ? "\":[" : "\":"));
     if (lio != NULL) {
         TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
     } else {
@@ -2011,11 +2141,14 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     int rv;
     TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
-    TRY(o2d_buf_printf(out, ",\"span_id\":\"%" PRIu64 "\",\"parent_id\":", sp->ids.span_id));
+    TRY(o2d_buf_append_str(out, ",\"span_id\":\""));
+    TRY(o2d_json_append_uint(out, sp->ids.span_id));
+    TRY(o2d_buf_append_str(out, "\",\"parent_id\":\""));
     if (parent_id == 0) {
-        TRY(o2d_buf_append_str(out, "\"undefined\""));
+        TRY(o2d_buf_append_str(out, "undefined\""));
     } else {
-        TRY(o2d_buf_printf(out, "\"%" PRIu64 "\"", parent_id));
+        TRY(o2d_json_append_uint(out, parent_id));
+        TRY(o2d_buf_append_byte(out, '"'));
     }
     TRY(o2d_buf_append(out, sp->text, sp->head_len));
     TRY(write_io(out, sp, 0, drop_io));

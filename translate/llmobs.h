@@ -85,6 +85,18 @@ int llmobs_span_build(const OtlpResource *res,
                       const OtlpSpan *s, enum llmobs_kind kind, const struct llmobs_config *cfg,
                       struct llmobs_span **out);
 
+/* What a build needs besides its result (text buffers, the arena jansson values come from),
+ * kept from one llmobs_span_build_with() to the next: the spans of a request share one,
+ * instead of allocating and growing it per span. Used by one thread at a time. */
+struct llmobs_builder;
+int llmobs_builder_new(struct llmobs_builder **out);
+void llmobs_builder_free(struct llmobs_builder *bl);
+/* llmobs_span_build() with bl's scratch (NULL: a fresh one for this span). */
+int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
+                           const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
+                           const OtlpSpan *s, enum llmobs_kind kind,
+                           const struct llmobs_config *cfg, struct llmobs_span **out);
+
 /* True when a log record carries gen_ai message content (OTel GenAI <= 1.36 events such as
  * gen_ai.user.message / gen_ai.choice, or gen_ai.client.inference.operation.details) and a
  * span id to join it to. */

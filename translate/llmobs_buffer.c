@@ -111,6 +111,16 @@ struct llmobs_buffer {
     size_t forced_bytes; /* of spans decided by a bound: on their way out, not waiting */
     struct llmobs_buffer_counters c;
     struct o2d_buf out;
+    /* SHA-256 for the LLM Obs trace ids, fetched once: EVP_Digest(EVP_sha256()) fetches the
+     * algorithm and allocates a context on every call, over half of what an id cost. NULL
+     * when OpenSSL could not give them; llmobs_trace_id() is used then. */
+    EVP_MD *sha256;
+    EVP_MD_CTX *md_ctx;
+    /* The last id computed: spans of one LLM Obs trace leave one after the other. */
+    int tid_valid;
+    uint8_t tid_trace[16];
+    uint64_t tid_root;
+    char tid[33];
 };
 
 /* A map slot per entry at load <= 1/2. */
@@ -171,7 +181,9 @@ static void pb_free(void *data, void *p)
 static ProtobufCAllocator pb_allocator = {
     .alloc = pb_alloc, .free = pb_free, .allocator_data = NULL};
 
-void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out[33])
+/* md and ctx: a fetched SHA-256 and a context to reuse, or NULL for one-off ones. */
+static void trace_id_with(EVP_MD *sha256, EVP_MD_CTX *ctx, const uint8_t trace_id[16],
+                          uint64_t root_span_id, char out[33])
 {
     static const char hex[] = "0123456789abcdef";
     uint8_t in[24];
@@ -182,7 +194,12 @@ void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out
     for (int i = 0; i < 8; i++) {
         in[16 + i] = (uint8_t)(root_span_id >> (56 - 8 * i));
     }
-    if (EVP_Digest(in, sizeof(in), md, &md_len, EVP_sha256(), NULL) != 1 || md_len < 16) {
+    int ok = sha256 != NULL && ctx != NULL
+                 ? EVP_DigestInit_ex2(ctx, sha256, NULL) == 1 &&
+                       EVP_DigestUpdate(ctx, in, sizeof(in)) == 1 &&
+                       EVP_DigestFinal_ex(ctx, md, &md_len) == 1
+                 : EVP_Digest(in, sizeof(in), md, &md_len, EVP_sha256(), NULL) == 1;
+    if (!ok || md_len < 16) {
         /* Only an OpenSSL allocation failure gets here: fall back to the OTel trace id, still
          * deterministic, rather than leave the caller without an id. */
         memcpy(md, trace_id, 16);
@@ -192,6 +209,11 @@ void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out
         out[2 * i + 1] = hex[md[i] & 15];
     }
     out[32] = '\0';
+}
+
+void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out[33])
+{
+    trace_id_with(NULL, NULL, trace_id, root_span_id, out);
 }
 
 /* ---- per-trace span map ---- */
@@ -590,6 +612,8 @@ int llmobs_buffer_new(struct llmobs_buffer **out, const struct llmobs_buffer_con
                          ? 2 * cfg->max_event_size + OUT_MIN_MAX
                          : SIZE_MAX;
     o2d_buf_init(&b->out, out_max);
+    b->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    b->md_ctx = EVP_MD_CTX_new();
     *out = b;
     return O2D_OK;
 }
@@ -604,6 +628,8 @@ void llmobs_buffer_free(struct llmobs_buffer *b)
     }
     o2d_free(b->buckets);
     o2d_buf_cleanup(&b->out);
+    EVP_MD_CTX_free(b->md_ctx);
+    EVP_MD_free(b->sha256);
     o2d_free(b);
 }
 
@@ -788,7 +814,6 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
                     uint64_t root, int (*emit)(void *ctx, const uint8_t *json, size_t len),
                     void *ctx, int *write_err)
 {
-    char tid[33];
     struct skel *s = map_find(t, p->span_id);
     if (s != NULL && s->pend == p && s->logs != NULL) {
         int rc = join_logs(b, t, s);
@@ -796,9 +821,14 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
             return rc;
         }
     }
-    llmobs_trace_id(t->id, root, tid);
+    if (!b->tid_valid || b->tid_root != root || memcmp(b->tid_trace, t->id, 16) != 0) {
+        trace_id_with(b->sha256, b->md_ctx, t->id, root, b->tid);
+        memcpy(b->tid_trace, t->id, 16);
+        b->tid_root = root;
+        b->tid_valid = 1;
+    }
     o2d_buf_reset(&b->out);
-    int rc = llmobs_span_write(p->sp, tid, parent, b->cfg.max_event_size, &b->out);
+    int rc = llmobs_span_write(p->sp, b->tid, parent, b->cfg.max_event_size, &b->out);
     if (rc == O2D_ERR_NOMEM) {
         return rc;
     }

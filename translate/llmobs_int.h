@@ -74,7 +74,8 @@ void llmobs_set(struct llmobs_ctx *c, json_t *obj, const char *key, json_t *v);
 void llmobs_push(struct llmobs_ctx *c, json_t *arr, json_t *v);
 /* An OTLP value as JSON (kvlists become objects, bytes a hex string). NULL if not set. */
 json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth);
-/* Parses JSON text (invalid UTF-8 replaced by U+FFFD first); NULL when it is not JSON. */
+/* Parses JSON text as json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL) would after invalid UTF-8
+ * is replaced by U+FFFD (o2d_json_in.h); NULL when it is not JSON (or nomem). */
 json_t *llmobs_parse(struct llmobs_ctx *c, const char *s, size_t n);
 /* A value that is either JSON text in a string or already structured; NULL if malformed. */
 json_t *llmobs_value_json(struct llmobs_ctx *c, const OtlpAnyValue *v);
@@ -113,6 +114,13 @@ int llmobs_msg_has_content(const struct llmobs_msg *m);
  * not an array. */
 void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_buf *b, size_t *n,
                            const char *err);
+/* The common shape of gen_ai.input/output.messages, [{"role", "parts": [{"type": "text",
+ * "content"}], "finish_reason"}], written as llmobs_messages_write(llmobs_parse(s)) would
+ * write it, in one pass and without jansson values. Anything else (other keys or part
+ * types, a key twice, values that are not strings, an empty array, bad UTF-8) returns 0
+ * having written nothing and recorded nothing: read it the general way then. */
+int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *b,
+                               size_t *count);
 /* gen_ai.tool.definitions / OpenAI tools entry -> {name, description, schema}, as a list
  * element. */
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,

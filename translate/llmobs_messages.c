@@ -20,6 +20,7 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
+#include "o2d_json_in.h"
 #include "o2d_json_out.h"
 
 /* Writer depth of a message's tool call arguments: input 0, messages 1, message 2, tool_calls
@@ -178,31 +179,33 @@ json_t *llmobs_anyvalue(struct llmobs_ctx *c, const OtlpAnyValue *v, int depth)
 
 json_t *llmobs_parse(struct llmobs_ctx *c, const char *s, size_t n)
 {
-    char *fixed = NULL;
-    size_t ok = o2d_utf8_valid_prefix(s, n);
-    if (ok < n) {
-        /* jansson refuses invalid UTF-8: repair it the way the writer would. */
+    json_t *v;
+    const char *reason;
+    int rv = o2d_json_in_load(s, n, &v, &reason);
+    if (rv == O2D_ERR_INVALID && reason == o2d_json_in_bad_utf8) {
+        /* Invalid UTF-8 is refused (as jansson does): repair it the way the writer would and
+         * read again. Repairing only swaps bytes past ASCII, so text refused for any other
+         * reason would be refused after a repair too. */
         struct o2d_buf b;
         o2d_buf_init(&b, 4 * n + 16);
         size_t i = 0;
         while (i < n) {
             uint32_t cp;
             size_t l = o2d_utf8_decode((const unsigned char *)s + i, n - i, &cp);
-            int rv = l > 0 ? o2d_buf_append(&b, s + i, l) : o2d_buf_append(&b, "\xEF\xBF\xBD", 3);
-            if (rv != O2D_OK) {
+            int arv = l > 0 ? o2d_buf_append(&b, s + i, l) : o2d_buf_append(&b, "\xEF\xBF\xBD", 3);
+            if (arv != O2D_OK) {
                 o2d_buf_cleanup(&b);
                 c->nomem = 1;
                 return NULL;
             }
             i += l > 0 ? l : 1;
         }
-        fixed = (char *)b.data;
-        n = b.len;
-        s = fixed;
+        rv = o2d_json_in_load((const char *)b.data, b.len, &v, &reason);
+        o2d_buf_cleanup(&b);
     }
-    json_error_t err;
-    json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-    o2d_free(fixed);
+    if (rv == O2D_ERR_NOMEM) {
+        c->nomem = 1;
+    }
     return v;
 }
 
@@ -219,11 +222,72 @@ json_t *llmobs_value_json(struct llmobs_ctx *c, const OtlpAnyValue *v)
 
 /* ---- writing ---- */
 
+/*
+ * "%.15g" for a value that is a decimal with at most 6 places and under 1e9 (temperatures,
+ * top_p, scores), without printf: such a decimal has at most 15 significant digits and the
+ * double nearest to it is well within half a unit of the 15th digit, so "%.15g" prints
+ * exactly that decimal (trailing zeros dropped, no exponent between 1e-4 and 1e15), and it
+ * reads back as d. Returns 0 when d is not such a value.
+ */
+static int short_decimal(char out[40], double d)
+{
+    static const double pow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+    double a = d < 0 ? -d : d;
+    if (!(a >= 1e-4 && a < 1e9)) {
+        return 0;
+    }
+    for (int p = 0; p <= 6; p++) {
+        double m = a * pow10[p];
+        uint64_t mi = (uint64_t)(m + 0.5);
+        /* mi / 10^p is correctly rounded, so equality means the decimal reads back as a */
+        if ((double)mi / pow10[p] != a) {
+            continue;
+        }
+        uint64_t scale = (uint64_t)pow10[p];
+        uint64_t ip = mi / scale, frac = mi % scale;
+        char digits[24];
+        size_t n = 0;
+        do {
+            digits[n++] = (char)('0' + ip % 10);
+            ip /= 10;
+        } while (ip != 0);
+        size_t o = 0;
+        if (d < 0) {
+            out[o++] = '-';
+        }
+        while (n > 0) {
+            out[o++] = digits[--n];
+        }
+        out[o++] = '.';
+        if (frac == 0) {
+            out[o++] = '0';
+        } else {
+            for (int k = p - 1; k >= 0; k--) {
+                digits[k] = (char)('0' + frac % 10);
+                frac /= 10;
+            }
+            int last = p - 1;
+            while (digits[last] == '0') {
+                last--;
+            }
+            for (int k = 0; k <= last; k++) {
+                out[o++] = digits[k];
+            }
+        }
+        out[o] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 int llmobs_real_write(struct o2d_buf *b, double d)
 {
     char tmp[40];
     if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
         return o2d_buf_append_str(b, "null");
+    }
+    if (short_decimal(tmp, d)) {
+        return o2d_buf_append_str(b, tmp);
     }
     snprintf(tmp, sizeof(tmp), "%.15g", d);
     if (strtod(tmp, NULL) != d) {
@@ -237,9 +301,7 @@ int llmobs_real_write(struct o2d_buf *b, double d)
 
 static int int_write(struct o2d_buf *b, long long v)
 {
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", v);
-    return o2d_buf_append(b, tmp, (size_t)n);
+    return o2d_json_append_int(b, (int64_t)v);
 }
 
 int llmobs_json_write(struct o2d_buf *b, const json_t *v, int depth)
@@ -412,9 +474,10 @@ int llmobs_value_text_write(struct llmobs_ctx *c, struct o2d_buf *b, const OtlpA
     return 1;
 }
 
-static void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
+/* Inline so that the length of a literal is known at compile time. */
+static inline void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 {
-    llmobs_check(c, o2d_buf_append_str(b, s));
+    llmobs_check(c, o2d_buf_append(b, s, strlen(s)));
 }
 
 static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)
@@ -767,6 +830,129 @@ void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_
             llmobs_msg_write(c, b, n);
         }
     }
+}
+
+/* The string that comes next, or 0. */
+static int pull_str(struct o2d_json_in_pull *r, const char **s, size_t *n)
+{
+    return o2d_json_in_pull_string(r, s, n);
+}
+
+static int key_is(const char *k, size_t n, const char *want)
+{
+    size_t l = strlen(want);
+    return n == l && memcmp(k, want, l) == 0;
+}
+
+/* One part {"type": "text", "content": "..."} (keys in any order, each once) into content. */
+static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+{
+    int have_type = 0, have_content = 0;
+    if (!o2d_json_in_pull_take(r, '{')) {
+        return 0;
+    }
+    do {
+        const char *k, *v;
+        size_t kn, vn;
+        if (!pull_str(r, &k, &kn) || !o2d_json_in_pull_take(r, ':')) {
+            return 0;
+        }
+        if (key_is(k, kn, "type") && !have_type) {
+            if (!pull_str(r, &v, &vn) || !key_is(v, vn, "text")) {
+                return 0;
+            }
+            have_type = 1;
+        } else if (key_is(k, kn, "content") && !have_content) {
+            if (!pull_str(r, &v, &vn)) {
+                return 0;
+            }
+            add_text(c, &c->msg.content, v, vn);
+            have_content = 1;
+        } else {
+            return 0;
+        }
+    } while (o2d_json_in_pull_take(r, ','));
+    return have_type && have_content && o2d_json_in_pull_take(r, '}');
+}
+
+/* One message {"role": "...", "parts": [text parts], "finish_reason": "..."} (keys in any
+ * order, each once; finish_reason optional) into c->msg. */
+static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+{
+    int have_role = 0, have_parts = 0, have_finish = 0;
+    msg_reset(&c->msg);
+    o2d_buf_reset(&c->scratch);
+    if (!o2d_json_in_pull_take(r, '{')) {
+        return 0;
+    }
+    do {
+        const char *k, *v;
+        size_t kn, vn;
+        if (!pull_str(r, &k, &kn) || !o2d_json_in_pull_take(r, ':')) {
+            return 0;
+        }
+        if (key_is(k, kn, "role") && !have_role) {
+            /* an empty role (or one cut by a NUL) takes the general path's defaults */
+            if (!pull_str(r, &v, &vn) || vn == 0 || memchr(v, '\0', vn) != NULL) {
+                return 0;
+            }
+            llmobs_check(c, o2d_buf_append(&c->scratch, v, vn));
+            llmobs_check(c, o2d_buf_append_byte(&c->scratch, '\0'));
+            have_role = 1;
+        } else if (key_is(k, kn, "parts") && !have_parts) {
+            if (!o2d_json_in_pull_take(r, '[')) {
+                return 0;
+            }
+            if (!o2d_json_in_pull_take(r, ']')) {
+                do {
+                    if (!fast_part(c, r)) {
+                        return 0;
+                    }
+                } while (o2d_json_in_pull_take(r, ','));
+                if (!o2d_json_in_pull_take(r, ']')) {
+                    return 0;
+                }
+            }
+            have_parts = 1;
+        } else if (key_is(k, kn, "finish_reason") && !have_finish) {
+            if (!pull_str(r, &v, &vn)) {
+                return 0;
+            }
+            have_finish = 1;
+        } else {
+            return 0;
+        }
+    } while (o2d_json_in_pull_take(r, ','));
+    if (!have_role || !have_parts || !o2d_json_in_pull_take(r, '}') || c->nomem) {
+        return 0;
+    }
+    c->msg.role = (const char *)c->scratch.data;
+    return 1;
+}
+
+int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *b,
+                               size_t *count)
+{
+    size_t len0 = b->len, count0 = *count;
+    struct o2d_json_in_pull r;
+    o2d_json_in_pull_init(&r, s, n);
+    int ok = o2d_json_in_pull_take(&r, '[') && o2d_json_in_pull_peek(&r) == '{';
+    while (ok) {
+        ok = fast_message(c, &r);
+        if (ok) {
+            llmobs_msg_write(c, b, count);
+            if (!o2d_json_in_pull_take(&r, ',')) {
+                ok = o2d_json_in_pull_take(&r, ']') && o2d_json_in_pull_peek(&r) == -1;
+                break;
+            }
+        }
+    }
+    o2d_json_in_pull_cleanup(&r);
+    if (!ok) {
+        b->len = len0;
+        *count = count0;
+    }
+    return ok;
 }
 
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,

@@ -1,6 +1,7 @@
 /*
  * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "o2d_alloc.h"
@@ -114,6 +115,17 @@ void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
     b->off += need;
     a->used += need;
     return p;
+}
+
+int o2d_arena_owns(const struct o2d_arena *a, const void *p)
+{
+    uintptr_t x = (uintptr_t)p;
+    for (const struct o2d_arena_block *b = a->head; b != NULL; b = b->next) {
+        if (x >= (uintptr_t)b->mem && x < (uintptr_t)b->mem + b->off) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 char *o2d_arena_strndup(struct o2d_arena *a, const char *s, size_t len)

@@ -36,6 +36,8 @@ void o2d_arena_reset(struct o2d_arena *a);
 void o2d_arena_set_limit(struct o2d_arena *a, size_t limit);
 /* 16-byte aligned; NULL past the limit or when the system is out of memory. */
 void *o2d_arena_alloc(struct o2d_arena *a, size_t n);
+/* Whether p was handed out by this arena (and not released since). */
+int o2d_arena_owns(const struct o2d_arena *a, const void *p);
 /* A NUL-terminated copy of s[0..len) in the arena. */
 char *o2d_arena_strndup(struct o2d_arena *a, const char *s, size_t len);
 

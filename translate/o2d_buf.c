@@ -61,9 +61,12 @@ int o2d_buf_append(struct o2d_buf *b, const void *p, size_t n)
     if (n == 0) {
         return O2D_OK;
     }
-    int rv = o2d_buf_reserve(b, n);
-    if (rv != O2D_OK) {
-        return rv;
+    /* cap never exceeds max, so what fits in cap needs no other check */
+    if (n > b->cap - b->len) {
+        int rv = o2d_buf_reserve(b, n);
+        if (rv != O2D_OK) {
+            return rv;
+        }
     }
     memcpy(b->data + b->len, p, n);
     b->len += n;

@@ -2,6 +2,11 @@
  * o2d_json_out.c: JSON string escaping with UTF-8 repair (RFC 8259 section 7; RFC 3629 for
  * what is valid UTF-8: no overlongs, no surrogates, nothing past U+10FFFF).
  */
+#include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "o2d.h"
 #include "o2d_json_out.h"
 
@@ -74,78 +79,149 @@ size_t o2d_utf8_valid_prefix(const char *s, size_t len)
     return len;
 }
 
+/* 1 for the bytes a JSON string holds as they are: printable ASCII other than '"' and '\\'. */
+static const uint8_t plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* Whether any of 8 bytes is not plain: each test is exact for "any byte" (a borrow only
+ * starts at a byte that is flagged itself). */
+static int special8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    return ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high) != 0;
+}
+
+size_t o2d_json_plain_len(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+#ifdef __SSE2__
+    /* 16 bytes a step: a signed compare with 0x20 flags controls and every byte >= 0x80 */
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  bslash = _mm_set1_epi8('\\');
+    for (; len - i >= 16; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i bad =
+            _mm_or_si128(_mm_cmplt_epi8(x, space),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        if (m != 0) {
+            return i + (size_t)__builtin_ctz(m);
+        }
+    }
+#endif
+    /* 8 bytes at a time while nothing stands out: message text is mostly plain */
+    for (; len - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (special8(x)) {
+            break;
+        }
+    }
+    while (i < len && plain[p[i]]) {
+        i++;
+    }
+    return i;
+}
+
 int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
+    size_t mark = b->len;
+    /* Room for the string as it is; an escape or a repair makes more as it comes, never more
+     * than the output still needs (the rest of the input taken as is), so the buffer's max is
+     * hit exactly when the whole string would not fit. */
     int rv = o2d_buf_reserve(b, len + 2);
     if (rv != O2D_OK) {
         return rv;
     }
-    o2d_buf_append_byte(b, '"');
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
     size_t i = 0;
-    while (i < len && rv == O2D_OK) {
-        /* Copy the longest run that needs no escaping in one go. */
+    for (;;) {
         size_t start = i;
-        while (i < len && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') {
-            i++;
-        }
+        i += o2d_json_plain_len((const char *)p + i, len - i);
         if (i > start) {
-            rv = o2d_buf_append(b, p + start, i - start);
-            continue;
+            memcpy(o, p + start, i - start);
+            o += i - start;
+        }
+        if (i == len) {
+            break;
         }
         unsigned char c = p[i];
-        if (c >= 0x80) {
-            size_t n = utf8_seq_len(p + i, len - i);
-            if (n == 0) {
-                rv = o2d_buf_append(b, "\xEF\xBF\xBD", 3);
-                i++;
-            } else {
-                rv = o2d_buf_append(b, p + i, n);
-                i += n;
-            }
-            continue;
-        }
         char esc[6];
-        size_t en = 2;
-        esc[0] = '\\';
-        switch (c) {
-        case '"':
-            esc[1] = '"';
-            break;
-        case '\\':
-            esc[1] = '\\';
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            en = 6;
+        const void *src = esc;
+        size_t in = 1, out = 2;
+        if (c >= 0x80) {
+            in = utf8_seq_len(p + i, len - i);
+            if (in == 0) {
+                in = 1;
+                src = "\xEF\xBF\xBD";
+                out = 3;
+            } else {
+                src = p + i;
+                out = in;
+            }
+        } else {
+            esc[0] = '\\';
+            switch (c) {
+            case '"':
+                esc[1] = '"';
+                break;
+            case '\\':
+                esc[1] = '\\';
+                break;
+            case '\n':
+                esc[1] = 'n';
+                break;
+            case '\r':
+                esc[1] = 'r';
+                break;
+            case '\t':
+                esc[1] = 't';
+                break;
+            case '\b':
+                esc[1] = 'b';
+                break;
+            case '\f':
+                esc[1] = 'f';
+                break;
+            default:
+                esc[1] = 'u';
+                esc[2] = '0';
+                esc[3] = '0';
+                esc[4] = hex[c >> 4];
+                esc[5] = hex[c & 15];
+                out = 6;
+            }
         }
-        rv = o2d_buf_append(b, esc, en);
-        i++;
+        size_t need = out + (len - i - in) + 1;
+        if ((size_t)(b->data + b->cap - o) < need) {
+            b->len = (size_t)(o - b->data);
+            rv = o2d_buf_reserve(b, need);
+            if (rv != O2D_OK) {
+                b->len = mark;
+                return rv;
+            }
+            o = b->data + b->len;
+        }
+        memcpy(o, src, out);
+        o += out;
+        i += in;
     }
-    if (rv == O2D_OK) {
-        rv = o2d_buf_append_byte(b, '"');
-    }
-    return rv;
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return O2D_OK;
 }
 
 int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
@@ -160,4 +236,30 @@ int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
         b->data[b->len++] = (uint8_t)hex[p[i] & 15];
     }
     return O2D_OK;
+}
+
+int o2d_json_append_uint(struct o2d_buf *b, uint64_t v)
+{
+    char tmp[20];
+    size_t i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return o2d_buf_append(b, tmp + i, sizeof(tmp) - i);
+}
+
+int o2d_json_append_int(struct o2d_buf *b, int64_t v)
+{
+    char tmp[21];
+    size_t i = sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        tmp[--i] = '-';
+    }
+    return o2d_buf_append(b, tmp + i, sizeof(tmp) - i);
 }

@@ -18,6 +18,12 @@ int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len);
 size_t o2d_utf8_decode(const unsigned char *s, size_t avail, uint32_t *cp);
 /* Length of the longest valid UTF-8 prefix of s[0..len) (the whole length if valid). */
 size_t o2d_utf8_valid_prefix(const char *s, size_t len);
+/* Length of the prefix of s[0..len) that a JSON string holds as it is (printable ASCII
+ * other than '"' and '\\'). */
+size_t o2d_json_plain_len(const char *s, size_t len);
+/* Appends v in decimal, as printf's PRIu64 / PRId64 would (hot paths avoid printf). */
+int o2d_json_append_uint(struct o2d_buf *b, uint64_t v);
+int o2d_json_append_int(struct o2d_buf *b, int64_t v);
 /* Appends lowercase hex of p[0..n). */
 int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n);
 

@@ -18,6 +18,7 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
+#include "o2d_json_in.h"
 #include "otlp.h"
 
 #define STR OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE
@@ -56,6 +57,12 @@ static void check(const struct llmobs_span *sp, size_t max)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static int hooks;
+    if (!hooks) {
+        /* as otel2dd installs it: builds take their jansson values from a scratch arena */
+        json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
+        hooks = 1;
+    }
     const uint8_t *nul = memchr(data, 0, size);
     size_t n1 = nul != NULL ? (size_t)(nul - data) : size;
     size_t n2 = nul != NULL ? size - n1 - 1 : 0;

@@ -15,10 +15,12 @@
 #include <jansson.h>
 
 #include "llmobs.h"
+#include "llmobs_int.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
+#include "o2d_json_in.h"
 #include "otlp.h"
 
 #define TRACE_ID "0123456789abcdef0123456789abcdef"
@@ -434,13 +436,263 @@ static void test_failmalloc(void **state)
     o2d_arena_cleanup(&a);
 }
 
+/* A builder kept across builds (as the exporter keeps them) survives failed builds: every
+ * failure is NOMEM, and a build after it writes what a fresh builder writes. */
+static void test_builder_reuse(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    const OtlpSpan *s = decode_span(
+        &a,
+        "[" KV("gen_ai.operation.name", "chat") "," KV(
+            "gen_ai.input.messages",
+            "[{\\\"role\\\":\\\"user\\\",\\\"parts\\\":[{\\\"type\\\":\\\"text\\\","
+            "\\\"content\\\":\\\"hi\\\"}]}]") "," KV("gen_ai.request.temperature",
+                                                     "0.2") "," KV("gen_ai.system_instructions",
+                                                                   "be brief") "]",
+        NULL);
+    struct llmobs_span *fresh = NULL;
+    assert_int_equal(llmobs_span_build(NULL, NULL, s, LLMOBS_LLM, NULL, &fresh), O2D_OK);
+    size_t want_len = 0;
+    json_t *want = write_json(fresh, 0, 5000000, &want_len);
+    struct llmobs_builder *bl = NULL;
+    assert_int_equal(llmobs_builder_new(&bl), O2D_OK);
+    for (long n = 0; n < 120; n++) {
+        o2d_alloc_fail_after(n);
+        struct llmobs_span *sp = NULL;
+        int rv = llmobs_span_build_with(bl, NULL, NULL, s, LLMOBS_LLM, NULL, &sp);
+        o2d_alloc_fail_after(-1);
+        assert_true(rv == O2D_OK || rv == O2D_ERR_NOMEM);
+        llmobs_span_free(sp);
+        /* and the next build with the same builder is whole */
+        assert_int_equal(llmobs_span_build_with(bl, NULL, NULL, s, LLMOBS_LLM, NULL, &sp), O2D_OK);
+        size_t len = 0;
+        json_t *got = write_json(sp, 0, 5000000, &len);
+        assert_int_equal(len, want_len);
+        assert_true(json_equal(got, want));
+        json_decref(got);
+        llmobs_span_free(sp);
+    }
+    llmobs_builder_free(bl);
+    json_decref(want);
+    llmobs_span_free(fresh);
+    o2d_arena_cleanup(&a);
+}
+
+static uint64_t fm_state = 0x853c49e6748fea9bull;
+
+static uint32_t fm_rnd(uint32_t n)
+{
+    fm_state ^= fm_state << 13;
+    fm_state ^= fm_state >> 7;
+    fm_state ^= fm_state << 17;
+    return (uint32_t)((fm_state >> 16) % n);
+}
+
+static void fm_ws(struct o2d_buf *t)
+{
+    static const char *const ws[] = {"", "", "", " ", "\n  ", "\t"};
+    o2d_buf_append_str(t, ws[fm_rnd(6)]);
+}
+
+/* A random messages text: mostly the shape the fast reader takes, sometimes not. */
+static void fm_text(struct o2d_buf *t)
+{
+    static const char *const roles[] = {
+        "\"user\"", "\"system\"", "\"assistant\"", "\"t\\u006fol\"", "\"\"", "\"a\\u0000b\"", "7"};
+    static const char *const texts[] = {"\"Where is order 88231?\"",
+                                        "\"\"",
+                                        "\"line\\nbreak \\\"quoted\\\" \\\\\"",
+                                        "\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00\"",
+                                        "\"bad \xc3 utf8\"",
+                                        "\"nul \\u0000 in\"",
+                                        "\"ctl \\u0001\"",
+                                        "null",
+                                        "[\"x\"]"};
+    static const char *const keys[] = {"\"role\"",    "\"parts\"", "\"finish_reason\"",
+                                       "\"content\"", "\"name\"",  "\"r\\u006fle\""};
+    o2d_buf_reset(t);
+    fm_ws(t);
+    o2d_buf_append_str(t, "[");
+    int n_msgs = (int)fm_rnd(4);
+    for (int m = 0; m < n_msgs; m++) {
+        if (m > 0) {
+            o2d_buf_append_str(t, ",");
+        }
+        fm_ws(t);
+        o2d_buf_append_str(t, "{");
+        /* usually role + parts (+ finish_reason), in a random order; sometimes other keys */
+        int order[4] = {0, 1, 2, 3};
+        int n_keys = fm_rnd(8) == 0 ? 4 : 2 + (int)fm_rnd(2);
+        for (int i = n_keys - 1; i > 0; i--) {
+            int j = (int)fm_rnd((uint32_t)i + 1), x = order[i];
+            order[i] = order[j];
+            order[j] = x;
+        }
+        for (int i = 0; i < n_keys; i++) {
+            int k = order[i] == 3 ? 3 + (int)fm_rnd(3) : order[i];
+            if (i > 0) {
+                o2d_buf_append_str(t, ",");
+            }
+            fm_ws(t);
+            o2d_buf_append_str(t, keys[k]);
+            fm_ws(t);
+            o2d_buf_append_str(t, ":");
+            fm_ws(t);
+            if (k == 0 || k == 5) {
+                o2d_buf_append_str(t, roles[fm_rnd(10) < 7 ? fm_rnd(3) : fm_rnd(7)]);
+            } else if (k == 1) {
+                o2d_buf_append_str(t, "[");
+                int n_parts = (int)fm_rnd(4);
+                for (int p = 0; p < n_parts; p++) {
+                    if (p > 0) {
+                        o2d_buf_append_str(t, ",");
+                    }
+                    const char *type = fm_rnd(8) == 0 ? "\"tool_call\"" : "\"text\"";
+                    const char *text = texts[fm_rnd(10) < 6 ? fm_rnd(4) : fm_rnd(9)];
+                    if (fm_rnd(2)) {
+                        o2d_buf_printf(t, "{\"type\":%s,\"content\":%s}", type, text);
+                    } else {
+                        o2d_buf_printf(t, "{ \"content\" : %s , \"type\" : %s }", text, type);
+                    }
+                }
+                o2d_buf_append_str(t, "]");
+            } else {
+                o2d_buf_append_str(t, texts[fm_rnd(10) < 8 ? 0 : fm_rnd(9)]);
+            }
+            fm_ws(t);
+        }
+        o2d_buf_append_str(t, "}");
+    }
+    fm_ws(t);
+    o2d_buf_append_str(t, "]");
+    fm_ws(t);
+    /* and now and then a byte changed anywhere */
+    if (fm_rnd(6) == 0 && t->len > 0) {
+        static const char junk[] = "{}[]:,\"\\ ax0\x80";
+        t->data[fm_rnd((uint32_t)t->len)] = (uint8_t)junk[fm_rnd(sizeof(junk) - 1)];
+    }
+}
+
+/* llmobs_messages_write_fast writes exactly what the general reader writes, or nothing. */
+static void test_fast_messages(void **state)
+{
+    (void)state;
+    struct o2d_buf t, b1, b2;
+    o2d_buf_init(&t, 1 << 20);
+    o2d_buf_init(&b1, 1 << 20);
+    o2d_buf_init(&b2, 1 << 20);
+    size_t fast = 0, rounds = 40000;
+    for (size_t i = 0; i < rounds; i++) {
+        fm_text(&t);
+        struct llmobs_errors e1 = {.n = 0}, e2 = {.n = 0};
+        struct llmobs_ctx c1, c2;
+        llmobs_ctx_init(&c1, &e1);
+        llmobs_ctx_init(&c2, &e2);
+        o2d_buf_reset(&b1);
+        o2d_buf_reset(&b2);
+        size_t n1 = 0, n2 = 0;
+        int ok = llmobs_messages_write_fast(&c1, (const char *)t.data, t.len, &b1, &n1);
+        if (ok) {
+            json_t *j = llmobs_parse(&c2, (const char *)t.data, t.len);
+            llmobs_messages_write(&c2, j, &b2, &n2, "otel_warning_input_malformed");
+            json_decref(j);
+            if (n1 != n2 || b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0 ||
+                e2.n != 0) {
+                fail_msg("differs on %.*s:\n fast %.*s\n full %.*s", (int)t.len,
+                         (const char *)t.data, (int)b1.len, (const char *)b1.data, (int)b2.len,
+                         (const char *)b2.data);
+            }
+            assert_true(n1 > 0);
+            fast++;
+        } else {
+            assert_int_equal(b1.len, 0);
+            assert_int_equal(n1, 0);
+        }
+        assert_int_equal(e1.n, 0);
+        assert_false(c1.nomem);
+        llmobs_ctx_cleanup(&c1);
+        llmobs_ctx_cleanup(&c2);
+    }
+    /* the generator hits the fast path often enough for this to mean something */
+    assert_true(fast > rounds / 10);
+    o2d_buf_cleanup(&t);
+    o2d_buf_cleanup(&b1);
+    o2d_buf_cleanup(&b2);
+}
+
+/* llmobs_real_write against what it always wrote: "%.15g", "%.17g" when that does not read
+ * back, ".0" when neither has a point or an exponent. */
+static void real_reference(char out[40], double d)
+{
+    snprintf(out, 40, "%.15g", d);
+    if (strtod(out, NULL) != d) {
+        snprintf(out, 40, "%.17g", d);
+    }
+    if (strpbrk(out, ".eE") == NULL) {
+        strcat(out, ".0");
+    }
+}
+
+static void test_real_write(void **state)
+{
+    (void)state;
+    static const double fixed[] = {
+        0.2,        0.7,         1.0,    0.1 + 0.2, 1e-4,  9.99e-5, 1e9,  999999999.999999,
+        123456.789, -0.5,        -3.0,   0.0,       -0.0,  1e15,    1e16, 1e300,
+        5e-324,     0.000123456, 2.5e-7, 1.0 / 3,   100.0, 42.125};
+    char want[40];
+    struct o2d_buf b;
+    o2d_buf_init(&b, 1024);
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < 200000; i++) {
+        double d;
+        if (i < sizeof(fixed) / sizeof(fixed[0])) {
+            d = fixed[i];
+        } else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            static const double scale[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7};
+            switch (i % 3) {
+            case 0: /* short decimals, the fast path */
+                d = (double)(x % 2000000000000ull) / scale[(x >> 40) % 8];
+                break;
+            case 1: /* any bits */
+                memcpy(&d, &x, sizeof(d));
+                break;
+            default: /* [0, 2) with all digits */
+                d = (double)(x >> 11) / 4503599627370496.0;
+                break;
+            }
+            if (x & 1) {
+                d = -d;
+            }
+        }
+        if (d != d || d > 1.7976931348623157e308 || d < -1.7976931348623157e308) {
+            continue;
+        }
+        real_reference(want, d);
+        o2d_buf_reset(&b);
+        assert_int_equal(llmobs_real_write(&b, d), O2D_OK);
+        if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0) {
+            fail_msg("%.17g: want %s, got %.*s", d, want, (int)b.len, (const char *)b.data);
+        }
+    }
+    o2d_buf_cleanup(&b);
+}
+
 int main(void)
 {
+    /* as otel2dd installs it: builds take their jansson values from a scratch arena */
+    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_classify),           cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_failmalloc),         cmocka_unit_test(test_real_write),
+        cmocka_unit_test(test_fast_messages),      cmocka_unit_test(test_builder_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,7 @@
 #include "o2d.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
+#include "o2d_json_in.h"
 #include "otlp.h"
 
 #define FIXED_TRACE_ID "0123456789abcdef0123456789abcdef"
@@ -213,6 +214,8 @@ static void test_fixtures(void **state)
 
 int main(void)
 {
+    /* as otel2dd installs it: builds take their jansson values from a scratch arena */
+    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fixtures),
     };

@@ -1,0 +1,151 @@
+/*
+ * test_json_out.c: o2d_json_append_string() and the decimal writers against plain reference
+ * versions (one byte at a time; snprintf): the same bytes for random inputs mixing text,
+ * escapes and broken UTF-8, and the same answer at a buffer's max (fits exactly, one byte
+ * short), where a failed append leaves the buffer as it was.
+ */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "o2d.h"
+#include "o2d_buf.h"
+#include "o2d_json_out.h"
+
+/* The escaping rules one byte at a time. */
+static void reference(struct o2d_buf *b, const unsigned char *p, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    assert_int_equal(o2d_buf_append_byte(b, '"'), O2D_OK);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        char e[8];
+        size_t n = 0;
+        if (c >= 0x80) {
+            uint32_t cp;
+            size_t l = o2d_utf8_decode(p + i, len - i, &cp);
+            assert_int_equal(
+                l > 0 ? o2d_buf_append(b, p + i, l) : o2d_buf_append(b, "\xEF\xBF\xBD", 3), O2D_OK);
+            i += l > 0 ? l : 1;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            e[n++] = '\\';
+            e[n++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+            e[n++] = '\\';
+            e[n++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
+        } else if (c < 0x20) {
+            n = (size_t)snprintf(e, sizeof(e), "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else {
+            e[n++] = (char)c;
+        }
+        assert_int_equal(o2d_buf_append(b, e, n), O2D_OK);
+        i++;
+    }
+    assert_int_equal(o2d_buf_append_byte(b, '"'), O2D_OK);
+}
+
+static uint64_t rnd_state = 0x2545f4914f6cdd1dull;
+
+static uint32_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return (uint32_t)(rnd_state >> 16);
+}
+
+static void test_strings(void **state)
+{
+    (void)state;
+    static const char *const pieces[] = {"plain text ",
+                                         "\"",
+                                         "\\",
+                                         "\n",
+                                         "\t",
+                                         "\x01",
+                                         "\x1f",
+                                         "\x7f",
+                                         "caf\xc3\xa9",
+                                         "\xc3",
+                                         "\xed\xa0\x80",
+                                         "\x80",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xf4\x90\x80\x80",
+                                         "/",
+                                         "{}"};
+    unsigned char in[512];
+    for (int round = 0; round < 5000; round++) {
+        size_t n = 0;
+        int k = (int)(rnd() % 12);
+        for (int j = 0; j < k; j++) {
+            const char *pc = pieces[rnd() % (sizeof(pieces) / sizeof(pieces[0]))];
+            size_t l = strlen(pc);
+            memcpy(in + n, pc, l);
+            n += l;
+        }
+        struct o2d_buf want, got;
+        o2d_buf_init(&want, SIZE_MAX / 2);
+        reference(&want, in, n);
+        /* unbounded, and at exactly the size needed (fits) and one byte less (fails, no change) */
+        for (int bound = 0; bound < 3; bound++) {
+            size_t max = bound == 0 ? SIZE_MAX / 2 : 3 + want.len - (bound == 2);
+            o2d_buf_init(&got, max);
+            assert_int_equal(o2d_buf_append(&got, "ab,", 3), O2D_OK);
+            int rv = o2d_json_append_string(&got, (const char *)in, n);
+            if (bound == 2) {
+                assert_int_equal(rv, O2D_ERR_TOO_LARGE);
+                assert_int_equal(got.len, 3);
+            } else {
+                assert_int_equal(rv, O2D_OK);
+                assert_int_equal(got.len, 3 + want.len);
+                assert_memory_equal(got.data + 3, want.data, want.len);
+            }
+            o2d_buf_cleanup(&got);
+        }
+        o2d_buf_cleanup(&want);
+    }
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    static const int64_t ints[] = {0,         1,        -1, 9, 10, -10, 1768478414002000000LL,
+                                   INT64_MAX, INT64_MIN};
+    static const uint64_t uints[] = {0, 7, 10, 14987993476612893167ULL, UINT64_MAX};
+    char want[32];
+    struct o2d_buf b;
+    o2d_buf_init(&b, 64);
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        o2d_buf_reset(&b);
+        assert_int_equal(o2d_json_append_int(&b, ints[i]), O2D_OK);
+        int n = snprintf(want, sizeof(want), "%" PRId64, ints[i]);
+        assert_int_equal(b.len, (size_t)n);
+        assert_memory_equal(b.data, want, (size_t)n);
+    }
+    for (size_t i = 0; i < sizeof(uints) / sizeof(uints[0]); i++) {
+        o2d_buf_reset(&b);
+        assert_int_equal(o2d_json_append_uint(&b, uints[i]), O2D_OK);
+        int n = snprintf(want, sizeof(want), "%" PRIu64, uints[i]);
+        assert_int_equal(b.len, (size_t)n);
+        assert_memory_equal(b.data, want, (size_t)n);
+    }
+    o2d_buf_cleanup(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_numbers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

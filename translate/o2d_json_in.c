@@ -1,0 +1,596 @@
+/*
+ * o2d_json_in.c: JSON text -> jansson value (o2d_json_in.h), RFC 8259 with jansson 2.14's
+ * choices where the RFC leaves room (src/load.c): integers must fit json_int_t, reals must not
+ * overflow a double (underflow is fine), "\u0000" is allowed in strings but not in keys,
+ * a repeated key keeps its first place and takes its last value (json_object_setn_new_nocheck,
+ * as jansson's parser does), nesting deeper than JSON_PARSER_MAX_DEPTH values is refused,
+ * any value may be the top level, and only whitespace may follow it.
+ *
+ * Strings without escapes become jansson strings straight from the text; escaped ones are
+ * decoded into one reused buffer first. Error positions are not kept: callers only need to
+ * know that the text is not JSON.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_buf.h"
+#include "o2d_json_in.h"
+#include "o2d_json_out.h"
+
+const char o2d_json_in_bad_utf8[] = "not valid UTF-8";
+static const char r_syntax[] = "not JSON";
+static const char r_depth[] = "JSON nested too deeply";
+static const char r_range[] = "JSON number out of range";
+static const char r_nul_key[] = "NUL in a JSON object key";
+
+/* Longer number texts than this are copied into the reader's buffer for strtod. */
+#define NUM_STACK 64
+
+static void fail(struct o2d_json_in_pull *r, const char *reason)
+{
+    if (r->reason == NULL && !r->nomem) {
+        r->reason = reason;
+    }
+}
+
+static void skip_ws(struct o2d_json_in_pull *r)
+{
+    const unsigned char *p = r->p;
+    while (p < r->end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) {
+        p++;
+    }
+    r->p = p;
+}
+
+static int hex4(const unsigned char *p, const unsigned char *end, uint32_t *v)
+{
+    if (end - p < 4) {
+        return 0;
+    }
+    uint32_t x = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned char c = p[i];
+        x <<= 4;
+        if (c >= '0' && c <= '9') {
+            x |= (uint32_t)(c - '0');
+        } else if (c >= 'a' && c <= 'f') {
+            x |= (uint32_t)(c - 'a' + 10);
+        } else if (c >= 'A' && c <= 'F') {
+            x |= (uint32_t)(c - 'A' + 10);
+        } else {
+            return 0;
+        }
+    }
+    *v = x;
+    return 1;
+}
+
+static size_t utf8_put(uint32_t cp, uint8_t out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (uint8_t)(0xC0 | (cp >> 6));
+        out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (uint8_t)(0xE0 | (cp >> 12));
+        out[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xF0 | (cp >> 18));
+    out[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The plain part of a string from p: printable ASCII other than '"' and '\', and valid UTF-8
+ * sequences. Returns where it stops (end, '"', '\', a control character or bad UTF-8, then
+ * with *bad set). */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *end, int *bad)
+{
+    for (;;) {
+        p += o2d_json_plain_len((const char *)p, (size_t)(end - p));
+        if (p == end || *p < 0x80) {
+            return p;
+        }
+        uint32_t cp;
+        size_t l = o2d_utf8_decode(p, (size_t)(end - p), &cp);
+        if (l == 0) {
+            *bad = 1;
+            return p;
+        }
+        p += l;
+    }
+}
+
+/* One escape at p (the backslash) decoded into r->tmp; returns what follows or NULL. */
+static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned char *p)
+{
+    const unsigned char *end = r->end;
+    uint8_t out[4];
+    size_t n = 1;
+    if (end - p < 2) {
+        return NULL;
+    }
+    switch (p[1]) {
+    case '"':
+    case '\\':
+    case '/':
+        out[0] = p[1];
+        break;
+    case 'b':
+        out[0] = '\b';
+        break;
+    case 'f':
+        out[0] = '\f';
+        break;
+    case 'n':
+        out[0] = '\n';
+        break;
+    case 'r':
+        out[0] = '\r';
+        break;
+    case 't':
+        out[0] = '\t';
+        break;
+    case 'u': {
+        uint32_t cp, lo;
+        if (!hex4(p + 2, end, &cp)) {
+            return NULL;
+        }
+        p += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF) {
+            return NULL; /* a low surrogate alone */
+        }
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (end - p < 8 || p[2] != '\\' || p[3] != 'u' || !hex4(p + 4, end, &lo) ||
+                lo < 0xDC00 || lo > 0xDFFF) {
+                return NULL;
+            }
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        }
+        n = utf8_put(cp, out);
+        break;
+    }
+    default:
+        return NULL;
+    }
+    if (o2d_buf_append(&r->tmp, out, n) != O2D_OK) {
+        r->nomem = 1;
+        return NULL;
+    }
+    return p + 2;
+}
+
+/* The string whose opening quote is at r->p: *s points into the text when it has no escape,
+ * else into r->tmp (valid until the next string or number). */
+static int read_string(struct o2d_json_in_pull *r, const char **s, size_t *len)
+{
+    const unsigned char *start = r->p + 1, *end = r->end;
+    int bad = 0;
+    const unsigned char *p = plain_run(start, end, &bad);
+    if (p < end && *p == '"') {
+        *s = (const char *)start;
+        *len = (size_t)(p - start);
+        r->p = p + 1;
+        return 1;
+    }
+    o2d_buf_reset(&r->tmp);
+    for (;;) {
+        if (bad) {
+            fail(r, o2d_json_in_bad_utf8);
+            return 0;
+        }
+        if (p == end || *p < 0x20) {
+            fail(r, r_syntax); /* unterminated, or a control character */
+            return 0;
+        }
+        if (o2d_buf_append(&r->tmp, start, (size_t)(p - start)) != O2D_OK) {
+            r->nomem = 1;
+            return 0;
+        }
+        if (*p == '"') {
+            break;
+        }
+        p = unescape(r, p);
+        if (p == NULL) {
+            fail(r, r_syntax);
+            return 0;
+        }
+        start = p;
+        p = plain_run(p, end, &bad);
+    }
+    *s = r->tmp.data != NULL ? (const char *)r->tmp.data : "";
+    *len = r->tmp.len;
+    r->p = p + 1;
+    return 1;
+}
+
+static int is_digit(const unsigned char *p, const unsigned char *end)
+{
+    return p < end && *p >= '0' && *p <= '9';
+}
+
+static json_t *read_number(struct o2d_json_in_pull *r)
+{
+    const unsigned char *start = r->p, *p = r->p, *end = r->end;
+    int neg = *p == '-', real = 0;
+    p += neg;
+    if (is_digit(p, end) && *p == '0') {
+        p++;
+    } else if (is_digit(p, end)) {
+        while (is_digit(p, end)) {
+            p++;
+        }
+    } else {
+        fail(r, r_syntax);
+        return NULL;
+    }
+    const unsigned char *int_end = p;
+    if (p < end && *p == '.') {
+        p++;
+        if (!is_digit(p, end)) {
+            fail(r, r_syntax);
+            return NULL;
+        }
+        while (is_digit(p, end)) {
+            p++;
+        }
+        real = 1;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+        if (!is_digit(p, end)) {
+            fail(r, r_syntax);
+            return NULL;
+        }
+        while (is_digit(p, end)) {
+            p++;
+        }
+        real = 1;
+    }
+    r->p = p;
+    json_t *v;
+    if (!real) {
+        /* strtoll's range: up to 2^63 - 1, or 2^63 when negative. */
+        uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        uint64_t x = 0;
+        for (const unsigned char *d = start + neg; d < int_end; d++) {
+            uint64_t digit = (uint64_t)(*d - '0');
+            if (x > (limit - digit) / 10) {
+                fail(r, r_range);
+                return NULL;
+            }
+            x = x * 10 + digit;
+        }
+        json_int_t i =
+            neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(json_int_t)x) : (json_int_t)x;
+        v = json_integer(i);
+    } else {
+        /* strtod needs a terminated copy; the process never changes LC_NUMERIC, so '.' is
+         * the decimal point (jansson converts to the locale's for the same reason). */
+        size_t n = (size_t)(p - start);
+        char stack[NUM_STACK];
+        char *text = stack;
+        if (n >= sizeof(stack)) {
+            o2d_buf_reset(&r->tmp);
+            if (o2d_buf_append(&r->tmp, start, n) != O2D_OK ||
+                o2d_buf_append_byte(&r->tmp, '\0') != O2D_OK) {
+                r->nomem = 1;
+                return NULL;
+            }
+            text = (char *)r->tmp.data;
+        } else {
+            memcpy(stack, start, n);
+            stack[n] = '\0';
+        }
+        errno = 0;
+        double d = strtod(text, NULL);
+        if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
+            fail(r, r_range);
+            return NULL;
+        }
+        v = json_real(d);
+    }
+    if (v == NULL) {
+        r->nomem = 1;
+    }
+    return v;
+}
+
+static json_t *read_literal(struct o2d_json_in_pull *r)
+{
+    const unsigned char *p = r->p;
+    size_t n = 0;
+    /* jansson reads the whole run of letters, so "truex" is no "true" */
+    while (p + n < r->end && ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z')) {
+        n++;
+    }
+    r->p = p + n;
+    if (n == 4 && memcmp(p, "true", 4) == 0) {
+        return json_true();
+    }
+    if (n == 5 && memcmp(p, "false", 5) == 0) {
+        return json_false();
+    }
+    if (n == 4 && memcmp(p, "null", 4) == 0) {
+        return json_null();
+    }
+    fail(r, r_syntax);
+    return NULL;
+}
+
+static json_t *read_value(struct o2d_json_in_pull *r, size_t depth);
+
+static json_t *read_object(struct o2d_json_in_pull *r, size_t depth)
+{
+    json_t *o = json_object();
+    if (o == NULL) {
+        r->nomem = 1;
+        return NULL;
+    }
+    r->p++;
+    skip_ws(r);
+    if (r->p < r->end && *r->p == '}') {
+        r->p++;
+        return o;
+    }
+    for (;;) {
+        skip_ws(r);
+        const char *k;
+        size_t kl;
+        char *kcopy = NULL;
+        if (r->p == r->end || *r->p != '"') {
+            fail(r, r_syntax);
+            break;
+        }
+        if (!read_string(r, &k, &kl)) {
+            break;
+        }
+        if (memchr(k, '\0', kl) != NULL) {
+            fail(r, r_nul_key);
+            break;
+        }
+        if (k == (const char *)r->tmp.data) {
+            /* the value may reuse r->tmp */
+            kcopy = o2d_strndup(k, kl);
+            if (kcopy == NULL) {
+                r->nomem = 1;
+                break;
+            }
+            k = kcopy;
+        }
+        skip_ws(r);
+        json_t *v = NULL;
+        if (r->p < r->end && *r->p == ':') {
+            r->p++;
+            v = read_value(r, depth + 1);
+        } else {
+            fail(r, r_syntax);
+        }
+        int rv = v != NULL ? json_object_setn_new_nocheck(o, k, kl, v) : -1;
+        o2d_free(kcopy);
+        if (rv != 0) {
+            if (v != NULL) {
+                r->nomem = 1;
+            }
+            break;
+        }
+        skip_ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            continue;
+        }
+        if (r->p < r->end && *r->p == '}') {
+            r->p++;
+            return o;
+        }
+        fail(r, r_syntax);
+        break;
+    }
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *read_array(struct o2d_json_in_pull *r, size_t depth)
+{
+    json_t *a = json_array();
+    if (a == NULL) {
+        r->nomem = 1;
+        return NULL;
+    }
+    r->p++;
+    skip_ws(r);
+    if (r->p < r->end && *r->p == ']') {
+        r->p++;
+        return a;
+    }
+    for (;;) {
+        json_t *v = read_value(r, depth + 1);
+        if (v == NULL) {
+            break;
+        }
+        if (json_array_append_new(a, v) != 0) {
+            r->nomem = 1;
+            break;
+        }
+        skip_ws(r);
+        if (r->p < r->end && *r->p == ',') {
+            r->p++;
+            continue;
+        }
+        if (r->p < r->end && *r->p == ']') {
+            r->p++;
+            return a;
+        }
+        fail(r, r_syntax);
+        break;
+    }
+    json_decref(a);
+    return NULL;
+}
+
+static json_t *read_value(struct o2d_json_in_pull *r, size_t depth)
+{
+    if (depth > JSON_PARSER_MAX_DEPTH) {
+        fail(r, r_depth);
+        return NULL;
+    }
+    skip_ws(r);
+    if (r->p == r->end) {
+        fail(r, r_syntax);
+        return NULL;
+    }
+    unsigned char c = *r->p;
+    switch (c) {
+    case '{':
+        return read_object(r, depth);
+    case '[':
+        return read_array(r, depth);
+    case '"': {
+        const char *s;
+        size_t n;
+        if (!read_string(r, &s, &n)) {
+            return NULL;
+        }
+        json_t *v = json_stringn_nocheck(s, n);
+        if (v == NULL) {
+            r->nomem = 1;
+        }
+        return v;
+    }
+    case '-':
+        return read_number(r);
+    default:
+        if (c >= '0' && c <= '9') {
+            return read_number(r);
+        }
+        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') {
+            return read_literal(r);
+        }
+        fail(r, r_syntax);
+        return NULL;
+    }
+}
+
+int o2d_json_in_load(const char *s, size_t n, json_t **out, const char **reason)
+{
+    struct o2d_json_in_pull r = {.p = (const unsigned char *)s,
+                                 .end = (const unsigned char *)s + n};
+    o2d_buf_init(&r.tmp, SIZE_MAX / 2);
+    *out = NULL;
+    *reason = NULL;
+    json_t *v = read_value(&r, 1);
+    if (v != NULL) {
+        skip_ws(&r);
+        if (r.p != r.end) {
+            fail(&r, r_syntax);
+            json_decref(v);
+            v = NULL;
+        }
+    }
+    o2d_buf_cleanup(&r.tmp);
+    if (v != NULL) {
+        *out = v;
+        return O2D_OK;
+    }
+    if (r.nomem) {
+        return O2D_ERR_NOMEM;
+    }
+    *reason = r.reason != NULL ? r.reason : r_syntax;
+    return O2D_ERR_INVALID;
+}
+
+/* ---- jansson's allocator ---- */
+
+static _Thread_local struct o2d_arena *scratch;
+
+void *o2d_json_in_malloc(size_t n)
+{
+    return scratch != NULL ? o2d_arena_alloc(scratch, n) : o2d_malloc(n);
+}
+
+void o2d_json_in_free(void *p)
+{
+    if (scratch != NULL && o2d_arena_owns(scratch, p)) {
+        return;
+    }
+    o2d_free(p);
+}
+
+void o2d_json_in_scratch_init(struct o2d_json_in_scratch *s)
+{
+    /* no byte limit beyond the heap's, as when jansson allocated from the heap */
+    o2d_arena_init(&s->arena, SIZE_MAX);
+    s->prev = NULL;
+}
+
+void o2d_json_in_scratch_cleanup(struct o2d_json_in_scratch *s)
+{
+    o2d_arena_cleanup(&s->arena);
+}
+
+void o2d_json_in_scratch_open(struct o2d_json_in_scratch *s)
+{
+    s->prev = scratch;
+    scratch = &s->arena;
+}
+
+void o2d_json_in_scratch_close(struct o2d_json_in_scratch *s)
+{
+    scratch = s->prev;
+    o2d_arena_reset(&s->arena);
+}
+
+/* ---- pull reading ---- */
+
+void o2d_json_in_pull_init(struct o2d_json_in_pull *r, const char *s, size_t n)
+{
+    memset(r, 0, sizeof(*r));
+    r->p = (const unsigned char *)s;
+    r->end = (const unsigned char *)s + n;
+    o2d_buf_init(&r->tmp, SIZE_MAX / 2);
+}
+
+void o2d_json_in_pull_cleanup(struct o2d_json_in_pull *r)
+{
+    o2d_buf_cleanup(&r->tmp);
+}
+
+int o2d_json_in_pull_peek(struct o2d_json_in_pull *r)
+{
+    skip_ws(r);
+    return r->p < r->end ? *r->p : -1;
+}
+
+int o2d_json_in_pull_take(struct o2d_json_in_pull *r, int c)
+{
+    if (o2d_json_in_pull_peek(r) != c) {
+        return 0;
+    }
+    r->p++;
+    return 1;
+}
+
+int o2d_json_in_pull_string(struct o2d_json_in_pull *r, const char **s, size_t *n)
+{
+    if (o2d_json_in_pull_peek(r) != '"') {
+        return 0;
+    }
+    return read_string(r, s, n);
+}
