@@ -170,13 +170,10 @@ int llmobs_exporter_build_bodies(const char *tracer_version,
 /* ---------------------------------------------------------------------------------------- */
 /* Requests -> the trace buffer.                                                            */
 
-struct batch_item {
-    struct llmobs_ids ids;
-    struct llmobs_span *llm; /* owned until added; NULL for a skeleton */
-};
-
 struct llmobs_exporter_batch {
-    struct batch_item *items;
+    /* Two arrays, as llmobs_buffer_add_spans takes them. */
+    struct llmobs_ids *ids;
+    struct llmobs_span **llm; /* owned until added; NULL for a skeleton */
     size_t n;
     size_t n_llm;
     uint8_t (*traces)[16]; /* distinct trace ids of the LLM Obs spans */
@@ -222,9 +219,10 @@ void llmobs_exporter_batch_free(struct llmobs_exporter_batch *bt)
         return;
     }
     for (size_t i = 0; i < bt->n; i++) {
-        llmobs_span_free(bt->items[i].llm);
+        llmobs_span_free(bt->llm[i]);
     }
-    o2d_free(bt->items);
+    o2d_free(bt->ids);
+    o2d_free(bt->llm);
     o2d_free(bt->traces);
     o2d_free(bt);
 }
@@ -280,9 +278,10 @@ int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceR
         rv = O2D_OK;
         goto out;
     }
-    bt->items = o2d_calloc(n, sizeof(*bt->items));
+    bt->ids = o2d_malloc(n * sizeof(*bt->ids));
+    bt->llm = o2d_calloc(n, sizeof(*bt->llm));
     bt->traces = bt->n_llm > 0 ? o2d_malloc(bt->n_llm * sizeof(*bt->traces)) : NULL;
-    if (bt->items == NULL || (bt->n_llm > 0 && bt->traces == NULL)) {
+    if (bt->ids == NULL || bt->llm == NULL || (bt->n_llm > 0 && bt->traces == NULL)) {
         goto out;
     }
     /* one scratch for all the request's LLM Obs spans */
@@ -298,18 +297,19 @@ int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceR
         for (size_t k = 0; k < rs->n_scope_spans; k++) {
             const OtlpScopeSpans *ss = rs->scope_spans[k];
             for (size_t j = 0; j < ss->n_spans; j++, i++) {
-                struct batch_item *it = &bt->items[bt->n];
-                span_ids(ss->spans[j], &it->ids);
+                struct llmobs_ids *ids = &bt->ids[bt->n];
+                struct llmobs_span **llm = &bt->llm[bt->n];
+                span_ids(ss->spans[j], ids);
                 bt->n++;
                 if (kinds[i] == LLMOBS_NONE) {
                     continue;
                 }
                 rv = llmobs_span_build_with(bl, rs->resource, ss->scope, ss->spans[j],
-                                            (enum llmobs_kind)kinds[i], map, &it->llm);
+                                            (enum llmobs_kind)kinds[i], map, llm);
                 if (rv != O2D_OK) {
                     goto out;
                 }
-                memcpy(bt->traces[bt->n_traces++], it->ids.trace_id, 16);
+                memcpy(bt->traces[bt->n_traces++], ids->trace_id, 16);
             }
         }
     }
@@ -343,14 +343,9 @@ int llmobs_exporter_batch_add(struct llmobs_buffer *b, struct llmobs_exporter_ba
     for (size_t t = 0; t < bt->n_traces && rv == O2D_OK; t++) {
         rv = llmobs_buffer_note_trace(b, bt->traces[t], now_ns);
     }
-    for (size_t i = 0; i < bt->n; i++) {
-        struct llmobs_span *sp = bt->items[i].llm;
-        bt->items[i].llm = NULL; /* the buffer owns it now, even on error */
-        if (rv == O2D_OK) {
-            rv = llmobs_buffer_add_span(b, &bt->items[i].ids, sp, now_ns);
-        } else {
-            llmobs_span_free(sp);
-        }
+    if (rv == O2D_OK) {
+        /* takes every span, even on error */
+        rv = llmobs_buffer_add_spans(b, bt->ids, bt->llm, bt->n, now_ns);
     }
     llmobs_exporter_batch_free(bt);
     return rv;

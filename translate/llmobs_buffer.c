@@ -87,6 +87,8 @@ struct trace {
     int wants_skel;  /* known to have LLM Obs spans: keep skeletons */
     int changed;     /* something to look at in the next poll */
     int64_t wake_ns; /* nothing to do before this unless changed */
+    uint64_t seq;    /* first-seen order, for the order traces are polled in */
+    size_t due_idx;  /* its place in the buffer's due heap; NOT_DUE when not in it */
     struct skel *map;
     size_t map_cap, map_n;
     size_t n_logs;
@@ -106,6 +108,15 @@ struct llmobs_buffer {
     size_t n_buckets;
     size_t n_traces;
     struct trace *oldest, *newest;
+    /* Every trace, in a min-heap by when it next needs a poll (INT64_MIN once changed), so a
+     * poll visits only the traces that are due instead of walking all of them: with ids that
+     * never repeat, tens of thousands of traces sit here with nothing to do but expire. `due`
+     * is the poll's scratch list; both have room for every trace (grown in trace_new), so a
+     * poll never allocates. */
+    struct due_ent *heap;
+    struct trace **due;
+    size_t heap_n, heap_cap;
+    uint64_t next_seq;
     size_t units;        /* skeleton entries (one per span), against max_spans */
     size_t bytes;        /* everything held */
     size_t forced_bytes; /* of spans decided by a bound: on their way out, not waiting */
@@ -122,6 +133,13 @@ struct llmobs_buffer {
     uint64_t tid_root;
     char tid[33];
 };
+
+struct due_ent {
+    int64_t key; /* copied from the trace: sifting touches only the heap array */
+    struct trace *t;
+};
+
+#define NOT_DUE SIZE_MAX
 
 /* A map slot per entry at load <= 1/2. */
 #define ENTRY_COST  (2 * sizeof(struct skel))
@@ -161,9 +179,14 @@ static int64_t min64(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/* Word loads, not read_be64: the byte order of the key does not matter to a hash, and the
+ * byte-at-a-time loop was most of this function's cost (one call per span added). */
 static uint64_t trace_hash(const struct llmobs_buffer *b, const uint8_t id[16])
 {
-    return mix64(read_be64(id) ^ mix64(read_be64(id + 8) ^ b->seed));
+    uint64_t hi, lo;
+    memcpy(&hi, id, 8);
+    memcpy(&lo, id + 8, 8);
+    return mix64(hi ^ mix64(lo ^ b->seed));
 }
 
 static void *pb_alloc(void *data, size_t size)
@@ -244,9 +267,13 @@ static struct skel *map_slot(struct skel *map, size_t cap, uint64_t seed, uint64
     return &map[i];
 }
 
-static int map_grow(struct trace *t)
+/* Grows the map to hold `want` entries at load <= 1/2 (at least doubling). */
+static int map_grow(struct trace *t, size_t want)
 {
     size_t cap = t->map_cap ? t->map_cap * 2 : MAP_MIN_CAP;
+    while (cap / 2 < want && cap <= SIZE_MAX / 2) {
+        cap *= 2;
+    }
     if (cap < t->map_cap || cap > SIZE_MAX / sizeof(struct skel)) {
         return O2D_ERR_NOMEM;
     }
@@ -278,14 +305,17 @@ static int map_grow(struct trace *t)
     return O2D_OK;
 }
 
-/* The entry for span_id, created empty (not seen) when absent; NULL on out-of-memory. */
-static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t span_id)
+/* The entry for span_id, created empty (not seen) when absent; NULL on out-of-memory.
+ * `more`: entries the caller is about to add after this one (the rest of a request's spans of
+ * the trace), so that the map grows once to their size instead of doubling step by step;
+ * the capacity is not accounted (ENTRY_COST is per entry), so the hint changes no bound. */
+static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t span_id, size_t more)
 {
     struct skel *s = map_find(t, span_id);
     if (s != NULL) {
         return s;
     }
-    if ((t->map_n + 1) * 2 > t->map_cap && map_grow(t) != O2D_OK) {
+    if ((t->map_n + 1) * 2 > t->map_cap && map_grow(t, t->map_n + 1 + more) != O2D_OK) {
         return NULL;
     }
     s = map_slot(t->map, t->map_cap, t->seed, span_id);
@@ -338,6 +368,115 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
     t->map_n = 0;
 }
 
+/* ---- the due heap ---- */
+
+static void heap_set(struct llmobs_buffer *b, size_t i, struct due_ent e)
+{
+    b->heap[i] = e;
+    e.t->due_idx = i;
+}
+
+static void heap_up(struct llmobs_buffer *b, size_t i)
+{
+    struct due_ent e = b->heap[i];
+    while (i > 0 && b->heap[(i - 1) / 2].key > e.key) {
+        heap_set(b, i, b->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    heap_set(b, i, e);
+}
+
+static void heap_down(struct llmobs_buffer *b, size_t i)
+{
+    struct due_ent e = b->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= b->heap_n) {
+            break;
+        }
+        if (c + 1 < b->heap_n && b->heap[c + 1].key < b->heap[c].key) {
+            c++;
+        }
+        if (b->heap[c].key >= e.key) {
+            break;
+        }
+        heap_set(b, i, b->heap[c]);
+        i = c;
+    }
+    heap_set(b, i, e);
+}
+
+static void heap_remove(struct llmobs_buffer *b, struct trace *t)
+{
+    size_t i = t->due_idx;
+    if (i == NOT_DUE) {
+        return;
+    }
+    t->due_idx = NOT_DUE;
+    b->heap_n--;
+    if (i == b->heap_n) {
+        return;
+    }
+    heap_set(b, i, b->heap[b->heap_n]);
+    heap_up(b, i);
+    heap_down(b, b->heap[i].t == t ? i : b->heap[i].t->due_idx);
+}
+
+/* Puts t in the heap (room is there, see trace_new) or moves it to its current key. */
+static void heap_fix(struct llmobs_buffer *b, struct trace *t)
+{
+    int64_t key = t->changed ? INT64_MIN : t->wake_ns;
+    size_t i = t->due_idx;
+    if (i == NOT_DUE) {
+        i = b->heap_n++;
+        heap_set(b, i, (struct due_ent){.key = key, .t = t});
+        heap_up(b, i);
+        return;
+    }
+    int64_t old = b->heap[i].key;
+    b->heap[i].key = key;
+    if (key < old) {
+        heap_up(b, i);
+    } else if (key > old) {
+        heap_down(b, i);
+    }
+}
+
+static void mark_changed(struct llmobs_buffer *b, struct trace *t)
+{
+    if (!t->changed) {
+        t->changed = 1;
+        heap_fix(b, t);
+    }
+}
+
+static int heap_reserve(struct llmobs_buffer *b, size_t n)
+{
+    if (n <= b->heap_cap) {
+        return O2D_OK;
+    }
+    size_t cap = b->heap_cap ? b->heap_cap * 2 : 64;
+    if (cap < n || cap > SIZE_MAX / sizeof(struct due_ent)) {
+        return O2D_ERR_NOMEM;
+    }
+    struct due_ent *h = o2d_malloc(cap * sizeof(*h));
+    struct trace **d = o2d_malloc(cap * sizeof(*d));
+    if (h == NULL || d == NULL) {
+        o2d_free(h);
+        o2d_free(d);
+        return O2D_ERR_NOMEM;
+    }
+    if (b->heap_n > 0) {
+        memcpy(h, b->heap, b->heap_n * sizeof(*h));
+    }
+    o2d_free(b->heap);
+    o2d_free(b->due);
+    b->heap = h;
+    b->due = d;
+    b->heap_cap = cap;
+    return O2D_OK;
+}
+
 /* ---- traces ---- */
 
 static struct trace *trace_find(const struct llmobs_buffer *b, const uint8_t id[16])
@@ -386,6 +525,9 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
             return NULL;
         }
     }
+    if (heap_reserve(b, b->n_traces + 1) != O2D_OK) {
+        return NULL;
+    }
     struct trace *t = o2d_calloc(1, sizeof(*t));
     if (t == NULL) {
         return NULL;
@@ -395,6 +537,8 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
     t->first_ns = now_ns;
     t->last_ns = now_ns;
     t->wake_ns = INT64_MAX;
+    t->seq = b->next_seq++;
+    t->due_idx = NOT_DUE;
     t->pends_tail = &t->pends;
     t->bytes = TRACE_COST;
     b->bytes += TRACE_COST;
@@ -410,6 +554,7 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
     }
     b->newest = t;
     b->n_traces++;
+    heap_fix(b, t);
     return t;
 }
 
@@ -446,6 +591,7 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
         b->newest = t->older;
     }
     b->n_traces--;
+    heap_remove(b, t);
 
     free_map(b, t);
     struct pend *p = t->pends;
@@ -504,7 +650,7 @@ static void force_trace(struct llmobs_buffer *b, struct trace *t)
         }
     }
     free_map(b, t);
-    t->changed = 1;
+    mark_changed(b, t);
 }
 
 static int over_bound(const struct llmobs_buffer *b, size_t units, size_t bytes)
@@ -627,6 +773,8 @@ void llmobs_buffer_free(struct llmobs_buffer *b)
         trace_free(b, b->oldest);
     }
     o2d_free(b->buckets);
+    o2d_free(b->heap);
+    o2d_free(b->due);
     o2d_buf_cleanup(&b->out);
     EVP_MD_CTX_free(b->md_ctx);
     EVP_MD_free(b->sha256);
@@ -650,20 +798,24 @@ int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16]
     return O2D_OK;
 }
 
-int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids,
-                           struct llmobs_span *llm, int64_t now_ns)
+/*
+ * One span of llmobs_buffer_add_span(s). *tp is the trace of ids->trace_id as the caller
+ * found it (NULL: not held); updated when this call creates or frees it. `more`: spans of the
+ * same trace that follow in the caller's run (a map size hint only).
+ */
+static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmobs_ids *ids,
+                   struct llmobs_span *llm, int64_t now_ns, size_t more)
 {
     int rc = O2D_ERR_NOMEM;
     struct pend *p = NULL;
-    struct trace *t = NULL;
+    struct trace *t = *tp;
     struct skel *s = NULL;
     int created = 0;
 
-    if (ids == NULL || ids->span_id == 0) {
+    if (ids->span_id == 0) {
         rc = O2D_ERR_INVALID;
         goto out;
     }
-    t = trace_find(b, ids->trace_id);
     if (llm == NULL && (t == NULL || !t->wants_skel)) {
         rc = O2D_OK; /* an APM-only span of a trace without LLM Obs spans */
         goto out;
@@ -672,7 +824,9 @@ int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids
     if (llm != NULL) {
         bytes += llmobs_span_size(llm) + sizeof(*p);
     }
-    make_room(b, t, 1, bytes);
+    if (over_bound(b, 1, bytes)) {
+        make_room(b, t, 1, bytes);
+    }
 
     if (llm != NULL) {
         p = o2d_calloc(1, sizeof(*p));
@@ -686,11 +840,13 @@ int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids
             goto out;
         }
         created = 1;
+        *tp = t;
     }
-    s = map_get(b, t, ids->span_id);
+    s = map_get(b, t, ids->span_id, more);
     if (s == NULL) {
         if (created) {
             trace_free(b, t);
+            *tp = NULL;
         }
         goto out;
     }
@@ -698,7 +854,7 @@ int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids
     if (now_ns > t->last_ns) {
         t->last_ns = now_ns;
     }
-    t->changed = 1;
+    mark_changed(b, t);
     if (!s->seen) {
         s->seen = 1;
         s->parent_id = ids->parent_span_id;
@@ -732,6 +888,51 @@ int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids
 out:
     o2d_free(p);
     llmobs_span_free(llm);
+    return rc;
+}
+
+int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids,
+                           struct llmobs_span *llm, int64_t now_ns)
+{
+    if (ids == NULL) {
+        llmobs_span_free(llm);
+        return O2D_ERR_INVALID;
+    }
+    struct trace *t = trace_find(b, ids->trace_id);
+    return add_one(b, &t, ids, llm, now_ns, 0);
+}
+
+int llmobs_buffer_add_spans(struct llmobs_buffer *b, const struct llmobs_ids *ids,
+                            struct llmobs_span **llm, size_t n, int64_t now_ns)
+{
+    int rc = O2D_OK;
+    size_t i = 0;
+    while (i < n && rc == O2D_OK) {
+        /* A request's spans come grouped by trace: one lookup per run of the same trace id
+         * (add_one keeps *t current when it creates or frees the trace; make_room never
+         * frees the trace it is making room for). */
+        size_t end = i + 1;
+        while (end < n && memcmp(ids[end].trace_id, ids[i].trace_id, 16) == 0) {
+            end++;
+        }
+        struct trace *t = trace_find(b, ids[i].trace_id);
+        for (; i < end; i++) {
+            struct llmobs_span *sp = llm[i];
+            llm[i] = NULL;
+            int r = add_one(b, &t, &ids[i], sp, now_ns, end - i - 1);
+            if (r != O2D_OK && rc == O2D_OK) {
+                rc = r;
+            }
+            if (rc != O2D_OK) {
+                i++;
+                break;
+            }
+        }
+    }
+    for (; i < n; i++) {
+        llmobs_span_free(llm[i]);
+        llm[i] = NULL;
+    }
     return rc;
 }
 
@@ -782,7 +983,7 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
         }
         created = 1;
     }
-    s = map_get(b, t, span_id);
+    s = map_get(b, t, span_id, 0);
     if (s == NULL) {
         if (created) {
             trace_free(b, t);
@@ -803,7 +1004,7 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
     t->n_logs++;
     t->bytes += sizeof(*l) + l->len;
     b->bytes += sizeof(*l) + l->len;
-    t->changed = 1;
+    mark_changed(b, t);
     return O2D_OK;
 }
 
@@ -874,7 +1075,7 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
 
 static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force,
                       int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
-                      int *write_err)
+                      int *write_err, int *freed)
 {
     int64_t deadline = b->cfg.deadline_ns;
     int64_t wake = INT64_MAX;
@@ -938,6 +1139,7 @@ static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, 
     if (t->n_pends == 0 && t->n_logs == 0) {
         if (force || now_ns >= add_sat(t->last_ns, deadline)) {
             trace_free(b, t);
+            *freed = 1;
             return O2D_OK;
         }
         wake = min64(wake, add_sat(t->last_ns, deadline));
@@ -946,19 +1148,50 @@ static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, 
     return O2D_OK;
 }
 
+static int by_seq(const void *x, const void *y)
+{
+    const struct trace *a = *(struct trace *const *)x;
+    const struct trace *c = *(struct trace *const *)y;
+    return a->seq < c->seq ? -1 : a->seq > c->seq;
+}
+
 int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
                        int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx)
 {
     int rc = O2D_OK;
     int write_err = O2D_OK;
-    struct trace *t = b->oldest;
-    while (t != NULL) {
-        struct trace *next = t->newer;
-        rc = poll_trace(b, t, now_ns, force, emit, ctx, &write_err);
+    size_t n = 0;
+    if (force) {
+        for (struct trace *t = b->oldest; t != NULL; t = t->newer) {
+            b->due[n++] = t;
+        }
+    } else {
+        /* The due traces, taken off the heap, then in first-seen order: the order a walk of
+         * every trace would have visited them in. */
+        while (b->heap_n > 0 && b->heap[0].key <= now_ns) {
+            struct trace *t = b->heap[0].t;
+            heap_remove(b, t);
+            b->due[n++] = t;
+        }
+        if (n > 1) {
+            qsort(b->due, n, sizeof(*b->due), by_seq);
+        }
+    }
+    size_t i = 0;
+    for (; i < n; i++) {
+        struct trace *t = b->due[i];
+        int freed = 0;
+        rc = poll_trace(b, t, now_ns, force, emit, ctx, &write_err, &freed);
+        if (!freed) {
+            heap_fix(b, t);
+        }
         if (rc != O2D_OK) {
+            i++;
             break;
         }
-        t = next;
+    }
+    for (; i < n; i++) {
+        heap_fix(b, b->due[i]); /* not polled: due at the next poll */
     }
     o2d_buf_cleanup(&b->out);
     return rc != O2D_OK ? rc : write_err;

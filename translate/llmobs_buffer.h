@@ -39,6 +39,15 @@ void llmobs_buffer_free(struct llmobs_buffer *b);
 int llmobs_buffer_add_span(struct llmobs_buffer *b, const struct llmobs_ids *ids,
                            struct llmobs_span *llm, int64_t now_ns);
 
+/*
+ * llmobs_buffer_add_span for n spans, in order: llm[i] may be NULL; every llm[i] is taken
+ * (set to NULL) even on error, and the spans after a failed one are not added. Cheaper than
+ * n calls when spans of one trace come together, as in a request: the trace is looked up
+ * once per run and its span map grown once.
+ */
+int llmobs_buffer_add_spans(struct llmobs_buffer *b, const struct llmobs_ids *ids,
+                            struct llmobs_span **llm, size_t n, int64_t now_ns);
+
 /* Says that `trace_id` has LLM Obs spans, before its non-LLM spans of the same request are
  * added (a request's spans come in any order). */
 int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16], int64_t now_ns);

@@ -710,6 +710,78 @@ static void test_deterministic(void **state)
     sink_clear(&k2);
 }
 
+/* A request's spans in one llmobs_buffer_add_spans call, traces interleaved and child-first,
+ * give what one llmobs_buffer_add_span call a span gives; a plain trace nobody noted is not
+ * kept; the spans after an invalid one are taken and freed, not added. */
+static void test_add_spans(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer(1000, 1 << 20);
+    struct sink k = {0};
+    struct llmobs_ids ids[7] = {
+        ids_of(TRACE_A, 3, 2, 0), ids_of(TRACE_A, 2, 1, 0), ids_of(TRACE_B, 6, 0, 0),
+        ids_of(TRACE_C, 9, 0, 0), ids_of(TRACE_B, 7, 6, 0), ids_of(TRACE_A, 1, 0, 0),
+        ids_of(TRACE_A, 4, 1, 0),
+    };
+    struct llmobs_span *sp[7] = {
+        build(TRACE_A, 3, 2, LLM), NULL, NULL, NULL, build(TRACE_B, 7, 6, LLM), NULL, NULL,
+    };
+    assert_int_equal(llmobs_buffer_note_trace(b, TRACE_A, T0), O2D_OK);
+    assert_int_equal(llmobs_buffer_add_spans(b, ids, sp, 7, T0), O2D_OK);
+    for (int i = 0; i < 7; i++) {
+        assert_null(sp[i]);
+    }
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 1); /* B's root 6 was not kept: B was not noted before it came */
+    check_event(&k, 3, 0, TRACE_A, 3);
+    assert_int_equal(poll(b, T0 + DEADLINE, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 2);
+    check_event(&k, 7, 0, TRACE_B, 7);
+    assert_int_equal(counters(b).settled_by_root, 1);
+    assert_int_equal(counters(b).settled_by_deadline, 1);
+    sink_clear(&k);
+
+    struct llmobs_ids bad[3] = {ids_of(TRACE_A, 0x10, 0, 0), ids_of(TRACE_A, 0, 0, 0),
+                                ids_of(TRACE_A, 0x11, 0x10, 0)};
+    struct llmobs_span *bsp[3] = {build(TRACE_A, 0x10, 0, LLM), build(TRACE_A, 1, 0, LLM),
+                                  build(TRACE_A, 0x11, 0x10, LLM)};
+    assert_int_equal(llmobs_buffer_add_spans(b, bad, bsp, 3, T0 + DEADLINE), O2D_ERR_INVALID);
+    for (int i = 0; i < 3; i++) {
+        assert_null(bsp[i]);
+    }
+    assert_int_equal(counters(b).spans_held, 1);
+    drain_and_free(b, &k);
+}
+
+/* A poll visits only the traces that are due, but in first-seen order, whichever fell due
+ * first; a trace left by an emit error is due again at the next poll. */
+static void test_due_order(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer(1000, 1 << 20);
+    struct sink k = {0};
+    /* A first seen, its missing link's deadline later than B's. */
+    assert_int_equal(add(b, TRACE_A, 3, 2, 0, LLM, T0 + 2 * SEC), O2D_OK);
+    assert_int_equal(add(b, TRACE_B, 5, 4, 0, LLM, T0), O2D_OK);
+    assert_int_equal(add(b, TRACE_C, 7, 6, 0, LLM, T0 + 5 * SEC), O2D_OK);
+    assert_int_equal(poll(b, T0 + SEC, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 0);
+    k.fail = 1;
+    assert_int_equal(poll(b, T0 + 2 * SEC + DEADLINE, 0, &k), O2D_ERR_BUSY);
+    k.fail = 0;
+    assert_int_equal(poll(b, T0 + 2 * SEC + DEADLINE, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(find_event(&k, 3), 0);
+    assert_int_equal(find_event(&k, 5), 1);
+    assert_int_equal(poll(b, T0 + 5 * SEC + DEADLINE - 1, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(poll(b, T0 + 5 * SEC + DEADLINE, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 3);
+    assert_int_equal(counters(b).settled_by_deadline, 3);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +800,8 @@ int main(void)
         cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_add_spans),
+        cmocka_unit_test(test_due_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
