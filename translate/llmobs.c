@@ -152,37 +152,51 @@ enum llmobs_kind llmobs_classify(const OtlpSpan *s)
 {
     const char *tl = NULL, *oi = NULL, *op = NULL, *req_type = NULL;
     int marker = 0, model = 0;
+    /* Every span of every request comes here, so a key is told apart by its first bytes
+     * before any strcmp: most keys (http.*, code.*, url.*) stop at the first switch, and a
+     * gen_ai.* key costs one strcmp, not up to five. */
     for (size_t i = 0; i < s->n_attributes; i++) {
         const char *k = s->attributes[i]->key;
         const OtlpAnyValue *v = s->attributes[i]->value;
         switch (k[0]) {
         case 't':
-            if (strcmp(k, "traceloop.span.kind") == 0) {
+            if (k[1] == 'r' && strcmp(k, "traceloop.span.kind") == 0) {
                 tl = sval(v);
             }
             break;
         case 'o':
-            if (strcmp(k, "openinference.span.kind") == 0) {
+            if (k[1] == 'p' && strcmp(k, "openinference.span.kind") == 0) {
                 oi = sval(v);
             }
             break;
         case 'l':
-            if (strcmp(k, "llm.request.type") == 0) {
+            if (k[1] == 'l' && strcmp(k, "llm.request.type") == 0) {
                 req_type = sval(v);
             }
             break;
         case 'g':
-            if (strncmp(k, "gen_ai.", 7) != 0) {
+            if (k[1] != 'e' || strncmp(k, "gen_ai.", 7) != 0) {
                 break;
             }
             k += 7;
-            if (strcmp(k, "operation.name") == 0) {
-                op = sval(v);
-                marker = 1;
-            } else if (strcmp(k, "provider.name") == 0 || strcmp(k, "system") == 0) {
-                marker = 1;
-            } else if (strcmp(k, "request.model") == 0 || strcmp(k, "response.model") == 0) {
-                model = 1;
+            switch (k[0]) {
+            case 'o':
+                if (strcmp(k, "operation.name") == 0) {
+                    op = sval(v);
+                    marker = 1;
+                }
+                break;
+            case 'p':
+                marker |= strcmp(k, "provider.name") == 0;
+                break;
+            case 's':
+                marker |= strcmp(k, "system") == 0;
+                break;
+            case 'r':
+                model |= strcmp(k, "request.model") == 0 || strcmp(k, "response.model") == 0;
+                break;
+            default:
+                break;
             }
             break;
         default:
@@ -467,10 +481,18 @@ static uint64_t be64(const uint8_t *p)
     return v;
 }
 
-/* Inline so that the length of a literal is known at compile time. */
+/* Inline so that the length of a literal is known at compile time: a copy that fits is a
+ * few moves here, without the calls to o2d_buf_append, memcpy and llmobs_check (tens of
+ * these per event). */
 static inline void put(struct llmobs_ctx *c, struct o2d_buf *b, const char *s)
 {
-    llmobs_check(c, o2d_buf_append(b, s, strlen(s)));
+    size_t n = strlen(s);
+    if (n > 0 && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, s, n);
+        b->len += n;
+        return;
+    }
+    llmobs_check(c, o2d_buf_append(b, s, n));
 }
 
 static void put_str(struct llmobs_ctx *c, struct o2d_buf *b, const char *s, size_t n)
@@ -1518,28 +1540,74 @@ static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const
     llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
 }
 
+/* The resource strings the tags read, in one pass over the resource's attributes (six
+ * otlp_resource_string() calls walked them six times, a strcmp per attribute each). Same
+ * result: the first string-valued attribute of each key. */
+struct res_strings {
+    const char *service, *env_name, *env, *version, *ml_app, *language;
+};
+
+static void res_first(const char **slot, const char *k, const char *want, const char *v)
+{
+    if (*slot == NULL && strcmp(k, want) == 0) {
+        *slot = v;
+    }
+}
+
+static void res_strings(const OtlpResource *r, struct res_strings *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; r != NULL && i < r->n_attributes; i++) {
+        const OtlpKeyValue *kv = r->attributes[i];
+        if (kv->value == NULL ||
+            kv->value->value_case !=
+                OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+            continue;
+        }
+        const char *k = kv->key, *v = kv->value->string_value;
+        switch (k[0]) {
+        case 's':
+            res_first(&out->service, k, "service.name", v);
+            res_first(&out->version, k, "service.version", v);
+            break;
+        case 'd':
+            res_first(&out->env_name, k, "deployment.environment.name", v);
+            res_first(&out->env, k, "deployment.environment", v);
+            res_first(&out->ml_app, k, "datadog.ml_app", v);
+            break;
+        case 't':
+            res_first(&out->language, k, "telemetry.sdk.language", v);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
 static void tags(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
                  const char *error_type, const char *session, int error)
 {
     struct llmobs_ctx *c = &b->c;
     struct tagset t = {.n = 0};
     o2d_buf_init(&t.text, SIZE_MAX / 2);
-    const char *service = otlp_resource_string(res, "service.name");
+    struct res_strings rs;
+    res_strings(res, &rs);
+    const char *service = rs.service;
     if (service == NULL || service[0] == '\0') {
         service = cfg->default_service;
     }
-    const char *env = otlp_resource_string(res, "deployment.environment.name");
+    const char *env = rs.env_name;
     if (env == NULL || env[0] == '\0') {
-        env = otlp_resource_string(res, "deployment.environment");
+        env = rs.env;
     }
     if (env == NULL || env[0] == '\0') {
         env = cfg->default_env;
     }
-    const char *version = otlp_resource_string(res, "service.version");
+    const char *version = rs.version;
     if (version == NULL || version[0] == '\0') {
         version = cfg->default_version;
     }
-    const char *ml_app = otlp_resource_string(res, "datadog.ml_app");
+    const char *ml_app = rs.ml_app;
     for (size_t i = 0;
          (ml_app == NULL || ml_app[0] == '\0') && service != NULL && i < cfg->n_ml_app_by_service;
          i++) {
@@ -1566,7 +1634,7 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
         add_tag(c, &t, "error_type", error_type);
     }
     add_tag(c, &t, "session_id", session);
-    add_tag(c, &t, "language", otlp_resource_string(res, "telemetry.sdk.language"));
+    add_tag(c, &t, "language", rs.language);
     /* exporters.datadog.tags / DD_TAGS, unless a tag above has the key. */
     for (size_t i = 0; i < cfg->n_tags && i < LLMOBS_MAX_USER_TAGS && !c->nomem; i++) {
         const char *kv = cfg->tags[i];
