@@ -309,7 +309,11 @@ int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceR
                 if (rv != O2D_OK) {
                     goto out;
                 }
-                memcpy(bt->traces[bt->n_traces++], ids->trace_id, 16);
+                /* a trace's spans mostly come together: skip the repeats sorting would */
+                if (bt->n_traces == 0 ||
+                    memcmp(bt->traces[bt->n_traces - 1], ids->trace_id, 16) != 0) {
+                    memcpy(bt->traces[bt->n_traces++], ids->trace_id, 16);
+                }
             }
         }
     }
