@@ -1381,7 +1381,7 @@ static void metadata(struct build *b)
     static const char req[] = "gen_ai.request.";
     for (size_t i = 0; i < b->s->n_attributes; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
-        if (strncmp(kv->key, req, sizeof(req) - 1) == 0 &&
+        if (kv->key[0] == 'g' && strncmp(kv->key, req, sizeof(req) - 1) == 0 &&
             strcmp(kv->key, "gen_ai.request.model") != 0 && kv->key[sizeof(req) - 1] != '\0') {
             md_anyvalue(b, kv->key + sizeof(req) - 1, kv->value);
         }
@@ -1548,7 +1548,9 @@ static void sort_tags(const char **p, size_t n)
     for (size_t i = 1; i < n; i++) {
         const char *x = p[i];
         size_t j = i;
-        while (j > 0 && strcmp(p[j - 1], x) > 0) {
+        /* the first bytes differ for most pairs (env, ml_app, version, language...) */
+        while (j > 0 && (p[j - 1][0] != x[0] ? (unsigned char)p[j - 1][0] > (unsigned char)x[0]
+                                             : strcmp(p[j - 1], x) > 0)) {
             p[j] = p[j - 1];
             j--;
         }

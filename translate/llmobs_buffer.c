@@ -311,14 +311,21 @@ static int map_grow(struct trace *t, size_t want)
  * the capacity is not accounted (ENTRY_COST is per entry), so the hint changes no bound. */
 static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t span_id, size_t more)
 {
-    struct skel *s = map_find(t, span_id);
-    if (s != NULL) {
+    struct skel *s;
+    if ((t->map_n + 1) * 2 > t->map_cap) {
+        s = map_find(t, span_id);
+        if (s != NULL) {
+            return s;
+        }
+        if (map_grow(t, t->map_n + 1 + more) != O2D_OK) {
+            return NULL;
+        }
+    }
+    /* one probe finds the entry or the empty slot it goes in */
+    s = map_slot(t->map, t->map_cap, t->seed, span_id);
+    if (s->span_id == span_id) {
         return s;
     }
-    if ((t->map_n + 1) * 2 > t->map_cap && map_grow(t, t->map_n + 1 + more) != O2D_OK) {
-        return NULL;
-    }
-    s = map_slot(t->map, t->map_cap, t->seed, span_id);
     memset(s, 0, sizeof(*s));
     s->span_id = span_id;
     s->logs_tail = &s->logs;
