@@ -424,9 +424,11 @@ static void heap_remove(struct llmobs_buffer *b, struct trace *t)
     if (i == b->heap_n) {
         return;
     }
+    /* The last entry fills the hole and moves whichever way its key says (if it moves up,
+     * the entry now at i came down from above it and the sift down there stops at once). */
     heap_set(b, i, b->heap[b->heap_n]);
     heap_up(b, i);
-    heap_down(b, b->heap[i].t == t ? i : b->heap[i].t->due_idx);
+    heap_down(b, i);
 }
 
 /* Puts t in the heap (room is there, see trace_new) or moves it to its current key. */
