@@ -37,6 +37,7 @@
 #include "acceptor.h"
 #include "o2d_time.h"
 #include "http_server.h"
+#include "mhd_small.h"
 #include "ingest.h"
 #include "net.h"
 #include "o2d.h"
@@ -507,26 +508,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     atomic_fetch_sub(&s->inflight, 1);
 }
 
-/* MHD's own diagnostics (timeouts, malformed requests, system errors) as log lines. */
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
-        msg[--n] = '\0';
-    }
-    /* MHD says this of every failed TLS handshake (a plaintext client, a scanner, TLS 1.1):
-     * the client's problem, not the operator's, so it stays out of the default log as on
-     * the gRPC port. */
-    int peer_tls = strcmp(msg, "Error: received handshake message out of context") == 0;
-    struct o2d_logline l;
-    o2d_log_begin(&l, peer_tls ? O2D_LOG_DEBUG : O2D_LOG_WARN, "microhttpd");
-    o2d_log_cstr(&l, "server", "http");
-    o2d_log_str(&l, "detail", msg, n);
-    o2d_log_end(&l);
-}
-
 /*
  * MHD tells when a connection starts serving on a daemon's thread and when it closes; the
  * close gives the acceptor its slot back. MHD calls CLOSED only after STARTED, and a
@@ -675,9 +656,10 @@ int http_server_start(struct http_server *s)
         w->srv = s;
         w->index = i;
         w->daemon = MHD_start_daemon(
-            flags, 0, NULL, NULL, on_request, s,                           /* every request */
-            MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL, /* first, to see all */
-            MHD_OPTION_CONNECTION_LIMIT, per_daemon,                       /* max_connections */
+            flags, 0, NULL, NULL, on_request, s, /* every request */
+            MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)mhd_small_log,
+            (void *)"http",                                               /* first, to see all */
+            MHD_OPTION_CONNECTION_LIMIT, per_daemon,                      /* max_connections */
             MHD_OPTION_CONNECTION_TIMEOUT, idle,                          /* idle senders are cut */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, /* bounds headers */
             MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */

@@ -1,13 +1,11 @@
 /*
- * metrics_server.c: the Prometheus endpoint on libmicrohttpd with one internal thread, shaped
- * like health.c: every request is answered on MHD's first call from its request line alone
- * (no body is read), with a small connection limit, memory limit and timeout, so a
- * misbehaving scraper stays cheap. The text is built per scrape, on that thread, into a
+ * metrics_server.c: the Prometheus endpoint, a small libmicrohttpd server like health.c
+ * (mhd_small.h: one thread, answers from the request line alone, small limits, so a
+ * misbehaving scraper stays cheap). The text is built per scrape, on that thread, into a
  * bounded buffer; the process-wide metrics (build, start time, resident memory) are written
  * here, the rest by their owners.
  */
 #include <microhttpd.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,13 +13,12 @@
 
 #include "ingest.h"
 #include "metrics_server.h"
-#include "net.h"
+#include "mhd_small.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
 #include "pipeline.h"
 
-#define METRICS_BACKLOG     64
 #define METRICS_CONNECTIONS 16
 #define METRICS_TIMEOUT_S   10
 #define METRICS_CONN_MEMORY (16 * 1024)
@@ -76,47 +73,18 @@ void metrics_write(struct prom_writer *w, struct ingest *ing, struct pipeline *p
     }
 }
 
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned int code, const char *ctype,
-                              uint8_t *owned, size_t len, const char *body, const char *allow)
-{
-    struct MHD_Response *r;
-    if (owned != NULL) {
-        r = MHD_create_response_from_buffer_with_free_callback(len, owned, o2d_free);
-        if (r == NULL) {
-            o2d_free(owned);
-        }
-    } else {
-        r = MHD_create_response_from_buffer(strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-    }
-    if (r == NULL) {
-        return MHD_NO;
-    }
-    enum MHD_Result ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    if (ok == MHD_YES) {
-        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    }
-    if (ok == MHD_YES && allow != NULL) {
-        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-    }
-    if (ok == MHD_YES) {
-        ok = MHD_queue_response(conn, code, r);
-    }
-    MHD_destroy_response(r);
-    return ok;
-}
-
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
     struct metrics_server *m = cls;
     if (strcmp(url, METRICS_PATH) != 0) {
-        return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NULL, 0,
-                      "not found: metrics are at /metrics\n", NULL);
+        return mhd_small_answer(conn, MHD_HTTP_NOT_FOUND, "text/plain; charset=utf-8", NULL, 0,
+                                "not found: metrics are at /metrics\n", NULL);
     }
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", NULL, 0,
-                      "method not allowed: use GET\n", "GET, HEAD");
+        return mhd_small_answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                                NULL, 0, "method not allowed: use GET\n", "GET, HEAD");
     }
     /* HEAD gets the same headers, Content-Length included; MHD sends no body for it. */
     struct prom_writer w;
@@ -126,38 +94,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         o2d_logf(O2D_LOG_ERROR, "metrics: cannot build the scrape text: %s",
                  o2d_strerror(prom_writer_status(&w)));
         prom_writer_cleanup(&w);
-        return answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", NULL, 0,
-                      "cannot build the metrics text\n", NULL);
+        return mhd_small_answer(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8",
+                                NULL, 0, "cannot build the metrics text\n", NULL);
     }
     size_t len = 0;
     uint8_t *text = o2d_buf_take(&w.buf, &len);
     prom_writer_cleanup(&w);
     if (text == NULL) {
-        return answer(conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, NULL, 0, "", NULL);
+        return mhd_small_answer(conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, NULL, 0, "", NULL);
     }
-    return answer(conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, text, len, NULL, NULL);
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    char msg[512];
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' ' || msg[n - 1] == '.')) {
-        msg[--n] = '\0';
-    }
-    struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_WARN, "microhttpd");
-    o2d_log_cstr(&l, "server", "metrics");
-    o2d_log_str(&l, "detail", msg, n);
-    o2d_log_end(&l);
+    return mhd_small_answer(conn, MHD_HTTP_OK, PROM_CONTENT_TYPE, text, len, NULL, NULL);
 }
 
 int metrics_server_new(struct metrics_server **out, const char *endpoint, struct ingest *ing,
                        struct pipeline *p, char *err, size_t errlen)
 {
     int rv = O2D_ERR_NOMEM;
-    int fd = -1;
     *out = NULL;
     struct metrics_server *m = o2d_calloc(1, sizeof(*m));
     if (m == NULL) {
@@ -169,37 +121,19 @@ int metrics_server_new(struct metrics_server **out, const char *endpoint, struct
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->start_time_s = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
-    rv = o2d_listen(endpoint, METRICS_BACKLOG, &fd, &m->port, err, errlen);
+    static const struct mhd_small_limits lim = {
+        .connections = METRICS_CONNECTIONS,
+        .timeout_s = METRICS_TIMEOUT_S,
+        .conn_memory = METRICS_CONN_MEMORY,
+    };
+    rv = mhd_small_start(&m->daemon, &m->port, "metrics", endpoint, &lim, on_request, m, err,
+                         errlen);
     if (rv != O2D_OK) {
         goto out;
     }
-    m->daemon = MHD_start_daemon(
-        MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, m,
-        MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)on_mhd_log, NULL,   /* first, to see all */
-        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,                        /* bound by o2d_listen */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)METRICS_CONNECTIONS,  /* scrapers are few */
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)METRICS_TIMEOUT_S,  /* and quick */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_CONN_MEMORY, /* bounds headers */
-        MHD_OPTION_END);
-    if (m->daemon == NULL) {
-        snprintf(err, errlen, "cannot start the metrics server on '%s'", endpoint);
-        rv = O2D_ERR_SYSTEM;
-        goto out;
-    }
-    fd = -1; /* MHD's now */
-    struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_INFO, "listening");
-    o2d_log_cstr(&l, "server", "metrics");
-    o2d_log_cstr(&l, "endpoint", endpoint);
-    o2d_log_int(&l, "port", m->port);
-    o2d_log_end(&l);
     *out = m;
     m = NULL;
-    rv = O2D_OK;
 out:
-    if (fd >= 0) {
-        close(fd);
-    }
     metrics_server_free(m);
     return rv;
 }
