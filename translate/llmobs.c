@@ -296,6 +296,9 @@ enum akey {
     K_OI_TOOL_NAME,
     K_OI_TOOL_ID,
     K_OI_TOOL_DESC,
+    K_OI_TOOL_PARAMS,
+    K_OI_USER_ID,
+    K_OI_TAGS,
     /* token counts: see metric_keys */
     K_U_INPUT,
     K_U_PROMPT,
@@ -368,6 +371,9 @@ static const struct {
     KT("tool.name", K_OI_TOOL_NAME),
     KT("tool.id", K_OI_TOOL_ID),
     KT("tool.description", K_OI_TOOL_DESC),
+    KT("tool.parameters", K_OI_TOOL_PARAMS),
+    KT("user.id", K_OI_USER_ID),
+    KT("tag.tags", K_OI_TAGS),
     KT("gen_ai.usage.input_tokens", K_U_INPUT),
     KT("gen_ai.usage.prompt_tokens", K_U_PROMPT),
     KT("llm.token_count.prompt", K_OI_PROMPT),
@@ -454,6 +460,7 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
         case 'o':
         case 's':
         case 't':
+        case 'u':
             break;
         default:
             continue;
@@ -1557,7 +1564,11 @@ static void sort_tags(const char **p, size_t n)
     }
 }
 
-#define MAX_TAGS (9 + LLMOBS_MAX_USER_TAGS)
+/* Datadog's OTel mapping makes tags of attribute values of at most 256 characters. */
+#define TAG_MAX_LEN 256
+/* OpenInference tag.tags items used, at most, as many as DD_TAGS. */
+#define MAX_SPAN_TAGS 32
+#define MAX_TAGS      (10 + MAX_SPAN_TAGS + LLMOBS_MAX_USER_TAGS)
 
 struct tagset {
     struct o2d_buf text; /* "k:v\0" each */
@@ -1575,6 +1586,84 @@ static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const
     put(c, &t->text, ":");
     put(c, &t->text, v);
     llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
+}
+
+/* A tag whose key is kv[0..klen) (the whole tag when it has no ':') among the first n. */
+static int has_tag_key(const struct tagset *t, size_t n, const char *kv, size_t klen)
+{
+    for (size_t j = 0; j < n; j++) {
+        const char *e = (const char *)t->text.data + t->off[j];
+        if (strncmp(e, kv, klen) == 0 && (e[klen] == ':' || e[klen] == '\0')) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One OpenInference tag.tags item, as it is ("team:ml" or "beta": Datadog promotes the list
+ * to tags directly), unless a base tag has its key or the same tag is there already. */
+static void add_span_tag(struct llmobs_ctx *c, struct tagset *t, size_t n_base, const char *s,
+                         size_t len, size_t *used)
+{
+    if (len == 0 || len > TAG_MAX_LEN || *used == MAX_SPAN_TAGS || t->n == MAX_TAGS ||
+        memchr(s, '\0', len) != NULL) {
+        return;
+    }
+    const char *colon = memchr(s, ':', len);
+    size_t klen = colon != NULL ? (size_t)(colon - s) : len;
+    for (size_t j = 0; j < t->n; j++) {
+        const char *e = (const char *)t->text.data + t->off[j];
+        if (strncmp(e, s, len) == 0 && e[len] == '\0') {
+            return;
+        }
+    }
+    if (has_tag_key(t, n_base, s, klen)) {
+        return;
+    }
+    t->off[t->n++] = t->text.len;
+    llmobs_check(c, o2d_buf_append(&t->text, s, len));
+    llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
+    (*used)++;
+}
+
+/* tag.tags: a list of strings, or the same list as JSON text; any other string is one tag. */
+static void span_tags(struct build *b, struct tagset *t, size_t n_base)
+{
+    struct llmobs_ctx *c = &b->c;
+    const OtlpAnyValue *v = b->ix.v[K_OI_TAGS];
+    size_t used = 0;
+    if (v == NULL) {
+        return;
+    }
+    if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE &&
+        v->array_value != NULL) {
+        for (size_t i = 0; i < v->array_value->n_values && !c->nomem; i++) {
+            const char *s = sval(v->array_value->values[i]);
+            if (s != NULL) {
+                add_span_tag(c, t, n_base, s, strlen(s), &used);
+            }
+        }
+        return;
+    }
+    const char *s = sval(v);
+    if (s == NULL) {
+        return;
+    }
+    size_t len = strlen(s);
+    if (s[strspn(s, " \t\r\n")] != '[') {
+        add_span_tag(c, t, n_base, s, len, &used);
+        return;
+    }
+    json_t *j = llmobs_parse(c, s, len);
+    size_t i;
+    json_t *e;
+    json_array_foreach(j, i, e)
+    {
+        if (json_is_string(e)) {
+            add_span_tag(c, t, n_base, json_string_value(e), json_string_length(e), &used);
+        }
+    }
+    json_decref(j);
 }
 
 /* The resource strings the tags read, in one pass over the resource's attributes (six
@@ -1672,7 +1761,17 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     }
     add_tag(c, &t, "session_id", session);
     add_tag(c, &t, "language", rs.language);
-    /* exporters.datadog.tags / DD_TAGS, unless a tag above has the key. */
+    /* OpenInference user.id and tag.tags, as Datadog's OTel mapping has them; no other
+     * span attribute becomes a tag (README, LLM Observability). */
+    const char *user = astr(&b->ix, K_OI_USER_ID);
+    if (user != NULL && strlen(user) <= TAG_MAX_LEN) {
+        add_tag(c, &t, "user_id", user);
+    }
+    if (!c->nomem) {
+        span_tags(b, &t, t.n);
+    }
+    /* exporters.datadog.tags / DD_TAGS, unless a tag above has the key: the span's own
+     * tags are the more specific. */
     for (size_t i = 0; i < cfg->n_tags && i < LLMOBS_MAX_USER_TAGS && !c->nomem; i++) {
         const char *kv = cfg->tags[i];
         size_t klen = strcspn(kv, ":");
