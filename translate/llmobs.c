@@ -1354,6 +1354,28 @@ static void md_anyvalue(struct build *b, const char *key, const OtlpAnyValue *v)
     }
 }
 
+/* metadata[key] = a JSON text attribute (OpenInference tool.parameters) parsed; when it is
+ * not JSON, the text as it is, and err. */
+static void md_json(struct build *b, const char *key, const OtlpAnyValue *v, const char *err)
+{
+    struct llmobs_ctx *c = &b->c;
+    if (v == NULL || (v->value_case == STR_CASE && v->string_value[0] == '\0')) {
+        return;
+    }
+    size_t start = b->md.text.len;
+    json_t *j = llmobs_value_json(c, v);
+    if (j != NULL) {
+        llmobs_check(c, llmobs_json_write(&b->md.text, j, 1));
+        json_decref(j);
+    } else {
+        llmobs_error(c, err);
+        if (!llmobs_value_text_write(c, &b->md.text, v)) {
+            return;
+        }
+    }
+    md_put(c, &b->md, key, start);
+}
+
 /* Merges the members of a JSON object attribute into metadata. */
 static void merge_object(struct build *b, const OtlpAnyValue *v, const char *err, int skip_reserved)
 {
@@ -1416,6 +1438,7 @@ static void metadata(struct build *b)
             md_put(c, md, tool[i].name, start);
         }
     }
+    md_json(b, "tool_parameters", b->ix.v[K_OI_TOOL_PARAMS], "otel_warning_params_malformed");
     merge_object(b, b->ix.v[K_DD_METADATA], "otel_warning_params_malformed", 1);
 }
 
