@@ -1471,6 +1471,9 @@ static void tool_definitions(struct build *b)
         json_t *d;
         json_array_foreach(j, i, d)
         {
+            if (b->n_tdefs == LLMOBS_MAX_TOOL_DEFS) {
+                break;
+            }
             llmobs_tool_definition_write(c, d, &b->tdefs, &b->n_tdefs);
         }
         json_decref(j);
@@ -1488,19 +1491,24 @@ static void tool_definitions(struct build *b)
         if (kv->key[0] != 'l') {
             continue;
         }
+        int fn = strncmp(kv->key, "llm.request.functions.", 22) == 0 &&
+                 (rest = index_of(kv->key + 22, &idx)) != NULL &&
+                 (strcmp(rest, "name") == 0 || strcmp(rest, "description") == 0 ||
+                  strcmp(rest, "parameters") == 0);
+        int schema = !fn && strncmp(kv->key, "llm.tools.", 10) == 0 &&
+                     (rest = index_of(kv->key + 10, &idx)) != NULL &&
+                     strcmp(rest, "tool.json_schema") == 0;
+        if (!fn && !schema) {
+            continue;
+        }
+        /* only now: most llm spans have llm.* keys and no tools */
         if (raw == NULL && (raw = json_array()) == NULL) {
             c->nomem = 1;
             return;
         }
-        if (strncmp(kv->key, "llm.request.functions.", 22) == 0 &&
-            (rest = index_of(kv->key + 22, &idx)) != NULL) {
-            if (strcmp(rest, "name") == 0 || strcmp(rest, "description") == 0 ||
-                strcmp(rest, "parameters") == 0) {
-                llmobs_set(c, slot(c, raw, idx), rest, llmobs_anyvalue(c, kv->value, 0));
-            }
-        } else if (strncmp(kv->key, "llm.tools.", 10) == 0 &&
-                   (rest = index_of(kv->key + 10, &idx)) != NULL &&
-                   strcmp(rest, "tool.json_schema") == 0) {
+        if (fn) {
+            llmobs_set(c, slot(c, raw, idx), rest, llmobs_anyvalue(c, kv->value, 0));
+        } else {
             json_t *j = llmobs_value_json(c, kv->value);
             if (json_is_object(j)) {
                 while (json_array_size(raw) <= idx && !c->nomem) {
@@ -1519,6 +1527,9 @@ static void tool_definitions(struct build *b)
         json_t *d;
         json_array_foreach(raw, i, d)
         {
+            if (b->n_tdefs == LLMOBS_MAX_TOOL_DEFS) {
+                break;
+            }
             llmobs_tool_definition_write(c, d, &b->tdefs, &b->n_tdefs);
         }
         json_decref(raw);

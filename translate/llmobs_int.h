@@ -25,6 +25,9 @@
 /* Indexed attribute families (gen_ai.prompt.<i>, llm.input_messages.<i>, ...) past this
  * index are ignored: a single attribute must not make us allocate a huge sparse array. */
 #define LLMOBS_MAX_INDEX 1024
+/* meta.tool_definitions entries written, at most: OpenAI's limit of tools per request
+ * (128); entries past it are left out. */
+#define LLMOBS_MAX_TOOL_DEFS 128
 /* Nesting written or converted past this depth becomes null. */
 #define LLMOBS_MAX_DEPTH 64
 /* More than the distinct collection error names we record (13). */

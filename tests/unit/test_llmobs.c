@@ -347,6 +347,49 @@ static void test_malformed(void **state)
     o2d_arena_cleanup(&a);
 }
 
+/* OpenInference llm.tools and tag.tags are bounded: 128 tool definitions, 32 span tags. */
+static void test_bounds(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    static char attrs[60000];
+    size_t n =
+        (size_t)snprintf(attrs, sizeof(attrs),
+                         "[" KV("openinference.span.kind", "LLM") ",{\"key\":\"tag.tags\","
+                                                                  "\"value\":{\"arrayValue\":"
+                                                                  "{\"values\":[");
+    for (int i = 0; i < 40; i++) {
+        n += (size_t)snprintf(attrs + n, sizeof(attrs) - n, "%s{\"stringValue\":\"t%d\"}",
+                              i > 0 ? "," : "", i);
+    }
+    n += (size_t)snprintf(attrs + n, sizeof(attrs) - n, "]}}}");
+    for (int i = 0; i < 140; i++) {
+        n += (size_t)snprintf(attrs + n, sizeof(attrs) - n,
+                              ",{\"key\":\"llm.tools.%d.tool.json_schema\",\"value\":{"
+                              "\"stringValue\":\"{\\\"name\\\":\\\"f%d\\\"}\"}}",
+                              i, i);
+    }
+    snprintf(attrs + n, sizeof(attrs) - n, "]");
+    struct llmobs_span *sp = build(&a, attrs, NULL);
+    json_t *j = write_json(sp, 0, 5000000, NULL);
+    json_t *defs = json_object_get(json_object_get(j, "meta"), "tool_definitions");
+    assert_int_equal(json_array_size(defs), 128);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(defs, 127), "name")),
+                        "f127");
+    size_t i, span_tags = 0;
+    json_t *t;
+    json_array_foreach(json_object_get(j, "tags"), i, t)
+    {
+        span_tags += json_string_value(t)[0] == 't' && strchr(json_string_value(t), ':') == NULL;
+    }
+    assert_int_equal(span_tags, 32);
+    assert_null(json_object_get(j, "collection_errors"));
+    json_decref(j);
+    llmobs_span_free(sp);
+    o2d_arena_cleanup(&a);
+}
+
 static const OtlpLogRecord *decode_log(struct o2d_arena *a, const char *record)
 {
     char body[8192];
@@ -688,11 +731,17 @@ int main(void)
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
     json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),           cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_failmalloc),         cmocka_unit_test(test_real_write),
-        cmocka_unit_test(test_fast_messages),      cmocka_unit_test(test_builder_reuse),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_arena_independence),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_real_write),
+        cmocka_unit_test(test_fast_messages),
+        cmocka_unit_test(test_builder_reuse),
+        cmocka_unit_test(test_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
