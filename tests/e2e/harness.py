@@ -11,7 +11,8 @@ fixed time to let something happen.
 `config` (a dict, or a YAML string) is deep-merged over the default test configuration. A
 mapping whose top-level keys are not configuration sections (receivers, exporters,
 extensions, service) is merged under receivers.otlp, so {"protocols": {"grpc": {...}}} and
-{"memory_limit_mib": 1} both work.
+{"memory_limit_mib": 1} both work. Otel2ddChecked is the same, and also fails a test whose
+otel2dd printed a sanitizer report (ASan/UBSan builds).
 """
 import json
 import os
@@ -213,3 +214,13 @@ class Otel2dd:
             return body.decode("utf-8")
         finally:
             c.close()
+
+
+class Otel2ddChecked(Otel2dd):
+    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
+        if bad and exc[0] is None:
+            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))

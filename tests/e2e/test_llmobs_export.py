@@ -17,55 +17,18 @@ import collections
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from fake_intake import LLMOBS, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import Otel2ddChecked, wait_until  # noqa: E402
+from otlp_client import http_post, logs_service_pb2, set_attr, trace_service_pb2  # noqa: E402
 
 ML_APP = "export-e2e"
-
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="otel2dd-llmobs-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/logs/v1/logs.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-             "opentelemetry/proto/collector/logs/v1/logs_service.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto")] + files,
-                   check=True)
-    sys.path.insert(0, out)
-    global trace_service_pb2, logs_service_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-
-
-load_protos()
-
-
-def set_attr(kvs, key, value):
-    kv = kvs.add()
-    kv.key = key
-    if isinstance(value, bool):
-        kv.value.bool_value = value
-    elif isinstance(value, int):
-        kv.value.int_value = value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            set_attr(kv.value.kvlist_value.values, k, v)
-    else:
-        kv.value.string_value = value
 
 
 class Span:
@@ -116,13 +79,7 @@ def logs_body(records):
 
 
 def post(port, path, body):
-    r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
-                               headers={"Content-Type": "application/x-protobuf"})
-    try:
-        with urllib.request.urlopen(r, timeout=15) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return http_post(port, path, body, timeout=15)
 
 
 def config(intake, timeout="30s", extra=None):
@@ -151,14 +108,6 @@ def new_id():
     return _ids
 
 
-class Otel2ddLLM(Otel2dd):
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
-
-
 def chat_span(trace_id, parent, content=None):
     attrs = {"gen_ai.system": "openai", "gen_ai.operation.name": "chat",
              "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
@@ -185,7 +134,7 @@ class LLMObsExport(unittest.TestCase):
                      attrs={"gen_ai.operation.name": "invoke_agent",
                             "gen_ai.agent.name": "helper", "gen_ai.system": "openai"})
         llm = chat_span(tid, agent.span_id)
-        with Otel2ddLLM(config=config(self.intake)) as o:
+        with Otel2ddChecked(config=config(self.intake)) as o:
             # The LLM span first, then its content as log records, then its ancestors.
             self.assertEqual(post(o.http_port, "/v1/traces", traces_body([llm])), 200)
             self.assertEqual(post(o.http_port, "/v1/logs", logs_body([
@@ -227,7 +176,7 @@ class LLMObsExport(unittest.TestCase):
     def test_sigterm_sends_what_the_buffer_holds(self):
         tid = random.getrandbits(128).to_bytes(16, "big")
         llm = chat_span(tid, new_id(), content="never settled")  # its parent never comes
-        with Otel2ddLLM(config=config(self.intake, timeout="10m")) as o:
+        with Otel2ddChecked(config=config(self.intake, timeout="10m")) as o:
             self.assertEqual(post(o.http_port, "/v1/traces", traces_body([llm])), 200)
             wait_until(lambda: self.intake.requests_to("/api/v0.2/traces"), 10, "APM")
             self.assertEqual(self.intake.events(), [])
@@ -242,7 +191,7 @@ class LLMObsExport(unittest.TestCase):
 
     def test_403_dropped_and_logged_once(self):
         self.intake.script(LLMOBS, [403, 403])
-        with Otel2ddLLM(config=config(self.intake, timeout="1s")) as o:
+        with Otel2ddChecked(config=config(self.intake, timeout="1s")) as o:
             for i in range(2):
                 tid = random.getrandbits(128).to_bytes(16, "big")
                 body = traces_body([chat_span(tid, 0, content="rejected %d" % i)])
@@ -265,7 +214,7 @@ class LLMObsExport(unittest.TestCase):
     def test_queue_full_answers_retry_later(self):
         """The intake down; ~1 MB events fill the LLM Obs queue (a quarter of the 64 MiB
         Datadog queue); then requests with LLM spans get 503, APM-only ones still 200."""
-        with Otel2ddLLM(config=config(self.intake, timeout="1s")) as o:
+        with Otel2ddChecked(config=config(self.intake, timeout="1s")) as o:
             o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
             self.intake.go_down()
             accepted = []
