@@ -17,6 +17,7 @@ otel2dd printed a sanitizer report (ASan/UBSan builds).
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -47,6 +48,25 @@ def wait_until(pred, timeout, what, interval=0.02):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def request_in_flight(port):
+    """A POST /v1/traces to 127.0.0.1:port that the server holds: its headers announce 1000
+    bytes of body and "Expect: 100-continue"; once "100 Continue" is back the server has taken
+    the request for sure. Returns the socket, the body not sent."""
+    hold = socket.create_connection(("127.0.0.1", port), timeout=10)
+    hold.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                 b"application/x-protobuf\r\nExpect: 100-continue\r\n"
+                 b"Content-Length: 1000\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = hold.recv(4096)
+        if not chunk:
+            raise AssertionError("closed before 100 Continue")
+        got += chunk
+    if not got.startswith(b"HTTP/1.1 100"):
+        raise AssertionError(got)
+    return hold
 
 
 class Otel2dd:
