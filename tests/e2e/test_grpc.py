@@ -223,6 +223,18 @@ class RawH2:
         return None
 
 
+def split_frames(buf):
+    """Splits the whole HTTP/2 frames off the front of buf: ([(type, flags), ...], the rest)."""
+    frames, off = [], 0
+    while len(buf) - off >= 9:
+        length = int.from_bytes(buf[off:off + 3], "big")
+        if len(buf) - off < 9 + length:
+            break
+        frames.append((buf[off + 3], buf[off + 4]))
+        off += 9 + length
+    return frames, buf[off:]
+
+
 def grpc_status(hdrs):
     return int(hdrs["grpc-status"]) if "grpc-status" in hdrs else None
 
@@ -571,16 +583,9 @@ class BackpressureTest(unittest.TestCase):
                         chunk = b""
                     eof = not chunk
                     buf += chunk
-                    off = 0
-                    while len(buf) - off >= 9:
-                        length = int.from_bytes(buf[off:off + 3], "big")
-                        if len(buf) - off < 9 + length:
-                            break
-                        ftype, flags = buf[off + 3], buf[off + 4]
-                        acks += ftype == 0x6 and flags & 0x1
-                        goaway |= ftype == 0x7
-                        off += 9 + length
-                    buf = buf[off:]
+                    frames, buf = split_frames(buf)
+                    acks += sum(1 for t, f in frames if t == 0x6 and f & 0x1)
+                    goaway |= any(t == 0x7 for t, _ in frames)
             self.assertGreater(pings, 1000)  # well past nghttp2's 1000 queued ACKs
             self.assertEqual(acks, pings)
             self.assertFalse(goaway)
