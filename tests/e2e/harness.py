@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -244,3 +245,17 @@ class Otel2ddChecked(Otel2dd):
         bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
         if bad and exc[0] is None:
             raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
+
+
+class IntakeTestCase(unittest.TestCase):
+    """A TestCase with a fake_intake.FakeIntake(**intake_args) started before each test as
+    self.intake and stopped after it; a test fails if the intake recorded an error."""
+    intake_args = {}
+
+    def setUp(self):
+        from fake_intake import FakeIntake
+        self.intake = FakeIntake(**self.intake_args).start()
+
+    def tearDown(self):
+        self.intake.stop()
+        self.assertEqual(self.intake.errors, [])

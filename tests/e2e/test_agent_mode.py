@@ -30,9 +30,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import (AGENT_INFO, AGENT_LLMOBS, AGENT_STATS, AGENT_TRACES,  # noqa: E402
-                         FakeIntake)
-from harness import Otel2dd, Otel2ddChecked, wait_until  # noqa: E402
+from fake_intake import AGENT_INFO, AGENT_LLMOBS, AGENT_STATS, AGENT_TRACES  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, Otel2ddChecked, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http, set_attr, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
@@ -142,13 +141,8 @@ def totals(o):
     return None
 
 
-class AgentMode(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake(api_key="never-sent").start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
+class AgentMode(IntakeTestCase):
+    intake_args = {"api_key": "never-sent"}
 
     def wait_spans(self, ids, timeout=30):
         want = set(ids)
@@ -427,7 +421,7 @@ class AgentMode(unittest.TestCase):
             o.wait_log(lambda l: l.get("msg") == "datadog destination: agent", 10, "the mode")
 
 
-class AgentModeJsSdk(unittest.TestCase):
+class AgentModeJsSdk(IntakeTestCase):
     """Spans from the real OpenTelemetry JS SDK, through otel2dd in agent mode."""
 
     @classmethod
@@ -437,13 +431,6 @@ class AgentModeJsSdk(unittest.TestCase):
         if problem:
             raise unittest.SkipTest(problem)
         cls.js = test_js_sdk
-
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
 
     def run_one(self, protocol, n=300):
         with Otel2ddChecked(config=agent_config(self.intake.url)) as o:

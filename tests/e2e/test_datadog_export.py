@@ -29,8 +29,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import STATS, TRACES, VALIDATE, FakeIntake  # noqa: E402
-from harness import Otel2ddChecked, wait_until  # noqa: E402
+from fake_intake import STATS, TRACES, VALIDATE  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
@@ -84,14 +84,7 @@ def totals(o):
     return None
 
 
-class DatadogExport(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class DatadogExport(IntakeTestCase):
     def wait_spans(self, ids, timeout=30):
         want = set(ids)
         wait_until(lambda: want <= set(self.intake.span_ids()), timeout,

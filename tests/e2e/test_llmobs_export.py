@@ -24,8 +24,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, FakeIntake  # noqa: E402
-from harness import Otel2ddChecked, wait_until  # noqa: E402
+from fake_intake import LLMOBS  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
 from otlp_client import http_post, logs_service_pb2, set_attr, trace_service_pb2  # noqa: E402
 
 ML_APP = "export-e2e"
@@ -118,14 +118,7 @@ def chat_span(trace_id, parent, content=None):
     return Span(trace_id, new_id(), parent, "chat gpt-4o-mini", kind=3, attrs=attrs)
 
 
-class LLMObsExport(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class LLMObsExport(IntakeTestCase):
     def test_child_first_across_requests_with_logs(self):
         tid = random.getrandbits(128).to_bytes(16, "big")
         root = Span(tid, new_id(), 0, "POST /ask", kind=2,

@@ -37,8 +37,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, TRACES, FakeIntake  # noqa: E402
-from harness import BIN, Otel2ddChecked, wait_until  # noqa: E402
+from fake_intake import LLMOBS, TRACES  # noqa: E402
+from harness import BIN, IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
 from test_js_sdk import js_deps_problem  # noqa: E402
 
 JS_DIR = os.path.join(HERE, "js")
@@ -93,7 +93,7 @@ def text_of(msgs):
     return [(m.get("role"), m.get("content")) for m in msgs]
 
 
-class LangChainLLMObs(unittest.TestCase):
+class LangChainLLMObs(IntakeTestCase):
     @classmethod
     def setUpClass(cls):
         problem = js_deps_problem()
@@ -101,13 +101,6 @@ class LangChainLLMObs(unittest.TestCase):
             raise unittest.SkipTest(problem)
         if not os.access(BIN, os.X_OK):
             raise AssertionError("otel2dd binary not found at %s; build it first" % BIN)
-
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
 
     def run_case(self, instrumentation, protocol):
         service = "llm-e2e-%s-%s" % (instrumentation, protocol)

@@ -25,8 +25,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, TRACES, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from fake_intake import LLMOBS, TRACES  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, wait_until  # noqa: E402
 from otlp_client import (LOGS_EXPORT, TRACE_EXPORT, grpc_call, http_post,  # noqa: E402
                          logs_service_pb2, set_attr, trace_service_pb2)
 
@@ -180,14 +180,7 @@ def dd_config(intake):
             "grpc": {"max_recv_msg_size_mib": 1}}}}}
 
 
-class Metrics(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class Metrics(IntakeTestCase):
     def test_known_load(self):
         with Otel2dd(config=dd_config(self.intake)) as o:
             gp, hp = o.grpc_port, o.http_port

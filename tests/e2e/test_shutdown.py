@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from fake_intake import LLMOBS, STATS, TRACES, FakeIntake  # noqa: E402
-from harness import Otel2ddChecked, wait_until  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
 import otlp_client  # noqa: E402
 from otlp_client import send_grpc, trace_service_pb2  # noqa: E402
 
@@ -111,14 +111,7 @@ def stop_timed(o):
     return rc, time.monotonic() - t0
 
 
-class Drain(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class Drain(IntakeTestCase):
     def test_acknowledged_spans_reach_the_intake(self):
         with Otel2ddChecked(config=dd_config(self.intake)) as o:
             sent = []
@@ -236,14 +229,7 @@ class Drain(unittest.TestCase):
         self.assertEqual(u["total"], 0, u)
 
 
-class TracesDisabled(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class TracesDisabled(IntakeTestCase):
     def check(self, cfg, env=None):
         with Otel2ddChecked(config=cfg, env=env) as o:
             body, ids = traces_req(5)
