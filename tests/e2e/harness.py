@@ -237,6 +237,14 @@ class Otel2dd:
             c.close()
 
 
+def totals(o, msg="datadog exporter totals"):
+    """The first log line of o whose msg is msg (an exporter's totals, logged at exit), or None."""
+    for line in o.logs():
+        if line.get("msg") == msg:
+            return line
+    return None
+
+
 class Otel2ddChecked(Otel2dd):
     """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
 

@@ -3,7 +3,7 @@
 On import, protoc generates Python classes from the proto/ folder of this checkout into a
 temporary directory (once per test process) and this module exposes them:
 trace_pb2, logs_pb2, trace_service_pb2, logs_service_pb2, metrics_service_pb2, status_pb2 and
-details_pb2 (google.rpc.error_details).
+details_pb2 (google.rpc.error_details); set_attr and new_id help build requests.
 
     from otlp_client import trace_service_pb2, send_grpc, send_http
 
@@ -11,6 +11,7 @@ details_pb2 (google.rpc.error_details).
     code = send_grpc(o.grpc_port, body)          # the grpc.StatusCode (an RpcError is no raise)
 """
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,11 @@ TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 METRICS_EXPORT = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 PB = "application/x-protobuf"
+
+__all__ = ["TRACE_EXPORT", "LOGS_EXPORT", "METRICS_EXPORT", "PB", "trace_pb2", "logs_pb2",
+           "trace_service_pb2", "logs_service_pb2", "metrics_service_pb2", "status_pb2",
+           "details_pb2", "set_attr", "new_id", "grpc_call", "send_grpc", "http_post",
+           "send_http"]
 
 PROTOS = ["opentelemetry/proto/common/v1/common.proto",
           "opentelemetry/proto/resource/v1/resource.proto",
@@ -71,6 +77,16 @@ def set_attr(kvs, key, value):
             set_attr(kv.value.kvlist_value.values, k, v)
     else:
         kv.value.string_value = value
+
+
+_next_id = random.randrange(1 << 40, 1 << 50)
+
+
+def new_id():
+    """A fresh span id (an int): one more than the last, from a random start in [2^40, 2^50)."""
+    global _next_id
+    _next_id += 1
+    return _next_id
 
 
 def grpc_call(port, method, body, timeout=10):

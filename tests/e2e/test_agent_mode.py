@@ -31,19 +31,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from fake_intake import AGENT_INFO, AGENT_LLMOBS, AGENT_STATS, AGENT_TRACES  # noqa: E402
-from harness import IntakeTestCase, Otel2dd, Otel2ddChecked, wait_until  # noqa: E402
-from otlp_client import send_grpc, send_http, set_attr, trace_service_pb2  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, Otel2ddChecked, totals, wait_until  # noqa: E402
+from otlp_client import new_id, send_grpc, send_http, set_attr, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
-
-_next_id = random.randrange(1 << 40, 1 << 50)
-
-
-def new_id():
-    global _next_id
-    _next_id += 1
-    return _next_id
-
 
 class Sent:
     """What a test sent, to check against what the Agent got."""
@@ -132,13 +123,6 @@ def free_port():
 
 def lower(headers):
     return {k.lower(): v for k, v in headers.items()}
-
-
-def totals(o):
-    for line in o.logs():
-        if line.get("msg") == "datadog exporter totals":
-            return line
-    return None
 
 
 class AgentMode(IntakeTestCase):

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from fake_intake import STATS, TRACES, VALIDATE  # noqa: E402
-from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, totals, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
@@ -75,13 +75,6 @@ def dd_config(intake, traces=None, extra=None):
     dd["traces"].update(traces or {})
     dd.update(extra or {})
     return {"exporters": {"datadog": dd}}
-
-
-def totals(o):
-    for line in o.logs():
-        if line.get("msg") == "datadog exporter totals":
-            return line
-    return None
 
 
 class DatadogExport(IntakeTestCase):

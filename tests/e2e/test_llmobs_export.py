@@ -25,8 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from fake_intake import LLMOBS  # noqa: E402
-from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
-from otlp_client import http_post, logs_service_pb2, set_attr, trace_service_pb2  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, totals, wait_until  # noqa: E402
+from otlp_client import (http_post, logs_service_pb2, new_id, set_attr,  # noqa: E402
+                         trace_service_pb2)
 
 ML_APP = "export-e2e"
 
@@ -92,22 +93,6 @@ def config(intake, timeout="30s", extra=None):
     return {"exporters": {"datadog": dd}}
 
 
-def totals(o, msg="llmobs exporter totals"):
-    for line in o.logs():
-        if line.get("msg") == msg:
-            return line
-    return None
-
-
-_ids = random.randrange(1 << 40, 1 << 50)
-
-
-def new_id():
-    global _ids
-    _ids += 1
-    return _ids
-
-
 def chat_span(trace_id, parent, content=None):
     attrs = {"gen_ai.system": "openai", "gen_ai.operation.name": "chat",
              "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
@@ -145,7 +130,7 @@ class LLMObsExport(IntakeTestCase):
             # Settled by the root's arrival, well before the 30 s deadline.
             self.assertLess(time.monotonic() - sent_at, 10)
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
         evs = {e["name"]: e for e in self.intake.events()}
         self.assertEqual(len(self.intake.events()), 2, evs)
         a, c = evs["invoke_agent helper"], evs["chat gpt-4o-mini"]
@@ -174,7 +159,7 @@ class LLMObsExport(IntakeTestCase):
             wait_until(lambda: self.intake.requests_to("/api/v0.2/traces"), 10, "APM")
             self.assertEqual(self.intake.events(), [])
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
         evs = self.intake.events()
         self.assertEqual(len(evs), 1)
         self.assertEqual(evs[0]["span_id"], str(llm.span_id))
@@ -193,7 +178,7 @@ class LLMObsExport(IntakeTestCase):
                 wait_until(lambda: len(self.intake.requests_to(LLMOBS)) >= n, 10,
                            "llmobs request %d" % n)
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
             lines = [l for l in o.logs() if l.get("request") == "llmobs" and
                      "403" in l.get("msg", "")]
         self.assertEqual([r["status"] for r in self.intake.requests_to(LLMOBS)], [403, 403])
@@ -233,7 +218,7 @@ class LLMObsExport(IntakeTestCase):
             wait_until(lambda: len(self.intake.events()) >= len(accepted), 90,
                        "%d events after the outage" % len(accepted))
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
             dd = totals(o, "datadog exporter totals")
         got = collections.Counter(e["span_id"] for e in self.intake.events())
         self.assertEqual([i for i, c in got.items() if c > 1], [], "events sent twice")

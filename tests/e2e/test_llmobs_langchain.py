@@ -38,7 +38,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from fake_intake import LLMOBS, TRACES  # noqa: E402
-from harness import BIN, IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
+from harness import (BIN, IntakeTestCase, Otel2ddChecked, totals,  # noqa: E402
+                     wait_until)
 from test_js_sdk import js_deps_problem  # noqa: E402
 
 JS_DIR = os.path.join(HERE, "js")
@@ -76,13 +77,6 @@ def run_app(instrumentation, protocol, port, service):
         except ValueError:
             continue
     return r.returncode, report, "stdout:\n%s\nstderr:\n%s" % (out[-3000:], err[-3000:])
-
-
-def totals(o, msg):
-    for line in o.logs():
-        if line.get("msg") == msg:
-            return line
-    return None
 
 
 def kind(ev):

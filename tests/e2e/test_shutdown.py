@@ -29,18 +29,9 @@ sys.path.insert(0, HERE)
 from fake_intake import LLMOBS, STATS, TRACES, FakeIntake  # noqa: E402
 from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
 import otlp_client  # noqa: E402
-from otlp_client import send_grpc, trace_service_pb2  # noqa: E402
+from otlp_client import new_id, send_grpc, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
-
-_next_id = random.randrange(1 << 40, 1 << 50)
-
-
-def new_id():
-    global _next_id
-    _next_id += 1
-    return _next_id
-
 
 def traces_req(n, llm_parent=None):
     """n root SERVER spans with fresh ids; with llm_parent, one LLM chat span instead whose
