@@ -30,7 +30,6 @@ import collections
 import json
 import os
 import shutil
-import subprocess
 import sys
 import unittest
 
@@ -40,7 +39,7 @@ sys.path.insert(0, HERE)
 from fake_intake import LLMOBS, TRACES  # noqa: E402
 from harness import (BIN, IntakeTestCase, Otel2ddChecked, totals,  # noqa: E402
                      wait_until)
-from test_js_sdk import js_deps_problem  # noqa: E402
+from test_js_sdk import js_deps_problem, run_node  # noqa: E402
 
 JS_DIR = os.path.join(HERE, "js")
 APP = os.path.join(JS_DIR, "langchain_app.js")
@@ -65,18 +64,7 @@ def config(intake):
 def run_app(instrumentation, protocol, port, service):
     cmd = [NODE, APP, "--instrumentation", instrumentation, "--protocol", protocol,
            "--url", "http://127.0.0.1:%d" % port, "--service", service]
-    r = subprocess.run(cmd, cwd=JS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=120)
-    out = r.stdout.decode("utf-8", "replace")
-    err = r.stderr.decode("utf-8", "replace")
-    report = None
-    for line in reversed(out.strip().splitlines()):
-        try:
-            report = json.loads(line)
-            break
-        except ValueError:
-            continue
-    return r.returncode, report, "stdout:\n%s\nstderr:\n%s" % (out[-3000:], err[-3000:])
+    return run_node(cmd, 120)
 
 
 def kind(ev):
