@@ -11,15 +11,18 @@ fixed time to let something happen.
 `config` (a dict, or a YAML string) is deep-merged over the default test configuration. A
 mapping whose top-level keys are not configuration sections (receivers, exporters,
 extensions, service) is merged under receivers.otlp, so {"protocols": {"grpc": {...}}} and
-{"memory_limit_mib": 1} both work.
+{"memory_limit_mib": 1} both work. Otel2ddChecked is the same, and also fails a test whose
+otel2dd printed a sanitizer report (ASan/UBSan builds).
 """
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -46,6 +49,25 @@ def wait_until(pred, timeout, what, interval=0.02):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def request_in_flight(port):
+    """A POST /v1/traces to 127.0.0.1:port that the server holds: its headers announce 1000
+    bytes of body and "Expect: 100-continue"; once "100 Continue" is back the server has taken
+    the request for sure. Returns the socket, the body not sent."""
+    hold = socket.create_connection(("127.0.0.1", port), timeout=10)
+    hold.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                 b"application/x-protobuf\r\nExpect: 100-continue\r\n"
+                 b"Content-Length: 1000\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = hold.recv(4096)
+        if not chunk:
+            raise AssertionError("closed before 100 Continue")
+        got += chunk
+    if not got.startswith(b"HTTP/1.1 100"):
+        raise AssertionError(got)
+    return hold
 
 
 class Otel2dd:
@@ -213,3 +235,35 @@ class Otel2dd:
             return body.decode("utf-8")
         finally:
             c.close()
+
+
+def totals(o, msg="datadog exporter totals"):
+    """The first log line of o whose msg is msg (an exporter's totals, logged at exit), or None."""
+    for line in o.logs():
+        if line.get("msg") == msg:
+            return line
+    return None
+
+
+class Otel2ddChecked(Otel2dd):
+    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
+        if bad and exc[0] is None:
+            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
+
+
+class IntakeTestCase(unittest.TestCase):
+    """A TestCase with a fake_intake.FakeIntake(**intake_args) started before each test as
+    self.intake and stopped after it; a test fails if the intake recorded an error."""
+    intake_args = {}
+
+    def setUp(self):
+        from fake_intake import FakeIntake
+        self.intake = FakeIntake(**self.intake_args).start()
+
+    def tearDown(self):
+        self.intake.stop()
+        self.assertEqual(self.intake.errors, [])

@@ -20,65 +20,21 @@ Every wait polls with a deadline.
     /usr/bin/python3 tests/e2e/test_agent_mode.py [-v] [TestName ...]
 """
 import collections
-import json
 import os
 import random
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from fake_intake import (AGENT_INFO, AGENT_LLMOBS, AGENT_STATS, AGENT_TRACES,  # noqa: E402
-                         FakeIntake)
-from harness import Otel2dd, wait_until  # noqa: E402
+from fake_intake import AGENT_INFO, AGENT_LLMOBS, AGENT_STATS, AGENT_TRACES  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, Otel2ddChecked, totals, wait_until  # noqa: E402
+from otlp_client import new_id, send_grpc, send_http, set_attr, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="otel2dd-agent-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto")] + files,
-                   check=True)
-    sys.path.insert(0, out)
-    global trace_service_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
-
-load_protos()
-
-_next_id = random.randrange(1 << 40, 1 << 50)
-
-
-def new_id():
-    global _next_id
-    _next_id += 1
-    return _next_id
-
-
-def set_attr(kvs, key, value):
-    kv = kvs.add()
-    kv.key = key
-    if isinstance(value, bool):
-        kv.value.bool_value = value
-    elif isinstance(value, int):
-        kv.value.int_value = value
-    else:
-        kv.value.string_value = value
-
 
 class Sent:
     """What a test sent, to check against what the Agent got."""
@@ -148,27 +104,6 @@ def traces_req(sent, n_traces, spans_per_trace=3, service="agent-e2e", resource_
     return req.SerializeToString()
 
 
-def send_grpc(port, body):
-    with grpc.insecure_channel("127.0.0.1:%d" % port) as ch:
-        call = ch.unary_unary(EXPORT, request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        try:
-            call(body, timeout=10)
-        except grpc.RpcError as e:
-            return e.code()
-    return grpc.StatusCode.OK
-
-
-def send_http(port, body):
-    r = urllib.request.Request("http://127.0.0.1:%d/v1/traces" % port, data=body,
-                               headers={"Content-Type": "application/x-protobuf"})
-    try:
-        with urllib.request.urlopen(r, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def agent_config(endpoint, extra=None, key=None):
     dd = {"agent": {"endpoint": endpoint},
           "traces": {"flush_interval": "200ms"},
@@ -190,30 +125,8 @@ def lower(headers):
     return {k.lower(): v for k, v in headers.items()}
 
 
-class Otel2ddAgent(Otel2dd):
-    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
-
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
-
-
-def totals(o):
-    for line in o.logs():
-        if line.get("msg") == "datadog exporter totals":
-            return line
-    return None
-
-
-class AgentMode(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake(api_key="never-sent").start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
+class AgentMode(IntakeTestCase):
+    intake_args = {"api_key": "never-sent"}
 
     def wait_spans(self, ids, timeout=30):
         want = set(ids)
@@ -234,7 +147,7 @@ class AgentMode(unittest.TestCase):
     def test_spans_once_with_tracer_headers_and_stats(self):
         sent = Sent()
         # A trailing slash on the endpoint is taken as the base URL.
-        with Otel2ddAgent(config=agent_config(self.intake.url + "/")) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url + "/")) as o:
             o.wait_log(lambda l: l.get("msg") == "Datadog Agent found", 10, "the /info probe")
             for svc in ("svc-a", "svc-b"):
                 body = traces_req(sent, 10, service=svc,
@@ -319,7 +232,7 @@ class AgentMode(unittest.TestCase):
     def test_hostile_header_values_and_utf8(self):
         # Resource attributes end up in request headers: CR/LF must not start a new one.
         sent = Sent()
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             body = traces_req(sent, 3, service="sërvice-ü-日本",
                               resource_attrs={"container.id": "abc\r\nX-Evil: 1",
                                               "telemetry.sdk.version": "1\r\nX-Evil2: 2",
@@ -341,7 +254,7 @@ class AgentMode(unittest.TestCase):
 
     def test_llm_span_through_evp_proxy(self):
         sent = Sent()
-        with Otel2ddAgent(config=agent_config(self.intake.url, key="unused-key")) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url, key="unused-key")) as o:
             body = traces_req(sent, 1, spans_per_trace=2, service="llm-app", llm=True)
             self.assertEqual(send_http(o.http_port, body), 200)
             wait_until(lambda: self.intake.events(), 20, "an LLM Obs event through the Agent")
@@ -371,7 +284,7 @@ class AgentMode(unittest.TestCase):
         self.intake.script(AGENT_TRACES, [500, 500, 500])
         self.intake.script(AGENT_STATS, [503])
         sent = Sent()
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             self.assertEqual(send_grpc(o.grpc_port, traces_req(sent, 20)), grpc.StatusCode.OK)
             self.wait_spans(sent.ids())
             self.assertEqual(o.stop(), 0)
@@ -391,7 +304,7 @@ class AgentMode(unittest.TestCase):
         # The Agent answers 429 when it cannot take a payload (we ask for the real status).
         self.intake.script(AGENT_TRACES, [(429, {"Retry-After": "2"})])
         sent = Sent()
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             self.assertEqual(send_http(o.http_port, traces_req(sent, 5)), 200)
             self.wait_spans(sent.ids())
         self.assert_once(sent)
@@ -403,7 +316,7 @@ class AgentMode(unittest.TestCase):
         port = free_port()
         self.intake.stop()
         sent = Sent()
-        with Otel2ddAgent(config=agent_config("http://127.0.0.1:%d" % port)) as o:
+        with Otel2ddChecked(config=agent_config("http://127.0.0.1:%d" % port)) as o:
             # Receivers answer, though the Agent is not there.
             self.assertEqual(send_grpc(o.grpc_port, traces_req(sent, 4)), grpc.StatusCode.OK)
             self.assertEqual(send_http(o.http_port, traces_req(sent, 4)), 200)
@@ -421,7 +334,7 @@ class AgentMode(unittest.TestCase):
         # trace boundaries (every trace whole in one body).
         self.intake.agent_info["config"]["max_request_bytes"] = 60000
         sent = Sent()
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             found = o.wait_log(lambda l: l.get("msg") == "Datadog Agent found", 10, "/info")
             self.assertEqual(found["max_request_bytes"], 60000)
             self.assertEqual(found["agent_version"], "7.99.0-fake")
@@ -442,7 +355,7 @@ class AgentMode(unittest.TestCase):
 
     def test_info_without_stats_or_evp_warns(self):
         self.intake.agent_info["endpoints"] = ["/v0.4/traces", "/info"]
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             o.wait_log(lambda l: "does not list /v0.6/stats" in l.get("msg", ""), 10,
                        "the stats warning")
             o.wait_log(lambda l: "does not list /evp_proxy/v2/" in l.get("msg", ""), 10,
@@ -454,7 +367,7 @@ class AgentMode(unittest.TestCase):
     def test_info_garbage_does_not_stop_it(self):
         # A hostile or broken /info answer is only a warning.
         self.intake.agent_info = ["not", "an", "object"]
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             o.wait_log(lambda l: "not a JSON object" in l.get("msg", ""), 10, "the warning")
             sent = Sent()
             self.assertEqual(send_http(o.http_port, traces_req(sent, 2)), 200)
@@ -465,7 +378,7 @@ class AgentMode(unittest.TestCase):
         for bad in (1, "26214400"):
             with self.subTest(max_request_bytes=bad):
                 self.intake.agent_info["config"]["max_request_bytes"] = bad
-                with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+                with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
                     found = o.wait_log(lambda l: l.get("msg") == "Datadog Agent found", 10,
                                        "/info")
                     self.assertEqual(found["max_request_bytes"], 25 * 1024 * 1024)
@@ -488,11 +401,11 @@ class AgentMode(unittest.TestCase):
                 self.assertNotEqual(o.proc.returncode, 0)
 
     def test_ipv6_endpoint_accepted(self):
-        with Otel2ddAgent(config=agent_config("http://[::1]:%d" % free_port())) as o:
+        with Otel2ddChecked(config=agent_config("http://[::1]:%d" % free_port())) as o:
             o.wait_log(lambda l: l.get("msg") == "datadog destination: agent", 10, "the mode")
 
 
-class AgentModeJsSdk(unittest.TestCase):
+class AgentModeJsSdk(IntakeTestCase):
     """Spans from the real OpenTelemetry JS SDK, through otel2dd in agent mode."""
 
     @classmethod
@@ -503,15 +416,8 @@ class AgentModeJsSdk(unittest.TestCase):
             raise unittest.SkipTest(problem)
         cls.js = test_js_sdk
 
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
     def run_one(self, protocol, n=300):
-        with Otel2ddAgent(config=agent_config(self.intake.url)) as o:
+        with Otel2ddChecked(config=agent_config(self.intake.url)) as o:
             port = o.grpc_port if protocol == "grpc" else o.http_port
             rc, report, raw = self.js.send(protocol, port, n, False)
             self.assertEqual(rc, 0, raw)

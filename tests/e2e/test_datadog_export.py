@@ -22,41 +22,18 @@ Every wait polls with a deadline.
 import collections
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from fake_intake import STATS, TRACES, VALIDATE, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from fake_intake import STATS, TRACES, VALIDATE  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, totals, wait_until  # noqa: E402
+from otlp_client import send_grpc, send_http, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="otel2dd-dd-otlp-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto")] + files,
-                   check=True)
-    sys.path.insert(0, out)
-    global trace_pb2, trace_service_pb2
-    from opentelemetry.proto.trace.v1 import trace_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
-
-load_protos()
 
 _next_id = random.randrange(1, 1 << 40)
 
@@ -91,29 +68,6 @@ def traces_req(n, service="dd-e2e", pad=0, ops=3):
     return req.SerializeToString(), ids
 
 
-def send_grpc(port, body):
-    """The gRPC status code of one Export call."""
-    with grpc.insecure_channel("127.0.0.1:%d" % port) as ch:
-        call = ch.unary_unary(EXPORT, request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        try:
-            call(body, timeout=10)
-        except grpc.RpcError as e:
-            return e.code()
-    return grpc.StatusCode.OK
-
-
-def send_http(port, body):
-    """The HTTP status of one OTLP/HTTP export."""
-    r = urllib.request.Request("http://127.0.0.1:%d/v1/traces" % port, data=body,
-                               headers={"Content-Type": "application/x-protobuf"})
-    try:
-        with urllib.request.urlopen(r, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def dd_config(intake, traces=None, extra=None):
     dd = {"api": {"key": "test-key", "endpoint": intake.url},
           "traces": {"endpoint": intake.url, "flush_interval": "200ms"},
@@ -123,31 +77,7 @@ def dd_config(intake, traces=None, extra=None):
     return {"exporters": {"datadog": dd}}
 
 
-class Otel2ddDD(Otel2dd):
-    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
-
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
-
-
-def totals(o):
-    for line in o.logs():
-        if line.get("msg") == "datadog exporter totals":
-            return line
-    return None
-
-
-class DatadogExport(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class DatadogExport(IntakeTestCase):
     def wait_spans(self, ids, timeout=30):
         want = set(ids)
         wait_until(lambda: want <= set(self.intake.span_ids()), timeout,
@@ -168,7 +98,7 @@ class DatadogExport(unittest.TestCase):
         self.assertEqual(dict(hits), dict(spans))
 
     def test_each_span_once_headers_and_stats(self):
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             ids = []
             for svc in ("svc-a", "svc-b", "svc-a"):
                 body, i = traces_req(50, service=svc)
@@ -217,7 +147,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_500_three_times_then_202(self):
         self.intake.script(TRACES, [500, 500, 500])
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             body, ids = traces_req(30)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             self.wait_spans(ids)
@@ -240,7 +170,7 @@ class DatadogExport(unittest.TestCase):
         cfg = dd_config(self.intake)
         cfg["exporters"]["datadog"]["traces"]["endpoint"] = "http://intake.invalid"
         cfg["exporters"]["datadog"]["api"]["endpoint"] = "http://intake.invalid"
-        with Otel2ddDD(config=cfg, env={"http_proxy": self.intake.url}) as o:
+        with Otel2ddChecked(config=cfg, env={"http_proxy": self.intake.url}) as o:
             body, ids = traces_req(20)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             self.wait_spans(ids)
@@ -251,7 +181,7 @@ class DatadogExport(unittest.TestCase):
     def test_no_proxy_is_honoured(self):
         # A proxy that does not exist, and NO_PROXY naming the intake: sent direct.
         env = {"http_proxy": "http://127.0.0.1:9", "no_proxy": "127.0.0.1"}
-        with Otel2ddDD(config=dd_config(self.intake), env=env) as o:
+        with Otel2ddChecked(config=dd_config(self.intake), env=env) as o:
             body, ids = traces_req(20)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             self.wait_spans(ids)
@@ -261,7 +191,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_429_retry_after_is_honoured(self):
         self.intake.script(TRACES, [(429, {"Retry-After": "2"})])
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             body, ids = traces_req(10)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             self.wait_spans(ids)
@@ -275,7 +205,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_403_dropped_with_a_clear_log_line(self):
         self.intake.default_status[TRACES] = 403
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             body, ids = traces_req(10)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             line = o.wait_log(lambda l: "403" in l.get("msg", "") and
@@ -299,7 +229,7 @@ class DatadogExport(unittest.TestCase):
             self.assertNotIn("test-key", line)
 
     def test_intake_down_then_drains(self):
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
             self.intake.go_down()
             down_at = time.monotonic()
@@ -329,7 +259,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_queue_full_answers_retry_later(self):
         cfg = dd_config(self.intake, extra={"sending_queue": {"max_size_mib": 1}})
-        with Otel2ddDD(config=cfg) as o:
+        with Otel2ddChecked(config=cfg) as o:
             o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
             self.intake.go_down()
             accepted = []
@@ -364,7 +294,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_413_dropped_and_logged(self):
         self.intake.default_status[TRACES] = 413
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             body, ids = traces_req(10)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             line = o.wait_log(lambda l: l.get("msg") == "intake rejected the payload", 15,
@@ -377,7 +307,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_slow_intake(self):
         self.intake.delay = 0.7
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             ids = []
             for _ in range(3):
                 body, i = traces_req(10)
@@ -388,7 +318,7 @@ class DatadogExport(unittest.TestCase):
         self.assert_once(ids)
 
     def test_api_key_check_valid(self):
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             line = o.wait_log(lambda l: l.get("msg", "").startswith("API key"), 10, "key check")
             self.assertEqual(line["msg"], "API key valid for site datadoghq.com")
         v = self.intake.requests_to(VALIDATE)
@@ -397,7 +327,7 @@ class DatadogExport(unittest.TestCase):
 
     def test_api_key_check_rejected(self):
         self.intake.validate_status = 403
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             line = o.wait_log(lambda l: l.get("msg", "").startswith("API key"), 10, "key check")
             self.assertEqual(line["msg"], "API key rejected (403): check "
                              "exporters.datadog.api.key and api.site")
@@ -410,14 +340,14 @@ class DatadogExport(unittest.TestCase):
 
     def test_api_key_check_unreachable(self):
         self.intake.go_down()
-        with Otel2ddDD(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             line = o.wait_log(lambda l: l.get("msg", "").startswith("could not validate"), 15,
                               "key check")
             self.assertEqual(line["level"], "warn")
 
     def test_sigterm_sends_what_is_queued(self):
         cfg = dd_config(self.intake, traces={"flush_interval": "60s"})
-        with Otel2ddDD(config=cfg) as o:
+        with Otel2ddChecked(config=cfg) as o:
             ids = []
             for _ in range(3):
                 body, i = traces_req(40)

@@ -10,7 +10,7 @@ ports. Two kinds of client:
     max_connection_age and on SIGTERM, deadlines on a slow sender, RST_STREAM after an early
     answer, trailers-only errors, grpc-status-details-bin.
 Requests and answers are built and decoded with protobuf classes that protoc generates at test
-time from proto/, never with otel2dd's own code. Every wait polls with a deadline.
+time from proto/ (otlp_client.py), never with otel2dd's own code. Every wait polls with a deadline.
 
     /usr/bin/python3 tests/e2e/test_grpc.py [-v] [TestName ...]
 """
@@ -20,25 +20,22 @@ import os
 import select
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from harness import Otel2dd, wait_until  # noqa: E402
+from otlp_client import LOGS_EXPORT as LOGS, METRICS_EXPORT as METRICS  # noqa: E402
+from otlp_client import TRACE_EXPORT as TRACES  # noqa: E402
+from otlp_client import (details_pb2, logs_service_pb2,  # noqa: E402
+                         metrics_service_pb2, status_pb2, trace_pb2, trace_service_pb2)
 
 import grpc  # noqa: E402
 import hpack  # noqa: E402
 from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame,  # noqa: E402
                               PingFrame, RstStreamFrame, SettingsFrame)
-
-TRACES = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-LOGS = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
-METRICS = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
 
 GRPC_OK = 0
 GRPC_INVALID_ARGUMENT = 3
@@ -51,35 +48,6 @@ GRPC_UNAVAILABLE = 14
 SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
 SETTINGS_INITIAL_WINDOW_SIZE = 0x4
 SETTINGS_MAX_HEADER_LIST_SIZE = 0x6
-
-
-def load_protos():
-    """protoc --python_out for the messages the tests build and decode."""
-    proto_dir = os.path.join(ROOT, "proto")
-    out = tempfile.mkdtemp(prefix="otel2dd-grpc-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/logs/v1/logs.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-             "opentelemetry/proto/collector/logs/v1/logs_service.proto",
-             "opentelemetry/proto/collector/metrics/v1/metrics_service.proto",
-             "google/rpc/status.proto",
-             "google/rpc/error_details.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", proto_dir] + files, check=True)
-    sys.path.insert(0, out)
-    global trace_pb2, logs_pb2, trace_service_pb2, logs_service_pb2, metrics_service_pb2
-    global status_pb2, details_pb2
-    from opentelemetry.proto.trace.v1 import trace_pb2
-    from opentelemetry.proto.logs.v1 import logs_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
-    from google.rpc import status_pb2
-    from google.rpc import error_details_pb2 as details_pb2
-
-
-load_protos()
 
 
 # ---- building requests ----
@@ -253,6 +221,18 @@ class RawH2:
             if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
                 return f.settings
         return None
+
+
+def split_frames(buf):
+    """Splits the whole HTTP/2 frames off the front of buf: ([(type, flags), ...], the rest)."""
+    frames, off = [], 0
+    while len(buf) - off >= 9:
+        length = int.from_bytes(buf[off:off + 3], "big")
+        if len(buf) - off < 9 + length:
+            break
+        frames.append((buf[off + 3], buf[off + 4]))
+        off += 9 + length
+    return frames, buf[off:]
 
 
 def grpc_status(hdrs):
@@ -603,16 +583,9 @@ class BackpressureTest(unittest.TestCase):
                         chunk = b""
                     eof = not chunk
                     buf += chunk
-                    off = 0
-                    while len(buf) - off >= 9:
-                        length = int.from_bytes(buf[off:off + 3], "big")
-                        if len(buf) - off < 9 + length:
-                            break
-                        ftype, flags = buf[off + 3], buf[off + 4]
-                        acks += ftype == 0x6 and flags & 0x1
-                        goaway |= ftype == 0x7
-                        off += 9 + length
-                    buf = buf[off:]
+                    frames, buf = split_frames(buf)
+                    acks += sum(1 for t, f in frames if t == 0x6 and f & 0x1)
+                    goaway |= any(t == 0x7 for t, _ in frames)
             self.assertGreater(pings, 1000)  # well past nghttp2's 1000 queued ACKs
             self.assertEqual(acks, pings)
             self.assertFalse(goaway)

@@ -16,7 +16,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fake_intake import TRACES, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import Otel2dd, request_in_flight, wait_until  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 
@@ -69,18 +69,9 @@ class TestHealth(unittest.TestCase):
         with Otel2dd() as o:
             port = o.health_port
             wait_until(lambda: get(port)[0] == 200, 10, "health to say ready")
-            # A request in flight keeps the drain going while we look. "100 Continue" comes
-            # once the server has taken the request's headers, so it is in flight for sure.
-            hold = socket.create_connection(("127.0.0.1", o.http_port), timeout=10)
-            hold.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                         b"application/x-protobuf\r\nExpect: 100-continue\r\n"
-                         b"Content-Length: 1000\r\n\r\n")
-            got = b""
-            while b"\r\n\r\n" not in got:
-                chunk = hold.recv(4096)
-                self.assertTrue(chunk, "closed before 100 Continue")
-                got += chunk
-            self.assertTrue(got.startswith(b"HTTP/1.1 100"), got)
+            # A request in flight keeps the drain going while we look (its "100 Continue"
+            # says the server holds it).
+            hold = request_in_flight(o.http_port)
             hold.sendall(b"\x0a" * 10)
             o.proc.send_signal(signal.SIGTERM)
             seen = []

@@ -18,7 +18,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fake_intake import TRACES, FakeIntake  # noqa: E402
-from harness import BIN, Otel2dd, wait_until  # noqa: E402
+from harness import BIN, Otel2dd, request_in_flight, wait_until  # noqa: E402
 
 
 def health(*args, timeout=30, env=None):
@@ -122,18 +122,8 @@ class TestHealthCommand(unittest.TestCase):
                                                "HTTP_PROXY": "http://127.0.0.1:1"})
             self.assertEqual((rc, err), (0, ""))
 
-            # A request in flight keeps the drain going (see test_health.py): "100 Continue"
-            # proves the server holds the request before SIGTERM is sent.
-            hold = socket.create_connection(("127.0.0.1", o.http_port), timeout=10)
-            hold.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
-                         b"application/x-protobuf\r\nExpect: 100-continue\r\n"
-                         b"Content-Length: 1000\r\n\r\n")
-            got = b""
-            while b"\r\n\r\n" not in got:
-                chunk = hold.recv(4096)
-                self.assertTrue(chunk, "closed before 100 Continue")
-                got += chunk
-            self.assertTrue(got.startswith(b"HTTP/1.1 100"), got)
+            # A request in flight keeps the drain going (see harness.request_in_flight).
+            hold = request_in_flight(o.http_port)
             o.proc.send_signal(signal.SIGTERM)
             seen = []
 

@@ -2,8 +2,8 @@
 
 Runs build/otel2dd (or $OTEL2DD_BIN) through harness.Otel2dd on 127.0.0.1 with ephemeral
 ports and talks HTTP/1.1 to it with http.client and raw sockets. Answers are decoded with
-protobuf classes that protoc generates at test time from /work/main/proto (or the proto/
-folder beside this checkout), never with otel2dd's own code.
+protobuf classes that protoc generates at test time from the proto/ folder of this checkout
+(otlp_client.py), never with otel2dd's own code.
 
     /usr/bin/python3 tests/e2e/test_http.py [-v] [TestName ...]
 """
@@ -12,47 +12,21 @@ import http.client
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 from harness import Otel2dd, wait_until  # noqa: E402
+from otlp_client import (details_pb2, logs_service_pb2,  # noqa: E402
+                         status_pb2, trace_pb2, trace_service_pb2)
 
 PB = "application/x-protobuf"
 JS = "application/json"
 LIMIT = 64 * 1024  # max_request_body_size of the instance most tests share
 
-
-def load_protos():
-    """protoc --python_out for the messages the tests build and decode."""
-    proto_dir = os.path.join(ROOT, "proto")
-    out = tempfile.mkdtemp(prefix="otel2dd-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/logs/v1/logs.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-             "opentelemetry/proto/collector/logs/v1/logs_service.proto",
-             "google/rpc/status.proto",
-             "google/rpc/error_details.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", proto_dir] + files, check=True)
-    sys.path.insert(0, out)
-    global trace_pb2, logs_pb2, trace_service_pb2, logs_service_pb2, status_pb2, details_pb2
-    from opentelemetry.proto.trace.v1 import trace_pb2
-    from opentelemetry.proto.logs.v1 import logs_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-    from google.rpc import status_pb2
-    from google.rpc import error_details_pb2 as details_pb2
-
-
-load_protos()
 
 GRPC_INVALID_ARGUMENT = 3
 GRPC_RESOURCE_EXHAUSTED = 8

@@ -67,8 +67,14 @@ def send(protocol, port, count, gzip, signal="traces"):
     url = "http://127.0.0.1:%d" % port  # proto/http: the sender adds /v1/traces or /v1/logs
     cmd = [NODE, SENDER, "--protocol", protocol, "--url", url, "--spans", str(count),
            "--gzip", "on" if gzip else "off", "--batch", str(BATCH), "--signal", signal]
+    return run_node(cmd, SEND_TIMEOUT)
+
+
+def run_node(cmd, timeout):
+    """Runs a node script in tests/e2e/js whose last JSON line on stdout is its report;
+    returns (exit code, parsed JSON report or None, raw output)."""
     r = subprocess.run(cmd, cwd=JS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=SEND_TIMEOUT)
+                       timeout=timeout)
     out = r.stdout.decode("utf-8", "replace")
     err = r.stderr.decode("utf-8", "replace")
     report = None

@@ -17,55 +17,19 @@ import collections
 import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from fake_intake import LLMOBS  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, totals, wait_until  # noqa: E402
+from otlp_client import (http_post, logs_service_pb2, new_id, set_attr,  # noqa: E402
+                         trace_service_pb2)
 
 ML_APP = "export-e2e"
-
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="otel2dd-llmobs-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/logs/v1/logs.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-             "opentelemetry/proto/collector/logs/v1/logs_service.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto")] + files,
-                   check=True)
-    sys.path.insert(0, out)
-    global trace_service_pb2, logs_service_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-
-
-load_protos()
-
-
-def set_attr(kvs, key, value):
-    kv = kvs.add()
-    kv.key = key
-    if isinstance(value, bool):
-        kv.value.bool_value = value
-    elif isinstance(value, int):
-        kv.value.int_value = value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            set_attr(kv.value.kvlist_value.values, k, v)
-    else:
-        kv.value.string_value = value
 
 
 class Span:
@@ -116,13 +80,7 @@ def logs_body(records):
 
 
 def post(port, path, body):
-    r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
-                               headers={"Content-Type": "application/x-protobuf"})
-    try:
-        with urllib.request.urlopen(r, timeout=15) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
+    return http_post(port, path, body, timeout=15)
 
 
 def config(intake, timeout="30s", extra=None):
@@ -135,30 +93,6 @@ def config(intake, timeout="30s", extra=None):
     return {"exporters": {"datadog": dd}}
 
 
-def totals(o, msg="llmobs exporter totals"):
-    for line in o.logs():
-        if line.get("msg") == msg:
-            return line
-    return None
-
-
-_ids = random.randrange(1 << 40, 1 << 50)
-
-
-def new_id():
-    global _ids
-    _ids += 1
-    return _ids
-
-
-class Otel2ddLLM(Otel2dd):
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
-
-
 def chat_span(trace_id, parent, content=None):
     attrs = {"gen_ai.system": "openai", "gen_ai.operation.name": "chat",
              "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini",
@@ -169,14 +103,7 @@ def chat_span(trace_id, parent, content=None):
     return Span(trace_id, new_id(), parent, "chat gpt-4o-mini", kind=3, attrs=attrs)
 
 
-class LLMObsExport(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class LLMObsExport(IntakeTestCase):
     def test_child_first_across_requests_with_logs(self):
         tid = random.getrandbits(128).to_bytes(16, "big")
         root = Span(tid, new_id(), 0, "POST /ask", kind=2,
@@ -185,7 +112,7 @@ class LLMObsExport(unittest.TestCase):
                      attrs={"gen_ai.operation.name": "invoke_agent",
                             "gen_ai.agent.name": "helper", "gen_ai.system": "openai"})
         llm = chat_span(tid, agent.span_id)
-        with Otel2ddLLM(config=config(self.intake)) as o:
+        with Otel2ddChecked(config=config(self.intake)) as o:
             # The LLM span first, then its content as log records, then its ancestors.
             self.assertEqual(post(o.http_port, "/v1/traces", traces_body([llm])), 200)
             self.assertEqual(post(o.http_port, "/v1/logs", logs_body([
@@ -203,7 +130,7 @@ class LLMObsExport(unittest.TestCase):
             # Settled by the root's arrival, well before the 30 s deadline.
             self.assertLess(time.monotonic() - sent_at, 10)
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
         evs = {e["name"]: e for e in self.intake.events()}
         self.assertEqual(len(self.intake.events()), 2, evs)
         a, c = evs["invoke_agent helper"], evs["chat gpt-4o-mini"]
@@ -227,12 +154,12 @@ class LLMObsExport(unittest.TestCase):
     def test_sigterm_sends_what_the_buffer_holds(self):
         tid = random.getrandbits(128).to_bytes(16, "big")
         llm = chat_span(tid, new_id(), content="never settled")  # its parent never comes
-        with Otel2ddLLM(config=config(self.intake, timeout="10m")) as o:
+        with Otel2ddChecked(config=config(self.intake, timeout="10m")) as o:
             self.assertEqual(post(o.http_port, "/v1/traces", traces_body([llm])), 200)
             wait_until(lambda: self.intake.requests_to("/api/v0.2/traces"), 10, "APM")
             self.assertEqual(self.intake.events(), [])
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
         evs = self.intake.events()
         self.assertEqual(len(evs), 1)
         self.assertEqual(evs[0]["span_id"], str(llm.span_id))
@@ -242,7 +169,7 @@ class LLMObsExport(unittest.TestCase):
 
     def test_403_dropped_and_logged_once(self):
         self.intake.script(LLMOBS, [403, 403])
-        with Otel2ddLLM(config=config(self.intake, timeout="1s")) as o:
+        with Otel2ddChecked(config=config(self.intake, timeout="1s")) as o:
             for i in range(2):
                 tid = random.getrandbits(128).to_bytes(16, "big")
                 body = traces_body([chat_span(tid, 0, content="rejected %d" % i)])
@@ -251,7 +178,7 @@ class LLMObsExport(unittest.TestCase):
                 wait_until(lambda: len(self.intake.requests_to(LLMOBS)) >= n, 10,
                            "llmobs request %d" % n)
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
             lines = [l for l in o.logs() if l.get("request") == "llmobs" and
                      "403" in l.get("msg", "")]
         self.assertEqual([r["status"] for r in self.intake.requests_to(LLMOBS)], [403, 403])
@@ -265,7 +192,7 @@ class LLMObsExport(unittest.TestCase):
     def test_queue_full_answers_retry_later(self):
         """The intake down; ~1 MB events fill the LLM Obs queue (a quarter of the 64 MiB
         Datadog queue); then requests with LLM spans get 503, APM-only ones still 200."""
-        with Otel2ddLLM(config=config(self.intake, timeout="1s")) as o:
+        with Otel2ddChecked(config=config(self.intake, timeout="1s")) as o:
             o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
             self.intake.go_down()
             accepted = []
@@ -291,7 +218,7 @@ class LLMObsExport(unittest.TestCase):
             wait_until(lambda: len(self.intake.events()) >= len(accepted), 90,
                        "%d events after the outage" % len(accepted))
             self.assertEqual(o.stop(), 0)
-            t = totals(o)
+            t = totals(o, "llmobs exporter totals")
             dd = totals(o, "datadog exporter totals")
         got = collections.Counter(e["span_id"] for e in self.intake.events())
         self.assertEqual([i for i, c in got.items() if c > 1], [], "events sent twice")

@@ -30,16 +30,16 @@ import collections
 import json
 import os
 import shutil
-import subprocess
 import sys
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, TRACES, FakeIntake  # noqa: E402
-from harness import BIN, Otel2dd, wait_until  # noqa: E402
-from test_js_sdk import js_deps_problem  # noqa: E402
+from fake_intake import LLMOBS, TRACES  # noqa: E402
+from harness import (BIN, IntakeTestCase, Otel2ddChecked, totals,  # noqa: E402
+                     wait_until)
+from test_js_sdk import js_deps_problem, run_node  # noqa: E402
 
 JS_DIR = os.path.join(HERE, "js")
 APP = os.path.join(JS_DIR, "langchain_app.js")
@@ -49,16 +49,6 @@ MODEL = "fake-gpt-e2e-1"
 ANSWER = "Paris is the capital of France."
 SYSTEM = "You are a terse geography assistant."
 QUESTION = "What is the capital of France?"
-
-
-class Otel2ddLLM(Otel2dd):
-    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
-
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
 
 
 def config(intake):
@@ -74,25 +64,7 @@ def config(intake):
 def run_app(instrumentation, protocol, port, service):
     cmd = [NODE, APP, "--instrumentation", instrumentation, "--protocol", protocol,
            "--url", "http://127.0.0.1:%d" % port, "--service", service]
-    r = subprocess.run(cmd, cwd=JS_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=120)
-    out = r.stdout.decode("utf-8", "replace")
-    err = r.stderr.decode("utf-8", "replace")
-    report = None
-    for line in reversed(out.strip().splitlines()):
-        try:
-            report = json.loads(line)
-            break
-        except ValueError:
-            continue
-    return r.returncode, report, "stdout:\n%s\nstderr:\n%s" % (out[-3000:], err[-3000:])
-
-
-def totals(o, msg):
-    for line in o.logs():
-        if line.get("msg") == msg:
-            return line
-    return None
+    return run_node(cmd, 120)
 
 
 def kind(ev):
@@ -103,7 +75,7 @@ def text_of(msgs):
     return [(m.get("role"), m.get("content")) for m in msgs]
 
 
-class LangChainLLMObs(unittest.TestCase):
+class LangChainLLMObs(IntakeTestCase):
     @classmethod
     def setUpClass(cls):
         problem = js_deps_problem()
@@ -112,16 +84,9 @@ class LangChainLLMObs(unittest.TestCase):
         if not os.access(BIN, os.X_OK):
             raise AssertionError("otel2dd binary not found at %s; build it first" % BIN)
 
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
     def run_case(self, instrumentation, protocol):
         service = "llm-e2e-%s-%s" % (instrumentation, protocol)
-        with Otel2ddLLM(config=config(self.intake)) as o:
+        with Otel2ddChecked(config=config(self.intake)) as o:
             port = o.grpc_port if protocol == "grpc" else o.http_port
             rc, rep, raw = run_app(instrumentation, protocol, port, service)
             ctx = "%s over %s\n%s\notel2dd log tail:\n%s" % (

@@ -18,52 +18,22 @@ import json
 import os
 import random
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, TRACES, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from fake_intake import LLMOBS, TRACES  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, wait_until  # noqa: E402
+from otlp_client import (LOGS_EXPORT, TRACE_EXPORT, grpc_call, http_post,  # noqa: E402
+                         logs_service_pb2, set_attr, trace_service_pb2)
 
 import grpc  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
-TRACE_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-LOGS_EXPORT = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 HOSTILE = 'evil"} 1\n# TYPE x counter\nx{a="\\'
-
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="otel2dd-metrics-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/logs/v1/logs.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto",
-             "opentelemetry/proto/collector/logs/v1/logs_service.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto")] + files,
-                   check=True)
-    sys.path.insert(0, out)
-    global trace_service_pb2, logs_service_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-    from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
-
-
-load_protos()
-
-
-def set_str(kvs, key, value):
-    kv = kvs.add()
-    kv.key = key
-    kv.value.string_value = value
 
 
 def traces_pb(n, service="metrics-e2e", bad=0, pad=0):
@@ -71,7 +41,7 @@ def traces_pb(n, service="metrics-e2e", bad=0, pad=0):
     each with `pad` random bytes (as hex) in an attribute, that gzip cannot shrink much."""
     req = trace_service_pb2.ExportTraceServiceRequest()
     rs = req.resource_spans.add()
-    set_str(rs.resource.attributes, "service.name", service)
+    set_attr(rs.resource.attributes, "service.name", service)
     ss = rs.scope_spans.add()
     now = time.time_ns()
     for i in range(n + bad):
@@ -83,7 +53,7 @@ def traces_pb(n, service="metrics-e2e", bad=0, pad=0):
         s.start_time_unix_nano = now - 5_000_000
         s.end_time_unix_nano = now
         if pad:
-            set_str(s.attributes, "padding", random.randbytes(pad).hex())
+            set_attr(s.attributes, "padding", random.randbytes(pad).hex())
     return req.SerializeToString()
 
 
@@ -112,7 +82,7 @@ def plain_json_spans(n):
 def logs_pb(n):
     req = logs_service_pb2.ExportLogsServiceRequest()
     rl = req.resource_logs.add()
-    set_str(rl.resource.attributes, "service.name", HOSTILE)
+    set_attr(rl.resource.attributes, "service.name", HOSTILE)
     sl = rl.scope_logs.add()
     for i in range(n):
         r = sl.log_records.add()
@@ -131,28 +101,6 @@ def metrics_json(points):
     return json.dumps({"resourceMetrics": [{"scopeMetrics": [{"metrics": [
         {"name": "m", "gauge": {"dataPoints": [{"asDouble": float(i)}
                                                for i in range(points)]}}]}]}]}).encode()
-
-
-def grpc_call(port, method, body):
-    with grpc.insecure_channel("127.0.0.1:%d" % port) as ch:
-        call = ch.unary_unary(method, request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        try:
-            call(body, timeout=10)
-        except grpc.RpcError as e:
-            return e.code()
-    return grpc.StatusCode.OK
-
-
-def http_post(port, path, body, ctype="application/x-protobuf", headers=None):
-    h = {"Content-Type": ctype}
-    h.update(headers or {})
-    r = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body, headers=h)
-    try:
-        with urllib.request.urlopen(r, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
 
 
 def raw_http(port, request):
@@ -232,14 +180,7 @@ def dd_config(intake):
             "grpc": {"max_recv_msg_size_mib": 1}}}}}
 
 
-class Metrics(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class Metrics(IntakeTestCase):
     def test_known_load(self):
         with Otel2dd(config=dd_config(self.intake)) as o:
             gp, hp = o.grpc_port, o.http_port

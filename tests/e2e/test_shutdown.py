@@ -16,53 +16,22 @@ Every wait polls with a deadline.
 
     /usr/bin/python3 tests/e2e/test_shutdown.py [-v] [TestName ...]
 """
-import json
 import os
 import random
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from fake_intake import LLMOBS, STATS, TRACES, FakeIntake  # noqa: E402
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
+import otlp_client  # noqa: E402
+from otlp_client import new_id, send_grpc, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
-
-EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-
-
-def load_protos():
-    out = tempfile.mkdtemp(prefix="otel2dd-shutdown-pb2-")
-    files = ["opentelemetry/proto/common/v1/common.proto",
-             "opentelemetry/proto/resource/v1/resource.proto",
-             "opentelemetry/proto/trace/v1/trace.proto",
-             "opentelemetry/proto/collector/trace/v1/trace_service.proto"]
-    subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto")] + files,
-                   check=True)
-    sys.path.insert(0, out)
-    global trace_service_pb2
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-
-
-load_protos()
-
-_next_id = random.randrange(1 << 40, 1 << 50)
-
-
-def new_id():
-    global _next_id
-    _next_id += 1
-    return _next_id
-
 
 def traces_req(n, llm_parent=None):
     """n root SERVER spans with fresh ids; with llm_parent, one LLM chat span instead whose
@@ -98,27 +67,13 @@ def traces_req(n, llm_parent=None):
     return req.SerializeToString(), ids
 
 
-def send_grpc(port, body, timeout=10):
-    with grpc.insecure_channel("127.0.0.1:%d" % port) as ch:
-        call = ch.unary_unary(EXPORT, request_serializer=lambda b: b,
-                              response_deserializer=lambda b: b)
-        try:
-            call(body, timeout=timeout)
-        except grpc.RpcError as e:
-            return e.code()
-    return grpc.StatusCode.OK
-
-
 def send_http(port, body, timeout=10):
-    r = urllib.request.Request("http://127.0.0.1:%d/v1/traces" % port, data=body,
-                               headers={"Content-Type": "application/x-protobuf"})
+    """otlp_client.send_http, but None where the connection is refused or cut (not
+    acknowledged)."""
     try:
-        with urllib.request.urlopen(r, timeout=timeout) as resp:
-            return resp.status
-    except urllib.error.HTTPError as e:
-        return e.code
+        return otlp_client.send_http(port, body, timeout)
     except OSError:
-        return None  # refused or cut: not acknowledged
+        return None
 
 
 def dd_config(intake, flush="1m", extra=None, shutdown=None, llmobs=True):
@@ -141,30 +96,15 @@ def undelivered(o):
     return lines[0]
 
 
-class Otel2ddS(Otel2dd):
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
-
-
 def stop_timed(o):
     t0 = time.monotonic()
     rc = o.stop(timeout=60)
     return rc, time.monotonic() - t0
 
 
-class Drain(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class Drain(IntakeTestCase):
     def test_acknowledged_spans_reach_the_intake(self):
-        with Otel2ddS(config=dd_config(self.intake)) as o:
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
             sent = []
             for i in range(5):
                 body, ids = traces_req(20)
@@ -204,7 +144,7 @@ class Drain(unittest.TestCase):
                     with lock:
                         acked.extend(ids)
 
-        with Otel2ddS(config=dd_config(self.intake, flush="200ms")) as o:
+        with Otel2ddChecked(config=dd_config(self.intake, flush="200ms")) as o:
             threads = [threading.Thread(target=sender, args=(k, p), daemon=True)
                        for k, p in (("grpc", o.grpc_port), ("http", o.http_port)) * 2]
             for t in threads:
@@ -225,7 +165,7 @@ class Drain(unittest.TestCase):
 
     def test_hanging_intake_gives_up_at_the_deadline(self):
         self.intake.delay = 60  # every POST hangs for a minute
-        with Otel2ddS(config=dd_config(self.intake, flush="100ms", shutdown="2s")) as o:
+        with Otel2ddChecked(config=dd_config(self.intake, flush="100ms", shutdown="2s")) as o:
             body, ids = traces_req(30)
             self.assertEqual(send_http(o.http_port, body), 200)
             body, llm = traces_req(1, llm_parent=new_id())
@@ -248,7 +188,7 @@ class Drain(unittest.TestCase):
         # A port nothing listens on: every attempt is refused and retried with backoff.
         dead = FakeIntake().start()
         dead.stop()
-        with Otel2ddS(config=dd_config(dead, flush="100ms", shutdown="2s")) as o:
+        with Otel2ddChecked(config=dd_config(dead, flush="100ms", shutdown="2s")) as o:
             body, ids = traces_req(12)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             wait_until(lambda: any(l.get("msg") == "retrying" and l.get("request") == "traces"
@@ -263,7 +203,7 @@ class Drain(unittest.TestCase):
         self.assertEqual(u["total"], 13, u)
 
     def test_trace_buffer_flushed_at_sigterm(self):
-        with Otel2ddS(config=dd_config(self.intake, flush="200ms")) as o:
+        with Otel2ddChecked(config=dd_config(self.intake, flush="200ms")) as o:
             parent = new_id()  # never sent: the buffer would hold the span for 10 minutes
             body, llm = traces_req(1, llm_parent=parent)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
@@ -280,16 +220,9 @@ class Drain(unittest.TestCase):
         self.assertEqual(u["total"], 0, u)
 
 
-class TracesDisabled(unittest.TestCase):
-    def setUp(self):
-        self.intake = FakeIntake().start()
-
-    def tearDown(self):
-        self.intake.stop()
-        self.assertEqual(self.intake.errors, [])
-
+class TracesDisabled(IntakeTestCase):
     def check(self, cfg, env=None):
-        with Otel2ddS(config=cfg, env=env) as o:
+        with Otel2ddChecked(config=cfg, env=env) as o:
             body, ids = traces_req(5)
             self.assertEqual(send_http(o.http_port, body), 200)
             body, llm = traces_req(1, llm_parent=new_id())
@@ -314,7 +247,7 @@ class TracesDisabled(unittest.TestCase):
         self.check(dd_config(self.intake, flush="100ms"), env={"DD_TRACE_ENABLED": "0"})
 
     def test_dd_trace_enabled_1_keeps_apm(self):
-        with Otel2ddS(config=dd_config(self.intake, flush="100ms"),
+        with Otel2ddChecked(config=dd_config(self.intake, flush="100ms"),
                       env={"DD_TRACE_ENABLED": "1"}) as o:
             body, ids = traces_req(3)
             self.assertEqual(send_http(o.http_port, body), 200)
@@ -322,7 +255,7 @@ class TracesDisabled(unittest.TestCase):
         self.assertEqual(sorted(self.intake.span_ids()), sorted(ids))
 
     def test_dd_trace_enabled_garbage_refused(self):
-        o = Otel2ddS(config=dd_config(self.intake), env={"DD_TRACE_ENABLED": "maybe"})
+        o = Otel2ddChecked(config=dd_config(self.intake), env={"DD_TRACE_ENABLED": "maybe"})
         with self.assertRaises(AssertionError) as cm:
             o.start(timeout=10)
         self.assertIn("DD_TRACE_ENABLED must be true, false, 1 or 0, got 'maybe'",

@@ -562,16 +562,9 @@ class BackpressureTlsTest(unittest.TestCase):
                 except (ConnectionResetError, ssl.SSLEOFError):
                     chunk, eof = b"", True
                 buf += chunk
-                off = 0
-                while len(buf) - off >= 9:
-                    length = int.from_bytes(buf[off:off + 3], "big")
-                    if len(buf) - off < 9 + length:
-                        break
-                    ftype, flags = buf[off + 3], buf[off + 4]
-                    acks += ftype == 0x6 and flags & 0x1
-                    goaway |= ftype == 0x7
-                    off += 9 + length
-                buf = buf[off:]
+                frames, buf = tg.split_frames(buf)
+                acks += sum(1 for t, f in frames if t == 0x6 and f & 0x1)
+                goaway |= any(t == 0x7 for t, _ in frames)
             self.assertGreater(pings, 1000)
             self.assertEqual(acks, pings)
             self.assertFalse(goaway)
