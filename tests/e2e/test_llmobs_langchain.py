@@ -36,7 +36,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, TRACES  # noqa: E402
+from fake_intake import LLMOBS  # noqa: E402
 from harness import (BIN, IntakeTestCase, Otel2ddChecked, totals,  # noqa: E402
                      wait_until)
 from test_js_sdk import js_deps_problem, run_node  # noqa: E402

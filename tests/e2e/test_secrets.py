@@ -22,7 +22,7 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fake_intake import LLMOBS, STATS, TRACES, VALIDATE, FakeIntake  # noqa: E402
+from fake_intake import LLMOBS, STATS, TRACES, FakeIntake  # noqa: E402
 from harness import BIN, Otel2dd, wait_until  # noqa: E402
 
 

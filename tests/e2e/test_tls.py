@@ -31,7 +31,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import BIN, Otel2dd, wait_until  # noqa: E402
+from harness import BIN, Otel2dd  # noqa: E402
 
 import grpc  # noqa: E402
 import test_grpc as tg  # noqa: E402  (protobuf classes, request builders, RawH2)
@@ -87,12 +87,14 @@ def pki(name):
     return os.path.join(make_pki(), name)
 
 
-def tls_cfg(cert="server.pem", key="server.key", grpc_extra=None, http_extra=None):
+def tls_cfg(cert="server.pem", key="server.key", grpc_extra=None, http_extra=None, http=True):
+    """TLS on both receivers; http=False leaves the HTTP receiver out (a section without an
+    endpoint would otherwise turn it on at its default 0.0.0.0:4318)."""
     g = {"tls": {"cert_file": pki(cert), "key_file": pki(key)}}
     h = {"tls": {"cert_file": pki(cert), "key_file": pki(key)}}
     g.update(grpc_extra or {})
     h.update(http_extra or {})
-    return {"protocols": {"grpc": g, "http": h}}
+    return {"protocols": {"grpc": g, "http": h} if http else {"grpc": g}}
 
 
 def client_ctx(alpn=("h2",), verify=True):
@@ -514,7 +516,7 @@ class BackpressureTlsTest(unittest.TestCase):
         """PINGs over TLS without reading the ACKs: the server's writes block inside
         OpenSSL (WANT_WRITE), it stops reading, and once the client reads every PING is
         answered, including those OpenSSL had already decrypted when reading stopped."""
-        with Otel2dd(tls_cfg(), verbosity="quiet", http=False) as o:
+        with Otel2dd(tls_cfg(http=False), verbosity="quiet", http=False) as o:
             raw = socket.socket()
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             raw.connect(("127.0.0.1", o.grpc_port))
@@ -619,7 +621,7 @@ class HandshakeBoundTest(unittest.TestCase):
             self.check_silent_and_truncated(o, 1.0, 4.0)
 
     def test_default_grpc_bound_is_10s(self):
-        with Otel2dd(tls_cfg(), http=False) as o:
+        with Otel2dd(tls_cfg(http=False), http=False) as o:
             s = socket.create_connection(("127.0.0.1", o.grpc_port), timeout=10)
             s.sendall(client_hello()[:20])
             took, _ = closed_within(s, 15)
