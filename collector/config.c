@@ -1464,6 +1464,16 @@ out:
     return rc;
 }
 
+int o2d_config_read(struct o2d_config *cfg, const char *path, unsigned flags, char *err,
+                    size_t errlen)
+{
+    o2d_config_defaults(cfg);
+    int rv = path != NULL ? o2d_config_load_file(cfg, path, err, errlen)
+                          : o2d_config_load_string(cfg, "<embedded default>", o2d_config_embedded,
+                                                   strlen(o2d_config_embedded), err, errlen);
+    return rv == O2D_OK ? o2d_config_prepare(cfg, flags, err, errlen) : rv;
+}
+
 /* ---- after loading ---- */
 
 /* Copies the value of environment variable `name`, if set and non-empty, into dst. */

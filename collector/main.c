@@ -165,6 +165,9 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* Every command parses JSON through jansson; its values come from o2d_json_in's
+     * per-thread scratch arena while an LLM Obs span is built, from the heap otherwise. */
+    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     if (argc > 1 && strcmp(argv[1], "translate") == 0) {
         return translate_main(argc - 1, argv + 1);
     }
@@ -206,18 +209,10 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
 
     struct o2d_config cfg;
     char err[1024] = "";
-    o2d_config_defaults(&cfg);
-    int rv = config_path != NULL
-                 ? o2d_config_load_file(&cfg, config_path, err, sizeof(err))
-                 : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
-                                          strlen(o2d_config_embedded), err, sizeof(err));
-    if (rv == O2D_OK) {
-        rv = o2d_config_prepare(&cfg, 0, err, sizeof(err));
-    }
+    int rv = o2d_config_read(&cfg, config_path, 0, err, sizeof(err));
     if (rv != O2D_OK) {
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_ERROR, "invalid configuration");

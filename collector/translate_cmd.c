@@ -227,13 +227,7 @@ int translate_main(int argc, char **argv)
 
     struct o2d_config cfg;
     char err[1024] = "";
-    o2d_config_defaults(&cfg);
-    int rv = config_path ? o2d_config_load_file(&cfg, config_path, err, sizeof(err))
-                         : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
-                                                  strlen(o2d_config_embedded), err, sizeof(err));
-    if (rv == O2D_OK) {
-        rv = o2d_config_prepare(&cfg, O2D_PREPARE_NO_KEY, err, sizeof(err));
-    }
+    int rv = o2d_config_read(&cfg, config_path, O2D_PREPARE_NO_KEY, err, sizeof(err));
     if (rv != O2D_OK) {
         fprintf(stderr, "otel2dd translate: %s\n", err);
         return 1;

@@ -178,13 +178,7 @@ int validate_main(int argc, char **argv)
 
     struct o2d_config cfg;
     char err[1024] = "";
-    o2d_config_defaults(&cfg);
-    int rv = path != NULL ? o2d_config_load_file(&cfg, path, err, sizeof(err))
-                          : o2d_config_load_string(&cfg, "<embedded default>", o2d_config_embedded,
-                                                   strlen(o2d_config_embedded), err, sizeof(err));
-    if (rv == O2D_OK) {
-        rv = o2d_config_prepare(&cfg, 0, err, sizeof(err));
-    }
+    int rv = o2d_config_read(&cfg, path, 0, err, sizeof(err));
     if (rv != O2D_OK) {
         fprintf(stderr, "%s\n", err);
         return 1;

@@ -14,25 +14,11 @@
 
 #include "apm_msgpack.h"
 #include "o2d.h"
+#include "o2d_msgpack.h"
 
 #define PRIORITY_KEY "_sampling_priority_v1"
 #define HOSTNAME_KEY "_dd.hostname"
 #define ORIGIN_KEY   "_dd.origin"
-
-struct out_ctx {
-    struct o2d_buf *b;
-    int rv; /* the first append error */
-};
-
-static int buf_write(void *data, const char *p, size_t n)
-{
-    struct out_ctx *o = data;
-    int rv = o2d_buf_append(o->b, p, n);
-    if (rv != O2D_OK && o->rv == O2D_OK) {
-        o->rv = rv;
-    }
-    return rv == O2D_OK ? 0 : -1;
-}
 
 static int pack_str(msgpack_packer *pk, const char *s)
 {
@@ -137,9 +123,9 @@ static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x
 int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
 {
     size_t start = out->len;
-    struct out_ctx oc = {out, O2D_OK};
+    struct o2d_msgpack_out oc;
     msgpack_packer pk;
-    msgpack_packer_init(&pk, &oc, buf_write);
+    o2d_msgpack_init(&pk, &oc, out);
 
     /* The priority goes where the agent looks when no span names one. A span that has its
      * own (a user decision, which apm.c took as the chunk's) keeps it. */

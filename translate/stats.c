@@ -30,6 +30,7 @@
 
 #include "ddsketch.h"
 #include "o2d.h"
+#include "o2d_msgpack.h"
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
 #include "stats.h"
@@ -1319,21 +1320,6 @@ static int cmp_entry(const void *a, const void *b)
     return 0;
 }
 
-struct out_ctx {
-    struct o2d_buf *b;
-    int rv; /* the first append error */
-};
-
-static int buf_write(void *data, const char *p, size_t n)
-{
-    struct out_ctx *o = data;
-    int rv = o2d_buf_append(o->b, p, n);
-    if (rv != O2D_OK && o->rv == O2D_OK) {
-        o->rv = rv;
-    }
-    return rv == O2D_OK ? 0 : -1;
-}
-
 static int pack_str(msgpack_packer *pk, struct str s)
 {
     return msgpack_pack_str(pk, s.n) | msgpack_pack_str_body(pk, s.p, s.n);
@@ -1474,9 +1460,9 @@ static void pack_emit(struct stats_concentrator *c, const struct sink *k, const 
                       size_t n, int split, int *rv)
 {
     msgpack_packer pk;
-    struct out_ctx oc = {&c->out, O2D_OK};
+    struct o2d_msgpack_out oc;
     o2d_buf_reset(&c->out);
-    msgpack_packer_init(&pk, &oc, buf_write);
+    o2d_msgpack_init(&pk, &oc, &c->out);
     int pr = k->emit_client != NULL ? pack_client(c, &pk, e, n, c->client_sequence + 1)
                                     : pack_payload(c, &pk, e, n, split);
     if (pr != 0) {
