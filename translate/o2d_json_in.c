@@ -337,6 +337,23 @@ static json_t *read_literal(struct o2d_json_in_pull *r)
 
 static json_t *read_value(struct o2d_json_in_pull *r, size_t depth);
 
+/* After an element of an object or array: ',' -> 1 (another follows), `close` -> 0 (the
+ * container ends), anything else is a syntax error -> -1. */
+static int after_element(struct o2d_json_in_pull *r, char close)
+{
+    skip_ws(r);
+    if (r->p < r->end && *r->p == ',') {
+        r->p++;
+        return 1;
+    }
+    if (r->p < r->end && *r->p == close) {
+        r->p++;
+        return 0;
+    }
+    fail(r, r_syntax);
+    return -1;
+}
+
 static json_t *read_object(struct o2d_json_in_pull *r, size_t depth)
 {
     json_t *o = json_object();
@@ -391,16 +408,13 @@ static json_t *read_object(struct o2d_json_in_pull *r, size_t depth)
             }
             break;
         }
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
+        int more = after_element(r, '}');
+        if (more > 0) {
             continue;
         }
-        if (r->p < r->end && *r->p == '}') {
-            r->p++;
+        if (more == 0) {
             return o;
         }
-        fail(r, r_syntax);
         break;
     }
     json_decref(o);
@@ -429,16 +443,13 @@ static json_t *read_array(struct o2d_json_in_pull *r, size_t depth)
             r->nomem = 1;
             break;
         }
-        skip_ws(r);
-        if (r->p < r->end && *r->p == ',') {
-            r->p++;
+        int more = after_element(r, ']');
+        if (more > 0) {
             continue;
         }
-        if (r->p < r->end && *r->p == ']') {
-            r->p++;
+        if (more == 0) {
             return a;
         }
-        fail(r, r_syntax);
         break;
     }
     json_decref(a);
