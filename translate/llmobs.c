@@ -1459,6 +1459,21 @@ static void metadata_write(struct build *b)
     put(c, &b->main, "}");
 }
 
+/* Writes the definitions of array `defs` (anything else adds none), up to
+ * LLMOBS_MAX_TOOL_DEFS in all. */
+static void add_tool_definitions(struct build *b, json_t *defs)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(defs, i, d)
+    {
+        if (b->n_tdefs == LLMOBS_MAX_TOOL_DEFS) {
+            break;
+        }
+        llmobs_tool_definition_write(&b->c, d, &b->tdefs, &b->n_tdefs);
+    }
+}
+
 static void tool_definitions(struct build *b)
 {
     struct llmobs_ctx *c = &b->c;
@@ -1467,15 +1482,7 @@ static void tool_definitions(struct build *b)
         if (!json_is_array(j)) {
             llmobs_error(c, "otel_warning_tool_definitions_malformed");
         }
-        size_t i;
-        json_t *d;
-        json_array_foreach(j, i, d)
-        {
-            if (b->n_tdefs == LLMOBS_MAX_TOOL_DEFS) {
-                break;
-            }
-            llmobs_tool_definition_write(c, d, &b->tdefs, &b->n_tdefs);
-        }
+        add_tool_definitions(b, j);
         json_decref(j);
     }
     if (b->n_tdefs > 0) {
@@ -1523,15 +1530,7 @@ static void tool_definitions(struct build *b)
     }
     if (raw != NULL) {
         raw = compact(c, raw);
-        size_t i;
-        json_t *d;
-        json_array_foreach(raw, i, d)
-        {
-            if (b->n_tdefs == LLMOBS_MAX_TOOL_DEFS) {
-                break;
-            }
-            llmobs_tool_definition_write(c, d, &b->tdefs, &b->n_tdefs);
-        }
+        add_tool_definitions(b, raw);
         json_decref(raw);
     }
 }
