@@ -336,21 +336,27 @@ static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t s
     return s;
 }
 
-static void free_logs(struct llmobs_buffer *b, struct trace *t, struct skel *s)
+/* Unlinks the first log record waiting in s, takes its bytes off t and b, and frees it. */
+static void drop_first_log(struct llmobs_buffer *b, struct trace *t, struct skel *s)
 {
     struct held_log *l = s->logs;
-    while (l != NULL) {
-        struct held_log *next = l->next;
-        size_t cost = sizeof(*l) + l->len;
-        t->bytes -= cost;
-        b->bytes -= cost;
-        t->n_logs--;
-        b->c.logs_unmatched++;
-        o2d_free(l);
-        l = next;
+    s->logs = l->next;
+    if (s->logs == NULL) {
+        s->logs_tail = &s->logs;
     }
-    s->logs = NULL;
-    s->logs_tail = &s->logs;
+    size_t cost = sizeof(*l) + l->len;
+    t->bytes -= cost;
+    b->bytes -= cost;
+    t->n_logs--;
+    o2d_free(l);
+}
+
+static void free_logs(struct llmobs_buffer *b, struct trace *t, struct skel *s)
+{
+    while (s->logs != NULL) {
+        b->c.logs_unmatched++;
+        drop_first_log(b, t, s);
+    }
 }
 
 /* Frees the skeleton and the waiting log records (unmatched); held spans stay. */
@@ -734,16 +740,8 @@ static int join_logs(struct llmobs_buffer *b, struct trace *t, struct skel *s)
         if (rc != O2D_OK) {
             break;
         }
-        s->logs = l->next;
-        size_t cost = sizeof(*l) + l->len;
-        t->bytes -= cost;
-        b->bytes -= cost;
-        t->n_logs--;
         b->c.logs_joined++;
-        o2d_free(l);
-    }
-    if (s->logs == NULL) {
-        s->logs_tail = &s->logs;
+        drop_first_log(b, t, s);
     }
     reaccount(b, t, s->pend);
     return rc;
@@ -1062,18 +1060,10 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
         }
         while (s->logs != NULL &&
                (force || now_ns >= add_sat(s->logs->arrived_ns, b->cfg.deadline_ns))) {
-            struct held_log *l = s->logs;
-            s->logs = l->next;
-            size_t cost = sizeof(*l) + l->len;
-            t->bytes -= cost;
-            b->bytes -= cost;
-            t->n_logs--;
             b->c.logs_unmatched++;
-            o2d_free(l);
+            drop_first_log(b, t, s);
         }
-        if (s->logs == NULL) {
-            s->logs_tail = &s->logs;
-        } else {
+        if (s->logs != NULL) {
             for (struct held_log *l = s->logs; l != NULL; l = l->next) {
                 oldest = min64(oldest, l->arrived_ns);
             }
