@@ -221,12 +221,16 @@ class Shared(unittest.TestCase):
         self.assertEqual(self.o.items("traces"), self.base + n)
 
     def assert_serving(self):
-        """Both receivers still answer a TLS client."""
+        """Both receivers still answer a TLS client. Waits until otel2dd has logged the two
+        spans, so that the next test's count starts after them (the log is read
+        asynchronously and may trail the answers)."""
+        before = self.o.items("traces")
         with grpc_channel(self.o.grpc_port) as ch:
             export(ch, [tg.span(1)])
         rc, code, err = curl("https://127.0.0.1:%d/v1/traces" % self.o.http_port,
                              traces_json(1), "application/json")
         self.assertEqual((rc, code), (0, "200"), err)
+        self.o.wait_items("traces", before + 2)
 
 
 class GrpcTlsTest(Shared):
