@@ -15,6 +15,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import sanitizer_report  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests", "data", "apm")
 EXACT = ("meta", "metrics", "tags")
@@ -108,7 +111,7 @@ def run_fixture(binary, path, tmp):
         cmd += ["--config", cfile]
     cmd.append(inp)
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
+    if p.returncode != 0 or sanitizer_report(p.stderr):
         return f"exit {p.returncode}: {p.stderr.strip()}", fx
     try:
         out = json.loads(p.stdout)
@@ -122,8 +125,9 @@ def main():
     binary = os.environ.get("OTEL2DD_BIN", os.path.join(ROOT, "build", "otel2dd"))
     probe = subprocess.run([binary, "translate", "--help"], capture_output=True, text=True)
     if probe.returncode != 0 or "otel2dd translate" not in probe.stdout:
-        print(f"SKIP: {binary} has no translate subcommand yet")
-        return 0
+        print(f"FAIL: `{binary} translate --help` exited {probe.returncode}\n"
+              f"{probe.stdout}{probe.stderr}")
+        return 1
     files = sorted(glob.glob(os.path.join(FIXTURES, "[0-9][0-9][0-9]-*.json")))
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
