@@ -18,7 +18,8 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fake_intake import TRACES, FakeIntake  # noqa: E402
-from harness import BIN, Otel2dd, request_in_flight, wait_until  # noqa: E402
+from harness import (BIN, Otel2dd, assert_no_sanitizer_report, request_in_flight,  # noqa: E402
+                     wait_until)
 
 
 def health(*args, timeout=30, env=None):
@@ -28,6 +29,7 @@ def health(*args, timeout=30, env=None):
     e.update(env or {})
     t0 = time.monotonic()
     p = subprocess.run([BIN, "health"] + list(args), capture_output=True, timeout=timeout, env=e)
+    assert_no_sanitizer_report(p.stderr)
     return p.returncode, p.stdout.decode(), p.stderr.decode(), time.monotonic() - t0
 
 

@@ -260,7 +260,7 @@ class TracesDisabled(IntakeTestCase):
             o.start(timeout=10)
         self.assertIn("DD_TRACE_ENABLED must be true, false, 1 or 0, got 'maybe'",
                       str(cm.exception))
-        self.assertEqual(o.stop(timeout=10), 1)
+        self.assertEqual(o.stop(timeout=10, expect=1), 1)
         os.unlink(o.config_path)
 
 
