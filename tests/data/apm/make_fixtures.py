@@ -79,8 +79,9 @@ FX = []
 
 
 def fx(name, rule, inp, config=None, hostname=False, datadog=None):
-    """datadog: for each span of the fixture's one chunk, the resource Datadog's own test expects
-    (and sql.query, where the span has one); it replaces whatever the fill computed."""
+    """datadog: for each span of the fixture's one chunk, what Datadog's own test expects: a
+    string is the resource (and sql.query, where the span has one), a dict gives span fields
+    ("meta:KEY" for a meta entry). It replaces whatever the fill computed."""
     FX.append((name, rule, inp, config, hostname, datadog))
 
 
@@ -351,19 +352,26 @@ fx("missing-service-name", "3.3: no service.name -> otlpresourcenoservicename (D
 fx("missing-service-dd-service", "3.3: no service.name -> DD_SERVICE default (apm_config.default_service)",
    req([span("op", INTERNAL, {})], res={}), config={"DD_SERVICE": "from-env", "DD_ENV": "staging",
                                                     "DD_VERSION": "9.9"})
+SN = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize_test.go"
 fx("service-span-attr-wins", "3.3: service.name span attribute before resource (semantic registry "
-   "accessor), NormalizeService lowercases and replaces illegal runs",
-   req([span("op", INTERNAL, {"service.name": "Billing Worker!"})]))
-fx("service-long", "3.3: NormalizeService truncates to 100 bytes", req([span("op", INTERNAL, {})],
-                                                                        res={"service.name": "s" * 150}))
+   "accessor), NormalizeService replaces illegal runs (" + SN + " TestNormalizeService)",
+   req([span("op", INTERNAL, {"service.name": "bad$service"}),
+        span("op", INTERNAL, {"service.name": "\U0001F4281animal-db\U0001F436"},
+             sid="0000000000000002")]),
+   datadog=[{"service": "bad_service"}, {"service": "_1animal-db"}])
+fx("service-long", "3.3: NormalizeService truncates to 100 bytes (" + SN + " TestNormalizeService)",
+   req([span("op", INTERNAL, {})], res={"service.name": "Too$Long$." * 11}),
+   datadog=[{"service": "too_long_." * 10}])
 fx("env-version-normalized", "3.4: env from deployment.environment.name (over deployment.environment), "
    "NormalizeTagValue('  ENV ') = '_env'; version from service.version; payload env/appVersion",
    req([span("op", INTERNAL, {})], res={"service.name": "svc", "deployment.environment.name": "  ENV ",
                                         "deployment.environment": "other", "service.version": "V1.2"}))
 fx("env-span-attr", "3.4: an env span attribute is kept (meta env set only if absent) and normalized",
    req([span("op", INTERNAL, {"env": "QA"})], res={"service.name": "svc", "deployment.environment": "prod"}))
-fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService; service is not overridden",
-   req([span("op", CLIENT, {"peer.service": "Users DB"})]))
+fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService (" + SN +
+   " TestNormalizePeerService); service is not overridden",
+   req([span("op", CLIENT, {"peer.service": "\U0001F428animal-db\U0001F436"})]),
+   datadog=[{"meta:peer.service": "_animal-db"}])
 
 # ---- attributes ----
 fx("attribute-types", "3.9: ints/doubles -> metrics, bools/strings/arrays/maps/bytes -> meta AsString "
@@ -467,8 +475,12 @@ fx("truncate-resource", "3.15: resource truncated to 5000 bytes (truncator.go)",
    req([span("r" * 6000, INTERNAL, {})]))
 fx("truncate-meta", "3.15: meta key > 200 -> truncated + '...', value > 25000 -> truncated + '...'",
    req([span("op", INTERNAL, {"k" * 250: "v", "long": "x" * 26000})]))
-fx("truncate-name-type", "3.15: name normalized and truncated to 100 (NormalizeName), type to 100",
-   req([span("op", INTERNAL, {"operation.name": "a" * 150, "span.type": "t" * 150})]))
+fx("truncate-name-type", "3.15: operation.name goes through NormalizeTagValue (" + SRC_O +
+   " GetOTelOperationNameV2, normalize true: lowercased) then NormalizeName, whose own case "
+   "'Too-Long-.' x 11 -> 'Too_Long.' x 10 (" + SN + " TestNormalizeName) it follows in lower "
+   "case; type truncated to 100",
+   req([span("op", INTERNAL, {"operation.name": "Too-Long-." * 11, "span.type": "t" * 150})]),
+   datadog=[{"name": "too_long." * 10}])
 fx("unicode-service", "NormalizeTagValue on non-ASCII letters: lowercased, kept (" + SRC_N + ")",
    req([span("op", INTERNAL, {})], res={"service.name": "Ünïcode Sérvice 🚀"}))
 
@@ -515,11 +527,16 @@ def write_all(fill_cmd=None):
             spans = doc["expect"]["payloads"][0]["chunks"][0]["spans"]
             assert len(spans) == len(datadog), name
             for s, want in zip(spans, datadog):
-                if s["resource"] != want or s["meta"].get("sql.query", want) != want:
-                    print(f"{name}: otel2dd gives {s['resource']!r}, Datadog's test wants {want!r}")
-                s["resource"] = want
-                if "sql.query" in s["meta"]:
-                    s["meta"]["sql.query"] = want
+                if isinstance(want, str):
+                    want = {"resource": want}
+                    if "sql.query" in s["meta"]:
+                        want["meta:sql.query"] = want["resource"]
+                for k, v in want.items():
+                    where, key = (s["meta"], k[5:]) if k.startswith("meta:") else (s, k)
+                    if where.get(key) != v:
+                        print(f"{name}: otel2dd gives {k} {where.get(key)!r}, "
+                              f"Datadog's test wants {v!r}")
+                    where[key] = v
         with open(fn, "w") as f:
             json.dump(doc, f, indent=1, ensure_ascii=False)
             f.write("\n")
