@@ -459,7 +459,6 @@ class RawTest(unittest.TestCase):
         elapsed = time.monotonic() - t0
         self.assertEqual(grpc_status(hdrs), GRPC_DEADLINE_EXCEEDED)
         self.assertGreaterEqual(elapsed, 0.2)
-        self.assertLess(elapsed, 5)
         h.wait(lambda: h.of(1, RstStreamFrame), what="RST_STREAM after DEADLINE_EXCEEDED")
         self.assertEqual(h.of(1, RstStreamFrame)[0].error_code, 0)
 
@@ -500,10 +499,10 @@ class RequestTimeoutTest(unittest.TestCase):
             self.assertGreaterEqual(time.monotonic() - t0, 0.3)
             # a later grpc-timeout longer than request_timeout does not extend it
             h.headers(3, extra=[("grpc-timeout", "60S")])
-            t0 = time.monotonic()
             hdrs, _, _ = h.result(3)
+            # DEADLINE_EXCEEDED within result's 10 s wait shows that the 60 s grpc-timeout
+            # did not replace the 500 ms request_timeout.
             self.assertEqual(grpc_status(hdrs), GRPC_DEADLINE_EXCEEDED)
-            self.assertLess(time.monotonic() - t0, 5)
             h.close()
 
 
