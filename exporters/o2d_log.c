@@ -205,3 +205,20 @@ int o2d_log_limit_take(struct o2d_log_limiter *lim, const char *reason, size_t l
     *suppressed = atomic_exchange_explicit(&s->suppressed, 0, memory_order_relaxed);
     return 1;
 }
+
+void o2d_log_begin_limited(struct o2d_logline *l, int level, const char *msg,
+                           struct o2d_log_limiter *lim, const char *reason, int64_t now_ms)
+{
+    uint64_t held = 0;
+    /* a filtered-out level takes no slot and counts nothing */
+    if (!o2d_log_enabled(level) ||
+        !o2d_log_limit_take(lim, reason, strlen(reason), now_ms, O2D_LOG_LIMIT_MS, &held)) {
+        o2d_buf_init(&l->b, 0);
+        l->on = 0;
+        return;
+    }
+    o2d_log_begin(l, level, msg);
+    if (held > 0) {
+        o2d_log_uint(l, "suppressed", held);
+    }
+}

@@ -72,6 +72,12 @@ int o2d_log_limit_take(struct o2d_log_limiter *lim, const char *reason, size_t l
 /* The interval the receivers use for their per-request lines. */
 #define O2D_LOG_LIMIT_MS 1000
 
+/* o2d_log_begin for a line under a limiter (reason is the key, at now_ms, O2D_LOG_LIMIT_MS
+ * apart): the line is off, its setters doing nothing, when the level is filtered out or the
+ * limiter holds it back; a written line carries "suppressed" when lines were held back. */
+void o2d_log_begin_limited(struct o2d_logline *l, int level, const char *msg,
+                           struct o2d_log_limiter *lim, const char *reason, int64_t now_ms);
+
 /* A line with only a message (printf-style; the result is escaped). */
 void o2d_logf(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

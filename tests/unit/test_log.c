@@ -2,7 +2,7 @@
  * test_log.c: the log rate limiter with a clock passed in: the first line of a reason in an
  * interval is due at once, the rest are counted and reported by the next due line, reasons
  * are limited apart, a full table still limits, and threads racing on one reason write one
- * line per interval and lose no count.
+ * line per interval and lose no count; o2d_log_begin_limited writes the lines with the count.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -129,13 +130,60 @@ static void test_threads(void **state)
     assert_int_equal(atomic_load(&race_reported) + n + due, (uint64_t)THREADS * PER_THREAD);
 }
 
+/* Reads what the log wrote to the pipe so far. */
+static size_t drain(int fd, char *out, size_t cap)
+{
+    ssize_t n = read(fd, out, cap - 1);
+    assert_true(n >= 0);
+    out[n] = '\0';
+    return (size_t)n;
+}
+
+static void line(struct o2d_log_limiter *lim, int level, const char *reason, int64_t now)
+{
+    struct o2d_logline l;
+    o2d_log_begin_limited(&l, level, "request refused", lim, reason, now);
+    o2d_log_cstr(&l, "reason", reason);
+    o2d_log_end(&l);
+}
+
+static void test_limited_lines(void **state)
+{
+    (void)state;
+    static struct o2d_log_limiter lim;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    o2d_log_set_fd(p[1]);
+    o2d_log_set_level(O2D_LOG_INFO);
+    char out[4096];
+
+    /* debug is filtered out: nothing written, nothing counted */
+    line(&lim, O2D_LOG_DEBUG, "too big", 0);
+    line(&lim, O2D_LOG_WARN, "too big", 0);
+    for (int i = 0; i < 9; i++) {
+        line(&lim, O2D_LOG_WARN, "too big", 10 + i);
+    }
+    drain(p[0], out, sizeof(out));
+    assert_non_null(strstr(out, "\"reason\":\"too big\""));
+    assert_null(strstr(out, "suppressed"));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1); /* one line */
+
+    line(&lim, O2D_LOG_WARN, "too big", 1000);
+    drain(p[0], out, sizeof(out));
+    assert_non_null(strstr(out, "\"msg\":\"request refused\",\"suppressed\":9,"));
+    assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+
+    o2d_log_set_fd(2);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_first_due_then_counted),
-        cmocka_unit_test(test_reasons_apart),
-        cmocka_unit_test(test_full_table_still_limits),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_first_due_then_counted),  cmocka_unit_test(test_reasons_apart),
+        cmocka_unit_test(test_full_table_still_limits), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_limited_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
