@@ -32,7 +32,6 @@
 /* Out of descriptors: how long accepting pauses. The listening socket stays readable, so
  * polling it again at once would spin; connections wait in the backlog meanwhile. */
 #define ACCEPTOR_BACKOFF_MS 100
-#define ACCEPTOR_LOG_MS     1000
 
 struct acceptor {
     struct acceptor_config cfg;
@@ -43,9 +42,8 @@ struct acceptor {
     atomic_uint_fast64_t accepted;
     atomic_uint_fast64_t refused;
     atomic_uint_fast64_t fd_exhausted;
-    /* Rate limits of the warnings, used on the acceptor thread only. */
-    int64_t refused_log_ms;
-    int64_t exhausted_log_ms;
+    /* Rate limit of the warnings, one line a second per kind of trouble. */
+    struct o2d_log_limiter log_limit;
 };
 
 int acceptor_new(struct acceptor **out, const struct acceptor_config *cfg)
@@ -60,8 +58,6 @@ int acceptor_new(struct acceptor **out, const struct acceptor_config *cfg)
         return O2D_ERR_NOMEM;
     }
     a->cfg = *cfg;
-    a->refused_log_ms = INT64_MIN / 2;
-    a->exhausted_log_ms = INT64_MIN / 2;
     for (int i = 0; i < ACCEPTOR_MAX_WORKERS; i++) {
         atomic_init(&a->load[i], 0);
     }
@@ -77,26 +73,12 @@ int acceptor_new(struct acceptor **out, const struct acceptor_config *cfg)
     return O2D_OK;
 }
 
-/* Once a second at most per kind of trouble; `last` is that kind's timestamp. */
-static int log_due(int64_t *last)
-{
-    int64_t now = o2d_now_ms();
-    if (now - *last < ACCEPTOR_LOG_MS) {
-        return 0;
-    }
-    *last = now;
-    return 1;
-}
-
 static void refuse(struct acceptor *a, int fd, const char *why)
 {
     close(fd);
     atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
-    if (!log_due(&a->refused_log_ms)) {
-        return;
-    }
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_WARN, why);
+    o2d_log_begin_limited(&l, O2D_LOG_WARN, why, &a->log_limit, why, o2d_now_ms());
     o2d_log_cstr(&l, "server", a->cfg.server);
     o2d_log_uint(&l, "max_connections", a->cfg.max_connections);
     o2d_log_end(&l);
@@ -173,15 +155,13 @@ static int accept_batch(struct acceptor *a)
         if (exhausted) {
             atomic_fetch_add_explicit(&a->fd_exhausted, 1, memory_order_relaxed);
         }
-        if (log_due(&a->exhausted_log_ms)) {
-            struct o2d_logline l;
-            o2d_log_begin(&l, O2D_LOG_WARN,
-                          exhausted ? "cannot accept connections: out of file descriptors"
-                                    : "cannot accept connections");
-            o2d_log_cstr(&l, "server", a->cfg.server);
-            o2d_log_cstr(&l, "error", strerror(e));
-            o2d_log_end(&l);
-        }
+        const char *msg = exhausted ? "cannot accept connections: out of file descriptors"
+                                    : "cannot accept connections";
+        struct o2d_logline l;
+        o2d_log_begin_limited(&l, O2D_LOG_WARN, msg, &a->log_limit, msg, o2d_now_ms());
+        o2d_log_cstr(&l, "server", a->cfg.server);
+        o2d_log_cstr(&l, "error", strerror(e));
+        o2d_log_end(&l);
         return 1;
     }
     return 0;

@@ -608,6 +608,9 @@ static void close_conn(struct grpc_conn *c)
 #define IO_EOF   -1 /* the peer closed */
 #define IO_ERR   -2
 
+/* Lines about one client's connection, by reason: a flood of bad clients stays a few lines. */
+static struct o2d_log_limiter conn_log_limit;
+
 /* A TLS error that ends the connection: logged at debug level (scanners and plaintext
  * clients hitting the port are not the operator's problem), never followed by
  * close_notify. */
@@ -618,7 +621,7 @@ static int tls_fail(struct grpc_conn *c, const char *what, int sslerr)
                           ? strerror(errno)
                           : o2d_tls_last_error("connection closed");
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_DEBUG, what);
+    o2d_log_begin_limited(&l, O2D_LOG_DEBUG, what, &conn_log_limit, why, o2d_now_ms());
     o2d_log_cstr(&l, "server", "grpc");
     o2d_log_cstr(&l, "reason", why);
     o2d_log_end(&l);
@@ -800,7 +803,12 @@ static int read_conn(struct grpc_conn *c)
         }
         ssize_t rv = nghttp2_session_mem_recv(c->sess, w->rbuf, (size_t)n);
         if (rv < 0) {
-            o2d_logf(O2D_LOG_DEBUG, "grpc: closing connection: %s", nghttp2_strerror((int)rv));
+            struct o2d_logline l;
+            o2d_log_begin_limited(&l, O2D_LOG_DEBUG, "closing connection", &conn_log_limit,
+                                  nghttp2_strerror((int)rv), o2d_now_ms());
+            o2d_log_cstr(&l, "server", "grpc");
+            o2d_log_cstr(&l, "reason", nghttp2_strerror((int)rv));
+            o2d_log_end(&l);
             flush_conn(c); /* a GOAWAY nghttp2 may have queued, best effort */
             return -1;
         }
@@ -1072,7 +1080,8 @@ static void tick_conn(struct grpc_conn *c, int64_t now)
     if (c->handshaking) {
         if (now - c->created_ms >= handshake_limit(cfg)) {
             struct o2d_logline l;
-            o2d_log_begin(&l, O2D_LOG_DEBUG, "tls handshake timed out");
+            o2d_log_begin_limited(&l, O2D_LOG_DEBUG, "tls handshake timed out", &conn_log_limit,
+                                  "tls handshake timed out", now);
             o2d_log_cstr(&l, "server", "grpc");
             o2d_log_int(&l, "limit_ms", handshake_limit(cfg));
             o2d_log_end(&l);

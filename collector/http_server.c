@@ -212,10 +212,13 @@ static const char *header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+static struct o2d_log_limiter refusal_log_limit;
+
 static void log_refusal(const char *url, unsigned int code, const char *reason)
 {
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_DEBUG, "request refused");
+    o2d_log_begin_limited(&l, O2D_LOG_DEBUG, "request refused", &refusal_log_limit, reason,
+                          o2d_now_ms());
     if (!l.on) {
         o2d_log_end(&l);
         return;

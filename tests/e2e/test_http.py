@@ -519,5 +519,46 @@ class TestTimeouts(unittest.TestCase):
             self.assertEqual(o.stop(), 0)
 
 
+class TestLogFlood(unittest.TestCase):
+    def test_refusal_lines_rate_limited(self):
+        """A flood of bad requests: per reason, one line a second, and the next line says how
+        many were held back (microhttpd's 431 at warn, refused requests at debug)."""
+        cfg = {"service": {"telemetry": {"logs": {"level": "debug"}}}}
+        big = (b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nX-Flood: " + b"a" * (70 * 1024) +
+               b"\r\n\r\n")
+
+        def kinds(o):
+            mhd = [l for l in o.logs() if l.get("msg") == "microhttpd" and
+                   "431" in l.get("detail", "")]
+            bad = [l for l in o.logs() if l.get("msg") == "request refused" and
+                   l.get("path") == "/v1/traces" and l.get("http_status") == 400]
+            return mhd, bad
+
+        def counted(lines):
+            return any(l.get("suppressed", 0) > 0 for l in lines)
+
+        with Otel2dd(config=cfg) as o:
+            port = o.http_port
+            sent = 0
+            t0 = time.monotonic()
+            # Until each kind has written a line with a count: past one interval.
+            while not all(counted(k) for k in kinds(o)):
+                self.assertLess(time.monotonic() - t0, 20, "no line with a count")
+                self.assertEqual(raw_exchange(port, big).status, 431)
+                self.assertEqual(post(port, "/v1/traces", b"{", ctype=JS).status, 400)
+                sent += 1
+            # A new reason is written at once, after every line of the flood.
+            self.assertEqual(post(port, "/v1/sentinel", b"").status, 404)
+            o.wait_log(lambda l: l.get("path") == "/v1/sentinel", what="the sentinel line")
+            elapsed = time.monotonic() - t0
+            for lines in kinds(o):
+                held = sum(l.get("suppressed", 0) for l in lines)
+                # one line per second at most (and the first at once); nothing counted twice
+                self.assertLessEqual(len(lines), int(elapsed) + 2, (len(lines), elapsed))
+                self.assertGreaterEqual(len(lines), 2)
+                self.assertLessEqual(len(lines) + held, sent)
+            self.assertEqual(o.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
