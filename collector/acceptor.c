@@ -16,6 +16,9 @@
  * At max_connections a newcomer is not refused while something idle can make room: evict()
  * asks the receiver to close its longest-idle connection, and the newcomer waits in a small
  * FIFO (ACCEPTOR_WAIT_MAX descriptors) until a slot is released or ACCEPTOR_WAIT_MS passes.
+ * When nothing is idle, evict() is asked again every ACCEPTOR_RETRY_MS for ACCEPTOR_BUSY_MS
+ * (connections just handed over become idle on their worker a moment later), then the
+ * newcomer is refused.
  * While the FIFO is full the listening socket is not polled: further clients wait in the
  * backlog, which costs no descriptor.
  *
@@ -52,9 +55,15 @@
 #define ACCEPTOR_BACKOFF_MS 100
 #define ACCEPTOR_LOG_MS     1000
 
+/* How long a newcomer waits for a connection to become evictable, asking again every
+ * ACCEPTOR_RETRY_MS: connections just handed over are not yet idle on their worker. */
+#define ACCEPTOR_BUSY_MS  100
+#define ACCEPTOR_RETRY_MS 10
+
 /* A newcomer waiting for the slot an eviction frees. */
 struct waiter {
     int fd;
+    int evicting; /* evict() agreed for it */
     int64_t since_ms;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -77,6 +86,7 @@ struct acceptor {
     struct waiter waiting[ACCEPTOR_WAIT_MAX];
     size_t wait_head;
     atomic_size_t nwaiting;
+    int short_of_evictions; /* some waiter has no eviction yet: ask again soon */
     int64_t next_tick_ms;
     /* Rate limits of the warnings, used on the acceptor thread only. */
     int64_t refused_log_ms;
@@ -143,8 +153,9 @@ static int log_due(int64_t *last)
 
 static void refuse(struct acceptor *a, int fd, const char *why)
 {
+    atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed); /* before the client
+                                                                      * can see it */
     close(fd);
-    atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
     if (!log_due(&a->refused_log_ms)) {
         return;
     }
@@ -191,25 +202,50 @@ static size_t waiting_count(struct acceptor *a)
     return atomic_load(&a->nwaiting);
 }
 
-/* Hands the waiting newcomers slots that came free, oldest first; refuses those that waited
- * ACCEPTOR_WAIT_MS (their eviction came to nothing: the connection got busy meanwhile). */
+/* Asks evict() for the waiters that have no eviction yet. 1 when some still have none. */
+static int ask_evictions(struct acceptor *a)
+{
+    size_t n = waiting_count(a);
+    int short_of = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct waiter *wt = &a->waiting[(a->wait_head + i) % ACCEPTOR_WAIT_MAX];
+        if (wt->evicting) {
+            continue;
+        }
+        if (a->cfg.evict(a->cfg.ctx) != O2D_OK) {
+            short_of = 1;
+            break;
+        }
+        wt->evicting = 1;
+        atomic_fetch_add_explicit(&a->evictions, 1, memory_order_relaxed);
+    }
+    return short_of;
+}
+
+/* Hands the waiting newcomers slots that came free, oldest first. Refuses one that found
+ * nothing idle within ACCEPTOR_BUSY_MS, or whose eviction freed no slot within
+ * ACCEPTOR_WAIT_MS (the connection got busy meanwhile). */
 static void serve_waiting(struct acceptor *a, int64_t now)
 {
     while (waiting_count(a) > 0) {
         struct waiter *wt = &a->waiting[a->wait_head];
         int w = pick_worker(a);
-        if (w < 0 && now - wt->since_ms < ACCEPTOR_WAIT_MS) {
-            return;
+        int64_t limit = wt->evicting ? ACCEPTOR_WAIT_MS : ACCEPTOR_BUSY_MS;
+        if (w < 0 && now - wt->since_ms < limit) {
+            break;
         }
         int fd = wt->fd;
         a->wait_head = (a->wait_head + 1) % ACCEPTOR_WAIT_MAX;
         atomic_fetch_sub(&a->nwaiting, 1);
-        if (w < 0) {
-            refuse(a, fd, "connection refused: no slot came free in time");
-        } else {
+        if (w >= 0) {
             hand_over(a, w, fd, (const struct sockaddr *)&wt->addr, wt->addrlen);
+        } else if (wt->evicting) {
+            refuse(a, fd, "connection refused: max_connections reached, no slot came free");
+        } else {
+            refuse(a, fd, "connection refused: max_connections reached and none idle");
         }
     }
+    a->short_of_evictions = waiting_count(a) > 0 && ask_evictions(a);
 }
 
 static void dispatch(struct acceptor *a, int fd, const struct sockaddr *addr, socklen_t addrlen)
@@ -230,17 +266,13 @@ static void dispatch(struct acceptor *a, int fd, const struct sockaddr *addr, so
     /* Published before evict() asks for the slot, so the release that frees it rings. */
     struct waiter *wt = &a->waiting[(a->wait_head + n) % ACCEPTOR_WAIT_MAX];
     wt->fd = fd;
+    wt->evicting = 0;
     wt->since_ms = o2d_now_ms();
     wt->addrlen = addrlen <= sizeof(wt->addr) ? addrlen : sizeof(wt->addr);
     memcpy(&wt->addr, addr, wt->addrlen);
     atomic_fetch_add(&a->nwaiting, 1);
-    if (a->cfg.evict(a->cfg.ctx) != O2D_OK) {
-        atomic_fetch_sub(&a->nwaiting, 1);
-        refuse(a, fd, "connection refused: max_connections reached and none idle");
-        return;
-    }
-    atomic_fetch_add_explicit(&a->evictions, 1, memory_order_relaxed);
-    /* A slot released between pick_worker() and now may not have rung: look again. */
+    /* Asks for its eviction; a slot released between pick_worker() and now may not have
+     * rung, so this also looks again. */
     serve_waiting(a, wt->since_ms);
 }
 
@@ -273,8 +305,9 @@ static int refuse_with_spare(struct acceptor *a)
     int fd = accept4(a->cfg.fd, NULL, NULL, SOCK_CLOEXEC);
     int e = errno;
     if (fd >= 0) {
+        atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed); /* before the client
+                                                                          * can see it */
         close(fd);
-        atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
     }
     a->spare_fd = open_spare();
     if (fd >= 0) {
@@ -361,7 +394,11 @@ static int poll_timeout(struct acceptor *a, int64_t now)
 {
     int64_t next = INT64_MAX;
     if (waiting_count(a) > 0) {
-        next = a->waiting[a->wait_head].since_ms + ACCEPTOR_WAIT_MS;
+        const struct waiter *wt = &a->waiting[a->wait_head];
+        next = wt->since_ms + (wt->evicting ? ACCEPTOR_WAIT_MS : ACCEPTOR_BUSY_MS);
+        if (a->short_of_evictions && now + ACCEPTOR_RETRY_MS < next) {
+            next = now + ACCEPTOR_RETRY_MS;
+        }
     }
     if (a->cfg.tick != NULL && a->next_tick_ms < next) {
         next = a->next_tick_ms;

@@ -8,7 +8,7 @@
  * earned: at the limit, a receiver that gives an evict() callback is asked to close its
  * longest-idle connection (no request in progress), and the newcomer waits in the acceptor
  * (at most ACCEPTOR_WAIT_MAX of them, ACCEPTOR_WAIT_MS each) for the slot that frees; with
- * nothing idle it is accepted and closed at once, with a rate-limited warning. It knows
+ * nothing idle for 100 ms it is closed, with a rate-limited warning. It knows
  * nothing of the protocol: the receiver's assign() adopts the socket on the chosen worker,
  * and the receiver calls acceptor_release() when that connection ends. Out of descriptors
  * (EMFILE, ENFILE), a spare descriptor is given up for a moment to accept the waiting

@@ -1334,11 +1334,13 @@ static void wake_up(struct grpc_worker *w)
     /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
     }
-    /* Evictions first: the acceptor holds a newcomer until their slots come back. */
+    /* Adopted first, so that evictions choose among every connection the worker holds, the
+     * ones just handed over at the idle list's end; the acceptor holds a newcomer until the
+     * evicted slots come back. */
+    adopt_inbox(w);
     for (unsigned n = atomic_exchange(&w->evict_req, 0); n > 0 && w->idle_head != NULL; n--) {
         close_early(w->idle_head, INGEST_CONN_EVICTED, "evicted: max_connections reached");
     }
-    adopt_inbox(w);
     if (!atomic_load(&w->srv->stopping) || w->stopping) {
         return;
     }
