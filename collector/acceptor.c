@@ -85,6 +85,7 @@ struct acceptor {
      * acceptor_release() to know whether to ring. */
     struct waiter waiting[ACCEPTOR_WAIT_MAX];
     size_t wait_head;
+    int64_t head_ms; /* when the waiter at the head got there */
     atomic_size_t nwaiting;
     int short_of_evictions; /* some waiter has no eviction yet: ask again soon */
     int64_t next_tick_ms;
@@ -222,6 +223,24 @@ static int ask_evictions(struct acceptor *a)
     return short_of;
 }
 
+/* When the head waiter is refused. Without an eviction, ACCEPTOR_BUSY_MS counts from when
+ * it reached the head: behind waiters whose evictions are under way, it waits for the
+ * connections those bring in to become idle. ACCEPTOR_WAIT_MS bounds every wait. */
+static int64_t waiter_deadline(const struct acceptor *a, const struct waiter *wt)
+{
+    int64_t last = wt->since_ms + ACCEPTOR_WAIT_MS;
+    if (wt->evicting) {
+        return last;
+    }
+    int64_t from = a->head_ms > wt->since_ms ? a->head_ms : wt->since_ms;
+    return from + ACCEPTOR_BUSY_MS < last ? from + ACCEPTOR_BUSY_MS : last;
+}
+
+static int waiter_expired(const struct acceptor *a, const struct waiter *wt, int64_t now)
+{
+    return now >= waiter_deadline(a, wt);
+}
+
 /* Hands the waiting newcomers slots that came free, oldest first. Refuses one that found
  * nothing idle within ACCEPTOR_BUSY_MS, or whose eviction freed no slot within
  * ACCEPTOR_WAIT_MS (the connection got busy meanwhile). */
@@ -230,12 +249,12 @@ static void serve_waiting(struct acceptor *a, int64_t now)
     while (waiting_count(a) > 0) {
         struct waiter *wt = &a->waiting[a->wait_head];
         int w = pick_worker(a);
-        int64_t limit = wt->evicting ? ACCEPTOR_WAIT_MS : ACCEPTOR_BUSY_MS;
-        if (w < 0 && now - wt->since_ms < limit) {
+        if (w < 0 && !waiter_expired(a, wt, now)) {
             break;
         }
         int fd = wt->fd;
         a->wait_head = (a->wait_head + 1) % ACCEPTOR_WAIT_MAX;
+        a->head_ms = now;
         atomic_fetch_sub(&a->nwaiting, 1);
         if (w >= 0) {
             hand_over(a, w, fd, (const struct sockaddr *)&wt->addr, wt->addrlen);
@@ -394,8 +413,7 @@ static int poll_timeout(struct acceptor *a, int64_t now)
 {
     int64_t next = INT64_MAX;
     if (waiting_count(a) > 0) {
-        const struct waiter *wt = &a->waiting[a->wait_head];
-        next = wt->since_ms + (wt->evicting ? ACCEPTOR_WAIT_MS : ACCEPTOR_BUSY_MS);
+        next = waiter_deadline(a, &a->waiting[a->wait_head]);
         if (a->short_of_evictions && now + ACCEPTOR_RETRY_MS < next) {
             next = now + ACCEPTOR_RETRY_MS;
         }

@@ -1334,13 +1334,17 @@ static void wake_up(struct grpc_worker *w)
     /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
     }
-    /* Adopted first, so that evictions choose among every connection the worker holds, the
-     * ones just handed over at the idle list's end; the acceptor holds a newcomer until the
-     * evicted slots come back. */
-    adopt_inbox(w);
-    for (unsigned n = atomic_exchange(&w->evict_req, 0); n > 0 && w->idle_head != NULL; n--) {
+    /* Evictions before adopting: a connection just handed over is read once before it can
+     * be evicted (its request may be in already). The acceptor holds a newcomer until the
+     * evicted slots come back, and asks again while only the inbox holds idle ones. Each
+     * request is taken off only after its connection left the published idle count, so the
+     * acceptor never sees more idle connections than requests can take; one that finds none
+     * idle waits for the next wake-up. */
+    while (atomic_load(&w->evict_req) > 0 && w->idle_head != NULL) {
         close_early(w->idle_head, INGEST_CONN_EVICTED, "evicted: max_connections reached");
+        atomic_fetch_sub(&w->evict_req, 1);
     }
+    adopt_inbox(w);
     if (!atomic_load(&w->srv->stopping) || w->stopping) {
         return;
     }

@@ -854,6 +854,10 @@ int http_server_start(struct http_server *s)
     /* The acceptor keeps the total under max_connections and gives a connection to the
      * least-loaded daemon, so none ever holds more than its share rounded up. */
     unsigned int per_daemon = (limit + threads - 1) / threads;
+    /* MHD's own limit is only a second guard, with room for as many again: MHD sends CLOSED
+     * (which gives the acceptor the slot back) before it stops counting the connection, so
+     * a newcomer handed over at once, as after an eviction, would otherwise be refused. */
+    unsigned int mhd_limit = per_daemon * 2;
     int64_t idle_s = s->cfg.idle_timeout_ms <= 0 ? 0 : (s->cfg.idle_timeout_ms + 999) / 1000;
     unsigned int idle = (unsigned int)(idle_s > 86400 ? 86400 : idle_s);
     /* MHD_USE_ITC: MHD_add_connection() from the acceptor thread wakes the daemon. */
@@ -889,7 +893,7 @@ int http_server_start(struct http_server *s)
             flags, 0, NULL, NULL, on_request, s, /* every request */
             MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)mhd_small_log,
             (void *)"http",                                               /* first, to see all */
-            MHD_OPTION_CONNECTION_LIMIT, per_daemon,                      /* max_connections */
+            MHD_OPTION_CONNECTION_LIMIT, mhd_limit,                       /* see above */
             MHD_OPTION_CONNECTION_TIMEOUT, idle,                          /* idle senders are cut */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, /* bounds headers */
             MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */

@@ -41,11 +41,32 @@ WAIT = 15  # seconds an attack connection may take to be closed (deadline + tick
 
 # ---- canaries: a new connection per request, answered OK ----
 
+class OneWriteH2(RawH2):
+    """Sends the preface, SETTINGS and the whole request in one write, as a client with its
+    request ready does; then reads like RawH2."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.enc, self.dec = hpack.Encoder(), hpack.Decoder()
+        self.buf, self.frames, self.eof = b"", [], False
+        self.pending = [PREFACE + SettingsFrame(0).serialize()]
+
+    def send(self, *frames):
+        if self.pending is None:
+            return super().send(*frames)
+        self.pending.append(b"".join(f.serialize() for f in frames))
+
+    def flush(self):
+        data, self.pending = b"".join(self.pending), None
+        self.sock.sendall(data)
+
+
 def grpc_request(port):
-    h = RawH2(port)
+    h = OneWriteH2(port)
     try:
         h.headers(1)
         h.data(1, framed(traces_req([span(1)])), end=True)
+        h.flush()
         hdrs, _, _ = h.result(1, timeout=10)
         return grpc_status(hdrs) == GRPC_OK
     finally:
@@ -287,9 +308,10 @@ class IdleFloodTest(unittest.TestCase):
                 t.join(60)
             stop.set()
             self.assertEqual(len(idle), 12 * max_conns, "flood connections that got in")
-            # every port evicted at least what came past its limit
+            # each port evicted most of what came past its limit (a newcomer that finds
+            # nothing idle for 0.1 s, as on a starved machine, is refused instead)
             for tr in ("grpc", "http"):
-                wait_until(lambda: closed_count(o, tr, "evicted") >= 5 * max_conns - 5, 10,
+                wait_until(lambda: closed_count(o, tr, "evicted") >= 4 * max_conns, 10,
                            "%s evictions (have %d)" % (tr, closed_count(o, tr, "evicted")))
             gcan.wait_ok(len(gcan.results) + 3, "after the flood")
             hcan.wait_ok(len(hcan.results) + 3, "after the flood")
