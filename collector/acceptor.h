@@ -47,7 +47,8 @@ struct acceptor_config {
      * Optional; runs on the acceptor thread when max_connections is reached and a client
      * waits. Asks the receiver to close its longest-idle connection, on the thread that owns
      * it; acceptor_release() follows when it is closed. O2D_OK: one will be closed;
-     * O2D_ERR_BUSY: no connection is idle (the newcomer is refused). Must not block on I/O.
+     * O2D_ERR_BUSY: no connection is idle (asked again every 10 ms; after 100 ms the
+     * newcomer is refused). Must not block on I/O.
      */
     int (*evict)(void *ctx);
     /* Optional; runs on the acceptor thread about every ACCEPTOR_TICK_MS (receiver timers). */

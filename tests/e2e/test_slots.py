@@ -28,7 +28,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import Otel2ddChecked as Otel2dd, wait_until  # noqa: E402
 from test_grpc import (GRPC_OK, PREFACE, RawH2, framed, grpc_status, span,  # noqa: E402
                        traces_req)
 from hyperframe.frame import (ContinuationFrame, HeadersFrame, SettingsFrame)  # noqa: E402
