@@ -29,6 +29,18 @@
  *
  * Timers run from each worker loop every GRPC_TICK_MS: request deadlines (grpc-timeout,
  * request_timeout), idle connections, max_connection_age with its grace, and shutdown.
+ *
+ * Slots are earned. The client preface, and every header block once its first frame header
+ * is in, must arrive whole within read_header_timeout: a HEADERS without END_HEADERS, a
+ * CONTINUATION trickle or a connection that never speaks gets GOAWAY and is closed. nghttp2
+ * says nothing of a block it has not finished, so read_conn() follows the frame boundaries
+ * of what it feeds nghttp2 (track_inbound: lengths, types and END_HEADERS only). And when
+ * max_connections is reached, the acceptor asks (evict_conn, on its thread) the worker with
+ * the longest-idle connection (no stream open) to close it: each worker keeps its idle
+ * connections in a list, oldest first, and publishes its length and oldest time in atomics;
+ * the request arrives as a count and the eventfd, and the worker closes its oldest idle
+ * connections with GOAWAY in its own loop.
+ *
  * Decoding, size limits after decompression and counting belong to ingest.c.
  */
 #include <errno.h>
@@ -88,6 +100,9 @@
 /* A TLS handshake must be done within this (or max_connection_idle when shorter), so a
  * client that connects and sends nothing, or half a ClientHello, does not hold a slot. */
 #define GRPC_HANDSHAKE_MS 10000
+/* The client connection preface starts with these 24 bytes (RFC 9113 3.4). */
+#define GRPC_MAGIC_LEN 24
+#define H2_FRAME_HD    9
 
 static const char reason_headers_too_large[] = "grpc: header list too large";
 static const char reason_content_type[] = "grpc: content-type must be application/grpc";
@@ -158,6 +173,17 @@ struct grpc_conn {
     int tls_write_wants_read; /* SSL_write() needs the socket readable */
     int tls_unread;           /* the last read stopped before OpenSSL had nothing left */
     int pending;              /* in the worker's count of connections to read again */
+    /* The worker's idle list (no stream open), oldest first. */
+    struct grpc_conn *idle_prev, *idle_next;
+    int in_idle;
+    /* Where the client's bytes stand in HTTP/2 framing (track_inbound). */
+    int64_t session_ms; /* the nghttp2 session started: the preface is due from here */
+    int preface_done;   /* the magic and the first frame (SETTINGS) are in */
+    uint32_t magic_left;
+    uint8_t fh[H2_FRAME_HD]; /* the frame header being read */
+    uint8_t fh_len;
+    uint32_t payload_left;
+    int64_t block_ms; /* a header block began here and has not ended; 0 = none */
 };
 
 struct grpc_worker {
@@ -178,6 +204,12 @@ struct grpc_worker {
     int *inbox;
     size_t ninbox;
     size_t inbox_cap;
+    /* Idle connections, oldest first, and what the acceptor thread may read of them. */
+    struct grpc_conn *idle_head, *idle_tail;
+    size_t nidle;
+    atomic_size_t idle_pub;
+    _Atomic int64_t oldest_idle_pub;
+    atomic_uint evict_req; /* evictions the acceptor asked for, not done yet */
 };
 
 struct grpc_server {
@@ -204,6 +236,58 @@ struct grpc_server {
 
 /* epoll tag of the eventfd, the one fd that is not a connection. */
 static char tag_wake;
+
+/* ---- idle connections: what eviction chooses from ---- */
+
+/* What evict_conn() reads on the acceptor thread. */
+static void publish_idle(struct grpc_worker *w)
+{
+    atomic_store(&w->idle_pub, w->nidle);
+    atomic_store(&w->oldest_idle_pub,
+                 w->idle_head != NULL ? w->idle_head->idle_since_ms : INT64_MAX);
+}
+
+/* c has no stream open since idle_since_ms (now): the newest idle connection. */
+static void idle_link(struct grpc_conn *c)
+{
+    struct grpc_worker *w = c->w;
+    if (c->in_idle) {
+        return;
+    }
+    c->in_idle = 1;
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_tail;
+    if (w->idle_tail != NULL) {
+        w->idle_tail->idle_next = c;
+    } else {
+        w->idle_head = c;
+    }
+    w->idle_tail = c;
+    w->nidle++;
+    publish_idle(w);
+}
+
+static void idle_unlink(struct grpc_conn *c)
+{
+    struct grpc_worker *w = c->w;
+    if (!c->in_idle) {
+        return;
+    }
+    c->in_idle = 0;
+    if (c->idle_prev != NULL) {
+        c->idle_prev->idle_next = c->idle_next;
+    } else {
+        w->idle_head = c->idle_next;
+    }
+    if (c->idle_next != NULL) {
+        c->idle_next->idle_prev = c->idle_prev;
+    } else {
+        w->idle_tail = c->idle_prev;
+    }
+    c->idle_prev = c->idle_next = NULL;
+    w->nidle--;
+    publish_idle(w);
+}
 
 /* ---- streams ---- */
 
@@ -426,6 +510,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
     }
     c->streams = st;
     c->nstreams++;
+    idle_unlink(c); /* a request in progress: not to be evicted */
     return 0;
 }
 
@@ -549,6 +634,7 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
         free_stream(c, st);
         if (c->nstreams == 0) {
             c->idle_since_ms = o2d_now_ms();
+            idle_link(c);
         }
     }
     return 0;
@@ -572,6 +658,7 @@ static void close_conn(struct grpc_conn *c)
 {
     struct grpc_worker *w = c->w;
     set_pending(c, 0);
+    idle_unlink(c);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl != NULL) {
         /* close_notify, best effort and without waiting for the peer's: HTTP/2 has already
@@ -788,6 +875,54 @@ static void settle_conn(struct grpc_conn *c)
     set_pending(c, c->ssl != NULL && !c->out_blocked && c->tls_unread && SSL_has_pending(c->ssl));
 }
 
+/*
+ * Follows the frame boundaries of n bytes nghttp2 has just taken: the 24-byte magic, then
+ * 9-byte frame headers and payloads by their length. nghttp2 checks everything else; this
+ * only learns when the preface is complete and when a header block (HEADERS or PUSH_PROMISE,
+ * then CONTINUATIONs) begins and ends, which nghttp2's callbacks do not tell for a block it
+ * ignores or has not finished.
+ */
+static void track_inbound(struct grpc_conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+    while (n > 0) {
+        if (c->magic_left > 0) {
+            size_t k = n < c->magic_left ? n : c->magic_left;
+            c->magic_left -= (uint32_t)k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        if (c->fh_len < H2_FRAME_HD) {
+            c->fh[c->fh_len++] = *p++;
+            n--;
+            if (c->fh_len < H2_FRAME_HD) {
+                continue;
+            }
+            c->payload_left = (uint32_t)c->fh[0] << 16 | (uint32_t)c->fh[1] << 8 | c->fh[2];
+            uint8_t type = c->fh[3];
+            if ((type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE) && c->block_ms == 0) {
+                c->block_ms = now > 0 ? now : 1;
+            }
+        } else {
+            size_t k = n < c->payload_left ? n : c->payload_left;
+            c->payload_left -= (uint32_t)k;
+            p += k;
+            n -= k;
+        }
+        if (c->payload_left == 0) {
+            /* A whole frame is in. */
+            uint8_t type = c->fh[3], flags = c->fh[4];
+            c->preface_done = 1;
+            if ((type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE ||
+                 type == NGHTTP2_CONTINUATION) &&
+                (flags & NGHTTP2_FLAG_END_HEADERS)) {
+                c->block_ms = 0;
+            }
+            c->fh_len = 0;
+        }
+    }
+}
+
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
 static int read_conn(struct grpc_conn *c)
 {
@@ -812,6 +947,7 @@ static int read_conn(struct grpc_conn *c)
             flush_conn(c); /* a GOAWAY nghttp2 may have queued, best effort */
             return -1;
         }
+        track_inbound(c, w->rbuf, (size_t)n, o2d_now_ms());
         int f = flush_conn(c);
         if (f != 0) {
             c->tls_unread = 1;
@@ -937,6 +1073,8 @@ static int start_session(struct grpc_conn *c)
         return O2D_ERR_NOMEM; /* close_conn() deletes the session */
     }
     c->idle_since_ms = o2d_now_ms();
+    c->session_ms = c->idle_since_ms;
+    c->magic_left = GRPC_MAGIC_LEN;
     return O2D_OK;
 }
 
@@ -985,6 +1123,7 @@ static int new_conn(struct grpc_worker *w, int fd)
     }
     w->conns = c;
     w->nconns++;
+    idle_link(c);
     struct o2d_logline l;
     o2d_log_begin(&l, O2D_LOG_DEBUG, "connection");
     o2d_log_cstr(&l, "server", "grpc");
@@ -1017,6 +1156,37 @@ static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *add
     }
     uint64_t one = 1;
     ssize_t n = write(w->evfd, &one, sizeof(one));
+    (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
+    return O2D_OK;
+}
+
+/*
+ * On the acceptor thread, at max_connections: asks the worker whose oldest idle connection
+ * has been idle longest to close it. What the workers published may be a moment old; a
+ * connection that got busy meanwhile is not closed, and the newcomer waiting for its slot is
+ * refused after ACCEPTOR_WAIT_MS.
+ */
+static int evict_conn(void *ctx)
+{
+    struct grpc_server *s = ctx;
+    struct grpc_worker *best = NULL;
+    int64_t best_ms = INT64_MAX;
+    for (int i = 0; i < s->nworkers; i++) {
+        struct grpc_worker *w = &s->workers[i];
+        size_t idle = atomic_load(&w->idle_pub);
+        unsigned asked = atomic_load(&w->evict_req);
+        int64_t since = atomic_load(&w->oldest_idle_pub);
+        if (idle > asked && (best == NULL || since < best_ms)) {
+            best = w;
+            best_ms = since;
+        }
+    }
+    if (best == NULL) {
+        return O2D_ERR_BUSY;
+    }
+    atomic_fetch_add(&best->evict_req, 1);
+    uint64_t one = 1;
+    ssize_t n = write(best->evfd, &one, sizeof(one));
     (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
     return O2D_OK;
 }
@@ -1067,6 +1237,35 @@ static void final_goaway(struct grpc_conn *c, int64_t now)
     c->drain_ms = now;
 }
 
+/* Closes c on the server's own initiative, counted: a GOAWAY saying why goes out if the
+ * socket takes it at once; the client is not waited for. */
+static void close_early(struct grpc_conn *c, enum ingest_conn_close why, const char *reason)
+{
+    if (c->sess != NULL && !c->handshaking) {
+        nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->sess), NGHTTP2_NO_ERROR,
+                              (const uint8_t *)reason, strlen(reason));
+        flush_conn(c);
+    }
+    ingest_count_conn_close(c->w->srv->ing, O2D_TRANSPORT_GRPC, why);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_DEBUG, "connection closed");
+    o2d_log_cstr(&l, "server", "grpc");
+    o2d_log_cstr(&l, "reason", reason);
+    o2d_log_end(&l);
+    close_conn(c);
+}
+
+/* The preface is late, or a header block begun is not finished: read_header_timeout. */
+static int header_late(const struct grpc_conn *c, int64_t limit, int64_t now)
+{
+    if (limit <= 0) {
+        return 0;
+    }
+    return (!c->preface_done && now - c->session_ms >= limit) ||
+           (c->block_ms > 0 && now - c->block_ms >= limit);
+}
+
 /* How long a TLS handshake may take. */
 static int64_t handshake_limit(const struct o2d_grpc_config *cfg)
 {
@@ -1087,6 +1286,12 @@ static void tick_conn(struct grpc_conn *c, int64_t now)
             o2d_log_end(&l);
             close_conn(c);
         }
+        return;
+    }
+    if (header_late(c, cfg->read_header_timeout_ms, now)) {
+        close_early(c, INGEST_CONN_HEADER_TIMEOUT,
+                    c->preface_done ? "read_header_timeout: header block unfinished"
+                                    : "read_header_timeout: no client preface");
         return;
     }
     for (struct grpc_stream *st = c->streams, *next; st != NULL; st = next) {
@@ -1137,6 +1342,16 @@ static void wake_up(struct grpc_worker *w)
     uint64_t v;
     /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
+    }
+    /* Evictions before adopting: a connection just handed over is read once before it can
+     * be evicted (its request may be in already). The acceptor holds a newcomer until the
+     * evicted slots come back, and asks again while only the inbox holds idle ones. Each
+     * request is taken off only after its connection left the published idle count, so the
+     * acceptor never sees more idle connections than requests can take; one that finds none
+     * idle waits for the next wake-up. */
+    while (atomic_load(&w->evict_req) > 0 && w->idle_head != NULL) {
+        close_early(w->idle_head, INGEST_CONN_EVICTED, "evicted: max_connections reached");
+        atomic_fetch_sub(&w->evict_req, 1);
     }
     adopt_inbox(w);
     if (!atomic_load(&w->srv->stopping) || w->stopping) {
@@ -1281,6 +1496,9 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         w->inbox = o2d_malloc(per_worker * sizeof(w->inbox[0]));
         w->inbox_cap = per_worker;
         w->inbox_mu_ok = pthread_mutex_init(&w->inbox_mu, NULL) == 0;
+        atomic_init(&w->idle_pub, 0);
+        atomic_init(&w->oldest_idle_pub, INT64_MAX);
+        atomic_init(&w->evict_req, 0);
         if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL || w->inbox == NULL || !w->inbox_mu_ok) {
             snprintf(err, errlen, "grpc: cannot set up worker %d: %s", i, strerror(errno));
             goto out;
@@ -1303,6 +1521,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         .nworkers = s->nworkers,
         .max_connections = s->cfg.max_connections,
         .assign = assign_conn,
+        .evict = evict_conn,
         .ctx = s,
     };
     rv = acceptor_new(&s->acc, &acfg);

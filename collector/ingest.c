@@ -61,6 +61,7 @@ struct ingest {
     /* ingest_request durations; each bucket alone, made cumulative when written. */
     atomic_uint_fast64_t latency[O2D_TRANSPORT_COUNT][LATENCY_BOUNDS + 1];
     atomic_uint_fast64_t latency_sum_ns[O2D_TRANSPORT_COUNT];
+    atomic_uint_fast64_t conn_closed[O2D_TRANSPORT_COUNT][INGEST_CONN_CLOSE_N];
 };
 
 static const char *const refusal_names[INGEST_REFUSED_N] = {
@@ -357,6 +358,35 @@ static void write_per_signal(struct prom_writer *w, const char *name, atomic_uin
     }
 }
 
+static const char *const conn_close_names[INGEST_CONN_CLOSE_N] = {
+    [INGEST_CONN_HEADER_TIMEOUT] = "read_header_timeout",
+    [INGEST_CONN_EVICTED] = "evicted",
+};
+
+void ingest_count_conn_close(struct ingest *ing, enum o2d_transport tr, enum ingest_conn_close why)
+{
+    if ((int)tr >= 0 && tr < O2D_TRANSPORT_COUNT && (int)why >= 0 && why < INGEST_CONN_CLOSE_N) {
+        atomic_fetch_add_explicit(&ing->conn_closed[tr][why], 1, memory_order_relaxed);
+    }
+}
+
+/* Every series at once, zeros included: an operator alerts on their rate. */
+static void write_conn_closed(struct ingest *ing, struct prom_writer *w)
+{
+    prom_family(w, "otel2dd_receiver_closed_connections_total", PROM_COUNTER,
+                "Connections a receiver closed on its own, per transport and reason: "
+                "read_header_timeout (preface, header block or request head too slow), evicted "
+                "(idle, closed to make room at max_connections).");
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        for (int r = 0; r < INGEST_CONN_CLOSE_N; r++) {
+            struct prom_label l[] = {{"transport", o2d_transport_name(tr)},
+                                     {"reason", conn_close_names[r]}};
+            prom_sample_u64(w, "otel2dd_receiver_closed_connections_total", l, 2,
+                            atomic_load(&ing->conn_closed[tr][r]));
+        }
+    }
+}
+
 void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
 {
     prom_family(w, "otel2dd_receiver_accepted_requests_total", PROM_COUNTER,
@@ -434,6 +464,7 @@ void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
         prom_histogram(w, "otel2dd_receiver_request_duration_seconds", l, 1, bounds, counts,
                        LATENCY_BOUNDS, (double)atomic_load(&ing->latency_sum_ns[tr]) / 1e9);
     }
+    write_conn_closed(ing, w);
 }
 
 /* ---- answers ---- */

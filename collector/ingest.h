@@ -108,6 +108,15 @@ enum ingest_refusal ingest_refusal_of(int status);
 void ingest_count_refusal(struct ingest *ing, enum o2d_transport tr, int sig,
                           enum ingest_refusal reason);
 
+/* Why a receiver closed a connection on its own: a closed set, safe as a metric label. */
+enum ingest_conn_close {
+    INGEST_CONN_HEADER_TIMEOUT = 0, /* read_header_timeout passed (preface, header block, head) */
+    INGEST_CONN_EVICTED = 1,        /* idle, closed to make room at max_connections */
+    INGEST_CONN_CLOSE_N
+};
+/* Counts a connection a receiver closed for `why`. Thread-safe. */
+void ingest_count_conn_close(struct ingest *ing, enum o2d_transport tr, enum ingest_conn_close why);
+
 /* Counters since start (read with relaxed atomics; for logs and tests). */
 struct ingest_totals {
     uint64_t requests[O2D_TRANSPORT_COUNT][3]; /* [transport][signal] answered OK */

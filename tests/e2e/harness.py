@@ -98,7 +98,7 @@ def request_in_flight(port):
 
 class Otel2dd:
     def __init__(self, config=None, verbosity="basic", args=None, env=None,
-                 config_yaml_extra=None, grpc=True, http=True):
+                 config_yaml_extra=None, grpc=True, http=True, preexec_fn=None):
         if config is None:
             config = config_yaml_extra
         protocols = {}
@@ -124,6 +124,7 @@ class Otel2dd:
         self.config = cfg
         self.extra_args = list(args or [])
         self.env = env
+        self.preexec_fn = preexec_fn  # runs in the child before exec (resource limits)
         self.proc = None
         self.returncode = None  # set by stop()
         self.lines = []  # parsed JSON log lines
@@ -148,7 +149,8 @@ class Otel2dd:
             env.update(self.env)
         self.proc = subprocess.Popen([BIN, "--config", self.config_path] + self.extra_args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env,
+                                     preexec_fn=self.preexec_fn)
         self._readers = [
             threading.Thread(target=self._read, args=(self.proc.stderr, True), daemon=True),
             threading.Thread(target=self._read, args=(self.proc.stdout, False), daemon=True),
