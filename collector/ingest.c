@@ -192,6 +192,75 @@ void ingest_release(struct ingest *ing, size_t n)
     atomic_fetch_sub(&ing->inflight, n);
 }
 
+static const char reason_budget[] = "memory limit reached: retry later";
+static const char reason_share[] =
+    "this connection holds its share of the memory limit: retry later";
+
+size_t ingest_share_cap(size_t memory_limit, size_t max_request)
+{
+    size_t cap = memory_limit / INGEST_SHARE_DIVISOR;
+    if (cap < max_request) {
+        cap = max_request;
+    }
+    return cap < memory_limit ? cap : memory_limit;
+}
+
+void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t max_request)
+{
+    sh->held = 0;
+    sh->cap = ingest_share_cap(ing->memory_limit, max_request);
+}
+
+int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
+                       const char **reason)
+{
+    if (n > sh->cap - sh->held) {
+        *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    size_t cur = atomic_load_explicit(&ing->inflight, memory_order_relaxed);
+    if (n > ing->memory_limit || cur > ing->memory_limit - n) {
+        *reason = reason_budget;
+        return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
+}
+
+int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, const char **reason)
+{
+    if (n > sh->cap - sh->held) {
+        *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    if (ingest_reserve(ing, n) != O2D_OK) {
+        *reason = reason_budget;
+        return O2D_ERR_BUSY;
+    }
+    sh->held += n;
+    return O2D_OK;
+}
+
+void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n)
+{
+    sh->held -= n;
+    ingest_release(ing, n);
+}
+
+size_t ingest_grow_to(size_t reserved, size_t need, size_t limit)
+{
+    if (need <= reserved) {
+        return reserved;
+    }
+    size_t want = reserved > SIZE_MAX / 2 ? SIZE_MAX : reserved * 2;
+    if (want < need) {
+        want = need;
+    }
+    if (want < INGEST_GROW_MIN) {
+        want = INGEST_GROW_MIN;
+    }
+    return want < limit ? want : limit;
+}
+
 static struct ingest_tls *thread_state(struct ingest *ing)
 {
     struct ingest_tls *t = pthread_getspecific(ing->tls_key);
