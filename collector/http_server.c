@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "acceptor.h"
@@ -104,7 +105,9 @@ struct http_req {
     int failed;         /* set while reading the body; answered once the body has ended */
     const char *reason; /* static, with failed */
     size_t limit;       /* the body's size: Content-Length, or max_request_body_size */
-    size_t reserved;    /* bytes held through share; body.max follows it */
+    int chunked;
+    uint64_t received; /* body bytes MHD handed over, kept or not */
+    size_t reserved;   /* bytes held through share; body.max follows it */
     struct ingest_share share;
     int64_t deadline_ms;
     struct o2d_buf body;
@@ -380,6 +383,7 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     }
     ingest_share_init(s->ing, &req->share, max);
     req->limit = chunked ? max : (size_t)declared;
+    req->chunked = chunked;
     /* A body that could not fit now is answered "retry later" before it is read; passing
      * this check reserves nothing, so a declared size alone holds no memory. */
     size_t first = chunked ? ingest_grow_to(0, 1, max) : (size_t)declared;
@@ -419,6 +423,7 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     struct http_server *s = req->srv;
     size_t n = *size;
     *size = 0;
+    req->received += n;
     if (o2d_now_ms() > req->deadline_ms) {
         /* A sender too slow for read_timeout is cut: closing is the only answer left. */
         log_refusal(url, 0, "read_timeout passed before the body ended");
@@ -448,6 +453,26 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
         return fail_body(req, rv, NULL);
     }
     return MHD_YES;
+}
+
+/*
+ * MHD 0.9.75 in epoll mode (edge-triggered) takes a short read for a drained socket, so a
+ * FIN that arrived with the last bytes of an unfinished body raises no further event, and the
+ * upload would hold its reservation until idle_timeout. When the socket holds nothing but
+ * that FIN, shutting our read side raises the event MHD waits for: it reads the end of the
+ * stream and ends the request as for any client that leaves (on_completed releases).
+ */
+static void wake_on_peer_close(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL) {
+        return;
+    }
+    char c;
+    if (recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+        shutdown(ci->connect_fd, SHUT_RD);
+    }
 }
 
 /* Last call: the body is complete. */
@@ -489,7 +514,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return on_headers(cls, conn, url, method, con_cls);
     }
     if (*upload_data_size > 0) {
-        return on_body(req, url, upload_data, upload_data_size);
+        enum MHD_Result r = on_body(req, url, upload_data, upload_data_size);
+        if (r == MHD_YES && (req->chunked || req->received < req->limit)) {
+            wake_on_peer_close(conn);
+        }
+        return r;
     }
     return on_complete(req, conn, url);
 }
