@@ -386,7 +386,7 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     req->chunked = chunked;
     /* A body that could not fit now is answered "retry later" before it is read; passing
      * this check reserves nothing, so a declared size alone holds no memory. */
-    size_t first = chunked ? ingest_grow_to(0, 1, max) : (size_t)declared;
+    size_t first = chunked ? 1 : (size_t)declared;
     const char *why = NULL;
     if (first > 0 && ingest_share_admit(s->ing, &req->share, first, &why) != O2D_OK) {
         o2d_free(req);

@@ -255,9 +255,6 @@ size_t ingest_grow_to(size_t reserved, size_t need, size_t limit)
     if (want < need) {
         want = need;
     }
-    if (want < INGEST_GROW_MIN) {
-        want = INGEST_GROW_MIN;
-    }
     return want < limit ? want : limit;
 }
 

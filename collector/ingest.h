@@ -66,8 +66,6 @@ void ingest_release(struct ingest *ing, size_t n);
  * INGEST_SHARE_DIVISOR connections (or budget / max_request) that really send their bytes.
  */
 #define INGEST_SHARE_DIVISOR 16
-/* The first step of a body's reservation; later steps double what is held. */
-#define INGEST_GROW_MIN (64u * 1024)
 
 struct ingest_share {
     size_t held; /* bytes this connection holds with ingest_reserve() */
@@ -91,8 +89,10 @@ int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n,
 void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n);
 /*
  * What a body holding `reserved` bytes should hold to take `need` bytes: `reserved` when they
- * fit, else the largest of need, twice reserved and INGEST_GROW_MIN, never past `limit` (the
- * declared size, or the size limit when none was declared). need <= limit.
+ * fit, else the larger of need and twice reserved, never past `limit` (the declared size, or
+ * the size limit when none was declared); need <= limit. So a body holds at most twice what
+ * arrived (a sender cannot hold much for little), in a number of steps that grows only with
+ * the logarithm of its size.
  */
 size_t ingest_grow_to(size_t reserved, size_t need, size_t limit);
 

@@ -37,29 +37,31 @@ static void grow_steps(void **state)
     (void)state;
     /* Room already held: unchanged. */
     assert_int_equal(ingest_grow_to(100000, 100000, 4 * MIB), 100000);
-    /* The first step is INGEST_GROW_MIN, but never past the declared size. */
-    assert_int_equal(ingest_grow_to(0, 1, 4 * MIB), INGEST_GROW_MIN);
-    assert_int_equal(ingest_grow_to(0, 10, 100), 100);
+    /* The first step is what arrived: one byte sent holds one byte. */
+    assert_int_equal(ingest_grow_to(0, 1, 4 * MIB), 1);
+    assert_int_equal(ingest_grow_to(0, 16384, 4 * MIB), 16384);
     /* Then it doubles, or takes what is needed when that is more. */
-    assert_int_equal(ingest_grow_to(INGEST_GROW_MIN, INGEST_GROW_MIN + 1, 4 * MIB),
-                     2 * INGEST_GROW_MIN);
-    assert_int_equal(ingest_grow_to(INGEST_GROW_MIN, 3 * MIB, 4 * MIB), 3 * MIB);
+    assert_int_equal(ingest_grow_to(16384, 16385, 4 * MIB), 32768);
+    assert_int_equal(ingest_grow_to(16384, 3 * MIB, 4 * MIB), 3 * MIB);
     /* Capped at the limit. */
     assert_int_equal(ingest_grow_to(3 * MIB, 3 * MIB + 1, 4 * MIB), 4 * MIB);
     /* No overflow when doubling. */
     assert_int_equal(ingest_grow_to(SIZE_MAX / 2 + 1, SIZE_MAX / 2 + 2, SIZE_MAX), SIZE_MAX);
-    /* Growing a body of n bytes one piece at a time holds less than twice n (or the first
-     * step), and never more than its limit. */
-    size_t limit = 3 * MIB + 12345, held = 0;
+    /* Growing a body one piece at a time holds at most twice what arrived, never more than
+     * its limit, and takes few steps, even from 1-byte pieces. */
+    size_t limit = 3 * MIB + 12345, held = 0, steps = 0;
     for (size_t have = 0; have < limit;) {
-        size_t piece = have + 16384 < limit ? 16384 : limit - have;
-        held = ingest_grow_to(held, have + piece, limit);
+        size_t piece = have < 100 ? 1 : have + 16384 < limit ? 16384 : limit - have;
+        size_t next = ingest_grow_to(held, have + piece, limit);
+        steps += next != held;
+        held = next;
         have += piece;
         assert_true(held >= have);
         assert_true(held <= limit);
-        assert_true(held <= 2 * have || held == INGEST_GROW_MIN);
+        assert_true(held <= 2 * have);
     }
     assert_int_equal(held, limit);
+    assert_true(steps <= 23);
 }
 
 static void shares_against_one_budget(void **state)
