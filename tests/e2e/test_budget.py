@@ -116,16 +116,17 @@ def message_of_size(n, service="budget"):
 
 
 class SquattingTest(unittest.TestCase):
-    """Declared sizes with no bytes behind them: 13 HTTP requests declaring 20 MiB each (the
-    default max_request_body_size; 260 MiB in all, over the 256 MiB default budget) and two gRPC
-    connections with 40 streams each declaring 4 MiB and sending 1 KiB (320 MiB declared).
-    Meanwhile clients on new connections are served on both ports, every time."""
+    """Declared sizes with no bytes behind them: 13 HTTP requests declaring 256 MiB in all
+    (the default budget, less than 13 bytes short; each under the default 20 MiB
+    max_request_body_size) and two gRPC connections with 40 streams each declaring 4 MiB and
+    sending 1 KiB (320 MiB declared). Meanwhile clients on new connections are served on both
+    ports, every time."""
 
     def test_declared_sizes_lock_no_one_out(self):
         with Otel2dd() as o:
             squat, answers = [], []
             for _ in range(13):
-                s = http_head(o.http_port, 20 * MIB)
+                s = http_head(o.http_port, 256 * MIB // 13)
                 squat.append(s)
                 # 100 Continue: the server took the headers and waits for the body.
                 answers.append(first_answer(s))
