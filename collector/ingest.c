@@ -4,7 +4,8 @@
  * answers both receivers send (Export*ServiceResponse, google.rpc.Status), so that their
  * encoding lives in one place, and the receivers' counters: what was accepted, what was
  * refused and why (a closed set of reasons, never the client's words), and how long
- * ingest_request took, which ingest_write_metrics() shows at scrape time.
+ * ingest_request took, which ingest_write_metrics() shows at scrape time. The receivers'
+ * memory budget lives here too: reservations as body bytes arrive, each connection's share.
  */
 #include <pthread.h>
 #include <stdatomic.h>

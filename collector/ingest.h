@@ -63,7 +63,8 @@ void ingest_release(struct ingest *ing, size_t n);
  * of it. The rule (ingest_share_cap): the larger of one maximum request of its receiver and
  * 1/INGEST_SHARE_DIVISOR of the budget, never more than the budget. One maximum request always
  * fits; a gRPC connection gets room for several streams at once; filling the budget takes
- * INGEST_SHARE_DIVISOR connections (or budget / max_request) that really send their bytes.
+ * INGEST_SHARE_DIVISOR connections (or budget / max_request) that really send at least half
+ * of it. A share is used from its connection's thread only; the budget behind it is atomic.
  */
 #define INGEST_SHARE_DIVISOR 16
 
