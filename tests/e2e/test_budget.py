@@ -4,7 +4,7 @@ are reserved as their bytes arrive, never for what a Content-Length or a gRPC le
 only declares; one connection holds at most its share of the budget; an upload that is
 abandoned, reset or too slow gives back what it held at once.
 
-Runs build/otel2dd (or $OTEL2DD_BIN) through harness.Otel2dd on 127.0.0.1 with ephemeral
+Runs build/otel2dd (or $OTEL2DD_BIN) through harness.Otel2ddChecked on 127.0.0.1 with ephemeral
 ports. The attackers are raw sockets and raw HTTP/2 frames (test_grpc.RawH2), since no real
 client declares a body it does not send; the clients that must keep being served are real
 ones (urllib, grpcio), each on a new connection. What the receivers hold is read from
@@ -20,7 +20,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import Otel2ddChecked, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http  # noqa: E402
 from test_grpc import (GRPC_DEADLINE_EXCEEDED, GRPC_OK, GRPC_UNAVAILABLE,  # noqa: E402
                        RawH2, framed, grpc_status, span, traces_req)
@@ -123,7 +123,7 @@ class SquattingTest(unittest.TestCase):
     ports, every time."""
 
     def test_declared_sizes_lock_no_one_out(self):
-        with Otel2dd() as o:
+        with Otel2ddChecked() as o:
             squat, answers = [], []
             for _ in range(13):
                 s = http_head(o.http_port, 256 * MIB // 13)
@@ -174,7 +174,7 @@ class ReleaseTest(unittest.TestCase):
     here are the 30 s defaults)."""
 
     def test_abandoned_http_upload(self):
-        with Otel2dd() as o:
+        with Otel2ddChecked() as o:
             s = http_head(o.http_port, 4 * MIB, expect=False)
             s.sendall(b"\x0a" * (1 * MIB))
             wait_buffered(o, lambda v: v >= 1 * MIB, "the partial body to be held")
@@ -190,7 +190,7 @@ class ReleaseTest(unittest.TestCase):
             self.assertEqual(send_http(o.http_port, traces_req([span(1)])), 200)
 
     def test_reset_and_closed_grpc_streams(self):
-        with Otel2dd() as o:
+        with Otel2ddChecked() as o:
             h = ready_h2(o.grpc_port)
             h.headers(1)
             send_data(h, 1, b"\x00" + (4 * MIB).to_bytes(4, "big") + b"\x0a" * (900 * 1024))
@@ -213,7 +213,7 @@ class DeadlineTest(unittest.TestCase):
     """A body that trickles in is ended by its deadline, and its bytes are released."""
 
     def test_grpc_trickle_cut_by_request_timeout(self):
-        with Otel2dd({"protocols": {"grpc": {"request_timeout": "1s"}}}) as o:
+        with Otel2ddChecked({"protocols": {"grpc": {"request_timeout": "1s"}}}) as o:
             h = ready_h2(o.grpc_port)
             h.headers(1)
             h.data(1, b"\x00" + (1 * MIB).to_bytes(4, "big"))
@@ -232,7 +232,7 @@ class DeadlineTest(unittest.TestCase):
             h.close()
 
     def test_http_trickle_cut_by_read_timeout(self):
-        with Otel2dd({"protocols": {"http": {"read_timeout": "1s"}}}) as o:
+        with Otel2ddChecked({"protocols": {"http": {"read_timeout": "1s"}}}) as o:
             s = http_head(o.http_port, 1 * MIB, expect=False)
             t0 = time.monotonic()
             cut = False
@@ -256,7 +256,7 @@ class ShareTest(unittest.TestCase):
 
     def test_one_connection_cannot_take_more_than_its_share(self):
         cfg = {"memory_limit_mib": 32, "protocols": {"grpc": {"max_recv_msg_size_mib": 1}}}
-        with Otel2dd(cfg) as o:
+        with Otel2ddChecked(cfg) as o:
             h = ready_h2(o.grpc_port)
             prefix = b"\x00" + (1 * MIB).to_bytes(4, "big")
             for sid in (1, 3):
@@ -295,7 +295,7 @@ class NearLimitTest(unittest.TestCase):
         cfg = {"memory_limit_mib": 4,
                "protocols": {"grpc": {"max_recv_msg_size_mib": 1},
                              "http": {"max_request_body_size": 1 * MIB}}}
-        with Otel2dd(cfg) as o:
+        with Otel2ddChecked(cfg) as o:
             for n in (1 * MIB, 1 * MIB - 1, 1 * MIB - 70000):
                 body = message_of_size(n)
                 self.assertEqual(send_http(o.http_port, body), 200, n)
