@@ -11,10 +11,14 @@
  * answered on the worker thread, so spreading connections is what spreads the work.
  *
  * Per stream: headers are judged as they arrive (never buffered); the message length is
- * checked when its 5-byte prefix arrives, and only then is memory reserved (ingest_reserve)
- * and allocated, exactly once. Every problem of one request is answered on its stream
- * (trailers-only response, plus RST_STREAM(NO_ERROR) when the client was still sending);
- * only what nghttp2 itself finds a connection error ends the connection.
+ * checked against the size limit and the room left in the budget when its 5-byte prefix
+ * arrives, but reserves nothing: memory is reserved as message bytes arrive, in growing
+ * steps (ingest_grow_to), through the connection's ingest_share, which bounds what all the
+ * streams of one connection hold together. A stream that ends early (answered, reset by the
+ * client, or cut with its connection) gives its reservation back at once. Every problem of
+ * one request is answered on its stream (trailers-only response, plus RST_STREAM(NO_ERROR)
+ * when the client was still sending); only what nghttp2 itself finds a connection error ends
+ * the connection.
  *
  * Writes go through nghttp2_session_mem_send() into a bounded per-connection buffer; when the
  * socket would block, the connection waits for EPOLLOUT and is not read meanwhile.
@@ -108,7 +112,6 @@ static const char reason_headers_too_large[] = "grpc: header list too large";
 static const char reason_content_type[] = "grpc: content-type must be application/grpc";
 static const char reason_method[] = "grpc: method must be POST";
 static const char reason_unknown_method[] = "grpc: unknown service or method";
-static const char reason_busy[] = "grpc: receiver memory limit reached, retry later";
 static const char reason_nomem[] = "grpc: out of memory, retry later";
 static const char reason_deadline[] = "grpc: request did not arrive before its deadline";
 static const char reason_encode[] = "grpc: cannot encode the response";
@@ -128,11 +131,11 @@ struct grpc_stream {
     size_t header_bytes;
     int64_t started_ms;
     int64_t deadline_ms; /* 0 = none */
-    /* The request body: the one message, reserved and allocated once its length is known. */
+    /* The request body: the one message, reserved and allocated as its bytes arrive. */
     struct grpc_frame frame;
     enum o2d_compression comp;
-    struct o2d_buf body;
-    size_t reserved; /* bytes held from ingest_reserve() */
+    struct o2d_buf body; /* body.max follows reserved */
+    size_t reserved;     /* bytes held through conn->share */
     int headers_done;
     int request_done;   /* END_STREAM received */
     int answered;       /* a response was submitted */
@@ -156,6 +159,7 @@ struct grpc_conn {
     nghttp2_session *sess;
     struct grpc_stream *streams;
     size_t nstreams;
+    struct ingest_share share; /* what all its streams hold of the memory budget */
     int64_t created_ms;
     int64_t idle_since_ms;
     enum conn_drain drain;
@@ -295,7 +299,7 @@ static void release_body(struct grpc_server *s, struct grpc_stream *st)
 {
     o2d_buf_cleanup(&st->body);
     if (st->reserved > 0) {
-        ingest_release(s->ing, st->reserved);
+        ingest_share_release(s->ing, &st->conn->share, st->reserved);
         st->reserved = 0;
     }
 }
@@ -498,7 +502,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
     st->timeout_ms = -1;
     st->started_ms = o2d_now_ms();
     grpc_frame_init(&st->frame, max);
-    o2d_buf_init(&st->body, max + GRPC_PREFIX_LEN);
+    o2d_buf_init(&st->body, 0); /* raised with each reservation */
     o2d_buf_init(&st->resp, GRPC_RESPONSE_MAX);
     if (nghttp2_session_set_stream_user_data(sess, st->id, st) != 0) {
         o2d_free(st);
@@ -574,19 +578,29 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
             answer_error(c, st, rv, reason, 200);
             return 0;
         }
-        size_t n = st->frame.msg_len;
-        if (n > 0 && ingest_reserve(s->ing, n) != O2D_OK) {
-            answer_error(c, st, O2D_ERR_BUSY, reason_busy, 200);
-            return 0;
-        }
-        st->reserved = n;
-        if (n > 0 && o2d_buf_reserve(&st->body, n) != O2D_OK) {
-            answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
+        /* A message that could not fit now is refused before its bytes are read; passing
+         * reserves nothing, so a length prefix alone holds no memory. */
+        if (st->frame.msg_len > 0 &&
+            ingest_share_admit(s->ing, &c->share, st->frame.msg_len, &reason) != O2D_OK) {
+            answer_error(c, st, O2D_ERR_BUSY, reason, 200);
             return 0;
         }
     }
-    if (span.msg_n > 0 && o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
-        answer_error(c, st, O2D_ERR_INTERNAL, reason_nomem, 200);
+    if (span.msg_n == 0) {
+        return 0;
+    }
+    size_t need = st->body.len + span.msg_n;
+    if (need > st->reserved) {
+        size_t want = ingest_grow_to(st->reserved, need, st->frame.msg_len);
+        if (ingest_share_reserve(s->ing, &c->share, want - st->reserved, &reason) != O2D_OK) {
+            answer_error(c, st, O2D_ERR_BUSY, reason, 200);
+            return 0;
+        }
+        st->reserved = want;
+        st->body.max = want;
+    }
+    if (o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
+        answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
     }
     return 0;
 }
@@ -1091,6 +1105,7 @@ static int new_conn(struct grpc_worker *w, int fd)
     c->fd = fd;
     c->created_ms = o2d_now_ms();
     c->idle_since_ms = c->created_ms;
+    ingest_share_init(s->ing, &c->share, s->cfg.max_recv_msg_size);
     o2d_buf_init(&c->out, GRPC_OUT_MAX);
     if (s->tls.on) {
         c->ssl = SSL_new(s->tls.ctx);

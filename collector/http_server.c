@@ -3,11 +3,15 @@
  *
  * MHD calls on_request() once when the headers are in, once per piece of body, and once
  * when the body is complete. The first call decides everything that needs no body (path,
- * method, content type, encoding, declared size, memory budget) and answers at once when it
- * can, so a refused body is never read. The body calls buffer into a bounded o2d_buf whose
- * bytes are reserved with ingest_reserve() first. The last call hands the body to
- * ingest_request() and writes the answer: status and Retry-After from status_map.c, the body
- * from ingest_encode_response() / ingest_encode_status() in the request's encoding.
+ * method, content type, encoding, declared size, room in the memory budget) and answers at
+ * once when it can, so a refused body is never read. A declared Content-Length reserves
+ * nothing: the body calls reserve as bytes arrive, in growing steps (ingest_grow_to), through
+ * the request's ingest_share (HTTP/1.1 carries one request at a time, so the request's share
+ * is its connection's), and buffer into an o2d_buf that never grows past what is reserved.
+ * An upload cut off midway gives its reservation back in on_completed(). The last call hands
+ * the body to ingest_request() and writes the answer: status and Retry-After from
+ * status_map.c, the body from ingest_encode_response() / ingest_encode_status() in the
+ * request's encoding.
  *
  * Threads: one MHD daemon per worker (one per online CPU, at most HTTP_MAX_THREADS), each
  * with its own internal epoll thread and no listening socket, and one acceptor (acceptor.c)
@@ -77,8 +81,6 @@
 #define HTTP_CONN_MEMORY (32 * 1024)
 /* Response bodies: a google.rpc.Status or an Export*ServiceResponse, both small. */
 #define HTTP_RESPONSE_MAX (64 * 1024)
-/* First reservation for a chunked body; it doubles as the body grows. */
-#define HTTP_CHUNKED_RESERVE (64 * 1024)
 /* How long shutdown sleeps between looks at the requests still in flight. */
 #define HTTP_DRAIN_POLL_MS 5
 /* At most one warning a second about sockets MHD could not take. */
@@ -144,7 +146,11 @@ struct http_req {
     enum o2d_compression comp;
     int failed;         /* set while reading the body; answered once the body has ended */
     const char *reason; /* static, with failed */
-    size_t reserved;    /* bytes held with ingest_reserve() */
+    size_t limit;       /* the body's size: Content-Length, or max_request_body_size */
+    int chunked;
+    uint64_t received; /* body bytes MHD handed over, kept or not */
+    size_t reserved;   /* bytes held through share; body.max follows it */
+    struct ingest_share share;
     int64_t deadline_ms;
     struct o2d_buf body;
 };
@@ -446,7 +452,7 @@ static void req_drop_body(struct http_req *req)
 {
     o2d_buf_cleanup(&req->body);
     if (req->reserved > 0) {
-        ingest_release(req->srv->ing, req->reserved);
+        ingest_share_release(req->srv->ing, &req->share, req->reserved);
         req->reserved = 0;
     }
 }
@@ -506,31 +512,28 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         return send_status(s->ing, conn, url, O2D_ERR_TOO_LARGE,
                            "request body larger than max_request_body_size", enc, 1);
     }
-    size_t reserve =
-        chunked ? (max < HTTP_CHUNKED_RESERVE ? max : HTTP_CHUNKED_RESERVE) : (size_t)declared;
-    if (reserve > 0) {
-        int rv = ingest_reserve(s->ing, reserve);
-        if (rv != O2D_OK) {
-            return send_status(s->ing, conn, url, rv, "memory limit reached: retry later", enc, 1);
-        }
-    }
     struct http_req *req = o2d_calloc(1, sizeof(*req));
     if (req == NULL) {
-        ingest_release(s->ing, reserve);
         return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
+    }
+    ingest_share_init(s->ing, &req->share, max);
+    req->limit = chunked ? max : (size_t)declared;
+    req->chunked = chunked;
+    /* A body that could not fit now is answered "retry later" before it is read; passing
+     * this check reserves nothing, so a declared size alone holds no memory. */
+    size_t first = chunked ? 1 : (size_t)declared;
+    const char *why = NULL;
+    if (first > 0 && ingest_share_admit(s->ing, &req->share, first, &why) != O2D_OK) {
+        o2d_free(req);
+        return send_status(s->ing, conn, url, O2D_ERR_BUSY, why, enc, 1);
     }
     req->srv = s;
     req->sig = sig;
     req->enc = enc;
     req->comp = comp;
-    req->reserved = reserve;
     req->deadline_ms =
         s->cfg.read_timeout_ms > 0 ? o2d_now_ms() + s->cfg.read_timeout_ms : INT64_MAX;
-    o2d_buf_init(&req->body, max);
-    if (!chunked && declared > 0 && o2d_buf_reserve(&req->body, (size_t)declared) != O2D_OK) {
-        req_free(req);
-        return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
-    }
+    o2d_buf_init(&req->body, 0); /* raised with each reservation */
     atomic_fetch_add(&s->inflight, 1);
     *con_cls = req;
     return MHD_YES;
@@ -555,6 +558,7 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     struct http_server *s = req->srv;
     size_t n = *size;
     *size = 0;
+    req->received += n;
     if (o2d_now_ms() > req->deadline_ms) {
         /* A sender too slow for read_timeout is cut: closing is the only answer left. */
         log_refusal(url, 0, "read_timeout passed before the body ended");
@@ -564,27 +568,46 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     if (req->failed != O2D_OK) {
         return MHD_YES;
     }
-    size_t max = s->cfg.max_request_body_size;
-    if (n > max - req->body.len) {
+    /* MHD holds a Content-Length body to its length: only a chunked one can overrun. */
+    if (n > req->limit - req->body.len) {
         return fail_body(req, O2D_ERR_TOO_LARGE, "request body larger than max_request_body_size");
     }
     size_t need = req->body.len + n;
     if (need > req->reserved) {
-        size_t want = req->reserved * 2 > need ? req->reserved * 2 : need;
-        if (want > max) {
-            want = max;
-        }
-        int rv = ingest_reserve(s->ing, want - req->reserved);
+        size_t want = ingest_grow_to(req->reserved, need, req->limit);
+        const char *why = NULL;
+        int rv = ingest_share_reserve(s->ing, &req->share, want - req->reserved, &why);
         if (rv != O2D_OK) {
-            return fail_body(req, rv, "memory limit reached: retry later");
+            return fail_body(req, rv, why);
         }
         req->reserved = want;
+        req->body.max = want;
     }
     int rv = o2d_buf_append(&req->body, data, n);
     if (rv != O2D_OK) {
         return fail_body(req, rv, NULL);
     }
     return MHD_YES;
+}
+
+/*
+ * MHD 0.9.75 in epoll mode (edge-triggered) takes a short read for a drained socket, so a
+ * FIN that arrived with the last bytes of an unfinished body raises no further event, and the
+ * upload would hold its reservation until idle_timeout. When the socket holds nothing but
+ * that FIN, shutting our read side raises the event MHD waits for: it reads the end of the
+ * stream and ends the request as for any client that leaves (on_completed releases).
+ */
+static void wake_on_peer_close(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL) {
+        return;
+    }
+    char c;
+    if (recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+        shutdown(ci->connect_fd, SHUT_RD);
+    }
 }
 
 /* Last call: the body is complete. */
@@ -627,7 +650,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return on_headers(cls, conn, url, method, con_cls);
     }
     if (*upload_data_size > 0) {
-        return on_body(req, url, upload_data, upload_data_size);
+        enum MHD_Result r = on_body(req, url, upload_data, upload_data_size);
+        if (r == MHD_YES && (req->chunked || req->received < req->limit)) {
+            wake_on_peer_close(conn);
+        }
+        return r;
     }
     return on_complete(req, conn, url);
 }

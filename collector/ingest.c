@@ -4,7 +4,8 @@
  * answers both receivers send (Export*ServiceResponse, google.rpc.Status), so that their
  * encoding lives in one place, and the receivers' counters: what was accepted, what was
  * refused and why (a closed set of reasons, never the client's words), and how long
- * ingest_request took, which ingest_write_metrics() shows at scrape time.
+ * ingest_request took, which ingest_write_metrics() shows at scrape time. The receivers'
+ * memory budget lives here too: reservations as body bytes arrive, each connection's share.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -191,6 +192,72 @@ int ingest_reserve(struct ingest *ing, size_t n)
 void ingest_release(struct ingest *ing, size_t n)
 {
     atomic_fetch_sub(&ing->inflight, n);
+}
+
+static const char reason_budget[] = "memory limit reached: retry later";
+static const char reason_share[] =
+    "this connection holds its share of the memory limit: retry later";
+
+size_t ingest_share_cap(size_t memory_limit, size_t max_request)
+{
+    size_t cap = memory_limit / INGEST_SHARE_DIVISOR;
+    if (cap < max_request) {
+        cap = max_request;
+    }
+    return cap < memory_limit ? cap : memory_limit;
+}
+
+void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t max_request)
+{
+    sh->held = 0;
+    sh->cap = ingest_share_cap(ing->memory_limit, max_request);
+}
+
+int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
+                       const char **reason)
+{
+    if (n > sh->cap - sh->held) {
+        *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    size_t cur = atomic_load_explicit(&ing->inflight, memory_order_relaxed);
+    if (n > ing->memory_limit || cur > ing->memory_limit - n) {
+        *reason = reason_budget;
+        return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
+}
+
+int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, const char **reason)
+{
+    if (n > sh->cap - sh->held) {
+        *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    if (ingest_reserve(ing, n) != O2D_OK) {
+        *reason = reason_budget;
+        return O2D_ERR_BUSY;
+    }
+    sh->held += n;
+    return O2D_OK;
+}
+
+void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n)
+{
+    sh->held -= n;
+    ingest_release(ing, n);
+}
+
+size_t ingest_grow_to(size_t reserved, size_t need, size_t limit)
+{
+    if (need <= reserved) {
+        return reserved;
+    }
+    size_t want = reserved > SIZE_MAX / 2 ? SIZE_MAX : reserved * 2;
+    if (want < need) {
+        want = need;
+    }
+    return want < limit ? want : limit;
 }
 
 static struct ingest_tls *thread_state(struct ingest *ing)

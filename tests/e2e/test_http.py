@@ -402,9 +402,10 @@ class TestMemoryBudget(unittest.TestCase):
             held = {}
 
             def hold_budget():
-                """(Re)opens the connection that holds most of the budget with a partial body.
-                Its headers and a probe's race for the server's threads: if a probe was taken
-                first, the hold itself is the one refused, so it is opened again."""
+                """(Re)opens the connection that holds most of the budget with a partial body:
+                only bytes sent are reserved, so it sends all but the last 4 KiB of what it
+                declares. Its headers and a probe's race for the server's threads: if a probe
+                was taken first, the hold itself is the one refused, so it is opened again."""
                 old = held.get("sock")
                 if old is not None:
                     old.setblocking(False)
@@ -418,7 +419,7 @@ class TestMemoryBudget(unittest.TestCase):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
                 s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
                           b"application/x-protobuf\r\nContent-Length: 921600\r\n\r\n" +
-                          b"\x0a" * 4096)
+                          b"\x0a" * (921600 - 4096))
                 held["sock"] = s
                 return s
 
