@@ -25,7 +25,7 @@
 const char o2d_json_in_bad_utf8[] = "not valid UTF-8";
 static const char r_syntax[] = "not JSON";
 static const char r_depth[] = "JSON nested too deeply";
-static const char r_range[] = "JSON number out of range";
+const char o2d_json_in_range[] = "JSON number out of range";
 static const char r_nul_key[] = "NUL in a JSON object key";
 
 /* Longer number texts than this are copied into the reader's buffer for strtod. */
@@ -223,10 +223,12 @@ static int is_digit(const unsigned char *p, const unsigned char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
-static json_t *read_number(struct o2d_json_in_pull *r)
+/* The number at r->p, as jansson holds it: an integer (no fraction, no exponent) must fit
+ * int64, a real must not overflow a double. 0 with r's reason set otherwise. */
+static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
 {
     const unsigned char *start = r->p, *p = r->p, *end = r->end;
-    int neg = *p == '-', real = 0;
+    int neg = p < end && *p == '-', real = 0;
     p += neg;
     if (is_digit(p, end) && *p == '0') {
         p++;
@@ -236,14 +238,14 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         }
     } else {
         fail(r, r_syntax);
-        return NULL;
+        return 0;
     }
     const unsigned char *int_end = p;
     if (p < end && *p == '.') {
         p++;
         if (!is_digit(p, end)) {
             fail(r, r_syntax);
-            return NULL;
+            return 0;
         }
         while (is_digit(p, end)) {
             p++;
@@ -257,7 +259,7 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         }
         if (!is_digit(p, end)) {
             fail(r, r_syntax);
-            return NULL;
+            return 0;
         }
         while (is_digit(p, end)) {
             p++;
@@ -265,7 +267,7 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         real = 1;
     }
     r->p = p;
-    json_t *v;
+    out->real = real;
     if (!real) {
         /* strtoll's range: up to 2^63 - 1, or 2^63 when negative. */
         uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
@@ -273,66 +275,91 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         for (const unsigned char *d = start + neg; d < int_end; d++) {
             uint64_t digit = (uint64_t)(*d - '0');
             if (x > (limit - digit) / 10) {
-                fail(r, r_range);
-                return NULL;
+                fail(r, o2d_json_in_range);
+                return 0;
             }
             x = x * 10 + digit;
         }
-        json_int_t i =
-            neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(json_int_t)x) : (json_int_t)x;
-        v = json_integer(i);
-    } else {
-        /* strtod needs a terminated copy; the process never changes LC_NUMERIC, so '.' is
-         * the decimal point (jansson converts to the locale's for the same reason). */
-        size_t n = (size_t)(p - start);
-        char stack[NUM_STACK];
-        char *text = stack;
-        if (n >= sizeof(stack)) {
-            o2d_buf_reset(&r->tmp);
-            if (o2d_buf_append(&r->tmp, start, n) != O2D_OK ||
-                o2d_buf_append_byte(&r->tmp, '\0') != O2D_OK) {
-                r->nomem = 1;
-                return NULL;
-            }
-            text = (char *)r->tmp.data;
-        } else {
-            memcpy(stack, start, n);
-            stack[n] = '\0';
-        }
-        errno = 0;
-        double d = strtod(text, NULL);
-        if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
-            fail(r, r_range);
-            return NULL;
-        }
-        v = json_real(d);
+        out->i = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
+        out->d = (double)out->i;
+        return 1;
     }
+    /* strtod needs a terminated copy; the process never changes LC_NUMERIC, so '.' is the
+     * decimal point (jansson converts to the locale's for the same reason). */
+    size_t n = (size_t)(p - start);
+    char stack[NUM_STACK];
+    char *text = stack;
+    if (n >= sizeof(stack)) {
+        o2d_buf_reset(&r->tmp);
+        if (o2d_buf_append(&r->tmp, start, n) != O2D_OK ||
+            o2d_buf_append_byte(&r->tmp, '\0') != O2D_OK) {
+            r->nomem = 1;
+            return 0;
+        }
+        text = (char *)r->tmp.data;
+    } else {
+        memcpy(stack, start, n);
+        stack[n] = '\0';
+    }
+    errno = 0;
+    double d = strtod(text, NULL);
+    if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
+        fail(r, o2d_json_in_range);
+        return 0;
+    }
+    out->d = d;
+    out->i = 0;
+    return 1;
+}
+
+static json_t *read_number(struct o2d_json_in_pull *r)
+{
+    struct o2d_json_in_num num;
+    if (!lex_number(r, &num)) {
+        return NULL;
+    }
+    json_t *v = num.real ? json_real(num.d) : json_integer((json_int_t)num.i);
     if (v == NULL) {
         r->nomem = 1;
     }
     return v;
 }
 
-static json_t *read_literal(struct o2d_json_in_pull *r)
+/* The run of letters at r->p: 't', 'f' or 'n' for true, false, null; 0 (a syntax failure)
+ * for anything else. jansson reads the whole run, so "truex" is no "true". */
+static int lex_literal(struct o2d_json_in_pull *r)
 {
     const unsigned char *p = r->p;
     size_t n = 0;
-    /* jansson reads the whole run of letters, so "truex" is no "true" */
     while (p + n < r->end && ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z')) {
         n++;
     }
     r->p = p + n;
     if (n == 4 && memcmp(p, "true", 4) == 0) {
-        return json_true();
+        return 't';
     }
     if (n == 5 && memcmp(p, "false", 5) == 0) {
-        return json_false();
+        return 'f';
     }
     if (n == 4 && memcmp(p, "null", 4) == 0) {
-        return json_null();
+        return 'n';
     }
     fail(r, r_syntax);
-    return NULL;
+    return 0;
+}
+
+static json_t *read_literal(struct o2d_json_in_pull *r)
+{
+    switch (lex_literal(r)) {
+    case 't':
+        return json_true();
+    case 'f':
+        return json_false();
+    case 'n':
+        return json_null();
+    default:
+        return NULL;
+    }
 }
 
 static json_t *read_value(struct o2d_json_in_pull *r, size_t depth);
@@ -604,4 +631,130 @@ int o2d_json_in_pull_string(struct o2d_json_in_pull *r, const char **s, size_t *
         return 0;
     }
     return read_string(r, s, n);
+}
+
+int o2d_json_in_pull_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
+{
+    int c = o2d_json_in_pull_peek(r);
+    if (c != '-' && (c < '0' || c > '9')) {
+        fail(r, r_syntax);
+        return 0;
+    }
+    return lex_number(r, out);
+}
+
+int o2d_json_in_pull_literal(struct o2d_json_in_pull *r)
+{
+    o2d_json_in_pull_peek(r);
+    return lex_literal(r);
+}
+
+int o2d_json_in_pull_key(struct o2d_json_in_pull *r, const char **s, size_t *n)
+{
+    if (!o2d_json_in_pull_string(r, s, n)) {
+        fail(r, r_syntax);
+        return 0;
+    }
+    if (memchr(*s, '\0', *n) != NULL) {
+        fail(r, r_nul_key);
+        return 0;
+    }
+    if (!o2d_json_in_pull_take(r, ':')) {
+        fail(r, r_syntax);
+        return 0;
+    }
+    return 1;
+}
+
+int o2d_json_in_pull_next(struct o2d_json_in_pull *r, int close)
+{
+    return after_element(r, (char)close);
+}
+
+/*
+ * Iterative, so that a hostile nesting costs no stack: one bit a level says whether that
+ * level is an object (its elements are "key": value) or an array.
+ */
+int o2d_json_in_pull_skip(struct o2d_json_in_pull *r, size_t depth)
+{
+    unsigned char is_obj[(JSON_PARSER_MAX_DEPTH + 8) / 8];
+    size_t top = 0; /* open containers inside the skipped value */
+    for (;;) {
+        if (depth + top > JSON_PARSER_MAX_DEPTH) {
+            fail(r, r_depth);
+            return 0;
+        }
+        int c = o2d_json_in_pull_peek(r);
+        if (c == '{' || c == '[') {
+            r->p++;
+            int close = c == '{' ? '}' : ']';
+            if (o2d_json_in_pull_take(r, close)) {
+                goto after;
+            }
+            if (c == '{') {
+                is_obj[top / 8] |= (unsigned char)(1u << (top % 8));
+            } else {
+                is_obj[top / 8] &= (unsigned char)~(1u << (top % 8));
+            }
+            top++;
+            if (c == '{') {
+                const char *k;
+                size_t kn;
+                if (!o2d_json_in_pull_key(r, &k, &kn)) {
+                    return 0;
+                }
+            }
+            continue;
+        } else if (c == '"') {
+            const char *s;
+            size_t n;
+            if (!read_string(r, &s, &n)) {
+                return 0;
+            }
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            struct o2d_json_in_num num;
+            if (!lex_number(r, &num)) {
+                return 0;
+            }
+        } else if (c >= 0 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) {
+            if (lex_literal(r) == 0) {
+                return 0;
+            }
+        } else {
+            fail(r, r_syntax);
+            return 0;
+        }
+    after:
+        for (;;) {
+            if (top == 0) {
+                return 1;
+            }
+            int obj = (is_obj[(top - 1) / 8] >> ((top - 1) % 8)) & 1;
+            int more = after_element(r, obj ? '}' : ']');
+            if (more < 0) {
+                return 0;
+            }
+            if (more > 0) {
+                if (obj) {
+                    const char *k;
+                    size_t kn;
+                    if (!o2d_json_in_pull_key(r, &k, &kn)) {
+                        return 0;
+                    }
+                }
+                break;
+            }
+            top--;
+        }
+    }
+}
+
+int o2d_json_in_pull_failure(const struct o2d_json_in_pull *r, const char **reason)
+{
+    if (r->nomem) {
+        *reason = NULL;
+        return O2D_ERR_NOMEM;
+    }
+    *reason = r->reason != NULL ? r->reason : r_syntax;
+    return O2D_ERR_INVALID;
 }
