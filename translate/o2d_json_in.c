@@ -312,6 +312,20 @@ static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
     return 1;
 }
 
+/* Something else came where a structural byte was expected. jansson's lexer reads that
+ * token whole before its parser refuses it, so a number too large for jansson is refused as
+ * out of range rather than as misplaced. */
+static void unexpected(struct o2d_json_in_pull *r)
+{
+    const unsigned char *at = r->p;
+    if (at < r->end && (*at == '-' || (*at >= '0' && *at <= '9'))) {
+        struct o2d_json_in_num num;
+        lex_number(r, &num);
+        r->p = at;
+    }
+    fail(r, r_syntax);
+}
+
 static json_t *read_number(struct o2d_json_in_pull *r)
 {
     struct o2d_json_in_num num;
@@ -377,7 +391,7 @@ static int after_element(struct o2d_json_in_pull *r, char close)
         r->p++;
         return 0;
     }
-    fail(r, r_syntax);
+    unexpected(r);
     return -1;
 }
 
@@ -651,8 +665,11 @@ int o2d_json_in_pull_literal(struct o2d_json_in_pull *r)
 
 int o2d_json_in_pull_key(struct o2d_json_in_pull *r, const char **s, size_t *n)
 {
-    if (!o2d_json_in_pull_string(r, s, n)) {
-        fail(r, r_syntax);
+    if (o2d_json_in_pull_peek(r) != '"') {
+        unexpected(r);
+        return 0;
+    }
+    if (!read_string(r, s, n)) {
         return 0;
     }
     if (memchr(*s, '\0', *n) != NULL) {
@@ -660,7 +677,7 @@ int o2d_json_in_pull_key(struct o2d_json_in_pull *r, const char **s, size_t *n)
         return 0;
     }
     if (!o2d_json_in_pull_take(r, ':')) {
-        fail(r, r_syntax);
+        unexpected(r);
         return 0;
     }
     return 1;
@@ -747,6 +764,15 @@ int o2d_json_in_pull_skip(struct o2d_json_in_pull *r, size_t depth)
             top--;
         }
     }
+}
+
+int o2d_json_in_pull_end(struct o2d_json_in_pull *r)
+{
+    if (o2d_json_in_pull_peek(r) == -1) {
+        return 1;
+    }
+    unexpected(r);
+    return 0;
 }
 
 int o2d_json_in_pull_failure(const struct o2d_json_in_pull *r, const char **reason)

@@ -77,6 +77,8 @@ int o2d_json_in_pull_next(struct o2d_json_in_pull *r, int close);
  * o2d_json_in_load would; `depth` is that value's nesting level (1 at the top), and nesting
  * past JSON_PARSER_MAX_DEPTH fails. Uses no heap beyond r's buffer, and no recursion. */
 int o2d_json_in_pull_skip(struct o2d_json_in_pull *r, size_t depth);
+/* 1 when only whitespace is left; 0 (a failure) otherwise. */
+int o2d_json_in_pull_end(struct o2d_json_in_pull *r);
 /* After a 0 from any pull call: O2D_ERR_NOMEM (r's buffer could not grow), or
  * O2D_ERR_INVALID with *reason (static: o2d_json_in_bad_utf8, o2d_json_in_range, ...). */
 int o2d_json_in_pull_failure(const struct o2d_json_in_pull *r, const char **reason);

@@ -1106,7 +1106,7 @@ static int check_text(const uint8_t *body, size_t len, const char **reason)
     struct o2d_json_in_pull r;
     int rv = O2D_OK;
     o2d_json_in_pull_init(&r, (const char *)body, len);
-    if (!o2d_json_in_pull_skip(&r, 1) || o2d_json_in_pull_peek(&r) != -1) {
+    if (!o2d_json_in_pull_skip(&r, 1) || !o2d_json_in_pull_end(&r)) {
         const char *why;
         rv = o2d_json_in_pull_failure(&r, &why);
         *reason = rv == O2D_ERR_NOMEM        ? "out of memory"
@@ -1174,9 +1174,9 @@ int otlp_json_decode(struct o2d_arena *a, enum otlp_signal sig, const uint8_t *b
         *reason = rv == O2D_ERR_NOMEM        ? "out of memory"
                   : why == o2d_json_in_range ? REASON_RANGE
                                              : REASON_NOT_JSON;
-    } else if (o2d_json_in_pull_peek(&d.r) != -1) {
-        rv = O2D_ERR_INVALID;
-        *reason = REASON_NOT_JSON; /* something after the value */
+    } else if (!o2d_json_in_pull_end(&d.r)) {
+        rv = O2D_ERR_INVALID; /* something after the value */
+        *reason = d.r.reason == o2d_json_in_range ? REASON_RANGE : REASON_NOT_JSON;
     } else if (step == BAD) {
         rv = O2D_ERR_INVALID;
         *reason = d.bad;
