@@ -28,7 +28,7 @@ static const char r_depth[] = "JSON nested too deeply";
 const char o2d_json_in_range[] = "JSON number out of range";
 static const char r_nul_key[] = "NUL in a JSON object key";
 
-/* Longer number texts than this are copied into the reader's buffer for strtod. */
+/* A number ending the text and longer than this is copied into the reader's buffer. */
 #define NUM_STACK 64
 
 static void fail(struct o2d_json_in_pull *r, const char *reason)
@@ -114,11 +114,10 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
     }
 }
 
-/* One escape at p (the backslash) decoded into r->tmp; returns what follows or NULL. */
-static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned char *p)
+/* One escape at p (the backslash) decoded into out[0..*n); returns what follows or NULL. */
+static const unsigned char *decode_escape(const unsigned char *p, const unsigned char *end,
+                                          uint8_t out[4], size_t *n_out)
 {
-    const unsigned char *end = r->end;
-    uint8_t out[4];
     size_t n = 1;
     if (end - p < 2) {
         return NULL;
@@ -167,11 +166,71 @@ static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned 
     default:
         return NULL;
     }
-    if (o2d_buf_append(&r->tmp, out, n) != O2D_OK) {
+    *n_out = n;
+    return p + 2;
+}
+
+/* One escape at p (the backslash) decoded into r->tmp; returns what follows or NULL. */
+static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned char *p)
+{
+    uint8_t out[4];
+    size_t n;
+    p = decode_escape(p, r->end, out, &n);
+    if (p != NULL && o2d_buf_append(&r->tmp, out, n) != O2D_OK) {
         r->nomem = 1;
         return NULL;
     }
-    return p + 2;
+    return p;
+}
+
+/*
+ * The string whose opening quote is at r->p, checked like read_string but decoded into
+ * dst[0..cap) with no buffer of r's: *len is its whole decoded length (bytes past cap are
+ * dropped; dst may be NULL to only check), *nul whether it holds "\u0000".
+ */
+static int read_string_into(struct o2d_json_in_pull *r, uint8_t *dst, size_t cap, size_t *len,
+                            int *nul)
+{
+    const unsigned char *p = r->p + 1, *end = r->end;
+    size_t n = 0;
+    *nul = 0;
+    for (;;) {
+        int bad = 0;
+        const unsigned char *run = p;
+        p = plain_run(p, end, &bad);
+        size_t rl = (size_t)(p - run);
+        if (dst != NULL && n < cap) {
+            memcpy(dst + n, run, rl < cap - n ? rl : cap - n);
+        }
+        n += rl;
+        if (bad) {
+            fail(r, o2d_json_in_bad_utf8);
+            return 0;
+        }
+        if (p == end || *p < 0x20) {
+            fail(r, r_syntax); /* unterminated, or a control character */
+            return 0;
+        }
+        if (*p == '"') {
+            break;
+        }
+        uint8_t out[4];
+        size_t ol;
+        p = decode_escape(p, end, out, &ol);
+        if (p == NULL) {
+            fail(r, r_syntax);
+            return 0;
+        }
+        *nul |= ol == 1 && out[0] == 0;
+        for (size_t i = 0; i < ol; i++, n++) {
+            if (dst != NULL && n < cap) {
+                dst[n] = out[i];
+            }
+        }
+    }
+    *len = n;
+    r->p = p + 1;
+    return 1;
 }
 
 /* The string whose opening quote is at r->p: *s points into the text when it has no escape,
@@ -284,25 +343,34 @@ static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
         out->d = (double)out->i;
         return 1;
     }
-    /* strtod needs a terminated copy; the process never changes LC_NUMERIC, so '.' is the
-     * decimal point (jansson converts to the locale's for the same reason). */
+    /* strtod reads the text in place: the token is a whole JSON number and the byte after it
+     * (inside the text) cannot continue one, so strtod stops there. Only a number that ends
+     * the text is copied, as strtod needs a terminator. The process never changes
+     * LC_NUMERIC, so '.' is the decimal point (jansson converts to the locale's for the same
+     * reason). */
     size_t n = (size_t)(p - start);
     char stack[NUM_STACK];
-    char *text = stack;
-    if (n >= sizeof(stack)) {
+    const char *text = (const char *)start;
+    if (p == end && n >= sizeof(stack)) {
         o2d_buf_reset(&r->tmp);
         if (o2d_buf_append(&r->tmp, start, n) != O2D_OK ||
             o2d_buf_append_byte(&r->tmp, '\0') != O2D_OK) {
             r->nomem = 1;
             return 0;
         }
-        text = (char *)r->tmp.data;
-    } else {
+        text = (const char *)r->tmp.data;
+    } else if (p == end) {
         memcpy(stack, start, n);
         stack[n] = '\0';
+        text = stack;
     }
     errno = 0;
-    double d = strtod(text, NULL);
+    char *stop;
+    double d = strtod(text, &stop);
+    if ((size_t)(stop - text) != n) {
+        fail(r, r_syntax); /* not expected: the token is a JSON number */
+        return 0;
+    }
     if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
         fail(r, o2d_json_in_range);
         return 0;
@@ -669,10 +737,20 @@ int o2d_json_in_pull_key(struct o2d_json_in_pull *r, const char **s, size_t *n)
         unexpected(r);
         return 0;
     }
-    if (!read_string(r, s, n)) {
-        return 0;
+    int bad = 0, nul = 0;
+    const unsigned char *start = r->p + 1;
+    const unsigned char *q = plain_run(start, r->end, &bad);
+    if (q < r->end && *q == '"') {
+        *s = (const char *)start;
+        *n = (size_t)(q - start);
+        r->p = q + 1;
+    } else {
+        if (!read_string_into(r, r->key, sizeof(r->key), n, &nul)) {
+            return 0;
+        }
+        *s = *n <= sizeof(r->key) ? (const char *)r->key : NULL;
     }
-    if (memchr(*s, '\0', *n) != NULL) {
+    if (nul) {
         fail(r, r_nul_key);
         return 0;
     }
@@ -680,6 +758,41 @@ int o2d_json_in_pull_key(struct o2d_json_in_pull *r, const char **s, size_t *n)
         unexpected(r);
         return 0;
     }
+    return 1;
+}
+
+int o2d_json_in_pull_string_arena(struct o2d_json_in_pull *r, struct o2d_arena *a, const char **s,
+                                  size_t *n, int *copied)
+{
+    if (o2d_json_in_pull_peek(r) != '"') {
+        unexpected(r);
+        return 0;
+    }
+    int bad = 0, nul;
+    const unsigned char *at = r->p, *start = r->p + 1;
+    const unsigned char *q = plain_run(start, r->end, &bad);
+    *copied = 0;
+    if (q < r->end && *q == '"') {
+        *s = (const char *)start;
+        *n = (size_t)(q - start);
+        r->p = q + 1;
+        return 1;
+    }
+    /* once to check it and learn its length, once to decode it where it stays */
+    size_t len;
+    if (!read_string_into(r, NULL, 0, &len, &nul)) {
+        return 0;
+    }
+    char *dst = o2d_arena_alloc(a, len + 1);
+    if (dst == NULL) {
+        return -1;
+    }
+    r->p = at;
+    read_string_into(r, (uint8_t *)dst, len, &len, &nul);
+    dst[len] = '\0';
+    *s = dst;
+    *n = len;
+    *copied = 1;
     return 1;
 }
 
@@ -723,9 +836,9 @@ int o2d_json_in_pull_skip(struct o2d_json_in_pull *r, size_t depth)
             }
             continue;
         } else if (c == '"') {
-            const char *s;
             size_t n;
-            if (!read_string(r, &s, &n)) {
+            int nul;
+            if (!read_string_into(r, NULL, 0, &n, &nul)) {
                 return 0;
             }
         } else if (c == '-' || (c >= '0' && c <= '9')) {
