@@ -282,6 +282,29 @@ static int is_digit(const unsigned char *p, const unsigned char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
+/* jansson 2.14 reads the byte after a number or a literal and puts it back; when that byte is
+ * NUL its stream takes the slot for empty and reads on, so one NUL there vanishes ("5\0" is
+ * the number 5). Accepting the same texts means skipping it too. */
+static void skip_lost_nul(struct o2d_json_in_pull *r)
+{
+    if (r->p < r->end && *r->p == '\0') {
+        r->p++;
+    }
+}
+
+/* jansson checks a number's range after it has read the byte that follows, whole and as
+ * UTF-8: when that is not valid UTF-8, the text is refused for it first. */
+static void fail_range(struct o2d_json_in_pull *r, const unsigned char *next)
+{
+    uint32_t cp;
+    if (next < r->end && *next >= 0x80 &&
+        o2d_utf8_decode(next, (size_t)(r->end - next), &cp) == 0) {
+        fail(r, o2d_json_in_bad_utf8);
+        return;
+    }
+    fail(r, o2d_json_in_range);
+}
+
 /* The number at r->p, as jansson holds it: an integer (no fraction, no exponent) must fit
  * int64, a real must not overflow a double. 0 with r's reason set otherwise. */
 static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
@@ -291,6 +314,10 @@ static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
     p += neg;
     if (is_digit(p, end) && *p == '0') {
         p++;
+        if (is_digit(p, end)) {
+            fail(r, r_syntax); /* jansson's lexer: "01" is one bad token, not 0 then 1 */
+            return 0;
+        }
     } else if (is_digit(p, end)) {
         while (is_digit(p, end)) {
             p++;
@@ -326,6 +353,7 @@ static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
         real = 1;
     }
     r->p = p;
+    skip_lost_nul(r);
     out->real = real;
     if (!real) {
         /* strtoll's range: up to 2^63 - 1, or 2^63 when negative. */
@@ -334,7 +362,7 @@ static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
         for (const unsigned char *d = start + neg; d < int_end; d++) {
             uint64_t digit = (uint64_t)(*d - '0');
             if (x > (limit - digit) / 10) {
-                fail(r, o2d_json_in_range);
+                fail_range(r, p);
                 return 0;
             }
             x = x * 10 + digit;
@@ -372,7 +400,7 @@ static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
         return 0;
     }
     if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
-        fail(r, o2d_json_in_range);
+        fail_range(r, p);
         return 0;
     }
     out->d = d;
@@ -417,6 +445,7 @@ static int lex_literal(struct o2d_json_in_pull *r)
         n++;
     }
     r->p = p + n;
+    skip_lost_nul(r);
     if (n == 4 && memcmp(p, "true", 4) == 0) {
         return 't';
     }

@@ -408,6 +408,12 @@ static void test_fixtures(void **state)
     assert_int_equal(each_file(O2D_TEST_DATA "/json", NULL, compare_all), 3);
     assert_true(each_file(O2D_TEST_DATA "/../fuzz/corpus/otlp_json", NULL, compare_all) >= 6);
     assert_true(n_accepted > 0);
+    /* More seeds for a run by hand, e.g. a libFuzzer corpus: O2D_JSON_DIFF_EXTRA=<dir>. */
+    const char *extra = getenv("O2D_JSON_DIFF_EXTRA");
+    if (extra != NULL) {
+        size_t n = each_file(extra, NULL, compare_all);
+        fprintf(stderr, "%zu extra seeds from %s\n", n, extra);
+    }
 }
 
 /* The golden fixtures hold OTLP/JSON requests as members of a JSON object. */
