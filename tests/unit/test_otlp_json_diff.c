@@ -490,11 +490,30 @@ static const char *const corners[] = {
     "",
 };
 
+/* Where jansson's lexer has its own ways (found by this test on a libFuzzer corpus). */
+static const struct {
+    const char *body;
+    size_t len;
+} lexer_corners[] = {
+    {"0111111111111101111111111111", 0}, /* "01" is one bad token */
+    {"{\"resourceSpans\":[01]}", 0},
+    {"5\0", 2},                                  /* one NUL after a number vanishes */
+    {"{\"resourceSpans\":[],\"a\":true\0}", 30}, /* or after a literal */
+    {"{\"resourceSpans\":[],\"a\":1\0\0}", 28},  /* but only one */
+    {"110000000000000000000000\xff", 0},         /* bad UTF-8 after an overflow wins */
+    {"110000000000000000000000\xc3\xa9", 0},
+    {"{\"resourceSpans\":[] \"a\" 1e999}", 0},
+};
+
 static void test_corners(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(corners) / sizeof(corners[0]); i++) {
         compare_all(corners[i], strlen(corners[i]));
+    }
+    for (size_t i = 0; i < sizeof(lexer_corners) / sizeof(lexer_corners[0]); i++) {
+        const char *b = lexer_corners[i].body;
+        compare_all(b, lexer_corners[i].len ? lexer_corners[i].len : strlen(b));
     }
 }
 
