@@ -9,6 +9,7 @@ given, a fresh process (bench.py's Receiver: quiet debug exporter, ephemeral por
   tests/bench/json_rss.py /tmp/json_bodies/t21000.json OLD/otel2dd build/otel2dd
 """
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -45,7 +46,12 @@ def main():
     print("body %s: %d bytes" % (args.body, size))
     for binary in args.binaries:
         with tempfile.TemporaryDirectory() as tmp:
-            rec = bench.Receiver(binary, tmp, "rss").start()
+            rec = bench.Receiver(binary, tmp, "rss")
+            # no fixed port: another otel2dd may hold the default :8888
+            rec.config["service"] = {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}}
+            with open(rec.cfg_path, "w") as f:
+                json.dump(rec.config, f, indent=1)  # JSON is YAML
+            rec.start()
             pid = rec.proc.pid
             idle = status_kib(pid, "VmRSS")
             try:
