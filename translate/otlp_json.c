@@ -623,17 +623,25 @@ static int decode_field(struct jdec *d, const struct jfield *f, size_t depth, un
     }
 }
 
-/* The field a key names, and whether by its proto name; NULL for an unknown key. */
+static int name_is(const char *name, const char *k, size_t kn)
+{
+    return name != NULL && strlen(name) == kn && memcmp(name, k, kn) == 0;
+}
+
+/* The field a key names, and whether by its proto name; NULL for an unknown key. k is NULL for
+ * an escaped key too long for the reader to hold: no name is that long. */
 static const struct jfield *find_field(const struct jmsg *m, const char *k, size_t kn, int *proto)
 {
+    if (k == NULL) {
+        return NULL;
+    }
     for (unsigned i = 0; i < m->n_fields; i++) {
         const struct jfield *f = &m->fields[i];
-        if (strncmp(f->json_name, k, kn) == 0 && f->json_name[kn] == '\0') {
+        if (name_is(f->json_name, k, kn)) {
             *proto = 0;
             return f;
         }
-        if (f->proto_name != NULL && strncmp(f->proto_name, k, kn) == 0 &&
-            f->proto_name[kn] == '\0') {
+        if (name_is(f->proto_name, k, kn)) {
             *proto = 1;
             return f;
         }
