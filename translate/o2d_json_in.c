@@ -4,7 +4,11 @@
  * overflow a double (underflow is fine), "\u0000" is allowed in strings but not in keys,
  * a repeated key keeps its first place and takes its last value (json_object_setn_new_nocheck,
  * as jansson's parser does), nesting deeper than JSON_PARSER_MAX_DEPTH values is refused,
- * any value may be the top level, and only whitespace may follow it.
+ * any value may be the top level, and only whitespace may follow it. Where jansson's lexer
+ * decides the reason (a misplaced token is read whole first, so an out-of-range number there
+ * is "out of range") or quietly accepts ("5\0": one NUL after a number or literal vanishes),
+ * this reader does the same, so that OTLP/JSON bodies get jansson's answers
+ * (tests/unit/test_otlp_json_diff.c).
  *
  * Strings without escapes become jansson strings straight from the text; escaped ones are
  * decoded into one reused buffer first. Error positions are not kept: callers only need to

@@ -8,6 +8,7 @@
  * one byte at a time through a stream callback and copies every byte into a buffer, ~150
  * instructions a byte here, which made it half of the LLM Obs CPU (tests/bench/RESULTS-
  * llmobs.md); this reader scans strings in runs and builds values straight from the text.
+ * Its pull side also reads OTLP/JSON request bodies (otlp_json.c) without any tree.
  */
 #ifndef O2D_JSON_IN_H
 #define O2D_JSON_IN_H
