@@ -475,11 +475,11 @@ static const char *const corners[] = {
     "{\"resourceSpans\":[{}],\"resourceSpans\":[]}",
     "{\"resourceSpans\":[5],\"resource_spans\":[]}",
     "{\"resourceSpans\":null,\"resource_spans\":[{\"scopeSpans\":[]}]}",
-    "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":{\"kvlistValue\":{\"values\":"
-    "[{\"key\":\"k\",\"value\":{\"arrayValue\":{\"values\":[{\"bytesValue\":\"AQ\"}]}}}]}}}]}]}]"
-    "}",
-    "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"gauge\":{\"dataPoints\":[{}]},"
-    "\"sum\":{\"dataPoints\":[{},{}]},\"sum\":null}]}]}]}",
+    ("{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{\"body\":{\"kvlistValue\":{\"values\":"
+     "[{\"key\":\"k\",\"value\":{\"arrayValue\":{\"values\":[{\"bytesValue\":\"AQ\"}]}}}]}}}]}]}]"
+     "}"),
+    ("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"gauge\":{\"dataPoints\":[{}]},"
+     "\"sum\":{\"dataPoints\":[{},{}]},\"sum\":null}]}]}]}"),
     "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"gauge\":5,\"name\":1}]}]}]}",
     "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
     "  {\"resourceSpans\" : [ ] }  \n",
