@@ -24,6 +24,12 @@ SRC_N = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize.go"
 SRC_R = "DataDog/datadog-agent pkg/trace/api/otlp.go receiveResourceSpansV2/createChunks"
 SRC_S = "DataDog/datadog-agent pkg/opentelemetry-mapping-go/otlp/attributes/source.go"
 SRC_A = "DataDog/datadog-agent pkg/trace/agent (normalizer.go, obfuscate.go, truncator.go)"
+# Datadog's own tests that give the inputs and expected values of the fixtures naming them
+T_OTLP = "DataDog/datadog-agent pkg/trace/api/otlp_test.go"
+T_OTLPC = "DataDog/datadog-agent pkg/trace/api/otlp_otel_compliant_test.go"
+T_TRANS = "DataDog/datadog-agent pkg/trace/transform/transform_test.go"
+T_UTIL = "DataDog/datadog-agent pkg/trace/otel/traceutil/otel_util_test.go"
+T_STATS = "DataDog/datadog-agent pkg/trace/stats/otel_util_test.go"
 
 SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER = 2, 3, 1, 4, 5
 
@@ -118,9 +124,14 @@ fx("http-header-remap", "GetDDKeyForOTLPAttribute: http.request.header.X -> http
    req([span("POST /upload", SERVER, {"http.request.method": "POST", "http.route": "/upload",
               "http.request.header.x-request-id": ["abc"], "http.request.header.referrer": "https://r",
               "http.request.body.size": 1024, "http.response.body.size": 10})]))
-fx("http-status-string", "http.status_code metric from a string http.response.status_code "
-   "(semantic registry LookupInt64), string copy in meta http.status_code",
-   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.response.status_code": "201"})]))
+fx("http-status-string", "a string http.response.status_code is copied to meta http.status_code "
+   "(" + T_TRANS + " TestOtelSpanToDDSpan_HTTPAttributeMappings, 'http.response.status_code "
+   "(semconv 1.23+) mapped to http.status_code': span test-span SERVER, resource service.name "
+   "test-svc, scope test-lib); the metric http.status_code 200 comes from the semantic registry "
+   "(LookupInt64 parses strings), which that test does not assert",
+   req([span("test-span", SERVER, {"http.response.status_code": "200"})],
+       res={"service.name": "test-svc"}, scope=("test-lib", "")),
+   datadog=[{"meta:http.status_code": "200"}])
 fx("http-status-invalid-meta", "agent normalizer drops meta http.status_code outside 100-599 "
    "(" + SRC_A + " isValidStatusCode)",
    req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": "abc"})]))
@@ -180,12 +191,26 @@ fx("error-exception-no-status-message",
                      {"timeUnixNano": str(T0 + 2), "name": "exception",
                       "attributes": attrs({"exception.type": "RuntimeError", "exception.message": "last",
                                            "exception.stacktrace": "stack"})}])]))
-fx("status-ok-and-description", "otel.status_code Ok, otel.status_description only when non-empty, error 0",
-   req([span("ok-op", INTERNAL, {}, status={"code": 1, "message": "fine"})]))
+fx("status-ok-and-description", "status Ok without events -> error 0; status Error with message "
+   "'Error number #24' -> error 1, error.msg = the message (" + T_OTLP + " TestOTLPHelpers/"
+   "status2Error); otel.status_code is the code's name and otel.status_description the message, "
+   "only when non-empty (" + T_OTLP + " testOTLPConvertSpan: 'Error'/'Error', and 'Unset' with "
+   "no description)",
+   req([span("ok-op", INTERNAL, {}, status={"code": 1}),
+        span("err-op", INTERNAL, {}, sid="0000000000000002", status={"code": 2, "message": "Error number #24"}),
+        span("unset-op", INTERNAL, {}, sid="0000000000000003")]),
+   datadog=[{"error": 0}, {"error": 1, "meta:error.msg": "Error number #24",
+                           "meta:otel.status_code": "Error",
+                           "meta:otel.status_description": "Error number #24"},
+            {"error": 0, "meta:otel.status_code": "Unset"}])
 fx("exception-event-without-error-status",
-   "an exception event on a span whose status is not Error: has_exception tag only, no error",
-   req([span("retry", INTERNAL, {}, events=[{"timeUnixNano": str(T0 + 5), "name": "exception",
-                                             "attributes": attrs({"exception.type": "Timeout"})}])]))
+   "status Ok with an exception event (message 'Out of memory', type mem, stacktrace 1/2/3) -> "
+   "error 0 and no error.msg/error.type/error.stack (" + T_OTLP + " TestOTLPHelpers/status2Error); "
+   "the span still gets _dd.span_events.has_exception (" + T_OTLPC + " TestOTelSpanToDDSpan_"
+   "OTelCompliantTranslation sets it on a span with an exception event)",
+   req([span("retry", INTERNAL, {}, status={"code": 1}, events=[{"name": "exception", "attributes": attrs({
+       "exception.message": "Out of memory", "exception.stacktrace": "1/2/3", "exception.type": "mem"})}])]),
+   datadog=[{"error": 0, "meta:_dd.span_events.has_exception": "true"}])
 fx("error-attribute-wins", "error.msg already set by a span attribute is kept (Status2Error only fills "
    "missing tags)", req([span("op", INTERNAL, {"error.msg": "from attribute"},
                                status={"code": 2, "message": "from status"})]))
@@ -278,8 +303,12 @@ fx("db-mongodb", v2op(4) + "; type mongodb; resource is the statement, not obfus
                               "db.mongodb.collection": "orders"})]))
 fx("db-unknown-system", v2op(4) + "; an unknown db.system gives type db (checkDBType)",
    req([span("query", CLIENT, {"db.system": "mydb", "db.operation": "scan"})]))
-fx("db-without-statement", "getOTelResourceV2: a db span without statement keeps the span name",
-   req([span("SELECT orders", CLIENT, {"db.system": "postgresql", "db.operation": "SELECT"})]))
+fx("db-without-statement", "a CLIENT span with db.system postgresql and no statement: resource is "
+   "the span name (" + T_UTIL + " TestGetOTelResourceV2_DBQueryTextFallback, 'db.system without "
+   "statement falls back to span name'), name postgresql.query (" + T_UTIL + " TestGetOTelOperation"
+   "NameV2_DBSystemOperationName, 'db.system postgresql client')",
+   req([span("span_name", CLIENT, {"db.system": "postgresql"})]),
+   datadog=[{"resource": "span_name", "name": "postgresql.query"}])
 fx("db-cassandra", "type cassandra is SQL-obfuscated too (agent obfuscate.go)",
    req([span("q", CLIENT, {"db.system": "cassandra", "db.statement": "SELECT * FROM ks.t WHERE k = 'v'"})]))
 fx("db-server-kind", "the db rule of getOTelOperationNameV2 needs CLIENT; a SERVER span with db.system "
@@ -295,8 +324,12 @@ fx("kafka-consume", v2op(5) + " for CONSUMER; type custom", req([span("orders re
 fx("rabbitmq-publish-uppercase", v2op(5) + " values normalized (NormalizeTagValue lowercases)",
    req([span("publish", PRODUCER, {"messaging.system": "RabbitMQ", "messaging.operation": "Publish",
                                    "messaging.destination.name": "tasks"})]))
-fx("messaging-internal-kind", "messaging rule needs a non-internal kind: INTERNAL falls to Internal",
-   req([span("process", INTERNAL, {"messaging.system": "kafka", "messaging.operation": "process"})]))
+fx("messaging-internal-kind", "the messaging rule of getOTelOperationNameV2 needs a non-internal "
+   "kind: a kind-unspecified span with messaging.system kafka and messaging.operation send falls to "
+   "the kind's name (input of " + T_OTLPC + " TestOTLPSpanNameV2_OTelCompliantTranslation, whose "
+   "OTel-compliant mode lowercases it to 'internal'; the default mode's Kind().String() gives "
+   "'Internal', not asserted by a Datadog test)",
+   req([span("process", 0, {"messaging.system": "kafka", "messaging.operation": "send"})]))
 
 # ---- RPC ----
 fx("grpc-client", v2op(7) + "; resource method + service; rpc.grpc.status_code meta",
@@ -385,18 +418,62 @@ fx("resource-attributes-to-meta", "3.9 step 5: resource attributes go to meta as
    "overwriting span attributes", req([span("op", INTERNAL, {"team": "span-wins"})],
                                       res={"service.name": "svc", "team": "res", "replicas": 3,
                                            "process.pid": 1234}))
-fx("tracestate", "w3c.tracestate meta from the span's trace state", req([span("op", INTERNAL, {},
-                                                                               tracestate="dd=s:1,foo=bar")]))
-fx("events-json", "3.9 MarshalEvents: fields omitted when zero/empty, typed attribute values",
-   req([span("op", INTERNAL, {}, events=[
-       {"timeUnixNano": "123", "name": "boom", "attributes": attrs({"key": "Out of memory", "accuracy": 2.4}),
-        "droppedAttributesCount": 2},
-       {"name": "", "attributes": attrs({"n": 1, "html": "<b>&"})}])]))
-fx("links-json", "3.9 MarshalLinks: trace_id, span_id, tracestate, attributes as strings, "
-   "dropped_attributes_count", req([span("op", INTERNAL, {}, links=[
-       {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "1112131415161718",
-        "traceState": "a=b", "attributes": attrs({"link.kind": "follows", "n": 2}),
-        "droppedAttributesCount": 1}])]))
+fx("tracestate", "w3c.tracestate meta from the span's trace state (" + T_OTLP + " testOTLPConvertSpan: "
+   "TraceState 'state' -> w3c.tracestate 'state')",
+   req([span("/path", SERVER, {}, tracestate="state")]), datadog=[{"meta:w3c.tracestate": "state"}])
+# Each events case is one call of MarshalEvents in Datadog's test, so each gets its own span here.
+EV_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestMarshalEvents
+    ([{"name": "", "attributes": attrs({"message": "OOM"}), "droppedAttributesCount": 3}],
+     '[{"attributes":{"message":"OOM"},"dropped_attributes_count":3}]'),
+    ([{"name": "boom"}], '[{"name":"boom"}]'),
+    ([{"name": "", "droppedAttributesCount": 2}], '[{"dropped_attributes_count":2}]'),
+    ([{"timeUnixNano": "123", "name": "boom", "attributes": attrs({"accuracy": "2.40", "message": "OOM"})}],
+     '[{"time_unix_nano":123,"name":"boom","attributes":{"accuracy":"2.40","message":"OOM"}}]'),
+    ([{"timeUnixNano": "123", "name": "boom", "attributes": attrs({"accuracy": "2.4", "message": "OOM"}),
+       "droppedAttributesCount": 2},
+      {"timeUnixNano": "456", "name": "exception", "attributes": attrs({
+          "exception.message": "OOM", "exception.stacktrace": "1/2/3", "exception.type": "mem"}),
+       "droppedAttributesCount": 2}],
+     '[{"time_unix_nano":123,"name":"boom","attributes":{"accuracy":"2.4","message":"OOM"},'
+     '"dropped_attributes_count":2},{"time_unix_nano":456,"name":"exception","attributes":'
+     '{"exception.message":"OOM","exception.stacktrace":"1/2/3","exception.type":"mem"},'
+     '"dropped_attributes_count":2}]'),
+    # testOTLPConvertSpan's events: a double attribute stays a JSON number
+    ([{"timeUnixNano": "123", "name": "boom", "attributes": attrs({"key": "Out of memory", "accuracy": 2.4}),
+       "droppedAttributesCount": 2},
+      {"timeUnixNano": "456", "name": "exception", "attributes": attrs({
+          "exception.message": "Out of memory", "exception.type": "mem", "exception.stacktrace": "1/2/3"}),
+       "droppedAttributesCount": 2}],
+     '[{"time_unix_nano":123,"name":"boom","attributes":{"key":"Out of memory","accuracy":2.4},'
+     '"dropped_attributes_count":2},{"time_unix_nano":456,"name":"exception","attributes":'
+     '{"exception.message":"Out of memory","exception.type":"mem","exception.stacktrace":"1/2/3"},'
+     '"dropped_attributes_count":2}]'),
+]
+fx("events-json", "MarshalEvents: time_unix_nano, name, attributes and dropped_attributes_count each "
+   "omitted when zero or empty, attribute values typed (" + T_OTLP + " TestMarshalEvents, and "
+   "testOTLPConvertSpan for the double 2.4)",
+   req([span("op", INTERNAL, {}, sid=f"{i + 1:016x}", events=ev) for i, (ev, _) in enumerate(EV_CASES)]),
+   datadog=[{"meta:events": want} for _, want in EV_CASES])
+LINK_ID2 = ("abcdef0123456789abcdef0123456789", "fedcba9876543210")
+fx("links-json", "MarshalLinks: trace_id, span_id, then tracestate, attributes (as strings) and "
+   "dropped_attributes_count only when present (" + T_OTLPC + " TestOTelSpanToDDSpan_OTelCompliant"
+   "Translation, 'peer.service attribute with error handling and span links'; the key is "
+   "tracestate in the newest code, trace_state in older otlp_test.go TestMarshalSpanLinks)",
+   req([span("op", INTERNAL, {}, links=[
+       {"traceId": "fedcba98765432100123456789abcdef", "spanId": "abcdef0123456789",
+        "traceState": "dd=asdf256,ee=jkl;128", "attributes": attrs({"a1": "v1", "a2": "v2"}),
+        "droppedAttributesCount": 24},
+       {"traceId": LINK_ID2[0], "spanId": LINK_ID2[1], "attributes": attrs({"a3": "v2", "a4": "v4"})},
+       {"traceId": LINK_ID2[0], "spanId": LINK_ID2[1], "droppedAttributesCount": 2},
+       {"traceId": LINK_ID2[0], "spanId": LINK_ID2[1]}])]),
+   datadog=[{"meta:_dd.span_links":
+             '[{"trace_id":"fedcba98765432100123456789abcdef","span_id":"abcdef0123456789",'
+             '"tracestate":"dd=asdf256,ee=jkl;128","attributes":{"a1":"v1","a2":"v2"},'
+             '"dropped_attributes_count":24},{"trace_id":"abcdef0123456789abcdef0123456789",'
+             '"span_id":"fedcba9876543210","attributes":{"a3":"v2","a4":"v4"}},'
+             '{"trace_id":"abcdef0123456789abcdef0123456789","span_id":"fedcba9876543210",'
+             '"dropped_attributes_count":2},{"trace_id":"abcdef0123456789abcdef0123456789",'
+             '"span_id":"fedcba9876543210"}]'}])
 
 # ---- top-level / sampling / chunks ----
 fx("top-level-across-services", "3.10: top-level when the parent's service differs, in the same "
@@ -418,25 +495,45 @@ fx("top-level-by-span-kind", "compute_top_level_by_span_kind: root, SERVER and C
         span("p", PRODUCER, {}, sid="0000000000000003", parent="0000000000000001"),
         span("i", INTERNAL, {}, sid="0000000000000004", parent="0000000000000001")]),
    config={"compute_top_level_by_span_kind": True})
-fx("measured-attribute", "_dd.measured attribute 1 -> metrics _dd.measured", req([span("op", INTERNAL, {"_dd.measured": 1})]))
+fx("measured-attribute", "with compute_top_level_by_span_kind, a non-root INTERNAL span is neither "
+   "top-level nor measured unless its _dd.measured attribute is 1 (" + T_STATS + " TestProcess"
+   "OTLPTraces: 'non root span with kind internal and _dd.measured key gets stats with new top "
+   "level rules' (top-level hits 0) and 'non root span with kind internal does not get stats')",
+   req([span("op", INTERNAL, {"_dd.measured": 1}, trace="0102030405060708090a0b0c0d0e0f10",
+             sid="0102030405060708", parent="0202030405060708"),
+        span("op", INTERNAL, {}, trace="0102030405060708090a0b0c0d0e0f10",
+             sid="0302030405060708", parent="0202030405060708")], res={}, scope=("", "")),
+   config={"compute_top_level_by_span_kind": True},
+   datadog=[{"metrics": {"_dd.measured": 1}}, {"metrics": {}}])
 fx("sampling-priority", "3.10 createChunks: a span's sampling.priority gives the chunk priority and "
    "_dd.p.dm -4 (manual); chunk tags _dd.otlp_sr and _dd.p.dm", req([span("op", SERVER, {"sampling.priority": 2})]))
 fx("sampling-priority-drop", "3.10: priority 0 from _sampling_priority_v1 sets no _dd.p.dm",
    req([span("op", SERVER, {"_sampling_priority_v1": 0})]))
-fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans, default priority 1, _dd.p.dm -9",
-   req([span("a", SERVER, {}, trace=TRACE, sid="0000000000000001"),
-        span("b", SERVER, {}, trace=TRACE2, sid="0000000000000002")]))
+fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans (" + T_OTLP + " testOTLP"
+   "ReceiveResourceSpans: spans first (trace ...0f10) and second, third (trace ...0f11) give 2 "
+   "chunks, the one of first has TraceID 0x090a0b0c0d0e0f10, the other 2 spans; the test gives "
+   "first no span id, here it has 1), default priority 1, _dd.p.dm -9",
+   req([span("first", 0, {}, trace="0102030405060708090a0b0c0d0e0f10", sid="0000000000000001"),
+        span("second", 0, {}, trace="0102030405060708090a0b0c0d0e0f11", sid="0a0a0b0c0d0e0f10"),
+        span("third", 0, {}, trace="0102030405060708090a0b0c0d0e0f11", sid="090a0b0c0d0e0f10")],
+       res={}, scope=("", "")),
+   datadog=[{"traceID": "651345242494996240"}])
 
 # ---- config ----
 fx("span-name-as-resource-name", "span_name_as_resource_name: V1 names, the span name is the operation "
-   "name (GetOTelOperationNameV1), V1 resource", req([span("GET /items", SERVER, {"http.method": "GET",
-                                                                                "http.route": "/items"})]),
-   config={"span_name_as_resource_name": True})
-fx("span-name-remappings", "span_name_remappings: V1 name <scope>.<kind> remapped",
-   req([span("GET /items", SERVER, {"http.method": "GET"})], scope=("io.opentelemetry.tomcat", "1")),
-   config={"span_name_remappings": {"io.opentelemetry.tomcat.server": "tomcat.request"}})
-fx("v1-no-scope", "V1 operation name opentelemetry.<kind> when the scope has no name",
-   req([span("op", CLIENT, {})], scope=("", "")), config={"span_name_remappings": {"unused": "x"}})
+   "name (" + T_UTIL + " TestGetOTelOperationName, 'operation name from span name': span_name, "
+   "kind unspecified) and the V1 resource is the span name (TestGetOTelResource, 'resource not "
+   "set')", req([span("span_name", 0, {})]), config={"span_name_as_resource_name": True},
+   datadog=[{"name": "span_name", "resource": "span_name"}])
+fx("span-name-remappings", "span_name_remappings: V1 name <scope>.<kind> remapped (" + T_OTLP +
+   " TestOTLPNameRemapping: scope libname, span asd of kind unspecified, remapping "
+   "libname.unspecified -> new)",
+   req([span("asd", 0, {})], res={}, scope=("libname", "1.2")),
+   config={"span_name_remappings": {"libname.unspecified": "new"}}, datadog=[{"name": "new"}])
+fx("v1-no-scope", "V1 operation name opentelemetry.<kind> when the scope has no name (" + T_UTIL +
+   " TestGetOTelOperationName, 'operation name from span kind')",
+   req([span("op", CLIENT, {})], scope=("", "")), config={"span_name_remappings": {"unused": "x"}},
+   datadog=[{"name": "opentelemetry.client"}])
 fx("ignore-resources", "ignore_resources: chunks whose root resource matches are dropped "
    "(agent.go Process, Blacklister.Allows(root))",
    req([span("GET /health", SERVER, {"http.request.method": "GET", "http.route": "/health"}, trace=TRACE),
