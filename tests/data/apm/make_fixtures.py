@@ -85,9 +85,10 @@ FX = []
 
 
 def fx(name, rule, inp, config=None, hostname=False, datadog=None):
-    """datadog: for each span of the fixture's one chunk, what Datadog's own test expects: a
-    string is the resource (and sql.query, where the span has one), a dict gives span fields
-    ("meta:KEY" for a meta entry). It replaces whatever the fill computed."""
+    """datadog: for each span of the fixture, in payload, chunk and span order, what Datadog's
+    own test expects: a string is the resource (and sql.query, where the span has one), a dict
+    gives span fields ("meta:KEY" / "metrics:KEY" for one entry, "payload:KEY" / "chunk:KEY" for
+    a field of the span's payload or chunk). It replaces whatever the fill computed."""
     FX.append((name, rule, inp, config, hostname, datadog))
 
 
@@ -102,28 +103,64 @@ fx("http-server-new-semconv", v2op(2) + "; resource METHOD + http.route for SERV
               "http.response.status_code": 200, "url.path": "/items/3", "url.scheme": "http",
               "server.address": "api.local", "client.address": "10.0.0.1",
               "user_agent.original": "curl/8.0", "network.protocol.version": "1.1"})]))
-fx("http-server-old-semconv", v2op(2) + " with the old http.method; http.status_code metric "
-   "(3.11: http.status_code before http.response.status_code)",
-   req([span("GET /users/{id}", SERVER, {"http.method": "GET", "http.route": "/users/{id}",
-              "http.status_code": 404, "http.target": "/users/7", "http.scheme": "https",
-              "net.host.name": "example.com"})]))
+fx("http-server-old-semconv", "old HTTP semconv on SERVER spans: http.method GET gives "
+   "http.server.request (" + T_UTIL + " TestGetOTelOperationNameV2_HTTPRequestMethodFallback, "
+   "'http.method (semconv 1.6.1) server'), http.method DELETE the resource DELETE "
+   "(TestFallbackInconsistency_HTTPMethodPrecedence, 'http.method used when http.request.method not "
+   "present'); the metric http.status_code from http.status_code 200, which wins over "
+   "http.response.status_code 201 (" + T_TRANS + " TestGetOTelStatusCode, 'http.status_code only in "
+   "span' and 'http.status_code takes precedence over http.response.status_code in span')",
+   req([span("test-span", SERVER, {"http.method": "GET"}),
+        span("span_name", SERVER, {"http.method": "DELETE"}, sid="0000000000000002"),
+        span("span_name", SERVER, {"http.status_code": 200}, sid="0000000000000003"),
+        span("span_name", SERVER, {"http.status_code": 200, "http.response.status_code": 201},
+             sid="0000000000000004")]),
+   datadog=[{"name": "http.server.request"}, {"resource": "DELETE"},
+            {"metrics:http.status_code": 200}, {"metrics:http.status_code": 200}])
 fx("http-client-new-url-template", v2op(3) + "; CLIENT resource METHOD + url.template (newest getOTelResourceV2)",
    req([span("GET", CLIENT, {"http.request.method": "GET", "url.full": "https://api.x/v1/u/3",
               "url.template": "/v1/u/{id}", "http.response.status_code": 200,
               "server.address": "api.x", "server.port": 443})]))
-fx("http-client-old-semconv", v2op(3) + "; CLIENT resource is the method alone without url.template",
-   req([span("HTTP GET", CLIENT, {"http.method": "GET", "http.url": "https://api.x/v1/u/3",
-              "http.status_code": 503, "net.peer.name": "api.x"})]))
-fx("http-method-other", "getOTelResourceV2: http method _OTHER becomes HTTP (" + SRC_O + ")",
-   req([span("HTTP", SERVER, {"http.request.method": "_OTHER", "http.route": "/x"})]))
-fx("http-client-route-ignored", "getOTelResourceV2: http.route is only used for SERVER spans; a CLIENT "
-   "without url.template gets the method alone", req([span("GET", CLIENT, {"http.request.method": "POST",
-                                                                           "http.route": "/ignored"})]))
-fx("http-header-remap", "GetDDKeyForOTLPAttribute: http.request.header.X -> http.request.headers.X, "
-   "referrer -> http.referrer, body sizes -> content_length (" + SRC_T + ")",
-   req([span("POST /upload", SERVER, {"http.request.method": "POST", "http.route": "/upload",
-              "http.request.header.x-request-id": ["abc"], "http.request.header.referrer": "https://r",
-              "http.request.body.size": 1024, "http.response.body.size": 10})]))
+fx("http-client-old-semconv", "old HTTP semconv on CLIENT spans: http.method POST gives "
+   "http.client.request (" + T_UTIL + " TestGetOTelOperationNameV2_HTTPRequestMethodFallback, "
+   "'http.method (semconv 1.6.1) client'), http.method DELETE the resource DELETE "
+   "(TestGetOTelResourceV2_HTTPRequestMethodResource, 'http.method (semconv 1.6.1) only')",
+   req([span("test-span", CLIENT, {"http.method": "POST"}),
+        span("span_name", CLIENT, {"http.method": "DELETE"}, sid="0000000000000002")]),
+   datadog=[{"name": "http.client.request"}, {"resource": "DELETE"}])
+fx("http-method-other", "http.request.method _OTHER: resource HTTP (" + T_UTIL + " TestGetOTelResourceV2_"
+   "HTTPRequestMethodResource, '_OTHER normalized to HTTP', CLIENT) and name http.server.request "
+   "(TestGetOTelOperationNameV2_HTTPRequestMethodFallback, same case, SERVER)",
+   req([span("span_name", CLIENT, {"http.request.method": "_OTHER"}),
+        span("test-span", SERVER, {"http.request.method": "_OTHER"}, sid="0000000000000002")]),
+   datadog=[{"resource": "HTTP"}, {"name": "http.server.request"}])
+fx("http-client-route-ignored", "http.route is appended to the method only for SERVER spans (" + T_UTIL +
+   " TestGetOTelResourceV2_HTTPRequestMethodResource, 'with route for server' / 'with route for client "
+   "- no route appended'; TestGetOTelResource, 'HTTP method and route resource': V2 GET for a span "
+   "of unspecified kind)",
+   req([span("span_name", SERVER, {"http.request.method": "POST", "http.route": "/api/users"}),
+        span("span_name", CLIENT, {"http.request.method": "POST", "http.route": "/api/users"},
+             sid="0000000000000002"),
+        span("span_name", 0, {"http.method": "GET", "http.route": "/"}, sid="0000000000000003")]),
+   datadog=[{"resource": "POST /api/users"}, {"resource": "POST"}, {"resource": "GET"}])
+# TestOtelSpanToDDSpan_HTTPAttributeMappings: each case is a SERVER span test-span, a resource
+# with service.name test-svc plus the case's resource attributes, and scope test-lib.
+HTTP_MAP = [
+    ({"http.request.method": "GET"}, {}, {"meta:http.method": "GET"}),
+    ({"http.method": "POST", "http.request.method": "GET"}, {}, {"meta:http.method": "POST"}),
+    ({}, {"server.address": "api.example.com"}, {"meta:http.server_name": "api.example.com"}),
+    ({}, {"client.address": "192.168.1.1"}, {"meta:http.client_ip": "192.168.1.1"}),
+    ({}, {"url.full": "https://api.example.com/users"}, {"meta:http.url": "https://api.example.com/users"}),
+    ({}, {"user_agent.original": "Mozilla/5.0"}, {"meta:http.useragent": "Mozilla/5.0"}),
+    ({}, {"network.protocol.version": "1.1"}, {"meta:http.version": "1.1"}),
+]
+fx("http-header-remap", "HTTP attribute keys are renamed by GetDDKeyForOTLPAttribute, in span and "
+   "resource attributes (" + T_TRANS + " TestOtelSpanToDDSpan_HTTPAttributeMappings, one "
+   "ResourceSpans per case; 'both old and new HTTP method - old takes precedence for http.method')",
+   {"resourceSpans": [rs([span("test-span", SERVER, sa, trace="0102030405060708090a0b0c0d0e0f10",
+                               sid="0102030405060708")], dict({"service.name": "test-svc"}, **ra),
+                         scope=("test-lib", "")) for sa, ra, _ in HTTP_MAP]},
+   datadog=[want for _, _, want in HTTP_MAP])
 fx("http-status-string", "a string http.response.status_code is copied to meta http.status_code "
    "(" + T_TRANS + " TestOtelSpanToDDSpan_HTTPAttributeMappings, 'http.response.status_code "
    "(semconv 1.23+) mapped to http.status_code': span test-span SERVER, resource service.name "
@@ -517,7 +554,7 @@ fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans (" + 
         span("second", 0, {}, trace="0102030405060708090a0b0c0d0e0f11", sid="0a0a0b0c0d0e0f10"),
         span("third", 0, {}, trace="0102030405060708090a0b0c0d0e0f11", sid="090a0b0c0d0e0f10")],
        res={}, scope=("", "")),
-   datadog=[{"traceID": "651345242494996240"}])
+   datadog=[{"traceID": "651345242494996240"}, {}, {}])
 
 # ---- config ----
 fx("span-name-as-resource-name", "span_name_as_resource_name: V1 names, the span name is the operation "
@@ -621,15 +658,18 @@ def write_all(fill_cmd=None):
             if ignored:
                 doc["expect"]["ignored"] = ignored
         if datadog and doc["expect"]:
-            spans = doc["expect"]["payloads"][0]["chunks"][0]["spans"]
+            spans = [(p, c, s) for p in doc["expect"]["payloads"] for c in p["chunks"]
+                     for s in c["spans"]]
             assert len(spans) == len(datadog), name
-            for s, want in zip(spans, datadog):
+            for (p, c, s), want in zip(spans, datadog):
                 if isinstance(want, str):
                     want = {"resource": want}
                     if "sql.query" in s["meta"]:
                         want["meta:sql.query"] = want["resource"]
                 for k, v in want.items():
-                    where, key = (s["meta"], k[5:]) if k.startswith("meta:") else (s, k)
+                    where, key = {"meta": (s["meta"], k[5:]), "metrics": (s["metrics"], k[8:]),
+                                  "payload": (p, k[8:]), "chunk": (c, k[6:])}.get(
+                                      k.split(":", 1)[0], (s, k)) if ":" in k else (s, k)
                     if where.get(key) != v:
                         print(f"{name}: otel2dd gives {k} {where.get(key)!r}, "
                               f"Datadog's test wants {v!r}")
