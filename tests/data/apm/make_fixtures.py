@@ -334,28 +334,57 @@ fx("db-redis-pipeline", "QuantizeRedisString: at most three commands then ..., c
    req([span("pipeline", CLIENT, {"db.system": "redis", "db.statement": q}, sid=f"{i + 1:016x}")
         for i, (q, _) in enumerate(REDIS_CASES)]),
    datadog=[want for _, want in REDIS_CASES])
-fx("db-mongodb", v2op(4) + "; type mongodb; resource is the statement, not obfuscated by default",
-   req([span("find", CLIENT, {"db.system": "mongodb", "db.name": "shop",
-                              "db.statement": "{\"find\": \"orders\", \"filter\": {\"id\": 3}}",
-                              "db.mongodb.collection": "orders"})]))
-fx("db-unknown-system", v2op(4) + "; an unknown db.system gives type db (checkDBType)",
-   req([span("query", CLIENT, {"db.system": "mydb", "db.operation": "scan"})]))
+fx("db-mongodb", "db.system mongodb: type mongodb from a resource db.system (" + T_UTIL + " TestGetOTel"
+   "SpanType, 'mongodb db client span'), name mongodb.query (TestGetOTelOperationNameV2_DBSystem"
+   "OperationName, 'db.system mongodb client'), db.collection.name kept in meta (" + T_TRANS +
+   " TestOtelSpanToDDSpan_DBAttributeMappings, 'db.collection.name (semconv 1.26+) preserved')",
+   {"resourceSpans": [rs([span("span_name", CLIENT, {})], {"db.system": "mongodb"}),
+                      rs([span("test-span", CLIENT, {"db.system": "mongodb"})], {"service.name": "test-svc"}),
+                      rs([span("test-span", CLIENT, {"db.collection.name": "users", "db.system": "mongodb"})],
+                         {"service.name": "test-svc"}, scope=("test-lib", ""))]},
+   datadog=[{"type": "mongodb"}, {"name": "mongodb.query"}, {"meta:db.collection.name": "users"}])
+fx("db-unknown-system", "a db.system Datadog has no type for (couchdb) gives type db (" + T_UTIL +
+   " TestGetOTelSpanType, 'other db client span')",
+   req([span("span_name", CLIENT, {})], res={"db.system": "couchdb"}), datadog=[{"type": "db"}])
 fx("db-without-statement", "a CLIENT span with db.system postgresql and no statement: resource is "
    "the span name (" + T_UTIL + " TestGetOTelResourceV2_DBQueryTextFallback, 'db.system without "
    "statement falls back to span name'), name postgresql.query (" + T_UTIL + " TestGetOTelOperation"
    "NameV2_DBSystemOperationName, 'db.system postgresql client')",
    req([span("span_name", CLIENT, {"db.system": "postgresql"})]),
    datadog=[{"resource": "span_name", "name": "postgresql.query"}])
-fx("db-cassandra", "type cassandra is SQL-obfuscated too (agent obfuscate.go)",
-   req([span("q", CLIENT, {"db.system": "cassandra", "db.statement": "SELECT * FROM ks.t WHERE k = 'v'"})]))
-fx("db-server-kind", "the db rule of getOTelOperationNameV2 needs CLIENT; a SERVER span with db.system "
-   "gets server.request and type web", req([span("db-side", SERVER, {"db.system": "postgresql"})]))
+CASS_CASES = [  # DataDog/datadog-agent pkg/obfuscate/sql_test.go TestCassQuantizer
+    ("select key, status, modified from org_check_run where org_id = %s and check in "
+     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+     "select key, status, modified from org_check_run where org_id = ? and check in ( ? )"),
+    ("select key, status, modified from org_check_run where org_id = %s and check in (%s , %s , %s )",
+     "select key, status, modified from org_check_run where org_id = ? and check in ( ? )"),
+    ("select key, status, modified from org_check_run where org_id = %s and check = %s",
+     "select key, status, modified from org_check_run where org_id = ? and check = ?"),
+    ("SELECT timestamp, processes FROM process_snapshot.minutely WHERE org_id = ? AND host = ? AND "
+     "timestamp >= ? AND timestamp <= ?",
+     "SELECT timestamp, processes FROM process_snapshot.minutely WHERE org_id = ? AND host = ? AND "
+     "timestamp >= ? AND timestamp <= ?"),
+]
+fx("db-cassandra", "db.system cassandra gives type cassandra (" + T_UTIL + " TestGetOTelSpanType, "
+   "'cassandra db client span'), which the agent SQL-obfuscates (DataDog/datadog-agent "
+   "pkg/obfuscate/sql_test.go TestCassQuantizer)",
+   req([span("q", CLIENT, {"db.system": "cassandra", "db.statement": q}, sid=f"{i + 1:016x}")
+        for i, (q, _) in enumerate(CASS_CASES)]),
+   datadog=[{"resource": want, "meta:sql.query": want, "type": "cassandra"} for _, want in CASS_CASES])
+fx("db-server-kind", "the db rule of getOTelOperationNameV2 needs CLIENT: a SERVER span with "
+   "db.system postgresql gets server.request (" + T_UTIL + " TestGetOTelOperationNameV2_DBSystem"
+   "OperationName, 'db.system not used for non-client spans')",
+   req([span("test-span", SERVER, {"db.system": "postgresql"})]), datadog=[{"name": "server.request"}])
 
 # ---- messaging ----
-fx("kafka-produce", v2op(5) + "; resource = operation + destination (getOTelResourceV2)",
-   req([span("orders publish", PRODUCER, {"messaging.system": "kafka", "messaging.operation": "publish",
-                                          "messaging.destination.name": "orders",
-                                          "messaging.kafka.message.key": "k1"})]))
+fx("kafka-produce", "messaging resource = operation + destination, messaging.destination "
+   "before messaging.destination.name (" + T_UTIL + " TestFallbackInconsistency_MessagingDestination"
+   "Precedence, both cases: 'send old-destination', 'receive new-destination')",
+   req([span("span_name", 0, {"messaging.operation": "send", "messaging.destination": "old-destination",
+                              "messaging.destination.name": "new-destination"}),
+        span("span_name", 0, {"messaging.operation": "receive", "messaging.destination.name": "new-destination"},
+             sid="0000000000000002")]),
+   datadog=[{"resource": "send old-destination"}, {"resource": "receive new-destination"}])
 fx("kafka-consume", v2op(5) + " for CONSUMER; type custom", req([span("orders receive", CONSUMER, {
     "messaging.system": "kafka", "messaging.operation": "receive", "messaging.destination": "orders"})]))
 fx("rabbitmq-publish-uppercase", v2op(5) + " values normalized (NormalizeTagValue lowercases)",
@@ -380,8 +409,12 @@ fx("aws-api-client-no-service", v2op(6) + ": aws.client.request without rpc.serv
    req([span("aws", CLIENT, {"rpc.system": "aws-api"})]))
 
 # ---- GraphQL / FaaS / generic ----
-fx("graphql", v2op(11) + "; resource type + operation name", req([span("query GetUser", SERVER, {
-    "graphql.operation.type": "query", "graphql.operation.name": "GetUser"})]))
+fx("graphql", "GraphQL resource: operation type, then the operation name when there is one; "
+   "no type -> span name (" + T_UTIL + " TestGetOTelResource, the three 'GraphQL with ...' cases)",
+   req([span("span_name", 0, {"graphql.operation.type": "query", "graphql.operation.name": "myQuery"}),
+        span("span_name", 0, {"graphql.operation.type": "query"}, sid="0000000000000002"),
+        span("span_name", 0, {"graphql.operation.name": "myQuery"}, sid="0000000000000003")]),
+   datadog=[{"resource": "query myQuery"}, {"resource": "query"}, {"resource": "span_name"}])
 fx("faas-client", v2op(9), req([span("invoke", CLIENT, {"faas.invoked_provider": "aws",
                                                         "faas.invoked_name": "MyLambda"})]))
 fx("faas-server", v2op(10), req([span("handler", SERVER, {"faas.trigger": "http"})]))
@@ -392,10 +425,14 @@ fx("kinds-fallback", v2op(14) + ": Producer, Consumer, Internal for UNSPECIFIED"
    req([span("p", PRODUCER, {}, sid="0000000000000001"),
         span("c", CONSUMER, {}, sid="0000000000000002", parent="0000000000000001"),
         span("u", 0, {}, sid="0000000000000003", parent="0000000000000001")]))
-fx("operation-name-attribute", v2op(1) + " (value normalized); resource.name and span.type attributes "
-   "win (rules 1 of resource and type) and are not copied to meta",
-   req([span("x", SERVER, {"operation.name": "My Op", "resource.name": "custom resource",
-                           "span.type": "worker", "http.request.method": "GET"})]))
+fx("operation-name-attribute", "operation.name, resource.name and span.type attributes set name, "
+   "resource and type (" + T_UTIL + " TestGetOTelOperationName, 'operation.name attribute'; "
+   "TestGetOTelResource, 'normal resource'; TestGetOTelSpanType, 'span.type only in span') and "
+   "are not copied to meta",
+   req([span("span_name", 0, {"operation.name": "op"}),
+        span("span_name", 0, {"resource.name": "res"}, sid="0000000000000002"),
+        span("span_name", 0, {"span.type": "span-type"}, sid="0000000000000003")]),
+   datadog=[{"name": "op"}, {"resource": "res"}, {"type": "span-type"}])
 
 # ---- gen_ai ----
 fx("gen-ai-llm-type", "3.7: any gen_ai.* span attribute gives type llm, over span.type "
