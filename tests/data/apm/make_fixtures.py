@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = 1700000000000000000
 TRACE = "72df520af2bde7a5240031ead750e5f3"  # otlp_test.go vector -> 2594128270069917171
 TRACE2 = "00000000000000000000000000000abc"
+T1 = "0102030405060708090a0b0c0d0e0f1"  # + one hex digit: the trace ids of Datadog's otlp_test.go
 SRC_T = "DataDog/datadog-agent pkg/trace/transform/transform.go@021dec7 OtelSpanToDDSpan"
 SRC_O = "DataDog/datadog-agent pkg/trace/transform/otelutil.go@90b1f4c"
 SRC_N = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize.go"
@@ -454,8 +455,9 @@ fx("negative-duration", "3.2: a negative duration becomes 0 (normalizer FixDurat
    req([span("op", INTERNAL, {}, dur=-5)]))
 
 # ---- service / env / version ----
-fx("missing-service-name", "3.3: no service.name -> otlpresourcenoservicename (DefaultOTLPServiceName)",
-   req([span("op", INTERNAL, {})], res={}))
+fx("missing-service-name", "no service.name -> otlpresourcenoservicename (" + T_UTIL + " TestGetOTel"
+   "Service, 'service not set')", req([span("op", INTERNAL, {})], res={}),
+   datadog=[{"service": "otlpresourcenoservicename"}])
 fx("missing-service-dd-service", "3.3: no service.name -> DD_SERVICE default (apm_config.default_service)",
    req([span("op", INTERNAL, {})], res={}), config={"DD_SERVICE": "from-env", "DD_ENV": "staging",
                                                     "DD_VERSION": "9.9"})
@@ -469,10 +471,20 @@ fx("service-span-attr-wins", "3.3: service.name span attribute before resource (
 fx("service-long", "3.3: NormalizeService truncates to 100 bytes (" + SN + " TestNormalizeService)",
    req([span("op", INTERNAL, {})], res={"service.name": "Too$Long$." * 11}),
    datadog=[{"service": "too_long_." * 10}])
-fx("env-version-normalized", "3.4: env from deployment.environment.name (over deployment.environment), "
-   "NormalizeTagValue('  ENV ') = '_env'; version from service.version; payload env/appVersion",
-   req([span("op", INTERNAL, {})], res={"service.name": "svc", "deployment.environment.name": "  ENV ",
-                                        "deployment.environment": "other", "service.version": "V1.2"}))
+fx("env-version-normalized", "env and version are normalized: deployment.environment '  ENV ' -> "
+   "_env, service.version '  V1 ' -> _v1 (" + T_TRANS + " TestGetOTelEnv and TestGetOTelVersion, "
+   "'normalization', span attributes); the payload env comes from the resource's "
+   "deployment.environment.name or deployment.environment (" + T_OTLP + " testOTLPReceiveResource"
+   "Spans: 'staging', 'depenv'); a span's deployment.environment wins over the resource's ("
+   "TestGetOTelEnv, 'both set (span wins)')",
+   {"resourceSpans": [rs([span("op", INTERNAL, {"deployment.environment": "  ENV "})], {"service.name": "svc"}),
+                      rs([span("op", INTERNAL, {"service.version": "  V1 "})], {"service.name": "svc"}),
+                      rs([span("op", INTERNAL, {})], {"deployment.environment.name": "staging"}),
+                      rs([span("op", INTERNAL, {})], {"deployment.environment": "depenv"}),
+                      rs([span("op", INTERNAL, {"deployment.environment": "env-span"})],
+                         {"deployment.environment": "env-res"})]},
+   datadog=[{"meta:env": "_env"}, {"meta:version": "_v1"}, {"payload:env": "staging"},
+            {"payload:env": "depenv"}, {"meta:env": "env-span"}])
 fx("env-span-attr", "3.4: an env span attribute is kept (meta env set only if absent) and normalized",
    req([span("op", INTERNAL, {"env": "QA"})], res={"service.name": "svc", "deployment.environment": "prod"}))
 fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService (" + SN +
@@ -562,13 +574,22 @@ fx("top-level-across-resource-spans", "3.10: a chunk is per ResourceSpans, so a 
        [span("root", SERVER, {}, sid="0000000000000001")],
        more_rs=[rs([span("child", INTERNAL, {}, sid="0000000000000002", parent="0000000000000001")],
                    {"service.name": "shop"})]))
-fx("top-level-by-span-kind", "compute_top_level_by_span_kind: root, SERVER and CONSUMER top-level, "
-   "CLIENT and PRODUCER measured (transform.go otelSpanToDDSpanMinimal)",
-   req([span("root", SERVER, {}, sid="0000000000000001"),
-        span("c", CLIENT, {}, sid="0000000000000002", parent="0000000000000001"),
-        span("p", PRODUCER, {}, sid="0000000000000003", parent="0000000000000001"),
-        span("i", INTERNAL, {}, sid="0000000000000004", parent="0000000000000001")]),
-   config={"compute_top_level_by_span_kind": True})
+TL_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestComputeTopLevelAndMeasured
+    (1, 0, SERVER, {"_top_level": 1}), (2, 1, CLIENT, {"_dd.measured": 1}),
+    (3, 2, CONSUMER, {"_top_level": 1}), (4, 1, PRODUCER, {"_dd.measured": 1}),
+    (6, 1, INTERNAL, {}),
+]
+fx("top-level-by-span-kind", "compute_top_level_by_span_kind: root, SERVER and CONSUMER spans are "
+   "top-level, CLIENT and PRODUCER measured, a root CLIENT both, other INTERNAL spans neither (" +
+   T_OTLP + " TestComputeTopLevelAndMeasured; a root span's own trace for the root CLIENT and root "
+   "INTERNAL cases)",
+   req([span("s", k, {}, sid=f"{sid:016x}", parent=f"{par:016x}" if par else "")
+        for sid, par, k, _ in TL_CASES] +
+       [span("root-client", CLIENT, {}, trace=T1 + "1", sid="0000000000000001"),
+        span("root-internal", INTERNAL, {}, trace=T1 + "2", sid="0000000000000001")]),
+   config={"compute_top_level_by_span_kind": True},
+   datadog=[{"metrics": m} for _, _, _, m in TL_CASES] +
+           [{"metrics": {"_top_level": 1, "_dd.measured": 1}}, {"metrics": {"_top_level": 1}}])
 fx("measured-attribute", "with compute_top_level_by_span_kind, a non-root INTERNAL span is neither "
    "top-level nor measured unless its _dd.measured attribute is 1 (" + T_STATS + " TestProcess"
    "OTLPTraces: 'non root span with kind internal and _dd.measured key gets stats with new top "
@@ -579,10 +600,22 @@ fx("measured-attribute", "with compute_top_level_by_span_kind, a non-root INTERN
              sid="0302030405060708", parent="0202030405060708")], res={}, scope=("", "")),
    config={"compute_top_level_by_span_kind": True},
    datadog=[{"metrics": {"_dd.measured": 1}}, {"metrics": {}}])
-fx("sampling-priority", "3.10 createChunks: a span's sampling.priority gives the chunk priority and "
-   "_dd.p.dm -4 (manual); chunk tags _dd.otlp_sr and _dd.p.dm", req([span("op", SERVER, {"sampling.priority": 2})]))
-fx("sampling-priority-drop", "3.10: priority 0 from _sampling_priority_v1 sets no _dd.p.dm",
-   req([span("op", SERVER, {"_sampling_priority_v1": 0})]))
+fx("sampling-priority", "the chunk priority is the trace's sampling priority attribute, the "
+   "highest when spans differ, else 1 (" + T_OTLP + " testOTLPReceiveResourceSpans: "
+   "_sampling_priority_v1 -1 / 2 and 3 / 0 / none -> -1, 3, 0, 1; sampling.priority -1 -> -1); the "
+   "chunks' _dd.p.dm (-4 when a priority was given) is not asserted there",
+   req([span("first", 0, {"_sampling_priority_v1": -1}, trace=T1 + "0", sid="0000000000000001"),
+        span("second", 0, {"_sampling_priority_v1": 2}, trace=T1 + "1", sid="0a0a0b0c0d0e0f10"),
+        span("third", 0, {"_sampling_priority_v1": 3}, trace=T1 + "1", sid="090a0b0c0d0e0f10"),
+        span("third", 0, {"_sampling_priority_v1": 0}, trace=T1 + "2", sid="090a0b0c0d0e0f10"),
+        span("third", 0, {}, trace=T1 + "3", sid="090a0b0c0d0e0f10"),
+        span("first", 0, {"sampling.priority": -1}, trace=T1 + "4", sid="0000000000000001")], res={}),
+   datadog=[{"chunk:priority": -1}, {"chunk:priority": 3}, {"chunk:priority": 3}, {"chunk:priority": 0},
+            {"chunk:priority": 1}, {"chunk:priority": -1}])
+fx("sampling-priority-drop", "priority 0 from _sampling_priority_v1 gives chunk priority 0 (" + T_OTLP +
+   " testOTLPReceiveResourceSpans, trace ...0f12) and, ours, no _dd.p.dm",
+   req([span("third", 0, {"_sampling_priority_v1": 0}, trace=T1 + "2", sid="090a0b0c0d0e0f10")], res={}),
+   datadog=[{"chunk:priority": 0}])
 fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans (" + T_OTLP + " testOTLP"
    "ReceiveResourceSpans: spans first (trace ...0f10) and second, third (trace ...0f11) give 2 "
    "chunks, the one of first has TraceID 0x090a0b0c0d0e0f10, the other 2 spans; the test gives "
@@ -632,14 +665,24 @@ fx("k8s-container-tags", "3.14: containerID from container.id, _dd.tags.containe
                                       "k8s.namespace.name": "default"}), hostname=True)
 fx("hostname-host-name", "3.13: host.name when nothing else applies", req([span("op", SERVER, {})],
    res={"service.name": "svc", "host.name": "web-1"}), hostname=True)
-fx("hostname-datadog-host-name", "3.13: datadog.host.name wins over host.name",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "host.name": "web-1",
-                                      "datadog.host.name": "custom-host"}), hostname=True)
+fx("hostname-datadog-host-name", "payload hostname from the resource's datadog.host.name, before "
+   "_dd.hostname (" + T_OTLP + " testOTLPHostname, first case: resource-hostname) or alone ("
+   + T_TRANS + " TestGetOTelHostname, 'datadog.host.name' and '_dd.hostname')",
+   {"resourceSpans": [rs([span("op", SERVER, {})], {"datadog.host.name": "resource-hostname",
+                                                    "_dd.hostname": "span-hostname"}, scope=("a", "1.2")),
+                      rs([span("span_name", SERVER, {})], {"datadog.host.name": "test-host"}),
+                      rs([span("span_name", SERVER, {})], {"_dd.hostname": "test-host"})]},
+   hostname=True,
+   datadog=[{"payload:hostname": "resource-hostname"}, {"payload:hostname": "test-host"},
+            {"payload:hostname": "test-host"}])
 fx("hostname-aws-ec2", "3.13: cloud.provider aws -> host.id only", req([span("op", SERVER, {})],
    res={"service.name": "svc", "cloud.provider": "aws", "host.id": "i-0123", "host.name": "ip-1"}),
    hostname=True)
-fx("pod-uid-container-id", "3.14: containerID falls back to k8s.pod.uid",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "k8s.pod.uid": "POD-1"}))
+fx("pod-uid-container-id", "payload containerID from the resource's container.id, else k8s.pod.uid "
+   "(" + T_OTLP + " testOTLPReceiveResourceSpans: '1234cid' for each)",
+   {"resourceSpans": [rs([span("op", SERVER, {})], {"container.id": "1234cid"}, scope=("libname", "1.2")),
+                      rs([span("op", SERVER, {})], {"k8s.pod.uid": "1234cid"}, scope=("libname", "1.2"))]},
+   datadog=[{"payload:containerID": "1234cid"}, {"payload:containerID": "1234cid"}])
 
 # ---- limits ----
 fx("truncate-resource", "3.15: resource truncated to 5000 bytes (truncator.go)",
