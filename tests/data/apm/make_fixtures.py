@@ -89,7 +89,8 @@ def fx(name, rule, inp, config=None, hostname=False, datadog=None):
     """datadog: for each span of the fixture, in payload, chunk and span order, what Datadog's
     own test expects: a string is the resource (and sql.query, where the span has one), a dict
     gives span fields ("meta:KEY" / "metrics:KEY" for one entry, "payload:KEY" / "chunk:KEY" for
-    a field of the span's payload or chunk). It replaces whatever the fill computed."""
+    a field of the span's payload or chunk; None: the key must be absent). It replaces whatever
+    the fill computed."""
     FX.append((name, rule, inp, config, hostname, datadog))
 
 
@@ -214,21 +215,34 @@ fx("fastapi-error-exception-event",
                                            "exception.escaped": "False"})}])],
        res=fastapi_res, scope=("opentelemetry.instrumentation.fastapi", "0.48b0")))
 fx("error-status-no-message-http-text",
-   "Status2Error (transform.go@021dec7): no status message -> \"<code> <http.StatusText>\" from a "
-   "string http.status_code in meta",
-   req([span("GET /x", SERVER, {"http.method": "GET", "http.status_code": "503"}, status={"code": 2})]))
+   "Status2Error: status Error without message and without exception event -> error.msg "
+   "\"<code> <http.StatusText>\" from the string http.status_code in meta (" + T_TRANS +
+   " TestFallbackInconsistency_Status2ErrorHTTPCodePrecedence, 'http.status_code used when "
+   "http.response.status_code not present': 404 -> '404 Not Found')",
+   req([span("span_name", SERVER, {"http.status_code": "404"}, status={"code": 2})]),
+   datadog=[{"error": 1, "meta:error.msg": "404 Not Found"}])
 fx("error-status-no-message-numeric-code",
    "Status2Error reads the string meta map only: a numeric status code is a metric, so no error.msg",
    req([span("GET /x", SERVER, {"http.method": "GET", "http.response.status_code": 500}, status={"code": 2})]))
+EXC = {"exception.message": "Out of memory", "exception.stacktrace": "1/2/3", "exception.type": "mem"}
+EXC_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestOTLPHelpers/status2Error
+    ([{"name": "exception", "attributes": attrs(EXC)}],
+     {"meta:error.msg": "Out of memory", "meta:error.type": "mem", "meta:error.stack": "1/2/3"}),
+    ([{"name": "exception", "attributes": attrs({"exception.message": "Out of memory"})}],
+     {"meta:error.msg": "Out of memory", "meta:error.type": None, "meta:error.stack": None}),
+    ([{"name": "EXCEPTION", "attributes": attrs({"exception.message": "Out of memory"})}],
+     {"meta:error.msg": "Out of memory", "meta:error.type": None, "meta:error.stack": None}),
+    ([{"name": "OTher", "attributes": attrs({"exception.message": "Out of memory"})}],
+     {"meta:error.msg": None, "meta:error.type": None, "meta:error.stack": None}),
+    (None, {"meta:error.msg": None, "meta:error.type": None, "meta:error.stack": None}),
+]
 fx("error-exception-no-status-message",
-   "error.msg from the last exception event when the status has no message (our addition after "
-   "Status2Error, transform.go@67b17e8 behaviour)",
-   req([span("work", INTERNAL, {}, status={"code": 2},
-             events=[{"timeUnixNano": str(T0 + 1), "name": "exception",
-                      "attributes": attrs({"exception.type": "KeyError", "exception.message": "first"})},
-                     {"timeUnixNano": str(T0 + 2), "name": "exception",
-                      "attributes": attrs({"exception.type": "RuntimeError", "exception.message": "last",
-                                           "exception.stacktrace": "stack"})}])]))
+   "status Error without message: error.msg, error.type and error.stack from an event named "
+   "exception (any case), nothing from another event or without events; error 1 in every case "
+   "(" + T_OTLP + " TestOTLPHelpers/status2Error)",
+   req([span("work", INTERNAL, {}, sid=f"{i + 1:016x}", status={"code": 2}, events=ev)
+        for i, (ev, _) in enumerate(EXC_CASES)]),
+   datadog=[dict(want, error=1) for _, want in EXC_CASES])
 fx("status-ok-and-description", "status Ok without events -> error 0; status Error with message "
    "'Error number #24' -> error 1, error.msg = the message (" + T_OTLP + " TestOTLPHelpers/"
    "status2Error); otel.status_code is the code's name and otel.status_description the message, "
@@ -248,7 +262,8 @@ fx("exception-event-without-error-status",
    "OTelCompliantTranslation sets it on a span with an exception event)",
    req([span("retry", INTERNAL, {}, status={"code": 1}, events=[{"name": "exception", "attributes": attrs({
        "exception.message": "Out of memory", "exception.stacktrace": "1/2/3", "exception.type": "mem"})}])]),
-   datadog=[{"error": 0, "meta:_dd.span_events.has_exception": "true"}])
+   datadog=[{"error": 0, "meta:_dd.span_events.has_exception": "true", "meta:error.msg": None,
+             "meta:error.type": None, "meta:error.stack": None}])
 fx("error-attribute-wins", "error.msg already set by a span attribute is kept (Status2Error only fills "
    "missing tags)", req([span("op", INTERNAL, {"error.msg": "from attribute"},
                                status={"code": 2, "message": "from status"})]))
@@ -493,17 +508,48 @@ fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService (" + S
    datadog=[{"meta:peer.service": "_animal-db"}])
 
 # ---- attributes ----
-fx("attribute-types", "3.9: ints/doubles -> metrics, bools/strings/arrays/maps/bytes -> meta AsString "
-   "(JSON for arrays and maps, keys sorted), sampling.priority renamed, analytics.event",
-   req([span("op", INTERNAL, {"count": 3, "ratio": 0.25, "flag": True, "tags": ["a", "b", 3],
-                              "obj": {"z": 1, "a": "x<y"}, "analytics.event": "true", "big": 1e21,
-                              "small": 1.5e-7})]))
-fx("scope-attributes", "3.9 step 3: otel.scope.*/otel.library.* and scope attributes copied to meta",
-   req([span("op", INTERNAL, {})], scope=("my.lib", "2.1")))
-fx("resource-attributes-to-meta", "3.9 step 5: resource attributes go to meta as strings, never "
-   "overwriting span attributes", req([span("op", INTERNAL, {"team": "span-wins"})],
-                                      res={"service.name": "svc", "team": "res", "replicas": 3,
-                                           "process.pid": 1234}))
+fx("attribute-types", "string span attributes go to meta, int and double ones to metrics; "
+   "analytics.event (string 'false' or bool true) sets metrics _dd1.sr.eausr 0/1; a service.name span "
+   "attribute wins over the resource's; resource.name and span.type attributes set resource and "
+   "type (" + T_OTLP + " testOTLPConvertSpan, third and fourth cases); sampling.priority becomes "
+   "_sampling_priority_v1 (" + T_OTLP + " TestOTLPSetAttributes/SetMetricOTLP); the last span, "
+   "arrays/maps/bools/bytes as AsString JSON text, follows pdata Value.AsString and no Datadog test",
+   {"resourceSpans": [
+       rs([span("/path", SERVER, {"name": "john", "http.method": "GET", "http.route": "/path", "approx": 1.2,
+                                  "count": 2, "analytics.event": "false", "service.name": "pylons"})],
+          {"service.name": "myservice", "service.version": "v1.2.3", "env": "staging"}, scope=("ddtracer", "v2")),
+       rs([span("/path", 0, {"service.name": "mongo", "operation.name": "READ", "resource.name": "/path",
+                             "span.type": "db", "name": "john", "container.id": "cid",
+                             "k8s.container.name": "k8s-container", "http.method": "GET", "http.route": "/path",
+                             "approx": 1.2, "count": 2, "analytics.event": True})],
+          {"env": "staging"}, scope=("ddtracer", "v2")),
+       rs([span("op", INTERNAL, {"sampling.priority": 2})], {"service.name": "shop"}),
+       rs([span("op", INTERNAL, {"flag": True, "tags": ["a", "b", 3], "obj": {"z": 1, "a": "x<y"},
+                                 "big": 1e21, "small": 1.5e-7})], {"service.name": "shop"})]},
+   datadog=[{"service": "pylons", "resource": "GET /path", "meta:name": "john",
+             "metrics": {"approx": 1.2, "count": 2, "_dd1.sr.eausr": 0, "_top_level": 1}},
+            {"service": "mongo", "resource": "/path", "type": "db", "meta:name": "john",
+             "meta:container.id": "cid", "meta:k8s.container.name": "k8s-container",
+             "metrics": {"approx": 1.2, "count": 2, "_dd1.sr.eausr": 1, "_top_level": 1}},
+            {"metrics:_sampling_priority_v1": 2}, {}])
+fx("scope-attributes", "the scope name and version go to meta otel.library.name / otel.library.version "
+   "(" + T_OTLP + " testOTLPConvertSpan: ddtracer, v2) and, in the newest code, otel.scope.name / "
+   "otel.scope.version too (not asserted by that test)",
+   req([span("op", INTERNAL, {})], scope=("ddtracer", "v2")),
+   datadog=[{"meta:otel.library.name": "ddtracer", "meta:otel.library.version": "v2"}])
+fx("resource-attributes-to-meta", "resource attributes go to meta as strings, never overwriting span "
+   "attributes: resource env staging and service.version v1.2.3 (also meta version) land in meta; "
+   "the span's peer.service userbase wins over the resource's mypeerservice (" + T_OTLP +
+   " testOTLPConvertSpan, first and second cases)",
+   {"resourceSpans": [
+       rs([span("/path", SERVER, {})], {"service.name": "pylons", "service.version": "v1.2.3", "env": "staging"},
+          scope=("ddtracer", "v2")),
+       rs([span("/path", SERVER, {"peer.service": "userbase", "deployment.environment": "prod"})],
+          {"service.version": "v1.2.3", "service.name": "myservice", "peer.service": "mypeerservice"},
+          scope=("ddtracer", "v2"))]},
+   datadog=[{"meta:env": "staging", "meta:service.version": "v1.2.3", "meta:version": "v1.2.3"},
+            {"meta:peer.service": "userbase", "meta:env": "prod", "meta:deployment.environment": "prod",
+             "meta:service.version": "v1.2.3", "meta:version": "v1.2.3"}])
 fx("tracestate", "w3c.tracestate meta from the span's trace state (" + T_OTLP + " testOTLPConvertSpan: "
    "TraceState 'state' -> w3c.tracestate 'state')",
    req([span("/path", SERVER, {}, tracestate="state")]), datadog=[{"meta:w3c.tracestate": "state"}])
@@ -753,7 +799,10 @@ def write_all(fill_cmd=None):
                     if where.get(key) != v:
                         print(f"{name}: otel2dd gives {k} {where.get(key)!r}, "
                               f"Datadog's test wants {v!r}")
-                    where[key] = v
+                    if v is None:  # the test wants the key absent
+                        where.pop(key, None)
+                    else:
+                        where[key] = v
         with open(fn, "w") as f:
             json.dump(doc, f, indent=1, ensure_ascii=False)
             f.write("\n")
