@@ -31,6 +31,8 @@ T_OTLPC = "DataDog/datadog-agent pkg/trace/api/otlp_otel_compliant_test.go"
 T_TRANS = "DataDog/datadog-agent pkg/trace/transform/transform_test.go"
 T_UTIL = "DataDog/datadog-agent pkg/trace/otel/traceutil/otel_util_test.go"
 T_STATS = "DataDog/datadog-agent pkg/trace/stats/otel_util_test.go"
+T_NORM = "DataDog/datadog-agent pkg/trace/agent/normalizer_test.go"
+T_TRUNC = "DataDog/datadog-agent pkg/trace/agent/truncator_test.go"
 
 SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER = 2, 3, 1, 4, 5
 
@@ -171,9 +173,14 @@ fx("http-status-string", "a string http.response.status_code is copied to meta h
    req([span("test-span", SERVER, {"http.response.status_code": "200"})],
        res={"service.name": "test-svc"}, scope=("test-lib", "")),
    datadog=[{"meta:http.status_code": "200"}])
-fx("http-status-invalid-meta", "agent normalizer drops meta http.status_code outside 100-599 "
-   "(" + SRC_A + " isValidStatusCode)",
-   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": "abc"})]))
+STATUS_VALID = [("100", True), ("599", True), ("99", False), ("600", False),
+                ("Invalid status code", False)]  # T_NORM TestIsValidStatusCode
+fx("http-status-invalid-meta", "the agent normalizer keeps meta http.status_code only when it is a "
+   "status code in 100-599 (" + T_NORM + " TestIsValidStatusCode: 100 and 599 valid; 99, 600 and "
+   "'Invalid status code' not)",
+   req([span("span_name", SERVER, {"http.status_code": code}, sid=f"{i + 1:016x}")
+        for i, (code, _) in enumerate(STATUS_VALID)]),
+   datadog=[{"meta:http.status_code": code if ok else None} for code, ok in STATUS_VALID])
 fx("http-status-from-resource", "3.11: http.status_code in span beats http.response.status_code in resource "
    "(transform_test.go TestGetOTelStatusCode)",
    req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": 302})],
@@ -615,11 +622,20 @@ fx("top-level-across-services", "3.10: top-level when the parent's service diffe
                span("root", SERVER, {"service.name": "front"}, sid="0000000000000001"),
                span("call", CLIENT, {"service.name": "front"}, sid="0000000000000002", parent="0000000000000001"),
                span("handle", SERVER, {"service.name": "back"}, sid="0000000000000003", parent="0000000000000002")]}]}]})
-fx("top-level-across-resource-spans", "3.10: a chunk is per ResourceSpans, so a child whose parent "
-   "came in another ResourceSpans is top-level", req(
-       [span("root", SERVER, {}, sid="0000000000000001")],
-       more_rs=[rs([span("child", INTERNAL, {}, sid="0000000000000002", parent="0000000000000001")],
-                   {"service.name": "shop"})]))
+fx("top-level-across-resource-spans", "legacy top-level rules: the root, a span whose parent is not "
+   "in its chunk, and a span of another service (another ResourceSpans, so another chunk) are "
+   "top-level; SERVER and CONSUMER children of the root are not (" + T_UTIL + " TestGetTopLevel"
+   "OTelSpans, legacy case: top-level spans 1, 4 and 5)",
+   {"resourceSpans": [
+       rs([span("s1", 0, {}, trace=T1 + "0", sid="0102030405060708"),
+           span("s2", SERVER, {}, trace=T1 + "0", sid="0202030405060708", parent="0102030405060708"),
+           span("s3", CONSUMER, {}, trace=T1 + "0", sid="0302030405060708", parent="0102030405060708"),
+           span("s4", CLIENT, {}, trace=T1 + "0", sid="0402030405060708", parent="0602030405060708")],
+          {"service.name": "svc1"}),
+       rs([span("s5", INTERNAL, {}, trace=T1 + "0", sid="0502030405060708", parent="0102030405060708")],
+          {"service.name": "svc2"})]},
+   datadog=[{"metrics:_top_level": 1}, {"metrics:_top_level": None}, {"metrics:_top_level": None},
+            {"metrics:_top_level": 1}, {"metrics:_top_level": 1}])
 TL_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestComputeTopLevelAndMeasured
     (1, 0, SERVER, {"_top_level": 1}), (2, 1, CLIENT, {"_dd.measured": 1}),
     (3, 2, CONSUMER, {"_top_level": 1}), (4, 1, PRODUCER, {"_dd.measured": 1}),
@@ -702,13 +718,15 @@ fx("fargate", "3.13: aws.ecs.launchtype fargate -> hostname '' and task_arn cont
                                       "aws.ecs.cluster.arn": "arn:aws:ecs:us-east-1:1:cluster/c",
                                       "cloud.region": "us-east-1", "container.id": "cid123",
                                       "host.name": "ip-10-0-0-1"}), hostname=True)
-fx("k8s-container-tags", "3.14: containerID from container.id, _dd.tags.container from ContainerMappings "
-   "and datadog.container.tag.*; hostname from k8s.node.name-cluster",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "k8s.job.name": "kubejob",
-                                      "container.image.name": "lorem-ipsum", "container.image.tag": "v2.0",
-                                      "datadog.container.tag.team": "otel", "k8s.node.name": "node-1",
-                                      "k8s.cluster.name": "prod-eu", "k8s.pod.uid": "pod-uid-1",
-                                      "k8s.namespace.name": "default"}), hostname=True)
+fx("k8s-container-tags", "containerID from the resource's k8s.pod.uid; _dd.tags.container from "
+   "ContainerMappings and datadog.container.tag.*, not from span attributes (" + T_OTLP +
+   " testOTLPReceiveResourceSpans: 1234cid and kube_job:kubejob, image_name:lorem-ipsum, "
+   "image_tag:v2.0, team:otel, which the test compares as a set)",
+   req([span("first", 0, {"k8s.container.name": "lorem-ipsum"}, trace=T1 + "0", sid="0000000000000001"),
+        span("second", 0, {}, trace=T1 + "1", sid="0a0a0b0c0d0e0f10")],
+       res={"k8s.pod.uid": "1234cid", "k8s.job.name": "kubejob", "container.image.name": "lorem-ipsum",
+            "container.image.tag": "v2.0", "datadog.container.tag.team": "otel"}, scope=("libname", "1.2")),
+   datadog=[{"payload:containerID": "1234cid"}, {"payload:containerID": "1234cid"}])
 fx("hostname-host-name", "3.13: host.name when nothing else applies", req([span("op", SERVER, {})],
    res={"service.name": "svc", "host.name": "web-1"}), hostname=True)
 fx("hostname-datadog-host-name", "payload hostname from the resource's datadog.host.name, before "
@@ -731,10 +749,22 @@ fx("pod-uid-container-id", "payload containerID from the resource's container.id
    datadog=[{"payload:containerID": "1234cid"}, {"payload:containerID": "1234cid"}])
 
 # ---- limits ----
-fx("truncate-resource", "3.15: resource truncated to 5000 bytes (truncator.go)",
-   req([span("r" * 6000, INTERNAL, {})]))
-fx("truncate-meta", "3.15: meta key > 200 -> truncated + '...', value > 25000 -> truncated + '...'",
-   req([span("op", INTERNAL, {"k" * 250: "v", "long": "x" * 26000})]))
+fx("truncate-resource", "resource truncated to 5000 bytes (" + T_TRUNC + " TestTruncateResource/under: "
+   "'a' x 5000 + 'extra string' -> 'a' x 5000; TestTruncateLongResource: 'TOOLONG' x 5000 -> 5000 bytes)",
+   req([span("a" * 5000 + "extra string", INTERNAL, {}),
+        span("TOOLONG" * 5000, INTERNAL, {}, sid="0000000000000002")]),
+   datadog=[{"resource": "a" * 5000}, {"resource": ("TOOLONG" * 5000)[:5000]}])
+TRUNC_K = "k" * 201
+fx("truncate-meta", "meta keys over 200 bytes and values over 25000 bytes are cut and get '...', "
+   "except values of structured _dd.*.json/protobuf/msgpack tags (" + T_TRUNC + " TestTruncate"
+   "StructuredMetaTag: 'v' x 25001 kept under _dd.<'k' x 201>.json, cut to 25000 + '...' under "
+   "key.json; TestTruncateMetaKeyTooLong and TestTruncateMetaValueTooLong: 'TOOLONG' x 1000 as a "
+   "key, x 25000 as a value, both cut)",
+   req([span("op", INTERNAL, {"_dd." + TRUNC_K + ".json": "v" * 25001, "key.json": "v" * 25001}),
+        span("op", INTERNAL, {"TOOLONG" * 1000: "foo", "foo": "TOOLONG" * 25000}, sid="0000000000000002")]),
+   datadog=[{"meta:_dd." + TRUNC_K + ".json": "v" * 25001, "meta:key.json": "v" * 25000 + "..."},
+            {"meta:" + ("TOOLONG" * 1000)[:200] + "...": "foo",
+             "meta:foo": ("TOOLONG" * 25000)[:25000] + "..."}])
 fx("truncate-name-type", "3.15: operation.name goes through NormalizeTagValue (" + SRC_O +
    " GetOTelOperationNameV2, normalize true: lowercased) then NormalizeName, whose own case "
    "'Too-Long-.' x 11 -> 'Too_Long.' x 10 (" + SN + " TestNormalizeName) it follows in lower "
