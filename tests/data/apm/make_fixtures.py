@@ -33,6 +33,7 @@ T_UTIL = "DataDog/datadog-agent pkg/trace/otel/traceutil/otel_util_test.go"
 T_STATS = "DataDog/datadog-agent pkg/trace/stats/otel_util_test.go"
 T_NORM = "DataDog/datadog-agent pkg/trace/agent/normalizer_test.go"
 T_TRUNC = "DataDog/datadog-agent pkg/trace/agent/truncator_test.go"
+SN = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize_test.go"
 
 SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER = 2, 3, 1, 4, 5
 
@@ -94,6 +95,12 @@ def fx(name, rule, inp, config=None, hostname=False, datadog=None):
     a field of the span's payload or chunk; None: the key must be absent). It replaces whatever
     the fill computed."""
     FX.append((name, rule, inp, config, hostname, datadog))
+
+
+# The names of TestOTLPSpanNameV2_OTelCompliantTranslation come from the OTel-compliant mode; for the
+# rules below (all but the kind fallback, which that mode lowercases) the default mode's
+# getOTelOperationNameV2 gives the same names.
+NAMES_C = T_OTLPC + " TestOTLPSpanNameV2_OTelCompliantTranslation (scope libname)"
 
 
 def v2op(n):
@@ -421,15 +428,30 @@ fx("messaging-internal-kind", "the messaging rule of getOTelOperationNameV2 need
    req([span("process", 0, {"messaging.system": "kafka", "messaging.operation": "send"})]))
 
 # ---- RPC ----
-fx("grpc-client", v2op(7) + "; resource method + service; rpc.grpc.status_code meta",
-   req([span("helloworld.Greeter/SayHello", CLIENT, {"rpc.system": "grpc", "rpc.service": "helloworld.Greeter",
-                                                     "rpc.method": "SayHello", "rpc.grpc.status_code": 0})]))
-fx("grpc-server", v2op(8), req([span("helloworld.Greeter/SayHello", SERVER, {
-    "rpc.system": "grpc", "rpc.service": "helloworld.Greeter", "rpc.method": "SayHello"})]))
-fx("aws-api-client", v2op(6) + ": aws.<service>.request", req([span("S3.PutObject", CLIENT, {
-    "rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": "PutObject", "aws.s3.bucket": "b"})]))
-fx("aws-api-client-no-service", v2op(6) + ": aws.client.request without rpc.service",
-   req([span("aws", CLIENT, {"rpc.system": "aws-api"})]))
+fx("grpc-client", "rpc.system grpc on a CLIENT span -> grpc.client.request (" + NAMES_C + "); RPC "
+   "resource 'method service' from the span's rpc.method / rpc.service over the resource's (" +
+   T_UTIL + " TestGetOTelResource, 'rpc.method in both span and resource (span wins)')",
+   {"resourceSpans": [
+       rs([span("span_name", CLIENT, {"rpc.system": "grpc"})], {}, scope=("libname", "1.2")),
+       rs([span("span_name", 0, {"rpc.method": "span_method", "rpc.service": "span_service"})],
+          {"rpc.method": "resource_method", "rpc.service": "resource_service"})]},
+   datadog=[{"name": "grpc.client.request"}, {"resource": "span_method span_service"}])
+fx("grpc-server", "rpc.system grpc on a SERVER span -> grpc.server.request; rpc.system aws-api on a "
+   "SERVER span -> aws-api.server.request (" + NAMES_C + ", names as the receiver makes them), "
+   "which the agent normalizer's NormalizeName turns into aws_api.server.request ('-' -> '_', as "
+   "in " + SN + " TestNormalizeName 'Too-Long-.' -> 'Too_Long.')",
+   req([span("span_name", SERVER, {"rpc.system": "grpc"}),
+        span("span_name", SERVER, {"rpc.system": "aws-api"}, sid="0000000000000002")], res={},
+       scope=("libname", "1.2")),
+   datadog=[{"name": "grpc.server.request"}, {"name": "aws_api.server.request"}])
+fx("aws-api-client", "rpc.system aws-api with rpc.service s3 on a CLIENT span -> aws.s3.request (" +
+   NAMES_C + ")", req([span("span_name", CLIENT, {"rpc.system": "aws-api", "rpc.service": "s3"})], res={},
+                      scope=("libname", "1.2")),
+   datadog=[{"name": "aws.s3.request"}])
+fx("aws-api-client-no-service", "rpc.system aws-api without rpc.service on a CLIENT span -> "
+   "aws.client.request (" + NAMES_C + ")",
+   req([span("span_name", CLIENT, {"rpc.system": "aws-api"})], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "aws.client.request"}])
 
 # ---- GraphQL / FaaS / generic ----
 fx("graphql", "GraphQL resource: operation type, then the operation name when there is one; "
@@ -438,12 +460,23 @@ fx("graphql", "GraphQL resource: operation type, then the operation name when th
         span("span_name", 0, {"graphql.operation.type": "query"}, sid="0000000000000002"),
         span("span_name", 0, {"graphql.operation.name": "myQuery"}, sid="0000000000000003")]),
    datadog=[{"resource": "query myQuery"}, {"resource": "query"}, {"resource": "span_name"}])
-fx("faas-client", v2op(9), req([span("invoke", CLIENT, {"faas.invoked_provider": "aws",
-                                                        "faas.invoked_name": "MyLambda"})]))
-fx("faas-server", v2op(10), req([span("handler", SERVER, {"faas.trigger": "http"})]))
-fx("generic-server-protocol", v2op(12) + " with network.protocol.name",
-   req([span("ws", SERVER, {"network.protocol.name": "WebSocket"})]))
-fx("generic-client", v2op(13) + " without protocol", req([span("call", CLIENT, {})]))
+fx("faas-client", "faas.invoked_provider gcp + faas.invoked_name foo on a CLIENT span -> "
+   "gcp.foo.invoke; the same on a span of unspecified kind falls through (" + NAMES_C + ")",
+   req([span("span_name", CLIENT, {"faas.invoked_provider": "gcp", "faas.invoked_name": "foo"})], res={},
+       scope=("libname", "1.2")),
+   datadog=[{"name": "gcp.foo.invoke"}])
+fx("faas-server", "faas.trigger timer on a SERVER span -> timer.invoke (" + NAMES_C + ")",
+   req([span("span_name", SERVER, {"faas.trigger": "timer"})], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "timer.invoke"}])
+fx("generic-server-protocol", "network.protocol.name tcp on a SERVER span -> tcp.server.request; a "
+   "SERVER span without it -> server.request (" + NAMES_C + ")",
+   req([span("span_name", SERVER, {"network.protocol.name": "tcp"}),
+        span("span_name", SERVER, {}, sid="0000000000000002")], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "tcp.server.request"}, {"name": "server.request"}])
+fx("generic-client", "a CLIENT span without protocol -> client.request (DataDog/dd-trace-java "
+   "OpenTelemetry14ConventionsTest 'test span name conventions', CLIENT [:]: the Java tracer's "
+   "OTel API applies the same rule)", req([span("some-name", CLIENT, {})]),
+   datadog=[{"name": "client.request"}])
 fx("kinds-fallback", v2op(14) + ": Producer, Consumer, Internal for UNSPECIFIED",
    req([span("p", PRODUCER, {}, sid="0000000000000001"),
         span("c", CONSUMER, {}, sid="0000000000000002", parent="0000000000000001"),
@@ -483,7 +516,6 @@ fx("missing-service-name", "no service.name -> otlpresourcenoservicename (" + T_
 fx("missing-service-dd-service", "3.3: no service.name -> DD_SERVICE default (apm_config.default_service)",
    req([span("op", INTERNAL, {})], res={}), config={"DD_SERVICE": "from-env", "DD_ENV": "staging",
                                                     "DD_VERSION": "9.9"})
-SN = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize_test.go"
 fx("service-span-attr-wins", "3.3: service.name span attribute before resource (semantic registry "
    "accessor), NormalizeService replaces illegal runs (" + SN + " TestNormalizeService)",
    req([span("op", INTERNAL, {"service.name": "bad$service"}),
