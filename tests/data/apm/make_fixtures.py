@@ -34,6 +34,7 @@ T_STATS = "DataDog/datadog-agent pkg/trace/stats/otel_util_test.go"
 T_NORM = "DataDog/datadog-agent pkg/trace/agent/normalizer_test.go"
 T_TRUNC = "DataDog/datadog-agent pkg/trace/agent/truncator_test.go"
 SN = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize_test.go"
+T_SRC = "DataDog/opentelemetry-mapping-go pkg/otlp/attributes/source_test.go"
 
 SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER = 2, 3, 1, 4, 5
 
@@ -759,8 +760,29 @@ fx("k8s-container-tags", "containerID from the resource's k8s.pod.uid; _dd.tags.
        res={"k8s.pod.uid": "1234cid", "k8s.job.name": "kubejob", "container.image.name": "lorem-ipsum",
             "container.image.tag": "v2.0", "datadog.container.tag.team": "otel"}, scope=("libname", "1.2")),
    datadog=[{"payload:containerID": "1234cid"}, {"payload:containerID": "1234cid"}])
-fx("hostname-host-name", "3.13: host.name when nothing else applies", req([span("op", SERVER, {})],
-   res={"service.name": "svc", "host.name": "web-1"}), hostname=True)
+# TestSourceFromAttrs: resource attributes -> hostname source ('' where the test finds none)
+SRC_CASES = [
+    ("custom hostname", {"datadog.host.name": "example-custom-host-name", "k8s.node.name": "nodeName",
+                         "k8s.cluster.name": "clusterName", "container.id": "example-container-id",
+                         "host.id": "example-host-id", "host.name": "example-host-name"},
+     "example-custom-host-name"),
+    ("container ID", {"container.id": "example-container-id"}, ""),
+    ("GCP", {"cloud.provider": "gcp", "host.id": "example-host-id",
+             "host.name": "example-host-name.c.projectID.internal", "cloud.account.id": "projectID"},
+     "example-host-name.projectID"),
+    ("GCP, no account id", {"cloud.provider": "gcp", "host.id": "example-host-id",
+                            "host.name": "example-host-name.c.projectID.internal"}, ""),
+    ("azure", {"cloud.provider": "azure", "host.id": "example-host-id", "host.name": "example-host-name"},
+     "example-host-id"),
+    ("host id v. hostname", {"host.id": "example-host-id", "host.name": "example-host-name"}, "example-host-id"),
+    ("no hostname", {}, ""),
+    ("localhost", {"datadog.host.name": "127.0.0.1"}, ""),
+]
+fx("hostname-host-name", "payload hostname from the resource attributes (" + T_SRC + " TestSourceFromAttrs,"
+   " one ResourceSpans per case: custom hostname, container ID, GCP, GCP without account id, azure, "
+   "host id v. hostname, no hostname, localhost; no configured fallback hostname here)",
+   {"resourceSpans": [rs([span("op", SERVER, {})], a) for _, a, _ in SRC_CASES]}, hostname=True,
+   datadog=[{"payload:hostname": want} for _, _, want in SRC_CASES])
 fx("hostname-datadog-host-name", "payload hostname from the resource's datadog.host.name, before "
    "_dd.hostname (" + T_OTLP + " testOTLPHostname, first case: resource-hostname) or alone ("
    + T_TRANS + " TestGetOTelHostname, 'datadog.host.name' and '_dd.hostname')",
@@ -771,9 +793,20 @@ fx("hostname-datadog-host-name", "payload hostname from the resource's datadog.h
    hostname=True,
    datadog=[{"payload:hostname": "resource-hostname"}, {"payload:hostname": "test-host"},
             {"payload:hostname": "test-host"}])
-fx("hostname-aws-ec2", "3.13: cloud.provider aws -> host.id only", req([span("op", SERVER, {})],
-   res={"service.name": "svc", "cloud.provider": "aws", "host.id": "i-0123", "host.name": "ip-1"}),
-   hostname=True)
+fx("hostname-aws-ec2", "cloud.provider aws -> host.id (" + T_SRC + " TestSourceFromAttrs, 'AWS EC2'); "
+   "k8s.node.name and k8s.cluster.name -> nodeName-clusterName, node name alone -> nodeName (" +
+   T_SRC + " TestHostnameKubernetes, first two cases)",
+   {"resourceSpans": [
+       rs([span("op", SERVER, {})], {"cloud.provider": "aws", "host.id": "example-host-id",
+                                     "host.name": "example-host-name"}),
+       rs([span("op", SERVER, {})], {"k8s.node.name": "nodeName", "k8s.cluster.name": "clusterName",
+                                     "container.id": "example-container-id", "host.id": "example-host-id",
+                                     "host.name": "example-host-name"}),
+       rs([span("op", SERVER, {})], {"k8s.node.name": "nodeName", "container.id": "example-container-id",
+                                     "host.id": "example-host-id", "host.name": "example-host-name"})]},
+   hostname=True,
+   datadog=[{"payload:hostname": "example-host-id"}, {"payload:hostname": "nodeName-clusterName"},
+            {"payload:hostname": "nodeName"}])
 fx("pod-uid-container-id", "payload containerID from the resource's container.id, else k8s.pod.uid "
    "(" + T_OTLP + " testOTLPReceiveResourceSpans: '1234cid' for each)",
    {"resourceSpans": [rs([span("op", SERVER, {})], {"container.id": "1234cid"}, scope=("libname", "1.2")),
