@@ -416,8 +416,14 @@ fx("kafka-produce", "messaging resource = operation + destination, messaging.des
         span("span_name", 0, {"messaging.operation": "receive", "messaging.destination.name": "new-destination"},
              sid="0000000000000002")]),
    datadog=[{"resource": "send old-destination"}, {"resource": "receive new-destination"}])
-fx("kafka-consume", v2op(5) + " for CONSUMER; type custom", req([span("orders receive", CONSUMER, {
-    "messaging.system": "kafka", "messaging.operation": "receive", "messaging.destination": "orders"})]))
+fx("kafka-consume", "messaging.system + messaging.operation give '<system>.<operation>' on any "
+   "non-internal kind: kafka send on a CLIENT span -> kafka.send (" + NAMES_C + "), rabbitmq publish "
+   "on a CONSUMER span -> rabbitmq.publish (DataDog/dd-trace-java OpenTelemetry14ConventionsTest "
+   "'test span name conventions'); type custom for CONSUMER (" + T_UTIL + " TestSpanKind2Type)",
+   req([span("span_name", CLIENT, {"messaging.system": "kafka", "messaging.operation": "send"}),
+        span("some-name", CONSUMER, {"messaging.system": "rabbitmq", "messaging.operation": "publish"},
+             sid="0000000000000002")], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "kafka.send"}, {"name": "rabbitmq.publish", "type": "custom"}])
 fx("rabbitmq-publish-uppercase", v2op(5) + " values normalized (NormalizeTagValue lowercases)",
    req([span("publish", PRODUCER, {"messaging.system": "RabbitMQ", "messaging.operation": "Publish",
                                    "messaging.destination.name": "tasks"})]))
@@ -743,14 +749,15 @@ fx("ignore-resources", "ignore_resources: chunks whose root resource matches are
              sid="0000000000000002")]), config={"ignore_resources": ["^GET /health$"]})
 
 # ---- host / container ----
-fx("fargate", "3.13: aws.ecs.launchtype fargate -> hostname '' and task_arn container tag (" + SRC_S + ")",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "cloud.provider": "aws",
-                                      "cloud.platform": "aws_ecs", "aws.ecs.launchtype": "fargate",
-                                      "aws.ecs.task.arn": "arn:aws:ecs:us-east-1:1:task/c/abc",
-                                      "aws.ecs.task.family": "fam", "aws.ecs.task.revision": "3",
-                                      "aws.ecs.cluster.arn": "arn:aws:ecs:us-east-1:1:cluster/c",
-                                      "cloud.region": "us-east-1", "container.id": "cid123",
-                                      "host.name": "ip-10-0-0-1"}), hostname=True)
+fx("fargate", "an ECS Fargate resource is a Fargate source, not a host: hostname '' (" + T_SRC +
+   " TestSourceFromAttrs, 'ECS Fargate': source kind aws_ecs_fargate, task ARN); the task_arn "
+   "container tag follows " + SRC_S + ", not asserted by that test",
+   req([span("op", SERVER, {})], res={"cloud.provider": "aws", "cloud.platform": "aws_ecs",
+                                      "aws.ecs.task.arn": "example-task-ARN",
+                                      "aws.ecs.task.family": "example-task-family",
+                                      "aws.ecs.task.revision": "example-task-revision",
+                                      "aws.ecs.launchtype": "fargate"}), hostname=True,
+   datadog=[{"payload:hostname": ""}])
 fx("k8s-container-tags", "containerID from the resource's k8s.pod.uid; _dd.tags.container from "
    "ContainerMappings and datadog.container.tag.*, not from span attributes (" + T_OTLP +
    " testOTLPReceiveResourceSpans: 1234cid and kube_job:kubejob, image_name:lorem-ipsum, "
