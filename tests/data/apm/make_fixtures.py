@@ -843,8 +843,14 @@ fx("truncate-name-type", "3.15: operation.name goes through NormalizeTagValue ("
    "case; type truncated to 100",
    req([span("op", INTERNAL, {"operation.name": "Too-Long-." * 11, "span.type": "t" * 150})]),
    datadog=[{"name": "too_long." * 10}])
-fx("unicode-service", "NormalizeTagValue on non-ASCII letters: lowercased, kept (" + SRC_N + ")",
-   req([span("op", INTERNAL, {})], res={"service.name": "Ünïcode Sérvice 🚀"}))
+UNI_CASES = [("ünicöde", "ünicöde"), ("AlsO:ök", "also:ök"),
+             ("Data\U0001F428dog\U0001F436 繋がっ⛰てて", "data_dog_繋がっ_てて")]  # SN TestNormalizeTag
+fx("unicode-service", "service names keep non-ASCII letters, lowercased, and turn other runs into '_' ("
+   + SN + " TestNormalizeTag cases; they start with a letter, so NormalizeService's NormalizeTagValue "
+   "gives the same as NormalizeTag)",
+   req([span("op", INTERNAL, {"service.name": name}, sid=f"{i + 1:016x}")
+        for i, (name, _) in enumerate(UNI_CASES)]),
+   datadog=[{"service": want} for _, want in UNI_CASES])
 
 
 def write_all(fill_cmd=None):
