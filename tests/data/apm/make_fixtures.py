@@ -294,10 +294,24 @@ fx("db-sqlalchemy-anon-alias", "SQL obfuscation (pkg/obfuscate/sql.go): AS anon_
    "parameters and numbers become ?", req([span("SELECT shop", CLIENT, {
        "db.system": "postgresql",
        "db.statement": "SELECT count(*) AS count_1 FROM (SELECT orders.id AS orders_id FROM orders WHERE orders.total > %(total_1)s LIMIT %(param_1)s) AS anon_1"})]))
-fx("db-new-semconv-query-text", v2op(4) + " with db.system.name; resource from db.query.text; "
-   "db.name from db.namespace (transform.go)", req([span("SELECT", CLIENT, {
-       "db.system.name": "mysql", "db.namespace": "inventory",
-       "db.query.text": "SELECT * FROM items WHERE sku = 'A-12' AND qty > 10"})]))
+fx("db-new-semconv-query-text", "db.query.text gives the resource, db.statement wins over it (" + T_UTIL +
+   " TestGetOTelResourceV2_DBQueryTextFallback, 'db.query.text (semconv 1.26+)' and 'db.statement "
+   "takes precedence over db.query.text'); db.namespace gives meta db.name unless db.name is set, "
+   "the resource's before the span's (" + T_TRANS + " TestOtelSpanToDDSpanDBNameMapping, first four "
+   "cases)",
+   {"resourceSpans": [
+       rs([span("span_name", CLIENT, {"db.system": "postgresql", "db.query.text": "SELECT * FROM orders"}),
+           span("span_name", CLIENT, {"db.system": "mysql", "db.statement": "SELECT FROM users",
+                                      "db.query.text": "SELECT FROM orders"}, sid="0000000000000002")],
+          {"service.name": "shop"}),
+       rs([span("test-span", 0, {"db.namespace": "testdb"}),
+           span("test-span", 0, {"db.name": "existing-db", "db.namespace": "testdb"}, sid="0000000000000002")],
+          {}, scope=("test-lib", "")),
+       rs([span("test-span", 0, {})], {"db.namespace": "testdb"}, scope=("test-lib", "")),
+       rs([span("test-span", 0, {"db.namespace": "span-db"})], {"db.namespace": "resource-db"},
+          scope=("test-lib", ""))]},
+   datadog=["SELECT * FROM orders", "SELECT FROM users", {"meta:db.name": "testdb"},
+            {"meta:db.name": "existing-db"}, {"meta:db.name": "testdb"}, {"meta:db.name": "resource-db"}])
 # Each SQL fixture (and db-redis-pipeline) takes its statements and expected resources from
 # Datadog's own tests (named in the rule); write_all puts those expected strings into resource
 # and sql.query.
@@ -350,9 +364,11 @@ sql_fx("sql-non-parsable", "SQL obfuscation failure: resource and sql.query beco
        "SQL query' (DataDog/datadog-agent pkg/trace/agent/obfuscate_test.go "
        "TestSQLResourceWithError)", "postgresql", [
     ("SELECT * FROM users WHERE id = '' AND '", "Non-parsable SQL query")])
-fx("db-redis", v2op(4) + "; type redis; resource quantized to command names (QuantizeRedisString)",
-   req([span("SET", CLIENT, {"db.system": "redis", "db.statement": "SET session:42 secret-value",
-                             "net.peer.name": "cache", "db.redis.database_index": 0})]))
+fx("db-redis", "db.system redis on a CLIENT span: name redis.query (" + T_UTIL + " TestGetOTelOperation"
+   "NameV2_DBSystemOperationName, 'db.system redis client'), type redis (TestGetOTelSpanType, "
+   "'db.system only in span'); the resource is the statement quantized to command names (see "
+   "db-redis-pipeline)",
+   req([span("test-span", CLIENT, {"db.system": "redis"})]), datadog=[{"name": "redis.query", "type": "redis"}])
 REDIS_CASES = [  # DataDog/datadog-agent pkg/obfuscate/redis_test.go TestRedisQuantizer
     ("MULTI\nSET k1 v1\nSET k2 v2\nSET k3 v3\nSET k4 v4\nDEL to_del\nEXEC", "MULTI SET SET ..."),
     ("SET toto tata \n \n  EXPIRE toto 15  ", "SET EXPIRE"),
