@@ -529,8 +529,10 @@ fx("ids-128-bit", "3.1: traceID = low 64 bits (72df520af2bde7a5240031ead750e5f3 
                                           parent="0000000000000001")]))
 fx("ids-64-bit-no-tid", "3.1: a trace id with zero high bits gets no _dd.p.tid",
    req([span("root", SERVER, {}, trace=TRACE2)]))
-fx("negative-duration", "3.2: a negative duration becomes 0 (normalizer FixDuration)",
-   req([span("op", INTERNAL, {}, dur=-5)]))
+fx("negative-duration", "a negative duration becomes 0, a zero one stays 0 (" + T_NORM +
+   " TestNormalizeNegativeDuration: -50 -> 0; TestNormalizeEmptyDuration)",
+   req([span("op", INTERNAL, {}, dur=-50), span("op", INTERNAL, {}, sid="0000000000000002", dur=0)]),
+   datadog=[{"duration": "0"}, {"duration": "0"}])
 
 # ---- service / env / version ----
 fx("missing-service-name", "no service.name -> otlpresourcenoservicename (" + T_UTIL + " TestGetOTel"
