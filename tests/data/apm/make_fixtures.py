@@ -672,13 +672,14 @@ fx("links-json", "MarshalLinks: trace_id, span_id, then tracestate, attributes (
              '"span_id":"fedcba9876543210"}]'}])
 
 # ---- top-level / sampling / chunks ----
-fx("top-level-across-services", "3.10: top-level when the parent's service differs, in the same "
-   "ResourceSpans chunk (ComputeTopLevel)", {"resourceSpans": [
-       {"resource": {"attributes": attrs({"service.name": "front"})}, "scopeSpans": [
-           {"scope": {"name": "s"}, "spans": [
-               span("root", SERVER, {"service.name": "front"}, sid="0000000000000001"),
-               span("call", CLIENT, {"service.name": "front"}, sid="0000000000000002", parent="0000000000000001"),
-               span("handle", SERVER, {"service.name": "back"}, sid="0000000000000003", parent="0000000000000002")]}]}]})
+TLT = [(1, 0, "mcnulty", 1), (2, 1, "mcnulty", None), (3, 2, "master-db", 1), (4, 1, "redis", 1),
+       (5, 1, "mcnulty", None)]  # DataDog/datadog-agent pkg/trace/traceutil/trace_test.go TestTopLevelTypical
+fx("top-level-across-services", "legacy top-level in one chunk: the root and each span whose parent has "
+   "another service are top-level, children of the same service are not (DataDog/datadog-agent "
+   "pkg/trace/traceutil/trace_test.go TestTopLevelTypical: services from service.name span attributes)",
+   req([span(f"s{sid}", INTERNAL, {"service.name": svc}, sid=f"{sid:016x}", parent=f"{par:016x}" if par else "")
+        for sid, par, svc, _ in TLT], res={"service.name": "mcnulty"}),
+   datadog=[{"service": svc, "metrics:_top_level": tl} for _, _, svc, tl in TLT])
 fx("top-level-across-resource-spans", "legacy top-level rules: the root, a span whose parent is not "
    "in its chunk, and a span of another service (another ResourceSpans, so another chunk) are "
    "top-level; SERVER and CONSUMER children of the root are not (" + T_UTIL + " TestGetTopLevel"
