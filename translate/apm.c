@@ -1008,8 +1008,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
     }
     if (get_meta(c, "db.name") == NULL) {
+        /* Resource first here, unlike the other lookups: the agent reads db.namespace with
+         * GetOTelAttrValInResAndSpanAttrs (transform_test.go TestOtelSpanToDDSpanDBNameMapping,
+         * "db.namespace in both, resource takes precedence"). */
+        struct apm_lookup res_first = {c->a, &c->res_ix, &six};
         k = AK_DB_NAMESPACE;
-        TRY(apm_lookup_str(&lk, &k, 1, &s));
+        TRY(apm_lookup_str(&res_first, &k, 1, &s));
         if (s.n > 0) {
             TRY(set_meta(c, APM_STR_LIT("db.name"), s));
         }
