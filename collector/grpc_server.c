@@ -1121,6 +1121,15 @@ static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *add
     return O2D_OK;
 }
 
+/* On the acceptor thread: a newcomer the acceptor refused, for the closed-connection count. */
+static void refused_conn(void *ctx, enum acceptor_refusal why)
+{
+    struct grpc_server *s = ctx;
+    ingest_count_conn_close(s->ing, O2D_TRANSPORT_GRPC,
+                            why == ACCEPTOR_REFUSED_FULL ? INGEST_CONN_REFUSED_FULL
+                                                         : INGEST_CONN_REFUSED_NO_FD);
+}
+
 /*
  * On the acceptor thread, at max_connections: asks the worker whose oldest idle connection
  * has been idle longest to close it. What the workers published may be a moment old; a
@@ -1483,6 +1492,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         .max_connections = s->cfg.max_connections,
         .assign = assign_conn,
         .evict = evict_conn,
+        .refused = refused_conn,
         .ctx = s,
     };
     rv = acceptor_new(&s->acc, &acfg);
