@@ -78,6 +78,7 @@ struct acceptor {
     atomic_uint load[ACCEPTOR_MAX_WORKERS];
     atomic_uint_fast64_t accepted;
     atomic_uint_fast64_t refused;
+    atomic_uint_fast64_t refused_why[2]; /* by enum acceptor_refusal */
     atomic_uint_fast64_t evictions;
     atomic_uint_fast64_t fd_exhausted;
     /* The FIFO of waiting newcomers, acceptor thread only; nwaiting is also read by
@@ -114,6 +115,8 @@ int acceptor_new(struct acceptor **out, const struct acceptor_config *cfg)
     }
     atomic_init(&a->accepted, 0);
     atomic_init(&a->refused, 0);
+    atomic_init(&a->refused_why[ACCEPTOR_REFUSED_FULL], 0);
+    atomic_init(&a->refused_why[ACCEPTOR_REFUSED_NO_FD], 0);
     atomic_init(&a->evictions, 0);
     atomic_init(&a->fd_exhausted, 0);
     atomic_init(&a->nwaiting, 0);
@@ -137,10 +140,20 @@ int acceptor_new(struct acceptor **out, const struct acceptor_config *cfg)
     return O2D_OK;
 }
 
+/* Counts a refusal and tells the receiver; before the close, so the client can see it. */
+static void count_refusal(struct acceptor *a, enum acceptor_refusal why)
+{
+    atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&a->refused_why[why], 1, memory_order_relaxed);
+    if (a->cfg.refused != NULL) {
+        a->cfg.refused(a->cfg.ctx, why);
+    }
+}
+
+/* A newcomer refused at max_connections. */
 static void refuse(struct acceptor *a, int fd, const char *why)
 {
-    atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed); /* before the client
-                                                                      * can see it */
+    count_refusal(a, ACCEPTOR_REFUSED_FULL);
     close(fd);
     struct o2d_logline l;
     o2d_log_begin_limited(&l, O2D_LOG_WARN, why, &a->log_limit, why, o2d_now_ms());
@@ -304,8 +317,7 @@ static int refuse_with_spare(struct acceptor *a)
     int fd = accept4(a->cfg.fd, NULL, NULL, SOCK_CLOEXEC);
     int e = errno;
     if (fd >= 0) {
-        atomic_fetch_add_explicit(&a->refused, 1, memory_order_relaxed); /* before the client
-                                                                          * can see it */
+        count_refusal(a, ACCEPTOR_REFUSED_NO_FD);
         close(fd);
     }
     a->spare_fd = open_spare();
@@ -506,6 +518,10 @@ void acceptor_get_stats(const struct acceptor *a, struct acceptor_stats *st)
 {
     st->accepted = atomic_load_explicit(&a->accepted, memory_order_relaxed);
     st->refused = atomic_load_explicit(&a->refused, memory_order_relaxed);
+    st->refused_full =
+        atomic_load_explicit(&a->refused_why[ACCEPTOR_REFUSED_FULL], memory_order_relaxed);
+    st->refused_no_fd =
+        atomic_load_explicit(&a->refused_why[ACCEPTOR_REFUSED_NO_FD], memory_order_relaxed);
     st->evictions = atomic_load_explicit(&a->evictions, memory_order_relaxed);
     st->fd_exhausted = atomic_load_explicit(&a->fd_exhausted, memory_order_relaxed);
 }

@@ -31,6 +31,12 @@
 
 struct acceptor;
 
+/* Why a newcomer was accepted and closed at once: a closed set, safe as a metric label. */
+enum acceptor_refusal {
+    ACCEPTOR_REFUSED_FULL = 0,  /* max_connections reached: nothing idle made room in time */
+    ACCEPTOR_REFUSED_NO_FD = 1, /* out of descriptors: taken with the spare and closed */
+};
+
 struct acceptor_config {
     const char *server; /* "grpc", "http": the server field of the log lines; borrowed */
     int fd;             /* the non-blocking listening socket; borrowed, the receiver closes it */
@@ -53,16 +59,21 @@ struct acceptor_config {
     int (*evict)(void *ctx);
     /* Optional; runs on the acceptor thread about every ACCEPTOR_TICK_MS (receiver timers). */
     void (*tick)(void *ctx, int64_t now_ms);
+    /* Optional; runs on the acceptor thread for each newcomer refused for `why`, before it is
+     * closed, so that a client that sees the close finds it counted. Must not block. */
+    void (*refused)(void *ctx, enum acceptor_refusal why);
     void *ctx;
 };
 
 struct acceptor_stats {
-    uint64_t accepted;     /* handed to a worker */
-    uint64_t refused;      /* closed at once: max_connections reached with nothing idle, no
-                              slot freed within ACCEPTOR_WAIT_MS, out of descriptors, or
-                              assign() failed */
-    uint64_t evictions;    /* evict() agreed to close an idle connection for a newcomer */
-    uint64_t fd_exhausted; /* accept() failed with EMFILE/ENFILE/ENOBUFS/ENOMEM */
+    uint64_t accepted;      /* handed to a worker */
+    uint64_t refused;       /* closed at once: max_connections reached with nothing idle, no
+                               slot freed within ACCEPTOR_WAIT_MS, out of descriptors, or
+                               assign() failed */
+    uint64_t refused_full;  /* of those, at max_connections (ACCEPTOR_REFUSED_FULL) */
+    uint64_t refused_no_fd; /* of those, out of descriptors (ACCEPTOR_REFUSED_NO_FD) */
+    uint64_t evictions;     /* evict() agreed to close an idle connection for a newcomer */
+    uint64_t fd_exhausted;  /* accept() failed with EMFILE/ENFILE/ENOBUFS/ENOMEM */
 };
 
 /* Copies cfg; no thread runs until acceptor_start(). */

@@ -38,7 +38,7 @@
  * is in, must arrive whole within read_header_timeout: a HEADERS without END_HEADERS, a
  * CONTINUATION trickle or a connection that never speaks gets GOAWAY and is closed. nghttp2
  * says nothing of a block it has not finished, so read_conn() follows the frame boundaries
- * of what it feeds nghttp2 (track_inbound: lengths, types and END_HEADERS only). And when
+ * of what it feeds nghttp2 (h2_track.c: lengths, types and END_HEADERS only). And when
  * max_connections is reached, the acceptor asks (evict_conn, on its thread) the worker with
  * the longest-idle connection (no stream open) to close it: each worker keeps its idle
  * connections in a list, oldest first, and publishes its length and oldest time in atomics;
@@ -68,6 +68,7 @@
 #include "acceptor.h"
 #include "grpc_frame.h"
 #include "grpc_server.h"
+#include "h2_track.h"
 #include "net.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
@@ -104,9 +105,6 @@
 /* A TLS handshake must be done within this (or max_connection_idle when shorter), so a
  * client that connects and sends nothing, or half a ClientHello, does not hold a slot. */
 #define GRPC_HANDSHAKE_MS 10000
-/* The client connection preface starts with these 24 bytes (RFC 9113 3.4). */
-#define GRPC_MAGIC_LEN 24
-#define H2_FRAME_HD    9
 
 static const char reason_headers_too_large[] = "grpc: header list too large";
 static const char reason_content_type[] = "grpc: content-type must be application/grpc";
@@ -180,14 +178,10 @@ struct grpc_conn {
     /* The worker's idle list (no stream open), oldest first. */
     struct grpc_conn *idle_prev, *idle_next;
     int in_idle;
-    /* Where the client's bytes stand in HTTP/2 framing (track_inbound). */
+    /* Where the client's bytes stand in HTTP/2 framing: nghttp2 says nothing of a header
+     * block it has not finished, so read_conn() follows what it feeds nghttp2. */
     int64_t session_ms; /* the nghttp2 session started: the preface is due from here */
-    int preface_done;   /* the magic and the first frame (SETTINGS) are in */
-    uint32_t magic_left;
-    uint8_t fh[H2_FRAME_HD]; /* the frame header being read */
-    uint8_t fh_len;
-    uint32_t payload_left;
-    int64_t block_ms; /* a header block began here and has not ended; 0 = none */
+    struct h2_track track;
 };
 
 struct grpc_worker {
@@ -889,54 +883,6 @@ static void settle_conn(struct grpc_conn *c)
     set_pending(c, c->ssl != NULL && !c->out_blocked && c->tls_unread && SSL_has_pending(c->ssl));
 }
 
-/*
- * Follows the frame boundaries of n bytes nghttp2 has just taken: the 24-byte magic, then
- * 9-byte frame headers and payloads by their length. nghttp2 checks everything else; this
- * only learns when the preface is complete and when a header block (HEADERS or PUSH_PROMISE,
- * then CONTINUATIONs) begins and ends, which nghttp2's callbacks do not tell for a block it
- * ignores or has not finished.
- */
-static void track_inbound(struct grpc_conn *c, const uint8_t *p, size_t n, int64_t now)
-{
-    while (n > 0) {
-        if (c->magic_left > 0) {
-            size_t k = n < c->magic_left ? n : c->magic_left;
-            c->magic_left -= (uint32_t)k;
-            p += k;
-            n -= k;
-            continue;
-        }
-        if (c->fh_len < H2_FRAME_HD) {
-            c->fh[c->fh_len++] = *p++;
-            n--;
-            if (c->fh_len < H2_FRAME_HD) {
-                continue;
-            }
-            c->payload_left = (uint32_t)c->fh[0] << 16 | (uint32_t)c->fh[1] << 8 | c->fh[2];
-            uint8_t type = c->fh[3];
-            if ((type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE) && c->block_ms == 0) {
-                c->block_ms = now > 0 ? now : 1;
-            }
-        } else {
-            size_t k = n < c->payload_left ? n : c->payload_left;
-            c->payload_left -= (uint32_t)k;
-            p += k;
-            n -= k;
-        }
-        if (c->payload_left == 0) {
-            /* A whole frame is in. */
-            uint8_t type = c->fh[3], flags = c->fh[4];
-            c->preface_done = 1;
-            if ((type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE ||
-                 type == NGHTTP2_CONTINUATION) &&
-                (flags & NGHTTP2_FLAG_END_HEADERS)) {
-                c->block_ms = 0;
-            }
-            c->fh_len = 0;
-        }
-    }
-}
-
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
 static int read_conn(struct grpc_conn *c)
 {
@@ -961,7 +907,7 @@ static int read_conn(struct grpc_conn *c)
             flush_conn(c); /* a GOAWAY nghttp2 may have queued, best effort */
             return -1;
         }
-        track_inbound(c, w->rbuf, (size_t)n, o2d_now_ms());
+        h2_track_feed(&c->track, w->rbuf, (size_t)n, o2d_now_ms());
         int f = flush_conn(c);
         if (f != 0) {
             c->tls_unread = 1;
@@ -1088,7 +1034,7 @@ static int start_session(struct grpc_conn *c)
     }
     c->idle_since_ms = o2d_now_ms();
     c->session_ms = c->idle_since_ms;
-    c->magic_left = GRPC_MAGIC_LEN;
+    h2_track_init(&c->track);
     return O2D_OK;
 }
 
@@ -1173,6 +1119,15 @@ static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *add
     ssize_t n = write(w->evfd, &one, sizeof(one));
     (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
     return O2D_OK;
+}
+
+/* On the acceptor thread: a newcomer the acceptor refused, for the closed-connection count. */
+static void refused_conn(void *ctx, enum acceptor_refusal why)
+{
+    struct grpc_server *s = ctx;
+    ingest_count_conn_close(s->ing, O2D_TRANSPORT_GRPC,
+                            why == ACCEPTOR_REFUSED_FULL ? INGEST_CONN_REFUSED_FULL
+                                                         : INGEST_CONN_REFUSED_NO_FD);
 }
 
 /*
@@ -1277,8 +1232,8 @@ static int header_late(const struct grpc_conn *c, int64_t limit, int64_t now)
     if (limit <= 0) {
         return 0;
     }
-    return (!c->preface_done && now - c->session_ms >= limit) ||
-           (c->block_ms > 0 && now - c->block_ms >= limit);
+    return (!c->track.preface_done && now - c->session_ms >= limit) ||
+           (c->track.block_start_ms > 0 && now - c->track.block_start_ms >= limit);
 }
 
 /* How long a TLS handshake may take. */
@@ -1305,8 +1260,8 @@ static void tick_conn(struct grpc_conn *c, int64_t now)
     }
     if (header_late(c, cfg->read_header_timeout_ms, now)) {
         close_early(c, INGEST_CONN_HEADER_TIMEOUT,
-                    c->preface_done ? "read_header_timeout: header block unfinished"
-                                    : "read_header_timeout: no client preface");
+                    c->track.preface_done ? "read_header_timeout: header block unfinished"
+                                          : "read_header_timeout: no client preface");
         return;
     }
     for (struct grpc_stream *st = c->streams, *next; st != NULL; st = next) {
@@ -1537,6 +1492,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         .max_connections = s->cfg.max_connections,
         .assign = assign_conn,
         .evict = evict_conn,
+        .refused = refused_conn,
         .ctx = s,
     };
     rv = acceptor_new(&s->acc, &acfg);

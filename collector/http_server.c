@@ -749,6 +749,15 @@ static void tick_conns(void *ctx, int64_t now)
     }
 }
 
+/* On the acceptor thread: a newcomer the acceptor refused, for the closed-connection count. */
+static void refused_conn(void *ctx, enum acceptor_refusal why)
+{
+    struct http_server *s = ctx;
+    ingest_count_conn_close(s->ing, O2D_TRANSPORT_HTTP,
+                            why == ACCEPTOR_REFUSED_FULL ? INGEST_CONN_REFUSED_FULL
+                                                         : INGEST_CONN_REFUSED_NO_FD);
+}
+
 /* On the acceptor thread, at max_connections: closes the longest-idle connection. */
 static int evict_conn(void *ctx)
 {
@@ -943,6 +952,7 @@ int http_server_start(struct http_server *s)
         .max_connections = limit,
         .assign = assign_conn,
         .evict = evict_conn,
+        .refused = refused_conn,
         .tick = tick_conns,
         .ctx = s,
     };

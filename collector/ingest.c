@@ -428,6 +428,8 @@ static void write_per_signal(struct prom_writer *w, const char *name, atomic_uin
 static const char *const conn_close_names[INGEST_CONN_CLOSE_N] = {
     [INGEST_CONN_HEADER_TIMEOUT] = "read_header_timeout",
     [INGEST_CONN_EVICTED] = "evicted",
+    [INGEST_CONN_REFUSED_FULL] = "refused_max_connections",
+    [INGEST_CONN_REFUSED_NO_FD] = "refused_fd_limit",
 };
 
 void ingest_count_conn_close(struct ingest *ing, enum o2d_transport tr, enum ingest_conn_close why)
@@ -443,7 +445,9 @@ static void write_conn_closed(struct ingest *ing, struct prom_writer *w)
     prom_family(w, "otel2dd_receiver_closed_connections_total", PROM_COUNTER,
                 "Connections a receiver closed on its own, per transport and reason: "
                 "read_header_timeout (preface, header block or request head too slow), evicted "
-                "(idle, closed to make room at max_connections).");
+                "(idle, closed to make room at max_connections), refused_max_connections (a "
+                "newcomer closed at once: max_connections reached and nothing idle), "
+                "refused_fd_limit (a newcomer closed at once: out of file descriptors).");
     for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
         for (int r = 0; r < INGEST_CONN_CLOSE_N; r++) {
             struct prom_label l[] = {{"transport", o2d_transport_name(tr)},

@@ -157,6 +157,8 @@ void ingest_count_refusal(struct ingest *ing, enum o2d_transport tr, int sig,
 enum ingest_conn_close {
     INGEST_CONN_HEADER_TIMEOUT = 0, /* read_header_timeout passed (preface, header block, head) */
     INGEST_CONN_EVICTED = 1,        /* idle, closed to make room at max_connections */
+    INGEST_CONN_REFUSED_FULL = 2,   /* a newcomer at max_connections with nothing idle */
+    INGEST_CONN_REFUSED_NO_FD = 3,  /* a newcomer when out of file descriptors */
     INGEST_CONN_CLOSE_N
 };
 /* Counts a connection a receiver closed for `why`. Thread-safe. */

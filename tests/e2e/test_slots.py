@@ -10,9 +10,13 @@ NEW connection for every request and must be answered OK throughout:
 - HTTP/1.1 clients that send their request head one byte at a time are closed by
   read_header_timeout, which, unlike MHD's idle timeout, bytes do not reset;
 - a flood of idle connections past max_connections on both ports: the longest-idle ones
-  are evicted, and otel2dd_receiver_closed_connections_total counts them;
+  are evicted, and otel2dd_receiver_closed_connections_total counts them, with the
+  newcomers refused when nothing was idle (reason refused_max_connections);
+- every slot inside a request: nothing can be evicted, and each newcomer is closed at once
+  and counted as refused_max_connections, on both ports;
 - under a low open-file limit (prlimit in the child), otel2dd warns at start, and clients
-  past the limit are closed at once instead of hanging in the backlog.
+  past the limit are closed at once instead of hanging in the backlog, each counted
+  (reason refused_fd_limit).
 
     /usr/bin/python3 tests/e2e/test_slots.py [-v] [TestName ...]
 """
@@ -31,7 +35,8 @@ sys.path.insert(0, HERE)
 from harness import Otel2ddChecked as Otel2dd, wait_until  # noqa: E402
 from test_grpc import (GRPC_OK, PREFACE, RawH2, framed, grpc_status, span,  # noqa: E402
                        traces_req)
-from hyperframe.frame import (ContinuationFrame, HeadersFrame, SettingsFrame)  # noqa: E402
+from hyperframe.frame import (ContinuationFrame, HeadersFrame, PingFrame,  # noqa: E402
+                              SettingsFrame)
 import hpack  # noqa: E402
 import test_http  # noqa: E402
 
@@ -122,11 +127,24 @@ class Canary:
                                               len(self.results)), file=sys.stderr)
 
 
-def closed_count(o, transport, reason):
-    text = o.scrape()
+def closed_count(o, transport, reason, text=None):
+    """The closed-connection counter of transport and reason; every series is shown from the
+    start, so a missing one fails the test."""
+    text = o.scrape() if text is None else text
     m = re.search(r'^otel2dd_receiver_closed_connections_total\{transport="%s",reason="%s"\} '
                   r'(\d+)$' % (transport, reason), text, re.M)
-    return int(m.group(1)) if m else 0
+    if m is None:
+        raise AssertionError("no closed-connections series for %s/%s in /metrics"
+                             % (transport, reason))
+    return int(m.group(1))
+
+
+def past_limit_closed(o, transport):
+    """Connections closed to keep transport within max_connections: idle ones evicted, and
+    newcomers refused when nothing idle made room."""
+    text = o.scrape()
+    return (closed_count(o, transport, "evicted", text) +
+            closed_count(o, transport, "refused_max_connections", text))
 
 
 def peer_closed(sock):
@@ -313,15 +331,87 @@ class IdleFloodTest(unittest.TestCase):
             for tr in ("grpc", "http"):
                 wait_until(lambda: closed_count(o, tr, "evicted") >= 4 * max_conns, 10,
                            "%s evictions (have %d)" % (tr, closed_count(o, tr, "evicted")))
+                # every flood connection past the limit was evicted or refused, and counted:
+                # at most max_conns of them can still be open
+                wait_until(lambda: past_limit_closed(o, tr) >= 5 * max_conns, 10,
+                           "%s evicted + refused_max_connections >= %d (have %d)"
+                           % (tr, 5 * max_conns, past_limit_closed(o, tr)))
+                self.assertEqual(closed_count(o, tr, "refused_fd_limit"), 0)
             gcan.wait_ok(len(gcan.results) + 3, "after the flood")
             hcan.wait_ok(len(hcan.results) + 3, "after the flood")
-            print("evicted: grpc %d, http %d" % (closed_count(o, "grpc", "evicted"),
-                                                 closed_count(o, "http", "evicted")),
-                  file=sys.stderr)
+            print("evicted: grpc %d, http %d; refused at max_connections: grpc %d, http %d"
+                  % (closed_count(o, "grpc", "evicted"), closed_count(o, "http", "evicted"),
+                     closed_count(o, "grpc", "refused_max_connections"),
+                     closed_count(o, "http", "refused_max_connections")), file=sys.stderr)
             gcan.check(self, "an idle flood (gRPC canary)")
             hcan.check(self, "an idle flood (HTTP canary)")
             for s in idle:
                 s.close()
+
+
+class FullAndBusyTest(unittest.TestCase):
+    """At max_connections with every connection inside a request, nothing can be evicted:
+    a newcomer is closed at once and counted as refused_max_connections."""
+
+    @staticmethod
+    def busy_grpc(port):
+        h = RawH2(port)
+        h.headers(1)  # a request begun, its message still to come
+        # nghttp2 answers frames in order: the PING's ACK means the stream is open
+        h.send(PingFrame(0, opaque_data=b"slotbusy"))
+        h.wait(lambda: any(isinstance(f, PingFrame) and "ACK" in f.flags for f in h.frames),
+               what="PING ACK")
+        return h.sock
+
+    @staticmethod
+    def busy_http(port):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        # MHD sends 100 Continue once the head is handled: the request is then in progress
+        s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  b"Content-Type: application/x-protobuf\r\nContent-Length: 100\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise AssertionError("closed before 100 Continue: %r" % got)
+            got += chunk
+        if not got.startswith(b"HTTP/1.1 100"):
+            raise AssertionError("no 100 Continue: %r" % got)
+        return s
+
+    def test_busy_slots_refuse_newcomers_and_count_them(self):
+        max_conns = 3
+        cfg = {"protocols": {
+            "grpc": {"max_connections": max_conns, "read_header_timeout": "60s"},
+            "http": {"max_connections": max_conns, "read_header_timeout": "60s"}}}
+        with Otel2dd(cfg) as o:
+            for tr, port, busy_one in (("grpc", o.grpc_port, self.busy_grpc),
+                                       ("http", o.http_port, self.busy_http)):
+                busy = []
+                try:
+                    for _ in range(max_conns):
+                        busy.append(busy_one(port))
+                    for n in range(1, 4):
+                        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                        self.assertIsNotNone(test_http.closed_within(s, 5),
+                                             "%s: a newcomer at max_connections was left "
+                                             "hanging" % tr)
+                        s.close()
+                        # counted before the close
+                        self.assertEqual(closed_count(o, tr, "refused_max_connections"), n)
+                    self.assertEqual(closed_count(o, tr, "evicted"), 0)
+                    self.assertEqual(closed_count(o, tr, "refused_fd_limit"), 0)
+                    for b in busy:
+                        b.setblocking(False)
+                        try:
+                            self.assertNotEqual(b.recv(1), b"", "%s: a busy connection was "
+                                                "closed" % tr)
+                        except BlockingIOError:
+                            pass  # nothing said, still open
+                finally:
+                    for b in busy:
+                        b.close()
 
 
 # ---- the descriptor limit ----
@@ -371,6 +461,11 @@ class FdLimitTest(unittest.TestCase):
                 h.close()
             # descriptors come back: served again
             wait_until(lambda: grpc_request(o.grpc_port), 10, "a request served again")
+            # /metrics needs a descriptor too, so it is read now: each client refused above
+            # was counted before its close, the one past the limit included
+            fd_refused = closed_count(o, "grpc", "refused_fd_limit")
+            self.assertGreaterEqual(fd_refused, refused + 1)
+            print("refused_fd_limit %d" % fd_refused, file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
  * of worker (with releases), max_connections, a failing assign(), eviction at
  * max_connections (the newcomer waits for the slot evict() frees, is refused when nothing
  * is idle, or after ACCEPTOR_WAIT_MS when no slot comes), tick(), and the fast
- * refusal when accept() runs out of descriptors (RLIMIT_NOFILE lowered under it). Waits poll
- * with a deadline.
+ * refusal when accept() runs out of descriptors (RLIMIT_NOFILE lowered under it), each
+ * refusal counted by its reason in the stats and told to refused(). Waits poll with a
+ * deadline.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -37,10 +38,11 @@ struct record {
     int n;
     int worker[MAX_CONNS];
     int fd[MAX_CONNS];
-    int fail_next; /* assign() fails this many times */
-    int evicts;    /* evict() calls */
-    int evict_ok;  /* what evict() answers: 1 O2D_OK, 0 O2D_ERR_BUSY */
-    int ticks;     /* tick() calls */
+    int fail_next;   /* assign() fails this many times */
+    int evicts;      /* evict() calls */
+    int evict_ok;    /* what evict() answers: 1 O2D_OK, 0 O2D_ERR_BUSY */
+    int ticks;       /* tick() calls */
+    int refusals[2]; /* refused() calls, by enum acceptor_refusal */
 };
 
 struct fixture {
@@ -93,6 +95,14 @@ static void record_tick(void *ctx, int64_t now_ms)
     pthread_mutex_unlock(&r->mu);
 }
 
+static void record_refused(void *ctx, enum acceptor_refusal why)
+{
+    struct record *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    r->refusals[why]++;
+    pthread_mutex_unlock(&r->mu);
+}
+
 static int read_field(struct record *r, const int *field)
 {
     pthread_mutex_lock(&r->mu);
@@ -140,6 +150,18 @@ static void wait_stats(struct fixture *f, uint64_t accepted, uint64_t refused)
     assert_int_equal(st.refused, refused);
 }
 
+/* Refusals by reason, as the stats and refused() tell them. Read once the client saw the
+ * close: both are counted before it. */
+static void assert_refusals(struct fixture *f, int full, int no_fd)
+{
+    struct acceptor_stats st;
+    acceptor_get_stats(f->a, &st);
+    assert_int_equal(st.refused_full, full);
+    assert_int_equal(st.refused_no_fd, no_fd);
+    assert_int_equal(read_field(&f->rec, &f->rec.refusals[ACCEPTOR_REFUSED_FULL]), full);
+    assert_int_equal(read_field(&f->rec, &f->rec.refusals[ACCEPTOR_REFUSED_NO_FD]), no_fd);
+}
+
 static void start_with(struct fixture *f, int nworkers, uint32_t max_connections, int evict)
 {
     memset(f, 0, sizeof(*f));
@@ -154,6 +176,7 @@ static void start_with(struct fixture *f, int nworkers, uint32_t max_connections
         .assign = record_assign,
         .evict = evict ? record_evict : NULL,
         .tick = evict ? record_tick : NULL,
+        .refused = record_refused,
         .ctx = &f->rec,
     };
     assert_int_equal(acceptor_new(&f->a, &cfg), O2D_OK);
@@ -263,6 +286,7 @@ static void over_max_connections_closed_at_once(void **state)
     int extra = connect_one(&f);
     assert_true(closed_by_server(extra));
     wait_stats(&f, 3, 1);
+    assert_refusals(&f, 1, 0);
     assert_int_equal(recorded(&f.rec), 3);
     /* A slot that comes back is used again, by the worker that freed it. */
     acceptor_release(f.a, 1);
@@ -284,6 +308,7 @@ static void failed_assign_gives_the_slot_back(void **state)
     assert_true(closed_by_server(first));
     /* The slot comes back once assign() has returned, just after it closed the socket. */
     wait_stats(&f, 0, 1);
+    assert_refusals(&f, 0, 0); /* counted as refused, but for neither reason */
     int64_t deadline = o2d_now_ms() + WAIT_MS;
     while (acceptor_load(f.a, 0) != 0 && o2d_now_ms() < deadline) {
         sleep_ms(1);
@@ -349,6 +374,7 @@ static void full_slots_nothing_idle_refused_at_once(void **state)
     int extra = connect_one(&f);
     assert_true(closed_by_server(extra));
     wait_stats(&f, 2, 1);
+    assert_refusals(&f, 1, 0);
     assert_true(read_field(&f.rec, &f.rec.evicts) >= 1); /* asked again for 100 ms */
     struct acceptor_stats st;
     acceptor_get_stats(f.a, &st);
@@ -372,6 +398,7 @@ static void eviction_that_frees_nothing_refuses_after_the_wait(void **state)
     assert_true(closed_by_server(extra));
     assert_true(o2d_now_ms() - t0 >= ACCEPTOR_WAIT_MS - 50);
     wait_stats(&f, 1, 1);
+    assert_refusals(&f, 1, 0);
     assert_int_equal(recorded(&f.rec), 1);
     /* The slot that comes back later serves the next client at once. */
     acceptor_release(f.a, 0);
@@ -408,6 +435,7 @@ static void out_of_descriptors_refuses_fast_then_recovers(void **state)
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
     assert_true(st.fd_exhausted >= 3);
     assert_int_equal(st.refused, 3);
+    assert_refusals(&f, 0, 3);
     assert_int_equal(recorded(&f.rec), 0);
     /* Descriptors are back: the next client is taken. */
     connect_one(&f);
