@@ -11,6 +11,7 @@
  * taken synchronously with sigwait() in the main thread; every other thread has them blocked.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +35,22 @@
 #include "pipeline.h"
 #include "translate_cmd.h"
 #include "validate_cmd.h"
+
+/*
+ * glibc keeps freed memory: an mmap'ed chunk, once freed, raises the mmap threshold to its
+ * size (up to 32 MiB), so the next large request body or arena block comes from a
+ * per-thread heap, and a heap gives memory back only from its top. Fixing the thresholds
+ * turns that adaptation off: every allocation from 128 KiB up (bodies, inflated bodies,
+ * arena blocks past the first) is its own mapping, returned whole when freed, and heaps are
+ * trimmed once 1 MiB is free at their top. So the process shrinks back after a burst
+ * (README.md, "Memory"); the price is one mmap/munmap pair per large block, small beside
+ * touching its pages.
+ */
+static void tune_malloc(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+}
 
 static void usage(FILE *f)
 {
@@ -209,6 +226,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    tune_malloc();
 
     struct o2d_config cfg;
     char err[1024] = "";

@@ -1,15 +1,22 @@
 /*
- * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit.
+ * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit, and charged
+ * block by block to the calling thread's budget when one is set. What the budget is and what
+ * happens when it is spent is the caller's business (collector/ingest.c).
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
 
 #define ARENA_ALIGN       16
 #define ARENA_FIRST_BLOCK (64 * 1024)
 #define ARENA_MAX_BLOCK   (4 * 1024 * 1024)
+/* Kept across resets: what a typical request fits in; larger blocks go back each time. */
+#define ARENA_KEEP (256 * 1024)
+
+static _Thread_local const struct o2d_arena_budget *thread_budget;
 
 struct o2d_arena_block {
     struct o2d_arena_block *next;
@@ -33,10 +40,45 @@ void o2d_arena_init(struct o2d_arena *a, size_t limit)
 {
     memset(a, 0, sizeof(*a));
     a->limit = limit;
-    a->keep = 1024 * 1024;
+    a->keep = ARENA_KEEP;
+    a->refused = O2D_OK;
     a->pb.alloc = pb_alloc;
     a->pb.free = pb_free;
     a->pb.allocator_data = a;
+}
+
+const struct o2d_arena_budget *o2d_arena_thread_budget(const struct o2d_arena_budget *b)
+{
+    const struct o2d_arena_budget *old = thread_budget;
+    thread_budget = b;
+    return old;
+}
+
+static void give_back(struct o2d_arena *a)
+{
+    if (a->charged_to != NULL && a->charged > 0) {
+        a->charged_to->give(a->charged_to->ctx, a->charged);
+    }
+    a->charged_to = NULL;
+    a->charged = 0;
+    a->refused = O2D_OK;
+}
+
+/* Takes n bytes from the thread's budget for a new block; 0 when there is none. */
+static int charge(struct o2d_arena *a, size_t n)
+{
+    const struct o2d_arena_budget *b = a->charged_to != NULL ? a->charged_to : thread_budget;
+    if (b == NULL) {
+        return O2D_OK;
+    }
+    int rv = b->take(b->ctx, n);
+    if (rv != O2D_OK) {
+        a->refused = rv;
+        return rv;
+    }
+    a->charged_to = b;
+    a->charged += n;
+    return O2D_OK;
 }
 
 void o2d_arena_cleanup(struct o2d_arena *a)
@@ -51,6 +93,7 @@ void o2d_arena_cleanup(struct o2d_arena *a)
     a->used = 0;
     a->reserved = 0;
     a->failed = 0;
+    give_back(a);
 }
 
 void o2d_arena_reset(struct o2d_arena *a)
@@ -75,6 +118,7 @@ void o2d_arena_reset(struct o2d_arena *a)
     }
     a->used = 0;
     a->failed = 0;
+    give_back(a);
 }
 
 void o2d_arena_set_limit(struct o2d_arena *a, size_t limit)
@@ -98,6 +142,10 @@ void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
         }
         if (size < need) {
             size = need;
+        }
+        if (size > SIZE_MAX - sizeof(*b) || charge(a, sizeof(*b) + size) != O2D_OK) {
+            a->failed = 1;
+            return NULL;
         }
         struct o2d_arena_block *nb = o2d_malloc(sizeof(*nb) + size);
         if (nb == NULL) {
