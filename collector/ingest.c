@@ -552,10 +552,11 @@ void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
     prom_sample_u64(w, "otel2dd_receiver_unforwarded_metric_points_total", NULL, 0,
                     atomic_load(&ing->metric_points_dropped));
     prom_family(w, "otel2dd_receiver_buffered_bytes", PROM_GAUGE,
-                "Request body bytes the receivers hold now, out of memory_limit_mib.");
+                "Memory the requests in progress hold now (bodies, inflated bodies, decoded "
+                "structures), out of memory_limit_mib.");
     prom_sample_u64(w, "otel2dd_receiver_buffered_bytes", NULL, 0, atomic_load(&ing->inflight));
     prom_family(w, "otel2dd_receiver_buffered_capacity_bytes", PROM_GAUGE,
-                "The receivers' memory budget for request bodies (memory_limit_mib).");
+                "The receivers' memory budget for requests in progress (memory_limit_mib).");
     prom_sample_u64(w, "otel2dd_receiver_buffered_capacity_bytes", NULL, 0, ing->memory_limit);
 
     prom_family(w, "otel2dd_receiver_request_duration_seconds", PROM_HISTOGRAM,
