@@ -254,6 +254,29 @@ class MemoryBound(unittest.TestCase):
         self.run_load(lambda o: post(o.http_port, body), 413,
                       {413, 503}, rounds=1)
 
+    def test_gzip_larger_than_its_trailer_says(self):
+        # Two gzip members: the trailer (ISIZE of the last) announces only the small second
+        # one, so the first try at that size fails and the body is inflated again within
+        # the size limit, charged as such; all of it is accepted.
+        rs = trace_pb2.ResourceSpans()
+        set_attr(rs.resource.attributes, "service.name", "test-memory")
+        big = field(1, rs.SerializeToString() + field(2, scope_spans(2000, 8, 20)))
+        small = field(1, rs.SerializeToString() + field(2, scope_spans(1, 8, 20)))
+        body = gzip.compress(big) + gzip.compress(small)
+        self.assertLess(len(small), 64 * 1024)
+        self.assertGreater(len(big), 256 * 1024)
+        with Otel2ddChecked(config={"memory_limit_mib": LIMIT_MIB}, verbosity="quiet") as o:
+            self.assertEqual(post(o.http_port, body, headers={"Content-Encoding": "gzip"}), 200)
+            line = 'otel2dd_receiver_accepted_items_total{transport="http",signal="traces"} '
+            got = [l for l in o.scrape().splitlines() if l.startswith(line)]
+            self.assertEqual(got, [line + "2001"])
+            # A trailer that lies about its own member (larger) is charged at most the size
+            # limit, and zlib's length check refuses the body.
+            liar = bytearray(gzip.compress(small))
+            liar[-4:] = (HTTP_MAX * 4).to_bytes(4, "little")
+            self.assertEqual(post(o.http_port, bytes(liar), headers={"Content-Encoding": "gzip"}),
+                             400)
+
     def test_json_near_the_limit(self):
         # Needs the streaming OTLP/JSON decoder (no jansson tree beside the arena).
         body = json_body(HTTP_MAX - 4096)
