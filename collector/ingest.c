@@ -22,9 +22,11 @@
 #include "o2d_time.h"
 #include "pipeline.h"
 
-/* A thread keeps at most this much inflate buffer between requests (its decode arena keeps
- * one block of at most 256 KiB, o2d_arena.c): the per-thread fixed part of README's memory
- * ceiling. Larger ones go back after each request. */
+/* A thread keeps at most this much of its decode arena's blocks and of its inflate buffer
+ * between requests: the per-thread part of README's memory ceiling. Kept blocks spare a
+ * typical request (up to a few hundred spans) any allocation; larger ones go back after each
+ * request. */
+#define KEEP_ARENA_BYTES   (1024u * 1024)
 #define KEEP_INFLATE_BYTES (256u * 1024)
 /* The first guess at a gzip body's inflated size when its trailer says less than this. */
 #define INFLATE_FIRST (64u * 1024)
@@ -252,6 +254,7 @@ static struct ingest_tls *thread_state(struct ingest *ing)
         return NULL;
     }
     o2d_arena_init(&t->arena, ing->memory_limit);
+    t->arena.keep = KEEP_ARENA_BYTES;
     o2d_buf_init(&t->inflated, 0);
     t->ing = ing;
     t->budget.take = budget_take;
@@ -458,6 +461,7 @@ out:
     if (large) {
         pthread_mutex_unlock(&ing->large_mu);
     }
+
     observe_latency(ing, tr, o2d_now_ns() - started_ns);
     return res->status;
 }

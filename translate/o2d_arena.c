@@ -13,7 +13,7 @@
 #define ARENA_ALIGN       16
 #define ARENA_FIRST_BLOCK (64 * 1024)
 #define ARENA_MAX_BLOCK   (4 * 1024 * 1024)
-/* Kept across resets: what a typical request fits in; larger blocks go back each time. */
+/* Kept across resets by default (translation's scratch arenas); larger blocks go back. */
 #define ARENA_KEEP (256 * 1024)
 
 static _Thread_local const struct o2d_arena_budget *thread_budget;
@@ -81,15 +81,21 @@ static int charge(struct o2d_arena *a, size_t n)
     return O2D_OK;
 }
 
-void o2d_arena_cleanup(struct o2d_arena *a)
+static void free_list(struct o2d_arena_block *b)
 {
-    struct o2d_arena_block *b = a->head;
     while (b != NULL) {
         struct o2d_arena_block *next = b->next;
         o2d_free(b);
         b = next;
     }
+}
+
+void o2d_arena_cleanup(struct o2d_arena *a)
+{
+    free_list(a->head);
+    free_list(a->spare);
     a->head = NULL;
+    a->spare = NULL;
     a->used = 0;
     a->reserved = 0;
     a->failed = 0;
@@ -98,24 +104,32 @@ void o2d_arena_cleanup(struct o2d_arena *a)
 
 void o2d_arena_reset(struct o2d_arena *a)
 {
-    struct o2d_arena_block *b = a->head;
-    struct o2d_arena_block *kept = NULL;
-    while (b != NULL) {
-        struct o2d_arena_block *next = b->next;
-        if (kept == NULL && b->size <= a->keep) {
-            kept = b;
+    /* Oldest first: the small blocks every request starts with are the ones worth keeping. */
+    struct o2d_arena_block *oldest = NULL;
+    for (struct o2d_arena_block *b = a->head, *next; b != NULL; b = next) {
+        next = b->next;
+        b->next = oldest;
+        oldest = b;
+    }
+    size_t kept = 0;
+    struct o2d_arena_block **tail = &a->spare;
+    for (; *tail != NULL; tail = &(*tail)->next) {
+        kept += (*tail)->size;
+    }
+    for (struct o2d_arena_block *b = oldest, *next; b != NULL; b = next) {
+        next = b->next;
+        if (kept <= a->keep && b->size <= a->keep - kept) {
+            b->next = NULL;
+            b->off = 0;
+            *tail = b;
+            tail = &b->next;
+            kept += b->size;
         } else {
             o2d_free(b);
         }
-        b = next;
     }
-    a->head = kept;
-    a->reserved = 0;
-    if (kept != NULL) {
-        kept->next = NULL;
-        kept->off = 0;
-        a->reserved = kept->size;
-    }
+    a->head = NULL;
+    a->reserved = kept;
     a->used = 0;
     a->failed = 0;
     give_back(a);
@@ -143,20 +157,30 @@ void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
         if (size < need) {
             size = need;
         }
-        if (size > SIZE_MAX - sizeof(*b) || charge(a, sizeof(*b) + size) != O2D_OK) {
-            a->failed = 1;
-            return NULL;
+        /* A kept block that fits costs neither an allocation nor the budget. */
+        struct o2d_arena_block **sp = &a->spare;
+        while (*sp != NULL && (*sp)->size < need) {
+            sp = &(*sp)->next;
         }
-        struct o2d_arena_block *nb = o2d_malloc(sizeof(*nb) + size);
-        if (nb == NULL) {
-            a->failed = 1;
-            return NULL;
+        struct o2d_arena_block *nb = *sp;
+        if (nb != NULL) {
+            *sp = nb->next;
+        } else {
+            if (size > SIZE_MAX - sizeof(*b) || charge(a, sizeof(*b) + size) != O2D_OK) {
+                a->failed = 1;
+                return NULL;
+            }
+            nb = o2d_malloc(sizeof(*nb) + size);
+            if (nb == NULL) {
+                a->failed = 1;
+                return NULL;
+            }
+            nb->size = size;
+            a->reserved += size;
         }
-        nb->size = size;
         nb->off = 0;
         nb->next = b;
         a->head = nb;
-        a->reserved += size;
         b = nb;
     }
     void *p = b->mem + b->off;

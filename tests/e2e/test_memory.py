@@ -29,7 +29,7 @@ HTTP_MAX = 20 * MIB  # receivers.otlp.protocols.http.max_request_body_size defau
 # README.md, "Memory": the fixed part without the 26 MiB the LLM Obs span builders may keep
 # after LLM spans (these tests send none), per receiver thread and per open connection.
 FIXED_MIB = 24
-PER_THREAD_MIB = 1
+PER_THREAD_MIB = 2
 PER_CONN_MIB = 1 / 8
 # After the load, RSS comes back to within this of what it was before it (README.md).
 AFTER_MIB = 8

@@ -117,6 +117,26 @@ static void arena_charges_the_thread_budget(void **state)
     assert_true(tb.taken >= a.reserved - a.keep);
     assert_int_equal(a.charged, tb.taken);
 
+    /* Blocks kept across a reset (up to `keep` in all) are used again, uncharged. */
+    o2d_arena_reset(&a);
+    assert_int_equal(tb.taken, 0);
+    a.keep = 1024 * 1024;
+    for (int i = 0; i < 900; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    o2d_arena_reset(&a);
+    assert_true(a.reserved > 512 * 1024 && a.reserved <= a.keep);
+    int before = tb.takes;
+    for (int i = 0; i < 900; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    assert_int_equal(tb.takes, before);
+    assert_int_equal(tb.taken, 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    assert_int_equal(tb.takes, before + 1); /* past them, one new block, charged */
+
     /* Past the budget: the allocation fails and the arena says why. */
     assert_null(o2d_arena_alloc(&a, 4u * 1024 * 1024));
     assert_true(a.failed);
