@@ -34,6 +34,21 @@ PER_CONN_MIB = 1 / 8
 # After the load, RSS comes back to within this of what it was before it (README.md).
 AFTER_MIB = 8
 AT_ONCE = 4
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("OTEL2DD_BUILD", os.path.join(HERE, "..", "..", "build"))
+
+
+def sanitizer_build():
+    """An ASan build has its own allocator, shadow memory and quarantine: its resident memory
+    says nothing about otel2dd's, so only the answers are checked there."""
+    try:
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            return "O2D_SANITIZE:BOOL=ON" in f.read()
+    except OSError:
+        return False
+
+
+SANITIZED = sanitizer_build()
 
 
 def receiver_threads():
@@ -194,6 +209,8 @@ class MemoryBound(unittest.TestCase):
                       file=sys.stderr)
             self.assertLessEqual(set(answers), set(allowed), answers)
             self.assertIn(ok, answers)
+            if SANITIZED:
+                return answers, None
             peak = proc_mib(o.pid())["VmHWM"]
             self.assertLess(peak, ceiling, "peak RSS %.0f MiB, ceiling %.0f MiB" %
                             (peak, ceiling))
