@@ -4,7 +4,11 @@
  * overflow a double (underflow is fine), "\u0000" is allowed in strings but not in keys,
  * a repeated key keeps its first place and takes its last value (json_object_setn_new_nocheck,
  * as jansson's parser does), nesting deeper than JSON_PARSER_MAX_DEPTH values is refused,
- * any value may be the top level, and only whitespace may follow it.
+ * any value may be the top level, and only whitespace may follow it. Where jansson's lexer
+ * decides the reason (a misplaced token is read whole first, so an out-of-range number there
+ * is "out of range") or quietly accepts ("5\0": one NUL after a number or literal vanishes),
+ * this reader does the same, so that OTLP/JSON bodies get jansson's answers
+ * (tests/unit/test_otlp_json_diff.c).
  *
  * Strings without escapes become jansson strings straight from the text; escaped ones are
  * decoded into one reused buffer first. Error positions are not kept: callers only need to
@@ -25,10 +29,10 @@
 const char o2d_json_in_bad_utf8[] = "not valid UTF-8";
 static const char r_syntax[] = "not JSON";
 static const char r_depth[] = "JSON nested too deeply";
-static const char r_range[] = "JSON number out of range";
+const char o2d_json_in_range[] = "JSON number out of range";
 static const char r_nul_key[] = "NUL in a JSON object key";
 
-/* Longer number texts than this are copied into the reader's buffer for strtod. */
+/* A number ending the text and longer than this is copied into the reader's buffer. */
 #define NUM_STACK 64
 
 static void fail(struct o2d_json_in_pull *r, const char *reason)
@@ -114,11 +118,10 @@ static const unsigned char *plain_run(const unsigned char *p, const unsigned cha
     }
 }
 
-/* One escape at p (the backslash) decoded into r->tmp; returns what follows or NULL. */
-static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned char *p)
+/* One escape at p (the backslash) decoded into out[0..*n); returns what follows or NULL. */
+static const unsigned char *decode_escape(const unsigned char *p, const unsigned char *end,
+                                          uint8_t out[4], size_t *n_out)
 {
-    const unsigned char *end = r->end;
-    uint8_t out[4];
     size_t n = 1;
     if (end - p < 2) {
         return NULL;
@@ -167,11 +170,71 @@ static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned 
     default:
         return NULL;
     }
-    if (o2d_buf_append(&r->tmp, out, n) != O2D_OK) {
+    *n_out = n;
+    return p + 2;
+}
+
+/* One escape at p (the backslash) decoded into r->tmp; returns what follows or NULL. */
+static const unsigned char *unescape(struct o2d_json_in_pull *r, const unsigned char *p)
+{
+    uint8_t out[4];
+    size_t n;
+    p = decode_escape(p, r->end, out, &n);
+    if (p != NULL && o2d_buf_append(&r->tmp, out, n) != O2D_OK) {
         r->nomem = 1;
         return NULL;
     }
-    return p + 2;
+    return p;
+}
+
+/*
+ * The string whose opening quote is at r->p, checked like read_string but decoded into
+ * dst[0..cap) with no buffer of r's: *len is its whole decoded length (bytes past cap are
+ * dropped; dst may be NULL to only check), *nul whether it holds "\u0000".
+ */
+static int read_string_into(struct o2d_json_in_pull *r, uint8_t *dst, size_t cap, size_t *len,
+                            int *nul)
+{
+    const unsigned char *p = r->p + 1, *end = r->end;
+    size_t n = 0;
+    *nul = 0;
+    for (;;) {
+        int bad = 0;
+        const unsigned char *run = p;
+        p = plain_run(p, end, &bad);
+        size_t rl = (size_t)(p - run);
+        if (dst != NULL && n < cap) {
+            memcpy(dst + n, run, rl < cap - n ? rl : cap - n);
+        }
+        n += rl;
+        if (bad) {
+            fail(r, o2d_json_in_bad_utf8);
+            return 0;
+        }
+        if (p == end || *p < 0x20) {
+            fail(r, r_syntax); /* unterminated, or a control character */
+            return 0;
+        }
+        if (*p == '"') {
+            break;
+        }
+        uint8_t out[4];
+        size_t ol;
+        p = decode_escape(p, end, out, &ol);
+        if (p == NULL) {
+            fail(r, r_syntax);
+            return 0;
+        }
+        *nul |= ol == 1 && out[0] == 0;
+        for (size_t i = 0; i < ol; i++, n++) {
+            if (dst != NULL && n < cap) {
+                dst[n] = out[i];
+            }
+        }
+    }
+    *len = n;
+    r->p = p + 1;
+    return 1;
 }
 
 /* The string whose opening quote is at r->p: *s points into the text when it has no escape,
@@ -223,27 +286,56 @@ static int is_digit(const unsigned char *p, const unsigned char *end)
     return p < end && *p >= '0' && *p <= '9';
 }
 
-static json_t *read_number(struct o2d_json_in_pull *r)
+/* jansson 2.14 reads the byte after a number or a literal and puts it back; when that byte is
+ * NUL its stream takes the slot for empty and reads on, so one NUL there vanishes ("5\0" is
+ * the number 5). Accepting the same texts means skipping it too. */
+static void skip_lost_nul(struct o2d_json_in_pull *r)
+{
+    if (r->p < r->end && *r->p == '\0') {
+        r->p++;
+    }
+}
+
+/* jansson checks a number's range after it has read the byte that follows, whole and as
+ * UTF-8: when that is not valid UTF-8, the text is refused for it first. */
+static void fail_range(struct o2d_json_in_pull *r, const unsigned char *next)
+{
+    uint32_t cp;
+    if (next < r->end && *next >= 0x80 &&
+        o2d_utf8_decode(next, (size_t)(r->end - next), &cp) == 0) {
+        fail(r, o2d_json_in_bad_utf8);
+        return;
+    }
+    fail(r, o2d_json_in_range);
+}
+
+/* The number at r->p, as jansson holds it: an integer (no fraction, no exponent) must fit
+ * int64, a real must not overflow a double. 0 with r's reason set otherwise. */
+static int lex_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
 {
     const unsigned char *start = r->p, *p = r->p, *end = r->end;
-    int neg = *p == '-', real = 0;
+    int neg = p < end && *p == '-', real = 0;
     p += neg;
     if (is_digit(p, end) && *p == '0') {
         p++;
+        if (is_digit(p, end)) {
+            fail(r, r_syntax); /* jansson's lexer: "01" is one bad token, not 0 then 1 */
+            return 0;
+        }
     } else if (is_digit(p, end)) {
         while (is_digit(p, end)) {
             p++;
         }
     } else {
         fail(r, r_syntax);
-        return NULL;
+        return 0;
     }
     const unsigned char *int_end = p;
     if (p < end && *p == '.') {
         p++;
         if (!is_digit(p, end)) {
             fail(r, r_syntax);
-            return NULL;
+            return 0;
         }
         while (is_digit(p, end)) {
             p++;
@@ -257,7 +349,7 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         }
         if (!is_digit(p, end)) {
             fail(r, r_syntax);
-            return NULL;
+            return 0;
         }
         while (is_digit(p, end)) {
             p++;
@@ -265,7 +357,8 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         real = 1;
     }
     r->p = p;
-    json_t *v;
+    skip_lost_nul(r);
+    out->real = real;
     if (!real) {
         /* strtoll's range: up to 2^63 - 1, or 2^63 when negative. */
         uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
@@ -273,66 +366,115 @@ static json_t *read_number(struct o2d_json_in_pull *r)
         for (const unsigned char *d = start + neg; d < int_end; d++) {
             uint64_t digit = (uint64_t)(*d - '0');
             if (x > (limit - digit) / 10) {
-                fail(r, r_range);
-                return NULL;
+                fail_range(r, p);
+                return 0;
             }
             x = x * 10 + digit;
         }
-        json_int_t i =
-            neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(json_int_t)x) : (json_int_t)x;
-        v = json_integer(i);
-    } else {
-        /* strtod needs a terminated copy; the process never changes LC_NUMERIC, so '.' is
-         * the decimal point (jansson converts to the locale's for the same reason). */
-        size_t n = (size_t)(p - start);
-        char stack[NUM_STACK];
-        char *text = stack;
-        if (n >= sizeof(stack)) {
-            o2d_buf_reset(&r->tmp);
-            if (o2d_buf_append(&r->tmp, start, n) != O2D_OK ||
-                o2d_buf_append_byte(&r->tmp, '\0') != O2D_OK) {
-                r->nomem = 1;
-                return NULL;
-            }
-            text = (char *)r->tmp.data;
-        } else {
-            memcpy(stack, start, n);
-            stack[n] = '\0';
-        }
-        errno = 0;
-        double d = strtod(text, NULL);
-        if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
-            fail(r, r_range);
-            return NULL;
-        }
-        v = json_real(d);
+        out->i = neg ? (x == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)x) : (int64_t)x;
+        out->d = (double)out->i;
+        return 1;
     }
+    /* strtod reads the text in place: the token is a whole JSON number and the byte after it
+     * (inside the text) cannot continue one, so strtod stops there. Only a number that ends
+     * the text is copied, as strtod needs a terminator. The process never changes
+     * LC_NUMERIC, so '.' is the decimal point (jansson converts to the locale's for the same
+     * reason). */
+    size_t n = (size_t)(p - start);
+    char stack[NUM_STACK];
+    const char *text = (const char *)start;
+    if (p == end && n >= sizeof(stack)) {
+        o2d_buf_reset(&r->tmp);
+        if (o2d_buf_append(&r->tmp, start, n) != O2D_OK ||
+            o2d_buf_append_byte(&r->tmp, '\0') != O2D_OK) {
+            r->nomem = 1;
+            return 0;
+        }
+        text = (const char *)r->tmp.data;
+    } else if (p == end) {
+        memcpy(stack, start, n);
+        stack[n] = '\0';
+        text = stack;
+    }
+    errno = 0;
+    char *stop;
+    double d = strtod(text, &stop);
+    if ((size_t)(stop - text) != n) {
+        fail(r, r_syntax); /* not expected: the token is a JSON number */
+        return 0;
+    }
+    if ((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE) {
+        fail_range(r, p);
+        return 0;
+    }
+    out->d = d;
+    out->i = 0;
+    return 1;
+}
+
+/* Something else came where a structural byte was expected. jansson's lexer reads that
+ * token whole before its parser refuses it, so a number too large for jansson is refused as
+ * out of range rather than as misplaced. */
+static void unexpected(struct o2d_json_in_pull *r)
+{
+    const unsigned char *at = r->p;
+    if (at < r->end && (*at == '-' || (*at >= '0' && *at <= '9'))) {
+        struct o2d_json_in_num num;
+        lex_number(r, &num);
+        r->p = at;
+    }
+    fail(r, r_syntax);
+}
+
+static json_t *read_number(struct o2d_json_in_pull *r)
+{
+    struct o2d_json_in_num num;
+    if (!lex_number(r, &num)) {
+        return NULL;
+    }
+    json_t *v = num.real ? json_real(num.d) : json_integer((json_int_t)num.i);
     if (v == NULL) {
         r->nomem = 1;
     }
     return v;
 }
 
-static json_t *read_literal(struct o2d_json_in_pull *r)
+/* The run of letters at r->p: 't', 'f' or 'n' for true, false, null; 0 (a syntax failure)
+ * for anything else. jansson reads the whole run, so "truex" is no "true". */
+static int lex_literal(struct o2d_json_in_pull *r)
 {
     const unsigned char *p = r->p;
     size_t n = 0;
-    /* jansson reads the whole run of letters, so "truex" is no "true" */
     while (p + n < r->end && ((p[n] | 0x20) >= 'a' && (p[n] | 0x20) <= 'z')) {
         n++;
     }
     r->p = p + n;
+    skip_lost_nul(r);
     if (n == 4 && memcmp(p, "true", 4) == 0) {
-        return json_true();
+        return 't';
     }
     if (n == 5 && memcmp(p, "false", 5) == 0) {
-        return json_false();
+        return 'f';
     }
     if (n == 4 && memcmp(p, "null", 4) == 0) {
-        return json_null();
+        return 'n';
     }
     fail(r, r_syntax);
-    return NULL;
+    return 0;
+}
+
+static json_t *read_literal(struct o2d_json_in_pull *r)
+{
+    switch (lex_literal(r)) {
+    case 't':
+        return json_true();
+    case 'f':
+        return json_false();
+    case 'n':
+        return json_null();
+    default:
+        return NULL;
+    }
 }
 
 static json_t *read_value(struct o2d_json_in_pull *r, size_t depth);
@@ -350,7 +492,7 @@ static int after_element(struct o2d_json_in_pull *r, char close)
         r->p++;
         return 0;
     }
-    fail(r, r_syntax);
+    unexpected(r);
     return -1;
 }
 
@@ -604,4 +746,187 @@ int o2d_json_in_pull_string(struct o2d_json_in_pull *r, const char **s, size_t *
         return 0;
     }
     return read_string(r, s, n);
+}
+
+int o2d_json_in_pull_number(struct o2d_json_in_pull *r, struct o2d_json_in_num *out)
+{
+    int c = o2d_json_in_pull_peek(r);
+    if (c != '-' && (c < '0' || c > '9')) {
+        fail(r, r_syntax);
+        return 0;
+    }
+    return lex_number(r, out);
+}
+
+int o2d_json_in_pull_literal(struct o2d_json_in_pull *r)
+{
+    o2d_json_in_pull_peek(r);
+    return lex_literal(r);
+}
+
+int o2d_json_in_pull_key(struct o2d_json_in_pull *r, const char **s, size_t *n)
+{
+    if (o2d_json_in_pull_peek(r) != '"') {
+        unexpected(r);
+        return 0;
+    }
+    int bad = 0, nul = 0;
+    const unsigned char *start = r->p + 1;
+    const unsigned char *q = plain_run(start, r->end, &bad);
+    if (q < r->end && *q == '"') {
+        *s = (const char *)start;
+        *n = (size_t)(q - start);
+        r->p = q + 1;
+    } else {
+        if (!read_string_into(r, r->key, sizeof(r->key), n, &nul)) {
+            return 0;
+        }
+        *s = *n <= sizeof(r->key) ? (const char *)r->key : NULL;
+    }
+    if (nul) {
+        fail(r, r_nul_key);
+        return 0;
+    }
+    if (!o2d_json_in_pull_take(r, ':')) {
+        unexpected(r);
+        return 0;
+    }
+    return 1;
+}
+
+int o2d_json_in_pull_string_arena(struct o2d_json_in_pull *r, struct o2d_arena *a, const char **s,
+                                  size_t *n, int *copied)
+{
+    if (o2d_json_in_pull_peek(r) != '"') {
+        unexpected(r);
+        return 0;
+    }
+    int bad = 0, nul;
+    const unsigned char *at = r->p, *start = r->p + 1;
+    const unsigned char *q = plain_run(start, r->end, &bad);
+    *copied = 0;
+    if (q < r->end && *q == '"') {
+        *s = (const char *)start;
+        *n = (size_t)(q - start);
+        r->p = q + 1;
+        return 1;
+    }
+    /* once to check it and learn its length, once to decode it where it stays */
+    size_t len;
+    if (!read_string_into(r, NULL, 0, &len, &nul)) {
+        return 0;
+    }
+    char *dst = o2d_arena_alloc(a, len + 1);
+    if (dst == NULL) {
+        return -1;
+    }
+    r->p = at;
+    read_string_into(r, (uint8_t *)dst, len, &len, &nul);
+    dst[len] = '\0';
+    *s = dst;
+    *n = len;
+    *copied = 1;
+    return 1;
+}
+
+int o2d_json_in_pull_next(struct o2d_json_in_pull *r, int close)
+{
+    return after_element(r, (char)close);
+}
+
+/*
+ * Iterative, so that a hostile nesting costs no stack: one bit a level says whether that
+ * level is an object (its elements are "key": value) or an array.
+ */
+int o2d_json_in_pull_skip(struct o2d_json_in_pull *r, size_t depth)
+{
+    unsigned char is_obj[(JSON_PARSER_MAX_DEPTH + 8) / 8];
+    size_t top = 0; /* open containers inside the skipped value */
+    for (;;) {
+        if (depth + top > JSON_PARSER_MAX_DEPTH) {
+            fail(r, r_depth);
+            return 0;
+        }
+        int c = o2d_json_in_pull_peek(r);
+        if (c == '{' || c == '[') {
+            r->p++;
+            int close = c == '{' ? '}' : ']';
+            if (o2d_json_in_pull_take(r, close)) {
+                goto after;
+            }
+            if (c == '{') {
+                is_obj[top / 8] |= (unsigned char)(1u << (top % 8));
+            } else {
+                is_obj[top / 8] &= (unsigned char)~(1u << (top % 8));
+            }
+            top++;
+            if (c == '{') {
+                const char *k;
+                size_t kn;
+                if (!o2d_json_in_pull_key(r, &k, &kn)) {
+                    return 0;
+                }
+            }
+            continue;
+        } else if (c == '"') {
+            size_t n;
+            int nul;
+            if (!read_string_into(r, NULL, 0, &n, &nul)) {
+                return 0;
+            }
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            struct o2d_json_in_num num;
+            if (!lex_number(r, &num)) {
+                return 0;
+            }
+        } else if (c >= 0 && ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')) {
+            if (lex_literal(r) == 0) {
+                return 0;
+            }
+        } else {
+            fail(r, r_syntax);
+            return 0;
+        }
+    after:
+        for (;;) {
+            if (top == 0) {
+                return 1;
+            }
+            int obj = (is_obj[(top - 1) / 8] >> ((top - 1) % 8)) & 1;
+            int more = after_element(r, obj ? '}' : ']');
+            if (more < 0) {
+                return 0;
+            }
+            if (more > 0) {
+                if (obj) {
+                    const char *k;
+                    size_t kn;
+                    if (!o2d_json_in_pull_key(r, &k, &kn)) {
+                        return 0;
+                    }
+                }
+                break;
+            }
+            top--;
+        }
+    }
+}
+
+int o2d_json_in_pull_end(struct o2d_json_in_pull *r)
+{
+    if (o2d_json_in_pull_peek(r) == -1) {
+        return 1;
+    }
+    unexpected(r);
+    return 0;
+}
+
+int o2d_json_in_pull_failure(const struct o2d_json_in_pull *r, const char **reason)
+{
+    if (r->nomem) {
+        *reason = NULL;
+        return O2D_ERR_NOMEM;
+    }
+    *reason = r->reason != NULL ? r->reason : r_syntax;
+    return O2D_ERR_INVALID;
 }

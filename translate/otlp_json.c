@@ -4,13 +4,44 @@
  * decoding is shared by both encodings.
  *
  * Follows the OTLP JSON mapping (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding),
- * which is proto3 JSON with ids as hex: lowerCamelCase names with the proto names accepted too,
- * null as absent, unknown fields ignored, 64-bit integers as numbers or decimal strings, enums
- * as integers or names, bytes as base64 (standard or URL-safe, padded or not). jansson parses the
- * text and rejects what is not JSON or not UTF-8; this unit walks the tree and builds the
- * messages, every one of them, their arrays, strings and bytes in the request's arena, so a
- * small body that expands past the arena's limit is refused as too large. Jansson's own tree is
- * on the heap and freed before returning.
+ * which is proto3 JSON with ids as hex: lowerCamelCase names with the proto names accepted too
+ * (the lowerCamelCase one wins when both are present), null as absent, unknown fields ignored,
+ * 64-bit integers as numbers or decimal strings, enums as integers or names, bytes as base64
+ * (standard or URL-safe, padded or not). The text must be one JSON value exactly as jansson's
+ * json_loadb(JSON_DECODE_ANY | JSON_ALLOW_NUL) accepts it (UTF-8 checked, integers within
+ * int64 and reals within a double, "a number in the body is out of range" otherwise), and a
+ * repeated key keeps its last value, as jansson's object does.
+ *
+ * Streaming: the body is read once with o2d_json_in's pull reader and the messages are built
+ * as it goes, straight into the request's arena; no tree of the body is ever built. Every
+ * byte the decoding keeps is arena bytes, so the arena's limit bounds it and a body that
+ * expands past it is refused as "decoded request exceeds the memory limit". Arrays of unknown
+ * length collect their element pointers on one stack in the arena (grown by doubling) and are
+ * copied once to their exact size when they close. Strings with escapes are decoded straight
+ * into the arena too, so nothing outside it grows with the body: the reader's 64-byte key
+ * buffer, and about 1.3 KiB of C stack per open object, some 130 KiB at the deepest (kvlists
+ * nested to the AnyValue limit). A body that is one long number is the one exception: the
+ * reader copies it to parse it.
+ *
+ * Cost, measured with tests/bench/json_arena.c (arena bytes used / body bytes): 1.4 to 1.9
+ * for what SDKs send (the OTel JS SDK's JSON from gen_json_bodies.js: 1.84 for 10 to 21000
+ * spans, 1.47 for the LLM mix; the tests/data/json fixtures: 1.4 to 1.7; bodies under 1 KB pay
+ * a fixed few hundred bytes more), about 3 for bodies of many small int attributes, and more
+ * for hostile bodies of empty objects, each of which still costs a whole message: 5 for {}
+ * data points, 26 for {} attributes or array values, 79 for {} spans (a 200-byte Span for 3
+ * bytes of text). The arena limit of collector/ingest.c (16 x body + 256 KiB) refuses those.
+ * The jansson tree walk this replaced needed 8 to 11.5 times the body for SDK bodies, 20 for
+ * small attributes, and most of it outside the arena's limit.
+ *
+ * Errors keep the old tree walk's order: a body that is not JSON is refused as such wherever
+ * the fault is; otherwise an object's fields are checked in a fixed order (the order of the
+ * tables below), not in the order of the text, and an array stops at its first bad element.
+ * So a member's value that is wrong is remembered, not reported, until the object closes: a
+ * later member with the same name may still replace it.
+ *
+ * A string field holding "\u0000" is refused ("a string holds a NUL character"): protobuf-c
+ * strings are NUL-terminated, so everything after decoding would silently cut it there.
+ * otlp_pbcheck.c refuses a NUL byte in a protobuf string field with the same reason.
  *
  * Deliberately left to others: id lengths and all-zero ids (otlp_decode() checks them for both
  * encodings), counting, and metric data points, which are only counted: each becomes an empty
@@ -21,12 +52,13 @@
  * inside its arrayValue or kvlistValue at depth 2, and so on; past OTLP_MAX_ANYVALUE_DEPTH the
  * request is invalid.
  */
-#include <jansson.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "o2d.h"
+#include "o2d_json_in.h"
 #include "otlp.h"
 
 typedef Opentelemetry__Proto__Trace__V1__Span__Event OtlpEvent;
@@ -41,103 +73,172 @@ typedef Opentelemetry__Proto__Collector__Metrics__V1__Metric OtlpMetric;
 typedef Opentelemetry__Proto__Collector__Metrics__V1__DataPoints OtlpDataPoints;
 
 static const char REASON_NOT_JSON[] = "body is not valid JSON";
+static const char REASON_RANGE[] = "a number in the body is out of range";
 static const char REASON_TOO_LARGE[] = "decoded request exceeds the memory limit";
+static const char REASON_NUL[] = "a string holds a NUL character";
+
+/*
+ * What a decoding step returns: OK, or BAD when the value was wrong for its field (d->bad
+ * says why; the value has been read to its end, so the caller goes on), or STOP when nothing
+ * more can be read (the text is not JSON, or memory ran out; d says which).
+ */
+enum { OK = 0, BAD = 1, STOP = 2 };
+
+enum kind {
+    K_STRING, /* char *, NUL-terminated copy */
+    K_HEX,    /* ProtobufCBinaryData from a hex string (trace and span ids) */
+    K_BYTES,  /* ProtobufCBinaryData from base64 */
+    K_U32,
+    K_U64,
+    K_INT64,
+    K_DOUBLE, /* a number, or "NaN", "Infinity", "-Infinity" */
+    K_BOOL,   /* protobuf_c_boolean */
+    K_ENUM,   /* int: a number, or a name of the enum */
+    K_MSG,    /* pointer to a message of `sub` */
+    K_REP,    /* size_t count at n_off and an array of pointers to messages of `sub` */
+    K_COUNT,  /* size_t count at n_off and that many empty ProtobufCBinaryData: objects counted */
+};
+
+struct jmsg;
+
+struct jfield {
+    const char *json_name;
+    const char *proto_name; /* NULL when the same */
+    unsigned char kind;
+    unsigned char av_inc; /* 1 where the AnyValues below sit one level deeper */
+    unsigned short off;
+    unsigned short n_off;
+    int case_value; /* for a member of the message's oneof */
+    const struct jmsg *sub;
+    const ProtobufCEnumDescriptor *en;
+    const char *bad; /* the value has the wrong type (for K_COUNT: an element is no object) */
+    const char *bad_array;
+};
+
+#define MAX_FIELDS 16
+
+struct jmsg {
+    size_t size;
+    void (*init)(void *);
+    const char *not_object;
+    const struct jfield *fields;
+    unsigned n_fields;
+    unsigned oneof_first; /* fields from here on are one oneof; n_fields when there is none */
+    size_t case_off;
+    const char *oneof_bad;
+    int anyvalue; /* its depth is bounded */
+};
+
+/* One member's value as read, before the object closes and picks what it keeps. */
+union jvalue {
+    char *s;
+    ProtobufCBinaryData b;
+    uint64_t u;
+    int64_t i;
+    double d;
+    int e;
+    void *p;
+    struct {
+        void *a;
+        size_t n;
+    } r;
+};
+
+enum { ABSENT = 0, SET, WRONG };
+
+struct jslot {
+    unsigned char state;
+    const char *bad;
+    union jvalue v;
+};
 
 struct jdec {
     struct o2d_arena *a;
-    const char *reason; /* static; set with the first error */
+    struct o2d_json_in_pull r;
+    const char *bad; /* why the last BAD */
+    int stop_status; /* with STOP: O2D_ERR_TOO_LARGE, or 0 when the reader failed */
+    void **stack;    /* element pointers of the arrays being read, in the arena */
+    size_t top, cap;
 };
 
-/* Nothing here owns anything (the arena holds it all), so a failure simply returns. */
-#define TRY(expr)                                                                                  \
-    do {                                                                                           \
-        int try_rv_ = (expr);                                                                      \
-        if (try_rv_ != O2D_OK) {                                                                   \
-            return try_rv_;                                                                        \
-        }                                                                                          \
-    } while (0)
-
-static int invalid(struct jdec *d, const char *reason)
+static int bad(struct jdec *d, const char *reason)
 {
-    d->reason = reason;
-    return O2D_ERR_INVALID;
+    d->bad = reason;
+    return BAD;
 }
 
 static int too_large(struct jdec *d)
 {
-    d->reason = REASON_TOO_LARGE;
-    return O2D_ERR_TOO_LARGE;
+    d->stop_status = O2D_ERR_TOO_LARGE;
+    return STOP;
 }
 
-/* n zeroed elements of `size` bytes; NULL past the arena's limit. */
-static void *alloc_array(struct jdec *d, size_t n, size_t size)
+/* Skips a wrong value and reports it as `reason`. */
+static int skip_bad(struct jdec *d, size_t depth, const char *reason)
 {
-    if (size != 0 && n > SIZE_MAX / size) {
-        return NULL;
+    if (!o2d_json_in_pull_skip(&d->r, depth)) {
+        return STOP;
     }
-    void *p = o2d_arena_alloc(d->a, n * size);
-    if (p != NULL) {
-        memset(p, 0, n * size);
-    }
-    return p;
+    return bad(d, reason);
 }
 
-/* A member by its JSON name, else by its proto name; NULL when absent or null. */
-static json_t *field(json_t *obj, const char *json_name, const char *proto_name)
+static int push(struct jdec *d, void *p)
 {
-    json_t *v = json_object_get(obj, json_name);
-    if ((v == NULL || json_is_null(v)) && proto_name != NULL) {
-        v = json_object_get(obj, proto_name);
+    if (d->top == d->cap) {
+        /* The old block stays in the arena: at most as much again as the largest stack. */
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        void **s = o2d_arena_alloc(d->a, cap * sizeof(*s));
+        if (s == NULL) {
+            return too_large(d);
+        }
+        if (d->top > 0) {
+            memcpy(s, d->stack, d->top * sizeof(*s));
+        }
+        d->stack = s;
+        d->cap = cap;
     }
-    return json_is_null(v) ? NULL : v;
+    d->stack[d->top++] = p;
+    return OK;
 }
 
-/* An array member: *arr is NULL and *n 0 when absent. */
-static int get_array(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                     const char *bad, json_t **arr, size_t *n)
-{
-    json_t *v = field(obj, json_name, proto_name);
-    *arr = NULL;
-    *n = 0;
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    if (!json_is_array(v)) {
-        return invalid(d, bad);
-    }
-    *arr = v;
-    *n = json_array_size(v);
-    return O2D_OK;
-}
+/* ---- scalars ---- */
 
-/* An object member, NULL when absent. */
-static int get_object(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                      const char *bad, json_t **out)
-{
-    json_t *v = field(obj, json_name, proto_name);
-    if (v != NULL && !json_is_object(v)) {
-        return invalid(d, bad);
-    }
-    *out = v;
-    return O2D_OK;
-}
+enum jtype { T_OTHER, T_STRING, T_INT, T_REAL, T_TRUE, T_FALSE };
 
-static int get_string(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                      const char *bad, char **out)
+struct jscalar {
+    enum jtype type;
+    const char *s; /* T_STRING: in the text, or in the arena and NUL-terminated */
+    size_t len;
+    int in_arena;
+    struct o2d_json_in_num num;
+};
+
+/* Reads any value; an object or array is skipped and typed T_OTHER. null never comes here. */
+static int read_scalar(struct jdec *d, size_t depth, struct jscalar *v)
 {
-    json_t *v = field(obj, json_name, proto_name);
-    if (v == NULL) {
-        return O2D_OK;
+    int c = o2d_json_in_pull_peek(&d->r);
+    v->type = T_OTHER;
+    if (c == '"') {
+        int rv = o2d_json_in_pull_string_arena(&d->r, d->a, &v->s, &v->len, &v->in_arena);
+        if (rv <= 0) {
+            return rv < 0 ? too_large(d) : STOP;
+        }
+        v->type = T_STRING;
+    } else if (c == '-' || (c >= '0' && c <= '9')) {
+        if (!o2d_json_in_pull_number(&d->r, &v->num)) {
+            return STOP;
+        }
+        v->type = v->num.real ? T_REAL : T_INT;
+    } else if (c == 't' || c == 'f') {
+        int lit = o2d_json_in_pull_literal(&d->r);
+        if (lit == 0) {
+            return STOP;
+        }
+        v->type = lit == 't' ? T_TRUE : lit == 'f' ? T_FALSE : T_OTHER;
+    } else if (!o2d_json_in_pull_skip(&d->r, depth)) {
+        return STOP;
     }
-    if (!json_is_string(v)) {
-        return invalid(d, bad);
-    }
-    char *s = o2d_arena_strndup(d->a, json_string_value(v), json_string_length(v));
-    if (s == NULL) {
-        return too_large(d);
-    }
-    *out = s;
-    return O2D_OK;
+    return OK;
 }
 
 /* Digits with an optional leading '-': the magnitude, 0 if it is not that or overflows. */
@@ -170,24 +271,23 @@ static int parse_decimal(const char *s, size_t len, int *neg, uint64_t *mag)
  * proto3 JSON integers: a JSON number without a fraction, or a decimal string (the only way
  * to carry the whole 64-bit range through JavaScript). 1 on success.
  */
-static int to_uint64(json_t *v, uint64_t max, uint64_t *out)
+static int to_uint64(const struct jscalar *v, uint64_t max, uint64_t *out)
 {
     uint64_t u;
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < 0) {
+    if (v->type == T_INT) {
+        if (v->num.i < 0) {
             return 0;
         }
-        u = (uint64_t)i;
-    } else if (json_is_real(v)) {
-        double r = json_real_value(v);
+        u = (uint64_t)v->num.i;
+    } else if (v->type == T_REAL) {
+        double r = v->num.d;
         if (r != floor(r) || r < 0 || r >= 18446744073709551616.0) {
             return 0;
         }
         u = (uint64_t)r;
-    } else if (json_is_string(v)) {
+    } else if (v->type == T_STRING) {
         int neg;
-        if (!parse_decimal(json_string_value(v), json_string_length(v), &neg, &u) || neg) {
+        if (!parse_decimal(v->s, v->len, &neg, &u) || neg) {
             return 0;
         }
     } else {
@@ -200,21 +300,21 @@ static int to_uint64(json_t *v, uint64_t max, uint64_t *out)
     return 1;
 }
 
-static int to_int64(json_t *v, int64_t min, int64_t max, int64_t *out)
+static int to_int64(const struct jscalar *v, int64_t min, int64_t max, int64_t *out)
 {
     int64_t x;
-    if (json_is_integer(v)) {
-        x = json_integer_value(v);
-    } else if (json_is_real(v)) {
-        double r = json_real_value(v);
+    if (v->type == T_INT) {
+        x = v->num.i;
+    } else if (v->type == T_REAL) {
+        double r = v->num.d;
         if (r != floor(r) || r < -9223372036854775808.0 || r >= 9223372036854775808.0) {
             return 0;
         }
         x = (int64_t)r;
-    } else if (json_is_string(v)) {
+    } else if (v->type == T_STRING) {
         int neg;
         uint64_t mag;
-        if (!parse_decimal(json_string_value(v), json_string_length(v), &neg, &mag)) {
+        if (!parse_decimal(v->s, v->len, &neg, &mag)) {
             return 0;
         }
         if (!neg && mag > (uint64_t)INT64_MAX) {
@@ -235,62 +335,6 @@ static int to_int64(json_t *v, int64_t min, int64_t max, int64_t *out)
     return 1;
 }
 
-static int get_u32(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                   const char *bad, uint32_t *out)
-{
-    json_t *v = field(obj, json_name, proto_name);
-    uint64_t u;
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    if (!to_uint64(v, UINT32_MAX, &u)) {
-        return invalid(d, bad);
-    }
-    *out = (uint32_t)u;
-    return O2D_OK;
-}
-
-static int get_u64(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                   const char *bad, uint64_t *out)
-{
-    json_t *v = field(obj, json_name, proto_name);
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    if (!to_uint64(v, UINT64_MAX, out)) {
-        return invalid(d, bad);
-    }
-    return O2D_OK;
-}
-
-/* proto3 enums are open: any int32 is kept, as protobuf-c keeps it; a name must be known. */
-static int get_enum(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                    const ProtobufCEnumDescriptor *desc, const char *bad, int *out)
-{
-    json_t *v = field(obj, json_name, proto_name);
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        if (strlen(s) != json_string_length(v)) {
-            return invalid(d, bad);
-        }
-        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(desc, s);
-        if (ev == NULL) {
-            return invalid(d, bad);
-        }
-        *out = ev->value;
-        return O2D_OK;
-    }
-    int64_t x;
-    if (!json_is_number(v) || !to_int64(v, INT32_MIN, INT32_MAX, &x)) {
-        return invalid(d, bad);
-    }
-    *out = (int)x;
-    return O2D_OK;
-}
-
 static int hex_digit(char c)
 {
     if (c >= '0' && c <= '9') {
@@ -306,41 +350,32 @@ static int hex_digit(char c)
 }
 
 /* OTLP/JSON departs from proto3 JSON here: trace and span ids are hex, not base64. */
-static int get_hex_id(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
-                      const char *bad, ProtobufCBinaryData *out)
+static int decode_hex(struct jdec *d, const char *s, size_t len, const char *why,
+                      ProtobufCBinaryData *out)
 {
-    json_t *v = field(obj, json_name, proto_name);
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    if (!json_is_string(v)) {
-        return invalid(d, bad);
-    }
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
+    out->len = 0;
+    out->data = NULL;
     if (len % 2 != 0) {
-        return invalid(d, bad);
+        return bad(d, why);
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (hex_digit(s[i]) < 0) {
+            return bad(d, why);
+        }
     }
     if (len == 0) {
-        out->len = 0;
-        out->data = NULL;
-        return O2D_OK;
+        return OK;
     }
     uint8_t *p = o2d_arena_alloc(d->a, len / 2);
     if (p == NULL) {
         return too_large(d);
     }
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_digit(s[i]);
-        int lo = hex_digit(s[i + 1]);
-        if (hi < 0 || lo < 0) {
-            return invalid(d, bad);
-        }
-        p[i / 2] = (uint8_t)(hi << 4 | lo);
+        p[i / 2] = (uint8_t)(hex_digit(s[i]) << 4 | hex_digit(s[i + 1]));
     }
     out->len = len / 2;
     out->data = p;
-    return O2D_OK;
+    return OK;
 }
 
 /* Standard and URL-safe alphabets both, as proto3 JSON parsers accept either. */
@@ -365,25 +400,30 @@ static int base64_digit(char c)
 }
 
 /* Padding is optional, but when present it must complete the last group of four. */
-static int decode_base64(struct jdec *d, const char *s, size_t len, const char *bad,
+static int decode_base64(struct jdec *d, const char *s, size_t len, const char *why,
                          ProtobufCBinaryData *out)
 {
     size_t pad = 0;
+    out->len = 0;
+    out->data = NULL;
     if (len > 0 && s[len - 1] == '=') {
         pad = (len > 1 && s[len - 2] == '=') ? 2 : 1;
         if (len % 4 != 0) {
-            return invalid(d, bad);
+            return bad(d, why);
         }
     }
     size_t n = len - pad;
     if (n % 4 == 1) {
-        return invalid(d, bad);
+        return bad(d, why);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (base64_digit(s[i]) < 0) {
+            return bad(d, why);
+        }
     }
     size_t out_len = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1);
-    out->len = 0;
-    out->data = NULL;
     if (out_len == 0) {
-        return O2D_OK;
+        return OK;
     }
     uint8_t *p = o2d_arena_alloc(d->a, out_len);
     if (p == NULL) {
@@ -393,11 +433,7 @@ static int decode_base64(struct jdec *d, const char *s, size_t len, const char *
     unsigned bits = 0;
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = base64_digit(s[i]);
-        if (v < 0) {
-            return invalid(d, bad);
-        }
-        acc = (acc << 6) | (uint32_t)v;
+        acc = (acc << 6) | (uint32_t)base64_digit(s[i]);
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
@@ -407,768 +443,763 @@ static int decode_base64(struct jdec *d, const char *s, size_t len, const char *
     }
     out->len = out_len;
     out->data = p;
-    return O2D_OK;
+    return OK;
 }
 
-static int decode_keyvalues(struct jdec *d, json_t *arr, size_t n, unsigned depth, size_t *n_out,
-                            OtlpKeyValue ***out);
-
-static int decode_anyvalue(struct jdec *d, json_t *v, unsigned depth, OtlpAnyValue **out)
+/* proto3 enums are open: any int32 is kept, as protobuf-c keeps it; a name must be known. */
+static int to_enum(const struct jscalar *v, const ProtobufCEnumDescriptor *desc, int *out)
 {
-    if (depth > OTLP_MAX_ANYVALUE_DEPTH) {
-        return invalid(d, "AnyValue nesting is too deep");
-    }
-    if (!json_is_object(v)) {
-        return invalid(d, "AnyValue is not an object");
-    }
-    json_t *sv = field(v, "stringValue", "string_value");
-    json_t *bv = field(v, "boolValue", "bool_value");
-    json_t *iv = field(v, "intValue", "int_value");
-    json_t *dv = field(v, "doubleValue", "double_value");
-    json_t *av = field(v, "arrayValue", "array_value");
-    json_t *kv = field(v, "kvlistValue", "kvlist_value");
-    json_t *yv = field(v, "bytesValue", "bytes_value");
-    int set = (sv != NULL) + (bv != NULL) + (iv != NULL) + (dv != NULL) + (av != NULL) +
-              (kv != NULL) + (yv != NULL);
-    if (set > 1) {
-        return invalid(d, "AnyValue has more than one type");
-    }
-
-    OtlpAnyValue *val = o2d_arena_alloc(d->a, sizeof(*val));
-    if (val == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__common__v1__any_value__init(val);
-
-    if (sv != NULL) {
-        TRY(get_string(d, v, "stringValue", "string_value", "AnyValue stringValue is not a string",
-                       &val->string_value));
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-    } else if (bv != NULL) {
-        if (!json_is_boolean(bv)) {
-            return invalid(d, "AnyValue boolValue is not a boolean");
+    if (v->type == T_STRING) {
+        char name[64];
+        if (v->len >= sizeof(name) || memchr(v->s, '\0', v->len) != NULL) {
+            return 0; /* longer than any name we know */
         }
-        val->bool_value = json_is_true(bv);
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-    } else if (iv != NULL) {
-        if (!to_int64(iv, INT64_MIN, INT64_MAX, &val->int_value)) {
-            return invalid(d, "AnyValue intValue is not a valid int64");
+        memcpy(name, v->s, v->len);
+        name[v->len] = '\0';
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(desc, name);
+        if (ev == NULL) {
+            return 0;
         }
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-    } else if (dv != NULL) {
-        /* proto3 JSON spells the non-finite doubles as these strings. */
-        const char *s = json_string_value(dv);
-        if (json_is_number(dv)) {
-            val->double_value = json_number_value(dv);
-        } else if (s != NULL && strcmp(s, "NaN") == 0 && json_string_length(dv) == 3) {
-            val->double_value = NAN;
-        } else if (s != NULL && strcmp(s, "Infinity") == 0 && json_string_length(dv) == 8) {
-            val->double_value = INFINITY;
-        } else if (s != NULL && strcmp(s, "-Infinity") == 0 && json_string_length(dv) == 9) {
-            val->double_value = -INFINITY;
+        *out = ev->value;
+        return 1;
+    }
+    int64_t x;
+    if ((v->type != T_INT && v->type != T_REAL) || !to_int64(v, INT32_MIN, INT32_MAX, &x)) {
+        return 0;
+    }
+    *out = (int)x;
+    return 1;
+}
+
+static int decode_scalar(struct jdec *d, const struct jfield *f, size_t depth, union jvalue *out)
+{
+    struct jscalar v;
+    int rv = read_scalar(d, depth, &v);
+    if (rv != OK) {
+        return rv;
+    }
+    switch (f->kind) {
+    case K_STRING:
+        if (v.type != T_STRING) {
+            return bad(d, f->bad);
+        }
+        if (memchr(v.s, '\0', v.len) != NULL) {
+            return bad(d, REASON_NUL);
+        }
+        out->s = v.in_arena ? (char *)v.s : o2d_arena_strndup(d->a, v.s, v.len);
+        return out->s != NULL ? OK : too_large(d);
+    case K_HEX:
+        return v.type == T_STRING ? decode_hex(d, v.s, v.len, f->bad, &out->b) : bad(d, f->bad);
+    case K_BYTES:
+        return v.type == T_STRING ? decode_base64(d, v.s, v.len, f->bad, &out->b) : bad(d, f->bad);
+    case K_U32:
+        return to_uint64(&v, UINT32_MAX, &out->u) ? OK : bad(d, f->bad);
+    case K_U64:
+        return to_uint64(&v, UINT64_MAX, &out->u) ? OK : bad(d, f->bad);
+    case K_INT64:
+        return to_int64(&v, INT64_MIN, INT64_MAX, &out->i) ? OK : bad(d, f->bad);
+    case K_BOOL:
+        if (v.type != T_TRUE && v.type != T_FALSE) {
+            return bad(d, f->bad);
+        }
+        out->e = v.type == T_TRUE;
+        return OK;
+    case K_ENUM:
+        return to_enum(&v, f->en, &out->e) ? OK : bad(d, f->bad);
+    default: /* K_DOUBLE; proto3 JSON spells the non-finite doubles as these strings */
+        if (v.type == T_INT || v.type == T_REAL) {
+            out->d = v.num.d;
+        } else if (v.type == T_STRING && v.len == 3 && memcmp(v.s, "NaN", 3) == 0) {
+            out->d = NAN;
+        } else if (v.type == T_STRING && v.len == 8 && memcmp(v.s, "Infinity", 8) == 0) {
+            out->d = INFINITY;
+        } else if (v.type == T_STRING && v.len == 9 && memcmp(v.s, "-Infinity", 9) == 0) {
+            out->d = -INFINITY;
         } else {
-            return invalid(d, "AnyValue doubleValue is not a number");
+            return bad(d, f->bad);
         }
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
-    } else if (yv != NULL) {
-        if (!json_is_string(yv)) {
-            return invalid(d, "AnyValue bytesValue is not base64");
+        return OK;
+    }
+}
+
+/* ---- messages and arrays ---- */
+
+static int decode_msg(struct jdec *d, const struct jmsg *m, size_t depth, unsigned av, void **out);
+
+/* After a bad element: the rest of the array is only checked to be JSON. */
+static int skip_rest(struct jdec *d, size_t depth)
+{
+    for (;;) {
+        int more = o2d_json_in_pull_next(&d->r, ']');
+        if (more < 0) {
+            return STOP;
         }
-        TRY(decode_base64(d, json_string_value(yv), json_string_length(yv),
-                          "AnyValue bytesValue is not base64", &val->bytes_value));
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE;
-    } else if (av != NULL) {
-        json_t *arr;
-        size_t n;
-        if (!json_is_object(av)) {
-            return invalid(d, "AnyValue arrayValue is not an object");
+        if (more == 0) {
+            return BAD;
         }
-        TRY(get_array(d, av, "values", NULL, "ArrayValue values is not an array", &arr, &n));
-        OtlpArrayValue *a = o2d_arena_alloc(d->a, sizeof(*a));
-        if (a == NULL) {
-            return too_large(d);
+        if (!o2d_json_in_pull_skip(&d->r, depth + 1)) {
+            return STOP;
         }
-        opentelemetry__proto__common__v1__array_value__init(a);
-        if (n > 0) {
-            a->values = alloc_array(d, n, sizeof(*a->values));
-            if (a->values == NULL) {
-                return too_large(d);
+    }
+}
+
+/* An array of messages of f->sub, or (K_COUNT) of objects that are only counted. */
+static int decode_array(struct jdec *d, const struct jfield *f, size_t depth, unsigned av,
+                        union jvalue *out)
+{
+    if (o2d_json_in_pull_peek(&d->r) != '[') {
+        return skip_bad(d, depth, f->bad_array);
+    }
+    o2d_json_in_pull_take(&d->r, '[');
+    size_t base = d->top, n = 0;
+    int rv = OK;
+    if (!o2d_json_in_pull_take(&d->r, ']')) {
+        for (;;) {
+            if (f->kind == K_COUNT) {
+                if (o2d_json_in_pull_peek(&d->r) != '{') {
+                    rv = skip_bad(d, depth + 1, f->bad);
+                } else if (!o2d_json_in_pull_skip(&d->r, depth + 1)) {
+                    rv = STOP;
+                }
+            } else {
+                void *elem = NULL;
+                rv = decode_msg(d, f->sub, depth + 1, av, &elem);
+                if (rv == OK) {
+                    rv = push(d, elem);
+                }
+            }
+            if (rv == BAD) {
+                const char *why = d->bad;
+                rv = skip_rest(d, depth);
+                d->bad = why;
+            }
+            if (rv != OK) {
+                d->top = base;
+                return rv;
+            }
+            n++;
+            int more = o2d_json_in_pull_next(&d->r, ']');
+            if (more < 0) {
+                return STOP;
+            }
+            if (more == 0) {
+                break;
             }
         }
-        for (size_t i = 0; i < n; i++) {
-            TRY(decode_anyvalue(d, json_array_get(arr, i), depth + 1, &a->values[i]));
-            a->n_values++;
-        }
-        val->array_value = a;
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_ARRAY_VALUE;
-    } else if (kv != NULL) {
-        json_t *arr;
-        size_t n;
-        if (!json_is_object(kv)) {
-            return invalid(d, "AnyValue kvlistValue is not an object");
-        }
-        TRY(get_array(d, kv, "values", NULL, "KeyValueList values is not an array", &arr, &n));
-        OtlpKeyValueList *l = o2d_arena_alloc(d->a, sizeof(*l));
-        if (l == NULL) {
-            return too_large(d);
-        }
-        opentelemetry__proto__common__v1__key_value_list__init(l);
-        TRY(decode_keyvalues(d, arr, n, depth + 1, &l->n_values, &l->values));
-        val->kvlist_value = l;
-        val->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_KVLIST_VALUE;
     }
-    *out = val;
-    return O2D_OK;
-}
-
-/* `depth` is that of the values; an absent value stays NULL, as in the binary form. */
-static int decode_keyvalue(struct jdec *d, json_t *v, unsigned depth, OtlpKeyValue **out)
-{
-    if (!json_is_object(v)) {
-        return invalid(d, "attribute is not an object");
-    }
-    OtlpKeyValue *kv = o2d_arena_alloc(d->a, sizeof(*kv));
-    if (kv == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__common__v1__key_value__init(kv);
-    TRY(get_string(d, v, "key", NULL, "attribute key is not a string", &kv->key));
-    json_t *value = field(v, "value", NULL);
-    if (value != NULL) {
-        TRY(decode_anyvalue(d, value, depth, &kv->value));
-    }
-    *out = kv;
-    return O2D_OK;
-}
-
-static int decode_keyvalues(struct jdec *d, json_t *arr, size_t n, unsigned depth, size_t *n_out,
-                            OtlpKeyValue ***out)
-{
+    out->r.n = n;
+    out->r.a = NULL;
     if (n == 0) {
-        return O2D_OK;
+        return OK;
     }
-    OtlpKeyValue **kvs = alloc_array(d, n, sizeof(*kvs));
-    if (kvs == NULL) {
+    size_t esize = f->kind == K_COUNT ? sizeof(ProtobufCBinaryData) : sizeof(void *);
+    if (n > SIZE_MAX / esize) {
         return too_large(d);
     }
-    *out = kvs;
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_keyvalue(d, json_array_get(arr, i), depth, &kvs[i]));
-        (*n_out)++;
-    }
-    return O2D_OK;
-}
-
-/* An "attributes" member; `bad` names its owner when it is not an array. */
-static int decode_attributes(struct jdec *d, json_t *obj, const char *json_name,
-                             const char *proto_name, const char *bad, size_t *n_out,
-                             OtlpKeyValue ***out)
-{
-    json_t *arr;
-    size_t n;
-    TRY(get_array(d, obj, json_name, proto_name, bad, &arr, &n));
-    return decode_keyvalues(d, arr, n, 1, n_out, out);
-}
-
-static int decode_resource(struct jdec *d, json_t *obj, OtlpResource **out)
-{
-    json_t *v;
-    TRY(get_object(d, obj, "resource", NULL, "resource is not an object", &v));
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    OtlpResource *r = o2d_arena_alloc(d->a, sizeof(*r));
-    if (r == NULL) {
+    void *arr = o2d_arena_alloc(d->a, n * esize);
+    if (arr == NULL) {
         return too_large(d);
     }
-    opentelemetry__proto__resource__v1__resource__init(r);
-    TRY(decode_attributes(d, v, "attributes", NULL, "resource attributes is not an array",
-                          &r->n_attributes, &r->attributes));
-    TRY(get_u32(d, v, "droppedAttributesCount", "dropped_attributes_count",
-                "resource droppedAttributesCount is not a valid uint32",
-                &r->dropped_attributes_count));
-    *out = r;
-    return O2D_OK;
+    if (f->kind == K_COUNT) {
+        memset(arr, 0, n * esize);
+    } else {
+        memcpy(arr, d->stack + base, n * esize);
+        d->top = base;
+    }
+    out->r.a = arr;
+    return OK;
 }
 
-static int decode_scope(struct jdec *d, json_t *obj, OtlpScope **out)
+static int decode_field(struct jdec *d, const struct jfield *f, size_t depth, unsigned av,
+                        union jvalue *out)
 {
-    json_t *v;
-    TRY(get_object(d, obj, "scope", NULL, "scope is not an object", &v));
-    if (v == NULL) {
-        return O2D_OK;
+    switch (f->kind) {
+    case K_MSG:
+        return decode_msg(d, f->sub, depth, av + f->av_inc, &out->p);
+    case K_REP:
+    case K_COUNT:
+        return decode_array(d, f, depth, av + f->av_inc, out);
+    default:
+        return decode_scalar(d, f, depth, out);
     }
-    OtlpScope *s = o2d_arena_alloc(d->a, sizeof(*s));
-    if (s == NULL) {
+}
+
+static int name_is(const char *name, const char *k, size_t kn)
+{
+    return name != NULL && strlen(name) == kn && memcmp(name, k, kn) == 0;
+}
+
+/* The field a key names, and whether by its proto name; NULL for an unknown key. k is NULL for
+ * an escaped key too long for the reader to hold: no name is that long. */
+static const struct jfield *find_field(const struct jmsg *m, const char *k, size_t kn, int *proto)
+{
+    if (k == NULL) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < m->n_fields; i++) {
+        const struct jfield *f = &m->fields[i];
+        if (name_is(f->json_name, k, kn)) {
+            *proto = 0;
+            return f;
+        }
+        if (name_is(f->proto_name, k, kn)) {
+            *proto = 1;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static void store(void *msg, const struct jfield *f, const union jvalue *v)
+{
+    char *base = msg;
+    switch (f->kind) {
+    case K_STRING:
+        memcpy(base + f->off, &v->s, sizeof(v->s));
+        break;
+    case K_HEX:
+    case K_BYTES:
+        memcpy(base + f->off, &v->b, sizeof(v->b));
+        break;
+    case K_U32: {
+        uint32_t x = (uint32_t)v->u;
+        memcpy(base + f->off, &x, sizeof(x));
+        break;
+    }
+    case K_U64:
+        memcpy(base + f->off, &v->u, sizeof(v->u));
+        break;
+    case K_INT64:
+        memcpy(base + f->off, &v->i, sizeof(v->i));
+        break;
+    case K_DOUBLE:
+        memcpy(base + f->off, &v->d, sizeof(v->d));
+        break;
+    case K_BOOL: {
+        protobuf_c_boolean x = v->e;
+        memcpy(base + f->off, &x, sizeof(x));
+        break;
+    }
+    case K_ENUM:
+        memcpy(base + f->off, &v->e, sizeof(v->e));
+        break;
+    case K_MSG:
+        memcpy(base + f->off, &v->p, sizeof(v->p));
+        break;
+    default: /* K_REP, K_COUNT */
+        memcpy(base + f->off, &v->r.a, sizeof(v->r.a));
+        memcpy(base + f->n_off, &v->r.n, sizeof(v->r.n));
+        break;
+    }
+}
+
+/*
+ * A message of m from the object that comes next (at nesting level `depth`); `av` is the
+ * AnyValue depth of what it holds. Members are read in the text's order into slots, one for
+ * the lowerCamelCase name and one for the proto name of each field; when the object closes,
+ * the fields are checked and kept in the table's order.
+ */
+static int decode_msg(struct jdec *d, const struct jmsg *m, size_t depth, unsigned av, void **out)
+{
+    struct jslot slots[2][MAX_FIELDS];
+    if (m->anyvalue && av > OTLP_MAX_ANYVALUE_DEPTH) {
+        return skip_bad(d, depth, "AnyValue nesting is too deep");
+    }
+    if (o2d_json_in_pull_peek(&d->r) != '{') {
+        return skip_bad(d, depth, m->not_object);
+    }
+    o2d_json_in_pull_take(&d->r, '{');
+    memset(slots, 0, sizeof(slots));
+    if (!o2d_json_in_pull_take(&d->r, '}')) {
+        for (;;) {
+            const char *k;
+            size_t kn;
+            int proto = 0;
+            if (!o2d_json_in_pull_key(&d->r, &k, &kn)) {
+                return STOP;
+            }
+            const struct jfield *f = find_field(m, k, kn, &proto);
+            if (f == NULL) {
+                if (!o2d_json_in_pull_skip(&d->r, depth + 1)) {
+                    return STOP;
+                }
+            } else {
+                struct jslot *s = &slots[proto][f - m->fields];
+                if (o2d_json_in_pull_peek(&d->r) == 'n') {
+                    if (o2d_json_in_pull_literal(&d->r) != 'n') {
+                        return STOP;
+                    }
+                    s->state = ABSENT;
+                } else {
+                    int rv = decode_field(d, f, depth + 1, av, &s->v);
+                    if (rv == STOP) {
+                        return STOP;
+                    }
+                    s->state = rv == OK ? SET : WRONG;
+                    s->bad = d->bad;
+                }
+            }
+            int more = o2d_json_in_pull_next(&d->r, '}');
+            if (more < 0) {
+                return STOP;
+            }
+            if (more == 0) {
+                break;
+            }
+        }
+    }
+
+    const struct jslot *keep[MAX_FIELDS];
+    for (unsigned i = 0; i < m->n_fields; i++) {
+        if (i == m->oneof_first) {
+            unsigned set = 0;
+            for (unsigned j = i; j < m->n_fields; j++) {
+                set += slots[0][j].state != ABSENT || slots[1][j].state != ABSENT;
+            }
+            if (set > 1) {
+                return bad(d, m->oneof_bad);
+            }
+        }
+        keep[i] = slots[0][i].state != ABSENT   ? &slots[0][i]
+                  : slots[1][i].state != ABSENT ? &slots[1][i]
+                                                : NULL;
+        if (keep[i] != NULL && keep[i]->state == WRONG) {
+            return bad(d, keep[i]->bad);
+        }
+    }
+    void *msg = o2d_arena_alloc(d->a, m->size);
+    if (msg == NULL) {
         return too_large(d);
     }
-    opentelemetry__proto__common__v1__instrumentation_scope__init(s);
-    TRY(get_string(d, v, "name", NULL, "scope name is not a string", &s->name));
-    TRY(get_string(d, v, "version", NULL, "scope version is not a string", &s->version));
-    TRY(decode_attributes(d, v, "attributes", NULL, "scope attributes is not an array",
-                          &s->n_attributes, &s->attributes));
-    TRY(get_u32(d, v, "droppedAttributesCount", "dropped_attributes_count",
-                "scope droppedAttributesCount is not a valid uint32",
-                &s->dropped_attributes_count));
-    *out = s;
-    return O2D_OK;
+    m->init(msg);
+    for (unsigned i = 0; i < m->n_fields; i++) {
+        if (keep[i] == NULL) {
+            continue;
+        }
+        store(msg, &m->fields[i], &keep[i]->v);
+        if (i >= m->oneof_first) {
+            memcpy((char *)msg + m->case_off, &m->fields[i].case_value, sizeof(int));
+        }
+    }
+    *out = msg;
+    return OK;
 }
+
+/* ---- the tables: one per message, fields in the order they are checked ---- */
+
+#define INIT(fn) ((void (*)(void *))(fn))
+#define N(a)     (sizeof(a) / sizeof((a)[0]))
+#define MSG(type, init_fn, not_obj, fields)                                                        \
+    {                                                                                              \
+        sizeof(type), INIT(init_fn), not_obj, fields, N(fields), N(fields), 0, NULL, 0             \
+    }
+
+#define F_STR(type, member, jn, pn, why)                                                           \
+    {                                                                                              \
+        jn, pn, K_STRING, 0, offsetof(type, member), 0, 0, NULL, NULL, why, NULL                   \
+    }
+#define F_SCALAR(k, type, member, jn, pn, why)                                                     \
+    {                                                                                              \
+        jn, pn, k, 0, offsetof(type, member), 0, 0, NULL, NULL, why, NULL                          \
+    }
+#define F_ENUM(type, member, jn, pn, en, why)                                                      \
+    {                                                                                              \
+        jn, pn, K_ENUM, 0, offsetof(type, member), 0, 0, NULL, en, why, NULL                       \
+    }
+#define F_MSG(type, member, jn, pn, sub)                                                           \
+    {                                                                                              \
+        jn, pn, K_MSG, 0, offsetof(type, member), 0, 0, sub, NULL, NULL, NULL                      \
+    }
+#define F_REP(type, member, jn, pn, sub, why)                                                      \
+    {                                                                                              \
+        jn, pn, K_REP, 0, offsetof(type, member), offsetof(type, n_##member), 0, sub, NULL, NULL,  \
+            why                                                                                    \
+    }
+
+static const struct jmsg any_msg, kv_msg;
+
+static const struct jfield array_value_fields[] = {
+    F_REP(OtlpArrayValue, values, "values", NULL, &any_msg, "ArrayValue values is not an array"),
+};
+static const struct jmsg array_value_msg =
+    MSG(OtlpArrayValue, opentelemetry__proto__common__v1__array_value__init,
+        "AnyValue arrayValue is not an object", array_value_fields);
+
+static const struct jfield kvlist_fields[] = {
+    F_REP(OtlpKeyValueList, values, "values", NULL, &kv_msg, "KeyValueList values is not an array"),
+};
+static const struct jmsg kvlist_msg =
+    MSG(OtlpKeyValueList, opentelemetry__proto__common__v1__key_value_list__init,
+        "AnyValue kvlistValue is not an object", kvlist_fields);
+
+#define ANY_CASE(c) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##c
+#define F_ANY(k, member, jn, pn, c, sub, why)                                                      \
+    {                                                                                              \
+        jn, pn, k, 0, offsetof(OtlpAnyValue, member), 0, ANY_CASE(c), sub, NULL, why, NULL         \
+    }
+/* The values inside an arrayValue or kvlistValue are one AnyValue deeper. */
+#define F_ANY_LIST(member, jn, pn, c, sub)                                                         \
+    {                                                                                              \
+        jn, pn, K_MSG, 1, offsetof(OtlpAnyValue, member), 0, ANY_CASE(c), sub, NULL, NULL, NULL    \
+    }
+static const struct jfield any_fields[] = {
+    F_ANY(K_STRING, string_value, "stringValue", "string_value", STRING_VALUE, NULL,
+          "AnyValue stringValue is not a string"),
+    F_ANY(K_BOOL, bool_value, "boolValue", "bool_value", BOOL_VALUE, NULL,
+          "AnyValue boolValue is not a boolean"),
+    F_ANY(K_INT64, int_value, "intValue", "int_value", INT_VALUE, NULL,
+          "AnyValue intValue is not a valid int64"),
+    F_ANY(K_DOUBLE, double_value, "doubleValue", "double_value", DOUBLE_VALUE, NULL,
+          "AnyValue doubleValue is not a number"),
+    F_ANY(K_BYTES, bytes_value, "bytesValue", "bytes_value", BYTES_VALUE, NULL,
+          "AnyValue bytesValue is not base64"),
+    F_ANY_LIST(array_value, "arrayValue", "array_value", ARRAY_VALUE, &array_value_msg),
+    F_ANY_LIST(kvlist_value, "kvlistValue", "kvlist_value", KVLIST_VALUE, &kvlist_msg),
+};
+static const struct jmsg any_msg = {sizeof(OtlpAnyValue),
+                                    INIT(opentelemetry__proto__common__v1__any_value__init),
+                                    "AnyValue is not an object",
+                                    any_fields,
+                                    N(any_fields),
+                                    0,
+                                    offsetof(OtlpAnyValue, value_case),
+                                    "AnyValue has more than one type",
+                                    1};
+
+/* `value` is that of the values; an absent value stays NULL, as in the binary form. */
+static const struct jfield kv_fields[] = {
+    F_STR(OtlpKeyValue, key, "key", NULL, "attribute key is not a string"),
+    F_MSG(OtlpKeyValue, value, "value", NULL, &any_msg),
+};
+static const struct jmsg kv_msg =
+    MSG(OtlpKeyValue, opentelemetry__proto__common__v1__key_value__init,
+        "attribute is not an object", kv_fields);
+
+#define F_ATTRS(type, why) F_REP(type, attributes, "attributes", NULL, &kv_msg, why)
+#define F_DROPPED(type, owner)                                                                     \
+    F_SCALAR(K_U32, type, dropped_attributes_count, "droppedAttributesCount",                      \
+             "dropped_attributes_count", owner " droppedAttributesCount is not a valid uint32")
+#define F_SCHEMA(type, owner)                                                                      \
+    F_STR(type, schema_url, "schemaUrl", "schema_url", owner " schemaUrl is not a string")
+
+static const struct jfield resource_fields[] = {
+    F_ATTRS(OtlpResource, "resource attributes is not an array"),
+    F_DROPPED(OtlpResource, "resource"),
+};
+static const struct jmsg resource_msg =
+    MSG(OtlpResource, opentelemetry__proto__resource__v1__resource__init,
+        "resource is not an object", resource_fields);
+
+static const struct jfield scope_fields[] = {
+    F_STR(OtlpScope, name, "name", NULL, "scope name is not a string"),
+    F_STR(OtlpScope, version, "version", NULL, "scope version is not a string"),
+    F_ATTRS(OtlpScope, "scope attributes is not an array"),
+    F_DROPPED(OtlpScope, "scope"),
+};
+static const struct jmsg scope_msg =
+    MSG(OtlpScope, opentelemetry__proto__common__v1__instrumentation_scope__init,
+        "scope is not an object", scope_fields);
 
 /* ---- traces ---- */
 
-static int decode_event(struct jdec *d, json_t *v, OtlpEvent **out)
-{
-    if (!json_is_object(v)) {
-        return invalid(d, "span event is not an object");
-    }
-    OtlpEvent *e = o2d_arena_alloc(d->a, sizeof(*e));
-    if (e == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__trace__v1__span__event__init(e);
-    TRY(get_u64(d, v, "timeUnixNano", "time_unix_nano",
-                "span event timeUnixNano is not a valid fixed64", &e->time_unix_nano));
-    TRY(get_string(d, v, "name", NULL, "span event name is not a string", &e->name));
-    TRY(decode_attributes(d, v, "attributes", NULL, "span event attributes is not an array",
-                          &e->n_attributes, &e->attributes));
-    TRY(get_u32(d, v, "droppedAttributesCount", "dropped_attributes_count",
-                "span event droppedAttributesCount is not a valid uint32",
-                &e->dropped_attributes_count));
-    *out = e;
-    return O2D_OK;
-}
+static const struct jfield event_fields[] = {
+    F_SCALAR(K_U64, OtlpEvent, time_unix_nano, "timeUnixNano", "time_unix_nano",
+             "span event timeUnixNano is not a valid fixed64"),
+    F_STR(OtlpEvent, name, "name", NULL, "span event name is not a string"),
+    F_ATTRS(OtlpEvent, "span event attributes is not an array"),
+    F_DROPPED(OtlpEvent, "span event"),
+};
+static const struct jmsg event_msg =
+    MSG(OtlpEvent, opentelemetry__proto__trace__v1__span__event__init,
+        "span event is not an object", event_fields);
 
-static int decode_link(struct jdec *d, json_t *v, OtlpLink **out)
-{
-    if (!json_is_object(v)) {
-        return invalid(d, "span link is not an object");
-    }
-    OtlpLink *l = o2d_arena_alloc(d->a, sizeof(*l));
-    if (l == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__trace__v1__span__link__init(l);
-    TRY(get_hex_id(d, v, "traceId", "trace_id", "span link traceId is not a hex string",
-                   &l->trace_id));
-    TRY(get_hex_id(d, v, "spanId", "span_id", "span link spanId is not a hex string", &l->span_id));
-    TRY(get_string(d, v, "traceState", "trace_state", "span link traceState is not a string",
-                   &l->trace_state));
-    TRY(decode_attributes(d, v, "attributes", NULL, "span link attributes is not an array",
-                          &l->n_attributes, &l->attributes));
-    TRY(get_u32(d, v, "droppedAttributesCount", "dropped_attributes_count",
-                "span link droppedAttributesCount is not a valid uint32",
-                &l->dropped_attributes_count));
-    TRY(get_u32(d, v, "flags", NULL, "span link flags is not a valid fixed32", &l->flags));
-    *out = l;
-    return O2D_OK;
-}
+static const struct jfield link_fields[] = {
+    F_SCALAR(K_HEX, OtlpLink, trace_id, "traceId", "trace_id",
+             "span link traceId is not a hex string"),
+    F_SCALAR(K_HEX, OtlpLink, span_id, "spanId", "span_id", "span link spanId is not a hex string"),
+    F_STR(OtlpLink, trace_state, "traceState", "trace_state",
+          "span link traceState is not a string"),
+    F_ATTRS(OtlpLink, "span link attributes is not an array"),
+    F_DROPPED(OtlpLink, "span link"),
+    F_SCALAR(K_U32, OtlpLink, flags, "flags", NULL, "span link flags is not a valid fixed32"),
+};
+static const struct jmsg link_msg = MSG(OtlpLink, opentelemetry__proto__trace__v1__span__link__init,
+                                        "span link is not an object", link_fields);
 
-static int decode_status(struct jdec *d, json_t *obj, OtlpStatus **out)
-{
-    json_t *v;
-    TRY(get_object(d, obj, "status", NULL, "span status is not an object", &v));
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    OtlpStatus *s = o2d_arena_alloc(d->a, sizeof(*s));
-    if (s == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__trace__v1__status__init(s);
-    TRY(get_string(d, v, "message", NULL, "span status message is not a string", &s->message));
-    int code = s->code;
-    TRY(get_enum(d, v, "code", NULL,
-                 &opentelemetry__proto__trace__v1__status__status_code__descriptor,
-                 "span status code is not a valid StatusCode", &code));
-    s->code = code;
-    *out = s;
-    return O2D_OK;
-}
+static const struct jfield status_fields[] = {
+    F_STR(OtlpStatus, message, "message", NULL, "span status message is not a string"),
+    F_ENUM(OtlpStatus, code, "code", NULL,
+           &opentelemetry__proto__trace__v1__status__status_code__descriptor,
+           "span status code is not a valid StatusCode"),
+};
+static const struct jmsg status_msg = MSG(OtlpStatus, opentelemetry__proto__trace__v1__status__init,
+                                          "span status is not an object", status_fields);
 
-static int decode_span(struct jdec *d, json_t *v, OtlpSpan **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "span is not an object");
-    }
-    OtlpSpan *s = o2d_arena_alloc(d->a, sizeof(*s));
-    if (s == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__trace__v1__span__init(s);
-    TRY(get_hex_id(d, v, "traceId", "trace_id", "span traceId is not a hex string", &s->trace_id));
-    TRY(get_hex_id(d, v, "spanId", "span_id", "span spanId is not a hex string", &s->span_id));
-    TRY(get_string(d, v, "traceState", "trace_state", "span traceState is not a string",
-                   &s->trace_state));
-    TRY(get_hex_id(d, v, "parentSpanId", "parent_span_id", "span parentSpanId is not a hex string",
-                   &s->parent_span_id));
-    TRY(get_u32(d, v, "flags", NULL, "span flags is not a valid fixed32", &s->flags));
-    TRY(get_string(d, v, "name", NULL, "span name is not a string", &s->name));
-    int kind = s->kind;
-    TRY(get_enum(d, v, "kind", NULL, &opentelemetry__proto__trace__v1__span__span_kind__descriptor,
-                 "span kind is not a valid SpanKind", &kind));
-    s->kind = kind;
-    TRY(get_u64(d, v, "startTimeUnixNano", "start_time_unix_nano",
-                "span startTimeUnixNano is not a valid fixed64", &s->start_time_unix_nano));
-    TRY(get_u64(d, v, "endTimeUnixNano", "end_time_unix_nano",
-                "span endTimeUnixNano is not a valid fixed64", &s->end_time_unix_nano));
-    TRY(decode_attributes(d, v, "attributes", NULL, "span attributes is not an array",
-                          &s->n_attributes, &s->attributes));
-    TRY(get_u32(d, v, "droppedAttributesCount", "dropped_attributes_count",
-                "span droppedAttributesCount is not a valid uint32", &s->dropped_attributes_count));
+static const struct jfield span_fields[] = {
+    F_SCALAR(K_HEX, OtlpSpan, trace_id, "traceId", "trace_id", "span traceId is not a hex string"),
+    F_SCALAR(K_HEX, OtlpSpan, span_id, "spanId", "span_id", "span spanId is not a hex string"),
+    F_STR(OtlpSpan, trace_state, "traceState", "trace_state", "span traceState is not a string"),
+    F_SCALAR(K_HEX, OtlpSpan, parent_span_id, "parentSpanId", "parent_span_id",
+             "span parentSpanId is not a hex string"),
+    F_SCALAR(K_U32, OtlpSpan, flags, "flags", NULL, "span flags is not a valid fixed32"),
+    F_STR(OtlpSpan, name, "name", NULL, "span name is not a string"),
+    F_ENUM(OtlpSpan, kind, "kind", NULL,
+           &opentelemetry__proto__trace__v1__span__span_kind__descriptor,
+           "span kind is not a valid SpanKind"),
+    F_SCALAR(K_U64, OtlpSpan, start_time_unix_nano, "startTimeUnixNano", "start_time_unix_nano",
+             "span startTimeUnixNano is not a valid fixed64"),
+    F_SCALAR(K_U64, OtlpSpan, end_time_unix_nano, "endTimeUnixNano", "end_time_unix_nano",
+             "span endTimeUnixNano is not a valid fixed64"),
+    F_ATTRS(OtlpSpan, "span attributes is not an array"),
+    F_DROPPED(OtlpSpan, "span"),
+    F_REP(OtlpSpan, events, "events", NULL, &event_msg, "span events is not an array"),
+    F_SCALAR(K_U32, OtlpSpan, dropped_events_count, "droppedEventsCount", "dropped_events_count",
+             "span droppedEventsCount is not a valid uint32"),
+    F_REP(OtlpSpan, links, "links", NULL, &link_msg, "span links is not an array"),
+    F_SCALAR(K_U32, OtlpSpan, dropped_links_count, "droppedLinksCount", "dropped_links_count",
+             "span droppedLinksCount is not a valid uint32"),
+    F_MSG(OtlpSpan, status, "status", NULL, &status_msg),
+};
+static const struct jmsg span_msg = MSG(OtlpSpan, opentelemetry__proto__trace__v1__span__init,
+                                        "span is not an object", span_fields);
 
-    TRY(get_array(d, v, "events", NULL, "span events is not an array", &arr, &n));
-    if (n > 0 && (s->events = alloc_array(d, n, sizeof(*s->events))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_event(d, json_array_get(arr, i), &s->events[i]));
-        s->n_events++;
-    }
-    TRY(get_u32(d, v, "droppedEventsCount", "dropped_events_count",
-                "span droppedEventsCount is not a valid uint32", &s->dropped_events_count));
+static const struct jfield scope_spans_fields[] = {
+    F_MSG(OtlpScopeSpans, scope, "scope", NULL, &scope_msg),
+    F_REP(OtlpScopeSpans, spans, "spans", NULL, &span_msg, "spans is not an array"),
+    F_SCHEMA(OtlpScopeSpans, "scopeSpans"),
+};
+static const struct jmsg scope_spans_msg =
+    MSG(OtlpScopeSpans, opentelemetry__proto__trace__v1__scope_spans__init,
+        "scopeSpans entry is not an object", scope_spans_fields);
 
-    TRY(get_array(d, v, "links", NULL, "span links is not an array", &arr, &n));
-    if (n > 0 && (s->links = alloc_array(d, n, sizeof(*s->links))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_link(d, json_array_get(arr, i), &s->links[i]));
-        s->n_links++;
-    }
-    TRY(get_u32(d, v, "droppedLinksCount", "dropped_links_count",
-                "span droppedLinksCount is not a valid uint32", &s->dropped_links_count));
-    TRY(decode_status(d, v, &s->status));
-    *out = s;
-    return O2D_OK;
-}
+static const struct jfield resource_spans_fields[] = {
+    F_MSG(OtlpResourceSpans, resource, "resource", NULL, &resource_msg),
+    F_REP(OtlpResourceSpans, scope_spans, "scopeSpans", "scope_spans", &scope_spans_msg,
+          "scopeSpans is not an array"),
+    F_SCHEMA(OtlpResourceSpans, "resourceSpans"),
+};
+static const struct jmsg resource_spans_msg =
+    MSG(OtlpResourceSpans, opentelemetry__proto__trace__v1__resource_spans__init,
+        "resourceSpans entry is not an object", resource_spans_fields);
 
-static int decode_scope_spans(struct jdec *d, json_t *v, OtlpScopeSpans **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "scopeSpans entry is not an object");
-    }
-    OtlpScopeSpans *ss = o2d_arena_alloc(d->a, sizeof(*ss));
-    if (ss == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__trace__v1__scope_spans__init(ss);
-    TRY(decode_scope(d, v, &ss->scope));
-    TRY(get_array(d, v, "spans", NULL, "spans is not an array", &arr, &n));
-    if (n > 0 && (ss->spans = alloc_array(d, n, sizeof(*ss->spans))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_span(d, json_array_get(arr, i), &ss->spans[i]));
-        ss->n_spans++;
-    }
-    TRY(get_string(d, v, "schemaUrl", "schema_url", "scopeSpans schemaUrl is not a string",
-                   &ss->schema_url));
-    *out = ss;
-    return O2D_OK;
-}
-
-static int decode_resource_spans(struct jdec *d, json_t *v, OtlpResourceSpans **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "resourceSpans entry is not an object");
-    }
-    OtlpResourceSpans *rs = o2d_arena_alloc(d->a, sizeof(*rs));
-    if (rs == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__trace__v1__resource_spans__init(rs);
-    TRY(decode_resource(d, v, &rs->resource));
-    TRY(get_array(d, v, "scopeSpans", "scope_spans", "scopeSpans is not an array", &arr, &n));
-    if (n > 0 && (rs->scope_spans = alloc_array(d, n, sizeof(*rs->scope_spans))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_scope_spans(d, json_array_get(arr, i), &rs->scope_spans[i]));
-        rs->n_scope_spans++;
-    }
-    TRY(get_string(d, v, "schemaUrl", "schema_url", "resourceSpans schemaUrl is not a string",
-                   &rs->schema_url));
-    *out = rs;
-    return O2D_OK;
-}
-
-static int decode_traces(struct jdec *d, json_t *root, void **msg)
-{
-    json_t *arr;
-    size_t n;
-    OtlpTraceReq *req = o2d_arena_alloc(d->a, sizeof(*req));
-    if (req == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(req);
-    TRY(get_array(d, root, "resourceSpans", "resource_spans", "resourceSpans is not an array", &arr,
-                  &n));
-    if (n > 0 && (req->resource_spans = alloc_array(d, n, sizeof(*req->resource_spans))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_resource_spans(d, json_array_get(arr, i), &req->resource_spans[i]));
-        req->n_resource_spans++;
-    }
-    *msg = req;
-    return O2D_OK;
-}
+static const struct jfield traces_fields[] = {
+    F_REP(OtlpTraceReq, resource_spans, "resourceSpans", "resource_spans", &resource_spans_msg,
+          "resourceSpans is not an array"),
+};
+static const struct jmsg traces_msg = MSG(
+    OtlpTraceReq, opentelemetry__proto__collector__trace__v1__export_trace_service_request__init,
+    NULL, traces_fields);
 
 /* ---- logs ---- */
 
-static int decode_log_record(struct jdec *d, json_t *v, OtlpLogRecord **out)
-{
-    if (!json_is_object(v)) {
-        return invalid(d, "log record is not an object");
-    }
-    OtlpLogRecord *lr = o2d_arena_alloc(d->a, sizeof(*lr));
-    if (lr == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__logs__v1__log_record__init(lr);
-    TRY(get_u64(d, v, "timeUnixNano", "time_unix_nano",
-                "log record timeUnixNano is not a valid fixed64", &lr->time_unix_nano));
-    TRY(get_u64(d, v, "observedTimeUnixNano", "observed_time_unix_nano",
-                "log record observedTimeUnixNano is not a valid fixed64",
-                &lr->observed_time_unix_nano));
-    int sev = lr->severity_number;
-    TRY(get_enum(d, v, "severityNumber", "severity_number",
-                 &opentelemetry__proto__logs__v1__severity_number__descriptor,
-                 "log record severityNumber is not a valid SeverityNumber", &sev));
-    lr->severity_number = sev;
-    TRY(get_string(d, v, "severityText", "severity_text", "log record severityText is not a string",
-                   &lr->severity_text));
-    json_t *body = field(v, "body", NULL);
-    if (body != NULL) {
-        TRY(decode_anyvalue(d, body, 1, &lr->body));
-    }
-    TRY(decode_attributes(d, v, "attributes", NULL, "log record attributes is not an array",
-                          &lr->n_attributes, &lr->attributes));
-    TRY(get_u32(d, v, "droppedAttributesCount", "dropped_attributes_count",
-                "log record droppedAttributesCount is not a valid uint32",
-                &lr->dropped_attributes_count));
-    TRY(get_u32(d, v, "flags", NULL, "log record flags is not a valid fixed32", &lr->flags));
-    TRY(get_hex_id(d, v, "traceId", "trace_id", "log record traceId is not a hex string",
-                   &lr->trace_id));
-    TRY(get_hex_id(d, v, "spanId", "span_id", "log record spanId is not a hex string",
-                   &lr->span_id));
-    TRY(get_string(d, v, "eventName", "event_name", "log record eventName is not a string",
-                   &lr->event_name));
-    *out = lr;
-    return O2D_OK;
-}
+static const struct jfield log_record_fields[] = {
+    F_SCALAR(K_U64, OtlpLogRecord, time_unix_nano, "timeUnixNano", "time_unix_nano",
+             "log record timeUnixNano is not a valid fixed64"),
+    F_SCALAR(K_U64, OtlpLogRecord, observed_time_unix_nano, "observedTimeUnixNano",
+             "observed_time_unix_nano", "log record observedTimeUnixNano is not a valid fixed64"),
+    F_ENUM(OtlpLogRecord, severity_number, "severityNumber", "severity_number",
+           &opentelemetry__proto__logs__v1__severity_number__descriptor,
+           "log record severityNumber is not a valid SeverityNumber"),
+    F_STR(OtlpLogRecord, severity_text, "severityText", "severity_text",
+          "log record severityText is not a string"),
+    F_MSG(OtlpLogRecord, body, "body", NULL, &any_msg),
+    F_ATTRS(OtlpLogRecord, "log record attributes is not an array"),
+    F_DROPPED(OtlpLogRecord, "log record"),
+    F_SCALAR(K_U32, OtlpLogRecord, flags, "flags", NULL, "log record flags is not a valid fixed32"),
+    F_SCALAR(K_HEX, OtlpLogRecord, trace_id, "traceId", "trace_id",
+             "log record traceId is not a hex string"),
+    F_SCALAR(K_HEX, OtlpLogRecord, span_id, "spanId", "span_id",
+             "log record spanId is not a hex string"),
+    F_STR(OtlpLogRecord, event_name, "eventName", "event_name",
+          "log record eventName is not a string"),
+};
+static const struct jmsg log_record_msg =
+    MSG(OtlpLogRecord, opentelemetry__proto__logs__v1__log_record__init,
+        "log record is not an object", log_record_fields);
 
-static int decode_scope_logs(struct jdec *d, json_t *v, OtlpScopeLogs **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "scopeLogs entry is not an object");
-    }
-    OtlpScopeLogs *sl = o2d_arena_alloc(d->a, sizeof(*sl));
-    if (sl == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__logs__v1__scope_logs__init(sl);
-    TRY(decode_scope(d, v, &sl->scope));
-    TRY(get_array(d, v, "logRecords", "log_records", "logRecords is not an array", &arr, &n));
-    if (n > 0 && (sl->log_records = alloc_array(d, n, sizeof(*sl->log_records))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_log_record(d, json_array_get(arr, i), &sl->log_records[i]));
-        sl->n_log_records++;
-    }
-    TRY(get_string(d, v, "schemaUrl", "schema_url", "scopeLogs schemaUrl is not a string",
-                   &sl->schema_url));
-    *out = sl;
-    return O2D_OK;
-}
+static const struct jfield scope_logs_fields[] = {
+    F_MSG(OtlpScopeLogs, scope, "scope", NULL, &scope_msg),
+    F_REP(OtlpScopeLogs, log_records, "logRecords", "log_records", &log_record_msg,
+          "logRecords is not an array"),
+    F_SCHEMA(OtlpScopeLogs, "scopeLogs"),
+};
+static const struct jmsg scope_logs_msg =
+    MSG(OtlpScopeLogs, opentelemetry__proto__logs__v1__scope_logs__init,
+        "scopeLogs entry is not an object", scope_logs_fields);
 
-static int decode_resource_logs(struct jdec *d, json_t *v, OtlpResourceLogs **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "resourceLogs entry is not an object");
-    }
-    OtlpResourceLogs *rl = o2d_arena_alloc(d->a, sizeof(*rl));
-    if (rl == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__logs__v1__resource_logs__init(rl);
-    TRY(decode_resource(d, v, &rl->resource));
-    TRY(get_array(d, v, "scopeLogs", "scope_logs", "scopeLogs is not an array", &arr, &n));
-    if (n > 0 && (rl->scope_logs = alloc_array(d, n, sizeof(*rl->scope_logs))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_scope_logs(d, json_array_get(arr, i), &rl->scope_logs[i]));
-        rl->n_scope_logs++;
-    }
-    TRY(get_string(d, v, "schemaUrl", "schema_url", "resourceLogs schemaUrl is not a string",
-                   &rl->schema_url));
-    *out = rl;
-    return O2D_OK;
-}
+static const struct jfield resource_logs_fields[] = {
+    F_MSG(OtlpResourceLogs, resource, "resource", NULL, &resource_msg),
+    F_REP(OtlpResourceLogs, scope_logs, "scopeLogs", "scope_logs", &scope_logs_msg,
+          "scopeLogs is not an array"),
+    F_SCHEMA(OtlpResourceLogs, "resourceLogs"),
+};
+static const struct jmsg resource_logs_msg =
+    MSG(OtlpResourceLogs, opentelemetry__proto__logs__v1__resource_logs__init,
+        "resourceLogs entry is not an object", resource_logs_fields);
 
-static int decode_logs(struct jdec *d, json_t *root, void **msg)
-{
-    json_t *arr;
-    size_t n;
-    OtlpLogsReq *req = o2d_arena_alloc(d->a, sizeof(*req));
-    if (req == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__logs__v1__export_logs_service_request__init(req);
-    TRY(get_array(d, root, "resourceLogs", "resource_logs", "resourceLogs is not an array", &arr,
-                  &n));
-    if (n > 0 && (req->resource_logs = alloc_array(d, n, sizeof(*req->resource_logs))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_resource_logs(d, json_array_get(arr, i), &req->resource_logs[i]));
-        req->n_resource_logs++;
-    }
-    *msg = req;
-    return O2D_OK;
-}
+static const struct jfield logs_fields[] = {
+    F_REP(OtlpLogsReq, resource_logs, "resourceLogs", "resource_logs", &resource_logs_msg,
+          "resourceLogs is not an array"),
+};
+static const struct jmsg logs_msg =
+    MSG(OtlpLogsReq, opentelemetry__proto__collector__logs__v1__export_logs_service_request__init,
+        NULL, logs_fields);
 
 /* ---- metrics: shallow, data points are counted, not decoded ---- */
 
-static const struct {
-    const char *json_name;
-    const char *proto_name;
-    Opentelemetry__Proto__Collector__Metrics__V1__Metric__DataCase data_case;
-} metric_kinds[] = {
-    {"gauge", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_GAUGE},
-    {"sum", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUM},
-    {"histogram", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_HISTOGRAM},
-    {"exponentialHistogram", "exponential_histogram",
-     OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM},
-    {"summary", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUMMARY},
+static const struct jfield data_points_fields[] = {
+    {"dataPoints", "data_points", K_COUNT, 0, offsetof(OtlpDataPoints, data_points),
+     offsetof(OtlpDataPoints, n_data_points), 0, NULL, NULL, "metric data point is not an object",
+     "metric dataPoints is not an array"},
 };
+static const struct jmsg data_points_msg =
+    MSG(OtlpDataPoints, opentelemetry__proto__collector__metrics__v1__data_points__init,
+        "metric data is not an object", data_points_fields);
 
-static int decode_data_points(struct jdec *d, json_t *v, OtlpDataPoints **out)
+#define METRIC_CASE(c) OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_##c
+#define F_DATA(member, jn, pn, c)                                                                  \
+    {                                                                                              \
+        jn, pn, K_MSG, 0, offsetof(OtlpMetric, member), 0, METRIC_CASE(c), &data_points_msg, NULL, \
+            NULL, NULL                                                                             \
+    }
+static const struct jfield metric_fields[] = {
+    F_STR(OtlpMetric, name, "name", NULL, "metric name is not a string"),
+    F_STR(OtlpMetric, description, "description", NULL, "metric description is not a string"),
+    F_STR(OtlpMetric, unit, "unit", NULL, "metric unit is not a string"),
+    F_REP(OtlpMetric, metadata, "metadata", NULL, &kv_msg, "metric metadata is not an array"),
+    F_DATA(gauge, "gauge", NULL, GAUGE),
+    F_DATA(sum, "sum", NULL, SUM),
+    F_DATA(histogram, "histogram", NULL, HISTOGRAM),
+    F_DATA(exponential_histogram, "exponentialHistogram", "exponential_histogram",
+           EXPONENTIAL_HISTOGRAM),
+    F_DATA(summary, "summary", NULL, SUMMARY),
+};
+static const struct jmsg metric_msg = {
+    sizeof(OtlpMetric),
+    INIT(opentelemetry__proto__collector__metrics__v1__metric__init),
+    "metric is not an object",
+    metric_fields,
+    N(metric_fields),
+    4,
+    offsetof(OtlpMetric, data_case),
+    "metric has more than one data type",
+    0};
+
+static const struct jfield scope_metrics_fields[] = {
+    F_MSG(OtlpScopeMetrics, scope, "scope", NULL, &scope_msg),
+    F_REP(OtlpScopeMetrics, metrics, "metrics", NULL, &metric_msg, "metrics is not an array"),
+    F_SCHEMA(OtlpScopeMetrics, "scopeMetrics"),
+};
+static const struct jmsg scope_metrics_msg =
+    MSG(OtlpScopeMetrics, opentelemetry__proto__collector__metrics__v1__scope_metrics__init,
+        "scopeMetrics entry is not an object", scope_metrics_fields);
+
+static const struct jfield resource_metrics_fields[] = {
+    F_MSG(OtlpResourceMetrics, resource, "resource", NULL, &resource_msg),
+    F_REP(OtlpResourceMetrics, scope_metrics, "scopeMetrics", "scope_metrics", &scope_metrics_msg,
+          "scopeMetrics is not an array"),
+    F_SCHEMA(OtlpResourceMetrics, "resourceMetrics"),
+};
+static const struct jmsg resource_metrics_msg =
+    MSG(OtlpResourceMetrics, opentelemetry__proto__collector__metrics__v1__resource_metrics__init,
+        "resourceMetrics entry is not an object", resource_metrics_fields);
+
+static const struct jfield metrics_fields[] = {
+    F_REP(OtlpMetricsReq, resource_metrics, "resourceMetrics", "resource_metrics",
+          &resource_metrics_msg, "resourceMetrics is not an array"),
+};
+static const struct jmsg metrics_msg =
+    MSG(OtlpMetricsReq,
+        opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init, NULL,
+        metrics_fields);
+
+/* ---- the body ---- */
+
+/* Why the text itself is refused, read again from its start: a body that is not JSON is
+ * refused as such even when the decoding stopped earlier for another reason. */
+static int check_text(const uint8_t *body, size_t len, const char **reason)
 {
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "metric data is not an object");
+    struct o2d_json_in_pull r;
+    int rv = O2D_OK;
+    o2d_json_in_pull_init(&r, (const char *)body, len);
+    if (!o2d_json_in_pull_skip(&r, 1) || !o2d_json_in_pull_end(&r)) {
+        const char *why;
+        rv = o2d_json_in_pull_failure(&r, &why);
+        *reason = rv == O2D_ERR_NOMEM        ? "out of memory"
+                  : why == o2d_json_in_range ? REASON_RANGE
+                                             : REASON_NOT_JSON;
     }
-    TRY(get_array(d, v, "dataPoints", "data_points", "metric dataPoints is not an array", &arr,
-                  &n));
-    OtlpDataPoints *dp = o2d_arena_alloc(d->a, sizeof(*dp));
-    if (dp == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__metrics__v1__data_points__init(dp);
-    if (n > 0 && (dp->data_points = alloc_array(d, n, sizeof(*dp->data_points))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (!json_is_object(json_array_get(arr, i))) {
-            return invalid(d, "metric data point is not an object");
-        }
-        dp->n_data_points++;
-    }
-    *out = dp;
-    return O2D_OK;
-}
-
-static int decode_metric(struct jdec *d, json_t *v, OtlpMetric **out)
-{
-    if (!json_is_object(v)) {
-        return invalid(d, "metric is not an object");
-    }
-    OtlpMetric *m = o2d_arena_alloc(d->a, sizeof(*m));
-    if (m == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__metrics__v1__metric__init(m);
-    TRY(get_string(d, v, "name", NULL, "metric name is not a string", &m->name));
-    TRY(get_string(d, v, "description", NULL, "metric description is not a string",
-                   &m->description));
-    TRY(get_string(d, v, "unit", NULL, "metric unit is not a string", &m->unit));
-    TRY(decode_attributes(d, v, "metadata", NULL, "metric metadata is not an array", &m->n_metadata,
-                          &m->metadata));
-
-    json_t *data = NULL;
-    size_t kind = 0;
-    for (size_t i = 0; i < sizeof(metric_kinds) / sizeof(metric_kinds[0]); i++) {
-        json_t *x = field(v, metric_kinds[i].json_name, metric_kinds[i].proto_name);
-        if (x == NULL) {
-            continue;
-        }
-        if (data != NULL) {
-            return invalid(d, "metric has more than one data type");
-        }
-        data = x;
-        kind = i;
-    }
-    if (data != NULL) {
-        OtlpDataPoints *dp;
-        TRY(decode_data_points(d, data, &dp));
-        m->data_case = metric_kinds[kind].data_case;
-        switch (m->data_case) {
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_GAUGE:
-            m->gauge = dp;
-            break;
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUM:
-            m->sum = dp;
-            break;
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_HISTOGRAM:
-            m->histogram = dp;
-            break;
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
-            m->exponential_histogram = dp;
-            break;
-        default:
-            m->summary = dp;
-            break;
-        }
-    }
-    *out = m;
-    return O2D_OK;
-}
-
-static int decode_scope_metrics(struct jdec *d, json_t *v, OtlpScopeMetrics **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "scopeMetrics entry is not an object");
-    }
-    OtlpScopeMetrics *sm = o2d_arena_alloc(d->a, sizeof(*sm));
-    if (sm == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__metrics__v1__scope_metrics__init(sm);
-    TRY(decode_scope(d, v, &sm->scope));
-    TRY(get_array(d, v, "metrics", NULL, "metrics is not an array", &arr, &n));
-    if (n > 0 && (sm->metrics = alloc_array(d, n, sizeof(*sm->metrics))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_metric(d, json_array_get(arr, i), &sm->metrics[i]));
-        sm->n_metrics++;
-    }
-    TRY(get_string(d, v, "schemaUrl", "schema_url", "scopeMetrics schemaUrl is not a string",
-                   &sm->schema_url));
-    *out = sm;
-    return O2D_OK;
-}
-
-static int decode_resource_metrics(struct jdec *d, json_t *v, OtlpResourceMetrics **out)
-{
-    json_t *arr;
-    size_t n;
-    if (!json_is_object(v)) {
-        return invalid(d, "resourceMetrics entry is not an object");
-    }
-    OtlpResourceMetrics *rm = o2d_arena_alloc(d->a, sizeof(*rm));
-    if (rm == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__metrics__v1__resource_metrics__init(rm);
-    TRY(decode_resource(d, v, &rm->resource));
-    TRY(get_array(d, v, "scopeMetrics", "scope_metrics", "scopeMetrics is not an array", &arr, &n));
-    if (n > 0 && (rm->scope_metrics = alloc_array(d, n, sizeof(*rm->scope_metrics))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_scope_metrics(d, json_array_get(arr, i), &rm->scope_metrics[i]));
-        rm->n_scope_metrics++;
-    }
-    TRY(get_string(d, v, "schemaUrl", "schema_url", "resourceMetrics schemaUrl is not a string",
-                   &rm->schema_url));
-    *out = rm;
-    return O2D_OK;
-}
-
-static int decode_metrics(struct jdec *d, json_t *root, void **msg)
-{
-    json_t *arr;
-    size_t n;
-    OtlpMetricsReq *req = o2d_arena_alloc(d->a, sizeof(*req));
-    if (req == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__init(req);
-    TRY(get_array(d, root, "resourceMetrics", "resource_metrics", "resourceMetrics is not an array",
-                  &arr, &n));
-    if (n > 0 &&
-        (req->resource_metrics = alloc_array(d, n, sizeof(*req->resource_metrics))) == NULL) {
-        return too_large(d);
-    }
-    for (size_t i = 0; i < n; i++) {
-        TRY(decode_resource_metrics(d, json_array_get(arr, i), &req->resource_metrics[i]));
-        req->n_resource_metrics++;
-    }
-    *msg = req;
-    return O2D_OK;
+    o2d_json_in_pull_cleanup(&r);
+    return rv;
 }
 
 int otlp_json_decode(struct o2d_arena *a, enum otlp_signal sig, const uint8_t *body, size_t len,
                      void **msg, const char **reason)
 {
-    struct jdec d = {.a = a, .reason = NULL};
-    json_t *root = NULL;
-    json_error_t err;
-    int rv = O2D_ERR_INVALID;
+    struct jdec d = {.a = a};
+    const struct jmsg *m;
+    int rv;
 
     *msg = NULL;
     *reason = NULL;
-    if (len == 0) {
-        /* Like otlp_decode(): an empty body is an empty request. */
-        root = json_object();
-    } else {
-        /* NULs inside strings are allowed because protobuf strings may hold them too. */
-        root = json_loadb((const char *)body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-    }
-    if (root == NULL) {
-        if (len == 0 || json_error_code(&err) == json_error_out_of_memory) {
-            rv = O2D_ERR_NOMEM;
-            d.reason = "out of memory";
-        } else if (json_error_code(&err) == json_error_numeric_overflow) {
-            d.reason = "a number in the body is out of range";
-        } else {
-            d.reason = REASON_NOT_JSON;
-        }
-        goto out;
-    }
-    if (!json_is_object(root)) {
-        d.reason = "body is not a JSON object";
-        goto out;
-    }
-
     switch (sig) {
     case OTLP_SIGNAL_TRACES:
-        rv = decode_traces(&d, root, msg);
+        m = &traces_msg;
         break;
     case OTLP_SIGNAL_LOGS:
-        rv = decode_logs(&d, root, msg);
+        m = &logs_msg;
         break;
     case OTLP_SIGNAL_METRICS:
-        rv = decode_metrics(&d, root, msg);
+        m = &metrics_msg;
         break;
     default:
-        rv = O2D_ERR_INTERNAL;
-        d.reason = "unknown signal";
-        break;
+        *reason = "unknown signal";
+        return O2D_ERR_INTERNAL;
     }
-    if (rv != O2D_OK) {
-        *msg = NULL;
+    if (len == 0) {
+        /* Like otlp_decode(): an empty body is an empty request. */
+        void *req = o2d_arena_alloc(a, m->size);
+        if (req == NULL) {
+            *reason = REASON_TOO_LARGE;
+            return O2D_ERR_TOO_LARGE;
+        }
+        m->init(req);
+        *msg = req;
+        return O2D_OK;
     }
 
-out:
-    json_decref(root);
-    *reason = d.reason;
+    o2d_json_in_pull_init(&d.r, (const char *)body, len);
+    void *req = NULL;
+    int step;
+    if (o2d_json_in_pull_peek(&d.r) != '{') {
+        step = skip_bad(&d, 1, "body is not a JSON object");
+    } else {
+        step = decode_msg(&d, m, 1, 1, &req);
+    }
+    if (step == STOP && d.stop_status == O2D_ERR_TOO_LARGE) {
+        /* Not JSON wins over too large, as when the text was parsed before it was walked. */
+        rv = check_text(body, len, reason);
+        if (rv == O2D_OK) {
+            rv = O2D_ERR_TOO_LARGE;
+            *reason = REASON_TOO_LARGE;
+        }
+    } else if (step == STOP) {
+        /* The reader stopped at the first fault of the text, where jansson would. */
+        const char *why;
+        rv = o2d_json_in_pull_failure(&d.r, &why);
+        *reason = rv == O2D_ERR_NOMEM        ? "out of memory"
+                  : why == o2d_json_in_range ? REASON_RANGE
+                                             : REASON_NOT_JSON;
+    } else if (!o2d_json_in_pull_end(&d.r)) {
+        rv = O2D_ERR_INVALID; /* something after the value */
+        *reason = d.r.reason == o2d_json_in_range ? REASON_RANGE : REASON_NOT_JSON;
+    } else if (step == BAD) {
+        rv = O2D_ERR_INVALID;
+        *reason = d.bad;
+    } else {
+        rv = O2D_OK;
+        *msg = req;
+    }
+    o2d_json_in_pull_cleanup(&d.r);
     return rv;
 }

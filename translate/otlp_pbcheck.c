@@ -4,7 +4,13 @@
  * recurses at most max_depth levels, so a hostile message nested a million levels deep is
  * refused here instead of overflowing protobuf-c's recursive unpack. It also turns
  * protobuf-c's silent NULL into a reason a sender can act on.
+ *
+ * A string field holding a NUL byte is refused: protobuf-c hands strings on as NUL-terminated
+ * C strings, so everything after decoding would silently cut it at the NUL. otlp_json.c
+ * refuses "\u0000" in a string field with the same reason, so both encodings agree.
  */
+#include <string.h>
+
 #include "o2d.h"
 #include "otlp.h"
 
@@ -151,6 +157,10 @@ static int scan(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t le
                 continue;
             }
             *reason = "wrong wire type for a known field";
+            return O2D_ERR_INVALID;
+        }
+        if (f->type == PROTOBUF_C_TYPE_STRING && memchr(sub, '\0', sublen) != NULL) {
+            *reason = "a string holds a NUL character";
             return O2D_ERR_INVALID;
         }
         if (f->type == PROTOBUF_C_TYPE_MESSAGE) {

@@ -294,4 +294,8 @@ function main() {
     process.stdout.write(JSON.stringify(meta) + '\n');
 }
 
-main();
+if (require.main === module) {
+    main();
+}
+
+module.exports = { makeSpans, makeMixSpans };

@@ -319,6 +319,63 @@ static void invalid_utf8_is_carried_not_crashed(void **state)
     assert_int_equal(out.accepted, 1);
 }
 
+/*
+ * protobuf-c strings are NUL-terminated, so a string field holding a NUL byte would be cut
+ * there by everything after decoding: both encodings refuse it with the same reason, and a
+ * NUL in bytes (ids) or in a field we do not know is carried.
+ */
+static void nul_in_a_string_is_refused_in_both_encodings(void **state)
+{
+    struct fixture *f = *state;
+    struct otlp_request out;
+    const char *reason;
+    size_t len;
+    uint8_t *buf = pack_traces(1, NULL, NULL, &len);
+    uint8_t *name = memmem(buf, len, "GET /items", 10);
+    assert_non_null(name);
+    name[3] = '\0';
+    assert_int_equal(decode(f, OTLP_SIGNAL_TRACES, buf, len, &out, &reason), O2D_ERR_INVALID);
+    assert_string_equal(reason, "a string holds a NUL character");
+    /* the same request without the NUL is fine */
+    name[3] = ' ';
+    assert_int_equal(decode(f, OTLP_SIGNAL_TRACES, buf, len, &out, &reason), O2D_OK);
+    free(buf);
+
+    static const uint8_t nul_tid[16] = {0, 0, 0, 1};
+    const uint8_t *tids[1] = {nul_tid};
+    buf = pack_traces(1, tids, NULL, &len);
+    assert_int_equal(decode(f, OTLP_SIGNAL_TRACES, buf, len, &out, &reason), O2D_OK);
+    assert_int_equal(out.accepted, 1);
+    free(buf);
+
+#define JSPAN(x)                                                                                   \
+    "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"                               \
+    "\"000000010203040506070809a0b0c0d0\",\"spanId\":\"0101010101010100\"," x "}]}]}]}"
+    static const struct {
+        const char *body;
+        int status;
+    } json[] = {
+        {JSPAN("\"name\":\"GE\\u0000 /items\""), O2D_ERR_INVALID},
+        {JSPAN("\"attributes\":[{\"key\":\"k\\u0000\"}]"), O2D_ERR_INVALID},
+        {JSPAN("\"attributes\":[{\"key\":\"k\",\"value\":{\"stringValue\":\"\\u0000\"}}]"),
+         O2D_ERR_INVALID},
+        {JSPAN("\"name\":\"GET /items\",\"unknown\":\"\\u0000\""), O2D_OK},
+        {JSPAN("\"attributes\":[{\"key\":\"k\",\"value\":{\"bytesValue\":\"AAA=\"}}]"), O2D_OK},
+    };
+    for (size_t i = 0; i < sizeof(json) / sizeof(json[0]); i++) {
+        o2d_arena_reset(&f->arena);
+        int rv = otlp_decode(&f->arena, OTLP_SIGNAL_TRACES, OTLP_ENC_JSON,
+                             (const uint8_t *)json[i].body, strlen(json[i].body), &out, &reason);
+        assert_int_equal(rv, json[i].status);
+        if (rv == O2D_OK) {
+            assert_int_equal(out.accepted, 1);
+        } else {
+            assert_string_equal(reason, "a string holds a NUL character");
+        }
+    }
+#undef JSPAN
+}
+
 static void arena_limit_gives_too_large(void **state)
 {
     struct fixture *f = *state;
@@ -451,6 +508,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrong_wire_types_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(deep_nesting_is_refused_before_unpacking, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_utf8_is_carried_not_crashed, setup, teardown),
+        cmocka_unit_test_setup_teardown(nul_in_a_string_is_refused_in_both_encodings, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(arena_limit_gives_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_allocations_are_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(logs_ids_are_optional_but_sized, setup, teardown),

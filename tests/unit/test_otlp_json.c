@@ -497,6 +497,24 @@ static void test_empty_and_null(void **state)
     assert_string_equal(s->attributes[1]->key, "");
 }
 
+/* jansson's object kept the last value of a repeated key; the streaming decoder does too. */
+static void test_repeated_keys(void **state)
+{
+    (void)state;
+    OtlpSpan *s = one_span(ONE_SPAN("\"name\":5,\"name\":\"second\",\"kind\":2,\"kind\":null"));
+    assert_string_equal(s->name, "second");
+    assert_int_equal(s->kind, 0);
+    OtlpTraceReq *req =
+        decode_ok(OTLP_SIGNAL_TRACES, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{},{}]}]}],"
+                                      "\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{}]}]}]}");
+    assert_int_equal(req->resource_spans[0]->scope_spans[0]->n_spans, 1);
+    /* the lowerCamelCase name wins over the proto name wherever each comes */
+    s = one_span(ONE_SPAN("\"start_time_unix_nano\":1,\"startTimeUnixNano\":2,"
+                          "\"end_time_unix_nano\":3,\"endTimeUnixNano\":null"));
+    assert_int_equal(s->start_time_unix_nano, 2);
+    assert_int_equal(s->end_time_unix_nano, 3);
+}
+
 static void test_numbers(void **state)
 {
     (void)state;
@@ -654,6 +672,21 @@ static const struct bad_case bad_cases[] = {
     {T, ONE_ATTR("{\"doubleValue\":1e400}"), 0, INV, "a number in the body is out of range"},
     {T, ONE_ATTR("{\"intValue\":-99999999999999999999}"), 0, INV,
      "a number in the body is out of range"},
+    /* the text is checked whole before any field: not JSON or out of range anywhere wins */
+    {T, "{\"resourceSpans\":5,\"x\":[\"\\ud800\"]}", 0, INV, "body is not valid JSON"},
+    {T, "{\"resourceSpans\":5,\"x\":1e400}", 0, INV, "a number in the body is out of range"},
+    {T, "{\"resourceSpans\":[] 18446744073709551616}", 0, INV,
+     "a number in the body is out of range"},
+    {T, "{\"resourceSpans\":[],\"a\\u0000\":1}", 0, INV, "body is not valid JSON"},
+    /* a string field holding NUL (otlp_pbcheck.c refuses it in protobuf too) */
+    {T, ONE_SPAN("\"name\":\"a\\u0000b\""), 0, INV, "a string holds a NUL character"},
+    {L, ONE_LOG("\"body\":{\"stringValue\":\"\\u0000\"}"), 0, INV,
+     "a string holds a NUL character"},
+    /* a repeated key keeps its last value; fields are checked in a fixed order */
+    {T, "{\"resourceSpans\":[],\"resourceSpans\":5}", 0, INV, "resourceSpans is not an array"},
+    {T, ONE_SPAN("\"name\":\"n\",\"kind\":\"x\",\"name\":5"), 0, INV, "span name is not a string"},
+    {T, ONE_SPAN("\"attributes\":[{\"key\":1}],\"traceId\":\"x\""), 0, INV,
+     "span traceId is not a hex string"},
     /* wrong types, top down: traces */
     {T, "{\"resourceSpans\":5}", 0, INV, "resourceSpans is not an array"},
     {T, "{\"resourceSpans\":{}}", 0, INV, "resourceSpans is not an array"},
@@ -939,9 +972,9 @@ int main(void)
         cmocka_unit_test(test_js_sdk_traces),  cmocka_unit_test(test_js_sdk_logs),
         cmocka_unit_test(test_js_sdk_metrics), cmocka_unit_test(test_snake_case),
         cmocka_unit_test(test_enum_names),     cmocka_unit_test(test_empty_and_null),
-        cmocka_unit_test(test_numbers),        cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_depth),          cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_arena_limit),
+        cmocka_unit_test(test_repeated_keys),  cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_base64),         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_bad_input),      cmocka_unit_test(test_arena_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
