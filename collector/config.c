@@ -47,6 +47,7 @@ const char o2d_config_embedded[] =
     "        max_concurrent_streams: 100  # per connection\n"
     "        max_connections: 1024\n"
     "        request_timeout: 30s         # when the client sends no grpc-timeout\n"
+    "        read_header_timeout: 10s     # client preface, and each header block\n"
     "        tls:                         # both set: TLS (PEM files); empty: plaintext h2c\n"
     "          cert_file: \"\"\n"
     "          key_file: \"\"\n"
@@ -61,6 +62,7 @@ const char o2d_config_embedded[] =
     "        max_connections: 1024\n"
     "        idle_timeout: 60s            # silence from the client closes the connection\n"
     "        read_timeout: 30s            # a whole request must arrive within this\n"
+    "        read_header_timeout: 10s     # a request's head, from accept or the last answer\n"
     "        tls:                         # both set: HTTPS (PEM files); empty: plain HTTP\n"
     "          cert_file: \"\"\n"
     "          key_file: \"\"\n"
@@ -125,12 +127,14 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->grpc.max_connection_age_ms = 0;
     cfg->grpc.max_connection_age_grace_ms = 30 * 1000;
     cfg->grpc.request_timeout_ms = 30 * 1000;
+    cfg->grpc.read_header_timeout_ms = 10 * 1000;
     cfg->http.enabled = 1;
     snprintf(cfg->http.endpoint, sizeof(cfg->http.endpoint), "%s", "0.0.0.0:4318");
     cfg->http.max_request_body_size = 20 * (size_t)MIB;
     cfg->http.max_connections = 1024;
     cfg->http.idle_timeout_ms = 60 * 1000;
     cfg->http.read_timeout_ms = 30 * 1000;
+    cfg->http.read_header_timeout_ms = 10 * 1000;
     cfg->memory_limit = 256 * (size_t)MIB;
     snprintf(cfg->health_endpoint, sizeof(cfg->health_endpoint), "%s", "0.0.0.0:13133");
     snprintf(cfg->metrics_endpoint, sizeof(cfg->metrics_endpoint), "%s", "0.0.0.0:8888");
@@ -241,6 +245,7 @@ static const struct key_row key_table[] = {
     UINT(GRPC ".max_concurrent_streams", grpc.max_concurrent_streams, 1, 10000, 1),
     UINT(GRPC ".max_connections", grpc.max_connections, 1, 1000000, 1),
     DURATION(GRPC ".request_timeout", grpc.request_timeout_ms, 1),
+    DURATION(GRPC ".read_header_timeout", grpc.read_header_timeout_ms, 1),
     SECTION(GRPC ".tls"),
     STRING(GRPC ".tls.cert_file", grpc.tls_cert_file, KEY_EMPTY_OK),
     STRING(GRPC ".tls.key_file", grpc.tls_key_file, KEY_EMPTY_OK),
@@ -255,6 +260,7 @@ static const struct key_row key_table[] = {
     UINT(HTTP ".max_connections", http.max_connections, 1, 1000000, 1),
     DURATION(HTTP ".idle_timeout", http.idle_timeout_ms, 1),
     DURATION(HTTP ".read_timeout", http.read_timeout_ms, 1),
+    DURATION(HTTP ".read_header_timeout", http.read_header_timeout_ms, 1),
     SECTION(HTTP ".tls"),
     STRING(HTTP ".tls.cert_file", http.tls_cert_file, KEY_EMPTY_OK),
     STRING(HTTP ".tls.key_file", http.tls_key_file, KEY_EMPTY_OK),

@@ -35,6 +35,8 @@ struct o2d_grpc_config {
     int64_t max_connection_age_grace_ms; /* ...max_connection_age_grace, default 30 s */
     int64_t request_timeout_ms;          /* a request must arrive whole within this when the
                                             client sends no grpc-timeout; default 30 s */
+    int64_t read_header_timeout_ms;      /* the client preface, and each header block once
+                                            begun, must arrive whole within this; 10 s */
     char tls_cert_file[256];             /* tls.cert_file: PEM chain; empty = plaintext h2c */
     char tls_key_file[256];              /* tls.key_file: PEM private key */
 };
@@ -48,6 +50,9 @@ struct o2d_http_config {
     int64_t idle_timeout_ms;         /* no byte from the client for this long closes the
                                         connection; default 60 s */
     int64_t read_timeout_ms;         /* a whole request must arrive within this; default 30 s */
+    int64_t read_header_timeout_ms;  /* a request's head must be complete within this of the
+                                        accept (after a keep-alive answer: idle_timeout plus
+                                        this); default 10 s */
     char tls_cert_file[256];         /* tls.cert_file: PEM chain; empty = plaintext HTTP */
     char tls_key_file[256];          /* tls.key_file: PEM private key */
 };

@@ -11,10 +11,14 @@
  * answered on the worker thread, so spreading connections is what spreads the work.
  *
  * Per stream: headers are judged as they arrive (never buffered); the message length is
- * checked when its 5-byte prefix arrives, and only then is memory reserved (ingest_reserve)
- * and allocated, exactly once. Every problem of one request is answered on its stream
- * (trailers-only response, plus RST_STREAM(NO_ERROR) when the client was still sending);
- * only what nghttp2 itself finds a connection error ends the connection.
+ * checked against the size limit and the room left in the budget when its 5-byte prefix
+ * arrives, but reserves nothing: memory is reserved as message bytes arrive, in growing
+ * steps (ingest_grow_to), through the connection's ingest_share, which bounds what all the
+ * streams of one connection hold together. A stream that ends early (answered, reset by the
+ * client, or cut with its connection) gives its reservation back at once. Every problem of
+ * one request is answered on its stream (trailers-only response, plus RST_STREAM(NO_ERROR)
+ * when the client was still sending); only what nghttp2 itself finds a connection error ends
+ * the connection.
  *
  * Writes go through nghttp2_session_mem_send() into a bounded per-connection buffer; when the
  * socket would block, the connection waits for EPOLLOUT and is not read meanwhile.
@@ -29,6 +33,18 @@
  *
  * Timers run from each worker loop every GRPC_TICK_MS: request deadlines (grpc-timeout,
  * request_timeout), idle connections, max_connection_age with its grace, and shutdown.
+ *
+ * Slots are earned. The client preface, and every header block once its first frame header
+ * is in, must arrive whole within read_header_timeout: a HEADERS without END_HEADERS, a
+ * CONTINUATION trickle or a connection that never speaks gets GOAWAY and is closed. nghttp2
+ * says nothing of a block it has not finished, so read_conn() follows the frame boundaries
+ * of what it feeds nghttp2 (track_inbound: lengths, types and END_HEADERS only). And when
+ * max_connections is reached, the acceptor asks (evict_conn, on its thread) the worker with
+ * the longest-idle connection (no stream open) to close it: each worker keeps its idle
+ * connections in a list, oldest first, and publishes its length and oldest time in atomics;
+ * the request arrives as a count and the eventfd, and the worker closes its oldest idle
+ * connections with GOAWAY in its own loop.
+ *
  * Decoding, size limits after decompression and counting belong to ingest.c.
  */
 #include <errno.h>
@@ -88,12 +104,14 @@
 /* A TLS handshake must be done within this (or max_connection_idle when shorter), so a
  * client that connects and sends nothing, or half a ClientHello, does not hold a slot. */
 #define GRPC_HANDSHAKE_MS 10000
+/* The client connection preface starts with these 24 bytes (RFC 9113 3.4). */
+#define GRPC_MAGIC_LEN 24
+#define H2_FRAME_HD    9
 
 static const char reason_headers_too_large[] = "grpc: header list too large";
 static const char reason_content_type[] = "grpc: content-type must be application/grpc";
 static const char reason_method[] = "grpc: method must be POST";
 static const char reason_unknown_method[] = "grpc: unknown service or method";
-static const char reason_busy[] = "grpc: receiver memory limit reached, retry later";
 static const char reason_nomem[] = "grpc: out of memory, retry later";
 static const char reason_deadline[] = "grpc: request did not arrive before its deadline";
 static const char reason_encode[] = "grpc: cannot encode the response";
@@ -113,11 +131,11 @@ struct grpc_stream {
     size_t header_bytes;
     int64_t started_ms;
     int64_t deadline_ms; /* 0 = none */
-    /* The request body: the one message, reserved and allocated once its length is known. */
+    /* The request body: the one message, reserved and allocated as its bytes arrive. */
     struct grpc_frame frame;
     enum o2d_compression comp;
-    struct o2d_buf body;
-    size_t reserved; /* bytes held from ingest_reserve() */
+    struct o2d_buf body; /* body.max follows reserved */
+    size_t reserved;     /* bytes held through conn->share */
     int headers_done;
     int request_done;   /* END_STREAM received */
     int answered;       /* a response was submitted */
@@ -141,6 +159,7 @@ struct grpc_conn {
     nghttp2_session *sess;
     struct grpc_stream *streams;
     size_t nstreams;
+    struct ingest_share share; /* what all its streams hold of the memory budget */
     int64_t created_ms;
     int64_t idle_since_ms;
     enum conn_drain drain;
@@ -158,6 +177,17 @@ struct grpc_conn {
     int tls_write_wants_read; /* SSL_write() needs the socket readable */
     int tls_unread;           /* the last read stopped before OpenSSL had nothing left */
     int pending;              /* in the worker's count of connections to read again */
+    /* The worker's idle list (no stream open), oldest first. */
+    struct grpc_conn *idle_prev, *idle_next;
+    int in_idle;
+    /* Where the client's bytes stand in HTTP/2 framing (track_inbound). */
+    int64_t session_ms; /* the nghttp2 session started: the preface is due from here */
+    int preface_done;   /* the magic and the first frame (SETTINGS) are in */
+    uint32_t magic_left;
+    uint8_t fh[H2_FRAME_HD]; /* the frame header being read */
+    uint8_t fh_len;
+    uint32_t payload_left;
+    int64_t block_ms; /* a header block began here and has not ended; 0 = none */
 };
 
 struct grpc_worker {
@@ -178,6 +208,12 @@ struct grpc_worker {
     int *inbox;
     size_t ninbox;
     size_t inbox_cap;
+    /* Idle connections, oldest first, and what the acceptor thread may read of them. */
+    struct grpc_conn *idle_head, *idle_tail;
+    size_t nidle;
+    atomic_size_t idle_pub;
+    _Atomic int64_t oldest_idle_pub;
+    atomic_uint evict_req; /* evictions the acceptor asked for, not done yet */
 };
 
 struct grpc_server {
@@ -205,13 +241,65 @@ struct grpc_server {
 /* epoll tag of the eventfd, the one fd that is not a connection. */
 static char tag_wake;
 
+/* ---- idle connections: what eviction chooses from ---- */
+
+/* What evict_conn() reads on the acceptor thread. */
+static void publish_idle(struct grpc_worker *w)
+{
+    atomic_store(&w->idle_pub, w->nidle);
+    atomic_store(&w->oldest_idle_pub,
+                 w->idle_head != NULL ? w->idle_head->idle_since_ms : INT64_MAX);
+}
+
+/* c has no stream open since idle_since_ms (now): the newest idle connection. */
+static void idle_link(struct grpc_conn *c)
+{
+    struct grpc_worker *w = c->w;
+    if (c->in_idle) {
+        return;
+    }
+    c->in_idle = 1;
+    c->idle_next = NULL;
+    c->idle_prev = w->idle_tail;
+    if (w->idle_tail != NULL) {
+        w->idle_tail->idle_next = c;
+    } else {
+        w->idle_head = c;
+    }
+    w->idle_tail = c;
+    w->nidle++;
+    publish_idle(w);
+}
+
+static void idle_unlink(struct grpc_conn *c)
+{
+    struct grpc_worker *w = c->w;
+    if (!c->in_idle) {
+        return;
+    }
+    c->in_idle = 0;
+    if (c->idle_prev != NULL) {
+        c->idle_prev->idle_next = c->idle_next;
+    } else {
+        w->idle_head = c->idle_next;
+    }
+    if (c->idle_next != NULL) {
+        c->idle_next->idle_prev = c->idle_prev;
+    } else {
+        w->idle_tail = c->idle_prev;
+    }
+    c->idle_prev = c->idle_next = NULL;
+    w->nidle--;
+    publish_idle(w);
+}
+
 /* ---- streams ---- */
 
 static void release_body(struct grpc_server *s, struct grpc_stream *st)
 {
     o2d_buf_cleanup(&st->body);
     if (st->reserved > 0) {
-        ingest_release(s->ing, st->reserved);
+        ingest_share_release(s->ing, &st->conn->share, st->reserved);
         st->reserved = 0;
     }
 }
@@ -414,7 +502,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
     st->timeout_ms = -1;
     st->started_ms = o2d_now_ms();
     grpc_frame_init(&st->frame, max);
-    o2d_buf_init(&st->body, max + GRPC_PREFIX_LEN);
+    o2d_buf_init(&st->body, 0); /* raised with each reservation */
     o2d_buf_init(&st->resp, GRPC_RESPONSE_MAX);
     if (nghttp2_session_set_stream_user_data(sess, st->id, st) != 0) {
         o2d_free(st);
@@ -426,6 +514,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
     }
     c->streams = st;
     c->nstreams++;
+    idle_unlink(c); /* a request in progress: not to be evicted */
     return 0;
 }
 
@@ -489,19 +578,29 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
             answer_error(c, st, rv, reason, 200);
             return 0;
         }
-        size_t n = st->frame.msg_len;
-        if (n > 0 && ingest_reserve(s->ing, n) != O2D_OK) {
-            answer_error(c, st, O2D_ERR_BUSY, reason_busy, 200);
-            return 0;
-        }
-        st->reserved = n;
-        if (n > 0 && o2d_buf_reserve(&st->body, n) != O2D_OK) {
-            answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
+        /* A message that could not fit now is refused before its bytes are read; passing
+         * reserves nothing, so a length prefix alone holds no memory. */
+        if (st->frame.msg_len > 0 &&
+            ingest_share_admit(s->ing, &c->share, st->frame.msg_len, &reason) != O2D_OK) {
+            answer_error(c, st, O2D_ERR_BUSY, reason, 200);
             return 0;
         }
     }
-    if (span.msg_n > 0 && o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
-        answer_error(c, st, O2D_ERR_INTERNAL, reason_nomem, 200);
+    if (span.msg_n == 0) {
+        return 0;
+    }
+    size_t need = st->body.len + span.msg_n;
+    if (need > st->reserved) {
+        size_t want = ingest_grow_to(st->reserved, need, st->frame.msg_len);
+        if (ingest_share_reserve(s->ing, &c->share, want - st->reserved, &reason) != O2D_OK) {
+            answer_error(c, st, O2D_ERR_BUSY, reason, 200);
+            return 0;
+        }
+        st->reserved = want;
+        st->body.max = want;
+    }
+    if (o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
+        answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
     }
     return 0;
 }
@@ -549,6 +648,7 @@ static int on_stream_close(nghttp2_session *sess, int32_t id, uint32_t error_cod
         free_stream(c, st);
         if (c->nstreams == 0) {
             c->idle_since_ms = o2d_now_ms();
+            idle_link(c);
         }
     }
     return 0;
@@ -572,6 +672,7 @@ static void close_conn(struct grpc_conn *c)
 {
     struct grpc_worker *w = c->w;
     set_pending(c, 0);
+    idle_unlink(c);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     if (c->ssl != NULL) {
         /* close_notify, best effort and without waiting for the peer's: HTTP/2 has already
@@ -608,6 +709,9 @@ static void close_conn(struct grpc_conn *c)
 #define IO_EOF   -1 /* the peer closed */
 #define IO_ERR   -2
 
+/* Lines about one client's connection, by reason: a flood of bad clients stays a few lines. */
+static struct o2d_log_limiter conn_log_limit;
+
 /* A TLS error that ends the connection: logged at debug level (scanners and plaintext
  * clients hitting the port are not the operator's problem), never followed by
  * close_notify. */
@@ -618,7 +722,7 @@ static int tls_fail(struct grpc_conn *c, const char *what, int sslerr)
                           ? strerror(errno)
                           : o2d_tls_last_error("connection closed");
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_DEBUG, what);
+    o2d_log_begin_limited(&l, O2D_LOG_DEBUG, what, &conn_log_limit, why, o2d_now_ms());
     o2d_log_cstr(&l, "server", "grpc");
     o2d_log_cstr(&l, "reason", why);
     o2d_log_end(&l);
@@ -785,6 +889,54 @@ static void settle_conn(struct grpc_conn *c)
     set_pending(c, c->ssl != NULL && !c->out_blocked && c->tls_unread && SSL_has_pending(c->ssl));
 }
 
+/*
+ * Follows the frame boundaries of n bytes nghttp2 has just taken: the 24-byte magic, then
+ * 9-byte frame headers and payloads by their length. nghttp2 checks everything else; this
+ * only learns when the preface is complete and when a header block (HEADERS or PUSH_PROMISE,
+ * then CONTINUATIONs) begins and ends, which nghttp2's callbacks do not tell for a block it
+ * ignores or has not finished.
+ */
+static void track_inbound(struct grpc_conn *c, const uint8_t *p, size_t n, int64_t now)
+{
+    while (n > 0) {
+        if (c->magic_left > 0) {
+            size_t k = n < c->magic_left ? n : c->magic_left;
+            c->magic_left -= (uint32_t)k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        if (c->fh_len < H2_FRAME_HD) {
+            c->fh[c->fh_len++] = *p++;
+            n--;
+            if (c->fh_len < H2_FRAME_HD) {
+                continue;
+            }
+            c->payload_left = (uint32_t)c->fh[0] << 16 | (uint32_t)c->fh[1] << 8 | c->fh[2];
+            uint8_t type = c->fh[3];
+            if ((type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE) && c->block_ms == 0) {
+                c->block_ms = now > 0 ? now : 1;
+            }
+        } else {
+            size_t k = n < c->payload_left ? n : c->payload_left;
+            c->payload_left -= (uint32_t)k;
+            p += k;
+            n -= k;
+        }
+        if (c->payload_left == 0) {
+            /* A whole frame is in. */
+            uint8_t type = c->fh[3], flags = c->fh[4];
+            c->preface_done = 1;
+            if ((type == NGHTTP2_HEADERS || type == NGHTTP2_PUSH_PROMISE ||
+                 type == NGHTTP2_CONTINUATION) &&
+                (flags & NGHTTP2_FLAG_END_HEADERS)) {
+                c->block_ms = 0;
+            }
+            c->fh_len = 0;
+        }
+    }
+}
+
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
 static int read_conn(struct grpc_conn *c)
 {
@@ -800,10 +952,16 @@ static int read_conn(struct grpc_conn *c)
         }
         ssize_t rv = nghttp2_session_mem_recv(c->sess, w->rbuf, (size_t)n);
         if (rv < 0) {
-            o2d_logf(O2D_LOG_DEBUG, "grpc: closing connection: %s", nghttp2_strerror((int)rv));
+            struct o2d_logline l;
+            o2d_log_begin_limited(&l, O2D_LOG_DEBUG, "closing connection", &conn_log_limit,
+                                  nghttp2_strerror((int)rv), o2d_now_ms());
+            o2d_log_cstr(&l, "server", "grpc");
+            o2d_log_cstr(&l, "reason", nghttp2_strerror((int)rv));
+            o2d_log_end(&l);
             flush_conn(c); /* a GOAWAY nghttp2 may have queued, best effort */
             return -1;
         }
+        track_inbound(c, w->rbuf, (size_t)n, o2d_now_ms());
         int f = flush_conn(c);
         if (f != 0) {
             c->tls_unread = 1;
@@ -929,6 +1087,8 @@ static int start_session(struct grpc_conn *c)
         return O2D_ERR_NOMEM; /* close_conn() deletes the session */
     }
     c->idle_since_ms = o2d_now_ms();
+    c->session_ms = c->idle_since_ms;
+    c->magic_left = GRPC_MAGIC_LEN;
     return O2D_OK;
 }
 
@@ -945,6 +1105,7 @@ static int new_conn(struct grpc_worker *w, int fd)
     c->fd = fd;
     c->created_ms = o2d_now_ms();
     c->idle_since_ms = c->created_ms;
+    ingest_share_init(s->ing, &c->share, s->cfg.max_recv_msg_size);
     o2d_buf_init(&c->out, GRPC_OUT_MAX);
     if (s->tls.on) {
         c->ssl = SSL_new(s->tls.ctx);
@@ -977,6 +1138,7 @@ static int new_conn(struct grpc_worker *w, int fd)
     }
     w->conns = c;
     w->nconns++;
+    idle_link(c);
     struct o2d_logline l;
     o2d_log_begin(&l, O2D_LOG_DEBUG, "connection");
     o2d_log_cstr(&l, "server", "grpc");
@@ -1009,6 +1171,37 @@ static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *add
     }
     uint64_t one = 1;
     ssize_t n = write(w->evfd, &one, sizeof(one));
+    (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
+    return O2D_OK;
+}
+
+/*
+ * On the acceptor thread, at max_connections: asks the worker whose oldest idle connection
+ * has been idle longest to close it. What the workers published may be a moment old; a
+ * connection that got busy meanwhile is not closed, and the newcomer waiting for its slot is
+ * refused after ACCEPTOR_WAIT_MS.
+ */
+static int evict_conn(void *ctx)
+{
+    struct grpc_server *s = ctx;
+    struct grpc_worker *best = NULL;
+    int64_t best_ms = INT64_MAX;
+    for (int i = 0; i < s->nworkers; i++) {
+        struct grpc_worker *w = &s->workers[i];
+        size_t idle = atomic_load(&w->idle_pub);
+        unsigned asked = atomic_load(&w->evict_req);
+        int64_t since = atomic_load(&w->oldest_idle_pub);
+        if (idle > asked && (best == NULL || since < best_ms)) {
+            best = w;
+            best_ms = since;
+        }
+    }
+    if (best == NULL) {
+        return O2D_ERR_BUSY;
+    }
+    atomic_fetch_add(&best->evict_req, 1);
+    uint64_t one = 1;
+    ssize_t n = write(best->evfd, &one, sizeof(one));
     (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
     return O2D_OK;
 }
@@ -1059,6 +1252,35 @@ static void final_goaway(struct grpc_conn *c, int64_t now)
     c->drain_ms = now;
 }
 
+/* Closes c on the server's own initiative, counted: a GOAWAY saying why goes out if the
+ * socket takes it at once; the client is not waited for. */
+static void close_early(struct grpc_conn *c, enum ingest_conn_close why, const char *reason)
+{
+    if (c->sess != NULL && !c->handshaking) {
+        nghttp2_submit_goaway(c->sess, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->sess), NGHTTP2_NO_ERROR,
+                              (const uint8_t *)reason, strlen(reason));
+        flush_conn(c);
+    }
+    ingest_count_conn_close(c->w->srv->ing, O2D_TRANSPORT_GRPC, why);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_DEBUG, "connection closed");
+    o2d_log_cstr(&l, "server", "grpc");
+    o2d_log_cstr(&l, "reason", reason);
+    o2d_log_end(&l);
+    close_conn(c);
+}
+
+/* The preface is late, or a header block begun is not finished: read_header_timeout. */
+static int header_late(const struct grpc_conn *c, int64_t limit, int64_t now)
+{
+    if (limit <= 0) {
+        return 0;
+    }
+    return (!c->preface_done && now - c->session_ms >= limit) ||
+           (c->block_ms > 0 && now - c->block_ms >= limit);
+}
+
 /* How long a TLS handshake may take. */
 static int64_t handshake_limit(const struct o2d_grpc_config *cfg)
 {
@@ -1072,12 +1294,19 @@ static void tick_conn(struct grpc_conn *c, int64_t now)
     if (c->handshaking) {
         if (now - c->created_ms >= handshake_limit(cfg)) {
             struct o2d_logline l;
-            o2d_log_begin(&l, O2D_LOG_DEBUG, "tls handshake timed out");
+            o2d_log_begin_limited(&l, O2D_LOG_DEBUG, "tls handshake timed out", &conn_log_limit,
+                                  "tls handshake timed out", now);
             o2d_log_cstr(&l, "server", "grpc");
             o2d_log_int(&l, "limit_ms", handshake_limit(cfg));
             o2d_log_end(&l);
             close_conn(c);
         }
+        return;
+    }
+    if (header_late(c, cfg->read_header_timeout_ms, now)) {
+        close_early(c, INGEST_CONN_HEADER_TIMEOUT,
+                    c->preface_done ? "read_header_timeout: header block unfinished"
+                                    : "read_header_timeout: no client preface");
         return;
     }
     for (struct grpc_stream *st = c->streams, *next; st != NULL; st = next) {
@@ -1128,6 +1357,16 @@ static void wake_up(struct grpc_worker *w)
     uint64_t v;
     /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
+    }
+    /* Evictions before adopting: a connection just handed over is read once before it can
+     * be evicted (its request may be in already). The acceptor holds a newcomer until the
+     * evicted slots come back, and asks again while only the inbox holds idle ones. Each
+     * request is taken off only after its connection left the published idle count, so the
+     * acceptor never sees more idle connections than requests can take; one that finds none
+     * idle waits for the next wake-up. */
+    while (atomic_load(&w->evict_req) > 0 && w->idle_head != NULL) {
+        close_early(w->idle_head, INGEST_CONN_EVICTED, "evicted: max_connections reached");
+        atomic_fetch_sub(&w->evict_req, 1);
     }
     adopt_inbox(w);
     if (!atomic_load(&w->srv->stopping) || w->stopping) {
@@ -1272,6 +1511,9 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         w->inbox = o2d_malloc(per_worker * sizeof(w->inbox[0]));
         w->inbox_cap = per_worker;
         w->inbox_mu_ok = pthread_mutex_init(&w->inbox_mu, NULL) == 0;
+        atomic_init(&w->idle_pub, 0);
+        atomic_init(&w->oldest_idle_pub, INT64_MAX);
+        atomic_init(&w->evict_req, 0);
         if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL || w->inbox == NULL || !w->inbox_mu_ok) {
             snprintf(err, errlen, "grpc: cannot set up worker %d: %s", i, strerror(errno));
             goto out;
@@ -1294,6 +1536,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         .nworkers = s->nworkers,
         .max_connections = s->cfg.max_connections,
         .assign = assign_conn,
+        .evict = evict_conn,
         .ctx = s,
     };
     rv = acceptor_new(&s->acc, &acfg);

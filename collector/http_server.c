@@ -3,11 +3,15 @@
  *
  * MHD calls on_request() once when the headers are in, once per piece of body, and once
  * when the body is complete. The first call decides everything that needs no body (path,
- * method, content type, encoding, declared size, memory budget) and answers at once when it
- * can, so a refused body is never read. The body calls buffer into a bounded o2d_buf whose
- * bytes are reserved with ingest_reserve() first. The last call hands the body to
- * ingest_request() and writes the answer: status and Retry-After from status_map.c, the body
- * from ingest_encode_response() / ingest_encode_status() in the request's encoding.
+ * method, content type, encoding, declared size, room in the memory budget) and answers at
+ * once when it can, so a refused body is never read. A declared Content-Length reserves
+ * nothing: the body calls reserve as bytes arrive, in growing steps (ingest_grow_to), through
+ * the request's ingest_share (HTTP/1.1 carries one request at a time, so the request's share
+ * is its connection's), and buffer into an o2d_buf that never grows past what is reserved.
+ * An upload cut off midway gives its reservation back in on_completed(). The last call hands
+ * the body to ingest_request() and writes the answer: status and Retry-After from
+ * status_map.c, the body from ingest_encode_response() / ingest_encode_status() in the
+ * request's encoding.
  *
  * Threads: one MHD daemon per worker (one per online CPU, at most HTTP_MAX_THREADS), each
  * with its own internal epoll thread and no listening socket, and one acceptor (acceptor.c)
@@ -21,16 +25,40 @@
  * and checked once by tls.c (OpenSSL), and the same bytes are given to every daemon. The
  * handshake counts as the connection's first bytes: idle_timeout bounds it.
  *
+ * Slots are earned. MHD's connection timeout is an idle timeout, reset by every byte, so a
+ * client sending its head one byte a second would hold its slot forever; and MHD's connection
+ * limit refuses newcomers while idle connections sit on every slot. So each connection has a
+ * record (struct http_conn) from MHD's STARTED notice to its CLOSED notice, kept on the
+ * worker's idle list, oldest first, while no request is in progress (before the first head
+ * is complete, and between an answer and the next head). Two things act on that list from
+ * the acceptor thread: its tick() closes connections whose head is late (read_header_timeout
+ * from the accept; after a keep-alive answer, idle_timeout plus read_header_timeout, the
+ * client being free to wait idle_timeout before it starts), and its evict() closes the
+ * longest-idle connection when max_connections is reached.
+ *
+ * How a connection is closed from outside MHD's thread: shutdown(fd, SHUT_RDWR) on its
+ * socket, under the worker's mutex. MHD's own knob does not fit: a timeout set with
+ * MHD_set_connection_option(MHD_CONNECTION_OPTION_TIMEOUT) still counts from the last byte
+ * received, and the daemon's thread only looks at it once its current epoll wait ends; and
+ * a connection handle used from another thread may already be freed. shutdown() is a plain
+ * system call on a socket the kernel keeps consistent across threads; the daemon's
+ * epoll then reports the connection readable at end of file, and MHD closes it in its own
+ * loop, sending CLOSED as for any client that hung up. The descriptor cannot have been
+ * closed and reused meanwhile: MHD sends CLOSED before it closes the socket, and the CLOSED
+ * handler takes the same mutex to unlink the record.
+ *
  * Left to others: inflating, decoding, validating and counting (ingest), the wire statuses
  * (status_map).
  */
 #include <errno.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,8 +81,6 @@
 #define HTTP_CONN_MEMORY (32 * 1024)
 /* Response bodies: a google.rpc.Status or an Export*ServiceResponse, both small. */
 #define HTTP_RESPONSE_MAX (64 * 1024)
-/* First reservation for a chunked body; it doubles as the body grows. */
-#define HTTP_CHUNKED_RESERVE (64 * 1024)
 /* How long shutdown sleeps between looks at the requests still in flight. */
 #define HTTP_DRAIN_POLL_MS 5
 /* At most one warning a second about sockets MHD could not take. */
@@ -69,12 +95,31 @@
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_JSON     "application/json"
 
+/* One connection of a daemon, from STARTED to CLOSED; linked on the idle list while no
+ * request is in progress. Fields under the worker's mutex. */
+struct http_conn {
+    struct http_conn *prev, *next;
+    struct http_worker *w;
+    int fd;
+    int idle;    /* on the idle list */
+    int closing; /* shut down by us: MHD closes it in its loop */
+    int64_t idle_since_ms;
+    int64_t head_deadline_ms;
+};
+
 /* One MHD daemon and its thread. */
 struct http_worker {
     struct http_server *srv;
     int index;
     struct MHD_Daemon *daemon;
+    pthread_mutex_t mu;
+    int mu_ok;
+    struct http_conn *idle_head, *idle_tail; /* oldest first */
 };
+
+/* The socket context of a connection whose record could not be allocated: its slot is
+ * released like the others, but it is neither timed nor evicted. */
+static char untracked;
 
 struct http_server {
     struct o2d_http_config cfg; /* copied */
@@ -101,10 +146,104 @@ struct http_req {
     enum o2d_compression comp;
     int failed;         /* set while reading the body; answered once the body has ended */
     const char *reason; /* static, with failed */
-    size_t reserved;    /* bytes held with ingest_reserve() */
+    size_t limit;       /* the body's size: Content-Length, or max_request_body_size */
+    int chunked;
+    uint64_t received; /* body bytes MHD handed over, kept or not */
+    size_t reserved;   /* bytes held through share; body.max follows it */
+    struct ingest_share share;
     int64_t deadline_ms;
     struct o2d_buf body;
 };
+
+/* ---- connection records: head deadlines and eviction ---- */
+
+/* Under w->mu. */
+static void conn_idle(struct http_conn *hc, int64_t now, int64_t deadline)
+{
+    struct http_worker *w = hc->w;
+    if (hc->idle || hc->closing) {
+        return;
+    }
+    hc->idle = 1;
+    hc->idle_since_ms = now;
+    hc->head_deadline_ms = deadline;
+    hc->next = NULL;
+    hc->prev = w->idle_tail;
+    if (w->idle_tail != NULL) {
+        w->idle_tail->next = hc;
+    } else {
+        w->idle_head = hc;
+    }
+    w->idle_tail = hc;
+}
+
+/* Under w->mu. */
+static void conn_busy(struct http_conn *hc)
+{
+    struct http_worker *w = hc->w;
+    if (!hc->idle) {
+        return;
+    }
+    hc->idle = 0;
+    if (hc->prev != NULL) {
+        hc->prev->next = hc->next;
+    } else {
+        w->idle_head = hc->next;
+    }
+    if (hc->next != NULL) {
+        hc->next->prev = hc->prev;
+    } else {
+        w->idle_tail = hc->prev;
+    }
+    hc->prev = hc->next = NULL;
+}
+
+/* Under w->mu: the daemon's thread will see end of file and close the connection. */
+static void conn_shut(struct http_conn *hc)
+{
+    conn_busy(hc);
+    hc->closing = 1;
+    shutdown(hc->fd, SHUT_RDWR);
+}
+
+/* The record of conn, NULL when it has none (not allocated). Daemon thread. */
+static struct http_conn *conn_record(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci == NULL || ci->socket_context == NULL) {
+        return NULL;
+    }
+    return ci->socket_context == &untracked ? NULL : ci->socket_context;
+}
+
+/* A request's head is complete (MHD's first call): no longer idle. Daemon thread. */
+static void conn_request_began(struct MHD_Connection *conn)
+{
+    struct http_conn *hc = conn_record(conn);
+    if (hc != NULL) {
+        pthread_mutex_lock(&hc->w->mu);
+        conn_busy(hc);
+        pthread_mutex_unlock(&hc->w->mu);
+    }
+}
+
+/* The request is over: idle until the next head, which the client may start after up to
+ * idle_timeout (MHD's own idle limit) and must then finish within read_header_timeout. */
+static void conn_request_ended(struct http_server *s, struct MHD_Connection *conn)
+{
+    struct http_conn *hc = conn_record(conn);
+    if (hc == NULL) {
+        return;
+    }
+    int64_t now = o2d_now_ms();
+    int64_t deadline = s->cfg.read_header_timeout_ms > 0
+                           ? now + s->cfg.idle_timeout_ms + s->cfg.read_header_timeout_ms
+                           : INT64_MAX;
+    pthread_mutex_lock(&hc->w->mu);
+    conn_idle(hc, now, deadline);
+    pthread_mutex_unlock(&hc->w->mu);
+}
 
 static const struct {
     const char *path;
@@ -212,10 +351,13 @@ static const char *header(struct MHD_Connection *conn, const char *name)
     return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
 }
 
+static struct o2d_log_limiter refusal_log_limit;
+
 static void log_refusal(const char *url, unsigned int code, const char *reason)
 {
     struct o2d_logline l;
-    o2d_log_begin(&l, O2D_LOG_DEBUG, "request refused");
+    o2d_log_begin_limited(&l, O2D_LOG_DEBUG, "request refused", &refusal_log_limit, reason,
+                          o2d_now_ms());
     if (!l.on) {
         o2d_log_end(&l);
         return;
@@ -310,7 +452,7 @@ static void req_drop_body(struct http_req *req)
 {
     o2d_buf_cleanup(&req->body);
     if (req->reserved > 0) {
-        ingest_release(req->srv->ing, req->reserved);
+        ingest_share_release(req->srv->ing, &req->share, req->reserved);
         req->reserved = 0;
     }
 }
@@ -370,31 +512,28 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         return send_status(s->ing, conn, url, O2D_ERR_TOO_LARGE,
                            "request body larger than max_request_body_size", enc, 1);
     }
-    size_t reserve =
-        chunked ? (max < HTTP_CHUNKED_RESERVE ? max : HTTP_CHUNKED_RESERVE) : (size_t)declared;
-    if (reserve > 0) {
-        int rv = ingest_reserve(s->ing, reserve);
-        if (rv != O2D_OK) {
-            return send_status(s->ing, conn, url, rv, "memory limit reached: retry later", enc, 1);
-        }
-    }
     struct http_req *req = o2d_calloc(1, sizeof(*req));
     if (req == NULL) {
-        ingest_release(s->ing, reserve);
         return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
+    }
+    ingest_share_init(s->ing, &req->share, max);
+    req->limit = chunked ? max : (size_t)declared;
+    req->chunked = chunked;
+    /* A body that could not fit now is answered "retry later" before it is read; passing
+     * this check reserves nothing, so a declared size alone holds no memory. */
+    size_t first = chunked ? 1 : (size_t)declared;
+    const char *why = NULL;
+    if (first > 0 && ingest_share_admit(s->ing, &req->share, first, &why) != O2D_OK) {
+        o2d_free(req);
+        return send_status(s->ing, conn, url, O2D_ERR_BUSY, why, enc, 1);
     }
     req->srv = s;
     req->sig = sig;
     req->enc = enc;
     req->comp = comp;
-    req->reserved = reserve;
     req->deadline_ms =
         s->cfg.read_timeout_ms > 0 ? o2d_now_ms() + s->cfg.read_timeout_ms : INT64_MAX;
-    o2d_buf_init(&req->body, max);
-    if (!chunked && declared > 0 && o2d_buf_reserve(&req->body, (size_t)declared) != O2D_OK) {
-        req_free(req);
-        return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
-    }
+    o2d_buf_init(&req->body, 0); /* raised with each reservation */
     atomic_fetch_add(&s->inflight, 1);
     *con_cls = req;
     return MHD_YES;
@@ -419,6 +558,7 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     struct http_server *s = req->srv;
     size_t n = *size;
     *size = 0;
+    req->received += n;
     if (o2d_now_ms() > req->deadline_ms) {
         /* A sender too slow for read_timeout is cut: closing is the only answer left. */
         log_refusal(url, 0, "read_timeout passed before the body ended");
@@ -428,27 +568,46 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     if (req->failed != O2D_OK) {
         return MHD_YES;
     }
-    size_t max = s->cfg.max_request_body_size;
-    if (n > max - req->body.len) {
+    /* MHD holds a Content-Length body to its length: only a chunked one can overrun. */
+    if (n > req->limit - req->body.len) {
         return fail_body(req, O2D_ERR_TOO_LARGE, "request body larger than max_request_body_size");
     }
     size_t need = req->body.len + n;
     if (need > req->reserved) {
-        size_t want = req->reserved * 2 > need ? req->reserved * 2 : need;
-        if (want > max) {
-            want = max;
-        }
-        int rv = ingest_reserve(s->ing, want - req->reserved);
+        size_t want = ingest_grow_to(req->reserved, need, req->limit);
+        const char *why = NULL;
+        int rv = ingest_share_reserve(s->ing, &req->share, want - req->reserved, &why);
         if (rv != O2D_OK) {
-            return fail_body(req, rv, "memory limit reached: retry later");
+            return fail_body(req, rv, why);
         }
         req->reserved = want;
+        req->body.max = want;
     }
     int rv = o2d_buf_append(&req->body, data, n);
     if (rv != O2D_OK) {
         return fail_body(req, rv, NULL);
     }
     return MHD_YES;
+}
+
+/*
+ * MHD 0.9.75 in epoll mode (edge-triggered) takes a short read for a drained socket, so a
+ * FIN that arrived with the last bytes of an unfinished body raises no further event, and the
+ * upload would hold its reservation until idle_timeout. When the socket holds nothing but
+ * that FIN, shutting our read side raises the event MHD waits for: it reads the end of the
+ * stream and ends the request as for any client that leaves (on_completed releases).
+ */
+static void wake_on_peer_close(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL) {
+        return;
+    }
+    char c;
+    if (recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+        shutdown(ci->connect_fd, SHUT_RD);
+    }
 }
 
 /* Last call: the body is complete. */
@@ -487,10 +646,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     struct http_req *req = *con_cls;
     if (req == NULL) {
+        conn_request_began(conn);
         return on_headers(cls, conn, url, method, con_cls);
     }
     if (*upload_data_size > 0) {
-        return on_body(req, url, upload_data, upload_data_size);
+        enum MHD_Result r = on_body(req, url, upload_data, upload_data_size);
+        if (r == MHD_YES && (req->chunked || req->received < req->limit)) {
+            wake_on_peer_close(conn);
+        }
+        return r;
     }
     return on_complete(req, conn, url);
 }
@@ -500,6 +664,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct http_server *s = cls;
     struct http_req *req = *con_cls;
+    conn_request_ended(s, conn);
     if (req == NULL) {
         return;
     }
@@ -512,23 +677,110 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
  * MHD tells when a connection starts serving on a daemon's thread and when it closes; the
  * close gives the acceptor its slot back. MHD calls CLOSED only after STARTED, and a
  * connection it drops before STARTED is one MHD_add_connection() already reported, except
- * when its memory pool cannot be allocated, where the slot stays taken.
+ * when its memory pool cannot be allocated, where the slot stays taken. STARTED puts the
+ * connection's record on the idle list (its first head is due within read_header_timeout);
+ * CLOSED unlinks it under the mutex, before MHD closes the socket.
  */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct http_worker *w = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = w;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct http_conn *hc = ci != NULL ? o2d_calloc(1, sizeof(*hc)) : NULL;
+        if (hc == NULL) {
+            *socket_context = &untracked;
+        } else {
+            int64_t now = o2d_now_ms();
+            int64_t limit = w->srv->cfg.read_header_timeout_ms;
+            hc->w = w;
+            hc->fd = ci->connect_fd;
+            pthread_mutex_lock(&w->mu);
+            conn_idle(hc, now, limit > 0 ? now + limit : INT64_MAX);
+            pthread_mutex_unlock(&w->mu);
+            *socket_context = hc;
+        }
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_DEBUG, "connection");
         o2d_log_cstr(&l, "server", "http");
         o2d_log_int(&l, "worker", w->index);
         o2d_log_end(&l);
-    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context == w) {
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        struct http_conn *hc = *socket_context;
         *socket_context = NULL;
+        if ((void *)hc != &untracked) {
+            pthread_mutex_lock(&w->mu);
+            conn_busy(hc);
+            pthread_mutex_unlock(&w->mu);
+            o2d_free(hc);
+        }
         acceptor_release(w->srv->acc, w->index);
     }
+}
+
+/* On the acceptor thread: closes the connections whose request head is late. */
+static void tick_conns(void *ctx, int64_t now)
+{
+    struct http_server *s = ctx;
+    for (int i = 0; i < s->nworkers; i++) {
+        struct http_worker *w = &s->workers[i];
+        uint64_t late = 0;
+        pthread_mutex_lock(&w->mu);
+        for (struct http_conn *hc = w->idle_head, *next; hc != NULL; hc = next) {
+            next = hc->next;
+            if (now >= hc->head_deadline_ms) {
+                conn_shut(hc);
+                late++;
+            }
+        }
+        pthread_mutex_unlock(&w->mu);
+        for (uint64_t j = 0; j < late; j++) {
+            ingest_count_conn_close(s->ing, O2D_TRANSPORT_HTTP, INGEST_CONN_HEADER_TIMEOUT);
+        }
+        if (late > 0) {
+            struct o2d_logline l;
+            o2d_log_begin(&l, O2D_LOG_DEBUG, "connections closed");
+            o2d_log_cstr(&l, "server", "http");
+            o2d_log_cstr(&l, "reason", "read_header_timeout: request head unfinished");
+            o2d_log_uint(&l, "count", late);
+            o2d_log_end(&l);
+        }
+    }
+}
+
+/* On the acceptor thread, at max_connections: closes the longest-idle connection. */
+static int evict_conn(void *ctx)
+{
+    struct http_server *s = ctx;
+    int best = -1;
+    int64_t best_ms = INT64_MAX;
+    for (int i = 0; i < s->nworkers; i++) {
+        struct http_worker *w = &s->workers[i];
+        pthread_mutex_lock(&w->mu);
+        if (w->idle_head != NULL && w->idle_head->idle_since_ms < best_ms) {
+            best = i;
+            best_ms = w->idle_head->idle_since_ms;
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    if (best < 0) {
+        return O2D_ERR_BUSY;
+    }
+    /* Its head may have changed since: whatever is oldest there now goes. */
+    struct http_worker *w = &s->workers[best];
+    int done = 0;
+    pthread_mutex_lock(&w->mu);
+    if (w->idle_head != NULL) {
+        conn_shut(w->idle_head);
+        done = 1;
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!done) {
+        return O2D_ERR_BUSY;
+    }
+    ingest_count_conn_close(s->ing, O2D_TRANSPORT_HTTP, INGEST_CONN_EVICTED);
+    return O2D_OK;
 }
 
 /*
@@ -632,6 +884,10 @@ int http_server_start(struct http_server *s)
     /* The acceptor keeps the total under max_connections and gives a connection to the
      * least-loaded daemon, so none ever holds more than its share rounded up. */
     unsigned int per_daemon = (limit + threads - 1) / threads;
+    /* MHD's own limit is only a second guard, with room for as many again: MHD sends CLOSED
+     * (which gives the acceptor the slot back) before it stops counting the connection, so
+     * a newcomer handed over at once, as after an eviction, would otherwise be refused. */
+    unsigned int mhd_limit = per_daemon * 2;
     int64_t idle_s = s->cfg.idle_timeout_ms <= 0 ? 0 : (s->cfg.idle_timeout_ms + 999) / 1000;
     unsigned int idle = (unsigned int)(idle_s > 86400 ? 86400 : idle_s);
     /* MHD_USE_ITC: MHD_add_connection() from the acceptor thread wakes the daemon. */
@@ -655,11 +911,19 @@ int http_server_start(struct http_server *s)
         struct http_worker *w = &s->workers[i];
         w->srv = s;
         w->index = i;
+        if (!w->mu_ok) {
+            w->mu_ok = pthread_mutex_init(&w->mu, NULL) == 0;
+        }
+        if (!w->mu_ok) {
+            o2d_logf(O2D_LOG_ERROR, "cannot start the OTLP/HTTP server on %s", s->cfg.endpoint);
+            stop_daemons(s);
+            return O2D_ERR_SYSTEM;
+        }
         w->daemon = MHD_start_daemon(
             flags, 0, NULL, NULL, on_request, s, /* every request */
             MHD_OPTION_EXTERNAL_LOGGER, (MHD_LogCallback)mhd_small_log,
             (void *)"http",                                               /* first, to see all */
-            MHD_OPTION_CONNECTION_LIMIT, per_daemon,                      /* max_connections */
+            MHD_OPTION_CONNECTION_LIMIT, mhd_limit,                       /* see above */
             MHD_OPTION_CONNECTION_TIMEOUT, idle,                          /* idle senders are cut */
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, /* bounds headers */
             MHD_OPTION_NOTIFY_COMPLETED, (MHD_RequestCompletedCallback)on_completed, s, /* frees */
@@ -678,6 +942,8 @@ int http_server_start(struct http_server *s)
         .nworkers = s->nworkers,
         .max_connections = limit,
         .assign = assign_conn,
+        .evict = evict_conn,
+        .tick = tick_conns,
         .ctx = s,
     };
     int rv = acceptor_new(&s->acc, &acfg);
@@ -734,6 +1000,11 @@ void http_server_free(struct http_server *s)
     }
     /* After the daemons: closing their connections releases slots of the acceptor. */
     acceptor_free(s->acc);
+    for (int i = 0; i < HTTP_MAX_THREADS; i++) {
+        if (s->workers[i].mu_ok) {
+            pthread_mutex_destroy(&s->workers[i].mu);
+        }
+    }
     if (s->fd >= 0) {
         close(s->fd);
     }

@@ -4,7 +4,8 @@
  * answers both receivers send (Export*ServiceResponse, google.rpc.Status), so that their
  * encoding lives in one place, and the receivers' counters: what was accepted, what was
  * refused and why (a closed set of reasons, never the client's words), and how long
- * ingest_request took, which ingest_write_metrics() shows at scrape time.
+ * ingest_request took, which ingest_write_metrics() shows at scrape time. The receivers'
+ * memory budget lives here too: reservations as body bytes arrive, each connection's share.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -78,6 +79,7 @@ struct ingest {
     /* ingest_request durations; each bucket alone, made cumulative when written. */
     atomic_uint_fast64_t latency[O2D_TRANSPORT_COUNT][LATENCY_BOUNDS + 1];
     atomic_uint_fast64_t latency_sum_ns[O2D_TRANSPORT_COUNT];
+    atomic_uint_fast64_t conn_closed[O2D_TRANSPORT_COUNT][INGEST_CONN_CLOSE_N];
 };
 
 static const char *const refusal_names[INGEST_REFUSED_N] = {
@@ -213,6 +215,72 @@ int ingest_reserve(struct ingest *ing, size_t n)
 void ingest_release(struct ingest *ing, size_t n)
 {
     atomic_fetch_sub(&ing->inflight, n);
+}
+
+static const char reason_budget[] = "memory limit reached: retry later";
+static const char reason_share[] =
+    "this connection holds its share of the memory limit: retry later";
+
+size_t ingest_share_cap(size_t memory_limit, size_t max_request)
+{
+    size_t cap = memory_limit / INGEST_SHARE_DIVISOR;
+    if (cap < max_request) {
+        cap = max_request;
+    }
+    return cap < memory_limit ? cap : memory_limit;
+}
+
+void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t max_request)
+{
+    sh->held = 0;
+    sh->cap = ingest_share_cap(ing->memory_limit, max_request);
+}
+
+int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
+                       const char **reason)
+{
+    if (n > sh->cap - sh->held) {
+        *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    size_t cur = atomic_load_explicit(&ing->inflight, memory_order_relaxed);
+    if (n > ing->memory_limit || cur > ing->memory_limit - n) {
+        *reason = reason_budget;
+        return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
+}
+
+int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, const char **reason)
+{
+    if (n > sh->cap - sh->held) {
+        *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    if (ingest_reserve(ing, n) != O2D_OK) {
+        *reason = reason_budget;
+        return O2D_ERR_BUSY;
+    }
+    sh->held += n;
+    return O2D_OK;
+}
+
+void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n)
+{
+    sh->held -= n;
+    ingest_release(ing, n);
+}
+
+size_t ingest_grow_to(size_t reserved, size_t need, size_t limit)
+{
+    if (need <= reserved) {
+        return reserved;
+    }
+    size_t want = reserved > SIZE_MAX / 2 ? SIZE_MAX : reserved * 2;
+    if (want < need) {
+        want = need;
+    }
+    return want < limit ? want : limit;
 }
 
 /* A request that alone needs more than the whole budget could never be served: too large.
@@ -501,6 +569,35 @@ static void write_per_signal(struct prom_writer *w, const char *name, atomic_uin
     }
 }
 
+static const char *const conn_close_names[INGEST_CONN_CLOSE_N] = {
+    [INGEST_CONN_HEADER_TIMEOUT] = "read_header_timeout",
+    [INGEST_CONN_EVICTED] = "evicted",
+};
+
+void ingest_count_conn_close(struct ingest *ing, enum o2d_transport tr, enum ingest_conn_close why)
+{
+    if ((int)tr >= 0 && tr < O2D_TRANSPORT_COUNT && (int)why >= 0 && why < INGEST_CONN_CLOSE_N) {
+        atomic_fetch_add_explicit(&ing->conn_closed[tr][why], 1, memory_order_relaxed);
+    }
+}
+
+/* Every series at once, zeros included: an operator alerts on their rate. */
+static void write_conn_closed(struct ingest *ing, struct prom_writer *w)
+{
+    prom_family(w, "otel2dd_receiver_closed_connections_total", PROM_COUNTER,
+                "Connections a receiver closed on its own, per transport and reason: "
+                "read_header_timeout (preface, header block or request head too slow), evicted "
+                "(idle, closed to make room at max_connections).");
+    for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+        for (int r = 0; r < INGEST_CONN_CLOSE_N; r++) {
+            struct prom_label l[] = {{"transport", o2d_transport_name(tr)},
+                                     {"reason", conn_close_names[r]}};
+            prom_sample_u64(w, "otel2dd_receiver_closed_connections_total", l, 2,
+                            atomic_load(&ing->conn_closed[tr][r]));
+        }
+    }
+}
+
 void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
 {
     prom_family(w, "otel2dd_receiver_accepted_requests_total", PROM_COUNTER,
@@ -579,6 +676,7 @@ void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
         prom_histogram(w, "otel2dd_receiver_request_duration_seconds", l, 1, bounds, counts,
                        LATENCY_BOUNDS, (double)atomic_load(&ing->latency_sum_ns[tr]) / 1e9);
     }
+    write_conn_closed(ing, w);
 }
 
 /* ---- answers ---- */

@@ -53,6 +53,51 @@ int ingest_reserve(struct ingest *ing, size_t n);
 void ingest_release(struct ingest *ing, size_t n);
 
 /*
+ * A receiver reserves as bytes arrive, never for what a Content-Length or a gRPC length
+ * prefix only declares: a declaration is checked (ingest_share_admit) but holds nothing, so
+ * headers alone cannot squat the budget. The reservation of a body grows in steps
+ * (ingest_grow_to) and its buffer never grows past what is reserved.
+ *
+ * One connection (all its streams together, for gRPC) reserves through its ingest_share, and
+ * holds at most share->cap bytes of the budget, so that a few connections can never take all
+ * of it. The rule (ingest_share_cap): the larger of one maximum request of its receiver and
+ * 1/INGEST_SHARE_DIVISOR of the budget, never more than the budget. One maximum request always
+ * fits; a gRPC connection gets room for several streams at once; filling the budget takes
+ * INGEST_SHARE_DIVISOR connections (or budget / max_request) that really send at least half
+ * of it. A share is used from its connection's thread only; the budget behind it is atomic.
+ */
+#define INGEST_SHARE_DIVISOR 16
+
+struct ingest_share {
+    size_t held; /* bytes this connection holds with ingest_reserve() */
+    size_t cap;  /* it holds at most this much */
+};
+
+/* The share rule above, for a budget of memory_limit and requests of at most max_request. */
+size_t ingest_share_cap(size_t memory_limit, size_t max_request);
+/* An empty share of ing's budget for a connection whose requests are at most max_request. */
+void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t max_request);
+/*
+ * Whether n more bytes would fit now, in the share and in the budget, without reserving
+ * them: O2D_OK, or O2D_ERR_BUSY with *reason (static) saying which is spent.
+ */
+int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
+                       const char **reason);
+/* Reserves n bytes of the budget through the share: O2D_OK, or O2D_ERR_BUSY and *reason. */
+int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n,
+                         const char **reason);
+/* Gives back n bytes that ingest_share_reserve() took through sh. */
+void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n);
+/*
+ * What a body holding `reserved` bytes should hold to take `need` bytes: `reserved` when they
+ * fit, else the larger of need and twice reserved, never past `limit` (the declared size, or
+ * the size limit when none was declared); need <= limit. So a body holds at most twice what
+ * arrived (a sender cannot hold much for little), in a number of steps that grows only with
+ * the logarithm of its size.
+ */
+size_t ingest_grow_to(size_t reserved, size_t need, size_t limit);
+
+/*
  * Ingests one request. body is borrowed (the receiver reserved its bytes). max_decoded
  * bounds the body after decompression (a gzip bomb fails with O2D_ERR_TOO_LARGE before
  * allocating past it). What the request grows into while it is served (inflated body, the
@@ -111,6 +156,15 @@ enum ingest_refusal ingest_refusal_of(int status);
  */
 void ingest_count_refusal(struct ingest *ing, enum o2d_transport tr, int sig,
                           enum ingest_refusal reason);
+
+/* Why a receiver closed a connection on its own: a closed set, safe as a metric label. */
+enum ingest_conn_close {
+    INGEST_CONN_HEADER_TIMEOUT = 0, /* read_header_timeout passed (preface, header block, head) */
+    INGEST_CONN_EVICTED = 1,        /* idle, closed to make room at max_connections */
+    INGEST_CONN_CLOSE_N
+};
+/* Counts a connection a receiver closed for `why`. Thread-safe. */
+void ingest_count_conn_close(struct ingest *ing, enum o2d_transport tr, enum ingest_conn_close why);
 
 /* Counters since start (read with relaxed atomics; for logs and tests). */
 struct ingest_totals {

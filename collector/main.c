@@ -9,6 +9,11 @@
  * could not be sent; then everything is freed and the exit code is 0. The metrics server
  * goes just before what it reads (ingest, pipeline), so the drain can be watched. Signals are
  * taken synchronously with sigwait() in the main thread; every other thread has them blocked.
+ *
+ * Before anything starts, the soft limit on open files is raised to the hard one, and a
+ * warning says so when the receivers' max_connections together, plus a margin for
+ * everything else the process opens, still exceed it: past that limit clients are refused
+ * (acceptor.c) long before max_connections.
  */
 #include <getopt.h>
 #include <malloc.h>
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <jansson.h>
 
@@ -83,6 +89,40 @@ static void log_totals(struct ingest *ing)
     o2d_log_uint(&l, "grpc_requests_refused", t.refused[O2D_TRANSPORT_GRPC]);
     o2d_log_uint(&l, "http_requests_refused", t.refused[O2D_TRANSPORT_HTTP]);
     o2d_log_end(&l);
+}
+
+/* Descriptors besides the receivers' connections: listeners, epoll and event fds of the
+ * workers, exporters' sockets, disk queue files, health and metrics connections. */
+#define FD_MARGIN 128
+
+/* Raises the soft RLIMIT_NOFILE to the hard limit, and warns when it is still too low. */
+static void raise_nofile(const struct o2d_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+            rl = up;
+        }
+    }
+    uint64_t need = FD_MARGIN;
+    need += cfg->grpc.enabled ? cfg->grpc.max_connections : 0;
+    need += cfg->http.enabled ? cfg->http.max_connections : 0;
+    if (rl.rlim_cur != RLIM_INFINITY && (uint64_t)rl.rlim_cur < need) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_WARN,
+                      "open file limit below the connection limits: clients past it are "
+                      "refused; raise the limit (ulimit -n, ECS ulimits nofile) or lower "
+                      "max_connections");
+        o2d_log_uint(&l, "nofile", (uint64_t)rl.rlim_cur);
+        o2d_log_uint(&l, "needed", need);
+        o2d_log_uint(&l, "grpc_max_connections", cfg->grpc.enabled ? cfg->grpc.max_connections : 0);
+        o2d_log_uint(&l, "http_max_connections", cfg->http.enabled ? cfg->http.max_connections : 0);
+        o2d_log_end(&l);
+    }
 }
 
 static int run(const struct o2d_config *cfg)
@@ -240,6 +280,7 @@ int main(int argc, char **argv)
         return 1;
     }
     o2d_log_set_level(cfg.log_level);
+    raise_nofile(&cfg);
     rv = run(&cfg);
     o2d_config_cleanup(&cfg);
     return rv;

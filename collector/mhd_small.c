@@ -10,8 +10,13 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
+#include "o2d_time.h"
 
 #define MHD_SMALL_BACKLOG 64
+
+/* MHD says most of what it says once per bad request (a header flood: one line each), so
+ * each message is rate-limited on its own. */
+static struct o2d_log_limiter mhd_log_limit;
 
 void mhd_small_log(void *cls, const char *fmt, va_list ap)
 {
@@ -27,7 +32,8 @@ void mhd_small_log(void *cls, const char *fmt, va_list ap)
      * the gRPC port. */
     int peer_tls = strcmp(msg, "Error: received handshake message out of context") == 0;
     struct o2d_logline l;
-    o2d_log_begin(&l, peer_tls ? O2D_LOG_DEBUG : O2D_LOG_WARN, "microhttpd");
+    o2d_log_begin_limited(&l, peer_tls ? O2D_LOG_DEBUG : O2D_LOG_WARN, "microhttpd", &mhd_log_limit,
+                          msg, o2d_now_ms());
     o2d_log_cstr(&l, "server", server);
     o2d_log_str(&l, "detail", msg, n);
     o2d_log_end(&l);

@@ -28,6 +28,7 @@
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "o2d_json_out.h"
+#include "o2d_time.h"
 #include "otlp.h"
 #include "pb_json.h"
 #include "stats.h"
@@ -276,7 +277,7 @@ int translate_main(int argc, char **argv)
                 req.reject_reason);
     }
     struct apm_result res;
-    rv = apm_translate(&arena, req.msg.traces, &cfg.datadog.apm, &res, &reason);
+    rv = apm_translate(&arena, req.msg.traces, &cfg.datadog.apm, o2d_realtime_ns(), &res, &reason);
     if (rv != O2D_OK) {
         fprintf(stderr, "otel2dd translate: %s\n", reason ? reason : o2d_strerror(rv));
         goto out;

@@ -965,16 +965,9 @@ static int emit_agent_stats(void *ctx, const uint8_t *msgpack, size_t len, const
     return O2D_OK;
 }
 
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void send_stats(struct dd_exporter *d, int force)
 {
-    int64_t now_ns = realtime_ns();
+    int64_t now_ns = o2d_realtime_ns();
     pthread_mutex_lock(&d->stats_mu);
     if (d->agent_mode) {
         stats_flush_client(d->stats, now_ns, force, emit_agent_stats, d);
@@ -1270,7 +1263,8 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     struct apm_result res;
     memset(&res, 0, sizeof(res));
     const char *reason = NULL;
-    int rv = apm_translate(req->arena, req->msg.traces, &d->cfg->apm, &res, &reason);
+    int rv =
+        apm_translate(req->arena, req->msg.traces, &d->cfg->apm, o2d_realtime_ns(), &res, &reason);
     if (rv != O2D_OK) {
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_WARN, "translation failed");
@@ -1638,7 +1632,7 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
         .agent_hostname = d->hostname,
         .agent_version = DD_AGENT_VERSION,
         .agent_fills_defaults = d->agent_mode,
-        .now_ns = realtime_ns(),
+        .now_ns = o2d_realtime_ns(),
     };
     int rv = stats_concentrator_new(&d->stats, &d->stats_cfg);
     if (rv != O2D_OK) {

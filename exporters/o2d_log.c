@@ -158,3 +158,67 @@ void o2d_logf(int level, const char *fmt, ...)
     o2d_log_begin(&l, level, msg);
     o2d_log_end(&l);
 }
+
+/* FNV-1a: only tells reasons apart; never 0, which marks a free slot. */
+static uint64_t reason_key(const char *s, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (unsigned char)s[i]) * 0x100000001b3u;
+    }
+    return h != 0 ? h : 1;
+}
+
+static struct o2d_log_limit_slot *limit_slot(struct o2d_log_limiter *lim, uint64_t key)
+{
+    size_t start = (size_t)(key % (O2D_LOG_LIMIT_SLOTS - 1));
+    for (size_t i = 0; i < O2D_LOG_LIMIT_SLOTS - 1; i++) {
+        struct o2d_log_limit_slot *s = &lim->slot[(start + i) % (O2D_LOG_LIMIT_SLOTS - 1)];
+        uint64_t k = atomic_load_explicit(&s->key, memory_order_acquire);
+        if (k == 0) {
+            uint64_t free_key = 0;
+            if (atomic_compare_exchange_strong_explicit(
+                    &s->key, &free_key, key, memory_order_acq_rel, memory_order_acquire)) {
+                return s;
+            }
+            k = free_key; /* another thread took it first, maybe for the same reason */
+        }
+        if (k == key) {
+            return s;
+        }
+    }
+    return &lim->slot[O2D_LOG_LIMIT_SLOTS - 1];
+}
+
+int o2d_log_limit_take(struct o2d_log_limiter *lim, const char *reason, size_t len, int64_t now_ms,
+                       int64_t interval_ms, uint64_t *suppressed)
+{
+    struct o2d_log_limit_slot *s = limit_slot(lim, reason_key(reason, len));
+    int64_t next = atomic_load_explicit(&s->next_ms, memory_order_relaxed);
+    /* Of the threads that find the line due, the one that moves next_ms on writes it. */
+    if (now_ms < next ||
+        !atomic_compare_exchange_strong_explicit(&s->next_ms, &next, now_ms + interval_ms,
+                                                 memory_order_relaxed, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&s->suppressed, 1, memory_order_relaxed);
+        return 0;
+    }
+    *suppressed = atomic_exchange_explicit(&s->suppressed, 0, memory_order_relaxed);
+    return 1;
+}
+
+void o2d_log_begin_limited(struct o2d_logline *l, int level, const char *msg,
+                           struct o2d_log_limiter *lim, const char *reason, int64_t now_ms)
+{
+    uint64_t held = 0;
+    /* a filtered-out level takes no slot and counts nothing */
+    if (!o2d_log_enabled(level) ||
+        !o2d_log_limit_take(lim, reason, strlen(reason), now_ms, O2D_LOG_LIMIT_MS, &held)) {
+        o2d_buf_init(&l->b, 0);
+        l->on = 0;
+        return;
+    }
+    o2d_log_begin(l, level, msg);
+    if (held > 0) {
+        o2d_log_uint(l, "suppressed", held);
+    }
+}

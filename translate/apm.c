@@ -27,6 +27,9 @@
 #include "o2d.h"
 #include "sql_obfuscate.h"
 
+/* 2000-01-01T00:00:00Z in ns since the epoch: the agent's Year2000NanosecTS. */
+#define YEAR_2000_NS INT64_C(946684800000000000)
+
 #define TRY(x)                                                                                     \
     do {                                                                                           \
         int rv_ = (x);                                                                             \
@@ -136,6 +139,7 @@ struct res_attr {
 struct ctx {
     struct o2d_arena *a;
     const struct apm_config *cfg;
+    int64_t now_ns; /* replaces a start before 2000 */
     int v2;
     struct o2d_buf scratch;
     struct tab meta;
@@ -1004,8 +1008,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
     }
     if (get_meta(c, "db.name") == NULL) {
+        /* Resource first here, unlike the other lookups: the agent reads db.namespace with
+         * GetOTelAttrValInResAndSpanAttrs (transform_test.go TestOtelSpanToDDSpanDBNameMapping,
+         * "db.namespace in both, resource takes precedence"). */
+        struct apm_lookup res_first = {c->a, &c->res_ix, &six};
         k = AK_DB_NAMESPACE;
-        TRY(apm_lookup_str(&lk, &k, 1, &s));
+        TRY(apm_lookup_str(&res_first, &k, 1, &s));
         if (s.n > 0) {
             TRY(set_meta(c, APM_STR_LIT("db.name"), s));
         }
@@ -1033,6 +1041,16 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     }
     if (dd->duration < 0 || (dd->start > 0 && dd->duration > INT64_MAX - dd->start)) {
         dd->duration = 0;
+    }
+    /* A start before 2000 is garbage: it becomes now - duration, or now when that is negative
+     * (DataDog/datadog-agent pkg/trace/traceutil/normalize/duration.go FixStartTime, applied
+     * after FixDuration by pkg/trace/agent/normalizer.go normalize()). The duration stays. */
+    if (dd->start < YEAR_2000_NS) {
+        int64_t start;
+        if (__builtin_sub_overflow(c->now_ns, dd->duration, &start) || start < 0) {
+            start = c->now_ns;
+        }
+        dd->start = start;
     }
     if ((e = get_meta(c, "env")) != NULL && e->vn > 0) {
         struct apm_str v = {e->v, e->vn};
@@ -1523,7 +1541,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
 }
 
 int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm_config *cfg,
-                  struct apm_result *out, const char **reason)
+                  int64_t now_ns, struct apm_result *out, const char **reason)
 {
     struct ctx c;
     int rv = O2D_ERR_TOO_LARGE;
@@ -1531,6 +1549,7 @@ int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm
     memset(&c, 0, sizeof(c));
     c.a = a;
     c.cfg = cfg;
+    c.now_ns = now_ns;
     c.v2 = !cfg->span_name_as_resource_name && cfg->n_remappings == 0;
     /* Scratch for JSON text and SQL: bounded by the arena's own limit. */
     o2d_buf_init(&c.scratch, a->limit > 0 ? a->limit : 64 * 1024 * 1024);

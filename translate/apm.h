@@ -69,9 +69,11 @@ struct apm_result {
 
 /*
  * Translates every span of `req` (validated by otlp_decode) into `out`, allocating from `a`.
+ * now_ns is the wall clock (ns since the epoch) that replaces a start before 2000, as the
+ * agent's normalizer does; the caller reads it, so that this stays free of clocks.
  * O2D_OK, or O2D_ERR_TOO_LARGE when the arena's limit is reached (with *reason).
  */
 int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm_config *cfg,
-                  struct apm_result *out, const char **reason);
+                  int64_t now_ns, struct apm_result *out, const char **reason);
 
 #endif

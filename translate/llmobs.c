@@ -15,6 +15,7 @@
  * llmobs_span_write() splices in the ids it decided.
  */
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1220,6 +1221,22 @@ static void put_num(struct llmobs_ctx *c, struct o2d_buf *b, const struct num *n
     }
 }
 
+static double num_double(const struct num *n)
+{
+    return !n->set ? 0 : n->is_int ? (double)n->i : n->d;
+}
+
+/* Token counts come from the sender as any int64: their sum saturates instead of wrapping
+ * (the wrapped sum of two counts near INT64_MAX is negative). */
+static long long add_tokens(long long a, long long b)
+{
+    long long r;
+    if (__builtin_add_overflow(a, b, &r)) {
+        return a > 0 ? LLONG_MAX : LLONG_MIN;
+    }
+    return r;
+}
+
 static void metrics(struct build *b)
 {
     struct llmobs_ctx *c = &b->c;
@@ -1261,13 +1278,18 @@ static void metrics(struct build *b)
             first = 0;
         }
     }
-    /* total_tokens, when not given, is the sum of input and output (metric_keys 0, 1, 2). */
+    /* total_tokens, when not given, is the sum of input and output (metric_keys 0, 1, 2), as
+     * ddtrace's integrations compute it (dd-trace-py ddtrace/llmobs/_integrations/anthropic.py,
+     * usage metrics: metrics[INPUT_TOKENS_METRIC_KEY] + output_tokens). Python's integers never
+     * wrap, so neither does this sum: integer counts add with saturation at the int64 range. */
     const struct num *in = &m[0], *out = &m[1];
     if (!m[2].set && (in->set || out->set)) {
-        double t = (in->set ? (in->is_int ? (double)in->i : in->d) : 0) +
-                   (out->set ? (out->is_int ? (double)out->i : out->d) : 0);
-        struct num tot = {1, (!in->set || in->is_int) && (!out->set || out->is_int),
-                          (long long)(json_int_t)t, t};
+        struct num tot = {1, (!in->set || in->is_int) && (!out->set || out->is_int), 0, 0};
+        if (tot.is_int) {
+            tot.i = add_tokens(in->set ? in->i : 0, out->set ? out->i : 0);
+        } else {
+            tot.d = num_double(in) + num_double(out);
+        }
         put(c, &b->main, first ? "\"total_tokens\":" : ",\"total_tokens\":");
         put_num(c, &b->main, &tot);
     }

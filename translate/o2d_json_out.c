@@ -136,6 +136,10 @@ size_t o2d_json_plain_len(const char *s, size_t len)
 int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
+    if (len == 0) {
+        /* s may be NULL here (an empty o2d_buf has no data), and NULL + 0 is undefined */
+        return o2d_buf_append(b, "\"\"", 2);
+    }
     const unsigned char *p = (const unsigned char *)s;
     size_t mark = b->len;
     /* Room for the string as it is; an escape or a repair makes more as it comes, never more

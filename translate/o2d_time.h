@@ -24,6 +24,14 @@ static inline int64_t o2d_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The wall clock in nanoseconds since the Unix epoch, the clock span times are on. */
+static inline int64_t o2d_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A monotonic millisecond deadline as a timespec, for pthread_cond_timedwait on a condition
  * variable whose clock is CLOCK_MONOTONIC. */
 static inline struct timespec o2d_timespec_from_ms(int64_t ms)

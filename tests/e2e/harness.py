@@ -11,14 +11,19 @@ fixed time to let something happen.
 `config` (a dict, or a YAML string) is deep-merged over the default test configuration. A
 mapping whose top-level keys are not configuration sections (receivers, exporters,
 extensions, service) is merged under receivers.otlp, so {"protocols": {"grpc": {...}}} and
-{"memory_limit_mib": 1} both work. Otel2ddChecked is the same, and also fails a test whose
-otel2dd printed a sanitizer report (ASan/UBSan builds).
+{"memory_limit_mib": 1} both work.
+
+No run passes unseen: stop() (and the with-block's end, which calls it when the test did not)
+fails the test when otel2dd printed a sanitizer report (ASan/UBSan builds) or exited with
+another status than the one expected (0 unless the test says otherwise). A test that starts
+the binary itself (subprocess.run) passes its stderr to assert_no_sanitizer_report.
 """
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,6 +56,27 @@ def wait_until(pred, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
+# Lines that open or sum up an ASan/LSan/UBSan report. Under ASan a report on an error path
+# exits 1, the same status as a refused configuration, so the status alone cannot tell.
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "SUMMARY: AddressSanitizer", "SUMMARY: UndefinedBehaviorSanitizer",
+                   "WARNING: AddressSanitizer")
+
+
+def sanitizer_report(text):
+    """The lines of text (a string or a list of lines) that belong to a sanitizer report."""
+    lines = text.splitlines() if isinstance(text, str) else text
+    return [l for l in lines if any(m in l for m in SANITIZER_MARKS)]
+
+
+def assert_no_sanitizer_report(text, what="otel2dd"):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if sanitizer_report(text):
+        lines = text.splitlines() if isinstance(text, str) else text
+        raise AssertionError("%s printed a sanitizer report:\n%s" % (what, "\n".join(lines[-80:])))
+
+
 def request_in_flight(port):
     """A POST /v1/traces to 127.0.0.1:port that the server holds: its headers announce 1000
     bytes of body and "Expect: 100-continue"; once "100 Continue" is back the server has taken
@@ -72,7 +98,7 @@ def request_in_flight(port):
 
 class Otel2dd:
     def __init__(self, config=None, verbosity="basic", args=None, env=None,
-                 config_yaml_extra=None, grpc=True, http=True):
+                 config_yaml_extra=None, grpc=True, http=True, preexec_fn=None):
         if config is None:
             config = config_yaml_extra
         protocols = {}
@@ -98,7 +124,9 @@ class Otel2dd:
         self.config = cfg
         self.extra_args = list(args or [])
         self.env = env
+        self.preexec_fn = preexec_fn  # runs in the child before exec (resource limits)
         self.proc = None
+        self.returncode = None  # set by stop()
         self.lines = []  # parsed JSON log lines
         self.raw = []  # every stderr line, parsed or not
         self.stdout = []
@@ -121,7 +149,8 @@ class Otel2dd:
             env.update(self.env)
         self.proc = subprocess.Popen([BIN, "--config", self.config_path] + self.extra_args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+                                     stderr=subprocess.PIPE, env=env,
+                                     preexec_fn=self.preexec_fn)
         self._readers = [
             threading.Thread(target=self._read, args=(self.proc.stderr, True), daemon=True),
             threading.Thread(target=self._read, args=(self.proc.stdout, False), daemon=True),
@@ -166,8 +195,10 @@ class Otel2dd:
                 if isinstance(obj, dict):
                     self.lines.append(obj)
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        """Signals otel2dd and waits for it to exit; returns its exit code."""
+    def stop(self, sig=signal.SIGTERM, timeout=30, expect=0):
+        """Signals otel2dd (unless it has exited already), waits for it to exit and returns its
+        exit code. Fails if it printed a sanitizer report, or if expect is not None and the
+        exit code differs from it."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -182,17 +213,31 @@ class Otel2dd:
             t.join(5)
         self.proc.stdout.close()
         self.proc.stderr.close()
+        self.returncode = rc
+        with self._lock:
+            raw = list(self.raw)
+        assert_no_sanitizer_report(raw)
+        if expect is not None and rc != expect:
+            raise AssertionError("otel2dd exited with %s, expected %s:\n%s" %
+                                 (rc, expect, "\n".join(raw[-30:])))
         return rc
 
     def __enter__(self):
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         try:
-            if self.proc is not None and self.proc.poll() is None:
-                self.stop()
+            if self.proc is not None and self.returncode is None:
+                try:
+                    self.stop()
+                except AssertionError as e:
+                    if exc_type is None:
+                        raise
+                    # The test failed already and its error is the one reported; this one
+                    # (a sanitizer report, say) must not vanish with it.
+                    sys.stderr.write("also, at stop: %s\n" % e)
         finally:
-            if getattr(self, "config_path", None):
+            if getattr(self, "config_path", None) and os.path.exists(self.config_path):
                 os.unlink(self.config_path)
 
     # ---- reading the log ----
@@ -245,14 +290,8 @@ def totals(o, msg="datadog exporter totals"):
     return None
 
 
-class Otel2ddChecked(Otel2dd):
-    """Otel2dd that also fails on a sanitizer report in its output (ASan builds)."""
-
-    def __exit__(self, *exc):
-        super().__exit__(*exc)
-        bad = [l for l in self.raw if "Sanitizer" in l or "runtime error:" in l]
-        if bad and exc[0] is None:
-            raise AssertionError("sanitizer report:\n" + "\n".join(self.raw[-60:]))
+# Every Otel2dd is checked at stop now; the older name stays for the tests that use it.
+Otel2ddChecked = Otel2dd
 
 
 class IntakeTestCase(unittest.TestCase):

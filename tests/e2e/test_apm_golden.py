@@ -7,6 +7,8 @@ environment, "tags" as DD_TAGS) and compares agentPayload.tracerPayloads with "e
 Matching: objects in "expect" are subsets of the output, except meta, metrics and tags, which
 must match exactly; arrays match in length and element by element; numbers compare as numbers
 whether printed as JSON numbers or decimal strings. A failure prints the fixture's rule.
+A fixture's "now" is the clock the unit test passes in: here the binary reads the real one, so
+starts computed from it are checked against the time of the run.
 """
 import glob
 import json
@@ -14,6 +16,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import sanitizer_report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "tests", "data", "apm")
@@ -107,23 +113,63 @@ def run_fixture(binary, path, tmp):
             f.write(yaml_config(cfg))
         cmd += ["--config", cfile]
     cmd.append(inp)
+    t0 = time.time_ns()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
+    t1 = time.time_ns()
+    if p.returncode != 0 or sanitizer_report(p.stderr):
         return f"exit {p.returncode}: {p.stderr.strip()}", fx
     try:
         out = json.loads(p.stdout)
     except ValueError as e:
         return f"output is not JSON: {e}", fx
     got = out.get("agentPayload", {}).get("tracerPayloads", [])
-    return match(fx["expect"]["payloads"], got, False, "tracerPayloads"), fx
+    expect = fx["expect"]["payloads"]
+    if "now" in fx:
+        err = clock_window(fx, expect, got, t0, t1) or stats_window(out, t0, t1)
+        if err:
+            return err, fx
+    return match(expect, got, False, "tracerPayloads"), fx
+
+
+def stats_window(out, t0, t1):
+    """Stats bucket a span by its end (start + duration): a start moved to now - duration puts
+    the span in the bucket of the run's time, never in one of 1970."""
+    starts = [b["Start"] for p in out.get("stats", []) for s in p.get("Stats", [])
+              for b in s.get("Stats", [])]
+    if not starts:
+        return "no stats bucket"
+    for b in starts:
+        if not t0 - 10 * 10**9 < int(b) <= t1:
+            return f"stats bucket starts at {b}, not at the time of the run ({t0}..{t1})"
+    return None
+
+
+def clock_window(fx, expect, got, t0, t1):
+    """The fixture's "now" is the clock the unit test passes in; `otel2dd translate` reads the
+    real one. A start expected at now - d must be, in the output, the real clock at the run
+    (between t0 and t1) minus the same d; the expected start is then set to what came out."""
+    now = int(fx["now"])
+    for i, (ep, gp) in enumerate(zip(expect, got)):
+        for j, (ec, gc) in enumerate(zip(ep.get("chunks", []), gp.get("chunks", []))):
+            for k, (es, gs) in enumerate(zip(ec.get("spans", []), gc.get("spans", []))):
+                if "start" not in es:
+                    continue
+                real_now = int(gs.get("start", 0)) + now - int(es["start"])
+                if not t0 <= real_now <= t1:
+                    return (f"tracerPayloads[{i}].chunks[{j}].spans[{k}].start: want the clock "
+                            f"at the run ({t0}..{t1}) minus {now - int(es['start'])}, got "
+                            f"{gs.get('start')!r}")
+                es["start"] = gs["start"]
+    return None
 
 
 def main():
     binary = os.environ.get("OTEL2DD_BIN", os.path.join(ROOT, "build", "otel2dd"))
     probe = subprocess.run([binary, "translate", "--help"], capture_output=True, text=True)
     if probe.returncode != 0 or "otel2dd translate" not in probe.stdout:
-        print(f"SKIP: {binary} has no translate subcommand yet")
-        return 0
+        print(f"FAIL: `{binary} translate --help` exited {probe.returncode}\n"
+              f"{probe.stdout}{probe.stderr}")
+        return 1
     files = sorted(glob.glob(os.path.join(FIXTURES, "[0-9][0-9][0-9]-*.json")))
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:

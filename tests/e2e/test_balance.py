@@ -5,8 +5,9 @@ Eight connections opened at once, one request on each: with otel2dd's log at deb
 every connection a worker adopts is logged as {"msg":"connection","server":..,"worker":N}.
 The acceptor gives each connection to the worker with the fewest open connections (ties: the
 lowest index), so with all eight open the split is exact: on two workers, 4 and 4. Also for
-HTTP, which gained max_connections enforcement in the acceptor: over the limit a connection
-is closed at once, and closed connections give their slot back.
+HTTP, which gained max_connections enforcement in the acceptor: at the limit the longest-idle
+connection is closed to make room for a newcomer, a newcomer is closed at once when every
+connection has a request in progress, and closed connections give their slot back.
 
     /usr/bin/python3 tests/e2e/test_balance.py [-v] [TestName ...]
 """
@@ -92,36 +93,69 @@ class BalanceTest(unittest.TestCase):
                 c.close()
 
 
+def busy_http(port):
+    """A connection with a request in progress: its head is in (100 Continue), no body yet."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: " +
+                 test_http.PB.encode() + b"\r\nContent-Length: 10\r\n"
+                 b"Expect: 100-continue\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise AssertionError("closed before 100 Continue: %r" % got)
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 100"), got
+    return sock
+
+
 class HttpMaxConnectionsTest(unittest.TestCase):
-    def test_over_max_connections_closed_at_once(self):
+    def test_at_max_connections_idle_makes_room_busy_is_kept(self):
         with Otel2dd({"protocols": {"http": {"max_connections": 2}}}) as o:
-            a = http.client.HTTPConnection("127.0.0.1", o.http_port, timeout=30)
-            b = http.client.HTTPConnection("127.0.0.1", o.http_port, timeout=30)
             body = test_http.traces_pb([test_http.span("m")])
-            for c in (a, b):
-                self.assertEqual(test_http.post(o.http_port, "/v1/traces", body, conn=c).status,
-                                 200)
+            a, b = busy_http(o.http_port), busy_http(o.http_port)
             c = socket.create_connection(("127.0.0.1", o.http_port), timeout=10)
             self.assertIsNotNone(test_http.closed_within(c, 5), "the third connection stayed open")
             c.close()
             o.wait_log(lambda l: l.get("level") == "warn" and "max_connections" in l.get("msg")
                        and l.get("server") == "http", what="the max_connections warning")
-            # the open ones still serve
-            self.assertEqual(test_http.post(o.http_port, "/v1/traces", body, conn=b).status, 200)
-            a.close()
-
-            # with b open one slot is left: a closed connection gives it back, every time
-            def serves():
-                d = http.client.HTTPConnection("127.0.0.1", o.http_port, timeout=5)
+            # b's request ends (a bad body gets its answer): b is idle now, and the next
+            # newcomer takes its slot
+            b.sendall(b"0123456789")
+            b.settimeout(10)
+            self.assertTrue(b.recv(4096).startswith(b"HTTP/1.1 400"))
+            # (MHD marks the request done just after the answer is out: until then a
+            # newcomer may still find nothing idle and be closed, so it tries again)
+            def newcomer():
+                d = http.client.HTTPConnection("127.0.0.1", o.http_port, timeout=10)
                 try:
-                    return test_http.post(o.http_port, "/v1/traces", body, conn=d).status == 200
+                    if test_http.post(o.http_port, "/v1/traces", body, conn=d).status == 200:
+                        return d
+                except (ConnectionError, http.client.HTTPException, OSError):
+                    pass
+                d.close()
+                return None
+            d = wait_until(newcomer, 10, "a newcomer served")
+            self.assertIsNotNone(test_http.closed_within(b, 5), "the idle connection stayed open")
+            # the busy one was kept and finishes
+            a.sendall(b"0123456789")
+            a.settimeout(10)
+            self.assertTrue(a.recv(4096).startswith(b"HTTP/1.1 400"))
+            for s in (a, b):
+                s.close()
+
+            # with d open one slot is left: a closed connection gives it back, every time
+            def serves():
+                e = http.client.HTTPConnection("127.0.0.1", o.http_port, timeout=5)
+                try:
+                    return test_http.post(o.http_port, "/v1/traces", body, conn=e).status == 200
                 except (ConnectionError, http.client.HTTPException, OSError):
                     return False
                 finally:
-                    d.close()
+                    e.close()
             for _ in range(10):
                 wait_until(serves, 10, "a free connection slot")
-            b.close()
+            d.close()
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Otel2dd  # noqa: E402
+from harness import BIN, Otel2dd, assert_no_sanitizer_report  # noqa: E402
 
 
 def run(args, timeout=10):
     p = subprocess.run([BIN] + args, capture_output=True, timeout=timeout)
+    assert_no_sanitizer_report(p.stderr)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -97,7 +98,7 @@ class TestCommandLine(unittest.TestCase):
             with self.assertRaises(AssertionError) as cm:
                 o.start()
             self.assertIn("cannot listen", str(cm.exception))
-            self.assertEqual(o.stop(), 1)  # it already exited; this reaps it
+            self.assertEqual(o.stop(expect=1), 1)  # it already exited; this reaps it
             os.unlink(o.config_path)
 
 
@@ -117,7 +118,7 @@ class TestNoApiKey(unittest.TestCase):
         with self.assertRaises(AssertionError) as cm:
             o.start()
         self.assertIn("no API key is set", str(cm.exception))
-        self.assertEqual(o.stop(), 1)
+        self.assertEqual(o.stop(expect=1), 1)
         os.unlink(o.config_path)
 
 

@@ -216,6 +216,13 @@ class RawH2:
     def goaways(self):
         return [f for f in self.frames if isinstance(f, GoAwayFrame)]
 
+    def sync(self, opaque=b"syncsync"):
+        """A PING round trip: the server has processed every frame sent before it."""
+        self.send(PingFrame(0, opaque_data=opaque))
+        self.wait(lambda: any(isinstance(f, PingFrame) and "ACK" in f.flags and
+                              f.opaque_data == opaque for f in self.frames),
+                  what="the PING ACK")
+
     def settings(self):
         for f in self.frames:
             if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
@@ -459,7 +466,6 @@ class RawTest(unittest.TestCase):
         elapsed = time.monotonic() - t0
         self.assertEqual(grpc_status(hdrs), GRPC_DEADLINE_EXCEEDED)
         self.assertGreaterEqual(elapsed, 0.2)
-        self.assertLess(elapsed, 5)
         h.wait(lambda: h.of(1, RstStreamFrame), what="RST_STREAM after DEADLINE_EXCEEDED")
         self.assertEqual(h.of(1, RstStreamFrame)[0].error_code, 0)
 
@@ -500,40 +506,43 @@ class RequestTimeoutTest(unittest.TestCase):
             self.assertGreaterEqual(time.monotonic() - t0, 0.3)
             # a later grpc-timeout longer than request_timeout does not extend it
             h.headers(3, extra=[("grpc-timeout", "60S")])
-            t0 = time.monotonic()
             hdrs, _, _ = h.result(3)
+            # DEADLINE_EXCEEDED within result's 10 s wait shows that the 60 s grpc-timeout
+            # did not replace the 500 ms request_timeout.
             self.assertEqual(grpc_status(hdrs), GRPC_DEADLINE_EXCEEDED)
-            self.assertLess(time.monotonic() - t0, 5)
             h.close()
 
 
 class MaxConnectionsTest(unittest.TestCase):
-    def test_over_max_connections_closed_at_once(self):
+    def test_at_max_connections_idle_makes_room_busy_is_kept(self):
         with Otel2dd({"protocols": {"grpc": {"max_connections": 2}}}) as o:
             a, b = RawH2(o.grpc_port), RawH2(o.grpc_port)
-            a.wait(a.settings, what="SETTINGS on the first connection")
-            b.wait(b.settings, what="SETTINGS on the second connection")
+            for c in (a, b):
+                c.wait(c.settings, what="SETTINGS")
+                c.headers(1)  # a request in progress: not idle
+                c.sync()
             c = RawH2(o.grpc_port)
             c.wait(lambda: c.eof, what="the third connection to be closed")
             self.assertIsNone(c.settings())
             c.close()
             o.wait_log(lambda l: l.get("level") == "warn" and "max_connections" in l.get("msg"),
                        what="the max_connections warning")
-            # the open ones still serve, and a closed one frees its slot
-            b.headers(1)
+            # b's request ends: b is idle now, and the next newcomer takes its slot
             b.data(1, framed(traces_req([span(1)])), end=True)
             self.assertEqual(grpc_status(b.result(1)[0]), GRPC_OK)
-            a.close()
-
-            def reconnect():
-                d = RawH2(o.grpc_port)
-                try:
-                    d.wait(lambda: d.settings() or d.eof, timeout=5, what="an answer")
-                    return d.settings() is not None
-                finally:
-                    d.close()
-            wait_until(reconnect, 10, "a free connection slot")
-            b.close()
+            d = RawH2(o.grpc_port)
+            d.wait(d.settings, what="SETTINGS on the newcomer")
+            b.wait(lambda: b.eof, what="the idle connection to be closed")
+            self.assertTrue(b.goaways(), "no GOAWAY before the close")
+            self.assertIn(b"evicted", b.goaways()[0].additional_data)
+            # the busy one was kept and finishes; the newcomer serves
+            a.data(1, framed(traces_req([span(2)])), end=True)
+            self.assertEqual(grpc_status(a.result(1)[0]), GRPC_OK)
+            d.headers(1)
+            d.data(1, framed(traces_req([span(3)])), end=True)
+            self.assertEqual(grpc_status(d.result(1)[0]), GRPC_OK)
+            for c in (a, b, d):
+                c.close()
 
 
 class BackpressureTest(unittest.TestCase):

@@ -402,9 +402,10 @@ class TestMemoryBudget(unittest.TestCase):
             held = {}
 
             def hold_budget():
-                """(Re)opens the connection that holds most of the budget with a partial body.
-                Its headers and a probe's race for the server's threads: if a probe was taken
-                first, the hold itself is the one refused, so it is opened again."""
+                """(Re)opens the connection that holds most of the budget with a partial body:
+                only bytes sent are reserved, so it sends all but the last 4 KiB of what it
+                declares. Its headers and a probe's race for the server's threads: if a probe
+                was taken first, the hold itself is the one refused, so it is opened again."""
                 old = held.get("sock")
                 if old is not None:
                     old.setblocking(False)
@@ -418,7 +419,7 @@ class TestMemoryBudget(unittest.TestCase):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
                 s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nContent-Type: "
                           b"application/x-protobuf\r\nContent-Length: 921600\r\n\r\n" +
-                          b"\x0a" * 4096)
+                          b"\x0a" * (921600 - 4096))
                 held["sock"] = s
                 return s
 
@@ -516,6 +517,47 @@ class TestTimeouts(unittest.TestCase):
             # The server still serves, with keep-alive.
             a = post(port, "/v1/traces", traces_pb([span("after")]))
             self.assertEqual(a.status, 200)
+            self.assertEqual(o.stop(), 0)
+
+
+class TestLogFlood(unittest.TestCase):
+    def test_refusal_lines_rate_limited(self):
+        """A flood of bad requests: per reason, one line a second, and the next line says how
+        many were held back (microhttpd's 431 at warn, refused requests at debug)."""
+        cfg = {"service": {"telemetry": {"logs": {"level": "debug"}}}}
+        big = (b"POST /v1/traces HTTP/1.1\r\nHost: t\r\nX-Flood: " + b"a" * (70 * 1024) +
+               b"\r\n\r\n")
+
+        def kinds(o):
+            mhd = [l for l in o.logs() if l.get("msg") == "microhttpd" and
+                   "431" in l.get("detail", "")]
+            bad = [l for l in o.logs() if l.get("msg") == "request refused" and
+                   l.get("path") == "/v1/traces" and l.get("http_status") == 400]
+            return mhd, bad
+
+        def counted(lines):
+            return any(l.get("suppressed", 0) > 0 for l in lines)
+
+        with Otel2dd(config=cfg) as o:
+            port = o.http_port
+            sent = 0
+            t0 = time.monotonic()
+            # Until each kind has written a line with a count: past one interval.
+            while not all(counted(k) for k in kinds(o)):
+                self.assertLess(time.monotonic() - t0, 20, "no line with a count")
+                self.assertEqual(raw_exchange(port, big).status, 431)
+                self.assertEqual(post(port, "/v1/traces", b"{", ctype=JS).status, 400)
+                sent += 1
+            # A new reason is written at once, after every line of the flood.
+            self.assertEqual(post(port, "/v1/sentinel", b"").status, 404)
+            o.wait_log(lambda l: l.get("path") == "/v1/sentinel", what="the sentinel line")
+            elapsed = time.monotonic() - t0
+            for lines in kinds(o):
+                held = sum(l.get("suppressed", 0) for l in lines)
+                # one line per second at most (and the first at once); nothing counted twice
+                self.assertLessEqual(len(lines), int(elapsed) + 2, (len(lines), elapsed))
+                self.assertGreaterEqual(len(lines), 2)
+                self.assertLessEqual(len(lines) + held, sent)
             self.assertEqual(o.stop(), 0)
 
 

@@ -8,7 +8,8 @@ over OTLP/HTTP to build/otel2dd, checked at fake_intake.FakeIntake (/api/v2/llmo
   - SIGTERM sends what the trace buffer still holds (a root that never came);
   - 403: dropped, counted, logged once (not once per body);
   - the intake down and the LLM Obs queue full: the receiver answers 503 (retry later), and
-    what was accepted is delivered once when the intake is back.
+    what was accepted is delivered once when the intake is back;
+  - the two requests fuzz_llmobs found (an empty prompt content, token counts at INT64_MAX).
 Every wait polls with a deadline.
 
     /usr/bin/python3 tests/e2e/test_llmobs_export.py [-v] [TestName ...]
@@ -150,6 +151,34 @@ class LLMObsExport(IntakeTestCase):
         self.assertEqual(t["buffer_logs_joined"], 2, t)
         self.assertEqual(t["buffer_settled_by_deadline"], 0, t)
         self.assertEqual(t["events_sent"], 2, t)
+
+    def test_fuzz_findings_answered(self):
+        """Two requests fuzz_llmobs found (both now seeds of its corpus): an empty
+        gen_ai.prompt.N.content (NULL + 0 in the JSON writer: the ASan/UBSan build aborted) and
+        token counts at INT64_MAX (total_tokens -9223372036854775808 in the release build).
+        Either build answers both, and the events carry "" and a saturated total."""
+        big = 2**63 - 1
+        empty = Span(random.getrandbits(128).to_bytes(16, "big"), new_id(), 0,
+                     "ChatOpenAI.chat", kind=3,
+                     attrs={"gen_ai.system": "OpenAI", "llm.request.type": "chat",
+                            "gen_ai.request.model": "gpt-4o-mini",
+                            "gen_ai.prompt.0.role": "user", "gen_ai.prompt.0.content": "",
+                            "gen_ai.completion.0.role": "assistant",
+                            "gen_ai.completion.0.content": "ok"})
+        tokens = chat_span(random.getrandbits(128).to_bytes(16, "big"), 0)
+        tokens.attrs["gen_ai.usage.input_tokens"] = big
+        tokens.attrs["gen_ai.usage.output_tokens"] = big
+        with Otel2ddChecked(config=config(self.intake)) as o:
+            self.assertEqual(post(o.http_port, "/v1/traces", traces_body([empty])), 200)
+            self.assertEqual(post(o.http_port, "/v1/traces", traces_body([tokens])), 200)
+            wait_until(lambda: len(self.intake.events()) >= 2, 10, "2 LLM Obs events")
+            self.assertEqual(o.stop(), 0)
+        evs = {e["span_id"]: e for e in self.intake.events()}
+        e = evs[str(empty.span_id)]
+        self.assertEqual(e["meta"]["input"]["messages"], [{"role": "user", "content": ""}])
+        t = evs[str(tokens.span_id)]["metrics"]
+        self.assertEqual((t["input_tokens"], t["output_tokens"], t["total_tokens"]),
+                         (big, big, big))
 
     def test_sigterm_sends_what_the_buffer_holds(self):
         tid = random.getrandbits(128).to_bytes(16, "big")

@@ -158,7 +158,7 @@ CLOSED = {
     "signal": {"traces", "logs", "metrics", "unknown"},
     "reason": {"invalid", "too_large", "unsupported", "not_found", "method_not_allowed",
                "timeout", "memory_limit", "queue_full", "shutdown", "out_of_memory", "internal",
-               "rejected_4xx", "retries_exhausted", "failed"},
+               "rejected_4xx", "retries_exhausted", "failed", "read_header_timeout", "evicted"},
     "exporter": {"datadog_traces", "datadog_stats", "llmobs", "debug"},
     "kind": {"apm", "llmobs"},
     "cause": {"root", "deadline", "bound"},

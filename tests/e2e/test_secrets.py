@@ -23,7 +23,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from fake_intake import LLMOBS, STATS, TRACES, FakeIntake  # noqa: E402
-from harness import BIN, Otel2dd, wait_until  # noqa: E402
+from harness import BIN, Otel2dd, assert_no_sanitizer_report, wait_until  # noqa: E402
 
 
 def otlp_json(n):
@@ -106,6 +106,7 @@ class SecretTest(unittest.TestCase):
     def test_validate_and_config_errors(self):
         env = dict(os.environ, DD_API_KEY=self.key)
         out = subprocess.run([BIN, "validate"], env=env, capture_output=True, timeout=10)
+        assert_no_sanitizer_report(out.stderr)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn(b"<secret>", out.stdout)
         self.assertNotIn(self.key.encode(), out.stdout + out.stderr)
@@ -118,6 +119,7 @@ class SecretTest(unittest.TestCase):
                                  timeout=10)
         finally:
             os.unlink(f.name)
+        assert_no_sanitizer_report(out.stderr)
         self.assertEqual(out.returncode, 1)
         self.assertIn(b":4: key must be a string", out.stderr)
         self.assertNotIn(self.key.encode(), out.stdout + out.stderr)

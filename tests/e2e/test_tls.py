@@ -31,7 +31,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import BIN, Otel2dd  # noqa: E402
+from harness import BIN, Otel2dd, assert_no_sanitizer_report  # noqa: E402
 
 import grpc  # noqa: E402
 import test_grpc as tg  # noqa: E402  (protobuf classes, request builders, RawH2)
@@ -647,6 +647,7 @@ class ConfigErrorTest(unittest.TestCase):
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
         finally:
             os.unlink(path)
+        assert_no_sanitizer_report(r.stderr)
         return r.returncode, r.stderr.decode("utf-8", "replace")
 
     def expect_error(self, tls, *needles):

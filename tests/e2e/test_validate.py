@@ -20,7 +20,7 @@ import unittest
 import yaml  # python3-yaml: the independent reader
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN  # noqa: E402
+from harness import BIN, assert_no_sanitizer_report  # noqa: E402
 
 SECRET = "s3cr3t-9f8e7d6c5b4a"
 
@@ -29,6 +29,7 @@ def run(args, env=None, timeout=10):
     e = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "OTEL_"))}
     e.update(env or {})
     p = subprocess.run([BIN, "validate"] + args, capture_output=True, timeout=timeout, env=e)
+    assert_no_sanitizer_report(p.stderr)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 

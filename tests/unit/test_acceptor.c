@@ -1,8 +1,10 @@
 /*
  * test_acceptor.c: the acceptor thread against real sockets on 127.0.0.1: least-loaded choice
- * of worker (with releases), max_connections, a failing assign(), and the back-off when
- * accept() runs out of descriptors (RLIMIT_NOFILE lowered under it). Waits poll with a
- * deadline.
+ * of worker (with releases), max_connections, a failing assign(), eviction at
+ * max_connections (the newcomer waits for the slot evict() frees, is refused when nothing
+ * is idle, or after ACCEPTOR_WAIT_MS when no slot comes), tick(), and the fast
+ * refusal when accept() runs out of descriptors (RLIMIT_NOFILE lowered under it). Waits poll
+ * with a deadline.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,6 +38,9 @@ struct record {
     int worker[MAX_CONNS];
     int fd[MAX_CONNS];
     int fail_next; /* assign() fails this many times */
+    int evicts;    /* evict() calls */
+    int evict_ok;  /* what evict() answers: 1 O2D_OK, 0 O2D_ERR_BUSY */
+    int ticks;     /* tick() calls */
 };
 
 struct fixture {
@@ -67,6 +72,33 @@ static int record_assign(void *ctx, int worker, int fd, const struct sockaddr *a
     }
     pthread_mutex_unlock(&r->mu);
     return rv;
+}
+
+static int record_evict(void *ctx)
+{
+    struct record *r = ctx;
+    pthread_mutex_lock(&r->mu);
+    r->evicts++;
+    int rv = r->evict_ok ? O2D_OK : O2D_ERR_BUSY;
+    pthread_mutex_unlock(&r->mu);
+    return rv;
+}
+
+static void record_tick(void *ctx, int64_t now_ms)
+{
+    struct record *r = ctx;
+    (void)now_ms;
+    pthread_mutex_lock(&r->mu);
+    r->ticks++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static int read_field(struct record *r, const int *field)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = *field;
+    pthread_mutex_unlock(&r->mu);
+    return n;
 }
 
 static int recorded(struct record *r)
@@ -108,7 +140,7 @@ static void wait_stats(struct fixture *f, uint64_t accepted, uint64_t refused)
     assert_int_equal(st.refused, refused);
 }
 
-static void start(struct fixture *f, int nworkers, uint32_t max_connections)
+static void start_with(struct fixture *f, int nworkers, uint32_t max_connections, int evict)
 {
     memset(f, 0, sizeof(*f));
     char err[128];
@@ -120,10 +152,17 @@ static void start(struct fixture *f, int nworkers, uint32_t max_connections)
         .nworkers = nworkers,
         .max_connections = max_connections,
         .assign = record_assign,
+        .evict = evict ? record_evict : NULL,
+        .tick = evict ? record_tick : NULL,
         .ctx = &f->rec,
     };
     assert_int_equal(acceptor_new(&f->a, &cfg), O2D_OK);
     assert_int_equal(acceptor_start(f->a), O2D_OK);
+}
+
+static void start(struct fixture *f, int nworkers, uint32_t max_connections)
+{
+    start_with(f, nworkers, max_connections, 0);
 }
 
 static int client_socket(void)
@@ -257,12 +296,99 @@ static void failed_assign_gives_the_slot_back(void **state)
     stop(&f);
 }
 
-static void out_of_descriptors_backs_off_then_recovers(void **state)
+static void wait_field(struct record *r, const int *field, int n)
+{
+    int64_t deadline = o2d_now_ms() + WAIT_MS;
+    while (read_field(r, field) < n && o2d_now_ms() < deadline) {
+        sleep_ms(2);
+    }
+    assert_int_equal(read_field(r, field), n);
+}
+
+static void full_slots_evict_and_the_newcomer_waits(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_with(&f, 2, 4, 1);
+    pthread_mutex_lock(&f.rec.mu);
+    f.rec.evict_ok = 1;
+    pthread_mutex_unlock(&f.rec.mu);
+    for (int i = 0; i < 4; i++) {
+        connect_one(&f);
+    }
+    wait_recorded(&f.rec, 4);
+    assert_int_equal(read_field(&f.rec, &f.rec.evicts), 0);
+    /* Full: the newcomer asks for one eviction and waits, not handed over yet. */
+    int newcomer = connect_one(&f);
+    wait_field(&f.rec, &f.rec.evicts, 1);
+    assert_int_equal(recorded(&f.rec), 4);
+    /* The evicted connection of worker 1 ends: its slot goes to the newcomer. */
+    acceptor_release(f.a, 1);
+    wait_recorded(&f.rec, 5);
+    assert_int_equal(f.rec.worker[4], 1);
+    struct acceptor_stats st;
+    acceptor_get_stats(f.a, &st);
+    assert_int_equal(st.evictions, 1);
+    assert_int_equal(st.refused, 0);
+    /* The newcomer is open: nothing closed it. */
+    struct pollfd p = {newcomer, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 0), 0);
+    /* tick() runs on its own. */
+    wait_field(&f.rec, &f.rec.ticks, 2);
+    stop(&f);
+}
+
+static void full_slots_nothing_idle_refused_at_once(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_with(&f, 2, 2, 1); /* evict_ok = 0: nothing idle */
+    connect_one(&f);
+    connect_one(&f);
+    wait_recorded(&f.rec, 2);
+    int extra = connect_one(&f);
+    assert_true(closed_by_server(extra));
+    wait_stats(&f, 2, 1);
+    assert_true(read_field(&f.rec, &f.rec.evicts) >= 1); /* asked again for 100 ms */
+    struct acceptor_stats st;
+    acceptor_get_stats(f.a, &st);
+    assert_int_equal(st.evictions, 0);
+    stop(&f);
+}
+
+static void eviction_that_frees_nothing_refuses_after_the_wait(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start_with(&f, 1, 1, 1);
+    pthread_mutex_lock(&f.rec.mu);
+    f.rec.evict_ok = 1;
+    pthread_mutex_unlock(&f.rec.mu);
+    connect_one(&f);
+    wait_recorded(&f.rec, 1);
+    /* evict() agreed, but the connection got busy meanwhile and no slot comes back. */
+    int64_t t0 = o2d_now_ms();
+    int extra = connect_one(&f);
+    assert_true(closed_by_server(extra));
+    assert_true(o2d_now_ms() - t0 >= ACCEPTOR_WAIT_MS - 50);
+    wait_stats(&f, 1, 1);
+    assert_int_equal(recorded(&f.rec), 1);
+    /* The slot that comes back later serves the next client at once. */
+    acceptor_release(f.a, 0);
+    connect_one(&f);
+    wait_recorded(&f.rec, 2);
+    stop(&f);
+}
+
+static void out_of_descriptors_refuses_fast_then_recovers(void **state)
 {
     (void)state;
     struct fixture f;
     start(&f, 2, 10);
-    int fd = client_socket(); /* made before the limit: connect() needs no new descriptor */
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = client_socket(); /* made before the limit: connect() needs no new one */
+    }
     struct rlimit old, low;
     assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
     int lowest_free = dup(0);
@@ -271,23 +397,20 @@ static void out_of_descriptors_backs_off_then_recovers(void **state)
     low = old;
     low.rlim_cur = (rlim_t)lowest_free; /* no new descriptor can be opened */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-    client_connect(&f, fd);
-    int64_t t0 = o2d_now_ms();
+    /* Each client is accepted with the spare descriptor and closed at once, instead of
+     * waiting in the backlog. */
+    for (int i = 0; i < 3; i++) {
+        client_connect(&f, fds[i]);
+        assert_true(closed_by_server(fds[i]));
+    }
     struct acceptor_stats st;
-    do {
-        sleep_ms(10);
-        acceptor_get_stats(f.a, &st);
-    } while (st.fd_exhausted == 0 && o2d_now_ms() - t0 < WAIT_MS);
-    assert_true(st.fd_exhausted >= 1);
-    sleep_ms(500);
     acceptor_get_stats(f.a, &st);
-    int64_t elapsed = o2d_now_ms() - t0;
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    /* About one attempt per 100 ms back-off; a spinning loop would make many thousands. */
-    assert_true(st.fd_exhausted >= 2);
-    assert_true(st.fd_exhausted <= (uint64_t)(elapsed / 100 + 3));
+    assert_true(st.fd_exhausted >= 3);
+    assert_int_equal(st.refused, 3);
     assert_int_equal(recorded(&f.rec), 0);
-    /* Descriptors are back: the connection that waited in the backlog is taken. */
+    /* Descriptors are back: the next client is taken. */
+    connect_one(&f);
     wait_recorded(&f.rec, 1);
     stop(&f);
 }
@@ -298,7 +421,10 @@ int main(void)
         cmocka_unit_test(least_loaded_worker_gets_each_connection),
         cmocka_unit_test(over_max_connections_closed_at_once),
         cmocka_unit_test(failed_assign_gives_the_slot_back),
-        cmocka_unit_test(out_of_descriptors_backs_off_then_recovers),
+        cmocka_unit_test(full_slots_evict_and_the_newcomer_waits),
+        cmocka_unit_test(full_slots_nothing_idle_refused_at_once),
+        cmocka_unit_test(eviction_that_frees_nothing_refuses_after_the_wait),
+        cmocka_unit_test(out_of_descriptors_refuses_fast_then_recovers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

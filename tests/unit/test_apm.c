@@ -1,7 +1,7 @@
 /*
  * test_apm.c: the string rules of translate/apm_normalize.c (tag normalization examples of
  * the Datadog reference, UTF-8 repair, truncation inside multi-byte characters), top-level
- * computation, invalid UTF-8 in a translated span, and the arena limit.
+ * computation, invalid UTF-8 in a translated span, start times before 2000, and the arena limit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +17,9 @@
 #include "o2d.h"
 #include "o2d_arena.h"
 #include "o2d_json_out.h"
+
+/* The wall clock the tests pass in: a little after the spans' own times. */
+#define NOW_NS INT64_C(1700000001000000000)
 
 static struct o2d_arena arena;
 
@@ -241,7 +244,8 @@ static void test_top_level(void **state)
     struct apm_config cfg = {0};
     struct apm_result out;
     const char *reason = NULL;
-    assert_int_equal(apm_translate(&arena, mkreq(spans, 4, res, 1), &cfg, &out, &reason), O2D_OK);
+    assert_int_equal(apm_translate(&arena, mkreq(spans, 4, res, 1), &cfg, NOW_NS, &out, &reason),
+                     O2D_OK);
     assert_int_equal(out.n_payloads, 1);
     assert_int_equal(out.payloads[0]->n_chunks, 1);
     DdTraceChunk *ch = out.payloads[0]->chunks[0];
@@ -269,7 +273,8 @@ static void test_invalid_utf8_span(void **state)
     struct apm_config cfg = {0};
     struct apm_result out;
     const char *reason = NULL;
-    assert_int_equal(apm_translate(&arena, mkreq(spans, 1, res, 1), &cfg, &out, &reason), O2D_OK);
+    assert_int_equal(apm_translate(&arena, mkreq(spans, 1, res, 1), &cfg, NOW_NS, &out, &reason),
+                     O2D_OK);
     DdSpan *s = out.payloads[0]->chunks[0]->spans[0];
     assert_string_equal(s->resource, "res\xEF\xBF\xBD");
     assert_string_equal(s->service, "svc"); /* illegal trailing run dropped */
@@ -299,11 +304,51 @@ static void test_meta_truncation_multibyte(void **state)
     struct apm_config cfg = {0};
     struct apm_result out;
     const char *reason = NULL;
-    assert_int_equal(apm_translate(&arena, mkreq(spans, 1, NULL, 0), &cfg, &out, &reason), O2D_OK);
+    assert_int_equal(apm_translate(&arena, mkreq(spans, 1, NULL, 0), &cfg, NOW_NS, &out, &reason),
+                     O2D_OK);
     const char *got = meta(out.payloads[0]->chunks[0]->spans[0], "long");
     assert_non_null(got);
     assert_int_equal(strlen(got), n + 3);
     assert_memory_equal(got + n, "...", 3);
+}
+
+/* The agent's FixDuration then FixStartTime (pkg/trace/traceutil/normalize/duration.go): a start
+ * before 2000 becomes now - duration, or now when that is negative; the duration stays. */
+static void test_start_before_2000(void **state)
+{
+    (void)state;
+    const uint64_t y2k = 946684800000000000ull, t = 1700000000000000000ull;
+    const struct {
+        uint64_t start, end;
+        int64_t now, want_start, want_duration;
+    } cases[] = {
+        {1, 1001, NOW_NS, NOW_NS - 1000, 1000},
+        {0, 0, NOW_NS, NOW_NS, 0},
+        {5, 1, NOW_NS, NOW_NS, 0}, /* negative duration: 0 first, then the start */
+        {y2k - 1, y2k + 999, NOW_NS, NOW_NS - 1000, 1000},
+        {y2k, y2k + 1000, NOW_NS, (int64_t)y2k, 1000}, /* 2000 itself is kept */
+        /* started at 1, ended now: the agent keeps the 55 years and moves the start */
+        {1, t, NOW_NS, NOW_NS - (int64_t)(t - 1), (int64_t)(t - 1)},
+        /* now - duration would be negative: now */
+        {1, t, 1000, 1000, (int64_t)(t - 1)},
+        /* past INT64_MAX as a uint64: a negative start, so garbage too */
+        {(1ull << 63) + 5, (1ull << 63) + 1005, NOW_NS, NOW_NS - 1000, 1000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        OtlpSpan **spans = o2d_arena_alloc(&arena, sizeof(*spans));
+        spans[0] = mkspan(1, 0, "op", 2);
+        spans[0]->start_time_unix_nano = cases[i].start;
+        spans[0]->end_time_unix_nano = cases[i].end;
+        struct apm_config cfg = {0};
+        struct apm_result out;
+        const char *reason = NULL;
+        assert_int_equal(
+            apm_translate(&arena, mkreq(spans, 1, NULL, 0), &cfg, cases[i].now, &out, &reason),
+            O2D_OK);
+        DdSpan *s = out.payloads[0]->chunks[0]->spans[0];
+        assert_int_equal(s->start, cases[i].want_start);
+        assert_int_equal(s->duration, cases[i].want_duration);
+    }
 }
 
 static void test_arena_too_small(void **state)
@@ -317,7 +362,7 @@ static void test_arena_too_small(void **state)
     struct apm_config cfg = {0};
     struct apm_result out;
     const char *reason = NULL;
-    assert_int_equal(apm_translate(&small, req, &cfg, &out, &reason), O2D_ERR_TOO_LARGE);
+    assert_int_equal(apm_translate(&small, req, &cfg, NOW_NS, &out, &reason), O2D_ERR_TOO_LARGE);
     assert_non_null(reason);
     o2d_arena_cleanup(&small);
 }
@@ -334,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_top_level),
         cmocka_unit_test(test_invalid_utf8_span),
         cmocka_unit_test(test_meta_truncation_multibyte),
+        cmocka_unit_test(test_start_before_2000),
         cmocka_unit_test(test_arena_too_small),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -2,7 +2,8 @@
  * test_apm_golden.c: walks every tests/data/apm fixture and checks apm_translate() directly against
  * each fixture's "expect" (the same fixtures tests/e2e/test_apm_golden.py runs through
  * `otel2dd translate`). With APM_GOLDEN_DUMP=1 it prints what each fixture translates to,
- * to help write a new fixture (the output must be checked by hand against the rule).
+ * to help write a new fixture (the output must be checked by hand against the rule). The
+ * clock passed in is the fixture's "now".
  *
  * Matching: objects in "expect" are subsets of the output, except meta, metrics and tags,
  * which must match exactly; arrays match element by element and in length. Numbers compare
@@ -151,6 +152,14 @@ static json_t *translate_fixture(json_t *fx, size_t *ignored)
         cfg.tags = tags;
         cfg.n_tags = ntags;
     }
+    /* The wall clock apm_translate is given: the fixture's "now" (ns, a string), or a second
+     * after the fixtures' usual start; fixed, so that the goldens stay deterministic. */
+    int64_t now_ns = INT64_C(1700000001000000000);
+    json_t *nowj = json_object_get(fx, "now");
+    if (nowj != NULL) {
+        assert_true(json_is_string(nowj));
+        now_ns = strtoll(json_string_value(nowj), NULL, 10);
+    }
     char *text = json_dumps(json_object_get(fx, "input"), JSON_COMPACT);
     struct o2d_arena a;
     o2d_arena_init(&a, 256u << 20);
@@ -160,7 +169,7 @@ static json_t *translate_fixture(json_t *fx, size_t *ignored)
                                       &msg, &reason),
                      O2D_OK);
     struct apm_result res;
-    assert_int_equal(apm_translate(&a, msg, &cfg, &res, &reason), O2D_OK);
+    assert_int_equal(apm_translate(&a, msg, &cfg, now_ns, &res, &reason), O2D_OK);
     *ignored = res.ignored;
     struct o2d_buf b;
     o2d_buf_init(&b, 256u << 20);

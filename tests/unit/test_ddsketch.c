@@ -108,16 +108,33 @@ static void mapping_matches_sketches_go(void **state)
 {
     (void)state;
     const double ra = DDSKETCH_RELATIVE_ACCURACY;
-    const double multiplier = 1 / log1p(2 * ra / (1 - ra));
     const double gamma = (1 + ra) / (1 - ra);
     assert_true(ddsketch_min_indexable() == DBL_MIN * gamma);
-    assert_int_equal(ddsketch_index(1), 0);
-    assert_int_equal(ddsketch_index(0.5), -35); /* floor(-34.657...) */
+    /* Indexes worked out apart from the code under test: floor(ln(v) / ln(1.01 / 0.99)), with
+     * 50-digit decimals (Python: Decimal(v).ln() / ((1 + ra) / (1 - ra)).ln(), ra = 0.01).
+     * ln(v) * multiplier is 0 for v = 1 and at least 0.005 from an integer for the others, so
+     * double rounding cannot move them. */
+    static const struct {
+        double v;
+        int32_t index;
+    } known[] = {
+        {1, 0},           {0.5, -35},        /* -34.656 */
+        {2, 34},          {1.0203040506, 1}, /* 1.00500 */
+        {1e3, 345},       {1e6, 690},        /* 1 us, 1 ms in ns */
+        {1e9, 1036},      {1e11, 1266},      /* 1 s, 100 s */
+        {123456789, 931}, {1e-6, -691},      /* -690.75 */
+        {1e18, 2072},
+    };
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        assert_int_equal(ddsketch_index(known[i].v), known[i].index);
+    }
+    /* The DDSketch definition: index i holds the values in [gamma^i, gamma^(i+1)), checked
+     * with pow (the code uses log), with a 1e-12 slack for the powers' own rounding. */
     for (double v = 1e-6; v < 1e18; v *= 1.37) {
-        double x = log(v) * multiplier;
-        int32_t want = x >= 0 ? (int32_t)x : (int32_t)x - 1;
-        assert_int_equal(ddsketch_index(v), want);
-        double est = ddsketch_value(ddsketch_index(v));
+        int32_t i = ddsketch_index(v);
+        assert_true(pow(gamma, i) <= v * (1 + 1e-12));
+        assert_true(v < pow(gamma, i + 1) * (1 + 1e-12));
+        double est = ddsketch_value(i);
         assert_true(fabs(est - v) / v <= ra + 1e-12);
     }
 }

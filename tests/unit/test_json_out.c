@@ -2,7 +2,8 @@
  * test_json_out.c: o2d_json_append_string() and the decimal writers against plain reference
  * versions (one byte at a time; snprintf): the same bytes for random inputs mixing text,
  * escapes and broken UTF-8, and the same answer at a buffer's max (fits exactly, one byte
- * short), where a failed append leaves the buffer as it was.
+ * short), where a failed append leaves the buffer as it was; and an empty string given as
+ * (NULL, 0), as an empty o2d_buf holds it.
  */
 #include <inttypes.h>
 #include <setjmp.h>
@@ -115,6 +116,23 @@ static void test_strings(void **state)
     }
 }
 
+/* An empty o2d_buf's data is NULL: writing it as a string must not do arithmetic on NULL
+ * (the ASan/UBSan build aborts on NULL + 0), into an empty buffer or an exactly full one. */
+static void test_empty_from_null(void **state)
+{
+    (void)state;
+    struct o2d_buf empty, out;
+    o2d_buf_init(&empty, 16);
+    o2d_buf_init(&out, 2);
+    assert_int_equal(o2d_json_append_string(&out, (const char *)empty.data, empty.len), O2D_OK);
+    assert_int_equal(out.len, 2);
+    assert_memory_equal(out.data, "\"\"", 2);
+    assert_int_equal(o2d_json_append_string(&out, NULL, 0), O2D_ERR_TOO_LARGE);
+    assert_int_equal(out.len, 2);
+    o2d_buf_cleanup(&out);
+    o2d_buf_cleanup(&empty);
+}
+
 static void test_numbers(void **state)
 {
     (void)state;
@@ -145,6 +163,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_empty_from_null),
         cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

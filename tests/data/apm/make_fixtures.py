@@ -18,12 +18,23 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 T0 = 1700000000000000000
 TRACE = "72df520af2bde7a5240031ead750e5f3"  # otlp_test.go vector -> 2594128270069917171
 TRACE2 = "00000000000000000000000000000abc"
+T1 = "0102030405060708090a0b0c0d0e0f1"  # + one hex digit: the trace ids of Datadog's otlp_test.go
 SRC_T = "DataDog/datadog-agent pkg/trace/transform/transform.go@021dec7 OtelSpanToDDSpan"
 SRC_O = "DataDog/datadog-agent pkg/trace/transform/otelutil.go@90b1f4c"
 SRC_N = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize.go"
 SRC_R = "DataDog/datadog-agent pkg/trace/api/otlp.go receiveResourceSpansV2/createChunks"
 SRC_S = "DataDog/datadog-agent pkg/opentelemetry-mapping-go/otlp/attributes/source.go"
 SRC_A = "DataDog/datadog-agent pkg/trace/agent (normalizer.go, obfuscate.go, truncator.go)"
+# Datadog's own tests that give the inputs and expected values of the fixtures naming them
+T_OTLP = "DataDog/datadog-agent pkg/trace/api/otlp_test.go"
+T_OTLPC = "DataDog/datadog-agent pkg/trace/api/otlp_otel_compliant_test.go"
+T_TRANS = "DataDog/datadog-agent pkg/trace/transform/transform_test.go"
+T_UTIL = "DataDog/datadog-agent pkg/trace/otel/traceutil/otel_util_test.go"
+T_STATS = "DataDog/datadog-agent pkg/trace/stats/otel_util_test.go"
+T_NORM = "DataDog/datadog-agent pkg/trace/agent/normalizer_test.go"
+T_TRUNC = "DataDog/datadog-agent pkg/trace/agent/truncator_test.go"
+SN = "DataDog/datadog-agent pkg/trace/traceutil/normalize/normalize_test.go"
+T_SRC = "DataDog/opentelemetry-mapping-go pkg/otlp/attributes/source_test.go"
 
 SERVER, CLIENT, INTERNAL, PRODUCER, CONSUMER = 2, 3, 1, 4, 5
 
@@ -78,8 +89,19 @@ def rs(spans, res, scope=("opentelemetry.instrumentation.test", "0.1")):
 FX = []
 
 
-def fx(name, rule, inp, config=None, hostname=False):
-    FX.append((name, rule, inp, config, hostname))
+def fx(name, rule, inp, config=None, hostname=False, datadog=None):
+    """datadog: for each span of the fixture, in payload, chunk and span order, what Datadog's
+    own test expects: a string is the resource (and sql.query, where the span has one), a dict
+    gives span fields ("meta:KEY" / "metrics:KEY" for one entry, "payload:KEY" / "chunk:KEY" for
+    a field of the span's payload or chunk; None: the key must be absent). It replaces whatever
+    the fill computed."""
+    FX.append((name, rule, inp, config, hostname, datadog))
+
+
+# The names of TestOTLPSpanNameV2_OTelCompliantTranslation come from the OTel-compliant mode; for the
+# rules below (all but the kind fallback, which that mode lowercases) the default mode's
+# getOTelOperationNameV2 gives the same names.
+NAMES_C = T_OTLPC + " TestOTLPSpanNameV2_OTelCompliantTranslation (scope libname)"
 
 
 def v2op(n):
@@ -93,34 +115,80 @@ fx("http-server-new-semconv", v2op(2) + "; resource METHOD + http.route for SERV
               "http.response.status_code": 200, "url.path": "/items/3", "url.scheme": "http",
               "server.address": "api.local", "client.address": "10.0.0.1",
               "user_agent.original": "curl/8.0", "network.protocol.version": "1.1"})]))
-fx("http-server-old-semconv", v2op(2) + " with the old http.method; http.status_code metric "
-   "(3.11: http.status_code before http.response.status_code)",
-   req([span("GET /users/{id}", SERVER, {"http.method": "GET", "http.route": "/users/{id}",
-              "http.status_code": 404, "http.target": "/users/7", "http.scheme": "https",
-              "net.host.name": "example.com"})]))
+fx("http-server-old-semconv", "old HTTP semconv on SERVER spans: http.method GET gives "
+   "http.server.request (" + T_UTIL + " TestGetOTelOperationNameV2_HTTPRequestMethodFallback, "
+   "'http.method (semconv 1.6.1) server'), http.method DELETE the resource DELETE "
+   "(TestFallbackInconsistency_HTTPMethodPrecedence, 'http.method used when http.request.method not "
+   "present'); the metric http.status_code from http.status_code 200, which wins over "
+   "http.response.status_code 201 (" + T_TRANS + " TestGetOTelStatusCode, 'http.status_code only in "
+   "span' and 'http.status_code takes precedence over http.response.status_code in span')",
+   req([span("test-span", SERVER, {"http.method": "GET"}),
+        span("span_name", SERVER, {"http.method": "DELETE"}, sid="0000000000000002"),
+        span("span_name", SERVER, {"http.status_code": 200}, sid="0000000000000003"),
+        span("span_name", SERVER, {"http.status_code": 200, "http.response.status_code": 201},
+             sid="0000000000000004")]),
+   datadog=[{"name": "http.server.request"}, {"resource": "DELETE"},
+            {"metrics:http.status_code": 200}, {"metrics:http.status_code": 200}])
 fx("http-client-new-url-template", v2op(3) + "; CLIENT resource METHOD + url.template (newest getOTelResourceV2)",
    req([span("GET", CLIENT, {"http.request.method": "GET", "url.full": "https://api.x/v1/u/3",
               "url.template": "/v1/u/{id}", "http.response.status_code": 200,
               "server.address": "api.x", "server.port": 443})]))
-fx("http-client-old-semconv", v2op(3) + "; CLIENT resource is the method alone without url.template",
-   req([span("HTTP GET", CLIENT, {"http.method": "GET", "http.url": "https://api.x/v1/u/3",
-              "http.status_code": 503, "net.peer.name": "api.x"})]))
-fx("http-method-other", "getOTelResourceV2: http method _OTHER becomes HTTP (" + SRC_O + ")",
-   req([span("HTTP", SERVER, {"http.request.method": "_OTHER", "http.route": "/x"})]))
-fx("http-client-route-ignored", "getOTelResourceV2: http.route is only used for SERVER spans; a CLIENT "
-   "without url.template gets the method alone", req([span("GET", CLIENT, {"http.request.method": "POST",
-                                                                           "http.route": "/ignored"})]))
-fx("http-header-remap", "GetDDKeyForOTLPAttribute: http.request.header.X -> http.request.headers.X, "
-   "referrer -> http.referrer, body sizes -> content_length (" + SRC_T + ")",
-   req([span("POST /upload", SERVER, {"http.request.method": "POST", "http.route": "/upload",
-              "http.request.header.x-request-id": ["abc"], "http.request.header.referrer": "https://r",
-              "http.request.body.size": 1024, "http.response.body.size": 10})]))
-fx("http-status-string", "http.status_code metric from a string http.response.status_code "
-   "(semantic registry LookupInt64), string copy in meta http.status_code",
-   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.response.status_code": "201"})]))
-fx("http-status-invalid-meta", "agent normalizer drops meta http.status_code outside 100-599 "
-   "(" + SRC_A + " isValidStatusCode)",
-   req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": "abc"})]))
+fx("http-client-old-semconv", "old HTTP semconv on CLIENT spans: http.method POST gives "
+   "http.client.request (" + T_UTIL + " TestGetOTelOperationNameV2_HTTPRequestMethodFallback, "
+   "'http.method (semconv 1.6.1) client'), http.method DELETE the resource DELETE "
+   "(TestGetOTelResourceV2_HTTPRequestMethodResource, 'http.method (semconv 1.6.1) only')",
+   req([span("test-span", CLIENT, {"http.method": "POST"}),
+        span("span_name", CLIENT, {"http.method": "DELETE"}, sid="0000000000000002")]),
+   datadog=[{"name": "http.client.request"}, {"resource": "DELETE"}])
+fx("http-method-other", "http.request.method _OTHER: resource HTTP (" + T_UTIL + " TestGetOTelResourceV2_"
+   "HTTPRequestMethodResource, '_OTHER normalized to HTTP', CLIENT) and name http.server.request "
+   "(TestGetOTelOperationNameV2_HTTPRequestMethodFallback, same case, SERVER)",
+   req([span("span_name", CLIENT, {"http.request.method": "_OTHER"}),
+        span("test-span", SERVER, {"http.request.method": "_OTHER"}, sid="0000000000000002")]),
+   datadog=[{"resource": "HTTP"}, {"name": "http.server.request"}])
+fx("http-client-route-ignored", "http.route is appended to the method only for SERVER spans (" + T_UTIL +
+   " TestGetOTelResourceV2_HTTPRequestMethodResource, 'with route for server' / 'with route for client "
+   "- no route appended'; TestGetOTelResource, 'HTTP method and route resource': V2 GET for a span "
+   "of unspecified kind)",
+   req([span("span_name", SERVER, {"http.request.method": "POST", "http.route": "/api/users"}),
+        span("span_name", CLIENT, {"http.request.method": "POST", "http.route": "/api/users"},
+             sid="0000000000000002"),
+        span("span_name", 0, {"http.method": "GET", "http.route": "/"}, sid="0000000000000003")]),
+   datadog=[{"resource": "POST /api/users"}, {"resource": "POST"}, {"resource": "GET"}])
+# TestOtelSpanToDDSpan_HTTPAttributeMappings: each case is a SERVER span test-span, a resource
+# with service.name test-svc plus the case's resource attributes, and scope test-lib.
+HTTP_MAP = [
+    ({"http.request.method": "GET"}, {}, {"meta:http.method": "GET"}),
+    ({"http.method": "POST", "http.request.method": "GET"}, {}, {"meta:http.method": "POST"}),
+    ({}, {"server.address": "api.example.com"}, {"meta:http.server_name": "api.example.com"}),
+    ({}, {"client.address": "192.168.1.1"}, {"meta:http.client_ip": "192.168.1.1"}),
+    ({}, {"url.full": "https://api.example.com/users"}, {"meta:http.url": "https://api.example.com/users"}),
+    ({}, {"user_agent.original": "Mozilla/5.0"}, {"meta:http.useragent": "Mozilla/5.0"}),
+    ({}, {"network.protocol.version": "1.1"}, {"meta:http.version": "1.1"}),
+]
+fx("http-header-remap", "HTTP attribute keys are renamed by GetDDKeyForOTLPAttribute, in span and "
+   "resource attributes (" + T_TRANS + " TestOtelSpanToDDSpan_HTTPAttributeMappings, one "
+   "ResourceSpans per case; 'both old and new HTTP method - old takes precedence for http.method')",
+   {"resourceSpans": [rs([span("test-span", SERVER, sa, trace="0102030405060708090a0b0c0d0e0f10",
+                               sid="0102030405060708")], dict({"service.name": "test-svc"}, **ra),
+                         scope=("test-lib", "")) for sa, ra, _ in HTTP_MAP]},
+   datadog=[want for _, _, want in HTTP_MAP])
+fx("http-status-string", "a string http.response.status_code is copied to meta http.status_code "
+   "(" + T_TRANS + " TestOtelSpanToDDSpan_HTTPAttributeMappings, 'http.response.status_code "
+   "(semconv 1.23+) mapped to http.status_code': span test-span SERVER, resource service.name "
+   "test-svc, scope test-lib); the metric http.status_code 200 comes from the semantic registry "
+   "(LookupInt64 parses strings), which that test does not assert",
+   req([span("test-span", SERVER, {"http.response.status_code": "200"})],
+       res={"service.name": "test-svc"}, scope=("test-lib", "")),
+   datadog=[{"meta:http.status_code": "200"}])
+STATUS_VALID = [("100", True), ("599", True), ("99", False), ("600", False),
+                ("Invalid status code", False)]  # T_NORM TestIsValidStatusCode
+fx("http-status-invalid-meta", "the agent normalizer keeps meta http.status_code only when it is a "
+   "status code in 100-599 (" + T_NORM + " TestIsValidStatusCode: 100 and 599 valid; 99, 600 and "
+   "'Invalid status code' not)",
+   req([span("span_name", SERVER, {"http.status_code": code}, sid=f"{i + 1:016x}")
+        for i, (code, _) in enumerate(STATUS_VALID)]),
+   datadog=[{"meta:http.status_code": code if ok else None} for code, ok in STATUS_VALID])
 fx("http-status-from-resource", "3.11: http.status_code in span beats http.response.status_code in resource "
    "(transform_test.go TestGetOTelStatusCode)",
    req([span("GET /s", SERVER, {"http.request.method": "GET", "http.status_code": 302})],
@@ -162,27 +230,55 @@ fx("fastapi-error-exception-event",
                                            "exception.escaped": "False"})}])],
        res=fastapi_res, scope=("opentelemetry.instrumentation.fastapi", "0.48b0")))
 fx("error-status-no-message-http-text",
-   "Status2Error (transform.go@021dec7): no status message -> \"<code> <http.StatusText>\" from a "
-   "string http.status_code in meta",
-   req([span("GET /x", SERVER, {"http.method": "GET", "http.status_code": "503"}, status={"code": 2})]))
+   "Status2Error: status Error without message and without exception event -> error.msg "
+   "\"<code> <http.StatusText>\" from the string http.status_code in meta (" + T_TRANS +
+   " TestFallbackInconsistency_Status2ErrorHTTPCodePrecedence, 'http.status_code used when "
+   "http.response.status_code not present': 404 -> '404 Not Found')",
+   req([span("span_name", SERVER, {"http.status_code": "404"}, status={"code": 2})]),
+   datadog=[{"error": 1, "meta:error.msg": "404 Not Found"}])
 fx("error-status-no-message-numeric-code",
    "Status2Error reads the string meta map only: a numeric status code is a metric, so no error.msg",
    req([span("GET /x", SERVER, {"http.method": "GET", "http.response.status_code": 500}, status={"code": 2})]))
+EXC = {"exception.message": "Out of memory", "exception.stacktrace": "1/2/3", "exception.type": "mem"}
+EXC_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestOTLPHelpers/status2Error
+    ([{"name": "exception", "attributes": attrs(EXC)}],
+     {"meta:error.msg": "Out of memory", "meta:error.type": "mem", "meta:error.stack": "1/2/3"}),
+    ([{"name": "exception", "attributes": attrs({"exception.message": "Out of memory"})}],
+     {"meta:error.msg": "Out of memory", "meta:error.type": None, "meta:error.stack": None}),
+    ([{"name": "EXCEPTION", "attributes": attrs({"exception.message": "Out of memory"})}],
+     {"meta:error.msg": "Out of memory", "meta:error.type": None, "meta:error.stack": None}),
+    ([{"name": "OTher", "attributes": attrs({"exception.message": "Out of memory"})}],
+     {"meta:error.msg": None, "meta:error.type": None, "meta:error.stack": None}),
+    (None, {"meta:error.msg": None, "meta:error.type": None, "meta:error.stack": None}),
+]
 fx("error-exception-no-status-message",
-   "error.msg from the last exception event when the status has no message (our addition after "
-   "Status2Error, transform.go@67b17e8 behaviour)",
-   req([span("work", INTERNAL, {}, status={"code": 2},
-             events=[{"timeUnixNano": str(T0 + 1), "name": "exception",
-                      "attributes": attrs({"exception.type": "KeyError", "exception.message": "first"})},
-                     {"timeUnixNano": str(T0 + 2), "name": "exception",
-                      "attributes": attrs({"exception.type": "RuntimeError", "exception.message": "last",
-                                           "exception.stacktrace": "stack"})}])]))
-fx("status-ok-and-description", "otel.status_code Ok, otel.status_description only when non-empty, error 0",
-   req([span("ok-op", INTERNAL, {}, status={"code": 1, "message": "fine"})]))
+   "status Error without message: error.msg, error.type and error.stack from an event named "
+   "exception (any case), nothing from another event or without events; error 1 in every case "
+   "(" + T_OTLP + " TestOTLPHelpers/status2Error)",
+   req([span("work", INTERNAL, {}, sid=f"{i + 1:016x}", status={"code": 2}, events=ev)
+        for i, (ev, _) in enumerate(EXC_CASES)]),
+   datadog=[dict(want, error=1) for _, want in EXC_CASES])
+fx("status-ok-and-description", "status Ok without events -> error 0; status Error with message "
+   "'Error number #24' -> error 1, error.msg = the message (" + T_OTLP + " TestOTLPHelpers/"
+   "status2Error); otel.status_code is the code's name and otel.status_description the message, "
+   "only when non-empty (" + T_OTLP + " testOTLPConvertSpan: 'Error'/'Error', and 'Unset' with "
+   "no description)",
+   req([span("ok-op", INTERNAL, {}, status={"code": 1}),
+        span("err-op", INTERNAL, {}, sid="0000000000000002", status={"code": 2, "message": "Error number #24"}),
+        span("unset-op", INTERNAL, {}, sid="0000000000000003")]),
+   datadog=[{"error": 0}, {"error": 1, "meta:error.msg": "Error number #24",
+                           "meta:otel.status_code": "Error",
+                           "meta:otel.status_description": "Error number #24"},
+            {"error": 0, "meta:otel.status_code": "Unset"}])
 fx("exception-event-without-error-status",
-   "an exception event on a span whose status is not Error: has_exception tag only, no error",
-   req([span("retry", INTERNAL, {}, events=[{"timeUnixNano": str(T0 + 5), "name": "exception",
-                                             "attributes": attrs({"exception.type": "Timeout"})}])]))
+   "status Ok with an exception event (message 'Out of memory', type mem, stacktrace 1/2/3) -> "
+   "error 0 and no error.msg/error.type/error.stack (" + T_OTLP + " TestOTLPHelpers/status2Error); "
+   "the span still gets _dd.span_events.has_exception (" + T_OTLPC + " TestOTelSpanToDDSpan_"
+   "OTelCompliantTranslation sets it on a span with an exception event)",
+   req([span("retry", INTERNAL, {}, status={"code": 1}, events=[{"name": "exception", "attributes": attrs({
+       "exception.message": "Out of memory", "exception.stacktrace": "1/2/3", "exception.type": "mem"})}])]),
+   datadog=[{"error": 0, "meta:_dd.span_events.has_exception": "true", "meta:error.msg": None,
+             "meta:error.type": None, "meta:error.stack": None}])
 fx("error-attribute-wins", "error.msg already set by a span attribute is kept (Status2Error only fills "
    "missing tags)", req([span("op", INTERNAL, {"error.msg": "from attribute"},
                                status={"code": 2, "message": "from status"})]))
@@ -198,82 +294,224 @@ fx("db-sqlalchemy-anon-alias", "SQL obfuscation (pkg/obfuscate/sql.go): AS anon_
    "parameters and numbers become ?", req([span("SELECT shop", CLIENT, {
        "db.system": "postgresql",
        "db.statement": "SELECT count(*) AS count_1 FROM (SELECT orders.id AS orders_id FROM orders WHERE orders.total > %(total_1)s LIMIT %(param_1)s) AS anon_1"})]))
-fx("db-new-semconv-query-text", v2op(4) + " with db.system.name; resource from db.query.text; "
-   "db.name from db.namespace (transform.go)", req([span("SELECT", CLIENT, {
-       "db.system.name": "mysql", "db.namespace": "inventory",
-       "db.query.text": "SELECT * FROM items WHERE sku = 'A-12' AND qty > 10"})]))
-fx("sql-in-list", "SQL obfuscation: IN lists collapse to ( ? )", req([span("q", CLIENT, {
-    "db.system": "postgresql", "db.statement": "SELECT * FROM t WHERE id IN (1, 2, 3, 4)"})]))
-fx("sql-comments", "SQL obfuscation: comments dropped", req([span("q", CLIENT, {
-    "db.system": "mysql", "db.statement": "/* app:web */ SELECT a FROM b -- trailing\nWHERE c = 1"})]))
-fx("sql-dollar-quoted", "SQL obfuscation: dollar-quoted strings become ?", req([span("q", CLIENT, {
-    "db.system": "postgresql", "db.statement": "SELECT $tag$secret$tag$, $1 FROM t"})]))
-fx("sql-escaped-literal", "SQL obfuscation: escaped quotes inside literals", req([span("q", CLIENT, {
-    "db.system": "postgresql", "db.statement": "UPDATE u SET name = 'O''Brien', note = E'a\\'b' WHERE id = 7"})]))
-fx("sql-insert-values", "SQL obfuscation: VALUES groups collapse", req([span("q", CLIENT, {
-    "db.system": "sqlite", "db.statement": "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y')"})]))
-fx("sql-non-parsable", "SQL obfuscation failure: resource and sql.query become 'Non-parsable SQL query'",
-   req([span("q", CLIENT, {"db.system": "postgresql", "db.statement": "SELECT 'unterminated"})]))
-fx("db-redis", v2op(4) + "; type redis; resource quantized to command names (QuantizeRedisString)",
-   req([span("SET", CLIENT, {"db.system": "redis", "db.statement": "SET session:42 secret-value",
-                             "net.peer.name": "cache", "db.redis.database_index": 0})]))
-fx("db-redis-pipeline", "QuantizeRedisString: several commands, compound CLIENT command",
-   req([span("pipeline", CLIENT, {"db.system": "redis",
-                                  "db.statement": "CLIENT SETNAME x\nGET a\nMGET b c"})]))
-fx("db-mongodb", v2op(4) + "; type mongodb; resource is the statement, not obfuscated by default",
-   req([span("find", CLIENT, {"db.system": "mongodb", "db.name": "shop",
-                              "db.statement": "{\"find\": \"orders\", \"filter\": {\"id\": 3}}",
-                              "db.mongodb.collection": "orders"})]))
-fx("db-unknown-system", v2op(4) + "; an unknown db.system gives type db (checkDBType)",
-   req([span("query", CLIENT, {"db.system": "mydb", "db.operation": "scan"})]))
-fx("db-without-statement", "getOTelResourceV2: a db span without statement keeps the span name",
-   req([span("SELECT orders", CLIENT, {"db.system": "postgresql", "db.operation": "SELECT"})]))
-fx("db-cassandra", "type cassandra is SQL-obfuscated too (agent obfuscate.go)",
-   req([span("q", CLIENT, {"db.system": "cassandra", "db.statement": "SELECT * FROM ks.t WHERE k = 'v'"})]))
-fx("db-server-kind", "the db rule of getOTelOperationNameV2 needs CLIENT; a SERVER span with db.system "
-   "gets server.request and type web", req([span("db-side", SERVER, {"db.system": "postgresql"})]))
+fx("db-new-semconv-query-text", "db.query.text gives the resource, db.statement wins over it (" + T_UTIL +
+   " TestGetOTelResourceV2_DBQueryTextFallback, 'db.query.text (semconv 1.26+)' and 'db.statement "
+   "takes precedence over db.query.text'); db.namespace gives meta db.name unless db.name is set, "
+   "the resource's before the span's (" + T_TRANS + " TestOtelSpanToDDSpanDBNameMapping, first four "
+   "cases)",
+   {"resourceSpans": [
+       rs([span("span_name", CLIENT, {"db.system": "postgresql", "db.query.text": "SELECT * FROM orders"}),
+           span("span_name", CLIENT, {"db.system": "mysql", "db.statement": "SELECT FROM users",
+                                      "db.query.text": "SELECT FROM orders"}, sid="0000000000000002")],
+          {"service.name": "shop"}),
+       rs([span("test-span", 0, {"db.namespace": "testdb"}),
+           span("test-span", 0, {"db.name": "existing-db", "db.namespace": "testdb"}, sid="0000000000000002")],
+          {}, scope=("test-lib", "")),
+       rs([span("test-span", 0, {})], {"db.namespace": "testdb"}, scope=("test-lib", "")),
+       rs([span("test-span", 0, {"db.namespace": "span-db"})], {"db.namespace": "resource-db"},
+          scope=("test-lib", ""))]},
+   datadog=["SELECT * FROM orders", "SELECT FROM users", {"meta:db.name": "testdb"},
+            {"meta:db.name": "existing-db"}, {"meta:db.name": "testdb"}, {"meta:db.name": "resource-db"}])
+# Each SQL fixture (and db-redis-pipeline) takes its statements and expected resources from
+# Datadog's own tests (named in the rule); write_all puts those expected strings into resource
+# and sql.query.
+SQ = "DataDog/datadog-agent pkg/obfuscate/sql_test.go TestSQLQuantizer"
+
+
+def sql_spans(system, cases):
+    return req([span("q", CLIENT, {"db.system": system, "db.statement": q},
+                     sid=f"{i + 1:016x}") for i, (q, _) in enumerate(cases)])
+
+
+def sql_fx(name, rule, system, cases):
+    fx(name, rule, sql_spans(system, cases), datadog=[want for _, want in cases])
+
+
+sql_fx("sql-in-list", "SQL obfuscation: IN lists collapse to ( ? ) (" + SQ + ")", "postgresql", [
+    ("SELECT articles.* FROM articles WHERE articles.id IN (1, 3, 5)",
+     "SELECT articles.* FROM articles WHERE articles.id IN ( ? )"),
+    ("SELECT DISTINCT host.id AS host_id FROM host JOIN host_alias ON host_alias.host_id = host.id "
+     "WHERE host.org_id = %(org_id_1)s AND host.name NOT IN (%(name_1)s) AND host.name IN "
+     "(%(name_2)s, %(name_3)s, %(name_4)s, %(name_5)s)",
+     "SELECT DISTINCT host.id FROM host JOIN host_alias ON host_alias.host_id = host.id WHERE "
+     "host.org_id = ? AND host.name NOT IN ( ? ) AND host.name IN ( ? )")])
+sql_fx("sql-comments", "SQL obfuscation: --, # and /* */ comments dropped (" + SQ + ")", "mysql", [
+    ("-- get user \n--\n select * \n   from users \n    where\n       id = 214325346",
+     "select * from users where id = ?"),
+    ("SELECT * FROM /* this is an in-line comment */ users;", "SELECT * FROM users"),
+    ("select * from users where id = 214325346     # This comment continues to the end of line",
+     "select * from users where id = ?")])
+sql_fx("sql-dollar-quoted", "SQL obfuscation: a dollar-quoted string becomes ? "
+       "(DataDog/datadog-agent pkg/obfuscate/sql_test.go TestDollarQuotedFunc/off), $n "
+       "parameters too (" + SQ + ")", "postgresql", [
+    ("SELECT $func$INSERT INTO table VALUES ('a', 1, 2)$func$ FROM users", "SELECT ? FROM users"),
+    ("SELECT articles.* FROM articles WHERE (articles.created_at BETWEEN $1 AND $2)",
+     "SELECT articles.* FROM articles WHERE ( articles.created_at BETWEEN ? AND ? )")])
+sql_fx("sql-escaped-literal", "SQL obfuscation: quotes escaped by doubling or by backslash, and a "
+       "literal ending in a backslash (" + SQ + ")", "postgresql", [
+    ("SELECT * FROM foo LEFT JOIN bar ON 'embedded ''quote'' in string' = foo.b WHERE foo.name = 'String'",
+     "SELECT * FROM foo LEFT JOIN bar ON ? = foo.b WHERE foo.name = ?"),
+    ("SELECT * FROM foo LEFT JOIN bar ON 'embedded \\'quote\\' in string' = foo.b WHERE foo.name = 'String'",
+     "SELECT * FROM foo LEFT JOIN bar ON ? = foo.b WHERE foo.name = ?"),
+    ("SELECT * FROM foo LEFT JOIN bar ON 'backslash\\' = foo.b WHERE foo.name = 'String'",
+     "SELECT * FROM foo LEFT JOIN bar ON ? = foo.b WHERE foo.name = ?")])
+sql_fx("sql-insert-values", "SQL obfuscation: VALUES groups collapse to ( ? ) (" + SQ + ")", "sqlite", [
+    ("INSERT INTO user (id, username) VALUES ('Fred','Smith'), ('John','Smith'), "
+     "('Michael','Smith'), ('Robert','Smith');", "INSERT INTO user ( id, username ) VALUES ( ? )"),
+    ("INSERT INTO user (id, email, name) VALUES (null, ?, ?)",
+     "INSERT INTO user ( id, email, name ) VALUES ( ? )")])
+sql_fx("sql-non-parsable", "SQL obfuscation failure: resource and sql.query become 'Non-parsable "
+       "SQL query' (DataDog/datadog-agent pkg/trace/agent/obfuscate_test.go "
+       "TestSQLResourceWithError)", "postgresql", [
+    ("SELECT * FROM users WHERE id = '' AND '", "Non-parsable SQL query")])
+fx("db-redis", "db.system redis on a CLIENT span: name redis.query (" + T_UTIL + " TestGetOTelOperation"
+   "NameV2_DBSystemOperationName, 'db.system redis client'), type redis (TestGetOTelSpanType, "
+   "'db.system only in span'); the resource is the statement quantized to command names (see "
+   "db-redis-pipeline)",
+   req([span("test-span", CLIENT, {"db.system": "redis"})]), datadog=[{"name": "redis.query", "type": "redis"}])
+REDIS_CASES = [  # DataDog/datadog-agent pkg/obfuscate/redis_test.go TestRedisQuantizer
+    ("MULTI\nSET k1 v1\nSET k2 v2\nSET k3 v3\nSET k4 v4\nDEL to_del\nEXEC", "MULTI SET SET ..."),
+    ("SET toto tata \n \n  EXPIRE toto 15  ", "SET EXPIRE"),
+    ("CLIENT LIST", "CLIENT LIST"),
+    ("GET k1\nGET k2\nG...", "GET GET ..."),
+]
+fx("db-redis-pipeline", "QuantizeRedisString: at most three commands then ..., compound CLIENT "
+   "command, truncated commands (DataDog/datadog-agent pkg/obfuscate/redis_test.go "
+   "TestRedisQuantizer)",
+   req([span("pipeline", CLIENT, {"db.system": "redis", "db.statement": q}, sid=f"{i + 1:016x}")
+        for i, (q, _) in enumerate(REDIS_CASES)]),
+   datadog=[want for _, want in REDIS_CASES])
+fx("db-mongodb", "db.system mongodb: type mongodb from a resource db.system (" + T_UTIL + " TestGetOTel"
+   "SpanType, 'mongodb db client span'), name mongodb.query (TestGetOTelOperationNameV2_DBSystem"
+   "OperationName, 'db.system mongodb client'), db.collection.name kept in meta (" + T_TRANS +
+   " TestOtelSpanToDDSpan_DBAttributeMappings, 'db.collection.name (semconv 1.26+) preserved')",
+   {"resourceSpans": [rs([span("span_name", CLIENT, {})], {"db.system": "mongodb"}),
+                      rs([span("test-span", CLIENT, {"db.system": "mongodb"})], {"service.name": "test-svc"}),
+                      rs([span("test-span", CLIENT, {"db.collection.name": "users", "db.system": "mongodb"})],
+                         {"service.name": "test-svc"}, scope=("test-lib", ""))]},
+   datadog=[{"type": "mongodb"}, {"name": "mongodb.query"}, {"meta:db.collection.name": "users"}])
+fx("db-unknown-system", "a db.system Datadog has no type for (couchdb) gives type db (" + T_UTIL +
+   " TestGetOTelSpanType, 'other db client span')",
+   req([span("span_name", CLIENT, {})], res={"db.system": "couchdb"}), datadog=[{"type": "db"}])
+fx("db-without-statement", "a CLIENT span with db.system postgresql and no statement: resource is "
+   "the span name (" + T_UTIL + " TestGetOTelResourceV2_DBQueryTextFallback, 'db.system without "
+   "statement falls back to span name'), name postgresql.query (" + T_UTIL + " TestGetOTelOperation"
+   "NameV2_DBSystemOperationName, 'db.system postgresql client')",
+   req([span("span_name", CLIENT, {"db.system": "postgresql"})]),
+   datadog=[{"resource": "span_name", "name": "postgresql.query"}])
+CASS_CASES = [  # DataDog/datadog-agent pkg/obfuscate/sql_test.go TestCassQuantizer
+    ("select key, status, modified from org_check_run where org_id = %s and check in "
+     "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+     "select key, status, modified from org_check_run where org_id = ? and check in ( ? )"),
+    ("select key, status, modified from org_check_run where org_id = %s and check in (%s , %s , %s )",
+     "select key, status, modified from org_check_run where org_id = ? and check in ( ? )"),
+    ("select key, status, modified from org_check_run where org_id = %s and check = %s",
+     "select key, status, modified from org_check_run where org_id = ? and check = ?"),
+    ("SELECT timestamp, processes FROM process_snapshot.minutely WHERE org_id = ? AND host = ? AND "
+     "timestamp >= ? AND timestamp <= ?",
+     "SELECT timestamp, processes FROM process_snapshot.minutely WHERE org_id = ? AND host = ? AND "
+     "timestamp >= ? AND timestamp <= ?"),
+]
+fx("db-cassandra", "db.system cassandra gives type cassandra (" + T_UTIL + " TestGetOTelSpanType, "
+   "'cassandra db client span'), which the agent SQL-obfuscates (DataDog/datadog-agent "
+   "pkg/obfuscate/sql_test.go TestCassQuantizer)",
+   req([span("q", CLIENT, {"db.system": "cassandra", "db.statement": q}, sid=f"{i + 1:016x}")
+        for i, (q, _) in enumerate(CASS_CASES)]),
+   datadog=[{"resource": want, "meta:sql.query": want, "type": "cassandra"} for _, want in CASS_CASES])
+fx("db-server-kind", "the db rule of getOTelOperationNameV2 needs CLIENT: a SERVER span with "
+   "db.system postgresql gets server.request (" + T_UTIL + " TestGetOTelOperationNameV2_DBSystem"
+   "OperationName, 'db.system not used for non-client spans')",
+   req([span("test-span", SERVER, {"db.system": "postgresql"})]), datadog=[{"name": "server.request"}])
 
 # ---- messaging ----
-fx("kafka-produce", v2op(5) + "; resource = operation + destination (getOTelResourceV2)",
-   req([span("orders publish", PRODUCER, {"messaging.system": "kafka", "messaging.operation": "publish",
-                                          "messaging.destination.name": "orders",
-                                          "messaging.kafka.message.key": "k1"})]))
-fx("kafka-consume", v2op(5) + " for CONSUMER; type custom", req([span("orders receive", CONSUMER, {
-    "messaging.system": "kafka", "messaging.operation": "receive", "messaging.destination": "orders"})]))
+fx("kafka-produce", "messaging resource = operation + destination, messaging.destination "
+   "before messaging.destination.name (" + T_UTIL + " TestFallbackInconsistency_MessagingDestination"
+   "Precedence, both cases: 'send old-destination', 'receive new-destination')",
+   req([span("span_name", 0, {"messaging.operation": "send", "messaging.destination": "old-destination",
+                              "messaging.destination.name": "new-destination"}),
+        span("span_name", 0, {"messaging.operation": "receive", "messaging.destination.name": "new-destination"},
+             sid="0000000000000002")]),
+   datadog=[{"resource": "send old-destination"}, {"resource": "receive new-destination"}])
+fx("kafka-consume", "messaging.system + messaging.operation give '<system>.<operation>' on any "
+   "non-internal kind: kafka send on a CLIENT span -> kafka.send (" + NAMES_C + "), rabbitmq publish "
+   "on a CONSUMER span -> rabbitmq.publish (DataDog/dd-trace-java OpenTelemetry14ConventionsTest "
+   "'test span name conventions'); type custom for CONSUMER (" + T_UTIL + " TestSpanKind2Type)",
+   req([span("span_name", CLIENT, {"messaging.system": "kafka", "messaging.operation": "send"}),
+        span("some-name", CONSUMER, {"messaging.system": "rabbitmq", "messaging.operation": "publish"},
+             sid="0000000000000002")], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "kafka.send"}, {"name": "rabbitmq.publish", "type": "custom"}])
 fx("rabbitmq-publish-uppercase", v2op(5) + " values normalized (NormalizeTagValue lowercases)",
    req([span("publish", PRODUCER, {"messaging.system": "RabbitMQ", "messaging.operation": "Publish",
                                    "messaging.destination.name": "tasks"})]))
-fx("messaging-internal-kind", "messaging rule needs a non-internal kind: INTERNAL falls to Internal",
-   req([span("process", INTERNAL, {"messaging.system": "kafka", "messaging.operation": "process"})]))
+fx("messaging-internal-kind", "the messaging rule of getOTelOperationNameV2 needs a non-internal "
+   "kind: a kind-unspecified span with messaging.system kafka and messaging.operation send falls to "
+   "the kind's name (input of " + T_OTLPC + " TestOTLPSpanNameV2_OTelCompliantTranslation, whose "
+   "OTel-compliant mode lowercases it to 'internal'; the default mode's Kind().String() gives "
+   "'Internal', not asserted by a Datadog test)",
+   req([span("process", 0, {"messaging.system": "kafka", "messaging.operation": "send"})]))
 
 # ---- RPC ----
-fx("grpc-client", v2op(7) + "; resource method + service; rpc.grpc.status_code meta",
-   req([span("helloworld.Greeter/SayHello", CLIENT, {"rpc.system": "grpc", "rpc.service": "helloworld.Greeter",
-                                                     "rpc.method": "SayHello", "rpc.grpc.status_code": 0})]))
-fx("grpc-server", v2op(8), req([span("helloworld.Greeter/SayHello", SERVER, {
-    "rpc.system": "grpc", "rpc.service": "helloworld.Greeter", "rpc.method": "SayHello"})]))
-fx("aws-api-client", v2op(6) + ": aws.<service>.request", req([span("S3.PutObject", CLIENT, {
-    "rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": "PutObject", "aws.s3.bucket": "b"})]))
-fx("aws-api-client-no-service", v2op(6) + ": aws.client.request without rpc.service",
-   req([span("aws", CLIENT, {"rpc.system": "aws-api"})]))
+fx("grpc-client", "rpc.system grpc on a CLIENT span -> grpc.client.request (" + NAMES_C + "); RPC "
+   "resource 'method service' from the span's rpc.method / rpc.service over the resource's (" +
+   T_UTIL + " TestGetOTelResource, 'rpc.method in both span and resource (span wins)')",
+   {"resourceSpans": [
+       rs([span("span_name", CLIENT, {"rpc.system": "grpc"})], {}, scope=("libname", "1.2")),
+       rs([span("span_name", 0, {"rpc.method": "span_method", "rpc.service": "span_service"})],
+          {"rpc.method": "resource_method", "rpc.service": "resource_service"})]},
+   datadog=[{"name": "grpc.client.request"}, {"resource": "span_method span_service"}])
+fx("grpc-server", "rpc.system grpc on a SERVER span -> grpc.server.request; rpc.system aws-api on a "
+   "SERVER span -> aws-api.server.request (" + NAMES_C + ", names as the receiver makes them), "
+   "which the agent normalizer's NormalizeName turns into aws_api.server.request ('-' -> '_', as "
+   "in " + SN + " TestNormalizeName 'Too-Long-.' -> 'Too_Long.')",
+   req([span("span_name", SERVER, {"rpc.system": "grpc"}),
+        span("span_name", SERVER, {"rpc.system": "aws-api"}, sid="0000000000000002")], res={},
+       scope=("libname", "1.2")),
+   datadog=[{"name": "grpc.server.request"}, {"name": "aws_api.server.request"}])
+fx("aws-api-client", "rpc.system aws-api with rpc.service s3 on a CLIENT span -> aws.s3.request (" +
+   NAMES_C + ")", req([span("span_name", CLIENT, {"rpc.system": "aws-api", "rpc.service": "s3"})], res={},
+                      scope=("libname", "1.2")),
+   datadog=[{"name": "aws.s3.request"}])
+fx("aws-api-client-no-service", "rpc.system aws-api without rpc.service on a CLIENT span -> "
+   "aws.client.request (" + NAMES_C + ")",
+   req([span("span_name", CLIENT, {"rpc.system": "aws-api"})], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "aws.client.request"}])
 
 # ---- GraphQL / FaaS / generic ----
-fx("graphql", v2op(11) + "; resource type + operation name", req([span("query GetUser", SERVER, {
-    "graphql.operation.type": "query", "graphql.operation.name": "GetUser"})]))
-fx("faas-client", v2op(9), req([span("invoke", CLIENT, {"faas.invoked_provider": "aws",
-                                                        "faas.invoked_name": "MyLambda"})]))
-fx("faas-server", v2op(10), req([span("handler", SERVER, {"faas.trigger": "http"})]))
-fx("generic-server-protocol", v2op(12) + " with network.protocol.name",
-   req([span("ws", SERVER, {"network.protocol.name": "WebSocket"})]))
-fx("generic-client", v2op(13) + " without protocol", req([span("call", CLIENT, {})]))
+fx("graphql", "GraphQL resource: operation type, then the operation name when there is one; "
+   "no type -> span name (" + T_UTIL + " TestGetOTelResource, the three 'GraphQL with ...' cases)",
+   req([span("span_name", 0, {"graphql.operation.type": "query", "graphql.operation.name": "myQuery"}),
+        span("span_name", 0, {"graphql.operation.type": "query"}, sid="0000000000000002"),
+        span("span_name", 0, {"graphql.operation.name": "myQuery"}, sid="0000000000000003")]),
+   datadog=[{"resource": "query myQuery"}, {"resource": "query"}, {"resource": "span_name"}])
+fx("faas-client", "faas.invoked_provider gcp + faas.invoked_name foo on a CLIENT span -> "
+   "gcp.foo.invoke; the same on a span of unspecified kind falls through (" + NAMES_C + ")",
+   req([span("span_name", CLIENT, {"faas.invoked_provider": "gcp", "faas.invoked_name": "foo"})], res={},
+       scope=("libname", "1.2")),
+   datadog=[{"name": "gcp.foo.invoke"}])
+fx("faas-server", "faas.trigger timer on a SERVER span -> timer.invoke (" + NAMES_C + ")",
+   req([span("span_name", SERVER, {"faas.trigger": "timer"})], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "timer.invoke"}])
+fx("generic-server-protocol", "network.protocol.name tcp on a SERVER span -> tcp.server.request; a "
+   "SERVER span without it -> server.request (" + NAMES_C + ")",
+   req([span("span_name", SERVER, {"network.protocol.name": "tcp"}),
+        span("span_name", SERVER, {}, sid="0000000000000002")], res={}, scope=("libname", "1.2")),
+   datadog=[{"name": "tcp.server.request"}, {"name": "server.request"}])
+fx("generic-client", "a CLIENT span without protocol -> client.request (DataDog/dd-trace-java "
+   "OpenTelemetry14ConventionsTest 'test span name conventions', CLIENT [:]: the Java tracer's "
+   "OTel API applies the same rule)", req([span("some-name", CLIENT, {})]),
+   datadog=[{"name": "client.request"}])
 fx("kinds-fallback", v2op(14) + ": Producer, Consumer, Internal for UNSPECIFIED",
    req([span("p", PRODUCER, {}, sid="0000000000000001"),
         span("c", CONSUMER, {}, sid="0000000000000002", parent="0000000000000001"),
         span("u", 0, {}, sid="0000000000000003", parent="0000000000000001")]))
-fx("operation-name-attribute", v2op(1) + " (value normalized); resource.name and span.type attributes "
-   "win (rules 1 of resource and type) and are not copied to meta",
-   req([span("x", SERVER, {"operation.name": "My Op", "resource.name": "custom resource",
-                           "span.type": "worker", "http.request.method": "GET"})]))
+fx("operation-name-attribute", "operation.name, resource.name and span.type attributes set name, "
+   "resource and type (" + T_UTIL + " TestGetOTelOperationName, 'operation.name attribute'; "
+   "TestGetOTelResource, 'normal resource'; TestGetOTelSpanType, 'span.type only in span') and "
+   "are not copied to meta",
+   req([span("span_name", 0, {"operation.name": "op"}),
+        span("span_name", 0, {"resource.name": "res"}, sid="0000000000000002"),
+        span("span_name", 0, {"span.type": "span-type"}, sid="0000000000000003")]),
+   datadog=[{"name": "op"}, {"resource": "res"}, {"type": "span-type"}])
 
 # ---- gen_ai ----
 fx("gen-ai-llm-type", "3.7: any gen_ai.* span attribute gives type llm, over span.type "
@@ -291,93 +529,238 @@ fx("ids-128-bit", "3.1: traceID = low 64 bits (72df520af2bde7a5240031ead750e5f3 
                                           parent="0000000000000001")]))
 fx("ids-64-bit-no-tid", "3.1: a trace id with zero high bits gets no _dd.p.tid",
    req([span("root", SERVER, {}, trace=TRACE2)]))
-fx("negative-duration", "3.2: a negative duration becomes 0 (normalizer FixDuration)",
-   req([span("op", INTERNAL, {}, dur=-5)]))
+fx("negative-duration", "a negative duration becomes 0, a zero one stays 0 (" + T_NORM +
+   " TestNormalizeNegativeDuration: -50 -> 0; TestNormalizeEmptyDuration)",
+   req([span("op", INTERNAL, {}, dur=-50), span("op", INTERNAL, {}, sid="0000000000000002", dur=0)]),
+   datadog=[{"duration": "0"}, {"duration": "0"}])
 
 # ---- service / env / version ----
-fx("missing-service-name", "3.3: no service.name -> otlpresourcenoservicename (DefaultOTLPServiceName)",
-   req([span("op", INTERNAL, {})], res={}))
+fx("missing-service-name", "no service.name -> otlpresourcenoservicename (" + T_UTIL + " TestGetOTel"
+   "Service, 'service not set')", req([span("op", INTERNAL, {})], res={}),
+   datadog=[{"service": "otlpresourcenoservicename"}])
 fx("missing-service-dd-service", "3.3: no service.name -> DD_SERVICE default (apm_config.default_service)",
    req([span("op", INTERNAL, {})], res={}), config={"DD_SERVICE": "from-env", "DD_ENV": "staging",
                                                     "DD_VERSION": "9.9"})
 fx("service-span-attr-wins", "3.3: service.name span attribute before resource (semantic registry "
-   "accessor), NormalizeService lowercases and replaces illegal runs",
-   req([span("op", INTERNAL, {"service.name": "Billing Worker!"})]))
-fx("service-long", "3.3: NormalizeService truncates to 100 bytes", req([span("op", INTERNAL, {})],
-                                                                        res={"service.name": "s" * 150}))
-fx("env-version-normalized", "3.4: env from deployment.environment.name (over deployment.environment), "
-   "NormalizeTagValue('  ENV ') = '_env'; version from service.version; payload env/appVersion",
-   req([span("op", INTERNAL, {})], res={"service.name": "svc", "deployment.environment.name": "  ENV ",
-                                        "deployment.environment": "other", "service.version": "V1.2"}))
+   "accessor), NormalizeService replaces illegal runs (" + SN + " TestNormalizeService)",
+   req([span("op", INTERNAL, {"service.name": "bad$service"}),
+        span("op", INTERNAL, {"service.name": "\U0001F4281animal-db\U0001F436"},
+             sid="0000000000000002")]),
+   datadog=[{"service": "bad_service"}, {"service": "_1animal-db"}])
+fx("service-long", "3.3: NormalizeService truncates to 100 bytes (" + SN + " TestNormalizeService)",
+   req([span("op", INTERNAL, {})], res={"service.name": "Too$Long$." * 11}),
+   datadog=[{"service": "too_long_." * 10}])
+fx("env-version-normalized", "env and version are normalized: deployment.environment '  ENV ' -> "
+   "_env, service.version '  V1 ' -> _v1 (" + T_TRANS + " TestGetOTelEnv and TestGetOTelVersion, "
+   "'normalization', span attributes); the payload env comes from the resource's "
+   "deployment.environment.name or deployment.environment (" + T_OTLP + " testOTLPReceiveResource"
+   "Spans: 'staging', 'depenv'); a span's deployment.environment wins over the resource's ("
+   "TestGetOTelEnv, 'both set (span wins)')",
+   {"resourceSpans": [rs([span("op", INTERNAL, {"deployment.environment": "  ENV "})], {"service.name": "svc"}),
+                      rs([span("op", INTERNAL, {"service.version": "  V1 "})], {"service.name": "svc"}),
+                      rs([span("op", INTERNAL, {})], {"deployment.environment.name": "staging"}),
+                      rs([span("op", INTERNAL, {})], {"deployment.environment": "depenv"}),
+                      rs([span("op", INTERNAL, {"deployment.environment": "env-span"})],
+                         {"deployment.environment": "env-res"})]},
+   datadog=[{"meta:env": "_env"}, {"meta:version": "_v1"}, {"payload:env": "staging"},
+            {"payload:env": "depenv"}, {"meta:env": "env-span"}])
 fx("env-span-attr", "3.4: an env span attribute is kept (meta env set only if absent) and normalized",
    req([span("op", INTERNAL, {"env": "QA"})], res={"service.name": "svc", "deployment.environment": "prod"}))
-fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService; service is not overridden",
-   req([span("op", CLIENT, {"peer.service": "Users DB"})]))
+fx("peer-service", "3.12: peer.service kept in meta, NormalizePeerService (" + SN +
+   " TestNormalizePeerService); service is not overridden",
+   req([span("op", CLIENT, {"peer.service": "\U0001F428animal-db\U0001F436"})]),
+   datadog=[{"meta:peer.service": "_animal-db"}])
 
 # ---- attributes ----
-fx("attribute-types", "3.9: ints/doubles -> metrics, bools/strings/arrays/maps/bytes -> meta AsString "
-   "(JSON for arrays and maps, keys sorted), sampling.priority renamed, analytics.event",
-   req([span("op", INTERNAL, {"count": 3, "ratio": 0.25, "flag": True, "tags": ["a", "b", 3],
-                              "obj": {"z": 1, "a": "x<y"}, "analytics.event": "true", "big": 1e21,
-                              "small": 1.5e-7})]))
-fx("scope-attributes", "3.9 step 3: otel.scope.*/otel.library.* and scope attributes copied to meta",
-   req([span("op", INTERNAL, {})], scope=("my.lib", "2.1")))
-fx("resource-attributes-to-meta", "3.9 step 5: resource attributes go to meta as strings, never "
-   "overwriting span attributes", req([span("op", INTERNAL, {"team": "span-wins"})],
-                                      res={"service.name": "svc", "team": "res", "replicas": 3,
-                                           "process.pid": 1234}))
-fx("tracestate", "w3c.tracestate meta from the span's trace state", req([span("op", INTERNAL, {},
-                                                                               tracestate="dd=s:1,foo=bar")]))
-fx("events-json", "3.9 MarshalEvents: fields omitted when zero/empty, typed attribute values",
-   req([span("op", INTERNAL, {}, events=[
-       {"timeUnixNano": "123", "name": "boom", "attributes": attrs({"key": "Out of memory", "accuracy": 2.4}),
-        "droppedAttributesCount": 2},
-       {"name": "", "attributes": attrs({"n": 1, "html": "<b>&"})}])]))
-fx("links-json", "3.9 MarshalLinks: trace_id, span_id, tracestate, attributes as strings, "
-   "dropped_attributes_count", req([span("op", INTERNAL, {}, links=[
-       {"traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "1112131415161718",
-        "traceState": "a=b", "attributes": attrs({"link.kind": "follows", "n": 2}),
-        "droppedAttributesCount": 1}])]))
+fx("attribute-types", "string span attributes go to meta, int and double ones to metrics; "
+   "analytics.event (string 'false' or bool true) sets metrics _dd1.sr.eausr 0/1; a service.name span "
+   "attribute wins over the resource's; resource.name and span.type attributes set resource and "
+   "type (" + T_OTLP + " testOTLPConvertSpan, third and fourth cases); sampling.priority becomes "
+   "_sampling_priority_v1 (" + T_OTLP + " TestOTLPSetAttributes/SetMetricOTLP); the last span, "
+   "arrays/maps/bools/bytes as AsString JSON text, follows pdata Value.AsString and no Datadog test",
+   {"resourceSpans": [
+       rs([span("/path", SERVER, {"name": "john", "http.method": "GET", "http.route": "/path", "approx": 1.2,
+                                  "count": 2, "analytics.event": "false", "service.name": "pylons"})],
+          {"service.name": "myservice", "service.version": "v1.2.3", "env": "staging"}, scope=("ddtracer", "v2")),
+       rs([span("/path", 0, {"service.name": "mongo", "operation.name": "READ", "resource.name": "/path",
+                             "span.type": "db", "name": "john", "container.id": "cid",
+                             "k8s.container.name": "k8s-container", "http.method": "GET", "http.route": "/path",
+                             "approx": 1.2, "count": 2, "analytics.event": True})],
+          {"env": "staging"}, scope=("ddtracer", "v2")),
+       rs([span("op", INTERNAL, {"sampling.priority": 2})], {"service.name": "shop"}),
+       rs([span("op", INTERNAL, {"flag": True, "tags": ["a", "b", 3], "obj": {"z": 1, "a": "x<y"},
+                                 "big": 1e21, "small": 1.5e-7})], {"service.name": "shop"})]},
+   datadog=[{"service": "pylons", "resource": "GET /path", "meta:name": "john",
+             "metrics": {"approx": 1.2, "count": 2, "_dd1.sr.eausr": 0, "_top_level": 1}},
+            {"service": "mongo", "resource": "/path", "type": "db", "meta:name": "john",
+             "meta:container.id": "cid", "meta:k8s.container.name": "k8s-container",
+             "metrics": {"approx": 1.2, "count": 2, "_dd1.sr.eausr": 1, "_top_level": 1}},
+            {"metrics:_sampling_priority_v1": 2}, {}])
+fx("scope-attributes", "the scope name and version go to meta otel.library.name / otel.library.version "
+   "(" + T_OTLP + " testOTLPConvertSpan: ddtracer, v2) and, in the newest code, otel.scope.name / "
+   "otel.scope.version too (not asserted by that test)",
+   req([span("op", INTERNAL, {})], scope=("ddtracer", "v2")),
+   datadog=[{"meta:otel.library.name": "ddtracer", "meta:otel.library.version": "v2"}])
+fx("resource-attributes-to-meta", "resource attributes go to meta as strings, never overwriting span "
+   "attributes: resource env staging and service.version v1.2.3 (also meta version) land in meta; "
+   "the span's peer.service userbase wins over the resource's mypeerservice (" + T_OTLP +
+   " testOTLPConvertSpan, first and second cases)",
+   {"resourceSpans": [
+       rs([span("/path", SERVER, {})], {"service.name": "pylons", "service.version": "v1.2.3", "env": "staging"},
+          scope=("ddtracer", "v2")),
+       rs([span("/path", SERVER, {"peer.service": "userbase", "deployment.environment": "prod"})],
+          {"service.version": "v1.2.3", "service.name": "myservice", "peer.service": "mypeerservice"},
+          scope=("ddtracer", "v2"))]},
+   datadog=[{"meta:env": "staging", "meta:service.version": "v1.2.3", "meta:version": "v1.2.3"},
+            {"meta:peer.service": "userbase", "meta:env": "prod", "meta:deployment.environment": "prod",
+             "meta:service.version": "v1.2.3", "meta:version": "v1.2.3"}])
+fx("tracestate", "w3c.tracestate meta from the span's trace state (" + T_OTLP + " testOTLPConvertSpan: "
+   "TraceState 'state' -> w3c.tracestate 'state')",
+   req([span("/path", SERVER, {}, tracestate="state")]), datadog=[{"meta:w3c.tracestate": "state"}])
+# Each events case is one call of MarshalEvents in Datadog's test, so each gets its own span here.
+EV_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestMarshalEvents
+    ([{"name": "", "attributes": attrs({"message": "OOM"}), "droppedAttributesCount": 3}],
+     '[{"attributes":{"message":"OOM"},"dropped_attributes_count":3}]'),
+    ([{"name": "boom"}], '[{"name":"boom"}]'),
+    ([{"name": "", "droppedAttributesCount": 2}], '[{"dropped_attributes_count":2}]'),
+    ([{"timeUnixNano": "123", "name": "boom", "attributes": attrs({"accuracy": "2.40", "message": "OOM"})}],
+     '[{"time_unix_nano":123,"name":"boom","attributes":{"accuracy":"2.40","message":"OOM"}}]'),
+    ([{"timeUnixNano": "123", "name": "boom", "attributes": attrs({"accuracy": "2.4", "message": "OOM"}),
+       "droppedAttributesCount": 2},
+      {"timeUnixNano": "456", "name": "exception", "attributes": attrs({
+          "exception.message": "OOM", "exception.stacktrace": "1/2/3", "exception.type": "mem"}),
+       "droppedAttributesCount": 2}],
+     '[{"time_unix_nano":123,"name":"boom","attributes":{"accuracy":"2.4","message":"OOM"},'
+     '"dropped_attributes_count":2},{"time_unix_nano":456,"name":"exception","attributes":'
+     '{"exception.message":"OOM","exception.stacktrace":"1/2/3","exception.type":"mem"},'
+     '"dropped_attributes_count":2}]'),
+    # testOTLPConvertSpan's events: a double attribute stays a JSON number
+    ([{"timeUnixNano": "123", "name": "boom", "attributes": attrs({"key": "Out of memory", "accuracy": 2.4}),
+       "droppedAttributesCount": 2},
+      {"timeUnixNano": "456", "name": "exception", "attributes": attrs({
+          "exception.message": "Out of memory", "exception.type": "mem", "exception.stacktrace": "1/2/3"}),
+       "droppedAttributesCount": 2}],
+     '[{"time_unix_nano":123,"name":"boom","attributes":{"key":"Out of memory","accuracy":2.4},'
+     '"dropped_attributes_count":2},{"time_unix_nano":456,"name":"exception","attributes":'
+     '{"exception.message":"Out of memory","exception.type":"mem","exception.stacktrace":"1/2/3"},'
+     '"dropped_attributes_count":2}]'),
+]
+fx("events-json", "MarshalEvents: time_unix_nano, name, attributes and dropped_attributes_count each "
+   "omitted when zero or empty, attribute values typed (" + T_OTLP + " TestMarshalEvents, and "
+   "testOTLPConvertSpan for the double 2.4)",
+   req([span("op", INTERNAL, {}, sid=f"{i + 1:016x}", events=ev) for i, (ev, _) in enumerate(EV_CASES)]),
+   datadog=[{"meta:events": want} for _, want in EV_CASES])
+LINK_ID2 = ("abcdef0123456789abcdef0123456789", "fedcba9876543210")
+fx("links-json", "MarshalLinks: trace_id, span_id, then tracestate, attributes (as strings) and "
+   "dropped_attributes_count only when present (" + T_OTLPC + " TestOTelSpanToDDSpan_OTelCompliant"
+   "Translation, 'peer.service attribute with error handling and span links'; the key is "
+   "tracestate in the newest code, trace_state in older otlp_test.go TestMarshalSpanLinks)",
+   req([span("op", INTERNAL, {}, links=[
+       {"traceId": "fedcba98765432100123456789abcdef", "spanId": "abcdef0123456789",
+        "traceState": "dd=asdf256,ee=jkl;128", "attributes": attrs({"a1": "v1", "a2": "v2"}),
+        "droppedAttributesCount": 24},
+       {"traceId": LINK_ID2[0], "spanId": LINK_ID2[1], "attributes": attrs({"a3": "v2", "a4": "v4"})},
+       {"traceId": LINK_ID2[0], "spanId": LINK_ID2[1], "droppedAttributesCount": 2},
+       {"traceId": LINK_ID2[0], "spanId": LINK_ID2[1]}])]),
+   datadog=[{"meta:_dd.span_links":
+             '[{"trace_id":"fedcba98765432100123456789abcdef","span_id":"abcdef0123456789",'
+             '"tracestate":"dd=asdf256,ee=jkl;128","attributes":{"a1":"v1","a2":"v2"},'
+             '"dropped_attributes_count":24},{"trace_id":"abcdef0123456789abcdef0123456789",'
+             '"span_id":"fedcba9876543210","attributes":{"a3":"v2","a4":"v4"}},'
+             '{"trace_id":"abcdef0123456789abcdef0123456789","span_id":"fedcba9876543210",'
+             '"dropped_attributes_count":2},{"trace_id":"abcdef0123456789abcdef0123456789",'
+             '"span_id":"fedcba9876543210"}]'}])
 
 # ---- top-level / sampling / chunks ----
-fx("top-level-across-services", "3.10: top-level when the parent's service differs, in the same "
-   "ResourceSpans chunk (ComputeTopLevel)", {"resourceSpans": [
-       {"resource": {"attributes": attrs({"service.name": "front"})}, "scopeSpans": [
-           {"scope": {"name": "s"}, "spans": [
-               span("root", SERVER, {"service.name": "front"}, sid="0000000000000001"),
-               span("call", CLIENT, {"service.name": "front"}, sid="0000000000000002", parent="0000000000000001"),
-               span("handle", SERVER, {"service.name": "back"}, sid="0000000000000003", parent="0000000000000002")]}]}]})
-fx("top-level-across-resource-spans", "3.10: a chunk is per ResourceSpans, so a child whose parent "
-   "came in another ResourceSpans is top-level", req(
-       [span("root", SERVER, {}, sid="0000000000000001")],
-       more_rs=[rs([span("child", INTERNAL, {}, sid="0000000000000002", parent="0000000000000001")],
-                   {"service.name": "shop"})]))
-fx("top-level-by-span-kind", "compute_top_level_by_span_kind: root, SERVER and CONSUMER top-level, "
-   "CLIENT and PRODUCER measured (transform.go otelSpanToDDSpanMinimal)",
-   req([span("root", SERVER, {}, sid="0000000000000001"),
-        span("c", CLIENT, {}, sid="0000000000000002", parent="0000000000000001"),
-        span("p", PRODUCER, {}, sid="0000000000000003", parent="0000000000000001"),
-        span("i", INTERNAL, {}, sid="0000000000000004", parent="0000000000000001")]),
-   config={"compute_top_level_by_span_kind": True})
-fx("measured-attribute", "_dd.measured attribute 1 -> metrics _dd.measured", req([span("op", INTERNAL, {"_dd.measured": 1})]))
-fx("sampling-priority", "3.10 createChunks: a span's sampling.priority gives the chunk priority and "
-   "_dd.p.dm -4 (manual); chunk tags _dd.otlp_sr and _dd.p.dm", req([span("op", SERVER, {"sampling.priority": 2})]))
-fx("sampling-priority-drop", "3.10: priority 0 from _sampling_priority_v1 sets no _dd.p.dm",
-   req([span("op", SERVER, {"_sampling_priority_v1": 0})]))
-fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans, default priority 1, _dd.p.dm -9",
-   req([span("a", SERVER, {}, trace=TRACE, sid="0000000000000001"),
-        span("b", SERVER, {}, trace=TRACE2, sid="0000000000000002")]))
+TLT = [(1, 0, "mcnulty", 1), (2, 1, "mcnulty", None), (3, 2, "master-db", 1), (4, 1, "redis", 1),
+       (5, 1, "mcnulty", None)]  # DataDog/datadog-agent pkg/trace/traceutil/trace_test.go TestTopLevelTypical
+fx("top-level-across-services", "legacy top-level in one chunk: the root and each span whose parent has "
+   "another service are top-level, children of the same service are not (DataDog/datadog-agent "
+   "pkg/trace/traceutil/trace_test.go TestTopLevelTypical: services from service.name span attributes)",
+   req([span(f"s{sid}", INTERNAL, {"service.name": svc}, sid=f"{sid:016x}", parent=f"{par:016x}" if par else "")
+        for sid, par, svc, _ in TLT], res={"service.name": "mcnulty"}),
+   datadog=[{"service": svc, "metrics:_top_level": tl} for _, _, svc, tl in TLT])
+fx("top-level-across-resource-spans", "legacy top-level rules: the root, a span whose parent is not "
+   "in its chunk, and a span of another service (another ResourceSpans, so another chunk) are "
+   "top-level; SERVER and CONSUMER children of the root are not (" + T_UTIL + " TestGetTopLevel"
+   "OTelSpans, legacy case: top-level spans 1, 4 and 5)",
+   {"resourceSpans": [
+       rs([span("s1", 0, {}, trace=T1 + "0", sid="0102030405060708"),
+           span("s2", SERVER, {}, trace=T1 + "0", sid="0202030405060708", parent="0102030405060708"),
+           span("s3", CONSUMER, {}, trace=T1 + "0", sid="0302030405060708", parent="0102030405060708"),
+           span("s4", CLIENT, {}, trace=T1 + "0", sid="0402030405060708", parent="0602030405060708")],
+          {"service.name": "svc1"}),
+       rs([span("s5", INTERNAL, {}, trace=T1 + "0", sid="0502030405060708", parent="0102030405060708")],
+          {"service.name": "svc2"})]},
+   datadog=[{"metrics:_top_level": 1}, {"metrics:_top_level": None}, {"metrics:_top_level": None},
+            {"metrics:_top_level": 1}, {"metrics:_top_level": 1}])
+TL_CASES = [  # DataDog/datadog-agent pkg/trace/api/otlp_test.go TestComputeTopLevelAndMeasured
+    (1, 0, SERVER, {"_top_level": 1}), (2, 1, CLIENT, {"_dd.measured": 1}),
+    (3, 2, CONSUMER, {"_top_level": 1}), (4, 1, PRODUCER, {"_dd.measured": 1}),
+    (6, 1, INTERNAL, {}),
+]
+fx("top-level-by-span-kind", "compute_top_level_by_span_kind: root, SERVER and CONSUMER spans are "
+   "top-level, CLIENT and PRODUCER measured, a root CLIENT both, other INTERNAL spans neither (" +
+   T_OTLP + " TestComputeTopLevelAndMeasured; a root span's own trace for the root CLIENT and root "
+   "INTERNAL cases)",
+   req([span("s", k, {}, sid=f"{sid:016x}", parent=f"{par:016x}" if par else "")
+        for sid, par, k, _ in TL_CASES] +
+       [span("root-client", CLIENT, {}, trace=T1 + "1", sid="0000000000000001"),
+        span("root-internal", INTERNAL, {}, trace=T1 + "2", sid="0000000000000001")]),
+   config={"compute_top_level_by_span_kind": True},
+   datadog=[{"metrics": m} for _, _, _, m in TL_CASES] +
+           [{"metrics": {"_top_level": 1, "_dd.measured": 1}}, {"metrics": {"_top_level": 1}}])
+fx("measured-attribute", "with compute_top_level_by_span_kind, a non-root INTERNAL span is neither "
+   "top-level nor measured unless its _dd.measured attribute is 1 (" + T_STATS + " TestProcess"
+   "OTLPTraces: 'non root span with kind internal and _dd.measured key gets stats with new top "
+   "level rules' (top-level hits 0) and 'non root span with kind internal does not get stats')",
+   req([span("op", INTERNAL, {"_dd.measured": 1}, trace="0102030405060708090a0b0c0d0e0f10",
+             sid="0102030405060708", parent="0202030405060708"),
+        span("op", INTERNAL, {}, trace="0102030405060708090a0b0c0d0e0f10",
+             sid="0302030405060708", parent="0202030405060708")], res={}, scope=("", "")),
+   config={"compute_top_level_by_span_kind": True},
+   datadog=[{"metrics": {"_dd.measured": 1}}, {"metrics": {}}])
+fx("sampling-priority", "the chunk priority is the trace's sampling priority attribute, the "
+   "highest when spans differ, else 1 (" + T_OTLP + " testOTLPReceiveResourceSpans: "
+   "_sampling_priority_v1 -1 / 2 and 3 / 0 / none -> -1, 3, 0, 1; sampling.priority -1 -> -1); the "
+   "chunks' _dd.p.dm (-4 when a priority was given) is not asserted there",
+   req([span("first", 0, {"_sampling_priority_v1": -1}, trace=T1 + "0", sid="0000000000000001"),
+        span("second", 0, {"_sampling_priority_v1": 2}, trace=T1 + "1", sid="0a0a0b0c0d0e0f10"),
+        span("third", 0, {"_sampling_priority_v1": 3}, trace=T1 + "1", sid="090a0b0c0d0e0f10"),
+        span("third", 0, {"_sampling_priority_v1": 0}, trace=T1 + "2", sid="090a0b0c0d0e0f10"),
+        span("third", 0, {}, trace=T1 + "3", sid="090a0b0c0d0e0f10"),
+        span("first", 0, {"sampling.priority": -1}, trace=T1 + "4", sid="0000000000000001")], res={}),
+   datadog=[{"chunk:priority": -1}, {"chunk:priority": 3}, {"chunk:priority": 3}, {"chunk:priority": 0},
+            {"chunk:priority": 1}, {"chunk:priority": -1}])
+fx("sampling-priority-drop", "priority 0 from _sampling_priority_v1 gives chunk priority 0 (" + T_OTLP +
+   " testOTLPReceiveResourceSpans, trace ...0f12) and, ours, no _dd.p.dm",
+   req([span("third", 0, {"_sampling_priority_v1": 0}, trace=T1 + "2", sid="090a0b0c0d0e0f10")], res={}),
+   datadog=[{"chunk:priority": 0}])
+fx("two-traces-two-chunks", "one chunk per trace id within a ResourceSpans (" + T_OTLP + " testOTLP"
+   "ReceiveResourceSpans: spans first (trace ...0f10) and second, third (trace ...0f11) give 2 "
+   "chunks, the one of first has TraceID 0x090a0b0c0d0e0f10, the other 2 spans; the test gives "
+   "first no span id, here it has 1), default priority 1, _dd.p.dm -9",
+   req([span("first", 0, {}, trace="0102030405060708090a0b0c0d0e0f10", sid="0000000000000001"),
+        span("second", 0, {}, trace="0102030405060708090a0b0c0d0e0f11", sid="0a0a0b0c0d0e0f10"),
+        span("third", 0, {}, trace="0102030405060708090a0b0c0d0e0f11", sid="090a0b0c0d0e0f10")],
+       res={}, scope=("", "")),
+   datadog=[{"traceID": "651345242494996240"}, {}, {}])
 
 # ---- config ----
 fx("span-name-as-resource-name", "span_name_as_resource_name: V1 names, the span name is the operation "
-   "name (GetOTelOperationNameV1), V1 resource", req([span("GET /items", SERVER, {"http.method": "GET",
-                                                                                "http.route": "/items"})]),
-   config={"span_name_as_resource_name": True})
-fx("span-name-remappings", "span_name_remappings: V1 name <scope>.<kind> remapped",
-   req([span("GET /items", SERVER, {"http.method": "GET"})], scope=("io.opentelemetry.tomcat", "1")),
-   config={"span_name_remappings": {"io.opentelemetry.tomcat.server": "tomcat.request"}})
-fx("v1-no-scope", "V1 operation name opentelemetry.<kind> when the scope has no name",
-   req([span("op", CLIENT, {})], scope=("", "")), config={"span_name_remappings": {"unused": "x"}})
+   "name (" + T_UTIL + " TestGetOTelOperationName, 'operation name from span name': span_name, "
+   "kind unspecified) and the V1 resource is the span name (TestGetOTelResource, 'resource not "
+   "set')", req([span("span_name", 0, {})]), config={"span_name_as_resource_name": True},
+   datadog=[{"name": "span_name", "resource": "span_name"}])
+fx("span-name-remappings", "span_name_remappings: V1 name <scope>.<kind> remapped (" + T_OTLP +
+   " TestOTLPNameRemapping: scope libname, span asd of kind unspecified, remapping "
+   "libname.unspecified -> new)",
+   req([span("asd", 0, {})], res={}, scope=("libname", "1.2")),
+   config={"span_name_remappings": {"libname.unspecified": "new"}}, datadog=[{"name": "new"}])
+fx("v1-no-scope", "V1 operation name opentelemetry.<kind> when the scope has no name (" + T_UTIL +
+   " TestGetOTelOperationName, 'operation name from span kind')",
+   req([span("op", CLIENT, {})], scope=("", "")), config={"span_name_remappings": {"unused": "x"}},
+   datadog=[{"name": "opentelemetry.client"}])
 fx("ignore-resources", "ignore_resources: chunks whose root resource matches are dropped "
    "(agent.go Process, Blacklister.Allows(root))",
    req([span("GET /health", SERVER, {"http.request.method": "GET", "http.route": "/health"}, trace=TRACE),
@@ -385,45 +768,112 @@ fx("ignore-resources", "ignore_resources: chunks whose root resource matches are
              sid="0000000000000002")]), config={"ignore_resources": ["^GET /health$"]})
 
 # ---- host / container ----
-fx("fargate", "3.13: aws.ecs.launchtype fargate -> hostname '' and task_arn container tag (" + SRC_S + ")",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "cloud.provider": "aws",
-                                      "cloud.platform": "aws_ecs", "aws.ecs.launchtype": "fargate",
-                                      "aws.ecs.task.arn": "arn:aws:ecs:us-east-1:1:task/c/abc",
-                                      "aws.ecs.task.family": "fam", "aws.ecs.task.revision": "3",
-                                      "aws.ecs.cluster.arn": "arn:aws:ecs:us-east-1:1:cluster/c",
-                                      "cloud.region": "us-east-1", "container.id": "cid123",
-                                      "host.name": "ip-10-0-0-1"}), hostname=True)
-fx("k8s-container-tags", "3.14: containerID from container.id, _dd.tags.container from ContainerMappings "
-   "and datadog.container.tag.*; hostname from k8s.node.name-cluster",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "k8s.job.name": "kubejob",
-                                      "container.image.name": "lorem-ipsum", "container.image.tag": "v2.0",
-                                      "datadog.container.tag.team": "otel", "k8s.node.name": "node-1",
-                                      "k8s.cluster.name": "prod-eu", "k8s.pod.uid": "pod-uid-1",
-                                      "k8s.namespace.name": "default"}), hostname=True)
-fx("hostname-host-name", "3.13: host.name when nothing else applies", req([span("op", SERVER, {})],
-   res={"service.name": "svc", "host.name": "web-1"}), hostname=True)
-fx("hostname-datadog-host-name", "3.13: datadog.host.name wins over host.name",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "host.name": "web-1",
-                                      "datadog.host.name": "custom-host"}), hostname=True)
-fx("hostname-aws-ec2", "3.13: cloud.provider aws -> host.id only", req([span("op", SERVER, {})],
-   res={"service.name": "svc", "cloud.provider": "aws", "host.id": "i-0123", "host.name": "ip-1"}),
-   hostname=True)
-fx("pod-uid-container-id", "3.14: containerID falls back to k8s.pod.uid",
-   req([span("op", SERVER, {})], res={"service.name": "svc", "k8s.pod.uid": "POD-1"}))
+fx("fargate", "an ECS Fargate resource is a Fargate source, not a host: hostname '' (" + T_SRC +
+   " TestSourceFromAttrs, 'ECS Fargate': source kind aws_ecs_fargate, task ARN); the task_arn "
+   "container tag follows " + SRC_S + ", not asserted by that test",
+   req([span("op", SERVER, {})], res={"cloud.provider": "aws", "cloud.platform": "aws_ecs",
+                                      "aws.ecs.task.arn": "example-task-ARN",
+                                      "aws.ecs.task.family": "example-task-family",
+                                      "aws.ecs.task.revision": "example-task-revision",
+                                      "aws.ecs.launchtype": "fargate"}), hostname=True,
+   datadog=[{"payload:hostname": ""}])
+fx("k8s-container-tags", "containerID from the resource's k8s.pod.uid; _dd.tags.container from "
+   "ContainerMappings and datadog.container.tag.*, not from span attributes (" + T_OTLP +
+   " testOTLPReceiveResourceSpans: 1234cid and kube_job:kubejob, image_name:lorem-ipsum, "
+   "image_tag:v2.0, team:otel, which the test compares as a set)",
+   req([span("first", 0, {"k8s.container.name": "lorem-ipsum"}, trace=T1 + "0", sid="0000000000000001"),
+        span("second", 0, {}, trace=T1 + "1", sid="0a0a0b0c0d0e0f10")],
+       res={"k8s.pod.uid": "1234cid", "k8s.job.name": "kubejob", "container.image.name": "lorem-ipsum",
+            "container.image.tag": "v2.0", "datadog.container.tag.team": "otel"}, scope=("libname", "1.2")),
+   datadog=[{"payload:containerID": "1234cid"}, {"payload:containerID": "1234cid"}])
+# TestSourceFromAttrs: resource attributes -> hostname source ('' where the test finds none)
+SRC_CASES = [
+    ("custom hostname", {"datadog.host.name": "example-custom-host-name", "k8s.node.name": "nodeName",
+                         "k8s.cluster.name": "clusterName", "container.id": "example-container-id",
+                         "host.id": "example-host-id", "host.name": "example-host-name"},
+     "example-custom-host-name"),
+    ("container ID", {"container.id": "example-container-id"}, ""),
+    ("GCP", {"cloud.provider": "gcp", "host.id": "example-host-id",
+             "host.name": "example-host-name.c.projectID.internal", "cloud.account.id": "projectID"},
+     "example-host-name.projectID"),
+    ("GCP, no account id", {"cloud.provider": "gcp", "host.id": "example-host-id",
+                            "host.name": "example-host-name.c.projectID.internal"}, ""),
+    ("azure", {"cloud.provider": "azure", "host.id": "example-host-id", "host.name": "example-host-name"},
+     "example-host-id"),
+    ("host id v. hostname", {"host.id": "example-host-id", "host.name": "example-host-name"}, "example-host-id"),
+    ("no hostname", {}, ""),
+    ("localhost", {"datadog.host.name": "127.0.0.1"}, ""),
+]
+fx("hostname-host-name", "payload hostname from the resource attributes (" + T_SRC + " TestSourceFromAttrs,"
+   " one ResourceSpans per case: custom hostname, container ID, GCP, GCP without account id, azure, "
+   "host id v. hostname, no hostname, localhost; no configured fallback hostname here)",
+   {"resourceSpans": [rs([span("op", SERVER, {})], a) for _, a, _ in SRC_CASES]}, hostname=True,
+   datadog=[{"payload:hostname": want} for _, _, want in SRC_CASES])
+fx("hostname-datadog-host-name", "payload hostname from the resource's datadog.host.name, before "
+   "_dd.hostname (" + T_OTLP + " testOTLPHostname, first case: resource-hostname) or alone ("
+   + T_TRANS + " TestGetOTelHostname, 'datadog.host.name' and '_dd.hostname')",
+   {"resourceSpans": [rs([span("op", SERVER, {})], {"datadog.host.name": "resource-hostname",
+                                                    "_dd.hostname": "span-hostname"}, scope=("a", "1.2")),
+                      rs([span("span_name", SERVER, {})], {"datadog.host.name": "test-host"}),
+                      rs([span("span_name", SERVER, {})], {"_dd.hostname": "test-host"})]},
+   hostname=True,
+   datadog=[{"payload:hostname": "resource-hostname"}, {"payload:hostname": "test-host"},
+            {"payload:hostname": "test-host"}])
+fx("hostname-aws-ec2", "cloud.provider aws -> host.id (" + T_SRC + " TestSourceFromAttrs, 'AWS EC2'); "
+   "k8s.node.name and k8s.cluster.name -> nodeName-clusterName, node name alone -> nodeName (" +
+   T_SRC + " TestHostnameKubernetes, first two cases)",
+   {"resourceSpans": [
+       rs([span("op", SERVER, {})], {"cloud.provider": "aws", "host.id": "example-host-id",
+                                     "host.name": "example-host-name"}),
+       rs([span("op", SERVER, {})], {"k8s.node.name": "nodeName", "k8s.cluster.name": "clusterName",
+                                     "container.id": "example-container-id", "host.id": "example-host-id",
+                                     "host.name": "example-host-name"}),
+       rs([span("op", SERVER, {})], {"k8s.node.name": "nodeName", "container.id": "example-container-id",
+                                     "host.id": "example-host-id", "host.name": "example-host-name"})]},
+   hostname=True,
+   datadog=[{"payload:hostname": "example-host-id"}, {"payload:hostname": "nodeName-clusterName"},
+            {"payload:hostname": "nodeName"}])
+fx("pod-uid-container-id", "payload containerID from the resource's container.id, else k8s.pod.uid "
+   "(" + T_OTLP + " testOTLPReceiveResourceSpans: '1234cid' for each)",
+   {"resourceSpans": [rs([span("op", SERVER, {})], {"container.id": "1234cid"}, scope=("libname", "1.2")),
+                      rs([span("op", SERVER, {})], {"k8s.pod.uid": "1234cid"}, scope=("libname", "1.2"))]},
+   datadog=[{"payload:containerID": "1234cid"}, {"payload:containerID": "1234cid"}])
 
 # ---- limits ----
-fx("truncate-resource", "3.15: resource truncated to 5000 bytes (truncator.go)",
-   req([span("r" * 6000, INTERNAL, {})]))
-fx("truncate-meta", "3.15: meta key > 200 -> truncated + '...', value > 25000 -> truncated + '...'",
-   req([span("op", INTERNAL, {"k" * 250: "v", "long": "x" * 26000})]))
-fx("truncate-name-type", "3.15: name normalized and truncated to 100 (NormalizeName), type to 100",
-   req([span("op", INTERNAL, {"operation.name": "a" * 150, "span.type": "t" * 150})]))
-fx("unicode-service", "NormalizeTagValue on non-ASCII letters: lowercased, kept (" + SRC_N + ")",
-   req([span("op", INTERNAL, {})], res={"service.name": "Ünïcode Sérvice 🚀"}))
+fx("truncate-resource", "resource truncated to 5000 bytes (" + T_TRUNC + " TestTruncateResource/under: "
+   "'a' x 5000 + 'extra string' -> 'a' x 5000; TestTruncateLongResource: 'TOOLONG' x 5000 -> 5000 bytes)",
+   req([span("a" * 5000 + "extra string", INTERNAL, {}),
+        span("TOOLONG" * 5000, INTERNAL, {}, sid="0000000000000002")]),
+   datadog=[{"resource": "a" * 5000}, {"resource": ("TOOLONG" * 5000)[:5000]}])
+TRUNC_K = "k" * 201
+fx("truncate-meta", "meta keys over 200 bytes and values over 25000 bytes are cut and get '...', "
+   "except values of structured _dd.*.json/protobuf/msgpack tags (" + T_TRUNC + " TestTruncate"
+   "StructuredMetaTag: 'v' x 25001 kept under _dd.<'k' x 201>.json, cut to 25000 + '...' under "
+   "key.json; TestTruncateMetaKeyTooLong and TestTruncateMetaValueTooLong: 'TOOLONG' x 1000 as a "
+   "key, x 25000 as a value, both cut)",
+   req([span("op", INTERNAL, {"_dd." + TRUNC_K + ".json": "v" * 25001, "key.json": "v" * 25001}),
+        span("op", INTERNAL, {"TOOLONG" * 1000: "foo", "foo": "TOOLONG" * 25000}, sid="0000000000000002")]),
+   datadog=[{"meta:_dd." + TRUNC_K + ".json": "v" * 25001, "meta:key.json": "v" * 25000 + "..."},
+            {"meta:" + ("TOOLONG" * 1000)[:200] + "...": "foo",
+             "meta:foo": ("TOOLONG" * 25000)[:25000] + "..."}])
+fx("truncate-name-type", "3.15: operation.name goes through NormalizeTagValue (" + SRC_O +
+   " GetOTelOperationNameV2, normalize true: lowercased) then NormalizeName, whose own case "
+   "'Too-Long-.' x 11 -> 'Too_Long.' x 10 (" + SN + " TestNormalizeName) it follows in lower "
+   "case; type truncated to 100",
+   req([span("op", INTERNAL, {"operation.name": "Too-Long-." * 11, "span.type": "t" * 150})]),
+   datadog=[{"name": "too_long." * 10}])
+UNI_CASES = [("ünicöde", "ünicöde"), ("AlsO:ök", "also:ök"),
+             ("Data\U0001F428dog\U0001F436 繋がっ⛰てて", "data_dog_繋がっ_てて")]  # SN TestNormalizeTag
+fx("unicode-service", "service names keep non-ASCII letters, lowercased, and turn other runs into '_' ("
+   + SN + " TestNormalizeTag cases; they start with a letter, so NormalizeService's NormalizeTagValue "
+   "gives the same as NormalizeTag)",
+   req([span("op", INTERNAL, {"service.name": name}, sid=f"{i + 1:016x}")
+        for i, (name, _) in enumerate(UNI_CASES)]),
+   datadog=[{"service": want} for _, want in UNI_CASES])
 
 
 def write_all(fill_cmd=None):
-    for i, (name, rule, inp, config, hostname) in enumerate(FX, start=1):
+    for i, (name, rule, inp, config, hostname, datadog) in enumerate(FX, start=1):
         fn = os.path.join(HERE, f"{i:03d}-{name}.json")
         old = {}
         if os.path.exists(fn):
@@ -460,9 +910,29 @@ def write_all(fill_cmd=None):
             doc["expect"] = {"payloads": exp}
             if ignored:
                 doc["expect"]["ignored"] = ignored
-            with open(fn, "w") as f:
-                json.dump(doc, f, indent=1, ensure_ascii=False)
-                f.write("\n")
+        if datadog and doc["expect"]:
+            spans = [(p, c, s) for p in doc["expect"]["payloads"] for c in p["chunks"]
+                     for s in c["spans"]]
+            assert len(spans) == len(datadog), name
+            for (p, c, s), want in zip(spans, datadog):
+                if isinstance(want, str):
+                    want = {"resource": want}
+                    if "sql.query" in s["meta"]:
+                        want["meta:sql.query"] = want["resource"]
+                for k, v in want.items():
+                    where, key = {"meta": (s["meta"], k[5:]), "metrics": (s["metrics"], k[8:]),
+                                  "payload": (p, k[8:]), "chunk": (c, k[6:])}.get(
+                                      k.split(":", 1)[0], (s, k)) if ":" in k else (s, k)
+                    if where.get(key) != v:
+                        print(f"{name}: otel2dd gives {k} {where.get(key)!r}, "
+                              f"Datadog's test wants {v!r}")
+                    if v is None:  # the test wants the key absent
+                        where.pop(key, None)
+                    else:
+                        where[key] = v
+        with open(fn, "w") as f:
+            json.dump(doc, f, indent=1, ensure_ascii=False)
+            f.write("\n")
 
 
 if __name__ == "__main__":
