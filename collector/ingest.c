@@ -35,6 +35,8 @@
  * decoded one at a time, so that several at once do not each take part of the budget and
  * all fail; small ones never wait. */
 #define LARGE_SHARE 32
+/* A JSON body this small unescapes within the per-thread part of the ceiling. */
+#define JSON_UNCHARGED (256u * 1024)
 
 /* The three signals, and a fourth index for refusals whose path named no signal. */
 #define SIG_UNKNOWN 3
@@ -60,6 +62,7 @@ struct ingest_tls {
     struct o2d_arena_budget budget; /* ctx is this struct */
     size_t own;                     /* bytes the current request holds: body and what it took */
     size_t inflate_charged;         /* taken for the inflated body */
+    size_t json_charged;            /* taken for the JSON reader's string buffer */
     int refused;                    /* the budget's refusal during this request, else O2D_OK */
 };
 
@@ -466,6 +469,16 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         pthread_mutex_lock(&ing->large_mu);
         large = 1;
     }
+    if (enc == OTLP_ENC_JSON && len > JSON_UNCHARGED) {
+        /* The JSON reader unescapes one string at a time into a buffer of its own, outside
+         * the arena: at most the body's size, charged as such (usually far less is used). */
+        int jrv = budget_take(t, len);
+        if (jrv != O2D_OK) {
+            set_budget_error(res, t->refused, jrv, NULL);
+            goto out;
+        }
+        t->json_charged = len;
+    }
     struct otlp_request req;
     int rv = otlp_decode(&t->arena, sig, enc, body, len, &req, &reason);
     if (rv != O2D_OK) {
@@ -522,6 +535,10 @@ out:
         if (t->inflate_charged > 0) {
             budget_give(t, t->inflate_charged);
             t->inflate_charged = 0;
+        }
+        if (t->json_charged > 0) {
+            budget_give(t, t->json_charged);
+            t->json_charged = 0;
         }
         o2d_arena_thread_budget(prev_budget);
         t->own = 0;

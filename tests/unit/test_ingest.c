@@ -2,7 +2,8 @@
  * test_ingest.c: ingest_request's memory accounting. What a request grows into (its inflated
  * body, the blocks its decoded structures take) is charged to memory_limit while it is
  * served: "too large" when one request alone needs more than the whole budget, "retry later"
- * when others hold it, and every byte is given back when the request is done. The bodies are
+ * when others hold it, and every byte is given back when the request is done. An OTLP/JSON
+ * body is charged once more for its reader's string buffer. The bodies are
  * built here with protobuf-c and zlib, none of otel2dd's encoders.
  */
 #include <setjmp.h>
@@ -219,11 +220,53 @@ static void inflated_body_counts(void **state)
     free(body);
 }
 
+static void json_reader_buffer_counts(void **state)
+{
+    struct fixture *f = *state;
+    /* One span whose name is a 1 MiB string full of escapes: the reader unescapes it into a
+     * buffer outside the arena, charged at the body's size. */
+    size_t n = MIB;
+    char *body = malloc(n + 256);
+    assert_non_null(body);
+    int h = snprintf(body, 256,
+                     "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":"
+                     "\"5b8efff798038103d269b633813fc60c\",\"spanId\":\"eee19b7ec3c1b174\","
+                     "\"startTimeUnixNano\":\"1\",\"endTimeUnixNano\":\"2\",\"name\":\"");
+    size_t len = (size_t)h;
+    while (len + 2 < n) {
+        body[len++] = '\\';
+        body[len++] = 'n';
+    }
+    len += (size_t)snprintf(body + len, 256, "\"}]}]}]}");
+    struct ingest_result res;
+
+    /* The body and its decoded string fit in 3 MiB; with the reader's buffer they do not. */
+    struct ingest *small = NULL;
+    assert_int_equal(ingest_new(&small, f->p, 3 * MIB), O2D_OK);
+    assert_int_equal(ingest_request(small, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_JSON,
+                                    O2D_COMP_NONE, (const uint8_t *)body, len, 20 * MIB, &res),
+                     O2D_ERR_TOO_LARGE);
+    assert_non_null(strstr(res.reason, "memory_limit_mib"));
+    assert_all_given_back(small, 3 * MIB);
+    ingest_free(small);
+
+    struct ingest *ing = NULL;
+    assert_int_equal(ingest_new(&ing, f->p, 8 * MIB), O2D_OK);
+    assert_int_equal(ingest_request(ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_JSON,
+                                    O2D_COMP_NONE, (const uint8_t *)body, len, 20 * MIB, &res),
+                     O2D_OK);
+    assert_int_equal(res.accepted, 1);
+    assert_all_given_back(ing, 8 * MIB);
+    ingest_free(ing);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(decoded_structures_count, setup, teardown),
         cmocka_unit_test_setup_teardown(inflated_body_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(json_reader_buffer_counts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
