@@ -23,12 +23,20 @@
 #include "o2d_time.h"
 #include "pipeline.h"
 
-/* A thread keeps at most this much inflate buffer between requests. */
-#define KEEP_INFLATE_BYTES (4u * 1024 * 1024)
-/* Decoded structures may take this many times the wire size (plus a floor); a request that
- * needs more is refused as too large rather than allowed to eat memory. */
-#define ARENA_EXPANSION 16
-#define ARENA_FLOOR     (256u * 1024)
+/* A thread keeps at most this much of its decode arena's blocks and of its inflate buffer
+ * between requests: the per-thread part of README's memory ceiling. Kept blocks spare a
+ * typical request (up to a few hundred spans) any allocation; larger ones go back after each
+ * request. */
+#define KEEP_ARENA_BYTES   (1024u * 1024)
+#define KEEP_INFLATE_BYTES (256u * 1024)
+/* The first guess at a gzip body's inflated size when its trailer says less than this. */
+#define INFLATE_FIRST (64u * 1024)
+/* A body larger than this share of the budget may decode into most of it: such requests are
+ * decoded one at a time, so that several at once do not each take part of the budget and
+ * all fail; small ones never wait. */
+#define LARGE_SHARE 32
+/* A JSON body this small unescapes within the per-thread part of the ceiling. */
+#define JSON_UNCHARGED (256u * 1024)
 
 /* The three signals, and a fourth index for refusals whose path named no signal. */
 #define SIG_UNKNOWN 3
@@ -42,9 +50,20 @@ static const int64_t latency_bounds_ns[] = {
 };
 #define LATENCY_BOUNDS (sizeof(latency_bounds_ns) / sizeof(latency_bounds_ns[0]))
 
+/*
+ * A thread's state. While it serves a request, everything the request grows beyond its body
+ * (the inflated body, the decode arena's blocks, translation's scratch arenas) is taken from
+ * the receivers' budget through `budget`, and given back when the request is done.
+ */
 struct ingest_tls {
     struct o2d_arena arena;
     struct o2d_buf inflated;
+    struct ingest *ing;
+    struct o2d_arena_budget budget; /* ctx is this struct */
+    size_t own;                     /* bytes the current request holds: body and what it took */
+    size_t inflate_charged;         /* taken for the inflated body */
+    size_t json_charged;            /* taken for the JSON reader's string buffer */
+    int refused;                    /* the budget's refusal during this request, else O2D_OK */
 };
 
 struct ingest {
@@ -52,6 +71,7 @@ struct ingest {
     size_t memory_limit;
     atomic_size_t inflight;
     pthread_key_t tls_key;
+    pthread_mutex_t large_mu; /* held while a large request decodes and is handed on */
     atomic_int metrics_warned;
     atomic_uint_fast64_t requests[O2D_TRANSPORT_COUNT][3];
     atomic_uint_fast64_t items[O2D_TRANSPORT_COUNT][3];
@@ -157,6 +177,11 @@ int ingest_new(struct ingest **out, struct pipeline *p, size_t memory_limit)
         o2d_free(ing);
         return O2D_ERR_SYSTEM;
     }
+    if (pthread_mutex_init(&ing->large_mu, NULL) != 0) {
+        pthread_key_delete(ing->tls_key);
+        o2d_free(ing);
+        return O2D_ERR_SYSTEM;
+    }
     ing->pipeline = p;
     ing->memory_limit = memory_limit;
     *out = ing;
@@ -175,6 +200,7 @@ void ingest_free(struct ingest *ing)
         tls_free(t);
     }
     pthread_key_delete(ing->tls_key);
+    pthread_mutex_destroy(&ing->large_mu);
     o2d_free(ing);
 }
 
@@ -260,6 +286,34 @@ size_t ingest_grow_to(size_t reserved, size_t need, size_t limit)
     return want < limit ? want : limit;
 }
 
+/* A request that alone needs more than the whole budget could never be served: too large.
+ * Otherwise a spent budget only means "not now". */
+static int budget_take(void *ctx, size_t n)
+{
+    struct ingest_tls *t = ctx;
+    int rv = O2D_OK;
+    if (n > t->ing->memory_limit || t->own > t->ing->memory_limit - n) {
+        rv = O2D_ERR_TOO_LARGE;
+    } else if (ingest_reserve(t->ing, n) != O2D_OK) {
+        rv = O2D_ERR_BUSY;
+    }
+    if (rv != O2D_OK) {
+        if (t->refused == O2D_OK) {
+            t->refused = rv;
+        }
+        return rv;
+    }
+    t->own += n;
+    return O2D_OK;
+}
+
+static void budget_give(void *ctx, size_t n)
+{
+    struct ingest_tls *t = ctx;
+    ingest_release(t->ing, n);
+    t->own -= n;
+}
+
 static struct ingest_tls *thread_state(struct ingest *ing)
 {
     struct ingest_tls *t = pthread_getspecific(ing->tls_key);
@@ -270,8 +324,13 @@ static struct ingest_tls *thread_state(struct ingest *ing)
     if (t == NULL) {
         return NULL;
     }
-    o2d_arena_init(&t->arena, ARENA_FLOOR);
+    o2d_arena_init(&t->arena, ing->memory_limit);
+    t->arena.keep = KEEP_ARENA_BYTES;
     o2d_buf_init(&t->inflated, 0);
+    t->ing = ing;
+    t->budget.take = budget_take;
+    t->budget.give = budget_give;
+    t->budget.ctx = t;
     if (pthread_setspecific(ing->tls_key, t) != 0) {
         o2d_free(t);
         return NULL;
@@ -298,6 +357,77 @@ static void set_error(struct ingest_result *res, int status, const char *reason)
     res->reason = reason ? reason : o2d_strerror(status);
 }
 
+/*
+ * A refusal of the budget says more than the decoder's or translator's status it caused:
+ * "retry later" when the budget is spent for now, "too large" when this request alone needs
+ * more than all of it.
+ */
+static void set_budget_error(struct ingest_result *res, int refused, int rv, const char *reason)
+{
+    if (refused == O2D_ERR_BUSY) {
+        set_error(res, O2D_ERR_BUSY, "receiver memory limit reached, retry later");
+    } else if (refused == O2D_ERR_TOO_LARGE) {
+        set_error(res, O2D_ERR_TOO_LARGE,
+                  "request needs more memory than receivers.otlp.memory_limit_mib once decoded");
+    } else {
+        set_error(res, rv, reason);
+    }
+}
+
+/* RFC 1952's ISIZE: the inflated size (mod 2^32) of the last member. The sender may lie, so
+ * it only sizes the first try. */
+static size_t gzip_size_hint(const uint8_t *body, size_t len)
+{
+    if (len < 18) {
+        return 0;
+    }
+    const uint8_t *p = body + len - 4;
+    return (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+}
+
+/*
+ * Inflates into t->inflated, charged to the budget: first as much as the gzip trailer
+ * announces, and when the body turns out larger (several members, or a trailer that lied),
+ * the size limit, inflating again from the start. One allocation of the right size in the
+ * usual case, and never more output than what was charged.
+ */
+static int inflate_body(struct ingest_tls *t, const uint8_t *body, size_t len, size_t max_decoded,
+                        const char **reason)
+{
+    size_t want = gzip_size_hint(body, len);
+    if (want < INFLATE_FIRST) {
+        want = INFLATE_FIRST;
+    }
+    if (t->inflated.cap > max_decoded) {
+        o2d_buf_cleanup(&t->inflated);
+    }
+    if (want < t->inflated.cap) {
+        want = t->inflated.cap; /* the kept buffer is used whole: o2d_gunzip fills its cap */
+    }
+    if (want > max_decoded) {
+        want = max_decoded;
+    }
+    for (;;) {
+        int rv = budget_take(t, want - t->inflate_charged);
+        if (rv != O2D_OK) {
+            *reason = NULL;
+            return rv == O2D_ERR_BUSY ? rv : O2D_ERR_TOO_LARGE;
+        }
+        t->inflate_charged = want;
+        o2d_buf_reset(&t->inflated);
+        t->inflated.max = want;
+        if (o2d_buf_reserve(&t->inflated, want) != O2D_OK) {
+            *reason = "out of memory while decompressing";
+            return O2D_ERR_NOMEM;
+        }
+        rv = o2d_gunzip(body, len, &t->inflated, reason);
+        if (rv != O2D_ERR_TOO_LARGE || want == max_decoded) {
+            return rv;
+        }
+        want = max_decoded;
+    }
+}
+
 int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal sig,
                    enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
                    size_t len, size_t max_decoded, struct ingest_result *res)
@@ -309,18 +439,23 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
     /* Why, when refused; the pipeline's BUSY is a full queue, not the memory budget. */
     enum ingest_refusal why = INGEST_REFUSED_INTERNAL;
     size_t decoded_items = 0; /* items of a request refused after decoding */
+    const struct o2d_arena_budget *prev_budget = NULL;
+    int large = 0;
     struct ingest_tls *t = thread_state(ing);
     if (t == NULL) {
         set_error(res, O2D_ERR_NOMEM, "out of memory");
         goto out;
     }
 
+    /* The body is the receiver's (it reserved it); what the request takes adds to it. */
+    t->own = len;
+    t->refused = O2D_OK;
+    prev_budget = o2d_arena_thread_budget(&t->budget);
+
     if (comp == O2D_COMP_GZIP) {
-        o2d_buf_reset(&t->inflated);
-        t->inflated.max = max_decoded;
-        int rv = o2d_gunzip(body, len, &t->inflated, &reason);
+        int rv = inflate_body(t, body, len, max_decoded, &reason);
         if (rv != O2D_OK) {
-            set_error(res, rv, reason);
+            set_budget_error(res, t->refused, rv, reason);
             goto out;
         }
         body = t->inflated.data;
@@ -330,21 +465,33 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         goto out;
     }
 
-    size_t limit = len > (SIZE_MAX - ARENA_FLOOR) / ARENA_EXPANSION
-                       ? SIZE_MAX
-                       : len * ARENA_EXPANSION + ARENA_FLOOR;
-    if (limit > ing->memory_limit) {
-        limit = ing->memory_limit;
+    if (len > ing->memory_limit / LARGE_SHARE) {
+        pthread_mutex_lock(&ing->large_mu);
+        large = 1;
     }
-    o2d_arena_set_limit(&t->arena, limit);
-
+    if (enc == OTLP_ENC_JSON && len > JSON_UNCHARGED) {
+        /* The JSON reader unescapes one string at a time into a buffer of its own, outside
+         * the arena: at most the body's size, charged as such (usually far less is used). */
+        int jrv = budget_take(t, len);
+        if (jrv != O2D_OK) {
+            set_budget_error(res, t->refused, jrv, NULL);
+            goto out;
+        }
+        t->json_charged = len;
+    }
     struct otlp_request req;
     int rv = otlp_decode(&t->arena, sig, enc, body, len, &req, &reason);
     if (rv != O2D_OK) {
-        set_error(res, rv, reason);
+        set_budget_error(res, t->refused, rv, reason);
         goto out;
     }
     rv = pipeline_submit(ing->pipeline, tr, &req);
+    if (rv != O2D_OK && t->refused != O2D_OK) {
+        /* translation's scratch arenas found the budget spent */
+        set_budget_error(res, t->refused, rv, NULL);
+        decoded_items = req.accepted + req.rejected;
+        goto out;
+    }
     if (rv != O2D_OK) {
         set_error(res, rv,
                   rv == O2D_ERR_SHUTDOWN ? "otel2dd is shutting down"
@@ -385,7 +532,21 @@ out:
         if (t->inflated.cap > KEEP_INFLATE_BYTES) {
             o2d_buf_cleanup(&t->inflated);
         }
+        if (t->inflate_charged > 0) {
+            budget_give(t, t->inflate_charged);
+            t->inflate_charged = 0;
+        }
+        if (t->json_charged > 0) {
+            budget_give(t, t->json_charged);
+            t->json_charged = 0;
+        }
+        o2d_arena_thread_budget(prev_budget);
+        t->own = 0;
     }
+    if (large) {
+        pthread_mutex_unlock(&ing->large_mu);
+    }
+
     observe_latency(ing, tr, o2d_now_ns() - started_ns);
     return res->status;
 }
@@ -513,10 +674,11 @@ void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
     prom_sample_u64(w, "otel2dd_receiver_unforwarded_metric_points_total", NULL, 0,
                     atomic_load(&ing->metric_points_dropped));
     prom_family(w, "otel2dd_receiver_buffered_bytes", PROM_GAUGE,
-                "Request body bytes the receivers hold now, out of memory_limit_mib.");
+                "Memory the requests in progress hold now (bodies, inflated bodies, decoded "
+                "structures), out of memory_limit_mib.");
     prom_sample_u64(w, "otel2dd_receiver_buffered_bytes", NULL, 0, atomic_load(&ing->inflight));
     prom_family(w, "otel2dd_receiver_buffered_capacity_bytes", PROM_GAUGE,
-                "The receivers' memory budget for request bodies (memory_limit_mib).");
+                "The receivers' memory budget for requests in progress (memory_limit_mib).");
     prom_sample_u64(w, "otel2dd_receiver_buffered_capacity_bytes", NULL, 0, ing->memory_limit);
 
     prom_family(w, "otel2dd_receiver_request_duration_seconds", PROM_HISTOGRAM,

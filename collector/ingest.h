@@ -98,9 +98,13 @@ void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n)
 size_t ingest_grow_to(size_t reserved, size_t need, size_t limit);
 
 /*
- * Ingests one request. body is borrowed. max_decoded bounds the body after decompression
- * (a gzip bomb fails with O2D_ERR_TOO_LARGE before allocating past it). Always fills *res;
- * returns res->status. Thread-safe: each calling thread gets its own arena.
+ * Ingests one request. body is borrowed (the receiver reserved its bytes). max_decoded
+ * bounds the body after decompression (a gzip bomb fails with O2D_ERR_TOO_LARGE before
+ * allocating past it). What the request grows into while it is served (inflated body, the
+ * arena blocks of its decoded structures and translation) is taken from the same budget and
+ * given back before this returns: O2D_ERR_BUSY when the budget is spent, O2D_ERR_TOO_LARGE
+ * when the request alone needs more than all of it. Always fills *res; returns res->status.
+ * Thread-safe: each calling thread gets its own arena.
  */
 int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal sig,
                    enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,

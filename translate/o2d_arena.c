@@ -1,15 +1,22 @@
 /*
- * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit.
+ * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit, and charged
+ * block by block to the calling thread's budget when one is set. What the budget is and what
+ * happens when it is spent is the caller's business (collector/ingest.c).
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
 
 #define ARENA_ALIGN       16
 #define ARENA_FIRST_BLOCK (64 * 1024)
 #define ARENA_MAX_BLOCK   (4 * 1024 * 1024)
+/* Kept across resets by default (translation's scratch arenas); larger blocks go back. */
+#define ARENA_KEEP (256 * 1024)
+
+static _Thread_local const struct o2d_arena_budget *thread_budget;
 
 struct o2d_arena_block {
     struct o2d_arena_block *next;
@@ -33,48 +40,99 @@ void o2d_arena_init(struct o2d_arena *a, size_t limit)
 {
     memset(a, 0, sizeof(*a));
     a->limit = limit;
-    a->keep = 1024 * 1024;
+    a->keep = ARENA_KEEP;
+    a->refused = O2D_OK;
     a->pb.alloc = pb_alloc;
     a->pb.free = pb_free;
     a->pb.allocator_data = a;
 }
 
-void o2d_arena_cleanup(struct o2d_arena *a)
+const struct o2d_arena_budget *o2d_arena_thread_budget(const struct o2d_arena_budget *b)
 {
-    struct o2d_arena_block *b = a->head;
+    const struct o2d_arena_budget *old = thread_budget;
+    thread_budget = b;
+    return old;
+}
+
+static void give_back(struct o2d_arena *a)
+{
+    if (a->charged_to != NULL && a->charged > 0) {
+        a->charged_to->give(a->charged_to->ctx, a->charged);
+    }
+    a->charged_to = NULL;
+    a->charged = 0;
+    a->refused = O2D_OK;
+}
+
+/* Takes n bytes from the thread's budget for a new block; 0 when there is none. */
+static int charge(struct o2d_arena *a, size_t n)
+{
+    const struct o2d_arena_budget *b = a->charged_to != NULL ? a->charged_to : thread_budget;
+    if (b == NULL) {
+        return O2D_OK;
+    }
+    int rv = b->take(b->ctx, n);
+    if (rv != O2D_OK) {
+        a->refused = rv;
+        return rv;
+    }
+    a->charged_to = b;
+    a->charged += n;
+    return O2D_OK;
+}
+
+static void free_list(struct o2d_arena_block *b)
+{
     while (b != NULL) {
         struct o2d_arena_block *next = b->next;
         o2d_free(b);
         b = next;
     }
+}
+
+void o2d_arena_cleanup(struct o2d_arena *a)
+{
+    free_list(a->head);
+    free_list(a->spare);
     a->head = NULL;
+    a->spare = NULL;
     a->used = 0;
     a->reserved = 0;
     a->failed = 0;
+    give_back(a);
 }
 
 void o2d_arena_reset(struct o2d_arena *a)
 {
-    struct o2d_arena_block *b = a->head;
-    struct o2d_arena_block *kept = NULL;
-    while (b != NULL) {
-        struct o2d_arena_block *next = b->next;
-        if (kept == NULL && b->size <= a->keep) {
-            kept = b;
+    /* Oldest first: the small blocks every request starts with are the ones worth keeping. */
+    struct o2d_arena_block *oldest = NULL;
+    for (struct o2d_arena_block *b = a->head, *next; b != NULL; b = next) {
+        next = b->next;
+        b->next = oldest;
+        oldest = b;
+    }
+    size_t kept = 0;
+    struct o2d_arena_block **tail = &a->spare;
+    for (; *tail != NULL; tail = &(*tail)->next) {
+        kept += (*tail)->size;
+    }
+    for (struct o2d_arena_block *b = oldest, *next; b != NULL; b = next) {
+        next = b->next;
+        if (kept <= a->keep && b->size <= a->keep - kept) {
+            b->next = NULL;
+            b->off = 0;
+            *tail = b;
+            tail = &b->next;
+            kept += b->size;
         } else {
             o2d_free(b);
         }
-        b = next;
     }
-    a->head = kept;
-    a->reserved = 0;
-    if (kept != NULL) {
-        kept->next = NULL;
-        kept->off = 0;
-        a->reserved = kept->size;
-    }
+    a->head = NULL;
+    a->reserved = kept;
     a->used = 0;
     a->failed = 0;
+    give_back(a);
 }
 
 void o2d_arena_set_limit(struct o2d_arena *a, size_t limit)
@@ -99,16 +157,30 @@ void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
         if (size < need) {
             size = need;
         }
-        struct o2d_arena_block *nb = o2d_malloc(sizeof(*nb) + size);
-        if (nb == NULL) {
-            a->failed = 1;
-            return NULL;
+        /* A kept block that fits costs neither an allocation nor the budget. */
+        struct o2d_arena_block **sp = &a->spare;
+        while (*sp != NULL && (*sp)->size < need) {
+            sp = &(*sp)->next;
         }
-        nb->size = size;
+        struct o2d_arena_block *nb = *sp;
+        if (nb != NULL) {
+            *sp = nb->next;
+        } else {
+            if (size > SIZE_MAX - sizeof(*b) || charge(a, sizeof(*b) + size) != O2D_OK) {
+                a->failed = 1;
+                return NULL;
+            }
+            nb = o2d_malloc(sizeof(*nb) + size);
+            if (nb == NULL) {
+                a->failed = 1;
+                return NULL;
+            }
+            nb->size = size;
+            a->reserved += size;
+        }
         nb->off = 0;
         nb->next = b;
         a->head = nb;
-        a->reserved += size;
         b = nb;
     }
     void *p = b->mem + b->off;

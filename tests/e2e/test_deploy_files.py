@@ -93,6 +93,34 @@ def dockerfile_binary():
     return json.loads(m.group(1))[0]
 
 
+def embedded_config():
+    """The embedded default configuration (collector/config.c, o2d_config_embedded) as YAML."""
+    with open(os.path.join(ROOT, "collector", "config.c")) as f:
+        src = f.read()
+    body = src[src.index("o2d_config_embedded[] ="):]
+    body = body[:body.index(";\n")]
+    text = "".join(json.loads('"%s"' % lit) for lit in re.findall(r'"((?:[^"\\]|\\.)*)"', body))
+    return yaml.safe_load(text)
+
+
+def memory_ceiling_mib(cpus, connections):
+    """README.md, "Memory": the resident memory ceiling with the embedded default bounds,
+    for a machine showing `cpus` CPUs and `connections` open connections."""
+    cfg = embedded_config()
+    m = cfg["receivers"]["otlp"]["memory_limit_mib"]
+    dd = cfg["exporters"]["datadog"]
+    q = dd["sending_queue"]["max_size_mib"]
+    b = dd["llmobs"]["trace_buffer"]["max_size_mib"]
+    threads = 2 * min(cpus, 16)
+    return 50 + m + m + 1.25 * q + b + 2 * threads + connections / 8
+
+
+def readme_memory_section():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    return text[text.index("### Memory"):text.index("## Health and metrics")]
+
+
 def drain_seconds():
     """service.shutdown_timeout's default, from the embedded configuration."""
     with open(os.path.join(ROOT, "collector", "config.c")) as f:
@@ -232,6 +260,26 @@ class TestEcsTaskDefinitions(unittest.TestCase):
             self.assertIn(0, o["restartPolicy"]["ignoredExitCodes"])
         app_ports = {p["containerPort"] for p in app.get("portMappings", [])}
         self.assertFalse(app_ports & {4317, 4318, 13133, 8888}, "ports clash in one task")
+
+    def test_memory_from_the_ceiling(self):
+        # The formula the README states is the one checked here.
+        self.assertIn("ceiling (MiB) = 50 + M + M + 1.25 Q + B + 2 × R + C / 8",
+                      readme_memory_section())
+        # Sidecar: one app's connections; its hard limit covers the ceiling, its
+        # reservation is below it.
+        o = otel2dd_container(load("sidecar-task-definition.json"))
+        ceiling = memory_ceiling_mib(cpus=2, connections=64)
+        self.assertGreaterEqual(o["memory"], ceiling)
+        self.assertLessEqual(o["memoryReservation"], o["memory"])
+        self.assertIn("%d MiB" % round(ceiling), readme_memory_section())
+        # Shared service: every connection both receivers allow.
+        td = load("otel2dd-task-definition.json")
+        cfg = embedded_config()["receivers"]["otlp"]["protocols"]
+        conns = cfg["grpc"]["max_connections"] + cfg["http"]["max_connections"]
+        ceiling = memory_ceiling_mib(cpus=2, connections=conns)
+        self.assertGreaterEqual(int(td["memory"]), ceiling)
+        self.assertGreaterEqual(otel2dd_container(td).get("memory", int(td["memory"])), ceiling)
+        self.assertIn("%d MiB" % round(ceiling), readme_memory_section())
 
     def test_shared_service_behind_nlb(self):
         td = load("otel2dd-task-definition.json")
@@ -450,6 +498,16 @@ class TestCompose(unittest.TestCase):
         self.assertEqual(s["datadog-agent"]["profiles"], ["agent"])
         self.assertNotIn("profiles", o)
         self.assertNotIn("profiles", app)
+
+    def test_memory_limit_from_the_ceiling(self):
+        # A developer machine of up to 16 CPUs, a few connections (README.md, "Memory").
+        limit = self.config()["services"]["otel2dd"]["mem_limit"]
+        m = re.fullmatch(r"(\d+)([kmg]?)b?", str(limit).lower())
+        self.assertIsNotNone(m, limit)
+        mib = int(m.group(1)) * {"": 1 / 1024 / 1024, "k": 1 / 1024, "m": 1, "g": 1024}[m.group(2)]
+        ceiling = memory_ceiling_mib(cpus=16, connections=64)
+        self.assertGreaterEqual(mib, ceiling)
+        self.assertIn("%d MiB" % round(ceiling), readme_memory_section())
 
     def test_with_key_and_agent_profile(self):
         cfg = self.config("--profile", "agent", env={

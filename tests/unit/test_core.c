@@ -1,6 +1,6 @@
 /*
- * test_core.c: the small shared pieces: bounded buffer, arena, JSON string escaping with
- * UTF-8 repair, the status -> wire tables, and the ingest answers decoded back with
+ * test_core.c: the small shared pieces: bounded buffer, arena (and its budget), JSON string
+ * escaping with UTF-8 repair, the status -> wire tables, and the ingest answers decoded back with
  * protobuf-c.
  */
 #include <setjmp.h>
@@ -65,6 +65,107 @@ static void arena_aligns_limits_and_reuses(void **state)
     o2d_arena_reset(&a);
     assert_true(a.reserved <= a.keep);
     o2d_arena_cleanup(&a);
+}
+
+/* A budget of `left` bytes, as ingest.c's is to the receivers' limit. */
+struct test_budget {
+    size_t left;
+    size_t taken;
+    int takes;
+    int answer; /* the status a refusal returns */
+};
+
+static int test_take(void *ctx, size_t n)
+{
+    struct test_budget *b = ctx;
+    b->takes++;
+    if (n > b->left) {
+        return b->answer;
+    }
+    b->left -= n;
+    b->taken += n;
+    return O2D_OK;
+}
+
+static void test_give(void *ctx, size_t n)
+{
+    struct test_budget *b = ctx;
+    assert_true(n <= b->taken);
+    b->left += n;
+    b->taken -= n;
+}
+
+static void arena_charges_the_thread_budget(void **state)
+{
+    (void)state;
+    struct test_budget tb = {.left = 3u * 1024 * 1024, .answer = O2D_ERR_BUSY};
+    struct o2d_arena_budget budget = {test_take, test_give, &tb};
+    struct o2d_arena a;
+    o2d_arena_init(&a, SIZE_MAX);
+
+    /* Without a thread budget nothing is charged. */
+    assert_non_null(o2d_arena_alloc(&a, 100));
+    assert_int_equal(tb.takes, 0);
+    o2d_arena_reset(&a);
+
+    assert_null(o2d_arena_thread_budget(&budget));
+    /* The kept block is reused uncharged; new blocks are charged whole, once each. */
+    for (int i = 0; i < 1000; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    assert_true(tb.takes > 0 && tb.takes < 10);
+    assert_true(tb.taken >= a.reserved - a.keep);
+    assert_int_equal(a.charged, tb.taken);
+
+    /* Blocks kept across a reset (up to `keep` in all) are used again, uncharged. */
+    o2d_arena_reset(&a);
+    assert_int_equal(tb.taken, 0);
+    a.keep = 1024 * 1024;
+    for (int i = 0; i < 900; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    o2d_arena_reset(&a);
+    assert_true(a.reserved > 512 * 1024 && a.reserved <= a.keep);
+    int before = tb.takes;
+    for (int i = 0; i < 900; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    assert_int_equal(tb.takes, before);
+    assert_int_equal(tb.taken, 0);
+    for (int i = 0; i < 1000; i++) {
+        assert_non_null(o2d_arena_alloc(&a, 1000));
+    }
+    assert_int_equal(tb.takes, before + 1); /* past them, one new block, charged */
+
+    /* Past the budget: the allocation fails and the arena says why. */
+    assert_null(o2d_arena_alloc(&a, 4u * 1024 * 1024));
+    assert_true(a.failed);
+    assert_int_equal(a.refused, O2D_ERR_BUSY);
+
+    /* Reset gives back everything it took; what it keeps is at most `keep`. */
+    o2d_arena_reset(&a);
+    assert_int_equal(tb.taken, 0);
+    assert_int_equal(tb.left, 3u * 1024 * 1024);
+    assert_int_equal(a.refused, O2D_OK);
+    assert_true(a.reserved <= a.keep);
+
+    /* A single allocation larger than any block is charged before it is made. */
+    tb.answer = O2D_ERR_TOO_LARGE;
+    assert_null(o2d_arena_alloc(&a, 8u * 1024 * 1024));
+    assert_int_equal(a.refused, O2D_ERR_TOO_LARGE);
+    assert_true(a.reserved <= a.keep);
+    assert_non_null(o2d_arena_alloc(&a, 2u * 1024 * 1024));
+    assert_true(tb.taken >= 2u * 1024 * 1024);
+
+    /* An arena keeps charging the budget it started with; cleanup gives it back. */
+    assert_ptr_equal(o2d_arena_thread_budget(NULL), &budget);
+    tb.left += 8u * 1024 * 1024;
+    int takes = tb.takes;
+    assert_non_null(o2d_arena_alloc(&a, 3u * 1024 * 1024));
+    assert_int_equal(tb.takes, takes + 1);
+    o2d_arena_cleanup(&a);
+    assert_int_equal(tb.taken, 0);
+    assert_int_equal(a.reserved, 0);
 }
 
 static void json_strings_are_escaped_and_repaired(void **state)
@@ -180,6 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_enforces_max),
         cmocka_unit_test(arena_aligns_limits_and_reuses),
+        cmocka_unit_test(arena_charges_the_thread_budget),
         cmocka_unit_test(json_strings_are_escaped_and_repaired),
         cmocka_unit_test(status_tables),
         cmocka_unit_test(answers_decode_back),
