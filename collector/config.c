@@ -66,7 +66,7 @@ const char o2d_config_embedded[] =
     "        tls:                         # both set: HTTPS (PEM files); empty: plain HTTP\n"
     "          cert_file: \"\"\n"
     "          key_file: \"\"\n"
-    "    memory_limit_mib: 256            # request bytes all receivers hold at once\n"
+    "    memory_limit_mib: 256            # requests in progress: bodies, decoded, translated\n"
     "extensions:\n"
     "  health_check:\n"
     "    endpoint: 0.0.0.0:13133          # empty = off\n"

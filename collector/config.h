@@ -60,8 +60,9 @@ struct o2d_http_config {
 struct o2d_config {
     struct o2d_grpc_config grpc;
     struct o2d_http_config http;
-    /* receivers.otlp.memory_limit_mib: request bytes all receivers may hold at once while
-     * reading and decoding; past it new requests are answered "retry later". 256 MiB. */
+    /* receivers.otlp.memory_limit_mib: what all requests in progress may hold at once (bodies
+     * as they arrive, inflated bodies, decoded structures and their translation); past it new
+     * requests are answered "retry later". 256 MiB. */
     size_t memory_limit;
     /* extensions.health_check.endpoint, default 0.0.0.0:13133; empty = off */
     char health_endpoint[O2D_ENDPOINT_MAX];

@@ -191,8 +191,8 @@ static void test_mutations(void **state)
         "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"id\":\"c1\",\"name\":"
         "\"lookup\",\"arguments\":{\"q\":[1,2.5,-3e2,true,false,null]}}],\"finish_reason\":"
         "\"stop\"}]",
-        "{\"inputs\":{\"question\":\"a\\\"b\\\\c\\n\",\"order_id\":\"88231\"},\"tags\":[],"
-        "\"metadata\":{},\"n\":-0.5e-3,\"big\":9223372036854775807}",
+        ("{\"inputs\":{\"question\":\"a\\\"b\\\\c\\n\",\"order_id\":\"88231\"},\"tags\":[],"
+         "\"metadata\":{},\"n\":-0.5e-3,\"big\":9223372036854775807}"),
     };
     static const char alphabet[] = "{}[]:,\"\\u0123456789abcdefABCDEF-+.eE tfnrl\t\n\x01\x1f";
     static const char *const multi[] = {"\xc3\xa9",         "\xed\xa0\x80", "\xc3",    "\x80",
