@@ -83,8 +83,6 @@
 #define HTTP_RESPONSE_MAX (64 * 1024)
 /* How long shutdown sleeps between looks at the requests still in flight. */
 #define HTTP_DRAIN_POLL_MS 5
-/* At most one warning a second about sockets MHD could not take. */
-#define HTTP_ADD_FAIL_LOG_MS 1000
 
 /* GnuTLS's defaults limited to what tls.c allows on the gRPC port: TLS 1.2 and 1.3, AEAD
  * ciphers, ECDHE key exchange for TLS 1.2, the server's order. */
@@ -135,7 +133,8 @@ struct http_server {
     atomic_long inflight; /* requests that got a context and are not completed yet */
     /* MHD_add_connection() refused a socket: acceptor thread only. */
     uint64_t add_failures;
-    int64_t add_fail_log_ms;
+    /* At most one warning a second about sockets MHD could not take. */
+    struct o2d_log_limiter add_fail_log;
 };
 
 /* One request, from its headers to MHD's completion callback. */
@@ -807,16 +806,13 @@ static int assign_conn(void *ctx, int worker, int fd, const struct sockaddr *add
     }
     int e = errno;
     s->add_failures++;
-    int64_t now = o2d_now_ms();
-    if (now - s->add_fail_log_ms >= HTTP_ADD_FAIL_LOG_MS) {
-        s->add_fail_log_ms = now;
-        struct o2d_logline l;
-        o2d_log_begin(&l, O2D_LOG_WARN, "connection dropped: the HTTP server cannot take it");
-        o2d_log_cstr(&l, "server", "http");
-        o2d_log_cstr(&l, "error", strerror(e));
-        o2d_log_uint(&l, "dropped", s->add_failures);
-        o2d_log_end(&l);
-    }
+    static const char msg[] = "connection dropped: the HTTP server cannot take it";
+    struct o2d_logline l;
+    o2d_log_begin_limited(&l, O2D_LOG_WARN, msg, &s->add_fail_log, msg, o2d_now_ms());
+    o2d_log_cstr(&l, "server", "http");
+    o2d_log_cstr(&l, "error", strerror(e));
+    o2d_log_uint(&l, "dropped", s->add_failures);
+    o2d_log_end(&l);
     return O2D_ERR_SYSTEM;
 }
 
@@ -835,7 +831,6 @@ int http_server_new(struct http_server **out, const struct o2d_http_config *cfg,
     s->fd = -1;
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
-    s->add_fail_log_ms = INT64_MIN / 2;
     rv = o2d_tls_load(&s->tls, "receivers.otlp.protocols.http.tls", cfg->tls_cert_file,
                       cfg->tls_key_file, O2D_TLS_PEM_ONLY, err, errlen);
     if (rv != O2D_OK) {
