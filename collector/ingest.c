@@ -204,11 +204,17 @@ void ingest_free(struct ingest *ing)
     o2d_free(ing);
 }
 
+/* Whether n more bytes fit in the budget when `cur` are held. */
+static int budget_fits(const struct ingest *ing, size_t cur, size_t n)
+{
+    return n <= ing->memory_limit && cur <= ing->memory_limit - n;
+}
+
 int ingest_reserve(struct ingest *ing, size_t n)
 {
     size_t cur = atomic_load_explicit(&ing->inflight, memory_order_relaxed);
     do {
-        if (n > ing->memory_limit || cur > ing->memory_limit - n) {
+        if (!budget_fits(ing, cur, n)) {
             return O2D_ERR_BUSY;
         }
     } while (!atomic_compare_exchange_weak(&ing->inflight, &cur, cur + n));
@@ -246,8 +252,7 @@ int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t
         *reason = reason_share;
         return O2D_ERR_BUSY;
     }
-    size_t cur = atomic_load_explicit(&ing->inflight, memory_order_relaxed);
-    if (n > ing->memory_limit || cur > ing->memory_limit - n) {
+    if (!budget_fits(ing, atomic_load_explicit(&ing->inflight, memory_order_relaxed), n)) {
         *reason = reason_budget;
         return O2D_ERR_BUSY;
     }
@@ -292,7 +297,7 @@ static int budget_take(void *ctx, size_t n)
 {
     struct ingest_tls *t = ctx;
     int rv = O2D_OK;
-    if (n > t->ing->memory_limit || t->own > t->ing->memory_limit - n) {
+    if (!budget_fits(t->ing, t->own, n)) {
         rv = O2D_ERR_TOO_LARGE;
     } else if (ingest_reserve(t->ing, n) != O2D_OK) {
         rv = O2D_ERR_BUSY;
