@@ -35,7 +35,8 @@
  * decoded one at a time, so that several at once do not each take part of the budget and
  * all fail; small ones never wait. */
 #define LARGE_SHARE 32
-/* A JSON body this small unescapes within the per-thread part of the ceiling. */
+/* A JSON body this small needs no more of the reader's own buffer than the per-thread part
+ * of the ceiling. */
 #define JSON_UNCHARGED (256u * 1024)
 
 /* The three signals, and a fourth index for refusals whose path named no signal. */
@@ -62,7 +63,7 @@ struct ingest_tls {
     struct o2d_arena_budget budget; /* ctx is this struct */
     size_t own;                     /* bytes the current request holds: body and what it took */
     size_t inflate_charged;         /* taken for the inflated body */
-    size_t json_charged;            /* taken for the JSON reader's string buffer */
+    size_t json_charged;            /* taken for the JSON reader's own buffer */
     int refused;                    /* the budget's refusal during this request, else O2D_OK */
 };
 
@@ -475,8 +476,9 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         large = 1;
     }
     if (enc == OTLP_ENC_JSON && len > JSON_UNCHARGED) {
-        /* The JSON reader unescapes one string at a time into a buffer of its own, outside
-         * the arena: at most the body's size, charged as such (usually far less is used). */
+        /* The JSON reader decodes strings into the arena (charged there), but copies a real
+         * number that ends the text into a buffer of its own, outside the arena, for strtod's
+         * terminator (o2d_json_in_pull_number): at most the body's size, charged as such. */
         int jrv = budget_take(t, len);
         if (jrv != O2D_OK) {
             set_budget_error(res, t->refused, jrv, NULL);
