@@ -574,9 +574,11 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
         }
         /* A message that could not fit now is refused before its bytes are read; passing
          * reserves nothing, so a length prefix alone holds no memory. */
-        if (st->frame.msg_len > 0 &&
-            ingest_share_admit(s->ing, &c->share, st->frame.msg_len, &reason) != O2D_OK) {
-            answer_error(c, st, O2D_ERR_BUSY, reason, 200);
+        rv = st->frame.msg_len > 0
+                 ? ingest_share_admit(s->ing, &c->share, st->frame.msg_len, &reason)
+                 : O2D_OK;
+        if (rv != O2D_OK) {
+            answer_error(c, st, rv, reason, 200);
             return 0;
         }
     }
@@ -586,8 +588,9 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
     size_t need = st->body.len + span.msg_n;
     if (need > st->reserved) {
         size_t want = ingest_grow_to(st->reserved, need, st->frame.msg_len);
-        if (ingest_share_reserve(s->ing, &c->share, want - st->reserved, &reason) != O2D_OK) {
-            answer_error(c, st, O2D_ERR_BUSY, reason, 200);
+        int rrv = ingest_share_reserve(s->ing, &c->share, want - st->reserved, &reason);
+        if (rrv != O2D_OK) {
+            answer_error(c, st, rrv, reason, 200);
             return 0;
         }
         st->reserved = want;

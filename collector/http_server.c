@@ -522,9 +522,10 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
      * this check reserves nothing, so a declared size alone holds no memory. */
     size_t first = chunked ? 1 : (size_t)declared;
     const char *why = NULL;
-    if (first > 0 && ingest_share_admit(s->ing, &req->share, first, &why) != O2D_OK) {
+    int arv = first > 0 ? ingest_share_admit(s->ing, &req->share, first, &why) : O2D_OK;
+    if (arv != O2D_OK) {
         o2d_free(req);
-        return send_status(s->ing, conn, url, O2D_ERR_BUSY, why, enc, 1);
+        return send_status(s->ing, conn, url, arv, why, enc, 1);
     }
     req->srv = s;
     req->sig = sig;

@@ -230,6 +230,8 @@ void ingest_release(struct ingest *ing, size_t n)
 static const char reason_budget[] = "memory limit reached: retry later";
 static const char reason_share[] =
     "this connection holds its share of the memory limit: retry later";
+static const char reason_whole[] =
+    "request body larger than the receivers' memory limit (memory_limit_mib)";
 
 size_t ingest_share_cap(size_t memory_limit, size_t max_request)
 {
@@ -249,6 +251,11 @@ void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t
 int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
                        const char **reason)
 {
+    /* Retrying cannot help a body the whole budget could never hold. */
+    if (n > ing->memory_limit - sh->held) {
+        *reason = reason_whole;
+        return O2D_ERR_TOO_LARGE;
+    }
     if (n > sh->cap - sh->held) {
         *reason = reason_share;
         return O2D_ERR_BUSY;
@@ -262,6 +269,10 @@ int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t
 
 int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, const char **reason)
 {
+    if (n > ing->memory_limit - sh->held) {
+        *reason = reason_whole;
+        return O2D_ERR_TOO_LARGE;
+    }
     if (n > sh->cap - sh->held) {
         *reason = reason_share;
         return O2D_ERR_BUSY;

@@ -79,11 +79,14 @@ size_t ingest_share_cap(size_t memory_limit, size_t max_request);
 void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t max_request);
 /*
  * Whether n more bytes would fit now, in the share and in the budget, without reserving
- * them: O2D_OK, or O2D_ERR_BUSY with *reason (static) saying which is spent.
+ * them: O2D_OK, O2D_ERR_BUSY with *reason (static) saying which is spent, or
+ * O2D_ERR_TOO_LARGE when the whole budget could never hold them (answer "too large", not
+ * "retry later").
  */
 int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
                        const char **reason);
-/* Reserves n bytes of the budget through the share: O2D_OK, or O2D_ERR_BUSY and *reason. */
+/* Reserves n bytes of the budget through the share: O2D_OK, or as ingest_share_admit()
+ * refuses, with *reason. */
 int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n,
                          const char **reason);
 /* Gives back n bytes that ingest_share_reserve() took through sh. */

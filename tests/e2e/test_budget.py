@@ -22,8 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import Otel2ddChecked, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http  # noqa: E402
-from test_grpc import (GRPC_DEADLINE_EXCEEDED, GRPC_OK, GRPC_UNAVAILABLE,  # noqa: E402
-                       RawH2, framed, grpc_status, span, traces_req)
+from test_grpc import (GRPC_DEADLINE_EXCEEDED, GRPC_OK, GRPC_RESOURCE_EXHAUSTED,  # noqa: E402
+                       GRPC_UNAVAILABLE, RawH2, framed, grpc_status, span, traces_req)
 from test_http import closed_within  # noqa: E402
 
 import grpc  # noqa: E402
@@ -320,6 +320,33 @@ class NearLimitTest(unittest.TestCase):
             self.assertEqual(send_grpc(o.grpc_port, message_of_size(1 * MIB + 1)),
                              grpc.StatusCode.RESOURCE_EXHAUSTED)
             o.wait_items("traces", 7)
+            wait_buffered(o, lambda v: v == 0, "every body to be released")
+            self.assertEqual(o.stop(), 0)
+
+
+class LargerThanBudgetTest(unittest.TestCase):
+    """A budget smaller than the size limits: a body the whole budget could never hold is
+    answered "too large" (413 / RESOURCE_EXHAUSTED) at once, not "retry later", which would
+    make its sender retry forever; a body that fits the budget is still accepted."""
+
+    def test_body_over_the_whole_budget_is_too_large(self):
+        cfg = {"memory_limit_mib": 2,
+               "protocols": {"grpc": {"max_recv_msg_size_mib": 4},
+                             "http": {"max_request_body_size": 4 * MIB}}}
+        with Otel2ddChecked(cfg) as o:
+            s = http_head(o.http_port, 3 * MIB)
+            self.assertEqual(first_answer(s), 413)
+            s.close()
+            h = ready_h2(o.grpc_port)
+            h.headers(1)
+            h.data(1, b"\x00" + (3 * MIB).to_bytes(4, "big"))
+            hdrs, _, _ = h.result(1)
+            self.assertEqual(grpc_status(hdrs), GRPC_RESOURCE_EXHAUSTED)
+            self.assertIn("memory limit", hdrs.get("grpc-message", ""))
+            h.close()
+            body = message_of_size(64 * 1024)
+            self.assertEqual(send_http(o.http_port, body), 200)
+            self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
             wait_buffered(o, lambda v: v == 0, "every body to be released")
             self.assertEqual(o.stop(), 0)
 

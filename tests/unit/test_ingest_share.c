@@ -117,12 +117,44 @@ static void shares_against_one_budget(void **state)
     ingest_free(ing);
 }
 
+/* A body the whole budget could never hold is too large, not "retry later": a budget smaller
+ * than the receiver's size limit would otherwise refuse it as busy forever. */
+static void larger_than_the_budget(void **state)
+{
+    (void)state;
+    struct ingest *ing = NULL;
+    assert_int_equal(ingest_new(&ing, NULL, 8 * MIB), O2D_OK);
+    struct ingest_share sh;
+    ingest_share_init(ing, &sh, 20 * MIB); /* an HTTP size limit above the budget */
+    assert_int_equal(sh.cap, 8 * MIB);
+    const char *why = NULL;
+    assert_int_equal(ingest_share_admit(ing, &sh, 8 * MIB + 1, &why), O2D_ERR_TOO_LARGE);
+    assert_non_null(strstr(why, "memory limit"));
+    assert_int_equal(ingest_share_admit(ing, &sh, 8 * MIB, &why), O2D_OK);
+    /* Grown piece by piece (a chunked body), it turns too large when it passes the budget. */
+    assert_int_equal(ingest_share_reserve(ing, &sh, 6 * MIB, &why), O2D_OK);
+    why = NULL;
+    assert_int_equal(ingest_share_reserve(ing, &sh, 2 * MIB + 1, &why), O2D_ERR_TOO_LARGE);
+    assert_non_null(why);
+    assert_int_equal(sh.held, 6 * MIB);
+    /* While others hold the budget, a body that fits it whole is only "not now". */
+    struct ingest_share other;
+    ingest_share_init(ing, &other, 20 * MIB);
+    why = NULL;
+    assert_int_equal(ingest_share_admit(ing, &other, 4 * MIB, &why), O2D_ERR_BUSY);
+    assert_non_null(strstr(why, "memory limit reached"));
+    ingest_share_release(ing, &sh, 6 * MIB);
+    assert_int_equal(ingest_share_admit(ing, &other, 4 * MIB, &why), O2D_OK);
+    ingest_free(ing);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(share_cap_rule),
         cmocka_unit_test(grow_steps),
         cmocka_unit_test(shares_against_one_budget),
+        cmocka_unit_test(larger_than_the_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
