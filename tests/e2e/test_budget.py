@@ -23,7 +23,8 @@ sys.path.insert(0, HERE)
 from harness import Otel2ddChecked, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http  # noqa: E402
 from test_grpc import (GRPC_DEADLINE_EXCEEDED, GRPC_OK, GRPC_RESOURCE_EXHAUSTED,  # noqa: E402
-                       GRPC_UNAVAILABLE, RawH2, framed, grpc_status, span, traces_req)
+                       GRPC_UNAVAILABLE, RawH2, buffered_bytes as buffered, framed,
+                       grpc_status, span, traces_req)
 from test_http import closed_within  # noqa: E402
 
 import grpc  # noqa: E402
@@ -32,14 +33,6 @@ from hyperframe.frame import PingFrame, RstStreamFrame  # noqa: E402
 MIB = 1 << 20
 FRAME = 16384  # SETTINGS_MAX_FRAME_SIZE's default: the largest DATA frame a client may send
 CANCEL = 0x8
-
-
-def buffered(o):
-    """otel2dd_receiver_buffered_bytes now."""
-    for line in o.scrape().splitlines():
-        if line.startswith("otel2dd_receiver_buffered_bytes "):
-            return int(float(line.split()[1]))
-    raise AssertionError("no otel2dd_receiver_buffered_bytes in /metrics")
 
 
 def wait_buffered(o, pred, what, timeout=10):

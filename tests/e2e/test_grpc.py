@@ -126,6 +126,14 @@ def rpc_code(fn, *args, **kw):
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
+
+def buffered_bytes(o):
+    """otel2dd_receiver_buffered_bytes now."""
+    for line in o.scrape().splitlines():
+        if line.startswith("otel2dd_receiver_buffered_bytes "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no otel2dd_receiver_buffered_bytes in /metrics")
+
 class RawH2:
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -472,10 +480,19 @@ class RawTest(unittest.TestCase):
 
 class UnavailableTest(unittest.TestCase):
     def test_memory_limit_unavailable_with_retry_info(self):
-        with Otel2dd({"memory_limit_mib": 1}) as o:
+        with Otel2dd({"memory_limit_mib": 2}) as o:
+            # One connection holds about half of the 2 MiB budget with an unfinished message.
+            holder = RawH2(o.grpc_port)
+            holder.wait(holder.settings, what="SETTINGS")
+            holder.headers(1)
+            holder.data(1, b"\x00" + (2 << 20).to_bytes(4, "big"))
+            for _ in range(56):  # 56 x 16 KiB = 896 KiB, within the stream's window
+                holder.data(1, b"\x0a" * 16384)
+            wait_until(lambda: buffered_bytes(o) >= 896 * 1024, 10, "the holder's bytes")
+            # A 1.5 MiB message would fit the whole budget, but not what is left of it now.
             h = RawH2(o.grpc_port)
             h.headers(1)
-            h.data(1, b"\x00" + (2 << 20).to_bytes(4, "big"))  # 2 MiB > the 1 MiB budget
+            h.data(1, b"\x00" + (3 << 19).to_bytes(4, "big"))
             hdrs, _, _ = h.result(1)
             self.assertEqual(grpc_status(hdrs), GRPC_UNAVAILABLE)
             raw = hdrs["grpc-status-details-bin"]
@@ -487,6 +504,8 @@ class UnavailableTest(unittest.TestCase):
             ri = details_pb2.RetryInfo.FromString(infos[0].value)
             self.assertGreater(ri.retry_delay.seconds, 0)
             # memory was released: a small request goes through
+            holder.close()
+            wait_until(lambda: buffered_bytes(o) == 0, 10, "the holder's bytes to be released")
             h.headers(3)
             h.data(3, framed(traces_req([span(1)])), end=True)
             hdrs, _, _ = h.result(3)
