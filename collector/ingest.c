@@ -23,11 +23,15 @@
 #include "o2d_time.h"
 #include "pipeline.h"
 
-/* A thread keeps at most this much of its decode arena's blocks and of its inflate buffer
- * between requests: the per-thread part of README's memory ceiling. Kept blocks spare a
- * typical request (up to a few hundred spans) any allocation; larger ones go back after each
- * request. */
-#define KEEP_ARENA_BYTES   (1024u * 1024)
+/* Between requests a thread keeps at least KEEP_ARENA_MIN of its decode arena's blocks (a
+ * request of a few hundred spans then allocates nothing), as much as its last request used up
+ * to KEEP_ARENA_MAX, and an inflate buffer of at most KEEP_INFLATE_BYTES: the per-thread part
+ * of README's memory ceiling. Following the last request lets a steady stream of larger bodies
+ * (a thousand spans: 2-3 MiB decoded and translated) reuse its blocks instead of mapping and
+ * faulting them in anew each time (2.5x the CPU per span), while one small request after a
+ * burst gives the extra back. */
+#define KEEP_ARENA_MIN     (1024u * 1024)
+#define KEEP_ARENA_MAX     (4096u * 1024)
 #define KEEP_INFLATE_BYTES (256u * 1024)
 /* The first guess at a gzip body's inflated size when its trailer says less than this. */
 #define INFLATE_FIRST (64u * 1024)
@@ -342,7 +346,8 @@ static struct ingest_tls *thread_state(struct ingest *ing)
         return NULL;
     }
     o2d_arena_init(&t->arena, ing->memory_limit);
-    t->arena.keep = KEEP_ARENA_BYTES;
+    t->arena.keep = KEEP_ARENA_MIN;
+    t->arena.keep_max = KEEP_ARENA_MAX;
     o2d_buf_init(&t->inflated, 0);
     t->ing = ing;
     t->budget.take = budget_take;

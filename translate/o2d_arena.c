@@ -106,10 +106,18 @@ void o2d_arena_reset(struct o2d_arena *a)
 {
     /* Oldest first: the small blocks every request starts with are the ones worth keeping. */
     struct o2d_arena_block *oldest = NULL;
+    size_t in_use = 0;
     for (struct o2d_arena_block *b = a->head, *next; b != NULL; b = next) {
         next = b->next;
         b->next = oldest;
         oldest = b;
+        in_use += b->size;
+    }
+    /* A caller that sets keep_max keeps what this use took (within [keep, keep_max]), so that
+     * a steady run of larger uses reuses its blocks while one small use gives them back. */
+    size_t keep = a->keep;
+    if (a->keep_max > keep && in_use > keep) {
+        keep = in_use < a->keep_max ? in_use : a->keep_max;
     }
     size_t kept = 0;
     struct o2d_arena_block **tail = &a->spare;
@@ -118,7 +126,7 @@ void o2d_arena_reset(struct o2d_arena *a)
     }
     for (struct o2d_arena_block *b = oldest, *next; b != NULL; b = next) {
         next = b->next;
-        if (kept <= a->keep && b->size <= a->keep - kept) {
+        if (kept <= keep && b->size <= keep - kept) {
             b->next = NULL;
             b->off = 0;
             *tail = b;

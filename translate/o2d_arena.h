@@ -44,8 +44,9 @@ struct o2d_arena {
     size_t reserved;               /* bytes held in blocks, spare ones included */
     size_t limit;                  /* `used` never exceeds this */
     size_t keep;                   /* on reset, keep blocks of up to this many bytes in all */
-    int failed;                    /* an allocation was refused since the last reset */
-    int refused;                   /* the budget's answer when it refused, else O2D_OK */
+    size_t keep_max; /* when above keep: keep as much as the last use took, up to this */
+    int failed;      /* an allocation was refused since the last reset */
+    int refused;     /* the budget's answer when it refused, else O2D_OK */
     const struct o2d_arena_budget *charged_to; /* budget of `charged`, NULL when none */
     size_t charged;                            /* bytes taken from it since the last reset */
     ProtobufCAllocator pb;                     /* allocates from this arena; free is a no-op */

@@ -29,10 +29,13 @@ HTTP_MAX = 20 * MIB  # receivers.otlp.protocols.http.max_request_body_size defau
 # README.md, "Memory": the fixed part without the 26 MiB the LLM Obs span builders may keep
 # after LLM spans (these tests send none), per receiver thread and per open connection.
 FIXED_MIB = 24
-PER_THREAD_MIB = 2
+PER_THREAD_MIB = 5
 PER_CONN_MIB = 1 / 8
-# After the load, RSS comes back to within this of what it was before it (README.md).
+# After the load, RSS comes back to within this of what it was before it (README.md), plus
+# the arena blocks each receiver thread may keep from its last request (up to 4 MiB, 3 more
+# than the 1 MiB every thread keeps anyway), which its next small request gives back.
 AFTER_MIB = 8
+KEPT_AFTER_BURST_MIB = 3
 AT_ONCE = 4
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("OTEL2DD_BUILD", os.path.join(HERE, "..", "..", "build"))
@@ -228,9 +231,10 @@ class MemoryBound(unittest.TestCase):
             peak = proc_mib(o.pid())["VmHWM"]
             self.assertLess(peak, ceiling, "peak RSS %.0f MiB, ceiling %.0f MiB" %
                             (peak, ceiling))
-            wait_until(lambda: proc_mib(o.pid())["VmRSS"] <= before + AFTER_MIB, 10,
+            after = AFTER_MIB + KEPT_AFTER_BURST_MIB * receiver_threads()
+            wait_until(lambda: proc_mib(o.pid())["VmRSS"] <= before + after, 10,
                        "RSS back within %d MiB of %.0f MiB (is %.0f)" %
-                       (AFTER_MIB, before, proc_mib(o.pid())["VmRSS"]))
+                       (after, before, proc_mib(o.pid())["VmRSS"]))
             return answers, peak
 
     def test_grpc_messages_near_the_limit(self):
