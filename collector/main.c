@@ -141,7 +141,7 @@ static int run(const struct o2d_config *cfg)
         o2d_logf(O2D_LOG_ERROR, "cannot start the pipeline: %s", o2d_strerror(rv));
         goto out;
     }
-    if ((rv = ingest_new(&ing, pipeline, cfg->memory_limit)) != O2D_OK) {
+    if ((rv = ingest_new(&ing, pipeline_ingest_submit, pipeline, cfg->memory_limit)) != O2D_OK) {
         o2d_logf(O2D_LOG_ERROR, "cannot start ingest: %s", o2d_strerror(rv));
         goto out;
     }

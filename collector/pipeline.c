@@ -113,6 +113,11 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
     return O2D_OK;
 }
 
+int pipeline_ingest_submit(void *ctx, enum o2d_transport tr, const struct otlp_request *req)
+{
+    return pipeline_submit(ctx, tr, req);
+}
+
 struct flush_job {
     struct exporter *e;
     int64_t deadline_ms;

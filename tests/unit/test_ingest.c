@@ -151,7 +151,7 @@ static void decoded_structures_count(void **state)
 
     /* One request alone needs more than a 2 MiB budget: too large, and nothing stays held. */
     struct ingest *small = NULL;
-    assert_int_equal(ingest_new(&small, f->p, 2 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&small, pipeline_ingest_submit, f->p, 2 * MIB), O2D_OK);
     assert_int_equal(send(small, O2D_COMP_NONE, body, len, &res), O2D_ERR_TOO_LARGE);
     assert_non_null(strstr(res.reason, "memory_limit_mib"));
     assert_all_given_back(small, 2 * MIB);
@@ -159,7 +159,7 @@ static void decoded_structures_count(void **state)
 
     /* With room, it is accepted; while others hold the room, "retry later". */
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(&ing, f->p, 64 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&ing, pipeline_ingest_submit, f->p, 64 * MIB), O2D_OK);
     assert_int_equal(send(ing, O2D_COMP_NONE, body, len, &res), O2D_OK);
     assert_int_equal(res.accepted, 2000);
     assert_all_given_back(ing, 64 * MIB);
@@ -185,14 +185,14 @@ static void inflated_body_counts(void **state)
 
     /* The inflated body alone is larger than a 1 MiB budget. */
     struct ingest *small = NULL;
-    assert_int_equal(ingest_new(&small, f->p, MIB), O2D_OK);
+    assert_int_equal(ingest_new(&small, pipeline_ingest_submit, f->p, MIB), O2D_OK);
     assert_int_equal(send(small, O2D_COMP_GZIP, z, zlen, &res), O2D_ERR_TOO_LARGE);
     assert_all_given_back(small, MIB);
     ingest_free(small);
 
     /* Room for it: accepted; the room taken: retry later, before anything is inflated. */
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(&ing, f->p, 128 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&ing, pipeline_ingest_submit, f->p, 128 * MIB), O2D_OK);
     assert_int_equal(send(ing, O2D_COMP_GZIP, z, zlen, &res), O2D_OK);
     assert_int_equal(res.accepted, 10000);
     assert_int_equal(ingest_reserve(ing, 127 * MIB), O2D_OK);
@@ -242,7 +242,7 @@ static void json_reader_buffer_counts(void **state)
 
     /* The body and its decoded string fit in 3 MiB; with the reader's buffer they do not. */
     struct ingest *small = NULL;
-    assert_int_equal(ingest_new(&small, f->p, 3 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&small, pipeline_ingest_submit, f->p, 3 * MIB), O2D_OK);
     assert_int_equal(ingest_request(small, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_JSON,
                                     O2D_COMP_NONE, (const uint8_t *)body, len, 20 * MIB, &res),
                      O2D_ERR_TOO_LARGE);
@@ -251,7 +251,7 @@ static void json_reader_buffer_counts(void **state)
     ingest_free(small);
 
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(&ing, f->p, 8 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&ing, pipeline_ingest_submit, f->p, 8 * MIB), O2D_OK);
     assert_int_equal(ingest_request(ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_JSON,
                                     O2D_COMP_NONE, (const uint8_t *)body, len, 20 * MIB, &res),
                      O2D_OK);

@@ -68,7 +68,7 @@ static void shares_against_one_budget(void **state)
 {
     (void)state;
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(&ing, NULL, 64 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&ing, NULL, NULL, 64 * MIB), O2D_OK);
     struct ingest_share a, b, c;
     ingest_share_init(ing, &a, 1 * MIB); /* cap 4 MiB: 1/16 of 64 MiB */
     ingest_share_init(ing, &b, 32 * MIB);
@@ -123,7 +123,7 @@ static void larger_than_the_budget(void **state)
 {
     (void)state;
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(&ing, NULL, 8 * MIB), O2D_OK);
+    assert_int_equal(ingest_new(&ing, NULL, NULL, 8 * MIB), O2D_OK);
     struct ingest_share sh;
     ingest_share_init(ing, &sh, 20 * MIB); /* an HTTP size limit above the budget */
     assert_int_equal(sh.cap, 8 * MIB);

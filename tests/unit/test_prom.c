@@ -183,7 +183,7 @@ static void ingest_counts_what_it_answered(void **state)
     struct pipeline *p = NULL;
     assert_int_equal(pipeline_new(&p, &cfg), O2D_OK);
     struct ingest *ing = NULL;
-    assert_int_equal(ingest_new(&ing, p, 1 << 20), O2D_OK);
+    assert_int_equal(ingest_new(&ing, pipeline_ingest_submit, p, 1 << 20), O2D_OK);
 
     static const char two_spans[] =
         "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":["

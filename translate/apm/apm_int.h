@@ -118,8 +118,6 @@ struct apm_lookup {
  * arena. O2D_ERR_TOO_LARGE when the arena is full. */
 int apm_lookup_str(const struct apm_lookup *lk, const enum apm_key *keys, size_t nkeys,
                    struct apm_str *out);
-/* pcommon Value.AsString of v into the arena (or pointing into v for strings). */
-int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v, struct apm_str *out);
 
 enum apm_kind {
     APM_KIND_UNSPECIFIED = 0,
@@ -177,5 +175,8 @@ int apm_json_float(struct o2d_buf *b, double f);
 /* MarshalEvents / MarshalLinks of transform.go. */
 int apm_json_events(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span);
 int apm_json_links(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span);
+/* pcommon Value.AsString of v into the arena (or pointing into v for strings);
+ * apm_names.c and apm.c read attributes through it, so it lives here, below them. */
+int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v, struct apm_str *out);
 
 #endif

@@ -21,7 +21,6 @@
 #include "o2d_json_out.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
-#include "pipeline.h"
 
 /* Between requests a thread keeps at least KEEP_ARENA_MIN of its decode arena's blocks (a
  * request of a few hundred spans then allocates nothing), as much as its last request used up
@@ -72,7 +71,8 @@ struct ingest_tls {
 };
 
 struct ingest {
-    struct pipeline *pipeline; /* borrowed */
+    ingest_submit_fn submit;
+    void *submit_ctx; /* borrowed */
     size_t memory_limit;
     atomic_size_t inflight;
     pthread_key_t tls_key;
@@ -172,7 +172,8 @@ static void tls_free(void *p)
     o2d_free(t);
 }
 
-int ingest_new(struct ingest **out, struct pipeline *p, size_t memory_limit)
+int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx,
+               size_t memory_limit)
 {
     struct ingest *ing = o2d_calloc(1, sizeof(*ing));
     if (ing == NULL) {
@@ -187,7 +188,8 @@ int ingest_new(struct ingest **out, struct pipeline *p, size_t memory_limit)
         o2d_free(ing);
         return O2D_ERR_SYSTEM;
     }
-    ing->pipeline = p;
+    ing->submit = submit;
+    ing->submit_ctx = submit_ctx;
     ing->memory_limit = memory_limit;
     *out = ing;
     return O2D_OK;
@@ -508,7 +510,7 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         set_budget_error(res, t->refused, rv, reason);
         goto out;
     }
-    rv = pipeline_submit(ing->pipeline, tr, &req);
+    rv = ing->submit(ing->submit_ctx, tr, &req);
     if (rv != O2D_OK && t->refused != O2D_OK) {
         /* translation's scratch arenas found the budget spent */
         set_budget_error(res, t->refused, rv, NULL);

@@ -9,9 +9,7 @@
  * Normalization of the results (NormalizeName, truncation) is left to apm.c, which applies the
  * agent normalizer to every span whatever rule named it.
  */
-#include <inttypes.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,67 +153,6 @@ void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n)
             ix->v[id] = kv[i]->value;
         }
     }
-}
-
-int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v, struct apm_str *out)
-{
-    char tmp[64];
-    int n;
-    *out = APM_STR_LIT("");
-    if (v == NULL) {
-        return O2D_OK;
-    }
-    switch (v->value_case) {
-    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE:
-        out->p = v->string_value;
-        out->n = strlen(v->string_value);
-        return O2D_OK;
-    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE:
-        *out = v->bool_value ? APM_STR_LIT("true") : APM_STR_LIT("false");
-        return O2D_OK;
-    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE:
-        n = snprintf(tmp, sizeof(tmp), "%" PRId64, v->int_value);
-        break;
-    case OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE__NOT_SET:
-        return O2D_OK;
-    default: {
-        /* Doubles, bytes, arrays and maps: their JSON text (a JSON string for bytes, without
-         * its quotes), as pcommon writes them. */
-        struct o2d_buf b;
-        o2d_buf_init(&b, 64 * 1024 * 1024);
-        int rv;
-        if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE) {
-            rv = apm_json_float(&b, v->double_value);
-        } else {
-            rv = apm_json_value(&b, a, v, 0);
-        }
-        if (rv == O2D_OK) {
-            const char *p = (const char *)b.data;
-            size_t len = b.len;
-            if (v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BYTES_VALUE &&
-                len >= 2) {
-                p++;
-                len -= 2;
-            }
-            char *s = o2d_arena_strndup(a, p != NULL ? p : "", len);
-            if (s == NULL) {
-                rv = O2D_ERR_TOO_LARGE;
-            } else {
-                out->p = s;
-                out->n = len;
-            }
-        }
-        o2d_buf_cleanup(&b);
-        return rv;
-    }
-    }
-    char *s = o2d_arena_strndup(a, tmp, (size_t)n);
-    if (s == NULL) {
-        return O2D_ERR_TOO_LARGE;
-    }
-    out->p = s;
-    out->n = (size_t)n;
-    return O2D_OK;
 }
 
 int apm_lookup_str(const struct apm_lookup *lk, const enum apm_key *keys, size_t nkeys,

@@ -17,7 +17,6 @@
 #include "otlp.h"
 #include "prom.h"
 
-struct pipeline;
 struct ingest;
 
 enum o2d_transport {
@@ -40,8 +39,17 @@ struct ingest_result {
     const char *reject_reason; /* static; set when rejected > 0 */
 };
 
-/* Borrows the pipeline; memory_limit is the budget of ingest_reserve(). */
-int ingest_new(struct ingest **out, struct pipeline *p, size_t memory_limit);
+/*
+ * Where a decoded request is handed on: the pipeline, which sits above the receivers
+ * (collector/pipeline.c), so ingest reaches it through this pointer and never names it.
+ * Returns O2D_OK once the request is taken, or why it was refused.
+ */
+typedef int (*ingest_submit_fn)(void *ctx, enum o2d_transport tr,
+                                const struct otlp_request *req);
+
+/* Borrows submit_ctx (the pipeline); memory_limit is the budget of ingest_reserve(). */
+int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx,
+               size_t memory_limit);
 void ingest_free(struct ingest *ing);
 
 /*
