@@ -1,8 +1,9 @@
 /*
  * llmobs_exporter.h: the Datadog LLM Observability exporter. gen_ai spans become LLM Obs
- * span events (translate/llmobs.h), wait in the trace buffer until their LLM Obs parent is
- * settled (translate/llmobs_buffer.h), and are POSTed as the JSON array of envelopes Datadog's
- * tracers send to <llmobs-intake.<site>>/api/v2/llmobs (../shared/reference/llmobs.md 1.1-1.4).
+ * span events (translate/llmobs/llmobs.h), wait in the trace buffer until their LLM Obs parent is
+ * settled (translate/llmobs/llmobs_buffer.h), and are POSTed as the JSON array of envelopes
+ * Datadog's tracers send to <llmobs-intake.<site>>/api/v2/llmobs
+ * (../shared/reference/llmobs.md 1.1-1.4).
  *
  * submit() runs on the receiving thread: traces are classified, their LLM Obs spans built and
  * every span of the traces that have some is added to the buffer; gen_ai log records join
@@ -11,7 +12,7 @@
  * 200 ms and sends through the shared HTTP layer (http_client.h), which retries.
  *
  * The APM side of the same spans (type llm) is datadog.c's business. (Not named llmobs.h:
- * datadog.h includes translate/llmobs.h as "llmobs.h", which a header here would shadow.)
+ * datadog.h includes translate/llmobs/llmobs.h as "llmobs.h", which a header here would shadow.)
  */
 #ifndef O2D_LLMOBS_EXPORTER_H
 #define O2D_LLMOBS_EXPORTER_H

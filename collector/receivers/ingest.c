@@ -172,8 +172,7 @@ static void tls_free(void *p)
     o2d_free(t);
 }
 
-int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx,
-               size_t memory_limit)
+int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx, size_t memory_limit)
 {
     struct ingest *ing = o2d_calloc(1, sizeof(*ing));
     if (ing == NULL) {

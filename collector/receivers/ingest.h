@@ -44,12 +44,10 @@ struct ingest_result {
  * (collector/pipeline.c), so ingest reaches it through this pointer and never names it.
  * Returns O2D_OK once the request is taken, or why it was refused.
  */
-typedef int (*ingest_submit_fn)(void *ctx, enum o2d_transport tr,
-                                const struct otlp_request *req);
+typedef int (*ingest_submit_fn)(void *ctx, enum o2d_transport tr, const struct otlp_request *req);
 
 /* Borrows submit_ctx (the pipeline); memory_limit is the budget of ingest_reserve(). */
-int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx,
-               size_t memory_limit);
+int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx, size_t memory_limit);
 void ingest_free(struct ingest *ing);
 
 /*

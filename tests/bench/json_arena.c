@@ -1,6 +1,6 @@
 /*
  * json_arena.c: what decoding an OTLP/JSON body costs, in memory and CPU, for the streaming
- * decoder (translate/otlp_json.c) and for the jansson tree walk it replaced (kept as the
+ * decoder (translate/otlp/otlp_json.c) and for the jansson tree walk it replaced (kept as the
  * reference of tests/unit/otlp_json_ref.c). Not a test; built on demand:
  *
  *   cmake --build build --target json_arena

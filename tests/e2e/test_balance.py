@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of connection balancing (collector/acceptor.c) for both receivers.
+"""End-to-end tests of connection balancing (collector/receivers/acceptor.c) for both receivers.
 
 Eight connections opened at once, one request on each: with otel2dd's log at debug level,
 every connection a worker adopts is logged as {"msg":"connection","server":..,"worker":N}.

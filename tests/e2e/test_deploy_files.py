@@ -94,8 +94,8 @@ def dockerfile_binary():
 
 
 def embedded_config():
-    """The embedded default configuration (collector/config.c, o2d_config_embedded) as YAML."""
-    with open(os.path.join(ROOT, "collector", "config.c")) as f:
+    """The embedded default configuration (collector/config/config.c, o2d_config_embedded) as YAML."""
+    with open(os.path.join(ROOT, "collector", "config", "config.c")) as f:
         src = f.read()
     body = src[src.index("o2d_config_embedded[] ="):]
     body = body[:body.index(";\n")]
@@ -123,7 +123,7 @@ def readme_memory_section():
 
 def drain_seconds():
     """service.shutdown_timeout's default, from the embedded configuration."""
-    with open(os.path.join(ROOT, "collector", "config.c")) as f:
+    with open(os.path.join(ROOT, "collector", "config", "config.c")) as f:
         m = re.search(r"shutdown_timeout:\s*(\d+)s", f.read())
     return int(m.group(1))
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of the OTLP/gRPC receiver (collector/grpc_server.c).
+"""End-to-end tests of the OTLP/gRPC receiver (collector/receivers/grpc_server.c).
 
 Runs build/otel2dd (or $OTEL2DD_BIN) through harness.Otel2dd on 127.0.0.1 with ephemeral
 ports. Two kinds of client:

@@ -1,4 +1,4 @@
-"""End-to-end tests of the health endpoint (collector/health.c) through build/otel2dd: ready
+"""End-to-end tests of the health endpoint (collector/servers/health.c) through build/otel2dd: ready
 once the receivers listen, 404/405/HEAD, and 503 "draining" from SIGTERM until exit -- also
 while the Datadog exporter is still flushing to an intake that does not answer, when the
 metrics endpoint must still be scrapable and show what waits.

@@ -1,4 +1,4 @@
-"""End-to-end tests of `otel2dd health [URL]` (collector/health_cmd.c), the container health
+"""End-to-end tests of `otel2dd health [URL]` (collector/commands/health_cmd.c), the container health
 check: against a real otel2dd (ready, draining), and against small sockets that refuse,
 never answer, answer garbage or answer too much.
 

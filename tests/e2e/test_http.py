@@ -1,4 +1,4 @@
-"""End-to-end tests of the OTLP/HTTP receiver (collector/http_server.c).
+"""End-to-end tests of the OTLP/HTTP receiver (collector/receivers/http_server.c).
 
 Runs build/otel2dd (or $OTEL2DD_BIN) through harness.Otel2dd on 127.0.0.1 with ephemeral
 ports and talks HTTP/1.1 to it with http.client and raw sockets. Answers are decoded with

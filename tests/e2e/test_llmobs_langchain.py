@@ -166,7 +166,7 @@ class LangChainLLMObs(IntakeTestCase):
         self.assertEqual((m.get("input_tokens"), m.get("output_tokens"), m.get("total_tokens")),
                          (21, 9, 30), ctx)
         # LLM spans stay in APM typed llm, so the two views link: gen_ai.* spans by Datadog's
-        # own rule, OpenInference's (llm.* keys only) by ours (translate/apm_names.c).
+        # own rule, OpenInference's (llm.* keys only) by ours (translate/apm/apm_names.c).
         self.assertEqual(by_id[int(llm["span_id"])]["type"], "llm", ctx)
 
         # Workflows and the tool.

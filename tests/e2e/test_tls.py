@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""End-to-end tests of TLS on the OTLP receivers (collector/tls.c, grpc_server.c, http_server.c).
+"""End-to-end tests of TLS on the OTLP receivers (collector/receivers/tls.c, grpc_server.c, http_server.c).
 
 A throwaway CA and server certificates for 127.0.0.1 (IP SAN) are made at test time with the
 `openssl` CLI in a temporary directory. Clients:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""`otel2dd validate [--config FILE | FILE]` (collector/validate_cmd.c) through the real binary:
+"""`otel2dd validate [--config FILE | FILE]` (collector/commands/validate_cmd.c) through the real binary:
   - the embedded default, and files, print their effective configuration as YAML that an
     independent reader (python3-yaml) parses, followed by a summary in comments;
   - that YAML, with the masked key put back, validates again to the same output;

@@ -1,5 +1,5 @@
 /*
- * test_apm.c: the string rules of translate/apm_normalize.c (tag normalization examples of
+ * test_apm.c: the string rules of translate/apm/apm_normalize.c (tag normalization examples of
  * the Datadog reference, UTF-8 repair, truncation inside multi-byte characters), top-level
  * computation, invalid UTF-8 in a translated span, start times before 2000, and the arena limit.
  */

@@ -1,5 +1,5 @@
 /*
- * test_llmobs_buffer.c: the LLM Obs trace buffer (translate/llmobs_buffer.c). LLM Obs spans
+ * test_llmobs_buffer.c: the LLM Obs trace buffer (translate/llmobs/llmobs_buffer.c). LLM Obs spans
  * are built with llmobs_span_build() from small hand-made OTLP spans; the events written are
  * parsed with jansson to check trace_id and parent_id (../shared/reference/llmobs.md 1.3, 7.3).
  * Covers parent resolution through non-LLM spans, child-first arrival, remote parents, the

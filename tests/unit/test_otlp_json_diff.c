@@ -1,5 +1,5 @@
 /*
- * test_otlp_json_diff.c: otlp_json_decode() (streaming, translate/otlp_json.c) against the
+ * test_otlp_json_diff.c: otlp_json_decode() (streaming, translate/otlp/otlp_json.c) against the
  * tree walk it replaced (otlp_json_ref.c, jansson's parser and a walk over its tree) on many
  * bodies: the JSON fixtures, the fuzz corpus, the inputs of the golden tests, a few bodies
  * written for the corners (repeated keys, null, proto names, both names at once), and

@@ -1,8 +1,9 @@
 /*
- * test_prom.c: the Prometheus text writer (collector/prom.c): HELP/TYPE lines, label value
+ * test_prom.c: the Prometheus text writer (collector/servers/prom.c): HELP/TYPE lines, label value
  * escaping, number formatting, cumulative histogram buckets with +Inf, _sum and _count, the
  * buffer's bound and failed allocations; then the receivers' counters as ingest writes them
- * after known requests (collector/ingest.c), through a real pipeline with the debug exporter.
+ * after known requests (collector/receivers/ingest.c), through a real pipeline with the debug
+ * exporter.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -5,7 +5,7 @@
  * O2D_ERR_FATAL leave the object that returned them unusable. Functions that can fail
  * return a status and put results in out-parameters; decoders also hand back a reason, a
  * static string that tests compare and that becomes the gRPC message or HTTP error body.
- * Mapping a status to a gRPC code or an HTTP status lives in collector/status_map.c.
+ * Mapping a status to a gRPC code or an HTTP status lives in collector/receivers/status_map.c.
  */
 #ifndef O2D_H
 #define O2D_H

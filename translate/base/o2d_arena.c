@@ -1,7 +1,7 @@
 /*
  * o2d_arena.c: bump allocator in blocks that double in size, with a byte limit, and charged
  * block by block to the calling thread's budget when one is set. What the budget is and what
- * happens when it is spent is the caller's business (collector/ingest.c).
+ * happens when it is spent is the caller's business (collector/receivers/ingest.c).
  */
 #include <stdint.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /*
  * o2d_status.c: names for the status enum. Kept apart from the mappings to wire codes,
- * which belong to the receivers (collector/status_map.c).
+ * which belong to the receivers (collector/receivers/status_map.c).
  */
 #include "o2d.h"
 

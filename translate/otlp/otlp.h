@@ -76,7 +76,7 @@ int otlp_decode(struct o2d_arena *a, enum otlp_signal sig, enum otlp_encoding en
                 const uint8_t *body, size_t len, struct otlp_request *out, const char **reason);
 
 /*
- * OTLP/JSON (translate/otlp_json.c): proto3 JSON as OTLP defines it: lowerCamelCase names
+ * OTLP/JSON (translate/otlp/otlp_json.c): proto3 JSON as OTLP defines it: lowerCamelCase names
  * (original snake_case names accepted too), trace and span ids as hex, enums as integers (or
  * their names), 64-bit integers as strings or numbers, absent fields as defaults, unknown
  * fields ignored. Produces the same protobuf-c structures otlp_decode() would, allocated in

@@ -30,7 +30,7 @@
  * for hostile bodies of empty objects, each of which still costs a whole message: 5 for {}
  * data points, 26 for {} attributes or array values, 79 for {} spans (a 200-byte Span for 3
  * bytes of text). The receivers' memory budget, which every arena block is charged to
- * (collector/ingest.c), bounds those.
+ * (collector/receivers/ingest.c), bounds those.
  * The jansson tree walk this replaced needed 8 to 11.5 times the body for SDK bodies, 20 for
  * small attributes, and most of it outside the arena's limit.
  *
