@@ -253,10 +253,11 @@ void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t
     sh->cap = ingest_share_cap(ing->memory_limit, max_request);
 }
 
-int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
-                       const char **reason)
+/* What the share itself allows: n more bytes past the whole budget can never fit (retrying
+ * cannot help), past the share's cap only not now. */
+static int share_allows(const struct ingest *ing, const struct ingest_share *sh, size_t n,
+                        const char **reason)
 {
-    /* Retrying cannot help a body the whole budget could never hold. */
     if (n > ing->memory_limit - sh->held) {
         *reason = reason_whole;
         return O2D_ERR_TOO_LARGE;
@@ -264,6 +265,16 @@ int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t
     if (n > sh->cap - sh->held) {
         *reason = reason_share;
         return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
+}
+
+int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t n,
+                       const char **reason)
+{
+    int rv = share_allows(ing, sh, n, reason);
+    if (rv != O2D_OK) {
+        return rv;
     }
     if (!budget_fits(ing, atomic_load_explicit(&ing->inflight, memory_order_relaxed), n)) {
         *reason = reason_budget;
@@ -274,13 +285,9 @@ int ingest_share_admit(struct ingest *ing, const struct ingest_share *sh, size_t
 
 int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, const char **reason)
 {
-    if (n > ing->memory_limit - sh->held) {
-        *reason = reason_whole;
-        return O2D_ERR_TOO_LARGE;
-    }
-    if (n > sh->cap - sh->held) {
-        *reason = reason_share;
-        return O2D_ERR_BUSY;
+    int rv = share_allows(ing, sh, n, reason);
+    if (rv != O2D_OK) {
+        return rv;
     }
     if (ingest_reserve(ing, n) != O2D_OK) {
         *reason = reason_budget;
