@@ -2,11 +2,12 @@
  * validate_cmd.c: `otel2dd validate [--config FILE | FILE]`. Loads and prepares the
  * configuration exactly as a start would (the embedded default when no file is given, the
  * DD_* variables applied, api.key_file read), but opens no socket and sends nothing. Prints
- * the effective configuration as YAML on stdout (config.c writes it from the key table, so
- * it loads back to the same values), then a summary in YAML comments: where data goes,
- * which receivers listen where, whether LLM Observability is on and why. An invalid file
- * prints "file:line: message" on stderr and exits 1. The API key is never printed: the YAML
- * says "<secret>", the summary never names it, and the loader's messages hide it.
+ * the effective configuration as YAML on stdout (collector/config/config_write.c writes it
+ * from the key table, so it loads back to the same values), then a summary in YAML
+ * comments: where data goes, which receivers listen where, whether LLM Observability is on
+ * and why. An invalid file prints "file:line: message" on stderr and exits 1. The API key
+ * is never printed: the YAML says "<secret>", the summary never names it, and the loader's
+ * messages hide it.
  * Whether TLS certificates load is left to the receivers, which check them at start.
  */
 #include <getopt.h>

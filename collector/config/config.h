@@ -1,7 +1,8 @@
 /*
  * config.h: the effective configuration of otel2dd. It is read from one YAML file shaped
- * like an OpenTelemetry Collector configuration (config.c), or from the embedded default
- * when no file is given. Every limit the receivers enforce lives here with its default.
+ * like an OpenTelemetry Collector configuration (config.c, which drives the other files of
+ * this folder), or from the embedded default when no file is given. Every limit the
+ * receivers enforce lives here with its default.
  */
 #ifndef O2D_CONFIG_H
 #define O2D_CONFIG_H

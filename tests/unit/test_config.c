@@ -1,5 +1,5 @@
 /*
- * test_config.c: the configuration loader (collector/config/config.c). Valid files are checked
+ * test_config.c: the configuration loader (collector/config/). Valid files are checked
  * field by field; invalid ones are golden fixtures, tests/data/config/invalid/NAME.yaml
  * beside NAME.err holding the exact message after the file name, walked by one test.
  * ${env:...} expansion is tested on inline YAML with variables set here.
