@@ -15,7 +15,6 @@
 #include "llmobs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
-#include "o2d_buf.h"
 #include "o2d_log.h"
 #include "pipeline.h"
 
@@ -25,8 +24,6 @@ struct pipeline {
     struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
     int n_exporters;
     struct http_client *http; /* shared by the Datadog exporters */
-    struct exporter *datadog; /* in exporters[] too */
-    struct exporter *llmobs;  /* in exporters[] too */
     atomic_int stopping;
 };
 
@@ -46,7 +43,7 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         if (rv == O2D_OK && cfg->datadog.traces_enabled) {
             rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
-                p->datadog = p->exporters[p->n_exporters++];
+                p->n_exporters++;
             }
         } else if (rv == O2D_OK) {
             o2d_logf(O2D_LOG_INFO, "APM traces and stats are off (exporters.datadog.traces.enabled "
@@ -57,7 +54,7 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         if (rv == O2D_OK && cfg->datadog.llmobs.enabled) {
             rv = llmobs_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
-                p->llmobs = p->exporters[p->n_exporters++];
+                p->n_exporters++;
             }
         }
     } else {
@@ -118,6 +115,17 @@ int pipeline_ingest_submit(void *ctx, enum o2d_transport tr, const struct otlp_r
     return pipeline_submit(ctx, tr, req);
 }
 
+/* Every exporter stops sending and counts what it still holds. */
+static void stop_all(struct pipeline *p)
+{
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e != NULL && e->type->stop != NULL) {
+            e->type->stop(e);
+        }
+    }
+}
+
 struct flush_job {
     struct exporter *e;
     int64_t deadline_ms;
@@ -156,57 +164,22 @@ void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms)
     /* Past the deadline nothing more is sent: the senders stop and count what they still
      * hold, and freeing the client completes (and counts) what was in flight or retrying.
      * Every counter is final after this. */
-    if (p->datadog != NULL) {
-        datadog_exporter_stop(p->datadog);
-    }
-    if (p->llmobs != NULL) {
-        llmobs_exporter_stop(p->llmobs);
-    }
+    stop_all(p);
     http_client_free(p->http);
     p->http = NULL;
-}
-
-/* Adds `"name":n` to the JSON object in b when n > 0. */
-static void lost_field(struct o2d_buf *b, const char *name, uint64_t n, uint64_t *total)
-{
-    if (n == 0) {
-        return;
-    }
-    o2d_buf_printf(b, "%s\"%s\":%llu", b->len > 1 ? "," : "", name, (unsigned long long)n);
-    *total += n;
 }
 
 void pipeline_log_undelivered(struct pipeline *p)
 {
     /* Spans refused with "retry later" (queue full, shutting down) are the sender's to
      * retry, not lost here; everything else that was accepted and not delivered counts. */
-    struct o2d_buf dd, lo;
     uint64_t total = 0;
-    o2d_buf_init(&dd, 1024);
-    o2d_buf_init(&lo, 1024);
-    o2d_buf_append_byte(&dd, '{');
-    o2d_buf_append_byte(&lo, '{');
-    uint64_t stats_lost = 0;
-    if (p->datadog != NULL) {
-        struct datadog_counters c;
-        datadog_exporter_counters(p->datadog, &c);
-        for (int r = 0; r < DATADOG_DROP_N; r++) {
-            if (r != DATADOG_DROP_QUEUE_FULL) {
-                lost_field(&dd, datadog_drop_reason_name(r), c.spans_dropped[r], &total);
-            }
-        }
-        stats_lost = c.stats_payloads_dropped;
-        total += stats_lost;
-    }
-    if (p->llmobs != NULL) {
-        struct llmobs_exporter_counters c;
-        llmobs_exporter_counters(p->llmobs, &c);
-        for (int r = 0; r < LLMOBS_DROP_N; r++) {
-            lost_field(&lo, llmobs_exporter_drop_reason_name(r), c.events_dropped[r], &total);
+    for (int i = 0; i < p->n_exporters; i++) {
+        const struct exporter *e = p->exporters[i];
+        if (e->type->undelivered != NULL) {
+            total += e->type->undelivered(e, NULL);
         }
     }
-    o2d_buf_append_byte(&dd, '}');
-    o2d_buf_append_byte(&lo, '}');
     struct o2d_logline l;
     if (total == 0) {
         o2d_log_begin(&l, O2D_LOG_INFO, "undelivered");
@@ -215,19 +188,14 @@ void pipeline_log_undelivered(struct pipeline *p)
     } else {
         o2d_log_begin(&l, O2D_LOG_WARN, "undelivered");
         o2d_log_uint(&l, "total", total);
-        if (dd.len > 2 && dd.data != NULL) {
-            o2d_log_raw(&l, "datadog_spans", (const char *)dd.data, dd.len);
-        }
-        if (stats_lost > 0) {
-            o2d_log_uint(&l, "datadog_stats_payloads", stats_lost);
-        }
-        if (lo.len > 2 && lo.data != NULL) {
-            o2d_log_raw(&l, "llmobs_events", (const char *)lo.data, lo.len);
+        for (int i = 0; i < p->n_exporters; i++) {
+            const struct exporter *e = p->exporters[i];
+            if (e->type->undelivered != NULL) {
+                e->type->undelivered(e, &l);
+            }
         }
     }
     o2d_log_end(&l);
-    o2d_buf_cleanup(&dd);
-    o2d_buf_cleanup(&lo);
 }
 
 void pipeline_free(struct pipeline *p)
@@ -235,12 +203,7 @@ void pipeline_free(struct pipeline *p)
     if (p == NULL) {
         return;
     }
-    if (p->datadog != NULL) {
-        datadog_exporter_stop(p->datadog);
-    }
-    if (p->llmobs != NULL) {
-        llmobs_exporter_stop(p->llmobs);
-    }
+    stop_all(p);
     http_client_free(p->http);
     for (int i = 0; i < p->n_exporters; i++) {
         struct exporter *e = p->exporters[i];
@@ -268,7 +231,7 @@ enum output_field {
     OUT_QUEUE_CAPACITY,
 };
 
-static uint64_t output_field(const struct exporter_output_metrics *o, enum output_field f)
+static uint64_t output_field(const struct dlv_metrics *o, enum output_field f)
 {
     switch (f) {
     case OUT_SENT_ITEMS:
@@ -296,7 +259,7 @@ static void write_output_field(struct prom_writer *w, const struct snapshots *s,
     prom_family(w, name, type, help);
     for (int i = 0; i < s->n; i++) {
         for (size_t k = 0; k < s->m[i].n_outputs; k++) {
-            const struct exporter_output_metrics *o = &s->m[i].outputs[k];
+            const struct dlv_metrics *o = &s->m[i].outputs[k];
             if (need_queue && !o->has_queue) {
                 continue;
             }
@@ -365,7 +328,7 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
                 "Items not delivered, per exporter and reason.");
     for (int i = 0; i < s.n; i++) {
         for (size_t k = 0; k < s.m[i].n_outputs; k++) {
-            const struct exporter_output_metrics *o = &s.m[i].outputs[k];
+            const struct dlv_metrics *o = &s.m[i].outputs[k];
             for (size_t r = 0; r < o->n_drops; r++) {
                 struct prom_label l[] = {{"exporter", o->name}, {"reason", o->drops[r].reason}};
                 prom_sample_u64(w, "otel2dd_exporter_dropped_items_total", l, 2, o->drops[r].items);

@@ -5,11 +5,13 @@
  * (../shared/reference/datadog-apm.md sections 1 and 2).
  *
  * submit() runs on the receiving thread: it translates the request (apm.h) in the
- * request's arena, feeds the stats concentrator, packs the payloads into bytes and puts them
- * on a bounded queue; when the queue is full it returns O2D_ERR_BUSY and the receiver
- * answers "retry later". One sender thread batches, compresses and sends through the shared
- * HTTP layer (http_client.h): retries with capped exponential backoff and jitter for 5xx,
- * 408, 429 and network errors, Retry-After honoured, other 4xx dropped and logged.
+ * request's arena, feeds the stats concentrator, packs the payloads into items and queues
+ * them on the traces destination of the delivery layer (delivery.h); when its queue is full,
+ * admit() answers O2D_ERR_BUSY and the receiver answers "retry later". The delivery layer
+ * batches, compresses and sends through the shared HTTP client (http_client.h): retries
+ * with capped exponential backoff and jitter for 5xx, 408, 429 and network errors,
+ * Retry-After honoured, a body refused with 413 sent again in halves, other 4xx dropped and
+ * logged.
  *
  * Agent mode (agent.endpoint set): the same spans and stats go to a local Datadog Agent as a
  * tracer sends them, v0.4 msgpack traces to <agent>/v0.4/traces (apm_msgpack.h) and
@@ -65,16 +67,12 @@ struct datadog_config {
 
 struct http_client;
 
-/* Starts nothing yet: the sender thread starts in ->start. Borrows cfg for its lifetime, and
+/* Starts nothing yet: the destinations start in ->start. Borrows cfg for its lifetime, and
  * `http`, the HTTP client shared with the other Datadog exporters (NULL: ->start makes one of
- * its own). With a shared client the owner calls datadog_exporter_stop(), frees the client
- * (which completes what is still retrying, counted here), then destroys the exporter. */
+ * its own). With a shared client the owner calls ->stop, frees the client (which completes
+ * what is still retrying, counted here), then destroys the exporter. */
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                          struct http_client *http);
-/* Stops the sender thread (idempotent) and counts the spans still queued as dropped
- * (shutdown); the exporter stays readable until destroyed. */
-void datadog_exporter_stop(struct exporter *e);
-
 /* An intake's base URL: `override` when set, else "https://<prefix><site>" (prefix such as
  * "trace.agent.", "api.", "llmobs-intake."; site default datadoghq.com); no trailing slash. */
 void datadog_base_url(const char *override, const char *prefix, const char *site, char *out,
@@ -82,30 +80,5 @@ void datadog_base_url(const char *override, const char *prefix, const char *site
 
 /* "https://trace.agent.<site>" or the override, without a trailing slash. */
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);
-
-/* Why spans were not delivered; closed set, safe as a metric label (datadog_drop_reason_name). */
-enum datadog_drop_reason {
-    DATADOG_DROP_QUEUE_FULL = 0,        /* refused at submit: the sender was told to retry */
-    DATADOG_DROP_REJECTED_4XX = 1,      /* the intake refused the payload (403, 413, 400...) */
-    DATADOG_DROP_RETRIES_EXHAUSTED = 2, /* still failing after max_elapsed_ms */
-    DATADOG_DROP_TOO_LARGE = 3,         /* one trace chunk alone is over the body limit */
-    DATADOG_DROP_SHUTDOWN = 4,          /* still queued or in flight when the exporter stopped */
-    DATADOG_DROP_N
-};
-
-struct datadog_counters {
-    uint64_t spans_queued;
-    uint64_t spans_sent;
-    uint64_t spans_retried; /* spans times retries */
-    uint64_t spans_dropped[DATADOG_DROP_N];
-    uint64_t payloads_sent; /* AgentPayload bodies accepted by the intake */
-    uint64_t bytes_sent;    /* their compressed bytes */
-    uint64_t stats_payloads_sent;
-    uint64_t stats_payloads_dropped;
-};
-
-const char *datadog_drop_reason_name(int reason);
-/* A snapshot of the counters of an exporter made by datadog_exporter_new. */
-void datadog_exporter_counters(const struct exporter *e, struct datadog_counters *out);
 
 #endif

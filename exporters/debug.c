@@ -204,7 +204,7 @@ static void debug_destroy(struct exporter *e)
 static void debug_metrics(const struct exporter *e, struct exporter_metrics *m)
 {
     struct debug_exporter *d = e->ctx;
-    struct exporter_output_metrics *o = &m->outputs[m->n_outputs++];
+    struct dlv_metrics *o = &m->outputs[m->n_outputs++];
     o->name = "debug";
     o->sent_items = atomic_load_explicit(&d->items, memory_order_relaxed);
     o->sent_payloads = atomic_load_explicit(&d->requests, memory_order_relaxed);

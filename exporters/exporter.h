@@ -8,41 +8,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delivery.h"
 #include "llmobs_buffer.h"
 #include "o2d_time.h"
 #include "otlp.h"
 
 struct exporter;
 
-#define EXPORTER_OUTPUTS_MAX      2
-#define EXPORTER_DROP_REASONS_MAX 6
-
-/*
- * What one output of an exporter did since start: a stream of items (spans, LLM Obs events,
- * stats payloads) to one destination. Every string is static and from a closed set, so the
- * metrics server can use it as a label as it is.
- */
-struct exporter_output_metrics {
-    const char *name;       /* "datadog_traces", "datadog_stats", "llmobs", "debug" */
-    uint64_t sent_items;    /* delivered: accepted by the intake (or, debug: shown) */
-    uint64_t sent_payloads; /* request bodies accepted by the intake */
-    uint64_t sent_bytes;    /* their bytes, as sent (compressed when they are) */
-    uint64_t retried_items; /* items times the retries they needed */
-    size_t n_drops;         /* entries of drops[] */
-    struct {
-        const char *reason; /* the exporter's drop reason names (datadog.h, ...) */
-        uint64_t items;
-    } drops[EXPORTER_DROP_REASONS_MAX];
-    int has_queue;                 /* the fields below mean something */
-    uint64_t queue_items;          /* waiting or in flight */
-    uint64_t queue_bytes;          /* the bytes counted against the queue's budget */
-    uint64_t queue_capacity_bytes; /* that budget */
-};
+#define EXPORTER_OUTPUTS_MAX 2
 
 /* A snapshot of an exporter's counters, for the metrics endpoint. */
 struct exporter_metrics {
     size_t n_outputs;
-    struct exporter_output_metrics outputs[EXPORTER_OUTPUTS_MAX];
+    struct dlv_metrics outputs[EXPORTER_OUTPUTS_MAX]; /* delivery.h */
     const char *translated_kind; /* "apm" or "llmobs"; NULL: the exporter translates nothing */
     uint64_t translated_spans;   /* spans it translated and took */
     int has_trace_buffer;        /* the LLM Obs trace buffer: */
@@ -79,6 +57,13 @@ struct exporter_type {
      * metrics server's thread at any time between creation and destroy, so it reads only
      * atomics or takes the exporter's own locks briefly. NULL: nothing to report. */
     void (*metrics)(const struct exporter *e, struct exporter_metrics *m);
+    /* Stops sending (idempotent): background work ends and what is still queued is counted
+     * as lost (shutdown). Shared resources (the HTTP client) are freed after every
+     * exporter stopped, and before destroy. NULL: nothing to stop. */
+    void (*stop)(struct exporter *e);
+    /* What was accepted and lost: with `l`, adds a field per output that lost something
+     * ("<output>": {"<reason>": n}). Returns the sum. NULL: nothing is ever lost. */
+    uint64_t (*undelivered)(const struct exporter *e, struct o2d_logline *l);
 };
 
 struct exporter {

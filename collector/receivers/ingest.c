@@ -46,6 +46,9 @@
 #define SIG_UNKNOWN 3
 #define SIG_SLOTS   4
 
+/* Every request decoded gets the next id (otlp_request.id): its identity to delivery. */
+static atomic_uint_fast64_t next_request_id = 1;
+
 /* Upper bounds of the request latency histogram, in ns: 0.5 ms (a small request on an idle
  * machine) to 5 s (a large gzip body on a loaded one); slower ones land in +Inf. */
 static const int64_t latency_bounds_ns[] = {
@@ -516,6 +519,7 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         set_budget_error(res, t->refused, rv, reason);
         goto out;
     }
+    req.id = atomic_fetch_add_explicit(&next_request_id, 1, memory_order_relaxed);
     rv = ing->submit(ing->submit_ctx, tr, &req);
     if (rv != O2D_OK && t->refused != O2D_OK) {
         /* translation's scratch arenas found the budget spent */

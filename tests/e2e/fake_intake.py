@@ -106,6 +106,7 @@ class FakeIntake:
         self.proxied = 0          # requests that came through as a forward proxy
         self.scripts = collections.defaultdict(collections.deque)
         self.default_status = {}  # path -> status when nothing is scripted
+        self.max_body = {}        # path -> bytes: a longer body gets 413, as a real intake
         self.delay = 0.0          # seconds before each answer
         self.validate_status = 200
         # The agent side: spans of accepted /v0.4/traces bodies (dicts as for `spans`, plus
@@ -428,6 +429,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if it.delay:
             time.sleep(it.delay)
         status, extra = it.next_answer(path)
+        if path in it.max_body and len(body) > it.max_body[path]:
+            status, extra = 413, {}
         rec = {"time": now, "path": path, "method": "POST", "status": status,
                "headers": dict(self.headers.items()), "sha": hashlib.sha256(body).hexdigest(),
                "len": len(body)}

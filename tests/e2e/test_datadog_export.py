@@ -296,18 +296,48 @@ class DatadogExport(IntakeTestCase):
         self.assertGreater(t["spans_dropped_queue_full"], 0)
         self.assertEqual(t["spans_sent"], len(accepted))
 
-    def test_413_dropped_and_logged(self):
+    def test_413_split_until_one_chunk_then_dropped(self):
+        # Every body is refused as too large: the delivery layer builds the body again in
+        # two, the TracerPayload split by its trace chunks, until a body holds one chunk, which
+        # alone cannot be split: 1 + 2 + 4 requests, then the 4 spans are dropped as too large.
         self.intake.default_status[TRACES] = 413
         with Otel2ddChecked(config=dd_config(self.intake)) as o:
-            body, ids = traces_req(10)
+            body, ids = traces_req(4)
             self.assertEqual(send_grpc(o.grpc_port, body), grpc.StatusCode.OK)
-            line = o.wait_log(lambda l: l.get("msg") == "intake rejected the payload", 15,
-                              "the 413 log line")
+            line = o.wait_log(lambda l: l.get("msg", "").startswith(
+                "intake refused a body as too large (413)"), 15, "the 413 log line")
             self.assertEqual(line["http_status"], 413)
             self.assertIn("fake intake says 413", line["response"])
+            dropped = lambda: sum(l.get("spans", 0) for l in o.logs()  # noqa: E731
+                                  if l.get("msg") == "item over the intake's size limit: dropped")
+            wait_until(lambda: dropped() >= 4, 15, "4 spans dropped")
             self.assertEqual(o.stop(), 0)
-        self.assertEqual(len(self.intake.requests_to(TRACES)), 1)
-        self.assertEqual(totals(o)["spans_dropped_rejected_4xx"], 10)
+        self.assertEqual(len(self.intake.requests_to(TRACES)), 7)
+        t = totals(o)
+        self.assertEqual(t["spans_dropped_too_large"], 4)
+        self.assertEqual(t["spans_dropped_rejected_4xx"], 0)
+
+    def test_413_body_sent_again_in_halves(self):
+        # An intake whose limit is below what otel2dd assumes: a refused body is sent again
+        # in smaller bodies, and every span arrives once.
+        self.intake.max_body[TRACES] = 20000
+        with Otel2ddChecked(config=dd_config(self.intake)) as o:
+            ids = []
+            for _ in range(3):
+                body, i = traces_req(60, pad=150)
+                self.assertEqual(send_http(o.http_port, body), 200)
+                ids += i
+            self.wait_spans(ids)
+            self.assertEqual(o.stop(), 0)
+        self.assert_once(ids)
+        statuses = collections.Counter(r["status"] for r in self.intake.requests_to(TRACES))
+        self.assertGreater(statuses[413], 0, statuses)
+        self.assertTrue(all(r["len"] <= 20000 for r in self.intake.requests_to(TRACES)
+                            if r["status"] == 202))
+        t = totals(o)
+        self.assertEqual(t["spans_sent"], len(ids))
+        for r in ("too_large", "rejected_4xx", "retries_exhausted", "shutdown"):
+            self.assertEqual(t["spans_dropped_" + r], 0, r)
 
     def test_slow_intake(self):
         self.intake.delay = 0.7

@@ -158,7 +158,7 @@ CLOSED = {
     "signal": {"traces", "logs", "metrics", "unknown"},
     "reason": {"invalid", "too_large", "unsupported", "not_found", "method_not_allowed",
                "timeout", "memory_limit", "queue_full", "shutdown", "out_of_memory", "internal",
-               "rejected_4xx", "retries_exhausted", "failed", "read_header_timeout", "evicted",
+               "rejected_4xx", "retries_exhausted", "read_header_timeout", "evicted",
                "refused_max_connections", "refused_fd_limit"},
     "exporter": {"datadog_traces", "datadog_stats", "llmobs", "debug"},
     "kind": {"apm", "llmobs"},
@@ -323,9 +323,9 @@ class Metrics(IntakeTestCase):
                              {("datadog_traces", r) for r in (
                                  "queue_full", "rejected_4xx", "retries_exhausted", "too_large",
                                  "shutdown")} |
-                             {("llmobs", r) for r in (
-                                 "rejected_4xx", "retries_exhausted", "too_large", "shutdown")} |
-                             {("datadog_stats", "failed")})
+                             {(ex, r) for ex in ("llmobs", "datadog_stats") for r in (
+                                 "queue_full", "rejected_4xx", "retries_exhausted", "too_large",
+                                 "shutdown")})
             self.assertEqual(sum(s.value for s in drops), 0)
             for ex in ("datadog_traces", "llmobs"):
                 self.assertEqual(v("otel2dd_exporter_queue_items", exporter=ex), 0)

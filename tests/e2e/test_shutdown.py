@@ -179,7 +179,7 @@ class Drain(IntakeTestCase):
         # The 31 APM spans (30 + the LLM span) were in flight or queued at the deadline.
         self.assertEqual(sum(u["datadog_spans"].values()), 31, u)
         self.assertEqual(u["datadog_spans"].get("shutdown"), 31, u)
-        self.assertEqual(u.get("datadog_stats_payloads"), 1, u)
+        self.assertEqual(u.get("datadog_stats_payloads"), {"shutdown": 1}, u)
         self.assertEqual(u["llmobs_events"], {"shutdown": 1}, u)
         self.assertEqual(u["total"], 31 + 1 + 1, u)
 
@@ -196,7 +196,7 @@ class Drain(IntakeTestCase):
             u = undelivered(o)
         self.assertEqual(rc, 0)
         self.assertEqual(u["datadog_spans"], {"shutdown": 12}, u)
-        self.assertEqual(u.get("datadog_stats_payloads"), 1, u)
+        self.assertEqual(u.get("datadog_stats_payloads"), {"shutdown": 1}, u)
         self.assertNotIn("llmobs_events", u)
         self.assertEqual(u["total"], 13, u)
 

@@ -59,6 +59,8 @@ struct otlp_request {
     size_t rejected;           /* removed by validation */
     const char *reject_reason; /* static; the first rejection's reason, NULL if none */
     struct o2d_arena *arena;   /* the request's arena, for translation scratch; set by ingest */
+    uint64_t id;               /* this request, unique in the process; set by ingest (0: none).
+                                  What it becomes keeps it to delivery (delivery.h). */
 };
 
 /* "traces", "logs", "metrics": closed set, safe as a metric label. */

@@ -46,6 +46,8 @@ struct http_result {
 };
 
 typedef void (*http_done_fn)(void *ctx, const struct http_result *r);
+/* An intake's own reading of an answer; status and http_status as for http_verdict_of. */
+typedef enum http_verdict (*http_verdict_fn)(int status, long http_status);
 
 struct http_request {
     const char *method; /* "GET" or "POST" */
@@ -55,9 +57,10 @@ struct http_request {
     size_t n_headers;
     uint8_t *body; /* POST body: ownership moves to the client (o2d_free), even on error */
     size_t body_len;
-    int64_t timeout_ms;     /* per attempt */
-    int64_t max_elapsed_ms; /* no new attempt after this long since the first; 0 = one try */
-    const char *name;       /* static label for log lines ("traces", "stats", ...) */
+    int64_t timeout_ms;      /* per attempt */
+    int64_t max_elapsed_ms;  /* no new attempt after this long since the first; 0 = one try */
+    const char *name;        /* static label for log lines ("traces", "stats", ...) */
+    http_verdict_fn verdict; /* NULL: http_verdict_of */
     /* Called once, on the client's thread (or in http_client_free for HTTP_DONE_SHUTDOWN);
      * must not block nor call back into the client except http_client_submit. */
     http_done_fn done;

@@ -42,6 +42,7 @@ struct http_req {
     int64_t max_elapsed_ms;
     const char *name;
     http_done_fn done;
+    http_verdict_fn verdict;
     void *ctx;
 
     CURL *easy; /* kept across attempts */
@@ -248,6 +249,7 @@ int http_client_submit(struct http_client *c, const struct http_request *q)
     r->timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : 30000;
     r->max_elapsed_ms = q->max_elapsed_ms;
     r->name = q->name != NULL ? q->name : "http";
+    r->verdict = q->verdict;
     r->done = q->done;
     r->ctx = q->ctx;
     r->retry_after_ms = -1;
@@ -406,7 +408,8 @@ static void unlink_active(struct http_client *c, struct http_req *r)
 static void schedule_or_finish(struct http_client *c, struct http_req *r)
 {
     r->attempts++;
-    enum http_verdict v = http_verdict_of(r->status, r->http_status);
+    enum http_verdict v = r->verdict != NULL ? r->verdict(r->status, r->http_status)
+                                             : http_verdict_of(r->status, r->http_status);
     if (v == HTTP_VERDICT_OK) {
         complete(c, r, HTTP_DONE_OK);
         return;

@@ -1,0 +1,306 @@
+/*
+ * build.c: the body builder of the delivery layer (delivery.h, dlv_build_bodies), pure:
+ * items in, bodies out through a callback, no thread and no network. Compression lives here
+ * too, so that every destination compresses in one place.
+ *
+ * Holds: a body carries one hold (refs) on each queue item it settles, the root of a split
+ * half included; the halves themselves belong to the body that carries them, or are freed
+ * here when they go into none.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "delivery.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+
+#define BUILD_STACK   64
+#define BUILD_RAW_MAX (256u * 1024 * 1024) /* one body before compression */
+
+int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out)
+{
+    if (len > 0x7fffffffu) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return O2D_ERR_NOMEM;
+    }
+    size_t room = out->max - out->len;
+    size_t want = deflateBound(&zs, (uLong)len);
+    if (want > room) {
+        want = room;
+    }
+    int rv = o2d_buf_reserve(out, want);
+    if (rv != O2D_OK) {
+        deflateEnd(&zs);
+        return rv;
+    }
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = out->data + out->len;
+    zs.avail_out = (uInt)want;
+    int zrc = deflate(&zs, Z_FINISH);
+    if (zrc == Z_STREAM_END) {
+        out->len += want - zs.avail_out;
+        rv = O2D_OK;
+    } else {
+        rv = O2D_ERR_TOO_LARGE; /* the output did not fit in what the limit leaves */
+    }
+    deflateEnd(&zs);
+    return rv;
+}
+
+void dlv_body_free(struct dlv_body *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    o2d_free(b->data);
+    o2d_free(b->items);
+    o2d_free(b);
+}
+
+void dlv_headers_add(struct dlv_headers *h, const char *line, int copy)
+{
+    if (line == NULL || line[0] == '\0' || h->n >= DLV_HEADERS_MAX) {
+        return;
+    }
+    if (!copy) {
+        h->line[h->n++] = line;
+        return;
+    }
+    size_t len = strlen(line);
+    if (len + 1 > sizeof(h->buf) - h->used) {
+        return;
+    }
+    memcpy(h->buf + h->used, line, len + 1);
+    h->line[h->n++] = h->buf + h->used;
+    h->used += len + 1;
+}
+
+void dlv_headers_addf(struct dlv_headers *h, const char *fmt, ...)
+{
+    if (h->n >= DLV_HEADERS_MAX || h->used >= sizeof(h->buf)) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(h->buf + h->used, sizeof(h->buf) - h->used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n + 1 > sizeof(h->buf) - h->used) {
+        h->buf[h->used] = '\0';
+        return;
+    }
+    h->line[h->n++] = h->buf + h->used;
+    h->used += (size_t)n + 1;
+}
+
+static size_t cost_of(const struct dlv_build *b, const struct dlv_item *it)
+{
+    return b->type->item_cost != NULL ? b->type->item_cost(it) : dlv_item_body_len(it);
+}
+
+static size_t units_of(struct dlv_item *const *items, size_t n)
+{
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) {
+        u += items[i]->count;
+    }
+    return u;
+}
+
+static struct dlv_item *root_of(struct dlv_item *it)
+{
+    return it->parent != NULL ? it->parent : it;
+}
+
+static void leave_out(struct dlv_build *b, struct dlv_item *const *items, size_t n, int reason)
+{
+    size_t units = units_of(items, n);
+    if (reason == DLV_DROP_TOO_LARGE) {
+        b->too_large += units;
+    } else {
+        b->failed += units;
+    }
+    if (b->left_out != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            b->left_out(b->emit_ctx, items[i], reason);
+        }
+    }
+}
+
+static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t n,
+                     struct o2d_buf *sent, size_t raw_len)
+{
+    struct dlv_body *body = o2d_calloc(1, sizeof(*body));
+    struct dlv_item **arr = o2d_malloc(n * sizeof(*arr));
+    if (body == NULL || arr == NULL) {
+        o2d_free(body);
+        o2d_free(arr);
+        leave_out(b, items, n, DLV_DROP_RETRIES_EXHAUSTED);
+        return O2D_ERR_NOMEM;
+    }
+    memcpy(arr, items, n * sizeof(*arr));
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(&root_of(arr[i])->refs, 1);
+        if (arr[i]->parent != NULL) {
+            atomic_store(&arr[i]->refs, 1); /* the half is in a body: it is the body's now */
+        }
+    }
+    body->data = o2d_buf_take(sent, &body->len);
+    body->raw_len = raw_len;
+    body->items = arr;
+    body->n = n;
+    body->units = units_of(items, n);
+    b->emit(b->emit_ctx, body);
+    return O2D_OK;
+}
+
+static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n);
+
+/* An item alone too large for a body: its halves, or left out. */
+static int split_one(struct dlv_build *b, struct dlv_item *it)
+{
+    struct dlv_item *h[2] = {NULL, NULL};
+    int rv = b->type->split != NULL ? b->type->split(it, &h[0], &h[1]) : O2D_ERR_TOO_LARGE;
+    if (rv == O2D_ERR_TOO_LARGE || rv == O2D_ERR_INVALID) {
+        leave_out(b, &it, 1, DLV_DROP_TOO_LARGE);
+        return O2D_OK;
+    }
+    if (rv != O2D_OK) {
+        leave_out(b, &it, 1, DLV_DROP_RETRIES_EXHAUSTED);
+        return rv;
+    }
+    int out = O2D_OK;
+    for (int i = 0; i < 2; i++) {
+        h[i]->parent = root_of(it);
+        h[i]->id = it->id;
+        h[i]->origin = it->origin;
+        atomic_init(&h[i]->refs, 0);
+        int r = build_range(b, &h[i], 1);
+        if (out == O2D_OK) {
+            out = r;
+        }
+        if (atomic_load(&h[i]->refs) == 0) {
+            dlv_item_free(h[i]); /* went into no body (split further, or left out) */
+        }
+    }
+    return out;
+}
+
+/* items[0..n) into one body, or halves of it until each fits. */
+static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n)
+{
+    struct o2d_buf raw;
+    struct o2d_buf gz;
+    int compress = b->compression != DLV_COMPRESS_NONE;
+    o2d_buf_init(&raw, compress ? BUILD_RAW_MAX : b->max_body);
+    o2d_buf_init(&gz, b->max_body);
+    int rv = b->type->encode(b->ctx, items, n, &raw);
+    size_t raw_len = raw.len;
+    if (rv == O2D_OK && compress) {
+        rv = dlv_gzip(raw.data, raw.len, &gz);
+        o2d_buf_cleanup(&raw);
+    }
+    if (rv == O2D_OK) {
+        rv = emit_body(b, items, n, compress ? &gz : &raw, raw_len);
+        o2d_buf_cleanup(&raw);
+        o2d_buf_cleanup(&gz);
+        return rv;
+    }
+    o2d_buf_cleanup(&raw);
+    o2d_buf_cleanup(&gz);
+    if (rv != O2D_ERR_TOO_LARGE) {
+        leave_out(b, items, n, DLV_DROP_RETRIES_EXHAUSTED);
+        return rv;
+    }
+    if (n > 1) {
+        size_t h = n / 2;
+        int rv1 = build_range(b, items, h);
+        int rv2 = build_range(b, items + h, n - h);
+        return rv1 != O2D_OK ? rv1 : rv2;
+    }
+    return split_one(b, items[0]);
+}
+
+/* Packs one group in order: a body takes items while their cost fits (at least one). */
+static int pack(struct dlv_build *b, struct dlv_item *const *items, size_t n)
+{
+    size_t limit =
+        b->compression != DLV_COMPRESS_NONE && b->batch_bytes > 0 ? b->batch_bytes : b->max_body;
+    size_t room = limit > b->type->body_overhead ? limit - b->type->body_overhead : 0;
+    int rv = O2D_OK;
+    size_t i = 0;
+    while (i < n) {
+        size_t k = 0;
+        size_t size = 0;
+        while (i + k < n) {
+            size_t c = cost_of(b, items[i + k]);
+            if (k > 0 && (size + c > room || (b->type->max_items > 0 && k >= b->type->max_items))) {
+                break;
+            }
+            size += c;
+            k++;
+        }
+        int r = build_range(b, items + i, k);
+        if (rv == O2D_OK) {
+            rv = r;
+        }
+        i += k;
+    }
+    return rv;
+}
+
+int dlv_build_bodies(struct dlv_build *b, struct dlv_item *const *items, size_t n)
+{
+    if (n == 0) {
+        return O2D_OK;
+    }
+    if (!b->type->group_by_head) {
+        return pack(b, items, n);
+    }
+    /* Groups of equal headers, in order of first appearance, each packed on its own. */
+    struct dlv_item *stack_g[BUILD_STACK];
+    uint8_t stack_d[BUILD_STACK];
+    struct dlv_item **g = n <= BUILD_STACK ? stack_g : o2d_malloc(n * sizeof(*g));
+    uint8_t *done = n <= BUILD_STACK ? stack_d : o2d_malloc(n);
+    int rv = O2D_OK;
+    if (g == NULL || done == NULL) {
+        leave_out(b, items, n, DLV_DROP_RETRIES_EXHAUSTED);
+        rv = O2D_ERR_NOMEM;
+        goto out;
+    }
+    memset(done, 0, n);
+    for (size_t first = 0; first < n; first++) {
+        if (done[first]) {
+            continue;
+        }
+        const struct dlv_item *f = items[first];
+        size_t k = 0;
+        for (size_t i = first; i < n; i++) {
+            const struct dlv_item *it = items[i];
+            if (!done[i] && it->head_len == f->head_len &&
+                memcmp(it->data, f->data, f->head_len) == 0) {
+                g[k++] = items[i];
+                done[i] = 1;
+            }
+        }
+        int r = pack(b, g, k);
+        if (rv == O2D_OK) {
+            rv = r;
+        }
+    }
+out:
+    if (g != stack_g) {
+        o2d_free(g);
+    }
+    if (done != stack_d) {
+        o2d_free(done);
+    }
+    return rv;
+}

@@ -1,0 +1,829 @@
+/*
+ * delivery.c: a destination of the delivery layer (delivery.h): its queue, its sender
+ * thread, the completions of its bodies, and its accounting.
+ *
+ * The sender loop, under the destination's lock: tick the destination when due (or forced
+ * by a flush); build again the bodies the intake refused as too large; take a batch off the
+ * queue when the flush interval is up, the batch is full, or a flush asks, and build and
+ * post its bodies (build.c) without the lock. Completions run on the HTTP client's thread:
+ * count, release each item's hold, and settle the items nothing holds any more.
+ *
+ * The byte budget covers the queue's items from push until settled and the bodies in flight
+ * (retries included), so an intake that is down fills it and admit answers "busy".
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "delivery.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "o2d_time.h"
+
+#define DLV_STACK        64
+#define DLV_LOG_BODY_MAX 512 /* bytes of an answer quoted in a log line */
+
+static atomic_uint_fast64_t next_item_id = 1;
+
+static const char *const reason_names[DLV_DROP_N] = {
+    [DLV_DROP_QUEUE_FULL] = "queue_full",
+    [DLV_DROP_REJECTED_4XX] = "rejected_4xx",
+    [DLV_DROP_RETRIES_EXHAUSTED] = "retries_exhausted",
+    [DLV_DROP_TOO_LARGE] = "too_large",
+    [DLV_DROP_SHUTDOWN] = "shutdown",
+};
+
+const char *dlv_drop_reason_name(int reason)
+{
+    if (reason < 0 || reason >= DLV_DROP_N) {
+        return "unknown";
+    }
+    return reason_names[reason];
+}
+
+/* A body the intake refused as too large, waiting to be built again in halves. */
+struct rebuild {
+    struct rebuild *next;
+    struct dlv_body *body; /* its items, with the holds the body had */
+};
+
+struct dlv_dest {
+    const struct dlv_dest_type *type;
+    void *ctx;
+    struct dlv_dest_config cfg;
+    char url[600];
+    char where[600];
+    struct http_client *http;
+    struct dlv_queue *queue;
+    atomic_size_t max_body;
+    dlv_observer_fn observer;
+    void *observer_ctx;
+    /* Rejections are logged at most once a minute; touched only on the HTTP thread. */
+    struct http_rejection_log rejections;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond; /* CLOCK_MONOTONIC */
+    size_t body_bytes;   /* bodies in flight, as sent */
+    size_t inflight;     /* bodies in flight */
+    size_t inflight_units;
+    struct rebuild *rebuilds;
+    int due;
+    int64_t next_send_ms;
+    int64_t next_tick_ms;
+    int tick_busy;
+    uint64_t ticked_gen;
+    uint64_t flush_req;
+    uint64_t flush_done;
+    int stop;
+    int stopped; /* the sender is gone: completions settle instead of rebuilding */
+    pthread_t sender;
+    int sender_started;
+    atomic_int stopping;
+
+    atomic_uint_fast64_t queued_units;
+    atomic_uint_fast64_t sent_units;
+    atomic_uint_fast64_t sent_bodies;
+    atomic_uint_fast64_t sent_bytes;
+    atomic_uint_fast64_t retried_units;
+    atomic_uint_fast64_t dropped[DLV_DROP_N];
+};
+
+static void notify(struct dlv_dest *d, const struct dlv_item *it, enum dlv_state state, int reason,
+                   int attempts)
+{
+    if (d->observer == NULL) {
+        return;
+    }
+    struct dlv_event ev = {
+        .dest = d->type->name,
+        .item_id = it->id,
+        .origin = it->origin,
+        .units = it->count,
+        .state = state,
+        .reason = reason,
+        .attempts = attempts,
+    };
+    d->observer(d->observer_ctx, &ev);
+}
+
+void dlv_dest_drop(struct dlv_dest *d, int reason, size_t units)
+{
+    if (reason >= 0 && reason < DLV_DROP_N && units > 0) {
+        atomic_fetch_add(&d->dropped[reason], units);
+    }
+}
+
+static size_t budget_used(const struct dlv_dest *d)
+{
+    const struct dlv_queue_state *st = &d->queue->st;
+    return st->waiting_bytes + st->out_bytes + d->body_bytes;
+}
+
+/* Drops one hold on a queue item; the last one settles it (under mu). */
+static void release_locked(struct dlv_dest *d, struct dlv_item *it)
+{
+    if (atomic_fetch_sub(&it->refs, 1) == 1) {
+        d->queue->type->done(d->queue, it);
+    }
+}
+
+/* Releases the holds a body (or a rebuild) has on its items, freeing its halves (under mu). */
+static void release_body_locked(struct dlv_dest *d, struct dlv_body *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        struct dlv_item *it = b->items[i];
+        if (it->parent != NULL) {
+            struct dlv_item *root = it->parent;
+            dlv_item_free(it);
+            release_locked(d, root);
+        } else {
+            release_locked(d, it);
+        }
+    }
+}
+
+static void log_too_large(struct dlv_dest *d, size_t units, size_t limit)
+{
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_ERROR, "item over the intake's size limit: dropped");
+    o2d_log_cstr(&l, "request", d->type->request);
+    o2d_log_uint(&l, d->type->unit, units);
+    o2d_log_uint(&l, "limit_bytes", limit);
+    o2d_log_end(&l);
+}
+
+/* A body's fate: counted, told to the observer, its holds released (under mu). reason < 0:
+ * delivered. */
+static void settle_body_locked(struct dlv_dest *d, struct dlv_body *b, int reason, int attempts)
+{
+    if (reason >= 0) {
+        dlv_dest_drop(d, reason, b->units);
+    }
+    for (size_t i = 0; i < b->n; i++) {
+        notify(d, b->items[i], reason < 0 ? DLV_SENT : DLV_DROPPED, reason, attempts);
+    }
+    release_body_locked(d, b);
+    pthread_cond_broadcast(&d->cond);
+}
+
+struct sent {
+    struct dlv_dest *d;
+    struct dlv_body *body;
+};
+
+static void on_done(void *ctx, const struct http_result *r)
+{
+    struct sent *s = ctx;
+    struct dlv_dest *d = s->d;
+    struct dlv_body *b = s->body;
+    const struct dlv_dest_type *t = d->type;
+    o2d_free(s);
+    if (r->attempts > 1) {
+        atomic_fetch_add(&d->retried_units, b->units * (uint64_t)(r->attempts - 1));
+    }
+    int split = r->outcome == HTTP_DONE_REJECTED && r->status == O2D_OK && r->http_status == 413 &&
+                (b->n > 1 || t->split != NULL);
+    int reason = -1;
+    switch (r->outcome) {
+    case HTTP_DONE_OK:
+        atomic_fetch_add(&d->sent_units, b->units);
+        atomic_fetch_add(&d->sent_bodies, 1);
+        atomic_fetch_add(&d->sent_bytes, b->len);
+        break;
+    case HTTP_DONE_REJECTED:
+        if (r->status == O2D_OK && r->http_status == 413 && !split) {
+            reason = DLV_DROP_TOO_LARGE; /* the intake says so of one item alone */
+            http_log_rejection(&d->rejections, d->where, t->request, t->unit, b->units, r);
+        } else if (!split) {
+            reason = DLV_DROP_REJECTED_4XX;
+            http_log_rejection(&d->rejections, d->where, t->request, t->unit, b->units, r);
+        }
+        break;
+    case HTTP_DONE_EXHAUSTED:
+        reason = DLV_DROP_RETRIES_EXHAUSTED;
+        http_log_gave_up(t->request, t->unit, b->units, r);
+        break;
+    case HTTP_DONE_SHUTDOWN:
+        reason = DLV_DROP_SHUTDOWN;
+        break;
+    }
+    pthread_mutex_lock(&d->mu);
+    d->body_bytes -= b->len;
+    d->inflight--;
+    d->inflight_units -= b->units;
+    if (split && !d->stopped) {
+        /* Built again in halves by the sender: the body's holds go with it. */
+        struct rebuild *rb = o2d_calloc(1, sizeof(*rb));
+        if (rb != NULL) {
+            rb->body = b;
+            rb->next = d->rebuilds;
+            d->rebuilds = rb;
+            pthread_cond_broadcast(&d->cond);
+            pthread_mutex_unlock(&d->mu);
+            struct o2d_logline l;
+            o2d_log_begin(&l, O2D_LOG_WARN,
+                          "intake refused a body as too large (413): "
+                          "sending it again in smaller bodies");
+            o2d_log_cstr(&l, "request", t->request);
+            o2d_log_int(&l, "http_status", r->http_status);
+            o2d_log_uint(&l, "bytes", b->len);
+            o2d_log_uint(&l, t->unit, b->units);
+            o2d_log_str(&l, "response", (const char *)r->body,
+                        r->body_len < DLV_LOG_BODY_MAX ? r->body_len : DLV_LOG_BODY_MAX);
+            o2d_log_end(&l);
+            return;
+        }
+        reason = DLV_DROP_RETRIES_EXHAUSTED;
+    } else if (split) {
+        reason = DLV_DROP_SHUTDOWN;
+    }
+    settle_body_locked(d, b, reason, r->attempts);
+    pthread_mutex_unlock(&d->mu);
+    dlv_body_free(b);
+}
+
+/* Posts one body (sender thread, no lock held); its completion counts it. */
+static void post_body(void *ctx, struct dlv_body *b)
+{
+    struct dlv_dest *d = ctx;
+    struct sent *s = o2d_calloc(1, sizeof(*s));
+    if (s == NULL) {
+        o2d_logf(O2D_LOG_ERROR, "out of memory: a %s body was not sent", d->type->request);
+        pthread_mutex_lock(&d->mu);
+        settle_body_locked(d, b, DLV_DROP_RETRIES_EXHAUSTED, 0);
+        pthread_mutex_unlock(&d->mu);
+        dlv_body_free(b);
+        return;
+    }
+    struct dlv_headers h;
+    h.n = 0;
+    h.used = 0;
+    pthread_mutex_lock(&d->mu);
+    d->body_bytes += b->len;
+    d->inflight++;
+    d->inflight_units += b->units;
+    pthread_mutex_unlock(&d->mu);
+    s->d = d;
+    s->body = b;
+    if (d->type->headers != NULL) {
+        d->type->headers(d->ctx, b->items, b->n, &h);
+    }
+    if (d->cfg.compression == DLV_COMPRESS_GZIP) {
+        dlv_headers_add(&h, "Content-Encoding: gzip", 0);
+    }
+    /* The client takes the body; the copy in b is kept only for its length. */
+    uint8_t *data = b->data;
+    b->data = NULL;
+    struct http_request q = {
+        .method = "POST",
+        .url = d->url,
+        .headers = h.line,
+        .n_headers = h.n,
+        .body = data,
+        .body_len = b->len,
+        .timeout_ms = d->cfg.attempt_timeout_ms,
+        .max_elapsed_ms = d->cfg.max_elapsed_ms,
+        .name = d->type->request,
+        .verdict = d->type->verdict,
+        .done = on_done,
+        .ctx = s,
+    };
+    int rv = http_client_submit(d->http, &q);
+    if (rv != O2D_OK) {
+        struct http_result r = {.outcome = HTTP_DONE_SHUTDOWN, .status = rv, .error = ""};
+        on_done(s, &r);
+    }
+}
+
+static void left_out(void *ctx, const struct dlv_item *it, int reason)
+{
+    notify(ctx, it, DLV_DROPPED, reason, 0);
+}
+
+/* Builds and posts the bodies of items[0..n) (sender thread, no lock held), then drops the
+ * sender's own hold on each (under the lock). */
+static void send_items(struct dlv_dest *d, struct dlv_item **items, size_t n, size_t max_body)
+{
+    struct dlv_build b = {
+        .type = d->type,
+        .ctx = d->ctx,
+        .max_body = max_body,
+        .batch_bytes = d->cfg.batch_bytes,
+        .compression = d->cfg.compression,
+        .emit = post_body,
+        .emit_ctx = d,
+        .left_out = left_out,
+    };
+    dlv_build_bodies(&b, items, n);
+    if (b.too_large > 0) {
+        dlv_dest_drop(d, DLV_DROP_TOO_LARGE, b.too_large);
+        log_too_large(d, b.too_large, max_body);
+    }
+    if (b.failed > 0) {
+        dlv_dest_drop(d, DLV_DROP_RETRIES_EXHAUSTED, b.failed);
+        o2d_logf(O2D_LOG_ERROR, "out of memory building a %s body: %zu %s lost", d->type->request,
+                 b.failed, d->type->unit);
+    }
+}
+
+/* A batch off the queue (no lock held). */
+static void send_batch(struct dlv_dest *d, struct dlv_item *list)
+{
+    size_t n = 0;
+    for (struct dlv_item *it = list; it != NULL; it = it->next) {
+        atomic_store(&it->refs, 1); /* the sender's hold while it builds */
+        n++;
+    }
+    struct dlv_item *stack[DLV_STACK];
+    struct dlv_item **items = n <= DLV_STACK ? stack : o2d_malloc(n * sizeof(*items));
+    if (items != NULL) {
+        size_t i = 0;
+        for (struct dlv_item *it = list; it != NULL; it = it->next) {
+            items[i++] = it;
+        }
+        send_items(d, items, n, atomic_load(&d->max_body));
+    } else {
+        size_t units = 0;
+        for (struct dlv_item *it = list; it != NULL; it = it->next) {
+            units += it->count;
+            notify(d, it, DLV_DROPPED, DLV_DROP_RETRIES_EXHAUSTED, 0);
+        }
+        dlv_dest_drop(d, DLV_DROP_RETRIES_EXHAUSTED, units);
+        o2d_logf(O2D_LOG_ERROR, "out of memory building a %s body: %zu %s lost", d->type->request,
+                 units, d->type->unit);
+    }
+    pthread_mutex_lock(&d->mu);
+    while (list != NULL) {
+        struct dlv_item *nx = list->next;
+        list->next = NULL;
+        release_locked(d, list);
+        list = nx;
+    }
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->mu);
+    if (items != stack) {
+        o2d_free(items);
+    }
+}
+
+/* A body the intake refused as too large (413), sent again as two: its items in two halves,
+ * or its one item split in two (no lock held). One item that cannot be split is dropped. */
+static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
+{
+    struct dlv_body *b = rb->body;
+    o2d_free(rb);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i]->parent != NULL) {
+            atomic_store(&b->items[i]->refs, 0); /* in no body until built again */
+        }
+    }
+    size_t max = atomic_load(&d->max_body);
+    struct dlv_item *half[2] = {NULL, NULL};
+    if (b->n > 1) {
+        size_t h = b->n / 2;
+        send_items(d, b->items, h, max);
+        send_items(d, b->items + h, b->n - h, max);
+    } else {
+        struct dlv_item *it = b->items[0];
+        int rv =
+            d->type->split != NULL ? d->type->split(it, &half[0], &half[1]) : O2D_ERR_TOO_LARGE;
+        if (rv == O2D_OK) {
+            for (int i = 0; i < 2; i++) {
+                half[i]->parent = it->parent != NULL ? it->parent : it;
+                half[i]->id = it->id;
+                half[i]->origin = it->origin;
+                atomic_init(&half[i]->refs, 0);
+                send_items(d, &half[i], 1, max);
+            }
+        } else {
+            int reason = rv == O2D_ERR_NOMEM ? DLV_DROP_RETRIES_EXHAUSTED : DLV_DROP_TOO_LARGE;
+            dlv_dest_drop(d, reason, it->count);
+            notify(d, it, DLV_DROPPED, reason, 0);
+            log_too_large(d, it->count, b->len);
+        }
+    }
+    pthread_mutex_lock(&d->mu);
+    for (int i = 0; i < 2; i++) {
+        if (half[i] != NULL && atomic_load(&half[i]->refs) == 0) {
+            dlv_item_free(half[i]); /* went into no body: it held nothing */
+        }
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct dlv_item *it = b->items[i];
+        if (it->parent != NULL && atomic_load(&it->refs) != 0) {
+            release_locked(d, it->parent); /* a new body carries it: the old hold goes */
+        } else {
+            b->items[k++] = it;
+        }
+    }
+    b->n = k;
+    release_body_locked(d, b);
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->mu);
+    dlv_body_free(b);
+}
+
+static int can_tick(const struct dlv_dest *d, int64_t now, int flushing)
+{
+    if (d->cfg.tick == NULL) {
+        return 0;
+    }
+    if (now >= d->next_tick_ms) {
+        return 1;
+    }
+    /* A flush ticks at once, and again as soon as there is room for what it left. */
+    return flushing && (d->ticked_gen != d->flush_req ||
+                        (d->tick_busy && budget_used(d) < d->cfg.queue_max_bytes));
+}
+
+static void *sender_main(void *arg)
+{
+    struct dlv_dest *d = arg;
+    pthread_mutex_lock(&d->mu);
+    while (!d->stop) {
+        int64_t now = o2d_now_ms();
+        int flushing = d->flush_done != d->flush_req;
+        int ticked = 0;
+        if (can_tick(d, now, flushing)) {
+            uint64_t gen = d->flush_req;
+            d->next_tick_ms = now + d->cfg.tick_ms;
+            pthread_mutex_unlock(&d->mu);
+            int busy = d->cfg.tick(d->cfg.tick_ctx, d, flushing);
+            pthread_mutex_lock(&d->mu);
+            d->tick_busy = busy;
+            if (flushing) {
+                d->ticked_gen = gen;
+            }
+            ticked = 1;
+        }
+        if (d->rebuilds != NULL && d->inflight < (size_t)d->cfg.max_inflight) {
+            struct rebuild *rb = d->rebuilds;
+            d->rebuilds = rb->next;
+            pthread_mutex_unlock(&d->mu);
+            send_rebuild(d, rb);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        if (now >= d->next_send_ms) {
+            d->due = 1;
+            d->next_send_ms = now + d->cfg.flush_interval_ms;
+        }
+        const struct dlv_queue_state *st = &d->queue->st;
+        int waiting = st->waiting_items > 0;
+        int want = waiting && (d->due || flushing || d->cfg.flush_interval_ms == 0 ||
+                               st->waiting_bytes >= d->cfg.batch_bytes);
+        if (want && d->inflight < (size_t)d->cfg.max_inflight) {
+            struct dlv_item *list = d->queue->type->take(d->queue, d->cfg.batch_bytes);
+            pthread_mutex_unlock(&d->mu);
+            send_batch(d, list);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        if (!waiting) {
+            d->due = 0;
+            if (flushing && d->rebuilds == NULL &&
+                (d->cfg.tick == NULL || (d->ticked_gen == d->flush_req && !d->tick_busy))) {
+                d->flush_done = d->flush_req;
+                pthread_cond_broadcast(&d->cond);
+                continue;
+            }
+        }
+        if (ticked) {
+            continue; /* what the tick queued may be sendable at once */
+        }
+        int64_t wake = d->next_send_ms;
+        if (d->cfg.tick != NULL && d->next_tick_ms < wake) {
+            wake = d->next_tick_ms;
+        }
+        struct timespec ts = o2d_timespec_from_ms(wake);
+        pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *ctx,
+                 const struct dlv_dest_config *cfg, struct http_client *http)
+{
+    struct dlv_dest *d = o2d_calloc(1, sizeof(*d));
+    if (d == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    d->type = type;
+    d->ctx = ctx;
+    d->cfg = *cfg;
+    d->http = http;
+    snprintf(d->url, sizeof(d->url), "%s", cfg->url != NULL ? cfg->url : "");
+    snprintf(d->where, sizeof(d->where), "%s", cfg->where != NULL ? cfg->where : "");
+    d->cfg.url = d->url;
+    d->cfg.where = d->where;
+    if (d->cfg.batch_bytes == 0) {
+        d->cfg.batch_bytes = cfg->max_body;
+    }
+    if (d->cfg.max_inflight <= 0) {
+        d->cfg.max_inflight = 1;
+    }
+    atomic_init(&d->max_body, cfg->max_body);
+    int rv = dlv_queue_mem_new(&d->queue);
+    if (rv != O2D_OK) {
+        o2d_free(d);
+        return rv;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    *out = d;
+    return O2D_OK;
+}
+
+void dlv_dest_observe(struct dlv_dest *d, dlv_observer_fn fn, void *ctx)
+{
+    d->observer = fn;
+    d->observer_ctx = ctx;
+}
+
+int dlv_dest_start(struct dlv_dest *d)
+{
+    int64_t now = o2d_now_ms();
+    d->next_send_ms = now + d->cfg.flush_interval_ms;
+    d->next_tick_ms = now + d->cfg.tick_ms;
+    if (pthread_create(&d->sender, NULL, sender_main, d) != 0) {
+        return O2D_ERR_SYSTEM;
+    }
+    d->sender_started = 1;
+    return O2D_OK;
+}
+
+void dlv_dest_set_max_body(struct dlv_dest *d, size_t max_body)
+{
+    atomic_store(&d->max_body, max_body);
+}
+
+size_t dlv_dest_max_body(const struct dlv_dest *d)
+{
+    return atomic_load(&((struct dlv_dest *)d)->max_body);
+}
+
+int dlv_dest_admit(struct dlv_dest *d, size_t units)
+{
+    if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
+        return O2D_ERR_SHUTDOWN;
+    }
+    pthread_mutex_lock(&d->mu);
+    int full = budget_used(d) >= d->cfg.queue_max_bytes;
+    pthread_mutex_unlock(&d->mu);
+    if (full) {
+        dlv_dest_drop(d, DLV_DROP_QUEUE_FULL, units);
+        return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
+}
+
+int dlv_dest_stopping(const struct dlv_dest *d)
+{
+    return atomic_load_explicit(&((struct dlv_dest *)d)->stopping, memory_order_relaxed);
+}
+
+size_t dlv_dest_room(struct dlv_dest *d)
+{
+    pthread_mutex_lock(&d->mu);
+    size_t used = budget_used(d);
+    pthread_mutex_unlock(&d->mu);
+    return used < d->cfg.queue_max_bytes ? d->cfg.queue_max_bytes - used : 0;
+}
+
+static size_t drop_list(struct dlv_dest *d, struct dlv_item *list, int reason)
+{
+    size_t units = 0;
+    while (list != NULL) {
+        struct dlv_item *nx = list->next;
+        units += list->count;
+        notify(d, list, DLV_DROPPED, reason, 0);
+        dlv_item_free(list);
+        list = nx;
+    }
+    dlv_dest_drop(d, reason, units);
+    return units;
+}
+
+int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin)
+{
+    if (list == NULL) {
+        return O2D_OK;
+    }
+    size_t units = 0;
+    for (struct dlv_item *it = list; it != NULL; it = it->next) {
+        it->id = atomic_fetch_add(&next_item_id, 1);
+        it->origin = origin;
+        it->parent = NULL;
+        atomic_store(&it->refs, 0);
+        units += it->count;
+    }
+    if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
+        drop_list(d, list, DLV_DROP_SHUTDOWN);
+        return O2D_ERR_SHUTDOWN;
+    }
+    atomic_fetch_add(&d->queued_units, units);
+    /* Told before the push: once queued, the sender may settle and free them. */
+    for (struct dlv_item *it = list; it != NULL; it = it->next) {
+        notify(d, it, DLV_QUEUED, -1, 0);
+    }
+    pthread_mutex_lock(&d->mu);
+    int rv = d->queue->type->push(d->queue, list);
+    if (rv == O2D_OK) {
+        const struct dlv_queue_state *st = &d->queue->st;
+        if (d->cfg.flush_interval_ms == 0 || st->waiting_bytes >= d->cfg.batch_bytes) {
+            pthread_cond_broadcast(&d->cond);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (rv != O2D_OK) {
+        drop_list(d, list, DLV_DROP_RETRIES_EXHAUSTED);
+        return rv;
+    }
+    return O2D_OK;
+}
+
+void dlv_dest_flush_begin(struct dlv_dest *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->flush_req++;
+    pthread_cond_broadcast(&d->cond);
+    pthread_mutex_unlock(&d->mu);
+}
+
+int dlv_dest_flush_wait(struct dlv_dest *d, int64_t deadline_ms)
+{
+    if (!d->sender_started) {
+        return O2D_OK;
+    }
+    struct timespec ts = o2d_timespec_from_ms(deadline_ms);
+    pthread_mutex_lock(&d->mu);
+    uint64_t gen = d->flush_req;
+    int done;
+    for (;;) {
+        done = d->flush_done >= gen && d->inflight == 0 && d->rebuilds == NULL;
+        if (done || o2d_now_ms() >= deadline_ms) {
+            break;
+        }
+        pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+    }
+    size_t queued = d->queue->st.waiting_units;
+    size_t inflight_units = d->inflight_units;
+    size_t inflight = d->inflight;
+    int held = d->tick_busy;
+    pthread_mutex_unlock(&d->mu);
+    if (!done) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_WARN, "flush deadline passed before everything was delivered");
+        o2d_log_cstr(&l, "request", d->type->request);
+        char key[64];
+        snprintf(key, sizeof(key), "%s_queued", d->type->unit);
+        o2d_log_uint(&l, key, queued);
+        snprintf(key, sizeof(key), "%s_in_flight", d->type->unit);
+        o2d_log_uint(&l, key, inflight_units);
+        o2d_log_uint(&l, "requests_in_flight", inflight);
+        if (held) {
+            o2d_log_cstr(&l, "note", "more is held upstream, waiting for room in the queue");
+        }
+        o2d_log_end(&l);
+        return O2D_ERR_TIMEOUT;
+    }
+    return O2D_OK;
+}
+
+void dlv_dest_stop(struct dlv_dest *d)
+{
+    atomic_store(&d->stopping, 1);
+    if (d->sender_started) {
+        pthread_mutex_lock(&d->mu);
+        d->stop = 1;
+        pthread_cond_broadcast(&d->cond);
+        pthread_mutex_unlock(&d->mu);
+        pthread_join(d->sender, NULL);
+        d->sender_started = 0;
+    }
+    /* Nothing takes from the queue any more: what it holds is lost, counted now so that
+     * the owner can report it before freeing. */
+    pthread_mutex_lock(&d->mu);
+    d->stopped = 1;
+    struct dlv_item *list = d->queue->type->drain(d->queue);
+    struct rebuild *rbs = d->rebuilds;
+    d->rebuilds = NULL;
+    size_t rb_units = 0;
+    for (struct rebuild *rb = rbs; rb != NULL;) {
+        struct rebuild *nx = rb->next;
+        rb_units += rb->body->units;
+        for (size_t i = 0; i < rb->body->n; i++) {
+            notify(d, rb->body->items[i], DLV_DROPPED, DLV_DROP_SHUTDOWN, 0);
+        }
+        release_body_locked(d, rb->body);
+        dlv_body_free(rb->body);
+        o2d_free(rb);
+        rb = nx;
+    }
+    pthread_mutex_unlock(&d->mu);
+    drop_list(d, list, DLV_DROP_SHUTDOWN);
+    dlv_dest_drop(d, DLV_DROP_SHUTDOWN, rb_units);
+}
+
+void dlv_dest_free(struct dlv_dest *d)
+{
+    if (d == NULL) {
+        return;
+    }
+    dlv_dest_stop(d);
+    d->queue->type->free(d->queue);
+    pthread_mutex_destroy(&d->mu);
+    pthread_cond_destroy(&d->cond);
+    o2d_free(d);
+}
+
+uint64_t dlv_dest_dropped(const struct dlv_dest *d, int reason)
+{
+    if (reason < 0 || reason >= DLV_DROP_N) {
+        return 0;
+    }
+    return atomic_load(&((struct dlv_dest *)d)->dropped[reason]);
+}
+
+uint64_t dlv_dest_queued_units(const struct dlv_dest *d)
+{
+    return atomic_load(&((struct dlv_dest *)d)->queued_units);
+}
+
+void dlv_dest_metrics(const struct dlv_dest *cd, struct dlv_metrics *m)
+{
+    struct dlv_dest *d = (struct dlv_dest *)cd;
+    m->name = d->type->name;
+    m->sent_items = atomic_load(&d->sent_units);
+    m->sent_payloads = atomic_load(&d->sent_bodies);
+    m->sent_bytes = atomic_load(&d->sent_bytes);
+    m->retried_items = atomic_load(&d->retried_units);
+    m->n_drops = 0;
+    for (int i = 0; i < DLV_DROP_N && m->n_drops < DLV_DROP_REASONS_MAX; i++) {
+        m->drops[m->n_drops].reason = reason_names[i];
+        m->drops[m->n_drops++].items = atomic_load(&d->dropped[i]);
+    }
+    m->has_queue = 1;
+    pthread_mutex_lock(&d->mu);
+    m->queue_items = d->queue->st.waiting_units + d->inflight_units;
+    m->queue_bytes = budget_used(d);
+    pthread_mutex_unlock(&d->mu);
+    m->queue_capacity_bytes = d->cfg.queue_max_bytes;
+}
+
+uint64_t dlv_dest_undelivered(const struct dlv_dest *d, struct o2d_logline *l, const char *key)
+{
+    char buf[DLV_DROP_N * 48 + 4];
+    size_t len = 0;
+    uint64_t total = 0;
+    buf[len++] = '{';
+    for (int r = 0; r < DLV_DROP_N; r++) {
+        uint64_t n = dlv_dest_dropped(d, r);
+        if (r == DLV_DROP_QUEUE_FULL || n == 0) {
+            continue;
+        }
+        int w = snprintf(buf + len, sizeof(buf) - len, "%s\"%s\":%llu", total > 0 ? "," : "",
+                         reason_names[r], (unsigned long long)n);
+        if (w > 0 && (size_t)w < sizeof(buf) - len) {
+            len += (size_t)w;
+        }
+        total += n;
+    }
+    buf[len++] = '}';
+    if (l != NULL && total > 0) {
+        o2d_log_raw(l, key, buf, len);
+    }
+    return total;
+}
+
+void dlv_dest_log_counts(const struct dlv_dest *d, struct o2d_logline *l, const char *prefix)
+{
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    const char *u = d->type->unit;
+    char key[96];
+    snprintf(key, sizeof(key), "%s%s_queued", prefix, u);
+    o2d_log_uint(l, key, dlv_dest_queued_units(d));
+    snprintf(key, sizeof(key), "%s%s_sent", prefix, u);
+    o2d_log_uint(l, key, m.sent_items);
+    snprintf(key, sizeof(key), "%s%s_retried", prefix, u);
+    o2d_log_uint(l, key, m.retried_items);
+    for (size_t i = 0; i < m.n_drops; i++) {
+        snprintf(key, sizeof(key), "%s%s_dropped_%s", prefix, u, m.drops[i].reason);
+        o2d_log_uint(l, key, m.drops[i].items);
+    }
+    snprintf(key, sizeof(key), "%sbodies_sent", prefix);
+    o2d_log_uint(l, key, m.sent_payloads);
+    snprintf(key, sizeof(key), "%sbytes_sent", prefix);
+    o2d_log_uint(l, key, m.sent_bytes);
+}

@@ -1,0 +1,248 @@
+/*
+ * delivery.h: the one delivery layer under every destination (APM traces and stats, to the
+ * intake or to a local Agent; LLM Observability).
+ *
+ * A destination is an intake endpoint. It supplies only what is its own, in a const table
+ * (struct dlv_dest_type): how to encode a batch of items into one body (a pure function),
+ * optionally how to split an item too large for a body, the headers of a body, how its
+ * intake's answers map to OK / RETRY / DROP, and . Its limits, its URL and, for a
+ * destination fed from inside, the tick that produces its items (stats buckets, the LLM Obs
+ * trace buffer) are configuration (struct dlv_dest_config).
+ *
+ * Everything else is here, written once: a queue bounded in bytes (queue.h; the in-memory
+ * queue by default), one sender thread per destination that batches items into bodies
+ * within the destination's limit (dlv_build_bodies: grouping, packing, compressing in one
+ * place, halving a batch or splitting an item whose body comes out too large), sending
+ * through the shared HTTP client and its retry table, building a body again in halves when
+ * the intake answers 413, the accounting (sent / retried / dropped by reason, queue items
+ * and bytes, the shutdown "undelivered" fields, the /metrics series), a flush that honours
+ * one deadline, and each item's identity from ingest to delivery for observers (the
+ * preview page).
+ *
+ * Threads: items are produced on receiver threads (dlv_dest_enqueue) or the sender thread
+ * (tick); bodies complete on the HTTP client's thread; counters are atomics; the queue is
+ * touched under the destination's lock only.
+ */
+#ifndef O2D_DELIVERY_H
+#define O2D_DELIVERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http_client.h"
+#include "o2d_buf.h"
+#include "queue.h"
+
+#define DLV_DROP_REASONS_MAX 6
+#define DLV_HEADERS_MAX      16
+
+/* Why items were not delivered; closed set, safe as a metric label (dlv_drop_reason_name). */
+enum dlv_drop_reason {
+    DLV_DROP_QUEUE_FULL = 0,        /* refused before queuing: the sender was told to retry */
+    DLV_DROP_REJECTED_4XX = 1,      /* the intake refused the body (403, 400...) */
+    DLV_DROP_RETRIES_EXHAUSTED = 2, /* still failing after max_elapsed_ms, or no memory */
+    DLV_DROP_TOO_LARGE = 3,         /* one item alone does not fit in a body */
+    DLV_DROP_SHUTDOWN = 4,          /* still queued or in flight when the destination stopped */
+    DLV_DROP_N
+};
+const char *dlv_drop_reason_name(int reason);
+
+/*
+ * What one output did since start: a stream of items to one destination (or the debug
+ * exporter). Every string is static and from a closed set, so the metrics server uses it as
+ * a label as it is.
+ */
+struct dlv_metrics {
+    const char *name;       /* "datadog_traces", "datadog_stats", "llmobs", "debug" */
+    uint64_t sent_items;    /* delivered: accepted by the intake (or, debug: shown) */
+    uint64_t sent_payloads; /* request bodies accepted by the intake */
+    uint64_t sent_bytes;    /* their bytes, as sent (compressed when they are) */
+    uint64_t retried_items; /* items times the retries they needed */
+    size_t n_drops;         /* entries of drops[] */
+    struct {
+        const char *reason; /* dlv_drop_reason_name() */
+        uint64_t items;
+    } drops[DLV_DROP_REASONS_MAX];
+    int has_queue;                 /* the fields below mean something */
+    uint64_t queue_items;          /* units waiting or in flight */
+    uint64_t queue_bytes;          /* the bytes counted against the queue's budget */
+    uint64_t queue_capacity_bytes; /* that budget */
+};
+
+enum dlv_compression {
+    DLV_COMPRESS_NONE = 0,
+    DLV_COMPRESS_GZIP = 1, /* level 1, as the trace agent */
+};
+
+/* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
+int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
+
+/* One body built from items: what is sent, and what it settles when it completes. */
+struct dlv_body {
+    uint8_t *data; /* owned (o2d_malloc) */
+    size_t len;    /* as sent: compressed when the destination compresses */
+    size_t raw_len;
+    struct dlv_item **items; /* owned array; the items are the queue's, or split halves */
+    size_t n;
+    uint64_t units; /* the items' count summed */
+};
+void dlv_body_free(struct dlv_body *b); /* frees data and the array, not the items */
+
+/* The headers of one body: "Name: value" lines; storage for values made up per body. */
+struct dlv_headers {
+    const char *line[DLV_HEADERS_MAX];
+    size_t n;
+    char buf[1024];
+    size_t used;
+};
+/* Adds a line (NULL or "" is skipped); copied into h->buf when `copy`. */
+void dlv_headers_add(struct dlv_headers *h, const char *line, int copy);
+/* Adds "Name: value" formatted into h->buf; nothing when it does not fit. */
+void dlv_headers_addf(struct dlv_headers *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+struct dlv_dest;
+
+struct dlv_dest_type {
+    const char *name;    /* output label: "datadog_traces", "datadog_stats", "llmobs" */
+    const char *request; /* in log lines: "traces", "stats", "llmobs" */
+    const char *unit;    /* what an item's count counts: "spans", "events", "payloads" */
+    /* Bytes a body has besides its items, at most (before compression). */
+    size_t body_overhead;
+    /* Bytes an item adds to a body before compression; NULL: its body length. */
+    size_t (*item_cost)(const struct dlv_item *it);
+    /* Items of one body; 0: no limit. */
+    size_t max_items;
+    /* Only items with equal headers (dlv_item.data[0..head_len)) share a body. */
+    int group_by_head;
+    /* Appends the body for items[0..n) to out (pure; out->max is the limit: past it,
+     * O2D_ERR_TOO_LARGE). */
+    int (*encode)(void *ctx, struct dlv_item *const *items, size_t n, struct o2d_buf *out);
+    /* Splits an item in two halves (new items, counts split); O2D_ERR_TOO_LARGE when it
+     * cannot be split (one unit), O2D_ERR_INVALID, O2D_ERR_NOMEM. NULL: never split. */
+    int (*split)(const struct dlv_item *it, struct dlv_item **a, struct dlv_item **b);
+    /* Adds the headers of the body holding items[0..n) (Content-Encoding is added here). */
+    void (*headers)(void *ctx, struct dlv_item *const *items, size_t n, struct dlv_headers *h);
+    /* The intake's answer -> OK / RETRY / DROP; NULL: http_verdict_of. */
+    enum http_verdict (*verdict)(int status, long http_status);
+};
+
+struct dlv_dest_config {
+    const char *url;        /* copied */
+    const char *where;      /* what rejection logs name: the site or the Agent's URL; copied */
+    size_t queue_max_bytes; /* items waiting + in flight + bodies in flight */
+    size_t max_body;        /* the intake's limit on a body as sent */
+    size_t batch_bytes;     /* item bytes taken for one round of bodies; 0: max_body */
+    enum dlv_compression compression;
+    int64_t flush_interval_ms; /* items wait at most this before a body goes; 0: at once */
+    /* The producer of a destination fed from inside (stats buckets, the LLM Obs trace
+     * buffer): called on the sender thread every tick_ms, and with `force` when a flush
+     * asks; it queues items (dlv_dest_enqueue, dlv_dest_room). Returns 1 when it still holds
+     * items it could not queue for lack of room, else 0. NULL: fed from outside only. */
+    int (*tick)(void *tick_ctx, struct dlv_dest *d, int force);
+    void *tick_ctx;
+    int64_t tick_ms;
+    int64_t max_elapsed_ms;     /* retries stop after this */
+    int64_t attempt_timeout_ms; /* one attempt */
+    int max_inflight;           /* bodies in flight, retries included */
+};
+
+/*
+ * The body builder, pure (no thread, no network), for the sender and for tests: cuts
+ * items[0..n) into bodies of at most max_body bytes as sent. Items are grouped by header when
+ * the type says so (in order of first appearance), packed in order while their cost fits
+ * (max_body before compression, batch_bytes with it; the first always goes in), encoded and
+ * compressed; a body over max_body is built again in halves, and an item alone in one is
+ * split by the type's split. An item that cannot be made to fit is added to *too_large
+ * (units) and left out. Each body goes to emit, which owns it. Returns O2D_OK or the first
+ * allocation error; the units of bodies that could not be built are added to *failed.
+ * Split halves are new items whose parent is the item split (refs of the parent counted).
+ */
+typedef void (*dlv_emit_fn)(void *ctx, struct dlv_body *b);
+struct dlv_build {
+    const struct dlv_dest_type *type;
+    void *ctx;
+    size_t max_body;
+    size_t batch_bytes;
+    enum dlv_compression compression;
+    dlv_emit_fn emit;
+    void *emit_ctx;
+    size_t too_large; /* out: units */
+    size_t failed;    /* out: units */
+    /* Optional: each item (or split half) that went into no body, and why
+     * (DLV_DROP_TOO_LARGE, or DLV_DROP_RETRIES_EXHAUSTED when out of memory). A half is
+     * freed by the builder after the call. */
+    void (*left_out)(void *ctx, const struct dlv_item *it, int reason);
+};
+int dlv_build_bodies(struct dlv_build *b, struct dlv_item *const *items, size_t n);
+
+/* ---- a destination ---- */
+
+/* What became of an item, for observers. */
+enum dlv_state {
+    DLV_QUEUED = 0,
+    DLV_SENT = 1,
+    DLV_DROPPED = 2,
+};
+struct dlv_event {
+    const char *dest; /* type->name */
+    uint64_t item_id;
+    uint64_t origin;
+    uint32_t units;
+    enum dlv_state state;
+    int reason;   /* DLV_DROPPED: enum dlv_drop_reason */
+    int attempts; /* sending attempts (retries = attempts - 1); 0 when queued */
+};
+/* Called on whichever thread the change happens (receiver, sender, HTTP client): it must
+ * not block nor call into the destination. */
+typedef void (*dlv_observer_fn)(void *ctx, const struct dlv_event *ev);
+
+/* `http` is shared and borrowed; `queue` NULL: an in-memory queue. Nothing runs yet. */
+int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *ctx,
+                 const struct dlv_dest_config *cfg, struct http_client *http);
+/* One observer, set before start. */
+void dlv_dest_observe(struct dlv_dest *d, dlv_observer_fn fn, void *ctx);
+int dlv_dest_start(struct dlv_dest *d);
+/* Lowers (or raises) the body limit, from any thread (an Agent's /info). */
+void dlv_dest_set_max_body(struct dlv_dest *d, size_t max_body);
+size_t dlv_dest_max_body(const struct dlv_dest *d);
+
+/* O2D_OK when the queue has room, O2D_ERR_BUSY when it is at its budget (queue_full is
+ * counted for `units` then), O2D_ERR_SHUTDOWN once stopping. */
+int dlv_dest_admit(struct dlv_dest *d, size_t units);
+/* Whether stop has begun (submit paths answer O2D_ERR_SHUTDOWN then). */
+int dlv_dest_stopping(const struct dlv_dest *d);
+/* Bytes of budget left. */
+size_t dlv_dest_room(struct dlv_dest *d);
+/* Queues the list (linked by next; ownership moves, even on error): each item gets its id
+ * and `origin`. Never refuses for room (admit does that, see exporter.h). O2D_OK, or
+ * O2D_ERR_SHUTDOWN / O2D_ERR_NOMEM with the items counted as dropped. */
+int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin);
+/* Counts units dropped before they reached the queue (for example, too large to encode). */
+void dlv_dest_drop(struct dlv_dest *d, int reason, size_t units);
+
+/* Asks the sender to send everything now (ticking with force). */
+void dlv_dest_flush_begin(struct dlv_dest *d);
+/* Waits until what was there at flush_begin is settled, or deadline_ms (monotonic); logs
+ * what is left then. O2D_OK or O2D_ERR_TIMEOUT. */
+int dlv_dest_flush_wait(struct dlv_dest *d, int64_t deadline_ms);
+/* Stops the sender (idempotent) and counts what is still queued as dropped (shutdown).
+ * Bodies in flight are the HTTP client's: freeing it completes them (counted then). */
+void dlv_dest_stop(struct dlv_dest *d);
+/* Frees it; stop, and the HTTP client's freeing, come first. */
+void dlv_dest_free(struct dlv_dest *d);
+
+void dlv_dest_metrics(const struct dlv_dest *d, struct dlv_metrics *m);
+/* Units dropped for `reason` since start. */
+uint64_t dlv_dest_dropped(const struct dlv_dest *d, int reason);
+uint64_t dlv_dest_queued_units(const struct dlv_dest *d); /* queued since start */
+/* The units that were lost, by reason (queue_full excepted: those were the sender's to
+ * retry, not lost here): with `l`, adds "<key>":{"<reason>":n,...} to the line when there
+ * are some. Returns their sum. */
+struct o2d_logline;
+uint64_t dlv_dest_undelivered(const struct dlv_dest *d, struct o2d_logline *l, const char *key);
+/* Adds the counters to a log line: <prefix><unit>_queued, _sent, _retried,
+ * _dropped_<reason>, then <prefix>bodies_sent and <prefix>bytes_sent. */
+void dlv_dest_log_counts(const struct dlv_dest *d, struct o2d_logline *l, const char *prefix);
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * queue.h: where a destination's items wait between being produced (a receiver thread, or
+ * the destination's own tick) and being delivered or dropped for good.
+ *
+ * An item is a byte string the destination encoded (an APM TracerPayload, one v0.4 trace,
+ * one LLM Obs span event, one stats payload) with the few fields the delivery layer needs
+ * to batch and count it. Its bytes are all that is needed to send it again after a restart,
+ * so a queue that keeps them on disk can implement the same interface.
+ *
+ * The queue owns an item from push until done: take() hands items out for sending, but they
+ * stay the queue's (and count against its bytes) until done() says they were delivered or
+ * dropped. The in-memory queue (queue_mem.c) is the first implementation. Every operation is
+ * called with the owning destination's lock held (delivery.c), so an implementation needs no
+ * lock of its own for its lists.
+ */
+#ifndef O2D_QUEUE_H
+#define O2D_QUEUE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct dlv_item {
+    struct dlv_item *next;
+    uint64_t id;     /* unique in the process, given when queued (dlv_dest_enqueue) */
+    uint64_t origin; /* the ingest request it came from (otlp_request.id); 0: none */
+    /* A half made by the destination's split: the queue item it came from, whose id it
+     * carries; NULL for a queue item. */
+    struct dlv_item *parent;
+    atomic_uint refs; /* holds on it (bodies carrying it or its halves, the sender); delivery.c's */
+    uint32_t count;   /* units it holds (spans, events, payloads): what is counted */
+    uint32_t head_len; /* data[0..head_len): the destination's per-item header */
+    size_t len;        /* bytes of data, head included */
+    uint8_t data[];
+};
+
+/* A new item of len bytes whose first head_len are its header; NULL when out of memory. */
+struct dlv_item *dlv_item_new(size_t len, size_t head_len, uint32_t count);
+void dlv_item_free(struct dlv_item *it);
+/* The encoded bytes after the header. */
+static inline const uint8_t *dlv_item_body(const struct dlv_item *it)
+{
+    return it->data + it->head_len;
+}
+static inline size_t dlv_item_body_len(const struct dlv_item *it)
+{
+    return it->len - it->head_len;
+}
+
+struct dlv_queue;
+
+struct dlv_queue_type {
+    const char *name; /* "memory" */
+    /* Takes the list (linked by next) and everything in it. O2D_OK, or an error with the
+     * list left to the caller. */
+    int (*push)(struct dlv_queue *q, struct dlv_item *list);
+    /* Hands out the oldest waiting items, linked by next, while their len sums to at most
+     * max_bytes, and at least one; NULL when nothing waits. */
+    struct dlv_item *(*take)(struct dlv_queue *q, size_t max_bytes);
+    /* An item handed out is settled (delivered, or dropped for good): the queue forgets it. */
+    void (*done)(struct dlv_queue *q, struct dlv_item *it);
+    /* Removes and returns every waiting item (at shutdown, to count what is left). */
+    struct dlv_item *(*drain)(struct dlv_queue *q);
+    void (*free)(struct dlv_queue *q);
+};
+
+/* What a queue holds: waiting (pushed, not taken) and out (taken, not done). */
+struct dlv_queue_state {
+    size_t waiting_items;
+    size_t waiting_units;
+    size_t waiting_bytes;
+    size_t out_bytes;
+};
+
+struct dlv_queue {
+    const struct dlv_queue_type *type;
+    struct dlv_queue_state st; /* kept by the implementation */
+};
+
+/* The in-memory queue: a list, bounded by its owner (delivery.c checks the bytes). */
+int dlv_queue_mem_new(struct dlv_queue **out);
+
+#endif
