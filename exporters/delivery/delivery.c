@@ -70,6 +70,7 @@ struct dlv_dest {
     size_t inflight;     /* bodies in flight */
     size_t inflight_units;
     struct rebuild *rebuilds;
+    int rebuilding; /* the sender is building one of them again */
     int due;
     int64_t next_send_ms;
     int64_t next_tick_ms;
@@ -463,9 +464,12 @@ static void *sender_main(void *arg)
         if (d->rebuilds != NULL && d->inflight < (size_t)d->cfg.max_inflight) {
             struct rebuild *rb = d->rebuilds;
             d->rebuilds = rb->next;
+            d->rebuilding = 1;
             pthread_mutex_unlock(&d->mu);
             send_rebuild(d, rb);
             pthread_mutex_lock(&d->mu);
+            d->rebuilding = 0;
+            pthread_cond_broadcast(&d->cond);
             continue;
         }
         if (now >= d->next_send_ms) {
@@ -485,7 +489,7 @@ static void *sender_main(void *arg)
         }
         if (!waiting) {
             d->due = 0;
-            if (flushing && d->rebuilds == NULL &&
+            if (flushing && d->rebuilds == NULL && !d->rebuilding &&
                 (d->cfg.tick == NULL || (d->ticked_gen == d->flush_req && !d->tick_busy))) {
                 d->flush_done = d->flush_req;
                 pthread_cond_broadcast(&d->cond);
@@ -669,7 +673,7 @@ int dlv_dest_flush_wait(struct dlv_dest *d, int64_t deadline_ms)
     uint64_t gen = d->flush_req;
     int done;
     for (;;) {
-        done = d->flush_done >= gen && d->inflight == 0 && d->rebuilds == NULL;
+        done = d->flush_done >= gen && d->inflight == 0 && d->rebuilds == NULL && !d->rebuilding;
         if (done || o2d_now_ms() >= deadline_ms) {
             break;
         }

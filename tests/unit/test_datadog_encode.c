@@ -1,10 +1,11 @@
 /*
- * test_datadog_encode.c: the pure half of the Datadog exporter (exporters/datadog_int.h).
- * An AgentPayload built by concatenating encoded TracerPayloads as field 5 decodes with
- * protobuf-c into the same payloads; gzip round-trips and stops at its limit; bodies are
- * split on TracerPayload boundaries, then a lone TracerPayload by its trace chunks, so that
- * every compressed body stays under the limit and every span arrives exactly once; a chunk
- * alone over the limit is dropped and counted.
+ * test_datadog_encode.c: the agentless traces destination (exporters/datadog_int.h) on the
+ * delivery layer's body builder (delivery.h, dlv_build_bodies). An AgentPayload built by
+ * concatenating encoded TracerPayloads as field 5 decodes with protobuf-c into the same
+ * payloads; gzip round-trips and stops at its limit; bodies are split on TracerPayload
+ * boundaries, then a lone TracerPayload by its trace chunks, so that every compressed body
+ * stays under the limit and every span arrives exactly once; a chunk alone over the limit
+ * is left out and counted; the headers name the bodies' languages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,7 +54,7 @@ static uint64_t next_span_id = 1;
 
 /* A TracerPayload of n_chunks chunks of spans_per_chunk spans, each span carrying `pad`
  * incompressible bytes in a meta value, packed into a queue item. */
-static struct datadog_item *make_item(const char *lang, size_t n_chunks, size_t spans_per_chunk,
+static struct dlv_item *make_item(const char *lang, size_t n_chunks, size_t spans_per_chunk,
                                       size_t pad)
 {
     Datadog__Trace__TracerPayload tp = DATADOG__TRACE__TRACER_PAYLOAD__INIT;
@@ -99,12 +100,12 @@ static struct datadog_item *make_item(const char *lang, size_t n_chunks, size_t 
         }
         tp.chunks[c] = ch;
     }
-    struct datadog_item *it = o2d_calloc(1, sizeof(*it));
-    it->len = datadog__trace__tracer_payload__get_packed_size(&tp);
-    it->bytes = o2d_malloc(it->len);
-    datadog__trace__tracer_payload__pack(&tp, it->bytes);
-    it->spans = n_chunks * spans_per_chunk;
-    snprintf(it->lang, sizeof(it->lang), "%s", lang);
+    size_t len = datadog__trace__tracer_payload__get_packed_size(&tp);
+    uint8_t *bytes = malloc(len);
+    datadog__trace__tracer_payload__pack(&tp, bytes);
+    struct dlv_item *it = datadog_trace_item(bytes, len, n_chunks * spans_per_chunk, lang);
+    assert_non_null(it);
+    free(bytes);
     for (size_t c = 0; c < n_chunks; c++) {
         Datadog__Trace__TraceChunk *ch = tp.chunks[c];
         for (size_t i = 0; i < ch->n_spans; i++) {
@@ -128,6 +129,11 @@ static const struct datadog_header header = {
     .agent_version = "otel2dd/test",
     .target_tps = 10,
     .error_tps = 10,
+};
+static const struct datadog_wire wire = {
+    .h = {.hostname = "collector-1", .env = "none", .agent_version = "otel2dd/test",
+          .target_tps = 10, .error_tps = 10},
+    .key_header = "DD-Api-Key: k",
 };
 
 static uint8_t *gunzip(const uint8_t *in, size_t len, size_t *out_len)
@@ -159,30 +165,76 @@ struct sink {
     size_t span_counted[MAX_BODIES];
 };
 
-static void emit(void *ctx, uint8_t *gz, size_t gz_len, size_t spans, size_t payloads,
-                 const char *languages)
+/* The value of X-Datadog-Reported-Languages the destination writes for a body. */
+static void languages_of(const struct dlv_body *b, char *out, size_t cap)
+{
+    struct dlv_headers h;
+    memset(&h, 0, sizeof(h));
+    datadog_traces_dest.headers((void *)&wire, b->items, b->n, &h);
+    static const char name[] = "X-Datadog-Reported-Languages";
+    out[0] = '\0';
+    int found = 0;
+    for (size_t i = 0; i < h.n; i++) {
+        if (strncmp(h.line[i], name, sizeof(name) - 1) == 0) {
+            const char *v = h.line[i] + sizeof(name) - 1;
+            assert_true(*v == ';' || *v == ':'); /* "Name;" is curl's empty value */
+            snprintf(out, cap, "%s", *v == ':' ? v + 2 : "");
+            found++;
+        }
+    }
+    assert_int_equal(found, 1);
+    assert_string_equal(h.line[0], "DD-Api-Key: k");
+}
+
+static void emit(void *ctx, struct dlv_body *b)
 {
     struct sink *s = ctx;
     assert_true(s->n < MAX_BODIES);
-    assert_true(gz_len <= s->max_body);
+    assert_true(b->len <= s->max_body);
     size_t raw_len;
-    uint8_t *raw = gunzip(gz, gz_len, &raw_len);
+    uint8_t *raw = gunzip(b->data, b->len, &raw_len);
+    assert_int_equal(raw_len, b->raw_len);
     Datadog__Trace__AgentPayload *ap = datadog__trace__agent_payload__unpack(NULL, raw_len, raw);
     assert_non_null(ap);
-    assert_int_equal(ap->n_tracerpayloads, payloads);
+    assert_int_equal(ap->n_tracerpayloads, b->n);
     size_t counted = 0;
     for (size_t i = 0; i < ap->n_tracerpayloads; i++) {
         for (size_t c = 0; c < ap->tracerpayloads[i]->n_chunks; c++) {
             counted += ap->tracerpayloads[i]->chunks[c]->n_spans;
         }
     }
-    assert_int_equal(counted, spans);
+    assert_int_equal(counted, b->units);
     s->span_counted[s->n] = counted;
-    snprintf(s->langs[s->n], sizeof(s->langs[0]), "%s", languages);
+    languages_of(b, s->langs[s->n], sizeof(s->langs[0]));
     s->ap[s->n++] = ap;
-    s->spans += spans;
+    s->spans += b->units;
     free(raw);
-    o2d_free(gz);
+    /* split halves are the body's; queue items stay the caller's */
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->items[i]->parent != NULL) {
+            dlv_item_free(b->items[i]);
+        }
+    }
+    dlv_body_free(b);
+}
+
+/* dlv_build_bodies as the sender runs it for this destination. */
+static int build(struct dlv_item **items, size_t n, size_t limit, struct sink *s,
+                 size_t *too_large, size_t *failed)
+{
+    struct dlv_build b = {
+        .type = &datadog_traces_dest,
+        .ctx = (void *)&wire,
+        .max_body = limit,
+        .batch_bytes = DATADOG_BATCH_RAW_BYTES,
+        .compression = DLV_COMPRESS_GZIP,
+        .emit = emit,
+        .emit_ctx = s,
+    };
+    int rv = dlv_build_bodies(&b, items, n);
+    *too_large = b.too_large;
+    *failed = b.failed;
+    return rv;
 }
 
 static void sink_free(struct sink *s)
@@ -219,10 +271,10 @@ static void assert_each_span_once(struct sink *s, uint64_t first, uint64_t last)
     free(seen);
 }
 
-static void free_items(struct datadog_item **items, size_t n)
+static void free_items(struct dlv_item **items, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        datadog_item_free(items[i]);
+        dlv_item_free(items[i]);
     }
 }
 
@@ -231,7 +283,7 @@ static void free_items(struct datadog_item **items, size_t n)
 static void concatenation_decodes(void **state)
 {
     (void)state;
-    struct datadog_item *items[3] = {
+    struct dlv_item *items[3] = {
         make_item("python", 2, 3, 0),
         make_item("go", 1, 1, 0),
         make_item("", 3, 2, 0),
@@ -250,10 +302,10 @@ static void concatenation_decodes(void **state)
         /* each payload re-encodes to exactly the bytes that went in */
         Datadog__Trace__TracerPayload *tp = ap->tracerpayloads[i];
         size_t len = datadog__trace__tracer_payload__get_packed_size(tp);
-        assert_int_equal(len, items[i]->len);
+        assert_int_equal(len, dlv_item_body_len(items[i]));
         uint8_t *again = malloc(len);
         datadog__trace__tracer_payload__pack(tp, again);
-        assert_memory_equal(again, items[i]->bytes, len);
+        assert_memory_equal(again, dlv_item_body(items[i]), len);
         free(again);
         assert_string_equal(tp->hostname, "host-a");
         assert_int_equal(tp->n_tags, 1);
@@ -283,7 +335,7 @@ static void gzip_round_trip_and_limit(void **state)
     char *text = noise(20000);
     struct o2d_buf gz;
     o2d_buf_init(&gz, 1 << 20);
-    assert_int_equal(datadog_gzip((const uint8_t *)text, 20000, &gz), O2D_OK);
+    assert_int_equal(dlv_gzip((const uint8_t *)text, 20000, &gz), O2D_OK);
     assert_true(gz.data[0] == 0x1f && gz.data[1] == 0x8b);
     size_t n;
     uint8_t *back = gunzip(gz.data, gz.len, &n);
@@ -293,10 +345,10 @@ static void gzip_round_trip_and_limit(void **state)
     size_t full = gz.len;
     o2d_buf_cleanup(&gz);
     o2d_buf_init(&gz, full - 1);
-    assert_int_equal(datadog_gzip((const uint8_t *)text, 20000, &gz), O2D_ERR_TOO_LARGE);
+    assert_int_equal(dlv_gzip((const uint8_t *)text, 20000, &gz), O2D_ERR_TOO_LARGE);
     o2d_buf_cleanup(&gz);
     o2d_buf_init(&gz, full);
-    assert_int_equal(datadog_gzip((const uint8_t *)text, 20000, &gz), O2D_OK);
+    assert_int_equal(dlv_gzip((const uint8_t *)text, 20000, &gz), O2D_OK);
     o2d_buf_cleanup(&gz);
     free(text);
 }
@@ -305,7 +357,7 @@ static void one_body_when_it_fits(void **state)
 {
     (void)state;
     uint64_t first = next_span_id;
-    struct datadog_item *items[4] = {
+    struct dlv_item *items[4] = {
         make_item("python", 2, 5, 10),
         make_item("go", 1, 3, 10),
         make_item("python", 1, 1, 10),
@@ -313,12 +365,14 @@ static void one_body_when_it_fits(void **state)
     };
     struct sink s = {.max_body = DATADOG_MAX_BODY_BYTES};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(datadog_build_bodies(&header, items, 4, DATADOG_MAX_BODY_BYTES, emit, &s,
-                                          &too_large, &failed),
+    assert_int_equal(build(items, 4, DATADOG_MAX_BODY_BYTES, &s, &too_large, &failed),
                      O2D_OK);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.spans, 15);
     assert_string_equal(s.langs[0], "python|go");
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(atomic_load(&items[i]->refs), 1);
+    }
     assert_int_equal(too_large, 0);
     assert_int_equal(failed, 0);
     assert_each_span_once(&s, first, next_span_id);
@@ -331,14 +385,14 @@ static void split_on_payload_boundaries(void **state)
     (void)state;
     uint64_t first = next_span_id;
     enum { N = 40 };
-    struct datadog_item *items[N];
+    struct dlv_item *items[N];
     for (int i = 0; i < N; i++) {
         items[i] = make_item(i % 2 ? "go" : "java", 1, 2, 500); /* ~1 KB, ~750 B gzipped */
     }
     const size_t limit = 8000;
     struct sink s = {.max_body = limit};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(datadog_build_bodies(&header, items, N, limit, emit, &s, &too_large, &failed),
+    assert_int_equal(build(items, N, limit, &s, &too_large, &failed),
                      O2D_OK);
     assert_true(s.n >= 4);
     assert_int_equal(s.spans, 2 * N);
@@ -357,16 +411,18 @@ static void lone_payload_split_by_chunks(void **state)
 {
     (void)state;
     uint64_t first = next_span_id;
-    struct datadog_item *items[1] = {make_item("python", 10, 3, 400)}; /* ~12 KB */
+    struct dlv_item *items[1] = {make_item("python", 10, 3, 400)}; /* ~12 KB */
     const size_t limit = 4000;
     struct sink s = {.max_body = limit};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(datadog_build_bodies(&header, items, 1, limit, emit, &s, &too_large, &failed),
+    assert_int_equal(build(items, 1, limit, &s, &too_large, &failed),
                      O2D_OK);
     assert_true(s.n >= 3);
     assert_int_equal(s.spans, 30);
     assert_int_equal(too_large, 0);
     assert_each_span_once(&s, first, next_span_id);
+    /* every body with a half of it holds the item once: the last one settles it */
+    assert_int_equal(atomic_load(&items[0]->refs), s.n);
     /* each part keeps the payload's own fields */
     for (size_t b = 0; b < s.n; b++) {
         assert_int_equal(s.ap[b]->n_tracerpayloads, 1);
@@ -386,14 +442,14 @@ static void chunk_over_the_limit_dropped(void **state)
 {
     (void)state;
     uint64_t first = next_span_id;
-    struct datadog_item *big = make_item("go", 1, 4, 2000); /* one chunk, ~6 KB gzipped */
+    struct dlv_item *big = make_item("go", 1, 4, 2000); /* one chunk, ~6 KB gzipped */
     uint64_t small_first = next_span_id;
-    struct datadog_item *small = make_item("go", 2, 2, 10);
-    struct datadog_item *items[2] = {big, small};
+    struct dlv_item *small = make_item("go", 2, 2, 10);
+    struct dlv_item *items[2] = {big, small};
     const size_t limit = 3000;
     struct sink s = {.max_body = limit};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(datadog_build_bodies(&header, items, 2, limit, emit, &s, &too_large, &failed),
+    assert_int_equal(build(items, 2, limit, &s, &too_large, &failed),
                      O2D_OK);
     assert_int_equal(too_large, 4);
     assert_int_equal(failed, 0);
@@ -407,25 +463,29 @@ static void chunk_over_the_limit_dropped(void **state)
 static void split_item_edges(void **state)
 {
     (void)state;
-    struct datadog_item *one = make_item("go", 1, 2, 0);
-    struct datadog_item *a = NULL, *b = NULL;
+    struct dlv_item *one = make_item("go", 1, 2, 0);
+    struct dlv_item *a = NULL, *b = NULL;
     assert_int_equal(datadog_split_item(one, &a, &b), O2D_ERR_TOO_LARGE);
-    struct datadog_item *two = make_item("go", 5, 1, 0);
+    struct dlv_item *two = make_item("go", 5, 1, 0);
     assert_int_equal(datadog_split_item(two, &a, &b), O2D_OK);
-    assert_int_equal(a->spans, 2);
-    assert_int_equal(b->spans, 3);
+    assert_int_equal(a->count, 2);
+    assert_int_equal(b->count, 3);
+    /* the header (the language) goes with each half */
+    assert_int_equal(a->head_len, 2);
+    assert_memory_equal(a->data, "go", 2);
+    assert_memory_equal(b->data, "go", 2);
     Datadog__Trace__TracerPayload *pa =
-        datadog__trace__tracer_payload__unpack(NULL, a->len, a->bytes);
+        datadog__trace__tracer_payload__unpack(NULL, dlv_item_body_len(a), dlv_item_body(a));
     Datadog__Trace__TracerPayload *pb =
-        datadog__trace__tracer_payload__unpack(NULL, b->len, b->bytes);
+        datadog__trace__tracer_payload__unpack(NULL, dlv_item_body_len(b), dlv_item_body(b));
     assert_int_equal(pa->n_chunks, 2);
     assert_int_equal(pb->n_chunks, 3);
     assert_string_equal(pa->hostname, "host-a");
     assert_string_equal(pb->hostname, "host-a");
     datadog__trace__tracer_payload__free_unpacked(pa, NULL);
     datadog__trace__tracer_payload__free_unpacked(pb, NULL);
-    datadog_item_free(a);
-    datadog_item_free(b);
+    dlv_item_free(a);
+    dlv_item_free(b);
     /* truncated bytes are refused, not read past */
     two->len -= 3;
     assert_int_equal(datadog_split_item(two, &a, &b), O2D_ERR_INVALID);
@@ -436,14 +496,14 @@ static void split_item_edges(void **state)
         int rv = datadog_split_item(two, &a, &b);
         o2d_alloc_fail_after(-1);
         if (rv == O2D_OK) {
-            datadog_item_free(a);
-            datadog_item_free(b);
+            dlv_item_free(a);
+            dlv_item_free(b);
         } else {
             assert_int_equal(rv, O2D_ERR_NOMEM);
         }
     }
-    datadog_item_free(one);
-    datadog_item_free(two);
+    dlv_item_free(one);
+    dlv_item_free(two);
 }
 
 static void traces_base_url(void **state)
@@ -460,9 +520,8 @@ static void traces_base_url(void **state)
     snprintf(cfg.traces_endpoint, sizeof(cfg.traces_endpoint), "http://127.0.0.1:9/");
     datadog_traces_base(&cfg, out, sizeof(out));
     assert_string_equal(out, "http://127.0.0.1:9");
-    assert_string_equal(datadog_drop_reason_name(DATADOG_DROP_RETRIES_EXHAUSTED),
-                        "retries_exhausted");
-    assert_string_equal(datadog_drop_reason_name(99), "unknown");
+    assert_string_equal(dlv_drop_reason_name(DLV_DROP_RETRIES_EXHAUSTED), "retries_exhausted");
+    assert_string_equal(dlv_drop_reason_name(99), "unknown");
 }
 
 int main(void)

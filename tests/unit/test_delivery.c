@@ -1,0 +1,738 @@
+/*
+ * test_delivery.c: the delivery layer (exporters/delivery/delivery.h) with a toy destination
+ * whose items are short texts and whose body is the texts joined by '\n'.
+ *
+ * The body builder, pure: groups by item header, packs in order within the limit, halves a
+ * compressed body that comes out too large, splits an item alone too large, leaves out (and
+ * reports) what cannot fit, and keeps every unit accounted for when allocations fail. A
+ * destination against a real HTTP/1.1 server on 127.0.0.1: every item delivered once with
+ * its identity seen by the observer (queued, then sent); a body refused with 413 is sent
+ * again as two until each fits; a full queue answers busy; a flush forces the tick and
+ * honours its deadline; what is still queued at stop is counted as shutdown.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+
+#include "delivery.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "o2d_time.h"
+
+/* ---- the toy destination ---- */
+
+/* An item: head (the group) then the text; NULL when out of memory. */
+static struct dlv_item *try_item(const char *head, const char *text, size_t tl)
+{
+    size_t hl = strlen(head);
+    struct dlv_item *it = dlv_item_new(hl + tl, hl, 0);
+    if (it == NULL) {
+        return NULL;
+    }
+    memcpy(it->data, head, hl);
+    memcpy(it->data + hl, text, tl);
+    /* a text "a+b+c" counts its parts: split cuts it at the middle '+' */
+    for (size_t i = 0; i < tl; i++) {
+        it->count += text[i] == '+';
+    }
+    return it;
+}
+
+static struct dlv_item *item(const char *head, const char *text)
+{
+    struct dlv_item *it = try_item(head, text, strlen(text));
+    assert_non_null(it);
+    return it;
+}
+
+static size_t toy_cost(const struct dlv_item *it)
+{
+    return dlv_item_body_len(it) + 1; /* and its '\n' */
+}
+
+static int toy_encode(void *ctx, struct dlv_item *const *items, size_t n, struct o2d_buf *out)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        int rv = o2d_buf_append(out, dlv_item_body(items[i]), dlv_item_body_len(items[i]));
+        if (rv == O2D_OK) {
+            rv = o2d_buf_append_byte(out, '\n');
+        }
+        if (rv != O2D_OK) {
+            return rv;
+        }
+    }
+    return O2D_OK;
+}
+
+static int toy_split(const struct dlv_item *it, struct dlv_item **a, struct dlv_item **b)
+{
+    const char *t = (const char *)dlv_item_body(it);
+    size_t len = dlv_item_body_len(it);
+    size_t parts = it->count;
+    if (parts < 2) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    size_t seen = 0, cut = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] == '+' && ++seen == parts / 2) {
+            cut = i;
+            break;
+        }
+    }
+    char head[64];
+    snprintf(head, sizeof(head), "%.*s", (int)it->head_len, (const char *)it->data);
+    *a = try_item(head, t, cut + 1);
+    *b = try_item(head, t + cut + 1, len - cut - 1);
+    if (*a == NULL || *b == NULL) {
+        dlv_item_free(*a);
+        dlv_item_free(*b);
+        return O2D_ERR_NOMEM;
+    }
+    return O2D_OK;
+}
+
+static void toy_headers(void *ctx, struct dlv_item *const *items, size_t n, struct dlv_headers *h)
+{
+    (void)ctx;
+    dlv_headers_add(h, "Content-Type: text/plain", 0);
+    dlv_headers_addf(h, "X-Items: %zu", n);
+    (void)items;
+}
+
+static const struct dlv_dest_type toy = {
+    .name = "toy",
+    .request = "toy",
+    .unit = "parts",
+    .body_overhead = 0,
+    .item_cost = toy_cost,
+    .encode = toy_encode,
+    .split = toy_split,
+    .headers = toy_headers,
+};
+
+static const struct dlv_dest_type toy_grouped = {
+    .name = "toy",
+    .request = "toy",
+    .unit = "parts",
+    .item_cost = toy_cost,
+    .max_items = 3,
+    .group_by_head = 1,
+    .encode = toy_encode,
+    .headers = toy_headers,
+};
+
+/* ---- the builder ---- */
+
+#define MAX_BODIES 128
+struct sink {
+    size_t n;
+    char *text[MAX_BODIES];
+    char head[MAX_BODIES][16];
+    size_t items[MAX_BODIES];
+    size_t units;
+    size_t left_units;
+    int left_reason;
+};
+
+static char *gunzip_text(const uint8_t *in, size_t len)
+{
+    size_t cap = 1 << 20;
+    char *out = malloc(cap + 1);
+    z_stream zs;
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+    zs.next_in = (Bytef *)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    out[cap - zs.avail_out] = '\0';
+    inflateEnd(&zs);
+    return out;
+}
+
+static int sink_gzip;
+
+static void collect(void *ctx, struct dlv_body *b)
+{
+    struct sink *s = ctx;
+    assert_true(s->n < MAX_BODIES);
+    s->text[s->n] = sink_gzip ? gunzip_text(b->data, b->len) : strndup((char *)b->data, b->len);
+    snprintf(s->head[s->n], sizeof(s->head[0]), "%.*s", (int)b->items[0]->head_len,
+             (const char *)b->items[0]->data);
+    for (size_t i = 0; i < b->n; i++) {
+        /* every item of a body has the body's header when grouping */
+        assert_int_equal(b->items[i]->head_len, b->items[0]->head_len);
+        if (b->items[i]->parent != NULL) {
+            dlv_item_free(b->items[i]);
+        }
+    }
+    s->items[s->n++] = b->n;
+    s->units += b->units;
+    dlv_body_free(b);
+}
+
+static void left(void *ctx, const struct dlv_item *it, int reason)
+{
+    struct sink *s = ctx;
+    s->left_units += it->count;
+    s->left_reason = reason;
+}
+
+static void sink_free(struct sink *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->text[i]);
+    }
+    memset(s, 0, sizeof(*s));
+}
+
+static int run_build(const struct dlv_dest_type *t, struct dlv_item **items, size_t n,
+                     size_t max_body, enum dlv_compression c, struct sink *s,
+                     struct dlv_build *out)
+{
+    memset(s, 0, sizeof(*s));
+    sink_gzip = c == DLV_COMPRESS_GZIP;
+    struct dlv_build b = {
+        .type = t,
+        .max_body = max_body,
+        .batch_bytes = c == DLV_COMPRESS_GZIP ? 1 << 20 : 0,
+        .compression = c,
+        .emit = collect,
+        .emit_ctx = s,
+        .left_out = left,
+    };
+    int rv = dlv_build_bodies(&b, items, n);
+    *out = b;
+    return rv;
+}
+
+static void free_all(struct dlv_item **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dlv_item_free(items[i]);
+    }
+}
+
+static void packs_in_order_within_the_limit(void **state)
+{
+    (void)state;
+    struct dlv_item *items[5] = {item("", "aaaa+"), item("", "bbbb+"), item("", "cccc+"),
+                                 item("", "dd+"), item("", "e+")};
+    struct sink s;
+    struct dlv_build b;
+    /* 6 + 6 fit in 12; "cccc+\n" starts the next; then "dd+\n" and "e+\n" join it */
+    assert_int_equal(run_build(&toy, items, 5, 12, DLV_COMPRESS_NONE, &s, &b), O2D_OK);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.text[0], "aaaa+\nbbbb+\n");
+    assert_string_equal(s.text[1], "cccc+\ndd+\n");
+    assert_string_equal(s.text[2], "e+\n");
+    assert_int_equal(s.units, 5);
+    assert_int_equal(b.too_large + b.failed, 0);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(atomic_load(&items[i]->refs), 1); /* one body holds each */
+    }
+    sink_free(&s);
+    free_all(items, 5);
+}
+
+static void groups_by_header_with_max_items(void **state)
+{
+    (void)state;
+    struct dlv_item *items[7] = {item("A", "1+"), item("B", "2+"), item("A", "3+"),
+                                 item("A", "4+"), item("B", "5+"), item("A", "6+"),
+                                 item("C", "7+")};
+    struct sink s;
+    struct dlv_build b;
+    assert_int_equal(run_build(&toy_grouped, items, 7, 1000, DLV_COMPRESS_NONE, &s, &b), O2D_OK);
+    /* A: 1 3 4 | 6 (max 3 a body); B: 2 5; C: 7 -- in order of first appearance */
+    assert_int_equal(s.n, 4);
+    assert_string_equal(s.head[0], "A");
+    assert_string_equal(s.text[0], "1+\n3+\n4+\n");
+    assert_string_equal(s.text[1], "6+\n");
+    assert_string_equal(s.head[2], "B");
+    assert_string_equal(s.text[2], "2+\n5+\n");
+    assert_string_equal(s.head[3], "C");
+    assert_int_equal(s.units, 7);
+    sink_free(&s);
+    free_all(items, 7);
+}
+
+static void splits_an_item_alone_too_large(void **state)
+{
+    (void)state;
+    /* 8 parts in 25 bytes, limit 10: split in halves (13), then quarters (7) */
+    struct dlv_item *items[2] = {item("", "p1+p2+p3+p4+p5+p6+p7+p8+"), item("", "q+")};
+    struct sink s;
+    struct dlv_build b;
+    assert_int_equal(run_build(&toy, items, 2, 10, DLV_COMPRESS_NONE, &s, &b), O2D_OK);
+    assert_int_equal(s.units, 8 + 1);
+    assert_int_equal(b.too_large, 0);
+    size_t bodies_of_first = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        assert_true(strlen(s.text[i]) <= 10);
+        bodies_of_first += s.text[i][0] == 'p';
+    }
+    assert_int_equal(bodies_of_first, 4);
+    assert_string_equal(s.text[0], "p1+p2+\n");
+    assert_string_equal(s.text[3], "p7+p8+\n");
+    /* the item split holds one ref per body carrying a half */
+    assert_int_equal(atomic_load(&items[0]->refs), bodies_of_first);
+    sink_free(&s);
+    free_all(items, 2);
+}
+
+static void leaves_out_what_cannot_fit(void **state)
+{
+    (void)state;
+    /* one part alone over the limit: left out, reported, the rest sent */
+    struct dlv_item *items[3] = {item("", "ok+"), item("", "a-very-long-single-part+"),
+                                 item("", "ok2+")};
+    struct sink s;
+    struct dlv_build b;
+    assert_int_equal(run_build(&toy, items, 3, 10, DLV_COMPRESS_NONE, &s, &b), O2D_OK);
+    assert_int_equal(b.too_large, 1);
+    assert_int_equal(s.left_units, 1);
+    assert_int_equal(s.left_reason, DLV_DROP_TOO_LARGE);
+    assert_int_equal(s.units, 2);
+    assert_int_equal(atomic_load(&items[1]->refs), 0);
+    sink_free(&s);
+    free_all(items, 3);
+}
+
+static void compressed_bodies_halved_until_they_fit(void **state)
+{
+    (void)state;
+    /* incompressible texts: 40 items of ~100 bytes, gzip limit 1000 */
+    enum { N = 40 };
+    struct dlv_item *items[N];
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < N; i++) {
+        char t[104];
+        for (int k = 0; k < 100; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            t[k] = (char)('A' + (x % 26));
+        }
+        t[100] = '+';
+        t[101] = '\0';
+        items[i] = item("", t);
+    }
+    struct sink s;
+    struct dlv_build b;
+    assert_int_equal(run_build(&toy, items, N, 1000, DLV_COMPRESS_GZIP, &s, &b), O2D_OK);
+    assert_true(s.n >= 4);
+    assert_int_equal(s.units, N);
+    /* in order, each once */
+    size_t k = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        for (char *line = s.text[i]; *line != '\0'; k++) {
+            assert_memory_equal(line, dlv_item_body(items[k]), 101);
+            line += 102;
+        }
+    }
+    assert_int_equal(k, N);
+    sink_free(&s);
+    free_all(items, N);
+}
+
+static void allocation_failures_keep_every_unit_counted(void **state)
+{
+    (void)state;
+    for (long fail = 0; fail < 60; fail++) {
+        struct dlv_item *items[4] = {item("", "p1+p2+p3+p4+p5+p6+"), item("", "q+"),
+                                     item("", "r1+r2+"), item("", "s+")};
+        struct sink s;
+        struct dlv_build b;
+        o2d_alloc_fail_after(fail);
+        int rv = run_build(&toy, items, 4, 12, DLV_COMPRESS_NONE, &s, &b);
+        o2d_alloc_fail_after(-1);
+        assert_true(rv == O2D_OK || rv == O2D_ERR_NOMEM);
+        assert_int_equal(s.units + b.too_large + b.failed, 6 + 1 + 2 + 1);
+        sink_free(&s);
+        free_all(items, 4);
+    }
+}
+
+/* ---- a destination against a real server ---- */
+
+struct server {
+    int fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    size_t max_body; /* a longer body gets 413 */
+    int delay_ms;
+    size_t n_ok;
+    size_t n_413;
+    char got[8192]; /* the bodies accepted, concatenated */
+    size_t got_len;
+    int active; /* connection threads still running */
+    pthread_cond_t idle;
+};
+
+struct conn {
+    struct server *s;
+    int fd;
+};
+
+/* One connection: its requests in turn (curl keeps several open at once). */
+static void *conn_main(void *arg)
+{
+    struct conn *cn = arg;
+    struct server *s = cn->s;
+    int c = cn->fd;
+    free(cn);
+    {
+        char buf[65536];
+        size_t len = 0;
+        for (;;) {
+            ssize_t r = read(c, buf + len, sizeof(buf) - 1 - len);
+            if (r <= 0) {
+                break;
+            }
+            len += (size_t)r;
+            buf[len] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end == NULL) {
+                continue;
+            }
+            char *cl = strcasestr(buf, "Content-Length:");
+            size_t want = cl != NULL && cl < end ? strtoul(cl + 15, NULL, 10) : 0;
+            size_t have = len - (size_t)(end + 4 - buf);
+            if (have < want) {
+                continue;
+            }
+            if (s->delay_ms > 0) {
+                usleep((useconds_t)s->delay_ms * 1000);
+            }
+            pthread_mutex_lock(&s->mu);
+            int status = want > s->max_body ? 413 : 202;
+            if (status == 202) {
+                s->n_ok++;
+                if (s->got_len + want < sizeof(s->got)) {
+                    memcpy(s->got + s->got_len, end + 4, want);
+                    s->got_len += want;
+                }
+            } else {
+                s->n_413++;
+            }
+            pthread_mutex_unlock(&s->mu);
+            char head[128];
+            int hl = snprintf(head, sizeof(head),
+                              "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}", status);
+            if (send(c, head, (size_t)hl, MSG_NOSIGNAL) != hl) {
+                break;
+            }
+            size_t used = (size_t)(end + 4 - buf) + want;
+            memmove(buf, buf + used, len - used);
+            len -= used;
+            buf[len] = '\0';
+        }
+        close(c);
+    }
+    pthread_mutex_lock(&s->mu);
+    s->active--;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void *server_main(void *arg)
+{
+    struct server *s = arg;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0) {
+            return NULL;
+        }
+        struct conn *cn = malloc(sizeof(*cn));
+        cn->s = s;
+        cn->fd = c;
+        pthread_mutex_lock(&s->mu);
+        s->active++;
+        pthread_mutex_unlock(&s->mu);
+        pthread_t t;
+        pthread_create(&t, NULL, conn_main, cn);
+        pthread_detach(t);
+    }
+}
+
+static void server_start(struct server *s, size_t max_body)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    s->max_body = max_body;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(s->fd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(s->fd, 8), 0);
+    socklen_t sl = sizeof(sa);
+    getsockname(s->fd, (struct sockaddr *)&sa, &sl);
+    s->port = ntohs(sa.sin_port);
+    pthread_create(&s->thread, NULL, server_main, s);
+}
+
+static void server_stop(struct server *s)
+{
+    shutdown(s->fd, SHUT_RDWR);
+    close(s->fd);
+    pthread_join(s->thread, NULL);
+    /* the connections end when their client closes them (it was freed before) */
+    pthread_mutex_lock(&s->mu);
+    while (s->active > 0) {
+        pthread_cond_wait(&s->idle, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->mu);
+}
+
+/* What the observer saw, per item id. */
+#define MAX_SEEN 64
+struct seen {
+    pthread_mutex_t mu;
+    uint64_t id[MAX_SEEN];
+    uint64_t origin[MAX_SEEN];
+    int queued[MAX_SEEN];
+    int sent[MAX_SEEN];
+    int dropped[MAX_SEEN];
+    int reason[MAX_SEEN];
+    size_t n;
+};
+
+static void observe(void *ctx, const struct dlv_event *ev)
+{
+    struct seen *s = ctx;
+    pthread_mutex_lock(&s->mu);
+    size_t i = 0;
+    while (i < s->n && s->id[i] != ev->item_id) {
+        i++;
+    }
+    if (i == s->n && s->n < MAX_SEEN) {
+        s->id[s->n++] = ev->item_id;
+    }
+    if (i < MAX_SEEN) {
+        s->origin[i] = ev->origin;
+        s->queued[i] += ev->state == DLV_QUEUED;
+        s->sent[i] += ev->state == DLV_SENT;
+        s->dropped[i] += ev->state == DLV_DROPPED;
+        s->reason[i] = ev->reason;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+struct ticker {
+    int ticks;
+    int forced;
+    const char *pending; /* queued at the next tick */
+};
+
+static int tick(void *ctx, struct dlv_dest *d, int force)
+{
+    struct ticker *t = ctx;
+    t->ticks++;
+    t->forced += force;
+    if (t->pending != NULL) {
+        dlv_dest_enqueue(d, item("", t->pending), 77);
+        t->pending = NULL;
+    }
+    return 0;
+}
+
+static struct dlv_dest *dest(struct server *srv, struct http_client *http, size_t max_body,
+                             size_t queue_max, struct ticker *t)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/in", srv->port);
+    struct dlv_dest_config c = {
+        .url = url,
+        .where = "test",
+        .queue_max_bytes = queue_max,
+        .max_body = max_body,
+        .flush_interval_ms = 3600 * 1000, /* only a flush sends */
+        .tick = t != NULL ? tick : NULL,
+        .tick_ctx = t,
+        .tick_ms = 3600 * 1000,
+        .max_elapsed_ms = 2000,
+        .attempt_timeout_ms = 2000,
+        .max_inflight = 2,
+    };
+    struct dlv_dest *d = NULL;
+    assert_int_equal(dlv_dest_new(&d, &toy, NULL, &c, http), O2D_OK);
+    return d;
+}
+
+static struct http_client *client(void)
+{
+    struct http_client_config hc = {.backoff_base_ms = 5, .backoff_max_ms = 20};
+    struct http_client *c = NULL;
+    assert_int_equal(http_client_new(&c, &hc), O2D_OK);
+    return c;
+}
+
+static void delivers_each_item_once_with_its_identity(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct ticker t = {.pending = "from-tick+"};
+    struct dlv_dest *d = dest(&srv, http, 1 << 16, 1 << 20, &t);
+    struct seen seen = {.n = 0};
+    pthread_mutex_init(&seen.mu, NULL);
+    dlv_dest_observe(d, observe, &seen);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    struct dlv_item *list = item("", "one+");
+    list->next = item("", "two+three+");
+    assert_int_equal(dlv_dest_admit(d, 3), O2D_OK);
+    assert_int_equal(dlv_dest_enqueue(d, list, 42), O2D_OK);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    assert_int_equal(t.forced, 1); /* the flush ticked at once, forced */
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.n_ok, 1); /* the flush ticked, then sent all in one body */
+    srv.got[srv.got_len] = '\0';
+    assert_string_equal(srv.got, "one+\ntwo+three+\nfrom-tick+\n");
+    pthread_mutex_unlock(&srv.mu);
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    assert_string_equal(m.name, "toy");
+    assert_int_equal(m.sent_items, 4);
+    assert_int_equal(m.sent_payloads, 1);
+    assert_int_equal(m.queue_items, 0);
+    assert_int_equal(m.queue_bytes, 0);
+    assert_int_equal(dlv_dest_queued_units(d), 4);
+    pthread_mutex_lock(&seen.mu);
+    assert_int_equal(seen.n, 3);
+    assert_true(seen.id[0] != seen.id[1]);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(seen.queued[i], 1);
+        assert_int_equal(seen.sent[i], 1);
+        assert_int_equal(seen.dropped[i], 0);
+    }
+    assert_int_equal(seen.origin[0], 42);
+    assert_int_equal(seen.origin[1], 42);
+    assert_int_equal(seen.origin[2], 77);
+    pthread_mutex_unlock(&seen.mu);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    assert_int_equal(dlv_dest_undelivered(d, NULL, "toy"), 0);
+    dlv_dest_free(d);
+    pthread_mutex_destroy(&seen.mu);
+    server_stop(&srv);
+}
+
+static void a_413_body_goes_again_as_two(void **state)
+{
+    (void)state;
+    /* the intake takes 12 bytes at most; otel2dd believes 1000 */
+    struct server srv;
+    server_start(&srv, 12);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest(&srv, http, 1000, 1 << 20, NULL);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    struct dlv_item *list = item("", "a1+a2+a3+a4+");
+    list->next = item("", "b+");
+    list->next->next = item("", "c+");
+    list->next->next->next = item("", "one-part-too-long+");
+    assert_int_equal(dlv_dest_enqueue(d, list, 1), O2D_OK);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    pthread_mutex_lock(&srv.mu);
+    srv.got[srv.got_len] = '\0';
+    assert_true(srv.n_413 >= 2);
+    /* every part that fits arrived once */
+    const char *want[] = {"a1", "a2", "a3", "a4", "b+", "c+"};
+    for (size_t i = 0; i < 6; i++) {
+        const char *p = strstr(srv.got, want[i]);
+        assert_non_null(p);
+        assert_null(strstr(p + 1, want[i]));
+    }
+    assert_null(strstr(srv.got, "one-part"));
+    pthread_mutex_unlock(&srv.mu);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    assert_int_equal(m.sent_items, 4 + 1 + 1);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_TOO_LARGE), 1);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_REJECTED_4XX), 0);
+    assert_int_equal(m.queue_bytes, 0);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
+static void full_queue_busy_deadline_and_shutdown(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    srv.delay_ms = 1500; /* every answer takes 1.5 s */
+    struct http_client *http = client();
+    struct dlv_dest *d = dest(&srv, http, 16, 40, NULL);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    /* 3 items of 14 bytes: over the 40-byte budget once queued */
+    struct dlv_item *list = item("", "aaaaaaaaaaaaa+");
+    list->next = item("", "bbbbbbbbbbbbb+");
+    list->next->next = item("", "ccccccccccccc+");
+    assert_int_equal(dlv_dest_enqueue(d, list, 1), O2D_OK);
+    assert_int_equal(dlv_dest_admit(d, 5), O2D_ERR_BUSY);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_QUEUE_FULL), 5);
+    dlv_dest_flush_begin(d);
+    int64_t t0 = o2d_now_ms();
+    assert_int_equal(dlv_dest_flush_wait(d, t0 + 300), O2D_ERR_TIMEOUT);
+    int64_t took = o2d_now_ms() - t0;
+    assert_true(took >= 290 && took < 1400); /* the deadline, not the intake, ended it */
+    /* two bodies in flight (max_inflight), one still queued: counted at stop and at the
+     * client's freeing */
+    dlv_dest_stop(d);
+    assert_int_equal(dlv_dest_admit(d, 1), O2D_ERR_SHUTDOWN);
+    http_client_free(http);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_SHUTDOWN), 3);
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    assert_int_equal(m.queue_bytes, 0);
+    assert_int_equal(m.queue_items, 0);
+    assert_int_equal(dlv_dest_undelivered(d, NULL, "toy"), 3);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
+int main(void)
+{
+    o2d_log_set_level(O2D_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(packs_in_order_within_the_limit),
+        cmocka_unit_test(groups_by_header_with_max_items),
+        cmocka_unit_test(splits_an_item_alone_too_large),
+        cmocka_unit_test(leaves_out_what_cannot_fit),
+        cmocka_unit_test(compressed_bodies_halved_until_they_fit),
+        cmocka_unit_test(allocation_failures_keep_every_unit_counted),
+        cmocka_unit_test(delivers_each_item_once_with_its_identity),
+        cmocka_unit_test(a_413_body_goes_again_as_two),
+        cmocka_unit_test(full_queue_busy_deadline_and_shutdown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
