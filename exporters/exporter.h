@@ -1,6 +1,8 @@
 /*
- * exporter.h: the interface every destination implements (curl's Curl_cftype / Curl_cfilter
- * split): a const table of operations, and an instance that points at it.
+ * exporter.h: the interface every exporter implements for the pipeline (curl's Curl_cftype /
+ * Curl_cfilter split): a const table of operations, and an instance that points at it. An
+ * exporter turns requests into items and hands them to its destinations on the delivery layer
+ * (delivery/delivery.h), which sends and counts them.
  */
 #ifndef O2D_EXPORTER_H
 #define O2D_EXPORTER_H

@@ -55,7 +55,7 @@ static uint64_t next_span_id = 1;
 /* A TracerPayload of n_chunks chunks of spans_per_chunk spans, each span carrying `pad`
  * incompressible bytes in a meta value, packed into a queue item. */
 static struct dlv_item *make_item(const char *lang, size_t n_chunks, size_t spans_per_chunk,
-                                      size_t pad)
+                                  size_t pad)
 {
     Datadog__Trace__TracerPayload tp = DATADOG__TRACE__TRACER_PAYLOAD__INIT;
     tp.languagename = (char *)lang;
@@ -131,8 +131,11 @@ static const struct datadog_header header = {
     .error_tps = 10,
 };
 static const struct datadog_wire wire = {
-    .h = {.hostname = "collector-1", .env = "none", .agent_version = "otel2dd/test",
-          .target_tps = 10, .error_tps = 10},
+    .h = {.hostname = "collector-1",
+          .env = "none",
+          .agent_version = "otel2dd/test",
+          .target_tps = 10,
+          .error_tps = 10},
     .key_header = "DD-Api-Key: k",
 };
 
@@ -219,8 +222,8 @@ static void emit(void *ctx, struct dlv_body *b)
 }
 
 /* dlv_build_bodies as the sender runs it for this destination. */
-static int build(struct dlv_item **items, size_t n, size_t limit, struct sink *s,
-                 size_t *too_large, size_t *failed)
+static int build(struct dlv_item **items, size_t n, size_t limit, struct sink *s, size_t *too_large,
+                 size_t *failed)
 {
     struct dlv_build b = {
         .type = &datadog_traces_dest,
@@ -365,8 +368,7 @@ static void one_body_when_it_fits(void **state)
     };
     struct sink s = {.max_body = DATADOG_MAX_BODY_BYTES};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(build(items, 4, DATADOG_MAX_BODY_BYTES, &s, &too_large, &failed),
-                     O2D_OK);
+    assert_int_equal(build(items, 4, DATADOG_MAX_BODY_BYTES, &s, &too_large, &failed), O2D_OK);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.spans, 15);
     assert_string_equal(s.langs[0], "python|go");
@@ -392,8 +394,7 @@ static void split_on_payload_boundaries(void **state)
     const size_t limit = 8000;
     struct sink s = {.max_body = limit};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(build(items, N, limit, &s, &too_large, &failed),
-                     O2D_OK);
+    assert_int_equal(build(items, N, limit, &s, &too_large, &failed), O2D_OK);
     assert_true(s.n >= 4);
     assert_int_equal(s.spans, 2 * N);
     assert_int_equal(too_large, 0);
@@ -415,8 +416,7 @@ static void lone_payload_split_by_chunks(void **state)
     const size_t limit = 4000;
     struct sink s = {.max_body = limit};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(build(items, 1, limit, &s, &too_large, &failed),
-                     O2D_OK);
+    assert_int_equal(build(items, 1, limit, &s, &too_large, &failed), O2D_OK);
     assert_true(s.n >= 3);
     assert_int_equal(s.spans, 30);
     assert_int_equal(too_large, 0);
@@ -449,8 +449,7 @@ static void chunk_over_the_limit_dropped(void **state)
     const size_t limit = 3000;
     struct sink s = {.max_body = limit};
     size_t too_large = 0, failed = 0;
-    assert_int_equal(build(items, 2, limit, &s, &too_large, &failed),
-                     O2D_OK);
+    assert_int_equal(build(items, 2, limit, &s, &too_large, &failed), O2D_OK);
     assert_int_equal(too_large, 4);
     assert_int_equal(failed, 0);
     assert_int_equal(s.spans, 4);

@@ -202,8 +202,7 @@ static void sink_free(struct sink *s)
 }
 
 static int run_build(const struct dlv_dest_type *t, struct dlv_item **items, size_t n,
-                     size_t max_body, enum dlv_compression c, struct sink *s,
-                     struct dlv_build *out)
+                     size_t max_body, enum dlv_compression c, struct sink *s, struct dlv_build *out)
 {
     memset(s, 0, sizeof(*s));
     sink_gzip = c == DLV_COMPRESS_GZIP;
@@ -253,9 +252,8 @@ static void packs_in_order_within_the_limit(void **state)
 static void groups_by_header_with_max_items(void **state)
 {
     (void)state;
-    struct dlv_item *items[7] = {item("A", "1+"), item("B", "2+"), item("A", "3+"),
-                                 item("A", "4+"), item("B", "5+"), item("A", "6+"),
-                                 item("C", "7+")};
+    struct dlv_item *items[7] = {item("A", "1+"), item("B", "2+"), item("A", "3+"), item("A", "4+"),
+                                 item("B", "5+"), item("A", "6+"), item("C", "7+")};
     struct sink s;
     struct dlv_build b;
     assert_int_equal(run_build(&toy_grouped, items, 7, 1000, DLV_COMPRESS_NONE, &s, &b), O2D_OK);
@@ -434,8 +432,8 @@ static void *conn_main(void *arg)
             }
             pthread_mutex_unlock(&s->mu);
             char head[128];
-            int hl = snprintf(head, sizeof(head),
-                              "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}", status);
+            int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}",
+                              status);
             if (send(c, head, (size_t)hl, MSG_NOSIGNAL) != hl) {
                 break;
             }
