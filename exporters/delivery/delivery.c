@@ -499,12 +499,21 @@ static void *sender_main(void *arg)
         if (ticked) {
             continue; /* what the tick queued may be sendable at once */
         }
-        int64_t wake = d->next_send_ms;
+        /* Waiting items go at their flush interval; an empty queue waits for an enqueue
+         * (which wakes this thread) or the tick. */
+        int64_t wake = INT64_MAX;
+        if (waiting && d->cfg.flush_interval_ms > 0) {
+            wake = d->next_send_ms;
+        }
         if (d->cfg.tick != NULL && d->next_tick_ms < wake) {
             wake = d->next_tick_ms;
         }
-        struct timespec ts = o2d_timespec_from_ms(wake);
-        pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+        if (wake == INT64_MAX) {
+            pthread_cond_wait(&d->cond, &d->mu);
+        } else {
+            struct timespec ts = o2d_timespec_from_ms(wake);
+            pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+        }
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
@@ -640,10 +649,13 @@ int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin)
         notify(d, it, DLV_QUEUED, -1, 0);
     }
     pthread_mutex_lock(&d->mu);
+    int was_empty = d->queue->st.waiting_items == 0;
     int rv = d->queue->type->push(d->queue, list);
     if (rv == O2D_OK) {
+        /* The sender sleeps without a deadline on an empty queue, and otherwise until the
+         * flush interval: wake it for the first item, or for a full batch. */
         const struct dlv_queue_state *st = &d->queue->st;
-        if (d->cfg.flush_interval_ms == 0 || st->waiting_bytes >= d->cfg.batch_bytes) {
+        if (was_empty || d->cfg.flush_interval_ms == 0 || st->waiting_bytes >= d->cfg.batch_bytes) {
             pthread_cond_broadcast(&d->cond);
         }
     }

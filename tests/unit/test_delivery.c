@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -718,6 +719,58 @@ static void full_queue_busy_deadline_and_shutdown(void **state)
     server_stop(&srv);
 }
 
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* An idle destination sleeps: a sender that sent at once (flush interval 0) and ticks (LLM Obs,
+ * stats) once woke in a loop with a deadline already past, a core at 100 % while idle. The
+ * window is what is measured, not a wait for something to happen. */
+static void idle_destination_sleeps(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct ticker t = {.pending = NULL};
+    /* as the LLM Obs and stats destinations: no flush interval, a tick */
+    struct dlv_dest *d = NULL;
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/in", srv.port);
+    struct dlv_dest_config c = {
+        .url = url,
+        .queue_max_bytes = 1 << 20,
+        .max_body = 1 << 16,
+        .flush_interval_ms = 0,
+        .tick = tick,
+        .tick_ctx = &t,
+        .tick_ms = 100,
+        .max_elapsed_ms = 1000,
+        .attempt_timeout_ms = 1000,
+        .max_inflight = 1,
+    };
+    assert_int_equal(dlv_dest_new(&d, &toy, NULL, &c, http), O2D_OK);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    assert_int_equal(dlv_dest_enqueue(d, item("", "x+"), 1), O2D_OK);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    double cpu0 = process_cpu_s();
+    int64_t t0 = o2d_now_ms();
+    while (o2d_now_ms() - t0 < 400) {
+        usleep(50 * 1000);
+    }
+    double used = process_cpu_s() - cpu0;
+    assert_true(used < 0.15);  /* a spinning sender uses about 0.4 s here */
+    assert_true(t.ticks >= 2); /* and the tick still runs */
+    dlv_dest_stop(d);
+    http_client_free(http);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
 int main(void)
 {
     o2d_log_set_level(O2D_LOG_ERROR);
@@ -731,6 +784,7 @@ int main(void)
         cmocka_unit_test(delivers_each_item_once_with_its_identity),
         cmocka_unit_test(a_413_body_goes_again_as_two),
         cmocka_unit_test(full_queue_busy_deadline_and_shutdown),
+        cmocka_unit_test(idle_destination_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
