@@ -116,7 +116,9 @@ struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans,
     size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
     struct dlv_item *it = dlv_item_new(ll + len, ll, (uint32_t)spans);
     if (it != NULL) {
-        memcpy(it->data, lang, ll);
+        if (ll > 0) {
+            memcpy(it->data, lang, ll); /* lang may be NULL: memcpy must not see it */
+        }
         memcpy(it->data + ll, tp, len);
     }
     return it;
@@ -289,7 +291,9 @@ struct dlv_item *datadog_stats_item(const uint8_t *msgpack, size_t len, const ch
     size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
     struct dlv_item *it = dlv_item_new(ll + len, ll, 1);
     if (it != NULL) {
-        memcpy(it->data, lang, ll);
+        if (ll > 0) {
+            memcpy(it->data, lang, ll); /* lang may be NULL: memcpy must not see it */
+        }
         memcpy(it->data + ll, msgpack, len);
     }
     return it;
@@ -375,7 +379,9 @@ struct dlv_item *datadog_agent_trace_item(const uint8_t *trace, size_t len, size
     }
     uint8_t *p = it->data;
     for (int i = 0; i < 5; i++) {
-        memcpy(p, f[i], fl[i]);
+        if (fl[i] > 0) {
+            memcpy(p, f[i], fl[i]); /* a field may be NULL: memcpy must not see it */
+        }
         p[fl[i]] = '\0';
         p += fl[i] + 1;
     }

@@ -134,8 +134,9 @@ static void leave_out(struct dlv_build *b, struct dlv_item *const *items, size_t
     }
 }
 
+/* Hands a body to emit; *emitted says it was (the items may be gone once emit is called). */
 static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t n,
-                     struct o2d_buf *sent, size_t raw_len)
+                     struct o2d_buf *sent, size_t raw_len, int *emitted)
 {
     struct dlv_body *body = o2d_calloc(1, sizeof(*body));
     struct dlv_item **arr = o2d_malloc(n * sizeof(*arr));
@@ -157,11 +158,12 @@ static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t 
     body->items = arr;
     body->n = n;
     body->units = units_of(items, n);
+    *emitted = 1;
     b->emit(b->emit_ctx, body);
     return O2D_OK;
 }
 
-static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n);
+static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n, int *emitted);
 
 /* An item alone too large for a body: its halves, or left out. */
 static int split_one(struct dlv_build *b, struct dlv_item *it)
@@ -182,19 +184,23 @@ static int split_one(struct dlv_build *b, struct dlv_item *it)
         h[i]->id = it->id;
         h[i]->origin = it->origin;
         atomic_init(&h[i]->refs, 0);
-        int r = build_range(b, &h[i], 1);
+        /* Once in a body the half is the body's owner's, who may free it before emit
+         * returns: whether it went into one is told by build_range, not read from it. */
+        int emitted = 0;
+        int r = build_range(b, &h[i], 1, &emitted);
         if (out == O2D_OK) {
             out = r;
         }
-        if (atomic_load(&h[i]->refs) == 0) {
+        if (!emitted) {
             dlv_item_free(h[i]); /* went into no body (split further, or left out) */
         }
     }
     return out;
 }
 
-/* items[0..n) into one body, or halves of it until each fits. */
-static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n)
+/* items[0..n) into one body, or halves of it until each fits; *emitted is set when a body
+ * holding items[0..n) as they are went to emit (for n == 1: the item itself). */
+static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n, int *emitted)
 {
     struct o2d_buf raw;
     struct o2d_buf gz;
@@ -208,7 +214,7 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
         o2d_buf_cleanup(&raw);
     }
     if (rv == O2D_OK) {
-        rv = emit_body(b, items, n, compress ? &gz : &raw, raw_len);
+        rv = emit_body(b, items, n, compress ? &gz : &raw, raw_len, emitted);
         o2d_buf_cleanup(&raw);
         o2d_buf_cleanup(&gz);
         return rv;
@@ -221,8 +227,9 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
     }
     if (n > 1) {
         size_t h = n / 2;
-        int rv1 = build_range(b, items, h);
-        int rv2 = build_range(b, items + h, n - h);
+        int unused = 0;
+        int rv1 = build_range(b, items, h, &unused);
+        int rv2 = build_range(b, items + h, n - h, &unused);
         return rv1 != O2D_OK ? rv1 : rv2;
     }
     return split_one(b, items[0]);
@@ -247,7 +254,8 @@ static int pack(struct dlv_build *b, struct dlv_item *const *items, size_t n)
             size += c;
             k++;
         }
-        int r = build_range(b, items + i, k);
+        int emitted = 0;
+        int r = build_range(b, items + i, k, &emitted);
         if (rv == O2D_OK) {
             rv = r;
         }
