@@ -3,9 +3,9 @@
  * items in, bodies out through a callback, no thread and no network. Compression lives here
  * too, so that every destination compresses in one place.
  *
- * Holds: a body carries one hold (refs) on each queue item it settles, the root of a split
- * half included; the halves themselves belong to the body that carries them, or are freed
- * here when they go into none.
+ * Holds (queue.h): a body takes one on each item it carries; a half made here holds its
+ * parent, and the builder holds the half while it builds it, then lets go: a half that went
+ * into no body is freed then, one in a body lives as long as the body holds it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -114,11 +114,6 @@ static size_t units_of(struct dlv_item *const *items, size_t n)
     return u;
 }
 
-static struct dlv_item *root_of(struct dlv_item *it)
-{
-    return it->parent != NULL ? it->parent : it;
-}
-
 static void leave_out(struct dlv_build *b, struct dlv_item *const *items, size_t n, int reason)
 {
     size_t units = units_of(items, n);
@@ -134,9 +129,8 @@ static void leave_out(struct dlv_build *b, struct dlv_item *const *items, size_t
     }
 }
 
-/* Hands a body to emit; *emitted says it was (the items may be gone once emit is called). */
 static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t n,
-                     struct o2d_buf *sent, size_t raw_len, int *emitted)
+                     struct o2d_buf *sent, size_t raw_len)
 {
     struct dlv_body *body = o2d_calloc(1, sizeof(*body));
     struct dlv_item **arr = o2d_malloc(n * sizeof(*arr));
@@ -148,22 +142,18 @@ static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t 
     }
     memcpy(arr, items, n * sizeof(*arr));
     for (size_t i = 0; i < n; i++) {
-        atomic_fetch_add(&root_of(arr[i])->refs, 1);
-        if (arr[i]->parent != NULL) {
-            atomic_store(&arr[i]->refs, 1); /* the half is in a body: it is the body's now */
-        }
+        atomic_fetch_add(&arr[i]->refs, 1); /* the body's hold */
     }
     body->data = o2d_buf_take(sent, &body->len);
     body->raw_len = raw_len;
     body->items = arr;
     body->n = n;
     body->units = units_of(items, n);
-    *emitted = 1;
-    b->emit(b->emit_ctx, body);
+    b->emit(b->emit_ctx, body); /* the items may be settled and gone once this is called */
     return O2D_OK;
 }
 
-static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n, int *emitted);
+static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n);
 
 /* An item alone too large for a body: its halves, or left out. */
 static int split_one(struct dlv_build *b, struct dlv_item *it)
@@ -178,29 +168,29 @@ static int split_one(struct dlv_build *b, struct dlv_item *it)
         leave_out(b, &it, 1, DLV_DROP_RETRIES_EXHAUSTED);
         return rv;
     }
-    int out = O2D_OK;
+    /* Both halves hold `it` before either is built: a body may settle one at once. */
     for (int i = 0; i < 2; i++) {
-        h[i]->parent = root_of(it);
+        h[i]->parent = it;
         h[i]->id = it->id;
         h[i]->origin = it->origin;
-        atomic_init(&h[i]->refs, 0);
-        /* Once in a body the half is the body's owner's, who may free it before emit
-         * returns: whether it went into one is told by build_range, not read from it. */
-        int emitted = 0;
-        int r = build_range(b, &h[i], 1, &emitted);
+        atomic_init(&h[i]->refs, 1); /* the builder's hold */
+        atomic_fetch_add(&it->refs, 1);
+    }
+    int out = O2D_OK;
+    for (int i = 0; i < 2; i++) {
+        int r = build_range(b, &h[i], 1);
         if (out == O2D_OK) {
             out = r;
         }
-        if (!emitted) {
-            dlv_item_free(h[i]); /* went into no body (split further, or left out) */
-        }
+        /* Let go: freed now if no body took it (split further, or left out). `it` is held
+         * by whoever passed it here, so this never settles a queue item. */
+        (void)dlv_item_release(h[i]);
     }
     return out;
 }
 
-/* items[0..n) into one body, or halves of it until each fits; *emitted is set when a body
- * holding items[0..n) as they are went to emit (for n == 1: the item itself). */
-static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n, int *emitted)
+/* items[0..n) into one body, or halves of it until each fits. */
+static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n)
 {
     struct o2d_buf raw;
     struct o2d_buf gz;
@@ -214,7 +204,7 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
         o2d_buf_cleanup(&raw);
     }
     if (rv == O2D_OK) {
-        rv = emit_body(b, items, n, compress ? &gz : &raw, raw_len, emitted);
+        rv = emit_body(b, items, n, compress ? &gz : &raw, raw_len);
         o2d_buf_cleanup(&raw);
         o2d_buf_cleanup(&gz);
         return rv;
@@ -227,9 +217,8 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
     }
     if (n > 1) {
         size_t h = n / 2;
-        int unused = 0;
-        int rv1 = build_range(b, items, h, &unused);
-        int rv2 = build_range(b, items + h, n - h, &unused);
+        int rv1 = build_range(b, items, h);
+        int rv2 = build_range(b, items + h, n - h);
         return rv1 != O2D_OK ? rv1 : rv2;
     }
     return split_one(b, items[0]);
@@ -254,8 +243,7 @@ static int pack(struct dlv_build *b, struct dlv_item *const *items, size_t n)
             size += c;
             k++;
         }
-        int emitted = 0;
-        int r = build_range(b, items + i, k, &emitted);
+        int r = build_range(b, items + i, k);
         if (rv == O2D_OK) {
             rv = r;
         }

@@ -123,26 +123,20 @@ static size_t budget_used(const struct dlv_dest *d)
     return st->waiting_bytes + st->out_bytes + d->body_bytes;
 }
 
-/* Drops one hold on a queue item; the last one settles it (under mu). */
+/* Drops one hold (queue.h); the last hold on a queue item settles it (under mu). */
 static void release_locked(struct dlv_dest *d, struct dlv_item *it)
 {
-    if (atomic_fetch_sub(&it->refs, 1) == 1) {
-        d->queue->type->done(d->queue, it);
+    struct dlv_item *settled = dlv_item_release(it);
+    if (settled != NULL) {
+        d->queue->type->done(d->queue, settled);
     }
 }
 
-/* Releases the holds a body (or a rebuild) has on its items, freeing its halves (under mu). */
+/* Drops the holds a body (or a rebuild) has on its items (under mu). */
 static void release_body_locked(struct dlv_dest *d, struct dlv_body *b)
 {
     for (size_t i = 0; i < b->n; i++) {
-        struct dlv_item *it = b->items[i];
-        if (it->parent != NULL) {
-            struct dlv_item *root = it->parent;
-            dlv_item_free(it);
-            release_locked(d, root);
-        } else {
-            release_locked(d, it);
-        }
+        release_locked(d, b->items[i]);
     }
 }
 
@@ -371,16 +365,12 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
 }
 
 /* A body the intake refused as too large (413), sent again as two: its items in two halves,
- * or its one item split in two (no lock held). One item that cannot be split is dropped. */
+ * or its one item split in two (no lock held). One item that cannot be split is dropped.
+ * The refused body's holds keep its items alive until the new bodies hold them. */
 static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
 {
     struct dlv_body *b = rb->body;
     o2d_free(rb);
-    for (size_t i = 0; i < b->n; i++) {
-        if (b->items[i]->parent != NULL) {
-            atomic_store(&b->items[i]->refs, 0); /* in no body until built again */
-        }
-    }
     size_t max = atomic_load(&d->max_body);
     struct dlv_item *half[2] = {NULL, NULL};
     if (b->n > 1) {
@@ -393,12 +383,14 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
             d->type->split != NULL ? d->type->split(it, &half[0], &half[1]) : O2D_ERR_TOO_LARGE;
         if (rv == O2D_OK) {
             for (int i = 0; i < 2; i++) {
-                half[i]->parent = it->parent != NULL ? it->parent : it;
+                half[i]->parent = it;
                 half[i]->id = it->id;
                 half[i]->origin = it->origin;
-                atomic_init(&half[i]->refs, 0);
-                send_items(d, &half[i], 1, max);
+                atomic_init(&half[i]->refs, 1); /* this function's hold */
+                atomic_fetch_add(&it->refs, 1);
             }
+            send_items(d, &half[0], 1, max);
+            send_items(d, &half[1], 1, max);
         } else {
             int reason = rv == O2D_ERR_NOMEM ? DLV_DROP_RETRIES_EXHAUSTED : DLV_DROP_TOO_LARGE;
             dlv_dest_drop(d, reason, it->count);
@@ -408,20 +400,10 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
     }
     pthread_mutex_lock(&d->mu);
     for (int i = 0; i < 2; i++) {
-        if (half[i] != NULL && atomic_load(&half[i]->refs) == 0) {
-            dlv_item_free(half[i]); /* went into no body: it held nothing */
+        if (half[i] != NULL) {
+            release_locked(d, half[i]);
         }
     }
-    size_t k = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        struct dlv_item *it = b->items[i];
-        if (it->parent != NULL && atomic_load(&it->refs) != 0) {
-            release_locked(d, it->parent); /* a new body carries it: the old hold goes */
-        } else {
-            b->items[k++] = it;
-        }
-    }
-    b->n = k;
     release_body_locked(d, b);
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->mu);

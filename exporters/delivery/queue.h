@@ -37,6 +37,10 @@ struct dlv_item {
 /* A new item of len bytes whose first head_len are its header; NULL when out of memory. */
 struct dlv_item *dlv_item_new(size_t len, size_t head_len, uint32_t count);
 void dlv_item_free(struct dlv_item *it);
+/* Drops one hold. A half whose last hold goes is freed and drops its hold on its parent, and
+ * so on up. Returns the queue item whose last hold went (its owner settles it: queue done),
+ * else NULL. Any thread: holds are atomic. */
+struct dlv_item *dlv_item_release(struct dlv_item *it);
 /* The encoded bytes after the header. */
 static inline const uint8_t *dlv_item_body(const struct dlv_item *it)
 {

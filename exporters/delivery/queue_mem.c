@@ -36,6 +36,19 @@ void dlv_item_free(struct dlv_item *it)
     o2d_free(it);
 }
 
+struct dlv_item *dlv_item_release(struct dlv_item *it)
+{
+    while (it != NULL && atomic_fetch_sub(&it->refs, 1) == 1) {
+        if (it->parent == NULL) {
+            return it;
+        }
+        struct dlv_item *up = it->parent;
+        dlv_item_free(it);
+        it = up;
+    }
+    return NULL;
+}
+
 static int mem_push(struct dlv_queue *q, struct dlv_item *list)
 {
     struct mem_queue *m = (struct mem_queue *)q;
