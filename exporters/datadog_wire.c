@@ -218,8 +218,9 @@ int datadog_encode_agent_payload(struct o2d_buf *out, const struct datadog_heade
 
 /* ---- agentless traces ---- */
 
-static size_t trace_cost(const struct dlv_item *it)
+static size_t trace_cost(void *ctx, const struct dlv_item *it)
 {
+    (void)ctx;
     size_t bl = dlv_item_body_len(it);
     return 1 + varint_len(bl) + bl;
 }

@@ -53,10 +53,10 @@ struct dlv_item *llmobs_event_item(const uint8_t *json, size_t len)
     return it;
 }
 
-/* The version is fixed per process: the cost of an envelope does not need the context. */
-static size_t event_cost(const struct dlv_item *it)
+static size_t event_cost(void *ctx, const struct dlv_item *it)
 {
-    return llmobs_exporter_envelope_size(LLMOBS_TRACER_VERSION, it->len);
+    const struct llmobs_wire *w = ctx;
+    return llmobs_exporter_envelope_size(w->tracer_version, it->len);
 }
 
 static int events_encode(void *ctx, struct dlv_item *const *items, size_t n, struct o2d_buf *out)

@@ -102,7 +102,7 @@ void dlv_headers_addf(struct dlv_headers *h, const char *fmt, ...)
 
 static size_t cost_of(const struct dlv_build *b, const struct dlv_item *it)
 {
-    return b->type->item_cost != NULL ? b->type->item_cost(it) : dlv_item_body_len(it);
+    return b->type->item_cost != NULL ? b->type->item_cost(b->ctx, it) : dlv_item_body_len(it);
 }
 
 static size_t units_of(struct dlv_item *const *items, size_t n)

@@ -110,7 +110,7 @@ struct dlv_dest_type {
     /* Bytes a body has besides its items, at most (before compression). */
     size_t body_overhead;
     /* Bytes an item adds to a body before compression; NULL: its body length. */
-    size_t (*item_cost)(const struct dlv_item *it);
+    size_t (*item_cost)(void *ctx, const struct dlv_item *it);
     /* Items of one body; 0: no limit. */
     size_t max_items;
     /* Only items with equal headers (dlv_item.data[0..head_len)) share a body. */

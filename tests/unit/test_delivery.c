@@ -59,8 +59,9 @@ static struct dlv_item *item(const char *head, const char *text)
     return it;
 }
 
-static size_t toy_cost(const struct dlv_item *it)
+static size_t toy_cost(void *ctx, const struct dlv_item *it)
 {
+    (void)ctx;
     return dlv_item_body_len(it) + 1; /* and its '\n' */
 }
 

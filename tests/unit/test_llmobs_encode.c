@@ -30,8 +30,7 @@
 
 #define VERSION "otel2dd/9.9.9"
 
-/* What the exporter puts in the destination's context (llmobs_exporter.c): item_cost prices
- * an envelope with LLMOBS_TRACER_VERSION, so the builder tests use that version. */
+/* What the exporter puts in the destination's context (llmobs_exporter.c). */
 static struct llmobs_wire wire_of(const char *key_header)
 {
     struct llmobs_wire w;
@@ -196,9 +195,13 @@ static void envelope_shape_and_size(void **state)
                              "\",\"event_type\":\"span\",\"spans\":[{\"span_id\":\"7\"";
     assert_memory_equal(b.data, want_head, sizeof(want_head) - 1);
     assert_memory_equal(b.data + b.len - 4, "\"}]}", 4);
-    /* What the builder counts for an item is that size, with the exporter's version. */
-    assert_int_equal(llmobs_dest.item_cost(ev),
+    /* What the builder counts for an item is that size, with the context's version. */
+    struct llmobs_wire w = wire_of("DD-API-KEY: k");
+    assert_int_equal(llmobs_dest.item_cost(&w, ev),
                      llmobs_exporter_envelope_size(LLMOBS_TRACER_VERSION, ev->len));
+    snprintf(w.tracer_version, sizeof(w.tracer_version), "%s", VERSION "-longer");
+    assert_int_equal(llmobs_dest.item_cost(&w, ev),
+                     llmobs_exporter_envelope_size(VERSION "-longer", ev->len));
     assert_int_equal(llmobs_dest.body_overhead, 1); /* the "[" */
     /* Past the buffer's maximum: refused, and the buffer is left as it was. */
     struct o2d_buf small;
