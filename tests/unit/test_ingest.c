@@ -261,10 +261,50 @@ static void json_reader_buffer_counts(void **state)
     free(body);
 }
 
+/* The ids a submit callback saw: each request decoded gets its own, kept to delivery. */
+struct ids_seen {
+    uint64_t ids[8];
+    size_t n;
+};
+
+static int record_id(void *ctx, enum o2d_transport tr, const struct otlp_request *req)
+{
+    struct ids_seen *s = ctx;
+    (void)tr;
+    if (s->n < 8) {
+        s->ids[s->n++] = req->id;
+    }
+    return O2D_OK;
+}
+
+static void each_request_gets_an_id(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *body = trace_body(3, &len);
+    struct ids_seen seen = {.n = 0};
+    struct ingest *ing = NULL;
+    assert_int_equal(ingest_new(&ing, record_id, &seen, 8 * MIB), O2D_OK);
+    struct ingest_result res;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(send(ing, O2D_COMP_NONE, body, len, &res), O2D_OK);
+    }
+    assert_int_equal(seen.n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_true(seen.ids[i] != 0);
+        for (size_t j = 0; j < i; j++) {
+            assert_true(seen.ids[i] != seen.ids[j]);
+        }
+    }
+    ingest_free(ing);
+    free(body);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(decoded_structures_count, setup, teardown),
+        cmocka_unit_test(each_request_gets_an_id),
         cmocka_unit_test_setup_teardown(inflated_body_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(json_reader_buffer_counts, setup, teardown),
     };
