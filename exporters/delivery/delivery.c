@@ -205,10 +205,12 @@ static void on_done(void *ctx, const struct http_result *r)
         reason = DLV_DROP_SHUTDOWN;
         break;
     }
+    size_t len = b->len; /* once b is a rebuild, the sender may free it at any time */
+    size_t units = b->units;
     pthread_mutex_lock(&d->mu);
-    d->body_bytes -= b->len;
+    d->body_bytes -= len;
     d->inflight--;
-    d->inflight_units -= b->units;
+    d->inflight_units -= units;
     if (split && !d->stopped) {
         /* Built again in halves by the sender: the body's holds go with it. */
         struct rebuild *rb = o2d_calloc(1, sizeof(*rb));
@@ -224,8 +226,8 @@ static void on_done(void *ctx, const struct http_result *r)
                           "sending it again in smaller bodies");
             o2d_log_cstr(&l, "request", t->request);
             o2d_log_int(&l, "http_status", r->http_status);
-            o2d_log_uint(&l, "bytes", b->len);
-            o2d_log_uint(&l, t->unit, b->units);
+            o2d_log_uint(&l, "bytes", len);
+            o2d_log_uint(&l, t->unit, units);
             o2d_log_str(&l, "response", (const char *)r->body,
                         r->body_len < DLV_LOG_BODY_MAX ? r->body_len : DLV_LOG_BODY_MAX);
             o2d_log_end(&l);
