@@ -28,6 +28,7 @@
 #include <zlib.h>
 
 #include "delivery.h"
+#include "loopback.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -479,15 +480,8 @@ static void server_start(struct server *s, size_t max_body)
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->idle, NULL);
     s->max_body = max_body;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    s->fd = loopback_listen(&s->port);
     assert_true(s->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(s->fd, 8), 0);
-    socklen_t sl = sizeof(sa);
-    getsockname(s->fd, (struct sockaddr *)&sa, &sl);
-    s->port = ntohs(sa.sin_port);
     pthread_create(&s->thread, NULL, server_main, s);
 }
 

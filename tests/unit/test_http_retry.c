@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "http_client.h"
+#include "loopback.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -231,15 +232,8 @@ static void server_start(struct server *s, const struct answer *script, int n)
     pthread_mutex_init(&s->mu, NULL);
     s->script = script;
     s->n_script = n;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    s->fd = loopback_listen(&s->port);
     assert_true(s->fd >= 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(s->fd, 8), 0);
-    socklen_t sl = sizeof(sa);
-    getsockname(s->fd, (struct sockaddr *)&sa, &sl);
-    s->port = ntohs(sa.sin_port);
     pthread_create(&s->thread, NULL, server_main, s);
 }
 
