@@ -269,6 +269,52 @@ static void write_output_field(struct prom_writer *w, const struct snapshots *s,
     }
 }
 
+/* The disk queue's series, for the outputs that have one (none: no family at all). */
+enum disk_field {
+    DISK_BYTES,
+    DISK_RECORDS,
+    DISK_AGE,
+    DISK_REPLAYED,
+    DISK_CORRUPT,
+    DISK_DROPPED,
+    DISK_WRITE_ERRORS
+};
+
+static void write_disk_field(struct prom_writer *w, const struct snapshots *s, const char *name,
+                             enum prom_type type, const char *help, enum disk_field f)
+{
+    int any = 0;
+    for (int i = 0; i < s->n && !any; i++) {
+        for (size_t k = 0; k < s->m[i].n_outputs; k++) {
+            any |= s->m[i].outputs[k].has_disk;
+        }
+    }
+    if (!any) {
+        return;
+    }
+    prom_family(w, name, type, help);
+    for (int i = 0; i < s->n; i++) {
+        for (size_t k = 0; k < s->m[i].n_outputs; k++) {
+            const struct dlv_metrics *o = &s->m[i].outputs[k];
+            if (!o->has_disk) {
+                continue;
+            }
+            struct prom_label l[] = {{"exporter", o->name}};
+            uint64_t v = f == DISK_BYTES      ? o->disk_bytes
+                         : f == DISK_RECORDS  ? o->disk_records
+                         : f == DISK_REPLAYED ? o->disk_replayed
+                         : f == DISK_CORRUPT  ? o->disk_corrupt
+                         : f == DISK_DROPPED  ? o->disk_dropped_oldest
+                                              : o->disk_write_errors;
+            if (f == DISK_AGE) {
+                prom_sample_f64(w, name, l, 1, o->disk_oldest_age_s);
+            } else {
+                prom_sample_u64(w, name, l, 1, v);
+            }
+        }
+    }
+}
+
 static void write_buffer_gauge(struct prom_writer *w, const struct snapshots *s, const char *name,
                                const char *help, int which)
 {
@@ -345,6 +391,22 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
     write_output_field(w, &s, "otel2dd_exporter_queue_capacity_bytes", PROM_GAUGE,
                        "The exporter's queue budget; past it receivers answer retry later.",
                        OUT_QUEUE_CAPACITY);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_bytes", PROM_GAUGE,
+                     "Segment bytes of the disk queue (sending_queue.storage).", DISK_BYTES);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_records", PROM_GAUGE,
+                     "Records in the disk queue not yet delivered or dropped.", DISK_RECORDS);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_oldest_age_seconds", PROM_GAUGE,
+                     "Age of the oldest record in the disk queue; 0 when it is empty.", DISK_AGE);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_replayed_records_total", PROM_COUNTER,
+                     "Records found in the disk queue at start and sent again.", DISK_REPLAYED);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_corrupt_records_total", PROM_COUNTER,
+                     "Records skipped at start: bad checksum or length.", DISK_CORRUPT);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_dropped_items_total", PROM_COUNTER,
+                     "Items dropped from a full disk queue (when_full: drop_oldest).",
+                     DISK_DROPPED);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_write_errors_total", PROM_COUNTER,
+                     "Requests refused because a write or sync of the disk queue failed.",
+                     DISK_WRITE_ERRORS);
 
     write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_spans",
                        "LLM Obs spans the trace buffer holds, waiting for their trace to settle.",

@@ -24,6 +24,7 @@
 #include "datadog.h"
 #include "datadog_int.h"
 #include "delivery.h"
+#include "disk_log.h"
 #include "http_client.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
@@ -45,6 +46,7 @@
 #define DD_DEFAULT_FLUSH_MS    2000
 #define DD_DEFAULT_ELAPSED_MS  300000
 #define DD_AGENT_MIN_BODY      (16 * 1024) /* the least max_request_bytes taken from /info */
+#define DD_GROUP_COMMIT_US     2000        /* fsync batch: requests within 2 ms share one sync */
 
 struct dd_exporter {
     struct exporter base;
@@ -294,6 +296,47 @@ static int stats_tick(void *ctx, struct dlv_dest *out, int force)
     return 0;
 }
 
+int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsigned share,
+                       struct dlv_queue **out)
+{
+    *out = NULL;
+    if (cfg->queue_storage[0] == '\0') {
+        return O2D_OK;
+    }
+    char dir[DATADOG_URL_MAX + 32];
+    snprintf(dir, sizeof(dir), "%s/%s", cfg->queue_storage, name);
+    struct dlog_config lc = {
+        .dir = dir,
+        .max_bytes = cfg->queue_disk_max_bytes / share,
+        .fsync = cfg->queue_fsync == DATADOG_FSYNC_NEVER ? DLOG_FSYNC_NEVER : DLOG_FSYNC_BATCH,
+        .group_commit_us = DD_GROUP_COMMIT_US,
+        .when_full = cfg->queue_when_full == DATADOG_FULL_DROP_OLDEST ? DLOG_FULL_DROP_OLDEST
+                                                                      : DLOG_FULL_REFUSE,
+    };
+    char err[512];
+    int rv = dlv_queue_disk_new(out, &lc, err, sizeof(err));
+    if (rv != O2D_OK) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_ERROR, "cannot open the disk queue");
+        o2d_log_cstr(&l, "dir", dir);
+        o2d_log_cstr(&l, "error", err);
+        o2d_log_end(&l);
+        return rv;
+    }
+    struct dlog_stats st;
+    struct dlv_queue *q = *out;
+    q->type->disk_stats(q, &st);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "disk queue open");
+    o2d_log_cstr(&l, "dir", dir);
+    o2d_log_uint(&l, "max_bytes", lc.max_bytes);
+    o2d_log_cstr(&l, "fsync", lc.fsync == DLOG_FSYNC_NEVER ? "never" : "batch");
+    o2d_log_uint(&l, "replaying_records", st.records);
+    o2d_log_uint(&l, "corrupt_records_skipped", st.corrupt);
+    o2d_log_end(&l);
+    return O2D_OK;
+}
+
 static int dd_start(struct exporter *e)
 {
     struct dd_exporter *d = e->ctx;
@@ -340,13 +383,21 @@ static int dd_start(struct exporter *e)
     sc.tick_ms = DD_STATS_INTERVAL_MS;
     sc.tick = stats_tick;
     sc.tick_ctx = d;
-    int rv =
-        dlv_dest_new(&d->traces, d->agent_mode ? &datadog_agent_traces_dest : &datadog_traces_dest,
-                     &d->wire, &tc, d->http);
+    int rv = datadog_disk_queue(cfg, "traces", 1, &tc.queue);
+    if (rv == O2D_OK) {
+        rv = datadog_disk_queue(cfg, "stats", 16, &sc.queue);
+    }
+    if (rv == O2D_OK) {
+        rv = dlv_dest_new(&d->traces,
+                          d->agent_mode ? &datadog_agent_traces_dest : &datadog_traces_dest,
+                          &d->wire, &tc, d->http);
+        tc.queue = NULL; /* the destination's now, even on failure */
+    }
     if (rv == O2D_OK) {
         rv = dlv_dest_new(&d->stats_out,
                           d->agent_mode ? &datadog_agent_stats_dest : &datadog_stats_dest, &d->wire,
                           &sc, d->http);
+        sc.queue = NULL; /* the destination's now, even on failure */
     }
     if (rv == O2D_OK) {
         rv = dlv_dest_start(d->traces);
@@ -355,6 +406,12 @@ static int dd_start(struct exporter *e)
         rv = dlv_dest_start(d->stats_out);
     }
     if (rv != O2D_OK) {
+        if (sc.queue != NULL) {
+            sc.queue->type->free(sc.queue);
+        }
+        if (tc.queue != NULL) {
+            tc.queue->type->free(tc.queue);
+        }
         return rv;
     }
     d->started = 1;
@@ -536,14 +593,21 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
         free_items(list);
         return rv;
     }
-    /* dd_admit checked the room; past it, the request is taken even if other threads
-     * filled the queue meanwhile (see exporter.h: admit). */
+    /* dd_admit checked the room; past it, a memory queue takes the request even if other
+     * threads filled it meanwhile (see exporter.h: admit). A disk queue answers once the
+     * items are durable, or refuses (full, or its storage failed): then the request is
+     * refused too, before the stats count it, so that its retry is counted once. */
+    if (list != NULL) {
+        rv = dlv_dest_enqueue(d->traces, list, req->id);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+    }
     pthread_mutex_lock(&d->stats_mu);
     for (size_t i = 0; i < res.n_payloads; i++) {
         stats_add_payload(d->stats, res.payloads[i]);
     }
     pthread_mutex_unlock(&d->stats_mu);
-    (void)dlv_dest_enqueue(d->traces, list, req->id);
     if (too_large > 0) {
         dlv_dest_drop(d->traces, DLV_DROP_TOO_LARGE, too_large);
         struct o2d_logline l;

@@ -30,6 +30,10 @@
 
 #define DATADOG_URL_MAX 512
 
+/* sending_queue.fsync and .when_full (disk_log.h has the same values). */
+enum { DATADOG_FSYNC_BATCH = 0, DATADOG_FSYNC_NEVER = 1 };
+enum { DATADOG_FULL_REFUSE = 0, DATADOG_FULL_DROP_OLDEST = 1 };
+
 /* exporters.datadog.llmobs: LLM Observability, on whenever an API key is set. */
 struct datadog_llmobs_config {
     int enabled;                    /* llmobs.enabled (default true) and DD_LLMOBS_ENABLED */
@@ -59,9 +63,15 @@ struct datadog_config {
     int compute_stats_by_span_kind;        /* traces.compute_stats_by_span_kind, default on */
     int peer_tags_aggregation;             /* traces.peer_tags_aggregation, default on */
     size_t queue_max_bytes;                /* encoded bytes waiting to be sent; default 64 MiB */
-    int64_t flush_interval_ms;             /* send at least this often; default 2 s */
-    int64_t max_elapsed_ms; /* give up retrying a payload after this; default 5 min */
-    char hostname[256];     /* this instance, for AgentPayload and stats */
+    /* sending_queue.storage: a directory turns the disk queue on (one subdirectory per
+     * destination); "" keeps the queues in memory only (the default). */
+    char queue_storage[DATADOG_URL_MAX];
+    int queue_fsync;             /* sending_queue.fsync: DATADOG_FSYNC_BATCH (default) | NEVER */
+    size_t queue_disk_max_bytes; /* sending_queue.disk_max_size_mib, default 1 GiB */
+    int queue_when_full;         /* sending_queue.when_full: DATADOG_FULL_REFUSE | DROP_OLDEST */
+    int64_t flush_interval_ms;   /* send at least this often; default 2 s */
+    int64_t max_elapsed_ms;      /* give up retrying a payload after this; default 5 min */
+    char hostname[256];          /* this instance, for AgentPayload and stats */
     struct datadog_llmobs_config llmobs;
 };
 
@@ -73,6 +83,12 @@ struct http_client;
  * what is still retrying, counted here), then destroys the exporter. */
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                          struct http_client *http);
+/* The disk queue of one destination, in <sending_queue.storage>/<name>, with 1/share of
+ * disk_max_size_mib; *out NULL when the storage is off. An error is logged. */
+struct dlv_queue;
+int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsigned share,
+                       struct dlv_queue **out);
+
 /* An intake's base URL: `override` when set, else "https://<prefix><site>" (prefix such as
  * "trace.agent.", "api.", "llmobs-intake."; site default datadoghq.com); no trailing slash. */
 void datadog_base_url(const char *override, const char *prefix, const char *site, char *out,

@@ -353,7 +353,11 @@ static int lo_start(struct exporter *e)
         .attempt_timeout_ms = LO_ATTEMPT_TIMEOUT_MS,
         .max_inflight = LO_MAX_INFLIGHT,
     };
-    int rv = dlv_dest_new(&d->out, &llmobs_dest, &d->wire, &dc, d->http);
+    int rv = datadog_disk_queue(d->cfg, "llmobs", 4, &dc.queue);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    rv = dlv_dest_new(&d->out, &llmobs_dest, &d->wire, &dc, d->http);
     if (rv == O2D_OK) {
         rv = dlv_dest_start(d->out);
     }

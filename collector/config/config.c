@@ -93,6 +93,10 @@ const char o2d_config_embedded[] =
     "        max_size_mib: 64\n"
     "    sending_queue:\n"
     "      max_size_mib: 64               # full: receivers answer \"retry later\"\n"
+    "      storage: \"\"                  # a directory: queue on disk, kept across restarts\n"
+    "      fsync: batch                   # batch: survives power loss; never: kill -9, OOM\n"
+    "      disk_max_size_mib: 1024\n"
+    "      when_full: refuse              # refuse (\"retry later\") | drop_oldest\n"
     "    retry_on_failure:\n"
     "      max_elapsed_time: 5m\n"
     "  debug:\n"
@@ -138,6 +142,9 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.compute_stats_by_span_kind = 1;
     cfg->datadog.peer_tags_aggregation = 1;
     cfg->datadog.queue_max_bytes = 64 * (size_t)MIB;
+    cfg->datadog.queue_disk_max_bytes = 1024 * (size_t)MIB;
+    cfg->datadog.queue_fsync = DATADOG_FSYNC_BATCH;
+    cfg->datadog.queue_when_full = DATADOG_FULL_REFUSE;
     cfg->datadog.flush_interval_ms = 2000;
     cfg->datadog.max_elapsed_ms = 5 * 60 * 1000;
     cfg->datadog.llmobs.enabled = 1;
@@ -169,6 +176,30 @@ static int parse_verbosity(const char *s)
 static const char *verbosity_name(int v)
 {
     return v == O2D_DEBUG_QUIET ? "quiet" : v == O2D_DEBUG_DETAILED ? "detailed" : "basic";
+}
+
+static int parse_fsync(const char *s)
+{
+    return strcmp(s, "batch") == 0   ? DATADOG_FSYNC_BATCH
+           : strcmp(s, "never") == 0 ? DATADOG_FSYNC_NEVER
+                                     : -1;
+}
+
+static const char *fsync_name(int v)
+{
+    return v == DATADOG_FSYNC_NEVER ? "never" : "batch";
+}
+
+static int parse_when_full(const char *s)
+{
+    return strcmp(s, "refuse") == 0        ? DATADOG_FULL_REFUSE
+           : strcmp(s, "drop_oldest") == 0 ? DATADOG_FULL_DROP_OLDEST
+                                           : -1;
+}
+
+static const char *when_full_name(int v)
+{
+    return v == DATADOG_FULL_DROP_OLDEST ? "drop_oldest" : "refuse";
 }
 
 #define GRPC      "receivers.otlp.protocols.grpc"
@@ -252,6 +283,13 @@ const struct key_row config_key_table[] = {
     SECTION("exporters.datadog.sending_queue"),
     UINT("exporters.datadog.sending_queue.max_size_mib", datadog.queue_max_bytes, 1, 65536,
          MIB),
+    STRING("exporters.datadog.sending_queue.storage", datadog.queue_storage, KEY_EMPTY_OK),
+    ENUM("exporters.datadog.sending_queue.fsync", datadog.queue_fsync, parse_fsync, fsync_name,
+         "batch, never"),
+    UINT("exporters.datadog.sending_queue.disk_max_size_mib", datadog.queue_disk_max_bytes, 16,
+         16 * 1024 * 1024, MIB),
+    ENUM("exporters.datadog.sending_queue.when_full", datadog.queue_when_full, parse_when_full,
+         when_full_name, "refuse, drop_oldest"),
     SECTION("exporters.datadog.retry_on_failure"),
     DURATION("exporters.datadog.retry_on_failure.max_elapsed_time", datadog.max_elapsed_ms,
              1000),

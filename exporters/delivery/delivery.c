@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "delivery.h"
+#include "disk_log.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -70,7 +71,8 @@ struct dlv_dest {
     size_t inflight;     /* bodies in flight */
     size_t inflight_units;
     struct rebuild *rebuilds;
-    int rebuilding; /* the sender is building one of them again */
+    int rebuilding;    /* the sender is building one of them again */
+    size_t kept_units; /* in flight at stop, kept unsettled by a disk queue */
     int due;
     int64_t next_send_ms;
     int64_t next_tick_ms;
@@ -120,24 +122,41 @@ void dlv_dest_drop(struct dlv_dest *d, int reason, size_t units)
 static size_t budget_used(const struct dlv_dest *d)
 {
     const struct dlv_queue_state *st = &d->queue->st;
-    return st->waiting_bytes + st->out_bytes + d->body_bytes;
+    return st->mem_bytes + d->body_bytes;
 }
 
-/* Drops one hold (queue.h); the last hold on a queue item settles it (under mu). */
+/* Drops one hold (queue.h); the last hold on a queue item settles it (under mu), or, with
+ * `keep` and a queue that keeps what it holds (disk), leaves it for the next start. */
+static void release_item_locked(struct dlv_dest *d, struct dlv_item *it, int keep)
+{
+    struct dlv_item *last = dlv_item_release(it);
+    if (last == NULL) {
+        return;
+    }
+    if (keep && d->queue->type->keep != NULL) {
+        d->queue->type->keep(d->queue, last);
+    } else {
+        d->queue->type->done(d->queue, last);
+    }
+}
+
 static void release_locked(struct dlv_dest *d, struct dlv_item *it)
 {
-    struct dlv_item *settled = dlv_item_release(it);
-    if (settled != NULL) {
-        d->queue->type->done(d->queue, settled);
-    }
+    release_item_locked(d, it, 0);
 }
 
 /* Drops the holds a body (or a rebuild) has on its items (under mu). */
-static void release_body_locked(struct dlv_dest *d, struct dlv_body *b)
+static void release_body_locked(struct dlv_dest *d, struct dlv_body *b, int keep)
 {
     for (size_t i = 0; i < b->n; i++) {
-        release_locked(d, b->items[i]);
+        release_item_locked(d, b->items[i], keep);
     }
+}
+
+/* Whether what stopping leaves undelivered stays in the queue for the next start. */
+static int keeps(const struct dlv_dest *d)
+{
+    return d->queue->type->keep != NULL;
 }
 
 static void log_too_large(struct dlv_dest *d, size_t units, size_t limit)
@@ -154,13 +173,16 @@ static void log_too_large(struct dlv_dest *d, size_t units, size_t limit)
  * delivered. */
 static void settle_body_locked(struct dlv_dest *d, struct dlv_body *b, int reason, int attempts)
 {
-    if (reason >= 0) {
+    int keep = reason == DLV_DROP_SHUTDOWN && keeps(d);
+    if (keep) {
+        d->kept_units += b->units; /* not lost: sent again after the next start */
+    } else if (reason >= 0) {
         dlv_dest_drop(d, reason, b->units);
     }
-    for (size_t i = 0; i < b->n; i++) {
+    for (size_t i = 0; i < b->n && !keep; i++) {
         notify(d, b->items[i], reason < 0 ? DLV_SENT : DLV_DROPPED, reason, attempts);
     }
-    release_body_locked(d, b);
+    release_body_locked(d, b, keep);
     pthread_cond_broadcast(&d->cond);
 }
 
@@ -406,7 +428,7 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
             release_locked(d, half[i]);
         }
     }
-    release_body_locked(d, b);
+    release_body_locked(d, b, 0);
     pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->mu);
     dlv_body_free(b);
@@ -508,6 +530,9 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
 {
     struct dlv_dest *d = o2d_calloc(1, sizeof(*d));
     if (d == NULL) {
+        if (cfg->queue != NULL) {
+            cfg->queue->type->free(cfg->queue);
+        }
         return O2D_ERR_NOMEM;
     }
     d->type = type;
@@ -525,10 +550,14 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
         d->cfg.max_inflight = 1;
     }
     atomic_init(&d->max_body, cfg->max_body);
-    int rv = dlv_queue_mem_new(&d->queue);
-    if (rv != O2D_OK) {
-        o2d_free(d);
-        return rv;
+    d->queue = cfg->queue;
+    d->cfg.queue = NULL;
+    if (d->queue == NULL) {
+        int rv = dlv_queue_mem_new(&d->queue);
+        if (rv != O2D_OK) {
+            o2d_free(d);
+            return rv;
+        }
     }
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
@@ -627,6 +656,15 @@ int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin)
         drop_list(d, list, DLV_DROP_SHUTDOWN);
         return O2D_ERR_SHUTDOWN;
     }
+    if (d->queue->type->persist != NULL) {
+        int prv = d->queue->type->persist(d->queue, list);
+        if (prv != O2D_OK) {
+            /* Nothing of it is kept: a request is refused and its sender retries; what the
+             * destination made itself (origin 0) is lost. */
+            drop_list(d, list, origin != 0 ? DLV_DROP_QUEUE_FULL : DLV_DROP_RETRIES_EXHAUSTED);
+            return prv == O2D_ERR_SYSTEM ? O2D_ERR_BUSY : prv;
+        }
+    }
     atomic_fetch_add(&d->queued_units, units);
     /* Told before the push: once queued, the sender may settle and free them. */
     for (struct dlv_item *it = list; it != NULL; it = it->next) {
@@ -721,17 +759,29 @@ void dlv_dest_stop(struct dlv_dest *d)
     for (struct rebuild *rb = rbs; rb != NULL;) {
         struct rebuild *nx = rb->next;
         rb_units += rb->body->units;
-        for (size_t i = 0; i < rb->body->n; i++) {
+        for (size_t i = 0; i < rb->body->n && !keeps(d); i++) {
             notify(d, rb->body->items[i], DLV_DROPPED, DLV_DROP_SHUTDOWN, 0);
         }
-        release_body_locked(d, rb->body);
+        release_body_locked(d, rb->body, 1);
         dlv_body_free(rb->body);
         o2d_free(rb);
         rb = nx;
     }
+    size_t waiting = d->queue->st.waiting_units;
+    if (keeps(d)) {
+        d->kept_units += rb_units;
+    }
     pthread_mutex_unlock(&d->mu);
     drop_list(d, list, DLV_DROP_SHUTDOWN);
-    dlv_dest_drop(d, DLV_DROP_SHUTDOWN, rb_units);
+    if (!keeps(d)) {
+        dlv_dest_drop(d, DLV_DROP_SHUTDOWN, rb_units);
+    } else if (waiting > 0) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_INFO, "left in the disk queue for the next start");
+        o2d_log_cstr(&l, "request", d->type->request);
+        o2d_log_uint(&l, d->type->unit, waiting);
+        o2d_log_end(&l);
+    }
 }
 
 void dlv_dest_free(struct dlv_dest *d)
@@ -778,11 +828,27 @@ void dlv_dest_metrics(const struct dlv_dest *cd, struct dlv_metrics *m)
     m->queue_bytes = budget_used(d);
     pthread_mutex_unlock(&d->mu);
     m->queue_capacity_bytes = d->cfg.queue_max_bytes;
+    if (d->queue->type->disk_stats != NULL) {
+        struct dlog_stats st;
+        memset(&st, 0, sizeof(st));
+        d->queue->type->disk_stats(d->queue, &st);
+        m->has_disk = 1;
+        m->disk_bytes = st.bytes;
+        m->disk_records = st.records;
+        int64_t now = o2d_realtime_ns() / 1000000;
+        m->disk_oldest_age_s = st.oldest_append_ms > 0 && now > st.oldest_append_ms
+                                   ? (double)(now - st.oldest_append_ms) / 1000.0
+                                   : 0.0;
+        m->disk_replayed = st.recovered;
+        m->disk_corrupt = st.corrupt;
+        m->disk_dropped_oldest = st.dropped_units;
+        m->disk_write_errors = st.write_errors + st.sync_errors;
+    }
 }
 
 uint64_t dlv_dest_undelivered(const struct dlv_dest *d, struct o2d_logline *l, const char *key)
 {
-    char buf[DLV_DROP_N * 48 + 4];
+    char buf[(DLV_DROP_N + 1) * 48 + 4];
     size_t len = 0;
     uint64_t total = 0;
     buf[len++] = '{';
@@ -797,6 +863,20 @@ uint64_t dlv_dest_undelivered(const struct dlv_dest *d, struct o2d_logline *l, c
             len += (size_t)w;
         }
         total += n;
+    }
+    if (d->queue->type->disk_stats != NULL) {
+        /* when_full: drop_oldest removed them from the disk unsent: lost too */
+        struct dlog_stats st;
+        memset(&st, 0, sizeof(st));
+        d->queue->type->disk_stats(d->queue, &st);
+        if (st.dropped_units > 0) {
+            int w = snprintf(buf + len, sizeof(buf) - len, "%s\"disk_full\":%llu",
+                             total > 0 ? "," : "", (unsigned long long)st.dropped_units);
+            if (w > 0 && (size_t)w < sizeof(buf) - len) {
+                len += (size_t)w;
+            }
+            total += st.dropped_units;
+        }
     }
     buf[len++] = '}';
     if (l != NULL && total > 0) {
@@ -821,6 +901,14 @@ void dlv_dest_log_counts(const struct dlv_dest *d, struct o2d_logline *l, const 
     for (size_t i = 0; i < m.n_drops; i++) {
         snprintf(key, sizeof(key), "%s%s_dropped_%s", prefix, u, m.drops[i].reason);
         o2d_log_uint(l, key, m.drops[i].items);
+    }
+    if (keeps(d)) {
+        struct dlv_dest *w = (struct dlv_dest *)d; /* its lock, for a consistent read */
+        pthread_mutex_lock(&w->mu);
+        size_t kept = w->kept_units + w->queue->st.waiting_units;
+        pthread_mutex_unlock(&w->mu);
+        snprintf(key, sizeof(key), "%s%s_kept_on_disk", prefix, u);
+        o2d_log_uint(l, key, kept);
     }
     snprintf(key, sizeof(key), "%sbodies_sent", prefix);
     o2d_log_uint(l, key, m.sent_payloads);

@@ -67,6 +67,14 @@ struct dlv_metrics {
     uint64_t queue_items;          /* units waiting or in flight */
     uint64_t queue_bytes;          /* the bytes counted against the queue's budget */
     uint64_t queue_capacity_bytes; /* that budget */
+    int has_disk;                  /* a disk queue: the fields below mean something */
+    uint64_t disk_bytes;           /* segment bytes on disk */
+    uint64_t disk_records;         /* records not yet delivered or dropped */
+    double disk_oldest_age_s;      /* age of the oldest of them; 0: none */
+    uint64_t disk_replayed;        /* records found at start, sent again */
+    uint64_t disk_corrupt;         /* records skipped at start: bad checksum or length */
+    uint64_t disk_dropped_oldest;  /* units dropped by when_full: drop_oldest */
+    uint64_t disk_write_errors;    /* appends refused: a write or sync failed */
 };
 
 enum dlv_compression {
@@ -145,6 +153,9 @@ struct dlv_dest_config {
     int64_t max_elapsed_ms;     /* retries stop after this */
     int64_t attempt_timeout_ms; /* one attempt */
     int max_inflight;           /* bodies in flight, retries included */
+    /* The queue (queue.h), owned by the destination from dlv_dest_new on, even when it
+     * fails; NULL: an in-memory queue. */
+    struct dlv_queue *queue;
 };
 
 /*
@@ -215,8 +226,11 @@ int dlv_dest_stopping(const struct dlv_dest *d);
 /* Bytes of budget left. */
 size_t dlv_dest_room(struct dlv_dest *d);
 /* Queues the list (linked by next; ownership moves, even on error): each item gets its id
- * and `origin`. Never refuses for room (admit does that, see exporter.h). O2D_OK, or
- * O2D_ERR_SHUTDOWN / O2D_ERR_NOMEM with the items counted as dropped. */
+ * and `origin`, the ingest request (0: made by the destination itself, a tick). A memory
+ * queue never refuses for room (admit does that, see exporter.h); a disk queue returns once
+ * the items are durable, or O2D_ERR_BUSY when it is full or its storage failed: the items
+ * are then counted queue_full when they came from a request (refused, its sender retries),
+ * retries_exhausted when not (lost). O2D_ERR_SHUTDOWN once stopping (counted shutdown). */
 int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin);
 /* Counts units dropped before they reached the queue (for example, too large to encode). */
 void dlv_dest_drop(struct dlv_dest *d, int reason, size_t units);

@@ -44,27 +44,27 @@ enum dlog_when_full {
 };
 
 struct dlog_config {
-    const char *dir;         /* created (0700) if missing; one log per directory */
-    uint64_t max_bytes;      /* segment bytes on disk at most */
-    uint64_t segment_bytes;  /* a new segment starts once one passes this; 0: 8 MiB */
+    const char *dir;        /* created (0700) if missing; one log per directory */
+    uint64_t max_bytes;     /* segment bytes on disk at most */
+    uint64_t segment_bytes; /* a new segment starts once one passes this; 0: 8 MiB */
     enum dlog_fsync fsync;
     int64_t group_commit_us; /* batch: how long a sync waits for more appenders; 0: none */
     enum dlog_when_full when_full;
 };
 
 struct dlog_stats {
-    uint64_t bytes;             /* segment bytes on disk */
-    uint64_t records;           /* records appended or recovered and not yet settled */
-    uint64_t units;             /* their tags summed */
-    int64_t oldest_append_ms;   /* realtime of the oldest unsettled record's append; 0: none */
-    uint64_t recovered;         /* records found unsettled at open (replayed) */
-    uint64_t corrupt;           /* records skipped at open: bad checksum or length */
-    uint64_t torn_bytes;        /* bytes truncated from torn tails at open */
-    uint64_t files_set_aside;   /* files renamed .bad at open */
-    uint64_t dropped_records;   /* records removed unsettled by drop_oldest */
-    uint64_t dropped_units;     /* their tags summed */
-    uint64_t write_errors;      /* appends refused because write(2) failed */
-    uint64_t sync_errors;       /* appends refused because fdatasync failed */
+    uint64_t bytes;           /* segment bytes on disk */
+    uint64_t records;         /* records appended or recovered and not yet settled */
+    uint64_t units;           /* their tags summed */
+    int64_t oldest_append_ms; /* realtime of the oldest unsettled record's append; 0: none */
+    uint64_t recovered;       /* records found unsettled at open (replayed) */
+    uint64_t corrupt;         /* records skipped at open: bad checksum or length */
+    uint64_t torn_bytes;      /* bytes truncated from torn tails at open */
+    uint64_t files_set_aside; /* files renamed .bad at open */
+    uint64_t dropped_records; /* records removed unsettled by drop_oldest */
+    uint64_t dropped_units;   /* their tags summed */
+    uint64_t write_errors;    /* appends refused because write(2) failed */
+    uint64_t sync_errors;     /* appends refused because fdatasync failed */
 };
 
 /* One record to append: `tag` is the caller's (the delivery layer: the units it holds). */

@@ -9,7 +9,9 @@
  *
  * The queue owns an item from push until done: take() hands items out for sending, but they
  * stay the queue's (and count against its bytes) until done() says they were delivered or
- * dropped. The in-memory queue (queue_mem.c) is the first implementation. Every operation is
+ * dropped. The in-memory queue (queue_mem.c) is the first implementation, the disk queue
+ * (queue_disk.c) the second. persist() is called without any lock of the destination's and
+ * may block (a disk queue returns once the items are durable); every other operation is
  * called with the owning destination's lock held (delivery.c), so an implementation needs no
  * lock of its own for its lists.
  */
@@ -24,6 +26,7 @@ struct dlv_item {
     struct dlv_item *next;
     uint64_t id;     /* unique in the process, given when queued (dlv_dest_enqueue) */
     uint64_t origin; /* the ingest request it came from (otlp_request.id); 0: none */
+    uint64_t seq;    /* its place in a disk queue; 0 in memory */
     /* A half made by the destination's split: the queue item it came from, whose id it
      * carries; NULL for a queue item. */
     struct dlv_item *parent;
@@ -52,9 +55,16 @@ static inline size_t dlv_item_body_len(const struct dlv_item *it)
 }
 
 struct dlv_queue;
+struct dlog_config;
+struct dlog_stats;
 
 struct dlv_queue_type {
-    const char *name; /* "memory" */
+    const char *name; /* "memory", "disk" */
+    /* Makes the list durable before it is pushed, without the destination's lock (it may
+     * block). O2D_OK; O2D_ERR_BUSY when there is no room (the request is refused, retry
+     * later); O2D_ERR_SYSTEM when the storage failed (refused too, never acknowledged). The
+     * list is the caller's either way. NULL: nothing to do (memory). */
+    int (*persist)(struct dlv_queue *q, struct dlv_item *list);
     /* Takes the list (linked by next) and everything in it. O2D_OK, or an error with the
      * list left to the caller. */
     int (*push)(struct dlv_queue *q, struct dlv_item *list);
@@ -63,17 +73,25 @@ struct dlv_queue_type {
     struct dlv_item *(*take)(struct dlv_queue *q, size_t max_bytes);
     /* An item handed out is settled (delivered, or dropped for good): the queue forgets it. */
     void (*done)(struct dlv_queue *q, struct dlv_item *it);
-    /* Removes and returns every waiting item (at shutdown, to count what is left). */
+    /* An item handed out was not delivered because otel2dd is stopping: a disk queue keeps
+     * it unsettled for the next start (and frees the copy). NULL: it is lost (done). */
+    void (*keep)(struct dlv_queue *q, struct dlv_item *it);
+    /* Removes and returns every waiting item that stopping loses (at shutdown, to count
+     * them); a disk queue keeps them for the next start and returns NULL. */
     struct dlv_item *(*drain)(struct dlv_queue *q);
     void (*free)(struct dlv_queue *q);
+    /* A disk queue's figures (disk_log.h); NULL: a queue in memory. */
+    void (*disk_stats)(struct dlv_queue *q, struct dlog_stats *st);
 };
 
-/* What a queue holds: waiting (pushed, not taken) and out (taken, not done). */
+/* What a queue holds: waiting (pushed, not taken) and out (taken, not done), and of that
+ * what is in memory, counted against the destination's memory budget. */
 struct dlv_queue_state {
     size_t waiting_items;
     size_t waiting_units;
     size_t waiting_bytes;
     size_t out_bytes;
+    size_t mem_bytes;
 };
 
 struct dlv_queue {
@@ -83,5 +101,9 @@ struct dlv_queue {
 
 /* The in-memory queue: a list, bounded by its owner (delivery.c checks the bytes). */
 int dlv_queue_mem_new(struct dlv_queue **out);
+/* The disk queue in cfg->dir (queue_disk.c); what a previous run left there is sent first.
+ * An error says why in err. */
+int dlv_queue_disk_new(struct dlv_queue **out, const struct dlog_config *cfg, char *err,
+                       size_t errlen);
 
 #endif

@@ -60,6 +60,7 @@ static int mem_push(struct dlv_queue *q, struct dlv_item *list)
         q->st.waiting_items++;
         q->st.waiting_units += it->count;
         q->st.waiting_bytes += it->len;
+        q->st.mem_bytes += it->len;
         last = it;
     }
     if (m->tail != NULL) {
@@ -102,6 +103,7 @@ static struct dlv_item *mem_take(struct dlv_queue *q, size_t max_bytes)
 static void mem_done(struct dlv_queue *q, struct dlv_item *it)
 {
     q->st.out_bytes -= it->len;
+    q->st.mem_bytes -= it->len;
     dlv_item_free(it);
 }
 
@@ -110,6 +112,7 @@ static struct dlv_item *mem_drain(struct dlv_queue *q)
     struct mem_queue *m = (struct mem_queue *)q;
     struct dlv_item *list = m->head;
     m->head = m->tail = NULL;
+    q->st.mem_bytes -= q->st.waiting_bytes;
     q->st.waiting_items = 0;
     q->st.waiting_units = 0;
     q->st.waiting_bytes = 0;

@@ -1,0 +1,249 @@
+/*
+ * queue_disk.c: the disk queue (queue.h) on the append-only record log (disk_log.h). An item
+ * is one record: [u32 head_len][u64 id][u64 origin][the item's bytes], its tag the units it
+ * holds. persist() appends a list and returns once it is durable; push() then only counts it
+ * (the bytes are on disk, not in memory); take() reads records back oldest first, a replayed
+ * backlog before what came since; done() settles the record, so that the log's watermark
+ * passes it. Nothing is lost at stop: drain() leaves every waiting record for the next start.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "disk_log.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "queue.h"
+
+#define REC_HEAD      20 /* u32 head_len, u64 id, u64 origin */
+#define PERSIST_STACK 64
+
+struct disk_queue {
+    struct dlv_queue base;
+    struct dlog *log;
+};
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+static int disk_persist(struct dlv_queue *q, struct dlv_item *list)
+{
+    struct disk_queue *dq = (struct disk_queue *)q;
+    size_t n = 0;
+    size_t bytes = 0;
+    for (struct dlv_item *it = list; it != NULL; it = it->next) {
+        n++;
+        bytes += REC_HEAD + it->len;
+    }
+    if (n == 0) {
+        return O2D_OK;
+    }
+    struct dlog_rec stack[PERSIST_STACK];
+    struct dlog_rec *recs = n <= PERSIST_STACK ? stack : o2d_malloc(n * sizeof(*recs));
+    uint8_t *buf = o2d_malloc(bytes);
+    int rv = O2D_ERR_NOMEM;
+    if (recs == NULL || buf == NULL) {
+        goto out;
+    }
+    uint8_t *p = buf;
+    size_t i = 0;
+    for (struct dlv_item *it = list; it != NULL; it = it->next, i++) {
+        put_u32(p, it->head_len);
+        put_u64(p + 4, it->id);
+        put_u64(p + 12, it->origin);
+        memcpy(p + REC_HEAD, it->data, it->len);
+        recs[i] = (struct dlog_rec){.data = p, .len = REC_HEAD + it->len, .tag = it->count};
+        p += REC_HEAD + it->len;
+    }
+    uint64_t first = 0;
+    rv = dlog_append(dq->log, recs, n, &first);
+    if (rv == O2D_OK) {
+        i = 0;
+        for (struct dlv_item *it = list; it != NULL; it = it->next, i++) {
+            it->seq = first + i;
+        }
+    }
+out:
+    if (recs != stack) {
+        o2d_free(recs);
+    }
+    o2d_free(buf);
+    return rv;
+}
+
+/* The items are on disk: only counted here, and freed. */
+static int disk_push(struct dlv_queue *q, struct dlv_item *list)
+{
+    while (list != NULL) {
+        struct dlv_item *nx = list->next;
+        q->st.waiting_items++;
+        q->st.waiting_units += list->count;
+        q->st.waiting_bytes += list->len;
+        dlv_item_free(list);
+        list = nx;
+    }
+    return O2D_OK;
+}
+
+/* One record back into an item (NULL: not a record of ours, or no memory). */
+static struct dlv_item *item_of(uint64_t seq, uint32_t tag, const uint8_t *rec, size_t len)
+{
+    if (len < REC_HEAD) {
+        return NULL;
+    }
+    uint32_t head_len = (uint32_t)get_le(rec, 4);
+    size_t body = len - REC_HEAD;
+    if (head_len > body) {
+        return NULL;
+    }
+    struct dlv_item *it = dlv_item_new(body, head_len, tag);
+    if (it == NULL) {
+        return NULL;
+    }
+    it->id = get_le(rec + 4, 8);
+    it->origin = get_le(rec + 12, 8);
+    it->seq = seq;
+    memcpy(it->data, rec + REC_HEAD, body);
+    return it;
+}
+
+static void count_taken(struct dlv_queue *q, const struct dlv_item *it)
+{
+    q->st.waiting_items -= q->st.waiting_items > 0;
+    q->st.waiting_units -= it->count < q->st.waiting_units ? it->count : q->st.waiting_units;
+    q->st.waiting_bytes -= it->len < q->st.waiting_bytes ? it->len : q->st.waiting_bytes;
+    q->st.out_bytes += it->len;
+    q->st.mem_bytes += it->len;
+}
+
+static struct dlv_item *disk_take(struct dlv_queue *q, size_t max_bytes)
+{
+    struct disk_queue *dq = (struct disk_queue *)q;
+    struct dlv_item *head = NULL;
+    struct dlv_item **tailp = &head;
+    size_t bytes = 0;
+    while (head == NULL || bytes < max_bytes) {
+        uint64_t seq;
+        uint32_t tag;
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        if (dlog_read(dq->log, &seq, &tag, &rec, &len) != O2D_OK) {
+            break;
+        }
+        struct dlv_item *it = item_of(seq, tag, rec, len);
+        o2d_free(rec);
+        if (it == NULL) {
+            /* Unreadable as an item (or no memory): settled, so the log moves on. */
+            o2d_logf(O2D_LOG_ERROR, "disk queue: record %llu could not be read back: skipped",
+                     (unsigned long long)seq);
+            dlog_settle(dq->log, seq);
+            q->st.waiting_items -= q->st.waiting_items > 0;
+            continue;
+        }
+        count_taken(q, it);
+        bytes += it->len;
+        *tailp = it;
+        tailp = &it->next;
+    }
+    if (head == NULL) {
+        /* Caught up: what the counters still say waits was replayed and skipped. */
+        q->st.waiting_items = 0;
+        q->st.waiting_units = 0;
+        q->st.waiting_bytes = 0;
+    }
+    return head;
+}
+
+static void disk_done(struct dlv_queue *q, struct dlv_item *it)
+{
+    struct disk_queue *dq = (struct disk_queue *)q;
+    dlog_settle(dq->log, it->seq);
+    q->st.out_bytes -= it->len;
+    q->st.mem_bytes -= it->len;
+    dlv_item_free(it);
+}
+
+static void disk_keep(struct dlv_queue *q, struct dlv_item *it)
+{
+    q->st.out_bytes -= it->len;
+    q->st.mem_bytes -= it->len;
+    dlv_item_free(it); /* unsettled: the next start reads it again */
+}
+
+static struct dlv_item *disk_drain(struct dlv_queue *q)
+{
+    (void)q;
+    return NULL; /* it stays on disk, for the next start */
+}
+
+static void disk_free(struct dlv_queue *q)
+{
+    struct disk_queue *dq = (struct disk_queue *)q;
+    if (dq == NULL) {
+        return;
+    }
+    dlog_close(dq->log);
+    o2d_free(dq);
+}
+
+static void disk_stats(struct dlv_queue *q, struct dlog_stats *st)
+{
+    struct disk_queue *dq = (struct disk_queue *)q;
+    dlog_get_stats(dq->log, st);
+}
+
+static const struct dlv_queue_type disk_queue_type = {
+    .name = "disk",
+    .persist = disk_persist,
+    .push = disk_push,
+    .take = disk_take,
+    .done = disk_done,
+    .keep = disk_keep,
+    .drain = disk_drain,
+    .free = disk_free,
+    .disk_stats = disk_stats,
+};
+
+int dlv_queue_disk_new(struct dlv_queue **out, const struct dlog_config *cfg, char *err,
+                       size_t errlen)
+{
+    struct disk_queue *dq = o2d_calloc(1, sizeof(*dq));
+    if (dq == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return O2D_ERR_NOMEM;
+    }
+    int rv = dlog_open(&dq->log, cfg, err, errlen);
+    if (rv != O2D_OK) {
+        o2d_free(dq);
+        return rv;
+    }
+    dq->base.type = &disk_queue_type;
+    /* What the log recovered waits to be sent again, oldest first. */
+    struct dlog_stats st;
+    dlog_get_stats(dq->log, &st);
+    dq->base.st.waiting_items = st.records;
+    dq->base.st.waiting_units = st.units;
+    dq->base.st.waiting_bytes = st.bytes;
+    *out = &dq->base;
+    return O2D_OK;
+}

@@ -1,0 +1,262 @@
+"""The disk queue (exporters.datadog.sending_queue.storage): nothing acknowledged is lost.
+
+- kill -9 loop: a gRPC and an HTTP sender (python3-grpcio, urllib: real OTLP clients of
+  the two transports) send requests with unique span ids while otel2dd is killed with SIGKILL
+  at random moments, some while the intake is down (a backlog on disk) and some during the
+  replay of that backlog, and restarted on the same directory. At the end every span whose
+  request was acknowledged reached the fake intake at least once; duplicates are counted and
+  bounded by what can be in flight when a kill lands.
+- outage: with the intake refusing, requests keep being acknowledged (the disk grows, memory
+  does not), and everything drains once it answers again; a restart in between replays.
+- full: a small disk limit refuses with "retry later" (HTTP 503, gRPC UNAVAILABLE) and counts
+  nothing as lost; with when_full: drop_oldest the oldest go, counted.
+- a second otel2dd on the same directory refuses to start, saying why.
+"""
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from fake_intake import TRACES  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, wait_until  # noqa: E402
+from otlp_client import send_grpc, send_http, trace_service_pb2  # noqa: E402
+
+import grpc  # noqa: E402
+
+_next_id = random.randrange(1, 1 << 40)
+_id_lock = threading.Lock()
+
+
+def traces_req(n, pad=0):
+    """n SERVER spans with fresh ids; (body, ids as the intake reports them)."""
+    global _next_id
+    req = trace_service_pb2.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key = "service.name"
+    kv.value.string_value = "disk-e2e"
+    ss = rs.scope_spans.add()
+    now = time.time_ns()
+    ids = []
+    with _id_lock:
+        first = _next_id
+        _next_id += n
+    for i in range(n):
+        sid = first + i
+        s = ss.spans.add()
+        s.trace_id = random.getrandbits(128).to_bytes(16, "big")
+        s.span_id = sid.to_bytes(8, "big")
+        s.name = "op"
+        s.kind = 2
+        s.start_time_unix_nano = now - 1_000_000
+        s.end_time_unix_nano = now
+        if pad:
+            a = s.attributes.add()
+            a.key = "pad"
+            a.value.string_value = random.randbytes(pad).hex()
+        ids.append(sid)
+    return req.SerializeToString(), ids
+
+
+def metric(text, name, exporter="datadog_traces"):
+    """The value of name{exporter="..."} in a /metrics text, or None."""
+    want = '%s{exporter="%s"} ' % (name, exporter)
+    for line in text.splitlines():
+        if line.startswith(want):
+            return float(line[len(want):])
+    return None
+
+
+def config(intake, storage, **queue):
+    q = {"storage": storage}
+    q.update(queue)
+    return {"exporters": {"datadog": {
+        "api": {"key": "test-key", "endpoint": intake.url},
+        "traces": {"endpoint": intake.url, "flush_interval": "100ms"},
+        "llmobs": {"enabled": False},
+        "sending_queue": q,
+        "retry_on_failure": {"max_elapsed_time": "10m"}}}}
+
+
+class Sender(threading.Thread):
+    """Sends requests of 20 spans in a loop over one transport to whatever port the current
+    otel2dd listens on; records the span ids of every acknowledged request."""
+
+    def __init__(self, transport, port_of):
+        super().__init__(daemon=True)
+        self.transport = transport
+        self.port_of = port_of
+        self.acked = []
+        self.refused = 0
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            port = self.port_of()
+            if port is None:
+                time.sleep(0.01)
+                continue
+            body, ids = traces_req(20)
+            try:
+                if self.transport == "grpc":
+                    ok = send_grpc(port, body, timeout=5) == grpc.StatusCode.OK
+                else:
+                    ok = send_http(port, body, timeout=5) == 200
+            except Exception:  # noqa: BLE001 - a killed server resets the connection
+                ok = False
+            if ok:
+                self.acked += ids
+            else:
+                self.refused += 1
+
+
+class DiskQueue(IntakeTestCase):
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="o2d-dq-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        super().tearDown()
+
+    def wait_delivered(self, ids, timeout=60):
+        want = set(ids)
+        wait_until(lambda: want <= set(self.intake.span_ids()), timeout,
+                   "%d acknowledged spans at the intake (have %d of them)" %
+                   (len(want), len(want & set(self.intake.span_ids()))))
+
+    def test_kill_9_loses_nothing_acknowledged(self):
+        cur = {"o": None}
+        lock = threading.Lock()
+
+        def port_of(kind):
+            def get():
+                with lock:
+                    o = cur["o"]
+                    return None if o is None else getattr(o, kind + "_port")
+            return get
+
+        senders = [Sender("grpc", port_of("grpc")), Sender("http", port_of("http"))]
+        for s in senders:
+            s.start()
+        rounds = 8
+        kills_in_replay = 0
+        for r in range(rounds):
+            down = r % 3 == 1  # a backlog builds on disk, replayed by the next round
+            if down and not self.intake.down:
+                self.intake.go_down()
+            elif not down and self.intake.down:
+                self.intake.come_up()
+            o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+            if any(l.get("msg") == "disk queue open" and l.get("replaying_records", 0) > 0
+                   for l in o.logs()):
+                kills_in_replay += 1
+            with lock:
+                cur["o"] = o
+            # Let the senders get some requests acknowledged, then kill at a random moment.
+            before = sum(len(s.acked) for s in senders)
+            wait_until(lambda: sum(len(s.acked) for s in senders) >= before + 100, 30,
+                       "acknowledged requests in round %d" % r)
+            time.sleep(random.uniform(0, 0.3))  # a random moment: the point of the test
+            with lock:
+                cur["o"] = None
+            o.stop(sig=signal.SIGKILL, expect=None)
+        for s in senders:
+            s.stopping.set()
+        for s in senders:
+            s.join(10)
+        acked = [i for s in senders for i in s.acked]
+        self.assertGreater(len(acked), 1000)
+        self.assertGreater(kills_in_replay, 0, "no kill landed while a backlog was replayed")
+        # The last start drains everything that was ever acknowledged.
+        if self.intake.down:
+            self.intake.come_up()
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        try:
+            self.wait_delivered(acked, 90)
+        finally:
+            o.stop()
+        got = self.intake.span_ids()
+        missing = set(acked) - set(got)
+        self.assertEqual(missing, set(), "%d acknowledged spans lost" % len(missing))
+        dups = len(got) - len(set(got))
+        # At most what was in flight or not yet past the written watermark at each kill.
+        self.assertLess(dups, len(acked) // 2, "duplicates: %d of %d" % (dups, len(acked)))
+        sys.stderr.write("kill -9 loop: %d spans acknowledged, %d delivered, %d duplicates, "
+                         "%d refused requests\n" % (len(acked), len(got), dups,
+                                                    sum(s.refused for s in senders)))
+
+    def test_outage_then_restart_then_drain(self):
+        self.intake.default_status[TRACES] = 503
+        ids = []
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        for i in range(30):
+            body, got = traces_req(50, pad=50)
+            send = send_grpc if i % 2 else send_http
+            rc = send(o.grpc_port if i % 2 else o.http_port, body)
+            self.assertIn(rc, (grpc.StatusCode.OK, 200))
+            ids += got
+        self.assertGreater(metric(o.scrape(), "otel2dd_exporter_disk_queue_bytes"), 0)
+        o.stop()
+        self.assertTrue(any(l.get("msg") == "left in the disk queue for the next start"
+                            for l in o.logs()))
+        u = [l for l in o.logs() if l.get("msg") == "undelivered"][0]
+        self.assertEqual(u["total"], 0, u)  # kept on disk is not lost
+        self.assertEqual([s for s in self.intake.span_ids() if s in set(ids)], [])
+        # The intake answers again: the next start replays the backlog.
+        self.intake.default_status[TRACES] = 202
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        self.wait_delivered(ids)
+        o.stop()
+        opened = [l for l in o.logs() if l.get("msg") == "disk queue open"
+                  and l.get("dir", "").endswith("/traces")]
+        self.assertGreater(opened[0]["replaying_records"], 0)
+
+    def test_full_refuses_then_drop_oldest(self):
+        self.intake.go_down()
+        self.addCleanup(lambda: self.intake.down and self.intake.come_up())
+        o = Otel2dd(config=config(self.intake, self.dir, disk_max_size_mib=16),
+                    verbosity="quiet").start()
+        refused = 0
+        for _ in range(400):
+            body, _ids = traces_req(100, pad=400)  # ~100 KB a request
+            rc = send_http(o.http_port, body)
+            if rc == 503:
+                refused += 1
+                break
+            self.assertEqual(rc, 200)
+        self.assertEqual(refused, 1, "the full disk queue never refused")
+        self.assertEqual(send_grpc(o.grpc_port, traces_req(100, pad=400)[0]),
+                         grpc.StatusCode.UNAVAILABLE)
+        o.stop()
+        u = [l for l in o.logs() if l.get("msg") == "undelivered"][0]
+        self.assertEqual(u["total"], 0, u)
+        shutil.rmtree(self.dir)
+        os.mkdir(self.dir)
+        o = Otel2dd(config=config(self.intake, self.dir, disk_max_size_mib=16,
+                                  when_full="drop_oldest"), verbosity="quiet").start()
+        for _ in range(400):
+            body, _ids = traces_req(100, pad=400)
+            self.assertEqual(send_http(o.http_port, body), 200)
+        self.assertGreater(metric(o.scrape(), "otel2dd_exporter_disk_queue_dropped_items_total"), 0)
+        o.stop()
+
+    def test_second_process_on_the_same_directory(self):
+        with Otel2dd(config=config(self.intake, self.dir), verbosity="quiet"):
+            second = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet")
+            with self.assertRaises(AssertionError):
+                second.start(timeout=10)
+            second.stop(expect=None)
+            self.assertTrue(any(l.get("msg") == "cannot open the disk queue"
+                                for l in second.logs()), second.raw[-5:])
+
+
+if __name__ == "__main__":
+    unittest.main()
