@@ -571,20 +571,14 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
             rv = agent_items(d, req->msg.traces, &res, i, &enc, &tailp, &too_large);
             continue;
         }
-        o2d_buf_reset(&enc);
+        /* packed straight into the item: no copy */
         size_t len = datadog__trace__tracer_payload__get_packed_size(tp);
-        rv = o2d_buf_reserve(&enc, len);
-        if (rv != O2D_OK) {
-            rv = O2D_ERR_NOMEM;
-            break;
-        }
-        datadog__trace__tracer_payload__pack(tp, enc.data);
-        struct dlv_item *it =
-            datadog_trace_item(enc.data, len, payload_spans(tp), tp->languagename);
+        struct dlv_item *it = datadog_trace_item_new(len, payload_spans(tp), tp->languagename);
         if (it == NULL) {
             rv = O2D_ERR_NOMEM;
             break;
         }
+        datadog__trace__tracer_payload__pack(tp, it->data + it->head_len);
         *tailp = it;
         tailp = &it->next;
     }

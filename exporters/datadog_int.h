@@ -53,6 +53,9 @@ extern const struct dlv_dest_type datadog_agent_stats_dest;
 
 /* An item of datadog_traces_dest: one encoded TracerPayload, its header the language
  * (TracerPayload.languageName, for X-Datadog-Reported-Languages). NULL: out of memory. */
+/* The same with room for len bytes of TracerPayload for the caller to write (packed in place:
+ * no copy). */
+struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang);
 struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans, const char *lang);
 
 /* The header fields of a v0.4 body (the Agent takes them per request). */

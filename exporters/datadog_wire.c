@@ -111,6 +111,16 @@ static size_t count_spans(const uint8_t *chunk, size_t len)
     return n;
 }
 
+struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang)
+{
+    size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
+    struct dlv_item *it = dlv_item_new(ll + len, ll, (uint32_t)spans);
+    if (it != NULL && ll > 0) {
+        memcpy(it->data, lang, ll);
+    }
+    return it;
+}
+
 struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans, const char *lang)
 {
     size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
