@@ -586,7 +586,18 @@ static int check_rec(struct scan *s, uint64_t off, uint64_t lo, uint64_t hi, uin
     return 1;
 }
 
-static void set_aside(struct dlog *l, const char *name, int err)
+/* Whether a file without a whole record looks like a first record cut short by a crash
+ * (shorter than a header, or a header with the seq of the file's name) rather than garbage. */
+static int torn_first(struct scan *s, uint64_t first)
+{
+    if (s->size < REC_HEAD) {
+        return 1;
+    }
+    const uint8_t *h = scan_at(s, 0, REC_HEAD);
+    return h != NULL && get64(h + 8) == first;
+}
+
+static void set_aside(struct dlog *l, const char *name, const char *reason)
 {
     char bad[NAME_MAX + 8];
     snprintf(bad, sizeof(bad), "%s.bad", name);
@@ -595,7 +606,7 @@ static void set_aside(struct dlog *l, const char *name, int err)
     o2d_log_cstr(&ll, "dir", l->dir);
     o2d_log_cstr(&ll, "file", name);
     o2d_log_cstr(&ll, "renamed_to", bad);
-    o2d_log_cstr(&ll, "reason", err ? strerror(err) : "not a segment name");
+    o2d_log_cstr(&ll, "reason", reason);
     o2d_log_end(&ll);
     if (renameat(l->dirfd, name, l->dirfd, bad) != 0) {
         log_errno(O2D_LOG_WARN, "disk log: cannot rename a file set aside", name, errno);
@@ -646,6 +657,9 @@ static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, 
         if (r < 0) {
             goto out;
         }
+        if (r == 0 && nfnd == 0 && !torn_first(&s, sg->first)) {
+            break; /* not a single record: set aside below, not cut to nothing */
+        }
         if (r == 0) {
             /* nothing whole after off: a torn tail */
             if (ftruncate(s.fd, (off_t)off) != 0) {
@@ -689,7 +703,7 @@ static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, 
         if (s.size == 0) {
             unlinkat(l->dirfd, name, 0);
         } else {
-            set_aside(l, name, 0);
+            set_aside(l, name, "no whole record in it");
         }
         goto out;
     }
@@ -731,7 +745,7 @@ static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, 
     rv = O2D_OK;
 out:
     if (s.err != 0) {
-        set_aside(l, name, s.err);
+        set_aside(l, name, strerror(s.err));
     }
     if (s.fd >= 0) {
         close(s.fd);
@@ -789,7 +803,8 @@ static int recover(struct dlog *l, char *err, size_t errlen)
             struct stat st;
             if (fstatat(l->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
                 S_ISREG(st.st_mode)) {
-                set_aside(l, e->d_name, 0); /* a subdirectory or a link is not ours */
+                /* a subdirectory or a link is not ours to move */
+                set_aside(l, e->d_name, "not a segment name");
             }
             continue;
         }
@@ -841,11 +856,13 @@ static int recover(struct dlog *l, char *err, size_t errlen)
         segs_pop_front(l);
         unlink_seg(l, f);
     }
+    l->published = l->next_seq;
     if (expect > l->next_seq) {
         l->next_seq = expect;
         if (l->stats.records == 0) {
             l->base = expect;
         }
+        l->published = expect;
     }
     l->wm_disk = wm;
     if (l->stats.recovered > 0) {
