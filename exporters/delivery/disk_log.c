@@ -44,11 +44,14 @@
 #define REC_OVERHEAD          (REC_HEAD + REC_TAIL)
 #define DEFAULT_SEGMENT_BYTES (8u << 20)
 #define WM_INTERVAL_MS        100
-#define WM_MAGIC              0x57443230u /* "02DW" read little endian */
+#define WM_MAGIC              0x57443230u /* "02DW" little endian */
 #define WM_FILE_BYTES         16 /* u32 magic, u64 first unsettled seq, u32 crc32c of both */
 /* At recovery a record's seq may pass the one expected by at most this much (seqs burned
  * by failed appends, records lost to corruption); anything further is not a header. */
-#define SEQ_GAP_MAX   (1ull << 24)
+#define SEQ_GAP_MAX (1ull << 24)
+/* No seq goes past this (a name, a watermark or a header beyond it is not ours): seqs never
+ * wrap. At a million records a second, it lasts 146000 years. */
+#define SEQ_MAX       (1ull << 62)
 #define SCAN_BUF      (256u << 10)
 #define CHUNK_RECS    64 /* records per pwritev */
 #define TIME_GRAIN_MS 1000
@@ -237,7 +240,7 @@ static int parse_seg_name(const char *name, uint64_t *first)
         v = v << 4 | (uint64_t)d;
     }
     *first = v;
-    return 1;
+    return v < SEQ_MAX;
 }
 
 /* ---- the window ---- */
@@ -448,7 +451,7 @@ static int read_watermark(struct dlog *l, uint64_t *wm)
         return -1;
     }
     *wm = get64(b + 4);
-    return 1;
+    return *wm < SEQ_MAX ? 1 : -1;
 }
 
 /* With mu held: writes the in-memory watermark if it moved (mu released meanwhile), then
@@ -649,10 +652,11 @@ static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, 
     while (off < s.size) {
         uint32_t len = 0, tag = 0;
         uint64_t seq = 0;
-        int r = check_rec(&s, off, lo, lo + SEQ_GAP_MAX, &len, &tag, &seq);
+        uint64_t hi = lo + SEQ_GAP_MAX < SEQ_MAX ? lo + SEQ_GAP_MAX : SEQ_MAX - 1;
+        int r = check_rec(&s, off, lo, hi, &len, &tag, &seq);
         uint64_t p = off;
         while (r == 0 && ++p < s.size) {
-            r = check_rec(&s, p, lo, lo + SEQ_GAP_MAX, &len, &tag, &seq);
+            r = check_rec(&s, p, lo, hi, &len, &tag, &seq);
         }
         if (r < 0) {
             goto out;
@@ -818,7 +822,9 @@ static int recover(struct dlog *l, char *err, size_t errlen)
         snprintf(err, errlen, "disk log %s: out of memory listing segments", l->dir);
         return rv;
     }
-    qsort(l->segs, l->nsegs, sizeof(*l->segs), cmp_seg);
+    if (l->nsegs > 1) {
+        qsort(l->segs, l->nsegs, sizeof(*l->segs), cmp_seg);
+    }
 
     uint8_t *buf = o2d_malloc(SCAN_BUF);
     if (buf == NULL) {
