@@ -51,20 +51,26 @@ struct dlog_config {
     int64_t group_commit_us; /* batch: how long a sync waits for more appenders; 0: none */
     enum dlog_when_full when_full;
 };
+/* With drop_oldest, the segment being appended to is never dropped: when it is the only one
+ * and the log is full, that append gets BUSY and the next append starts a new segment, so
+ * that the full one can go. */
 
 struct dlog_stats {
     uint64_t bytes;           /* segment bytes on disk */
     uint64_t records;         /* records appended or recovered and not yet settled */
     uint64_t units;           /* their tags summed */
-    int64_t oldest_append_ms; /* realtime of the oldest unsettled record's append; 0: none */
+    int64_t oldest_append_ms; /* realtime of the oldest unsettled record's append, to the
+                                 second (for a recovered one: its segment's mtime); 0: none */
     uint64_t recovered;       /* records found unsettled at open (replayed) */
-    uint64_t corrupt;         /* records skipped at open: bad checksum or length */
+    uint64_t corrupt;         /* records skipped at open: bad checksum or length (or found
+                                 changed on disk when read: the rest of that segment) */
     uint64_t torn_bytes;      /* bytes truncated from torn tails at open */
-    uint64_t files_set_aside; /* files renamed .bad at open */
+    uint64_t files_set_aside; /* files renamed .bad at open: unreadable, not a segment name,
+                                 or a segment without a single whole record */
     uint64_t dropped_records; /* records removed unsettled by drop_oldest */
     uint64_t dropped_units;   /* their tags summed */
-    uint64_t write_errors;    /* appends refused because write(2) failed */
-    uint64_t sync_errors;     /* appends refused because fdatasync failed */
+    uint64_t write_errors;    /* append calls refused because write(2) failed */
+    uint64_t sync_errors;     /* append calls refused because fdatasync failed */
 };
 
 /* One record to append: `tag` is the caller's (the delivery layer: the units it holds). */
@@ -75,7 +81,8 @@ struct dlog_rec {
 };
 
 /* Opens (and recovers) the log in cfg->dir. O2D_OK, or an error with a message in err
- * (the directory cannot be made or locked: another process has it, flock). */
+ * (the directory cannot be made or locked: another process has it, flock; then
+ * O2D_ERR_BUSY). Sequence numbers start at 1 and go on across restarts. */
 int dlog_open(struct dlog **out, const struct dlog_config *cfg, char *err, size_t errlen);
 /* Writes the watermark, closes the files, frees. NULL is a no-op. */
 void dlog_close(struct dlog *l);
@@ -87,7 +94,8 @@ void dlog_close(struct dlog *l);
  * is over segment_bytes or max_bytes; O2D_ERR_SYSTEM when a write or a sync failed (ENOSPC,
  * EIO): nothing of this call is readable, the segment is cut back to where it was (or, if that
  * fails too, the log refuses every later append with O2D_ERR_SYSTEM), and a failed sync is
- * never taken for a good one.
+ * never taken for a good one: the next append starts a new segment file. The seqs of a failed
+ * call are not given again (a gap). O2D_ERR_INVALID when n is 0; O2D_ERR_NOMEM.
  */
 int dlog_append(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t *first_seq);
 
@@ -99,13 +107,16 @@ int dlog_append(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t 
 int dlog_read(struct dlog *l, uint64_t *seq, uint32_t *tag, uint8_t **data, size_t *len);
 
 /* The record `seq` is settled (delivered, or dropped for good). Any order; a seq already
- * gone (dropped_oldest, settled twice) is ignored. The watermark is written at most every
- * 100 ms or so, and at close; fully settled segments are removed after it. */
+ * gone (dropped_oldest, settled twice) or not yet returned by an append is ignored. The
+ * watermark is written at most every 100 ms or so (by the log's own thread), and at close;
+ * fully settled segments are removed after it. */
 void dlog_settle(struct dlog *l, uint64_t seq);
 
 void dlog_get_stats(struct dlog *l, struct dlog_stats *st);
 
-/* Test hooks: the next write(2) or fdatasync of this log fails with `err` (0: clear). */
+/* Test hooks: the next write(2) or fdatasync of this log fails with `err` (0: clear). The
+ * failed write first writes part of a record header, so that the cut back is exercised; the
+ * failed sync runs the real fdatasync and reports err instead of its result. */
 void dlog_fail_next_write(struct dlog *l, int err);
 void dlog_fail_next_sync(struct dlog *l, int err);
 

@@ -1,0 +1,1462 @@
+/*
+ * disk_log.c: the append-only record log of disk_log.h: segment files, group commit, a
+ * watermark file, recovery at open.
+ *
+ * One mutex guards the shared state (the segment list, the settled window, the reader's
+ * cursor, the counters). Appenders queue a request and one of them, the leader, takes every
+ * queued request, writes them with pwritev and syncs them with the mutex released, then
+ * publishes the outcome to all; the leader alone touches the active segment's descriptor and
+ * write position. A small thread writes the watermark (at most every 100 ms, when it moved)
+ * and unlinks the segments it made obsolete, so settling never waits for a disk.
+ *
+ * Settled sequence numbers live in a window [base, next_seq): a tag and a state byte per
+ * record, in a ring that grows by doubling; base is the first seq not settled (the in-memory
+ * watermark). A seq that never became a record (a failed append, a gap left by corruption)
+ * counts as settled. What is deliberately left to the caller: what a tag means, retrying a
+ * refused append, and reading records again after handing them out (the log reads each
+ * record once per process).
+ *
+ * The checksum is CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), table driven,
+ * slicing by 8; zlib's crc32 is another polynomial.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "disk_log.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_log.h"
+#include "o2d_time.h"
+
+#define REC_HEAD              16 /* u32 length, u32 tag, u64 seq */
+#define REC_TAIL              4  /* u32 crc32c */
+#define REC_OVERHEAD          (REC_HEAD + REC_TAIL)
+#define DEFAULT_SEGMENT_BYTES (8u << 20)
+#define WM_INTERVAL_MS        100
+#define WM_MAGIC              0x57443230u /* "02DW" little endian */
+#define WM_FILE_BYTES         16 /* u32 magic, u64 first unsettled seq, u32 crc32c of both */
+/* At recovery a record's seq may pass the one expected by at most this much (seqs burned
+ * by failed appends, records lost to corruption); anything further is not a header. */
+#define SEQ_GAP_MAX (1ull << 24)
+/* No seq goes past this (a name, a watermark or a header beyond it is not ours): seqs never
+ * wrap. At a million records a second, it lasts 146000 years. */
+#define SEQ_MAX       (1ull << 62)
+#define SCAN_BUF      (256u << 10)
+#define CHUNK_RECS    64 /* records per pwritev */
+#define TIME_GRAIN_MS 1000
+
+/* ---- CRC-32C ---- */
+
+static uint32_t crc_tab[8][256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        }
+        crc_tab[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        for (int t = 1; t < 8; t++) {
+            uint32_t p = crc_tab[t - 1][i];
+            crc_tab[t][i] = (p >> 8) ^ crc_tab[0][p & 0xff];
+        }
+    }
+}
+
+/* crc32c(crc32c(0, a), b) == crc32c(0, a || b), as zlib's crc32. */
+static uint32_t crc32c(uint32_t crc, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    uint32_t c = ~crc;
+    while (n >= 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                           (uint32_t)p[3] << 24);
+        uint32_t hi =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        c = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^ crc_tab[5][(lo >> 16) & 0xff] ^
+            crc_tab[4][lo >> 24] ^ crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
+            crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n-- > 0) {
+        c = (c >> 8) ^ crc_tab[0][(c ^ *p++) & 0xff];
+    }
+    return ~c;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* ---- state ---- */
+
+struct hole {
+    uint64_t from, to; /* [from, to): bytes skipped as corrupt at recovery */
+};
+
+struct seg {
+    uint64_t first; /* from its name */
+    uint64_t last;  /* its last record's seq; valid when nrec > 0 */
+    uint64_t nrec;  /* records in it, settled or not */
+    uint64_t size;  /* bytes on disk that hold whole, durable records */
+    struct hole *holes;
+    size_t nholes;
+};
+
+/* An append call waiting for (or in) a group commit; lives on the appender's stack. */
+struct areq {
+    struct areq *next;
+    const struct dlog_rec *recs;
+    size_t n;
+    uint64_t bytes;
+    uint64_t first_seq;
+    int status;
+    int done;
+};
+
+struct tstamp {
+    uint64_t seq; /* records from this seq on were appended at ms or later */
+    int64_t ms;
+};
+
+#define ST_SETTLED 1 /* settled, dropped, or never a record */
+
+struct dlog {
+    pthread_mutex_t mu;
+    pthread_cond_t cv_done;  /* a group commit finished, or the leader stepped down */
+    pthread_cond_t cv_wm;    /* the watermark thread: base moved, or stop */
+    pthread_cond_t cv_pause; /* never signalled: the group commit's wait */
+    pthread_t wm_thread;
+    int wm_thread_on;
+    int stop;
+
+    char *dir;
+    int dirfd;
+    int lockfd;
+    struct dlog_config cfg;
+
+    struct seg *segs; /* by seq; the last one is the active segment when active_fd >= 0 */
+    size_t nsegs, capsegs;
+
+    /* Leader's alone while it is leader (read under mu by others only when no leader). */
+    int active_fd;
+    int need_new_segment; /* after a failed sync: the next batch starts a new file */
+    int leader;
+    int broken; /* a cut-back failed: every append refused */
+    int fail_write, fail_sync;
+    struct areq *qhead, *qtail;
+    uint64_t pending_bytes;
+
+    /* The window of seqs [base, next_seq). */
+    uint64_t base, next_seq;
+    uint64_t published; /* seqs below it were handed to their appenders (or burned) */
+    uint32_t *tags;
+    uint8_t *st;
+    uint64_t wcap; /* a power of two */
+
+    struct tstamp *times; /* ring of when records were appended, one entry a TIME_GRAIN_MS */
+    size_t tcap, thead, tlen;
+
+    uint64_t wm_disk; /* the watermark last written */
+    int64_t wm_written_ms;
+
+    /* Reader: segs[rseg] at roff, next hole rhole; returned every seq below rnext. */
+    size_t rseg;
+    uint64_t roff;
+    size_t rhole;
+    int rfd;
+    uint64_t rnext;
+
+    struct dlog_stats stats;
+};
+
+static void log_errno(int level, const char *msg, const char *path, int err)
+{
+    struct o2d_logline ll;
+    o2d_log_begin(&ll, level, msg);
+    o2d_log_cstr(&ll, "path", path);
+    o2d_log_cstr(&ll, "error", strerror(err));
+    o2d_log_end(&ll);
+}
+
+static void seg_name(char *out, size_t n, uint64_t first)
+{
+    snprintf(out, n, "seg-%016llx.log", (unsigned long long)first);
+}
+
+/* 1 when name is exactly seg-<16 lowercase hex>.log, with its seq in *first. */
+static int parse_seg_name(const char *name, uint64_t *first)
+{
+    if (strlen(name) != 24 || memcmp(name, "seg-", 4) != 0 || strcmp(name + 20, ".log") != 0) {
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 4; i < 20; i++) {
+        char c = name[i];
+        int d;
+        if (c >= '0' && c <= '9') {
+            d = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            d = c - 'a' + 10;
+        } else {
+            return 0;
+        }
+        v = v << 4 | (uint64_t)d;
+    }
+    *first = v;
+    return v < SEQ_MAX;
+}
+
+/* ---- the window ---- */
+
+static int window_reserve(struct dlog *l, uint64_t upto)
+{
+    uint64_t need = upto - l->base;
+    if (need <= l->wcap) {
+        return O2D_OK;
+    }
+    uint64_t cap = l->wcap ? l->wcap : 1024;
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (cap > SIZE_MAX / sizeof(uint32_t)) {
+        return O2D_ERR_NOMEM;
+    }
+    uint32_t *tags = o2d_malloc((size_t)cap * sizeof(uint32_t));
+    uint8_t *st = o2d_malloc((size_t)cap);
+    if (tags == NULL || st == NULL) {
+        o2d_free(tags);
+        o2d_free(st);
+        return O2D_ERR_NOMEM;
+    }
+    for (uint64_t s = l->base; s < l->next_seq; s++) {
+        tags[s & (cap - 1)] = l->tags[s & (l->wcap - 1)];
+        st[s & (cap - 1)] = l->st[s & (l->wcap - 1)];
+    }
+    o2d_free(l->tags);
+    o2d_free(l->st);
+    l->tags = tags;
+    l->st = st;
+    l->wcap = cap;
+    return O2D_OK;
+}
+
+/* Adds seq (>= next_seq) to the window, unsettled, with the seqs skipped before it settled.
+ * An empty window jumps instead of filling the gap. */
+static int window_add(struct dlog *l, uint64_t seq, uint32_t tag)
+{
+    if (l->base == l->next_seq) {
+        l->base = l->next_seq = seq;
+    }
+    int rv = window_reserve(l, seq + 1);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    for (; l->next_seq < seq; l->next_seq++) {
+        l->st[l->next_seq & (l->wcap - 1)] = ST_SETTLED;
+        l->tags[l->next_seq & (l->wcap - 1)] = 0;
+    }
+    l->st[seq & (l->wcap - 1)] = 0;
+    l->tags[seq & (l->wcap - 1)] = tag;
+    l->next_seq = seq + 1;
+    return O2D_OK;
+}
+
+static int is_settled(const struct dlog *l, uint64_t seq)
+{
+    return seq < l->base || seq >= l->next_seq || (l->st[seq & (l->wcap - 1)] & ST_SETTLED);
+}
+
+static void advance_base(struct dlog *l)
+{
+    uint64_t old = l->base;
+    while (l->base < l->next_seq && (l->st[l->base & (l->wcap - 1)] & ST_SETTLED)) {
+        l->base++;
+    }
+    while (l->tlen > 1 && l->times[(l->thead + 1) % l->tcap].seq <= l->base) {
+        l->thead = (l->thead + 1) % l->tcap;
+        l->tlen--;
+    }
+    if (l->base != old && l->base > l->wm_disk) {
+        pthread_cond_signal(&l->cv_wm);
+    }
+}
+
+/* Marks seq settled (uncounted when it never was a record of the stats). */
+static void settle_one(struct dlog *l, uint64_t seq, int counted)
+{
+    if (is_settled(l, seq)) {
+        return;
+    }
+    l->st[seq & (l->wcap - 1)] |= ST_SETTLED;
+    if (counted) {
+        l->stats.records--;
+        l->stats.units -= l->tags[seq & (l->wcap - 1)];
+    }
+}
+
+/* Notes that records from seq on were appended at ms (coalesced per TIME_GRAIN_MS). A failed
+ * allocation only makes the oldest age coarser. */
+static void note_time(struct dlog *l, uint64_t seq, int64_t ms)
+{
+    if (l->tlen > 0) {
+        struct tstamp *last = &l->times[(l->thead + l->tlen - 1) % l->tcap];
+        if (ms - last->ms < TIME_GRAIN_MS) {
+            return;
+        }
+    }
+    if (l->tlen == l->tcap) {
+        size_t cap = l->tcap ? l->tcap * 2 : 64;
+        struct tstamp *t = o2d_malloc(cap * sizeof(*t));
+        if (t == NULL) {
+            return;
+        }
+        for (size_t i = 0; i < l->tlen; i++) {
+            t[i] = l->times[(l->thead + i) % l->tcap];
+        }
+        o2d_free(l->times);
+        l->times = t;
+        l->tcap = cap;
+        l->thead = 0;
+    }
+    l->times[(l->thead + l->tlen) % l->tcap] = (struct tstamp){seq, ms};
+    l->tlen++;
+}
+
+/* ---- segments ---- */
+
+static int segs_push(struct dlog *l, uint64_t first)
+{
+    if (l->nsegs == l->capsegs) {
+        size_t cap = l->capsegs ? l->capsegs * 2 : 16;
+        struct seg *s = o2d_realloc(l->segs, cap * sizeof(*s));
+        if (s == NULL) {
+            return O2D_ERR_NOMEM;
+        }
+        l->segs = s;
+        l->capsegs = cap;
+    }
+    l->segs[l->nsegs++] = (struct seg){.first = first};
+    return O2D_OK;
+}
+
+static int seg_is_active(const struct dlog *l, size_t i)
+{
+    return l->active_fd >= 0 && i + 1 == l->nsegs;
+}
+
+/* Removes segs[0] from the list (its file is the caller's to unlink). */
+static void segs_pop_front(struct dlog *l)
+{
+    l->stats.bytes -= l->segs[0].size;
+    o2d_free(l->segs[0].holes);
+    memmove(l->segs, l->segs + 1, (l->nsegs - 1) * sizeof(*l->segs));
+    l->nsegs--;
+    if (l->rseg > 0) {
+        l->rseg--;
+    } else {
+        if (l->rfd >= 0) {
+            close(l->rfd);
+            l->rfd = -1;
+        }
+        l->roff = 0;
+        l->rhole = 0;
+    }
+}
+
+static void unlink_seg(struct dlog *l, uint64_t first)
+{
+    char name[32];
+    seg_name(name, sizeof(name), first);
+    if (unlinkat(l->dirfd, name, 0) != 0 && errno != ENOENT) {
+        log_errno(O2D_LOG_WARN, "disk log: cannot remove a settled segment", name, errno);
+    }
+}
+
+/* ---- the watermark ---- */
+
+static int write_watermark(struct dlog *l, uint64_t wm)
+{
+    uint8_t b[WM_FILE_BYTES];
+    put32(b, WM_MAGIC);
+    put64(b + 4, wm);
+    put32(b + 12, crc32c(0, b, 12));
+    int fd = openat(l->dirfd, "watermark.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_errno(O2D_LOG_WARN, "disk log: cannot write the watermark", l->dir, errno);
+        return O2D_ERR_SYSTEM;
+    }
+    int ok = pwrite(fd, b, sizeof(b), 0) == (ssize_t)sizeof(b) && fdatasync(fd) == 0;
+    int err = errno;
+    close(fd);
+    if (ok) {
+        ok =
+            renameat(l->dirfd, "watermark.tmp", l->dirfd, "watermark") == 0 && fsync(l->dirfd) == 0;
+        err = errno;
+    }
+    if (!ok) {
+        log_errno(O2D_LOG_WARN, "disk log: cannot write the watermark", l->dir, err);
+        return O2D_ERR_SYSTEM;
+    }
+    return O2D_OK;
+}
+
+/* 1 and *wm when the file is there and whole; 0 when absent; -1 when it fails its check. */
+static int read_watermark(struct dlog *l, uint64_t *wm)
+{
+    int fd = openat(l->dirfd, "watermark", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    uint8_t b[WM_FILE_BYTES + 1];
+    ssize_t n = pread(fd, b, sizeof(b), 0);
+    close(fd);
+    if (n != WM_FILE_BYTES || get32(b) != WM_MAGIC || get32(b + 12) != crc32c(0, b, 12)) {
+        return -1;
+    }
+    *wm = get64(b + 4);
+    return *wm < SEQ_MAX ? 1 : -1;
+}
+
+/* With mu held: writes the in-memory watermark if it moved (mu released meanwhile), then
+ * unlinks the segments wholly below it. */
+static void flush_watermark(struct dlog *l)
+{
+    uint64_t wm = l->base;
+    if (wm > l->wm_disk) {
+        pthread_mutex_unlock(&l->mu);
+        int rv = write_watermark(l, wm);
+        pthread_mutex_lock(&l->mu);
+        l->wm_written_ms = o2d_now_ms();
+        if (rv != O2D_OK) {
+            return;
+        }
+        l->wm_disk = wm;
+    }
+    uint64_t gone[64];
+    size_t ngone = 0;
+    while (l->nsegs > 0 && !seg_is_active(l, 0) && ngone < 64 &&
+           (l->segs[0].nrec == 0 || l->segs[0].last < l->wm_disk) &&
+           (l->nsegs > 1 || l->segs[0].first < l->wm_disk)) {
+        gone[ngone++] = l->segs[0].first;
+        segs_pop_front(l);
+    }
+    if (ngone > 0) {
+        pthread_mutex_unlock(&l->mu);
+        for (size_t i = 0; i < ngone; i++) {
+            unlink_seg(l, gone[i]);
+        }
+        pthread_mutex_lock(&l->mu);
+    }
+}
+
+static void *wm_main(void *arg)
+{
+    struct dlog *l = arg;
+    pthread_mutex_lock(&l->mu);
+    while (!l->stop) {
+        if (l->base <= l->wm_disk) {
+            pthread_cond_wait(&l->cv_wm, &l->mu);
+            continue;
+        }
+        int64_t due = l->wm_written_ms + WM_INTERVAL_MS;
+        if (o2d_now_ms() < due) {
+            /* cv_wm waits on CLOCK_MONOTONIC (dlog_open), the clock of o2d_now_ms */
+            struct timespec ts = o2d_timespec_from_ms(due);
+            pthread_cond_timedwait(&l->cv_wm, &l->mu, &ts);
+            continue;
+        }
+        flush_watermark(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* ---- recovery ---- */
+
+struct scan {
+    int fd;
+    uint64_t size;
+    uint8_t *buf;
+    uint64_t boff;
+    size_t blen;
+    int err; /* errno of a failed read */
+};
+
+/* n bytes at off (n <= SCAN_BUF, off + n <= size), or NULL when the read failed. */
+static const uint8_t *scan_at(struct scan *s, uint64_t off, size_t n)
+{
+    if (off >= s->boff && off + n <= s->boff + s->blen) {
+        return s->buf + (off - s->boff);
+    }
+    uint64_t want = s->size - off < SCAN_BUF ? s->size - off : SCAN_BUF;
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(s->fd, s->buf + got, (size_t)want - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            s->err = r < 0 ? errno : EIO; /* shorter than fstat said */
+            s->blen = 0;
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    s->boff = off;
+    s->blen = got;
+    if (got < n) {
+        s->err = EIO;
+        return NULL;
+    }
+    return s->buf;
+}
+
+/* 1 when a whole record with lo <= seq <= hi and a good checksum starts at off (its length,
+ * tag and seq in the out-parameters), 0 when not, -1 when the file cannot be read. */
+static int check_rec(struct scan *s, uint64_t off, uint64_t lo, uint64_t hi, uint32_t *len,
+                     uint32_t *tag, uint64_t *seq)
+{
+    if (s->size - off < REC_OVERHEAD) {
+        return 0;
+    }
+    const uint8_t *h = scan_at(s, off, REC_HEAD);
+    if (h == NULL) {
+        return -1;
+    }
+    uint32_t n = get32(h);
+    uint64_t q = get64(h + 8);
+    if (n > s->size - off - REC_OVERHEAD || q < lo || q > hi) {
+        return 0;
+    }
+    *tag = get32(h + 4);
+    uint32_t crc = crc32c(0, h + 4, 12);
+    uint64_t p = off + REC_HEAD, end = p + n;
+    while (p < end) {
+        size_t k = end - p < SCAN_BUF ? (size_t)(end - p) : SCAN_BUF;
+        const uint8_t *b = scan_at(s, p, k);
+        if (b == NULL) {
+            return -1;
+        }
+        crc = crc32c(crc, b, k);
+        p += k;
+    }
+    const uint8_t *t = scan_at(s, end, REC_TAIL);
+    if (t == NULL) {
+        return -1;
+    }
+    if (get32(t) != crc) {
+        return 0;
+    }
+    *len = n;
+    *seq = q;
+    return 1;
+}
+
+/* Whether a file without a whole record looks like a first record cut short by a crash
+ * (shorter than a header, or a header with the seq of the file's name) rather than garbage. */
+static int torn_first(struct scan *s, uint64_t first)
+{
+    if (s->size < REC_HEAD) {
+        return 1;
+    }
+    const uint8_t *h = scan_at(s, 0, REC_HEAD);
+    return h != NULL && get64(h + 8) == first;
+}
+
+static void set_aside(struct dlog *l, const char *name, const char *reason)
+{
+    char bad[NAME_MAX + 8];
+    snprintf(bad, sizeof(bad), "%s.bad", name);
+    struct o2d_logline ll;
+    o2d_log_begin(&ll, O2D_LOG_WARN, "disk log: a file in the queue directory was set aside");
+    o2d_log_cstr(&ll, "dir", l->dir);
+    o2d_log_cstr(&ll, "file", name);
+    o2d_log_cstr(&ll, "renamed_to", bad);
+    o2d_log_cstr(&ll, "reason", reason);
+    o2d_log_end(&ll);
+    if (renameat(l->dirfd, name, l->dirfd, bad) != 0) {
+        log_errno(O2D_LOG_WARN, "disk log: cannot rename a file set aside", name, errno);
+    }
+    l->stats.files_set_aside++;
+}
+
+struct found {
+    uint64_t seq;
+    uint32_t tag;
+};
+
+/*
+ * Scans segs[i] (its records go into the window from wm on). O2D_OK; O2D_ERR_NOT_FOUND when
+ * the file is unreadable or holds no record (set aside or removed, and out of the list);
+ * O2D_ERR_NOMEM.
+ */
+static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, uint8_t *buf)
+{
+    struct seg *sg = &l->segs[i];
+    char name[32];
+    seg_name(name, sizeof(name), sg->first);
+    struct scan s = {.fd = -1, .buf = buf};
+    struct found *fnd = NULL;
+    size_t nfnd = 0, capfnd = 0;
+    struct hole *holes = NULL;
+    size_t nholes = 0;
+    uint64_t corrupt = 0, torn = 0;
+    int rv = O2D_ERR_NOT_FOUND;
+
+    s.fd = openat(l->dirfd, name, O_RDWR | O_CLOEXEC);
+    struct stat stt;
+    if (s.fd < 0 || fstat(s.fd, &stt) != 0) {
+        s.err = errno;
+        goto out;
+    }
+    s.size = (uint64_t)stt.st_size;
+    uint64_t lo = *expect > sg->first ? *expect : sg->first;
+    uint64_t off = 0;
+    while (off < s.size) {
+        uint32_t len = 0, tag = 0;
+        uint64_t seq = 0;
+        uint64_t hi = lo + SEQ_GAP_MAX < SEQ_MAX ? lo + SEQ_GAP_MAX : SEQ_MAX - 1;
+        int r = check_rec(&s, off, lo, hi, &len, &tag, &seq);
+        uint64_t p = off;
+        while (r == 0 && ++p < s.size) {
+            r = check_rec(&s, p, lo, hi, &len, &tag, &seq);
+        }
+        if (r < 0) {
+            goto out;
+        }
+        if (r == 0 && nfnd == 0 && !torn_first(&s, sg->first)) {
+            break; /* not a single record: set aside below, not cut to nothing */
+        }
+        if (r == 0) {
+            /* nothing whole after off: a torn tail */
+            if (ftruncate(s.fd, (off_t)off) != 0) {
+                s.err = errno;
+                goto out;
+            }
+            torn += s.size - off;
+            s.size = off;
+            break;
+        }
+        if (p != off) {
+            if (nholes % 8 == 0) {
+                struct hole *h = o2d_realloc(holes, (nholes + 8) * sizeof(*h));
+                if (h == NULL) {
+                    rv = O2D_ERR_NOMEM;
+                    goto out;
+                }
+                holes = h;
+            }
+            holes[nholes++] = (struct hole){off, p};
+            corrupt++;
+        }
+        if (nfnd == capfnd) {
+            size_t cap = capfnd ? capfnd * 2 : 256;
+            struct found *f = o2d_realloc(fnd, cap * sizeof(*f));
+            if (f == NULL) {
+                rv = O2D_ERR_NOMEM;
+                goto out;
+            }
+            fnd = f;
+            capfnd = cap;
+        }
+        fnd[nfnd++] = (struct found){seq, tag};
+        lo = seq + 1;
+        off = p + REC_OVERHEAD + len;
+    }
+
+    l->stats.corrupt += corrupt;
+    l->stats.torn_bytes += torn;
+    if (nfnd == 0) {
+        if (s.size == 0) {
+            unlinkat(l->dirfd, name, 0);
+        } else {
+            set_aside(l, name, "no whole record in it");
+        }
+        goto out;
+    }
+    if (corrupt > 0 || torn > 0) {
+        struct o2d_logline ll;
+        o2d_log_begin(&ll, O2D_LOG_WARN, "disk log: a segment was damaged; skipped what was");
+        o2d_log_cstr(&ll, "path", name);
+        o2d_log_uint(&ll, "records_skipped", corrupt);
+        o2d_log_uint(&ll, "torn_bytes", torn);
+        o2d_log_end(&ll);
+    }
+    int64_t mtime_ms = (int64_t)stt.st_mtim.tv_sec * 1000 + stt.st_mtim.tv_nsec / 1000000;
+    int timed = 0;
+    for (size_t k = 0; k < nfnd; k++) {
+        if (fnd[k].seq < wm) {
+            continue;
+        }
+        if (window_add(l, fnd[k].seq, fnd[k].tag) != O2D_OK) {
+            rv = O2D_ERR_NOMEM;
+            goto out;
+        }
+        if (!timed) {
+            /* the file's mtime: when its last record was written, no earlier */
+            note_time(l, fnd[k].seq, mtime_ms);
+            timed = 1;
+        }
+        l->stats.records++;
+        l->stats.units += fnd[k].tag;
+        l->stats.recovered++;
+    }
+    sg->nrec = nfnd;
+    sg->last = fnd[nfnd - 1].seq;
+    sg->size = s.size;
+    sg->holes = holes;
+    sg->nholes = nholes;
+    holes = NULL;
+    l->stats.bytes += s.size;
+    *expect = sg->last + 1;
+    rv = O2D_OK;
+out:
+    if (s.err != 0) {
+        set_aside(l, name, strerror(s.err));
+    }
+    if (s.fd >= 0) {
+        close(s.fd);
+    }
+    o2d_free(fnd);
+    o2d_free(holes);
+    return rv;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const struct seg *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int is_our_file(const char *name)
+{
+    size_t n = strlen(name);
+    return strcmp(name, "lock") == 0 || strcmp(name, "watermark") == 0 ||
+           strcmp(name, "watermark.tmp") == 0 || (n > 4 && strcmp(name + n - 4, ".bad") == 0);
+}
+
+static int recover(struct dlog *l, char *err, size_t errlen)
+{
+    uint64_t wm = 0;
+    int w = read_watermark(l, &wm);
+    if (w < 0) {
+        struct o2d_logline ll;
+        o2d_log_begin(&ll, O2D_LOG_WARN,
+                      "disk log: the watermark file fails its check; replaying every record");
+        o2d_log_cstr(&ll, "dir", l->dir);
+        o2d_log_end(&ll);
+        wm = 0;
+    }
+    unlinkat(l->dirfd, "watermark.tmp", 0);
+
+    int dfd = dup(l->dirfd);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (d == NULL) {
+        snprintf(err, errlen, "disk log %s: cannot list the directory: %s", l->dir,
+                 strerror(errno));
+        if (dfd >= 0) {
+            close(dfd);
+        }
+        return O2D_ERR_SYSTEM;
+    }
+    struct dirent *e;
+    int rv = O2D_OK;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t first;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || is_our_file(e->d_name)) {
+            continue;
+        }
+        if (!parse_seg_name(e->d_name, &first)) {
+            struct stat st;
+            if (fstatat(l->dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISREG(st.st_mode)) {
+                /* a subdirectory or a link is not ours to move */
+                set_aside(l, e->d_name, "not a segment name");
+            }
+            continue;
+        }
+        if (segs_push(l, first) != O2D_OK) {
+            rv = O2D_ERR_NOMEM;
+            break;
+        }
+    }
+    closedir(d);
+    if (rv != O2D_OK) {
+        snprintf(err, errlen, "disk log %s: out of memory listing segments", l->dir);
+        return rv;
+    }
+    if (l->nsegs > 1) {
+        qsort(l->segs, l->nsegs, sizeof(*l->segs), cmp_seg);
+    }
+
+    uint8_t *buf = o2d_malloc(SCAN_BUF);
+    if (buf == NULL) {
+        snprintf(err, errlen, "disk log %s: out of memory", l->dir);
+        return O2D_ERR_NOMEM;
+    }
+    l->base = l->next_seq = wm > 0 ? wm : 1;
+    uint64_t expect = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < l->nsegs; i++) {
+        /* wholly below the watermark: the next segment starts at or before it */
+        if (wm > 0 && i + 1 < l->nsegs && l->segs[i + 1].first <= wm) {
+            unlink_seg(l, l->segs[i].first);
+            continue;
+        }
+        if (kept != i) {
+            l->segs[kept] = l->segs[i];
+        }
+        rv = recover_seg(l, kept, &expect, wm, buf);
+        if (rv == O2D_ERR_NOMEM) {
+            l->nsegs = kept;
+            o2d_free(buf);
+            snprintf(err, errlen, "disk log %s: out of memory recovering", l->dir);
+            return rv;
+        }
+        if (rv == O2D_OK) {
+            kept++;
+        }
+    }
+    l->nsegs = kept;
+    o2d_free(buf);
+    /* all settled: remove now what a watermark already covers */
+    while (l->nsegs > 0 && l->segs[0].last < wm) {
+        uint64_t f = l->segs[0].first;
+        segs_pop_front(l);
+        unlink_seg(l, f);
+    }
+    l->published = l->next_seq;
+    if (expect > l->next_seq) {
+        l->next_seq = expect;
+        if (l->stats.records == 0) {
+            l->base = expect;
+        }
+        l->published = expect;
+    }
+    l->wm_disk = wm;
+    if (l->stats.recovered > 0) {
+        struct o2d_logline ll;
+        o2d_log_begin(&ll, O2D_LOG_INFO, "disk log: replaying records not delivered before");
+        o2d_log_cstr(&ll, "dir", l->dir);
+        o2d_log_uint(&ll, "records", l->stats.recovered);
+        o2d_log_uint(&ll, "units", l->stats.units);
+        o2d_log_end(&ll);
+    }
+    return O2D_OK;
+}
+
+/* ---- open, close ---- */
+
+int dlog_open(struct dlog **out, const struct dlog_config *cfg, char *err, size_t errlen)
+{
+    pthread_once(&crc_once, crc_init);
+    *out = NULL;
+    int rv = O2D_ERR_SYSTEM;
+    struct dlog *l = o2d_calloc(1, sizeof(*l));
+    if (l == NULL) {
+        snprintf(err, errlen, "disk log: out of memory");
+        return O2D_ERR_NOMEM;
+    }
+    l->cfg = *cfg;
+    if (l->cfg.segment_bytes == 0) {
+        l->cfg.segment_bytes = DEFAULT_SEGMENT_BYTES;
+    }
+    l->dirfd = l->lockfd = l->active_fd = l->rfd = -1;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv_done, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv_wm, &ca);
+    pthread_cond_init(&l->cv_pause, &ca);
+    pthread_condattr_destroy(&ca);
+
+    l->dir = o2d_strndup(cfg->dir, strlen(cfg->dir));
+    if (l->dir == NULL) {
+        snprintf(err, errlen, "disk log: out of memory");
+        rv = O2D_ERR_NOMEM;
+        goto out;
+    }
+    if (mkdir(cfg->dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "disk log: cannot create %s: %s", cfg->dir, strerror(errno));
+        goto out;
+    }
+    l->dirfd = open(cfg->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (l->dirfd < 0) {
+        snprintf(err, errlen, "disk log: cannot open %s: %s", cfg->dir, strerror(errno));
+        goto out;
+    }
+    l->lockfd = openat(l->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (l->lockfd < 0) {
+        snprintf(err, errlen, "disk log: cannot open %s/lock: %s", cfg->dir, strerror(errno));
+        goto out;
+    }
+    if (flock(l->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            snprintf(err, errlen,
+                     "disk log: %s is in use by another otel2dd (its lock file is held); "
+                     "give each process its own directory",
+                     cfg->dir);
+        } else {
+            snprintf(err, errlen, "disk log: cannot lock %s/lock: %s", cfg->dir, strerror(errno));
+        }
+        rv = O2D_ERR_BUSY;
+        goto out;
+    }
+    rv = recover(l, err, errlen);
+    if (rv != O2D_OK) {
+        goto out;
+    }
+    l->wm_written_ms = o2d_now_ms();
+    if (pthread_create(&l->wm_thread, NULL, wm_main, l) != 0) {
+        snprintf(err, errlen, "disk log: cannot start its thread");
+        rv = O2D_ERR_SYSTEM;
+        goto out;
+    }
+    l->wm_thread_on = 1;
+    *out = l;
+    l = NULL;
+    rv = O2D_OK;
+out:
+    dlog_close(l);
+    return rv;
+}
+
+void dlog_close(struct dlog *l)
+{
+    if (l == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&l->mu);
+    l->stop = 1;
+    pthread_cond_broadcast(&l->cv_wm);
+    pthread_mutex_unlock(&l->mu);
+    if (l->wm_thread_on) {
+        pthread_join(l->wm_thread, NULL);
+    }
+    if (l->active_fd >= 0) {
+        close(l->active_fd);
+        l->active_fd = -1;
+    }
+    if (l->wm_thread_on) {
+        pthread_mutex_lock(&l->mu);
+        flush_watermark(l);
+        pthread_mutex_unlock(&l->mu);
+    }
+    if (l->rfd >= 0) {
+        close(l->rfd);
+    }
+    for (size_t i = 0; i < l->nsegs; i++) {
+        o2d_free(l->segs[i].holes);
+    }
+    o2d_free(l->segs);
+    o2d_free(l->tags);
+    o2d_free(l->st);
+    o2d_free(l->times);
+    if (l->lockfd >= 0) {
+        close(l->lockfd); /* releases the flock */
+    }
+    if (l->dirfd >= 0) {
+        close(l->dirfd);
+    }
+    o2d_free(l->dir);
+    pthread_cond_destroy(&l->cv_done);
+    pthread_cond_destroy(&l->cv_wm);
+    pthread_cond_destroy(&l->cv_pause);
+    pthread_mutex_destroy(&l->mu);
+    o2d_free(l);
+}
+
+/* ---- append ---- */
+
+/* pwritev of every byte, or -1 with errno. */
+static int write_all(int fd, struct iovec *iov, int cnt, uint64_t off)
+{
+    while (cnt > 0) {
+        ssize_t w = pwritev(fd, iov, cnt, (off_t)off);
+        if (w < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        off += (uint64_t)w;
+        while (cnt > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return 0;
+}
+
+/* The leader, mu released: starts a new segment file named first. */
+static int open_segment(struct dlog *l, uint64_t first, int *fd)
+{
+    char name[32];
+    seg_name(name, sizeof(name), first);
+    *fd = openat(l->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (*fd < 0) {
+        log_errno(O2D_LOG_ERROR, "disk log: cannot create a segment", name, errno);
+        return -1;
+    }
+    /* the new name must survive a power loss as its records do */
+    if (l->cfg.fsync == DLOG_FSYNC_BATCH && fsync(l->dirfd) != 0) {
+        log_errno(O2D_LOG_ERROR, "disk log: cannot sync the directory", l->dir, errno);
+        close(*fd);
+        *fd = -1;
+        unlinkat(l->dirfd, name, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* The leader, mu released: writes the batch's records from off. 0, or -1 with errno.
+ * With fail set, writes half of the batch's first chunk and fails with it (the test hook). */
+static int write_batch(struct areq *batch, uint64_t seq, int fd, uint64_t off, int fail,
+                       uint64_t *end)
+{
+    uint8_t heads[CHUNK_RECS][REC_HEAD];
+    uint8_t tails[CHUNK_RECS][REC_TAIL];
+    struct iovec iov[CHUNK_RECS * 3];
+    size_t k = 0;
+    for (struct areq *r = batch; r != NULL; r = r->next) {
+        for (size_t i = 0; i < r->n; i++, seq++) {
+            const struct dlog_rec *rec = &r->recs[i];
+            put32(heads[k], (uint32_t)rec->len);
+            put32(heads[k] + 4, rec->tag);
+            put64(heads[k] + 8, seq);
+            put32(tails[k], crc32c(crc32c(0, heads[k] + 4, 12), rec->data, rec->len));
+            iov[3 * k] = (struct iovec){heads[k], REC_HEAD};
+            iov[3 * k + 1] = (struct iovec){(void *)rec->data, rec->len};
+            iov[3 * k + 2] = (struct iovec){tails[k], REC_TAIL};
+            k++;
+            int last = i + 1 == r->n && r->next == NULL;
+            if (k == CHUNK_RECS || last) {
+                uint64_t n = 0;
+                for (size_t j = 0; j < 3 * k; j++) {
+                    n += iov[j].iov_len;
+                }
+                if (fail) {
+                    struct iovec half = {heads[0], REC_HEAD};
+                    (void)write_all(fd, &half, 1, off);
+                    errno = fail;
+                    return -1;
+                }
+                if (write_all(fd, iov, (int)(3 * k), off) != 0) {
+                    return -1;
+                }
+                off += n;
+                k = 0;
+            }
+        }
+    }
+    *end = off;
+    return 0;
+}
+
+/* The leader, with mu held: takes every queued request, writes and syncs them with mu
+ * released, and publishes the outcome to every appender of the batch. */
+static void run_batch(struct dlog *l)
+{
+    if (l->cfg.fsync == DLOG_FSYNC_BATCH && l->cfg.group_commit_us > 0) {
+        /* a pause with mu released, so that more appenders queue up behind this sync */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + l->cfg.group_commit_us * 1000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&l->cv_pause, &l->mu, &ts);
+    }
+    struct areq *batch = l->qhead;
+    l->qhead = l->qtail = NULL;
+    uint64_t first = l->next_seq, nrec = 0, units = 0;
+    size_t nreq = 0;
+    for (struct areq *r = batch; r != NULL; r = r->next) {
+        r->first_seq = first + nrec;
+        nrec += r->n;
+        nreq++;
+        for (size_t i = 0; i < r->n; i++) {
+            units += r->recs[i].tag;
+        }
+    }
+    int rv = window_reserve(l, first + nrec);
+    if (rv == O2D_OK) {
+        for (struct areq *r = batch; r != NULL; r = r->next) {
+            for (size_t i = 0; i < r->n; i++) {
+                window_add(l, r->first_seq + i, r->recs[i].tag); /* reserved: cannot fail */
+            }
+        }
+    }
+    int fail_write = l->fail_write, fail_sync = l->fail_sync;
+    l->fail_write = l->fail_sync = 0;
+    int new_seg = l->active_fd < 0 || l->need_new_segment ||
+                  l->segs[l->nsegs - 1].size >= l->cfg.segment_bytes;
+    l->need_new_segment = 0;
+    int fd = l->active_fd, opened = 0;
+    uint64_t start = fd >= 0 ? l->segs[l->nsegs - 1].size : 0, end = start;
+    int werr = 0, serr = 0, cut_failed = 0;
+    const char *what = "";
+    pthread_mutex_unlock(&l->mu);
+
+    if (rv != O2D_OK) {
+        goto publish;
+    }
+    if (new_seg) {
+        if (fd >= 0) {
+            close(fd); /* every batch in it returned synced (batch) or written (never) */
+            fd = -1;
+        }
+        start = end = 0;
+        if (open_segment(l, first, &fd) != 0) {
+            werr = errno ? errno : EIO;
+            what = "create";
+            goto publish;
+        }
+        opened = 1;
+    }
+    if (write_batch(batch, first, fd, start, fail_write, &end) != 0) {
+        werr = errno;
+        what = "write";
+    } else if (l->cfg.fsync == DLOG_FSYNC_BATCH) {
+        int s = fdatasync(fd);
+        if (s != 0 || fail_sync) {
+            serr = s != 0 ? errno : fail_sync;
+            what = "sync";
+        }
+    }
+    if (werr || serr) {
+        /* nothing of this batch may come back: cut the file to where it was */
+        if (ftruncate(fd, (off_t)start) != 0) {
+            log_errno(O2D_LOG_ERROR,
+                      "disk log: cannot cut a segment back after a failed append; "
+                      "refusing every later append",
+                      l->dir, errno);
+            cut_failed = 1;
+        }
+        struct o2d_logline ll;
+        o2d_log_begin(&ll, O2D_LOG_ERROR, "disk log: an append failed");
+        o2d_log_cstr(&ll, "dir", l->dir);
+        o2d_log_cstr(&ll, "op", what);
+        o2d_log_cstr(&ll, "error", strerror(werr ? werr : serr));
+        o2d_log_uint(&ll, "appends", nreq);
+        o2d_log_uint(&ll, "records", nrec);
+        o2d_log_end(&ll);
+    }
+
+publish:
+    pthread_mutex_lock(&l->mu);
+    if (opened && segs_push(l, first) != O2D_OK) {
+        /* the new file cannot be tracked: give it and this batch up */
+        if (!werr && !serr) {
+            werr = ENOMEM;
+            what = "track";
+            if (ftruncate(fd, 0) != 0) {
+                cut_failed = 1;
+            }
+        }
+        close(fd);
+        fd = -1;
+    }
+    l->active_fd = fd;
+    if (serr && fd >= 0) {
+        /* a failed fdatasync is never retried: this file takes no more appends */
+        close(fd);
+        l->active_fd = -1;
+    }
+    if (cut_failed) {
+        l->broken = 1;
+    }
+    int ok = rv == O2D_OK && !werr && !serr;
+    if (ok) {
+        struct seg *sg = &l->segs[l->nsegs - 1];
+        sg->size = end;
+        sg->nrec += nrec;
+        sg->last = first + nrec - 1;
+        l->stats.bytes += end - start;
+        l->stats.records += nrec;
+        l->stats.units += units;
+        note_time(l, first, o2d_realtime_ns() / 1000000);
+    } else if (rv == O2D_OK) {
+        /* the seqs were handed out and burned: settled, never records */
+        for (uint64_t s = first; s < first + nrec; s++) {
+            settle_one(l, s, 0);
+        }
+        advance_base(l);
+    } else {
+        rv = O2D_ERR_NOMEM; /* the window could not grow: no seq was handed out */
+    }
+    if (rv == O2D_OK) {
+        l->published = first + nrec;
+    }
+    for (struct areq *r = batch; r != NULL; r = r->next) {
+        l->pending_bytes -= r->bytes;
+        r->status = ok ? O2D_OK : rv != O2D_OK ? rv : O2D_ERR_SYSTEM;
+        r->done = 1;
+    }
+    if (werr) {
+        l->stats.write_errors += nreq;
+    } else if (serr) {
+        l->stats.sync_errors += nreq;
+    }
+}
+
+/* With mu held: makes room for bytes under max_bytes. O2D_OK or O2D_ERR_BUSY. */
+static int make_room(struct dlog *l, uint64_t bytes)
+{
+    while (l->stats.bytes + l->pending_bytes + bytes > l->cfg.max_bytes) {
+        if (l->cfg.when_full != DLOG_FULL_DROP_OLDEST || l->nsegs == 0 || seg_is_active(l, 0)) {
+            if (l->cfg.when_full == DLOG_FULL_DROP_OLDEST && l->nsegs == 1 && seg_is_active(l, 0)) {
+                /* the one segment is being appended to: the next batch starts another, so
+                 * that this one can go */
+                l->need_new_segment = 1;
+            }
+            return O2D_ERR_BUSY;
+        }
+        struct seg *sg = &l->segs[0];
+        uint64_t dropped = 0, units = 0;
+        for (uint64_t s = sg->nrec ? sg->first : 1; sg->nrec && s <= sg->last; s++) {
+            if (is_settled(l, s)) {
+                continue;
+            }
+            if (s >= l->rnext) {
+                dropped++;
+                units += l->tags[s & (l->wcap - 1)];
+            }
+            settle_one(l, s, 1);
+        }
+        l->stats.dropped_records += dropped;
+        l->stats.dropped_units += units;
+        uint64_t f = sg->first;
+        if (l->rnext <= sg->last && sg->nrec) {
+            l->rnext = sg->last + 1;
+        }
+        segs_pop_front(l);
+        advance_base(l);
+        unlink_seg(l, f);
+        struct o2d_logline ll;
+        o2d_log_begin(&ll, O2D_LOG_WARN, "disk log: full; dropped its oldest segment");
+        o2d_log_cstr(&ll, "dir", l->dir);
+        o2d_log_uint(&ll, "records", dropped);
+        o2d_log_uint(&ll, "units", units);
+        o2d_log_end(&ll);
+    }
+    return O2D_OK;
+}
+
+int dlog_append(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t *first_seq)
+{
+    struct areq req = {.recs = recs, .n = n};
+    if (n == 0) {
+        return O2D_ERR_INVALID;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i].len > UINT32_MAX - REC_OVERHEAD ||
+            recs[i].len + REC_OVERHEAD > l->cfg.segment_bytes ||
+            recs[i].len + REC_OVERHEAD > l->cfg.max_bytes) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        req.bytes += recs[i].len + REC_OVERHEAD;
+    }
+    pthread_mutex_lock(&l->mu);
+    if (l->broken) {
+        pthread_mutex_unlock(&l->mu);
+        return O2D_ERR_SYSTEM;
+    }
+    int rv = make_room(l, req.bytes);
+    if (rv != O2D_OK) {
+        pthread_mutex_unlock(&l->mu);
+        return rv;
+    }
+    l->pending_bytes += req.bytes;
+    if (l->qtail != NULL) {
+        l->qtail->next = &req;
+    } else {
+        l->qhead = &req;
+    }
+    l->qtail = &req;
+    while (!req.done) {
+        if (!l->leader) {
+            l->leader = 1;
+            run_batch(l);
+            l->leader = 0;
+            pthread_cond_broadcast(&l->cv_done);
+            continue;
+        }
+        pthread_cond_wait(&l->cv_done, &l->mu);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (req.status == O2D_OK) {
+        *first_seq = req.first_seq;
+    }
+    return req.status;
+}
+
+/* ---- read, settle ---- */
+
+/* With mu held: the records of segs[rseg] from seq `from` on are gone (unreadable). */
+static void abandon_rest(struct dlog *l, uint64_t from)
+{
+    struct seg *sg = &l->segs[l->rseg];
+    for (uint64_t s = from; sg->nrec && s <= sg->last; s++) {
+        settle_one(l, s, 1);
+    }
+    advance_base(l);
+    l->roff = sg->size;
+}
+
+int dlog_read(struct dlog *l, uint64_t *seq, uint32_t *tag, uint8_t **data, size_t *len)
+{
+    int rv = O2D_ERR_NOT_FOUND;
+    pthread_mutex_lock(&l->mu);
+    while (l->rseg < l->nsegs) {
+        struct seg *sg = &l->segs[l->rseg];
+        if (l->rhole < sg->nholes && sg->holes[l->rhole].from <= l->roff) {
+            l->roff = sg->holes[l->rhole++].to;
+            continue;
+        }
+        if (l->roff >= sg->size) {
+            if (l->rseg + 1 == l->nsegs) {
+                break; /* the active segment: more may come */
+            }
+            if (l->rfd >= 0) {
+                close(l->rfd);
+                l->rfd = -1;
+            }
+            l->rseg++;
+            l->roff = 0;
+            l->rhole = 0;
+            continue;
+        }
+        char name[32];
+        seg_name(name, sizeof(name), sg->first);
+        if (l->rfd < 0) {
+            l->rfd = openat(l->dirfd, name, O_RDONLY | O_CLOEXEC);
+            if (l->rfd < 0) {
+                log_errno(O2D_LOG_ERROR, "disk log: cannot open a segment to read", name, errno);
+                abandon_rest(l, l->rnext > sg->first ? l->rnext : sg->first);
+                continue;
+            }
+        }
+        uint8_t h[REC_HEAD];
+        if (pread(l->rfd, h, REC_HEAD, (off_t)l->roff) != REC_HEAD) {
+            log_errno(O2D_LOG_ERROR, "disk log: cannot read a segment", name, errno);
+            abandon_rest(l, l->rnext > sg->first ? l->rnext : sg->first);
+            continue;
+        }
+        uint32_t n = get32(h);
+        uint64_t s = get64(h + 8);
+        uint64_t next = l->roff + REC_OVERHEAD + n;
+        if (next > sg->size || s < l->rnext) {
+            l->stats.corrupt++;
+            log_errno(O2D_LOG_ERROR, "disk log: a record changed on disk since it was written",
+                      name, EIO);
+            abandon_rest(l, l->rnext > sg->first ? l->rnext : sg->first);
+            continue;
+        }
+        if (is_settled(l, s)) {
+            l->roff = next;
+            l->rnext = s + 1;
+            continue;
+        }
+        uint8_t *buf = o2d_malloc(n > 0 ? n : 1);
+        if (buf == NULL) {
+            rv = O2D_ERR_NOMEM;
+            break;
+        }
+        uint8_t t[REC_TAIL];
+        struct iovec iov[2] = {{buf, n}, {t, REC_TAIL}};
+        ssize_t got = preadv(l->rfd, iov, 2, (off_t)(l->roff + REC_HEAD));
+        if (got != (ssize_t)n + REC_TAIL || get32(t) != crc32c(crc32c(0, h + 4, 12), buf, n)) {
+            o2d_free(buf);
+            l->stats.corrupt++;
+            log_errno(O2D_LOG_ERROR, "disk log: a record changed on disk since it was written",
+                      name, got < 0 ? errno : EIO);
+            abandon_rest(l, s);
+            continue;
+        }
+        *seq = s;
+        *tag = get32(h + 4);
+        *data = buf;
+        *len = n;
+        l->roff = next;
+        l->rnext = s + 1;
+        rv = O2D_OK;
+        break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return rv;
+}
+
+void dlog_settle(struct dlog *l, uint64_t seq)
+{
+    pthread_mutex_lock(&l->mu);
+    if (seq < l->published) { /* not a seq of an append still running */
+        settle_one(l, seq, 1);
+        advance_base(l);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void dlog_get_stats(struct dlog *l, struct dlog_stats *st)
+{
+    pthread_mutex_lock(&l->mu);
+    *st = l->stats;
+    st->oldest_append_ms = l->stats.records > 0 && l->tlen > 0 ? l->times[l->thead].ms : 0;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void dlog_fail_next_write(struct dlog *l, int err)
+{
+    pthread_mutex_lock(&l->mu);
+    l->fail_write = err;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void dlog_fail_next_sync(struct dlog *l, int err)
+{
+    pthread_mutex_lock(&l->mu);
+    l->fail_sync = err;
+    pthread_mutex_unlock(&l->mu);
+}
