@@ -767,7 +767,6 @@ void dlv_dest_stop(struct dlv_dest *d)
         o2d_free(rb);
         rb = nx;
     }
-    size_t waiting = d->queue->st.waiting_units;
     if (keeps(d)) {
         d->kept_units += rb_units;
     }
@@ -775,12 +774,6 @@ void dlv_dest_stop(struct dlv_dest *d)
     drop_list(d, list, DLV_DROP_SHUTDOWN);
     if (!keeps(d)) {
         dlv_dest_drop(d, DLV_DROP_SHUTDOWN, rb_units);
-    } else if (waiting > 0) {
-        struct o2d_logline l;
-        o2d_log_begin(&l, O2D_LOG_INFO, "left in the disk queue for the next start");
-        o2d_log_cstr(&l, "request", d->type->request);
-        o2d_log_uint(&l, d->type->unit, waiting);
-        o2d_log_end(&l);
     }
 }
 
@@ -790,6 +783,15 @@ void dlv_dest_free(struct dlv_dest *d)
         return;
     }
     dlv_dest_stop(d);
+    /* Bodies in flight at stop were completed by the HTTP client's freeing, before this. */
+    size_t left = d->kept_units + d->queue->st.waiting_units;
+    if (keeps(d) && left > 0) {
+        struct o2d_logline l;
+        o2d_log_begin(&l, O2D_LOG_INFO, "left in the disk queue for the next start");
+        o2d_log_cstr(&l, "request", d->type->request);
+        o2d_log_uint(&l, d->type->unit, left);
+        o2d_log_end(&l);
+    }
     d->queue->type->free(d->queue);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cond);

@@ -77,7 +77,7 @@ def metric(text, name, exporter="datadog_traces"):
 def config(intake, storage, **queue):
     q = {"storage": storage}
     q.update(queue)
-    return {"exporters": {"datadog": {
+    return {"service": {"shutdown_timeout": "2s"}, "exporters": {"datadog": {
         "api": {"key": "test-key", "endpoint": intake.url},
         "traces": {"endpoint": intake.url, "flush_interval": "100ms"},
         "llmobs": {"enabled": False},
