@@ -563,7 +563,26 @@ def dd_exporters(url, args, llmobs=None):
         dd["traces"]["flush_interval"] = args.dd_flush_interval
     if args.dd_queue_mib:
         dd["sending_queue"] = {"max_size_mib": args.dd_queue_mib}
+    if args.dd_storage:
+        # a fresh directory per scenario: nothing replayed from an earlier run
+        if os.path.isdir(args.dd_storage):
+            shutil.rmtree(args.dd_storage)
+        q = dd.setdefault("sending_queue", {})
+        q["storage"] = args.dd_storage
+        q["fsync"] = args.dd_fsync
     return {"datadog": dd}
+
+
+def latency_percentiles(path):
+    """p50 and p99 of the request times h2load --log-file wrote (ms), or (None, None)."""
+    try:
+        with open(path) as f:
+            us = sorted(int(l.split("\t")[2]) for l in f if l.count("\t") >= 2)
+    except OSError:
+        return None, None
+    if not us:
+        return None, None
+    return us[len(us) // 2] / 1000.0, us[min(len(us) - 1, (len(us) * 99) // 100)] / 1000.0
 
 
 def log_line(lines, msg):
@@ -628,6 +647,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["threads"] = st.get("Threads")
         port = rec.ports["grpc" if transport == "grpc" else "http"]
         cmd = h2load_cmd(h2load, transport, body, port, extra, args)
+        h2log = os.path.join(workdir, "%s.h2load.log" % name)
+        cmd = cmd[:1] + ["--log-file", h2log] + cmd[1:]
         res["h2load_cmd"] = " ".join(cmd)
         sink_pid = sink.proc.pid
         cpu0, sink_cpu0 = proc_cpu_s(pid), proc_cpu_s(sink_pid)
@@ -667,6 +688,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res.update(parse_h2load(out))
         if "status_2xx" not in res or "duration_s" not in res:
             raise RuntimeError("could not parse h2load output:\n%s" % out[-3000:])
+        res["latency_p50_ms"], res["latency_p99_ms"] = latency_percentiles(h2log)
 
         # SIGTERM: the receivers close, the exporter sends what is queued, then exits.
         rc, drain_s, ru, hwm_drain = rec.stop_rusage(timeout=60)
@@ -877,7 +899,8 @@ def add_llm_ratios(results):
 def fmt_dd_table(results):
     hdr = ["scenario", "run", "2xx", "non-2xx", "refused", "accepted/s", "sent",
            "delivered/s", "deliv/s load", "drain s", "CPU s", "CPU s/M", "peak RSS",
-           "sink CPU", "LLM ev sent", "root/dl/bound", "vs APM", "CPU s by thread (load)"]
+           "sink CPU", "p50/p99 ms", "LLM ev sent", "root/dl/bound", "vs APM",
+           "CPU s by thread (load)"]
     rows = []
     for r in results:
         if r.get("kind") != "dd":
@@ -899,6 +922,8 @@ def fmt_dd_table(results):
             "%.2f" % r["cpu_s_per_million_spans"] if r.get("cpu_s_per_million_spans") else "?",
             "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
             "%.2f s" % r["sink_cpu_s"],
+            "%.1f/%.1f" % (r["latency_p50_ms"], r["latency_p99_ms"])
+            if r.get("latency_p99_ms") is not None else "-",
             str(r["llm_events_sent"]) if r.get("llm_events_sent") is not None else "-",
             "%s/%s/%s" % (lb.get("settled_by_root"), lb.get("settled_by_deadline"),
                           lb.get("forced_by_bound")) if lb else "-",
@@ -970,6 +995,11 @@ def main():
                     help="exporters.datadog.traces.flush_interval (default: otel2dd's)")
     ap.add_argument("--dd-queue-mib", type=int, default=None,
                     help="exporters.datadog.sending_queue.max_size_mib (default: otel2dd's)")
+    ap.add_argument("--dd-storage", default=None,
+                    help="exporters.datadog.sending_queue.storage: the disk queue in this "
+                         "directory (emptied before each scenario)")
+    ap.add_argument("--dd-fsync", choices=("batch", "never"), default="batch",
+                    help="sending_queue.fsync with --dd-storage")
     ap.add_argument("--perf", action="store_true",
                     help="dd scenarios: perf record -g the otel2dd process during the load "
                          "(<logs dir>/<scenario>.perf.data)")
