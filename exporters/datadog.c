@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -304,6 +305,16 @@ int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsig
         return O2D_OK;
     }
     char dir[DATADOG_URL_MAX + 32];
+    /* The storage directory and its parents are made as needed (0700), as mkdir -p. */
+    snprintf(dir, sizeof(dir), "%s", cfg->queue_storage);
+    for (char *p = dir + 1; *p != '\0'; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            (void)mkdir(dir, 0700);
+            *p = '/';
+        }
+    }
+    (void)mkdir(dir, 0700);
     snprintf(dir, sizeof(dir), "%s/%s", cfg->queue_storage, name);
     struct dlog_config lc = {
         .dir = dir,
