@@ -47,7 +47,7 @@
 #define DD_DEFAULT_FLUSH_MS    2000
 #define DD_DEFAULT_ELAPSED_MS  300000
 #define DD_AGENT_MIN_BODY      (16 * 1024) /* the least max_request_bytes taken from /info */
-#define DD_GROUP_COMMIT_US     2000        /* fsync batch: requests within 2 ms share one sync */
+#define DD_GROUP_COMMIT_US     0 /* fsync batch: appends that arrive during a sync share the next */
 
 struct dd_exporter {
     struct exporter base;

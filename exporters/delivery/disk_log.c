@@ -477,6 +477,17 @@ static void flush_watermark(struct dlog *l)
         gone[ngone++] = l->segs[0].first;
         segs_pop_front(l);
     }
+    /* The active segment too, once every record in it was read, settled and written past:
+     * closed and removed, so that a disk that filled up (ENOSPC before segment_bytes) gets its
+     * room back; the next append starts a new segment. Only while no append is being written
+     * (the leader owns the descriptor) and none waits. */
+    if (ngone < 64 && l->nsegs == 1 && seg_is_active(l, 0) && !l->leader && l->qhead == NULL &&
+        l->segs[0].nrec > 0 && l->segs[0].last < l->wm_disk && l->rnext > l->segs[0].last) {
+        close(l->active_fd);
+        l->active_fd = -1;
+        gone[ngone++] = l->segs[0].first;
+        segs_pop_front(l);
+    }
     if (ngone > 0) {
         pthread_mutex_unlock(&l->mu);
         for (size_t i = 0; i < ngone; i++) {

@@ -74,6 +74,13 @@ def metric(text, name, exporter="datadog_traces"):
     return None
 
 
+def metric_plain(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def config(intake, storage, **queue):
     q = {"storage": storage}
     q.update(queue)
@@ -246,6 +253,71 @@ class DiskQueue(IntakeTestCase):
             body, _ids = traces_req(100, pad=400)
             self.assertEqual(send_http(o.http_port, body), 200)
         self.assertGreater(metric(o.scrape(), "otel2dd_exporter_disk_queue_dropped_items_total"), 0)
+        o.stop()
+
+    def test_outage_memory_flat_disk_grows_then_drains(self):
+        # A steady load while the intake refuses: everything is acknowledged, the disk grows,
+        # the memory does not; then the intake answers and all of it arrives.
+        self.intake.default_status[TRACES] = 503
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        acked = []
+        rss = []
+        disk = []
+        t_end = time.monotonic() + 20
+        while time.monotonic() < t_end:
+            for _ in range(10):
+                body, ids = traces_req(100, pad=100)
+                self.assertEqual(send_http(o.http_port, body), 200)
+                acked += ids
+            text = o.scrape()
+            rss.append(metric_plain(text, "otel2dd_process_resident_memory_bytes"))
+            disk.append(metric(text, "otel2dd_exporter_disk_queue_bytes"))
+        self.assertGreater(disk[-1], disk[len(disk) // 4] + 5e6, disk)  # several MB more
+        # Once the retrying bodies are in memory, more backlog does not add to the memory:
+        # the last half of the run moved by less than the disk grew meanwhile.
+        half = len(rss) // 2
+        self.assertLess(max(rss[half:]) - rss[half], (disk[-1] - disk[half]) / 2,
+                        "rss %r, disk %r" % (rss[half:], disk[half:]))
+        self.intake.default_status[TRACES] = 202
+        self.wait_delivered(acked, 120)
+        o.stop()
+        sys.stderr.write("outage: %d spans, disk grew to %.1f MB, RSS %.1f -> %.1f MB\n" % (
+            len(acked), disk[-1] / 1e6, rss[0] / 1e6, rss[-1] / 1e6))
+
+    def test_disk_full_filesystem_refuses_never_acknowledges(self):
+        # A 4 MiB filesystem: write(2) fails with ENOSPC long before disk_max_size_mib.
+        mnt = os.path.join(self.dir, "small")
+        os.mkdir(mnt)
+        rc = os.system("mount -t tmpfs -o size=4m tmpfs %s 2>/dev/null" % mnt)
+        if rc != 0:
+            self.skipTest("cannot mount a small tmpfs here (not root?)")
+        self.addCleanup(lambda: os.system("umount %s" % mnt))
+        self.intake.go_down()
+        self.addCleanup(lambda: self.intake.down and self.intake.come_up())
+        o = Otel2dd(config=config(self.intake, mnt), verbosity="quiet").start()
+        acked = []
+        refused = 0
+        for _ in range(200):
+            body, ids = traces_req(100, pad=200)
+            rc = send_http(o.http_port, body)
+            if rc == 200:
+                acked += ids
+            else:
+                self.assertEqual(rc, 503)
+                refused += 1
+                if refused >= 3:
+                    break
+        self.assertGreater(refused, 0, "a full filesystem never refused")
+        self.assertEqual(send_grpc(o.grpc_port, traces_req(100, pad=200)[0]),
+                         grpc.StatusCode.UNAVAILABLE)
+        self.assertGreater(metric(o.scrape(), "otel2dd_exporter_disk_queue_write_errors_total"),
+                           0)
+        # Room again once the intake takes the backlog: what was acknowledged arrives, and
+        # new requests are taken again.
+        self.intake.come_up()
+        self.wait_delivered(acked, 120)
+        wait_until(lambda: send_http(o.http_port, traces_req(10)[0]) == 200, 30,
+                   "a request accepted again")
         o.stop()
 
     def test_second_process_on_the_same_directory(self):
