@@ -63,6 +63,10 @@ static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
 {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) {
@@ -78,8 +82,44 @@ static void crc_init(void)
     }
 }
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+/* The same checksum with SSE 4.2's crc32 instruction (the Castagnoli polynomial is the one it
+ * computes): the table version cost 8 % of the CPU of an end-to-end run. */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+    uint64_t c = ~crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n-- > 0) {
+        c32 = _mm_crc32_u8(c32, *p++);
+    }
+    return ~c32;
+}
+#endif
+
+static uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t n);
+static int crc_hw;
+
 /* crc32c(crc32c(0, a), b) == crc32c(0, a || b), as zlib's crc32. */
 static uint32_t crc32c(uint32_t crc, const void *buf, size_t n)
+{
+#if defined(__x86_64__)
+    if (crc_hw) {
+        return crc32c_hw(crc, buf, n);
+    }
+#endif
+    return crc32c_sw(crc, buf, n);
+}
+
+static uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t n)
 {
     const uint8_t *p = buf;
     uint32_t c = ~crc;
