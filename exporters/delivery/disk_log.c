@@ -59,6 +59,7 @@
 /* ---- CRC-32C ---- */
 
 static uint32_t crc_tab[8][256];
+static int crc_hw; /* the CPU has SSE 4.2's crc32: set once, in crc_init */
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -106,7 +107,6 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 #endif
 
 static uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t n);
-static int crc_hw;
 
 /* crc32c(crc32c(0, a), b) == crc32c(0, a || b), as zlib's crc32. */
 static uint32_t crc32c(uint32_t crc, const void *buf, size_t n)
