@@ -1390,12 +1390,13 @@ static void *worker_main(void *arg)
 
 /* ---- the server ---- */
 
-static int online_workers(void)
+static int online_workers(int per_cpu)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1) {
         n = 1;
     }
+    n *= per_cpu > 1 ? per_cpu : 1;
     return n > GRPC_MAX_WORKERS ? GRPC_MAX_WORKERS : (int)n;
 }
 
@@ -1446,7 +1447,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         goto out;
     }
     rv = O2D_ERR_SYSTEM;
-    s->nworkers = online_workers();
+    s->nworkers = online_workers(s->cfg.workers_per_cpu);
     size_t per_worker =
         (s->cfg.max_connections + (uint32_t)s->nworkers - 1) / (uint32_t)s->nworkers;
     for (int i = 0; i < s->nworkers; i++) {

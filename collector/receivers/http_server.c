@@ -880,6 +880,9 @@ int http_server_start(struct http_server *s)
         return O2D_ERR_INTERNAL;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ncpu >= 1 && s->cfg.workers_per_cpu > 1) {
+        ncpu *= s->cfg.workers_per_cpu;
+    }
     unsigned int threads = ncpu < 1 ? 1 : ncpu > HTTP_MAX_THREADS ? HTTP_MAX_THREADS : ncpu;
     /* Each daemon needs room for one connection at least. */
     unsigned int limit = s->cfg.max_connections > 0 ? s->cfg.max_connections : 1;
