@@ -684,9 +684,10 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     /* A request is answered once its spans are synced (sending_queue.fsync: batch): its
      * receiving thread waits for the sync, and only the requests of other threads can share
      * it. More threads than cores, mostly waiting, let more requests share one sync. */
-    int wpc = cfg->datadog.queue_storage[0] != '\0' && cfg->datadog.queue_fsync == DATADOG_FSYNC_BATCH
-                  ? 4
-                  : 1;
+    int wpc =
+        cfg->datadog.queue_storage[0] != '\0' && cfg->datadog.queue_fsync == DATADOG_FSYNC_BATCH
+            ? 4
+            : 1;
     cfg->grpc.workers_per_cpu = wpc;
     cfg->http.workers_per_cpu = wpc;
     return O2D_OK;

@@ -24,14 +24,14 @@
 
 /* receivers.otlp.protocols.grpc */
 struct o2d_grpc_config {
-    int enabled;                         /* the section is present (on by default) */
-    char endpoint[O2D_ENDPOINT_MAX];     /* host:port, default 0.0.0.0:4317 */
-    size_t max_recv_msg_size;            /* max_recv_msg_size_mib, default 4 MiB, after
-                                            decompression too */
-    uint32_t max_concurrent_streams;     /* default 100 */
-    int workers_per_cpu; /* receiving threads per online CPU (not a key: 4 with a disk queue
-                            that syncs, where a thread waits for its request's sync; else 1) */
-    uint32_t max_connections;            /* default 1024 */
+    int enabled;                     /* the section is present (on by default) */
+    char endpoint[O2D_ENDPOINT_MAX]; /* host:port, default 0.0.0.0:4317 */
+    size_t max_recv_msg_size;        /* max_recv_msg_size_mib, default 4 MiB, after
+                                        decompression too */
+    uint32_t max_concurrent_streams; /* default 100 */
+    int workers_per_cpu;      /* receiving threads per online CPU (not a key: 4 with a disk queue
+                                 that syncs, where a thread waits for its request's sync; else 1) */
+    uint32_t max_connections; /* default 1024 */
     int64_t max_connection_idle_ms;      /* keepalive.server_parameters.max_connection_idle,
                                             default 5 min */
     int64_t max_connection_age_ms;       /* ...max_connection_age, 0 = off (default) */

@@ -487,8 +487,22 @@ static void *sender_main(void *arg)
         int want = waiting && (d->due || flushing || d->cfg.flush_interval_ms == 0 ||
                                st->waiting_bytes >= d->cfg.batch_bytes);
         if (want && d->inflight < (size_t)d->cfg.max_inflight) {
-            struct dlv_item *list = d->queue->type->take(d->queue, d->cfg.batch_bytes);
+            struct dlv_item *list;
+            if (d->queue->type->read != NULL) {
+                /* from disk: read without the lock (receivers' admit and enqueue go on),
+                 * then counted under it */
+                pthread_mutex_unlock(&d->mu);
+                list = d->queue->type->read(d->queue, d->cfg.batch_bytes);
+                pthread_mutex_lock(&d->mu);
+                d->queue->type->took(d->queue, list);
+            } else {
+                list = d->queue->type->take(d->queue, d->cfg.batch_bytes);
+            }
             pthread_mutex_unlock(&d->mu);
+            if (list == NULL) {
+                pthread_mutex_lock(&d->mu);
+                continue;
+            }
             send_batch(d, list);
             pthread_mutex_lock(&d->mu);
             continue;

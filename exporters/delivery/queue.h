@@ -71,6 +71,11 @@ struct dlv_queue_type {
     /* Hands out the oldest waiting items, linked by next, while their len sums to at most
      * max_bytes, and at least one; NULL when nothing waits. */
     struct dlv_item *(*take)(struct dlv_queue *q, size_t max_bytes);
+    /* A queue whose take reads a disk splits it in two: read() without the destination's
+     * lock (only the sender calls it), then took() with it, which counts what read() handed
+     * out. NULL: take() alone, under the lock. */
+    struct dlv_item *(*read)(struct dlv_queue *q, size_t max_bytes);
+    void (*took)(struct dlv_queue *q, const struct dlv_item *list);
     /* An item handed out is settled (delivered, or dropped for good): the queue forgets it. */
     void (*done)(struct dlv_queue *q, struct dlv_item *it);
     /* An item handed out was not delivered because otel2dd is stopping: a disk queue keeps

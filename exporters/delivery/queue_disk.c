@@ -6,6 +6,7 @@
  * backlog before what came since; done() settles the record, so that the log's watermark
  * passes it. Nothing is lost at stop: drain() leaves every waiting record for the next start.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@
 struct disk_queue {
     struct dlv_queue base;
     struct dlog *log;
+    atomic_size_t skipped;       /* records read back as nothing, not yet counted (disk_took) */
+    atomic_uint_fast64_t pushes; /* disk_push calls */
+    uint_fast64_t pushes_before_read; /* as disk_read began */
 };
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -94,6 +98,7 @@ out:
 /* The items are on disk: only counted here, and freed. */
 static int disk_push(struct dlv_queue *q, struct dlv_item *list)
 {
+    atomic_fetch_add(&((struct disk_queue *)q)->pushes, 1);
     while (list != NULL) {
         struct dlv_item *nx = list->next;
         q->st.waiting_items++;
@@ -127,21 +132,15 @@ static struct dlv_item *item_of(uint64_t seq, uint32_t tag, const uint8_t *rec, 
     return it;
 }
 
-static void count_taken(struct dlv_queue *q, const struct dlv_item *it)
-{
-    q->st.waiting_items -= q->st.waiting_items > 0;
-    q->st.waiting_units -= it->count < q->st.waiting_units ? it->count : q->st.waiting_units;
-    q->st.waiting_bytes -= it->len < q->st.waiting_bytes ? it->len : q->st.waiting_bytes;
-    q->st.out_bytes += it->len;
-    q->st.mem_bytes += it->len;
-}
-
-static struct dlv_item *disk_take(struct dlv_queue *q, size_t max_bytes)
+/* Reads records back into items, oldest first (without the destination's lock: the log
+ * locks itself, and only the sender reads). Counted by disk_took. */
+static struct dlv_item *disk_read(struct dlv_queue *q, size_t max_bytes)
 {
     struct disk_queue *dq = (struct disk_queue *)q;
     struct dlv_item *head = NULL;
     struct dlv_item **tailp = &head;
     size_t bytes = 0;
+    dq->pushes_before_read = atomic_load(&dq->pushes);
     while (head == NULL || bytes < max_bytes) {
         uint64_t seq;
         uint32_t tag;
@@ -157,21 +156,43 @@ static struct dlv_item *disk_take(struct dlv_queue *q, size_t max_bytes)
             o2d_logf(O2D_LOG_ERROR, "disk queue: record %llu could not be read back: skipped",
                      (unsigned long long)seq);
             dlog_settle(dq->log, seq);
-            q->st.waiting_items -= q->st.waiting_items > 0;
+            atomic_fetch_add(&dq->skipped, 1);
             continue;
         }
-        count_taken(q, it);
         bytes += it->len;
         *tailp = it;
         tailp = &it->next;
     }
-    if (head == NULL) {
-        /* Caught up: what the counters still say waits was replayed and skipped. */
+    return head;
+}
+
+static void disk_took(struct dlv_queue *q, const struct dlv_item *list)
+{
+    struct disk_queue *dq = (struct disk_queue *)q;
+    size_t skipped = atomic_exchange(&dq->skipped, 0);
+    q->st.waiting_items -= skipped < q->st.waiting_items ? skipped : q->st.waiting_items;
+    for (const struct dlv_item *it = list; it != NULL; it = it->next) {
+        q->st.waiting_items -= q->st.waiting_items > 0;
+        q->st.waiting_units -= it->count < q->st.waiting_units ? it->count : q->st.waiting_units;
+        q->st.waiting_bytes -= it->len < q->st.waiting_bytes ? it->len : q->st.waiting_bytes;
+        q->st.out_bytes += it->len;
+        q->st.mem_bytes += it->len;
+    }
+    if (list == NULL && atomic_load(&dq->pushes) == dq->pushes_before_read) {
+        /* Caught up, and nothing came since the read began: what the counters still say
+         * waits was given up by the log (unreadable); otherwise the sender would read again
+         * and again for records that are not there. */
         q->st.waiting_items = 0;
         q->st.waiting_units = 0;
         q->st.waiting_bytes = 0;
     }
-    return head;
+}
+
+static struct dlv_item *disk_take(struct dlv_queue *q, size_t max_bytes)
+{
+    struct dlv_item *list = disk_read(q, max_bytes);
+    disk_took(q, list);
+    return list;
 }
 
 static void disk_done(struct dlv_queue *q, struct dlv_item *it)
@@ -217,6 +238,8 @@ static const struct dlv_queue_type disk_queue_type = {
     .persist = disk_persist,
     .push = disk_push,
     .take = disk_take,
+    .read = disk_read,
+    .took = disk_took,
     .done = disk_done,
     .keep = disk_keep,
     .drain = disk_drain,
