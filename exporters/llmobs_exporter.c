@@ -28,6 +28,7 @@
 #include "llmobs_buffer.h"
 #include "llmobs_exporter.h"
 #include "llmobs_exporter_int.h"
+#include "llmobs_inputs.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -264,6 +265,9 @@ struct lo_exporter {
     atomic_uint_fast64_t spans_seen;
     atomic_uint_fast64_t spans_refused;
     atomic_uint_fast64_t logs_seen;
+
+    /* With sending_queue.storage: what the buffer holds, on disk (llmobs_inputs.h). */
+    struct lo_inputs *inputs;
 };
 
 void llmobs_exporter_intake_base(const struct datadog_config *cfg, char *out, size_t n)
@@ -315,18 +319,27 @@ static int poll_tick(void *ctx, struct dlv_dest *out, int force)
     struct llmobs_buffer_counters c;
     struct poll_batch pb = {.room = dlv_dest_room(out), .head = NULL};
     pb.tailp = &pb.head;
+    int64_t poll_ms = o2d_now_ms();
     pthread_mutex_lock(&d->buf_mu);
     int rv = llmobs_buffer_poll(d->buf, o2d_now_ns(), force, emit_event, &pb);
     llmobs_buffer_get_counters(d->buf, &c);
     atomic_store(&d->buf_holds, c.spans_held > 0);
     pthread_mutex_unlock(&d->buf_mu);
-    (void)dlv_dest_enqueue(out, pb.head, 0);
+    int qrv = dlv_dest_enqueue(out, pb.head, 0);
+    if (d->inputs != NULL && rv == O2D_OK && qrv == O2D_OK) {
+        /* everything due was released and is queued (on disk): its inputs are done */
+        lo_inputs_released(d->inputs, poll_ms, force && c.spans_held == 0);
+    }
     if (rv != O2D_OK && rv != O2D_ERR_BUSY) {
         o2d_logf(O2D_LOG_ERROR, "llmobs: cannot take events from the trace buffer: %s",
                  o2d_strerror(rv));
     }
     return rv == O2D_ERR_BUSY && c.spans_held > 0;
 }
+
+static void replay_input(void *ctx, uint64_t seq, enum lo_input_kind kind,
+                         const struct otlp_request *req, const struct llmobs_ids *ids,
+                         size_t n_ids);
 
 static int lo_start(struct exporter *e)
 {
@@ -356,6 +369,25 @@ static int lo_start(struct exporter *e)
     int rv = datadog_disk_queue(d->cfg, "llmobs", 4, &dc.queue);
     if (rv != O2D_OK) {
         return rv;
+    }
+    const struct datadog_llmobs_config *lcfg = &d->cfg->llmobs;
+    rv = lo_inputs_open(&d->inputs, d->cfg,
+                        lcfg->buffer_timeout_ms > 0 ? lcfg->buffer_timeout_ms
+                                                    : LO_DEFAULT_BUF_TIMEOUT);
+    if (rv != O2D_OK) {
+        if (dc.queue != NULL) {
+            dc.queue->type->free(dc.queue);
+        }
+        return rv;
+    }
+    if (d->inputs != NULL) {
+        size_t n = lo_inputs_replay(d->inputs, replay_input, d);
+        if (n > 0) {
+            struct o2d_logline l;
+            o2d_log_begin(&l, O2D_LOG_INFO, "llmobs: trace buffer inputs replayed from disk");
+            o2d_log_uint(&l, "inputs", n);
+            o2d_log_end(&l);
+        }
     }
     rv = dlv_dest_new(&d->out, &llmobs_dest, &d->wire, &dc, d->http);
     if (rv == O2D_OK) {
@@ -393,7 +425,7 @@ static size_t count_llm(const OtlpTraceReq *req)
     return n;
 }
 
-static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
+static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req, int replay)
 {
     struct llmobs_exporter_batch *bt = NULL;
     int holds = atomic_load_explicit(&d->buf_holds, memory_order_relaxed);
@@ -419,6 +451,16 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
     if (rv != O2D_OK || bt == NULL) {
         return rv;
     }
+    uint64_t seq = 0;
+    if (d->inputs != NULL && !replay) {
+        /* on disk before the buffer takes it: acknowledged only once durable */
+        rv = bt->n_llm > 0 ? lo_inputs_add_msg(d->inputs, LO_INPUT_TRACES, &req->base, &seq)
+                           : lo_inputs_add_ids(d->inputs, bt->ids, bt->n, &seq);
+        if (rv != O2D_OK) {
+            llmobs_exporter_batch_free(bt);
+            return O2D_ERR_BUSY;
+        }
+    }
     size_t n_llm = bt->n_llm;
     pthread_mutex_lock(&d->buf_mu);
     rv = llmobs_exporter_batch_add(d->buf, bt, o2d_now_ns());
@@ -426,6 +468,9 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req)
     llmobs_buffer_get_counters(d->buf, &c);
     atomic_store(&d->buf_holds, c.spans_held > 0);
     pthread_mutex_unlock(&d->buf_mu);
+    if (d->inputs != NULL && !replay) {
+        lo_inputs_taken(d->inputs, seq, o2d_now_ms());
+    }
     atomic_fetch_add(&d->spans_seen, n_llm);
     return rv;
 }
@@ -445,11 +490,16 @@ static size_t count_genai_logs(const OtlpLogsReq *req)
     return n;
 }
 
-static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
+static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req, int replay)
 {
     size_t n = count_genai_logs(req);
     if (n == 0) {
         return O2D_OK;
+    }
+    uint64_t seq = 0;
+    if (d->inputs != NULL && !replay &&
+        lo_inputs_add_msg(d->inputs, LO_INPUT_LOGS, &req->base, &seq) != O2D_OK) {
+        return O2D_ERR_BUSY;
     }
     int rv = O2D_OK;
     pthread_mutex_lock(&d->buf_mu);
@@ -466,8 +516,32 @@ static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req)
         }
     }
     pthread_mutex_unlock(&d->buf_mu);
+    if (d->inputs != NULL && !replay) {
+        lo_inputs_taken(d->inputs, seq, o2d_now_ms());
+    }
     atomic_fetch_add(&d->logs_seen, n);
     return rv;
+}
+
+/* An input an earlier run left on disk, given to the buffer again (lo_start). */
+static void replay_input(void *ctx, uint64_t seq, enum lo_input_kind kind,
+                         const struct otlp_request *req, const struct llmobs_ids *ids, size_t n_ids)
+{
+    struct lo_exporter *d = ctx;
+    if (kind == LO_INPUT_TRACES) {
+        (void)submit_traces(d, req->msg.traces, 1);
+    } else if (kind == LO_INPUT_LOGS) {
+        (void)submit_logs(d, req->msg.logs, 1);
+    } else {
+        struct llmobs_span **none = o2d_calloc(n_ids > 0 ? n_ids : 1, sizeof(*none));
+        if (none != NULL) {
+            pthread_mutex_lock(&d->buf_mu);
+            (void)llmobs_buffer_add_spans(d->buf, ids, none, n_ids, o2d_now_ns());
+            pthread_mutex_unlock(&d->buf_mu);
+            o2d_free(none);
+        }
+    }
+    lo_inputs_taken(d->inputs, seq, o2d_now_ms());
 }
 
 /* Refuses only requests that have something for LLM Obs, and only while the queue is full. */
@@ -501,9 +575,9 @@ static int lo_submit(struct exporter *e, const char *transport, const struct otl
     }
     int rv = O2D_OK;
     if (req->signal == OTLP_SIGNAL_TRACES && req->msg.traces != NULL) {
-        rv = submit_traces(d, req->msg.traces);
+        rv = submit_traces(d, req->msg.traces, 0);
     } else if (req->signal == OTLP_SIGNAL_LOGS && req->msg.logs != NULL) {
-        rv = submit_logs(d, req->msg.logs);
+        rv = submit_logs(d, req->msg.logs, 0);
     }
     if (rv != O2D_OK && rv != O2D_ERR_BUSY) {
         struct o2d_logline l;
@@ -547,6 +621,9 @@ static void lo_stop(struct exporter *e)
      * buffer still holds are lost, and counted now so that the owner can report them
      * before destroying the exporter. */
     dlv_dest_stop(d->out);
+    if (d->inputs != NULL) {
+        return; /* what the buffer holds is on disk: the next start gives it back */
+    }
     pthread_mutex_lock(&d->buf_mu);
     llmobs_buffer_poll(d->buf, o2d_now_ns(), 1, count_event, d->out);
     pthread_mutex_unlock(&d->buf_mu);
@@ -591,6 +668,7 @@ static void lo_destroy(struct exporter *e)
         log_totals(d);
     }
     dlv_dest_free(d->out);
+    lo_inputs_close(d->inputs);
     llmobs_buffer_free(d->buf);
     for (size_t i = 0; i < d->n_builders; i++) {
         llmobs_builder_free(d->builders[i]);

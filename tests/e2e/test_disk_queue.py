@@ -74,6 +74,35 @@ def metric(text, name, exporter="datadog_traces"):
     return None
 
 
+def llm_req(parent):
+    """One LLM chat span whose parent (never sent) is `parent`: the trace buffer holds it
+    until its deadline. (body, its span id)."""
+    global _next_id
+    req = trace_service_pb2.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key = "service.name"
+    kv.value.string_value = "disk-e2e"
+    s = rs.scope_spans.add().spans.add()
+    with _id_lock:
+        sid = _next_id
+        _next_id += 1
+    now = time.time_ns()
+    s.trace_id = random.getrandbits(128).to_bytes(16, "big")
+    s.span_id = sid.to_bytes(8, "big")
+    s.parent_span_id = parent.to_bytes(8, "big")
+    s.name = "chat gpt-4o-mini"
+    s.kind = 3
+    s.start_time_unix_nano = now - 5_000_000
+    s.end_time_unix_nano = now
+    for k, v in (("gen_ai.system", "openai"), ("gen_ai.operation.name", "chat"),
+                 ("gen_ai.request.model", "gpt-4o-mini")):
+        a = s.attributes.add()
+        a.key = k
+        a.value.string_value = v
+    return req.SerializeToString(), sid
+
+
 def metric_plain(text, name):
     for line in text.splitlines():
         if line.startswith(name + " "):
@@ -343,6 +372,40 @@ class DiskQueue(IntakeTestCase):
         self.wait_delivered(acked, 120)
         wait_until(lambda: send_http(o.http_port, traces_req(10)[0]) == 200, 30,
                    "a request accepted again")
+        o.stop()
+
+    def test_llm_span_held_by_the_trace_buffer_survives_kill_9(self):
+        # An LLM span waits in the trace buffer for its parent (which never comes) for a
+        # long time; killed meanwhile, the next start gives it back to the buffer, and it is
+        # sent once the (now short) deadline passes.
+        def cfg(timeout):
+            c = config(self.intake, self.dir)
+            c["exporters"]["datadog"]["llmobs"] = {
+                "enabled": True, "endpoint": self.intake.url, "ml_app": "disk-e2e",
+                "trace_buffer": {"timeout": timeout}}
+            return c
+        o = Otel2dd(config=cfg("10m"), verbosity="quiet").start()
+        held = []
+        for i in range(3):
+            body, sid = llm_req(random.getrandbits(60) + 1)
+            send = send_grpc if i % 2 else send_http
+            self.assertIn(send(o.grpc_port if i % 2 else o.http_port, body),
+                          (grpc.StatusCode.OK, 200))
+            held.append(sid)
+        # the APM side is sent at once; the LLM Obs side waits in the buffer
+        self.wait_delivered(held)
+        self.assertEqual(self.intake.events(), [])
+        o.stop(sig=signal.SIGKILL, expect=None)
+        o = Otel2dd(config=cfg("1s"), verbosity="quiet").start()
+        self.assertTrue(any(l.get("msg") == "llmobs: trace buffer inputs replayed from disk"
+                            and l.get("inputs") == 3 for l in o.logs()), o.raw[-10:])
+        wait_until(lambda: sorted(int(e["span_id"]) for e in self.intake.events()) ==
+                   sorted(held), 30, "the held LLM spans at the LLM Obs intake")
+        o.stop()
+        # Settled once sent: a third start replays nothing.
+        o = Otel2dd(config=cfg("1s"), verbosity="quiet").start()
+        self.assertFalse(any(l.get("msg") == "llmobs: trace buffer inputs replayed from disk"
+                             for l in o.logs()))
         o.stop()
 
     def test_second_process_on_the_same_directory(self):
