@@ -330,10 +330,10 @@ class DiskQueue(IntakeTestCase):
         acked = []
         rss = []
         disk = []
-        t_end = time.monotonic() + 20
+        t_end = time.monotonic() + 12
         while time.monotonic() < t_end:
             for _ in range(10):
-                body, ids = traces_req(100, pad=100)
+                body, ids = traces_req(100, pad=50)
                 self.assertEqual(send_http(o.http_port, body), 200)
                 acked += ids
             text = o.scrape()
