@@ -125,6 +125,14 @@ static void write_summary(const struct o2d_config *cfg, FILE *out)
                 dd->llmobs.ml_app[0] != '\0' ? dd->llmobs.ml_app
                                              : "the spans' service.name (no ml_app set)");
     }
+    if (dd->enabled && dd->queue_storage[0] != '\0') {
+        fprintf(out,
+                "# queues: on disk in %s (fsync: %s, at most %zu MiB, when full: %s); kept "
+                "across restarts\n",
+                dd->queue_storage, dd->queue_fsync == DATADOG_FSYNC_NEVER ? "never" : "batch",
+                dd->queue_disk_max_bytes >> 20,
+                dd->queue_when_full == DATADOG_FULL_DROP_OLDEST ? "drop the oldest" : "refuse");
+    }
     fputs("# receivers:\n", out);
     receiver_line(out, "OTLP/gRPC", cfg->grpc.enabled, cfg->grpc.endpoint, cfg->grpc.tls_cert_file);
     receiver_line(out, "OTLP/HTTP", cfg->http.enabled, cfg->http.endpoint, cfg->http.tls_cert_file);
