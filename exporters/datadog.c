@@ -297,16 +297,11 @@ static int stats_tick(void *ctx, struct dlv_dest *out, int force)
     return 0;
 }
 
-int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsigned share,
-                       struct dlv_queue **out)
+void datadog_disk_log_config(const struct datadog_config *cfg, const char *name, unsigned share,
+                             char *dir, size_t dirlen, struct dlog_config *lc)
 {
-    *out = NULL;
-    if (cfg->queue_storage[0] == '\0') {
-        return O2D_OK;
-    }
-    char dir[DATADOG_URL_MAX + 32];
     /* The storage directory and its parents are made as needed (0700), as mkdir -p. */
-    snprintf(dir, sizeof(dir), "%s", cfg->queue_storage);
+    snprintf(dir, dirlen, "%s", cfg->queue_storage);
     for (char *p = dir + 1; *p != '\0'; p++) {
         if (*p == '/') {
             *p = '\0';
@@ -315,8 +310,8 @@ int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsig
         }
     }
     (void)mkdir(dir, 0700);
-    snprintf(dir, sizeof(dir), "%s/%s", cfg->queue_storage, name);
-    struct dlog_config lc = {
+    snprintf(dir, dirlen, "%s/%s", cfg->queue_storage, name);
+    *lc = (struct dlog_config){
         .dir = dir,
         .max_bytes = cfg->queue_disk_max_bytes / share,
         .fsync = cfg->queue_fsync == DATADOG_FSYNC_NEVER ? DLOG_FSYNC_NEVER : DLOG_FSYNC_BATCH,
@@ -324,28 +319,47 @@ int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsig
         .when_full = cfg->queue_when_full == DATADOG_FULL_DROP_OLDEST ? DLOG_FULL_DROP_OLDEST
                                                                       : DLOG_FULL_REFUSE,
     };
-    char err[512];
-    int rv = dlv_queue_disk_new(out, &lc, err, sizeof(err));
+}
+
+void datadog_disk_log_opened(const char *dir, int rv, const char *err, const struct dlog_config *lc,
+                             const struct dlog_stats *st)
+{
+    struct o2d_logline l;
     if (rv != O2D_OK) {
-        struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_ERROR, "cannot open the disk queue");
         o2d_log_cstr(&l, "dir", dir);
         o2d_log_cstr(&l, "error", err);
         o2d_log_end(&l);
-        return rv;
+        return;
     }
-    struct dlog_stats st;
-    struct dlv_queue *q = *out;
-    q->type->disk_stats(q, &st);
-    struct o2d_logline l;
     o2d_log_begin(&l, O2D_LOG_INFO, "disk queue open");
     o2d_log_cstr(&l, "dir", dir);
-    o2d_log_uint(&l, "max_bytes", lc.max_bytes);
-    o2d_log_cstr(&l, "fsync", lc.fsync == DLOG_FSYNC_NEVER ? "never" : "batch");
-    o2d_log_uint(&l, "replaying_records", st.records);
-    o2d_log_uint(&l, "corrupt_records_skipped", st.corrupt);
+    o2d_log_uint(&l, "max_bytes", lc->max_bytes);
+    o2d_log_cstr(&l, "fsync", lc->fsync == DLOG_FSYNC_NEVER ? "never" : "batch");
+    o2d_log_uint(&l, "replaying_records", st->records);
+    o2d_log_uint(&l, "corrupt_records_skipped", st->corrupt);
     o2d_log_end(&l);
-    return O2D_OK;
+}
+
+int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsigned share,
+                       struct dlv_queue **out)
+{
+    *out = NULL;
+    if (cfg->queue_storage[0] == '\0') {
+        return O2D_OK;
+    }
+    char dir[DATADOG_URL_MAX + 32];
+    struct dlog_config lc;
+    datadog_disk_log_config(cfg, name, share, dir, sizeof(dir), &lc);
+    char err[512] = "";
+    struct dlog_stats st;
+    memset(&st, 0, sizeof(st));
+    int rv = dlv_queue_disk_new(out, &lc, err, sizeof(err));
+    if (rv == O2D_OK) {
+        (*out)->type->disk_stats(*out, &st);
+    }
+    datadog_disk_log_opened(dir, rv, err, &lc, &st);
+    return rv;
 }
 
 static int dd_start(struct exporter *e)

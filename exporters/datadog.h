@@ -88,6 +88,14 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
 struct dlv_queue;
 int datadog_disk_queue(const struct datadog_config *cfg, const char *name, unsigned share,
                        struct dlv_queue **out);
+/* The log of <storage>/<name> (made with its parents), with 1/share of disk_max_size_mib, into
+ * *lc (lc->dir points into dir); and the line that says how opening it went. */
+struct dlog_config;
+struct dlog_stats;
+void datadog_disk_log_config(const struct datadog_config *cfg, const char *name, unsigned share,
+                             char *dir, size_t dirlen, struct dlog_config *lc);
+void datadog_disk_log_opened(const char *dir, int rv, const char *err, const struct dlog_config *lc,
+                             const struct dlog_stats *st);
 
 /* An intake's base URL: `override` when set, else "https://<prefix><site>" (prefix such as
  * "trace.agent.", "api.", "llmobs-intake."; site default datadoghq.com); no trailing slash. */

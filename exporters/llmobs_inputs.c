@@ -45,21 +45,18 @@ int lo_inputs_open(struct lo_inputs **out, const struct datadog_config *cfg, int
         return O2D_ERR_NOMEM;
     }
     char dir[DATADOG_URL_MAX + 32];
-    snprintf(dir, sizeof(dir), "%s/llmobs-input", cfg->queue_storage);
-    struct dlog_config lc = {
-        .dir = dir,
-        .max_bytes = cfg->queue_disk_max_bytes / INPUTS_SHARE,
-        .fsync = cfg->queue_fsync == DATADOG_FSYNC_NEVER ? DLOG_FSYNC_NEVER : DLOG_FSYNC_BATCH,
-        .when_full = DLOG_FULL_REFUSE, /* an input dropped would lose a span held for later */
-    };
-    char err[512];
+    struct dlog_config lc;
+    datadog_disk_log_config(cfg, "llmobs-input", INPUTS_SHARE, dir, sizeof(dir), &lc);
+    lc.when_full = DLOG_FULL_REFUSE; /* an input dropped would lose a span held for later */
+    char err[512] = "";
+    struct dlog_stats st;
+    memset(&st, 0, sizeof(st));
     int rv = dlog_open(&in->log, &lc, err, sizeof(err));
+    if (rv == O2D_OK) {
+        dlog_get_stats(in->log, &st);
+    }
+    datadog_disk_log_opened(dir, rv, err, &lc, &st);
     if (rv != O2D_OK) {
-        struct o2d_logline l;
-        o2d_log_begin(&l, O2D_LOG_ERROR, "cannot open the disk queue");
-        o2d_log_cstr(&l, "dir", dir);
-        o2d_log_cstr(&l, "error", err);
-        o2d_log_end(&l);
         o2d_free(in);
         return rv;
     }
