@@ -170,6 +170,11 @@ struct hole {
     uint64_t from, to; /* [from, to): bytes skipped as corrupt at recovery */
 };
 
+/* [from, to): records settled above the watermark (the `settled` file). */
+struct srange {
+    uint64_t from, to;
+};
+
 struct seg {
     uint64_t first; /* from its name */
     uint64_t last;  /* its last record's seq; valid when nrec > 0 */
@@ -233,7 +238,10 @@ struct dlog {
     struct tstamp *times; /* ring of when records were appended, one entry a TIME_GRAIN_MS */
     size_t tcap, thead, tlen;
 
-    uint64_t wm_disk; /* the watermark last written */
+    uint64_t wm_disk;  /* the watermark last written */
+    int settled_dirty; /* records above base were settled since the settled file was written */
+    struct srange *sr; /* at recovery: the settled file's ranges, sorted */
+    size_t nsr;
     int64_t wm_written_ms;
 
     /* Reader: segs[rseg] at roff, next hole rhole; returned every seq below rnext. */
@@ -365,6 +373,11 @@ static void settle_one(struct dlog *l, uint64_t seq, int counted)
         return;
     }
     l->st[seq & (l->wcap - 1)] |= ST_SETTLED;
+    if (seq > l->base && !l->settled_dirty) {
+        /* out of order: the watermark cannot pass it yet, the settled file can */
+        l->settled_dirty = 1;
+        pthread_cond_signal(&l->cv_wm);
+    }
     if (counted) {
         l->stats.records--;
         l->stats.units -= l->tags[seq & (l->wcap - 1)];
@@ -494,8 +507,113 @@ static int read_watermark(struct dlog *l, uint64_t *wm)
     return *wm < SEQ_MAX ? 1 : -1;
 }
 
-/* With mu held: writes the in-memory watermark if it moved (mu released meanwhile), then
- * unlinks the segments wholly below it. */
+/*
+ * The `settled` file: the runs of records settled above the watermark, so that a restart
+ * replays only what was really unsettled (bodies in flight, say), not everything delivered
+ * after the oldest of them. [u32 magic][u32 n][n x (u64 from, u64 to)][u32 crc32c]. Replaced
+ * by rename; losing it (a crash before the rename is on disk) only replays more.
+ */
+#define SR_MAGIC 0x53443230u /* "02DS" little endian */
+#define SR_MAX   65536u      /* ranges kept; more are left out (replayed, never lost) */
+
+/* With mu held: the runs of settled records in [base, next_seq), in buf (o2d_malloc). */
+static uint8_t *settled_ranges(struct dlog *l, size_t *len)
+{
+    size_t n = 0;
+    uint8_t *b = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t k = 0;
+        uint64_t s = l->base;
+        while (s < l->next_seq && k < SR_MAX) {
+            while (s < l->next_seq && !(l->st[s & (l->wcap - 1)] & ST_SETTLED)) {
+                s++;
+            }
+            uint64_t from = s;
+            while (s < l->next_seq && (l->st[s & (l->wcap - 1)] & ST_SETTLED)) {
+                s++;
+            }
+            if (s > from) {
+                if (b != NULL) {
+                    put64(b + 8 + k * 16, from);
+                    put64(b + 16 + k * 16, s);
+                }
+                k++;
+            }
+        }
+        if (pass == 0) {
+            n = k;
+            b = o2d_malloc(8 + n * 16 + 4);
+            if (b == NULL) {
+                return NULL;
+            }
+        }
+    }
+    put32(b, SR_MAGIC);
+    put32(b + 4, (uint32_t)n);
+    put32(b + 8 + n * 16, crc32c(0, b, 8 + n * 16));
+    *len = 8 + n * 16 + 4;
+    return b;
+}
+
+static void write_settled(struct dlog *l, const uint8_t *b, size_t len)
+{
+    int fd = openat(l->dirfd, "settled.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return;
+    }
+    int ok = pwrite(fd, b, len, 0) == (ssize_t)len && fdatasync(fd) == 0;
+    close(fd);
+    if (ok) {
+        (void)renameat(l->dirfd, "settled.tmp", l->dirfd, "settled");
+    }
+}
+
+/* The settled file's ranges into l->sr (nothing when absent or damaged: replay more). */
+static void read_settled(struct dlog *l)
+{
+    int fd = openat(l->dirfd, "settled", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    struct stat st;
+    uint8_t *b = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size >= 12 && st.st_size <= 8 + (off_t)SR_MAX * 16 + 4 &&
+        (b = o2d_malloc((size_t)st.st_size)) != NULL &&
+        pread(fd, b, (size_t)st.st_size, 0) == st.st_size) {
+        size_t len = (size_t)st.st_size;
+        uint32_t n = get32(b + 4);
+        if (get32(b) == SR_MAGIC && len == 8 + (size_t)n * 16 + 4 &&
+            get32(b + len - 4) == crc32c(0, b, len - 4)) {
+            l->sr = o2d_calloc(n > 0 ? n : 1, sizeof(*l->sr));
+            for (uint32_t i = 0; l->sr != NULL && i < n; i++) {
+                l->sr[i].from = get64(b + 8 + i * 16);
+                l->sr[i].to = get64(b + 16 + i * 16);
+            }
+            l->nsr = l->sr != NULL ? n : 0;
+        }
+    }
+    o2d_free(b);
+    close(fd);
+}
+
+static int in_settled_range(const struct dlog *l, uint64_t seq)
+{
+    size_t lo = 0, hi = l->nsr;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (seq < l->sr[mid].from) {
+            hi = mid;
+        } else if (seq >= l->sr[mid].to) {
+            lo = mid + 1;
+        } else {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* With mu held: writes the in-memory watermark if it moved (mu released meanwhile), and the
+ * settled file if records above it were settled, then unlinks the segments wholly below it. */
 static void flush_watermark(struct dlog *l)
 {
     uint64_t wm = l->base;
@@ -508,6 +626,18 @@ static void flush_watermark(struct dlog *l)
             return;
         }
         l->wm_disk = wm;
+    }
+    if (l->settled_dirty) {
+        size_t len = 0;
+        uint8_t *b = settled_ranges(l, &len);
+        if (b != NULL) {
+            l->settled_dirty = 0;
+            pthread_mutex_unlock(&l->mu);
+            write_settled(l, b, len);
+            o2d_free(b);
+            pthread_mutex_lock(&l->mu);
+            l->wm_written_ms = o2d_now_ms();
+        }
     }
     uint64_t gone[64];
     size_t ngone = 0;
@@ -542,7 +672,7 @@ static void *wm_main(void *arg)
     struct dlog *l = arg;
     pthread_mutex_lock(&l->mu);
     while (!l->stop) {
-        if (l->base <= l->wm_disk) {
+        if (l->base <= l->wm_disk && !l->settled_dirty) {
             pthread_cond_wait(&l->cv_wm, &l->mu);
             continue;
         }
@@ -773,8 +903,8 @@ static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, 
     int64_t mtime_ms = (int64_t)stt.st_mtim.tv_sec * 1000 + stt.st_mtim.tv_nsec / 1000000;
     int timed = 0;
     for (size_t k = 0; k < nfnd; k++) {
-        if (fnd[k].seq < wm) {
-            continue;
+        if (fnd[k].seq < wm || in_settled_range(l, fnd[k].seq)) {
+            continue; /* delivered (or dropped) before: not sent again */
         }
         if (window_add(l, fnd[k].seq, fnd[k].tag) != O2D_OK) {
             rv = O2D_ERR_NOMEM;
@@ -820,7 +950,8 @@ static int is_our_file(const char *name)
 {
     size_t n = strlen(name);
     return strcmp(name, "lock") == 0 || strcmp(name, "watermark") == 0 ||
-           strcmp(name, "watermark.tmp") == 0 || (n > 4 && strcmp(name + n - 4, ".bad") == 0);
+           strcmp(name, "watermark.tmp") == 0 || strcmp(name, "settled") == 0 ||
+           strcmp(name, "settled.tmp") == 0 || (n > 4 && strcmp(name + n - 4, ".bad") == 0);
 }
 
 static int recover(struct dlog *l, char *err, size_t errlen)
@@ -836,6 +967,8 @@ static int recover(struct dlog *l, char *err, size_t errlen)
         wm = 0;
     }
     unlinkat(l->dirfd, "watermark.tmp", 0);
+    unlinkat(l->dirfd, "settled.tmp", 0);
+    read_settled(l);
 
     int dfd = dup(l->dirfd);
     DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -907,6 +1040,9 @@ static int recover(struct dlog *l, char *err, size_t errlen)
     }
     l->nsegs = kept;
     o2d_free(buf);
+    o2d_free(l->sr); /* only the scan needed them */
+    l->sr = NULL;
+    l->nsr = 0;
     /* all settled: remove now what a watermark already covers */
     while (l->nsegs > 0 && l->segs[0].last < wm) {
         uint64_t f = l->segs[0].first;
@@ -1038,6 +1174,7 @@ void dlog_close(struct dlog *l)
         o2d_free(l->segs[i].holes);
     }
     o2d_free(l->segs);
+    o2d_free(l->sr);
     o2d_free(l->tags);
     o2d_free(l->st);
     o2d_free(l->times);
