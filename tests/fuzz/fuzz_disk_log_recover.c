@@ -1,7 +1,8 @@
 /*
  * fuzz_disk_log_recover.c: dlog_open's recovery (exporters/delivery/disk_log.c) on arbitrary
  * bytes as a segment file. An input starting with 'W' gives its next 16 bytes as the
- * watermark file and the rest as the segment. Oracles: the open succeeds (nothing in the
+ * watermark file, then one starting with 'S' a 16-bit length and that many bytes as the
+ * settled file, and the rest as the segment. Oracles: the open succeeds (nothing in the
  * directory is a reason to refuse); records come back in increasing seq order, as many as
  * were recovered, none longer than the input; recovered bytes are no more than the input;
  * once everything read is settled, close leaves no segment behind and a reopen replays
@@ -81,6 +82,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put(dir, "watermark", data + 1, 16);
         data += 17;
         size -= 17;
+    }
+    if (size >= 3 && data[0] == 'S') {
+        /* 'S', a 16-bit length, that many bytes as the settled file */
+        size_t sl = (size_t)data[1] | (size_t)data[2] << 8;
+        if (sl > size - 3) {
+            sl = size - 3;
+        }
+        put(dir, "settled", data + 3, sl);
+        data += 3 + sl;
+        size -= 3 + sl;
     }
     put(dir, "seg-0000000000000001.log", data, size);
 
