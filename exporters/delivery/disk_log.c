@@ -903,8 +903,18 @@ static int recover_seg(struct dlog *l, size_t i, uint64_t *expect, uint64_t wm, 
     int64_t mtime_ms = (int64_t)stt.st_mtim.tv_sec * 1000 + stt.st_mtim.tv_nsec / 1000000;
     int timed = 0;
     for (size_t k = 0; k < nfnd; k++) {
-        if (fnd[k].seq < wm || in_settled_range(l, fnd[k].seq)) {
-            continue; /* delivered (or dropped) before: not sent again */
+        if (fnd[k].seq < wm) {
+            continue;
+        }
+        if (in_settled_range(l, fnd[k].seq)) {
+            /* delivered (or dropped) before: in the window as settled, so that neither the
+             * reader nor a settle takes it for a record still waiting */
+            if (window_add(l, fnd[k].seq, 0) != O2D_OK) {
+                rv = O2D_ERR_NOMEM;
+                goto out;
+            }
+            l->st[fnd[k].seq & (l->wcap - 1)] |= ST_SETTLED;
+            continue;
         }
         if (window_add(l, fnd[k].seq, fnd[k].tag) != O2D_OK) {
             rv = O2D_ERR_NOMEM;
