@@ -47,6 +47,8 @@
 #define DD_DEFAULT_FLUSH_MS    2000
 #define DD_DEFAULT_ELAPSED_MS  300000
 #define DD_AGENT_MIN_BODY      (16 * 1024) /* the least max_request_bytes taken from /info */
+#define DD_SEGMENT_MIN         (1u << 20)
+#define DD_SEGMENT_MAX         (32u << 20)
 #define DD_GROUP_COMMIT_US     0 /* fsync batch: appends that arrive during a sync share the next */
 
 struct dd_exporter {
@@ -319,6 +321,13 @@ void datadog_disk_log_config(const struct datadog_config *cfg, const char *name,
         .when_full = cfg->queue_when_full == DATADOG_FULL_DROP_OLDEST ? DLOG_FULL_DROP_OLDEST
                                                                       : DLOG_FULL_REFUSE,
     };
+    /* A record is at most a segment: segments of a quarter of the log, up to 32 MiB, hold
+     * the TracerPayload of the largest request the receivers take (20 MiB over HTTP), which
+     * a memory queue would take too; not more, so that drop_oldest frees in small steps. */
+    uint64_t seg = lc->max_bytes / 4;
+    lc->segment_bytes = seg < DD_SEGMENT_MIN   ? DD_SEGMENT_MIN
+                        : seg > DD_SEGMENT_MAX ? DD_SEGMENT_MAX
+                                               : seg;
 }
 
 void datadog_disk_log_opened(const char *dir, int rv, const char *err, const struct dlog_config *lc,

@@ -421,6 +421,16 @@ class DiskQueue(IntakeTestCase):
                              for l in o.logs()))
         o.stop()
 
+    def test_a_large_request_fits_a_segment(self):
+        # One request of ~10 MB (one TracerPayload): a memory queue takes it, so must a disk
+        # queue (a record cannot span segments: they are sized for it).
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        body, ids = traces_req(2000, pad=2500)
+        self.assertGreater(len(body), 9_000_000)
+        self.assertEqual(send_http(o.http_port, body, timeout=60), 200)
+        self.wait_delivered(ids, 60)
+        o.stop()
+
     def test_second_process_on_the_same_directory(self):
         with Otel2dd(config=config(self.intake, self.dir), verbosity="quiet"):
             second = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet")
