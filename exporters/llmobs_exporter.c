@@ -458,7 +458,7 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req, int rep
                            : lo_inputs_add_ids(d->inputs, bt->ids, bt->n, &seq);
         if (rv != O2D_OK) {
             llmobs_exporter_batch_free(bt);
-            return O2D_ERR_BUSY;
+            return rv == O2D_ERR_TOO_LARGE ? rv : O2D_ERR_BUSY;
         }
     }
     size_t n_llm = bt->n_llm;
@@ -497,9 +497,11 @@ static int submit_logs(struct lo_exporter *d, const OtlpLogsReq *req, int replay
         return O2D_OK;
     }
     uint64_t seq = 0;
-    if (d->inputs != NULL && !replay &&
-        lo_inputs_add_msg(d->inputs, LO_INPUT_LOGS, &req->base, &seq) != O2D_OK) {
-        return O2D_ERR_BUSY;
+    if (d->inputs != NULL && !replay) {
+        int prv = lo_inputs_add_msg(d->inputs, LO_INPUT_LOGS, &req->base, &seq);
+        if (prv != O2D_OK) {
+            return prv == O2D_ERR_TOO_LARGE ? prv : O2D_ERR_BUSY;
+        }
     }
     int rv = O2D_OK;
     pthread_mutex_lock(&d->buf_mu);

@@ -82,7 +82,8 @@ static int append(struct lo_inputs *in, enum lo_input_kind kind, const void *dat
 {
     struct dlog_rec r = {.data = data, .len = len, .tag = kind};
     int rv = dlog_append(in->log, &r, 1, seq);
-    return rv == O2D_OK ? O2D_OK : O2D_ERR_BUSY;
+    /* too large for a segment: refused for good (413), not "retry later" forever */
+    return rv == O2D_OK || rv == O2D_ERR_TOO_LARGE ? rv : O2D_ERR_BUSY;
 }
 
 int lo_inputs_add_msg(struct lo_inputs *in, enum lo_input_kind kind, const ProtobufCMessage *msg,

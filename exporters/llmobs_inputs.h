@@ -36,8 +36,9 @@ struct lo_inputs;
 int lo_inputs_open(struct lo_inputs **out, const struct datadog_config *cfg, int64_t deadline_ms);
 void lo_inputs_close(struct lo_inputs *in);
 
-/* Appends one input and returns once it is durable: *seq is its number. O2D_OK, or
- * O2D_ERR_BUSY (full, or the disk failed: the request must be refused). */
+/* Appends one input and returns once it is durable: *seq is its number. O2D_OK,
+ * O2D_ERR_BUSY (full, or the disk failed: the request must be refused, retry later) or
+ * O2D_ERR_TOO_LARGE (larger than a segment: refused for good). */
 int lo_inputs_add_msg(struct lo_inputs *in, enum lo_input_kind kind, const ProtobufCMessage *msg,
                       uint64_t *seq);
 int lo_inputs_add_ids(struct lo_inputs *in, const struct llmobs_ids *ids, size_t n, uint64_t *seq);
