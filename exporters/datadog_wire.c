@@ -111,25 +111,27 @@ static size_t count_spans(const uint8_t *chunk, size_t len)
     return n;
 }
 
-struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang)
+/* An item of count units and room for len bytes after its header, the language. */
+static struct dlv_item *lang_item(size_t len, uint32_t count, const char *lang)
 {
     size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
-    struct dlv_item *it = dlv_item_new(ll + len, ll, (uint32_t)spans);
+    struct dlv_item *it = dlv_item_new(ll + len, ll, count);
     if (it != NULL && ll > 0) {
-        memcpy(it->data, lang, ll);
+        memcpy(it->data, lang, ll); /* lang may be NULL: memcpy must not see it */
     }
     return it;
 }
 
+struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang)
+{
+    return lang_item(len, (uint32_t)spans, lang);
+}
+
 struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans, const char *lang)
 {
-    size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
-    struct dlv_item *it = dlv_item_new(ll + len, ll, (uint32_t)spans);
+    struct dlv_item *it = lang_item(len, (uint32_t)spans, lang);
     if (it != NULL) {
-        if (ll > 0) {
-            memcpy(it->data, lang, ll); /* lang may be NULL: memcpy must not see it */
-        }
-        memcpy(it->data + ll, tp, len);
+        memcpy(it->data + it->head_len, tp, len);
     }
     return it;
 }
@@ -299,13 +301,9 @@ const struct dlv_dest_type datadog_traces_dest = {
 
 struct dlv_item *datadog_stats_item(const uint8_t *msgpack, size_t len, const char *lang)
 {
-    size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
-    struct dlv_item *it = dlv_item_new(ll + len, ll, 1);
+    struct dlv_item *it = lang_item(len, 1, lang);
     if (it != NULL) {
-        if (ll > 0) {
-            memcpy(it->data, lang, ll); /* lang may be NULL: memcpy must not see it */
-        }
-        memcpy(it->data + ll, msgpack, len);
+        memcpy(it->data + it->head_len, msgpack, len);
     }
     return it;
 }

@@ -13,6 +13,7 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
+#include "o2d_le.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
 
@@ -100,22 +101,6 @@ int lo_inputs_add_msg(struct lo_inputs *in, enum lo_input_kind kind, const Proto
     return rv;
 }
 
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v |= (uint64_t)p[i] << (8 * i);
-    }
-    return v;
-}
-
 int lo_inputs_add_ids(struct lo_inputs *in, const struct llmobs_ids *ids, size_t n, uint64_t *seq)
 {
     uint8_t *buf = o2d_malloc(n * ID_BYTES + 1);
@@ -125,8 +110,8 @@ int lo_inputs_add_ids(struct lo_inputs *in, const struct llmobs_ids *ids, size_t
     for (size_t i = 0; i < n; i++) {
         uint8_t *p = buf + i * ID_BYTES;
         memcpy(p, ids[i].trace_id, 16);
-        put64(p + 16, ids[i].span_id);
-        put64(p + 24, ids[i].parent_span_id);
+        o2d_put_le64(p + 16, ids[i].span_id);
+        o2d_put_le64(p + 24, ids[i].parent_span_id);
         p[32] = ids[i].parent_is_remote != 0;
     }
     int rv = append(in, LO_INPUT_SKELETON, buf, n * ID_BYTES, seq);
@@ -192,8 +177,8 @@ size_t lo_inputs_replay(struct lo_inputs *in, lo_replay_fn fn, void *ctx)
                 for (size_t i = 0; i < k; i++) {
                     const uint8_t *p = data + i * ID_BYTES;
                     memcpy(ids[i].trace_id, p, 16);
-                    ids[i].span_id = get64(p + 16);
-                    ids[i].parent_span_id = get64(p + 24);
+                    ids[i].span_id = o2d_get_le64(p + 16);
+                    ids[i].parent_span_id = o2d_get_le64(p + 24);
                     ids[i].parent_is_remote = p[32] != 0;
                 }
                 fn(ctx, seq, LO_INPUT_SKELETON, NULL, ids, k);

@@ -36,6 +36,7 @@
 #include "disk_log.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_le.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
 
@@ -138,30 +139,6 @@ static uint32_t crc32c_sw(uint32_t crc, const void *buf, size_t n)
         c = (c >> 8) ^ crc_tab[0][(c ^ *p++) & 0xff];
     }
     return ~c;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
 /* ---- state ---- */
@@ -467,9 +444,9 @@ static void unlink_seg(struct dlog *l, uint64_t first)
 static int write_watermark(struct dlog *l, uint64_t wm)
 {
     uint8_t b[WM_FILE_BYTES];
-    put32(b, WM_MAGIC);
-    put64(b + 4, wm);
-    put32(b + 12, crc32c(0, b, 12));
+    o2d_put_le32(b, WM_MAGIC);
+    o2d_put_le64(b + 4, wm);
+    o2d_put_le32(b + 12, crc32c(0, b, 12));
     int fd = openat(l->dirfd, "watermark.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         log_errno(O2D_LOG_WARN, "disk log: cannot write the watermark", l->dir, errno);
@@ -500,10 +477,11 @@ static int read_watermark(struct dlog *l, uint64_t *wm)
     uint8_t b[WM_FILE_BYTES + 1];
     ssize_t n = pread(fd, b, sizeof(b), 0);
     close(fd);
-    if (n != WM_FILE_BYTES || get32(b) != WM_MAGIC || get32(b + 12) != crc32c(0, b, 12)) {
+    if (n != WM_FILE_BYTES || o2d_get_le32(b) != WM_MAGIC ||
+        o2d_get_le32(b + 12) != crc32c(0, b, 12)) {
         return -1;
     }
-    *wm = get64(b + 4);
+    *wm = o2d_get_le64(b + 4);
     return *wm < SEQ_MAX ? 1 : -1;
 }
 
@@ -534,8 +512,8 @@ static uint8_t *settled_ranges(struct dlog *l, size_t *len)
             }
             if (s > from) {
                 if (b != NULL) {
-                    put64(b + 8 + k * 16, from);
-                    put64(b + 16 + k * 16, s);
+                    o2d_put_le64(b + 8 + k * 16, from);
+                    o2d_put_le64(b + 16 + k * 16, s);
                 }
                 k++;
             }
@@ -548,9 +526,9 @@ static uint8_t *settled_ranges(struct dlog *l, size_t *len)
             }
         }
     }
-    put32(b, SR_MAGIC);
-    put32(b + 4, (uint32_t)n);
-    put32(b + 8 + n * 16, crc32c(0, b, 8 + n * 16));
+    o2d_put_le32(b, SR_MAGIC);
+    o2d_put_le32(b + 4, (uint32_t)n);
+    o2d_put_le32(b + 8 + n * 16, crc32c(0, b, 8 + n * 16));
     *len = 8 + n * 16 + 4;
     return b;
 }
@@ -581,13 +559,13 @@ static void read_settled(struct dlog *l)
         (b = o2d_malloc((size_t)st.st_size)) != NULL &&
         pread(fd, b, (size_t)st.st_size, 0) == st.st_size) {
         size_t len = (size_t)st.st_size;
-        uint32_t n = get32(b + 4);
-        if (get32(b) == SR_MAGIC && len == 8 + (size_t)n * 16 + 4 &&
-            get32(b + len - 4) == crc32c(0, b, len - 4)) {
+        uint32_t n = o2d_get_le32(b + 4);
+        if (o2d_get_le32(b) == SR_MAGIC && len == 8 + (size_t)n * 16 + 4 &&
+            o2d_get_le32(b + len - 4) == crc32c(0, b, len - 4)) {
             l->sr = o2d_calloc(n > 0 ? n : 1, sizeof(*l->sr));
             for (uint32_t i = 0; l->sr != NULL && i < n; i++) {
-                l->sr[i].from = get64(b + 8 + i * 16);
-                l->sr[i].to = get64(b + 16 + i * 16);
+                l->sr[i].from = o2d_get_le64(b + 8 + i * 16);
+                l->sr[i].to = o2d_get_le64(b + 16 + i * 16);
             }
             l->nsr = l->sr != NULL ? n : 0;
         }
@@ -741,12 +719,12 @@ static int check_rec(struct scan *s, uint64_t off, uint64_t lo, uint64_t hi, uin
     if (h == NULL) {
         return -1;
     }
-    uint32_t n = get32(h);
-    uint64_t q = get64(h + 8);
+    uint32_t n = o2d_get_le32(h);
+    uint64_t q = o2d_get_le64(h + 8);
     if (n > s->size - off - REC_OVERHEAD || q < lo || q > hi) {
         return 0;
     }
-    *tag = get32(h + 4);
+    *tag = o2d_get_le32(h + 4);
     uint32_t crc = crc32c(0, h + 4, 12);
     uint64_t p = off + REC_HEAD, end = p + n;
     while (p < end) {
@@ -762,7 +740,7 @@ static int check_rec(struct scan *s, uint64_t off, uint64_t lo, uint64_t hi, uin
     if (t == NULL) {
         return -1;
     }
-    if (get32(t) != crc) {
+    if (o2d_get_le32(t) != crc) {
         return 0;
     }
     *len = n;
@@ -778,7 +756,7 @@ static int torn_first(struct scan *s, uint64_t first)
         return 1;
     }
     const uint8_t *h = scan_at(s, 0, REC_HEAD);
-    return h != NULL && get64(h + 8) == first;
+    return h != NULL && o2d_get_le64(h + 8) == first;
 }
 
 static void set_aside(struct dlog *l, const char *name, const char *reason)
@@ -1262,10 +1240,10 @@ static int write_batch(struct areq *batch, uint64_t seq, int fd, uint64_t off, i
     for (struct areq *r = batch; r != NULL; r = r->next) {
         for (size_t i = 0; i < r->n; i++, seq++) {
             const struct dlog_rec *rec = &r->recs[i];
-            put32(heads[k], (uint32_t)rec->len);
-            put32(heads[k] + 4, rec->tag);
-            put64(heads[k] + 8, seq);
-            put32(tails[k], crc32c(crc32c(0, heads[k] + 4, 12), rec->data, rec->len));
+            o2d_put_le32(heads[k], (uint32_t)rec->len);
+            o2d_put_le32(heads[k] + 4, rec->tag);
+            o2d_put_le64(heads[k] + 8, seq);
+            o2d_put_le32(tails[k], crc32c(crc32c(0, heads[k] + 4, 12), rec->data, rec->len));
             iov[3 * k] = (struct iovec){heads[k], REC_HEAD};
             iov[3 * k + 1] = (struct iovec){(void *)rec->data, rec->len};
             iov[3 * k + 2] = (struct iovec){tails[k], REC_TAIL};
@@ -1583,8 +1561,8 @@ int dlog_read(struct dlog *l, uint64_t *seq, uint32_t *tag, uint8_t **data, size
             abandon_rest(l, l->rnext > sg->first ? l->rnext : sg->first);
             continue;
         }
-        uint32_t n = get32(h);
-        uint64_t s = get64(h + 8);
+        uint32_t n = o2d_get_le32(h);
+        uint64_t s = o2d_get_le64(h + 8);
         uint64_t next = l->roff + REC_OVERHEAD + n;
         if (next > sg->size || s < l->rnext) {
             l->stats.corrupt++;
@@ -1606,7 +1584,8 @@ int dlog_read(struct dlog *l, uint64_t *seq, uint32_t *tag, uint8_t **data, size
         uint8_t t[REC_TAIL];
         struct iovec iov[2] = {{buf, n}, {t, REC_TAIL}};
         ssize_t got = preadv(l->rfd, iov, 2, (off_t)(l->roff + REC_HEAD));
-        if (got != (ssize_t)n + REC_TAIL || get32(t) != crc32c(crc32c(0, h + 4, 12), buf, n)) {
+        if (got != (ssize_t)n + REC_TAIL ||
+            o2d_get_le32(t) != crc32c(crc32c(0, h + 4, 12), buf, n)) {
             o2d_free(buf);
             l->stats.corrupt++;
             log_errno(O2D_LOG_ERROR, "disk log: a record changed on disk since it was written",
@@ -1615,7 +1594,7 @@ int dlog_read(struct dlog *l, uint64_t *seq, uint32_t *tag, uint8_t **data, size
             continue;
         }
         *seq = s;
-        *tag = get32(h + 4);
+        *tag = o2d_get_le32(h + 4);
         *data = buf;
         *len = n;
         l->roff = next;

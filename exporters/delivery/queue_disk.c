@@ -13,6 +13,7 @@
 #include "disk_log.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_le.h"
 #include "o2d_log.h"
 #include "queue.h"
 
@@ -26,29 +27,6 @@ struct disk_queue {
     atomic_uint_fast64_t pushes; /* disk_push calls */
     uint_fast64_t pushes_before_read; /* as disk_read began */
 };
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) {
-        p[i] = (uint8_t)(v >> (8 * i));
-    }
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) {
-        v |= (uint64_t)p[i] << (8 * i);
-    }
-    return v;
-}
 
 static int disk_persist(struct dlv_queue *q, struct dlv_item *list)
 {
@@ -72,9 +50,9 @@ static int disk_persist(struct dlv_queue *q, struct dlv_item *list)
     uint8_t *p = buf;
     size_t i = 0;
     for (struct dlv_item *it = list; it != NULL; it = it->next, i++) {
-        put_u32(p, it->head_len);
-        put_u64(p + 4, it->id);
-        put_u64(p + 12, it->origin);
+        o2d_put_le32(p, it->head_len);
+        o2d_put_le64(p + 4, it->id);
+        o2d_put_le64(p + 12, it->origin);
         memcpy(p + REC_HEAD, it->data, it->len);
         recs[i] = (struct dlog_rec){.data = p, .len = REC_HEAD + it->len, .tag = it->count};
         p += REC_HEAD + it->len;
@@ -116,7 +94,7 @@ static struct dlv_item *item_of(uint64_t seq, uint32_t tag, const uint8_t *rec, 
     if (len < REC_HEAD) {
         return NULL;
     }
-    uint32_t head_len = (uint32_t)get_le(rec, 4);
+    uint32_t head_len = o2d_get_le32(rec);
     size_t body = len - REC_HEAD;
     if (head_len > body) {
         return NULL;
@@ -125,8 +103,8 @@ static struct dlv_item *item_of(uint64_t seq, uint32_t tag, const uint8_t *rec, 
     if (it == NULL) {
         return NULL;
     }
-    it->id = get_le(rec + 4, 8);
-    it->origin = get_le(rec + 12, 8);
+    it->id = o2d_get_le64(rec + 4);
+    it->origin = o2d_get_le64(rec + 12);
     it->seq = seq;
     memcpy(it->data, rec + REC_HEAD, body);
     return it;
