@@ -69,11 +69,12 @@ struct dlv_queue_type {
      * list left to the caller. */
     int (*push)(struct dlv_queue *q, struct dlv_item *list);
     /* Hands out the oldest waiting items, linked by next, while their len sums to at most
-     * max_bytes, and at least one; NULL when nothing waits. */
+     * max_bytes, and at least one; NULL when nothing waits. NULL for a queue that reads a
+     * disk: it has read and took instead. */
     struct dlv_item *(*take)(struct dlv_queue *q, size_t max_bytes);
-    /* A queue whose take reads a disk splits it in two: read() without the destination's
-     * lock (only the sender calls it), then took() with it, which counts what read() handed
-     * out. NULL: take() alone, under the lock. */
+    /* A queue that reads a disk hands items out in two steps: read() without the
+     * destination's lock (only the sender calls it), then took() with it, which counts what
+     * read() handed out. NULL for a queue in memory (take). */
     struct dlv_item *(*read)(struct dlv_queue *q, size_t max_bytes);
     void (*took)(struct dlv_queue *q, const struct dlv_item *list);
     /* An item handed out is settled (delivered, or dropped for good): the queue forgets it. */

@@ -2,8 +2,8 @@
  * queue_disk.c: the disk queue (queue.h) on the append-only record log (disk_log.h). An item
  * is one record: [u32 head_len][u64 id][u64 origin][the item's bytes], its tag the units it
  * holds. persist() appends a list and returns once it is durable; push() then only counts it
- * (the bytes are on disk, not in memory); take() reads records back oldest first, a replayed
- * backlog before what came since; done() settles the record, so that the log's watermark
+ * (the bytes are on disk, not in memory); read() (then took()) reads records back oldest first, a
+ * replayed backlog before what came since; done() settles the record, so that the log's watermark
  * passes it. Nothing is lost at stop: drain() leaves every waiting record for the next start.
  */
 #include <stdatomic.h>
@@ -166,13 +166,6 @@ static void disk_took(struct dlv_queue *q, const struct dlv_item *list)
     }
 }
 
-static struct dlv_item *disk_take(struct dlv_queue *q, size_t max_bytes)
-{
-    struct dlv_item *list = disk_read(q, max_bytes);
-    disk_took(q, list);
-    return list;
-}
-
 static void disk_done(struct dlv_queue *q, struct dlv_item *it)
 {
     struct disk_queue *dq = (struct disk_queue *)q;
@@ -215,7 +208,6 @@ static const struct dlv_queue_type disk_queue_type = {
     .name = "disk",
     .persist = disk_persist,
     .push = disk_push,
-    .take = disk_take,
     .read = disk_read,
     .took = disk_took,
     .done = disk_done,
