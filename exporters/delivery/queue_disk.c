@@ -2,9 +2,10 @@
  * queue_disk.c: the disk queue (queue.h) on the append-only record log (disk_log.h). An item
  * is one record: [u32 head_len][u64 id][u64 origin][the item's bytes], its tag the units it
  * holds. persist() appends a list and returns once it is durable; push() then only counts it
- * (the bytes are on disk, not in memory); read() (then took()) reads records back oldest first, a
- * replayed backlog before what came since; done() settles the record, so that the log's watermark
- * passes it. Nothing is lost at stop: drain() leaves every waiting record for the next start.
+ * (the bytes are on disk, not in memory); read(), then took(), hands records back oldest
+ * first, a replayed backlog before what came since; done() settles the record, so that the
+ * log's watermark passes it. Nothing is lost at stop: drain() leaves every waiting record for
+ * the next start.
  */
 #include <stdatomic.h>
 #include <stdio.h>
