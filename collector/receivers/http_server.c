@@ -34,7 +34,7 @@
  * the acceptor thread: its tick() closes connections whose head is late (read_header_timeout
  * from the accept; after a keep-alive answer, idle_timeout plus read_header_timeout, the
  * client being free to wait idle_timeout before it starts), and its evict() closes the
- * longest-idle connection when max_connections is reached.
+ * longest-idle connection with nothing unread when max_connections is reached.
  *
  * How a connection is closed from outside MHD's thread: shutdown(fd, SHUT_RDWR) on its
  * socket, under the worker's mutex. MHD's own knob does not fit: a timeout set with
@@ -58,6 +58,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -758,6 +759,28 @@ static void refused_conn(void *ctx, enum acceptor_refusal why)
                                                          : INGEST_CONN_REFUSED_NO_FD);
 }
 
+/* How far down a worker's idle list eviction looks for a connection with nothing unread. */
+#define EVICT_SCAN 16
+
+/*
+ * Under w->mu: the longest-idle connection of w whose socket holds no unread bytes, NULL when
+ * none within EVICT_SCAN. One with bytes waiting is a client whose request arrived before the
+ * daemon's thread read it (a busy machine): it is not idle, and evicting it would fail a
+ * request a client sent in good faith. A client that sends a byte and stops is not spared:
+ * the daemon reads the byte and the connection is idle again.
+ */
+static struct http_conn *oldest_evictable(struct http_worker *w)
+{
+    int n = 0;
+    for (struct http_conn *hc = w->idle_head; hc != NULL && n < EVICT_SCAN; hc = hc->next, n++) {
+        int unread = 0;
+        if (ioctl(hc->fd, FIONREAD, &unread) != 0 || unread == 0) {
+            return hc;
+        }
+    }
+    return NULL;
+}
+
 /* On the acceptor thread, at max_connections: closes the longest-idle connection. */
 static int evict_conn(void *ctx)
 {
@@ -767,25 +790,25 @@ static int evict_conn(void *ctx)
     for (int i = 0; i < s->nworkers; i++) {
         struct http_worker *w = &s->workers[i];
         pthread_mutex_lock(&w->mu);
-        if (w->idle_head != NULL && w->idle_head->idle_since_ms < best_ms) {
+        struct http_conn *hc = oldest_evictable(w);
+        if (hc != NULL && hc->idle_since_ms < best_ms) {
             best = i;
-            best_ms = w->idle_head->idle_since_ms;
+            best_ms = hc->idle_since_ms;
         }
         pthread_mutex_unlock(&w->mu);
     }
     if (best < 0) {
         return O2D_ERR_BUSY;
     }
-    /* Its head may have changed since: whatever is oldest there now goes. */
+    /* Its list may have changed since: whatever is oldest there now goes. */
     struct http_worker *w = &s->workers[best];
-    int done = 0;
     pthread_mutex_lock(&w->mu);
-    if (w->idle_head != NULL) {
-        conn_shut(w->idle_head);
-        done = 1;
+    struct http_conn *victim = oldest_evictable(w);
+    if (victim != NULL) {
+        conn_shut(victim);
     }
     pthread_mutex_unlock(&w->mu);
-    if (!done) {
+    if (victim == NULL) {
         return O2D_ERR_BUSY;
     }
     ingest_count_conn_close(s->ing, O2D_TRANSPORT_HTTP, INGEST_CONN_EVICTED);

@@ -20,7 +20,7 @@ NEW connection for every request and must be answered OK throughout:
 
     /usr/bin/python3 tests/e2e/test_slots.py [-v] [TestName ...]
 """
-import http.client
+import multiprocessing
 import os
 import re
 import resource
@@ -78,13 +78,56 @@ def grpc_request(port):
         h.close()
 
 
+HTTP_CANARY_BODY = None
+
+
 def http_request(port):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    """One request, its bytes sent the moment the connection is up: a client that connects and
+    then waits is idle, and the longest-idle connection is the one an eviction closes."""
+    global HTTP_CANARY_BODY
+    if HTTP_CANARY_BODY is None:
+        HTTP_CANARY_BODY = test_http.traces_pb([test_http.span("canary")])
+    req = (b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+           b"Content-Type: application/x-protobuf\r\nContent-Length: %d\r\n\r\n"
+           % len(HTTP_CANARY_BODY)) + HTTP_CANARY_BODY
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
     try:
-        body = test_http.traces_pb([test_http.span("canary")])
-        return test_http.post(port, "/v1/traces", body, conn=c).status == 200
+        s.sendall(req)
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        return got.startswith(b"HTTP/1.1 200 ")
     finally:
-        c.close()
+        s.close()
+
+
+def flood_idle(pipe, targets, n):
+    """In a child process: n idle connections to each (port, grpc_preface) of targets, as
+    fast as they connect (gRPC ones send the preface and SETTINGS); sends the number that
+    got in, then keeps them open until told to close."""
+    idle = []
+
+    def flood(port, grpc_preface):
+        for _ in range(n):
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                if grpc_preface:
+                    s.sendall(PREFACE + SettingsFrame(0).serialize())
+                idle.append(s)
+            except OSError:
+                pass
+    threads = [threading.Thread(target=flood, args=t, daemon=True) for t in targets]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    pipe.send(len(idle))
+    pipe.poll(120)
+    for s in idle:
+        s.close()
 
 
 class Canary:
@@ -303,50 +346,42 @@ class IdleFloodTest(unittest.TestCase):
                 Canary(http_request, o.http_port) as hcan:
             gcan.wait_ok(1, "before the flood")
             hcan.wait_ok(1, "before the flood")
-            idle = []
-            stop = threading.Event()
+            # The flood runs in its own process: in this one it would hold the interpreter
+            # lock between a canary's connect and its send, leaving the canary idle (and
+            # rightly evicted) for reasons that are the test's own.
+            parent, child = multiprocessing.Pipe()
+            flooder = multiprocessing.Process(
+                target=flood_idle, args=(child, [(o.grpc_port, True), (o.http_port, False)],
+                                         6 * max_conns), daemon=True)
+            flooder.start()
+            try:
+                self.assertTrue(parent.poll(60), "the flood did not finish within 60 s")
+                self.assertEqual(parent.recv(), 12 * max_conns, "flood connections that got in")
+                self.check_after_flood(o, max_conns, gcan, hcan)
+            finally:
+                parent.send("close")
+                flooder.join(30)
 
-            def flood(port, grpc_preface):
-                # 6 x max_connections idle connections, as fast as they connect
-                for _ in range(6 * max_conns):
-                    if stop.is_set():
-                        return
-                    try:
-                        s = socket.create_connection(("127.0.0.1", port), timeout=10)
-                        if grpc_preface:
-                            s.sendall(PREFACE + SettingsFrame(0).serialize())
-                        idle.append(s)
-                    except OSError:
-                        pass
-            threads = [threading.Thread(target=flood, args=(o.grpc_port, True), daemon=True),
-                       threading.Thread(target=flood, args=(o.http_port, False), daemon=True)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            stop.set()
-            self.assertEqual(len(idle), 12 * max_conns, "flood connections that got in")
-            # each port evicted most of what came past its limit (a newcomer that finds
-            # nothing idle for 0.1 s, as on a starved machine, is refused instead)
-            for tr in ("grpc", "http"):
-                wait_until(lambda: closed_count(o, tr, "evicted") >= 4 * max_conns, 10,
-                           "%s evictions (have %d)" % (tr, closed_count(o, tr, "evicted")))
-                # every flood connection past the limit was evicted or refused, and counted:
-                # at most max_conns of them can still be open
-                wait_until(lambda: past_limit_closed(o, tr) >= 5 * max_conns, 10,
-                           "%s evicted + refused_max_connections >= %d (have %d)"
-                           % (tr, 5 * max_conns, past_limit_closed(o, tr)))
-                self.assertEqual(closed_count(o, tr, "refused_fd_limit"), 0)
-            gcan.wait_ok(len(gcan.results) + 3, "after the flood")
-            hcan.wait_ok(len(hcan.results) + 3, "after the flood")
-            print("evicted: grpc %d, http %d; refused at max_connections: grpc %d, http %d"
-                  % (closed_count(o, "grpc", "evicted"), closed_count(o, "http", "evicted"),
-                     closed_count(o, "grpc", "refused_max_connections"),
-                     closed_count(o, "http", "refused_max_connections")), file=sys.stderr)
-            gcan.check(self, "an idle flood (gRPC canary)")
-            hcan.check(self, "an idle flood (HTTP canary)")
-            for s in idle:
-                s.close()
+    def check_after_flood(self, o, max_conns, gcan, hcan):
+        # each port evicted most of what came past its limit (a newcomer that finds
+        # nothing idle for 0.1 s, as on a starved machine, is refused instead)
+        for tr in ("grpc", "http"):
+            wait_until(lambda: closed_count(o, tr, "evicted") >= 4 * max_conns, 10,
+                       "%s evictions (have %d)" % (tr, closed_count(o, tr, "evicted")))
+            # every flood connection past the limit was evicted or refused, and counted:
+            # at most max_conns of them can still be open
+            wait_until(lambda: past_limit_closed(o, tr) >= 5 * max_conns, 10,
+                       "%s evicted + refused_max_connections >= %d (have %d)"
+                       % (tr, 5 * max_conns, past_limit_closed(o, tr)))
+            self.assertEqual(closed_count(o, tr, "refused_fd_limit"), 0)
+        gcan.wait_ok(len(gcan.results) + 3, "after the flood")
+        hcan.wait_ok(len(hcan.results) + 3, "after the flood")
+        print("evicted: grpc %d, http %d; refused at max_connections: grpc %d, http %d"
+              % (closed_count(o, "grpc", "evicted"), closed_count(o, "http", "evicted"),
+                 closed_count(o, "grpc", "refused_max_connections"),
+                 closed_count(o, "http", "refused_max_connections")), file=sys.stderr)
+        gcan.check(self, "an idle flood (gRPC canary)")
+        hcan.check(self, "an idle flood (HTTP canary)")
 
 
 class FullAndBusyTest(unittest.TestCase):
