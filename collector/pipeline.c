@@ -277,7 +277,10 @@ enum disk_field {
     DISK_REPLAYED,
     DISK_CORRUPT,
     DISK_DROPPED,
-    DISK_WRITE_ERRORS
+    DISK_WRITE_ERRORS,
+    DISK_BATCHES,
+    DISK_BATCHED_APPENDS,
+    DISK_SYNC_SECONDS
 };
 
 static void write_disk_field(struct prom_writer *w, const struct snapshots *s, const char *name,
@@ -300,14 +303,17 @@ static void write_disk_field(struct prom_writer *w, const struct snapshots *s, c
                 continue;
             }
             struct prom_label l[] = {{"exporter", o->name}};
-            uint64_t v = f == DISK_BYTES      ? o->disk_bytes
-                         : f == DISK_RECORDS  ? o->disk_records
-                         : f == DISK_REPLAYED ? o->disk_replayed
-                         : f == DISK_CORRUPT  ? o->disk_corrupt
-                         : f == DISK_DROPPED  ? o->disk_dropped_oldest
-                                              : o->disk_write_errors;
-            if (f == DISK_AGE) {
-                prom_sample_f64(w, name, l, 1, o->disk_oldest_age_s);
+            uint64_t v = f == DISK_BYTES             ? o->disk_bytes
+                         : f == DISK_RECORDS         ? o->disk_records
+                         : f == DISK_REPLAYED        ? o->disk_replayed
+                         : f == DISK_CORRUPT         ? o->disk_corrupt
+                         : f == DISK_DROPPED         ? o->disk_dropped_oldest
+                         : f == DISK_BATCHES         ? o->disk_batches
+                         : f == DISK_BATCHED_APPENDS ? o->disk_batched_appends
+                                                     : o->disk_write_errors;
+            if (f == DISK_AGE || f == DISK_SYNC_SECONDS) {
+                prom_sample_f64(w, name, l, 1,
+                                f == DISK_AGE ? o->disk_oldest_age_s : o->disk_sync_seconds);
             } else {
                 prom_sample_u64(w, name, l, 1, v);
             }
@@ -407,6 +413,16 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
     write_disk_field(w, &s, "otel2dd_exporter_disk_queue_write_errors_total", PROM_COUNTER,
                      "Requests refused because a write or sync of the disk queue failed.",
                      DISK_WRITE_ERRORS);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_commits_total", PROM_COUNTER,
+                     "Group commits of the disk queue: one write, and with fsync: batch one "
+                     "fdatasync, for the requests that arrived together.",
+                     DISK_BATCHES);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_committed_appends_total", PROM_COUNTER,
+                     "Appends (one per request and queue) the group commits carried.",
+                     DISK_BATCHED_APPENDS);
+    write_disk_field(w, &s, "otel2dd_exporter_disk_queue_sync_seconds_total", PROM_COUNTER,
+                     "Time spent in fdatasync by the disk queue's group commits.",
+                     DISK_SYNC_SECONDS);
 
     write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_spans",
                        "LLM Obs spans the trace buffer holds, waiting for their trace to settle.",

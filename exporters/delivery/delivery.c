@@ -859,6 +859,9 @@ void dlv_dest_metrics(const struct dlv_dest *cd, struct dlv_metrics *m)
         m->disk_corrupt = st.corrupt;
         m->disk_dropped_oldest = st.dropped_units;
         m->disk_write_errors = st.write_errors + st.sync_errors;
+        m->disk_batches = st.batches;
+        m->disk_batched_appends = st.batched_appends;
+        m->disk_sync_seconds = (double)st.sync_ns / 1e9;
     }
 }
 

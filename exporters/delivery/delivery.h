@@ -75,6 +75,9 @@ struct dlv_metrics {
     uint64_t disk_corrupt;         /* records skipped at start: bad checksum or length */
     uint64_t disk_dropped_oldest;  /* units dropped by when_full: drop_oldest */
     uint64_t disk_write_errors;    /* appends refused: a write or sync failed */
+    uint64_t disk_batches;         /* group commits */
+    uint64_t disk_batched_appends; /* appends they carried */
+    double disk_sync_seconds;      /* time in fdatasync, summed */
 };
 
 enum dlv_compression {

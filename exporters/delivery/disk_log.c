@@ -1313,6 +1313,7 @@ static void run_batch(struct dlog *l)
     int fd = l->active_fd, opened = 0;
     uint64_t start = fd >= 0 ? l->segs[l->nsegs - 1].size : 0, end = start;
     int werr = 0, serr = 0, cut_failed = 0;
+    int64_t sync_start = 0, sync_ns = 0;
     const char *what = "";
     pthread_mutex_unlock(&l->mu);
 
@@ -1336,7 +1337,9 @@ static void run_batch(struct dlog *l)
         werr = errno;
         what = "write";
     } else if (l->cfg.fsync == DLOG_FSYNC_BATCH) {
+        sync_start = o2d_now_ns();
         int s = fdatasync(fd);
+        sync_ns = o2d_now_ns() - sync_start;
         if (s != 0 || fail_sync) {
             serr = s != 0 ? errno : fail_sync;
             what = "sync";
@@ -1416,6 +1419,9 @@ publish:
     } else if (serr) {
         l->stats.sync_errors += nreq;
     }
+    l->stats.batches++;
+    l->stats.batched_appends += nreq;
+    l->stats.sync_ns += (uint64_t)sync_ns;
 }
 
 /* With mu held: makes room for bytes under max_bytes. O2D_OK or O2D_ERR_BUSY. */

@@ -71,6 +71,9 @@ struct dlog_stats {
     uint64_t dropped_units;   /* their tags summed */
     uint64_t write_errors;    /* append calls refused because write(2) failed */
     uint64_t sync_errors;     /* append calls refused because fdatasync failed */
+    uint64_t batches;         /* group commits: one write (and, batch, one sync) each */
+    uint64_t batched_appends; /* append calls they carried */
+    uint64_t sync_ns;         /* time spent in fdatasync, summed (fsync: batch) */
 };
 
 /* One record to append: `tag` is the caller's (the delivery layer: the units it holds). */

@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -129,6 +130,7 @@ class Receiver:
             }}},
             "extensions": {"health_check": {"endpoint": "127.0.0.1:0"}},
             "exporters": exporters or {"debug": {"verbosity": "quiet"}},
+            "service": {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}},
         }
         self.config = cfg
         with open(self.cfg_path, "w") as f:
@@ -585,6 +587,27 @@ def latency_percentiles(path):
     return us[len(us) // 2] / 1000.0, us[min(len(us) - 1, (len(us) * 99) // 100)] / 1000.0
 
 
+def disk_commit_figures(rec):
+    """The disk queue's group commits so far, per exporter, from /metrics: commits, the
+    appends they carried, and the mean fdatasync time (ms)."""
+    port = rec.ports.get("metrics")
+    if port is None:
+        return None
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for fam, key in (("commits_total", "commits"), ("committed_appends_total", "appends"),
+                     ("sync_seconds_total", "sync_s")):
+        for m in re.finditer(r'^otel2dd_exporter_disk_queue_%s\{exporter="([^"]+)"\} (\S+)$'
+                             % fam, text, re.M):
+            out.setdefault(m.group(1), {})[key] = float(m.group(2))
+    for v in out.values():
+        if v.get("commits"):
+            v["appends_per_commit"] = round(v.get("appends", 0) / v["commits"], 2)
+            v["sync_ms_mean"] = round(1000 * v.get("sync_s", 0) / v["commits"], 3)
+    return out
+
+
 def log_line(lines, msg):
     for l in reversed(lines):
         if l.get("msg") == msg:
@@ -689,6 +712,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         if "status_2xx" not in res or "duration_s" not in res:
             raise RuntimeError("could not parse h2load output:\n%s" % out[-3000:])
         res["latency_p50_ms"], res["latency_p99_ms"] = latency_percentiles(h2log)
+        if args.dd_storage:
+            res["disk_commits"] = disk_commit_figures(rec)
 
         # SIGTERM: the receivers close, the exporter sends what is queued, then exits.
         rc, drain_s, ru, hwm_drain = rec.stop_rusage(timeout=60)
