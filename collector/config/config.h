@@ -24,14 +24,16 @@
 
 /* receivers.otlp.protocols.grpc */
 struct o2d_grpc_config {
-    int enabled;                     /* the section is present (on by default) */
-    char endpoint[O2D_ENDPOINT_MAX]; /* host:port, default 0.0.0.0:4317 */
-    size_t max_recv_msg_size;        /* max_recv_msg_size_mib, default 4 MiB, after
-                                        decompression too */
-    uint32_t max_concurrent_streams; /* default 100 */
-    int workers_per_cpu;      /* receiving threads per online CPU (not a key: 4 with a disk queue
-                                 that syncs, where a thread waits for its request's sync; else 1) */
-    uint32_t max_connections; /* default 1024 */
+    int enabled;                         /* the section is present (on by default) */
+    char endpoint[O2D_ENDPOINT_MAX];     /* host:port, default 0.0.0.0:4317 */
+    size_t max_recv_msg_size;            /* max_recv_msg_size_mib, default 4 MiB, after
+                                            decompression too */
+    uint32_t max_concurrent_streams;     /* default 100 */
+    int workers_per_cpu;                 /* receiving threads per online CPU (not a key; 1) */
+    int ingest_threads_per_cpu;          /* not a key: 0, requests ingested on the receiving thread;
+                                            with a disk queue that syncs, a pool of this many per CPU
+                                            ingests them, each waiting for its request's sync */
+    uint32_t max_connections;            /* default 1024 */
     int64_t max_connection_idle_ms;      /* keepalive.server_parameters.max_connection_idle,
                                             default 5 min */
     int64_t max_connection_age_ms;       /* ...max_connection_age, 0 = off (default) */
@@ -50,7 +52,8 @@ struct o2d_http_config {
     char endpoint[O2D_ENDPOINT_MAX]; /* default 0.0.0.0:4318 */
     size_t max_request_body_size;    /* bytes, after decompression too; default 20 MiB */
     uint32_t max_connections;        /* default 1024 */
-    int workers_per_cpu;             /* as for gRPC */
+    int workers_per_cpu;             /* receiving threads per online CPU (not a key: 4 with a
+                                        disk queue that syncs, else 1) */
     int64_t idle_timeout_ms;         /* no byte from the client for this long closes the
                                         connection; default 60 s */
     int64_t read_timeout_ms;         /* a whole request must arrive within this; default 30 s */

@@ -8,7 +8,11 @@
  * with its eventfd as the wake-up); it adopts them and owns each connection outright, with its
  * nghttp2 session and streams. Nothing on the request path is shared between workers but the
  * acceptor's counts and ingest itself. A request is unframed, handed to ingest_request() and
- * answered on the worker thread, so spreading connections is what spreads the work.
+ * answered on the worker thread, so spreading connections is what spreads the work. When
+ * ingesting may block (a disk queue that syncs: a request is answered only once durable),
+ * the worker hands the message to an ingest pool instead (struct ingest_pool) and goes on
+ * serving its connections; the pool sends the result back through the worker's eventfd, and
+ * the worker answers the stream, if it is still open.
  *
  * Per stream: headers are judged as they arrive (never buffered); the message length is
  * checked against the size limit and the room left in the budget when its 5-byte prefix
@@ -77,9 +81,10 @@
 #include "status_map.h"
 #include "tls.h"
 
-#define GRPC_MAX_WORKERS    16
-#define GRPC_TICK_MS        250
-#define GRPC_LISTEN_BACKLOG 1024
+#define GRPC_MAX_WORKERS        16
+#define GRPC_MAX_INGEST_THREADS 64
+#define GRPC_TICK_MS            250
+#define GRPC_LISTEN_BACKLOG     1024
 /* Reads are small enough that one of them cannot hold more PINGs or SETTINGS than nghttp2
  * queues ACKs for (max_outbound_ack, 1000): the ACKs of one read are always taken out before
  * the next read, and a client that sends faster than it reads is stopped by TCP while its
@@ -139,6 +144,7 @@ struct grpc_stream {
     int answered;       /* a response was submitted */
     int ingested;       /* handed to ingest_request, which counts its own refusals */
     int rst_after_send; /* answered early: reset once the trailers-only HEADERS is out */
+    int in_job;         /* its message is with the ingest pool */
     /* The success response body: prefix + Export*ServiceResponse. */
     struct o2d_buf resp;
     size_t resp_off;
@@ -182,6 +188,38 @@ struct grpc_conn {
      * block it has not finished, so read_conn() follows what it feeds nghttp2. */
     int64_t session_ms; /* the nghttp2 session started: the preface is due from here */
     struct h2_track track;
+    /* Requests with the ingest pool. A connection closed meanwhile stays allocated, on the
+     * worker's zombie list, until the last of them is back. */
+    size_t njobs;
+    int closed;
+};
+
+/* A request handed to the ingest pool: the message (moved from its stream, with the
+ * reservation that pays for it), and, once ingested, its result. The worker that made it
+ * gets it back, answers the stream if it is still open, and releases the reservation. */
+struct grpc_job {
+    struct grpc_job *next;
+    struct grpc_conn *conn;
+    int32_t stream_id;
+    enum otlp_signal sig;
+    enum o2d_compression comp;
+    struct o2d_buf body;
+    size_t reserved;
+    struct ingest_result res;
+};
+
+/* Threads that ingest requests for the workers, when ingesting may block: with a disk queue
+ * that syncs, a request waits for its sync, and a worker that waited itself would stall
+ * every other stream of its connections. Handed to the pool, those streams go on being
+ * read, and their requests share the next sync. */
+struct ingest_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int sync_ok; /* mu and cv initialised */
+    struct grpc_job *head, *tail;
+    int stop;
+    int nthreads;
+    pthread_t threads[GRPC_MAX_INGEST_THREADS];
 };
 
 struct grpc_worker {
@@ -208,6 +246,12 @@ struct grpc_worker {
     atomic_size_t idle_pub;
     _Atomic int64_t oldest_idle_pub;
     atomic_uint evict_req; /* evictions the acceptor asked for, not done yet */
+    /* The ingest pool's answers (under done_mu), and the jobs not back yet. */
+    pthread_mutex_t done_mu;
+    int done_mu_ok;
+    struct grpc_job *done;
+    size_t njobs;
+    struct grpc_conn *zombies; /* closed, jobs outstanding */
 };
 
 struct grpc_server {
@@ -219,6 +263,7 @@ struct grpc_server {
     int nworkers;
     struct grpc_worker workers[GRPC_MAX_WORKERS];
     nghttp2_session_callbacks *cbs;
+    struct ingest_pool *pool; /* NULL: requests are ingested on the worker */
     struct acceptor *acc;
     atomic_int stopping;
     _Atomic int64_t stop_deadline_ms;
@@ -452,7 +497,9 @@ static void judge_headers(struct grpc_conn *c, struct grpc_stream *st)
     }
 }
 
-/* END_STREAM arrived: ingest the message and answer. */
+static void to_pool(struct grpc_conn *c, struct grpc_stream *st);
+
+/* END_STREAM arrived: ingest the message and answer (or hand it to the ingest pool). */
 static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
 {
     struct grpc_server *s = c->w->srv;
@@ -463,6 +510,10 @@ static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
     int rv = grpc_frame_finish(&st->frame, &reason);
     if (rv != O2D_OK) {
         answer_error(c, st, rv, reason, 200);
+        return;
+    }
+    if (s->pool != NULL) {
+        to_pool(c, st);
         return;
     }
     struct ingest_result res;
@@ -698,6 +749,14 @@ static void close_conn(struct grpc_conn *c)
     }
     w->nconns--;
     acceptor_release(w->srv->acc, w->index);
+    if (c->njobs > 0) {
+        /* the pool still has requests of it: freed when the last comes back */
+        c->closed = 1;
+        c->prev = NULL;
+        c->next = w->zombies;
+        w->zombies = c;
+        return;
+    }
     o2d_free(c);
 }
 
@@ -884,6 +943,166 @@ static void settle_conn(struct grpc_conn *c)
     }
     /* Bytes OpenSSL already took off the socket wake no epoll: read them from the loop. */
     set_pending(c, c->ssl != NULL && !c->out_blocked && c->tls_unread && SSL_has_pending(c->ssl));
+}
+
+/* ---- the ingest pool ---- */
+
+/* The stream's message goes to the pool; the stream is answered when it comes back. */
+static void to_pool(struct grpc_conn *c, struct grpc_stream *st)
+{
+    struct grpc_worker *w = c->w;
+    struct ingest_pool *p = w->srv->pool;
+    struct grpc_job *j = o2d_calloc(1, sizeof(*j));
+    if (j == NULL) {
+        answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
+        return;
+    }
+    j->conn = c;
+    j->stream_id = st->id;
+    j->sig = st->sig;
+    j->comp = st->comp;
+    j->body = st->body; /* moved, with its reservation */
+    j->reserved = st->reserved;
+    o2d_buf_init(&st->body, st->body.max);
+    st->reserved = 0;
+    st->ingested = 1;
+    st->in_job = 1;
+    c->njobs++;
+    w->njobs++;
+    pthread_mutex_lock(&p->mu);
+    if (p->tail != NULL) {
+        p->tail->next = j;
+    } else {
+        p->head = j;
+    }
+    p->tail = j;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void *pool_main(void *arg)
+{
+    struct grpc_server *s = arg;
+    struct ingest_pool *p = s->pool;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        while (p->head == NULL && !p->stop) {
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+        struct grpc_job *j = p->head;
+        if (j == NULL) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL; /* stopped, and nothing left */
+        }
+        p->head = j->next;
+        if (p->head == NULL) {
+            p->tail = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+
+        const uint8_t *body = j->body.data != NULL ? j->body.data : (const uint8_t *)"";
+        ingest_request(s->ing, O2D_TRANSPORT_GRPC, j->sig, OTLP_ENC_PROTOBUF, j->comp, body,
+                       j->body.len, s->cfg.max_recv_msg_size, &j->res);
+        o2d_buf_cleanup(&j->body);
+
+        struct grpc_worker *w = j->conn->w;
+        pthread_mutex_lock(&w->done_mu);
+        j->next = w->done;
+        w->done = j;
+        pthread_mutex_unlock(&w->done_mu);
+        uint64_t one = 1;
+        ssize_t n = write(w->evfd, &one, sizeof(one));
+        (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
+    }
+}
+
+/* On the worker: the answers the pool sent back. */
+static void take_answers(struct grpc_worker *w)
+{
+    pthread_mutex_lock(&w->done_mu);
+    struct grpc_job *j = w->done;
+    w->done = NULL;
+    pthread_mutex_unlock(&w->done_mu);
+    while (j != NULL) {
+        struct grpc_job *next = j->next;
+        struct grpc_conn *c = j->conn;
+        if (j->reserved > 0) {
+            ingest_share_release(w->srv->ing, &c->share, j->reserved);
+        }
+        c->njobs--;
+        w->njobs--;
+        if (c->closed) {
+            if (c->njobs == 0) {
+                struct grpc_conn **pp = &w->zombies;
+                while (*pp != c) {
+                    pp = &(*pp)->next;
+                }
+                *pp = c->next;
+                o2d_free(c);
+            }
+        } else {
+            struct grpc_stream *st = get_stream(c->sess, j->stream_id);
+            if (st != NULL) {
+                st->in_job = 0;
+                if (j->res.status != O2D_OK) {
+                    answer_error(c, st, j->res.status, j->res.reason, 200);
+                } else if (!st->answered) {
+                    answer_ok(c, st, &j->res);
+                }
+                settle_conn(c); /* may close c: it has no other job in this list then */
+            }
+        }
+        o2d_free(j);
+        j = next;
+    }
+}
+
+static int pool_start(struct grpc_server *s, int nthreads)
+{
+    struct ingest_pool *p = o2d_calloc(1, sizeof(*p));
+    if (p == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    s->pool = p;
+    if (pthread_mutex_init(&p->mu, NULL) != 0) {
+        return O2D_ERR_SYSTEM;
+    }
+    if (pthread_cond_init(&p->cv, NULL) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        return O2D_ERR_SYSTEM;
+    }
+    p->sync_ok = 1;
+    for (int i = 0; i < nthreads && i < GRPC_MAX_INGEST_THREADS; i++) {
+        if (pthread_create(&p->threads[i], NULL, pool_main, s) != 0) {
+            return O2D_ERR_SYSTEM;
+        }
+        p->nthreads++;
+    }
+    return O2D_OK;
+}
+
+/* After the workers: every job is back, so the threads find nothing left and end. */
+static void pool_stop(struct grpc_server *s)
+{
+    struct ingest_pool *p = s->pool;
+    if (p == NULL) {
+        return;
+    }
+    if (p->sync_ok) {
+        pthread_mutex_lock(&p->mu);
+        p->stop = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+    for (int i = 0; i < p->nthreads; i++) {
+        pthread_join(p->threads[i], NULL);
+    }
+    if (p->sync_ok) {
+        pthread_cond_destroy(&p->cv);
+        pthread_mutex_destroy(&p->mu);
+    }
+    o2d_free(p);
+    s->pool = NULL;
 }
 
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
@@ -1316,6 +1535,9 @@ static void wake_up(struct grpc_worker *w)
     /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
     }
+    if (w->srv->pool != NULL) {
+        take_answers(w);
+    }
     /* Evictions before adopting: a connection just handed over is read once before it can
      * be evicted (its request may be in already). The acceptor holds a newcomer until the
      * evicted slots come back, and asks again while only the inbox holds idle ones. Each
@@ -1374,14 +1596,18 @@ static void *worker_main(void *arg)
             next_tick = now + GRPC_TICK_MS;
         }
         if (w->stopping) {
-            if (w->nconns == 0) {
+            /* Jobs with the pool come back in bounded time (ingest answers or refuses):
+             * waited for even past the deadline, since they point at their connection. */
+            if (w->nconns == 0 && w->njobs == 0) {
                 break;
             }
             if (now >= atomic_load(&s->stop_deadline_ms)) {
                 while (w->conns != NULL) {
                     close_conn(w->conns);
                 }
-                break;
+                if (w->njobs == 0) {
+                    break;
+                }
             }
         }
     }
@@ -1390,14 +1616,14 @@ static void *worker_main(void *arg)
 
 /* ---- the server ---- */
 
-static int online_workers(int per_cpu)
+static int online_threads(int per_cpu, int max)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1) {
         n = 1;
     }
     n *= per_cpu > 1 ? per_cpu : 1;
-    return n > GRPC_MAX_WORKERS ? GRPC_MAX_WORKERS : (int)n;
+    return n > max ? max : (int)n;
 }
 
 static nghttp2_session_callbacks *make_callbacks(void)
@@ -1447,7 +1673,7 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         goto out;
     }
     rv = O2D_ERR_SYSTEM;
-    s->nworkers = online_workers(s->cfg.workers_per_cpu);
+    s->nworkers = online_threads(s->cfg.workers_per_cpu, GRPC_MAX_WORKERS);
     size_t per_worker =
         (s->cfg.max_connections + (uint32_t)s->nworkers - 1) / (uint32_t)s->nworkers;
     for (int i = 0; i < s->nworkers; i++) {
@@ -1473,7 +1699,9 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
         atomic_init(&w->idle_pub, 0);
         atomic_init(&w->oldest_idle_pub, INT64_MAX);
         atomic_init(&w->evict_req, 0);
-        if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL || w->inbox == NULL || !w->inbox_mu_ok) {
+        w->done_mu_ok = pthread_mutex_init(&w->done_mu, NULL) == 0;
+        if (w->epfd < 0 || w->evfd < 0 || w->rbuf == NULL || w->inbox == NULL || !w->inbox_mu_ok ||
+            !w->done_mu_ok) {
             snprintf(err, errlen, "grpc: cannot set up worker %d: %s", i, strerror(errno));
             goto out;
         }
@@ -1510,6 +1738,10 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     o2d_log_cstr(&l, "endpoint", s->cfg.endpoint);
     o2d_log_int(&l, "port", s->port);
     o2d_log_int(&l, "workers", s->nworkers);
+    if (s->cfg.ingest_threads_per_cpu > 0) {
+        o2d_log_int(&l, "ingest_threads",
+                    online_threads(s->cfg.ingest_threads_per_cpu, GRPC_MAX_INGEST_THREADS));
+    }
     o2d_log_raw(&l, "tls", s->tls.on ? "true" : "false", s->tls.on ? 4 : 5);
     o2d_log_end(&l);
     *out = s;
@@ -1527,7 +1759,16 @@ int grpc_server_start(struct grpc_server *s)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rv = O2D_OK;
-    for (int i = 0; i < s->nworkers; i++) {
+    if (s->cfg.ingest_threads_per_cpu > 0) {
+        rv = pool_start(s, online_threads(s->cfg.ingest_threads_per_cpu, GRPC_MAX_INGEST_THREADS));
+        if (rv != O2D_OK) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+            o2d_logf(O2D_LOG_ERROR, "grpc: cannot start the ingest threads: %s", strerror(errno));
+            pool_stop(s);
+            return rv;
+        }
+    }
+    for (int i = 0; i < s->nworkers && rv == O2D_OK; i++) {
         if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0) {
             rv = O2D_ERR_SYSTEM;
             break;
@@ -1575,6 +1816,7 @@ void grpc_server_shutdown(struct grpc_server *s, int64_t deadline_ms)
     for (int i = 0; i < s->nstarted; i++) {
         pthread_join(s->workers[i].thread, NULL);
     }
+    pool_stop(s); /* the workers waited for every job they made */
     s->joined = 1;
 }
 
@@ -1587,10 +1829,14 @@ void grpc_server_free(struct grpc_server *s)
         grpc_server_shutdown(s, o2d_now_ms());
     }
     acceptor_stop(s->acc);
+    pool_stop(s);
     for (int i = 0; i < s->nworkers; i++) {
         struct grpc_worker *w = &s->workers[i];
         while (w->conns != NULL) {
             close_conn(w->conns);
+        }
+        if (w->done_mu_ok) {
+            pthread_mutex_destroy(&w->done_mu);
         }
         for (size_t j = 0; j < w->ninbox; j++) {
             close(w->inbox[j]);

@@ -35,6 +35,16 @@ BIN = os.environ.get("OTEL2DD_BIN", os.path.join(ROOT, "build", "otel2dd"))
 SECTIONS = {"receivers", "exporters", "extensions", "service", "processors", "connectors"}
 
 
+def binary_is_sanitized(path=None):
+    """True when the otel2dd binary is an AddressSanitizer build: its memory figures then
+    measure ASan's quarantine and shadow, not otel2dd."""
+    try:
+        with open(path or BIN, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
+
+
 def deep_merge(base, extra):
     for k, v in extra.items():
         if isinstance(v, dict) and isinstance(base.get(k), dict):

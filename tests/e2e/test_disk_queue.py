@@ -25,7 +25,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fake_intake import TRACES  # noqa: E402
-from harness import IntakeTestCase, Otel2dd, wait_until  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, binary_is_sanitized, wait_until  # noqa: E402
 from otlp_client import send_grpc, send_http, trace_service_pb2  # noqa: E402
 
 import grpc  # noqa: E402
@@ -341,10 +341,12 @@ class DiskQueue(IntakeTestCase):
             disk.append(metric(text, "otel2dd_exporter_disk_queue_bytes"))
         self.assertGreater(disk[-1], disk[len(disk) // 4] + 5e6, disk)  # several MB more
         # Once the retrying bodies are in memory, more backlog does not add to the memory:
-        # the last half of the run moved by less than the disk grew meanwhile.
+        # the last half of the run moved by less than the disk grew meanwhile. (Not in an
+        # ASan build: its quarantine keeps freed memory resident, up to 256 MB.)
         half = len(rss) // 2
-        self.assertLess(max(rss[half:]) - rss[half], (disk[-1] - disk[half]) / 2,
-                        "rss %r, disk %r" % (rss[half:], disk[half:]))
+        if not binary_is_sanitized():
+            self.assertLess(max(rss[half:]) - rss[half], (disk[-1] - disk[half]) / 2,
+                            "rss %r, disk %r" % (rss[half:], disk[half:]))
         self.intake.default_status[TRACES] = 202
         self.wait_delivered(acked, 120)
         o.stop()
@@ -430,6 +432,47 @@ class DiskQueue(IntakeTestCase):
         self.assertEqual(send_http(o.http_port, body, timeout=60), 200)
         self.wait_delivered(ids, 60)
         o.stop()
+
+    def test_grpc_streams_wait_for_their_sync_together(self):
+        # With fsync: batch, gRPC requests are ingested by a pool while the connection's
+        # other streams go on: 30 streams in flight on one connection are all answered OK
+        # and delivered. Connections that vanish with requests in the pool, and streams the
+        # client resets, leave otel2dd serving (their connection is freed when the pool
+        # gives its requests back: an ASan run of this test checks that).
+        from hyperframe.frame import RstStreamFrame
+        from test_grpc import RawH2, framed, grpc_status
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        self.assertTrue(any(l.get("msg") == "listening" and l.get("server") == "grpc" and
+                            l.get("ingest_threads", 0) > 0 for l in o.logs()),
+                        "the gRPC receiver says it has an ingest pool")
+        h = RawH2(o.grpc_port)
+        acked = []
+        sids = list(range(1, 61, 2))
+        reqs = {sid: traces_req(5) for sid in sids}
+        for sid in sids:
+            h.headers(sid)
+            h.data(sid, framed(reqs[sid][0]), end=True)
+        for sid in sids:
+            hdrs, _, rst = h.result(sid, timeout=30)
+            self.assertEqual(grpc_status(hdrs), 0, "stream %d: %r" % (sid, hdrs))
+            acked += reqs[sid][1]
+        h.close()
+        gone = []
+        for _ in range(8):
+            g = RawH2(o.grpc_port)
+            for sid in range(1, 21, 2):
+                g.headers(sid)
+                g.data(sid, framed(traces_req(5)[0]), end=True)
+                if sid % 4 == 1:
+                    g.send(RstStreamFrame(sid, error_code=8))  # CANCEL
+            gone.append(g)
+        for g in gone:
+            g.close()
+        self.wait_delivered(acked, 60)
+        body, ids = traces_req(3)
+        self.assertEqual(send_grpc(o.grpc_port, body, timeout=10), grpc.StatusCode.OK)
+        self.wait_delivered(ids, 60)
+        self.assertEqual(o.stop(), 0)
 
     def test_second_process_on_the_same_directory(self):
         with Otel2dd(config=config(self.intake, self.dir), verbosity="quiet"):
