@@ -689,7 +689,7 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     int syncs =
         cfg->datadog.queue_storage[0] != '\0' && cfg->datadog.queue_fsync == DATADOG_FSYNC_BATCH;
     cfg->grpc.workers_per_cpu = 1;
-    cfg->grpc.ingest_threads_per_cpu = syncs ? 16 : 0;
+    cfg->grpc.ingest_threads_per_cpu = syncs ? 8 : 0;
     cfg->http.workers_per_cpu = syncs ? 4 : 1;
     return O2D_OK;
 }

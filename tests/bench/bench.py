@@ -587,6 +587,15 @@ def latency_percentiles(path):
     return us[len(us) // 2] / 1000.0, us[min(len(us) - 1, (len(us) * 99) // 100)] / 1000.0
 
 
+def proc_io(pid):
+    """/proc/<pid>/io as a dict (write_bytes: what the process sent to storage)."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            return {k: int(v) for k, v in (l.split(":") for l in f if ":" in l)}
+    except OSError:
+        return {}
+
+
 def disk_commit_figures(rec):
     """The disk queue's group commits so far, per exporter, from /metrics: commits, the
     appends they carried, and the mean fdatasync time (ms)."""
@@ -676,6 +685,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         sink_pid = sink.proc.pid
         cpu0, sink_cpu0 = proc_cpu_s(pid), proc_cpu_s(sink_pid)
         thr0 = threads_cpu_s(pid)
+        io0 = proc_io(pid)
         perf = None
         if args.perf:
             res["perf_data"] = os.path.join(workdir, "%s.perf.data" % name)
@@ -698,6 +708,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
             perf.wait(60)
         cpu1 = proc_cpu_s(pid)
         thr1 = threads_cpu_s(pid)
+        io1 = proc_io(pid)
+        res["disk_write_bytes_load"] = io1.get("write_bytes", 0) - io0.get("write_bytes", 0)
         st = proc_status(pid)
         sink_at_load_end = sink.counts()
         res["thread_cpu_s"] = sorted(
