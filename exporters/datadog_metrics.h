@@ -50,7 +50,7 @@ enum datadog_summary_mode {
 struct datadog_metrics_config {
     int enabled;         /* metrics.enabled, default true (not a Collector key) */
     char endpoint[512];  /* metrics.endpoint: base URL replacing https://api.<site> */
-    int64_t delta_ttl_s; /* metrics.delta_ttl: seconds a cumulative series is remembered, 3600 */
+    uint64_t delta_ttl_s; /* metrics.delta_ttl: seconds a cumulative series is remembered, 3600 */
     int resource_attributes_as_tags;            /* default false */
     int instrumentation_scope_metadata_as_tags; /* default true */
     int histogram_mode;                         /* enum datadog_histogram_mode */
