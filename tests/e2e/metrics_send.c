@@ -45,8 +45,8 @@ int main(int argc, char **argv)
     cfg.max_elapsed_ms = 30000;
 
     struct ddm_series *series = calloc(ns > 0 ? ns : 1, sizeof(*series));
-    char(*names)[16] = calloc(ns + nk + 1, sizeof(*names));
-    char(*idx)[24] = calloc(ns + nk + 1, sizeof(*idx));
+    char(*names)[32] = calloc(ns + nk + 1, sizeof(*names));
+    char(*idx)[32] = calloc(ns + nk + 1, sizeof(*idx));
     const char **tags = calloc(2 * (ns + nk) + 1, sizeof(*tags));
     struct ddm_sketch *sketches = calloc(nk > 0 ? nk : 1, sizeof(*sketches));
     int32_t(*keys)[MAX_BINS] = calloc(nk + 1, sizeof(*keys));
