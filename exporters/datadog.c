@@ -458,6 +458,10 @@ static int dd_start(struct exporter *e)
         if (cfg->api_key[0] != '\0') {
             o2d_log_cstr(&l, "note", "an API key is set but unused: the Agent sends with its own");
         }
+        if (datadog_metrics_route_of(cfg) == DATADOG_METRICS_NO_KEY) {
+            /* said once, here: the Agent cannot take our metrics (datadog_metrics.c) */
+            o2d_log_cstr(&l, "metrics", datadog_metrics_agent_note(cfg));
+        }
     } else {
         validate_key(d);
         o2d_log_begin(&l, O2D_LOG_INFO, "datadog destination: agentless");

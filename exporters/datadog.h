@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "apm.h"
+#include "datadog_metrics.h"
 #include "llmobs.h"
 #include "exporter.h"
 
@@ -73,6 +74,7 @@ struct datadog_config {
     int64_t max_elapsed_ms;      /* give up retrying a payload after this; default 5 min */
     char hostname[256];          /* this instance, for AgentPayload and stats */
     struct datadog_llmobs_config llmobs;
+    struct datadog_metrics_config metrics; /* exporters.datadog.metrics */
 };
 
 struct http_client;

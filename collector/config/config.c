@@ -91,6 +91,20 @@ const char o2d_config_embedded[] =
     "        timeout: 10s                 # wait this long for a span's parent chain\n"
     "        max_spans: 100000\n"
     "        max_size_mib: 64\n"
+    "    metrics:                         # OTLP metrics to /api/v2/series and /api/beta/sketches\n"
+    "      enabled: true\n"
+    "      endpoint: \"\"                 # empty: https://api.<site>\n"
+    "      delta_ttl: 3600                # seconds a cumulative series is remembered\n"
+    "      resource_attributes_as_tags: false\n"
+    "      instrumentation_scope_metadata_as_tags: true\n"
+    "      histograms:\n"
+    "        mode: distributions          # distributions | counters | nobuckets\n"
+    "        send_aggregation_metrics: false\n"
+    "      sums:\n"
+    "        cumulative_monotonic_mode: to_delta        # to_delta | raw_value\n"
+    "        initial_cumulative_monotonic_value: auto   # auto | drop | keep\n"
+    "      summaries:\n"
+    "        mode: gauges                 # gauges | noquantiles\n"
     "    sending_queue:\n"
     "      max_size_mib: 64               # full: receivers answer \"retry later\"\n"
     "      storage: \"\"                  # a directory: queue on disk, kept across restarts\n"
@@ -151,6 +165,16 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.llmobs.buffer_timeout_ms = 10 * 1000;
     cfg->datadog.llmobs.buffer_max_spans = 100000;
     cfg->datadog.llmobs.buffer_max_bytes = 64 * (size_t)MIB;
+    /* the Collector Datadog exporter's CreateDefaultConfig */
+    cfg->datadog.metrics.enabled = 1;
+    cfg->datadog.metrics.delta_ttl_s = 3600;
+    cfg->datadog.metrics.resource_attributes_as_tags = 0;
+    cfg->datadog.metrics.instrumentation_scope_metadata_as_tags = 1;
+    cfg->datadog.metrics.histogram_mode = DATADOG_HIST_DISTRIBUTIONS;
+    cfg->datadog.metrics.histogram_aggregations = 0;
+    cfg->datadog.metrics.cumulative_mode = DATADOG_CUMULATIVE_TO_DELTA;
+    cfg->datadog.metrics.initial_value = DATADOG_INITIAL_AUTO;
+    cfg->datadog.metrics.summary_mode = DATADOG_SUMMARY_GAUGES;
 }
 
 /* ---- the key table ---- */
@@ -200,6 +224,59 @@ static int parse_when_full(const char *s)
 static const char *when_full_name(int v)
 {
     return v == DATADOG_FULL_DROP_OLDEST ? "drop_oldest" : "refuse";
+}
+
+/* exporters.datadog.metrics: the values the Collector Datadog exporter takes. */
+static int parse_hist_mode(const char *s)
+{
+    return strcmp(s, "distributions") == 0 ? DATADOG_HIST_DISTRIBUTIONS
+           : strcmp(s, "counters") == 0    ? DATADOG_HIST_COUNTERS
+           : strcmp(s, "nobuckets") == 0   ? DATADOG_HIST_NOBUCKETS
+                                           : -1;
+}
+
+static const char *hist_mode_name(int v)
+{
+    return v == DATADOG_HIST_COUNTERS    ? "counters"
+           : v == DATADOG_HIST_NOBUCKETS ? "nobuckets"
+                                         : "distributions";
+}
+
+static int parse_cumulative_mode(const char *s)
+{
+    return strcmp(s, "to_delta") == 0    ? DATADOG_CUMULATIVE_TO_DELTA
+           : strcmp(s, "raw_value") == 0 ? DATADOG_CUMULATIVE_RAW_VALUE
+                                         : -1;
+}
+
+static const char *cumulative_mode_name(int v)
+{
+    return v == DATADOG_CUMULATIVE_RAW_VALUE ? "raw_value" : "to_delta";
+}
+
+static int parse_initial_value(const char *s)
+{
+    return strcmp(s, "auto") == 0   ? DATADOG_INITIAL_AUTO
+           : strcmp(s, "drop") == 0 ? DATADOG_INITIAL_DROP
+           : strcmp(s, "keep") == 0 ? DATADOG_INITIAL_KEEP
+                                    : -1;
+}
+
+static const char *initial_value_name(int v)
+{
+    return v == DATADOG_INITIAL_DROP ? "drop" : v == DATADOG_INITIAL_KEEP ? "keep" : "auto";
+}
+
+static int parse_summary_mode(const char *s)
+{
+    return strcmp(s, "gauges") == 0        ? DATADOG_SUMMARY_GAUGES
+           : strcmp(s, "noquantiles") == 0 ? DATADOG_SUMMARY_NOQUANTILES
+                                           : -1;
+}
+
+static const char *summary_mode_name(int v)
+{
+    return v == DATADOG_SUMMARY_NOQUANTILES ? "noquantiles" : "gauges";
 }
 
 #define GRPC      "receivers.otlp.protocols.grpc"
@@ -280,6 +357,30 @@ const struct key_row config_key_table[] = {
          100000000, 1),
     UINT("exporters.datadog.llmobs.trace_buffer.max_size_mib", datadog.llmobs.buffer_max_bytes,
          1, 65536, MIB),
+    SECTION("exporters.datadog.metrics"),
+    BOOL("exporters.datadog.metrics.enabled", datadog.metrics.enabled),
+    STRING("exporters.datadog.metrics.endpoint", datadog.metrics.endpoint, KEY_EMPTY_OK),
+    /* seconds, an integer as in the Collector; at most a week */
+    UINT("exporters.datadog.metrics.delta_ttl", datadog.metrics.delta_ttl_s, 1, 604800, 1),
+    BOOL("exporters.datadog.metrics.resource_attributes_as_tags",
+         datadog.metrics.resource_attributes_as_tags),
+    BOOL("exporters.datadog.metrics.instrumentation_scope_metadata_as_tags",
+         datadog.metrics.instrumentation_scope_metadata_as_tags),
+    SECTION("exporters.datadog.metrics.histograms"),
+    ENUM("exporters.datadog.metrics.histograms.mode", datadog.metrics.histogram_mode,
+         parse_hist_mode, hist_mode_name, "distributions, counters, nobuckets"),
+    BOOL("exporters.datadog.metrics.histograms.send_aggregation_metrics",
+         datadog.metrics.histogram_aggregations),
+    SECTION("exporters.datadog.metrics.sums"),
+    ENUM("exporters.datadog.metrics.sums.cumulative_monotonic_mode",
+         datadog.metrics.cumulative_mode, parse_cumulative_mode, cumulative_mode_name,
+         "to_delta, raw_value"),
+    ENUM("exporters.datadog.metrics.sums.initial_cumulative_monotonic_value",
+         datadog.metrics.initial_value, parse_initial_value, initial_value_name,
+         "auto, drop, keep"),
+    SECTION("exporters.datadog.metrics.summaries"),
+    ENUM("exporters.datadog.metrics.summaries.mode", datadog.metrics.summary_mode,
+         parse_summary_mode, summary_mode_name, "gauges, noquantiles"),
     SECTION("exporters.datadog.sending_queue"),
     UINT("exporters.datadog.sending_queue.max_size_mib", datadog.queue_max_bytes, 1, 65536,
          MIB),
@@ -340,6 +441,14 @@ static int check_whole(struct loader *ld)
         const struct node *p = config_yaml_find(ld->root, "receivers.otlp.protocols");
         return config_fail(&ld->err, p ? p->line : 0,
                            "receivers.otlp.protocols must enable grpc, http or both");
+    }
+    /* contrib exporter/datadogexporter HistogramConfig.validate, word for word */
+    const struct datadog_metrics_config *m = &ld->cfg.datadog.metrics;
+    if (m->histogram_mode == DATADOG_HIST_NOBUCKETS && !m->histogram_aggregations) {
+        const struct node *p = config_yaml_find(ld->root, "exporters.datadog.metrics.histograms");
+        return config_fail(&ld->err, p ? p->line : 0,
+                           "'nobuckets' mode and `send_aggregation_metrics` set to false will "
+                           "send no histogram metrics");
     }
     return O2D_OK;
 }

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <zlib.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 
 #include "delivery.h"
 #include "o2d.h"
@@ -53,6 +55,33 @@ int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out)
     }
     deflateEnd(&zs);
     return rv;
+}
+
+int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out)
+{
+    size_t room = out->max - out->len;
+    size_t want = ZSTD_compressBound(len);
+    if (want > room) {
+        want = room;
+    }
+    int rv = o2d_buf_reserve(out, want);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    size_t n = ZSTD_compress(out->data + out->len, want, in, len, 1);
+    if (ZSTD_isError(n)) {
+        /* dstSize_tooSmall: the output did not fit in what the limit leaves; zstd fails
+         * otherwise only for lack of memory */
+        return ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall ? O2D_ERR_TOO_LARGE
+                                                                   : O2D_ERR_NOMEM;
+    }
+    out->len += n;
+    return O2D_OK;
+}
+
+static int compress_with(enum dlv_compression c, const uint8_t *in, size_t len, struct o2d_buf *out)
+{
+    return c == DLV_COMPRESS_ZSTD ? dlv_zstd(in, len, out) : dlv_gzip(in, len, out);
 }
 
 void dlv_body_free(struct dlv_body *b)
@@ -195,12 +224,13 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
     struct o2d_buf raw;
     struct o2d_buf gz;
     int compress = b->compression != DLV_COMPRESS_NONE;
-    o2d_buf_init(&raw, compress ? BUILD_RAW_MAX : b->max_body);
+    size_t raw_max = b->max_raw > 0 && b->max_raw < BUILD_RAW_MAX ? b->max_raw : BUILD_RAW_MAX;
+    o2d_buf_init(&raw, compress ? raw_max : b->max_body);
     o2d_buf_init(&gz, b->max_body);
     int rv = b->type->encode(b->ctx, items, n, &raw);
     size_t raw_len = raw.len;
     if (rv == O2D_OK && compress) {
-        rv = dlv_gzip(raw.data, raw.len, &gz);
+        rv = compress_with(b->compression, raw.data, raw.len, &gz);
         o2d_buf_cleanup(&raw);
     }
     if (rv == O2D_OK) {

@@ -292,6 +292,8 @@ static void post_body(void *ctx, struct dlv_body *b)
     }
     if (d->cfg.compression == DLV_COMPRESS_GZIP) {
         dlv_headers_add(&h, "Content-Encoding: gzip", 0);
+    } else if (d->cfg.compression == DLV_COMPRESS_ZSTD) {
+        dlv_headers_add(&h, "Content-Encoding: zstd", 0);
     }
     /* The client takes the body; the copy in b is kept only for its length. */
     uint8_t *data = b->data;
@@ -330,6 +332,7 @@ static void send_items(struct dlv_dest *d, struct dlv_item **items, size_t n, si
         .type = d->type,
         .ctx = d->ctx,
         .max_body = max_body,
+        .max_raw = d->cfg.max_raw,
         .batch_bytes = d->cfg.batch_bytes,
         .compression = d->cfg.compression,
         .emit = post_body,

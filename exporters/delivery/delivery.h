@@ -83,10 +83,14 @@ struct dlv_metrics {
 enum dlv_compression {
     DLV_COMPRESS_NONE = 0,
     DLV_COMPRESS_GZIP = 1, /* level 1, as the trace agent */
+    DLV_COMPRESS_ZSTD = 2, /* level 1, as the Agent's metrics serializer */
 };
 
 /* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
 int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
+/* zstd (level 1, one frame with its content size) of in[0..len) into out, never past
+ * out->max: O2D_ERR_TOO_LARGE then. */
+int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out);
 
 /* One body built from items: what is sent, and what it settles when it completes. */
 struct dlv_body {
@@ -143,7 +147,10 @@ struct dlv_dest_config {
     const char *where;      /* what rejection logs name: the site or the Agent's URL; copied */
     size_t queue_max_bytes; /* items waiting + in flight + bodies in flight */
     size_t max_body;        /* the intake's limit on a body as sent */
-    size_t batch_bytes;     /* item bytes taken for one round of bodies; 0: max_body */
+    /* The intake's limit on a body before compression (compressed destinations); 0: none
+     * of the intake's (the builder's own bound). */
+    size_t max_raw;
+    size_t batch_bytes; /* item bytes taken for one round of bodies; 0: max_body */
     enum dlv_compression compression;
     int64_t flush_interval_ms; /* items wait at most this before a body goes; 0: at once */
     /* The producer of a destination fed from inside (stats buckets, the LLM Obs trace
@@ -166,7 +173,8 @@ struct dlv_dest_config {
  * items[0..n) into bodies of at most max_body bytes as sent. Items are grouped by header when
  * the type says so (in order of first appearance), packed in order while their cost fits
  * (max_body before compression, batch_bytes with it; the first always goes in), encoded and
- * compressed; a body over max_body is built again in halves, and an item alone in one is
+ * compressed; a body over max_body (or, compressed, over max_raw before compression) is
+ * built again in halves, and an item alone in one is
  * split by the type's split. An item that cannot be made to fit is added to *too_large
  * (units) and left out. Each body goes to emit, which owns it. Returns O2D_OK or the first
  * allocation error; the units of bodies that could not be built are added to *failed.
@@ -177,6 +185,7 @@ struct dlv_build {
     const struct dlv_dest_type *type;
     void *ctx;
     size_t max_body;
+    size_t max_raw; /* before compression; 0: the builder's own bound */
     size_t batch_bytes;
     enum dlv_compression compression;
     dlv_emit_fn emit;

@@ -1,12 +1,18 @@
 #!/usr/bin/python3
 """A fake Datadog intake for end-to-end tests: /api/v0.2/traces, /api/v0.2/stats,
-/api/v2/llmobs and /api/v1/validate on 127.0.0.1, an ephemeral port.
+/api/v2/llmobs, /api/v2/series, /api/beta/sketches and /api/v1/validate on 127.0.0.1, an
+ephemeral port.
 
 What otel2dd sends is decoded with an independent decoder: the AgentPayload with protobuf
 classes that protoc generates at start from proto/datadog/trace (python3-protobuf), the
 StatsPayload with python3-msgpack, the LLM Observability body (a JSON array of envelopes
 {"_dd.stage","_dd.tracer_version","event_type":"span","spans":[...]}) with json, checked
-against the shape Datadog's tracers send; bodies are gunzipped first. Every request is recorded
+against the shape Datadog's tracers send; bodies are gunzipped first. Series and sketches
+bodies (MetricPayload, SketchPayload) are decompressed with python3-zstandard and decoded with
+classes protoc generates from proto/datadog/agentpayload; each must carry DD-API-KEY,
+Content-Type application/x-protobuf and Content-Encoding zstd and be within the limits the
+Agent keeps to (series 512,000 B compressed and 5,242,880 B before; sketches 2.5 MiB and
+4 MiB), or the request counts as an error. Every request is recorded
 (time, path, headers, body digest, the answer given); the spans and stats groups of the
 requests answered 2xx are recorded too, so a test can check that each span arrived once.
 
@@ -49,6 +55,11 @@ TRACES = "/api/v0.2/traces"
 STATS = "/api/v0.2/stats"
 VALIDATE = "/api/v1/validate"
 LLMOBS = "/api/v2/llmobs"
+SERIES = "/api/v2/series"
+SKETCHES = "/api/beta/sketches"
+# datadog-agent pkg/config/setup: serializer_max_series_payload_size and
+# _uncompressed_payload_size; serializer_max_payload_size and _uncompressed_payload_size.
+METRICS_LIMITS = {SERIES: (512000, 5242880), SKETCHES: (2621440, 4194304)}
 # A local Datadog Agent's endpoints (DataDog/datadog-agent pkg/trace/api/endpoints.go).
 AGENT_TRACES = "/v0.4/traces"
 AGENT_STATS = "/v0.6/stats"
@@ -67,21 +78,32 @@ LLMOBS_EVENT_KEYS = {"trace_id", "span_id", "parent_id", "name", "start_ns", "du
                      "status", "meta", "metrics", "tags", "_dd"}
 
 _pb = None
+_metrics_pb = None
 
 
 def load_protos():
-    """protoc --python_out for the Datadog trace intake messages; the module, once."""
-    global _pb
+    """protoc --python_out for the Datadog trace and metrics intake messages; the trace
+    module, once (the metrics one is metrics_protos())."""
+    global _pb, _metrics_pb
     if _pb is None:
         out = tempfile.mkdtemp(prefix="otel2dd-dd-pb2-")
         subprocess.run(["protoc", "--python_out=" + out, "-I", os.path.join(ROOT, "proto"),
                         "datadog/trace/agent_payload.proto",
-                        "datadog/trace/tracer_payload.proto", "datadog/trace/span.proto"],
+                        "datadog/trace/tracer_payload.proto", "datadog/trace/span.proto",
+                        "datadog/agentpayload/agent_payload.proto"],
                        check=True)
         sys.path.insert(0, out)
         from datadog.trace import agent_payload_pb2
+        from datadog.agentpayload import agent_payload_pb2 as metrics_pb2
         _pb = agent_payload_pb2
+        _metrics_pb = metrics_pb2
     return _pb
+
+
+def metrics_protos():
+    """The protoc-generated module of proto/datadog/agentpayload (MetricPayload, ...)."""
+    load_protos()
+    return _metrics_pb
 
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -102,6 +124,9 @@ class FakeIntake:
         self.llmobs_events = []   # every LLM Obs span event of accepted bodies (dicts), with
         #                           "_envelope" (the envelope's other fields) added
         self.llmobs_bodies = []   # dict(events, len, tracer_version) per accepted body
+        self.series = []          # every series of accepted /api/v2/series bodies (dicts)
+        self.sketches = []        # every sketch of accepted /api/beta/sketches bodies (dicts)
+        self.metrics_bodies = []  # dict(path, len, raw_len, n) per accepted metrics body
         self.errors = []          # decoding failures: a test fails on any
         self.proxied = 0          # requests that came through as a forward proxy
         self.scripts = collections.defaultdict(collections.deque)
@@ -203,6 +228,15 @@ class FakeIntake:
         with self.lock:
             return list(self.llmobs_events)
 
+    def series_points(self):
+        """The series received so far, one dict per series (one point each, from otel2dd)."""
+        with self.lock:
+            return list(self.series)
+
+    def sketch_points(self):
+        with self.lock:
+            return list(self.sketches)
+
     def agent_span_ids(self):
         with self.lock:
             return [s["span_id"] for s in self.agent_spans]
@@ -235,6 +269,67 @@ class FakeIntake:
                 "languages": headers.get("X-Datadog-Reported-Languages"),
             })
             self.spans.extend(spans)
+
+    def check_metrics_headers(self, path, body, headers):
+        """What the metrics intakes require; the body decompressed (zstd)."""
+        import zstandard  # python3-zstandard: only the metrics tests need it
+        if headers.get("DD-API-KEY") != self.api_key:
+            raise ValueError("DD-API-KEY %r" % headers.get("DD-API-KEY"))
+        if headers.get("Content-Type") != "application/x-protobuf":
+            raise ValueError("Content-Type %r" % headers.get("Content-Type"))
+        if (headers.get("Content-Encoding") or "").lower() != "zstd":
+            raise ValueError("Content-Encoding %r" % headers.get("Content-Encoding"))
+        max_body, max_raw = METRICS_LIMITS[path]
+        if len(body) > max_body:
+            raise ValueError("%d bytes compressed, over %d" % (len(body), max_body))
+        raw = zstandard.ZstdDecompressor().decompress(body, max_output_size=max_raw + 1)
+        if len(raw) > max_raw:
+            raise ValueError("%d bytes before compression, over %d" % (len(raw), max_raw))
+        return raw
+
+    @staticmethod
+    def _origin(md):
+        o = md.origin
+        return (o.origin_product, o.origin_category, o.origin_service) if md.HasField(
+            "origin") else None
+
+    def record_series(self, body, headers):
+        raw = self.check_metrics_headers(SERIES, body, headers)
+        mp = metrics_protos().MetricPayload()
+        mp.ParseFromString(raw)
+        out = []
+        for s in mp.series:
+            out.append({
+                "metric": s.metric, "type": s.type, "tags": list(s.tags),
+                "resources": [(r.type, r.name) for r in s.resources],
+                "points": [(p.timestamp, p.value) for p in s.points],
+                "interval": s.interval, "unit": s.unit,
+                "source_type_name": s.source_type_name,
+                "origin": self._origin(s.metadata) if s.HasField("metadata") else None,
+            })
+        with self.lock:
+            self.series.extend(out)
+            self.metrics_bodies.append({"path": SERIES, "len": len(body), "raw_len": len(raw),
+                                        "n": len(out)})
+
+    def record_sketches(self, body, headers):
+        raw = self.check_metrics_headers(SKETCHES, body, headers)
+        sp = metrics_protos().SketchPayload()
+        sp.ParseFromString(raw)
+        out = []
+        for s in sp.sketches:
+            out.append({
+                "metric": s.metric, "host": s.host, "tags": list(s.tags),
+                "distributions": len(s.distributions),
+                "dogsketches": [{"ts": d.ts, "cnt": d.cnt, "min": d.min, "max": d.max,
+                                 "avg": d.avg, "sum": d.sum, "k": list(d.k), "n": list(d.n)}
+                                for d in s.dogsketches],
+                "origin": self._origin(s.metadata) if s.HasField("metadata") else None,
+            })
+        with self.lock:
+            self.sketches.extend(out)
+            self.metrics_bodies.append({"path": SKETCHES, "len": len(body),
+                                        "raw_len": len(raw), "n": len(out)})
 
     def record_llmobs(self, body, headers):
         """Decodes and checks one /api/v2/llmobs body; raises on anything a tracer would not
@@ -468,6 +563,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     it.record_llmobs(raw, self.headers)
                 else:
                     it.record_stats(raw)
+            except Exception as e:  # noqa: BLE001 - any decoding problem fails the test
+                with it.lock:
+                    it.errors.append("%s: %r" % (path, e))
+                    rec["status"] = status = 400
+        if 200 <= status < 300 and path in (SERIES, SKETCHES):
+            try:
+                if path == SERIES:
+                    it.record_series(body, self.headers)
+                else:
+                    it.record_sketches(body, self.headers)
             except Exception as e:  # noqa: BLE001 - any decoding problem fails the test
                 with it.lock:
                     it.errors.append("%s: %r" % (path, e))

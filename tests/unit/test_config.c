@@ -75,6 +75,18 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(a->datadog.traces_enabled, b->datadog.traces_enabled);
     assert_int_equal(a->datadog.llmobs.enabled, b->datadog.llmobs.enabled);
     assert_string_equal(a->datadog.llmobs.ml_app, b->datadog.llmobs.ml_app);
+    const struct datadog_metrics_config *ma = &a->datadog.metrics, *mb = &b->datadog.metrics;
+    assert_int_equal(ma->enabled, mb->enabled);
+    assert_string_equal(ma->endpoint, mb->endpoint);
+    assert_int_equal(ma->delta_ttl_s, mb->delta_ttl_s);
+    assert_int_equal(ma->resource_attributes_as_tags, mb->resource_attributes_as_tags);
+    assert_int_equal(ma->instrumentation_scope_metadata_as_tags,
+                     mb->instrumentation_scope_metadata_as_tags);
+    assert_int_equal(ma->histogram_mode, mb->histogram_mode);
+    assert_int_equal(ma->histogram_aggregations, mb->histogram_aggregations);
+    assert_int_equal(ma->cumulative_mode, mb->cumulative_mode);
+    assert_int_equal(ma->initial_value, mb->initial_value);
+    assert_int_equal(ma->summary_mode, mb->summary_mode);
 }
 
 /* The DD_* variables the embedded default and prepare read. */
@@ -119,6 +131,17 @@ static void test_defaults(void **state)
     assert_int_equal(c.debug_verbosity, O2D_DEBUG_BASIC);
     assert_int_equal(c.log_level, O2D_LOG_INFO);
     assert_string_equal(c.source, "<embedded default>");
+    /* exporters.datadog.metrics: the Collector Datadog exporter's defaults */
+    assert_int_equal(c.datadog.metrics.enabled, 1);
+    assert_string_equal(c.datadog.metrics.endpoint, "");
+    assert_int_equal(c.datadog.metrics.delta_ttl_s, 3600);
+    assert_int_equal(c.datadog.metrics.resource_attributes_as_tags, 0);
+    assert_int_equal(c.datadog.metrics.instrumentation_scope_metadata_as_tags, 1);
+    assert_int_equal(c.datadog.metrics.histogram_mode, DATADOG_HIST_DISTRIBUTIONS);
+    assert_int_equal(c.datadog.metrics.histogram_aggregations, 0);
+    assert_int_equal(c.datadog.metrics.cumulative_mode, DATADOG_CUMULATIVE_TO_DELTA);
+    assert_int_equal(c.datadog.metrics.initial_value, DATADOG_INITIAL_AUTO);
+    assert_int_equal(c.datadog.metrics.summary_mode, DATADOG_SUMMARY_GAUGES);
 }
 
 /* The embedded text must say every default itself: load it over garbage. */
@@ -567,6 +590,68 @@ static void test_datadog_keys_and_prepare(void **state)
     assert_non_null(strstr(err, "<secret>"));
 }
 
+static void check_round_trip(const struct o2d_config *c, const char *key, const char *name);
+
+/* exporters.datadog.metrics: every key read, the enums both ways, written back the same. */
+static void test_metrics_keys(void **state)
+{
+    (void)state;
+    struct o2d_config c;
+    char err[512];
+    const char *yaml = "exporters:\n"
+                       "  datadog:\n"
+                       "    hostname: my-host\n"
+                       "    api:\n"
+                       "      key: k\n"
+                       "      site: datadoghq.eu\n"
+                       "    metrics:\n"
+                       "      enabled: false\n"
+                       "      endpoint: http://127.0.0.1:9/\n"
+                       "      delta_ttl: 120\n"
+                       "      resource_attributes_as_tags: true\n"
+                       "      instrumentation_scope_metadata_as_tags: false\n"
+                       "      histograms:\n"
+                       "        mode: nobuckets\n"
+                       "        send_aggregation_metrics: true\n"
+                       "      sums:\n"
+                       "        cumulative_monotonic_mode: raw_value\n"
+                       "        initial_cumulative_monotonic_value: keep\n"
+                       "      summaries:\n"
+                       "        mode: noquantiles\n";
+    assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    const struct datadog_metrics_config *m = &c.datadog.metrics;
+    assert_string_equal(c.datadog.hostname, "my-host");
+    assert_int_equal(m->enabled, 0);
+    assert_string_equal(m->endpoint, "http://127.0.0.1:9/");
+    assert_int_equal(m->delta_ttl_s, 120);
+    assert_int_equal(m->resource_attributes_as_tags, 1);
+    assert_int_equal(m->instrumentation_scope_metadata_as_tags, 0);
+    assert_int_equal(m->histogram_mode, DATADOG_HIST_NOBUCKETS);
+    assert_int_equal(m->histogram_aggregations, 1);
+    assert_int_equal(m->cumulative_mode, DATADOG_CUMULATIVE_RAW_VALUE);
+    assert_int_equal(m->initial_value, DATADOG_INITIAL_KEEP);
+    assert_int_equal(m->summary_mode, DATADOG_SUMMARY_NOQUANTILES);
+    assert_int_equal(datadog_metrics_route_of(&c.datadog), DATADOG_METRICS_OFF);
+    char base[600];
+    datadog_metrics_base(&c.datadog, base, sizeof(base));
+    assert_string_equal(base, "http://127.0.0.1:9");
+    check_round_trip(&c, "k", "metrics keys");
+    o2d_config_cleanup(&c);
+    /* The other values of each enum. */
+    const char *yaml2 = "exporters:\n"
+                        "  datadog:\n"
+                        "    api: {key: k}\n"
+                        "    metrics:\n"
+                        "      histograms: {mode: counters}\n"
+                        "      sums: {initial_cumulative_monotonic_value: drop}\n";
+    assert_int_equal(load_text(&c, yaml2, err, sizeof(err)), O2D_OK);
+    assert_int_equal(c.datadog.metrics.histogram_mode, DATADOG_HIST_COUNTERS);
+    assert_int_equal(c.datadog.metrics.initial_value, DATADOG_INITIAL_DROP);
+    assert_int_equal(c.datadog.metrics.cumulative_mode, DATADOG_CUMULATIVE_TO_DELTA);
+    assert_int_equal(c.datadog.metrics.enabled, 1);
+}
+
 static void test_llmobs_keys(void **state)
 {
     struct o2d_config c;
@@ -1012,6 +1097,7 @@ int main(void)
         cmocka_unit_test(test_inline_errors),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_valid_fixtures),
+        cmocka_unit_test(test_metrics_keys),
         cmocka_unit_test(test_new_keys),
         cmocka_unit_test(test_parse_tags),
         cmocka_unit_test(test_bool_spellings),
