@@ -222,6 +222,35 @@ class LogsExport(IntakeTestCase):
         deep = ob[".".join("d%d" % i for i in range(10))]
         self.assertIn('"bottom"', deep)
 
+    def test_agent_mode(self):
+        # Without an API key: said once at start, nothing sent anywhere as logs.
+        agent = {"exporters": {"datadog": {"agent": {"endpoint": self.intake.url},
+                                           "logs": {"endpoint": self.intake.url}}}}
+        with Otel2dd(config=agent) as o:
+            o.wait_log(lambda l: "NOT sent to Datadog Logs" in l.get("msg", ""), 10,
+                       "the agent-mode logs line")
+            self.assertEqual(http_post(o.http_port, "/v1/logs", logs_body([{"body": "a"}])), 200)
+            time.sleep(1.5)
+        self.assertEqual(self.intake.requests_to(LOGS), [])
+        # With one: the logs intake directly.
+        agent["exporters"]["datadog"]["api"] = {"key": "test-key"}
+        with Otel2dd(config=agent) as o:
+            o.wait_log(lambda l: "log records go to the Datadog Logs intake directly"
+                       in l.get("msg", ""), 10, "the agent-mode logs line")
+            self.assertEqual(http_post(o.http_port, "/v1/logs", logs_body([{"body": "b"}])), 200)
+            wait_until(lambda: len(self.intake.log_objects()) >= 1, 10, "the log")
+        self.assertEqual([ob["message"] for ob in self.intake.log_objects()], ["b"])
+
+    def test_disk_queue_logs_directory(self):
+        import tempfile
+        d = tempfile.mkdtemp(prefix="otel2dd-logs-q-")
+        cfg = config(self.intake)
+        cfg["exporters"]["datadog"]["sending_queue"] = {"storage": d}
+        with Otel2dd(config=cfg) as o:
+            self.assertEqual(http_post(o.http_port, "/v1/logs", logs_body([{"body": "q"}])), 200)
+            wait_until(lambda: len(self.intake.log_objects()) >= 1, 10, "the log")
+        self.assertTrue(os.path.isdir(os.path.join(d, "logs")), os.listdir(d))
+
     def test_intake_refuses_then_accepts(self):
         # 500 twice: the delivery layer retries; each record arrives once
         self.intake.script(LOGS, [500, 500])
