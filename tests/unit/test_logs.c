@@ -170,6 +170,41 @@ static void test_amplification_bounded(void **state)
     o2d_buf_cleanup(&b);
 }
 
+static void test_nested_arrays(void **state)
+{
+    (void)state;
+    /* a 600 kB string at the bottom of 25 nested arrays: each level copies its content
+     * once, the builder's 4 MiB bound is not reached, the value comes out whole */
+    struct o2d_buf b;
+    o2d_buf_init(&b, 4u << 20);
+    o2d_buf_append_str(&b, HEAD "{\"attributes\":[{\"key\":\"n\",\"value\":");
+    for (int i = 0; i < 25; i++) {
+        o2d_buf_append_str(&b, "{\"arrayValue\":{\"values\":[");
+    }
+    o2d_buf_append_str(&b, "{\"stringValue\":\"");
+    for (int i = 0; i < 600000; i++) {
+        o2d_buf_append_byte(&b, 'z');
+    }
+    o2d_buf_append_str(&b, "\"}");
+    for (int i = 0; i < 25; i++) {
+        o2d_buf_append_str(&b, "]}}");
+    }
+    o2d_buf_append_str(&b, "}]}" TAIL);
+    struct out o = {0};
+    struct logs_counts c;
+    run(&b, 4u << 20, &o, &c);
+    assert_int_equal(c.too_large, 0);
+    assert_int_equal(o.n, 1);
+    json_t *v = json_object_get(o.last, "n");
+    for (int i = 0; i < 25; i++) {
+        assert_true(json_is_array(v));
+        v = json_array_get(v, 0);
+    }
+    assert_int_equal(strlen(json_string_value(v)), 600000);
+    json_decref(o.last);
+    o2d_buf_cleanup(&b);
+}
+
 static void test_cannot_fit(void **state)
 {
     (void)state;
@@ -204,9 +239,10 @@ static void test_status_of_severity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_one_mb_body),     cmocka_unit_test(test_deep_map),
-        cmocka_unit_test(test_many_attributes), cmocka_unit_test(test_amplification_bounded),
-        cmocka_unit_test(test_cannot_fit),      cmocka_unit_test(test_status_of_severity),
+        cmocka_unit_test(test_one_mb_body),        cmocka_unit_test(test_deep_map),
+        cmocka_unit_test(test_many_attributes),    cmocka_unit_test(test_amplification_bounded),
+        cmocka_unit_test(test_cannot_fit),         cmocka_unit_test(test_nested_arrays),
+        cmocka_unit_test(test_status_of_severity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

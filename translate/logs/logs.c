@@ -244,7 +244,10 @@ static int flatten(struct logs_builder *b, struct o2d_arena *a, size_t key_off, 
             } else if (rv == O2D_OK) {
                 rv = render(b, mark, &arr);
             }
+            /* the element is in arr now: its properties and their bytes are done with, so
+             * nested arrays do not pile copies of their content up in the scratch */
             b->n_props = mark;
+            b->scratch.len = empty_key;
         }
         if (rv == O2D_OK) {
             rv = o2d_buf_append_byte(&arr, ']');
