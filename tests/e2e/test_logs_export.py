@@ -251,6 +251,33 @@ class LogsExport(IntakeTestCase):
             wait_until(lambda: len(self.intake.log_objects()) >= 1, 10, "the log")
         self.assertTrue(os.path.isdir(os.path.join(d, "logs")), os.listdir(d))
 
+    def test_translate_command(self):
+        import json
+        import subprocess
+        import tempfile
+        tid = bytes.fromhex("0102030405060708090a0b0c0d0e0f10")
+        pb = logs_body([{"body": "hello", "trace_id": tid, "span_id": bytes(7) + b"\x05",
+                         "attrs": {"level": "warn"}}])
+        for data, args in ((pb, []), (pb, ["--signal", "logs"])):
+            with tempfile.NamedTemporaryFile(suffix=".pb") as f:
+                f.write(data)
+                f.flush()
+                r = subprocess.run([BIN, "translate"] + args + [f.name], capture_output=True,
+                                   timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            out = json.loads(r.stdout)
+            self.assertEqual(out["records"], 1)
+            ob = out["logs"][0]
+            self.assertEqual(ob["message"], "hello")
+            self.assertEqual(ob["status"], "warn")
+            self.assertEqual(ob["dd.trace_id"], str(0x090a0b0c0d0e0f10))
+            self.assertEqual(ob["dd.span_id"], "5")
+            self.assertEqual(ob["service"], "logs-e2e")
+        js = b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"j"}}]}]}]}'
+        r = subprocess.run([BIN, "translate", "-"], input=js, capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["logs"][0]["message"], "j")
+
     def test_intake_refuses_then_accepts(self):
         # 500 twice: the delivery layer retries; each record arrives once
         self.intake.script(LOGS, [500, 500])
