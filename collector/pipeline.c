@@ -1,7 +1,7 @@
 /*
  * pipeline.c: receivers -> exporters. Every exporter gets every request before the
  * receiver answers; the first exporter that cannot take it makes the answer "retry later".
- * The Datadog exporters (APM, then LLM Observability) share one HTTP client, owned here:
+ * The Datadog exporters (APM, LLM Observability, then Logs) share one HTTP client, owned here:
  * at the end their senders stop, the client is freed (completing what still retries, which
  * the exporters count), and only then are the exporters freed.
  */
@@ -13,12 +13,13 @@
 #include "exporter.h"
 #include "http_client.h"
 #include "llmobs_exporter.h"
+#include "logs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
 #include "pipeline.h"
 
-#define PIPELINE_MAX_EXPORTERS 4
+#define PIPELINE_MAX_EXPORTERS 6
 
 struct pipeline {
     struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
@@ -26,6 +27,37 @@ struct pipeline {
     struct http_client *http; /* shared by the Datadog exporters */
     atomic_int stopping;
 };
+
+/* Datadog Logs: agentless only. A Datadog Agent takes logs from tracers through nothing the
+ * trace port offers (its OTLP receiver, otlp_config.logs, is another port and off by
+ * default), so in agent mode logs go straight to the intake when an API key is set too, and
+ * are not sent otherwise: said once, here. */
+static int add_logs(struct pipeline *p, const struct datadog_config *dd)
+{
+    if (!dd->logs.enabled) {
+        o2d_logf(O2D_LOG_INFO, "Datadog Logs are off (exporters.datadog.logs.enabled false): "
+                               "received log records are not sent as logs");
+        return O2D_OK;
+    }
+    if (dd->api_key[0] == '\0') {
+        o2d_logf(O2D_LOG_WARN,
+                 "agent mode without an API key: received log records are NOT sent to "
+                 "Datadog Logs (the Datadog Agent's trace port takes no logs; set "
+                 "DD_API_KEY to send them to the logs intake directly, or point the app's "
+                 "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT at the Agent's OTLP receiver with "
+                 "otlp_config.logs.enabled)");
+        return O2D_OK;
+    }
+    if (dd->agent_endpoint[0] != '\0') {
+        o2d_logf(O2D_LOG_INFO, "agent mode: traces go through the Datadog Agent, log records "
+                               "go to the Datadog Logs intake directly with the API key");
+    }
+    int rv = logs_exporter_new(&p->exporters[p->n_exporters], dd, p->http);
+    if (rv == O2D_OK) {
+        p->n_exporters++;
+    }
+    return rv;
+}
 
 int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
 {
@@ -57,6 +89,7 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
                 p->n_exporters++;
             }
         }
+        rv = rv == O2D_OK ? add_logs(p, &cfg->datadog) : rv;
     } else {
         o2d_logf(O2D_LOG_WARN, "no Datadog API key is set (DD_API_KEY or "
                                "exporters.datadog.api.key) and no Datadog Agent "
@@ -338,6 +371,29 @@ static void write_buffer_gauge(struct prom_writer *w, const struct snapshots *s,
     }
 }
 
+/* A logs exporter's counter (none: no family at all). */
+static void write_logs_counter(struct prom_writer *w, const struct snapshots *s, const char *name,
+                               const char *help, int which)
+{
+    int any = 0;
+    for (int i = 0; i < s->n; i++) {
+        any |= s->m[i].has_logs;
+    }
+    if (!any) {
+        return;
+    }
+    prom_family(w, name, PROM_COUNTER, help);
+    for (int i = 0; i < s->n; i++) {
+        const struct exporter_metrics *m = &s->m[i];
+        if (m->has_logs) {
+            prom_sample_u64(w, name, NULL, 0,
+                            which == 0   ? m->logs_translated
+                            : which == 1 ? m->logs_truncated
+                                         : m->logs_genai_skipped);
+        }
+    }
+}
+
 void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
 {
     struct snapshots s;
@@ -359,9 +415,23 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
         }
     }
 
+    write_logs_counter(w, &s, "otel2dd_translated_log_records_total",
+                       "Log records written as Datadog log objects and queued for sending "
+                       "(datadog_logs), truncated ones included.",
+                       0);
+    write_logs_counter(w, &s, "otel2dd_translated_log_records_truncated_total",
+                       "Log records whose message was cut to fit the intake's 1 MB entry "
+                       "limit (marked ...TRUNCATED...).",
+                       1);
+    write_logs_counter(w, &s, "otel2dd_log_records_left_to_llmobs_total",
+                       "gen_ai event log records given to LLM Observability and not sent as "
+                       "logs (exporters.datadog.logs.include_genai_events false).",
+                       2);
+
     write_output_field(w, &s, "otel2dd_exporter_sent_items_total", PROM_COUNTER,
                        "Items delivered, per exporter: spans (datadog_traces), stats payloads "
-                       "(datadog_stats), LLM Obs span events (llmobs), items shown (debug).",
+                       "(datadog_stats), LLM Obs span events (llmobs), log records "
+                       "(datadog_logs), items shown (debug).",
                        OUT_SENT_ITEMS);
     write_output_field(w, &s, "otel2dd_exporter_sent_payloads_total", PROM_COUNTER,
                        "Request bodies the intake accepted, per exporter (debug: requests "

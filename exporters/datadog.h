@@ -47,6 +47,15 @@ struct datadog_llmobs_config {
     size_t buffer_max_bytes;        /* llmobs.trace_buffer.max_size_mib, default 64 MiB */
 };
 
+/* exporters.datadog.logs: OTLP logs to Datadog Logs, on whenever an API key is set. */
+struct datadog_logs_config {
+    int enabled;                    /* logs.enabled (default true) */
+    char endpoint[DATADOG_URL_MAX]; /* logs.endpoint: base URL replacing
+                                       https://http-intake.logs.<site> */
+    int include_genai_events;       /* logs.include_genai_events (default false): gen_ai event
+                                       records that LLM Obs takes are sent as logs too */
+};
+
 struct datadog_config {
     int enabled;                           /* an API key or agent.endpoint is configured */
     char api_key[256];                     /* exporters.datadog.api.key / key_file / DD_API_KEY;
@@ -75,6 +84,7 @@ struct datadog_config {
     char hostname[256];          /* this instance, for AgentPayload and stats */
     struct datadog_llmobs_config llmobs;
     struct datadog_metrics_config metrics; /* exporters.datadog.metrics */
+    struct datadog_logs_config logs;
 };
 
 struct http_client;

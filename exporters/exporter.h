@@ -29,6 +29,10 @@ struct exporter_metrics {
     struct llmobs_buffer_counters trace_buffer;
     uint64_t trace_buffer_capacity_spans;
     uint64_t trace_buffer_capacity_bytes;
+    int has_logs;                /* the logs exporter: */
+    uint64_t logs_translated;    /* log records written as Datadog log objects and queued */
+    uint64_t logs_truncated;     /* of those, with their message cut to the 1 MB entry limit */
+    uint64_t logs_genai_skipped; /* gen_ai event records left to LLM Obs, not sent as logs */
 };
 
 /* exporters.debug.verbosity */

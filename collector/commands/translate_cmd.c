@@ -1,6 +1,9 @@
 /*
- * translate_cmd.c: `otel2dd translate [--config FILE] [FILE|-]`. Reads one
- * ExportTraceServiceRequest (OTLP protobuf, or OTLP/JSON when it starts with '{'), and
+ * translate_cmd.c: `otel2dd translate [--config FILE] [--signal S] [FILE|-]`. Reads one
+ * ExportLogsServiceRequest (--signal logs, or OTLP/JSON with "resourceLogs", or protobuf that
+ * is not a trace request) and prints the Datadog log objects it becomes ({"logs":[...]}).
+ * Otherwise reads one ExportTraceServiceRequest (OTLP protobuf, or OTLP/JSON when it starts
+ * with '{'), and
  * prints as JSON what otel2dd would send for it, sending nothing: the AgentPayload (field
  * names of the Datadog proto, 64-bit integers as decimal strings) and the APM stats it adds
  * (the msgpack StatsPayloads, as JSON), and the LLM Observability span events ("llmobs": the
@@ -23,6 +26,8 @@
 #include "datadog/trace/agent_payload.pb-c.h"
 #include "llmobs_buffer.h"
 #include "llmobs_exporter.h"
+#include "logs.h"
+#include "logs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
@@ -190,27 +195,81 @@ static int print_llmobs(struct o2d_buf *out, const OtlpTraceReq *req,
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: otel2dd translate [--config FILE] [FILE|-]\n"
+    fprintf(f, "usage: otel2dd translate [--config FILE] [--signal traces|logs] [FILE|-]\n"
                "\n"
                "Reads one OTLP ExportTraceServiceRequest (protobuf, or OTLP/JSON) from FILE or\n"
                "standard input and prints, as JSON, the Datadog AgentPayload, APM stats and\n"
-               "LLM Observability span events otel2dd would send for it. Sends nothing.\n");
+               "LLM Observability span events otel2dd would send for it; or one\n"
+               "ExportLogsServiceRequest and the Datadog log objects it becomes. Without\n"
+               "--signal, OTLP/JSON with \"resourceLogs\" is logs, and protobuf that is not a\n"
+               "valid trace request is tried as logs. Sends nothing.\n");
+}
+
+static int emit_log(void *ctx, const uint8_t *json, size_t len)
+{
+    struct o2d_buf *out = ctx;
+    int rv = o2d_buf_append_str(out, out->data[out->len - 1] == '[' ? "\n" : ",\n");
+    return rv == O2D_OK ? o2d_buf_append(out, json, len) : rv;
+}
+
+/* {"logs":[<objects>],"records":n,"translated":n,...} for a logs request. */
+static int print_logs(struct o2d_buf *out, struct o2d_arena *a, const struct otlp_request *req,
+                      const struct o2d_config *cfg)
+{
+    struct logs_config lc;
+    logs_exporter_translate_config(&cfg->datadog, &lc);
+    struct logs_builder *b = NULL;
+    struct logs_counts c = {0};
+    int rv = logs_builder_new(&b, 16u << 20);
+    if (rv == O2D_OK) {
+        rv = o2d_buf_append_str(out, "{\"logs\":[");
+    }
+    if (rv == O2D_OK) {
+        rv = logs_translate(b, a, req->msg.logs, &lc, emit_log, out, &c);
+    }
+    logs_builder_free(b);
+    if (rv == O2D_OK) {
+        rv = o2d_buf_printf(out,
+                            "],\"records\":%zu,\"translated\":%" PRIu64 ",\"truncated\":%" PRIu64
+                            ",\"left_to_llmobs\":%" PRIu64 ",\"too_large\":%" PRIu64 "}\n",
+                            req->accepted, c.translated, c.truncated, c.skipped, c.too_large);
+    }
+    return rv;
+}
+
+/* Whether OTLP/JSON text names resource logs (and no resource spans) at its top level. */
+static int json_is_logs(const struct o2d_buf *in)
+{
+    const char *t = (const char *)in->data;
+    return (memmem(t, in->len, "\"resourceLogs\"", 14) != NULL ||
+            memmem(t, in->len, "\"resource_logs\"", 15) != NULL) &&
+           memmem(t, in->len, "\"resourceSpans\"", 15) == NULL &&
+           memmem(t, in->len, "\"resource_spans\"", 16) == NULL;
 }
 
 int translate_main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"signal", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
+    const char *signal = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             config_path = optarg;
+            break;
+        case 's':
+            if (strcmp(optarg, "traces") != 0 && strcmp(optarg, "logs") != 0) {
+                fprintf(stderr, "otel2dd translate: --signal: traces or logs, not '%s'\n", optarg);
+                return 2;
+            }
+            signal = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -266,7 +325,39 @@ int translate_main(int argc, char **argv)
 
     struct otlp_request req;
     const char *reason = NULL;
-    rv = otlp_decode(&arena, OTLP_SIGNAL_TRACES, enc, in.data, in.len, &req, &reason);
+    int logs =
+        signal != NULL ? strcmp(signal, "logs") == 0 : enc == OTLP_ENC_JSON && json_is_logs(&in);
+    if (!logs) {
+        rv = otlp_decode(&arena, OTLP_SIGNAL_TRACES, enc, in.data, in.len, &req, &reason);
+        /* protobuf does not say what it is: one that is no trace request may be logs */
+        logs = rv != O2D_OK && signal == NULL && enc == OTLP_ENC_PROTOBUF;
+    }
+    if (logs) {
+        const char *lreason = NULL;
+        o2d_arena_reset(&arena);
+        rv = otlp_decode(&arena, OTLP_SIGNAL_LOGS, enc, in.data, in.len, &req, &lreason);
+        if (rv != O2D_OK) {
+            fprintf(stderr,
+                    "otel2dd translate: '%s' is not a valid %s ExportLogsServiceRequest: %s\n",
+                    input, enc == OTLP_ENC_JSON ? "OTLP/JSON" : "OTLP protobuf", lreason);
+            goto out;
+        }
+        if (req.rejected > 0) {
+            fprintf(stderr, "otel2dd translate: %zu log records rejected: %s\n", req.rejected,
+                    req.reject_reason);
+        }
+        rv = print_logs(&out, &arena, &req, &cfg);
+        if (rv != O2D_OK) {
+            fprintf(stderr, "otel2dd translate: cannot print the result: %s\n", o2d_strerror(rv));
+            goto out;
+        }
+        if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+            fprintf(stderr, "otel2dd translate: cannot write the result: %s\n", strerror(errno));
+            goto out;
+        }
+        exit_code = 0;
+        goto out;
+    }
     if (rv != O2D_OK) {
         fprintf(stderr, "otel2dd translate: '%s' is not a valid %s ExportTraceServiceRequest: %s\n",
                 input, enc == OTLP_ENC_JSON ? "OTLP/JSON" : "OTLP protobuf", reason);

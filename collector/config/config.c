@@ -105,6 +105,10 @@ const char o2d_config_embedded[] =
     "        initial_cumulative_monotonic_value: auto   # auto | drop | keep\n"
     "      summaries:\n"
     "        mode: gauges                 # gauges | noquantiles\n"
+    "    logs:                            # OTLP logs -> Datadog Logs, on with the API key\n"
+    "      enabled: true\n"
+    "      endpoint: \"\"                 # empty: https://http-intake.logs.<site>\n"
+    "      include_genai_events: false    # true: gen_ai events given to LLM Obs are logs too\n"
     "    sending_queue:\n"
     "      max_size_mib: 64               # full: receivers answer \"retry later\"\n"
     "      storage: \"\"                  # a directory: queue on disk, kept across restarts\n"
@@ -162,6 +166,7 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.flush_interval_ms = 2000;
     cfg->datadog.max_elapsed_ms = 5 * 60 * 1000;
     cfg->datadog.llmobs.enabled = 1;
+    cfg->datadog.logs.enabled = 1;
     cfg->datadog.llmobs.buffer_timeout_ms = 10 * 1000;
     cfg->datadog.llmobs.buffer_max_spans = 100000;
     cfg->datadog.llmobs.buffer_max_bytes = 64 * (size_t)MIB;
@@ -381,6 +386,10 @@ const struct key_row config_key_table[] = {
     SECTION("exporters.datadog.metrics.summaries"),
     ENUM("exporters.datadog.metrics.summaries.mode", datadog.metrics.summary_mode,
          parse_summary_mode, summary_mode_name, "gauges, noquantiles"),
+    SECTION("exporters.datadog.logs"),
+    BOOL("exporters.datadog.logs.enabled", datadog.logs.enabled),
+    STRING("exporters.datadog.logs.endpoint", datadog.logs.endpoint, KEY_EMPTY_OK),
+    BOOL("exporters.datadog.logs.include_genai_events", datadog.logs.include_genai_events),
     SECTION("exporters.datadog.sending_queue"),
     UINT("exporters.datadog.sending_queue.max_size_mib", datadog.queue_max_bytes, 1, 65536,
          MIB),

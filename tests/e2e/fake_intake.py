@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """A fake Datadog intake for end-to-end tests: /api/v0.2/traces, /api/v0.2/stats,
-/api/v2/llmobs, /api/v2/series, /api/beta/sketches and /api/v1/validate on 127.0.0.1, an
-ephemeral port.
+/api/v2/llmobs, /api/v2/series, /api/beta/sketches, /api/v2/logs and /api/v1/validate on
+127.0.0.1, an ephemeral port.
 
 What otel2dd sends is decoded with an independent decoder: the AgentPayload with protobuf
 classes that protoc generates at start from proto/datadog/trace (python3-protobuf), the
-StatsPayload with python3-msgpack, the LLM Observability body (a JSON array of envelopes
+StatsPayload with python3-msgpack, the Datadog Logs body (gzip JSON array of log objects,
+checked against the Logs API's limits: 5 MB uncompressed, 1,000 entries, 1 MB an entry,
+DD-API-KEY) with json, the LLM Observability body (a JSON array of envelopes
 {"_dd.stage","_dd.tracer_version","event_type":"span","spans":[...]}) with json, checked
 against the shape Datadog's tracers send; bodies are gunzipped first. Series and sketches
 bodies (MetricPayload, SketchPayload) are decompressed with python3-zstandard and decoded with
@@ -60,6 +62,11 @@ SKETCHES = "/api/beta/sketches"
 # datadog-agent pkg/config/setup: serializer_max_series_payload_size and
 # _uncompressed_payload_size; serializer_max_payload_size and _uncompressed_payload_size.
 METRICS_LIMITS = {SERIES: (512000, 5242880), SKETCHES: (2621440, 4194304)}
+LOGS = "/api/v2/logs"
+# Datadog Logs API, "Send logs": the limits of one request.
+LOGS_MAX_BODY = 5000000
+LOGS_MAX_ENTRIES = 1000
+LOGS_MAX_ENTRY = 1000000
 # A local Datadog Agent's endpoints (DataDog/datadog-agent pkg/trace/api/endpoints.go).
 AGENT_TRACES = "/v0.4/traces"
 AGENT_STATS = "/v0.6/stats"
@@ -127,6 +134,8 @@ class FakeIntake:
         self.series = []          # every series of accepted /api/v2/series bodies (dicts)
         self.sketches = []        # every sketch of accepted /api/beta/sketches bodies (dicts)
         self.metrics_bodies = []  # dict(path, len, raw_len, n) per accepted metrics body
+        self.logs = []            # every log object of accepted /api/v2/logs bodies (dicts)
+        self.logs_bodies = []     # dict(entries, len, raw_len) per accepted logs body
         self.errors = []          # decoding failures: a test fails on any
         self.proxied = 0          # requests that came through as a forward proxy
         self.scripts = collections.defaultdict(collections.deque)
@@ -237,6 +246,11 @@ class FakeIntake:
         with self.lock:
             return list(self.sketches)
 
+    def log_objects(self):
+        """The Datadog log objects received so far."""
+        with self.lock:
+            return list(self.logs)
+
     def agent_span_ids(self):
         with self.lock:
             return [s["span_id"] for s in self.agent_spans]
@@ -330,6 +344,32 @@ class FakeIntake:
             self.sketches.extend(out)
             self.metrics_bodies.append({"path": SKETCHES, "len": len(body),
                                         "raw_len": len(raw), "n": len(out)})
+
+    def record_logs(self, body, raw, headers):
+        """Decodes and checks one /api/v2/logs body (raw: gunzipped); raises on anything the
+        Logs API would refuse, which fails the request (400) and the test (errors)."""
+        ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
+        if ctype != "application/json":
+            raise ValueError("Content-Type %r, want application/json" % ctype)
+        if (headers.get("Content-Encoding") or "").lower() != "gzip":
+            raise ValueError("logs body not gzip")
+        if headers.get("DD-API-KEY") != self.api_key:
+            raise ValueError("DD-API-KEY %r" % headers.get("DD-API-KEY"))
+        if len(raw) > LOGS_MAX_BODY:
+            raise ValueError("body of %d bytes uncompressed, over %d" % (len(raw), LOGS_MAX_BODY))
+        entries = json.loads(raw.decode("utf-8"))
+        if not isinstance(entries, list) or not entries or len(entries) > LOGS_MAX_ENTRIES:
+            raise ValueError("body is not a JSON array of 1 to %d entries" % LOGS_MAX_ENTRIES)
+        for e in entries:
+            if not isinstance(e, dict) or not isinstance(e.get("message"), str):
+                raise ValueError("entry without a message string")
+            size = len(json.dumps(e, separators=(",", ":"), ensure_ascii=False).encode())
+            if size > LOGS_MAX_ENTRY + 64:  # our re-encoding may differ a little
+                raise ValueError("entry of %d bytes, over %d" % (size, LOGS_MAX_ENTRY))
+        with self.lock:
+            self.logs_bodies.append({"entries": len(entries), "len": len(body),
+                                     "raw_len": len(raw)})
+            self.logs.extend(entries)
 
     def record_llmobs(self, body, headers):
         """Decodes and checks one /api/v2/llmobs body; raises on anything a tracer would not
@@ -552,7 +592,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if not 200 <= status < 300:
                 answer = json.dumps({"errors": ["fake agent says %d" % status]}).encode()
             return self._answer(status, extra, answer)
-        if 200 <= status < 300 and path in (TRACES, STATS, LLMOBS):
+        if 200 <= status < 300 and path in (TRACES, STATS, LLMOBS, LOGS):
             try:
                 raw = body
                 if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
@@ -561,6 +601,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     it.record_traces(raw, self.headers)
                 elif path == LLMOBS:
                     it.record_llmobs(raw, self.headers)
+                elif path == LOGS:
+                    it.record_logs(body, raw, self.headers)
                 else:
                     it.record_stats(raw)
             except Exception as e:  # noqa: BLE001 - any decoding problem fails the test

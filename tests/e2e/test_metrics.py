@@ -160,7 +160,7 @@ CLOSED = {
                "timeout", "memory_limit", "queue_full", "shutdown", "out_of_memory", "internal",
                "rejected_4xx", "retries_exhausted", "read_header_timeout", "evicted",
                "refused_max_connections", "refused_fd_limit"},
-    "exporter": {"datadog_traces", "datadog_stats", "llmobs", "debug"},
+    "exporter": {"datadog_traces", "datadog_stats", "llmobs", "datadog_logs", "debug"},
     "kind": {"apm", "llmobs"},
     "cause": {"root", "deadline", "bound"},
     "outcome": {"joined", "unmatched"},
@@ -175,7 +175,8 @@ def dd_config(intake):
         "traces": {"endpoint": intake.url, "flush_interval": "200ms"},
         "retry_on_failure": {"max_elapsed_time": "60s"},
         "llmobs": {"endpoint": intake.url, "ml_app": "metrics-e2e",
-                   "trace_buffer": {"timeout": "1s"}}}},
+                   "trace_buffer": {"timeout": "1s"}},
+        "logs": {"endpoint": intake.url}}},
         "receivers": {"otlp": {"protocols": {
             "http": {"max_request_body_size": 65536},
             "grpc": {"max_recv_msg_size_mib": 1}}}}}
@@ -241,6 +242,8 @@ class Metrics(IntakeTestCase):
                 done = (value(flat, "otel2dd_exporter_sent_items_total",
                               exporter="datadog_traces") == apm_spans and
                         value(flat, "otel2dd_exporter_sent_items_total", exporter="llmobs") == 2
+                        and value(flat, "otel2dd_exporter_sent_items_total",
+                                  exporter="datadog_logs") == 5
                         and value(flat, "otel2dd_exporter_queue_items",
                                   exporter="datadog_traces") == 0)
                 return done and (fams, flat)
@@ -300,6 +303,9 @@ class Metrics(IntakeTestCase):
             # Translation and export, against what the fake intake decoded.
             self.assertEqual(v("otel2dd_translated_spans_total", kind="apm"), apm_spans)
             self.assertEqual(v("otel2dd_translated_spans_total", kind="llmobs"), 2)
+            # The 2 + 3 plain log records, as Datadog log objects.
+            self.assertEqual(v("otel2dd_translated_log_records_total"), 5)
+            self.assertEqual(len(self.intake.log_objects()), 5)
             sent_traces = [r for r in self.intake.requests_to(TRACES) if r["status"] == 202]
             sent_llmobs = [r for r in self.intake.requests_to(LLMOBS) if r["status"] == 202]
             self.assertEqual(v("otel2dd_exporter_sent_payloads_total", exporter="datadog_traces"),
@@ -323,7 +329,7 @@ class Metrics(IntakeTestCase):
                              {("datadog_traces", r) for r in (
                                  "queue_full", "rejected_4xx", "retries_exhausted", "too_large",
                                  "shutdown")} |
-                             {(ex, r) for ex in ("llmobs", "datadog_stats") for r in (
+                             {(ex, r) for ex in ("llmobs", "datadog_stats", "datadog_logs") for r in (
                                  "queue_full", "rejected_4xx", "retries_exhausted", "too_large",
                                  "shutdown")})
             self.assertEqual(sum(s.value for s in drops), 0)

@@ -87,6 +87,9 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(ma->cumulative_mode, mb->cumulative_mode);
     assert_int_equal(ma->initial_value, mb->initial_value);
     assert_int_equal(ma->summary_mode, mb->summary_mode);
+    assert_int_equal(a->datadog.logs.enabled, b->datadog.logs.enabled);
+    assert_string_equal(a->datadog.logs.endpoint, b->datadog.logs.endpoint);
+    assert_int_equal(a->datadog.logs.include_genai_events, b->datadog.logs.include_genai_events);
 }
 
 /* The DD_* variables the embedded default and prepare read. */
@@ -652,6 +655,39 @@ static void test_metrics_keys(void **state)
     assert_int_equal(c.datadog.metrics.enabled, 1);
 }
 
+/* exporters.datadog.logs: the Collector exporter's names and defaults (enabled, endpoint),
+ * and ours (include_genai_events, default false). */
+static void test_logs_keys(void **state)
+{
+    (void)state;
+    struct o2d_config c;
+    char err[512];
+    o2d_config_defaults(&c);
+    assert_true(c.datadog.logs.enabled);
+    assert_string_equal(c.datadog.logs.endpoint, "");
+    assert_false(c.datadog.logs.include_genai_events);
+    const char *yaml = "exporters:\n"
+                       "  datadog:\n"
+                       "    api:\n"
+                       "      key: k\n"
+                       "    logs:\n"
+                       "      enabled: false\n"
+                       "      endpoint: http://127.0.0.1:9\n"
+                       "      include_genai_events: true\n";
+    assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
+    assert_false(c.datadog.logs.enabled);
+    assert_string_equal(c.datadog.logs.endpoint, "http://127.0.0.1:9");
+    assert_true(c.datadog.logs.include_genai_events);
+    o2d_config_cleanup(&c);
+    const char *bad = "exporters:\n"
+                      "  datadog:\n"
+                      "    logs:\n"
+                      "      include_genai_event: true\n";
+    assert_int_not_equal(load_text(&c, bad, err, sizeof(err)), O2D_OK);
+    assert_non_null(strstr(err, "include_genai_event"));
+    o2d_config_cleanup(&c);
+}
+
 static void test_llmobs_keys(void **state)
 {
     struct o2d_config c;
@@ -1087,6 +1123,7 @@ int main(void)
         cmocka_unit_test(test_embedded_equals_defaults),
         cmocka_unit_test(test_datadog_keys_and_prepare),
         cmocka_unit_test(test_llmobs_keys),
+        cmocka_unit_test(test_logs_keys),
         cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_collector_style_file),
         cmocka_unit_test(test_http_only),

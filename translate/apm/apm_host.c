@@ -1,13 +1,8 @@
 /*
- * apm_host.c: what a resource says about where it runs: the hostname (DataDog/datadog-agent
- * pkg/opentelemetry-mapping-go/otlp/attributes/source.go@000ac37, SourceFromAttrs and
- * unsanitizedHostnameFromAttributes) and the container tags of the TracerPayload
- * (attributes.go ContainerMappings / ContainerTagsFromResourceAttributes, and
+ * apm_host.c: what a resource says about where it runs, for APM: the hostname source
+ * (translate/resource res_source: source.go SourceFromAttrs) and the container tags of the
+ * TracerPayload (attributes.go ContainerMappings / ContainerTagsFromResourceAttributes, and
  * pkg/trace/api/otlp.go receiveResourceSpansV2 for the Fargate task_arn tag).
- *
- * Left out: Azure App Service and Container Apps sources (they need several attributes and give
- * no hostname, so a span from there gets the fallback hostname instead of ""), and the EC2
- * cluster-name tag lookup for Kubernetes nodes.
  */
 #include <string.h>
 
@@ -37,139 +32,15 @@ static struct apm_str str_of(const OtlpAnyValue *v)
     return (struct apm_str){v->string_value, strlen(v->string_value)};
 }
 
-static int str_eq(struct apm_str s, const char *lit)
-{
-    return strlen(lit) == s.n && memcmp(s.p, lit, s.n) == 0;
-}
-
-static int concat3(struct o2d_arena *a, struct apm_str x, const char *sep, struct apm_str y,
-                   struct apm_str *out)
-{
-    size_t sl = strlen(sep);
-    char *d = o2d_arena_alloc(a, x.n + sl + y.n + 1);
-    if (d == NULL) {
-        return O2D_ERR_TOO_LARGE;
-    }
-    memcpy(d, x.p, x.n);
-    memcpy(d + x.n, sep, sl);
-    memcpy(d + x.n + sl, y.p, y.n);
-    d[x.n + sl + y.n] = '\0';
-    out->p = d;
-    out->n = x.n + sl + y.n;
-    return O2D_OK;
-}
-
-/* unsanitizedHostnameFromAttributes; *found = 0 when no rule applies. */
-static int hostname_from_attrs(struct o2d_arena *a, const OtlpResource *res, struct apm_str *out,
-                               int *found)
-{
-    const OtlpAnyValue *v;
-    *found = 1;
-    if ((v = res_get(res, "host")) != NULL) {
-        /* Used even if not a string (AsString), to avoid double tagging. */
-        return apm_value_as_string(a, v, out);
-    }
-    if ((v = res_get(res, "datadog.host.name")) != NULL) {
-        *out = str_of(v);
-        return O2D_OK;
-    }
-    if (str_eq(str_of(res_get(res, "aws.ecs.launchtype")), "fargate")) {
-        *found = 0;
-        return O2D_OK;
-    }
-    const OtlpAnyValue *provider = res_get(res, "cloud.provider");
-    struct apm_str cp = str_of(provider);
-    if (provider != NULL && str_eq(cp, "aws")) {
-        /* ec2.HostnameFromAttrs: the instance id, and nothing else. */
-        v = res_get(res, "host.id");
-        *found = v != NULL;
-        *out = str_of(v);
-        return O2D_OK;
-    }
-    if (provider != NULL && str_eq(cp, "gcp")) {
-        /* gcp.HostnameFromAttrs: host.name (cut at the first dot when it has 3+ dots, the
-         * GCE internal form) + "." + cloud.account.id; both required. */
-        const OtlpAnyValue *hn = res_get(res, "host.name");
-        const OtlpAnyValue *acct = res_get(res, "cloud.account.id");
-        if (hn == NULL || acct == NULL) {
-            *found = 0;
-            return O2D_OK;
-        }
-        struct apm_str h = str_of(hn);
-        size_t dots = 0;
-        for (size_t i = 0; i < h.n; i++) {
-            dots += h.p[i] == '.';
-        }
-        if (dots >= 3) {
-            h.n = (size_t)((const char *)memchr(h.p, '.', h.n) - h.p);
-        }
-        return concat3(a, h, ".", str_of(acct), out);
-    }
-    if (provider != NULL && str_eq(cp, "azure")) {
-        /* azure.HostnameFromAttrs: the VM id, else host.name. */
-        if ((v = res_get(res, "host.id")) != NULL && str_of(v).n > 0) {
-            *out = str_of(v);
-            return O2D_OK;
-        }
-        v = res_get(res, "host.name");
-        *found = v != NULL;
-        *out = str_of(v);
-        return O2D_OK;
-    }
-    if ((v = res_get(res, "k8s.node.name")) != NULL) {
-        const OtlpAnyValue *cluster = res_get(res, "k8s.cluster.name");
-        if (cluster != NULL) {
-            return concat3(a, str_of(v), "-", str_of(cluster), out);
-        }
-        *out = str_of(v);
-        return O2D_OK;
-    }
-    if ((v = res_get(res, "host.id")) != NULL) {
-        *out = str_of(v);
-        return O2D_OK;
-    }
-    if ((v = res_get(res, "host.name")) != NULL) {
-        *out = str_of(v);
-        return O2D_OK;
-    }
-    *found = 0;
-    return O2D_OK;
-}
-
 int apm_host_source(struct o2d_arena *a, const OtlpResource *res, struct apm_source *out)
 {
-    static const char *const invalid[] = {"0.0.0.0",
-                                          "127.0.0.1",
-                                          "localhost",
-                                          "localhost.localdomain",
-                                          "localhost6.localdomain6",
-                                          "ip6-localhost"};
-    memset(out, 0, sizeof(*out));
-    out->hostname = APM_STR_LIT("");
-    out->task_arn = APM_STR_LIT("");
-    if (str_eq(str_of(res_get(res, "aws.ecs.launchtype")), "fargate")) {
-        const OtlpAnyValue *arn = res_get(res, "aws.ecs.task.arn");
-        if (arn != NULL) {
-            out->found = 1;
-            out->fargate = 1;
-            out->task_arn = str_of(arn);
-            return O2D_OK;
-        }
-    }
-    struct apm_str h;
-    int found;
-    int rv = hostname_from_attrs(a, res, &h, &found);
-    if (rv != O2D_OK || !found) {
-        return rv;
-    }
-    for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
-        if (str_eq(h, invalid[i])) {
-            return O2D_OK;
-        }
-    }
-    out->found = 1;
-    out->hostname = h;
-    return O2D_OK;
+    struct res_source rs;
+    int rv = res_source(a, res, &rs);
+    out->found = rs.found;
+    out->fargate = rs.fargate;
+    out->hostname = (struct apm_str){rs.hostname.p, rs.hostname.n};
+    out->task_arn = (struct apm_str){rs.task_arn.p, rs.task_arn.n};
+    return rv;
 }
 
 struct container_mapping {

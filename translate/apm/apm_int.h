@@ -14,6 +14,7 @@
 #include "apm.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
+#include "resource.h"
 
 struct apm_str {
     const char *p;
@@ -165,18 +166,33 @@ int apm_host_container_tags(struct o2d_arena *a, const OtlpResource *res,
 
 /* ---- apm_json.c: JSON text of attribute values, events and links, as Go writes them ---- */
 
-/* Appends v as encoding/json would marshal pcommon Value.AsRaw() (HTML-safe escaping, map keys
- * sorted, float64 in ES6 form, bytes in base64). */
-int apm_json_value(struct o2d_buf *b, struct o2d_arena *a, const OtlpAnyValue *v, int depth);
-/* Appends a Go-style JSON string (HTML-safe escapes, invalid UTF-8 -> \ufffd). */
-int apm_json_string(struct o2d_buf *b, const char *s, size_t n);
-/* Go strconv.FormatFloat(f, 'g' ES6 style) as pcommon and encoding/json print a float64. */
-int apm_json_float(struct o2d_buf *b, double f);
+/* Attribute values as Go writes them live in translate/resource (res_json.c); apm's callers
+ * use them under these names. */
+static inline int apm_json_value(struct o2d_buf *b, struct o2d_arena *a, const OtlpAnyValue *v,
+                                 int depth)
+{
+    return res_json_value(b, a, v, depth);
+}
+static inline int apm_json_string(struct o2d_buf *b, const char *s, size_t n)
+{
+    return res_json_string(b, s, n);
+}
+static inline int apm_json_float(struct o2d_buf *b, double f)
+{
+    return res_json_float(b, f);
+}
 /* MarshalEvents / MarshalLinks of transform.go. */
 int apm_json_events(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span);
 int apm_json_links(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span);
-/* pcommon Value.AsString of v into the arena (or pointing into v for strings);
- * apm_names.c and apm.c read attributes through it, so it lives here, below them. */
-int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v, struct apm_str *out);
+/* pcommon Value.AsString of v into the arena (or pointing into v for strings). */
+static inline int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v,
+                                      struct apm_str *out)
+{
+    struct res_str r;
+    int rv = res_value_as_string(a, v, &r);
+    out->p = r.p;
+    out->n = r.n;
+    return rv;
+}
 
 #endif

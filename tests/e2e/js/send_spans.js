@@ -5,6 +5,7 @@
  *
  *   node send_spans.js --protocol grpc|proto|http --url <url> --spans N --gzip on|off
  *                      [--batch B] [--signal traces|logs] [--timeout-ms T]
+ *                      [--big-body BYTES]
  *
  * protocol: grpc  = @opentelemetry/exporter-{trace,logs}-otlp-grpc (OTLP/gRPC)
  *           proto = @opentelemetry/exporter-{trace,logs}-otlp-proto (OTLP/HTTP protobuf)
@@ -15,7 +16,8 @@
  * Exactly N items are produced. Traces come in groups of up to three: a SERVER span
  * "GET /api/v1/items/{id}" with HTTP semantic-convention attributes and an event, a CLIENT
  * child (database call) and an INTERNAL child; every 7th group ends with an error status.
- * Logs carry the trace context of a (never exported) span so receivers can join them.
+ * Logs carry the trace context of a (never exported) span so receivers can join them;
+ * with --big-body, the first record's body is that many bytes ("B"s).
  *
  * Prints one JSON line on stdout:
  *   {"sent":<items acknowledged>,"failed":<items in failed exports>,"errors":[...],...}
@@ -45,7 +47,7 @@ function usage(msg) {
 
 function parseArgs(argv) {
     const opts = { protocol: null, url: null, spans: null, gzip: 'off', batch: 512,
-                   signal: 'traces', timeoutMs: 10000 };
+                   signal: 'traces', timeoutMs: 10000, bigBody: 0 };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const v = argv[i + 1];
@@ -64,6 +66,7 @@ function parseArgs(argv) {
         case '--batch': opts.batch = Number(need()); break;
         case '--signal': opts.signal = need(); break;
         case '--timeout-ms': opts.timeoutMs = Number(need()); break;
+        case '--big-body': opts.bigBody = Number(need()); break;
         case '-h': case '--help': usage(); break;
         default: usage(`unknown argument ${a}`);
         }
@@ -278,7 +281,7 @@ function emitSpans(tracer, n) {
     return made;
 }
 
-function emitLogs(logger, n) {
+function emitLogs(logger, n, bigBody) {
     const { SeverityNumber } = require('@opentelemetry/api-logs');
     for (let i = 0; i < n; i++) {
         // A span context of our own so that records carry trace_id/span_id like a real app's.
@@ -292,7 +295,8 @@ function emitLogs(logger, n) {
         logger.emit({
             severityNumber: isError ? SeverityNumber.ERROR : SeverityNumber.INFO,
             severityText: isError ? 'ERROR' : 'INFO',
-            body: isError ? `failed to load item ${i}` : `served item ${i}`,
+            body: i === 0 && bigBody > 0 ? 'B'.repeat(bigBody)
+                : isError ? `failed to load item ${i}` : `served item ${i}`,
             attributes: {
                 'log.source': 'e2e',
                 'http.request.method': 'GET',
@@ -333,7 +337,7 @@ async function main() {
             resource, processors: [new BatchLogRecordProcessor({ exporter, ...procOpts })],
         });
         const logger = provider.getLogger('otel2dd-e2e', '1.0.0');
-        stats.created = emitLogs(logger, opts.spans);
+        stats.created = emitLogs(logger, opts.spans, opts.bigBody);
     }
     let flushError = null;
     try {
