@@ -227,6 +227,8 @@ static int flatten(struct logs_builder *b, struct o2d_arena *a, size_t key_off, 
         for (size_t i = 0; av != NULL && i < av->n_values && rv == O2D_OK; i++) {
             size_t mark = b->n_props;
             size_t empty_key = b->scratch.len;
+            /* keys inside an element are not top-level properties */
+            int had_trace = b->have_dd_trace, had_span = b->have_dd_span;
             if (i > 0) {
                 rv = o2d_buf_append_byte(&arr, ',');
             }
@@ -248,6 +250,8 @@ static int flatten(struct logs_builder *b, struct o2d_arena *a, size_t key_off, 
              * nested arrays do not pile copies of their content up in the scratch */
             b->n_props = mark;
             b->scratch.len = empty_key;
+            b->have_dd_trace = had_trace;
+            b->have_dd_span = had_span;
         }
         if (rv == O2D_OK) {
             rv = o2d_buf_append_byte(&arr, ']');
