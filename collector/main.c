@@ -145,6 +145,7 @@ static int run(const struct o2d_config *cfg)
         o2d_logf(O2D_LOG_ERROR, "cannot start ingest: %s", o2d_strerror(rv));
         goto out;
     }
+    ingest_set_metrics_forwarded(ing, pipeline_forwards_metrics(pipeline));
     if (cfg->health_endpoint[0] != '\0' &&
         health_server_new(&health, cfg->health_endpoint, err, sizeof(err)) != O2D_OK) {
         o2d_logf(O2D_LOG_ERROR, "health_check: %s", err);

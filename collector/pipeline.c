@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "datadog.h"
+#include "datadog_metrics.h"
 #include "exporter.h"
 #include "http_client.h"
 #include "llmobs_exporter.h"
@@ -25,6 +26,7 @@ struct pipeline {
     struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
     int n_exporters;
     struct http_client *http; /* shared by the Datadog exporters */
+    int forwards_metrics;     /* an exporter sends metrics somewhere */
     atomic_int stopping;
 };
 
@@ -55,6 +57,29 @@ static int add_logs(struct pipeline *p, const struct datadog_config *dd)
     int rv = logs_exporter_new(&p->exporters[p->n_exporters], dd, p->http);
     if (rv == O2D_OK) {
         p->n_exporters++;
+    }
+    return rv;
+}
+
+/* Datadog metrics: agentless with the API key (a Datadog Agent has no series intake for us;
+ * datadog_metrics.c says why, and the APM exporter says at start what happens in agent
+ * mode). */
+static int add_metrics(struct pipeline *p, const struct datadog_config *dd)
+{
+    switch (datadog_metrics_route_of(dd)) {
+    case DATADOG_METRICS_OFF:
+        o2d_logf(O2D_LOG_INFO, "Datadog metrics are off (exporters.datadog.metrics.enabled "
+                               "false): received metrics are not sent");
+        return O2D_OK;
+    case DATADOG_METRICS_NO_KEY:
+        return O2D_OK;
+    case DATADOG_METRICS_INTAKE:
+        break;
+    }
+    int rv = datadog_metrics_exporter_new(&p->exporters[p->n_exporters], dd, p->http);
+    if (rv == O2D_OK) {
+        p->n_exporters++;
+        p->forwards_metrics = 1;
     }
     return rv;
 }
@@ -90,6 +115,7 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
             }
         }
         rv = rv == O2D_OK ? add_logs(p, &cfg->datadog) : rv;
+        rv = rv == O2D_OK ? add_metrics(p, &cfg->datadog) : rv;
     } else {
         o2d_logf(O2D_LOG_WARN, "no Datadog API key is set (DD_API_KEY or "
                                "exporters.datadog.api.key) and no Datadog Agent "
@@ -141,6 +167,11 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
         }
     }
     return O2D_OK;
+}
+
+int pipeline_forwards_metrics(const struct pipeline *p)
+{
+    return p->forwards_metrics;
 }
 
 int pipeline_ingest_submit(void *ctx, enum o2d_transport tr, const struct otlp_request *req)
@@ -394,6 +425,39 @@ static void write_logs_counter(struct prom_writer *w, const struct snapshots *s,
     }
 }
 
+/* The metrics exporter's translator: points, drops by reason, the delta cache. */
+static void write_metric_points(struct prom_writer *w, const struct snapshots *s)
+{
+    const struct exporter_metrics *m = NULL;
+    for (int i = 0; i < s->n && m == NULL; i++) {
+        m = s->m[i].has_metrics ? &s->m[i] : NULL;
+    }
+    if (m == NULL) {
+        return;
+    }
+    prom_family(w, "otel2dd_translated_metric_points_total", PROM_COUNTER,
+                "OTLP metric data points the metrics exporter translated (each gives series "
+                "points or a sketch, or is dropped).");
+    prom_sample_u64(w, "otel2dd_translated_metric_points_total", NULL, 0, m->metric_points);
+    prom_family(w, "otel2dd_metric_points_dropped_total", PROM_COUNTER,
+                "OTLP metric data points that gave nothing, by reason: nan_or_inf, "
+                "no_recorded_value, out_of_order (not newer than its series' last point), "
+                "unsupported_temporality (unspecified, or a cumulative exponential "
+                "histogram), malformed, too_many_observations (more than a sketch holds).");
+    for (size_t i = 0; i < m->n_metric_drops; i++) {
+        struct prom_label l[] = {{"reason", m->metric_drops[i].reason}};
+        prom_sample_u64(w, "otel2dd_metric_points_dropped_total", l, 1, m->metric_drops[i].points);
+    }
+    prom_family(w, "otel2dd_metrics_delta_cache_entries", PROM_GAUGE,
+                "Cumulative series remembered to turn their points into deltas.");
+    prom_sample_u64(w, "otel2dd_metrics_delta_cache_entries", NULL, 0, m->metric_cache_entries);
+    prom_family(w, "otel2dd_metrics_delta_cache_evictions_total", PROM_COUNTER,
+                "Cumulative series forgotten: not seen for delta_ttl, or the cache full (its "
+                "next point is then a first point again).");
+    prom_sample_u64(w, "otel2dd_metrics_delta_cache_evictions_total", NULL, 0,
+                    m->metric_cache_evicted);
+}
+
 void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
 {
     struct snapshots s;
@@ -427,6 +491,8 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
                        "gen_ai event log records given to LLM Observability and not sent as "
                        "logs (exporters.datadog.logs.include_genai_events false).",
                        2);
+
+    write_metric_points(w, &s);
 
     write_output_field(w, &s, "otel2dd_exporter_sent_items_total", PROM_COUNTER,
                        "Items delivered, per exporter: spans (datadog_traces), stats payloads "

@@ -17,6 +17,8 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg);
 /* Hands one request (borrowed; copied by whoever keeps data) to the exporters. O2D_OK, or
  * O2D_ERR_BUSY / O2D_ERR_SHUTDOWN when it cannot take it now. */
 int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req);
+/* 1 when an exporter sends metrics on (else ingest counts them as not forwarded). */
+int pipeline_forwards_metrics(const struct pipeline *p);
 /* pipeline_submit for ingest_new(): ctx is the struct pipeline. */
 int pipeline_ingest_submit(void *ctx, enum o2d_transport tr, const struct otlp_request *req);
 /* Flushes the exporters side by side, waiting at most until deadline_ms (monotonic clock),

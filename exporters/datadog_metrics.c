@@ -5,12 +5,18 @@
  * sketches to /api/beta/sketches, with the API key; the layer packs, compresses (zstd),
  * sends, retries and counts.
  *
+ * The exporter owns the metrics translator (translate/metrics: one per process, for its
+ * cumulative-to-delta cache): ->submit translates a metrics request in the request's arena,
+ * what its resources say for Datadog coming from translate/resource (the tag table and the
+ * host source, the configured hostname when a resource names none), and queues the batch.
+ *
  * Agent mode: a Datadog Agent has no series or sketches intake for a sender like us (its
  * trace port serves traces, stats and the EVP proxy; metrics reach it over its own OTLP
  * receiver, otlp_config.receiver, or DogStatsD), so metrics skip it and go to the intake
  * when an API key is set, and are not sent without one (datadog_metrics_route_of; the APM
  * exporter says so at start).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,9 +25,12 @@
 #include "datadog_metrics_int.h"
 #include "delivery.h"
 #include "http_client.h"
+#include "mtr.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
+#include "o2d_time.h"
+#include "resource.h"
 
 #define DM_DEFAULT_FLUSH_MS   2000
 #define DM_DEFAULT_ELAPSED_MS 300000
@@ -42,6 +51,10 @@ struct dm_exporter {
     char sketches_url[DATADOG_URL_MAX + 32];
     struct dlv_dest *series;
     struct dlv_dest *sketches;
+    struct mtr_translator *mtr;
+    /* points translated, and dropped by the translator by reason (mtr_drop) */
+    atomic_uint_fast64_t points;
+    atomic_uint_fast64_t dropped[MTR_DROP_N];
 };
 
 enum datadog_metrics_route datadog_metrics_route_of(const struct datadog_config *cfg)
@@ -166,13 +179,110 @@ static int dm_admit(struct exporter *e, const struct otlp_request *req)
     return rv;
 }
 
+/* A string of the request's arena from bytes with a length. */
+static const char *arena_str(struct o2d_arena *a, const char *p, size_t n)
+{
+    return o2d_arena_strndup(a, p != NULL ? p : "", p != NULL ? n : 0);
+}
+
+/*
+ * mtr_resource_fn: the tags (the table of attributes.TagsFromAttributes, task_arn on ECS
+ * Fargate, and with resource_attributes_as_tags every attribute) and the host (the source's,
+ * none on Fargate, the configured hostname when the resource names none) of a resource, as
+ * mapping-go's MapMetrics gets them (metrics_translator.go: source and
+ * attributes.TagsFromAttributes; the Fargate task tag).
+ */
+static int dm_resource(void *ctx, const OtlpResource *res, struct o2d_arena *a,
+                       const char *const **tags, size_t *ntags, const char **host)
+{
+    const struct dm_exporter *d = ctx;
+    OtlpKeyValue *const *attrs = res != NULL ? res->attributes : NULL;
+    size_t nattrs = res != NULL ? res->n_attributes : 0;
+    struct res_source src;
+    int rv = res_source(a, res, &src);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    struct res_str *t = NULL;
+    size_t nt = 0;
+    if ((rv = res_tags_from_attributes(a, attrs, nattrs, &t, &nt)) != O2D_OK) {
+        return rv;
+    }
+    int all = d->cfg->metrics.resource_attributes_as_tags;
+    size_t cap = nt + 1 + (all ? nattrs : 0);
+    const char **out = o2d_arena_alloc(a, cap * sizeof(*out));
+    if (out == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nt; i++) {
+        if ((out[n++] = arena_str(a, t[i].p, t[i].n)) == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+    }
+    if (src.found && src.fargate) {
+        size_t len = sizeof("task_arn:") - 1 + src.task_arn.n;
+        char *tag = o2d_arena_alloc(a, len + 1);
+        if (tag == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        memcpy(tag, "task_arn:", sizeof("task_arn:") - 1);
+        memcpy(tag + sizeof("task_arn:") - 1, src.task_arn.p, src.task_arn.n);
+        tag[len] = '\0';
+        out[n++] = tag;
+    }
+    for (size_t i = 0; all && i < nattrs; i++) {
+        struct res_str v;
+        if (attrs[i] == NULL || attrs[i]->key == NULL ||
+            res_value_as_string(a, attrs[i]->value, &v) != O2D_OK) {
+            continue;
+        }
+        size_t kl = strlen(attrs[i]->key);
+        char *tag = o2d_arena_alloc(a, kl + 1 + v.n + 1);
+        if (tag == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        memcpy(tag, attrs[i]->key, kl);
+        tag[kl] = ':';
+        memcpy(tag + kl + 1, v.p, v.n);
+        tag[kl + 1 + v.n] = '\0';
+        out[n++] = tag;
+    }
+    *tags = out;
+    *ntags = n;
+    if (src.found && src.fargate) {
+        *host = NULL;
+    } else if (src.found) {
+        *host = arena_str(a, src.hostname.p, src.hostname.n);
+    } else {
+        *host = d->cfg->hostname[0] != '\0' ? d->cfg->hostname : NULL;
+    }
+    return O2D_OK;
+}
+
 static int dm_submit(struct exporter *e, const char *transport, const struct otlp_request *req)
 {
-    /* Not an input of this exporter: see datadog_metrics.h. */
-    (void)e;
+    struct dm_exporter *d = e->ctx;
     (void)transport;
-    (void)req;
-    return O2D_OK;
+    if (req->signal != OTLP_SIGNAL_METRICS || req->msg.metrics == NULL) {
+        return O2D_OK;
+    }
+    struct mtr_result res;
+    int rv = mtr_translate(d->mtr, req->msg.metrics, (uint64_t)o2d_realtime_ns(), dm_resource, d,
+                           req->arena, &res);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    atomic_fetch_add_explicit(&d->points, res.points, memory_order_relaxed);
+    for (int i = 0; i < MTR_DROP_N; i++) {
+        if (res.dropped[i] > 0) {
+            atomic_fetch_add_explicit(&d->dropped[i], res.dropped[i], memory_order_relaxed);
+        }
+    }
+    if (res.batch.nseries == 0 && res.batch.nsketches == 0) {
+        return O2D_OK;
+    }
+    return datadog_metrics_submit(e, &res.batch, req->id);
 }
 
 static void free_items(struct dlv_item *list)
@@ -292,7 +402,18 @@ static uint64_t dm_undelivered(const struct exporter *e, struct o2d_logline *l)
 
 static void dm_metrics(const struct exporter *e, struct exporter_metrics *m)
 {
-    const struct dm_exporter *d = e->ctx;
+    struct dm_exporter *d = e->ctx;
+    m->has_metrics = 1;
+    m->metric_points = atomic_load_explicit(&d->points, memory_order_relaxed);
+    for (int i = 0; i < MTR_DROP_N && m->n_metric_drops < 8; i++) {
+        m->metric_drops[m->n_metric_drops].reason = mtr_drop_name((enum mtr_drop)i);
+        m->metric_drops[m->n_metric_drops++].points =
+            atomic_load_explicit(&d->dropped[i], memory_order_relaxed);
+    }
+    struct mtr_stats st;
+    mtr_get_stats(d->mtr, &st);
+    m->metric_cache_entries = st.cache_entries;
+    m->metric_cache_evicted = st.evicted_ttl + st.evicted_capacity;
     if (d->series != NULL) {
         dlv_dest_metrics(d->series, &m->outputs[m->n_outputs++]);
     }
@@ -318,6 +439,7 @@ static void dm_destroy(struct exporter *e)
     }
     dlv_dest_free(d->series);
     dlv_dest_free(d->sketches);
+    mtr_free(d->mtr);
     o2d_free(d);
 }
 
@@ -350,6 +472,36 @@ int datadog_metrics_exporter_new(struct exporter **out, const struct datadog_con
     snprintf(d->series_url, sizeof(d->series_url), "%s/api/v2/series", base);
     snprintf(d->sketches_url, sizeof(d->sketches_url), "%s/api/beta/sketches", base);
     snprintf(d->wire.key_header, sizeof(d->wire.key_header), "DD-API-KEY: %s", cfg->api_key);
+    struct mtr_config mc;
+    mtr_config_default(&mc);
+    const struct datadog_metrics_config *m = &cfg->metrics;
+    mc.hist_mode = m->histogram_mode == DATADOG_HIST_COUNTERS    ? MTR_HIST_COUNTERS
+                   : m->histogram_mode == DATADOG_HIST_NOBUCKETS ? MTR_HIST_NOBUCKETS
+                                                                 : MTR_HIST_DISTRIBUTIONS;
+    mc.send_aggregation_metrics = m->histogram_aggregations;
+    mc.cumul_mode = m->cumulative_mode == DATADOG_CUMULATIVE_RAW_VALUE ? MTR_CUMUL_RAW_VALUE
+                                                                       : MTR_CUMUL_TO_DELTA;
+    mc.initial_mode = m->initial_value == DATADOG_INITIAL_DROP   ? MTR_INITIAL_DROP
+                      : m->initial_value == DATADOG_INITIAL_KEEP ? MTR_INITIAL_KEEP
+                                                                 : MTR_INITIAL_AUTO;
+    mc.summary_mode = m->summary_mode == DATADOG_SUMMARY_NOQUANTILES ? MTR_SUMMARY_NOQUANTILES
+                                                                     : MTR_SUMMARY_GAUGES;
+    if (m->delta_ttl_s > 0) {
+        mc.delta_ttl_s = (int64_t)m->delta_ttl_s;
+    }
+    mc.scope_metadata_as_tags = m->instrumentation_scope_metadata_as_tags;
+    const char *reason = NULL;
+    d->mtr = mtr_new(&mc, (uint64_t)o2d_realtime_ns(), &reason);
+    if (d->mtr == NULL) {
+        o2d_logf(O2D_LOG_ERROR, "datadog metrics: cannot make the translator: %s",
+                 reason != NULL ? reason : "out of memory");
+        o2d_free(d);
+        return reason != NULL ? O2D_ERR_CONFIG : O2D_ERR_NOMEM;
+    }
+    for (int i = 0; i < MTR_DROP_N; i++) {
+        atomic_init(&d->dropped[i], 0);
+    }
+    atomic_init(&d->points, 0);
     *out = &d->base;
     return O2D_OK;
 }

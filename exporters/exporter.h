@@ -33,6 +33,15 @@ struct exporter_metrics {
     uint64_t logs_translated;    /* log records written as Datadog log objects and queued */
     uint64_t logs_truncated;     /* of those, with their message cut to the 1 MB entry limit */
     uint64_t logs_genai_skipped; /* gen_ai event records left to LLM Obs, not sent as logs */
+    int has_metrics;             /* the metrics exporter: */
+    uint64_t metric_points;      /* OTLP data points it translated */
+    size_t n_metric_drops;       /* entries of metric_drops[] */
+    struct {
+        const char *reason; /* closed set (mtr_drop_name) */
+        uint64_t points;
+    } metric_drops[8];
+    uint64_t metric_cache_entries; /* cumulative-to-delta cache: series remembered */
+    uint64_t metric_cache_evicted; /* entries evicted (TTL or capacity) */
 };
 
 /* exporters.debug.verbosity */

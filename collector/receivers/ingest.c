@@ -87,6 +87,7 @@ struct ingest {
     atomic_uint_fast64_t refused[O2D_TRANSPORT_COUNT][SIG_SLOTS][INGEST_REFUSED_N];
     atomic_uint_fast64_t refused_items[O2D_TRANSPORT_COUNT][3][INGEST_REFUSED_N];
     atomic_uint_fast64_t metric_points_dropped;
+    int metrics_forwarded; /* set before the receivers start */
     /* ingest_request durations; each bucket alone, made cumulative when written. */
     atomic_uint_fast64_t latency[O2D_TRANSPORT_COUNT][LATENCY_BOUNDS + 1];
     atomic_uint_fast64_t latency_sum_ns[O2D_TRANSPORT_COUNT];
@@ -371,15 +372,21 @@ static struct ingest_tls *thread_state(struct ingest *ing)
     return t;
 }
 
+void ingest_set_metrics_forwarded(struct ingest *ing, int on)
+{
+    ing->metrics_forwarded = on;
+}
+
 static void warn_metrics_once(struct ingest *ing)
 {
     int expected = 0;
     if (atomic_compare_exchange_strong(&ing->metrics_warned, &expected, 1)) {
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_WARN,
-                      "metrics are accepted but not forwarded: otel2dd sends traces and "
-                      "LLM Observability data only; set OTEL_METRICS_EXPORTER=none in the "
-                      "application to stop sending them");
+                      "metrics are accepted but not forwarded: no exporter sends them "
+                      "(exporters.datadog.metrics.enabled false, or agent mode without an "
+                      "API key); set OTEL_METRICS_EXPORTER=none in the application to stop "
+                      "sending them");
         o2d_log_end(&l);
     }
 }
@@ -535,7 +542,7 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         decoded_items = req.accepted + req.rejected;
         goto out;
     }
-    if (sig == OTLP_SIGNAL_METRICS) {
+    if (sig == OTLP_SIGNAL_METRICS && !ing->metrics_forwarded) {
         /* Counted once taken: a refused request comes back, and would count twice. */
         warn_metrics_once(ing);
         atomic_fetch_add_explicit(&ing->metric_points_dropped, req.accepted, memory_order_relaxed);
@@ -704,8 +711,7 @@ void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
         }
     }
     prom_family(w, "otel2dd_receiver_unforwarded_metric_points_total", PROM_COUNTER,
-                "Metric data points accepted but not forwarded: otel2dd sends traces and LLM "
-                "Observability data only.");
+                "Metric data points accepted but not forwarded: no exporter sends metrics.");
     prom_sample_u64(w, "otel2dd_receiver_unforwarded_metric_points_total", NULL, 0,
                     atomic_load(&ing->metric_points_dropped));
     prom_family(w, "otel2dd_receiver_buffered_bytes", PROM_GAUGE,

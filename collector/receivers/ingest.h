@@ -48,6 +48,9 @@ typedef int (*ingest_submit_fn)(void *ctx, enum o2d_transport tr, const struct o
 
 /* Borrows submit_ctx (the pipeline); memory_limit is the budget of ingest_reserve(). */
 int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx, size_t memory_limit);
+/* Whether metrics go anywhere (an exporter sends them): when not, taken metrics requests are
+ * counted as not forwarded and a warning says so once. Set before the receivers start. */
+void ingest_set_metrics_forwarded(struct ingest *ing, int on);
 void ingest_free(struct ingest *ing);
 
 /*

@@ -159,8 +159,12 @@ CLOSED = {
     "reason": {"invalid", "too_large", "unsupported", "not_found", "method_not_allowed",
                "timeout", "memory_limit", "queue_full", "shutdown", "out_of_memory", "internal",
                "rejected_4xx", "retries_exhausted", "read_header_timeout", "evicted",
-               "refused_max_connections", "refused_fd_limit"},
-    "exporter": {"datadog_traces", "datadog_stats", "llmobs", "datadog_logs", "debug"},
+               "refused_max_connections", "refused_fd_limit",
+               # otel2dd_metric_points_dropped_total (mtr_drop_name)
+               "nan_or_inf", "no_recorded_value", "out_of_order", "unsupported_temporality",
+               "malformed", "too_many_observations"},
+    "exporter": {"datadog_traces", "datadog_stats", "llmobs", "datadog_logs", "datadog_series",
+                 "datadog_sketches", "debug"},
     "kind": {"apm", "llmobs"},
     "cause": {"root", "deadline", "bound"},
     "outcome": {"joined", "unmatched"},
@@ -176,7 +180,8 @@ def dd_config(intake):
         "retry_on_failure": {"max_elapsed_time": "60s"},
         "llmobs": {"endpoint": intake.url, "ml_app": "metrics-e2e",
                    "trace_buffer": {"timeout": "1s"}},
-        "logs": {"endpoint": intake.url}}},
+        "logs": {"endpoint": intake.url},
+        "metrics": {"endpoint": intake.url}}},
         "receivers": {"otlp": {"protocols": {
             "http": {"max_request_body_size": 65536},
             "grpc": {"max_recv_msg_size_mib": 1}}}}}
@@ -266,7 +271,9 @@ class Metrics(IntakeTestCase):
             self.assertEqual(v(acc, transport="grpc", signal="metrics"), 0)
             self.assertEqual(v("otel2dd_receiver_rejected_items_total", transport="grpc",
                                signal="traces"), 2)
-            self.assertEqual(v("otel2dd_receiver_unforwarded_metric_points_total"), 4)
+            # metrics go on to Datadog: translated, none left unforwarded
+            self.assertEqual(v("otel2dd_receiver_unforwarded_metric_points_total"), 0)
+            self.assertEqual(v("otel2dd_translated_metric_points_total"), 4)
             ref = "otel2dd_receiver_refused_requests_total"
             want_refused = {
                 ("http", "traces", "invalid"): 1,
@@ -329,7 +336,8 @@ class Metrics(IntakeTestCase):
                              {("datadog_traces", r) for r in (
                                  "queue_full", "rejected_4xx", "retries_exhausted", "too_large",
                                  "shutdown")} |
-                             {(ex, r) for ex in ("llmobs", "datadog_stats", "datadog_logs") for r in (
+                             {(ex, r) for ex in ("llmobs", "datadog_stats", "datadog_logs",
+                                                 "datadog_series", "datadog_sketches") for r in (
                                  "queue_full", "rejected_4xx", "retries_exhausted", "too_large",
                                  "shutdown")})
             self.assertEqual(sum(s.value for s in drops), 0)
