@@ -192,10 +192,10 @@ static const char *arena_str(struct o2d_arena *a, const char *p, size_t n)
  * mapping-go's MapMetrics gets them (metrics_translator.go: source and
  * attributes.TagsFromAttributes; the Fargate task tag).
  */
-static int dm_resource(void *ctx, const OtlpResource *res, struct o2d_arena *a,
-                       const char *const **tags, size_t *ntags, const char **host)
+int datadog_metrics_resource(void *ctx, const OtlpResource *res, struct o2d_arena *a,
+                             const char *const **tags, size_t *ntags, const char **host)
 {
-    const struct dm_exporter *d = ctx;
+    const struct datadog_config *cfg = ctx;
     OtlpKeyValue *const *attrs = res != NULL ? res->attributes : NULL;
     size_t nattrs = res != NULL ? res->n_attributes : 0;
     struct res_source src;
@@ -208,7 +208,7 @@ static int dm_resource(void *ctx, const OtlpResource *res, struct o2d_arena *a,
     if ((rv = res_tags_from_attributes(a, attrs, nattrs, &t, &nt)) != O2D_OK) {
         return rv;
     }
-    int all = d->cfg->metrics.resource_attributes_as_tags;
+    int all = cfg->metrics.resource_attributes_as_tags;
     size_t cap = nt + 1 + (all ? nattrs : 0);
     const char **out = o2d_arena_alloc(a, cap * sizeof(*out));
     if (out == NULL) {
@@ -255,7 +255,7 @@ static int dm_resource(void *ctx, const OtlpResource *res, struct o2d_arena *a,
     } else if (src.found) {
         *host = arena_str(a, src.hostname.p, src.hostname.n);
     } else {
-        *host = d->cfg->hostname[0] != '\0' ? d->cfg->hostname : NULL;
+        *host = cfg->hostname[0] != '\0' ? cfg->hostname : NULL;
     }
     return O2D_OK;
 }
@@ -268,8 +268,8 @@ static int dm_submit(struct exporter *e, const char *transport, const struct otl
         return O2D_OK;
     }
     struct mtr_result res;
-    int rv = mtr_translate(d->mtr, req->msg.metrics, (uint64_t)o2d_realtime_ns(), dm_resource, d,
-                           req->arena, &res);
+    int rv = mtr_translate(d->mtr, req->msg.metrics, (uint64_t)o2d_realtime_ns(),
+                           datadog_metrics_resource, (void *)d->cfg, req->arena, &res);
     if (rv != O2D_OK) {
         return rv;
     }
@@ -443,6 +443,36 @@ static void dm_destroy(struct exporter *e)
     o2d_free(d);
 }
 
+struct mtr_translator *datadog_metrics_translator_new(const struct datadog_config *cfg,
+                                                      uint64_t start_ns)
+{
+    struct mtr_config mc;
+    mtr_config_default(&mc);
+    const struct datadog_metrics_config *m = &cfg->metrics;
+    mc.hist_mode = m->histogram_mode == DATADOG_HIST_COUNTERS    ? MTR_HIST_COUNTERS
+                   : m->histogram_mode == DATADOG_HIST_NOBUCKETS ? MTR_HIST_NOBUCKETS
+                                                                 : MTR_HIST_DISTRIBUTIONS;
+    mc.send_aggregation_metrics = m->histogram_aggregations;
+    mc.cumul_mode = m->cumulative_mode == DATADOG_CUMULATIVE_RAW_VALUE ? MTR_CUMUL_RAW_VALUE
+                                                                       : MTR_CUMUL_TO_DELTA;
+    mc.initial_mode = m->initial_value == DATADOG_INITIAL_DROP   ? MTR_INITIAL_DROP
+                      : m->initial_value == DATADOG_INITIAL_KEEP ? MTR_INITIAL_KEEP
+                                                                 : MTR_INITIAL_AUTO;
+    mc.summary_mode = m->summary_mode == DATADOG_SUMMARY_NOQUANTILES ? MTR_SUMMARY_NOQUANTILES
+                                                                     : MTR_SUMMARY_GAUGES;
+    if (m->delta_ttl_s > 0) {
+        mc.delta_ttl_s = (int64_t)m->delta_ttl_s;
+    }
+    mc.scope_metadata_as_tags = m->instrumentation_scope_metadata_as_tags;
+    const char *reason = NULL;
+    struct mtr_translator *t = mtr_new(&mc, start_ns, &reason);
+    if (t == NULL) {
+        o2d_logf(O2D_LOG_ERROR, "datadog metrics: cannot make the translator: %s",
+                 reason != NULL ? reason : "out of memory");
+    }
+    return t;
+}
+
 static const struct exporter_type datadog_metrics_exporter_type = {
     .name = "datadog_metrics",
     .start = dm_start,
@@ -472,31 +502,10 @@ int datadog_metrics_exporter_new(struct exporter **out, const struct datadog_con
     snprintf(d->series_url, sizeof(d->series_url), "%s/api/v2/series", base);
     snprintf(d->sketches_url, sizeof(d->sketches_url), "%s/api/beta/sketches", base);
     snprintf(d->wire.key_header, sizeof(d->wire.key_header), "DD-API-KEY: %s", cfg->api_key);
-    struct mtr_config mc;
-    mtr_config_default(&mc);
-    const struct datadog_metrics_config *m = &cfg->metrics;
-    mc.hist_mode = m->histogram_mode == DATADOG_HIST_COUNTERS    ? MTR_HIST_COUNTERS
-                   : m->histogram_mode == DATADOG_HIST_NOBUCKETS ? MTR_HIST_NOBUCKETS
-                                                                 : MTR_HIST_DISTRIBUTIONS;
-    mc.send_aggregation_metrics = m->histogram_aggregations;
-    mc.cumul_mode = m->cumulative_mode == DATADOG_CUMULATIVE_RAW_VALUE ? MTR_CUMUL_RAW_VALUE
-                                                                       : MTR_CUMUL_TO_DELTA;
-    mc.initial_mode = m->initial_value == DATADOG_INITIAL_DROP   ? MTR_INITIAL_DROP
-                      : m->initial_value == DATADOG_INITIAL_KEEP ? MTR_INITIAL_KEEP
-                                                                 : MTR_INITIAL_AUTO;
-    mc.summary_mode = m->summary_mode == DATADOG_SUMMARY_NOQUANTILES ? MTR_SUMMARY_NOQUANTILES
-                                                                     : MTR_SUMMARY_GAUGES;
-    if (m->delta_ttl_s > 0) {
-        mc.delta_ttl_s = (int64_t)m->delta_ttl_s;
-    }
-    mc.scope_metadata_as_tags = m->instrumentation_scope_metadata_as_tags;
-    const char *reason = NULL;
-    d->mtr = mtr_new(&mc, (uint64_t)o2d_realtime_ns(), &reason);
+    d->mtr = datadog_metrics_translator_new(cfg, (uint64_t)o2d_realtime_ns());
     if (d->mtr == NULL) {
-        o2d_logf(O2D_LOG_ERROR, "datadog metrics: cannot make the translator: %s",
-                 reason != NULL ? reason : "out of memory");
         o2d_free(d);
-        return reason != NULL ? O2D_ERR_CONFIG : O2D_ERR_NOMEM;
+        return O2D_ERR_CONFIG;
     }
     for (int i = 0; i < MTR_DROP_N; i++) {
         atomic_init(&d->dropped[i], 0);

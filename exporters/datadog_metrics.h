@@ -18,6 +18,8 @@
 #include <stdint.h>
 
 #include "dd_metrics.h"
+#include "o2d_arena.h"
+#include "otlp.h"
 
 struct exporter;
 struct http_client;
@@ -48,8 +50,8 @@ enum datadog_summary_mode {
 
 /* exporters.datadog.metrics; defaults as the Collector exporter's CreateDefaultConfig. */
 struct datadog_metrics_config {
-    int enabled;         /* metrics.enabled, default true (not a Collector key) */
-    char endpoint[512];  /* metrics.endpoint: base URL replacing https://api.<site> */
+    int enabled;          /* metrics.enabled, default true (not a Collector key) */
+    char endpoint[512];   /* metrics.endpoint: base URL replacing https://api.<site> */
     uint64_t delta_ttl_s; /* metrics.delta_ttl: seconds a cumulative series is remembered, 3600 */
     int resource_attributes_as_tags;            /* default false */
     int instrumentation_scope_metadata_as_tags; /* default true */
@@ -95,5 +97,18 @@ int datadog_metrics_exporter_new(struct exporter **out, const struct datadog_con
  * body alone is counted dropped (too_large) by the delivery layer.
  */
 int datadog_metrics_submit(struct exporter *e, const struct ddm_batch *b, uint64_t origin);
+
+struct mtr_translator;
+/* A metrics translator (translate/metrics/mtr.h) with cfg's exporters.datadog.metrics
+ * settings; start_ns as mtr_new's. NULL (logged) when it cannot be made. For the exporter,
+ * and for `otel2dd translate`. */
+struct mtr_translator *datadog_metrics_translator_new(const struct datadog_config *cfg,
+                                                      uint64_t start_ns);
+/* mtr_resource_fn with ctx the const struct datadog_config *: a resource's tags (the
+ * attributes.TagsFromAttributes table; task_arn on ECS Fargate; every attribute with
+ * metrics.resource_attributes_as_tags) and host (the source's; none on Fargate; else the
+ * configured hostname). */
+int datadog_metrics_resource(void *ctx, const OtlpResource *res, struct o2d_arena *a,
+                             const char *const **tags, size_t *ntags, const char **host);
 
 #endif

@@ -1,16 +1,19 @@
 /*
  * translate_cmd.c: `otel2dd translate [--config FILE] [--signal S] [FILE|-]`. Reads one
- * ExportLogsServiceRequest (--signal logs, or OTLP/JSON with "resourceLogs", or protobuf that
- * is not a trace request) and prints the Datadog log objects it becomes ({"logs":[...]}).
- * Otherwise reads one ExportTraceServiceRequest (OTLP protobuf, or OTLP/JSON when it starts
- * with '{'), and
- * prints as JSON what otel2dd would send for it, sending nothing: the AgentPayload (field
- * names of the Datadog proto, 64-bit integers as decimal strings) and the APM stats it adds
- * (the msgpack StatsPayloads, as JSON), and the LLM Observability span events ("llmobs": the
- * objects that go in the envelopes' "spans"; the request alone decides their parents, as if
- * the trace buffer's deadline had passed). Users run it to see why a span maps as it does;
- * the golden tests run it on every fixture. The mapping options come from the same
- * configuration (and DD_SERVICE, DD_ENV, DD_VERSION) as the running collector.
+ * ExportMetricsServiceRequest (--signal metrics, or OTLP/JSON with "resourceMetrics", or
+ * protobuf that is neither a trace nor a logs request) and prints the Datadog series and
+ * sketches it becomes ({"series":[...],"sketches":[...]}), as a translator that has seen
+ * nothing before would (a cumulative series' first point counts whole by the `auto` rule only
+ * as the first point of its metric). Or reads one ExportLogsServiceRequest (--signal logs, or
+ * OTLP/JSON with "resourceLogs", or protobuf that is not a trace request) and prints the Datadog
+ * log objects it becomes ({"logs":[...]}). Otherwise reads one ExportTraceServiceRequest (OTLP
+ * protobuf, or OTLP/JSON when it starts with '{'), and prints as JSON what otel2dd would send for
+ * it, sending nothing: the AgentPayload (field names of the Datadog proto, 64-bit integers as
+ * decimal strings) and the APM stats it adds (the msgpack StatsPayloads, as JSON), and the LLM
+ * Observability span events ("llmobs": the objects that go in the envelopes' "spans"; the request
+ * alone decides their parents, as if the trace buffer's deadline had passed). Users run it to see
+ * why a span maps as it does; the golden tests run it on every fixture. The mapping options come
+ * from the same configuration (and DD_SERVICE, DD_ENV, DD_VERSION) as the running collector.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,10 +27,12 @@
 #include "apm.h"
 #include "config.h"
 #include "datadog/trace/agent_payload.pb-c.h"
+#include "datadog_metrics.h"
 #include "llmobs_buffer.h"
 #include "llmobs_exporter.h"
 #include "logs.h"
 #include "logs_exporter.h"
+#include "mtr.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
@@ -195,14 +200,17 @@ static int print_llmobs(struct o2d_buf *out, const OtlpTraceReq *req,
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: otel2dd translate [--config FILE] [--signal traces|logs] [FILE|-]\n"
+    fprintf(f, "usage: otel2dd translate [--config FILE] [--signal traces|logs|metrics] "
+               "[FILE|-]\n"
                "\n"
                "Reads one OTLP ExportTraceServiceRequest (protobuf, or OTLP/JSON) from FILE or\n"
                "standard input and prints, as JSON, the Datadog AgentPayload, APM stats and\n"
                "LLM Observability span events otel2dd would send for it; or one\n"
-               "ExportLogsServiceRequest and the Datadog log objects it becomes. Without\n"
-               "--signal, OTLP/JSON with \"resourceLogs\" is logs, and protobuf that is not a\n"
-               "valid trace request is tried as logs. Sends nothing.\n");
+               "ExportLogsServiceRequest and the Datadog log objects it becomes; or one\n"
+               "ExportMetricsServiceRequest and the Datadog series and sketches it becomes.\n"
+               "Without --signal, OTLP/JSON with \"resourceLogs\" is logs, with\n"
+               "\"resourceMetrics\" metrics, and protobuf that is not a valid trace request\n"
+               "is tried as logs, then as metrics. Sends nothing.\n");
 }
 
 static int emit_log(void *ctx, const uint8_t *json, size_t len)
@@ -237,6 +245,93 @@ static int print_logs(struct o2d_buf *out, struct o2d_arena *a, const struct otl
     return rv;
 }
 
+static int print_tags(struct o2d_buf *out, const char *const *tags, size_t n, const char *host)
+{
+    int rv = o2d_buf_append_str(out, ",\"tags\":[");
+    for (size_t i = 0; rv == O2D_OK && i < n; i++) {
+        rv = i > 0 ? o2d_buf_append_str(out, ",") : O2D_OK;
+        rv = rv == O2D_OK ? o2d_json_append_string(out, tags[i], strlen(tags[i])) : rv;
+    }
+    rv = rv == O2D_OK ? o2d_buf_append_str(out, "],\"host\":") : rv;
+    if (rv == O2D_OK) {
+        rv = host != NULL ? o2d_json_append_string(out, host, strlen(host))
+                          : o2d_buf_append_str(out, "null");
+    }
+    return rv;
+}
+
+/* {"series":[...],"sketches":[...],"points":n,"dropped":{...}} for a metrics request. */
+static int print_metrics(struct o2d_buf *out, struct o2d_arena *a, const struct otlp_request *req,
+                         const struct o2d_config *cfg)
+{
+    static const char *const types[] = {"unspecified", "count", "rate", "gauge"};
+    struct mtr_translator *t = datadog_metrics_translator_new(&cfg->datadog, 0);
+    if (t == NULL) {
+        return O2D_ERR_CONFIG;
+    }
+    struct mtr_result res;
+    int rv = mtr_translate(t, req->msg.metrics, (uint64_t)o2d_realtime_ns(),
+                           datadog_metrics_resource, (void *)&cfg->datadog, a, &res);
+    mtr_free(t);
+    const struct ddm_batch *b = &res.batch;
+    rv = rv == O2D_OK ? o2d_buf_append_str(out, "{\"series\":[") : rv;
+    for (size_t i = 0; rv == O2D_OK && i < b->nseries; i++) {
+        const struct ddm_series *p = &b->series[i];
+        rv = o2d_buf_append_str(out, i > 0 ? ",\n{\"metric\":" : "\n{\"metric\":");
+        rv = rv == O2D_OK ? o2d_json_append_string(out, p->name, strlen(p->name)) : rv;
+        rv = rv == O2D_OK ? o2d_buf_printf(out,
+                                           ",\"type\":\"%s\",\"ts\":%" PRId64
+                                           ",\"value\":%.17g,\"interval\":%" PRId64,
+                                           types[(unsigned)p->type < 4 ? p->type : 0], p->ts_s,
+                                           p->value, p->interval_s)
+                          : rv;
+        rv = rv == O2D_OK ? print_tags(out, p->tags, p->ntags, p->host) : rv;
+        rv = rv == O2D_OK ? o2d_buf_append_str(out, "}") : rv;
+    }
+    rv = rv == O2D_OK ? o2d_buf_append_str(out, "],\"sketches\":[") : rv;
+    for (size_t i = 0; rv == O2D_OK && i < b->nsketches; i++) {
+        const struct ddm_sketch *k = &b->sketches[i];
+        rv = o2d_buf_append_str(out, i > 0 ? ",\n{\"metric\":" : "\n{\"metric\":");
+        rv = rv == O2D_OK ? o2d_json_append_string(out, k->name, strlen(k->name)) : rv;
+        rv = rv == O2D_OK ? o2d_buf_printf(out,
+                                           ",\"ts\":%" PRId64 ",\"cnt\":%" PRId64
+                                           ",\"min\":%.17g,\"max\":%.17g,\"avg\":%.17g,"
+                                           "\"sum\":%.17g",
+                                           k->ts_s, k->cnt, k->min, k->max, k->avg, k->sum)
+                          : rv;
+        rv = rv == O2D_OK ? print_tags(out, k->tags, k->ntags, k->host) : rv;
+        rv = rv == O2D_OK ? o2d_buf_append_str(out, ",\"k\":[") : rv;
+        for (size_t j = 0; rv == O2D_OK && j < k->nbins; j++) {
+            rv = o2d_buf_printf(out, j > 0 ? ",%d" : "%d", (int)k->k[j]);
+        }
+        rv = rv == O2D_OK ? o2d_buf_append_str(out, "],\"n\":[") : rv;
+        for (size_t j = 0; rv == O2D_OK && j < k->nbins; j++) {
+            rv = o2d_buf_printf(out, j > 0 ? ",%u" : "%u", (unsigned)k->n[j]);
+        }
+        rv = rv == O2D_OK ? o2d_buf_append_str(out, "]}") : rv;
+    }
+    rv = rv == O2D_OK ? o2d_buf_printf(out, "],\"points\":%" PRIu64 ",\"dropped\":{", res.points)
+                      : rv;
+    int any = 0;
+    for (int i = 0; rv == O2D_OK && i < MTR_DROP_N; i++) {
+        if (res.dropped[i] > 0) {
+            rv = o2d_buf_printf(out, "%s\"%s\":%" PRIu64, any++ ? "," : "",
+                                mtr_drop_name((enum mtr_drop)i), res.dropped[i]);
+        }
+    }
+    return rv == O2D_OK ? o2d_buf_append_str(out, "}}\n") : rv;
+}
+
+/* Whether OTLP/JSON text names resource metrics (and no resource spans or logs). */
+static int json_is_metrics(const struct o2d_buf *in)
+{
+    const char *t = (const char *)in->data;
+    return (memmem(t, in->len, "\"resourceMetrics\"", 17) != NULL ||
+            memmem(t, in->len, "\"resource_metrics\"", 18) != NULL) &&
+           memmem(t, in->len, "\"resourceSpans\"", 15) == NULL &&
+           memmem(t, in->len, "\"resourceLogs\"", 14) == NULL;
+}
+
 /* Whether OTLP/JSON text names resource logs (and no resource spans) at its top level. */
 static int json_is_logs(const struct o2d_buf *in)
 {
@@ -265,8 +360,10 @@ int translate_main(int argc, char **argv)
             config_path = optarg;
             break;
         case 's':
-            if (strcmp(optarg, "traces") != 0 && strcmp(optarg, "logs") != 0) {
-                fprintf(stderr, "otel2dd translate: --signal: traces or logs, not '%s'\n", optarg);
+            if (strcmp(optarg, "traces") != 0 && strcmp(optarg, "logs") != 0 &&
+                strcmp(optarg, "metrics") != 0) {
+                fprintf(stderr, "otel2dd translate: --signal: traces, logs or metrics, not '%s'\n",
+                        optarg);
                 return 2;
             }
             signal = optarg;
@@ -325,9 +422,11 @@ int translate_main(int argc, char **argv)
 
     struct otlp_request req;
     const char *reason = NULL;
-    int logs =
-        signal != NULL ? strcmp(signal, "logs") == 0 : enc == OTLP_ENC_JSON && json_is_logs(&in);
-    if (!logs) {
+    int metrics = signal != NULL ? strcmp(signal, "metrics") == 0
+                                 : enc == OTLP_ENC_JSON && json_is_metrics(&in);
+    int logs = signal != NULL ? strcmp(signal, "logs") == 0
+                              : !metrics && enc == OTLP_ENC_JSON && json_is_logs(&in);
+    if (!logs && !metrics) {
         rv = otlp_decode(&arena, OTLP_SIGNAL_TRACES, enc, in.data, in.len, &req, &reason);
         /* protobuf does not say what it is: one that is no trace request may be logs */
         logs = rv != O2D_OK && signal == NULL && enc == OTLP_ENC_PROTOBUF;
@@ -336,12 +435,47 @@ int translate_main(int argc, char **argv)
         const char *lreason = NULL;
         o2d_arena_reset(&arena);
         rv = otlp_decode(&arena, OTLP_SIGNAL_LOGS, enc, in.data, in.len, &req, &lreason);
-        if (rv != O2D_OK) {
+        /* ... or metrics */
+        metrics = rv != O2D_OK && signal == NULL && enc == OTLP_ENC_PROTOBUF;
+        if (rv != O2D_OK && !metrics) {
             fprintf(stderr,
                     "otel2dd translate: '%s' is not a valid %s ExportLogsServiceRequest: %s\n",
                     input, enc == OTLP_ENC_JSON ? "OTLP/JSON" : "OTLP protobuf", lreason);
             goto out;
         }
+    }
+    if (metrics) {
+        const char *mreason = NULL;
+        o2d_arena_reset(&arena);
+        rv = otlp_decode(&arena, OTLP_SIGNAL_METRICS, enc, in.data, in.len, &req, &mreason);
+        if (rv != O2D_OK) {
+            if (signal == NULL && enc == OTLP_ENC_PROTOBUF) {
+                fprintf(stderr,
+                        "otel2dd translate: '%s' is no valid OTLP protobuf trace, logs or metrics "
+                        "request (as metrics: %s); --signal says which it is\n",
+                        input, mreason);
+            } else {
+                fprintf(stderr,
+                        "otel2dd translate: '%s' is not a valid %s ExportMetricsServiceRequest: "
+                        "%s\n",
+                        input, enc == OTLP_ENC_JSON ? "OTLP/JSON" : "OTLP protobuf", mreason);
+            }
+            goto out;
+        }
+        rv = print_metrics(&out, &arena, &req, &cfg);
+        if (rv != O2D_OK) {
+            fprintf(stderr, "otel2dd translate: cannot translate the metrics: %s\n",
+                    o2d_strerror(rv));
+            goto out;
+        }
+        if (fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+            fprintf(stderr, "otel2dd translate: cannot write the result: %s\n", strerror(errno));
+            goto out;
+        }
+        exit_code = 0;
+        goto out;
+    }
+    if (logs) {
         if (req.rejected > 0) {
             fprintf(stderr, "otel2dd translate: %zu log records rejected: %s\n", req.rejected,
                     req.reject_reason);
