@@ -445,12 +445,12 @@ static void logs_ids_are_optional_but_sized(void **state)
     assert_string_equal(out.reject_reason, "log record span_id must be empty or 8 bytes");
 }
 
-static void metrics_count_points_shallowly(void **state)
+static void metrics_count_points(void **state)
 {
     struct fixture *f = *state;
-    /* ResourceMetrics{ScopeMetrics{Metric{name "m", sum{3 points}}, Metric{gauge{1}}}} with
-     * the points' content left opaque. */
-    static const uint8_t point[] = {0x39, 1, 2, 3, 4, 5, 6, 7, 8}; /* as_double, fixed64 */
+    /* ResourceMetrics{ScopeMetrics{Metric{name "m", sum{3 points}}, Metric{gauge{1}}}}; each
+     * point is NumberDataPoint{as_double}, decoded. */
+    static const uint8_t point[] = {0x21, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f}; /* as_double 1.5 */
     struct o2d_buf m1, m2, sm, rm, req;
     o2d_buf_init(&m1, 4096);
     o2d_buf_init(&m2, 4096);
@@ -490,6 +490,19 @@ static void metrics_count_points_shallowly(void **state)
     const char *reason;
     assert_int_equal(decode(f, OTLP_SIGNAL_METRICS, req.data, req.len, &out, &reason), O2D_OK);
     assert_int_equal(out.accepted, 4);
+    const OtlpNumberPoint *p =
+        out.msg.metrics->resource_metrics[0]->scope_metrics[0]->metrics[0]->sum->data_points[2];
+    assert_int_equal(p->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
+    assert_true(p->as_double == 1.5);
+    /* A point whose bytes are not a NumberDataPoint makes the whole request invalid, as a bad
+     * span does: attributes (field 7) with a fixed64 wire type. */
+    size_t at = req.len - sizeof(point);
+    assert_int_equal(memcmp(req.data + at, point, sizeof(point)), 0);
+    req.data[at] = 0x39;
+    assert_int_equal(decode(f, OTLP_SIGNAL_METRICS, req.data, req.len, &out, &reason),
+                     O2D_ERR_INVALID);
+    assert_string_equal(reason, "wrong wire type for a known field");
     o2d_buf_cleanup(&m1);
     o2d_buf_cleanup(&m2);
     o2d_buf_cleanup(&sm);
@@ -513,7 +526,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(arena_limit_gives_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_allocations_are_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(logs_ids_are_optional_but_sized, setup, teardown),
-        cmocka_unit_test_setup_teardown(metrics_count_points_shallowly, setup, teardown),
+        cmocka_unit_test_setup_teardown(metrics_count_points, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
