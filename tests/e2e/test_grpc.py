@@ -19,7 +19,6 @@ import gzip
 import os
 import select
 import socket
-import struct
 import sys
 import time
 import unittest
@@ -97,8 +96,8 @@ def metrics_req(points):
     sm = req.resource_metrics.add().scope_metrics.add()
     m = sm.metrics.add()
     m.name = "requests"
-    # a NumberDataPoint with as_double = 1.0 (field 4, fixed64)
-    m.gauge.data_points.extend([b"\x21" + struct.pack("<d", 1.0)] * points)
+    for _ in range(points):
+        m.gauge.data_points.add().as_double = 1.0
     return req.SerializeToString()
 
 

@@ -1,7 +1,7 @@
 /*
- * fuzz_metrics.c: the metrics path: bytes -> otlp_decode (protobuf) -> mtr_translate (point
- * decoding, histograms, sketches, the delta cache) with every mode, one translator kept across
- * inputs so that the cache sees sequences.
+ * fuzz_metrics.c: the metrics path: bytes -> otlp_decode (protobuf, every data point decoded)
+ * -> mtr_translate (histograms, sketches, the delta cache) with every mode, one translator kept
+ * across inputs so that the cache sees sequences.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -2,7 +2,8 @@
  * otlp_json_ref.c: the reference for test_otlp_json_diff.c, included by it and built nowhere
  * else. It is the OTLP/JSON decoder as it was before otlp_json.c became a streaming one:
  * jansson parses the whole body into a tree, then a walk builds the messages. The one rule
- * added since is a string field holding "\u0000", refused as otlp_json.c refuses it. Kept
+ * added since is a string field holding "\u0000", refused as otlp_json.c refuses it, and
+ * metrics decoded whole (they were only counted then), written here as a walk too. Kept
  * only as a second, independently shaped implementation of the same rules to compare with.
  */
 #include <jansson.h>
@@ -19,10 +20,6 @@ typedef Opentelemetry__Proto__Trace__V1__Status OtlpStatus;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope OtlpScope;
 typedef Opentelemetry__Proto__Common__V1__ArrayValue OtlpArrayValue;
 typedef Opentelemetry__Proto__Common__V1__KeyValueList OtlpKeyValueList;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ResourceMetrics OtlpResourceMetrics;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ScopeMetrics OtlpScopeMetrics;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__Metric OtlpMetric;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__DataPoints OtlpDataPoints;
 
 static const char REASON_NOT_JSON[] = "body is not valid JSON";
 static const char REASON_TOO_LARGE[] = "decoded request exceeds the memory limit";
@@ -927,22 +924,360 @@ static int decode_logs(struct jdec *d, json_t *root, void **msg)
     return O2D_OK;
 }
 
-/* ---- metrics: shallow, data points are counted, not decoded ---- */
+/* ---- metrics ---- */
 
-static const struct {
-    const char *json_name;
-    const char *proto_name;
-    Opentelemetry__Proto__Collector__Metrics__V1__Metric__DataCase data_case;
-} metric_kinds[] = {
-    {"gauge", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_GAUGE},
-    {"sum", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUM},
-    {"histogram", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_HISTOGRAM},
-    {"exponentialHistogram", "exponential_histogram",
-     OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM},
-    {"summary", NULL, OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUMMARY},
-};
+#define MCASE(msg, c) OPENTELEMETRY__PROTO__METRICS__V1__##msg##__##c
 
-static int decode_data_points(struct jdec *d, json_t *v, OtlpDataPoints **out)
+/* proto3 JSON doubles: a number, or the non-finite ones spelled as these strings. */
+static int to_double(json_t *v, double *out)
+{
+    const char *s = json_string_value(v);
+    if (json_is_number(v)) {
+        *out = json_number_value(v);
+    } else if (s != NULL && json_string_length(v) == 3 && strcmp(s, "NaN") == 0) {
+        *out = NAN;
+    } else if (s != NULL && json_string_length(v) == 8 && strcmp(s, "Infinity") == 0) {
+        *out = INFINITY;
+    } else if (s != NULL && json_string_length(v) == 9 && strcmp(s, "-Infinity") == 0) {
+        *out = -INFINITY;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* *present (when not NULL) says whether the member was there. */
+static int get_double(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
+                      const char *bad, double *out, int *present)
+{
+    json_t *v = field(obj, json_name, proto_name);
+    if (v == NULL) {
+        return O2D_OK;
+    }
+    if (!to_double(v, out)) {
+        return invalid(d, bad);
+    }
+    if (present != NULL) {
+        *present = 1;
+    }
+    return O2D_OK;
+}
+
+static int get_i32(struct jdec *d, json_t *obj, const char *json_name, const char *bad,
+                   int32_t *out)
+{
+    json_t *v = field(obj, json_name, NULL);
+    int64_t x;
+    if (v == NULL) {
+        return O2D_OK;
+    }
+    if (!to_int64(v, INT32_MIN, INT32_MAX, &x)) {
+        return invalid(d, bad);
+    }
+    *out = (int32_t)x;
+    return O2D_OK;
+}
+
+/* A repeated uint64 (u64 != NULL) or double member, into an arena array. */
+static int get_numbers(struct jdec *d, json_t *obj, const char *json_name, const char *proto_name,
+                       const char *bad, const char *bad_array, size_t *n_out, uint64_t **u64,
+                       double **dbl)
+{
+    json_t *arr;
+    size_t n;
+    TRY(get_array(d, obj, json_name, proto_name, bad_array, &arr, &n));
+    if (n == 0) {
+        return O2D_OK;
+    }
+    void *p = alloc_array(d, n, 8);
+    if (p == NULL) {
+        return too_large(d);
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(arr, i);
+        int ok = u64 != NULL ? to_uint64(e, UINT64_MAX, &((uint64_t *)p)[i])
+                             : to_double(e, &((double *)p)[i]);
+        if (!ok) {
+            return invalid(d, bad);
+        }
+    }
+    if (u64 != NULL) {
+        *u64 = p;
+    } else {
+        *dbl = p;
+    }
+    *n_out = n;
+    return O2D_OK;
+}
+
+static int decode_times(struct jdec *d, json_t *v, uint64_t *start, uint64_t *time)
+{
+    TRY(get_u64(d, v, "startTimeUnixNano", "start_time_unix_nano",
+                "data point startTimeUnixNano is not a valid fixed64", start));
+    return get_u64(d, v, "timeUnixNano", "time_unix_nano",
+                   "data point timeUnixNano is not a valid fixed64", time);
+}
+
+static int decode_exemplar(struct jdec *d, json_t *v, OtlpExemplar **out)
+{
+    if (!json_is_object(v)) {
+        return invalid(d, "exemplar is not an object");
+    }
+    OtlpExemplar *e = o2d_arena_alloc(d->a, sizeof(*e));
+    if (e == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__exemplar__init(e);
+    TRY(decode_attributes(d, v, "filteredAttributes", "filtered_attributes",
+                          "exemplar filteredAttributes is not an array", &e->n_filtered_attributes,
+                          &e->filtered_attributes));
+    TRY(get_u64(d, v, "timeUnixNano", "time_unix_nano",
+                "exemplar timeUnixNano is not a valid fixed64", &e->time_unix_nano));
+    TRY(get_hex_id(d, v, "spanId", "span_id", "exemplar spanId is not a hex string", &e->span_id));
+    TRY(get_hex_id(d, v, "traceId", "trace_id", "exemplar traceId is not a hex string",
+                   &e->trace_id));
+    json_t *dv = field(v, "asDouble", "as_double");
+    json_t *iv = field(v, "asInt", "as_int");
+    if (dv != NULL && iv != NULL) {
+        return invalid(d, "exemplar has more than one value");
+    }
+    if (dv != NULL) {
+        if (!to_double(dv, &e->as_double)) {
+            return invalid(d, "exemplar asDouble is not a number");
+        }
+        e->value_case = MCASE(EXEMPLAR, VALUE_AS_DOUBLE);
+    } else if (iv != NULL) {
+        if (!to_int64(iv, INT64_MIN, INT64_MAX, &e->as_int)) {
+            return invalid(d, "exemplar asInt is not a valid int64");
+        }
+        e->value_case = MCASE(EXEMPLAR, VALUE_AS_INT);
+    }
+    *out = e;
+    return O2D_OK;
+}
+
+static int decode_exemplars(struct jdec *d, json_t *v, size_t *n_out, OtlpExemplar ***out)
+{
+    json_t *arr;
+    size_t n;
+    TRY(get_array(d, v, "exemplars", NULL, "data point exemplars is not an array", &arr, &n));
+    if (n > 0 && (*out = alloc_array(d, n, sizeof(**out))) == NULL) {
+        return too_large(d);
+    }
+    for (size_t i = 0; i < n; i++) {
+        TRY(decode_exemplar(d, json_array_get(arr, i), &(*out)[i]));
+        (*n_out)++;
+    }
+    return O2D_OK;
+}
+
+static int get_flags(struct jdec *d, json_t *v, uint32_t *out)
+{
+    return get_u32(d, v, "flags", NULL, "data point flags is not a valid uint32", out);
+}
+
+static int get_count(struct jdec *d, json_t *v, uint64_t *out)
+{
+    return get_u64(d, v, "count", NULL, "data point count is not a valid fixed64", out);
+}
+
+/* An upstream `optional double`: its case set when present. */
+static int get_opt(struct jdec *d, json_t *v, const char *name, const char *bad, double *out,
+                   int *case_out, int case_value)
+{
+    int present = 0;
+    TRY(get_double(d, v, name, NULL, bad, out, &present));
+    if (present) {
+        *case_out = case_value;
+    }
+    return O2D_OK;
+}
+
+static int decode_number_point(struct jdec *d, json_t *v, OtlpNumberPoint **out)
+{
+    if (!json_is_object(v)) {
+        return invalid(d, "metric data point is not an object");
+    }
+    OtlpNumberPoint *p = o2d_arena_alloc(d->a, sizeof(*p));
+    if (p == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__number_data_point__init(p);
+    TRY(decode_attributes(d, v, "attributes", NULL, "data point attributes is not an array",
+                          &p->n_attributes, &p->attributes));
+    TRY(decode_times(d, v, &p->start_time_unix_nano, &p->time_unix_nano));
+    TRY(decode_exemplars(d, v, &p->n_exemplars, &p->exemplars));
+    TRY(get_flags(d, v, &p->flags));
+    json_t *dv = field(v, "asDouble", "as_double");
+    json_t *iv = field(v, "asInt", "as_int");
+    if (dv != NULL && iv != NULL) {
+        return invalid(d, "data point has more than one value");
+    }
+    if (dv != NULL) {
+        if (!to_double(dv, &p->as_double)) {
+            return invalid(d, "data point asDouble is not a number");
+        }
+        p->value_case = MCASE(NUMBER_DATA_POINT, VALUE_AS_DOUBLE);
+    } else if (iv != NULL) {
+        if (!to_int64(iv, INT64_MIN, INT64_MAX, &p->as_int)) {
+            return invalid(d, "data point asInt is not a valid int64");
+        }
+        p->value_case = MCASE(NUMBER_DATA_POINT, VALUE_AS_INT);
+    }
+    *out = p;
+    return O2D_OK;
+}
+
+static int decode_histogram_point(struct jdec *d, json_t *v, OtlpHistogramPoint **out)
+{
+    if (!json_is_object(v)) {
+        return invalid(d, "metric data point is not an object");
+    }
+    OtlpHistogramPoint *p = o2d_arena_alloc(d->a, sizeof(*p));
+    if (p == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__histogram_data_point__init(p);
+    int c = 0;
+    TRY(decode_attributes(d, v, "attributes", NULL, "data point attributes is not an array",
+                          &p->n_attributes, &p->attributes));
+    TRY(decode_times(d, v, &p->start_time_unix_nano, &p->time_unix_nano));
+    TRY(get_count(d, v, &p->count));
+    TRY(get_opt(d, v, "sum", "data point sum is not a number", &p->sum, &c,
+                MCASE(HISTOGRAM_DATA_POINT, _SUM_SUM)));
+    p->_sum_case = c;
+    TRY(get_numbers(d, v, "bucketCounts", "bucket_counts",
+                    "data point bucketCounts holds a value that is not a valid uint64",
+                    "data point bucketCounts is not an array", &p->n_bucket_counts,
+                    &p->bucket_counts, NULL));
+    TRY(get_numbers(d, v, "explicitBounds", "explicit_bounds",
+                    "data point explicitBounds holds a value that is not a number",
+                    "data point explicitBounds is not an array", &p->n_explicit_bounds, NULL,
+                    &p->explicit_bounds));
+    TRY(decode_exemplars(d, v, &p->n_exemplars, &p->exemplars));
+    TRY(get_flags(d, v, &p->flags));
+    c = 0;
+    TRY(get_opt(d, v, "min", "data point min is not a number", &p->min, &c,
+                MCASE(HISTOGRAM_DATA_POINT, _MIN_MIN)));
+    p->_min_case = c;
+    c = 0;
+    TRY(get_opt(d, v, "max", "data point max is not a number", &p->max, &c,
+                MCASE(HISTOGRAM_DATA_POINT, _MAX_MAX)));
+    p->_max_case = c;
+    *out = p;
+    return O2D_OK;
+}
+
+static int decode_buckets(struct jdec *d, json_t *obj, const char *name, OtlpExpBuckets **out)
+{
+    json_t *v;
+    TRY(get_object(d, obj, name, NULL, "data point buckets is not an object", &v));
+    if (v == NULL) {
+        return O2D_OK;
+    }
+    OtlpExpBuckets *b = o2d_arena_alloc(d->a, sizeof(*b));
+    if (b == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init(b);
+    TRY(get_i32(d, v, "offset", "buckets offset is not a valid sint32", &b->offset));
+    TRY(get_numbers(d, v, "bucketCounts", "bucket_counts",
+                    "buckets bucketCounts holds a value that is not a valid uint64",
+                    "buckets bucketCounts is not an array", &b->n_bucket_counts, &b->bucket_counts,
+                    NULL));
+    *out = b;
+    return O2D_OK;
+}
+
+static int decode_exp_point(struct jdec *d, json_t *v, OtlpExpHistogramPoint **out)
+{
+    if (!json_is_object(v)) {
+        return invalid(d, "metric data point is not an object");
+    }
+    OtlpExpHistogramPoint *p = o2d_arena_alloc(d->a, sizeof(*p));
+    if (p == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__exponential_histogram_data_point__init(p);
+    int c = 0;
+    TRY(decode_attributes(d, v, "attributes", NULL, "data point attributes is not an array",
+                          &p->n_attributes, &p->attributes));
+    TRY(decode_times(d, v, &p->start_time_unix_nano, &p->time_unix_nano));
+    TRY(get_count(d, v, &p->count));
+    TRY(get_opt(d, v, "sum", "data point sum is not a number", &p->sum, &c,
+                MCASE(EXPONENTIAL_HISTOGRAM_DATA_POINT, _SUM_SUM)));
+    p->_sum_case = c;
+    TRY(get_i32(d, v, "scale", "data point scale is not a valid sint32", &p->scale));
+    TRY(get_u64(d, v, "zeroCount", "zero_count", "data point zeroCount is not a valid fixed64",
+                &p->zero_count));
+    TRY(decode_buckets(d, v, "positive", &p->positive));
+    TRY(decode_buckets(d, v, "negative", &p->negative));
+    TRY(get_flags(d, v, &p->flags));
+    TRY(decode_exemplars(d, v, &p->n_exemplars, &p->exemplars));
+    c = 0;
+    TRY(get_opt(d, v, "min", "data point min is not a number", &p->min, &c,
+                MCASE(EXPONENTIAL_HISTOGRAM_DATA_POINT, _MIN_MIN)));
+    p->_min_case = c;
+    c = 0;
+    TRY(get_opt(d, v, "max", "data point max is not a number", &p->max, &c,
+                MCASE(EXPONENTIAL_HISTOGRAM_DATA_POINT, _MAX_MAX)));
+    p->_max_case = c;
+    TRY(get_double(d, v, "zeroThreshold", "zero_threshold",
+                   "data point zeroThreshold is not a number", &p->zero_threshold, NULL));
+    *out = p;
+    return O2D_OK;
+}
+
+static int decode_quantile(struct jdec *d, json_t *v, OtlpQuantile **out)
+{
+    if (!json_is_object(v)) {
+        return invalid(d, "quantile value is not an object");
+    }
+    OtlpQuantile *q = o2d_arena_alloc(d->a, sizeof(*q));
+    if (q == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__summary_data_point__value_at_quantile__init(q);
+    TRY(get_double(d, v, "quantile", NULL, "quantile value quantile is not a number", &q->quantile,
+                   NULL));
+    TRY(get_double(d, v, "value", NULL, "quantile value value is not a number", &q->value, NULL));
+    *out = q;
+    return O2D_OK;
+}
+
+static int decode_summary_point(struct jdec *d, json_t *v, OtlpSummaryPoint **out)
+{
+    json_t *arr;
+    size_t n;
+    if (!json_is_object(v)) {
+        return invalid(d, "metric data point is not an object");
+    }
+    OtlpSummaryPoint *p = o2d_arena_alloc(d->a, sizeof(*p));
+    if (p == NULL) {
+        return too_large(d);
+    }
+    opentelemetry__proto__metrics__v1__summary_data_point__init(p);
+    TRY(decode_attributes(d, v, "attributes", NULL, "data point attributes is not an array",
+                          &p->n_attributes, &p->attributes));
+    TRY(decode_times(d, v, &p->start_time_unix_nano, &p->time_unix_nano));
+    TRY(get_count(d, v, &p->count));
+    TRY(get_double(d, v, "sum", NULL, "data point sum is not a number", &p->sum, NULL));
+    TRY(get_array(d, v, "quantileValues", "quantile_values",
+                  "data point quantileValues is not an array", &arr, &n));
+    if (n > 0 && (p->quantile_values = alloc_array(d, n, sizeof(*p->quantile_values))) == NULL) {
+        return too_large(d);
+    }
+    for (size_t i = 0; i < n; i++) {
+        TRY(decode_quantile(d, json_array_get(arr, i), &p->quantile_values[i]));
+        p->n_quantile_values++;
+    }
+    TRY(get_flags(d, v, &p->flags));
+    *out = p;
+    return O2D_OK;
+}
+
+/* The points of one metric, of whichever kind, then its temporality and monotonicity. */
+static int decode_metric_data(struct jdec *d, json_t *v, OtlpMetric *m)
 {
     json_t *arr;
     size_t n;
@@ -951,23 +1286,115 @@ static int decode_data_points(struct jdec *d, json_t *v, OtlpDataPoints **out)
     }
     TRY(get_array(d, v, "dataPoints", "data_points", "metric dataPoints is not an array", &arr,
                   &n));
-    OtlpDataPoints *dp = o2d_arena_alloc(d->a, sizeof(*dp));
-    if (dp == NULL) {
-        return too_large(d);
-    }
-    opentelemetry__proto__collector__metrics__v1__data_points__init(dp);
-    if (n > 0 && (dp->data_points = alloc_array(d, n, sizeof(*dp->data_points))) == NULL) {
+    void **pts = NULL;
+    if (n > 0 && (pts = alloc_array(d, n, sizeof(void *))) == NULL) {
         return too_large(d);
     }
     for (size_t i = 0; i < n; i++) {
-        if (!json_is_object(json_array_get(arr, i))) {
-            return invalid(d, "metric data point is not an object");
+        json_t *e = json_array_get(arr, i);
+        switch (m->data_case) {
+        case MCASE(METRIC, DATA_GAUGE):
+        case MCASE(METRIC, DATA_SUM):
+            TRY(decode_number_point(d, e, (OtlpNumberPoint **)&pts[i]));
+            break;
+        case MCASE(METRIC, DATA_HISTOGRAM):
+            TRY(decode_histogram_point(d, e, (OtlpHistogramPoint **)&pts[i]));
+            break;
+        case MCASE(METRIC, DATA_EXPONENTIAL_HISTOGRAM):
+            TRY(decode_exp_point(d, e, (OtlpExpHistogramPoint **)&pts[i]));
+            break;
+        default:
+            TRY(decode_summary_point(d, e, (OtlpSummaryPoint **)&pts[i]));
+            break;
         }
-        dp->n_data_points++;
     }
-    *out = dp;
+    int temporality = 0;
+    if (m->data_case != MCASE(METRIC, DATA_GAUGE) && m->data_case != MCASE(METRIC, DATA_SUMMARY)) {
+        TRY(get_enum(d, v, "aggregationTemporality", "aggregation_temporality",
+                     &opentelemetry__proto__metrics__v1__aggregation_temporality__descriptor,
+                     "metric aggregationTemporality is not a valid AggregationTemporality",
+                     &temporality));
+    }
+    switch (m->data_case) {
+    case MCASE(METRIC, DATA_GAUGE): {
+        Opentelemetry__Proto__Metrics__V1__Gauge *g = o2d_arena_alloc(d->a, sizeof(*g));
+        if (g == NULL) {
+            return too_large(d);
+        }
+        opentelemetry__proto__metrics__v1__gauge__init(g);
+        g->n_data_points = n;
+        g->data_points = (OtlpNumberPoint **)pts;
+        m->gauge = g;
+        break;
+    }
+    case MCASE(METRIC, DATA_SUM): {
+        Opentelemetry__Proto__Metrics__V1__Sum *s = o2d_arena_alloc(d->a, sizeof(*s));
+        if (s == NULL) {
+            return too_large(d);
+        }
+        opentelemetry__proto__metrics__v1__sum__init(s);
+        json_t *mono = field(v, "isMonotonic", "is_monotonic");
+        if (mono != NULL && !json_is_boolean(mono)) {
+            return invalid(d, "metric isMonotonic is not a boolean");
+        }
+        s->is_monotonic = mono != NULL && json_is_true(mono);
+        s->aggregation_temporality = temporality;
+        s->n_data_points = n;
+        s->data_points = (OtlpNumberPoint **)pts;
+        m->sum = s;
+        break;
+    }
+    case MCASE(METRIC, DATA_HISTOGRAM): {
+        Opentelemetry__Proto__Metrics__V1__Histogram *h = o2d_arena_alloc(d->a, sizeof(*h));
+        if (h == NULL) {
+            return too_large(d);
+        }
+        opentelemetry__proto__metrics__v1__histogram__init(h);
+        h->aggregation_temporality = temporality;
+        h->n_data_points = n;
+        h->data_points = (OtlpHistogramPoint **)pts;
+        m->histogram = h;
+        break;
+    }
+    case MCASE(METRIC, DATA_EXPONENTIAL_HISTOGRAM): {
+        Opentelemetry__Proto__Metrics__V1__ExponentialHistogram *e =
+            o2d_arena_alloc(d->a, sizeof(*e));
+        if (e == NULL) {
+            return too_large(d);
+        }
+        opentelemetry__proto__metrics__v1__exponential_histogram__init(e);
+        e->aggregation_temporality = temporality;
+        e->n_data_points = n;
+        e->data_points = (OtlpExpHistogramPoint **)pts;
+        m->exponential_histogram = e;
+        break;
+    }
+    default: {
+        Opentelemetry__Proto__Metrics__V1__Summary *s = o2d_arena_alloc(d->a, sizeof(*s));
+        if (s == NULL) {
+            return too_large(d);
+        }
+        opentelemetry__proto__metrics__v1__summary__init(s);
+        s->n_data_points = n;
+        s->data_points = (OtlpSummaryPoint **)pts;
+        m->summary = s;
+        break;
+    }
+    }
     return O2D_OK;
 }
+
+static const struct {
+    const char *json_name;
+    const char *proto_name;
+    Opentelemetry__Proto__Metrics__V1__Metric__DataCase data_case;
+} metric_kinds[] = {
+    {"gauge", NULL, MCASE(METRIC, DATA_GAUGE)},
+    {"sum", NULL, MCASE(METRIC, DATA_SUM)},
+    {"histogram", NULL, MCASE(METRIC, DATA_HISTOGRAM)},
+    {"exponentialHistogram", "exponential_histogram", MCASE(METRIC, DATA_EXPONENTIAL_HISTOGRAM)},
+    {"summary", NULL, MCASE(METRIC, DATA_SUMMARY)},
+};
 
 static int decode_metric(struct jdec *d, json_t *v, OtlpMetric **out)
 {
@@ -978,7 +1405,7 @@ static int decode_metric(struct jdec *d, json_t *v, OtlpMetric **out)
     if (m == NULL) {
         return too_large(d);
     }
-    opentelemetry__proto__collector__metrics__v1__metric__init(m);
+    opentelemetry__proto__metrics__v1__metric__init(m);
     TRY(get_string(d, v, "name", NULL, "metric name is not a string", &m->name));
     TRY(get_string(d, v, "description", NULL, "metric description is not a string",
                    &m->description));
@@ -1000,26 +1427,8 @@ static int decode_metric(struct jdec *d, json_t *v, OtlpMetric **out)
         kind = i;
     }
     if (data != NULL) {
-        OtlpDataPoints *dp;
-        TRY(decode_data_points(d, data, &dp));
         m->data_case = metric_kinds[kind].data_case;
-        switch (m->data_case) {
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_GAUGE:
-            m->gauge = dp;
-            break;
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUM:
-            m->sum = dp;
-            break;
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_HISTOGRAM:
-            m->histogram = dp;
-            break;
-        case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
-            m->exponential_histogram = dp;
-            break;
-        default:
-            m->summary = dp;
-            break;
-        }
+        TRY(decode_metric_data(d, data, m));
     }
     *out = m;
     return O2D_OK;
@@ -1036,7 +1445,7 @@ static int decode_scope_metrics(struct jdec *d, json_t *v, OtlpScopeMetrics **ou
     if (sm == NULL) {
         return too_large(d);
     }
-    opentelemetry__proto__collector__metrics__v1__scope_metrics__init(sm);
+    opentelemetry__proto__metrics__v1__scope_metrics__init(sm);
     TRY(decode_scope(d, v, &sm->scope));
     TRY(get_array(d, v, "metrics", NULL, "metrics is not an array", &arr, &n));
     if (n > 0 && (sm->metrics = alloc_array(d, n, sizeof(*sm->metrics))) == NULL) {
@@ -1063,7 +1472,7 @@ static int decode_resource_metrics(struct jdec *d, json_t *v, OtlpResourceMetric
     if (rm == NULL) {
         return too_large(d);
     }
-    opentelemetry__proto__collector__metrics__v1__resource_metrics__init(rm);
+    opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
     TRY(decode_resource(d, v, &rm->resource));
     TRY(get_array(d, v, "scopeMetrics", "scope_metrics", "scopeMetrics is not an array", &arr, &n));
     if (n > 0 && (rm->scope_metrics = alloc_array(d, n, sizeof(*rm->scope_metrics))) == NULL) {

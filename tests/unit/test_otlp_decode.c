@@ -216,8 +216,9 @@ static void wrong_wire_types_are_refused(void **state)
                      O2D_OK);
 }
 
-/* span attribute value: AnyValue nested `depth` times through array_value */
-static uint8_t *nested_anyvalue(size_t depth, size_t *len)
+/* An attribute value nested `depth` times through array_value, then KeyValue and the wraps
+ * of `tags` (the field tags from the KeyValue's container out to the request). */
+static uint8_t *nested_in(size_t depth, const uint8_t *tags, size_t ntags, size_t *len)
 {
     /* Build inside out: AnyValue{string "x"} then wrap ArrayValue{values=AnyValue}, and
      * AnyValue{array_value=ArrayValue}. */
@@ -245,11 +246,7 @@ static uint8_t *nested_anyvalue(size_t depth, size_t *len)
             t = tmp;
         }
     }
-    /* KeyValue{key "k", value AnyValue} -> Span{attributes} -> ScopeSpans -> ResourceSpans ->
-     * request, each a length-delimited wrap. Spans also need ids to be accepted, but depth
-     * is what we test. */
-    static const uint8_t tags[] = {0x12, 0x4a, 0x12, 0x12, 0x0a};
-    for (size_t i = 0; i < sizeof(tags); i++) {
+    for (size_t i = 0; i < ntags; i++) {
         uint8_t hdr[16];
         size_t h = 0;
         hdr[h++] = tags[i];
@@ -272,6 +269,14 @@ static uint8_t *nested_anyvalue(size_t depth, size_t *len)
     return o2d_buf_take(&b, len);
 }
 
+/* span attribute value: KeyValue{key "k", value AnyValue} -> Span{attributes} -> ScopeSpans ->
+ * ResourceSpans -> request. Spans also need ids to be accepted, but depth is what we test. */
+static uint8_t *nested_anyvalue(size_t depth, size_t *len)
+{
+    static const uint8_t tags[] = {0x12, 0x4a, 0x12, 0x12, 0x0a};
+    return nested_in(depth, tags, sizeof(tags), len);
+}
+
 static void deep_nesting_is_refused_before_unpacking(void **state)
 {
     struct fixture *f = *state;
@@ -284,6 +289,32 @@ static void deep_nesting_is_refused_before_unpacking(void **state)
     /* 100,000 levels would overflow protobuf-c's recursion without the pre-scan. */
     uint8_t *deep = nested_anyvalue(100000, &len);
     expect_invalid(f, deep, len, "messages nested too deeply");
+    free(deep);
+}
+
+/* The deepest place an AnyValue sits in any request: an exemplar's filtered attribute, in
+ * KeyValue -> Exemplar{filtered_attributes} -> NumberDataPoint{exemplars} -> Sum{data_points}
+ * -> Metric{sum} -> ScopeMetrics -> ResourceMetrics -> request. The full AnyValue depth fits
+ * the pre-scan's budget; a hostile depth is refused before protobuf-c recurses. */
+static void deep_metrics_exemplars(void **state)
+{
+    struct fixture *f = *state;
+    static const uint8_t tags[] = {0x12, 0x3a, 0x2a, 0x0a, 0x3a, 0x12, 0x12, 0x0a};
+    size_t len;
+    struct otlp_request req;
+    const char *reason = NULL;
+    uint8_t *ok = nested_in(OTLP_MAX_ANYVALUE_DEPTH, tags, sizeof(tags), &len);
+    assert_int_equal(decode(f, OTLP_SIGNAL_METRICS, ok, len, &req, &reason), O2D_OK);
+    assert_int_equal(req.accepted, 1);
+    const OtlpNumberPoint *p =
+        req.msg.metrics->resource_metrics[0]->scope_metrics[0]->metrics[0]->sum->data_points[0];
+    assert_int_equal(p->n_exemplars, 1);
+    assert_int_equal(p->exemplars[0]->n_filtered_attributes, 1);
+    assert_non_null(p->exemplars[0]->filtered_attributes[0]->value);
+    free(ok);
+    uint8_t *deep = nested_in(100000, tags, sizeof(tags), &len);
+    assert_int_equal(decode(f, OTLP_SIGNAL_METRICS, deep, len, &req, &reason), O2D_ERR_INVALID);
+    assert_string_equal(reason, "messages nested too deeply");
     free(deep);
 }
 
@@ -445,12 +476,12 @@ static void logs_ids_are_optional_but_sized(void **state)
     assert_string_equal(out.reject_reason, "log record span_id must be empty or 8 bytes");
 }
 
-static void metrics_count_points_shallowly(void **state)
+static void metrics_count_points(void **state)
 {
     struct fixture *f = *state;
-    /* ResourceMetrics{ScopeMetrics{Metric{name "m", sum{3 points}}, Metric{gauge{1}}}} with
-     * the points' content left opaque. */
-    static const uint8_t point[] = {0x39, 1, 2, 3, 4, 5, 6, 7, 8}; /* as_double, fixed64 */
+    /* ResourceMetrics{ScopeMetrics{Metric{name "m", sum{3 points}}, Metric{gauge{1}}}}; each
+     * point is NumberDataPoint{as_double}, decoded. */
+    static const uint8_t point[] = {0x21, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f}; /* as_double 1.5 */
     struct o2d_buf m1, m2, sm, rm, req;
     o2d_buf_init(&m1, 4096);
     o2d_buf_init(&m2, 4096);
@@ -490,6 +521,19 @@ static void metrics_count_points_shallowly(void **state)
     const char *reason;
     assert_int_equal(decode(f, OTLP_SIGNAL_METRICS, req.data, req.len, &out, &reason), O2D_OK);
     assert_int_equal(out.accepted, 4);
+    const OtlpNumberPoint *p =
+        out.msg.metrics->resource_metrics[0]->scope_metrics[0]->metrics[0]->sum->data_points[2];
+    assert_int_equal(p->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
+    assert_true(p->as_double == 1.5);
+    /* A point whose bytes are not a NumberDataPoint makes the whole request invalid, as a bad
+     * span does: attributes (field 7) with a fixed64 wire type. */
+    size_t at = req.len - sizeof(point);
+    assert_int_equal(memcmp(req.data + at, point, sizeof(point)), 0);
+    req.data[at] = 0x39;
+    assert_int_equal(decode(f, OTLP_SIGNAL_METRICS, req.data, req.len, &out, &reason),
+                     O2D_ERR_INVALID);
+    assert_string_equal(reason, "wrong wire type for a known field");
     o2d_buf_cleanup(&m1);
     o2d_buf_cleanup(&m2);
     o2d_buf_cleanup(&sm);
@@ -507,13 +551,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(every_truncation_is_refused_or_decoded, setup, teardown),
         cmocka_unit_test_setup_teardown(wrong_wire_types_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(deep_nesting_is_refused_before_unpacking, setup, teardown),
+        cmocka_unit_test_setup_teardown(deep_metrics_exemplars, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_utf8_is_carried_not_crashed, setup, teardown),
         cmocka_unit_test_setup_teardown(nul_in_a_string_is_refused_in_both_encodings, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(arena_limit_gives_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_allocations_are_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(logs_ids_are_optional_but_sized, setup, teardown),
-        cmocka_unit_test_setup_teardown(metrics_count_points_shallowly, setup, teardown),
+        cmocka_unit_test_setup_teardown(metrics_count_points, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,8 +19,6 @@
 #include "o2d.h"
 #include "otlp.h"
 
-typedef Opentelemetry__Proto__Collector__Metrics__V1__Metric OtlpMetric;
-
 #define ARENA_LIMIT (16u * 1024 * 1024)
 
 static struct o2d_arena arena;
@@ -296,8 +294,7 @@ static void test_js_sdk_metrics(void **state)
 
     assert_int_equal(req->n_resource_metrics, 1);
     assert_int_equal(req->resource_metrics[0]->n_scope_metrics, 1);
-    Opentelemetry__Proto__Collector__Metrics__V1__ScopeMetrics *sm =
-        req->resource_metrics[0]->scope_metrics[0];
+    OtlpScopeMetrics *sm = req->resource_metrics[0]->scope_metrics[0];
     assert_string_equal(sm->scope->name, "app-meter");
     assert_int_equal(sm->n_metrics, 6);
 
@@ -306,32 +303,70 @@ static void test_js_sdk_metrics(void **state)
         int data_case;
         size_t points;
     } want[] = {
-        {"requests", OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUM, 2},
-        {"temperature", OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_GAUGE, 1},
-        {"latency", OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_HISTOGRAM, 3},
-        {"size", OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM,
-         1},
-        {"rpc", OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUMMARY, 1},
-        {"nodata", OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA__NOT_SET, 0},
+        {"requests", OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM, 2},
+        {"temperature", OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE, 1},
+        {"latency", OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM, 3},
+        {"size", OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM, 1},
+        {"rpc", OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY, 1},
+        {"nodata", OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA__NOT_SET, 0},
     };
     size_t total = 0;
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         OtlpMetric *m = sm->metrics[i];
         assert_string_equal(m->name, want[i].name);
         assert_int_equal(m->data_case, want[i].data_case);
-        if (want[i].data_case !=
-            OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA__NOT_SET) {
-            /* All members of the data union are the same DataPoints pointer type. */
-            assert_int_equal(m->gauge->n_data_points, want[i].points);
-            total += m->gauge->n_data_points;
-        }
+        /* Every kind keeps its points' count at the same place. */
+        size_t n =
+            m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE
+                ? m->gauge->n_data_points
+            : m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM
+                ? m->sum->n_data_points
+            : m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM
+                ? m->histogram->n_data_points
+            : m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM
+                ? m->exponential_histogram->n_data_points
+            : m->data_case == OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY
+                ? m->summary->n_data_points
+                : 0;
+        assert_int_equal(n, want[i].points);
+        total += n;
     }
     assert_int_equal(total, 8);
     assert_string_equal(sm->metrics[0]->description, "count");
     assert_string_equal(sm->metrics[0]->unit, "1");
-    assert_int_equal(sm->metrics[0]->sum->data_points[1].len, 0);
-    assert_non_null(sm->metrics[3]->exponential_histogram);
-    assert_non_null(sm->metrics[4]->summary);
+    /* The points themselves: numbers as strings or numbers, enums, repeated numbers. */
+    const Opentelemetry__Proto__Metrics__V1__Sum *sum = sm->metrics[0]->sum;
+    assert_int_equal(sum->aggregation_temporality, 2);
+    assert_true(sum->is_monotonic);
+    assert_int_equal(sum->data_points[0]->start_time_unix_nano, 1700000000000000000ull);
+    assert_int_equal(sum->data_points[0]->time_unix_nano, 1700000010000000000ull);
+    assert_int_equal(sum->data_points[0]->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT);
+    assert_int_equal(sum->data_points[0]->as_int, 5);
+    assert_int_equal(sum->data_points[1]->as_int, 6);
+    const OtlpNumberPoint *g = sm->metrics[1]->gauge->data_points[0];
+    assert_int_equal(g->value_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_DOUBLE);
+    assert_true(g->as_double == 21.5);
+    const Opentelemetry__Proto__Metrics__V1__Histogram *h = sm->metrics[2]->histogram;
+    assert_int_equal(h->aggregation_temporality, 1);
+    const OtlpHistogramPoint *hp = h->data_points[0];
+    assert_int_equal(hp->count, 3);
+    assert_int_not_equal(hp->_sum_case, 0);
+    assert_true(hp->sum == 12.5);
+    assert_int_equal(hp->n_bucket_counts, 2);
+    assert_int_equal(hp->bucket_counts[0], 1);
+    assert_int_equal(hp->bucket_counts[1], 2);
+    assert_int_equal(hp->n_explicit_bounds, 1);
+    assert_true(hp->explicit_bounds[0] == 10);
+    assert_int_equal(hp->_min_case, 0);
+    assert_int_equal(h->data_points[1]->_sum_case, 0);
+    const OtlpExpHistogramPoint *ep = sm->metrics[3]->exponential_histogram->data_points[0];
+    assert_int_equal(ep->scale, 3);
+    assert_int_equal(ep->count, 2);
+    const OtlpSummaryPoint *sp = sm->metrics[4]->summary->data_points[0];
+    assert_int_equal(sp->count, 1);
+    assert_true(sp->sum == 1.0);
 
     check_roundtrip(req);
 }
@@ -409,9 +444,8 @@ static void test_snake_case(void **state)
                   "{\"resource_metrics\":[{\"scope_metrics\":[{\"metrics\":[{\"name\":\"a\","
                   "\"exponential_histogram\":{\"data_points\":[{},{}]}}]}]}]}");
     OtlpMetric *mm = m->resource_metrics[0]->scope_metrics[0]->metrics[0];
-    assert_int_equal(
-        mm->data_case,
-        OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM);
+    assert_int_equal(mm->data_case,
+                     OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM);
     assert_int_equal(mm->exponential_histogram->n_data_points, 2);
     check_roundtrip(m);
 }

@@ -197,6 +197,34 @@ static const char *const keys[] = {"resourceSpans",
                                    "summary",
                                    "dataPoints",
                                    "data_points",
+                                   "aggregationTemporality",
+                                   "aggregation_temporality",
+                                   "isMonotonic",
+                                   "is_monotonic",
+                                   "asDouble",
+                                   "as_double",
+                                   "asInt",
+                                   "as_int",
+                                   "count",
+                                   "min",
+                                   "max",
+                                   "bucketCounts",
+                                   "bucket_counts",
+                                   "explicitBounds",
+                                   "explicit_bounds",
+                                   "exemplars",
+                                   "filteredAttributes",
+                                   "filtered_attributes",
+                                   "scale",
+                                   "zeroCount",
+                                   "zero_count",
+                                   "zeroThreshold",
+                                   "positive",
+                                   "negative",
+                                   "offset",
+                                   "quantileValues",
+                                   "quantile_values",
+                                   "quantile",
                                    "unknownField"};
 
 static const char *const values[] = {
@@ -259,7 +287,21 @@ static const char *const values[] = {
     "{\"code\":2,\"message\":\"m\"}",
     "18446744073709551616",
     "1e400",
-    "{\"a\":[[[{}]]]}"};
+    "{\"a\":[[[{}]]]}",
+    "\"AGGREGATION_TEMPORALITY_DELTA\"",
+    "\"AGGREGATION_TEMPORALITY_CUMULATIVE\"",
+    "2147483648",
+    "-2147483649",
+    "[1,\"2\",3.0]",
+    "[\"18446744073709551615\",0]",
+    "[1.5,\"NaN\",\"-Infinity\",-2]",
+    "[\"x\"]",
+    "[1,null]",
+    "{\"offset\":-2,\"bucketCounts\":[\"1\",2]}",
+    "[{\"quantile\":0.5,\"value\":1}]",
+    "[{\"asInt\":\"3\",\"spanId\":\"0102030405060708\",\"filteredAttributes\":[]}]",
+    "[{\"asDouble\":1,\"asInt\":2}]",
+    "{\"dataPoints\":[{\"asInt\":1}],\"aggregationTemporality\":1,\"isMonotonic\":true}"};
 
 static const char *const bytes_pool = "{}[],:\"0123456789-.eE+tfn \\u/\x01\xc3\xff";
 
@@ -427,7 +469,8 @@ static void golden_requests(const char *text, size_t len)
     json_object_foreach(root, k, v)
     {
         if (json_is_object(v) && (json_object_get(v, "resourceSpans") != NULL ||
-                                  json_object_get(v, "resourceLogs") != NULL)) {
+                                  json_object_get(v, "resourceLogs") != NULL ||
+                                  json_object_get(v, "resourceMetrics") != NULL)) {
             char *body = json_dumps(v, (rnd() & 1) ? JSON_COMPACT : JSON_INDENT(1));
             assert_non_null(body);
             compare_all(body, strlen(body));
@@ -444,6 +487,34 @@ static void test_golden_inputs(void **state)
     assert_true(each_file(O2D_TEST_DATA "/apm", ".json", golden_requests) > 50);
     assert_true(each_file(O2D_TEST_DATA "/llmobs", ".json", golden_requests) > 20);
     assert_true(n_compared - before > 10000);
+}
+
+/* The metrics golden fixtures hold their requests in "steps": [{"request": ...}]. */
+static void metrics_requests(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *root = json_loadb(text, len, 0, &err);
+    assert_non_null(root);
+    size_t i;
+    json_t *step;
+    json_array_foreach(json_object_get(root, "steps"), i, step)
+    {
+        json_t *req = json_object_get(step, "request");
+        assert_true(json_is_object(req));
+        char *body = json_dumps(req, (rnd() & 1) ? JSON_COMPACT : JSON_INDENT(1));
+        assert_non_null(body);
+        compare_all(body, strlen(body));
+        free(body);
+    }
+    json_decref(root);
+}
+
+static void test_metrics_inputs(void **state)
+{
+    (void)state;
+    size_t before = n_accepted;
+    assert_true(each_file(O2D_TEST_DATA "/metrics", ".json", metrics_requests) >= 10);
+    assert_true(n_accepted - before > 100);
 }
 
 #define SPAN(x)                                                                                    \
@@ -481,6 +552,16 @@ static const char *const corners[] = {
     ("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"gauge\":{\"dataPoints\":[{}]},"
      "\"sum\":{\"dataPoints\":[{},{}]},\"sum\":null}]}]}]}"),
     "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"gauge\":5,\"name\":1}]}]}]}",
+    ("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"histogram\":{\"dataPoints\":[{"
+     "\"bucketCounts\":[1,\"x\"],\"explicitBounds\":5,\"sum\":\"NaN\",\"min\":null}],"
+     "\"aggregationTemporality\":\"AGGREGATION_TEMPORALITY_X\"}}]}]}]}"),
+    ("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"sum\":{\"dataPoints\":[{"
+     "\"asInt\":1,\"as_double\":2}],\"isMonotonic\":1}}]}]}]}"),
+    ("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"exponentialHistogram\":{"
+     "\"dataPoints\":[{\"scale\":\"-3\",\"positive\":{\"offset\":2147483648},\"negative\":[],"
+     "\"exemplars\":[{\"traceId\":\"zz\"}]}]}}]}]}]}"),
+    ("{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{\"summary\":{\"dataPoints\":[{"
+     "\"quantileValues\":[{\"quantile\":\"Infinity\",\"value\":true}],\"sum\":1}]}}]}]}]}"),
     "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
     "  {\"resourceSpans\" : [ ] }  \n",
     "{\"resourceSpans\":[]}{}",
@@ -555,9 +636,8 @@ static void test_deep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fixtures),
-        cmocka_unit_test(test_golden_inputs),
-        cmocka_unit_test(test_corners),
+        cmocka_unit_test(test_fixtures),       cmocka_unit_test(test_golden_inputs),
+        cmocka_unit_test(test_metrics_inputs), cmocka_unit_test(test_corners),
         cmocka_unit_test(test_deep),
     };
     int rv = cmocka_run_group_tests(tests, setup, teardown);

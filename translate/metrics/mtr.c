@@ -29,15 +29,13 @@
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
 
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ResourceMetrics ResourceMetrics;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ScopeMetrics ScopeMetrics;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__Metric Metric;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__DataPoints DataPoints;
-
-#define CASE(c)                OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_##c
-#define TEMP_DELTA             1
-#define TEMP_CUMULATIVE        2
-#define FLAG_NO_RECORDED_VALUE 1u
+#define CASE(c) OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_##c
+#define TEMP_DELTA                                                                                 \
+    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA
+#define TEMP_CUMULATIVE                                                                            \
+    OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+#define FLAG_NO_RECORDED_VALUE                                                                     \
+    OPENTELEMETRY__PROTO__METRICS__V1__DATA_POINT_FLAGS__DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
 
 struct mtr_translator {
     struct mtr_config cfg;
@@ -499,37 +497,25 @@ static int consume_initial(const struct ctx *c, uint64_t start, uint64_t ts)
     }
 }
 
-/* Reads point i of dp; a point that cannot be decoded is dropped (1 returned: skip it). */
-static int read_point(struct ctx *c, enum mtr_kind kind, const DataPoints *dp, size_t i,
-                      struct mtr_point *p, int *skip)
+/* Counts the point; 1 when it carries no value (FLAG_NO_RECORDED_VALUE) and is skipped. */
+static int no_value(struct ctx *c, const struct mtr_point *p)
 {
-    const char *reason;
     c->res->points++;
-    *skip = 0;
-    int rv =
-        mtr_point_read(kind, dp->data_points[i].data, dp->data_points[i].len, c->a, p, &reason);
-    if (rv == O2D_ERR_TOO_LARGE) {
-        return rv;
-    }
-    if (rv != O2D_OK) {
-        drop(c, MTR_DROP_MALFORMED);
-        *skip = 1;
-    } else if (p->flags & FLAG_NO_RECORDED_VALUE) {
+    if (p->flags & FLAG_NO_RECORDED_VALUE) {
         drop(c, MTR_DROP_NO_VALUE);
-        *skip = 1;
+        return 1;
     }
-    return O2D_OK;
+    return 0;
 }
 
 /* mapNumberMetrics: each point as it is, as a gauge or a count. */
 static int map_numbers(struct ctx *c, const struct dims *d, enum ddm_type type,
-                       const DataPoints *dp)
+                       OtlpNumberPoint *const *pts, size_t npts)
 {
-    for (size_t i = 0; i < dp->n_data_points; i++) {
+    for (size_t i = 0; i < npts; i++) {
         struct mtr_point p;
-        int skip;
-        TRY(read_point(c, MTR_NUMBER, dp, i, &p, &skip));
-        if (skip) {
+        mtr_point_number(pts[i], &p);
+        if (no_value(c, &p)) {
             continue;
         }
         if (skippable(p.value)) {
@@ -544,13 +530,13 @@ static int map_numbers(struct ctx *c, const struct dims *d, enum ddm_type type,
 }
 
 /* mapNumberMonotonicMetrics */
-static int map_monotonic(struct ctx *c, const struct dims *d, const DataPoints *dp)
+static int map_monotonic(struct ctx *c, const struct dims *d, OtlpNumberPoint *const *pts,
+                         size_t npts)
 {
-    for (size_t i = 0; i < dp->n_data_points; i++) {
+    for (size_t i = 0; i < npts; i++) {
         struct mtr_point p;
-        int skip;
-        TRY(read_point(c, MTR_NUMBER, dp, i, &p, &skip));
-        if (skip) {
+        mtr_point_number(pts[i], &p);
+        if (no_value(c, &p)) {
             continue;
         }
         if (skippable(p.value)) {
@@ -842,13 +828,13 @@ static int aggregations(struct ctx *c, const struct dims *pd, const struct mtr_p
 }
 
 /* MapHistogramMetrics */
-static int map_histograms(struct ctx *c, const struct dims *d, const DataPoints *dp, int delta)
+static int map_histograms(struct ctx *c, const struct dims *d, OtlpHistogramPoint *const *pts,
+                          size_t npts, int delta)
 {
-    for (size_t i = 0; i < dp->n_data_points; i++) {
+    for (size_t i = 0; i < npts; i++) {
         struct mtr_point p;
-        int skip;
-        TRY(read_point(c, MTR_HISTOGRAM, dp, i, &p, &skip));
-        if (skip) {
+        mtr_point_histogram(pts[i], &p);
+        if (no_value(c, &p)) {
             continue;
         }
         if (p.has_sum == 0) {
@@ -1058,13 +1044,13 @@ static int exp_to_sketch(const struct mtr_point *p, struct agent_sketch *s)
 }
 
 /* MapExponentialHistogramMetrics (delta only: the caller drops cumulative ones) */
-static int map_exp_histograms(struct ctx *c, const struct dims *d, const DataPoints *dp)
+static int map_exp_histograms(struct ctx *c, const struct dims *d,
+                              OtlpExpHistogramPoint *const *pts, size_t npts)
 {
-    for (size_t i = 0; i < dp->n_data_points; i++) {
+    for (size_t i = 0; i < npts; i++) {
         struct mtr_point p;
-        int skip;
-        TRY(read_point(c, MTR_EXPHIST, dp, i, &p, &skip));
-        if (skip) {
+        mtr_point_exp(pts[i], &p);
+        if (no_value(c, &p)) {
             continue;
         }
         uint64_t obs = p.zero_count;
@@ -1124,13 +1110,13 @@ static int map_exp_histograms(struct ctx *c, const struct dims *d, const DataPoi
 /* ---- summaries ---- */
 
 /* MapSummaryMetrics */
-static int map_summaries(struct ctx *c, const struct dims *d, const DataPoints *dp)
+static int map_summaries(struct ctx *c, const struct dims *d, OtlpSummaryPoint *const *pts,
+                         size_t npts)
 {
-    for (size_t i = 0; i < dp->n_data_points; i++) {
+    for (size_t i = 0; i < npts; i++) {
         struct mtr_point p;
-        int skip;
-        TRY(read_point(c, MTR_SUMMARY, dp, i, &p, &skip));
-        if (skip) {
+        mtr_point_summary(pts[i], &p);
+        if (no_value(c, &p)) {
             continue;
         }
         struct dims pd, cd, sd;
@@ -1162,18 +1148,19 @@ static int map_summaries(struct ctx *c, const struct dims *d, const DataPoints *
             struct dims qd;
             TRY(dims_suffix(c, &pd, "quantile", &qd));
             for (size_t j = 0; j < p.nquantiles; j++) {
-                if (skippable(p.qvalues[j])) {
+                const OtlpQuantile *q = p.quantiles[j];
+                if (skippable(q->value)) {
                     continue;
                 }
                 char f[MTR_FLOAT_CAP];
-                mtr_format_float(p.quantiles[j], f, sizeof(f));
+                mtr_format_float(q->quantile, f, sizeof(f));
                 const char *tag = arena_printf(c->a, "quantile:%s%s", f, "");
                 struct dims td;
                 if (tag == NULL) {
                     return O2D_ERR_TOO_LARGE;
                 }
                 TRY(dims_add(c, &qd, &tag, 1, &td));
-                TRY(push_series(c, &td, DDM_GAUGE, p.time_ns, p.qvalues[j]));
+                TRY(push_series(c, &td, DDM_GAUGE, p.time_ns, q->value));
             }
         }
     }
@@ -1182,70 +1169,75 @@ static int map_summaries(struct ctx *c, const struct dims *d, const DataPoints *
 
 /* ---- the request ---- */
 
-/* mapToDDFormat */
-static int map_metric(struct ctx *c, const Metric *m, const struct dims *base)
+/* Points of a metric whose temporality Datadog does not map: counted and dropped. */
+static int drop_temporality(struct ctx *c, size_t npts)
 {
-    struct dims d = *base;
-    d.name = m->name != NULL ? m->name : "";
-    const DataPoints *dp = NULL;
-    switch (m->data_case) {
-    case CASE(GAUGE):
-        dp = m->gauge;
-        break;
-    case CASE(SUM):
-        dp = m->sum;
-        break;
-    case CASE(HISTOGRAM):
-        dp = m->histogram;
-        break;
-    case CASE(EXPONENTIAL_HISTOGRAM):
-        dp = m->exponential_histogram;
-        break;
-    case CASE(SUMMARY):
-        dp = m->summary;
-        break;
-    default:
-        return O2D_OK;
-    }
-    if (dp == NULL) {
-        return O2D_OK;
-    }
-    int temporality, monotonic;
-    mtr_points_metric_info(&dp->base, &temporality, &monotonic);
-    switch (m->data_case) {
-    case CASE(GAUGE):
-        return map_numbers(c, &d, DDM_GAUGE, dp);
-    case CASE(SUM):
-        if (temporality == TEMP_CUMULATIVE) {
-            if (monotonic && c->t->cfg.cumul_mode == MTR_CUMUL_TO_DELTA) {
-                return map_monotonic(c, &d, dp);
-            }
-            return map_numbers(c, &d, DDM_GAUGE, dp);
-        }
-        if (temporality == TEMP_DELTA) {
-            return map_numbers(c, &d, DDM_COUNT, dp);
-        }
-        break;
-    case CASE(HISTOGRAM):
-        if (temporality == TEMP_CUMULATIVE || temporality == TEMP_DELTA) {
-            return map_histograms(c, &d, dp, temporality == TEMP_DELTA);
-        }
-        break;
-    case CASE(EXPONENTIAL_HISTOGRAM):
-        if (temporality == TEMP_DELTA) {
-            return map_exp_histograms(c, &d, dp);
-        }
-        break;
-    default:
-        return map_summaries(c, &d, dp);
-    }
-    c->res->points += dp->n_data_points;
-    c->res->dropped[MTR_DROP_TEMPORALITY] += dp->n_data_points;
+    c->res->points += npts;
+    c->res->dropped[MTR_DROP_TEMPORALITY] += npts;
     return O2D_OK;
 }
 
+/* mapToDDFormat */
+static int map_metric(struct ctx *c, const OtlpMetric *m, const struct dims *base)
+{
+    struct dims d = *base;
+    d.name = m->name != NULL ? m->name : "";
+    switch (m->data_case) {
+    case CASE(GAUGE):
+        if (m->gauge == NULL) {
+            return O2D_OK;
+        }
+        return map_numbers(c, &d, DDM_GAUGE, m->gauge->data_points, m->gauge->n_data_points);
+    case CASE(SUM): {
+        const Opentelemetry__Proto__Metrics__V1__Sum *s = m->sum;
+        if (s == NULL) {
+            return O2D_OK;
+        }
+        if (s->aggregation_temporality == TEMP_CUMULATIVE) {
+            if (s->is_monotonic && c->t->cfg.cumul_mode == MTR_CUMUL_TO_DELTA) {
+                return map_monotonic(c, &d, s->data_points, s->n_data_points);
+            }
+            return map_numbers(c, &d, DDM_GAUGE, s->data_points, s->n_data_points);
+        }
+        if (s->aggregation_temporality == TEMP_DELTA) {
+            return map_numbers(c, &d, DDM_COUNT, s->data_points, s->n_data_points);
+        }
+        return drop_temporality(c, s->n_data_points);
+    }
+    case CASE(HISTOGRAM): {
+        const Opentelemetry__Proto__Metrics__V1__Histogram *h = m->histogram;
+        if (h == NULL) {
+            return O2D_OK;
+        }
+        if (h->aggregation_temporality == TEMP_CUMULATIVE ||
+            h->aggregation_temporality == TEMP_DELTA) {
+            return map_histograms(c, &d, h->data_points, h->n_data_points,
+                                  h->aggregation_temporality == TEMP_DELTA);
+        }
+        return drop_temporality(c, h->n_data_points);
+    }
+    case CASE(EXPONENTIAL_HISTOGRAM): {
+        const Opentelemetry__Proto__Metrics__V1__ExponentialHistogram *e = m->exponential_histogram;
+        if (e == NULL) {
+            return O2D_OK;
+        }
+        if (e->aggregation_temporality == TEMP_DELTA) {
+            return map_exp_histograms(c, &d, e->data_points, e->n_data_points);
+        }
+        return drop_temporality(c, e->n_data_points);
+    }
+    case CASE(SUMMARY):
+        if (m->summary == NULL) {
+            return O2D_OK;
+        }
+        return map_summaries(c, &d, m->summary->data_points, m->summary->n_data_points);
+    default:
+        return O2D_OK;
+    }
+}
+
 /* TagsFromInstrumentationScopeMetadata */
-static int scope_tags(struct ctx *c, const ScopeMetrics *sm, const char *const *rtags,
+static int scope_tags(struct ctx *c, const OtlpScopeMetrics *sm, const char *const *rtags,
                       size_t nrtags, struct dims *d)
 {
     d->tags = NULL;
@@ -1273,13 +1265,13 @@ int mtr_translate(struct mtr_translator *t, const OtlpMetricsReq *req, uint64_t 
     struct ctx c = {.t = t, .a = a, .now_ns = now_ns, .res = out};
     int rv = O2D_OK;
     for (size_t i = 0; req != NULL && i < req->n_resource_metrics && rv == O2D_OK; i++) {
-        const ResourceMetrics *rm = req->resource_metrics[i];
+        const OtlpResourceMetrics *rm = req->resource_metrics[i];
         const char *const *rtags = NULL;
         size_t nrtags = 0;
         const char *host = NULL;
         rv = resource_fn(rctx, rm->resource, a, &rtags, &nrtags, &host);
         for (size_t j = 0; j < rm->n_scope_metrics && rv == O2D_OK; j++) {
-            const ScopeMetrics *sm = rm->scope_metrics[j];
+            const OtlpScopeMetrics *sm = rm->scope_metrics[j];
             struct dims base = {.host = host};
             rv = scope_tags(&c, sm, rtags, nrtags, &base);
             base.host = host;

@@ -53,7 +53,7 @@ enum mtr_drop {
     MTR_DROP_NO_VALUE,     /* FLAG_NO_RECORDED_VALUE */
     MTR_DROP_OUT_OF_ORDER, /* not newer than the cached point of its series */
     MTR_DROP_TEMPORALITY,  /* unspecified temporality, or a cumulative exponential histogram */
-    MTR_DROP_MALFORMED,    /* undecodable point, counts and bounds that do not match, bounds
+    MTR_DROP_MALFORMED,    /* counts and bounds that do not match, bounds
                               out of order */
     MTR_DROP_TOO_MANY,     /* more observations than one sketch can hold */
     MTR_DROP_N,

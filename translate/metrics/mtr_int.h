@@ -37,9 +37,7 @@ int mtr_cache_extrema(struct mtr_cache *c, struct mtr_key k, uint64_t now_ns, ui
 
 void mtr_cache_stats(struct mtr_cache *c, size_t *entries, uint64_t *ev_ttl, uint64_t *ev_cap);
 
-/* ---- mtr_points.c: one data point from its protobuf bytes ---- */
-
-enum mtr_kind { MTR_NUMBER, MTR_HISTOGRAM, MTR_EXPHIST, MTR_SUMMARY };
+/* ---- mtr_points.c: the four kinds of decoded data point seen one way ---- */
 
 struct mtr_buckets {
     int32_t offset;
@@ -47,8 +45,9 @@ struct mtr_buckets {
     size_t n;
 };
 
+/* Points into the decoded request; valid as long as it is. */
 struct mtr_point {
-    OtlpKeyValue **attrs;
+    OtlpKeyValue *const *attrs;
     size_t nattrs;
     uint64_t start_ns, time_ns;
     uint32_t flags;
@@ -63,17 +62,13 @@ struct mtr_point {
     int32_t scale; /* exponential histogram */
     uint64_t zero_count;
     struct mtr_buckets pos, neg;
-    const double *quantiles, *qvalues; /* summary */
+    const OtlpQuantile *const *quantiles; /* summary */
     size_t nquantiles;
 };
 
-/* Decodes bytes (borrowed) into *p; arrays and attributes in `a`. O2D_ERR_INVALID with *reason,
- * or O2D_ERR_TOO_LARGE when `a` is full. */
-int mtr_point_read(enum mtr_kind kind, const uint8_t *buf, size_t len, struct o2d_arena *a,
-                   struct mtr_point *p, const char **reason);
-
-/* The Sum/Histogram fields after data_points that the shallow decoding keeps as unknown
- * fields: aggregation_temporality (2) and is_monotonic (3). */
-void mtr_points_metric_info(const ProtobufCMessage *data_points, int *temporality, int *monotonic);
+void mtr_point_number(const OtlpNumberPoint *src, struct mtr_point *p);
+void mtr_point_histogram(const OtlpHistogramPoint *src, struct mtr_point *p);
+void mtr_point_exp(const OtlpExpHistogramPoint *src, struct mtr_point *p);
+void mtr_point_summary(const OtlpSummaryPoint *src, struct mtr_point *p);
 
 #endif

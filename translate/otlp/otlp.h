@@ -6,7 +6,8 @@
  * counts it. Spans and log records that cannot be used (an all-zero or wrong-length trace or
  * span id) are removed from the request and counted as rejected, which the receivers report
  * as an OTLP partial success; a body that cannot be decoded at all is an error with a reason.
- * Metrics are decoded shallowly, only to count their data points.
+ * Metrics are decoded completely (every data point's fields); their data points are counted,
+ * and what they hold is left to the metrics translator (translate/metrics).
  */
 #ifndef OTLP_H
 #define OTLP_H
@@ -32,6 +33,16 @@ typedef Opentelemetry__Proto__Logs__V1__LogRecord OtlpLogRecord;
 typedef Opentelemetry__Proto__Common__V1__KeyValue OtlpKeyValue;
 typedef Opentelemetry__Proto__Common__V1__AnyValue OtlpAnyValue;
 typedef Opentelemetry__Proto__Resource__V1__Resource OtlpResource;
+typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics OtlpResourceMetrics;
+typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics OtlpScopeMetrics;
+typedef Opentelemetry__Proto__Metrics__V1__Metric OtlpMetric;
+typedef Opentelemetry__Proto__Metrics__V1__NumberDataPoint OtlpNumberPoint;
+typedef Opentelemetry__Proto__Metrics__V1__HistogramDataPoint OtlpHistogramPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint OtlpExpHistogramPoint;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogramDataPoint__Buckets OtlpExpBuckets;
+typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint OtlpSummaryPoint;
+typedef Opentelemetry__Proto__Metrics__V1__SummaryDataPoint__ValueAtQuantile OtlpQuantile;
+typedef Opentelemetry__Proto__Metrics__V1__Exemplar OtlpExemplar;
 
 /* Nesting of AnyValue (arrays and kvlists inside values) deeper than this is refused as
  * invalid: it is never legitimate, and protobuf-c and any recursive walker recurse on it. */

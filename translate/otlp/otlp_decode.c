@@ -12,7 +12,10 @@
 #include "otlp.h"
 
 /* Nesting budget for the wire pre-scan: the request, resource, scope and item levels, then
- * three message levels per AnyValue level (AnyValue -> KeyValueList -> KeyValue). */
+ * three message levels per AnyValue level (AnyValue -> KeyValueList -> KeyValue). The deepest
+ * items are metrics' exemplars: request, ResourceMetrics, ScopeMetrics, Metric, Sum, data
+ * point, Exemplar, KeyValue put the first AnyValue at level 8, and the 32nd at 8 + 3 * 31 =
+ * 101, within the budget of 104. */
 #define OTLP_MAX_MESSAGE_DEPTH (8 + 3 * OTLP_MAX_ANYVALUE_DEPTH)
 
 static const char reason_too_large[] = "decoded request exceeds the memory limit";
@@ -136,38 +139,30 @@ static void validate_logs(OtlpLogsReq *req, struct otlp_request *out)
     }
 }
 
-static size_t metric_points(const Opentelemetry__Proto__Collector__Metrics__V1__Metric *m)
+static size_t metric_points(const OtlpMetric *m)
 {
-    const Opentelemetry__Proto__Collector__Metrics__V1__DataPoints *dp = NULL;
     switch (m->data_case) {
-    case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_GAUGE:
-        dp = m->gauge;
-        break;
-    case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUM:
-        dp = m->sum;
-        break;
-    case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_HISTOGRAM:
-        dp = m->histogram;
-        break;
-    case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
-        dp = m->exponential_histogram;
-        break;
-    case OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_SUMMARY:
-        dp = m->summary;
-        break;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE:
+        return m->gauge != NULL ? m->gauge->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
+        return m->sum != NULL ? m->sum->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
+        return m->histogram != NULL ? m->histogram->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM:
+        return m->exponential_histogram != NULL ? m->exponential_histogram->n_data_points : 0;
+    case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUMMARY:
+        return m->summary != NULL ? m->summary->n_data_points : 0;
     default:
-        break;
+        return 0;
     }
-    return dp ? dp->n_data_points : 0;
 }
 
 static void count_metrics(OtlpMetricsReq *req, struct otlp_request *out)
 {
     for (size_t i = 0; i < req->n_resource_metrics; i++) {
-        Opentelemetry__Proto__Collector__Metrics__V1__ResourceMetrics *rm =
-            req->resource_metrics[i];
+        OtlpResourceMetrics *rm = req->resource_metrics[i];
         for (size_t j = 0; j < rm->n_scope_metrics; j++) {
-            Opentelemetry__Proto__Collector__Metrics__V1__ScopeMetrics *sm = rm->scope_metrics[j];
+            OtlpScopeMetrics *sm = rm->scope_metrics[j];
             for (size_t k = 0; k < sm->n_metrics; k++) {
                 out->accepted += metric_points(sm->metrics[k]);
             }

@@ -27,9 +27,12 @@
  * for what SDKs send (the OTel JS SDK's JSON from gen_json_bodies.js: 1.84 for 10 to 21000
  * spans, 1.47 for the LLM mix; the tests/data/json fixtures: 1.4 to 1.7; bodies under 1 KB pay
  * a fixed few hundred bytes more), about 3 for bodies of many small int attributes, and more
- * for hostile bodies of empty objects, each of which still costs a whole message: 5 for {}
- * data points, 26 for {} attributes or array values, 79 for {} spans (a 200-byte Span for 3
- * bytes of text). The receivers' memory budget, which every arena block is charged to
+ * for hostile bodies of empty objects, each of which still costs a whole message: 26 for {}
+ * attributes or array values, 42 for {} gauge points, 63 and 68 for {} histogram and
+ * exponential histogram points (bodies of 10^5 points), 79 for {} spans (a 200-byte Span for
+ * 3 bytes of text); metric points that say something cost 2 to 5 (a timestamp and a value:
+ * 2.3; eight buckets: 4.7).
+ * The receivers' memory budget, which every arena block is charged to
  * (collector/receivers/ingest.c), bounds those.
  * The jansson tree walk this replaced needed 8 to 11.5 times the body for SDK bodies, 20 for
  * small attributes, and most of it outside the arena's limit.
@@ -44,10 +47,14 @@
  * strings are NUL-terminated, so everything after decoding would silently cut it there.
  * otlp_pbcheck.c refuses a NUL byte in a protobuf string field with the same reason.
  *
+ * Metrics are decoded whole, as metrics.proto declares them: repeated numbers (bucketCounts as
+ * numbers or decimal strings, explicitBounds as numbers or the non-finite names), the one-field
+ * oneofs that stand for upstream's `optional double` sum, min and max, and exemplars (with
+ * their ids in hex, as OTLP/JSON writes every trace and span id).
+ *
  * Deliberately left to others: id lengths and all-zero ids (otlp_decode() checks them for both
- * encodings), counting, and metric data points, which are only counted: each becomes an empty
- * entry of DataPoints, as the shallow protobuf decoding of metrics only counts them too.
- * Resource entityRefs are skipped.
+ * encodings), counting, what metric data points mean (translate/metrics). Resource entityRefs
+ * are skipped.
  *
  * AnyValue depth counts AnyValues: an attribute value or a log body is at depth 1, a value
  * inside its arrayValue or kvlistValue at depth 2, and so on; past OTLP_MAX_ANYVALUE_DEPTH the
@@ -68,10 +75,11 @@ typedef Opentelemetry__Proto__Trace__V1__Status OtlpStatus;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope OtlpScope;
 typedef Opentelemetry__Proto__Common__V1__ArrayValue OtlpArrayValue;
 typedef Opentelemetry__Proto__Common__V1__KeyValueList OtlpKeyValueList;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ResourceMetrics OtlpResourceMetrics;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__ScopeMetrics OtlpScopeMetrics;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__Metric OtlpMetric;
-typedef Opentelemetry__Proto__Collector__Metrics__V1__DataPoints OtlpDataPoints;
+typedef Opentelemetry__Proto__Metrics__V1__Gauge OtlpGauge;
+typedef Opentelemetry__Proto__Metrics__V1__Sum OtlpSum;
+typedef Opentelemetry__Proto__Metrics__V1__Histogram OtlpHistogram;
+typedef Opentelemetry__Proto__Metrics__V1__ExponentialHistogram OtlpExpHistogram;
+typedef Opentelemetry__Proto__Metrics__V1__Summary OtlpSummary;
 
 static const char REASON_NOT_JSON[] = "body is not valid JSON";
 static const char REASON_RANGE[] = "a number in the body is out of range";
@@ -92,12 +100,15 @@ enum kind {
     K_U32,
     K_U64,
     K_INT64,
-    K_DOUBLE, /* a number, or "NaN", "Infinity", "-Infinity" */
-    K_BOOL,   /* protobuf_c_boolean */
-    K_ENUM,   /* int: a number, or a name of the enum */
-    K_MSG,    /* pointer to a message of `sub` */
-    K_REP,    /* size_t count at n_off and an array of pointers to messages of `sub` */
-    K_COUNT,  /* size_t count at n_off and that many empty ProtobufCBinaryData: objects counted */
+    K_I32,        /* int32_t (sint32) */
+    K_DOUBLE,     /* a number, or "NaN", "Infinity", "-Infinity" */
+    K_OPT_DOUBLE, /* a K_DOUBLE, and case_value stored at n_off: a one-field oneof's case */
+    K_BOOL,       /* protobuf_c_boolean */
+    K_ENUM,       /* int: a number, or a name of the enum */
+    K_MSG,        /* pointer to a message of `sub` */
+    K_REP,        /* size_t count at n_off and an array of pointers to messages of `sub` */
+    K_REP_U64,    /* size_t count at n_off and an array of uint64_t (K_U64 elements) */
+    K_REP_DOUBLE, /* size_t count at n_off and an array of double (K_DOUBLE elements) */
 };
 
 struct jmsg;
@@ -112,7 +123,7 @@ struct jfield {
     int case_value; /* for a member of the message's oneof */
     const struct jmsg *sub;
     const ProtobufCEnumDescriptor *en;
-    const char *bad; /* the value has the wrong type (for K_COUNT: an element is no object) */
+    const char *bad; /* the value has the wrong type (K_REP_*: an element has) */
     const char *bad_array;
 };
 
@@ -153,12 +164,19 @@ struct jslot {
     union jvalue v;
 };
 
+/* One element of an array being read: a message, or a number of a repeated scalar field. */
+union jelem {
+    void *p;
+    uint64_t u;
+    double d;
+};
+
 struct jdec {
     struct o2d_arena *a;
     struct o2d_json_in_pull r;
-    const char *bad; /* why the last BAD */
-    int stop_status; /* with STOP: O2D_ERR_TOO_LARGE, or 0 when the reader failed */
-    void **stack;    /* element pointers of the arrays being read, in the arena */
+    const char *bad;    /* why the last BAD */
+    int stop_status;    /* with STOP: O2D_ERR_TOO_LARGE, or 0 when the reader failed */
+    union jelem *stack; /* elements of the arrays being read, in the arena */
     size_t top, cap;
 };
 
@@ -183,12 +201,12 @@ static int skip_bad(struct jdec *d, size_t depth, const char *reason)
     return bad(d, reason);
 }
 
-static int push(struct jdec *d, void *p)
+static int push(struct jdec *d, union jelem e)
 {
     if (d->top == d->cap) {
         /* The old block stays in the arena: at most as much again as the largest stack. */
         size_t cap = d->cap ? d->cap * 2 : 64;
-        void **s = o2d_arena_alloc(d->a, cap * sizeof(*s));
+        union jelem *s = o2d_arena_alloc(d->a, cap * sizeof(*s));
         if (s == NULL) {
             return too_large(d);
         }
@@ -198,7 +216,7 @@ static int push(struct jdec *d, void *p)
         d->stack = s;
         d->cap = cap;
     }
-    d->stack[d->top++] = p;
+    d->stack[d->top++] = e;
     return OK;
 }
 
@@ -472,6 +490,23 @@ static int to_enum(const struct jscalar *v, const ProtobufCEnumDescriptor *desc,
     return 1;
 }
 
+/* proto3 JSON doubles: a number, or the non-finite ones spelled as these strings. */
+static int to_double(const struct jscalar *v, double *out)
+{
+    if (v->type == T_INT || v->type == T_REAL) {
+        *out = v->num.d;
+    } else if (v->type == T_STRING && v->len == 3 && memcmp(v->s, "NaN", 3) == 0) {
+        *out = NAN;
+    } else if (v->type == T_STRING && v->len == 8 && memcmp(v->s, "Infinity", 8) == 0) {
+        *out = INFINITY;
+    } else if (v->type == T_STRING && v->len == 9 && memcmp(v->s, "-Infinity", 9) == 0) {
+        *out = -INFINITY;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static int decode_scalar(struct jdec *d, const struct jfield *f, size_t depth, union jvalue *out)
 {
     struct jscalar v;
@@ -499,6 +534,8 @@ static int decode_scalar(struct jdec *d, const struct jfield *f, size_t depth, u
         return to_uint64(&v, UINT64_MAX, &out->u) ? OK : bad(d, f->bad);
     case K_INT64:
         return to_int64(&v, INT64_MIN, INT64_MAX, &out->i) ? OK : bad(d, f->bad);
+    case K_I32:
+        return to_int64(&v, INT32_MIN, INT32_MAX, &out->i) ? OK : bad(d, f->bad);
     case K_BOOL:
         if (v.type != T_TRUE && v.type != T_FALSE) {
             return bad(d, f->bad);
@@ -507,19 +544,8 @@ static int decode_scalar(struct jdec *d, const struct jfield *f, size_t depth, u
         return OK;
     case K_ENUM:
         return to_enum(&v, f->en, &out->e) ? OK : bad(d, f->bad);
-    default: /* K_DOUBLE; proto3 JSON spells the non-finite doubles as these strings */
-        if (v.type == T_INT || v.type == T_REAL) {
-            out->d = v.num.d;
-        } else if (v.type == T_STRING && v.len == 3 && memcmp(v.s, "NaN", 3) == 0) {
-            out->d = NAN;
-        } else if (v.type == T_STRING && v.len == 8 && memcmp(v.s, "Infinity", 8) == 0) {
-            out->d = INFINITY;
-        } else if (v.type == T_STRING && v.len == 9 && memcmp(v.s, "-Infinity", 9) == 0) {
-            out->d = -INFINITY;
-        } else {
-            return bad(d, f->bad);
-        }
-        return OK;
+    default: /* K_DOUBLE, K_OPT_DOUBLE */
+        return to_double(&v, &out->d) ? OK : bad(d, f->bad);
     }
 }
 
@@ -544,7 +570,19 @@ static int skip_rest(struct jdec *d, size_t depth)
     }
 }
 
-/* An array of messages of f->sub, or (K_COUNT) of objects that are only counted. */
+/* One element of a K_REP_U64 or K_REP_DOUBLE array. */
+static int decode_number_elem(struct jdec *d, const struct jfield *f, size_t depth, union jelem *e)
+{
+    struct jscalar v;
+    int rv = read_scalar(d, depth, &v);
+    if (rv != OK) {
+        return rv;
+    }
+    int ok = f->kind == K_REP_U64 ? to_uint64(&v, UINT64_MAX, &e->u) : to_double(&v, &e->d);
+    return ok ? OK : bad(d, f->bad);
+}
+
+/* An array of messages of f->sub, or (K_REP_U64, K_REP_DOUBLE) of numbers. */
 static int decode_array(struct jdec *d, const struct jfield *f, size_t depth, unsigned av,
                         union jvalue *out)
 {
@@ -556,18 +594,14 @@ static int decode_array(struct jdec *d, const struct jfield *f, size_t depth, un
     int rv = OK;
     if (!o2d_json_in_pull_take(&d->r, ']')) {
         for (;;) {
-            if (f->kind == K_COUNT) {
-                if (o2d_json_in_pull_peek(&d->r) != '{') {
-                    rv = skip_bad(d, depth + 1, f->bad);
-                } else if (!o2d_json_in_pull_skip(&d->r, depth + 1)) {
-                    rv = STOP;
-                }
+            union jelem elem = {.p = NULL};
+            if (f->kind == K_REP) {
+                rv = decode_msg(d, f->sub, depth + 1, av, &elem.p);
             } else {
-                void *elem = NULL;
-                rv = decode_msg(d, f->sub, depth + 1, av, &elem);
-                if (rv == OK) {
-                    rv = push(d, elem);
-                }
+                rv = decode_number_elem(d, f, depth + 1, &elem);
+            }
+            if (rv == OK) {
+                rv = push(d, elem);
             }
             if (rv == BAD) {
                 const char *why = d->bad;
@@ -593,7 +627,7 @@ static int decode_array(struct jdec *d, const struct jfield *f, size_t depth, un
     if (n == 0) {
         return OK;
     }
-    size_t esize = f->kind == K_COUNT ? sizeof(ProtobufCBinaryData) : sizeof(void *);
+    size_t esize = f->kind == K_REP ? sizeof(void *) : sizeof(uint64_t);
     if (n > SIZE_MAX / esize) {
         return too_large(d);
     }
@@ -601,12 +635,17 @@ static int decode_array(struct jdec *d, const struct jfield *f, size_t depth, un
     if (arr == NULL) {
         return too_large(d);
     }
-    if (f->kind == K_COUNT) {
-        memset(arr, 0, n * esize);
-    } else {
-        memcpy(arr, d->stack + base, n * esize);
-        d->top = base;
+    for (size_t i = 0; i < n; i++) {
+        const union jelem *e = &d->stack[base + i];
+        if (f->kind == K_REP) {
+            ((void **)arr)[i] = e->p;
+        } else if (f->kind == K_REP_U64) {
+            ((uint64_t *)arr)[i] = e->u;
+        } else {
+            ((double *)arr)[i] = e->d;
+        }
     }
+    d->top = base;
     out->r.a = arr;
     return OK;
 }
@@ -618,7 +657,8 @@ static int decode_field(struct jdec *d, const struct jfield *f, size_t depth, un
     case K_MSG:
         return decode_msg(d, f->sub, depth, av + f->av_inc, &out->p);
     case K_REP:
-    case K_COUNT:
+    case K_REP_U64:
+    case K_REP_DOUBLE:
         return decode_array(d, f, depth, av + f->av_inc, out);
     default:
         return decode_scalar(d, f, depth, out);
@@ -673,8 +713,17 @@ static void store(void *msg, const struct jfield *f, const union jvalue *v)
     case K_INT64:
         memcpy(base + f->off, &v->i, sizeof(v->i));
         break;
+    case K_I32: {
+        int32_t x = (int32_t)v->i;
+        memcpy(base + f->off, &x, sizeof(x));
+        break;
+    }
     case K_DOUBLE:
         memcpy(base + f->off, &v->d, sizeof(v->d));
+        break;
+    case K_OPT_DOUBLE:
+        memcpy(base + f->off, &v->d, sizeof(v->d));
+        memcpy(base + f->n_off, &f->case_value, sizeof(int));
         break;
     case K_BOOL: {
         protobuf_c_boolean x = v->e;
@@ -687,7 +736,7 @@ static void store(void *msg, const struct jfield *f, const union jvalue *v)
     case K_MSG:
         memcpy(base + f->off, &v->p, sizeof(v->p));
         break;
-    default: /* K_REP, K_COUNT */
+    default: /* K_REP, K_REP_U64, K_REP_DOUBLE */
         memcpy(base + f->off, &v->r.a, sizeof(v->r.a));
         memcpy(base + f->n_off, &v->r.n, sizeof(v->r.n));
         break;
@@ -1046,45 +1095,221 @@ static const struct jmsg logs_msg =
     MSG(OtlpLogsReq, opentelemetry__proto__collector__logs__v1__export_logs_service_request__init,
         NULL, logs_fields);
 
-/* ---- metrics: shallow, data points are counted, not decoded ---- */
+/* ---- metrics ---- */
 
-static const struct jfield data_points_fields[] = {
-    {"dataPoints", "data_points", K_COUNT, 0, offsetof(OtlpDataPoints, data_points),
-     offsetof(OtlpDataPoints, n_data_points), 0, NULL, NULL, "metric data point is not an object",
-     "metric dataPoints is not an array"},
-};
-static const struct jmsg data_points_msg =
-    MSG(OtlpDataPoints, opentelemetry__proto__collector__metrics__v1__data_points__init,
-        "metric data is not an object", data_points_fields);
-
-#define METRIC_CASE(c) OPENTELEMETRY__PROTO__COLLECTOR__METRICS__V1__METRIC__DATA_##c
-#define F_DATA(member, jn, pn, c)                                                                  \
+#define MCASE(msg, c) OPENTELEMETRY__PROTO__METRICS__V1__##msg##__##c
+/* A member of a message's one oneof (the table's last fields). */
+#define F_ONEOF(k, type, member, jn, pn, c, why)                                                   \
     {                                                                                              \
-        jn, pn, K_MSG, 0, offsetof(OtlpMetric, member), 0, METRIC_CASE(c), &data_points_msg, NULL, \
-            NULL, NULL                                                                             \
+        jn, pn, k, 0, offsetof(type, member), 0, c, NULL, NULL, why, NULL                          \
+    }
+/* Upstream's `optional double`: a oneof of its own, its case at n_off. */
+#define F_OPT(type, member, jn, c, why)                                                            \
+    {                                                                                              \
+        jn, NULL, K_OPT_DOUBLE, 0, offsetof(type, member), offsetof(type, _##member##_case), c,    \
+            NULL, NULL, why, NULL                                                                  \
+    }
+#define F_NUMS(k, type, member, jn, pn, why, why_array)                                            \
+    {                                                                                              \
+        jn, pn, k, 0, offsetof(type, member), offsetof(type, n_##member), 0, NULL, NULL, why,      \
+            why_array                                                                              \
+    }
+#define F_TIMES(type)                                                                              \
+    F_SCALAR(K_U64, type, start_time_unix_nano, "startTimeUnixNano", "start_time_unix_nano",       \
+             "data point startTimeUnixNano is not a valid fixed64"),                               \
+        F_SCALAR(K_U64, type, time_unix_nano, "timeUnixNano", "time_unix_nano",                    \
+                 "data point timeUnixNano is not a valid fixed64")
+#define F_POINT_ATTRS(type) F_ATTRS(type, "data point attributes is not an array")
+#define F_EXEMPLARS(type)                                                                          \
+    F_REP(type, exemplars, "exemplars", NULL, &exemplar_msg, "data point exemplars is not an array")
+#define F_FLAGS(type)                                                                              \
+    F_SCALAR(K_U32, type, flags, "flags", NULL, "data point flags is not a valid uint32")
+#define F_COUNT(type)                                                                              \
+    F_SCALAR(K_U64, type, count, "count", NULL, "data point count is not a valid fixed64")
+#define ONEOF_MSG(type, init_fn, not_obj, fields, first, case_member, why)                         \
+    {                                                                                              \
+        sizeof(type), INIT(init_fn), not_obj, fields, N(fields), first,                            \
+            offsetof(type, case_member), why, 0                                                    \
+    }
+
+static const struct jfield exemplar_fields[] = {
+    F_REP(OtlpExemplar, filtered_attributes, "filteredAttributes", "filtered_attributes", &kv_msg,
+          "exemplar filteredAttributes is not an array"),
+    F_SCALAR(K_U64, OtlpExemplar, time_unix_nano, "timeUnixNano", "time_unix_nano",
+             "exemplar timeUnixNano is not a valid fixed64"),
+    F_SCALAR(K_HEX, OtlpExemplar, span_id, "spanId", "span_id",
+             "exemplar spanId is not a hex string"),
+    F_SCALAR(K_HEX, OtlpExemplar, trace_id, "traceId", "trace_id",
+             "exemplar traceId is not a hex string"),
+    F_ONEOF(K_DOUBLE, OtlpExemplar, as_double, "asDouble", "as_double",
+            MCASE(EXEMPLAR, VALUE_AS_DOUBLE), "exemplar asDouble is not a number"),
+    F_ONEOF(K_INT64, OtlpExemplar, as_int, "asInt", "as_int", MCASE(EXEMPLAR, VALUE_AS_INT),
+            "exemplar asInt is not a valid int64"),
+};
+static const struct jmsg exemplar_msg = ONEOF_MSG(
+    OtlpExemplar, opentelemetry__proto__metrics__v1__exemplar__init, "exemplar is not an object",
+    exemplar_fields, 4, value_case, "exemplar has more than one value");
+
+static const struct jfield number_point_fields[] = {
+    F_POINT_ATTRS(OtlpNumberPoint),
+    F_TIMES(OtlpNumberPoint),
+    F_EXEMPLARS(OtlpNumberPoint),
+    F_FLAGS(OtlpNumberPoint),
+    F_ONEOF(K_DOUBLE, OtlpNumberPoint, as_double, "asDouble", "as_double",
+            MCASE(NUMBER_DATA_POINT, VALUE_AS_DOUBLE), "data point asDouble is not a number"),
+    F_ONEOF(K_INT64, OtlpNumberPoint, as_int, "asInt", "as_int",
+            MCASE(NUMBER_DATA_POINT, VALUE_AS_INT), "data point asInt is not a valid int64"),
+};
+static const struct jmsg number_point_msg =
+    ONEOF_MSG(OtlpNumberPoint, opentelemetry__proto__metrics__v1__number_data_point__init,
+              "metric data point is not an object", number_point_fields, 5, value_case,
+              "data point has more than one value");
+
+static const struct jfield histogram_point_fields[] = {
+    F_POINT_ATTRS(OtlpHistogramPoint),
+    F_TIMES(OtlpHistogramPoint),
+    F_COUNT(OtlpHistogramPoint),
+    F_OPT(OtlpHistogramPoint, sum, "sum", MCASE(HISTOGRAM_DATA_POINT, _SUM_SUM),
+          "data point sum is not a number"),
+    F_NUMS(K_REP_U64, OtlpHistogramPoint, bucket_counts, "bucketCounts", "bucket_counts",
+           "data point bucketCounts holds a value that is not a valid uint64",
+           "data point bucketCounts is not an array"),
+    F_NUMS(K_REP_DOUBLE, OtlpHistogramPoint, explicit_bounds, "explicitBounds", "explicit_bounds",
+           "data point explicitBounds holds a value that is not a number",
+           "data point explicitBounds is not an array"),
+    F_EXEMPLARS(OtlpHistogramPoint),
+    F_FLAGS(OtlpHistogramPoint),
+    F_OPT(OtlpHistogramPoint, min, "min", MCASE(HISTOGRAM_DATA_POINT, _MIN_MIN),
+          "data point min is not a number"),
+    F_OPT(OtlpHistogramPoint, max, "max", MCASE(HISTOGRAM_DATA_POINT, _MAX_MAX),
+          "data point max is not a number"),
+};
+static const struct jmsg histogram_point_msg =
+    MSG(OtlpHistogramPoint, opentelemetry__proto__metrics__v1__histogram_data_point__init,
+        "metric data point is not an object", histogram_point_fields);
+
+static const struct jfield buckets_fields[] = {
+    F_SCALAR(K_I32, OtlpExpBuckets, offset, "offset", NULL, "buckets offset is not a valid sint32"),
+    F_NUMS(K_REP_U64, OtlpExpBuckets, bucket_counts, "bucketCounts", "bucket_counts",
+           "buckets bucketCounts holds a value that is not a valid uint64",
+           "buckets bucketCounts is not an array"),
+};
+static const struct jmsg buckets_msg =
+    MSG(OtlpExpBuckets,
+        opentelemetry__proto__metrics__v1__exponential_histogram_data_point__buckets__init,
+        "data point buckets is not an object", buckets_fields);
+
+static const struct jfield exp_point_fields[] = {
+    F_POINT_ATTRS(OtlpExpHistogramPoint),
+    F_TIMES(OtlpExpHistogramPoint),
+    F_COUNT(OtlpExpHistogramPoint),
+    F_OPT(OtlpExpHistogramPoint, sum, "sum", MCASE(EXPONENTIAL_HISTOGRAM_DATA_POINT, _SUM_SUM),
+          "data point sum is not a number"),
+    F_SCALAR(K_I32, OtlpExpHistogramPoint, scale, "scale", NULL,
+             "data point scale is not a valid sint32"),
+    F_SCALAR(K_U64, OtlpExpHistogramPoint, zero_count, "zeroCount", "zero_count",
+             "data point zeroCount is not a valid fixed64"),
+    F_MSG(OtlpExpHistogramPoint, positive, "positive", NULL, &buckets_msg),
+    F_MSG(OtlpExpHistogramPoint, negative, "negative", NULL, &buckets_msg),
+    F_FLAGS(OtlpExpHistogramPoint),
+    F_EXEMPLARS(OtlpExpHistogramPoint),
+    F_OPT(OtlpExpHistogramPoint, min, "min", MCASE(EXPONENTIAL_HISTOGRAM_DATA_POINT, _MIN_MIN),
+          "data point min is not a number"),
+    F_OPT(OtlpExpHistogramPoint, max, "max", MCASE(EXPONENTIAL_HISTOGRAM_DATA_POINT, _MAX_MAX),
+          "data point max is not a number"),
+    F_SCALAR(K_DOUBLE, OtlpExpHistogramPoint, zero_threshold, "zeroThreshold", "zero_threshold",
+             "data point zeroThreshold is not a number"),
+};
+static const struct jmsg exp_point_msg =
+    MSG(OtlpExpHistogramPoint,
+        opentelemetry__proto__metrics__v1__exponential_histogram_data_point__init,
+        "metric data point is not an object", exp_point_fields);
+
+static const struct jfield quantile_fields[] = {
+    F_SCALAR(K_DOUBLE, OtlpQuantile, quantile, "quantile", NULL,
+             "quantile value quantile is not a number"),
+    F_SCALAR(K_DOUBLE, OtlpQuantile, value, "value", NULL, "quantile value value is not a number"),
+};
+static const struct jmsg quantile_msg = MSG(
+    OtlpQuantile, opentelemetry__proto__metrics__v1__summary_data_point__value_at_quantile__init,
+    "quantile value is not an object", quantile_fields);
+
+static const struct jfield summary_point_fields[] = {
+    F_POINT_ATTRS(OtlpSummaryPoint),
+    F_TIMES(OtlpSummaryPoint),
+    F_COUNT(OtlpSummaryPoint),
+    F_SCALAR(K_DOUBLE, OtlpSummaryPoint, sum, "sum", NULL, "data point sum is not a number"),
+    F_REP(OtlpSummaryPoint, quantile_values, "quantileValues", "quantile_values", &quantile_msg,
+          "data point quantileValues is not an array"),
+    F_FLAGS(OtlpSummaryPoint),
+};
+static const struct jmsg summary_point_msg =
+    MSG(OtlpSummaryPoint, opentelemetry__proto__metrics__v1__summary_data_point__init,
+        "metric data point is not an object", summary_point_fields);
+
+#define F_POINTS(type, sub)                                                                        \
+    F_REP(type, data_points, "dataPoints", "data_points", sub, "metric dataPoints is not an array")
+#define F_TEMPORALITY(type)                                                                        \
+    F_ENUM(type, aggregation_temporality, "aggregationTemporality", "aggregation_temporality",     \
+           &opentelemetry__proto__metrics__v1__aggregation_temporality__descriptor,                \
+           "metric aggregationTemporality is not a valid AggregationTemporality")
+
+static const struct jfield gauge_fields[] = {F_POINTS(OtlpGauge, &number_point_msg)};
+static const struct jmsg gauge_msg = MSG(OtlpGauge, opentelemetry__proto__metrics__v1__gauge__init,
+                                         "metric data is not an object", gauge_fields);
+static const struct jfield sum_fields[] = {
+    F_POINTS(OtlpSum, &number_point_msg),
+    F_TEMPORALITY(OtlpSum),
+    F_SCALAR(K_BOOL, OtlpSum, is_monotonic, "isMonotonic", "is_monotonic",
+             "metric isMonotonic is not a boolean"),
+};
+static const struct jmsg sum_msg = MSG(OtlpSum, opentelemetry__proto__metrics__v1__sum__init,
+                                       "metric data is not an object", sum_fields);
+static const struct jfield histogram_fields[] = {
+    F_POINTS(OtlpHistogram, &histogram_point_msg),
+    F_TEMPORALITY(OtlpHistogram),
+};
+static const struct jmsg histogram_msg =
+    MSG(OtlpHistogram, opentelemetry__proto__metrics__v1__histogram__init,
+        "metric data is not an object", histogram_fields);
+static const struct jfield exp_histogram_fields[] = {
+    F_POINTS(OtlpExpHistogram, &exp_point_msg),
+    F_TEMPORALITY(OtlpExpHistogram),
+};
+static const struct jmsg exp_histogram_msg =
+    MSG(OtlpExpHistogram, opentelemetry__proto__metrics__v1__exponential_histogram__init,
+        "metric data is not an object", exp_histogram_fields);
+static const struct jfield summary_fields[] = {F_POINTS(OtlpSummary, &summary_point_msg)};
+static const struct jmsg summary_msg =
+    MSG(OtlpSummary, opentelemetry__proto__metrics__v1__summary__init,
+        "metric data is not an object", summary_fields);
+
+#define METRIC_CASE(c) OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_##c
+#define F_DATA(member, jn, pn, c, sub)                                                             \
+    {                                                                                              \
+        jn, pn, K_MSG, 0, offsetof(OtlpMetric, member), 0, METRIC_CASE(c), sub, NULL, NULL, NULL   \
     }
 static const struct jfield metric_fields[] = {
     F_STR(OtlpMetric, name, "name", NULL, "metric name is not a string"),
     F_STR(OtlpMetric, description, "description", NULL, "metric description is not a string"),
     F_STR(OtlpMetric, unit, "unit", NULL, "metric unit is not a string"),
     F_REP(OtlpMetric, metadata, "metadata", NULL, &kv_msg, "metric metadata is not an array"),
-    F_DATA(gauge, "gauge", NULL, GAUGE),
-    F_DATA(sum, "sum", NULL, SUM),
-    F_DATA(histogram, "histogram", NULL, HISTOGRAM),
+    F_DATA(gauge, "gauge", NULL, GAUGE, &gauge_msg),
+    F_DATA(sum, "sum", NULL, SUM, &sum_msg),
+    F_DATA(histogram, "histogram", NULL, HISTOGRAM, &histogram_msg),
     F_DATA(exponential_histogram, "exponentialHistogram", "exponential_histogram",
-           EXPONENTIAL_HISTOGRAM),
-    F_DATA(summary, "summary", NULL, SUMMARY),
+           EXPONENTIAL_HISTOGRAM, &exp_histogram_msg),
+    F_DATA(summary, "summary", NULL, SUMMARY, &summary_msg),
 };
-static const struct jmsg metric_msg = {
-    sizeof(OtlpMetric),
-    INIT(opentelemetry__proto__collector__metrics__v1__metric__init),
-    "metric is not an object",
-    metric_fields,
-    N(metric_fields),
-    4,
-    offsetof(OtlpMetric, data_case),
-    "metric has more than one data type",
-    0};
+static const struct jmsg metric_msg = {sizeof(OtlpMetric),
+                                       INIT(opentelemetry__proto__metrics__v1__metric__init),
+                                       "metric is not an object",
+                                       metric_fields,
+                                       N(metric_fields),
+                                       4,
+                                       offsetof(OtlpMetric, data_case),
+                                       "metric has more than one data type",
+                                       0};
 
 static const struct jfield scope_metrics_fields[] = {
     F_MSG(OtlpScopeMetrics, scope, "scope", NULL, &scope_msg),
@@ -1092,7 +1317,7 @@ static const struct jfield scope_metrics_fields[] = {
     F_SCHEMA(OtlpScopeMetrics, "scopeMetrics"),
 };
 static const struct jmsg scope_metrics_msg =
-    MSG(OtlpScopeMetrics, opentelemetry__proto__collector__metrics__v1__scope_metrics__init,
+    MSG(OtlpScopeMetrics, opentelemetry__proto__metrics__v1__scope_metrics__init,
         "scopeMetrics entry is not an object", scope_metrics_fields);
 
 static const struct jfield resource_metrics_fields[] = {
@@ -1102,7 +1327,7 @@ static const struct jfield resource_metrics_fields[] = {
     F_SCHEMA(OtlpResourceMetrics, "resourceMetrics"),
 };
 static const struct jmsg resource_metrics_msg =
-    MSG(OtlpResourceMetrics, opentelemetry__proto__collector__metrics__v1__resource_metrics__init,
+    MSG(OtlpResourceMetrics, opentelemetry__proto__metrics__v1__resource_metrics__init,
         "resourceMetrics entry is not an object", resource_metrics_fields);
 
 static const struct jfield metrics_fields[] = {
