@@ -105,7 +105,10 @@ class MetricsExport(IntakeTestCase):
                        + self.count_total(run, "e2e.requests", "route:/b")
                        >= 7 * EXPORTS - (0 if temporality == "delta" else 5), 30,
                        "the request counts of run %s" % run)
-            text = o.scrape()
+            # the sender counts a body once the intake's answer is in
+            text = wait_until(lambda: (lambda t: t if (metric_value(
+                t, "otel2dd_exporter_sent_items_total", '{exporter="datadog_series"}') or 0) > 0
+                else None)(o.scrape()), 20, "the series counted as sent")
         self.assertEqual(self.intake.errors, [])
 
         # Counter (monotonic sum): counts adding up to what was recorded, whatever the
@@ -237,14 +240,53 @@ class MetricsExport(IntakeTestCase):
         g.time_unix_nano = now
         g.as_double = 7.0
         with Otel2dd(config=config(self.intake)) as o:
-            status, _, _ = http_post(o.http_port, "/v1/metrics", req.SerializeToString())
-            self.assertEqual(status, 200)
+            self.assertEqual(http_post(o.http_port, "/v1/metrics", req.SerializeToString()), 200)
             wait_until(lambda: self.series_of(run, "e2e.good_gauge"), 20, "the good gauge")
             text = o.scrape()
         self.assertEqual(self.sketches_of(run, "e2e.bad_hist"), [])
         self.assertEqual(self.series_of(run, "e2e.good_gauge")[0]["points"][0][1], 7.0)
         self.assertGreaterEqual(metric_value(text, "otel2dd_metric_points_dropped_total",
                                              '{reason="malformed"}') or 0, 1)
+
+
+    def test_translate_command(self):
+        # `otel2dd translate` on a metrics request: protobuf (told, and found out: it is no
+        # trace or logs request) and OTLP/JSON print the same series; a body that is no
+        # request at all is refused, saying so.
+        import json
+        import subprocess
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+        from google.protobuf import json_format
+        req = metrics_service_pb2.ExportMetricsServiceRequest()
+        rm = req.resource_metrics.add()
+        set_attr(rm.resource.attributes, "service.name", "cli")
+        set_attr(rm.resource.attributes, "host.name", "cli-host")
+        m = rm.scope_metrics.add().metrics.add()
+        m.name = "cli.gauge"
+        p = m.gauge.data_points.add()
+        p.time_unix_nano = 1_700_000_000_000_000_000
+        p.as_double = 2.5
+        set_attr(p.attributes, "k", "v")
+        pb = req.SerializeToString()
+        js = json_format.MessageToJson(req).encode()
+        outs = []
+        for args, body in ((["--signal", "metrics"], pb), ([], pb), ([], js)):
+            r = subprocess.run([BIN, "translate"] + args + ["-"], input=body,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            outs.append(json.loads(r.stdout))
+        self.assertEqual(outs[0], outs[1])
+        self.assertEqual(outs[0], outs[2])
+        s = outs[0]["series"]
+        self.assertEqual(len(s), 1)
+        self.assertEqual((s[0]["metric"], s[0]["type"], s[0]["value"], s[0]["ts"], s[0]["host"]),
+                         ("cli.gauge", "gauge", 2.5, 1700000000, "cli-host"))
+        self.assertIn("k:v", s[0]["tags"])
+        self.assertIn("service:cli", s[0]["tags"])
+        r = subprocess.run([BIN, "translate", "-"], input=b"\xff\xff\xff garbage",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"--signal", r.stderr)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@
  *     getLegacyBuckets), MapSummaryMetrics, MapExponentialHistogramMetrics;
  *   - dimensions.go: a series' identity is its name, sorted tags and host; point attributes
  *     become "key:AsString(value)" tags (utils.FormatKeyValueTag: "key:n/a" when empty);
- *   - instrumentationscope/metadata.go: instrumentation_scope and _version tags;
+ *   - instrumentationscope/metadata.go: instrumentation_scope and _version tags ("n/a" when
+ *     empty), then the scope's attributes as tags (TagsFromInstrumentationScopeMetadata);
  *   - quantile ddsketch.go ConvertDDSketchIntoSketch and sketches-go ChangeMapping for
  *     exponential histograms.
  * The system/runtime renames (metrics_remapping.go) are not done. Deliberate differences: a
@@ -36,6 +37,8 @@
     OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
 #define FLAG_NO_RECORDED_VALUE                                                                     \
     OPENTELEMETRY__PROTO__METRICS__V1__DATA_POINT_FLAGS__DATA_POINT_FLAGS_NO_RECORDED_VALUE_MASK
+/* Scope attributes made tags at most (the rest are left out; a scope has a handful). */
+#define MTR_SCOPE_ATTRS_MAX 64
 
 struct mtr_translator {
     struct mtr_config cfg;
@@ -1249,12 +1252,34 @@ static int scope_tags(struct ctx *c, const OtlpScopeMetrics *sm, const char *con
     }
     const char *name = sm->scope != NULL && sm->scope->name != NULL ? sm->scope->name : "";
     const char *version = sm->scope != NULL && sm->scope->version != NULL ? sm->scope->version : "";
-    const char *tags[2] = {arena_printf(c->a, "instrumentation_scope:%s%s", name, ""),
-                           arena_printf(c->a, "instrumentation_scope_version:%s%s", version, "")};
+    size_t nattrs = sm->scope != NULL ? sm->scope->n_attributes : 0;
+    if (nattrs > MTR_SCOPE_ATTRS_MAX) {
+        nattrs = MTR_SCOPE_ATTRS_MAX;
+    }
+    /* FormatKeyValueTag: an empty name or version is "n/a"; then the scope's attributes */
+    const char **tags = o2d_arena_alloc(c->a, (2 + nattrs) * sizeof(*tags));
+    if (tags == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    tags[0] = arena_printf(c->a, "instrumentation_scope:%s%s", name[0] != '\0' ? name : "n/a", "");
+    tags[1] = arena_printf(c->a, "instrumentation_scope_version:%s%s",
+                           version[0] != '\0' ? version : "n/a", "");
     if (tags[0] == NULL || tags[1] == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
-    return dims_add(c, &r, tags, 2, d);
+    size_t n = 2;
+    for (size_t i = 0; i < nattrs; i++) {
+        const OtlpKeyValue *kv = sm->scope->attributes[i];
+        if (kv == NULL || kv->key == NULL) {
+            continue;
+        }
+        int rv = attr_tag(c, kv, &tags[n]);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+        n++;
+    }
+    return dims_add(c, &r, tags, n, d);
 }
 
 int mtr_translate(struct mtr_translator *t, const OtlpMetricsReq *req, uint64_t now_ns,
