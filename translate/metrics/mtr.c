@@ -761,7 +761,7 @@ static int hist_info(struct ctx *c, const struct dims *pd, const struct mtr_poin
         TRY(dims_key(c, count_d, 'v', &k));
         if (mtr_cache_diff(c->t->cache, k, c->now_ns, p->start_ns, p->time_ns, (double)p->count,
                            &dx) &&
-            dx >= 0) {
+            dx >= 0 && dx < 0x1p64) { /* a count as a double: 2^64 and up has no uint64 */
             hi->count = (uint64_t)dx;
         } else {
             hi->ok = 0;
