@@ -18,9 +18,8 @@
  * everything it does not change; mtr.c maps it as any other metric once the scope's own metrics
  * are mapped (MapMetrics' newMetrics). Left out: the "nanocore" unit of the container.cpu copies
  * (units are sent only behind a feature gate, and dd_metrics.h has none), the languages
- * MapMetrics reports (the exporter's host metadata), and the newest translator's
- * traces.span.sdk.metrics.duration remapping (remapSDKTraceMetrics), which no Collector release
- * runs yet.
+ * MapMetrics reports (the exporter's host metadata), and remapSDKTraceMetrics
+ * (traces.span.sdk.metrics.duration), only in the newest metrics_remapping.go seen.
  */
 #include <string.h>
 
