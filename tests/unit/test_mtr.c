@@ -549,6 +549,159 @@ static void test_cache_bounded(void **state)
     run_cleanup(&r);
 }
 
+/* ---- the Collector exporter's remapping (metrics_remapping.go, runtime_metric_mappings.go) ----
+ */
+
+/* KeyValue{key, AnyValue{bytes_value}} */
+static void pw_attr_bytes(struct o2d_buf *b, unsigned f, const char *k, const uint8_t *v, size_t n)
+{
+    struct o2d_buf kv, av;
+    o2d_buf_init(&kv, 1 << 20);
+    o2d_buf_init(&av, 1 << 20);
+    pw_str(&kv, 1, k);
+    pw_bytes(&av, 7, v, n);
+    pw_sub(&kv, 2, &av);
+    pw_sub(b, f, &kv);
+    o2d_buf_cleanup(&kv);
+    o2d_buf_cleanup(&av);
+}
+
+/* A NumberDataPoint with one attribute: a string, or (val NULL) the bytes bv[0..nbv). */
+static void kv_point(struct o2d_buf *pts, uint64_t ts, double v, const char *key, const char *val,
+                     const uint8_t *bv, size_t nbv)
+{
+    struct o2d_buf p;
+    o2d_buf_init(&p, 1 << 20);
+    pw_f64(&p, 3, ts);
+    pw_d(&p, 4, v);
+    if (val != NULL) {
+        pw_attr(&p, 7, key, val);
+    } else {
+        pw_attr_bytes(&p, 7, key, bv, nbv);
+    }
+    pw_sub(pts, 1, &p);
+    o2d_buf_cleanup(&p);
+}
+
+/* system.cpu.utilization {idle 0.5, user NaN} and process.runtime.go.goroutines 3. */
+static void remap_request(struct o2d_buf *req)
+{
+    struct o2d_buf pts, m;
+    o2d_buf_init(&pts, 1 << 20);
+    o2d_buf_init(&m, 1 << 20);
+    kv_point(&pts, T0 + 5 * S, 0.5, "state", "idle", NULL, 0);
+    kv_point(&pts, T0 + 5 * S, NAN, "state", "user", NULL, 0);
+    pack_metric(&m, "system.cpu.utilization", GAUGE, &pts, 0, 0);
+    number_point(&pts, 0, T0 + 5 * S, 3, 0, NULL);
+    pack_metric(&m, "process.runtime.go.goroutines", GAUGE, &pts, 0, 0);
+    pack_request(req, &m);
+    o2d_buf_cleanup(&pts);
+    o2d_buf_cleanup(&m);
+}
+
+/* WithRemapping (renames and copies) and the runtime mappings, each on its own; the copies'
+ * points are not counted again (a NaN copied is one point dropped, not two). */
+static void test_remap_switches(void **state)
+{
+    (void)state;
+    static const char *const want[] = {
+        "otel.system.cpu.utilization gauge 1700000005 0.5 [state:idle]\n"
+        "otel.process.runtime.go.goroutines gauge 1700000005 3 []\n"
+        "system.cpu.idle gauge 1700000005 50 [state:idle]\n"
+        "runtime.go.num_goroutine gauge 1700000005 3 []\n",
+        "system.cpu.utilization gauge 1700000005 0.5 [state:idle]\n"
+        "process.runtime.go.goroutines gauge 1700000005 3 []\n"
+        "runtime.go.num_goroutine gauge 1700000005 3 []\n",
+        "system.cpu.utilization gauge 1700000005 0.5 [state:idle]\n"
+        "process.runtime.go.goroutines gauge 1700000005 3 []\n",
+    };
+    for (int i = 0; i < 3; i++) {
+        struct mtr_config cfg;
+        mtr_config_default(&cfg);
+        assert_true(cfg.remapping && cfg.runtime_remapping); /* the Collector exporter's */
+        cfg.remapping = i == 0;
+        cfg.runtime_remapping = i < 2;
+        struct run r;
+        run_init(&r, &cfg);
+        struct o2d_buf req;
+        o2d_buf_init(&req, 1 << 20);
+        remap_request(&req);
+        EXPECT(translate(&r, &req, T0), want[i]);
+        assert_int_equal(r.res.points, 3);
+        assert_int_equal(r.res.dropped[MTR_DROP_NAN_INF], 1);
+        o2d_buf_cleanup(&req);
+        run_cleanup(&r);
+    }
+}
+
+/* copyMetricWithAttr's filter reads Str() (only a string attribute matches), the runtime
+ * mappings AsString() (bytes as base64): bytes whose base64 is "free" are not the state free
+ * for system.mem.usable, bytes whose base64 is "heap" are the type heap for jvm.heap_memory. */
+static void test_remap_attribute_values(void **state)
+{
+    (void)state;
+    static const uint8_t b64_free[] = {0x7e, 0xb7, 0x9e}, b64_heap[] = {0x85, 0xe6, 0xa9};
+    struct mtr_config cfg;
+    mtr_config_default(&cfg);
+    struct run r;
+    run_init(&r, &cfg);
+    struct o2d_buf pts, m, req;
+    o2d_buf_init(&pts, 1 << 20);
+    o2d_buf_init(&m, 1 << 20);
+    o2d_buf_init(&req, 1 << 20);
+    kv_point(&pts, T0 + 5 * S, 1048576, "state", NULL, b64_free, sizeof(b64_free));
+    pack_metric(&m, "system.memory.usage", GAUGE, &pts, 0, 0);
+    kv_point(&pts, T0 + 5 * S, 10, "type", NULL, b64_heap, sizeof(b64_heap));
+    pack_metric(&m, "process.runtime.jvm.memory.usage", GAUGE, &pts, 0, 0);
+    pack_request(&req, &m);
+    EXPECT(translate(&r, &req, T0),
+           "otel.system.memory.usage gauge 1700000005 1048576 [state:free]\n"
+           "otel.process.runtime.jvm.memory.usage gauge 1700000005 10 "
+           "[type:heap]\n"
+           "system.mem.total gauge 1700000005 1 [state:free]\n"
+           "jvm.heap_memory gauge 1700000005 10 []\n");
+    o2d_buf_cleanup(&pts);
+    o2d_buf_cleanup(&m);
+    o2d_buf_cleanup(&req);
+    run_cleanup(&r);
+}
+
+/* Every allocation of the copies can be refused: the translation then fails whole with
+ * O2D_ERR_TOO_LARGE, never half-built, until the arena is large enough. */
+static void test_remap_arena_full(void **state)
+{
+    (void)state;
+    struct mtr_config cfg;
+    mtr_config_default(&cfg);
+    struct run r;
+    run_init(&r, &cfg);
+    struct o2d_buf req;
+    o2d_buf_init(&req, 1 << 20);
+    remap_request(&req);
+    struct otlp_request or ;
+    const char *reason;
+    assert_int_equal(
+        otlp_decode(&r.a, OTLP_SIGNAL_METRICS, OTLP_ENC_PROTOBUF, req.data, req.len, & or, &reason),
+        O2D_OK);
+    struct o2d_arena out;
+    int rv = O2D_ERR_TOO_LARGE;
+    size_t limit;
+    for (limit = 0; limit < 1u << 20 && rv != O2D_OK; limit += 16) {
+        o2d_arena_init(&out, limit);
+        rv = mtr_translate(r.t, or.msg.metrics, T0, resource_fixture, "h1", &out, &r.res);
+        assert_true(rv == O2D_OK || rv == O2D_ERR_TOO_LARGE);
+        if (rv == O2D_OK) {
+            assert_int_equal(r.res.batch.nseries, 4);
+            assert_string_equal(r.res.batch.series[2].name, "system.cpu.idle");
+        }
+        o2d_arena_cleanup(&out);
+    }
+    assert_int_equal(rv, O2D_OK);
+    assert_true(limit > 256);
+    o2d_buf_cleanup(&req);
+    run_cleanup(&r);
+}
+
 static void test_config(void **state)
 {
     (void)state;
@@ -564,9 +717,11 @@ static void test_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_numbers),       cmocka_unit_test(test_cumulative_monotonic),
-        cmocka_unit_test(test_histograms),    cmocka_unit_test(test_hostile_histograms),
-        cmocka_unit_test(test_cache_bounded), cmocka_unit_test(test_config),
+        cmocka_unit_test(test_numbers),          cmocka_unit_test(test_cumulative_monotonic),
+        cmocka_unit_test(test_histograms),       cmocka_unit_test(test_hostile_histograms),
+        cmocka_unit_test(test_cache_bounded),    cmocka_unit_test(test_config),
+        cmocka_unit_test(test_remap_switches),   cmocka_unit_test(test_remap_attribute_values),
+        cmocka_unit_test(test_remap_arena_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
  *     empty), then the scope's attributes as tags (TagsFromInstrumentationScopeMetadata);
  *   - quantile ddsketch.go ConvertDDSketchIntoSketch and sketches-go ChangeMapping for
  *     exponential histograms.
- * The system/runtime renames (metrics_remapping.go) are not done. Deliberate differences: a
+ * The Collector exporter's renames and copies (WithRemapping, runtime metric mappings) are
+ * mtr_remap.c's; MapMetrics maps a scope's own metrics (renamed) first, then the copies made
+ * of them. Deliberate differences: a
  * point Datadog would fail the whole request for (bounds out of order, counts and bounds that
  * do not match) is dropped alone and counted; the delta cache is bounded (mtr_cache.c).
  */
@@ -56,6 +58,8 @@ void mtr_config_default(struct mtr_config *cfg)
     cfg->delta_ttl_s = 3600;
     cfg->scope_metadata_as_tags = 1;
     cfg->max_cache_entries = 500000;
+    cfg->remapping = 1;
+    cfg->runtime_remapping = 1;
 }
 
 const char *mtr_drop_name(enum mtr_drop why)
@@ -118,6 +122,7 @@ struct ctx {
     size_t nseries, cap_series;
     struct ddm_sketch *sketches;
     size_t nsketches, cap_sketches;
+    int derived; /* mapping the remapping's copies: their points are not counted again */
 };
 
 /* A series' name, tags and host, as dimensions.go's Dimensions. */
@@ -286,7 +291,9 @@ static int push_sketch(struct ctx *c, const struct dims *d, uint64_t ts_ns,
 
 static void drop(struct ctx *c, enum mtr_drop why)
 {
-    c->res->dropped[why]++;
+    if (!c->derived) {
+        c->res->dropped[why]++;
+    }
 }
 
 /* isSkippable */
@@ -435,6 +442,20 @@ static int attr_tag(struct ctx *c, const OtlpKeyValue *kv, const char **out)
     return rv;
 }
 
+int mtr_value_is(const OtlpAnyValue *v, const char *s)
+{
+    if (v != NULL &&
+        v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+        return strcmp(v->string_value, s) == 0;
+    }
+    struct o2d_buf b;
+    o2d_buf_init(&b, 64 * 1024);
+    int same = value_text(&b, v, 1, 0) == O2D_OK && b.len == strlen(s) &&
+               (b.len == 0 || memcmp(b.data, s, b.len) == 0);
+    o2d_buf_cleanup(&b);
+    return same;
+}
+
 /* WithAttributeMap */
 static int dims_point(struct ctx *c, const struct dims *base, const struct mtr_point *p,
                       struct dims *out)
@@ -503,7 +524,7 @@ static int consume_initial(const struct ctx *c, uint64_t start, uint64_t ts)
 /* Counts the point; 1 when it carries no value (FLAG_NO_RECORDED_VALUE) and is skipped. */
 static int no_value(struct ctx *c, const struct mtr_point *p)
 {
-    c->res->points++;
+    c->res->points += c->derived ? 0 : 1;
     if (p->flags & FLAG_NO_RECORDED_VALUE) {
         drop(c, MTR_DROP_NO_VALUE);
         return 1;
@@ -1175,16 +1196,18 @@ static int map_summaries(struct ctx *c, const struct dims *d, OtlpSummaryPoint *
 /* Points of a metric whose temporality Datadog does not map: counted and dropped. */
 static int drop_temporality(struct ctx *c, size_t npts)
 {
-    c->res->points += npts;
-    c->res->dropped[MTR_DROP_TEMPORALITY] += npts;
+    if (!c->derived) {
+        c->res->points += npts;
+        c->res->dropped[MTR_DROP_TEMPORALITY] += npts;
+    }
     return O2D_OK;
 }
 
-/* mapToDDFormat */
-static int map_metric(struct ctx *c, const OtlpMetric *m, const struct dims *base)
+/* mapToDDFormat: m under `name` (its own, or what renameMetrics made of it). */
+static int map_metric(struct ctx *c, const OtlpMetric *m, const char *name, const struct dims *base)
 {
     struct dims d = *base;
-    d.name = m->name != NULL ? m->name : "";
+    d.name = name;
     switch (m->data_case) {
     case CASE(GAUGE):
         if (m->gauge == NULL) {
@@ -1282,6 +1305,36 @@ static int scope_tags(struct ctx *c, const OtlpScopeMetrics *sm, const char *con
     return dims_add(c, &r, tags, n, d);
 }
 
+/* MapMetrics over one scope: runtime copies and remapMetrics' copies made of each metric
+ * before renameMetrics renames it, the metric mapped, then every copy. */
+static int map_scope(struct ctx *c, const OtlpScopeMetrics *sm, const struct dims *base)
+{
+    struct mtr_added added = {0};
+    const struct mtr_config *cfg = &c->t->cfg;
+    for (size_t k = 0; k < sm->n_metrics; k++) {
+        const OtlpMetric *m = sm->metrics[k];
+        const char *name = m->name != NULL ? m->name : "";
+        if (cfg->runtime_remapping) {
+            TRY(mtr_remap_runtime(c->a, m, &added));
+        }
+        if (cfg->remapping) {
+            TRY(mtr_remap_copies(c->a, m, &added));
+            name = mtr_remap_name(c->a, name);
+            if (name == NULL) {
+                return O2D_ERR_TOO_LARGE;
+            }
+        }
+        TRY(map_metric(c, m, name, base));
+    }
+    c->derived = 1;
+    int rv = O2D_OK;
+    for (size_t k = 0; k < added.n && rv == O2D_OK; k++) {
+        rv = map_metric(c, added.m[k], added.m[k]->name, base);
+    }
+    c->derived = 0;
+    return rv;
+}
+
 int mtr_translate(struct mtr_translator *t, const OtlpMetricsReq *req, uint64_t now_ns,
                   mtr_resource_fn resource_fn, void *rctx, struct o2d_arena *a,
                   struct mtr_result *out)
@@ -1300,9 +1353,7 @@ int mtr_translate(struct mtr_translator *t, const OtlpMetricsReq *req, uint64_t 
             struct dims base = {.host = host};
             rv = scope_tags(&c, sm, rtags, nrtags, &base);
             base.host = host;
-            for (size_t k = 0; k < sm->n_metrics && rv == O2D_OK; k++) {
-                rv = map_metric(&c, sm->metrics[k], &base);
-            }
+            rv = rv == O2D_OK ? map_scope(&c, sm, &base) : rv;
         }
     }
     if (rv == O2D_OK) {

@@ -35,6 +35,11 @@ struct mtr_config {
     int64_t delta_ttl_s;                /* delta_ttl: 3600 */
     int scope_metadata_as_tags;         /* instrumentation_scope_metadata_as_tags: true */
     size_t max_cache_entries;           /* ours: the delta cache's bound, 500000 */
+    /* Not keys of the Collector exporter, which asks for both unless one of its feature gates
+     * exporter.datadogexporter.metricremappingdisabled (no WithRemapping) or
+     * exporter.datadogexporter.DisableAllMetricRemapping (neither) is set: */
+    int remapping;         /* WithRemapping: otel.* renames and Datadog copies: on */
+    int runtime_remapping; /* the runtime metric copies (runtime.go.*, jvm.*, ...): on */
 };
 
 void mtr_config_default(struct mtr_config *cfg);

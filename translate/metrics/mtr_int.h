@@ -71,4 +71,25 @@ void mtr_point_histogram(const OtlpHistogramPoint *src, struct mtr_point *p);
 void mtr_point_exp(const OtlpExpHistogramPoint *src, struct mtr_point *p);
 void mtr_point_summary(const OtlpSummaryPoint *src, struct mtr_point *p);
 
+/* ---- mtr_remap.c: the Collector exporter's renames and copies (metrics_remapping.go) ---- */
+
+/* Metrics the remapping adds to a scope, built in the arena, mapped after the scope's own. */
+struct mtr_added {
+    const OtlpMetric **m;
+    size_t n, cap;
+};
+
+/* runtimeMetricsMappings: the Datadog runtime metric copies of m, appended to *out. */
+int mtr_remap_runtime(struct o2d_arena *a, const OtlpMetric *m, struct mtr_added *out);
+/* remapMetrics: the Datadog copies of system, container, kafka and jvm metrics. */
+int mtr_remap_copies(struct o2d_arena *a, const OtlpMetric *m, struct mtr_added *out);
+/* renameMetrics: the name m is mapped under (otel.*, otelcol_*), or name itself; NULL when the
+ * arena is full. */
+const char *mtr_remap_name(struct o2d_arena *a, const char *name);
+
+/* ---- mtr.c ---- */
+
+/* Whether pcommon's AsString() of v is s. */
+int mtr_value_is(const OtlpAnyValue *v, const char *s);
+
 #endif
