@@ -20,6 +20,7 @@
 #include "datadog_metrics_int.h"
 #include "datadog/agentpayload/agent_payload.pb-c.h"
 #include "o2d.h"
+#include "o2d_varint.h"
 
 typedef Datadog__Agentpayload__MetricPayload__MetricSeries PbSeries;
 typedef Datadog__Agentpayload__MetricPayload__MetricPoint PbPoint;
@@ -36,27 +37,6 @@ static char *str_or_empty(const char *s)
 {
     /* protobuf-c reads these and never writes them */
     return (char *)(s != NULL ? s : "");
-}
-
-static size_t varint_size(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
 }
 
 static void origin_init(PbMetadata *md, PbOrigin *o)
@@ -180,7 +160,7 @@ int datadog_sketch_item(const struct ddm_sketch *k, struct dlv_item **out)
 size_t datadog_metrics_item_cost(const struct dlv_item *it)
 {
     size_t len = dlv_item_body_len(it);
-    return 1 + varint_size(len) + len;
+    return 1 + o2d_varint_len(len) + len;
 }
 
 static size_t item_cost(void *ctx, const struct dlv_item *it)
@@ -210,7 +190,7 @@ static int field1_encode(void *ctx, struct dlv_item *const *items, size_t n, str
     for (size_t i = 0; i < n; i++) {
         size_t len = dlv_item_body_len(items[i]);
         *p++ = FIELD1_LEN_TAG;
-        p += put_varint(p, len);
+        p += o2d_put_varint(p, len);
         memcpy(p, dlv_item_body(items[i]), len);
         p += len;
     }

@@ -11,33 +11,13 @@
 #include "datadog/trace/agent_payload.pb-c.h"
 #include "datadog_int.h"
 #include "o2d.h"
+#include "o2d_varint.h"
 #include "o2d_alloc.h"
 
 #define DD_LANGS_MAX 256
 /* The AgentPayload fields besides the TracerPayloads: hostname (255), env, version and the
  * two rates, with their tags; a generous bound. */
 #define DD_AGENT_PAYLOAD_HEAD_MAX 512
-
-static size_t varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 static int read_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *v)
 {
@@ -209,7 +189,7 @@ int datadog_encode_agent_payload(struct o2d_buf *out, const struct datadog_heade
     size_t total = head;
     for (size_t i = 0; i < n; i++) {
         size_t bl = dlv_item_body_len(items[i]);
-        total += 1 + varint_len(bl) + bl;
+        total += 1 + o2d_varint_len(bl) + bl;
     }
     int rv = o2d_buf_reserve(out, total);
     if (rv != O2D_OK) {
@@ -220,7 +200,7 @@ int datadog_encode_agent_payload(struct o2d_buf *out, const struct datadog_heade
     for (size_t i = 0; i < n; i++) {
         size_t bl = dlv_item_body_len(items[i]);
         *p++ = (5 << 3) | 2; /* AgentPayload.tracerPayloads, length-delimited */
-        p += put_varint(p, bl);
+        p += o2d_put_varint(p, bl);
         memcpy(p, dlv_item_body(items[i]), bl);
         p += bl;
     }
@@ -234,7 +214,7 @@ static size_t trace_cost(void *ctx, const struct dlv_item *it)
 {
     (void)ctx;
     size_t bl = dlv_item_body_len(it);
-    return 1 + varint_len(bl) + bl;
+    return 1 + o2d_varint_len(bl) + bl;
 }
 
 static int traces_encode(void *ctx, struct dlv_item *const *items, size_t n, struct o2d_buf *out)

@@ -43,38 +43,9 @@ int apm_host_source(struct o2d_arena *a, const OtlpResource *res, struct apm_sou
     return rv;
 }
 
-struct container_mapping {
-    const char *otel;
-    const char *dd;
-};
-
-/* attributes.ContainerMappings, in the order we write them. */
-static const struct container_mapping container_mappings[] = {
-    {"container.id", "container_id"},
-    {"container.name", "container_name"},
-    {"container.image.name", "image_name"},
-    {"container.image.tag", "image_tag"},
-    {"container.runtime", "runtime"},
-    {"cloud.provider", "cloud_provider"},
-    {"cloud.region", "region"},
-    {"cloud.availability_zone", "zone"},
-    {"aws.ecs.task.family", "task_family"},
-    {"aws.ecs.task.arn", "task_arn"},
-    {"aws.ecs.cluster.arn", "ecs_cluster_name"},
-    {"aws.ecs.task.revision", "task_version"},
-    {"aws.ecs.container.arn", "ecs_container_name"},
-    {"k8s.container.name", "kube_container_name"},
-    {"k8s.cluster.name", "kube_cluster_name"},
-    {"k8s.deployment.name", "kube_deployment"},
-    {"k8s.replicaset.name", "kube_replica_set"},
-    {"k8s.statefulset.name", "kube_stateful_set"},
-    {"k8s.daemonset.name", "kube_daemon_set"},
-    {"k8s.job.name", "kube_job"},
-    {"k8s.cronjob.name", "kube_cronjob"},
-    {"k8s.namespace.name", "kube_namespace"},
-    {"k8s.pod.name", "pod_name"},
-};
-#define N_MAPPINGS (sizeof(container_mappings) / sizeof(container_mappings[0]))
+/* attributes.ContainerMappings (translate/resource), in the order we write them. */
+#define container_mappings res_container_mappings
+#define N_MAPPINGS         res_n_container_mappings
 
 #define CUSTOM_PREFIX     "datadog.container.tag."
 #define CUSTOM_PREFIX_LEN (sizeof(CUSTOM_PREFIX) - 1)

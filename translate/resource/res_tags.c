@@ -113,7 +113,7 @@ static const char *const kubernetes_dd_tags[] = {
 };
 
 /* ContainerMappings: container, cloud, ECS and Kubernetes resource conventions. */
-static const struct mapping container_mappings[] = {
+const struct res_mapping res_container_mappings[] = {
     {"container.id", "container_id"},
     {"container.name", "container_name"},
     {"container.image.name", "image_name"},
@@ -138,6 +138,8 @@ static const struct mapping container_mappings[] = {
     {"k8s.namespace.name", "kube_namespace"},
     {"k8s.pod.name", "pod_name"},
 };
+const size_t res_n_container_mappings =
+    sizeof(res_container_mappings) / sizeof(res_container_mappings[0]);
 
 #define COUNT(t)          (sizeof(t) / sizeof((t)[0]))
 #define CUSTOM_PREFIX     "datadog.container.tag."
@@ -182,20 +184,21 @@ static int add_map(struct tags *t, const struct mapping *m, size_t nm, const cha
  * tag never replaces a mapped one, and the first of duplicate custom tags wins. */
 static int container_tags(struct tags *t, OtlpKeyValue *const *attrs, size_t n)
 {
-    struct res_str mapped[COUNT(container_mappings)];
+    struct res_str mapped[COUNT(res_container_mappings)];
     memset(mapped, 0, sizeof(mapped));
     for (size_t i = 0; i < n; i++) {
         struct res_str v = res_value_str(attrs[i]->value);
-        for (size_t m = 0; m < COUNT(container_mappings); m++) {
-            if (v.n > 0 && strcmp(attrs[i]->key, container_mappings[m].otel) == 0) {
+        for (size_t m = 0; m < COUNT(res_container_mappings); m++) {
+            if (v.n > 0 && strcmp(attrs[i]->key, res_container_mappings[m].otel) == 0) {
                 mapped[m] = v;
             }
         }
     }
     int rv = O2D_OK;
-    for (size_t m = 0; m < COUNT(container_mappings) && rv == O2D_OK; m++) {
+    for (size_t m = 0; m < COUNT(res_container_mappings) && rv == O2D_OK; m++) {
         if (mapped[m].n > 0) {
-            rv = add(t, container_mappings[m].dd, strlen(container_mappings[m].dd), mapped[m]);
+            rv = add(t, res_container_mappings[m].dd, strlen(res_container_mappings[m].dd),
+                     mapped[m]);
         }
     }
     for (size_t i = 0; i < n && rv == O2D_OK; i++) {
@@ -207,8 +210,8 @@ static int container_tags(struct tags *t, OtlpKeyValue *const *attrs, size_t n)
         }
         const char *ck = k + CUSTOM_PREFIX_LEN;
         int taken = 0;
-        for (size_t m = 0; m < COUNT(container_mappings) && !taken; m++) {
-            taken = mapped[m].n > 0 && strcmp(container_mappings[m].dd, ck) == 0;
+        for (size_t m = 0; m < COUNT(res_container_mappings) && !taken; m++) {
+            taken = mapped[m].n > 0 && strcmp(res_container_mappings[m].dd, ck) == 0;
         }
         for (size_t j = 0; j < i && !taken; j++) {
             taken = strcmp(attrs[j]->key, k) == 0 && res_value_str(attrs[j]->value).n > 0;

@@ -53,6 +53,15 @@ int res_source(struct o2d_arena *a, const OtlpResource *res, struct res_source *
 int res_tags_from_attributes(struct o2d_arena *a, OtlpKeyValue *const *attrs, size_t n,
                              struct res_str **tags, size_t *n_tags);
 
+/* attributes.ContainerMappings: a container, cloud, ECS or Kubernetes resource attribute and
+ * the Datadog tag it becomes (for the tags here, and for APM's container tags). */
+struct res_mapping {
+    const char *otel;
+    const char *dd;
+};
+extern const struct res_mapping res_container_mappings[];
+extern const size_t res_n_container_mappings;
+
 /* pcommon Value.Str(): the string, or "" for any other type (and for NULL). */
 struct res_str res_value_str(const OtlpAnyValue *v);
 /* The value of the first attribute named key, NULL when there is none. */
