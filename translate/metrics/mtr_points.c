@@ -26,21 +26,27 @@ void mtr_point_number(const OtlpNumberPoint *src, struct mtr_point *p)
     }
 }
 
+/* The fields a histogram and an exponential histogram point share (two generated types). */
+#define HIST_COMMON(src, p)                                                                        \
+    do {                                                                                           \
+        memset((p), 0, sizeof(*(p)));                                                              \
+        (p)->attrs = (src)->attributes;                                                            \
+        (p)->nattrs = (src)->n_attributes;                                                         \
+        (p)->start_ns = (src)->start_time_unix_nano;                                               \
+        (p)->time_ns = (src)->time_unix_nano;                                                      \
+        (p)->flags = (src)->flags;                                                                 \
+        (p)->count = (src)->count;                                                                 \
+        (p)->has_sum = (src)->_sum_case != 0;                                                      \
+        (p)->sum = (p)->has_sum ? (src)->sum : 0;                                                  \
+        (p)->has_min = (src)->_min_case != 0;                                                      \
+        (p)->min = (p)->has_min ? (src)->min : 0;                                                  \
+        (p)->has_max = (src)->_max_case != 0;                                                      \
+        (p)->max = (p)->has_max ? (src)->max : 0;                                                  \
+    } while (0)
+
 void mtr_point_histogram(const OtlpHistogramPoint *src, struct mtr_point *p)
 {
-    memset(p, 0, sizeof(*p));
-    p->attrs = src->attributes;
-    p->nattrs = src->n_attributes;
-    p->start_ns = src->start_time_unix_nano;
-    p->time_ns = src->time_unix_nano;
-    p->flags = src->flags;
-    p->count = src->count;
-    p->has_sum = src->_sum_case != 0;
-    p->sum = p->has_sum ? src->sum : 0;
-    p->has_min = src->_min_case != 0;
-    p->min = p->has_min ? src->min : 0;
-    p->has_max = src->_max_case != 0;
-    p->max = p->has_max ? src->max : 0;
+    HIST_COMMON(src, p);
     p->bucket_counts = src->bucket_counts;
     p->nbucket_counts = src->n_bucket_counts;
     p->bounds = src->explicit_bounds;
@@ -59,19 +65,7 @@ static void buckets(const OtlpExpBuckets *src, struct mtr_buckets *b)
 
 void mtr_point_exp(const OtlpExpHistogramPoint *src, struct mtr_point *p)
 {
-    memset(p, 0, sizeof(*p));
-    p->attrs = src->attributes;
-    p->nattrs = src->n_attributes;
-    p->start_ns = src->start_time_unix_nano;
-    p->time_ns = src->time_unix_nano;
-    p->flags = src->flags;
-    p->count = src->count;
-    p->has_sum = src->_sum_case != 0;
-    p->sum = p->has_sum ? src->sum : 0;
-    p->has_min = src->_min_case != 0;
-    p->min = p->has_min ? src->min : 0;
-    p->has_max = src->_max_case != 0;
-    p->max = p->has_max ? src->max : 0;
+    HIST_COMMON(src, p);
     p->scale = src->scale;
     p->zero_count = src->zero_count;
     buckets(src->positive, &p->pos);
