@@ -419,15 +419,15 @@ LLM_ORDER = ["dd-grpc-tmix100", "dd-llm-grpc-tmix100", "dd-http1-tmix100",
 # timestamps and values, which the cumulative-to-delta cache answers with out-of-order drops
 # and zero deltas; the delta body has every point translated and sent (counters become counts,
 # histograms sketches) as from an application exporting delta, the temporality Datadog
-# recommends for OTLP. dd-metrics-cumul-* replay the cumulative body with its time_unix_nano
-# rewritten in place while h2load runs (TimeRotator), to measure the cache's path.
+# recommends for OTLP. dd-metrics-cumul-* replay the cumulative body with the SDK's successive
+# collections copied in while h2load runs (CumulRotator), to measure the cache's path.
 DD_SCENARIOS.update({
     "dd-metrics-grpc": ("grpc", "m280d.grpc", 280, [], {"signal": "metrics"}),
     "dd-metrics-http1": ("http", "m280d.pb", 280, [], {"signal": "metrics"}),
     "dd-metrics-cumul-grpc": ("grpc", "m280.grpc", 280, [], {"signal": "metrics",
-                                                              "rotate_time": True}),
+                                                              "rounds": "m280.rounds"}),
     "dd-metrics-cumul-http1": ("http", "m280.pb", 280, [], {"signal": "metrics",
-                                                            "rotate_time": True}),
+                                                            "rounds": "m280.rounds"}),
     "dd-logs-grpc": ("grpc", "l100.grpc", 100, [], {"signal": "logs"}),
     "dd-logs-http1": ("http", "l100.pb", 100, [], {"signal": "logs"}),
 })
@@ -498,34 +498,53 @@ class IdRotator:
         os.close(self.fd)
 
 
-class TimeRotator:
-    """Rewrites the time_unix_nano of every data point of a cumulative metrics body in place
-    while h2load replays it, so that each series sees newer points instead of the same one
-    again (which its cumulative-to-delta cache drops as out of order). The JS SDK gives every
-    point of a collection the same time, so its 8 bytes behind the fixed64 tag of field 3
-    (0x19) are found once; each rotation writes the current time there (start_time_unix_nano
-    stays: a cumulative series keeps its start). The body is a private copy; the new body is
-    built with one join and written with one copy, so a request sees one time or, if it read
-    during the copy, two (its older points are then dropped as out of order)."""
+class CumulRotator:
+    """Replays a cumulative metrics series the way one application reports it: while h2load
+    runs, the body it reads (a private copy) is overwritten in place with the SDK's next
+    cumulative collection (m280.rounds: 100 collections of one MeterProvider, values growing,
+    all of one length), its time_unix_nano set to the current time; start_time_unix_nano
+    stays, as a cumulative series keeps its start. So each series sees newer, larger points,
+    as from an application, instead of the same point again (which the cumulative-to-delta
+    cache drops as out of order, or answers with a zero delta and, for histograms, no sketch).
 
-    def __init__(self, path, time_ns, interval_s):
+    The JS SDK gives every point of a collection the same time: its 8 bytes behind the fixed64
+    tag of field 3 (0x19) are found once per collection; a rotation is one join and one copy.
+    What stays unrealistic, and shows in the drop counters: requests read between two
+    rotations carry the same collection (the later one processed is dropped as out of order),
+    requests on different connections may be translated in another order than they were read
+    (the older one is dropped), and after the 100th collection the values start again from the
+    first (a counter reset: one request's counters give nothing)."""
+
+    def __init__(self, path, offset, rounds_path, meta, interval_s):
         import struct
         import threading
         self.interval_s = interval_s
-        with open(path, "rb") as f:
+        with open(rounds_path, "rb") as f:
             data = f.read()
-        needle = b"\x19" + struct.pack("<Q", int(time_ns))
-        self.segments, start, i = [], 0, data.find(needle)
-        while i >= 0:
-            self.segments.append(data[start:i + 1])
-            start = i + len(needle)
-            i = data.find(needle, start)
-        self.segments.append(data[start:])
-        self.places = len(self.segments) - 1
-        if self.places == 0:
-            raise RuntimeError("time_unix_nano %s not found in %s" % (time_ns, path))
+        n, size = meta["rounds"], meta["round_bytes"]
+        if len(data) != n * size or os.path.getsize(path) != offset + size:
+            raise RuntimeError("%s does not hold %d collections of %d bytes like %s" %
+                               (rounds_path, n, size, path))
+        self.variants = []
+        for k, tns in enumerate(meta["time_unix_nano"]):
+            body = data[k * size:(k + 1) * size]
+            needle = b"\x19" + struct.pack("<Q", int(tns))
+            segs, start, i = [], 0, body.find(needle)
+            while i >= 0:
+                segs.append(body[start:i + 1])
+                start = i + len(needle)
+                i = body.find(needle, start)
+            segs.append(body[start:])
+            if len(segs) - 1 != meta["points"]:
+                raise RuntimeError("collection %d: time_unix_nano found %d times, not %d" %
+                                   (k, len(segs) - 1, meta["points"]))
+            self.variants.append(segs)
+        self.places = meta["points"]
+        self.offset = offset
         self.fd = os.open(path, os.O_RDWR)
         self.mm = mmap.mmap(self.fd, 0)
+        # the first collection, so that every request comes from the same SDK as the rounds
+        self.mm[offset:] = struct.pack("<Q", time.time_ns()).join(self.variants[0])
         self.rotations = 0
         self.cpu_s = 0.0
         self.stop_ev = threading.Event()
@@ -538,7 +557,8 @@ class TimeRotator:
         while not self.stop_ev.wait(self.interval_s):
             now = max(time.time_ns(), last + 1)  # strictly newer, whatever the clock does
             last = now
-            self.mm[:] = struct.pack("<Q", now).join(self.segments)
+            segs = self.variants[(self.rotations + 1) % len(self.variants)]
+            self.mm[self.offset:] = struct.pack("<Q", now).join(segs)
             self.rotations += 1
         self.cpu_s = time.thread_time() - t0
 
@@ -767,15 +787,16 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
            "duration_s_requested": args.duration, "llmobs": llmobs, "signal": signal,
            "unit": {"traces": "spans", "metrics": "points", "logs": "records"}[signal]}
     rotator = None
-    if opts.get("rotate_time"):
+    if opts.get("rounds"):
         with open(os.path.join(args.bodies, "bodies.json")) as f:
-            tns = json.load(f)[body_name]["time_unix_nano"]
+            meta = json.load(f)[opts["rounds"]]
         private = os.path.join(workdir, "%s.%s" % (name, body_name))
         shutil.copyfile(body, private)
         body = private
-        rotator = TimeRotator(body, tns, args.time_rotate_ms / 1000.0)
-        res["time_rotate_ms"] = args.time_rotate_ms
-        res["time_places"] = rotator.places
+        rotator = CumulRotator(body, 5 if transport == "grpc" else 0,
+                               os.path.join(args.bodies, opts["rounds"]), meta,
+                               args.cumul_rotate_ms / 1000.0)
+        res["cumul_rotate_ms"] = args.cumul_rotate_ms
     if "tmix" in body_name:
         res["llm_ids"] = args.llm_ids
         if args.llm_ids == "rotate":
@@ -827,7 +848,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         t_load = time.monotonic()
         if rotator is not None:
             rotator.stop()
-            kind = "time" if isinstance(rotator, TimeRotator) else "llm_id"
+            kind = "cumul" if isinstance(rotator, CumulRotator) else "llm_id"
             res["%s_rotations" % kind] = rotator.rotations
             res["%s_rotator_cpu_s" % kind] = rotator.cpu_s
         if perf is not None:
@@ -1309,8 +1330,9 @@ def main():
                     help="metrics and logs end to end through the Datadog exporters: %s "
                          "(and by name: dd-metrics-cumul-grpc, dd-metrics-cumul-http1)"
                          % ", ".join(SIGNALS_ORDER))
-    ap.add_argument("--time-rotate-ms", type=float, default=1.0,
-                    help="dd-metrics-cumul-*: rewrite the body's time_unix_nano this often")
+    ap.add_argument("--cumul-rotate-ms", type=float, default=1.0,
+                    help="dd-metrics-cumul-*: copy the next cumulative collection into the "
+                         "replayed body this often")
     ap.add_argument("--runs", type=int, default=1,
                     help="run the whole scenario list this many times, interleaved")
     args = ap.parse_args()

@@ -20,6 +20,9 @@
  *                              (MeterProvider, collected once): 280 data points of counters,
  *                              up-down counters, gauges and explicit-bucket histograms, 3-5
  *                              attributes each (makeMetrics), cumulative temporality
+ *   m280.rounds                100 cumulative collections of the same SDK one after the other
+ *                              (values growing), each as long as m280.pb: the dd-metrics-
+ *                              cumul-* scenarios replay them in turn
  *   m280d.pb, m280d.grpc       the same instruments and values with the delta temporality
  *                              preference (counters and histograms delta, up-down counters
  *                              and gauges cumulative, as the OTLP exporters' "delta" does)
@@ -288,13 +291,15 @@ function makeMixSpans(traces) {
  *   app.queue.depth                  ObservableUpDownCounter 20  queue
  *   app.pool.connections             ObservableGauge 20  pool x state x db
  *
- * The values are recorded once before the collection (histograms: 12 values a series, from
- * 1 ms to 3 s). Returns the request bytes, the point count and the collection time (ns, as a
- * decimal string: every point carries it as time_unix_nano).
+ * The same values are recorded before each of `rounds` collections (histograms: 12 values a
+ * series, from 1 ms to 3 s), so cumulative points grow round after round. Returns, per
+ * collection, the request bytes, the point count and the collection time (ns, as a decimal
+ * string: every point carries it as time_unix_nano).
  */
 const ROUTES = ['/api/v1/items/{id}', '/api/v1/items', '/api/v1/orders/{id}', '/api/v1/orders',
                 '/api/v1/users/{id}', '/api/v1/cart', '/api/v1/search', '/api/v1/checkout',
                 '/healthz', '/api/v1/recommendations'];
+const CUMUL_ROUNDS = 100;
 const MS_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 class CollectingReader extends MetricReader {
@@ -313,7 +318,7 @@ function deltaSelector(type) {
     }
 }
 
-async function makeMetrics(temporality) {
+async function makeMetrics(temporality, rounds = 1) {
     const reader = new CollectingReader(temporality === 'delta'
         ? { aggregationTemporalitySelector: deltaSelector } : {});
     const provider = new MeterProvider({
@@ -334,71 +339,73 @@ async function makeMetrics(temporality) {
             h.record(0.001 * Math.pow(1.9, j) * (1 + (k % 5) / 10), attrs);
         }
     };
-    let k = 0;
     const srv = hist('http.server.request.duration', 's');
-    for (const route of ROUTES) {
-        for (const method of ['GET', 'POST']) {
-            for (const status of [200, 500]) {
-                record12(srv, { 'http.request.method': method, 'http.route': route,
-                                'http.response.status_code': status, 'url.scheme': 'https',
-                                'network.protocol.version': '1.1' }, k++);
-            }
-        }
-    }
     const cli = hist('http.client.request.duration', 's');
-    for (const host of ['payments.internal', 'inventory.internal', 'users.internal',
-                        'search.internal', 'api.stripe.com']) {
-        for (const method of ['GET', 'POST']) {
-            for (const status of [200, 503]) {
-                record12(cli, { 'http.request.method': method, 'server.address': host,
-                                'server.port': 443, 'http.response.status_code': status }, k++);
-            }
-        }
-    }
     const db = hist('db.client.operation.duration', 's');
-    for (const op of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) {
-        for (const coll of ['items', 'orders', 'users', 'carts', 'sessions']) {
-            record12(db, { 'db.system.name': 'postgresql', 'db.operation.name': op,
-                           'db.collection.name': coll, 'db.namespace': 'shop' }, k++);
-        }
-    }
     const orders = meter.createCounter('app.orders.created', { unit: '{order}' });
-    for (const region of ['eu-west-1', 'eu-central-1', 'us-east-1', 'ap-south-1']) {
-        for (const channel of ['web', 'ios', 'android']) {
-            for (const payment of ['card', 'paypal', 'invoice', 'voucher', 'giftcard']) {
-                orders.add(3 + (k++ % 17), { 'cloud.region': region, 'app.channel': channel,
-                                             'app.payment.method': payment });
-            }
-        }
-    }
     const consumed = meter.createCounter('messaging.client.consumed.messages',
                                          { unit: '{message}' });
-    for (let t = 0; t < 10; t++) {
-        for (const group of ['indexer', 'mailer']) {
-            for (const outcome of ['ok', 'retry']) {
-                consumed.add(100 + (k++ % 31), {
-                    'messaging.system': 'kafka', 'messaging.destination.name': `shop.events.${t}`,
-                    'messaging.consumer.group.name': group, 'app.outcome': outcome });
-            }
-        }
-    }
     const cache = meter.createCounter('app.cache.lookups', { unit: '{lookup}' });
-    for (const name of ['items', 'prices', 'sessions', 'users', 'carts']) {
-        for (const result of ['hit', 'miss']) {
-            for (const tier of ['l1', 'l2', 'redis', 'origin']) {
-                cache.add(50 + (k++ % 13), { 'cache.name': name, 'cache.result': result,
-                                             'cache.tier': tier });
-            }
-        }
-    }
     const active = meter.createUpDownCounter('http.server.active_requests',
                                              { unit: '{request}' });
-    for (const route of ROUTES) {
-        for (const method of ['GET', 'POST']) {
-            active.add(1 + (k++ % 4), { 'http.request.method': method, 'http.route': route,
-                                        'url.scheme': 'https' });
+    const recordRound = () => {
+        let k = 0;
+        for (const route of ROUTES) {
+            for (const method of ['GET', 'POST']) {
+                for (const status of [200, 500]) {
+                    record12(srv, { 'http.request.method': method, 'http.route': route,
+                                    'http.response.status_code': status, 'url.scheme': 'https',
+                                    'network.protocol.version': '1.1' }, k++);
+                }
+            }
         }
-    }
+        for (const host of ['payments.internal', 'inventory.internal', 'users.internal',
+                            'search.internal', 'api.stripe.com']) {
+            for (const method of ['GET', 'POST']) {
+                for (const status of [200, 503]) {
+                    record12(cli, { 'http.request.method': method, 'server.address': host,
+                                    'server.port': 443, 'http.response.status_code': status }, k++);
+                }
+            }
+        }
+        for (const op of ['SELECT', 'INSERT', 'UPDATE', 'DELETE']) {
+            for (const coll of ['items', 'orders', 'users', 'carts', 'sessions']) {
+                record12(db, { 'db.system.name': 'postgresql', 'db.operation.name': op,
+                               'db.collection.name': coll, 'db.namespace': 'shop' }, k++);
+            }
+        }
+        for (const region of ['eu-west-1', 'eu-central-1', 'us-east-1', 'ap-south-1']) {
+            for (const channel of ['web', 'ios', 'android']) {
+                for (const payment of ['card', 'paypal', 'invoice', 'voucher', 'giftcard']) {
+                    orders.add(3 + (k++ % 17), { 'cloud.region': region, 'app.channel': channel,
+                                                 'app.payment.method': payment });
+                }
+            }
+        }
+        for (let t = 0; t < 10; t++) {
+            for (const group of ['indexer', 'mailer']) {
+                for (const outcome of ['ok', 'retry']) {
+                    consumed.add(100 + (k++ % 31), {
+                        'messaging.system': 'kafka', 'messaging.destination.name': `shop.events.${t}`,
+                        'messaging.consumer.group.name': group, 'app.outcome': outcome });
+                }
+            }
+        }
+        for (const name of ['items', 'prices', 'sessions', 'users', 'carts']) {
+            for (const result of ['hit', 'miss']) {
+                for (const tier of ['l1', 'l2', 'redis', 'origin']) {
+                    cache.add(50 + (k++ % 13), { 'cache.name': name, 'cache.result': result,
+                                                 'cache.tier': tier });
+                }
+            }
+        }
+        for (const route of ROUTES) {
+            for (const method of ['GET', 'POST']) {
+                active.add(1 + (k++ % 4), { 'http.request.method': method, 'http.route': route,
+                                            'url.scheme': 'https' });
+            }
+        }
+    };
     const depth = meter.createObservableUpDownCounter('app.queue.depth', { unit: '{job}' });
     depth.addCallback((r) => {
         for (let q = 0; q < 20; q++) {
@@ -417,26 +424,31 @@ async function makeMetrics(temporality) {
             }
         }
     });
-    const { resourceMetrics, errors } = await reader.collect();
-    if (errors.length > 0) {
-        throw new Error(`metric collection failed: ${errors}`);
-    }
-    let points = 0;
-    const times = new Set();
-    for (const sm of resourceMetrics.scopeMetrics) {
-        for (const m of sm.metrics) {
-            points += m.dataPoints.length;
-            for (const dp of m.dataPoints) {
-                times.add(BigInt(dp.endTime[0]) * 1000000000n + BigInt(dp.endTime[1]));
+    const out = [];
+    for (let r = 0; r < rounds; r++) {
+        recordRound();
+        const { resourceMetrics, errors } = await reader.collect();
+        if (errors.length > 0) {
+            throw new Error(`metric collection failed: ${errors}`);
+        }
+        let points = 0;
+        const times = new Set();
+        for (const sm of resourceMetrics.scopeMetrics) {
+            for (const m of sm.metrics) {
+                points += m.dataPoints.length;
+                for (const dp of m.dataPoints) {
+                    times.add(BigInt(dp.endTime[0]) * 1000000000n + BigInt(dp.endTime[1]));
+                }
             }
         }
+        if (points !== 280 || times.size !== 1) {
+            throw new Error(`expected 280 points at one time, got ${points} at ${times.size}`);
+        }
+        out.push({ pb: Buffer.from(ProtobufMetricsSerializer.serializeRequest(resourceMetrics)),
+                   points, timeNs: String([...times][0]) });
     }
     await provider.shutdown();
-    if (points !== 280 || times.size !== 1) {
-        throw new Error(`expected 280 points at one time, got ${points} at ${times.size}`);
-    }
-    return { pb: Buffer.from(ProtobufMetricsSerializer.serializeRequest(resourceMetrics)),
-             points, timeNs: String([...times][0]) };
+    return out;
 }
 
 /*
@@ -548,13 +560,24 @@ async function main() {
     meta['tmix100.pb'].trace_ids = mix.traceIds;
     meta['tmix100.grpc'].trace_ids = mix.traceIds;
     for (const [name, temporality] of [['m280', 'cumulative'], ['m280d', 'delta']]) {
-        const m = await makeMetrics(temporality);
+        const [m] = await makeMetrics(temporality);
         for (const ext of ['pb', 'grpc']) {
             write(`${name}.${ext}`, ext === 'pb' ? m.pb : grpcFrame(m.pb), m.points, 'points');
             meta[`${name}.${ext}`].temporality = temporality;
             meta[`${name}.${ext}`].time_unix_nano = m.timeNs;
         }
     }
+    // Cumulative collections 1..CUMUL_ROUNDS of one SDK, back to back, all the same length
+    // (every value of a point is fixed64 or double on the wire): bench.py's dd-metrics-cumul-*
+    // copy round after round into the replayed body, so each series grows.
+    const rounds = await makeMetrics('cumulative', CUMUL_ROUNDS);
+    if (rounds.some((r) => r.pb.length !== rounds[0].pb.length)) {
+        throw new Error('cumulative rounds of different lengths');
+    }
+    write('m280.rounds', Buffer.concat(rounds.map((r) => r.pb)), rounds[0].points, 'points');
+    meta['m280.rounds'].rounds = rounds.length;
+    meta['m280.rounds'].round_bytes = rounds[0].pb.length;
+    meta['m280.rounds'].time_unix_nano = rounds.map((r) => r.timeNs);
     const lpb = await makeLogs(100);
     write('l100.pb', lpb, 100, 'records');
     write('l100.grpc', grpcFrame(lpb), 100, 'records');
