@@ -31,6 +31,12 @@ ratio is like for like. h2load replays one body, so its trace ids repeat; --llm-
 (the default) rewrites the 10 trace ids inside the body file every --llm-rotate-ms while
 h2load runs (h2load pread()s the file for every request), so the trace buffer sees new traces
 instead of the same 10. See RESULTS-llmobs.md.
+
+Metrics and logs (--signals, or --scenario dd-metrics-grpc ...): the same end-to-end run with
+the JS SDK's metrics (m280d, delta: 280 points) or logs (l100: 100 records) bodies; received
+items come from otel2dd's /metrics at the end of the load, delivered ones from the sink, which
+counts series points, sketches and log records. dd-metrics-cumul-* replay cumulative
+collections in turn (CumulRotator). See README.md, "Metrics and logs end to end".
 """
 import argparse
 import json
@@ -300,6 +306,8 @@ def parse_h2load(out):
 
 
 def h2load_cmd(h2load, transport, body, port, extra, args, signal="traces"):
+    if getattr(args, "rps", None):
+        extra = ["--rps", str(args.rps)] + extra
     if transport == "grpc":
         return [h2load, "-c", str(args.conns), "-m", str(args.streams), "-D",
                 str(args.duration), "-d", body, "-H", "content-type: application/grpc",
@@ -1333,6 +1341,10 @@ def main():
     ap.add_argument("--cumul-rotate-ms", type=float, default=1.0,
                     help="dd-metrics-cumul-*: copy the next cumulative collection into the "
                          "replayed body this often")
+    ap.add_argument("--rps", type=float, default=None,
+                    help="h2load --rps: requests a second per connection (an offered rate "
+                         "below capacity, so that no request is refused and CPU per item is "
+                         "that of the items delivered; default: as fast as answered)")
     ap.add_argument("--runs", type=int, default=1,
                     help="run the whole scenario list this many times, interleaved")
     args = ap.parse_args()
