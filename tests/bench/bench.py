@@ -785,15 +785,15 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
     transport, body_name, spans_per_req, extra = spec[:4]
     opts = spec[4] if len(spec) > 4 else {}
     llmobs = opts.get("llmobs")  # None: otel2dd's default (the t100 bodies have no LLM spans)
-    signal = opts.get("signal", "traces")
+    sig = opts.get("signal", "traces")
     body = os.path.join(args.bodies, body_name)
     if not os.path.exists(body):
         die("missing body %s (run gen_bodies.js)" % body)
     res = {"scenario": name, "kind": "dd", "transport": transport, "body": body_name,
            "body_bytes": os.path.getsize(body), "spans_per_request": spans_per_req,
            "connections": args.conns, "streams": args.streams if transport == "grpc" else 1,
-           "duration_s_requested": args.duration, "llmobs": llmobs, "signal": signal,
-           "unit": {"traces": "spans", "metrics": "points", "logs": "records"}[signal]}
+           "duration_s_requested": args.duration, "llmobs": llmobs, "signal": sig,
+           "unit": {"traces": "spans", "metrics": "points", "logs": "records"}[sig]}
     rotator = None
     if opts.get("rounds"):
         with open(os.path.join(args.bodies, "bodies.json")) as f:
@@ -833,7 +833,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["idle_rss_kib"] = st["VmRSS"]
         res["threads"] = st.get("Threads")
         port = rec.ports["grpc" if transport == "grpc" else "http"]
-        cmd = h2load_cmd(h2load, transport, body, port, extra, args, signal)
+        cmd = h2load_cmd(h2load, transport, body, port, extra, args, sig)
         h2log = os.path.join(workdir, "%s.h2load.log" % name)
         cmd = cmd[:1] + ["--log-file", h2log] + cmd[1:]
         res["h2load_cmd"] = " ".join(cmd)
@@ -868,8 +868,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["disk_write_bytes_load"] = io1.get("write_bytes", 0) - io0.get("write_bytes", 0)
         st = proc_status(pid)
         sink_at_load_end = sink.counts()
-        if signal != "traces":
-            res["otel2dd_at_load_end"] = signal_figures(rec, transport, signal)
+        if sig != "traces":
+            res["otel2dd_at_load_end"] = signal_figures(rec, transport, sig)
         res["thread_cpu_s"] = sorted(
             ((round(c - thr0.get(tid, (n, 0.0))[1], 2), n, int(tid))
              for tid, (n, c) in thr1.items()), reverse=True)
@@ -908,8 +908,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["sink_counts_at_load_end"] = sink_at_load_end
 
         lines = rec.lines()
-        if signal != "traces":
-            finish_signal(res, signal, lines, sink_final, sink_rc)
+        if sig != "traces":
+            finish_signal(res, sig, lines, sink_final, sink_rc)
             return res
         tot = find_totals([l for l in lines if l.get("msg") == "totals"])
         ddt = log_line(lines, DD_TOTALS)
@@ -996,7 +996,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
     return res
 
 
-def finish_signal(res, signal, lines, sink_final, sink_rc):
+def finish_signal(res, sig, lines, sink_final, sink_rc):
     """The figures of a metrics or logs run (run_dd_scenario), from otel2dd's /metrics at the
     end of the load, its exporter's totals line and the sink's counts. Received: OTLP items
     the receiver accepted; sent: what the exporter counted sent (metrics: series points plus
@@ -1009,7 +1009,7 @@ def finish_signal(res, signal, lines, sink_final, sink_rc):
     dur = res["duration_s"]
     res["accepted_per_s"] = (acc or 0) / dur if dur > 0 else 0.0
     items = (sink_final or {}).get("items", {})
-    if signal == "metrics":
+    if sig == "metrics":
         t = log_line(lines, DM_TOTALS) or {}
         res["exporter_totals_line"] = log_line(lines, DM_TOTALS)
         sent = t.get("series_points_sent", 0) + t.get("sketches_points_sent", 0)
