@@ -31,6 +31,12 @@ ratio is like for like. h2load replays one body, so its trace ids repeat; --llm-
 (the default) rewrites the 10 trace ids inside the body file every --llm-rotate-ms while
 h2load runs (h2load pread()s the file for every request), so the trace buffer sees new traces
 instead of the same 10. See RESULTS-llmobs.md.
+
+Metrics and logs (--signals, or --scenario dd-metrics-grpc ...): the same end-to-end run with
+the JS SDK's metrics (m280d, delta: 280 points) or logs (l100: 100 records) bodies; received
+items come from otel2dd's /metrics at the end of the load, delivered ones from the sink, which
+counts series points, sketches and log records. dd-metrics-cumul-* replay cumulative
+collections in turn (CumulRotator). See README.md, "Metrics and logs end to end".
 """
 import argparse
 import json
@@ -49,6 +55,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GRPC_PATH = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+GRPC_PATHS = {
+    "traces": GRPC_PATH,
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    "logs": "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+}
 
 # name: (transport, body file, spans per body, extra h2load args)
 SCENARIOS = {
@@ -294,14 +305,17 @@ def parse_h2load(out):
     return r
 
 
-def h2load_cmd(h2load, transport, body, port, extra, args):
+def h2load_cmd(h2load, transport, body, port, extra, args, signal="traces"):
+    if getattr(args, "rps", None):
+        extra = ["--rps", str(args.rps)] + extra
     if transport == "grpc":
         return [h2load, "-c", str(args.conns), "-m", str(args.streams), "-D",
                 str(args.duration), "-d", body, "-H", "content-type: application/grpc",
-                "-H", "te: trailers"] + extra + ["http://127.0.0.1:%d%s" % (port, GRPC_PATH)]
+                "-H", "te: trailers"] + extra + [
+                    "http://127.0.0.1:%d%s" % (port, GRPC_PATHS[signal])]
     return [h2load, "--h1", "-c", str(args.conns), "-D", str(args.duration), "-d", body,
             "-H", "Content-Type: application/x-protobuf"] + extra + [
-                "http://127.0.0.1:%d/v1/traces" % port]
+                "http://127.0.0.1:%d/v1/%s" % (port, signal)]
 
 
 def run_scenario(name, spec, args, workdir, h2load):
@@ -408,6 +422,27 @@ DD_SCENARIOS.update({
 })
 LLM_ORDER = ["dd-grpc-tmix100", "dd-llm-grpc-tmix100", "dd-http1-tmix100",
              "dd-llm-http1-tmix100"]
+# Metrics and logs end to end (opts "signal"): items per body are OTLP data points or log
+# records. dd-metrics-* replay the delta body: a replayed cumulative body repeats its
+# timestamps and values, which the cumulative-to-delta cache answers with out-of-order drops
+# and zero deltas; the delta body has every point translated and sent (counters become counts,
+# histograms sketches) as from an application exporting delta, the temporality Datadog
+# recommends for OTLP. dd-metrics-cumul-* replay the cumulative body with the SDK's successive
+# collections copied in while h2load runs (CumulRotator), to measure the cache's path.
+DD_SCENARIOS.update({
+    "dd-metrics-grpc": ("grpc", "m280d.grpc", 280, [], {"signal": "metrics"}),
+    "dd-metrics-http1": ("http", "m280d.pb", 280, [], {"signal": "metrics"}),
+    "dd-metrics-cumul-grpc": ("grpc", "m280.grpc", 280, [], {"signal": "metrics",
+                                                              "rounds": "m280.rounds"}),
+    "dd-metrics-cumul-http1": ("http", "m280.pb", 280, [], {"signal": "metrics",
+                                                            "rounds": "m280.rounds"}),
+    "dd-logs-grpc": ("grpc", "l100.grpc", 100, [], {"signal": "logs"}),
+    "dd-logs-http1": ("http", "l100.pb", 100, [], {"signal": "logs"}),
+})
+SIGNALS_ORDER = ["dd-metrics-grpc", "dd-metrics-http1", "dd-logs-grpc", "dd-logs-http1"]
+DM_TOTALS = "datadog metrics exporter totals"
+LOGS_TOTALS = "logs exporter totals"
+SERIES_PATH, SKETCHES_PATH, LOGS_PATH = "/api/v2/series", "/api/beta/sketches", "/api/v2/logs"
 LLM_EVENTS_PER_BODY = 20  # 10 traces x (workflow + LLM span)
 DD_CHECK = "dd-check"  # low-rate cross-check against tests/e2e/fake_intake.py
 DD_ORDER = [DD_CHECK, "dd-grpc-t100", "dd-http1-t100"]
@@ -469,6 +504,112 @@ class IdRotator:
         self.thread.join(10)
         self.mm.close()
         os.close(self.fd)
+
+
+class CumulRotator:
+    """Replays a cumulative metrics series the way one application reports it: while h2load
+    runs, the body it reads (a private copy) is overwritten in place with the SDK's next
+    cumulative collection (m280.rounds: 100 collections of one MeterProvider, values growing,
+    all of one length), its time_unix_nano set to the current time; start_time_unix_nano
+    stays, as a cumulative series keeps its start. So each series sees newer, larger points,
+    as from an application, instead of the same point again (which the cumulative-to-delta
+    cache drops as out of order, or answers with a zero delta and, for histograms, no sketch).
+
+    The JS SDK gives every point of a collection the same time: its 8 bytes behind the fixed64
+    tag of field 3 (0x19) are found once per collection; a rotation is one join and one copy.
+    What stays unrealistic, and shows in the drop counters: requests read between two
+    rotations carry the same collection (the later one processed is dropped as out of order),
+    requests on different connections may be translated in another order than they were read
+    (the older one is dropped), and after the 100th collection the values start again from the
+    first (a counter reset: one request's counters give nothing)."""
+
+    def __init__(self, path, offset, rounds_path, meta, interval_s):
+        import struct
+        import threading
+        self.interval_s = interval_s
+        with open(rounds_path, "rb") as f:
+            data = f.read()
+        n, size = meta["rounds"], meta["round_bytes"]
+        if len(data) != n * size or os.path.getsize(path) != offset + size:
+            raise RuntimeError("%s does not hold %d collections of %d bytes like %s" %
+                               (rounds_path, n, size, path))
+        self.variants = []
+        for k, tns in enumerate(meta["time_unix_nano"]):
+            body = data[k * size:(k + 1) * size]
+            needle = b"\x19" + struct.pack("<Q", int(tns))
+            segs, start, i = [], 0, body.find(needle)
+            while i >= 0:
+                segs.append(body[start:i + 1])
+                start = i + len(needle)
+                i = body.find(needle, start)
+            segs.append(body[start:])
+            if len(segs) - 1 != meta["points"]:
+                raise RuntimeError("collection %d: time_unix_nano found %d times, not %d" %
+                                   (k, len(segs) - 1, meta["points"]))
+            self.variants.append(segs)
+        self.places = meta["points"]
+        self.offset = offset
+        self.fd = os.open(path, os.O_RDWR)
+        self.mm = mmap.mmap(self.fd, 0)
+        # the first collection, so that every request comes from the same SDK as the rounds
+        self.mm[offset:] = struct.pack("<Q", time.time_ns()).join(self.variants[0])
+        self.rotations = 0
+        self.cpu_s = 0.0
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        import struct
+        t0 = time.thread_time()
+        last = 0
+        while not self.stop_ev.wait(self.interval_s):
+            now = max(time.time_ns(), last + 1)  # strictly newer, whatever the clock does
+            last = now
+            segs = self.variants[(self.rotations + 1) % len(self.variants)]
+            self.mm[self.offset:] = struct.pack("<Q", now).join(segs)
+            self.rotations += 1
+        self.cpu_s = time.thread_time() - t0
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(10)
+        self.mm.close()
+        os.close(self.fd)
+
+
+def prom_samples(text):
+    """Prometheus text -> [(name, {label: value}, value)]."""
+    out = []
+    for m in re.finditer(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})? (\S+)$', text, re.M):
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2) or ""))
+        out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def signal_figures(rec, transport, signal):
+    """What otel2dd's /metrics says of the run so far: items accepted on this transport and
+    signal, requests refused, and for metrics the points translated and dropped by reason."""
+    port = rec.ports.get("metrics")
+    if port is None:
+        return {}
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        samples = prom_samples(r.read().decode())
+    out = {"accepted": 0, "refused_requests": 0, "translated_points": None, "dropped": {}}
+    for name, lab, v in samples:
+        if lab.get("transport") == transport and lab.get("signal") == signal:
+            if name == "otel2dd_receiver_accepted_items_total":
+                out["accepted"] += int(v)
+            elif name == "otel2dd_receiver_refused_requests_total":
+                out["refused_requests"] += int(v)
+        if name == "otel2dd_translated_metric_points_total":
+            out["translated_points"] = int(v)
+        elif name == "otel2dd_metric_points_dropped_total" and v:
+            out["dropped"][lab.get("reason", "?")] = int(v)
+    return out
 
 
 class Sink:
@@ -546,7 +687,9 @@ class Sink:
 
 def dd_exporters(url, args, llmobs=None):
     dd = {"api": {"key": "bench", "endpoint": url},
-          "traces": {"endpoint": url}}
+          "traces": {"endpoint": url},
+          "metrics": {"endpoint": url},
+          "logs": {"endpoint": url}}
     if llmobs is False:
         dd["llmobs"] = {"enabled": False}
     elif llmobs:
@@ -642,14 +785,26 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
     transport, body_name, spans_per_req, extra = spec[:4]
     opts = spec[4] if len(spec) > 4 else {}
     llmobs = opts.get("llmobs")  # None: otel2dd's default (the t100 bodies have no LLM spans)
+    sig = opts.get("signal", "traces")
     body = os.path.join(args.bodies, body_name)
     if not os.path.exists(body):
         die("missing body %s (run gen_bodies.js)" % body)
     res = {"scenario": name, "kind": "dd", "transport": transport, "body": body_name,
            "body_bytes": os.path.getsize(body), "spans_per_request": spans_per_req,
            "connections": args.conns, "streams": args.streams if transport == "grpc" else 1,
-           "duration_s_requested": args.duration, "llmobs": llmobs}
+           "duration_s_requested": args.duration, "llmobs": llmobs, "signal": sig,
+           "unit": {"traces": "spans", "metrics": "points", "logs": "records"}[sig]}
     rotator = None
+    if opts.get("rounds"):
+        with open(os.path.join(args.bodies, "bodies.json")) as f:
+            meta = json.load(f)[opts["rounds"]]
+        private = os.path.join(workdir, "%s.%s" % (name, body_name))
+        shutil.copyfile(body, private)
+        body = private
+        rotator = CumulRotator(body, 5 if transport == "grpc" else 0,
+                               os.path.join(args.bodies, opts["rounds"]), meta,
+                               args.cumul_rotate_ms / 1000.0)
+        res["cumul_rotate_ms"] = args.cumul_rotate_ms
     if "tmix" in body_name:
         res["llm_ids"] = args.llm_ids
         if args.llm_ids == "rotate":
@@ -678,7 +833,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["idle_rss_kib"] = st["VmRSS"]
         res["threads"] = st.get("Threads")
         port = rec.ports["grpc" if transport == "grpc" else "http"]
-        cmd = h2load_cmd(h2load, transport, body, port, extra, args)
+        cmd = h2load_cmd(h2load, transport, body, port, extra, args, sig)
         h2log = os.path.join(workdir, "%s.h2load.log" % name)
         cmd = cmd[:1] + ["--log-file", h2log] + cmd[1:]
         res["h2load_cmd"] = " ".join(cmd)
@@ -701,8 +856,9 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         t_load = time.monotonic()
         if rotator is not None:
             rotator.stop()
-            res["llm_id_rotations"] = rotator.rotations
-            res["llm_rotator_cpu_s"] = rotator.cpu_s
+            kind = "cumul" if isinstance(rotator, CumulRotator) else "llm_id"
+            res["%s_rotations" % kind] = rotator.rotations
+            res["%s_rotator_cpu_s" % kind] = rotator.cpu_s
         if perf is not None:
             perf.send_signal(signal.SIGINT)
             perf.wait(60)
@@ -712,6 +868,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["disk_write_bytes_load"] = io1.get("write_bytes", 0) - io0.get("write_bytes", 0)
         st = proc_status(pid)
         sink_at_load_end = sink.counts()
+        if sig != "traces":
+            res["otel2dd_at_load_end"] = signal_figures(rec, transport, sig)
         res["thread_cpu_s"] = sorted(
             ((round(c - thr0.get(tid, (n, 0.0))[1], 2), n, int(tid))
              for tid, (n, c) in thr1.items()), reverse=True)
@@ -750,6 +908,9 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["sink_counts_at_load_end"] = sink_at_load_end
 
         lines = rec.lines()
+        if sig != "traces":
+            finish_signal(res, sig, lines, sink_final, sink_rc)
+            return res
         tot = find_totals([l for l in lines if l.get("msg") == "totals"])
         ddt = log_line(lines, DD_TOTALS)
         res["totals_line"] = tot
@@ -833,6 +994,78 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         if rotator is not None and not rotator.stop_ev.is_set():
             rotator.stop()
     return res
+
+
+def finish_signal(res, sig, lines, sink_final, sink_rc):
+    """The figures of a metrics or logs run (run_dd_scenario), from otel2dd's /metrics at the
+    end of the load, its exporter's totals line and the sink's counts. Received: OTLP items
+    the receiver accepted; sent: what the exporter counted sent (metrics: series points plus
+    sketches); delivered: what the sink decoded and counted."""
+    notes = []
+    fig = res.get("otel2dd_at_load_end") or {}
+    acc = fig.get("accepted")
+    res["accepted_items"] = acc
+    res["requests_refused"] = fig.get("refused_requests")
+    dur = res["duration_s"]
+    res["accepted_per_s"] = (acc or 0) / dur if dur > 0 else 0.0
+    items = (sink_final or {}).get("items", {})
+    if sig == "metrics":
+        t = log_line(lines, DM_TOTALS) or {}
+        res["exporter_totals_line"] = log_line(lines, DM_TOTALS)
+        sent = t.get("series_points_sent", 0) + t.get("sketches_points_sent", 0)
+        res["series_sent"], res["sketches_sent"] = (t.get("series_points_sent"),
+                                                    t.get("sketches_points_sent"))
+        res["sink_series_points"] = items.get(SERIES_PATH, 0)
+        res["sink_sketches"] = items.get(SKETCHES_PATH, 0)
+        delivered = res["sink_series_points"] + res["sink_sketches"]
+        res["translated_points"] = fig.get("translated_points")
+        res["points_dropped"] = fig.get("dropped")
+        res["bytes_sent"] = (t.get("series_bytes_sent") or 0) + (t.get("sketches_bytes_sent")
+                                                                 or 0)
+        dropped = {k: v for k, v in t.items() if "_dropped_" in k and v}
+        if fig.get("dropped"):
+            notes.append("the translator dropped points: %s" % fig["dropped"])
+    else:
+        t = log_line(lines, LOGS_TOTALS) or {}
+        res["exporter_totals_line"] = log_line(lines, LOGS_TOTALS)
+        sent = t.get("records_sent", 0)
+        delivered = items.get(LOGS_PATH, 0)
+        res["bytes_sent"] = t.get("bytes_sent")
+        dropped = {k: v for k, v in t.items() if "_dropped_" in k and v}
+    res["items_sent"] = sent
+    res["items_delivered"] = delivered
+    res["exporter_dropped"] = dropped
+    res["delivered_per_s"] = delivered / res["load_to_drained_s"]
+    res["delivered_per_s_load_window"] = delivered / dur if dur > 0 else 0.0
+    res["cpu_s_per_million_items"] = (1e6 * res["cpu_load_and_drain_s"] / acc if acc else None)
+    if res.get("exit_code"):
+        notes.append("otel2dd exited %s on SIGTERM" % res.get("exit_code"))
+    if not res["exporter_totals_line"]:
+        notes.append("no exporter totals line in the otel2dd log")
+    if sent != delivered:
+        notes.append("the exporter says %d sent, the sink counted %d" % (sent, delivered))
+    if dropped:
+        notes.append("the exporter dropped: %s" % dropped)
+    bad = (sink_final or {}).get("bad")
+    if bad:
+        notes.append("the sink could not decode: %s" % bad)
+    if sink_rc != 0:
+        notes.append("the sink exited %s" % sink_rc)
+    if res["requests_refused"]:
+        notes.append("otel2dd refused %d requests" % res["requests_refused"])
+    res["non_2xx"] = sum(res.get(k, 0) for k in ("status_3xx", "status_4xx", "status_5xx"))
+    if res["non_2xx"]:
+        notes.append("h2load saw %d non-2xx answers" % res["non_2xx"])
+    in_flight = res["connections"] * res["streams"] * res["spans_per_request"]
+    if acc is not None and abs(acc - res["status_2xx"] * res["spans_per_request"]) > in_flight:
+        notes.append("otel2dd accepted %d items, h2load saw %d x 2xx" % (acc, res["status_2xx"]))
+    errors = [l for l in lines if l.get("level") == "error"]
+    if errors:
+        notes.append("%d error log lines, first: %s" % (len(errors), json.dumps(errors[0])))
+    warns = [l for l in lines if l.get("level") in ("warn", "warning")]
+    if warns:
+        notes.append("%d warning log lines, first: %s" % (len(warns), json.dumps(warns[0])))
+    res["notes"] = notes
 
 
 def run_dd_check(args, workdir, h2load):
@@ -940,7 +1173,7 @@ def fmt_dd_table(results):
            "CPU s by thread (load)"]
     rows = []
     for r in results:
-        if r.get("kind") != "dd":
+        if r.get("kind") != "dd" or r.get("signal", "traces") != "traces":
             continue
         if "error" in r:
             rows.append([r["scenario"], "ERROR: " + r["error"].splitlines()[0]] +
@@ -965,6 +1198,49 @@ def fmt_dd_table(results):
             "%s/%s/%s" % (lb.get("settled_by_root"), lb.get("settled_by_deadline"),
                           lb.get("forced_by_bound")) if lb else "-",
             "%.2f" % r["ratio_to_apm_only"] if r.get("ratio_to_apm_only") else "-",
+            " ".join("%.1f" % c for c, *_ in r.get("thread_cpu_s", []) if c >= 0.05),
+        ])
+    if not rows:
+        return ""
+    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [hdr] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def fmt_signal_table(results):
+    """Metrics and logs end to end: received = OTLP points or records accepted, delivered =
+    what the sink counted (metrics: series points + sketches)."""
+    hdr = ["scenario", "run", "2xx", "non-2xx", "refused", "unit", "received/s", "delivered",
+           "delivered/s", "drain s", "CPU s", "CPU s/M recv", "peak RSS", "sink CPU",
+           "p50/p99 ms", "dropped", "CPU s by thread (load)"]
+    rows = []
+    for r in results:
+        if r.get("kind") != "dd" or r.get("signal", "traces") == "traces":
+            continue
+        if "error" in r:
+            rows.append([r["scenario"], "ERROR: " + r["error"].splitlines()[0]] +
+                        [""] * (len(hdr) - 2))
+            continue
+        drops = dict(r.get("points_dropped") or {}, **(r.get("exporter_dropped") or {}))
+        rows.append([
+            r["scenario"], str(r.get("run", 1)), str(r["status_2xx"]), str(r["non_2xx"]),
+            str(r.get("requests_refused")), r["unit"],
+            "%.0f" % r["accepted_per_s"],
+            "%d" % r["items_delivered"] + (" (%d+%d)" % (r["sink_series_points"],
+                                                        r["sink_sketches"])
+                                           if r["signal"] == "metrics" else ""),
+            "%.0f" % r["delivered_per_s"],
+            "%.2f" % r["drain_s"],
+            "%.2f" % r["cpu_load_and_drain_s"],
+            "%.2f" % r["cpu_s_per_million_items"] if r.get("cpu_s_per_million_items") else "?",
+            "%.1f MiB" % (r["peak_rss_kib"] / 1024.0),
+            "%.2f s" % r["sink_cpu_s"],
+            "%.1f/%.1f" % (r["latency_p50_ms"], r["latency_p99_ms"])
+            if r.get("latency_p99_ms") is not None else "-",
+            ",".join("%s=%s" % kv for kv in drops.items()) or "-",
             " ".join("%.1f" % c for c, *_ in r.get("thread_cpu_s", []) if c >= 0.05),
         ])
     if not rows:
@@ -1058,6 +1334,17 @@ def main():
     ap.add_argument("--llm-buffer-max-spans", type=int, default=None)
     ap.add_argument("--llm-buffer-mib", type=int, default=None,
                     help="exporters.datadog.llmobs.trace_buffer.max_size_mib")
+    ap.add_argument("--signals", action="store_true",
+                    help="metrics and logs end to end through the Datadog exporters: %s "
+                         "(and by name: dd-metrics-cumul-grpc, dd-metrics-cumul-http1)"
+                         % ", ".join(SIGNALS_ORDER))
+    ap.add_argument("--cumul-rotate-ms", type=float, default=1.0,
+                    help="dd-metrics-cumul-*: copy the next cumulative collection into the "
+                         "replayed body this often")
+    ap.add_argument("--rps", type=float, default=None,
+                    help="h2load --rps: requests a second per connection (an offered rate "
+                         "below capacity, so that no request is refused and CPU per item is "
+                         "that of the items delivered; default: as fast as answered)")
     ap.add_argument("--runs", type=int, default=1,
                     help="run the whole scenario list this many times, interleaved")
     args = ap.parse_args()
@@ -1074,6 +1361,8 @@ def main():
         names += [n for n in DD_ORDER if n not in names]
     if args.llm:
         names += [n for n in LLM_ORDER if n not in names]
+    if args.signals:
+        names += [n for n in SIGNALS_ORDER if n not in names]
     if not names:
         names = DEFAULT_ORDER + (list(EXTRA) if args.extra else [])
     for n in names:
@@ -1116,7 +1405,7 @@ def main():
     }
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)
-    for table in (fmt_table(results), fmt_dd_table(results)):
+    for table in (fmt_table(results), fmt_dd_table(results), fmt_signal_table(results)):
         if table:
             print(table)
     for r in results:

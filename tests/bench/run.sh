@@ -9,7 +9,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 BODIES=${BENCH_BODIES:-$HERE/out/bodies}
 
-if [ ! -s "$BODIES/t100.grpc" ] || [ ! -s "$BODIES/bodies.json" ] ||
+if [ ! -s "$BODIES/t100.grpc" ] || [ ! -s "$BODIES/m280.rounds" ] ||
+   [ ! -s "$BODIES/l100.grpc" ] || [ ! -s "$BODIES/bodies.json" ] ||
    [ "$HERE/gen_bodies.js" -nt "$BODIES/bodies.json" ]; then
     if [ ! -d "$ROOT/tests/e2e/js/node_modules" ]; then
         echo "run.sh: installing the JS SDK (npm ci in tests/e2e/js)" >&2

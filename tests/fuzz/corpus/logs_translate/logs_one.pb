@@ -1,0 +1,9 @@
+
+I
+
+
+service.name
+
+checkout)'*
+helloJ	
+R	
