@@ -678,22 +678,14 @@ static int sketch_buckets(struct ctx *c, const struct dims *pd, const struct mtr
         double lo, up;
         bounds_of(&q, j, &lo, &up);
         double olo = lo, oup = up;
-        struct dims bd;
-        rv = bucket_tags(c, pd, lo, up, &bd);
-        if (rv != O2D_OK) {
-            break;
-        }
-        if (isinf(up) && up > 0) {
-            up = lo;
-        } else if (isinf(lo) && lo < 0) {
-            lo = up;
-        } else if (lo == 0 && up > 0) {
-            lo = up;
-        }
         double count = (double)q.bucket_counts[j];
         if (!delta) {
+            /* a cumulative bucket is a series of its own in the delta cache: its tags name it
+             * (a delta one needs none: formatting its bounds was most of a point's cost) */
+            struct dims bd;
             struct mtr_key k;
-            rv = dims_key(c, &bd, 'v', &k);
+            rv = bucket_tags(c, pd, lo, up, &bd);
+            rv = rv == O2D_OK ? dims_key(c, &bd, 'v', &k) : rv;
             if (rv != O2D_OK) {
                 break;
             }
@@ -701,6 +693,13 @@ static int sketch_buckets(struct ctx *c, const struct dims *pd, const struct mtr
                 count < 0) {
                 continue;
             }
+        }
+        if (isinf(up) && up > 0) {
+            up = lo;
+        } else if (isinf(lo) && lo < 0) {
+            lo = up;
+        } else if (lo == 0 && up > 0) {
+            lo = up;
         }
         if (!too_many) {
             inserted += count;
