@@ -140,19 +140,23 @@ static void test_tags(void **state)
     /* TestTagsFromAttributes: process.executable.name wins over the path, the command and
      * the pid; os.type; unified service tags; non-table attributes are not tags */
     assert_string_equal(
-        tags_of(S("process.executable.name", "otelcol") "," S("process.executable.path", "/usr/bin/"
-                                                                                         "cmd/"
-                                                                                         "otelcol") "," S(
-            "process.command",
-            "cmd/otelcol") "," I("process.pid",
-                                 "1") "," S("os.type",
-                                            "linux") "," S("service.name",
-                                                           "svc") "," S("deployment.environment."
-                                                                        "name",
-                                                                        "prod") "," S("service."
-                                                                                      "version",
-                                                                                      "1.2") "," S("custom.attr",
-                                                                                                   "x")),
+        tags_of(S("process.executable.name", "otelcol") "," S(
+            "process.executable.path",
+            "/usr/bin/"
+            "cmd/"
+            "otelcol") "," S("process.command",
+                             "cmd/otelcol") "," I("process.pid",
+                                                  "1") "," S("os.type",
+                                                             "linux") "," S("service.name",
+                                                                            "svc") "," S("deploymen"
+                                                                                         "t."
+                                                                                         "environme"
+                                                                                         "nt."
+                                                                                         "name",
+                                                                                         "prod") "," S("service."
+                                                                                                       "version",
+                                                                                                       "1.2") "," S("custom.attr",
+                                                                                                                    "x")),
         "service:svc,env:prod,version:1.2,process.executable.name:otelcol,os.type:linux");
     /* TestTagsFromAttributesEmpty */
     assert_string_equal(tags_of(""), "");
