@@ -451,7 +451,22 @@ LLM_TOTALS = "llmobs exporter totals"
 LLM_PATH = "/api/v2/llmobs"
 
 
-class IdRotator:
+class _MappedRotator:
+    """A thread that rewrites a mapped body file (self.mm over self.fd) while h2load replays
+    it; the subclass starts self.thread, which runs until self.stop_ev is set."""
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(10)
+        self.mm.close()
+        os.close(self.fd)
+
+
+class IdRotator(_MappedRotator):
     """Rewrites the trace ids of a body in place while h2load replays it: h2load pread()s its
     -d file for every request, so requests sent after a rotation carry new trace ids. The
     body is a private copy (the generated one is left alone). Each rotation writes 10 fresh
@@ -495,18 +510,8 @@ class IdRotator:
             self.rotations += 1
         self.cpu_s = time.thread_time() - t0
 
-    def start(self):
-        self.thread.start()
-        return self
 
-    def stop(self):
-        self.stop_ev.set()
-        self.thread.join(10)
-        self.mm.close()
-        os.close(self.fd)
-
-
-class CumulRotator:
+class CumulRotator(_MappedRotator):
     """Replays a cumulative metrics series the way one application reports it: while h2load
     runs, the body it reads (a private copy) is overwritten in place with the SDK's next
     cumulative collection (m280.rounds: 100 collections of one MeterProvider, values growing,
@@ -569,16 +574,6 @@ class CumulRotator:
             self.mm[self.offset:] = struct.pack("<Q", now).join(segs)
             self.rotations += 1
         self.cpu_s = time.thread_time() - t0
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.stop_ev.set()
-        self.thread.join(10)
-        self.mm.close()
-        os.close(self.fd)
 
 
 def prom_samples(text):
