@@ -10,6 +10,7 @@ protoc-generated Python after zstd (python3-zstandard):
     exponential histogram a sketch in delta and dropped (counted) in cumulative, the gauge its
     value; tags from the point attributes and the resource's unified service tags, the host
     from host.name, the Collector exporter's origin;
+  - the SDK's own periodic exports (several intervals), delta: every count once;
   - an app restarted mid-run (a new process, its counters from zero again): no negative or
     lost counts;
   - a histogram whose bucket counts do not add up is dropped and counted, the rest of its
@@ -196,6 +197,29 @@ class MetricsExport(IntakeTestCase):
 
     def test_http_json_cumulative(self):
         self.check_sdk("http", "cumulative")
+
+    def test_periodic_exports_delta(self):
+        # The SDK's own export timer (several 250 ms intervals, then the final export at
+        # shutdown), delta: every count recorded arrives exactly once, whichever interval
+        # carried it.
+        problem = js_deps_problem()
+        if problem:
+            self.skipTest(problem)
+        run = uuid.uuid4().hex[:12]
+        with Otel2dd(config=config(self.intake)) as o:
+            cmd = [NODE, SENDER, "--protocol", "grpc", "--url", "http://127.0.0.1:%d" % o.grpc_port,
+                   "--temporality", "delta", "--run", run, "--exports", "4",
+                   "--periodic-ms", "250"]
+            rc, report, raw = run_node(cmd, 120)
+            self.assertEqual(rc, 0, raw)
+            rounds = report["rounds"]
+            self.assertGreaterEqual(report["exports"], 4, raw)
+            wait_until(lambda: self.count_total(run, "e2e.requests", "route:/a") >= 5 * rounds
+                       and self.count_total(run, "e2e.requests", "route:/b") >= 2 * rounds,
+                       30, "the counts of %d rounds" % rounds)
+        self.assertEqual(self.count_total(run, "e2e.requests", "route:/a"), 5 * rounds)
+        self.assertEqual(self.count_total(run, "e2e.requests", "route:/b"), 2 * rounds)
+        self.assertGreater(len(self.series_of(run, "e2e.requests")), 2)  # several intervals
 
     def test_app_restarted_mid_run(self):
         # Two processes of one app in turn (cumulative sums from zero again): the second

@@ -4,7 +4,7 @@
  * exports them to an OTLP endpoint with the SDK's stock OTLP metric exporters, several times.
  *
  *   node send_metrics.js --protocol grpc|proto|http --url <url> --temporality cumulative|delta
- *                        --run <id> [--exports N] [--interval-ms T]
+ *                        --run <id> [--exports N] [--interval-ms T] [--periodic-ms P]
  *
  * protocol: grpc  = @opentelemetry/exporter-metrics-otlp-grpc (OTLP/gRPC)
  *           proto = @opentelemetry/exporter-metrics-otlp-proto (OTLP/HTTP protobuf)
@@ -19,6 +19,9 @@
  *                                          explicit buckets [0, 5, 10, 25, 50, 75, 100]
  *   e2e.size            Histogram as exponential histogram (a View): 1, 2, 4, 8 per round
  *   e2e.temperature     ObservableGauge    reports 21.5
+ * With --periodic-ms, the SDK's PeriodicExportingMetricReader exports on its own every P ms
+ * (several export intervals, as an application runs) and the rounds are recorded every P ms
+ * until N exports were made; otherwise each round ends with forceFlush().
  * Every data point carries the attribute run=<id> (and the resource service.name
  * e2e-metrics, deployment.environment.name e2e, host.name e2e-host), so a test can pick its
  * own series. After the last round the MeterProvider is shut down (a final export).
@@ -47,7 +50,7 @@ function usage(msg) {
 
 function parseArgs(argv) {
     const o = { protocol: null, url: null, temporality: null, run: null, exports: 3,
-                intervalMs: 300 };
+                intervalMs: 300, periodicMs: 0 };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const v = argv[++i];
@@ -61,6 +64,7 @@ function parseArgs(argv) {
         case '--run': o.run = v; break;
         case '--exports': o.exports = parseInt(v, 10); break;
         case '--interval-ms': o.intervalMs = parseInt(v, 10); break;
+        case '--periodic-ms': o.periodicMs = parseInt(v, 10); break;
         default: usage(`unknown option ${a}`);
         }
     }
@@ -103,8 +107,12 @@ async function main() {
     const o = parseArgs(process.argv.slice(2));
     const report = { exports: 0, failed: 0, errors: [] };
     const exporter = counting(makeExporter(o), report);
-    // Exports are driven by forceFlush(); the periodic timer is set far out of the way.
-    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3600000 });
+    // Exports are driven by forceFlush() unless --periodic-ms sets the reader's own interval.
+    const reader = new PeriodicExportingMetricReader({
+        exporter,
+        exportIntervalMillis: o.periodicMs > 0 ? o.periodicMs : 3600000,
+        exportTimeoutMillis: o.periodicMs > 0 ? Math.max(100, o.periodicMs - 10) : 30000,
+    });
     const provider = new MeterProvider({
         resource: resourceFromAttributes({
             'service.name': 'e2e-metrics',
@@ -125,6 +133,20 @@ async function main() {
     const temp = meter.createObservableGauge('e2e.temperature');
     temp.addCallback((r) => r.observe(21.5, run));
 
+    if (o.periodicMs > 0) {
+        // record a round, let the reader export on its own, until it made N exports
+        const rounds = [];
+        while (report.exports < o.exports) {
+            requests.add(5, { ...run, route: '/a' });
+            requests.add(2, { ...run, route: '/b' });
+            rounds.push(Date.now());
+            await new Promise((res) => setTimeout(res, o.periodicMs));
+        }
+        report.rounds = rounds.length;
+        await provider.shutdown();
+        process.stdout.write(JSON.stringify(report) + '\n');
+        process.exit(report.failed > 0 ? 1 : 0);
+    }
     for (let round = 1; round <= o.exports; round++) {
         requests.add(5, { ...run, route: '/a' });
         requests.add(2, { ...run, route: '/b' });
