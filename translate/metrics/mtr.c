@@ -218,6 +218,21 @@ static int dims_key(struct ctx *c, const struct dims *d, char what, struct mtr_k
     return O2D_OK;
 }
 
+/* The cache key of one bucket of a cumulative histogram point, from its point's key ('b') and
+ * the bucket's bounds. Datadog keys it by the point's dimensions plus lower_bound and
+ * upper_bound tags; the bounds' bits name the same bucket without formatting them (-0 is 0, as
+ * formatFloat prints it). */
+static void bucket_key(const struct mtr_key *point, double lo, double hi, struct mtr_key *k)
+{
+    uint64_t h1 = point->h1, h2 = point->h2;
+    lo = lo == 0 ? 0.0 : lo;
+    hi = hi == 0 ? 0.0 : hi;
+    mix(&h1, &h2, (const char *)&lo, sizeof(lo));
+    mix(&h1, &h2, (const char *)&hi, sizeof(hi));
+    k->h1 = h1;
+    k->h2 = h2;
+}
+
 static int push_series(struct ctx *c, const struct dims *d, enum ddm_type type, uint64_t ts_ns,
                        double v)
 {
@@ -670,6 +685,10 @@ static int sketch_buckets(struct ctx *c, const struct dims *pd, const struct mtr
         q.bounds = bounds3;
         q.nbounds = nb;
     }
+    struct mtr_key point_key = {0, 0};
+    if (!delta) {
+        TRY(dims_key(c, pd, 'b', &point_key));
+    }
     struct agent_sketch s;
     agent_sketch_init(&s);
     double min_bound = 0, max_bound = 0, inserted = 0;
@@ -680,15 +699,10 @@ static int sketch_buckets(struct ctx *c, const struct dims *pd, const struct mtr
         double olo = lo, oup = up;
         double count = (double)q.bucket_counts[j];
         if (!delta) {
-            /* a cumulative bucket is a series of its own in the delta cache: its tags name it
-             * (a delta one needs none: formatting its bounds was most of a point's cost) */
-            struct dims bd;
+            /* a cumulative bucket is a series of its own in the delta cache (a delta one needs
+             * no key: no tags are formatted for it) */
             struct mtr_key k;
-            rv = bucket_tags(c, pd, lo, up, &bd);
-            rv = rv == O2D_OK ? dims_key(c, &bd, 'v', &k) : rv;
-            if (rv != O2D_OK) {
-                break;
-            }
+            bucket_key(&point_key, lo, up, &k);
             if (!mtr_cache_diff(c->t->cache, k, c->now_ns, q.start_ns, q.time_ns, count, &count) ||
                 count < 0) {
                 continue;
