@@ -1161,6 +1161,16 @@ def add_llm_ratios(results):
             r["ratio_to_apm_only"] = r.get("delivered_spans_per_s", 0) / mean if mean else None
 
 
+def render_table(hdr, rows):
+    """Columns padded to their widest cell, the first left-aligned, a rule under the header."""
+    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
+    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
+                       for i, (c, w) in enumerate(zip(row, widths)))
+             for row in [hdr] + rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def fmt_dd_table(results):
     hdr = ["scenario", "run", "2xx", "non-2xx", "refused", "accepted/s", "sent",
            "delivered/s", "deliv/s load", "drain s", "CPU s", "CPU s/M", "peak RSS",
@@ -1197,12 +1207,7 @@ def fmt_dd_table(results):
         ])
     if not rows:
         return ""
-    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [hdr] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table(hdr, rows)
 
 
 def fmt_signal_table(results):
@@ -1240,12 +1245,7 @@ def fmt_signal_table(results):
         ])
     if not rows:
         return ""
-    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [hdr] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table(hdr, rows)
 
 
 def fmt_table(results):
@@ -1273,12 +1273,7 @@ def fmt_table(results):
         ])
     if not rows:
         return ""
-    widths = [max(len(str(x)) for x in col) for col in zip(hdr, *rows)]
-    lines = ["  ".join(str(c).rjust(w) if i else str(c).ljust(w)
-                       for i, (c, w) in enumerate(zip(row, widths)))
-             for row in [hdr] + rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return render_table(hdr, rows)
 
 
 def main():
