@@ -595,4 +595,32 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
             prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_records_total", l, 1, v[k]);
         }
     }
+    static const char *const reasons[] = {"span_written", "not_llmobs", "no_span", "dropped"};
+    prom_family(w, "otel2dd_llmobs_trace_buffer_unmatched_log_records_total", PROM_COUNTER,
+                "gen_ai log records not joined, per reason: span_written (they came after "
+                "their span was written: past the log join window), not_llmobs (their span is "
+                "not an LLM Obs span), no_span (their span did not come within the trace "
+                "buffer's timeout), dropped (given up by a bound or at shutdown).");
+    for (int i = 0; i < s.n; i++) {
+        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
+        const uint64_t v[] = {b->logs_unmatched_late, b->logs_unmatched_not_llm,
+                              b->logs_unmatched_no_span, b->logs_unmatched_dropped};
+        for (int k = 0; s.m[i].has_trace_buffer && k < 4; k++) {
+            struct prom_label l[] = {{"reason", reasons[k]}};
+            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_unmatched_log_records_total", l, 1,
+                            v[k]);
+        }
+    }
+    static const char *const holds[] = {"held", "expired"};
+    prom_family(w, "otel2dd_llmobs_trace_buffer_log_join_holds_total", PROM_COUNTER,
+                "llm spans held for their content's log records (held: log_join_window), and "
+                "of those the ones released at the window's end without it (expired).");
+    for (int i = 0; i < s.n; i++) {
+        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
+        const uint64_t v[] = {b->held_for_logs, b->hold_expired};
+        for (int k = 0; s.m[i].has_trace_buffer && k < 2; k++) {
+            struct prom_label l[] = {{"outcome", holds[k]}};
+            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_join_holds_total", l, 1, v[k]);
+        }
+    }
 }

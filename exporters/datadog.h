@@ -43,6 +43,7 @@ struct datadog_llmobs_config {
     char ml_app[194];               /* llmobs.ml_app / DD_LLMOBS_ML_APP */
     struct llmobs_config map;       /* pointers into the configuration's storage */
     int64_t buffer_timeout_ms;      /* llmobs.trace_buffer.timeout, default 10 s */
+    int64_t log_join_window_ms;     /* llmobs.log_join_window, default 3 s; 0 = off */
     size_t buffer_max_spans;        /* llmobs.trace_buffer.max_spans, default 100,000 */
     size_t buffer_max_bytes;        /* llmobs.trace_buffer.max_size_mib, default 64 MiB */
 };

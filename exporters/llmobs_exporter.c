@@ -405,6 +405,7 @@ static int lo_start(struct exporter *e)
     o2d_log_cstr(&l, "ml_app", lc->ml_app[0] != '\0' ? lc->ml_app : "(service.name)");
     o2d_log_uint(&l, "queue_max_bytes", d->queue_max);
     o2d_log_int(&l, "trace_buffer_timeout_ms", lc->buffer_timeout_ms);
+    o2d_log_int(&l, "log_join_window_ms", lc->log_join_window_ms);
     o2d_log_end(&l);
     return O2D_OK;
 }
@@ -653,6 +654,10 @@ static void log_totals(struct lo_exporter *d)
     o2d_log_uint(&l, "buffer_forced_by_bound", c.forced_by_bound);
     o2d_log_uint(&l, "buffer_logs_joined", c.logs_joined);
     o2d_log_uint(&l, "buffer_logs_unmatched", c.logs_unmatched);
+    o2d_log_uint(&l, "buffer_logs_unmatched_late", c.logs_unmatched_late);
+    o2d_log_uint(&l, "buffer_logs_unmatched_no_span", c.logs_unmatched_no_span);
+    o2d_log_uint(&l, "buffer_held_for_logs", c.held_for_logs);
+    o2d_log_uint(&l, "buffer_hold_expired", c.hold_expired);
     o2d_log_end(&l);
 }
 
@@ -755,6 +760,7 @@ int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,
         .max_spans = lc->buffer_max_spans > 0 ? lc->buffer_max_spans : LO_DEFAULT_BUF_SPANS,
         .max_bytes = lc->buffer_max_bytes > 0 ? lc->buffer_max_bytes : LO_DEFAULT_BUF_BYTES,
         .max_event_size = LLMOBS_MAX_EVENT_BYTES,
+        .log_window_ns = lc->log_join_window_ms * 1000000LL,
     };
     int rv = llmobs_buffer_new(&d->buf, &bc);
     if (rv != O2D_OK) {

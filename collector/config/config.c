@@ -87,6 +87,8 @@ const char o2d_config_embedded[] =
     "      endpoint: \"\"                 # empty: https://llmobs-intake.<site>\n"
     "      ml_app: \"\"                   # empty: DD_LLMOBS_ML_APP, then service.name\n"
     "      ml_app_by_service: {}\n"
+    "      log_join_window: 3s            # hold content-less OTel GenAI llm spans for their log "
+    "records\n"
     "      trace_buffer:\n"
     "        timeout: 10s                 # wait this long for a span's parent chain\n"
     "        max_spans: 100000\n"
@@ -168,6 +170,7 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.llmobs.enabled = 1;
     cfg->datadog.logs.enabled = 1;
     cfg->datadog.llmobs.buffer_timeout_ms = 10 * 1000;
+    cfg->datadog.llmobs.log_join_window_ms = 3 * 1000;
     cfg->datadog.llmobs.buffer_max_spans = 100000;
     cfg->datadog.llmobs.buffer_max_bytes = 64 * (size_t)MIB;
     /* the Collector Datadog exporter's CreateDefaultConfig */
@@ -355,6 +358,7 @@ const struct key_row config_key_table[] = {
     STRING("exporters.datadog.llmobs.ml_app", datadog.llmobs.ml_app, KEY_EMPTY_OK),
     STRMAP("exporters.datadog.llmobs.ml_app_by_service", ml_app_by_service,
            n_ml_app_by_service),
+    DURATION("exporters.datadog.llmobs.log_join_window", datadog.llmobs.log_join_window_ms, 0),
     SECTION("exporters.datadog.llmobs.trace_buffer"),
     DURATION("exporters.datadog.llmobs.trace_buffer.timeout", datadog.llmobs.buffer_timeout_ms,
              100),

@@ -336,8 +336,9 @@ static void test_fastapi_langchain(void **state)
     assert_int_equal(k.n, 2);
     check_event(&k, 0x14, 0, TRACE_A, 0x14);
     check_event(&k, 0x16, 0x14, TRACE_A, 0x14);
-    /* Arrival order within the trace: the llm came first. */
-    assert_int_equal(find_event(&k, 0x16), 0);
+    /* Parents before children, though the llm came first. */
+    assert_int_equal(find_event(&k, 0x14), 0);
+    assert_int_equal(find_event(&k, 0x16), 1);
     assert_int_equal(counters(b).settled_by_root, 2);
     sink_clear(&k);
     drain_and_free(b, &k);
@@ -665,7 +666,8 @@ static void test_growth(void **state)
             assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
             assert_int_equal(k.n, 2 * 100);
             for (int i = 0; i < k.n; i += 2) {
-                json_t *llm = event_json(&k, i), *wf = event_json(&k, i + 1);
+                /* the workflow first: parents leave before their children */
+                json_t *wf = event_json(&k, i), *llm = event_json(&k, i + 1);
                 assert_string_equal(json_string_value(json_object_get(llm, "parent_id")), "60");
                 assert_string_equal(json_string_value(json_object_get(llm, "trace_id")),
                                     json_string_value(json_object_get(wf, "trace_id")));
@@ -700,10 +702,11 @@ static void test_deterministic(void **state)
     for (int i = 0; i < 4; i++) {
         assert_string_equal(k1.ev[i], k2.ev[i]);
     }
-    /* Traces by first seen (B), then arrival. */
-    assert_int_equal(find_event(&k1, 0x22), 0);
-    assert_int_equal(find_event(&k1, 0x21), 1);
-    assert_int_equal(find_event(&k1, 0x12), 2);
+    /* Traces by first seen (B), then parents before children. */
+    assert_int_equal(find_event(&k1, 0x21), 0);
+    assert_int_equal(find_event(&k1, 0x22), 1);
+    assert_int_equal(find_event(&k1, 0x11), 2);
+    assert_int_equal(find_event(&k1, 0x12), 3);
     check_event(&k1, 0x22, 0x21, TRACE_B, 0x21);
     check_event(&k1, 0x12, 0x11, TRACE_A, 0x11);
     sink_clear(&k1);

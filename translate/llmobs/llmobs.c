@@ -70,9 +70,29 @@ struct llmobs_span {
     struct llmobs_errors errors;
     struct io_ref io[2];  /* input, output */
     struct io *log_io[2]; /* replaced by log records (llm spans only; rare) */
+    /* Responses: the span's input is gen_ai.system_instructions alone; the rest of the input
+     * (which may repeat it) comes in an operation-details log record. */
+    uint8_t system_only;
+    size_t sys_len;       /* the leading instructions element of log_io[0] (0: none) */
+    uint8_t expects_logs; /* content can still come as log records (llmobs_span_awaits_logs) */
+    uint8_t error;
+    /* Session: its own (session, NUL-terminated, owned), or where an inherited one goes:
+     * the tag at sess_tag_off (sess_tag_mode, enum sess_mode) and the session_id member at
+     * sess_field_off (offsets into text). */
+    char *session;
+    uint8_t sess_tag_mode;
+    size_t sess_tag_off, sess_field_off;
     size_t head_len, tail_len;
     uint8_t *text;
     size_t text_cap;
+};
+
+/* Where an inherited session tag goes among the sorted tags. */
+enum sess_mode {
+    SESS_NONE = 0, /* nowhere: the span has one, or a configured tag has the key */
+    SESS_BEFORE,   /* "session_id:X", before the element at sess_tag_off */
+    SESS_END,      /* ,"session_id:X" at the closing bracket */
+    SESS_ONLY,     /* "session_id:X" in an empty list */
 };
 
 const char *llmobs_kind_name(enum llmobs_kind kind)
@@ -843,13 +863,9 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 /* Writes io.messages from a gen_ai.*.messages value (plus system instructions for input);
  * when no message can be read, input.value is the raw text: better than nothing. Returns 1
  * when any was present. */
-static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
-                          const OtlpAnyValue *msgs, const char *err)
+static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
+                               const OtlpAnyValue *msgs, const char *err)
 {
-    if (system == NULL && msgs == NULL) {
-        return 0;
-    }
-    io_start(io, "messages", 1);
     if (system != NULL) {
         json_t *j = llmobs_value_json(c, system);
         int ok;
@@ -877,7 +893,63 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
             io_value(c, io, msgs);
         }
     }
+}
+
+static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
+                          const OtlpAnyValue *msgs, const char *err)
+{
+    if (system == NULL && msgs == NULL) {
+        return 0;
+    }
+    io_start(io, "messages", 1);
+    genai_messages_add(c, io, system, msgs, err);
     return 1;
+}
+
+/* The end of the JSON object that starts at b[i] (one past its closing brace), or 0. */
+static size_t object_end(const struct o2d_buf *b, size_t i)
+{
+    int depth = 0, in_str = 0;
+    for (; i < b->len; i++) {
+        uint8_t ch = b->data[i];
+        if (in_str) {
+            if (ch == '\\') {
+                i++;
+            } else if (ch == '"') {
+                in_str = 0;
+            }
+        } else if (ch == '"') {
+            in_str = 1;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if ((ch == '}' || ch == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Drops from the message list the elements after offset `from` (each written as ",{...}")
+ * that repeat its first element, the system instructions (io->b[0, sys_len)): a Responses
+ * log record's input may hold them again as a system message.
+ */
+static void drop_repeats(struct io *io, size_t sys_len, size_t from)
+{
+    size_t i = from;
+    while (i < io->b.len && io->b.data[i] == ',') {
+        size_t end = object_end(&io->b, i + 1);
+        if (end == 0) {
+            return;
+        }
+        if (end - (i + 1) == sys_len && memcmp(io->b.data + i + 1, io->b.data, sys_len) == 0) {
+            memmove(io->b.data + i, io->b.data + end, io->b.len - end);
+            io->b.len -= end - i;
+            io->n--;
+        } else {
+            i = end;
+        }
+    }
 }
 
 static void llm_io(struct build *b)
@@ -895,6 +967,9 @@ static void llm_io(struct build *b)
     }
     if (genai_messages(c, &b->io[0], io.system, io.input, "otel_warning_input_malformed")) {
         sp->in_src = SRC_SPAN;
+        /* Responses: the instructions alone, the rest of the input may come as a log record
+         * (llmobs_span_add_log merges them). */
+        sp->system_only = io.input == NULL && b->io[0].n == 1;
     }
     if (genai_messages(c, &b->io[1], NULL, io.output, "otel_warning_output_malformed")) {
         sp->out_src = SRC_SPAN;
@@ -1840,6 +1915,11 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
             llmobs_check(c, o2d_buf_append(&t.text, kv, strlen(kv) + 1));
         }
     }
+    /* Without a session of its own, the span may inherit its LLM Obs ancestor's when it is
+     * written (llmobs_span_write_session): remember where that tag would sort. Tags that
+     * compare below "session_id:" do so whatever the id, since none has that prefix. */
+    int sess = session == NULL && !c->nomem && !has_tag_key(&t, t.n, "session_id", 10);
+    b->sp->sess_tag_mode = SESS_NONE;
     put(c, &b->main, ",\"tags\":[");
     if (!c->nomem) {
         const char *p[MAX_TAGS];
@@ -1851,10 +1931,20 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
             if (i > 0) {
                 put(c, &b->main, ",");
             }
+            if (sess && strcmp(p[i], "session_id:") > 0) {
+                b->sp->sess_tag_mode = SESS_BEFORE;
+                b->sp->sess_tag_off = b->main.len;
+                sess = 0;
+            }
             put_cstr(c, &b->main, p[i]);
         }
     }
+    if (sess) {
+        b->sp->sess_tag_mode = t.n > 0 ? SESS_END : SESS_ONLY;
+        b->sp->sess_tag_off = b->main.len;
+    }
     put(c, &b->main, "]");
+    b->sp->sess_field_off = b->main.len;
     o2d_buf_cleanup(&t.text);
 }
 
@@ -1958,6 +2048,35 @@ struct llmobs_builder {
     struct o2d_json_in_scratch js;
 };
 
+/*
+ * Whether an llm span's message content may come as OTLP log records: the OTel GenAI
+ * convention's events (<= 1.36 gen_ai.*.message / gen_ai.choice, >= 1.37 operation details)
+ * are how its instrumentations send content by default: the span says gen_ai.provider.name
+ * or gen_ai.system (opentelemetry-js-contrib @opentelemetry/instrumentation-openai,
+ * opentelemetry-python-contrib opentelemetry-instrumentation-openai-v2, OpenLLMetry with
+ * use_legacy_attributes off), or its scope is one of those instrumentations.
+ */
+static int sends_events(const struct build *b,
+                        const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope)
+{
+    static const char *const scopes[] = {
+        "@opentelemetry/instrumentation-openai",
+        "opentelemetry.instrumentation.openai_v2",
+        "opentelemetry.instrumentation.vertexai",
+        "opentelemetry.instrumentation.google_genai",
+    };
+    if (b->ix.v[K_PROVIDER] != NULL || b->ix.v[K_SYSTEM] != NULL) {
+        return 1;
+    }
+    for (size_t i = 0; scope != NULL && scope->name != NULL && i < sizeof(scopes) / sizeof(*scopes);
+         i++) {
+        if (strcmp(scope->name, scopes[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int llmobs_builder_new(struct llmobs_builder **out)
 {
     *out = o2d_malloc(sizeof(**out));
@@ -1994,7 +2113,6 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
 {
     static const struct llmobs_config no_cfg = {0};
     int rv = O2D_ERR_NOMEM;
-    (void)scope;
     *out = NULL;
     if (cfg == NULL) {
         cfg = &no_cfg;
@@ -2074,9 +2192,12 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
         model(b);
     }
     sp->head_len = m->len;
+    sp->error = (uint8_t)error;
     switch (kind) {
     case LLMOBS_LLM:
         llm_io(b);
+        sp->expects_logs = (sp->in_src == SRC_NONE || sp->system_only) && sp->out_src == SRC_NONE &&
+                           sends_events(b, scope);
         tool_definitions(b);
         break;
     case LLMOBS_EMBEDDING:
@@ -2140,6 +2261,13 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     if (session != NULL) {
         put(c, m, ",\"session_id\":");
         put_cstr(c, m, session);
+        size_t slen = strlen(session);
+        sp->session = o2d_malloc(slen + 1);
+        if (sp->session == NULL) {
+            c->nomem = 1;
+        } else {
+            memcpy(sp->session, session, slen + 1);
+        }
     }
     put(c, m, ",\"_dd\":{\"span_id\":");
     put_u64str(c, m, sp->ids.span_id);
@@ -2241,10 +2369,22 @@ static struct io *log_io(struct llmobs_span *sp, int i)
     return sp->log_io[i];
 }
 
-/* The message list a <= 1.36 event appends to, or NULL when the span's own messages win. */
-static struct io *messages_of(struct llmobs_span *sp, int i, enum io_src *src)
+/* Starts the input list of log records with the span's own system instructions (Responses:
+ * the span has them, the log records the rest). */
+static void take_span_system(struct llmobs_ctx *c, struct llmobs_span *sp, struct io *in)
 {
-    if (*src == SRC_SPAN) {
+    const struct io_ref *r = &sp->io[0];
+    llmobs_check(c, o2d_buf_append(&in->b, sp->text + r->off, r->len));
+    in->n = 1;
+    sp->sys_len = r->len;
+    sp->system_only = 0;
+}
+
+/* The message list a <= 1.36 event appends to, or NULL when the span's own messages win. */
+static struct io *messages_of(struct llmobs_ctx *c, struct llmobs_span *sp, int i, enum io_src *src)
+{
+    int merge = i == 0 && *src == SRC_SPAN && sp->system_only;
+    if (*src == SRC_SPAN && !merge) {
         return NULL; /* the span's own messages win; the log repeats them */
     }
     struct io *io = sp->log_io[i];
@@ -2254,6 +2394,12 @@ static struct io *messages_of(struct llmobs_span *sp, int i, enum io_src *src)
             return NULL;
         }
         io_start(io, "messages", 1);
+        if (i == 0) {
+            sp->sys_len = 0;
+        }
+        if (merge) {
+            take_span_system(c, sp, io);
+        }
         *src = SRC_LOG;
     }
     return io;
@@ -2278,11 +2424,28 @@ int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r)
             r->body->kvlist_value != NULL) {
             genai_io_scan(&io, r->body->kvlist_value->values, r->body->kvlist_value->n_values);
         }
-        if ((io.system != NULL || io.input != NULL) && sp->in_src != SRC_SPAN) {
+        if ((io.system != NULL || io.input != NULL) &&
+            (sp->in_src != SRC_SPAN || sp->system_only)) {
             struct io *in = log_io(sp, 0);
             if (in == NULL) {
                 c->nomem = 1;
-            } else if (genai_messages(c, in, io.system, io.input, "otel_warning_input_malformed")) {
+            } else {
+                /* Instructions first (the record's own, else the span's), then the input
+                 * messages without a repeat of them. */
+                io_start(in, "messages", 1);
+                sp->sys_len = 0;
+                if (io.system != NULL) {
+                    genai_messages_add(c, in, io.system, NULL, "otel_warning_input_malformed");
+                    sp->sys_len = in->n == 1 ? in->b.len : 0;
+                    sp->system_only = 0;
+                } else if (sp->system_only) {
+                    take_span_system(c, sp, in);
+                }
+                size_t from = in->b.len;
+                genai_messages_add(c, in, NULL, io.input, "otel_warning_input_malformed");
+                if (sp->sys_len > 0 && in->key != NULL && in->array) {
+                    drop_repeats(in, sp->sys_len, from);
+                }
                 sp->in_src = SRC_LOG;
             }
         }
@@ -2297,13 +2460,14 @@ int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r)
         goto out;
     }
     int output = log_events[ev].output;
-    struct io *list = messages_of(sp, output, output ? &sp->out_src : &sp->in_src);
+    struct io *list = messages_of(c, sp, output, output ? &sp->out_src : &sp->in_src);
     if (list == NULL) {
         if (*(output ? &sp->out_src : &sp->in_src) != SRC_SPAN) {
             c->nomem = 1;
         }
         goto out;
     }
+    size_t from = list->b.len;
     json_t *body = r->body != NULL ? llmobs_anyvalue(c, r->body, 0) : NULL;
     if (json_is_string(body)) {
         /* Some SDKs put the content itself in the body. */
@@ -2320,6 +2484,9 @@ int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r)
     }
     if (llmobs_msg_read(c, m, log_events[ev].role)) {
         llmobs_msg_write(c, &list->b, &list->n);
+        if (!output && sp->sys_len > 0 && from > 0) {
+            drop_repeats(list, sp->sys_len, from);
+        }
     }
     json_decref(body);
 out:
@@ -2332,9 +2499,27 @@ const struct llmobs_ids *llmobs_span_ids(const struct llmobs_span *sp)
     return &sp->ids;
 }
 
+int llmobs_span_awaits_logs(const struct llmobs_span *sp)
+{
+    if (!sp->expects_logs) {
+        return 0;
+    }
+    /* The output comes last (gen_ai.choice, or the one operation-details record); a failed
+     * call has none, its input is what can still come. */
+    return sp->error ? sp->in_src != SRC_LOG : sp->out_src != SRC_LOG;
+}
+
+const char *llmobs_span_session(const struct llmobs_span *sp)
+{
+    return sp->session;
+}
+
 size_t llmobs_span_size(const struct llmobs_span *sp)
 {
     size_t n = sizeof(*sp) + sp->text_cap;
+    if (sp->session != NULL) {
+        n += strlen(sp->session) + 1;
+    }
     for (int i = 0; i < 2; i++) {
         if (sp->log_io[i] != NULL) {
             n += sizeof(struct io) + sp->log_io[i]->b.cap;
@@ -2354,6 +2539,7 @@ void llmobs_span_free(struct llmobs_span *sp)
             o2d_free(sp->log_io[i]);
         }
     }
+    o2d_free(sp->session);
     o2d_free(sp->text);
     o2d_free(sp);
 }
@@ -2394,8 +2580,37 @@ static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, in
     return o2d_buf_append_str(out, array ? "]}" : "}");
 }
 
+/* The tail (metadata, metrics, tags, session...), with an inherited session put in. */
+static int write_tail(const struct llmobs_span *sp, const char *session, struct o2d_buf *out)
+{
+    int rv;
+    const uint8_t *tail = sp->text + sp->head_len;
+    if (session == NULL || sp->session != NULL || sp->sess_tag_mode == SESS_NONE) {
+        return o2d_buf_append(out, tail, sp->tail_len);
+    }
+    size_t tag_at = sp->sess_tag_off - sp->head_len;
+    size_t field_at = sp->sess_field_off - sp->head_len;
+    size_t slen = strlen(session);
+    TRY(o2d_buf_append(out, tail, tag_at));
+    if (sp->sess_tag_mode == SESS_END) {
+        TRY(o2d_buf_append_byte(out, ','));
+    }
+    TRY(o2d_buf_append_str(out, "\"session_id:"));
+    size_t q = out->len; /* the opening quote of the escaped id goes */
+    TRY(o2d_json_append_string(out, session, slen));
+    memmove(out->data + q, out->data + q + 1, out->len - q - 1);
+    out->len--;
+    if (sp->sess_tag_mode == SESS_BEFORE) {
+        TRY(o2d_buf_append_byte(out, ','));
+    }
+    TRY(o2d_buf_append(out, tail + tag_at, field_at - tag_at));
+    TRY(o2d_buf_append_str(out, ",\"session_id\":"));
+    TRY(o2d_json_append_string(out, session, slen));
+    return o2d_buf_append(out, tail + field_at, sp->tail_len - field_at);
+}
+
 static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
-                       int drop_io, struct o2d_buf *out)
+                       const char *session, int drop_io, struct o2d_buf *out)
 {
     int rv;
     TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
@@ -2412,7 +2627,7 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     TRY(o2d_buf_append(out, sp->text, sp->head_len));
     TRY(write_io(out, sp, 0, drop_io));
     TRY(write_io(out, sp, 1, drop_io));
-    TRY(o2d_buf_append(out, sp->text + sp->head_len, sp->tail_len));
+    TRY(write_tail(sp, session, out));
     if (sp->errors.n > 0 || drop_io) {
         TRY(o2d_buf_append_str(out, ",\"collection_errors\":["));
         for (size_t i = 0; i < sp->errors.n; i++) {
@@ -2432,8 +2647,15 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
 int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                       size_t max_event_size, struct o2d_buf *out)
 {
+    return llmobs_span_write_session(sp, llm_trace_id, parent_id, NULL, max_event_size, out);
+}
+
+int llmobs_span_write_session(const struct llmobs_span *sp, const char *llm_trace_id,
+                              uint64_t parent_id, const char *session, size_t max_event_size,
+                              struct o2d_buf *out)
+{
     size_t start = out->len;
-    int rv = write_event(sp, llm_trace_id, parent_id, 0, out);
+    int rv = write_event(sp, llm_trace_id, parent_id, session, 0, out);
     if ((rv == O2D_OK && out->len - start <= max_event_size) ||
         (rv != O2D_OK && rv != O2D_ERR_TOO_LARGE)) {
         if (rv != O2D_OK) {
@@ -2443,7 +2665,7 @@ int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, ui
     }
     /* Too large: drop input and output as the tracers do (_truncate_span_event). */
     out->len = start;
-    rv = write_event(sp, llm_trace_id, parent_id, 1, out);
+    rv = write_event(sp, llm_trace_id, parent_id, session, 1, out);
     if (rv != O2D_OK) {
         out->len = start;
     }

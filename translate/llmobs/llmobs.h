@@ -107,6 +107,16 @@ int llmobs_log_is_genai(const OtlpLogRecord *r);
 int llmobs_span_add_log(struct llmobs_span *sp, const OtlpLogRecord *r);
 
 const struct llmobs_ids *llmobs_span_ids(const struct llmobs_span *sp);
+
+/* True while the span's message content can still come as log records: an llm span of an
+ * instrumentation that sends content as OTel GenAI events (or Responses instructions alone)
+ * whose output (input, when it failed) has not come yet. The trace buffer holds it for the
+ * log join window while this is true. */
+int llmobs_span_awaits_logs(const struct llmobs_span *sp);
+
+/* Its own session id (gen_ai.conversation.id, session.id, OpenLLMetry's association
+ * property), or NULL. */
+const char *llmobs_span_session(const struct llmobs_span *sp);
 /* Bytes held, for the trace buffer's memory bound. */
 size_t llmobs_span_size(const struct llmobs_span *sp);
 
@@ -119,6 +129,13 @@ size_t llmobs_span_size(const struct llmobs_span *sp);
  */
 int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                       size_t max_event_size, struct o2d_buf *out);
+
+/* llmobs_span_write() for a span without a session of its own that inherits `session`, its
+ * nearest LLM Obs ancestor's (NULL: none), as Datadog's SDKs do (dd-trace-py
+ * ddtrace/llmobs/_utils.py _get_session_id): the session_id member and tag are added. */
+int llmobs_span_write_session(const struct llmobs_span *sp, const char *llm_trace_id,
+                              uint64_t parent_id, const char *session, size_t max_event_size,
+                              struct o2d_buf *out);
 
 void llmobs_span_free(struct llmobs_span *sp);
 

@@ -25,7 +25,21 @@
  *   the next poll writes them, and the caller polls after each batch, so the overshoot is at
  *   most one batch.
  * - A log record whose span was already written, or is not an LLM Obs span, is counted as
- *   unmatched at once; one whose span never comes is counted when its deadline passes.
+ *   unmatched at once; one whose span never comes is counted when its deadline passes. Each
+ *   is counted with its reason (llmobs_buffer_counters).
+ * - Late log records: an llm span whose content can still come as log records
+ *   (llmobs_span_awaits_logs: an OTel GenAI instrumentation's span without content) is held
+ *   up to log_window_ns after its arrival, on top of its chain, and leaves at the first poll
+ *   after its output record joined. An app's SDK exports log records and spans on separate
+ *   timers (BatchLogRecordProcessor 1 s, BatchSpanProcessor 5 s by default), so the records
+ *   of a call may come after its span by up to the log timer plus an export. Spans with their
+ *   content are never held; spans decided by a bound are not either.
+ * - Parents before children: within a trace, a span whose LLM Obs parent is still held waits
+ *   for it (only when its chain is settled: a looping chain never blocks), so an LLM Obs
+ *   trace's events leave parents first.
+ * - Session: a span without a session id takes its nearest LLM Obs ancestor's, as Datadog's
+ *   SDKs do (dd-trace-py ddtrace/llmobs/_utils.py _get_session_id); skeleton entries keep the
+ *   session of their LLM Obs span after it has been written, for its descendants.
  *
  * Memory is accounted as llmobs_span_size() plus the fixed costs below; it leaves I/O, locks
  * and the clock to the caller.
@@ -61,6 +75,7 @@ struct pend {
     uint64_t span_id;
     int64_t arrived_ns;
     size_t bytes;          /* accounted: llmobs_span_size() + sizeof(struct pend) */
+    int64_t hold_until;    /* held for its log records until then (0: not held) */
     enum decision decided; /* BY_BOUND once its trace's skeleton was given up */
     uint64_t parent_id;    /* when decided */
     uint64_t root_id;      /* when decided */
@@ -73,6 +88,7 @@ struct skel {
     uint8_t parent_remote;
     uint8_t is_llm;
     struct pend *pend; /* the held LLM Obs span, NULL once written */
+    char *session;     /* its LLM Obs span's session id (owned, accounted), for descendants */
     struct held_log *logs;
     struct held_log **logs_tail;
 };
@@ -351,10 +367,16 @@ static void drop_first_log(struct llmobs_buffer *b, struct trace *t, struct skel
     o2d_free(l);
 }
 
+static void count_unmatched(struct llmobs_buffer *b, uint64_t *reason)
+{
+    b->c.logs_unmatched++;
+    (*reason)++;
+}
+
 static void free_logs(struct llmobs_buffer *b, struct trace *t, struct skel *s)
 {
     while (s->logs != NULL) {
-        b->c.logs_unmatched++;
+        count_unmatched(b, &b->c.logs_unmatched_dropped);
         drop_first_log(b, t, s);
     }
 }
@@ -370,6 +392,12 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
         free_logs(b, t, s);
         if (s->pend != NULL) {
             t->n_detached++;
+        }
+        if (s->session != NULL) {
+            size_t cost = strlen(s->session) + 1;
+            t->bytes -= cost;
+            b->bytes -= cost;
+            o2d_free(s->session);
         }
     }
     t->bytes -= t->map_n * ENTRY_COST;
@@ -828,8 +856,13 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         goto out;
     }
     size_t bytes = ENTRY_COST + (t == NULL ? TRACE_COST : 0);
+    const char *session = NULL;
     if (llm != NULL) {
         bytes += llmobs_span_size(llm) + sizeof(*p);
+        session = llmobs_span_session(llm);
+        if (session != NULL) {
+            bytes += strlen(session) + 1;
+        }
     }
     if (over_bound(b, 1, bytes)) {
         make_room(b, t, 1, bytes);
@@ -872,6 +905,15 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         goto out;
     }
     s->is_llm = 1;
+    if (session != NULL && s->session == NULL) {
+        size_t len = strlen(session) + 1;
+        s->session = o2d_malloc(len);
+        if (s->session != NULL) { /* without it, descendants only miss the session */
+            memcpy(s->session, session, len);
+            t->bytes += len;
+            b->bytes += len;
+        }
+    }
     p->sp = llm;
     p->span_id = ids->span_id;
     p->arrived_ns = now_ns;
@@ -887,6 +929,10 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         s->pend = p;
         /* A failed join leaves the logs waiting; poll tries again before writing. */
         (void)join_logs(b, t, s);
+        if (b->cfg.log_window_ns > 0 && llmobs_span_awaits_logs(p->sp)) {
+            p->hold_until = add_sat(now_ns, b->cfg.log_window_ns);
+            b->c.held_for_logs++;
+        }
     } else {
         /* A duplicate span id: both are written; log records go to the first. */
         t->n_detached++;
@@ -961,11 +1007,14 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
         if (rc == O2D_OK) {
             b->c.logs_joined++;
         }
+        if (p->hold_until != 0) {
+            mark_changed(b, t); /* it may be free to go now */
+        }
         return rc;
     }
     if (s != NULL && s->seen) {
         /* Its span was written already, or is not an LLM Obs span. */
-        b->c.logs_unmatched++;
+        count_unmatched(b, s->is_llm ? &b->c.logs_unmatched_late : &b->c.logs_unmatched_not_llm);
         return O2D_OK;
     }
 
@@ -1019,8 +1068,9 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
  * refused by llmobs_span_write for good: *write_err gets that error); else the error that
  * leaves it held. */
 static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, uint64_t parent,
-                    uint64_t root, int (*emit)(void *ctx, const uint8_t *json, size_t len),
-                    void *ctx, int *write_err)
+                    uint64_t root, const char *session,
+                    int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
+                    int *write_err)
 {
     struct skel *s = map_find(t, p->span_id);
     if (s != NULL && s->pend == p && s->logs != NULL) {
@@ -1036,7 +1086,8 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
         b->tid_valid = 1;
     }
     o2d_buf_reset(&b->out);
-    int rc = llmobs_span_write(p->sp, b->tid, parent, b->cfg.max_event_size, &b->out);
+    int rc =
+        llmobs_span_write_session(p->sp, b->tid, parent, session, b->cfg.max_event_size, &b->out);
     if (rc == O2D_ERR_NOMEM) {
         return rc;
     }
@@ -1060,7 +1111,9 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
         }
         while (s->logs != NULL &&
                (force || now_ns >= add_sat(s->logs->arrived_ns, b->cfg.deadline_ns))) {
-            b->c.logs_unmatched++;
+            count_unmatched(b, s->seen && !s->is_llm ? &b->c.logs_unmatched_not_llm
+                               : force               ? &b->c.logs_unmatched_dropped
+                                                     : &b->c.logs_unmatched_no_span);
             drop_first_log(b, t, s);
         }
         if (s->logs != NULL) {
@@ -1070,6 +1123,106 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
         }
     }
     t->oldest_log_ns = oldest;
+}
+
+/* The session of span_id's nearest LLM Obs ancestor that has one, walking the skeleton as
+ * resolve() does; NULL when none is known. */
+static const char *inherited_session(const struct trace *t, uint64_t span_id)
+{
+    const struct skel *start = map_find(t, span_id);
+    const struct skel *cur = start;
+    for (size_t steps = 0; cur != NULL && steps <= t->map_n; steps++) {
+        if (cur->parent_id == 0 || cur->parent_remote) {
+            return NULL;
+        }
+        const struct skel *next = map_find(t, cur->parent_id);
+        if (next == NULL || !next->seen || next == start) {
+            return NULL;
+        }
+        if (next->is_llm && next->session != NULL) {
+            return next->session;
+        }
+        cur = next;
+    }
+    return NULL;
+}
+
+/* One pass over t's held spans: emits those that are ready and whose LLM Obs parent is not
+ * held any more; *blocked says whether a ready span waited for its parent. */
+static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force,
+                     int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
+                     int *write_err, int64_t *wake, int *blocked, int *progress)
+{
+    int64_t deadline = b->cfg.deadline_ns;
+    struct pend **pp = &t->pends;
+    while (*pp != NULL) {
+        struct pend *p = *pp;
+        uint64_t parent = p->parent_id;
+        uint64_t root = p->root_id;
+        enum decision d = p->decided;
+        if (d == UNDECIDED) {
+            if (resolve(t, p->span_id, &parent, &root)) {
+                d = BY_ROOT;
+            } else if (force || now_ns >= add_sat(p->arrived_ns, deadline)) {
+                d = BY_DEADLINE;
+            } else {
+                *wake = min64(*wake, add_sat(p->arrived_ns, deadline));
+                pp = &p->next;
+                continue;
+            }
+            if (!force && p->hold_until != 0 && now_ns < p->hold_until &&
+                llmobs_span_awaits_logs(p->sp)) {
+                *wake = min64(*wake, p->hold_until);
+                pp = &p->next;
+                continue;
+            }
+            if (d == BY_ROOT && parent != 0) {
+                /* a settled chain has no loop, so the parent does not wait for this one */
+                const struct skel *ps = map_find(t, parent);
+                if (ps != NULL && ps->pend != NULL && ps->pend != p) {
+                    *blocked = 1;
+                    pp = &p->next;
+                    continue;
+                }
+            }
+        }
+        const char *session = NULL;
+        if (llmobs_span_session(p->sp) == NULL && t->map != NULL) {
+            session = inherited_session(t, p->span_id);
+        }
+        int before = *write_err;
+        int rc = emit_one(b, t, p, parent, root, session, emit, ctx, write_err);
+        if (rc != O2D_OK) {
+            t->changed = 1;
+            return rc;
+        }
+        *progress = 1;
+        if (*write_err == before) {
+            b->c.events_emitted++;
+            if (d == BY_ROOT) {
+                b->c.settled_by_root++;
+            } else if (d == BY_DEADLINE) {
+                b->c.settled_by_deadline++;
+            } else {
+                b->c.forced_by_bound++;
+            }
+        }
+        if (p->hold_until != 0 && llmobs_span_awaits_logs(p->sp)) {
+            b->c.hold_expired++;
+        }
+        struct skel *s = map_find(t, p->span_id);
+        if (s != NULL && s->pend == p) {
+            s->pend = NULL;
+        } else {
+            t->n_detached--;
+        }
+        *pp = p->next;
+        if (*pp == NULL) {
+            t->pends_tail = pp;
+        }
+        free_pend(b, t, p);
+    }
+    return O2D_OK;
 }
 
 static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force,
@@ -1083,50 +1236,17 @@ static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, 
     }
     t->changed = 0;
 
-    struct pend **pp = &t->pends;
-    while (*pp != NULL) {
-        struct pend *p = *pp;
-        uint64_t parent = p->parent_id;
-        uint64_t root = p->root_id;
-        enum decision d = p->decided;
-        if (d == UNDECIDED) {
-            if (resolve(t, p->span_id, &parent, &root)) {
-                d = BY_ROOT;
-            } else if (force || now_ns >= add_sat(p->arrived_ns, deadline)) {
-                d = BY_DEADLINE;
-            } else {
-                wake = min64(wake, add_sat(p->arrived_ns, deadline));
-                pp = &p->next;
-                continue;
-            }
-        }
-        int before = *write_err;
-        int rc = emit_one(b, t, p, parent, root, emit, ctx, write_err);
+    /* A pass emits the spans whose parents have left; one more pass per level of spans
+     * that waited for a parent emitted in this poll. */
+    for (;;) {
+        int blocked = 0, progress = 0;
+        int rc = poll_pass(b, t, now_ns, force, emit, ctx, write_err, &wake, &blocked, &progress);
         if (rc != O2D_OK) {
-            t->changed = 1;
             return rc;
         }
-        if (*write_err == before) {
-            b->c.events_emitted++;
-            if (d == BY_ROOT) {
-                b->c.settled_by_root++;
-            } else if (d == BY_DEADLINE) {
-                b->c.settled_by_deadline++;
-            } else {
-                b->c.forced_by_bound++;
-            }
+        if (!blocked || !progress) {
+            break; /* the ones still blocked wait for a parent that is not ready */
         }
-        struct skel *s = map_find(t, p->span_id);
-        if (s != NULL && s->pend == p) {
-            s->pend = NULL;
-        } else {
-            t->n_detached--;
-        }
-        *pp = p->next;
-        if (*pp == NULL) {
-            t->pends_tail = pp;
-        }
-        free_pend(b, t, p);
     }
 
     if (t->n_logs > 0 && (force || now_ns >= add_sat(t->oldest_log_ns, deadline))) {

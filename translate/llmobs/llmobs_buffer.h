@@ -25,6 +25,10 @@ struct llmobs_buffer_config {
     size_t max_spans;      /* LLM Obs spans and skeletons held, default 100,000 */
     size_t max_bytes;      /* bytes held, default 64 MiB */
     size_t max_event_size; /* per-event limit passed to llmobs_span_write (5,000,000) */
+    /* exporters.datadog.llmobs.log_join_window, default 3 s; 0: spans are not held for
+     * their log records. How long an llm span that awaits its content as log records
+     * (llmobs_span_awaits_logs) is held after it arrived, unless the records come sooner. */
+    int64_t log_window_ns;
 };
 
 int llmobs_buffer_new(struct llmobs_buffer **out, const struct llmobs_buffer_config *cfg);
@@ -53,7 +57,8 @@ int llmobs_buffer_add_spans(struct llmobs_buffer *b, const struct llmobs_ids *id
 int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16], int64_t now_ns);
 
 /* A gen_ai log record (llmobs_log_is_genai): joined to its span now if it is held, else held
- * until the span arrives or the deadline passes (then counted as unmatched). */
+ * until the span arrives or the deadline passes (then counted as unmatched). A span held for
+ * its log records (log_window_ns) leaves at the next poll once its output has come. */
 int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64_t now_ns);
 
 /*
@@ -72,7 +77,13 @@ struct llmobs_buffer_counters {
     uint64_t settled_by_deadline; /* emitted at the deadline with the chain as far as known */
     uint64_t forced_by_bound;     /* emitted early because max_spans/max_bytes was reached */
     uint64_t logs_joined;
-    uint64_t logs_unmatched; /* log records whose span never came */
+    uint64_t logs_unmatched;         /* log records not joined: the sum of the four reasons below */
+    uint64_t logs_unmatched_late;    /* their span had been written already */
+    uint64_t logs_unmatched_not_llm; /* their span is not an LLM Obs span */
+    uint64_t logs_unmatched_no_span; /* their span did not come within the timeout */
+    uint64_t logs_unmatched_dropped; /* given up by a bound, or at shutdown */
+    uint64_t held_for_logs;          /* llm spans held for their log records (log_window_ns) */
+    uint64_t hold_expired; /* of those, released at the window's end, content still missing */
 };
 void llmobs_buffer_get_counters(const struct llmobs_buffer *b, struct llmobs_buffer_counters *out);
 
