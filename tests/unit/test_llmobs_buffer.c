@@ -106,9 +106,9 @@ static int add(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t span, 
     return llmobs_buffer_add_span(b, &ids, k == HTTP ? NULL : build(trace, span, parent, k), now);
 }
 
-/* A gen_ai.user.message log record (OTel GenAI <= 1.36 event) for trace/span. */
-static int add_log(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t span,
-                   const char *content, int64_t now)
+/* A log record of OTel GenAI <= 1.36 event `event` with body {"content": content}. */
+static int add_event(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t span,
+                     const char *event, const char *content, int64_t now)
 {
     OtlpLogRecord r = OPENTELEMETRY__PROTO__LOGS__V1__LOG_RECORD__INIT;
     OtlpAnyValue body = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
@@ -128,7 +128,7 @@ static int add_log(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t sp
     r.trace_id.len = 16;
     r.span_id.data = sid;
     r.span_id.len = 8;
-    r.event_name = "gen_ai.user.message";
+    r.event_name = (char *)event;
     attr.key = "gen_ai.system";
     attr.value = &attr_v;
     attr_v.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
@@ -146,6 +146,68 @@ static int add_log(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t sp
     r.body = &body;
     return llmobs_buffer_add_log(b, &r, now);
 }
+
+/* A gen_ai.user.message log record for trace/span. */
+static int add_log(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t span,
+                   const char *content, int64_t now)
+{
+    return add_event(b, trace, span, "gen_ai.user.message", content, now);
+}
+
+/* An llm or workflow span with string attributes kv[0..n) ({key, value} pairs), e.g. as the
+ * OTel GenAI instrumentations send it without content (gen_ai.system, no messages). */
+static struct llmobs_span *build_kv(const uint8_t trace[16], uint64_t span, uint64_t parent,
+                                    enum llmobs_kind kind, const char *const (*kv)[2], size_t n)
+{
+    OtlpSpan s = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    OtlpKeyValue kvs[8];
+    OtlpAnyValue av[8];
+    OtlpKeyValue *kvp[8];
+    uint8_t tid[16], sid[8], pid[8];
+    assert_true(n <= 8);
+    memcpy(tid, trace, 16);
+    put_be64(sid, span);
+    put_be64(pid, parent);
+    s.trace_id.data = tid;
+    s.trace_id.len = 16;
+    s.span_id.data = sid;
+    s.span_id.len = 8;
+    if (parent != 0) {
+        s.parent_span_id.data = pid;
+        s.parent_span_id.len = 8;
+    }
+    s.name = "chat gpt-4o";
+    s.start_time_unix_nano = 1700000000000000000ULL + span;
+    s.end_time_unix_nano = s.start_time_unix_nano + 1000;
+    for (size_t i = 0; i < n; i++) {
+        kvs[i] = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+        av[i] = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+        kvs[i].key = (char *)kv[i][0];
+        kvs[i].value = &av[i];
+        av[i].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        av[i].string_value = (char *)kv[i][1];
+        kvp[i] = &kvs[i];
+    }
+    s.attributes = kvp;
+    s.n_attributes = n;
+    struct llmobs_config cfg = {.ml_app = "test-app"};
+    struct llmobs_span *sp = NULL;
+    assert_int_equal(llmobs_span_build(NULL, NULL, &s, kind, &cfg, &sp), O2D_OK);
+    return sp;
+}
+
+static int add_kv(struct llmobs_buffer *b, const uint8_t trace[16], uint64_t span, uint64_t parent,
+                  enum llmobs_kind kind, const char *const (*kv)[2], size_t n, int64_t now)
+{
+    struct llmobs_ids ids = ids_of(trace, span, parent, 0);
+    return llmobs_buffer_add_span(b, &ids, build_kv(trace, span, parent, kind, kv, n), now);
+}
+
+/* What OTel GenAI instrumentations put on a chat span when content goes to log records. */
+static const char *const NO_CONTENT[][2] = {
+    {"gen_ai.operation.name", "chat"},
+    {"gen_ai.system", "openai"},
+};
 
 /* ---- what came out ---- */
 
@@ -235,17 +297,23 @@ static const char *trace_of(const struct sink *k, uint64_t span, char out[64])
     return out;
 }
 
-static struct llmobs_buffer *new_buffer(size_t max_spans, size_t max_bytes)
+static struct llmobs_buffer *new_buffer_window(size_t max_spans, size_t max_bytes, int64_t window)
 {
     struct llmobs_buffer_config cfg = {
         .deadline_ns = DEADLINE,
         .max_spans = max_spans,
         .max_bytes = max_bytes,
         .max_event_size = 5000000,
+        .log_window_ns = window,
     };
     struct llmobs_buffer *b = NULL;
     assert_int_equal(llmobs_buffer_new(&b, &cfg), O2D_OK);
     return b;
+}
+
+static struct llmobs_buffer *new_buffer(size_t max_spans, size_t max_bytes)
+{
+    return new_buffer_window(max_spans, max_bytes, 0);
 }
 
 static struct llmobs_buffer_counters counters(const struct llmobs_buffer *b)
@@ -785,6 +853,203 @@ static void test_due_order(void **state)
     drain_and_free(b, &k);
 }
 
+#define WINDOW (3 * SEC)
+
+/* The messages of meta.<io> of the event for span (a JSON array, owned), or NULL. */
+static json_t *messages_of(const struct sink *k, uint64_t span, const char *io)
+{
+    json_t *j = event_json(k, find_event(k, span));
+    json_t *m = json_object_get(json_object_get(json_object_get(j, "meta"), io), "messages");
+    json_incref(m);
+    json_decref(j);
+    return m;
+}
+
+/* Log records 0.1 s and 1 s after their span join it: the span waits for its output record
+ * (gen_ai.choice), then leaves at once; one 3 s past the window finds it written. */
+static void test_log_join_window(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer_window(1000, 1 << 20, WINDOW);
+    struct sink k = {0};
+    assert_int_equal(add_kv(b, TRACE_A, 1, 0, LLMOBS_LLM, NO_CONTENT, 2, T0), O2D_OK);
+    assert_int_equal(counters(b).held_for_logs, 1);
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 0); /* its chain is settled, its content is not */
+    assert_int_equal(add_log(b, TRACE_A, 1, "hi", T0 + SEC / 10), O2D_OK);
+    assert_int_equal(poll(b, T0 + SEC / 10, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 0); /* the input alone: the output may still come */
+    assert_int_equal(add_event(b, TRACE_A, 1, "gen_ai.choice", "hello", T0 + SEC), O2D_OK);
+    assert_int_equal(poll(b, T0 + SEC, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 1);
+    json_t *in = messages_of(&k, 1, "input"), *out = messages_of(&k, 1, "output");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(in, 0), "content")), "hi");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(out, 0), "role")),
+                        "assistant");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(out, 0), "content")),
+                        "hello");
+    json_decref(in);
+    json_decref(out);
+    assert_int_equal(add_event(b, TRACE_A, 1, "gen_ai.choice", "late", T0 + WINDOW + 3 * SEC),
+                     O2D_OK);
+    struct llmobs_buffer_counters c = counters(b);
+    assert_int_equal(c.logs_joined, 2);
+    assert_int_equal(c.hold_expired, 0);
+    assert_int_equal(c.logs_unmatched, 1);
+    assert_int_equal(c.logs_unmatched_late, 1);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
+/* No record comes: the span leaves at the window's end, without content, counted; records
+ * after it are unmatched (span_written), one for a span that never comes is no_span. */
+static void test_log_window_expires(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer_window(1000, 1 << 20, WINDOW);
+    struct sink k = {0};
+    assert_int_equal(add_kv(b, TRACE_A, 1, 0, LLMOBS_LLM, NO_CONTENT, 2, T0), O2D_OK);
+    assert_int_equal(poll(b, T0 + WINDOW - 1, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 0);
+    assert_int_equal(poll(b, T0 + WINDOW, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 1);
+    json_t *j = event_json(&k, 0);
+    assert_null(json_object_get(json_object_get(j, "meta"), "input"));
+    json_decref(j);
+    assert_int_equal(counters(b).hold_expired, 1);
+    assert_int_equal(add_log(b, TRACE_A, 1, "hi", T0 + WINDOW + 3 * SEC), O2D_OK);
+    assert_int_equal(add_log(b, TRACE_A, 7, "nobody", T0 + WINDOW + 3 * SEC), O2D_OK);
+    assert_int_equal(poll(b, T0 + WINDOW + 3 * SEC + DEADLINE, 0, &k), O2D_OK);
+    struct llmobs_buffer_counters c = counters(b);
+    assert_int_equal(c.logs_unmatched_late, 1);
+    assert_int_equal(c.logs_unmatched_no_span, 1);
+    assert_int_equal(c.logs_unmatched, 2);
+    assert_int_equal(c.spans_held, 0);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
+/* Spans that have their content, or whose instrumentation does not send events, or a
+ * failed call's span whose input came, are not held; log records that came first count. */
+static void test_log_window_not_held(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer_window(1000, 1 << 20, WINDOW);
+    struct sink k = {0};
+    static const char *const with_content[][2] = {
+        {"gen_ai.operation.name", "chat"},
+        {"gen_ai.system", "openai"},
+        {"gen_ai.input.messages", "[{\"role\":\"user\",\"content\":\"hi\"}]"},
+    };
+    static const char *const openinference[][2] = {{"openinference.span.kind", "LLM"}};
+    assert_int_equal(add_kv(b, TRACE_A, 1, 0, LLMOBS_LLM, with_content, 3, T0), O2D_OK);
+    assert_int_equal(add_kv(b, TRACE_B, 2, 0, LLMOBS_LLM, openinference, 1, T0), O2D_OK);
+    /* both records first, then the span: nothing left to wait for */
+    assert_int_equal(add_log(b, TRACE_C, 3, "hi", T0), O2D_OK);
+    assert_int_equal(add_event(b, TRACE_C, 3, "gen_ai.choice", "hello", T0), O2D_OK);
+    assert_int_equal(add_kv(b, TRACE_C, 3, 0, LLMOBS_LLM, NO_CONTENT, 2, T0), O2D_OK);
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 3);
+    assert_int_equal(counters(b).held_for_logs, 0);
+    assert_int_equal(counters(b).logs_joined, 2);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+    /* a window of 0 holds nothing */
+    b = new_buffer_window(1000, 1 << 20, 0);
+    assert_int_equal(add_kv(b, TRACE_A, 1, 0, LLMOBS_LLM, NO_CONTENT, 2, T0), O2D_OK);
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 1);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
+/* A span held for its records holds its LLM Obs children back (parents first); a forced
+ * poll (shutdown) lets everything go, parents first. */
+static void test_children_wait_for_held_parent(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer_window(1000, 1 << 20, WINDOW);
+    struct sink k = {0};
+    static const char *const tool[][2] = {{"gen_ai.operation.name", "execute_tool"}};
+    assert_int_equal(add_kv(b, TRACE_A, 2, 1, LLMOBS_TOOL, tool, 1, T0), O2D_OK);
+    assert_int_equal(add_kv(b, TRACE_A, 1, 0, LLMOBS_LLM, NO_CONTENT, 2, T0), O2D_OK);
+    assert_int_equal(poll(b, T0 + SEC, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 0);
+    assert_int_equal(add_event(b, TRACE_A, 1, "gen_ai.choice", "x", T0 + 2 * SEC), O2D_OK);
+    assert_int_equal(poll(b, T0 + 2 * SEC, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(find_event(&k, 1), 0);
+    assert_int_equal(find_event(&k, 2), 1);
+    check_event(&k, 2, 1, TRACE_A, 1);
+    sink_clear(&k);
+    assert_int_equal(add_kv(b, TRACE_B, 5, 4, LLMOBS_TOOL, tool, 1, T0), O2D_OK);
+    assert_int_equal(add_kv(b, TRACE_B, 4, 0, LLMOBS_LLM, NO_CONTENT, 2, T0), O2D_OK);
+    assert_int_equal(poll(b, T0, 1, &k), O2D_OK);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(find_event(&k, 4), 0);
+    assert_int_equal(find_event(&k, 5), 1);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
+/* An LLM Obs span without a session takes its nearest LLM Obs ancestor's that has one, even
+ * after that ancestor was written and through plain spans (dd-trace-py _get_session_id);
+ * its own session wins. */
+static void test_session_inherited(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer(1000, 1 << 20);
+    struct sink k = {0};
+    static const char *const agent[][2] = {{"gen_ai.operation.name", "invoke_agent"},
+                                           {"gen_ai.conversation.id", "conv-1"}};
+    static const char *const wf[][2] = {{"traceloop.span.kind", "workflow"}};
+    static const char *const own[][2] = {{"gen_ai.operation.name", "chat"}, {"session.id", "mine"}};
+    assert_int_equal(add_kv(b, TRACE_A, 1, 0, LLMOBS_AGENT, agent, 2, T0), O2D_OK);
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 1); /* the agent is written before its children come */
+    assert_int_equal(add_kv(b, TRACE_A, 2, 1, LLMOBS_WORKFLOW, wf, 1, T0), O2D_OK);
+    assert_int_equal(add(b, TRACE_A, 3, 2, 0, HTTP, T0), O2D_OK);
+    assert_int_equal(add(b, TRACE_A, 4, 3, 0, LLM, T0), O2D_OK);
+    assert_int_equal(add_kv(b, TRACE_A, 5, 2, LLMOBS_LLM, own, 2, T0), O2D_OK);
+    assert_int_equal(add(b, TRACE_B, 6, 0, 0, LLM, T0), O2D_OK);
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 5);
+    static const struct {
+        uint64_t span;
+        const char *session;
+    } want[] = {{1, "conv-1"}, {2, "conv-1"}, {4, "conv-1"}, {5, "mine"}, {6, NULL}};
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        json_t *j = event_json(&k, find_event(&k, want[i].span));
+        const char *got = json_string_value(json_object_get(j, "session_id"));
+        char tag[64] = "";
+        size_t n_tags = 0, idx;
+        json_t *t, *tags = json_object_get(j, "tags");
+        const char *prev = "";
+        json_array_foreach(tags, idx, t)
+        {
+            const char *v = json_string_value(t);
+            assert_true(strcmp(prev, v) < 0); /* still sorted */
+            prev = v;
+            if (strncmp(v, "session_id:", 11) == 0) {
+                snprintf(tag, sizeof(tag), "%s", v + 11);
+                n_tags++;
+            }
+        }
+        if (want[i].session == NULL) {
+            assert_null(got);
+            assert_int_equal(n_tags, 0);
+        } else {
+            assert_non_null(got);
+            assert_string_equal(got, want[i].session);
+            assert_int_equal(n_tags, 1);
+            assert_string_equal(tag, want[i].session);
+        }
+        json_decref(j);
+    }
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -805,6 +1070,11 @@ int main(void)
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_add_spans),
         cmocka_unit_test(test_due_order),
+        cmocka_unit_test(test_log_join_window),
+        cmocka_unit_test(test_log_window_expires),
+        cmocka_unit_test(test_log_window_not_held),
+        cmocka_unit_test(test_children_wait_for_held_parent),
+        cmocka_unit_test(test_session_inherited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
