@@ -6,6 +6,11 @@
  * 0123456789abcdef0123456789abcdef and the parent "undefined", unless the expected entry says
  * otherwise: resolving them is the trace buffer's job (llmobs_buffer.c).
  *
+ * A fixture with "trace_buffer": true goes through the trace buffer instead (llmobs_buffer.c):
+ * every span (LLM Obs or not) and log record is added in the fixture's order, then a forced
+ * poll writes the events with the LLM Obs trace ids, parents and inherited sessions it
+ * decides, in the order it emits them.
+ *
  * LLMOBS_GOLDEN_DUMP=1 prints what each fixture gives, to help write a new one (the output
  * must be checked by hand against the rule it illustrates); LLMOBS_GOLDEN_ONLY=<substring>
  * runs only matching fixtures.
@@ -22,6 +27,7 @@
 #include <jansson.h>
 
 #include "llmobs.h"
+#include "llmobs_buffer.h"
 #include "o2d.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
@@ -60,6 +66,82 @@ static void join_logs(struct llmobs_span *sp, const OtlpSpan *s, const OtlpLogsR
             }
         }
     }
+}
+
+static uint64_t be64_of(const ProtobufCBinaryData *d)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < d->len && i < 8; i++) {
+        v = (v << 8) | d->data[i];
+    }
+    return d->len == 8 ? v : 0;
+}
+
+static int emit_json(void *ctx, const uint8_t *json, size_t len)
+{
+    json_error_t jerr;
+    json_t *ev = json_loadb((const char *)json, len, JSON_ALLOW_NUL, &jerr);
+    assert_non_null(ev);
+    json_array_append_new(ctx, ev);
+    return O2D_OK;
+}
+
+/* "trace_buffer" fixtures: every span and log record through the trace buffer. */
+static void run_buffered(const OtlpTraceReq *tr, const OtlpLogsReq *logs,
+                         const struct llmobs_config *cfg, json_t *out)
+{
+    struct llmobs_buffer_config bc = {
+        .deadline_ns = 10000000000LL,
+        .max_spans = 100000,
+        .max_bytes = 64u << 20,
+        .max_event_size = 5000000,
+    };
+    struct llmobs_buffer *b = NULL;
+    assert_int_equal(llmobs_buffer_new(&b, &bc), O2D_OK);
+    for (size_t i = 0; tr != NULL && i < tr->n_resource_spans; i++) {
+        const OtlpResourceSpans *rs = tr->resource_spans[i];
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[j];
+            for (size_t k = 0; k < ss->n_spans; k++) {
+                assert_int_equal(llmobs_buffer_note_trace(b, ss->spans[k]->trace_id.data, 0),
+                                 O2D_OK);
+            }
+        }
+    }
+    for (size_t i = 0; tr != NULL && i < tr->n_resource_spans; i++) {
+        const OtlpResourceSpans *rs = tr->resource_spans[i];
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[j];
+            for (size_t k = 0; k < ss->n_spans; k++) {
+                const OtlpSpan *s = ss->spans[k];
+                struct llmobs_ids ids = {
+                    .span_id = be64_of(&s->span_id),
+                    .parent_span_id = be64_of(&s->parent_span_id),
+                };
+                memcpy(ids.trace_id, s->trace_id.data, 16);
+                enum llmobs_kind kind = llmobs_classify(s);
+                struct llmobs_span *sp = NULL;
+                if (kind != LLMOBS_NONE) {
+                    assert_int_equal(llmobs_span_build(rs->resource, ss->scope, s, kind, cfg, &sp),
+                                     O2D_OK);
+                }
+                assert_int_equal(llmobs_buffer_add_span(b, &ids, sp, 0), O2D_OK);
+            }
+        }
+    }
+    for (size_t i = 0; logs != NULL && i < logs->n_resource_logs; i++) {
+        const OtlpResourceLogs *rl = logs->resource_logs[i];
+        for (size_t j = 0; j < rl->n_scope_logs; j++) {
+            const OtlpScopeLogs *sl = rl->scope_logs[j];
+            for (size_t k = 0; k < sl->n_log_records; k++) {
+                if (llmobs_log_is_genai(sl->log_records[k])) {
+                    assert_int_equal(llmobs_buffer_add_log(b, sl->log_records[k], 0), O2D_OK);
+                }
+            }
+        }
+    }
+    assert_int_equal(llmobs_buffer_poll(b, 0, 1, emit_json, out), O2D_OK);
+    llmobs_buffer_free(b);
 }
 
 /* The events of one fixture as a JSON array. */
@@ -104,6 +186,10 @@ static json_t *run_fixture(json_t *fx)
     }
     json_t *out = json_array();
     const OtlpTraceReq *tr = req.msg.traces;
+    if (json_is_true(json_object_get(fx, "trace_buffer"))) {
+        run_buffered(tr, logs, &cfg, out);
+        tr = NULL;
+    }
     for (size_t i = 0; tr != NULL && i < tr->n_resource_spans; i++) {
         const OtlpResourceSpans *rs = tr->resource_spans[i];
         for (size_t j = 0; j < rs->n_scope_spans; j++) {
