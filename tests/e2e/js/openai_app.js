@@ -31,7 +31,6 @@ const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-
 const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs');
 const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-proto');
 const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto');
-const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { OpenAIInstrumentation } = require('@opentelemetry/instrumentation-openai');
 
 const MODEL = 'gpt-4o-mini';
@@ -170,7 +169,10 @@ async function main() {
         })],
     });
     logsApi.logs.setGlobalLoggerProvider(lp);
-    registerInstrumentations({ instrumentations: [new OpenAIInstrumentation()] });
+    // Enabled as it is made, with the global providers set above (InstrumentationBase); its
+    // metric instruments are made when it is given a meter provider (the no-op global one).
+    const instrumentation = new OpenAIInstrumentation();
+    instrumentation.setMeterProvider(api.metrics.getMeterProvider());
     // After the instrumentation: the module is patched as it loads.
     const { OpenAI } = require('openai');
     const client = new OpenAI({ baseURL: o.openai, apiKey: 'sk-e2e', maxRetries: 0 });
@@ -203,6 +205,7 @@ async function main() {
     } catch (e) {
         stats.errors.push(`shutdown: ${e}`);
     }
+    instrumentation.disable();
     report.exports = { traces: stats.traces, logs: stats.logs };
     report.errors = stats.errors;
     report.ok = report.ok && stats.errors.length === 0;
