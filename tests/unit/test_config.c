@@ -701,6 +701,7 @@ static void test_llmobs_keys(void **state)
                        "      ml_app_by_service:\n"
                        "        chat-api: support-bot\n"
                        "        rag-worker: search\n"
+                       "      log_join_window: 1500ms\n"
                        "      trace_buffer:\n"
                        "        timeout: 3s\n"
                        "        max_spans: 500\n"
@@ -717,6 +718,7 @@ static void test_llmobs_keys(void **state)
     assert_string_equal(lo->map.ml_app_by_service[1].service, "rag-worker");
     assert_string_equal(lo->map.ml_app_by_service[1].ml_app, "search");
     assert_int_equal(lo->buffer_timeout_ms, 3000);
+    assert_int_equal(lo->log_join_window_ms, 1500);
     assert_int_equal(lo->buffer_max_spans, 500);
     assert_int_equal(lo->buffer_max_bytes, 2 * MIB);
     /* the remappings table is a separate map */
@@ -727,6 +729,16 @@ static void test_llmobs_keys(void **state)
     assert_int_equal(load_text(&c, yaml, err, sizeof(err)), O2D_OK);
     assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
     assert_false(c.datadog.llmobs.enabled);
+    o2d_config_cleanup(&c);
+    /* the window's default, and 0 (no hold) is accepted */
+    assert_int_equal(load_text(&c, "exporters: {}\n", err, sizeof(err)), O2D_OK);
+    assert_int_equal(c.datadog.llmobs.log_join_window_ms, 3000);
+    o2d_config_cleanup(&c);
+    assert_int_equal(load_text(&c,
+                               "exporters:\n  datadog:\n    llmobs:\n      log_join_window: 0s\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(c.datadog.llmobs.log_join_window_ms, 0);
     o2d_config_cleanup(&c);
     unsetenv("DD_LLMOBS_ENABLED");
     unsetenv("DD_LLMOBS_ML_APP");
