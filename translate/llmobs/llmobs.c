@@ -860,9 +860,8 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
     }
 }
 
-/* Writes io.messages from a gen_ai.*.messages value (plus system instructions for input);
- * when no message can be read, input.value is the raw text: better than nothing. Returns 1
- * when any was present. */
+/* Appends to io.messages from a gen_ai.*.messages value (after system instructions for
+ * input); when no message can be read, input.value is the raw text: better than nothing. */
 static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
                                const OtlpAnyValue *msgs, const char *err)
 {
@@ -895,6 +894,7 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
     }
 }
 
+/* genai_messages_add() into a fresh io.messages; returns 1 when either value was present. */
 static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
                           const OtlpAnyValue *msgs, const char *err)
 {
@@ -932,17 +932,22 @@ static size_t object_end(const struct o2d_buf *b, size_t i)
 /*
  * Drops from the message list the elements after offset `from` (each written as ",{...}")
  * that repeat its first element, the system instructions (io->b[0, sys_len)): a Responses
- * log record's input may hold them again as a system message.
+ * log record's input may hold them again as a system message (@opentelemetry/
+ * instrumentation-openai does), without its content when content capture is off.
  */
 static void drop_repeats(struct io *io, size_t sys_len, size_t from)
 {
+    static const char empty[] = "{\"role\":\"system\",\"content\":\"\"}";
     size_t i = from;
     while (i < io->b.len && io->b.data[i] == ',') {
         size_t end = object_end(&io->b, i + 1);
         if (end == 0) {
             return;
         }
-        if (end - (i + 1) == sys_len && memcmp(io->b.data + i + 1, io->b.data, sys_len) == 0) {
+        const uint8_t *el = io->b.data + i + 1;
+        size_t len = end - (i + 1);
+        if ((len == sys_len && memcmp(el, io->b.data, sys_len) == 0) ||
+            (len == sizeof(empty) - 1 && memcmp(el, empty, len) == 0)) {
             memmove(io->b.data + i, io->b.data + end, io->b.len - end);
             io->b.len -= end - i;
             io->n--;
