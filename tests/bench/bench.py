@@ -419,6 +419,10 @@ DD_SCENARIOS.update({
     "dd-llm-grpc-tmix100": ("grpc", "tmix100.grpc", 100, [], {"llmobs": True}),
     "dd-http1-tmix100": ("http", "tmix100.pb", 100, [], {"llmobs": False}),
     "dd-llm-http1-tmix100": ("http", "tmix100.pb", 100, [], {"llmobs": True}),
+    # tmixnc100: the LLM spans without messages and no log records, so every one is held
+    # for its log join window (llmobs.log_join_window): what the hold costs.
+    "dd-grpc-tmixnc100": ("grpc", "tmixnc100.grpc", 100, [], {"llmobs": False}),
+    "dd-llm-grpc-tmixnc100": ("grpc", "tmixnc100.grpc", 100, [], {"llmobs": True}),
 })
 LLM_ORDER = ["dd-grpc-tmix100", "dd-llm-grpc-tmix100", "dd-http1-tmix100",
              "dd-llm-http1-tmix100"]

@@ -159,7 +159,7 @@ class SeqIdGenerator {
     generateSpanId() { return this.next(16); }
 }
 
-function makeMixSpans(traces) {
+function makeMixSpans(traces, content = true) {
     const exporter = new InMemorySpanExporter();
     const provider = new BasicTracerProvider({
         resource: resourceFromAttributes({
@@ -229,14 +229,16 @@ function makeMixSpans(traces) {
             'gen_ai.request.max_tokens': 512,
             'gen_ai.response.id': `chatcmpl-bench${1000 + i}`,
             'gen_ai.response.finish_reasons': ['stop'],
-            'gen_ai.input.messages': JSON.stringify([
-                { role: 'system', parts: [{ type: 'text', content: SYSTEM }] },
-                { role: 'user', parts: [{ type: 'text', content: question }] },
-            ]),
-            'gen_ai.output.messages': JSON.stringify([
-                { role: 'assistant', parts: [{ type: 'text', content: LONG_A }],
-                  finish_reason: 'stop' },
-            ]),
+            ...(content ? {
+                'gen_ai.input.messages': JSON.stringify([
+                    { role: 'system', parts: [{ type: 'text', content: SYSTEM }] },
+                    { role: 'user', parts: [{ type: 'text', content: question }] },
+                ]),
+                'gen_ai.output.messages': JSON.stringify([
+                    { role: 'assistant', parts: [{ type: 'text', content: LONG_A }],
+                      finish_reason: 'stop' },
+                ]),
+            } : {}),
             'gen_ai.usage.input_tokens': 112 + i,
             'gen_ai.usage.output_tokens': 78,
             'server.address': 'api.openai.com',
@@ -559,6 +561,14 @@ async function main() {
     write('tmix100.grpc', grpcFrame(mpb), 100);
     meta['tmix100.pb'].trace_ids = mix.traceIds;
     meta['tmix100.grpc'].trace_ids = mix.traceIds;
+    // The same mix with content-less LLM spans, as the OTel GenAI instrumentations send them
+    // when the messages go to log records (none here): each is held its log join window.
+    const nc = makeMixSpans(10, false);
+    const ncpb = Buffer.from(ProtobufTraceSerializer.serializeRequest(nc.spans));
+    write('tmixnc100.pb', ncpb, 100);
+    write('tmixnc100.grpc', grpcFrame(ncpb), 100);
+    meta['tmixnc100.pb'].trace_ids = nc.traceIds;
+    meta['tmixnc100.grpc'].trace_ids = nc.traceIds;
     for (const [name, temporality] of [['m280', 'cumulative'], ['m280d', 'delta']]) {
         const [m] = await makeMetrics(temporality);
         for (const ext of ['pb', 'grpc']) {
