@@ -30,7 +30,9 @@ dd-http1-tmix100 are the APM-only baseline on the same body (llmobs.enabled fals
 ratio is like for like. h2load replays one body, so its trace ids repeat; --llm-ids rotate
 (the default) rewrites the 10 trace ids inside the body file every --llm-rotate-ms while
 h2load runs (h2load pread()s the file for every request), so the trace buffer sees new traces
-instead of the same 10. See RESULTS-llmobs.md.
+instead of the same 10. dd-llm-grpc-tmixnc100 (baseline dd-grpc-tmixnc100) replays
+tmixnc100, the same mix with content-less LLM spans and no log records: each is held for its
+log join window (llmobs.log_join_window), the hold's worst case. See RESULTS-llmobs.md.
 
 Metrics and logs (--signals, or --scenario dd-metrics-grpc ...): the same end-to-end run with
 the JS SDK's metrics (m280d, delta: 280 points) or logs (l100: 100 records) bodies; received
