@@ -1050,6 +1050,59 @@ static void test_session_inherited(void **state)
     drain_and_free(b, &k);
 }
 
+/* Allocation failure at every step of a held span with a session ancestor and its records:
+ * a forced poll still writes every span held and leaves nothing accounted. */
+static void test_hold_alloc_failures(void **state)
+{
+    (void)state;
+    static const char *const agent[][2] = {{"gen_ai.operation.name", "invoke_agent"},
+                                           {"gen_ai.conversation.id", "conv-1"}};
+    int completed = 0;
+    for (long n = 0; n < 100000 && !completed; n++) {
+        struct llmobs_span *a = build_kv(TRACE_A, 1, 0, LLMOBS_AGENT, agent, 2);
+        struct llmobs_span *l = build_kv(TRACE_A, 2, 1, LLMOBS_LLM, NO_CONTENT, 2);
+        struct llmobs_ids ia = ids_of(TRACE_A, 1, 0, 0), il = ids_of(TRACE_A, 2, 1, 0);
+        struct sink k = {0};
+        struct llmobs_buffer *b = NULL;
+        struct llmobs_buffer_config cfg = {.deadline_ns = DEADLINE,
+                                           .max_spans = 100,
+                                           .max_bytes = 1 << 20,
+                                           .max_event_size = 5000000,
+                                           .log_window_ns = WINDOW};
+        o2d_alloc_fail_after(n);
+        if (llmobs_buffer_new(&b, &cfg) != O2D_OK) {
+            o2d_alloc_fail_after(-1);
+            llmobs_span_free(a);
+            llmobs_span_free(l);
+            continue;
+        }
+        (void)llmobs_buffer_add_span(b, &il, l, T0);
+        (void)llmobs_buffer_add_span(b, &ia, a, T0);
+        (void)poll(b, T0, 0, &k);
+        (void)add_log(b, TRACE_A, 2, "q", T0 + SEC);
+        (void)add_event(b, TRACE_A, 2, "gen_ai.choice", "a", T0 + SEC);
+        (void)poll(b, T0 + SEC, 0, &k);
+        completed = o2d_alloc_failures() == 0;
+        o2d_alloc_fail_after(-1);
+        size_t held = counters(b).spans_held;
+        size_t before = (size_t)k.n;
+        assert_int_equal(poll(b, T0 + DEADLINE + WINDOW, 1, &k), O2D_OK);
+        assert_int_equal((size_t)k.n, before + held);
+        if (completed) {
+            assert_int_equal(k.n, 2);
+            assert_int_equal(find_event(&k, 1), 0);
+            json_t *in = messages_of(&k, 2, "input");
+            assert_int_equal(json_array_size(in), 1);
+            json_decref(in);
+            json_t *j = event_json(&k, 1);
+            assert_string_equal(json_string_value(json_object_get(j, "session_id")), "conv-1");
+            json_decref(j);
+        }
+        drain_and_free(b, &k);
+    }
+    assert_true(completed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1075,6 +1128,7 @@ int main(void)
         cmocka_unit_test(test_log_window_not_held),
         cmocka_unit_test(test_children_wait_for_held_parent),
         cmocka_unit_test(test_session_inherited),
+        cmocka_unit_test(test_hold_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
