@@ -726,6 +726,60 @@ static void test_real_write(void **state)
     o2d_buf_cleanup(&b);
 }
 
+/* What a span inherits is spliced in as JSON: the session (member and tag, in sort order)
+ * when it has none, the ml_app tag's value unless its own was set for its resource; both
+ * escaped; a span with its own session keeps it; a truncated event keeps them too. */
+static void test_write_inherit(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    struct llmobs_span *plain = build(&a, "[" KV("gen_ai.operation.name", "chat") "]", NULL);
+    struct llmobs_span *own =
+        build(&a, "[" KV("gen_ai.operation.name", "chat") "," KV("session.id", "mine") "]", NULL);
+    struct llmobs_inherit inh = {.session = "s\"1\\u00e9", .ml_app = "up\\stream"};
+    for (int drop = 0; drop < 2; drop++) {
+        for (int k = 0; k < 2; k++) {
+            struct o2d_buf b;
+            o2d_buf_init(&b, 64u << 20);
+            assert_int_equal(llmobs_span_write_inherit(k == 0 ? plain : own, TRACE_ID, 0, &inh,
+                                                       drop ? 100 : 5000000, &b),
+                             O2D_OK);
+            json_error_t err;
+            json_t *j = json_loadb((const char *)b.data, b.len, 0, &err);
+            assert_non_null(j);
+            const char *want = k == 0 ? "s\"1\\u00e9" : "mine";
+            assert_string_equal(json_string_value(json_object_get(j, "session_id")), want);
+            char tag[64];
+            snprintf(tag, sizeof(tag), "session_id:%s", want);
+            int have_session = 0, have_ml_app = 0;
+            size_t i;
+            json_t *t;
+            const char *prev = "";
+            json_array_foreach(json_object_get(j, "tags"), i, t)
+            {
+                const char *v = json_string_value(t);
+                assert_true(strcmp(prev, v) < 0);
+                prev = v;
+                have_session += strcmp(v, tag) == 0;
+                have_ml_app += strcmp(v, "ml_app:up\\stream") == 0;
+                assert_string_not_equal(v, "ml_app:app");
+            }
+            assert_int_equal(have_session, 1);
+            assert_int_equal(have_ml_app, 1);
+            json_decref(j);
+            o2d_buf_cleanup(&b);
+        }
+    }
+    /* NULL inherits nothing: the event llmobs_span_write writes */
+    json_t *j = write_json(plain, 0, 5000000, NULL);
+    assert_null(json_object_get(j, "session_id"));
+    json_decref(j);
+    llmobs_span_free(plain);
+    llmobs_span_free(own);
+    o2d_arena_cleanup(&a);
+}
+
 int main(void)
 {
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
@@ -742,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_fast_messages),
         cmocka_unit_test(test_builder_reuse),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_write_inherit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,6 +82,11 @@ struct llmobs_span {
     char *session;
     uint8_t sess_tag_mode;
     size_t sess_tag_off, sess_field_off;
+    /* ml_app (owned), whether it was set for the span itself (resource datadog.ml_app), and
+     * where its value is in the tag "ml_app:<value>" (text[ml_app_off, ml_app_end)). */
+    char *ml_app;
+    uint8_t ml_app_explicit;
+    size_t ml_app_off, ml_app_end;
     size_t head_len, tail_len;
     uint8_t *text;
     size_t text_cap;
@@ -1889,6 +1894,14 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     add_tag(c, &t, "service", service);
     add_tag(c, &t, "version", version);
     add_tag(c, &t, "ml_app", ml_app);
+    b->sp->ml_app_explicit = rs.ml_app != NULL && rs.ml_app[0] != '\0';
+    size_t ml_len = strlen(ml_app);
+    b->sp->ml_app = o2d_malloc(ml_len + 1);
+    if (b->sp->ml_app == NULL) {
+        c->nomem = 1;
+    } else {
+        memcpy(b->sp->ml_app, ml_app, ml_len + 1);
+    }
     add_tag(c, &t, "source", "otel");
     add_tag(c, &t, "error", error ? "1" : "0");
     if (error) {
@@ -1921,7 +1934,7 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
         }
     }
     /* Without a session of its own, the span may inherit its LLM Obs ancestor's when it is
-     * written (llmobs_span_write_session): remember where that tag would sort. Tags that
+     * written (llmobs_span_write_inherit): remember where that tag would sort. Tags that
      * compare below "session_id:" do so whatever the id, since none has that prefix. */
     int sess = session == NULL && !c->nomem && !has_tag_key(&t, t.n, "session_id", 10);
     b->sp->sess_tag_mode = SESS_NONE;
@@ -1941,7 +1954,14 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
                 b->sp->sess_tag_off = b->main.len;
                 sess = 0;
             }
+            int is_ml_app = strncmp(p[i], "ml_app:", 7) == 0;
+            if (is_ml_app) {
+                b->sp->ml_app_off = b->main.len + 8; /* past the quote and "ml_app:" */
+            }
             put_cstr(c, &b->main, p[i]);
+            if (is_ml_app) {
+                b->sp->ml_app_end = b->main.len - 1; /* before the closing quote */
+            }
         }
     }
     if (sess) {
@@ -2519,11 +2539,20 @@ const char *llmobs_span_session(const struct llmobs_span *sp)
     return sp->session;
 }
 
+const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_)
+{
+    *explicit_ = sp->ml_app_explicit;
+    return sp->ml_app;
+}
+
 size_t llmobs_span_size(const struct llmobs_span *sp)
 {
     size_t n = sizeof(*sp) + sp->text_cap;
     if (sp->session != NULL) {
         n += strlen(sp->session) + 1;
+    }
+    if (sp->ml_app != NULL) {
+        n += strlen(sp->ml_app) + 1;
     }
     for (int i = 0; i < 2; i++) {
         if (sp->log_io[i] != NULL) {
@@ -2545,6 +2574,7 @@ void llmobs_span_free(struct llmobs_span *sp)
         }
     }
     o2d_free(sp->session);
+    o2d_free(sp->ml_app);
     o2d_free(sp->text);
     o2d_free(sp);
 }
@@ -2585,37 +2615,60 @@ static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, in
     return o2d_buf_append_str(out, array ? "]}" : "}");
 }
 
-/* The tail (metadata, metrics, tags, session...), with an inherited session put in. */
-static int write_tail(const struct llmobs_span *sp, const char *session, struct o2d_buf *out)
+/* Appends s as the inside of a JSON string (escaped, without the quotes). */
+static int append_string_body(struct o2d_buf *out, const char *s)
+{
+    size_t q = out->len;
+    int rv = o2d_json_append_string(out, s, strlen(s));
+    if (rv == O2D_OK) {
+        memmove(out->data + q, out->data + q + 1, out->len - q - 2);
+        out->len -= 2;
+    }
+    return rv;
+}
+
+/* The tail (metadata, metrics, tags, session...), with what the span inherits put in: its
+ * ancestor's ml_app in place of its own (unless its own was set for it), and the session it
+ * lacks (tag and member). The splice points come in this order in the text. */
+static int write_tail(const struct llmobs_span *sp, const struct llmobs_inherit *inh,
+                      struct o2d_buf *out)
 {
     int rv;
     const uint8_t *tail = sp->text + sp->head_len;
-    if (session == NULL || sp->session != NULL || sp->sess_tag_mode == SESS_NONE) {
-        return o2d_buf_append(out, tail, sp->tail_len);
+    const char *ml_app = inh != NULL ? inh->ml_app : NULL;
+    const char *session = inh != NULL ? inh->session : NULL;
+    if (ml_app != NULL && (sp->ml_app_explicit || sp->ml_app == NULL ||
+                           sp->ml_app_end <= sp->ml_app_off || strcmp(ml_app, sp->ml_app) == 0)) {
+        ml_app = NULL;
     }
-    size_t tag_at = sp->sess_tag_off - sp->head_len;
-    size_t field_at = sp->sess_field_off - sp->head_len;
-    size_t slen = strlen(session);
-    TRY(o2d_buf_append(out, tail, tag_at));
-    if (sp->sess_tag_mode == SESS_END) {
-        TRY(o2d_buf_append_byte(out, ','));
+    if (session != NULL && (sp->session != NULL || sp->sess_tag_mode == SESS_NONE)) {
+        session = NULL;
     }
-    TRY(o2d_buf_append_str(out, "\"session_id:"));
-    size_t q = out->len; /* the opening quote of the escaped id goes */
-    TRY(o2d_json_append_string(out, session, slen));
-    memmove(out->data + q, out->data + q + 1, out->len - q - 1);
-    out->len--;
-    if (sp->sess_tag_mode == SESS_BEFORE) {
-        TRY(o2d_buf_append_byte(out, ','));
+    size_t at = 0; /* of the tail, written so far */
+    if (ml_app != NULL) {
+        size_t ml_at = sp->ml_app_off - sp->head_len;
+        TRY(o2d_buf_append(out, tail, ml_at));
+        TRY(append_string_body(out, ml_app));
+        at = sp->ml_app_end - sp->head_len;
     }
-    TRY(o2d_buf_append(out, tail + tag_at, field_at - tag_at));
-    TRY(o2d_buf_append_str(out, ",\"session_id\":"));
-    TRY(o2d_json_append_string(out, session, slen));
-    return o2d_buf_append(out, tail + field_at, sp->tail_len - field_at);
+    if (session != NULL) {
+        size_t tag_at = sp->sess_tag_off - sp->head_len;
+        size_t field_at = sp->sess_field_off - sp->head_len;
+        TRY(o2d_buf_append(out, tail + at, tag_at - at));
+        TRY(o2d_buf_append_str(out,
+                               sp->sess_tag_mode == SESS_END ? ",\"session_id:" : "\"session_id:"));
+        TRY(append_string_body(out, session));
+        TRY(o2d_buf_append_str(out, sp->sess_tag_mode == SESS_BEFORE ? "\"," : "\""));
+        TRY(o2d_buf_append(out, tail + tag_at, field_at - tag_at));
+        TRY(o2d_buf_append_str(out, ",\"session_id\":"));
+        TRY(o2d_json_append_string(out, session, strlen(session)));
+        at = field_at;
+    }
+    return o2d_buf_append(out, tail + at, sp->tail_len - at);
 }
 
 static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
-                       const char *session, int drop_io, struct o2d_buf *out)
+                       const struct llmobs_inherit *inh, int drop_io, struct o2d_buf *out)
 {
     int rv;
     TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
@@ -2632,7 +2685,7 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     TRY(o2d_buf_append(out, sp->text, sp->head_len));
     TRY(write_io(out, sp, 0, drop_io));
     TRY(write_io(out, sp, 1, drop_io));
-    TRY(write_tail(sp, session, out));
+    TRY(write_tail(sp, inh, out));
     if (sp->errors.n > 0 || drop_io) {
         TRY(o2d_buf_append_str(out, ",\"collection_errors\":["));
         for (size_t i = 0; i < sp->errors.n; i++) {
@@ -2652,15 +2705,15 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
 int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                       size_t max_event_size, struct o2d_buf *out)
 {
-    return llmobs_span_write_session(sp, llm_trace_id, parent_id, NULL, max_event_size, out);
+    return llmobs_span_write_inherit(sp, llm_trace_id, parent_id, NULL, max_event_size, out);
 }
 
-int llmobs_span_write_session(const struct llmobs_span *sp, const char *llm_trace_id,
-                              uint64_t parent_id, const char *session, size_t max_event_size,
-                              struct o2d_buf *out)
+int llmobs_span_write_inherit(const struct llmobs_span *sp, const char *llm_trace_id,
+                              uint64_t parent_id, const struct llmobs_inherit *inh,
+                              size_t max_event_size, struct o2d_buf *out)
 {
     size_t start = out->len;
-    int rv = write_event(sp, llm_trace_id, parent_id, session, 0, out);
+    int rv = write_event(sp, llm_trace_id, parent_id, inh, 0, out);
     if ((rv == O2D_OK && out->len - start <= max_event_size) ||
         (rv != O2D_OK && rv != O2D_ERR_TOO_LARGE)) {
         if (rv != O2D_OK) {
@@ -2670,7 +2723,7 @@ int llmobs_span_write_session(const struct llmobs_span *sp, const char *llm_trac
     }
     /* Too large: drop input and output as the tracers do (_truncate_span_event). */
     out->len = start;
-    rv = write_event(sp, llm_trace_id, parent_id, session, 1, out);
+    rv = write_event(sp, llm_trace_id, parent_id, inh, 1, out);
     if (rv != O2D_OK) {
         out->len = start;
     }

@@ -117,6 +117,10 @@ int llmobs_span_awaits_logs(const struct llmobs_span *sp);
 /* Its own session id (gen_ai.conversation.id, session.id, OpenLLMetry's association
  * property), or NULL. */
 const char *llmobs_span_session(const struct llmobs_span *sp);
+
+/* Its ml_app (see struct llmobs_config); *explicit_ is 1 when it was set for the span's own
+ * resource (datadog.ml_app), which descendants inherit but which no ancestor overrides. */
+const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_);
 /* Bytes held, for the trace buffer's memory bound. */
 size_t llmobs_span_size(const struct llmobs_span *sp);
 
@@ -130,12 +134,18 @@ size_t llmobs_span_size(const struct llmobs_span *sp);
 int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                       size_t max_event_size, struct o2d_buf *out);
 
-/* llmobs_span_write() for a span without a session of its own that inherits `session`, its
- * nearest LLM Obs ancestor's (NULL: none), as Datadog's SDKs do (dd-trace-py
- * ddtrace/llmobs/_utils.py _get_session_id): the session_id member and tag are added. */
-int llmobs_span_write_session(const struct llmobs_span *sp, const char *llm_trace_id,
-                              uint64_t parent_id, const char *session, size_t max_event_size,
-                              struct o2d_buf *out);
+/* What a span takes from its nearest LLM Obs ancestors when it is written, as Datadog's SDKs
+ * do (dd-trace-py ddtrace/llmobs/_utils.py _get_session_id, _get_ml_app); NULL members:
+ * nothing. */
+struct llmobs_inherit {
+    const char *session; /* used when the span has none of its own (member and tag) */
+    const char *ml_app;  /* replaces its ml_app tag unless its own was set for it */
+};
+
+/* llmobs_span_write() with what the span inherits (inh may be NULL). */
+int llmobs_span_write_inherit(const struct llmobs_span *sp, const char *llm_trace_id,
+                              uint64_t parent_id, const struct llmobs_inherit *inh,
+                              size_t max_event_size, struct o2d_buf *out);
 
 void llmobs_span_free(struct llmobs_span *sp);
 

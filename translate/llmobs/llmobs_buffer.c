@@ -37,9 +37,12 @@
  * - Parents before children: within a trace, a span whose LLM Obs parent is still held waits
  *   for it (only when its chain is settled: a looping chain never blocks), so an LLM Obs
  *   trace's events leave parents first.
- * - Session: a span without a session id takes its nearest LLM Obs ancestor's, as Datadog's
- *   SDKs do (dd-trace-py ddtrace/llmobs/_utils.py _get_session_id); skeleton entries keep the
- *   session of their LLM Obs span after it has been written, for its descendants.
+ * - Session and ml_app: a span without a session id takes its nearest LLM Obs ancestor's,
+ *   and a span whose ml_app was not set for its own resource takes the ml_app of its
+ *   ancestors (the nearest one set for its resource, else the topmost), as Datadog's SDKs do
+ *   (dd-trace-py ddtrace/llmobs/_utils.py _get_session_id, _get_ml_app: there a span's
+ *   ml_app is fixed at its start from its ancestors'); skeleton entries keep both for their
+ *   LLM Obs span after it has been written, for its descendants.
  *
  * Memory is accounted as llmobs_span_size() plus the fixed costs below; it leaves I/O, locks
  * and the clock to the caller.
@@ -88,7 +91,10 @@ struct skel {
     uint8_t parent_remote;
     uint8_t is_llm;
     struct pend *pend; /* the held LLM Obs span, NULL once written */
-    char *session;     /* its LLM Obs span's session id (owned, accounted), for descendants */
+    /* Its LLM Obs span's session id and ml_app (owned, accounted), for descendants. */
+    char *session;
+    char *ml_app;
+    uint8_t ml_app_explicit;
     struct held_log *logs;
     struct held_log **logs_tail;
 };
@@ -393,11 +399,14 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
         if (s->pend != NULL) {
             t->n_detached++;
         }
-        if (s->session != NULL) {
-            size_t cost = strlen(s->session) + 1;
-            t->bytes -= cost;
-            b->bytes -= cost;
-            o2d_free(s->session);
+        char *strs[2] = {s->session, s->ml_app};
+        for (int k = 0; k < 2; k++) {
+            if (strs[k] != NULL) {
+                size_t cost = strlen(strs[k]) + 1;
+                t->bytes -= cost;
+                b->bytes -= cost;
+                o2d_free(strs[k]);
+            }
         }
     }
     t->bytes -= t->map_n * ENTRY_COST;
@@ -833,6 +842,23 @@ int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16]
     return O2D_OK;
 }
 
+/* *slot = a copy of v (accounted to t), unless *slot is set or v is NULL; 1 when copied. */
+static int keep_string(struct llmobs_buffer *b, struct trace *t, char **slot, const char *v)
+{
+    if (v == NULL || *slot != NULL) {
+        return 0;
+    }
+    size_t len = strlen(v) + 1;
+    *slot = o2d_malloc(len);
+    if (*slot == NULL) {
+        return 0;
+    }
+    memcpy(*slot, v, len);
+    t->bytes += len;
+    b->bytes += len;
+    return 1;
+}
+
 /*
  * One span of llmobs_buffer_add_span(s). *tp is the trace of ids->trace_id as the caller
  * found it (NULL: not held); updated when this call creates or frees it. `more`: spans of the
@@ -856,12 +882,17 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         goto out;
     }
     size_t bytes = ENTRY_COST + (t == NULL ? TRACE_COST : 0);
-    const char *session = NULL;
+    const char *session = NULL, *ml_app = NULL;
+    int ml_app_explicit = 0;
     if (llm != NULL) {
         bytes += llmobs_span_size(llm) + sizeof(*p);
         session = llmobs_span_session(llm);
         if (session != NULL) {
             bytes += strlen(session) + 1;
+        }
+        ml_app = llmobs_span_ml_app(llm, &ml_app_explicit);
+        if (ml_app != NULL) {
+            bytes += strlen(ml_app) + 1;
         }
     }
     if (over_bound(b, 1, bytes)) {
@@ -905,14 +936,10 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         goto out;
     }
     s->is_llm = 1;
-    if (session != NULL && s->session == NULL) {
-        size_t len = strlen(session) + 1;
-        s->session = o2d_malloc(len);
-        if (s->session != NULL) { /* without it, descendants only miss the session */
-            memcpy(s->session, session, len);
-            t->bytes += len;
-            b->bytes += len;
-        }
+    /* Without these copies, descendants only miss what they would inherit. */
+    keep_string(b, t, &s->session, session);
+    if (s->ml_app == NULL && keep_string(b, t, &s->ml_app, ml_app)) {
+        s->ml_app_explicit = (uint8_t)ml_app_explicit;
     }
     p->sp = llm;
     p->span_id = ids->span_id;
@@ -1068,7 +1095,7 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
  * refused by llmobs_span_write for good: *write_err gets that error); else the error that
  * leaves it held. */
 static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, uint64_t parent,
-                    uint64_t root, const char *session,
+                    uint64_t root, const struct llmobs_inherit *inh,
                     int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
                     int *write_err)
 {
@@ -1086,8 +1113,7 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
         b->tid_valid = 1;
     }
     o2d_buf_reset(&b->out);
-    int rc =
-        llmobs_span_write_session(p->sp, b->tid, parent, session, b->cfg.max_event_size, &b->out);
+    int rc = llmobs_span_write_inherit(p->sp, b->tid, parent, inh, b->cfg.max_event_size, &b->out);
     if (rc == O2D_ERR_NOMEM) {
         return rc;
     }
@@ -1125,26 +1151,35 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
     t->oldest_log_ns = oldest;
 }
 
-/* The session of span_id's nearest LLM Obs ancestor that has one, walking the skeleton as
- * resolve() does; NULL when none is known. */
-static const char *inherited_session(const struct trace *t, uint64_t span_id)
+/* What span_id inherits from its LLM Obs ancestors, walking the skeleton as resolve() does:
+ * the session of the nearest that has one, and the ml_app of the nearest whose own was set
+ * for it, else of the topmost known; NULL members when none is known. */
+static void inherit(const struct trace *t, uint64_t span_id, struct llmobs_inherit *inh)
 {
+    inh->session = NULL;
+    inh->ml_app = NULL;
+    int ml_app_final = 0;
     const struct skel *start = map_find(t, span_id);
     const struct skel *cur = start;
     for (size_t steps = 0; cur != NULL && steps <= t->map_n; steps++) {
         if (cur->parent_id == 0 || cur->parent_remote) {
-            return NULL;
+            return;
         }
         const struct skel *next = map_find(t, cur->parent_id);
         if (next == NULL || !next->seen || next == start) {
-            return NULL;
+            return;
         }
-        if (next->is_llm && next->session != NULL) {
-            return next->session;
+        if (next->is_llm) {
+            if (inh->session == NULL) {
+                inh->session = next->session;
+            }
+            if (!ml_app_final && next->ml_app != NULL) {
+                inh->ml_app = next->ml_app;
+                ml_app_final = next->ml_app_explicit;
+            }
         }
         cur = next;
     }
-    return NULL;
 }
 
 /* One pass over t's held spans: emits those that are ready and whose LLM Obs parent is not
@@ -1186,12 +1221,12 @@ static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, i
                 }
             }
         }
-        const char *session = NULL;
-        if (llmobs_span_session(p->sp) == NULL && t->map != NULL) {
-            session = inherited_session(t, p->span_id);
+        struct llmobs_inherit inh = {NULL, NULL};
+        if (t->map != NULL) {
+            inherit(t, p->span_id, &inh);
         }
         int before = *write_err;
-        int rc = emit_one(b, t, p, parent, root, session, emit, ctx, write_err);
+        int rc = emit_one(b, t, p, parent, root, &inh, emit, ctx, write_err);
         if (rc != O2D_OK) {
             t->changed = 1;
             return rc;
