@@ -350,6 +350,7 @@ class OfficialOpenAIInstrumentation(IntakeTestCase):
                          [("system", "Answer in French."), ("user", "Hello")], json.dumps(resp))
         self.assertEqual(resp["metrics"]["input_tokens"], 14)
         self.assertEqual(embs[0]["meta"]["model_name"], "text-embedding-3-small", ctx)
+        self.assertEqual(embs[0]["metrics"].get("input_tokens"), 2, ctx)
         self.assertEqual(t["events_sent"], 7, t)
         self.assertEqual(t["buffer_logs_unmatched"], 0, t)
         return t
