@@ -162,12 +162,14 @@ CLOSED = {
                "refused_max_connections", "refused_fd_limit",
                # otel2dd_metric_points_dropped_total (mtr_drop_name)
                "nan_or_inf", "no_recorded_value", "out_of_order", "unsupported_temporality",
-               "malformed", "too_many_observations"},
+               "malformed", "too_many_observations",
+               # otel2dd_llmobs_trace_buffer_unmatched_log_records_total
+               "span_written", "not_llmobs", "no_span", "dropped"},
     "exporter": {"datadog_traces", "datadog_stats", "llmobs", "datadog_logs", "datadog_series",
                  "datadog_sketches", "debug"},
     "kind": {"apm", "llmobs"},
     "cause": {"root", "deadline", "bound"},
-    "outcome": {"joined", "unmatched"},
+    "outcome": {"joined", "unmatched", "held", "expired"},
     "le": None,  # numbers, checked apart
     "version": None,
 }
