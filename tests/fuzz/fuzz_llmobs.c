@@ -4,8 +4,9 @@
  * gen_ai.system_instructions / gen_ai.tool.definitions attributes of an llm span (and the
  * indexed content of OpenLLMetry and OpenInference attributes), the second the body of
  * gen_ai.* log records (as a string, inside a kvlist, and as the operation-details
- * attributes). Oracles: build and add_log succeed, and every written event is valid JSON
- * (jansson parses it, which also rejects invalid UTF-8), with or without truncation.
+ * attributes), and also an inherited session and ml_app. Oracles: build and add_log succeed,
+ * and every written event is valid JSON (jansson parses it, which also rejects invalid
+ * UTF-8), with or without truncation.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,11 +40,14 @@ static void set_kv(OtlpKeyValue *kv, OtlpAnyValue *v, const char *key, char *s)
     set_str(v, s);
 }
 
-static void check(const struct llmobs_span *sp, size_t max)
+/* inherited: a session and ml_app from an ancestor spliced in (NULL: none). */
+static void check(const struct llmobs_span *sp, size_t max, const char *inherited)
 {
     struct o2d_buf b;
     o2d_buf_init(&b, 64u << 20);
-    if (llmobs_span_write(sp, "0123456789abcdef0123456789abcdef", 42, max, &b) != O2D_OK) {
+    struct llmobs_inherit inh = {.session = inherited, .ml_app = inherited};
+    if (llmobs_span_write_inherit(sp, "0123456789abcdef0123456789abcdef", 42,
+                                  inherited != NULL ? &inh : NULL, max, &b) != O2D_OK) {
         abort();
     }
     json_error_t err;
@@ -164,8 +168,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (llmobs_span_add_log(sp, &r) != O2D_OK) {
             abort();
         }
-        check(sp, 5000000);
-        check(sp, size % 512);
+        check(sp, 5000000, NULL);
+        check(sp, size % 512, NULL);
+        check(sp, 5000000, p2); /* hostile text as an inherited session and ml_app */
         llmobs_span_free(sp);
     }
     o2d_free(p1);
