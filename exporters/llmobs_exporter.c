@@ -371,9 +371,12 @@ static int lo_start(struct exporter *e)
         return rv;
     }
     const struct datadog_llmobs_config *lcfg = &d->cfg->llmobs;
-    rv = lo_inputs_open(&d->inputs, d->cfg,
-                        lcfg->buffer_timeout_ms > 0 ? lcfg->buffer_timeout_ms
-                                                    : LO_DEFAULT_BUF_TIMEOUT);
+    /* The longest a span stays in the buffer: its deadline, and the log join window of a held
+     * parent it waits for (parents leave first), which arrived before the deadline. */
+    int64_t held_ms =
+        (lcfg->buffer_timeout_ms > 0 ? lcfg->buffer_timeout_ms : LO_DEFAULT_BUF_TIMEOUT) +
+        (lcfg->log_join_window_ms > 0 ? lcfg->log_join_window_ms : 0);
+    rv = lo_inputs_open(&d->inputs, d->cfg, held_ms);
     if (rv != O2D_OK) {
         if (dc.queue != NULL) {
             dc.queue->type->free(dc.queue);

@@ -31,8 +31,9 @@ enum lo_input_kind {
 
 struct lo_inputs;
 
-/* *out NULL (and O2D_OK) when the storage is off; `deadline_ms` is the buffer's timeout. An
- * error is logged. */
+/* *out NULL (and O2D_OK) when the storage is off; `deadline_ms` is the longest the buffer
+ * holds an input's spans and records (its timeout, plus the log join window a span may wait
+ * on a held parent). An error is logged. */
 int lo_inputs_open(struct lo_inputs **out, const struct datadog_config *cfg, int64_t deadline_ms);
 void lo_inputs_close(struct lo_inputs *in);
 
