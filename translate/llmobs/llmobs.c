@@ -1936,7 +1936,13 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     /* Without a session of its own, the span may inherit its LLM Obs ancestor's when it is
      * written (llmobs_span_write_inherit): remember where that tag would sort. Tags that
      * compare below "session_id:" do so whatever the id, since none has that prefix. */
-    int sess = session == NULL && !c->nomem && !has_tag_key(&t, t.n, "session_id", 10);
+    int sess = session == NULL && !c->nomem;
+    for (size_t i = 0; sess && i < t.n; i++) {
+        const char *e = (const char *)t.text.data + t.off[i];
+        if (e[0] == 's' && strncmp(e, "session_id", 10) == 0 && (e[10] == ':' || e[10] == '\0')) {
+            sess = 0; /* a configured tag has the key */
+        }
+    }
     b->sp->sess_tag_mode = SESS_NONE;
     put(c, &b->main, ",\"tags\":[");
     if (!c->nomem) {
@@ -1949,12 +1955,14 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
             if (i > 0) {
                 put(c, &b->main, ",");
             }
-            if (sess && strcmp(p[i], "session_id:") > 0) {
+            /* first bytes first: a call per tag of every span shows in the profile */
+            if (sess && (unsigned char)p[i][0] >= 's' &&
+                (p[i][0] > 's' || strcmp(p[i], "session_id:") > 0)) {
                 b->sp->sess_tag_mode = SESS_BEFORE;
                 b->sp->sess_tag_off = b->main.len;
                 sess = 0;
             }
-            int is_ml_app = strncmp(p[i], "ml_app:", 7) == 0;
+            int is_ml_app = p[i][0] == 'm' && strncmp(p[i], "ml_app:", 7) == 0;
             if (is_ml_app) {
                 b->sp->ml_app_off = b->main.len + 8; /* past the quote and "ml_app:" */
             }

@@ -90,11 +90,12 @@ struct skel {
     uint8_t seen; /* 0: only log records wait here, the span itself has not come */
     uint8_t parent_remote;
     uint8_t is_llm;
-    struct pend *pend; /* the held LLM Obs span, NULL once written */
-    /* Its LLM Obs span's session id and ml_app (owned, accounted), for descendants. */
-    char *session;
-    char *ml_app;
-    uint8_t ml_app_explicit;
+    uint8_t ml_app_explicit; /* inh's ml_app was set for the span's own resource */
+    struct pend *pend;       /* the held LLM Obs span, NULL once written */
+    /* What descendants inherit from its LLM Obs span, kept after it was written: its session
+     * id and ml_app as "session\0ml_app\0" ("" for none; owned, accounted), or NULL. One
+     * pointer, not two, keeps the entry (and the map memset per trace) small. */
+    char *inh;
     struct held_log *logs;
     struct held_log **logs_tail;
 };
@@ -263,6 +264,27 @@ void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out
 
 /* ---- per-trace span map ---- */
 
+/* The parts of a skeleton entry's inh ("session\0ml_app\0"): NULL for an empty one. */
+static const char *inh_session(const char *inh)
+{
+    return inh != NULL && inh[0] != '\0' ? inh : NULL;
+}
+
+static const char *inh_ml_app(const char *inh)
+{
+    if (inh == NULL) {
+        return NULL;
+    }
+    const char *m = inh + strlen(inh) + 1;
+    return m[0] != '\0' ? m : NULL;
+}
+
+static size_t inh_size(const char *inh)
+{
+    size_t l1 = strlen(inh) + 1;
+    return l1 + strlen(inh + l1) + 1;
+}
+
 static struct skel *map_find(const struct trace *t, uint64_t span_id)
 {
     if (t->map_cap == 0 || span_id == 0) {
@@ -399,14 +421,11 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
         if (s->pend != NULL) {
             t->n_detached++;
         }
-        char *strs[2] = {s->session, s->ml_app};
-        for (int k = 0; k < 2; k++) {
-            if (strs[k] != NULL) {
-                size_t cost = strlen(strs[k]) + 1;
-                t->bytes -= cost;
-                b->bytes -= cost;
-                o2d_free(strs[k]);
-            }
+        if (s->inh != NULL) {
+            size_t cost = inh_size(s->inh);
+            t->bytes -= cost;
+            b->bytes -= cost;
+            o2d_free(s->inh);
         }
     }
     t->bytes -= t->map_n * ENTRY_COST;
@@ -842,21 +861,32 @@ int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16]
     return O2D_OK;
 }
 
-/* *slot = a copy of v (accounted to t), unless *slot is set or v is NULL; 1 when copied. */
-static int keep_string(struct llmobs_buffer *b, struct trace *t, char **slot, const char *v)
+/* s->inh = session and ml_app (either may be NULL), accounted to t, unless it is set or
+ * both are NULL. Without it, descendants only miss what they would inherit. */
+static void keep_inh(struct llmobs_buffer *b, struct trace *t, struct skel *s, const char *session,
+                     const char *ml_app, int ml_app_explicit)
 {
-    if (v == NULL || *slot != NULL) {
-        return 0;
+    if (s->inh != NULL || (session == NULL && ml_app == NULL)) {
+        return;
     }
-    size_t len = strlen(v) + 1;
-    *slot = o2d_malloc(len);
-    if (*slot == NULL) {
-        return 0;
+    size_t l1 = session != NULL ? strlen(session) : 0;
+    size_t l2 = ml_app != NULL ? strlen(ml_app) : 0;
+    char *p = o2d_malloc(l1 + l2 + 2);
+    if (p == NULL) {
+        return;
     }
-    memcpy(*slot, v, len);
-    t->bytes += len;
-    b->bytes += len;
-    return 1;
+    if (l1 > 0) {
+        memcpy(p, session, l1);
+    }
+    p[l1] = '\0';
+    if (l2 > 0) {
+        memcpy(p + l1 + 1, ml_app, l2);
+    }
+    p[l1 + 1 + l2] = '\0';
+    s->inh = p;
+    s->ml_app_explicit = (uint8_t)ml_app_explicit;
+    t->bytes += l1 + l2 + 2;
+    b->bytes += l1 + l2 + 2;
 }
 
 /*
@@ -885,15 +915,10 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
     const char *session = NULL, *ml_app = NULL;
     int ml_app_explicit = 0;
     if (llm != NULL) {
-        bytes += llmobs_span_size(llm) + sizeof(*p);
         session = llmobs_span_session(llm);
-        if (session != NULL) {
-            bytes += strlen(session) + 1;
-        }
         ml_app = llmobs_span_ml_app(llm, &ml_app_explicit);
-        if (ml_app != NULL) {
-            bytes += strlen(ml_app) + 1;
-        }
+        bytes += llmobs_span_size(llm) + sizeof(*p) + 2 + (session != NULL ? strlen(session) : 0) +
+                 (ml_app != NULL ? strlen(ml_app) : 0);
     }
     if (over_bound(b, 1, bytes)) {
         make_room(b, t, 1, bytes);
@@ -936,11 +961,7 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         goto out;
     }
     s->is_llm = 1;
-    /* Without these copies, descendants only miss what they would inherit. */
-    keep_string(b, t, &s->session, session);
-    if (s->ml_app == NULL && keep_string(b, t, &s->ml_app, ml_app)) {
-        s->ml_app_explicit = (uint8_t)ml_app_explicit;
-    }
+    keep_inh(b, t, s, session, ml_app, ml_app_explicit);
     p->sp = llm;
     p->span_id = ids->span_id;
     p->arrived_ns = now_ns;
@@ -1169,12 +1190,13 @@ static void inherit(const struct trace *t, uint64_t span_id, struct llmobs_inher
         if (next == NULL || !next->seen || next == start) {
             return;
         }
-        if (next->is_llm) {
+        if (next->is_llm && next->inh != NULL) {
             if (inh->session == NULL) {
-                inh->session = next->session;
+                inh->session = inh_session(next->inh);
             }
-            if (!ml_app_final && next->ml_app != NULL) {
-                inh->ml_app = next->ml_app;
+            const char *m = inh_ml_app(next->inh);
+            if (!ml_app_final && m != NULL) {
+                inh->ml_app = m;
                 ml_app_final = next->ml_app_explicit;
             }
         }
