@@ -448,17 +448,17 @@ class DiskQueue(IntakeTestCase):
         o.stop()
 
     def test_grpc_streams_wait_for_their_sync_together(self):
-        # With fsync: batch, gRPC requests are ingested by a pool while the connection's
-        # other streams go on: 30 streams in flight on one connection are all answered OK
-        # and delivered. Connections that vanish with requests in the pool, and streams the
-        # client resets, leave otel2dd serving (their connection is freed when the pool
-        # gives its requests back: an ASan run of this test checks that).
+        # With fsync: batch, a gRPC request is parked until its sync ran while the
+        # connection's other streams go on: 30 streams in flight on one connection are all
+        # answered OK and delivered. Connections that vanish with requests parked, and
+        # streams the client resets, leave otel2dd serving (their connection is freed when
+        # the sync waiter gives its requests back: an ASan run of this test checks that).
         from hyperframe.frame import RstStreamFrame
         from test_grpc import RawH2, framed, grpc_status
         o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
         self.assertTrue(any(l.get("msg") == "listening" and l.get("server") == "grpc" and
-                            l.get("ingest_threads", 0) > 0 for l in o.logs()),
-                        "the gRPC receiver says it has an ingest pool")
+                            l.get("sync_waiter") is True for l in o.logs()),
+                        "the gRPC receiver says it parks requests until their sync")
         h = RawH2(o.grpc_port)
         acked = []
         sids = list(range(1, 61, 2))
