@@ -731,6 +731,8 @@ static void deferred_appends_share_one_sync(void **state)
 
     struct o2d_waitset ws;
     assert_int_equal(o2d_defer_begin(&ws), 1);
+    struct o2d_waitset inner; /* a nested caller: the outer one waits */
+    assert_int_equal(o2d_defer_begin(&inner), 0);
     uint64_t seq[3];
     uint8_t buf[100];
     for (unsigned i = 0; i < 3; i++) {
@@ -742,6 +744,7 @@ static void deferred_appends_share_one_sync(void **state)
     assert_int_equal(read_expect(l, 0, 100), s0);
     assert_int_equal(read_expect(l, 1, 100), seq[0]); /* readable before the sync */
     o2d_defer_stop();
+    assert_int_equal(inner.n, 0);
     assert_int_equal(ws.n, 3);
     assert_int_equal(o2d_waitset_wait(&ws), O2D_OK);
     struct dlog_stats after = stats(l);
