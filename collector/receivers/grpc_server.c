@@ -82,6 +82,7 @@
 #include "o2d_log.h"
 #include "o2d_time.h"
 #include "status_map.h"
+#include "sync_waiter.h"
 #include "tls.h"
 
 #define GRPC_MAX_WORKERS    16
@@ -197,27 +198,14 @@ struct grpc_conn {
 };
 
 /* A request ingested with a waitset that holds waits (its syncs): parked with the sync waiter
- * until they ran. The worker that made it gets it back and answers the stream if it is still
- * open. */
+ * (sync_waiter.h) until they ran. The worker that made it gets it back and answers the stream
+ * if it is still open. */
 struct grpc_job {
+    struct sync_wait wait; /* first: the waiter's done gets the job back from it */
     struct grpc_job *next;
     struct grpc_conn *conn;
     int32_t stream_id;
     struct ingest_result res;
-    struct o2d_waitset ws;
-};
-
-/* The thread that waits for the syncs of every worker's parked requests: a worker that
- * waited itself would stall every other stream of its connections. One thread is enough: the
- * first wait it runs syncs for all that were written by then (group commit). */
-struct sync_waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int sync_ok; /* mu and cv initialised */
-    struct grpc_job *head, *tail;
-    int stop;
-    int started;
-    pthread_t thread;
 };
 
 struct grpc_worker {
@@ -528,7 +516,7 @@ static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
             answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
             return;
         }
-        o2d_defer_begin(&j->ws);
+        o2d_defer_begin(&j->wait.ws);
     }
     const uint8_t *body = st->body.data != NULL ? st->body.data : (const uint8_t *)"";
     st->ingested = 1;
@@ -537,7 +525,7 @@ static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
     release_body(s, st);
     if (j != NULL) {
         o2d_defer_stop();
-        if (o2d_waitset_pending(&j->ws)) {
+        if (o2d_waitset_pending(&j->wait.ws)) {
             park(c, st, j);
             return;
         }
@@ -965,63 +953,41 @@ static void settle_conn(struct grpc_conn *c)
 
 /* ---- the sync waiter ---- */
 
+static void job_done(struct sync_wait *sw, int status);
+
 /* The stream is answered when its job comes back from the waiter. */
 static void park(struct grpc_conn *c, struct grpc_stream *st, struct grpc_job *j)
 {
     struct grpc_worker *w = c->w;
-    struct sync_waiter *sw = w->srv->waiter;
     j->conn = c;
     j->stream_id = st->id;
+    j->wait.done = job_done;
     st->in_job = 1;
     c->njobs++;
     w->njobs++;
-    pthread_mutex_lock(&sw->mu);
-    if (sw->tail != NULL) {
-        sw->tail->next = j;
-    } else {
-        sw->head = j;
-    }
-    sw->tail = j;
-    pthread_cond_signal(&sw->cv);
-    pthread_mutex_unlock(&sw->mu);
+    sync_waiter_park(w->srv->waiter, &j->wait);
 }
 
-static void *waiter_main(void *arg)
+/* On the waiter's thread: the job goes back to its worker, each answer as soon as its sync
+ * ran, with one wake-up for what the worker has not taken yet. */
+static void job_done(struct sync_wait *sw, int status)
 {
-    struct sync_waiter *sw = arg;
-    for (;;) {
-        pthread_mutex_lock(&sw->mu);
-        while (sw->head == NULL && !sw->stop) {
-            pthread_cond_wait(&sw->cv, &sw->mu);
-        }
-        struct grpc_job *j = sw->head;
-        sw->head = sw->tail = NULL;
-        pthread_mutex_unlock(&sw->mu);
-        if (j == NULL) {
-            return NULL; /* stopped, and nothing left */
-        }
-        while (j != NULL) {
-            struct grpc_job *next = j->next;
-            if (o2d_waitset_wait(&j->ws) != O2D_OK && j->res.status == O2D_OK) {
-                /* written, maybe sent, but not durable: the client retries (at least once) */
-                j->res.status = O2D_ERR_BUSY;
-                j->res.reason = "the disk queue could not sync; retry later";
-            }
-            /* each answer as soon as its sync ran; one wake-up for what the worker has not
-             * taken yet */
-            struct grpc_worker *w = j->conn->w;
-            pthread_mutex_lock(&w->done_mu);
-            int was_empty = w->done == NULL;
-            j->next = w->done;
-            w->done = j;
-            pthread_mutex_unlock(&w->done_mu);
-            if (was_empty) {
-                uint64_t one = 1;
-                ssize_t n = write(w->evfd, &one, sizeof(one));
-                (void)n; /* fails only when the counter is full: the worker is awake then */
-            }
-            j = next;
-        }
+    struct grpc_job *j = (struct grpc_job *)sw;
+    if (status != O2D_OK && j->res.status == O2D_OK) {
+        /* written, maybe sent, but not durable: the client retries (at least once) */
+        j->res.status = O2D_ERR_BUSY;
+        j->res.reason = "the disk queue could not sync; retry later";
+    }
+    struct grpc_worker *w = j->conn->w;
+    pthread_mutex_lock(&w->done_mu);
+    int was_empty = w->done == NULL;
+    j->next = w->done;
+    w->done = j;
+    pthread_mutex_unlock(&w->done_mu);
+    if (was_empty) {
+        uint64_t one = 1;
+        ssize_t n = write(w->evfd, &one, sizeof(one));
+        (void)n; /* fails only when the counter is full: the worker is awake then */
     }
 }
 
@@ -1057,52 +1023,6 @@ static void take_answers(struct grpc_worker *w)
         o2d_free(j);
         j = next;
     }
-}
-
-static int waiter_start(struct grpc_server *s)
-{
-    struct sync_waiter *sw = o2d_calloc(1, sizeof(*sw));
-    if (sw == NULL) {
-        return O2D_ERR_NOMEM;
-    }
-    s->waiter = sw;
-    if (pthread_mutex_init(&sw->mu, NULL) != 0) {
-        return O2D_ERR_SYSTEM;
-    }
-    if (pthread_cond_init(&sw->cv, NULL) != 0) {
-        pthread_mutex_destroy(&sw->mu);
-        return O2D_ERR_SYSTEM;
-    }
-    sw->sync_ok = 1;
-    if (pthread_create(&sw->thread, NULL, waiter_main, sw) != 0) {
-        return O2D_ERR_SYSTEM;
-    }
-    sw->started = 1;
-    return O2D_OK;
-}
-
-/* After the workers: every job is back, so the thread finds nothing left and ends. */
-static void waiter_stop(struct grpc_server *s)
-{
-    struct sync_waiter *sw = s->waiter;
-    if (sw == NULL) {
-        return;
-    }
-    if (sw->sync_ok) {
-        pthread_mutex_lock(&sw->mu);
-        sw->stop = 1;
-        pthread_cond_broadcast(&sw->cv);
-        pthread_mutex_unlock(&sw->mu);
-    }
-    if (sw->started) {
-        pthread_join(sw->thread, NULL);
-    }
-    if (sw->sync_ok) {
-        pthread_cond_destroy(&sw->cv);
-        pthread_mutex_destroy(&sw->mu);
-    }
-    o2d_free(sw);
-    s->waiter = NULL;
 }
 
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
@@ -1759,11 +1679,10 @@ int grpc_server_start(struct grpc_server *s)
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rv = O2D_OK;
     if (s->cfg.defer_syncs) {
-        rv = waiter_start(s);
+        rv = sync_waiter_new(&s->waiter);
         if (rv != O2D_OK) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
             o2d_logf(O2D_LOG_ERROR, "grpc: cannot start the sync waiter: %s", strerror(errno));
-            waiter_stop(s);
             return rv;
         }
     }
@@ -1815,7 +1734,8 @@ void grpc_server_shutdown(struct grpc_server *s, int64_t deadline_ms)
     for (int i = 0; i < s->nstarted; i++) {
         pthread_join(s->workers[i].thread, NULL);
     }
-    waiter_stop(s); /* the workers waited for every job they made */
+    sync_waiter_free(s->waiter); /* the workers waited for every job they made */
+    s->waiter = NULL;
     s->joined = 1;
 }
 
@@ -1828,7 +1748,8 @@ void grpc_server_free(struct grpc_server *s)
         grpc_server_shutdown(s, o2d_now_ms());
     }
     acceptor_stop(s->acc);
-    waiter_stop(s);
+    sync_waiter_free(s->waiter); /* the workers waited for every job they made */
+    s->waiter = NULL;
     for (int i = 0; i < s->nworkers; i++) {
         struct grpc_worker *w = &s->workers[i];
         while (w->conns != NULL) {

@@ -488,6 +488,44 @@ class DiskQueue(IntakeTestCase):
         self.wait_delivered(ids, 60)
         self.assertEqual(o.stop(), 0)
 
+    def test_http_connections_share_their_syncs(self):
+        # With fsync: batch an HTTP/1.1 request's connection is suspended until its sync
+        # ran, and the receiving thread (one per core) serves other connections meanwhile:
+        # 16 senders in flight share syncs. Were the thread waiting itself, a sync could
+        # carry at most one request per receiving thread.
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        self.assertTrue(any(l.get("msg") == "listening" and l.get("server") == "http" and
+                            l.get("sync_waiter") is True for l in o.logs()),
+                        "the HTTP receiver says it parks requests until their sync")
+        acked, errors = [], []
+        lock = threading.Lock()
+
+        def sender():
+            for _ in range(15):
+                body, ids = traces_req(4)
+                try:
+                    status = send_http(o.http_port, body, timeout=30)
+                except Exception as e:  # noqa: BLE001 (reported below)
+                    status = repr(e)
+                with lock:
+                    (acked.extend(ids) if status == 200 else errors.append(status))
+        threads = [threading.Thread(target=sender) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        text = o.scrape()
+        commits = metric(text, "otel2dd_exporter_disk_queue_commits_total")
+        appends = metric(text, "otel2dd_exporter_disk_queue_committed_appends_total")
+        self.assertEqual(appends, 16 * 15)
+        workers = os.cpu_count() or 1
+        self.assertGreater(appends / commits, workers,
+                           "%d appends in %d syncs: requests did not share them" %
+                           (appends, commits))
+        self.wait_delivered(acked, 60)
+        self.assertEqual(o.stop(), 0)
+
     def test_second_process_on_the_same_directory(self):
         with Otel2dd(config=config(self.intake, self.dir), verbosity="quiet"):
             second = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet")
