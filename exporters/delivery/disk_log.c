@@ -1285,7 +1285,8 @@ static int write_recs(const struct dlog_rec *recs, size_t n, uint64_t seq, int f
 {
     uint8_t heads[CHUNK_RECS][REC_HEAD];
     uint8_t tails[CHUNK_RECS][REC_TAIL];
-    struct iovec iov[CHUNK_RECS * 3];
+    struct iovec iov[CHUNK_RECS * 4];
+    int niov = 0;
     size_t k = 0;
     uint64_t bytes = 0;
     if (fail) {
@@ -1297,22 +1298,29 @@ static int write_recs(const struct dlog_rec *recs, size_t n, uint64_t seq, int f
     }
     for (size_t i = 0; i < n; i++, seq++) {
         const struct dlog_rec *rec = &recs[i];
-        o2d_put_le32(heads[k], (uint32_t)rec->len);
+        size_t len = rec->prefix_len + rec->len;
+        o2d_put_le32(heads[k], (uint32_t)len);
         o2d_put_le32(heads[k] + 4, rec->tag);
         o2d_put_le64(heads[k] + 8, seq);
-        o2d_put_le32(tails[k], crc32c(crc32c(0, heads[k] + 4, 12), rec->data, rec->len));
-        iov[3 * k] = (struct iovec){heads[k], REC_HEAD};
-        iov[3 * k + 1] = (struct iovec){(void *)rec->data, rec->len};
-        iov[3 * k + 2] = (struct iovec){tails[k], REC_TAIL};
-        bytes += REC_OVERHEAD + rec->len;
+        uint32_t crc = crc32c(0, heads[k] + 4, 12);
+        iov[niov++] = (struct iovec){heads[k], REC_HEAD};
+        if (rec->prefix_len > 0) {
+            crc = crc32c(crc, rec->prefix, rec->prefix_len);
+            iov[niov++] = (struct iovec){(void *)rec->prefix, rec->prefix_len};
+        }
+        o2d_put_le32(tails[k], crc32c(crc, rec->data, rec->len));
+        iov[niov++] = (struct iovec){(void *)rec->data, rec->len};
+        iov[niov++] = (struct iovec){tails[k], REC_TAIL};
+        bytes += REC_OVERHEAD + len;
         k++;
         if (k == CHUNK_RECS || i + 1 == n) {
-            if (write_all(fd, iov, (int)(3 * k), off) != 0) {
+            if (write_all(fd, iov, niov, off) != 0) {
                 return -1;
             }
             off += bytes;
             bytes = 0;
             k = 0;
+            niov = 0;
         }
     }
     *end = off;
@@ -1385,12 +1393,12 @@ static int write_now(struct dlog *l, const struct dlog_rec *recs, size_t n, uint
         return O2D_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
-        if (recs[i].len > UINT32_MAX - REC_OVERHEAD ||
-            recs[i].len + REC_OVERHEAD > l->cfg.segment_bytes ||
-            recs[i].len + REC_OVERHEAD > l->cfg.max_bytes) {
+        uint64_t len = (uint64_t)recs[i].prefix_len + recs[i].len;
+        if (len > UINT32_MAX - REC_OVERHEAD || len + REC_OVERHEAD > l->cfg.segment_bytes ||
+            len + REC_OVERHEAD > l->cfg.max_bytes) {
             return O2D_ERR_TOO_LARGE;
         }
-        bytes += recs[i].len + REC_OVERHEAD;
+        bytes += len + REC_OVERHEAD;
         units += recs[i].tag;
     }
     pthread_mutex_lock(&l->mu);

@@ -80,11 +80,15 @@ struct dlog_stats {
     uint64_t sync_ns;         /* time spent in fdatasync, summed (fsync: batch) */
 };
 
-/* One record to append: `tag` is the caller's (the delivery layer: the units it holds). */
+/* One record to append: `tag` is the caller's (the delivery layer: the units it holds). Its
+ * bytes are prefix[0..prefix_len) then data[0..len) (a caller's own header needs no copy of
+ * the data behind it); read back as one. */
 struct dlog_rec {
     const void *data;
     size_t len;
     uint32_t tag;
+    const void *prefix;
+    size_t prefix_len;
 };
 
 /* Opens (and recovers) the log in cfg->dir. O2D_OK, or an error with a message in err

@@ -153,7 +153,7 @@ static uint64_t append_one(struct dlog *l, unsigned i, size_t len)
     uint8_t buf[4096];
     assert_true(len <= sizeof(buf));
     payload(i, len, buf);
-    struct dlog_rec r = {buf, len, i};
+    struct dlog_rec r = {.data = buf, .len = len, .tag = i};
     uint64_t seq = 0;
     assert_int_equal(dlog_append(l, &r, 1, &seq), O2D_OK);
     return seq;
@@ -457,12 +457,13 @@ static void full_log_refuses(void **state)
     struct dlog *l = open_log(&cfg);
     uint8_t big[4000];
     memset(big, 'x', sizeof(big));
-    struct dlog_rec r = {big, 981, 1};
+    struct dlog_rec r = {.data = big, .len = 981, .tag = 1};
     uint64_t seq;
     assert_int_equal(dlog_append(l, &r, 1, &seq), O2D_ERR_TOO_LARGE); /* 1001 > segment */
     unsigned n = 0;
     int rv;
-    while ((rv = dlog_append(l, &(struct dlog_rec){big, 280, 2}, 1, &seq)) == O2D_OK) {
+    while ((rv = dlog_append(l, &(struct dlog_rec){.data = big, .len = 280, .tag = 2}, 1, &seq)) ==
+           O2D_OK) {
         n++;
         assert_true(n < 100);
     }
@@ -483,7 +484,8 @@ static void full_log_refuses(void **state)
         dlog_settle(l, s);
     }
     int64_t deadline = o2d_now_ms() + 5000;
-    while (dlog_append(l, &(struct dlog_rec){big, 280, 2}, 1, &seq) != O2D_OK) {
+    while (dlog_append(l, &(struct dlog_rec){.data = big, .len = 280, .tag = 2}, 1, &seq) !=
+           O2D_OK) {
         assert_true(o2d_now_ms() < deadline);
         usleep(5000);
     }
@@ -540,7 +542,8 @@ static void *append_main(void *arg)
     for (unsigned i = 0; i < a->n; i++) {
         uint8_t buf[64];
         size_t len = payload(a->id * 1000 + i, 20 + i % 40, buf);
-        struct dlog_rec r[2] = {{buf, len, a->id * 1000 + i}, {buf, 1, 0}};
+        struct dlog_rec r[2] = {{.data = buf, .len = len, .tag = a->id * 1000 + i},
+                                {.data = buf, .len = 1, .tag = 0}};
         /* every third call appends two records: their seqs are consecutive */
         size_t nr = i % 3 == 0 ? 2 : 1;
         if (dlog_append(a->l, r, nr, &a->seqs[i]) != O2D_OK) {
@@ -635,7 +638,8 @@ static void failed_write_loses_nothing_acknowledged(void **state)
     dlog_fail_next_write(l, ENOSPC);
     uint8_t buf[100];
     payload(1, 100, buf);
-    struct dlog_rec r[2] = {{buf, 100, 1}, {buf, 50, 1}};
+    struct dlog_rec r[2] = {{.data = buf, .len = 100, .tag = 1},
+                            {.data = buf, .len = 50, .tag = 1}};
     uint64_t seq;
     assert_int_equal(dlog_append(l, r, 2, &seq), O2D_ERR_SYSTEM);
     assert_int_equal(file_size(seg), size0); /* cut back */
@@ -680,7 +684,8 @@ static void failed_sync_starts_a_new_segment(void **state)
     uint8_t buf[100];
     payload(1, 100, buf);
     uint64_t s1;
-    assert_int_equal(dlog_append(l, &(struct dlog_rec){buf, 100, 1}, 1, &s1), O2D_ERR_SYSTEM);
+    assert_int_equal(dlog_append(l, &(struct dlog_rec){.data = buf, .len = 100, .tag = 1}, 1, &s1),
+                     O2D_ERR_SYSTEM);
     assert_int_equal(file_size(seg), 2 * size0);
     struct dlog_stats st = stats(l);
     assert_int_equal(st.sync_errors, 1);
@@ -737,7 +742,9 @@ static void deferred_appends_share_one_sync(void **state)
     uint8_t buf[100];
     for (unsigned i = 0; i < 3; i++) {
         payload(i + 1, 100, buf);
-        assert_int_equal(dlog_append(l, &(struct dlog_rec){buf, 100, i + 1}, 1, &seq[i]), O2D_OK);
+        assert_int_equal(
+            dlog_append(l, &(struct dlog_rec){.data = buf, .len = 100, .tag = i + 1}, 1, &seq[i]),
+            O2D_OK);
     }
     assert_int_equal(stats(l).batches, before.batches); /* written, not synced yet */
     assert_int_equal(open_fds(), fds + 3);              /* three files replaced, kept open */
@@ -803,6 +810,25 @@ static void deferred_never_mode_needs_no_sync(void **state)
     assert_int_equal(stats(l).sync_ns, 0);
     read_expect(l, 0, 100);
     read_expect(l, 1, 100);
+    dlog_close(l);
+}
+
+/* A record's prefix and data are one record on disk, checksum and all (a reopen proves it). */
+static void prefix_and_data_are_one_record(void **state)
+{
+    (void)state;
+    struct dlog_config cfg = config(1 << 20, 1 << 20);
+    struct dlog *l = open_log(&cfg);
+    uint8_t want[100];
+    payload(7, 100, want);
+    struct dlog_rec r = {.prefix = want, .prefix_len = 30, .data = want + 30, .len = 70, .tag = 7};
+    uint64_t seq;
+    assert_int_equal(dlog_append(l, &r, 1, &seq), O2D_OK);
+    assert_int_equal(read_expect(l, 7, 100), seq);
+    dlog_close(l);
+    l = open_log(&cfg);
+    assert_int_equal(stats(l).corrupt, 0);
+    assert_int_equal(read_expect(l, 7, 100), seq);
     dlog_close(l);
 }
 
@@ -994,6 +1020,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(deferred_appends_share_one_sync, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_sync_failure_is_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(deferred_never_mode_needs_no_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(prefix_and_data_are_one_record, setup, teardown),
         cmocka_unit_test_setup_teardown(second_open_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(recovers_a_flipped_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(recovers_a_flipped_length, setup, teardown),
