@@ -637,7 +637,9 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     }
     pthread_mutex_lock(&d->stats_mu);
     for (size_t i = 0; i < res.n_payloads; i++) {
-        stats_add_payload(d->stats, res.payloads[i]);
+        if (!res.client_computed_stats[i]) {
+            stats_add_payload(d->stats, res.payloads[i]);
+        }
     }
     pthread_mutex_unlock(&d->stats_mu);
     if (too_large > 0) {

@@ -919,6 +919,16 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (span->trace_state[0] != '\0') {
         TRY(set_meta(c, APM_STR_LIT("w3c.tracestate"), cstr(span->trace_state)));
     }
+    /* sampling.go: a numeric `_sample_rate` span attribute (SetSampleRateFromAttribute), else
+     * the probability the tracestate carries (SetSampleRateFromTracestate). */
+    const OtlpAnyValue *sr = lk.span->v[AK_SAMPLE_RATE];
+    double rate;
+    if (is_numeric(sr)) {
+        TRY(set_metric(c, APM_STR_LIT("_sample_rate"), numeric(sr)));
+    } else if (apm_sample_rate_from_tracestate(span->trace_state, strlen(span->trace_state),
+                                               &rate)) {
+        TRY(set_metric(c, APM_STR_LIT("_sample_rate"), rate));
+    }
 
     /* ---- OtelSpanToDDSpan: span attributes (they win on collisions) ---- */
     for (size_t i = 0; i < span->n_attributes; i++) {
@@ -1419,6 +1429,10 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
         return O2D_ERR_TOO_LARGE;
     }
     datadog__trace__tracer_payload__init(tp);
+    static const char *const k_stats[] = {"_dd.stats_computed"};
+    char *sc;
+    TRY(res_attr_norm(c, res, k_stats, 1, &sc));
+    out->client_computed_stats[out->n_payloads] = sc[0] != '\0';
     out->payloads[out->n_payloads++] = tp;
     if (total == 0) {
         return O2D_OK;
@@ -1555,7 +1569,8 @@ int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm
     o2d_buf_init(&c.scratch, a->limit > 0 ? a->limit : 64 * 1024 * 1024);
     size_t n = req != NULL ? req->n_resource_spans : 0;
     out->payloads = o2d_arena_alloc(a, (n ? n : 1) * sizeof(*out->payloads));
-    if (out->payloads == NULL) {
+    out->client_computed_stats = o2d_arena_alloc(a, n ? n : 1);
+    if (out->payloads == NULL || out->client_computed_stats == NULL) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

@@ -63,8 +63,12 @@ struct apm_config {
 struct apm_result {
     DdTracerPayload **payloads; /* in the arena */
     size_t n_payloads;
-    size_t spans;   /* Datadog spans produced */
-    size_t ignored; /* spans dropped with their chunk by ignore_resources */
+    /* per payload: 1 when its resource has a non-empty `_dd.stats_computed` (a Datadog
+     * tracer in OTLP mode computed the stats itself): the agent then computes none for it
+     * (Payload.ClientComputedStats in pkg/trace/api/otlp.go receiveResourceSpansV2). */
+    unsigned char *client_computed_stats; /* in the arena */
+    size_t spans;                         /* Datadog spans produced */
+    size_t ignored;                       /* spans dropped with their chunk by ignore_resources */
 };
 
 /*
