@@ -1402,6 +1402,47 @@ static int payload_tags(struct ctx *c, DdTracerPayload *tp, struct apm_str tags)
     return O2D_OK;
 }
 
+/* tags + the ECS task's tags whose keys tags does not have yet, comma-separated, in the arena
+ * (tags may point into the scratch buffer). */
+static int join_ecs_tags(struct ctx *c, struct apm_str tags, const char *const *et, size_t en,
+                         struct apm_str *out)
+{
+    size_t cap = tags.n + 1;
+    for (size_t i = 0; i < en; i++) {
+        cap += strlen(et[i]) + 1;
+    }
+    char *d = o2d_arena_alloc(c->a, cap);
+    if (d == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    memcpy(d, tags.p, tags.n);
+    size_t n = tags.n;
+    for (size_t i = 0; i < en; i++) {
+        const char *colon = strchr(et[i], ':');
+        size_t kn = colon != NULL ? (size_t)(colon - et[i]) + 1 : strlen(et[i]);
+        int dup = 0;
+        for (size_t at = 0; at < tags.n && !dup; at++) {
+            if ((at == 0 || tags.p[at - 1] == ',') && tags.n - at >= kn &&
+                memcmp(tags.p + at, et[i], kn) == 0) {
+                dup = 1;
+            }
+        }
+        if (dup) {
+            continue;
+        }
+        if (n > 0) {
+            d[n++] = ',';
+        }
+        size_t tn = strlen(et[i]);
+        memcpy(d + n, et[i], tn);
+        n += tn;
+    }
+    d[n] = '\0';
+    out->p = d;
+    out->n = n;
+    return O2D_OK;
+}
+
 static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
                                     struct apm_result *out)
 {
@@ -1538,6 +1579,11 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     if (ctags.n == 0) {
         o2d_buf_reset(&c->scratch);
         TRY(apm_host_container_tags(c->a, res, &src, &c->scratch, &ctags));
+    }
+    const char *const *et;
+    size_t en;
+    if (res_ecs_tags_for(c->cfg->ecs, res, &et, &en)) {
+        TRY(join_ecs_tags(c, ctags, et, en, &ctags));
     }
     TRY(payload_tags(c, tp, ctags));
 

@@ -17,6 +17,7 @@
 #include "datadog/trace/tracer_payload.pb-c.h"
 #include "o2d_arena.h"
 #include "otlp.h"
+#include "res_ecs.h"
 
 typedef Datadog__Trace__TracerPayload DdTracerPayload;
 typedef Datadog__Trace__TraceChunk DdTraceChunk;
@@ -58,6 +59,10 @@ struct apm_config {
      * has the key (a span's own attributes win, as ddtrace's span tags win over DD_TAGS). */
     const struct apm_tag *tags;
     size_t n_tags;
+    /* The ECS task otel2dd runs in (exporters/ecs_meta.c), NULL when unknown: its tags join
+     * `_dd.tags.container` of the resources res_ecs_tags_for gives them to, as the agent's
+     * tagger adds a container's tags there. */
+    const struct res_ecs *ecs;
 };
 
 struct apm_result {
