@@ -274,6 +274,8 @@ class FakeIntake:
                         "duration": s.duration, "meta": dict(s.meta),
                         "metrics": dict(s.metrics), "language": tp.languageName,
                         "env": tp.env, "hostname": tp.hostname, "priority": chunk.priority,
+                        "payload_tags": dict(tp.tags), "container_id": tp.containerID,
+                        "agent_hostname": ap.hostName,
                     })
         with self.lock:
             self.agent_payloads.append({
@@ -487,6 +489,8 @@ class FakeIntake:
                     g["_env"] = csp.get("Env")
                     g["_version"] = csp.get("Version")
                     g["_hostname"] = csp.get("Hostname")
+                    g["_tags"] = csp.get("Tags")
+                    g["_agent_hostname"] = sp.get("AgentHostname")
                     g["_start"] = bucket.get("Start")
                     g["_duration"] = bucket.get("Duration")
                     groups.append(g)
