@@ -843,6 +843,63 @@ static int grpc_code(struct ctx *c, const struct apm_lookup *lk, struct apm_str 
     return O2D_OK;
 }
 
+/*
+ * The span's own links field (Span.spanLinks, DataDog/datadog-agent pkg/proto/datadog/trace/
+ * span.proto SpanLink, taken by the trace intake since the Agent forwards tracers' links
+ * there, 7.52 and later, PR #21715), besides the `_dd.span_links` meta JSON the agent's OTLP
+ * path writes: trace id in two 64-bit halves, span id, attribute values as strings
+ * (AsString, as MarshalLinks writes them), tracestate, and W3C flags with bit 31 set to say
+ * they are known (the proto's rule), from OTLP's flags when it carries them (non-zero).
+ */
+static int span_links(struct ctx *c, const OtlpSpan *span, DdSpan *dd)
+{
+    size_t n = span->n_links;
+    Datadog__Trace__SpanLink *ls = o2d_arena_alloc(c->a, n * sizeof(*ls));
+    Datadog__Trace__SpanLink **lp = o2d_arena_alloc(c->a, n * sizeof(*lp));
+    if (ls == NULL || lp == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Opentelemetry__Proto__Trace__V1__Span__Link *l = span->links[i];
+        Datadog__Trace__SpanLink *d = &ls[i];
+        datadog__trace__span_link__init(d);
+        if (l->trace_id.len == 16) {
+            d->traceid_high = be64(l->trace_id.data);
+            d->traceid = be64(l->trace_id.data + 8);
+        }
+        d->spanid = span_id_u64(&l->span_id);
+        if (l->trace_state[0] != '\0') {
+            d->tracestate = l->trace_state; /* in the request, as the span */
+        }
+        if (l->flags != 0) {
+            d->flags = (l->flags & 0xffu) | 0x80000000u;
+        }
+        size_t na = l->n_attributes;
+        if (na > 0) {
+            Datadog__Trace__SpanLink__AttributesEntry *ae = o2d_arena_alloc(c->a, na * sizeof(*ae));
+            Datadog__Trace__SpanLink__AttributesEntry **ap =
+                o2d_arena_alloc(c->a, na * sizeof(*ap));
+            if (ae == NULL || ap == NULL) {
+                return O2D_ERR_TOO_LARGE;
+            }
+            for (size_t j = 0; j < na; j++) {
+                struct apm_str v;
+                datadog__trace__span_link__attributes_entry__init(&ae[j]);
+                ae[j].key = l->attributes[j]->key;
+                TRY(apm_value_as_string(c->a, l->attributes[j]->value, &v));
+                TRY(arena_cstr(c, v, &ae[j].value));
+                ap[j] = &ae[j];
+            }
+            d->attributes = ap;
+            d->n_attributes = na;
+        }
+        lp[i] = d;
+    }
+    dd->spanlinks = lp;
+    dd->n_spanlinks = n;
+    return O2D_OK;
+}
+
 static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpan *span,
                           struct xspan *x)
 {
@@ -973,6 +1030,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         TRY(apm_json_links(&c->scratch, c->a, span));
         TRY(copy_scratch(c, &s));
         TRY(set_meta(c, APM_STR_LIT("_dd.span_links"), s));
+        TRY(span_links(c, span, dd));
     }
     if (ss->scope != NULL && ss->scope->name[0] != '\0') {
         TRY(set_meta(c, APM_STR_LIT("otel.scope.name"), cstr(ss->scope->name)));

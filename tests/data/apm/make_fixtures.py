@@ -931,6 +931,26 @@ fx("stats-computed", "a resource with _dd.stats_computed (a Datadog tracer in OT
                          {"service.name": "shop"})]},
    num=95, stats_hits=1)
 
+# ---- span links in the span's own field ----
+fx("span-links-field", "links also in Span.spanLinks (DataDog/datadog-agent pkg/proto/datadog/trace/"
+   "span.proto SpanLink: traceID low 64 bits, traceID_high, spanID, attributes as strings, "
+   "tracestate, flags 'W3C trace flags; if set, the high bit (bit 31) must be set'; the agent "
+   "forwards tracers' links there since DataDog/datadog-agent#21715), besides the _dd.span_links "
+   "meta JSON of the OTLP path (" + SRC_T + " MarshalLinks); OTLP Link.flags 0x301 (sampled, "
+   "has-is-remote, is-remote: open-telemetry/opentelemetry-proto trace.proto SpanFlags) -> "
+   "0x80000001, flags 0 -> not set (64-bit ids as decimal strings, as the output prints them)",
+   req([span("op", INTERNAL, {}, links=[
+       {"traceId": "fedcba98765432100123456789abcdef", "spanId": "abcdef0123456789",
+        "traceState": "ot=th:8", "flags": 769,
+        "attributes": attrs({"link.kind": "retry", "attempt": 2})},
+       {"traceId": "000000000000000000000000000000ff", "spanId": "0000000000000001"}])]),
+   datadog=[{"spanLinks": [
+       {"traceID": "81985529216486895", "traceID_high": "18364758544493064720",
+        "spanID": "12379813738877118345", "attributes": {"link.kind": "retry", "attempt": "2"},
+        "tracestate": "ot=th:8", "flags": 2147483649},
+       {"traceID": "255", "traceID_high": "0", "spanID": "1", "attributes": {}, "tracestate": "",
+        "flags": 0}]}], num=96)
+
 
 def write_all(fill_cmd=None):
     for i, (name, rule, inp, config, hostname, datadog, num, stats_hits) in enumerate(FX, start=1):
