@@ -879,10 +879,14 @@ SRC_SAMP = ("DataDog/datadog-agent pkg/trace/transform/sampling.go (samplingProb
 T_SAMP = "DataDog/datadog-agent pkg/trace/transform/sampling_test.go"
 W_SAMP = ("stats weighted by the chunk root's 1/_sample_rate (DataDog/datadog-agent "
           "pkg/trace/stats/weight.go, statsraw.go RawBucket.add)")
+T_CONN = ("open-telemetry/opentelemetry-collector-contrib connector/datadogconnector/"
+          "connector_native_test.go")
 fx("sample-rate-threshold", "_sample_rate from the OTEP 235 threshold of the tracestate's ot member "
    "(" + SRC_SAMP + "; " + T_SAMP + " TestSamplingProbFromTracestate '50% sampling (th:8)' -> 0.5, "
-   "'100% sampling (th:0)' -> 1.0); the child without a tracestate gets no _sample_rate but weighs "
-   "as its root: " + W_SAMP + ": root and child count 2 each, the th:0 trace 1",
+   "'100% sampling (th:0)' -> 1.0; " + T_CONN + " TestSampleRateInjectedOnRoot 'th encoding 50%', "
+   "TestSamplingWeightFromTracestate: Hits 2 for th:8); the child without a tracestate gets no "
+   "_sample_rate but weighs as its root: " + W_SAMP + ": root and child count 2 each, the th:0 "
+   "trace 1",
    req([span("GET /a", SERVER, {}, tracestate="ot=th:8"),
         span("SELECT", CLIENT, {"db.system": "postgresql"}, sid="0000000000000002",
              parent="0000000000000001"),
@@ -891,7 +895,8 @@ fx("sample-rate-threshold", "_sample_rate from the OTEP 235 threshold of the tra
             {"metrics:_sample_rate": 1.0}], num=91, stats_hits=5)
 fx("sample-rate-p-value", "_sample_rate from the older power-of-two p value, 2^-p (" + SRC_SAMP + "; "
    + T_SAMP + " TestSamplingProbFromTracestate 'p-encoding 50% (p:1)' -> 0.5, 'p-encoding 6.25% "
-   "(p:4)' -> 0.0625, 'p-encoding 100% (p:0)' -> 1.0); " + W_SAMP + ": 2 + 16 + 1 hits",
+   "(p:4)' -> 0.0625, 'p-encoding 100% (p:0)' -> 1.0; " + T_CONN + " TestSampleRateInjectedOnRoot "
+   "'p encoding 50%', 'p encoding 6.25%'); " + W_SAMP + ": 2 + 16 + 1 hits",
    req([span("GET /a", SERVER, {}, tracestate="ot=p:1;r:1"),
         span("GET /b", SERVER, {}, trace=TRACE2, sid="0000000000000002",
              tracestate="dd=s:1,ot=p:4;r:4"),
@@ -930,6 +935,14 @@ fx("stats-computed", "a resource with _dd.stats_computed (a Datadog tracer in OT
                       rs([span("GET /b", SERVER, {}, trace=TRACE2, sid="0000000000000002")],
                          {"service.name": "shop"})]},
    num=95, stats_hits=1)
+fx("sample-rate-child-only", "a child's tracestate gives the child its _sample_rate (" + SRC_SAMP +
+   " sets it on every span it decodes one for) but not the trace's weight, which is the root's ("
+   + T_CONN + " TestSampleRateIgnoresNonRootTracestate; " + W_SAMP + "): root and child count 1 "
+   "each",
+   req([span("GET /a", SERVER, {}),
+        span("SELECT", CLIENT, {"db.system": "postgresql"}, sid="0000000000000002",
+             parent="0000000000000001", tracestate="ot=th:8")]),
+   datadog=[{"metrics:_sample_rate": None}, {"metrics:_sample_rate": 0.5}], num=97, stats_hits=2)
 
 # ---- span links in the span's own field ----
 fx("span-links-field", "links also in Span.spanLinks (DataDog/datadog-agent pkg/proto/datadog/trace/"
