@@ -611,4 +611,14 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
             prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_records_total", l, 1, v[k]);
         }
     }
+    if (p->ecs != NULL) {
+        uint64_t ok, failed;
+        ecs_meta_counts(p->ecs, &ok, &failed);
+        prom_family(w, "otel2dd_ecs_metadata_reads_total", PROM_COUNTER,
+                    "Reads of the ECS task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4), "
+                    "per result: ok, or failed (slow, down, not a task document, over 1 MiB).");
+        struct prom_label lo[] = {{"result", "ok"}}, lf[] = {{"result", "failed"}};
+        prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lo, 1, ok);
+        prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lf, 1, failed);
+    }
 }

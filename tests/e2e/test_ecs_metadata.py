@@ -211,6 +211,9 @@ class EcsMetadata(IntakeTestCase):
             self.assertIn("ecs_container_name:app", ev["tags"])
             self.assertTrue(any(p.endswith("/v4/abc/task") for p in md.paths))
             self.assertTrue(any(p.endswith("/v4/abc") for p in md.paths))
+            text = o.scrape()
+            self.assertIn('otel2dd_ecs_metadata_reads_total{result="ok"} 1', text)
+            self.assertIn('otel2dd_ecs_metadata_reads_total{result="failed"} 0', text)
         # stats, flushed at stop: the container's tags in its payload key, no hostname
         g = [g for g in self.intake.groups() if g["Service"] == "shop"]
         self.assertTrue(g, "no stats for shop")
@@ -243,6 +246,7 @@ class EcsMetadata(IntakeTestCase):
                 lambda l: l.get("msg", "").startswith("ECS task metadata unavailable"), 15)
             self.assertIn(reason_part, line["reason"])
             self.assertEqual(self.health(o), 200)
+            self.assertIn('otel2dd_ecs_metadata_reads_total{result="ok"} 0', o.scrape())
             got = self.send(o, [({"service.name": "shop", "container.id": APP_CID},
                                  [("GET /items", {})])])
             span = list(got.values())[0]
