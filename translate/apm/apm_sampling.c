@@ -186,10 +186,11 @@ static int th_probability(struct span_s v, double *out)
     return 1;
 }
 
-/* strconv.ParseUint(v, 10, 64) for the p value; -1 when it does not parse. */
+/* strconv.ParseUint(v, 10, 64) for the p value: -1 when it does not parse; any value from 63
+ * up, an overflow included (an error in Go), gives no probability, so it saturates there. */
 static int64_t parse_p(struct span_s v)
 {
-    if (v.n == 0 || v.n > 19) {
+    if (v.n == 0) {
         return -1;
     }
     int64_t p = 0;
@@ -198,6 +199,9 @@ static int64_t parse_p(struct span_s v)
             return -1;
         }
         p = p * 10 + (v.p[i] - '0');
+        if (p > P_NOT_SAMPLED) {
+            p = P_NOT_SAMPLED + 1;
+        }
     }
     return p;
 }
