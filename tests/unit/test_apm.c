@@ -404,6 +404,8 @@ static void test_sample_rate_from_tracestate(void **state)
         {" ot=th:8\t", 1, 0.5},
         /* p: first one decides; 63 is "not sampled"; not decimal gives nothing */
         {"ot=p:63", 0, 0},
+        {"ot=p:99999999999999999999999", 0, 0}, /* past uint64: an error in Go */
+        {"ot=p:0001", 1, 0.5},
         {"ot=p:62", 1, 1.0 / 4611686018427387904.0},
         {"ot=p:x;p:1", 0, 0},
         {"ot=p:2;p:1", 1, 0.25},
