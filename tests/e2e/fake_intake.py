@@ -270,6 +270,7 @@ class FakeIntake:
         ap.ParseFromString(body)
         spans = []
         for tp in ap.tracerPayloads:
+            ptags = dict(tp.tags)
             for chunk in tp.chunks:
                 for s in chunk.spans:
                     spans.append({
@@ -279,7 +280,7 @@ class FakeIntake:
                         "duration": s.duration, "meta": dict(s.meta),
                         "metrics": dict(s.metrics), "language": tp.languageName,
                         "env": tp.env, "hostname": tp.hostname, "priority": chunk.priority,
-                        "payload_tags": dict(tp.tags), "container_id": tp.containerID,
+                        "payload_tags": ptags, "container_id": tp.containerID,
                         "span_links": [{"trace_id": l.traceID, "trace_id_high": l.traceID_high,
                                         "span_id": l.spanID, "attributes": dict(l.attributes),
                                         "tracestate": l.tracestate, "flags": l.flags}
