@@ -7,10 +7,12 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "datadog.h"
 #include "datadog_metrics.h"
+#include "ecs_meta.h"
 #include "exporter.h"
 #include "http_client.h"
 #include "llmobs_exporter.h"
@@ -27,6 +29,7 @@ struct pipeline {
     struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
     int n_exporters;
     struct http_client *http; /* shared by the Datadog exporters */
+    struct ecs_meta *ecs;     /* the ECS task's metadata reader, NULL outside ECS */
     int forwards_metrics;     /* an exporter sends metrics somewhere */
     atomic_int stopping;
 };
@@ -96,11 +99,22 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
      * it. Without a key, the debug exporter shows what would be sent. */
     if (cfg->datadog.enabled) {
         rv = http_client_new(&p->http, NULL);
+        /* In an ECS task, its metadata is read in the background (never waited for) and its
+         * tags join the spans' and the LLM Obs events'. */
+        const char *ecs_uri = getenv("ECS_CONTAINER_METADATA_URI_V4");
+        if (rv == O2D_OK && ecs_uri != NULL && ecs_uri[0] != '\0') {
+            struct ecs_meta_config ec = {.base_uri = ecs_uri};
+            if (ecs_meta_start(&p->ecs, &ec) != O2D_OK) {
+                o2d_logf(O2D_LOG_WARN, "ECS_CONTAINER_METADATA_URI_V4 is not an http:// URL or "
+                                       "no thread could read it: no ECS task tags");
+            }
+        }
         /* DD_TRACE_ENABLED=false, as in ddtrace: no APM traces and no stats; spans are still
          * received, and LLM spans still reach LLM Observability. */
         if (rv == O2D_OK && cfg->datadog.traces_enabled) {
             rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
+                datadog_exporter_set_ecs(p->exporters[p->n_exporters], p->ecs);
                 p->n_exporters++;
             }
         } else if (rv == O2D_OK) {
@@ -112,6 +126,7 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         if (rv == O2D_OK && cfg->datadog.llmobs.enabled) {
             rv = llmobs_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
+                llmobs_exporter_set_ecs(p->exporters[p->n_exporters], p->ecs);
                 p->n_exporters++;
             }
         }
@@ -296,6 +311,7 @@ void pipeline_free(struct pipeline *p)
             e->type->destroy(e);
         }
     }
+    ecs_meta_stop(p->ecs); /* after the exporters, which borrow it */
     o2d_free(p);
 }
 
@@ -615,5 +631,15 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
             struct prom_label l[] = {{"outcome", outcomes[k]}};
             prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_records_total", l, 1, v[k]);
         }
+    }
+    if (p->ecs != NULL) {
+        uint64_t ok, failed;
+        ecs_meta_counts(p->ecs, &ok, &failed);
+        prom_family(w, "otel2dd_ecs_metadata_reads_total", PROM_COUNTER,
+                    "Reads of the ECS task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4), "
+                    "per result: ok, or failed (slow, down, not a task document, over 1 MiB).");
+        struct prom_label lo[] = {{"result", "ok"}}, lf[] = {{"result", "failed"}};
+        prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lo, 1, ok);
+        prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lf, 1, failed);
     }
 }

@@ -534,7 +534,9 @@ int translate_main(int argc, char **argv)
         rv = stats_concentrator_new(&sc, &scfg);
     }
     for (size_t i = 0; rv == O2D_OK && i < res.n_payloads; i++) {
-        rv = stats_add_payload(sc, res.payloads[i]);
+        if (!res.client_computed_stats[i]) {
+            rv = stats_add_payload(sc, res.payloads[i]);
+        }
     }
     struct stats_out so = {&out, 0};
     if (rv == O2D_OK) {
