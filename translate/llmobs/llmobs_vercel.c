@@ -217,6 +217,13 @@ static void add_int(struct rw *r, const char *key, long long n)
     kv->value->int_value = n;
 }
 
+/* key = the span's own value v, as it is (not copied: the copy borrows the span). */
+static void add_same(struct rw *r, const char *key, const OtlpAnyValue *v)
+{
+    OtlpKeyValue *kv = slot(r, key);
+    *kv->value = *v;
+}
+
 /* A token count: an integer, a whole double or decimal digits; 0 when absent or not one. */
 static int count_of(const OtlpAnyValue *v, long long *out)
 {
@@ -447,6 +454,11 @@ static void workflow_input(struct rw *r)
 {
     json_t *p = parsed(r, V_PROMPT);
     if (p == NULL) {
+        if (r->a[V_PROMPT] != NULL) {
+            /* not JSON: the text as it is is better than nothing */
+            llmobs_error(r->c, "otel_warning_input_malformed");
+            add_same(r, "input.value", r->a[V_PROMPT]);
+        }
         return;
     }
     json_t *text = NULL;
@@ -591,8 +603,10 @@ static void llm_messages(struct rw *r)
         }
         add_json(r, "gen_ai.input.messages", msgs);
         json_decref(msgs);
-    } else if (in != NULL) {
+    } else if (r->a[V_PROMPT_MESSAGES] != NULL) {
+        /* not a JSON array: its text as the input value */
         llmobs_error(r->c, "otel_warning_input_malformed");
+        add_same(r, "input.value", r->a[V_PROMPT_MESSAGES]);
     }
     json_decref(in);
 
@@ -960,17 +974,16 @@ int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_k
         if (name != NULL && name[0] != '\0' && strspn(name, "0123456789") != strlen(name)) {
             add_text(&r, "gen_ai.tool.name", name, strlen(name));
         }
-        if (r.a[V_TOOL_ID] != NULL) {
-            OtlpKeyValue *kv = slot(&r, "gen_ai.tool.call.id");
-            *kv->value = *r.a[V_TOOL_ID];
-        }
-        if (r.a[V_TOOL_ARGS] != NULL) {
-            OtlpKeyValue *kv = slot(&r, "gen_ai.tool.call.arguments");
-            *kv->value = *r.a[V_TOOL_ARGS];
-        }
-        if (r.a[V_TOOL_RESULT] != NULL) {
-            OtlpKeyValue *kv = slot(&r, "gen_ai.tool.call.result");
-            *kv->value = *r.a[V_TOOL_RESULT];
+        static const struct {
+            enum vkey from;
+            const char *to;
+        } tool[] = {{V_TOOL_ID, "gen_ai.tool.call.id"},
+                    {V_TOOL_ARGS, "gen_ai.tool.call.arguments"},
+                    {V_TOOL_RESULT, "gen_ai.tool.call.result"}};
+        for (size_t i = 0; i < sizeof(tool) / sizeof(tool[0]); i++) {
+            if (r.a[tool[i].from] != NULL) {
+                add_same(&r, tool[i].to, r.a[tool[i].from]);
+            }
         }
         metadata(&r, 0);
         break;
@@ -983,8 +996,7 @@ int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_k
             workflow_input(&r);
             const OtlpAnyValue *o = r.a[object ? V_RESPONSE_OBJECT : V_RESPONSE_TEXT];
             if (o != NULL) {
-                OtlpKeyValue *kv = slot(&r, "output.value");
-                *kv->value = *o;
+                add_same(&r, "output.value", o);
             }
         }
         if (object) {
