@@ -813,14 +813,15 @@ static int model_metadata_key(const char *snake)
 }
 
 /* metadata: ai.settings.* that are not model parameters (workflows only; the llm span's
- * model parameters come from gen_ai.request.*), then ai.telemetry.metadata.*; the session
- * id, when the metadata names one. */
-static void metadata(struct rw *r, int settings)
+ * model parameters come from gen_ai.request.*), then ai.telemetry.metadata.*, then for
+ * generateObject / streamObject `schema`, the parsed ai.schema; the session id, when the
+ * metadata names one. */
+static void metadata(struct rw *r, int settings, int schema)
 {
     static const char set_p[] = "ai.settings.", md_p[] = "ai.telemetry.metadata.";
-    json_t *md = NULL;
+    json_t *md = obj(r);
     const char *session = NULL;
-    for (size_t i = 0; i < r->s->n_attributes && !r->c->nomem; i++) {
+    for (size_t i = 0; md != NULL && i < r->s->n_attributes && !r->c->nomem; i++) {
         const OtlpKeyValue *kv = r->s->attributes[i];
         const char *k = kv->key, *name = NULL;
         if (k[0] != 'a' || strncmp(k, "ai.", 3) != 0) {
@@ -851,30 +852,17 @@ static void metadata(struct rw *r, int settings)
         if (name == NULL || name[0] == '\0') {
             continue;
         }
-        if (md == NULL && (md = obj(r)) == NULL) {
-            return;
-        }
         llmobs_set(r->c, md, name, llmobs_anyvalue(r->c, kv->value, 0));
+    }
+    if (schema) {
+        llmobs_set(r->c, md, "schema", parsed(r, V_SCHEMA));
     }
     if (session != NULL && session[0] != '\0') {
         add_text(r, "session.id", session, strlen(session));
     }
-    if (md != NULL && json_object_size(md) > 0) {
+    if (json_object_size(md) > 0) {
         add_json(r, "_dd.ml_obs.metadata", md);
     }
-    json_decref(md);
-}
-
-/* generateObject / streamObject: metadata.schema, the parsed ai.schema. */
-static void schema_metadata(struct rw *r)
-{
-    json_t *schema = parsed(r, V_SCHEMA);
-    if (schema == NULL) {
-        return;
-    }
-    json_t *md = obj(r);
-    llmobs_set(r->c, md, "schema", schema);
-    add_json(r, "_dd.ml_obs.metadata", md);
     json_decref(md);
 }
 
@@ -950,7 +938,7 @@ int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_k
         llm_messages(&r);
         tool_definitions(&r);
         usage(&r);
-        metadata(&r, 0);
+        metadata(&r, 0, 0);
         break;
     case LLMOBS_EMBEDDING:
         provider(&r);
@@ -966,7 +954,7 @@ int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_k
                 add_int(&r, "gen_ai.usage.total_tokens", tokens);
             }
         }
-        metadata(&r, 0);
+        metadata(&r, 0, 0);
         break;
     case LLMOBS_TOOL: {
         /* Older SDKs named a tool by its index in the tools list: no name then. */
@@ -985,7 +973,7 @@ int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_k
                 add_same(&r, tool[i].to, r.a[tool[i].from]);
             }
         }
-        metadata(&r, 0);
+        metadata(&r, 0, 0);
         break;
     }
     default: /* the outer workflow spans */
@@ -999,10 +987,7 @@ int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_k
                 add_same(&r, "output.value", o);
             }
         }
-        if (object) {
-            schema_metadata(&r);
-        }
-        metadata(&r, 1);
+        metadata(&r, 1, object);
         break;
     }
     size_t name_at = name_of(&r, op);
