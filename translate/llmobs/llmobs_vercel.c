@@ -36,7 +36,7 @@
 #define INT_CASE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
 #define DBL_CASE OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE
 
-/* More than the attributes one span ever gets from this file (15). */
+/* More than the attributes one span ever gets from this file (13, an llm span). */
 #define VERCEL_MAX_ATTRS 24
 
 static const struct {
