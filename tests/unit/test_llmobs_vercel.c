@@ -1,7 +1,8 @@
 /*
  * test_llmobs_vercel.c: llmobs_vercel.c beyond what the goldens show (tests/data/llmobs/1xx-
  * vercel-*.json): the operation table, that the Vercel convention wins over the gen_ai
- * markers its model spans also carry and gives way for operations it does not map, that the
+ * markers its model spans also carry and gives way for operations it does not map, the
+ * provider read from ai.model.provider (and Bedrock's model id), that the
  * span given to the build is left as it was, and that every allocation failure while a
  * Vercel span is re-read is reported as NOMEM and leaks nothing (run under ASan), with a
  * fresh builder and with a reused one.
@@ -167,6 +168,47 @@ static void test_span_untouched(void **state)
     o2d_arena_cleanup(&a);
 }
 
+/* The provider is the first part of ai.model.provider (dd-trace-js parseModelProvider). */
+static void test_provider(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *provider, *model, *want;
+    } t[] = {
+        {"openai.responses", "gpt-4.1", "openai"},
+        {"openai.chat", "gpt-4o", "openai"},
+        {"azure-openai.chat", "gpt-4o", "azure-openai"},
+        {"google.generative-ai", "gemini-2.0-flash", "google"},
+        {"amazon-bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "anthropic"},
+        {"amazon-bedrock", "eu.meta.llama3-2-1b-instruct-v1:0", "meta"},
+        {"amazon-bedrock", "titan", "amazon-bedrock"},
+        {"Mistral", "m", "mistral"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        struct tspan ts;
+        tspan_init(&ts, "ai.generateText.doGenerate", "ai.operationId",
+                   "ai.generateText.doGenerate", "ai.model.provider", t[i].provider, "ai.model.id",
+                   t[i].model, NULL);
+        struct llmobs_span *sp = NULL;
+        assert_int_equal(llmobs_span_build(NULL, NULL, &ts.s, LLMOBS_LLM, NULL, &sp), O2D_OK);
+        struct o2d_buf b;
+        o2d_buf_init(&b, 1u << 20);
+        assert_int_equal(llmobs_span_write(sp, "0123456789abcdef0123456789abcdef", 0, 5000000, &b),
+                         O2D_OK);
+        json_t *j = json_loadb((const char *)b.data, b.len, 0, NULL);
+        json_t *meta = json_object_get(j, "meta");
+        const char *got = json_string_value(json_object_get(meta, "model_provider"));
+        if (got == NULL || strcmp(got, t[i].want) != 0) {
+            fail_msg("%s / %s: provider %s, want %s", t[i].provider, t[i].model,
+                     got != NULL ? got : "(none)", t[i].want);
+        }
+        assert_string_equal(json_string_value(json_object_get(meta, "model_name")), t[i].model);
+        json_decref(j);
+        o2d_buf_cleanup(&b);
+        llmobs_span_free(sp);
+    }
+}
+
 static const char *const fixtures[] = {
     "101-vercel-v6-generate-text-tool-round.json",     "103-vercel-v6-embed-many.json",
     "106-vercel-v4-generate-text-tool-round.json",     "107-vercel-v4-generate-object.json",
@@ -226,9 +268,8 @@ int main(void)
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
     json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_operation_table),
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_span_untouched),
+        cmocka_unit_test(test_operation_table), cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_span_untouched),  cmocka_unit_test(test_provider),
         cmocka_unit_test(test_failmalloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
