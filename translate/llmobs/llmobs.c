@@ -334,6 +334,7 @@ enum akey {
     K_U_REASONING,
     K_U_REASONING_OLD,
     K_OI_REASONING,
+    K_VERCEL_OP,
     K__COUNT
 };
 
@@ -408,6 +409,7 @@ static const struct {
     KT("gen_ai.usage.reasoning.output_tokens", K_U_REASONING),
     KT("gen_ai.usage.reasoning_tokens", K_U_REASONING_OLD),
     KT("llm.token_count.completion_details.reasoning", K_OI_REASONING),
+    KT("ai.operationId", K_VERCEL_OP), /* llmobs_vercel.c */
 };
 #undef KT
 
@@ -468,6 +470,7 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
         const char *k = kv[i]->key;
         switch (k[0]) {
         case '_':
+        case 'a':
         case 'e':
         case 'g':
         case 'i':
@@ -2033,11 +2036,15 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
         goto out;
     }
     build_reset(b, sp);
+    index_attrs(&b->ix, s->attributes, s->n_attributes);
     /* Vercel AI SDK spans are read as the OTel GenAI span they amount to. */
-    if (llmobs_vercel_rewrite(&b->c, s, kind, &vercel)) {
-        s = llmobs_vercel_span(vercel);
-    } else if (b->c.nomem) {
-        goto out;
+    if (b->ix.v[K_VERCEL_OP] != NULL) {
+        if (llmobs_vercel_rewrite(&b->c, s, kind, &vercel)) {
+            s = llmobs_vercel_span(vercel);
+            index_attrs(&b->ix, s->attributes, s->n_attributes);
+        } else if (b->c.nomem) {
+            goto out;
+        }
     }
     b->sp = sp;
     b->s = s;
@@ -2056,7 +2063,6 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     sp->ids.parent_is_remote =
         (s->flags &
          OPENTELEMETRY__PROTO__TRACE__V1__SPAN_FLAGS__SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK) != 0;
-    index_attrs(&b->ix, s->attributes, s->n_attributes);
     llmobs_check(c, o2d_buf_reserve(&b->main, 1024));
 
     /* name: the tool's name for tools (gen_ai.tool.name, OpenInference tool.name), OpenLLMetry's
