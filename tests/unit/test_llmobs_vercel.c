@@ -2,7 +2,8 @@
  * test_llmobs_vercel.c: llmobs_vercel.c beyond what the goldens show (tests/data/llmobs/1xx-
  * vercel-*.json): the operation table, that the Vercel convention wins over the gen_ai
  * markers its model spans also carry and gives way for operations it does not map, the
- * provider read from ai.model.provider (and Bedrock's model id), that the
+ * provider read from ai.model.provider (and Bedrock's model id), the LLM Obs parents the
+ * trace buffer gives the spans of a v6 and a v7 call, that the
  * span given to the build is left as it was, and that every allocation failure while a
  * Vercel span is re-read is reported as NOMEM and leaks nothing (run under ASan), with a
  * fresh builder and with a reused one.
@@ -18,6 +19,7 @@
 #include <jansson.h>
 
 #include "llmobs.h"
+#include "llmobs_buffer.h"
 #include "llmobs_int.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
@@ -263,6 +265,143 @@ static void test_failmalloc(void **state)
     o2d_arena_cleanup(&a);
 }
 
+struct events {
+    json_t *by_span; /* span_id -> event */
+};
+
+static int collect(void *ctx, const uint8_t *json, size_t len)
+{
+    struct events *ev = ctx;
+    json_t *e = json_loadb((const char *)json, len, 0, NULL);
+    assert_non_null(e);
+    json_object_set_new(ev->by_span, json_string_value(json_object_get(e, "span_id")), e);
+    return O2D_OK;
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* Every span of a fixture through the trace buffer, as the exporter adds them (the app's own
+ * root span, not LLM Obs, too); the events by span id. */
+static json_t *through_buffer(struct o2d_arena *a, const char *fixture)
+{
+    const OtlpTraceReq *tr = fixture_spans(a, fixture);
+    struct llmobs_buffer_config cfg = {.deadline_ns = 10000000000LL,
+                                       .max_spans = 1000,
+                                       .max_bytes = 1u << 24,
+                                       .max_event_size = 5000000};
+    struct llmobs_buffer *b = NULL;
+    assert_int_equal(llmobs_buffer_new(&b, &cfg), O2D_OK);
+    for (size_t r = 0; r < tr->n_resource_spans; r++) {
+        const OtlpResourceSpans *rs = tr->resource_spans[r];
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            for (size_t i = 0; i < rs->scope_spans[j]->n_spans; i++) {
+                const OtlpSpan *s = rs->scope_spans[j]->spans[i];
+                enum llmobs_kind kind = llmobs_classify(s);
+                struct llmobs_span *sp = NULL;
+                if (kind != LLMOBS_NONE) {
+                    assert_int_equal(llmobs_span_build(rs->resource, rs->scope_spans[j]->scope, s,
+                                                       kind, NULL, &sp),
+                                     O2D_OK);
+                }
+                struct llmobs_ids ids = {.span_id = be64(s->span_id.data)};
+                memcpy(ids.trace_id, s->trace_id.data, 16);
+                if (s->parent_span_id.len == 8) {
+                    ids.parent_span_id = be64(s->parent_span_id.data);
+                }
+                if (sp == NULL) {
+                    assert_int_equal(llmobs_buffer_note_trace(b, ids.trace_id, 1), O2D_OK);
+                }
+                assert_int_equal(llmobs_buffer_add_span(b, &ids, sp, 1), O2D_OK);
+            }
+        }
+    }
+    struct events ev = {json_object()};
+    assert_int_equal(llmobs_buffer_poll(b, 2, 1, collect, &ev), O2D_OK);
+    llmobs_buffer_free(b);
+    return ev.by_span;
+}
+
+static const char *field(json_t *e, const char *k)
+{
+    return json_string_value(json_object_get(e, k));
+}
+
+static const char *kind_of(json_t *e)
+{
+    return field(json_object_get(json_object_get(e, "meta"), "span"), "kind");
+}
+
+/* The outer span is the LLM Obs parent of the model and tool calls in it (v6), and v7's agent
+ * of its steps, each step of its chat and tool spans; one LLM Obs trace. */
+static void test_parents(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 16u << 20);
+    json_t *v6 = through_buffer(&a, "101-vercel-v6-generate-text-tool-round.json");
+    assert_int_equal(json_object_size(v6), 4);
+    const char *k, *wf = NULL, *tid = NULL;
+    json_t *e;
+    json_object_foreach(v6, k, e)
+    {
+        if (strcmp(kind_of(e), "workflow") == 0) {
+            wf = k;
+            assert_string_equal(field(e, "parent_id"), "undefined");
+            tid = field(e, "trace_id");
+        }
+    }
+    assert_non_null(wf);
+    int llm = 0, tool = 0;
+    json_object_foreach(v6, k, e)
+    {
+        llm += strcmp(kind_of(e), "llm") == 0;
+        tool += strcmp(kind_of(e), "tool") == 0;
+        if (e != json_object_get(v6, wf)) {
+            assert_string_equal(field(e, "parent_id"), wf);
+        }
+        assert_string_equal(field(e, "trace_id"), tid);
+    }
+    assert_int_equal(llm, 2);
+    assert_int_equal(tool, 1);
+
+    json_t *v7 = through_buffer(&a, "104-vercel-v7-otel-agent-tool-round.json");
+    assert_int_equal(json_object_size(v7), 6);
+    const char *agent = NULL;
+    json_object_foreach(v7, k, e)
+    {
+        if (strcmp(kind_of(e), "agent") == 0) {
+            agent = k;
+            assert_string_equal(field(e, "parent_id"), "undefined");
+        }
+    }
+    assert_non_null(agent);
+    int steps = 0, under_steps = 0;
+    json_object_foreach(v7, k, e)
+    {
+        json_t *parent = json_object_get(v7, field(e, "parent_id"));
+        if (strcmp(kind_of(e), "workflow") == 0) {
+            steps++;
+            assert_string_equal(field(e, "parent_id"), agent);
+        } else if (e != json_object_get(v7, agent)) {
+            assert_non_null(parent);
+            assert_string_equal(kind_of(parent), "workflow");
+            under_steps++;
+        }
+    }
+    assert_int_equal(steps, 2);
+    assert_int_equal(under_steps, 3); /* two chat, one execute_tool */
+    json_decref(v6);
+    json_decref(v7);
+    o2d_arena_cleanup(&a);
+}
+
 int main(void)
 {
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
@@ -270,7 +409,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_operation_table), cmocka_unit_test(test_classify),
         cmocka_unit_test(test_span_untouched),  cmocka_unit_test(test_provider),
-        cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_failmalloc),      cmocka_unit_test(test_parents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
