@@ -399,11 +399,14 @@ void redact_rules_describe(const struct redact_rules *r, void (*line)(void *ctx,
     }
     for (size_t i = 0; i < r->n_pats; i++) {
         const struct redact_pattern *p = &r->pats[i];
-        snprintf(b, sizeof(b), "%s -> %s: %.480s", p->name,
-                 r->hash == REDACT_HASH_NONE ? p->replace
-                 : p->builtin                ? "[REDACTED:name:<hmac hex>]"
-                                             : "<hmac hex>",
-                 p->source);
+        if (r->hash == REDACT_HASH_NONE) {
+            snprintf(b, sizeof(b), "%s -> %s: %.480s", p->name, p->replace, p->source);
+        } else if (p->builtin) {
+            snprintf(b, sizeof(b), "%s -> [REDACTED:%s:<hmac hex>]: %.480s", p->name, p->name,
+                     p->source);
+        } else {
+            snprintf(b, sizeof(b), "%s -> <hmac hex>: %.480s", p->name, p->source);
+        }
         line(ctx, b);
     }
     snprintf(b, sizeof(b), "hash: %s; summary: %s; message contents: %s; match limit: %u",
