@@ -7,7 +7,8 @@
  * whose limit is sometimes tight, then redacted in place. Checks: redact_request answers
  * O2D_OK or an out-of-memory status; after OK the request still packs as protobuf (every
  * array and string it rewrote is consistent), and with fail-closed keys no attribute is left
- * but the processor's own redaction.* ones. One input in four runs with allocation failures
+ * but the processor's own redaction.* ones (a client's own "redaction.x" may pass only when
+ * it is one of those names). One input in four runs with allocation failures
  * injected. Checks end in abort(), which libFuzzer reports.
  */
 #include <stddef.h>

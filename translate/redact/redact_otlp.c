@@ -51,6 +51,30 @@ static int in_list(const char (*list)[256], size_t n, const char *key)
     return 0;
 }
 
+/* The processor's own summary attributes pass the allow list (Collector makeAllowList), so
+ * that a second pass, or a second collector, keeps them. */
+static int is_summary_key(const char *key)
+{
+    static const char *const names[] = {
+        "redaction.redacted.keys",       "redaction.redacted.count",
+        "redaction.masked.keys",         "redaction.masked.count",
+        "redaction.allowed.keys",        "redaction.allowed.count",
+        "redaction.ignored.count",       "redaction.body.redacted.keys",
+        "redaction.body.redacted.count", "redaction.body.masked.keys",
+        "redaction.body.masked.count",   "redaction.body.allowed.keys",
+        "redaction.body.allowed.count",  "redaction.body.ignored.count",
+    };
+    if (strncmp(key, "redaction.", 10) != 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(key, names[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int key_blocked(struct redact_run *run, const char *key)
 {
     const struct redact_rules *r = run->r;
@@ -162,7 +186,7 @@ static int process_map(struct redact_run *run, OtlpKeyValue **kvs, size_t *n, in
             continue;
         }
         if (!r->allow_all_keys && !in_list(r->allowed_keys, r->n_allowed_keys, key) &&
-            strncmp(key, "redaction.", 10) != 0) {
+            !is_summary_key(key)) {
             if ((rv = note(run, &t->redacted, &t->n_redacted, *n, key)) != O2D_OK) {
                 return rv;
             }
