@@ -9,17 +9,20 @@
  * Luhn check (ISO/IEC 7812-1) and start like a card of a major network; the provider key
  * shapes follow their issuers' documented prefixes (AWS access key ids "AKIA"/"ASIA" plus
  * 16 characters: AWS IAM "Understanding unique ID prefixes"; OpenAI "sk-", "sk-proj-";
- * Anthropic "sk-ant-"; Google "AIza" plus 35 characters). Every pattern names a byte string
- * all its matches hold, looked for with memmem before PCRE2 runs, which is what keeps the
- * common value (no '@', no digits run) cheap.
+ * Anthropic "sk-ant-"; Google "AIza" plus 35 characters). Every built-in names the byte
+ * classes all its matches hold ('@' and '.', a digit, ...), found for all patterns in one
+ * pass over a value, and some a needle (memmem): PCRE2 runs only where a match is possible,
+ * which is what keeps the common value cheap.
  *
  * PCRE2 limits: a match limit (backtracking steps) and a depth limit for the interpreter,
  * a bounded JIT stack for the JIT. A match that hits one fails closed: the whole value is
  * replaced and counted under the pattern's name.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -36,6 +39,18 @@
 
 static int check_card(const char *s, size_t len);
 
+/* Byte classes a value holds, found in one pass over it (value_classes): a pattern runs
+ * only on values that hold every class it needs, and its needle, if any. */
+enum {
+    C_AT = 1,
+    C_DIGIT = 2,
+    C_DOT = 4,
+    C_COLON = 8,
+    C_UPPER_A = 16,
+    C_S = 32,
+    C_B = 64,
+};
+
 /* The built-ins, in the order they run. \b on both sides keeps matches whole tokens. */
 struct builtin {
     const char *name;
@@ -43,31 +58,36 @@ struct builtin {
     const char *needle;
     int needle_ci;
     int (*check)(const char *s, size_t len);
+    unsigned classes;
 };
 
 /* clang-format off */
 static const struct builtin builtins[] = {
     /* Provider keys first: they are the most specific, and a bearer token may hold one. */
-    {"anthropic_api_key", "\\bsk-ant-[A-Za-z0-9]{2,8}-[A-Za-z0-9_\\-]{20,}", "sk-ant-", 0, NULL},
+    {"anthropic_api_key", "\\bsk-ant-[A-Za-z0-9]{2,8}-[A-Za-z0-9_\\-]{20,}", "sk-ant-", 0, NULL,
+     C_S},
     {"openai_api_key",
-     "\\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}", "sk-", 0, NULL},
-    {"google_api_key", "\\bAIza[0-9A-Za-z_\\-]{35}(?![0-9A-Za-z_\\-])", "AIza", 0, NULL},
+     "\\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}", "sk-", 0, NULL, C_S},
+    {"google_api_key", "\\bAIza[0-9A-Za-z_\\-]{35}(?![0-9A-Za-z_\\-])", "AIza", 0, NULL,
+     C_UPPER_A},
     {"aws_access_key",
-     "\\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\\b", "A", 0,
-     NULL},
+     "\\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\\b", NULL, 0,
+     NULL, C_UPPER_A},
     {"bearer_token", "\\b[Bb][Ee][Aa][Rr][Ee][Rr][ \\t]+[A-Za-z0-9\\-._~+/]{16,}=*", "bearer", 1,
-     NULL},
+     NULL, C_B},
     /* Local part, '@', a domain of labels, an alphabetic top-level domain that is not a file
      * extension (icon@2x.png and the like in code are not addresses). */
     {"email",
      "(?<![A-Za-z0-9._%+\\-])[A-Za-z0-9._%+\\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}"
      "[A-Za-z0-9])?\\.)+(?!(?:png|jpe?g|gif|svg|webp|ico|js|mjs|ts|css|json|map)\\b)"
-     "[A-Za-z]{2,24}\\b", "@", 0, NULL},
+     "[A-Za-z]{2,24}\\b", NULL, 0, NULL, C_AT | C_DOT},
     /* 13 to 19 digits, single blanks or dashes between them; Luhn and issuer checked. */
-    {"credit_card", "(?<![0-9])[0-9](?:[ \\-]?[0-9]){12,18}(?![0-9])", NULL, 0, check_card},
+    {"credit_card", "(?<![0-9])[0-9](?:[ \\-]?[0-9]){12,18}(?![0-9])", NULL, 0, check_card,
+     C_DIGIT},
     {"ipv4",
      "(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}"
-     "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?![0-9]|\\.[0-9])", ".", 0, NULL},
+     "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?![0-9]|\\.[0-9])", NULL, 0, NULL,
+     C_DIGIT | C_DOT},
     {"ipv6",
      "(?<![:0-9A-Za-z])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
      "|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?![0-9A-Za-z])"
@@ -77,10 +97,36 @@ static const struct builtin builtins[] = {
      "|(?:[0-9A-Fa-f]{1,4}:){1,3}(?::[0-9A-Fa-f]{1,4}){1,4}"
      "|(?:[0-9A-Fa-f]{1,4}:){1,2}(?::[0-9A-Fa-f]{1,4}){1,5}"
      "|[0-9A-Fa-f]{1,4}:(?::[0-9A-Fa-f]{1,4}){1,6}"
-     "|::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})(?![:0-9A-Za-z])", ":", 0, NULL},
+     "|::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})(?![:0-9A-Za-z])", NULL, 0, NULL, C_COLON},
 };
 /* clang-format on */
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))
+
+static unsigned char byte_class[256];
+
+static void init_classes(void)
+{
+    byte_class['@'] = C_AT;
+    byte_class['.'] = C_DOT;
+    byte_class[':'] = C_COLON;
+    byte_class['A'] = C_UPPER_A;
+    byte_class['s'] = C_S;
+    byte_class['b'] = C_B;
+    byte_class['B'] = C_B;
+    for (int c = '0'; c <= '9'; c++) {
+        byte_class[c] = C_DIGIT;
+    }
+}
+
+/* The classes of every byte of s[0..len): one pass, whatever the number of patterns. */
+static unsigned value_classes(const char *s, size_t len)
+{
+    unsigned m = 0;
+    for (size_t i = 0; i < len; i++) {
+        m |= byte_class[(unsigned char)s[i]];
+    }
+    return m;
+}
 
 const char *redact_builtin_name(size_t i)
 {
@@ -210,6 +256,7 @@ static int add_builtin(struct redact_rules *r, const struct builtin *b, char *er
     p->check = b->check;
     p->needle = b->needle;
     p->needle_ci = b->needle_ci;
+    p->classes = b->classes;
     p->builtin = 1;
     r->n_pats++;
     return O2D_OK;
@@ -218,6 +265,8 @@ static int add_builtin(struct redact_rules *r, const struct builtin *b, char *er
 int redact_rules_new(struct redact_rules **out, const struct redact_config *c, char *err,
                      size_t errlen)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, init_classes);
     struct redact_rules *r = o2d_calloc(1, sizeof(*r));
     int rv = O2D_ERR_NOMEM;
     if (r == NULL) {
@@ -471,24 +520,18 @@ int redact_re_matches(struct redact_run *run, const pcre2_code *code, const char
     return match_at(run, code, s, len, 0) != 0;
 }
 
-static int has_needle(const struct redact_pattern *p, const char *s, size_t len)
+/* Whether p can match in s at all: its byte classes, then its needle. */
+static int may_match(const struct redact_pattern *p, unsigned classes, const char *s, size_t len)
 {
-    if (p->needle == NULL && p->check == NULL) {
-        return 1; /* blocked_values: no needle known */
+    if ((p->classes & classes) != p->classes) {
+        return 0;
     }
     if (p->needle == NULL) {
-        /* credit_card: digits at least */
-        for (size_t i = 0; i < len; i++) {
-            if (s[i] >= '0' && s[i] <= '9') {
-                return 1;
-            }
-        }
-        return 0;
+        return 1;
     }
     size_t nl = strlen(p->needle);
     if (!p->needle_ci) {
-        return nl == 1 ? memchr(s, p->needle[0], len) != NULL
-                       : memmem(s, len, p->needle, nl) != NULL;
+        return memmem(s, len, p->needle, nl) != NULL;
     }
     for (size_t i = 0; i + nl <= len; i++) {
         if ((s[i] | 0x20) == p->needle[0] && strncasecmp(s + i, p->needle, nl) == 0) {
@@ -531,9 +574,6 @@ static int apply_one(struct redact_run *run, const struct redact_pattern *p, con
                      size_t len, size_t *n)
 {
     *n = 0;
-    if (!has_needle(p, s, len)) {
-        return O2D_OK;
-    }
     size_t start = 0;
     size_t copied = 0;
     int rv = O2D_OK;
@@ -580,7 +620,11 @@ int redact_patterns(struct redact_run *run, const char *s, size_t len, const cha
     const struct redact_rules *r = run->r;
     *out = s;
     *changed = 0;
+    unsigned classes = value_classes(s, len);
     for (size_t i = 0; i < r->n_pats; i++) {
+        if (!may_match(&r->pats[i], classes, s, len)) {
+            continue;
+        }
         size_t n;
         int rv = apply_one(run, &r->pats[i], s, len, &n);
         if (rv != O2D_OK) {
@@ -596,6 +640,7 @@ int redact_patterns(struct redact_run *run, const char *s, size_t len, const cha
         }
         s = copy;
         len = run->buf.len;
+        classes = value_classes(s, len);
         *out = copy;
         *changed = 1;
     }

@@ -37,7 +37,8 @@ struct redact_pattern {
     int (*check)(const char *s, size_t len); /* a match counts only when this says 1 */
     const char *needle; /* every match holds this (case-insensitively when needle_ci) */
     int needle_ci;
-    int builtin; /* hashing wraps a built-in's digest in "[REDACTED:name:...]" */
+    unsigned classes; /* byte classes every match holds (redact.c C_*); 0: none known */
+    int builtin;      /* hashing wraps a built-in's digest in "[REDACTED:name:...]" */
 };
 
 struct redact_rules {
