@@ -49,6 +49,16 @@ enum {
     C_UPPER_A = 16,
     C_S = 32,
     C_B = 64,
+    C_K = 128,
+    C_DASH = 256,
+    C_Z = 512,
+};
+
+/* What one pass over a value finds: its byte classes, and how many digits, dots and colons
+ * it holds (a card number needs 13 digits, an IPv4 address 3 dots, an IPv6 one 2 colons). */
+struct value_scan {
+    unsigned classes;
+    size_t n[4]; /* [1] digits, [2] dots, [3] colons */
 };
 
 /* The built-ins, in the order they run. \b on both sides keeps matches whole tokens. */
@@ -59,35 +69,37 @@ struct builtin {
     int needle_ci;
     int (*check)(const char *s, size_t len);
     unsigned classes;
+    unsigned min_digits, min_dots, min_colons;
 };
 
 /* clang-format off */
 static const struct builtin builtins[] = {
     /* Provider keys first: they are the most specific, and a bearer token may hold one. */
     {"anthropic_api_key", "\\bsk-ant-[A-Za-z0-9]{2,8}-[A-Za-z0-9_\\-]{20,}", "sk-ant-", 0, NULL,
-     C_S},
+     C_S | C_K | C_DASH, 0, 0, 0},
     {"openai_api_key",
-     "\\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}", "sk-", 0, NULL, C_S},
+     "\\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\\-]{20,}", "sk-", 0, NULL,
+     C_S | C_K | C_DASH, 0, 0, 0},
     {"google_api_key", "\\bAIza[0-9A-Za-z_\\-]{35}(?![0-9A-Za-z_\\-])", "AIza", 0, NULL,
-     C_UPPER_A},
+     C_UPPER_A | C_Z, 0, 0, 0},
     {"aws_access_key",
      "\\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA|ASCA)[A-Z0-9]{16}\\b", NULL, 0,
-     NULL, C_UPPER_A},
+     NULL, C_UPPER_A, 0, 0, 0},
     {"bearer_token", "\\b[Bb][Ee][Aa][Rr][Ee][Rr][ \\t]+[A-Za-z0-9\\-._~+/]{16,}=*", "bearer", 1,
-     NULL, C_B},
+     NULL, C_B, 0, 0, 0},
     /* Local part, '@', a domain of labels, an alphabetic top-level domain that is not a file
      * extension (icon@2x.png and the like in code are not addresses). */
     {"email",
      "(?<![A-Za-z0-9._%+\\-])[A-Za-z0-9._%+\\-]{1,64}@(?:[A-Za-z0-9](?:[A-Za-z0-9\\-]{0,61}"
      "[A-Za-z0-9])?\\.)+(?!(?:png|jpe?g|gif|svg|webp|ico|js|mjs|ts|css|json|map)\\b)"
-     "[A-Za-z]{2,24}\\b", NULL, 0, NULL, C_AT | C_DOT},
+     "[A-Za-z]{2,24}\\b", NULL, 0, NULL, C_AT | C_DOT, 0, 1, 0},
     /* 13 to 19 digits, single blanks or dashes between them; Luhn and issuer checked. */
     {"credit_card", "(?<![0-9])[0-9](?:[ \\-]?[0-9]){12,18}(?![0-9])", NULL, 0, check_card,
-     C_DIGIT},
+     C_DIGIT, 13, 0, 0},
     {"ipv4",
      "(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}"
      "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?![0-9]|\\.[0-9])", NULL, 0, NULL,
-     C_DIGIT | C_DOT},
+     C_DIGIT | C_DOT, 4, 3, 0},
     {"ipv6",
      "(?<![:0-9A-Za-z])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
      "|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?![0-9A-Za-z])"
@@ -97,12 +109,14 @@ static const struct builtin builtins[] = {
      "|(?:[0-9A-Fa-f]{1,4}:){1,3}(?::[0-9A-Fa-f]{1,4}){1,4}"
      "|(?:[0-9A-Fa-f]{1,4}:){1,2}(?::[0-9A-Fa-f]{1,4}){1,5}"
      "|[0-9A-Fa-f]{1,4}:(?::[0-9A-Fa-f]{1,4}){1,6}"
-     "|::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})(?![:0-9A-Za-z])", NULL, 0, NULL, C_COLON},
+     "|::(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})(?![:0-9A-Za-z])", NULL, 0, NULL, C_COLON, 0, 0,
+     2},
 };
 /* clang-format on */
 #define N_BUILTINS (sizeof(builtins) / sizeof(builtins[0]))
 
-static unsigned char byte_class[256];
+static unsigned short byte_class[256];
+static unsigned char byte_kind[256]; /* 1 digit, 2 dot, 3 colon, else 0 */
 
 static void init_classes(void)
 {
@@ -113,19 +127,29 @@ static void init_classes(void)
     byte_class['s'] = C_S;
     byte_class['b'] = C_B;
     byte_class['B'] = C_B;
+    byte_class['k'] = C_K;
+    byte_class['-'] = C_DASH;
+    byte_class['z'] = C_Z;
     for (int c = '0'; c <= '9'; c++) {
         byte_class[c] = C_DIGIT;
+        byte_kind[c] = 1;
     }
+    byte_kind['.'] = 2;
+    byte_kind[':'] = 3;
 }
 
-/* The classes of every byte of s[0..len): one pass, whatever the number of patterns. */
-static unsigned value_classes(const char *s, size_t len)
+/* The classes and counts of s[0..len): one pass, whatever the number of patterns. */
+static void value_scan(const char *s, size_t len, struct value_scan *v)
 {
     unsigned m = 0;
+    size_t n[4] = {0, 0, 0, 0};
     for (size_t i = 0; i < len; i++) {
-        m |= byte_class[(unsigned char)s[i]];
+        unsigned char c = (unsigned char)s[i];
+        m |= byte_class[c];
+        n[byte_kind[c]]++;
     }
-    return m;
+    v->classes = m;
+    memcpy(v->n, n, sizeof(n));
 }
 
 const char *redact_builtin_name(size_t i)
@@ -257,6 +281,9 @@ static int add_builtin(struct redact_rules *r, const struct builtin *b, char *er
     p->needle = b->needle;
     p->needle_ci = b->needle_ci;
     p->classes = b->classes;
+    p->min_digits = b->min_digits;
+    p->min_dots = b->min_dots;
+    p->min_colons = b->min_colons;
     p->builtin = 1;
     r->n_pats++;
     return O2D_OK;
@@ -521,9 +548,11 @@ int redact_re_matches(struct redact_run *run, const pcre2_code *code, const char
 }
 
 /* Whether p can match in s at all: its byte classes, then its needle. */
-static int may_match(const struct redact_pattern *p, unsigned classes, const char *s, size_t len)
+static int may_match(const struct redact_pattern *p, const struct value_scan *v, const char *s,
+                     size_t len)
 {
-    if ((p->classes & classes) != p->classes) {
+    if ((p->classes & v->classes) != p->classes || v->n[1] < p->min_digits ||
+        v->n[2] < p->min_dots || v->n[3] < p->min_colons) {
         return 0;
     }
     if (p->needle == NULL) {
@@ -620,9 +649,10 @@ int redact_patterns(struct redact_run *run, const char *s, size_t len, const cha
     const struct redact_rules *r = run->r;
     *out = s;
     *changed = 0;
-    unsigned classes = value_classes(s, len);
+    struct value_scan v;
+    value_scan(s, len, &v);
     for (size_t i = 0; i < r->n_pats; i++) {
-        if (!may_match(&r->pats[i], classes, s, len)) {
+        if (!may_match(&r->pats[i], &v, s, len)) {
             continue;
         }
         size_t n;
@@ -640,7 +670,7 @@ int redact_patterns(struct redact_run *run, const char *s, size_t len, const cha
         }
         s = copy;
         len = run->buf.len;
-        classes = value_classes(s, len);
+        value_scan(s, len, &v);
         *out = copy;
         *changed = 1;
     }

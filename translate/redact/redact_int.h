@@ -38,7 +38,8 @@ struct redact_pattern {
     const char *needle; /* every match holds this (case-insensitively when needle_ci) */
     int needle_ci;
     unsigned classes; /* byte classes every match holds (redact.c C_*); 0: none known */
-    int builtin;      /* hashing wraps a built-in's digest in "[REDACTED:name:...]" */
+    unsigned min_digits, min_dots, min_colons; /* what every match holds at least */
+    int builtin; /* hashing wraps a built-in's digest in "[REDACTED:name:...]" */
 };
 
 struct redact_rules {
