@@ -10,20 +10,26 @@ events, log objects), and [REDACTED:email] / [REDACTED:credit_card] stand where 
 in the LLM Obs llm event's user message, in the APM llm span, in the log's message and
 attribute. /metrics counts them under otel2dd_processor_redacted_values_total{pattern}.
 A second case: drop_message_contents keeps roles, the model and token counts, and no
-content. Waits poll with deadlines.
+content. RedactionCli (no Node.js needed): `otel2dd validate` prints what runs for which
+signal and every rule, and its output loads back to the same pipelines; `otel2dd translate
+--config` applies the rules; a configured processor no pipeline lists is off with one
+warning; a pipeline naming an unknown processor is a configuration error. Waits poll with
+deadlines.
 
     /usr/bin/python3 tests/e2e/test_redaction.py -v
 """
 import json
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import BIN, IntakeTestCase, Otel2ddChecked, wait_until  # noqa: E402
+from harness import BIN, IntakeTestCase, Otel2dd, Otel2ddChecked, wait_until  # noqa: E402
 from test_js_sdk import js_deps_problem  # noqa: E402
 from test_llmobs_langchain import NODE, APP, run_node  # noqa: E402
 
@@ -156,6 +162,95 @@ class Redaction(IntakeTestCase):
         self.assertGreater(scraped.get("drop_message_contents", 0), 0, scraped)
         # a plain log is not a message: patterns would apply, none are on
         self.assertEqual(logs[0]["message"], "chat question: " + QUESTION, json.dumps(logs))
+
+
+PIPELINE_FILE = """
+processors:
+  redaction:
+    allow_all_keys: true
+    patterns: [email, credit_card]
+service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+"""
+
+SPAN_JSON = {"resourceSpans": [{"resource": {"attributes": [
+    {"key": "service.name", "value": {"stringValue": "cli"}}]},
+    "scopeSpans": [{"spans": [{
+        "traceId": "0102030405060708090a0b0c0d0e0f10", "spanId": "0102030405060708",
+        "name": "chat", "kind": 3, "startTimeUnixNano": "1", "endTimeUnixNano": "2",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.input.messages", "value": {"stringValue": json.dumps(
+                [{"role": "user", "parts": [{"type": "text", "content": QUESTION}]}])}}]}]}]}]}
+
+
+class RedactionCli(unittest.TestCase):
+    """validate shows the rules and what runs where; translate applies them; a processor no
+    pipeline lists is off, with a warning at start."""
+
+    def write(self, text, suffix=".yaml"):
+        f = tempfile.NamedTemporaryFile("w", suffix=suffix, delete=False)
+        f.write(text)
+        f.close()
+        self.addCleanup(os.unlink, f.name)
+        return f.name
+
+    def test_validate_shows_rules(self):
+        cfg = self.write(PIPELINE_FILE.replace("      exporters: [debug]",
+                                               "      processors: [redaction]\n"
+                                               "      exporters: [debug]"))
+        p = subprocess.run([BIN, "validate", cfg], capture_output=True, timeout=30)
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("# processors (as service.pipelines lists them):", out)
+        self.assertIn("#   traces: redaction\n", out)
+        self.assertIn("#   logs: none\n", out)
+        self.assertIn("#     email -> [REDACTED:email]: ", out)
+        self.assertIn("#     credit_card -> [REDACTED:credit_card]: ", out)
+        # what it wrote loads back with the same pipelines
+        again = self.write(out)
+        p2 = subprocess.run([BIN, "validate", again], capture_output=True, timeout=30)
+        self.assertEqual(p2.returncode, 0, p2.stderr)
+        self.assertIn("#   traces: redaction\n", p2.stdout.decode())
+
+    def test_translate_applies_rules(self):
+        cfg = self.write(PIPELINE_FILE.replace("      exporters: [debug]",
+                                               "      processors: [redaction]\n"
+                                               "      exporters: [debug]"))
+        body = self.write(json.dumps(SPAN_JSON), ".json")
+        p = subprocess.run([BIN, "translate", "--config", cfg, body], capture_output=True,
+                           timeout=30)
+        out = p.stdout.decode()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn(EMAIL, out)
+        self.assertNotIn(CARD, out)
+        self.assertIn("[REDACTED:email]", out)       # in APM and in the LLM Obs event
+        self.assertIn("[REDACTED:credit_card]", out)
+        # without the processor, the same body keeps them: the test can fail
+        p = subprocess.run([BIN, "translate", body], capture_output=True, timeout=30)
+        self.assertIn(EMAIL, p.stdout.decode())
+
+    def test_unlisted_processor_is_off_with_a_warning(self):
+        import yaml  # python3-yaml
+        with Otel2dd(config=yaml.safe_load(PIPELINE_FILE)) as o:
+            wait_until(lambda: any("no service.pipelines entry lists it" in l.get("msg", "")
+                                   for l in o.logs()), 10, "the warning")
+            self.assertEqual(o.stop(), 0)
+        warns = [l for l in o.logs() if "processors.redaction" in l.get("msg", "")]
+        self.assertEqual(len(warns), 1, warns)
+        self.assertEqual(warns[0]["level"], "warn")
+
+    def test_unknown_processor_is_a_config_error(self):
+        cfg = self.write(PIPELINE_FILE.replace("      exporters: [debug]",
+                                               "      processors: [batch]\n"
+                                               "      exporters: [debug]"))
+        p = subprocess.run([BIN, "validate", cfg], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("unknown processor 'batch'", p.stderr.decode())
 
 
 if __name__ == "__main__":
