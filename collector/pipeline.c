@@ -104,6 +104,15 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
                      o2d_processor_types[id].name);
         }
     }
+    /* The Collector's default, kept for pasted files, surprises those who write only
+     * `patterns:`: say it. */
+    if (o2d_processor_listed(cfg, O2D_PROCESSOR_REDACTION) && !cfg->redaction.allow_all_keys &&
+        cfg->redaction.n_allowed_keys == 0) {
+        o2d_logf(O2D_LOG_WARN, "processors.redaction: allow_all_keys is false and allowed_keys "
+                               "is empty: EVERY attribute is removed (as the Collector's "
+                               "redaction processor does); set allow_all_keys: true to keep "
+                               "them and only mask values");
+    }
     /* With an API key, Datadog; the debug exporter runs beside it only when the file names
      * it. Without a key, the debug exporter shows what would be sent. */
     if (cfg->datadog.enabled) {
