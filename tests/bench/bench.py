@@ -159,7 +159,7 @@ class Receiver:
             "service": {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}},
         }
         if Receiver.processors is not None:
-            cfg["processors"] = Receiver.processors
+            cfg["processors"] = {"redaction": Receiver.processors}
         self.config = cfg
         with open(self.cfg_path, "w") as f:
             json.dump(cfg, f, indent=1)  # JSON is YAML
