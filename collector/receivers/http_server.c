@@ -152,6 +152,7 @@ struct http_req {
     size_t reserved;   /* bytes held through share; body.max follows it */
     struct ingest_share share;
     int64_t deadline_ms;
+    int tenant; /* the bearer token's tenant, -1 for none */
     struct o2d_buf body;
 };
 
@@ -401,6 +402,10 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned int code,
     if (ok == MHD_YES && close_after) {
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     }
+    if (ok == MHD_YES && code == MHD_HTTP_UNAUTHORIZED) {
+        /* RFC 6750 3: a 401 names the scheme the client should use. */
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
     if (ok == MHD_YES) {
         ok = MHD_queue_response(conn, code, r);
     }
@@ -481,6 +486,19 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         return send_error(conn, url, MHD_HTTP_METHOD_NOT_ALLOWED, GRPC_UNIMPLEMENTED,
                           "method not allowed: use POST", 0, enc, MHD_HTTP_METHOD_POST, 0);
     }
+    /* Before anything that costs: a sender without a valid token gets 401 unread. */
+    int tenant = -1;
+    if (ingest_auth_required(s->ing, O2D_TRANSPORT_HTTP)) {
+        const char *av = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *why = NULL;
+        if (ingest_authenticate(s->ing, O2D_TRANSPORT_HTTP, av, av != NULL ? strlen(av) : 0,
+                                &tenant, &why) != O2D_OK) {
+            return send_status(s->ing, conn, url, O2D_ERR_UNAUTHENTICATED, why, enc, 1);
+        }
+        if (ingest_tenant_admit(s->ing, tenant, &why) != O2D_OK) {
+            return send_status(s->ing, conn, url, O2D_ERR_BUSY, why, enc, 1);
+        }
+    }
     if (ct != O2D_OK) {
         return send_status(s->ing, conn, url, O2D_ERR_UNSUPPORTED,
                            "unsupported content type: use application/x-protobuf or "
@@ -517,6 +535,8 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
     }
     ingest_share_init(s->ing, &req->share, max);
+    ingest_share_set_tenant(&req->share, tenant);
+    req->tenant = tenant;
     req->limit = chunked ? max : (size_t)declared;
     req->chunked = chunked;
     /* A body that could not fit now is answered "retry later" before it is read; passing
@@ -621,8 +641,8 @@ static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *
     }
     struct ingest_result res;
     const uint8_t *body = req->body.data != NULL ? req->body.data : (const uint8_t *)"";
-    ingest_request(s->ing, O2D_TRANSPORT_HTTP, req->sig, req->enc, req->comp, body, req->body.len,
-                   s->cfg.max_request_body_size, &res);
+    ingest_request_as(s->ing, req->tenant, O2D_TRANSPORT_HTTP, req->sig, req->enc, req->comp, body,
+                      req->body.len, s->cfg.max_request_body_size, &res);
     req_drop_body(req);
     if (res.status != O2D_OK) {
         return send_status(NULL, conn, url, res.status, res.reason, req->enc, 0);
