@@ -237,11 +237,12 @@ static int load_file(struct auth *a, char *err, size_t errlen)
     }
     int rv = read_file(a->filename, &text, &id, err, errlen);
     if (rv == O2D_OK) {
+        /* Read: an invalid text is not read again until the file changes. */
+        a->seen = id;
         rv = parse_file(p, a->filename, text, err, errlen);
     }
     if (rv == O2D_OK) {
         install(a, p);
-        a->seen = id;
         atomic_fetch_add(&a->loads, 1);
     }
     if (text != NULL) {
