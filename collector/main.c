@@ -70,7 +70,8 @@ static void usage(FILE *f)
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
                "\n"
-               "  -c, --config FILE  YAML configuration (default: the embedded one)\n"
+               "  -c, --config FILE  YAML configuration (default: the embedded one); env:NAME\n"
+               "                     reads it from environment variable NAME\n"
                "  -v, --version      print the version and exit\n"
                "  -h, --help         print this help and exit\n");
 }

@@ -715,9 +715,22 @@ int o2d_config_read(struct o2d_config *cfg, const char *path, unsigned flags, ch
                     size_t errlen)
 {
     o2d_config_defaults(cfg);
-    int rv = path != NULL ? o2d_config_load_file(cfg, path, err, errlen)
-                          : o2d_config_load_string(cfg, "<embedded default>", o2d_config_embedded,
-                                                   strlen(o2d_config_embedded), err, errlen);
+    int rv;
+    if (path != NULL && strncmp(path, "env:", 4) == 0) {
+        /* The Collector's env provider (confmap/provider/envprovider): --config env:NAME
+         * reads the YAML from a variable, which is how an ECS task without a volume gets one. */
+        const char *text = getenv(path + 4);
+        if (text == NULL || text[0] == '\0') {
+            config_format_err(err, errlen, path, 0, "the environment variable is not set");
+            return O2D_ERR_CONFIG;
+        }
+        rv = o2d_config_load_string(cfg, path, text, strlen(text), err, errlen);
+    } else if (path != NULL) {
+        rv = o2d_config_load_file(cfg, path, err, errlen);
+    } else {
+        rv = o2d_config_load_string(cfg, "<embedded default>", o2d_config_embedded,
+                                    strlen(o2d_config_embedded), err, errlen);
+    }
     return rv == O2D_OK ? o2d_config_prepare(cfg, flags, err, errlen) : rv;
 }
 

@@ -192,7 +192,8 @@ int o2d_config_write_yaml(const struct o2d_config *cfg, FILE *out);
 
 /*
  * What every command does to get its configuration: defaults, then the file at `path` (or
- * the embedded default when NULL), then o2d_config_prepare(flags). O2D_ERR_CONFIG (or
+ * the YAML in environment variable NAME when path is "env:NAME", or the embedded default when
+ * NULL), then o2d_config_prepare(flags). O2D_ERR_CONFIG (or
  * O2D_ERR_NOMEM) with err filled on failure.
  */
 int o2d_config_read(struct o2d_config *cfg, const char *path, unsigned flags, char *err,
