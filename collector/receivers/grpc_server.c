@@ -1701,6 +1701,10 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     /* Certificate problems stop the start before anything listens. */
     rv = o2d_tls_load(&s->tls, "receivers.otlp.protocols.grpc.tls", s->cfg.tls_cert_file,
                       s->cfg.tls_key_file, O2D_TLS_ALPN_H2, err, errlen);
+    if (rv == O2D_OK) {
+        rv = o2d_tls_client_ca(&s->tls, "receivers.otlp.protocols.grpc.tls",
+                               s->cfg.tls_client_ca_file, err, errlen);
+    }
     if (rv != O2D_OK) {
         goto out;
     }
