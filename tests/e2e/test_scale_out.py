@@ -6,7 +6,7 @@ otel2dd's health endpoint, as an NLB target group's would be) spreads connection
 three otel2dd processes, all sending to one fake Datadog intake. Four JS SDK applications
 (two over gRPC, two over OTLP/HTTP protobuf) send traces with LLM spans (an OpenLLMetry
 workflow with an llm and a tool span under an APM SERVER span) for a while. Midway one
-instance is stopped and a fourth is added.
+instance that has taken part of the traffic is stopped, and a fourth is added.
 
 The stop is a SIGTERM: that is what ECS sends a task when the service scales in (SIGKILL
 only after stopTimeout, and otel2dd drains within service.shutdown_timeout, shorter than it),
@@ -27,6 +27,7 @@ would narrow to the survivors' spans. Checked:
 import collections
 import json
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -48,18 +49,26 @@ HAPROXY = "/usr/sbin/haproxy"
 APP = os.path.join(HERE, "js", "gateway_app.js")
 APPS = [("gw-grpc-1", "grpc"), ("gw-grpc-2", "grpc"), ("gw-http-1", "proto"),
         ("gw-http-2", "proto")]
-SECONDS = 14          # how long each app sends
-STOP_AT = 4           # SIGTERM to instance 2, seconds after the apps start
-ADD_AT = 7            # instance 4 starts
+SECONDS = 16          # how long each app sends
+ADD_AFTER = 3         # instance 4 starts this long after instance 2 got its SIGTERM
 COUNTED_KINDS = {"server", "client", "producer", "consumer"}
 
 
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port free now, below the ephemeral range (32768 up on Linux), so that no outgoing
+    connection takes it as its source port before the process meant for it binds it."""
+    rnd = random.Random()
+    for _ in range(100):
+        port = rnd.randrange(20000, 32000)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise AssertionError("no free port found")
 
 
 def haproxy_config(fg, fh, instances):
@@ -114,18 +123,21 @@ class ScaleOutTest(unittest.TestCase):
 
     def test_scale_in_and_out(self):
         tmp = tempfile.mkdtemp(prefix="otel2dd-scale-")
-        ports = [{"grpc": free_port(), "http": free_port(), "health": free_port()}
-                 for _ in range(4)]
+        # Instances 1 to 3 listen on ports of their own choosing; the added one's, and the
+        # balancer's, are chosen here: the balancer's configuration names them all.
+        ports = [{"grpc": 0, "http": 0, "health": 0} for _ in range(3)]
+        ports.append({"grpc": free_port(), "http": free_port(), "health": free_port()})
         fg, fh = free_port(), free_port()
         cfg_path = os.path.join(tmp, "haproxy.cfg")
-        with open(cfg_path, "w") as f:
-            f.write(haproxy_config(fg, fh, ports))
         intake = FakeIntake().start()
         insts = [Otel2dd(config=instance_config(intake, ports[i], i + 1)) for i in range(4)]
         hap = apps = None
         try:
-            for o in insts[:3]:
+            for i, o in enumerate(insts[:3]):
                 o.start()
+                ports[i] = {"grpc": o.grpc_port, "http": o.http_port, "health": o.health_port}
+            with open(cfg_path, "w") as f:
+                f.write(haproxy_config(fg, fh, ports))
             hap = subprocess.Popen([HAPROXY, "-db", "-q", "-f", cfg_path],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -143,14 +155,21 @@ class ScaleOutTest(unittest.TestCase):
                                       "--service", svc, "--seconds", str(SECONDS)],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                     for svc, proto in APPS]
-            # Scale in: instance 2 gets SIGTERM and drains (in a thread: stop() waits).
-            wait_until(lambda: time.monotonic() - t0 >= STOP_AT, STOP_AT + 1, "the stop time")
-            accepted_2 = metric(insts[1].scrape(), "otel2dd_receiver_accepted_items_total",
-                                transport="grpc", signal="traces")
+            # Scale in: once instance 2 serves some of the traffic (the balancer's choice, and
+            # max_connection_age moving gRPC connections), it gets SIGTERM and drains (in a
+            # thread: stop() waits).
+            def taken(o):
+                m = o.scrape()
+                return sum(metric(m, "otel2dd_receiver_accepted_items_total", transport=t,
+                                  signal="traces") or 0 for t in ("grpc", "http"))
+            accepted_2 = wait_until(lambda: taken(insts[1]), SECONDS / 2,
+                                    "instance 2 to take spans")
+            stopped_at = time.monotonic()
             stopper = threading.Thread(target=insts[1].stop)
             stopper.start()
             # Scale out: instance 4.
-            wait_until(lambda: time.monotonic() - t0 >= ADD_AT, ADD_AT + 1, "the add time")
+            wait_until(lambda: time.monotonic() - stopped_at >= ADD_AFTER, ADD_AFTER + 1,
+                       "the time to add an instance")
             insts[3].start()
             outs = []
             for p in apps:
@@ -192,9 +211,10 @@ class ScaleOutTest(unittest.TestCase):
         counts = collections.Counter(s["span_id"] for s in received)
         sys.stderr.write(
             "scale-out: %d traces sent, %d acknowledged (%d spans), %d spans in failed exports; "
-            "%d spans received; instance 2 had taken %s gRPC spans before its SIGTERM; the "
-            "added instance took %s (gRPC, HTTP)\n" %
-            (sent, len(acked_traces), len(acked), failed, len(received), accepted_2, added))
+            "%d spans received; instance 2 had taken %s spans when it got SIGTERM (%.1f s in); "
+            "the added instance took %s (gRPC, HTTP)\n" %
+            (sent, len(acked_traces), len(acked), failed, len(received), accepted_2,
+             stopped_at - t0, added))
 
         # Every acknowledged span arrives, exactly once; nothing arrives twice.
         missing = [sid for sid in acked if counts[sid] == 0]
@@ -204,9 +224,16 @@ class ScaleOutTest(unittest.TestCase):
         self.assertGreater(len(acked_traces), sent * 0.8)
 
         # Stats: the instances' payloads add up to what the stats count.
-        hostnames = collections.Counter(sp.get("AgentHostname") for sp in intake.stats_payloads)
-        for n in (1, 2, 3, 4):
-            self.assertIn("gw-%d" % n, hostnames, hostnames)
+        # Each instance that sent spans (AgentPayload.hostName) sent its own stats payloads:
+        # the stopped one (it had taken spans) and the added one included.
+        # (Only our instances' names: on a shared machine a stray process of another test
+        # may retry to a port this intake took over.)
+        ours_hosts = {"gw-%d" % n for n in (1, 2, 3, 4)}
+        hostnames = collections.Counter(sp.get("AgentHostname") for sp in intake.stats_payloads
+                                        if sp.get("AgentHostname") in ours_hosts)
+        senders = {p["hostName"] for p in intake.agent_payloads if p["hostName"] in ours_hosts}
+        self.assertEqual(set(hostnames), senders)
+        self.assertLessEqual({"gw-2", "gw-4"}, senders)
         hits = sum(g["Hits"] for g in intake.groups() if g["Service"] in ours)
         want = sum(1 for s in received if counted_by_stats(s))
         self.assertEqual(hits, want)

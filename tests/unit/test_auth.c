@@ -3,7 +3,8 @@
  * the memory budget it feeds (ingest.c): the entry grammar (o2d_config_parse_token_entry),
  * header values right and wrong, tenants, the token file read at start, re-read when it
  * changes and kept when it becomes unusable, and a tenant held to its share while another
- * takes what it needs. No receiver and no pipeline.
+ * takes what it needs, by its token or by its service.name. No receiver and no pipeline (a
+ * submit function of the test's own stands in for it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,12 +16,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include <cmocka.h>
 
 #include "auth.h"
 #include "config.h"
 #include "ingest.h"
 #include "o2d.h"
+#include "otlp.h"
 
 #define MIB ((size_t)1 << 20)
 
@@ -283,12 +287,150 @@ static void tenant_share(void **state)
     ingest_free(ing);
 }
 
+#define ATTRS 20
+
+/* n spans of ATTRS attributes under a resource with service.name `service`: about 2 KiB a
+ * span once decoded. Caller frees. */
+static uint8_t *service_body(const char *service, size_t n, size_t *len)
+{
+    static uint8_t trace_id[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    static uint8_t span_id[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    OtlpSpan *spans = calloc(n, sizeof(*spans));
+    OtlpSpan **sp = calloc(n, sizeof(*sp));
+    OtlpKeyValue kv[ATTRS], *kvp[ATTRS];
+    OtlpAnyValue av[ATTRS];
+    assert_true(spans && sp);
+    for (size_t a = 0; a < ATTRS; a++) {
+        opentelemetry__proto__common__v1__any_value__init(&av[a]);
+        av[a].value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+        av[a].int_value = (int64_t)a;
+        opentelemetry__proto__common__v1__key_value__init(&kv[a]);
+        kv[a].key = "k";
+        kv[a].value = &av[a];
+        kvp[a] = &kv[a];
+    }
+    for (size_t i = 0; i < n; i++) {
+        opentelemetry__proto__trace__v1__span__init(&spans[i]);
+        spans[i].trace_id.data = trace_id;
+        spans[i].trace_id.len = 16;
+        spans[i].span_id.data = span_id;
+        spans[i].span_id.len = 8;
+        spans[i].name = "s";
+        spans[i].start_time_unix_nano = 1;
+        spans[i].end_time_unix_nano = 2;
+        spans[i].n_attributes = ATTRS;
+        spans[i].attributes = kvp;
+        sp[i] = &spans[i];
+    }
+    OtlpAnyValue sv;
+    opentelemetry__proto__common__v1__any_value__init(&sv);
+    sv.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    sv.string_value = (char *)service;
+    OtlpKeyValue skv, *skvp = &skv;
+    opentelemetry__proto__common__v1__key_value__init(&skv);
+    skv.key = "service.name";
+    skv.value = &sv;
+    OtlpResource res;
+    opentelemetry__proto__resource__v1__resource__init(&res);
+    res.n_attributes = 1;
+    res.attributes = &skvp;
+    OtlpScopeSpans ss, *ssp = &ss;
+    opentelemetry__proto__trace__v1__scope_spans__init(&ss);
+    ss.n_spans = n;
+    ss.spans = sp;
+    OtlpResourceSpans rs, *rsp = &rs;
+    opentelemetry__proto__trace__v1__resource_spans__init(&rs);
+    rs.resource = &res;
+    rs.n_scope_spans = 1;
+    rs.scope_spans = &ssp;
+    OtlpTraceReq req;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&req);
+    req.n_resource_spans = 1;
+    req.resource_spans = &rsp;
+    *len = protobuf_c_message_get_packed_size(&req.base);
+    uint8_t *out = malloc(*len);
+    assert_non_null(out);
+    protobuf_c_message_pack(&req.base, out);
+    free(spans);
+    free(sp);
+    return out;
+}
+
+/* While the first request is being handed on, two more are ingested from another thread
+ * (ingest keeps one arena per thread): one of the same service, one of another. */
+struct nested {
+    struct ingest *ing;
+    const uint8_t *same, *other;
+    size_t same_len, other_len;
+    int calls;
+    struct ingest_result same_res, other_res;
+};
+
+static void *send_two(void *arg)
+{
+    struct nested *n = arg;
+    ingest_request(n->ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, O2D_COMP_NONE,
+                   n->same, n->same_len, 20 << 20, &n->same_res);
+    ingest_request(n->ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, O2D_COMP_NONE,
+                   n->other, n->other_len, 20 << 20, &n->other_res);
+    return NULL;
+}
+
+static int submit_nested(void *ctx, enum o2d_transport tr, const struct otlp_request *req)
+{
+    struct nested *n = ctx;
+    (void)tr;
+    (void)req;
+    if (n->calls++ == 0) {
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, send_two, n), 0);
+        pthread_join(th, NULL);
+    }
+    return O2D_OK;
+}
+
+static void service_tenants(void **state)
+{
+    (void)state;
+    size_t la, lb;
+    uint8_t *a = service_body("flood", 300, &la);
+    uint8_t *b = service_body("steady", 300, &lb);
+    struct nested n = {.same = a, .same_len = la, .other = b, .other_len = lb};
+    /* 10 % of 8 MiB: one 300-span request (some 600 KiB decoded) fits, two do not. */
+    assert_int_equal(ingest_new(&n.ing, submit_nested, &n, 8 * MIB), O2D_OK);
+    ingest_set_tenant_share(n.ing, 10);
+    struct ingest_result res;
+    assert_int_equal(ingest_request(n.ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES,
+                                    OTLP_ENC_PROTOBUF, O2D_COMP_NONE, a, la, 20 << 20, &res),
+                     O2D_OK);
+    assert_int_equal(n.calls, 2);
+    assert_int_equal(n.same_res.status, O2D_ERR_BUSY);
+    assert_non_null(strstr(n.same_res.reason, "tenant"));
+    assert_int_equal(n.other_res.status, O2D_OK);
+    /* Once the first is done, the same service is served again. */
+    assert_int_equal(ingest_request(n.ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES,
+                                    OTLP_ENC_PROTOBUF, O2D_COMP_NONE, a, la, 20 << 20, &res),
+                     O2D_OK);
+    ingest_free(n.ing);
+
+    /* Without the rule both are taken. */
+    n.calls = 0;
+    assert_int_equal(ingest_new(&n.ing, submit_nested, &n, 8 * MIB), O2D_OK);
+    assert_int_equal(ingest_request(n.ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES,
+                                    OTLP_ENC_PROTOBUF, O2D_COMP_NONE, a, la, 20 << 20, &res),
+                     O2D_OK);
+    assert_int_equal(n.same_res.status, O2D_OK);
+    ingest_free(n.ing);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(entry_grammar),     cmocka_unit_test(header_values),
         cmocka_unit_test(bad_configuration), cmocka_unit_test(token_file),
-        cmocka_unit_test(tenant_share),
+        cmocka_unit_test(tenant_share),      cmocka_unit_test(service_tenants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
