@@ -7,10 +7,12 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "datadog.h"
 #include "datadog_metrics.h"
+#include "ecs_meta.h"
 #include "exporter.h"
 #include "http_client.h"
 #include "llmobs_exporter.h"
@@ -24,9 +26,11 @@
 #define PIPELINE_MAX_EXPORTERS 6
 
 struct pipeline {
+    const struct o2d_config *cfg; /* borrowed; outlives the pipeline (main's) */
     struct exporter *exporters[PIPELINE_MAX_EXPORTERS];
     int n_exporters;
     struct http_client *http; /* shared by the Datadog exporters */
+    struct ecs_meta *ecs;     /* the ECS task's metadata reader, NULL outside ECS */
     int forwards_metrics;     /* an exporter sends metrics somewhere */
     atomic_int stopping;
 };
@@ -92,15 +96,46 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         return O2D_ERR_NOMEM;
     }
     int rv = O2D_OK;
+    p->cfg = cfg;
+    /* A configured processor that no pipeline lists is off: said once, at start. */
+    for (int id = 0; id < O2D_PROCESSOR_COUNT; id++) {
+        if (o2d_processor_configured(cfg, (enum o2d_processor)id) &&
+            !o2d_processor_listed(cfg, (enum o2d_processor)id)) {
+            o2d_logf(O2D_LOG_WARN,
+                     "processors.%s is configured but no service.pipelines entry lists it: it "
+                     "is off",
+                     o2d_processor_types[id].name);
+        }
+    }
+    /* The Collector's default, kept for pasted files, surprises those who write only
+     * `patterns:`: say it. */
+    if (o2d_processor_listed(cfg, O2D_PROCESSOR_REDACTION) && !cfg->redaction.allow_all_keys &&
+        cfg->redaction.n_allowed_keys == 0) {
+        o2d_logf(O2D_LOG_WARN, "processors.redaction: allow_all_keys is false and allowed_keys "
+                               "is empty: EVERY attribute is removed (as the Collector's "
+                               "redaction processor does); set allow_all_keys: true to keep "
+                               "them and only mask values");
+    }
     /* With an API key, Datadog; the debug exporter runs beside it only when the file names
      * it. Without a key, the debug exporter shows what would be sent. */
     if (cfg->datadog.enabled) {
         rv = http_client_new(&p->http, NULL);
+        /* In an ECS task, its metadata is read in the background (never waited for) and its
+         * tags join the spans' and the LLM Obs events'. */
+        const char *ecs_uri = getenv("ECS_CONTAINER_METADATA_URI_V4");
+        if (rv == O2D_OK && ecs_uri != NULL && ecs_uri[0] != '\0') {
+            struct ecs_meta_config ec = {.base_uri = ecs_uri};
+            if (ecs_meta_start(&p->ecs, &ec) != O2D_OK) {
+                o2d_logf(O2D_LOG_WARN, "ECS_CONTAINER_METADATA_URI_V4 is not an http:// URL or "
+                                       "no thread could read it: no ECS task tags");
+            }
+        }
         /* DD_TRACE_ENABLED=false, as in ddtrace: no APM traces and no stats; spans are still
          * received, and LLM spans still reach LLM Observability. */
         if (rv == O2D_OK && cfg->datadog.traces_enabled) {
             rv = datadog_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
+                datadog_exporter_set_ecs(p->exporters[p->n_exporters], p->ecs);
                 p->n_exporters++;
             }
         } else if (rv == O2D_OK) {
@@ -112,6 +147,7 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         if (rv == O2D_OK && cfg->datadog.llmobs.enabled) {
             rv = llmobs_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
+                llmobs_exporter_set_ecs(p->exporters[p->n_exporters], p->ecs);
                 p->n_exporters++;
             }
         }
@@ -171,6 +207,13 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
 {
     if (atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
         return O2D_ERR_SHUTDOWN;
+    }
+    /* Processors first, once, on the decoded request in place (its strings live in its
+     * arena), so that every exporter sees the same redacted request. The request is the
+     * ingest's own until it answers; only its const-ness is shed here. */
+    int prv = o2d_processors_apply(p->cfg, (struct otlp_request *)req);
+    if (prv != O2D_OK) {
+        return prv;
     }
     /* With disk queues that sync (fsync: batch), every exporter writes now and the request
      * waits once, at the end, for the syncs of all it wrote: the translation, the stats and
@@ -296,6 +339,7 @@ void pipeline_free(struct pipeline *p)
             e->type->destroy(e);
         }
     }
+    ecs_meta_stop(p->ecs); /* after the exporters, which borrow it */
     o2d_free(p);
 }
 
@@ -479,6 +523,27 @@ static void write_metric_points(struct prom_writer *w, const struct snapshots *s
                     m->metric_cache_evicted);
 }
 
+/* processors.redaction: values redacted, per built-in pattern or blocked_values entry
+ * (blocked_values.N), and attributes removed (allowed_keys), masked (blocked_key_patterns)
+ * or message contents dropped (drop_message_contents). A closed set of labels: the
+ * configuration's. */
+static void write_redaction(struct prom_writer *w, const struct o2d_config *cfg)
+{
+    const struct redact_rules *r = cfg->redaction.rules;
+    if (r == NULL || !o2d_processor_listed(cfg, O2D_PROCESSOR_REDACTION)) {
+        return;
+    }
+    prom_family(w, "otel2dd_processor_redacted_values_total", PROM_COUNTER,
+                "Values the redaction processor replaced, per pattern (a built-in name or "
+                "blocked_values.N), and attributes it removed (allowed_keys), masked whole "
+                "(blocked_key_patterns) or message contents it dropped (drop_message_contents).");
+    for (size_t i = 0; i < redact_rules_counters(r); i++) {
+        struct prom_label l[] = {{"pattern", redact_counter_name(r, i)}};
+        prom_sample_u64(w, "otel2dd_processor_redacted_values_total", l, 1,
+                        redact_counter_value(r, i));
+    }
+}
+
 void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
 {
     struct snapshots s;
@@ -514,6 +579,7 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
                        2);
 
     write_metric_points(w, &s);
+    write_redaction(w, p->cfg);
 
     write_output_field(w, &s, "otel2dd_exporter_sent_items_total", PROM_COUNTER,
                        "Items delivered, per exporter: spans (datadog_traces), stats payloads "
@@ -615,5 +681,15 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
             struct prom_label l[] = {{"outcome", outcomes[k]}};
             prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_records_total", l, 1, v[k]);
         }
+    }
+    if (p->ecs != NULL) {
+        uint64_t ok, failed;
+        ecs_meta_counts(p->ecs, &ok, &failed);
+        prom_family(w, "otel2dd_ecs_metadata_reads_total", PROM_COUNTER,
+                    "Reads of the ECS task metadata endpoint (ECS_CONTAINER_METADATA_URI_V4), "
+                    "per result: ok, or failed (slow, down, not a task document, over 1 MiB).");
+        struct prom_label lo[] = {{"result", "ok"}}, lf[] = {{"result", "failed"}};
+        prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lo, 1, ok);
+        prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lf, 1, failed);
     }
 }

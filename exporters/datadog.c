@@ -26,6 +26,7 @@
 #include "datadog_int.h"
 #include "delivery.h"
 #include "disk_log.h"
+#include "ecs_meta.h"
 #include "http_client.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
@@ -69,6 +70,8 @@ struct dd_exporter {
 
     struct dlv_dest *traces;
     struct dlv_dest *stats_out;
+
+    struct ecs_meta *ecs; /* the task's metadata (borrowed), NULL outside ECS */
 
     pthread_mutex_t stats_mu; /* the concentrator is single-threaded */
     struct stats_concentrator *stats;
@@ -583,8 +586,12 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     struct apm_result res;
     memset(&res, 0, sizeof(res));
     const char *reason = NULL;
-    int rv =
-        apm_translate(req->arena, req->msg.traces, &d->cfg->apm, o2d_realtime_ns(), &res, &reason);
+    /* the task's tags as they are now: translation copies what it keeps into the arena */
+    struct ecs_snap *snap = ecs_meta_get(d->ecs);
+    struct apm_config acfg = d->cfg->apm;
+    acfg.ecs = ecs_snap_task(snap);
+    int rv = apm_translate(req->arena, req->msg.traces, &acfg, o2d_realtime_ns(), &res, &reason);
+    ecs_snap_put(snap);
     if (rv != O2D_OK) {
         struct o2d_logline l;
         o2d_log_begin(&l, O2D_LOG_WARN, "translation failed");
@@ -639,7 +646,9 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     }
     pthread_mutex_lock(&d->stats_mu);
     for (size_t i = 0; i < res.n_payloads; i++) {
-        stats_add_payload(d->stats, res.payloads[i]);
+        if (!res.client_computed_stats[i]) {
+            stats_add_payload(d->stats, res.payloads[i]);
+        }
     }
     pthread_mutex_unlock(&d->stats_mu);
     if (too_large > 0) {
@@ -740,6 +749,11 @@ static const struct exporter_type datadog_exporter_type = {
     .undelivered = dd_undelivered,
 };
 
+void datadog_exporter_set_ecs(struct exporter *e, struct ecs_meta *m)
+{
+    ((struct dd_exporter *)e->ctx)->ecs = m;
+}
+
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                          struct http_client *http)
 {
@@ -754,6 +768,11 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
     snprintf(d->site, sizeof(d->site), "%s", cfg->site[0] != '\0' ? cfg->site : "datadoghq.com");
     if (cfg->hostname[0] != '\0') {
         snprintf(d->hostname, sizeof(d->hostname), "%s", cfg->hostname);
+    } else if (ecs_meta_env_fargate()) {
+        /* A Fargate task is no host: the agent there sends no hostname (trace agent config:
+         * no hostname is acquired on Fargate), so that Datadog bills no host for it; the
+         * machine name a task sees would be a new "host" per task. */
+        d->hostname[0] = '\0';
     } else if (gethostname(d->hostname, sizeof(d->hostname) - 1) != 0) {
         d->hostname[0] = '\0';
     }

@@ -95,6 +95,10 @@ struct http_client;
  * what is still retrying, counted here), then destroys the exporter. */
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                          struct http_client *http);
+/* The ECS task metadata reader (ecs_meta.h) whose tags join the spans' container tags; set
+ * before ->start, borrowed until the exporter is destroyed. */
+struct ecs_meta;
+void datadog_exporter_set_ecs(struct exporter *e, struct ecs_meta *m);
 /* The disk queue of one destination, in <sending_queue.storage>/<name>, with 1/share of
  * disk_max_size_mib; *out NULL when the storage is off. An error is logged. */
 struct dlv_queue;

@@ -23,6 +23,7 @@
 
 #include "datadog.h"
 #include "delivery.h"
+#include "ecs_meta.h"
 #include "http_client.h"
 #include "llmobs.h"
 #include "llmobs_buffer.h"
@@ -123,6 +124,13 @@ int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceR
                                      const struct llmobs_config *map, int skeletons,
                                      struct llmobs_exporter_batch **out)
 {
+    return llmobs_exporter_batch_build_ecs(bl, req, map, NULL, skeletons, out);
+}
+
+int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceReq *req,
+                                    const struct llmobs_config *map, const struct res_ecs *ecs,
+                                    int skeletons, struct llmobs_exporter_batch **out)
+{
     *out = NULL;
     if (req == NULL) {
         return O2D_OK;
@@ -175,6 +183,25 @@ int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceR
     i = 0;
     for (size_t r = 0; r < req->n_resource_spans; r++) {
         const OtlpResourceSpans *rs = req->resource_spans[r];
+        /* the task's tags for this resource's events, after DD_TAGS */
+        const struct llmobs_config *rmap = map;
+        struct llmobs_config with_ecs;
+        const char *tagv[LLMOBS_MAX_USER_TAGS];
+        const char *const *et;
+        size_t en;
+        if (res_ecs_tags_for(ecs, rs->resource, &et, &en)) {
+            with_ecs = *map;
+            size_t nt = 0;
+            for (size_t t = 0; t < map->n_tags && nt < LLMOBS_MAX_USER_TAGS; t++) {
+                tagv[nt++] = map->tags[t];
+            }
+            for (size_t t = 0; t < en && nt < LLMOBS_MAX_USER_TAGS; t++) {
+                tagv[nt++] = et[t];
+            }
+            with_ecs.tags = tagv;
+            with_ecs.n_tags = nt;
+            rmap = &with_ecs;
+        }
         for (size_t k = 0; k < rs->n_scope_spans; k++) {
             const OtlpScopeSpans *ss = rs->scope_spans[k];
             for (size_t j = 0; j < ss->n_spans; j++, i++) {
@@ -186,7 +213,7 @@ int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceR
                     continue;
                 }
                 rv = llmobs_span_build_with(bl, rs->resource, ss->scope, ss->spans[j],
-                                            (enum llmobs_kind)kinds[i], map, llm);
+                                            (enum llmobs_kind)kinds[i], rmap, llm);
                 if (rv != O2D_OK) {
                     goto out;
                 }
@@ -268,6 +295,8 @@ struct lo_exporter {
 
     /* With sending_queue.storage: what the buffer holds, on disk (llmobs_inputs.h). */
     struct lo_inputs *inputs;
+
+    struct ecs_meta *ecs; /* the task's metadata (borrowed), NULL outside ECS */
 };
 
 void llmobs_exporter_intake_base(const struct datadog_config *cfg, char *out, size_t n)
@@ -438,7 +467,10 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req, int rep
     if (bl == NULL && llmobs_builder_new(&bl) != O2D_OK) {
         bl = NULL; /* batch_build makes one for this request */
     }
-    int rv = llmobs_exporter_batch_build_with(bl, req, &d->cfg->llmobs.map, holds, &bt);
+    struct ecs_snap *snap = ecs_meta_get(d->ecs);
+    int rv = llmobs_exporter_batch_build_ecs(bl, req, &d->cfg->llmobs.map, ecs_snap_task(snap),
+                                             holds, &bt);
+    ecs_snap_put(snap);
     if (bl != NULL) {
         pthread_mutex_lock(&d->bl_mu);
         if (d->n_builders < LO_BUILDERS) {
@@ -712,6 +744,11 @@ static const struct exporter_type llmobs_exporter_type = {
     .stop = lo_stop,
     .undelivered = lo_undelivered,
 };
+
+void llmobs_exporter_set_ecs(struct exporter *e, struct ecs_meta *m)
+{
+    ((struct lo_exporter *)e->ctx)->ecs = m;
+}
 
 int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                         struct http_client *http)

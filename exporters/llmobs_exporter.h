@@ -25,6 +25,7 @@
 #include "llmobs.h"
 #include "llmobs_buffer.h"
 #include "otlp.h"
+#include "res_ecs.h"
 
 struct http_client;
 
@@ -54,6 +55,15 @@ int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_con
 int llmobs_exporter_batch_build_with(struct llmobs_builder *bl, const OtlpTraceReq *req,
                                      const struct llmobs_config *map, int skeletons,
                                      struct llmobs_exporter_batch **out);
+/* The same, with the ECS task's tags (res_ecs.h; NULL: none) added to the tags of the events
+ * of the resources they belong to, after DD_TAGS, within LLMOBS_MAX_USER_TAGS. */
+int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceReq *req,
+                                    const struct llmobs_config *map, const struct res_ecs *ecs,
+                                    int skeletons, struct llmobs_exporter_batch **out);
+/* The ECS task metadata reader whose tags join the events' tags; set before ->start, borrowed
+ * until the exporter is destroyed. */
+struct ecs_meta;
+void llmobs_exporter_set_ecs(struct exporter *e, struct ecs_meta *m);
 /* LLM Obs spans in the batch. */
 size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt);
 /* Notes the batch's traces, then adds every span of them (LLM Obs spans with their event,

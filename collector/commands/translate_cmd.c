@@ -13,7 +13,8 @@
  * Observability span events ("llmobs": the objects that go in the envelopes' "spans"; the request
  * alone decides their parents, as if the trace buffer's deadline had passed). Users run it to see
  * why a span maps as it does; the golden tests run it on every fixture. The mapping options come
- * from the same configuration (and DD_SERVICE, DD_ENV, DD_VERSION) as the running collector.
+ * from the same configuration (and DD_SERVICE, DD_ENV, DD_VERSION) as the running collector,
+ * and its processors (processors.redaction) are applied first, as they are there.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -342,6 +343,17 @@ static int json_is_logs(const struct o2d_buf *in)
            memmem(t, in->len, "\"resource_spans\"", 16) == NULL;
 }
 
+/* The configuration's processors (redaction), as the running collector applies them
+ * before any exporter sees the request: what is printed is what would leave. */
+static int apply_processors(const struct o2d_config *cfg, struct otlp_request *req)
+{
+    int rv = o2d_processors_apply(cfg, req);
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: the processors failed: %s\n", o2d_strerror(rv));
+    }
+    return rv;
+}
+
 int translate_main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -462,6 +474,9 @@ int translate_main(int argc, char **argv)
             }
             goto out;
         }
+        if ((rv = apply_processors(&cfg, &req)) != O2D_OK) {
+            goto out;
+        }
         rv = print_metrics(&out, &arena, &req, &cfg);
         if (rv != O2D_OK) {
             fprintf(stderr, "otel2dd translate: cannot translate the metrics: %s\n",
@@ -479,6 +494,9 @@ int translate_main(int argc, char **argv)
         if (req.rejected > 0) {
             fprintf(stderr, "otel2dd translate: %zu log records rejected: %s\n", req.rejected,
                     req.reject_reason);
+        }
+        if ((rv = apply_processors(&cfg, &req)) != O2D_OK) {
+            goto out;
         }
         rv = print_logs(&out, &arena, &req, &cfg);
         if (rv != O2D_OK) {
@@ -500,6 +518,9 @@ int translate_main(int argc, char **argv)
     if (req.rejected > 0) {
         fprintf(stderr, "otel2dd translate: %zu spans rejected: %s\n", req.rejected,
                 req.reject_reason);
+    }
+    if ((rv = apply_processors(&cfg, &req)) != O2D_OK) {
+        goto out;
     }
     struct apm_result res;
     rv = apm_translate(&arena, req.msg.traces, &cfg.datadog.apm, o2d_realtime_ns(), &res, &reason);
@@ -534,7 +555,9 @@ int translate_main(int argc, char **argv)
         rv = stats_concentrator_new(&sc, &scfg);
     }
     for (size_t i = 0; rv == O2D_OK && i < res.n_payloads; i++) {
-        rv = stats_add_payload(sc, res.payloads[i]);
+        if (!res.client_computed_stats[i]) {
+            rv = stats_add_payload(sc, res.payloads[i]);
+        }
     }
     struct stats_out so = {&out, 0};
     if (rv == O2D_OK) {

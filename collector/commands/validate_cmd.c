@@ -68,6 +68,39 @@ static void receiver_line(FILE *out, const char *name, int enabled, const char *
     }
 }
 
+/* Which processors run for which signal, in order, and each one's effective rules. */
+static void write_processors(const struct o2d_config *cfg, FILE *out)
+{
+    static const char *const signals[O2D_SIGNALS] = {"traces", "logs", "metrics"};
+    fprintf(out, "# processors (%s):\n",
+            cfg->pipelines_given ? "as service.pipelines lists them"
+                                 : "every configured one, for each signal it fits");
+    for (int s = 0; s < O2D_SIGNALS; s++) {
+        fprintf(out, "#   %s:", signals[s]);
+        if (cfg->processors[s].n == 0) {
+            fputs(" none", out);
+        }
+        for (size_t i = 0; i < cfg->processors[s].n; i++) {
+            fprintf(out, "%s %s", i ? "," : "",
+                    o2d_processor_types[cfg->processors[s].ids[i]].name);
+        }
+        fputc('\n', out);
+    }
+    for (int id = 0; id < O2D_PROCESSOR_COUNT; id++) {
+        const struct o2d_processor_type *t = &o2d_processor_types[id];
+        if (!o2d_processor_configured(cfg, (enum o2d_processor)id)) {
+            continue;
+        }
+        if (!o2d_processor_listed(cfg, (enum o2d_processor)id)) {
+            fprintf(out, "#   %s: OFF, configured but no pipeline lists it\n", t->name);
+        }
+        if (t->describe != NULL) {
+            fprintf(out, "#   %s rules:\n", t->name);
+            t->describe(cfg, out);
+        }
+    }
+}
+
 static void write_summary(const struct o2d_config *cfg, FILE *out)
 {
     const struct datadog_config *dd = &cfg->datadog;
@@ -150,6 +183,7 @@ static void write_summary(const struct o2d_config *cfg, FILE *out)
             cfg->default_version[0] ? safe(cfg->default_version, b3, sizeof(b3))
                                     : "(none; DD_VERSION)");
     fprintf(out, "# tags added to every span and LLM Obs event: %zu\n", cfg->n_tags);
+    write_processors(cfg, out);
     fprintf(out, "# shutdown: SIGTERM drains for at most %lld ms, then exits 0\n",
             (long long)cfg->shutdown_timeout_ms);
 }

@@ -128,6 +128,8 @@ const char o2d_config_embedded[] =
     "      max_elapsed_time: 5m\n"
     "  debug:\n"
     "    verbosity: basic                 # quiet | basic | detailed\n"
+    "# processors:                      # none by default; see README \"Redaction\"\n"
+    "#   redaction: {allow_all_keys: true, patterns: [email, credit_card]}\n"
     "service:\n"
     "  extensions: [health_check]\n"
     "  shutdown_timeout: 20s             # SIGTERM to exit: drain, flush, then give up\n"
@@ -191,6 +193,7 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.metrics.cumulative_mode = DATADOG_CUMULATIVE_TO_DELTA;
     cfg->datadog.metrics.initial_value = DATADOG_INITIAL_AUTO;
     cfg->datadog.metrics.summary_mode = DATADOG_SUMMARY_GAUGES;
+    cfg->redaction.match_limit = REDACT_DEFAULT_MATCH_LIMIT;
 }
 
 /* ---- the key table ---- */
@@ -293,6 +296,36 @@ static int parse_summary_mode(const char *s)
 static const char *summary_mode_name(int v)
 {
     return v == DATADOG_SUMMARY_NOQUANTILES ? "noquantiles" : "gauges";
+}
+
+/* processors.redaction: the Collector's summary and hash_function values; the unkeyed
+ * digests (md5, sha1, sha3) are refused: an e-mail's digest is found by hashing guesses. */
+static int parse_summary(const char *s)
+{
+    return strcmp(s, "silent") == 0  ? REDACT_SUMMARY_SILENT
+           : strcmp(s, "info") == 0  ? REDACT_SUMMARY_INFO
+           : strcmp(s, "debug") == 0 ? REDACT_SUMMARY_DEBUG
+                                     : -1;
+}
+
+static const char *summary_name(int v)
+{
+    return v == REDACT_SUMMARY_DEBUG ? "debug" : v == REDACT_SUMMARY_INFO ? "info" : "silent";
+}
+
+static int parse_hash_function(const char *s)
+{
+    return strcmp(s, "none") == 0 || s[0] == '\0' ? REDACT_HASH_NONE
+           : strcmp(s, "hmac-sha256") == 0        ? REDACT_HASH_HMAC_SHA256
+           : strcmp(s, "hmac-sha512") == 0        ? REDACT_HASH_HMAC_SHA512
+                                                  : -1;
+}
+
+static const char *hash_function_name(int v)
+{
+    return v == REDACT_HASH_HMAC_SHA256   ? "hmac-sha256"
+           : v == REDACT_HASH_HMAC_SHA512 ? "hmac-sha512"
+                                          : "none";
 }
 
 #define GRPC      "receivers.otlp.protocols.grpc"
@@ -431,9 +464,33 @@ const struct key_row config_key_table[] = {
     SECTION_FLAG("exporters.debug", debug_section),
     ENUM("exporters.debug.verbosity", debug_verbosity, parse_verbosity, verbosity_name,
          "quiet, basic, normal, detailed"),
+    SECTION("processors"),
+    /* The Collector's redaction processor keys (processor/redactionprocessor config.go),
+     * then ours: patterns, drop_message_contents, match_limit. */
+    SECTION_FLAG("processors.redaction", redaction.section),
+    BOOL("processors.redaction.allow_all_keys", redaction.allow_all_keys),
+    STRINGS("processors.redaction.allowed_keys", redaction.allowed_keys,
+            redaction.n_allowed_keys),
+    STRINGS("processors.redaction.ignored_keys", redaction.ignored_keys,
+            redaction.n_ignored_keys),
+    STRINGS("processors.redaction.blocked_key_patterns", redaction.blocked_key_patterns,
+            redaction.n_blocked_key_patterns),
+    STRINGS("processors.redaction.blocked_values", redaction.blocked_values,
+            redaction.n_blocked_values),
+    STRINGS("processors.redaction.allowed_values", redaction.allowed_values,
+            redaction.n_allowed_values),
+    ENUM("processors.redaction.summary", redaction.summary, parse_summary, summary_name,
+         "silent, info, debug"),
+    ENUM("processors.redaction.hash_function", redaction.hash_function, parse_hash_function,
+         hash_function_name, "none, hmac-sha256, hmac-sha512 (unkeyed md5, sha1, sha3 are refused)"),
+    STRING("processors.redaction.hmac_key", redaction.hmac_key, KEY_EMPTY_OK | KEY_SECRET),
+    STRINGS("processors.redaction.patterns", redaction.patterns, redaction.n_patterns),
+    BOOL("processors.redaction.drop_message_contents", redaction.drop_message_contents),
+    UINT("processors.redaction.match_limit", redaction.match_limit, 1000, 100000000, 1),
     SECTION("service"),
-    /* service.extensions and service.pipelines are written as for the Collector; our one
-     * pipeline is fixed, so they are only checked for shape. */
+    /* service.extensions and service.pipelines are written as for the Collector. Receivers
+     * and exporters are fixed; a pipeline's processors decide which processors run for its
+     * signal (config_processors.c). */
     NAMES("service.extensions"),
     SECTION("service.pipelines"),
     SECTION("service.pipelines.*"),
@@ -596,9 +653,13 @@ static int check_whole(struct loader *ld)
         return config_fail(&ld->err, p ? p->line : 0,
                            "receivers.otlp.protocols must enable grpc, http or both");
     }
-    int rc = check_auth(ld);
-    if (rc != O2D_OK) {
-        return rc;
+    int rv = check_auth(ld);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    rv = config_processors_resolve(ld);
+    if (rv != O2D_OK) {
+        return rv;
     }
     /* contrib exporter/datadogexporter HistogramConfig.validate, word for word */
     const struct datadog_metrics_config *m = &ld->cfg.datadog.metrics;
@@ -927,6 +988,12 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     dd->apm.ignore_resources = cfg->n_ignore_re ? cfg->ignore_re : NULL;
     dd->apm.n_ignore_resources = cfg->n_ignore_re;
 
+    rc = config_processors_prepare(cfg, err, errlen);
+    if (rc != O2D_OK) {
+        o2d_config_cleanup(cfg);
+        return rc;
+    }
+
     /* The embedded default spells out exporters.debug only to document it: with a key,
      * Datadog alone runs. A file that names exporters.debug keeps it next to Datadog. */
     int embedded = strcmp(cfg->source, "<embedded default>") == 0;
@@ -975,6 +1042,7 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
 
 void o2d_config_cleanup(struct o2d_config *cfg)
 {
+    config_processors_cleanup(cfg);
     for (size_t i = 0; i < cfg->n_ignore_re; i++) {
         regfree(&cfg->ignore_re[i]);
     }

@@ -13,6 +13,8 @@
 
 #include "datadog.h"  /* struct datadog_config */
 #include "exporter.h" /* enum o2d_debug_verbosity */
+#include "otlp.h"     /* struct otlp_request, enum otlp_signal */
+#include "redact.h"   /* struct redact_rules */
 
 #define O2D_ENDPOINT_MAX   256
 #define O2D_MAX_PATTERNS   32
@@ -67,6 +69,45 @@ struct o2d_http_config {
     char tls_key_file[256];          /* tls.key_file: PEM private key */
     char tls_client_ca_file[256];    /* tls.client_ca_file (mTLS), as for gRPC */
     char auth_authenticator[64];     /* auth.authenticator: "" or "bearertokenauth" */
+};
+
+/* Processors (top-level `processors:` sections). One row each in o2d_processor_types
+ * (config_processors.c); a new processor adds its id here and its row there. */
+enum o2d_processor {
+    O2D_PROCESSOR_REDACTION = 0,
+    O2D_PROCESSOR_COUNT,
+};
+#define O2D_SIGNALS 3 /* enum otlp_signal: traces, logs, metrics */
+
+/* What runs for one signal, in order. */
+struct o2d_processor_list {
+    size_t n;
+    enum o2d_processor ids[O2D_PROCESSOR_COUNT];
+};
+
+/* processors.redaction as written (keys of the Collector's redaction processor, plus
+ * `patterns` and `drop_message_contents`), and the rules prepare compiles from it. */
+struct o2d_redaction_config {
+    int section;        /* processors.redaction is in the file */
+    int allow_all_keys; /* default false, as the Collector: only allowed_keys are kept */
+    char allowed_keys[O2D_MAX_PATTERNS][256];
+    size_t n_allowed_keys;
+    char ignored_keys[O2D_MAX_PATTERNS][256];
+    size_t n_ignored_keys;
+    char blocked_key_patterns[O2D_MAX_PATTERNS][256];
+    size_t n_blocked_key_patterns;
+    char blocked_values[O2D_MAX_PATTERNS][256];
+    size_t n_blocked_values;
+    char allowed_values[O2D_MAX_PATTERNS][256];
+    size_t n_allowed_values;
+    char patterns[O2D_MAX_PATTERNS][256]; /* built-in names: email, credit_card, ... */
+    size_t n_patterns;
+    int summary;       /* enum redact_summary, default silent */
+    int hash_function; /* enum redact_hash, default none */
+    char hmac_key[256];
+    int drop_message_contents;
+    uint32_t match_limit;
+    struct redact_rules *rules; /* compiled by o2d_config_prepare; NULL when off */
 };
 
 struct o2d_config {
@@ -127,6 +168,13 @@ struct o2d_config {
     char default_version[128];
     /* exporters.debug.verbosity */
     enum o2d_debug_verbosity debug_verbosity;
+    /* processors.* */
+    struct o2d_redaction_config redaction;
+    /* The processors each signal runs, in order (o2d_config_prepare): with
+     * service.pipelines, what its lists say; without, every configured processor that
+     * fits the signal, in the table's order. */
+    struct o2d_processor_list processors[O2D_SIGNALS];
+    int pipelines_given; /* service.pipelines is in the file */
     /* service.telemetry.logs.level: one of enum o2d_log_level */
     int log_level;
     /* Where it came from: a path, or "<embedded default>". */
@@ -198,6 +246,32 @@ int o2d_config_write_yaml(const struct o2d_config *cfg, FILE *out);
  */
 int o2d_config_read(struct o2d_config *cfg, const char *path, unsigned flags, char *err,
                     size_t errlen);
+
+/* ---- processors (config_processors.c) ---- */
+
+/* A processor type: the key under `processors:` (and in service.pipelines), the signals it
+ * fits, and what prepare, cleanup, apply and validate do for it. */
+struct o2d_processor_type {
+    const char *name;
+    unsigned signals;   /* 1u << OTLP_SIGNAL_* */
+    size_t present_off; /* an int in struct o2d_config: its section is in the file */
+    /* Builds what apply needs from the keys (compiles patterns); O2D_ERR_CONFIG with err. */
+    int (*prepare)(struct o2d_config *cfg, char *err, size_t errlen);
+    void (*cleanup)(struct o2d_config *cfg);
+    /* Runs on one decoded request before the exporters; NULL when an exporter applies it. */
+    int (*apply)(const struct o2d_config *cfg, struct otlp_request *req);
+    /* `otel2dd validate`: the effective rules, as "# ..." lines. */
+    void (*describe)(const struct o2d_config *cfg, FILE *out);
+};
+extern const struct o2d_processor_type o2d_processor_types[O2D_PROCESSOR_COUNT];
+
+/* Whether processor `id` is configured (its section is in the file). */
+int o2d_processor_configured(const struct o2d_config *cfg, enum o2d_processor id);
+/* Whether some signal runs processor `id`. */
+int o2d_processor_listed(const struct o2d_config *cfg, enum o2d_processor id);
+/* Runs the processors of req's signal that have an apply, in order. O2D_OK or the first
+ * failure's status (the request must then not be exported). */
+int o2d_processors_apply(const struct o2d_config *cfg, struct otlp_request *req);
 
 /* The embedded default configuration, used when no --config is given. */
 extern const char o2d_config_embedded[];

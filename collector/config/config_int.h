@@ -127,6 +127,15 @@ const char *config_row_leaf_under(const struct key_row *row, const char *path);
 /* Milliseconds written as the largest whole unit: "0s", "5m", "1500ms". Returns out. */
 const char *config_format_duration(char *out, size_t outlen, uint64_t ms);
 
+/* ---- config_processors.c ---- */
+
+/* After the walk: the processors each signal runs (service.pipelines, or every configured
+ * processor where it fits), checked against the processors: sections. */
+int config_processors_resolve(struct loader *ld);
+/* In o2d_config_prepare: each configured processor's prepare (compiles its rules). */
+int config_processors_prepare(struct o2d_config *cfg, char *err, size_t errlen);
+void config_processors_cleanup(struct o2d_config *cfg);
+
 /* ---- config.c ---- */
 
 /*

@@ -184,6 +184,27 @@ static void write_value(const struct o2d_config *cfg, const struct key_row *row,
     }
 }
 
+/* service.pipelines, when the file had it: each signal's processors in order (receivers and
+ * exporters are fixed here, so they are not written). Without it nothing is written, which
+ * reads back as "every configured processor where it fits". */
+static void write_pipelines(const struct o2d_config *cfg, FILE *out, int indent, const char *cm)
+{
+    static const char *const names[O2D_SIGNALS] = {"traces", "logs", "metrics"};
+    if (!cfg->pipelines_given) {
+        return;
+    }
+    fprintf(out, "%*s%spipelines:\n", indent, "", cm);
+    for (int s = 0; s < O2D_SIGNALS; s++) {
+        fprintf(out, "%*s%s%s:\n%*s%sprocessors: [", indent + 2, "", cm, names[s], indent + 4, "",
+                cm);
+        for (size_t i = 0; i < cfg->processors[s].n; i++) {
+            fprintf(out, "%s%s", i ? ", " : "",
+                    o2d_processor_types[cfg->processors[s].ids[i]].name);
+        }
+        fputs("]\n", out);
+    }
+}
+
 /* The keys directly under `path`, in table order, sections recursively. */
 static void write_section(const struct o2d_config *cfg, FILE *out, const char *path, int indent,
                           const char *cm)
@@ -193,6 +214,10 @@ static void write_section(const struct o2d_config *cfg, FILE *out, const char *p
         const char *leaf = config_row_leaf_under(r, path);
         /* "*" rows and KEY_NAMES (service.pipelines, service.extensions) hold nothing. */
         if (leaf == NULL || strcmp(leaf, "*") == 0 || r->type == KEY_NAMES) {
+            continue;
+        }
+        if (r->type == KEY_SECTION && strcmp(r->path, "service.pipelines") == 0) {
+            write_pipelines(cfg, out, indent, cm);
             continue;
         }
         if (r->type == KEY_SECTION) {

@@ -127,8 +127,23 @@ def threads_cpu_s(pid):
     return out
 
 
+# --redaction: the processors.redaction section every scenario's otel2dd gets (None: none).
+REDACTION = {
+    "off": None,
+    # every built-in pattern, keys all kept: the cost of scanning every value
+    "builtins": {"allow_all_keys": True,
+                 "patterns": ["email", "credit_card", "aws_access_key", "bearer_token",
+                              "openai_api_key", "anthropic_api_key", "google_api_key",
+                              "ipv4", "ipv6"]},
+    # message contents dropped, patterns on the rest
+    "drop": {"allow_all_keys": True, "drop_message_contents": True,
+             "patterns": ["email", "credit_card"]},
+}
+
+
 class Receiver:
     """One otel2dd process with a quiet debug exporter and ephemeral ports."""
+    processors = None  # set from --redaction
 
     def __init__(self, binary, workdir, name, exporters=None):
         self.binary = binary
@@ -143,6 +158,8 @@ class Receiver:
             "exporters": exporters or {"debug": {"verbosity": "quiet"}},
             "service": {"telemetry": {"metrics": {"address": "127.0.0.1:0"}}},
         }
+        if Receiver.processors is not None:
+            cfg["processors"] = {"redaction": Receiver.processors}
         self.config = cfg
         with open(self.cfg_path, "w") as f:
             json.dump(cfg, f, indent=1)  # JSON is YAML
@@ -1337,7 +1354,11 @@ def main():
                          "that of the items delivered; default: as fast as answered)")
     ap.add_argument("--runs", type=int, default=1,
                     help="run the whole scenario list this many times, interleaved")
+    ap.add_argument("--redaction", choices=sorted(REDACTION), default="off",
+                    help="processors.redaction for every scenario: off, builtins (every "
+                         "built-in pattern) or drop (drop_message_contents)")
     args = ap.parse_args()
+    Receiver.processors = REDACTION[args.redaction]
     args.bin = os.path.abspath(args.bin)
     if not os.access(args.bin, os.X_OK):
         die("otel2dd binary not found or not executable: %s" % args.bin)
@@ -1392,6 +1413,7 @@ def main():
                               stderr=subprocess.DEVNULL).stdout.decode().strip(),
         "logs": workdir,
         "argv": sys.argv[1:],
+        "redaction": args.redaction,
     }
     with open(args.out, "w") as f:
         json.dump({"meta": meta, "results": results}, f, indent=1)

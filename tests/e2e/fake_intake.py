@@ -77,8 +77,13 @@ AGENT_PATHS = (AGENT_TRACES, AGENT_STATS, AGENT_LLMOBS)
 AGENT_SPAN_TYPES = {"service": str, "name": str, "resource": str, "trace_id": int,
                     "span_id": int, "parent_id": int, "start": int, "duration": int,
                     "error": int, "meta": dict, "metrics": dict, "type": str,
-                    "meta_struct": dict}
-AGENT_SPAN_REQUIRED = set(AGENT_SPAN_TYPES) - {"meta_struct"}
+                    "meta_struct": dict, "span_links": list}
+AGENT_SPAN_REQUIRED = set(AGENT_SPAN_TYPES) - {"meta_struct", "span_links"}
+# A v0.4 span link (pkg/proto/datadog/trace/span.proto SpanLink msgp tags): the required keys
+# and the types of all.
+AGENT_LINK_TYPES = {"trace_id": int, "trace_id_high": int, "span_id": int, "attributes": dict,
+                    "tracestate": str, "flags": int}
+AGENT_LINK_REQUIRED = {"trace_id", "span_id"}
 # dd-trace-py DEFAULT_EVP_PAYLOAD_SIZE_LIMIT; the intake's own limit is about 5.1 MB.
 LLMOBS_MAX_BODY = 5 << 20
 LLMOBS_EVENT_KEYS = {"trace_id", "span_id", "parent_id", "name", "start_ns", "duration",
@@ -265,6 +270,7 @@ class FakeIntake:
         ap.ParseFromString(body)
         spans = []
         for tp in ap.tracerPayloads:
+            ptags = dict(tp.tags)
             for chunk in tp.chunks:
                 for s in chunk.spans:
                     spans.append({
@@ -274,6 +280,12 @@ class FakeIntake:
                         "duration": s.duration, "meta": dict(s.meta),
                         "metrics": dict(s.metrics), "language": tp.languageName,
                         "env": tp.env, "hostname": tp.hostname, "priority": chunk.priority,
+                        "payload_tags": ptags, "container_id": tp.containerID,
+                        "span_links": [{"trace_id": l.traceID, "trace_id_high": l.traceID_high,
+                                        "span_id": l.spanID, "attributes": dict(l.attributes),
+                                        "tracestate": l.tracestate, "flags": l.flags}
+                                       for l in s.spanLinks],
+                        "agent_hostname": ap.hostName,
                     })
         with self.lock:
             self.agent_payloads.append({
@@ -448,6 +460,15 @@ class FakeIntake:
                 if not all(isinstance(k, str) and isinstance(v, (int, float))
                            for k, v in s["metrics"].items()):
                     raise ValueError("metrics is not string to number")
+                for link in s.get("span_links", []):
+                    if not isinstance(link, dict) or not AGENT_LINK_REQUIRED <= set(link) or \
+                            set(link) - set(AGENT_LINK_TYPES) or \
+                            any(not isinstance(link[k], t) for k, t in AGENT_LINK_TYPES.items()
+                                if k in link):
+                        raise ValueError("span link %r" % (link,))
+                    if not all(isinstance(k, str) and isinstance(v, str)
+                               for k, v in link.get("attributes", {}).items()):
+                        raise ValueError("span link attributes are not string to string")
                 d = dict(s)
                 d["trace_index"] = ti
                 d["_headers"] = hdrs
@@ -487,6 +508,8 @@ class FakeIntake:
                     g["_env"] = csp.get("Env")
                     g["_version"] = csp.get("Version")
                     g["_hostname"] = csp.get("Hostname")
+                    g["_tags"] = csp.get("Tags")
+                    g["_agent_hostname"] = sp.get("AgentHostname")
                     g["_start"] = bucket.get("Start")
                     g["_duration"] = bucket.get("Duration")
                     groups.append(g)

@@ -128,6 +128,11 @@ def run_fixture(binary, path, tmp):
         err = clock_window(fx, expect, got, t0, t1) or stats_window(out, t0, t1)
         if err:
             return err, fx
+    if "stats_hits" in fx["expect"]:
+        hits = sum(int(g["Hits"]) for p in out.get("stats", []) for s in p.get("Stats", [])
+                   for b in s.get("Stats", []) for g in b.get("Stats", []))
+        if hits != fx["expect"]["stats_hits"]:
+            return f"stats: want {fx['expect']['stats_hits']} hits in all, got {hits}", fx
     return match(expect, got, False, "tracerPayloads"), fx
 
 

@@ -97,6 +97,9 @@ class LogsExport(IntakeTestCase):
             self.assertEqual(report["sent"], COUNT, raw)
             wait_until(lambda: len(self.intake.log_objects()) >= COUNT, 20,
                        "%d log objects" % COUNT)
+            # the intake decodes a body before otel2dd has read its answer and counted it
+            sent = 'otel2dd_exporter_sent_items_total{exporter="datadog_logs"} %d' % COUNT
+            wait_until(lambda: sent in o.scrape().splitlines(), 20, "the sent counter")
             metrics = o.scrape()
         objs = self.intake.log_objects()
         self.assertEqual(len(objs), COUNT)

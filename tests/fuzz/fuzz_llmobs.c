@@ -4,8 +4,9 @@
  * gen_ai.system_instructions / gen_ai.tool.definitions attributes of an llm span (and the
  * indexed content of OpenLLMetry and OpenInference attributes), the second the body of
  * gen_ai.* log records (as a string, inside a kvlist, and as the operation-details
- * attributes). Oracles: build and add_log succeed, and every written event is valid JSON
- * (jansson parses it, which also rejects invalid UTF-8), with or without truncation.
+ * attributes); then both parts as the ai.* attributes of Vercel AI SDK spans. Oracles: build and
+ * add_log succeed, and every written event is valid JSON (jansson parses it, which also rejects
+ * invalid UTF-8), with or without truncation.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +54,75 @@ static void check(const struct llmobs_span *sp, size_t max)
     }
     json_decref(j);
     o2d_buf_cleanup(&b);
+}
+
+/* Vercel AI SDK v4-v6 spans (llmobs_vercel.c): the first part as every ai.* content attribute,
+ * the second as the provider, model, function id and metadata, for each operation. */
+static void vercel_spans(char *p1, char *p2, size_t size)
+{
+    static const char *const ops[] = {"ai.generateText",
+                                      "ai.generateText.doGenerate",
+                                      "ai.streamText.doStream",
+                                      "ai.generateObject",
+                                      "ai.embed",
+                                      "ai.embedMany",
+                                      "ai.embedMany.doEmbed",
+                                      "ai.toolCall"};
+    static const char *const keys[] = {
+        "ai.operationId",
+        "ai.prompt",
+        "ai.prompt.messages",
+        "ai.prompt.tools",
+        "ai.response.text",
+        "ai.response.object",
+        "ai.response.toolCalls",
+        "ai.schema",
+        "ai.value",
+        "ai.values",
+        "ai.embedding",
+        "ai.toolCall.name",
+        "ai.toolCall.args",
+        "ai.toolCall.result",
+        "ai.response.providerMetadata",
+        "ai.usage.inputTokens",
+        "ai.model.provider",
+        "ai.model.id",
+        "ai.settings.maxRetries",
+        "ai.telemetry.functionId",
+        "ai.telemetry.metadata.sessionId",
+    };
+    enum { NK = sizeof(keys) / sizeof(keys[0]) };
+    OtlpKeyValue kv[NK], *kvp[NK];
+    OtlpAnyValue v[NK];
+    uint8_t tid[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    uint8_t sid[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+    for (size_t o = 0; o < sizeof(ops) / sizeof(ops[0]); o++) {
+        for (size_t i = 0; i < NK; i++) {
+            set_kv(&kv[i], &v[i], keys[i], i >= NK - 5 ? p2 : p1);
+            kvp[i] = &kv[i];
+        }
+        set_str(&v[0], (char *)ops[o]);
+        OtlpSpan s;
+        opentelemetry__proto__trace__v1__span__init(&s);
+        s.trace_id.data = tid;
+        s.trace_id.len = 16;
+        s.span_id.data = sid;
+        s.span_id.len = 8;
+        s.name = (char *)ops[o];
+        s.attributes = kvp;
+        s.n_attributes = NK;
+        enum llmobs_kind k = llmobs_classify(&s);
+        if (k == LLMOBS_NONE) {
+            abort();
+        }
+        struct llmobs_span *sp = NULL;
+        if (llmobs_span_build(NULL, NULL, &s, k, NULL, &sp) != O2D_OK) {
+            abort();
+        }
+        check(sp, 5000000);
+        check(sp, size % 512);
+        llmobs_span_free(sp);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -168,6 +238,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(sp, size % 512);
         llmobs_span_free(sp);
     }
+    vercel_spans(p1, p2, size);
     o2d_free(p1);
     o2d_free(p2);
     return 0;

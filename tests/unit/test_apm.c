@@ -3,7 +3,9 @@
  * the Datadog reference, UTF-8 repair, truncation inside multi-byte characters), top-level
  * computation, invalid UTF-8 in a translated span, start times before 2000, and the arena limit.
  */
+#include <math.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -367,6 +369,90 @@ static void test_arena_too_small(void **state)
     o2d_arena_cleanup(&small);
 }
 
+/*
+ * apm_sample_rate_from_tracestate: the cases of DataDog/datadog-agent
+ * pkg/trace/transform/sampling_test.go TestSamplingProbFromTracestate (and _Malformed), plus the
+ * W3C and OTel syntax rules of open-telemetry/opentelemetry-collector-contrib pkg/sampling that
+ * decide whether the tracestate parses at all.
+ */
+static void test_sample_rate_from_tracestate(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ts;
+        int ok;
+        double rate;
+    } cases[] = {
+        {"ot=th:8", 1, 0.5},
+        {"ot=th:0", 1, 1.0},
+        {"ot=p:1;r:1", 1, 0.5},
+        {"ot=p:4;r:4", 1, 0.0625},
+        {"ot=p:0", 1, 1.0},
+        {"ot=rv:abcdefabcdefab", 0, 0},
+        {"", 0, 0},
+        {"zz=vendorcontent", 0, 0},
+        {"ot=th:zz", 0, 0},
+        /* th wins over p; hex digits of either case; trailing zeros omitted */
+        {"ot=p:1;th:c", 1, 0.25},
+        {"ot=th:C", 1, 0.25},
+        {"ot=th:fffffffffffff", 1, 1.0 / 4503599627370496.0},
+        {"ot=th:ffffffffffffff", 1, 1.0 / 72057594037927936.0},
+        {"ot=th:fffffffffffffff", 0, 0}, /* 15 digits */
+        {"ot=th:", 0, 0},
+        /* other vendors and whitespace around members */
+        {"dd=s:1;t.dm:-4, ot=th:8 ,", 1, 0.5},
+        {" ot=th:8\t", 1, 0.5},
+        /* p: first one decides; 63 is "not sampled"; not decimal gives nothing */
+        {"ot=p:63", 0, 0},
+        {"ot=p:99999999999999999999999", 0, 0}, /* past uint64: an error in Go */
+        {"ot=p:0001", 1, 0.5},
+        {"ot=p:62", 1, 1.0 / 4611686018427387904.0},
+        {"ot=p:x;p:1", 0, 0},
+        {"ot=p:2;p:1", 1, 0.25},
+        /* syntax errors anywhere fail the whole tracestate */
+        {"ot=th:8,Bad=x", 0, 0},
+        {"ot=th:8,=x", 0, 0},
+        {"ot=th:8;", 0, 0},
+        {"ot=th:8;;p:1", 0, 0},
+        {"ot=th:8;P:1", 0, 0},
+        {"ot=th:8;rv:123", 0, 0},
+        {"ot=th:8;rv:abcdefabcdefab", 1, 0.5},
+        {"ot=th:8,ot=th:zz", 0, 0},
+        /* the last ot member is the one kept */
+        {"ot=th:8,ot=th:c", 1, 0.25},
+        {"tenant@sys=v,ot=th:8", 1, 0.5},
+        {"tenant@Sys=v,ot=th:8", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        double rate = -1;
+        int ok = apm_sample_rate_from_tracestate(cases[i].ts, strlen(cases[i].ts), &rate);
+        if (ok != cases[i].ok || (ok && fabs(rate - cases[i].rate) > 1e-12 * cases[i].rate)) {
+            fail_msg("%s: got %d %.17g, want %d %.17g", cases[i].ts, ok, rate, cases[i].ok,
+                     cases[i].rate);
+        }
+    }
+    /* 31 members parse, 32 do not (scanKeyValues refuses the 32nd item); over 1024 bytes fails */
+    char buf[2048];
+    size_t n = 0;
+    for (int i = 0; i < 30; i++) {
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "k%d=v,", i);
+    }
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "ot=th:8");
+    double rate;
+    assert_int_equal(apm_sample_rate_from_tracestate(buf, n, &rate), 1);
+    char buf2[2048];
+    size_t n2 = (size_t)snprintf(buf2, sizeof(buf2), "k31=v,%s", buf);
+    assert_int_equal(apm_sample_rate_from_tracestate(buf2, n2, &rate), 0);
+    char val[201];
+    memset(val, 'v', 200);
+    val[200] = '\0';
+    n = (size_t)snprintf(buf, sizeof(buf), "k0=%s,k1=%s,k2=%s,k3=%s,ot=th:8", val, val, val, val);
+    assert_int_equal(apm_sample_rate_from_tracestate(buf, n, &rate), 1); /* 823 bytes */
+    n = (size_t)snprintf(buf, sizeof(buf), "k0=%s,k1=%s,k2=%s,k3=%s,k4=%s,ot=th:8", val, val, val,
+                         val, val);
+    assert_int_equal(apm_sample_rate_from_tracestate(buf, n, &rate), 0); /* 1027 bytes */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8_span),
         cmocka_unit_test(test_meta_truncation_multibyte),
         cmocka_unit_test(test_start_before_2000),
+        cmocka_unit_test(test_sample_rate_from_tracestate),
         cmocka_unit_test(test_arena_too_small),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -436,7 +436,7 @@ static void test_inline_errors(void **state)
         {"receivers: 7\n", "t.yaml:1: receivers must be a map, got a single value"},
         {"\"receivers.otlp\": {}\n",
          "t.yaml:1: unknown key 'receivers.otlp' at the top level; expected one of: receivers, "
-         "extensions, exporters, service"},
+         "extensions, exporters, processors, service"},
         {"a:\n\tb: 1\n",
          "t.yaml:2: invalid YAML: found character that cannot start any token (while scanning "
          "for the next token at line 2)"},
@@ -1116,6 +1116,81 @@ static void test_write_without_key(void **state)
     o2d_config_cleanup(&c);
 }
 
+/* processors: which run for which signal, with and without service.pipelines, and the
+ * redaction keys compiled by prepare (a bad pattern names its list, entry and offset). */
+static void test_processors(void **state)
+{
+    (void)state;
+    struct o2d_config c;
+    char err[1024];
+    clear_dd_env();
+    /* no pipelines: a configured processor runs for every signal it fits */
+    assert_int_equal(load_text(&c,
+                               "processors:\n  redaction:\n    allow_all_keys: true\n"
+                               "    patterns: [email]\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    for (int s = 0; s < O2D_SIGNALS; s++) {
+        assert_int_equal(c.processors[s].n, 1);
+        assert_int_equal(c.processors[s].ids[0], O2D_PROCESSOR_REDACTION);
+    }
+    assert_non_null(c.redaction.rules);
+    assert_int_equal(c.redaction.allow_all_keys, 1);
+    assert_string_equal(c.redaction.patterns[0], "email");
+    o2d_config_cleanup(&c);
+    assert_null(c.redaction.rules);
+
+    /* pipelines: only what they list; here the logs pipeline only */
+    assert_int_equal(load_text(&c,
+                               "processors:\n  redaction:\nservice:\n  pipelines:\n"
+                               "    traces:\n      receivers: [otlp]\n"
+                               "      exporters: [datadog]\n"
+                               "    logs:\n      processors: [redaction]\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(c.pipelines_given, 1);
+    assert_int_equal(c.processors[OTLP_SIGNAL_TRACES].n, 0);
+    assert_int_equal(c.processors[OTLP_SIGNAL_LOGS].n, 1);
+    assert_int_equal(c.processors[OTLP_SIGNAL_METRICS].n, 0);
+    assert_true(o2d_processor_listed(&c, O2D_PROCESSOR_REDACTION));
+
+    /* configured, listed nowhere: off */
+    assert_int_equal(load_text(&c,
+                               "processors:\n  redaction:\nservice:\n  pipelines:\n"
+                               "    traces:\n      receivers: [otlp]\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_true(o2d_processor_configured(&c, O2D_PROCESSOR_REDACTION));
+    assert_false(o2d_processor_listed(&c, O2D_PROCESSOR_REDACTION));
+
+    /* nothing configured: nothing runs */
+    assert_int_equal(load_text(&c, "exporters:\n  debug:\n", err, sizeof(err)), O2D_OK);
+    for (int s = 0; s < O2D_SIGNALS; s++) {
+        assert_int_equal(c.processors[s].n, 0);
+    }
+
+    /* prepare refuses a pattern that does not compile, with PCRE2's offset */
+    assert_int_equal(load_text(&c, "processors:\n  redaction:\n    blocked_values: [\"a(b\"]\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, "processors.redaction.blocked_values[0]: 'a(b' is not a regular "
+                                "expression: missing closing parenthesis at offset 3"));
+    assert_null(c.redaction.rules);
+    /* an unknown built-in pattern, and a hash without its key (never quoted) */
+    assert_int_equal(
+        load_text(&c, "processors:\n  redaction:\n    patterns: [ssn]\n", err, sizeof(err)),
+        O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, "patterns[0]: unknown pattern 'ssn'"));
+    assert_int_equal(load_text(&c, "processors:\n  redaction:\n    hash_function: hmac-sha256\n",
+                               err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_ERR_CONFIG);
+    assert_non_null(strstr(err, "hmac_key"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1141,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_dd_variables),
         cmocka_unit_test(test_secret_masked),
         cmocka_unit_test(test_write_without_key),
+        cmocka_unit_test(test_processors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "o2d.h"
 #include "o2d_arena.h"
 #include "otlp.h"
+#include "res_ecs.h"
 #include "resource.h"
 
 static struct o2d_arena arena;
@@ -184,12 +185,132 @@ static void test_tags(void **state)
                         "process.command:a");
 }
 
+static char *slurp(const char *name, size_t *n)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/ecs/%s", O2D_TEST_DATA, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(1 << 16);
+    assert_non_null(buf);
+    *n = fread(buf, 1, 1 << 16, f);
+    fclose(f);
+    return buf;
+}
+
+static void expect_tags(const char *const *tags, size_t n, const char *want)
+{
+    char got[4096];
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        off += (size_t)snprintf(got + off, sizeof(got) - off, "%s%s", i ? "," : "", tags[i]);
+    }
+    if (strcmp(got, want) != 0) {
+        fail_msg("tags\n got  %s\n want %s", got, want);
+    }
+}
+
+#define TASK_TAGS                                                                                  \
+    "task_name:shop-api,task_family:shop-api,task_version:17,aws_account:111122223333,"            \
+    "region:us-west-2,"                                                                            \
+    "task_arn:arn:aws:ecs:us-west-2:111122223333:task/shop-prod/5e5c7a3a1b2c4d5e8f90a1b2c3d4e5f6," \
+    "cluster_name:shop-prod,ecs_cluster_name:shop-prod,"                                           \
+    "ecs_cluster_arn:arn:aws:ecs:us-west-2:111122223333:cluster/shop-prod,"                        \
+    "availability-zone:us-west-2b,availability_zone:us-west-2b,ecs_service:shop-api"
+
+/* res_ecs: the tags of handleECSTask / handleContainer from a Fargate task's metadata, and
+ * which resources get them. */
+static void test_ecs_tags(void **state)
+{
+    (void)state;
+    size_t tn, sn;
+    char *task = slurp("task-fargate.json", &tn);
+    char *self = slurp("container-otel2dd.json", &sn);
+    struct res_ecs *e;
+    const char *reason;
+    assert_int_equal(res_ecs_parse(task, tn, self, sn, &e, &reason), O2D_OK);
+    assert_true(res_ecs_fargate(e));
+    assert_true(res_ecs_sidecar(e)); /* the app is another container */
+    const char *const *tags;
+    size_t n;
+    /* the app's container id: the task's tags and the container's */
+    assert_true(res_ecs_tags_for(
+        e, resource(S("container.id", "5e5c7a3a1b2c4d5e8f90a1b2c3d4e5f6-1111111111")), &tags, &n));
+    expect_tags(tags, n,
+                TASK_TAGS ",ecs_container_name:app,container_name:app,"
+                          "image_name:111122223333.dkr.ecr.us-west-2.amazonaws.com/shop/api,"
+                          "short_image:api,image_tag:2.4.1,"
+                          "container_id:5e5c7a3a1b2c4d5e8f90a1b2c3d4e5f6-1111111111");
+    /* this task's ARN, or nothing to tell (a sidecar's app without the ECS detector) */
+    assert_true(res_ecs_tags_for(
+        e,
+        resource(S(
+            "aws.ecs.task.arn",
+            "arn:aws:ecs:us-west-2:111122223333:task/shop-prod/5e5c7a3a1b2c4d5e8f90a1b2c3d4e5f6")),
+        &tags, &n));
+    expect_tags(tags, n, TASK_TAGS);
+    assert_true(res_ecs_tags_for(e, resource(S("service.name", "shop")), &tags, &n));
+    expect_tags(tags, n, TASK_TAGS);
+    /* another task, or another task's container: not ours */
+    assert_false(res_ecs_tags_for(
+        e, resource(S("aws.ecs.task.arn", "arn:aws:ecs:us-west-2:111122223333:task/x/other")),
+        &tags, &n));
+    assert_int_equal(n, 0);
+    assert_false(res_ecs_tags_for(e, resource(S("container.id", "abcdef")), &tags, &n));
+    assert_false(res_ecs_tags_for(NULL, resource(S("service.name", "shop")), &tags, &n));
+    res_ecs_free(e);
+
+    /* without our own container's document, two containers still make a sidecar; the image
+     * pinned by digest has no tag: "latest", as workloadmeta fills it in */
+    assert_int_equal(res_ecs_parse(task, tn, NULL, 0, &e, &reason), O2D_OK);
+    assert_true(res_ecs_sidecar(e));
+    assert_true(res_ecs_tags_for(
+        e, resource(S("container.id", "5e5c7a3a1b2c4d5e8f90a1b2c3d4e5f6-2222222222")), &tags, &n));
+    assert_string_equal(tags[n - 4], "image_name:otel2dd");
+    assert_string_equal(tags[n - 2], "image_tag:latest");
+    res_ecs_free(e);
+
+    /* a shared service: otel2dd alone in its task (plus ECS's own container) tags nothing it
+     * cannot attribute; an EC2 task has no availability zone tags */
+    static const char alone[] =
+        "{\"TaskARN\":\"arn:aws:ecs:eu-west-1:1:task/c/t1\",\"Cluster\":\"c\",\"Family\":\"f\","
+        "\"Revision\":\"2\",\"LaunchType\":\"EC2\",\"AvailabilityZone\":\"eu-west-1a\","
+        "\"Containers\":[{\"DockerId\":\"d1\",\"Name\":\"otel2dd\",\"Image\":\"otel2dd:1\"},"
+        "{\"DockerId\":\"d2\",\"Name\":\"~internal~ecs~pause\",\"Image\":\"pause\"}]}";
+    static const char alone_self[] = "{\"DockerId\":\"d1\",\"Name\":\"otel2dd\"}";
+    assert_int_equal(
+        res_ecs_parse(alone, strlen(alone), alone_self, strlen(alone_self), &e, &reason), O2D_OK);
+    assert_false(res_ecs_fargate(e));
+    assert_false(res_ecs_sidecar(e));
+    assert_false(res_ecs_tags_for(e, resource(S("service.name", "shop")), &tags, &n));
+    assert_true(res_ecs_tags_for(
+        e, resource(S("aws.ecs.task.arn", "arn:aws:ecs:eu-west-1:1:task/c/t1")), &tags, &n));
+    expect_tags(tags, n,
+                "task_name:f,task_family:f,task_version:2,aws_account:1,region:eu-west-1,"
+                "task_arn:arn:aws:ecs:eu-west-1:1:task/c/t1,cluster_name:c,ecs_cluster_name:c");
+    res_ecs_free(e);
+
+    /* garbage is refused with a reason */
+    static const char *const bad[] = {"", "not json", "[1,2]", "{\"Family\":\"f\"}",
+                                      "{\"TaskARN\":7}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        e = NULL;
+        assert_int_equal(res_ecs_parse(bad[i], strlen(bad[i]), NULL, 0, &e, &reason),
+                         O2D_ERR_INVALID);
+        assert_null(e);
+        assert_non_null(reason);
+    }
+    free(task);
+    free(self);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_source_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(test_source_fargate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ecs_tags, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -641,6 +641,84 @@ static void counters_and_summaries(void **state)
     stats_concentrator_free(c);
 }
 
+/* The sum of one counter over the groups of a resource. */
+static uint64_t sum_u(const struct flat *f, size_t n, const char *resource, const char *key)
+{
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (str_is(get(f[i].g, "Resource"), resource)) {
+            t += get_u(f[i].g, key);
+        }
+    }
+    return t;
+}
+
+/*
+ * weight.go and statsraw.go: every counter of a chunk is weighted by 1/_sample_rate of the
+ * chunk's root (traceutil.GetRoot), rounded half away from zero when packed; the sketches are
+ * not weighted; a rate outside (0, 1] weighs 1.
+ */
+static void sample_rate_weights_counters(void **state)
+{
+    (void)state;
+    struct stats_config cfg = config();
+    struct stats_concentrator *c;
+    assert_int_equal(stats_concentrator_new(&c, &cfg), O2D_OK);
+    DdTracerPayload *tp = payload("", "", "");
+    /* root at 0.3 (weight 3.333...): three spans, one an error, 10 ns each */
+    DdTraceChunk *a = chunk(tp, "");
+    DdSpan *root = metric(top(span("s", "o", "r-a", 0, T0, 10, 0)), "_sample_rate", 0.3);
+    root->spanid = 1;
+    add(a, root);
+    for (int i = 0; i < 2; i++) {
+        DdSpan *child = metric(top(span("s", "o", "r-a", 1, T0, 10, i)), "_sample_rate", 1);
+        child->spanid = (uint64_t)(10 + i);
+        add(a, child);
+    }
+    /* no span has a parent of 0: the root is the span whose parent is not in the chunk, here
+     * the 40th of 50 (more than the 32 searched without a set); its rate 0.5 gives weight 2,
+     * the others' 0.1 is not the root's */
+    DdTraceChunk *b = chunk(tp, "");
+    for (int i = 0; i < 50; i++) {
+        uint64_t id = 1000 + (uint64_t)i;
+        DdSpan *sp = top(span("s", "o", "r-b", i == 39 ? 77 : i == 49 ? 1000 : id + 1, T0, 10, 0));
+        sp->spanid = id;
+        metric(sp, "_sample_rate", i == 39 ? 0.5 : 0.1);
+        add(b, sp);
+    }
+    /* a rate of 0 or above 1 weighs 1 */
+    DdTraceChunk *z = chunk(tp, "");
+    add(z, metric(top(span("s", "o", "r-z", 0, T0, 10, 0)), "_sample_rate", 0));
+    DdTraceChunk *big = chunk(tp, "");
+    add(big, metric(top(span("s", "o", "r-big", 0, T0, 10, 0)), "_sample_rate", 2));
+    assert_int_equal(stats_add_payload(c, tp), O2D_OK);
+    struct out o = {0};
+    assert_int_equal(stats_flush(c, 0, 1, collect, &o), O2D_OK);
+    struct flat f[8];
+    size_t n = flatten(&o, f, 8);
+    assert_int_equal(n, 5); /* r-a's root and children differ in IsTraceRoot */
+    assert_int_equal(sum_u(f, n, "r-a", "Hits"), 3 + 7); /* 3.333 + 6.667 */
+    assert_int_equal(sum_u(f, n, "r-a", "TopLevelHits"), 3 + 7);
+    assert_int_equal(sum_u(f, n, "r-a", "Errors"), 3);         /* 3.333 */
+    assert_int_equal(sum_u(f, n, "r-a", "Duration"), 33 + 67); /* 10 ns x 3.333, 20 x 3.333 */
+    double okn = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (str_is(get(f[i].g, "Resource"), "r-a")) {
+            Datadog__Sketches__DDSketch *ok = summary(f[i].g, "OkSummary");
+            okn += sketch_count(ok);
+            datadog__sketches__ddsketch__free_unpacked(ok, NULL);
+        }
+    }
+    assert_true(okn == 2);
+    const msgpack_object *g = find(f, n, "r-b")->g;
+    assert_int_equal(get_u(g, "Hits"), 100);
+    assert_int_equal(get_u(g, "Duration"), 1000);
+    assert_int_equal(get_u(find(f, n, "r-z")->g, "Hits"), 1);
+    assert_int_equal(get_u(find(f, n, "r-big")->g, "Hits"), 1);
+    out_free(&o);
+    stats_concentrator_free(c);
+}
+
 static void payload_key_and_container_tags(void **state)
 {
     (void)state;
@@ -1072,6 +1150,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(eligibility, setup, teardown),
         cmocka_unit_test_setup_teardown(aggregation_key_splits_groups, setup, teardown),
         cmocka_unit_test_setup_teardown(counters_and_summaries, setup, teardown),
+        cmocka_unit_test_setup_teardown(sample_rate_weights_counters, setup, teardown),
         cmocka_unit_test_setup_teardown(payload_key_and_container_tags, setup, teardown),
         cmocka_unit_test_setup_teardown(split_at_4000_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(group_cap_is_counted, setup, teardown),

@@ -843,6 +843,63 @@ static int grpc_code(struct ctx *c, const struct apm_lookup *lk, struct apm_str 
     return O2D_OK;
 }
 
+/*
+ * The span's own links field (Span.spanLinks, DataDog/datadog-agent pkg/proto/datadog/trace/
+ * span.proto SpanLink, taken by the trace intake since the Agent forwards tracers' links
+ * there, 7.52 and later, PR #21715), besides the `_dd.span_links` meta JSON the agent's OTLP
+ * path writes: trace id in two 64-bit halves, span id, attribute values as strings
+ * (AsString, as MarshalLinks writes them), tracestate, and W3C flags with bit 31 set to say
+ * they are known (the proto's rule), from OTLP's flags when it carries them (non-zero).
+ */
+static int span_links(struct ctx *c, const OtlpSpan *span, DdSpan *dd)
+{
+    size_t n = span->n_links;
+    Datadog__Trace__SpanLink *ls = o2d_arena_alloc(c->a, n * sizeof(*ls));
+    Datadog__Trace__SpanLink **lp = o2d_arena_alloc(c->a, n * sizeof(*lp));
+    if (ls == NULL || lp == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Opentelemetry__Proto__Trace__V1__Span__Link *l = span->links[i];
+        Datadog__Trace__SpanLink *d = &ls[i];
+        datadog__trace__span_link__init(d);
+        if (l->trace_id.len == 16) {
+            d->traceid_high = be64(l->trace_id.data);
+            d->traceid = be64(l->trace_id.data + 8);
+        }
+        d->spanid = span_id_u64(&l->span_id);
+        if (l->trace_state[0] != '\0') {
+            d->tracestate = l->trace_state; /* in the request, as the span */
+        }
+        if (l->flags != 0) {
+            d->flags = (l->flags & 0xffu) | 0x80000000u;
+        }
+        size_t na = l->n_attributes;
+        if (na > 0) {
+            Datadog__Trace__SpanLink__AttributesEntry *ae = o2d_arena_alloc(c->a, na * sizeof(*ae));
+            Datadog__Trace__SpanLink__AttributesEntry **ap =
+                o2d_arena_alloc(c->a, na * sizeof(*ap));
+            if (ae == NULL || ap == NULL) {
+                return O2D_ERR_TOO_LARGE;
+            }
+            for (size_t j = 0; j < na; j++) {
+                struct apm_str v;
+                datadog__trace__span_link__attributes_entry__init(&ae[j]);
+                ae[j].key = l->attributes[j]->key;
+                TRY(apm_value_as_string(c->a, l->attributes[j]->value, &v));
+                TRY(arena_cstr(c, v, &ae[j].value));
+                ap[j] = &ae[j];
+            }
+            d->attributes = ap;
+            d->n_attributes = na;
+        }
+        lp[i] = d;
+    }
+    dd->spanlinks = lp;
+    dd->n_spanlinks = n;
+    return O2D_OK;
+}
+
 static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpan *span,
                           struct xspan *x)
 {
@@ -919,6 +976,16 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (span->trace_state[0] != '\0') {
         TRY(set_meta(c, APM_STR_LIT("w3c.tracestate"), cstr(span->trace_state)));
     }
+    /* sampling.go: a numeric `_sample_rate` span attribute (SetSampleRateFromAttribute), else
+     * the probability the tracestate carries (SetSampleRateFromTracestate). */
+    const OtlpAnyValue *sr = lk.span->v[AK_SAMPLE_RATE];
+    double rate;
+    if (is_numeric(sr)) {
+        TRY(set_metric(c, APM_STR_LIT("_sample_rate"), numeric(sr)));
+    } else if (apm_sample_rate_from_tracestate(span->trace_state, strlen(span->trace_state),
+                                               &rate)) {
+        TRY(set_metric(c, APM_STR_LIT("_sample_rate"), rate));
+    }
 
     /* ---- OtelSpanToDDSpan: span attributes (they win on collisions) ---- */
     for (size_t i = 0; i < span->n_attributes; i++) {
@@ -963,6 +1030,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         TRY(apm_json_links(&c->scratch, c->a, span));
         TRY(copy_scratch(c, &s));
         TRY(set_meta(c, APM_STR_LIT("_dd.span_links"), s));
+        TRY(span_links(c, span, dd));
     }
     if (ss->scope != NULL && ss->scope->name[0] != '\0') {
         TRY(set_meta(c, APM_STR_LIT("otel.scope.name"), cstr(ss->scope->name)));
@@ -1392,6 +1460,47 @@ static int payload_tags(struct ctx *c, DdTracerPayload *tp, struct apm_str tags)
     return O2D_OK;
 }
 
+/* tags + the ECS task's tags whose keys tags does not have yet, comma-separated, in the arena
+ * (tags may point into the scratch buffer). */
+static int join_ecs_tags(struct ctx *c, struct apm_str tags, const char *const *et, size_t en,
+                         struct apm_str *out)
+{
+    size_t cap = tags.n + 1;
+    for (size_t i = 0; i < en; i++) {
+        cap += strlen(et[i]) + 1;
+    }
+    char *d = o2d_arena_alloc(c->a, cap);
+    if (d == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    memcpy(d, tags.p, tags.n);
+    size_t n = tags.n;
+    for (size_t i = 0; i < en; i++) {
+        const char *colon = strchr(et[i], ':');
+        size_t kn = colon != NULL ? (size_t)(colon - et[i]) + 1 : strlen(et[i]);
+        int dup = 0;
+        for (size_t at = 0; at < tags.n && !dup; at++) {
+            if ((at == 0 || tags.p[at - 1] == ',') && tags.n - at >= kn &&
+                memcmp(tags.p + at, et[i], kn) == 0) {
+                dup = 1;
+            }
+        }
+        if (dup) {
+            continue;
+        }
+        if (n > 0) {
+            d[n++] = ',';
+        }
+        size_t tn = strlen(et[i]);
+        memcpy(d + n, et[i], tn);
+        n += tn;
+    }
+    d[n] = '\0';
+    out->p = d;
+    out->n = n;
+    return O2D_OK;
+}
+
 static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
                                     struct apm_result *out)
 {
@@ -1419,6 +1528,10 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
         return O2D_ERR_TOO_LARGE;
     }
     datadog__trace__tracer_payload__init(tp);
+    static const char *const k_stats[] = {"_dd.stats_computed"};
+    char *sc;
+    TRY(res_attr_norm(c, res, k_stats, 1, &sc));
+    out->client_computed_stats[out->n_payloads] = sc[0] != '\0';
     out->payloads[out->n_payloads++] = tp;
     if (total == 0) {
         return O2D_OK;
@@ -1525,6 +1638,11 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
         o2d_buf_reset(&c->scratch);
         TRY(apm_host_container_tags(c->a, res, &src, &c->scratch, &ctags));
     }
+    const char *const *et;
+    size_t en;
+    if (res_ecs_tags_for(c->cfg->ecs, res, &et, &en)) {
+        TRY(join_ecs_tags(c, ctags, et, en, &ctags));
+    }
     TRY(payload_tags(c, tp, ctags));
 
     size_t kept = 0;
@@ -1555,7 +1673,8 @@ int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm
     o2d_buf_init(&c.scratch, a->limit > 0 ? a->limit : 64 * 1024 * 1024);
     size_t n = req != NULL ? req->n_resource_spans : 0;
     out->payloads = o2d_arena_alloc(a, (n ? n : 1) * sizeof(*out->payloads));
-    if (out->payloads == NULL) {
+    out->client_computed_stats = o2d_arena_alloc(a, n ? n : 1);
+    if (out->payloads == NULL || out->client_computed_stats == NULL) {
         goto out;
     }
     for (size_t i = 0; i < n; i++) {

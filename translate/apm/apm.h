@@ -17,6 +17,7 @@
 #include "datadog/trace/tracer_payload.pb-c.h"
 #include "o2d_arena.h"
 #include "otlp.h"
+#include "res_ecs.h"
 
 typedef Datadog__Trace__TracerPayload DdTracerPayload;
 typedef Datadog__Trace__TraceChunk DdTraceChunk;
@@ -58,13 +59,21 @@ struct apm_config {
      * has the key (a span's own attributes win, as ddtrace's span tags win over DD_TAGS). */
     const struct apm_tag *tags;
     size_t n_tags;
+    /* The ECS task otel2dd runs in (exporters/ecs_meta.c), NULL when unknown: its tags join
+     * `_dd.tags.container` of the resources res_ecs_tags_for gives them to, as the agent's
+     * tagger adds a container's tags there. */
+    const struct res_ecs *ecs;
 };
 
 struct apm_result {
     DdTracerPayload **payloads; /* in the arena */
     size_t n_payloads;
-    size_t spans;   /* Datadog spans produced */
-    size_t ignored; /* spans dropped with their chunk by ignore_resources */
+    /* per payload: 1 when its resource has a non-empty `_dd.stats_computed` (a Datadog
+     * tracer in OTLP mode computed the stats itself): the agent then computes none for it
+     * (Payload.ClientComputedStats in pkg/trace/api/otlp.go receiveResourceSpansV2). */
+    unsigned char *client_computed_stats; /* in the arena */
+    size_t spans;                         /* Datadog spans produced */
+    size_t ignored;                       /* spans dropped with their chunk by ignore_resources */
 };
 
 /*

@@ -164,6 +164,12 @@ int apm_host_container_tags(struct o2d_arena *a, const OtlpResource *res,
                             const struct apm_source *src, struct o2d_buf *scratch,
                             struct apm_str *out);
 
+/* ---- apm_sampling.c ---- */
+
+/* The head-sampling probability of a W3C tracestate (`ot=th:` or `ot=p:`), as
+ * samplingProbFromTracestate decodes it: 1 and *out in (0, 1] when it gives one, else 0. */
+int apm_sample_rate_from_tracestate(const char *ts, size_t n, double *out);
+
 /* ---- apm_json.c: JSON text of attribute values, events and links, as Go writes them ---- */
 
 /* Attribute values as Go writes them live in translate/resource (res_json.c); apm's callers

@@ -6,8 +6,11 @@
  * Ids are msgpack unsigned integers (trace_id is the low 64 bits; apm.c puts the high half
  * in the first span's meta `_dd.p.tid`, as tracers do), start and duration signed integers,
  * metrics float64, meta strings, meta_struct binaries and only when a span has any. Span
- * links and events: apm.c writes them as meta JSON (`_dd.span_links`, `events`), the form
- * the agent's own OTLP path uses, so there are no native ones to encode.
+ * links: `span_links`, an array of maps with the keys of the SpanLink msgp tags
+ * (DataDog/datadog-agent pkg/proto/datadog/trace/span.proto: trace_id, trace_id_high,
+ * span_id, attributes, tracestate, flags; the optional ones omitted when empty, as
+ * `omitempty` does), decoded by agents 7.52 and later (older ones skip the unknown key);
+ * apm.c also keeps the `_dd.span_links` meta JSON. Events stay meta JSON (`events`).
  */
 #include <msgpack.h>
 #include <string.h>
@@ -60,6 +63,32 @@ struct extras {
     int has_priority;
 };
 
+static int pack_link(msgpack_packer *pk, const Datadog__Trace__SpanLink *l)
+{
+    int has_ts = l->tracestate != NULL && l->tracestate[0] != '\0';
+    size_t n =
+        2 + (l->traceid_high != 0) + (l->n_attributes > 0) + (size_t)has_ts + (l->flags != 0);
+    int r = msgpack_pack_map(pk, n);
+    r |= pack_str(pk, "trace_id") | msgpack_pack_uint64(pk, l->traceid);
+    if (l->traceid_high != 0) {
+        r |= pack_str(pk, "trace_id_high") | msgpack_pack_uint64(pk, l->traceid_high);
+    }
+    r |= pack_str(pk, "span_id") | msgpack_pack_uint64(pk, l->spanid);
+    if (l->n_attributes > 0) {
+        r |= pack_str(pk, "attributes") | msgpack_pack_map(pk, l->n_attributes);
+        for (size_t i = 0; i < l->n_attributes && r == 0; i++) {
+            r |= pack_str(pk, l->attributes[i]->key) | pack_str(pk, l->attributes[i]->value);
+        }
+    }
+    if (has_ts) {
+        r |= pack_str(pk, "tracestate") | pack_str(pk, l->tracestate);
+    }
+    if (l->flags != 0) {
+        r |= pack_str(pk, "flags") | msgpack_pack_uint32(pk, l->flags);
+    }
+    return r;
+}
+
 static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x)
 {
     size_t n_meta = s->n_meta;
@@ -75,7 +104,7 @@ static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x
     n_meta += n_chunk_tags + (size_t)add_host + (size_t)add_origin;
     int add_prio = x->has_priority && !has_metric(s, PRIORITY_KEY);
 
-    int r = msgpack_pack_map(pk, s->n_meta_struct > 0 ? 13 : 12);
+    int r = msgpack_pack_map(pk, 12 + (s->n_meta_struct > 0) + (s->n_spanlinks > 0));
     r |= pack_str(pk, "service") | pack_str(pk, s->service);
     r |= pack_str(pk, "name") | pack_str(pk, s->name);
     r |= pack_str(pk, "resource") | pack_str(pk, s->resource);
@@ -115,6 +144,12 @@ static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x
             const ProtobufCBinaryData *v = &s->meta_struct[i]->value;
             r |= pack_str(pk, s->meta_struct[i]->key) | msgpack_pack_bin(pk, v->len) |
                  msgpack_pack_bin_body(pk, v->data, v->len);
+        }
+    }
+    if (s->n_spanlinks > 0) {
+        r |= pack_str(pk, "span_links") | msgpack_pack_array(pk, s->n_spanlinks);
+        for (size_t i = 0; i < s->n_spanlinks && r == 0; i++) {
+            r |= pack_link(pk, s->spanlinks[i]);
         }
     }
     return r;

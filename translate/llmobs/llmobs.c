@@ -112,6 +112,9 @@ static enum llmobs_kind kind_of_op(const char *op)
         /* Not in Datadog's table (they become workflow there): semconv 1.40/1.41 ops. */
         {"retrieval", LLMOBS_RETRIEVAL},
         {"invoke_workflow", LLMOBS_WORKFLOW},
+        /* Vercel AI SDK v7 (@ai-sdk/otel): one step of its agent loop, around the step's chat
+         * and tool spans. */
+        {"agent_step", LLMOBS_WORKFLOW},
     };
     for (size_t i = 0; op != NULL && i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (strcmp(op, ops[i].op) == 0) {
@@ -152,7 +155,7 @@ static enum llmobs_kind kind_of_openinference(const char *k)
 
 enum llmobs_kind llmobs_classify(const OtlpSpan *s)
 {
-    const char *tl = NULL, *oi = NULL, *op = NULL, *req_type = NULL;
+    const char *tl = NULL, *oi = NULL, *op = NULL, *req_type = NULL, *vercel_op = NULL;
     int marker = 0, model = 0;
     /* Every span of every request comes here, so a key is told apart by its first bytes
      * before any strcmp: most keys (http.*, code.*, url.*) stop at the first switch, and a
@@ -161,6 +164,11 @@ enum llmobs_kind llmobs_classify(const OtlpSpan *s)
         const char *k = s->attributes[i]->key;
         const OtlpAnyValue *v = s->attributes[i]->value;
         switch (k[0]) {
+        case 'a':
+            if (k[1] == 'i' && k[2] == '.' && strcmp(k, "ai.operationId") == 0) {
+                vercel_op = sval(v);
+            }
+            break;
         case 't':
             if (k[1] == 'r' && strcmp(k, "traceloop.span.kind") == 0) {
                 tl = sval(v);
@@ -203,6 +211,13 @@ enum llmobs_kind llmobs_classify(const OtlpSpan *s)
             break;
         default:
             break;
+        }
+    }
+    /* Vercel AI SDK v4-v6 (llmobs_vercel.c): its doGenerate spans also carry gen_ai.system. */
+    if (vercel_op != NULL) {
+        enum llmobs_kind vk = llmobs_vercel_kind(vercel_op);
+        if (vk != LLMOBS_NONE) {
+            return vk;
         }
     }
     enum llmobs_kind opk = kind_of_op(op);
@@ -319,6 +334,7 @@ enum akey {
     K_U_REASONING,
     K_U_REASONING_OLD,
     K_OI_REASONING,
+    K_VERCEL_OP,
     K__COUNT
 };
 
@@ -393,6 +409,7 @@ static const struct {
     KT("gen_ai.usage.reasoning.output_tokens", K_U_REASONING),
     KT("gen_ai.usage.reasoning_tokens", K_U_REASONING_OLD),
     KT("llm.token_count.completion_details.reasoning", K_OI_REASONING),
+    KT("ai.operationId", K_VERCEL_OP), /* llmobs_vercel.c */
 };
 #undef KT
 
@@ -453,6 +470,7 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
         const char *k = kv[i]->key;
         switch (k[0]) {
         case '_':
+        case 'a':
         case 'e':
         case 'g':
         case 'i':
@@ -1994,6 +2012,7 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
 {
     static const struct llmobs_config no_cfg = {0};
     int rv = O2D_ERR_NOMEM;
+    struct llmobs_vercel *vercel = NULL;
     (void)scope;
     *out = NULL;
     if (cfg == NULL) {
@@ -2017,6 +2036,16 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
         goto out;
     }
     build_reset(b, sp);
+    index_attrs(&b->ix, s->attributes, s->n_attributes);
+    /* Vercel AI SDK spans are read as the OTel GenAI span they amount to. */
+    if (b->ix.v[K_VERCEL_OP] != NULL) {
+        if (llmobs_vercel_rewrite(&b->c, s, kind, &vercel)) {
+            s = llmobs_vercel_span(vercel);
+            index_attrs(&b->ix, s->attributes, s->n_attributes);
+        } else if (b->c.nomem) {
+            goto out;
+        }
+    }
     b->sp = sp;
     b->s = s;
     b->kind = kind;
@@ -2034,7 +2063,6 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     sp->ids.parent_is_remote =
         (s->flags &
          OPENTELEMETRY__PROTO__TRACE__V1__SPAN_FLAGS__SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK) != 0;
-    index_attrs(&b->ix, s->attributes, s->n_attributes);
     llmobs_check(c, o2d_buf_reserve(&b->main, 1024));
 
     /* name: the tool's name for tools (gen_ai.tool.name, OpenInference tool.name), OpenLLMetry's
@@ -2169,6 +2197,7 @@ out:
     json_decref(b->md.index);
     b->md.index = NULL;
     llmobs_span_free(sp);
+    llmobs_vercel_free(vercel);
     o2d_json_in_scratch_close(&use->js);
     build_trim(b);
     if (bl == NULL) {

@@ -129,4 +129,20 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,
                                   size_t *n);
 
+/* ---- llmobs_vercel.c: Vercel AI SDK v4-v6 ai.* spans ---- */
+
+/* The LLM Obs kind of a Vercel AI SDK span by its ai.operationId ("ai.generateText",
+ * "ai.streamText.doStream", ...), or LLMOBS_NONE for other ids. */
+enum llmobs_kind llmobs_vercel_kind(const char *operation_id);
+/* A copy of a Vercel span whose first attributes are the OTel GenAI ones the builder maps. */
+struct llmobs_vercel;
+/* 1 and *out (owned by the caller) when s is a Vercel AI SDK span of one of those kinds; 0
+ * (and *out NULL) otherwise, or on allocation failure (then c->nomem). Parses through c,
+ * so the jansson values it makes die with the build's scratch; malformed ai.* content is
+ * recorded in c's collection errors. The copy borrows s. */
+int llmobs_vercel_rewrite(struct llmobs_ctx *c, const OtlpSpan *s, enum llmobs_kind kind,
+                          struct llmobs_vercel **out);
+const OtlpSpan *llmobs_vercel_span(const struct llmobs_vercel *v);
+void llmobs_vercel_free(struct llmobs_vercel *v);
+
 #endif

@@ -521,7 +521,14 @@ static struct o2d_buf *list_item(struct llmobs_ctx *c, enum llmobs_msg_list whic
     struct llmobs_msg *m = &c->msg;
     struct o2d_buf *b = &m->list[which];
     if (b->len == 0) {
-        m->order[m->n_order++] = (unsigned char)which;
+        /* Once per list: a list whose first append failed (nomem) is still empty here. */
+        size_t i = 0;
+        while (i < m->n_order && m->order[i] != (unsigned char)which) {
+            i++;
+        }
+        if (i == m->n_order) {
+            m->order[m->n_order++] = (unsigned char)which;
+        }
     } else {
         llmobs_check(c, o2d_buf_append_byte(b, ','));
     }

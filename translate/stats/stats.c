@@ -22,6 +22,7 @@
  * are counted in groups_dropped); a sketch is at most 2048 bins.
  */
 #include <arpa/inet.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -225,7 +226,8 @@ struct stats_group {
     uint64_t peer_hash;
     size_t n_peer;
     struct str *peer;
-    uint64_t hits, errors, duration, top_level_hits;
+    /* weighted sums (statsraw.go groupedStats), rounded when packed */
+    double hits, errors, duration, top_level_hits;
     struct ddsketch ok, err;
 };
 
@@ -1141,7 +1143,7 @@ static int peer_tags(struct stats_concentrator *c, const struct span_view *v, co
 }
 
 static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const DdSpan *s,
-                    int synthetics)
+                    int synthetics, double weight)
 {
     struct span_view v;
     int top = 0, measured = 0;
@@ -1258,25 +1260,132 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         return O2D_OK;
     }
     /*
-     * Weight 1: every span is seen here, before any sampling. A span kept by an upstream
-     * sampler at rate r would weigh 1/r (weight.go reads the root's _sample_rate); the
-     * counters would then be floats rounded at export, as statsraw.go does.
+     * statsraw.go RawBucket.add: the counters are weighted by the chunk root's 1/_sample_rate
+     * (a trace kept by an upstream sampler at rate r stands for 1/r traces); the latency
+     * sketches are not.
      */
-    uint64_t dur = s->duration > 0 ? (uint64_t)s->duration : 0;
+    double dur = s->duration > 0 ? (double)s->duration : 0;
     double trunc = ddsketch_trunc_ns(s->duration > 0 ? s->duration : 0);
     rv = ddsketch_add(s->error != 0 ? &g->err : &g->ok, trunc);
     if (rv != O2D_OK) {
         return rv;
     }
-    g->hits++;
+    g->hits += weight;
     if (s->error != 0) {
-        g->errors++;
+        g->errors += weight;
     }
-    g->duration += dur;
+    g->duration += dur * weight;
     if (top) {
-        g->top_level_hits++;
+        g->top_level_hits += weight;
     }
     c->counters.spans_counted++;
+    return O2D_OK;
+}
+
+/* The span's `_sample_rate` metric: 1 and *out when present. */
+static int span_sample_rate(const DdSpan *s, double *out)
+{
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        const char *k = s->metrics[i]->key;
+        if (k != NULL && strcmp(k, "_sample_rate") == 0) {
+            *out = s->metrics[i]->value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Is some span of the chunk's spans[0..n) `id`? A set of span ids when the chunk is large. */
+static int chunk_has_span(const DdTraceChunk *ch, const uint64_t *set, size_t cap, uint64_t id)
+{
+    if (set == NULL) {
+        for (size_t i = 0; i < ch->n_spans; i++) {
+            if (ch->spans[i]->spanid == id) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    /* span id 0 never enters the set (0 marks an empty slot); a parent id of 0 is handled
+     * before any lookup. */
+    for (size_t h = (size_t)(mix64(id) & (cap - 1));; h = (h + 1) & (cap - 1)) {
+        if (set[h] == 0) {
+            return 0;
+        }
+        if (set[h] == id) {
+            return 1;
+        }
+    }
+}
+
+/*
+ * traceutil.GetRoot (pkg/trace/traceutil/trace.go): the last span with no parent, else a span
+ * whose parent is not in the chunk (the first such here, where Go picks one of its map), else
+ * the last span. NULL for an empty chunk; O2D_ERR_NOMEM when the id set cannot be built.
+ */
+static int chunk_root(const DdTraceChunk *ch, const DdSpan **out)
+{
+    size_t n = ch->n_spans;
+    *out = n > 0 ? ch->spans[n - 1] : NULL;
+    for (size_t i = n; i-- > 0;) {
+        if (ch->spans[i]->parentid == 0) {
+            *out = ch->spans[i];
+            return O2D_OK;
+        }
+    }
+    uint64_t *set = NULL;
+    size_t cap = 0;
+    if (n > 32) {
+        cap = 64;
+        while (cap < 2 * n) {
+            cap *= 2;
+        }
+        set = o2d_calloc(cap, sizeof(*set));
+        if (set == NULL) {
+            return O2D_ERR_NOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint64_t id = ch->spans[i]->spanid;
+            if (id == 0) {
+                continue;
+            }
+            size_t h = (size_t)(mix64(id) & (cap - 1));
+            while (set[h] != 0 && set[h] != id) {
+                h = (h + 1) & (cap - 1);
+            }
+            set[h] = id;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!chunk_has_span(ch, set, cap, ch->spans[i]->parentid)) {
+            *out = ch->spans[i];
+            break;
+        }
+    }
+    o2d_free(set);
+    return O2D_OK;
+}
+
+/* weight.go: 1 / the root's _sample_rate when that is in (0, 1], else 1. */
+static int chunk_weight(const DdTraceChunk *ch, double *out)
+{
+    *out = 1;
+    double rate;
+    int any = 0;
+    for (size_t i = 0; i < ch->n_spans && !any; i++) {
+        any = span_sample_rate(ch->spans[i], &rate);
+    }
+    if (!any) {
+        return O2D_OK; /* no span says it was sampled: the root does not either */
+    }
+    const DdSpan *root;
+    int rv = chunk_root(ch, &root);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    if (root != NULL && span_sample_rate(root, &rate) && rate > 0 && rate <= 1) {
+        *out = 1.0 / rate;
+    }
     return O2D_OK;
 }
 
@@ -1290,8 +1399,10 @@ int stats_add_payload(struct stats_concentrator *c, const DdTracerPayload *tp)
     for (size_t i = 0; rv == O2D_OK && i < tp->n_chunks; i++) {
         const DdTraceChunk *ch = tp->chunks[i];
         int synthetics = ch->origin != NULL && strncmp(ch->origin, "synthetics", 10) == 0;
+        double weight;
+        rv = chunk_weight(ch, &weight);
         for (size_t j = 0; rv == O2D_OK && j < ch->n_spans; j++) {
-            rv = add_span(c, pk, ch->spans[j], synthetics);
+            rv = add_span(c, pk, ch->spans[j], synthetics, weight);
         }
     }
     if (pk->refs == 0) {
@@ -1346,6 +1457,18 @@ static int pack_sketch(struct stats_concentrator *c, msgpack_packer *pk, const s
     return msgpack_pack_bin(pk, n) | msgpack_pack_bin_body(pk, c->sketch_buf.data, n);
 }
 
+/* statsraw.go Export: uint64(math.Round(x)); math.Round rounds half away from zero. */
+static uint64_t round_u64(double x)
+{
+    if (!(x > 0)) {
+        return 0;
+    }
+    if (x >= 18446744073709551615.0) {
+        return UINT64_MAX;
+    }
+    return (uint64_t)round(x);
+}
+
 static int pack_group(struct stats_concentrator *c, msgpack_packer *pk, const struct stats_group *g)
 {
     int r = msgpack_pack_map(pk, 19);
@@ -1355,14 +1478,14 @@ static int pack_group(struct stats_concentrator *c, msgpack_packer *pk, const st
     r |= pack_key(pk, "HTTPStatusCode") | msgpack_pack_uint32(pk, g->http_status);
     r |= pack_key(pk, "Type") | pack_str(pk, g->type);
     r |= pack_key(pk, "DBType") | pack_cstr(pk, "");
-    r |= pack_key(pk, "Hits") | msgpack_pack_uint64(pk, g->hits);
-    r |= pack_key(pk, "Errors") | msgpack_pack_uint64(pk, g->errors);
-    r |= pack_key(pk, "Duration") | msgpack_pack_uint64(pk, g->duration);
+    r |= pack_key(pk, "Hits") | msgpack_pack_uint64(pk, round_u64(g->hits));
+    r |= pack_key(pk, "Errors") | msgpack_pack_uint64(pk, round_u64(g->errors));
+    r |= pack_key(pk, "Duration") | msgpack_pack_uint64(pk, round_u64(g->duration));
     r |= pack_key(pk, "OkSummary") | pack_sketch(c, pk, &g->ok);
     r |= pack_key(pk, "ErrorSummary") | pack_sketch(c, pk, &g->err);
     r |= pack_key(pk, "Synthetics") |
          (g->synthetics ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
-    r |= pack_key(pk, "TopLevelHits") | msgpack_pack_uint64(pk, g->top_level_hits);
+    r |= pack_key(pk, "TopLevelHits") | msgpack_pack_uint64(pk, round_u64(g->top_level_hits));
     r |= pack_key(pk, "SpanKind") | pack_str(pk, g->kind);
     r |= pack_key(pk, "PeerTags") | msgpack_pack_array(pk, g->n_peer);
     for (size_t i = 0; i < g->n_peer; i++) {

@@ -89,13 +89,15 @@ def rs(spans, res, scope=("opentelemetry.instrumentation.test", "0.1")):
 FX = []
 
 
-def fx(name, rule, inp, config=None, hostname=False, datadog=None):
+def fx(name, rule, inp, config=None, hostname=False, datadog=None, num=None, stats_hits=None):
     """datadog: for each span of the fixture, in payload, chunk and span order, what Datadog's
     own test expects: a string is the resource (and sql.query, where the span has one), a dict
     gives span fields ("meta:KEY" / "metrics:KEY" for one entry, "payload:KEY" / "chunk:KEY" for
     a field of the span's payload or chunk; None: the key must be absent). It replaces whatever
-    the fill computed."""
-    FX.append((name, rule, inp, config, hostname, datadog))
+    the fill computed. num: the fixture's number, for those written after the hand-made 088-090.
+    stats_hits: the sum of Hits over the APM stats `otel2dd translate` prints (checked by
+    tests/e2e/test_apm_golden.py only)."""
+    FX.append((name, rule, inp, config, hostname, datadog, num, stats_hits))
 
 
 # The names of TestOTLPSpanNameV2_OTelCompliantTranslation come from the OTel-compliant mode; for the
@@ -871,9 +873,101 @@ fx("unicode-service", "service names keep non-ASCII letters, lowercased, and tur
         for i, (name, _) in enumerate(UNI_CASES)]),
    datadog=[{"service": want} for _, want in UNI_CASES])
 
+# ---- sampling weight (written after the hand-made 088-090) ----
+SRC_SAMP = ("DataDog/datadog-agent pkg/trace/transform/sampling.go (samplingProbFromTracestate, "
+            "SetSampleRateFromTracestate, SetSampleRateFromAttribute)")
+T_SAMP = "DataDog/datadog-agent pkg/trace/transform/sampling_test.go"
+W_SAMP = ("stats weighted by the chunk root's 1/_sample_rate (DataDog/datadog-agent "
+          "pkg/trace/stats/weight.go, statsraw.go RawBucket.add)")
+T_CONN = ("open-telemetry/opentelemetry-collector-contrib connector/datadogconnector/"
+          "connector_native_test.go")
+fx("sample-rate-threshold", "_sample_rate from the OTEP 235 threshold of the tracestate's ot member "
+   "(" + SRC_SAMP + "; " + T_SAMP + " TestSamplingProbFromTracestate '50% sampling (th:8)' -> 0.5, "
+   "'100% sampling (th:0)' -> 1.0; " + T_CONN + " TestSampleRateInjectedOnRoot 'th encoding 50%', "
+   "TestSamplingWeightFromTracestate: Hits 2 for th:8); the child without a tracestate gets no "
+   "_sample_rate but weighs as its root: " + W_SAMP + ": root and child count 2 each, the th:0 "
+   "trace 1",
+   req([span("GET /a", SERVER, {}, tracestate="ot=th:8"),
+        span("SELECT", CLIENT, {"db.system": "postgresql"}, sid="0000000000000002",
+             parent="0000000000000001"),
+        span("GET /b", SERVER, {}, trace=TRACE2, sid="0000000000000003", tracestate="ot=th:0")]),
+   datadog=[{"metrics:_sample_rate": 0.5}, {"metrics:_sample_rate": None},
+            {"metrics:_sample_rate": 1.0}], num=91, stats_hits=5)
+fx("sample-rate-p-value", "_sample_rate from the older power-of-two p value, 2^-p (" + SRC_SAMP + "; "
+   + T_SAMP + " TestSamplingProbFromTracestate 'p-encoding 50% (p:1)' -> 0.5, 'p-encoding 6.25% "
+   "(p:4)' -> 0.0625, 'p-encoding 100% (p:0)' -> 1.0; " + T_CONN + " TestSampleRateInjectedOnRoot "
+   "'p encoding 50%', 'p encoding 6.25%'); " + W_SAMP + ": 2 + 16 + 1 hits",
+   req([span("GET /a", SERVER, {}, tracestate="ot=p:1;r:1"),
+        span("GET /b", SERVER, {}, trace=TRACE2, sid="0000000000000002",
+             tracestate="dd=s:1,ot=p:4;r:4"),
+        span("GET /c", SERVER, {}, trace=T1 + "0", sid="0000000000000003", tracestate="ot=p:0")]),
+   datadog=[{"metrics:_sample_rate": 0.5}, {"metrics:_sample_rate": 0.0625},
+            {"metrics:_sample_rate": 1.0}], num=92, stats_hits=19)
+fx("sample-rate-attribute-wins", "a numeric _sample_rate span attribute wins over the tracestate ("
+   + SRC_SAMP + "; " + T_SAMP + " TestSetSampleRateFromAttribute 'attribute takes precedence over "
+   "tracestate' 0.25 with ot=th:8, 'sets rate from int attribute' 1); a string one is not a rate "
+   "('no-op for non-numeric attribute': the tracestate then decides); " + W_SAMP + ": 4 + 1 + 2",
+   req([span("GET /a", SERVER, {"_sample_rate": 0.25}, tracestate="ot=th:8"),
+        span("GET /b", SERVER, {"_sample_rate": 1}, trace=TRACE2, sid="0000000000000002"),
+        span("GET /c", SERVER, {"_sample_rate": "0.25"}, trace=T1 + "0", sid="0000000000000003",
+             tracestate="ot=th:8")]),
+   datadog=[{"metrics:_sample_rate": 0.25}, {"metrics:_sample_rate": 1.0},
+            {"metrics:_sample_rate": 0.5}], num=93, stats_hits=7)
+fx("sample-rate-none", "no _sample_rate, weight 1, when the tracestate gives no probability (" + T_SAMP
+   + ": 'th absent rv present' ot=rv:abcdefabcdefab, 'non-ot vendor field only' zz=vendorcontent, "
+   "TestSamplingProbFromTracestate_Malformed ot=th:zz; p:63 is the 'not sampled' sentinel of "
+   + SRC_SAMP + "; a tracestate of 32 members fails W3C parsing, open-telemetry/opentelemetry-"
+   "collector-contrib pkg/sampling common.go scanKeyValues)",
+   req([span("GET /a", SERVER, {}, tracestate="ot=rv:abcdefabcdefab"),
+        span("GET /b", SERVER, {}, trace=TRACE2, sid="0000000000000002", tracestate="zz=vendorcontent"),
+        span("GET /c", SERVER, {}, trace=T1 + "0", sid="0000000000000003", tracestate="ot=th:zz"),
+        span("GET /d", SERVER, {}, trace=T1 + "1", sid="0000000000000004", tracestate="ot=p:63"),
+        span("GET /e", SERVER, {}, trace=T1 + "2", sid="0000000000000005",
+             tracestate=",".join([f"k{i}=v" for i in range(31)] + ["ot=th:8"]))]),
+   datadog=[{"metrics:_sample_rate": None}] * 5, num=94, stats_hits=5)
+fx("stats-computed", "a resource with _dd.stats_computed (a Datadog tracer in OTLP mode computed its "
+   "stats) gets no stats from us; its spans are translated as usual (DataDog/datadog-agent "
+   "pkg/trace/api/otlp.go receiveResourceSpansV2: Payload.ClientComputedStats when "
+   "GetOTelAttrVal(resource, true, '_dd.stats_computed') != ''; pkg/trace/agent/agent.go Process "
+   "then skips the concentrator); the second resource, without it, counts 1 hit",
+   {"resourceSpans": [rs([span("GET /a", SERVER, {})], {"service.name": "shop",
+                                                         "_dd.stats_computed": "true"}),
+                      rs([span("GET /b", SERVER, {}, trace=TRACE2, sid="0000000000000002")],
+                         {"service.name": "shop"})]},
+   num=95, stats_hits=1)
+fx("sample-rate-child-only", "a child's tracestate gives the child its _sample_rate (" + SRC_SAMP +
+   " sets it on every span it decodes one for) but not the trace's weight, which is the root's ("
+   + T_CONN + " TestSampleRateIgnoresNonRootTracestate; " + W_SAMP + "): root and child count 1 "
+   "each",
+   req([span("GET /a", SERVER, {}),
+        span("SELECT", CLIENT, {"db.system": "postgresql"}, sid="0000000000000002",
+             parent="0000000000000001", tracestate="ot=th:8")]),
+   datadog=[{"metrics:_sample_rate": None}, {"metrics:_sample_rate": 0.5}], num=97, stats_hits=2)
+
+# ---- span links in the span's own field ----
+fx("span-links-field", "links also in Span.spanLinks (DataDog/datadog-agent pkg/proto/datadog/trace/"
+   "span.proto SpanLink: traceID low 64 bits, traceID_high, spanID, attributes as strings, "
+   "tracestate, flags 'W3C trace flags; if set, the high bit (bit 31) must be set'; the agent "
+   "forwards tracers' links there since DataDog/datadog-agent#21715), besides the _dd.span_links "
+   "meta JSON of the OTLP path (" + SRC_T + " MarshalLinks); OTLP Link.flags 0x301 (sampled, "
+   "has-is-remote, is-remote: open-telemetry/opentelemetry-proto trace.proto SpanFlags) -> "
+   "0x80000001, flags 0 -> not set (64-bit ids as decimal strings, as the output prints them)",
+   req([span("op", INTERNAL, {}, links=[
+       {"traceId": "fedcba98765432100123456789abcdef", "spanId": "abcdef0123456789",
+        "traceState": "ot=th:8", "flags": 769,
+        "attributes": attrs({"link.kind": "retry", "attempt": 2})},
+       {"traceId": "000000000000000000000000000000ff", "spanId": "0000000000000001"}])]),
+   datadog=[{"spanLinks": [
+       {"traceID": "81985529216486895", "traceID_high": "18364758544493064720",
+        "spanID": "12379813738877118345", "attributes": {"link.kind": "retry", "attempt": "2"},
+        "tracestate": "ot=th:8", "flags": 2147483649},
+       {"traceID": "255", "traceID_high": "0", "spanID": "1", "attributes": {}, "tracestate": "",
+        "flags": 0}]}], num=96)
+
 
 def write_all(fill_cmd=None):
-    for i, (name, rule, inp, config, hostname, datadog) in enumerate(FX, start=1):
+    for i, (name, rule, inp, config, hostname, datadog, num, stats_hits) in enumerate(FX, start=1):
+        i = num if num is not None else i
         fn = os.path.join(HERE, f"{i:03d}-{name}.json")
         old = {}
         if os.path.exists(fn):
@@ -910,6 +1004,8 @@ def write_all(fill_cmd=None):
             doc["expect"] = {"payloads": exp}
             if ignored:
                 doc["expect"]["ignored"] = ignored
+        if stats_hits is not None and doc["expect"]:
+            doc["expect"]["stats_hits"] = stats_hits
         if datadog and doc["expect"]:
             spans = [(p, c, s) for p in doc["expect"]["payloads"] for c in p["chunks"]
                      for s in c["spans"]]

@@ -4,7 +4,7 @@
  * sends its traces to an OTLP endpoint with the OpenTelemetry JS SDK.
  *
  *   node langchain_app.js --instrumentation traceloop|openinference --protocol grpc|proto
- *                         --url <url> [--service NAME]
+ *                         --url <url> [--service NAME] [--question TEXT] [--log]
  *
  * instrumentation: traceloop     = @traceloop/instrumentation-langchain (OpenLLMetry JS)
  *                  openinference = @arizeai/openinference-instrumentation-langchain (Arize)
@@ -19,6 +19,10 @@
  * that answers from a script (no network) and reports what a real provider reports: a model
  * name (invocation params, llmOutput, response_metadata) and token usage (llmOutput.tokenUsage
  * and the message's usage_metadata).
+ *
+ * --question replaces the human message (no template variables in it); --log also emits one
+ * log record through the OpenTelemetry JS logs SDK (same protocol and endpoint) whose body
+ * and attribute `chat.question` hold the question, as an app that logs its prompts does.
  *
  * Prints one JSON line on stdout: {"ok":true,"answer":...,"trace_id":...,"root_span_id":...,
  * "model":...,"usage":{...},"exports":N,"failed":N,"errors":[...]}; exits 1 on any failure.
@@ -43,12 +47,14 @@ function usage(msg) {
         process.stderr.write(`langchain_app.js: ${msg}\n`);
     }
     process.stderr.write('usage: node langchain_app.js --instrumentation traceloop|openinference ' +
-                         '--protocol grpc|proto --url <url> [--service NAME]\n');
+                         '--protocol grpc|proto --url <url> [--service NAME] [--question TEXT] ' +
+                         '[--log on]\n');
     process.exit(2);
 }
 
 function parseArgs(argv) {
-    const o = { instrumentation: null, protocol: null, url: null, service: 'llm-e2e-app' };
+    const o = { instrumentation: null, protocol: null, url: null, service: 'llm-e2e-app',
+                question: null, log: false };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const v = argv[++i];
@@ -60,6 +66,8 @@ function parseArgs(argv) {
         case '--protocol': o.protocol = v; break;
         case '--url': o.url = v; break;
         case '--service': o.service = v; break;
+        case '--question': o.question = v; break;
+        case '--log': o.log = v === 'on'; break;
         default: usage(`unknown argument ${a}`);
         }
     }
@@ -166,7 +174,42 @@ function defineFakeChatModel() {
     return FakeChatModel;
 }
 
-async function runApp(tracer) {
+/* One log record holding the question, through the logs SDK to the same endpoint. */
+async function emitLog(o, resource, question, stats) {
+    const { LoggerProvider, BatchLogRecordProcessor } = require('@opentelemetry/sdk-logs');
+    let exporter;
+    if (o.protocol === 'grpc') {
+        const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-grpc');
+        exporter = new OTLPLogExporter({ url: o.url, timeoutMillis: 10000 });
+    } else {
+        const { OTLPLogExporter } = require('@opentelemetry/exporter-logs-otlp-proto');
+        const u = new URL(o.url);
+        u.pathname = '/v1/logs';
+        exporter = new OTLPLogExporter({ url: u.toString(), timeoutMillis: 10000 });
+    }
+    const orig = exporter.export.bind(exporter);
+    exporter.export = (records, cb) => {
+        orig(records, (result) => {
+            if (result.code !== EXPORT_SUCCESS) {
+                stats.errors.push(`logs: ${result.error && result.error.message}`);
+            } else {
+                stats.logs += records.length;
+            }
+            cb(result);
+        });
+    };
+    const provider = new LoggerProvider({
+        resource, processors: [new BatchLogRecordProcessor({ exporter, scheduledDelayMillis: 100 })],
+    });
+    provider.getLogger('llm-e2e-app', '1.0.0').emit({
+        severityText: 'INFO', body: `chat question: ${question}`,
+        attributes: { 'chat.question': question },
+    });
+    await provider.forceFlush();
+    await provider.shutdown();
+}
+
+async function runApp(tracer, question) {
     const { ChatPromptTemplate } = require('@langchain/core/prompts');
     const { StringOutputParser } = require('@langchain/core/output_parsers');
     const { RunnableLambda } = require('@langchain/core/runnables');
@@ -175,7 +218,7 @@ async function runApp(tracer) {
 
     const prompt = ChatPromptTemplate.fromMessages([
         ['system', 'You are a terse geography assistant.'],
-        ['human', 'What is the capital of {country}?'],
+        ['human', question !== null ? question : 'What is the capital of {country}?'],
     ]);
     const chain = prompt.pipe(new FakeChatModel()).pipe(new StringOutputParser());
     const weather = new DynamicTool({
@@ -207,33 +250,38 @@ async function runApp(tracer) {
 
 async function main() {
     const o = parseArgs(process.argv.slice(2));
-    const stats = { exports: 0, spans: 0, failed: 0, errors: [] };
+    const stats = { exports: 0, spans: 0, failed: 0, errors: [], logs: 0 };
     api.diag.setLogger({
         error: (...a) => stats.errors.push(`diag: ${a.join(' ')}`.slice(0, 300)),
         warn: () => {}, info: () => {}, debug: () => {}, verbose: () => {},
     }, api.DiagLogLevel.ERROR);
     api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    const resource = resourceFromAttributes({
+        'service.name': o.service,
+        'service.version': '0.9.0',
+        'deployment.environment.name': 'e2e',
+        'telemetry.sdk.language': 'nodejs',
+    });
     const provider = new BasicTracerProvider({
-        resource: resourceFromAttributes({
-            'service.name': o.service,
-            'service.version': '0.9.0',
-            'deployment.environment.name': 'e2e',
-            'telemetry.sdk.language': 'nodejs',
-        }),
+        resource,
         spanProcessors: [new BatchSpanProcessor(makeExporter(o, stats),
                                                 { scheduledDelayMillis: 100 })],
     });
     api.trace.setGlobalTracerProvider(provider);
     instrument(o, provider);
 
-    const { out, traceId, rootSpanId } = await runApp(provider.getTracer('llm-e2e-app', '1.0.0'));
+    const { out, traceId, rootSpanId } = await runApp(provider.getTracer('llm-e2e-app', '1.0.0'),
+                                                      o.question);
     await provider.forceFlush();
     await provider.shutdown();
+    if (o.log) {
+        await emitLog(o, resource, o.question !== null ? o.question : 'no question', stats);
+    }
     const ok = stats.failed === 0 && stats.errors.length === 0 && out.answer === ANSWER;
     process.stdout.write(JSON.stringify({
         ok, answer: out.answer, forecast: out.forecast, trace_id: traceId,
         root_span_id: rootSpanId, model: MODEL, usage: USAGE, exports: stats.exports,
-        spans: stats.spans, failed: stats.failed, errors: stats.errors,
+        spans: stats.spans, failed: stats.failed, errors: stats.errors, logs: stats.logs,
     }) + '\n');
     process.exitCode = ok ? 0 : 1;
 }
