@@ -32,6 +32,7 @@
 #include "health.h"
 #include "health_cmd.h"
 #include "http_server.h"
+#include "auth.h"
 #include "ingest.h"
 #include "metrics_server.h"
 #include "o2d.h"
@@ -69,7 +70,8 @@ static void usage(FILE *f)
                "Receives OpenTelemetry traces and logs over OTLP/gRPC (:4317) and OTLP/HTTP\n"
                "(:4318) and delivers them to Datadog.\n"
                "\n"
-               "  -c, --config FILE  YAML configuration (default: the embedded one)\n"
+               "  -c, --config FILE  YAML configuration (default: the embedded one); env:NAME\n"
+               "                     reads it from environment variable NAME\n"
                "  -v, --version      print the version and exit\n"
                "  -h, --help         print this help and exit\n");
 }
@@ -125,8 +127,51 @@ static void raise_nofile(const struct o2d_config *cfg)
     }
 }
 
+/*
+ * extensions.bearertokenauth, when a receiver names it: the token store (its file read now,
+ * then watched), handed to ingest, which both receivers ask. Fairness needs no token: without
+ * one a tenant is a service.name.
+ */
+static int start_auth(const struct o2d_config *cfg, struct ingest *ing, struct auth **out)
+{
+    char err[512] = "";
+    ingest_set_tenant_share(ing, cfg->tenant_share_pct);
+    int grpc_on = cfg->grpc.enabled && cfg->grpc.auth_authenticator[0] != '\0';
+    int http_on = cfg->http.enabled && cfg->http.auth_authenticator[0] != '\0';
+    if (!grpc_on && !http_on) {
+        return O2D_OK;
+    }
+    const char *entries[O2D_MAX_PATTERNS + 1];
+    size_t n = 0;
+    if (cfg->bearer_token[0] != '\0') {
+        entries[n++] = cfg->bearer_token;
+    }
+    for (size_t i = 0; i < cfg->n_bearer_tokens; i++) {
+        entries[n++] = cfg->bearer_tokens[i];
+    }
+    int rv = auth_new(out, cfg->bearer_scheme, entries, n, cfg->bearer_filename, err, sizeof(err));
+    if (rv == O2D_OK) {
+        rv = auth_start(*out);
+    }
+    if (rv != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "extensions.bearertokenauth: %s", err[0] ? err : o2d_strerror(rv));
+        return rv;
+    }
+    ingest_set_auth(ing, *out);
+    ingest_set_auth_required(ing, O2D_TRANSPORT_GRPC, grpc_on);
+    ingest_set_auth_required(ing, O2D_TRANSPORT_HTTP, http_on);
+    struct o2d_logline l;
+    o2d_log_begin(&l, O2D_LOG_INFO, "bearer token authentication on");
+    o2d_log_raw(&l, "grpc", grpc_on ? "true" : "false", grpc_on ? 4 : 5);
+    o2d_log_raw(&l, "http", http_on ? "true" : "false", http_on ? 4 : 5);
+    o2d_log_cstr(&l, "source", cfg->bearer_filename[0] != '\0' ? "filename" : "tokens");
+    o2d_log_end(&l);
+    return O2D_OK;
+}
+
 static int run(const struct o2d_config *cfg)
 {
+    struct auth *auth = NULL;
     struct pipeline *pipeline = NULL;
     struct ingest *ing = NULL;
     struct health_server *health = NULL;
@@ -146,6 +191,9 @@ static int run(const struct o2d_config *cfg)
         goto out;
     }
     ingest_set_metrics_forwarded(ing, pipeline_forwards_metrics(pipeline));
+    if (start_auth(cfg, ing, &auth) != O2D_OK) {
+        goto out;
+    }
     if (cfg->health_endpoint[0] != '\0' &&
         health_server_new(&health, cfg->health_endpoint, err, sizeof(err)) != O2D_OK) {
         o2d_logf(O2D_LOG_ERROR, "health_check: %s", err);
@@ -212,6 +260,7 @@ out:
     health_server_free(health);
     metrics_server_free(metrics);
     ingest_free(ing);
+    auth_free(auth);
     pipeline_free(pipeline);
     return exit_code;
 }

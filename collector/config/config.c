@@ -42,6 +42,9 @@ const char o2d_config_embedded[] =
     "        tls:                         # both set: TLS (PEM files); empty: plaintext h2c\n"
     "          cert_file: \"\"\n"
     "          key_file: \"\"\n"
+    "          client_ca_file: \"\"        # set: clients must present a certificate it signed\n"
+    "        auth:\n"
+    "          authenticator: \"\"         # bearertokenauth: extensions.bearertokenauth\n"
     "        keepalive:\n"
     "          server_parameters:\n"
     "            max_connection_idle: 5m\n"
@@ -57,7 +60,13 @@ const char o2d_config_embedded[] =
     "        tls:                         # both set: HTTPS (PEM files); empty: plain HTTP\n"
     "          cert_file: \"\"\n"
     "          key_file: \"\"\n"
+    "          client_ca_file: \"\"\n"
+    "        auth:\n"
+    "          authenticator: \"\"\n"
     "    memory_limit_mib: 256            # requests in progress: bodies, decoded, translated\n"
+    "    fairness:\n"
+    "      max_tenant_share_percent: 100  # of memory_limit_mib one tenant may hold; 100 = no "
+    "rule\n"
     "extensions:\n"
     "  health_check:\n"
     "    endpoint: 0.0.0.0:13133          # empty = off\n"
@@ -153,6 +162,8 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->http.read_timeout_ms = 30 * 1000;
     cfg->http.read_header_timeout_ms = 10 * 1000;
     cfg->memory_limit = 256 * (size_t)MIB;
+    cfg->tenant_share_pct = 100;
+    snprintf(cfg->bearer_scheme, sizeof(cfg->bearer_scheme), "Bearer");
     snprintf(cfg->health_endpoint, sizeof(cfg->health_endpoint), "%s", "0.0.0.0:13133");
     snprintf(cfg->metrics_endpoint, sizeof(cfg->metrics_endpoint), "%s", "0.0.0.0:8888");
     cfg->shutdown_timeout_ms = 20 * 1000;
@@ -341,6 +352,9 @@ const struct key_row config_key_table[] = {
     SECTION(GRPC ".tls"),
     STRING(GRPC ".tls.cert_file", grpc.tls_cert_file, KEY_EMPTY_OK),
     STRING(GRPC ".tls.key_file", grpc.tls_key_file, KEY_EMPTY_OK),
+    STRING(GRPC ".tls.client_ca_file", grpc.tls_client_ca_file, KEY_EMPTY_OK),
+    SECTION(GRPC ".auth"),
+    STRING(GRPC ".auth.authenticator", grpc.auth_authenticator, KEY_EMPTY_OK),
     SECTION(GRPC ".keepalive"),
     SECTION(KEEPALIVE),
     DURATION(KEEPALIVE ".max_connection_idle", grpc.max_connection_idle_ms, 1),
@@ -356,10 +370,21 @@ const struct key_row config_key_table[] = {
     SECTION(HTTP ".tls"),
     STRING(HTTP ".tls.cert_file", http.tls_cert_file, KEY_EMPTY_OK),
     STRING(HTTP ".tls.key_file", http.tls_key_file, KEY_EMPTY_OK),
+    STRING(HTTP ".tls.client_ca_file", http.tls_client_ca_file, KEY_EMPTY_OK),
+    SECTION(HTTP ".auth"),
+    STRING(HTTP ".auth.authenticator", http.auth_authenticator, KEY_EMPTY_OK),
     UINT("receivers.otlp.memory_limit_mib", memory_limit, 1, 1048576, MIB),
+    SECTION("receivers.otlp.fairness"),
+    UINT("receivers.otlp.fairness.max_tenant_share_percent", tenant_share_pct, 1, 100, 1),
     SECTION("extensions"),
     SECTION("extensions.health_check"),
     ENDPOINT("extensions.health_check.endpoint", health_endpoint, KEY_EMPTY_OK),
+    SECTION_FLAG("extensions.bearertokenauth", bearer_section),
+    STRING("extensions.bearertokenauth.scheme", bearer_scheme, 0),
+    STRING("extensions.bearertokenauth.token", bearer_token, KEY_EMPTY_OK | KEY_SECRET),
+    {.path = "extensions.bearertokenauth.tokens", .type = KEY_STRINGS, FIELD(bearer_tokens),
+     .count_off = offsetof(struct o2d_config, n_bearer_tokens), .flags = KEY_SECRET},
+    STRING("extensions.bearertokenauth.filename", bearer_filename, KEY_EMPTY_OK),
     SECTION("exporters"),
     /* Named as the OpenTelemetry Collector's datadogexporter names them. */
     SECTION_FLAG("exporters.datadog", datadog_section),
@@ -503,6 +528,126 @@ int config_section_state(const struct o2d_config *cfg, const struct key_row *row
 
 /* ---- loading ---- */
 
+/* RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+static int b64token_ok(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && (is_alpha(s[i]) || is_digit(s[i]) || strchr("-._~+/", s[i]) != NULL)) {
+        i++;
+    }
+    if (i == 0) {
+        return 0;
+    }
+    while (i < n && s[i] == '=') {
+        i++;
+    }
+    return i == n;
+}
+
+int o2d_config_parse_token_entry(const char *s, size_t len, const char **tenant, size_t *tenant_len,
+                                 const char **token, size_t *token_len, const char **why)
+{
+    const char *colon = memchr(s, ':', len);
+    *tenant = NULL;
+    *tenant_len = 0;
+    *token = s;
+    *token_len = len;
+    if (colon != NULL) {
+        *tenant = s;
+        *tenant_len = (size_t)(colon - s);
+        *token = colon + 1;
+        *token_len = len - *tenant_len - 1;
+        int ok = *tenant_len > 0 && *tenant_len <= 63;
+        for (size_t i = 0; ok && i < *tenant_len; i++) {
+            char c = s[i];
+            ok = is_alpha(c) || is_digit(c) || c == '.' || c == '_' || c == '-';
+        }
+        if (!ok) {
+            *why = "a tenant name (before ':') must be 1 to 63 of A-Z a-z 0-9 . _ -";
+            return O2D_ERR_CONFIG;
+        }
+    }
+    if (*token_len == 0) {
+        *why = "empty token";
+        return O2D_ERR_CONFIG;
+    }
+    if (*token_len > 255) {
+        *why = "a token must be at most 255 bytes";
+        return O2D_ERR_CONFIG;
+    }
+    if (!b64token_ok(*token, *token_len)) {
+        *why = "a token must be an RFC 6750 b64token: A-Z a-z 0-9 - . _ ~ + / then '=' padding";
+        return O2D_ERR_CONFIG;
+    }
+    return O2D_OK;
+}
+
+/* receivers.otlp.protocols.*.auth and extensions.bearertokenauth: the Collector's names. */
+static int check_auth(struct loader *ld)
+{
+    const struct o2d_config *c = &ld->cfg;
+    const char *paths[] = {GRPC ".auth.authenticator", HTTP ".auth.authenticator"};
+    const char *values[] = {c->grpc.auth_authenticator, c->http.auth_authenticator};
+    int any = 0;
+    for (int i = 0; i < 2; i++) {
+        if (values[i][0] == '\0') {
+            continue;
+        }
+        const struct node *p = config_yaml_find(ld->root, paths[i]);
+        if (strcmp(values[i], "bearertokenauth") != 0) {
+            return config_fail(&ld->err, p ? p->line : 0,
+                               "%s: the only authenticator is bearertokenauth, got '%s'", paths[i],
+                               values[i]);
+        }
+        if (!c->bearer_section) {
+            return config_fail(&ld->err, p ? p->line : 0,
+                               "%s is bearertokenauth but extensions.bearertokenauth is not "
+                               "configured",
+                               paths[i]);
+        }
+        any = 1;
+    }
+    if (!c->bearer_section) {
+        return O2D_OK;
+    }
+    const struct node *ext = config_yaml_find(ld->root, "extensions.bearertokenauth");
+    if (c->bearer_token[0] == '\0' && c->n_bearer_tokens == 0 && c->bearer_filename[0] == '\0') {
+        return config_fail(&ld->err, ext ? ext->line : 0,
+                           "extensions.bearertokenauth needs token, tokens or filename");
+    }
+    if (!any) {
+        return config_fail(&ld->err, ext ? ext->line : 0,
+                           "extensions.bearertokenauth is configured but no receiver uses it: set "
+                           "receivers.otlp.protocols.grpc.auth.authenticator (or http's) to "
+                           "bearertokenauth");
+    }
+    const char *t, *k, *why;
+    size_t tl, kl;
+    if (c->bearer_token[0] != '\0' &&
+        o2d_config_parse_token_entry(c->bearer_token, strlen(c->bearer_token), &t, &tl, &k, &kl,
+                                     &why) != O2D_OK) {
+        const struct node *p = config_yaml_find(ld->root, "extensions.bearertokenauth.token");
+        return config_fail(&ld->err, p ? p->line : 0, "extensions.bearertokenauth.token: %s", why);
+    }
+    for (size_t i = 0; i < c->n_bearer_tokens; i++) {
+        if (o2d_config_parse_token_entry(c->bearer_tokens[i], strlen(c->bearer_tokens[i]), &t, &tl,
+                                         &k, &kl, &why) != O2D_OK) {
+            const struct node *p = config_yaml_find(ld->root, "extensions.bearertokenauth.tokens");
+            return config_fail(&ld->err, p ? p->line : 0,
+                               "extensions.bearertokenauth.tokens entry %zu: %s", i + 1, why);
+        }
+    }
+    const char *sch = c->bearer_scheme;
+    for (size_t i = 0; sch[i] != '\0'; i++) {
+        if (!(is_alpha(sch[i]) || is_digit(sch[i]) || strchr("-._~+", sch[i]) != NULL)) {
+            const struct node *p = config_yaml_find(ld->root, "extensions.bearertokenauth.scheme");
+            return config_fail(&ld->err, p ? p->line : 0,
+                               "extensions.bearertokenauth.scheme must be one word, got '%s'", sch);
+        }
+    }
+    return O2D_OK;
+}
+
 /* Checks that involve more than one key, once the whole file is applied. A component whose
  * keys constrain each other adds its check here. */
 static int check_whole(struct loader *ld)
@@ -512,7 +657,11 @@ static int check_whole(struct loader *ld)
         return config_fail(&ld->err, p ? p->line : 0,
                            "receivers.otlp.protocols must enable grpc, http or both");
     }
-    int rv = config_processors_resolve(ld);
+    int rv = check_auth(ld);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    rv = config_processors_resolve(ld);
     if (rv != O2D_OK) {
         return rv;
     }
@@ -631,9 +780,22 @@ int o2d_config_read(struct o2d_config *cfg, const char *path, unsigned flags, ch
                     size_t errlen)
 {
     o2d_config_defaults(cfg);
-    int rv = path != NULL ? o2d_config_load_file(cfg, path, err, errlen)
-                          : o2d_config_load_string(cfg, "<embedded default>", o2d_config_embedded,
-                                                   strlen(o2d_config_embedded), err, errlen);
+    int rv;
+    if (path != NULL && strncmp(path, "env:", 4) == 0) {
+        /* The Collector's env provider (confmap/provider/envprovider): --config env:NAME
+         * reads the YAML from a variable, which is how an ECS task without a volume gets one. */
+        const char *text = getenv(path + 4);
+        if (text == NULL || text[0] == '\0') {
+            config_format_err(err, errlen, path, 0, "the environment variable is not set");
+            return O2D_ERR_CONFIG;
+        }
+        rv = o2d_config_load_string(cfg, path, text, strlen(text), err, errlen);
+    } else if (path != NULL) {
+        rv = o2d_config_load_file(cfg, path, err, errlen);
+    } else {
+        rv = o2d_config_load_string(cfg, "<embedded default>", o2d_config_embedded,
+                                    strlen(o2d_config_embedded), err, errlen);
+    }
     return rv == O2D_OK ? o2d_config_prepare(cfg, flags, err, errlen) : rv;
 }
 

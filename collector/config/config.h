@@ -45,6 +45,9 @@ struct o2d_grpc_config {
                                             begun, must arrive whole within this; 10 s */
     char tls_cert_file[256];             /* tls.cert_file: PEM chain; empty = plaintext h2c */
     char tls_key_file[256];              /* tls.key_file: PEM private key */
+    char tls_client_ca_file[256];        /* tls.client_ca_file: PEM CAs; set = clients must
+                                            present a certificate they signed (mTLS) */
+    char auth_authenticator[64];         /* auth.authenticator: "" or "bearertokenauth" */
 };
 
 /* receivers.otlp.protocols.http */
@@ -64,6 +67,8 @@ struct o2d_http_config {
                                         this); default 10 s */
     char tls_cert_file[256];         /* tls.cert_file: PEM chain; empty = plaintext HTTP */
     char tls_key_file[256];          /* tls.key_file: PEM private key */
+    char tls_client_ca_file[256];    /* tls.client_ca_file (mTLS), as for gRPC */
+    char auth_authenticator[64];     /* auth.authenticator: "" or "bearertokenauth" */
 };
 
 /* Processors (top-level `processors:` sections). One row each in o2d_processor_types
@@ -112,6 +117,17 @@ struct o2d_config {
      * as they arrive, inflated bodies, decoded structures and their translation); past it new
      * requests are answered "retry later". 256 MiB. */
     size_t memory_limit;
+    /* receivers.otlp.fairness.max_tenant_share_percent: what one tenant (its bearer token's
+     * tenant, else its service.name) may hold of memory_limit; 100 = no rule (default). */
+    uint32_t tenant_share_pct;
+    /* extensions.bearertokenauth (the Collector's bearertokenauth extension): tokens as
+     * "tenant:token" or "token"; filename wins over token and tokens. */
+    int bearer_section;
+    char bearer_scheme[32]; /* default "Bearer" */
+    char bearer_token[256];
+    char bearer_tokens[O2D_MAX_PATTERNS][256];
+    size_t n_bearer_tokens;
+    char bearer_filename[256];
     /* extensions.health_check.endpoint, default 0.0.0.0:13133; empty = off */
     char health_endpoint[O2D_ENDPOINT_MAX];
     /* service.telemetry.metrics.address: Prometheus text at /metrics, default 0.0.0.0:8888;
@@ -200,6 +216,15 @@ void o2d_config_cleanup(struct o2d_config *cfg);
 int o2d_config_parse_tags(const char *s, char kv[O2D_MAX_TAGS][O2D_TAG_MAX + 1], size_t *n,
                           char *why, size_t whylen);
 
+/*
+ * A bearer token entry "tenant:token" or "token" (extensions.bearertokenauth, and each line of
+ * its file) split into pointers into s. O2D_OK, or O2D_ERR_CONFIG with *why (static, never
+ * quoting the token) when the token is empty, longer than 255 bytes or not an RFC 6750
+ * b64token, or the tenant is not 1 to 63 of [A-Za-z0-9._-].
+ */
+int o2d_config_parse_token_entry(const char *s, size_t len, const char **tenant, size_t *tenant_len,
+                                 const char **token, size_t *token_len, const char **why);
+
 /* "true", "false", "1", "0" in any case -> 1 or 0, as ddtrace's asbool reads a variable
  * (but anything else is an error here, not false); -1 otherwise. */
 int o2d_config_parse_bool(const char *s);
@@ -215,7 +240,8 @@ int o2d_config_write_yaml(const struct o2d_config *cfg, FILE *out);
 
 /*
  * What every command does to get its configuration: defaults, then the file at `path` (or
- * the embedded default when NULL), then o2d_config_prepare(flags). O2D_ERR_CONFIG (or
+ * the YAML in environment variable NAME when path is "env:NAME", or the embedded default when
+ * NULL), then o2d_config_prepare(flags). O2D_ERR_CONFIG (or
  * O2D_ERR_NOMEM) with err filled on failure.
  */
 int o2d_config_read(struct o2d_config *cfg, const char *path, unsigned flags, char *err,

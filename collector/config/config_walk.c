@@ -495,7 +495,7 @@ static int apply_value(struct loader *ld, const struct key_row *row, const struc
 
 /* One scalar of a list or map, env-expanded, into dst[0..size). */
 static int store_item(struct loader *ld, const char *path, const struct node *e, char *dst,
-                      size_t size)
+                      size_t size, int secret)
 {
     char a[SHOW_MAX + 4];
     const char *s;
@@ -506,14 +506,14 @@ static int store_item(struct loader *ld, const char *path, const struct node *e,
     if (strlen(e->text) != e->len) {
         return config_fail(&ld->err, e->line, "%s must not contain a NUL byte", path);
     }
-    int rc = config_expand_env(ld, e->line, path, e->text, e->len, 0, &s);
+    int rc = config_expand_env(ld, e->line, path, e->text, e->len, secret, &s);
     if (rc != O2D_OK) {
         return rc;
     }
     size_t len = strlen(s);
     if (len == 0 || len >= size) {
         return config_fail(&ld->err, e->line, "%s entries must be 1 to %zu bytes, got '%s'", path,
-                           size - 1, config_show(a, s, len));
+                           size - 1, secret ? "<secret>" : config_show(a, s, len));
     }
     memcpy(dst, s, len + 1);
     return O2D_OK;
@@ -538,7 +538,8 @@ static int apply_strings(struct loader *ld, const struct key_row *row, const cha
             return config_fail(&ld->err, e->line, "%s takes at most %d entries", path,
                                O2D_MAX_PATTERNS);
         }
-        int rc = store_item(ld, path, e, rows[*count], sizeof(rows[0]));
+        int rc =
+            store_item(ld, path, e, rows[*count], sizeof(rows[0]), (row->flags & KEY_SECRET) != 0);
         if (rc != O2D_OK) {
             return rc;
         }
@@ -567,9 +568,9 @@ static int apply_strmap(struct loader *ld, const struct key_row *row, const char
             return config_fail(&ld->err, k->line, "%s takes at most %d entries", path,
                                O2D_MAX_REMAPPINGS);
         }
-        int rc = store_item(ld, path, k, pairs[i][0], sizeof(pairs[i][0]));
+        int rc = store_item(ld, path, k, pairs[i][0], sizeof(pairs[i][0]), 0);
         if (rc == O2D_OK) {
-            rc = store_item(ld, path, k->next, pairs[i][1], sizeof(pairs[i][1]));
+            rc = store_item(ld, path, k->next, pairs[i][1], sizeof(pairs[i][1]), 0);
         }
         if (rc != O2D_OK) {
             return rc;

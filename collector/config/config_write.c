@@ -159,7 +159,7 @@ static void write_value(const struct o2d_config *cfg, const struct key_row *row,
         }
         for (size_t i = 0; i < n; i++) {
             fprintf(out, "\n%*s%s- ", indent + 2, "", cm);
-            write_string(out, rows[i]);
+            write_string(out, (row->flags & KEY_SECRET) ? "<secret>" : rows[i]);
         }
         break;
     }

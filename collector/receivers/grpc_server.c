@@ -133,7 +133,11 @@ struct grpc_stream {
     int headers_too_large;
     enum otlp_signal sig;
     enum grpc_encoding enc;
-    int64_t timeout_ms; /* grpc-timeout, -1 if absent or invalid */
+    int64_t timeout_ms;      /* grpc-timeout, -1 if absent or invalid */
+    int auth_seen;           /* an authorization header was judged (the first one counts) */
+    int auth_rv;             /* its verdict: O2D_OK or O2D_ERR_UNAUTHENTICATED */
+    const char *auth_reason; /* static, with a refusal */
+    int tenant;              /* the token's tenant, -1 for none */
     size_t header_bytes;
     int64_t started_ms;
     int64_t deadline_ms; /* 0 = none */
@@ -469,8 +473,24 @@ static void judge_headers(struct grpc_conn *c, struct grpc_stream *st)
     }
     st->deadline_ms = limit > 0 ? st->started_ms + limit : 0;
 
+    const char *why = NULL;
+    struct ingest *ing = c->w->srv->ing;
+    if (!st->headers_too_large && ingest_auth_required(ing, O2D_TRANSPORT_GRPC)) {
+        if (!st->auth_seen) {
+            st->auth_rv = ingest_authenticate(ing, O2D_TRANSPORT_GRPC, NULL, 0, &st->tenant, &why);
+            st->auth_reason = why;
+        }
+        if (st->auth_rv == O2D_OK) {
+            ingest_share_set_tenant(&c->share, st->tenant);
+        }
+    }
     if (st->headers_too_large) {
         answer_error(c, st, O2D_ERR_TOO_LARGE, reason_headers_too_large, 200);
+    } else if (st->auth_rv != O2D_OK) {
+        /* Before the body is read: a sender without a valid token costs a HEADERS frame. */
+        answer_error(c, st, st->auth_rv, st->auth_reason, 200);
+    } else if (ingest_tenant_admit(ing, st->tenant, &why) != O2D_OK) {
+        answer_error(c, st, O2D_ERR_BUSY, why, 200);
     } else if (!st->ct_ok) {
         /* PROTOCOL-HTTP2: 415 keeps plain HTTP clients from mistaking it for a success. */
         answer_error(c, st, O2D_ERR_UNSUPPORTED, reason_content_type, 415);
@@ -520,8 +540,8 @@ static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
     }
     const uint8_t *body = st->body.data != NULL ? st->body.data : (const uint8_t *)"";
     st->ingested = 1;
-    ingest_request(s->ing, O2D_TRANSPORT_GRPC, st->sig, OTLP_ENC_PROTOBUF, st->comp, body,
-                   st->body.len, s->cfg.max_recv_msg_size, j != NULL ? &j->res : &res);
+    ingest_request_as(s->ing, st->tenant, O2D_TRANSPORT_GRPC, st->sig, OTLP_ENC_PROTOBUF, st->comp,
+                      body, st->body.len, s->cfg.max_recv_msg_size, j != NULL ? &j->res : &res);
     release_body(s, st);
     if (j != NULL) {
         o2d_defer_stop();
@@ -551,6 +571,7 @@ static int on_begin_headers(nghttp2_session *sess, const nghttp2_frame *frame, v
     st->conn = c;
     st->id = frame->hd.stream_id;
     st->timeout_ms = -1;
+    st->tenant = -1;
     st->started_ms = o2d_now_ms();
     grpc_frame_init(&st->frame, max);
     o2d_buf_init(&st->body, 0); /* raised with each reservation */
@@ -598,6 +619,15 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *frame, const ui
         st->ct_ok = grpc_content_type_ok(v, valuelen);
     } else if (name_is(name, namelen, "grpc-encoding")) {
         st->enc = grpc_encoding_parse(v, valuelen);
+    } else if (name_is(name, namelen, "authorization")) {
+        struct grpc_conn *c = user_data;
+        struct ingest *ing = c->w->srv->ing;
+        if (!st->auth_seen && ingest_auth_required(ing, O2D_TRANSPORT_GRPC)) {
+            /* Judged here, as it arrives: the value is never kept. */
+            st->auth_seen = 1;
+            st->auth_rv = ingest_authenticate(ing, O2D_TRANSPORT_GRPC, v, valuelen, &st->tenant,
+                                              &st->auth_reason);
+        }
     } else if (name_is(name, namelen, "grpc-timeout")) {
         int64_t ms;
         if (grpc_timeout_parse(v, valuelen, &ms) == O2D_OK) {
@@ -1589,6 +1619,10 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     /* Certificate problems stop the start before anything listens. */
     rv = o2d_tls_load(&s->tls, "receivers.otlp.protocols.grpc.tls", s->cfg.tls_cert_file,
                       s->cfg.tls_key_file, O2D_TLS_ALPN_H2, err, errlen);
+    if (rv == O2D_OK) {
+        rv = o2d_tls_client_ca(&s->tls, "receivers.otlp.protocols.grpc.tls",
+                               s->cfg.tls_client_ca_file, err, errlen);
+    }
     if (rv != O2D_OK) {
         goto out;
     }

@@ -51,6 +51,7 @@
  * (status_map).
  */
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -107,6 +108,7 @@ struct http_conn {
     int closing; /* shut down by us: MHD closes it in its loop */
     int64_t idle_since_ms;
     int64_t head_deadline_ms;
+    int client_cert; /* mTLS: 0 not checked yet, 1 valid, -1 missing or invalid */
 };
 
 /* One MHD daemon and its thread. */
@@ -159,6 +161,7 @@ struct http_req {
     size_t reserved;   /* bytes held through share; body.max follows it */
     struct ingest_share share;
     int64_t deadline_ms;
+    int tenant; /* the bearer token's tenant, -1 for none */
     struct o2d_buf body;
     /* Parked until its syncs ran (its connection suspended): 1; back, to be answered: 2. */
     int parked;
@@ -413,6 +416,10 @@ static enum MHD_Result send_body(struct MHD_Connection *conn, unsigned int code,
     if (ok == MHD_YES && close_after) {
         ok = MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     }
+    if (ok == MHD_YES && code == MHD_HTTP_UNAUTHORIZED) {
+        /* RFC 6750 3: a 401 names the scheme the client should use. */
+        ok = MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    }
     if (ok == MHD_YES) {
         ok = MHD_queue_response(conn, code, r);
     }
@@ -475,6 +482,30 @@ static void req_free(struct http_req *req)
     o2d_free(req);
 }
 
+/*
+ * mTLS: whether the connection's client presented a certificate that verifies against
+ * tls.client_ca_file (GnuTLS, which MHD does its TLS with, checks the chain, validity and
+ * signatures). MHD only asks for the certificate (GNUTLS_CERT_REQUEST): this is where a
+ * client without one is turned away. Checked once per connection.
+ */
+static int client_cert_ok(struct MHD_Connection *conn)
+{
+    struct http_conn *hc = conn_record(conn);
+    if (hc != NULL && hc->client_cert != 0) {
+        return hc->client_cert > 0;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t sess = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+    unsigned int npeers = 0, status = 1;
+    int ok = sess != NULL && gnutls_certificate_get_peers(sess, &npeers) != NULL && npeers > 0 &&
+             gnutls_certificate_verify_peers2(sess, &status) == GNUTLS_E_SUCCESS && status == 0;
+    if (hc != NULL) {
+        hc->client_cert = ok ? 1 : -1;
+    }
+    return ok;
+}
+
 /* First call: everything that can be decided from the request line and headers. */
 static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *conn,
                                   const char *url, const char *method, void **con_cls)
@@ -492,6 +523,23 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         count_refusal(s->ing, url, INGEST_REFUSED_METHOD);
         return send_error(conn, url, MHD_HTTP_METHOD_NOT_ALLOWED, GRPC_UNIMPLEMENTED,
                           "method not allowed: use POST", 0, enc, MHD_HTTP_METHOD_POST, 0);
+    }
+    if (s->tls.verify_clients && !client_cert_ok(conn)) {
+        return send_status(s->ing, conn, url, O2D_ERR_UNAUTHENTICATED,
+                           "a client certificate signed by tls.client_ca_file is required", enc, 1);
+    }
+    /* Before anything that costs: a sender without a valid token gets 401 unread. */
+    int tenant = -1;
+    if (ingest_auth_required(s->ing, O2D_TRANSPORT_HTTP)) {
+        const char *av = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
+        const char *why = NULL;
+        if (ingest_authenticate(s->ing, O2D_TRANSPORT_HTTP, av, av != NULL ? strlen(av) : 0,
+                                &tenant, &why) != O2D_OK) {
+            return send_status(s->ing, conn, url, O2D_ERR_UNAUTHENTICATED, why, enc, 1);
+        }
+        if (ingest_tenant_admit(s->ing, tenant, &why) != O2D_OK) {
+            return send_status(s->ing, conn, url, O2D_ERR_BUSY, why, enc, 1);
+        }
     }
     if (ct != O2D_OK) {
         return send_status(s->ing, conn, url, O2D_ERR_UNSUPPORTED,
@@ -529,6 +577,8 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         return send_status(s->ing, conn, url, O2D_ERR_NOMEM, NULL, enc, 1);
     }
     ingest_share_init(s->ing, &req->share, max);
+    ingest_share_set_tenant(&req->share, tenant);
+    req->tenant = tenant;
     req->limit = chunked ? max : (size_t)declared;
     req->chunked = chunked;
     /* A body that could not fit now is answered "retry later" before it is read; passing
@@ -674,8 +724,8 @@ static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *
     }
     int deferring = s->waiter != NULL && o2d_defer_begin(&req->wait.ws);
     const uint8_t *body = req->body.data != NULL ? req->body.data : (const uint8_t *)"";
-    ingest_request(s->ing, O2D_TRANSPORT_HTTP, req->sig, req->enc, req->comp, body, req->body.len,
-                   s->cfg.max_request_body_size, res);
+    ingest_request_as(s->ing, req->tenant, O2D_TRANSPORT_HTTP, req->sig, req->enc, req->comp, body,
+                      req->body.len, s->cfg.max_request_body_size, res);
     req_drop_body(req);
     if (deferring) {
         o2d_defer_stop();
@@ -909,6 +959,10 @@ int http_server_new(struct http_server **out, const struct o2d_http_config *cfg,
     atomic_init(&s->inflight, 0);
     rv = o2d_tls_load(&s->tls, "receivers.otlp.protocols.http.tls", cfg->tls_cert_file,
                       cfg->tls_key_file, O2D_TLS_PEM_ONLY, err, errlen);
+    if (rv == O2D_OK) {
+        rv = o2d_tls_client_ca(&s->tls, "receivers.otlp.protocols.http.tls",
+                               cfg->tls_client_ca_file, err, errlen);
+    }
     if (rv != O2D_OK) {
         goto out;
     }
@@ -992,6 +1046,8 @@ int http_server_start(struct http_server *s)
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls.key_pem},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls.cert_pem},
         {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTP_TLS_PRIORITIES},
+        /* mTLS: MHD asks for a client certificate; client_cert_ok() checks it. */
+        {s->tls.ca_pem != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, s->tls.ca_pem},
         {MHD_OPTION_END, 0, NULL},
     };
     if (s->tls.on) {

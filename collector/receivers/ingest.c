@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth.h"
 #include "google/rpc/error_details.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "ingest.h"
@@ -73,6 +74,15 @@ struct ingest_tls {
     int refused;                    /* the budget's refusal during this request, else O2D_OK */
 };
 
+/* What one tenant holds of the budget, and its counters (ingest.h, "Tenants and fairness"). */
+struct tenant_slot {
+    atomic_size_t held;
+    atomic_uint_fast64_t accepted_items;
+    atomic_uint_fast64_t refused_requests;
+};
+#define TENANT_SLOTS (INGEST_TENANT_NAMED + INGEST_TENANT_HASHED)
+_Static_assert(INGEST_TENANT_NAMED == AUTH_MAX_TENANTS, "one named slot per token tenant");
+
 struct ingest {
     ingest_submit_fn submit;
     void *submit_ctx; /* borrowed */
@@ -92,15 +102,28 @@ struct ingest {
     atomic_uint_fast64_t latency[O2D_TRANSPORT_COUNT][LATENCY_BOUNDS + 1];
     atomic_uint_fast64_t latency_sum_ns[O2D_TRANSPORT_COUNT];
     atomic_uint_fast64_t conn_closed[O2D_TRANSPORT_COUNT][INGEST_CONN_CLOSE_N];
+    struct auth *auth; /* borrowed; NULL without authentication */
+    int auth_required[O2D_TRANSPORT_COUNT];
+    atomic_uint_fast64_t auth_failures[O2D_TRANSPORT_COUNT][AUTH_FAIL_N];
+    size_t tenant_cap; /* what one tenant may hold; memory_limit when there is no rule */
+    unsigned tenant_pct;
+    struct tenant_slot tenants[TENANT_SLOTS];
 };
 
 static const char *const refusal_names[INGEST_REFUSED_N] = {
-    [INGEST_REFUSED_INVALID] = "invalid",           [INGEST_REFUSED_TOO_LARGE] = "too_large",
-    [INGEST_REFUSED_UNSUPPORTED] = "unsupported",   [INGEST_REFUSED_NOT_FOUND] = "not_found",
-    [INGEST_REFUSED_METHOD] = "method_not_allowed", [INGEST_REFUSED_TIMEOUT] = "timeout",
-    [INGEST_REFUSED_MEMORY] = "memory_limit",       [INGEST_REFUSED_QUEUE_FULL] = "queue_full",
-    [INGEST_REFUSED_SHUTDOWN] = "shutdown",         [INGEST_REFUSED_NOMEM] = "out_of_memory",
+    [INGEST_REFUSED_INVALID] = "invalid",
+    [INGEST_REFUSED_TOO_LARGE] = "too_large",
+    [INGEST_REFUSED_UNSUPPORTED] = "unsupported",
+    [INGEST_REFUSED_NOT_FOUND] = "not_found",
+    [INGEST_REFUSED_METHOD] = "method_not_allowed",
+    [INGEST_REFUSED_TIMEOUT] = "timeout",
+    [INGEST_REFUSED_MEMORY] = "memory_limit",
+    [INGEST_REFUSED_QUEUE_FULL] = "queue_full",
+    [INGEST_REFUSED_SHUTDOWN] = "shutdown",
+    [INGEST_REFUSED_NOMEM] = "out_of_memory",
     [INGEST_REFUSED_INTERNAL] = "internal",
+    [INGEST_REFUSED_UNAUTHENTICATED] = "unauthenticated",
+    [INGEST_REFUSED_TENANT_SHARE] = "tenant_share",
 };
 
 const char *ingest_refusal_name(enum ingest_refusal r)
@@ -130,6 +153,8 @@ enum ingest_refusal ingest_refusal_of(int status)
         return INGEST_REFUSED_SHUTDOWN;
     case O2D_ERR_NOMEM:
         return INGEST_REFUSED_NOMEM;
+    case O2D_ERR_UNAUTHENTICATED:
+        return INGEST_REFUSED_UNAUTHENTICATED;
     default:
         return INGEST_REFUSED_INTERNAL;
     }
@@ -194,6 +219,8 @@ int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx, s
     ing->submit = submit;
     ing->submit_ctx = submit_ctx;
     ing->memory_limit = memory_limit;
+    ing->tenant_cap = memory_limit;
+    ing->tenant_pct = 100;
     *out = ing;
     return O2D_OK;
 }
@@ -239,6 +266,9 @@ void ingest_release(struct ingest *ing, size_t n)
 static const char reason_budget[] = "memory limit reached: retry later";
 static const char reason_share[] =
     "this connection holds its share of the memory limit: retry later";
+static const char reason_tenant[] =
+    "this tenant holds its share of the memory limit (receivers.otlp.fairness."
+    "max_tenant_share_percent): retry later";
 static const char reason_whole[] =
     "request body larger than the receivers' memory limit (memory_limit_mib)";
 
@@ -255,6 +285,54 @@ void ingest_share_init(const struct ingest *ing, struct ingest_share *sh, size_t
 {
     sh->held = 0;
     sh->cap = ingest_share_cap(ing->memory_limit, max_request);
+    sh->tenant = -1;
+}
+
+void ingest_share_set_tenant(struct ingest_share *sh, int tenant)
+{
+    if (sh->held == 0) {
+        sh->tenant = tenant >= 0 && tenant < INGEST_TENANT_NAMED ? tenant : -1;
+    }
+}
+
+/* Whether a tenant holding `held`, of which `mine` for the request asking, may take n more:
+ * a request the tenant's others leave room for always may. */
+static int tenant_fits(const struct ingest *ing, size_t held, size_t mine, size_t n)
+{
+    return held <= mine || (n <= ing->tenant_cap && held <= ing->tenant_cap - n);
+}
+
+/* Takes n bytes into slot `t` unless the rule refuses: O2D_OK or O2D_ERR_BUSY. */
+static int tenant_take(struct ingest *ing, int t, size_t mine, size_t n)
+{
+    struct tenant_slot *sl = &ing->tenants[t];
+    size_t cur = atomic_load_explicit(&sl->held, memory_order_relaxed);
+    do {
+        if (ing->tenant_pct < 100 && !tenant_fits(ing, cur, mine, n)) {
+            atomic_fetch_add_explicit(&sl->refused_requests, 1, memory_order_relaxed);
+            return O2D_ERR_BUSY;
+        }
+    } while (!atomic_compare_exchange_weak(&sl->held, &cur, cur + n));
+    return O2D_OK;
+}
+
+static void tenant_give(struct ingest *ing, int t, size_t n)
+{
+    atomic_fetch_sub(&ing->tenants[t].held, n);
+}
+
+int ingest_tenant_admit(struct ingest *ing, int tenant, const char **reason)
+{
+    if (tenant < 0 || tenant >= TENANT_SLOTS || ing->tenant_pct >= 100) {
+        return O2D_OK;
+    }
+    struct tenant_slot *sl = &ing->tenants[tenant];
+    if (atomic_load_explicit(&sl->held, memory_order_relaxed) >= ing->tenant_cap) {
+        atomic_fetch_add_explicit(&sl->refused_requests, 1, memory_order_relaxed);
+        *reason = reason_tenant;
+        return O2D_ERR_BUSY;
+    }
+    return O2D_OK;
 }
 
 /* What the share itself allows: n more bytes past the whole budget can never fit (retrying
@@ -268,6 +346,13 @@ static int share_allows(const struct ingest *ing, const struct ingest_share *sh,
     }
     if (n > sh->cap - sh->held) {
         *reason = reason_share;
+        return O2D_ERR_BUSY;
+    }
+    if (sh->tenant >= 0 && ing->tenant_pct < 100 &&
+        !tenant_fits(ing,
+                     atomic_load_explicit(&ing->tenants[sh->tenant].held, memory_order_relaxed),
+                     sh->held, n)) {
+        *reason = reason_tenant;
         return O2D_ERR_BUSY;
     }
     return O2D_OK;
@@ -293,7 +378,14 @@ int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, 
     if (rv != O2D_OK) {
         return rv;
     }
+    if (sh->tenant >= 0 && tenant_take(ing, sh->tenant, sh->held, n) != O2D_OK) {
+        *reason = reason_tenant;
+        return O2D_ERR_BUSY;
+    }
     if (ingest_reserve(ing, n) != O2D_OK) {
+        if (sh->tenant >= 0) {
+            tenant_give(ing, sh->tenant, n);
+        }
         *reason = reason_budget;
         return O2D_ERR_BUSY;
     }
@@ -304,7 +396,104 @@ int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n, 
 void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n)
 {
     sh->held -= n;
+    if (sh->tenant >= 0) {
+        tenant_give(ing, sh->tenant, n);
+    }
     ingest_release(ing, n);
+}
+
+void ingest_set_auth(struct ingest *ing, struct auth *a)
+{
+    ing->auth = a;
+}
+
+void ingest_set_auth_required(struct ingest *ing, enum o2d_transport tr, int on)
+{
+    ing->auth_required[tr] = on && ing->auth != NULL;
+}
+
+int ingest_auth_required(const struct ingest *ing, enum o2d_transport tr)
+{
+    return ing->auth_required[tr];
+}
+
+void ingest_set_tenant_share(struct ingest *ing, unsigned pct)
+{
+    if (pct == 0 || pct > 100) {
+        pct = 100;
+    }
+    ing->tenant_pct = pct;
+    ing->tenant_cap = pct >= 100
+                          ? ing->memory_limit
+                          : ing->memory_limit / 100 * pct + ing->memory_limit % 100 * pct / 100;
+}
+
+int ingest_authenticate(struct ingest *ing, enum o2d_transport tr, const char *value, size_t len,
+                        int *tenant, const char **reason)
+{
+    *tenant = -1;
+    if (ing->auth == NULL) {
+        return O2D_OK;
+    }
+    enum auth_failure why;
+    int rv = auth_check(ing->auth, value, len, tenant, &why, reason);
+    if (rv != O2D_OK) {
+        atomic_fetch_add_explicit(&ing->auth_failures[tr][why], 1, memory_order_relaxed);
+    }
+    return rv;
+}
+
+/* FNV-1a of the service name, for its hashed slot. */
+static int service_slot(struct ingest *ing, const char *name, size_t len)
+{
+    int named = auth_tenant_find(ing->auth, name, len);
+    if (named >= 0) {
+        return named;
+    }
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ (uint8_t)name[i]) * 16777619u;
+    }
+    return INGEST_TENANT_NAMED + (int)(h % INGEST_TENANT_HASHED);
+}
+
+/* The service.name of the request's first resource ("" when none). */
+static void first_service(const struct otlp_request *req, const char **name, size_t *len)
+{
+    const OtlpResource *res = NULL;
+    *name = "";
+    *len = 0;
+    switch (req->signal) {
+    case OTLP_SIGNAL_TRACES:
+        if (req->msg.traces != NULL && req->msg.traces->n_resource_spans > 0) {
+            res = req->msg.traces->resource_spans[0]->resource;
+        }
+        break;
+    case OTLP_SIGNAL_LOGS:
+        if (req->msg.logs != NULL && req->msg.logs->n_resource_logs > 0) {
+            res = req->msg.logs->resource_logs[0]->resource;
+        }
+        break;
+    default:
+        if (req->msg.metrics != NULL && req->msg.metrics->n_resource_metrics > 0) {
+            res = req->msg.metrics->resource_metrics[0]->resource;
+        }
+        break;
+    }
+    if (res == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < res->n_attributes; i++) {
+        const OtlpKeyValue *kv = res->attributes[i];
+        if (kv->key != NULL && strcmp(kv->key, "service.name") == 0 && kv->value != NULL &&
+            kv->value->value_case ==
+                OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE &&
+            kv->value->string_value != NULL) {
+            *name = kv->value->string_value;
+            *len = strlen(*name);
+            return;
+        }
+    }
 }
 
 size_t ingest_grow_to(size_t reserved, size_t need, size_t limit)
@@ -472,7 +661,20 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
                    enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
                    size_t len, size_t max_decoded, struct ingest_result *res)
 {
+    return ingest_request_as(ing, -1, tr, sig, enc, comp, body, len, max_decoded, res);
+}
+
+int ingest_request_as(struct ingest *ing, int tenant, enum o2d_transport tr, enum otlp_signal sig,
+                      enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
+                      size_t len, size_t max_decoded, struct ingest_result *res)
+{
     int64_t started_ns = o2d_now_ns();
+    size_t body_len = len;
+    int slot = -1;           /* the tenant slot charged, once known */
+    size_t slot_charged = 0; /* what this request charged to it */
+    if (tenant >= INGEST_TENANT_NAMED) {
+        tenant = -1;
+    }
     memset(res, 0, sizeof(*res));
     res->signal = sig;
     const char *reason = NULL;
@@ -527,6 +729,25 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
         goto out;
     }
     req.id = atomic_fetch_add_explicit(&next_request_id, 1, memory_order_relaxed);
+    /* Fairness: the tenant now holds what the request holds beyond the bytes its share
+     * already charged to it (a token's tenant: the body; a service's: nothing yet). */
+    if (tenant >= 0) {
+        slot = tenant;
+        slot_charged = t->own - body_len;
+    } else {
+        const char *sn;
+        size_t sl;
+        first_service(&req, &sn, &sl);
+        slot = service_slot(ing, sn, sl);
+        slot_charged = t->own;
+    }
+    if (tenant_take(ing, slot, tenant >= 0 ? body_len : 0, slot_charged) != O2D_OK) {
+        slot_charged = 0;
+        set_error(res, O2D_ERR_BUSY, reason_tenant);
+        why = INGEST_REFUSED_TENANT_SHARE;
+        decoded_items = req.accepted + req.rejected;
+        goto out;
+    }
     rv = ing->submit(ing->submit_ctx, tr, &req);
     if (rv != O2D_OK && t->refused != O2D_OK) {
         /* translation's scratch arenas found the budget spent */
@@ -551,6 +772,8 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
     res->accepted = req.accepted;
     res->rejected = req.rejected;
     res->reject_reason = req.reject_reason;
+    atomic_fetch_add_explicit(&ing->tenants[slot].accepted_items, req.accepted,
+                              memory_order_relaxed);
     atomic_fetch_add_explicit(&ing->requests[tr][sig], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&ing->items[tr][sig], req.accepted, memory_order_relaxed);
     if (req.rejected) {
@@ -559,9 +782,17 @@ int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal s
     }
 
 out:
+    if (slot >= 0 && slot_charged > 0) {
+        tenant_give(ing, slot, slot_charged);
+    }
     if (res->status != O2D_OK) {
         if (why == INGEST_REFUSED_INTERNAL) {
             why = ingest_refusal_of(res->status);
+        }
+        if (slot >= 0 && why != INGEST_REFUSED_TENANT_SHARE) {
+            /* tenant_take counted its own refusal */
+            atomic_fetch_add_explicit(&ing->tenants[slot].refused_requests, 1,
+                                      memory_order_relaxed);
         }
         ingest_count_refusal(ing, tr, (int)sig, why);
         if (decoded_items > 0) {
@@ -661,6 +892,56 @@ static void write_conn_closed(struct ingest *ing, struct prom_writer *w)
     }
 }
 
+/* Authentication failures (every series at once, zeros included, when a receiver checks
+ * tokens) and the per-tenant counters: one series per registered tenant, plus `other`
+ * for the service names that share the hashed slots. */
+static void write_auth_and_tenants(struct ingest *ing, struct prom_writer *w)
+{
+    if (ing->auth != NULL) {
+        prom_family(w, "otel2dd_receiver_auth_failures_total", PROM_COUNTER,
+                    "Requests refused for their bearer token, per protocol and reason: missing "
+                    "(no authorization header), bad_scheme (not 'Bearer <token>'), wrong_token.");
+        for (int tr = 0; tr < O2D_TRANSPORT_COUNT; tr++) {
+            if (!ing->auth_required[tr]) {
+                continue;
+            }
+            for (int r = 0; r < AUTH_FAIL_N; r++) {
+                struct prom_label l[] = {{"protocol", o2d_transport_name(tr)},
+                                         {"reason", auth_failure_name((enum auth_failure)r)}};
+                prom_sample_u64(w, "otel2dd_receiver_auth_failures_total", l, 2,
+                                atomic_load(&ing->auth_failures[tr][r]));
+            }
+        }
+    }
+    uint64_t other_items = 0, other_refused = 0;
+    for (int i = INGEST_TENANT_NAMED; i < TENANT_SLOTS; i++) {
+        other_items += atomic_load(&ing->tenants[i].accepted_items);
+        other_refused += atomic_load(&ing->tenants[i].refused_requests);
+    }
+    int named = auth_tenant_count(ing->auth);
+    char name[AUTH_TENANT_MAX + 1];
+    prom_family(w, "otel2dd_receiver_tenant_accepted_items_total", PROM_COUNTER,
+                "Items accepted per tenant: the tenant its bearer token names, or `other` "
+                "(requests attributed by service.name).");
+    for (int i = 0; i < named; i++) {
+        struct prom_label l[] = {{"tenant", auth_tenant_name(ing->auth, i, name)}};
+        prom_sample_u64(w, "otel2dd_receiver_tenant_accepted_items_total", l, 1,
+                        atomic_load(&ing->tenants[i].accepted_items));
+    }
+    struct prom_label lo[] = {{"tenant", "other"}};
+    prom_sample_u64(w, "otel2dd_receiver_tenant_accepted_items_total", lo, 1, other_items);
+    prom_family(w, "otel2dd_receiver_tenant_refused_requests_total", PROM_COUNTER,
+                "Requests refused per tenant once it was known, for any reason (the tenant's "
+                "share of the memory limit included: otel2dd_receiver_refused_requests_total "
+                "reason tenant_share).");
+    for (int i = 0; i < named; i++) {
+        struct prom_label l[] = {{"tenant", auth_tenant_name(ing->auth, i, name)}};
+        prom_sample_u64(w, "otel2dd_receiver_tenant_refused_requests_total", l, 1,
+                        atomic_load(&ing->tenants[i].refused_requests));
+    }
+    prom_sample_u64(w, "otel2dd_receiver_tenant_refused_requests_total", lo, 1, other_refused);
+}
+
 void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
 {
     prom_family(w, "otel2dd_receiver_accepted_requests_total", PROM_COUNTER,
@@ -739,6 +1020,7 @@ void ingest_write_metrics(struct ingest *ing, struct prom_writer *w)
                        LATENCY_BOUNDS, (double)atomic_load(&ing->latency_sum_ns[tr]) / 1e9);
     }
     write_conn_closed(ing, w);
+    write_auth_and_tenants(ing, w);
 }
 
 /* ---- answers ---- */

@@ -18,6 +18,7 @@
 #include "prom.h"
 
 struct ingest;
+struct auth;
 
 enum o2d_transport {
     O2D_TRANSPORT_GRPC = 0,
@@ -80,6 +81,7 @@ void ingest_release(struct ingest *ing, size_t n);
 struct ingest_share {
     size_t held; /* bytes this connection holds with ingest_reserve() */
     size_t cap;  /* it holds at most this much */
+    int tenant;  /* whose bytes they are (ingest_share_set_tenant), -1 for nobody's */
 };
 
 /* The share rule above, for a budget of memory_limit and requests of at most max_request. */
@@ -100,6 +102,45 @@ int ingest_share_reserve(struct ingest *ing, struct ingest_share *sh, size_t n,
                          const char **reason);
 /* Gives back n bytes that ingest_share_reserve() took through sh. */
 void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n);
+
+/*
+ * Tenants and fairness. A tenant is the tenant named by the request's bearer token
+ * (auth.h), or else the service.name of the request's first resource. With
+ * ingest_set_tenant_share(ing, pct) below 100, a tenant may hold at most pct % of the memory
+ * budget: the bytes its requests hold while they arrive (when the token names it, through the
+ * share, from the first byte) and while they are decoded and handed on (ingest_request_as).
+ * Past it, that tenant is answered "retry later" while the others go on. A tenant's first
+ * request always fits (the rule refuses only a tenant that already holds something), so one
+ * large request is never refused for fairness alone.
+ *
+ * Tenants are counted in bounded slots: one per tenant name registered by the token store
+ * (AUTH_MAX_TENANTS at most; a service.name equal to one of them uses its slot), and
+ * INGEST_TENANT_HASHED slots that other service names share by hash (two services may then
+ * share one allowance: they are held back together, never more than the rule says).
+ */
+#define INGEST_TENANT_NAMED  16 /* = AUTH_MAX_TENANTS */
+#define INGEST_TENANT_HASHED 64
+
+/* Borrows a (NULL: no authentication). Set before the receivers start. */
+void ingest_set_auth(struct ingest *ing, struct auth *a);
+/* The share of the memory budget one tenant may hold, in percent (100: no fairness rule). */
+void ingest_set_tenant_share(struct ingest *ing, unsigned pct);
+/* Whether the receiver of tr checks tokens; set before the receivers start. */
+void ingest_set_auth_required(struct ingest *ing, enum o2d_transport tr, int on);
+int ingest_auth_required(const struct ingest *ing, enum o2d_transport tr);
+/*
+ * Checks a request's authorization header value[0..len) (NULL when absent) with the token
+ * store, and counts a failure for tr. O2D_OK with *tenant (-1 when the token names none), or
+ * O2D_ERR_UNAUTHENTICATED with *reason (static; never holds the token). Thread-safe.
+ */
+int ingest_authenticate(struct ingest *ing, enum o2d_transport tr, const char *value, size_t len,
+                        int *tenant, const char **reason);
+/* Sets whose bytes the share holds: only while it holds none (a gRPC connection keeps the
+ * tenant of its first authenticated stream while bytes are held). */
+void ingest_share_set_tenant(struct ingest_share *sh, int tenant);
+/* Whether `tenant` (a token's, -1: none) may start a request now: O2D_OK, or O2D_ERR_BUSY
+ * with *reason when it already holds its share. Holds nothing. */
+int ingest_tenant_admit(struct ingest *ing, int tenant, const char **reason);
 /*
  * What a body holding `reserved` bytes should hold to take `need` bytes: `reserved` when they
  * fit, else the larger of need and twice reserved, never past `limit` (the declared size, or
@@ -121,6 +162,11 @@ size_t ingest_grow_to(size_t reserved, size_t need, size_t limit);
 int ingest_request(struct ingest *ing, enum o2d_transport tr, enum otlp_signal sig,
                    enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
                    size_t len, size_t max_decoded, struct ingest_result *res);
+/* The same for a request of `tenant` (a token's tenant, whose body its share already charged
+ * to it; -1: the tenant is the first resource's service.name). */
+int ingest_request_as(struct ingest *ing, int tenant, enum o2d_transport tr, enum otlp_signal sig,
+                      enum otlp_encoding enc, enum o2d_compression comp, const uint8_t *body,
+                      size_t len, size_t max_decoded, struct ingest_result *res);
 
 /*
  * The body of a successful answer: the Export{Trace,Logs,Metrics}ServiceResponse for
@@ -143,17 +189,19 @@ int ingest_encode_status(int grpc_code, const char *message, int retry_after_s,
  * path, headers and data never become one. (ingest_refusal_name gives the label value.)
  */
 enum ingest_refusal {
-    INGEST_REFUSED_INVALID = 0,     /* malformed body, framing or header value */
-    INGEST_REFUSED_TOO_LARGE = 1,   /* over the size limit, before or after decompression */
-    INGEST_REFUSED_UNSUPPORTED = 2, /* content type or compression we do not speak */
-    INGEST_REFUSED_NOT_FOUND = 3,   /* unknown path or gRPC method */
-    INGEST_REFUSED_METHOD = 4,      /* an HTTP method other than POST */
-    INGEST_REFUSED_TIMEOUT = 5,     /* the body did not arrive within the deadline */
-    INGEST_REFUSED_MEMORY = 6,      /* the receivers' memory budget was spent */
-    INGEST_REFUSED_QUEUE_FULL = 7,  /* an exporter's queue was full */
-    INGEST_REFUSED_SHUTDOWN = 8,    /* otel2dd was draining */
-    INGEST_REFUSED_NOMEM = 9,       /* an allocation failed */
-    INGEST_REFUSED_INTERNAL = 10,   /* anything else */
+    INGEST_REFUSED_INVALID = 0,          /* malformed body, framing or header value */
+    INGEST_REFUSED_TOO_LARGE = 1,        /* over the size limit, before or after decompression */
+    INGEST_REFUSED_UNSUPPORTED = 2,      /* content type or compression we do not speak */
+    INGEST_REFUSED_NOT_FOUND = 3,        /* unknown path or gRPC method */
+    INGEST_REFUSED_METHOD = 4,           /* an HTTP method other than POST */
+    INGEST_REFUSED_TIMEOUT = 5,          /* the body did not arrive within the deadline */
+    INGEST_REFUSED_MEMORY = 6,           /* the receivers' memory budget was spent */
+    INGEST_REFUSED_QUEUE_FULL = 7,       /* an exporter's queue was full */
+    INGEST_REFUSED_SHUTDOWN = 8,         /* otel2dd was draining */
+    INGEST_REFUSED_NOMEM = 9,            /* an allocation failed */
+    INGEST_REFUSED_INTERNAL = 10,        /* anything else */
+    INGEST_REFUSED_UNAUTHENTICATED = 11, /* no valid bearer token */
+    INGEST_REFUSED_TENANT_SHARE = 12,    /* the tenant held its share of the memory budget */
     INGEST_REFUSED_N
 };
 const char *ingest_refusal_name(enum ingest_refusal r);

@@ -2,7 +2,8 @@
  * status_map.c: o2d status -> gRPC code / HTTP status, per the OTLP specification
  * (opentelemetry-proto docs/specification.md, "Failures" and "Throttling"): bad data is
  * permanent (400 / INVALID_ARGUMENT), size past the limit is 413 / RESOURCE_EXHAUSTED
- * (non-retryable, no RetryInfo), load shedding is retryable (503 + Retry-After /
+ * (non-retryable, no RetryInfo), missing or wrong credentials are 401 / UNAUTHENTICATED
+ * (not retried), load shedding is retryable (503 + Retry-After /
  * UNAVAILABLE), an unknown method or encoding is 404/415 / UNIMPLEMENTED.
  */
 #include "o2d.h"
@@ -24,6 +25,7 @@ static const struct {
     {O2D_ERR_TIMEOUT, GRPC_DEADLINE_EXCEEDED, 408, 0},
     {O2D_ERR_SHUTDOWN, GRPC_UNAVAILABLE, 503, 1},
     {O2D_ERR_INTERNAL, GRPC_INTERNAL, 500, 0},
+    {O2D_ERR_UNAUTHENTICATED, GRPC_UNAUTHENTICATED, 401, 0},
 };
 
 static int find(int status)

@@ -309,12 +309,71 @@ out:
     return rv;
 }
 
+int o2d_tls_client_ca(struct o2d_tls *t, const char *section, const char *ca_file, char *err,
+                      size_t errlen)
+{
+    if (ca_file == NULL || ca_file[0] == '\0') {
+        return O2D_OK;
+    }
+    if (!t->on) {
+        snprintf(err, errlen,
+                 "%s.client_ca_file is set but TLS is off: set cert_file and key_file too",
+                 section);
+        return O2D_ERR_CONFIG;
+    }
+    char *pem = NULL;
+    size_t len = 0;
+    int rv = read_file(section, "client_ca_file", ca_file, &pem, &len, err, errlen);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    ERR_clear_error();
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    int n = 0;
+    rv = O2D_ERR_CONFIG;
+    X509 *x;
+    while (bio != NULL && (x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) {
+        int ok = 1;
+        if (t->ctx != NULL) {
+            /* The store trusts it; the CertificateRequest names it. */
+            ok = X509_STORE_add_cert(SSL_CTX_get_cert_store(t->ctx), x) == 1 &&
+                 SSL_CTX_add_client_CA(t->ctx, x) == 1;
+        }
+        X509_free(x);
+        if (!ok) {
+            snprintf(err, errlen, "%s.client_ca_file '%s': %s", section, ca_file,
+                     o2d_tls_last_error("cannot use a certificate"));
+            goto out;
+        }
+        n++;
+    }
+    if (n == 0 || !pem_at_end()) {
+        snprintf(err, errlen, "%s.client_ca_file '%s': %s", section, ca_file,
+                 n == 0 ? "holds no PEM certificate" : o2d_tls_last_error("not PEM"));
+        goto out;
+    }
+    if (t->ctx != NULL) {
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    } else {
+        t->ca_pem = pem;
+        pem = NULL;
+    }
+    t->verify_clients = 1;
+    rv = O2D_OK;
+out:
+    BIO_free(bio);
+    o2d_free(pem);
+    ERR_clear_error();
+    return rv;
+}
+
 void o2d_tls_cleanup(struct o2d_tls *t)
 {
     if (t == NULL) {
         return;
     }
     SSL_CTX_free(t->ctx);
+    o2d_free(t->ca_pem);
     o2d_free(t->cert_pem);
     if (t->key_pem != NULL) {
         wipe_free(t->key_pem, strlen(t->key_pem));

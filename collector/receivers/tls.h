@@ -22,10 +22,12 @@
 #define O2D_TLS_PEM_ONLY 2u
 
 struct o2d_tls {
-    int on;         /* both files were set and passed the checks */
-    SSL_CTX *ctx;   /* owned; NULL when off or with O2D_TLS_PEM_ONLY */
-    char *cert_pem; /* with O2D_TLS_PEM_ONLY: the cert_file as read, NUL-terminated; owned */
-    char *key_pem;  /* the same for key_file; wiped before it is freed */
+    int on;             /* both files were set and passed the checks */
+    SSL_CTX *ctx;       /* owned; NULL when off or with O2D_TLS_PEM_ONLY */
+    char *cert_pem;     /* with O2D_TLS_PEM_ONLY: the cert_file as read, NUL-terminated; owned */
+    char *key_pem;      /* the same for key_file; wiped before it is freed */
+    int verify_clients; /* tls.client_ca_file set: clients must present a certificate */
+    char *ca_pem;       /* with O2D_TLS_PEM_ONLY: the client_ca_file as read; owned */
 };
 
 /*
@@ -39,6 +41,17 @@ struct o2d_tls {
  */
 int o2d_tls_load(struct o2d_tls *t, const char *section, const char *cert_file,
                  const char *key_file, unsigned flags, char *err, size_t errlen);
+/*
+ * mTLS (`tls.client_ca_file`, the Collector's key): clients must present a certificate signed
+ * by one of the CAs in ca_file. Empty: O2D_OK, nothing changes. After o2d_tls_load(): with an
+ * SSL_CTX (gRPC) the handshake itself refuses a client without a valid certificate; with
+ * O2D_TLS_PEM_ONLY (HTTP) the PEM bytes are kept in t->ca_pem for libmicrohttpd, and the HTTP
+ * receiver checks each connection's certificate before its first request is served.
+ * O2D_ERR_CONFIG naming the key when TLS is off, or the file cannot be read or holds no PEM
+ * certificate.
+ */
+int o2d_tls_client_ca(struct o2d_tls *t, const char *section, const char *ca_file, char *err,
+                      size_t errlen);
 /* Frees what o2d_tls_load() kept; a zeroed or cleaned-up t is a no-op. */
 void o2d_tls_cleanup(struct o2d_tls *t);
 

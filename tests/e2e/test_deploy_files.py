@@ -224,7 +224,10 @@ class TestEcsTaskDefinitions(unittest.TestCase):
         self.assertGreater(c["healthCheck"]["timeout"], 2)
         self.assertEqual(c["user"].split(":")[0], "10001")
         self.assertIs(c["readonlyRootFilesystem"], True)
-        self.assertEqual([s["name"] for s in c["secrets"]], ["DD_API_KEY"])
+        names = [s["name"] for s in c["secrets"]]
+        self.assertEqual(names[0], "DD_API_KEY")
+        # The shared gateway also takes its apps' bearer tokens from Secrets Manager.
+        self.assertEqual([n for n in names[1:] if not n.startswith("OTEL2DD_TOKEN_")], [])
         self.assertNotIn("DD_API_KEY", env_of(c), "the key comes from Secrets Manager only")
         self.assertIn("DD_SITE", env_of(c))
         # Covers the drain with room for the process to exit; Fargate stops at 120.
@@ -280,6 +283,42 @@ class TestEcsTaskDefinitions(unittest.TestCase):
         self.assertGreaterEqual(int(td["memory"]), ceiling)
         self.assertGreaterEqual(otel2dd_container(td).get("memory", int(td["memory"])), ceiling)
         self.assertIn("%d MiB" % round(ceiling), readme_memory_section())
+
+    def check_gateway_auth(self, o):
+        """The shared service's configuration (--config env:OTEL2DD_CONFIG) loads with the
+        secrets it names, asks both receivers for a bearer token, holds each tenant to half the
+        budget and sends to Datadog; every token it reads is one of the container's secrets."""
+        self.assertEqual(o["command"], ["--config", "env:OTEL2DD_CONFIG"])
+        text = env_of(o)["OTEL2DD_CONFIG"]
+        secrets = {s["name"] for s in o["secrets"]}
+        refs = set(re.findall(r"\$\{env:(OTEL2DD_TOKEN_[A-Z0-9_]+)\}", text))
+        self.assertTrue(refs)
+        self.assertEqual(refs, {n for n in secrets if n.startswith("OTEL2DD_TOKEN_")})
+        binary = os.environ.get("OTEL2DD_BIN", os.path.join(ROOT, "build", "otel2dd"))
+        if not os.access(binary, os.X_OK):
+            self.skipTest("no otel2dd binary at %s" % binary)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DD_", "OTEL"))}
+        env.update(env_of(o))
+        env["DD_API_KEY"] = "0123456789abcdef0123456789abcdef"
+        for n in refs:
+            env[n] = "tok-" + n.lower()
+        p = subprocess.run([binary, "validate", "--config", "env:OTEL2DD_CONFIG"], env=env,
+                           capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        eff = yaml.safe_load(p.stdout.decode().split("\n\n# ")[0])
+        protos = eff["receivers"]["otlp"]["protocols"]
+        for n in ("grpc", "http"):
+            self.assertEqual(protos[n]["auth"]["authenticator"], "bearertokenauth")
+        self.assertEqual(protos["grpc"]["endpoint"], "0.0.0.0:4317")
+        self.assertEqual(protos["http"]["endpoint"], "0.0.0.0:4318")
+        self.assertNotEqual(protos["grpc"]["keepalive"]["server_parameters"]
+                            ["max_connection_age"], "0s")
+        self.assertEqual(eff["receivers"]["otlp"]["fairness"]["max_tenant_share_percent"], 50)
+        self.assertEqual(eff["extensions"]["health_check"]["endpoint"], "0.0.0.0:13133")
+        self.assertEqual(len(eff["extensions"]["bearertokenauth"]["tokens"]), len(refs))
+        self.assertIn("datadog", eff["exporters"])
+        for n in refs:
+            self.assertNotIn(env[n], p.stdout.decode() + p.stderr.decode())
 
     def test_shared_service_behind_nlb(self):
         td = load("otel2dd-task-definition.json")
@@ -341,9 +380,13 @@ class TestEcsTaskDefinitions(unittest.TestCase):
             seen.add(lb["containerPort"])
         self.assertEqual(seen, {4317, 4318})
 
+        self.check_gateway_auth(o)
         app_td = load("nlb-app-task-definition.json")
         app = app_td["containerDefinitions"][0]
         self.assertIsNone(otel2dd_container(app_td))
+        # The app's token: the whole header value, from Secrets Manager, never in plain env.
+        self.assertIn("OTEL_EXPORTER_OTLP_HEADERS", [s["name"] for s in app["secrets"]])
+        self.assertNotIn("OTEL_EXPORTER_OTLP_HEADERS", env_of(app))
         ep = env_of(app)["OTEL_EXPORTER_OTLP_ENDPOINT"]
         self.assertRegex(ep, r"^http://[a-z0-9.-]+:4317$")
         self.assertEqual(env_of(app).get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"), "grpc")

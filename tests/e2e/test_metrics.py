@@ -159,7 +159,9 @@ CLOSED = {
     "reason": {"invalid", "too_large", "unsupported", "not_found", "method_not_allowed",
                "timeout", "memory_limit", "queue_full", "shutdown", "out_of_memory", "internal",
                "rejected_4xx", "retries_exhausted", "read_header_timeout", "evicted",
-               "refused_max_connections", "refused_fd_limit",
+               "refused_max_connections", "refused_fd_limit", "unauthenticated", "tenant_share",
+               # otel2dd_receiver_auth_failures_total
+               "missing", "bad_scheme", "wrong_token",
                # otel2dd_metric_points_dropped_total (mtr_drop_name)
                "nan_or_inf", "no_recorded_value", "out_of_order", "unsupported_temporality",
                "malformed", "too_many_observations",
@@ -168,6 +170,8 @@ CLOSED = {
     "exporter": {"datadog_traces", "datadog_stats", "llmobs", "datadog_logs", "datadog_series",
                  "datadog_sketches", "debug"},
     "kind": {"apm", "llmobs"},
+    "protocol": {"grpc", "http"},
+    "tenant": {"other"},  # plus the tenants named in the bearer tokens (none here)
     "cause": {"root", "deadline", "bound"},
     "outcome": {"joined", "unmatched", "held", "expired"},
     "le": None,  # numbers, checked apart

@@ -204,6 +204,7 @@ static void status_tables(void **state)
         {O2D_ERR_TIMEOUT, GRPC_DEADLINE_EXCEEDED, 408, 0},
         {O2D_ERR_SHUTDOWN, GRPC_UNAVAILABLE, 503, 1},
         {O2D_ERR_INTERNAL, GRPC_INTERNAL, 500, 0},
+        {O2D_ERR_UNAUTHENTICATED, GRPC_UNAUTHENTICATED, 401, 0},
         {-12345, GRPC_INTERNAL, 500, 0},
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {

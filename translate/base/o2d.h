@@ -37,6 +37,8 @@ enum o2d_status {
     O2D_ERR_SYSTEM = -10,
     /* Configuration errors, reported at start-up with file and line. */
     O2D_ERR_CONFIG = -11,
+    /* The request carries no valid credentials (HTTP 401, gRPC UNAUTHENTICATED). */
+    O2D_ERR_UNAUTHENTICATED = -12,
 
     O2D_ERR_FATAL = -900,
 };

@@ -31,6 +31,8 @@ const char *o2d_strerror(int status)
         return "system error";
     case O2D_ERR_CONFIG:
         return "configuration error";
+    case O2D_ERR_UNAUTHENTICATED:
+        return "unauthenticated";
     default:
         return o2d_is_fatal(status) ? "fatal error" : "unknown error";
     }

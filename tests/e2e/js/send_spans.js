@@ -5,7 +5,7 @@
  *
  *   node send_spans.js --protocol grpc|proto|http --url <url> --spans N --gzip on|off
  *                      [--batch B] [--signal traces|logs] [--timeout-ms T]
- *                      [--big-body BYTES]
+ *                      [--big-body BYTES] [--service NAME]
  *
  * protocol: grpc  = @opentelemetry/exporter-{trace,logs}-otlp-grpc (OTLP/gRPC)
  *           proto = @opentelemetry/exporter-{trace,logs}-otlp-proto (OTLP/HTTP protobuf)
@@ -47,7 +47,8 @@ function usage(msg) {
 
 function parseArgs(argv) {
     const opts = { protocol: null, url: null, spans: null, gzip: 'off', batch: 512,
-                   signal: 'traces', timeoutMs: 10000, bigBody: 0 };
+                   signal: 'traces', timeoutMs: 10000, bigBody: 0,
+                   service: 'otel2dd-e2e-js' };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         const v = argv[i + 1];
@@ -67,6 +68,7 @@ function parseArgs(argv) {
         case '--signal': opts.signal = need(); break;
         case '--timeout-ms': opts.timeoutMs = Number(need()); break;
         case '--big-body': opts.bigBody = Number(need()); break;
+        case '--service': opts.service = need(); break;
         case '-h': case '--help': usage(); break;
         default: usage(`unknown argument ${a}`);
         }
@@ -178,7 +180,7 @@ function safeJson(o) {
 
 function makeResource(opts) {
     return resourceFromAttributes({
-        'service.name': 'otel2dd-e2e-js',
+        'service.name': opts.service,
         'service.version': '1.2.3',
         'deployment.environment.name': 'e2e',
         'service.instance.id': `send-spans-${process.pid}`,
