@@ -6,7 +6,7 @@
 set -eu
 
 BUILD="cmake make gcc pkg-config libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
-libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libmsgpack-dev libcmocka-dev zlib1g-dev
+libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libssl-dev libmsgpack-dev libcmocka-dev zlib1g-dev
 libzstd-dev libpcre2-dev libyaml-dev libjansson-dev ca-certificates"
 TEST="clang libclang-rt-14-dev nghttp2-client curl python3 python3-grpcio python3-protobuf
 protobuf-compiler python3-yaml python3-h2 python3-msgpack python3-prometheus-client
