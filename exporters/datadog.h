@@ -95,6 +95,9 @@ struct http_client;
  * what is still retrying, counted here), then destroys the exporter. */
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,
                          struct http_client *http);
+/* Before start: fn is told what becomes of each traces item, by id and ingest request (the
+ * preview's export state); it runs on delivery threads and must not block. */
+void datadog_exporter_observe(struct exporter *e, dlv_observer_fn fn, void *ctx);
 /* The disk queue of one destination, in <sending_queue.storage>/<name>, with 1/share of
  * disk_max_size_mib; *out NULL when the storage is off. An error is logged. */
 struct dlv_queue;
