@@ -650,6 +650,11 @@ const char *pv_state_word(struct preview *pv, enum pv_dest d, uint64_t origin)
     if (!dest_on(pv, d)) {
         return pv->cfg->datadog.enabled ? "off" : "dry run";
     }
+    if (d == PV_DEST_LLMOBS) {
+        /* LLM Obs events are queued by the trace buffer's tick, not by a request: no state
+         * per span, the llmobs output's counters are on the status page. */
+        return "through the trace buffer (see Status)";
+    }
     struct pv_state *s = &pv->states[d][origin % PV_STATE_SLOTS];
     if (origin == 0 || atomic_load(&s->origin) != origin) {
         return "unknown";

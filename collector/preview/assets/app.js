@@ -212,6 +212,21 @@ async function renderTrace(tid, sid) {
   if (span) renderSpan(tid, sid, span);
 }
 
+// OTLP ids are bytes, which protobuf's JSON writes in base64: shown in hex, as in every URL.
+function hexIds(v) {
+  if (Array.isArray(v)) return v.map(hexIds);
+  if (v === null || typeof v !== 'object') return v;
+  const out = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (/^(trace_id|span_id|parent_span_id)$/.test(k) && typeof x === 'string') {
+      try {
+        out[k] = Array.from(atob(x), (c) => c.charCodeAt(0).toString(16).padStart(2, '0')).join('');
+      } catch (e) { out[k] = x; }
+    } else out[k] = hexIds(x);
+  }
+  return out;
+}
+
 function jsonBlock(v) {
   return el('pre', { text: v === null || v === undefined ? '—' : JSON.stringify(v, null, 2) });
 }
@@ -245,12 +260,12 @@ function copyButton(url) {
 function renderSpan(tid, sid, d) {
   main.append(el('h2', { id: 'span-title' }, 'Span ', el('code', { text: sid }), ' ', d.span.name));
   const otlp = el('div', { class: 'col', id: 'col-otlp' }, el('h3', {}, 'OTLP input'),
-    el('div', { class: 'muted', text: 'span' }), jsonBlock(d.otlp.span),
+    el('div', { class: 'muted', text: 'span (ids in hex)' }), jsonBlock(hexIds(d.otlp.span)),
     el('div', { class: 'muted', text: 'resource' }), jsonBlock(d.otlp.resource),
     el('div', { class: 'muted', text: 'scope' }), jsonBlock(d.otlp.scope));
   if (d.otlp.log_records.length) {
     otlp.append(el('div', { class: 'muted', text: `log records joined (${d.otlp.log_records.length})` }),
-                jsonBlock(d.otlp.log_records));
+                jsonBlock(hexIds(d.otlp.log_records)));
   }
   const apm = el('div', { class: 'col', id: 'col-apm' },
     el('h3', {}, 'Datadog APM span', d.apm ? copyButton(`/api/traces/${tid}/spans/${sid}/apm.json`) : ''),
