@@ -961,6 +961,14 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     static const enum apm_key status_keys[] = {AK_HTTP_STATUS_CODE, AK_HTTP_RESPONSE_STATUS_CODE};
     int64_t code;
     if (lookup_int64(c, &lk, status_keys, 2, &code) && code >= 0) {
+        if (rec) {
+            static const char *const names[] = {"http.status_code", "http.response.status_code"};
+            for (int i = 0; i < 2; i++) {
+                note(c, APM_REC_SPAN, names[i], APM_REC_METRIC, APM_STR_LIT("http.status_code"),
+                     "the status code (http.status_code first, then "
+                     "http.response.status_code; span, then resource)");
+            }
+        }
         TRY(set_metric(c, APM_STR_LIT("http.status_code"), (double)code));
     }
     TRY(grpc_code(c, &lk, &s));
