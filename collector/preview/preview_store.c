@@ -23,6 +23,7 @@
 #include "o2d_json_out.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
+#include "o2d_varint.h"
 #include "preview_int.h"
 
 /* Tries before a capture gives up: the lock is held only for list and hash updates and for
@@ -135,6 +136,7 @@ static void evict_oldest(struct preview *pv)
 struct span_ref {
     const uint8_t *tid;
     uint32_t rs, ss, sp;
+    size_t len; /* the span packed */
 };
 
 static int cmp_ref(const void *a, const void *b)
@@ -218,69 +220,190 @@ static void set_summary_str(char *dst, const char *s, size_t n)
     dst[n] = '\0';
 }
 
-/* Packs the spans refs[0..n) (one trace, sorted) of req as a request of their own. */
-static struct pv_piece *pack_piece(const OtlpTraceReq *req, const struct span_ref *refs, size_t n,
-                                   struct piece_summary *sum)
+/* The resources and scopes of one request, packed once: every trace piece that has spans
+ * under them repeats their bytes. */
+struct packed_parts {
+    uint8_t **res; /* per ResourceSpans: the packed Resource, NULL when absent */
+    size_t *res_len;
+    uint8_t **scope; /* per ScopeSpans (flat index: scope_base[rs] + ss) */
+    size_t *scope_len;
+    size_t *scope_base;
+};
+
+static void parts_free(struct packed_parts *pp, const OtlpTraceReq *tr)
 {
-    /* The copies point into req: only the arrays are new. */
-    size_t n_rs = 0, n_ss = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || refs[i].rs != refs[i - 1].rs) {
-            n_rs++;
+    for (size_t i = 0; pp->res != NULL && i < tr->n_resource_spans; i++) {
+        o2d_free(pp->res[i]);
+    }
+    size_t n_ss = pp->scope_base != NULL ? pp->scope_base[tr->n_resource_spans] : 0;
+    for (size_t i = 0; pp->scope != NULL && i < n_ss; i++) {
+        o2d_free(pp->scope[i]);
+    }
+    o2d_free(pp->res);
+    o2d_free(pp->res_len);
+    o2d_free(pp->scope);
+    o2d_free(pp->scope_len);
+    o2d_free(pp->scope_base);
+}
+
+static uint8_t *pack_msg(const ProtobufCMessage *m, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *p = o2d_malloc(*len > 0 ? *len : 1);
+    if (p != NULL) {
+        protobuf_c_message_pack(m, p);
+    }
+    return p;
+}
+
+static int parts_pack(struct packed_parts *pp, const OtlpTraceReq *tr)
+{
+    size_t nrs = tr->n_resource_spans;
+    memset(pp, 0, sizeof(*pp));
+    pp->res = o2d_calloc(nrs + 1, sizeof(*pp->res));
+    pp->res_len = o2d_calloc(nrs + 1, sizeof(*pp->res_len));
+    pp->scope_base = o2d_calloc(nrs + 1, sizeof(*pp->scope_base));
+    if (pp->res == NULL || pp->res_len == NULL || pp->scope_base == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < nrs; i++) {
+        pp->scope_base[i + 1] = pp->scope_base[i] + tr->resource_spans[i]->n_scope_spans;
+    }
+    size_t nss = pp->scope_base[nrs];
+    pp->scope = o2d_calloc(nss + 1, sizeof(*pp->scope));
+    pp->scope_len = o2d_calloc(nss + 1, sizeof(*pp->scope_len));
+    if (pp->scope == NULL || pp->scope_len == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < nrs; i++) {
+        const OtlpResourceSpans *rs = tr->resource_spans[i];
+        if (rs->resource != NULL &&
+            (pp->res[i] = pack_msg(&rs->resource->base, &pp->res_len[i])) == NULL) {
+            return O2D_ERR_NOMEM;
         }
-        if (i == 0 || refs[i].rs != refs[i - 1].rs || refs[i].ss != refs[i - 1].ss) {
-            n_ss++;
+        for (size_t j = 0; j < rs->n_scope_spans; j++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[j];
+            size_t k = pp->scope_base[i] + j;
+            if (ss->scope != NULL &&
+                (pp->scope[k] = pack_msg(&ss->scope->base, &pp->scope_len[k])) == NULL) {
+                return O2D_ERR_NOMEM;
+            }
         }
     }
-    size_t need = n_rs * (sizeof(OtlpResourceSpans) + sizeof(void *)) +
-                  n_ss * (sizeof(OtlpScopeSpans) + sizeof(void *)) + n * sizeof(void *);
-    uint8_t *mem = o2d_malloc(need);
-    if (mem == NULL) {
+    return O2D_OK;
+}
+
+/* Bytes of a length-delimited field of `len` bytes: tag, length, data. */
+static size_t field_len(size_t len)
+{
+    return 1 + o2d_varint_len(len) + len;
+}
+
+static size_t str_field_len(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    return n > 0 ? field_len(n) : 0;
+}
+
+static uint8_t *put_field(uint8_t *p, uint8_t tag, const void *data, size_t len)
+{
+    *p++ = tag;
+    p += o2d_put_varint(p, len);
+    if (data != NULL && len > 0) {
+        memcpy(p, data, len);
+    }
+    return p + (data != NULL ? len : 0);
+}
+
+static uint8_t *put_str(uint8_t *p, uint8_t tag, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    return n > 0 ? put_field(p, tag, s, n) : p;
+}
+
+/* The ScopeSpans of refs[i..) sharing refs[i]'s scope: its body length; *end the next index. */
+static size_t ss_body_len(const OtlpTraceReq *tr, const struct packed_parts *pp,
+                          const struct span_ref *refs, size_t i, size_t n, size_t *end)
+{
+    const OtlpScopeSpans *ss = tr->resource_spans[refs[i].rs]->scope_spans[refs[i].ss];
+    size_t k = pp->scope_base[refs[i].rs] + refs[i].ss;
+    size_t len =
+        (ss->scope != NULL ? field_len(pp->scope_len[k]) : 0) + str_field_len(ss->schema_url);
+    size_t e = i;
+    while (e < n && refs[e].rs == refs[i].rs && refs[e].ss == refs[i].ss) {
+        len += field_len(refs[e].len);
+        e++;
+    }
+    *end = e;
+    return len;
+}
+
+static size_t rs_body_len(const OtlpTraceReq *tr, const struct packed_parts *pp,
+                          const struct span_ref *refs, size_t i, size_t n, size_t *end)
+{
+    const OtlpResourceSpans *rs = tr->resource_spans[refs[i].rs];
+    size_t len = (rs->resource != NULL ? field_len(pp->res_len[refs[i].rs]) : 0) +
+                 str_field_len(rs->schema_url);
+    size_t e = i;
+    while (e < n && refs[e].rs == refs[i].rs) {
+        size_t next;
+        len += field_len(ss_body_len(tr, pp, refs, e, n, &next));
+        e = next;
+    }
+    *end = e;
+    return len;
+}
+
+/*
+ * Packs the spans refs[0..n) (one trace, sorted) of req as an ExportTraceServiceRequest of
+ * their own, framed by hand (trace_service.proto: resource_spans = 1; trace.proto:
+ * ResourceSpans resource = 1, scope_spans = 2, schema_url = 3; ScopeSpans scope = 1,
+ * spans = 2, schema_url = 3), with the resource and scope bytes packed once per request.
+ */
+static struct pv_piece *pack_piece(const OtlpTraceReq *tr, const struct packed_parts *pp,
+                                   const struct span_ref *refs, size_t n, struct piece_summary *sum)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n;) {
+        size_t e;
+        total += field_len(rs_body_len(tr, pp, refs, i, n, &e));
+        i = e;
+    }
+    struct pv_piece *p = o2d_malloc(sizeof(*p) + total);
+    if (p == NULL) {
         return NULL;
     }
-    OtlpResourceSpans *rss = (OtlpResourceSpans *)mem;
-    OtlpScopeSpans *sss = (OtlpScopeSpans *)(rss + n_rs);
-    OtlpResourceSpans **rsp = (OtlpResourceSpans **)(sss + n_ss);
-    OtlpScopeSpans **ssp = (OtlpScopeSpans **)(rsp + n_rs);
-    OtlpSpan **spp = (OtlpSpan **)(ssp + n_ss);
-    size_t irs = 0, iss = 0;
-    for (size_t i = 0; i < n; i++) {
-        const OtlpResourceSpans *rs = req->resource_spans[refs[i].rs];
-        const OtlpScopeSpans *ss = rs->scope_spans[refs[i].ss];
-        if (i == 0 || refs[i].rs != refs[i - 1].rs) {
-            rss[irs] = *rs;
-            rss[irs].n_scope_spans = 0;
-            rss[irs].scope_spans = &ssp[iss];
-            rsp[irs] = &rss[irs];
-            irs++;
+    memset(p, 0, sizeof(*p));
+    p->len = total;
+    p->spans = (uint32_t)n;
+    uint8_t *w = p->data;
+    for (size_t i = 0; i < n;) {
+        const OtlpResourceSpans *rs = tr->resource_spans[refs[i].rs];
+        size_t e;
+        w = put_field(w, 0x0a, NULL, rs_body_len(tr, pp, refs, i, n, &e));
+        if (rs->resource != NULL) {
+            w = put_field(w, 0x0a, pp->res[refs[i].rs], pp->res_len[refs[i].rs]);
         }
-        if (i == 0 || refs[i].rs != refs[i - 1].rs || refs[i].ss != refs[i - 1].ss) {
-            sss[iss] = *ss;
-            sss[iss].n_spans = 0;
-            sss[iss].spans = &spp[i];
-            ssp[iss] = &sss[iss];
-            rss[irs - 1].n_scope_spans++;
-            iss++;
+        for (size_t j = i; j < e;) {
+            const OtlpScopeSpans *ss = rs->scope_spans[refs[j].ss];
+            size_t k = pp->scope_base[refs[j].rs] + refs[j].ss;
+            size_t se;
+            w = put_field(w, 0x12, NULL, ss_body_len(tr, pp, refs, j, n, &se));
+            if (ss->scope != NULL) {
+                w = put_field(w, 0x0a, pp->scope[k], pp->scope_len[k]);
+            }
+            for (size_t m = j; m < se; m++) {
+                const OtlpSpan *sp = ss->spans[refs[m].sp];
+                w = put_field(w, 0x12, NULL, refs[m].len);
+                w += protobuf_c_message_pack(&sp->base, w);
+                summarize_span(sum, rs, sp);
+            }
+            w = put_str(w, 0x1a, ss->schema_url);
+            j = se;
         }
-        spp[i] = ss->spans[refs[i].sp];
-        sss[iss - 1].n_spans++;
-        summarize_span(sum, rs, spp[i]);
+        w = put_str(w, 0x1a, rs->schema_url);
+        i = e;
     }
-    OtlpTraceReq one = *req;
-    one.n_resource_spans = n_rs;
-    one.resource_spans = rsp;
-    size_t len =
-        opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(
-            &one);
-    struct pv_piece *p = o2d_malloc(sizeof(*p) + len);
-    if (p != NULL) {
-        memset(p, 0, sizeof(*p));
-        p->len = len;
-        p->spans = (uint32_t)n;
-        opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&one,
-                                                                                       p->data);
-    }
-    o2d_free(mem);
     return p;
 }
 
@@ -382,7 +505,9 @@ static void capture_traces(struct preview *pv, const struct otlp_request *req)
     struct span_ref *refs = o2d_malloc(n * sizeof(*refs));
     struct pending *pend = o2d_calloc(n, sizeof(*pend));
     size_t n_pend = 0;
-    if (refs == NULL || pend == NULL) {
+    struct packed_parts pp;
+    int have_parts = parts_pack(&pp, tr) == O2D_OK;
+    if (refs == NULL || pend == NULL || !have_parts) {
         goto out;
     }
     size_t k = 0;
@@ -392,8 +517,9 @@ static void capture_traces(struct preview *pv, const struct otlp_request *req)
             const OtlpScopeSpans *ss = rs->scope_spans[j];
             for (size_t m = 0; m < ss->n_spans; m++) {
                 /* otlp_decode validated ids: 16 bytes */
-                refs[k++] = (struct span_ref){ss->spans[m]->trace_id.data, (uint32_t)i, (uint32_t)j,
-                                              (uint32_t)m};
+                refs[k++] = (struct span_ref){
+                    ss->spans[m]->trace_id.data, (uint32_t)i, (uint32_t)j, (uint32_t)m,
+                    protobuf_c_message_get_packed_size(&ss->spans[m]->base)};
             }
         }
     }
@@ -406,7 +532,7 @@ static void capture_traces(struct preview *pv, const struct otlp_request *req)
         }
         struct pending *pd = &pend[n_pend];
         memcpy(pd->tid, refs[i].tid, 16);
-        pd->piece = pack_piece(tr, refs + i, e - i, &pd->sum);
+        pd->piece = pack_piece(tr, &pp, refs + i, e - i, &pd->sum);
         if (pd->piece != NULL) {
             pd->piece->origin = req->id;
             pd->piece->received_ms = now_ms;
@@ -425,6 +551,7 @@ static void capture_traces(struct preview *pv, const struct otlp_request *req)
     pthread_mutex_unlock(&pv->mu);
     atomic_fetch_add_explicit(&pv->spans_captured, n, memory_order_relaxed);
 out:
+    parts_free(&pp, tr);
     for (size_t i = 0; pend != NULL && i < n_pend; i++) {
         o2d_free(pend[i].piece);
     }

@@ -817,6 +817,11 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         rec = Receiver(args.bin, workdir, name,
                        exporters=dd_exporters(sink.url, args, llmobs=llmobs))
         res["exporter_config"] = rec.config["exporters"]
+        if args.preview_mib:
+            # extensions.preview on: every request's spans also go to the preview's store
+            rec.config.setdefault("extensions", {})["preview"] = {
+                "endpoint": "127.0.0.1:0", "max_size_mib": args.preview_mib}
+        res["preview_mib"] = args.preview_mib
         rec.start()
         pid = rec.proc.pid
         res["key_check"] = dd_started(rec).get("msg")
@@ -1335,6 +1340,9 @@ def main():
                     help="h2load --rps: requests a second per connection (an offered rate "
                          "below capacity, so that no request is refused and CPU per item is "
                          "that of the items delivered; default: as fast as answered)")
+    ap.add_argument("--preview-mib", type=int, default=0,
+                    help="dd scenarios: extensions.preview on with this max_size_mib "
+                         "(default 0: off), for the preview's cost per span")
     ap.add_argument("--runs", type=int, default=1,
                     help="run the whole scenario list this many times, interleaved")
     args = ap.parse_args()
