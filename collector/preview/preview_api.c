@@ -34,9 +34,12 @@
 #include "preview_int.h"
 #include "preview_view.h"
 
-#define PV_MAX_LIST   500         /* rows of one trace list */
-#define PV_MAX_PARAM  256         /* bytes of a filter value */
-#define PV_MAX_ANSWER (64u << 20) /* one answer's JSON */
+#define PV_MAX_LIST       500         /* rows of one trace list */
+#define PV_MAX_PARAM      256         /* bytes of a filter value */
+#define PV_MAX_ANSWER     (64u << 20) /* one answer's JSON */
+#define PV_MAX_WATERFALL  5000        /* rows of one waterfall */
+#define PV_MAX_LLM_EVENTS 1000        /* events of one LLM view */
+#define PV_MAX_HOPS       256         /* parent links followed from one span */
 
 /* ---- helpers ---- */
 
@@ -215,6 +218,7 @@ void pv_view_free(struct pv_view *v)
         llmobs_span_free(v->spans[i].llm);
     }
     o2d_free(v->spans);
+    o2d_free(v->slots);
     o2d_free(v->logs);
     pv_copy_free(&v->copy);
     o2d_arena_cleanup(&v->arena);
@@ -230,11 +234,48 @@ static uint64_t id64(const ProtobufCBinaryData *b)
     return b->len == 8 ? v : 0;
 }
 
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    return x ^ (x >> 33);
+}
+
+/* The span id -> index table (open addressing, at most half full). */
+static int index_spans(struct pv_view *v)
+{
+    size_t cap = 16;
+    while (cap < 2 * v->n) {
+        cap *= 2;
+    }
+    v->slots = o2d_calloc(cap, sizeof(*v->slots));
+    if (v->slots == NULL) {
+        return O2D_ERR_NOMEM;
+    }
+    v->cap = cap;
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->spans[i].id == 0) {
+            continue;
+        }
+        size_t k = mix(v->spans[i].id) & (cap - 1);
+        while (v->slots[k] != 0 && v->spans[v->slots[k] - 1].id != v->spans[i].id) {
+            k = (k + 1) & (cap - 1);
+        }
+        if (v->slots[k] == 0) { /* a repeated id keeps its first span */
+            v->slots[k] = (uint32_t)i + 1;
+        }
+    }
+    return O2D_OK;
+}
+
 struct pv_vspan *pv_view_find(struct pv_view *v, uint64_t id)
 {
-    for (size_t i = 0; i < v->n; i++) {
-        if (v->spans[i].id == id) {
-            return &v->spans[i];
+    if (id == 0 || v->cap == 0) {
+        return NULL;
+    }
+    for (size_t k = mix(id) & (v->cap - 1); v->slots[k] != 0; k = (k + 1) & (v->cap - 1)) {
+        if (v->spans[v->slots[k] - 1].id == id) {
+            return &v->spans[v->slots[k] - 1];
         }
     }
     return NULL;
@@ -250,7 +291,7 @@ static void resolve_llm(struct pv_view *v)
         }
         s->llm_parent = 0;
         struct pv_vspan *p = pv_view_find(v, s->parent);
-        for (size_t hops = 0; p != NULL && hops < v->n; hops++) {
+        for (size_t hops = 0; p != NULL && hops < PV_MAX_HOPS; hops++) {
             if (p->kind != LLMOBS_NONE) {
                 s->llm_parent = p->id;
                 break;
@@ -264,7 +305,7 @@ static void resolve_llm(struct pv_view *v)
             continue;
         }
         struct pv_vspan *r = s;
-        for (size_t hops = 0; r->llm_parent != 0 && hops < v->n; hops++) {
+        for (size_t hops = 0; r->llm_parent != 0 && hops < PV_MAX_HOPS; hops++) {
             struct pv_vspan *up = pv_view_find(v, r->llm_parent);
             if (up == NULL) {
                 break;
@@ -281,7 +322,7 @@ static void depths(struct pv_view *v)
     for (size_t i = 0; i < v->n; i++) {
         int d = 0;
         struct pv_vspan *p = pv_view_find(v, v->spans[i].parent);
-        while (p != NULL && d < 64 && (size_t)d < v->n) {
+        while (p != NULL && d < PV_MAX_HOPS) {
             d++;
             p = pv_view_find(v, p->parent);
         }
@@ -364,6 +405,9 @@ int pv_view_load(struct preview *pv, const uint8_t trace_id[16], struct pv_view 
             }
         }
     }
+    if (index_spans(v) != O2D_OK) {
+        return O2D_ERR_NOMEM;
+    }
     resolve_llm(v);
     depths(v);
     return O2D_OK;
@@ -445,25 +489,84 @@ static int cmp_start(const void *a, const void *b)
     return p < q ? -1 : p > q;
 }
 
-static int emit_tree(struct o2d_buf *b, struct pv_view *v, struct pv_vspan **sorted,
-                     uint64_t parent, int roots, uint8_t *done, size_t *count, int depth)
+/*
+ * The waterfall's rows: depth first from the roots (no parent, or a parent not held),
+ * children by start time, at most PV_MAX_WATERFALL rows (*shown says how many), then any
+ * span a cycle of parents kept from every root. Iterative: a chain of a hundred thousand
+ * spans must not overflow the stack.
+ */
+static int emit_tree(struct o2d_buf *b, struct pv_view *v, struct pv_vspan **sorted, size_t *shown)
 {
-    int rv = O2D_OK;
-    for (size_t i = 0; i < v->n && rv == O2D_OK && depth < 64; i++) {
-        struct pv_vspan *s = sorted[i];
-        size_t idx = (size_t)(s - v->spans);
-        if (done[idx]) {
-            continue;
-        }
-        int is_root = s->parent == 0 || s->orphan;
-        if (roots ? !is_root : s->parent != parent) {
-            continue;
-        }
-        done[idx] = 1;
-        rv = o2d_buf_append_str(b, (*count)++ ? "," : "");
-        rv = rv ? rv : json_span_row(b, s);
-        rv = rv ? rv : emit_tree(b, v, sorted, s->id, 0, done, count, depth + 1);
+    size_t n = v->n;
+    const uint32_t none = UINT32_MAX;
+    uint32_t *first = o2d_malloc((n + 1) * sizeof(*first)); /* per span; [n]: the roots */
+    uint32_t *next = o2d_malloc((n + 1) * sizeof(*next));
+    uint32_t *stack = o2d_malloc((n + 1) * sizeof(*stack));
+    uint8_t *done = o2d_calloc(n + 1, 1);
+    int rv = O2D_ERR_NOMEM;
+    if (first == NULL || next == NULL || stack == NULL || done == NULL) {
+        goto out;
     }
+    for (size_t i = 0; i <= n; i++) {
+        first[i] = none;
+    }
+    /* pushed in reverse start order, so that each list runs by start */
+    for (size_t k = n; k-- > 0;) {
+        size_t i = (size_t)(sorted[k] - v->spans);
+        struct pv_vspan *p = pv_view_find(v, sorted[k]->parent);
+        size_t parent = p != NULL && p != sorted[k] ? (size_t)(p - v->spans) : n;
+        next[i] = first[parent];
+        first[parent] = (uint32_t)i;
+    }
+    rv = O2D_OK;
+    size_t count = 0;
+    /* k = n: the roots; then each span in start order not reached yet (cycles) */
+    for (size_t k = n + 1; k-- > 0 && rv == O2D_OK && count < PV_MAX_WATERFALL;) {
+        size_t top = 0;
+        if (k == n) {
+            for (uint32_t c = first[n]; c != none; c = next[c]) {
+                stack[top++] = c;
+            }
+        } else {
+            size_t i = (size_t)(sorted[n - 1 - k] - v->spans);
+            if (done[i]) {
+                continue;
+            }
+            stack[top++] = (uint32_t)i;
+        }
+        /* a list's entries pushed in reverse, so that the earliest pops first */
+        for (size_t a = 0, z = top; a + 1 < z; a++, z--) {
+            uint32_t t = stack[a];
+            stack[a] = stack[z - 1];
+            stack[z - 1] = t;
+        }
+        while (top > 0 && rv == O2D_OK && count < PV_MAX_WATERFALL) {
+            uint32_t i = stack[--top];
+            if (done[i]) {
+                continue;
+            }
+            done[i] = 1;
+            rv = o2d_buf_append_str(b, count++ ? "," : "");
+            rv = rv ? rv : json_span_row(b, &v->spans[i]);
+            size_t mark = top;
+            for (uint32_t c = first[i]; c != none && top < n; c = next[c]) {
+                if (!done[c]) {
+                    stack[top++] = c;
+                }
+            }
+            for (size_t a = mark, z = top; a + 1 < z; a++, z--) {
+                uint32_t t = stack[a];
+                stack[a] = stack[z - 1];
+                stack[z - 1] = t;
+            }
+        }
+    }
+    *shown = count;
+out:
+    o2d_free(first);
+    o2d_free(next);
+    o2d_free(stack);
+    o2d_free(done);
     return rv;
 }
 
@@ -480,10 +583,7 @@ static unsigned int api_trace(struct preview *pv, const uint8_t tid[16], struct 
         return error_json(b, 500, "trace could not be decoded");
     }
     struct pv_vspan **sorted = o2d_malloc((v.n ? v.n : 1) * sizeof(*sorted));
-    uint8_t *done = o2d_calloc(v.n ? v.n : 1, 1);
-    if (sorted == NULL || done == NULL) {
-        o2d_free(sorted);
-        o2d_free(done);
+    if (sorted == NULL) {
         pv_view_free(&v);
         return error_json(b, 500, "out of memory");
     }
@@ -510,18 +610,10 @@ static unsigned int api_trace(struct preview *pv, const uint8_t tid[16], struct 
     rv = rv ? rv : o2d_buf_append_str(b, "\"export\":");
     rv = rv ? rv : pv_state_json(pv, PV_DEST_TRACES, v.copy.summary.last_origin, b);
     rv = rv ? rv : o2d_buf_append_str(b, ",\"spans\":[");
-    size_t count = 0;
-    rv = rv ? rv : emit_tree(b, &v, sorted, 0, 1, done, &count, 0);
-    /* whatever a cycle of parents kept out of the tree */
-    for (size_t i = 0; i < v.n && rv == O2D_OK; i++) {
-        if (!done[sorted[i] - v.spans]) {
-            rv = o2d_buf_append_str(b, count++ ? "," : "");
-            rv = rv ? rv : json_span_row(b, sorted[i]);
-        }
-    }
-    rv = rv ? rv : o2d_buf_append_str(b, "]}");
+    size_t shown = 0;
+    rv = rv ? rv : emit_tree(b, &v, sorted, &shown);
+    rv = rv ? rv : o2d_buf_printf(b, "],\"spans_held\":%zu,\"spans_shown\":%zu}", v.n, shown);
     o2d_free(sorted);
-    o2d_free(done);
     pv_view_free(&v);
     return rv == O2D_OK ? 200 : error_json(b, 500, "answer too large");
 }
@@ -651,7 +743,7 @@ static unsigned int api_llm(struct preview *pv, const uint8_t tid[16], struct o2
     size_t k = 0;
     for (size_t i = 0; i < v.n && rv == O2D_OK; i++) {
         struct pv_vspan *s = &v.spans[i];
-        if (s->kind == LLMOBS_NONE) {
+        if (s->kind == LLMOBS_NONE || k >= PV_MAX_LLM_EVENTS) {
             continue;
         }
         size_t before = b->len;

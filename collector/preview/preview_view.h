@@ -37,6 +37,8 @@ struct pv_view {
     struct pv_copy copy;
     struct pv_vspan *spans;
     size_t n;
+    uint32_t *slots; /* span id -> index + 1 (0: empty), cap entries */
+    size_t cap;
     const OtlpLogsReq **logs;
     size_t n_logs;
 };

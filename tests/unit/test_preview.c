@@ -401,6 +401,67 @@ static void test_markup_and_attributes(void **state)
     preview_free(pv);
 }
 
+/* A chain of 3,000 spans (each the parent of the next, sent in reverse), two spans that are
+ * each other's parent, and one whose parent never came: the waterfall holds them all, the
+ * root first, without recursion. */
+static void test_waterfall_shapes(void **state)
+{
+    (void)state;
+    struct preview *pv = NULL;
+    cfg.preview_max_bytes = 8 << 20;
+    assert_int_equal(preview_new(&pv, &cfg), O2D_OK);
+    size_t cap = 4u << 20;
+    char *s = malloc(cap);
+    size_t o = (size_t)snprintf(s, cap, "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[");
+    const unsigned n = 3000;
+    for (unsigned i = n; i >= 1; i--) {
+        char parent[64] = "";
+        if (i > 1) {
+            snprintf(parent, sizeof(parent), "\"parentSpanId\":\"%016x\",", i - 1);
+        }
+        o += (size_t)snprintf(s + o, cap - o,
+                              "%s{\"traceId\":\"%032x\",\"spanId\":\"%016x\",%s\"name\":\"s%u\","
+                              "\"startTimeUnixNano\":\"%u\",\"endTimeUnixNano\":\"%u\"}",
+                              i == n ? "" : ",", 9, i, parent, i, 1000 + i, 100000 - i);
+    }
+    static const char tail[] =
+        ",{\"traceId\":\"00000000000000000000000000000009\",\"spanId\":\"000000000000a001\","
+        "\"parentSpanId\":\"000000000000a002\",\"name\":\"c1\"},"
+        "{\"traceId\":\"00000000000000000000000000000009\",\"spanId\":\"000000000000a002\","
+        "\"parentSpanId\":\"000000000000a001\",\"name\":\"c2\"},"
+        "{\"traceId\":\"00000000000000000000000000000009\",\"spanId\":\"000000000000b001\","
+        "\"parentSpanId\":\"000000000000b000\",\"name\":\"orphan\",\"startTimeUnixNano\":\"9000\"}]"
+        "}]}]}";
+    snprintf(s + o, cap - o, "%s", tail);
+    struct o2d_arena a;
+    o2d_arena_init(&a, 256u << 20);
+    struct otlp_request req;
+    decode(&a, s, &req, 1);
+    preview_capture(pv, &req);
+    o2d_arena_cleanup(&a);
+    free(s);
+    json_t *j = NULL;
+    assert_int_equal(call(pv, "/api/traces/00000000000000000000000000000009", NULL, &j), 200);
+    assert_int_equal(json_integer_value(json_object_get(j, "spans_held")), n + 3);
+    assert_int_equal(json_integer_value(json_object_get(j, "spans_shown")), n + 3);
+    json_t *rows = json_object_get(j, "spans");
+    assert_int_equal(json_array_size(rows), n + 3);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 0), "name")), "s1");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(rows, 1), "name")), "s2");
+    int orphan_marked = 0;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "name")), "orphan") == 0) {
+            orphan_marked = json_is_true(json_object_get(r, "orphan"));
+        }
+    }
+    assert_true(orphan_marked);
+    json_decref(j);
+    preview_free(pv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +472,7 @@ int main(void)
         cmocka_unit_test_setup(test_export_states, setup),
         cmocka_unit_test_setup(test_bad_parameters, setup),
         cmocka_unit_test_setup(test_markup_and_attributes, setup),
+        cmocka_unit_test_setup(test_waterfall_shapes, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
