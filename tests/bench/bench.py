@@ -821,6 +821,8 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
             # extensions.preview on: every request's spans also go to the preview's store
             rec.config.setdefault("extensions", {})["preview"] = {
                 "endpoint": "127.0.0.1:0", "max_size_mib": args.preview_mib}
+            with open(rec.cfg_path, "w") as f:
+                json.dump(rec.config, f, indent=1)
         res["preview_mib"] = args.preview_mib
         rec.start()
         pid = rec.proc.pid
