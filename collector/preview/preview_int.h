@@ -62,7 +62,8 @@ enum pv_dest { PV_DEST_TRACES = 0, PV_DEST_LLMOBS = 1, PV_DEST_N };
 
 struct preview {
     const struct o2d_config *cfg;
-    pthread_mutex_t mu; /* the store below */
+    pthread_mutex_t mu;  /* the store below */
+    _Atomic int readers; /* pages waiting for or holding mu: captures do not wait then */
     struct pv_trace *buckets[PV_HASH_BUCKETS];
     struct pv_trace *oldest, *newest;
     size_t bytes, max_bytes;

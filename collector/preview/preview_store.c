@@ -7,8 +7,9 @@
  * that translating a piece later gives what the exporter made of the same spans (the APM
  * translator builds one chunk per trace id and resource). Traces are kept in a hash by trace
  * id and a list by last update; past the byte bound the least recently updated trace goes.
- * Pieces are built before the lock is taken; the lock is only tried, so a receiver never
- * waits for a page being served: a request that finds the store busy is skipped and counted.
+ * Pieces are built before the lock is taken. A receiver never waits for a page being served:
+ * while a page reads the store a capture only tries the lock, and a request that still finds
+ * it busy is skipped and counted; captures wait for each other (short holds).
  *
  * Export states: a fixed table per destination, slot = request id modulo its size, written
  * with atomics by observers on the delivery threads, read without a lock by pages. A slot
@@ -413,10 +414,16 @@ struct pending {
     struct piece_summary sum;
 };
 
+/* Captures wait for each other (their holds are short: links and evictions), never for a
+ * page: while a reader is in (pv->readers), a capture tries PV_LOCK_TRIES times and gives up. */
 static int lock_try(struct preview *pv)
 {
     for (int i = 0; i < PV_LOCK_TRIES; i++) {
         if (pthread_mutex_trylock(&pv->mu) == 0) {
+            return 1;
+        }
+        if (atomic_load_explicit(&pv->readers, memory_order_relaxed) == 0) {
+            pthread_mutex_lock(&pv->mu);
             return 1;
         }
 #if defined(__x86_64__) || defined(__i386__)
@@ -631,11 +638,23 @@ void preview_capture(struct preview *pv, const struct otlp_request *req)
 
 /* ---- reading ---- */
 
+static void reader_lock(struct preview *pv)
+{
+    atomic_fetch_add(&pv->readers, 1);
+    pthread_mutex_lock(&pv->mu);
+}
+
+static void reader_unlock(struct preview *pv)
+{
+    pthread_mutex_unlock(&pv->mu);
+    atomic_fetch_sub(&pv->readers, 1);
+}
+
 int pv_copy_trace(struct preview *pv, const uint8_t trace_id[16], struct pv_copy *out)
 {
     memset(out, 0, sizeof(*out));
     int rv = O2D_ERR_NOT_FOUND;
-    pthread_mutex_lock(&pv->mu);
+    reader_lock(pv);
     struct pv_trace *t = find_trace(pv, trace_id);
     if (t == NULL) {
         goto out;
@@ -664,7 +683,7 @@ int pv_copy_trace(struct preview *pv, const uint8_t trace_id[16], struct pv_copy
     }
     rv = O2D_OK;
 out:
-    pthread_mutex_unlock(&pv->mu);
+    reader_unlock(pv);
     if (rv != O2D_OK) {
         pv_copy_free(out);
     }
@@ -683,11 +702,11 @@ void pv_copy_free(struct pv_copy *c)
 
 int pv_list(struct preview *pv, struct pv_trace **out, size_t *n)
 {
-    pthread_mutex_lock(&pv->mu);
+    reader_lock(pv);
     size_t cnt = pv->n_traces;
     struct pv_trace *arr = o2d_malloc((cnt > 0 ? cnt : 1) * sizeof(*arr));
     if (arr == NULL) {
-        pthread_mutex_unlock(&pv->mu);
+        reader_unlock(pv);
         return O2D_ERR_NOMEM;
     }
     size_t i = 0;
@@ -699,7 +718,7 @@ int pv_list(struct preview *pv, struct pv_trace **out, size_t *n)
         arr[i].older = arr[i].newer = NULL;
         i++;
     }
-    pthread_mutex_unlock(&pv->mu);
+    reader_unlock(pv);
     *out = arr;
     *n = i;
     return O2D_OK;
@@ -708,10 +727,10 @@ int pv_list(struct preview *pv, struct pv_trace **out, size_t *n)
 void preview_stats(struct preview *pv, struct preview_stats *st)
 {
     memset(st, 0, sizeof(*st));
-    pthread_mutex_lock(&pv->mu);
+    reader_lock(pv);
     st->traces = pv->n_traces;
     st->bytes = pv->bytes;
-    pthread_mutex_unlock(&pv->mu);
+    reader_unlock(pv);
     st->max_bytes = pv->max_bytes;
     st->spans_captured = atomic_load(&pv->spans_captured);
     st->skipped_busy = atomic_load(&pv->skipped_busy);

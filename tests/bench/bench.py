@@ -886,6 +886,14 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["latency_p50_ms"], res["latency_p99_ms"] = latency_percentiles(h2log)
         if args.dd_storage:
             res["disk_commits"] = disk_commit_figures(rec)
+        if args.preview_mib:
+            # what the store kept and skipped (a busy store skips a request, never waits)
+            pport = [l.get("port") for l in rec.lines()
+                     if l.get("msg") == "listening" and l.get("server") == "preview"]
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % pport[0],
+                                        timeout=10) as r:
+                res["preview"] = json.load(r)["preview"]
+            sys.stderr.write("bench: %s preview %s\n" % (name, json.dumps(res["preview"])))
 
         # SIGTERM: the receivers close, the exporter sends what is queued, then exits.
         rc, drain_s, ru, hwm_drain = rec.stop_rusage(timeout=60)

@@ -1,10 +1,12 @@
 /*
  * test_preview.c: the preview's store and APIs (collector/preview) without a server: the byte
- * bound and which trace goes first, a busy store skipping (never waiting), the export states
+ * bound and which trace goes first, a store busy with a page skipping (never waiting), captures
+ * from several threads at once all kept, the export states
  * observers report, every allocation failing in turn during a capture, the 400s of bad query
  * parameters and ids, span names and attributes with markup coming back intact in valid JSON,
  * the per-attribute table, and the API key never in an answer.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,9 +208,11 @@ static void test_busy_store_skips(void **state)
     struct preview *pv = NULL;
     cfg.preview_max_bytes = 1 << 20;
     assert_int_equal(preview_new(&pv, &cfg), O2D_OK);
-    pthread_mutex_lock(&pv->mu); /* a page being served, say */
+    atomic_fetch_add(&pv->readers, 1); /* a page being served */
+    pthread_mutex_lock(&pv->mu);
     capture(pv, 1, 2, 3, 10, "x", 1);
     pthread_mutex_unlock(&pv->mu);
+    atomic_fetch_sub(&pv->readers, 1);
     struct preview_stats st;
     preview_stats(pv, &st);
     assert_int_equal(st.skipped_busy, 1);
@@ -217,6 +221,44 @@ static void test_busy_store_skips(void **state)
     preview_stats(pv, &st);
     assert_int_equal(st.traces, 2);
     assert_int_equal(st.spans_captured, 6);
+    preview_free(pv);
+}
+
+struct capturer {
+    struct preview *pv;
+    unsigned base;
+};
+
+static void *capture_main(void *arg)
+{
+    struct capturer *c = arg;
+    for (unsigned i = 0; i < 50; i++) {
+        capture(c->pv, c->base + i * 4, 4, 5, 50, "t", c->base + i);
+    }
+    return NULL;
+}
+
+/* Captures on four threads at once wait for each other: every span is kept. */
+static void test_concurrent_captures(void **state)
+{
+    (void)state;
+    struct preview *pv = NULL;
+    cfg.preview_max_bytes = 64 << 20;
+    assert_int_equal(preview_new(&pv, &cfg), O2D_OK);
+    pthread_t th[4];
+    struct capturer c[4];
+    for (int i = 0; i < 4; i++) {
+        c[i] = (struct capturer){pv, 1 + (unsigned)i * 1000};
+        assert_int_equal(pthread_create(&th[i], NULL, capture_main, &c[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+    }
+    struct preview_stats st;
+    preview_stats(pv, &st);
+    assert_int_equal(st.skipped_busy, 0);
+    assert_int_equal(st.spans_captured, 4 * 50 * 4 * 5);
+    assert_int_equal(st.traces, 4 * 50 * 4);
     preview_free(pv);
 }
 
@@ -468,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup(test_bound_and_eviction, setup),
         cmocka_unit_test_setup(test_update_keeps_trace, setup),
         cmocka_unit_test_setup(test_busy_store_skips, setup),
+        cmocka_unit_test_setup(test_concurrent_captures, setup),
         cmocka_unit_test_setup(test_capture_allocation_failures, setup),
         cmocka_unit_test_setup(test_export_states, setup),
         cmocka_unit_test_setup(test_bad_parameters, setup),
