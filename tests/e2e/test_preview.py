@@ -229,6 +229,9 @@ class PreviewBrowserTest(IntakeTestCase):
             # ---- hostile payloads render as text ----
             self.assertEqual(b["dialogs"], [])
             self.assertEqual(b["page_errors"], [])
+            # no script refused by the Content-Security-Policy, nothing else logged
+            self.assertEqual(b["console_errors"], [], b["failed_responses"])
+            self.assertEqual(b["failed_responses"], [])
             self.assertEqual(b["hostile_imgs"], 0)
             self.assertEqual(b["hostile_scripts"], 1)  # app.js only
             self.assertIn(HOSTILE_NAME, b["hostile_waterfall"])

@@ -38,6 +38,8 @@ async function main() {
     page.on('dialog', async (d) => { report.dialogs.push(d.message()); await d.dismiss(); });
     page.on('pageerror', (e) => report.page_errors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') report.console_errors.push(m.text()); });
+    report.failed_responses = [];
+    page.on('response', (r) => { if (r.status() >= 400) report.failed_responses.push(r.status() + ' ' + r.url()); });
     // A page may not run script that another origin serves: count such requests too.
     page.on('request', (r) => {
       if (!r.url().startsWith(a.url)) report.page_errors.push('request off the preview: ' + r.url());
@@ -48,6 +50,11 @@ async function main() {
     await page.fill('input[name=service]', a['http-service']);
     await page.click('form.filters button[type=submit]');
     await page.waitForURL(/\?service=/);
+    // the URL changes at once, the filtered list a fetch later
+    await page.waitForFunction((svc) => {
+      const rows = document.querySelectorAll('#traces tbody tr');
+      return rows.length > 0 && Array.from(rows).every((r) => r.innerText.includes(svc));
+    }, a['http-service']);
     const row = page.locator('#traces tbody tr').first();
     await row.waitFor();
     report.list_row = await row.innerText();
