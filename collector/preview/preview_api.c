@@ -621,7 +621,7 @@ static unsigned int api_trace(struct preview *pv, const uint8_t tid[16], struct 
 /* ---- one span: the three columns ---- */
 
 static unsigned int api_span(struct preview *pv, const uint8_t tid[16], uint64_t sid,
-                             const char *what, struct o2d_buf *b, const char **ctype)
+                             const char *what, struct o2d_buf *b)
 {
     struct pv_attr_table tab;
     pv_attr_table_init(&tab);
@@ -718,9 +718,6 @@ static unsigned int api_span(struct preview *pv, const uint8_t tid[16], uint64_t
 out:
     pv_view_free(&v);
     pv_attr_table_cleanup(&tab);
-    if (code == 200 && what != NULL) {
-        *ctype = "application/json; charset=utf-8";
-    }
     return code;
 }
 
@@ -857,7 +854,7 @@ unsigned int preview_api(struct preview *pv, const char *path, const struct prev
                 }
                 const char *what = s[16] == '/' ? s + 17 : NULL;
                 code = s[16] != '\0' && s[16] != '/' ? error_json(&b, 404, "no such page")
-                                                     : api_span(pv, tid, id, what, &b, ctype);
+                                                     : api_span(pv, tid, id, what, &b);
             }
         } else {
             code = error_json(&b, 404, "no such page");

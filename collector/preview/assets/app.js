@@ -89,6 +89,9 @@ function parseRoute() {
 async function render() {
   if (timer) { clearTimeout(timer); timer = null; }
   route = parseRoute();
+  // nothing of the previous page stays up while this one loads
+  clear(main);
+  main.append(el('p', { class: 'muted', text: 'Loading…' }));
   try {
     switch (route.page) {
       case 'list': return await renderList();

@@ -87,7 +87,8 @@ async function main() {
     report.reload_title = await page.locator('#span-title').innerText();
     await page.goBack();
     await page.waitForURL(/\/traces\/[0-9a-f]{32}$/);
-    await page.locator('#waterfall tbody tr').first().waitFor();
+    await page.waitForFunction(() => document.querySelector('#waterfall tbody tr') &&
+                                     !document.querySelector('#span-title'));
     report.back_url = page.url();
     report.back_has_span_detail = await page.locator('#attributes').count();
 
