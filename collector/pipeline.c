@@ -17,6 +17,7 @@
 #include "logs_exporter.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_defer.h"
 #include "o2d_json_out.h"
 #include "o2d_log.h"
 #include "pipeline.h"
@@ -160,11 +161,8 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
     return O2D_OK;
 }
 
-int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req)
+static int submit_all(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req)
 {
-    if (atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
-        return O2D_ERR_SHUTDOWN;
-    }
     /* All or nothing: a request one exporter cannot take now is refused before any takes
      * it, so the client's retry never duplicates what another exporter already has. */
     for (int i = 0; i < p->n_exporters; i++) {
@@ -186,6 +184,29 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
         preview_capture(p->preview, req);
     }
     return O2D_OK;
+}
+
+int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req)
+{
+    if (atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
+        return O2D_ERR_SHUTDOWN;
+    }
+    /* With disk queues that sync (fsync: batch), every exporter writes now and the request
+     * waits once, at the end, for the syncs of all it wrote: the translation, the stats and
+     * the other exporters' work are done while the disk syncs, on a warm cache. Only a failed
+     * sync is known after the exporters took the request: it is refused then (retry later),
+     * and what was written stays queued (delivered at least once). */
+    struct o2d_waitset ws;
+    int mine = o2d_defer_begin(&ws); /* else the receiver waits, on another thread */
+    int rv = submit_all(p, tr, req);
+    if (mine) {
+        o2d_defer_stop();
+        int srv = o2d_waitset_wait(&ws);
+        if (rv == O2D_OK && srv != O2D_OK) {
+            rv = O2D_ERR_BUSY;
+        }
+    }
+    return rv;
 }
 
 struct preview *pipeline_preview(struct pipeline *p)

@@ -632,8 +632,10 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     }
     /* dd_admit checked the room; past it, a memory queue takes the request even if other
      * threads filled it meanwhile (see exporter.h: admit). A disk queue answers once the
-     * items are durable, or refuses (full, or its storage failed): then the request is
-     * refused too, before the stats count it, so that its retry is counted once. */
+     * items are written (durable, or waiting for the pipeline's one sync wait: disk_log.h,
+     * o2d_defer.h), or refuses (full, or a write failed): then the request is refused
+     * too, before the stats count it, so that its retry is counted once. Only a sync that
+     * fails after this point can make a retried request count twice. */
     if (list != NULL) {
         rv = dlv_dest_enqueue(d->traces, list, req->id);
         if (rv != O2D_OK) {

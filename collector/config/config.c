@@ -812,15 +812,14 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
         return O2D_ERR_CONFIG;
     }
     /* A request is answered once its spans are synced (sending_queue.fsync: batch): the
-     * thread that ingests it waits for the sync, and only the requests of other threads can
-     * share it. gRPC hands its requests to a pool of such threads, so that a connection's
-     * other streams go on meanwhile; an HTTP/1.1 connection has one request at a time, and
-     * more receiving threads than cores, mostly waiting, let more of them share one sync. */
+     * receiving thread parks it (gRPC: the stream; HTTP/1.1: the connection, suspended) and
+     * goes on serving; one thread per receiver waits for the syncs. */
     int syncs =
         cfg->datadog.queue_storage[0] != '\0' && cfg->datadog.queue_fsync == DATADOG_FSYNC_BATCH;
     cfg->grpc.workers_per_cpu = 1;
-    cfg->grpc.ingest_threads_per_cpu = syncs ? 8 : 0;
-    cfg->http.workers_per_cpu = syncs ? 4 : 1;
+    cfg->grpc.defer_syncs = syncs;
+    cfg->http.workers_per_cpu = 1;
+    cfg->http.defer_syncs = syncs;
     return O2D_OK;
 }
 

@@ -30,9 +30,8 @@ struct o2d_grpc_config {
                                             decompression too */
     uint32_t max_concurrent_streams;     /* default 100 */
     int workers_per_cpu;                 /* receiving threads per online CPU (not a key; 1) */
-    int ingest_threads_per_cpu;          /* not a key: 0, requests ingested on the receiving thread;
-                                            with a disk queue that syncs, a pool of this many per CPU
-                                            ingests them, each waiting for its request's sync */
+    int defer_syncs;                     /* not a key: with a disk queue that syncs, requests are
+                                            parked until their sync, the worker serving on */
     uint32_t max_connections;            /* default 1024 */
     int64_t max_connection_idle_ms;      /* keepalive.server_parameters.max_connection_idle,
                                             default 5 min */
@@ -52,8 +51,9 @@ struct o2d_http_config {
     char endpoint[O2D_ENDPOINT_MAX]; /* default 0.0.0.0:4318 */
     size_t max_request_body_size;    /* bytes, after decompression too; default 20 MiB */
     uint32_t max_connections;        /* default 1024 */
-    int workers_per_cpu;             /* receiving threads per online CPU (not a key: 4 with a
-                                        disk queue that syncs, else 1) */
+    int workers_per_cpu;             /* receiving threads per online CPU (not a key; 1) */
+    int defer_syncs;                 /* not a key: with a disk queue that syncs, a request's
+                                        connection is suspended until its sync */
     int64_t idle_timeout_ms;         /* no byte from the client for this long closes the
                                         connection; default 60 s */
     int64_t read_timeout_ms;         /* a whole request must arrive within this; default 30 s */

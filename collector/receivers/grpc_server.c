@@ -8,11 +8,13 @@
  * with its eventfd as the wake-up); it adopts them and owns each connection outright, with its
  * nghttp2 session and streams. Nothing on the request path is shared between workers but the
  * acceptor's counts and ingest itself. A request is unframed, handed to ingest_request() and
- * answered on the worker thread, so spreading connections is what spreads the work. When
- * ingesting may block (a disk queue that syncs: a request is answered only once durable),
- * the worker hands the message to an ingest pool instead (struct ingest_pool) and goes on
- * serving its connections; the pool sends the result back through the worker's eventfd, and
- * the worker answers the stream, if it is still open.
+ * answered on the worker thread, so spreading connections is what spreads the work. With a
+ * disk queue that syncs (a request is answered only once durable), the worker ingests the
+ * request with a waitset (o2d_defer.h): the exporters write it and leave their syncs in the
+ * waitset, and the worker parks the stream (struct grpc_job) with the sync waiter (struct
+ * sync_waiter), one thread that runs the waits of every worker's requests (a sync covers
+ * many) and sends each result back through its worker's eventfd; the worker answers the
+ * stream, if it is still open. No thread but the waiter sleeps for a disk.
  *
  * Per stream: headers are judged as they arrive (never buffered); the message length is
  * checked against the size limit and the room left in the budget when its 5-byte prefix
@@ -76,15 +78,16 @@
 #include "net.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_defer.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
 #include "status_map.h"
+#include "sync_waiter.h"
 #include "tls.h"
 
-#define GRPC_MAX_WORKERS        16
-#define GRPC_MAX_INGEST_THREADS 64
-#define GRPC_TICK_MS            250
-#define GRPC_LISTEN_BACKLOG     1024
+#define GRPC_MAX_WORKERS    16
+#define GRPC_TICK_MS        250
+#define GRPC_LISTEN_BACKLOG 1024
 /* Reads are small enough that one of them cannot hold more PINGs or SETTINGS than nghttp2
  * queues ACKs for (max_outbound_ack, 1000): the ACKs of one read are always taken out before
  * the next read, and a client that sends faster than it reads is stopped by TCP while its
@@ -144,7 +147,7 @@ struct grpc_stream {
     int answered;       /* a response was submitted */
     int ingested;       /* handed to ingest_request, which counts its own refusals */
     int rst_after_send; /* answered early: reset once the trailers-only HEADERS is out */
-    int in_job;         /* its message is with the ingest pool */
+    int in_job;         /* ingested, parked with the sync waiter */
     /* The success response body: prefix + Export*ServiceResponse. */
     struct o2d_buf resp;
     size_t resp_off;
@@ -188,38 +191,21 @@ struct grpc_conn {
      * block it has not finished, so read_conn() follows what it feeds nghttp2. */
     int64_t session_ms; /* the nghttp2 session started: the preface is due from here */
     struct h2_track track;
-    /* Requests with the ingest pool. A connection closed meanwhile stays allocated, on the
-     * worker's zombie list, until the last of them is back. */
+    /* Requests parked with the sync waiter. A connection closed meanwhile stays allocated, on
+     * the worker's zombie list, until the last of them is back. */
     size_t njobs;
     int closed;
 };
 
-/* A request handed to the ingest pool: the message (moved from its stream, with the
- * reservation that pays for it), and, once ingested, its result. The worker that made it
- * gets it back, answers the stream if it is still open, and releases the reservation. */
+/* A request ingested with a waitset that holds waits (its syncs): parked with the sync waiter
+ * (sync_waiter.h) until they ran. The worker that made it gets it back and answers the stream
+ * if it is still open. */
 struct grpc_job {
+    struct sync_wait wait; /* first: the waiter's done gets the job back from it */
     struct grpc_job *next;
     struct grpc_conn *conn;
     int32_t stream_id;
-    enum otlp_signal sig;
-    enum o2d_compression comp;
-    struct o2d_buf body;
-    size_t reserved;
     struct ingest_result res;
-};
-
-/* Threads that ingest requests for the workers, when ingesting may block: with a disk queue
- * that syncs, a request waits for its sync, and a worker that waited itself would stall
- * every other stream of its connections. Handed to the pool, those streams go on being
- * read, and their requests share the next sync. */
-struct ingest_pool {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int sync_ok; /* mu and cv initialised */
-    struct grpc_job *head, *tail;
-    int stop;
-    int nthreads;
-    pthread_t threads[GRPC_MAX_INGEST_THREADS];
 };
 
 struct grpc_worker {
@@ -246,7 +232,7 @@ struct grpc_worker {
     atomic_size_t idle_pub;
     _Atomic int64_t oldest_idle_pub;
     atomic_uint evict_req; /* evictions the acceptor asked for, not done yet */
-    /* The ingest pool's answers (under done_mu), and the jobs not back yet. */
+    /* The sync waiter's answers (under done_mu), and the jobs not back yet. */
     pthread_mutex_t done_mu;
     int done_mu_ok;
     struct grpc_job *done;
@@ -263,7 +249,7 @@ struct grpc_server {
     int nworkers;
     struct grpc_worker workers[GRPC_MAX_WORKERS];
     nghttp2_session_callbacks *cbs;
-    struct ingest_pool *pool; /* NULL: requests are ingested on the worker */
+    struct sync_waiter *waiter; /* NULL: nothing syncs; requests are answered at once */
     struct acceptor *acc;
     atomic_int stopping;
     _Atomic int64_t stop_deadline_ms;
@@ -497,9 +483,19 @@ static void judge_headers(struct grpc_conn *c, struct grpc_stream *st)
     }
 }
 
-static void to_pool(struct grpc_conn *c, struct grpc_stream *st);
+static void park(struct grpc_conn *c, struct grpc_stream *st, struct grpc_job *j);
 
-/* END_STREAM arrived: ingest the message and answer (or hand it to the ingest pool). */
+static void answer_result(struct grpc_conn *c, struct grpc_stream *st,
+                          const struct ingest_result *res)
+{
+    if (res->status != O2D_OK) {
+        answer_error(c, st, res->status, res->reason, 200);
+    } else if (!st->answered) {
+        answer_ok(c, st, res);
+    }
+}
+
+/* END_STREAM arrived: ingest the message and answer (or park it until its syncs ran). */
 static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
 {
     struct grpc_server *s = c->w->srv;
@@ -512,21 +508,31 @@ static void finish_request(struct grpc_conn *c, struct grpc_stream *st)
         answer_error(c, st, rv, reason, 200);
         return;
     }
-    if (s->pool != NULL) {
-        to_pool(c, st);
-        return;
-    }
     struct ingest_result res;
+    struct grpc_job *j = NULL;
+    if (s->waiter != NULL) {
+        j = o2d_calloc(1, sizeof(*j));
+        if (j == NULL) {
+            answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
+            return;
+        }
+        o2d_defer_begin(&j->wait.ws);
+    }
     const uint8_t *body = st->body.data != NULL ? st->body.data : (const uint8_t *)"";
     st->ingested = 1;
     ingest_request(s->ing, O2D_TRANSPORT_GRPC, st->sig, OTLP_ENC_PROTOBUF, st->comp, body,
-                   st->body.len, s->cfg.max_recv_msg_size, &res);
+                   st->body.len, s->cfg.max_recv_msg_size, j != NULL ? &j->res : &res);
     release_body(s, st);
-    if (res.status != O2D_OK) {
-        answer_error(c, st, res.status, res.reason, 200);
-        return;
+    if (j != NULL) {
+        o2d_defer_stop();
+        if (o2d_waitset_pending(&j->wait.ws)) {
+            park(c, st, j);
+            return;
+        }
+        res = j->res;
+        o2d_free(j);
     }
-    answer_ok(c, st, &res);
+    answer_result(c, st, &res);
 }
 
 /* ---- nghttp2 callbacks: per-stream problems never fail the session ---- */
@@ -750,7 +756,7 @@ static void close_conn(struct grpc_conn *c)
     w->nconns--;
     acceptor_release(w->srv->acc, w->index);
     if (c->njobs > 0) {
-        /* the pool still has requests of it: freed when the last comes back */
+        /* the sync waiter still has requests of it: freed when the last comes back */
         c->closed = 1;
         c->prev = NULL;
         c->next = w->zombies;
@@ -945,78 +951,47 @@ static void settle_conn(struct grpc_conn *c)
     set_pending(c, c->ssl != NULL && !c->out_blocked && c->tls_unread && SSL_has_pending(c->ssl));
 }
 
-/* ---- the ingest pool ---- */
+/* ---- the sync waiter ---- */
 
-/* The stream's message goes to the pool; the stream is answered when it comes back. */
-static void to_pool(struct grpc_conn *c, struct grpc_stream *st)
+static void job_done(struct sync_wait *sw, int status);
+
+/* The stream is answered when its job comes back from the waiter. */
+static void park(struct grpc_conn *c, struct grpc_stream *st, struct grpc_job *j)
 {
     struct grpc_worker *w = c->w;
-    struct ingest_pool *p = w->srv->pool;
-    struct grpc_job *j = o2d_calloc(1, sizeof(*j));
-    if (j == NULL) {
-        answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
-        return;
-    }
     j->conn = c;
     j->stream_id = st->id;
-    j->sig = st->sig;
-    j->comp = st->comp;
-    j->body = st->body; /* moved, with its reservation */
-    j->reserved = st->reserved;
-    o2d_buf_init(&st->body, st->body.max);
-    st->reserved = 0;
-    st->ingested = 1;
+    j->wait.done = job_done;
     st->in_job = 1;
     c->njobs++;
     w->njobs++;
-    pthread_mutex_lock(&p->mu);
-    if (p->tail != NULL) {
-        p->tail->next = j;
-    } else {
-        p->head = j;
-    }
-    p->tail = j;
-    pthread_cond_signal(&p->cv);
-    pthread_mutex_unlock(&p->mu);
+    sync_waiter_park(w->srv->waiter, &j->wait);
 }
 
-static void *pool_main(void *arg)
+/* On the waiter's thread: the job goes back to its worker, each answer as soon as its sync
+ * ran, with one wake-up for what the worker has not taken yet. */
+static void job_done(struct sync_wait *sw, int status)
 {
-    struct grpc_server *s = arg;
-    struct ingest_pool *p = s->pool;
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (p->head == NULL && !p->stop) {
-            pthread_cond_wait(&p->cv, &p->mu);
-        }
-        struct grpc_job *j = p->head;
-        if (j == NULL) {
-            pthread_mutex_unlock(&p->mu);
-            return NULL; /* stopped, and nothing left */
-        }
-        p->head = j->next;
-        if (p->head == NULL) {
-            p->tail = NULL;
-        }
-        pthread_mutex_unlock(&p->mu);
-
-        const uint8_t *body = j->body.data != NULL ? j->body.data : (const uint8_t *)"";
-        ingest_request(s->ing, O2D_TRANSPORT_GRPC, j->sig, OTLP_ENC_PROTOBUF, j->comp, body,
-                       j->body.len, s->cfg.max_recv_msg_size, &j->res);
-        o2d_buf_cleanup(&j->body);
-
-        struct grpc_worker *w = j->conn->w;
-        pthread_mutex_lock(&w->done_mu);
-        j->next = w->done;
-        w->done = j;
-        pthread_mutex_unlock(&w->done_mu);
+    struct grpc_job *j = (struct grpc_job *)sw;
+    if (status != O2D_OK && j->res.status == O2D_OK) {
+        /* written, maybe sent, but not durable: the client retries (at least once) */
+        j->res.status = O2D_ERR_BUSY;
+        j->res.reason = "the disk queue could not sync; retry later";
+    }
+    struct grpc_worker *w = j->conn->w;
+    pthread_mutex_lock(&w->done_mu);
+    int was_empty = w->done == NULL;
+    j->next = w->done;
+    w->done = j;
+    pthread_mutex_unlock(&w->done_mu);
+    if (was_empty) {
         uint64_t one = 1;
         ssize_t n = write(w->evfd, &one, sizeof(one));
-        (void)n; /* fails only when the counter is full, and then the worker is awake anyway */
+        (void)n; /* fails only when the counter is full: the worker is awake then */
     }
 }
 
-/* On the worker: the answers the pool sent back. */
+/* On the worker: the answers the sync waiter sent back. */
 static void take_answers(struct grpc_worker *w)
 {
     pthread_mutex_lock(&w->done_mu);
@@ -1026,9 +1001,6 @@ static void take_answers(struct grpc_worker *w)
     while (j != NULL) {
         struct grpc_job *next = j->next;
         struct grpc_conn *c = j->conn;
-        if (j->reserved > 0) {
-            ingest_share_release(w->srv->ing, &c->share, j->reserved);
-        }
         c->njobs--;
         w->njobs--;
         if (c->closed) {
@@ -1044,65 +1016,13 @@ static void take_answers(struct grpc_worker *w)
             struct grpc_stream *st = get_stream(c->sess, j->stream_id);
             if (st != NULL) {
                 st->in_job = 0;
-                if (j->res.status != O2D_OK) {
-                    answer_error(c, st, j->res.status, j->res.reason, 200);
-                } else if (!st->answered) {
-                    answer_ok(c, st, &j->res);
-                }
+                answer_result(c, st, &j->res);
                 settle_conn(c); /* may close c: it has no other job in this list then */
             }
         }
         o2d_free(j);
         j = next;
     }
-}
-
-static int pool_start(struct grpc_server *s, int nthreads)
-{
-    struct ingest_pool *p = o2d_calloc(1, sizeof(*p));
-    if (p == NULL) {
-        return O2D_ERR_NOMEM;
-    }
-    s->pool = p;
-    if (pthread_mutex_init(&p->mu, NULL) != 0) {
-        return O2D_ERR_SYSTEM;
-    }
-    if (pthread_cond_init(&p->cv, NULL) != 0) {
-        pthread_mutex_destroy(&p->mu);
-        return O2D_ERR_SYSTEM;
-    }
-    p->sync_ok = 1;
-    for (int i = 0; i < nthreads && i < GRPC_MAX_INGEST_THREADS; i++) {
-        if (pthread_create(&p->threads[i], NULL, pool_main, s) != 0) {
-            return O2D_ERR_SYSTEM;
-        }
-        p->nthreads++;
-    }
-    return O2D_OK;
-}
-
-/* After the workers: every job is back, so the threads find nothing left and end. */
-static void pool_stop(struct grpc_server *s)
-{
-    struct ingest_pool *p = s->pool;
-    if (p == NULL) {
-        return;
-    }
-    if (p->sync_ok) {
-        pthread_mutex_lock(&p->mu);
-        p->stop = 1;
-        pthread_cond_broadcast(&p->cv);
-        pthread_mutex_unlock(&p->mu);
-    }
-    for (int i = 0; i < p->nthreads; i++) {
-        pthread_join(p->threads[i], NULL);
-    }
-    if (p->sync_ok) {
-        pthread_cond_destroy(&p->cv);
-        pthread_mutex_destroy(&p->mu);
-    }
-    o2d_free(p);
-    s->pool = NULL;
 }
 
 /* Reads and feeds nghttp2. -1 when the connection is over (EOF, error, fatal session error). */
@@ -1535,7 +1455,7 @@ static void wake_up(struct grpc_worker *w)
     /* Reset before looking at the inbox: a socket queued after the look wakes us again. */
     while (read(w->evfd, &v, sizeof(v)) > 0) {
     }
-    if (w->srv->pool != NULL) {
+    if (w->srv->waiter != NULL) {
         take_answers(w);
     }
     /* Evictions before adopting: a connection just handed over is read once before it can
@@ -1596,7 +1516,7 @@ static void *worker_main(void *arg)
             next_tick = now + GRPC_TICK_MS;
         }
         if (w->stopping) {
-            /* Jobs with the pool come back in bounded time (ingest answers or refuses):
+            /* Parked jobs come back in bounded time (a sync answers or fails):
              * waited for even past the deadline, since they point at their connection. */
             if (w->nconns == 0 && w->njobs == 0) {
                 break;
@@ -1738,9 +1658,8 @@ int grpc_server_new(struct grpc_server **out, const struct o2d_grpc_config *cfg,
     o2d_log_cstr(&l, "endpoint", s->cfg.endpoint);
     o2d_log_int(&l, "port", s->port);
     o2d_log_int(&l, "workers", s->nworkers);
-    if (s->cfg.ingest_threads_per_cpu > 0) {
-        o2d_log_int(&l, "ingest_threads",
-                    online_threads(s->cfg.ingest_threads_per_cpu, GRPC_MAX_INGEST_THREADS));
+    if (s->cfg.defer_syncs) {
+        o2d_log_raw(&l, "sync_waiter", "true", 4);
     }
     o2d_log_raw(&l, "tls", s->tls.on ? "true" : "false", s->tls.on ? 4 : 5);
     o2d_log_end(&l);
@@ -1759,12 +1678,11 @@ int grpc_server_start(struct grpc_server *s)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
     int rv = O2D_OK;
-    if (s->cfg.ingest_threads_per_cpu > 0) {
-        rv = pool_start(s, online_threads(s->cfg.ingest_threads_per_cpu, GRPC_MAX_INGEST_THREADS));
+    if (s->cfg.defer_syncs) {
+        rv = sync_waiter_new(&s->waiter);
         if (rv != O2D_OK) {
             pthread_sigmask(SIG_SETMASK, &old, NULL);
-            o2d_logf(O2D_LOG_ERROR, "grpc: cannot start the ingest threads: %s", strerror(errno));
-            pool_stop(s);
+            o2d_logf(O2D_LOG_ERROR, "grpc: cannot start the sync waiter: %s", strerror(errno));
             return rv;
         }
     }
@@ -1816,7 +1734,8 @@ void grpc_server_shutdown(struct grpc_server *s, int64_t deadline_ms)
     for (int i = 0; i < s->nstarted; i++) {
         pthread_join(s->workers[i].thread, NULL);
     }
-    pool_stop(s); /* the workers waited for every job they made */
+    sync_waiter_free(s->waiter); /* the workers waited for every job they made */
+    s->waiter = NULL;
     s->joined = 1;
 }
 
@@ -1829,7 +1748,8 @@ void grpc_server_free(struct grpc_server *s)
         grpc_server_shutdown(s, o2d_now_ms());
     }
     acceptor_stop(s->acc);
-    pool_stop(s);
+    sync_waiter_free(s->waiter); /* the workers waited for every job they made */
+    s->waiter = NULL;
     for (int i = 0; i < s->nworkers; i++) {
         struct grpc_worker *w = &s->workers[i];
         while (w->conns != NULL) {

@@ -55,6 +55,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -71,9 +72,11 @@
 #include "net.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_defer.h"
 #include "o2d_buf.h"
 #include "o2d_log.h"
 #include "status_map.h"
+#include "sync_waiter.h"
 #include "tls.h"
 
 #define HTTP_MAX_THREADS ACCEPTOR_MAX_WORKERS
@@ -132,6 +135,10 @@ struct http_server {
     struct acceptor *acc;
     atomic_int draining;
     atomic_long inflight; /* requests that got a context and are not completed yet */
+    /* With a disk queue that syncs: the thread that runs parked requests' syncs, and how many
+     * are parked (their connections suspended; the daemons stop only once none is). */
+    struct sync_waiter *waiter;
+    atomic_long parked;
     /* MHD_add_connection() refused a socket: acceptor thread only. */
     uint64_t add_failures;
     /* At most one warning a second about sockets MHD could not take. */
@@ -153,6 +160,11 @@ struct http_req {
     struct ingest_share share;
     int64_t deadline_ms;
     struct o2d_buf body;
+    /* Parked until its syncs ran (its connection suspended): 1; back, to be answered: 2. */
+    int parked;
+    struct MHD_Connection *conn;
+    struct ingest_result res;
+    struct sync_wait wait;
 };
 
 /* ---- connection records: head deadlines and eviction ---- */
@@ -611,6 +623,43 @@ static void wake_on_peer_close(struct MHD_Connection *conn)
     }
 }
 
+/* The answer to an ingested request. */
+static enum MHD_Result answer(struct MHD_Connection *conn, const char *url, enum otlp_encoding enc,
+                              const struct ingest_result *res)
+{
+    if (res->status != O2D_OK) {
+        return send_status(NULL, conn, url, res->status, res->reason, enc, 0);
+    }
+    struct o2d_buf out;
+    o2d_buf_init(&out, HTTP_RESPONSE_MAX);
+    int rv = ingest_encode_response(res, enc, &out);
+    if (rv != O2D_OK) {
+        o2d_buf_cleanup(&out);
+        /* The data was accepted; only its answer failed (OTLP: 500 when it cannot fit). */
+        return send_status(NULL, conn, url, rv == O2D_ERR_NOMEM ? O2D_ERR_NOMEM : O2D_ERR_INTERNAL,
+                           "cannot encode the response", enc, 0);
+    }
+    enum MHD_Result ok = send_body(conn, MHD_HTTP_OK, enc, &out, 0, NULL, 0);
+    o2d_buf_cleanup(&out);
+    return ok;
+}
+
+/* On the sync waiter's thread: the request's syncs ran; MHD calls on_request again once its
+ * connection is resumed, and on_complete answers. */
+static void req_synced(struct sync_wait *w, int status)
+{
+    struct http_req *req = (struct http_req *)((char *)w - offsetof(struct http_req, wait));
+    struct http_server *s = req->srv; /* outlives req, which MHD may free once resumed */
+    if (status != O2D_OK && req->res.status == O2D_OK) {
+        /* written, maybe sent, but not durable: the client retries (at least once) */
+        req->res.status = O2D_ERR_BUSY;
+        req->res.reason = "the disk queue could not sync; retry later";
+    }
+    req->parked = 2;
+    MHD_resume_connection(req->conn);
+    atomic_fetch_sub(&s->parked, 1);
+}
+
 /* Last call: the body is complete. */
 static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *conn,
                                    const char *url)
@@ -619,26 +668,29 @@ static enum MHD_Result on_complete(struct http_req *req, struct MHD_Connection *
     if (req->failed != O2D_OK) {
         return send_status(s->ing, conn, url, req->failed, req->reason, req->enc, 0);
     }
-    struct ingest_result res;
+    struct ingest_result *res = &req->res;
+    if (req->parked == 2) {
+        return answer(conn, url, req->enc, res); /* back from the sync waiter */
+    }
+    int deferring = s->waiter != NULL && o2d_defer_begin(&req->wait.ws);
     const uint8_t *body = req->body.data != NULL ? req->body.data : (const uint8_t *)"";
     ingest_request(s->ing, O2D_TRANSPORT_HTTP, req->sig, req->enc, req->comp, body, req->body.len,
-                   s->cfg.max_request_body_size, &res);
+                   s->cfg.max_request_body_size, res);
     req_drop_body(req);
-    if (res.status != O2D_OK) {
-        return send_status(NULL, conn, url, res.status, res.reason, req->enc, 0);
+    if (deferring) {
+        o2d_defer_stop();
+        if (o2d_waitset_pending(&req->wait.ws)) {
+            /* suspended before it is parked: the resume always comes after */
+            req->parked = 1;
+            req->conn = conn;
+            req->wait.done = req_synced;
+            atomic_fetch_add(&s->parked, 1);
+            MHD_suspend_connection(conn);
+            sync_waiter_park(s->waiter, &req->wait);
+            return MHD_YES;
+        }
     }
-    struct o2d_buf out;
-    o2d_buf_init(&out, HTTP_RESPONSE_MAX);
-    int rv = ingest_encode_response(&res, req->enc, &out);
-    if (rv != O2D_OK) {
-        o2d_buf_cleanup(&out);
-        /* The data was accepted; only its answer failed (OTLP: 500 when it cannot fit). */
-        return send_status(NULL, conn, url, rv == O2D_ERR_NOMEM ? O2D_ERR_NOMEM : O2D_ERR_INTERNAL,
-                           "cannot encode the response", req->enc, 0);
-    }
-    enum MHD_Result ok = send_body(conn, MHD_HTTP_OK, req->enc, &out, 0, NULL, 0);
-    o2d_buf_cleanup(&out);
-    return ok;
+    return answer(conn, url, req->enc, res);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -877,6 +929,9 @@ int http_server_new(struct http_server **out, const struct o2d_http_config *cfg,
     o2d_log_cstr(&l, "server", "http");
     o2d_log_cstr(&l, "endpoint", cfg->endpoint);
     o2d_log_int(&l, "port", s->port);
+    if (cfg->defer_syncs) {
+        o2d_log_raw(&l, "sync_waiter", "true", 4);
+    }
     o2d_log_raw(&l, "tls", s->tls.on ? "true" : "false", s->tls.on ? 4 : 5);
     o2d_log_end(&l);
     *out = s;
@@ -924,6 +979,14 @@ int http_server_start(struct http_server *s)
     /* MHD_USE_ITC: MHD_add_connection() from the acceptor thread wakes the daemon. */
     unsigned int flags =
         MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ERROR_LOG;
+    if (s->cfg.defer_syncs) {
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
+        int rv = sync_waiter_new(&s->waiter);
+        if (rv != O2D_OK) {
+            o2d_logf(O2D_LOG_ERROR, "http: cannot start the sync waiter");
+            return rv;
+        }
+    }
     /* MHD keeps the pointers, not copies: s->tls lives until the daemons have stopped. */
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls.key_pem},
@@ -995,6 +1058,16 @@ uint16_t http_server_port(const struct http_server *s)
     return s->port;
 }
 
+/* Parked requests come back in bounded time (a sync answers or fails): waited for even past
+ * the deadline, since the waiter resumes their connections, which must still exist. */
+static void wait_parked(struct http_server *s)
+{
+    while (atomic_load(&s->parked) > 0) {
+        struct timespec ts = {0, HTTP_DRAIN_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void http_server_shutdown(struct http_server *s, int64_t deadline_ms)
 {
     if (s == NULL || !s->running) {
@@ -1012,6 +1085,7 @@ void http_server_shutdown(struct http_server *s, int64_t deadline_ms)
         nanosleep(&ts, NULL);
     }
     long left = atomic_load(&s->inflight);
+    wait_parked(s);
     stop_daemons(s);
     struct o2d_logline l;
     o2d_log_begin(&l, left > 0 ? O2D_LOG_WARN : O2D_LOG_INFO, "stopped");
@@ -1028,8 +1102,10 @@ void http_server_free(struct http_server *s)
     acceptor_stop(s->acc);
     if (s->running) {
         atomic_store(&s->draining, 1);
+        wait_parked(s);
         stop_daemons(s);
     }
+    sync_waiter_free(s->waiter);
     /* After the daemons: closing their connections releases slots of the acceptor. */
     acceptor_free(s->acc);
     for (int i = 0; i < HTTP_MAX_THREADS; i++) {

@@ -3,11 +3,14 @@
  * watermark file, recovery at open.
  *
  * One mutex guards the shared state (the segment list, the settled window, the reader's
- * cursor, the counters). Appenders queue a request and one of them, the leader, takes every
- * queued request, writes them with pwritev and syncs them with the mutex released, then
- * publishes the outcome to all; the leader alone touches the active segment's descriptor and
- * write position. A small thread writes the watermark (at most every 100 ms, when it moved)
- * and unlinks the segments it made obsolete, so settling never waits for a disk.
+ * cursor, the counters, the active segment's descriptor). An append writes its records with
+ * pwritev under the mutex (a page-cache copy: short) and, with fsync: batch, puts a ticket on
+ * the list of appends waiting for a sync. The first appender that waits becomes the syncer:
+ * it pauses for group_commit_us, takes the files written since the last sync (the active
+ * segment, and those it replaced meanwhile, kept open until synced), fdatasyncs them with the
+ * mutex released, and completes every ticket its sync covered. A small thread writes the
+ * watermark (at most every 100 ms, when it moved) and unlinks the segments it made obsolete,
+ * so settling never waits for a disk.
  *
  * Settled sequence numbers live in a window [base, next_seq): a tag and a state byte per
  * record, in a ring that grows by doubling; base is the first seq not settled (the in-memory
@@ -36,6 +39,7 @@
 #include "disk_log.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_defer.h"
 #include "o2d_le.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
@@ -161,15 +165,20 @@ struct seg {
     size_t nholes;
 };
 
-/* An append call waiting for (or in) a group commit; lives on the appender's stack. */
-struct areq {
-    struct areq *next;
-    const struct dlog_rec *recs;
-    size_t n;
-    uint64_t bytes;
-    uint64_t first_seq;
+/* An append waiting for its sync (fsync: batch): on the appender's stack, or in its thread's
+ * waitset (o2d_defer.h). */
+struct ticket {
+    struct ticket *next;
+    uint64_t end;  /* the seq after its last record */
+    uint64_t file; /* the first seq of the segment its records are in: its file */
     int status;
-    int done;
+    int pending; /* on the log's list, not completed */
+};
+
+/* A segment file replaced as the active one before a sync covered it: open until synced. */
+struct retired {
+    int fd;
+    uint64_t file;
 };
 
 struct tstamp {
@@ -181,7 +190,7 @@ struct tstamp {
 
 struct dlog {
     pthread_mutex_t mu;
-    pthread_cond_t cv_done;  /* a group commit finished, or the leader stepped down */
+    pthread_cond_t cv_done;  /* a sync finished: tickets completed, or a new syncer needed */
     pthread_cond_t cv_wm;    /* the watermark thread: base moved, or stop */
     pthread_cond_t cv_pause; /* never signalled: the group commit's wait */
     pthread_t wm_thread;
@@ -196,18 +205,24 @@ struct dlog {
     struct seg *segs; /* by seq; the last one is the active segment when active_fd >= 0 */
     size_t nsegs, capsegs;
 
-    /* Leader's alone while it is leader (read under mu by others only when no leader). */
     int active_fd;
-    int need_new_segment; /* after a failed sync: the next batch starts a new file */
-    int leader;
-    int broken; /* a cut-back failed: every append refused */
+    int active_dirty;     /* written since the last sync took it (fsync: batch) */
+    int need_new_segment; /* after a failed sync or for drop_oldest: the next append starts
+                             a new file */
+    int broken;           /* a cut-back failed: every append refused */
     int fail_write, fail_sync;
-    struct areq *qhead, *qtail;
-    uint64_t pending_bytes;
+    /* fsync: batch: appends written and not yet synced, in seq order; the files they are in
+     * that are no longer the active one; whether a sync is running; a new segment's name
+     * that the directory must sync. Only the syncer closes a file while it syncs. */
+    struct ticket *tk_head, *tk_tail;
+    struct retired *ret;
+    size_t nret, capret;
+    int syncing;
+    int dir_dirty;
 
     /* The window of seqs [base, next_seq). */
     uint64_t base, next_seq;
-    uint64_t published; /* seqs below it were handed to their appenders (or burned) */
+    uint64_t published; /* seqs below it were written (or burned at recovery) */
     uint32_t *tags;
     uint8_t *st;
     uint64_t wcap; /* a power of two */
@@ -627,9 +642,9 @@ static void flush_watermark(struct dlog *l)
     }
     /* The active segment too, once every record in it was read, settled and written past:
      * closed and removed, so that a disk that filled up (ENOSPC before segment_bytes) gets its
-     * room back; the next append starts a new segment. Only while no append is being written
-     * (the leader owns the descriptor) and none waits. */
-    if (ngone < 64 && l->nsegs == 1 && seg_is_active(l, 0) && !l->leader && l->qhead == NULL &&
+     * room back; the next append starts a new segment. Only while no sync runs and none
+     * waits (every record in it is synced then). */
+    if (ngone < 64 && l->nsegs == 1 && seg_is_active(l, 0) && !l->syncing && l->tk_head == NULL &&
         l->segs[0].nrec > 0 && l->segs[0].last < l->wm_disk && l->rnext > l->segs[0].last) {
         close(l->active_fd);
         l->active_fd = -1;
@@ -1150,6 +1165,10 @@ void dlog_close(struct dlog *l)
         close(l->active_fd);
         l->active_fd = -1;
     }
+    for (size_t i = 0; i < l->nret; i++) {
+        close(l->ret[i].fd);
+    }
+    o2d_free(l->ret);
     if (l->wm_thread_on) {
         pthread_mutex_lock(&l->mu);
         flush_watermark(l);
@@ -1207,230 +1226,114 @@ static int write_all(int fd, struct iovec *iov, int cnt, uint64_t off)
     return 0;
 }
 
-/* The leader, mu released: starts a new segment file named first. */
-static int open_segment(struct dlog *l, uint64_t first, int *fd)
+/* With mu held: the active segment (if any) is replaced. With fsync: batch it stays open until
+ * a sync covered it (the syncer closes it); otherwise it is closed now. */
+static int retire_active(struct dlog *l)
 {
-    char name[32];
-    seg_name(name, sizeof(name), first);
-    *fd = openat(l->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (*fd < 0) {
-        log_errno(O2D_LOG_ERROR, "disk log: cannot create a segment", name, errno);
-        return -1;
+    if (l->active_fd < 0) {
+        return O2D_OK;
     }
-    /* the new name must survive a power loss as its records do */
-    if (l->cfg.fsync == DLOG_FSYNC_BATCH && fsync(l->dirfd) != 0) {
-        log_errno(O2D_LOG_ERROR, "disk log: cannot sync the directory", l->dir, errno);
-        close(*fd);
-        *fd = -1;
-        unlinkat(l->dirfd, name, 0);
-        return -1;
+    if (l->cfg.fsync == DLOG_FSYNC_BATCH) {
+        if (l->nret == l->capret) {
+            size_t cap = l->capret ? l->capret * 2 : 4;
+            struct retired *r = o2d_realloc(l->ret, cap * sizeof(*r));
+            if (r == NULL) {
+                return O2D_ERR_NOMEM;
+            }
+            l->ret = r;
+            l->capret = cap;
+        }
+        l->ret[l->nret++] = (struct retired){l->active_fd, l->segs[l->nsegs - 1].first};
+    } else {
+        close(l->active_fd);
     }
-    return 0;
+    l->active_fd = -1;
+    l->active_dirty = 0;
+    return O2D_OK;
 }
 
-/* The leader, mu released: writes the batch's records from off. 0, or -1 with errno.
- * With fail set, writes half of the batch's first chunk and fails with it (the test hook). */
-static int write_batch(struct areq *batch, uint64_t seq, int fd, uint64_t off, int fail,
-                       uint64_t *end)
+/* With mu held: makes a new segment file named first the active one. Its name is synced with
+ * the next sync (fsync: batch): no append in it is acknowledged before. */
+static int open_segment(struct dlog *l, uint64_t first)
+{
+    int rv = retire_active(l);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    char name[32];
+    seg_name(name, sizeof(name), first);
+    int fd = openat(l->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_errno(O2D_LOG_ERROR, "disk log: cannot create a segment", name, errno);
+        return O2D_ERR_SYSTEM;
+    }
+    if (segs_push(l, first) != O2D_OK) {
+        close(fd);
+        unlinkat(l->dirfd, name, 0);
+        return O2D_ERR_NOMEM;
+    }
+    l->active_fd = fd;
+    l->need_new_segment = 0;
+    l->dir_dirty = l->cfg.fsync == DLOG_FSYNC_BATCH;
+    return O2D_OK;
+}
+
+/* With mu held: writes recs[0..n) as seqs from seq at off of fd. 0, or -1 with errno. With
+ * fail set, writes half of the first record's header and fails with it (the test hook). */
+static int write_recs(const struct dlog_rec *recs, size_t n, uint64_t seq, int fd, uint64_t off,
+                      int fail, uint64_t *end)
 {
     uint8_t heads[CHUNK_RECS][REC_HEAD];
     uint8_t tails[CHUNK_RECS][REC_TAIL];
-    struct iovec iov[CHUNK_RECS * 3];
+    struct iovec iov[CHUNK_RECS * 4];
+    int niov = 0;
     size_t k = 0;
-    for (struct areq *r = batch; r != NULL; r = r->next) {
-        for (size_t i = 0; i < r->n; i++, seq++) {
-            const struct dlog_rec *rec = &r->recs[i];
-            o2d_put_le32(heads[k], (uint32_t)rec->len);
-            o2d_put_le32(heads[k] + 4, rec->tag);
-            o2d_put_le64(heads[k] + 8, seq);
-            o2d_put_le32(tails[k], crc32c(crc32c(0, heads[k] + 4, 12), rec->data, rec->len));
-            iov[3 * k] = (struct iovec){heads[k], REC_HEAD};
-            iov[3 * k + 1] = (struct iovec){(void *)rec->data, rec->len};
-            iov[3 * k + 2] = (struct iovec){tails[k], REC_TAIL};
-            k++;
-            int last = i + 1 == r->n && r->next == NULL;
-            if (k == CHUNK_RECS || last) {
-                uint64_t n = 0;
-                for (size_t j = 0; j < 3 * k; j++) {
-                    n += iov[j].iov_len;
-                }
-                if (fail) {
-                    struct iovec half = {heads[0], REC_HEAD};
-                    (void)write_all(fd, &half, 1, off);
-                    errno = fail;
-                    return -1;
-                }
-                if (write_all(fd, iov, (int)(3 * k), off) != 0) {
-                    return -1;
-                }
-                off += n;
-                k = 0;
+    uint64_t bytes = 0;
+    if (fail) {
+        uint8_t h[REC_HEAD] = {0};
+        struct iovec half = {h, REC_HEAD / 2};
+        (void)write_all(fd, &half, 1, off);
+        errno = fail;
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++, seq++) {
+        const struct dlog_rec *rec = &recs[i];
+        size_t len = rec->prefix_len + rec->len;
+        o2d_put_le32(heads[k], (uint32_t)len);
+        o2d_put_le32(heads[k] + 4, rec->tag);
+        o2d_put_le64(heads[k] + 8, seq);
+        uint32_t crc = crc32c(0, heads[k] + 4, 12);
+        iov[niov++] = (struct iovec){heads[k], REC_HEAD};
+        if (rec->prefix_len > 0) {
+            crc = crc32c(crc, rec->prefix, rec->prefix_len);
+            iov[niov++] = (struct iovec){(void *)rec->prefix, rec->prefix_len};
+        }
+        o2d_put_le32(tails[k], crc32c(crc, rec->data, rec->len));
+        iov[niov++] = (struct iovec){(void *)rec->data, rec->len};
+        iov[niov++] = (struct iovec){tails[k], REC_TAIL};
+        bytes += REC_OVERHEAD + len;
+        k++;
+        if (k == CHUNK_RECS || i + 1 == n) {
+            if (write_all(fd, iov, niov, off) != 0) {
+                return -1;
             }
+            off += bytes;
+            bytes = 0;
+            k = 0;
+            niov = 0;
         }
     }
     *end = off;
     return 0;
 }
 
-/* The leader, with mu held: takes every queued request, writes and syncs them with mu
- * released, and publishes the outcome to every appender of the batch. */
-static void run_batch(struct dlog *l)
-{
-    if (l->cfg.fsync == DLOG_FSYNC_BATCH && l->cfg.group_commit_us > 0) {
-        /* a pause with mu released, so that more appenders queue up behind this sync */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + l->cfg.group_commit_us * 1000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
-        pthread_cond_timedwait(&l->cv_pause, &l->mu, &ts);
-    }
-    struct areq *batch = l->qhead;
-    l->qhead = l->qtail = NULL;
-    uint64_t first = l->next_seq, nrec = 0, units = 0;
-    size_t nreq = 0;
-    for (struct areq *r = batch; r != NULL; r = r->next) {
-        r->first_seq = first + nrec;
-        nrec += r->n;
-        nreq++;
-        for (size_t i = 0; i < r->n; i++) {
-            units += r->recs[i].tag;
-        }
-    }
-    int rv = window_reserve(l, first + nrec);
-    if (rv == O2D_OK) {
-        for (struct areq *r = batch; r != NULL; r = r->next) {
-            for (size_t i = 0; i < r->n; i++) {
-                window_add(l, r->first_seq + i, r->recs[i].tag); /* reserved: cannot fail */
-            }
-        }
-    }
-    int fail_write = l->fail_write, fail_sync = l->fail_sync;
-    l->fail_write = l->fail_sync = 0;
-    int new_seg = l->active_fd < 0 || l->need_new_segment ||
-                  l->segs[l->nsegs - 1].size >= l->cfg.segment_bytes;
-    l->need_new_segment = 0;
-    int fd = l->active_fd, opened = 0;
-    uint64_t start = fd >= 0 ? l->segs[l->nsegs - 1].size : 0, end = start;
-    int werr = 0, serr = 0, cut_failed = 0;
-    int64_t sync_start = 0, sync_ns = 0;
-    const char *what = "";
-    pthread_mutex_unlock(&l->mu);
-
-    if (rv != O2D_OK) {
-        goto publish;
-    }
-    if (new_seg) {
-        if (fd >= 0) {
-            close(fd); /* every batch in it returned synced (batch) or written (never) */
-            fd = -1;
-        }
-        start = end = 0;
-        if (open_segment(l, first, &fd) != 0) {
-            werr = errno ? errno : EIO;
-            what = "create";
-            goto publish;
-        }
-        opened = 1;
-    }
-    if (write_batch(batch, first, fd, start, fail_write, &end) != 0) {
-        werr = errno;
-        what = "write";
-    } else if (l->cfg.fsync == DLOG_FSYNC_BATCH) {
-        sync_start = o2d_now_ns();
-        int s = fdatasync(fd);
-        sync_ns = o2d_now_ns() - sync_start;
-        if (s != 0 || fail_sync) {
-            serr = s != 0 ? errno : fail_sync;
-            what = "sync";
-        }
-    }
-    if (werr || serr) {
-        /* nothing of this batch may come back: cut the file to where it was */
-        if (ftruncate(fd, (off_t)start) != 0) {
-            log_errno(O2D_LOG_ERROR,
-                      "disk log: cannot cut a segment back after a failed append; "
-                      "refusing every later append",
-                      l->dir, errno);
-            cut_failed = 1;
-        }
-        struct o2d_logline ll;
-        o2d_log_begin(&ll, O2D_LOG_ERROR, "disk log: an append failed");
-        o2d_log_cstr(&ll, "dir", l->dir);
-        o2d_log_cstr(&ll, "op", what);
-        o2d_log_cstr(&ll, "error", strerror(werr ? werr : serr));
-        o2d_log_uint(&ll, "appends", nreq);
-        o2d_log_uint(&ll, "records", nrec);
-        o2d_log_end(&ll);
-    }
-
-publish:
-    pthread_mutex_lock(&l->mu);
-    if (opened && segs_push(l, first) != O2D_OK) {
-        /* the new file cannot be tracked: give it and this batch up */
-        if (!werr && !serr) {
-            werr = ENOMEM;
-            what = "track";
-            if (ftruncate(fd, 0) != 0) {
-                cut_failed = 1;
-            }
-        }
-        close(fd);
-        fd = -1;
-    }
-    l->active_fd = fd;
-    if (serr && fd >= 0) {
-        /* a failed fdatasync is never retried: this file takes no more appends */
-        close(fd);
-        l->active_fd = -1;
-    }
-    if (cut_failed) {
-        l->broken = 1;
-    }
-    int ok = rv == O2D_OK && !werr && !serr;
-    if (ok) {
-        struct seg *sg = &l->segs[l->nsegs - 1];
-        sg->size = end;
-        sg->nrec += nrec;
-        sg->last = first + nrec - 1;
-        l->stats.bytes += end - start;
-        l->stats.records += nrec;
-        l->stats.units += units;
-        note_time(l, first, o2d_realtime_ns() / 1000000);
-    } else if (rv == O2D_OK) {
-        /* the seqs were handed out and burned: settled, never records */
-        for (uint64_t s = first; s < first + nrec; s++) {
-            settle_one(l, s, 0);
-        }
-        advance_base(l);
-    } else {
-        rv = O2D_ERR_NOMEM; /* the window could not grow: no seq was handed out */
-    }
-    if (rv == O2D_OK) {
-        l->published = first + nrec;
-    }
-    for (struct areq *r = batch; r != NULL; r = r->next) {
-        l->pending_bytes -= r->bytes;
-        r->status = ok ? O2D_OK : rv != O2D_OK ? rv : O2D_ERR_SYSTEM;
-        r->done = 1;
-    }
-    if (werr) {
-        l->stats.write_errors += nreq;
-    } else if (serr) {
-        l->stats.sync_errors += nreq;
-    }
-    l->stats.batches++;
-    l->stats.batched_appends += nreq;
-    l->stats.sync_ns += (uint64_t)sync_ns;
-}
-
 /* With mu held: makes room for bytes under max_bytes. O2D_OK or O2D_ERR_BUSY. */
 static int make_room(struct dlog *l, uint64_t bytes)
 {
-    while (l->stats.bytes + l->pending_bytes + bytes > l->cfg.max_bytes) {
+    while (l->stats.bytes + bytes > l->cfg.max_bytes) {
         if (l->cfg.when_full != DLOG_FULL_DROP_OLDEST || l->nsegs == 0 || seg_is_active(l, 0)) {
             if (l->cfg.when_full == DLOG_FULL_DROP_OLDEST && l->nsegs == 1 && seg_is_active(l, 0)) {
-                /* the one segment is being appended to: the next batch starts another, so
+                /* the one segment is being appended to: the next append starts another, so
                  * that this one can go */
                 l->need_new_segment = 1;
             }
@@ -1467,52 +1370,258 @@ static int make_room(struct dlog *l, uint64_t bytes)
     return O2D_OK;
 }
 
-int dlog_append(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t *first_seq)
+static void log_append_failed(struct dlog *l, const char *op, int err, uint64_t appends,
+                              uint64_t records)
 {
-    struct areq req = {.recs = recs, .n = n};
+    struct o2d_logline ll;
+    o2d_log_begin(&ll, O2D_LOG_ERROR, "disk log: an append failed");
+    o2d_log_cstr(&ll, "dir", l->dir);
+    o2d_log_cstr(&ll, "op", op);
+    o2d_log_cstr(&ll, "error", strerror(err));
+    o2d_log_uint(&ll, "appends", appends);
+    o2d_log_uint(&ll, "records", records);
+    o2d_log_end(&ll);
+}
+
+/* Writes the records now; with fsync: batch, puts t on the list of appends waiting for a sync
+ * (then t->pending), else completes t. Errors as dlog_append's, a failed sync excepted. */
+static int write_now(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t *first_seq,
+                     struct ticket *t)
+{
+    uint64_t bytes = 0, units = 0;
     if (n == 0) {
         return O2D_ERR_INVALID;
     }
     for (size_t i = 0; i < n; i++) {
-        if (recs[i].len > UINT32_MAX - REC_OVERHEAD ||
-            recs[i].len + REC_OVERHEAD > l->cfg.segment_bytes ||
-            recs[i].len + REC_OVERHEAD > l->cfg.max_bytes) {
+        uint64_t len = (uint64_t)recs[i].prefix_len + recs[i].len;
+        if (len > UINT32_MAX - REC_OVERHEAD || len + REC_OVERHEAD > l->cfg.segment_bytes ||
+            len + REC_OVERHEAD > l->cfg.max_bytes) {
             return O2D_ERR_TOO_LARGE;
         }
-        req.bytes += recs[i].len + REC_OVERHEAD;
+        bytes += len + REC_OVERHEAD;
+        units += recs[i].tag;
     }
     pthread_mutex_lock(&l->mu);
-    if (l->broken) {
-        pthread_mutex_unlock(&l->mu);
-        return O2D_ERR_SYSTEM;
+    int rv = l->broken ? O2D_ERR_SYSTEM : make_room(l, bytes);
+    uint64_t first = l->next_seq;
+    if (rv == O2D_OK) {
+        rv = window_reserve(l, first + n);
     }
-    int rv = make_room(l, req.bytes);
+    if (rv == O2D_OK && (l->active_fd < 0 || l->need_new_segment ||
+                         l->segs[l->nsegs - 1].size >= l->cfg.segment_bytes)) {
+        rv = open_segment(l, first);
+    }
     if (rv != O2D_OK) {
         pthread_mutex_unlock(&l->mu);
         return rv;
     }
-    l->pending_bytes += req.bytes;
-    if (l->qtail != NULL) {
-        l->qtail->next = &req;
-    } else {
-        l->qhead = &req;
+    struct seg *sg = &l->segs[l->nsegs - 1];
+    int fail = l->fail_write;
+    l->fail_write = 0;
+    uint64_t end = sg->size;
+    if (write_recs(recs, n, first, l->active_fd, sg->size, fail, &end) != 0) {
+        int err = errno;
+        /* nothing of this call may come back: cut the file to where it was */
+        if (ftruncate(l->active_fd, (off_t)sg->size) != 0) {
+            log_errno(O2D_LOG_ERROR,
+                      "disk log: cannot cut a segment back after a failed append; "
+                      "refusing every later append",
+                      l->dir, errno);
+            l->broken = 1;
+        }
+        l->stats.write_errors++;
+        pthread_mutex_unlock(&l->mu);
+        log_append_failed(l, "write", err, 1, n);
+        return O2D_ERR_SYSTEM;
     }
-    l->qtail = &req;
-    while (!req.done) {
-        if (!l->leader) {
-            l->leader = 1;
-            run_batch(l);
-            l->leader = 0;
+    for (size_t i = 0; i < n; i++) {
+        window_add(l, first + i, recs[i].tag); /* reserved: cannot fail */
+    }
+    sg->nrec += n;
+    sg->last = first + n - 1;
+    l->stats.bytes += end - sg->size;
+    sg->size = end;
+    l->stats.records += n;
+    l->stats.units += units;
+    note_time(l, first, o2d_realtime_ns() / 1000000);
+    l->published = first + n;
+    *first_seq = first;
+    *t = (struct ticket){.end = first + n, .file = sg->first, .status = O2D_OK};
+    if (l->cfg.fsync == DLOG_FSYNC_BATCH) {
+        t->pending = 1;
+        if (l->tk_tail != NULL) {
+            l->tk_tail->next = t;
+        } else {
+            l->tk_head = t;
+        }
+        l->tk_tail = t;
+        l->active_dirty = 1;
+    } else {
+        l->stats.batches++;
+        l->stats.batched_appends++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return O2D_OK;
+}
+
+/* With mu held: completes with status the waiting tickets of `file` (all of them: it failed),
+ * or, file 0, those up to seq end. Returns how many. */
+static uint64_t complete(struct dlog *l, uint64_t file, uint64_t end, int status)
+{
+    uint64_t n = 0;
+    struct ticket **pp = &l->tk_head;
+    l->tk_tail = NULL;
+    while (*pp != NULL) {
+        struct ticket *t = *pp;
+        if (file != 0 ? t->file != file : t->end > end) {
+            l->tk_tail = t;
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        t->next = NULL;
+        t->status = status;
+        t->pending = 0;
+        n++;
+    }
+    return n;
+}
+
+/* The syncer, with mu held: syncs every file written since the last sync (mu released
+ * meanwhile) and completes the tickets that sync covered. */
+static void run_sync(struct dlog *l)
+{
+    if (l->cfg.group_commit_us > 0) {
+        /* a pause with mu released, so that more appends are written before this sync */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + l->cfg.group_commit_us * 1000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&l->cv_pause, &l->mu, &ts);
+    }
+    /* What this sync covers: every ticket up to `upto`, in the retired files and the active
+     * one. Writers do not close a file while this runs (they retire it); only we close. */
+    uint64_t upto = l->next_seq;
+    size_t nfiles = l->nret + (l->active_fd >= 0 && l->active_dirty);
+    struct retired stack[8];
+    struct retired *files = nfiles <= 8 ? stack : o2d_malloc(nfiles * sizeof(*files));
+    if (files == NULL) {
+        nfiles = 0; /* no memory for the list: this sync fails them all, below */
+    } else {
+        if (l->nret > 0) {
+            memcpy(files, l->ret, l->nret * sizeof(*files));
+        }
+        if (l->active_fd >= 0 && l->active_dirty) {
+            files[l->nret] = (struct retired){l->active_fd, l->segs[l->nsegs - 1].first};
+            l->active_dirty = 0;
+        }
+    }
+    size_t nret = l->nret;
+    int dir = l->dir_dirty;
+    l->dir_dirty = 0;
+    int fail_sync = l->fail_sync;
+    l->fail_sync = 0;
+    pthread_mutex_unlock(&l->mu);
+
+    int64_t t0 = o2d_now_ns();
+    int derr = dir && fsync(l->dirfd) != 0 ? errno : 0;
+    int errs[8] = {0};
+    int *ferr = nfiles <= 8 ? errs : o2d_calloc(nfiles, sizeof(int));
+    int nomem = files == NULL || ferr == NULL;
+    for (size_t i = 0; !nomem && i < nfiles; i++) {
+        if (fdatasync(files[i].fd) != 0) {
+            ferr[i] = errno;
+        } else if (fail_sync && i + 1 == nfiles) {
+            ferr[i] = fail_sync;
+        }
+    }
+    int64_t sync_ns = o2d_now_ns() - t0;
+
+    pthread_mutex_lock(&l->mu);
+    uint64_t failed = 0;
+    for (size_t i = 0; !nomem && i < nfiles; i++) {
+        if (ferr[i] == 0) {
+            continue;
+        }
+        /* never retried: every append in that file not yet synced fails, and the file takes
+         * no more (closed now if still the active one; the next append starts another) */
+        uint64_t n = complete(l, files[i].file, 0, O2D_ERR_SYSTEM);
+        failed += n;
+        if (l->active_fd >= 0 && l->segs[l->nsegs - 1].first == files[i].file) {
+            close(l->active_fd);
+            l->active_fd = -1;
+            l->active_dirty = 0;
+        }
+        log_append_failed(l, "sync", ferr[i], n, 0);
+    }
+    if (derr != 0 || nomem) {
+        /* the new segment names may not survive a power loss: fail what this sync covered */
+        failed += complete(l, 0, upto, O2D_ERR_SYSTEM);
+        l->need_new_segment = 1;
+        log_append_failed(l, nomem ? "sync (memory)" : "sync directory", nomem ? ENOMEM : derr,
+                          failed, 0);
+    }
+    uint64_t done = complete(l, 0, upto, O2D_OK);
+    /* the retired files of this sync are synced (or failed): closed */
+    for (size_t i = 0; i < nret && i < l->nret; i++) {
+        close(l->ret[i].fd);
+    }
+    if (nret > 0) {
+        memmove(l->ret, l->ret + nret, (l->nret - nret) * sizeof(*l->ret));
+        l->nret -= nret;
+    }
+    if (files != stack) {
+        o2d_free(files);
+    }
+    if (ferr != errs) {
+        o2d_free(ferr);
+    }
+    l->stats.sync_errors += failed;
+    l->stats.batches++;
+    l->stats.batched_appends += done + failed;
+    l->stats.sync_ns += (uint64_t)sync_ns;
+}
+
+/* Waits until t is completed, syncing for everyone when no sync runs. */
+static int wait_synced(struct dlog *l, struct ticket *t)
+{
+    pthread_mutex_lock(&l->mu);
+    while (t->pending) {
+        if (!l->syncing) {
+            l->syncing = 1;
+            run_sync(l);
+            l->syncing = 0;
             pthread_cond_broadcast(&l->cv_done);
             continue;
         }
         pthread_cond_wait(&l->cv_done, &l->mu);
     }
+    int rv = t->status;
     pthread_mutex_unlock(&l->mu);
-    if (req.status == O2D_OK) {
-        *first_seq = req.first_seq;
+    return rv;
+}
+
+static int wait_deferred(void *owner, void *data)
+{
+    return wait_synced(owner, data);
+}
+
+int dlog_append(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t *first_seq)
+{
+    _Static_assert(sizeof(struct ticket) <= O2D_DEFER_SLOT_SIZE, "a ticket fits a defer slot");
+    struct o2d_defer_slot *slot = o2d_defer_slot();
+    struct ticket own;
+    struct ticket *t = slot != NULL ? (struct ticket *)slot->data : &own;
+    int rv = write_now(l, recs, n, first_seq, t);
+    if (rv != O2D_OK || !t->pending) {
+        return rv;
     }
-    return req.status;
+    if (slot != NULL) {
+        o2d_defer_commit(wait_deferred, l);
+        return O2D_OK;
+    }
+    return wait_synced(l, t);
 }
 
 /* ---- read, settle ---- */

@@ -9,11 +9,15 @@
  * fsync, rename, fsync the directory) holding the first sequence number not yet settled, with
  * a checksum. A segment is removed only once a written watermark is past its last record.
  *
- * Appends are group-committed: appenders that arrive while a sync is running wait for the next
- * one, which covers them all (fsync: batch), or return after write(2) (fsync: never). A record
- * is readable only once its append returned. Reading is in sequence order, from disk, one
- * record at a time (the backlog is never read into memory as a whole). Settling may happen in
- * any order; the watermark advances over the settled prefix.
+ * An append writes its records at once (room and write errors are known when it returns, and
+ * the records are readable from then on); with fsync: batch, it then waits for a sync. Syncs
+ * are group commits: the first appender waiting becomes the syncer, fdatasyncs every file
+ * written since the last sync, and completes every append that sync covered; appenders that
+ * arrive meanwhile wait for the next one. A caller may do other work between the write and
+ * the wait (a waitset, o2d_defer.h): the wait is then shared by everything the thread wrote.
+ * Reading is in sequence order, from disk, one record at a time (the backlog is never read
+ * into memory as a whole). Settling may happen in any order; the watermark advances over the
+ * settled prefix.
  *
  * Recovery (dlog_open): a torn tail (a record cut short by a crash) is truncated; a record
  * with a bad checksum or an impossible length is skipped and counted, the scan going on at the
@@ -76,11 +80,15 @@ struct dlog_stats {
     uint64_t sync_ns;         /* time spent in fdatasync, summed (fsync: batch) */
 };
 
-/* One record to append: `tag` is the caller's (the delivery layer: the units it holds). */
+/* One record to append: `tag` is the caller's (the delivery layer: the units it holds). Its
+ * bytes are prefix[0..prefix_len) then data[0..len) (a caller's own header needs no copy of
+ * the data behind it); read back as one. */
 struct dlog_rec {
     const void *data;
     size_t len;
     uint32_t tag;
+    const void *prefix;
+    size_t prefix_len;
 };
 
 /* Opens (and recovers) the log in cfg->dir. O2D_OK, or an error with a message in err
@@ -95,10 +103,17 @@ void dlog_close(struct dlog *l);
  * sequence numbers are consecutive from *first_seq. O2D_OK; O2D_ERR_BUSY when they would pass
  * max_bytes with when_full refuse (nothing written); O2D_ERR_TOO_LARGE when one record alone
  * is over segment_bytes or max_bytes; O2D_ERR_SYSTEM when a write or a sync failed (ENOSPC,
- * EIO): nothing of this call is readable, the segment is cut back to where it was (or, if that
- * fails too, the log refuses every later append with O2D_ERR_SYSTEM), and a failed sync is
- * never taken for a good one: the next append starts a new segment file. The seqs of a failed
- * call are not given again (a gap). O2D_ERR_INVALID when n is 0; O2D_ERR_NOMEM.
+ * EIO). A failed write leaves nothing of the call readable (the segment is cut back to where
+ * it was, or, if that fails too, the log refuses every later append with O2D_ERR_SYSTEM). A
+ * failed sync is never taken for a good one and never retried: every append written to that
+ * file and not yet synced fails, the file takes no more appends (the next starts a new one),
+ * and its records stay readable (a refused request may then be delivered as well as retried:
+ * at least once). O2D_ERR_INVALID when n is 0; O2D_ERR_NOMEM.
+ *
+ * While the calling thread has a waitset (o2d_defer.h) with room, dlog_append returns once the
+ * records are written (every error but a failed sync is known then) and leaves the wait for
+ * their sync to the waitset's owner: that wait returns O2D_OK or O2D_ERR_SYSTEM. A log must
+ * not be closed while one of its waits is pending in some waitset.
  */
 int dlog_append(struct dlog *l, const struct dlog_rec *recs, size_t n, uint64_t *first_seq);
 

@@ -33,30 +33,31 @@ static int disk_persist(struct dlv_queue *q, struct dlv_item *list)
 {
     struct disk_queue *dq = (struct disk_queue *)q;
     size_t n = 0;
-    size_t bytes = 0;
     for (struct dlv_item *it = list; it != NULL; it = it->next) {
         n++;
-        bytes += REC_HEAD + it->len;
     }
     if (n == 0) {
         return O2D_OK;
     }
+    /* each record: our header as its prefix, then the item's bytes where they are */
     struct dlog_rec stack[PERSIST_STACK];
+    uint8_t heads_stack[PERSIST_STACK][REC_HEAD];
     struct dlog_rec *recs = n <= PERSIST_STACK ? stack : o2d_malloc(n * sizeof(*recs));
-    uint8_t *buf = o2d_malloc(bytes);
+    uint8_t(*heads)[REC_HEAD] = n <= PERSIST_STACK ? heads_stack : o2d_malloc(n * REC_HEAD);
     int rv = O2D_ERR_NOMEM;
-    if (recs == NULL || buf == NULL) {
+    if (recs == NULL || heads == NULL) {
         goto out;
     }
-    uint8_t *p = buf;
     size_t i = 0;
     for (struct dlv_item *it = list; it != NULL; it = it->next, i++) {
-        o2d_put_le32(p, it->head_len);
-        o2d_put_le64(p + 4, it->id);
-        o2d_put_le64(p + 12, it->origin);
-        memcpy(p + REC_HEAD, it->data, it->len);
-        recs[i] = (struct dlog_rec){.data = p, .len = REC_HEAD + it->len, .tag = it->count};
-        p += REC_HEAD + it->len;
+        o2d_put_le32(heads[i], it->head_len);
+        o2d_put_le64(heads[i] + 4, it->id);
+        o2d_put_le64(heads[i] + 12, it->origin);
+        recs[i] = (struct dlog_rec){.prefix = heads[i],
+                                    .prefix_len = REC_HEAD,
+                                    .data = it->data,
+                                    .len = it->len,
+                                    .tag = it->count};
     }
     uint64_t first = 0;
     rv = dlog_append(dq->log, recs, n, &first);
@@ -70,7 +71,9 @@ out:
     if (recs != stack) {
         o2d_free(recs);
     }
-    o2d_free(buf);
+    if (heads != heads_stack) {
+        o2d_free(heads);
+    }
     return rv;
 }
 

@@ -448,17 +448,17 @@ class DiskQueue(IntakeTestCase):
         o.stop()
 
     def test_grpc_streams_wait_for_their_sync_together(self):
-        # With fsync: batch, gRPC requests are ingested by a pool while the connection's
-        # other streams go on: 30 streams in flight on one connection are all answered OK
-        # and delivered. Connections that vanish with requests in the pool, and streams the
-        # client resets, leave otel2dd serving (their connection is freed when the pool
-        # gives its requests back: an ASan run of this test checks that).
+        # With fsync: batch, a gRPC request is parked until its sync ran while the
+        # connection's other streams go on: 30 streams in flight on one connection are all
+        # answered OK and delivered. Connections that vanish with requests parked, and
+        # streams the client resets, leave otel2dd serving (their connection is freed when
+        # the sync waiter gives its requests back: an ASan run of this test checks that).
         from hyperframe.frame import RstStreamFrame
         from test_grpc import RawH2, framed, grpc_status
         o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
         self.assertTrue(any(l.get("msg") == "listening" and l.get("server") == "grpc" and
-                            l.get("ingest_threads", 0) > 0 for l in o.logs()),
-                        "the gRPC receiver says it has an ingest pool")
+                            l.get("sync_waiter") is True for l in o.logs()),
+                        "the gRPC receiver says it parks requests until their sync")
         h = RawH2(o.grpc_port)
         acked = []
         sids = list(range(1, 61, 2))
@@ -486,6 +486,44 @@ class DiskQueue(IntakeTestCase):
         body, ids = traces_req(3)
         self.assertEqual(send_grpc(o.grpc_port, body, timeout=10), grpc.StatusCode.OK)
         self.wait_delivered(ids, 60)
+        self.assertEqual(o.stop(), 0)
+
+    def test_http_connections_share_their_syncs(self):
+        # With fsync: batch an HTTP/1.1 request's connection is suspended until its sync
+        # ran, and the receiving thread (one per core) serves other connections meanwhile:
+        # 16 senders in flight share syncs. Were the thread waiting itself, a sync could
+        # carry at most one request per receiving thread.
+        o = Otel2dd(config=config(self.intake, self.dir), verbosity="quiet").start()
+        self.assertTrue(any(l.get("msg") == "listening" and l.get("server") == "http" and
+                            l.get("sync_waiter") is True for l in o.logs()),
+                        "the HTTP receiver says it parks requests until their sync")
+        acked, errors = [], []
+        lock = threading.Lock()
+
+        def sender():
+            for _ in range(15):
+                body, ids = traces_req(4)
+                try:
+                    status = send_http(o.http_port, body, timeout=30)
+                except Exception as e:  # noqa: BLE001 (reported below)
+                    status = repr(e)
+                with lock:
+                    (acked.extend(ids) if status == 200 else errors.append(status))
+        threads = [threading.Thread(target=sender) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        text = o.scrape()
+        commits = metric(text, "otel2dd_exporter_disk_queue_commits_total")
+        appends = metric(text, "otel2dd_exporter_disk_queue_committed_appends_total")
+        self.assertEqual(appends, 16 * 15)
+        workers = os.cpu_count() or 1
+        self.assertGreater(appends / commits, workers,
+                           "%d appends in %d syncs: requests did not share them" %
+                           (appends, commits))
+        self.wait_delivered(acked, 60)
         self.assertEqual(o.stop(), 0)
 
     def test_second_process_on_the_same_directory(self):

@@ -126,7 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* the log goes on after what it recovered */
     uint64_t first;
-    if (dlog_append(l, &(struct dlog_rec){"x", 1, 1}, 1, &first) != O2D_OK || first <= last) {
+    if (dlog_append(l, &(struct dlog_rec){.data = "x", .len = 1, .tag = 1}, 1, &first) != O2D_OK ||
+        first <= last) {
         abort();
     }
     if (dlog_read(l, &seq, &tag, &rec, &len) != O2D_OK || seq != first) {

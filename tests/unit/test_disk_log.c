@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "disk_log.h"
+#include "o2d_defer.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -152,7 +153,7 @@ static uint64_t append_one(struct dlog *l, unsigned i, size_t len)
     uint8_t buf[4096];
     assert_true(len <= sizeof(buf));
     payload(i, len, buf);
-    struct dlog_rec r = {buf, len, i};
+    struct dlog_rec r = {.data = buf, .len = len, .tag = i};
     uint64_t seq = 0;
     assert_int_equal(dlog_append(l, &r, 1, &seq), O2D_OK);
     return seq;
@@ -456,12 +457,13 @@ static void full_log_refuses(void **state)
     struct dlog *l = open_log(&cfg);
     uint8_t big[4000];
     memset(big, 'x', sizeof(big));
-    struct dlog_rec r = {big, 981, 1};
+    struct dlog_rec r = {.data = big, .len = 981, .tag = 1};
     uint64_t seq;
     assert_int_equal(dlog_append(l, &r, 1, &seq), O2D_ERR_TOO_LARGE); /* 1001 > segment */
     unsigned n = 0;
     int rv;
-    while ((rv = dlog_append(l, &(struct dlog_rec){big, 280, 2}, 1, &seq)) == O2D_OK) {
+    while ((rv = dlog_append(l, &(struct dlog_rec){.data = big, .len = 280, .tag = 2}, 1, &seq)) ==
+           O2D_OK) {
         n++;
         assert_true(n < 100);
     }
@@ -482,7 +484,8 @@ static void full_log_refuses(void **state)
         dlog_settle(l, s);
     }
     int64_t deadline = o2d_now_ms() + 5000;
-    while (dlog_append(l, &(struct dlog_rec){big, 280, 2}, 1, &seq) != O2D_OK) {
+    while (dlog_append(l, &(struct dlog_rec){.data = big, .len = 280, .tag = 2}, 1, &seq) !=
+           O2D_OK) {
         assert_true(o2d_now_ms() < deadline);
         usleep(5000);
     }
@@ -539,7 +542,8 @@ static void *append_main(void *arg)
     for (unsigned i = 0; i < a->n; i++) {
         uint8_t buf[64];
         size_t len = payload(a->id * 1000 + i, 20 + i % 40, buf);
-        struct dlog_rec r[2] = {{buf, len, a->id * 1000 + i}, {buf, 1, 0}};
+        struct dlog_rec r[2] = {{.data = buf, .len = len, .tag = a->id * 1000 + i},
+                                {.data = buf, .len = 1, .tag = 0}};
         /* every third call appends two records: their seqs are consecutive */
         size_t nr = i % 3 == 0 ? 2 : 1;
         if (dlog_append(a->l, r, nr, &a->seqs[i]) != O2D_OK) {
@@ -634,7 +638,8 @@ static void failed_write_loses_nothing_acknowledged(void **state)
     dlog_fail_next_write(l, ENOSPC);
     uint8_t buf[100];
     payload(1, 100, buf);
-    struct dlog_rec r[2] = {{buf, 100, 1}, {buf, 50, 1}};
+    struct dlog_rec r[2] = {{.data = buf, .len = 100, .tag = 1},
+                            {.data = buf, .len = 50, .tag = 1}};
     uint64_t seq;
     assert_int_equal(dlog_append(l, r, 2, &seq), O2D_ERR_SYSTEM);
     assert_int_equal(file_size(seg), size0); /* cut back */
@@ -662,6 +667,9 @@ static void failed_write_loses_nothing_acknowledged(void **state)
     dlog_close(l);
 }
 
+/* A failed sync fails the append (never taken for a good one, never retried) and the file
+ * takes no more appends; the record written stays readable: the refused request may be
+ * delivered as well as retried (at least once), never lost. */
 static void failed_sync_starts_a_new_segment(void **state)
 {
     (void)state;
@@ -675,27 +683,152 @@ static void failed_sync_starts_a_new_segment(void **state)
     dlog_fail_next_sync(l, EIO);
     uint8_t buf[100];
     payload(1, 100, buf);
-    uint64_t seq;
-    assert_int_equal(dlog_append(l, &(struct dlog_rec){buf, 100, 1}, 1, &seq), O2D_ERR_SYSTEM);
-    assert_int_equal(file_size(seg), size0);
+    uint64_t s1;
+    assert_int_equal(dlog_append(l, &(struct dlog_rec){.data = buf, .len = 100, .tag = 1}, 1, &s1),
+                     O2D_ERR_SYSTEM);
+    assert_int_equal(file_size(seg), 2 * size0);
     struct dlog_stats st = stats(l);
     assert_int_equal(st.sync_errors, 1);
     assert_int_equal(st.write_errors, 0);
-    assert_int_equal(st.records, 1);
+    assert_int_equal(st.records, 2);
 
     uint64_t s2 = append_one(l, 2, 100);
     assert_int_equal(count_files("seg-", ".log"), 2); /* the failed file takes no more */
-    assert_int_equal(file_size(seg), size0);
+    assert_int_equal(file_size(seg), 2 * size0);
     assert_int_equal(read_expect(l, 0, 100), s0);
+    assert_int_equal(read_expect(l, 1, 100), s1);
     assert_int_equal(read_expect(l, 2, 100), s2);
     read_none(l);
     dlog_close(l);
 
     l = open_log(&cfg);
-    assert_int_equal(stats(l).recovered, 2);
+    assert_int_equal(stats(l).recovered, 3);
     read_expect(l, 0, 100);
+    read_expect(l, 1, 100);
     read_expect(l, 2, 100);
     read_none(l);
+    dlog_close(l);
+}
+
+/* The descriptors this process has open. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int n = 0;
+    while (readdir(d) != NULL) {
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Deferred appends are written at once (readable before their sync) and share one sync,
+ * across segment changes: the files they replaced stay open until it, and no longer. */
+static void deferred_appends_share_one_sync(void **state)
+{
+    (void)state;
+    struct dlog_config cfg = config(120, 1 << 20); /* a record of 100 fills a segment */
+    struct dlog *l = open_log(&cfg);
+    uint64_t s0 = append_one(l, 0, 100);
+    int fds = open_fds();
+    struct dlog_stats before = stats(l);
+
+    struct o2d_waitset ws;
+    assert_int_equal(o2d_defer_begin(&ws), 1);
+    struct o2d_waitset inner; /* a nested caller: the outer one waits */
+    assert_int_equal(o2d_defer_begin(&inner), 0);
+    uint64_t seq[3];
+    uint8_t buf[100];
+    for (unsigned i = 0; i < 3; i++) {
+        payload(i + 1, 100, buf);
+        assert_int_equal(
+            dlog_append(l, &(struct dlog_rec){.data = buf, .len = 100, .tag = i + 1}, 1, &seq[i]),
+            O2D_OK);
+    }
+    assert_int_equal(stats(l).batches, before.batches); /* written, not synced yet */
+    assert_int_equal(open_fds(), fds + 3);              /* three files replaced, kept open */
+    assert_int_equal(read_expect(l, 0, 100), s0);
+    assert_int_equal(read_expect(l, 1, 100), seq[0]); /* readable before the sync */
+    o2d_defer_stop();
+    assert_int_equal(inner.n, 0);
+    assert_int_equal(ws.n, 3);
+    assert_int_equal(o2d_waitset_wait(&ws), O2D_OK);
+    struct dlog_stats after = stats(l);
+    assert_int_equal(after.batches, before.batches + 1);
+    assert_int_equal(after.batched_appends, before.batched_appends + 3);
+    assert_int_equal(open_fds(), fds + 1); /* replaced files closed once synced; +1: the reader's */
+    assert_int_equal(count_files("seg-", ".log"), 4);
+    assert_int_equal(read_expect(l, 2, 100), seq[1]);
+    assert_int_equal(read_expect(l, 3, 100), seq[2]);
+    read_none(l);
+
+    /* outside a deferral an append waits for its own sync again */
+    append_one(l, 4, 100);
+    assert_int_equal(stats(l).batches, after.batches + 1);
+    dlog_close(l);
+}
+
+/* A deferred append whose sync fails makes its wait fail; the log goes on in a new file. */
+static void deferred_sync_failure_is_reported(void **state)
+{
+    (void)state;
+    struct dlog_config cfg = config(1 << 20, 1 << 20);
+    struct dlog *l = open_log(&cfg);
+    struct o2d_waitset ws;
+    o2d_defer_begin(&ws);
+    uint64_t s0 = append_one(l, 0, 100);
+    o2d_defer_stop();
+    dlog_fail_next_sync(l, EIO);
+    assert_int_equal(o2d_waitset_wait(&ws), O2D_ERR_SYSTEM);
+    assert_int_equal(stats(l).sync_errors, 1);
+
+    o2d_defer_begin(&ws);
+    uint64_t s1 = append_one(l, 1, 100);
+    o2d_defer_stop();
+    assert_int_equal(o2d_waitset_wait(&ws), O2D_OK);
+    assert_int_equal(count_files("seg-", ".log"), 2); /* the failed file took no more */
+    assert_int_equal(read_expect(l, 0, 100), s0);
+    assert_int_equal(read_expect(l, 1, 100), s1);
+    read_none(l);
+    dlog_close(l);
+}
+
+/* With fsync: never an append never waits: deferring changes nothing. */
+static void deferred_never_mode_needs_no_sync(void **state)
+{
+    (void)state;
+    struct dlog_config cfg = config(1 << 20, 1 << 20);
+    cfg.fsync = DLOG_FSYNC_NEVER;
+    struct dlog *l = open_log(&cfg);
+    struct o2d_waitset ws;
+    o2d_defer_begin(&ws);
+    append_one(l, 0, 100);
+    append_one(l, 1, 100);
+    o2d_defer_stop();
+    assert_int_equal(ws.n, 0); /* nothing to wait for */
+    assert_int_equal(stats(l).sync_ns, 0);
+    read_expect(l, 0, 100);
+    read_expect(l, 1, 100);
+    dlog_close(l);
+}
+
+/* A record's prefix and data are one record on disk, checksum and all (a reopen proves it). */
+static void prefix_and_data_are_one_record(void **state)
+{
+    (void)state;
+    struct dlog_config cfg = config(1 << 20, 1 << 20);
+    struct dlog *l = open_log(&cfg);
+    uint8_t want[100];
+    payload(7, 100, want);
+    struct dlog_rec r = {.prefix = want, .prefix_len = 30, .data = want + 30, .len = 70, .tag = 7};
+    uint64_t seq;
+    assert_int_equal(dlog_append(l, &r, 1, &seq), O2D_OK);
+    assert_int_equal(read_expect(l, 7, 100), seq);
+    dlog_close(l);
+    l = open_log(&cfg);
+    assert_int_equal(stats(l).corrupt, 0);
+    assert_int_equal(read_expect(l, 7, 100), seq);
     dlog_close(l);
 }
 
@@ -884,6 +1017,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(group_commit_from_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_write_loses_nothing_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_sync_starts_a_new_segment, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_appends_share_one_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_sync_failure_is_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(deferred_never_mode_needs_no_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(prefix_and_data_are_one_record, setup, teardown),
         cmocka_unit_test_setup_teardown(second_open_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(recovers_a_flipped_byte, setup, teardown),
         cmocka_unit_test_setup_teardown(recovers_a_flipped_length, setup, teardown),
