@@ -14,7 +14,9 @@
  *   GET /api/traces/<hex32>/llm                                       the LLM Obs tree
  *   GET /api/status, /api/lints
  *
- * Every string comes from senders and is written with o2d_json_append_string (escaped,
+ * Times and durations in nanoseconds are JSON strings: JavaScript loses precision past 2^53,
+ * and a sender's span can last past 2^63 ns, which no JSON integer reader takes. Every string
+ * comes from senders and is written with o2d_json_append_string (escaped,
  * UTF-8 repaired); pages put it in the DOM as text. What one answer holds is capped
  * (PV_MAX_*). A parameter the route does not take, or a bad value, is a 400.
  */
@@ -195,7 +197,7 @@ static unsigned int api_list(struct preview *pv, const struct preview_query *q, 
         rv = rv ? rv
                 : o2d_buf_printf(
                       b,
-                      ",\"start_ns\":\"%llu\",\"duration_ns\":%llu,\"spans\":%u,"
+                      ",\"start_ns\":\"%llu\",\"duration_ns\":\"%llu\",\"spans\":%u,"
                       "\"error\":%s,\"llmobs\":%s,\"has_root\":%s,\"seq\":%llu,"
                       "\"export\":",
                       (unsigned long long)t->start_ns,
@@ -470,12 +472,13 @@ static int json_span_row(struct o2d_buf *b, const struct pv_vspan *s)
         rv ? rv
            : o2d_buf_printf(
                  b,
-                 ",\"start_ns\":\"%llu\",\"duration_ns\":%lld,\"depth\":%d,"
+                 ",\"start_ns\":\"%llu\",\"duration_ns\":\"%llu\",\"depth\":%d,"
                  "\"error\":%s,\"orphan\":%s,\"apm\":%s}",
                  (unsigned long long)s->span->start_time_unix_nano,
-                 (long long)(s->span->end_time_unix_nano >= s->span->start_time_unix_nano
-                                 ? s->span->end_time_unix_nano - s->span->start_time_unix_nano
-                                 : 0),
+                 (unsigned long long)(s->span->end_time_unix_nano >= s->span->start_time_unix_nano
+                                          ? s->span->end_time_unix_nano -
+                                                s->span->start_time_unix_nano
+                                          : 0),
                  s->depth, s->span->status != NULL && s->span->status->code == 2 ? "true" : "false",
                  s->orphan ? "true" : "false", s->dd != NULL ? "true" : "false");
     return rv;
@@ -601,7 +604,7 @@ static unsigned int api_trace(struct preview *pv, const uint8_t tid[16], struct 
     rv = rv ? rv : jstr(b, v.copy.summary.root);
     rv = rv ? rv
             : o2d_buf_printf(
-                  b, ",\"start_ns\":\"%llu\",\"duration_ns\":%llu,\"llmobs\":%s,",
+                  b, ",\"start_ns\":\"%llu\",\"duration_ns\":\"%llu\",\"llmobs\":%s,",
                   (unsigned long long)v.copy.summary.start_ns,
                   (unsigned long long)(v.copy.summary.end_ns > v.copy.summary.start_ns
                                            ? v.copy.summary.end_ns - v.copy.summary.start_ns

@@ -46,8 +46,11 @@ static json_t *ask(struct preview *pv, const char *path)
     if (body == NULL || (code != 200 && code != 404)) {
         abort();
     }
-    json_t *j = json_loadb((const char *)body, len, 0, NULL);
+    json_error_t err;
+    json_t *j = json_loadb((const char *)body, len, 0, &err);
     if (j == NULL) {
+        fprintf(stderr, "%s: not JSON (%s at %d): %.*s\n", path, err.text, err.position,
+                (int)(len < 4000 ? len : 4000), (const char *)body);
         abort();
     }
     o2d_free(body);
