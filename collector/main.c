@@ -35,6 +35,7 @@
 #include "auth.h"
 #include "ingest.h"
 #include "metrics_server.h"
+#include "preview.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_json_in.h"
@@ -203,6 +204,11 @@ static int run(const struct o2d_config *cfg)
         metrics_server_new(&metrics, cfg->metrics_endpoint, ing, pipeline, err, sizeof(err)) !=
             O2D_OK) {
         o2d_logf(O2D_LOG_ERROR, "service.telemetry.metrics: %s", err);
+        goto out;
+    }
+    if (pipeline_preview(pipeline) != NULL &&
+        preview_start(pipeline_preview(pipeline), err, sizeof(err)) != O2D_OK) {
+        o2d_logf(O2D_LOG_ERROR, "extensions.preview: %s", err);
         goto out;
     }
     if (cfg->grpc.enabled &&

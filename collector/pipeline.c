@@ -20,8 +20,10 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_defer.h"
+#include "o2d_json_out.h"
 #include "o2d_log.h"
 #include "pipeline.h"
+#include "preview.h"
 
 #define PIPELINE_MAX_EXPORTERS 6
 
@@ -33,6 +35,7 @@ struct pipeline {
     struct ecs_meta *ecs;     /* the ECS task's metadata reader, NULL outside ECS */
     int forwards_metrics;     /* an exporter sends metrics somewhere */
     atomic_int stopping;
+    struct preview *preview; /* extensions.preview; NULL when off */
 };
 
 /* Datadog Logs: agentless only. A Datadog Agent takes logs from tracers through nothing the
@@ -138,6 +141,13 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
                 datadog_exporter_set_ecs(p->exporters[p->n_exporters], p->ecs);
                 p->n_exporters++;
             }
+            if (rv == O2D_OK && o2d_config_preview_on(cfg)) {
+                rv = preview_new(&p->preview, cfg);
+                if (rv == O2D_OK) {
+                    datadog_exporter_observe(p->exporters[p->n_exporters - 1], preview_observe,
+                                             p->preview);
+                }
+            }
         } else if (rv == O2D_OK) {
             o2d_logf(O2D_LOG_INFO, "APM traces and stats are off (exporters.datadog.traces.enabled "
                                    "false or DD_TRACE_ENABLED=false): received spans are not sent "
@@ -165,6 +175,12 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
         if (rv == O2D_OK) {
             p->n_exporters++;
         }
+    }
+    if (rv == O2D_OK && p->preview == NULL && o2d_config_preview_on(cfg)) {
+        rv = preview_new(&p->preview, cfg);
+    }
+    if (p->preview != NULL) {
+        preview_set_status(p->preview, pipeline_status_json, p);
     }
     if (rv != O2D_OK) {
         pipeline_free(p);
@@ -200,6 +216,9 @@ static int submit_all(struct pipeline *p, enum o2d_transport tr, const struct ot
             return rv;
         }
     }
+    if (p->preview != NULL) {
+        preview_capture(p->preview, req);
+    }
     return O2D_OK;
 }
 
@@ -231,6 +250,11 @@ int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp
         }
     }
     return rv;
+}
+
+struct preview *pipeline_preview(struct pipeline *p)
+{
+    return p->preview;
 }
 
 int pipeline_forwards_metrics(const struct pipeline *p)
@@ -331,6 +355,7 @@ void pipeline_free(struct pipeline *p)
     if (p == NULL) {
         return;
     }
+    preview_stop(p->preview); /* its pages read the exporters freed below */
     stop_all(p);
     http_client_free(p->http);
     for (int i = 0; i < p->n_exporters; i++) {
@@ -340,6 +365,7 @@ void pipeline_free(struct pipeline *p)
         }
     }
     ecs_meta_stop(p->ecs); /* after the exporters, which borrow it */
+    preview_free(p->preview);
     o2d_free(p);
 }
 
@@ -720,4 +746,58 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
         prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lo, 1, ok);
         prom_sample_u64(w, "otel2dd_ecs_metadata_reads_total", lf, 1, failed);
     }
+}
+
+/* ---- the preview's status page ---- */
+
+static int last_error_json(const struct dlv_last_error *e, struct o2d_buf *b)
+{
+    if (e->at_ms == 0) {
+        return o2d_buf_append_str(b, "null");
+    }
+    int rv = o2d_buf_printf(b, "{\"at_ms\":%lld,\"what\":\"%s\",\"http_status\":%ld,\"transport\":",
+                            (long long)e->at_ms, e->what, e->http_status);
+    rv = rv ? rv : o2d_json_append_string(b, e->transport, strlen(e->transport));
+    rv = rv ? rv : o2d_buf_append_str(b, ",\"body_excerpt\":");
+    rv = rv ? rv : o2d_json_append_string(b, e->body, e->body_len);
+    return rv ? rv : o2d_buf_append_str(b, "}");
+}
+
+int pipeline_status_json(void *ctx, struct o2d_buf *b)
+{
+    struct pipeline *p = ctx;
+    struct snapshots s;
+    memset(&s, 0, sizeof(s));
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e->type->metrics != NULL) {
+            e->type->metrics(e, &s.m[s.n++]);
+        }
+    }
+    int rv = o2d_buf_append_str(b, "[");
+    int k = 0;
+    for (int i = 0; i < s.n && rv == O2D_OK; i++) {
+        for (size_t j = 0; j < s.m[i].n_outputs && rv == O2D_OK; j++) {
+            const struct dlv_metrics *o = &s.m[i].outputs[j];
+            rv = o2d_buf_printf(
+                b,
+                "%s{\"output\":\"%s\",\"sent_items\":%llu,\"sent_payloads\":%llu,"
+                "\"sent_bytes\":%llu,\"retried_items\":%llu,\"has_queue\":%s,"
+                "\"queue_items\":%llu,\"queue_bytes\":%llu,"
+                "\"queue_capacity_bytes\":%llu,\"dropped\":{",
+                k++ ? "," : "", o->name, (unsigned long long)o->sent_items,
+                (unsigned long long)o->sent_payloads, (unsigned long long)o->sent_bytes,
+                (unsigned long long)o->retried_items, o->has_queue ? "true" : "false",
+                (unsigned long long)o->queue_items, (unsigned long long)o->queue_bytes,
+                (unsigned long long)o->queue_capacity_bytes);
+            for (size_t r = 0; r < o->n_drops && rv == O2D_OK; r++) {
+                rv = o2d_buf_printf(b, "%s\"%s\":%llu", r ? "," : "", o->drops[r].reason,
+                                    (unsigned long long)o->drops[r].items);
+            }
+            rv = rv ? rv : o2d_buf_append_str(b, "},\"last_error\":");
+            rv = rv ? rv : last_error_json(&o->last_error, b);
+            rv = rv ? rv : o2d_buf_append_str(b, "}");
+        }
+    }
+    return rv ? rv : o2d_buf_append_str(b, "]");
 }

@@ -28,6 +28,11 @@ void pipeline_shutdown(struct pipeline *p, int64_t deadline_ms);
  * delivered since the start, per exporter and reason, or that nothing was lost. */
 void pipeline_log_undelivered(struct pipeline *p);
 void pipeline_free(struct pipeline *p);
+/* The preview store (extensions.preview), owned by the pipeline; NULL when off. */
+struct preview *pipeline_preview(struct pipeline *p);
+/* The preview's status: every output's queue and counters and its last intake error, as a
+ * JSON array appended to b (a preview_status_fn; ctx is the pipeline). */
+int pipeline_status_json(void *ctx, struct o2d_buf *b);
 /* Writes the otel2dd_translated_*, otel2dd_exporter_* and otel2dd_llmobs_trace_buffer_*
  * families from the exporters' snapshots (exporter_type.metrics). Thread-safe until
  * pipeline_free. */

@@ -70,6 +70,8 @@ struct dd_exporter {
 
     struct dlv_dest *traces;
     struct dlv_dest *stats_out;
+    dlv_observer_fn observer; /* told what becomes of each traces item (the preview) */
+    void *observer_ctx;
 
     struct ecs_meta *ecs; /* the task's metadata (borrowed), NULL outside ECS */
 
@@ -436,6 +438,9 @@ static int dd_start(struct exporter *e)
                           &sc, d->http);
         sc.queue = NULL; /* the destination's now, even on failure */
     }
+    if (rv == O2D_OK && d->observer != NULL) {
+        dlv_dest_observe(d->traces, d->observer, d->observer_ctx);
+    }
     if (rv == O2D_OK) {
         rv = dlv_dest_start(d->traces);
     }
@@ -752,6 +757,13 @@ static const struct exporter_type datadog_exporter_type = {
 void datadog_exporter_set_ecs(struct exporter *e, struct ecs_meta *m)
 {
     ((struct dd_exporter *)e->ctx)->ecs = m;
+}
+
+void datadog_exporter_observe(struct exporter *e, dlv_observer_fn fn, void *ctx)
+{
+    struct dd_exporter *d = e->ctx;
+    d->observer = fn;
+    d->observer_ctx = ctx;
 }
 
 int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg,

@@ -100,6 +100,9 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
  * before ->start, borrowed until the exporter is destroyed. */
 struct ecs_meta;
 void datadog_exporter_set_ecs(struct exporter *e, struct ecs_meta *m);
+/* Before start: fn is told what becomes of each traces item, by id and ingest request (the
+ * preview's export state); it runs on delivery threads and must not block. */
+void datadog_exporter_observe(struct exporter *e, dlv_observer_fn fn, void *ctx);
 /* The disk queue of one destination, in <sending_queue.storage>/<name>, with 1/share of
  * disk_max_size_mib; *out NULL when the storage is off. An error is logged. */
 struct dlv_queue;

@@ -70,6 +70,10 @@ const char o2d_config_embedded[] =
     "extensions:\n"
     "  health_check:\n"
     "    endpoint: 0.0.0.0:13133          # empty = off\n"
+    "  preview:                           # local preview pages; on in a dry run (no Datadog\n"
+    "                                     # destination), off otherwise unless a file names it\n"
+    "    endpoint: ${env:OTEL2DD_PREVIEW_ENDPOINT:-localhost:55679}  # empty = off\n"
+    "    max_size_mib: 32                 # recent traces held, oldest evicted first\n"
     "exporters:\n"
     "  datadog:                           # on when DD_API_KEY is set\n"
     "    hostname: \"\"                     # empty: from the spans' resources\n"
@@ -166,6 +170,8 @@ void o2d_config_defaults(struct o2d_config *cfg)
     snprintf(cfg->bearer_scheme, sizeof(cfg->bearer_scheme), "Bearer");
     snprintf(cfg->health_endpoint, sizeof(cfg->health_endpoint), "%s", "0.0.0.0:13133");
     snprintf(cfg->metrics_endpoint, sizeof(cfg->metrics_endpoint), "%s", "0.0.0.0:8888");
+    snprintf(cfg->preview_endpoint, sizeof(cfg->preview_endpoint), "%s", "localhost:55679");
+    cfg->preview_max_bytes = 32 * (size_t)MIB;
     cfg->shutdown_timeout_ms = 20 * 1000;
     cfg->datadog.traces_enabled = 1;
     cfg->debug_verbosity = O2D_DEBUG_BASIC;
@@ -385,6 +391,9 @@ const struct key_row config_key_table[] = {
     {.path = "extensions.bearertokenauth.tokens", .type = KEY_STRINGS, FIELD(bearer_tokens),
      .count_off = offsetof(struct o2d_config, n_bearer_tokens), .flags = KEY_SECRET},
     STRING("extensions.bearertokenauth.filename", bearer_filename, KEY_EMPTY_OK),
+    SECTION_FLAG("extensions.preview", preview_section),
+    ENDPOINT("extensions.preview.endpoint", preview_endpoint, KEY_EMPTY_OK),
+    UINT("extensions.preview.max_size_mib", preview_max_bytes, 1, 4096, MIB),
     SECTION("exporters"),
     /* Named as the OpenTelemetry Collector's datadogexporter names them. */
     SECTION_FLAG("exporters.datadog", datadog_section),
@@ -1004,6 +1013,9 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     if (embedded) {
         cfg->debug_section = 0;
     }
+    /* The embedded default's preview section only documents it: there the preview is on
+     * when nothing goes to Datadog (o2d_config_preview_on). */
+    cfg->preview_auto = embedded;
     if (!cfg->datadog_section) {
         dd->enabled = 0;
         return O2D_OK;
@@ -1053,4 +1065,12 @@ void o2d_config_cleanup(struct o2d_config *cfg)
     cfg->n_ignore_re = 0;
     cfg->datadog.apm.ignore_resources = NULL;
     cfg->datadog.apm.n_ignore_resources = 0;
+}
+
+int o2d_config_preview_on(const struct o2d_config *cfg)
+{
+    if (cfg->preview_endpoint[0] == '\0') {
+        return 0;
+    }
+    return cfg->preview_auto ? !cfg->datadog.enabled : cfg->preview_section;
 }

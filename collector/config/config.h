@@ -130,6 +130,13 @@ struct o2d_config {
     char bearer_filename[256];
     /* extensions.health_check.endpoint, default 0.0.0.0:13133; empty = off */
     char health_endpoint[O2D_ENDPOINT_MAX];
+    /* extensions.preview.endpoint, default localhost:55679; empty = off. In the embedded
+     * default the preview runs only in a dry run (no Datadog destination); in a file, when
+     * the section is there (o2d_config_preview_on). */
+    char preview_endpoint[O2D_ENDPOINT_MAX];
+    size_t preview_max_bytes; /* extensions.preview.max_size_mib, default 32 MiB */
+    int preview_section;      /* extensions.preview is in the file */
+    int preview_auto;         /* the embedded default: on exactly when Datadog is off */
     /* service.telemetry.metrics.address: Prometheus text at /metrics, default 0.0.0.0:8888;
      * empty = off */
     char metrics_endpoint[O2D_ENDPOINT_MAX];
@@ -275,5 +282,8 @@ int o2d_processors_apply(const struct o2d_config *cfg, struct otlp_request *req)
 
 /* The embedded default configuration, used when no --config is given. */
 extern const char o2d_config_embedded[];
+
+/* Whether the preview server runs (after o2d_config_prepare). */
+int o2d_config_preview_on(const struct o2d_config *cfg);
 
 #endif

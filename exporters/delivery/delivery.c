@@ -62,6 +62,8 @@ struct dlv_dest {
     atomic_size_t max_body;
     dlv_observer_fn observer;
     void *observer_ctx;
+    pthread_mutex_t err_mu; /* last_error: written on the HTTP thread, read by metrics */
+    struct dlv_last_error last_error;
     /* Rejections are logged at most once a minute; touched only on the HTTP thread. */
     struct http_rejection_log rejections;
 
@@ -191,6 +193,21 @@ struct sent {
     struct dlv_body *body;
 };
 
+static void note_error(struct dlv_dest *d, const struct http_result *r)
+{
+    pthread_mutex_lock(&d->err_mu);
+    struct dlv_last_error *e = &d->last_error;
+    e->at_ms = o2d_realtime_ns() / 1000000;
+    e->what = r->outcome == HTTP_DONE_REJECTED ? "rejected" : "gave up after retries";
+    e->http_status = r->http_status;
+    snprintf(e->transport, sizeof(e->transport), "%s", r->error != NULL ? r->error : "");
+    e->body_len = r->body_len < sizeof(e->body) ? r->body_len : sizeof(e->body);
+    if (e->body_len > 0) {
+        memcpy(e->body, r->body, e->body_len);
+    }
+    pthread_mutex_unlock(&d->err_mu);
+}
+
 static void on_done(void *ctx, const struct http_result *r)
 {
     struct sent *s = ctx;
@@ -226,6 +243,9 @@ static void on_done(void *ctx, const struct http_result *r)
     case HTTP_DONE_SHUTDOWN:
         reason = DLV_DROP_SHUTDOWN;
         break;
+    }
+    if (r->outcome == HTTP_DONE_REJECTED || r->outcome == HTTP_DONE_EXHAUSTED) {
+        note_error(d, r);
     }
     size_t len = b->len; /* once b is a rebuild, the sender may free it at any time */
     size_t units = b->units;
@@ -577,6 +597,7 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
         }
     }
     pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->err_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -811,6 +832,7 @@ void dlv_dest_free(struct dlv_dest *d)
     }
     d->queue->type->free(d->queue);
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->err_mu);
     pthread_cond_destroy(&d->cond);
     o2d_free(d);
 }
@@ -847,6 +869,9 @@ void dlv_dest_metrics(const struct dlv_dest *cd, struct dlv_metrics *m)
     m->queue_bytes = budget_used(d);
     pthread_mutex_unlock(&d->mu);
     m->queue_capacity_bytes = d->cfg.queue_max_bytes;
+    pthread_mutex_lock(&d->err_mu);
+    m->last_error = d->last_error;
+    pthread_mutex_unlock(&d->err_mu);
     if (d->queue->type->disk_stats != NULL) {
         struct dlog_stats st;
         memset(&st, 0, sizeof(st));

@@ -47,6 +47,18 @@ enum dlv_drop_reason {
 };
 const char *dlv_drop_reason_name(int reason);
 
+/* The last time the intake refused a body, or sending one gave up (for the preview's status
+ * page): the HTTP status and the start of the answer's body, as the intake wrote it. */
+#define DLV_ERROR_EXCERPT 256
+struct dlv_last_error {
+    int64_t at_ms;       /* wall clock, ms since the epoch; 0: none since start */
+    const char *what;    /* static: "rejected", "gave up after retries" */
+    long http_status;    /* 0: no HTTP answer (a transport error) */
+    char transport[128]; /* the transport error, "" when an answer arrived */
+    char body[DLV_ERROR_EXCERPT];
+    size_t body_len;
+};
+
 /*
  * What one output did since start: a stream of items to one destination (or the debug
  * exporter). Every string is static and from a closed set, so the metrics server uses it as
@@ -78,6 +90,7 @@ struct dlv_metrics {
     uint64_t disk_batches;         /* group commits */
     uint64_t disk_batched_appends; /* appends they carried */
     double disk_sync_seconds;      /* time in fdatasync, summed */
+    struct dlv_last_error last_error;
 };
 
 enum dlv_compression {

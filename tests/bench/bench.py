@@ -840,6 +840,13 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         rec = Receiver(args.bin, workdir, name,
                        exporters=dd_exporters(sink.url, args, llmobs=llmobs))
         res["exporter_config"] = rec.config["exporters"]
+        if args.preview_mib:
+            # extensions.preview on: every request's spans also go to the preview's store
+            rec.config.setdefault("extensions", {})["preview"] = {
+                "endpoint": "127.0.0.1:0", "max_size_mib": args.preview_mib}
+            with open(rec.cfg_path, "w") as f:
+                json.dump(rec.config, f, indent=1)
+        res["preview_mib"] = args.preview_mib
         rec.start()
         pid = rec.proc.pid
         res["key_check"] = dd_started(rec).get("msg")
@@ -902,6 +909,14 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["latency_p50_ms"], res["latency_p99_ms"] = latency_percentiles(h2log)
         if args.dd_storage:
             res["disk_commits"] = disk_commit_figures(rec)
+        if args.preview_mib:
+            # what the store kept and skipped (a busy store skips a request, never waits)
+            pport = [l.get("port") for l in rec.lines()
+                     if l.get("msg") == "listening" and l.get("server") == "preview"]
+            with urllib.request.urlopen("http://127.0.0.1:%d/api/status" % pport[0],
+                                        timeout=10) as r:
+                res["preview"] = json.load(r)["preview"]
+            sys.stderr.write("bench: %s preview %s\n" % (name, json.dumps(res["preview"])))
 
         # SIGTERM: the receivers close, the exporter sends what is queued, then exits.
         rc, drain_s, ru, hwm_drain = rec.stop_rusage(timeout=60)
@@ -1358,6 +1373,9 @@ def main():
                     help="h2load --rps: requests a second per connection (an offered rate "
                          "below capacity, so that no request is refused and CPU per item is "
                          "that of the items delivered; default: as fast as answered)")
+    ap.add_argument("--preview-mib", type=int, default=0,
+                    help="dd scenarios: extensions.preview on with this max_size_mib "
+                         "(default 0: off), for the preview's cost per span")
     ap.add_argument("--runs", type=int, default=1,
                     help="run the whole scenario list this many times, interleaved")
     ap.add_argument("--redaction", choices=sorted(REDACTION), default="off",

@@ -158,6 +158,17 @@ class TestEcsTaskDefinitions(unittest.TestCase):
                 td = read_json(path)
                 self.check_task(td)
 
+    def test_preview_off(self):
+        """ECS tasks run with an API key, so the embedded default leaves the preview off;
+        nothing turns it on or publishes its port."""
+        for path in task_definitions():
+            for c in read_json(path)["containerDefinitions"]:
+                env = {e["name"]: e["value"] for e in c.get("environment", [])}
+                self.assertNotIn("OTEL2DD_PREVIEW_ENDPOINT", env, path)
+                self.assertNotIn(55679, [pm["containerPort"] for pm in c.get("portMappings", [])],
+                                 path)
+                self.assertNotIn("preview", " ".join(c.get("command", [])), path)
+
     def check_task(self, td):
         self.assertLessEqual(set(td), TASK_KEYS)
         self.assertTrue(td["family"])
@@ -532,6 +543,10 @@ class TestCompose(unittest.TestCase):
         for svc in s.values():
             for p in svc.get("ports", []):
                 self.assertTrue(str(p).startswith("127.0.0.1:"), p)
+        # The preview (on without a key): listening on every interface of the container,
+        # published on the host's loopback only.
+        self.assertEqual(o["environment"]["OTEL2DD_PREVIEW_ENDPOINT"], "0.0.0.0:55679")
+        self.assertIn("127.0.0.1:55679:55679/tcp", [str(p) for p in o["ports"]])
         self.assertEqual(app["depends_on"], {"otel2dd": {"condition": "service_healthy"}})
         env = app["environment"]
         self.assertEqual(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://otel2dd:4317")

@@ -988,6 +988,54 @@ static int load_embedded(struct o2d_config *c, char *err, size_t errlen)
     return rc == O2D_OK ? o2d_config_prepare(c, 0, err, errlen) : rc;
 }
 
+/* extensions.preview: in the embedded default, on exactly when nothing goes to Datadog (a
+ * dry run); in a file, when its section is there; an empty endpoint turns it off. */
+static void test_preview_switch(void **state)
+{
+    struct o2d_config c;
+    char err[512];
+    clear_dd_env();
+    unsetenv("OTEL2DD_PREVIEW_ENDPOINT");
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_true(o2d_config_preview_on(&c));
+    assert_string_equal(c.preview_endpoint, "localhost:55679");
+    assert_int_equal(c.preview_max_bytes, 32 * MIB);
+    o2d_config_cleanup(&c);
+
+    setenv("DD_API_KEY", "0123456789abcdef0123456789abcdef", 1);
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_false(o2d_config_preview_on(&c));
+    o2d_config_cleanup(&c);
+    unsetenv("DD_API_KEY");
+
+    setenv("OTEL2DD_PREVIEW_ENDPOINT", "0.0.0.0:55679", 1); /* the compose file's */
+    assert_int_equal(load_embedded(&c, err, sizeof(err)), O2D_OK);
+    assert_true(o2d_config_preview_on(&c));
+    assert_string_equal(c.preview_endpoint, "0.0.0.0:55679");
+    o2d_config_cleanup(&c);
+    unsetenv("OTEL2DD_PREVIEW_ENDPOINT");
+
+    /* a file: the section turns it on, with Datadog too */
+    const char *with = "extensions:\n  preview:\n    max_size_mib: 4\n"
+                       "exporters:\n  datadog:\n    api:\n      key: k\n";
+    assert_int_equal(load(&c, with, err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_true(o2d_config_preview_on(&c));
+    assert_int_equal(c.preview_max_bytes, 4 * MIB);
+    o2d_config_cleanup(&c);
+    /* a dry-run file without the section: off */
+    assert_int_equal(load(&c, "exporters:\n  debug: {}\n", err, sizeof(err)), O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_false(o2d_config_preview_on(&c));
+    o2d_config_cleanup(&c);
+    /* an empty endpoint: off */
+    assert_int_equal(load(&c, "extensions:\n  preview:\n    endpoint: \"\"\n", err, sizeof(err)),
+                     O2D_OK);
+    assert_int_equal(o2d_config_prepare(&c, 0, err, sizeof(err)), O2D_OK);
+    assert_false(o2d_config_preview_on(&c));
+    o2d_config_cleanup(&c);
+}
+
 /* The variables a ddtrace user already sets, through the embedded default and prepare. */
 static void test_dd_variables(void **state)
 {
@@ -1226,6 +1274,7 @@ int main(void)
         cmocka_unit_test(test_parse_tags),
         cmocka_unit_test(test_bool_spellings),
         cmocka_unit_test(test_dd_variables),
+        cmocka_unit_test(test_preview_switch),
         cmocka_unit_test(test_secret_masked),
         cmocka_unit_test(test_write_without_key),
         cmocka_unit_test(test_processors),

@@ -148,7 +148,61 @@ struct ctx {
     struct apm_attrs res_ix;
     struct res_attr *res_attrs;
     size_t n_res_attrs;
+    const OtlpResource *res;
+    uint64_t span_id; /* the span being translated, for the recorder */
 };
+
+/* ---- the preview's recorder (apm_config.recorder; NULL on the export path) ---- */
+
+static void note(struct ctx *c, enum apm_rec_source src, const char *attr, enum apm_rec_what what,
+                 struct apm_str target, const char *detail)
+{
+    const struct apm_recorder *r = c->cfg->recorder;
+    char t[256];
+    size_t n = target.n < sizeof(t) - 1 ? target.n : sizeof(t) - 1;
+    memcpy(t, target.p != NULL ? target.p : "", n);
+    t[n] = '\0';
+    r->note(r->ctx, c->span_id, src, attr, what, t, detail);
+}
+
+/* What copying attribute `attr` (mapped to key) into meta or metrics will do, told before the
+ * copy (metric_if_empty / meta_if_empty decide the same way). */
+static void note_copy(struct ctx *c, enum apm_rec_source src, const char *attr, struct apm_str key,
+                      int numeric_value);
+
+static void note_copy(struct ctx *c, enum apm_rec_source src, const char *attr, struct apm_str key,
+                      int numeric_value)
+{
+    if (key.n == 0) {
+        note(c, src, attr, APM_REC_RESERVED, key,
+             "a Datadog convention key: read for the span's service, operation, resource or "
+             "type, not copied");
+        return;
+    }
+    if (numeric_value) {
+        if (key.n == 17 && memcmp(key.p, "sampling.priority", 17) == 0) {
+            key = APM_STR_LIT("_sampling_priority_v1");
+        }
+        const struct tab_entry *e = tab_find(&c->metrics, key.p, key.n);
+        note(c, src, attr, e != NULL ? APM_REC_SHADOWED : APM_REC_METRIC, key,
+             e != NULL ? "the metric was already set" : NULL);
+        return;
+    }
+    const struct tab_entry *e = tab_find(&c->meta, key.p, key.n);
+    if (e != NULL && e->vn > 0) {
+        note(c, src, attr, APM_REC_SHADOWED, key,
+             src == APM_REC_RESOURCE ? "the span (or the mapping) already set this tag: span "
+                                       "attributes win over resource attributes"
+                                     : "the mapping already set this tag");
+        return;
+    }
+    if (key.n == 15 && memcmp(key.p, "analytics.event", 15) == 0) {
+        note(c, src, attr, APM_REC_METRIC, APM_STR_LIT("_dd1.sr.eausr"),
+             "analytics.event as a sample rate (when it parses as a boolean)");
+        return;
+    }
+    note(c, src, attr, APM_REC_TAG, key, NULL);
+}
 
 static int set_meta(struct ctx *c, struct apm_str k, struct apm_str v)
 {
@@ -926,11 +980,20 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     struct apm_str svc, name, resource, type, s;
     enum apm_key k = AK_SERVICE_NAME;
     TRY(apm_lookup_str(&lk, &k, 1, &svc));
+    c->span_id = span_id_u64(&span->span_id);
+    int rec = c->cfg->recorder != NULL;
     if (svc.n == 0) {
         /* DD_SERVICE fills the gap before the agent's default (our addition). */
-        svc = c->cfg->default_service != NULL && c->cfg->default_service[0] != '\0'
-                  ? cstr(c->cfg->default_service)
-                  : APM_STR_LIT("otlpresourcenoservicename");
+        int dd_service = c->cfg->default_service != NULL && c->cfg->default_service[0] != '\0';
+        svc = dd_service ? cstr(c->cfg->default_service) : APM_STR_LIT("otlpresourcenoservicename");
+        if (rec) {
+            note(c, APM_REC_CONFIG, NULL, APM_REC_DEFAULT, APM_STR_LIT("service"),
+                 dd_service ? "no service.name: DD_SERVICE"
+                            : "no service.name and no DD_SERVICE: the agent's default");
+        }
+    } else if (rec) {
+        note(c, APM_REC_RESOURCE, "service.name", APM_REC_FIELD, APM_STR_LIT("service"),
+             "normalized as the agent does (lowercase, allowed characters, 100 bytes)");
     }
     TRY(apm_normalize_service(c->a, svc, &svc));
 
@@ -955,6 +1018,14 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     static const enum apm_key status_keys[] = {AK_HTTP_STATUS_CODE, AK_HTTP_RESPONSE_STATUS_CODE};
     int64_t code;
     if (lookup_int64(c, &lk, status_keys, 2, &code) && code >= 0) {
+        if (rec) {
+            static const char *const names[] = {"http.status_code", "http.response.status_code"};
+            for (int i = 0; i < 2; i++) {
+                note(c, APM_REC_SPAN, names[i], APM_REC_METRIC, APM_STR_LIT("http.status_code"),
+                     "the status code (http.status_code first, then "
+                     "http.response.status_code; span, then resource)");
+            }
+        }
         TRY(set_metric(c, APM_STR_LIT("http.status_code"), (double)code));
     }
     TRY(grpc_code(c, &lk, &s));
@@ -992,6 +1063,9 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         const OtlpKeyValue *kv = span->attributes[i];
         struct apm_str key;
         TRY(dd_key(c, kv->key, &key));
+        if (rec) {
+            note_copy(c, APM_REC_SPAN, kv->key, key, is_numeric(kv->value));
+        }
         if (is_numeric(kv->value)) {
             TRY(metric_if_empty(c, key, numeric(kv->value)));
         } else if (key.n > 0) {
@@ -1005,8 +1079,16 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (get_meta(c, "version") == NULL) {
         k = AK_SERVICE_VERSION;
         TRY(apm_lookup_str(&lk, &k, 1, &s));
+        if (rec && s.n > 0) {
+            note(c, APM_REC_RESOURCE, "service.version", APM_REC_FIELD, APM_STR_LIT("version"),
+                 NULL);
+        }
         if (s.n == 0 && c->cfg->default_version != NULL) {
             s = cstr(c->cfg->default_version); /* DD_VERSION (our addition) */
+            if (rec && s.n > 0) {
+                note(c, APM_REC_CONFIG, NULL, APM_REC_DEFAULT, APM_STR_LIT("version"),
+                     "no service.version: DD_VERSION");
+            }
         }
         if (s.n > 0) {
             TRY(apm_normalize_tag(c->a, s, 1, &s));
@@ -1053,8 +1135,18 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         static const enum apm_key env_keys[] = {AK_DEPLOYMENT_ENVIRONMENT_NAME,
                                                 AK_DEPLOYMENT_ENVIRONMENT};
         TRY(apm_lookup_str(&lk, env_keys, 2, &s));
+        if (rec && s.n > 0) {
+            note(c, APM_REC_RESOURCE, "deployment.environment.name", APM_REC_FIELD,
+                 APM_STR_LIT("env"), "or deployment.environment; normalized as a tag value");
+            note(c, APM_REC_RESOURCE, "deployment.environment", APM_REC_FIELD, APM_STR_LIT("env"),
+                 "used when deployment.environment.name is absent");
+        }
         if (s.n == 0 && c->cfg->default_env != NULL) {
             s = cstr(c->cfg->default_env); /* DD_ENV (our addition) */
+            if (rec && s.n > 0) {
+                note(c, APM_REC_CONFIG, NULL, APM_REC_DEFAULT, APM_STR_LIT("env"),
+                     "no deployment.environment(.name): DD_ENV");
+            }
         }
         if (s.n > 0) {
             TRY(apm_normalize_tag(c->a, s, 1, &s));
@@ -1062,16 +1154,26 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
     }
     for (size_t i = 0; i < c->n_res_attrs; i++) {
+        if (rec) {
+            note_copy(c, APM_REC_RESOURCE, c->res->attributes[i]->key, c->res_attrs[i].key, 0);
+        }
         TRY(meta_if_empty(c, c->res_attrs[i].key, c->res_attrs[i].val));
     }
     for (size_t i = 0; i < nscope; i++) {
         const OtlpKeyValue *kv = ss->scope->attributes[i];
+        if (rec) {
+            note(c, APM_REC_SCOPE, kv->key, APM_REC_TAG, cstr(kv->key), NULL);
+        }
         TRY(apm_value_as_string(c->a, kv->value, &s));
         TRY(set_meta(c, cstr(kv->key), s));
     }
     /* DD_TAGS: as ddtrace's global tags, below whatever the span says. */
     for (size_t i = 0; i < c->cfg->n_tags; i++) {
         if (get_meta(c, c->cfg->tags[i].key) == NULL) {
+            if (rec) {
+                note(c, APM_REC_CONFIG, NULL, APM_REC_DEFAULT, cstr(c->cfg->tags[i].key),
+                     "exporters.datadog.tags (DD_TAGS)");
+            }
             TRY(set_meta(c, cstr(c->cfg->tags[i].key), cstr(c->cfg->tags[i].value)));
         }
     }
@@ -1140,12 +1242,20 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         struct apm_str orig = resource;
         TRY(obfuscate_sql(c, orig, &resource));
         TRY(set_meta(c, APM_STR_LIT("sql.query"), resource));
+        if (rec) {
+            note(c, APM_REC_CONFIG, NULL, APM_REC_OBFUSCATED, APM_STR_LIT("resource"),
+                 "SQL obfuscated (literals replaced by ?), also written to sql.query");
+        }
         static const char *const stmt_keys[] = {"db.statement", "db.query.text"};
         for (int i = 0; i < 2; i++) {
             if ((e = get_meta(c, stmt_keys[i])) == NULL || e->vn == 0) {
                 continue;
             }
             struct apm_str v = {e->v, e->vn};
+            if (rec) {
+                note(c, APM_REC_SPAN, stmt_keys[i], APM_REC_OBFUSCATED, cstr(stmt_keys[i]),
+                     "SQL obfuscated (literals replaced by ?)");
+            }
             if (v.n == orig.n && memcmp(v.p, orig.p, v.n) == 0) {
                 v = resource;
             } else {
@@ -1157,6 +1267,10 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     } else if ((type.n == 5 && memcmp(type.p, "redis", 5) == 0) ||
                (type.n == 6 && memcmp(type.p, "valkey", 6) == 0)) {
         TRY(quantize_redis(c, resource, &resource));
+        if (rec) {
+            note(c, APM_REC_CONFIG, NULL, APM_REC_OBFUSCATED, APM_STR_LIT("resource"),
+                 "Redis command quantized (arguments dropped)");
+        }
     }
 
     TRY(out_str(c, svc, 0, &dd->service));
@@ -1514,6 +1628,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
         return O2D_ERR_TOO_LARGE;
     }
     c->n_res_attrs = nres;
+    c->res = res;
     for (size_t i = 0; i < nres; i++) {
         TRY(dd_key(c, res->attributes[i]->key, &c->res_attrs[i].key));
         TRY(apm_value_as_string(c->a, res->attributes[i]->value, &c->res_attrs[i].val));

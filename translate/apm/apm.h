@@ -13,6 +13,7 @@
 
 #include <regex.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "datadog/trace/tracer_payload.pb-c.h"
 #include "o2d_arena.h"
@@ -32,6 +33,33 @@ struct apm_remap {
 struct apm_tag {
     const char *key;
     const char *value;
+};
+
+/*
+ * What the translation did with one input, for the preview's per-attribute table
+ * (collector/preview). Told only when apm_config.recorder is set, which the export path never
+ * does: there it costs one NULL check per attribute.
+ */
+enum apm_rec_what {
+    APM_REC_TAG = 0,    /* copied to meta[target] */
+    APM_REC_METRIC,     /* copied to metrics[target] */
+    APM_REC_FIELD,      /* filled the span's field or tag `target` (service, env, version...) */
+    APM_REC_SHADOWED,   /* not copied: meta/metrics[target] already set by a source before it */
+    APM_REC_RESERVED,   /* not copied: a key the mapping reads for service/name/resource/type */
+    APM_REC_DEFAULT,    /* target filled by a default, no attribute (detail says which) */
+    APM_REC_OBFUSCATED, /* target's value obfuscated (detail: how) */
+};
+enum apm_rec_source {
+    APM_REC_SPAN = 0, /* span attribute */
+    APM_REC_RESOURCE, /* resource attribute */
+    APM_REC_SCOPE,    /* instrumentation scope attribute */
+    APM_REC_CONFIG,   /* configuration or the mapping's own default */
+};
+struct apm_recorder {
+    /* span_id: the OTLP span's id as a big-endian number; attr NULL for APM_REC_CONFIG. */
+    void (*note)(void *ctx, uint64_t span_id, enum apm_rec_source src, const char *attr,
+                 enum apm_rec_what what, const char *target, const char *detail);
+    void *ctx;
 };
 
 /* Options that change the mapping, named as the datadogexporter names them. Borrowed. */
@@ -63,6 +91,8 @@ struct apm_config {
      * `_dd.tags.container` of the resources res_ecs_tags_for gives them to, as the agent's
      * tagger adds a container's tags there. */
     const struct res_ecs *ecs;
+    /* NULL except for the preview: told what became of each attribute (apm_recorder). */
+    const struct apm_recorder *recorder;
 };
 
 struct apm_result {
