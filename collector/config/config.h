@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config_sampling.h"
 #include "datadog.h"  /* struct datadog_config */
 #include "exporter.h" /* enum o2d_debug_verbosity */
 #include "otlp.h"     /* struct otlp_request, enum otlp_signal */
@@ -184,6 +185,8 @@ struct o2d_config {
     int pipelines_given; /* service.pipelines is in the file */
     /* service.telemetry.logs.level: one of enum o2d_log_level */
     int log_level;
+    /* processors.probabilistic_sampler and processors.llmobs_sampler (config_sampling.h) */
+    struct o2d_sampling_config sampling;
     /* Where it came from: a path, or "<embedded default>". */
     char source[256];
 };

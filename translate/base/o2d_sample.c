@@ -1,0 +1,68 @@
+/*
+ * o2d_sample.c: see o2d_sample.h. The two tests the Collector's probabilistic sampler makes
+ * (processor/probabilisticsamplerprocessor: tracesprocessor.go, sampler_mode.go), written
+ * from its documented behaviour; constants from there and from the W3C trace context level 2
+ * "random" flag (56 bits of randomness).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "o2d_sample.h"
+
+#define RANDOM_BITS      56
+#define MAX_ADJUSTED     ((uint64_t)1 << RANDOM_BITS)
+#define HASH_BUCKETS     0x4000u /* 14 bits, as the Collector and the Datadog Agent */
+#define HASH_BUCKET_MASK (HASH_BUCKETS - 1)
+
+struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double percent)
+{
+    struct o2d_sample_rate r;
+    if (!(percent > 0)) { /* NaN too */
+        percent = 0;
+    }
+    if (percent > 100) {
+        percent = 100;
+    }
+    r.percent = percent;
+    if (mode == O2D_SAMPLE_HASH_SEED) {
+        r.threshold = (uint64_t)floor(percent * (HASH_BUCKETS / 100.0));
+    } else {
+        /* T = (1 - p) 2^56, so that a random R in [0, 2^56) is >= T with probability p. */
+        double t = round((1.0 - percent / 100.0) * (double)MAX_ADJUSTED);
+        r.threshold = t >= (double)MAX_ADJUSTED ? MAX_ADJUSTED : (uint64_t)t;
+    }
+    return r;
+}
+
+uint32_t o2d_sample_fnv(uint32_t hash_seed, const uint8_t trace_id[16])
+{
+    uint32_t h = 2166136261u;
+    for (int i = 0; i < 4; i++) {
+        h ^= (uint8_t)(hash_seed >> (8 * i));
+        h *= 16777619u;
+    }
+    for (int i = 0; i < 16; i++) {
+        h ^= trace_id[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int o2d_sample_id_missing(const uint8_t trace_id[16])
+{
+    static const uint8_t zero[16];
+    return memcmp(trace_id, zero, 16) == 0;
+}
+
+int o2d_sample_keep(enum o2d_sample_mode mode, uint32_t hash_seed, const uint8_t trace_id[16],
+                    const struct o2d_sample_rate *r)
+{
+    if (mode == O2D_SAMPLE_HASH_SEED) {
+        return (o2d_sample_fnv(hash_seed, trace_id) & HASH_BUCKET_MASK) < r->threshold;
+    }
+    uint64_t rnd = 0;
+    for (int i = 16 - RANDOM_BITS / 8; i < 16; i++) {
+        rnd = rnd << 8 | trace_id[i];
+    }
+    return rnd >= r->threshold;
+}
