@@ -1,0 +1,382 @@
+/*
+ * test_sample.c: the trace sampler (o2d_sample.c, apm_sample.c, llmobs_sample.c): the hash
+ * against values computed independently (FNV-1a 32 written out in Python), the kept share
+ * within a binomial bound, decisions that depend on the trace id only, the rules, the tags a
+ * kept chunk carries, and APM stats identical with and without sampling on the same request.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "apm.h"
+#include "apm_sample.h"
+#include "llmobs_sample.h"
+#include "o2d.h"
+#include "o2d_alloc.h"
+#include "o2d_arena.h"
+#include "o2d_buf.h"
+#include "o2d_sample.h"
+#include "otlp.h"
+#include "stats.h"
+
+static uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+static void random_id(uint8_t id[16])
+{
+    uint64_t a = next(), b = next();
+    memcpy(id, &a, 8);
+    memcpy(id + 8, &b, 8);
+}
+
+static void test_fnv_vectors(void **state)
+{
+    (void)state;
+    uint8_t id[16];
+    for (int i = 0; i < 16; i++) {
+        id[i] = (uint8_t)i;
+    }
+    /* python3: FNV-1a 32 over seed.to_bytes(4, "little") + bytes(range(16)) */
+    assert_int_equal(o2d_sample_fnv(0, id), 0x1995bd65u);
+    assert_int_equal(o2d_sample_fnv(42, id), 0x63fa035fu);
+}
+
+static void test_proportional_threshold(void **state)
+{
+    (void)state;
+    struct o2d_sample_rate r = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 10);
+    /* T = 0.9 * 2^56 */
+    assert_true(r.threshold == (uint64_t)llround(0.9 * 72057594037927936.0));
+    uint8_t id[16] = {0};
+    uint64_t t = r.threshold;
+    for (int i = 0; i < 7; i++) {
+        id[15 - i] = (uint8_t)(t >> (8 * i));
+    }
+    assert_true(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &r)); /* R == T: kept */
+    id[15]--;
+    assert_false(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &r));
+    /* the high 72 bits do not matter */
+    memset(id, 0xff, 9);
+    assert_false(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &r));
+    struct o2d_sample_rate all = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 100);
+    struct o2d_sample_rate none = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 0);
+    memset(id, 0, 16);
+    assert_true(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &all));
+    memset(id, 0xff, 16);
+    assert_false(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &none));
+}
+
+/* 100,000 random ids at 10 %: kept count within 5 standard deviations (sqrt(n p (1-p)) =
+ * 94.9) of 10,000, in both modes; a trace kept at 10 % is kept at 50 % too (monotone). */
+static void test_share_and_monotone(void **state)
+{
+    (void)state;
+    for (int m = 0; m < 2; m++) {
+        enum o2d_sample_mode mode = m ? O2D_SAMPLE_HASH_SEED : O2D_SAMPLE_PROPORTIONAL;
+        struct o2d_sample_rate r10 = o2d_sample_rate_of(mode, 10);
+        struct o2d_sample_rate r50 = o2d_sample_rate_of(mode, 50);
+        int kept = 0;
+        for (int i = 0; i < 100000; i++) {
+            uint8_t id[16];
+            random_id(id);
+            int k = o2d_sample_keep(mode, 7, id, &r10);
+            kept += k;
+            if (k) {
+                assert_true(o2d_sample_keep(mode, 7, id, &r50));
+            }
+        }
+        assert_true(abs(kept - 10000) < 475);
+    }
+}
+
+/* ---- through apm_translate ---- */
+
+#define N_TRACES 400
+
+/* An OTLP/JSON request: N_TRACES traces of two spans each (server root, client child) of
+ * service "web", every 20th with an error on its child, every 50th 3 s long; trace ids from
+ * the generator seeded by `seed`. */
+static char *request_json(uint64_t seed)
+{
+    rng = seed;
+    struct o2d_buf b;
+    o2d_buf_init(&b, 8u << 20);
+    o2d_buf_append_str(&b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":"
+                           "\"service.name\",\"value\":{\"stringValue\":\"web\"}}]},"
+                           "\"scopeSpans\":[{\"scope\":{\"name\":\"t\"},\"spans\":[");
+    for (int t = 0; t < N_TRACES; t++) {
+        uint8_t id[16];
+        random_id(id);
+        char hex[33];
+        for (int i = 0; i < 16; i++) {
+            snprintf(hex + 2 * i, 3, "%02x", id[i]);
+        }
+        long long dur = t % 50 == 0 ? 3000000000LL : 10000000LL;
+        o2d_buf_printf(&b,
+                       "%s{\"traceId\":\"%s\",\"spanId\":\"%016x\",\"name\":\"GET /a\","
+                       "\"kind\":2,\"startTimeUnixNano\":\"1700000000000000000\","
+                       "\"endTimeUnixNano\":\"%lld\"},",
+                       t ? "," : "", hex, 2 * t + 1, 1700000000000000000LL + dur);
+        o2d_buf_printf(&b,
+                       "{\"traceId\":\"%s\",\"spanId\":\"%016x\",\"parentSpanId\":\"%016x\","
+                       "\"name\":\"SELECT\",\"kind\":3,\"startTimeUnixNano\":"
+                       "\"1700000000000000000\",\"endTimeUnixNano\":\"1700000000005000000\"%s}",
+                       hex, 2 * t + 2, 2 * t + 1, t % 20 == 0 ? ",\"status\":{\"code\":2}" : "");
+    }
+    o2d_buf_append_str(&b, "]}]}]}");
+    o2d_buf_append_byte(&b, 0);
+    return (char *)b.data; /* the buffer's storage, freed by the caller */
+}
+
+struct translated {
+    struct o2d_arena arena;
+    struct apm_result res;
+    size_t *n_kept;
+    struct apm_sample_counts counts;
+};
+
+static void translate(struct translated *t, const char *json, const struct apm_sampler *s)
+{
+    memset(t, 0, sizeof(*t));
+    o2d_arena_init(&t->arena, 64u << 20);
+    void *msg = NULL;
+    const char *reason = NULL;
+    assert_int_equal(otlp_json_decode(&t->arena, OTLP_SIGNAL_TRACES, (const uint8_t *)json,
+                                      strlen(json), &msg, &reason),
+                     O2D_OK);
+    struct apm_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    assert_int_equal(apm_translate(&t->arena, msg, &cfg, 1700000000000000000LL, &t->res, &reason),
+                     O2D_OK);
+    assert_int_equal(apm_sample(&t->arena, s, &t->res, &t->n_kept, &t->counts), O2D_OK);
+}
+
+struct stats_bytes {
+    struct o2d_buf b;
+};
+
+static int collect(void *ctx, const uint8_t *msgpack, size_t len)
+{
+    struct stats_bytes *o = ctx;
+    return o2d_buf_append(&o->b, msgpack, len);
+}
+
+static void stats_of(struct translated *t, struct stats_bytes *o)
+{
+    struct stats_config sc = {
+        .bucket_ns = 10000000000LL,
+        .max_groups_per_bucket = 1000,
+        .agent_env = "none",
+        .agent_hostname = "h",
+        .agent_version = "v",
+        .now_ns = 1700000000000000000LL,
+    };
+    struct stats_concentrator *c = NULL;
+    assert_int_equal(stats_concentrator_new(&c, &sc), O2D_OK);
+    for (size_t i = 0; i < t->res.n_payloads; i++) {
+        assert_int_equal(stats_add_payload(c, t->res.payloads[i]), O2D_OK);
+    }
+    o2d_buf_init(&o->b, 16u << 20);
+    assert_int_equal(stats_flush(c, INT64_MAX, 1, collect, o), O2D_OK);
+    stats_concentrator_free(c);
+}
+
+static const char *meta(const DdSpan *s, const char *k)
+{
+    for (size_t i = 0; i < s->n_meta; i++) {
+        if (strcmp(s->meta[i]->key, k) == 0) {
+            return s->meta[i]->value;
+        }
+    }
+    return NULL;
+}
+
+static int metric(const DdSpan *s, const char *k, double *v)
+{
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        if (strcmp(s->metrics[i]->key, k) == 0) {
+            *v = s->metrics[i]->value;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static const char *chunk_tag(const DdTraceChunk *ch, const char *k)
+{
+    for (size_t i = 0; i < ch->n_tags; i++) {
+        if (strcmp(ch->tags[i]->key, k) == 0) {
+            return ch->tags[i]->value;
+        }
+    }
+    return NULL;
+}
+
+static const DdSpan *root(const DdTraceChunk *ch)
+{
+    for (size_t i = 0; i < ch->n_spans; i++) {
+        if (ch->spans[i]->parentid == 0) {
+            return ch->spans[i];
+        }
+    }
+    return NULL;
+}
+
+static void test_apm_rules_and_stats(void **state)
+{
+    (void)state;
+    char *json = request_json(12345);
+    struct apm_sampler s = {
+        .enabled = 1,
+        .mode = O2D_SAMPLE_PROPORTIONAL,
+        .fail_closed = 1,
+        .rate = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 10),
+        .keep_errors = 1,
+        .keep_slower_than_ns = 2000000000LL,
+    };
+    struct translated on, off;
+    translate(&on, json, &s);
+    translate(&off, json, NULL);
+    assert_int_equal(on.res.n_payloads, 1);
+    DdTracerPayload *tp = on.res.payloads[0];
+    assert_int_equal(tp->n_chunks, N_TRACES);
+    assert_int_equal(off.n_kept[0], N_TRACES);
+
+    /* every error and slow trace kept; the rest by the trace id alone */
+    size_t kept = on.n_kept[0];
+    size_t errors = 0, slow = 0, by_rate = 0;
+    for (size_t c = 0; c < tp->n_chunks; c++) {
+        const DdTraceChunk *ch = tp->chunks[c];
+        const DdSpan *r = root(ch);
+        assert_non_null(r);
+        int err = ch->spans[0]->error || ch->spans[1]->error;
+        int is_slow = r->duration >= 2000000000LL;
+        uint8_t id[16];
+        apm_sample_trace_id(ch, id);
+        int by_id = o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &s.rate);
+        int want = by_id || err || is_slow;
+        assert_int_equal(c < kept, want);
+        assert_string_equal(chunk_tag(ch, "_dd.otlp_sr"), "0.10");
+        if (c >= kept) {
+            continue;
+        }
+        assert_int_equal(ch->priority, 1);
+        double v = 0;
+        if (by_id) {
+            by_rate++;
+            assert_string_equal(chunk_tag(ch, "_dd.p.dm"), "-9");
+            assert_true(metric(r, "_sample_rate", &v) && v == 0.1);
+        } else {
+            /* kept by a rule: no decision maker, no sample rate (weight 1) */
+            assert_null(chunk_tag(ch, "_dd.p.dm"));
+            assert_null(meta(ch->spans[0], "_dd.p.dm"));
+            assert_false(metric(r, "_sample_rate", &v));
+            if (err) {
+                errors++;
+                assert_true(metric(r, "_dd.errors_sr", &v) && v == 1);
+            } else {
+                slow++;
+            }
+        }
+    }
+    assert_true(errors > 0 && slow > 0 && by_rate > 0);
+    assert_int_equal(on.counts.kept_traces[APM_SAMPLE_ERROR], errors);
+    assert_int_equal(on.counts.kept_traces[APM_SAMPLE_LATENCY], slow);
+    assert_int_equal(on.counts.kept_traces[APM_SAMPLE_PERCENTAGE], by_rate);
+    assert_int_equal(on.counts.dropped_spans[APM_SAMPLE_PERCENTAGE], 2 * (N_TRACES - kept));
+
+    /* stats from every span, byte for byte the same as without sampling */
+    struct stats_bytes a, b;
+    stats_of(&on, &a);
+    stats_of(&off, &b);
+    assert_true(a.b.len > 0);
+    assert_int_equal(a.b.len, b.b.len);
+    assert_memory_equal(a.b.data, b.b.data, a.b.len);
+    o2d_buf_cleanup(&a.b);
+    o2d_buf_cleanup(&b.b);
+    o2d_arena_cleanup(&on.arena);
+    o2d_arena_cleanup(&off.arena);
+    o2d_free(json);
+}
+
+/* Per-service rates win over sampling_percentage. */
+static void test_apm_service_rate(void **state)
+{
+    (void)state;
+    char *json = request_json(777);
+    struct apm_sample_service svc = {"web", o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 100)};
+    struct apm_sampler s = {
+        .enabled = 1,
+        .mode = O2D_SAMPLE_HASH_SEED,
+        .hash_seed = 3,
+        .rate = o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 0),
+        .services = &svc,
+        .n_services = 1,
+    };
+    struct translated t;
+    translate(&t, json, &s);
+    assert_int_equal(t.n_kept[0], N_TRACES);
+    assert_int_equal(t.counts.kept_traces[APM_SAMPLE_SERVICE_RATE], N_TRACES);
+    o2d_arena_cleanup(&t.arena);
+    svc.rate = o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 0);
+    translate(&t, json, &s);
+    assert_int_equal(t.n_kept[0], 0); /* errors not kept: keep_errors is off */
+    assert_int_equal(t.counts.dropped_traces[APM_SAMPLE_SERVICE_RATE], N_TRACES);
+    o2d_arena_cleanup(&t.arena);
+    o2d_free(json);
+}
+
+static void test_llmobs_keep(void **state)
+{
+    (void)state;
+    struct llmobs_sample_app app = {"chat", o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 0)};
+    struct llmobs_sampler s = {
+        .enabled = 1,
+        .rate = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 100),
+        .keep_errors = 1,
+        .apps = &app,
+        .n_apps = 1,
+    };
+    uint8_t id[16];
+    random_id(id);
+    enum llmobs_sample_rule rule;
+    assert_true(llmobs_sample_keep(&s, id, "other", 0, &rule));
+    assert_int_equal(rule, LLMOBS_SAMPLE_PERCENTAGE);
+    assert_false(llmobs_sample_keep(&s, id, "chat", 0, &rule));
+    assert_int_equal(rule, LLMOBS_SAMPLE_ML_APP_RATE);
+    assert_true(llmobs_sample_keep(&s, id, "chat", 1, &rule));
+    assert_int_equal(rule, LLMOBS_SAMPLE_ERROR);
+    s.keep_errors = 0;
+    assert_false(llmobs_sample_keep(&s, id, "chat", 1, &rule));
+    /* 10 % of ml_app chat: about a tenth of 20,000 ids */
+    app.rate = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 10);
+    int kept = 0;
+    for (int i = 0; i < 20000; i++) {
+        random_id(id);
+        kept += llmobs_sample_keep(&s, id, "chat", 0, &rule);
+    }
+    assert_true(abs(kept - 2000) < 5 * 43); /* sqrt(20000 * 0.1 * 0.9) = 42.4 */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fnv_vectors),        cmocka_unit_test(test_proportional_threshold),
+        cmocka_unit_test(test_share_and_monotone), cmocka_unit_test(test_apm_rules_and_stats),
+        cmocka_unit_test(test_apm_service_rate),   cmocka_unit_test(test_llmobs_keep),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
