@@ -323,6 +323,8 @@ static int read_llmobs(struct loader *ld, const struct node *map)
 
 int config_sampling_take(struct loader *ld)
 {
+    /* The file alone decides: without the sections, no sampler (the embedded default). */
+    o2d_sampling_defaults(&ld->cfg.sampling);
     const struct node *root = ld->root;
     if (root == NULL || root->kind != NODE_MAP) {
         return O2D_OK;

@@ -339,6 +339,40 @@ static void test_apm_service_rate(void **state)
     o2d_free(json);
 }
 
+/* The span's own sampling.priority decides, whatever the percentage: 0 drops, 2 keeps (and the
+ * decision maker stays -4, a manual decision). */
+static void test_apm_user_priority(void **state)
+{
+    (void)state;
+    static const char json[] =
+        "{\"resourceSpans\":[{\"resource\":{},\"scopeSpans\":[{\"spans\":["
+        "{\"traceId\":\"0000000000000000ffffffffffffffff\",\"spanId\":\"0000000000000001\","
+        "\"name\":\"a\",\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":"
+        "\"1700000000000000100\",\"attributes\":[{\"key\":\"sampling.priority\",\"value\":"
+        "{\"intValue\":\"0\"}}]},"
+        "{\"traceId\":\"00000000000000000000000000000001\",\"spanId\":\"0000000000000002\","
+        "\"name\":\"b\",\"startTimeUnixNano\":\"1700000000000000000\",\"endTimeUnixNano\":"
+        "\"1700000000000000100\",\"attributes\":[{\"key\":\"sampling.priority\",\"value\":"
+        "{\"intValue\":\"2\"}}]}]}]}]}";
+    /* By its id alone, at 50 % the first trace (randomness all ones) would be kept and the
+     * second (randomness 1) dropped: the priorities turn both decisions around. */
+    struct apm_sampler s = {
+        .enabled = 1,
+        .rate = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 50),
+    };
+    struct translated t;
+    translate(&t, json, &s);
+    DdTracerPayload *tp = t.res.payloads[0];
+    assert_int_equal(tp->n_chunks, 2);
+    assert_int_equal(t.n_kept[0], 1);
+    assert_string_equal(tp->chunks[0]->spans[0]->resource, "b");
+    assert_int_equal(tp->chunks[0]->priority, 2);
+    assert_string_equal(chunk_tag(tp->chunks[0], "_dd.p.dm"), "-4");
+    assert_int_equal(t.counts.dropped_traces[APM_SAMPLE_PRIORITY], 1);
+    assert_int_equal(t.counts.kept_traces[APM_SAMPLE_PRIORITY], 1);
+    o2d_arena_cleanup(&t.arena);
+}
+
 static void test_llmobs_keep(void **state)
 {
     (void)state;
@@ -376,7 +410,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv_vectors),        cmocka_unit_test(test_proportional_threshold),
         cmocka_unit_test(test_share_and_monotone), cmocka_unit_test(test_apm_rules_and_stats),
-        cmocka_unit_test(test_apm_service_rate),   cmocka_unit_test(test_llmobs_keep),
+        cmocka_unit_test(test_apm_service_rate),   cmocka_unit_test(test_apm_user_priority),
+        cmocka_unit_test(test_llmobs_keep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
