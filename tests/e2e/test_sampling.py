@@ -189,6 +189,43 @@ class TwoInstances(unittest.TestCase):
                       lambda t: keep_hash_seed(t, 10, 22))
 
 
+class DiskQueue(IntakeTestCase):
+    """With sending_queue.storage and the intake down: a request whose traces are all sampled
+    out writes no record; one with kept traces writes its record, holding only those."""
+
+    def test_sampled_out_never_on_disk(self):
+        import tempfile
+        body, traces = traces_request(200, seed=7, error_every=10)
+        with tempfile.TemporaryDirectory() as storage:
+            cfg = dd_config(self.intake, {"probabilistic_sampler": {"sampling_percentage": 0,
+                                                                    "keep_error_traces": False}})
+            cfg["exporters"]["datadog"]["sending_queue"] = {"storage": storage}
+            cfg["exporters"]["datadog"]["llmobs"] = {"enabled": False}
+            # the intake is down at the first stop: its stats are not waited for long
+            cfg["service"] = {"shutdown_timeout": "1s"}
+            self.intake.go_down()
+            with Otel2dd(config=cfg) as o:
+                self.assertEqual(send_http(o.http_port, body), 200)
+                text = o.scrape()
+                self.assertEqual(metric_value(text, "otel2dd_exporter_disk_queue_records",
+                                              ['exporter="datadog_traces"']), 0)
+                self.assertEqual(metric_value(text, "otel2dd_processor_sampled_out_spans_total",
+                                              ['rule="percentage"']), 2 * len(traces))
+                self.assertEqual(o.stop(), 0)
+            cfg["processors"]["probabilistic_sampler"]["keep_error_traces"] = True
+            with Otel2dd(config=cfg) as o:
+                self.assertEqual(send_http(o.http_port, body), 200)
+                text = o.scrape()
+                self.assertEqual(metric_value(text, "otel2dd_exporter_disk_queue_records",
+                                              ['exporter="datadog_traces"']), 1)
+                self.intake.come_up()
+                want = {t for t, err in traces.items() if err}
+                wait_until(lambda: set(kept_traces(self.intake)) == want, 30,
+                           "the %d error traces from the disk queue" % len(want))
+                self.assertEqual(o.stop(), 0)
+            self.assertEqual(len(self.intake.spans), 2 * len(want))
+
+
 class JsSdkTenPercent(IntakeTestCase):
     """The real JS SDK at 10 %: stats as without sampling; about 10 % of traces, every error."""
     SPANS = 3000  # groups of three: 1000 traces, the root of every 7th (g % 7 == 6) in error
