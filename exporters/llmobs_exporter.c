@@ -64,6 +64,8 @@ struct llmobs_exporter_batch {
     /* processors.llmobs_sampler: LLM Obs spans left out of the buffer, and kept, by rule */
     uint64_t sampled_out[LLMOBS_SAMPLE_RULES];
     uint64_t sampled_in[LLMOBS_SAMPLE_RULES];
+    uint8_t *dropped; /* per span of the request, in order: an LLM Obs span sampled out */
+    size_t n_dropped;
 };
 
 /* Written out so that the compiler makes it one load and a byte swap (the loop was not):
@@ -108,6 +110,7 @@ void llmobs_exporter_batch_free(struct llmobs_exporter_batch *bt)
         llmobs_span_free(bt->llm[i]);
     }
     o2d_free(bt->ids);
+    o2d_free(bt->dropped);
     o2d_free(bt->llm);
     o2d_free(bt->traces);
     o2d_free(bt);
@@ -136,10 +139,12 @@ static const uint8_t *span_trace_id(const OtlpSpan *s)
  * the buffer keeps no skeleton of it either. Every LLM Obs span of one trace id in the
  * request gets the same decision (its ml_app's rate; an error anywhere in it keeps it). */
 static int sample_spans(const OtlpTraceReq *req, const struct llmobs_config *map, uint8_t *kinds,
-                        struct llmobs_exporter_batch *bt)
+                        size_t n_spans, struct llmobs_exporter_batch *bt)
 {
     uint8_t(*errs)[16] = o2d_malloc(bt->n_llm * sizeof(*errs));
-    if (errs == NULL) {
+    bt->dropped = o2d_calloc(n_spans, 1);
+    if (errs == NULL || bt->dropped == NULL) {
+        o2d_free(errs);
         return O2D_ERR_NOMEM;
     }
     size_t n_errs = 0, i = 0;
@@ -176,6 +181,8 @@ static int sample_spans(const OtlpTraceReq *req, const struct llmobs_config *map
                 } else {
                     bt->sampled_out[rule]++;
                     kinds[i] = LLMOBS_NONE;
+                    bt->dropped[i] = 1;
+                    bt->n_dropped++;
                     bt->n_llm--;
                 }
             }
@@ -244,7 +251,7 @@ int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceRe
         }
     }
     if (map->sampler != NULL && map->sampler->enabled && bt->n_llm > 0) {
-        rv = sample_spans(req, map, kinds, bt);
+        rv = sample_spans(req, map, kinds, n, bt);
         if (rv != O2D_OK) {
             goto out;
         }
@@ -536,6 +543,59 @@ static int lo_start(struct exporter *e)
     return O2D_OK;
 }
 
+/* With sending_queue.storage, what goes to disk for the trace buffer: the request without
+ * the LLM Obs spans the sampler dropped (their prompts never touch the disk). A shallow copy:
+ * new arrays of pointers to the request's own structures, packed by lo_inputs_add_msg. */
+static int add_kept_msg(struct lo_inputs *in, const OtlpTraceReq *req,
+                        const struct llmobs_exporter_batch *bt, uint64_t *seq)
+{
+    if (bt->n_dropped == 0) {
+        return lo_inputs_add_msg(in, LO_INPUT_TRACES, &req->base, seq);
+    }
+    size_t n_scopes = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        n_scopes += req->resource_spans[r]->n_scope_spans;
+    }
+    int rv = O2D_ERR_NOMEM;
+    OtlpTraceReq copy = *req;
+    OtlpResourceSpans *rss = o2d_calloc(req->n_resource_spans + 1, sizeof(*rss));
+    OtlpResourceSpans **rsp = o2d_calloc(req->n_resource_spans + 1, sizeof(*rsp));
+    OtlpScopeSpans *sss = o2d_calloc(n_scopes + 1, sizeof(*sss));
+    OtlpScopeSpans **ssp = o2d_calloc(n_scopes + 1, sizeof(*ssp));
+    OtlpSpan **spans = o2d_calloc(bt->n + 1, sizeof(*spans));
+    if (rss == NULL || rsp == NULL || sss == NULL || ssp == NULL || spans == NULL) {
+        goto out;
+    }
+    size_t i = 0, sc = 0, kept = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        rss[r] = *req->resource_spans[r];
+        rss[r].scope_spans = &ssp[sc];
+        rsp[r] = &rss[r];
+        for (size_t k = 0; k < req->resource_spans[r]->n_scope_spans; k++, sc++) {
+            const OtlpScopeSpans *ss = req->resource_spans[r]->scope_spans[k];
+            sss[sc] = *ss;
+            sss[sc].spans = &spans[kept];
+            sss[sc].n_spans = 0;
+            ssp[sc] = &sss[sc];
+            for (size_t j = 0; j < ss->n_spans; j++, i++) {
+                if (!bt->dropped[i]) {
+                    spans[kept++] = ss->spans[j];
+                    sss[sc].n_spans++;
+                }
+            }
+        }
+    }
+    copy.resource_spans = rsp;
+    rv = lo_inputs_add_msg(in, LO_INPUT_TRACES, &copy.base, seq);
+out:
+    o2d_free(rss);
+    o2d_free(rsp);
+    o2d_free(sss);
+    o2d_free(ssp);
+    o2d_free(spans);
+    return rv;
+}
+
 static int lc_sampler_on(const struct lo_exporter *d)
 {
     return d->cfg->llmobs.map.sampler != NULL && d->cfg->llmobs.map.sampler->enabled;
@@ -610,7 +670,7 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req, int rep
     uint64_t seq = 0;
     if (d->inputs != NULL && !replay) {
         /* on disk before the buffer takes it: acknowledged only once durable */
-        rv = bt->n_llm > 0 ? lo_inputs_add_msg(d->inputs, LO_INPUT_TRACES, &req->base, &seq)
+        rv = bt->n_llm > 0 ? add_kept_msg(d->inputs, req, bt, &seq)
                            : lo_inputs_add_ids(d->inputs, bt->ids, bt->n, &seq);
         if (rv != O2D_OK) {
             llmobs_exporter_batch_free(bt);

@@ -352,5 +352,58 @@ class LlmObsSampling(IntakeTestCase):
         self.assertLess(abs(n - 54), 5 * 6.6)
 
 
+class LlmObsDisk(IntakeTestCase):
+    """With sending_queue.storage, the trace buffer's inputs go to disk before it takes them:
+    the prompts of sampled-out LLM Obs spans never do."""
+
+    def test_dropped_prompts_never_on_disk(self):
+        import tempfile
+        rnd = random.Random(5)
+        req = trace_service_pb2.ExportTraceServiceRequest()
+        rs = req.resource_spans.add()
+        set_attr(rs.resource.attributes, "service.name", "llm-disk")
+        ss = rs.scope_spans.add()
+        now = time.time_ns()
+        markers = {}
+        for t in range(200):
+            tid = rnd.getrandbits(128).to_bytes(16, "big")
+            marker = "prompt-marker-%04d" % t
+            markers[marker] = tid
+            s = ss.spans.add()
+            s.trace_id = tid
+            s.span_id = (1000 + t).to_bytes(8, "big")
+            s.parent_span_id = (5000 + t).to_bytes(8, "big")  # never sent: the buffer holds it
+            s.name = "chat gpt-4o-mini"
+            s.kind = 3
+            s.start_time_unix_nano = now - 5_000_000
+            s.end_time_unix_nano = now
+            for k, v in (("gen_ai.system", "openai"), ("gen_ai.operation.name", "chat"),
+                         ("gen_ai.request.model", "gpt-4o-mini"),
+                         ("gen_ai.input.messages", json.dumps(
+                             [{"role": "user", "parts": [{"type": "text", "content": marker}]}]))):
+                set_attr(s.attributes, k, v)
+        with tempfile.TemporaryDirectory() as storage:
+            cfg = dd_config(self.intake, {"llmobs_sampler": {"sampling_percentage": 30}})
+            dd = cfg["exporters"]["datadog"]
+            dd["sending_queue"] = {"storage": storage}
+            dd["llmobs"]["trace_buffer"] = {"timeout": "60s"}
+            with Otel2dd(config=cfg) as o:
+                self.assertEqual(send_http(o.http_port, req.SerializeToString()), 200)
+                # the trace buffer's inputs (the APM queue beside it keeps every span: no
+                # APM sampler here)
+                blob = b""
+                inputs = os.path.join(storage, "llmobs-input")
+                self.assertTrue(os.path.isdir(inputs), os.listdir(storage))
+                for root, _, files in os.walk(inputs):
+                    for f in files:
+                        with open(os.path.join(root, f), "rb") as fh:
+                            blob += fh.read()
+                on_disk = {m for m in markers if m.encode() in blob}
+                want = {m for m, tid in markers.items() if keep_proportional(tid, 30)}
+                self.assertTrue(want and len(want) < len(markers))
+                self.assertEqual(on_disk, want)
+                self.assertEqual(o.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
