@@ -170,16 +170,6 @@ static const struct o2d_sample_rate *service_rate(const struct apm_sampler *s, c
     return NULL;
 }
 
-/* "0.10": the rate as the Agent's OTLP receiver writes `_dd.otlp_sr` ('f', 2). */
-static const char *rate_text(struct o2d_arena *a, double percent)
-{
-    char *t = o2d_arena_alloc(a, 16);
-    if (t != NULL) {
-        snprintf(t, 16, "%.2f", percent / 100.0);
-    }
-    return t;
-}
-
 /* Decides one non-empty chunk: 1 keep, 0 drop, with the rule that decided; a kept chunk gets
  * its tags. <0 on a full arena. */
 static int decide(struct o2d_arena *a, const struct apm_sampler *s, DdTraceChunk *ch,
@@ -211,11 +201,9 @@ static int decide(struct o2d_arena *a, const struct apm_sampler *s, DdTraceChunk
     } else {
         keep = o2d_sample_keep(s->mode, s->hash_seed, tid, r);
     }
-    const char *sr = rate_text(a, r->percent);
-    if (sr == NULL) {
-        return O2D_ERR_TOO_LARGE;
-    }
-    int rv = set_chunk_tag(a, ch, "_dd.otlp_sr", sr);
+    /* "0.10": the rate as the Agent's OTLP receiver writes `_dd.otlp_sr` ('f', 2); it points
+     * into the sampler, which outlives the packing. */
+    int rv = set_chunk_tag(a, ch, "_dd.otlp_sr", r->text);
     if (rv == O2D_OK && keep) {
         ch->priority = PRIORITY_AUTO_KEEP;
         rv = set_metric(a, root, "_sample_rate", r->percent / 100.0);

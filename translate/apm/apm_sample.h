@@ -47,7 +47,8 @@ struct apm_sample_service {
     struct o2d_sample_rate rate;
 };
 
-/* The sampler's settings (borrowed). enabled 0: apm_sample keeps everything untouched. */
+/* The sampler's settings (borrowed; kept chunks point at its rates' text, so it must outlive
+ * their packing). enabled 0: apm_sample keeps everything untouched. */
 struct apm_sampler {
     int enabled;
     enum o2d_sample_mode mode;

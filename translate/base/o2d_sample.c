@@ -5,6 +5,7 @@
  * "random" flag (56 bits of randomness).
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "o2d_sample.h"
@@ -24,6 +25,7 @@ struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double perc
         percent = 100;
     }
     r.percent = percent;
+    snprintf(r.text, sizeof(r.text), "%.2f", percent / 100.0);
     if (mode == O2D_SAMPLE_HASH_SEED) {
         r.threshold = (uint64_t)floor(percent * (HASH_BUCKETS / 100.0));
     } else {

@@ -30,6 +30,7 @@ enum o2d_sample_mode {
 struct o2d_sample_rate {
     double percent;     /* 0..100, as configured */
     uint64_t threshold; /* proportional: T in 2^56 units; hash_seed: the bucket bound */
+    char text[8];       /* the rate with two decimals ("0.10"), as Datadog's tags write it */
 };
 
 /* Clamps percent to 0..100 and computes the threshold for `mode`. */
