@@ -189,6 +189,36 @@ class TwoInstances(unittest.TestCase):
                       lambda t: keep_hash_seed(t, 10, 22))
 
 
+class AgentMode(IntakeTestCase):
+    """Through a local Datadog Agent (v0.4 msgpack): the same kept set, with the priority and
+    the decision maker where the Agent reads them (the first span's metrics and meta)."""
+
+    def test_agent_kept_set(self):
+        body, traces = traces_request(400, seed=31)
+        cfg = {"exporters": {"datadog": {"agent": {"endpoint": self.intake.url},
+                                         "traces": {"flush_interval": "200ms"},
+                                         "llmobs": {"enabled": False}}},
+               "processors": {"probabilistic_sampler": {"sampling_percentage": 10}}}
+        want = {t for t, err in traces.items() if err or keep_proportional(t, 10)}
+        with Otel2dd(config=cfg) as o:
+            self.assertEqual(send_http(o.http_port, body), 200)
+            wait_until(lambda: len(self.intake.agent_span_ids()) >= 2 * len(want), 30,
+                       "the kept spans at the agent")
+            self.assertEqual(o.stop(), 0)
+        got = collections.defaultdict(list)
+        for s in self.intake.agent_spans:
+            got[bytes.fromhex(s["meta"]["otel.trace_id"])].append(s)
+        self.assertEqual(set(got), want)
+        for tid, spans in got.items():
+            self.assertEqual(len(spans), SPANS_PER_TRACE)
+            first = spans[0]
+            self.assertEqual(first["metrics"]["_sampling_priority_v1"], 1)
+            self.assertEqual(first["meta"].get("_dd.p.dm"),
+                             "-9" if keep_proportional(tid, 10) else None)
+        # client stats from every span: each trace's top-level root counted
+        self.assertEqual(sum(g["TopLevelHits"] for g in self.intake.agent_groups()), len(traces))
+
+
 class DiskQueue(IntakeTestCase):
     """With sending_queue.storage and the intake down: a request whose traces are all sampled
     out writes no record; one with kept traces writes its record, holding only those."""
