@@ -49,7 +49,9 @@ def fnv1a32(data):
 
 
 def keep_hash_seed(tid, pct, seed):
-    return (fnv1a32(struct.pack("<I", seed) + tid) & 0x3FFF) < math.floor(pct * 16384 / 100)
+    """The Collector's hash_seed mode: the bound is uint32(float32(pct / 100) * 16384)."""
+    f32 = struct.unpack("<f", struct.pack("<f", pct / 100))[0]
+    return (fnv1a32(struct.pack("<I", seed) + tid) & 0x3FFF) < int(f32 * 16384)
 
 
 def traces_request(n, seed, service="sampled-svc", error_every=25):

@@ -52,6 +52,10 @@ static void test_fnv_vectors(void **state)
     /* python3: FNV-1a 32 over seed.to_bytes(4, "little") + bytes(range(16)) */
     assert_int_equal(o2d_sample_fnv(0, id), 0x1995bd65u);
     assert_int_equal(o2d_sample_fnv(42, id), 0x63fa035fu);
+    /* the bucket bound in float32 as the Collector computes it: 10 % -> 1638 of 16384 */
+    assert_int_equal(o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 10).threshold, 1638);
+    assert_int_equal(o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 100).threshold, 16384);
+    assert_int_equal(o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 12.5).threshold, 2048);
 }
 
 static void test_proportional_threshold(void **state)

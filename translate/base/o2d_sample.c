@@ -27,7 +27,10 @@ struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double perc
     r.percent = percent;
     snprintf(r.text, sizeof(r.text), "%.2f", percent / 100.0);
     if (mode == O2D_SAMPLE_HASH_SEED) {
-        r.threshold = (uint64_t)floor(percent * (HASH_BUCKETS / 100.0));
+        /* In float32 and truncated, as the Collector keeps it for consistency across its
+         * versions (sampler_mode.go: uint32(pct * numHashBuckets), pct a float32). */
+        float pct = (float)percent / 100.0f;
+        r.threshold = (uint32_t)(pct * (float)HASH_BUCKETS);
     } else {
         /* T = (1 - p) 2^56, so that a random R in [0, 2^56) is >= T with probability p. */
         double t = round((1.0 - percent / 100.0) * (double)MAX_ADJUSTED);

@@ -12,7 +12,7 @@
  *    Collector at its default precision 4 rounds T to 4 hex digits, which moves the decision
  *    of at most 1 trace id in 16^4 near the threshold.
  *  - hash_seed: FNV-1a 32 over the seed (4 bytes, little-endian) then the 16 bytes of the
- *    trace id, its low 14 bits kept when below floor(p * 16384 / 100): the Collector's
+ *    trace id, its low 14 bits kept when below uint32(float32(p / 100) * 16384): the Collector's
  *    legacy mode, and the Datadog Agent's probabilistic sampler with its
  *    probabilistic_sampler_full_trace_id feature (pkg/trace/sampler/probabilistic.go).
  */
