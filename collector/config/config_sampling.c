@@ -3,9 +3,9 @@
  * (config_sampling.h) out of the tree before config_walk() sees it: their values are
  * percentages (decimals, which the key table has no type for) and maps of them. Key names and
  * defaults of the first follow the Collector's probabilisticsamplerprocessor (config.go:
- * sampling_percentage, hash_seed, mode, fail_closed); `equalizing` mode, attribute_source,
- * from_attribute and sampling_priority (logs) are refused. Ours: keep_error_traces,
- * keep_traces_slower_than, service_rates; and for LLM Obs ml_app_rates.
+ * sampling_percentage, hash_seed, mode, sampling_precision, fail_closed); `equalizing` mode,
+ * attribute_source, from_attribute and sampling_priority (logs) are refused. Ours:
+ * keep_error_traces, keep_traces_slower_than, service_rates; and for LLM Obs ml_app_rates.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,10 +23,12 @@ void o2d_sampling_defaults(struct o2d_sampling_config *s)
     memset(s, 0, sizeof(*s));
     s->apm_percent = 0; /* the Collector's default: a section without it keeps by rule only */
     s->apm_mode = O2D_SAMPLE_PROPORTIONAL;
+    s->apm_precision = O2D_SAMPLE_PRECISION_DEFAULT;
     s->apm_fail_closed = 1;
     s->apm_keep_errors = 1;
     s->llmobs_percent = 100;
     s->llmobs_mode = O2D_SAMPLE_PROPORTIONAL;
+    s->llmobs_precision = O2D_SAMPLE_PRECISION_DEFAULT;
     s->llmobs_keep_errors = 1;
 }
 
@@ -121,6 +123,26 @@ static int mode_value(struct loader *ld, const char *path, const struct node *k,
         return config_fail(&ld->err, v->line, "%s must be proportional or hash_seed, got '%s'",
                            path, config_show(a, s, strlen(s)));
     }
+    return O2D_OK;
+}
+
+static int precision_value(struct loader *ld, const char *path, const struct node *k,
+                           const struct node *v, int *out)
+{
+    const char *s;
+    int rc = scalar(ld, path, k, v, &s);
+    if (rc != O2D_OK) {
+        return rc;
+    }
+    char *end = NULL;
+    long p = s[0] >= '0' && s[0] <= '9' ? strtol(s, &end, 10) : 0;
+    char a[SHOW_MAX + 4];
+    if (end == NULL || *end != '\0' || p < 1 || p > O2D_SAMPLE_PRECISION_MAX) {
+        return config_fail(&ld->err, v->line,
+                           "%s must be a number of hex digits from 1 to %d, got '%s'", path,
+                           O2D_SAMPLE_PRECISION_MAX, config_show(a, s, strlen(s)));
+    }
+    *out = (int)p;
     return O2D_OK;
 }
 
@@ -247,6 +269,8 @@ static int read_apm(struct loader *ld, const struct node *map)
         } else if (key_is(k, "mode")) {
             rc = mode_value(ld, path, k, v, &s->apm_mode);
             mode_set = 1;
+        } else if (key_is(k, "sampling_precision")) {
+            rc = precision_value(ld, path, k, v, &s->apm_precision);
         } else if (key_is(k, "fail_closed")) {
             rc = bool_value(ld, path, k, v, &s->apm_fail_closed);
         } else if (key_is(k, "keep_error_traces")) {
@@ -257,8 +281,8 @@ static int read_apm(struct loader *ld, const struct node *map)
             rc = rates_value(ld, path, k, v, s->services, s->service_percent, &s->n_services);
         } else {
             rc = unknown(ld, APM_KEY, k,
-                         "sampling_percentage, hash_seed, mode, fail_closed, keep_error_traces, "
-                         "keep_traces_slower_than, service_rates");
+                         "sampling_percentage, hash_seed, mode, sampling_precision, fail_closed, "
+                         "keep_error_traces, keep_traces_slower_than, service_rates");
         }
         if (rc != O2D_OK) {
             return rc;
@@ -299,13 +323,16 @@ static int read_llmobs(struct loader *ld, const struct node *map)
         } else if (key_is(k, "mode")) {
             rc = mode_value(ld, path, k, v, &s->llmobs_mode);
             mode_set = 1;
+        } else if (key_is(k, "sampling_precision")) {
+            rc = precision_value(ld, path, k, v, &s->llmobs_precision);
         } else if (key_is(k, "keep_error_traces")) {
             rc = bool_value(ld, path, k, v, &s->llmobs_keep_errors);
         } else if (key_is(k, "ml_app_rates")) {
             rc = rates_value(ld, path, k, v, s->apps, s->app_percent, &s->n_apps);
         } else {
             rc = unknown(ld, LLMOBS_KEY, k,
-                         "sampling_percentage, ml_app_rates, keep_error_traces, hash_seed, mode");
+                         "sampling_percentage, ml_app_rates, keep_error_traces, hash_seed, mode, "
+                         "sampling_precision");
         }
         if (rc != O2D_OK) {
             return rc;
@@ -375,7 +402,7 @@ void o2d_sampling_prepare(struct o2d_sampling_config *s)
         .mode = s->apm_mode,
         .hash_seed = s->apm_seed,
         .fail_closed = s->apm_fail_closed,
-        .rate = o2d_sample_rate_of(s->apm_mode, s->apm_percent),
+        .rate = o2d_sample_rate_prec(s->apm_mode, s->apm_percent, s->apm_precision),
         .keep_errors = s->apm_keep_errors,
         .keep_slower_than_ns = s->apm_slow_ms * 1000000,
         .services = s->service_rates,
@@ -383,20 +410,22 @@ void o2d_sampling_prepare(struct o2d_sampling_config *s)
     };
     for (size_t i = 0; i < s->n_services; i++) {
         s->service_rates[i].service = s->services[i];
-        s->service_rates[i].rate = o2d_sample_rate_of(s->apm_mode, s->service_percent[i]);
+        s->service_rates[i].rate =
+            o2d_sample_rate_prec(s->apm_mode, s->service_percent[i], s->apm_precision);
     }
     s->llmobs = (struct llmobs_sampler){
         .enabled = s->llmobs_section,
         .mode = s->llmobs_mode,
         .hash_seed = s->llmobs_seed,
-        .rate = o2d_sample_rate_of(s->llmobs_mode, s->llmobs_percent),
+        .rate = o2d_sample_rate_prec(s->llmobs_mode, s->llmobs_percent, s->llmobs_precision),
         .keep_errors = s->llmobs_keep_errors,
         .apps = s->app_rates,
         .n_apps = s->n_apps,
     };
     for (size_t i = 0; i < s->n_apps; i++) {
         s->app_rates[i].ml_app = s->apps[i];
-        s->app_rates[i].rate = o2d_sample_rate_of(s->llmobs_mode, s->app_percent[i]);
+        s->app_rates[i].rate =
+            o2d_sample_rate_prec(s->llmobs_mode, s->app_percent[i], s->llmobs_precision);
     }
 }
 
@@ -442,6 +471,8 @@ void o2d_sampling_write_yaml(const struct o2d_sampling_config *s, FILE *out)
         fprintf(out, "    mode: %s\n", mode_name(s->apm_mode));
         if (s->apm_mode == O2D_SAMPLE_HASH_SEED) {
             fprintf(out, "    hash_seed: %u\n", s->apm_seed);
+        } else {
+            fprintf(out, "    sampling_precision: %d\n", s->apm_precision);
         }
         fprintf(out, "    fail_closed: %s\n", s->apm_fail_closed ? "true" : "false");
         fprintf(out, "    keep_error_traces: %s\n", s->apm_keep_errors ? "true" : "false");
@@ -456,6 +487,8 @@ void o2d_sampling_write_yaml(const struct o2d_sampling_config *s, FILE *out)
         fprintf(out, "    mode: %s\n", mode_name(s->llmobs_mode));
         if (s->llmobs_mode == O2D_SAMPLE_HASH_SEED) {
             fprintf(out, "    hash_seed: %u\n", s->llmobs_seed);
+        } else {
+            fprintf(out, "    sampling_precision: %d\n", s->llmobs_precision);
         }
         fprintf(out, "    keep_error_traces: %s\n", s->llmobs_keep_errors ? "true" : "false");
         write_rates(out, "ml_app_rates", s->apps, s->app_percent, s->n_apps);

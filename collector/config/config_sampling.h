@@ -19,11 +19,13 @@
 
 struct o2d_sampling_config {
     /* processors.probabilistic_sampler, the Collector's keys (sampling_percentage default 0,
-     * hash_seed 0, mode proportional unless hash_seed is set, fail_closed true) and ours
+     * hash_seed 0, mode proportional unless hash_seed is set, sampling_precision 4,
+     * fail_closed true) and ours
      * (keep_error_traces true, keep_traces_slower_than 0 = off, service_rates {}). */
     int apm_section;
     double apm_percent;
     enum o2d_sample_mode apm_mode;
+    int apm_precision; /* sampling_precision, 1..14 hex digits, default 4 (proportional) */
     uint32_t apm_seed;
     int apm_fail_closed;
     int apm_keep_errors;
@@ -36,6 +38,7 @@ struct o2d_sampling_config {
     int llmobs_section;
     double llmobs_percent;
     enum o2d_sample_mode llmobs_mode;
+    int llmobs_precision;
     uint32_t llmobs_seed;
     int llmobs_keep_errors;
     char apps[O2D_SAMPLE_MAX_RATES][O2D_SAMPLE_NAME_MAX];

@@ -35,10 +35,22 @@ import test_js_sdk  # noqa: E402
 SPANS_PER_TRACE = 2
 
 
+def threshold(p, prec=4):
+    """pkg/sampling ProbabilityToThresholdWithPrecision (0 < p < 1)."""
+    def digits(e):
+        return int(e / -4)  # Go's integer division truncates toward zero
+    prec = min(14, max(prec + digits(math.frexp(p)[1]), prec + digits(math.frexp(1 - p)[1])))
+    t = 2**56 - math.floor(p * 2**56 + 0.5)
+    shift = 4 * (14 - prec)
+    if shift:
+        t = ((t + (1 << (shift - 1))) >> shift) << shift
+    return t
+
+
 def keep_proportional(tid, pct):
-    """The Collector's proportional mode: randomness = the low 56 bits of the trace id."""
-    r = int.from_bytes(tid[9:], "big")
-    return r >= round((1 - pct / 100.0) * 2**56)
+    """The Collector's proportional mode: randomness = the low 56 bits of the trace id, kept
+    when at or above the threshold."""
+    return int.from_bytes(tid[9:], "big") >= threshold(pct / 100.0)
 
 
 def fnv1a32(data):

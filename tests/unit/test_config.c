@@ -30,6 +30,7 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(sa->apm_section, sb->apm_section);
     assert_true(sa->apm_percent == sb->apm_percent);
     assert_int_equal(sa->apm_mode, sb->apm_mode);
+    assert_int_equal(sa->apm_precision, sb->apm_precision);
     assert_int_equal(sa->apm_seed, sb->apm_seed);
     assert_int_equal(sa->apm_fail_closed, sb->apm_fail_closed);
     assert_int_equal(sa->apm_keep_errors, sb->apm_keep_errors);
@@ -42,6 +43,7 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(sa->llmobs_section, sb->llmobs_section);
     assert_true(sa->llmobs_percent == sb->llmobs_percent);
     assert_int_equal(sa->llmobs_mode, sb->llmobs_mode);
+    assert_int_equal(sa->llmobs_precision, sb->llmobs_precision);
     assert_int_equal(sa->llmobs_keep_errors, sb->llmobs_keep_errors);
     assert_int_equal(sa->n_apps, sb->n_apps);
     for (size_t i = 0; i < sa->n_apps; i++) {

@@ -4,6 +4,7 @@
  * within a binomial bound, decisions that depend on the trace id only, the rules, the tags a
  * kept chunk carries, and APM stats identical with and without sampling on the same request.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -58,19 +59,46 @@ static void test_fnv_vectors(void **state)
     assert_int_equal(o2d_sample_rate_of(O2D_SAMPLE_HASH_SEED, 12.5).threshold, 2048);
 }
 
+/* The randomness R into the low 56 bits of a trace id. */
+static void put56(uint8_t id[16], uint64_t r)
+{
+    for (int i = 0; i < 7; i++) {
+        id[15 - i] = (uint8_t)(r >> (8 * i));
+    }
+}
+
 static void test_proportional_threshold(void **state)
 {
     (void)state;
-    struct o2d_sample_rate r = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 10);
-    /* T = 0.9 * 2^56 */
-    assert_true(r.threshold == (uint64_t)llround(0.9 * 72057594037927936.0));
-    uint8_t id[16] = {0};
-    uint64_t t = r.threshold;
-    for (int i = 0; i < 7; i++) {
-        id[15 - i] = (uint8_t)(t >> (8 * i));
+    /* pkg/sampling ProbabilityToThresholdWithPrecision, recomputed in Python: 10 % is th:e666
+     * at the default precision 4, 1/3 th:aaab; precision grows with leading 0s or fs. */
+    static const struct {
+        double percent;
+        int precision;
+        uint64_t threshold;
+    } v[] = {
+        {10, 4, 0xe6660000000000ULL},
+        {10, 14, 0xe6666666666666ULL},
+        {0.1, 4, 0xffbe7700000000ULL},
+        {99.99, 4, 0x68dc0000000ULL},
+        {100.0 / 3, 4, 0xaaab0000000000ULL},
+        {50, 4, 0x80000000000000ULL},
+        {100, 4, 0},
+        {0, 4, 0x100000000000000ULL},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        struct o2d_sample_rate t =
+            o2d_sample_rate_prec(O2D_SAMPLE_PROPORTIONAL, v[i].percent, v[i].precision);
+        if (t.threshold != v[i].threshold) {
+            fail_msg("%g %% at precision %d: %" PRIx64 ", want %" PRIx64, v[i].percent,
+                     v[i].precision, t.threshold, v[i].threshold);
+        }
     }
+    struct o2d_sample_rate r = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 10);
+    uint8_t id[16] = {0};
+    put56(id, r.threshold);
     assert_true(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &r)); /* R == T: kept */
-    id[15]--;
+    put56(id, r.threshold - 1);
     assert_false(o2d_sample_keep(O2D_SAMPLE_PROPORTIONAL, 0, id, &r));
     /* the high 72 bits do not matter */
     memset(id, 0xff, 9);

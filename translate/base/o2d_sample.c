@@ -15,7 +15,36 @@
 #define HASH_BUCKETS     0x4000u /* 14 bits, as the Collector and the Datadog Agent */
 #define HASH_BUCKET_MASK (HASH_BUCKETS - 1)
 
-struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double percent)
+/* pkg/sampling ProbabilityToThresholdWithPrecision: T = 2^56 - round(p 2^56), the precision
+ * raised by one hex digit per leading 0 of p or of 1 - p, then T rounded half up to it. */
+static uint64_t proportional_threshold(double p, int precision)
+{
+    if (p <= 0) {
+        return MAX_ADJUSTED; /* never: the Collector's neverSampler */
+    }
+    if (p >= 1) {
+        return 0;
+    }
+    int exp_f, exp_r;
+    (void)frexp(p, &exp_f);
+    (void)frexp(1 - p, &exp_r);
+    int a = precision + exp_f / -4, b = precision + exp_r / -4;
+    precision = a > b ? a : b;
+    if (precision > O2D_SAMPLE_PRECISION_MAX) {
+        precision = O2D_SAMPLE_PRECISION_MAX;
+    }
+    uint64_t t = MAX_ADJUSTED - (uint64_t)llround(p * (double)MAX_ADJUSTED);
+    int shift = 4 * (O2D_SAMPLE_PRECISION_MAX - precision);
+    if (shift != 0) {
+        t += (uint64_t)1 << (shift - 1);
+        t >>= shift;
+        t <<= shift;
+    }
+    return t;
+}
+
+struct o2d_sample_rate o2d_sample_rate_prec(enum o2d_sample_mode mode, double percent,
+                                            int precision)
 {
     struct o2d_sample_rate r;
     if (!(percent > 0)) { /* NaN too */
@@ -23,6 +52,9 @@ struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double perc
     }
     if (percent > 100) {
         percent = 100;
+    }
+    if (precision < 1 || precision > O2D_SAMPLE_PRECISION_MAX) {
+        precision = O2D_SAMPLE_PRECISION_DEFAULT;
     }
     r.percent = percent;
     snprintf(r.text, sizeof(r.text), "%.2f", percent / 100.0);
@@ -32,11 +64,14 @@ struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double perc
         float pct = (float)percent / 100.0f;
         r.threshold = (uint32_t)(pct * (float)HASH_BUCKETS);
     } else {
-        /* T = (1 - p) 2^56, so that a random R in [0, 2^56) is >= T with probability p. */
-        double t = round((1.0 - percent / 100.0) * (double)MAX_ADJUSTED);
-        r.threshold = t >= (double)MAX_ADJUSTED ? MAX_ADJUSTED : (uint64_t)t;
+        r.threshold = proportional_threshold(percent / 100.0, precision);
     }
     return r;
+}
+
+struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double percent)
+{
+    return o2d_sample_rate_prec(mode, percent, O2D_SAMPLE_PRECISION_DEFAULT);
 }
 
 uint32_t o2d_sample_fnv(uint32_t hash_seed, const uint8_t trace_id[16])

@@ -8,9 +8,9 @@
  * (open-telemetry/opentelemetry-collector-contrib processor/probabilisticsamplerprocessor):
  *  - proportional (its default): the W3C trace context level 2 randomness, the low 56 bits
  *    of the trace id (bytes 9..15, big-endian), kept when at or above the rejection
- *    threshold T = (1 - p) * 2^56. Computed at full precision (sampling_precision 14): a
- *    Collector at its default precision 4 rounds T to 4 hex digits, which moves the decision
- *    of at most 1 trace id in 16^4 near the threshold.
+ *    threshold T = 2^56 - round(p * 2^56), rounded to `sampling_precision` hex digits (4 by
+ *    default; more near 0 and 100 %) as the Collector's pkg/sampling
+ *    ProbabilityToThresholdWithPrecision does (10 % -> T = 0xe666 << 40).
  *  - hash_seed: FNV-1a 32 over the seed (4 bytes, little-endian) then the 16 bytes of the
  *    trace id, its low 14 bits kept when below uint32(float32(p / 100) * 16384): the Collector's
  *    legacy mode, and the Datadog Agent's probabilistic sampler with its
@@ -33,7 +33,14 @@ struct o2d_sample_rate {
     char text[8];       /* the rate with two decimals ("0.10"), as Datadog's tags write it */
 };
 
-/* Clamps percent to 0..100 and computes the threshold for `mode`. */
+#define O2D_SAMPLE_PRECISION_DEFAULT 4 /* the Collector's sampling_precision */
+#define O2D_SAMPLE_PRECISION_MAX     14
+
+/* Clamps percent to 0..100 and computes the threshold for `mode`; precision (1..14, hex
+ * digits) matters to proportional only. */
+struct o2d_sample_rate o2d_sample_rate_prec(enum o2d_sample_mode mode, double percent,
+                                            int precision);
+/* o2d_sample_rate_prec at the default precision. */
 struct o2d_sample_rate o2d_sample_rate_of(enum o2d_sample_mode mode, double percent);
 
 /* 1 when the trace id (16 bytes, OTLP order) is kept at `r`. */
