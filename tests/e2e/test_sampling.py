@@ -27,7 +27,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import IntakeTestCase, Otel2dd, wait_until  # noqa: E402
+from harness import BIN, IntakeTestCase, Otel2dd, assert_no_sanitizer_report, wait_until  # noqa: E402,E501
 from otlp_client import send_http, set_attr, trace_service_pb2  # noqa: E402
 
 import test_js_sdk  # noqa: E402
@@ -447,6 +447,61 @@ class LlmObsDisk(IntakeTestCase):
                 self.assertTrue(want and len(want) < len(markers))
                 self.assertEqual(on_disk, want)
                 self.assertEqual(o.stop(), 0)
+
+
+class Commands(unittest.TestCase):
+    """`otel2dd translate` applies the samplers (so a user sees what leaves) and `otel2dd
+    validate` shows the rules."""
+
+    def run_bin(self, args, stdin=None):
+        import subprocess
+        p = subprocess.run([BIN] + args, input=stdin, capture_output=True, timeout=30)
+        err = p.stderr.decode("utf-8", "replace")
+        assert_no_sanitizer_report(err)
+        self.assertEqual(p.returncode, 0, err)
+        return p.stdout.decode("utf-8")
+
+    def test_translate_and_validate(self):
+        import tempfile
+        body, traces = traces_request(300, seed=11)
+        llm_body, llm_spans = llm_request(50, seed=12)
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = os.path.join(tmp, "c.yaml")
+            with open(cfg, "w") as f:
+                f.write("processors:\n"
+                        "  probabilistic_sampler:\n"
+                        "    sampling_percentage: 10\n"
+                        "  llmobs_sampler:\n"
+                        "    sampling_percentage: 0\n"
+                        "    keep_error_traces: false\n")
+            src = os.path.join(tmp, "t.pb")
+            with open(src, "wb") as f:
+                f.write(body)
+            out = json.loads(self.run_bin(["translate", "--config", cfg, src]))
+            kept = {bytes.fromhex(s["meta"]["otel.trace_id"])
+                    for tp in out["agentPayload"]["tracerPayloads"]
+                    for c in tp["chunks"] for s in c["spans"]}
+            want = {t for t, err in traces.items() if err or keep_proportional(t, 10)}
+            self.assertEqual(kept, want)
+            self.assertEqual(out["sampled_out"], SPANS_PER_TRACE * (len(traces) - len(want)))
+            top = sum(int(g["TopLevelHits"]) for sp in out["stats"] for csp in sp["Stats"]
+                      for bucket in csp["Stats"] for g in bucket["Stats"])
+            self.assertEqual(top, len(traces))  # every root counted, kept or not
+            with open(src, "wb") as f:
+                f.write(llm_body)
+            out = json.loads(self.run_bin(["translate", "--config", cfg, src]))
+            self.assertEqual(out["llmobs"], [])  # LLM Obs at 0 %, errors not kept
+            plain = json.loads(self.run_bin(["translate", src]))  # no sampler: every event
+            self.assertEqual(len(plain["llmobs"]), len(llm_spans))
+            self.assertEqual(plain["sampled_out"], 0)
+            llm_traces = {tid: err for tid, _, err in llm_spans.values()}
+            self.assertEqual(out["sampled_out"], 2 * sum(
+                1 for t, err in llm_traces.items() if not err and not keep_proportional(t, 10)))
+            text = self.run_bin(["validate", cfg])
+            self.assertIn("  probabilistic_sampler:", text)
+            self.assertIn("    sampling_percentage: 10\n", text)
+            self.assertIn("# APM sampling (stats count every span)", text)
+            self.assertIn("# LLM Obs sampling: whole traces; 0 ml_app rate(s), else 0%", text)
 
 
 if __name__ == "__main__":
