@@ -167,7 +167,8 @@ class TwoInstances(unittest.TestCase):
                     self.assertEqual(root["priority"], 1)
                     if by_rate:
                         self.assertEqual(root["chunk_tags"].get("_dd.p.dm"), "-9")
-                        self.assertAlmostEqual(root["metrics"]["_sample_rate"], 0.1)
+                        self.assertAlmostEqual(root["metrics"]["_dd.prob_sr"], 0.1)
+                        self.assertNotIn("_sample_rate", root["metrics"])
                     else:
                         self.assertTrue(traces[tid])
                         self.assertNotIn("_dd.p.dm", root["chunk_tags"])

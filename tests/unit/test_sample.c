@@ -310,11 +310,13 @@ static void test_apm_rules_and_stats(void **state)
         if (by_id) {
             by_rate++;
             assert_string_equal(chunk_tag(ch, "_dd.p.dm"), "-9");
-            assert_true(metric(r, "_sample_rate", &v) && v == 0.1);
+            assert_true(metric(r, "_dd.prob_sr", &v) && v == 0.1);
+            assert_false(metric(r, "_sample_rate", &v)); /* the app's rate, none here */
         } else {
-            /* kept by a rule: no decision maker, no sample rate (weight 1) */
+            /* kept by a rule: no decision maker, no sampler rate */
             assert_null(chunk_tag(ch, "_dd.p.dm"));
             assert_null(meta(ch->spans[0], "_dd.p.dm"));
+            assert_false(metric(r, "_dd.prob_sr", &v));
             assert_false(metric(r, "_sample_rate", &v));
             if (err) {
                 errors++;

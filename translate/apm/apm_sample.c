@@ -2,7 +2,9 @@
  * apm_sample.c: see apm_sample.h. The tags a kept chunk carries follow datadog-agent
  * pkg/trace/api/otlp.go (createChunks: `_dd.otlp_sr`, priority, `_dd.p.dm` -9 only on a keep),
  * pkg/trace/agent/agent.go (runSamplers: errors re-decided by the error sampler) and
- * pkg/trace/sampler (`_sample_rate`, `_dd.errors_sr`).
+ * pkg/trace/sampler (`_dd.prob_sr` of probabilistic.go, `_dd.errors_sr`). The root's
+ * `_sample_rate` (the application's own rate, which apm.c read from the tracestate and the
+ * stats weigh by) is left alone: this sampler runs after the stats see every span.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,7 +208,7 @@ static int decide(struct o2d_arena *a, const struct apm_sampler *s, DdTraceChunk
     int rv = set_chunk_tag(a, ch, "_dd.otlp_sr", r->text);
     if (rv == O2D_OK && keep) {
         ch->priority = PRIORITY_AUTO_KEEP;
-        rv = set_metric(a, root, "_sample_rate", r->percent / 100.0);
+        rv = set_metric(a, root, "_dd.prob_sr", r->percent / 100.0);
         return rv == O2D_OK ? 1 : rv;
     }
     if (rv == O2D_OK && (error && s->keep_errors)) {

@@ -15,7 +15,8 @@
  * (datadog-agent pkg/trace/api/otlp.go createChunks, pkg/trace/agent runSamplers,
  * pkg/trace/sampler): by a percentage, priority 1 (auto keep), `_dd.p.dm` -9 (the
  * probabilistic sampler), chunk tag `_dd.otlp_sr` the rate with two decimals, and the root's
- * `_sample_rate` metric the rate (what weight.go reads to weigh a kept trace 1/rate); by the
+ * `_dd.prob_sr` metric the rate (as the Agent's probabilistic sampler marks what it keeps;
+ * `_sample_rate`, the application's rate that the stats weigh by, is not touched); by the
  * error or latency rule, priority 1 with no decision maker (the Agent's error sampler sets
  * none) and the root's `_dd.errors_sr` 1 for errors.
  */
