@@ -141,6 +141,8 @@ static void test_share_and_monotone(void **state)
 /* An OTLP/JSON request: N_TRACES traces of two spans each (server root, client child) of
  * service "web", every 20th with an error on its child, every 50th 3 s long; trace ids from
  * the generator seeded by `seed`. */
+static const char *root_trace_state = ""; /* a W3C tracestate on every root, or "" */
+
 static char *request_json(uint64_t seed)
 {
     rng = seed;
@@ -160,8 +162,8 @@ static char *request_json(uint64_t seed)
         o2d_buf_printf(&b,
                        "%s{\"traceId\":\"%s\",\"spanId\":\"%016x\",\"name\":\"GET /a\","
                        "\"kind\":2,\"startTimeUnixNano\":\"1700000000000000000\","
-                       "\"endTimeUnixNano\":\"%lld\"},",
-                       t ? "," : "", hex, 2 * t + 1, 1700000000000000000LL + dur);
+                       "\"traceState\":\"%s\",\"endTimeUnixNano\":\"%lld\"},",
+                       t ? "," : "", hex, 2 * t + 1, root_trace_state, 1700000000000000000LL + dur);
         o2d_buf_printf(&b,
                        "{\"traceId\":\"%s\",\"spanId\":\"%016x\",\"parentSpanId\":\"%016x\","
                        "\"name\":\"SELECT\",\"kind\":3,\"startTimeUnixNano\":"
@@ -346,6 +348,41 @@ static void test_apm_rules_and_stats(void **state)
     o2d_free(json);
 }
 
+/* Traces the application sampled at 50 % (tracestate ot=th:8): apm.c gives their roots
+ * `_sample_rate` 0.5 and the stats weigh them twice; our sampler keeps that rate as it is
+ * (its own goes to `_dd.prob_sr`), so the stats stay those without our sampling. */
+static void test_apm_upstream_rate(void **state)
+{
+    (void)state;
+    root_trace_state = "ot=th:8";
+    char *json = request_json(4711);
+    root_trace_state = "";
+    struct apm_sampler s = {
+        .enabled = 1,
+        .rate = o2d_sample_rate_of(O2D_SAMPLE_PROPORTIONAL, 10),
+        .keep_errors = 1,
+    };
+    struct translated on, off;
+    translate(&on, json, &s);
+    translate(&off, json, NULL);
+    DdTracerPayload *tp = on.res.payloads[0];
+    assert_true(on.n_kept[0] > 0 && on.n_kept[0] < tp->n_chunks);
+    for (size_t c = 0; c < on.n_kept[0]; c++) {
+        double v = 0;
+        assert_true(metric(root(tp->chunks[c]), "_sample_rate", &v) && v == 0.5);
+    }
+    struct stats_bytes a, b;
+    stats_of(&on, &a);
+    stats_of(&off, &b);
+    assert_int_equal(a.b.len, b.b.len);
+    assert_memory_equal(a.b.data, b.b.data, a.b.len);
+    o2d_buf_cleanup(&a.b);
+    o2d_buf_cleanup(&b.b);
+    o2d_arena_cleanup(&on.arena);
+    o2d_arena_cleanup(&off.arena);
+    o2d_free(json);
+}
+
 /* Per-service rates win over sampling_percentage. */
 static void test_apm_service_rate(void **state)
 {
@@ -444,8 +481,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fnv_vectors),        cmocka_unit_test(test_proportional_threshold),
         cmocka_unit_test(test_share_and_monotone), cmocka_unit_test(test_apm_rules_and_stats),
-        cmocka_unit_test(test_apm_service_rate),   cmocka_unit_test(test_apm_user_priority),
-        cmocka_unit_test(test_llmobs_keep),
+        cmocka_unit_test(test_apm_service_rate),   cmocka_unit_test(test_apm_upstream_rate),
+        cmocka_unit_test(test_apm_user_priority),  cmocka_unit_test(test_llmobs_keep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
