@@ -101,33 +101,6 @@ static void write_processors(const struct o2d_config *cfg, FILE *out)
     }
 }
 
-/* The sampling rules in effect, in the order a trace meets them (apm_sample.h). */
-static void summary_sampling(FILE *out, const struct o2d_sampling_config *s)
-{
-    if (!s->apm_section) {
-        fprintf(out, "# APM sampling: off (every trace is sent)\n");
-    } else {
-        char slow[64] = "";
-        if (s->apm_slow_ms > 0) {
-            snprintf(slow, sizeof(slow), " every trace with a span of %lld ms or more,",
-                     (long long)s->apm_slow_ms);
-        }
-        fprintf(out,
-                "# APM sampling (stats count every span): a span's own sampling.priority, "
-                "then%s%s %zu service rate(s), else %.10g%% of traces (%s)\n",
-                s->apm_keep_errors ? " every trace with an error," : "", slow, s->n_services,
-                s->apm_percent, s->apm_mode == O2D_SAMPLE_HASH_SEED ? "hash_seed" : "proportional");
-    }
-    if (!s->llmobs_section) {
-        fprintf(out, "# LLM Obs sampling: off (every LLM Obs span is sent)\n");
-    } else {
-        fprintf(out, "# LLM Obs sampling: whole traces;%s %zu ml_app rate(s), else %.10g%% (%s)\n",
-                s->llmobs_keep_errors ? " every trace with an error," : "", s->n_apps,
-                s->llmobs_percent,
-                s->llmobs_mode == O2D_SAMPLE_HASH_SEED ? "hash_seed" : "proportional");
-    }
-}
-
 static void write_summary(const struct o2d_config *cfg, FILE *out)
 {
     const struct datadog_config *dd = &cfg->datadog;
@@ -211,7 +184,6 @@ static void write_summary(const struct o2d_config *cfg, FILE *out)
                                     : "(none; DD_VERSION)");
     fprintf(out, "# tags added to every span and LLM Obs event: %zu\n", cfg->n_tags);
     write_processors(cfg, out);
-    summary_sampling(out, &cfg->sampling);
     fprintf(out, "# shutdown: SIGTERM drains for at most %lld ms, then exits 0\n",
             (long long)cfg->shutdown_timeout_ms);
 }

@@ -76,6 +76,8 @@ struct o2d_http_config {
  * (config_processors.c); a new processor adds its id here and its row there. */
 enum o2d_processor {
     O2D_PROCESSOR_REDACTION = 0,
+    O2D_PROCESSOR_PROBABILISTIC_SAMPLER, /* applied by the Datadog exporter (config_sampling.h) */
+    O2D_PROCESSOR_LLMOBS_SAMPLER,        /* applied by the LLM Obs exporter */
     O2D_PROCESSOR_COUNT,
 };
 #define O2D_SIGNALS 3 /* enum otlp_signal: traces, logs, metrics */

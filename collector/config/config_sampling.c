@@ -434,6 +434,38 @@ static const char *mode_name(enum o2d_sample_mode m)
     return m == O2D_SAMPLE_HASH_SEED ? "hash_seed" : "proportional";
 }
 
+void o2d_sampling_describe_apm(const struct o2d_sampling_config *s, FILE *out)
+{
+    char d[32];
+    fputs("#     stats count every span; then a trace is kept by, in order:\n", out);
+    fputs("#     its spans' own sampling.priority (0 drops, above 0 keeps)\n", out);
+    if (s->apm_keep_errors) {
+        fputs("#     an error span (keep_error_traces)\n", out);
+    }
+    if (s->apm_slow_ms > 0) {
+        fprintf(out, "#     a span of %s or more (keep_traces_slower_than)\n",
+                config_format_duration(d, sizeof(d), (uint64_t)s->apm_slow_ms));
+    }
+    for (size_t i = 0; i < s->n_services; i++) {
+        fprintf(out, "#     service %s: %.10g%% of its traces\n", s->services[i],
+                s->service_percent[i]);
+    }
+    fprintf(out, "#     else %.10g%% of traces, by trace id (%s)\n", s->apm_percent,
+            mode_name(s->apm_mode));
+}
+
+void o2d_sampling_describe_llmobs(const struct o2d_sampling_config *s, FILE *out)
+{
+    fputs("#     whole traces, by OTel trace id, before the trace buffer\n", out);
+    if (s->llmobs_keep_errors) {
+        fputs("#     an LLM Obs span in error keeps its trace (keep_error_traces)\n", out);
+    }
+    for (size_t i = 0; i < s->n_apps; i++) {
+        fprintf(out, "#     ml_app %s: %.10g%% of its traces\n", s->apps[i], s->app_percent[i]);
+    }
+    fprintf(out, "#     else %.10g%% (%s)\n", s->llmobs_percent, mode_name(s->llmobs_mode));
+}
+
 /* A name as a double-quoted YAML key (names may hold ':' or '#'). */
 static void write_name(FILE *out, const char *s)
 {

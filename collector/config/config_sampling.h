@@ -54,6 +54,10 @@ struct o2d_sampling_config {
 void o2d_sampling_defaults(struct o2d_sampling_config *s);
 /* Builds s->apm and s->llmobs (call once the struct is at its final address). */
 void o2d_sampling_prepare(struct o2d_sampling_config *s);
+/* `otel2dd validate`: the rules in effect, in the order a trace meets them, as "#     ..."
+ * lines. */
+void o2d_sampling_describe_apm(const struct o2d_sampling_config *s, FILE *out);
+void o2d_sampling_describe_llmobs(const struct o2d_sampling_config *s, FILE *out);
 /* Writes the sections (what `otel2dd validate` shows), nothing when neither is configured. */
 void o2d_sampling_write_yaml(const struct o2d_sampling_config *s, FILE *out);
 

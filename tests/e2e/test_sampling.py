@@ -501,8 +501,24 @@ class Commands(unittest.TestCase):
             text = self.run_bin(["validate", cfg])
             self.assertIn("  probabilistic_sampler:", text)
             self.assertIn("    sampling_percentage: 10\n", text)
-            self.assertIn("# APM sampling (stats count every span)", text)
-            self.assertIn("# LLM Obs sampling: whole traces; 0 ml_app rate(s), else 0%", text)
+            self.assertIn("#   traces: probabilistic_sampler, llmobs_sampler\n", text)
+            self.assertIn("#     else 10% of traces, by trace id (proportional)\n", text)
+            self.assertIn("#     else 0% (proportional)\n", text)
+            # a pasted Collector file whose traces pipeline does not list the sampler: off
+            with open(cfg, "a") as f:
+                f.write("service:\n"
+                        "  pipelines:\n"
+                        "    traces:\n"
+                        "      receivers: [otlp]\n"
+                        "      processors: [llmobs_sampler]\n"
+                        "      exporters: [datadog]\n")
+            text = self.run_bin(["validate", cfg])
+            self.assertIn("#   probabilistic_sampler: OFF, configured but no pipeline lists it",
+                          text)
+            with open(src, "wb") as f:
+                f.write(body)
+            out = json.loads(self.run_bin(["translate", "--config", cfg, src]))
+            self.assertEqual(out["sampled_out"], 0)
 
 
 if __name__ == "__main__":
