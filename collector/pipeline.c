@@ -570,6 +570,34 @@ static void write_redaction(struct prom_writer *w, const struct o2d_config *cfg)
     }
 }
 
+/* processors.probabilistic_sampler and processors.llmobs_sampler (no sampler on: no family). */
+static void write_sampled(struct prom_writer *w, const struct snapshots *s)
+{
+    static const char *const names[2] = {"otel2dd_processor_sampled_out_spans_total",
+                                         "otel2dd_processor_sampled_in_spans_total"};
+    static const char *const help[2] = {
+        "Spans a sampler dropped, by signal (traces: APM, llmobs: LLM Observability) and "
+        "rule (percentage, service_rate, ml_app_rate, priority, no_trace_id); they were "
+        "counted in APM stats and never queued.",
+        "Spans a sampler kept, by signal and the rule that kept them (percentage, "
+        "service_rate, ml_app_rate, priority, error, latency, no_trace_id)."};
+    int any = 0;
+    for (int i = 0; i < s->n; i++) {
+        any |= s->m[i].n_sampled > 0;
+    }
+    for (int k = 0; any && k < 2; k++) {
+        prom_family(w, names[k], PROM_COUNTER, help[k]);
+        for (int i = 0; i < s->n; i++) {
+            for (size_t j = 0; j < s->m[i].n_sampled; j++) {
+                struct prom_label l[] = {{"signal", s->m[i].sampled[j].signal},
+                                         {"rule", s->m[i].sampled[j].rule}};
+                prom_sample_u64(w, names[k], l, 2,
+                                k == 0 ? s->m[i].sampled[j].dropped : s->m[i].sampled[j].kept);
+            }
+        }
+    }
+}
+
 void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
 {
     struct snapshots s;
@@ -590,6 +618,8 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
             prom_sample_u64(w, "otel2dd_translated_spans_total", l, 1, s.m[i].translated_spans);
         }
     }
+
+    write_sampled(w, &s);
 
     write_logs_counter(w, &s, "otel2dd_translated_log_records_total",
                        "Log records written as Datadog log objects and queued for sending "

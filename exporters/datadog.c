@@ -75,6 +75,10 @@ struct dd_exporter {
 
     struct ecs_meta *ecs; /* the task's metadata (borrowed), NULL outside ECS */
 
+    /* processors.probabilistic_sampler: spans and traces decided, by rule and outcome */
+    atomic_uint_fast64_t sampled_out[APM_SAMPLE_RULES];
+    atomic_uint_fast64_t sampled_in[APM_SAMPLE_RULES];
+
     pthread_mutex_t stats_mu; /* the concentrator is single-threaded */
     struct stats_concentrator *stats;
     struct stats_config stats_cfg;
@@ -607,6 +611,16 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     if (res.n_payloads == 0) {
         return O2D_OK;
     }
+    /* Sampling decides every chunk before anything is packed: the dropped ones are never
+     * queued (nor written to the disk queue), and still count in the stats below. */
+    size_t *n_kept = NULL;
+    struct apm_sample_counts counts;
+    memset(&counts, 0, sizeof(counts));
+    rv = apm_sample(req->arena, d->cfg->sampler, &res, &n_kept, &counts);
+    if (rv != O2D_OK) {
+        o2d_logf(O2D_LOG_WARN, "sampling failed: %s", o2d_strerror(rv));
+        return rv;
+    }
     /* Pack first (the arena goes away when we return), then count stats, then queue: a
      * request refused before this point is retried by its sender and not counted twice. */
     struct dlv_item *list = NULL;
@@ -616,19 +630,27 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     o2d_buf_init(&enc, DATADOG_AGENT_MAX_BODY_BYTES);
     rv = O2D_OK;
     for (size_t i = 0; i < res.n_payloads && rv == O2D_OK; i++) {
-        const DdTracerPayload *tp = res.payloads[i];
+        DdTracerPayload *tp = res.payloads[i];
+        if (n_kept[i] == 0) {
+            continue;
+        }
+        size_t all = tp->n_chunks;
+        tp->n_chunks = n_kept[i]; /* the kept chunks come first (apm_sample) */
         if (d->agent_mode) {
             rv = agent_items(d, req->msg.traces, &res, i, &enc, &tailp, &too_large);
+            tp->n_chunks = all;
             continue;
         }
         /* packed straight into the item: no copy */
         size_t len = datadog__trace__tracer_payload__get_packed_size(tp);
         struct dlv_item *it = datadog_trace_item_new(len, payload_spans(tp), tp->languagename);
         if (it == NULL) {
+            tp->n_chunks = all;
             rv = O2D_ERR_NOMEM;
             break;
         }
         datadog__trace__tracer_payload__pack(tp, it->data + it->head_len);
+        tp->n_chunks = all;
         *tailp = it;
         tailp = &it->next;
     }
@@ -656,6 +678,14 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
         }
     }
     pthread_mutex_unlock(&d->stats_mu);
+    for (int r = 0; r < APM_SAMPLE_RULES; r++) {
+        if (counts.dropped_spans[r] > 0) {
+            atomic_fetch_add(&d->sampled_out[r], counts.dropped_spans[r]);
+        }
+        if (counts.kept_spans[r] > 0) {
+            atomic_fetch_add(&d->sampled_in[r], counts.kept_spans[r]);
+        }
+    }
     if (too_large > 0) {
         dlv_dest_drop(d->traces, DLV_DROP_TOO_LARGE, too_large);
         struct o2d_logline l;
@@ -734,6 +764,13 @@ static void dd_metrics(const struct exporter *e, struct exporter_metrics *m)
     struct dd_exporter *d = e->ctx;
     m->translated_kind = "apm";
     m->translated_spans = d->traces != NULL ? dlv_dest_queued_units(d->traces) : 0;
+    for (int r = 0; d->cfg->sampler != NULL && d->cfg->sampler->enabled && r < APM_SAMPLE_RULES;
+         r++) {
+        m->sampled[m->n_sampled].signal = "traces";
+        m->sampled[m->n_sampled].rule = apm_sample_rule_name((enum apm_sample_rule)r);
+        m->sampled[m->n_sampled].dropped = atomic_load(&d->sampled_out[r]);
+        m->sampled[m->n_sampled++].kept = atomic_load(&d->sampled_in[r]);
+    }
     if (d->traces != NULL) {
         dlv_dest_metrics(d->traces, &m->outputs[m->n_outputs++]);
     }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "apm.h"
+#include "apm_sample.h"
 #include "datadog_metrics.h"
 #include "llmobs.h"
 #include "exporter.h"
@@ -71,6 +72,8 @@ struct datadog_config {
     int traces_enabled;                    /* traces.enabled / DD_TRACE_ENABLED: send APM
                                               traces and stats (default on) */
     struct apm_config apm;                 /* mapping options; pointers owned by the config */
+    const struct apm_sampler *sampler;     /* processors.probabilistic_sampler; NULL or not
+                                              enabled: every trace is sent */
     int compute_stats_by_span_kind;        /* traces.compute_stats_by_span_kind, default on */
     int peer_tags_aggregation;             /* traces.peer_tags_aggregation, default on */
     size_t queue_max_bytes;                /* encoded bytes waiting to be sent; default 64 MiB */

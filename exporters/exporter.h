@@ -42,6 +42,13 @@ struct exporter_metrics {
     } metric_drops[8];
     uint64_t metric_cache_entries; /* cumulative-to-delta cache: series remembered */
     uint64_t metric_cache_evicted; /* entries evicted (TTL or capacity) */
+    size_t n_sampled;              /* the samplers (processors.*_sampler) this exporter applies: */
+    struct {
+        const char *signal; /* "traces" or "llmobs" */
+        const char *rule;   /* closed set (apm_sample_rule_name, llmobs_sample_rule_name) */
+        uint64_t dropped;   /* spans sampled out by this rule */
+        uint64_t kept;      /* spans kept by this rule */
+    } sampled[8];
 };
 
 /* exporters.debug.verbosity */

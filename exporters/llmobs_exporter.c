@@ -30,6 +30,7 @@
 #include "llmobs_exporter.h"
 #include "llmobs_exporter_int.h"
 #include "llmobs_inputs.h"
+#include "llmobs_sample.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_log.h"
@@ -60,6 +61,11 @@ struct llmobs_exporter_batch {
     size_t n_llm;
     uint8_t (*traces)[16]; /* distinct trace ids of the LLM Obs spans */
     size_t n_traces;
+    /* processors.llmobs_sampler: LLM Obs spans left out of the buffer, and kept, by rule */
+    uint64_t sampled_out[LLMOBS_SAMPLE_RULES];
+    uint64_t sampled_in[LLMOBS_SAMPLE_RULES];
+    uint8_t *dropped; /* per span of the request, in order: an LLM Obs span sampled out */
+    size_t n_dropped;
 };
 
 /* Written out so that the compiler makes it one load and a byte swap (the loop was not):
@@ -104,6 +110,7 @@ void llmobs_exporter_batch_free(struct llmobs_exporter_batch *bt)
         llmobs_span_free(bt->llm[i]);
     }
     o2d_free(bt->ids);
+    o2d_free(bt->dropped);
     o2d_free(bt->llm);
     o2d_free(bt->traces);
     o2d_free(bt);
@@ -112,6 +119,86 @@ void llmobs_exporter_batch_free(struct llmobs_exporter_batch *bt)
 size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt)
 {
     return bt != NULL ? bt->n_llm : 0;
+}
+
+static int span_is_error(const OtlpSpan *s)
+{
+    return s->status != NULL &&
+           s->status->code ==
+               OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+}
+
+static const uint8_t *span_trace_id(const OtlpSpan *s)
+{
+    static const uint8_t zero[16];
+    return s->trace_id.len == 16 ? s->trace_id.data : zero;
+}
+
+/* processors.llmobs_sampler: an LLM Obs span of a trace the sampler drops becomes a plain
+ * span (kinds[i] = LLMOBS_NONE): nothing is built and, its trace having no LLM Obs span left,
+ * the buffer keeps no skeleton of it either. Every LLM Obs span of one trace id in the
+ * request gets the same decision (its ml_app's rate; an error anywhere in it keeps it). */
+static int sample_spans(const OtlpTraceReq *req, const struct llmobs_config *map, uint8_t *kinds,
+                        size_t n_spans, struct llmobs_exporter_batch *bt)
+{
+    uint8_t(*errs)[16] = o2d_malloc(bt->n_llm * sizeof(*errs));
+    bt->dropped = o2d_calloc(n_spans, 1);
+    if (errs == NULL || bt->dropped == NULL) {
+        o2d_free(errs);
+        return O2D_ERR_NOMEM;
+    }
+    size_t n_errs = 0, i = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        const OtlpResourceSpans *rs = req->resource_spans[r];
+        for (size_t k = 0; k < rs->n_scope_spans; k++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[k];
+            for (size_t j = 0; j < ss->n_spans; j++, i++) {
+                if (kinds[i] != LLMOBS_NONE && span_is_error(ss->spans[j])) {
+                    memcpy(errs[n_errs++], span_trace_id(ss->spans[j]), 16);
+                }
+            }
+        }
+    }
+    qsort(errs, n_errs, sizeof(*errs), cmp_trace);
+    i = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        const OtlpResourceSpans *rs = req->resource_spans[r];
+        const char *ml_app = NULL;
+        for (size_t k = 0; k < rs->n_scope_spans; k++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[k];
+            for (size_t j = 0; j < ss->n_spans; j++, i++) {
+                if (kinds[i] == LLMOBS_NONE) {
+                    continue;
+                }
+                if (ml_app == NULL) {
+                    ml_app = llmobs_ml_app(rs->resource, map);
+                }
+                const uint8_t *tid = span_trace_id(ss->spans[j]);
+                int err = n_errs > 0 && bsearch(tid, errs, n_errs, 16, cmp_trace) != NULL;
+                enum llmobs_sample_rule rule;
+                if (llmobs_sample_keep(map->sampler, tid, ml_app, err, &rule)) {
+                    bt->sampled_in[rule]++;
+                } else {
+                    bt->sampled_out[rule]++;
+                    kinds[i] = LLMOBS_NONE;
+                    bt->dropped[i] = 1;
+                    bt->n_dropped++;
+                    bt->n_llm--;
+                }
+            }
+        }
+    }
+    o2d_free(errs);
+    return O2D_OK;
+}
+
+void llmobs_exporter_batch_sampled(const struct llmobs_exporter_batch *bt, uint64_t *out,
+                                   uint64_t *in)
+{
+    for (int r = 0; r < LLMOBS_SAMPLE_RULES; r++) {
+        out[r] += bt != NULL ? bt->sampled_out[r] : 0;
+        in[r] += bt != NULL ? bt->sampled_in[r] : 0;
+    }
 }
 
 int llmobs_exporter_batch_build(const OtlpTraceReq *req, const struct llmobs_config *map,
@@ -163,8 +250,19 @@ int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceRe
             }
         }
     }
+    if (map->sampler != NULL && map->sampler->enabled && bt->n_llm > 0) {
+        rv = sample_spans(req, map, kinds, n, bt);
+        if (rv != O2D_OK) {
+            goto out;
+        }
+    }
     if (bt->n_llm == 0 && !skeletons) {
         rv = O2D_OK;
+        if (bt->sampled_out[LLMOBS_SAMPLE_PERCENTAGE] + bt->sampled_out[LLMOBS_SAMPLE_ML_APP_RATE] >
+            0) {
+            *out = bt; /* no span, only what the sampler counted */
+            bt = NULL;
+        }
         goto out;
     }
     bt->ids = o2d_malloc(n * sizeof(*bt->ids));
@@ -248,7 +346,8 @@ out:
 int llmobs_exporter_batch_add(struct llmobs_buffer *b, struct llmobs_exporter_batch *bt,
                               int64_t now_ns)
 {
-    if (bt == NULL) {
+    if (bt == NULL || bt->n == 0) {
+        llmobs_exporter_batch_free(bt);
         return O2D_OK;
     }
     int rv = O2D_OK;
@@ -292,6 +391,8 @@ struct lo_exporter {
     atomic_uint_fast64_t spans_seen;
     atomic_uint_fast64_t spans_refused;
     atomic_uint_fast64_t logs_seen;
+    atomic_uint_fast64_t sampled_out[LLMOBS_SAMPLE_RULES]; /* processors.llmobs_sampler */
+    atomic_uint_fast64_t sampled_in[LLMOBS_SAMPLE_RULES];
 
     /* With sending_queue.storage: what the buffer holds, on disk (llmobs_inputs.h). */
     struct lo_inputs *inputs;
@@ -442,6 +543,78 @@ static int lo_start(struct exporter *e)
     return O2D_OK;
 }
 
+/* With sending_queue.storage, what goes to disk for the trace buffer: the request without
+ * the LLM Obs spans the sampler dropped (their prompts never touch the disk). A shallow copy:
+ * new arrays of pointers to the request's own structures, packed by lo_inputs_add_msg. */
+static int add_kept_msg(struct lo_inputs *in, const OtlpTraceReq *req,
+                        const struct llmobs_exporter_batch *bt, uint64_t *seq)
+{
+    if (bt->n_dropped == 0) {
+        return lo_inputs_add_msg(in, LO_INPUT_TRACES, &req->base, seq);
+    }
+    size_t n_scopes = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        n_scopes += req->resource_spans[r]->n_scope_spans;
+    }
+    int rv = O2D_ERR_NOMEM;
+    OtlpTraceReq copy = *req;
+    OtlpResourceSpans *rss = o2d_calloc(req->n_resource_spans + 1, sizeof(*rss));
+    OtlpResourceSpans **rsp = o2d_calloc(req->n_resource_spans + 1, sizeof(*rsp));
+    OtlpScopeSpans *sss = o2d_calloc(n_scopes + 1, sizeof(*sss));
+    OtlpScopeSpans **ssp = o2d_calloc(n_scopes + 1, sizeof(*ssp));
+    OtlpSpan **spans = o2d_calloc(bt->n + 1, sizeof(*spans));
+    if (rss == NULL || rsp == NULL || sss == NULL || ssp == NULL || spans == NULL) {
+        goto out;
+    }
+    size_t i = 0, sc = 0, kept = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        rss[r] = *req->resource_spans[r];
+        rss[r].scope_spans = &ssp[sc];
+        rsp[r] = &rss[r];
+        for (size_t k = 0; k < req->resource_spans[r]->n_scope_spans; k++, sc++) {
+            const OtlpScopeSpans *ss = req->resource_spans[r]->scope_spans[k];
+            sss[sc] = *ss;
+            sss[sc].spans = &spans[kept];
+            sss[sc].n_spans = 0;
+            ssp[sc] = &sss[sc];
+            for (size_t j = 0; j < ss->n_spans; j++, i++) {
+                if (!bt->dropped[i]) {
+                    spans[kept++] = ss->spans[j];
+                    sss[sc].n_spans++;
+                }
+            }
+        }
+    }
+    copy.resource_spans = rsp;
+    rv = lo_inputs_add_msg(in, LO_INPUT_TRACES, &copy.base, seq);
+out:
+    o2d_free(rss);
+    o2d_free(rsp);
+    o2d_free(sss);
+    o2d_free(ssp);
+    o2d_free(spans);
+    return rv;
+}
+
+static int lc_sampler_on(const struct lo_exporter *d)
+{
+    return d->cfg->llmobs.map.sampler != NULL && d->cfg->llmobs.map.sampler->enabled;
+}
+
+static void count_sampled(struct lo_exporter *d, const struct llmobs_exporter_batch *bt)
+{
+    uint64_t out[LLMOBS_SAMPLE_RULES] = {0}, in[LLMOBS_SAMPLE_RULES] = {0};
+    llmobs_exporter_batch_sampled(bt, out, in);
+    for (int r = 0; r < LLMOBS_SAMPLE_RULES; r++) {
+        if (out[r] > 0) {
+            atomic_fetch_add(&d->sampled_out[r], out[r]);
+        }
+        if (in[r] > 0) {
+            atomic_fetch_add(&d->sampled_in[r], in[r]);
+        }
+    }
+}
+
 /* Classification only: whether a request refused for lack of room had LLM Obs spans. */
 static size_t count_llm(const OtlpTraceReq *req)
 {
@@ -487,10 +660,17 @@ static int submit_traces(struct lo_exporter *d, const OtlpTraceReq *req, int rep
     if (rv != O2D_OK || bt == NULL) {
         return rv;
     }
+    if (!replay) {
+        count_sampled(d, bt);
+    }
+    if (bt->n == 0) { /* every LLM Obs span sampled out: nothing to keep, on disk either */
+        llmobs_exporter_batch_free(bt);
+        return O2D_OK;
+    }
     uint64_t seq = 0;
     if (d->inputs != NULL && !replay) {
         /* on disk before the buffer takes it: acknowledged only once durable */
-        rv = bt->n_llm > 0 ? lo_inputs_add_msg(d->inputs, LO_INPUT_TRACES, &req->base, &seq)
+        rv = bt->n_llm > 0 ? add_kept_msg(d->inputs, req, bt, &seq)
                            : lo_inputs_add_ids(d->inputs, bt->ids, bt->n, &seq);
         if (rv != O2D_OK) {
             llmobs_exporter_batch_free(bt);
@@ -727,6 +907,12 @@ static void lo_metrics(const struct exporter *e, struct exporter_metrics *m)
     struct lo_exporter *d = e->ctx;
     m->translated_kind = "llmobs";
     m->translated_spans = atomic_load(&d->spans_seen);
+    for (int r = 0; lc_sampler_on(d) && r < LLMOBS_SAMPLE_RULES; r++) {
+        m->sampled[m->n_sampled].signal = "llmobs";
+        m->sampled[m->n_sampled].rule = llmobs_sample_rule_name((enum llmobs_sample_rule)r);
+        m->sampled[m->n_sampled].dropped = atomic_load(&d->sampled_out[r]);
+        m->sampled[m->n_sampled++].kept = atomic_load(&d->sampled_in[r]);
+    }
     if (d->out != NULL) {
         dlv_dest_metrics(d->out, &m->outputs[m->n_outputs++]);
     }

@@ -66,6 +66,10 @@ struct ecs_meta;
 void llmobs_exporter_set_ecs(struct exporter *e, struct ecs_meta *m);
 /* LLM Obs spans in the batch. */
 size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt);
+/* Adds the batch's LLM Obs spans the sampler dropped (out) and kept (in), per
+ * enum llmobs_sample_rule, to out[] and in[] (LLMOBS_SAMPLE_RULES entries each). */
+void llmobs_exporter_batch_sampled(const struct llmobs_exporter_batch *bt, uint64_t *out,
+                                   uint64_t *in);
 /* Notes the batch's traces, then adds every span of them (LLM Obs spans with their event,
  * the others as skeletons); the built spans move to the buffer. Frees the batch. */
 int llmobs_exporter_batch_add(struct llmobs_buffer *b, struct llmobs_exporter_batch *bt,

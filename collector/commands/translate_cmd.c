@@ -26,6 +26,7 @@
 #include <openssl/evp.h>
 
 #include "apm.h"
+#include "apm_sample.h"
 #include "config.h"
 #include "datadog/trace/agent_payload.pb-c.h"
 #include "datadog_metrics.h"
@@ -529,6 +530,30 @@ int translate_main(int argc, char **argv)
         goto out;
     }
 
+    /* processors.probabilistic_sampler: the payload shows the kept traces, the stats every
+     * span (as the exporter sends them). */
+    size_t *n_kept = NULL;
+    struct apm_sample_counts counts;
+    memset(&counts, 0, sizeof(counts));
+    rv = apm_sample(&arena, cfg.datadog.sampler, &res, &n_kept, &counts);
+    if (rv != O2D_OK) {
+        fprintf(stderr, "otel2dd translate: sampling: %s\n", o2d_strerror(rv));
+        goto out;
+    }
+    size_t sampled_out = 0;
+    for (int r = 0; r < APM_SAMPLE_RULES; r++) {
+        sampled_out += counts.dropped_spans[r];
+    }
+    size_t *all_chunks = o2d_arena_alloc(&arena, (res.n_payloads + 1) * sizeof(*all_chunks));
+    if (all_chunks == NULL) {
+        fprintf(stderr, "otel2dd translate: %s\n", o2d_strerror(O2D_ERR_TOO_LARGE));
+        goto out;
+    }
+    for (size_t i = 0; i < res.n_payloads; i++) {
+        all_chunks[i] = res.payloads[i]->n_chunks;
+        res.payloads[i]->n_chunks = n_kept[i];
+    }
+
     Datadog__Trace__AgentPayload ap = DATADOG__TRACE__AGENT_PAYLOAD__INIT;
     ap.hostname = cfg.datadog.hostname;
     ap.env = "none";
@@ -540,6 +565,9 @@ int translate_main(int argc, char **argv)
     rv = o2d_buf_append_str(&out, "{\"agentPayload\":");
     if (rv == O2D_OK) {
         rv = pb_json_print(&out, &ap.base);
+    }
+    for (size_t i = 0; i < res.n_payloads; i++) {
+        res.payloads[i]->n_chunks = all_chunks[i];
     }
 
     struct stats_config scfg = {
@@ -573,7 +601,8 @@ int translate_main(int argc, char **argv)
         rv = print_llmobs(&out, req.msg.traces, &cfg.datadog.llmobs);
     }
     if (rv == O2D_OK) {
-        rv = o2d_buf_printf(&out, ",\"spans\":%zu,\"ignored\":%zu}\n", res.spans, res.ignored);
+        rv = o2d_buf_printf(&out, ",\"spans\":%zu,\"ignored\":%zu,\"sampled_out\":%zu}\n",
+                            res.spans, res.ignored, sampled_out);
     }
     if (rv != O2D_OK) {
         fprintf(stderr, "otel2dd translate: cannot print the result: %s\n", o2d_strerror(rv));

@@ -148,6 +148,7 @@ const char o2d_config_embedded[] =
 void o2d_config_defaults(struct o2d_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
+    o2d_sampling_defaults(&cfg->sampling);
     cfg->grpc.enabled = 1;
     snprintf(cfg->grpc.endpoint, sizeof(cfg->grpc.endpoint), "%s", "0.0.0.0:4317");
     cfg->grpc.max_recv_msg_size = 4 * (size_t)MIB;
@@ -500,6 +501,9 @@ const struct key_row config_key_table[] = {
     STRINGS("processors.redaction.patterns", redaction.patterns, redaction.n_patterns),
     BOOL("processors.redaction.drop_message_contents", redaction.drop_message_contents),
     UINT("processors.redaction.match_limit", redaction.match_limit, 1000, 100000000, 1),
+    /* Read by config_sampling.c before the walk; the rows let "did you mean" name them. */
+    SECTION("processors.probabilistic_sampler"),
+    SECTION("processors.llmobs_sampler"),
     SECTION("service"),
     /* service.extensions and service.pipelines are written as for the Collector. Receivers
      * and exporters are fixed; a pipeline's processors decide which processors run for its
@@ -717,7 +721,8 @@ int o2d_config_load_string(struct o2d_config *cfg, const char *name, const char 
         goto out;
     }
     if (ld->root != NULL && ld->root->kind == NODE_MAP) {
-        rc = config_walk(ld, ld->root, "");
+        rc = config_sampling_take(ld);
+        rc = rc == O2D_OK ? config_walk(ld, ld->root, "") : rc;
     } else if (ld->root != NULL && !ld->root->is_null) {
         /* An empty file, or one with only comments, keeps every default. */
         rc = config_fail(&ld->err, ld->root->line, "the top level must be a map, got %s",
@@ -936,6 +941,9 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
 
     struct datadog_llmobs_config *lo = &dd->llmobs;
     env_default("DD_LLMOBS_ML_APP", lo->ml_app, sizeof(lo->ml_app));
+    o2d_sampling_prepare(&cfg->sampling);
+    dd->sampler = &cfg->sampling.apm;
+    lo->map.sampler = &cfg->sampling.llmobs;
     /* The embedded default reads these two through ${env:...}; a file may not, and a
      * ddtrace user's DD_TRACE_ENABLED=false must still stop traces: false always wins. */
     int rc = env_switch("DD_TRACE_ENABLED", &dd->traces_enabled, err, errlen);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config_sampling.h"
 #include "datadog.h"  /* struct datadog_config */
 #include "exporter.h" /* enum o2d_debug_verbosity */
 #include "otlp.h"     /* struct otlp_request, enum otlp_signal */
@@ -75,6 +76,8 @@ struct o2d_http_config {
  * (config_processors.c); a new processor adds its id here and its row there. */
 enum o2d_processor {
     O2D_PROCESSOR_REDACTION = 0,
+    O2D_PROCESSOR_PROBABILISTIC_SAMPLER, /* applied by the Datadog exporter (config_sampling.h) */
+    O2D_PROCESSOR_LLMOBS_SAMPLER,        /* applied by the LLM Obs exporter */
     O2D_PROCESSOR_COUNT,
 };
 #define O2D_SIGNALS 3 /* enum otlp_signal: traces, logs, metrics */
@@ -184,6 +187,8 @@ struct o2d_config {
     int pipelines_given; /* service.pipelines is in the file */
     /* service.telemetry.logs.level: one of enum o2d_log_level */
     int log_level;
+    /* processors.probabilistic_sampler and processors.llmobs_sampler (config_sampling.h) */
+    struct o2d_sampling_config sampling;
     /* Where it came from: a path, or "<embedded default>". */
     char source[256];
 };

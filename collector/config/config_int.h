@@ -136,6 +136,12 @@ int config_processors_resolve(struct loader *ld);
 int config_processors_prepare(struct o2d_config *cfg, char *err, size_t errlen);
 void config_processors_cleanup(struct o2d_config *cfg);
 
+/* ---- config_sampling.c ---- */
+
+/* Reads processors.probabilistic_sampler and processors.llmobs_sampler into
+ * ld->cfg.sampling and unlinks them from the tree, before config_walk. */
+int config_sampling_take(struct loader *ld);
+
 /* ---- config.c ---- */
 
 /*

@@ -78,6 +78,36 @@ static void redaction_describe(const struct o2d_config *cfg, FILE *out)
     }
 }
 
+/* ---- the samplers (config_sampling.c): applied by the exporters, after the stats ---- */
+
+/* o2d_config_prepare built both samplers from their sections; each runs only when a
+ * pipeline lists it (or, without service.pipelines, when configured). */
+static int apm_sampler_prepare(struct o2d_config *cfg, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    cfg->sampling.apm.enabled = o2d_processor_listed(cfg, O2D_PROCESSOR_PROBABILISTIC_SAMPLER);
+    return O2D_OK;
+}
+
+static void apm_sampler_describe(const struct o2d_config *cfg, FILE *out)
+{
+    o2d_sampling_describe_apm(&cfg->sampling, out);
+}
+
+static int llmobs_sampler_prepare(struct o2d_config *cfg, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    cfg->sampling.llmobs.enabled = o2d_processor_listed(cfg, O2D_PROCESSOR_LLMOBS_SAMPLER);
+    return O2D_OK;
+}
+
+static void llmobs_sampler_describe(const struct o2d_config *cfg, FILE *out)
+{
+    o2d_sampling_describe_llmobs(&cfg->sampling, out);
+}
+
 #define SIG(s) (1u << (s))
 
 /* clang-format off */
@@ -90,6 +120,20 @@ const struct o2d_processor_type o2d_processor_types[O2D_PROCESSOR_COUNT] = {
         .cleanup = redaction_cleanup,
         .apply = redaction_apply,
         .describe = redaction_describe,
+    },
+    [O2D_PROCESSOR_PROBABILISTIC_SAMPLER] = {
+        .name = "probabilistic_sampler",
+        .signals = SIG(OTLP_SIGNAL_TRACES),
+        .present_off = offsetof(struct o2d_config, sampling.apm_section),
+        .prepare = apm_sampler_prepare,
+        .describe = apm_sampler_describe,
+    },
+    [O2D_PROCESSOR_LLMOBS_SAMPLER] = {
+        .name = "llmobs_sampler",
+        .signals = SIG(OTLP_SIGNAL_TRACES),
+        .present_off = offsetof(struct o2d_config, sampling.llmobs_section),
+        .prepare = llmobs_sampler_prepare,
+        .describe = llmobs_sampler_describe,
     },
 };
 /* clang-format on */

@@ -245,5 +245,6 @@ int o2d_config_write_yaml(const struct o2d_config *cfg, FILE *out)
     fprintf(out, "# otel2dd effective configuration, from %s\n",
             config_show(a, cfg->source, strlen(cfg->source)));
     write_section(cfg, out, "", 0, "");
+    o2d_sampling_write_yaml(&cfg->sampling, out);
     return ferror(out) ? O2D_ERR_SYSTEM : O2D_OK;
 }

@@ -286,6 +286,7 @@ class FakeIntake:
                                         "tracestate": l.tracestate, "flags": l.flags}
                                        for l in s.spanLinks],
                         "agent_hostname": ap.hostName,
+                        "chunk_tags": dict(chunk.tags),
                     })
         with self.lock:
             self.agent_payloads.append({

@@ -26,6 +26,30 @@
 
 static void assert_config_equal(const struct o2d_config *a, const struct o2d_config *b)
 {
+    const struct o2d_sampling_config *sa = &a->sampling, *sb = &b->sampling;
+    assert_int_equal(sa->apm_section, sb->apm_section);
+    assert_true(sa->apm_percent == sb->apm_percent);
+    assert_int_equal(sa->apm_mode, sb->apm_mode);
+    assert_int_equal(sa->apm_precision, sb->apm_precision);
+    assert_int_equal(sa->apm_seed, sb->apm_seed);
+    assert_int_equal(sa->apm_fail_closed, sb->apm_fail_closed);
+    assert_int_equal(sa->apm_keep_errors, sb->apm_keep_errors);
+    assert_int_equal(sa->apm_slow_ms, sb->apm_slow_ms);
+    assert_int_equal(sa->n_services, sb->n_services);
+    for (size_t i = 0; i < sa->n_services; i++) {
+        assert_string_equal(sa->services[i], sb->services[i]);
+        assert_true(sa->service_percent[i] == sb->service_percent[i]);
+    }
+    assert_int_equal(sa->llmobs_section, sb->llmobs_section);
+    assert_true(sa->llmobs_percent == sb->llmobs_percent);
+    assert_int_equal(sa->llmobs_mode, sb->llmobs_mode);
+    assert_int_equal(sa->llmobs_precision, sb->llmobs_precision);
+    assert_int_equal(sa->llmobs_keep_errors, sb->llmobs_keep_errors);
+    assert_int_equal(sa->n_apps, sb->n_apps);
+    for (size_t i = 0; i < sa->n_apps; i++) {
+        assert_string_equal(sa->apps[i], sb->apps[i]);
+        assert_true(sa->app_percent[i] == sb->app_percent[i]);
+    }
     assert_int_equal(a->grpc.enabled, b->grpc.enabled);
     assert_string_equal(a->grpc.endpoint, b->grpc.endpoint);
     assert_int_equal(a->grpc.max_recv_msg_size, b->grpc.max_recv_msg_size);

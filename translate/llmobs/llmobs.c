@@ -1868,6 +1868,41 @@ static void res_strings(const OtlpResource *r, struct res_strings *out)
     }
 }
 
+/* The first that is set: datadog.ml_app, the per-service rules, ml_app, the service. */
+static const char *ml_app_of(const struct res_strings *rs, const char *service,
+                             const struct llmobs_config *cfg)
+{
+    const char *ml_app = rs->ml_app;
+    for (size_t i = 0;
+         (ml_app == NULL || ml_app[0] == '\0') && service != NULL && i < cfg->n_ml_app_by_service;
+         i++) {
+        if (streq(cfg->ml_app_by_service[i].service, service)) {
+            ml_app = cfg->ml_app_by_service[i].ml_app;
+        }
+    }
+    if (ml_app == NULL || ml_app[0] == '\0') {
+        ml_app = cfg->ml_app;
+    }
+    if (ml_app == NULL || ml_app[0] == '\0') {
+        ml_app = service;
+    }
+    if (ml_app == NULL || ml_app[0] == '\0') {
+        ml_app = "unnamed-ml-app"; /* dd-trace-py ML_APP_DEFAULT */
+    }
+    return ml_app;
+}
+
+const char *llmobs_ml_app(const OtlpResource *res, const struct llmobs_config *cfg)
+{
+    struct res_strings rs;
+    res_strings(res, &rs);
+    const char *service = rs.service;
+    if (service == NULL || service[0] == '\0') {
+        service = cfg->default_service;
+    }
+    return ml_app_of(&rs, service, cfg);
+}
+
 static void tags(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
                  const char *error_type, const char *session, int error)
 {
@@ -1891,23 +1926,7 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     if (version == NULL || version[0] == '\0') {
         version = cfg->default_version;
     }
-    const char *ml_app = rs.ml_app;
-    for (size_t i = 0;
-         (ml_app == NULL || ml_app[0] == '\0') && service != NULL && i < cfg->n_ml_app_by_service;
-         i++) {
-        if (streq(cfg->ml_app_by_service[i].service, service)) {
-            ml_app = cfg->ml_app_by_service[i].ml_app;
-        }
-    }
-    if (ml_app == NULL || ml_app[0] == '\0') {
-        ml_app = cfg->ml_app;
-    }
-    if (ml_app == NULL || ml_app[0] == '\0') {
-        ml_app = service;
-    }
-    if (ml_app == NULL || ml_app[0] == '\0') {
-        ml_app = "unnamed-ml-app"; /* dd-trace-py ML_APP_DEFAULT */
-    }
+    const char *ml_app = ml_app_of(&rs, service, cfg);
     add_tag(c, &t, "env", env);
     add_tag(c, &t, "service", service);
     add_tag(c, &t, "version", version);

@@ -61,6 +61,9 @@ struct llmobs_config {
      * the event has a tag with that key already; at most LLMOBS_MAX_USER_TAGS are used. */
     const char *const *tags;
     size_t n_tags;
+    /* processors.llmobs_sampler (llmobs_sample.h), applied by whoever builds spans of a
+     * request (llmobs_exporter_batch_build); NULL: every span is kept. */
+    const struct llmobs_sampler *sampler;
 };
 
 /* One LLM Obs span, owned (o2d_alloc), independent of any request arena. */
@@ -96,6 +99,10 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
                            const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
                            const OtlpSpan *s, enum llmobs_kind kind,
                            const struct llmobs_config *cfg, struct llmobs_span **out);
+
+/* The ml_app the spans of resource `res` get (the event's ml_app tag), borrowed from res or
+ * cfg. */
+const char *llmobs_ml_app(const OtlpResource *res, const struct llmobs_config *cfg);
 
 /* True when a log record carries gen_ai message content (OTel GenAI <= 1.36 events such as
  * gen_ai.user.message / gen_ai.choice, or gen_ai.client.inference.operation.details) and a
