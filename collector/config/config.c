@@ -933,6 +933,7 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     dd->apm.default_env = cfg->default_env[0] ? cfg->default_env : NULL;
     dd->apm.default_version = cfg->default_version[0] ? cfg->default_version : NULL;
     dd->apm.fallback_hostname = dd->hostname[0] ? dd->hostname : NULL;
+    dd->tenant_share_pct = cfg->tenant_share_pct; /* the queues' share (exporter.h: admit) */
 
     struct datadog_llmobs_config *lo = &dd->llmobs;
     env_default("DD_LLMOBS_ML_APP", lo->ml_app, sizeof(lo->ml_app));
