@@ -125,7 +125,7 @@ static const char *const refusal_names[INGEST_REFUSED_N] = {
     [INGEST_REFUSED_INTERNAL] = "internal",
     [INGEST_REFUSED_UNAUTHENTICATED] = "unauthenticated",
     [INGEST_REFUSED_TENANT_SHARE] = "tenant_share",
-    [INGEST_REFUSED_TENANT_QUEUE_SHARE] = "tenant_queue_share",
+    [INGEST_REFUSED_TENANT_QUEUE] = "tenant_queue_share",
 };
 
 const char *ingest_refusal_name(enum ingest_refusal r)
@@ -764,7 +764,7 @@ int ingest_request_as(struct ingest *ing, int tenant, enum o2d_transport tr, enu
     if (rv == O2D_ERR_TENANT_BUSY) {
         /* An exporter's queue holds this tenant's share: answered as busy (retry later). */
         set_error(res, O2D_ERR_BUSY, reason_tenant_queue);
-        why = INGEST_REFUSED_TENANT_QUEUE_SHARE;
+        why = INGEST_REFUSED_TENANT_QUEUE;
         decoded_items = req.accepted + req.rejected;
         goto out;
     }

@@ -194,20 +194,20 @@ int ingest_encode_status(int grpc_code, const char *message, int retry_after_s,
  * path, headers and data never become one. (ingest_refusal_name gives the label value.)
  */
 enum ingest_refusal {
-    INGEST_REFUSED_INVALID = 0,             /* malformed body, framing or header value */
-    INGEST_REFUSED_TOO_LARGE = 1,           /* over the size limit, before or after decompression */
-    INGEST_REFUSED_UNSUPPORTED = 2,         /* content type or compression we do not speak */
-    INGEST_REFUSED_NOT_FOUND = 3,           /* unknown path or gRPC method */
-    INGEST_REFUSED_METHOD = 4,              /* an HTTP method other than POST */
-    INGEST_REFUSED_TIMEOUT = 5,             /* the body did not arrive within the deadline */
-    INGEST_REFUSED_MEMORY = 6,              /* the receivers' memory budget was spent */
-    INGEST_REFUSED_QUEUE_FULL = 7,          /* an exporter's queue was full */
-    INGEST_REFUSED_SHUTDOWN = 8,            /* otel2dd was draining */
-    INGEST_REFUSED_NOMEM = 9,               /* an allocation failed */
-    INGEST_REFUSED_INTERNAL = 10,           /* anything else */
-    INGEST_REFUSED_UNAUTHENTICATED = 11,    /* no valid bearer token */
-    INGEST_REFUSED_TENANT_SHARE = 12,       /* the tenant held its share of the memory budget */
-    INGEST_REFUSED_TENANT_QUEUE_SHARE = 13, /* it held its share of an exporter's queue */
+    INGEST_REFUSED_INVALID = 0,          /* malformed body, framing or header value */
+    INGEST_REFUSED_TOO_LARGE = 1,        /* over the size limit, before or after decompression */
+    INGEST_REFUSED_UNSUPPORTED = 2,      /* content type or compression we do not speak */
+    INGEST_REFUSED_NOT_FOUND = 3,        /* unknown path or gRPC method */
+    INGEST_REFUSED_METHOD = 4,           /* an HTTP method other than POST */
+    INGEST_REFUSED_TIMEOUT = 5,          /* the body did not arrive within the deadline */
+    INGEST_REFUSED_MEMORY = 6,           /* the receivers' memory budget was spent */
+    INGEST_REFUSED_QUEUE_FULL = 7,       /* an exporter's queue was full */
+    INGEST_REFUSED_SHUTDOWN = 8,         /* otel2dd was draining */
+    INGEST_REFUSED_NOMEM = 9,            /* an allocation failed */
+    INGEST_REFUSED_INTERNAL = 10,        /* anything else */
+    INGEST_REFUSED_UNAUTHENTICATED = 11, /* no valid bearer token */
+    INGEST_REFUSED_TENANT_SHARE = 12,    /* the tenant held its share of the memory budget */
+    INGEST_REFUSED_TENANT_QUEUE = 13,    /* it held its share of an exporter's queue */
     INGEST_REFUSED_N
 };
 const char *ingest_refusal_name(enum ingest_refusal r);
