@@ -416,8 +416,10 @@ static int dd_start(struct exporter *e)
         .max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : DD_DEFAULT_ELAPSED_MS,
         .attempt_timeout_ms = DD_ATTEMPT_TIMEOUT_MS,
         .max_inflight = DD_MAX_INFLIGHT,
+        .tenant_share_pct = cfg->tenant_share_pct,
     };
     struct dlv_dest_config sc = tc;
+    sc.tenant_share_pct = 0; /* fed by its own tick: no request's tenant */
     sc.url = stats_url;
     sc.queue_max_bytes = DD_STATS_QUEUE_BYTES;
     sc.max_body = DATADOG_STATS_BODY_MAX;
@@ -512,7 +514,7 @@ static int dd_admit(struct exporter *e, const struct otlp_request *req)
     if (d->traces == NULL) {
         return O2D_ERR_SHUTDOWN;
     }
-    return dlv_dest_admit(d->traces, req->accepted);
+    return dlv_dest_admit_tenant(d->traces, req->accepted, req->tenant);
 }
 
 /* A string attribute of the resource that payload i came from ("" if none): apm_translate
@@ -666,7 +668,7 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
      * too, before the stats count it, so that its retry is counted once. Only a sync that
      * fails after this point can make a retried request count twice. */
     if (list != NULL) {
-        rv = dlv_dest_enqueue(d->traces, list, req->id);
+        rv = dlv_dest_enqueue_tenant(d->traces, list, req->id, req->tenant);
         if (rv != O2D_OK) {
             return rv;
         }

@@ -77,6 +77,9 @@ struct datadog_config {
     int compute_stats_by_span_kind;        /* traces.compute_stats_by_span_kind, default on */
     int peer_tags_aggregation;             /* traces.peer_tags_aggregation, default on */
     size_t queue_max_bytes;                /* encoded bytes waiting to be sent; default 64 MiB */
+    /* receivers.otlp.fairness.max_tenant_share_percent: what one tenant may hold of each
+     * memory queue (delivery.h: tenant_share_pct); 100: no rule. */
+    unsigned tenant_share_pct;
     /* sending_queue.storage: a directory turns the disk queue on (one subdirectory per
      * destination); "" keeps the queues in memory only (the default). */
     char queue_storage[DATADOG_URL_MAX];

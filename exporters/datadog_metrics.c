@@ -119,6 +119,7 @@ static int dm_start(struct exporter *e)
         .max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : DM_DEFAULT_ELAPSED_MS,
         .attempt_timeout_ms = DM_ATTEMPT_TIMEOUT_MS,
         .max_inflight = DM_MAX_INFLIGHT,
+        .tenant_share_pct = cfg->tenant_share_pct,
     };
     struct dlv_dest_config kc = sc;
     kc.url = d->sketches_url;
@@ -172,9 +173,9 @@ static int dm_admit(struct exporter *e, const struct otlp_request *req)
     if (d->series == NULL || d->sketches == NULL) {
         return O2D_ERR_SHUTDOWN;
     }
-    int rv = dlv_dest_admit(d->series, req->accepted);
+    int rv = dlv_dest_admit_tenant(d->series, req->accepted, req->tenant);
     if (rv == O2D_OK) {
-        rv = dlv_dest_admit(d->sketches, req->accepted);
+        rv = dlv_dest_admit_tenant(d->sketches, req->accepted, req->tenant);
     }
     return rv;
 }
@@ -282,7 +283,7 @@ static int dm_submit(struct exporter *e, const char *transport, const struct otl
     if (res.batch.nseries == 0 && res.batch.nsketches == 0) {
         return O2D_OK;
     }
-    return datadog_metrics_submit(e, &res.batch, req->id);
+    return datadog_metrics_submit_as(e, &res.batch, req->id, req->tenant);
 }
 
 static void free_items(struct dlv_item *list)
@@ -307,6 +308,12 @@ static void log_invalid(const char *what, const char *name, size_t index)
 }
 
 int datadog_metrics_submit(struct exporter *e, const struct ddm_batch *b, uint64_t origin)
+{
+    return datadog_metrics_submit_as(e, b, origin, -1);
+}
+
+int datadog_metrics_submit_as(struct exporter *e, const struct ddm_batch *b, uint64_t origin,
+                              int tenant)
 {
     struct dm_exporter *d = e->ctx;
     if (d->series == NULL || d->sketches == NULL || dlv_dest_stopping(d->series) ||
@@ -347,14 +354,14 @@ int datadog_metrics_submit(struct exporter *e, const struct ddm_batch *b, uint64
      * and retried by its sender. If it refuses the sketches after taking the series, the
      * retry sends those series again; a memory queue never refuses here. */
     if (series != NULL) {
-        rv = dlv_dest_enqueue(d->series, series, origin);
+        rv = dlv_dest_enqueue_tenant(d->series, series, origin, tenant);
         series = NULL; /* the destination's, even on error */
         if (rv != O2D_OK) {
             goto out;
         }
     }
     if (sketches != NULL) {
-        rv = dlv_dest_enqueue(d->sketches, sketches, origin);
+        rv = dlv_dest_enqueue_tenant(d->sketches, sketches, origin, tenant);
         sketches = NULL;
     }
 out:

@@ -97,6 +97,10 @@ int datadog_metrics_exporter_new(struct exporter **out, const struct datadog_con
  * body alone is counted dropped (too_large) by the delivery layer.
  */
 int datadog_metrics_submit(struct exporter *e, const struct ddm_batch *b, uint64_t origin);
+/* The same for a request of `tenant` (otlp_request.tenant; -1: none): its items count in the
+ * tenant's share of the queues (delivery.h: dlv_dest_enqueue_tenant). */
+int datadog_metrics_submit_as(struct exporter *e, const struct ddm_batch *b, uint64_t origin,
+                              int tenant);
 
 struct mtr_translator;
 /* A metrics translator (translate/metrics/mtr.h) with cfg's exporters.datadog.metrics

@@ -17,6 +17,9 @@
 
 struct exporter;
 
+/* A request's tenant slot is a slot of every destination's per-tenant count. */
+_Static_assert(OTLP_TENANT_SLOTS <= DLV_TENANTS, "otlp_request.tenant fits a dlv_item's tag");
+
 #define EXPORTER_OUTPUTS_MAX 2
 
 /* A snapshot of an exporter's counters, for the metrics endpoint. */

@@ -769,7 +769,9 @@ static int lo_admit(struct exporter *e, const struct otlp_request *req)
     if (d->out == NULL) {
         return O2D_ERR_SHUTDOWN;
     }
-    int rv = dlv_dest_admit(d->out, 0);
+    /* Its items are made by the trace buffer's tick, for no one request: no tenant holds
+     * bytes of this queue (no share to hold), so only a full queue refuses. */
+    int rv = dlv_dest_admit_tenant(d->out, 0, req->tenant);
     if (rv != O2D_ERR_BUSY) {
         return rv;
     }

@@ -96,6 +96,7 @@ static int lg_start(struct exporter *e)
         .max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : LG_DEFAULT_ELAPSED_MS,
         .attempt_timeout_ms = LG_ATTEMPT_TIMEOUT_MS,
         .max_inflight = LG_MAX_INFLIGHT,
+        .tenant_share_pct = cfg->tenant_share_pct,
     };
     int rv = datadog_disk_queue(cfg, "logs", 4, &dc.queue);
     if (rv == O2D_OK) {
@@ -140,7 +141,7 @@ static int lg_admit(struct exporter *e, const struct otlp_request *req)
     if (d->out == NULL) {
         return O2D_ERR_SHUTDOWN;
     }
-    return dlv_dest_admit(d->out, count_records(req->msg.logs));
+    return dlv_dest_admit_tenant(d->out, count_records(req->msg.logs), req->tenant);
 }
 
 /* The items of one request, linked in order. */
@@ -223,7 +224,8 @@ static int lg_submit(struct exporter *e, const char *transport, const struct otl
     if (il.head == NULL) {
         return O2D_OK;
     }
-    return dlv_dest_enqueue(d->out, il.head, req->id); /* takes the list, even on error */
+    /* takes the list, even on error */
+    return dlv_dest_enqueue_tenant(d->out, il.head, req->id, req->tenant);
 }
 
 static int lg_flush(struct exporter *e, int64_t deadline_ms)

@@ -65,8 +65,8 @@ const char o2d_config_embedded[] =
     "          authenticator: \"\"\n"
     "    memory_limit_mib: 256            # requests in progress: bodies, decoded, translated\n"
     "    fairness:\n"
-    "      max_tenant_share_percent: 100  # of memory_limit_mib one tenant may hold; 100 = no "
-    "rule\n"
+    "      max_tenant_share_percent: 100  # of memory_limit_mib and of each exporter queue one "
+    "tenant may hold; 100 = no rule\n"
     "extensions:\n"
     "  health_check:\n"
     "    endpoint: 0.0.0.0:13133          # empty = off\n"
@@ -938,6 +938,7 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
     dd->apm.default_env = cfg->default_env[0] ? cfg->default_env : NULL;
     dd->apm.default_version = cfg->default_version[0] ? cfg->default_version : NULL;
     dd->apm.fallback_hostname = dd->hostname[0] ? dd->hostname : NULL;
+    dd->tenant_share_pct = cfg->tenant_share_pct; /* the queues' share (exporter.h: admit) */
 
     struct datadog_llmobs_config *lo = &dd->llmobs;
     env_default("DD_LLMOBS_ML_APP", lo->ml_app, sizeof(lo->ml_app));

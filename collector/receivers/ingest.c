@@ -82,6 +82,7 @@ struct tenant_slot {
 };
 #define TENANT_SLOTS (INGEST_TENANT_NAMED + INGEST_TENANT_HASHED)
 _Static_assert(INGEST_TENANT_NAMED == AUTH_MAX_TENANTS, "one named slot per token tenant");
+_Static_assert(TENANT_SLOTS == OTLP_TENANT_SLOTS, "a request's tenant is one of these slots");
 
 struct ingest {
     ingest_submit_fn submit;
@@ -124,6 +125,7 @@ static const char *const refusal_names[INGEST_REFUSED_N] = {
     [INGEST_REFUSED_INTERNAL] = "internal",
     [INGEST_REFUSED_UNAUTHENTICATED] = "unauthenticated",
     [INGEST_REFUSED_TENANT_SHARE] = "tenant_share",
+    [INGEST_REFUSED_TENANT_QUEUE] = "tenant_queue_share",
 };
 
 const char *ingest_refusal_name(enum ingest_refusal r)
@@ -268,6 +270,9 @@ static const char reason_share[] =
     "this connection holds its share of the memory limit: retry later";
 static const char reason_tenant[] =
     "this tenant holds its share of the memory limit (receivers.otlp.fairness."
+    "max_tenant_share_percent): retry later";
+static const char reason_tenant_queue[] =
+    "this tenant holds its share of an exporter's queue (receivers.otlp.fairness."
     "max_tenant_share_percent): retry later";
 static const char reason_whole[] =
     "request body larger than the receivers' memory limit (memory_limit_mib)";
@@ -741,6 +746,7 @@ int ingest_request_as(struct ingest *ing, int tenant, enum o2d_transport tr, enu
         slot = service_slot(ing, sn, sl);
         slot_charged = t->own;
     }
+    req.tenant = slot; /* the exporters' queue shares (exporter.h: admit) */
     if (tenant_take(ing, slot, tenant >= 0 ? body_len : 0, slot_charged) != O2D_OK) {
         slot_charged = 0;
         set_error(res, O2D_ERR_BUSY, reason_tenant);
@@ -752,6 +758,13 @@ int ingest_request_as(struct ingest *ing, int tenant, enum o2d_transport tr, enu
     if (rv != O2D_OK && t->refused != O2D_OK) {
         /* translation's scratch arenas found the budget spent */
         set_budget_error(res, t->refused, rv, NULL);
+        decoded_items = req.accepted + req.rejected;
+        goto out;
+    }
+    if (rv == O2D_ERR_TENANT_BUSY) {
+        /* An exporter's queue holds this tenant's share: answered as busy (retry later). */
+        set_error(res, O2D_ERR_BUSY, reason_tenant_queue);
+        why = INGEST_REFUSED_TENANT_QUEUE;
         decoded_items = req.accepted + req.rejected;
         goto out;
     }

@@ -113,6 +113,11 @@ void ingest_share_release(struct ingest *ing, struct ingest_share *sh, size_t n)
  * request always fits (the rule refuses only a tenant that already holds something), so one
  * large request is never refused for fairness alone.
  *
+ * The same share bounds what a tenant holds of each exporter's queue: ingest_request_as
+ * names the request's slot in otlp_request.tenant, the exporters' admit asks their
+ * destinations (delivery.h: dlv_dest_admit_tenant), and a tenant past its share there is
+ * answered "retry later" too, counted with the reason tenant_queue_share.
+ *
  * Tenants are counted in bounded slots: one per tenant name registered by the token store
  * (AUTH_MAX_TENANTS at most; a service.name equal to one of them uses its slot), and
  * INGEST_TENANT_HASHED slots that other service names share by hash (two services may then
@@ -202,6 +207,7 @@ enum ingest_refusal {
     INGEST_REFUSED_INTERNAL = 10,        /* anything else */
     INGEST_REFUSED_UNAUTHENTICATED = 11, /* no valid bearer token */
     INGEST_REFUSED_TENANT_SHARE = 12,    /* the tenant held its share of the memory budget */
+    INGEST_REFUSED_TENANT_QUEUE = 13,    /* it held its share of an exporter's queue */
     INGEST_REFUSED_N
 };
 const char *ingest_refusal_name(enum ingest_refusal r);

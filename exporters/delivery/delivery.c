@@ -10,6 +10,12 @@
  *
  * The byte budget covers the queue's items from push until settled and the bodies in flight
  * (retries included), so an intake that is down fills it and admit answers "busy".
+ *
+ * Fairness between tenants (dlv_dest_config.tenant_share_pct below 100, memory queue): each
+ * queue item a request's tenant queued is tagged with its slot, and its bytes count as that
+ * tenant's from push until the item is settled (done, kept, or drained at stop); halves made
+ * by splits carry no tag, their parent's bytes count. Under the destination's lock, which
+ * push, settle and admit already take.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -88,6 +94,9 @@ struct dlv_dest {
     int sender_started;
     atomic_int stopping;
 
+    size_t tenant_cap;                /* fairness: bytes one tenant may hold; 0: no rule */
+    size_t tenant_bytes[DLV_TENANTS]; /* queued item bytes per tenant slot, under mu */
+
     atomic_uint_fast64_t queued_units;
     atomic_uint_fast64_t sent_units;
     atomic_uint_fast64_t sent_bodies;
@@ -127,6 +136,16 @@ static size_t budget_used(const struct dlv_dest *d)
     return st->mem_bytes + d->body_bytes;
 }
 
+/* A queue item leaves the queue (settled or drained): its tenant's bytes go (under mu). */
+static void untag_locked(struct dlv_dest *d, struct dlv_item *it)
+{
+    if (it->tenant >= 0) {
+        size_t *held = &d->tenant_bytes[it->tenant];
+        *held -= it->len <= *held ? it->len : *held;
+        it->tenant = -1;
+    }
+}
+
 /* Drops one hold (queue.h); the last hold on a queue item settles it (under mu), or, with
  * `keep` and a queue that keeps what it holds (disk), leaves it for the next start. */
 static void release_item_locked(struct dlv_dest *d, struct dlv_item *it, int keep)
@@ -135,6 +154,7 @@ static void release_item_locked(struct dlv_dest *d, struct dlv_item *it, int kee
     if (last == NULL) {
         return;
     }
+    untag_locked(d, last);
     if (keep && d->queue->type->keep != NULL) {
         d->queue->type->keep(d->queue, last);
     } else {
@@ -589,6 +609,14 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
     atomic_init(&d->max_body, cfg->max_body);
     d->queue = cfg->queue;
     d->cfg.queue = NULL;
+    if (cfg->tenant_share_pct > 0 && cfg->tenant_share_pct < 100 &&
+        (d->queue == NULL || d->queue->type->persist == NULL)) {
+        d->tenant_cap = cfg->queue_max_bytes / 100 * cfg->tenant_share_pct +
+                        cfg->queue_max_bytes % 100 * cfg->tenant_share_pct / 100;
+        if (d->tenant_cap == 0) {
+            d->tenant_cap = 1;
+        }
+    }
     if (d->queue == NULL) {
         int rv = dlv_queue_mem_new(&d->queue);
         if (rv != O2D_OK) {
@@ -637,17 +665,41 @@ size_t dlv_dest_max_body(const struct dlv_dest *d)
 
 int dlv_dest_admit(struct dlv_dest *d, size_t units)
 {
+    return dlv_dest_admit_tenant(d, units, -1);
+}
+
+int dlv_dest_admit_tenant(struct dlv_dest *d, size_t units, int tenant)
+{
     if (atomic_load_explicit(&d->stopping, memory_order_relaxed)) {
         return O2D_ERR_SHUTDOWN;
     }
+    int rule = d->tenant_cap > 0 && tenant >= 0 && tenant < DLV_TENANTS;
     pthread_mutex_lock(&d->mu);
-    int full = budget_used(d) >= d->cfg.queue_max_bytes;
-    pthread_mutex_unlock(&d->mu);
-    if (full) {
-        dlv_dest_drop(d, DLV_DROP_QUEUE_FULL, units);
-        return O2D_ERR_BUSY;
+    int rv = budget_used(d) >= d->cfg.queue_max_bytes ? O2D_ERR_BUSY : O2D_OK;
+    if (rv == O2D_OK && rule) {
+        /* Past its share, held back; holding nothing, always admitted (as the receivers'
+         * memory rule: a tenant's first request always fits). */
+        size_t held = d->tenant_bytes[tenant];
+        if (held > 0 && held >= d->tenant_cap) {
+            rv = O2D_ERR_TENANT_BUSY;
+        }
     }
-    return O2D_OK;
+    pthread_mutex_unlock(&d->mu);
+    if (rv != O2D_OK) {
+        dlv_dest_drop(d, DLV_DROP_QUEUE_FULL, units);
+    }
+    return rv;
+}
+
+size_t dlv_dest_tenant_bytes(struct dlv_dest *d, int tenant)
+{
+    if (tenant < 0 || tenant >= DLV_TENANTS) {
+        return 0;
+    }
+    pthread_mutex_lock(&d->mu);
+    size_t n = d->tenant_bytes[tenant];
+    pthread_mutex_unlock(&d->mu);
+    return n;
 }
 
 int dlv_dest_stopping(const struct dlv_dest *d)
@@ -679,14 +731,24 @@ static size_t drop_list(struct dlv_dest *d, struct dlv_item *list, int reason)
 
 int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin)
 {
+    return dlv_dest_enqueue_tenant(d, list, origin, -1);
+}
+
+int dlv_dest_enqueue_tenant(struct dlv_dest *d, struct dlv_item *list, uint64_t origin, int tenant)
+{
     if (list == NULL) {
         return O2D_OK;
     }
+    /* Tagged only under the rule (tenant_cap is 0 with a disk queue, whose push frees). */
+    int tag = d->tenant_cap > 0 && tenant >= 0 && tenant < DLV_TENANTS;
     size_t units = 0;
+    size_t bytes = 0;
     for (struct dlv_item *it = list; it != NULL; it = it->next) {
         it->id = atomic_fetch_add(&next_item_id, 1);
         it->origin = origin;
         it->parent = NULL;
+        it->tenant = tag ? (int16_t)tenant : -1;
+        bytes += it->len;
         atomic_store(&it->refs, 0);
         units += it->count;
     }
@@ -711,6 +773,9 @@ int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin)
     pthread_mutex_lock(&d->mu);
     int was_empty = d->queue->st.waiting_items == 0;
     int rv = d->queue->type->push(d->queue, list);
+    if (rv == O2D_OK && tag) {
+        d->tenant_bytes[tenant] += bytes; /* before the lock goes: nothing settled them yet */
+    }
     if (rv == O2D_OK) {
         /* The sender sleeps without a deadline on an empty queue, and otherwise until the
          * flush interval: wake it for the first item, or for a full batch. */
@@ -791,6 +856,9 @@ void dlv_dest_stop(struct dlv_dest *d)
     pthread_mutex_lock(&d->mu);
     d->stopped = 1;
     struct dlv_item *list = d->queue->type->drain(d->queue);
+    for (struct dlv_item *it = list; it != NULL; it = it->next) {
+        untag_locked(d, it);
+    }
     struct rebuild *rbs = d->rebuilds;
     d->rebuilds = NULL;
     size_t rb_units = 0;

@@ -179,6 +179,11 @@ struct dlv_dest_config {
     /* The queue (queue.h), owned by the destination from dlv_dest_new on, even when it
      * fails; NULL: an in-memory queue. */
     struct dlv_queue *queue;
+    /* Fairness between tenants (receivers.otlp.fairness.max_tenant_share_percent): a tenant
+     * slot (queue.h, DLV_TENANTS) holding at least this percent of queue_max_bytes in
+     * queued items is refused by dlv_dest_admit_tenant while others are admitted. 0 or
+     * 100: no rule, nothing counted. Items in memory only (a disk queue: no rule). */
+    unsigned tenant_share_pct;
 };
 
 /*
@@ -246,6 +251,14 @@ size_t dlv_dest_max_body(const struct dlv_dest *d);
 /* O2D_OK when the queue has room, O2D_ERR_BUSY when it is at its budget (queue_full is
  * counted for `units` then), O2D_ERR_SHUTDOWN once stopping. */
 int dlv_dest_admit(struct dlv_dest *d, size_t units);
+/* The same for a request of `tenant` (a slot of queue.h's DLV_TENANTS, -1: none): also
+ * O2D_ERR_TENANT_BUSY when the tenant already holds its share of the queue (the config's
+ * tenant_share_pct; queue_full is counted for `units` then). A tenant holding nothing is
+ * always admitted when the queue has room. */
+int dlv_dest_admit_tenant(struct dlv_dest *d, size_t units, int tenant);
+/* The item bytes `tenant` holds in the queue (waiting or in flight), under the fairness
+ * rule; 0 without it. */
+size_t dlv_dest_tenant_bytes(struct dlv_dest *d, int tenant);
 /* Whether stop has begun (submit paths answer O2D_ERR_SHUTDOWN then). */
 int dlv_dest_stopping(const struct dlv_dest *d);
 /* Bytes of budget left. */
@@ -257,6 +270,10 @@ size_t dlv_dest_room(struct dlv_dest *d);
  * are then counted queue_full when they came from a request (refused, its sender retries),
  * retries_exhausted when not (lost). O2D_ERR_SHUTDOWN once stopping (counted shutdown). */
 int dlv_dest_enqueue(struct dlv_dest *d, struct dlv_item *list, uint64_t origin);
+/* The same for the items of a request of `tenant` (-1: none): under the fairness rule, with
+ * a memory queue, their bytes count as the tenant's until each queue item is settled
+ * (delivered, dropped, or drained at stop). */
+int dlv_dest_enqueue_tenant(struct dlv_dest *d, struct dlv_item *list, uint64_t origin, int tenant);
 /* Counts units dropped before they reached the queue (for example, too large to encode). */
 void dlv_dest_drop(struct dlv_dest *d, int reason, size_t units);
 

@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Tenant slots an item may be tagged with (otlp_request.tenant: the receivers' fairness
+ * slots, collector/receivers/ingest.h); the destination counts queued bytes per slot. */
+#define DLV_TENANTS 80
+
 struct dlv_item {
     struct dlv_item *next;
     uint64_t id;     /* unique in the process, given when queued (dlv_dest_enqueue) */
@@ -32,6 +36,10 @@ struct dlv_item {
     struct dlv_item *parent;
     atomic_uint refs; /* holds on it (bodies carrying it or its halves, the sender); delivery.c's */
     uint32_t count;   /* units it holds (spans, events, payloads): what is counted */
+    /* The tenant slot whose queued bytes it counts in (delivery.c), -1 none. In memory
+     * only: a queue that keeps items on disk frees them at push, and what it reads back
+     * carries none. A split half carries none: its parent's bytes are what count. */
+    int16_t tenant;
     uint32_t head_len; /* data[0..head_len): the destination's per-item header */
     size_t len;        /* bytes of data, head included */
     uint8_t data[];

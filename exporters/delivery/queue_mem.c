@@ -25,6 +25,7 @@ struct dlv_item *dlv_item_new(size_t len, size_t head_len, uint32_t count)
     }
     memset(it, 0, sizeof(*it));
     atomic_init(&it->refs, 0);
+    it->tenant = -1;
     it->count = count;
     it->head_len = (uint32_t)head_len;
     it->len = len;

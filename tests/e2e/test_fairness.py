@@ -18,9 +18,16 @@ half of it.
    almost always finds room between 1 MiB ones. Part 1 is the one that tells the rule is
    there; this part checks that the rule costs the steady app nothing under a live flood.)
 
+3. The exporters' queue: the Datadog intake is down, so the Datadog exporter's memory queue
+   (sending_queue.max_size_mib: 1) fills. app-flood sends 100 KB requests, app-steady a small
+   one after each: with a share of 30 %, app-flood is answered "retry later" once it holds
+   30 % of the queue (reason tenant_queue_share) and app-steady is never refused; the same
+   run with no rule (100 %) fills the queue and refuses app-steady too (queue_full).
+
     /usr/bin/python3 tests/e2e/test_fairness.py -v
 """
 import os
+import re
 import socket
 import sys
 import threading
@@ -30,9 +37,10 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import IntakeTestCase, Otel2dd, wait_until  # noqa: E402
 from test_auth import http_export, metric  # noqa: E402
 from test_budget import message_of_size  # noqa: E402
+from test_datadog_export import traces_req as padded_req  # noqa: E402
 from test_grpc import span, traces_req  # noqa: E402
 
 MIB = 1 << 20
@@ -150,6 +158,62 @@ class FairnessTest(unittest.TestCase):
                                 tenant="app-steady"), 0)
         self.assertEqual(metric(m, "otel2dd_receiver_tenant_accepted_items_total",
                                 tenant="app-steady"), len(steady_status))
+
+
+def refused(text, reason):
+    """otel2dd_receiver_refused_requests_total for `reason`, summed over its other labels."""
+    pat = re.compile(r'^otel2dd_receiver_refused_requests_total\{[^}]*reason="%s"[^}]*\} (\S+)$'
+                     % re.escape(reason), re.M)
+    return sum(float(v) for v in pat.findall(text))
+
+
+class QueueShareTest(IntakeTestCase):
+    def flood(self, pct):
+        """app-flood sends 100 KB requests while the intake is down, app-steady a small one
+        after each, until app-flood was refused 3 times (or 40 requests): (flood statuses,
+        steady statuses, the /metrics text)."""
+        cfg = config(pct)
+        cfg["receivers"]["otlp"]["memory_limit_mib"] = 64  # the memory rule never bites here
+        cfg["exporters"] = {"datadog": {
+            "api": {"key": "test-key", "endpoint": self.intake.url},
+            "traces": {"endpoint": self.intake.url, "flush_interval": "200ms"},
+            "retry_on_failure": {"max_elapsed_time": "60s"},
+            "sending_queue": {"max_size_mib": 1}}}
+        small = traces_req([span(1)], service="steady")
+        with Otel2dd(config=cfg) as o:
+            o.wait_log(lambda l: l.get("msg", "").startswith("API key valid"), 10, "key check")
+            self.intake.go_down()
+            flood, steady = [], []
+            try:
+                while flood.count(503) < 3 and len(flood) < 40:
+                    big = padded_req(10, service="flood", pad=5000)[0]  # 100 KB, random
+                    flood.append(http_export(o.http_port, big, "Bearer " + FLOOD)[0])
+                    steady.append(http_export(o.http_port, small, "Bearer " + STEADY)[0])
+                m = o.scrape()
+            finally:
+                self.intake.come_up()  # what was taken is delivered before the stop
+        return flood, steady, m
+
+    def test_queue_share(self):
+        flood, steady, m = self.flood(30)
+        sys.stderr.write("30 %%: flood %r, steady %r\n" % (flood, steady))
+        self.assertEqual(set(flood), {200, 503})
+        self.assertEqual(steady, [200] * len(steady))
+        # 100 KB requests until 30 % of 1 MiB: a few taken, then refused
+        self.assertGreaterEqual(flood.index(503), 2)
+        self.assertGreaterEqual(refused(m, "tenant_queue_share"), 3)
+        self.assertEqual(refused(m, "queue_full"), 0)
+        self.assertGreaterEqual(metric(m, "otel2dd_receiver_tenant_refused_requests_total",
+                                       tenant="app-flood"), 3)
+        self.assertEqual(metric(m, "otel2dd_receiver_tenant_refused_requests_total",
+                                tenant="app-steady"), 0)
+        # Without the rule the flood fills the queue, and app-steady is refused with it.
+        flood, steady, m = self.flood(100)
+        sys.stderr.write("100 %%: flood %r, steady %r\n" % (flood, steady))
+        self.assertIn(503, flood)
+        self.assertIn(503, steady)
+        self.assertEqual(refused(m, "tenant_queue_share"), 0)
+        self.assertGreater(refused(m, "queue_full"), 0)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,7 @@ CLOSED = {
                "timeout", "memory_limit", "queue_full", "shutdown", "out_of_memory", "internal",
                "rejected_4xx", "retries_exhausted", "read_header_timeout", "evicted",
                "refused_max_connections", "refused_fd_limit", "unauthenticated", "tenant_share",
+               "tenant_queue_share",
                # otel2dd_receiver_auth_failures_total
                "missing", "bad_scheme", "wrong_token",
                # otel2dd_metric_points_dropped_total (mtr_drop_name)

@@ -25,6 +25,7 @@
 #include "ingest.h"
 #include "o2d.h"
 #include "otlp.h"
+#include "prom.h"
 
 #define MIB ((size_t)1 << 20)
 
@@ -425,12 +426,89 @@ static void service_tenants(void **state)
     free(b);
 }
 
+/* The request's tenant slot reaches the exporters (otlp_request.tenant), and an exporter's
+ * "this tenant holds its share of my queue" is answered busy and counted as its own reason. */
+struct seen_tenant {
+    int tenant;
+    int rv;
+};
+
+static int submit_seen(void *ctx, enum o2d_transport tr, const struct otlp_request *req)
+{
+    struct seen_tenant *s = ctx;
+    (void)tr;
+    s->tenant = req->tenant;
+    return s->rv;
+}
+
+static void request_tenant_reaches_exporters(void **state)
+{
+    (void)state;
+    size_t la, lb;
+    uint8_t *a = service_body("flood", 2, &la);
+    uint8_t *b = service_body("steady", 2, &lb);
+    struct seen_tenant s = {.tenant = -2, .rv = O2D_OK};
+    struct ingest *ing = NULL;
+    assert_int_equal(ingest_new(&ing, submit_seen, &s, 8 * MIB), O2D_OK);
+    ingest_set_tenant_share(ing, 50);
+    struct ingest_result res;
+    /* a token's tenant: its named slot */
+    assert_int_equal(ingest_request_as(ing, 3, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES,
+                                       OTLP_ENC_PROTOBUF, O2D_COMP_NONE, a, la, 1 << 20, &res),
+                     O2D_OK);
+    assert_int_equal(s.tenant, 3);
+    /* no token: the service's hashed slot, the same for the same service */
+    assert_int_equal(ingest_request(ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF,
+                                    O2D_COMP_NONE, a, la, 1 << 20, &res),
+                     O2D_OK);
+    int flood = s.tenant;
+    assert_true(flood >= INGEST_TENANT_NAMED && flood < OTLP_TENANT_SLOTS);
+    s.tenant = -2;
+    assert_int_equal(ingest_request(ing, O2D_TRANSPORT_HTTP, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF,
+                                    O2D_COMP_NONE, a, la, 1 << 20, &res),
+                     O2D_OK);
+    assert_int_equal(s.tenant, flood);
+    /* an exporter refuses the tenant for its queue share: busy, with a reason that says so */
+    s.rv = O2D_ERR_TENANT_BUSY;
+    assert_int_equal(ingest_request(ing, O2D_TRANSPORT_GRPC, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF,
+                                    O2D_COMP_NONE, b, lb, 1 << 20, &res),
+                     O2D_ERR_BUSY);
+    assert_non_null(strstr(res.reason, "share of an exporter's queue"));
+    s.rv = O2D_ERR_BUSY; /* a full queue stays queue_full */
+    assert_int_equal(ingest_request(ing, O2D_TRANSPORT_GRPC, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF,
+                                    O2D_COMP_NONE, b, lb, 1 << 20, &res),
+                     O2D_ERR_BUSY);
+    struct prom_writer w;
+    prom_writer_init(&w, 1 << 20);
+    ingest_write_metrics(ing, &w);
+    assert_int_equal(prom_writer_status(&w), O2D_OK);
+    char *text = malloc(w.buf.len + 1);
+    assert_non_null(text);
+    memcpy(text, w.buf.data, w.buf.len);
+    text[w.buf.len] = '\0';
+    assert_non_null(strstr(text, "otel2dd_receiver_refused_requests_total{transport=\"grpc\","
+                                 "signal=\"traces\",reason=\"tenant_queue_share\"} 1\n"));
+    assert_non_null(strstr(text, "otel2dd_receiver_refused_requests_total{transport=\"grpc\","
+                                 "signal=\"traces\",reason=\"queue_full\"} 1\n"));
+    assert_non_null(
+        strstr(text, "otel2dd_receiver_tenant_refused_requests_total{tenant=\"other\"} 2\n"));
+    free(text);
+    prom_writer_cleanup(&w);
+    ingest_free(ing);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(entry_grammar),     cmocka_unit_test(header_values),
-        cmocka_unit_test(bad_configuration), cmocka_unit_test(token_file),
-        cmocka_unit_test(tenant_share),      cmocka_unit_test(service_tenants),
+        cmocka_unit_test(entry_grammar),
+        cmocka_unit_test(header_values),
+        cmocka_unit_test(bad_configuration),
+        cmocka_unit_test(token_file),
+        cmocka_unit_test(tenant_share),
+        cmocka_unit_test(service_tenants),
+        cmocka_unit_test(request_tenant_reaches_exporters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

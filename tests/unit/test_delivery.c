@@ -552,8 +552,9 @@ static int tick(void *ctx, struct dlv_dest *d, int force)
     return 0;
 }
 
-static struct dlv_dest *dest(struct server *srv, struct http_client *http, size_t max_body,
-                             size_t queue_max, struct ticker *t)
+/* A destination whose tenants may hold share_pct % of its queue (0: no rule). */
+static struct dlv_dest *dest_share(struct server *srv, struct http_client *http, size_t max_body,
+                                   size_t queue_max, struct ticker *t, unsigned share_pct)
 {
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/in", srv->port);
@@ -569,10 +570,17 @@ static struct dlv_dest *dest(struct server *srv, struct http_client *http, size_
         .max_elapsed_ms = 2000,
         .attempt_timeout_ms = 2000,
         .max_inflight = 2,
+        .tenant_share_pct = share_pct,
     };
     struct dlv_dest *d = NULL;
     assert_int_equal(dlv_dest_new(&d, &toy, NULL, &c, http), O2D_OK);
     return d;
+}
+
+static struct dlv_dest *dest(struct server *srv, struct http_client *http, size_t max_body,
+                             size_t queue_max, struct ticker *t)
+{
+    return dest_share(srv, http, max_body, queue_max, t, 0);
 }
 
 static struct http_client *client(void)
@@ -714,6 +722,139 @@ static void full_queue_busy_deadline_and_shutdown(void **state)
     server_stop(&srv);
 }
 
+/* Fairness: a tenant's queued bytes go up at enqueue and down once its items are delivered;
+ * past its share only that tenant is refused, a tenant holding nothing always admitted. */
+static void tenant_share_of_the_queue(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest_share(&srv, http, 1 << 16, 100, NULL, 50); /* 50 bytes each */
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    struct dlv_item *list = item("", "aaaaaaaaaaaaa+"); /* 14 bytes */
+    list->next = item("", "bbbbbbbbbbbbb+");
+    assert_int_equal(dlv_dest_admit_tenant(d, 2, 3), O2D_OK); /* holding nothing */
+    assert_int_equal(dlv_dest_enqueue_tenant(d, list, 1, 3), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 3), 28);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 4), 0);
+    assert_int_equal(dlv_dest_admit_tenant(d, 2, 3), O2D_OK); /* 28 < 50 */
+    list = item("", "ccccccccccccc+");
+    list->next = item("", "ddddddddddddd+");
+    assert_int_equal(dlv_dest_enqueue_tenant(d, list, 2, 3), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 3), 56);
+    /* tenant 3 holds its share: refused (counted queue_full); the queue itself has room */
+    assert_int_equal(dlv_dest_admit_tenant(d, 2, 3), O2D_ERR_TENANT_BUSY);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_QUEUE_FULL), 2);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 4), O2D_OK);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, -1), O2D_OK);
+    assert_int_equal(dlv_dest_admit(d, 1), O2D_OK);
+    assert_int_equal(dlv_dest_enqueue_tenant(d, item("", "eeeeeeeeeeeee+"), 3, 4), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 4), 14);
+    /* items of no tenant count for nobody */
+    assert_int_equal(dlv_dest_enqueue(d, item("", "f+"), 4), O2D_OK);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 3), 0);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 4), 0);
+    assert_int_equal(dlv_dest_admit_tenant(d, 2, 3), O2D_OK);
+    /* the queue full: everyone is refused as busy (queue_full), a tenant's share aside */
+    list = item("", "0123456789012345678901234567890123456789012345678+"); /* 50 */
+    list->next = item("", "0123456789012345678901234567890123456789012345678+");
+    assert_int_equal(dlv_dest_enqueue_tenant(d, list, 5, 3), O2D_OK);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 4), O2D_ERR_BUSY);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 3), O2D_ERR_BUSY);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, -1), O2D_ERR_BUSY);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 3), 100);
+    dlv_dest_stop(d); /* they wait for the flush interval: drained, counted shutdown */
+    http_client_free(http);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 3), 0);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
+/* Halves from a 413's splits, items too large and drops: the tenant's bytes all come back. */
+static void tenant_bytes_come_back_from_splits_and_drops(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 12);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest_share(&srv, http, 1000, 1 << 20, NULL, 10);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    struct dlv_item *list = item("", "a1+a2+a3+a4+");
+    list->next = item("", "b+");
+    list->next->next = item("", "one-part-too-long+");
+    assert_int_equal(dlv_dest_enqueue_tenant(d, list, 1, 7), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 7), 12 + 2 + 18);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    pthread_mutex_lock(&srv.mu);
+    assert_true(srv.n_413 >= 1);
+    pthread_mutex_unlock(&srv.mu);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_TOO_LARGE), 1);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 7), 0);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
+/* Stopping: what is queued is drained, what is in flight settled by the client's freeing;
+ * the tenant's bytes come back from both. */
+static void tenant_bytes_come_back_at_stop(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    srv.delay_ms = 1500;
+    struct http_client *http = client();
+    struct dlv_dest *d = dest_share(&srv, http, 16, 1000, NULL, 50);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    struct dlv_item *list = item("", "aaaaaaaaaaaaa+");
+    list->next = item("", "bbbbbbbbbbbbb+");
+    list->next->next = item("", "ccccccccccccc+");
+    assert_int_equal(dlv_dest_enqueue_tenant(d, list, 1, 2), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 2), 42);
+    dlv_dest_flush_begin(d);
+    /* two bodies in flight (max_inflight), one still queued */
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 300), O2D_ERR_TIMEOUT);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 2), 42); /* in flight still counts */
+    dlv_dest_stop(d);
+    assert_true(dlv_dest_tenant_bytes(d, 2) < 42); /* the drained one went */
+    http_client_free(http);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 2), 0);
+    assert_int_equal(dlv_dest_dropped(d, DLV_DROP_SHUTDOWN), 3);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
+/* 100 % (or none): no rule, nothing counted, a tenant is never refused for its share. */
+static void no_tenant_rule_at_100_percent(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest_share(&srv, http, 1 << 16, 100, NULL, 100);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    struct dlv_item *list = item("", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa+"); /* 50 */
+    list->next = item("", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb+");              /* 48 */
+    assert_int_equal(dlv_dest_enqueue_tenant(d, list, 1, 3), O2D_OK);
+    assert_int_equal(dlv_dest_tenant_bytes(d, 3), 0);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 3), O2D_OK); /* 98 of 100 */
+    assert_int_equal(dlv_dest_enqueue_tenant(d, item("", "cc+"), 2, 3), O2D_OK);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 3), O2D_ERR_BUSY); /* full, for everyone */
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 4), O2D_ERR_BUSY);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    assert_int_equal(dlv_dest_admit_tenant(d, 1, 3), O2D_OK);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
 static double process_cpu_s(void)
 {
     struct timespec ts;
@@ -779,6 +920,10 @@ int main(void)
         cmocka_unit_test(delivers_each_item_once_with_its_identity),
         cmocka_unit_test(a_413_body_goes_again_as_two),
         cmocka_unit_test(full_queue_busy_deadline_and_shutdown),
+        cmocka_unit_test(tenant_share_of_the_queue),
+        cmocka_unit_test(tenant_bytes_come_back_from_splits_and_drops),
+        cmocka_unit_test(tenant_bytes_come_back_at_stop),
+        cmocka_unit_test(no_tenant_rule_at_100_percent),
         cmocka_unit_test(idle_destination_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -39,6 +39,9 @@ enum o2d_status {
     O2D_ERR_CONFIG = -11,
     /* The request carries no valid credentials (HTTP 401, gRPC UNAUTHENTICATED). */
     O2D_ERR_UNAUTHENTICATED = -12,
+    /* The request's tenant holds its share of an exporter's queue: retry later, like BUSY
+     * (the receivers answer it as BUSY; only the refusal's reason differs). */
+    O2D_ERR_TENANT_BUSY = -13,
 
     O2D_ERR_FATAL = -900,
 };

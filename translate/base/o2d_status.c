@@ -33,6 +33,8 @@ const char *o2d_strerror(int status)
         return "configuration error";
     case O2D_ERR_UNAUTHENTICATED:
         return "unauthenticated";
+    case O2D_ERR_TENANT_BUSY:
+        return "tenant holds its share of a queue";
     default:
         return o2d_is_fatal(status) ? "fatal error" : "unknown error";
     }

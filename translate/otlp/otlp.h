@@ -72,7 +72,13 @@ struct otlp_request {
     struct o2d_arena *arena;   /* the request's arena, for translation scratch; set by ingest */
     uint64_t id;               /* this request, unique in the process; set by ingest (0: none).
                                   What it becomes keeps it to delivery (delivery.h). */
+    int tenant;                /* the receivers' fairness slot of its tenant (its token's,
+                                  else its first resource's service.name), for the exporters'
+                                  queue shares; set by ingest; -1: none (otlp_decode's) */
 };
+
+/* Tenant slots a request may name (ingest.h: INGEST_TENANT_NAMED + INGEST_TENANT_HASHED). */
+#define OTLP_TENANT_SLOTS 80
 
 /* "traces", "logs", "metrics": closed set, safe as a metric label. */
 const char *otlp_signal_name(enum otlp_signal sig);

@@ -174,6 +174,7 @@ int otlp_decode(struct o2d_arena *a, enum otlp_signal sig, enum otlp_encoding en
                 const uint8_t *body, size_t len, struct otlp_request *out, const char **reason)
 {
     memset(out, 0, sizeof(*out));
+    out->tenant = -1;
     out->signal = sig;
     out->arena = a;
     *reason = NULL;
