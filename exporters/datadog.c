@@ -50,7 +50,7 @@
 #define DD_AGENT_MIN_BODY      (16 * 1024) /* the least max_request_bytes taken from /info */
 #define DD_SEGMENT_MIN         (1u << 20)
 #define DD_SEGMENT_MAX         (32u << 20)
-#define DD_GROUP_COMMIT_US     0 /* fsync batch: appends that arrive during a sync share the next */
+#define DD_GROUP_COMMIT_US     1000 /* fsync batch: a sync waits 1 ms for more appends */
 
 struct dd_exporter {
     struct exporter base;
