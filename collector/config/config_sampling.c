@@ -245,107 +245,122 @@ static int duplicate(struct loader *ld, const char *path, const struct node *map
     return O2D_OK;
 }
 
-static int read_apm(struct loader *ld, const struct node *map)
+/* The keys both samplers take (the Collector's, and keep_error_traces), and what was read of
+ * the seed and the mode. */
+struct shared_keys {
+    const char *section;
+    double *percent;
+    enum o2d_sample_mode *mode;
+    int *precision;
+    uint32_t *seed;
+    int *keep_errors;
+    int seed_set, mode_set;
+    const struct node *seed_key;
+};
+
+/* A key of one sampler's own: O2D_OK with *taken set when it is one, or an error. */
+typedef int (*own_key_fn)(struct loader *ld, const char *path, const struct node *k,
+                          const struct node *v, int *taken);
+
+/* One sampler's section: the shared keys, then its own, then the Collector's rule for the
+ * seed: hash_seed mode when a seed is set and no mode is named, and a seed only with it. */
+static int read_sampler(struct loader *ld, const struct node *map, struct shared_keys *sh,
+                        own_key_fn own, const char *known)
 {
-    struct o2d_sampling_config *s = &ld->cfg.sampling;
-    int seed_set = 0, mode_set = 0;
-    const struct node *seed_key = NULL;
     char path[256];
-    s->apm_section = 1;
     for (const struct node *k = map != NULL ? map->child : NULL; k != NULL && k->next != NULL;
          k = k->next->next) {
         const struct node *v = k->next;
-        int rc;
-        snprintf(path, sizeof(path), APM_KEY ".%.*s", (int)(k->len < 64 ? k->len : 64), k->text);
-        if ((rc = duplicate(ld, APM_KEY, map, k)) != O2D_OK) {
+        int rc, taken = 1;
+        snprintf(path, sizeof(path), "%s.%.*s", sh->section, (int)(k->len < 64 ? k->len : 64),
+                 k->text);
+        if ((rc = duplicate(ld, sh->section, map, k)) != O2D_OK) {
             return rc;
         }
         if (key_is(k, "sampling_percentage")) {
-            rc = percent_value(ld, path, k, v, &s->apm_percent);
+            rc = percent_value(ld, path, k, v, sh->percent);
         } else if (key_is(k, "hash_seed")) {
-            rc = seed_value(ld, path, k, v, &s->apm_seed);
-            seed_set = 1;
-            seed_key = k;
+            rc = seed_value(ld, path, k, v, sh->seed);
+            sh->seed_set = 1;
+            sh->seed_key = k;
         } else if (key_is(k, "mode")) {
-            rc = mode_value(ld, path, k, v, &s->apm_mode);
-            mode_set = 1;
+            rc = mode_value(ld, path, k, v, sh->mode);
+            sh->mode_set = 1;
         } else if (key_is(k, "sampling_precision")) {
-            rc = precision_value(ld, path, k, v, &s->apm_precision);
-        } else if (key_is(k, "fail_closed")) {
-            rc = bool_value(ld, path, k, v, &s->apm_fail_closed);
+            rc = precision_value(ld, path, k, v, sh->precision);
         } else if (key_is(k, "keep_error_traces")) {
-            rc = bool_value(ld, path, k, v, &s->apm_keep_errors);
-        } else if (key_is(k, "keep_traces_slower_than")) {
-            rc = duration_value(ld, path, k, v, &s->apm_slow_ms);
-        } else if (key_is(k, "service_rates")) {
-            rc = rates_value(ld, path, k, v, s->services, s->service_percent, &s->n_services);
-        } else {
-            rc = unknown(ld, APM_KEY, k,
-                         "sampling_percentage, hash_seed, mode, sampling_precision, fail_closed, "
-                         "keep_error_traces, keep_traces_slower_than, service_rates");
+            rc = bool_value(ld, path, k, v, sh->keep_errors);
+        } else if ((rc = own(ld, path, k, v, &taken)) == O2D_OK && !taken) {
+            rc = unknown(ld, sh->section, k, known);
         }
         if (rc != O2D_OK) {
             return rc;
         }
     }
-    /* The Collector's rule: hash_seed mode when a seed is set and no mode is named. */
-    if (seed_set && !mode_set) {
-        s->apm_mode = O2D_SAMPLE_HASH_SEED;
+    if (sh->seed_set && !sh->mode_set) {
+        *sh->mode = O2D_SAMPLE_HASH_SEED;
     }
-    if (seed_set && s->apm_mode != O2D_SAMPLE_HASH_SEED) {
-        return config_fail(&ld->err, seed_key->line,
-                           APM_KEY ".hash_seed is used only with mode: hash_seed");
+    if (sh->seed_set && *sh->mode != O2D_SAMPLE_HASH_SEED) {
+        return config_fail(&ld->err, sh->seed_key->line,
+                           "%s.hash_seed is used only with mode: hash_seed", sh->section);
     }
     return O2D_OK;
+}
+
+static int apm_own_key(struct loader *ld, const char *path, const struct node *k,
+                       const struct node *v, int *taken)
+{
+    struct o2d_sampling_config *s = &ld->cfg.sampling;
+    *taken = 1;
+    if (key_is(k, "fail_closed")) {
+        return bool_value(ld, path, k, v, &s->apm_fail_closed);
+    }
+    if (key_is(k, "keep_traces_slower_than")) {
+        return duration_value(ld, path, k, v, &s->apm_slow_ms);
+    }
+    if (key_is(k, "service_rates")) {
+        return rates_value(ld, path, k, v, s->services, s->service_percent, &s->n_services);
+    }
+    *taken = 0;
+    return O2D_OK;
+}
+
+static int llmobs_own_key(struct loader *ld, const char *path, const struct node *k,
+                          const struct node *v, int *taken)
+{
+    struct o2d_sampling_config *s = &ld->cfg.sampling;
+    *taken = key_is(k, "ml_app_rates");
+    return *taken ? rates_value(ld, path, k, v, s->apps, s->app_percent, &s->n_apps) : O2D_OK;
+}
+
+static int read_apm(struct loader *ld, const struct node *map)
+{
+    struct o2d_sampling_config *s = &ld->cfg.sampling;
+    struct shared_keys sh = {.section = APM_KEY,
+                             .percent = &s->apm_percent,
+                             .mode = &s->apm_mode,
+                             .precision = &s->apm_precision,
+                             .seed = &s->apm_seed,
+                             .keep_errors = &s->apm_keep_errors};
+    s->apm_section = 1;
+    return read_sampler(ld, map, &sh, apm_own_key,
+                        "sampling_percentage, hash_seed, mode, sampling_precision, fail_closed, "
+                        "keep_error_traces, keep_traces_slower_than, service_rates");
 }
 
 static int read_llmobs(struct loader *ld, const struct node *map)
 {
     struct o2d_sampling_config *s = &ld->cfg.sampling;
-    int seed_set = 0, mode_set = 0;
-    const struct node *seed_key = NULL;
-    char path[256];
+    struct shared_keys sh = {.section = LLMOBS_KEY,
+                             .percent = &s->llmobs_percent,
+                             .mode = &s->llmobs_mode,
+                             .precision = &s->llmobs_precision,
+                             .seed = &s->llmobs_seed,
+                             .keep_errors = &s->llmobs_keep_errors};
     s->llmobs_section = 1;
-    for (const struct node *k = map != NULL ? map->child : NULL; k != NULL && k->next != NULL;
-         k = k->next->next) {
-        const struct node *v = k->next;
-        int rc;
-        snprintf(path, sizeof(path), LLMOBS_KEY ".%.*s", (int)(k->len < 64 ? k->len : 64), k->text);
-        if ((rc = duplicate(ld, LLMOBS_KEY, map, k)) != O2D_OK) {
-            return rc;
-        }
-        if (key_is(k, "sampling_percentage")) {
-            rc = percent_value(ld, path, k, v, &s->llmobs_percent);
-        } else if (key_is(k, "hash_seed")) {
-            rc = seed_value(ld, path, k, v, &s->llmobs_seed);
-            seed_set = 1;
-            seed_key = k;
-        } else if (key_is(k, "mode")) {
-            rc = mode_value(ld, path, k, v, &s->llmobs_mode);
-            mode_set = 1;
-        } else if (key_is(k, "sampling_precision")) {
-            rc = precision_value(ld, path, k, v, &s->llmobs_precision);
-        } else if (key_is(k, "keep_error_traces")) {
-            rc = bool_value(ld, path, k, v, &s->llmobs_keep_errors);
-        } else if (key_is(k, "ml_app_rates")) {
-            rc = rates_value(ld, path, k, v, s->apps, s->app_percent, &s->n_apps);
-        } else {
-            rc = unknown(ld, LLMOBS_KEY, k,
-                         "sampling_percentage, ml_app_rates, keep_error_traces, hash_seed, mode, "
-                         "sampling_precision");
-        }
-        if (rc != O2D_OK) {
-            return rc;
-        }
-    }
-    if (seed_set && !mode_set) {
-        s->llmobs_mode = O2D_SAMPLE_HASH_SEED;
-    }
-    if (seed_set && s->llmobs_mode != O2D_SAMPLE_HASH_SEED) {
-        return config_fail(&ld->err, seed_key->line,
-                           LLMOBS_KEY ".hash_seed is used only with mode: hash_seed");
-    }
-    return O2D_OK;
+    return read_sampler(ld, map, &sh, llmobs_own_key,
+                        "sampling_percentage, ml_app_rates, keep_error_traces, hash_seed, mode, "
+                        "sampling_precision");
 }
 
 int config_sampling_take(struct loader *ld)
