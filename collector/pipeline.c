@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -598,6 +599,24 @@ static void write_sampled(struct prom_writer *w, const struct snapshots *s)
     }
 }
 
+/* A counter family of the LLM Obs trace buffers, one series a label value: values[k] names
+ * the uint64_t counter at offs[k] of struct llmobs_buffer_counters. */
+static void write_buffer_counters(struct prom_writer *w, const struct snapshots *s,
+                                  const char *name, const char *help, const char *label,
+                                  const char *const *values, const size_t *offs, int n)
+{
+    prom_family(w, name, PROM_COUNTER, help);
+    for (int i = 0; i < s->n; i++) {
+        const unsigned char *b = (const unsigned char *)&s->m[i].trace_buffer;
+        for (int k = 0; s->m[i].has_trace_buffer && k < n; k++) {
+            uint64_t v;
+            memcpy(&v, b + offs[k], sizeof(v));
+            struct prom_label l[] = {{label, values[k]}};
+            prom_sample_u64(w, name, l, 1, v);
+        }
+    }
+}
+
 void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
 {
     struct snapshots s;
@@ -712,60 +731,40 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
                        "The trace buffer's bound in spans (trace_buffer.max_spans).", 2);
     write_buffer_gauge(w, &s, "otel2dd_llmobs_trace_buffer_capacity_bytes",
                        "The trace buffer's bound in bytes (trace_buffer.max_size_mib).", 3);
-    /* The buffer's counters by cause and by outcome, as two labelled families. */
+    /* The buffer's counters, as labelled families: a label value a counter. */
+#define BUF(f) offsetof(struct llmobs_buffer_counters, f)
     static const char *const causes[] = {"root", "deadline", "bound"};
-    prom_family(w, "otel2dd_llmobs_trace_buffer_released_spans_total", PROM_COUNTER,
-                "LLM Obs spans released by the trace buffer, per cause: root (their chain "
-                "resolved), deadline (the timeout passed), bound (a size bound forced an "
-                "early decision).");
-    for (int i = 0; i < s.n; i++) {
-        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
-        const uint64_t v[] = {b->settled_by_root, b->settled_by_deadline, b->forced_by_bound};
-        for (int k = 0; s.m[i].has_trace_buffer && k < 3; k++) {
-            struct prom_label l[] = {{"cause", causes[k]}};
-            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_released_spans_total", l, 1, v[k]);
-        }
-    }
+    static const size_t cause_f[] = {BUF(settled_by_root), BUF(settled_by_deadline),
+                                     BUF(forced_by_bound)};
+    write_buffer_counters(w, &s, "otel2dd_llmobs_trace_buffer_released_spans_total",
+                          "LLM Obs spans released by the trace buffer, per cause: root (their "
+                          "chain resolved), deadline (the timeout passed), bound (a size bound "
+                          "forced an early decision).",
+                          "cause", causes, cause_f, 3);
     static const char *const outcomes[] = {"joined", "unmatched"};
-    prom_family(w, "otel2dd_llmobs_trace_buffer_log_records_total", PROM_COUNTER,
-                "gen_ai log records the trace buffer joined to their span (joined), or gave "
-                "up on because the span never came (unmatched).");
-    for (int i = 0; i < s.n; i++) {
-        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
-        const uint64_t v[] = {b->logs_joined, b->logs_unmatched};
-        for (int k = 0; s.m[i].has_trace_buffer && k < 2; k++) {
-            struct prom_label l[] = {{"outcome", outcomes[k]}};
-            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_records_total", l, 1, v[k]);
-        }
-    }
+    static const size_t outcome_f[] = {BUF(logs_joined), BUF(logs_unmatched)};
+    write_buffer_counters(w, &s, "otel2dd_llmobs_trace_buffer_log_records_total",
+                          "gen_ai log records the trace buffer joined to their span (joined), or "
+                          "gave up on because the span never came (unmatched).",
+                          "outcome", outcomes, outcome_f, 2);
     static const char *const reasons[] = {"span_written", "not_llmobs", "no_span", "dropped"};
-    prom_family(w, "otel2dd_llmobs_trace_buffer_unmatched_log_records_total", PROM_COUNTER,
-                "gen_ai log records not joined, per reason: span_written (they came after "
-                "their span was written: past the log join window), not_llmobs (their span is "
-                "not an LLM Obs span), no_span (their span did not come within the trace "
-                "buffer's timeout), dropped (given up by a bound or at shutdown).");
-    for (int i = 0; i < s.n; i++) {
-        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
-        const uint64_t v[] = {b->logs_unmatched_late, b->logs_unmatched_not_llm,
-                              b->logs_unmatched_no_span, b->logs_unmatched_dropped};
-        for (int k = 0; s.m[i].has_trace_buffer && k < 4; k++) {
-            struct prom_label l[] = {{"reason", reasons[k]}};
-            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_unmatched_log_records_total", l, 1,
-                            v[k]);
-        }
-    }
+    static const size_t reason_f[] = {BUF(logs_unmatched_late), BUF(logs_unmatched_not_llm),
+                                      BUF(logs_unmatched_no_span), BUF(logs_unmatched_dropped)};
+    write_buffer_counters(w, &s, "otel2dd_llmobs_trace_buffer_unmatched_log_records_total",
+                          "gen_ai log records not joined, per reason: span_written (they came "
+                          "after their span was written: past the log join window), not_llmobs "
+                          "(their span is not an LLM Obs span), no_span (their span did not come "
+                          "within the trace buffer's timeout), dropped (given up by a bound or "
+                          "at shutdown).",
+                          "reason", reasons, reason_f, 4);
     static const char *const holds[] = {"held", "expired"};
-    prom_family(w, "otel2dd_llmobs_trace_buffer_log_join_holds_total", PROM_COUNTER,
-                "llm spans held for their content's log records (held: log_join_window), and "
-                "of those the ones released at the window's end without it (expired).");
-    for (int i = 0; i < s.n; i++) {
-        const struct llmobs_buffer_counters *b = &s.m[i].trace_buffer;
-        const uint64_t v[] = {b->held_for_logs, b->hold_expired};
-        for (int k = 0; s.m[i].has_trace_buffer && k < 2; k++) {
-            struct prom_label l[] = {{"outcome", holds[k]}};
-            prom_sample_u64(w, "otel2dd_llmobs_trace_buffer_log_join_holds_total", l, 1, v[k]);
-        }
-    }
+    static const size_t hold_f[] = {BUF(held_for_logs), BUF(hold_expired)};
+    write_buffer_counters(w, &s, "otel2dd_llmobs_trace_buffer_log_join_holds_total",
+                          "llm spans held for their content's log records (held: "
+                          "log_join_window), and of those the ones released at the window's end "
+                          "without it (expired).",
+                          "outcome", holds, hold_f, 2);
+#undef BUF
     if (p->ecs != NULL) {
         uint64_t ok, failed;
         ecs_meta_counts(p->ecs, &ok, &failed);
