@@ -23,7 +23,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 # A short fuzz run of every target, each on a copy of its seed corpus (libFuzzer adds what it
 # finds to the corpus directory it is given; the repository's stays as it is). A crash, a leak
 # or a sanitizer report fails the run and leaves its input under build-fuzz/crashes/.
-FUZZ_SECONDS=${FUZZ_SECONDS:-25}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DO2D_FUZZ=ON -DO2D_SANITIZE=ON
 targets=""
