@@ -712,7 +712,7 @@ static unsigned int api_span(struct preview *pv, const uint8_t tid[16], uint64_t
     rv = rv ? rv : pv_state_json(pv, PV_DEST_TRACES, s->origin, b);
     rv = rv ? rv : o2d_buf_append_str(b, ",\"llmobs\":");
     rv = rv ? rv
-            : (s->kind != LLMOBS_NONE ? pv_state_json(pv, PV_DEST_LLMOBS, s->origin, b)
+            : (s->kind != LLMOBS_NONE ? pv_llm_state_json(pv, v.trace_id, s->id, b)
                                       : o2d_buf_append_str(b, "null"));
     rv = rv ? rv : o2d_buf_append_str(b, "}}");
     if (rv != O2D_OK) {

@@ -279,7 +279,11 @@ function renderSpan(tid, sid, d) {
   const llm = el('div', { class: 'col', id: 'col-llmobs' },
     el('h3', {}, 'LLM Obs event', d.llmobs ? copyButton(`/api/traces/${tid}/spans/${sid}/llmobs.json`) : ''));
   if (d.llmobs) {
-    llm.append(el('div', { class: 'muted' }, 'export: ' + d.export.llmobs.state + ' · ',
+    const lx = d.export.llmobs;
+    llm.append(el('div', { class: 'muted' }, 'export: ',
+                  el('span', { id: 'llmobs-export', text: lx.state +
+                     (lx.retries ? `, ${lx.retries} retries` : '') +
+                     (lx.drop_reason ? `, dropped: ${lx.drop_reason}` : '') }), ' · ',
                   link(`/traces/${tid}/llm`, 'LLM view')));
     llm.append(jsonBlock(d.llmobs));
   } else {
