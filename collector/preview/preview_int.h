@@ -116,6 +116,9 @@ const char *pv_state_word(struct preview *pv, enum pv_dest d, uint64_t origin);
 int pv_llm_state_json(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id,
                       struct o2d_buf *b);
 const char *pv_llm_state_word(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id);
+/* The LLM Obs events of a trace, in one word: "dropped" if one was, else "queued" if one
+ * waits, else "sent" / "sent after retries"; "not queued yet" when none is known. */
+const char *pv_llm_trace_word(struct preview *pv, const uint8_t trace_id[16]);
 
 /* Frees the store (preview_free stops the server first). */
 void preview_store_free(struct preview *pv);

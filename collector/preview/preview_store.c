@@ -967,3 +967,37 @@ int pv_llm_state_json(struct preview *pv, const uint8_t trace_id[16], uint64_t s
     }
     return rv ? rv : o2d_buf_append_str(b, "}");
 }
+
+const char *pv_llm_trace_word(struct preview *pv, const uint8_t trace_id[16])
+{
+    if (!dest_on(pv, PV_DEST_LLMOBS)) {
+        return pv->cfg->datadog.enabled ? "off" : "dry run: not sent";
+    }
+    uint64_t hi = be64_at(trace_id), lo = be64_at(trace_id + 8);
+    size_t queued = 0, sent = 0, retried = 0, dropped = 0;
+    for (size_t i = 0; i < PV_LLM_SLOTS; i++) {
+        struct pv_llm_state *s = &pv->llm[i];
+        uint64_t id = atomic_load(&s->item_id);
+        if (id == 0 || atomic_load(&s->tid_lo) != lo || atomic_load(&s->tid_hi) != hi) {
+            continue;
+        }
+        int32_t st = atomic_load(&s->state), a = atomic_load(&s->attempts);
+        if (atomic_load(&s->item_id) != id) {
+            continue;
+        }
+        queued += st == DLV_QUEUED;
+        sent += st == DLV_SENT;
+        retried += st == DLV_SENT && a > 1;
+        dropped += st == DLV_DROPPED;
+    }
+    if (dropped > 0) {
+        return "dropped";
+    }
+    if (queued > 0) {
+        return "queued";
+    }
+    if (sent > 0) {
+        return retried > 0 ? "sent after retries" : "sent";
+    }
+    return "not queued yet";
+}

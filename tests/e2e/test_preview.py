@@ -180,6 +180,11 @@ class PreviewBrowserTest(IntakeTestCase):
                     30, "the LLM Obs event's state to be sent" + ctx())
                 self.assertEqual(x["retries"], 0, x)
                 self.assertGreater(x["item_id"], 0, x)
+            # the list's export column considers the trace's LLM Obs events too
+            wait_until(lambda: [t for t in get_json(port, "/api/traces?limit=50")["traces"]
+                                if t["trace_id"] == llm_trace
+                                and t.get("llmobs_export") == "sent"], 30,
+                       "the list's LLM Obs export state" + ctx())
 
             shot = os.environ.get("PREVIEW_SCREENSHOT")
             shot = os.path.abspath(shot) if shot else os.path.join(

@@ -353,6 +353,7 @@ static void test_llmobs_event_states(void **state)
     }
     other[15] ^= 1;
     assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "dry run: not sent");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "dry run: not sent");
     cfg.datadog.enabled = 1;
     cfg.datadog.llmobs.enabled = 1;
     const char *none = "not queued yet (in the trace buffer) or forgotten";
@@ -361,6 +362,8 @@ static void test_llmobs_event_states(void **state)
     preview_llmobs_queued(pv, 8, tid, 0x5678);
     assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "queued");
     assert_string_equal(pv_llm_state_word(pv, other, 0x1234), none); /* another trace */
+    assert_string_equal(pv_llm_trace_word(pv, tid), "queued");
+    assert_string_equal(pv_llm_trace_word(pv, other), "not queued yet");
     /* the delivery layer's events on the llmobs destination, by item id */
     struct dlv_event ev = {
         .dest = "llmobs", .item_id = 7, .origin = 0, .units = 1, .state = DLV_QUEUED};
@@ -370,6 +373,7 @@ static void test_llmobs_event_states(void **state)
     ev.attempts = 3;
     preview_observe(pv, &ev);
     assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "sent after retries");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "queued"); /* 8 is still queued */
     ev.item_id = 8;
     ev.attempts = 1;
     ev.state = DLV_DROPPED;
@@ -380,6 +384,7 @@ static void test_llmobs_event_states(void **state)
     ev.dest = "llmobs";
     preview_observe(pv, &ev);
     assert_string_equal(pv_llm_state_word(pv, tid, 0x5678), "dropped");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "dropped");
     ev.item_id = 99; /* never told of: nothing changes */
     ev.state = DLV_SENT;
     preview_observe(pv, &ev);
