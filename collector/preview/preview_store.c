@@ -784,7 +784,8 @@ static void observe_llm_item(struct preview *pv, const struct dlv_event *ev)
     if (atomic_load(&s->item_id) != ev->item_id) {
         return;
     }
-    atomic_store(&s->attempts, ev->attempts);
+    /* retrying: the attempt to come counts already, so that retries = attempts - 1 */
+    atomic_store(&s->attempts, ev->state == DLV_RETRYING ? ev->attempts + 1 : ev->attempts);
     atomic_store(&s->reason, ev->state == DLV_DROPPED ? ev->reason : -1);
     atomic_store(&s->state, (int32_t)ev->state);
 }
@@ -822,8 +823,13 @@ void preview_observe(void *ctx, const struct dlv_event *ev)
     if (atomic_load_explicit(&s->origin, memory_order_relaxed) != ev->origin) {
         return;
     }
+    /* retrying: the attempt to come counts already (the request reads "retrying") */
+    int32_t want = ev->state == DLV_RETRYING ? ev->attempts + 1 : ev->attempts;
     int32_t a = atomic_load(&s->attempts);
-    while (ev->attempts > a && !atomic_compare_exchange_weak(&s->attempts, &a, ev->attempts)) {
+    while (want > a && !atomic_compare_exchange_weak(&s->attempts, &a, want)) {
+    }
+    if (ev->state == DLV_RETRYING) {
+        return;
     }
     if (ev->state == DLV_SENT) {
         atomic_fetch_add(&s->sent, 1);
@@ -945,7 +951,7 @@ const char *pv_llm_state_word(struct preview *pv, const uint8_t trace_id[16], ui
     if (st == DLV_SENT) {
         return a > 1 ? "sent after retries" : "sent";
     }
-    return st == DLV_DROPPED ? "dropped" : "queued";
+    return st == DLV_DROPPED ? "dropped" : st == DLV_RETRYING ? "retrying" : "queued";
 }
 
 int pv_llm_state_json(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id,
@@ -985,7 +991,7 @@ const char *pv_llm_trace_word(struct preview *pv, const uint8_t trace_id[16])
         if (atomic_load(&s->item_id) != id) {
             continue;
         }
-        queued += st == DLV_QUEUED;
+        queued += st == DLV_QUEUED || st == DLV_RETRYING;
         sent += st == DLV_SENT;
         retried += st == DLV_SENT && a > 1;
         dropped += st == DLV_DROPPED;

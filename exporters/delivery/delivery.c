@@ -236,6 +236,9 @@ static void on_retrying(void *ctx, const struct http_result *r)
 {
     const struct sent *s = ctx;
     note_error(s->d, r, "retrying");
+    for (size_t i = 0; i < s->body->n; i++) {
+        notify(s->d, s->body->items[i], DLV_RETRYING, -1, r->attempts);
+    }
 }
 
 static void on_done(void *ctx, const struct http_result *r)

@@ -226,6 +226,7 @@ enum dlv_state {
     DLV_QUEUED = 0,
     DLV_SENT = 1,
     DLV_DROPPED = 2,
+    DLV_RETRYING = 3, /* an attempt at its body failed and will be made again (attempts so far) */
 };
 struct dlv_event {
     const char *dest; /* type->name */

@@ -321,8 +321,9 @@ class PreviewStoreTest(IntakeTestCase):
 
     def test_last_intake_error_while_retrying(self):
         """While the intake answers 503 the status page's last intake error says so (the
-        attempts are being retried, nothing was given up); once it takes the traces, they
-        are sent and the last error stays. The API key is never in it."""
+        attempts are being retried, nothing was given up) and the trace reads "retrying";
+        once the intake takes the traces, they are sent after retries and the last error
+        stays. The API key is never in it."""
         from fake_intake import TRACES
         with Otel2dd(config=config(self.intake)) as o:
             port = wait_until(lambda: preview_port(o), 10, "the preview to listen")
@@ -341,6 +342,10 @@ class PreviewStoreTest(IntakeTestCase):
             self.assertEqual(le["transport"], "")
             self.assertGreater(le["at_ms"], 0)
             self.assertNotIn(API_KEY.encode(), get(port, "/api/status")[1])
+            # the trace's own state says it is being retried
+            x = wait_until(lambda: (lambda e: e if e["state"] == "retrying" else None)(
+                get_json(port, "/api/traces/" + tid)["export"]), 30, "the trace retrying")
+            self.assertGreaterEqual(x["retries"], 1, x)
             self.intake.default_status.pop(TRACES)
             wait_until(lambda: self.intake.spans, 30, "the spans, once the intake takes them")
             wait_until(lambda: get_json(port, "/api/traces/" + tid)["export"]["state"]

@@ -520,6 +520,8 @@ struct seen {
     int queued[MAX_SEEN];
     int sent[MAX_SEEN];
     int dropped[MAX_SEEN];
+    int retrying[MAX_SEEN];
+    int retry_attempts[MAX_SEEN];
     int reason[MAX_SEEN];
     size_t n;
 };
@@ -540,7 +542,12 @@ static void observe(void *ctx, const struct dlv_event *ev)
         s->queued[i] += ev->state == DLV_QUEUED;
         s->sent[i] += ev->state == DLV_SENT;
         s->dropped[i] += ev->state == DLV_DROPPED;
-        s->reason[i] = ev->reason;
+        if (ev->state == DLV_RETRYING) {
+            s->retrying[i]++;
+            s->retry_attempts[i] = ev->attempts;
+        } else {
+            s->reason[i] = ev->reason;
+        }
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -706,6 +713,9 @@ static void last_error_records_retried_attempts(void **state)
     srv.fail_503 = 1;
     struct http_client *http = client();
     struct dlv_dest *d = dest(&srv, http, 1000, 1 << 20, NULL);
+    struct seen seen = {.n = 0};
+    pthread_mutex_init(&seen.mu, NULL);
+    dlv_dest_observe(d, observe, &seen);
     assert_int_equal(dlv_dest_start(d), O2D_OK);
     int64_t before = o2d_realtime_ns() / 1000000;
     assert_int_equal(dlv_dest_enqueue(d, item("", "x+"), 1), O2D_OK);
@@ -726,9 +736,19 @@ static void last_error_records_retried_attempts(void **state)
     assert_string_equal(m.last_error.transport, "");
     assert_int_equal(m.last_error.body_len, 17);
     assert_memory_equal(m.last_error.body, "{\"error\":\"busy!\"}", 17);
+    /* the observer saw the item retried after its first attempt, then sent */
+    pthread_mutex_lock(&seen.mu);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.queued[0], 1);
+    assert_int_equal(seen.retrying[0], 1);
+    assert_int_equal(seen.retry_attempts[0], 1);
+    assert_int_equal(seen.sent[0], 1);
+    assert_int_equal(seen.dropped[0], 0);
+    pthread_mutex_unlock(&seen.mu);
     dlv_dest_stop(d);
     http_client_free(http);
     dlv_dest_free(d);
+    pthread_mutex_destroy(&seen.mu);
     server_stop(&srv);
     http = client();
 

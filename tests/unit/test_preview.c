@@ -314,6 +314,11 @@ static void test_export_states(void **state)
     preview_observe(pv, &ev);
     assert_string_equal(pv_state_word(pv, PV_DEST_TRACES, 5), "queued"); /* one of two */
     ev.item_id = 1;
+    ev.state = DLV_RETRYING; /* item 1's first attempt failed: it is being retried */
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_state_word(pv, PV_DEST_TRACES, 5), "retrying");
+    ev.state = DLV_SENT;
+    ev.item_id = 1;
     ev.attempts = 3;
     preview_observe(pv, &ev);
     assert_string_equal(pv_state_word(pv, PV_DEST_TRACES, 5), "sent after retries");
@@ -369,6 +374,18 @@ static void test_llmobs_event_states(void **state)
         .dest = "llmobs", .item_id = 7, .origin = 0, .units = 1, .state = DLV_QUEUED};
     preview_observe(pv, &ev);
     assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "queued");
+    ev.state = DLV_RETRYING; /* two attempts failed so far */
+    ev.attempts = 2;
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "retrying");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "queued");
+    struct o2d_buf rb;
+    o2d_buf_init(&rb, 4096);
+    assert_int_equal(pv_llm_state_json(pv, tid, 0x1234, &rb), O2D_OK);
+    assert_int_equal(o2d_buf_append(&rb, (const uint8_t *)"", 1), O2D_OK);
+    assert_string_equal((const char *)rb.data,
+                        "{\"state\":\"retrying\",\"item_id\":7,\"retries\":2}");
+    o2d_buf_cleanup(&rb);
     ev.state = DLV_SENT;
     ev.attempts = 3;
     preview_observe(pv, &ev);
