@@ -365,6 +365,13 @@ int llmobs_exporter_batch_add(struct llmobs_buffer *b, struct llmobs_exporter_ba
 /* ---------------------------------------------------------------------------------------- */
 /* The exporter.                                                                            */
 
+/* An event about to be queued and its span (llmobs_exporter_observe). */
+struct lo_pending {
+    const struct dlv_item *item;
+    uint8_t trace_id[16];
+    uint64_t span_id;
+};
+
 struct lo_exporter {
     struct exporter base;
     const struct datadog_config *cfg;
@@ -405,11 +412,7 @@ struct lo_exporter {
     llmobs_queued_fn obs_queued;
     dlv_observer_fn obs_fn;
     void *obs_ctx;
-    struct lo_pending {
-        const struct dlv_item *item;
-        uint8_t trace_id[16];
-        uint64_t span_id;
-    } * pend;
+    struct lo_pending *pend;
     size_t n_pend, cap_pend, next_pend;
 };
 
