@@ -159,6 +159,10 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg)
             rv = llmobs_exporter_new(&p->exporters[p->n_exporters], &cfg->datadog, p->http);
             if (rv == O2D_OK) {
                 llmobs_exporter_set_ecs(p->exporters[p->n_exporters], p->ecs);
+                if (p->preview != NULL) {
+                    llmobs_exporter_observe(p->exporters[p->n_exporters], preview_llmobs_queued,
+                                            preview_observe, p->preview);
+                }
                 p->n_exporters++;
             }
         }

@@ -365,6 +365,13 @@ int llmobs_exporter_batch_add(struct llmobs_buffer *b, struct llmobs_exporter_ba
 /* ---------------------------------------------------------------------------------------- */
 /* The exporter.                                                                            */
 
+/* An event about to be queued and its span (llmobs_exporter_observe). */
+struct lo_pending {
+    const struct dlv_item *item;
+    uint8_t trace_id[16];
+    uint64_t span_id;
+};
+
 struct lo_exporter {
     struct exporter base;
     const struct datadog_config *cfg;
@@ -398,6 +405,15 @@ struct lo_exporter {
     struct lo_inputs *inputs;
 
     struct ecs_meta *ecs; /* the task's metadata (borrowed), NULL outside ECS */
+
+    /* llmobs_exporter_observe (the preview); NULL: nobody. The spans of the events one poll
+     * released, in queue order, until the queue has told each one's item id (sender thread
+     * only: only the tick queues, and the queue tells DLV_QUEUED on the queuer's thread). */
+    llmobs_queued_fn obs_queued;
+    dlv_observer_fn obs_fn;
+    void *obs_ctx;
+    struct lo_pending *pend;
+    size_t n_pend, cap_pend, next_pend;
 };
 
 void llmobs_exporter_intake_base(const struct datadog_config *cfg, char *out, size_t n)
@@ -408,10 +424,49 @@ void llmobs_exporter_intake_base(const struct datadog_config *cfg, char *out, si
 /* The events one poll releases, queued in one step after it (a poll releases thousands: a
  * lock round trip each showed in the profile). */
 struct poll_batch {
+    struct lo_exporter *d;
     size_t room; /* the queue's budget left when the poll began */
     struct dlv_item *head, **tailp;
     size_t bytes;
 };
+
+/* With an observer: remembers the span of an event about to be queued (under buf_mu, inside
+ * the poll). Out of memory: that event has no state for the observer, nothing else. */
+static void note_pending(struct lo_exporter *d, const struct dlv_item *it)
+{
+    if (d->obs_queued == NULL) {
+        return;
+    }
+    if (d->n_pend == d->cap_pend) {
+        size_t cap = d->cap_pend > 0 ? d->cap_pend * 2 : 64;
+        struct lo_pending *p = o2d_realloc(d->pend, cap * sizeof(*p));
+        if (p == NULL) {
+            return;
+        }
+        d->pend = p;
+        d->cap_pend = cap;
+    }
+    struct lo_pending *p = &d->pend[d->n_pend++];
+    p->item = it;
+    llmobs_buffer_emitting(d->buf, p->trace_id, &p->span_id);
+}
+
+/* The llmobs destination's observer when the exporter has one: a queued event's span is told
+ * first, by item id, then the event is passed on. */
+static void lo_observe(void *ctx, const struct dlv_event *ev)
+{
+    struct lo_exporter *d = ctx;
+    if (ev->state == DLV_QUEUED) {
+        for (size_t i = d->next_pend; i < d->n_pend; i++) {
+            if (d->pend[i].item == ev->item) {
+                d->obs_queued(d->obs_ctx, ev->item_id, d->pend[i].trace_id, d->pend[i].span_id);
+                d->next_pend = i + 1;
+                break;
+            }
+        }
+    }
+    d->obs_fn(d->obs_ctx, ev);
+}
 
 /* The buffer hands over one ready event (under buf_mu): copy it into the batch, or say
  * "busy" so that it stays in the buffer while the queue is over its budget. */
@@ -430,6 +485,7 @@ static int emit_event(void *ctx, const uint8_t *json, size_t len)
     *pb->tailp = it;
     pb->tailp = &it->next;
     pb->bytes += len;
+    note_pending(pb->d, it);
     return O2D_OK;
 }
 
@@ -447,7 +503,7 @@ static int poll_tick(void *ctx, struct dlv_dest *out, int force)
 {
     struct lo_exporter *d = ctx;
     struct llmobs_buffer_counters c;
-    struct poll_batch pb = {.room = dlv_dest_room(out), .head = NULL};
+    struct poll_batch pb = {.d = d, .room = dlv_dest_room(out), .head = NULL};
     pb.tailp = &pb.head;
     int64_t poll_ms = o2d_now_ms();
     pthread_mutex_lock(&d->buf_mu);
@@ -456,6 +512,8 @@ static int poll_tick(void *ctx, struct dlv_dest *out, int force)
     atomic_store(&d->buf_holds, c.spans_held > 0);
     pthread_mutex_unlock(&d->buf_mu);
     int qrv = dlv_dest_enqueue(out, pb.head, 0);
+    d->n_pend = 0;
+    d->next_pend = 0;
     if (d->inputs != NULL && rv == O2D_OK && qrv == O2D_OK) {
         /* everything due was released and is queued (on disk): its inputs are done */
         lo_inputs_released(d->inputs, poll_ms, force && c.spans_held == 0);
@@ -523,6 +581,9 @@ static int lo_start(struct exporter *e)
         }
     }
     rv = dlv_dest_new(&d->out, &llmobs_dest, &d->wire, &dc, d->http);
+    if (rv == O2D_OK && d->obs_fn != NULL) {
+        dlv_dest_observe(d->out, lo_observe, d);
+    }
     if (rv == O2D_OK) {
         rv = dlv_dest_start(d->out);
     }
@@ -899,6 +960,7 @@ static void lo_destroy(struct exporter *e)
     }
     pthread_mutex_destroy(&d->bl_mu);
     pthread_mutex_destroy(&d->buf_mu);
+    o2d_free(d->pend);
     o2d_free(d);
 }
 
@@ -944,6 +1006,15 @@ static const struct exporter_type llmobs_exporter_type = {
 void llmobs_exporter_set_ecs(struct exporter *e, struct ecs_meta *m)
 {
     ((struct lo_exporter *)e->ctx)->ecs = m;
+}
+
+void llmobs_exporter_observe(struct exporter *e, llmobs_queued_fn queued, dlv_observer_fn fn,
+                             void *ctx)
+{
+    struct lo_exporter *d = e->ctx;
+    d->obs_queued = queued;
+    d->obs_fn = queued != NULL ? fn : NULL;
+    d->obs_ctx = ctx;
 }
 
 int llmobs_exporter_new(struct exporter **out, const struct datadog_config *cfg,

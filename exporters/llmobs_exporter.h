@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "datadog.h"
+#include "delivery.h"
 #include "exporter.h"
 #include "llmobs.h"
 #include "llmobs_buffer.h"
@@ -64,6 +65,14 @@ int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceRe
  * until the exporter is destroyed. */
 struct ecs_meta;
 void llmobs_exporter_set_ecs(struct exporter *e, struct ecs_meta *m);
+/* What becomes of each event (the preview): `queued` is told, on the sender's thread, of
+ * every event queued, as item item_id, with its span's OTel ids; then `fn` of what becomes of
+ * every item (delivery.h's events, keyed by item id; origin 0: the tick queues them). Both
+ * must not block. Set before ->start; ctx borrowed until the exporter is destroyed. */
+typedef void (*llmobs_queued_fn)(void *ctx, uint64_t item_id, const uint8_t trace_id[16],
+                                 uint64_t span_id);
+void llmobs_exporter_observe(struct exporter *e, llmobs_queued_fn queued, dlv_observer_fn fn,
+                             void *ctx);
 /* LLM Obs spans in the batch. */
 size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt);
 /* Adds the batch's LLM Obs spans the sampler dropped (out) and kept (in), per

@@ -34,8 +34,14 @@ void preview_free(struct preview *pv);
  * and counted. Borrows req for the call. */
 void preview_capture(struct preview *pv, const struct otlp_request *req);
 
-/* A dlv_observer_fn: ctx is the struct preview. Lock-free. */
+/* A dlv_observer_fn: ctx is the struct preview. Lock-free. Events of the traces destination
+ * are kept by ingest request; those of the llmobs destination by item id, for the events
+ * preview_llmobs_queued told of. */
 void preview_observe(void *ctx, const struct dlv_event *ev);
+/* An llmobs_queued_fn (llmobs_exporter.h): the LLM Obs event of span (trace_id, span_id) was
+ * queued as item item_id. Lock-free; the oldest such states are forgotten past PV_LLM_SLOTS. */
+void preview_llmobs_queued(void *ctx, uint64_t item_id, const uint8_t trace_id[16],
+                           uint64_t span_id);
 
 /* The status page's view of the exporters: appends one JSON object (the pipeline's queue and
  * counter snapshots). Called on the preview server's thread. */

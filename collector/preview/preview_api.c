@@ -205,6 +205,10 @@ static unsigned int api_list(struct preview *pv, const struct preview_query *q, 
                       t->spans, t->error ? "true" : "false", t->llm ? "true" : "false",
                       t->has_root ? "true" : "false", (unsigned long long)t->seq);
         rv = rv ? rv : jstr(b, pv_state_word(pv, PV_DEST_TRACES, t->last_origin));
+        if (rv == O2D_OK && t->llm) {
+            rv = o2d_buf_append_str(b, ",\"llmobs_export\":");
+            rv = rv ? rv : jstr(b, pv_llm_trace_word(pv, t->trace_id));
+        }
         rv = rv ? rv : o2d_buf_append_str(b, "}");
     }
     rv = rv ? rv : o2d_buf_printf(b, "],\"matched\":%zu}", matched);
@@ -612,6 +616,10 @@ static unsigned int api_trace(struct preview *pv, const uint8_t tid[16], struct 
                   v.copy.summary.llm ? "true" : "false");
     rv = rv ? rv : o2d_buf_append_str(b, "\"export\":");
     rv = rv ? rv : pv_state_json(pv, PV_DEST_TRACES, v.copy.summary.last_origin, b);
+    if (rv == O2D_OK && v.copy.summary.llm) {
+        rv = o2d_buf_append_str(b, ",\"llmobs_export\":");
+        rv = rv ? rv : jstr(b, pv_llm_trace_word(pv, v.trace_id));
+    }
     rv = rv ? rv : o2d_buf_append_str(b, ",\"spans\":[");
     size_t shown = 0;
     rv = rv ? rv : emit_tree(b, &v, sorted, &shown);
@@ -712,7 +720,7 @@ static unsigned int api_span(struct preview *pv, const uint8_t tid[16], uint64_t
     rv = rv ? rv : pv_state_json(pv, PV_DEST_TRACES, s->origin, b);
     rv = rv ? rv : o2d_buf_append_str(b, ",\"llmobs\":");
     rv = rv ? rv
-            : (s->kind != LLMOBS_NONE ? pv_state_json(pv, PV_DEST_LLMOBS, s->origin, b)
+            : (s->kind != LLMOBS_NONE ? pv_llm_state_json(pv, v.trace_id, s->id, b)
                                       : o2d_buf_append_str(b, "null"));
     rv = rv ? rv : o2d_buf_append_str(b, "}}");
     if (rv != O2D_OK) {

@@ -17,6 +17,7 @@
 #define PV_HASH_BUCKETS 4096
 #define PV_STATE_SLOTS  4096 /* export states remembered, by request id */
 #define PV_SUMMARY_STR  96   /* service, env, root name in the list: cut here */
+#define PV_LLM_SLOTS    8192 /* LLM Obs events remembered, by item id: the oldest are forgotten */
 
 /* What one ingest request of a trace brought: its spans of that trace, as a packed
  * ExportTraceServiceRequest (logs: an ExportLogsServiceRequest of its log records). */
@@ -60,6 +61,19 @@ struct pv_state {
 
 enum pv_dest { PV_DEST_TRACES = 0, PV_DEST_LLMOBS = 1, PV_DEST_N };
 
+/* One LLM Obs event's export state, by item id (the trace buffer queues events, not requests):
+ * slot = item id modulo PV_LLM_SLOTS, so a later item takes the slot of an older one. Written
+ * with atomics on the llmobs sender's and HTTP threads; item_id is 0 while the slot is being
+ * written, and a reader checks it again after reading the rest. */
+struct pv_llm_state {
+    _Atomic uint64_t item_id;
+    _Atomic uint64_t tid_hi, tid_lo; /* the span's OTel trace id, big-endian halves */
+    _Atomic uint64_t span_id;
+    _Atomic int32_t state;    /* enum dlv_state */
+    _Atomic int32_t attempts; /* sending attempts, once settled */
+    _Atomic int32_t reason;   /* DLV_DROPPED: enum dlv_drop_reason */
+};
+
 struct preview {
     const struct o2d_config *cfg;
     pthread_mutex_t mu;  /* the store below */
@@ -70,6 +84,8 @@ struct preview {
     uint64_t n_traces, seq;
     _Atomic uint64_t spans_captured, skipped_busy, skipped_large, evicted, logs_joined;
     struct pv_state states[PV_DEST_N][PV_STATE_SLOTS];
+    struct pv_llm_state llm[PV_LLM_SLOTS];
+    _Atomic uint64_t llm_forgotten; /* LLM Obs event states overwritten by newer ones */
     /* the status page */
     preview_status_fn status_fn;
     void *status_ctx;
@@ -95,6 +111,14 @@ int pv_list(struct preview *pv, struct pv_trace **out, size_t *n);
 int pv_state_json(struct preview *pv, enum pv_dest d, uint64_t origin, struct o2d_buf *b);
 /* One word for a list: "dry run", "queued", "sent", "retried", "dropped", "unknown". */
 const char *pv_state_word(struct preview *pv, enum pv_dest d, uint64_t origin);
+/* The LLM Obs event of span (trace_id, span_id): its export state as JSON appended to b, and
+ * its word (NULL word: not wanted). */
+int pv_llm_state_json(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id,
+                      struct o2d_buf *b);
+const char *pv_llm_state_word(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id);
+/* The LLM Obs events of a trace, in one word: "dropped" if one was, else "queued" if one
+ * waits, else "sent" / "sent after retries"; "not queued yet" when none is known. */
+const char *pv_llm_trace_word(struct preview *pv, const uint8_t trace_id[16]);
 
 /* Frees the store (preview_free stops the server first). */
 void preview_store_free(struct preview *pv);

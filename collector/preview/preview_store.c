@@ -13,7 +13,11 @@
  *
  * Export states: a fixed table per destination, slot = request id modulo its size, written
  * with atomics by observers on the delivery threads, read without a lock by pages. A slot
- * reused by a later request answers "unknown" for the earlier one.
+ * reused by a later request answers "unknown" for the earlier one. LLM Obs events are queued
+ * by the trace buffer's tick, not by a request: the llmobs exporter tells, for each event it
+ * queues, its item id and span (preview_llmobs_queued), and the delivery layer's events on the
+ * llmobs destination update that item's slot (item id modulo PV_LLM_SLOTS: the oldest are
+ * forgotten). A page finds a span's event by scanning those slots.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -741,10 +745,58 @@ void preview_stats(struct preview *pv, struct preview_stats *st)
 
 /* ---- export states ---- */
 
+static uint64_t be64_at(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) {
+        v = (v << 8) | p[i];
+    }
+    return v;
+}
+
+void preview_llmobs_queued(void *ctx, uint64_t item_id, const uint8_t trace_id[16],
+                           uint64_t span_id)
+{
+    struct preview *pv = ctx;
+    if (item_id == 0) {
+        return;
+    }
+    struct pv_llm_state *s = &pv->llm[item_id % PV_LLM_SLOTS];
+    if (atomic_exchange(&s->item_id, 0) != 0) {
+        atomic_fetch_add_explicit(&pv->llm_forgotten, 1, memory_order_relaxed);
+    }
+    atomic_store(&s->tid_hi, be64_at(trace_id));
+    atomic_store(&s->tid_lo, be64_at(trace_id + 8));
+    atomic_store(&s->span_id, span_id);
+    atomic_store(&s->state, DLV_QUEUED);
+    atomic_store(&s->attempts, 0);
+    atomic_store(&s->reason, -1);
+    atomic_store(&s->item_id, item_id);
+}
+
+/* An event of the llmobs destination: its item's slot, if it is still that item's. */
+static void observe_llm_item(struct preview *pv, const struct dlv_event *ev)
+{
+    if (ev->state == DLV_QUEUED || ev->item_id == 0) {
+        return; /* preview_llmobs_queued did it, with the span */
+    }
+    struct pv_llm_state *s = &pv->llm[ev->item_id % PV_LLM_SLOTS];
+    if (atomic_load(&s->item_id) != ev->item_id) {
+        return;
+    }
+    /* retrying: the attempt to come counts already, so that retries = attempts - 1 */
+    atomic_store(&s->attempts, ev->state == DLV_RETRYING ? ev->attempts + 1 : ev->attempts);
+    atomic_store(&s->reason, ev->state == DLV_DROPPED ? ev->reason : -1);
+    atomic_store(&s->state, (int32_t)ev->state);
+}
+
 void preview_observe(void *ctx, const struct dlv_event *ev)
 {
     struct preview *pv = ctx;
     if (ev->origin == 0) {
+        if (strcmp(ev->dest, "llmobs") == 0) {
+            observe_llm_item(pv, ev);
+        }
         return; /* made by the destination itself (stats, LLM Obs events): no request */
     }
     enum pv_dest d;
@@ -771,8 +823,13 @@ void preview_observe(void *ctx, const struct dlv_event *ev)
     if (atomic_load_explicit(&s->origin, memory_order_relaxed) != ev->origin) {
         return;
     }
+    /* retrying: the attempt to come counts already (the request reads "retrying") */
+    int32_t want = ev->state == DLV_RETRYING ? ev->attempts + 1 : ev->attempts;
     int32_t a = atomic_load(&s->attempts);
-    while (ev->attempts > a && !atomic_compare_exchange_weak(&s->attempts, &a, ev->attempts)) {
+    while (want > a && !atomic_compare_exchange_weak(&s->attempts, &a, want)) {
+    }
+    if (ev->state == DLV_RETRYING) {
+        return;
     }
     if (ev->state == DLV_SENT) {
         atomic_fetch_add(&s->sent, 1);
@@ -797,8 +854,8 @@ const char *pv_state_word(struct preview *pv, enum pv_dest d, uint64_t origin)
         return pv->cfg->datadog.enabled ? "off" : "dry run";
     }
     if (d == PV_DEST_LLMOBS) {
-        /* LLM Obs events are queued by the trace buffer's tick, not by a request: no state
-         * per span, the llmobs output's counters are on the status page. */
+        /* LLM Obs events are queued by the trace buffer's tick, not by a request: see
+         * pv_llm_state_word, by span. */
         return "through the trace buffer (see Status)";
     }
     struct pv_state *s = &pv->states[d][origin % PV_STATE_SLOTS];
@@ -854,4 +911,99 @@ int pv_parse_hex(const char *s, size_t n, uint8_t *out)
         }
     }
     return n % 2 == 0;
+}
+
+/* The newest slot holding span (trace_id, span_id), read consistently; 0 when none. */
+static uint64_t find_llm(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id,
+                         int32_t *state, int32_t *attempts, int32_t *reason)
+{
+    uint64_t hi = be64_at(trace_id), lo = be64_at(trace_id + 8);
+    uint64_t best = 0;
+    for (size_t i = 0; i < PV_LLM_SLOTS; i++) {
+        struct pv_llm_state *s = &pv->llm[i];
+        uint64_t id = atomic_load(&s->item_id);
+        if (id == 0 || id < best || atomic_load(&s->span_id) != span_id ||
+            atomic_load(&s->tid_lo) != lo || atomic_load(&s->tid_hi) != hi) {
+            continue;
+        }
+        int32_t st = atomic_load(&s->state), a = atomic_load(&s->attempts),
+                r = atomic_load(&s->reason);
+        if (atomic_load(&s->item_id) != id) {
+            continue; /* taken by a newer item meanwhile */
+        }
+        best = id;
+        *state = st;
+        *attempts = a;
+        *reason = r;
+    }
+    return best;
+}
+
+const char *pv_llm_state_word(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id)
+{
+    if (!dest_on(pv, PV_DEST_LLMOBS)) {
+        return pv->cfg->datadog.enabled ? "off" : "dry run: not sent";
+    }
+    int32_t st = 0, a = 0, r = -1;
+    if (find_llm(pv, trace_id, span_id, &st, &a, &r) == 0) {
+        return "not queued yet (in the trace buffer) or forgotten";
+    }
+    if (st == DLV_SENT) {
+        return a > 1 ? "sent after retries" : "sent";
+    }
+    return st == DLV_DROPPED ? "dropped" : st == DLV_RETRYING ? "retrying" : "queued";
+}
+
+int pv_llm_state_json(struct preview *pv, const uint8_t trace_id[16], uint64_t span_id,
+                      struct o2d_buf *b)
+{
+    const char *w = pv_llm_state_word(pv, trace_id, span_id);
+    int rv = o2d_buf_append_str(b, "{\"state\":");
+    rv = rv ? rv : o2d_json_append_string(b, w, strlen(w));
+    int32_t st = 0, a = 0, r = -1;
+    uint64_t id = dest_on(pv, PV_DEST_LLMOBS) ? find_llm(pv, trace_id, span_id, &st, &a, &r) : 0;
+    if (rv == O2D_OK && id != 0) {
+        rv = o2d_buf_printf(b, ",\"item_id\":%llu,\"retries\":%d", (unsigned long long)id,
+                            a > 1 ? a - 1 : 0);
+        if (rv == O2D_OK && st == DLV_DROPPED && r >= 0) {
+            rv = o2d_buf_append_str(b, ",\"drop_reason\":");
+            const char *rn = dlv_drop_reason_name(r);
+            rv = rv ? rv : o2d_json_append_string(b, rn, strlen(rn));
+        }
+    }
+    return rv ? rv : o2d_buf_append_str(b, "}");
+}
+
+const char *pv_llm_trace_word(struct preview *pv, const uint8_t trace_id[16])
+{
+    if (!dest_on(pv, PV_DEST_LLMOBS)) {
+        return pv->cfg->datadog.enabled ? "off" : "dry run: not sent";
+    }
+    uint64_t hi = be64_at(trace_id), lo = be64_at(trace_id + 8);
+    size_t queued = 0, sent = 0, retried = 0, dropped = 0;
+    for (size_t i = 0; i < PV_LLM_SLOTS; i++) {
+        struct pv_llm_state *s = &pv->llm[i];
+        uint64_t id = atomic_load(&s->item_id);
+        if (id == 0 || atomic_load(&s->tid_lo) != lo || atomic_load(&s->tid_hi) != hi) {
+            continue;
+        }
+        int32_t st = atomic_load(&s->state), a = atomic_load(&s->attempts);
+        if (atomic_load(&s->item_id) != id) {
+            continue;
+        }
+        queued += st == DLV_QUEUED || st == DLV_RETRYING;
+        sent += st == DLV_SENT;
+        retried += st == DLV_SENT && a > 1;
+        dropped += st == DLV_DROPPED;
+    }
+    if (dropped > 0) {
+        return "dropped";
+    }
+    if (queued > 0) {
+        return "queued";
+    }
+    if (sent > 0) {
+        return retried > 0 ? "sent after retries" : "sent";
+    }
+    return "not queued yet";
 }

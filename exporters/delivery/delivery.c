@@ -119,6 +119,7 @@ static void notify(struct dlv_dest *d, const struct dlv_item *it, enum dlv_state
         .state = state,
         .reason = reason,
         .attempts = attempts,
+        .item = it,
     };
     d->observer(d->observer_ctx, &ev);
 }
@@ -213,12 +214,14 @@ struct sent {
     struct dlv_body *body;
 };
 
-static void note_error(struct dlv_dest *d, const struct http_result *r)
+/* Every failed attempt (the HTTP client's thread): what = "rejected", "gave up after
+ * retries" or "retrying". */
+static void note_error(struct dlv_dest *d, const struct http_result *r, const char *what)
 {
     pthread_mutex_lock(&d->err_mu);
     struct dlv_last_error *e = &d->last_error;
     e->at_ms = o2d_realtime_ns() / 1000000;
-    e->what = r->outcome == HTTP_DONE_REJECTED ? "rejected" : "gave up after retries";
+    e->what = what;
     e->http_status = r->http_status;
     snprintf(e->transport, sizeof(e->transport), "%s", r->error != NULL ? r->error : "");
     e->body_len = r->body_len < sizeof(e->body) ? r->body_len : sizeof(e->body);
@@ -226,6 +229,16 @@ static void note_error(struct dlv_dest *d, const struct http_result *r)
         memcpy(e->body, r->body, e->body_len);
     }
     pthread_mutex_unlock(&d->err_mu);
+}
+
+/* An attempt failed and will be made again: an intake error all the same. */
+static void on_retrying(void *ctx, const struct http_result *r)
+{
+    const struct sent *s = ctx;
+    note_error(s->d, r, "retrying");
+    for (size_t i = 0; i < s->body->n; i++) {
+        notify(s->d, s->body->items[i], DLV_RETRYING, -1, r->attempts);
+    }
 }
 
 static void on_done(void *ctx, const struct http_result *r)
@@ -265,7 +278,7 @@ static void on_done(void *ctx, const struct http_result *r)
         break;
     }
     if (r->outcome == HTTP_DONE_REJECTED || r->outcome == HTTP_DONE_EXHAUSTED) {
-        note_error(d, r);
+        note_error(d, r, r->outcome == HTTP_DONE_REJECTED ? "rejected" : "gave up after retries");
     }
     size_t len = b->len; /* once b is a rebuild, the sender may free it at any time */
     size_t units = b->units;
@@ -350,6 +363,7 @@ static void post_body(void *ctx, struct dlv_body *b)
         .name = d->type->request,
         .verdict = d->type->verdict,
         .done = on_done,
+        .retrying = on_retrying,
         .ctx = s,
     };
     int rv = http_client_submit(d->http, &q);

@@ -47,12 +47,14 @@ enum dlv_drop_reason {
 };
 const char *dlv_drop_reason_name(int reason);
 
-/* The last time the intake refused a body, or sending one gave up (for the preview's status
- * page): the HTTP status and the start of the answer's body, as the intake wrote it. */
+/* The last failed attempt to send a body (for the preview's status page): refused, given up,
+ * or one that is being retried (a 5xx, 429, timeout or connection error); the HTTP status and
+ * the start of the answer's body, as the intake wrote it. Request headers (the API key) are
+ * never kept. */
 #define DLV_ERROR_EXCERPT 256
 struct dlv_last_error {
     int64_t at_ms;       /* wall clock, ms since the epoch; 0: none since start */
-    const char *what;    /* static: "rejected", "gave up after retries" */
+    const char *what;    /* static: "rejected", "gave up after retries", "retrying" */
     long http_status;    /* 0: no HTTP answer (a transport error) */
     char transport[128]; /* the transport error, "" when an answer arrived */
     char body[DLV_ERROR_EXCERPT];
@@ -224,6 +226,7 @@ enum dlv_state {
     DLV_QUEUED = 0,
     DLV_SENT = 1,
     DLV_DROPPED = 2,
+    DLV_RETRYING = 3, /* an attempt at its body failed and will be made again (attempts so far) */
 };
 struct dlv_event {
     const char *dest; /* type->name */
@@ -231,8 +234,9 @@ struct dlv_event {
     uint64_t origin;
     uint32_t units;
     enum dlv_state state;
-    int reason;   /* DLV_DROPPED: enum dlv_drop_reason */
-    int attempts; /* sending attempts (retries = attempts - 1); 0 when queued */
+    int reason;                  /* DLV_DROPPED: enum dlv_drop_reason */
+    int attempts;                /* sending attempts (retries = attempts - 1); 0 when queued */
+    const struct dlv_item *item; /* borrowed for the call: what its queuer made */
 };
 /* Called on whichever thread the change happens (receiver, sender, HTTP client): it must
  * not block nor call into the destination. */

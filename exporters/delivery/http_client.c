@@ -42,6 +42,7 @@ struct http_req {
     int64_t max_elapsed_ms;
     const char *name;
     http_done_fn done;
+    http_done_fn retrying;
     http_verdict_fn verdict;
     void *ctx;
 
@@ -218,9 +219,9 @@ static void req_free(struct http_req *r)
     o2d_free(r);
 }
 
-static void complete(struct http_client *c, struct http_req *r, enum http_outcome outcome)
+static void result_of(const struct http_req *r, enum http_outcome outcome, struct http_result *res)
 {
-    struct http_result res = {
+    *res = (struct http_result){
         .outcome = outcome,
         .status = r->status,
         .http_status = r->http_status,
@@ -229,6 +230,12 @@ static void complete(struct http_client *c, struct http_req *r, enum http_outcom
         .body_len = r->resp.len,
         .attempts = r->attempts,
     };
+}
+
+static void complete(struct http_client *c, struct http_req *r, enum http_outcome outcome)
+{
+    struct http_result res;
+    result_of(r, outcome, &res);
     atomic_fetch_sub(&c->pending, 1); /* before the callback, which may wake a waiter */
     if (r->done != NULL) {
         r->done(r->ctx, &res);
@@ -251,6 +258,7 @@ int http_client_submit(struct http_client *c, const struct http_request *q)
     r->name = q->name != NULL ? q->name : "http";
     r->verdict = q->verdict;
     r->done = q->done;
+    r->retrying = q->retrying;
     r->ctx = q->ctx;
     r->retry_after_ms = -1;
     o2d_buf_init(&r->resp, c->cfg.max_response_bytes);
@@ -431,6 +439,11 @@ static void schedule_or_finish(struct http_client *c, struct http_req *r)
     if (now + delay - r->first_ms > r->max_elapsed_ms) {
         complete(c, r, HTTP_DONE_EXHAUSTED);
         return;
+    }
+    if (r->retrying != NULL) {
+        struct http_result res;
+        result_of(r, HTTP_DONE_EXHAUSTED, &res);
+        r->retrying(r->ctx, &res);
     }
     struct o2d_logline l;
     o2d_log_begin(&l, O2D_LOG_WARN, "retrying");

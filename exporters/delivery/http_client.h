@@ -64,6 +64,10 @@ struct http_request {
     /* Called once, on the client's thread (or in http_client_free for HTTP_DONE_SHUTDOWN);
      * must not block nor call back into the client except http_client_submit. */
     http_done_fn done;
+    /* Optional: after each failed attempt that will be made again (a RETRY verdict with time
+     * left), with that attempt's status, error and answer (outcome HTTP_DONE_EXHAUSTED, the
+     * attempts so far); on the client's thread, under the same rules as done. */
+    http_done_fn retrying;
     void *ctx;
 };
 

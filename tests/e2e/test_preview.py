@@ -165,6 +165,26 @@ class PreviewBrowserTest(IntakeTestCase):
             # The LLM Obs events arrive once the trace buffer settles them.
             wait_until(lambda: any(e["_dd"].get("apm_trace_id") == llm_trace
                                    for e in self.intake.events()), 30, "LLM Obs events" + ctx())
+            # Each LLM Obs event's own export state: the llm span's reads "sent" once the
+            # intake has it (the trace buffer queued it, by item id, not by request).
+            llm_events = wait_until(
+                lambda: [e for e in self.intake.events()
+                         if e["_dd"].get("apm_trace_id") == llm_trace
+                         and e["meta"]["span"]["kind"] == "llm"], 30, "the llm event" + ctx())
+            for e in llm_events:
+                path = "/api/traces/%s/spans/%016x" % (llm_trace, int(e["span_id"]))
+                x = wait_until(
+                    lambda: (lambda d: d["export"]["llmobs"]
+                             if d["export"]["llmobs"]["state"] == "sent" else None)(
+                                 get_json(port, path)),
+                    30, "the LLM Obs event's state to be sent" + ctx())
+                self.assertEqual(x["retries"], 0, x)
+                self.assertGreater(x["item_id"], 0, x)
+            # the list's export column considers the trace's LLM Obs events too
+            wait_until(lambda: [t for t in get_json(port, "/api/traces?limit=50")["traces"]
+                                if t["trace_id"] == llm_trace
+                                and t.get("llmobs_export") == "sent"], 30,
+                       "the list's LLM Obs export state" + ctx())
 
             shot = os.environ.get("PREVIEW_SCREENSHOT")
             shot = os.path.abspath(shot) if shot else os.path.join(
@@ -225,6 +245,7 @@ class PreviewBrowserTest(IntakeTestCase):
             sent = dict(sent[0])
             sent.pop("_envelope", None)
             self.assertEqual(ev, sent)
+            self.assertEqual(b["llmobs_export"], "sent")  # the LLM Obs column, as shown
 
             # ---- hostile payloads render as text ----
             self.assertEqual(b["dialogs"], [])
@@ -296,6 +317,40 @@ class PreviewStoreTest(IntakeTestCase):
             # newest first
             seqs = [t["seq"] for t in lst["traces"]]
             self.assertEqual(seqs, sorted(seqs, reverse=True))
+            self.assertEqual(o.stop(), 0)
+
+    def test_last_intake_error_while_retrying(self):
+        """While the intake answers 503 the status page's last intake error says so (the
+        attempts are being retried, nothing was given up) and the trace reads "retrying";
+        once the intake takes the traces, they are sent after retries and the last error
+        stays. The API key is never in it."""
+        from fake_intake import TRACES
+        with Otel2dd(config=config(self.intake)) as o:
+            port = wait_until(lambda: preview_port(o), 10, "the preview to listen")
+            self.intake.default_status[TRACES] = 503
+            body, tid = hostile_request()
+            self.assertEqual(send_http(o.http_port, body), 200)
+
+            def traces_error():
+                outs = get_json(port, "/api/status")["exporters"]
+                le = [x["last_error"] for x in outs if x["output"] == "datadog_traces"]
+                return le[0] if le and le[0] else None
+            le = wait_until(traces_error, 30, "a last intake error")
+            self.assertEqual(le["what"], "retrying", le)
+            self.assertEqual(le["http_status"], 503, le)
+            self.assertIn("fake intake says 503", le["body_excerpt"])
+            self.assertEqual(le["transport"], "")
+            self.assertGreater(le["at_ms"], 0)
+            self.assertNotIn(API_KEY.encode(), get(port, "/api/status")[1])
+            # the trace's own state says it is being retried
+            x = wait_until(lambda: (lambda e: e if e["state"] == "retrying" else None)(
+                get_json(port, "/api/traces/" + tid)["export"]), 30, "the trace retrying")
+            self.assertGreaterEqual(x["retries"], 1, x)
+            self.intake.default_status.pop(TRACES)
+            wait_until(lambda: self.intake.spans, 30, "the spans, once the intake takes them")
+            wait_until(lambda: get_json(port, "/api/traces/" + tid)["export"]["state"]
+                       == "sent after retries", 30, "the trace sent after retries")
+            self.assertEqual(traces_error()["http_status"], 503)
             self.assertEqual(o.stop(), 0)
 
     def test_dry_run_state(self):

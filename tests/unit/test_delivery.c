@@ -381,6 +381,8 @@ struct server {
     int delay_ms;
     size_t n_ok;
     size_t n_413;
+    int fail_503; /* the next bodies answered 503 (with a body), then 202 again */
+    size_t n_503;
     char got[8192]; /* the bodies accepted, concatenated */
     size_t got_len;
     int active; /* connection threads still running */
@@ -424,6 +426,11 @@ static void *conn_main(void *arg)
             }
             pthread_mutex_lock(&s->mu);
             int status = want > s->max_body ? 413 : 202;
+            if (status == 202 && s->fail_503 > 0) {
+                s->fail_503--;
+                s->n_503++;
+                status = 503;
+            }
             if (status == 202) {
                 s->n_ok++;
                 if (s->got_len + want < sizeof(s->got)) {
@@ -435,8 +442,12 @@ static void *conn_main(void *arg)
             }
             pthread_mutex_unlock(&s->mu);
             char head[128];
-            int hl = snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}",
-                              status);
+            int hl = status == 503
+                         ? snprintf(head, sizeof(head),
+                                    "HTTP/1.1 503 X\r\nContent-Length: 17\r\n\r\n"
+                                    "{\"error\":\"busy!\"}")
+                         : snprintf(head, sizeof(head),
+                                    "HTTP/1.1 %d X\r\nContent-Length: 2\r\n\r\n{}", status);
             if (send(c, head, (size_t)hl, MSG_NOSIGNAL) != hl) {
                 break;
             }
@@ -509,6 +520,8 @@ struct seen {
     int queued[MAX_SEEN];
     int sent[MAX_SEEN];
     int dropped[MAX_SEEN];
+    int retrying[MAX_SEEN];
+    int retry_attempts[MAX_SEEN];
     int reason[MAX_SEEN];
     size_t n;
 };
@@ -529,7 +542,12 @@ static void observe(void *ctx, const struct dlv_event *ev)
         s->queued[i] += ev->state == DLV_QUEUED;
         s->sent[i] += ev->state == DLV_SENT;
         s->dropped[i] += ev->state == DLV_DROPPED;
-        s->reason[i] = ev->reason;
+        if (ev->state == DLV_RETRYING) {
+            s->retrying[i]++;
+            s->retry_attempts[i] = ev->attempts;
+        } else {
+            s->reason[i] = ev->reason;
+        }
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -683,6 +701,84 @@ static void a_413_body_goes_again_as_two(void **state)
     assert_int_equal(m.queue_bytes, 0);
     dlv_dest_free(d);
     server_stop(&srv);
+}
+
+/* A 503 being retried is an intake error too: the last error says so, with the body, even
+ * though the retry delivered; so does a connection refused while it is retried. */
+static void last_error_records_retried_attempts(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    srv.fail_503 = 1;
+    struct http_client *http = client();
+    struct dlv_dest *d = dest(&srv, http, 1000, 1 << 20, NULL);
+    struct seen seen = {.n = 0};
+    pthread_mutex_init(&seen.mu, NULL);
+    dlv_dest_observe(d, observe, &seen);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    int64_t before = o2d_realtime_ns() / 1000000;
+    assert_int_equal(dlv_dest_enqueue(d, item("", "x+"), 1), O2D_OK);
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.n_503, 1);
+    assert_int_equal(srv.n_ok, 1);
+    pthread_mutex_unlock(&srv.mu);
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    assert_int_equal(m.sent_items, 1);
+    assert_int_equal(m.retried_items, 1);
+    assert_true(m.last_error.at_ms >= before);
+    assert_string_equal(m.last_error.what, "retrying");
+    assert_int_equal(m.last_error.http_status, 503);
+    assert_string_equal(m.last_error.transport, "");
+    assert_int_equal(m.last_error.body_len, 17);
+    assert_memory_equal(m.last_error.body, "{\"error\":\"busy!\"}", 17);
+    /* the observer saw the item retried after its first attempt, then sent */
+    pthread_mutex_lock(&seen.mu);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.queued[0], 1);
+    assert_int_equal(seen.retrying[0], 1);
+    assert_int_equal(seen.retry_attempts[0], 1);
+    assert_int_equal(seen.sent[0], 1);
+    assert_int_equal(seen.dropped[0], 0);
+    pthread_mutex_unlock(&seen.mu);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    dlv_dest_free(d);
+    pthread_mutex_destroy(&seen.mu);
+    server_stop(&srv);
+    http = client();
+
+    /* nobody listens: each refused connection is recorded while it is retried */
+    int port = 0;
+    int fd = loopback_listen(&port);
+    assert_true(fd >= 0);
+    close(fd);
+    struct server gone = {.port = port};
+    d = dest(&gone, http, 1000, 1 << 20, NULL);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    assert_int_equal(dlv_dest_enqueue(d, item("", "y+"), 2), O2D_OK);
+    dlv_dest_flush_begin(d);
+    int64_t deadline = o2d_now_ms() + 5000;
+    do {
+        memset(&m, 0, sizeof(m));
+        dlv_dest_metrics(d, &m);
+        if (m.last_error.at_ms != 0) {
+            break;
+        }
+        usleep(5000);
+    } while (o2d_now_ms() < deadline);
+    assert_non_null(m.last_error.what);
+    assert_string_equal(m.last_error.what, "retrying"); /* max_elapsed_ms is 2 s */
+    assert_int_equal(m.last_error.http_status, 0);
+    assert_true(strlen(m.last_error.transport) > 0);
+    assert_int_equal(m.last_error.body_len, 0);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    dlv_dest_free(d);
 }
 
 static void full_queue_busy_deadline_and_shutdown(void **state)
@@ -919,6 +1015,7 @@ int main(void)
         cmocka_unit_test(allocation_failures_keep_every_unit_counted),
         cmocka_unit_test(delivers_each_item_once_with_its_identity),
         cmocka_unit_test(a_413_body_goes_again_as_two),
+        cmocka_unit_test(last_error_records_retried_attempts),
         cmocka_unit_test(full_queue_busy_deadline_and_shutdown),
         cmocka_unit_test(tenant_share_of_the_queue),
         cmocka_unit_test(tenant_bytes_come_back_from_splits_and_drops),

@@ -314,6 +314,11 @@ static void test_export_states(void **state)
     preview_observe(pv, &ev);
     assert_string_equal(pv_state_word(pv, PV_DEST_TRACES, 5), "queued"); /* one of two */
     ev.item_id = 1;
+    ev.state = DLV_RETRYING; /* item 1's first attempt failed: it is being retried */
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_state_word(pv, PV_DEST_TRACES, 5), "retrying");
+    ev.state = DLV_SENT;
+    ev.item_id = 1;
     ev.attempts = 3;
     preview_observe(pv, &ev);
     assert_string_equal(pv_state_word(pv, PV_DEST_TRACES, 5), "sent after retries");
@@ -336,6 +341,99 @@ static void test_export_states(void **state)
     assert_non_null(strstr((const char *)b.data, "\"drop_reason\":\"rejected_4xx\""));
     o2d_buf_cleanup(&b);
     cfg.datadog.enabled = 0;
+    preview_free(pv);
+}
+
+/* LLM Obs events: queued by the trace buffer's tick (origin 0), known by item id. */
+static void test_llmobs_event_states(void **state)
+{
+    (void)state;
+    struct preview *pv = NULL;
+    cfg.preview_max_bytes = 1 << 20;
+    assert_int_equal(preview_new(&pv, &cfg), O2D_OK);
+    uint8_t tid[16], other[16];
+    for (int i = 0; i < 16; i++) {
+        tid[i] = (uint8_t)(0xa0 + i);
+        other[i] = (uint8_t)(0xa0 + i);
+    }
+    other[15] ^= 1;
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "dry run: not sent");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "dry run: not sent");
+    cfg.datadog.enabled = 1;
+    cfg.datadog.llmobs.enabled = 1;
+    const char *none = "not queued yet (in the trace buffer) or forgotten";
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), none);
+    preview_llmobs_queued(pv, 7, tid, 0x1234);
+    preview_llmobs_queued(pv, 8, tid, 0x5678);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "queued");
+    assert_string_equal(pv_llm_state_word(pv, other, 0x1234), none); /* another trace */
+    assert_string_equal(pv_llm_trace_word(pv, tid), "queued");
+    assert_string_equal(pv_llm_trace_word(pv, other), "not queued yet");
+    /* the delivery layer's events on the llmobs destination, by item id */
+    struct dlv_event ev = {
+        .dest = "llmobs", .item_id = 7, .origin = 0, .units = 1, .state = DLV_QUEUED};
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "queued");
+    ev.state = DLV_RETRYING; /* two attempts failed so far */
+    ev.attempts = 2;
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "retrying");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "queued");
+    struct o2d_buf rb;
+    o2d_buf_init(&rb, 4096);
+    assert_int_equal(pv_llm_state_json(pv, tid, 0x1234, &rb), O2D_OK);
+    assert_int_equal(o2d_buf_append(&rb, (const uint8_t *)"", 1), O2D_OK);
+    assert_string_equal((const char *)rb.data,
+                        "{\"state\":\"retrying\",\"item_id\":7,\"retries\":2}");
+    o2d_buf_cleanup(&rb);
+    ev.state = DLV_SENT;
+    ev.attempts = 3;
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), "sent after retries");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "queued"); /* 8 is still queued */
+    ev.item_id = 8;
+    ev.attempts = 1;
+    ev.state = DLV_DROPPED;
+    ev.reason = DLV_DROP_REJECTED_4XX;
+    ev.dest = "datadog_traces"; /* another destination's item 8: not this one */
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x5678), "queued");
+    ev.dest = "llmobs";
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x5678), "dropped");
+    assert_string_equal(pv_llm_trace_word(pv, tid), "dropped");
+    ev.item_id = 99; /* never told of: nothing changes */
+    ev.state = DLV_SENT;
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x5678), "dropped");
+    struct o2d_buf b;
+    o2d_buf_init(&b, 4096);
+    assert_int_equal(pv_llm_state_json(pv, tid, 0x1234, &b), O2D_OK);
+    assert_int_equal(o2d_buf_append(&b, (const uint8_t *)"", 1), O2D_OK);
+    assert_string_equal((const char *)b.data,
+                        "{\"state\":\"sent after retries\",\"item_id\":7,\"retries\":2}");
+    o2d_buf_reset(&b);
+    assert_int_equal(pv_llm_state_json(pv, tid, 0x5678, &b), O2D_OK);
+    assert_int_equal(o2d_buf_append(&b, (const uint8_t *)"", 1), O2D_OK);
+    assert_string_equal(
+        (const char *)b.data,
+        "{\"state\":\"dropped\",\"item_id\":8,\"retries\":0,\"drop_reason\":\"rejected_4xx\"}");
+    /* the same span queued again later (a newer item): the newest item answers */
+    preview_llmobs_queued(pv, 20, tid, 0x5678);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x5678), "queued");
+    /* bounded: a later item in the same slot forgets the older one */
+    assert_int_equal(atomic_load(&pv->llm_forgotten), 0);
+    preview_llmobs_queued(pv, 7 + PV_LLM_SLOTS, other, 0x9999);
+    assert_int_equal(atomic_load(&pv->llm_forgotten), 1);
+    assert_string_equal(pv_llm_state_word(pv, tid, 0x1234), none);
+    assert_string_equal(pv_llm_state_word(pv, other, 0x9999), "queued");
+    ev.item_id = 7; /* a late event of the forgotten item changes nothing */
+    ev.state = DLV_DROPPED;
+    preview_observe(pv, &ev);
+    assert_string_equal(pv_llm_state_word(pv, other, 0x9999), "queued");
+    o2d_buf_cleanup(&b);
+    cfg.datadog.enabled = 0;
+    cfg.datadog.llmobs.enabled = 0;
     preview_free(pv);
 }
 
@@ -513,6 +611,7 @@ int main(void)
         cmocka_unit_test_setup(test_concurrent_captures, setup),
         cmocka_unit_test_setup(test_capture_allocation_failures, setup),
         cmocka_unit_test_setup(test_export_states, setup),
+        cmocka_unit_test_setup(test_llmobs_event_states, setup),
         cmocka_unit_test_setup(test_bad_parameters, setup),
         cmocka_unit_test_setup(test_markup_and_attributes, setup),
         cmocka_unit_test_setup(test_waterfall_shapes, setup),

@@ -152,6 +152,9 @@ struct llmobs_buffer {
     EVP_MD_CTX *md_ctx;
     /* The last id computed: spans of one LLM Obs trace leave one after the other. */
     int tid_valid;
+    /* The span whose event emit is being handed (llmobs_buffer_emitting). */
+    uint8_t emit_trace[16];
+    uint64_t emit_span;
     uint8_t tid_trace[16];
     uint64_t tid_root;
     char tid[33];
@@ -1144,6 +1147,8 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
         }
         return O2D_OK;
     }
+    memcpy(b->emit_trace, t->id, 16);
+    b->emit_span = p->span_id;
     return emit(ctx, b->out.data, b->out.len);
 }
 
@@ -1377,4 +1382,10 @@ void llmobs_buffer_get_counters(const struct llmobs_buffer *b, struct llmobs_buf
 {
     *out = b->c;
     out->bytes_held = b->bytes;
+}
+
+void llmobs_buffer_emitting(const struct llmobs_buffer *b, uint8_t trace_id[16], uint64_t *span_id)
+{
+    memcpy(trace_id, b->emit_trace, 16);
+    *span_id = b->emit_span;
 }

@@ -68,6 +68,8 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
  */
 int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
                        int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx);
+/* Inside poll's emit only: the OTel trace id and span id of the event being emitted. */
+void llmobs_buffer_emitting(const struct llmobs_buffer *b, uint8_t trace_id[16], uint64_t *span_id);
 
 struct llmobs_buffer_counters {
     uint64_t spans_held; /* gauge: LLM Obs spans waiting */

@@ -147,7 +147,7 @@ async function renderList() {
       el('td', {}, String(t.spans)),
       el('td', {}, t.error ? el('span', { class: 'badge err', text: 'error' }) : ''),
       el('td', {}, t.llmobs ? el('span', { class: 'badge llm', text: 'LLM Obs' }) : ''),
-      el('td', {}, t.export));
+      el('td', {}, t.export + (t.llmobs_export ? ' · LLM Obs: ' + t.llmobs_export : '')));
     tbody.append(tr);
   }
   main.append(el('table', { id: 'traces' },
@@ -176,7 +176,7 @@ async function renderTrace(tid, sid) {
   clear(main);
   main.append(el('h1', {}, 'Trace ', el('code', { text: tid })));
   const meta = el('p', { class: 'muted' },
-    `${t.service} · ${t.env || 'no env'} · ${t.spans.length} spans · ${fmtDur(t.duration_ns)} · APM export: ${t.export.state}`);
+    `${t.service} · ${t.env || 'no env'} · ${t.spans.length} spans · ${fmtDur(t.duration_ns)} · APM export: ${t.export.state}${t.llmobs_export ? ' · LLM Obs export: ' + t.llmobs_export : ''}`);
   if (t.llmobs) meta.append(' · ', link(`/traces/${tid}/llm`, 'LLM view'));
   main.append(meta);
   const start = t.spans.reduce((m, s) => (BigInt(s.start_ns) < m ? BigInt(s.start_ns) : m),
@@ -279,7 +279,11 @@ function renderSpan(tid, sid, d) {
   const llm = el('div', { class: 'col', id: 'col-llmobs' },
     el('h3', {}, 'LLM Obs event', d.llmobs ? copyButton(`/api/traces/${tid}/spans/${sid}/llmobs.json`) : ''));
   if (d.llmobs) {
-    llm.append(el('div', { class: 'muted' }, 'export: ' + d.export.llmobs.state + ' · ',
+    const lx = d.export.llmobs;
+    llm.append(el('div', { class: 'muted' }, 'export: ',
+                  el('span', { id: 'llmobs-export', text: lx.state +
+                     (lx.retries ? `, ${lx.retries} retries` : '') +
+                     (lx.drop_reason ? `, dropped: ${lx.drop_reason}` : '') }), ' · ',
                   link(`/traces/${tid}/llm`, 'LLM view')));
     llm.append(jsonBlock(d.llmobs));
   } else {

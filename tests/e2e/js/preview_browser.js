@@ -117,6 +117,7 @@ async function main() {
     await page.locator('#col-llmobs button').click();
     await page.waitForFunction(() => typeof window.__lastCopied === 'string');
     report.llmobs_copied = await page.evaluate(() => window.__lastCopied);
+    report.llmobs_export = await page.locator('#llmobs-export').innerText();
     await page.screenshot({ path: a.screenshot, fullPage: false }); // README's picture
 
     // ---- the hostile trace ----
