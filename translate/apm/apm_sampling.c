@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "apm_int.h"
+#include "o2d_hex.h"
 
 #define W3C_MAX_LEN     1024
 #define W3C_MAX_MEMBERS 32 /* common.go counts items and refuses the 32nd */
@@ -152,20 +153,6 @@ static int otel_member_ok(struct span_s m, struct span_s *key, struct span_s *va
     return 1;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* TValueToThreshold, then Threshold.Probability. */
 static int th_probability(struct span_s v, double *out)
 {
@@ -174,7 +161,7 @@ static int th_probability(struct span_s v, double *out)
     }
     uint64_t t = 0;
     for (size_t i = 0; i < v.n; i++) {
-        int d = hex_digit(v.p[i]);
+        int d = o2d_hex_digit(v.p[i]);
         if (d < 0) {
             return 0;
         }
@@ -236,7 +223,7 @@ static int otel_value(struct span_s ot, double *prob)
                 return -1;
             }
             for (size_t i = 0; i < v.n; i++) {
-                if (hex_digit(v.p[i]) < 0) {
+                if (o2d_hex_digit(v.p[i]) < 0) {
                     return -1;
                 }
             }

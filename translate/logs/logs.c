@@ -45,6 +45,7 @@
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_buf.h"
+#include "o2d_hex.h"
 #include "resource.h"
 
 #define AV(x) OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_##x
@@ -375,20 +376,6 @@ static int render(struct logs_builder *b, size_t from, struct o2d_buf *out)
 
 /* ---- one record ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* decodeTraceID / decodeSpanID: exactly 2*n hex digits (either case); the low 8 bytes. */
 static int decode_id(struct res_str s, size_t n, uint64_t *low)
 {
@@ -397,7 +384,7 @@ static int decode_id(struct res_str s, size_t n, uint64_t *low)
     }
     uint64_t v = 0;
     for (size_t i = 0; i < s.n; i++) {
-        int h = hexval(s.p[i]);
+        int h = o2d_hex_digit(s.p[i]);
         if (h < 0) {
             return 0;
         }

@@ -66,6 +66,7 @@
 #include <string.h>
 
 #include "o2d.h"
+#include "o2d_hex.h"
 #include "o2d_json_in.h"
 #include "otlp.h"
 
@@ -354,20 +355,6 @@ static int to_int64(const struct jscalar *v, int64_t min, int64_t max, int64_t *
     return 1;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* OTLP/JSON departs from proto3 JSON here: trace and span ids are hex, not base64. */
 static int decode_hex(struct jdec *d, const char *s, size_t len, const char *why,
                       ProtobufCBinaryData *out)
@@ -378,7 +365,7 @@ static int decode_hex(struct jdec *d, const char *s, size_t len, const char *why
         return bad(d, why);
     }
     for (size_t i = 0; i < len; i++) {
-        if (hex_digit(s[i]) < 0) {
+        if (o2d_hex_digit(s[i]) < 0) {
             return bad(d, why);
         }
     }
@@ -390,7 +377,7 @@ static int decode_hex(struct jdec *d, const char *s, size_t len, const char *why
         return too_large(d);
     }
     for (size_t i = 0; i < len; i += 2) {
-        p[i / 2] = (uint8_t)(hex_digit(s[i]) << 4 | hex_digit(s[i + 1]));
+        p[i / 2] = (uint8_t)(o2d_hex_digit(s[i]) << 4 | o2d_hex_digit(s[i + 1]));
     }
     out->len = len / 2;
     out->data = p;
