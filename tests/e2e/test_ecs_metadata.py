@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -166,8 +167,22 @@ class EcsMetadata(IntakeTestCase):
         return md, Otel2dd(config=config(self.intake), env=env)
 
     def health(self, o):
-        with urllib.request.urlopen("http://127.0.0.1:%d/" % o.health_port, timeout=5) as r:
-            return r.status
+        """The health endpoint's status once it answers 200, or the last one after 10 s:
+        readiness must not wait for the metadata read (a loaded machine may take a moment
+        to be ready at all)."""
+        def status():
+            try:
+                with urllib.request.urlopen("http://127.0.0.1:%d/" % o.health_port,
+                                            timeout=5) as r:
+                    return r.status
+            except urllib.error.HTTPError as e:
+                return e.code
+        deadline = time.monotonic() + 10
+        code = status()
+        while code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            code = status()
+        return code
 
     def send(self, o, resources):
         body, ids = traces_body(resources)
