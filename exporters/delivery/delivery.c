@@ -78,6 +78,10 @@ struct dlv_dest {
     size_t body_bytes;   /* bodies in flight, as sent */
     size_t inflight;     /* bodies in flight */
     size_t inflight_units;
+    /* Off the queue, not yet in a body in flight: the sender is building their bodies
+     * (a batch just taken, or a body refused as too large). Counted as queued. */
+    size_t building_units;
+    size_t posted_units; /* sender thread only: units of the bodies the current build posted */
     struct rebuild *rebuilds;
     int rebuilding;    /* the sender is building one of them again */
     size_t kept_units; /* in flight at stop, kept unsettled by a disk queue */
@@ -291,6 +295,7 @@ static void on_done(void *ctx, const struct http_result *r)
         struct rebuild *rb = o2d_calloc(1, sizeof(*rb));
         if (rb != NULL) {
             rb->body = b;
+            d->building_units += units;
             rb->next = d->rebuilds;
             d->rebuilds = rb;
             pthread_cond_broadcast(&d->cond);
@@ -337,7 +342,9 @@ static void post_body(void *ctx, struct dlv_body *b)
     d->body_bytes += b->len;
     d->inflight++;
     d->inflight_units += b->units;
+    d->building_units -= b->units < d->building_units ? b->units : d->building_units;
     pthread_mutex_unlock(&d->mu);
+    d->posted_units += b->units;
     s->d = d;
     s->body = b;
     if (d->type->headers != NULL) {
@@ -405,14 +412,25 @@ static void send_items(struct dlv_dest *d, struct dlv_item **items, size_t n, si
     }
 }
 
+/* The build of `units` is over: what it did not post (dropped, left out) is no longer
+ * anywhere in the queue (under the lock). */
+static void building_done_locked(struct dlv_dest *d, size_t units)
+{
+    size_t rest = units > d->posted_units ? units - d->posted_units : 0;
+    d->building_units -= rest < d->building_units ? rest : d->building_units;
+}
+
 /* A batch off the queue (no lock held). */
 static void send_batch(struct dlv_dest *d, struct dlv_item *list)
 {
     size_t n = 0;
+    size_t units = 0;
     for (struct dlv_item *it = list; it != NULL; it = it->next) {
         atomic_store(&it->refs, 1); /* the sender's hold while it builds */
         n++;
+        units += it->count;
     }
+    d->posted_units = 0;
     struct dlv_item *stack[DLV_STACK];
     struct dlv_item **items = n <= DLV_STACK ? stack : o2d_malloc(n * sizeof(*items));
     if (items != NULL) {
@@ -422,9 +440,7 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
         }
         send_items(d, items, n, atomic_load(&d->max_body));
     } else {
-        size_t units = 0;
         for (struct dlv_item *it = list; it != NULL; it = it->next) {
-            units += it->count;
             notify(d, it, DLV_DROPPED, DLV_DROP_RETRIES_EXHAUSTED, 0);
         }
         dlv_dest_drop(d, DLV_DROP_RETRIES_EXHAUSTED, units);
@@ -432,6 +448,7 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
                  units, d->type->unit);
     }
     pthread_mutex_lock(&d->mu);
+    building_done_locked(d, units);
     while (list != NULL) {
         struct dlv_item *nx = list->next;
         list->next = NULL;
@@ -453,6 +470,7 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
     struct dlv_body *b = rb->body;
     o2d_free(rb);
     size_t max = atomic_load(&d->max_body);
+    d->posted_units = 0;
     struct dlv_item *half[2] = {NULL, NULL};
     if (b->n > 1) {
         size_t h = b->n / 2;
@@ -480,6 +498,7 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
         }
     }
     pthread_mutex_lock(&d->mu);
+    building_done_locked(d, b->units);
     for (int i = 0; i < 2; i++) {
         if (half[i] != NULL) {
             release_locked(d, half[i]);
@@ -554,6 +573,9 @@ static void *sender_main(void *arg)
                 d->queue->type->took(d->queue, list);
             } else {
                 list = d->queue->type->take(d->queue, d->cfg.batch_bytes);
+            }
+            for (struct dlv_item *it = list; it != NULL; it = it->next) {
+                d->building_units += it->count;
             }
             pthread_mutex_unlock(&d->mu);
             if (list == NULL) {
@@ -947,7 +969,7 @@ void dlv_dest_metrics(const struct dlv_dest *cd, struct dlv_metrics *m)
     }
     m->has_queue = 1;
     pthread_mutex_lock(&d->mu);
-    m->queue_items = d->queue->st.waiting_units + d->inflight_units;
+    m->queue_items = d->queue->st.waiting_units + d->building_units + d->inflight_units;
     m->queue_bytes = budget_used(d);
     pthread_mutex_unlock(&d->mu);
     m->queue_capacity_bytes = d->cfg.queue_max_bytes;

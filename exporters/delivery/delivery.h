@@ -78,7 +78,7 @@ struct dlv_metrics {
         uint64_t items;
     } drops[DLV_DROP_REASONS_MAX];
     int has_queue;                 /* the fields below mean something */
-    uint64_t queue_items;          /* units waiting or in flight */
+    uint64_t queue_items;          /* units waiting, being built into bodies or in flight */
     uint64_t queue_bytes;          /* the bytes counted against the queue's budget */
     uint64_t queue_capacity_bytes; /* that budget */
     int has_disk;                  /* a disk queue: the fields below mean something */
