@@ -1,7 +1,9 @@
 /*
  * build.c: the body builder of the delivery layer (delivery.h, dlv_build_bodies), pure:
  * items in, bodies out through a callback, no thread and no network. Compression lives here
- * too, so that every destination compresses in one place.
+ * too, so that every destination compresses in one place: gzip (zlib) or zstd (libzstd, one
+ * frame with its content size), at the destination's level, with the compressors' state
+ * kept per builder (struct dlv_codec) rather than made again for every body.
  *
  * Holds (queue.h): a body takes one on each item it carries; a half made here holds its
  * parent, and the builder holds the half while it builds it, then lets go: a half that went
@@ -22,43 +24,98 @@
 #define BUILD_STACK   64
 #define BUILD_RAW_MAX (256u * 1024 * 1024) /* one body before compression */
 
-int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out)
+/* What a builder keeps between bodies: each compressor's state, made at first use and reset
+ * for the next body (zlib's deflate state is about 256 KiB, a zstd context about 1 MiB at
+ * level 1: made once per builder, not once per body). */
+struct dlv_codec {
+    z_stream zs;
+    int zs_level; /* 0: zs not initialised */
+    ZSTD_CCtx *zc;
+};
+
+struct dlv_codec *dlv_codec_new(void)
+{
+    return o2d_calloc(1, sizeof(struct dlv_codec));
+}
+
+void dlv_codec_free(struct dlv_codec *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    if (c->zs_level != 0) {
+        deflateEnd(&c->zs);
+    }
+    ZSTD_freeCCtx(c->zc);
+    o2d_free(c);
+}
+
+const char *dlv_compression_name(enum dlv_compression c)
+{
+    return c == DLV_COMPRESS_GZIP ? "gzip" : c == DLV_COMPRESS_ZSTD ? "zstd" : "none";
+}
+
+int dlv_compression_level_ok(enum dlv_compression c, int level)
+{
+    switch (c) {
+    case DLV_COMPRESS_GZIP:
+        return level >= 1 && level <= 9;
+    case DLV_COMPRESS_ZSTD:
+        return level >= 1 && level <= DLV_ZSTD_LEVEL_MAX;
+    default:
+        return 0;
+    }
+}
+
+static int gzip_with(struct dlv_codec *c, int level, const uint8_t *in, size_t len,
+                     struct o2d_buf *out)
 {
     if (len > 0x7fffffffu) {
         return O2D_ERR_TOO_LARGE;
     }
-    z_stream zs;
-    memset(&zs, 0, sizeof(zs));
-    if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    z_stream *zs = &c->zs;
+    if (c->zs_level != level) {
+        if (c->zs_level != 0) {
+            deflateEnd(zs);
+            c->zs_level = 0;
+        }
+        memset(zs, 0, sizeof(*zs));
+        if (deflateInit2(zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+            return O2D_ERR_NOMEM;
+        }
+        c->zs_level = level;
+    } else if (deflateReset(zs) != Z_OK) {
         return O2D_ERR_NOMEM;
     }
     size_t room = out->max - out->len;
-    size_t want = deflateBound(&zs, (uLong)len);
+    size_t want = deflateBound(zs, (uLong)len);
     if (want > room) {
         want = room;
     }
     int rv = o2d_buf_reserve(out, want);
     if (rv != O2D_OK) {
-        deflateEnd(&zs);
         return rv;
     }
-    zs.next_in = (Bytef *)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = out->data + out->len;
-    zs.avail_out = (uInt)want;
-    int zrc = deflate(&zs, Z_FINISH);
-    if (zrc == Z_STREAM_END) {
-        out->len += want - zs.avail_out;
-        rv = O2D_OK;
-    } else {
-        rv = O2D_ERR_TOO_LARGE; /* the output did not fit in what the limit leaves */
+    zs->next_in = (Bytef *)in;
+    zs->avail_in = (uInt)len;
+    zs->next_out = out->data + out->len;
+    zs->avail_out = (uInt)want;
+    if (deflate(zs, Z_FINISH) != Z_STREAM_END) {
+        return O2D_ERR_TOO_LARGE; /* the output did not fit in what the limit leaves */
     }
-    deflateEnd(&zs);
-    return rv;
+    out->len += want - zs->avail_out;
+    return O2D_OK;
 }
 
-int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out)
+static int zstd_with(struct dlv_codec *c, int level, const uint8_t *in, size_t len,
+                     struct o2d_buf *out)
 {
+    if (c->zc == NULL) {
+        c->zc = ZSTD_createCCtx();
+        if (c->zc == NULL) {
+            return O2D_ERR_NOMEM;
+        }
+    }
     size_t room = out->max - out->len;
     size_t want = ZSTD_compressBound(len);
     if (want > room) {
@@ -68,7 +125,8 @@ int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out)
     if (rv != O2D_OK) {
         return rv;
     }
-    size_t n = ZSTD_compress(out->data + out->len, want, in, len, 1);
+    /* One frame with its content size, as ZSTD_compress writes it. */
+    size_t n = ZSTD_compressCCtx(c->zc, out->data + out->len, want, in, len, level);
     if (ZSTD_isError(n)) {
         /* dstSize_tooSmall: the output did not fit in what the limit leaves; zstd fails
          * otherwise only for lack of memory */
@@ -79,9 +137,34 @@ int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out)
     return O2D_OK;
 }
 
-static int compress_with(enum dlv_compression c, const uint8_t *in, size_t len, struct o2d_buf *out)
+int dlv_compress(struct dlv_codec *c, enum dlv_compression kind, int level, const uint8_t *in,
+                 size_t len, struct o2d_buf *out)
 {
-    return c == DLV_COMPRESS_ZSTD ? dlv_zstd(in, len, out) : dlv_gzip(in, len, out);
+    struct dlv_codec *own = NULL;
+    if (c == NULL) {
+        own = dlv_codec_new();
+        if (own == NULL) {
+            return O2D_ERR_NOMEM;
+        }
+        c = own;
+    }
+    if (level <= 0) {
+        level = DLV_LEVEL_DEFAULT;
+    }
+    int rv = kind == DLV_COMPRESS_ZSTD ? zstd_with(c, level, in, len, out)
+                                       : gzip_with(c, level, in, len, out);
+    dlv_codec_free(own);
+    return rv;
+}
+
+int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out)
+{
+    return dlv_compress(NULL, DLV_COMPRESS_GZIP, 1, in, len, out);
+}
+
+int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out)
+{
+    return dlv_compress(NULL, DLV_COMPRESS_ZSTD, 1, in, len, out);
 }
 
 void dlv_body_free(struct dlv_body *b)
@@ -230,7 +313,7 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
     int rv = b->type->encode(b->ctx, items, n, &raw);
     size_t raw_len = raw.len;
     if (rv == O2D_OK && compress) {
-        rv = compress_with(b->compression, raw.data, raw.len, &gz);
+        rv = dlv_compress(b->codec, b->compression, b->level, raw.data, raw.len, &gz);
         o2d_buf_cleanup(&raw);
     }
     if (rv == O2D_OK) {
@@ -282,11 +365,27 @@ static int pack(struct dlv_build *b, struct dlv_item *const *items, size_t n)
     return rv;
 }
 
+static int build_groups(struct dlv_build *b, struct dlv_item *const *items, size_t n);
+
 int dlv_build_bodies(struct dlv_build *b, struct dlv_item *const *items, size_t n)
 {
     if (n == 0) {
         return O2D_OK;
     }
+    if (b->codec != NULL || b->compression == DLV_COMPRESS_NONE) {
+        return build_groups(b, items, n);
+    }
+    /* No builder's codec: one for this call, shared by its bodies. Without memory for it,
+     * each body makes its own (dlv_compress with NULL). */
+    b->codec = dlv_codec_new();
+    int rv = build_groups(b, items, n);
+    dlv_codec_free(b->codec);
+    b->codec = NULL;
+    return rv;
+}
+
+static int build_groups(struct dlv_build *b, struct dlv_item *const *items, size_t n)
+{
     if (!b->type->group_by_head) {
         return pack(b, items, n);
     }

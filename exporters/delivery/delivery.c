@@ -2,11 +2,18 @@
  * delivery.c: a destination of the delivery layer (delivery.h): its queue, its sender
  * thread, the completions of its bodies, and its accounting.
  *
- * The sender loop, under the destination's lock: tick the destination when due (or forced
- * by a flush); build again the bodies the intake refused as too large; take a batch off the
- * queue when the flush interval is up, the batch is full, or a flush asks, and build and
- * post its bodies (build.c) without the lock. Completions run on the HTTP client's thread:
- * count, release each item's hold, and settle the items nothing holds any more.
+ * The sender loop, run by `builders` threads alike, under the destination's lock: tick the
+ * destination when due (or forced by a flush; one thread at a time); build again the bodies
+ * the intake refused as too large; take a batch off the queue when the flush interval is up,
+ * the batch is full, or a flush asks, and build and post its bodies (build.c) without the
+ * lock. A build (a batch or a rebuild) is counted in `builds` from the moment it leaves the
+ * queue until its last body is posted, and each build keeps its own count of what it posted
+ * (struct build_run), so several can run at once and a unit is always exactly one of
+ * waiting, building (building_units), in flight or settled. `builds` counts against
+ * max_inflight: a build is a body about to be in flight. A disk queue is read by one thread
+ * at a time (`reading`), so batches leave it in sequence order. Completions run on the HTTP
+ * client's thread: count, release each item's hold, and settle the items nothing holds any
+ * more.
  *
  * The byte budget covers the queue's items from push until settled and the bodies in flight
  * (retries included), so an intake that is down fills it and admit answers "busy".
@@ -78,12 +85,13 @@ struct dlv_dest {
     size_t body_bytes;   /* bodies in flight, as sent */
     size_t inflight;     /* bodies in flight */
     size_t inflight_units;
-    /* Off the queue, not yet in a body in flight: the sender is building their bodies
+    /* Off the queue, not yet in a body in flight: a sender is building their bodies
      * (a batch just taken, or a body refused as too large). Counted as queued. */
     size_t building_units;
-    size_t posted_units; /* sender thread only: units of the bodies the current build posted */
     struct rebuild *rebuilds;
-    int rebuilding;    /* the sender is building one of them again */
+    size_t builds;     /* batches and rebuilds being built now, by all senders */
+    int ticking;       /* a sender is in the tick */
+    int reading;       /* a sender is reading a batch from a disk queue */
     size_t kept_units; /* in flight at stop, kept unsettled by a disk queue */
     int due;
     int64_t next_send_ms;
@@ -94,8 +102,8 @@ struct dlv_dest {
     uint64_t flush_done;
     int stop;
     int stopped; /* the sender is gone: completions settle instead of rebuilding */
-    pthread_t sender;
-    int sender_started;
+    pthread_t *senders;
+    int n_senders; /* started */
     atomic_int stopping;
 
     size_t tenant_cap;                /* fairness: bytes one tenant may hold; 0: no rule */
@@ -322,10 +330,18 @@ static void on_done(void *ctx, const struct http_result *r)
     dlv_body_free(b);
 }
 
+/* One build by one sender: what it has posted so far, and the sender's compressors. */
+struct build_run {
+    struct dlv_dest *d;
+    size_t posted; /* units of the bodies this build posted */
+    struct dlv_codec *codec;
+};
+
 /* Posts one body (sender thread, no lock held); its completion counts it. */
 static void post_body(void *ctx, struct dlv_body *b)
 {
-    struct dlv_dest *d = ctx;
+    struct build_run *run = ctx;
+    struct dlv_dest *d = run->d;
     struct sent *s = o2d_calloc(1, sizeof(*s));
     if (s == NULL) {
         o2d_logf(O2D_LOG_ERROR, "out of memory: a %s body was not sent", d->type->request);
@@ -344,16 +360,14 @@ static void post_body(void *ctx, struct dlv_body *b)
     d->inflight_units += b->units;
     d->building_units -= b->units < d->building_units ? b->units : d->building_units;
     pthread_mutex_unlock(&d->mu);
-    d->posted_units += b->units;
+    run->posted += b->units;
     s->d = d;
     s->body = b;
     if (d->type->headers != NULL) {
         d->type->headers(d->ctx, b->items, b->n, &h);
     }
-    if (d->cfg.compression == DLV_COMPRESS_GZIP) {
-        dlv_headers_add(&h, "Content-Encoding: gzip", 0);
-    } else if (d->cfg.compression == DLV_COMPRESS_ZSTD) {
-        dlv_headers_add(&h, "Content-Encoding: zstd", 0);
+    if (d->cfg.compression != DLV_COMPRESS_NONE) {
+        dlv_headers_addf(&h, "Content-Encoding: %s", dlv_compression_name(d->cfg.compression));
     }
     /* The client takes the body; the copy in b is kept only for its length. */
     uint8_t *data = b->data;
@@ -382,13 +396,15 @@ static void post_body(void *ctx, struct dlv_body *b)
 
 static void left_out(void *ctx, const struct dlv_item *it, int reason)
 {
-    notify(ctx, it, DLV_DROPPED, reason, 0);
+    const struct build_run *run = ctx;
+    notify(run->d, it, DLV_DROPPED, reason, 0);
 }
 
 /* Builds and posts the bodies of items[0..n) (sender thread, no lock held), then drops the
  * sender's own hold on each (under the lock). */
-static void send_items(struct dlv_dest *d, struct dlv_item **items, size_t n, size_t max_body)
+static void send_items(struct build_run *run, struct dlv_item **items, size_t n, size_t max_body)
 {
+    struct dlv_dest *d = run->d;
     struct dlv_build b = {
         .type = d->type,
         .ctx = d->ctx,
@@ -396,8 +412,10 @@ static void send_items(struct dlv_dest *d, struct dlv_item **items, size_t n, si
         .max_raw = d->cfg.max_raw,
         .batch_bytes = d->cfg.batch_bytes,
         .compression = d->cfg.compression,
+        .level = d->cfg.compression_level,
+        .codec = run->codec,
         .emit = post_body,
-        .emit_ctx = d,
+        .emit_ctx = run,
         .left_out = left_out,
     };
     dlv_build_bodies(&b, items, n);
@@ -414,14 +432,14 @@ static void send_items(struct dlv_dest *d, struct dlv_item **items, size_t n, si
 
 /* The build of `units` is over: what it did not post (dropped, left out) is no longer
  * anywhere in the queue (under the lock). */
-static void building_done_locked(struct dlv_dest *d, size_t units)
+static void building_done_locked(struct dlv_dest *d, const struct build_run *run, size_t units)
 {
-    size_t rest = units > d->posted_units ? units - d->posted_units : 0;
+    size_t rest = units > run->posted ? units - run->posted : 0;
     d->building_units -= rest < d->building_units ? rest : d->building_units;
 }
 
 /* A batch off the queue (no lock held). */
-static void send_batch(struct dlv_dest *d, struct dlv_item *list)
+static void send_batch(struct dlv_dest *d, struct dlv_codec *codec, struct dlv_item *list)
 {
     size_t n = 0;
     size_t units = 0;
@@ -430,7 +448,7 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
         n++;
         units += it->count;
     }
-    d->posted_units = 0;
+    struct build_run run = {.d = d, .codec = codec};
     struct dlv_item *stack[DLV_STACK];
     struct dlv_item **items = n <= DLV_STACK ? stack : o2d_malloc(n * sizeof(*items));
     if (items != NULL) {
@@ -438,7 +456,7 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
         for (struct dlv_item *it = list; it != NULL; it = it->next) {
             items[i++] = it;
         }
-        send_items(d, items, n, atomic_load(&d->max_body));
+        send_items(&run, items, n, atomic_load(&d->max_body));
     } else {
         for (struct dlv_item *it = list; it != NULL; it = it->next) {
             notify(d, it, DLV_DROPPED, DLV_DROP_RETRIES_EXHAUSTED, 0);
@@ -448,7 +466,7 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
                  units, d->type->unit);
     }
     pthread_mutex_lock(&d->mu);
-    building_done_locked(d, units);
+    building_done_locked(d, &run, units);
     while (list != NULL) {
         struct dlv_item *nx = list->next;
         list->next = NULL;
@@ -465,17 +483,17 @@ static void send_batch(struct dlv_dest *d, struct dlv_item *list)
 /* A body the intake refused as too large (413), sent again as two: its items in two halves,
  * or its one item split in two (no lock held). One item that cannot be split is dropped.
  * The refused body's holds keep its items alive until the new bodies hold them. */
-static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
+static void send_rebuild(struct dlv_dest *d, struct dlv_codec *codec, struct rebuild *rb)
 {
     struct dlv_body *b = rb->body;
     o2d_free(rb);
     size_t max = atomic_load(&d->max_body);
-    d->posted_units = 0;
+    struct build_run run = {.d = d, .codec = codec};
     struct dlv_item *half[2] = {NULL, NULL};
     if (b->n > 1) {
         size_t h = b->n / 2;
-        send_items(d, b->items, h, max);
-        send_items(d, b->items + h, b->n - h, max);
+        send_items(&run, b->items, h, max);
+        send_items(&run, b->items + h, b->n - h, max);
     } else {
         struct dlv_item *it = b->items[0];
         int rv =
@@ -488,8 +506,8 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
                 atomic_init(&half[i]->refs, 1); /* this function's hold */
                 atomic_fetch_add(&it->refs, 1);
             }
-            send_items(d, &half[0], 1, max);
-            send_items(d, &half[1], 1, max);
+            send_items(&run, &half[0], 1, max);
+            send_items(&run, &half[1], 1, max);
         } else {
             int reason = rv == O2D_ERR_NOMEM ? DLV_DROP_RETRIES_EXHAUSTED : DLV_DROP_TOO_LARGE;
             dlv_dest_drop(d, reason, it->count);
@@ -498,7 +516,7 @@ static void send_rebuild(struct dlv_dest *d, struct rebuild *rb)
         }
     }
     pthread_mutex_lock(&d->mu);
-    building_done_locked(d, b->units);
+    building_done_locked(d, &run, b->units);
     for (int i = 0; i < 2; i++) {
         if (half[i] != NULL) {
             release_locked(d, half[i]);
@@ -523,34 +541,45 @@ static int can_tick(const struct dlv_dest *d, int64_t now, int flushing)
                         (d->tick_busy && budget_used(d) < d->cfg.queue_max_bytes));
 }
 
+/* Whether one more build may start: each build is a body about to be in flight. */
+static int may_build(const struct dlv_dest *d)
+{
+    return d->inflight + d->builds < (size_t)d->cfg.max_inflight;
+}
+
 static void *sender_main(void *arg)
 {
     struct dlv_dest *d = arg;
+    /* This sender's compressors; without memory, each body makes its own (build.c). */
+    struct dlv_codec *codec = d->cfg.compression != DLV_COMPRESS_NONE ? dlv_codec_new() : NULL;
     pthread_mutex_lock(&d->mu);
     while (!d->stop) {
         int64_t now = o2d_now_ms();
         int flushing = d->flush_done != d->flush_req;
         int ticked = 0;
-        if (can_tick(d, now, flushing)) {
+        if (!d->ticking && can_tick(d, now, flushing)) {
             uint64_t gen = d->flush_req;
             d->next_tick_ms = now + d->cfg.tick_ms;
+            d->ticking = 1;
             pthread_mutex_unlock(&d->mu);
             int busy = d->cfg.tick(d->cfg.tick_ctx, d, flushing);
             pthread_mutex_lock(&d->mu);
+            d->ticking = 0;
             d->tick_busy = busy;
             if (flushing) {
                 d->ticked_gen = gen;
             }
             ticked = 1;
+            pthread_cond_broadcast(&d->cond);
         }
-        if (d->rebuilds != NULL && d->inflight < (size_t)d->cfg.max_inflight) {
+        if (d->rebuilds != NULL && may_build(d)) {
             struct rebuild *rb = d->rebuilds;
             d->rebuilds = rb->next;
-            d->rebuilding = 1;
+            d->builds++;
             pthread_mutex_unlock(&d->mu);
-            send_rebuild(d, rb);
+            send_rebuild(d, codec, rb);
             pthread_mutex_lock(&d->mu);
-            d->rebuilding = 0;
+            d->builds--;
             pthread_cond_broadcast(&d->cond);
             continue;
         }
@@ -562,33 +591,39 @@ static void *sender_main(void *arg)
         int waiting = st->waiting_items > 0;
         int want = waiting && (d->due || flushing || d->cfg.flush_interval_ms == 0 ||
                                st->waiting_bytes >= d->cfg.batch_bytes);
-        if (want && d->inflight < (size_t)d->cfg.max_inflight) {
+        if (want && may_build(d) && !d->reading) {
             struct dlv_item *list;
+            d->builds++; /* from here until its last body is posted */
             if (d->queue->type->read != NULL) {
                 /* from disk: read without the lock (receivers' admit and enqueue go on),
-                 * then counted under it */
+                 * one reader at a time, then counted under it */
+                d->reading = 1;
                 pthread_mutex_unlock(&d->mu);
                 list = d->queue->type->read(d->queue, d->cfg.batch_bytes);
                 pthread_mutex_lock(&d->mu);
                 d->queue->type->took(d->queue, list);
+                d->reading = 0;
+                if (d->queue->st.waiting_items > 0) {
+                    pthread_cond_broadcast(&d->cond); /* the next batch: another sender's */
+                }
             } else {
                 list = d->queue->type->take(d->queue, d->cfg.batch_bytes);
             }
             for (struct dlv_item *it = list; it != NULL; it = it->next) {
                 d->building_units += it->count;
             }
-            pthread_mutex_unlock(&d->mu);
-            if (list == NULL) {
+            if (list != NULL) {
+                pthread_mutex_unlock(&d->mu);
+                send_batch(d, codec, list);
                 pthread_mutex_lock(&d->mu);
-                continue;
             }
-            send_batch(d, list);
-            pthread_mutex_lock(&d->mu);
+            d->builds--;
+            pthread_cond_broadcast(&d->cond);
             continue;
         }
         if (!waiting) {
             d->due = 0;
-            if (flushing && d->rebuilds == NULL && !d->rebuilding &&
+            if (flushing && d->rebuilds == NULL && d->builds == 0 && !d->ticking &&
                 (d->cfg.tick == NULL || (d->ticked_gen == d->flush_req && !d->tick_busy))) {
                 d->flush_done = d->flush_req;
                 pthread_cond_broadcast(&d->cond);
@@ -599,7 +634,7 @@ static void *sender_main(void *arg)
             continue; /* what the tick queued may be sendable at once */
         }
         /* Waiting items go at their flush interval; an empty queue waits for an enqueue
-         * (which wakes this thread) or the tick. */
+         * (which wakes this thread), the tick, or another sender's build ending. */
         int64_t wake = INT64_MAX;
         if (waiting && d->cfg.flush_interval_ms > 0) {
             wake = d->next_send_ms;
@@ -615,6 +650,7 @@ static void *sender_main(void *arg)
         }
     }
     pthread_mutex_unlock(&d->mu);
+    dlv_codec_free(codec);
     return NULL;
 }
 
@@ -641,6 +677,9 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
     }
     if (d->cfg.max_inflight <= 0) {
         d->cfg.max_inflight = 1;
+    }
+    if (d->cfg.builders <= 0) {
+        d->cfg.builders = 1;
     }
     atomic_init(&d->max_body, cfg->max_body);
     d->queue = cfg->queue;
@@ -682,10 +721,24 @@ int dlv_dest_start(struct dlv_dest *d)
     int64_t now = o2d_now_ms();
     d->next_send_ms = now + d->cfg.flush_interval_ms;
     d->next_tick_ms = now + d->cfg.tick_ms;
-    if (pthread_create(&d->sender, NULL, sender_main, d) != 0) {
-        return O2D_ERR_SYSTEM;
+    d->senders = o2d_calloc((size_t)d->cfg.builders, sizeof(*d->senders));
+    if (d->senders == NULL) {
+        return O2D_ERR_NOMEM;
     }
-    d->sender_started = 1;
+    for (int i = 0; i < d->cfg.builders; i++) {
+        if (pthread_create(&d->senders[i], NULL, sender_main, d) != 0) {
+            /* fewer senders than asked still deliver; none cannot */
+            if (i == 0) {
+                o2d_free(d->senders);
+                d->senders = NULL;
+                return O2D_ERR_SYSTEM;
+            }
+            o2d_logf(O2D_LOG_WARN, "%s: %d of %d sender threads started", d->type->request, i,
+                     d->cfg.builders);
+            break;
+        }
+        d->n_senders = i + 1;
+    }
     return O2D_OK;
 }
 
@@ -838,7 +891,7 @@ void dlv_dest_flush_begin(struct dlv_dest *d)
 
 int dlv_dest_flush_wait(struct dlv_dest *d, int64_t deadline_ms)
 {
-    if (!d->sender_started) {
+    if (d->n_senders == 0) {
         return O2D_OK;
     }
     struct timespec ts = o2d_timespec_from_ms(deadline_ms);
@@ -846,7 +899,7 @@ int dlv_dest_flush_wait(struct dlv_dest *d, int64_t deadline_ms)
     uint64_t gen = d->flush_req;
     int done;
     for (;;) {
-        done = d->flush_done >= gen && d->inflight == 0 && d->rebuilds == NULL && !d->rebuilding;
+        done = d->flush_done >= gen && d->inflight == 0 && d->rebuilds == NULL && d->builds == 0;
         if (done || o2d_now_ms() >= deadline_ms) {
             break;
         }
@@ -879,14 +932,19 @@ int dlv_dest_flush_wait(struct dlv_dest *d, int64_t deadline_ms)
 void dlv_dest_stop(struct dlv_dest *d)
 {
     atomic_store(&d->stopping, 1);
-    if (d->sender_started) {
+    if (d->n_senders > 0) {
         pthread_mutex_lock(&d->mu);
         d->stop = 1;
         pthread_cond_broadcast(&d->cond);
         pthread_mutex_unlock(&d->mu);
-        pthread_join(d->sender, NULL);
-        d->sender_started = 0;
+        /* Each finishes the build it is in (its bodies posted, or counted) and leaves. */
+        for (int i = 0; i < d->n_senders; i++) {
+            pthread_join(d->senders[i], NULL);
+        }
+        d->n_senders = 0;
     }
+    o2d_free(d->senders);
+    d->senders = NULL;
     /* Nothing takes from the queue any more: what it holds is lost, counted now so that
      * the owner can report it before freeing. */
     pthread_mutex_lock(&d->mu);

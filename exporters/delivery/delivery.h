@@ -10,8 +10,8 @@
  * trace buffer) are configuration (struct dlv_dest_config).
  *
  * Everything else is here, written once: a queue bounded in bytes (queue.h; the in-memory
- * queue by default), one sender thread per destination that batches items into bodies
- * within the destination's limit (dlv_build_bodies: grouping, packing, compressing in one
+ * queue by default), sender threads (builders, dlv_dest_config.builders) that batch items into
+ * bodies within the destination's limit (dlv_build_bodies: grouping, packing, compressing in one
  * place, halving a batch or splitting an item whose body comes out too large), sending
  * through the shared HTTP client and its retry table, building a body again in halves when
  * the intake answers 413, the accounting (sent / retried / dropped by reason, queue items
@@ -19,9 +19,11 @@
  * one deadline, and each item's identity from ingest to delivery for observers (the
  * preview page).
  *
- * Threads: items are produced on receiver threads (dlv_dest_enqueue) or the sender thread
- * (tick); bodies complete on the HTTP client's thread; counters are atomics; the queue is
- * touched under the destination's lock only.
+ * Threads: items are produced on receiver threads (dlv_dest_enqueue) or a sender thread
+ * (tick, one at a time); each sender takes its own batch and builds and posts its bodies
+ * (encoding and compression run on as many threads as there are batches to send, up to
+ * `builders`); bodies complete on the HTTP client's thread; counters are atomics; the queue
+ * is touched under the destination's lock only.
  */
 #ifndef O2D_DELIVERY_H
 #define O2D_DELIVERY_H
@@ -95,12 +97,29 @@ struct dlv_metrics {
     struct dlv_last_error last_error;
 };
 
+/* How a destination's bodies are compressed (its Content-Encoding). Levels: gzip 1-9, zstd
+ * 1-DLV_ZSTD_LEVEL_MAX; 0 stands for DLV_LEVEL_DEFAULT. */
 enum dlv_compression {
     DLV_COMPRESS_NONE = 0,
-    DLV_COMPRESS_GZIP = 1, /* level 1, as the trace agent */
-    DLV_COMPRESS_ZSTD = 2, /* level 1, as the Agent's metrics serializer */
+    DLV_COMPRESS_GZIP = 1,
+    DLV_COMPRESS_ZSTD = 2,
 };
+#define DLV_LEVEL_DEFAULT  1 /* the Agent's writers: gzip.BestSpeed, zstd.BestSpeed */
+#define DLV_ZSTD_LEVEL_MAX 19
+/* "none", "gzip", "zstd": the Content-Encoding value and the config's word. */
+const char *dlv_compression_name(enum dlv_compression c);
+/* Whether `level` is one the compression takes (none takes none). */
+int dlv_compression_level_ok(enum dlv_compression c, int level);
 
+/* A builder's compressors (zlib's and zstd's state), kept between bodies; one per thread
+ * that builds. dlv_codec_free(NULL) is a no-op. */
+struct dlv_codec;
+struct dlv_codec *dlv_codec_new(void);
+void dlv_codec_free(struct dlv_codec *c);
+/* Compresses in[0..len) into out, never past out->max (O2D_ERR_TOO_LARGE then), with the
+ * codec's state (NULL: a state made for this call). level <= 0: DLV_LEVEL_DEFAULT. */
+int dlv_compress(struct dlv_codec *c, enum dlv_compression kind, int level, const uint8_t *in,
+                 size_t len, struct o2d_buf *out);
 /* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
 int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
 /* zstd (level 1, one frame with its content size) of in[0..len) into out, never past
@@ -167,6 +186,10 @@ struct dlv_dest_config {
     size_t max_raw;
     size_t batch_bytes; /* item bytes taken for one round of bodies; 0: max_body */
     enum dlv_compression compression;
+    int compression_level; /* 0: DLV_LEVEL_DEFAULT */
+    /* Threads that take batches off the queue and build (encode, compress) and post their
+     * bodies (sending_queue.num_consumers); 0: 1. One of them also ticks. */
+    int builders;
     int64_t flush_interval_ms; /* items wait at most this before a body goes; 0: at once */
     /* The producer of a destination fed from inside (stats buckets, the LLM Obs trace
      * buffer): called on the sender thread every tick_ms, and with `force` when a flush
@@ -208,6 +231,8 @@ struct dlv_build {
     size_t max_raw; /* before compression; 0: the builder's own bound */
     size_t batch_bytes;
     enum dlv_compression compression;
+    int level;               /* 0: DLV_LEVEL_DEFAULT */
+    struct dlv_codec *codec; /* the builder's; NULL: one made for the call */
     dlv_emit_fn emit;
     void *emit_ctx;
     size_t too_large; /* out: units */
