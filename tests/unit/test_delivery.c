@@ -570,6 +570,9 @@ static int tick(void *ctx, struct dlv_dest *d, int force)
     return 0;
 }
 
+/* Sender threads of the destinations dest() makes. */
+static int test_builders = 1;
+
 /* A destination whose tenants may hold share_pct % of its queue (0: no rule). */
 static struct dlv_dest *dest_share(struct server *srv, struct http_client *http, size_t max_body,
                                    size_t queue_max, struct ticker *t, unsigned share_pct)
@@ -587,7 +590,8 @@ static struct dlv_dest *dest_share(struct server *srv, struct http_client *http,
         .tick_ms = 3600 * 1000,
         .max_elapsed_ms = 2000,
         .attempt_timeout_ms = 2000,
-        .max_inflight = 2,
+        .max_inflight = test_builders > 1 ? test_builders + 1 : 2,
+        .builders = test_builders,
         .tenant_share_pct = share_pct,
     };
     struct dlv_dest *d = NULL;
@@ -1003,6 +1007,14 @@ static void idle_destination_sleeps(void **state)
     server_stop(&srv);
 }
 
+/* The same with three senders: the rebuilds of refused bodies go to whichever is free. */
+static void a_413_body_goes_again_as_two_with_three_builders(void **state)
+{
+    test_builders = 3;
+    a_413_body_goes_again_as_two(state);
+    test_builders = 1;
+}
+
 /* A toy whose encoder waits at a gate: the sender is held while it builds a body. */
 struct gate {
     pthread_mutex_t mu;
@@ -1088,6 +1100,201 @@ static void items_being_built_still_count_as_queued(void **state)
     server_stop(&srv);
 }
 
+/* A toy whose encoder counts the senders inside it and holds them until the gate opens. */
+struct many_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int inside;     /* senders in the encoder now */
+    int max_inside; /* the most at once */
+    int open;
+};
+static struct many_gate many = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+
+static int many_encode(void *ctx, struct dlv_item *const *items, size_t n, struct o2d_buf *out)
+{
+    pthread_mutex_lock(&many.mu);
+    many.inside++;
+    if (many.inside > many.max_inside) {
+        many.max_inside = many.inside;
+    }
+    pthread_cond_broadcast(&many.cond);
+    while (!many.open) {
+        pthread_cond_wait(&many.cond, &many.mu);
+    }
+    many.inside--;
+    pthread_mutex_unlock(&many.mu);
+    return toy_encode(ctx, items, n, out);
+}
+
+static const struct dlv_dest_type toy_many = {
+    .name = "toy",
+    .request = "toy",
+    .unit = "parts",
+    .item_cost = toy_cost,
+    .encode = many_encode,
+    .headers = toy_headers,
+};
+
+static void many_reset(void)
+{
+    pthread_mutex_lock(&many.mu);
+    many.inside = 0;
+    many.max_inside = 0;
+    many.open = 0;
+    pthread_mutex_unlock(&many.mu);
+}
+
+static void many_open(void)
+{
+    pthread_mutex_lock(&many.mu);
+    many.open = 1;
+    pthread_cond_broadcast(&many.cond);
+    pthread_mutex_unlock(&many.mu);
+}
+
+/* Waits until `k` senders are in the encoder at once (5 s at most); what is there then. */
+static int many_wait_inside(int k)
+{
+    int64_t deadline = o2d_now_ms() + 5000;
+    pthread_mutex_lock(&many.mu);
+    while (many.inside < k && o2d_now_ms() < deadline) {
+        struct timespec ts = o2d_timespec_from_ms(o2d_now_ms() + 50);
+        pthread_cond_timedwait(&many.cond, &many.mu, &ts);
+    }
+    int n = many.inside;
+    pthread_mutex_unlock(&many.mu);
+    return n;
+}
+
+/* Three senders, gzip, one item a batch (batch_bytes 1): a destination with three batches
+ * waiting builds three bodies at once. */
+static struct dlv_dest *dest_many(struct server *srv, struct http_client *http, int builders)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/in", srv->port);
+    struct dlv_dest_config c = {
+        .url = url,
+        .queue_max_bytes = 1 << 20,
+        .max_body = 1 << 16,
+        .batch_bytes = 1,
+        .compression = DLV_COMPRESS_GZIP,
+        .compression_level = 6,
+        .builders = builders,
+        .flush_interval_ms = 0,
+        .max_elapsed_ms = 2000,
+        .attempt_timeout_ms = 2000,
+        .max_inflight = builders + 1,
+    };
+    struct dlv_dest *d = NULL;
+    assert_int_equal(dlv_dest_new(&d, &toy_many, NULL, &c, http), O2D_OK);
+    return d;
+}
+
+static void enqueue_parts(struct dlv_dest *d, int n)
+{
+    struct dlv_item *list = NULL;
+    for (int i = n - 1; i >= 0; i--) {
+        char text[32];
+        snprintf(text, sizeof(text), "part-%02d+", i);
+        struct dlv_item *it = item("", text);
+        it->next = list;
+        list = it;
+    }
+    assert_int_equal(dlv_dest_admit(d, (size_t)n), O2D_OK);
+    assert_int_equal(dlv_dest_enqueue(d, list, 9), O2D_OK);
+}
+
+/* Units are queued, building, in flight or settled, exactly once, with several builds at
+ * once; a flush waits for the builds in progress; every unit arrives once. */
+static void several_builders_build_at_once(void **state)
+{
+    (void)state;
+    many_reset();
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest_many(&srv, http, 3);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    enqueue_parts(d, 7);
+    assert_int_equal(many_wait_inside(3), 3); /* three bodies being built at once */
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    assert_int_equal(m.queue_items, 7); /* 4 waiting + 3 building: each counted once */
+    assert_int_equal(m.sent_items, 0);
+    /* the flush cannot be done while builds are held */
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 200), O2D_ERR_TIMEOUT);
+    many_open();
+    dlv_dest_flush_begin(d);
+    assert_int_equal(dlv_dest_flush_wait(d, o2d_now_ms() + 5000), O2D_OK);
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    assert_int_equal(m.sent_items, 7);
+    assert_int_equal(m.sent_payloads, 7);
+    assert_int_equal(m.queue_items, 0);
+    assert_int_equal(m.queue_bytes, 0);
+    pthread_mutex_lock(&many.mu);
+    assert_true(many.max_inside <= 3); /* never more builds than senders */
+    pthread_mutex_unlock(&many.mu);
+    pthread_mutex_lock(&srv.mu);
+    assert_int_equal(srv.n_ok, 7);
+    pthread_mutex_unlock(&srv.mu);
+    dlv_dest_stop(d);
+    http_client_free(http);
+    assert_int_equal(dlv_dest_undelivered(d, NULL, "toy"), 0);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
+struct stopper {
+    struct dlv_dest *d;
+    pthread_t thread;
+};
+
+static void *stop_main(void *arg)
+{
+    struct stopper *s = arg;
+    dlv_dest_stop(s->d);
+    return NULL;
+}
+
+/* Stop while two builds are held in the encoder: they finish (their bodies posted or
+ * counted), what still waits is counted shutdown, and every unit is counted exactly once. */
+static void stop_with_builds_in_progress(void **state)
+{
+    (void)state;
+    many_reset();
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest_many(&srv, http, 2);
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    enqueue_parts(d, 5);
+    assert_int_equal(many_wait_inside(2), 2);
+    struct stopper st = {.d = d};
+    assert_int_equal(pthread_create(&st.thread, NULL, stop_main, &st), 0);
+    int64_t deadline = o2d_now_ms() + 5000;
+    while (!dlv_dest_stopping(d) && o2d_now_ms() < deadline) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(dlv_dest_stopping(d));
+    many_open();
+    pthread_join(st.thread, NULL);
+    http_client_free(http); /* completes what is still in flight */
+    struct dlv_metrics m;
+    memset(&m, 0, sizeof(m));
+    dlv_dest_metrics(d, &m);
+    uint64_t shutdown = dlv_dest_dropped(d, DLV_DROP_SHUTDOWN);
+    assert_int_equal(m.sent_items + shutdown, 5);
+    assert_true(shutdown >= 3); /* the three never taken */
+    assert_int_equal(m.queue_items, 0);
+    assert_int_equal(m.queue_bytes, 0);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
 int main(void)
 {
     o2d_log_set_level(O2D_LOG_ERROR);
@@ -1108,6 +1315,9 @@ int main(void)
         cmocka_unit_test(no_tenant_rule_at_100_percent),
         cmocka_unit_test(idle_destination_sleeps),
         cmocka_unit_test(items_being_built_still_count_as_queued),
+        cmocka_unit_test(a_413_body_goes_again_as_two_with_three_builders),
+        cmocka_unit_test(several_builders_build_at_once),
+        cmocka_unit_test(stop_with_builds_in_progress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
