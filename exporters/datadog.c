@@ -99,6 +99,35 @@ void datadog_base_url(const char *override, const char *prefix, const char *site
     }
 }
 
+/*
+ * Compression. Defaults follow what Datadog's own senders send each intake:
+ * - traces: zstd level 1, the Agent's trace writer (comp/trace/compression/impl-zstd/zstd.go:
+ *   zstd.CompressLevel(..., zstd.BestSpeed), Content-Encoding "zstd"; the gzip component,
+ *   impl-gzip, is the other choice);
+ * - stats: gzip level 1, the Agent's stats writer (pkg/trace/writer/stats.go, encodePayload:
+ *   gzip.BestSpeed, Content-Encoding "gzip");
+ * - series and sketches: zstd level 1, the Agent's serializer (serializer_compressor_kind
+ *   zstd by default, comp/core/config tests "metrics must default to zstd");
+ * - logs: zstd level 1, the Agent's logs sender (logs_config.compression_kind zstd,
+ *   zstd_compression_level 1 by default, same tests "logs must default to zstd");
+ * - LLM Obs: none, as dd-trace-py's and dd-trace-js's LLMObsSpanWriter post plain JSON.
+ * To a local Agent (agent mode) traces and stats go as its receiver takes them: plain
+ * msgpack (datadog_exporter start). Levels: confighttp's compression_params.level.
+ */
+void datadog_dest_tune(const struct datadog_config *cfg, const struct datadog_compression *c,
+                       struct dlv_dest_config *dc)
+{
+    dc->compression = (enum dlv_compression)c->kind;
+    dc->compression_level = (int)c->level;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cfg->num_consumers > 0 ? (int)cfg->num_consumers : cpus > 0 ? (int)cpus : 1;
+    dc->builders = n;
+    /* a build is a body about to be in flight: leave room for each sender's */
+    if (dc->max_inflight < 2 * n) {
+        dc->max_inflight = 2 * n;
+    }
+}
+
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n)
 {
     datadog_base_url(cfg->traces_endpoint, "trace.agent.", cfg->site, out, n);
@@ -410,7 +439,6 @@ static int dd_start(struct exporter *e)
         .queue_max_bytes = cfg->queue_max_bytes > 0 ? cfg->queue_max_bytes : DD_DEFAULT_QUEUE_BYTES,
         .max_body = d->agent_mode ? DATADOG_AGENT_MAX_BODY_BYTES : DATADOG_MAX_BODY_BYTES,
         .batch_bytes = DATADOG_BATCH_RAW_BYTES,
-        .compression = d->agent_mode ? DLV_COMPRESS_NONE : DLV_COMPRESS_GZIP,
         .flush_interval_ms =
             cfg->flush_interval_ms > 0 ? cfg->flush_interval_ms : DD_DEFAULT_FLUSH_MS,
         .max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : DD_DEFAULT_ELAPSED_MS,
@@ -419,6 +447,12 @@ static int dd_start(struct exporter *e)
         .tenant_share_pct = cfg->tenant_share_pct,
     };
     struct dlv_dest_config sc = tc;
+    datadog_dest_tune(cfg, &cfg->traces_compression, &tc);
+    datadog_dest_tune(cfg, &cfg->stats_compression, &sc);
+    if (d->agent_mode) {
+        tc.compression = DLV_COMPRESS_NONE; /* the Agent's receiver reads plain bodies */
+        sc.compression = DLV_COMPRESS_NONE;
+    }
     sc.tenant_share_pct = 0; /* fed by its own tick: no request's tenant */
     sc.url = stats_url;
     sc.queue_max_bytes = DD_STATS_QUEUE_BYTES;

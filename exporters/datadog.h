@@ -36,6 +36,13 @@
 enum { DATADOG_FSYNC_BATCH = 0, DATADOG_FSYNC_NEVER = 1 };
 enum { DATADOG_FULL_REFUSE = 0, DATADOG_FULL_DROP_OLDEST = 1 };
 
+/* One destination's `compression` and `compression_params.level` (the Collector's confighttp
+ * names). kind: enum dlv_compression (delivery.h); level 1-9 for gzip, 1-19 for zstd. */
+struct datadog_compression {
+    int kind;
+    unsigned level;
+};
+
 /* exporters.datadog.llmobs: LLM Observability, on whenever an API key is set. */
 struct datadog_llmobs_config {
     int enabled;                    /* llmobs.enabled (default true) and DD_LLMOBS_ENABLED */
@@ -86,9 +93,21 @@ struct datadog_config {
     int queue_fsync;             /* sending_queue.fsync: DATADOG_FSYNC_BATCH (default) | NEVER */
     size_t queue_disk_max_bytes; /* sending_queue.disk_max_size_mib, default 1 GiB */
     int queue_when_full;         /* sending_queue.when_full: DATADOG_FULL_REFUSE | DROP_OLDEST */
-    int64_t flush_interval_ms;   /* send at least this often; default 2 s */
-    int64_t max_elapsed_ms;      /* give up retrying a payload after this; default 5 min */
-    char hostname[256];          /* this instance, for AgentPayload and stats */
+    /* sending_queue.num_consumers (the Collector's exporterhelper key): threads per
+     * destination that build (encode, compress) and post bodies; 0 (default): one per
+     * online CPU. */
+    unsigned num_consumers;
+    /* Each destination's compression. Defaults as Datadog's own senders (datadog.c):
+     * traces zstd 1, stats gzip 1, series and sketches zstd 1, logs zstd 1, LLM Obs none.
+     * In agent mode traces and stats go uncompressed whatever is set here. */
+    struct datadog_compression traces_compression;  /* traces.compression */
+    struct datadog_compression stats_compression;   /* traces.stats.compression */
+    struct datadog_compression llmobs_compression;  /* llmobs.compression */
+    struct datadog_compression metrics_compression; /* metrics.compression */
+    struct datadog_compression logs_compression;    /* logs.compression */
+    int64_t flush_interval_ms;                      /* send at least this often; default 2 s */
+    int64_t max_elapsed_ms; /* give up retrying a payload after this; default 5 min */
+    char hostname[256];     /* this instance, for AgentPayload and stats */
     struct datadog_llmobs_config llmobs;
     struct datadog_metrics_config metrics; /* exporters.datadog.metrics */
     struct datadog_logs_config logs;
@@ -127,6 +146,12 @@ void datadog_disk_log_opened(const char *dir, int rv, const char *err, const str
  * "trace.agent.", "api.", "llmobs-intake."; site default datadoghq.com); no trailing slash. */
 void datadog_base_url(const char *override, const char *prefix, const char *site, char *out,
                       size_t n);
+
+/* A destination's compression (c) and sender threads (cfg->num_consumers, 0: online CPUs)
+ * into dc. */
+struct dlv_dest_config;
+void datadog_dest_tune(const struct datadog_config *cfg, const struct datadog_compression *c,
+                       struct dlv_dest_config *dc);
 
 /* "https://trace.agent.<site>" or the override, without a trailing slash. */
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);

@@ -113,7 +113,6 @@ static int dm_start(struct exporter *e)
         /* A round takes what fits in one body before compression; zstd makes it smaller and
          * a body that comes out over the compressed limit is built again in halves. */
         .batch_bytes = DATADOG_SERIES_MAX_RAW,
-        .compression = DLV_COMPRESS_ZSTD,
         .flush_interval_ms =
             cfg->flush_interval_ms > 0 ? cfg->flush_interval_ms : DM_DEFAULT_FLUSH_MS,
         .max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : DM_DEFAULT_ELAPSED_MS,
@@ -121,6 +120,7 @@ static int dm_start(struct exporter *e)
         .max_inflight = DM_MAX_INFLIGHT,
         .tenant_share_pct = cfg->tenant_share_pct,
     };
+    datadog_dest_tune(cfg, &cfg->metrics_compression, &sc);
     struct dlv_dest_config kc = sc;
     kc.url = d->sketches_url;
     kc.max_body = DATADOG_SKETCHES_MAX_BODY;

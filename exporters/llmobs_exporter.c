@@ -544,7 +544,8 @@ static int lo_start(struct exporter *e)
         .where = d->site,
         .queue_max_bytes = d->queue_max,
         .max_body = LLMOBS_MAX_BODY_BYTES,
-        .compression = DLV_COMPRESS_NONE,
+        /* compressed, the intake's limit still holds on the JSON before compression */
+        .max_raw = LLMOBS_MAX_BODY_BYTES,
         .flush_interval_ms = 0, /* the buffer decides when an event is ready */
         .tick = poll_tick,
         .tick_ctx = d,
@@ -554,6 +555,7 @@ static int lo_start(struct exporter *e)
         .attempt_timeout_ms = LO_ATTEMPT_TIMEOUT_MS,
         .max_inflight = LO_MAX_INFLIGHT,
     };
+    datadog_dest_tune(d->cfg, &d->cfg->llmobs_compression, &dc);
     int rv = datadog_disk_queue(d->cfg, "llmobs", 4, &dc.queue);
     if (rv != O2D_OK) {
         return rv;

@@ -90,7 +90,6 @@ static int lg_start(struct exporter *e)
         .queue_max_bytes = d->queue_max,
         .max_body = LOGS_MAX_BODY_BYTES,
         .batch_bytes = LOGS_MAX_BODY_BYTES,
-        .compression = DLV_COMPRESS_GZIP,
         .flush_interval_ms =
             cfg->flush_interval_ms > 0 ? cfg->flush_interval_ms : LG_DEFAULT_FLUSH_MS,
         .max_elapsed_ms = cfg->max_elapsed_ms > 0 ? cfg->max_elapsed_ms : LG_DEFAULT_ELAPSED_MS,
@@ -98,6 +97,7 @@ static int lg_start(struct exporter *e)
         .max_inflight = LG_MAX_INFLIGHT,
         .tenant_share_pct = cfg->tenant_share_pct,
     };
+    datadog_dest_tune(cfg, &cfg->logs_compression, &dc);
     int rv = datadog_disk_queue(cfg, "logs", 4, &dc.queue);
     if (rv == O2D_OK) {
         rv = dlv_dest_new(&d->out, &logs_dest, &d->wire, &dc, d->http);

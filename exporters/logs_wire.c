@@ -1,7 +1,8 @@
 /*
  * logs_wire.c: the pure half of the Datadog Logs exporter (logs_exporter_int.h): log objects
  * as items, JSON array bodies under the intake's limits (5 MB before compression, 1,000
- * entries), gzip, DD-API-KEY; the delivery layer (delivery.h) packs, compresses and halves.
+ * entries), zstd by default (logs.compression), DD-API-KEY; the delivery layer (delivery.h) packs,
+ * compresses and halves.
  */
 #include <string.h>
 

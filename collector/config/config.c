@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "delivery.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
@@ -95,11 +96,21 @@ const char o2d_config_embedded[] =
     "      compute_top_level_by_span_kind: false\n"
     "      peer_tags_aggregation: true\n"
     "      flush_interval: 2s\n"
+    "      compression: zstd              # zstd | gzip | none (to a local Agent: none)\n"
+    "      compression_params:\n"
+    "        level: 1                     # zstd 1-19, gzip 1-9\n"
+    "      stats:\n"
+    "        compression: gzip            # as the Agent's stats writer\n"
+    "        compression_params:\n"
+    "          level: 1\n"
     "    llmobs:                          # LLM Observability, on with the API key\n"
     "      enabled: ${env:DD_LLMOBS_ENABLED:-true}  # DD_LLMOBS_ENABLED=0 turns it off\n"
     "      endpoint: \"\"                 # empty: https://llmobs-intake.<site>\n"
     "      ml_app: \"\"                   # empty: DD_LLMOBS_ML_APP, then service.name\n"
     "      ml_app_by_service: {}\n"
+    "      compression: none              # as the tracers' LLM Obs writers\n"
+    "      compression_params:\n"
+    "        level: 1\n"
     "      log_join_window: 3s            # hold content-less OTel GenAI llm spans for their log "
     "records\n"
     "      trace_buffer:\n"
@@ -109,6 +120,9 @@ const char o2d_config_embedded[] =
     "    metrics:                         # OTLP metrics to /api/v2/series and /api/beta/sketches\n"
     "      enabled: true\n"
     "      endpoint: \"\"                 # empty: https://api.<site>\n"
+    "      compression: zstd              # as the Agent's serializer\n"
+    "      compression_params:\n"
+    "        level: 1\n"
     "      delta_ttl: 3600                # seconds a cumulative series is remembered\n"
     "      resource_attributes_as_tags: false\n"
     "      instrumentation_scope_metadata_as_tags: true\n"
@@ -124,8 +138,12 @@ const char o2d_config_embedded[] =
     "      enabled: true\n"
     "      endpoint: \"\"                 # empty: https://http-intake.logs.<site>\n"
     "      include_genai_events: false    # true: gen_ai events given to LLM Obs are logs too\n"
+    "      compression: zstd              # as the Agent's logs sender\n"
+    "      compression_params:\n"
+    "        level: 1\n"
     "    sending_queue:\n"
     "      max_size_mib: 64               # full: receivers answer \"retry later\"\n"
+    "      num_consumers: 0               # threads building bodies per destination; 0: CPUs\n"
     "      storage: \"\"                  # a directory: queue on disk, kept across restarts\n"
     "      fsync: batch                   # batch: survives power loss; never: kill -9, OOM\n"
     "      disk_max_size_mib: 1024\n"
@@ -186,6 +204,12 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.queue_fsync = DATADOG_FSYNC_BATCH;
     cfg->datadog.queue_when_full = DATADOG_FULL_REFUSE;
     cfg->datadog.flush_interval_ms = 2000;
+    /* What Datadog's own senders use (datadog.c, "Compression"). */
+    cfg->datadog.traces_compression = (struct datadog_compression){DLV_COMPRESS_ZSTD, 1};
+    cfg->datadog.stats_compression = (struct datadog_compression){DLV_COMPRESS_GZIP, 1};
+    cfg->datadog.llmobs_compression = (struct datadog_compression){DLV_COMPRESS_NONE, 1};
+    cfg->datadog.metrics_compression = (struct datadog_compression){DLV_COMPRESS_ZSTD, 1};
+    cfg->datadog.logs_compression = (struct datadog_compression){DLV_COMPRESS_ZSTD, 1};
     cfg->datadog.max_elapsed_ms = 5 * 60 * 1000;
     cfg->datadog.llmobs.enabled = 1;
     cfg->datadog.logs.enabled = 1;
@@ -210,6 +234,19 @@ void o2d_config_defaults(struct o2d_config *cfg)
 
 /* The row macros (SECTION, UINT, DURATION, ...) and what each key type reads are in
  * config_int.h; config_walk.c applies the rows, config_write.c writes them back. */
+
+static int parse_compression(const char *s)
+{
+    return strcmp(s, "zstd") == 0   ? DLV_COMPRESS_ZSTD
+           : strcmp(s, "gzip") == 0 ? DLV_COMPRESS_GZIP
+           : strcmp(s, "none") == 0 ? DLV_COMPRESS_NONE
+                                    : -1;
+}
+
+static const char *compression_name(int v)
+{
+    return dlv_compression_name((enum dlv_compression)v);
+}
 
 static int parse_verbosity(const char *s)
 {
@@ -342,6 +379,12 @@ static const char *hash_function_name(int v)
 #define HTTP      "receivers.otlp.protocols.http"
 #define KEEPALIVE GRPC ".keepalive.server_parameters"
 
+/* A destination's `compression` and `compression_params.level`, as the Collector's
+ * confighttp names them; the level's range for its compression is checked in check_whole. */
+#define COMPRESSION(p, m)                                                                          \
+    ENUM(p ".compression", m.kind, parse_compression, compression_name, "zstd, gzip, none"),       \
+        SECTION(p ".compression_params"),                                                          \
+        UINT(p ".compression_params.level", m.level, 1, DLV_ZSTD_LEVEL_MAX, 1)
 /* clang-format off */
 const struct key_row config_key_table[] = {
     SECTION("receivers"),
@@ -420,6 +463,9 @@ const struct key_row config_key_table[] = {
          datadog.apm.compute_top_level_by_span_kind),
     BOOL("exporters.datadog.traces.peer_tags_aggregation", datadog.peer_tags_aggregation),
     DURATION("exporters.datadog.traces.flush_interval", datadog.flush_interval_ms, 100),
+    COMPRESSION("exporters.datadog.traces", datadog.traces_compression),
+    SECTION("exporters.datadog.traces.stats"),
+    COMPRESSION("exporters.datadog.traces.stats", datadog.stats_compression),
     SECTION("exporters.datadog.llmobs"),
     BOOL("exporters.datadog.llmobs.enabled", datadog.llmobs.enabled),
     STRING("exporters.datadog.llmobs.endpoint", datadog.llmobs.endpoint, KEY_EMPTY_OK),
@@ -427,6 +473,7 @@ const struct key_row config_key_table[] = {
     STRMAP("exporters.datadog.llmobs.ml_app_by_service", ml_app_by_service,
            n_ml_app_by_service),
     DURATION("exporters.datadog.llmobs.log_join_window", datadog.llmobs.log_join_window_ms, 0),
+    COMPRESSION("exporters.datadog.llmobs", datadog.llmobs_compression),
     SECTION("exporters.datadog.llmobs.trace_buffer"),
     DURATION("exporters.datadog.llmobs.trace_buffer.timeout", datadog.llmobs.buffer_timeout_ms,
              100),
@@ -437,6 +484,7 @@ const struct key_row config_key_table[] = {
     SECTION("exporters.datadog.metrics"),
     BOOL("exporters.datadog.metrics.enabled", datadog.metrics.enabled),
     STRING("exporters.datadog.metrics.endpoint", datadog.metrics.endpoint, KEY_EMPTY_OK),
+    COMPRESSION("exporters.datadog.metrics", datadog.metrics_compression),
     /* seconds, an integer as in the Collector; at most a week */
     UINT("exporters.datadog.metrics.delta_ttl", datadog.metrics.delta_ttl_s, 1, 604800, 1),
     BOOL("exporters.datadog.metrics.resource_attributes_as_tags",
@@ -462,10 +510,12 @@ const struct key_row config_key_table[] = {
     BOOL("exporters.datadog.logs.enabled", datadog.logs.enabled),
     STRING("exporters.datadog.logs.endpoint", datadog.logs.endpoint, KEY_EMPTY_OK),
     BOOL("exporters.datadog.logs.include_genai_events", datadog.logs.include_genai_events),
+    COMPRESSION("exporters.datadog.logs", datadog.logs_compression),
     SECTION("exporters.datadog.sending_queue"),
     UINT("exporters.datadog.sending_queue.max_size_mib", datadog.queue_max_bytes, 1, 65536,
          MIB),
     STRING("exporters.datadog.sending_queue.storage", datadog.queue_storage, KEY_EMPTY_OK),
+    UINT("exporters.datadog.sending_queue.num_consumers", datadog.num_consumers, 0, 256, 1),
     ENUM("exporters.datadog.sending_queue.fsync", datadog.queue_fsync, parse_fsync, fsync_name,
          "batch, never"),
     UINT("exporters.datadog.sending_queue.disk_max_size_mib", datadog.queue_disk_max_bytes, 16,
@@ -661,6 +711,37 @@ static int check_auth(struct loader *ld)
     return O2D_OK;
 }
 
+/* A level the destination's compression takes: gzip 1-9, zstd 1-19 (the table's range); with
+ * `compression: none` the level is kept for when compression is switched on, and unused. */
+static int check_compression(struct loader *ld)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } dests[] = {
+        {"exporters.datadog.traces", offsetof(struct datadog_config, traces_compression)},
+        {"exporters.datadog.traces.stats", offsetof(struct datadog_config, stats_compression)},
+        {"exporters.datadog.llmobs", offsetof(struct datadog_config, llmobs_compression)},
+        {"exporters.datadog.metrics", offsetof(struct datadog_config, metrics_compression)},
+        {"exporters.datadog.logs", offsetof(struct datadog_config, logs_compression)},
+    };
+    for (size_t i = 0; i < sizeof(dests) / sizeof(dests[0]); i++) {
+        const struct datadog_compression *c =
+            (const struct datadog_compression *)((const char *)&ld->cfg.datadog + dests[i].off);
+        char key[128];
+        snprintf(key, sizeof(key), "%s.compression_params.level", dests[i].key);
+        const struct node *p = config_yaml_find(ld->root, key);
+        if (p == NULL || c->kind == DLV_COMPRESS_NONE ||
+            dlv_compression_level_ok((enum dlv_compression)c->kind, (int)c->level)) {
+            continue;
+        }
+        return config_fail(&ld->err, p->line, "%s: %u is not a %s level (%s)", key, c->level,
+                           dlv_compression_name((enum dlv_compression)c->kind),
+                           c->kind == DLV_COMPRESS_GZIP ? "1-9" : "1-19");
+    }
+    return O2D_OK;
+}
+
 /* Checks that involve more than one key, once the whole file is applied. A component whose
  * keys constrain each other adds its check here. */
 static int check_whole(struct loader *ld)
@@ -675,6 +756,10 @@ static int check_whole(struct loader *ld)
         return rv;
     }
     rv = config_processors_resolve(ld);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    rv = check_compression(ld);
     if (rv != O2D_OK) {
         return rv;
     }
