@@ -5,18 +5,20 @@
 
 What otel2dd sends is decoded with an independent decoder: the AgentPayload with protobuf
 classes that protoc generates at start from proto/datadog/trace (python3-protobuf), the
-StatsPayload with python3-msgpack, the Datadog Logs body (gzip JSON array of log objects,
+StatsPayload with python3-msgpack, the Datadog Logs body (a JSON array of log objects,
 checked against the Logs API's limits: 5 MB uncompressed, 1,000 entries, 1 MB an entry,
 DD-API-KEY) with json, the LLM Observability body (a JSON array of envelopes
 {"_dd.stage","_dd.tracer_version","event_type":"span","spans":[...]}) with json, checked
-against the shape Datadog's tracers send; bodies are gunzipped first. Series and sketches
-bodies (MetricPayload, SketchPayload) are decompressed with python3-zstandard and decoded with
-classes protoc generates from proto/datadog/agentpayload; each must carry DD-API-KEY,
-Content-Type application/x-protobuf and Content-Encoding zstd and be within the limits the
+against the shape Datadog's tracers send. Series and sketches bodies (MetricPayload,
+SketchPayload) are decoded with classes protoc generates from proto/datadog/agentpayload; each
+must carry DD-API-KEY and Content-Type application/x-protobuf and be within the limits the
 Agent keeps to (series 512,000 B compressed and 5,242,880 B before; sketches 2.5 MiB and
-4 MiB), or the request counts as an error. Every request is recorded
-(time, path, headers, body digest, the answer given); the spans and stats groups of the
-requests answered 2xx are recorded too, so a test can check that each span arrived once.
+4 MiB), or the request counts as an error. Every body is first decompressed as its
+Content-Encoding says: gzip with Python's zlib, zstd with python3-zstandard (an independent
+decoder: libzstd's Python bindings, not our code), none as it is; any other encoding is an
+error. Every request is recorded (time, path, headers, its encoding, body digest, the answer
+given); the spans and stats groups of the requests answered 2xx are recorded too, so a test
+can check that each span arrived once.
 
 Faults are scripted per path: answer 500 three times then 202, 429 with Retry-After, 403,
 413; be down (the port closed and open connections dropped) until told otherwise; be slow.
@@ -37,7 +39,6 @@ faults apply to these paths; an Agent answers 200 when nothing is scripted.
 Run alone (`python3 fake_intake.py`) it prints its URL and serves until interrupted.
 """
 import collections
-import gzip
 import hashlib
 import http.server
 import json
@@ -48,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 
 import msgpack  # python3-msgpack
 
@@ -121,6 +123,31 @@ def metrics_protos():
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+
+RAW_MAX = 64 << 20  # what any body may decompress to here
+
+
+def encoding_of(headers):
+    """The Content-Encoding a request came with: "gzip", "zstd" or "none"."""
+    return (headers.get("Content-Encoding") or "none").strip().lower()
+
+
+def decode_body(body, headers, max_raw=RAW_MAX):
+    """The body as its Content-Encoding says (bounded: a bomb fails)."""
+    enc = encoding_of(headers)
+    if enc == "none":
+        return body
+    if enc == "gzip":
+        d = zlib.decompressobj(16 + 15)
+        raw = d.decompress(body, max_raw + 1)
+        if not d.eof or d.unused_data:
+            raise ValueError("gzip body truncated, trailing bytes, or over %d bytes" % max_raw)
+        return raw
+    if enc == "zstd":
+        import zstandard  # python3-zstandard
+        return zstandard.ZstdDecompressor().decompress(body, max_output_size=max_raw + 1)
+    raise ValueError("Content-Encoding %r" % enc)
 
 
 class FakeIntake:
@@ -298,18 +325,15 @@ class FakeIntake:
             self.spans.extend(spans)
 
     def check_metrics_headers(self, path, body, headers):
-        """What the metrics intakes require; the body decompressed (zstd)."""
-        import zstandard  # python3-zstandard: only the metrics tests need it
+        """What the metrics intakes require; the body decompressed (zstd, gzip or none)."""
         if headers.get("DD-API-KEY") != self.api_key:
             raise ValueError("DD-API-KEY %r" % headers.get("DD-API-KEY"))
         if headers.get("Content-Type") != "application/x-protobuf":
             raise ValueError("Content-Type %r" % headers.get("Content-Type"))
-        if (headers.get("Content-Encoding") or "").lower() != "zstd":
-            raise ValueError("Content-Encoding %r" % headers.get("Content-Encoding"))
         max_body, max_raw = METRICS_LIMITS[path]
         if len(body) > max_body:
             raise ValueError("%d bytes compressed, over %d" % (len(body), max_body))
-        raw = zstandard.ZstdDecompressor().decompress(body, max_output_size=max_raw + 1)
+        raw = decode_body(body, headers, max_raw)
         if len(raw) > max_raw:
             raise ValueError("%d bytes before compression, over %d" % (len(raw), max_raw))
         return raw
@@ -359,13 +383,11 @@ class FakeIntake:
                                         "raw_len": len(raw), "n": len(out)})
 
     def record_logs(self, body, raw, headers):
-        """Decodes and checks one /api/v2/logs body (raw: gunzipped); raises on anything the
-        Logs API would refuse, which fails the request (400) and the test (errors)."""
+        """Decodes and checks one /api/v2/logs body (raw: decompressed); raises on anything
+        the Logs API would refuse, which fails the request (400) and the test (errors)."""
         ctype = (headers.get("Content-Type") or "").split(";")[0].strip()
         if ctype != "application/json":
             raise ValueError("Content-Type %r, want application/json" % ctype)
-        if (headers.get("Content-Encoding") or "").lower() != "gzip":
-            raise ValueError("logs body not gzip")
         if headers.get("DD-API-KEY") != self.api_key:
             raise ValueError("DD-API-KEY %r" % headers.get("DD-API-KEY"))
         if len(raw) > LOGS_MAX_BODY:
@@ -592,7 +614,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status, extra = 413, {}
         rec = {"time": now, "path": path, "method": "POST", "status": status,
                "headers": dict(self.headers.items()), "sha": hashlib.sha256(body).hexdigest(),
-               "len": len(body)}
+               "len": len(body), "encoding": encoding_of(self.headers)}
         with it.lock:
             it.requests.append(rec)
         if 200 <= status < 300 and path in AGENT_PATHS:
@@ -618,9 +640,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._answer(status, extra, answer)
         if 200 <= status < 300 and path in (TRACES, STATS, LLMOBS, LOGS):
             try:
-                raw = body
-                if (self.headers.get("Content-Encoding") or "").lower() == "gzip":
-                    raw = gzip.decompress(body)
+                raw = decode_body(body, self.headers)
                 if path == TRACES:
                     it.record_traces(raw, self.headers)
                 elif path == LLMOBS:

@@ -119,7 +119,7 @@ class DatadogExport(IntakeTestCase):
             h = {k.lower(): v for k, v in r["headers"].items()}
             self.assertEqual(h["dd-api-key"], "test-key")
             self.assertEqual(h["content-type"], "application/x-protobuf")
-            self.assertEqual(h["content-encoding"], "gzip")
+            self.assertEqual(h["content-encoding"], "zstd")  # the Agent's trace writer's
             self.assertTrue(h["user-agent"].startswith("otel2dd/"), h["user-agent"])
             self.assertIn("x-datadog-reported-languages", h)
         for ap in self.intake.agent_payloads:
