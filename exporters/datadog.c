@@ -115,9 +115,9 @@ void datadog_base_url(const char *override, const char *prefix, const char *site
  * msgpack (datadog_exporter start). Levels: confighttp's compression_params.level.
  */
 void datadog_dest_tune(const struct datadog_config *cfg, const struct datadog_compression *c,
-                       struct dlv_dest_config *dc)
+                       int dflt, struct dlv_dest_config *dc)
 {
-    dc->compression = (enum dlv_compression)c->kind;
+    dc->compression = (enum dlv_compression)(c->kind > 0 ? c->kind - 1 : dflt);
     dc->compression_level = (int)c->level;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int n = cfg->num_consumers > 0 ? (int)cfg->num_consumers : cpus > 0 ? (int)cpus : 1;
@@ -447,8 +447,8 @@ static int dd_start(struct exporter *e)
         .tenant_share_pct = cfg->tenant_share_pct,
     };
     struct dlv_dest_config sc = tc;
-    datadog_dest_tune(cfg, &cfg->traces_compression, &tc);
-    datadog_dest_tune(cfg, &cfg->stats_compression, &sc);
+    datadog_dest_tune(cfg, &cfg->traces_compression, DLV_COMPRESS_ZSTD, &tc);
+    datadog_dest_tune(cfg, &cfg->stats_compression, DLV_COMPRESS_GZIP, &sc);
     if (d->agent_mode) {
         tc.compression = DLV_COMPRESS_NONE; /* the Agent's receiver reads plain bodies */
         sc.compression = DLV_COMPRESS_NONE;

@@ -37,11 +37,14 @@ enum { DATADOG_FSYNC_BATCH = 0, DATADOG_FSYNC_NEVER = 1 };
 enum { DATADOG_FULL_REFUSE = 0, DATADOG_FULL_DROP_OLDEST = 1 };
 
 /* One destination's `compression` and `compression_params.level` (the Collector's confighttp
- * names). kind: enum dlv_compression (delivery.h); level 1-9 for gzip, 1-19 for zstd. */
+ * names). kind: 0, the destination's default (a zeroed configuration), else
+ * DATADOG_COMPRESSION(enum dlv_compression, delivery.h); level 1-9 for gzip, 1-19 for zstd,
+ * 0 the default (1). */
 struct datadog_compression {
     int kind;
     unsigned level;
 };
+#define DATADOG_COMPRESSION(c) ((int)(c) + 1)
 
 /* exporters.datadog.llmobs: LLM Observability, on whenever an API key is set. */
 struct datadog_llmobs_config {
@@ -147,11 +150,11 @@ void datadog_disk_log_opened(const char *dir, int rv, const char *err, const str
 void datadog_base_url(const char *override, const char *prefix, const char *site, char *out,
                       size_t n);
 
-/* A destination's compression (c) and sender threads (cfg->num_consumers, 0: online CPUs)
- * into dc. */
+/* A destination's compression (c; its default `dflt` when c->kind is 0) and sender threads
+ * (cfg->num_consumers, 0: online CPUs) into dc. */
 struct dlv_dest_config;
 void datadog_dest_tune(const struct datadog_config *cfg, const struct datadog_compression *c,
-                       struct dlv_dest_config *dc);
+                       int dflt, struct dlv_dest_config *dc);
 
 /* "https://trace.agent.<site>" or the override, without a trailing slash. */
 void datadog_traces_base(const struct datadog_config *cfg, char *out, size_t n);

@@ -120,7 +120,7 @@ static int dm_start(struct exporter *e)
         .max_inflight = DM_MAX_INFLIGHT,
         .tenant_share_pct = cfg->tenant_share_pct,
     };
-    datadog_dest_tune(cfg, &cfg->metrics_compression, &sc);
+    datadog_dest_tune(cfg, &cfg->metrics_compression, DLV_COMPRESS_ZSTD, &sc);
     struct dlv_dest_config kc = sc;
     kc.url = d->sketches_url;
     kc.max_body = DATADOG_SKETCHES_MAX_BODY;

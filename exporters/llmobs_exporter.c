@@ -555,7 +555,7 @@ static int lo_start(struct exporter *e)
         .attempt_timeout_ms = LO_ATTEMPT_TIMEOUT_MS,
         .max_inflight = LO_MAX_INFLIGHT,
     };
-    datadog_dest_tune(d->cfg, &d->cfg->llmobs_compression, &dc);
+    datadog_dest_tune(d->cfg, &d->cfg->llmobs_compression, DLV_COMPRESS_NONE, &dc);
     int rv = datadog_disk_queue(d->cfg, "llmobs", 4, &dc.queue);
     if (rv != O2D_OK) {
         return rv;

@@ -97,7 +97,7 @@ static int lg_start(struct exporter *e)
         .max_inflight = LG_MAX_INFLIGHT,
         .tenant_share_pct = cfg->tenant_share_pct,
     };
-    datadog_dest_tune(cfg, &cfg->logs_compression, &dc);
+    datadog_dest_tune(cfg, &cfg->logs_compression, DLV_COMPRESS_ZSTD, &dc);
     int rv = datadog_disk_queue(cfg, "logs", 4, &dc.queue);
     if (rv == O2D_OK) {
         rv = dlv_dest_new(&d->out, &logs_dest, &d->wire, &dc, d->http);

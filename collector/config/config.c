@@ -205,11 +205,14 @@ void o2d_config_defaults(struct o2d_config *cfg)
     cfg->datadog.queue_when_full = DATADOG_FULL_REFUSE;
     cfg->datadog.flush_interval_ms = 2000;
     /* What Datadog's own senders use (datadog.c, "Compression"). */
-    cfg->datadog.traces_compression = (struct datadog_compression){DLV_COMPRESS_ZSTD, 1};
-    cfg->datadog.stats_compression = (struct datadog_compression){DLV_COMPRESS_GZIP, 1};
-    cfg->datadog.llmobs_compression = (struct datadog_compression){DLV_COMPRESS_NONE, 1};
-    cfg->datadog.metrics_compression = (struct datadog_compression){DLV_COMPRESS_ZSTD, 1};
-    cfg->datadog.logs_compression = (struct datadog_compression){DLV_COMPRESS_ZSTD, 1};
+    const int zstd = DATADOG_COMPRESSION(DLV_COMPRESS_ZSTD);
+    cfg->datadog.traces_compression = (struct datadog_compression){zstd, 1};
+    cfg->datadog.stats_compression =
+        (struct datadog_compression){DATADOG_COMPRESSION(DLV_COMPRESS_GZIP), 1};
+    cfg->datadog.llmobs_compression =
+        (struct datadog_compression){DATADOG_COMPRESSION(DLV_COMPRESS_NONE), 1};
+    cfg->datadog.metrics_compression = (struct datadog_compression){zstd, 1};
+    cfg->datadog.logs_compression = (struct datadog_compression){zstd, 1};
     cfg->datadog.max_elapsed_ms = 5 * 60 * 1000;
     cfg->datadog.llmobs.enabled = 1;
     cfg->datadog.logs.enabled = 1;
@@ -237,15 +240,15 @@ void o2d_config_defaults(struct o2d_config *cfg)
 
 static int parse_compression(const char *s)
 {
-    return strcmp(s, "zstd") == 0   ? DLV_COMPRESS_ZSTD
-           : strcmp(s, "gzip") == 0 ? DLV_COMPRESS_GZIP
-           : strcmp(s, "none") == 0 ? DLV_COMPRESS_NONE
+    return strcmp(s, "zstd") == 0   ? DATADOG_COMPRESSION(DLV_COMPRESS_ZSTD)
+           : strcmp(s, "gzip") == 0 ? DATADOG_COMPRESSION(DLV_COMPRESS_GZIP)
+           : strcmp(s, "none") == 0 ? DATADOG_COMPRESSION(DLV_COMPRESS_NONE)
                                     : -1;
 }
 
 static const char *compression_name(int v)
 {
-    return dlv_compression_name((enum dlv_compression)v);
+    return v > 0 ? dlv_compression_name((enum dlv_compression)(v - 1)) : "default";
 }
 
 static int parse_verbosity(const char *s)
@@ -731,13 +734,13 @@ static int check_compression(struct loader *ld)
         char key[128];
         snprintf(key, sizeof(key), "%s.compression_params.level", dests[i].key);
         const struct node *p = config_yaml_find(ld->root, key);
-        if (p == NULL || c->kind == DLV_COMPRESS_NONE ||
-            dlv_compression_level_ok((enum dlv_compression)c->kind, (int)c->level)) {
+        enum dlv_compression kind = (enum dlv_compression)(c->kind - 1);
+        if (p == NULL || kind == DLV_COMPRESS_NONE ||
+            dlv_compression_level_ok(kind, (int)c->level)) {
             continue;
         }
         return config_fail(&ld->err, p->line, "%s: %u is not a %s level (%s)", key, c->level,
-                           dlv_compression_name((enum dlv_compression)c->kind),
-                           c->kind == DLV_COMPRESS_GZIP ? "1-9" : "1-19");
+                           dlv_compression_name(kind), kind == DLV_COMPRESS_GZIP ? "1-9" : "1-19");
     }
     return O2D_OK;
 }
