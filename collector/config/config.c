@@ -1131,6 +1131,12 @@ int o2d_config_prepare(struct o2d_config *cfg, unsigned flags, char *err, size_t
         o2d_config_cleanup(cfg);
         return O2D_ERR_CONFIG;
     }
+    if (dd->agent_endpoint[0] != '\0') {
+        /* The Agent's receiver reads plain bodies (datadog.c, "Compression"): what is sent,
+         * and so what validate shows. */
+        dd->traces_compression.kind = DATADOG_COMPRESSION(DLV_COMPRESS_NONE);
+        dd->stats_compression.kind = DATADOG_COMPRESSION(DLV_COMPRESS_NONE);
+    }
     dd->enabled = dd->api_key[0] != '\0' || dd->agent_endpoint[0] != '\0';
     if (!dd->enabled && !embedded && !(flags & O2D_PREPARE_NO_KEY)) {
         snprintf(err, errlen,
