@@ -177,8 +177,13 @@ class Otel2dd:
 
         def ready():
             if self.proc.poll() is not None:
+                # Its last lines may still be in the pipes: the readers end at EOF.
+                for t in self._readers:
+                    t.join(5)
+                with self._lock:
+                    raw = list(self.raw)
                 raise AssertionError("otel2dd exited with %s:\n%s" %
-                                     (self.proc.returncode, "\n".join(self.raw[-30:])))
+                                     (self.proc.returncode, "\n".join(raw[-30:])))
             ports = {l.get("server"): l.get("port") for l in self.logs()
                      if l.get("msg") == "listening"}
             return all(s in ports for s in want) and ports
