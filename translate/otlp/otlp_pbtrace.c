@@ -133,8 +133,8 @@ static uint64_t load_le(const uint8_t *p, size_t n)
     return v;
 }
 
-/* 1: a field in *f; 0: the end of the message; -1: refused. */
-static int next_field(struct tdec *d, const uint8_t *p, size_t len, size_t *i, struct fld *f)
+/* next_field() for every case: multi-byte tags, lengths and varints, and refusals. */
+static int next_field_slow(struct tdec *d, const uint8_t *p, size_t len, size_t *i, struct fld *f)
 {
     if (*i >= len) {
         return 0;
@@ -220,6 +220,40 @@ static int next_field(struct tdec *d, const uint8_t *p, size_t len, size_t *i, s
     return 1;
 }
 
+/* 1: a field in *f; 0: the end of the message; -1: refused. The common case inline: a
+ * one-byte tag followed by a one-byte varint or length that fits. */
+static inline int next_field(struct tdec *d, const uint8_t *p, size_t len, size_t *i, struct fld *f)
+{
+    size_t j = *i;
+    if (j >= len) {
+        return 0;
+    }
+    uint8_t k = p[j];
+    if (k >= 8 && k < 0x80 && j + 1 < len && p[j + 1] < 0x80) {
+        uint8_t b = p[j + 1];
+        if ((k & 7) == WIRE_LEN && b <= len - j - 2) {
+            f->num = k >> 3;
+            f->wire = WIRE_LEN;
+            f->raw = p + j + 1;
+            f->rawlen = 1 + (size_t)b;
+            f->sub = p + j + 2;
+            f->sublen = b;
+            *i = j + 2 + b;
+            return 1;
+        }
+        if ((k & 7) == WIRE_VARINT) {
+            f->num = k >> 3;
+            f->wire = WIRE_VARINT;
+            f->raw = p + j + 1;
+            f->rawlen = 1;
+            f->v = b;
+            *i = j + 2;
+            return 1;
+        }
+    }
+    return next_field_slow(d, p, len, i, f);
+}
+
 static int want(struct tdec *d, const struct fld *f, int wire)
 {
     if (f->wire != wire) {
@@ -283,6 +317,9 @@ struct rep {
 static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
                   unsigned nrep)
 {
+    if (d->n == base) {
+        return 1; /* no repeated element, no unknown field */
+    }
     size_t count[SLOT_MAX + 1] = {0};
     for (size_t k = base; k < d->n; k++) {
         count[d->ents[k].slot]++;
