@@ -361,28 +361,39 @@ static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct
     return 1;
 }
 
-/* Whether s[0..n) holds a NUL byte; clears *ascii when it holds a byte >= 0x80. Eight bytes at
- * a time: (x - 0x01..) & ~x & 0x80.. is nonzero exactly when some byte of x is zero. */
+/* Whether s[0..n) holds a NUL byte; clears *ascii when it holds a byte >= 0x80. Sixteen bytes
+ * at a time while every byte is in 0x01..0x7f: ((x - 0x01..) | x) & 0x80.. is zero exactly
+ * then (a borrow only starts at a zero byte, which is flagged itself); from the first word
+ * that is not, bytes one by one up to a NUL or the first non-ASCII byte, then memchr. */
 static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
 {
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-    uint64_t any_high = 0;
     size_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        uint64_t x, y;
+        memcpy(&x, s + k, 8);
+        memcpy(&y, s + k + 8, 8);
+        if ((((x - ones) | x) | ((y - ones) | y)) & high) {
+            break;
+        }
+    }
     for (; k + 8 <= n; k += 8) {
         uint64_t x;
         memcpy(&x, s + k, 8);
-        if (((x - ones) & ~x & high) != 0) {
-            return 1;
+        if (((x - ones) | x) & high) {
+            break;
         }
-        any_high |= x;
     }
     for (; k < n; k++) {
         if (s[k] == 0) {
             return 1;
         }
-        any_high |= s[k];
+        if (s[k] & 0x80) {
+            *ascii = 0;
+            return memchr(s + k, 0, n - k) != NULL;
+        }
     }
-    *ascii = (any_high & high) == 0;
+    *ascii = 1;
     return 0;
 }
 
