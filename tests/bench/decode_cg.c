@@ -4,7 +4,8 @@
  * decoded both ways in the same run: the old path (otlp_pb_check, then protobuf-c's unpack:
  * decode_old) and the one-pass decoder (otlp_pb_decode_traces: decode_one); the one-pass
  * result is translated (apm_translate, not measured here) and added to a stats concentrator
- * (add_stats). Instructions per span are callgrind's inclusive counts of decode_old,
+ * (add_stats); apm_config.input_utf8_valid is set from the decoder, as the exporter does.
+ * Instructions per span are callgrind's inclusive counts of decode_old,
  * decode_one and add_stats divided by the spans printed:
  *
  *   decode_cg BODIES ROUNDS
@@ -68,12 +69,18 @@ __attribute__((noinline)) static int decode_old(struct o2d_arena *a, const struc
     return protobuf_c_message_unpack(d, &a->pb, b->n, b->p) != NULL ? 0 : -1;
 }
 
+static size_t utf8_valid_requests;
+
 __attribute__((noinline)) static OtlpTraceReq *decode_one(struct o2d_arena *a, const struct body *b)
 {
     OtlpTraceReq *req;
     int utf8;
     const char *reason;
-    return otlp_pb_decode_traces(a, b->p, b->n, &req, &utf8, &reason) == O2D_OK ? req : NULL;
+    if (otlp_pb_decode_traces(a, b->p, b->n, &req, &utf8, &reason) != O2D_OK) {
+        return NULL;
+    }
+    utf8_valid_requests += (size_t)utf8;
+    return req;
 }
 
 __attribute__((noinline)) static void add_stats(struct stats_concentrator *c,
@@ -178,6 +185,7 @@ int main(int argc, char **argv)
                 return 1;
             }
             o2d_arena_reset(&a);
+            size_t valid_before = utf8_valid_requests;
             OtlpTraceReq *req = decode_one(&b, &bodies[i]);
             if (req == NULL) {
                 fprintf(stderr, "body %zu: refused by the one-pass decoder\n", i);
@@ -185,6 +193,7 @@ int main(int argc, char **argv)
             }
             struct apm_result res;
             const char *reason;
+            acfg.input_utf8_valid = utf8_valid_requests > valid_before;
             if (apm_translate(&b, req, &acfg, 1700000000000000000ll, &res, &reason) != O2D_OK) {
                 fprintf(stderr, "body %zu: %s\n", i, reason);
                 return 1;
@@ -198,8 +207,8 @@ int main(int argc, char **argv)
     stats_flush(c, 0, 1, ignore_flush, NULL);
     struct stats_counters sct;
     stats_get_counters(c, &sct);
-    printf("bodies %zu requests %zu spans %zu stats_spans %llu\n", nb, requests, spans,
-           (unsigned long long)sct.spans_counted);
+    printf("bodies %zu requests %zu spans %zu stats_spans %llu utf8_valid_requests %zu\n", nb,
+           requests, spans, (unsigned long long)sct.spans_counted, utf8_valid_requests);
     stats_concentrator_free(c);
     o2d_arena_cleanup(&a);
     o2d_arena_cleanup(&b);
