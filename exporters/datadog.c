@@ -635,6 +635,7 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     struct ecs_snap *snap = ecs_meta_get(d->ecs);
     struct apm_config acfg = d->cfg->apm;
     acfg.ecs = ecs_snap_task(snap);
+    acfg.input_utf8_valid = req->utf8_valid;
     int rv = apm_translate(req->arena, req->msg.traces, &acfg, o2d_realtime_ns(), &res, &reason);
     ecs_snap_put(snap);
     if (rv != O2D_OK) {

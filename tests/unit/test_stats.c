@@ -969,6 +969,13 @@ static void peer_ip_quantization(void **state)
         {"1.2.3", "1.2.3"},
         {"256.1.1.1", "256.1.1.1"},
         {"01.2.3.4", "01.2.3.4"},
+        /* scheme words without "://", and "://" without a scheme: no prefix */
+        {"http:10.0.0.1", "http:10.0.0.1"},
+        {"ftp.10.0.0.1:21", "ftp.10.0.0.1:21"},
+        {"db://10.0.0.1", "db://10.0.0.1"},
+        /* the first occurrence of a scheme decides; text before it is not kept */
+        {"x https://10.0.0.1:443", "https://blocked-ip-address:443"},
+        {"dnspoll:///10.0.0.1", "dnspoll:///blocked-ip-address"},
         {"", ""},
     };
     struct o2d_buf b;

@@ -93,6 +93,7 @@ struct apm_config {
     const struct res_ecs *ecs;
     /* NULL except for the preview: told what became of each attribute (apm_recorder). */
     const struct apm_recorder *recorder;
+    int input_utf8_valid; /* 1: the decoder found every string of the request valid UTF-8 */
 };
 
 struct apm_result {

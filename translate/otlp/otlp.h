@@ -48,6 +48,13 @@ typedef Opentelemetry__Proto__Metrics__V1__Exemplar OtlpExemplar;
  * invalid: it is never legitimate, and protobuf-c and any recursive walker recurse on it. */
 #define OTLP_MAX_ANYVALUE_DEPTH 32
 
+/* Nesting budget for protobuf messages: the request, resource, scope and item levels, then
+ * three message levels per AnyValue level (AnyValue -> KeyValueList -> KeyValue). The deepest
+ * items are metrics' exemplars: request, ResourceMetrics, ScopeMetrics, Metric, Sum, data
+ * point, Exemplar, KeyValue put the first AnyValue at level 8, and the 32nd at 8 + 3 * 31 =
+ * 101, within the budget of 104. */
+#define OTLP_MAX_MESSAGE_DEPTH (8 + 3 * OTLP_MAX_ANYVALUE_DEPTH)
+
 enum otlp_signal {
     OTLP_SIGNAL_TRACES = 0,
     OTLP_SIGNAL_LOGS = 1,
@@ -75,6 +82,8 @@ struct otlp_request {
     int tenant;                /* the receivers' fairness slot of its tenant (its token's,
                                   else its first resource's service.name), for the exporters'
                                   queue shares; set by ingest; -1: none (otlp_decode's) */
+    int utf8_valid;            /* 1: every string in msg is valid UTF-8 (checked while
+                                  decoding); 0: some is not, or it is not known */
 };
 
 /* Tenant slots a request may name (ingest.h: INGEST_TENANT_NAMED + INGEST_TENANT_HASHED). */
@@ -113,5 +122,14 @@ int otlp_json_decode(struct o2d_arena *a, enum otlp_signal sig, const uint8_t *b
  */
 int otlp_pb_check(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
                   unsigned max_depth, const char **reason);
+
+/*
+ * ExportTraceServiceRequest from protobuf bytes in one pass (otlp_pbtrace.c): the same structs,
+ * refusals and reasons as otlp_pb_check() (max depth OTLP_MAX_MESSAGE_DEPTH) followed by
+ * protobuf_c_message_unpack() into `a`, with *utf8_valid set to whether every string field
+ * holds valid UTF-8. *out points into the arena. Does not validate ids (otlp_decode() does).
+ */
+int otlp_pb_decode_traces(struct o2d_arena *a, const uint8_t *body, size_t len, OtlpTraceReq **out,
+                          int *utf8_valid, const char **reason);
 
 #endif

@@ -11,13 +11,6 @@
 #include "o2d.h"
 #include "otlp.h"
 
-/* Nesting budget for the wire pre-scan: the request, resource, scope and item levels, then
- * three message levels per AnyValue level (AnyValue -> KeyValueList -> KeyValue). The deepest
- * items are metrics' exemplars: request, ResourceMetrics, ScopeMetrics, Metric, Sum, data
- * point, Exemplar, KeyValue put the first AnyValue at level 8, and the 32nd at 8 + 3 * 31 =
- * 101, within the budget of 104. */
-#define OTLP_MAX_MESSAGE_DEPTH (8 + 3 * OTLP_MAX_ANYVALUE_DEPTH)
-
 static const char reason_too_large[] = "decoded request exceeds the memory limit";
 
 const char *otlp_signal_name(enum otlp_signal sig)
@@ -182,7 +175,14 @@ int otlp_decode(struct o2d_arena *a, enum otlp_signal sig, enum otlp_encoding en
     void *msg = NULL;
     int rv;
 
-    if (enc == OTLP_ENC_PROTOBUF || len == 0) {
+    if (sig == OTLP_SIGNAL_TRACES && (enc == OTLP_ENC_PROTOBUF || len == 0)) {
+        OtlpTraceReq *req = NULL;
+        rv = otlp_pb_decode_traces(a, body, len, &req, &out->utf8_valid, reason);
+        if (rv != O2D_OK) {
+            return rv;
+        }
+        msg = req;
+    } else if (enc == OTLP_ENC_PROTOBUF || len == 0) {
         rv = otlp_pb_check(desc, body, len, OTLP_MAX_MESSAGE_DEPTH, reason);
         if (rv != O2D_OK) {
             return rv;
@@ -202,6 +202,9 @@ int otlp_decode(struct o2d_arena *a, enum otlp_signal sig, enum otlp_encoding en
         if (rv != O2D_OK) {
             return rv;
         }
+        /* o2d_json_in refuses text that is not UTF-8 and escapes of lone surrogates, so every
+         * string decoded from JSON is valid UTF-8. */
+        out->utf8_valid = 1;
     }
 
     switch (sig) {

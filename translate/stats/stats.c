@@ -580,13 +580,18 @@ static int has_prefix(struct str s, const char *p)
     return s.n >= n && memcmp(s.p, p, n) == 0;
 }
 
+/* The first occurrence of needle (non-empty) in s: candidates found with memchr on its first
+ * byte, then compared. */
 static const char *mem_find(struct str s, const char *needle)
 {
     size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= s.n; i++) {
-        if (memcmp(s.p + i, needle, n) == 0) {
-            return s.p + i;
+    const char *p = s.p, *end = s.p + s.n;
+    while ((size_t)(end - p) >= n &&
+           (p = memchr(p, needle[0], (size_t)(end - p) - n + 1)) != NULL) {
+        if (memcmp(p, needle, n) == 0) {
+            return p;
         }
+        p++;
     }
     return NULL;
 }
@@ -601,6 +606,10 @@ static void split_prefix(struct str raw, struct str *prefix, struct str *after)
         prefix->n = 3;
         after->p = raw.p + 3;
         after->n = raw.n - 3;
+        return;
+    }
+    /* Every prefix below ends in "://" (two or three slashes): without one, none matches. */
+    if (mem_find(raw, "://") == NULL) {
         return;
     }
     for (size_t k = 0; k < sizeof(schemes) / sizeof(schemes[0]); k++) {
