@@ -141,6 +141,7 @@ struct ctx {
     const struct apm_config *cfg;
     int64_t now_ns; /* replaces a start before 2000 */
     int v2;
+    int utf8_ok; /* apm_config.input_utf8_valid: the request's strings need no repair */
     struct o2d_buf scratch;
     struct tab meta;
     struct tab metrics;
@@ -749,7 +750,9 @@ static int obfuscate_sql(struct ctx *c, struct apm_str in, struct apm_str *out)
     if (rv != O2D_OK) {
         return O2D_ERR_TOO_LARGE;
     }
-    return copy_scratch(c, out);
+    TRY(copy_scratch(c, out));
+    /* The obfuscator works on bytes: its output is checked whatever the input was. */
+    return apm_normalize_utf8(c->a, out);
 }
 
 /* The per-span result before the chunk pass. */
@@ -774,10 +777,17 @@ static int is_structured_key(struct apm_str k)
     return 0;
 }
 
+/* apm_normalize_utf8 unless the caller vouched for the request's strings (every string this
+ * file builds from valid input is valid: ASCII, JSON text, whole characters). */
+static int repair_utf8(struct ctx *c, struct apm_str *s)
+{
+    return c->utf8_ok ? O2D_OK : apm_normalize_utf8(c->a, s);
+}
+
 /* Repairs UTF-8 and applies truncator.go to a meta/metric key or value. */
 static int finish_str(struct ctx *c, struct apm_str *s, size_t limit, int dots)
 {
-    TRY(apm_normalize_utf8(c->a, s));
+    TRY(repair_utf8(c, s));
     if (limit == 0 || s->n <= limit) {
         return O2D_OK;
     }
@@ -1195,13 +1205,13 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     for (int i = 0; i < 2; i++) {
         if ((e = get_meta(c, svc_like[i])) != NULL && e->vn > 0) {
             struct apm_str v = {e->v, e->vn};
-            TRY(apm_normalize_utf8(c->a, &v));
+            TRY(repair_utf8(c, &v));
             TRY(apm_normalize_peer_service(c->a, v, &v));
             e->v = v.p;
             e->vn = v.n;
         }
     }
-    TRY(apm_normalize_utf8(c->a, &name));
+    TRY(repair_utf8(c, &name));
     TRY(apm_normalize_name(c->a, name, &name));
     if (resource.n == 0) {
         resource = name;
@@ -1546,7 +1556,7 @@ static int res_attr_norm(struct ctx *c, const OtlpResource *res, const char *con
             if (strcmp(res->attributes[i]->key, keys[k]) == 0) {
                 struct apm_str v;
                 TRY(apm_value_as_string(c->a, res->attributes[i]->value, &v));
-                TRY(apm_normalize_utf8(c->a, &v));
+                TRY(repair_utf8(c, &v));
                 TRY(apm_normalize_tag(c->a, v, 1, &v));
                 return arena_cstr(c, v, out);
             }
@@ -1784,6 +1794,7 @@ int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm
     c.cfg = cfg;
     c.now_ns = now_ns;
     c.v2 = !cfg->span_name_as_resource_name && cfg->n_remappings == 0;
+    c.utf8_ok = cfg->input_utf8_valid;
     /* Scratch for JSON text and SQL: bounded by the arena's own limit. */
     o2d_buf_init(&c.scratch, a->limit > 0 ? a->limit : 64 * 1024 * 1024);
     size_t n = req != NULL ? req->n_resource_spans : 0;

@@ -93,6 +93,12 @@ struct apm_config {
     const struct res_ecs *ecs;
     /* NULL except for the preview: told what became of each attribute (apm_recorder). */
     const struct apm_recorder *recorder;
+    /* 1: the caller vouches that every string of the request (keys, values, names, scope,
+     * tracestate, event and link fields) is valid UTF-8 (the decoder checked it while
+     * decoding), so translation skips its own validation and repair passes; 0: it checks each
+     * string it copies, replacing invalid bytes with U+FFFD. The output is the same for valid
+     * input either way. */
+    int input_utf8_valid;
 };
 
 struct apm_result {
