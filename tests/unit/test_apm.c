@@ -453,6 +453,47 @@ static void test_sample_rate_from_tracestate(void **state)
     assert_int_equal(apm_sample_rate_from_tracestate(buf, n, &rate), 0); /* 1027 bytes */
 }
 
+/* Keys classified once (apm_names_classify): the concept, the key copied under, the flags. */
+static void check_class(const char *k, int id, const char *dd, unsigned flags)
+{
+    struct apm_key_class kc;
+    apm_names_classify(k, &kc);
+    assert_int_equal(kc.n, strlen(k));
+    assert_int_equal(kc.id, id);
+    assert_int_equal(kc.flags, flags);
+    if (dd == NULL) {
+        assert_null(kc.dd.p);
+    } else {
+        assert_non_null(kc.dd.p);
+        assert_int_equal(kc.dd.n, strlen(dd));
+        assert_memory_equal(kc.dd.p, dd, kc.dd.n);
+    }
+    assert_int_equal(apm_names_key_id(k, strlen(k)), id);
+}
+
+static void test_key_classes(void **state)
+{
+    (void)state;
+    check_class("service.name", AK_SERVICE_NAME, "", 0);
+    check_class("span.type", AK_SPAN_TYPE, "", 0);
+    check_class("http.request.method", AK_HTTP_REQUEST_METHOD, "http.method", 0);
+    check_class("http.response.status_code", AK_HTTP_RESPONSE_STATUS_CODE, "http.status_code", 0);
+    check_class("client.address", -1, "http.client_ip", 0);
+    check_class("user_agent.original", -1, "http.useragent", 0);
+    check_class("http.request.header.referrer", -1, "http.referrer", 0);
+    check_class("http.route", AK_HTTP_ROUTE, NULL, 0);
+    check_class("_sample_rate", AK_SAMPLE_RATE, NULL, 0);
+    check_class("http.request.header.x-id", -1, NULL, APM_KEYF_HTTP_HEADER);
+    check_class("http.request.header.", -1, NULL, 0);
+    check_class("gen_ai.system", -1, NULL, APM_KEYF_GEN_AI);
+    check_class("traceloop.span.kind", -1, NULL, APM_KEYF_GEN_AI);
+    check_class("gen_ai", -1, NULL, 0);
+    check_class("", -1, NULL, 0);
+    check_class("service.nam", -1, NULL, 0);
+    check_class("service.namex", -1, NULL, 0);
+    check_class("url.path", -1, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_start_before_2000),
         cmocka_unit_test(test_sample_rate_from_tracestate),
         cmocka_unit_test(test_arena_too_small),
+        cmocka_unit_test(test_key_classes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

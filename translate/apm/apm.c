@@ -54,13 +54,19 @@ struct tab {
     size_t n, cap, nslots;
 };
 
+/* A cheap hash of a key: its length and its first and last 8 bytes (keys differ in their
+ * ends); keys that share both only cost a longer probe. */
 static uint32_t hash_bytes(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        memcpy(&a, s, n);
     }
-    return h;
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xC2B2AE3D27D4EB4Full;
+    return (uint32_t)(h >> 32);
 }
 
 static int tab_reset(struct o2d_arena *a, struct tab *t, size_t need)
@@ -149,6 +155,9 @@ struct ctx {
     struct apm_attrs res_ix;
     struct res_attr *res_attrs;
     size_t n_res_attrs;
+    /* the span's attribute keys' classes (apm_names_classify), reused from span to span */
+    struct apm_key_class *cls;
+    size_t cls_cap;
     const OtlpResource *res;
     uint64_t span_id; /* the span being translated, for the recorder */
 };
@@ -248,62 +257,30 @@ static int copy_scratch(struct ctx *c, struct apm_str *out)
     return O2D_OK;
 }
 
-/* attributes.HTTPMappings plus GetDDKeyForOTLPAttribute's other two rules; an empty result
- * means the key is a Datadog APM convention handled elsewhere and is not copied. */
-static int dd_key(struct ctx *c, const char *k, struct apm_str *out)
+/* attributes.HTTPMappings plus GetDDKeyForOTLPAttribute's other two rules, from the key's
+ * class (apm_names_classify: the mappings are in its table); an empty result means the key is
+ * a Datadog APM convention handled elsewhere and is not copied. */
+static int dd_key(struct ctx *c, const char *k, const struct apm_key_class *kc, struct apm_str *out)
 {
-    static const struct {
-        const char *otel, *dd;
-    } http[] = {
-        {"client.address", "http.client_ip"},
-        {"http.response.body.size", "http.response.content_length"},
-        {"http.response.status_code", "http.status_code"},
-        {"http.request.body.size", "http.request.content_length"},
-        {"http.request.header.referrer", "http.referrer"},
-        {"http.request.method", "http.method"},
-        {"http.route", "http.route"},
-        {"network.protocol.version", "http.version"},
-        {"server.address", "http.server_name"},
-        {"url.full", "http.url"},
-        {"user_agent.original", "http.useragent"},
-    };
-    switch (k[0]) {
-    case 'c':
-    case 'h':
-    case 'n':
-    case 's':
-    case 'u':
-        for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++) {
-            if (strcmp(k, http[i].otel) == 0) {
-                *out = cstr(http[i].dd);
-                return O2D_OK;
-            }
-        }
-        break;
-    default:
-        break;
+    if (kc->dd.p != NULL) {
+        *out = kc->dd;
+        return O2D_OK;
     }
-    size_t n = strlen(k);
-    static const char hdr[] = "http.request.header.";
-    if (n > sizeof(hdr) - 1 && memcmp(k, hdr, sizeof(hdr) - 1) == 0) {
-        size_t rest = n - (sizeof(hdr) - 1);
-        char *d = o2d_arena_alloc(c->a, sizeof("http.request.headers.") + rest);
+    if (kc->flags & APM_KEYF_HTTP_HEADER) {
+        static const char hdr[] = "http.request.header.", hdrs[] = "http.request.headers.";
+        size_t rest = kc->n - (sizeof(hdr) - 1);
+        char *d = o2d_arena_alloc(c->a, sizeof(hdrs) + rest);
         if (d == NULL) {
             return O2D_ERR_TOO_LARGE;
         }
-        memcpy(d, "http.request.headers.", sizeof("http.request.headers.") - 1);
-        memcpy(d + sizeof("http.request.headers.") - 1, k + sizeof(hdr) - 1, rest + 1);
+        memcpy(d, hdrs, sizeof(hdrs) - 1);
+        memcpy(d + sizeof(hdrs) - 1, k + sizeof(hdr) - 1, rest + 1);
         out->p = d;
-        out->n = sizeof("http.request.headers.") - 1 + rest;
-        return O2D_OK;
-    }
-    if (strcmp(k, "service.name") == 0 || strcmp(k, "operation.name") == 0 ||
-        strcmp(k, "resource.name") == 0 || strcmp(k, "span.type") == 0) {
-        *out = APM_STR_LIT("");
+        out->n = sizeof(hdrs) - 1 + rest;
         return O2D_OK;
     }
     out->p = k;
-    out->n = n;
+    out->n = kc->n;
     return O2D_OK;
 }
 
@@ -968,7 +945,18 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
                           struct xspan *x)
 {
     struct apm_attrs six;
-    apm_names_index(&six, span->attributes, span->n_attributes);
+    if (span->n_attributes > c->cls_cap) {
+        size_t cap = c->cls_cap ? c->cls_cap * 2 : 64;
+        while (cap < span->n_attributes) {
+            cap *= 2;
+        }
+        c->cls = o2d_arena_alloc(c->a, cap * sizeof(*c->cls));
+        if (c->cls == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        c->cls_cap = cap;
+    }
+    apm_names_index(&six, span->attributes, span->n_attributes, c->cls);
     struct apm_lookup lk = {c->a, &six, &c->res_ix};
     const Opentelemetry__Proto__Trace__V1__Status *st = span->status;
     int kind = (int)span->kind;
@@ -1072,7 +1060,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     for (size_t i = 0; i < span->n_attributes; i++) {
         const OtlpKeyValue *kv = span->attributes[i];
         struct apm_str key;
-        TRY(dd_key(c, kv->key, &key));
+        TRY(dd_key(c, kv->key, &c->cls[i], &key));
         if (rec) {
             note_copy(c, APM_REC_SPAN, kv->key, key, is_numeric(kv->value));
         }
@@ -1630,7 +1618,11 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
 {
     const OtlpResource *res = rs->resource;
     size_t nres = res != NULL ? res->n_attributes : 0;
-    apm_names_index(&c->res_ix, nres ? res->attributes : NULL, nres);
+    struct apm_key_class *rcls = o2d_arena_alloc(c->a, (nres ? nres : 1) * sizeof(*rcls));
+    if (rcls == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    apm_names_index(&c->res_ix, nres ? res->attributes : NULL, nres, rcls);
     /* Resource attributes are copied into every span's meta: map their keys and format their
      * values once. */
     c->res_attrs = o2d_arena_alloc(c->a, (nres ? nres : 1) * sizeof(*c->res_attrs));
@@ -1640,7 +1632,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     c->n_res_attrs = nres;
     c->res = res;
     for (size_t i = 0; i < nres; i++) {
-        TRY(dd_key(c, res->attributes[i]->key, &c->res_attrs[i].key));
+        TRY(dd_key(c, res->attributes[i]->key, &rcls[i], &c->res_attrs[i].key));
         TRY(apm_value_as_string(c->a, res->attributes[i]->value, &c->res_attrs[i].val));
     }
 
