@@ -737,6 +737,12 @@ struct xspan {
     DdSpan *dd;
     uint64_t trace_hi;
     int kind;
+    /* where emit_maps put the entries the chunk pass reads, so that it finds them without
+     * comparing keys: indexes into dd->meta / dd->metrics, -1 when absent */
+    int dm_idx;   /* meta _dd.p.dm */
+    int tid_idx;  /* meta _dd.p.tid */
+    int prio_idx; /* metrics _sampling_priority_v1 */
+    int top_idx;  /* metrics _top_level */
 };
 
 static int is_structured_key(struct apm_str k)
@@ -801,9 +807,14 @@ static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out)
     return arena_cstr(c, s, out);
 }
 
-/* Writes the meta and metrics tables into dd. */
-static int emit_maps(struct ctx *c, DdSpan *dd)
+/* Writes the meta and metrics tables into dd, noting in x where the chunk pass's keys went. */
+static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
 {
+    const struct tab_entry *dm = tab_find(&c->meta, "_dd.p.dm", 8);
+    const struct tab_entry *tid = tab_find(&c->meta, "_dd.p.tid", 9);
+    const struct tab_entry *prio = tab_find(&c->metrics, "_sampling_priority_v1", 21);
+    const struct tab_entry *top = tab_find(&c->metrics, "_top_level", 10);
+    x->dm_idx = x->tid_idx = x->prio_idx = x->top_idx = -1;
     size_t n = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
         n += c->meta.e[i].k != NULL;
@@ -827,6 +838,11 @@ static int emit_maps(struct ctx *c, DdSpan *dd)
         TRY(arena_cstr(c, k, &me[j].key));
         TRY(arena_cstr(c, v, &me[j].value));
         mp[j] = &me[j];
+        if (e == dm) {
+            x->dm_idx = (int)j;
+        } else if (e == tid) {
+            x->tid_idx = (int)j;
+        }
         j++;
     }
     dd->n_meta = j;
@@ -853,6 +869,11 @@ static int emit_maps(struct ctx *c, DdSpan *dd)
         TRY(arena_cstr(c, k, &xe[j].key));
         xe[j].value = e->d;
         xp[j] = &xe[j];
+        if (e == prio) {
+            x->prio_idx = (int)j;
+        } else if (e == top) {
+            x->top_idx = (int)j;
+        }
         j++;
     }
     dd->n_metrics = j;
@@ -1275,7 +1296,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     TRY(out_str(c, name, 0, &dd->name));
     TRY(out_str(c, resource, APM_MAX_RESOURCE_LEN, &dd->resource));
     TRY(out_str(c, type, APM_MAX_TYPE_LEN, &dd->type));
-    return emit_maps(c, dd);
+    return emit_maps(c, dd, x);
 }
 
 /* ---- chunks ---- */
@@ -1290,25 +1311,15 @@ static Datadog__Trace__Span__MetaEntry *find_meta(const DdSpan *s, const char *k
     return NULL;
 }
 
-static Datadog__Trace__Span__MetricsEntry *find_metric(const DdSpan *s, const char *k)
+/* Sets meta k of s, whose index emit_maps noted in *idx (-1: absent, then appended). */
+static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, const char *k, const char *v)
 {
-    for (size_t i = 0; i < s->n_metrics; i++) {
-        if (strcmp(s->metrics[i]->key, k) == 0) {
-            return s->metrics[i];
-        }
-    }
-    return NULL;
-}
-
-static int add_meta(struct o2d_arena *a, DdSpan *s, const char *k, const char *v)
-{
-    Datadog__Trace__Span__MetaEntry *e = find_meta(s, k);
-    if (e != NULL) {
-        e->value = (char *)v;
+    if (*idx >= 0) {
+        s->meta[*idx]->value = (char *)v;
         return O2D_OK;
     }
     Datadog__Trace__Span__MetaEntry **np = o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
-    e = o2d_arena_alloc(a, sizeof(*e));
+    Datadog__Trace__Span__MetaEntry *e = o2d_arena_alloc(a, sizeof(*e));
     if (np == NULL || e == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
@@ -1316,32 +1327,35 @@ static int add_meta(struct o2d_arena *a, DdSpan *s, const char *k, const char *v
     e->key = (char *)k;
     e->value = (char *)v;
     memcpy(np, s->meta, s->n_meta * sizeof(*np));
+    *idx = (int)s->n_meta;
     np[s->n_meta++] = e;
     s->meta = np;
     return O2D_OK;
 }
 
-static int set_top_level(struct o2d_arena *a, DdSpan *s, int on)
+/* Sets or removes metric _top_level of x's span (its index in x->top_idx). */
+static int set_top_level(struct o2d_arena *a, struct xspan *x, int on)
 {
-    Datadog__Trace__Span__MetricsEntry *e = find_metric(s, "_top_level");
+    DdSpan *s = x->dd;
     if (!on) {
-        if (e != NULL) {
-            size_t j = 0;
-            for (size_t i = 0; i < s->n_metrics; i++) {
-                if (s->metrics[i] != e) {
-                    s->metrics[j++] = s->metrics[i];
-                }
+        if (x->top_idx >= 0) {
+            size_t t = (size_t)x->top_idx;
+            memmove(&s->metrics[t], &s->metrics[t + 1],
+                    (s->n_metrics - t - 1) * sizeof(*s->metrics));
+            s->n_metrics--;
+            if (x->prio_idx > x->top_idx) {
+                x->prio_idx--;
             }
-            s->n_metrics = j;
+            x->top_idx = -1;
         }
         return O2D_OK;
     }
-    if (e != NULL) {
-        e->value = 1;
+    if (x->top_idx >= 0) {
+        s->metrics[x->top_idx]->value = 1;
         return O2D_OK;
     }
     Datadog__Trace__Span__MetricsEntry **np = o2d_arena_alloc(a, (s->n_metrics + 1) * sizeof(*np));
-    e = o2d_arena_alloc(a, sizeof(*e));
+    Datadog__Trace__Span__MetricsEntry *e = o2d_arena_alloc(a, sizeof(*e));
     if (np == NULL || e == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
@@ -1349,6 +1363,7 @@ static int set_top_level(struct o2d_arena *a, DdSpan *s, int on)
     e->key = "_top_level";
     e->value = 1;
     memcpy(np, s->metrics, s->n_metrics * sizeof(*np));
+    x->top_idx = (int)s->n_metrics;
     np[s->n_metrics++] = e;
     s->metrics = np;
     return O2D_OK;
@@ -1465,7 +1480,8 @@ static int chunk_tags(struct o2d_arena *a, DdTraceChunk *ch, const char *dm)
     return O2D_OK;
 }
 
-static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan *xs, DdTracerPayload *tp,
+/* xs: the chunk's spans' per-span results, in the chunk's order. */
+static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTracerPayload *tp,
                         size_t *ignored)
 {
     DdSpan **spans = ch->spans;
@@ -1483,32 +1499,30 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan *xs, DdTra
     int prio = 1;
     const char *dm = "-9";
     for (size_t i = 0; i < n; i++) {
-        Datadog__Trace__Span__MetricsEntry *e = find_metric(spans[i], "_sampling_priority_v1");
-        if (e != NULL) {
-            prio = (int)e->value;
+        if (xs[i]->prio_idx >= 0) {
+            prio = (int)spans[i]->metrics[xs[i]->prio_idx]->value;
             dm = "-4";
         }
     }
     ch->priority = prio;
     if (prio > 0) {
-        TRY(add_meta(c->a, spans[0], "_dd.p.dm", dm));
+        TRY(add_meta(c->a, spans[0], &xs[0]->dm_idx, "_dd.p.dm", dm));
     }
     /* setChunkAttributes promotes the first span's decision maker to a chunk tag. */
     const char *chunk_dm = NULL;
     for (size_t i = 0; i < n && chunk_dm == NULL; i++) {
-        Datadog__Trace__Span__MetaEntry *e = find_meta(spans[i], "_dd.p.dm");
-        chunk_dm = e != NULL ? e->value : NULL;
+        chunk_dm = xs[i]->dm_idx >= 0 ? spans[i]->meta[xs[i]->dm_idx]->value : NULL;
     }
     TRY(chunk_tags(c->a, ch, chunk_dm));
     /* The high 64 bits of a 128-bit trace id, as tracers tag the first span of a chunk (our
      * addition: the OTLP path keeps them only in otel.trace_id). */
-    if (xs[0].trace_hi != 0 && find_meta(spans[0], "_dd.p.tid") == NULL) {
+    if (xs[0]->trace_hi != 0 && xs[0]->tid_idx < 0) {
         char *tid = o2d_arena_alloc(c->a, 17);
         if (tid == NULL) {
             return O2D_ERR_TOO_LARGE;
         }
-        snprintf(tid, 17, "%016" PRIx64, xs[0].trace_hi);
-        TRY(add_meta(c->a, spans[0], "_dd.p.tid", tid));
+        snprintf(tid, 17, "%016" PRIx64, xs[0]->trace_hi);
+        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, "_dd.p.tid", tid));
     }
     if (!c->cfg->compute_top_level_by_span_kind) {
         for (size_t i = 0; i < n; i++) {
@@ -1516,7 +1530,7 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan *xs, DdTra
             DdSpan *parent = s->parentid != 0 ? idmap_get(&m, spans, s->parentid) : NULL;
             int top =
                 s->parentid == 0 || parent == NULL || strcmp(parent->service, s->service) != 0;
-            TRY(set_top_level(c->a, s, top));
+            TRY(set_top_level(c->a, xs[i], top));
         }
     }
     if (tp->hostname[0] == '\0') {
@@ -1696,7 +1710,8 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     DdTraceChunk *chunks = o2d_arena_alloc(c->a, nchunks * sizeof(*chunks));
     DdTraceChunk **cp = o2d_arena_alloc(c->a, nchunks * sizeof(*cp));
     DdSpan **all = o2d_arena_alloc(c->a, nx * sizeof(*all));
-    if (chunks == NULL || cp == NULL || all == NULL) {
+    struct xspan **xall = o2d_arena_alloc(c->a, nx * sizeof(*xall));
+    if (chunks == NULL || cp == NULL || all == NULL || xall == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
     size_t off = 0;
@@ -1705,12 +1720,10 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
         chunks[k].spans = all + off;
         off += count[k];
     }
-    size_t *first = count; /* reused: the first xspan of each chunk */
+    /* xall: each chunk's xspans, in the same places as its spans in `all` */
     for (size_t i = 0; i < nx; i++) {
         DdTraceChunk *ch = &chunks[chunk_of[i]];
-        if (ch->n_spans == 0) {
-            first[chunk_of[i]] = i;
-        }
+        xall[ch->spans - all + ch->n_spans] = &xs[i];
         ch->spans[ch->n_spans++] = xs[i].dd;
     }
 
@@ -1764,7 +1777,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
 
     size_t kept = 0;
     for (size_t k = 0; k < nchunks; k++) {
-        TRY(finish_chunk(c, &chunks[k], &xs[first[k]], tp, &out->ignored));
+        TRY(finish_chunk(c, &chunks[k], xall + (chunks[k].spans - all), tp, &out->ignored));
         if (chunks[k].n_spans > 0) {
             cp[kept++] = &chunks[k];
             out->spans += chunks[k].n_spans;
