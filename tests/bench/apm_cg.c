@@ -6,13 +6,15 @@
  * iteration, so services, routes and values vary as in real traffic), translates it
  * (apm_translate) into a fresh arena and writes every TracerPayload's bytes: with protobuf-c
  * (get_packed_size + pack, what the exporter did before apm_pb.c) and with apm_pb.c, side by
- * side, checking that both give the same bytes.
+ * side, checking that both give the same bytes; and, for agent mode, every chunk as v0.4
+ * msgpack (apm_msgpack.c).
  *
  *   apm_cg BODY.pb ITERATIONS [utf8]
  *
  * `utf8` sets apm_config.input_utf8_valid (the decoder vouches for the request's strings).
- * Instructions per span: callgrind's inclusive count of step_translate(), step_pack_pbc() or
- * step_pack_own() divided by the spans printed (callgrind_annotate --inclusive=yes).
+ * Instructions per span: callgrind's inclusive count of step_translate(), step_pack_pbc(),
+ * step_pack_own() or step_msgpack() divided by the spans printed (callgrind_annotate
+ * --inclusive=yes).
  * Built on demand: cmake --build build --target apm_cg (tests/bench/README.md).
  */
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 
 #include "apm.h"
+#include "apm_msgpack.h"
 #include "o2d.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
@@ -100,6 +103,19 @@ __attribute__((noinline)) static uint8_t *step_pack_pbc(const DdTracerPayload *t
     return p;
 }
 
+/* Agent mode: every chunk as a v0.4 trace (apm_msgpack.c), into one reused buffer. */
+__attribute__((noinline)) static size_t step_msgpack(const DdTracerPayload *tp, struct o2d_buf *b)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < tp->n_chunks; c++) {
+        o2d_buf_reset(b);
+        if (apm_msgpack_trace(b, tp, tp->chunks[c]) == O2D_OK) {
+            n += b->len;
+        }
+    }
+    return n;
+}
+
 #if HAVE_APM_PB
 /* As the exporter does: into a buffer, then one copy into the queue item. */
 __attribute__((noinline)) static uint8_t *step_pack_own(const DdTracerPayload *tp, size_t *len)
@@ -157,7 +173,9 @@ int main(int argc, char **argv)
     cfg.input_utf8_valid = argc > 3 && strcmp(argv[3], "utf8") == 0;
 #endif
     long iters = atol(argv[2]);
-    size_t spans = 0, bytes_pbc = 0, bytes_own = 0, mismatches = 0;
+    size_t spans = 0, bytes_pbc = 0, bytes_own = 0, bytes_mp = 0, mismatches = 0;
+    struct o2d_buf mp;
+    o2d_buf_init(&mp, SIZE_MAX / 2);
     struct o2d_arena a;
     o2d_arena_init(&a, 256u * 1024 * 1024);
     for (long i = 0; i < iters; i++) {
@@ -182,10 +200,12 @@ int main(int argc, char **argv)
             free(b2);
 #endif
             free(b1);
+            bytes_mp += step_msgpack(res.payloads[p], &mp);
         }
     }
-    printf("spans %zu bytes_pbc %zu bytes_own %zu mismatches %zu\n", spans, bytes_pbc, bytes_own,
-           mismatches);
+    printf("spans %zu bytes_pbc %zu bytes_own %zu bytes_msgpack %zu mismatches %zu\n", spans,
+           bytes_pbc, bytes_own, bytes_mp, mismatches);
+    o2d_buf_cleanup(&mp);
     o2d_arena_cleanup(&a);
     o2d_arena_cleanup(&da);
     o2d_buf_cleanup(&body);
