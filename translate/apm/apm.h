@@ -5,8 +5,8 @@
  *
  * The output is the intake's own message types (protobuf-c, the .proto files in
  * proto/datadog/trace), allocated in the request's arena: one TracerPayload per ResourceSpans, one
- * TraceChunk per trace id in it. The exporter packs them into bytes before the arena is reset, and
- * the stats concentrator reads them (stats.h).
+ * TraceChunk per trace id in it. The exporter writes them as bytes (apm_pb.h, one pass) before
+ * the arena is reset, and the stats concentrator reads them (stats.h).
  */
 #ifndef APM_H
 #define APM_H
