@@ -5,12 +5,12 @@
  *
  * submit() runs on the receiving thread: translate (apm.h) in the request's arena, write
  * each TracerPayload's bytes (apm_pb.h; or, for the Agent, each trace as v0.4 msgpack) into
- * an item, feed the stats concentrator and queue the items. admit() asked the traces destination for room
- * first, so that a request refused for lack of room, and retried by its sender, is never
- * counted twice. The stats destination's tick flushes the closed buckets every 10 s (all of
- * them at a flush) as its items. At start it checks the API key (agentless) or asks the
- * Agent's /info, once, and only logs what it learns (an Agent's smaller body limit is
- * taken).
+ * an item, feed the stats concentrator and queue the items. admit() asked the traces
+ * destination for room first, so that a request refused for lack of room, and retried by its
+ * sender, is never counted twice. The stats destination's tick flushes the closed buckets
+ * every 10 s (all of them at a flush) as its items. At start it checks the API key
+ * (agentless) or asks the Agent's /info, once, and only logs what it learns (an Agent's
+ * smaller body limit is taken).
  */
 #include <pthread.h>
 #include <stdatomic.h>

@@ -13,8 +13,9 @@
  *      setPayloadAttributes.
  * Deliberate differences, each marked where it is made: _dd.p.tid on the first span of each
  * chunk, error.type/error.stack from exception events, DD_SERVICE/DD_ENV/DD_VERSION defaults,
- * invalid UTF-8 repaired, and deterministic chunk and tag order. No clock is read, so a start
- * time before 2000 is kept as is (the agent moves it to now).
+ * invalid UTF-8 repaired (unless apm_config.input_utf8_valid vouches there is none), and
+ * deterministic chunk and tag order. No clock is read here: the caller passes the time that
+ * replaces a start before 2000 (as the agent's normalizer does).
  */
 #include <inttypes.h>
 #include <stdio.h>
