@@ -349,6 +349,17 @@ static double numeric(const OtlpAnyValue *v)
                : v->double_value;
 }
 
+/* d as an int64 when it is one's range (C leaves the conversion of NaN or of a value outside
+ * it undefined; Go's result is the platform's): 0 otherwise. */
+static int f64_to_i64(double d, int64_t *out)
+{
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+        return 0;
+    }
+    *out = (int64_t)d;
+    return 1;
+}
+
 /* Go strconv.ParseInt(s, 10, 64), then ParseFloat for an integral value (LookupInt64). */
 static int parse_int64(struct apm_str s, int64_t *out)
 {
@@ -374,8 +385,9 @@ static int parse_int64(struct apm_str s, int64_t *out)
         return 0;
     }
     double d = strtod(buf, &end);
-    if (*end == '\0' && d == (double)(int64_t)d) {
-        *out = (int64_t)d;
+    int64_t v;
+    if (*end == '\0' && f64_to_i64(d, &v) && d == (double)v) {
+        *out = v;
         return 1;
     }
     return 0;
@@ -388,12 +400,10 @@ static int lookup_int64(struct ctx *c, const struct apm_lookup *lk, const enum a
 {
     for (size_t i = 0; i < nkeys; i++) {
         const OtlpAnyValue *sv = lk->span->v[keys[i]], *rv = lk->res->v[keys[i]];
-        if (is_numeric(sv)) {
-            *out = (int64_t)numeric(sv);
+        if (is_numeric(sv) && f64_to_i64(numeric(sv), out)) {
             return 1;
         }
-        if (is_numeric(rv)) {
-            *out = (int64_t)numeric(rv);
+        if (is_numeric(rv) && f64_to_i64(numeric(rv), out)) {
             return 1;
         }
         struct apm_str s;
@@ -1501,7 +1511,10 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTr
     const char *dm = "-9";
     for (size_t i = 0; i < n; i++) {
         if (xs[i]->prio_idx >= 0) {
-            prio = (int)spans[i]->metrics[xs[i]->prio_idx]->value;
+            /* int32 in the proto; NaN and values outside it saturate (our choice: C leaves
+             * the conversion undefined) */
+            double v = spans[i]->metrics[xs[i]->prio_idx]->value;
+            prio = v != v ? 0 : v <= INT32_MIN ? INT32_MIN : v >= INT32_MAX ? INT32_MAX : (int)v;
             dm = "-4";
         }
     }
