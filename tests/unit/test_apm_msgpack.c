@@ -353,7 +353,7 @@ static void test_sizes(void **state)
         datadog__trace__span__init(&sp[i]);
         sp[i].service = strs[i % NL];
         sp[i].start = iv[i];
-        sp[i].duration = -iv[i];
+        sp[i].duration = iv[(i + 3) % NI];
         sp[i].error = (int32_t)iv[i];
         sp[i].traceid = (uint64_t)iv[i];
         sp[i].spanid = (uint64_t)iv[(i + 1) % NI];
