@@ -1531,12 +1531,13 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTr
     /* The high 64 bits of a 128-bit trace id, as tracers tag the first span of a chunk (our
      * addition: the OTLP path keeps them only in otel.trace_id). */
     if (xs[0]->trace_hi != 0 && xs[0]->tid_idx < 0) {
-        char *tid = o2d_arena_alloc(c->a, 17);
-        if (tid == NULL) {
-            return O2D_ERR_TOO_LARGE;
+        uint8_t hi[8];
+        for (int i = 0; i < 8; i++) {
+            hi[i] = (uint8_t)(xs[0]->trace_hi >> (56 - 8 * i));
         }
-        snprintf(tid, 17, "%016" PRIx64, xs[0]->trace_hi);
-        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, "_dd.p.tid", tid));
+        struct apm_str tid; /* 16 lowercase hex digits, as "%016" PRIx64 writes them */
+        TRY(hex_str(c, hi, 8, &tid));
+        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, "_dd.p.tid", tid.p));
     }
     if (!c->cfg->compute_top_level_by_span_kind) {
         for (size_t i = 0; i < n; i++) {
