@@ -318,7 +318,12 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
         }
         return O2D_OK;
     }
-    return set_meta(c, k, v);
+    if (e == NULL && (e = tab_insert(c->a, &c->meta, k.p, k.n)) == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    e->v = v.p;
+    e->vn = v.n;
+    return O2D_OK;
 }
 
 static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
@@ -332,7 +337,12 @@ static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
             return O2D_OK;
         }
     }
-    return set_metric(c, k, d);
+    struct tab_entry *e = tab_insert(c->a, &c->metrics, k.p, k.n); /* absent: found above */
+    if (e == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    e->d = d;
+    return O2D_OK;
 }
 
 static int is_numeric(const OtlpAnyValue *v)
