@@ -3,14 +3,14 @@
  * (agentless) or to a local Agent, each through a destination of the delivery layer
  * (delivery.h; the destinations' pure half is datadog_wire.c).
  *
- * submit() runs on the receiving thread: translate (apm.h) in the request's arena, pack
- * each TracerPayload (or, for the Agent, each trace as v0.4 msgpack) into an item, feed the
- * stats concentrator and queue the items. admit() asked the traces destination for room
- * first, so that a request refused for lack of room, and retried by its sender, is never
- * counted twice. The stats destination's tick flushes the closed buckets every 10 s (all of
- * them at a flush) as its items. At start it checks the API key (agentless) or asks the
- * Agent's /info, once, and only logs what it learns (an Agent's smaller body limit is
- * taken).
+ * submit() runs on the receiving thread: translate (apm.h) in the request's arena, write
+ * each TracerPayload's bytes (apm_pb.h; or, for the Agent, each trace as v0.4 msgpack) into
+ * an item, feed the stats concentrator and queue the items. admit() asked the traces
+ * destination for room first, so that a request refused for lack of room, and retried by its
+ * sender, is never counted twice. The stats destination's tick flushes the closed buckets
+ * every 10 s (all of them at a flush) as its items. At start it checks the API key
+ * (agentless) or asks the Agent's /info, once, and only logs what it learns (an Agent's
+ * smaller body limit is taken).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,6 +22,7 @@
 #include <jansson.h>
 
 #include "apm_msgpack.h"
+#include "apm_pb.h"
 #include "datadog.h"
 #include "datadog_int.h"
 #include "delivery.h"
@@ -663,8 +664,10 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     struct dlv_item *list = NULL;
     struct dlv_item **tailp = &list;
     size_t too_large = 0;
-    struct o2d_buf enc;
+    struct o2d_buf enc, pb;
     o2d_buf_init(&enc, DATADOG_AGENT_MAX_BODY_BYTES);
+    /* a payload is at most the translated spans, which the request's arena bounds */
+    o2d_buf_init(&pb, SIZE_MAX / 2);
     rv = O2D_OK;
     for (size_t i = 0; i < res.n_payloads && rv == O2D_OK; i++) {
         DdTracerPayload *tp = res.payloads[i];
@@ -678,20 +681,22 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
             tp->n_chunks = all;
             continue;
         }
-        /* packed straight into the item: no copy */
-        size_t len = datadog__trace__tracer_payload__get_packed_size(tp);
-        struct dlv_item *it = datadog_trace_item_new(len, payload_spans(tp), tp->languagename);
+        /* written in one pass (apm_pb.h), then copied once into the item */
+        o2d_buf_reset(&pb);
+        rv = apm_pb_tracer_payload(&pb, tp);
+        struct dlv_item *it =
+            rv == O2D_OK ? datadog_trace_item(pb.data, pb.len, payload_spans(tp), tp->languagename)
+                         : NULL;
+        tp->n_chunks = all;
         if (it == NULL) {
-            tp->n_chunks = all;
-            rv = O2D_ERR_NOMEM;
+            rv = rv != O2D_OK ? rv : O2D_ERR_NOMEM;
             break;
         }
-        datadog__trace__tracer_payload__pack(tp, it->data + it->head_len);
-        tp->n_chunks = all;
         *tailp = it;
         tailp = &it->next;
     }
     o2d_buf_cleanup(&enc);
+    o2d_buf_cleanup(&pb);
     if (rv != O2D_OK) {
         free_items(list);
         return rv;

@@ -261,6 +261,57 @@ static void test_top_level(void **state)
     assert_null(meta(ch->spans[1], "_dd.p.tid"));
 }
 
+static OtlpKeyValue *kvd(const char *k, double d)
+{
+    OtlpKeyValue *p = kv(k, "");
+    p->value->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+    p->value->double_value = d;
+    return p;
+}
+
+static double metric(const DdSpan *s, const char *k)
+{
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        if (strcmp(s->metrics[i]->key, k) == 0) {
+            return s->metrics[i]->value;
+        }
+    }
+    fail_msg("no metric %s", k);
+    return 0;
+}
+
+/* Doubles that no integer type holds (fuzz_apm_pb found the priority one): the priority
+ * saturates to int32, NaN is 0; a status code or _dd.measured that is not an int64 is not
+ * read as one. */
+static void test_out_of_range_doubles(void **state)
+{
+    (void)state;
+    static const double prio[] = {1e20, -1e20, NAN, 2.0};
+    static const int32_t want[] = {INT32_MAX, INT32_MIN, 0, 2};
+    for (int i = 0; i < 4; i++) {
+        OtlpSpan **spans = o2d_arena_alloc(&arena, sizeof(*spans));
+        spans[0] = mkspan(1, 0, "root", 2);
+        spans[0]->attributes = o2d_arena_alloc(&arena, 3 * sizeof(OtlpKeyValue *));
+        spans[0]->attributes[0] = kvd("sampling.priority", prio[i]);
+        spans[0]->attributes[1] = kvd("http.status_code", 1e300);
+        spans[0]->attributes[2] = kvd("_dd.measured", -NAN);
+        spans[0]->n_attributes = 3;
+        struct apm_config cfg = {0};
+        struct apm_result out;
+        const char *reason = NULL;
+        assert_int_equal(
+            apm_translate(&arena, mkreq(spans, 1, NULL, 0), &cfg, NOW_NS, &out, &reason), O2D_OK);
+        const DdTraceChunk *ch = out.payloads[0]->chunks[0];
+        assert_int_equal(ch->priority, want[i]);
+        assert_string_equal(meta(ch->spans[0], "_dd.p.dm") ? meta(ch->spans[0], "_dd.p.dm") : "",
+                            want[i] > 0 ? "-4" : "");
+        /* copied as they are, not replaced by the rules' integer values */
+        assert_true(isnan(metric(ch->spans[0], "_dd.measured")));
+        assert_true(metric(ch->spans[0], "http.status_code") == 1e300);
+        o2d_arena_reset(&arena);
+    }
+}
+
 static void test_invalid_utf8_span(void **state)
 {
     (void)state;
@@ -453,6 +504,47 @@ static void test_sample_rate_from_tracestate(void **state)
     assert_int_equal(apm_sample_rate_from_tracestate(buf, n, &rate), 0); /* 1027 bytes */
 }
 
+/* Keys classified once (apm_names_classify): the concept, the key copied under, the flags. */
+static void check_class(const char *k, int id, const char *dd, unsigned flags)
+{
+    struct apm_key_class kc;
+    apm_names_classify(k, &kc);
+    assert_int_equal(kc.n, strlen(k));
+    assert_int_equal(kc.id, id);
+    assert_int_equal(kc.flags, flags);
+    if (dd == NULL) {
+        assert_null(kc.dd.p);
+    } else {
+        assert_non_null(kc.dd.p);
+        assert_int_equal(kc.dd.n, strlen(dd));
+        assert_memory_equal(kc.dd.p, dd, kc.dd.n);
+    }
+    assert_int_equal(apm_names_key_id(k, strlen(k)), id);
+}
+
+static void test_key_classes(void **state)
+{
+    (void)state;
+    check_class("service.name", AK_SERVICE_NAME, "", 0);
+    check_class("span.type", AK_SPAN_TYPE, "", 0);
+    check_class("http.request.method", AK_HTTP_REQUEST_METHOD, "http.method", 0);
+    check_class("http.response.status_code", AK_HTTP_RESPONSE_STATUS_CODE, "http.status_code", 0);
+    check_class("client.address", -1, "http.client_ip", 0);
+    check_class("user_agent.original", -1, "http.useragent", 0);
+    check_class("http.request.header.referrer", -1, "http.referrer", 0);
+    check_class("http.route", AK_HTTP_ROUTE, NULL, 0);
+    check_class("_sample_rate", AK_SAMPLE_RATE, NULL, 0);
+    check_class("http.request.header.x-id", -1, NULL, APM_KEYF_HTTP_HEADER);
+    check_class("http.request.header.", -1, NULL, 0);
+    check_class("gen_ai.system", -1, NULL, APM_KEYF_GEN_AI);
+    check_class("traceloop.span.kind", -1, NULL, APM_KEYF_GEN_AI);
+    check_class("gen_ai", -1, NULL, 0);
+    check_class("", -1, NULL, 0);
+    check_class("service.nam", -1, NULL, 0);
+    check_class("service.namex", -1, NULL, 0);
+    check_class("url.path", -1, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +560,8 @@ int main(void)
         cmocka_unit_test(test_start_before_2000),
         cmocka_unit_test(test_sample_rate_from_tracestate),
         cmocka_unit_test(test_arena_too_small),
+        cmocka_unit_test(test_key_classes),
+        cmocka_unit_test(test_out_of_range_doubles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,8 +13,9 @@
  *      setPayloadAttributes.
  * Deliberate differences, each marked where it is made: _dd.p.tid on the first span of each
  * chunk, error.type/error.stack from exception events, DD_SERVICE/DD_ENV/DD_VERSION defaults,
- * invalid UTF-8 repaired, and deterministic chunk and tag order. No clock is read, so a start
- * time before 2000 is kept as is (the agent moves it to now).
+ * invalid UTF-8 repaired (unless apm_config.input_utf8_valid vouches there is none), and
+ * deterministic chunk and tag order. No clock is read here: the caller passes the time that
+ * replaces a start before 2000 (as the agent's normalizer does).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,13 +55,19 @@ struct tab {
     size_t n, cap, nslots;
 };
 
+/* A cheap hash of a key: its length and its first and last 8 bytes (keys differ in their
+ * ends); keys that share both only cost a longer probe. */
 static uint32_t hash_bytes(const char *s, size_t n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++) {
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+    } else {
+        memcpy(&a, s, n);
     }
-    return h;
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xC2B2AE3D27D4EB4Full;
+    return (uint32_t)(h >> 32);
 }
 
 static int tab_reset(struct o2d_arena *a, struct tab *t, size_t need)
@@ -141,6 +148,7 @@ struct ctx {
     const struct apm_config *cfg;
     int64_t now_ns; /* replaces a start before 2000 */
     int v2;
+    int utf8_ok; /* apm_config.input_utf8_valid: the request's strings need no repair */
     struct o2d_buf scratch;
     struct tab meta;
     struct tab metrics;
@@ -148,6 +156,9 @@ struct ctx {
     struct apm_attrs res_ix;
     struct res_attr *res_attrs;
     size_t n_res_attrs;
+    /* the span's attribute keys' classes (apm_names_classify), reused from span to span */
+    struct apm_key_class *cls;
+    size_t cls_cap;
     const OtlpResource *res;
     uint64_t span_id; /* the span being translated, for the recorder */
 };
@@ -247,62 +258,30 @@ static int copy_scratch(struct ctx *c, struct apm_str *out)
     return O2D_OK;
 }
 
-/* attributes.HTTPMappings plus GetDDKeyForOTLPAttribute's other two rules; an empty result
- * means the key is a Datadog APM convention handled elsewhere and is not copied. */
-static int dd_key(struct ctx *c, const char *k, struct apm_str *out)
+/* attributes.HTTPMappings plus GetDDKeyForOTLPAttribute's other two rules, from the key's
+ * class (apm_names_classify: the mappings are in its table); an empty result means the key is
+ * a Datadog APM convention handled elsewhere and is not copied. */
+static int dd_key(struct ctx *c, const char *k, const struct apm_key_class *kc, struct apm_str *out)
 {
-    static const struct {
-        const char *otel, *dd;
-    } http[] = {
-        {"client.address", "http.client_ip"},
-        {"http.response.body.size", "http.response.content_length"},
-        {"http.response.status_code", "http.status_code"},
-        {"http.request.body.size", "http.request.content_length"},
-        {"http.request.header.referrer", "http.referrer"},
-        {"http.request.method", "http.method"},
-        {"http.route", "http.route"},
-        {"network.protocol.version", "http.version"},
-        {"server.address", "http.server_name"},
-        {"url.full", "http.url"},
-        {"user_agent.original", "http.useragent"},
-    };
-    switch (k[0]) {
-    case 'c':
-    case 'h':
-    case 'n':
-    case 's':
-    case 'u':
-        for (size_t i = 0; i < sizeof(http) / sizeof(http[0]); i++) {
-            if (strcmp(k, http[i].otel) == 0) {
-                *out = cstr(http[i].dd);
-                return O2D_OK;
-            }
-        }
-        break;
-    default:
-        break;
+    if (kc->dd.p != NULL) {
+        *out = kc->dd;
+        return O2D_OK;
     }
-    size_t n = strlen(k);
-    static const char hdr[] = "http.request.header.";
-    if (n > sizeof(hdr) - 1 && memcmp(k, hdr, sizeof(hdr) - 1) == 0) {
-        size_t rest = n - (sizeof(hdr) - 1);
-        char *d = o2d_arena_alloc(c->a, sizeof("http.request.headers.") + rest);
+    if (kc->flags & APM_KEYF_HTTP_HEADER) {
+        static const char hdr[] = "http.request.header.", hdrs[] = "http.request.headers.";
+        size_t rest = kc->n - (sizeof(hdr) - 1);
+        char *d = o2d_arena_alloc(c->a, sizeof(hdrs) + rest);
         if (d == NULL) {
             return O2D_ERR_TOO_LARGE;
         }
-        memcpy(d, "http.request.headers.", sizeof("http.request.headers.") - 1);
-        memcpy(d + sizeof("http.request.headers.") - 1, k + sizeof(hdr) - 1, rest + 1);
+        memcpy(d, hdrs, sizeof(hdrs) - 1);
+        memcpy(d + sizeof(hdrs) - 1, k + sizeof(hdr) - 1, rest + 1);
         out->p = d;
-        out->n = sizeof("http.request.headers.") - 1 + rest;
-        return O2D_OK;
-    }
-    if (strcmp(k, "service.name") == 0 || strcmp(k, "operation.name") == 0 ||
-        strcmp(k, "resource.name") == 0 || strcmp(k, "span.type") == 0) {
-        *out = APM_STR_LIT("");
+        out->n = sizeof(hdrs) - 1 + rest;
         return O2D_OK;
     }
     out->p = k;
-    out->n = n;
+    out->n = kc->n;
     return O2D_OK;
 }
 
@@ -339,7 +318,12 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
         }
         return O2D_OK;
     }
-    return set_meta(c, k, v);
+    if (e == NULL && (e = tab_insert(c->a, &c->meta, k.p, k.n)) == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    e->v = v.p;
+    e->vn = v.n;
+    return O2D_OK;
 }
 
 static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
@@ -353,7 +337,12 @@ static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
             return O2D_OK;
         }
     }
-    return set_metric(c, k, d);
+    struct tab_entry *e = tab_insert(c->a, &c->metrics, k.p, k.n); /* absent: found above */
+    if (e == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    e->d = d;
+    return O2D_OK;
 }
 
 static int is_numeric(const OtlpAnyValue *v)
@@ -368,6 +357,17 @@ static double numeric(const OtlpAnyValue *v)
     return v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE
                ? (double)v->int_value
                : v->double_value;
+}
+
+/* d as an int64 when it is one's range (C leaves the conversion of NaN or of a value outside
+ * it undefined; Go's result is the platform's): 0 otherwise. */
+static int f64_to_i64(double d, int64_t *out)
+{
+    if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0)) {
+        return 0;
+    }
+    *out = (int64_t)d;
+    return 1;
 }
 
 /* Go strconv.ParseInt(s, 10, 64), then ParseFloat for an integral value (LookupInt64). */
@@ -395,8 +395,9 @@ static int parse_int64(struct apm_str s, int64_t *out)
         return 0;
     }
     double d = strtod(buf, &end);
-    if (*end == '\0' && d == (double)(int64_t)d) {
-        *out = (int64_t)d;
+    int64_t v;
+    if (*end == '\0' && f64_to_i64(d, &v) && d == (double)v) {
+        *out = v;
         return 1;
     }
     return 0;
@@ -409,12 +410,10 @@ static int lookup_int64(struct ctx *c, const struct apm_lookup *lk, const enum a
 {
     for (size_t i = 0; i < nkeys; i++) {
         const OtlpAnyValue *sv = lk->span->v[keys[i]], *rv = lk->res->v[keys[i]];
-        if (is_numeric(sv)) {
-            *out = (int64_t)numeric(sv);
+        if (is_numeric(sv) && f64_to_i64(numeric(sv), out)) {
             return 1;
         }
-        if (is_numeric(rv)) {
-            *out = (int64_t)numeric(rv);
+        if (is_numeric(rv) && f64_to_i64(numeric(rv), out)) {
             return 1;
         }
         struct apm_str s;
@@ -749,7 +748,9 @@ static int obfuscate_sql(struct ctx *c, struct apm_str in, struct apm_str *out)
     if (rv != O2D_OK) {
         return O2D_ERR_TOO_LARGE;
     }
-    return copy_scratch(c, out);
+    TRY(copy_scratch(c, out));
+    /* The obfuscator works on bytes: its output is checked whatever the input was. */
+    return apm_normalize_utf8(c->a, out);
 }
 
 /* The per-span result before the chunk pass. */
@@ -757,6 +758,12 @@ struct xspan {
     DdSpan *dd;
     uint64_t trace_hi;
     int kind;
+    /* where emit_maps put the entries the chunk pass reads, so that it finds them without
+     * comparing keys: indexes into dd->meta / dd->metrics, -1 when absent */
+    int dm_idx;   /* meta _dd.p.dm */
+    int tid_idx;  /* meta _dd.p.tid */
+    int prio_idx; /* metrics _sampling_priority_v1 */
+    int top_idx;  /* metrics _top_level */
 };
 
 static int is_structured_key(struct apm_str k)
@@ -774,10 +781,17 @@ static int is_structured_key(struct apm_str k)
     return 0;
 }
 
+/* apm_normalize_utf8 unless the caller vouched for the request's strings (every string this
+ * file builds from valid input is valid: ASCII, JSON text, whole characters). */
+static int repair_utf8(struct ctx *c, struct apm_str *s)
+{
+    return c->utf8_ok ? O2D_OK : apm_normalize_utf8(c->a, s);
+}
+
 /* Repairs UTF-8 and applies truncator.go to a meta/metric key or value. */
 static int finish_str(struct ctx *c, struct apm_str *s, size_t limit, int dots)
 {
-    TRY(apm_normalize_utf8(c->a, s));
+    TRY(repair_utf8(c, s));
     if (limit == 0 || s->n <= limit) {
         return O2D_OK;
     }
@@ -814,9 +828,14 @@ static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out)
     return arena_cstr(c, s, out);
 }
 
-/* Writes the meta and metrics tables into dd. */
-static int emit_maps(struct ctx *c, DdSpan *dd)
+/* Writes the meta and metrics tables into dd, noting in x where the chunk pass's keys went. */
+static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
 {
+    const struct tab_entry *dm = tab_find(&c->meta, "_dd.p.dm", 8);
+    const struct tab_entry *tid = tab_find(&c->meta, "_dd.p.tid", 9);
+    const struct tab_entry *prio = tab_find(&c->metrics, "_sampling_priority_v1", 21);
+    const struct tab_entry *top = tab_find(&c->metrics, "_top_level", 10);
+    x->dm_idx = x->tid_idx = x->prio_idx = x->top_idx = -1;
     size_t n = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
         n += c->meta.e[i].k != NULL;
@@ -840,6 +859,11 @@ static int emit_maps(struct ctx *c, DdSpan *dd)
         TRY(arena_cstr(c, k, &me[j].key));
         TRY(arena_cstr(c, v, &me[j].value));
         mp[j] = &me[j];
+        if (e == dm) {
+            x->dm_idx = (int)j;
+        } else if (e == tid) {
+            x->tid_idx = (int)j;
+        }
         j++;
     }
     dd->n_meta = j;
@@ -866,6 +890,11 @@ static int emit_maps(struct ctx *c, DdSpan *dd)
         TRY(arena_cstr(c, k, &xe[j].key));
         xe[j].value = e->d;
         xp[j] = &xe[j];
+        if (e == prio) {
+            x->prio_idx = (int)j;
+        } else if (e == top) {
+            x->top_idx = (int)j;
+        }
         j++;
     }
     dd->n_metrics = j;
@@ -958,7 +987,18 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
                           struct xspan *x)
 {
     struct apm_attrs six;
-    apm_names_index(&six, span->attributes, span->n_attributes);
+    if (span->n_attributes > c->cls_cap) {
+        size_t cap = c->cls_cap ? c->cls_cap * 2 : 64;
+        while (cap < span->n_attributes) {
+            cap *= 2;
+        }
+        c->cls = o2d_arena_alloc(c->a, cap * sizeof(*c->cls));
+        if (c->cls == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        c->cls_cap = cap;
+    }
+    apm_names_index(&six, span->attributes, span->n_attributes, c->cls);
     struct apm_lookup lk = {c->a, &six, &c->res_ix};
     const Opentelemetry__Proto__Trace__V1__Status *st = span->status;
     int kind = (int)span->kind;
@@ -1062,7 +1102,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     for (size_t i = 0; i < span->n_attributes; i++) {
         const OtlpKeyValue *kv = span->attributes[i];
         struct apm_str key;
-        TRY(dd_key(c, kv->key, &key));
+        TRY(dd_key(c, kv->key, &c->cls[i], &key));
         if (rec) {
             note_copy(c, APM_REC_SPAN, kv->key, key, is_numeric(kv->value));
         }
@@ -1195,13 +1235,13 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     for (int i = 0; i < 2; i++) {
         if ((e = get_meta(c, svc_like[i])) != NULL && e->vn > 0) {
             struct apm_str v = {e->v, e->vn};
-            TRY(apm_normalize_utf8(c->a, &v));
+            TRY(repair_utf8(c, &v));
             TRY(apm_normalize_peer_service(c->a, v, &v));
             e->v = v.p;
             e->vn = v.n;
         }
     }
-    TRY(apm_normalize_utf8(c->a, &name));
+    TRY(repair_utf8(c, &name));
     TRY(apm_normalize_name(c->a, name, &name));
     if (resource.n == 0) {
         resource = name;
@@ -1277,7 +1317,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     TRY(out_str(c, name, 0, &dd->name));
     TRY(out_str(c, resource, APM_MAX_RESOURCE_LEN, &dd->resource));
     TRY(out_str(c, type, APM_MAX_TYPE_LEN, &dd->type));
-    return emit_maps(c, dd);
+    return emit_maps(c, dd, x);
 }
 
 /* ---- chunks ---- */
@@ -1292,25 +1332,15 @@ static Datadog__Trace__Span__MetaEntry *find_meta(const DdSpan *s, const char *k
     return NULL;
 }
 
-static Datadog__Trace__Span__MetricsEntry *find_metric(const DdSpan *s, const char *k)
+/* Sets meta k of s, whose index emit_maps noted in *idx (-1: absent, then appended). */
+static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, const char *k, const char *v)
 {
-    for (size_t i = 0; i < s->n_metrics; i++) {
-        if (strcmp(s->metrics[i]->key, k) == 0) {
-            return s->metrics[i];
-        }
-    }
-    return NULL;
-}
-
-static int add_meta(struct o2d_arena *a, DdSpan *s, const char *k, const char *v)
-{
-    Datadog__Trace__Span__MetaEntry *e = find_meta(s, k);
-    if (e != NULL) {
-        e->value = (char *)v;
+    if (*idx >= 0) {
+        s->meta[*idx]->value = (char *)v;
         return O2D_OK;
     }
     Datadog__Trace__Span__MetaEntry **np = o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
-    e = o2d_arena_alloc(a, sizeof(*e));
+    Datadog__Trace__Span__MetaEntry *e = o2d_arena_alloc(a, sizeof(*e));
     if (np == NULL || e == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
@@ -1318,32 +1348,35 @@ static int add_meta(struct o2d_arena *a, DdSpan *s, const char *k, const char *v
     e->key = (char *)k;
     e->value = (char *)v;
     memcpy(np, s->meta, s->n_meta * sizeof(*np));
+    *idx = (int)s->n_meta;
     np[s->n_meta++] = e;
     s->meta = np;
     return O2D_OK;
 }
 
-static int set_top_level(struct o2d_arena *a, DdSpan *s, int on)
+/* Sets or removes metric _top_level of x's span (its index in x->top_idx). */
+static int set_top_level(struct o2d_arena *a, struct xspan *x, int on)
 {
-    Datadog__Trace__Span__MetricsEntry *e = find_metric(s, "_top_level");
+    DdSpan *s = x->dd;
     if (!on) {
-        if (e != NULL) {
-            size_t j = 0;
-            for (size_t i = 0; i < s->n_metrics; i++) {
-                if (s->metrics[i] != e) {
-                    s->metrics[j++] = s->metrics[i];
-                }
+        if (x->top_idx >= 0) {
+            size_t t = (size_t)x->top_idx;
+            memmove(&s->metrics[t], &s->metrics[t + 1],
+                    (s->n_metrics - t - 1) * sizeof(*s->metrics));
+            s->n_metrics--;
+            if (x->prio_idx > x->top_idx) {
+                x->prio_idx--;
             }
-            s->n_metrics = j;
+            x->top_idx = -1;
         }
         return O2D_OK;
     }
-    if (e != NULL) {
-        e->value = 1;
+    if (x->top_idx >= 0) {
+        s->metrics[x->top_idx]->value = 1;
         return O2D_OK;
     }
     Datadog__Trace__Span__MetricsEntry **np = o2d_arena_alloc(a, (s->n_metrics + 1) * sizeof(*np));
-    e = o2d_arena_alloc(a, sizeof(*e));
+    Datadog__Trace__Span__MetricsEntry *e = o2d_arena_alloc(a, sizeof(*e));
     if (np == NULL || e == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
@@ -1351,6 +1384,7 @@ static int set_top_level(struct o2d_arena *a, DdSpan *s, int on)
     e->key = "_top_level";
     e->value = 1;
     memcpy(np, s->metrics, s->n_metrics * sizeof(*np));
+    x->top_idx = (int)s->n_metrics;
     np[s->n_metrics++] = e;
     s->metrics = np;
     return O2D_OK;
@@ -1467,7 +1501,8 @@ static int chunk_tags(struct o2d_arena *a, DdTraceChunk *ch, const char *dm)
     return O2D_OK;
 }
 
-static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan *xs, DdTracerPayload *tp,
+/* xs: the chunk's spans' per-span results, in the chunk's order. */
+static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTracerPayload *tp,
                         size_t *ignored)
 {
     DdSpan **spans = ch->spans;
@@ -1485,32 +1520,34 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan *xs, DdTra
     int prio = 1;
     const char *dm = "-9";
     for (size_t i = 0; i < n; i++) {
-        Datadog__Trace__Span__MetricsEntry *e = find_metric(spans[i], "_sampling_priority_v1");
-        if (e != NULL) {
-            prio = (int)e->value;
+        if (xs[i]->prio_idx >= 0) {
+            /* int32 in the proto; NaN and values outside it saturate (our choice: C leaves
+             * the conversion undefined) */
+            double v = spans[i]->metrics[xs[i]->prio_idx]->value;
+            prio = v != v ? 0 : v <= INT32_MIN ? INT32_MIN : v >= INT32_MAX ? INT32_MAX : (int)v;
             dm = "-4";
         }
     }
     ch->priority = prio;
     if (prio > 0) {
-        TRY(add_meta(c->a, spans[0], "_dd.p.dm", dm));
+        TRY(add_meta(c->a, spans[0], &xs[0]->dm_idx, "_dd.p.dm", dm));
     }
     /* setChunkAttributes promotes the first span's decision maker to a chunk tag. */
     const char *chunk_dm = NULL;
     for (size_t i = 0; i < n && chunk_dm == NULL; i++) {
-        Datadog__Trace__Span__MetaEntry *e = find_meta(spans[i], "_dd.p.dm");
-        chunk_dm = e != NULL ? e->value : NULL;
+        chunk_dm = xs[i]->dm_idx >= 0 ? spans[i]->meta[xs[i]->dm_idx]->value : NULL;
     }
     TRY(chunk_tags(c->a, ch, chunk_dm));
     /* The high 64 bits of a 128-bit trace id, as tracers tag the first span of a chunk (our
      * addition: the OTLP path keeps them only in otel.trace_id). */
-    if (xs[0].trace_hi != 0 && find_meta(spans[0], "_dd.p.tid") == NULL) {
-        char *tid = o2d_arena_alloc(c->a, 17);
-        if (tid == NULL) {
-            return O2D_ERR_TOO_LARGE;
+    if (xs[0]->trace_hi != 0 && xs[0]->tid_idx < 0) {
+        uint8_t hi[8];
+        for (int i = 0; i < 8; i++) {
+            hi[i] = (uint8_t)(xs[0]->trace_hi >> (56 - 8 * i));
         }
-        snprintf(tid, 17, "%016" PRIx64, xs[0].trace_hi);
-        TRY(add_meta(c->a, spans[0], "_dd.p.tid", tid));
+        struct apm_str tid; /* 16 lowercase hex digits, as "%016" PRIx64 writes them */
+        TRY(hex_str(c, hi, 8, &tid));
+        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, "_dd.p.tid", tid.p));
     }
     if (!c->cfg->compute_top_level_by_span_kind) {
         for (size_t i = 0; i < n; i++) {
@@ -1518,7 +1555,7 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan *xs, DdTra
             DdSpan *parent = s->parentid != 0 ? idmap_get(&m, spans, s->parentid) : NULL;
             int top =
                 s->parentid == 0 || parent == NULL || strcmp(parent->service, s->service) != 0;
-            TRY(set_top_level(c->a, s, top));
+            TRY(set_top_level(c->a, xs[i], top));
         }
     }
     if (tp->hostname[0] == '\0') {
@@ -1546,7 +1583,7 @@ static int res_attr_norm(struct ctx *c, const OtlpResource *res, const char *con
             if (strcmp(res->attributes[i]->key, keys[k]) == 0) {
                 struct apm_str v;
                 TRY(apm_value_as_string(c->a, res->attributes[i]->value, &v));
-                TRY(apm_normalize_utf8(c->a, &v));
+                TRY(repair_utf8(c, &v));
                 TRY(apm_normalize_tag(c->a, v, 1, &v));
                 return arena_cstr(c, v, out);
             }
@@ -1620,7 +1657,11 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
 {
     const OtlpResource *res = rs->resource;
     size_t nres = res != NULL ? res->n_attributes : 0;
-    apm_names_index(&c->res_ix, nres ? res->attributes : NULL, nres);
+    struct apm_key_class *rcls = o2d_arena_alloc(c->a, (nres ? nres : 1) * sizeof(*rcls));
+    if (rcls == NULL) {
+        return O2D_ERR_TOO_LARGE;
+    }
+    apm_names_index(&c->res_ix, nres ? res->attributes : NULL, nres, rcls);
     /* Resource attributes are copied into every span's meta: map their keys and format their
      * values once. */
     c->res_attrs = o2d_arena_alloc(c->a, (nres ? nres : 1) * sizeof(*c->res_attrs));
@@ -1630,7 +1671,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     c->n_res_attrs = nres;
     c->res = res;
     for (size_t i = 0; i < nres; i++) {
-        TRY(dd_key(c, res->attributes[i]->key, &c->res_attrs[i].key));
+        TRY(dd_key(c, res->attributes[i]->key, &rcls[i], &c->res_attrs[i].key));
         TRY(apm_value_as_string(c->a, res->attributes[i]->value, &c->res_attrs[i].val));
     }
 
@@ -1694,7 +1735,8 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     DdTraceChunk *chunks = o2d_arena_alloc(c->a, nchunks * sizeof(*chunks));
     DdTraceChunk **cp = o2d_arena_alloc(c->a, nchunks * sizeof(*cp));
     DdSpan **all = o2d_arena_alloc(c->a, nx * sizeof(*all));
-    if (chunks == NULL || cp == NULL || all == NULL) {
+    struct xspan **xall = o2d_arena_alloc(c->a, nx * sizeof(*xall));
+    if (chunks == NULL || cp == NULL || all == NULL || xall == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
     size_t off = 0;
@@ -1703,12 +1745,10 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
         chunks[k].spans = all + off;
         off += count[k];
     }
-    size_t *first = count; /* reused: the first xspan of each chunk */
+    /* xall: each chunk's xspans, in the same places as its spans in `all` */
     for (size_t i = 0; i < nx; i++) {
         DdTraceChunk *ch = &chunks[chunk_of[i]];
-        if (ch->n_spans == 0) {
-            first[chunk_of[i]] = i;
-        }
+        xall[ch->spans - all + ch->n_spans] = &xs[i];
         ch->spans[ch->n_spans++] = xs[i].dd;
     }
 
@@ -1762,7 +1802,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
 
     size_t kept = 0;
     for (size_t k = 0; k < nchunks; k++) {
-        TRY(finish_chunk(c, &chunks[k], &xs[first[k]], tp, &out->ignored));
+        TRY(finish_chunk(c, &chunks[k], xall + (chunks[k].spans - all), tp, &out->ignored));
         if (chunks[k].n_spans > 0) {
             cp[kept++] = &chunks[k];
             out->spans += chunks[k].n_spans;
@@ -1784,6 +1824,7 @@ int apm_translate(struct o2d_arena *a, const OtlpTraceReq *req, const struct apm
     c.cfg = cfg;
     c.now_ns = now_ns;
     c.v2 = !cfg->span_name_as_resource_name && cfg->n_remappings == 0;
+    c.utf8_ok = cfg->input_utf8_valid;
     /* Scratch for JSON text and SQL: bounded by the arena's own limit. */
     o2d_buf_init(&c.scratch, a->limit > 0 ? a->limit : 64 * 1024 * 1024);
     size_t n = req != NULL ? req->n_resource_spans : 0;

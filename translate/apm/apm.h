@@ -5,8 +5,8 @@
  *
  * The output is the intake's own message types (protobuf-c, the .proto files in
  * proto/datadog/trace), allocated in the request's arena: one TracerPayload per ResourceSpans, one
- * TraceChunk per trace id in it. The exporter packs them into bytes before the arena is reset, and
- * the stats concentrator reads them (stats.h).
+ * TraceChunk per trace id in it. The exporter writes them as bytes (apm_pb.h, one pass) before
+ * the arena is reset, and the stats concentrator reads them (stats.h).
  */
 #ifndef APM_H
 #define APM_H
@@ -93,7 +93,12 @@ struct apm_config {
     const struct res_ecs *ecs;
     /* NULL except for the preview: told what became of each attribute (apm_recorder). */
     const struct apm_recorder *recorder;
-    int input_utf8_valid; /* 1: the decoder found every string of the request valid UTF-8 */
+    /* 1: the caller vouches that every string of the request (keys, values, names, scope,
+     * tracestate, event and link fields) is valid UTF-8 (the decoder checked it while
+     * decoding), so translation skips its own validation and repair passes; 0: it checks each
+     * string it copies, replacing invalid bytes with U+FFFD. The output is the same for valid
+     * input either way. */
+    int input_utf8_valid;
 };
 
 struct apm_result {

@@ -103,7 +103,20 @@ struct apm_attrs {
     int has_gen_ai; /* some key starts with "gen_ai.", or an LLM Obs span kind is set */
 };
 
-void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n);
+/* What the mapping makes of one attribute key (apm_names_classify), found once per key. */
+#define APM_KEYF_GEN_AI      1u /* gen_ai.*, or an LLM Obs span kind key (has_gen_ai) */
+#define APM_KEYF_HTTP_HEADER 2u /* http.request.header.X: copied as http.request.headers.X */
+struct apm_key_class {
+    size_t n;          /* the key's length */
+    int id;            /* enum apm_key, or -1 */
+    struct apm_str dd; /* the meta/metric key it is copied under (GetDDKeyForOTLPAttribute):
+                        * p NULL = the key itself (or the header rule), n 0 = not copied */
+    unsigned flags;    /* APM_KEYF_* */
+};
+void apm_names_classify(const char *k, struct apm_key_class *out);
+/* Indexes kv into ix; cls, when not NULL, receives each key's class (n entries). */
+void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n,
+                     struct apm_key_class *cls);
 /* enum apm_key of a key, or -1. */
 int apm_names_key_id(const char *k, size_t n);
 

@@ -12,27 +12,192 @@
  * `omitempty` does), decoded by agents 7.52 and later (older ones skip the unknown key);
  * apm.c also keeps the `_dd.span_links` meta JSON. Events stay meta JSON (`events`).
  */
-#include <msgpack.h>
 #include <string.h>
 
 #include "apm_msgpack.h"
 #include "o2d.h"
-#include "o2d_msgpack.h"
 
 #define PRIORITY_KEY "_sampling_priority_v1"
 #define HOSTNAME_KEY "_dd.hostname"
 #define ORIGIN_KEY   "_dd.origin"
 
-static int pack_str(msgpack_packer *pk, const char *s)
+/*
+ * The msgpack writer: each value straight into the buffer, in the smallest form the
+ * msgpack spec (https://github.com/msgpack/msgpack/blob/master/spec.md) allows, the forms
+ * msgpack-c's packer picks (fixstr/str8/16/32, fixmap/map16/32, fixarray/array16/32, positive
+ * and negative fixint, then uint8..64 or int8..64, float64, bin8/16/32), so the bytes are the
+ * ones this file wrote through msgpack-c before (tests/unit/test_agent_encode.c compares).
+ */
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rv_ = (x);                                                                             \
+        if (rv_ != O2D_OK) {                                                                       \
+            return rv_;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+static inline int room(struct o2d_buf *b, size_t n)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-    return msgpack_pack_str(pk, n) | msgpack_pack_str_body(pk, s != NULL ? s : "", n);
+    return b->cap - b->len >= n ? O2D_OK : o2d_buf_reserve(b, n);
+}
+
+static inline void be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+    }
+}
+
+/* A header: `fix` | n when n < fixmax, else the 8/16/32-bit form (c8 0 = none). */
+static int header(struct o2d_buf *b, uint8_t fix, size_t fixmax, uint8_t c8, uint8_t c16,
+                  uint8_t c32, size_t n)
+{
+    TRY(room(b, 5));
+    uint8_t *p = b->data + b->len;
+    if (n < fixmax) {
+        p[0] = (uint8_t)(fix | n);
+        b->len += 1;
+    } else if (c8 != 0 && n < 256) {
+        p[0] = c8;
+        p[1] = (uint8_t)n;
+        b->len += 2;
+    } else if (n < 65536) {
+        p[0] = c16;
+        be(p + 1, n, 2);
+        b->len += 3;
+    } else {
+        p[0] = c32;
+        be(p + 1, n, 4);
+        b->len += 5;
+    }
+    return O2D_OK;
+}
+
+static int mp_map(struct o2d_buf *b, size_t n)
+{
+    return header(b, 0x80, 16, 0, 0xde, 0xdf, n);
+}
+
+static int mp_array(struct o2d_buf *b, size_t n)
+{
+    return header(b, 0x90, 16, 0, 0xdc, 0xdd, n);
+}
+
+static int mp_strn(struct o2d_buf *b, const char *s, size_t n)
+{
+    TRY(header(b, 0xa0, 32, 0xd9, 0xda, 0xdb, n));
+    TRY(room(b, n));
+    if (n > 0) {
+        memcpy(b->data + b->len, s, n);
+    }
+    b->len += n;
+    return O2D_OK;
+}
+
+static int pack_str(struct o2d_buf *b, const char *s)
+{
+    return s != NULL ? mp_strn(b, s, strlen(s)) : mp_strn(b, "", 0);
+}
+
+#define pack_key(b, lit) mp_strn((b), (lit), sizeof(lit) - 1)
+
+static int mp_uint(struct o2d_buf *b, uint64_t v)
+{
+    TRY(room(b, 9));
+    uint8_t *p = b->data + b->len;
+    if (v < 128) {
+        p[0] = (uint8_t)v;
+        b->len += 1;
+    } else if (v < 256) {
+        p[0] = 0xcc;
+        p[1] = (uint8_t)v;
+        b->len += 2;
+    } else if (v < 65536) {
+        p[0] = 0xcd;
+        be(p + 1, v, 2);
+        b->len += 3;
+    } else if (v < (UINT64_C(1) << 32)) {
+        p[0] = 0xce;
+        be(p + 1, v, 4);
+        b->len += 5;
+    } else {
+        p[0] = 0xcf;
+        be(p + 1, v, 8);
+        b->len += 9;
+    }
+    return O2D_OK;
+}
+
+static int mp_int(struct o2d_buf *b, int64_t v)
+{
+    if (v >= 0) {
+        return mp_uint(b, (uint64_t)v);
+    }
+    TRY(room(b, 9));
+    uint8_t *p = b->data + b->len;
+    if (v >= -32) {
+        p[0] = (uint8_t)v; /* negative fixint */
+        b->len += 1;
+    } else if (v >= -128) {
+        p[0] = 0xd0;
+        p[1] = (uint8_t)v;
+        b->len += 2;
+    } else if (v >= -32768) {
+        p[0] = 0xd1;
+        be(p + 1, (uint64_t)v, 2);
+        b->len += 3;
+    } else if (v >= -(INT64_C(1) << 31)) {
+        p[0] = 0xd2;
+        be(p + 1, (uint64_t)v, 4);
+        b->len += 5;
+    } else {
+        p[0] = 0xd3;
+        be(p + 1, (uint64_t)v, 8);
+        b->len += 9;
+    }
+    return O2D_OK;
+}
+
+static int mp_double(struct o2d_buf *b, double d)
+{
+    TRY(room(b, 9));
+    uint64_t v;
+    memcpy(&v, &d, sizeof(v));
+    b->data[b->len] = 0xcb;
+    be(b->data + b->len + 1, v, 8);
+    b->len += 9;
+    return O2D_OK;
+}
+
+static int mp_bin(struct o2d_buf *b, const uint8_t *p, size_t n)
+{
+    TRY(room(b, 5));
+    uint8_t *h = b->data + b->len;
+    if (n < 256) {
+        h[0] = 0xc4;
+        h[1] = (uint8_t)n;
+        b->len += 2;
+    } else if (n < 65536) {
+        h[0] = 0xc5;
+        be(h + 1, n, 2);
+        b->len += 3;
+    } else {
+        h[0] = 0xc6;
+        be(h + 1, n, 4);
+        b->len += 5;
+    }
+    TRY(room(b, n));
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    return O2D_OK;
 }
 
 static int has_meta(const DdSpan *s, const char *k)
 {
     for (size_t i = 0; i < s->n_meta; i++) {
-        if (strcmp(s->meta[i]->key, k) == 0) {
+        if (s->meta[i]->key[0] == k[0] && strcmp(s->meta[i]->key, k) == 0) {
             return 1;
         }
     }
@@ -42,7 +207,7 @@ static int has_meta(const DdSpan *s, const char *k)
 static int has_metric(const DdSpan *s, const char *k)
 {
     for (size_t i = 0; i < s->n_metrics; i++) {
-        if (strcmp(s->metrics[i]->key, k) == 0) {
+        if (s->metrics[i]->key[0] == k[0] && strcmp(s->metrics[i]->key, k) == 0) {
             return 1;
         }
     }
@@ -63,33 +228,40 @@ struct extras {
     int has_priority;
 };
 
-static int pack_link(msgpack_packer *pk, const Datadog__Trace__SpanLink *l)
+static int pack_link(struct o2d_buf *b, const Datadog__Trace__SpanLink *l)
 {
     int has_ts = l->tracestate != NULL && l->tracestate[0] != '\0';
     size_t n =
         2 + (l->traceid_high != 0) + (l->n_attributes > 0) + (size_t)has_ts + (l->flags != 0);
-    int r = msgpack_pack_map(pk, n);
-    r |= pack_str(pk, "trace_id") | msgpack_pack_uint64(pk, l->traceid);
+    TRY(mp_map(b, n));
+    TRY(pack_key(b, "trace_id"));
+    TRY(mp_uint(b, l->traceid));
     if (l->traceid_high != 0) {
-        r |= pack_str(pk, "trace_id_high") | msgpack_pack_uint64(pk, l->traceid_high);
+        TRY(pack_key(b, "trace_id_high"));
+        TRY(mp_uint(b, l->traceid_high));
     }
-    r |= pack_str(pk, "span_id") | msgpack_pack_uint64(pk, l->spanid);
+    TRY(pack_key(b, "span_id"));
+    TRY(mp_uint(b, l->spanid));
     if (l->n_attributes > 0) {
-        r |= pack_str(pk, "attributes") | msgpack_pack_map(pk, l->n_attributes);
-        for (size_t i = 0; i < l->n_attributes && r == 0; i++) {
-            r |= pack_str(pk, l->attributes[i]->key) | pack_str(pk, l->attributes[i]->value);
+        TRY(pack_key(b, "attributes"));
+        TRY(mp_map(b, l->n_attributes));
+        for (size_t i = 0; i < l->n_attributes; i++) {
+            TRY(pack_str(b, l->attributes[i]->key));
+            TRY(pack_str(b, l->attributes[i]->value));
         }
     }
     if (has_ts) {
-        r |= pack_str(pk, "tracestate") | pack_str(pk, l->tracestate);
+        TRY(pack_key(b, "tracestate"));
+        TRY(pack_str(b, l->tracestate));
     }
     if (l->flags != 0) {
-        r |= pack_str(pk, "flags") | msgpack_pack_uint32(pk, l->flags);
+        TRY(pack_key(b, "flags"));
+        TRY(mp_uint(b, l->flags));
     }
-    return r;
+    return O2D_OK;
 }
 
-static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x)
+static int pack_span(struct o2d_buf *b, const DdSpan *s, const struct extras *x)
 {
     size_t n_meta = s->n_meta;
     size_t n_chunk_tags = 0;
@@ -104,64 +276,79 @@ static int pack_span(msgpack_packer *pk, const DdSpan *s, const struct extras *x
     n_meta += n_chunk_tags + (size_t)add_host + (size_t)add_origin;
     int add_prio = x->has_priority && !has_metric(s, PRIORITY_KEY);
 
-    int r = msgpack_pack_map(pk, 12 + (s->n_meta_struct > 0) + (s->n_spanlinks > 0));
-    r |= pack_str(pk, "service") | pack_str(pk, s->service);
-    r |= pack_str(pk, "name") | pack_str(pk, s->name);
-    r |= pack_str(pk, "resource") | pack_str(pk, s->resource);
-    r |= pack_str(pk, "trace_id") | msgpack_pack_uint64(pk, s->traceid);
-    r |= pack_str(pk, "span_id") | msgpack_pack_uint64(pk, s->spanid);
-    r |= pack_str(pk, "parent_id") | msgpack_pack_uint64(pk, s->parentid);
-    r |= pack_str(pk, "start") | msgpack_pack_int64(pk, s->start);
-    r |= pack_str(pk, "duration") | msgpack_pack_int64(pk, s->duration);
-    r |= pack_str(pk, "error") | msgpack_pack_int32(pk, s->error);
-    r |= pack_str(pk, "type") | pack_str(pk, s->type);
-    r |= pack_str(pk, "meta") | msgpack_pack_map(pk, n_meta);
-    for (size_t i = 0; i < s->n_meta && r == 0; i++) {
-        r |= pack_str(pk, s->meta[i]->key) | pack_str(pk, s->meta[i]->value);
+    TRY(mp_map(b, 12 + (s->n_meta_struct > 0) + (s->n_spanlinks > 0)));
+    TRY(pack_key(b, "service"));
+    TRY(pack_str(b, s->service));
+    TRY(pack_key(b, "name"));
+    TRY(pack_str(b, s->name));
+    TRY(pack_key(b, "resource"));
+    TRY(pack_str(b, s->resource));
+    TRY(pack_key(b, "trace_id"));
+    TRY(mp_uint(b, s->traceid));
+    TRY(pack_key(b, "span_id"));
+    TRY(mp_uint(b, s->spanid));
+    TRY(pack_key(b, "parent_id"));
+    TRY(mp_uint(b, s->parentid));
+    TRY(pack_key(b, "start"));
+    TRY(mp_int(b, s->start));
+    TRY(pack_key(b, "duration"));
+    TRY(mp_int(b, s->duration));
+    TRY(pack_key(b, "error"));
+    TRY(mp_int(b, s->error));
+    TRY(pack_key(b, "type"));
+    TRY(pack_str(b, s->type));
+    TRY(pack_key(b, "meta"));
+    TRY(mp_map(b, n_meta));
+    for (size_t i = 0; i < s->n_meta; i++) {
+        TRY(pack_str(b, s->meta[i]->key));
+        TRY(pack_str(b, s->meta[i]->value));
     }
-    for (size_t i = 0; x->ch != NULL && i < x->ch->n_tags && r == 0; i++) {
+    for (size_t i = 0; x->ch != NULL && i < x->ch->n_tags; i++) {
         const char *k = x->ch->tags[i]->key;
         if (is_propagated_tag(k) && !has_meta(s, k)) {
-            r |= pack_str(pk, k) | pack_str(pk, x->ch->tags[i]->value);
+            TRY(pack_str(b, k));
+            TRY(pack_str(b, x->ch->tags[i]->value));
         }
     }
     if (add_host) {
-        r |= pack_str(pk, HOSTNAME_KEY) | pack_str(pk, x->hostname);
+        TRY(pack_key(b, HOSTNAME_KEY));
+        TRY(pack_str(b, x->hostname));
     }
     if (add_origin) {
-        r |= pack_str(pk, ORIGIN_KEY) | pack_str(pk, x->origin);
+        TRY(pack_key(b, ORIGIN_KEY));
+        TRY(pack_str(b, x->origin));
     }
-    r |= pack_str(pk, "metrics") | msgpack_pack_map(pk, s->n_metrics + (size_t)add_prio);
-    for (size_t i = 0; i < s->n_metrics && r == 0; i++) {
-        r |= pack_str(pk, s->metrics[i]->key) | msgpack_pack_double(pk, s->metrics[i]->value);
+    TRY(pack_key(b, "metrics"));
+    TRY(mp_map(b, s->n_metrics + (size_t)add_prio));
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        TRY(pack_str(b, s->metrics[i]->key));
+        TRY(mp_double(b, s->metrics[i]->value));
     }
     if (add_prio) {
-        r |= pack_str(pk, PRIORITY_KEY) | msgpack_pack_double(pk, (double)x->priority);
+        TRY(pack_key(b, PRIORITY_KEY));
+        TRY(mp_double(b, (double)x->priority));
     }
     if (s->n_meta_struct > 0) {
-        r |= pack_str(pk, "meta_struct") | msgpack_pack_map(pk, s->n_meta_struct);
-        for (size_t i = 0; i < s->n_meta_struct && r == 0; i++) {
+        TRY(pack_key(b, "meta_struct"));
+        TRY(mp_map(b, s->n_meta_struct));
+        for (size_t i = 0; i < s->n_meta_struct; i++) {
             const ProtobufCBinaryData *v = &s->meta_struct[i]->value;
-            r |= pack_str(pk, s->meta_struct[i]->key) | msgpack_pack_bin(pk, v->len) |
-                 msgpack_pack_bin_body(pk, v->data, v->len);
+            TRY(pack_str(b, s->meta_struct[i]->key));
+            TRY(mp_bin(b, v->data, v->len));
         }
     }
     if (s->n_spanlinks > 0) {
-        r |= pack_str(pk, "span_links") | msgpack_pack_array(pk, s->n_spanlinks);
-        for (size_t i = 0; i < s->n_spanlinks && r == 0; i++) {
-            r |= pack_link(pk, s->spanlinks[i]);
+        TRY(pack_key(b, "span_links"));
+        TRY(mp_array(b, s->n_spanlinks));
+        for (size_t i = 0; i < s->n_spanlinks; i++) {
+            TRY(pack_link(b, s->spanlinks[i]));
         }
     }
-    return r;
+    return O2D_OK;
 }
 
-int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
+static int pack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
 {
-    size_t start = out->len;
-    struct o2d_msgpack_out oc;
-    msgpack_packer pk;
-    o2d_msgpack_init(&pk, &oc, out);
-
     /* The priority goes where the agent looks when no span names one. A span that has its
      * own (a user decision, which apm.c took as the chunk's) keeps it. */
     int any_prio = 0;
@@ -179,8 +366,8 @@ int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTr
     }
     const char *host = tp != NULL && tp->hostname != NULL ? tp->hostname : NULL;
 
-    int r = msgpack_pack_array(&pk, ch->n_spans);
-    for (size_t i = 0; i < ch->n_spans && r == 0; i++) {
+    TRY(mp_array(out, ch->n_spans));
+    for (size_t i = 0; i < ch->n_spans; i++) {
         struct extras x = {
             .ch = i == 0 ? ch : NULL,
             .hostname = i == 0 || i == root ? host : NULL,
@@ -188,13 +375,19 @@ int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTr
             .priority = ch->priority,
             .has_priority = i == 0 && !any_prio,
         };
-        r |= pack_span(&pk, ch->spans[i], &x);
-    }
-    if (r != 0) {
-        out->len = start;
-        return oc.rv != O2D_OK ? oc.rv : O2D_ERR_NOMEM;
+        TRY(pack_span(out, ch->spans[i], &x));
     }
     return O2D_OK;
+}
+
+int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
+{
+    size_t start = out->len;
+    int rv = pack_trace(out, tp, ch);
+    if (rv != O2D_OK) {
+        out->len = start;
+    }
+    return rv;
 }
 
 size_t apm_msgpack_array_header(uint8_t hdr[APM_MSGPACK_ARRAY_HEADER_MAX], uint32_t n)

@@ -16,27 +16,51 @@
 #include "apm_int.h"
 #include "o2d.h"
 
+/*
+ * Every attribute key the mapping reads or renames, classified once per key: the concept it
+ * names for the naming rules (enum apm_key) and the meta/metric key it is copied under
+ * (GetDDKeyForOTLPAttribute, DataDog/datadog-agent pkg/trace/transform/transform.go and
+ * pkg/trace/semantics/attributes.go HTTPMappings). One hash lookup per key replaces the
+ * string compares of each rule.
+ */
 struct key_entry {
     const char *name;
     size_t len;
-    int id;
+    int id;         /* enum apm_key or -1 */
+    const char *dd; /* the key it is copied under; NULL: itself; "": not copied */
+    unsigned flags; /* APM_KEYF_* */
 };
 
 #define KEY(s, id)                                                                                 \
     {                                                                                              \
-        s, sizeof(s) - 1, id                                                                       \
+        s, sizeof(s) - 1, id, NULL, 0                                                              \
     }
-static struct key_entry key_table[] = {
-    KEY("service.name", AK_SERVICE_NAME),
-    KEY("operation.name", AK_OPERATION_NAME),
-    KEY("resource.name", AK_RESOURCE_NAME),
-    KEY("span.type", AK_SPAN_TYPE),
-    KEY("http.request.method", AK_HTTP_REQUEST_METHOD),
+#define KEYD(s, id, dd)                                                                            \
+    {                                                                                              \
+        s, sizeof(s) - 1, id, dd, 0                                                                \
+    }
+static const struct key_entry key_table[] = {
+    /* read for the span's service, operation, resource and type, never copied */
+    KEYD("service.name", AK_SERVICE_NAME, ""),
+    KEYD("operation.name", AK_OPERATION_NAME, ""),
+    KEYD("resource.name", AK_RESOURCE_NAME, ""),
+    KEYD("span.type", AK_SPAN_TYPE, ""),
+    /* HTTPMappings */
+    KEYD("client.address", -1, "http.client_ip"),
+    KEYD("http.response.body.size", -1, "http.response.content_length"),
+    KEYD("http.response.status_code", AK_HTTP_RESPONSE_STATUS_CODE, "http.status_code"),
+    KEYD("http.request.body.size", -1, "http.request.content_length"),
+    KEYD("http.request.header.referrer", -1, "http.referrer"),
+    KEYD("http.request.method", AK_HTTP_REQUEST_METHOD, "http.method"),
+    KEYD("network.protocol.version", -1, "http.version"),
+    KEYD("server.address", -1, "http.server_name"),
+    KEYD("url.full", -1, "http.url"),
+    KEYD("user_agent.original", -1, "http.useragent"),
+    /* read by the rules, copied as they are */
     KEY("http.method", AK_HTTP_METHOD),
     KEY("http.route", AK_HTTP_ROUTE),
     KEY("url.template", AK_URL_TEMPLATE),
     KEY("http.status_code", AK_HTTP_STATUS_CODE),
-    KEY("http.response.status_code", AK_HTTP_RESPONSE_STATUS_CODE),
     KEY("db.system.name", AK_DB_SYSTEM_NAME),
     KEY("db.system", AK_DB_SYSTEM),
     KEY("db.statement", AK_DB_STATEMENT),
@@ -67,90 +91,109 @@ static struct key_entry key_table[] = {
     KEY("_dd.measured", AK_DD_MEASURED),
     KEY("_dd.hostname", AK_DD_HOSTNAME),
     KEY("_sample_rate", AK_SAMPLE_RATE),
+    /* OpenInference and OpenLLMetry spans that carry no gen_ai.* key are LLM Obs spans too
+     * (llmobs.c): typed llm like gen_ai spans, so APM and LLM Obs show them alike. Datadog's
+     * ingest types only gen_ai.* spans llm (its OTel path has no such kinds). */
+    {"openinference.span.kind", sizeof("openinference.span.kind") - 1, -1, NULL, APM_KEYF_GEN_AI},
+    {"traceloop.span.kind", sizeof("traceloop.span.kind") - 1, -1, NULL, APM_KEYF_GEN_AI},
 };
 #undef KEY
+#undef KEYD
 #define N_KEYS (sizeof(key_table) / sizeof(key_table[0]))
 
-static pthread_once_t key_table_once = PTHREAD_ONCE_INIT;
+/* Open addressing over key_table, built once; a power of two over 4x the keys. */
+#define KEY_SLOTS 256
+static uint8_t key_slots[KEY_SLOTS]; /* index + 1 into key_table, 0 = free */
+static pthread_once_t key_slots_once = PTHREAD_ONCE_INIT;
 
-static int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
+/* A cheap hash of a key: its length and its first and last 8 bytes (attribute keys differ
+ * in their ends); collisions only cost a probe. */
+static uint32_t key_hash(const char *k, size_t n)
 {
-    int c = memcmp(a, b, an < bn ? an : bn);
-    if (c != 0) {
-        return c;
+    uint64_t a = 0, b = 0;
+    if (n >= 8) {
+        memcpy(&a, k, 8);
+        memcpy(&b, k + n - 8, 8);
+    } else {
+        memcpy(&a, k, n);
     }
-    return an < bn ? -1 : an > bn ? 1 : 0;
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull) ^ n) * 0xC2B2AE3D27D4EB4Full;
+    return (uint32_t)(h >> 32);
 }
 
-static int cmp_entry(const void *x, const void *y)
+static void key_slots_build(void)
 {
-    const struct key_entry *a = x, *b = y;
-    return cmp_bytes(a->name, a->len, b->name, b->len);
+    _Static_assert(N_KEYS * 4 <= KEY_SLOTS && N_KEYS < 255, "key_slots too small");
+    for (size_t i = 0; i < N_KEYS; i++) {
+        size_t h = key_hash(key_table[i].name, key_table[i].len) & (KEY_SLOTS - 1);
+        while (key_slots[h] != 0) {
+            h = (h + 1) & (KEY_SLOTS - 1);
+        }
+        key_slots[h] = (uint8_t)(i + 1);
+    }
 }
 
-static void key_table_sort(void)
+static const struct key_entry *key_find(const char *k, size_t n)
 {
-    qsort(key_table, N_KEYS, sizeof(key_table[0]), cmp_entry);
+    size_t h = key_hash(k, n) & (KEY_SLOTS - 1);
+    for (;;) {
+        unsigned s = key_slots[h];
+        if (s == 0) {
+            return NULL;
+        }
+        const struct key_entry *e = &key_table[s - 1];
+        if (e->len == n && memcmp(e->name, k, n) == 0) {
+            return e;
+        }
+        h = (h + 1) & (KEY_SLOTS - 1);
+    }
+}
+
+static const char HDR_PREFIX[] = "http.request.header.";
+
+void apm_names_classify(const char *k, struct apm_key_class *out)
+{
+    pthread_once(&key_slots_once, key_slots_build);
+    size_t n = strlen(k);
+    out->n = n;
+    out->id = -1;
+    out->dd = (struct apm_str){NULL, 0};
+    out->flags = 0;
+    const struct key_entry *e = key_find(k, n);
+    if (e != NULL) {
+        out->id = e->id;
+        out->flags = e->flags;
+        if (e->dd != NULL) {
+            out->dd = (struct apm_str){e->dd, strlen(e->dd)};
+        }
+        return;
+    }
+    if (n >= 7 && memcmp(k, "gen_ai.", 7) == 0) {
+        out->flags = APM_KEYF_GEN_AI;
+    } else if (n > sizeof(HDR_PREFIX) - 1 && memcmp(k, HDR_PREFIX, sizeof(HDR_PREFIX) - 1) == 0) {
+        out->flags = APM_KEYF_HTTP_HEADER;
+    }
 }
 
 int apm_names_key_id(const char *k, size_t n)
 {
-    pthread_once(&key_table_once, key_table_sort);
-    size_t lo = 0, hi = N_KEYS;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = cmp_bytes(k, n, key_table[mid].name, key_table[mid].len);
-        if (c == 0) {
-            return key_table[mid].id;
-        }
-        if (c < 0) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    return -1;
+    pthread_once(&key_slots_once, key_slots_build);
+    const struct key_entry *e = key_find(k, n);
+    return e != NULL ? e->id : -1;
 }
 
-void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n)
+void apm_names_index(struct apm_attrs *ix, OtlpKeyValue *const *kv, size_t n,
+                     struct apm_key_class *cls)
 {
     memset(ix, 0, sizeof(*ix));
     for (size_t i = 0; i < n; i++) {
-        const char *k = kv[i]->key;
-        /* Every key we read starts with one of these letters. */
-        switch (k[0]) {
-        case '_':
-        case 'd':
-        case 'f':
-        case 'g':
-        case 'h':
-        case 'm':
-        case 'n':
-        case 'o':
-        case 'r':
-        case 's':
-        case 't':
-        case 'u':
-            break;
-        default:
-            continue;
-        }
-        size_t len = strlen(k);
-        if (k[0] == 'g' && len >= 7 && memcmp(k, "gen_ai.", 7) == 0) {
+        struct apm_key_class local;
+        struct apm_key_class *kc = cls != NULL ? &cls[i] : &local;
+        apm_names_classify(kv[i]->key, kc);
+        if (kc->flags & APM_KEYF_GEN_AI) {
             ix->has_gen_ai = 1;
-            continue;
-        }
-        /* OpenInference and OpenLLMetry spans that carry no gen_ai.* key are LLM Obs spans
-         * too (llmobs.c): typed llm like gen_ai spans, so APM and LLM Obs show them alike.
-         * Datadog's ingest types only gen_ai.* spans llm (its OTel path has no such kinds). */
-        if ((k[0] == 'o' && strcmp(k, "openinference.span.kind") == 0) ||
-            (k[0] == 't' && strcmp(k, "traceloop.span.kind") == 0)) {
-            ix->has_gen_ai = 1;
-            continue;
-        }
-        int id = apm_names_key_id(k, len);
-        if (id >= 0 && ix->v[id] == NULL) {
-            ix->v[id] = kv[i]->value;
+        } else if (kc->id >= 0 && ix->v[kc->id] == NULL) {
+            ix->v[kc->id] = kv[i]->value;
         }
     }
 }

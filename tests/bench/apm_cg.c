@@ -1,0 +1,213 @@
+/*
+ * apm_cg.c: the APM half of otel2dd's request path in a loop, for instruction counts under
+ * `valgrind --tool=callgrind` (repeatable on a loaded machine, where wall-clock is not).
+ * Decodes one OTLP/protobuf traces body once, then per iteration makes it a distinct request
+ * (trace and span ids, and the tail of every string attribute value, change with the
+ * iteration, so services, routes and values vary as in real traffic), translates it
+ * (apm_translate) into a fresh arena and writes every TracerPayload's bytes: with protobuf-c
+ * (get_packed_size + pack, what the exporter did before apm_pb.c) and with apm_pb.c, side by
+ * side, checking that both give the same bytes; and, for agent mode, every chunk as v0.4
+ * msgpack (apm_msgpack.c).
+ *
+ *   apm_cg BODY.pb ITERATIONS [utf8]
+ *
+ * `utf8` sets apm_config.input_utf8_valid (the decoder vouches for the request's strings).
+ * Instructions per span: callgrind's inclusive count of step_translate(), step_pack_pbc(),
+ * step_pack_own() or step_msgpack() divided by the spans printed (callgrind_annotate
+ * --inclusive=yes).
+ * Built on demand: cmake --build build --target apm_cg (tests/bench/README.md).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apm.h"
+#include "apm_msgpack.h"
+#include "o2d.h"
+#include "o2d_arena.h"
+#include "o2d_buf.h"
+#include "otlp.h"
+/* -DAPM_CG_BASELINE builds it against a tree from before apm_pb.c and input_utf8_valid (for
+ * before/after figures from one run). */
+#ifndef APM_CG_BASELINE
+#include "apm_pb.h"
+#define HAVE_APM_PB 1
+#else
+#define HAVE_APM_PB 0
+#endif
+
+static void vary_str(char *s, uint32_t x)
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+    size_t n = strlen(s);
+    for (size_t i = 0; i < 3 && i < n && n >= 4; i++) {
+        s[n - 1 - i] = digits[x % 36];
+        x /= 36;
+    }
+}
+
+static void vary_attrs(OtlpKeyValue **kv, size_t n, uint32_t x)
+{
+    for (size_t i = 0; i < n; i++) {
+        OtlpAnyValue *v = kv[i]->value;
+        if (v != NULL &&
+            v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+            vary_str(v->string_value, x + (uint32_t)i);
+        }
+    }
+}
+
+/* Iteration `iter` of the body: ids and string values its own. Services vary over 8 values
+ * (x % 8), other strings over all iterations. */
+static void vary(const OtlpTraceReq *req, uint32_t iter)
+{
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        const OtlpResourceSpans *rs = req->resource_spans[r];
+        if (rs->resource != NULL) {
+            vary_attrs(rs->resource->attributes, rs->resource->n_attributes, iter % 8);
+        }
+        for (size_t k = 0; k < rs->n_scope_spans; k++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[k];
+            for (size_t j = 0; j < ss->n_spans; j++) {
+                OtlpSpan *sp = ss->spans[j];
+                if (sp->trace_id.len == 16) {
+                    memcpy(sp->trace_id.data, &iter, sizeof(iter));
+                }
+                if (sp->span_id.len == 8) {
+                    memcpy(sp->span_id.data, &iter, sizeof(iter));
+                }
+                if (sp->parent_span_id.len == 8) {
+                    memcpy(sp->parent_span_id.data, &iter, sizeof(iter));
+                }
+                vary_attrs(sp->attributes, sp->n_attributes, iter * 7 + (uint32_t)j);
+            }
+        }
+    }
+}
+
+__attribute__((noinline)) static int step_translate(struct o2d_arena *a, const OtlpTraceReq *req,
+                                                    const struct apm_config *cfg,
+                                                    struct apm_result *res)
+{
+    const char *reason = NULL;
+    return apm_translate(a, req, cfg, INT64_C(1700000001000000000), res, &reason);
+}
+
+__attribute__((noinline)) static uint8_t *step_pack_pbc(const DdTracerPayload *tp, size_t *len)
+{
+    *len = datadog__trace__tracer_payload__get_packed_size(tp);
+    uint8_t *p = malloc(*len ? *len : 1);
+    if (p != NULL) {
+        datadog__trace__tracer_payload__pack(tp, p);
+    }
+    return p;
+}
+
+/* Agent mode: every chunk as a v0.4 trace (apm_msgpack.c), into one reused buffer. */
+__attribute__((noinline)) static size_t step_msgpack(const DdTracerPayload *tp, struct o2d_buf *b)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < tp->n_chunks; c++) {
+        o2d_buf_reset(b);
+        if (apm_msgpack_trace(b, tp, tp->chunks[c]) == O2D_OK) {
+            n += b->len;
+        }
+    }
+    return n;
+}
+
+#if HAVE_APM_PB
+/* As the exporter does: into a buffer, then one copy into the queue item. */
+__attribute__((noinline)) static uint8_t *step_pack_own(const DdTracerPayload *tp, size_t *len)
+{
+    struct o2d_buf b;
+    o2d_buf_init(&b, SIZE_MAX / 2);
+    if (apm_pb_tracer_payload(&b, tp) != O2D_OK) {
+        o2d_buf_cleanup(&b);
+        return NULL;
+    }
+    *len = b.len;
+    uint8_t *p = malloc(b.len ? b.len : 1);
+    if (p != NULL) {
+        memcpy(p, b.data, b.len);
+    }
+    o2d_buf_cleanup(&b);
+    return p;
+}
+#endif
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: apm_cg BODY.pb ITERATIONS [utf8]\n");
+        return 2;
+    }
+    FILE *f = fopen(argv[1], "rb");
+    if (f == NULL) {
+        perror(argv[1]);
+        return 1;
+    }
+    struct o2d_buf body;
+    o2d_buf_init(&body, 64u * 1024 * 1024);
+    uint8_t chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (o2d_buf_append(&body, chunk, n) != O2D_OK) {
+            return 1;
+        }
+    }
+    fclose(f);
+    struct o2d_arena da;
+    o2d_arena_init(&da, 256u * 1024 * 1024);
+    struct otlp_request req;
+    const char *reason = NULL;
+    int rv =
+        otlp_decode(&da, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, body.data, body.len, &req, &reason);
+    if (rv != O2D_OK) {
+        fprintf(stderr, "decode: %s\n", reason != NULL ? reason : o2d_strerror(rv));
+        return 1;
+    }
+    struct apm_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+#if HAVE_APM_PB
+    cfg.input_utf8_valid = argc > 3 && strcmp(argv[3], "utf8") == 0;
+#endif
+    long iters = atol(argv[2]);
+    size_t spans = 0, bytes_pbc = 0, bytes_own = 0, bytes_mp = 0, mismatches = 0;
+    struct o2d_buf mp;
+    o2d_buf_init(&mp, SIZE_MAX / 2);
+    struct o2d_arena a;
+    o2d_arena_init(&a, 256u * 1024 * 1024);
+    for (long i = 0; i < iters; i++) {
+        vary(req.msg.traces, (uint32_t)i + 1);
+        o2d_arena_reset(&a);
+        struct apm_result res;
+        rv = step_translate(&a, req.msg.traces, &cfg, &res);
+        if (rv != O2D_OK) {
+            fprintf(stderr, "translate: %s\n", o2d_strerror(rv));
+            return 1;
+        }
+        spans += res.spans;
+        for (size_t p = 0; p < res.n_payloads; p++) {
+            size_t l1 = 0;
+            uint8_t *b1 = step_pack_pbc(res.payloads[p], &l1);
+            bytes_pbc += l1;
+#if HAVE_APM_PB
+            size_t l2 = 0;
+            uint8_t *b2 = step_pack_own(res.payloads[p], &l2);
+            bytes_own += l2;
+            mismatches += b1 == NULL || b2 == NULL || l1 != l2 || memcmp(b1, b2, l1) != 0;
+            free(b2);
+#endif
+            free(b1);
+            bytes_mp += step_msgpack(res.payloads[p], &mp);
+        }
+    }
+    printf("spans %zu bytes_pbc %zu bytes_own %zu bytes_msgpack %zu mismatches %zu\n", spans,
+           bytes_pbc, bytes_own, bytes_mp, mismatches);
+    o2d_buf_cleanup(&mp);
+    o2d_arena_cleanup(&a);
+    o2d_arena_cleanup(&da);
+    o2d_buf_cleanup(&body);
+    return mismatches == 0 ? 0 : 1;
+}

@@ -1,0 +1,353 @@
+/*
+ * apm_pb.c: apm_pb.h, a TracerPayload's protobuf bytes in one pass.
+ *
+ * Wire format: https://protobuf.dev/programming-guides/encoding/ (varints, tags as
+ * field << 3 | wire type, length-delimited submessages, repeated fields and map entries as
+ * one length-delimited record each). The messages are DataDog/datadog-agent
+ * pkg/proto/datadog/trace/{tracer_payload,span}.proto (our copies in proto/datadog/trace).
+ * What protobuf-c 1.4 writes for proto3 fields, which this matches byte for byte
+ * (tests/unit/test_apm_pb.c compares on every tests/data/apm fixture, and
+ * tests/fuzz/fuzz_apm_pb.c on translated fuzz input): a field is skipped when it is zero
+ * (numbers), NULL or "" (strings), of length 0 (bytes) or a NULL pointer (singular
+ * messages); a NULL element of a repeated message field is written as an empty message.
+ *
+ * One pass: a submessage's length is not known before its body is written, so a guess of its
+ * varint's size is reserved (1 byte for small entries, 2 for spans, 3 for chunks) and the body
+ * moved when the guess was wrong, which for these messages is rare and moves few bytes. A
+ * string map entry's length is computed from its two strings and written first.
+ */
+#include <string.h>
+
+#include "apm_pb.h"
+#include "o2d.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        int rv_ = (x);                                                                             \
+        if (rv_ != O2D_OK) {                                                                       \
+            return rv_;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
+
+#define TAG(field, wt) ((uint8_t)(((field) << 3) | (wt)))
+
+static inline size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static inline int ensure(struct o2d_buf *b, size_t n)
+{
+    if (b->cap - b->len >= n) {
+        return O2D_OK;
+    }
+    return o2d_buf_reserve(b, n);
+}
+
+/* Writes v at p (room checked by the caller); returns the bytes written. */
+static inline size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t i = 0;
+    while (v >= 0x80) {
+        p[i++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[i++] = (uint8_t)v;
+    return i;
+}
+
+static int field_varint(struct o2d_buf *b, uint8_t tag, uint64_t v)
+{
+    if (v == 0) {
+        return O2D_OK;
+    }
+    TRY(ensure(b, 1 + varint_size(v)));
+    b->data[b->len++] = tag;
+    b->len += put_varint(b->data + b->len, v);
+    return O2D_OK;
+}
+
+/* int32 and enums: a negative value is sign-extended to 64 bits (ten bytes). */
+static int field_int32(struct o2d_buf *b, uint8_t tag, int32_t v)
+{
+    return field_varint(b, tag, (uint64_t)(int64_t)v);
+}
+
+static int put_fixed64(struct o2d_buf *b, uint8_t tag, uint64_t v)
+{
+    TRY(ensure(b, 9));
+    uint8_t *p = b->data + b->len;
+    p[0] = tag;
+    for (int i = 0; i < 8; i++) {
+        p[1 + i] = (uint8_t)(v >> (8 * i));
+    }
+    b->len += 9;
+    return O2D_OK;
+}
+
+static int field_double(struct o2d_buf *b, uint8_t tag, double d)
+{
+    if (d == 0) { /* 0.0 and -0.0, as protobuf-c's zero test */
+        return O2D_OK;
+    }
+    uint64_t v;
+    memcpy(&v, &d, sizeof(v));
+    return put_fixed64(b, tag, v);
+}
+
+static int field_bytes(struct o2d_buf *b, uint8_t tag, const void *p, size_t n)
+{
+    TRY(ensure(b, 1 + varint_size(n) + n));
+    b->data[b->len++] = tag;
+    b->len += put_varint(b->data + b->len, n);
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    return O2D_OK;
+}
+
+static int field_str(struct o2d_buf *b, uint8_t tag, const char *s)
+{
+    if (s == NULL || s[0] == '\0') {
+        return O2D_OK;
+    }
+    return field_bytes(b, tag, s, strlen(s));
+}
+
+/* A submessage: open() writes its tag and reserves `guess` bytes for its length, close()
+ * writes the length, moving the body when it takes another number of bytes. */
+static int open_msg(struct o2d_buf *b, uint8_t tag, size_t guess, size_t *at)
+{
+    TRY(ensure(b, 1 + guess));
+    b->data[b->len++] = tag;
+    *at = b->len;
+    b->len += guess;
+    return O2D_OK;
+}
+
+static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
+{
+    size_t body = b->len - at - guess;
+    size_t need = varint_size(body);
+    if (need > guess) {
+        TRY(ensure(b, need - guess));
+    }
+    if (need != guess) {
+        memmove(b->data + at + need, b->data + at + guess, body);
+        b->len = at + need + body;
+    }
+    put_varint(b->data + at, body);
+    return O2D_OK;
+}
+
+/* A map<string, string> entry: both lengths are known first, so it is written in one go. */
+static int str_entry(struct o2d_buf *b, uint8_t tag, const char *k, const char *v)
+{
+    size_t kn = k != NULL ? strlen(k) : 0, vn = v != NULL ? strlen(v) : 0;
+    size_t body = (kn > 0 ? 1 + varint_size(kn) + kn : 0) + (vn > 0 ? 1 + varint_size(vn) + vn : 0);
+    TRY(ensure(b, 1 + varint_size(body) + body));
+    uint8_t *p = b->data + b->len;
+    *p++ = tag;
+    p += put_varint(p, body);
+    if (kn > 0) {
+        *p++ = TAG(1, WT_LEN);
+        p += put_varint(p, kn);
+        memcpy(p, k, kn);
+        p += kn;
+    }
+    if (vn > 0) {
+        *p++ = TAG(2, WT_LEN);
+        p += put_varint(p, vn);
+        memcpy(p, v, vn);
+        p += vn;
+    }
+    b->len = (size_t)(p - b->data);
+    return O2D_OK;
+}
+
+static int array_value(struct o2d_buf *b, const Datadog__Trace__AttributeArrayValue *v)
+{
+    TRY(field_int32(b, TAG(1, WT_VARINT), (int32_t)v->type));
+    TRY(field_str(b, TAG(2, WT_LEN), v->string_value));
+    TRY(field_varint(b, TAG(3, WT_VARINT), v->bool_value != 0));
+    TRY(field_varint(b, TAG(4, WT_VARINT), (uint64_t)v->int_value));
+    return field_double(b, TAG(5, WT_I64), v->double_value);
+}
+
+static int any_value(struct o2d_buf *b, const Datadog__Trace__AttributeAnyValue *v)
+{
+    TRY(field_int32(b, TAG(1, WT_VARINT), (int32_t)v->type));
+    TRY(field_str(b, TAG(2, WT_LEN), v->string_value));
+    TRY(field_varint(b, TAG(3, WT_VARINT), v->bool_value != 0));
+    TRY(field_varint(b, TAG(4, WT_VARINT), (uint64_t)v->int_value));
+    TRY(field_double(b, TAG(5, WT_I64), v->double_value));
+    if (v->array_value != NULL) {
+        size_t at;
+        TRY(open_msg(b, TAG(6, WT_LEN), 1, &at));
+        for (size_t i = 0; i < v->array_value->n_values; i++) {
+            size_t at2;
+            TRY(open_msg(b, TAG(1, WT_LEN), 1, &at2));
+            if (v->array_value->values[i] != NULL) {
+                TRY(array_value(b, v->array_value->values[i]));
+            }
+            TRY(close_msg(b, at2, 1));
+        }
+        TRY(close_msg(b, at, 1));
+    }
+    return O2D_OK;
+}
+
+static int span_event(struct o2d_buf *b, const Datadog__Trace__SpanEvent *e)
+{
+    if (e->time_unix_nano != 0) {
+        TRY(put_fixed64(b, TAG(1, WT_I64), e->time_unix_nano));
+    }
+    TRY(field_str(b, TAG(2, WT_LEN), e->name));
+    for (size_t i = 0; i < e->n_attributes; i++) {
+        const Datadog__Trace__SpanEvent__AttributesEntry *a = e->attributes[i];
+        size_t at;
+        TRY(open_msg(b, TAG(3, WT_LEN), 1, &at));
+        if (a != NULL) {
+            TRY(field_str(b, TAG(1, WT_LEN), a->key));
+            if (a->value != NULL) {
+                size_t at2;
+                TRY(open_msg(b, TAG(2, WT_LEN), 1, &at2));
+                TRY(any_value(b, a->value));
+                TRY(close_msg(b, at2, 1));
+            }
+        }
+        TRY(close_msg(b, at, 1));
+    }
+    return O2D_OK;
+}
+
+static int span_link(struct o2d_buf *b, const Datadog__Trace__SpanLink *l)
+{
+    TRY(field_varint(b, TAG(1, WT_VARINT), l->traceid));
+    TRY(field_varint(b, TAG(2, WT_VARINT), l->traceid_high));
+    TRY(field_varint(b, TAG(3, WT_VARINT), l->spanid));
+    for (size_t i = 0; i < l->n_attributes; i++) {
+        const Datadog__Trace__SpanLink__AttributesEntry *a = l->attributes[i];
+        TRY(str_entry(b, TAG(4, WT_LEN), a != NULL ? a->key : NULL, a != NULL ? a->value : NULL));
+    }
+    TRY(field_str(b, TAG(5, WT_LEN), l->tracestate));
+    return field_varint(b, TAG(6, WT_VARINT), l->flags);
+}
+
+static int span(struct o2d_buf *b, const DdSpan *s)
+{
+    TRY(field_str(b, TAG(1, WT_LEN), s->service));
+    TRY(field_str(b, TAG(2, WT_LEN), s->name));
+    TRY(field_str(b, TAG(3, WT_LEN), s->resource));
+    TRY(field_varint(b, TAG(4, WT_VARINT), s->traceid));
+    TRY(field_varint(b, TAG(5, WT_VARINT), s->spanid));
+    TRY(field_varint(b, TAG(6, WT_VARINT), s->parentid));
+    TRY(field_varint(b, TAG(7, WT_VARINT), (uint64_t)s->start));
+    TRY(field_varint(b, TAG(8, WT_VARINT), (uint64_t)s->duration));
+    TRY(field_int32(b, TAG(9, WT_VARINT), s->error));
+    for (size_t i = 0; i < s->n_meta; i++) {
+        const Datadog__Trace__Span__MetaEntry *e = s->meta[i];
+        TRY(str_entry(b, TAG(10, WT_LEN), e != NULL ? e->key : NULL, e != NULL ? e->value : NULL));
+    }
+    for (size_t i = 0; i < s->n_metrics; i++) {
+        const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
+        size_t at;
+        TRY(open_msg(b, TAG(11, WT_LEN), 1, &at));
+        if (e != NULL) {
+            TRY(field_str(b, TAG(1, WT_LEN), e->key));
+            TRY(field_double(b, TAG(2, WT_I64), e->value));
+        }
+        TRY(close_msg(b, at, 1));
+    }
+    TRY(field_str(b, TAG(12, WT_LEN), s->type));
+    for (size_t i = 0; i < s->n_meta_struct; i++) {
+        const Datadog__Trace__Span__MetaStructEntry *e = s->meta_struct[i];
+        size_t at;
+        TRY(open_msg(b, TAG(13, WT_LEN), 1, &at));
+        if (e != NULL) {
+            TRY(field_str(b, TAG(1, WT_LEN), e->key));
+            if (e->value.len > 0) {
+                TRY(field_bytes(b, TAG(2, WT_LEN), e->value.data, e->value.len));
+            }
+        }
+        TRY(close_msg(b, at, 1));
+    }
+    for (size_t i = 0; i < s->n_spanlinks; i++) {
+        size_t at;
+        TRY(open_msg(b, TAG(14, WT_LEN), 1, &at));
+        if (s->spanlinks[i] != NULL) {
+            TRY(span_link(b, s->spanlinks[i]));
+        }
+        TRY(close_msg(b, at, 1));
+    }
+    for (size_t i = 0; i < s->n_spanevents; i++) {
+        size_t at;
+        TRY(open_msg(b, TAG(15, WT_LEN), 2, &at));
+        if (s->spanevents[i] != NULL) {
+            TRY(span_event(b, s->spanevents[i]));
+        }
+        TRY(close_msg(b, at, 2));
+    }
+    return O2D_OK;
+}
+
+static int chunk(struct o2d_buf *b, const DdTraceChunk *c)
+{
+    TRY(field_int32(b, TAG(1, WT_VARINT), c->priority));
+    TRY(field_str(b, TAG(2, WT_LEN), c->origin));
+    for (size_t i = 0; i < c->n_spans; i++) {
+        size_t at;
+        TRY(open_msg(b, TAG(3, WT_LEN), 2, &at));
+        if (c->spans[i] != NULL) {
+            TRY(span(b, c->spans[i]));
+        }
+        TRY(close_msg(b, at, 2));
+    }
+    for (size_t i = 0; i < c->n_tags; i++) {
+        const Datadog__Trace__TraceChunk__TagsEntry *e = c->tags[i];
+        TRY(str_entry(b, TAG(4, WT_LEN), e != NULL ? e->key : NULL, e != NULL ? e->value : NULL));
+    }
+    return field_varint(b, TAG(5, WT_VARINT), c->droppedtrace != 0);
+}
+
+static int payload(struct o2d_buf *b, const DdTracerPayload *tp)
+{
+    TRY(field_str(b, TAG(1, WT_LEN), tp->containerid));
+    TRY(field_str(b, TAG(2, WT_LEN), tp->languagename));
+    TRY(field_str(b, TAG(3, WT_LEN), tp->languageversion));
+    TRY(field_str(b, TAG(4, WT_LEN), tp->tracerversion));
+    TRY(field_str(b, TAG(5, WT_LEN), tp->runtimeid));
+    for (size_t i = 0; i < tp->n_chunks; i++) {
+        size_t at;
+        TRY(open_msg(b, TAG(6, WT_LEN), 3, &at));
+        if (tp->chunks[i] != NULL) {
+            TRY(chunk(b, tp->chunks[i]));
+        }
+        TRY(close_msg(b, at, 3));
+    }
+    for (size_t i = 0; i < tp->n_tags; i++) {
+        const Datadog__Trace__TracerPayload__TagsEntry *e = tp->tags[i];
+        TRY(str_entry(b, TAG(7, WT_LEN), e != NULL ? e->key : NULL, e != NULL ? e->value : NULL));
+    }
+    TRY(field_str(b, TAG(8, WT_LEN), tp->env));
+    TRY(field_str(b, TAG(9, WT_LEN), tp->hostname));
+    return field_str(b, TAG(10, WT_LEN), tp->appversion);
+}
+
+int apm_pb_tracer_payload(struct o2d_buf *out, const DdTracerPayload *tp)
+{
+    size_t start = out->len;
+    int rv = payload(out, tp);
+    if (rv != O2D_OK) {
+        out->len = start;
+    }
+    return rv;
+}
