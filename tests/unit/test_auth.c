@@ -153,7 +153,8 @@ static void write_file(const char *path, const char *text)
 {
     /* Written beside and renamed, as a secrets agent does: never half a file. */
     char tmp[256];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    assert_true(n > 0 && (size_t)n < sizeof(tmp));
     FILE *f = fopen(tmp, "w");
     assert_non_null(f);
     fputs(text, f);
