@@ -7,6 +7,8 @@
                                                               sketches counted)
     POST /api/v2/logs                            -> 202 {}   (gzip JSON; records counted)
     GET  /api/v1/validate                        -> 200 {"valid":true}
+    (with --count-spans, trace bodies are decompressed, gzip or zstd, and their spans
+     counted: AgentPayload.tracerPayloads[].chunks[].spans[], "items" in the counts)
     GET  /_counts                                -> 200, the counts so far (JSON)
     anything else                                -> 404
 
@@ -19,7 +21,7 @@ and on SIGTERM/SIGINT one JSON line with its counts, then exits 0:
 
     sink counts {"requests": {"/api/v0.2/traces": N, ...}, "bytes": {...}, ...}
 
-Traces, stats and LLM Obs bodies are not decoded, so they cost little CPU per request:
+Traces (unless --count-spans), stats and LLM Obs bodies are not decoded, so they cost little CPU per request:
 otel2dd sends a few bodies a second of at most 3.2 MB (gzip), which a Python thread reads at
 memory speed. Metrics and logs bodies are decompressed and counted ("items" in the counts,
 per path), because the exporters' totals count what they sent and the benchmark wants what
@@ -162,6 +164,50 @@ def counting_classes():
 COUNTING = counting_classes()
 
 
+def span_counting_class():
+    """The message class that counts spans in an AgentPayload (--count-spans), from a
+    minimal schema declaring only the fields on the way: AgentPayload.tracerPayloads = 5,
+    TracerPayload.chunks = 6, TraceChunk.spans = 3 (as bytes: spans are not parsed). Field
+    numbers from proto/datadog/trace/ (DataDog/datadog-agent pkg/proto/datadog/trace)."""
+    from google.protobuf import descriptor_pb2, message_factory
+    F = descriptor_pb2.FieldDescriptorProto
+    fdp = descriptor_pb2.FileDescriptorProto(name="o2d_bench_spans.proto",
+                                             package="o2d_bench_spans")
+    chunk = fdp.message_type.add(name="Chunk")
+    chunk.field.add(name="spans", number=3, label=F.LABEL_REPEATED, type=F.TYPE_BYTES)
+    tp = fdp.message_type.add(name="TracerPayload")
+    tp.field.add(name="chunks", number=6, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
+                 type_name=".o2d_bench_spans.Chunk")
+    ap = fdp.message_type.add(name="AgentPayload")
+    ap.field.add(name="tracer_payloads", number=5, label=F.LABEL_REPEATED,
+                 type=F.TYPE_MESSAGE, type_name=".o2d_bench_spans.TracerPayload")
+    return message_factory.GetMessages([fdp])["o2d_bench_spans.AgentPayload"]
+
+
+SPAN_COUNTING = None  # set by --count-spans
+
+
+def decompress(body, encoding):
+    if encoding == "gzip":
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if encoding == "zstd":
+        import zstandard  # python3-zstandard
+        return zstandard.ZstdDecompressor().decompressobj().decompress(body)
+    if encoding in ("", "identity"):
+        return body
+    raise ValueError("Content-Encoding %r" % encoding)
+
+
+def count_spans(body, encoding):
+    """Spans in one AgentPayload body (ValueError if it does not decode)."""
+    raw = decompress(body, encoding)
+    try:
+        msg = SPAN_COUNTING.FromString(raw)
+    except Exception as e:  # google.protobuf.message.DecodeError
+        raise ValueError("AgentPayload: %s" % e)
+    return sum(len(c.spans) for tp in msg.tracer_payloads for c in tp.chunks)
+
+
 def count_metrics(path, raw):
     if COUNTING is None:
         return count_nested(raw, 1, 4) if path == SERIES else count_nested(raw, 1, 7)
@@ -184,6 +230,8 @@ LOGS_SEEN = 0
 def count_items(path, body, encoding):
     """Series points, sketches or log records in one body (ValueError if it does not
     decode)."""
+    if path == TRACES:
+        return count_spans(body, encoding)
     if path in (SERIES, SKETCHES):
         if encoding != "zstd":
             raise ValueError("Content-Encoding %r, not zstd" % encoding)
@@ -257,7 +305,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = self.path.split("?")[0]
-        if path in (SERIES, SKETCHES, LOGS):
+        counted = (SERIES, SKETCHES, LOGS) + ((TRACES,) if SPAN_COUNTING is not None else ())
+        if path in counted:
             parts = []
             n = self._discard_body(parts)
             try:
@@ -289,7 +338,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--count-spans", action="store_true",
+                    help="decompress trace bodies and count their spans (costs the sink CPU)")
     args = ap.parse_args()
+    if args.count_spans:
+        global SPAN_COUNTING
+        SPAN_COUNTING = span_counting_class()
     counts = Counts()
     Handler.counts = counts
     srv = Server(("127.0.0.1", args.port), Handler)
