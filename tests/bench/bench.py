@@ -146,6 +146,7 @@ REDACTION = {
 class Receiver:
     """One otel2dd process with a quiet debug exporter and ephemeral ports."""
     processors = None  # set from --redaction
+    wrapper = []  # a command to run otel2dd under (stages.py: valgrind --tool=callgrind ...)
 
     def __init__(self, binary, workdir, name, exporters=None):
         self.binary = binary
@@ -195,7 +196,7 @@ class Receiver:
         env = {k: v for k, v in os.environ.items()
                if not (k.startswith("DD_") or k.startswith("OTEL_"))}
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "--config", self.cfg_path],
+        self.proc = subprocess.Popen(self.wrapper + [self.binary, "--config", self.cfg_path],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
         log.close()
 
@@ -633,8 +634,9 @@ def signal_figures(rec, transport, signal):
 class Sink:
     """tests/bench/sink_intake.py as a child process (its CPU is its own, read from /proc)."""
 
-    def __init__(self, workdir, name):
+    def __init__(self, workdir, name, sink_args=()):
         self.err_path = os.path.join(workdir, "%s.sink.err" % name)
+        self.sink_args = list(sink_args)  # e.g. ["--count-spans"]
         self.proc = None
         self.port = None
         self.lines = []
@@ -643,7 +645,8 @@ class Sink:
         import queue
         import threading
         err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")],
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")] +
+                                     self.sink_args,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=err)
         err.close()
