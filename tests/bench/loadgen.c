@@ -17,6 +17,12 @@
  * starts at body (k * N / conns) and takes the next body for each request, so with N > 1 no
  * two consecutive requests on a connection carry the same body.
  *
+ * --stamp-ids (trace bodies only): every request gets trace and span ids no other request
+ * had. At start loadgen finds the offsets of every trace_id, span_id, parent_span_id and link
+ * id in each body; per request it copies the body and XORs the low 64 bits of each id with one
+ * value of that request's own (parent links stay intact). tests/bench/overload.py needs it to
+ * count distinct spans at the sink.
+ *
  * What it leaves out: TLS, HTTP/2 over HTTP/1.1 upgrade, compression of its own (a file of
  * gzip'd bodies with -H 'Content-Encoding: gzip' works for HTTP/1.1), retries (a refused
  * request is counted, never sent again: the benchmark wants to know what was acknowledged).
@@ -88,6 +94,8 @@ struct body {
     const uint8_t *data; /* points into the loaded file */
     uint32_t len;
     uint32_t items;
+    uint32_t *ids; /* --stamp-ids: offsets of the 8 id bytes to stamp (owned) */
+    size_t nids;
 };
 
 struct opts {
@@ -99,6 +107,7 @@ struct opts {
     const char *headers[MAX_HEADERS];
     int nheaders;
     const char *bodies_path;
+    bool stamp_ids;
     char host[256], port[16], path[1024], authority[300];
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -119,7 +128,9 @@ struct req {
     bool used, timed_out;
     int32_t stream_id;
     uint32_t body_idx;
-    size_t off; /* bytes of prefix + body handed to nghttp2 */
+    const uint8_t *data; /* the body as sent: the file's bytes, or `own` once stamped */
+    uint8_t *own;        /* --stamp-ids: a copy of the body with this request's ids */
+    size_t off;          /* bytes of prefix + body handed to nghttp2 */
     int64_t start_ns;
     int status, grpc_status; /* -1 until seen */
     struct conn *c;
@@ -164,8 +175,10 @@ struct worker {
 static uint8_t *g_file; /* the bodies file, whole */
 static struct body *g_bodies;
 static uint32_t g_nbodies;
-static atomic_llong g_budget;  /* requests left with -n; LLONG_MAX with -D */
-static atomic_bool g_stopping; /* no new requests */
+static uint32_t g_max_len;
+static atomic_ullong g_stamp_seq; /* --stamp-ids: requests stamped so far */
+static atomic_llong g_budget;     /* requests left with -n; LLONG_MAX with -D */
+static atomic_bool g_stopping;    /* no new requests */
 static int64_t g_start_ns, g_stop_ns;
 static atomic_llong g_grace_end_ns;
 static atomic_llong g_last_answer_ns;
@@ -285,13 +298,134 @@ static void load_bodies(const char *path)
         if (g_bodies == NULL) {
             die("out of memory");
         }
-        g_bodies[n++] = (struct body){buf + off, len, items};
+        g_bodies[n++] = (struct body){buf + off, len, items, NULL, 0};
+        if (len > g_max_len) {
+            g_max_len = len;
+        }
         off += len;
     }
     if (n == 0) {
         die("bodies file: no bodies");
     }
     g_nbodies = (uint32_t)n;
+}
+
+/* ---------------------------------------------------------------- --stamp-ids */
+
+/* Reads a varint at *p (< end). -1 when it does not fit. */
+static int pb_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) {
+            return -1;
+        }
+        uint8_t c = *(*p)++;
+        *v |= (uint64_t)(c & 0x7f) << shift;
+        if (c < 0x80) {
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Where index_ids() is in one body: the offsets found so far go to b->ids. */
+struct pb_walk {
+    const uint8_t *base;
+    struct body *b;
+    size_t cap;
+};
+
+static void add_id(struct pb_walk *w, const uint8_t *at)
+{
+    struct body *b = w->b;
+    if (b->nids == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 256;
+        b->ids = realloc(b->ids, w->cap * sizeof(*b->ids));
+        if (b->ids == NULL) {
+            die("out of memory");
+        }
+    }
+    b->ids[b->nids++] = (uint32_t)(at - w->base);
+}
+
+/* depth 0: ExportTraceServiceRequest, 1: ResourceSpans, 2: ScopeSpans, 3: Span, 4: Link */
+static int walk(struct pb_walk *w, const uint8_t *p, const uint8_t *end, int depth)
+{
+    static const uint64_t DESCEND[4] = {1, 2, 2, 13}; /* the field that leads one deeper */
+    while (p < end) {
+        uint64_t key, len;
+        if (pb_varint(&p, end, &key) != 0) {
+            return -1;
+        }
+        uint64_t field = key >> 3;
+        switch (key & 7) {
+        case 0:
+            if (pb_varint(&p, end, &len) != 0) {
+                return -1;
+            }
+            continue;
+        case 1:
+            p += 8;
+            continue;
+        case 5:
+            p += 4;
+            continue;
+        case 2:
+            break;
+        default:
+            return -1;
+        }
+        if (pb_varint(&p, end, &len) != 0 || len > (uint64_t)(end - p)) {
+            return -1;
+        }
+        if (depth >= 3 && field == 1 && len == 16) { /* trace_id: its low 8 bytes */
+            add_id(w, p + 8);
+        } else if (depth >= 3 && (field == 2 || (depth == 3 && field == 4)) && len == 8) {
+            add_id(w, p); /* span_id, parent_span_id */
+        } else if (depth < 4 && field == DESCEND[depth]) {
+            if (walk(w, p, p + len, depth + 1) != 0) {
+                return -1;
+            }
+        }
+        p += len;
+    }
+    return p == end ? 0 : -1;
+}
+
+/* Finds where every trace, span and parent span id of every body is (trace bodies only). */
+static void index_ids(void)
+{
+    for (uint32_t i = 0; i < g_nbodies; i++) {
+        struct body *b = &g_bodies[i];
+        struct pb_walk w = {.base = b->data, .b = b};
+        if (walk(&w, b->data, b->data + b->len, 0) != 0 || b->nids == 0) {
+            die("--stamp-ids: a body is not an ExportTraceServiceRequest with span ids");
+        }
+    }
+}
+
+/* r->data: the body with every id's low 64 bits XORed with a value of this request's own, so
+ * that every request carries spans and traces no other request had, with the same parent
+ * links. The odd multiplier maps distinct sequence numbers to distinct values. */
+static void stamp(struct req *r)
+{
+    const struct body *b = &g_bodies[r->body_idx];
+    if (r->own == NULL) {
+        r->own = malloc(g_max_len);
+        if (r->own == NULL) {
+            die("out of memory");
+        }
+    }
+    memcpy(r->own, b->data, b->len);
+    uint64_t k = (atomic_fetch_add(&g_stamp_seq, 1) + 1) * 0x9E3779B97F4A7C15ULL;
+    for (size_t j = 0; j < b->nids; j++) {
+        uint8_t *at = r->own + b->ids[j];
+        for (int q = 0; q < 8; q++) {
+            at[q] ^= (uint8_t)(k >> (8 * q));
+        }
+    }
+    r->data = r->own;
 }
 
 /* ---------------------------------------------------------------- common */
@@ -308,11 +442,15 @@ static bool take_request(void)
     return true;
 }
 
-static uint32_t next_body(struct conn *c)
+/* Gives r the connection's next body (stamped with --stamp-ids). */
+static void next_body(struct conn *c, struct req *r)
 {
-    uint32_t b = c->next_body;
+    r->body_idx = c->next_body;
     c->next_body = (c->next_body + 1) % g_nbodies;
-    return b;
+    r->data = g_bodies[r->body_idx].data;
+    if (c->w->o->stamp_ids) {
+        stamp(r);
+    }
 }
 
 static void note_answer(void)
@@ -379,12 +517,10 @@ static void h1_start(struct conn *c)
         return;
     }
     struct req *r = &c->r;
-    *r = (struct req){.used = true,
-                      .body_idx = next_body(c),
-                      .start_ns = now_ns(),
-                      .status = -1,
-                      .grpc_status = -1,
-                      .c = c};
+    uint8_t *own = r->own;
+    *r = (struct req){
+        .used = true, .start_ns = now_ns(), .status = -1, .grpc_status = -1, .c = c, .own = own};
+    next_body(c, r);
     const struct body *b = &g_bodies[r->body_idx];
     int n =
         snprintf(c->hdr, sizeof(c->hdr), "POST %s HTTP/1.1\r\nHost: %s\r\n", o->path, o->authority);
@@ -419,10 +555,10 @@ static void h1_write(struct conn *c)
         int n = 0;
         if (c->wrote < c->hdr_len) {
             iov[n++] = (struct iovec){c->hdr + c->wrote, c->hdr_len - c->wrote};
-            iov[n++] = (struct iovec){(void *)b->data, b->len};
+            iov[n++] = (struct iovec){(void *)c->r.data, b->len};
         } else {
             size_t o = c->wrote - c->hdr_len;
-            iov[n++] = (struct iovec){(void *)(b->data + o), b->len - o};
+            iov[n++] = (struct iovec){(void *)(c->r.data + o), b->len - o};
         }
         ssize_t w = writev(c->fd, iov, n);
         if (w < 0) {
@@ -626,7 +762,7 @@ static ssize_t h2_read_body(nghttp2_session *s, int32_t sid, uint8_t *buf, size_
             if (take > len - n) {
                 take = len - n;
             }
-            memcpy(buf + n, b->data + o, take);
+            memcpy(buf + n, r->data + o, take);
             n += take;
             r->off += take;
         }
@@ -651,12 +787,14 @@ static void h2_submit(struct conn *c)
         if (r == NULL || !take_request()) {
             return;
         }
+        uint8_t *own = r->own;
         *r = (struct req){.used = true,
-                          .body_idx = next_body(c),
                           .start_ns = now_ns(),
                           .status = -1,
                           .grpc_status = -1,
-                          .c = c};
+                          .c = c,
+                          .own = own};
+        next_body(c, r);
         nghttp2_nv nva[6 + MAX_HEADERS];
         size_t n = 0;
 #define NV(name, value)                                                                            \
@@ -1056,7 +1194,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadgen (--h1|--grpc) -f BODIES [-c CONNS] [-m STREAMS] [-t THREADS]\n"
             "               (-D SECONDS | -n REQUESTS) [-H 'name: value']... [--timeout S]\n"
-            "               [--grace S] http://HOST:PORT/PATH\n");
+            "               [--grace S] [--stamp-ids] http://HOST:PORT/PATH\n");
     exit(2);
 }
 
@@ -1199,6 +1337,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "-f") == 0) {
             NEED_V();
             o.bodies_path = v;
+        } else if (strcmp(a, "--stamp-ids") == 0) {
+            o.stamp_ids = true;
         } else if (strcmp(a, "--timeout") == 0) {
             NEED_V();
             o.timeout_s = atof(v);
@@ -1221,6 +1361,9 @@ int main(int argc, char **argv)
     o.grpc = mode == 2;
     parse_url(&o, url);
     load_bodies(o.bodies_path);
+    if (o.stamp_ids) {
+        index_ids();
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
@@ -1289,7 +1432,14 @@ int main(int argc, char **argv)
     double duration_s = (double)((last > g_stop_ns ? last : g_stop_ns) - g_start_ns) / 1e9;
     print_json(&o, &total, duration_s, load_s);
     for (int k = 0; k < o.conns; k++) {
+        free(cs[k].r.own);
+        for (int i = 0; cs[k].slots != NULL && i < o.streams; i++) {
+            free(cs[k].slots[i].own);
+        }
         free(cs[k].slots);
+    }
+    for (uint32_t i = 0; i < g_nbodies; i++) {
+        free(g_bodies[i].ids);
     }
     free(cs);
     free(ws);

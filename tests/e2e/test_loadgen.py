@@ -5,6 +5,7 @@ small servers that misbehave on purpose.
   count of acknowledged requests and spans equals what otel2dd counted as accepted on
   /metrics; the bodies differ in span count, so the rotation has to be exact for the spans to
   match.
+- --stamp-ids: every request carries span and trace ids of its own, parent links intact.
 - An HTTP/1.1 server that answers 200, 503 and 429 in turn and closes the connection after
   some answers: every answer is counted under its status, the closes are reconnected.
 - A server that reads and never answers: loadgen gives up on the request after --timeout and
@@ -39,10 +40,12 @@ def body(i, spans):
     ss = rs.scope_spans.add()
     for k in range(spans):
         s = ss.spans.add()
-        s.trace_id = struct.pack(">QQ", 1 + i, 1 + k)
+        s.trace_id = struct.pack(">QQ", 1 + i, 0x5eed)  # one trace a body
         s.span_id = struct.pack(">Q", (i << 20) + k + 1)
         s.name = "GET /items/%d" % k
         s.kind = 2
+        if k > 0:
+            s.parent_span_id = struct.pack(">Q", (i << 20) + 1)
         s.start_time_unix_nano = 1_700_000_000_000_000_000 + k
         s.end_time_unix_nano = s.start_time_unix_nano + 1000
         set_attr(s.attributes, "http.route", "/items/{id}")
@@ -62,6 +65,63 @@ def prom_value(text, name, labels):
         if line.startswith(name + "{") and all('%s="%s"' % kv in line for kv in labels.items()):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no %s%s in /metrics" % (name, labels))
+
+
+class H1Server:
+    """An HTTP/1.1 server on an ephemeral port: answer(n) gives the n-th request's status line
+    and whether to close the connection after it; the request bodies are kept."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.bodies = []
+        self.closes = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, conn):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    got = conn.recv(65536)
+                    if not got:
+                        return
+                    buf += got
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                length = int([l.split(b":")[1] for l in head.split(b"\r\n")
+                              if l.lower().startswith(b"content-length:")][0])
+                while len(buf) < length:
+                    got = conn.recv(65536)
+                    if not got:
+                        return
+                    buf += got
+                with self.lock:
+                    n = len(self.bodies)
+                    self.bodies.append(buf[:length])
+                    status, close = self.answer(n)
+                    self.closes += close
+                buf = buf[length:]
+                conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n" +
+                             (b"Connection: close\r\n" if close else b"") + b"\r\n{}")
+                if close:
+                    return
+        finally:
+            conn.close()
 
 
 def run_loadgen(args, timeout=30):
@@ -121,57 +181,11 @@ class LoadgenTest(unittest.TestCase):
 
     def test_http1_statuses_and_server_closes(self):
         """A server answering 200, 503, 429 in turn, closing after every 5th answer."""
-        srv = socket.socket()
-        srv.bind(("127.0.0.1", 0))
-        srv.listen(16)
-        port = srv.getsockname()[1]
-        lock = threading.Lock()
-        state = {"n": 0, "closes": 0, "bodies": 0}
-
-        def serve(conn):
-            buf = b""
-            try:
-                while True:
-                    while b"\r\n\r\n" not in buf:
-                        got = conn.recv(65536)
-                        if not got:
-                            return
-                        buf += got
-                    head, buf = buf.split(b"\r\n\r\n", 1)
-                    length = int([l.split(b":")[1] for l in head.split(b"\r\n")
-                                  if l.lower().startswith(b"content-length:")][0])
-                    while len(buf) < length:
-                        got = conn.recv(65536)
-                        if not got:
-                            return
-                        buf += got
-                    buf = buf[length:]
-                    with lock:
-                        n = state["n"]
-                        state["n"] += 1
-                        state["bodies"] += 1
-                        close = n % 5 == 4
-                        state["closes"] += close
-                    status = (b"200 OK", b"503 Service Unavailable", b"429 Too Many")[n % 3]
-                    conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 2\r\n" +
-                                 (b"Connection: close\r\n" if close else b"") + b"\r\n{}")
-                    if close:
-                        return
-            finally:
-                conn.close()
-
-        def accept():
-            while True:
-                try:
-                    c, _ = srv.accept()
-                except OSError:
-                    return
-                threading.Thread(target=serve, args=(c,), daemon=True).start()
-
-        threading.Thread(target=accept, daemon=True).start()
+        srv = H1Server(lambda n: ((b"200 OK", b"503 Service Unavailable",
+                                   b"429 Too Many Requests")[n % 3], n % 5 == 4))
         try:
             res, _ = run_loadgen(["--h1", "-c", "2", "-n", "60", "-f", self.bodies,
-                                  "http://127.0.0.1:%d/v1/traces" % port])
+                                  "http://127.0.0.1:%d/v1/traces" % srv.port])
         finally:
             srv.close()
         self.assertEqual(res["requests"]["sent"], 60, res)
@@ -179,8 +193,36 @@ class LoadgenTest(unittest.TestCase):
         self.assertEqual(res["status"], {"200": 20, "503": 20, "429": 20}, res)
         self.assertEqual(res["requests"]["ok"], 20, res)
         self.assertEqual(res["errors_total"], 0, res)
-        self.assertEqual(res["reconnects"], state["closes"], res)
-        self.assertEqual(state["bodies"], 60)
+        self.assertEqual(res["reconnects"], srv.closes, res)
+        self.assertEqual(len(srv.bodies), 60)
+
+    def test_stamp_ids(self):
+        """--stamp-ids: no span or trace id repeats across requests, parent links hold."""
+        srv = H1Server(lambda n: (b"200 OK", False))
+        try:
+            res, _ = run_loadgen(["--h1", "-c", "3", "-n", "30", "--stamp-ids", "-f",
+                                  self.bodies, "http://127.0.0.1:%d/v1/traces" % srv.port])
+        finally:
+            srv.close()
+        self.assertEqual(res["requests"]["ok"], 30, res)
+        span_ids, trace_ids, spans = set(), set(), 0
+        sizes = []
+        for raw in srv.bodies:
+            req = trace_service_pb2.ExportTraceServiceRequest.FromString(raw)
+            ss = req.resource_spans[0].scope_spans[0].spans
+            sizes.append(len(ss))
+            mine = {s.span_id for s in ss}
+            for s in ss:
+                if s.parent_span_id:
+                    self.assertIn(s.parent_span_id, mine)
+                self.assertEqual(s.trace_id[:8], ss[0].trace_id[:8])  # high half kept
+            spans += len(ss)
+            span_ids |= mine
+            trace_ids |= {s.trace_id for s in ss}
+        self.assertEqual(spans, res["items_ok"])
+        self.assertEqual(len(span_ids), spans)
+        self.assertEqual(len(trace_ids), len(srv.bodies))
+        self.assertEqual(sorted(set(sizes)), self.sizes)  # every body was sent
 
     def test_silent_server_times_out(self):
         srv = socket.socket()
