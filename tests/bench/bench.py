@@ -633,7 +633,8 @@ def signal_figures(rec, transport, signal):
 class Sink:
     """tests/bench/sink_intake.py as a child process (its CPU is its own, read from /proc)."""
 
-    def __init__(self, workdir, name):
+    def __init__(self, workdir, name, extra=()):
+        self.extra = list(extra)  # sink_intake.py options: --span-ids, --delay-ms ...
         self.err_path = os.path.join(workdir, "%s.sink.err" % name)
         self.proc = None
         self.port = None
@@ -643,7 +644,8 @@ class Sink:
         import queue
         import threading
         err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")],
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")] +
+                                     self.extra,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=err)
         err.close()
