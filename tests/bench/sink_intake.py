@@ -165,19 +165,26 @@ def counting_classes():
     out = {}
     # AgentPayload { repeated TracerPayload tracerPayloads = 5; }
     # TracerPayload { repeated TraceChunk chunks = 6; }  TraceChunk { repeated Span spans = 3; }
-    # Span { uint64 spanID = 5; }
-    sp = fdp.message_type.add(name="Span")
-    sp.field.add(name="span_id", number=5, label=F.LABEL_OPTIONAL, type=F.TYPE_UINT64)
-    ch = fdp.message_type.add(name="Chunk")
-    ch.field.add(name="spans", number=3, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
-                 type_name=".o2d_bench_count.Span")
-    tp = fdp.message_type.add(name="TracerPayload")
-    tp.field.add(name="chunks", number=6, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
-                 type_name=".o2d_bench_count.Chunk")
-    ap = fdp.message_type.add(name="AgentPayload")
-    ap.field.add(name="tracer_payloads", number=5, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
-                 type_name=".o2d_bench_count.TracerPayload")
-    out[TRACES] = "AgentPayload"
+    # Span { uint64 spanID = 5; }. Twice: spans as bytes (counted, not parsed: 3.5x faster)
+    # and spans as messages with their spanID (--span-ids).
+    for suffix, span_type in (("", None), ("Ids", "Span")):
+        if span_type:
+            sp = fdp.message_type.add(name="Span")
+            sp.field.add(name="span_id", number=5, label=F.LABEL_OPTIONAL,
+                         type=F.TYPE_UINT64)
+        ch = fdp.message_type.add(name="Chunk" + suffix)
+        if span_type:
+            ch.field.add(name="spans", number=3, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
+                         type_name=".o2d_bench_count.Span")
+        else:
+            ch.field.add(name="spans", number=3, label=F.LABEL_REPEATED, type=F.TYPE_BYTES)
+        tp = fdp.message_type.add(name="TracerPayload" + suffix)
+        tp.field.add(name="chunks", number=6, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
+                     type_name=".o2d_bench_count.Chunk" + suffix)
+        ap = fdp.message_type.add(name="AgentPayload" + suffix)
+        ap.field.add(name="tracer_payloads", number=5, label=F.LABEL_REPEATED,
+                     type=F.TYPE_MESSAGE, type_name=".o2d_bench_count.TracerPayload" + suffix)
+        out[TRACES + suffix] = "AgentPayload" + suffix
     for path, entry, inner in ((SERIES, "Series", 4), (SKETCHES, "Sketch", 7)):
         e = fdp.message_type.add(name=entry)
         e.field.add(name="x", number=inner, label=F.LABEL_REPEATED, type=F.TYPE_BYTES)
@@ -215,7 +222,7 @@ def count_spans(body, encoding):
         raise ValueError("counting spans needs python3-protobuf's C implementation")
     raw = decompress(body, encoding)
     try:
-        msg = COUNTING[TRACES].FromString(raw)
+        msg = COUNTING[TRACES if SPAN_IDS is None else TRACES + "Ids"].FromString(raw)
     except Exception as e:  # google.protobuf.message.DecodeError
         raise ValueError("%s: %s" % (TRACES, e))
     n = 0
