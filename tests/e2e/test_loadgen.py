@@ -25,7 +25,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import Otel2dd, wait_until  # noqa: E402
+from harness import Otel2dd, assert_no_sanitizer_report, wait_until  # noqa: E402
 from otlp_client import TRACE_EXPORT, set_attr, trace_service_pb2  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -127,6 +127,7 @@ class H1Server:
 def run_loadgen(args, timeout=30):
     t0 = time.monotonic()
     r = subprocess.run([LOADGEN] + args, capture_output=True, text=True, timeout=timeout)
+    assert_no_sanitizer_report(r.stderr, "loadgen")
     if r.returncode != 0:
         raise AssertionError("loadgen exited %d: %s" % (r.returncode, r.stderr))
     return json.loads(r.stdout), time.monotonic() - t0
@@ -266,6 +267,7 @@ class LoadgenTest(unittest.TestCase):
                        10, "some requests accepted")
             o.stop()
             out, err = p.communicate(timeout=30)
+            assert_no_sanitizer_report(err, "loadgen")
         finally:
             if o.returncode is None:
                 o.stop(expect=None)
