@@ -1,5 +1,10 @@
 #!/usr/bin/python3
-"""Throughput benchmark of otel2dd's OTLP receivers with h2load (run through run.sh).
+"""Throughput benchmark of otel2dd's OTLP receivers (run through run.sh).
+
+The load: tests/bench/loadgen (--load loadgen, the default) sending the 64 distinct bodies of
+apm.bodies (t100 scenarios) or llm.bodies (tmix100) with --stamp-ids, or h2load replaying one
+body (--load h2load, and the scenarios that have no distinct bodies: t10, t1000, gzip,
+tmixnc100, metrics, logs). Below, "h2load" stands for whichever drives the scenario.
 
 For each scenario a fresh otel2dd starts on 127.0.0.1 ephemeral ports with the debug
 exporter at verbosity quiet (nothing logged per request), so that the totals it logs on
@@ -18,9 +23,9 @@ Per scenario it records:
 and prints a table and writes everything as JSON.
 
 End to end (--dd, or --scenario dd-grpc-t100 / dd-http1-t100 / dd-check): the same h2load
-load against an otel2dd whose Datadog exporter sends to sink_intake.py (accepts and discards),
-then SIGTERM and the drain; spans delivered come from the exporter's "datadog exporter
-totals" line. dd-check sends 2 x --dd-check-n requests at low rate to tests/e2e/fake_intake.py
+load against an otel2dd whose Datadog exporter sends to sink_intake.py (accepts, counts the
+spans of every trace payload with its own decoder), then SIGTERM and the drain; spans
+delivered are the sink's count (otel2dd's "datadog exporter totals" line when it has none). dd-check sends 2 x --dd-check-n requests at low rate to tests/e2e/fake_intake.py
 and checks that the spans it decoded equal otel2dd's sent counter. See README.md.
 
 LLM Observability (--llm, or --scenario dd-llm-grpc-tmix100 ...): the same end-to-end run

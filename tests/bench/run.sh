@@ -1,7 +1,7 @@
 #!/bin/sh
 # run.sh: the otel2dd receiver benchmark. Builds nothing: pass the binary (default
 # build/otel2dd). Generates the request bodies with the OpenTelemetry JS SDK when missing,
-# then runs bench.py (h2load against a fresh otel2dd per scenario). See README.md.
+# then runs bench.py (loadgen or h2load against a fresh otel2dd per scenario). See README.md.
 #
 #   tests/bench/run.sh [path/to/otel2dd] [--extra] [--dd] [--duration S] [--scenario NAME] ...
 set -eu
