@@ -159,8 +159,9 @@ class FluentBit:
 
 
 def rotated_bodies(args, workdir, body):
-    """The LLM mix's trace ids rotate while the driver replays it (bench.IdRotator), for
-    both processes alike; (bodies dir, rotator or None)."""
+    """h2load: the LLM mix's trace ids rotate while it replays the body (bench.IdRotator),
+    for both processes alike; (bodies dir, rotators or None). loadgen needs none: its
+    --stamp-ids gives every request its own ids."""
     if not body.startswith("tmix") or args.driver != "h2load":
         return args.bodies, None
     d = os.path.join(workdir, "bodies")
@@ -244,7 +245,7 @@ def o2d_args(args):
 
 def run_o2d(args, workdir, name, body, transport, llmobs):
     res = {"peer": "otel2dd", "body": body, "transport": transport, "llmobs": llmobs}
-    sink = bench.Sink(workdir, name, ["--count-spans"])
+    sink = bench.Sink(workdir, name)
     rec = None
     bodies, rots = rotated_bodies(args, workdir, body)
     try:
@@ -268,7 +269,7 @@ def run_o2d(args, workdir, name, body, transport, llmobs):
         t1 = time.monotonic()
         stop_rot(rots)
         hwm = bench.proc_status(pid)["VmHWM"]
-        at_end = stages.sink_spans(sink.counts())
+        at_end = stages.sink_spans(stages.sink_counts_decoded(sink))
         rc, _drain, ru, hwm2 = rec.stop_rusage(timeout=120)
         t2 = time.monotonic()
         scpu = bench.proc_cpu_s(sink.proc.pid) - scpu0
@@ -425,6 +426,7 @@ def main():
     ap.add_argument("--otel2dd", default=os.path.join(bench.ROOT, "build-bench", "otel2dd"))
     ap.add_argument("--bodies", default=os.path.join(HERE, "out", "bodies"))
     ap.add_argument("--driver", choices=("h2load", "loadgen"), default=driver.DEFAULT_DRIVER)
+    ap.add_argument("--loadgen", help="the loadgen binary (default: next to --otel2dd)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--conns", type=int, default=8)
@@ -443,7 +445,10 @@ def main():
     args = ap.parse_args()
     args.fluent_bit = os.path.abspath(args.fluent_bit)
     args.otel2dd = os.path.abspath(args.otel2dd)
-    for b in (args.fluent_bit, args.otel2dd):
+    driver.LOADGEN = os.path.abspath(args.loadgen or os.path.join(
+        os.path.dirname(args.otel2dd), "loadgen"))
+    for b in (args.fluent_bit, args.otel2dd) + ((driver.LOADGEN,)
+                                                if args.driver == "loadgen" else ()):
         if not os.access(b, os.X_OK):
             bench.die("not an executable: %s" % b)
     mixes = args.mix or list(MIXES)

@@ -209,6 +209,14 @@ def fn_label(f):
     return "%s (%s)" % (name, os.path.basename(ob or "?"))
 
 
+def short_label(f):
+    """The function's name; an unnamed one (an address) with its object."""
+    ob, name = f
+    if name and not name.startswith("0x"):
+        return name
+    return "%s@%s" % (name, os.path.basename(ob or "?").split(".so")[0])
+
+
 def stage_table(by_stage, funcs_of, spans, unit, top=3, other_top=15):
     total = sum(by_stage.values())
     rows = []
@@ -216,7 +224,7 @@ def stage_table(by_stage, funcs_of, spans, unit, top=3, other_top=15):
         v = by_stage.get(s, 0)
         if not v and s not in STAGE_ORDER[:10]:
             continue
-        tops = ", ".join("%s %.0f%%" % (fn_label(f).split(" (")[0], 100.0 * c / v)
+        tops = ", ".join("%s %.0f%%" % (short_label(f), 100.0 * c / v)
                          for f, c in funcs_of[s].most_common(top)) if v else ""
         rows.append([s, "%.0f" % (v / spans) if spans else "-",
                      "%.1f %%" % (100.0 * v / total if total else 0), tops])
@@ -269,8 +277,8 @@ def attribute_perf(script_text):
 # ---- running otel2dd -------------------------------------------------------------------
 
 def start_pipeline(args, workdir, name, wrapper=None):
-    """The sink (counting spans) and otel2dd with the Datadog exporter pointed at it."""
-    sink = bench.Sink(workdir, name, ["--count-spans"])
+    """The sink (it counts the spans it receives) and otel2dd with the Datadog exporter pointed at it."""
+    sink = bench.Sink(workdir, name)
     sink.start()
     rec = bench.Receiver(args.otel2dd, workdir, name,
                          exporters=bench.dd_exporters(sink.url, args, llmobs=args.llmobs))
@@ -287,8 +295,8 @@ def start_pipeline(args, workdir, name, wrapper=None):
 def private_bodies(args, workdir):
     """A copy of the body this run replays (the rotator rewrites its trace ids), and the
     rotator, or None."""
-    if not args.body.startswith("tmix"):
-        return args.bodies, None
+    if not args.body.startswith("tmix") or args.driver != "h2load":
+        return args.bodies, None  # loadgen --stamp-ids: every request its own ids
     d = os.path.join(workdir, "bodies")
     os.makedirs(d, exist_ok=True)
     path = driver.body_file(args.bodies, args.body, args.transport)
@@ -305,7 +313,15 @@ def spans_per_body(args):
 
 
 def sink_spans(counts):
+    """Spans the sink decoded from trace payloads (sink_intake.py counts them itself)."""
     return ((counts or {}).get("items") or {}).get("/api/v0.2/traces", 0)
+
+
+def sink_counts_decoded(sink):
+    """The sink's counts once every trace payload it has received is decoded."""
+    import urllib.request
+    with urllib.request.urlopen(sink.url + "/_counts?wait=1", timeout=60) as r:
+        return json.loads(r.read())
 
 
 def run_callgrind(args, workdir):
@@ -384,6 +400,7 @@ def main():
                     help="exporters.datadog.llmobs on (the sink takes its events)")
     ap.add_argument("--transport", choices=("grpc", "http"), default="grpc")
     ap.add_argument("--driver", choices=("h2load", "loadgen"), default=driver.DEFAULT_DRIVER)
+    ap.add_argument("--loadgen", help="the loadgen binary (default: next to --otel2dd)")
     ap.add_argument("--conns", type=int, default=4)
     ap.add_argument("--streams", type=int, default=10)
     ap.add_argument("--mode", choices=("callgrind", "perf"), default="callgrind")
@@ -405,6 +422,8 @@ def main():
                "sink_spans": args.spans}
     else:
         args.otel2dd = os.path.abspath(args.otel2dd)
+        driver.LOADGEN = os.path.abspath(args.loadgen or os.path.join(
+            os.path.dirname(args.otel2dd), "loadgen"))
         workdir = tempfile.mkdtemp(prefix="otel2dd-stages-")
         res = run_callgrind(args, workdir) if args.mode == "callgrind" else run_perf(args,
                                                                                     workdir)
