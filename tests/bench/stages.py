@@ -46,7 +46,7 @@ import driver  # noqa: E402
 
 # Stage rules, in order: a function takes the stage of the first rule that matches it.
 # "fn:" matches the function name (callgrind's recursion suffix 'N stripped), "ob:" the
-# object (shared library) it is in. Unmatched functions inherit their callers' stages.
+# object (shared library) it is in; " in:RE" after a rule requires a caller matching RE. Unmatched functions inherit their callers' stages.
 # Keep the specific prefixes (apm_sample, apm_pb, dlv_gzip) above the general ones (apm_,
 # dlv_). Helpers add and rename functions: the "other" list at the end of the output shows
 # what matched nothing.
@@ -61,7 +61,11 @@ STAGES = [
                  r"fn:^grpc_", r"fn:^http_server", r"fn:^h2_track", r"fn:^acceptor",
                  r"fn:^ingest_request", r"fn:^ingest_encode", r"fn:^inflate_body$",
                  r"fn:^o2d_inflate", r"fn:^sync_waiter", r"fn:^status_map"]),
-    ("pre-validation", [r"fn:^otlp_pb_check", r"fn:^otlp_pbcheck"]),
+    # scan is otlp_pbcheck.c's walker; perf sees it under otlp_decode when otlp_pb_check is
+    # inlined. "in:" restricts a rule to a function with a caller (at any depth) whose name
+    # matches: sql_obfuscate.c has a static scan too, called from the translation.
+    ("pre-validation", [r"fn:^otlp_pb_check", r"fn:^otlp_pbcheck",
+                        r"fn:^scan$ in:^otlp_(decode|pb_check)"]),
     ("decode", [r"fn:^otlp_decode", r"fn:^otlp_json_decode", r"fn:^otlp_pb_decode",
                 r"fn:^protobuf_c_message_unpack$", r"fn:^protobuf_c_message_free_unpacked$"]),
     ("sample", [r"fn:^apm_sample", r"fn:^o2d_sample"]),
@@ -85,18 +89,27 @@ STAGES = [
 STAGE_ORDER = ["receive", "decode", "pre-validation", "translate", "sample", "stats",
                "LLM Obs", "encode", "compress", "send", "redaction", "other"]
 
-_RULES = [(stage, kind, re.compile(rx)) for stage, rxs in STAGES
-          for kind, rx in (r.split(":", 1) for r in rxs)]
+def _rule(stage, text):
+    rule, _, ctx = text.partition(" in:")
+    kind, rx = rule.split(":", 1)
+    return stage, kind, re.compile(rx), re.compile(ctx) if ctx else None
+
+
+_RULES = [_rule(stage, r) for stage, rxs in STAGES for r in rxs]
 _REC = re.compile(r"'\d+$")
 
 
-def stage_of(fn, ob):
-    """The stage a function matches by name or object, or None."""
+def stage_of(fn, ob, callers=None):
+    """The stage a function matches by name or object, or None. `callers`: a function
+    giving the names of its callers at any depth (for the rules with "in:")."""
     name = _REC.sub("", fn)
     base = os.path.basename(ob or "")
-    for stage, kind, rx in _RULES:
+    for stage, kind, rx, ctx in _RULES:
         if rx.search(name if kind == "fn" else base):
-            return stage
+            if ctx is None:
+                return stage
+            if callers is not None and any(ctx.search(c) for c in callers()):
+                return stage
     return None
 
 
@@ -172,11 +185,20 @@ def parse_callgrind(path):
 def attribute_callgrind(selfc, arcs):
     """{stage: Ir}, {stage: [(Ir, fn), ...]} (the functions whose self cost went to it)."""
     funcs = set(selfc) | {a for a, _ in arcs} | {b for _, b in arcs}
-    fixed = {f: stage_of(f[1] or "", f[0]) for f in funcs}
     callers = collections.defaultdict(list)
     for (a, b), ir in arcs.items():
         if a != b and ir > 0:
             callers[b].append((a, ir))
+
+    def ancestors(f):
+        seen, todo = set(), [f]
+        while todo:
+            for a, _ir in callers.get(todo.pop(), ()):
+                if a not in seen:
+                    seen.add(a)
+                    todo.append(a)
+        return [_REC.sub("", a[1] or "") for a in seen]
+    fixed = {f: stage_of(f[1] or "", f[0], lambda f=f: ancestors(f)) for f in funcs}
     dist = {f: ({fixed[f]: 1.0} if fixed[f] else {"other": 1.0}) for f in funcs}
     todo = [f for f in funcs if not fixed[f] and callers.get(f)]
     for _ in range(60):  # fixed point over the call graph (converges in its depth)
@@ -250,8 +272,8 @@ def attribute_perf(script_text):
         if not frames:
             return
         stage = None
-        for fn, ob in frames:  # leaf first
-            stage = stage_of(fn, ob)
+        for i, (fn, ob) in enumerate(frames):  # leaf first
+            stage = stage_of(fn, ob, lambda i=i: [f for f, _ in frames[i + 1:]])
             if stage:
                 break
         stage = stage or "other"

@@ -133,6 +133,16 @@ otel2dd 101/102
 \t    5504 start_thread (/usr/lib/x86_64-linux-gnu/libc.so.6)
 
 otel2dd 101/102
+\t    5505 scan (/work/build/otel2dd)
+\t    5506 otlp_decode (/work/build/otel2dd)
+\t    5507 grpc_worker_main (/work/build/otel2dd)
+
+otel2dd 101/102
+\t    5508 scan (/work/build/otel2dd)
+\t    5509 sql_obfuscate_sql (/work/build/otel2dd)
+\t    550a apm_translate (/work/build/otel2dd)
+
+otel2dd 101/102
 \t    ffff tcp_recvmsg ([kernel.kallsyms])
 \t    7f09 recv (/usr/lib/x86_64-linux-gnu/libc.so.6)
 \t    7f0a MHD_run_from_select (/usr/lib/x86_64-linux-gnu/libmicrohttpd.so.12)
@@ -150,6 +160,11 @@ class StageRules(unittest.TestCase):
         self.assertEqual(stages.stage_of("protobuf_c_message_unpack'2", "x"), "decode")
         self.assertEqual(stages.stage_of("0x1234", "/usr/lib/libcurl.so.4"), "send")
         self.assertIsNone(stages.stage_of("memcpy", "/usr/lib/libc.so.6"))
+        # "in:": otlp_pbcheck.c's scan, not sql_obfuscate.c's
+        self.assertEqual(stages.stage_of("scan'2", "x", lambda: ["scan", "otlp_decode"]),
+                         "pre-validation")
+        self.assertIsNone(stages.stage_of("scan", "x", lambda: ["sql_obfuscate_sql"]))
+        self.assertIsNone(stages.stage_of("scan", "x"))
 
 
 class Callgrind(unittest.TestCase):
@@ -191,7 +206,8 @@ class Perf(unittest.TestCase):
     def test_innermost_matching_frame(self):
         by_stage, leaves = stages.attribute_perf(PERF)
         self.assertEqual(dict(by_stage), {"decode": 1, "compress": 1, "other": 1,
-                                          "receive": 1})
+                                          "receive": 1, "pre-validation": 1,
+                                          "translate": 1})
         self.assertEqual(list(leaves["other"]),
                          [("/usr/lib/x86_64-linux-gnu/libc.so.6",
                            "__memcpy_avx_unaligned_erms")])
