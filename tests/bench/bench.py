@@ -345,8 +345,11 @@ def h2load_cmd(h2load, transport, body, port, extra, args, signal="traces"):
 
 # --load loadgen (the default): trace scenarios replay these distinct-bodies files
 # (gen_bodies.js) with tests/bench/loadgen instead of h2load's one body. The other bodies
-# (t10, t1000, t100.pb.gz, tmixnc100, metrics, logs) have no distinct set yet: h2load.
+# (tmixnc100, metrics, logs) have no distinct set yet: h2load.
 LOADGEN_BODIES = {"t100.pb": "apm.bodies", "t100.grpc": "apm.bodies",
+                  "t100.pb.gz": "apm.gz.bodies",
+                  "t10.pb": "apm10.bodies", "t10.grpc": "apm10.bodies",
+                  "t1000.pb": "apm1000.bodies", "t1000.grpc": "apm1000.bodies",
                   "tmix100.pb": "llm.bodies", "tmix100.grpc": "llm.bodies"}
 
 
@@ -358,8 +361,8 @@ def loadgen_cmd(args, transport, bodies, port, extra, sig="traces"):
     cmd = [args.loadgen, "--grpc" if transport == "grpc" else "--h1", "-c", str(args.conns),
            "-m", str(args.streams), "-t", str(args.loadgen_threads), "-D", str(args.duration),
            "-f", bodies]
-    if not args.no_stamp_ids:
-        cmd.append("--stamp-ids")
+    if not args.no_stamp_ids and ".gz." not in os.path.basename(bodies):
+        cmd.append("--stamp-ids")  # gzip'd bodies cannot be stamped: their ids repeat
     for i in range(0, len(extra) - 1, 2):
         if extra[i] == "-H":
             cmd += ["-H", extra[i + 1]]

@@ -31,6 +31,8 @@
  *                              DEBUG to ERROR, 4-6 attributes each (makeLogs)
  *   apm.bodies                 loadgen's bodies file (see loadgenFile): 64 distinct APM bodies of
  *                              100 spans each (makeApmBody), several services, routes, SQL
+ *   apm.gz.bodies              apm.bodies with each body gzip'd (level 9)
+ *   apm10.bodies, apm1000.bodies  64 distinct APM bodies of 10 and of 1000 spans
  *   llm.bodies                 64 distinct LLM Obs mix bodies of whole agent traces, about 100
  *                              spans each, ~30 % gen_ai spans, messages of 0.2-8 KB (makeLlmBody)
  *   bodies.json                sizes and item counts (spans, points or records); tmix100: its
@@ -1084,6 +1086,19 @@ async function main() {
     }
     fs.writeFileSync(path.join(out, 'apm.bodies'), loadgenFile(apm));
     meta['apm.bodies'] = describe(apm);
+    // the same bodies gzip'd (level 9, as t100.pb.gz), for Content-Encoding: gzip
+    const apmGz = apm.map((x) => ({ pb: zlib.gzipSync(x.pb, { level: 9 }), spans: x.spans }));
+    fs.writeFileSync(path.join(out, 'apm.gz.bodies'), loadgenFile(apmGz));
+    meta['apm.gz.bodies'] = describe(apmGz);
+    // 10- and 1000-span bodies of the same traces (per-request cost, big requests)
+    for (const n of [10, 1000]) {
+        const set = [];
+        for (let b = 0; b < LOADGEN_BODIES; b++) {
+            set.push({ pb: makeApmBody(b, n), spans: n });
+        }
+        fs.writeFileSync(path.join(out, `apm${n}.bodies`), loadgenFile(set));
+        meta[`apm${n}.bodies`] = describe(set);
+    }
     const llm = [];
     for (let b = 0; b < LOADGEN_BODIES; b++) {
         llm.push(makeLlmBody(b, 90));

@@ -12,6 +12,7 @@ BODIES=${BENCH_BODIES:-$HERE/out/bodies}
 if [ ! -s "$BODIES/t100.grpc" ] || [ ! -s "$BODIES/m280.rounds" ] ||
    [ ! -s "$BODIES/l100.grpc" ] || [ ! -s "$BODIES/bodies.json" ] ||
    [ ! -s "$BODIES/apm.bodies" ] || [ ! -s "$BODIES/llm.bodies" ] ||
+   [ ! -s "$BODIES/apm1000.bodies" ] ||
    [ "$HERE/gen_bodies.js" -nt "$BODIES/bodies.json" ]; then
     if [ ! -d "$ROOT/tests/e2e/js/node_modules" ]; then
         echo "run.sh: installing the JS SDK (npm ci in tests/e2e/js)" >&2
