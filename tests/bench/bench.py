@@ -1,5 +1,10 @@
 #!/usr/bin/python3
-"""Throughput benchmark of otel2dd's OTLP receivers with h2load (run through run.sh).
+"""Throughput benchmark of otel2dd's OTLP receivers (run through run.sh).
+
+The load: tests/bench/loadgen (--load loadgen, the default) sending the 64 distinct bodies of
+apm.bodies (t100 scenarios) or llm.bodies (tmix100) with --stamp-ids, or h2load replaying one
+body (--load h2load, and the scenarios that have no distinct bodies: t10, t1000, gzip,
+tmixnc100, metrics, logs). Below, "h2load" stands for whichever drives the scenario.
 
 For each scenario a fresh otel2dd starts on 127.0.0.1 ephemeral ports with the debug
 exporter at verbosity quiet (nothing logged per request), so that the totals it logs on
@@ -18,9 +23,9 @@ Per scenario it records:
 and prints a table and writes everything as JSON.
 
 End to end (--dd, or --scenario dd-grpc-t100 / dd-http1-t100 / dd-check): the same h2load
-load against an otel2dd whose Datadog exporter sends to sink_intake.py (accepts and discards),
-then SIGTERM and the drain; spans delivered come from the exporter's "datadog exporter
-totals" line. dd-check sends 2 x --dd-check-n requests at low rate to tests/e2e/fake_intake.py
+load against an otel2dd whose Datadog exporter sends to sink_intake.py (accepts, counts the
+spans of every trace payload with its own decoder), then SIGTERM and the drain; spans
+delivered are the sink's count (otel2dd's "datadog exporter totals" line when it has none). dd-check sends 2 x --dd-check-n requests at low rate to tests/e2e/fake_intake.py
 and checks that the spans it decoded equal otel2dd's sent counter. See README.md.
 
 LLM Observability (--llm, or --scenario dd-llm-grpc-tmix100 ...): the same end-to-end run
@@ -146,6 +151,7 @@ REDACTION = {
 class Receiver:
     """One otel2dd process with a quiet debug exporter and ephemeral ports."""
     processors = None  # set from --redaction
+    wrapper = []  # a command to run otel2dd under (stages.py: valgrind --tool=callgrind ...)
 
     def __init__(self, binary, workdir, name, exporters=None):
         self.binary = binary
@@ -195,7 +201,7 @@ class Receiver:
         env = {k: v for k, v in os.environ.items()
                if not (k.startswith("DD_") or k.startswith("OTEL_"))}
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "--config", self.cfg_path],
+        self.proc = subprocess.Popen(self.wrapper + [self.binary, "--config", self.cfg_path],
                                      stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
         log.close()
 
@@ -337,8 +343,59 @@ def h2load_cmd(h2load, transport, body, port, extra, args, signal="traces"):
                 "http://127.0.0.1:%d/v1/%s" % (port, signal)]
 
 
+# --load loadgen (the default): trace scenarios replay these distinct-bodies files
+# (gen_bodies.js) with tests/bench/loadgen instead of h2load's one body. The other bodies
+# (tmixnc100, metrics, logs) have no distinct set yet: h2load.
+LOADGEN_BODIES = {"t100.pb": "apm.bodies", "t100.grpc": "apm.bodies",
+                  "t100.pb.gz": "apm.gz.bodies",
+                  "t10.pb": "apm10.bodies", "t10.grpc": "apm10.bodies",
+                  "t1000.pb": "apm1000.bodies", "t1000.grpc": "apm1000.bodies",
+                  "tmix100.pb": "llm.bodies", "tmix100.grpc": "llm.bodies"}
+
+
+def uses_loadgen(args, body_name, sig="traces"):
+    return args.load == "loadgen" and sig == "traces" and body_name in LOADGEN_BODIES
+
+
+def loadgen_cmd(args, transport, bodies, port, extra, sig="traces"):
+    cmd = [args.loadgen, "--grpc" if transport == "grpc" else "--h1", "-c", str(args.conns),
+           "-m", str(args.streams), "-t", str(args.loadgen_threads), "-D", str(args.duration),
+           "-f", bodies]
+    if not args.no_stamp_ids and ".gz." not in os.path.basename(bodies):
+        cmd.append("--stamp-ids")  # gzip'd bodies cannot be stamped: their ids repeat
+    for i in range(0, len(extra) - 1, 2):
+        if extra[i] == "-H":
+            cmd += ["-H", extra[i + 1]]
+    path = GRPC_PATHS[sig] if transport == "grpc" else "/v1/%s" % sig
+    return cmd + ["http://127.0.0.1:%d%s" % (port, path)]
+
+
+def loadgen_figures(out):
+    """loadgen's JSON in the keys parse_h2load gives (status_2xx: acknowledged requests, for
+    gRPC those with grpc-status 0; a gRPC refusal is in req_failed), plus items_ok."""
+    j = json.loads(out)
+    st = {int(k): v for k, v in j["status"].items()}
+    r = {"duration_s": j["duration_s"], "loadgen": j, "items_ok": j["items_ok"],
+         "status_2xx": j["requests"]["ok"],
+         "status_3xx": sum(v for k, v in st.items() if 300 <= k < 400),
+         "status_4xx": sum(v for k, v in st.items() if 400 <= k < 500),
+         "status_5xx": sum(v for k, v in st.items() if k >= 500),
+         "req_total": j["requests"]["sent"], "req_done": j["requests"]["answered"],
+         "req_succeeded": j["requests"]["ok"],
+         "req_failed": (j["requests"]["answered"] - j["requests"]["ok"]
+                        if j["mode"] == "grpc" else 0),
+         "req_errored": j["errors_total"] - j["errors"]["timeout"],
+         "req_timeout": j["errors"]["timeout"],
+         "latency_p50_ms": j["latency_ms"]["p50"], "latency_p99_ms": j["latency_ms"]["p99"],
+         "latency_max_ms": j["latency_ms"]["max"]}
+    return r
+
+
 def run_scenario(name, spec, args, workdir, h2load):
     transport, body_name, spans_per_req, extra = spec
+    lgen = uses_loadgen(args, body_name)
+    if lgen:
+        body_name = LOADGEN_BODIES[body_name]
     body = os.path.join(args.bodies, body_name)
     if not os.path.exists(body):
         die("missing body %s (run gen_bodies.js)" % body)
@@ -354,13 +411,18 @@ def run_scenario(name, spec, args, workdir, h2load):
         res["idle_rss_kib"] = st["VmRSS"]
         res["threads"] = st.get("Threads")
         port = rec.ports["grpc" if transport == "grpc" else "http"]
-        cmd = h2load_cmd(h2load, transport, body, port, extra, args)
+        if lgen:
+            cmd = loadgen_cmd(args, transport, body, port, extra)
+        else:
+            cmd = h2load_cmd(h2load, transport, body, port, extra, args)
+        res["load_tool"] = "loadgen" if lgen else "h2load"
         res["h2load_cmd"] = " ".join(cmd)
         cpu0 = proc_cpu_s(pid)
         thr0 = threads_cpu_s(pid)
         t0 = time.monotonic()
-        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out_b, _ = lg.communicate(timeout=args.duration + 120)
+        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE if lgen else subprocess.STDOUT)
+        out_b, err_b = lg.communicate(timeout=args.duration + 120)
         wall = time.monotonic() - t0
         cpu1 = proc_cpu_s(pid)
         thr1 = threads_cpu_s(pid)
@@ -372,12 +434,18 @@ def run_scenario(name, spec, args, workdir, h2load):
         res["peak_rss_kib"] = st["VmHWM"]
         out = out_b.decode("utf-8", "replace")
         res["h2load_rc"] = lg.returncode
-        res.update(parse_h2load(out))
+        if lgen:
+            if lg.returncode != 0:
+                raise RuntimeError("loadgen exited %d: %s" % (lg.returncode, err_b.decode()))
+            res.update(loadgen_figures(out))
+        else:
+            res.update(parse_h2load(out))
         if "status_2xx" not in res or "duration_s" not in res:
             raise RuntimeError("could not parse h2load output:\n%s" % out[-3000:])
         dur = res["duration_s"]
         res["req_per_s"] = res["status_2xx"] / dur if dur > 0 else 0.0
-        res["spans_per_s"] = res["req_per_s"] * spans_per_req
+        res["spans_per_s"] = (res["items_ok"] / dur if lgen and dur > 0
+                              else res["req_per_s"] * spans_per_req)
         res["receiver_cpu_s"] = cpu1 - cpu0
         res["receiver_cpu_pct"] = 100.0 * (cpu1 - cpu0) / wall if wall > 0 else 0.0
         rc = rec.stop()
@@ -387,7 +455,7 @@ def run_scenario(name, spec, args, workdir, h2load):
         res["totals_line"] = totals
         acc = accepted_spans(totals, transport)
         res["accepted_spans"] = acc
-        sent_2xx = res["status_2xx"] * spans_per_req
+        sent_2xx = res["items_ok"] if lgen else res["status_2xx"] * spans_per_req
         res["spans_2xx"] = sent_2xx
         spans_for_cpu = acc if acc else sent_2xx
         res["cpu_us_per_span"] = (1e6 * res["receiver_cpu_s"] / spans_for_cpu
@@ -397,7 +465,7 @@ def run_scenario(name, spec, args, workdir, h2load):
             notes.append("otel2dd exited %s on SIGTERM; log tail:\n%s" % (rc, rec.tail(8)))
         # Requests still in flight when h2load stops its clock are answered and counted by
         # otel2dd but not by h2load, so the two may differ by at most that many requests.
-        in_flight = args.conns * res["streams"] * spans_per_req
+        in_flight = 0 if lgen else args.conns * res["streams"] * spans_per_req
         if acc is None:
             notes.append("no totals line with accepted spans found in the otel2dd log")
         elif abs(acc - sent_2xx) > in_flight:
@@ -633,7 +701,8 @@ def signal_figures(rec, transport, signal):
 class Sink:
     """tests/bench/sink_intake.py as a child process (its CPU is its own, read from /proc)."""
 
-    def __init__(self, workdir, name):
+    def __init__(self, workdir, name, extra=()):
+        self.extra = list(extra)  # sink_intake.py options: --span-ids, --delay-ms ...
         self.err_path = os.path.join(workdir, "%s.sink.err" % name)
         self.proc = None
         self.port = None
@@ -643,7 +712,8 @@ class Sink:
         import queue
         import threading
         err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")],
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "sink_intake.py")] +
+                                     self.extra,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=err)
         err.close()
@@ -804,10 +874,13 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
     opts = spec[4] if len(spec) > 4 else {}
     llmobs = opts.get("llmobs")  # None: otel2dd's default (the t100 bodies have no LLM spans)
     sig = opts.get("signal", "traces")
+    lgen = uses_loadgen(args, body_name, sig)
+    if lgen:
+        body_name = LOADGEN_BODIES[body_name]
     body = os.path.join(args.bodies, body_name)
     if not os.path.exists(body):
         die("missing body %s (run gen_bodies.js)" % body)
-    res = {"scenario": name, "kind": "dd", "transport": transport, "body": body_name,
+    res = {"scenario": name, "kind": "dd", "load_tool": "loadgen" if lgen else "h2load", "transport": transport, "body": body_name,
            "body_bytes": os.path.getsize(body), "spans_per_request": spans_per_req,
            "connections": args.conns, "streams": args.streams if transport == "grpc" else 1,
            "duration_s_requested": args.duration, "llmobs": llmobs, "signal": sig,
@@ -823,7 +896,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
                                os.path.join(args.bodies, opts["rounds"]), meta,
                                args.cumul_rotate_ms / 1000.0)
         res["cumul_rotate_ms"] = args.cumul_rotate_ms
-    if "tmix" in body_name:
+    if "tmix" in body_name:  # h2load only: loadgen --stamp-ids gives each request its ids
         res["llm_ids"] = args.llm_ids
         if args.llm_ids == "rotate":
             with open(os.path.join(args.bodies, "bodies.json")) as f:
@@ -858,9 +931,12 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         res["idle_rss_kib"] = st["VmRSS"]
         res["threads"] = st.get("Threads")
         port = rec.ports["grpc" if transport == "grpc" else "http"]
-        cmd = h2load_cmd(h2load, transport, body, port, extra, args, sig)
         h2log = os.path.join(workdir, "%s.h2load.log" % name)
-        cmd = cmd[:1] + ["--log-file", h2log] + cmd[1:]
+        if lgen:
+            cmd = loadgen_cmd(args, transport, body, port, extra, sig)
+        else:
+            cmd = h2load_cmd(h2load, transport, body, port, extra, args, sig)
+            cmd = cmd[:1] + ["--log-file", h2log] + cmd[1:]
         res["h2load_cmd"] = " ".join(cmd)
         sink_pid = sink.proc.pid
         cpu0, sink_cpu0 = proc_cpu_s(pid), proc_cpu_s(sink_pid)
@@ -876,8 +952,9 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         if rotator is not None:
             rotator.start()
         t0 = time.monotonic()
-        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        out_b, _ = lg.communicate(timeout=args.duration + 120)
+        lg = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE if lgen else subprocess.STDOUT)
+        out_b, err_b = lg.communicate(timeout=args.duration + 120)
         t_load = time.monotonic()
         if rotator is not None:
             rotator.stop()
@@ -903,10 +980,15 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         out = out_b.decode("utf-8", "replace")
         res["h2load_rc"] = lg.returncode
         res["h2load_output"] = out
-        res.update(parse_h2load(out))
+        if lgen:
+            if lg.returncode != 0:
+                raise RuntimeError("loadgen exited %d: %s" % (lg.returncode, err_b.decode()))
+            res.update(loadgen_figures(out))
+        else:
+            res.update(parse_h2load(out))
+            res["latency_p50_ms"], res["latency_p99_ms"] = latency_percentiles(h2log)
         if "status_2xx" not in res or "duration_s" not in res:
             raise RuntimeError("could not parse h2load output:\n%s" % out[-3000:])
-        res["latency_p50_ms"], res["latency_p99_ms"] = latency_percentiles(h2log)
         if args.dd_storage:
             res["disk_commits"] = disk_commit_figures(rec)
         if args.preview_mib:
@@ -969,15 +1051,23 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         dur = res["duration_s"]
         # h2load: gRPC refusals are HTTP 200 with grpc-status 14, so they look 2xx to h2load
         res["non_2xx"] = sum(res.get(k, 0) for k in ("status_3xx", "status_4xx",
-                                                     "status_5xx"))
+                                                     "status_5xx", "req_failed"))
         res["accepted_spans_per_s"] = (acc or 0) / dur if dur > 0 else 0.0
         tb = (ddt or {}).get("bytes_sent") or 0
+        # delivered: the spans the sink decoded (its own count), else otel2dd's sent counter
+        sink_spans = (sink_final or {}).get("spans")
+        res["sink_spans"] = sink_spans
+        if sink_spans is not None:
+            sent_otel2dd, sent = sent, sink_spans
         if sent is not None:
             res["delivered_spans_per_s"] = sent / res["load_to_drained_s"]
             res["delivered_spans_per_s_load_window"] = sent / dur if dur > 0 else 0.0
             b_load = (sink_at_load_end.get("bytes") or {}).get("/api/v0.2/traces", 0)
-            # Every body carries the same spans, so bytes are proportional to spans.
-            res["delivered_by_load_end_est"] = int(sent * b_load / tb) if tb else None
+            if sink_at_load_end.get("spans") is not None:
+                res["delivered_by_load_end_est"] = sink_at_load_end["spans"]
+            else:
+                # Every body carries the same spans, so bytes are proportional to spans.
+                res["delivered_by_load_end_est"] = int(sent * b_load / tb) if tb else None
             if res["delivered_by_load_end_est"] is not None and dur > 0:
                 res["delivered_spans_per_s_in_window_est"] = (
                     res["delivered_by_load_end_est"] / res["load_wall_s"])
@@ -991,6 +1081,12 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         if sent is not None and acc is not None and sent != acc:
             notes.append("accepted %d spans but sent %d (dropped: %s)" %
                          (acc, sent, res["spans_dropped"]))
+        if sink_spans is not None and sink_spans != res["spans_sent"]:
+            notes.append("otel2dd says %s spans sent, the sink decoded %d" %
+                         (res["spans_sent"], sink_spans))
+        if lgen and acc is not None and res["items_ok"] != acc:
+            notes.append("loadgen had %d spans acknowledged, otel2dd accepted %d" %
+                         (res["items_ok"], acc))
         if refused:
             notes.append("otel2dd refused %d requests (queue full: retry later)" % refused)
         if res["non_2xx"]:
@@ -1004,7 +1100,7 @@ def run_dd_scenario(name, spec, args, workdir, h2load):
         if llmobs:
             if lot is None:
                 notes.append("no %r line in the otel2dd log" % LLM_TOTALS)
-            else:
+            elif not lgen:  # the distinct bodies have no fixed event count per body
                 want = (acc or 0) // spans_per_req * LLM_EVENTS_PER_BODY
                 if res["llm_events_sent"] != want:
                     notes.append("llmobs sent %s events, accepted spans imply %d (dropped: %s)"
@@ -1330,6 +1426,15 @@ def main():
     ap.add_argument("--extra", action="store_true",
                     help="also run the 10- and 1000-span bodies")
     ap.add_argument("--h2load", default=shutil.which("h2load") or "h2load")
+    ap.add_argument("--load", choices=("loadgen", "h2load"), default="loadgen",
+                    help="the load generator of the trace scenarios: loadgen with the 64 "
+                         "distinct bodies (default), or h2load replaying one body (for "
+                         "comparison with earlier figures)")
+    ap.add_argument("--loadgen", default=None,
+                    help="tests/bench/loadgen binary (default: next to the otel2dd binary)")
+    ap.add_argument("--loadgen-threads", type=int, default=1, help="loadgen -t")
+    ap.add_argument("--no-stamp-ids", action="store_true",
+                    help="loadgen without --stamp-ids: the 64 bodies' ids repeat")
     ap.add_argument("--dd", action="store_true",
                     help="end to end through the Datadog exporter: %s" % ", ".join(DD_ORDER))
     ap.add_argument("--dd-flush-interval", default=None,
@@ -1388,6 +1493,10 @@ def main():
         die("otel2dd binary not found or not executable: %s" % args.bin)
     if shutil.which(args.h2load) is None and not os.access(args.h2load, os.X_OK):
         die("h2load not found (Debian: apt-get install nghttp2-client)")
+    args.loadgen = os.path.abspath(args.loadgen or os.path.join(os.path.dirname(args.bin),
+                                                                "loadgen"))
+    if args.load == "loadgen" and not os.access(args.loadgen, os.X_OK):
+        die("loadgen not found: %s (cmake --build build --target loadgen)" % args.loadgen)
     allsc = dict(SCENARIOS, **EXTRA)
     allsc.update(DD_SCENARIOS)
     allsc[DD_CHECK] = None
@@ -1432,6 +1541,7 @@ def main():
                  "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "h2load": subprocess.run([args.h2load, "--version"], stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT).stdout.decode().strip(),
+        "load": args.load, "loadgen": args.loadgen,
         "git": subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
                               stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL).stdout.decode().strip(),

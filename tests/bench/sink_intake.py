@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A Datadog intake that accepts and discards, for the end-to-end benchmark (bench.py --dd).
 
-    POST /api/v0.2/traces, POST /api/v0.2/stats  -> 202 {}   (the body is read fully, dropped)
+    POST /api/v0.2/traces                        -> 202 {}   (AgentPayload; spans counted)
+    POST /api/v0.2/stats                         -> 202 {}   (the body is read fully, dropped)
     POST /api/v2/llmobs                          -> 202 {}   (LLM Obs events, the same)
     POST /api/v2/series, /api/beta/sketches      -> 202 {}   (zstd protobuf; points and
                                                               sketches counted)
@@ -19,9 +20,20 @@ and on SIGTERM/SIGINT one JSON line with its counts, then exits 0:
 
     sink counts {"requests": {"/api/v0.2/traces": N, ...}, "bytes": {...}, ...}
 
-Traces, stats and LLM Obs bodies are not decoded, so they cost little CPU per request:
-otel2dd sends a few bodies a second of at most 3.2 MB (gzip), which a Python thread reads at
-memory speed. Metrics and logs bodies are decompressed and counted ("items" in the counts,
+Trace bodies are decompressed (gzip, zstd, deflate or none, by Content-Encoding) and their
+spans counted: AgentPayload.tracerPayloads[].chunks[].spans[] (datadog-agent
+pkg/proto/datadog/trace/agent_payload.proto, tracer_payload.proto, span.proto), parsed by
+python3-protobuf's C parser against a schema made here that declares only those fields and
+Span.spanID. The count is what the benchmark reports as delivered, independent of otel2dd's
+own counters. With --span-ids the sink also keeps every span id it saw (a Python set: about
+70 bytes a span) and reports how many were distinct ("spans_distinct"), so that a payload sent
+twice (a retry of a body that had arrived) is not counted twice: tests/bench/overload.py.
+A trace payload is answered 202 as soon as it is read, as Datadog's intake answers, and
+decoded afterwards by one decoder thread (at most 32 bodies wait for it; past that, the
+handler waits): a sender waiting for the sink's Python decoding would be slowed down by the
+sink. Its counts include a payload once it is decoded; GET /_counts?wait=1 and the final
+counts line wait until every payload received so far is. Stats and LLM Obs bodies are not
+decoded. Metrics and logs bodies are decompressed and counted ("items" in the counts,
 per path), because the exporters' totals count what they sent and the benchmark wants what
 arrived: series points (MetricPayload.series[].points), sketches (SketchPayload.sketches[]
 .dogsketches) and log records (the elements of the JSON array). Counting walks only the
@@ -39,10 +51,12 @@ import argparse
 import collections
 import http.server
 import json
+import queue
 import signal
 import socketserver
 import sys
 import threading
+import time
 import zlib
 
 TRACES = "/api/v0.2/traces"
@@ -64,6 +78,7 @@ class Counts:
         self.status = collections.Counter()
         self.items = collections.Counter()
         self.bad = collections.Counter()
+        self.refused = collections.Counter()  # answered 503 by --unavailable
         self.connections = 0
 
     def add(self, path, n, status, items=None):
@@ -78,9 +93,15 @@ class Counts:
 
     def snapshot(self):
         with self.lock:
-            return {"requests": dict(self.requests), "bytes": dict(self.bytes),
-                    "status": dict(self.status), "items": dict(self.items),
-                    "bad": dict(self.bad), "connections": self.connections}
+            out = {"requests": dict(self.requests), "bytes": dict(self.bytes),
+                   "status": dict(self.status), "items": dict(self.items),
+                   "bad": dict(self.bad), "connections": self.connections,
+                   "refused": dict(self.refused)}
+        out["spans"] = out["items"].get(TRACES, 0)
+        if SPAN_IDS is not None:
+            with SPAN_IDS_LOCK:
+                out["spans_distinct"] = len(SPAN_IDS)
+        return out
 
 
 def read_varint(b, i):
@@ -148,6 +169,28 @@ def counting_classes():
                                              package="o2d_bench_count")
     F = descriptor_pb2.FieldDescriptorProto
     out = {}
+    # AgentPayload { repeated TracerPayload tracerPayloads = 5; }
+    # TracerPayload { repeated TraceChunk chunks = 6; }  TraceChunk { repeated Span spans = 3; }
+    # Span { uint64 spanID = 5; }. Twice: spans as bytes (counted, not parsed: 3.5x faster)
+    # and spans as messages with their spanID (--span-ids).
+    for suffix, span_type in (("", None), ("Ids", "Span")):
+        if span_type:
+            sp = fdp.message_type.add(name="Span")
+            sp.field.add(name="span_id", number=5, label=F.LABEL_OPTIONAL,
+                         type=F.TYPE_UINT64)
+        ch = fdp.message_type.add(name="Chunk" + suffix)
+        if span_type:
+            ch.field.add(name="spans", number=3, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
+                         type_name=".o2d_bench_count.Span")
+        else:
+            ch.field.add(name="spans", number=3, label=F.LABEL_REPEATED, type=F.TYPE_BYTES)
+        tp = fdp.message_type.add(name="TracerPayload" + suffix)
+        tp.field.add(name="chunks", number=6, label=F.LABEL_REPEATED, type=F.TYPE_MESSAGE,
+                     type_name=".o2d_bench_count.Chunk" + suffix)
+        ap = fdp.message_type.add(name="AgentPayload" + suffix)
+        ap.field.add(name="tracer_payloads", number=5, label=F.LABEL_REPEATED,
+                     type=F.TYPE_MESSAGE, type_name=".o2d_bench_count.TracerPayload" + suffix)
+        out[TRACES + suffix] = "AgentPayload" + suffix
     for path, entry, inner in ((SERIES, "Series", 4), (SKETCHES, "Sketch", 7)):
         e = fdp.message_type.add(name=entry)
         e.field.add(name="x", number=inner, label=F.LABEL_REPEATED, type=F.TYPE_BYTES)
@@ -160,6 +203,43 @@ def counting_classes():
 
 
 COUNTING = counting_classes()
+SPAN_IDS_LOCK = threading.Lock()
+
+
+def decompress(body, encoding):
+    if encoding == "gzip":
+        return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+    if encoding == "zstd":
+        import zstandard
+        return zstandard.ZstdDecompressor().decompress(body, max_output_size=256 << 20)
+    if encoding == "deflate":
+        return zlib.decompress(body)
+    if encoding in ("", "identity"):
+        return body
+    raise ValueError("Content-Encoding %r" % encoding)
+
+
+SPAN_IDS = None  # a set when --span-ids
+
+
+def count_spans(body, encoding):
+    """Spans in one trace intake body; their ids go to SPAN_IDS when it is a set."""
+    if COUNTING is None:
+        raise ValueError("counting spans needs python3-protobuf's C implementation")
+    raw = decompress(body, encoding)
+    try:
+        msg = COUNTING[TRACES if SPAN_IDS is None else TRACES + "Ids"].FromString(raw)
+    except Exception as e:  # google.protobuf.message.DecodeError
+        raise ValueError("%s: %s" % (TRACES, e))
+    n = 0
+    for tp in msg.tracer_payloads:
+        for ch in tp.chunks:
+            n += len(ch.spans)
+            if SPAN_IDS is not None:
+                ids = [s.span_id for s in ch.spans]
+                with SPAN_IDS_LOCK:
+                    SPAN_IDS.update(ids)
+    return n
 
 
 def count_metrics(path, raw):
@@ -202,6 +282,57 @@ def count_items(path, body, encoding):
             raise ValueError("%s log objects counted by their ddsource key, %s in the array" %
                              (n, len(arr) if isinstance(arr, list) else "no objects"))
     return n
+
+
+class Decoder:
+    """One thread that decodes the trace payloads after they were answered 202, in arrival
+    order. A body that does not decode is counted under "bad" (and its status as 400: the
+    report notes it). wait() returns once everything queued so far is counted."""
+
+    def __init__(self):
+        self.q = queue.Queue(maxsize=32)
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def put(self, counts, path, n, body, encoding):
+        self.q.put((counts, path, n, body, encoding))
+
+    def wait(self):
+        self.q.join()
+
+    def _run(self):
+        while True:
+            counts, path, n, body, encoding = self.q.get()
+            try:
+                items = count_spans(body, encoding)
+                counts.add(path, n, 202, items)
+            except Exception as e:  # ValueError, zlib.error, zstandard.ZstdError
+                counts.add(path, n, 400)
+                sys.stderr.write("sink: %s body not decoded: %r\n" % (path, e))
+            finally:
+                self.q.task_done()
+
+
+DECODER = Decoder()
+
+
+class Slow:
+    """--delay-ms: every trace intake request is answered that much later (a slow intake).
+    --unavailable START:SECONDS: trace intake requests are answered 503, without being counted
+    as delivered, from START seconds after the sink started, for SECONDS."""
+
+    def __init__(self):
+        self.delay_s = 0.0
+        self.window = None
+        self.t0 = time.monotonic()
+
+    def unavailable(self):
+        if self.window is None:
+            return False
+        t = time.monotonic() - self.t0
+        return self.window[0] <= t < self.window[0] + self.window[1]
+
+
+SLOW = Slow()
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -257,6 +388,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         path = self.path.split("?")[0]
+        if path == TRACES:
+            parts = []
+            n = self._discard_body(parts)
+            if SLOW.delay_s > 0:
+                time.sleep(SLOW.delay_s)
+            if SLOW.unavailable():
+                with self.counts.lock:
+                    self.counts.refused[path] += 1
+                self.counts.add(path, n, 503)
+                return self._answer(503, b'{"errors":["unavailable (sink --unavailable)"]}')
+            # answered at once, as the intake does, and decoded by DECODER: a sender waiting
+            # for the decode would be slowed down by the sink, not by its own work
+            self._answer(202, b"{}")
+            DECODER.put(self.counts, path, n, b"".join(parts),
+                        (self.headers.get("Content-Encoding") or "").lower())
+            return None
         if path in (SERIES, SKETCHES, LOGS):
             parts = []
             n = self._discard_body(parts)
@@ -272,13 +419,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.counts.add(path, n, 202, items)
             return self._answer(202, b"{}")
         n = self._discard_body()
-        status = 202 if path in (TRACES, STATS, LLMOBS) else 404
+        status = 202 if path in (STATS, LLMOBS) else 404
         self.counts.add(path, n, status)
         self._answer(status, b"{}")
 
     def do_GET(self):
         path = self.path.split("?")[0]
-        if path == COUNTS:
+        if path == COUNTS:  # ?wait=1: once every trace payload received so far is decoded
+            if "wait=1" in self.path:
+                DECODER.wait()
             return self._answer(200, json.dumps(self.counts.snapshot()).encode())
         status = 200 if path == VALIDATE else 404
         self.counts.add(path, 0, status)
@@ -289,7 +438,20 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--span-ids", action="store_true",
+                    help="keep every span id and report how many were distinct")
+    ap.add_argument("--delay-ms", type=float, default=0,
+                    help="answer each trace intake request this much later")
+    ap.add_argument("--unavailable", default=None, metavar="START:SECONDS",
+                    help="answer trace intake requests 503 during this window")
     args = ap.parse_args()
+    global SPAN_IDS
+    if args.span_ids:
+        SPAN_IDS = set()
+    SLOW.delay_s = args.delay_ms / 1000.0
+    if args.unavailable:
+        a, b = args.unavailable.split(":")
+        SLOW.window = (float(a), float(b))
     counts = Counts()
     Handler.counts = counts
     srv = Server(("127.0.0.1", args.port), Handler)
@@ -306,6 +468,7 @@ def main():
         pass
     srv.shutdown()
     srv.server_close()
+    DECODER.wait()
     print("sink counts %s" % json.dumps(counts.snapshot(), sort_keys=True), flush=True)
     return 0
 
