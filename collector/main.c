@@ -192,6 +192,7 @@ static int run(const struct o2d_config *cfg)
         goto out;
     }
     ingest_set_metrics_forwarded(ing, pipeline_forwards_metrics(pipeline));
+    ingest_set_full(ing, pipeline_ingest_full);
     if (start_auth(cfg, ing, &auth) != O2D_OK) {
         goto out;
     }

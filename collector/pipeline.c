@@ -272,6 +272,21 @@ int pipeline_ingest_submit(void *ctx, enum o2d_transport tr, const struct otlp_r
     return pipeline_submit(ctx, tr, req);
 }
 
+int pipeline_ingest_full(void *ctx, int sig)
+{
+    struct pipeline *p = ctx;
+    if (atomic_load_explicit(&p->stopping, memory_order_relaxed)) {
+        return 0; /* answered as shutting down once read */
+    }
+    for (int i = 0; i < p->n_exporters; i++) {
+        struct exporter *e = p->exporters[i];
+        if (e->type->full != NULL && e->type->full(e, sig)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Every exporter stops sending and counts what it still holds. */
 static void stop_all(struct pipeline *p)
 {

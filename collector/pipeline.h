@@ -19,6 +19,9 @@ int pipeline_new(struct pipeline **out, const struct o2d_config *cfg);
 int pipeline_submit(struct pipeline *p, enum o2d_transport tr, const struct otlp_request *req);
 /* 1 when an exporter sends metrics on (else ingest counts them as not forwarded). */
 int pipeline_forwards_metrics(const struct pipeline *p);
+/* For ingest_set_full(): whether an exporter would refuse any request of signal `sig` now (a
+ * full queue); ctx is the struct pipeline. */
+int pipeline_ingest_full(void *ctx, int sig);
 /* pipeline_submit for ingest_new(): ctx is the struct pipeline. */
 int pipeline_ingest_submit(void *ctx, enum o2d_transport tr, const struct otlp_request *req);
 /* Flushes the exporters side by side, waiting at most until deadline_ms (monotonic clock),

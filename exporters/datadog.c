@@ -552,6 +552,12 @@ static int dd_admit(struct exporter *e, const struct otlp_request *req)
     return dlv_dest_admit_tenant(d->traces, req->accepted, req->tenant);
 }
 
+static int dd_full(struct exporter *e, int sig)
+{
+    struct dd_exporter *d = e->ctx;
+    return sig == OTLP_SIGNAL_TRACES && d->traces != NULL && dlv_dest_full(d->traces);
+}
+
 /* A string attribute of the resource that payload i came from ("" if none): apm_translate
  * makes one TracerPayload per ResourceSpans, in order. The tracers' Datadog-Meta-Lang-Version
  * and -Interpreter have no TracerPayload field; OpenTelemetry names them process.runtime.*. */
@@ -825,6 +831,7 @@ static const struct exporter_type datadog_exporter_type = {
     .name = "datadog",
     .start = dd_start,
     .admit = dd_admit,
+    .full = dd_full,
     .submit = dd_submit,
     .flush = dd_flush,
     .destroy = dd_destroy,

@@ -180,6 +180,15 @@ static int dm_admit(struct exporter *e, const struct otlp_request *req)
     return rv;
 }
 
+static int dm_full(struct exporter *e, int sig)
+{
+    struct dm_exporter *d = e->ctx;
+    if (sig != OTLP_SIGNAL_METRICS || d->series == NULL || d->sketches == NULL) {
+        return 0;
+    }
+    return dlv_dest_full(d->series) || dlv_dest_full(d->sketches);
+}
+
 /* A string of the request's arena from bytes with a length. */
 static const char *arena_str(struct o2d_arena *a, const char *p, size_t n)
 {
@@ -484,6 +493,7 @@ static const struct exporter_type datadog_metrics_exporter_type = {
     .name = "datadog_metrics",
     .start = dm_start,
     .admit = dm_admit,
+    .full = dm_full,
     .submit = dm_submit,
     .flush = dm_flush,
     .destroy = dm_destroy,

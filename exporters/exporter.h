@@ -71,6 +71,10 @@ struct exporter_type {
      * the exporters that already took it. So queue bounds are soft by at most the requests
      * in flight (themselves bounded by the receivers' memory budget). NULL: always. */
     int (*admit)(struct exporter *e, const struct otlp_request *req);
+    /* Whether it would refuse any request of signal `sig` (enum otlp_signal) now, whatever
+     * the request holds (a full queue): asked before a request's body is read, so that a
+     * full queue costs a sender its headers, not its body. Counts nothing. NULL: never. */
+    int (*full)(struct exporter *e, int sig);
     /* Takes one request; `req` and everything it points to are borrowed for the call only.
      * `transport` is a static name ("grpc", "http"). O2D_OK or O2D_ERR_BUSY. */
     int (*submit)(struct exporter *e, const char *transport, const struct otlp_request *req);

@@ -357,20 +357,16 @@ static struct grpc_stream *get_stream(nghttp2_session *sess, int32_t id)
 /*
  * Answers a stream with a trailers-only response: HEADERS(:status, content-type,
  * grpc-accept-encoding, grpc-status, grpc-message[, grpc-status-details-bin]) + END_STREAM.
+ * answer_counted: for a refusal the caller counted already; answer_error counts it.
  */
-static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int status,
-                         const char *reason, int http_status)
+static void answer_counted(struct grpc_conn *c, struct grpc_stream *st, int status,
+                           const char *reason, int http_status)
 {
     if (st->answered) {
         return;
     }
     st->answered = 1;
     release_body(c->w->srv, st);
-    if (!st->ingested) {
-        ingest_count_refusal(c->w->srv->ing, O2D_TRANSPORT_GRPC, st->path_ok ? (int)st->sig : -1,
-                             ingest_refusal_of(status));
-    }
-
     enum grpc_code code = o2d_status_to_grpc(status);
     if (reason == NULL) {
         reason = o2d_strerror(status);
@@ -408,6 +404,19 @@ static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int status
     /* RFC 9113 8.1: a response sent before the request is complete is followed by
      * RST_STREAM(NO_ERROR), so the client stops sending. Done once the HEADERS is out. */
     st->rst_after_send = !st->request_done;
+}
+
+static void answer_error(struct grpc_conn *c, struct grpc_stream *st, int status,
+                         const char *reason, int http_status)
+{
+    if (st->answered) {
+        return;
+    }
+    if (!st->ingested) {
+        ingest_count_refusal(c->w->srv->ing, O2D_TRANSPORT_GRPC, st->path_ok ? (int)st->sig : -1,
+                             ingest_refusal_of(status));
+    }
+    answer_counted(c, st, status, reason, http_status);
 }
 
 static ssize_t read_response(nghttp2_session *sess, int32_t id, uint8_t *buf, size_t len,
@@ -500,6 +509,9 @@ static void judge_headers(struct grpc_conn *c, struct grpc_stream *st)
         answer_error(c, st, O2D_ERR_NOT_FOUND, reason_unknown_method, 200);
     } else if (st->enc == GRPC_ENC_OTHER) {
         answer_error(c, st, O2D_ERR_UNSUPPORTED, grpc_reason_bad_encoding, 200);
+    } else if (ingest_queue_admit(ing, O2D_TRANSPORT_GRPC, (int)st->sig, &why) != O2D_OK) {
+        /* A full exporter queue: refused at its headers (counted there), its DATA unread. */
+        answer_counted(c, st, O2D_ERR_BUSY, why, 200);
     }
 }
 

@@ -559,6 +559,12 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
         return send_status(s->ing, conn, url, O2D_ERR_SHUTDOWN, "shutting down: retry later", enc,
                            1);
     }
+    /* A full exporter queue refuses the body unread (counted there): the connection closes,
+     * as the body that follows is not read. */
+    const char *qwhy = NULL;
+    if (ingest_queue_admit(s->ing, O2D_TRANSPORT_HTTP, (int)sig, &qwhy) != O2D_OK) {
+        return send_status(NULL, conn, url, O2D_ERR_BUSY, qwhy, enc, 1);
+    }
 
     size_t max = s->cfg.max_request_body_size;
     const char *te = header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING);

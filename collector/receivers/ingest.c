@@ -86,7 +86,8 @@ _Static_assert(TENANT_SLOTS == OTLP_TENANT_SLOTS, "a request's tenant is one of 
 
 struct ingest {
     ingest_submit_fn submit;
-    void *submit_ctx; /* borrowed */
+    ingest_full_fn full; /* NULL: never asked */
+    void *submit_ctx;    /* borrowed */
     size_t memory_limit;
     atomic_size_t inflight;
     pthread_key_t tls_key;
@@ -276,6 +277,22 @@ static const char reason_tenant_queue[] =
     "max_tenant_share_percent): retry later";
 static const char reason_whole[] =
     "request body larger than the receivers' memory limit (memory_limit_mib)";
+static const char reason_queue_full[] = "otel2dd is busy: its queues are full, retry later";
+
+void ingest_set_full(struct ingest *ing, ingest_full_fn full)
+{
+    ing->full = full;
+}
+
+int ingest_queue_admit(struct ingest *ing, enum o2d_transport tr, int sig, const char **reason)
+{
+    if (ing->full == NULL || sig < 0 || sig >= SIG_UNKNOWN || !ing->full(ing->submit_ctx, sig)) {
+        return O2D_OK;
+    }
+    ingest_count_refusal(ing, tr, sig, INGEST_REFUSED_QUEUE_FULL);
+    *reason = reason_queue_full;
+    return O2D_ERR_BUSY;
+}
 
 size_t ingest_share_cap(size_t memory_limit, size_t max_request)
 {
@@ -769,9 +786,7 @@ int ingest_request_as(struct ingest *ing, int tenant, enum o2d_transport tr, enu
         goto out;
     }
     if (rv != O2D_OK) {
-        set_error(res, rv,
-                  rv == O2D_ERR_SHUTDOWN ? "otel2dd is shutting down"
-                                         : "otel2dd is busy: its queues are full, retry later");
+        set_error(res, rv, rv == O2D_ERR_SHUTDOWN ? "otel2dd is shutting down" : reason_queue_full);
         why = rv == O2D_ERR_BUSY ? INGEST_REFUSED_QUEUE_FULL : ingest_refusal_of(rv);
         decoded_items = req.accepted + req.rejected;
         goto out;

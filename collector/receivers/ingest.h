@@ -49,6 +49,19 @@ typedef int (*ingest_submit_fn)(void *ctx, enum o2d_transport tr, const struct o
 
 /* Borrows submit_ctx (the pipeline); memory_limit is the budget of ingest_reserve(). */
 int ingest_new(struct ingest **out, ingest_submit_fn submit, void *submit_ctx, size_t memory_limit);
+/*
+ * Asked before a request's body is read: whether the exporters would refuse any request of
+ * signal `sig` now (a full queue). Same ctx as submit. Set before the receivers start.
+ */
+typedef int (*ingest_full_fn)(void *ctx, int sig);
+void ingest_set_full(struct ingest *ing, ingest_full_fn full);
+/*
+ * Receivers call it once a request's headers name its signal, before they read its body:
+ * O2D_ERR_BUSY (with *reason) when an exporter's queue is full, counted as a queue_full
+ * refusal whose items are not known (the body is not read: the sender retries it later);
+ * O2D_OK otherwise. A request that passes may still be refused once decoded. Thread-safe.
+ */
+int ingest_queue_admit(struct ingest *ing, enum o2d_transport tr, int sig, const char **reason);
 /* Whether metrics go anywhere (an exporter sends them): when not, taken metrics requests are
  * counted as not forwarded and a warning says so once. Set before the receivers start. */
 void ingest_set_metrics_forwarded(struct ingest *ing, int on);

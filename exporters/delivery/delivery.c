@@ -783,6 +783,14 @@ int dlv_dest_admit_tenant(struct dlv_dest *d, size_t units, int tenant)
     return rv;
 }
 
+int dlv_dest_full(struct dlv_dest *d)
+{
+    pthread_mutex_lock(&d->mu);
+    int full = budget_used(d) >= d->cfg.queue_max_bytes;
+    pthread_mutex_unlock(&d->mu);
+    return full;
+}
+
 size_t dlv_dest_tenant_bytes(struct dlv_dest *d, int tenant)
 {
     if (tenant < 0 || tenant >= DLV_TENANTS) {

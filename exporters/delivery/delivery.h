@@ -287,6 +287,9 @@ int dlv_dest_admit(struct dlv_dest *d, size_t units);
 int dlv_dest_admit_tenant(struct dlv_dest *d, size_t units, int tenant);
 /* The item bytes `tenant` holds in the queue (waiting or in flight), under the fairness
  * rule; 0 without it. */
+/* Whether the queue is full now, whatever a request would hold: what admit refuses first, asked
+ * before a request's body is read. Counts nothing. */
+int dlv_dest_full(struct dlv_dest *d);
 size_t dlv_dest_tenant_bytes(struct dlv_dest *d, int tenant);
 /* Whether stop has begun (submit paths answer O2D_ERR_SHUTDOWN then). */
 int dlv_dest_stopping(const struct dlv_dest *d);

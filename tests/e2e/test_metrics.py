@@ -448,17 +448,31 @@ class Metrics(IntakeTestCase):
                 if busy["grpc"] >= 2 and busy["http"] >= 2:
                     break
             self.assertTrue(busy["grpc"] >= 2 and busy["http"] >= 2, busy)
+            # The queue full, a request is refused at its headers, its body unread: an HTTP
+            # request that declares a body and sends none is answered at once, and closed.
+            with socket.create_connection(("127.0.0.1", hp), timeout=10) as sk:
+                sk.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+                           b"Content-Type: application/x-protobuf\r\n"
+                           b"Content-Length: 240000\r\n\r\n")
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = sk.recv(4096)
+                    self.assertTrue(chunk, head)
+                    head += chunk
+            self.assertTrue(head.startswith(b"HTTP/1.1 503"), head)
+            self.assertIn(b"retry-after", head.lower())
+            self.assertIn(b"connection: close", head.lower())
+            busy["http"] += 1
             fams, flat = parse(o.scrape())
             for tr in ("grpc", "http"):
                 self.assertEqual(value(flat, "otel2dd_receiver_refused_requests_total",
                                        transport=tr, signal="traces", reason="queue_full"),
                                  busy[tr])
+                # refused before their bodies were read: their items are not known
                 self.assertEqual(value(flat, "otel2dd_receiver_refused_items_total",
-                                       transport=tr, signal="traces", reason="queue_full"),
-                                 20 * busy[tr])
+                                       transport=tr, signal="traces", reason="queue_full"), 0)
             self.assertEqual(value(flat, "otel2dd_exporter_dropped_items_total",
-                                   exporter="datadog_traces", reason="queue_full"),
-                             20 * (busy["grpc"] + busy["http"]))
+                                   exporter="datadog_traces", reason="queue_full"), 0)
             self.assertEqual(value(flat, "otel2dd_exporter_queue_items",
                                    exporter="datadog_traces"), accepted)
             qb = value(flat, "otel2dd_exporter_queue_bytes", exporter="datadog_traces")
