@@ -531,6 +531,15 @@ static void send_rebuild(struct dlv_dest *d, struct dlv_codec *codec, struct reb
     dlv_body_free(b);
 }
 
+/* Waiting bytes that are sent at once, not at the flush interval: a full batch, or a quarter of
+ * a queue smaller than four batches (a queue smaller than one batch once filled and refused
+ * every request until the interval passed: 1 MiB of traces a second). */
+static size_t send_now_bytes(const struct dlv_dest *d)
+{
+    size_t quarter = d->cfg.queue_max_bytes / 4;
+    return quarter > 0 && quarter < d->cfg.batch_bytes ? quarter : d->cfg.batch_bytes;
+}
+
 static int can_tick(const struct dlv_dest *d, int64_t now, int flushing)
 {
     if (d->cfg.tick == NULL) {
@@ -593,7 +602,7 @@ static void *sender_main(void *arg)
         const struct dlv_queue_state *st = &d->queue->st;
         int waiting = st->waiting_items > 0;
         int want = waiting && (d->due || flushing || d->cfg.flush_interval_ms == 0 ||
-                               st->waiting_bytes >= d->cfg.batch_bytes);
+                               st->waiting_bytes >= send_now_bytes(d));
         if (want && may_build(d) && !d->reading) {
             struct dlv_item *list;
             d->builds++; /* from here until its last body is posted */
@@ -880,7 +889,7 @@ int dlv_dest_enqueue_tenant(struct dlv_dest *d, struct dlv_item *list, uint64_t 
         /* The sender sleeps without a deadline on an empty queue, and otherwise until the
          * flush interval: wake it for the first item, or for a full batch. */
         const struct dlv_queue_state *st = &d->queue->st;
-        if (was_empty || d->cfg.flush_interval_ms == 0 || st->waiting_bytes >= d->cfg.batch_bytes) {
+        if (was_empty || d->cfg.flush_interval_ms == 0 || st->waiting_bytes >= send_now_bytes(d)) {
             pthread_cond_broadcast(&d->cond);
         }
     }

@@ -1367,6 +1367,39 @@ static void disk_queue_with_three_builders(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* A queue smaller than four batches sends a quarter of itself at once instead of waiting for
+ * the flush interval (a 1 MiB queue under a 3.2 MB batch once took one batch a second and
+ * refused everything else). */
+static void small_queue_sends_a_quarter_at_once(void **state)
+{
+    (void)state;
+    struct server srv;
+    server_start(&srv, 1 << 20);
+    struct http_client *http = client();
+    struct dlv_dest *d = dest(&srv, http, 1 << 16, 4096, NULL); /* interval: an hour */
+    assert_int_equal(dlv_dest_start(d), O2D_OK);
+    char text[1101];
+    memset(text, 'q', 1099);
+    text[1099] = '+';
+    text[1100] = '\0';
+    assert_int_equal(dlv_dest_enqueue(d, item("", text), 1), O2D_OK); /* > 4096 / 4 */
+    int64_t deadline = o2d_now_ms() + 5000;
+    size_t ok = 0;
+    while (ok == 0 && o2d_now_ms() < deadline) {
+        pthread_mutex_lock(&srv.mu);
+        ok = srv.n_ok;
+        pthread_mutex_unlock(&srv.mu);
+        if (ok == 0) {
+            usleep(10 * 1000);
+        }
+    }
+    assert_int_equal(ok, 1); /* sent without a flush */
+    dlv_dest_stop(d);
+    http_client_free(http);
+    dlv_dest_free(d);
+    server_stop(&srv);
+}
+
 int main(void)
 {
     o2d_log_set_level(O2D_LOG_ERROR);
@@ -1387,6 +1420,7 @@ int main(void)
         cmocka_unit_test(no_tenant_rule_at_100_percent),
         cmocka_unit_test(idle_destination_sleeps),
         cmocka_unit_test(items_being_built_still_count_as_queued),
+        cmocka_unit_test(small_queue_sends_a_quarter_at_once),
         cmocka_unit_test(a_413_body_goes_again_as_two_with_three_builders),
         cmocka_unit_test(several_builders_build_at_once),
         cmocka_unit_test(stop_with_builds_in_progress),
