@@ -551,8 +551,13 @@ static void exporter_submit_admit_and_stop(void **state)
     assert_int_equal(datadog_metrics_submit(e, &b, 44), O2D_ERR_SHUTDOWN);
     req.signal = OTLP_SIGNAL_METRICS;
     assert_int_equal(e->type->admit(e, &req), O2D_ERR_SHUTDOWN);
-    /* What never left is lost at stop, and counted. */
-    assert_int_equal(e->type->undelivered(e, NULL), 130);
+    /* What never left is lost at stop, and counted; what the senders had taken (a queue this
+     * small is sent a quarter at a time, at once) is in flight to an intake that is not
+     * there, and counted when the HTTP client lets it go: every unit is one or the other. */
+    memset(&m, 0, sizeof(m));
+    e->type->metrics(e, &m);
+    assert_int_equal(
+        e->type->undelivered(e, NULL) + m.outputs[0].queue_items + m.outputs[1].queue_items, 130);
     e->type->destroy(e);
 }
 
