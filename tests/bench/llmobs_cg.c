@@ -42,6 +42,7 @@
 struct sink {
     size_t events, bytes, spans, genai_spans;
     uint8_t *copy;
+    FILE *dump; /* LLMOBS_CG_DUMP=FILE: every event, one a line (to compare two builds) */
 };
 
 static int emit(void *ctx, const uint8_t *json, size_t len)
@@ -52,6 +53,10 @@ static int emit(void *ctx, const uint8_t *json, size_t len)
         return O2D_ERR_NOMEM;
     }
     memcpy(p, json, len);
+    if (s->dump != NULL) {
+        fwrite(p, 1, len, s->dump);
+        fputc('\n', s->dump);
+    }
     o2d_free(s->copy);
     s->copy = p;
     s->events++;
@@ -201,6 +206,11 @@ int main(int argc, char **argv)
         return 1;
     }
     struct sink s = {0};
+    if (getenv("LLMOBS_CG_DUMP") != NULL &&
+        (s.dump = fopen(getenv("LLMOBS_CG_DUMP"), "wb")) == NULL) {
+        perror(getenv("LLMOBS_CG_DUMP"));
+        return 1;
+    }
     long iters = atol(argv[2]);
     s.spans = spans * (size_t)(iters > 0 ? iters : 0);
     s.genai_spans = genai * (size_t)(iters > 0 ? iters : 0);
@@ -214,6 +224,9 @@ int main(int argc, char **argv)
         printf("%s\n", (const char *)s.copy);
     }
     o2d_free(s.copy);
+    if (s.dump != NULL) {
+        fclose(s.dump);
+    }
     llmobs_buffer_free(lb);
     o2d_arena_cleanup(&a);
     o2d_buf_cleanup(&body);

@@ -807,6 +807,74 @@ static void indexed_field(struct build *b, json_t *msg, const char *rest, const 
     }
 }
 
+/* The common OpenLLMetry shape of an indexed family (gen_ai.prompt.<i>.role and .content
+ * strings, indices under INDEXED_FAST_MAX; keys indexed_field ignores, such as finish_reason,
+ * allowed) written to io as indexed_messages' general path writes it, without jansson values:
+ * the messages by index, each {"role", "content"} (a missing or empty role is "" and
+ * otel_warning_message_malformed, as llmobs_msg_read has it; a missing content ""). Returns -1
+ * when the span has none of the family's attributes, 0 (nothing written) for anything else:
+ * read it the general way then. */
+enum { INDEXED_FAST_MAX = 64 };
+
+static int indexed_messages_fast(struct build *b, struct io *io, const char *prefix, size_t plen)
+{
+    struct llmobs_ctx *c = &b->c;
+    struct {
+        const char *role, *content;
+    } m[INDEXED_FAST_MAX];
+    uint8_t present[INDEXED_FAST_MAX];
+    size_t top = 0; /* one past the highest index seen */
+    for (size_t i = 0; i < b->s->n_attributes; i++) {
+        const OtlpKeyValue *kv = b->s->attributes[i];
+        size_t idx;
+        const char *rest;
+        if (strncmp(kv->key, prefix, plen) != 0 ||
+            (rest = index_of(kv->key + plen, &idx)) == NULL) {
+            continue;
+        }
+        if (idx >= INDEXED_FAST_MAX) {
+            return 0;
+        }
+        for (; top <= idx; top++) {
+            m[top].role = m[top].content = NULL;
+            present[top] = 0;
+        }
+        present[idx] = 1;
+        const char **field = strcmp(rest, "role") == 0      ? &m[idx].role
+                             : strcmp(rest, "content") == 0 ? &m[idx].content
+                                                            : NULL;
+        if (field != NULL) {
+            if (kv->value == NULL || kv->value->value_case != STR_CASE) {
+                return 0;
+            }
+            *field = kv->value->string_value; /* the last one wins, as llmobs_set's does */
+        } else if (strncmp(rest, "tool_calls.", 11) == 0 || strcmp(rest, "tool_call_id") == 0 ||
+                   strcmp(rest, "name") == 0) {
+            return 0;
+        }
+    }
+    if (top == 0) {
+        return -1;
+    }
+    io_start(io, "messages", 1);
+    for (size_t i = 0; i < top; i++) {
+        if (!present[i]) {
+            continue;
+        }
+        const char *role = m[i].role;
+        if (role == NULL || role[0] == '\0') {
+            llmobs_error(c, "otel_warning_message_malformed");
+            role = "";
+        }
+        put(c, &io->b, io->n++ > 0 ? ",{\"role\":" : "{\"role\":");
+        put_cstr(c, &io->b, role);
+        put(c, &io->b, ",\"content\":");
+        put_cstr(c, &io->b, m[i].content != NULL ? m[i].content : "");
+        put(c, &io->b, "}");
+    }
+    return 1;
+}
+
 /* Messages of an indexed family (gen_ai.prompt.<i>., llm.input_messages.<i>., ...) written
  * to io; 0 when the span has none. The attributes are regrouped into OpenAI-like objects
  * first (the order of the indices is not the order of the attributes). */
@@ -814,6 +882,12 @@ static int indexed_messages(struct build *b, struct io *io, const char *prefix, 
 {
     struct llmobs_ctx *c = &b->c;
     size_t plen = strlen(prefix);
+    if (!openinference) {
+        int fast = indexed_messages_fast(b, io, prefix, plen);
+        if (fast != 0) {
+            return fast > 0;
+        }
+    }
     json_t *raw = NULL;
     for (size_t i = 0; i < b->s->n_attributes && !c->nomem; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
@@ -888,7 +962,10 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
                                const OtlpAnyValue *msgs, const char *err)
 {
-    if (system != NULL) {
+    if (system != NULL && system->value_case == STR_CASE &&
+        llmobs_system_read_fast(c, system->string_value, strlen(system->string_value))) {
+        llmobs_msg_write(c, &io->b, &io->n);
+    } else if (system != NULL) {
         json_t *j = llmobs_value_json(c, system);
         int ok;
         if (j == NULL && system->value_case == STR_CASE) {

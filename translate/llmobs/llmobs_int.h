@@ -43,10 +43,16 @@ struct llmobs_errors {
 enum llmobs_msg_list { MSG_TOOL_CALLS, MSG_TOOL_RESULTS, MSG_IMAGE_PARTS, MSG_AUDIO_PARTS };
 
 /* One message read from any input shape, ready to be written: content is raw text (escaped
- * when written), the lists hold their elements as JSON text separated by commas. */
+ * when written), the lists hold their elements as JSON text separated by commas. The fast
+ * readers (llmobs_messages_write_fast, llmobs_system_write_fast) keep the content escaped
+ * instead (content_json): the inside of its JSON string, borrowed from the input while it is
+ * one part that needed no escaping (cjson), else in content. */
 struct llmobs_msg {
     const char *role; /* borrowed from the input value or static */
     struct o2d_buf content;
+    int content_json;
+    const char *cjson;
+    size_t cjson_len;
     struct o2d_buf list[4];
     unsigned char order[4];
     size_t n_order;
@@ -124,6 +130,11 @@ void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_
  * having written nothing and recorded nothing: read it the general way then. */
 int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *b,
                                size_t *count);
+/* gen_ai.system_instructions text of the common shape, [{"type": "text", "content"}, ...],
+ * read into c->msg as llmobs_msg_read_system(llmobs_parse(s)) would read it, without jansson
+ * values (write it with llmobs_msg_write). Anything else (other keys or part types, no part,
+ * bad UTF-8) returns 0 having recorded nothing: read it the general way then. */
+int llmobs_system_read_fast(struct llmobs_ctx *c, const char *s, size_t n);
 /* gen_ai.tool.definitions / OpenAI tools entry -> {name, description, schema}, as a list
  * element. */
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,

@@ -710,6 +710,9 @@ static void parts_into(struct llmobs_ctx *c, const json_t *parts)
 static void msg_reset(struct llmobs_msg *m)
 {
     m->role = NULL;
+    m->content_json = 0;
+    m->cjson = NULL;
+    m->cjson_len = 0;
     o2d_buf_reset(&m->content);
     for (int i = 0; i < 4; i++) {
         o2d_buf_reset(&m->list[i]);
@@ -792,7 +795,7 @@ int llmobs_msg_read_system(struct llmobs_ctx *c, const json_t *parts, const char
 
 int llmobs_msg_has_content(const struct llmobs_msg *m)
 {
-    return m->content.len > 0 ||
+    return m->content.len > 0 || m->cjson_len > 0 ||
            (m->list[MSG_TOOL_CALLS].len == 0 && m->list[MSG_TOOL_RESULTS].len == 0);
 }
 
@@ -817,7 +820,18 @@ void llmobs_msg_write(struct llmobs_ctx *c, struct o2d_buf *b, size_t *n)
     /* content is left out only when the message is all tool calls or tool results. */
     if (llmobs_msg_has_content(m)) {
         put(c, b, ",\"content\":");
-        put_str(c, b, (const char *)m->content.data, m->content.len);
+        if (m->content_json) {
+            /* already escaped: one copy between the quotes */
+            put(c, b, "\"");
+            if (m->cjson != NULL) {
+                llmobs_check(c, o2d_buf_append(b, m->cjson, m->cjson_len));
+            } else {
+                llmobs_check(c, o2d_buf_append(b, m->content.data, m->content.len));
+            }
+            put(c, b, "\"");
+        } else {
+            put_str(c, b, (const char *)m->content.data, m->content.len);
+        }
     }
     put(c, b, "}");
 }
@@ -851,8 +865,54 @@ static int key_is(const char *k, size_t n, const char *want)
     return n == l && memcmp(k, want, l) == 0;
 }
 
+/* Appends a text part to the content kept escaped (content_json), as add_text would append
+ * it raw: a newline between parts, none after empty text. `plain` says that s is the text as
+ * the input holds it, without escapes: then it is its own JSON string body (only printable
+ * ASCII other than '"' and '\\', and valid UTF-8: o2d_json_plain_len's and o2d_utf8_decode's
+ * rules, which the writer applies too), borrowed while it is the only part. */
+static void add_text_escaped(struct llmobs_ctx *c, const char *s, size_t n, int plain)
+{
+    struct llmobs_msg *m = &c->msg;
+    m->content_json = 1;
+    if (m->cjson == NULL && m->content.len == 0 && plain) {
+        m->cjson = s;
+        m->cjson_len = n;
+        return;
+    }
+    if (m->cjson != NULL) {
+        llmobs_check(c, o2d_buf_append(&m->content, m->cjson, m->cjson_len));
+        m->cjson = NULL;
+        m->cjson_len = 0;
+    }
+    if (m->content.len > 0) {
+        put(c, &m->content, "\\n");
+    }
+    if (n == 0) {
+        return;
+    }
+    if (plain) {
+        llmobs_check(c, o2d_buf_append(&m->content, s, n));
+        return;
+    }
+    /* escaped as the writer would, then without its quotes */
+    size_t q = m->content.len;
+    int rv = o2d_json_append_string(&m->content, s, n);
+    llmobs_check(c, rv);
+    if (rv == O2D_OK) {
+        memmove(m->content.data + q, m->content.data + q + 1, m->content.len - q - 2);
+        m->content.len -= 2;
+    }
+}
+
+/* Whether s[0, n) lies inside the input text in[0, in_n) (a string read without escapes). */
+static int inside(const char *s, size_t n, const char *in, size_t in_n)
+{
+    uintptr_t a = (uintptr_t)s, lo = (uintptr_t)in;
+    return a >= lo && a - lo <= in_n && n <= in_n - (a - lo);
+}
+
 /* One part {"type": "text", "content": "..."} (keys in any order, each once) into content. */
-static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r, const char *in, size_t in_n)
 {
     int have_type = 0, have_content = 0;
     if (!o2d_json_in_pull_take(r, '{')) {
@@ -873,7 +933,7 @@ static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
             if (!pull_str(r, &v, &vn)) {
                 return 0;
             }
-            add_text(c, &c->msg.content, v, vn);
+            add_text_escaped(c, v, vn, inside(v, vn, in, in_n));
             have_content = 1;
         } else {
             return 0;
@@ -884,7 +944,8 @@ static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
 
 /* One message {"role": "...", "parts": [text parts], "finish_reason": "..."} (keys in any
  * order, each once; finish_reason optional) into c->msg. */
-static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r, const char *in,
+                        size_t in_n)
 {
     int have_role = 0, have_parts = 0, have_finish = 0;
     msg_reset(&c->msg);
@@ -912,7 +973,7 @@ static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
             }
             if (!o2d_json_in_pull_take(r, ']')) {
                 do {
-                    if (!fast_part(c, r)) {
+                    if (!fast_part(c, r, in, in_n)) {
                         return 0;
                     }
                 } while (o2d_json_in_pull_take(r, ','));
@@ -945,7 +1006,7 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
     o2d_json_in_pull_init(&r, s, n);
     int ok = o2d_json_in_pull_take(&r, '[') && o2d_json_in_pull_peek(&r) == '{';
     while (ok) {
-        ok = fast_message(c, &r);
+        ok = fast_message(c, &r, s, n);
         if (ok) {
             llmobs_msg_write(c, b, count);
             if (!o2d_json_in_pull_take(&r, ',')) {
@@ -960,6 +1021,28 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
         *count = count0;
     }
     return ok;
+}
+
+int llmobs_system_read_fast(struct llmobs_ctx *c, const char *s, size_t n)
+{
+    msg_reset(&c->msg);
+    struct o2d_json_in_pull r;
+    o2d_json_in_pull_init(&r, s, n);
+    int ok = o2d_json_in_pull_take(&r, '[') && o2d_json_in_pull_peek(&r) == '{';
+    while (ok) {
+        ok = fast_part(c, &r, s, n);
+        if (ok && !o2d_json_in_pull_take(&r, ',')) {
+            ok = o2d_json_in_pull_take(&r, ']') && o2d_json_in_pull_peek(&r) == -1;
+            break;
+        }
+    }
+    o2d_json_in_pull_cleanup(&r);
+    if (!ok || c->nomem) {
+        msg_reset(&c->msg);
+        return 0;
+    }
+    c->msg.role = "system";
+    return 1;
 }
 
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,
