@@ -665,6 +665,86 @@ static void test_fast_messages(void **state)
     o2d_buf_cleanup(&b2);
 }
 
+/* A random gen_ai.system_instructions text: mostly text parts, sometimes not. */
+static void fs_text(struct o2d_buf *t)
+{
+    static const char *const texts[] = {"\"You are a support agent.\"",
+                                        "\"\"",
+                                        "\"line\\nbreak \\\"quoted\\\" \\\\\"",
+                                        "\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00\"",
+                                        "\"bad \xc3 utf8\"",
+                                        "\"nul \\u0000 in\"",
+                                        "null",
+                                        "[\"x\"]"};
+    o2d_buf_reset(t);
+    fm_ws(t);
+    o2d_buf_append_str(t, "[");
+    int n_parts = (int)fm_rnd(4);
+    for (int p = 0; p < n_parts; p++) {
+        if (p > 0) {
+            o2d_buf_append_str(t, ",");
+        }
+        fm_ws(t);
+        const char *type = fm_rnd(8) == 0 ? "\"blob\"" : "\"text\"";
+        const char *text = texts[fm_rnd(10) < 6 ? fm_rnd(4) : fm_rnd(8)];
+        if (fm_rnd(2)) {
+            o2d_buf_printf(t, "{\"type\":%s,\"content\":%s}", type, text);
+        } else {
+            o2d_buf_printf(t, "{ \"content\" : %s , \"type\" : %s }", text, type);
+        }
+    }
+    fm_ws(t);
+    o2d_buf_append_str(t, "]");
+    fm_ws(t);
+    if (fm_rnd(6) == 0 && t->len > 0) {
+        static const char junk[] = "{}[]:,\"\\ ax0\x80";
+        t->data[fm_rnd((uint32_t)t->len)] = (uint8_t)junk[fm_rnd(sizeof(junk) - 1)];
+    }
+}
+
+/* llmobs_system_read_fast reads exactly what the general reader reads (as written), or
+ * nothing. */
+static void test_fast_system(void **state)
+{
+    (void)state;
+    struct o2d_buf t, b1, b2;
+    o2d_buf_init(&t, 1 << 20);
+    o2d_buf_init(&b1, 1 << 20);
+    o2d_buf_init(&b2, 1 << 20);
+    size_t fast = 0, rounds = 40000;
+    for (size_t i = 0; i < rounds; i++) {
+        fs_text(&t);
+        struct llmobs_errors e1 = {.n = 0}, e2 = {.n = 0};
+        struct llmobs_ctx c1, c2;
+        llmobs_ctx_init(&c1, &e1);
+        llmobs_ctx_init(&c2, &e2);
+        o2d_buf_reset(&b1);
+        o2d_buf_reset(&b2);
+        size_t n1 = 0, n2 = 0;
+        if (llmobs_system_read_fast(&c1, (const char *)t.data, t.len)) {
+            llmobs_msg_write(&c1, &b1, &n1);
+            json_t *j = llmobs_parse(&c2, (const char *)t.data, t.len);
+            assert_true(llmobs_msg_read_system(&c2, j, NULL, 0));
+            llmobs_msg_write(&c2, &b2, &n2);
+            json_decref(j);
+            if (b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0 || e2.n != 0) {
+                fail_msg("differs on %.*s:\n fast %.*s\n full %.*s", (int)t.len,
+                         (const char *)t.data, (int)b1.len, (const char *)b1.data, (int)b2.len,
+                         (const char *)b2.data);
+            }
+            fast++;
+        }
+        assert_int_equal(e1.n, 0);
+        assert_false(c1.nomem);
+        llmobs_ctx_cleanup(&c1);
+        llmobs_ctx_cleanup(&c2);
+    }
+    assert_true(fast > rounds / 10);
+    o2d_buf_cleanup(&t);
+    o2d_buf_cleanup(&b1);
+    o2d_buf_cleanup(&b2);
+}
+
 /* llmobs_real_write against what it always wrote: "%.15g", "%.17g" when that does not read
  * back, ".0" when neither has a point or an exponent. */
 static void real_reference(char out[40], double d)
@@ -785,17 +865,12 @@ int main(void)
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
     json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),
-        cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_arena_independence),
-        cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_failmalloc),
-        cmocka_unit_test(test_real_write),
-        cmocka_unit_test(test_fast_messages),
-        cmocka_unit_test(test_builder_reuse),
-        cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_classify),           cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_failmalloc),         cmocka_unit_test(test_real_write),
+        cmocka_unit_test(test_fast_messages),      cmocka_unit_test(test_fast_system),
+        cmocka_unit_test(test_builder_reuse),      cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_write_inherit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
