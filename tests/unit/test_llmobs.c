@@ -539,6 +539,82 @@ static void fm_ws(struct o2d_buf *t)
     o2d_buf_append_str(t, ws[fm_rnd(6)]);
 }
 
+/* A random tool_call or tool_call_response part, keys in a random order: mostly what the
+ * fast reader takes, sometimes a shape it must leave to the general one (reals, a key twice,
+ * NULs, deep nesting, other types). */
+static void fm_tool_part(struct o2d_buf *t)
+{
+    static const char *const ids[] = {"\"call_1\"", "\"call_\\u00e9\"", "\"c\\u0000d\"", "7",
+                                      "\"\""};
+    static const char *const names[] = {"\"get_order\"", "\"search_faq\"", "\"\"", "\"n\\u0000m\"",
+                                        "null"};
+    static const char *const args[] = {
+        "{\"order_id\":\"88231\",\"top_k\":4}",
+        "{}",
+        "{ \"a\" : { \"b\" : [ 1 , true , false , null , \"x\\n\\\"y\\\"\" , [] , {} ] } }",
+        "{\"q\":-0,\"big\":9223372036854775807,\"neg\":-9223372036854775808}",
+        "{\"c\\u00e9\":\"\\ud83d\\ude00\",\"s\\/\":\"nul \\u0000 in\"}",
+        "{\"a\":1,\"a\":2}",
+        "{\"r\":1.5}",
+        "{\"e\":1e3}",
+        "{\"k\\u0000\":1}",
+        "{\"over\":92233720368547758070}",
+        "\"{\\\"q\\\":1}\"",
+        "[1,2]",
+        "{\"d\":[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
+        "{\"bad\":\"\xc3 x\"}"};
+    static const char *const resps[] = {"{\"result\":\"ok\",\"n\":3}",
+                                        "\"plain text\"",
+                                        "\"line\\nbreak\"",
+                                        "null",
+                                        "[1,\"two\",{\"3\":[]}]",
+                                        "42",
+                                        "true",
+                                        "{\"x\":1e3}",
+                                        "{\"a\":1,\"a\":1}"};
+    char kv[6][160];
+    int n = 0;
+    int call = fm_rnd(2) == 0;
+    snprintf(kv[n++], sizeof(kv[0]), "\"type\":%s",
+             call ? (fm_rnd(12) == 0 ? "\"function\"" : "\"tool_call\"")
+                  : "\"tool_call_response\"");
+    if (fm_rnd(6) != 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"id\":%s", ids[fm_rnd(10) < 7 ? 0 : fm_rnd(5)]);
+    }
+    if (call ? fm_rnd(8) != 0 : fm_rnd(3) == 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"name\":%s", names[fm_rnd(10) < 7 ? 0 : fm_rnd(5)]);
+    }
+    if (call) {
+        if (fm_rnd(10) != 0) {
+            snprintf(kv[n++], sizeof(kv[0]), "\"arguments\":%s",
+                     args[fm_rnd(10) < 5 ? fm_rnd(2) : fm_rnd(14)]);
+        }
+    } else if (fm_rnd(10) != 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"%s\":%s", fm_rnd(10) == 0 ? "result" : "response",
+                 resps[fm_rnd(10) < 5 ? fm_rnd(2) : fm_rnd(9)]);
+    }
+    if (fm_rnd(12) == 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"content\":\"x\"");
+    }
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)fm_rnd((uint32_t)i + 1);
+        char tmp[160];
+        memcpy(tmp, kv[i], sizeof(tmp));
+        memcpy(kv[i], kv[j], sizeof(tmp));
+        memcpy(kv[j], tmp, sizeof(tmp));
+    }
+    o2d_buf_append_str(t, "{");
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            o2d_buf_append_str(t, ",");
+        }
+        fm_ws(t);
+        o2d_buf_append_str(t, kv[i]);
+    }
+    fm_ws(t);
+    o2d_buf_append_str(t, "}");
+}
+
 /* A random messages text: mostly the shape the fast reader takes, sometimes not. */
 static void fm_text(struct o2d_buf *t)
 {
@@ -594,7 +670,9 @@ static void fm_text(struct o2d_buf *t)
                     }
                     const char *type = fm_rnd(8) == 0 ? "\"tool_call\"" : "\"text\"";
                     const char *text = texts[fm_rnd(10) < 6 ? fm_rnd(4) : fm_rnd(9)];
-                    if (fm_rnd(2)) {
+                    if (fm_rnd(3) == 0) {
+                        fm_tool_part(t);
+                    } else if (fm_rnd(2)) {
                         o2d_buf_printf(t, "{\"type\":%s,\"content\":%s}", type, text);
                     } else {
                         o2d_buf_printf(t, "{ \"content\" : %s , \"type\" : %s }", text, type);
@@ -618,6 +696,17 @@ static void fm_text(struct o2d_buf *t)
     }
 }
 
+static int has_bytes(const struct o2d_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i + n <= b->len; i++) {
+        if (memcmp(b->data + i, s, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* llmobs_messages_write_fast writes exactly what the general reader writes, or nothing. */
 static void test_fast_messages(void **state)
 {
@@ -626,7 +715,7 @@ static void test_fast_messages(void **state)
     o2d_buf_init(&t, 1 << 20);
     o2d_buf_init(&b1, 1 << 20);
     o2d_buf_init(&b2, 1 << 20);
-    size_t fast = 0, rounds = 40000;
+    size_t fast = 0, fast_tools = 0, rounds = 40000;
     for (size_t i = 0; i < rounds; i++) {
         fm_text(&t);
         struct llmobs_errors e1 = {.n = 0}, e2 = {.n = 0};
@@ -649,6 +738,7 @@ static void test_fast_messages(void **state)
             }
             assert_true(n1 > 0);
             fast++;
+            fast_tools += has_bytes(&b1, "\"tool_");
         } else {
             assert_int_equal(b1.len, 0);
             assert_int_equal(n1, 0);
@@ -658,8 +748,10 @@ static void test_fast_messages(void **state)
         llmobs_ctx_cleanup(&c1);
         llmobs_ctx_cleanup(&c2);
     }
-    /* the generator hits the fast path often enough for this to mean something */
+    /* the generator hits the fast path often enough for this to mean something, with tool
+     * parts too */
     assert_true(fast > rounds / 10);
+    assert_true(fast_tools > rounds / 50);
     o2d_buf_cleanup(&t);
     o2d_buf_cleanup(&b1);
     o2d_buf_cleanup(&b2);

@@ -2142,10 +2142,11 @@ static void build_init(struct build *b)
 #define BUILDER_KEEP (256u * 1024)
 static void build_trim(struct build *b)
 {
-    struct o2d_buf *bufs[] = {&b->main,          &b->io[0].b,       &b->io[1].b,
-                              &b->tdefs,         &b->last,          &b->md.text,
-                              &b->c.msg.content, &b->c.scratch,     &b->c.msg.list[0],
-                              &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3]};
+    struct o2d_buf *bufs[] = {
+        &b->main,          &b->io[0].b,       &b->io[1].b,       &b->tdefs,
+        &b->last,          &b->md.text,       &b->c.msg.content, &b->c.scratch,
+        &b->c.msg.list[0], &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3],
+        &b->c.part[0],     &b->c.part[1],     &b->c.part[2],     &b->c.part[3]};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         if (bufs[i]->cap > BUILDER_KEEP) {
             o2d_buf_cleanup(bufs[i]);

@@ -63,6 +63,7 @@ struct llmobs_ctx {
     int nomem;
     struct llmobs_msg msg;  /* reused for every message read */
     struct o2d_buf scratch; /* JSON text of a value that is written as a string */
+    struct o2d_buf part[4]; /* llmobs_messages_write_fast: a tool part's id, name, value */
 };
 
 /* ---- llmobs_messages.c: context and jansson helpers ---- */
@@ -124,9 +125,11 @@ int llmobs_msg_has_content(const struct llmobs_msg *m);
 void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_buf *b, size_t *n,
                            const char *err);
 /* The common shape of gen_ai.input/output.messages, [{"role", "parts": [{"type": "text",
- * "content"}], "finish_reason"}], written as llmobs_messages_write(llmobs_parse(s)) would
- * write it, in one pass and without jansson values. Anything else (other keys or part
- * types, a key twice, values that are not strings, an empty array, bad UTF-8) returns 0
+ * "content"} or {"type": "tool_call", "id", "name", "arguments": {...}} or {"type":
+ * "tool_call_response", "id", "response"}], "finish_reason"}], written as
+ * llmobs_messages_write(llmobs_parse(s)) would write it, in one pass and without jansson
+ * values. Anything else (other keys or part types, a key twice, values that are not strings,
+ * reals or nesting past 16 in arguments and responses, an empty array, bad UTF-8) returns 0
  * having written nothing and recorded nothing: read it the general way then. */
 int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *b,
                                size_t *count);
