@@ -54,8 +54,13 @@ struct io_ref {
     const char *key;
     int array;
     size_t n;
-    size_t off, len;
+    size_t off, len; /* in text, unless own */
+    uint8_t *own;    /* a large io: the builder's buffer, taken (not copied); NULL: in text */
 };
+
+/* An io at least this long is taken from the builder rather than copied into the span's
+ * text (a copy of its bytes saved for an allocation). */
+#define IO_TAKE_MIN 512
 
 /*
  * The event as JSON text, written at build time minus trace_id and parent_id: text holds
@@ -91,6 +96,11 @@ struct llmobs_span {
     uint8_t *text;
     size_t text_cap;
 };
+
+static const uint8_t *io_bytes(const struct llmobs_span *sp, const struct io_ref *r)
+{
+    return r->own != NULL ? r->own : sp->text + r->off;
+}
 
 /* Where an inherited session tag goes among the sorted tags. */
 enum sess_mode {
@@ -857,6 +867,12 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
         return -1;
     }
     io_start(io, "messages", 1);
+    size_t est = 0;
+    for (size_t i = 0; i < top; i++) {
+        est += 32 + (m[i].role != NULL ? strlen(m[i].role) : 0) +
+               (m[i].content != NULL ? strlen(m[i].content) : 0);
+    }
+    llmobs_check(c, o2d_buf_reserve(&io->b, est));
     for (size_t i = 0; i < top; i++) {
         if (!present[i]) {
             continue;
@@ -1002,6 +1018,12 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
         return 0;
     }
     io_start(io, "messages", 1);
+    /* about what the messages come to (the builder's buffer may have been taken, see finish):
+     * grown from nothing, they would be copied as often as the buffer doubles */
+    size_t est = 64;
+    est += system != NULL && system->value_case == STR_CASE ? strlen(system->string_value) : 0;
+    est += msgs != NULL && msgs->value_case == STR_CASE ? strlen(msgs->string_value) : 0;
+    llmobs_check(c, o2d_buf_reserve(&io->b, est));
     genai_messages_add(c, io, system, msgs, err);
     return 1;
 }
@@ -2102,8 +2124,13 @@ static void finish(struct build *b)
     struct llmobs_span *sp = b->sp;
     size_t tail_end = b->main.len;
     sp->tail_len = tail_end - sp->head_len;
-    size_t len = tail_end + b->io[0].b.len + b->io[1].b.len;
-    /* main stays with the builder: the span gets an exact copy */
+    int take[2];
+    size_t len = tail_end;
+    for (int i = 0; i < 2; i++) {
+        take[i] = b->io[i].b.len >= IO_TAKE_MIN;
+        len += take[i] ? 0 : b->io[i].b.len;
+    }
+    /* main stays with the builder: the span gets an exact copy, and the small ios */
     uint8_t *text = o2d_malloc(len);
     if (text == NULL) {
         c->nomem = 1;
@@ -2111,16 +2138,23 @@ static void finish(struct build *b)
     }
     memcpy(text, b->main.data, tail_end);
     size_t off = tail_end;
-    for (int i = 0; i < 2; i++) {
-        struct io *io = &b->io[i];
-        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len};
-        if (io->b.len > 0) {
-            memcpy(text + off, io->b.data, io->b.len);
-        }
-        off += io->b.len;
-    }
     sp->text = text;
     sp->text_cap = len;
+    for (int i = 0; i < 2; i++) {
+        struct io *io = &b->io[i];
+        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len, NULL};
+        if (take[i]) {
+            /* the large ones (messages) change hands: the builder starts the next one empty */
+            size_t n;
+            uint8_t *p = o2d_buf_take(&io->b, &n);
+            uint8_t *fit = o2d_realloc(p, n); /* a shrink: in place */
+            sp->io[i].own = fit != NULL ? fit : p;
+            sp->text_cap += n;
+        } else if (io->b.len > 0) {
+            memcpy(text + off, io->b.data, io->b.len);
+            off += io->b.len;
+        }
+    }
 }
 
 static void build_init(struct build *b)
@@ -2533,7 +2567,7 @@ static struct io *log_io(struct llmobs_span *sp, int i)
 static void take_span_system(struct llmobs_ctx *c, struct llmobs_span *sp, struct io *in)
 {
     const struct io_ref *r = &sp->io[0];
-    llmobs_check(c, o2d_buf_append(&in->b, sp->text + r->off, r->len));
+    llmobs_check(c, o2d_buf_append(&in->b, io_bytes(sp, r), r->len));
     in->n = 1;
     sp->sys_len = r->len;
     sp->system_only = 0;
@@ -2710,6 +2744,8 @@ void llmobs_span_free(struct llmobs_span *sp)
     o2d_free(sp->session);
     o2d_free(sp->ml_app);
     o2d_free(sp->text);
+    o2d_free(sp->io[0].own);
+    o2d_free(sp->io[1].own);
     o2d_free(sp);
 }
 
@@ -2744,7 +2780,7 @@ static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, in
     if (lio != NULL) {
         TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
     } else {
-        TRY(o2d_buf_append(out, sp->text + sp->io[i].off, sp->io[i].len));
+        TRY(o2d_buf_append(out, io_bytes(sp, &sp->io[i]), sp->io[i].len));
     }
     return o2d_buf_append_str(out, array ? "]}" : "}");
 }
