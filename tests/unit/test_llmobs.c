@@ -21,6 +21,7 @@
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "o2d_json_in.h"
+#include "o2d_json_out.h"
 #include "otlp.h"
 
 #define TRACE_ID "0123456789abcdef0123456789abcdef"
@@ -837,6 +838,106 @@ static void test_fast_system(void **state)
     o2d_buf_cleanup(&b2);
 }
 
+/* One random OTLP/JSON KeyValue of an OpenLLMetry indexed family: mostly role and content
+ * strings at small indices, sometimes what the fast reader leaves to the general one. */
+static void fi_attr(struct o2d_buf *t, const char *family)
+{
+    static const char *const fields[] = {
+        "role", "content",      "finish_reason",     "role",         "content",
+        "name", "tool_call_id", "tool_calls.0.name", "tool_calls.x", "other"};
+    static const char *const values[] = {"user",
+                                         "assistant",
+                                         "system",
+                                         "tool",
+                                         "",
+                                         "Where is order 88231?",
+                                         "line\\nbreak \\\"q\\\" \\\\ tab\\t",
+                                         "caf\\u00e9 \\ud83d\\ude00",
+                                         "{\\\"a\\\":1}"};
+    static const char *const idx[] = {"0", "1", "2", "3", "5", "0", "1", "70", "x", "01"};
+    const char *field = fields[fm_rnd(10) < 7 ? fm_rnd(5) : fm_rnd(10)];
+    o2d_buf_printf(t, "{\"key\":\"%s.%s.%s\",\"value\":", family, idx[fm_rnd(10)], field);
+    if (fm_rnd(12) == 0) {
+        o2d_buf_append_str(t, "{\"intValue\":\"7\"}}");
+    } else {
+        o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}", values[fm_rnd(9)]);
+    }
+}
+
+/* A JSON text as an OTLP/JSON string value. */
+static void fi_string_attr(struct o2d_buf *t, const char *key, const struct o2d_buf *text)
+{
+    o2d_buf_printf(t, ",{\"key\":\"%s\",\"value\":{\"stringValue\":", key);
+    assert_int_equal(o2d_json_append_string(t, (const char *)text->data, text->len), O2D_OK);
+    o2d_buf_append_str(t, "}}");
+}
+
+/* Whole spans (OpenLLMetry indexed attributes, OTel GenAI system instructions and messages)
+ * built with the fast readers and without (llmobs_fast_off): the same events, byte for byte. */
+static void test_fast_spans(void **state)
+{
+    (void)state;
+    struct o2d_buf attrs, text, e1, e2;
+    o2d_buf_init(&attrs, 1 << 20);
+    o2d_buf_init(&text, 1 << 20);
+    o2d_buf_init(&e1, 1 << 20);
+    o2d_buf_init(&e2, 1 << 20);
+    size_t with_messages = 0, rounds = 4000;
+    for (size_t i = 0; i < rounds; i++) {
+        o2d_buf_reset(&attrs);
+        o2d_buf_append_str(&attrs,
+                           "[" KV("traceloop.span.kind", "llm") "," KV(
+                               "llm.request.type", "chat") "," KV("gen_ai.system", "openai"));
+        int otel = fm_rnd(3) == 0;
+        if (otel) {
+            if (fm_rnd(2)) {
+                fs_text(&text);
+                fi_string_attr(&attrs, "gen_ai.system_instructions", &text);
+            }
+            if (fm_rnd(4)) {
+                fm_text(&text);
+                fi_string_attr(&attrs, "gen_ai.input.messages", &text);
+            }
+            if (fm_rnd(4)) {
+                fm_text(&text);
+                fi_string_attr(&attrs, "gen_ai.output.messages", &text);
+            }
+        }
+        int n = (int)fm_rnd(9);
+        for (int k = 0; k < n; k++) {
+            o2d_buf_append_str(&attrs, ",");
+            fi_attr(&attrs, fm_rnd(3) == 0 ? "gen_ai.completion" : "gen_ai.prompt");
+        }
+        o2d_buf_append_str(&attrs, "]");
+        assert_true(o2d_buf_append_byte(&attrs, 0) == O2D_OK);
+        struct o2d_arena a;
+        o2d_arena_init(&a, 8u << 20);
+        struct llmobs_span *fast = NULL, *full = NULL;
+        llmobs_fast_off = 0;
+        fast = build(&a, (const char *)attrs.data, NULL);
+        llmobs_fast_off = 1;
+        full = build(&a, (const char *)attrs.data, NULL);
+        llmobs_fast_off = 0;
+        o2d_buf_reset(&e1);
+        o2d_buf_reset(&e2);
+        assert_int_equal(llmobs_span_write(fast, TRACE_ID, 7, 5000000, &e1), O2D_OK);
+        assert_int_equal(llmobs_span_write(full, TRACE_ID, 7, 5000000, &e2), O2D_OK);
+        if (e1.len != e2.len || memcmp(e1.data, e2.data, e1.len) != 0) {
+            fail_msg("differs on %s:\n fast %.*s\n full %.*s", (const char *)attrs.data,
+                     (int)e1.len, (const char *)e1.data, (int)e2.len, (const char *)e2.data);
+        }
+        with_messages += has_bytes(&e1, "\"messages\":[{");
+        llmobs_span_free(fast);
+        llmobs_span_free(full);
+        o2d_arena_cleanup(&a);
+    }
+    assert_true(with_messages > rounds / 4);
+    o2d_buf_cleanup(&attrs);
+    o2d_buf_cleanup(&text);
+    o2d_buf_cleanup(&e1);
+    o2d_buf_cleanup(&e2);
+}
+
 /* llmobs_real_write against what it always wrote: "%.15g", "%.17g" when that does not read
  * back, ".0" when neither has a point or an exponent. */
 static void real_reference(char out[40], double d)
@@ -957,12 +1058,19 @@ int main(void)
     /* as otel2dd installs it: builds take their jansson values from a scratch arena */
     json_set_alloc_funcs(o2d_json_in_malloc, o2d_json_in_free);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify),           cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_arena_independence), cmocka_unit_test(test_invalid_utf8),
-        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_failmalloc),         cmocka_unit_test(test_real_write),
-        cmocka_unit_test(test_fast_messages),      cmocka_unit_test(test_fast_system),
-        cmocka_unit_test(test_builder_reuse),      cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_arena_independence),
+        cmocka_unit_test(test_invalid_utf8),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_failmalloc),
+        cmocka_unit_test(test_real_write),
+        cmocka_unit_test(test_fast_messages),
+        cmocka_unit_test(test_fast_system),
+        cmocka_unit_test(test_fast_spans),
+        cmocka_unit_test(test_builder_reuse),
+        cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_write_inherit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -42,6 +42,8 @@ enum io_src { SRC_NONE = 0, SRC_VALUE, SRC_SPAN, SRC_LOG };
 
 /* meta.input or meta.output while it is written: at most one member ("value", "messages" or
  * "documents"); a list holds its elements, so log records can append to it. */
+int llmobs_fast_off;
+
 struct io {
     const char *key; /* NULL: empty, the member is left out */
     int array;
@@ -898,7 +900,7 @@ static int indexed_messages(struct build *b, struct io *io, const char *prefix, 
 {
     struct llmobs_ctx *c = &b->c;
     size_t plen = strlen(prefix);
-    if (!openinference) {
+    if (!openinference && !llmobs_fast_off) {
         int fast = indexed_messages_fast(b, io, prefix, plen);
         if (fast != 0) {
             return fast > 0;
@@ -978,7 +980,7 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
                                const OtlpAnyValue *msgs, const char *err)
 {
-    if (system != NULL && system->value_case == STR_CASE &&
+    if (system != NULL && system->value_case == STR_CASE && !llmobs_fast_off &&
         llmobs_system_read_fast(c, system->string_value, strlen(system->string_value))) {
         llmobs_msg_write(c, &io->b, &io->n);
     } else if (system != NULL) {
@@ -997,7 +999,7 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
         json_decref(j);
     }
     if (msgs != NULL) {
-        if (msgs->value_case != STR_CASE ||
+        if (msgs->value_case != STR_CASE || llmobs_fast_off ||
             !llmobs_messages_write_fast(c, msgs->string_value, strlen(msgs->string_value), &io->b,
                                         &io->n)) {
             json_t *j = llmobs_value_json(c, msgs);

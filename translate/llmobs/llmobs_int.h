@@ -66,6 +66,10 @@ struct llmobs_ctx {
     struct o2d_buf part[4]; /* llmobs_messages_write_fast: a tool part's id, name, value */
 };
 
+/* Tests only: 1 reads every message the general way (jansson values), so that the unit
+ * tests can check that the fast readers write the same events. 0 in the collector. */
+extern int llmobs_fast_off;
+
 /* ---- llmobs_messages.c: context and jansson helpers ---- */
 
 void llmobs_ctx_init(struct llmobs_ctx *c, struct llmobs_errors *errors);
