@@ -840,11 +840,52 @@ static void test_fast_system(void **state)
 
 /* One random OTLP/JSON KeyValue of an OpenLLMetry indexed family: mostly role and content
  * strings at small indices, sometimes what the fast reader leaves to the general one. */
+/* Tool call arguments: objects, and text that is not one (or not certainly). */
+static const char *const fi_args[] = {"{\\\"order_id\\\":\\\"88231\\\",\\\"top_k\\\":4}",
+                                      "",
+                                      " { \\\"a\\\" : [ 1 , true , null , { } ] } ",
+                                      "not json",
+                                      "[1]",
+                                      "{\\\"r\\\":1.5}",
+                                      "{\\\"a\\\":1,\\\"a\\\":2}",
+                                      "{\\\"a\\\":1} x",
+                                      "{\\\"s\\\":\\\"\\\\u00e9\\\\n\\\"}",
+                                      "{"};
+
+/* A whole OpenLLMetry tool call (name, arguments, maybe id) of completion 0, call j. */
+static void fi_tool_call(struct o2d_buf *t, int j)
+{
+    o2d_buf_printf(t,
+                   ",{\"key\":\"gen_ai.completion.0.tool_calls.%d.name\",\"value\":{"
+                   "\"stringValue\":\"get_order\"}},{\"key\":\"gen_ai.completion.0.tool_calls.%d."
+                   "arguments\",\"value\":{\"stringValue\":\"%s\"}}",
+                   j, j, fi_args[fm_rnd(10)]);
+    if (fm_rnd(2)) {
+        o2d_buf_printf(t,
+                       ",{\"key\":\"gen_ai.completion.0.tool_calls.%d.id\",\"value\":{"
+                       "\"stringValue\":\"call_%d\"}}",
+                       j, j);
+    }
+}
+
 static void fi_attr(struct o2d_buf *t, const char *family)
 {
-    static const char *const fields[] = {
-        "role", "content",      "finish_reason",     "role",         "content",
-        "name", "tool_call_id", "tool_calls.0.name", "tool_calls.x", "other"};
+    static const char *const fields[] = {"role",
+                                         "content",
+                                         "finish_reason",
+                                         "role",
+                                         "content",
+                                         "tool_calls.0.name",
+                                         "tool_calls.0.arguments",
+                                         "tool_calls.0.id",
+                                         "tool_calls.1.name",
+                                         "tool_calls.1.arguments",
+                                         "name",
+                                         "tool_call_id",
+                                         "tool_calls.x",
+                                         "tool_calls.0.type",
+                                         "tool_calls.7.name",
+                                         "other"};
     static const char *const values[] = {"user",
                                          "assistant",
                                          "system",
@@ -855,10 +896,16 @@ static void fi_attr(struct o2d_buf *t, const char *family)
                                          "caf\\u00e9 \\ud83d\\ude00",
                                          "{\\\"a\\\":1}"};
     static const char *const idx[] = {"0", "1", "2", "3", "5", "0", "1", "70", "x", "01"};
-    const char *field = fields[fm_rnd(10) < 7 ? fm_rnd(5) : fm_rnd(10)];
+    const char *field = fields[fm_rnd(10) < 6 ? fm_rnd(5) : fm_rnd(16)];
     o2d_buf_printf(t, "{\"key\":\"%s.%s.%s\",\"value\":", family, idx[fm_rnd(10)], field);
-    if (fm_rnd(12) == 0) {
+    size_t fl = strlen(field);
+    if (fm_rnd(16) == 0) {
         o2d_buf_append_str(t, "{\"intValue\":\"7\"}}");
+    } else if (fl > 9 && strcmp(field + fl - 9, "arguments") == 0) {
+        o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}", fi_args[fm_rnd(10) < 3 ? 0 : fm_rnd(10)]);
+    } else if (strncmp(field, "tool_calls.", 11) == 0) {
+        o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}",
+                       fm_rnd(8) == 0 ? "" : (fm_rnd(2) ? "get_order" : "call_\\u00e9"));
     } else {
         o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}", values[fm_rnd(9)]);
     }
@@ -882,7 +929,7 @@ static void test_fast_spans(void **state)
     o2d_buf_init(&text, 1 << 20);
     o2d_buf_init(&e1, 1 << 20);
     o2d_buf_init(&e2, 1 << 20);
-    size_t with_messages = 0, rounds = 4000;
+    size_t with_messages = 0, with_calls = 0, rounds = 6000;
     for (size_t i = 0; i < rounds; i++) {
         o2d_buf_reset(&attrs);
         o2d_buf_append_str(&attrs,
@@ -908,6 +955,12 @@ static void test_fast_spans(void **state)
             o2d_buf_append_str(&attrs, ",");
             fi_attr(&attrs, fm_rnd(3) == 0 ? "gen_ai.completion" : "gen_ai.prompt");
         }
+        if (fm_rnd(3) == 0) {
+            o2d_buf_append_str(&attrs, "," KV("gen_ai.completion.0.role", "assistant"));
+            for (int j = 0, nc = 1 + (int)fm_rnd(2); j < nc; j++) {
+                fi_tool_call(&attrs, j);
+            }
+        }
         o2d_buf_append_str(&attrs, "]");
         assert_true(o2d_buf_append_byte(&attrs, 0) == O2D_OK);
         struct o2d_arena a;
@@ -927,11 +980,13 @@ static void test_fast_spans(void **state)
                      (int)e1.len, (const char *)e1.data, (int)e2.len, (const char *)e2.data);
         }
         with_messages += has_bytes(&e1, "\"messages\":[{");
+        with_calls += has_bytes(&e1, "\"tool_calls\":[{");
         llmobs_span_free(fast);
         llmobs_span_free(full);
         o2d_arena_cleanup(&a);
     }
     assert_true(with_messages > rounds / 4);
+    assert_true(with_calls > rounds / 50);
     o2d_buf_cleanup(&attrs);
     o2d_buf_cleanup(&text);
     o2d_buf_cleanup(&e1);

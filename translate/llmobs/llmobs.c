@@ -826,14 +826,89 @@ static void indexed_field(struct build *b, json_t *msg, const char *rest, const 
  * otel_warning_message_malformed, as llmobs_msg_read has it; a missing content ""). Returns -1
  * when the span has none of the family's attributes, 0 (nothing written) for anything else:
  * read it the general way then. */
-enum { INDEXED_FAST_MAX = 64 };
+enum { INDEXED_FAST_MAX = 64, INDEXED_FAST_CALLS = 4 };
 
+struct fast_msg {
+    const char *role, *content;
+    struct {
+        const char *id, *name, *args;
+    } tc[INDEXED_FAST_CALLS];
+    uint8_t n_tc; /* one past the highest tool call index seen */
+    uint8_t tc_present[INDEXED_FAST_CALLS];
+};
+
+/* A tool call's field (tool_calls.<j>.id, .name or .arguments) of message m; 0 when it is
+ * one the fast reader leaves to the general one. */
+static int fast_tool_field(struct fast_msg *m, const char *rest, const OtlpAnyValue *v)
+{
+    size_t j;
+    const char *f = index_of(rest, &j);
+    if (f == NULL || j >= INDEXED_FAST_CALLS || v == NULL || v->value_case != STR_CASE) {
+        return 0;
+    }
+    for (; m->n_tc <= j; m->n_tc++) {
+        m->tc[m->n_tc].id = m->tc[m->n_tc].name = m->tc[m->n_tc].args = NULL;
+        m->tc_present[m->n_tc] = 0;
+    }
+    m->tc_present[j] = 1;
+    if (strcmp(f, "id") == 0) {
+        m->tc[j].id = v->string_value;
+    } else if (strcmp(f, "name") == 0) {
+        m->tc[j].name = v->string_value;
+    } else if (strcmp(f, "arguments") == 0) {
+        m->tc[j].args = v->string_value;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Message m's tool calls as list_item/tool_call write them ({"tool_calls":[...],); 0 when a
+ * call needs the general reader (no name, arguments that may not be an object). */
+static int fast_tool_calls(struct llmobs_ctx *c, struct o2d_buf *out, const struct fast_msg *m)
+{
+    int first = 1;
+    for (size_t j = 0; j < m->n_tc; j++) {
+        if (!m->tc_present[j]) {
+            continue;
+        }
+        const char *name = m->tc[j].name, *args = m->tc[j].args;
+        if (name == NULL || name[0] == '\0') {
+            return 0; /* otel_warning_tool_call_name_missing */
+        }
+        put(c, out, first ? "{\"tool_calls\":[{\"name\":" : ",{\"name\":");
+        first = 0;
+        put_cstr(c, out, name);
+        put(c, out, ",\"arguments\":");
+        if (args == NULL) {
+            put(c, out, "{}");
+        } else if (!llmobs_args_write_fast(c, args, strlen(args), out)) {
+            return 0;
+        }
+        if (m->tc[j].id != NULL) {
+            put(c, out, ",\"tool_id\":");
+            put_cstr(c, out, m->tc[j].id);
+        }
+        put(c, out, ",\"type\":\"function\"}");
+    }
+    if (!first) {
+        put(c, out, "],");
+    }
+    return 1;
+}
+
+/* The common OpenLLMetry shape of an indexed family (gen_ai.prompt.<i>.role and .content
+ * strings, and .tool_calls.<j>.id/.name/.arguments strings, indices under INDEXED_FAST_MAX
+ * and INDEXED_FAST_CALLS; keys indexed_field ignores, such as finish_reason, allowed) written
+ * to io as indexed_messages' general path writes it, without jansson values: the messages by
+ * index, each {"tool_calls": [...], "role", "content"} (a missing or empty role is "" and
+ * otel_warning_message_malformed, as llmobs_msg_read has it; a missing content "", left out
+ * when there are tool calls and no content). Returns -1 when the span has none of the
+ * family's attributes, 0 (nothing written) for anything else: read it the general way then. */
 static int indexed_messages_fast(struct build *b, struct io *io, const char *prefix, size_t plen)
 {
     struct llmobs_ctx *c = &b->c;
-    struct {
-        const char *role, *content;
-    } m[INDEXED_FAST_MAX];
+    struct fast_msg m[INDEXED_FAST_MAX];
     uint8_t present[INDEXED_FAST_MAX];
     size_t top = 0; /* one past the highest index seen */
     for (size_t i = 0; i < b->s->n_attributes; i++) {
@@ -849,6 +924,7 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
         }
         for (; top <= idx; top++) {
             m[top].role = m[top].content = NULL;
+            m[top].n_tc = 0;
             present[top] = 0;
         }
         present[idx] = 1;
@@ -860,8 +936,11 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
                 return 0;
             }
             *field = kv->value->string_value; /* the last one wins, as llmobs_set's does */
-        } else if (strncmp(rest, "tool_calls.", 11) == 0 || strcmp(rest, "tool_call_id") == 0 ||
-                   strcmp(rest, "name") == 0) {
+        } else if (strncmp(rest, "tool_calls.", 11) == 0) {
+            if (!fast_tool_field(&m[idx], rest + 11, kv->value)) {
+                return 0;
+            }
+        } else if (strcmp(rest, "tool_call_id") == 0 || strcmp(rest, "name") == 0) {
             return 0;
         }
     }
@@ -884,10 +963,23 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
             llmobs_error(c, "otel_warning_message_malformed");
             role = "";
         }
-        put(c, &io->b, io->n++ > 0 ? ",{\"role\":" : "{\"role\":");
+        if (io->n++ > 0) {
+            put(c, &io->b, ",");
+        }
+        size_t at = io->b.len;
+        if (!fast_tool_calls(c, &io->b, &m[i])) {
+            /* the errors recorded so far are the general reader's first ones too */
+            io_start(io, NULL, 0);
+            return 0;
+        }
+        int calls = io->b.len > at;
+        put(c, &io->b, calls ? "\"role\":" : "{\"role\":");
         put_cstr(c, &io->b, role);
-        put(c, &io->b, ",\"content\":");
-        put_cstr(c, &io->b, m[i].content != NULL ? m[i].content : "");
+        const char *content = m[i].content != NULL ? m[i].content : "";
+        if (!calls || content[0] != '\0') {
+            put(c, &io->b, ",\"content\":");
+            put_cstr(c, &io->b, content);
+        }
         put(c, &io->b, "}");
     }
     return 1;

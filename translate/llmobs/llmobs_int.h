@@ -142,6 +142,11 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
  * values (write it with llmobs_msg_write). Anything else (other keys or part types, no part,
  * bad UTF-8) returns 0 having recorded nothing: read it the general way then. */
 int llmobs_system_read_fast(struct llmobs_ctx *c, const char *s, size_t n);
+/* A tool call's arguments given as JSON text, appended to out as tool_call() writes them:
+ * "{}" for empty text, an object as the general writer writes it, {"value": text} for text
+ * that cannot be one. 0 (out as it was) when that is not certain (reals, a key twice, deep
+ * nesting, text after the object...): read them the general way then. */
+int llmobs_args_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *out);
 /* gen_ai.tool.definitions / OpenAI tools entry -> {name, description, schema}, as a list
  * element. */
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,

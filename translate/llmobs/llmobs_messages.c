@@ -1225,6 +1225,33 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
     return ok;
 }
 
+int llmobs_args_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *out)
+{
+    if (n == 0) {
+        put(c, out, "{}");
+        return 1;
+    }
+    size_t mark = out->len;
+    struct o2d_json_in_pull r;
+    o2d_json_in_pull_init(&r, s, n);
+    int ok;
+    if (o2d_json_in_pull_peek(&r) == '{') {
+        ok = canon_value(c, &r, out, ARGS_DEPTH) && o2d_json_in_pull_end(&r);
+    } else {
+        /* whatever it parses to, it is no object */
+        put(c, out, "{\"value\":");
+        put_str(c, out, s, n);
+        put(c, out, "}");
+        ok = 1;
+    }
+    o2d_json_in_pull_cleanup(&r);
+    if (!ok || c->nomem) {
+        out->len = mark;
+        return 0;
+    }
+    return 1;
+}
+
 int llmobs_system_read_fast(struct llmobs_ctx *c, const char *s, size_t n)
 {
     msg_reset(&c->msg);
