@@ -8,9 +8,19 @@
  * buffer sees fresh traces.
  *
  *   llmobs_cg BODY.pb ITERATIONS
+ *   llmobs_cg BODIES ROUNDS
  *
- * Prints the events written and their bytes; instructions per event are
- * (Ir(N) - Ir(0)) / events(N), or callgrind's inclusive count of run() / events.
+ * BODIES is a loadgen bodies file ("O2DLOAD1", then records of a 4-byte big-endian length, a
+ * 4-byte big-endian item count and the protobuf bytes: tests/bench/gen_bodies.js, e.g.
+ * llm.bodies); every body is decoded once, then each round sends every body once, with the
+ * first 4 bytes of its trace ids set to the round (the bodies' own ids differ already).
+ * Prints the events written and their bytes, the spans and the gen_ai spans (spans with a
+ * gen_ai.* attribute) sent; instructions per event are (Ir(N) - Ir(0)) / events(N), or
+ * callgrind's inclusive count of run() / events (or / spans, / gen_ai spans):
+ *
+ *   valgrind --tool=callgrind --callgrind-out-file=cg.out build/llmobs_cg llm.bodies 2
+ *   callgrind_annotate --inclusive=yes cg.out | grep -E ' run |llmobs_'
+ *
  * The APM path, decode and I/O are not here: they are the same with LLM Obs on or off.
  */
 #include <stdio.h>
@@ -30,8 +40,9 @@
 #include "otlp.h"
 
 struct sink {
-    size_t events, bytes;
+    size_t events, bytes, spans, genai_spans;
     uint8_t *copy;
+    FILE *dump; /* LLMOBS_CG_DUMP=FILE: every event, one a line (to compare two builds) */
 };
 
 static int emit(void *ctx, const uint8_t *json, size_t len)
@@ -42,11 +53,42 @@ static int emit(void *ctx, const uint8_t *json, size_t len)
         return O2D_ERR_NOMEM;
     }
     memcpy(p, json, len);
+    if (s->dump != NULL) {
+        fwrite(p, 1, len, s->dump);
+        fputc('\n', s->dump);
+    }
     o2d_free(s->copy);
     s->copy = p;
     s->events++;
     s->bytes += len;
     return O2D_OK;
+}
+
+static size_t count_spans(const OtlpTraceReq *req, size_t *genai)
+{
+    size_t n = 0;
+    for (size_t r = 0; r < req->n_resource_spans; r++) {
+        const OtlpResourceSpans *rs = req->resource_spans[r];
+        for (size_t k = 0; k < rs->n_scope_spans; k++) {
+            const OtlpScopeSpans *ss = rs->scope_spans[k];
+            for (size_t j = 0; j < ss->n_spans; j++) {
+                const OtlpSpan *sp = ss->spans[j];
+                n++;
+                for (size_t a = 0; a < sp->n_attributes; a++) {
+                    if (strncmp(sp->attributes[a]->key, "gen_ai.", 7) == 0) {
+                        (*genai)++;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    return n;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 static void set_ids(const OtlpTraceReq *req, uint32_t iter)
@@ -65,8 +107,8 @@ static void set_ids(const OtlpTraceReq *req, uint32_t iter)
 }
 
 /* The measured part: kept out of line so callgrind can name it. */
-__attribute__((noinline)) static int run(const OtlpTraceReq *req, struct llmobs_buffer *lb,
-                                         long iters, struct sink *s)
+__attribute__((noinline)) static int run(OtlpTraceReq *const *reqs, size_t nreq,
+                                         struct llmobs_buffer *lb, long iters, struct sink *s)
 {
     static const struct llmobs_config map = {0};
     int64_t now = 1000000000;
@@ -75,7 +117,9 @@ __attribute__((noinline)) static int run(const OtlpTraceReq *req, struct llmobs_
     if (llmobs_builder_new(&bl) != O2D_OK) {
         return O2D_ERR_NOMEM;
     }
-    for (long i = 0; i < iters; i++) {
+    for (long k = 0; k < iters * (long)nreq; k++) {
+        long i = k / (long)nreq;
+        const OtlpTraceReq *req = reqs[k % (long)nreq];
         set_ids(req, (uint32_t)i + 1);
         struct llmobs_exporter_batch *bt = NULL;
         int rv = llmobs_exporter_batch_build_with(bl, req, &map, 1, &bt);
@@ -118,14 +162,38 @@ int main(int argc, char **argv)
     }
     fclose(f);
     struct o2d_arena a;
-    o2d_arena_init(&a, 256u * 1024 * 1024);
-    struct otlp_request req;
-    const char *reason = NULL;
-    int rv =
-        otlp_decode(&a, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, body.data, body.len, &req, &reason);
-    if (rv != O2D_OK) {
-        fprintf(stderr, "decode: %s\n", reason != NULL ? reason : o2d_strerror(rv));
-        return 1;
+    o2d_arena_init(&a, 1024u * 1024 * 1024);
+    enum { MAX_BODIES = 512 };
+    static OtlpTraceReq *reqs[MAX_BODIES];
+    size_t nreq = 0;
+    int many = body.len >= 8 && memcmp(body.data, "O2DLOAD1", 8) == 0;
+    size_t off = many ? 8 : 0;
+    while (off < body.len && nreq < MAX_BODIES) {
+        const uint8_t *p = body.data;
+        size_t len = body.len;
+        if (many) {
+            if (off + 8 > body.len || be32(body.data + off) > body.len - off - 8) {
+                fprintf(stderr, "%s: truncated record at %zu\n", argv[1], off);
+                return 1;
+            }
+            len = be32(body.data + off);
+            p = body.data + off + 8;
+            off += 8 + len;
+        } else {
+            off = body.len;
+        }
+        struct otlp_request req;
+        const char *reason = NULL;
+        int rv = otlp_decode(&a, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, p, len, &req, &reason);
+        if (rv != O2D_OK) {
+            fprintf(stderr, "decode: %s\n", reason != NULL ? reason : o2d_strerror(rv));
+            return 1;
+        }
+        reqs[nreq++] = req.msg.traces;
+    }
+    size_t spans = 0, genai = 0;
+    for (size_t i = 0; i < nreq; i++) {
+        spans += count_spans(reqs[i], &genai);
     }
     struct llmobs_buffer_config bc = {
         .deadline_ns = 10000000000LL,
@@ -138,15 +206,27 @@ int main(int argc, char **argv)
         return 1;
     }
     struct sink s = {0};
-    rv = run(req.msg.traces, lb, atol(argv[2]), &s);
+    if (getenv("LLMOBS_CG_DUMP") != NULL &&
+        (s.dump = fopen(getenv("LLMOBS_CG_DUMP"), "wb")) == NULL) {
+        perror(getenv("LLMOBS_CG_DUMP"));
+        return 1;
+    }
+    long iters = atol(argv[2]);
+    s.spans = spans * (size_t)(iters > 0 ? iters : 0);
+    s.genai_spans = genai * (size_t)(iters > 0 ? iters : 0);
+    int rv = run(reqs, nreq, lb, iters, &s);
     if (rv == O2D_OK) {
         rv = llmobs_buffer_poll(lb, 0, 1, emit, &s);
     }
-    printf("events %zu bytes %zu\n", s.events, s.bytes);
+    printf("bodies %zu events %zu bytes %zu spans %zu genai_spans %zu\n", nreq, s.events, s.bytes,
+           s.spans, s.genai_spans);
     if (s.copy != NULL && getenv("LLMOBS_CG_SHOW") != NULL) {
         printf("%s\n", (const char *)s.copy);
     }
     o2d_free(s.copy);
+    if (s.dump != NULL) {
+        fclose(s.dump);
+    }
     llmobs_buffer_free(lb);
     o2d_arena_cleanup(&a);
     o2d_buf_cleanup(&body);

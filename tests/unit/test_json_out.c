@@ -156,6 +156,47 @@ static void test_numbers(void **state)
         assert_int_equal(b.len, (size_t)n);
         assert_memory_equal(b.data, want, (size_t)n);
     }
+    /* every length, both sides of each power of ten (the digits go two at a time) */
+    uint64_t x = 88172645463325252ull;
+    for (size_t i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t u = i < 64 ? (i % 2 ? 1 : 0) : x >> (i % 64);
+        for (uint64_t p = 1, k = 0; k < 20; k++, p *= 10) {
+            uint64_t vals[] = {u, p - 1, p, p + 1};
+            for (size_t j = 0; j < 4; j++) {
+                o2d_buf_reset(&b);
+                assert_int_equal(o2d_json_append_uint(&b, vals[j]), O2D_OK);
+                int n = snprintf(want, sizeof(want), "%" PRIu64, vals[j]);
+                assert_int_equal(b.len, (size_t)n);
+                assert_memory_equal(b.data, want, (size_t)n);
+                int64_t sv = (int64_t)vals[j] * (j % 2 ? -1 : 1);
+                o2d_buf_reset(&b);
+                assert_int_equal(o2d_json_append_int(&b, sv), O2D_OK);
+                n = snprintf(want, sizeof(want), "%" PRId64, sv);
+                assert_int_equal(b.len, (size_t)n);
+                assert_memory_equal(b.data, want, (size_t)n);
+            }
+            if (i >= 64) {
+                break;
+            }
+        }
+    }
+    o2d_buf_cleanup(&b);
+}
+
+static void test_hex(void **state)
+{
+    (void)state;
+    static const uint8_t id[16] = {0x00, 0x01, 0x7f, 0x80, 0xab, 0xcd, 0xef, 0xff,
+                                   0x10, 0x09, 0xa0, 0x5a, 0x3c, 0xc3, 0x0f, 0xf0};
+    struct o2d_buf b;
+    o2d_buf_init(&b, 64);
+    assert_int_equal(o2d_buf_append(&b, "x", 1), O2D_OK);
+    assert_int_equal(o2d_hex_append(&b, id, 16), O2D_OK);
+    assert_int_equal(b.len, 33);
+    assert_memory_equal(b.data, "x00017f80abcdefff1009a05a3cc30ff0", 33);
     o2d_buf_cleanup(&b);
 }
 
@@ -165,6 +206,7 @@ int main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_empty_from_null),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_hex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

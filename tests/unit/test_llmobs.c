@@ -21,6 +21,7 @@
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "o2d_json_in.h"
+#include "o2d_json_out.h"
 #include "otlp.h"
 
 #define TRACE_ID "0123456789abcdef0123456789abcdef"
@@ -539,6 +540,82 @@ static void fm_ws(struct o2d_buf *t)
     o2d_buf_append_str(t, ws[fm_rnd(6)]);
 }
 
+/* A random tool_call or tool_call_response part, keys in a random order: mostly what the
+ * fast reader takes, sometimes a shape it must leave to the general one (reals, a key twice,
+ * NULs, deep nesting, other types). */
+static void fm_tool_part(struct o2d_buf *t)
+{
+    static const char *const ids[] = {"\"call_1\"", "\"call_\\u00e9\"", "\"c\\u0000d\"", "7",
+                                      "\"\""};
+    static const char *const names[] = {"\"get_order\"", "\"search_faq\"", "\"\"", "\"n\\u0000m\"",
+                                        "null"};
+    static const char *const args[] = {
+        "{\"order_id\":\"88231\",\"top_k\":4}",
+        "{}",
+        "{ \"a\" : { \"b\" : [ 1 , true , false , null , \"x\\n\\\"y\\\"\" , [] , {} ] } }",
+        "{\"q\":-0,\"big\":9223372036854775807,\"neg\":-9223372036854775808}",
+        "{\"c\\u00e9\":\"\\ud83d\\ude00\",\"s\\/\":\"nul \\u0000 in\"}",
+        "{\"a\":1,\"a\":2}",
+        "{\"r\":1.5}",
+        "{\"e\":1e3}",
+        "{\"k\\u0000\":1}",
+        "{\"over\":92233720368547758070}",
+        "\"{\\\"q\\\":1}\"",
+        "[1,2]",
+        "{\"d\":[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
+        "{\"bad\":\"\xc3 x\"}"};
+    static const char *const resps[] = {"{\"result\":\"ok\",\"n\":3}",
+                                        "\"plain text\"",
+                                        "\"line\\nbreak\"",
+                                        "null",
+                                        "[1,\"two\",{\"3\":[]}]",
+                                        "42",
+                                        "true",
+                                        "{\"x\":1e3}",
+                                        "{\"a\":1,\"a\":1}"};
+    char kv[6][160];
+    int n = 0;
+    int call = fm_rnd(2) == 0;
+    snprintf(kv[n++], sizeof(kv[0]), "\"type\":%s",
+             call ? (fm_rnd(12) == 0 ? "\"function\"" : "\"tool_call\"")
+                  : "\"tool_call_response\"");
+    if (fm_rnd(6) != 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"id\":%s", ids[fm_rnd(10) < 7 ? 0 : fm_rnd(5)]);
+    }
+    if (call ? fm_rnd(8) != 0 : fm_rnd(3) == 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"name\":%s", names[fm_rnd(10) < 7 ? 0 : fm_rnd(5)]);
+    }
+    if (call) {
+        if (fm_rnd(10) != 0) {
+            snprintf(kv[n++], sizeof(kv[0]), "\"arguments\":%s",
+                     args[fm_rnd(10) < 5 ? fm_rnd(2) : fm_rnd(14)]);
+        }
+    } else if (fm_rnd(10) != 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"%s\":%s", fm_rnd(10) == 0 ? "result" : "response",
+                 resps[fm_rnd(10) < 5 ? fm_rnd(2) : fm_rnd(9)]);
+    }
+    if (fm_rnd(12) == 0) {
+        snprintf(kv[n++], sizeof(kv[0]), "\"content\":\"x\"");
+    }
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)fm_rnd((uint32_t)i + 1);
+        char tmp[160];
+        memcpy(tmp, kv[i], sizeof(tmp));
+        memcpy(kv[i], kv[j], sizeof(tmp));
+        memcpy(kv[j], tmp, sizeof(tmp));
+    }
+    o2d_buf_append_str(t, "{");
+    for (int i = 0; i < n; i++) {
+        if (i > 0) {
+            o2d_buf_append_str(t, ",");
+        }
+        fm_ws(t);
+        o2d_buf_append_str(t, kv[i]);
+    }
+    fm_ws(t);
+    o2d_buf_append_str(t, "}");
+}
+
 /* A random messages text: mostly the shape the fast reader takes, sometimes not. */
 static void fm_text(struct o2d_buf *t)
 {
@@ -594,7 +671,9 @@ static void fm_text(struct o2d_buf *t)
                     }
                     const char *type = fm_rnd(8) == 0 ? "\"tool_call\"" : "\"text\"";
                     const char *text = texts[fm_rnd(10) < 6 ? fm_rnd(4) : fm_rnd(9)];
-                    if (fm_rnd(2)) {
+                    if (fm_rnd(3) == 0) {
+                        fm_tool_part(t);
+                    } else if (fm_rnd(2)) {
                         o2d_buf_printf(t, "{\"type\":%s,\"content\":%s}", type, text);
                     } else {
                         o2d_buf_printf(t, "{ \"content\" : %s , \"type\" : %s }", text, type);
@@ -618,6 +697,17 @@ static void fm_text(struct o2d_buf *t)
     }
 }
 
+static int has_bytes(const struct o2d_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i + n <= b->len; i++) {
+        if (memcmp(b->data + i, s, n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* llmobs_messages_write_fast writes exactly what the general reader writes, or nothing. */
 static void test_fast_messages(void **state)
 {
@@ -626,7 +716,7 @@ static void test_fast_messages(void **state)
     o2d_buf_init(&t, 1 << 20);
     o2d_buf_init(&b1, 1 << 20);
     o2d_buf_init(&b2, 1 << 20);
-    size_t fast = 0, rounds = 40000;
+    size_t fast = 0, fast_tools = 0, rounds = 40000;
     for (size_t i = 0; i < rounds; i++) {
         fm_text(&t);
         struct llmobs_errors e1 = {.n = 0}, e2 = {.n = 0};
@@ -649,6 +739,7 @@ static void test_fast_messages(void **state)
             }
             assert_true(n1 > 0);
             fast++;
+            fast_tools += has_bytes(&b1, "\"tool_");
         } else {
             assert_int_equal(b1.len, 0);
             assert_int_equal(n1, 0);
@@ -658,11 +749,248 @@ static void test_fast_messages(void **state)
         llmobs_ctx_cleanup(&c1);
         llmobs_ctx_cleanup(&c2);
     }
-    /* the generator hits the fast path often enough for this to mean something */
+    /* the generator hits the fast path often enough for this to mean something, with tool
+     * parts too */
+    assert_true(fast > rounds / 10);
+    assert_true(fast_tools > rounds / 50);
+    o2d_buf_cleanup(&t);
+    o2d_buf_cleanup(&b1);
+    o2d_buf_cleanup(&b2);
+}
+
+/* A random gen_ai.system_instructions text: mostly text parts, sometimes not. */
+static void fs_text(struct o2d_buf *t)
+{
+    static const char *const texts[] = {"\"You are a support agent.\"",
+                                        "\"\"",
+                                        "\"line\\nbreak \\\"quoted\\\" \\\\\"",
+                                        "\"caf\xc3\xa9 \\u00e9 \\ud83d\\ude00\"",
+                                        "\"bad \xc3 utf8\"",
+                                        "\"nul \\u0000 in\"",
+                                        "null",
+                                        "[\"x\"]"};
+    o2d_buf_reset(t);
+    fm_ws(t);
+    o2d_buf_append_str(t, "[");
+    int n_parts = (int)fm_rnd(4);
+    for (int p = 0; p < n_parts; p++) {
+        if (p > 0) {
+            o2d_buf_append_str(t, ",");
+        }
+        fm_ws(t);
+        const char *type = fm_rnd(8) == 0 ? "\"blob\"" : "\"text\"";
+        const char *text = texts[fm_rnd(10) < 6 ? fm_rnd(4) : fm_rnd(8)];
+        if (fm_rnd(2)) {
+            o2d_buf_printf(t, "{\"type\":%s,\"content\":%s}", type, text);
+        } else {
+            o2d_buf_printf(t, "{ \"content\" : %s , \"type\" : %s }", text, type);
+        }
+    }
+    fm_ws(t);
+    o2d_buf_append_str(t, "]");
+    fm_ws(t);
+    if (fm_rnd(6) == 0 && t->len > 0) {
+        static const char junk[] = "{}[]:,\"\\ ax0\x80";
+        t->data[fm_rnd((uint32_t)t->len)] = (uint8_t)junk[fm_rnd(sizeof(junk) - 1)];
+    }
+}
+
+/* llmobs_system_read_fast reads exactly what the general reader reads (as written), or
+ * nothing. */
+static void test_fast_system(void **state)
+{
+    (void)state;
+    struct o2d_buf t, b1, b2;
+    o2d_buf_init(&t, 1 << 20);
+    o2d_buf_init(&b1, 1 << 20);
+    o2d_buf_init(&b2, 1 << 20);
+    size_t fast = 0, rounds = 40000;
+    for (size_t i = 0; i < rounds; i++) {
+        fs_text(&t);
+        struct llmobs_errors e1 = {.n = 0}, e2 = {.n = 0};
+        struct llmobs_ctx c1, c2;
+        llmobs_ctx_init(&c1, &e1);
+        llmobs_ctx_init(&c2, &e2);
+        o2d_buf_reset(&b1);
+        o2d_buf_reset(&b2);
+        size_t n1 = 0, n2 = 0;
+        if (llmobs_system_read_fast(&c1, (const char *)t.data, t.len)) {
+            llmobs_msg_write(&c1, &b1, &n1);
+            json_t *j = llmobs_parse(&c2, (const char *)t.data, t.len);
+            assert_true(llmobs_msg_read_system(&c2, j, NULL, 0));
+            llmobs_msg_write(&c2, &b2, &n2);
+            json_decref(j);
+            if (b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0 || e2.n != 0) {
+                fail_msg("differs on %.*s:\n fast %.*s\n full %.*s", (int)t.len,
+                         (const char *)t.data, (int)b1.len, (const char *)b1.data, (int)b2.len,
+                         (const char *)b2.data);
+            }
+            fast++;
+        }
+        assert_int_equal(e1.n, 0);
+        assert_false(c1.nomem);
+        llmobs_ctx_cleanup(&c1);
+        llmobs_ctx_cleanup(&c2);
+    }
     assert_true(fast > rounds / 10);
     o2d_buf_cleanup(&t);
     o2d_buf_cleanup(&b1);
     o2d_buf_cleanup(&b2);
+}
+
+/* One random OTLP/JSON KeyValue of an OpenLLMetry indexed family: mostly role and content
+ * strings at small indices, sometimes what the fast reader leaves to the general one. */
+/* Tool call arguments: objects, and text that is not one (or not certainly). */
+static const char *const fi_args[] = {"{\\\"order_id\\\":\\\"88231\\\",\\\"top_k\\\":4}",
+                                      "",
+                                      " { \\\"a\\\" : [ 1 , true , null , { } ] } ",
+                                      "not json",
+                                      "[1]",
+                                      "{\\\"r\\\":1.5}",
+                                      "{\\\"a\\\":1,\\\"a\\\":2}",
+                                      "{\\\"a\\\":1} x",
+                                      "{\\\"s\\\":\\\"\\\\u00e9\\\\n\\\"}",
+                                      "{"};
+
+/* A whole OpenLLMetry tool call (name, arguments, maybe id) of completion 0, call j. */
+static void fi_tool_call(struct o2d_buf *t, int j)
+{
+    o2d_buf_printf(t,
+                   ",{\"key\":\"gen_ai.completion.0.tool_calls.%d.name\",\"value\":{"
+                   "\"stringValue\":\"get_order\"}},{\"key\":\"gen_ai.completion.0.tool_calls.%d."
+                   "arguments\",\"value\":{\"stringValue\":\"%s\"}}",
+                   j, j, fi_args[fm_rnd(10)]);
+    if (fm_rnd(2)) {
+        o2d_buf_printf(t,
+                       ",{\"key\":\"gen_ai.completion.0.tool_calls.%d.id\",\"value\":{"
+                       "\"stringValue\":\"call_%d\"}}",
+                       j, j);
+    }
+}
+
+static void fi_attr(struct o2d_buf *t, const char *family)
+{
+    static const char *const fields[] = {"role",
+                                         "content",
+                                         "finish_reason",
+                                         "role",
+                                         "content",
+                                         "tool_calls.0.name",
+                                         "tool_calls.0.arguments",
+                                         "tool_calls.0.id",
+                                         "tool_calls.1.name",
+                                         "tool_calls.1.arguments",
+                                         "name",
+                                         "tool_call_id",
+                                         "tool_calls.x",
+                                         "tool_calls.0.type",
+                                         "tool_calls.7.name",
+                                         "other"};
+    static const char *const values[] = {"user",
+                                         "assistant",
+                                         "system",
+                                         "tool",
+                                         "",
+                                         "Where is order 88231?",
+                                         "line\\nbreak \\\"q\\\" \\\\ tab\\t",
+                                         "caf\\u00e9 \\ud83d\\ude00",
+                                         "{\\\"a\\\":1}"};
+    static const char *const idx[] = {"0", "1", "2", "3", "5", "0", "1", "70", "x", "01"};
+    const char *field = fields[fm_rnd(10) < 6 ? fm_rnd(5) : fm_rnd(16)];
+    o2d_buf_printf(t, "{\"key\":\"%s.%s.%s\",\"value\":", family, idx[fm_rnd(10)], field);
+    size_t fl = strlen(field);
+    if (fm_rnd(16) == 0) {
+        o2d_buf_append_str(t, "{\"intValue\":\"7\"}}");
+    } else if (fl > 9 && strcmp(field + fl - 9, "arguments") == 0) {
+        o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}", fi_args[fm_rnd(10) < 3 ? 0 : fm_rnd(10)]);
+    } else if (strncmp(field, "tool_calls.", 11) == 0) {
+        o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}",
+                       fm_rnd(8) == 0 ? "" : (fm_rnd(2) ? "get_order" : "call_\\u00e9"));
+    } else {
+        o2d_buf_printf(t, "{\"stringValue\":\"%s\"}}", values[fm_rnd(9)]);
+    }
+}
+
+/* A JSON text as an OTLP/JSON string value. */
+static void fi_string_attr(struct o2d_buf *t, const char *key, const struct o2d_buf *text)
+{
+    o2d_buf_printf(t, ",{\"key\":\"%s\",\"value\":{\"stringValue\":", key);
+    assert_int_equal(o2d_json_append_string(t, (const char *)text->data, text->len), O2D_OK);
+    o2d_buf_append_str(t, "}}");
+}
+
+/* Whole spans (OpenLLMetry indexed attributes, OTel GenAI system instructions and messages)
+ * built with the fast readers and without (llmobs_fast_off): the same events, byte for byte. */
+static void test_fast_spans(void **state)
+{
+    (void)state;
+    struct o2d_buf attrs, text, e1, e2;
+    o2d_buf_init(&attrs, 1 << 20);
+    o2d_buf_init(&text, 1 << 20);
+    o2d_buf_init(&e1, 1 << 20);
+    o2d_buf_init(&e2, 1 << 20);
+    size_t with_messages = 0, with_calls = 0, rounds = 6000;
+    for (size_t i = 0; i < rounds; i++) {
+        o2d_buf_reset(&attrs);
+        o2d_buf_append_str(&attrs,
+                           "[" KV("traceloop.span.kind", "llm") "," KV(
+                               "llm.request.type", "chat") "," KV("gen_ai.system", "openai"));
+        int otel = fm_rnd(3) == 0;
+        if (otel) {
+            if (fm_rnd(2)) {
+                fs_text(&text);
+                fi_string_attr(&attrs, "gen_ai.system_instructions", &text);
+            }
+            if (fm_rnd(4)) {
+                fm_text(&text);
+                fi_string_attr(&attrs, "gen_ai.input.messages", &text);
+            }
+            if (fm_rnd(4)) {
+                fm_text(&text);
+                fi_string_attr(&attrs, "gen_ai.output.messages", &text);
+            }
+        }
+        int n = (int)fm_rnd(9);
+        for (int k = 0; k < n; k++) {
+            o2d_buf_append_str(&attrs, ",");
+            fi_attr(&attrs, fm_rnd(3) == 0 ? "gen_ai.completion" : "gen_ai.prompt");
+        }
+        if (fm_rnd(3) == 0) {
+            o2d_buf_append_str(&attrs, "," KV("gen_ai.completion.0.role", "assistant"));
+            for (int j = 0, nc = 1 + (int)fm_rnd(2); j < nc; j++) {
+                fi_tool_call(&attrs, j);
+            }
+        }
+        o2d_buf_append_str(&attrs, "]");
+        assert_true(o2d_buf_append_byte(&attrs, 0) == O2D_OK);
+        struct o2d_arena a;
+        o2d_arena_init(&a, 8u << 20);
+        struct llmobs_span *fast = NULL, *full = NULL;
+        llmobs_fast_off = 0;
+        fast = build(&a, (const char *)attrs.data, NULL);
+        llmobs_fast_off = 1;
+        full = build(&a, (const char *)attrs.data, NULL);
+        llmobs_fast_off = 0;
+        o2d_buf_reset(&e1);
+        o2d_buf_reset(&e2);
+        assert_int_equal(llmobs_span_write(fast, TRACE_ID, 7, 5000000, &e1), O2D_OK);
+        assert_int_equal(llmobs_span_write(full, TRACE_ID, 7, 5000000, &e2), O2D_OK);
+        if (e1.len != e2.len || memcmp(e1.data, e2.data, e1.len) != 0) {
+            fail_msg("differs on %s:\n fast %.*s\n full %.*s", (const char *)attrs.data,
+                     (int)e1.len, (const char *)e1.data, (int)e2.len, (const char *)e2.data);
+        }
+        with_messages += has_bytes(&e1, "\"messages\":[{");
+        with_calls += has_bytes(&e1, "\"tool_calls\":[{");
+        llmobs_span_free(fast);
+        llmobs_span_free(full);
+        o2d_arena_cleanup(&a);
+    }
+    assert_true(with_messages > rounds / 4);
+    assert_true(with_calls > rounds / 50);
+    o2d_buf_cleanup(&attrs);
+    o2d_buf_cleanup(&text);
+    o2d_buf_cleanup(&e1);
+    o2d_buf_cleanup(&e2);
 }
 
 /* llmobs_real_write against what it always wrote: "%.15g", "%.17g" when that does not read
@@ -794,6 +1122,8 @@ int main(void)
         cmocka_unit_test(test_failmalloc),
         cmocka_unit_test(test_real_write),
         cmocka_unit_test(test_fast_messages),
+        cmocka_unit_test(test_fast_system),
+        cmocka_unit_test(test_fast_spans),
         cmocka_unit_test(test_builder_reuse),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_write_inherit),

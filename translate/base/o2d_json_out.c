@@ -235,35 +235,53 @@ int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
     if (rv != O2D_OK) {
         return rv;
     }
+    /* through a local pointer: stores through b->data could alias b->len */
+    uint8_t *o = b->data + b->len;
     for (size_t i = 0; i < n; i++) {
-        b->data[b->len++] = (uint8_t)hex[p[i] >> 4];
-        b->data[b->len++] = (uint8_t)hex[p[i] & 15];
+        o[2 * i] = (uint8_t)hex[p[i] >> 4];
+        o[2 * i + 1] = (uint8_t)hex[p[i] & 15];
     }
+    b->len += n * 2;
     return O2D_OK;
+}
+
+/* The decimal digits of v, ending at end; returns where they start. Two digits a division. */
+static char *u64_digits(char *end, uint64_t v)
+{
+    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                   "25262728293031323334353637383940414243444546474849"
+                                   "50515253545556575859606162636465666768697071727374"
+                                   "75767778798081828384858687888990919293949596979899";
+    char *p = end;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, pairs + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    return p;
 }
 
 int o2d_json_append_uint(struct o2d_buf *b, uint64_t v)
 {
     char tmp[20];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return o2d_buf_append(b, tmp + i, sizeof(tmp) - i);
+    char *p = u64_digits(tmp + sizeof(tmp), v);
+    return o2d_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 int o2d_json_append_int(struct o2d_buf *b, int64_t v)
 {
     char tmp[21];
-    size_t i = sizeof(tmp);
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
+    char *p = u64_digits(tmp + sizeof(tmp), u);
     if (v < 0) {
-        tmp[--i] = '-';
+        *--p = '-';
     }
-    return o2d_buf_append(b, tmp + i, sizeof(tmp) - i);
+    return o2d_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }

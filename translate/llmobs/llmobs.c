@@ -42,6 +42,8 @@ enum io_src { SRC_NONE = 0, SRC_VALUE, SRC_SPAN, SRC_LOG };
 
 /* meta.input or meta.output while it is written: at most one member ("value", "messages" or
  * "documents"); a list holds its elements, so log records can append to it. */
+int llmobs_fast_off;
+
 struct io {
     const char *key; /* NULL: empty, the member is left out */
     int array;
@@ -54,8 +56,13 @@ struct io_ref {
     const char *key;
     int array;
     size_t n;
-    size_t off, len;
+    size_t off, len; /* in text, unless own */
+    uint8_t *own;    /* a large io: the builder's buffer, taken (not copied); NULL: in text */
 };
+
+/* An io at least this long is taken from the builder rather than copied into the span's
+ * text (a copy of its bytes saved for an allocation). */
+#define IO_TAKE_MIN 512
 
 /*
  * The event as JSON text, written at build time minus trace_id and parent_id: text holds
@@ -91,6 +98,11 @@ struct llmobs_span {
     uint8_t *text;
     size_t text_cap;
 };
+
+static const uint8_t *io_bytes(const struct llmobs_span *sp, const struct io_ref *r)
+{
+    return r->own != NULL ? r->own : sp->text + r->off;
+}
 
 /* Where an inherited session tag goes among the sorted tags. */
 enum sess_mode {
@@ -807,6 +819,172 @@ static void indexed_field(struct build *b, json_t *msg, const char *rest, const 
     }
 }
 
+/* The common OpenLLMetry shape of an indexed family (gen_ai.prompt.<i>.role and .content
+ * strings, indices under INDEXED_FAST_MAX; keys indexed_field ignores, such as finish_reason,
+ * allowed) written to io as indexed_messages' general path writes it, without jansson values:
+ * the messages by index, each {"role", "content"} (a missing or empty role is "" and
+ * otel_warning_message_malformed, as llmobs_msg_read has it; a missing content ""). Returns -1
+ * when the span has none of the family's attributes, 0 (nothing written) for anything else:
+ * read it the general way then. */
+enum { INDEXED_FAST_MAX = 64, INDEXED_FAST_CALLS = 4 };
+
+struct fast_msg {
+    const char *role, *content;
+    struct {
+        const char *id, *name, *args;
+    } tc[INDEXED_FAST_CALLS];
+    uint8_t n_tc; /* one past the highest tool call index seen */
+    uint8_t tc_present[INDEXED_FAST_CALLS];
+};
+
+/* A tool call's field (tool_calls.<j>.id, .name or .arguments) of message m; 0 when it is
+ * one the fast reader leaves to the general one. */
+static int fast_tool_field(struct fast_msg *m, const char *rest, const OtlpAnyValue *v)
+{
+    size_t j;
+    const char *f = index_of(rest, &j);
+    if (f == NULL || j >= INDEXED_FAST_CALLS || v == NULL || v->value_case != STR_CASE) {
+        return 0;
+    }
+    for (; m->n_tc <= j; m->n_tc++) {
+        m->tc[m->n_tc].id = m->tc[m->n_tc].name = m->tc[m->n_tc].args = NULL;
+        m->tc_present[m->n_tc] = 0;
+    }
+    m->tc_present[j] = 1;
+    if (strcmp(f, "id") == 0) {
+        m->tc[j].id = v->string_value;
+    } else if (strcmp(f, "name") == 0) {
+        m->tc[j].name = v->string_value;
+    } else if (strcmp(f, "arguments") == 0) {
+        m->tc[j].args = v->string_value;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Message m's tool calls as list_item/tool_call write them ({"tool_calls":[...],); 0 when a
+ * call needs the general reader (no name, arguments that may not be an object). */
+static int fast_tool_calls(struct llmobs_ctx *c, struct o2d_buf *out, const struct fast_msg *m)
+{
+    int first = 1;
+    for (size_t j = 0; j < m->n_tc; j++) {
+        if (!m->tc_present[j]) {
+            continue;
+        }
+        const char *name = m->tc[j].name, *args = m->tc[j].args;
+        if (name == NULL || name[0] == '\0') {
+            return 0; /* otel_warning_tool_call_name_missing */
+        }
+        put(c, out, first ? "{\"tool_calls\":[{\"name\":" : ",{\"name\":");
+        first = 0;
+        put_cstr(c, out, name);
+        put(c, out, ",\"arguments\":");
+        if (args == NULL) {
+            put(c, out, "{}");
+        } else if (!llmobs_args_write_fast(c, args, strlen(args), out)) {
+            return 0;
+        }
+        if (m->tc[j].id != NULL) {
+            put(c, out, ",\"tool_id\":");
+            put_cstr(c, out, m->tc[j].id);
+        }
+        put(c, out, ",\"type\":\"function\"}");
+    }
+    if (!first) {
+        put(c, out, "],");
+    }
+    return 1;
+}
+
+/* The common OpenLLMetry shape of an indexed family (gen_ai.prompt.<i>.role and .content
+ * strings, and .tool_calls.<j>.id/.name/.arguments strings, indices under INDEXED_FAST_MAX
+ * and INDEXED_FAST_CALLS; keys indexed_field ignores, such as finish_reason, allowed) written
+ * to io as indexed_messages' general path writes it, without jansson values: the messages by
+ * index, each {"tool_calls": [...], "role", "content"} (a missing or empty role is "" and
+ * otel_warning_message_malformed, as llmobs_msg_read has it; a missing content "", left out
+ * when there are tool calls and no content). Returns -1 when the span has none of the
+ * family's attributes, 0 (nothing written) for anything else: read it the general way then. */
+static int indexed_messages_fast(struct build *b, struct io *io, const char *prefix, size_t plen)
+{
+    struct llmobs_ctx *c = &b->c;
+    struct fast_msg m[INDEXED_FAST_MAX];
+    uint8_t present[INDEXED_FAST_MAX];
+    size_t top = 0; /* one past the highest index seen */
+    for (size_t i = 0; i < b->s->n_attributes; i++) {
+        const OtlpKeyValue *kv = b->s->attributes[i];
+        size_t idx;
+        const char *rest;
+        if (strncmp(kv->key, prefix, plen) != 0 ||
+            (rest = index_of(kv->key + plen, &idx)) == NULL) {
+            continue;
+        }
+        if (idx >= INDEXED_FAST_MAX) {
+            return 0;
+        }
+        for (; top <= idx; top++) {
+            m[top].role = m[top].content = NULL;
+            m[top].n_tc = 0;
+            present[top] = 0;
+        }
+        present[idx] = 1;
+        const char **field = strcmp(rest, "role") == 0      ? &m[idx].role
+                             : strcmp(rest, "content") == 0 ? &m[idx].content
+                                                            : NULL;
+        if (field != NULL) {
+            if (kv->value == NULL || kv->value->value_case != STR_CASE) {
+                return 0;
+            }
+            *field = kv->value->string_value; /* the last one wins, as llmobs_set's does */
+        } else if (strncmp(rest, "tool_calls.", 11) == 0) {
+            if (!fast_tool_field(&m[idx], rest + 11, kv->value)) {
+                return 0;
+            }
+        } else if (strcmp(rest, "tool_call_id") == 0 || strcmp(rest, "name") == 0) {
+            return 0;
+        }
+    }
+    if (top == 0) {
+        return -1;
+    }
+    io_start(io, "messages", 1);
+    size_t est = 0;
+    for (size_t i = 0; i < top; i++) {
+        est += 32 + (m[i].role != NULL ? strlen(m[i].role) : 0) +
+               (m[i].content != NULL ? strlen(m[i].content) : 0);
+    }
+    llmobs_check(c, o2d_buf_reserve(&io->b, est));
+    for (size_t i = 0; i < top; i++) {
+        if (!present[i]) {
+            continue;
+        }
+        const char *role = m[i].role;
+        if (role == NULL || role[0] == '\0') {
+            llmobs_error(c, "otel_warning_message_malformed");
+            role = "";
+        }
+        if (io->n++ > 0) {
+            put(c, &io->b, ",");
+        }
+        size_t at = io->b.len;
+        if (!fast_tool_calls(c, &io->b, &m[i])) {
+            /* the errors recorded so far are the general reader's first ones too */
+            io_start(io, NULL, 0);
+            return 0;
+        }
+        int calls = io->b.len > at;
+        put(c, &io->b, calls ? "\"role\":" : "{\"role\":");
+        put_cstr(c, &io->b, role);
+        const char *content = m[i].content != NULL ? m[i].content : "";
+        if (!calls || content[0] != '\0') {
+            put(c, &io->b, ",\"content\":");
+            put_cstr(c, &io->b, content);
+        }
+        put(c, &io->b, "}");
+    }
+    return 1;
+}
+
 /* Messages of an indexed family (gen_ai.prompt.<i>., llm.input_messages.<i>., ...) written
  * to io; 0 when the span has none. The attributes are regrouped into OpenAI-like objects
  * first (the order of the indices is not the order of the attributes). */
@@ -814,6 +992,12 @@ static int indexed_messages(struct build *b, struct io *io, const char *prefix, 
 {
     struct llmobs_ctx *c = &b->c;
     size_t plen = strlen(prefix);
+    if (!openinference && !llmobs_fast_off) {
+        int fast = indexed_messages_fast(b, io, prefix, plen);
+        if (fast != 0) {
+            return fast > 0;
+        }
+    }
     json_t *raw = NULL;
     for (size_t i = 0; i < b->s->n_attributes && !c->nomem; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
@@ -888,7 +1072,10 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
                                const OtlpAnyValue *msgs, const char *err)
 {
-    if (system != NULL) {
+    if (system != NULL && system->value_case == STR_CASE && !llmobs_fast_off &&
+        llmobs_system_read_fast(c, system->string_value, strlen(system->string_value))) {
+        llmobs_msg_write(c, &io->b, &io->n);
+    } else if (system != NULL) {
         json_t *j = llmobs_value_json(c, system);
         int ok;
         if (j == NULL && system->value_case == STR_CASE) {
@@ -904,7 +1091,7 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
         json_decref(j);
     }
     if (msgs != NULL) {
-        if (msgs->value_case != STR_CASE ||
+        if (msgs->value_case != STR_CASE || llmobs_fast_off ||
             !llmobs_messages_write_fast(c, msgs->string_value, strlen(msgs->string_value), &io->b,
                                         &io->n)) {
             json_t *j = llmobs_value_json(c, msgs);
@@ -925,6 +1112,12 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
         return 0;
     }
     io_start(io, "messages", 1);
+    /* about what the messages come to (the builder's buffer may have been taken, see finish):
+     * grown from nothing, they would be copied as often as the buffer doubles */
+    size_t est = 64;
+    est += system != NULL && system->value_case == STR_CASE ? strlen(system->string_value) : 0;
+    est += msgs != NULL && msgs->value_case == STR_CASE ? strlen(msgs->string_value) : 0;
+    llmobs_check(c, o2d_buf_reserve(&io->b, est));
     genai_messages_add(c, io, system, msgs, err);
     return 1;
 }
@@ -2025,8 +2218,13 @@ static void finish(struct build *b)
     struct llmobs_span *sp = b->sp;
     size_t tail_end = b->main.len;
     sp->tail_len = tail_end - sp->head_len;
-    size_t len = tail_end + b->io[0].b.len + b->io[1].b.len;
-    /* main stays with the builder: the span gets an exact copy */
+    int take[2];
+    size_t len = tail_end;
+    for (int i = 0; i < 2; i++) {
+        take[i] = b->io[i].b.len >= IO_TAKE_MIN;
+        len += take[i] ? 0 : b->io[i].b.len;
+    }
+    /* main stays with the builder: the span gets an exact copy, and the small ios */
     uint8_t *text = o2d_malloc(len);
     if (text == NULL) {
         c->nomem = 1;
@@ -2034,16 +2232,23 @@ static void finish(struct build *b)
     }
     memcpy(text, b->main.data, tail_end);
     size_t off = tail_end;
-    for (int i = 0; i < 2; i++) {
-        struct io *io = &b->io[i];
-        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len};
-        if (io->b.len > 0) {
-            memcpy(text + off, io->b.data, io->b.len);
-        }
-        off += io->b.len;
-    }
     sp->text = text;
     sp->text_cap = len;
+    for (int i = 0; i < 2; i++) {
+        struct io *io = &b->io[i];
+        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len, NULL};
+        if (take[i]) {
+            /* the large ones (messages) change hands: the builder starts the next one empty */
+            size_t n;
+            uint8_t *p = o2d_buf_take(&io->b, &n);
+            uint8_t *fit = o2d_realloc(p, n); /* a shrink: in place */
+            sp->io[i].own = fit != NULL ? fit : p;
+            sp->text_cap += n;
+        } else if (io->b.len > 0) {
+            memcpy(text + off, io->b.data, io->b.len);
+            off += io->b.len;
+        }
+    }
 }
 
 static void build_init(struct build *b)
@@ -2065,10 +2270,11 @@ static void build_init(struct build *b)
 #define BUILDER_KEEP (256u * 1024)
 static void build_trim(struct build *b)
 {
-    struct o2d_buf *bufs[] = {&b->main,          &b->io[0].b,       &b->io[1].b,
-                              &b->tdefs,         &b->last,          &b->md.text,
-                              &b->c.msg.content, &b->c.scratch,     &b->c.msg.list[0],
-                              &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3]};
+    struct o2d_buf *bufs[] = {
+        &b->main,          &b->io[0].b,       &b->io[1].b,       &b->tdefs,
+        &b->last,          &b->md.text,       &b->c.msg.content, &b->c.scratch,
+        &b->c.msg.list[0], &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3],
+        &b->c.part[0],     &b->c.part[1],     &b->c.part[2],     &b->c.part[3]};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         if (bufs[i]->cap > BUILDER_KEEP) {
             o2d_buf_cleanup(bufs[i]);
@@ -2455,7 +2661,7 @@ static struct io *log_io(struct llmobs_span *sp, int i)
 static void take_span_system(struct llmobs_ctx *c, struct llmobs_span *sp, struct io *in)
 {
     const struct io_ref *r = &sp->io[0];
-    llmobs_check(c, o2d_buf_append(&in->b, sp->text + r->off, r->len));
+    llmobs_check(c, o2d_buf_append(&in->b, io_bytes(sp, r), r->len));
     in->n = 1;
     sp->sys_len = r->len;
     sp->system_only = 0;
@@ -2632,6 +2838,8 @@ void llmobs_span_free(struct llmobs_span *sp)
     o2d_free(sp->session);
     o2d_free(sp->ml_app);
     o2d_free(sp->text);
+    o2d_free(sp->io[0].own);
+    o2d_free(sp->io[1].own);
     o2d_free(sp);
 }
 
@@ -2666,7 +2874,7 @@ static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, in
     if (lio != NULL) {
         TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
     } else {
-        TRY(o2d_buf_append(out, sp->text + sp->io[i].off, sp->io[i].len));
+        TRY(o2d_buf_append(out, io_bytes(sp, &sp->io[i]), sp->io[i].len));
     }
     return o2d_buf_append_str(out, array ? "]}" : "}");
 }

@@ -43,10 +43,16 @@ struct llmobs_errors {
 enum llmobs_msg_list { MSG_TOOL_CALLS, MSG_TOOL_RESULTS, MSG_IMAGE_PARTS, MSG_AUDIO_PARTS };
 
 /* One message read from any input shape, ready to be written: content is raw text (escaped
- * when written), the lists hold their elements as JSON text separated by commas. */
+ * when written), the lists hold their elements as JSON text separated by commas. The fast
+ * readers (llmobs_messages_write_fast, llmobs_system_write_fast) keep the content escaped
+ * instead (content_json): the inside of its JSON string, borrowed from the input while it is
+ * one part that needed no escaping (cjson), else in content. */
 struct llmobs_msg {
     const char *role; /* borrowed from the input value or static */
     struct o2d_buf content;
+    int content_json;
+    const char *cjson;
+    size_t cjson_len;
     struct o2d_buf list[4];
     unsigned char order[4];
     size_t n_order;
@@ -57,7 +63,12 @@ struct llmobs_ctx {
     int nomem;
     struct llmobs_msg msg;  /* reused for every message read */
     struct o2d_buf scratch; /* JSON text of a value that is written as a string */
+    struct o2d_buf part[4]; /* llmobs_messages_write_fast: a tool part's id, name, value */
 };
+
+/* Tests only: 1 reads every message the general way (jansson values), so that the unit
+ * tests can check that the fast readers write the same events. 0 in the collector. */
+extern int llmobs_fast_off;
 
 /* ---- llmobs_messages.c: context and jansson helpers ---- */
 
@@ -118,12 +129,24 @@ int llmobs_msg_has_content(const struct llmobs_msg *m);
 void llmobs_messages_write(struct llmobs_ctx *c, const json_t *msgs, struct o2d_buf *b, size_t *n,
                            const char *err);
 /* The common shape of gen_ai.input/output.messages, [{"role", "parts": [{"type": "text",
- * "content"}], "finish_reason"}], written as llmobs_messages_write(llmobs_parse(s)) would
- * write it, in one pass and without jansson values. Anything else (other keys or part
- * types, a key twice, values that are not strings, an empty array, bad UTF-8) returns 0
+ * "content"} or {"type": "tool_call", "id", "name", "arguments": {...}} or {"type":
+ * "tool_call_response", "id", "response"}], "finish_reason"}], written as
+ * llmobs_messages_write(llmobs_parse(s)) would write it, in one pass and without jansson
+ * values. Anything else (other keys or part types, a key twice, values that are not strings,
+ * reals or nesting past 16 in arguments and responses, an empty array, bad UTF-8) returns 0
  * having written nothing and recorded nothing: read it the general way then. */
 int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *b,
                                size_t *count);
+/* gen_ai.system_instructions text of the common shape, [{"type": "text", "content"}, ...],
+ * read into c->msg as llmobs_msg_read_system(llmobs_parse(s)) would read it, without jansson
+ * values (write it with llmobs_msg_write). Anything else (other keys or part types, no part,
+ * bad UTF-8) returns 0 having recorded nothing: read it the general way then. */
+int llmobs_system_read_fast(struct llmobs_ctx *c, const char *s, size_t n);
+/* A tool call's arguments given as JSON text, appended to out as tool_call() writes them:
+ * "{}" for empty text, an object as the general writer writes it, {"value": text} for text
+ * that cannot be one. 0 (out as it was) when that is not certain (reals, a key twice, deep
+ * nesting, text after the object...): read them the general way then. */
+int llmobs_args_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *out);
 /* gen_ai.tool.definitions / OpenAI tools entry -> {name, description, schema}, as a list
  * element. */
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,

@@ -38,6 +38,9 @@ void llmobs_ctx_init(struct llmobs_ctx *c, struct llmobs_errors *errors)
         o2d_buf_init(&c->msg.list[i], SIZE_MAX / 2);
     }
     o2d_buf_init(&c->scratch, SIZE_MAX / 2);
+    for (int i = 0; i < 4; i++) {
+        o2d_buf_init(&c->part[i], SIZE_MAX / 2);
+    }
 }
 
 void llmobs_ctx_cleanup(struct llmobs_ctx *c)
@@ -47,6 +50,9 @@ void llmobs_ctx_cleanup(struct llmobs_ctx *c)
         o2d_buf_cleanup(&c->msg.list[i]);
     }
     o2d_buf_cleanup(&c->scratch);
+    for (int i = 0; i < 4; i++) {
+        o2d_buf_cleanup(&c->part[i]);
+    }
 }
 
 void llmobs_error(struct llmobs_ctx *c, const char *name)
@@ -710,6 +716,9 @@ static void parts_into(struct llmobs_ctx *c, const json_t *parts)
 static void msg_reset(struct llmobs_msg *m)
 {
     m->role = NULL;
+    m->content_json = 0;
+    m->cjson = NULL;
+    m->cjson_len = 0;
     o2d_buf_reset(&m->content);
     for (int i = 0; i < 4; i++) {
         o2d_buf_reset(&m->list[i]);
@@ -792,7 +801,7 @@ int llmobs_msg_read_system(struct llmobs_ctx *c, const json_t *parts, const char
 
 int llmobs_msg_has_content(const struct llmobs_msg *m)
 {
-    return m->content.len > 0 ||
+    return m->content.len > 0 || m->cjson_len > 0 ||
            (m->list[MSG_TOOL_CALLS].len == 0 && m->list[MSG_TOOL_RESULTS].len == 0);
 }
 
@@ -817,7 +826,18 @@ void llmobs_msg_write(struct llmobs_ctx *c, struct o2d_buf *b, size_t *n)
     /* content is left out only when the message is all tool calls or tool results. */
     if (llmobs_msg_has_content(m)) {
         put(c, b, ",\"content\":");
-        put_str(c, b, (const char *)m->content.data, m->content.len);
+        if (m->content_json) {
+            /* already escaped: one copy between the quotes */
+            put(c, b, "\"");
+            if (m->cjson != NULL) {
+                llmobs_check(c, o2d_buf_append(b, m->cjson, m->cjson_len));
+            } else {
+                llmobs_check(c, o2d_buf_append(b, m->content.data, m->content.len));
+            }
+            put(c, b, "\"");
+        } else {
+            put_str(c, b, (const char *)m->content.data, m->content.len);
+        }
     }
     put(c, b, "}");
 }
@@ -851,10 +871,169 @@ static int key_is(const char *k, size_t n, const char *want)
     return n == l && memcmp(k, want, l) == 0;
 }
 
-/* One part {"type": "text", "content": "..."} (keys in any order, each once) into content. */
-static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+/* Appends a text part to the content kept escaped (content_json), as add_text would append
+ * it raw: a newline between parts, none after empty text. `plain` says that s is the text as
+ * the input holds it, without escapes: then it is its own JSON string body (only printable
+ * ASCII other than '"' and '\\', and valid UTF-8: o2d_json_plain_len's and o2d_utf8_decode's
+ * rules, which the writer applies too), borrowed while it is the only part. */
+static void add_text_escaped(struct llmobs_ctx *c, const char *s, size_t n, int plain)
 {
-    int have_type = 0, have_content = 0;
+    struct llmobs_msg *m = &c->msg;
+    m->content_json = 1;
+    if (m->cjson == NULL && m->content.len == 0 && plain) {
+        m->cjson = s;
+        m->cjson_len = n;
+        return;
+    }
+    if (m->cjson != NULL) {
+        llmobs_check(c, o2d_buf_append(&m->content, m->cjson, m->cjson_len));
+        m->cjson = NULL;
+        m->cjson_len = 0;
+    }
+    if (m->content.len > 0) {
+        put(c, &m->content, "\\n");
+    }
+    if (n == 0) {
+        return;
+    }
+    if (plain) {
+        llmobs_check(c, o2d_buf_append(&m->content, s, n));
+        return;
+    }
+    /* escaped as the writer would, then without its quotes */
+    size_t q = m->content.len;
+    int rv = o2d_json_append_string(&m->content, s, n);
+    llmobs_check(c, rv);
+    if (rv == O2D_OK) {
+        memmove(m->content.data + q, m->content.data + q + 1, m->content.len - q - 2);
+        m->content.len -= 2;
+    }
+}
+
+/* Whether s[0, n) lies inside the input text in[0, in_n) (a string read without escapes). */
+static int inside(const char *s, size_t n, const char *in, size_t in_n)
+{
+    uintptr_t a = (uintptr_t)s, lo = (uintptr_t)in;
+    return a >= lo && a - lo <= in_n && n <= in_n - (a - lo);
+}
+
+enum { CANON_MAX_DEPTH = 16, CANON_MAX_KEYS = 32 };
+
+/*
+ * The JSON value that comes next in r, appended to out as llmobs_json_write(llmobs_parse())
+ * would write it (compact, strings decoded and escaped again, integers as parsed), for the
+ * shapes where that is certain: no real, no key twice in an object (jansson keeps one), at
+ * most CANON_MAX_KEYS keys an object and CANON_MAX_DEPTH levels. 0 otherwise (out then holds
+ * part of the value).
+ */
+static int canon_value(struct llmobs_ctx *c, struct o2d_json_in_pull *r, struct o2d_buf *out,
+                       int depth)
+{
+    if (depth > CANON_MAX_DEPTH) {
+        return 0;
+    }
+    int ch = o2d_json_in_pull_peek(r);
+    if (ch == '{' || ch == '[') {
+        int obj = ch == '{', close = obj ? '}' : ']';
+        o2d_json_in_pull_take(r, ch);
+        put(c, out, obj ? "{" : "[");
+        if (o2d_json_in_pull_take(r, close)) {
+            put(c, out, obj ? "}" : "]");
+            return 1;
+        }
+        size_t koff[CANON_MAX_KEYS], klen[CANON_MAX_KEYS], nk = 0;
+        for (;;) {
+            if (obj) {
+                const char *k;
+                size_t kn;
+                /* a key of jansson's is NUL-terminated: pull_key refuses "\u0000" in one */
+                if (nk == CANON_MAX_KEYS || !o2d_json_in_pull_key(r, &k, &kn) || k == NULL) {
+                    return 0;
+                }
+                size_t at = out->len;
+                put_str(c, out, k, kn);
+                size_t l = out->len - at;
+                for (size_t i = 0; i < nk; i++) {
+                    if (klen[i] == l && memcmp(out->data + koff[i], out->data + at, l) == 0) {
+                        return 0;
+                    }
+                }
+                koff[nk] = at;
+                klen[nk++] = l;
+                put(c, out, ":");
+            }
+            if (!canon_value(c, r, out, depth + 1)) {
+                return 0;
+            }
+            int more = o2d_json_in_pull_next(r, close);
+            if (more == 0) {
+                break;
+            }
+            if (more < 0) {
+                return 0;
+            }
+            put(c, out, ",");
+        }
+        put(c, out, obj ? "}" : "]");
+        return !c->nomem;
+    }
+    if (ch == '"') {
+        const char *v;
+        size_t vn;
+        if (!pull_str(r, &v, &vn)) {
+            return 0;
+        }
+        put_str(c, out, v, vn);
+        return !c->nomem;
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        struct o2d_json_in_num num;
+        if (!o2d_json_in_pull_number(r, &num) || num.real) {
+            return 0;
+        }
+        llmobs_check(c, o2d_json_append_int(out, num.i));
+        return !c->nomem;
+    }
+    switch (o2d_json_in_pull_literal(r)) {
+    case 't':
+        put(c, out, "true");
+        return 1;
+    case 'f':
+        put(c, out, "false");
+        return 1;
+    case 'n':
+        put(c, out, "null");
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* A string value into out, escaped (with its quotes); 0 when none comes next, or it holds a
+ * NUL (what the general path reads with strlen). */
+static int fast_cstr(struct llmobs_ctx *c, struct o2d_json_in_pull *r, struct o2d_buf *out)
+{
+    const char *v;
+    size_t vn;
+    if (!pull_str(r, &v, &vn) || memchr(v, '\0', vn) != NULL) {
+        return 0;
+    }
+    o2d_buf_reset(out);
+    put_str(c, out, v, vn);
+    return !c->nomem;
+}
+
+/*
+ * One part (keys in any order, each once): {"type": "text", "content": "..."} into content;
+ * {"type": "tool_call", "id", "name", "arguments": {...}} (id optional) into tool_calls and
+ * {"type": "tool_call_response", "id", "name", "response"} (id and name optional, response
+ * not null) into tool_results, as parts_into's tool_call and tool_result write them.
+ */
+static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r, const char *in, size_t in_n)
+{
+    enum { P_NONE, P_TEXT, P_CALL, P_RESP } type = P_NONE;
+    int have_type = 0, have_content = 0, have_id = 0, have_name = 0, have_val = 0;
+    struct o2d_buf *id = &c->part[0], *name = &c->part[1], *val = &c->part[2];
     if (!o2d_json_in_pull_take(r, '{')) {
         return 0;
     }
@@ -865,7 +1044,14 @@ static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
             return 0;
         }
         if (key_is(k, kn, "type") && !have_type) {
-            if (!pull_str(r, &v, &vn) || !key_is(v, vn, "text")) {
+            if (!pull_str(r, &v, &vn)) {
+                return 0;
+            }
+            type = key_is(v, vn, "text")                 ? P_TEXT
+                   : key_is(v, vn, "tool_call")          ? P_CALL
+                   : key_is(v, vn, "tool_call_response") ? P_RESP
+                                                         : P_NONE;
+            if (type == P_NONE) {
                 return 0;
             }
             have_type = 1;
@@ -873,18 +1059,95 @@ static int fast_part(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
             if (!pull_str(r, &v, &vn)) {
                 return 0;
             }
-            add_text(c, &c->msg.content, v, vn);
+            add_text_escaped(c, v, vn, inside(v, vn, in, in_n));
             have_content = 1;
+        } else if (key_is(k, kn, "id") && !have_id) {
+            if (!fast_cstr(c, r, id)) {
+                return 0;
+            }
+            have_id = 1;
+        } else if (key_is(k, kn, "name") && !have_name) {
+            if (!fast_cstr(c, r, name)) {
+                return 0;
+            }
+            have_name = 1;
+        } else if (key_is(k, kn, "arguments") && !have_val && type != P_RESP) {
+            /* an object: other shapes are read the general way */
+            o2d_buf_reset(val);
+            if (o2d_json_in_pull_peek(r) != '{' || !canon_value(c, r, val, 1)) {
+                return 0;
+            }
+            have_val = P_CALL;
+        } else if (key_is(k, kn, "response") && !have_val && type != P_CALL) {
+            int ch = o2d_json_in_pull_peek(r);
+            o2d_buf_reset(val);
+            if (ch == '"') {
+                if (!pull_str(r, &v, &vn)) {
+                    return 0;
+                }
+                put_str(c, val, v, vn);
+            } else {
+                /* as llmobs_value_string_write: the compact JSON text, as a string */
+                struct o2d_buf *t = &c->part[3];
+                o2d_buf_reset(t);
+                if (ch == 'n' || !canon_value(c, r, t, 1)) {
+                    return 0;
+                }
+                put_str(c, val, (const char *)t->data, t->len);
+            }
+            have_val = P_RESP;
         } else {
             return 0;
         }
     } while (o2d_json_in_pull_take(r, ','));
-    return have_type && have_content && o2d_json_in_pull_take(r, '}');
+    if (!have_type || !o2d_json_in_pull_take(r, '}') || c->nomem) {
+        return 0;
+    }
+    if (type == P_TEXT) {
+        return have_content && !have_id && !have_name && !have_val;
+    }
+    if (have_content || have_val != (int)type) {
+        return 0;
+    }
+    struct o2d_buf *b;
+    if (type == P_CALL) {
+        /* an empty name is otel_warning_tool_call_name_missing: the general way */
+        if (!have_name || name->len <= 2) {
+            return 0;
+        }
+        b = list_item(c, MSG_TOOL_CALLS);
+        put(c, b, "{\"name\":");
+        llmobs_check(c, o2d_buf_append(b, name->data, name->len));
+        put(c, b, ",\"arguments\":");
+        llmobs_check(c, o2d_buf_append(b, val->data, val->len));
+        if (have_id) {
+            put(c, b, ",\"tool_id\":");
+            llmobs_check(c, o2d_buf_append(b, id->data, id->len));
+        }
+        put(c, b, ",\"type\":\"function\"}");
+    } else {
+        b = list_item(c, MSG_TOOL_RESULTS);
+        put(c, b, "{");
+        if (have_name) {
+            put(c, b, "\"name\":");
+            llmobs_check(c, o2d_buf_append(b, name->data, name->len));
+            put(c, b, ",");
+        }
+        put(c, b, "\"result\":");
+        llmobs_check(c, o2d_buf_append(b, val->data, val->len));
+        if (have_id) {
+            put(c, b, ",\"tool_id\":");
+            llmobs_check(c, o2d_buf_append(b, id->data, id->len));
+        }
+        put(c, b, ",\"type\":\"tool_result\"}");
+    }
+    return !c->nomem;
 }
 
 /* One message {"role": "...", "parts": [text parts], "finish_reason": "..."} (keys in any
  * order, each once; finish_reason optional) into c->msg. */
-static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
+static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r, const char *in,
+                        size_t in_n)
 {
     int have_role = 0, have_parts = 0, have_finish = 0;
     msg_reset(&c->msg);
@@ -912,7 +1175,7 @@ static int fast_message(struct llmobs_ctx *c, struct o2d_json_in_pull *r)
             }
             if (!o2d_json_in_pull_take(r, ']')) {
                 do {
-                    if (!fast_part(c, r)) {
+                    if (!fast_part(c, r, in, in_n)) {
                         return 0;
                     }
                 } while (o2d_json_in_pull_take(r, ','));
@@ -945,7 +1208,7 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
     o2d_json_in_pull_init(&r, s, n);
     int ok = o2d_json_in_pull_take(&r, '[') && o2d_json_in_pull_peek(&r) == '{';
     while (ok) {
-        ok = fast_message(c, &r);
+        ok = fast_message(c, &r, s, n);
         if (ok) {
             llmobs_msg_write(c, b, count);
             if (!o2d_json_in_pull_take(&r, ',')) {
@@ -960,6 +1223,55 @@ int llmobs_messages_write_fast(struct llmobs_ctx *c, const char *s, size_t n, st
         *count = count0;
     }
     return ok;
+}
+
+int llmobs_args_write_fast(struct llmobs_ctx *c, const char *s, size_t n, struct o2d_buf *out)
+{
+    if (n == 0) {
+        put(c, out, "{}");
+        return 1;
+    }
+    size_t mark = out->len;
+    struct o2d_json_in_pull r;
+    o2d_json_in_pull_init(&r, s, n);
+    int ok;
+    if (o2d_json_in_pull_peek(&r) == '{') {
+        ok = canon_value(c, &r, out, ARGS_DEPTH) && o2d_json_in_pull_end(&r);
+    } else {
+        /* whatever it parses to, it is no object */
+        put(c, out, "{\"value\":");
+        put_str(c, out, s, n);
+        put(c, out, "}");
+        ok = 1;
+    }
+    o2d_json_in_pull_cleanup(&r);
+    if (!ok || c->nomem) {
+        out->len = mark;
+        return 0;
+    }
+    return 1;
+}
+
+int llmobs_system_read_fast(struct llmobs_ctx *c, const char *s, size_t n)
+{
+    msg_reset(&c->msg);
+    struct o2d_json_in_pull r;
+    o2d_json_in_pull_init(&r, s, n);
+    int ok = o2d_json_in_pull_take(&r, '[') && o2d_json_in_pull_peek(&r) == '{';
+    while (ok) {
+        ok = fast_part(c, &r, s, n);
+        if (ok && !o2d_json_in_pull_take(&r, ',')) {
+            ok = o2d_json_in_pull_take(&r, ']') && o2d_json_in_pull_peek(&r) == -1;
+            break;
+        }
+    }
+    o2d_json_in_pull_cleanup(&r);
+    if (!ok || c->nomem) {
+        msg_reset(&c->msg);
+        return 0;
+    }
+    c->msg.role = "system";
+    return 1;
 }
 
 void llmobs_tool_definition_write(struct llmobs_ctx *c, const json_t *d, struct o2d_buf *b,
