@@ -645,6 +645,7 @@ static void *sender_main(void *arg)
         if (d->cfg.tick != NULL && d->next_tick_ms < wake) {
             wake = d->next_tick_ms;
         }
+        dlv_codec_idle(codec, now);
         if (wake == INT64_MAX) {
             pthread_cond_wait(&d->cond, &d->mu);
         } else {

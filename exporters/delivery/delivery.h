@@ -116,6 +116,9 @@ int dlv_compression_level_ok(enum dlv_compression c, int level);
 struct dlv_codec;
 struct dlv_codec *dlv_codec_new(void);
 void dlv_codec_free(struct dlv_codec *c);
+/* The builder is about to wait: frees the codec's scratch buffers (the encoded and the
+ * compressed bytes of the last body) when it has built nothing for a while. NULL: no-op. */
+void dlv_codec_idle(struct dlv_codec *c, int64_t now_ms);
 /* Compresses in[0..len) into out, never past out->max (O2D_ERR_TOO_LARGE then), with the
  * codec's state (NULL: a state made for this call). level <= 0: DLV_LEVEL_DEFAULT. */
 int dlv_compress(struct dlv_codec *c, enum dlv_compression kind, int level, const uint8_t *in,
