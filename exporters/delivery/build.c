@@ -25,24 +25,21 @@
 #define BUILD_STACK   64
 #define BUILD_RAW_MAX (256u * 1024 * 1024) /* one body before compression */
 
-/* Scratch buffers a codec keeps between bodies up to this capacity each (a larger one is
- * freed after its body), and frees once the builder has been idle this long. */
+/* Scratch buffers are kept between bodies up to this capacity each (a larger one is freed
+ * after its body), and freed once the destination has been idle this long. */
 #define BUILD_SCRATCH_KEEP    (16u * 1024 * 1024)
 #define BUILD_SCRATCH_IDLE_MS 2000
 
 /* What a builder keeps between bodies: each compressor's state, made at first use and reset
  * for the next body (zlib's deflate state is about 256 KiB, a zstd context about 1 MiB at
- * level 1: made once per builder, not once per body), and the two scratch buffers of a
- * compressed body: the encoded bytes and the compressor's output, whose pages are touched
- * once per builder instead of faulted in again for every body (a body keeps only an exact
- * copy of the compressed bytes, so a queued body holds no room for the bound). */
+ * level 1: made once per builder, not once per body), and the scratch buffers of a
+ * compressed body while it builds (struct dlv_scratch; a body keeps only an exact copy of
+ * the compressed bytes, so a queued body holds no room for the compressor's bound). */
 struct dlv_codec {
     z_stream zs;
     int zs_level; /* 0: zs not initialised */
     ZSTD_CCtx *zc;
-    struct o2d_buf raw;
-    struct o2d_buf out;
-    int64_t last_use_ms;
+    struct dlv_scratch s;
 };
 
 struct dlv_codec *dlv_codec_new(void)
@@ -59,17 +56,42 @@ void dlv_codec_free(struct dlv_codec *c)
         deflateEnd(&c->zs);
     }
     ZSTD_freeCCtx(c->zc);
-    o2d_buf_cleanup(&c->raw);
-    o2d_buf_cleanup(&c->out);
+    dlv_scratch_idle(&c->s, INT64_MAX);
     o2d_free(c);
 }
 
-void dlv_codec_idle(struct dlv_codec *c, int64_t now_ms)
+static int scratch_empty(const struct dlv_scratch *s)
 {
-    if (c != NULL && (c->raw.data != NULL || c->out.data != NULL) &&
-        now_ms - c->last_use_ms >= BUILD_SCRATCH_IDLE_MS) {
-        o2d_buf_cleanup(&c->raw);
-        o2d_buf_cleanup(&c->out);
+    return s->raw.data == NULL && s->out.data == NULL;
+}
+
+void dlv_codec_lend(struct dlv_codec *c, struct dlv_scratch *s)
+{
+    if (c != NULL && scratch_empty(&c->s) && !scratch_empty(s)) {
+        c->s = *s;
+        memset(s, 0, sizeof(*s));
+    }
+}
+
+void dlv_codec_return(struct dlv_codec *c, struct dlv_scratch *s)
+{
+    if (c == NULL || scratch_empty(&c->s)) {
+        return;
+    }
+    if (scratch_empty(s)) {
+        *s = c->s;
+        memset(&c->s, 0, sizeof(c->s));
+    } else {
+        dlv_scratch_idle(&c->s, INT64_MAX);
+    }
+}
+
+void dlv_scratch_idle(struct dlv_scratch *s, int64_t now_ms)
+{
+    if (!scratch_empty(s) &&
+        (now_ms == INT64_MAX || now_ms - s->last_use_ms >= BUILD_SCRATCH_IDLE_MS)) {
+        o2d_buf_cleanup(&s->raw);
+        o2d_buf_cleanup(&s->out);
     }
 }
 
@@ -366,9 +388,9 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
     struct o2d_buf *raw = &own_raw;
     struct o2d_buf *gz = &own_gz;
     if (c != NULL) {
-        raw = scratch(&c->raw, raw_max);
-        gz = scratch(&c->out, b->max_body);
-        c->last_use_ms = o2d_now_ms();
+        raw = scratch(&c->s.raw, raw_max);
+        gz = scratch(&c->s.out, b->max_body);
+        c->s.last_use_ms = o2d_now_ms();
     } else {
         o2d_buf_init(raw, compress ? raw_max : b->max_body);
         o2d_buf_init(gz, b->max_body);
