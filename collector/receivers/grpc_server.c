@@ -85,8 +85,16 @@
 #include "sync_waiter.h"
 #include "tls.h"
 
-#define GRPC_MAX_WORKERS    16
-#define GRPC_TICK_MS        250
+#define GRPC_MAX_WORKERS 16
+#define GRPC_TICK_MS     250
+/* Request bodies a worker keeps for its next streams (each at most GRPC_SPARE_MAX bytes of
+ * capacity), so that a steady run of requests appends into storage that is already there
+ * instead of growing a new buffer, copy by copy, for each; freed after GRPC_SPARE_IDLE_MS
+ * without use. Not charged to the budget: a fixed cost of the worker, as the arena blocks a
+ * thread keeps (o2d_arena.h). */
+#define GRPC_SPARE_BODIES   4
+#define GRPC_SPARE_MAX      (1024 * 1024)
+#define GRPC_SPARE_IDLE_MS  2000
 #define GRPC_LISTEN_BACKLOG 1024
 /* Reads are small enough that one of them cannot hold more PINGs or SETTINGS than nghttp2
  * queues ACKs for (max_outbound_ack, 1000): the ACKs of one read are always taken out before
@@ -241,7 +249,10 @@ struct grpc_worker {
     int done_mu_ok;
     struct grpc_job *done;
     size_t njobs;
-    struct grpc_conn *zombies; /* closed, jobs outstanding */
+    struct grpc_conn *zombies;               /* closed, jobs outstanding */
+    struct o2d_buf spare[GRPC_SPARE_BODIES]; /* request bodies kept for reuse, empty */
+    size_t nspare;
+    int64_t spare_used_ms; /* when a stream last took one */
 };
 
 struct grpc_server {
@@ -324,9 +335,22 @@ static void idle_unlink(struct grpc_conn *c)
 
 /* ---- streams ---- */
 
+static void free_spares(struct grpc_worker *w)
+{
+    while (w->nspare > 0) {
+        o2d_buf_cleanup(&w->spare[--w->nspare]);
+    }
+}
+
 static void release_body(struct grpc_server *s, struct grpc_stream *st)
 {
-    o2d_buf_cleanup(&st->body);
+    struct grpc_worker *w = st->conn->w;
+    if (st->body.data != NULL && st->body.cap <= GRPC_SPARE_MAX && w->nspare < GRPC_SPARE_BODIES) {
+        w->spare[w->nspare++] = st->body; /* kept for the next stream */
+        o2d_buf_init(&st->body, 0);
+    } else {
+        o2d_buf_cleanup(&st->body);
+    }
     if (st->reserved > 0) {
         ingest_share_release(s->ing, &st->conn->share, st->reserved);
         st->reserved = 0;
@@ -695,7 +719,17 @@ static int on_data_chunk_recv(nghttp2_session *sess, uint8_t flags, int32_t id, 
         st->reserved = want;
         st->body.max = want;
     }
-    if (o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
+    if (st->body.data == NULL && c->w->nspare > 0) {
+        /* A kept buffer: its capacity may pass what is reserved, never its length. */
+        struct grpc_worker *w = c->w;
+        struct o2d_buf *b = &w->spare[--w->nspare];
+        st->body.data = b->data;
+        st->body.cap = b->cap;
+        o2d_buf_init(b, 0);
+        w->spare_used_ms = o2d_now_ms();
+    }
+    if (span.msg_n > st->body.max - st->body.len ||
+        o2d_buf_append(&st->body, span.msg, span.msg_n) != O2D_OK) {
         answer_error(c, st, O2D_ERR_NOMEM, reason_nomem, 200);
     }
     return 0;
@@ -1484,6 +1518,9 @@ static void tick_conn(struct grpc_conn *c, int64_t now)
 
 static void tick(struct grpc_worker *w, int64_t now)
 {
+    if (w->nspare > 0 && now - w->spare_used_ms >= GRPC_SPARE_IDLE_MS) {
+        free_spares(w);
+    }
     for (struct grpc_conn *c = w->conns, *next; c != NULL; c = next) {
         next = c->next;
         tick_conn(c, now);
@@ -1818,6 +1855,7 @@ void grpc_server_free(struct grpc_server *s)
             close(w->evfd);
         }
         o2d_free(w->rbuf);
+        free_spares(w);
     }
     if (s->lfd >= 0) {
         close(s->lfd);

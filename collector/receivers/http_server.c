@@ -111,6 +111,15 @@ struct http_conn {
     int client_cert; /* mTLS: 0 not checked yet, 1 valid, -1 missing or invalid */
 };
 
+/* Request bodies a daemon keeps for its next requests (each at most HTTP_SPARE_MAX bytes of
+ * capacity, under the worker's mutex), so that a steady run of requests appends into storage
+ * that is already there instead of growing a new buffer, copy by copy, for each; freed by the
+ * acceptor's tick after HTTP_SPARE_IDLE_MS without use. Not charged to the budget: a fixed
+ * cost of the daemon, as the arena blocks a thread keeps (o2d_arena.h). */
+#define HTTP_SPARE_BODIES  4
+#define HTTP_SPARE_MAX     (1024 * 1024)
+#define HTTP_SPARE_IDLE_MS 2000
+
 /* One MHD daemon and its thread. */
 struct http_worker {
     struct http_server *srv;
@@ -119,6 +128,10 @@ struct http_worker {
     pthread_mutex_t mu;
     int mu_ok;
     struct http_conn *idle_head, *idle_tail; /* oldest first */
+    /* Request bodies kept for the next requests of this daemon (HTTP_SPARE_* below). */
+    struct o2d_buf spare[HTTP_SPARE_BODIES];
+    size_t nspare;
+    int64_t spare_used_ms; /* when a request last took one */
 };
 
 /* The socket context of a connection whose record could not be allocated: its slot is
@@ -163,6 +176,7 @@ struct http_req {
     int64_t deadline_ms;
     int tenant; /* the bearer token's tenant, -1 for none */
     struct o2d_buf body;
+    struct http_worker *w; /* the daemon's, for its spare bodies; NULL when not tracked */
     /* Parked until its syncs ran (its connection suspended): 1; back, to be answered: 2. */
     int parked;
     struct MHD_Connection *conn;
@@ -467,8 +481,24 @@ static enum MHD_Result send_status(struct ingest *count_in, struct MHD_Connectio
                       close_after);
 }
 
+static void free_spares(struct http_worker *w)
+{
+    while (w->nspare > 0) {
+        o2d_buf_cleanup(&w->spare[--w->nspare]);
+    }
+}
+
 static void req_drop_body(struct http_req *req)
 {
+    struct http_worker *w = req->w;
+    if (w != NULL && req->body.data != NULL && req->body.cap <= HTTP_SPARE_MAX) {
+        pthread_mutex_lock(&w->mu);
+        if (w->nspare < HTTP_SPARE_BODIES) {
+            w->spare[w->nspare++] = req->body; /* kept for the next request */
+            o2d_buf_init(&req->body, 0);
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
     o2d_buf_cleanup(&req->body);
     if (req->reserved > 0) {
         ingest_share_release(req->srv->ing, &req->share, req->reserved);
@@ -603,6 +633,8 @@ static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *
     req->deadline_ms =
         s->cfg.read_timeout_ms > 0 ? o2d_now_ms() + s->cfg.read_timeout_ms : INT64_MAX;
     o2d_buf_init(&req->body, 0); /* raised with each reservation */
+    struct http_conn *hc = conn_record(conn);
+    req->w = hc != NULL ? hc->w : NULL;
     atomic_fetch_add(&s->inflight, 1);
     *con_cls = req;
     return MHD_YES;
@@ -652,7 +684,21 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
         req->reserved = want;
         req->body.max = want;
     }
-    int rv = o2d_buf_append(&req->body, data, n);
+    if (req->body.data == NULL && req->w != NULL) {
+        /* A kept buffer: its capacity may pass what is reserved, never its length. */
+        struct http_worker *w = req->w;
+        pthread_mutex_lock(&w->mu);
+        if (w->nspare > 0) {
+            struct o2d_buf *b = &w->spare[--w->nspare];
+            req->body.data = b->data;
+            req->body.cap = b->cap;
+            o2d_buf_init(b, 0);
+            w->spare_used_ms = o2d_now_ms();
+        }
+        pthread_mutex_unlock(&w->mu);
+    }
+    int rv = n <= req->body.max - req->body.len ? o2d_buf_append(&req->body, data, n)
+                                                : O2D_ERR_TOO_LARGE;
     if (rv != O2D_OK) {
         return fail_body(req, rv, NULL);
     }
@@ -836,6 +882,9 @@ static void tick_conns(void *ctx, int64_t now)
         struct http_worker *w = &s->workers[i];
         uint64_t late = 0;
         pthread_mutex_lock(&w->mu);
+        if (w->nspare > 0 && now - w->spare_used_ms >= HTTP_SPARE_IDLE_MS) {
+            free_spares(w);
+        }
         for (struct http_conn *hc = w->idle_head, *next; hc != NULL; hc = next) {
             next = hc->next;
             if (now >= hc->head_deadline_ms) {
@@ -1171,6 +1220,7 @@ void http_server_free(struct http_server *s)
     /* After the daemons: closing their connections releases slots of the acceptor. */
     acceptor_free(s->acc);
     for (int i = 0; i < HTTP_MAX_THREADS; i++) {
+        free_spares(&s->workers[i]);
         if (s->workers[i].mu_ok) {
             pthread_mutex_destroy(&s->workers[i].mu);
         }

@@ -20,17 +20,26 @@
 #include "delivery.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
+#include "o2d_time.h"
 
 #define BUILD_STACK   64
 #define BUILD_RAW_MAX (256u * 1024 * 1024) /* one body before compression */
 
+/* Scratch buffers are kept between bodies up to this capacity each (a larger one is freed
+ * after its body), and freed once the destination has been idle this long. */
+#define BUILD_SCRATCH_KEEP    (16u * 1024 * 1024)
+#define BUILD_SCRATCH_IDLE_MS 2000
+
 /* What a builder keeps between bodies: each compressor's state, made at first use and reset
  * for the next body (zlib's deflate state is about 256 KiB, a zstd context about 1 MiB at
- * level 1: made once per builder, not once per body). */
+ * level 1: made once per builder, not once per body), and the scratch buffers of a
+ * compressed body while it builds (struct dlv_scratch; a body keeps only an exact copy of
+ * the compressed bytes, so a queued body holds no room for the compressor's bound). */
 struct dlv_codec {
     z_stream zs;
     int zs_level; /* 0: zs not initialised */
     ZSTD_CCtx *zc;
+    struct dlv_scratch s;
 };
 
 struct dlv_codec *dlv_codec_new(void)
@@ -47,7 +56,63 @@ void dlv_codec_free(struct dlv_codec *c)
         deflateEnd(&c->zs);
     }
     ZSTD_freeCCtx(c->zc);
+    dlv_scratch_idle(&c->s, INT64_MAX);
     o2d_free(c);
+}
+
+static int scratch_empty(const struct dlv_scratch *s)
+{
+    return s->raw.data == NULL && s->out.data == NULL;
+}
+
+void dlv_codec_lend(struct dlv_codec *c, struct dlv_scratch *s)
+{
+    if (c != NULL && scratch_empty(&c->s) && !scratch_empty(s)) {
+        c->s = *s;
+        memset(s, 0, sizeof(*s));
+    }
+}
+
+void dlv_codec_return(struct dlv_codec *c, struct dlv_scratch *s)
+{
+    if (c == NULL || scratch_empty(&c->s)) {
+        return;
+    }
+    if (scratch_empty(s)) {
+        *s = c->s;
+        memset(&c->s, 0, sizeof(c->s));
+    } else {
+        dlv_scratch_idle(&c->s, INT64_MAX);
+    }
+}
+
+void dlv_scratch_idle(struct dlv_scratch *s, int64_t now_ms)
+{
+    if (!scratch_empty(s) &&
+        (now_ms == INT64_MAX || now_ms - s->last_use_ms >= BUILD_SCRATCH_IDLE_MS)) {
+        o2d_buf_cleanup(&s->raw);
+        o2d_buf_cleanup(&s->out);
+    }
+}
+
+/* A scratch buffer made ready for one body: empty, at most max bytes. */
+static struct o2d_buf *scratch(struct o2d_buf *b, size_t max)
+{
+    if (b->cap > max) {
+        o2d_buf_cleanup(b); /* the capacity may not pass the body's limit */
+    }
+    b->len = 0;
+    b->max = max;
+    return b;
+}
+
+/* After a body: a scratch buffer grown past what is kept goes back. */
+static void scratch_done(struct o2d_buf *b)
+{
+    b->len = 0;
+    if (b->cap > BUILD_SCRATCH_KEEP) {
+        o2d_buf_cleanup(b);
+    }
 }
 
 const char *dlv_compression_name(enum dlv_compression c)
@@ -242,13 +307,16 @@ static void leave_out(struct dlv_build *b, struct dlv_item *const *items, size_t
 }
 
 static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t n,
-                     struct o2d_buf *sent, size_t raw_len)
+                     struct o2d_buf *sent, int copy, size_t raw_len)
 {
     struct dlv_body *body = o2d_calloc(1, sizeof(*body));
     struct dlv_item **arr = o2d_malloc(n * sizeof(*arr));
-    if (body == NULL || arr == NULL) {
+    /* From a scratch buffer: an exact copy of its bytes (the codec keeps the buffer). */
+    uint8_t *data = copy && sent->len > 0 ? o2d_malloc(sent->len) : NULL;
+    if (body == NULL || arr == NULL || (copy && sent->len > 0 && data == NULL)) {
         o2d_free(body);
         o2d_free(arr);
+        o2d_free(data);
         leave_out(b, items, n, DLV_DROP_RETRIES_EXHAUSTED);
         return O2D_ERR_NOMEM;
     }
@@ -256,7 +324,15 @@ static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t 
     for (size_t i = 0; i < n; i++) {
         atomic_fetch_add(&arr[i]->refs, 1); /* the body's hold */
     }
-    body->data = o2d_buf_take(sent, &body->len);
+    if (copy) {
+        if (data != NULL) {
+            memcpy(data, sent->data, sent->len);
+        }
+        body->data = data;
+        body->len = sent->len;
+    } else {
+        body->data = o2d_buf_take(sent, &body->len);
+    }
     body->raw_len = raw_len;
     body->items = arr;
     body->n = n;
@@ -304,26 +380,41 @@ static int split_one(struct dlv_build *b, struct dlv_item *it)
 /* items[0..n) into one body, or halves of it until each fits. */
 static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_t n)
 {
-    struct o2d_buf raw;
-    struct o2d_buf gz;
     int compress = b->compression != DLV_COMPRESS_NONE;
     size_t raw_max = b->max_raw > 0 && b->max_raw < BUILD_RAW_MAX ? b->max_raw : BUILD_RAW_MAX;
-    o2d_buf_init(&raw, compress ? raw_max : b->max_body);
-    o2d_buf_init(&gz, b->max_body);
-    int rv = b->type->encode(b->ctx, items, n, &raw);
-    size_t raw_len = raw.len;
-    if (rv == O2D_OK && compress) {
-        rv = dlv_compress(b->codec, b->compression, b->level, raw.data, raw.len, &gz);
-        o2d_buf_cleanup(&raw);
+    struct dlv_codec *c = compress ? b->codec : NULL;
+    struct o2d_buf own_raw;
+    struct o2d_buf own_gz;
+    struct o2d_buf *raw = &own_raw;
+    struct o2d_buf *gz = &own_gz;
+    if (c != NULL) {
+        raw = scratch(&c->s.raw, raw_max);
+        gz = scratch(&c->s.out, b->max_body);
+        c->s.last_use_ms = o2d_now_ms();
+    } else {
+        o2d_buf_init(raw, compress ? raw_max : b->max_body);
+        o2d_buf_init(gz, b->max_body);
     }
+    int rv = b->type->encode(b->ctx, items, n, raw);
+    size_t raw_len = raw->len;
+    if (rv == O2D_OK && compress) {
+        rv = dlv_compress(c, b->compression, b->level, raw->data, raw->len, gz);
+    }
+    int emitted = 0; /* emit_body counts what it leaves out itself */
     if (rv == O2D_OK) {
-        rv = emit_body(b, items, n, compress ? &gz : &raw, raw_len);
-        o2d_buf_cleanup(&raw);
-        o2d_buf_cleanup(&gz);
+        rv = emit_body(b, items, n, compress ? gz : raw, c != NULL, raw_len);
+        emitted = 1;
+    }
+    if (c != NULL) {
+        scratch_done(raw);
+        scratch_done(gz);
+    } else {
+        o2d_buf_cleanup(raw);
+        o2d_buf_cleanup(gz);
+    }
+    if (emitted) {
         return rv;
     }
-    o2d_buf_cleanup(&raw);
-    o2d_buf_cleanup(&gz);
     if (rv != O2D_ERR_TOO_LARGE) {
         leave_out(b, items, n, DLV_DROP_RETRIES_EXHAUSTED);
         return rv;

@@ -103,7 +103,8 @@ struct dlv_dest {
     int stop;
     int stopped; /* the sender is gone: completions settle instead of rebuilding */
     pthread_t *senders;
-    int n_senders; /* started */
+    struct dlv_scratch scratch; /* under mu: lent to the sender that builds next */
+    int n_senders;              /* started */
     atomic_int stopping;
 
     size_t tenant_cap;                /* fairness: bytes one tenant may hold; 0: no rule */
@@ -588,9 +589,11 @@ static void *sender_main(void *arg)
             struct rebuild *rb = d->rebuilds;
             d->rebuilds = rb->next;
             d->builds++;
+            dlv_codec_lend(codec, &d->scratch);
             pthread_mutex_unlock(&d->mu);
             send_rebuild(d, codec, rb);
             pthread_mutex_lock(&d->mu);
+            dlv_codec_return(codec, &d->scratch);
             d->builds--;
             pthread_cond_broadcast(&d->cond);
             continue;
@@ -625,9 +628,11 @@ static void *sender_main(void *arg)
                 d->building_units += it->count;
             }
             if (list != NULL) {
+                dlv_codec_lend(codec, &d->scratch);
                 pthread_mutex_unlock(&d->mu);
                 send_batch(d, codec, list);
                 pthread_mutex_lock(&d->mu);
+                dlv_codec_return(codec, &d->scratch);
             }
             d->builds--;
             pthread_cond_broadcast(&d->cond);
@@ -654,6 +659,7 @@ static void *sender_main(void *arg)
         if (d->cfg.tick != NULL && d->next_tick_ms < wake) {
             wake = d->next_tick_ms;
         }
+        dlv_scratch_idle(&d->scratch, now);
         if (wake == INT64_MAX) {
             pthread_cond_wait(&d->cond, &d->mu);
         } else {
@@ -1013,6 +1019,7 @@ void dlv_dest_free(struct dlv_dest *d)
         o2d_log_end(&l);
     }
     d->queue->type->free(d->queue);
+    dlv_scratch_idle(&d->scratch, INT64_MAX);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->err_mu);
     pthread_cond_destroy(&d->cond);

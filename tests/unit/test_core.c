@@ -95,6 +95,41 @@ static void test_give(void *ctx, size_t n)
     b->taken -= n;
 }
 
+/* Strings are packed unaligned; an aligned allocation after them is aligned again; both
+ * count against the limit and both move to a new block when the current one is full. */
+static void arena_packs_strings_between_aligned_allocations(void **state)
+{
+    (void)state;
+    struct o2d_arena a;
+    o2d_arena_init(&a, 200u * 1024);
+    char *s1 = o2d_arena_strndup(&a, "abc", 3);
+    char *s2 = o2d_arena_strndup(&a, "de\0f", 2);
+    assert_string_equal(s1, "abc");
+    assert_string_equal(s2, "de");
+    assert_ptr_equal(s2, s1 + 4); /* packed: no padding after "abc\0" */
+    assert_int_equal(a.used, 7);
+    void *p = o2d_arena_alloc(&a, 1);
+    assert_int_equal((uintptr_t)p % 16, 0);
+    assert_true((char *)p >= s2 + 3);
+    assert_int_equal(a.used, 7 + 16);
+    assert_true(o2d_arena_owns(&a, s2));
+    /* Past the first block (64 KiB): a new one, still packed and aligned as asked. */
+    char big[40000];
+    memset(big, 'x', sizeof(big));
+    char *b1 = o2d_arena_strndup(&a, big, sizeof(big));
+    char *b2 = o2d_arena_strndup(&a, big, sizeof(big));
+    assert_non_null(b1);
+    assert_non_null(b2);
+    assert_int_equal(b2[sizeof(big)], '\0');
+    assert_int_equal(memcmp(b2, big, sizeof(big)), 0);
+    void *q = o2d_arena_alloc(&a, 24);
+    assert_int_equal((uintptr_t)q % 16, 0);
+    /* The limit holds for strings as for the rest. */
+    assert_null(o2d_arena_alloc_bytes(&a, 200u * 1024));
+    assert_true(a.failed);
+    o2d_arena_cleanup(&a);
+}
+
 static void arena_charges_the_thread_budget(void **state)
 {
     (void)state;
@@ -282,6 +317,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_enforces_max),
         cmocka_unit_test(arena_aligns_limits_and_reuses),
+        cmocka_unit_test(arena_packs_strings_between_aligned_allocations),
         cmocka_unit_test(arena_charges_the_thread_budget),
         cmocka_unit_test(json_strings_are_escaped_and_repaired),
         cmocka_unit_test(status_tables),

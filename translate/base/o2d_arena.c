@@ -10,20 +10,13 @@
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
 
-#define ARENA_ALIGN       16
+#define ARENA_ALIGN       O2D_ARENA_ALIGN
 #define ARENA_FIRST_BLOCK (64 * 1024)
 #define ARENA_MAX_BLOCK   (4 * 1024 * 1024)
 /* Kept across resets by default (translation's scratch arenas); larger blocks go back. */
 #define ARENA_KEEP (256 * 1024)
 
 static _Thread_local const struct o2d_arena_budget *thread_budget;
-
-struct o2d_arena_block {
-    struct o2d_arena_block *next;
-    size_t size; /* usable bytes after the header */
-    size_t off;
-    _Alignas(ARENA_ALIGN) unsigned char mem[];
-};
 
 static void *pb_alloc(void *ctx, size_t n)
 {
@@ -148,53 +141,87 @@ void o2d_arena_set_limit(struct o2d_arena *a, size_t limit)
     a->limit = limit;
 }
 
-void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
+/* A block with room for `need` bytes at an offset aligned to `align` made the head: the
+ * current one when it has the room, else a kept one or a new one. NULL (and `failed` set)
+ * past the limit or out of memory. `need` is what counts against the limit. */
+static struct o2d_arena_block *room_for(struct o2d_arena *a, size_t need, size_t align,
+                                        size_t *start)
 {
-    size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
-    if (need < n || a->used > a->limit || need > a->limit - a->used) {
+    if (a->used > a->limit || need > a->limit - a->used) {
         a->failed = 1;
         return NULL;
     }
     struct o2d_arena_block *b = a->head;
-    if (b == NULL || b->size - b->off < need) {
-        /* Blocks double up to ARENA_MAX_BLOCK; a larger single allocation gets its own. */
-        size_t size = b ? b->size * 2 : ARENA_FIRST_BLOCK;
-        if (size > ARENA_MAX_BLOCK) {
-            size = ARENA_MAX_BLOCK;
+    if (b != NULL) {
+        size_t s = (b->off + align - 1) & ~(align - 1);
+        if (s <= b->size && need <= b->size - s) {
+            *start = s;
+            return b;
         }
-        if (size < need) {
-            size = need;
-        }
-        /* A kept block that fits costs neither an allocation nor the budget. */
-        struct o2d_arena_block **sp = &a->spare;
-        while (*sp != NULL && (*sp)->size < need) {
-            sp = &(*sp)->next;
-        }
-        struct o2d_arena_block *nb = *sp;
-        if (nb != NULL) {
-            *sp = nb->next;
-        } else {
-            if (size > SIZE_MAX - sizeof(*b) || charge(a, sizeof(*b) + size) != O2D_OK) {
-                a->failed = 1;
-                return NULL;
-            }
-            nb = o2d_malloc(sizeof(*nb) + size);
-            if (nb == NULL) {
-                a->failed = 1;
-                return NULL;
-            }
-            nb->size = size;
-            a->reserved += size;
-        }
-        nb->off = 0;
-        nb->next = b;
-        a->head = nb;
-        b = nb;
     }
-    void *p = b->mem + b->off;
-    b->off += need;
+    /* Blocks double up to ARENA_MAX_BLOCK; a larger single allocation gets its own. */
+    size_t size = b ? b->size * 2 : ARENA_FIRST_BLOCK;
+    if (size > ARENA_MAX_BLOCK) {
+        size = ARENA_MAX_BLOCK;
+    }
+    if (size < need) {
+        size = need;
+    }
+    /* A kept block that fits costs neither an allocation nor the budget. */
+    struct o2d_arena_block **sp = &a->spare;
+    while (*sp != NULL && (*sp)->size < need) {
+        sp = &(*sp)->next;
+    }
+    struct o2d_arena_block *nb = *sp;
+    if (nb != NULL) {
+        *sp = nb->next;
+    } else {
+        if (size > SIZE_MAX - sizeof(*b) || charge(a, sizeof(*b) + size) != O2D_OK) {
+            a->failed = 1;
+            return NULL;
+        }
+        nb = o2d_malloc(sizeof(*nb) + size);
+        if (nb == NULL) {
+            a->failed = 1;
+            return NULL;
+        }
+        nb->size = size;
+        a->reserved += size;
+    }
+    nb->off = 0;
+    nb->next = b;
+    a->head = nb;
+    *start = 0;
+    return nb;
+}
+
+void *o2d_arena_alloc_slow(struct o2d_arena *a, size_t n)
+{
+    size_t need = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (need < n) {
+        a->failed = 1;
+        return NULL;
+    }
+    size_t start;
+    struct o2d_arena_block *b = room_for(a, need, ARENA_ALIGN, &start);
+    if (b == NULL) {
+        return NULL;
+    }
+    b->off = start + need;
     a->used += need;
-    return p;
+    return b->mem + start;
+}
+
+void *o2d_arena_alloc_bytes_slow(struct o2d_arena *a, size_t n)
+{
+    size_t start;
+    struct o2d_arena_block *b = room_for(a, n, 1, &start);
+    if (b == NULL) {
+        return NULL;
+    }
+    b->off = start + n;
+    a->used += n;
+    return b->mem + start;
 }
 
 int o2d_arena_owns(const struct o2d_arena *a, const void *p)
@@ -206,15 +233,4 @@ int o2d_arena_owns(const struct o2d_arena *a, const void *p)
         }
     }
     return 0;
-}
-
-char *o2d_arena_strndup(struct o2d_arena *a, const char *s, size_t len)
-{
-    char *d = o2d_arena_alloc(a, len + 1);
-    if (d == NULL) {
-        return NULL;
-    }
-    memcpy(d, s, len);
-    d[len] = '\0';
-    return d;
 }

@@ -21,10 +21,19 @@
 #define O2D_ARENA_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include <protobuf-c/protobuf-c.h>
 
-struct o2d_arena_block;
+#define O2D_ARENA_ALIGN 16
+
+/* One block of an arena; public only for the inline fast paths below. */
+struct o2d_arena_block {
+    struct o2d_arena_block *next;
+    size_t size; /* usable bytes after the header */
+    size_t off;  /* bytes handed out from mem */
+    _Alignas(O2D_ARENA_ALIGN) unsigned char mem[];
+};
 
 /*
  * A budget arenas are charged to. take() answers O2D_OK, or the status the allocation fails
@@ -66,11 +75,53 @@ void o2d_arena_cleanup(struct o2d_arena *a);
 void o2d_arena_reset(struct o2d_arena *a);
 /* Changes the limit for the allocations that follow (used per request). */
 void o2d_arena_set_limit(struct o2d_arena *a, size_t limit);
-/* 16-byte aligned; NULL past the limit or when the system is out of memory. */
-void *o2d_arena_alloc(struct o2d_arena *a, size_t n);
+/* The slow path of o2d_arena_alloc (a new block, or a refusal): call o2d_arena_alloc. */
+void *o2d_arena_alloc_slow(struct o2d_arena *a, size_t n);
+/* The slow path of o2d_arena_alloc_bytes. */
+void *o2d_arena_alloc_bytes_slow(struct o2d_arena *a, size_t n);
+
+/* 16-byte aligned; NULL past the limit or when the system is out of memory. Inline: the
+ * common case, room in the current block and under the limit, is a bump of its offset. */
+static inline void *o2d_arena_alloc(struct o2d_arena *a, size_t n)
+{
+    struct o2d_arena_block *b = a->head;
+    size_t need = (n + O2D_ARENA_ALIGN - 1) & ~(size_t)(O2D_ARENA_ALIGN - 1);
+    size_t start = (b != NULL ? b->off + O2D_ARENA_ALIGN - 1 : 0) & ~(size_t)(O2D_ARENA_ALIGN - 1);
+    if (b != NULL && need >= n && start <= b->size && need <= b->size - start &&
+        a->used <= a->limit && need <= a->limit - a->used) {
+        b->off = start + need;
+        a->used += need;
+        return b->mem + start;
+    }
+    return o2d_arena_alloc_slow(a, n);
+}
+
+/* n bytes with no alignment (strings and other byte runs, packed one after the other);
+ * NULL as o2d_arena_alloc. */
+static inline void *o2d_arena_alloc_bytes(struct o2d_arena *a, size_t n)
+{
+    struct o2d_arena_block *b = a->head;
+    if (b != NULL && n <= b->size - b->off && a->used <= a->limit && n <= a->limit - a->used) {
+        void *p = b->mem + b->off;
+        b->off += n;
+        a->used += n;
+        return p;
+    }
+    return o2d_arena_alloc_bytes_slow(a, n);
+}
+
 /* Whether p was handed out by this arena (and not released since). */
 int o2d_arena_owns(const struct o2d_arena *a, const void *p);
-/* A NUL-terminated copy of s[0..len) in the arena. */
-char *o2d_arena_strndup(struct o2d_arena *a, const char *s, size_t len);
+/* A NUL-terminated copy of s[0..len) in the arena (not aligned). */
+static inline char *o2d_arena_strndup(struct o2d_arena *a, const char *s, size_t len)
+{
+    char *d = len < (size_t)-1 ? o2d_arena_alloc_bytes(a, len + 1) : NULL;
+    if (d == NULL) {
+        return NULL;
+    }
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
 
 #endif

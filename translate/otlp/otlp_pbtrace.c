@@ -411,12 +411,12 @@ static char *take_string(struct tdec *d, const struct fld *f)
         o2d_utf8_valid_prefix((const char *)f->sub, f->sublen) != f->sublen) {
         d->utf8_bad = 1;
     }
-    char *s = alloc(d, f->sublen + 1);
+    /* Strings are packed unaligned, one after the other, in the arena's blocks. */
+    char *s = o2d_arena_strndup(d->a, (const char *)f->sub, f->sublen);
     if (s == NULL) {
-        return NULL;
+        d->rescan = 1;
+        return fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
     }
-    memcpy(s, f->sub, f->sublen);
-    s[f->sublen] = '\0';
     return s;
 }
 
