@@ -531,6 +531,10 @@ static int dd_start(struct exporter *e)
     return O2D_OK;
 }
 
+/* Room reserved per span for a TracerPayload written in place (apm.bodies' spans take about
+ * 300 bytes): rarely grown, and the item is shrunk to its bytes at the end. */
+#define TRACE_BYTES_PER_SPAN_HINT 512
+
 static size_t payload_spans(const DdTracerPayload *tp)
 {
     size_t n = 0;
@@ -681,12 +685,15 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
             tp->n_chunks = all;
             continue;
         }
-        /* written in one pass (apm_pb.h), then copied once into the item */
-        o2d_buf_reset(&pb);
-        rv = apm_pb_tracer_payload(&pb, tp);
+        /* written in one pass (apm_pb.h) straight into the item's storage */
+        size_t spans = payload_spans(tp);
+        rv = datadog_trace_item_begin(&pb, tp->languagename, spans * TRACE_BYTES_PER_SPAN_HINT);
+        if (rv == O2D_OK) {
+            rv = apm_pb_tracer_payload(&pb, tp);
+        }
         struct dlv_item *it =
-            rv == O2D_OK ? datadog_trace_item(pb.data, pb.len, payload_spans(tp), tp->languagename)
-                         : NULL;
+            rv == O2D_OK ? datadog_trace_item_finish(&pb, spans, tp->languagename) : NULL;
+        o2d_buf_reset(&pb);
         tp->n_chunks = all;
         if (it == NULL) {
             rv = rv != O2D_OK ? rv : O2D_ERR_NOMEM;
