@@ -120,8 +120,10 @@ __attribute__((noinline)) static size_t step_msgpack(const DdTracerPayload *tp, 
 #if HAVE_APM_PB
 /* As the exporter does (datadog_trace_item_begin/finish): room for the queue item's fields
  * (APM_CG_ITEM_PREFIX stands for DLV_ITEM_PREFIX, this harness links no exporter) and 1024
- * bytes a span reserved, the bytes written after them, the storage shrunk to fit and handed
- * over: no copy. Returns the storage; the TracerPayload is at APM_CG_ITEM_PREFIX. */
+ * bytes a span reserved (the exporter's first guess; it then reserves what the previous
+ * payload's spans took, trace_reserve in exporters/datadog.c), the bytes written after them, the
+ * storage shrunk to fit and handed over: no copy. Returns the storage; the TracerPayload is at
+ * APM_CG_ITEM_PREFIX. */
 #define APM_CG_ITEM_PREFIX 64
 __attribute__((noinline)) static uint8_t *step_pack_own(const DdTracerPayload *tp, size_t *len)
 {
