@@ -57,6 +57,12 @@ extern const struct dlv_dest_type datadog_agent_stats_dest;
  * no copy). */
 struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang);
 struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans, const char *lang);
+/* An item written in place, without the copy: begin() puts the item's fields' room
+ * (DLV_ITEM_PREFIX) and the language header into b, which must be empty, and reserves `hint`
+ * more bytes; the caller appends the TracerPayload's bytes; finish() hands b's storage to the
+ * item (b is left empty; NULL when out of memory). lang must be the same in both calls. */
+int datadog_trace_item_begin(struct o2d_buf *b, const char *lang, size_t hint);
+struct dlv_item *datadog_trace_item_finish(struct o2d_buf *b, size_t spans, const char *lang);
 
 /* The header fields of a v0.4 body (the Agent takes them per request). */
 struct datadog_agent_meta {

@@ -91,10 +91,16 @@ static size_t count_spans(const uint8_t *chunk, size_t len)
     return n;
 }
 
+/* The item header's bytes: the language, cut to DATADOG_LANG_MAX - 1. */
+static size_t lang_len(const char *lang)
+{
+    return lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
+}
+
 /* An item of count units and room for len bytes after its header, the language. */
 static struct dlv_item *lang_item(size_t len, uint32_t count, const char *lang)
 {
-    size_t ll = lang != NULL ? strnlen(lang, DATADOG_LANG_MAX - 1) : 0;
+    size_t ll = lang_len(lang);
     struct dlv_item *it = dlv_item_new(ll + len, ll, count);
     if (it != NULL && ll > 0) {
         memcpy(it->data, lang, ll); /* lang may be NULL: memcpy must not see it */
@@ -114,6 +120,31 @@ struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans,
         memcpy(it->data + it->head_len, tp, len);
     }
     return it;
+}
+
+int datadog_trace_item_begin(struct o2d_buf *b, const char *lang, size_t hint)
+{
+    size_t ll = lang_len(lang);
+    if (b->len != 0) {
+        return O2D_ERR_INVALID;
+    }
+    int rv = o2d_buf_reserve(b, DLV_ITEM_PREFIX + ll + hint);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    b->len = DLV_ITEM_PREFIX;
+    if (ll > 0) {
+        memcpy(b->data + b->len, lang, ll);
+        b->len += ll;
+    }
+    return O2D_OK;
+}
+
+struct dlv_item *datadog_trace_item_finish(struct o2d_buf *b, size_t spans, const char *lang)
+{
+    size_t total;
+    uint8_t *p = o2d_buf_take(b, &total);
+    return p != NULL ? dlv_item_adopt(p, total, lang_len(lang), (uint32_t)spans) : NULL;
 }
 
 int datadog_split_item(const struct dlv_item *it, struct dlv_item **a, struct dlv_item **b)

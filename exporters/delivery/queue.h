@@ -47,6 +47,14 @@ struct dlv_item {
 
 /* A new item of len bytes whose first head_len are its header; NULL when out of memory. */
 struct dlv_item *dlv_item_new(size_t len, size_t head_len, uint32_t count);
+/* Bytes an item's fields take before its data: a writer that reserves them at the front of
+ * an o2d_buf can write the item's bytes in place and hand the storage to dlv_item_adopt. */
+#define DLV_ITEM_PREFIX offsetof(struct dlv_item, data)
+/* Makes the item from storage (o2d_malloc'd, owned by the call from here on, freed on
+ * failure) whose first `total` bytes are DLV_ITEM_PREFIX bytes, then the item's data with its
+ * head_len header first; the storage is shrunk to fit. NULL when out of memory or total is
+ * too small. */
+struct dlv_item *dlv_item_adopt(uint8_t *storage, size_t total, size_t head_len, uint32_t count);
 void dlv_item_free(struct dlv_item *it);
 /* Drops one hold. A half whose last hold goes is freed and drops its hold on its parent, and
  * so on up. Returns the queue item whose last hold went (its owner settles it: queue done),

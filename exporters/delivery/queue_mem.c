@@ -32,6 +32,31 @@ struct dlv_item *dlv_item_new(size_t len, size_t head_len, uint32_t count)
     return it;
 }
 
+struct dlv_item *dlv_item_adopt(uint8_t *storage, size_t total, size_t head_len, uint32_t count)
+{
+    if (total < DLV_ITEM_PREFIX || head_len > total - DLV_ITEM_PREFIX || head_len > UINT32_MAX) {
+        o2d_free(storage);
+        return NULL;
+    }
+    size_t len = total - DLV_ITEM_PREFIX;
+    /* Shrinking in place moves nothing (glibc splits the chunk, or mremaps a mapped one); the
+     * whole struct's size at least, as dlv_item_new allocates. */
+    size_t keep = total > sizeof(struct dlv_item) ? total : sizeof(struct dlv_item) + 1;
+    uint8_t *p = o2d_realloc(storage, keep);
+    if (p == NULL) {
+        o2d_free(storage);
+        return NULL;
+    }
+    struct dlv_item *it = (struct dlv_item *)(void *)p;
+    memset(it, 0, DLV_ITEM_PREFIX);
+    atomic_init(&it->refs, 0);
+    it->tenant = -1;
+    it->count = count;
+    it->head_len = (uint32_t)head_len;
+    it->len = len;
+    return it;
+}
+
 void dlv_item_free(struct dlv_item *it)
 {
     o2d_free(it);

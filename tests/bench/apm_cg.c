@@ -5,9 +5,9 @@
  * (trace and span ids, and the tail of every string attribute value, change with the
  * iteration, so services, routes and values vary as in real traffic), translates it
  * (apm_translate) into a fresh arena and writes every TracerPayload's bytes: with protobuf-c
- * (get_packed_size + pack, what the exporter did before apm_pb.c) and with apm_pb.c, side by
- * side, checking that both give the same bytes; and, for agent mode, every chunk as v0.4
- * msgpack (apm_msgpack.c).
+ * (get_packed_size + pack, what the exporter did before apm_pb.c) and with apm_pb.c (into the
+ * queue item's storage, as the exporter does), side by side, checking that both give the same
+ * bytes; and, for agent mode, every chunk as v0.4 msgpack (apm_msgpack.c).
  *
  *   apm_cg BODY.pb ITERATIONS [utf8]
  *
@@ -24,6 +24,7 @@
 #include "apm.h"
 #include "apm_msgpack.h"
 #include "o2d.h"
+#include "o2d_alloc.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "otlp.h"
@@ -117,22 +118,38 @@ __attribute__((noinline)) static size_t step_msgpack(const DdTracerPayload *tp, 
 }
 
 #if HAVE_APM_PB
-/* As the exporter does: into a buffer, then one copy into the queue item. */
+/* As the exporter does (datadog_trace_item_begin/finish): room for the queue item's fields
+ * (APM_CG_ITEM_PREFIX stands for DLV_ITEM_PREFIX, this harness links no exporter) and 1024
+ * bytes a span reserved (the exporter's first guess; it then reserves what the previous
+ * payload's spans took, trace_reserve in exporters/datadog.c), the bytes written after them, the
+ * storage shrunk to fit and handed over: no copy. Returns the storage; the TracerPayload is at
+ * APM_CG_ITEM_PREFIX. */
+#define APM_CG_ITEM_PREFIX 64
 __attribute__((noinline)) static uint8_t *step_pack_own(const DdTracerPayload *tp, size_t *len)
 {
+    size_t spans = 0;
+    for (size_t i = 0; i < tp->n_chunks; i++) {
+        spans += tp->chunks[i]->n_spans;
+    }
     struct o2d_buf b;
     o2d_buf_init(&b, SIZE_MAX / 2);
+    if (o2d_buf_reserve(&b, APM_CG_ITEM_PREFIX + spans * 1024) != O2D_OK) {
+        return NULL;
+    }
+    b.len = APM_CG_ITEM_PREFIX;
     if (apm_pb_tracer_payload(&b, tp) != O2D_OK) {
         o2d_buf_cleanup(&b);
         return NULL;
     }
-    *len = b.len;
-    uint8_t *p = malloc(b.len ? b.len : 1);
-    if (p != NULL) {
-        memcpy(p, b.data, b.len);
+    size_t total;
+    uint8_t *p = o2d_buf_take(&b, &total);
+    uint8_t *q = o2d_realloc(p, total);
+    if (q == NULL) {
+        o2d_free(p);
+        return NULL;
     }
-    o2d_buf_cleanup(&b);
-    return p;
+    *len = total - APM_CG_ITEM_PREFIX;
+    return q;
 }
 #endif
 
@@ -196,8 +213,9 @@ int main(int argc, char **argv)
             size_t l2 = 0;
             uint8_t *b2 = step_pack_own(res.payloads[p], &l2);
             bytes_own += l2;
-            mismatches += b1 == NULL || b2 == NULL || l1 != l2 || memcmp(b1, b2, l1) != 0;
-            free(b2);
+            mismatches += b1 == NULL || b2 == NULL || l1 != l2 ||
+                          memcmp(b1, b2 + APM_CG_ITEM_PREFIX, l1) != 0;
+            o2d_free(b2);
 #endif
             free(b1);
             bytes_mp += step_msgpack(res.payloads[p], &mp);

@@ -460,6 +460,51 @@ static void chunk_over_the_limit_dropped(void **state)
     free_items(items, 2);
 }
 
+/* An item written in place (begin, the bytes appended, finish) is the item the copying
+ * constructor makes from the same bytes: header, body, count; the language is cut the same
+ * way; the buffer is left empty and a second item can be started in it. */
+static void item_written_in_place(void **state)
+{
+    (void)state;
+    char long_lang[DATADOG_LANG_MAX + 40];
+    memset(long_lang, 'j', sizeof(long_lang) - 1);
+    long_lang[sizeof(long_lang) - 1] = '\0';
+    const char *langs[] = {"go", NULL, "", long_lang};
+    uint8_t body[3000];
+    for (size_t i = 0; i < sizeof(body); i++) {
+        body[i] = (uint8_t)(i * 7 + 3);
+    }
+    struct o2d_buf b;
+    o2d_buf_init(&b, SIZE_MAX / 2);
+    for (size_t k = 0; k < sizeof(langs) / sizeof(langs[0]); k++) {
+        /* hints below and above the body: growth and shrinking */
+        size_t hint = k % 2 == 0 ? 16 : 10000;
+        size_t n = 100 + k * 900;
+        assert_int_equal(datadog_trace_item_begin(&b, langs[k], hint), O2D_OK);
+        assert_int_equal(o2d_buf_append(&b, body, n), O2D_OK);
+        struct dlv_item *it = datadog_trace_item_finish(&b, 7 + k, langs[k]);
+        assert_non_null(it);
+        assert_int_equal(b.len, 0);
+        assert_null(b.data);
+        struct dlv_item *ref = datadog_trace_item(body, n, 7 + k, langs[k]);
+        assert_non_null(ref);
+        assert_int_equal(it->head_len, ref->head_len);
+        assert_int_equal(it->len, ref->len);
+        assert_int_equal(it->count, 7 + k);
+        assert_int_equal(it->tenant, -1);
+        assert_null(it->next);
+        assert_null(it->parent);
+        assert_memory_equal(it->data, ref->data, ref->len);
+        dlv_item_free(it);
+        dlv_item_free(ref);
+    }
+    /* begin on a buffer that holds bytes is refused, the bytes kept */
+    assert_int_equal(o2d_buf_append(&b, body, 5), O2D_OK);
+    assert_int_equal(datadog_trace_item_begin(&b, "go", 0), O2D_ERR_INVALID);
+    assert_int_equal(b.len, 5);
+    o2d_buf_cleanup(&b);
+}
+
 static void split_item_edges(void **state)
 {
     (void)state;
@@ -535,6 +580,7 @@ int main(void)
         cmocka_unit_test(lone_payload_split_by_chunks),
         cmocka_unit_test(chunk_over_the_limit_dropped),
         cmocka_unit_test(split_item_edges),
+        cmocka_unit_test(item_written_in_place),
         cmocka_unit_test(traces_base_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

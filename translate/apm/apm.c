@@ -90,12 +90,16 @@ static int tab_reset(struct o2d_arena *a, struct tab *t, size_t need)
     return O2D_OK;
 }
 
-static struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
+/* k's entry, else NULL and *free_slot the slot tab_insert would give k (the probe stops at
+ * the first free slot; deleting an entry keeps its slot taken). */
+static struct tab_entry *tab_lookup(const struct tab *t, const char *k, size_t kn,
+                                    size_t *free_slot)
 {
     size_t mask = t->nslots - 1;
     for (size_t i = hash_bytes(k, kn) & mask;; i = (i + 1) & mask) {
         uint32_t s = t->slots[i];
         if (s == 0) {
+            *free_slot = i;
             return NULL;
         }
         struct tab_entry *e = &t->e[s - 1];
@@ -103,6 +107,12 @@ static struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
             return e;
         }
     }
+}
+
+static struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
+{
+    size_t unused;
+    return tab_lookup(t, k, kn, &unused);
 }
 
 /* Inserts k (absent) and returns its entry; the caller fills v/d. Grows by rehashing into the
@@ -133,6 +143,22 @@ static struct tab_entry *tab_insert(struct o2d_arena *a, struct tab *t, const ch
     e->k = k;
     e->kn = kn;
     t->slots[i] = (uint32_t)++t->n;
+    return e;
+}
+
+/* tab_insert for a k that tab_lookup just did not find (*slot its answer): no second probe
+ * unless the table must grow. */
+static struct tab_entry *tab_insert_at(struct o2d_arena *a, struct tab *t, const char *k, size_t kn,
+                                       size_t slot)
+{
+    if (t->n + 1 > t->cap) {
+        return tab_insert(a, t, k, kn);
+    }
+    struct tab_entry *e = &t->e[t->n];
+    memset(e, 0, sizeof(*e));
+    e->k = k;
+    e->kn = kn;
+    t->slots[slot] = (uint32_t)++t->n;
     return e;
 }
 
@@ -217,8 +243,9 @@ static void note_copy(struct ctx *c, enum apm_rec_source src, const char *attr, 
 
 static int set_meta(struct ctx *c, struct apm_str k, struct apm_str v)
 {
-    struct tab_entry *e = tab_find(&c->meta, k.p, k.n);
-    if (e == NULL && (e = tab_insert(c->a, &c->meta, k.p, k.n)) == NULL) {
+    size_t slot;
+    struct tab_entry *e = tab_lookup(&c->meta, k.p, k.n, &slot);
+    if (e == NULL && (e = tab_insert_at(c->a, &c->meta, k.p, k.n, slot)) == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
     e->v = v.p;
@@ -228,8 +255,9 @@ static int set_meta(struct ctx *c, struct apm_str k, struct apm_str v)
 
 static int set_metric(struct ctx *c, struct apm_str k, double d)
 {
-    struct tab_entry *e = tab_find(&c->metrics, k.p, k.n);
-    if (e == NULL && (e = tab_insert(c->a, &c->metrics, k.p, k.n)) == NULL) {
+    size_t slot;
+    struct tab_entry *e = tab_lookup(&c->metrics, k.p, k.n, &slot);
+    if (e == NULL && (e = tab_insert_at(c->a, &c->metrics, k.p, k.n, slot)) == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
     e->d = d;
@@ -307,7 +335,8 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
     if (k.n == 0) {
         return O2D_OK;
     }
-    struct tab_entry *e = tab_find(&c->meta, k.p, k.n);
+    size_t slot;
+    struct tab_entry *e = tab_lookup(&c->meta, k.p, k.n, &slot);
     if (e != NULL && e->vn > 0) {
         return O2D_OK;
     }
@@ -318,7 +347,7 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
         }
         return O2D_OK;
     }
-    if (e == NULL && (e = tab_insert(c->a, &c->meta, k.p, k.n)) == NULL) {
+    if (e == NULL && (e = tab_insert_at(c->a, &c->meta, k.p, k.n, slot)) == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
     e->v = v.p;
@@ -328,16 +357,18 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
 
 static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
 {
-    if (k.n == 0 || tab_find(&c->metrics, k.p, k.n) != NULL) {
+    size_t slot;
+    if (k.n == 0 || tab_lookup(&c->metrics, k.p, k.n, &slot) != NULL) {
         return O2D_OK;
     }
     if (k.n == 17 && memcmp(k.p, "sampling.priority", 17) == 0) {
         k = APM_STR_LIT("_sampling_priority_v1");
-        if (tab_find(&c->metrics, k.p, k.n) != NULL) {
+        if (tab_lookup(&c->metrics, k.p, k.n, &slot) != NULL) {
             return O2D_OK;
         }
     }
-    struct tab_entry *e = tab_insert(c->a, &c->metrics, k.p, k.n); /* absent: found above */
+    /* absent: found above, slot from the last lookup */
+    struct tab_entry *e = tab_insert_at(c->a, &c->metrics, k.p, k.n, slot);
     if (e == NULL) {
         return O2D_ERR_TOO_LARGE;
     }

@@ -129,19 +129,28 @@ static const char *const fixed_keys[K_PEER0] = {
 
 /*
  * Open addressing on the length and the first and last 7 bytes of the key (every key we read
- * is at least 7 long); a candidate is confirmed with strcmp.
+ * is at least 7 long); a candidate is confirmed by its length, then its bytes. Before any of
+ * that, a key whose first two bytes begin none of ours (most of a span's keys: otel.*,
+ * telemetry.*, language, ...) is turned away by one bit of key_pairs, without its length.
  */
 #define KEY_SLOTS 512
 #define KEY_MIN   7 /* db.name, db.type */
 struct key_slot {
     const char *key; /* NULL = empty */
+    uint16_t len;
     uint16_t id;
 };
 
-/* -1 when k is shorter than KEY_MIN, else its slot (from its length, head and tail). */
-static int key_slot_of(const char *k)
+/* The bit of key_pairs for k's first two bytes (k is at least one byte and its NUL). */
+static inline size_t key_pair(const char *k)
 {
-    size_t len = strlen(k);
+    return (size_t)(uint8_t)k[0] << 8 | (uint8_t)k[1];
+}
+
+/* -1 when k (of len bytes) is shorter than KEY_MIN, else its slot (from its length, head and
+ * tail). */
+static int key_slot_of(const char *k, size_t len)
+{
     if (len < KEY_MIN) {
         return -1;
     }
@@ -252,7 +261,8 @@ struct stats_concentrator {
     struct stats_bucket *last; /* the bucket the previous span went to */
     struct stats_pkey *pkeys;
     struct key_slot keys[KEY_SLOTS];
-    struct o2d_buf peer_buf; /* the current span's "key:value" peer tags */
+    uint64_t key_pairs[65536 / 64]; /* first two bytes of some key of keys[] */
+    struct o2d_buf peer_buf;        /* the current span's "key:value" peer tags */
     struct o2d_buf sketch_buf;
     struct o2d_buf out;
     struct stats_counters counters;
@@ -278,31 +288,50 @@ static char *dup_or(const char *s, const char *dflt)
 
 static int add_key(struct stats_concentrator *c, const char *k, unsigned id)
 {
-    int i = key_slot_of(k);
-    if (i < 0) {
+    size_t len = strlen(k);
+    int i = key_slot_of(k, len);
+    if (i < 0 || len > UINT16_MAX) {
         return O2D_ERR_INTERNAL; /* a key shorter than KEY_MIN */
     }
     while (c->keys[i].key != NULL) {
         i = (i + 1) & (KEY_SLOTS - 1);
     }
     c->keys[i].key = k;
+    c->keys[i].len = (uint16_t)len;
     c->keys[i].id = (uint16_t)id;
+    size_t pair = key_pair(k);
+    c->key_pairs[pair / 64] |= 1ULL << (pair % 64);
     return O2D_OK;
 }
 
-static int key_id(const struct stats_concentrator *c, const char *k)
+/* key_id past the first two bytes' filter. */
+static int key_id_slow(const struct stats_concentrator *c, const char *k)
 {
-    int i = key_slot_of(k);
+    size_t len = strlen(k);
+    int i = key_slot_of(k, len);
     if (i < 0) {
         return -1;
     }
     while (c->keys[i].key != NULL) {
-        if (strcmp(c->keys[i].key, k) == 0) {
+        if (c->keys[i].len == len && memcmp(c->keys[i].key, k, len) == 0) {
             return c->keys[i].id;
         }
         i = (i + 1) & (KEY_SLOTS - 1);
     }
     return -1;
+}
+
+/* The id of key k (K_*), -1 when stats read no such key. Inline: most keys stop at the filter. */
+static inline int key_id(const struct stats_concentrator *c, const char *k)
+{
+    if (k[0] == '\0') {
+        return -1;
+    }
+    size_t pair = key_pair(k);
+    if ((c->key_pairs[pair / 64] >> (pair % 64) & 1) == 0) {
+        return -1;
+    }
+    return key_id_slow(c, k);
 }
 
 int stats_concentrator_new(struct stats_concentrator **out, const struct stats_config *cfg)
@@ -1080,6 +1109,41 @@ static int lower_eq(const char *s, const char *lower)
     return *s == '\0' && *lower == '\0';
 }
 
+/* span.kind, ASCII case aside (the agent's strings.ToLower compares), told once per span. */
+enum span_kind {
+    KIND_OTHER,
+    KIND_EMPTY,
+    KIND_INTERNAL,
+    KIND_SERVER,
+    KIND_CLIENT,
+    KIND_PRODUCER,
+    KIND_CONSUMER
+};
+
+static enum span_kind kind_of(const char *kind)
+{
+    switch (kind[0]) {
+    case '\0':
+        return KIND_EMPTY;
+    case 'i':
+    case 'I':
+        return lower_eq(kind, "internal") ? KIND_INTERNAL : KIND_OTHER;
+    case 's':
+    case 'S':
+        return lower_eq(kind, "server") ? KIND_SERVER : KIND_OTHER;
+    case 'c':
+    case 'C':
+        return lower_eq(kind, "client")     ? KIND_CLIENT
+               : lower_eq(kind, "consumer") ? KIND_CONSUMER
+                                            : KIND_OTHER;
+    case 'p':
+    case 'P':
+        return lower_eq(kind, "producer") ? KIND_PRODUCER : KIND_OTHER;
+    default:
+        return KIND_OTHER;
+    }
+}
+
 struct peer_ref {
     size_t off, len;
 };
@@ -1100,18 +1164,17 @@ static int cmp_peer(const void *a, const void *b, void *base)
  * producer and consumer spans, only _dd.base_service for an internal (or kind-less) span that
  * has one; "key:value" with IP addresses quantized, sorted.
  */
-static int peer_tags(struct stats_concentrator *c, const struct span_view *v, const char *kind,
+static int peer_tags(struct stats_concentrator *c, const struct span_view *v, enum span_kind kind,
                      struct str *out, size_t *n_out)
 {
     *n_out = 0;
     o2d_buf_reset(&c->peer_buf);
     size_t first = 0, last = 0;
     const char *base = v->meta[K_PEER0 + PEER_BASE_SERVICE];
-    if ((kind[0] == '\0' || lower_eq(kind, "internal")) && base != NULL && base[0] != '\0') {
+    if ((kind == KIND_EMPTY || kind == KIND_INTERNAL) && base != NULL && base[0] != '\0') {
         first = PEER_BASE_SERVICE;
         last = PEER_BASE_SERVICE + 1;
-    } else if (lower_eq(kind, "client") || lower_eq(kind, "producer") ||
-               lower_eq(kind, "consumer")) {
+    } else if (kind == KIND_CLIENT || kind == KIND_PRODUCER || kind == KIND_CONSUMER) {
         last = N_PEER;
     }
     struct peer_ref refs[N_PEER];
@@ -1184,9 +1247,9 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         }
     }
     const char *kind = v.meta[K_SPAN_KIND] != NULL ? v.meta[K_SPAN_KIND] : "";
+    enum span_kind kc = kind_of(kind);
     if (!top && !measured &&
-        !(lower_eq(kind, "server") || lower_eq(kind, "consumer") || lower_eq(kind, "client") ||
-          lower_eq(kind, "producer"))) {
+        !(kc == KIND_SERVER || kc == KIND_CONSUMER || kc == KIND_CLIENT || kc == KIND_PRODUCER)) {
         return O2D_OK;
     }
 
@@ -1240,7 +1303,7 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
     k.trace_root = s->parentid == 0 ? 1 : 2;
     struct str peers[N_PEER];
     if (c->peer_agg) {
-        int rv = peer_tags(c, &v, kind, peers, &k.n_peer);
+        int rv = peer_tags(c, &v, kc, peers, &k.n_peer);
         if (rv != O2D_OK) {
             return rv;
         }
