@@ -565,6 +565,35 @@ static void test_bounds_spans(void **state)
     drain_and_free(b, &k);
 }
 
+/* At its bound the buffer decides the oldest trace that still has skeletons, however many
+ * older traces only wait to be sent (make_room starts past those). A trace that was passed
+ * over and gains a skeleton again is the oldest again. */
+static void test_bounds_start_moves_back(void **state)
+{
+    (void)state;
+    static const uint8_t TRACE_D[16] = {0xd0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    static const uint8_t TRACE_E[16] = {0xe0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    struct llmobs_buffer *b = new_buffer(2, 1 << 20);
+    struct sink k = {0};
+    assert_int_equal(add(b, TRACE_A, 0xa1, 0xa0, 0, LLM, T0), O2D_OK);
+    assert_int_equal(add(b, TRACE_B, 0xb1, 0xb0, 0, LLM, T0), O2D_OK);
+    assert_int_equal(add(b, TRACE_C, 0xc1, 0xc0, 0, LLM, T0), O2D_OK); /* A decided */
+    assert_int_equal(add(b, TRACE_D, 0xd1, 0xd0, 0, LLM, T0), O2D_OK); /* B decided */
+    /* A, its span waiting to be sent (no poll yet), gains a skeleton: C is decided (A is the
+     * trace being added to) */
+    assert_int_equal(add(b, TRACE_A, 0xa2, 0xa1, 0, LLM, T0), O2D_OK);
+    /* the oldest trace with skeletons is A again, not D */
+    assert_int_equal(add(b, TRACE_E, 0xe1, 0xe0, 0, LLM, T0), O2D_OK);
+    assert_int_equal(poll(b, T0, 0, &k), O2D_OK);
+    assert_int_equal(k.n, 4); /* a1, b1, c1, a2 */
+    /* decided by the bound, its parent's skeleton gone with A's first decision */
+    check_event(&k, 0xa2, 0, TRACE_A, 0xa2);
+    assert_int_equal(counters(b).forced_by_bound, 4);
+    assert_int_equal(counters(b).spans_held, 2); /* d1, e1 */
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
 /* max_bytes reached: the oldest trace is decided early, nothing refused or lost. */
 static void test_bounds_bytes(void **state)
 {
@@ -1115,6 +1144,7 @@ int main(void)
         cmocka_unit_test(test_deadline_missing_link),
         cmocka_unit_test(test_logs),
         cmocka_unit_test(test_bounds_spans),
+        cmocka_unit_test(test_bounds_start_moves_back),
         cmocka_unit_test(test_bounds_bytes),
         cmocka_unit_test(test_parent_cycle),
         cmocka_unit_test(test_emit_error_keeps_event),

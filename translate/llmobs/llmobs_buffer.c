@@ -143,6 +143,10 @@ struct llmobs_buffer {
     size_t units;        /* skeleton entries (one per span), against max_spans */
     size_t bytes;        /* everything held */
     size_t forced_bytes; /* of spans decided by a bound: on their way out, not waiting */
+    /* make_room's start: every trace older than it holds spans waiting to be sent and no
+     * skeletons, so make_room can do nothing with it (NULL: the oldest). Without it, a buffer
+     * at its bound walked every such trace on each add while the sender caught up. */
+    struct trace *room_from;
     struct llmobs_buffer_counters c;
     struct o2d_buf out;
     /* SHA-256 for the LLM Obs trace ids, fetched once: EVP_Digest(EVP_sha256()) fetches the
@@ -352,6 +356,15 @@ static int map_grow(struct trace *t, size_t want)
     return O2D_OK;
 }
 
+/* t may be of use to make_room again (its first skeleton, or its last pend gone): make_room
+ * starts no later than t. */
+static void room_may_use(struct llmobs_buffer *b, struct trace *t)
+{
+    if (b->room_from != NULL && t->seq < b->room_from->seq) {
+        b->room_from = t;
+    }
+}
+
 /* The entry for span_id, created empty (not seen) when absent; NULL on out-of-memory.
  * `more`: entries the caller is about to add after this one (the rest of a request's spans of
  * the trace), so that the map grows once to their size instead of doubling step by step;
@@ -376,6 +389,9 @@ static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t s
     memset(s, 0, sizeof(*s));
     s->span_id = span_id;
     s->logs_tail = &s->logs;
+    if (t->map_n == 0) {
+        room_may_use(b, t);
+    }
     t->map_n++;
     t->bytes += ENTRY_COST;
     b->bytes += ENTRY_COST;
@@ -637,6 +653,9 @@ static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
     t->bytes -= p->bytes;
     b->bytes -= p->bytes;
     t->n_pends--;
+    if (t->n_pends == 0) {
+        room_may_use(b, t);
+    }
     b->c.spans_held--;
     if (p->decided == BY_BOUND) {
         b->forced_bytes -= p->bytes;
@@ -649,6 +668,7 @@ static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
  * teardown and traces without held spans come here. */
 static void trace_free(struct llmobs_buffer *b, struct trace *t)
 {
+    struct trace *newer = t->newer;
     struct trace **pp = &b->buckets[trace_hash(b, t->id) & (b->n_buckets - 1)];
     while (*pp != t) {
         pp = &(*pp)->hnext;
@@ -675,6 +695,9 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
         p = next;
     }
     b->bytes -= t->bytes;
+    if (b->room_from == t) {
+        b->room_from = newer; /* freeing its pends may have made t the start */
+    }
     o2d_free(t);
 }
 
@@ -740,7 +763,15 @@ static int over_bound(const struct llmobs_buffer *b, size_t units, size_t bytes)
  */
 static void make_room(struct llmobs_buffer *b, struct trace *cur, size_t units, size_t bytes)
 {
-    struct trace *t = b->oldest;
+    if (!over_bound(b, units, bytes)) {
+        return;
+    }
+    struct trace *start = b->room_from != NULL ? b->room_from : b->oldest;
+    while (start != NULL && start->n_pends > 0 && start->map_n == 0) {
+        start = start->newer;
+    }
+    b->room_from = start;
+    struct trace *t = start;
     while (t != NULL && over_bound(b, units, bytes)) {
         struct trace *next = t->newer;
         if (t != cur && t->n_pends == 0) {
@@ -748,7 +779,9 @@ static void make_room(struct llmobs_buffer *b, struct trace *cur, size_t units, 
         }
         t = next;
     }
-    for (t = b->oldest; t != NULL && over_bound(b, units, bytes); t = t->newer) {
+    /* the first loop may have freed `start`: room_from moved on with it */
+    t = b->room_from != NULL ? b->room_from : b->oldest;
+    for (; t != NULL && over_bound(b, units, bytes); t = t->newer) {
         if (t != cur && t->map_n > 0) {
             force_trace(b, t);
         }
