@@ -32,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o2d_arena_init(&a, 16 * size + 256 * 1024);
     struct otlp_request req;
     const char *reason;
-    if (otlp_decode(&a, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, data + 1, size - 1, &req,
-                    &reason) != O2D_OK) {
+    if (otlp_decode(&a, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, data + 1, size - 1, &req, &reason) !=
+        O2D_OK) {
         o2d_arena_cleanup(&a);
         return 0;
     }
