@@ -53,9 +53,6 @@ extern const struct dlv_dest_type datadog_agent_stats_dest;
 
 /* An item of datadog_traces_dest: one encoded TracerPayload, its header the language
  * (TracerPayload.languageName, for X-Datadog-Reported-Languages). NULL: out of memory. */
-/* The same with room for len bytes of TracerPayload for the caller to write (packed in place:
- * no copy). */
-struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang);
 struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans, const char *lang);
 /* An item written in place, without the copy: begin() puts the item's fields' room
  * (DLV_ITEM_PREFIX) and the language header into b, which must be empty, and reserves `hint`

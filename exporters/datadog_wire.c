@@ -108,11 +108,6 @@ static struct dlv_item *lang_item(size_t len, uint32_t count, const char *lang)
     return it;
 }
 
-struct dlv_item *datadog_trace_item_new(size_t len, size_t spans, const char *lang)
-{
-    return lang_item(len, (uint32_t)spans, lang);
-}
-
 struct dlv_item *datadog_trace_item(const uint8_t *tp, size_t len, size_t spans, const char *lang)
 {
     struct dlv_item *it = lang_item(len, (uint32_t)spans, lang);

@@ -227,11 +227,6 @@ int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out)
     return dlv_compress(NULL, DLV_COMPRESS_GZIP, 1, in, len, out);
 }
 
-int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out)
-{
-    return dlv_compress(NULL, DLV_COMPRESS_ZSTD, 1, in, len, out);
-}
-
 void dlv_body_free(struct dlv_body *b)
 {
     if (b == NULL) {

@@ -140,9 +140,6 @@ int dlv_compress(struct dlv_codec *c, enum dlv_compression kind, int level, cons
                  size_t len, struct o2d_buf *out);
 /* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
 int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
-/* zstd (level 1, one frame with its content size) of in[0..len) into out, never past
- * out->max: O2D_ERR_TOO_LARGE then. */
-int dlv_zstd(const uint8_t *in, size_t len, struct o2d_buf *out);
 
 /* One body built from items: what is sent, and what it settles when it completes. */
 struct dlv_body {
