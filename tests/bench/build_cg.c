@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_file.h"
 #include "datadog/trace/agent_payload.pb-c.h"
 #include "datadog_int.h"
 #include "delivery.h"
@@ -85,31 +86,6 @@ __attribute__((noinline)) static void run(struct dlv_item **items, size_t n,
     }
 }
 
-static uint8_t *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        perror(path);
-        exit(1);
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n);
-    if (buf == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fprintf(stderr, "%s: cannot read\n", path);
-        exit(1);
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -122,7 +98,10 @@ int main(int argc, char **argv)
     int level = atoi(argv[3]);
     int iterations = atoi(argv[4]);
     size_t len = 0;
-    uint8_t *file = read_file(argv[1], &len);
+    uint8_t *file = bench_read_file(argv[1], &len);
+    if (file == NULL) {
+        return 1;
+    }
     if (len < 8 || memcmp(file, "O2DLOAD1", 8) != 0) {
         fprintf(stderr, "%s: no O2DLOAD1 magic\n", argv[1]);
         return 1;
@@ -130,7 +109,7 @@ int main(int argc, char **argv)
     size_t cap = 1024, n = 0, spans = 0;
     struct dlv_item **items = malloc(cap * sizeof(*items));
     for (size_t off = 8; off + 8 <= len;) {
-        uint32_t blen = be32(file + off);
+        uint32_t blen = bench_be32(file + off);
         off += 8;
         Datadog__Trace__AgentPayload *ap =
             datadog__trace__agent_payload__unpack(NULL, blen, file + off);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_file.h"
 #include "apm.h"
 #include "o2d.h"
 #include "o2d_arena.h"
@@ -31,32 +32,6 @@ struct body {
     uint8_t *p;
     size_t n;
 };
-
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        perror(path);
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(sz > 0 ? (size_t)sz : 1);
-    if (p == NULL || fread(p, 1, (size_t)sz, f) != (size_t)sz) {
-        fclose(f);
-        free(p);
-        return NULL;
-    }
-    fclose(f);
-    *n = (size_t)sz;
-    return p;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 __attribute__((noinline)) static int decode_old(struct o2d_arena *a, const struct body *b)
 {
@@ -125,7 +100,7 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t len;
-    uint8_t *file = read_file(argv[1], &len);
+    uint8_t *file = bench_read_file(argv[1], &len);
     int rounds = atoi(argv[2]);
     if (file == NULL || rounds <= 0) {
         return 2;
@@ -154,7 +129,7 @@ int main(int argc, char **argv)
         rounds = 1;
     } else {
         for (size_t off = 8; off + 8 <= len && nb < 512;) {
-            uint32_t n = be32(file + off);
+            uint32_t n = bench_be32(file + off);
             if (off + 8 + n > len) {
                 break;
             }
