@@ -983,7 +983,10 @@ static int exp_to_sketch(const struct mtr_point *p, struct agent_sketch *s)
     double zeroes = 0;
     int32_t plo = 0, phi = 0, nlo = 0, nhi = 0;
     int pany = 0, nany = 0;
-    double ln_in = ldexp(log(2.0), -p->scale); /* ln(2^(2^-scale)) */
+    /* ln(2^(2^-scale)); a scale far outside the data model's -10..20 gives inf or
+     * a width too small for any bucket (both refused below), never -INT32_MIN. */
+    int neg_scale = p->scale < -4096 ? 4096 : (p->scale > 4096 ? -4096 : -p->scale);
+    double ln_in = ldexp(log(2.0), neg_scale);
     int rv = O2D_OK;
     uint64_t total = p->zero_count;
     for (size_t j = 0; j < p->pos.n; j++) {
