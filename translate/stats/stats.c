@@ -189,8 +189,18 @@ static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
         p += 8;
         n -= 8;
     }
+    /* The n < 8 bytes left, little-endian (what memcpy into a zeroed word gives), from two
+     * overlapping loads: the bytes both load agree where they overlap. */
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        w = lo | (uint64_t)hi << (8 * (n - 4));
+    } else if (n > 0) {
+        w = (uint64_t)(uint8_t)p[0] | (uint64_t)(uint8_t)p[n / 2] << (8 * (n / 2)) |
+            (uint64_t)(uint8_t)p[n - 1] << (8 * (n - 1));
+    }
     h = (h ^ w) * 0x100000001b3ULL;
     return h ^ (h >> 31);
 }
@@ -269,12 +279,26 @@ struct stats_concentrator {
     uint64_t client_sequence; /* ClientStatsPayloads emitted (their Sequence) */
 };
 
-/* The fields of one span that stats read. */
+/* The fields of one span that stats read: meta[id] and metric[id] are set only where their
+ * bit is, so that nothing is cleared per span. */
+_Static_assert(N_KEYS <= 64, "one bit per key in span_view.has_meta");
 struct span_view {
+    uint64_t has_meta;   /* bit id: meta[id] */
+    uint32_t has_metric; /* bit id: metric[id] */
     const char *meta[N_KEYS];
     double metric[K_PEER0]; /* metrics are only read for the fixed keys */
-    uint8_t has_metric[K_PEER0];
 };
+
+/* The meta value of key id, NULL when the span has none. */
+static inline const char *view_meta(const struct span_view *v, int id)
+{
+    return v->has_meta >> id & 1 ? v->meta[id] : NULL;
+}
+
+static inline int view_has_metric(const struct span_view *v, int id)
+{
+    return v->has_metric >> id & 1;
+}
 
 /* ---- configuration ---- */
 
@@ -1169,19 +1193,20 @@ static int peer_tags(struct stats_concentrator *c, const struct span_view *v, en
 {
     *n_out = 0;
     o2d_buf_reset(&c->peer_buf);
-    size_t first = 0, last = 0;
-    const char *base = v->meta[K_PEER0 + PEER_BASE_SERVICE];
+    /* the precursors the span has, in the order of stats_peer_tag_keys */
+    uint64_t keys = v->has_meta >> K_PEER0;
+    const char *base = view_meta(v, K_PEER0 + PEER_BASE_SERVICE);
     if ((kind == KIND_EMPTY || kind == KIND_INTERNAL) && base != NULL && base[0] != '\0') {
-        first = PEER_BASE_SERVICE;
-        last = PEER_BASE_SERVICE + 1;
-    } else if (kind == KIND_CLIENT || kind == KIND_PRODUCER || kind == KIND_CONSUMER) {
-        last = N_PEER;
+        keys &= 1ULL << PEER_BASE_SERVICE;
+    } else if (!(kind == KIND_CLIENT || kind == KIND_PRODUCER || kind == KIND_CONSUMER)) {
+        keys = 0;
     }
     struct peer_ref refs[N_PEER];
     size_t n = 0;
-    for (size_t i = first; i < last; i++) {
+    for (; keys != 0; keys &= keys - 1) {
+        size_t i = (size_t)__builtin_ctzll(keys);
         const char *val = v->meta[K_PEER0 + i];
-        if (val == NULL || val[0] == '\0') {
+        if (val[0] == '\0') {
             continue;
         }
         size_t off = c->peer_buf.len;
@@ -1219,24 +1244,23 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
 {
     struct span_view v;
     int top = 0, measured = 0;
-    memset(v.meta, 0, sizeof(v.meta));
-    memset(v.metric, 0, sizeof(v.metric));
-    memset(v.has_metric, 0, sizeof(v.has_metric));
+    v.has_meta = 0;
+    v.has_metric = 0;
     for (size_t i = 0; i < s->n_metrics; i++) {
         const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
         int id = e->key != NULL ? key_id(c, e->key) : -1;
         if (id >= 0 && id < K_PEER0) {
             v.metric[id] = e->value;
-            v.has_metric[id] = 1;
+            v.has_metric |= 1u << id;
         }
     }
-    top = (v.has_metric[K_TOP_LEVEL] && v.metric[K_TOP_LEVEL] == 1) ||
-          (v.has_metric[K_DD_TOP_LEVEL] && v.metric[K_DD_TOP_LEVEL] == 1);
-    measured = v.has_metric[K_MEASURED] && v.metric[K_MEASURED] == 1;
+    top = (view_has_metric(&v, K_TOP_LEVEL) && v.metric[K_TOP_LEVEL] == 1) ||
+          (view_has_metric(&v, K_DD_TOP_LEVEL) && v.metric[K_DD_TOP_LEVEL] == 1);
+    measured = view_has_metric(&v, K_MEASURED) && v.metric[K_MEASURED] == 1;
     if (!top && !measured && !c->by_kind) {
         return O2D_OK;
     }
-    if (v.has_metric[K_PARTIAL_VERSION] && v.metric[K_PARTIAL_VERSION] >= 0) {
+    if (view_has_metric(&v, K_PARTIAL_VERSION) && v.metric[K_PARTIAL_VERSION] >= 0) {
         return O2D_OK;
     }
     for (size_t i = 0; i < s->n_meta; i++) {
@@ -1244,9 +1268,10 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         int id = e->key != NULL ? key_id(c, e->key) : -1;
         if (id >= 0) {
             v.meta[id] = e->value != NULL ? e->value : "";
+            v.has_meta |= 1ULL << id;
         }
     }
-    const char *kind = v.meta[K_SPAN_KIND] != NULL ? v.meta[K_SPAN_KIND] : "";
+    const char *kind = view_meta(&v, K_SPAN_KIND) != NULL ? v.meta[K_SPAN_KIND] : "";
     enum span_kind kc = kind_of(kind);
     if (!top && !measured &&
         !(kc == KIND_SERVER || kc == KIND_CONSUMER || kc == KIND_CLIENT || kc == KIND_PRODUCER)) {
@@ -1276,22 +1301,23 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
     k.type = cstr(s->type);
     k.kind = cstr(kind);
     /* HTTP status: the metric first (7.39.0+), else the meta parsed as uint32 */
-    if (v.has_metric[K_HTTP_STATUS]) {
+    if (view_has_metric(&v, K_HTTP_STATUS)) {
         k.http_status = metric_u32(v.metric[K_HTTP_STATUS]);
-    } else if (v.meta[K_HTTP_STATUS] != NULL && !parse_u32(v.meta[K_HTTP_STATUS], &k.http_status)) {
+    } else if (view_meta(&v, K_HTTP_STATUS) != NULL &&
+               !parse_u32(v.meta[K_HTTP_STATUS], &k.http_status)) {
         k.http_status = 0;
     }
     char grpc[24];
     grpc[0] = '\0';
     int grpc_found = 0;
     for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
-        if (v.meta[i] != NULL && v.meta[i][0] != '\0') {
+        if (view_meta(&v, i) != NULL && v.meta[i][0] != '\0') {
             stats_grpc_code_from_string(v.meta[i], grpc);
             grpc_found = 1;
         }
     }
     for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
-        if (v.has_metric[i]) {
+        if (view_has_metric(&v, i)) {
             double m = v.metric[i];
             snprintf(grpc, sizeof(grpc), "%llu",
                      m >= 0 && m < 18446744073709551616.0 ? (unsigned long long)m : 0ULL);
