@@ -813,10 +813,23 @@ static int is_parseable_ip(struct str s, size_t *last)
     return 0;
 }
 
+/* Can an IP address that is_parseable_ip takes begin with ch? */
+static int ip_first_byte(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
+           ch == ':';
+}
+
 static int quantize_ip(struct o2d_buf *b, struct str raw)
 {
     struct str prefix, rest, host, port = {"", 0};
     split_prefix(raw, &prefix, &rest);
+    /* The host split_host_port finds begins where rest does, or after its '[' (and without
+     * the split, a '[' is no IP): a first byte that begins no IP settles it (most names). */
+    char first = rest.n == 0 ? '\0' : rest.p[0] != '[' ? rest.p[0] : rest.n > 1 ? rest.p[1] : '\0';
+    if (!ip_first_byte(first)) {
+        return o2d_buf_append(b, raw.p, raw.n);
+    }
     if (!split_host_port(rest, &host, &port)) {
         host = rest;
         port.n = 0;
@@ -848,22 +861,43 @@ static int quantize_ip(struct o2d_buf *b, struct str raw)
     return rv;
 }
 
+/* Is some byte of s[0..n) a digit or ':' ('0'..':')? Eight bytes at a time: for the low seven
+ * bits x of each byte, x + (0x80 - '0') has its high bit set when x >= '0' and x + (0x80 -
+ * ':' - 1) when x > ':', with no carry into the next byte; bytes with their high bit set are
+ * no match. */
+static int has_digit_or_colon(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80, low7 = ones * 0x7f;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t x = w & low7;
+        uint64_t ge = x + ones * (0x80 - '0');
+        uint64_t gt = x + ones * (0x80 - ':' - 1);
+        if ((ge & ~gt & ~w & high) != 0) {
+            return 1;
+        }
+    }
+    for (; i < n; i++) {
+        if ((s[i] >= '0' && s[i] <= '9') || s[i] == ':') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int stats_quantize_peer_ips(struct o2d_buf *b, const char *v, size_t len)
 {
     size_t base = b->len;
-    int any = 0;
-    for (size_t i = 0; i < len && !any; i++) {
-        any = (v[i] >= '0' && v[i] <= '9') || v[i] == ':';
-    }
-    if (!any) {
+    if (!has_digit_or_colon(v, len)) {
         /* No IP address without a digit or a colon. */
         return o2d_buf_append(b, v, len);
     }
-    size_t start = 0, emitted = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && v[i] != ',') {
-            continue;
-        }
+    size_t emitted = 0;
+    for (size_t start = 0; start <= len;) {
+        const char *comma = memchr(v + start, ',', len - start);
+        size_t i = comma != NULL ? (size_t)(comma - v) : len;
         size_t before = b->len;
         int rv = emitted > 0 ? o2d_buf_append_byte(b, ',') : O2D_OK;
         size_t qstart = b->len;
