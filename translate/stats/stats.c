@@ -129,17 +129,27 @@ static const char *const fixed_keys[K_PEER0] = {
 
 /*
  * Open addressing on the length and the first and last 7 bytes of the key (every key we read
- * is at least 7 long); a candidate is confirmed by its length, then its bytes. Before any of
+ * is at least 7 long); a candidate is confirmed by its length and those two words, which hold
+ * every byte of a key up to 14 long, then by memcmp of the bytes between them. Before any of
  * that, a key whose first two bytes begin none of ours (most of a span's keys: otel.*,
  * telemetry.*, language, ...) is turned away by one bit of key_pairs, without its length.
  */
 #define KEY_SLOTS 512
 #define KEY_MIN   7 /* db.name, db.type */
 struct key_slot {
-    const char *key; /* NULL = empty */
+    const char *key;     /* NULL = empty */
+    uint64_t head, tail; /* its first and last KEY_MIN bytes (key_words) */
     uint16_t len;
     uint16_t id;
 };
+
+/* The first (end 0) or last (end len) KEY_MIN bytes of k (len >= KEY_MIN), as a word. */
+static inline uint64_t key_word(const char *k, size_t end)
+{
+    uint64_t w = 0;
+    memcpy(&w, k + end - (end > 0 ? KEY_MIN : 0), KEY_MIN);
+    return w;
+}
 
 /* The bit of key_pairs for k's first two bytes (k is at least one byte and its NUL). */
 static inline size_t key_pair(const char *k)
@@ -147,17 +157,10 @@ static inline size_t key_pair(const char *k)
     return (size_t)(uint8_t)k[0] << 8 | (uint8_t)k[1];
 }
 
-/* -1 when k (of len bytes) is shorter than KEY_MIN, else its slot (from its length, head and
- * tail). */
-static int key_slot_of(const char *k, size_t len)
+/* The slot of a key from its length and key_word()s. */
+static inline int key_slot_of(uint64_t head, uint64_t tail, size_t len)
 {
-    if (len < KEY_MIN) {
-        return -1;
-    }
-    uint64_t w = 0, t = 0;
-    memcpy(&w, k, KEY_MIN);
-    memcpy(&t, k + len - KEY_MIN, KEY_MIN);
-    w = (w ^ (t << 8) ^ len) * 0x9e3779b97f4a7c15ULL;
+    uint64_t w = (head ^ (tail << 8) ^ len) * 0x9e3779b97f4a7c15ULL;
     return (int)(w >> 55); /* 9 bits: KEY_SLOTS */
 }
 
@@ -313,14 +316,17 @@ static char *dup_or(const char *s, const char *dflt)
 static int add_key(struct stats_concentrator *c, const char *k, unsigned id)
 {
     size_t len = strlen(k);
-    int i = key_slot_of(k, len);
-    if (i < 0 || len > UINT16_MAX) {
-        return O2D_ERR_INTERNAL; /* a key shorter than KEY_MIN */
+    if (len < KEY_MIN || len > UINT16_MAX) {
+        return O2D_ERR_INTERNAL;
     }
+    uint64_t head = key_word(k, 0), tail = key_word(k, len);
+    int i = key_slot_of(head, tail, len);
     while (c->keys[i].key != NULL) {
         i = (i + 1) & (KEY_SLOTS - 1);
     }
     c->keys[i].key = k;
+    c->keys[i].head = head;
+    c->keys[i].tail = tail;
     c->keys[i].len = (uint16_t)len;
     c->keys[i].id = (uint16_t)id;
     size_t pair = key_pair(k);
@@ -329,18 +335,20 @@ static int add_key(struct stats_concentrator *c, const char *k, unsigned id)
 }
 
 /* key_id past the first two bytes' filter. */
-static int key_id_slow(const struct stats_concentrator *c, const char *k)
+static inline int key_id_slow(const struct stats_concentrator *c, const char *k)
 {
     size_t len = strlen(k);
-    int i = key_slot_of(k, len);
-    if (i < 0) {
+    if (len < KEY_MIN) {
         return -1;
     }
-    while (c->keys[i].key != NULL) {
-        if (c->keys[i].len == len && memcmp(c->keys[i].key, k, len) == 0) {
-            return c->keys[i].id;
+    uint64_t head = key_word(k, 0), tail = key_word(k, len);
+    for (int i = key_slot_of(head, tail, len); c->keys[i].key != NULL;
+         i = (i + 1) & (KEY_SLOTS - 1)) {
+        const struct key_slot *e = &c->keys[i];
+        if (e->len == len && e->head == head && e->tail == tail &&
+            (len <= 2 * KEY_MIN || memcmp(e->key + KEY_MIN, k + KEY_MIN, len - 2 * KEY_MIN) == 0)) {
+            return e->id;
         }
-        i = (i + 1) & (KEY_SLOTS - 1);
     }
     return -1;
 }
