@@ -25,6 +25,7 @@
 #include <math.h>
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -257,9 +258,16 @@ struct stats_group {
     uint64_t peer_hash;
     size_t n_peer;
     struct str *peer;
+    /* the key ends here: add_span sets the fields above, group_new copies them */
     /* weighted sums (statsraw.go groupedStats), rounded when packed */
     double hits, errors, duration, top_level_hits;
     struct ddsketch ok, err;
+};
+
+/* A group's hash beside it, so that probing past other groups does not touch them. */
+struct group_slot {
+    uint64_t hash;
+    struct stats_group *g; /* NULL = empty */
 };
 
 struct stats_bucket {
@@ -267,7 +275,7 @@ struct stats_bucket {
     int64_t start;
     size_t n_groups;
     size_t table_cap; /* power of two */
-    struct stats_group **table;
+    struct group_slot *table;
 };
 
 struct stats_concentrator {
@@ -432,7 +440,7 @@ static void bucket_free(struct stats_bucket *b)
         return;
     }
     for (size_t i = 0; i < b->table_cap; i++) {
-        struct stats_group *g = b->table[i];
+        struct stats_group *g = b->table[i].g;
         if (g != NULL) {
             g->pk->refs--;
             group_free(g);
@@ -1067,18 +1075,17 @@ static struct stats_bucket *bucket_get(struct stats_concentrator *c, int64_t sta
 static int bucket_grow(struct stats_bucket *b)
 {
     size_t ncap = b->table_cap ? b->table_cap * 2 : 16;
-    struct stats_group **t = o2d_calloc(ncap, sizeof(*t));
+    struct group_slot *t = o2d_calloc(ncap, sizeof(*t));
     if (t == NULL) {
         return O2D_ERR_NOMEM;
     }
     for (size_t i = 0; i < b->table_cap; i++) {
-        struct stats_group *g = b->table[i];
-        if (g != NULL) {
-            size_t j = g->hash & (ncap - 1);
-            while (t[j] != NULL) {
+        if (b->table[i].g != NULL) {
+            size_t j = b->table[i].hash & (ncap - 1);
+            while (t[j].g != NULL) {
                 j = (j + 1) & (ncap - 1);
             }
-            t[j] = g;
+            t[j] = b->table[i];
         }
     }
     o2d_free(b->table);
@@ -1087,13 +1094,14 @@ static int bucket_grow(struct stats_bucket *b)
     return O2D_OK;
 }
 
+/* g has k's hash (its slot says so): the rest of the key. */
 static int group_matches(const struct stats_group *g, const struct stats_group *k)
 {
-    return g->hash == k->hash && g->pk == k->pk && g->http_status == k->http_status &&
-           g->synthetics == k->synthetics && g->trace_root == k->trace_root &&
-           g->peer_hash == k->peer_hash && str_eq(g->service, k->service) &&
-           str_eq(g->name, k->name) && str_eq(g->resource, k->resource) &&
-           str_eq(g->type, k->type) && str_eq(g->kind, k->kind) && str_eq(g->grpc, k->grpc);
+    return g->pk == k->pk && g->http_status == k->http_status && g->synthetics == k->synthetics &&
+           g->trace_root == k->trace_root && g->peer_hash == k->peer_hash &&
+           str_eq(g->service, k->service) && str_eq(g->name, k->name) &&
+           str_eq(g->resource, k->resource) && str_eq(g->type, k->type) &&
+           str_eq(g->kind, k->kind) && str_eq(g->grpc, k->grpc);
 }
 
 /* A group for key k with every string copied into the same allocation. */
@@ -1112,7 +1120,7 @@ static struct stats_group *group_new(const struct stats_group *k)
     if (g == NULL) {
         return NULL;
     }
-    *g = *k;
+    memcpy(g, k, offsetof(struct stats_group, hits));
     g->peer = (struct str *)(g + 1);
     char *s = (char *)(g->peer + k->n_peer);
     for (size_t i = 0; i < k->n_peer; i++) {
@@ -1139,9 +1147,9 @@ static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
     size_t i = 0;
     if (b->table_cap > 0) {
         i = k->hash & (b->table_cap - 1);
-        while (b->table[i] != NULL) {
-            if (group_matches(b->table[i], k)) {
-                *g = b->table[i];
+        while (b->table[i].g != NULL) {
+            if (b->table[i].hash == k->hash && group_matches(b->table[i].g, k)) {
+                *g = b->table[i].g;
                 return O2D_OK;
             }
             i = (i + 1) & (b->table_cap - 1);
@@ -1156,7 +1164,7 @@ static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
             return rv;
         }
         i = k->hash & (b->table_cap - 1);
-        while (b->table[i] != NULL) {
+        while (b->table[i].g != NULL) {
             i = (i + 1) & (b->table_cap - 1);
         }
     }
@@ -1164,7 +1172,8 @@ static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
     if (n == NULL) {
         return O2D_ERR_NOMEM;
     }
-    b->table[i] = n;
+    b->table[i].hash = k->hash;
+    b->table[i].g = n;
     b->n_groups++;
     n->pk->refs++;
     *g = n;
@@ -1343,9 +1352,13 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         return c->n_buckets >= MAX_BUCKETS ? O2D_OK : O2D_ERR_NOMEM;
     }
 
+    /* the key's fields only (not the sums and sketches group_new sets): no memset */
     struct stats_group k;
-    memset(&k, 0, sizeof(k));
     k.pk = pk;
+    k.http_status = 0;
+    k.peer_hash = 0;
+    k.n_peer = 0;
+    k.peer = NULL;
     k.service = cstr(s->service);
     k.name = cstr(s->name);
     k.resource = cstr(s->resource);
@@ -1804,10 +1817,10 @@ static int flush(struct stats_concentrator *c, int64_t now_ns, int force, const 
     size_t k = 0;
     for (struct stats_bucket *b = closed; b != NULL; b = b->next) {
         for (size_t i = 0; i < b->table_cap; i++) {
-            if (b->table[i] != NULL) {
-                entries[k].pk_id = b->table[i]->pk->id;
+            if (b->table[i].g != NULL) {
+                entries[k].pk_id = b->table[i].g->pk->id;
                 entries[k].start = b->start;
-                entries[k].g = b->table[i];
+                entries[k].g = b->table[i].g;
                 k++;
             }
         }
