@@ -18,6 +18,9 @@
  */
 #include <limits.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "o2d.h"
 #include "o2d_alloc.h"
@@ -59,7 +62,8 @@ struct ent {
 
 struct tdec {
     struct o2d_arena *a;
-    struct ent *ents; /* inline_ents, or the heap once it outgrew them */
+    const uint8_t *end; /* the end of the body: short strings are read 16 bytes at a time */
+    struct ent *ents;   /* inline_ents, or the heap once it outgrew them */
     size_t n, cap;
     int status;         /* O2D_OK until the first failure */
     const char *reason; /* static */
@@ -122,6 +126,22 @@ static int read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
         }
     }
     return -2;
+}
+
+/* A little-endian fixed64: one load where the CPU is little-endian. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+#else
+    uint64_t v = 0;
+    for (size_t k = 8; k > 0; k--) {
+        v = (v << 8) | p[k - 1];
+    }
+    return v;
+#endif
 }
 
 static uint64_t load_le(const uint8_t *p, size_t n)
@@ -222,33 +242,69 @@ static int next_field_slow(struct tdec *d, const uint8_t *p, size_t len, size_t 
 
 /* 1: a field in *f; 0: the end of the message; -1: refused. The common case inline: a
  * one-byte tag followed by a one-byte varint or length that fits. */
-static inline int next_field(struct tdec *d, const uint8_t *p, size_t len, size_t *i, struct fld *f)
+static inline __attribute__((always_inline)) int next_field(struct tdec *d, const uint8_t *p,
+                                                            size_t len, size_t *i, struct fld *f)
 {
     size_t j = *i;
     if (j >= len) {
         return 0;
     }
     uint8_t k = p[j];
-    if (k >= 8 && k < 0x80 && j + 1 < len && p[j + 1] < 0x80) {
+    if (k >= 8 && k < 0x80 && j + 1 < len) {
         uint8_t b = p[j + 1];
-        if ((k & 7) == WIRE_LEN && b <= len - j - 2) {
-            f->num = k >> 3;
-            f->wire = WIRE_LEN;
-            f->raw = p + j + 1;
-            f->rawlen = 1 + (size_t)b;
-            f->sub = p + j + 2;
-            f->sublen = b;
-            *i = j + 2 + b;
-            return 1;
-        }
-        if ((k & 7) == WIRE_VARINT) {
-            f->num = k >> 3;
-            f->wire = WIRE_VARINT;
-            f->raw = p + j + 1;
-            f->rawlen = 1;
-            f->v = b;
-            *i = j + 2;
-            return 1;
+        switch (k & 7) {
+        case WIRE_LEN:
+            if (b < 0x80) {
+                if (b <= len - j - 2) {
+                    f->num = k >> 3;
+                    f->wire = WIRE_LEN;
+                    f->raw = p + j + 1;
+                    f->rawlen = 1 + (size_t)b;
+                    f->sub = p + j + 2;
+                    f->sublen = b;
+                    *i = j + 2 + b;
+                    return 1;
+                }
+            } else if (j + 2 < len && p[j + 2] < 0x80) {
+                /* two-byte lengths: strings and messages of 128 bytes to 16 KiB */
+                size_t n = (size_t)(b & 0x7f) | (size_t)p[j + 2] << 7;
+                if (n <= len - j - 3) {
+                    f->num = k >> 3;
+                    f->wire = WIRE_LEN;
+                    f->raw = p + j + 1;
+                    f->rawlen = 2 + n;
+                    f->sub = p + j + 3;
+                    f->sublen = n;
+                    *i = j + 3 + n;
+                    return 1;
+                }
+            }
+            break;
+        case WIRE_VARINT:
+            if (b < 0x80) {
+                f->num = k >> 3;
+                f->wire = WIRE_VARINT;
+                f->raw = p + j + 1;
+                f->rawlen = 1;
+                f->v = b;
+                *i = j + 2;
+                return 1;
+            }
+            break;
+        case WIRE_64BIT:
+            /* timestamps and doubles */
+            if (len - j - 1 >= 8) {
+                f->num = k >> 3;
+                f->wire = WIRE_64BIT;
+                f->raw = p + j + 1;
+                f->rawlen = 8;
+                f->v = load_le64(p + j + 1);
+                *i = j + 9;
+                return 1;
+            }
+            break;
+        default:
+            break;
         }
     }
     return next_field_slow(d, p, len, i, f);
@@ -361,14 +417,37 @@ static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct
     return 1;
 }
 
+#ifdef __SSE2__
+/* Bit k set when byte k of v is NUL or >= 0x80. */
+static inline unsigned special16(__m128i v)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_setzero_si128())));
+}
+#endif
+
 /* Whether s[0..n) holds a NUL byte; clears *ascii when it holds a byte >= 0x80. Sixteen bytes
- * at a time while every byte is in 0x01..0x7f: ((x - 0x01..) | x) & 0x80.. is zero exactly
- * then (a borrow only starts at a zero byte, which is flagged itself); from the first word
- * that is not, bytes one by one up to a NUL or the first non-ASCII byte, then memchr. */
+ * at a time while every byte is in 0x01..0x7f (SSE2: one compare and a mask; otherwise
+ * ((x - 0x01..) | x) & 0x80.. is zero exactly then: a borrow only starts at a zero byte, which
+ * is flagged itself); from the first block that is not, bytes one by one up to a NUL or the
+ * first non-ASCII byte, then memchr. */
 static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
 {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     size_t k = 0;
+#ifdef __SSE2__
+    if (n >= 16) {
+        for (; k + 16 <= n; k += 16) {
+            if (special16(_mm_loadu_si128((const __m128i *)(const void *)(s + k)))) {
+                break;
+            }
+        }
+        if (k + 16 > n &&
+            (k == n || !special16(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16))))) {
+            *ascii = 1; /* the tail, read as the last 16 bytes, is plain too */
+            return 0;
+        }
+    }
+#else
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     for (; k + 16 <= n; k += 16) {
         uint64_t x, y;
         memcpy(&x, s + k, 8);
@@ -377,11 +456,15 @@ static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
             break;
         }
     }
-    for (; k + 8 <= n; k += 8) {
-        uint64_t x;
-        memcpy(&x, s + k, 8);
-        if (((x - ones) | x) & high) {
-            break;
+#endif
+    if (k + 16 > n) {
+        const uint64_t ones8 = 0x0101010101010101ull, high8 = 0x8080808080808080ull;
+        for (; k + 8 <= n; k += 8) {
+            uint64_t x;
+            memcpy(&x, s + k, 8);
+            if (((x - ones8) | x) & high8) {
+                break;
+            }
         }
     }
     for (; k < n; k++) {
@@ -397,11 +480,50 @@ static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
     return 0;
 }
 
+/*
+ * A short string whose 16 bytes from f->sub lie within the body (the bytes past the string
+ * are read, never used): checked with one SSE2 compare and, when it is plain ASCII without
+ * NUL and the arena's current block has 16 bytes of room, stored with one 16-byte write and
+ * terminated. NULL when this fast path does not apply (the caller takes the general one).
+ */
+static inline char *take_short_ascii(struct tdec *d, const struct fld *f)
+{
+#ifdef __SSE2__
+    size_t n = f->sublen;
+    if (n >= 16 || (size_t)(d->end - f->sub) < 16) {
+        return NULL;
+    }
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)f->sub);
+    if (special16(v) & ((1u << n) - 1)) {
+        return NULL;
+    }
+    struct o2d_arena *a = d->a;
+    struct o2d_arena_block *b = a->head;
+    if (b == NULL || b->size - b->off < 16 || a->used > a->limit || n + 1 > a->limit - a->used) {
+        return NULL;
+    }
+    char *s = (char *)b->mem + b->off;
+    _mm_storeu_si128((__m128i *)(void *)s, v); /* the bytes past s[n] are the block's, unused */
+    s[n] = '\0';
+    b->off += n + 1;
+    a->used += n + 1;
+    return s;
+#else
+    (void)d;
+    (void)f;
+    return NULL;
+#endif
+}
+
 /* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
 static char *take_string(struct tdec *d, const struct fld *f)
 {
     if (!want(d, f, WIRE_LEN)) {
         return NULL;
+    }
+    char *s = take_short_ascii(d, f);
+    if (s != NULL) {
+        return s;
     }
     int ascii = 1;
     if (scan_bytes(f->sub, f->sublen, &ascii)) {
@@ -412,7 +534,7 @@ static char *take_string(struct tdec *d, const struct fld *f)
         d->utf8_bad = 1;
     }
     /* Strings are packed unaligned, one after the other, in the arena's blocks. */
-    char *s = o2d_arena_strndup(d->a, (const char *)f->sub, f->sublen);
+    s = o2d_arena_strndup(d->a, (const char *)f->sub, f->sublen);
     if (s == NULL) {
         d->rescan = 1;
         return fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
@@ -1165,6 +1287,7 @@ int otlp_pb_decode_traces(struct o2d_arena *a, const uint8_t *body, size_t len, 
     *utf8_valid = 0;
     *reason = NULL;
     d->a = a;
+    d->end = len > 0 ? body + len : body;
     d->ents = d->inline_ents;
     d->n = 0;
     d->cap = INLINE_ENTS;
