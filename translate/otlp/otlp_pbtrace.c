@@ -97,7 +97,7 @@ static void *fail_pbc(struct tdec *d)
     return fail(d, O2D_ERR_INVALID, reason_pbc);
 }
 
-static void *alloc(struct tdec *d, size_t n)
+static inline __attribute__((always_inline)) void *alloc(struct tdec *d, size_t n)
 {
     void *p = o2d_arena_alloc(d->a, n);
     if (p == NULL) {
@@ -370,12 +370,9 @@ struct rep {
 
 /* Moves the entries pushed since `base` into exactly sized arrays of m's repeated fields
  * (slots 1..nrep) and its unknown fields, and pops them. */
-static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
-                  unsigned nrep)
+static int finish_entries(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
+                          unsigned nrep)
 {
-    if (d->n == base) {
-        return 1; /* no repeated element, no unknown field */
-    }
     size_t count[SLOT_MAX + 1] = {0};
     for (size_t k = base; k < d->n; k++) {
         count[d->ents[k].slot]++;
@@ -415,6 +412,15 @@ static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct
     }
     d->n = base;
     return 1;
+}
+
+static inline int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
+                         unsigned nrep)
+{
+    if (d->n == base) {
+        return 1; /* no repeated element, no unknown field: most messages */
+    }
+    return finish_entries(d, base, m, reps, nrep);
 }
 
 #ifdef __SSE2__
@@ -515,16 +521,9 @@ static inline char *take_short_ascii(struct tdec *d, const struct fld *f)
 #endif
 }
 
-/* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
-static char *take_string(struct tdec *d, const struct fld *f)
+/* take_string() past its short ASCII case. */
+static char *take_any_string(struct tdec *d, const struct fld *f)
 {
-    if (!want(d, f, WIRE_LEN)) {
-        return NULL;
-    }
-    char *s = take_short_ascii(d, f);
-    if (s != NULL) {
-        return s;
-    }
     int ascii = 1;
     if (scan_bytes(f->sub, f->sublen, &ascii)) {
         return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
@@ -534,12 +533,22 @@ static char *take_string(struct tdec *d, const struct fld *f)
         d->utf8_bad = 1;
     }
     /* Strings are packed unaligned, one after the other, in the arena's blocks. */
-    s = o2d_arena_strndup(d->a, (const char *)f->sub, f->sublen);
+    char *s = o2d_arena_strndup(d->a, (const char *)f->sub, f->sublen);
     if (s == NULL) {
         d->rescan = 1;
         return fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
     }
     return s;
+}
+
+/* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
+static inline char *take_string(struct tdec *d, const struct fld *f)
+{
+    if (!want(d, f, WIRE_LEN)) {
+        return NULL;
+    }
+    char *s = take_short_ascii(d, f);
+    return s != NULL ? s : take_any_string(d, f);
 }
 
 /* A bytes field as protobuf-c leaves it: an empty one has no data. */
@@ -629,7 +638,14 @@ static void merge_str(char *earlier, char **later)
 
 static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth);
 
-static OtlpAnyValue *dec_any_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth);
+static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
+                                      unsigned depth);
+
+static OtlpAnyValue *dec_any_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+{
+    OtlpAnyValue *m = alloc(d, sizeof(*m));
+    return m != NULL ? dec_any_value_in(d, m, p, len, depth) : NULL;
+}
 
 static OtlpArrayValue *dec_array_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
 {
@@ -685,12 +701,10 @@ static OtlpKvList *dec_kvlist(struct tdec *d, const uint8_t *p, size_t len, unsi
     return r == 0 && finish(d, base, &m->base, reps, 1) ? m : NULL;
 }
 
-static OtlpAnyValue *dec_any_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+/* An AnyValue into storage m (the arena's). */
+static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
+                                      unsigned depth)
 {
-    OtlpAnyValue *m = alloc(d, sizeof(*m));
-    if (m == NULL) {
-        return NULL;
-    }
     *m = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
     size_t base = d->n, i = 0;
     struct fld f;
@@ -800,12 +814,19 @@ static int merge_any_value(struct tdec *d, OtlpAnyValue *earlier, OtlpAnyValue *
     return 1;
 }
 
+/* A KeyValue and the storage of its value, in one allocation: nearly every KeyValue has one. */
+struct kv_pair {
+    OtlpKeyValue kv;
+    OtlpAnyValue value;
+};
+
 static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
 {
-    OtlpKeyValue *m = alloc(d, sizeof(*m));
-    if (m == NULL) {
+    struct kv_pair *pair = alloc(d, sizeof(*pair));
+    if (pair == NULL) {
         return NULL;
     }
+    OtlpKeyValue *m = &pair->kv;
     *m = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
     size_t base = d->n, i = 0;
     struct fld f;
@@ -819,7 +840,10 @@ static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len,
             if (!enter(d, &f, depth)) {
                 return NULL;
             }
-            OtlpAnyValue *v = dec_any_value(d, f.sub, f.sublen, depth + 1);
+            /* a second value (merged into the first, as protobuf-c does) gets storage of its own */
+            OtlpAnyValue *v = m->value == NULL
+                                  ? dec_any_value_in(d, &pair->value, f.sub, f.sublen, depth + 1)
+                                  : dec_any_value(d, f.sub, f.sublen, depth + 1);
             if (v == NULL || (m->value != NULL && !merge_any_value(d, m->value, v))) {
                 return NULL;
             }
