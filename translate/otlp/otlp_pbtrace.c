@@ -319,27 +319,34 @@ static int want(struct tdec *d, const struct fld *f, int wire)
     return 1;
 }
 
-static int push(struct tdec *d, unsigned slot, void *obj)
+/* push() once the scratch stack is full: doubles it. */
+static int grow_ents(struct tdec *d)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap * 2;
-        struct ent *e;
-        if (d->ents == d->inline_ents) {
-            e = o2d_malloc(cap * sizeof(*e));
-            if (e != NULL) {
-                memcpy(e, d->ents, d->n * sizeof(*e));
-            }
-        } else {
-            e = o2d_realloc(d->ents, cap * sizeof(*e));
+    size_t cap = d->cap * 2;
+    struct ent *e;
+    if (d->ents == d->inline_ents) {
+        e = o2d_malloc(cap * sizeof(*e));
+        if (e != NULL) {
+            memcpy(e, d->ents, d->n * sizeof(*e));
         }
-        if (e == NULL) {
-            /* as when protobuf-c's scratch slabs cannot be had from the arena */
-            d->rescan = 1;
-            fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
-            return 0;
-        }
-        d->ents = e;
-        d->cap = cap;
+    } else {
+        e = o2d_realloc(d->ents, cap * sizeof(*e));
+    }
+    if (e == NULL) {
+        /* as when protobuf-c's scratch slabs cannot be had from the arena */
+        d->rescan = 1;
+        fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
+        return 0;
+    }
+    d->ents = e;
+    d->cap = cap;
+    return 1;
+}
+
+static inline int push(struct tdec *d, unsigned slot, void *obj)
+{
+    if (d->n == d->cap && !grow_ents(d)) {
+        return 0;
     }
     struct ent *e = &d->ents[d->n++];
     e->obj = obj;
