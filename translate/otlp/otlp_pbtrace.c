@@ -12,6 +12,14 @@
  * While it copies a string it also learns whether the string is valid UTF-8, so the request
  * says whether all of its strings are (translation then skips its own check).
  *
+ * Strings are copied into the arena, NUL-terminated, not pointed at in the body. The body
+ * would live long enough (the receivers free it after ingest_request returned, and the
+ * arena is reset before that), but protobuf-c's char * fields and everything that reads them
+ * (strlen) want the terminator, and a refusal reads the body again (otlp_pb_check, below), so
+ * it cannot be terminated in place. The copy is made cheap instead: a string under 16 bytes
+ * is checked (no NUL, ASCII) and stored with one 16-byte load and store (SSE2), longer ones
+ * are scanned 16 bytes at a time; a KeyValue and its AnyValue share one allocation.
+ *
  * Repeated fields are gathered on a scratch stack (one entry per element, popped when their
  * message ends) and copied into exactly sized arena arrays, so nothing is counted twice.
  * Left to others: id lengths and partial success (otlp_decode.c), logs and metrics (protobuf-c).
