@@ -298,6 +298,16 @@ static inline __attribute__((always_inline)) int next_field(struct tdec *d, cons
                 *i = j + 2;
                 return 1;
             }
+            if (j + 2 < len && p[j + 2] < 0x80) {
+                /* two-byte varints: status codes, ports, sizes under 16 Ki */
+                f->num = k >> 3;
+                f->wire = WIRE_VARINT;
+                f->raw = p + j + 1;
+                f->rawlen = 2;
+                f->v = (uint64_t)(b & 0x7f) | (uint64_t)p[j + 2] << 7;
+                *i = j + 3;
+                return 1;
+            }
             break;
         case WIRE_64BIT:
             /* timestamps and doubles */
