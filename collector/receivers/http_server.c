@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "body_pool.h"
 #include "o2d_time.h"
 #include "http_server.h"
 #include "mhd_small.h"
@@ -111,13 +112,11 @@ struct http_conn {
     int client_cert; /* mTLS: 0 not checked yet, 1 valid, -1 missing or invalid */
 };
 
-/* Request bodies a daemon keeps for its next requests (each at most HTTP_SPARE_MAX bytes of
- * capacity, under the worker's mutex), so that a steady run of requests appends into storage
- * that is already there instead of growing a new buffer, copy by copy, for each; freed by the
- * acceptor's tick after HTTP_SPARE_IDLE_MS without use. Not charged to the budget: a fixed
- * cost of the daemon, as the arena blocks a thread keeps (o2d_arena.h). */
-#define HTTP_SPARE_BODIES  4
+/* Request bodies a daemon keeps for its next requests (body_pool.h, under the worker's
+ * mutex): each at most HTTP_SPARE_MAX bytes of capacity, HTTP_SPARE_BYTES in all, freed by
+ * the acceptor's tick after HTTP_SPARE_IDLE_MS without use. */
 #define HTTP_SPARE_MAX     (1024 * 1024)
+#define HTTP_SPARE_BYTES   (16 * 1024 * 1024)
 #define HTTP_SPARE_IDLE_MS 2000
 
 /* One MHD daemon and its thread. */
@@ -128,10 +127,8 @@ struct http_worker {
     pthread_mutex_t mu;
     int mu_ok;
     struct http_conn *idle_head, *idle_tail; /* oldest first */
-    /* Request bodies kept for the next requests of this daemon (HTTP_SPARE_* below). */
-    struct o2d_buf spare[HTTP_SPARE_BODIES];
-    size_t nspare;
-    int64_t spare_used_ms; /* when a request last took one */
+    /* Request bodies kept for the next requests of this daemon (HTTP_SPARE_* above). */
+    struct body_pool spare;
 };
 
 /* The socket context of a connection whose record could not be allocated: its slot is
@@ -481,22 +478,13 @@ static enum MHD_Result send_status(struct ingest *count_in, struct MHD_Connectio
                       close_after);
 }
 
-static void free_spares(struct http_worker *w)
-{
-    while (w->nspare > 0) {
-        o2d_buf_cleanup(&w->spare[--w->nspare]);
-    }
-}
-
 static void req_drop_body(struct http_req *req)
 {
     struct http_worker *w = req->w;
     if (w != NULL && req->body.data != NULL && req->body.cap <= HTTP_SPARE_MAX) {
+        int64_t now = o2d_now_ms();
         pthread_mutex_lock(&w->mu);
-        if (w->nspare < HTTP_SPARE_BODIES) {
-            w->spare[w->nspare++] = req->body; /* kept for the next request */
-            o2d_buf_init(&req->body, 0);
-        }
+        body_pool_give(&w->spare, &req->body, now); /* for the next request */
         pthread_mutex_unlock(&w->mu);
     }
     o2d_buf_cleanup(&req->body);
@@ -687,14 +675,9 @@ static enum MHD_Result on_body(struct http_req *req, const char *url, const char
     if (req->body.data == NULL && req->w != NULL) {
         /* A kept buffer: its capacity may pass what is reserved, never its length. */
         struct http_worker *w = req->w;
+        int64_t now = o2d_now_ms();
         pthread_mutex_lock(&w->mu);
-        if (w->nspare > 0) {
-            struct o2d_buf *b = &w->spare[--w->nspare];
-            req->body.data = b->data;
-            req->body.cap = b->cap;
-            o2d_buf_init(b, 0);
-            w->spare_used_ms = o2d_now_ms();
-        }
+        body_pool_take(&w->spare, &req->body, req->limit, now);
         pthread_mutex_unlock(&w->mu);
     }
     int rv = n <= req->body.max - req->body.len ? o2d_buf_append(&req->body, data, n)
@@ -882,9 +865,7 @@ static void tick_conns(void *ctx, int64_t now)
         struct http_worker *w = &s->workers[i];
         uint64_t late = 0;
         pthread_mutex_lock(&w->mu);
-        if (w->nspare > 0 && now - w->spare_used_ms >= HTTP_SPARE_IDLE_MS) {
-            free_spares(w);
-        }
+        body_pool_trim(&w->spare, now, HTTP_SPARE_IDLE_MS);
         for (struct http_conn *hc = w->idle_head, *next; hc != NULL; hc = next) {
             next = hc->next;
             if (now >= hc->head_deadline_ms) {
@@ -1116,6 +1097,8 @@ int http_server_start(struct http_server *s)
         struct http_worker *w = &s->workers[i];
         w->srv = s;
         w->index = i;
+        body_pool_cleanup(&w->spare); /* none kept from a start before */
+        body_pool_init(&w->spare, HTTP_SPARE_MAX, HTTP_SPARE_BYTES);
         if (!w->mu_ok) {
             w->mu_ok = pthread_mutex_init(&w->mu, NULL) == 0;
         }
@@ -1220,7 +1203,7 @@ void http_server_free(struct http_server *s)
     /* After the daemons: closing their connections releases slots of the acceptor. */
     acceptor_free(s->acc);
     for (int i = 0; i < HTTP_MAX_THREADS; i++) {
-        free_spares(&s->workers[i]);
+        body_pool_cleanup(&s->workers[i].spare);
         if (s->workers[i].mu_ok) {
             pthread_mutex_destroy(&s->workers[i].mu);
         }

@@ -524,6 +524,80 @@ static void deep_nesting(void **state)
     }
 }
 
+/* Decodes req through both paths from a heap copy of exactly its size (so that reading past
+ * its end is a fault under ASan) and returns the status. */
+static int both_exact(struct fixture *f, const struct w *req, OtlpTraceReq **m, int *utf8)
+{
+    uint8_t *b = malloc(req->n);
+    assert_non_null(b);
+    memcpy(b, req->b, req->n);
+    const char *reason;
+    int rv = both(f, b, req->n, m, &reason, utf8);
+    free(b);
+    return rv;
+}
+
+/* Strings of every length from 0 to 40 (the 16-byte fast path and past it), a NUL or a
+ * non-ASCII byte at every position, each string followed by bytes that are NUL and >= 0x80
+ * (which the 16-byte window reads and must ignore) or ending the body itself. */
+static void string_lengths_and_windows(void **state)
+{
+    struct fixture *f = *state;
+    static struct w span, req;
+    static const uint8_t noisy[8] = {0, 0xff, 0, 0x80, 0, 0xc3, 0, 1};
+    char s[48];
+    for (size_t n = 0; n <= 40; n++) {
+        for (int last = 0; last <= 1; last++) {
+            for (size_t p = 0; p <= n; p++) {
+                for (int kind = 0; kind < 4; kind++) {
+                    /* kind 0: plain; 1: NUL at p; 2: 0xff at p; 3: "\xc3\xa9" at p */
+                    if (kind != 0 && p == n) {
+                        continue;
+                    }
+                    if (kind == 0 && p > 0) {
+                        continue;
+                    }
+                    memset(s, 'a' + (int)(n % 26), n);
+                    size_t len = n;
+                    if (kind == 1) {
+                        s[p] = 0;
+                    } else if (kind == 2) {
+                        s[p] = (char)0xff;
+                    } else if (kind == 3) {
+                        s[p] = (char)0xc3;
+                        s[p + 1 < n ? p + 1 : p] = (char)0xa9;
+                        if (p + 1 >= n) {
+                            s[p] = 'x'; /* no room for both bytes: plain */
+                        }
+                    }
+                    span.n = 0;
+                    span_ids(&span);
+                    if (!last) {
+                        put_len(&span, 5, s, len);
+                        put_len(&span, 4, noisy, sizeof(noisy));
+                    } else {
+                        put_len(&span, 4, noisy, sizeof(noisy));
+                        put_len(&span, 5, s, len); /* the body's last bytes */
+                    }
+                    wrap_span(&req, &span);
+                    OtlpTraceReq *m;
+                    int utf8 = -1;
+                    int rv = both_exact(f, &req, &m, &utf8);
+                    if (kind == 1) {
+                        assert_int_equal(rv, O2D_ERR_INVALID);
+                        continue;
+                    }
+                    assert_int_equal(rv, O2D_OK);
+                    const char *name = m->resource_spans[0]->scope_spans[0]->spans[0]->name;
+                    assert_int_equal(strlen(name), len);
+                    assert_memory_equal(name, s, len);
+                    assert_int_equal(utf8, kind == 2 ? 0 : 1);
+                }
+            }
+        }
+    }
+}
+
 static void nul_and_utf8(void **state)
 {
     struct fixture *f = *state;
@@ -666,6 +740,7 @@ int main(void)
         cmocka_unit_test(unknown_fields_are_kept),
         cmocka_unit_test(deep_nesting),
         cmocka_unit_test(nul_and_utf8),
+        cmocka_unit_test(string_lengths_and_windows),
         cmocka_unit_test(request_carries_utf8_verdict),
         cmocka_unit_test(many_elements_and_memory_limit),
     };

@@ -12,12 +12,23 @@
  * While it copies a string it also learns whether the string is valid UTF-8, so the request
  * says whether all of its strings are (translation then skips its own check).
  *
+ * Strings are copied into the arena, NUL-terminated, not pointed at in the body. The body
+ * would live long enough (the receivers free it after ingest_request returned, and the
+ * arena is reset before that), but protobuf-c's char * fields and everything that reads them
+ * (strlen) want the terminator, and a refusal reads the body again (otlp_pb_check, below), so
+ * it cannot be terminated in place. The copy is made cheap instead: a string under 16 bytes
+ * is checked (no NUL, ASCII) and stored with one 16-byte load and store (SSE2), longer ones
+ * are scanned 16 bytes at a time; a KeyValue and its AnyValue share one allocation.
+ *
  * Repeated fields are gathered on a scratch stack (one entry per element, popped when their
  * message ends) and copied into exactly sized arena arrays, so nothing is counted twice.
  * Left to others: id lengths and partial success (otlp_decode.c), logs and metrics (protobuf-c).
  */
 #include <limits.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "o2d.h"
 #include "o2d_alloc.h"
@@ -59,7 +70,8 @@ struct ent {
 
 struct tdec {
     struct o2d_arena *a;
-    struct ent *ents; /* inline_ents, or the heap once it outgrew them */
+    const uint8_t *end; /* the end of the body: short strings are read 16 bytes at a time */
+    struct ent *ents;   /* inline_ents, or the heap once it outgrew them */
     size_t n, cap;
     int status;         /* O2D_OK until the first failure */
     const char *reason; /* static */
@@ -93,7 +105,7 @@ static void *fail_pbc(struct tdec *d)
     return fail(d, O2D_ERR_INVALID, reason_pbc);
 }
 
-static void *alloc(struct tdec *d, size_t n)
+static inline __attribute__((always_inline)) void *alloc(struct tdec *d, size_t n)
 {
     void *p = o2d_arena_alloc(d->a, n);
     if (p == NULL) {
@@ -122,6 +134,22 @@ static int read_varint(const uint8_t *p, size_t len, size_t *i, uint64_t *v)
         }
     }
     return -2;
+}
+
+/* A little-endian fixed64: one load where the CPU is little-endian. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+#else
+    uint64_t v = 0;
+    for (size_t k = 8; k > 0; k--) {
+        v = (v << 8) | p[k - 1];
+    }
+    return v;
+#endif
 }
 
 static uint64_t load_le(const uint8_t *p, size_t n)
@@ -222,33 +250,79 @@ static int next_field_slow(struct tdec *d, const uint8_t *p, size_t len, size_t 
 
 /* 1: a field in *f; 0: the end of the message; -1: refused. The common case inline: a
  * one-byte tag followed by a one-byte varint or length that fits. */
-static inline int next_field(struct tdec *d, const uint8_t *p, size_t len, size_t *i, struct fld *f)
+static inline __attribute__((always_inline)) int next_field(struct tdec *d, const uint8_t *p,
+                                                            size_t len, size_t *i, struct fld *f)
 {
     size_t j = *i;
     if (j >= len) {
         return 0;
     }
     uint8_t k = p[j];
-    if (k >= 8 && k < 0x80 && j + 1 < len && p[j + 1] < 0x80) {
+    if (k >= 8 && k < 0x80 && j + 1 < len) {
         uint8_t b = p[j + 1];
-        if ((k & 7) == WIRE_LEN && b <= len - j - 2) {
-            f->num = k >> 3;
-            f->wire = WIRE_LEN;
-            f->raw = p + j + 1;
-            f->rawlen = 1 + (size_t)b;
-            f->sub = p + j + 2;
-            f->sublen = b;
-            *i = j + 2 + b;
-            return 1;
-        }
-        if ((k & 7) == WIRE_VARINT) {
-            f->num = k >> 3;
-            f->wire = WIRE_VARINT;
-            f->raw = p + j + 1;
-            f->rawlen = 1;
-            f->v = b;
-            *i = j + 2;
-            return 1;
+        switch (k & 7) {
+        case WIRE_LEN:
+            if (b < 0x80) {
+                if (b <= len - j - 2) {
+                    f->num = k >> 3;
+                    f->wire = WIRE_LEN;
+                    f->raw = p + j + 1;
+                    f->rawlen = 1 + (size_t)b;
+                    f->sub = p + j + 2;
+                    f->sublen = b;
+                    *i = j + 2 + b;
+                    return 1;
+                }
+            } else if (j + 2 < len && p[j + 2] < 0x80) {
+                /* two-byte lengths: strings and messages of 128 bytes to 16 KiB */
+                size_t n = (size_t)(b & 0x7f) | (size_t)p[j + 2] << 7;
+                if (n <= len - j - 3) {
+                    f->num = k >> 3;
+                    f->wire = WIRE_LEN;
+                    f->raw = p + j + 1;
+                    f->rawlen = 2 + n;
+                    f->sub = p + j + 3;
+                    f->sublen = n;
+                    *i = j + 3 + n;
+                    return 1;
+                }
+            }
+            break;
+        case WIRE_VARINT:
+            if (b < 0x80) {
+                f->num = k >> 3;
+                f->wire = WIRE_VARINT;
+                f->raw = p + j + 1;
+                f->rawlen = 1;
+                f->v = b;
+                *i = j + 2;
+                return 1;
+            }
+            if (j + 2 < len && p[j + 2] < 0x80) {
+                /* two-byte varints: status codes, ports, sizes under 16 Ki */
+                f->num = k >> 3;
+                f->wire = WIRE_VARINT;
+                f->raw = p + j + 1;
+                f->rawlen = 2;
+                f->v = (uint64_t)(b & 0x7f) | (uint64_t)p[j + 2] << 7;
+                *i = j + 3;
+                return 1;
+            }
+            break;
+        case WIRE_64BIT:
+            /* timestamps and doubles */
+            if (len - j - 1 >= 8) {
+                f->num = k >> 3;
+                f->wire = WIRE_64BIT;
+                f->raw = p + j + 1;
+                f->rawlen = 8;
+                f->v = load_le64(p + j + 1);
+                *i = j + 9;
+                return 1;
+            }
+            break;
+        default:
+            break;
         }
     }
     return next_field_slow(d, p, len, i, f);
@@ -263,27 +337,34 @@ static int want(struct tdec *d, const struct fld *f, int wire)
     return 1;
 }
 
-static int push(struct tdec *d, unsigned slot, void *obj)
+/* push() once the scratch stack is full: doubles it. */
+static int grow_ents(struct tdec *d)
 {
-    if (d->n == d->cap) {
-        size_t cap = d->cap * 2;
-        struct ent *e;
-        if (d->ents == d->inline_ents) {
-            e = o2d_malloc(cap * sizeof(*e));
-            if (e != NULL) {
-                memcpy(e, d->ents, d->n * sizeof(*e));
-            }
-        } else {
-            e = o2d_realloc(d->ents, cap * sizeof(*e));
+    size_t cap = d->cap * 2;
+    struct ent *e;
+    if (d->ents == d->inline_ents) {
+        e = o2d_malloc(cap * sizeof(*e));
+        if (e != NULL) {
+            memcpy(e, d->ents, d->n * sizeof(*e));
         }
-        if (e == NULL) {
-            /* as when protobuf-c's scratch slabs cannot be had from the arena */
-            d->rescan = 1;
-            fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
-            return 0;
-        }
-        d->ents = e;
-        d->cap = cap;
+    } else {
+        e = o2d_realloc(d->ents, cap * sizeof(*e));
+    }
+    if (e == NULL) {
+        /* as when protobuf-c's scratch slabs cannot be had from the arena */
+        d->rescan = 1;
+        fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
+        return 0;
+    }
+    d->ents = e;
+    d->cap = cap;
+    return 1;
+}
+
+static inline int push(struct tdec *d, unsigned slot, void *obj)
+{
+    if (d->n == d->cap && !grow_ents(d)) {
+        return 0;
     }
     struct ent *e = &d->ents[d->n++];
     e->obj = obj;
@@ -314,12 +395,9 @@ struct rep {
 
 /* Moves the entries pushed since `base` into exactly sized arrays of m's repeated fields
  * (slots 1..nrep) and its unknown fields, and pops them. */
-static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
-                  unsigned nrep)
+static int finish_entries(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
+                          unsigned nrep)
 {
-    if (d->n == base) {
-        return 1; /* no repeated element, no unknown field */
-    }
     size_t count[SLOT_MAX + 1] = {0};
     for (size_t k = base; k < d->n; k++) {
         count[d->ents[k].slot]++;
@@ -361,14 +439,46 @@ static int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct
     return 1;
 }
 
+static inline int finish(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
+                         unsigned nrep)
+{
+    if (d->n == base) {
+        return 1; /* no repeated element, no unknown field: most messages */
+    }
+    return finish_entries(d, base, m, reps, nrep);
+}
+
+#ifdef __SSE2__
+/* Bit k set when byte k of v is NUL or >= 0x80. */
+static inline unsigned special16(__m128i v)
+{
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, _mm_setzero_si128())));
+}
+#endif
+
 /* Whether s[0..n) holds a NUL byte; clears *ascii when it holds a byte >= 0x80. Sixteen bytes
- * at a time while every byte is in 0x01..0x7f: ((x - 0x01..) | x) & 0x80.. is zero exactly
- * then (a borrow only starts at a zero byte, which is flagged itself); from the first word
- * that is not, bytes one by one up to a NUL or the first non-ASCII byte, then memchr. */
+ * at a time while every byte is in 0x01..0x7f (SSE2: one compare and a mask; otherwise
+ * ((x - 0x01..) | x) & 0x80.. is zero exactly then: a borrow only starts at a zero byte, which
+ * is flagged itself); from the first block that is not, bytes one by one up to a NUL or the
+ * first non-ASCII byte, then memchr. */
 static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
 {
-    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     size_t k = 0;
+#ifdef __SSE2__
+    if (n >= 16) {
+        for (; k + 16 <= n; k += 16) {
+            if (special16(_mm_loadu_si128((const __m128i *)(const void *)(s + k)))) {
+                break;
+            }
+        }
+        if (k + 16 > n &&
+            (k == n || !special16(_mm_loadu_si128((const __m128i *)(const void *)(s + n - 16))))) {
+            *ascii = 1; /* the tail, read as the last 16 bytes, is plain too */
+            return 0;
+        }
+    }
+#else
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     for (; k + 16 <= n; k += 16) {
         uint64_t x, y;
         memcpy(&x, s + k, 8);
@@ -377,11 +487,15 @@ static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
             break;
         }
     }
-    for (; k + 8 <= n; k += 8) {
-        uint64_t x;
-        memcpy(&x, s + k, 8);
-        if (((x - ones) | x) & high) {
-            break;
+#endif
+    if (k + 16 > n) {
+        const uint64_t ones8 = 0x0101010101010101ull, high8 = 0x8080808080808080ull;
+        for (; k + 8 <= n; k += 8) {
+            uint64_t x;
+            memcpy(&x, s + k, 8);
+            if (((x - ones8) | x) & high8) {
+                break;
+            }
         }
     }
     for (; k < n; k++) {
@@ -397,12 +511,44 @@ static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
     return 0;
 }
 
-/* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
-static char *take_string(struct tdec *d, const struct fld *f)
+/*
+ * A short string whose 16 bytes from f->sub lie within the body (the bytes past the string
+ * are read, never used): checked with one SSE2 compare and, when it is plain ASCII without
+ * NUL and the arena's current block has 16 bytes of room, stored with one 16-byte write and
+ * terminated. NULL when this fast path does not apply (the caller takes the general one).
+ */
+static inline char *take_short_ascii(struct tdec *d, const struct fld *f)
 {
-    if (!want(d, f, WIRE_LEN)) {
+#ifdef __SSE2__
+    size_t n = f->sublen;
+    if (n >= 16 || (size_t)(d->end - f->sub) < 16) {
         return NULL;
     }
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)f->sub);
+    if (special16(v) & ((1u << n) - 1)) {
+        return NULL;
+    }
+    struct o2d_arena *a = d->a;
+    struct o2d_arena_block *b = a->head;
+    if (b == NULL || b->size - b->off < 16 || a->used > a->limit || n + 1 > a->limit - a->used) {
+        return NULL;
+    }
+    char *s = (char *)b->mem + b->off;
+    _mm_storeu_si128((__m128i *)(void *)s, v); /* the bytes past s[n] are the block's, unused */
+    s[n] = '\0';
+    b->off += n + 1;
+    a->used += n + 1;
+    return s;
+#else
+    (void)d;
+    (void)f;
+    return NULL;
+#endif
+}
+
+/* take_string() past its short ASCII case. */
+static char *take_any_string(struct tdec *d, const struct fld *f)
+{
     int ascii = 1;
     if (scan_bytes(f->sub, f->sublen, &ascii)) {
         return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
@@ -418,6 +564,16 @@ static char *take_string(struct tdec *d, const struct fld *f)
         return fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
     }
     return s;
+}
+
+/* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
+static inline char *take_string(struct tdec *d, const struct fld *f)
+{
+    if (!want(d, f, WIRE_LEN)) {
+        return NULL;
+    }
+    char *s = take_short_ascii(d, f);
+    return s != NULL ? s : take_any_string(d, f);
 }
 
 /* A bytes field as protobuf-c leaves it: an empty one has no data. */
@@ -507,7 +663,14 @@ static void merge_str(char *earlier, char **later)
 
 static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth);
 
-static OtlpAnyValue *dec_any_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth);
+static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
+                                      unsigned depth);
+
+static OtlpAnyValue *dec_any_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+{
+    OtlpAnyValue *m = alloc(d, sizeof(*m));
+    return m != NULL ? dec_any_value_in(d, m, p, len, depth) : NULL;
+}
 
 static OtlpArrayValue *dec_array_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
 {
@@ -563,12 +726,10 @@ static OtlpKvList *dec_kvlist(struct tdec *d, const uint8_t *p, size_t len, unsi
     return r == 0 && finish(d, base, &m->base, reps, 1) ? m : NULL;
 }
 
-static OtlpAnyValue *dec_any_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+/* An AnyValue into storage m (the arena's). */
+static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
+                                      unsigned depth)
 {
-    OtlpAnyValue *m = alloc(d, sizeof(*m));
-    if (m == NULL) {
-        return NULL;
-    }
     *m = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
     size_t base = d->n, i = 0;
     struct fld f;
@@ -678,12 +839,19 @@ static int merge_any_value(struct tdec *d, OtlpAnyValue *earlier, OtlpAnyValue *
     return 1;
 }
 
+/* A KeyValue and the storage of its value, in one allocation: nearly every KeyValue has one. */
+struct kv_pair {
+    OtlpKeyValue kv;
+    OtlpAnyValue value;
+};
+
 static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
 {
-    OtlpKeyValue *m = alloc(d, sizeof(*m));
-    if (m == NULL) {
+    struct kv_pair *pair = alloc(d, sizeof(*pair));
+    if (pair == NULL) {
         return NULL;
     }
+    OtlpKeyValue *m = &pair->kv;
     *m = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
     size_t base = d->n, i = 0;
     struct fld f;
@@ -697,7 +865,10 @@ static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len,
             if (!enter(d, &f, depth)) {
                 return NULL;
             }
-            OtlpAnyValue *v = dec_any_value(d, f.sub, f.sublen, depth + 1);
+            /* a second value (merged into the first, as protobuf-c does) gets storage of its own */
+            OtlpAnyValue *v = m->value == NULL
+                                  ? dec_any_value_in(d, &pair->value, f.sub, f.sublen, depth + 1)
+                                  : dec_any_value(d, f.sub, f.sublen, depth + 1);
             if (v == NULL || (m->value != NULL && !merge_any_value(d, m->value, v))) {
                 return NULL;
             }
@@ -1165,6 +1336,7 @@ int otlp_pb_decode_traces(struct o2d_arena *a, const uint8_t *body, size_t len, 
     *utf8_valid = 0;
     *reason = NULL;
     d->a = a;
+    d->end = len > 0 ? body + len : body;
     d->ents = d->inline_ents;
     d->n = 0;
     d->cap = INLINE_ENTS;
