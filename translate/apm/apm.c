@@ -852,16 +852,23 @@ static int arena_cstr(struct ctx *c, struct apm_str s, char **out)
     return *out == NULL ? O2D_ERR_TOO_LARGE : O2D_OK;
 }
 
-/* A repaired, NUL-terminated copy of s (truncated to limit bytes if limit > 0). */
-static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out)
+/* A repaired, NUL-terminated copy of s (truncated to limit bytes if limit > 0); *noted, when
+ * not NULL, is what it became (for apm_span). */
+static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out, struct apm_str *noted)
 {
     TRY(finish_str(c, &s, limit, 0));
-    return arena_cstr(c, s, out);
+    TRY(arena_cstr(c, s, out));
+    if (noted != NULL) {
+        *noted = (struct apm_str){*out, s.n};
+    }
+    return O2D_OK;
 }
 
-/* Writes the meta and metrics tables into dd, noting in x where the chunk pass's keys went. */
-static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
+/* Writes the meta and metrics tables into w's span (and their strings' lengths into w), noting
+ * in x where the chunk pass's keys went. */
+static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
 {
+    DdSpan *dd = &w->dd;
     const struct tab_entry *dm = tab_find(&c->meta, "_dd.p.dm", 8);
     const struct tab_entry *tid = tab_find(&c->meta, "_dd.p.tid", 9);
     const struct tab_entry *prio = tab_find(&c->metrics, "_sampling_priority_v1", 21);
@@ -871,9 +878,11 @@ static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
     for (size_t i = 0; i < c->meta.n; i++) {
         n += c->meta.e[i].k != NULL;
     }
-    Datadog__Trace__Span__MetaEntry *me = o2d_arena_alloc(c->a, (n ? n : 1) * sizeof(*me));
-    Datadog__Trace__Span__MetaEntry **mp = o2d_arena_alloc(c->a, (n ? n : 1) * sizeof(*mp));
-    if (me == NULL || mp == NULL) {
+    /* two more entries for the chunk pass's _dd.p.dm and _dd.p.tid (add_meta) */
+    Datadog__Trace__Span__MetaEntry *me = o2d_arena_alloc(c->a, (n + 2) * sizeof(*me));
+    Datadog__Trace__Span__MetaEntry **mp = o2d_arena_alloc(c->a, (n + 2) * sizeof(*mp));
+    struct apm_meta_len *ml = o2d_arena_alloc(c->a, (n + 2) * sizeof(*ml));
+    if (me == NULL || mp == NULL || ml == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
     size_t j = 0;
@@ -889,6 +898,7 @@ static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
         datadog__trace__span__meta_entry__init(&me[j]);
         TRY(arena_cstr(c, k, &me[j].key));
         TRY(arena_cstr(c, v, &me[j].value));
+        ml[j] = (struct apm_meta_len){me[j].key, me[j].value, (uint32_t)k.n, (uint32_t)v.n};
         mp[j] = &me[j];
         if (e == dm) {
             x->dm_idx = (int)j;
@@ -899,6 +909,10 @@ static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
     }
     dd->n_meta = j;
     dd->meta = mp;
+    w->me = me;
+    w->lens = ml;
+    w->n_me = j;
+    w->cap_me = n + 2;
 
     n = 0;
     for (size_t i = 0; i < c->metrics.n; i++) {
@@ -1039,10 +1053,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     TRY(tab_reset(c->a, &c->meta, span->n_attributes + c->n_res_attrs + nscope + 24));
     TRY(tab_reset(c->a, &c->metrics, span->n_attributes + 8));
 
-    DdSpan *dd = o2d_arena_alloc(c->a, sizeof(*dd));
-    if (dd == NULL) {
+    struct apm_span *w = o2d_arena_alloc(c->a, sizeof(*w));
+    if (w == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
+    memset(w, 0, sizeof(*w));
+    DdSpan *dd = &w->dd;
     datadog__trace__span__init(dd);
     x->dd = dd;
     x->kind = kind;
@@ -1344,11 +1360,11 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
     }
 
-    TRY(out_str(c, svc, 0, &dd->service));
-    TRY(out_str(c, name, 0, &dd->name));
-    TRY(out_str(c, resource, APM_MAX_RESOURCE_LEN, &dd->resource));
-    TRY(out_str(c, type, APM_MAX_TYPE_LEN, &dd->type));
-    return emit_maps(c, dd, x);
+    TRY(out_str(c, svc, 0, &dd->service, &w->service));
+    TRY(out_str(c, name, 0, &dd->name, &w->name));
+    TRY(out_str(c, resource, APM_MAX_RESOURCE_LEN, &dd->resource, &w->resource));
+    TRY(out_str(c, type, APM_MAX_TYPE_LEN, &dd->type, &w->type));
+    return emit_maps(c, w, x);
 }
 
 /* ---- chunks ---- */
@@ -1363,25 +1379,40 @@ static Datadog__Trace__Span__MetaEntry *find_meta(const DdSpan *s, const char *k
     return NULL;
 }
 
-/* Sets meta k of s, whose index emit_maps noted in *idx (-1: absent, then appended). */
-static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, const char *k, const char *v)
+/* Sets meta k of s, whose index emit_maps noted in *idx (-1: absent, then appended into the
+ * room emit_maps left after its entries: until translation returns, s->meta is still its
+ * array, and n_meta its n_me). */
+static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, struct apm_str k, struct apm_str v)
 {
+    struct apm_span *w = (struct apm_span *)(void *)s;
+    Datadog__Trace__Span__MetaEntry *e;
     if (*idx >= 0) {
-        s->meta[*idx]->value = (char *)v;
-        return O2D_OK;
+        e = s->meta[*idx];
+    } else if (w->n_me < w->cap_me) {
+        e = &w->me[w->n_me++];
+        datadog__trace__span__meta_entry__init(e);
+        e->key = (char *)k.p;
+        *idx = (int)s->n_meta;
+        s->meta[s->n_meta++] = e;
+    } else {
+        Datadog__Trace__Span__MetaEntry **np = o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
+        e = o2d_arena_alloc(a, sizeof(*e));
+        if (np == NULL || e == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        datadog__trace__span__meta_entry__init(e);
+        e->key = (char *)k.p;
+        memcpy(np, s->meta, s->n_meta * sizeof(*np));
+        *idx = (int)s->n_meta;
+        np[s->n_meta++] = e;
+        s->meta = np;
     }
-    Datadog__Trace__Span__MetaEntry **np = o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
-    Datadog__Trace__Span__MetaEntry *e = o2d_arena_alloc(a, sizeof(*e));
-    if (np == NULL || e == NULL) {
-        return O2D_ERR_TOO_LARGE;
+    e->value = (char *)v.p;
+    uintptr_t off = (uintptr_t)e - (uintptr_t)w->me;
+    if (off < w->n_me * sizeof(*e)) {
+        w->lens[off / sizeof(*e)] =
+            (struct apm_meta_len){e->key, e->value, (uint32_t)k.n, (uint32_t)v.n};
     }
-    datadog__trace__span__meta_entry__init(e);
-    e->key = (char *)k;
-    e->value = (char *)v;
-    memcpy(np, s->meta, s->n_meta * sizeof(*np));
-    *idx = (int)s->n_meta;
-    np[s->n_meta++] = e;
-    s->meta = np;
     return O2D_OK;
 }
 
@@ -1561,7 +1592,7 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTr
     }
     ch->priority = prio;
     if (prio > 0) {
-        TRY(add_meta(c->a, spans[0], &xs[0]->dm_idx, "_dd.p.dm", dm));
+        TRY(add_meta(c->a, spans[0], &xs[0]->dm_idx, APM_STR_LIT("_dd.p.dm"), cstr(dm)));
     }
     /* setChunkAttributes promotes the first span's decision maker to a chunk tag. */
     const char *chunk_dm = NULL;
@@ -1578,7 +1609,7 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTr
         }
         struct apm_str tid; /* 16 lowercase hex digits, as "%016" PRIx64 writes them */
         TRY(hex_str(c, hi, 8, &tid));
-        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, "_dd.p.tid", tid.p));
+        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, APM_STR_LIT("_dd.p.tid"), tid));
     }
     if (!c->cfg->compute_top_level_by_span_kind) {
         for (size_t i = 0; i < n; i++) {
@@ -1635,7 +1666,7 @@ static int payload_tags(struct ctx *c, DdTracerPayload *tp, struct apm_str tags)
     }
     datadog__trace__tracer_payload__tags_entry__init(te);
     te->key = "_dd.tags.container";
-    TRY(out_str(c, tags, 0, &te->value));
+    TRY(out_str(c, tags, 0, &te->value, NULL));
     pp[0] = te;
     tp->tags = pp;
     tp->n_tags = 1;
@@ -1788,7 +1819,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     TRY(apm_host_source(c->a, res, &src));
     struct apm_str host =
         src.found ? src.hostname : cstr(c->cfg->fallback_hostname ? c->cfg->fallback_hostname : "");
-    TRY(out_str(c, host, 0, &tp->hostname));
+    TRY(out_str(c, host, 0, &tp->hostname, NULL));
     static const char *const k_host[] = {"datadog.host"};
     static const char *const k_cid1[] = {"datadog.container_id"};
     static const char *const k_cid2[] = {"container.id", "k8s.pod.uid"};
