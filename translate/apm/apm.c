@@ -842,7 +842,7 @@ static int finish_str(struct ctx *c, struct apm_str *s, size_t limit, int dots)
     return O2D_OK;
 }
 
-static int arena_cstr(struct ctx *c, struct apm_str s, char **out)
+static inline int arena_cstr(struct ctx *c, struct apm_str s, char **out)
 {
     if (s.p[s.n] == '\0') {
         *out = (char *)s.p;
@@ -869,10 +869,6 @@ static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out, st
 static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
 {
     DdSpan *dd = &w->dd;
-    const struct tab_entry *dm = tab_find(&c->meta, "_dd.p.dm", 8);
-    const struct tab_entry *tid = tab_find(&c->meta, "_dd.p.tid", 9);
-    const struct tab_entry *prio = tab_find(&c->metrics, "_sampling_priority_v1", 21);
-    const struct tab_entry *top = tab_find(&c->metrics, "_top_level", 10);
     x->dm_idx = x->tid_idx = x->prio_idx = x->top_idx = -1;
     size_t n = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
@@ -885,6 +881,7 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
     if (me == NULL || mp == NULL || ml == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
+    static const Datadog__Trace__Span__MetaEntry me_init = DATADOG__TRACE__SPAN__META_ENTRY__INIT;
     size_t j = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
         const struct tab_entry *e = &c->meta.e[i];
@@ -892,17 +889,20 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
             continue;
         }
         struct apm_str k = {e->k, e->kn}, v = {e->v, e->vn};
-        int structured = is_structured_key(k);
-        TRY(finish_str(c, &k, structured ? 0 : APM_MAX_META_KEY_LEN, 1));
-        TRY(finish_str(c, &v, structured ? 0 : APM_MAX_META_VAL_LEN, 1));
-        datadog__trace__span__meta_entry__init(&me[j]);
+        /* valid UTF-8 within the limits needs neither repair nor truncation */
+        if (!c->utf8_ok || k.n > APM_MAX_META_KEY_LEN || v.n > APM_MAX_META_VAL_LEN) {
+            int structured = is_structured_key(k);
+            TRY(finish_str(c, &k, structured ? 0 : APM_MAX_META_KEY_LEN, 1));
+            TRY(finish_str(c, &v, structured ? 0 : APM_MAX_META_VAL_LEN, 1));
+        }
+        me[j] = me_init;
         TRY(arena_cstr(c, k, &me[j].key));
         TRY(arena_cstr(c, v, &me[j].value));
         ml[j] = (struct apm_meta_len){me[j].key, me[j].value, (uint32_t)k.n, (uint32_t)v.n};
         mp[j] = &me[j];
-        if (e == dm) {
+        if (e->kn == 8 && memcmp(e->k, "_dd.p.dm", 8) == 0) {
             x->dm_idx = (int)j;
-        } else if (e == tid) {
+        } else if (e->kn == 9 && memcmp(e->k, "_dd.p.tid", 9) == 0) {
             x->tid_idx = (int)j;
         }
         j++;
@@ -923,6 +923,8 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
     if (xe == NULL || xp == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
+    static const Datadog__Trace__Span__MetricsEntry xe_init =
+        DATADOG__TRACE__SPAN__METRICS_ENTRY__INIT;
     j = 0;
     for (size_t i = 0; i < c->metrics.n; i++) {
         const struct tab_entry *e = &c->metrics.e[i];
@@ -930,14 +932,16 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
             continue;
         }
         struct apm_str k = {e->k, e->kn};
-        TRY(finish_str(c, &k, APM_MAX_META_KEY_LEN, 1));
-        datadog__trace__span__metrics_entry__init(&xe[j]);
+        if (!c->utf8_ok || k.n > APM_MAX_META_KEY_LEN) {
+            TRY(finish_str(c, &k, APM_MAX_META_KEY_LEN, 1));
+        }
+        xe[j] = xe_init;
         TRY(arena_cstr(c, k, &xe[j].key));
         xe[j].value = e->d;
         xp[j] = &xe[j];
-        if (e == prio) {
+        if (e->kn == 21 && memcmp(e->k, "_sampling_priority_v1", 21) == 0) {
             x->prio_idx = (int)j;
-        } else if (e == top) {
+        } else if (e->kn == 10 && memcmp(e->k, "_top_level", 10) == 0) {
             x->top_idx = (int)j;
         }
         j++;
