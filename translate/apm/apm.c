@@ -57,7 +57,7 @@ struct tab {
 
 /* A cheap hash of a key: its length and its first and last 8 bytes (keys differ in their
  * ends); keys that share both only cost a longer probe. */
-static uint32_t hash_bytes(const char *s, size_t n)
+static inline uint32_t hash_bytes(const char *s, size_t n)
 {
     uint64_t a = 0, b = 0;
     if (n >= 8) {
@@ -91,25 +91,32 @@ static int tab_reset(struct o2d_arena *a, struct tab *t, size_t need)
 }
 
 /* k's entry, else NULL and *free_slot the slot tab_insert would give k (the probe stops at
- * the first free slot; deleting an entry keeps its slot taken). */
-static struct tab_entry *tab_lookup(const struct tab *t, const char *k, size_t kn,
-                                    size_t *free_slot)
+ * the first free slot; deleting an entry keeps its slot taken). h is hash_bytes(k, kn).
+ * Inlined: a span makes some fifty lookups, most of them misses answered by the first slot. */
+static inline struct tab_entry *tab_lookup_h(const struct tab *t, const char *k, size_t kn,
+                                             uint32_t h, size_t *free_slot)
 {
     size_t mask = t->nslots - 1;
-    for (size_t i = hash_bytes(k, kn) & mask;; i = (i + 1) & mask) {
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t s = t->slots[i];
         if (s == 0) {
             *free_slot = i;
             return NULL;
         }
         struct tab_entry *e = &t->e[s - 1];
-        if (e->k != NULL && e->kn == kn && memcmp(e->k, k, kn) == 0) {
+        if (e->kn == kn && e->k != NULL && memcmp(e->k, k, kn) == 0) {
             return e;
         }
     }
 }
 
-static struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
+static inline struct tab_entry *tab_lookup(const struct tab *t, const char *k, size_t kn,
+                                           size_t *free_slot)
+{
+    return tab_lookup_h(t, k, kn, hash_bytes(k, kn), free_slot);
+}
+
+static inline struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
 {
     size_t unused;
     return tab_lookup(t, k, kn, &unused);
@@ -167,6 +174,7 @@ static struct tab_entry *tab_insert_at(struct o2d_arena *a, struct tab *t, const
 struct res_attr {
     struct apm_str key; /* mapped (GetDDKeyForOTLPAttribute); empty = skipped */
     struct apm_str val; /* AsString */
+    uint32_t h;         /* hash_bytes of key: hashed once per resource, looked up per span */
 };
 
 struct ctx {
@@ -264,10 +272,18 @@ static int set_metric(struct ctx *c, struct apm_str k, double d)
     return O2D_OK;
 }
 
+static struct tab_entry *get_meta_n(struct ctx *c, const char *k, size_t n)
+{
+    return tab_find(&c->meta, k, n);
+}
+
 static struct tab_entry *get_meta(struct ctx *c, const char *k)
 {
-    return tab_find(&c->meta, k, strlen(k));
+    return get_meta_n(c, k, strlen(k));
 }
+
+/* get_meta of a string literal */
+#define GET_META(c, lit) get_meta_n((c), (lit), sizeof(lit) - 1)
 
 static struct apm_str cstr(const char *s)
 {
@@ -329,14 +345,12 @@ static int parse_bool(struct apm_str v)
     return -1;
 }
 
-/* conditionallyMapOTLPAttributeToMeta + SetMetaOTLPIfEmpty, key already mapped. */
-static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
+/* conditionallyMapOTLPAttributeToMeta + SetMetaOTLPIfEmpty, key already mapped (and not
+ * empty), h its hash_bytes. */
+static int meta_if_empty_h(struct ctx *c, struct apm_str k, uint32_t h, struct apm_str v)
 {
-    if (k.n == 0) {
-        return O2D_OK;
-    }
     size_t slot;
-    struct tab_entry *e = tab_lookup(&c->meta, k.p, k.n, &slot);
+    struct tab_entry *e = tab_lookup_h(&c->meta, k.p, k.n, h, &slot);
     if (e != NULL && e->vn > 0) {
         return O2D_OK;
     }
@@ -353,6 +367,11 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
     e->v = v.p;
     e->vn = v.n;
     return O2D_OK;
+}
+
+static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
+{
+    return k.n == 0 ? O2D_OK : meta_if_empty_h(c, k, hash_bytes(k.p, k.n), v);
 }
 
 static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
@@ -626,13 +645,13 @@ static int hex_str(struct ctx *c, const uint8_t *p, size_t n, struct apm_str *ou
 static int set_error_tags(struct ctx *c, const OtlpSpan *span)
 {
     const Opentelemetry__Proto__Trace__V1__Status *st = span->status;
-    if (get_meta(c, "error.msg") == NULL) {
+    if (GET_META(c, "error.msg") == NULL) {
         if (st != NULL && st->message[0] != '\0') {
             TRY(set_meta(c, APM_STR_LIT("error.msg"), cstr(st->message)));
         } else {
-            struct tab_entry *e = get_meta(c, "http.status_code");
+            struct tab_entry *e = GET_META(c, "http.status_code");
             if (e == NULL || e->vn == 0) {
-                e = get_meta(c, "http.response.status_code");
+                e = GET_META(c, "http.response.status_code");
             }
             if (e != NULL && e->vn > 0) {
                 int code = 0;
@@ -1167,7 +1186,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     }
     TRY(hex_str(c, span->trace_id.data, span->trace_id.len == 16 ? 16 : 0, &s));
     TRY(set_meta(c, APM_STR_LIT("otel.trace_id"), s));
-    if (get_meta(c, "version") == NULL) {
+    if (GET_META(c, "version") == NULL) {
         k = AK_SERVICE_VERSION;
         TRY(apm_lookup_str(&lk, &k, 1, &s));
         if (rec && s.n > 0) {
@@ -1222,7 +1241,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (status == 2) {
         TRY(set_error_tags(c, span));
     }
-    if (get_meta(c, "env") == NULL) {
+    if (GET_META(c, "env") == NULL) {
         static const enum apm_key env_keys[] = {AK_DEPLOYMENT_ENVIRONMENT_NAME,
                                                 AK_DEPLOYMENT_ENVIRONMENT};
         TRY(apm_lookup_str(&lk, env_keys, 2, &s));
@@ -1248,7 +1267,10 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         if (rec) {
             note_copy(c, APM_REC_RESOURCE, c->res->attributes[i]->key, c->res_attrs[i].key, 0);
         }
-        TRY(meta_if_empty(c, c->res_attrs[i].key, c->res_attrs[i].val));
+        const struct res_attr *ra = &c->res_attrs[i];
+        if (ra->key.n > 0) {
+            TRY(meta_if_empty_h(c, ra->key, ra->h, ra->val));
+        }
     }
     for (size_t i = 0; i < nscope; i++) {
         const OtlpKeyValue *kv = ss->scope->attributes[i];
@@ -1268,7 +1290,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
             TRY(set_meta(c, cstr(c->cfg->tags[i].key), cstr(c->cfg->tags[i].value)));
         }
     }
-    if (get_meta(c, "db.name") == NULL) {
+    if (GET_META(c, "db.name") == NULL) {
         /* Resource first here, unlike the other lookups: the agent reads db.namespace with
          * GetOTelAttrValInResAndSpanAttrs (transform_test.go TestOtelSpanToDDSpanDBNameMapping,
          * "db.namespace in both, resource takes precedence"). */
@@ -1282,9 +1304,10 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
 
     /* ---- agent normalizer (normalizer.go normalize) ---- */
     struct tab_entry *e;
-    static const char *const svc_like[] = {"peer.service", "_dd.base_service"};
+    static const struct apm_str svc_like[] = {APM_STR_LIT("peer.service"),
+                                              APM_STR_LIT("_dd.base_service")};
     for (int i = 0; i < 2; i++) {
-        if ((e = get_meta(c, svc_like[i])) != NULL && e->vn > 0) {
+        if ((e = get_meta_n(c, svc_like[i].p, svc_like[i].n)) != NULL && e->vn > 0) {
             struct apm_str v = {e->v, e->vn};
             TRY(repair_utf8(c, &v));
             TRY(apm_normalize_peer_service(c->a, v, &v));
@@ -1313,13 +1336,13 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
         dd->start = start;
     }
-    if ((e = get_meta(c, "env")) != NULL && e->vn > 0) {
+    if ((e = GET_META(c, "env")) != NULL && e->vn > 0) {
         struct apm_str v = {e->v, e->vn};
         TRY(apm_normalize_tag(c->a, v, 1, &v));
         e->v = v.p;
         e->vn = v.n;
     }
-    if ((e = get_meta(c, "http.status_code")) != NULL) {
+    if ((e = GET_META(c, "http.status_code")) != NULL) {
         int64_t sc;
         if (!parse_int64((struct apm_str){e->v, e->vn}, &sc) || sc < 100 || sc >= 600) {
             e->k = NULL;
@@ -1738,6 +1761,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     c->res = res;
     for (size_t i = 0; i < nres; i++) {
         TRY(dd_key(c, res->attributes[i]->key, &rcls[i], &c->res_attrs[i].key));
+        c->res_attrs[i].h = hash_bytes(c->res_attrs[i].key.p, c->res_attrs[i].key.n);
         TRY(apm_value_as_string(c->a, res->attributes[i]->value, &c->res_attrs[i].val));
     }
 
