@@ -88,6 +88,16 @@ static int mp_array(struct o2d_buf *b, size_t n)
 
 static int mp_strn(struct o2d_buf *b, const char *s, size_t n)
 {
+    if (n < 32 && b->cap - b->len > n) {
+        /* fixstr, most keys and values: one header byte, one room check */
+        uint8_t *p = b->data + b->len;
+        p[0] = (uint8_t)(0xa0 | n);
+        if (n > 0) {
+            memcpy(p + 1, s, n);
+        }
+        b->len += 1 + n;
+        return O2D_OK;
+    }
     TRY(header(b, 0xa0, 32, 0xd9, 0xda, 0xdb, n));
     TRY(room(b, n));
     if (n > 0) {

@@ -40,6 +40,9 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
 static inline size_t varint_size(uint64_t v)
 {
+    if (v < 0x80) {
+        return 1;
+    }
     size_t n = 1;
     while (v >= 0x80) {
         v >>= 7;
@@ -59,6 +62,10 @@ static inline int ensure(struct o2d_buf *b, size_t n)
 /* Writes v at p (room checked by the caller); returns the bytes written. */
 static inline size_t put_varint(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
     size_t i = 0;
     while (v >= 0x80) {
         p[i++] = (uint8_t)(v | 0x80);
