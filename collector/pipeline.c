@@ -536,6 +536,39 @@ static void write_logs_counter(struct prom_writer *w, const struct snapshots *s,
     }
 }
 
+/* The SQL obfuscation cache of the Datadog exporter (traces.obfuscation.cache). */
+static void write_sql_cache(struct prom_writer *w, const struct snapshots *s)
+{
+    static const struct {
+        const char *name, *help;
+        enum prom_type type;
+        size_t off;
+    } fams[] = {
+        {"otel2dd_sql_obfuscation_cache_hits_total",
+         "SQL queries whose obfuscated form came from the cache (traces.obfuscation.cache).",
+         PROM_COUNTER, offsetof(struct exporter_metrics, sql_cache_hits)},
+        {"otel2dd_sql_obfuscation_cache_misses_total",
+         "SQL queries obfuscated (not in the cache; kept there unless longer than it takes).",
+         PROM_COUNTER, offsetof(struct exporter_metrics, sql_cache_misses)},
+        {"otel2dd_sql_obfuscation_cache_evictions_total",
+         "Entries the SQL obfuscation cache dropped to stay within max_size.", PROM_COUNTER,
+         offsetof(struct exporter_metrics, sql_cache_evictions)},
+        {"otel2dd_sql_obfuscation_cache_bytes",
+         "Bytes the SQL obfuscation cache holds now (entries and tables; at most max_size).",
+         PROM_GAUGE, offsetof(struct exporter_metrics, sql_cache_bytes)},
+    };
+    const struct exporter_metrics *m = NULL;
+    for (int i = 0; i < s->n && m == NULL; i++) {
+        m = s->m[i].has_sql_cache ? &s->m[i] : NULL;
+    }
+    for (size_t k = 0; m != NULL && k < sizeof(fams) / sizeof(fams[0]); k++) {
+        uint64_t v;
+        memcpy(&v, (const unsigned char *)m + fams[k].off, sizeof(v));
+        prom_family(w, fams[k].name, fams[k].type, fams[k].help);
+        prom_sample_u64(w, fams[k].name, NULL, 0, v);
+    }
+}
+
 /* The metrics exporter's translator: points, drops by reason, the delta cache. */
 static void write_metric_points(struct prom_writer *w, const struct snapshots *s)
 {
@@ -673,6 +706,7 @@ void pipeline_write_metrics(struct pipeline *p, struct prom_writer *w)
                        2);
 
     write_metric_points(w, &s);
+    write_sql_cache(w, &s);
     write_redaction(w, p->cfg);
 
     write_output_field(w, &s, "otel2dd_exporter_sent_items_total", PROM_COUNTER,

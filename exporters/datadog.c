@@ -33,6 +33,7 @@
 #include "o2d_alloc.h"
 #include "o2d_log.h"
 #include "o2d_time.h"
+#include "sql_cache.h"
 #include "stats.h"
 
 #define DD_AGENT_VERSION       "otel2dd/" O2D_VERSION
@@ -82,6 +83,8 @@ struct dd_exporter {
     /* processors.probabilistic_sampler: spans and traces decided, by rule and outcome */
     atomic_uint_fast64_t sampled_out[APM_SAMPLE_RULES];
     atomic_uint_fast64_t sampled_in[APM_SAMPLE_RULES];
+
+    struct sql_cache *sql_cache; /* NULL when traces.obfuscation.cache is off */
 
     pthread_mutex_t stats_mu; /* the concentrator is single-threaded */
     struct stats_concentrator *stats;
@@ -665,6 +668,7 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
     struct apm_config acfg = d->cfg->apm;
     acfg.ecs = ecs_snap_task(snap);
     acfg.input_utf8_valid = req->utf8_valid;
+    acfg.sql_cache = d->sql_cache;
     int rv = apm_translate(req->arena, req->msg.traces, &acfg, o2d_realtime_ns(), &res, &reason);
     ecs_snap_put(snap);
     if (rv != O2D_OK) {
@@ -832,6 +836,7 @@ static void dd_destroy(struct exporter *e)
     dlv_dest_free(d->traces);
     dlv_dest_free(d->stats_out);
     stats_concentrator_free(d->stats);
+    sql_cache_free(d->sql_cache);
     pthread_mutex_destroy(&d->stats_mu);
     o2d_free(d);
 }
@@ -842,6 +847,15 @@ static void dd_metrics(const struct exporter *e, struct exporter_metrics *m)
     struct dd_exporter *d = e->ctx;
     m->translated_kind = "apm";
     m->translated_spans = d->traces != NULL ? dlv_dest_queued_units(d->traces) : 0;
+    if (d->sql_cache != NULL) {
+        struct sql_cache_counters k;
+        sql_cache_get_counters(d->sql_cache, &k);
+        m->has_sql_cache = 1;
+        m->sql_cache_hits = k.hits;
+        m->sql_cache_misses = k.misses;
+        m->sql_cache_evictions = k.evictions;
+        m->sql_cache_bytes = k.bytes;
+    }
     for (int r = 0; d->cfg->sampler != NULL && d->cfg->sampler->enabled && r < APM_SAMPLE_RULES;
          r++) {
         m->sampled[m->n_sampled].signal = "traces";
@@ -937,6 +951,9 @@ int datadog_exporter_new(struct exporter **out, const struct datadog_config *cfg
         .now_ns = o2d_realtime_ns(),
     };
     int rv = stats_concentrator_new(&d->stats, &d->stats_cfg);
+    if (rv == O2D_OK && cfg->sql_cache_enabled) {
+        rv = sql_cache_new(cfg->sql_cache_max_bytes, &d->sql_cache);
+    }
     if (rv != O2D_OK) {
         dd_destroy(&d->base);
         return rv;

@@ -86,6 +86,8 @@ struct datadog_config {
                                               enabled: every trace is sent */
     int compute_stats_by_span_kind;        /* traces.compute_stats_by_span_kind, default on */
     int peer_tags_aggregation;             /* traces.peer_tags_aggregation, default on */
+    int sql_cache_enabled;                 /* traces.obfuscation.cache.enabled, default on */
+    size_t sql_cache_max_bytes;            /* .max_size, default 5,000,000 (sql_cache.h) */
     size_t queue_max_bytes;                /* encoded bytes waiting to be sent; default 64 MiB */
     /* receivers.otlp.fairness.max_tenant_share_percent: what one tenant may hold of each
      * memory queue (delivery.h: tenant_share_pct); 100: no rule. */

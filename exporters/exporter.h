@@ -45,6 +45,11 @@ struct exporter_metrics {
     } metric_drops[8];
     uint64_t metric_cache_entries; /* cumulative-to-delta cache: series remembered */
     uint64_t metric_cache_evicted; /* entries evicted (TTL or capacity) */
+    int has_sql_cache;             /* traces.obfuscation.cache (sql_cache.h): */
+    uint64_t sql_cache_hits;       /* queries answered from it */
+    uint64_t sql_cache_misses;     /* queries obfuscated */
+    uint64_t sql_cache_evictions;  /* entries dropped to make room */
+    uint64_t sql_cache_bytes;      /* what it holds now */
     size_t n_sampled;              /* the samplers (processors.*_sampler) this exporter applies: */
     struct {
         const char *signal; /* "traces" or "llmobs" */

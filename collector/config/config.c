@@ -24,6 +24,7 @@
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "o2d_log.h"
+#include "sql_cache.h"
 
 #define CONFIG_SIZE_MAX (1024 * 1024) /* bytes of YAML we read */
 #define MIB             (1024 * 1024)
@@ -95,6 +96,10 @@ const char o2d_config_embedded[] =
     "      compute_stats_by_span_kind: true\n"
     "      compute_top_level_by_span_kind: false\n"
     "      peer_tags_aggregation: true\n"
+    "      obfuscation:\n"
+    "        cache:                       # SQL obfuscation results, as the Agent's\n"
+    "          enabled: ${env:DD_APM_OBFUSCATION_CACHE_ENABLED:-true}\n"
+    "          max_size: ${env:DD_APM_OBFUSCATION_CACHE_MAX_SIZE:-5000000}  # bytes\n"
     "      flush_interval: 2s\n"
     "      compression: zstd              # zstd | gzip | none (to a local Agent: none)\n"
     "      compression_params:\n"
@@ -199,6 +204,8 @@ void o2d_config_defaults(struct o2d_config *cfg)
     snprintf(cfg->datadog.site, sizeof(cfg->datadog.site), "%s", "datadoghq.com");
     cfg->datadog.compute_stats_by_span_kind = 1;
     cfg->datadog.peer_tags_aggregation = 1;
+    cfg->datadog.sql_cache_enabled = 1;
+    cfg->datadog.sql_cache_max_bytes = SQL_CACHE_DEFAULT_BYTES;
     cfg->datadog.queue_max_bytes = 64 * (size_t)MIB;
     cfg->datadog.queue_disk_max_bytes = 1024 * (size_t)MIB;
     cfg->datadog.queue_fsync = DATADOG_FSYNC_BATCH;
@@ -465,6 +472,12 @@ const struct key_row config_key_table[] = {
     BOOL("exporters.datadog.traces.compute_top_level_by_span_kind",
          datadog.apm.compute_top_level_by_span_kind),
     BOOL("exporters.datadog.traces.peer_tags_aggregation", datadog.peer_tags_aggregation),
+    /* apm_config.obfuscation.cache.* of the Datadog Agent (pkg/config/setup/apm.go) */
+    SECTION("exporters.datadog.traces.obfuscation"),
+    SECTION("exporters.datadog.traces.obfuscation.cache"),
+    BOOL("exporters.datadog.traces.obfuscation.cache.enabled", datadog.sql_cache_enabled),
+    UINT("exporters.datadog.traces.obfuscation.cache.max_size", datadog.sql_cache_max_bytes,
+         SQL_CACHE_MIN_BYTES, 1u << 30, 1),
     DURATION("exporters.datadog.traces.flush_interval", datadog.flush_interval_ms, 100),
     COMPRESSION("exporters.datadog.traces", datadog.traces_compression),
     SECTION("exporters.datadog.traces.stats"),

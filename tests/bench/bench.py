@@ -792,6 +792,8 @@ def dd_exporters(url, args, llmobs=None):
         if tb:
             lo["trace_buffer"] = tb
         dd["llmobs"] = lo
+    if getattr(args, "dd_sql_cache", "on") == "off":
+        dd["traces"]["obfuscation"] = {"cache": {"enabled": False}}
     if args.dd_flush_interval:
         dd["traces"]["flush_interval"] = args.dd_flush_interval
     if args.dd_queue_mib:
@@ -1437,6 +1439,9 @@ def main():
                     help="loadgen without --stamp-ids: the 64 bodies' ids repeat")
     ap.add_argument("--dd", action="store_true",
                     help="end to end through the Datadog exporter: %s" % ", ".join(DD_ORDER))
+    ap.add_argument("--dd-sql-cache", choices=("on", "off"), default="on",
+                    help="exporters.datadog.traces.obfuscation.cache.enabled (the 64 bodies "
+                         "repeat, so with it on every query after the first rotation is a hit)")
     ap.add_argument("--dd-flush-interval", default=None,
                     help="exporters.datadog.traces.flush_interval (default: otel2dd's)")
     ap.add_argument("--dd-queue-mib", type=int, default=None,

@@ -8,7 +8,11 @@
  * Instructions per span are callgrind's inclusive counts of decode_old,
  * decode_one and add_stats divided by the spans printed:
  *
- *   decode_cg BODIES ROUNDS
+ *   decode_cg BODIES ROUNDS [sqlcache]
+ *
+ * `sqlcache`: the translation goes through a SQL obfuscation cache of the default size
+ * (sql_cache.h, as the exporter's traces.obfuscation.cache), and its hits and misses are
+ * printed.
  *   valgrind --tool=callgrind --callgrind-out-file=cg.out build/decode_cg BODIES 2
  *   callgrind_annotate --inclusive=yes cg.out | grep -E 'decode_old|decode_one|add_stats'
  *
@@ -26,6 +30,7 @@
 #include "o2d.h"
 #include "o2d_arena.h"
 #include "otlp.h"
+#include "sql_cache.h"
 #include "stats.h"
 
 struct body {
@@ -95,8 +100,8 @@ static int ignore_flush(void *ctx, const uint8_t *p, size_t n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: decode_cg BODIES ROUNDS\n");
+    if (argc != 3 && !(argc == 4 && strcmp(argv[3], "sqlcache") == 0)) {
+        fprintf(stderr, "usage: decode_cg BODIES ROUNDS [sqlcache]\n");
         return 2;
     }
     size_t len;
@@ -152,6 +157,9 @@ int main(int argc, char **argv)
     }
     struct apm_config acfg;
     memset(&acfg, 0, sizeof(acfg));
+    if (argc == 4 && sql_cache_new(SQL_CACHE_DEFAULT_BYTES, &acfg.sql_cache) != O2D_OK) {
+        return 1;
+    }
     size_t spans = 0, requests = 0;
     for (int r = 0; r < rounds; r++) {
         for (size_t i = 0; i < nb; i++) {
@@ -184,6 +192,14 @@ int main(int argc, char **argv)
     stats_get_counters(c, &sct);
     printf("bodies %zu requests %zu spans %zu stats_spans %llu utf8_valid_requests %zu\n", nb,
            requests, spans, (unsigned long long)sct.spans_counted, utf8_valid_requests);
+    if (acfg.sql_cache != NULL) {
+        struct sql_cache_counters k;
+        sql_cache_get_counters(acfg.sql_cache, &k);
+        printf("sql_cache hits %llu misses %llu entries %llu bytes %llu\n",
+               (unsigned long long)k.hits, (unsigned long long)k.misses,
+               (unsigned long long)k.entries, (unsigned long long)k.bytes);
+        sql_cache_free(acfg.sql_cache);
+    }
     stats_concentrator_free(c);
     o2d_arena_cleanup(&a);
     o2d_arena_cleanup(&b);

@@ -441,6 +441,9 @@ def main():
     ap.add_argument("--cg-requests", type=int, default=100,
                     help="requests in each callgrind run (0: no callgrind runs)")
     ap.add_argument("--cg-conns", type=int, default=2)
+    ap.add_argument("--dd-sql-cache", choices=("on", "off"), default="on",
+                    help="exporters.datadog.traces.obfuscation.cache.enabled (the 64 bodies "
+                         "repeat, so with it on every query after the first rotation is a hit)")
     ap.add_argument("--out", default=os.path.join(HERE, "out", "peer.json"))
     args = ap.parse_args()
     args.fluent_bit = os.path.abspath(args.fluent_bit)

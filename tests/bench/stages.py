@@ -435,6 +435,9 @@ def main():
                     help="perf record --call-graph (fp if the build keeps frame pointers)")
     ap.add_argument("--callgrind-out", help="only attribute this callgrind file")
     ap.add_argument("--spans", type=int, help="with --callgrind-out: spans it covered")
+    ap.add_argument("--dd-sql-cache", choices=("on", "off"), default="on",
+                    help="exporters.datadog.traces.obfuscation.cache.enabled (the 64 bodies "
+                         "repeat, so with it on every query after the first rotation is a hit)")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     # what bench.dd_exporters reads

@@ -5,7 +5,8 @@
  * fits a buffer of exactly its size but not one byte less. Literal leaks: without `"` or `
  * in the input (the only quoted text the agent keeps, as identifiers), no output token
  * starts with a digit (every number literal became `?`) and no `'` survives (every string
- * literal became `?`).
+ * literal became `?`). Through the SQL cache (sql_cache.h, one small cache for the whole run, so
+ * entries are evicted as inputs go by), twice, the same status and bytes as without it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 #include "o2d.h"
 #include "o2d_buf.h"
+#include "sql_cache.h"
 #include "sql_obfuscate.h"
 
 static int valid_utf8(const uint8_t *s, size_t n)
@@ -56,12 +58,31 @@ static int valid_utf8(const uint8_t *s, size_t n)
     return 1;
 }
 
+/* sql_cache_obfuscate gives rv and out's bytes, twice (a miss, then usually a hit). */
+static void check_cached(const char *sql, size_t size, int rv, const struct o2d_buf *out)
+{
+    static struct sql_cache *cache;
+    if (cache == NULL && sql_cache_new(SQL_CACHE_MIN_BYTES, &cache) != O2D_OK) {
+        abort();
+    }
+    for (int i = 0; i < 2; i++) {
+        struct o2d_buf b;
+        o2d_buf_init(&b, 4 * size + 64);
+        if (sql_cache_obfuscate(cache, sql, size, &b) != rv || b.len != out->len ||
+            (b.len > 0 && memcmp(b.data, out->data, b.len) != 0)) {
+            abort();
+        }
+        o2d_buf_cleanup(&b);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *sql = (const char *)data;
     struct o2d_buf out, again, tight;
     o2d_buf_init(&out, 4 * size + 64);
     int rv = sql_obfuscate(sql, size, &out);
+    check_cached(sql, size, rv, &out);
     if (rv != O2D_OK) {
         if (rv != O2D_ERR_INVALID || out.len != 0) {
             abort();

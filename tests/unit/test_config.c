@@ -85,6 +85,8 @@ static void assert_config_equal(const struct o2d_config *a, const struct o2d_con
     assert_int_equal(a->datadog.apm.compute_top_level_by_span_kind,
                      b->datadog.apm.compute_top_level_by_span_kind);
     assert_int_equal(a->datadog.peer_tags_aggregation, b->datadog.peer_tags_aggregation);
+    assert_int_equal(a->datadog.sql_cache_enabled, b->datadog.sql_cache_enabled);
+    assert_int_equal(a->datadog.sql_cache_max_bytes, b->datadog.sql_cache_max_bytes);
     assert_int_equal(a->datadog.flush_interval_ms, b->datadog.flush_interval_ms);
     assert_int_equal(a->datadog.queue_max_bytes, b->datadog.queue_max_bytes);
     assert_int_equal(a->datadog.max_elapsed_ms, b->datadog.max_elapsed_ms);
@@ -532,6 +534,10 @@ static void test_datadog_keys_and_prepare(void **state)
              "      ignore_resources: [\"GET /health.*\", \"^OPTIONS \"]\n"
              "      compute_stats_by_span_kind: false\n"
              "      peer_tags_aggregation: false\n"
+             "      obfuscation:\n"
+             "        cache:\n"
+             "          enabled: false\n"
+             "          max_size: 100000\n"
              "    sending_queue:\n"
              "      max_size_mib: 8\n",
              keyfile);
@@ -551,6 +557,8 @@ static void test_datadog_keys_and_prepare(void **state)
     assert_int_not_equal(regexec(&c.datadog.apm.ignore_resources[1], "GET /", 0, NULL, 0), 0);
     assert_int_equal(c.datadog.compute_stats_by_span_kind, 0);
     assert_int_equal(c.datadog.peer_tags_aggregation, 0);
+    assert_int_equal(c.datadog.sql_cache_enabled, 0);
+    assert_int_equal(c.datadog.sql_cache_max_bytes, 100000);
     assert_int_equal(c.datadog.queue_max_bytes, 8 * MIB);
     assert_string_equal(c.datadog.apm.default_service, "checkout");
     assert_string_equal(c.datadog.apm.default_env, "staging");

@@ -977,6 +977,26 @@ static void peer_ip_quantization(void **state)
         {"x https://10.0.0.1:443", "https://blocked-ip-address:443"},
         {"dnspoll:///10.0.0.1", "dnspoll:///blocked-ip-address"},
         {"", ""},
+        /* without a digit or ':' (looked for eight bytes at a time) nothing changes, not
+         * even duplicates; with one, duplicates go */
+        {"a/b;c/d;e/f;g", "a/b;c/d;e/f;g"},
+        {"dup.example.org,dup.example.org", "dup.example.org,dup.example.org"},
+        {"db1.example.org,db1.example.org", "db1.example.org"},
+        {"abcdefghi9,abcdefghi9", "abcdefghi9"},
+        {"////////0////////,////////0////////", "////////0////////"},
+        {";;;;;;;;;;;;;;;;:,;;;;;;;;;;;;;;;;:", ";;;;;;;;;;;;;;;;:"},
+        /* bytes 0xB0 and 0xB9 are no digits */
+        {"h\xc3\xa9llo-\xb0\xb9.example,h\xc3\xa9llo-\xb0\xb9.example",
+         "h\xc3\xa9llo-\xb0\xb9.example,h\xc3\xa9llo-\xb0\xb9.example"},
+        /* the host's first byte, after a '[' */
+        {"[fe80::1]:80", "blocked-ip-address:80"},
+        {"[db]:80", "[db]:80"},
+        {"[zz]:80", "[zz]:80"},
+        {"[", "["},
+        {"[1", "[1"},
+        {"ip-zz", "ip-zz"},
+        {"zz,10.0.0.1,zz", "zz,blocked-ip-address"},
+        {",10.0.0.1,", ",blocked-ip-address"},
     };
     struct o2d_buf b;
     o2d_buf_init(&b, 4096);

@@ -26,6 +26,7 @@
 #include "apm.h"
 #include "apm_int.h"
 #include "o2d.h"
+#include "sql_cache.h"
 #include "sql_obfuscate.h"
 
 /* 2000-01-01T00:00:00Z in ns since the epoch: the agent's Year2000NanosecTS. */
@@ -787,7 +788,7 @@ static int quantize_redis(struct ctx *c, struct apm_str q, struct apm_str *out)
 static int obfuscate_sql(struct ctx *c, struct apm_str in, struct apm_str *out)
 {
     o2d_buf_reset(&c->scratch);
-    int rv = sql_obfuscate(in.p, in.n, &c->scratch);
+    int rv = sql_cache_obfuscate(c->cfg->sql_cache, in.p, in.n, &c->scratch);
     if (rv == O2D_ERR_INVALID) {
         *out = APM_STR_LIT(SQL_NON_PARSABLE);
         return O2D_OK;
@@ -798,9 +799,8 @@ static int obfuscate_sql(struct ctx *c, struct apm_str in, struct apm_str *out)
     if (rv != O2D_OK) {
         return O2D_ERR_TOO_LARGE;
     }
-    TRY(copy_scratch(c, out));
-    /* The obfuscator works on bytes: its output is checked whatever the input was. */
-    return apm_normalize_utf8(c->a, out);
+    /* Valid UTF-8 whatever the input was (sql_obfuscate.h), so not checked again. */
+    return copy_scratch(c, out);
 }
 
 /* The per-span result before the chunk pass. */

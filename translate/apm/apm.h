@@ -24,6 +24,8 @@ typedef Datadog__Trace__TracerPayload DdTracerPayload;
 typedef Datadog__Trace__TraceChunk DdTraceChunk;
 typedef Datadog__Trace__Span DdSpan;
 
+struct sql_cache;
+
 struct apm_remap {
     const char *from;
     const char *to;
@@ -99,6 +101,9 @@ struct apm_config {
      * string it copies, replacing invalid bytes with U+FFFD. The output is the same for valid
      * input either way. */
     int input_utf8_valid;
+    /* traces.obfuscation.cache: SQL obfuscation results kept across requests (sql_cache.h,
+     * thread-safe); borrowed, NULL = every query is obfuscated. */
+    struct sql_cache *sql_cache;
 };
 
 struct apm_result {

@@ -18,10 +18,11 @@
 #define SQL_NON_PARSABLE "Non-parsable SQL query"
 
 /*
- * Appends the obfuscated form of sql[0..len) to out. O2D_OK; O2D_ERR_INVALID when the query
- * cannot be tokenized (unterminated string or comment, stray bytes) or obfuscates to
- * nothing: the caller then writes SQL_NON_PARSABLE, as the agent does. O2D_ERR_TOO_LARGE /
- * O2D_ERR_NOMEM from the buffer.
+ * Appends the obfuscated form of sql[0..len) to out: valid UTF-8 without NUL, whatever the
+ * input (a query that is not is refused first; fuzz_sql_obfuscate's oracle checks it).
+ * O2D_OK; O2D_ERR_INVALID when the query cannot be tokenized (unterminated string or
+ * comment, stray bytes) or obfuscates to nothing: the caller then writes SQL_NON_PARSABLE, as
+ * the agent does. O2D_ERR_TOO_LARGE / O2D_ERR_NOMEM from the buffer.
  */
 int sql_obfuscate(const char *sql, size_t len, struct o2d_buf *out);
 

@@ -25,6 +25,7 @@
 #include <math.h>
 #include <msgpack.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,17 +130,36 @@ static const char *const fixed_keys[K_PEER0] = {
 
 /*
  * Open addressing on the length and the first and last 7 bytes of the key (every key we read
- * is at least 7 long); a candidate is confirmed by its length, then its bytes. Before any of
+ * is at least 7 long); a candidate is confirmed by its length and those two words, which hold
+ * every byte of a key up to 14 long, then by memcmp of the bytes between them. Before any of
  * that, a key whose first two bytes begin none of ours (most of a span's keys: otel.*,
  * telemetry.*, language, ...) is turned away by one bit of key_pairs, without its length.
  */
 #define KEY_SLOTS 512
 #define KEY_MIN   7 /* db.name, db.type */
 struct key_slot {
-    const char *key; /* NULL = empty */
+    const char *key;     /* NULL = empty */
+    uint64_t head, tail; /* its first and last KEY_MIN bytes (key_words) */
     uint16_t len;
     uint16_t id;
 };
+
+/*
+ * The first (end 0) or last (end len) KEY_MIN bytes of the NUL-terminated k (len >= KEY_MIN),
+ * as a word: one 8-byte load, which ends at most at the NUL, masked to 7 bytes. (Copying 7
+ * bytes into a zeroed word compiles to two 4-byte stores and an 8-byte load that cannot be
+ * forwarded from them: a stall on every key of every span.)
+ */
+static inline uint64_t key_word(const char *k, size_t end)
+{
+    uint64_t w;
+    memcpy(&w, k + end - (end > 0 ? KEY_MIN : 0), 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return w >> 8;
+#else
+    return w & 0x00ffffffffffffffULL;
+#endif
+}
 
 /* The bit of key_pairs for k's first two bytes (k is at least one byte and its NUL). */
 static inline size_t key_pair(const char *k)
@@ -147,17 +167,10 @@ static inline size_t key_pair(const char *k)
     return (size_t)(uint8_t)k[0] << 8 | (uint8_t)k[1];
 }
 
-/* -1 when k (of len bytes) is shorter than KEY_MIN, else its slot (from its length, head and
- * tail). */
-static int key_slot_of(const char *k, size_t len)
+/* The slot of a key from its length and key_word()s. */
+static inline int key_slot_of(uint64_t head, uint64_t tail, size_t len)
 {
-    if (len < KEY_MIN) {
-        return -1;
-    }
-    uint64_t w = 0, t = 0;
-    memcpy(&w, k, KEY_MIN);
-    memcpy(&t, k + len - KEY_MIN, KEY_MIN);
-    w = (w ^ (t << 8) ^ len) * 0x9e3779b97f4a7c15ULL;
+    uint64_t w = (head ^ (tail << 8) ^ len) * 0x9e3779b97f4a7c15ULL;
     return (int)(w >> 55); /* 9 bits: KEY_SLOTS */
 }
 
@@ -189,8 +202,18 @@ static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
         p += 8;
         n -= 8;
     }
+    /* The n < 8 bytes left, little-endian (what memcpy into a zeroed word gives), from two
+     * overlapping loads: the bytes both load agree where they overlap. */
     uint64_t w = 0;
-    memcpy(&w, p, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        w = lo | (uint64_t)hi << (8 * (n - 4));
+    } else if (n > 0) {
+        w = (uint64_t)(uint8_t)p[0] | (uint64_t)(uint8_t)p[n / 2] << (8 * (n / 2)) |
+            (uint64_t)(uint8_t)p[n - 1] << (8 * (n - 1));
+    }
     h = (h ^ w) * 0x100000001b3ULL;
     return h ^ (h >> 31);
 }
@@ -235,9 +258,16 @@ struct stats_group {
     uint64_t peer_hash;
     size_t n_peer;
     struct str *peer;
+    /* the key ends here: add_span sets the fields above, group_new copies them */
     /* weighted sums (statsraw.go groupedStats), rounded when packed */
     double hits, errors, duration, top_level_hits;
     struct ddsketch ok, err;
+};
+
+/* A group's hash beside it, so that probing past other groups does not touch them. */
+struct group_slot {
+    uint64_t hash;
+    struct stats_group *g; /* NULL = empty */
 };
 
 struct stats_bucket {
@@ -245,7 +275,7 @@ struct stats_bucket {
     int64_t start;
     size_t n_groups;
     size_t table_cap; /* power of two */
-    struct stats_group **table;
+    struct group_slot *table;
 };
 
 struct stats_concentrator {
@@ -269,12 +299,26 @@ struct stats_concentrator {
     uint64_t client_sequence; /* ClientStatsPayloads emitted (their Sequence) */
 };
 
-/* The fields of one span that stats read. */
+/* The fields of one span that stats read: meta[id] and metric[id] are set only where their
+ * bit is, so that nothing is cleared per span. */
+_Static_assert(N_KEYS <= 64, "one bit per key in span_view.has_meta");
 struct span_view {
+    uint64_t has_meta;   /* bit id: meta[id] */
+    uint32_t has_metric; /* bit id: metric[id] */
     const char *meta[N_KEYS];
     double metric[K_PEER0]; /* metrics are only read for the fixed keys */
-    uint8_t has_metric[K_PEER0];
 };
+
+/* The meta value of key id, NULL when the span has none. */
+static inline const char *view_meta(const struct span_view *v, int id)
+{
+    return v->has_meta >> id & 1 ? v->meta[id] : NULL;
+}
+
+static inline int view_has_metric(const struct span_view *v, int id)
+{
+    return v->has_metric >> id & 1;
+}
 
 /* ---- configuration ---- */
 
@@ -289,14 +333,17 @@ static char *dup_or(const char *s, const char *dflt)
 static int add_key(struct stats_concentrator *c, const char *k, unsigned id)
 {
     size_t len = strlen(k);
-    int i = key_slot_of(k, len);
-    if (i < 0 || len > UINT16_MAX) {
-        return O2D_ERR_INTERNAL; /* a key shorter than KEY_MIN */
+    if (len < KEY_MIN || len > UINT16_MAX) {
+        return O2D_ERR_INTERNAL;
     }
+    uint64_t head = key_word(k, 0), tail = key_word(k, len);
+    int i = key_slot_of(head, tail, len);
     while (c->keys[i].key != NULL) {
         i = (i + 1) & (KEY_SLOTS - 1);
     }
     c->keys[i].key = k;
+    c->keys[i].head = head;
+    c->keys[i].tail = tail;
     c->keys[i].len = (uint16_t)len;
     c->keys[i].id = (uint16_t)id;
     size_t pair = key_pair(k);
@@ -305,18 +352,20 @@ static int add_key(struct stats_concentrator *c, const char *k, unsigned id)
 }
 
 /* key_id past the first two bytes' filter. */
-static int key_id_slow(const struct stats_concentrator *c, const char *k)
+static inline int key_id_slow(const struct stats_concentrator *c, const char *k)
 {
     size_t len = strlen(k);
-    int i = key_slot_of(k, len);
-    if (i < 0) {
+    if (len < KEY_MIN) {
         return -1;
     }
-    while (c->keys[i].key != NULL) {
-        if (c->keys[i].len == len && memcmp(c->keys[i].key, k, len) == 0) {
-            return c->keys[i].id;
+    uint64_t head = key_word(k, 0), tail = key_word(k, len);
+    for (int i = key_slot_of(head, tail, len); c->keys[i].key != NULL;
+         i = (i + 1) & (KEY_SLOTS - 1)) {
+        const struct key_slot *e = &c->keys[i];
+        if (e->len == len && e->head == head && e->tail == tail &&
+            (len <= 2 * KEY_MIN || memcmp(e->key + KEY_MIN, k + KEY_MIN, len - 2 * KEY_MIN) == 0)) {
+            return e->id;
         }
-        i = (i + 1) & (KEY_SLOTS - 1);
     }
     return -1;
 }
@@ -391,7 +440,7 @@ static void bucket_free(struct stats_bucket *b)
         return;
     }
     for (size_t i = 0; i < b->table_cap; i++) {
-        struct stats_group *g = b->table[i];
+        struct stats_group *g = b->table[i].g;
         if (g != NULL) {
             g->pk->refs--;
             group_free(g);
@@ -789,10 +838,23 @@ static int is_parseable_ip(struct str s, size_t *last)
     return 0;
 }
 
+/* Can an IP address that is_parseable_ip takes begin with ch? */
+static int ip_first_byte(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F') ||
+           ch == ':';
+}
+
 static int quantize_ip(struct o2d_buf *b, struct str raw)
 {
     struct str prefix, rest, host, port = {"", 0};
     split_prefix(raw, &prefix, &rest);
+    /* The host split_host_port finds begins where rest does, or after its '[' (and without
+     * the split, a '[' is no IP): a first byte that begins no IP settles it (most names). */
+    char first = rest.n == 0 ? '\0' : rest.p[0] != '[' ? rest.p[0] : rest.n > 1 ? rest.p[1] : '\0';
+    if (!ip_first_byte(first)) {
+        return o2d_buf_append(b, raw.p, raw.n);
+    }
     if (!split_host_port(rest, &host, &port)) {
         host = rest;
         port.n = 0;
@@ -824,22 +886,43 @@ static int quantize_ip(struct o2d_buf *b, struct str raw)
     return rv;
 }
 
+/* Is some byte of s[0..n) a digit or ':' ('0'..':')? Eight bytes at a time: for the low seven
+ * bits x of each byte, x + (0x80 - '0') has its high bit set when x >= '0' and x + (0x80 -
+ * ':' - 1) when x > ':', with no carry into the next byte; bytes with their high bit set are
+ * no match. */
+static int has_digit_or_colon(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = ones * 0x80, low7 = ones * 0x7f;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t x = w & low7;
+        uint64_t ge = x + ones * (0x80 - '0');
+        uint64_t gt = x + ones * (0x80 - ':' - 1);
+        if ((ge & ~gt & ~w & high) != 0) {
+            return 1;
+        }
+    }
+    for (; i < n; i++) {
+        if ((s[i] >= '0' && s[i] <= '9') || s[i] == ':') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int stats_quantize_peer_ips(struct o2d_buf *b, const char *v, size_t len)
 {
     size_t base = b->len;
-    int any = 0;
-    for (size_t i = 0; i < len && !any; i++) {
-        any = (v[i] >= '0' && v[i] <= '9') || v[i] == ':';
-    }
-    if (!any) {
+    if (!has_digit_or_colon(v, len)) {
         /* No IP address without a digit or a colon. */
         return o2d_buf_append(b, v, len);
     }
-    size_t start = 0, emitted = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i < len && v[i] != ',') {
-            continue;
-        }
+    size_t emitted = 0;
+    for (size_t start = 0; start <= len;) {
+        const char *comma = memchr(v + start, ',', len - start);
+        size_t i = comma != NULL ? (size_t)(comma - v) : len;
         size_t before = b->len;
         int rv = emitted > 0 ? o2d_buf_append_byte(b, ',') : O2D_OK;
         size_t qstart = b->len;
@@ -992,18 +1075,17 @@ static struct stats_bucket *bucket_get(struct stats_concentrator *c, int64_t sta
 static int bucket_grow(struct stats_bucket *b)
 {
     size_t ncap = b->table_cap ? b->table_cap * 2 : 16;
-    struct stats_group **t = o2d_calloc(ncap, sizeof(*t));
+    struct group_slot *t = o2d_calloc(ncap, sizeof(*t));
     if (t == NULL) {
         return O2D_ERR_NOMEM;
     }
     for (size_t i = 0; i < b->table_cap; i++) {
-        struct stats_group *g = b->table[i];
-        if (g != NULL) {
-            size_t j = g->hash & (ncap - 1);
-            while (t[j] != NULL) {
+        if (b->table[i].g != NULL) {
+            size_t j = b->table[i].hash & (ncap - 1);
+            while (t[j].g != NULL) {
                 j = (j + 1) & (ncap - 1);
             }
-            t[j] = g;
+            t[j] = b->table[i];
         }
     }
     o2d_free(b->table);
@@ -1012,13 +1094,14 @@ static int bucket_grow(struct stats_bucket *b)
     return O2D_OK;
 }
 
+/* g has k's hash (its slot says so): the rest of the key. */
 static int group_matches(const struct stats_group *g, const struct stats_group *k)
 {
-    return g->hash == k->hash && g->pk == k->pk && g->http_status == k->http_status &&
-           g->synthetics == k->synthetics && g->trace_root == k->trace_root &&
-           g->peer_hash == k->peer_hash && str_eq(g->service, k->service) &&
-           str_eq(g->name, k->name) && str_eq(g->resource, k->resource) &&
-           str_eq(g->type, k->type) && str_eq(g->kind, k->kind) && str_eq(g->grpc, k->grpc);
+    return g->pk == k->pk && g->http_status == k->http_status && g->synthetics == k->synthetics &&
+           g->trace_root == k->trace_root && g->peer_hash == k->peer_hash &&
+           str_eq(g->service, k->service) && str_eq(g->name, k->name) &&
+           str_eq(g->resource, k->resource) && str_eq(g->type, k->type) &&
+           str_eq(g->kind, k->kind) && str_eq(g->grpc, k->grpc);
 }
 
 /* A group for key k with every string copied into the same allocation. */
@@ -1037,7 +1120,7 @@ static struct stats_group *group_new(const struct stats_group *k)
     if (g == NULL) {
         return NULL;
     }
-    *g = *k;
+    memcpy(g, k, offsetof(struct stats_group, hits));
     g->peer = (struct str *)(g + 1);
     char *s = (char *)(g->peer + k->n_peer);
     for (size_t i = 0; i < k->n_peer; i++) {
@@ -1064,9 +1147,9 @@ static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
     size_t i = 0;
     if (b->table_cap > 0) {
         i = k->hash & (b->table_cap - 1);
-        while (b->table[i] != NULL) {
-            if (group_matches(b->table[i], k)) {
-                *g = b->table[i];
+        while (b->table[i].g != NULL) {
+            if (b->table[i].hash == k->hash && group_matches(b->table[i].g, k)) {
+                *g = b->table[i].g;
                 return O2D_OK;
             }
             i = (i + 1) & (b->table_cap - 1);
@@ -1081,7 +1164,7 @@ static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
             return rv;
         }
         i = k->hash & (b->table_cap - 1);
-        while (b->table[i] != NULL) {
+        while (b->table[i].g != NULL) {
             i = (i + 1) & (b->table_cap - 1);
         }
     }
@@ -1089,7 +1172,8 @@ static int group_get(struct stats_concentrator *c, struct stats_bucket *b,
     if (n == NULL) {
         return O2D_ERR_NOMEM;
     }
-    b->table[i] = n;
+    b->table[i].hash = k->hash;
+    b->table[i].g = n;
     b->n_groups++;
     n->pk->refs++;
     *g = n;
@@ -1169,19 +1253,20 @@ static int peer_tags(struct stats_concentrator *c, const struct span_view *v, en
 {
     *n_out = 0;
     o2d_buf_reset(&c->peer_buf);
-    size_t first = 0, last = 0;
-    const char *base = v->meta[K_PEER0 + PEER_BASE_SERVICE];
+    /* the precursors the span has, in the order of stats_peer_tag_keys */
+    uint64_t keys = v->has_meta >> K_PEER0;
+    const char *base = view_meta(v, K_PEER0 + PEER_BASE_SERVICE);
     if ((kind == KIND_EMPTY || kind == KIND_INTERNAL) && base != NULL && base[0] != '\0') {
-        first = PEER_BASE_SERVICE;
-        last = PEER_BASE_SERVICE + 1;
-    } else if (kind == KIND_CLIENT || kind == KIND_PRODUCER || kind == KIND_CONSUMER) {
-        last = N_PEER;
+        keys &= 1ULL << PEER_BASE_SERVICE;
+    } else if (!(kind == KIND_CLIENT || kind == KIND_PRODUCER || kind == KIND_CONSUMER)) {
+        keys = 0;
     }
     struct peer_ref refs[N_PEER];
     size_t n = 0;
-    for (size_t i = first; i < last; i++) {
+    for (; keys != 0; keys &= keys - 1) {
+        size_t i = (size_t)__builtin_ctzll(keys);
         const char *val = v->meta[K_PEER0 + i];
-        if (val == NULL || val[0] == '\0') {
+        if (val[0] == '\0') {
             continue;
         }
         size_t off = c->peer_buf.len;
@@ -1219,24 +1304,23 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
 {
     struct span_view v;
     int top = 0, measured = 0;
-    memset(v.meta, 0, sizeof(v.meta));
-    memset(v.metric, 0, sizeof(v.metric));
-    memset(v.has_metric, 0, sizeof(v.has_metric));
+    v.has_meta = 0;
+    v.has_metric = 0;
     for (size_t i = 0; i < s->n_metrics; i++) {
         const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
         int id = e->key != NULL ? key_id(c, e->key) : -1;
         if (id >= 0 && id < K_PEER0) {
             v.metric[id] = e->value;
-            v.has_metric[id] = 1;
+            v.has_metric |= 1u << id;
         }
     }
-    top = (v.has_metric[K_TOP_LEVEL] && v.metric[K_TOP_LEVEL] == 1) ||
-          (v.has_metric[K_DD_TOP_LEVEL] && v.metric[K_DD_TOP_LEVEL] == 1);
-    measured = v.has_metric[K_MEASURED] && v.metric[K_MEASURED] == 1;
+    top = (view_has_metric(&v, K_TOP_LEVEL) && v.metric[K_TOP_LEVEL] == 1) ||
+          (view_has_metric(&v, K_DD_TOP_LEVEL) && v.metric[K_DD_TOP_LEVEL] == 1);
+    measured = view_has_metric(&v, K_MEASURED) && v.metric[K_MEASURED] == 1;
     if (!top && !measured && !c->by_kind) {
         return O2D_OK;
     }
-    if (v.has_metric[K_PARTIAL_VERSION] && v.metric[K_PARTIAL_VERSION] >= 0) {
+    if (view_has_metric(&v, K_PARTIAL_VERSION) && v.metric[K_PARTIAL_VERSION] >= 0) {
         return O2D_OK;
     }
     for (size_t i = 0; i < s->n_meta; i++) {
@@ -1244,9 +1328,10 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         int id = e->key != NULL ? key_id(c, e->key) : -1;
         if (id >= 0) {
             v.meta[id] = e->value != NULL ? e->value : "";
+            v.has_meta |= 1ULL << id;
         }
     }
-    const char *kind = v.meta[K_SPAN_KIND] != NULL ? v.meta[K_SPAN_KIND] : "";
+    const char *kind = view_meta(&v, K_SPAN_KIND) != NULL ? v.meta[K_SPAN_KIND] : "";
     enum span_kind kc = kind_of(kind);
     if (!top && !measured &&
         !(kc == KIND_SERVER || kc == KIND_CONSUMER || kc == KIND_CLIENT || kc == KIND_PRODUCER)) {
@@ -1267,31 +1352,36 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         return c->n_buckets >= MAX_BUCKETS ? O2D_OK : O2D_ERR_NOMEM;
     }
 
+    /* the key's fields only (not the sums and sketches group_new sets): no memset */
     struct stats_group k;
-    memset(&k, 0, sizeof(k));
     k.pk = pk;
+    k.http_status = 0;
+    k.peer_hash = 0;
+    k.n_peer = 0;
+    k.peer = NULL;
     k.service = cstr(s->service);
     k.name = cstr(s->name);
     k.resource = cstr(s->resource);
     k.type = cstr(s->type);
     k.kind = cstr(kind);
     /* HTTP status: the metric first (7.39.0+), else the meta parsed as uint32 */
-    if (v.has_metric[K_HTTP_STATUS]) {
+    if (view_has_metric(&v, K_HTTP_STATUS)) {
         k.http_status = metric_u32(v.metric[K_HTTP_STATUS]);
-    } else if (v.meta[K_HTTP_STATUS] != NULL && !parse_u32(v.meta[K_HTTP_STATUS], &k.http_status)) {
+    } else if (view_meta(&v, K_HTTP_STATUS) != NULL &&
+               !parse_u32(v.meta[K_HTTP_STATUS], &k.http_status)) {
         k.http_status = 0;
     }
     char grpc[24];
     grpc[0] = '\0';
     int grpc_found = 0;
     for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
-        if (v.meta[i] != NULL && v.meta[i][0] != '\0') {
+        if (view_meta(&v, i) != NULL && v.meta[i][0] != '\0') {
             stats_grpc_code_from_string(v.meta[i], grpc);
             grpc_found = 1;
         }
     }
     for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
-        if (v.has_metric[i]) {
+        if (view_has_metric(&v, i)) {
             double m = v.metric[i];
             snprintf(grpc, sizeof(grpc), "%llu",
                      m >= 0 && m < 18446744073709551616.0 ? (unsigned long long)m : 0ULL);
@@ -1727,10 +1817,10 @@ static int flush(struct stats_concentrator *c, int64_t now_ns, int force, const 
     size_t k = 0;
     for (struct stats_bucket *b = closed; b != NULL; b = b->next) {
         for (size_t i = 0; i < b->table_cap; i++) {
-            if (b->table[i] != NULL) {
-                entries[k].pk_id = b->table[i]->pk->id;
+            if (b->table[i].g != NULL) {
+                entries[k].pk_id = b->table[i].g->pk->id;
                 entries[k].start = b->start;
-                entries[k].g = b->table[i];
+                entries[k].g = b->table[i].g;
                 k++;
             }
         }
