@@ -621,7 +621,7 @@ static int agent_items(struct dd_exporter *d, const OtlpTraceReq *req, const str
     };
     for (size_t c = 0; c < tp->n_chunks; c++) {
         o2d_buf_reset(enc);
-        int rv = apm_msgpack_trace(enc, tp, tp->chunks[c]);
+        int rv = apm_msgpack_trace_translated(enc, tp, tp->chunks[c]);
         if (rv == O2D_ERR_TOO_LARGE) {
             *too_large += tp->chunks[c]->n_spans;
             continue;
@@ -718,7 +718,7 @@ static int dd_submit(struct exporter *e, const char *transport, const struct otl
         rv = datadog_trace_item_begin(&pb, tp->languagename, trace_reserve(d, spans));
         size_t body_at = pb.len;
         if (rv == O2D_OK) {
-            rv = apm_pb_tracer_payload(&pb, tp);
+            rv = apm_pb_tracer_payload_translated(&pb, tp);
         }
         if (rv == O2D_OK && spans > 0) {
             atomic_store_explicit(&d->trace_bytes_per_span, (pb.len - body_at) / spans,

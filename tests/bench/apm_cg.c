@@ -110,7 +110,12 @@ __attribute__((noinline)) static size_t step_msgpack(const DdTracerPayload *tp, 
     size_t n = 0;
     for (size_t c = 0; c < tp->n_chunks; c++) {
         o2d_buf_reset(b);
-        if (apm_msgpack_trace(b, tp, tp->chunks[c]) == O2D_OK) {
+#if HAVE_APM_PB
+        int rv = apm_msgpack_trace_translated(b, tp, tp->chunks[c]);
+#else
+        int rv = apm_msgpack_trace(b, tp, tp->chunks[c]);
+#endif
+        if (rv == O2D_OK) {
             n += b->len;
         }
     }
@@ -137,7 +142,7 @@ __attribute__((noinline)) static uint8_t *step_pack_own(const DdTracerPayload *t
         return NULL;
     }
     b.len = APM_CG_ITEM_PREFIX;
-    if (apm_pb_tracer_payload(&b, tp) != O2D_OK) {
+    if (apm_pb_tracer_payload_translated(&b, tp) != O2D_OK) {
         o2d_buf_cleanup(&b);
         return NULL;
     }

@@ -77,7 +77,9 @@ STAGES = [
                 r"fn:^datadog_trace_item", r"fn:^datadog_encode_agent_payload$",
                 r"fn:^datadog_agent_trace_item$", r"fn:^datadog_split_item$",
                 r"fn:^traces_encode$", r"fn:^agent_traces_encode$", r"fn:^apm_pb",
-                r"fn:^apm_msgpack", r"fn:^o2d_msgpack"]),
+                r"fn:^apm_msgpack", r"fn:^o2d_msgpack",
+                # apm_int.h's inline helpers of the writers (perf sees inlined frames)
+                r"fn:^apm_(meta_entry_lens|noted_len|strlen0|span_of)$"]),
     ("translate", [r"fn:^apm_", r"fn:^sql_obfuscate", r"fn:^o2d_resource"]),
     ("redaction", [r"fn:^redact"]),
     # glue that is none of the stages above: named here so that its own cost (and what it

@@ -8,7 +8,12 @@
  *   bytes (their strings are valid UTF-8); with invalid UTF-8 the flag off repairs, on not;
  * - built payloads with the cases translation rarely makes: negative and zero numbers, -0.0
  *   and NaN metrics, empty keys and values, meta_struct, span links and events of every value
- *   type, submessages whose length takes more or fewer bytes than the one-pass guess.
+ *   type, submessages whose length takes more or fewer bytes than the one-pass guess;
+ * - the writers given translation's string lengths (apm_pb_tracer_payload_translated,
+ *   apm_msgpack_trace_translated) write the same bytes as the ones that measure every string,
+ *   on every fixture, also after the payload was changed as apm_sample and others change it
+ *   (a value replaced by a longer or shorter one, an entry dropped and the rest moved up, an
+ *   entry of another origin added, service and resource replaced).
  */
 #include <dirent.h>
 #include <math.h>
@@ -23,6 +28,7 @@
 #include <jansson.h>
 
 #include "apm.h"
+#include "apm_msgpack.h"
 #include "apm_pb.h"
 #include "o2d.h"
 #include "o2d_arena.h"
@@ -274,6 +280,110 @@ static void test_fixtures(void **state)
     fprintf(stderr, "%d fixtures, %zu spans, %zu bytes identical\n", checked, spans, bytes);
     assert_true(checked >= 90);
     assert_true(spans > (size_t)checked);
+}
+
+/* Both pairs of writers (lengths measured, lengths from translation) give the same bytes for
+ * every payload and chunk of res. */
+static void same_with_lengths(const struct apm_result *res, const char *name)
+{
+    struct o2d_buf a, b;
+    o2d_buf_init(&a, SIZE_MAX / 2);
+    o2d_buf_init(&b, SIZE_MAX / 2);
+    for (size_t i = 0; i < res->n_payloads; i++) {
+        const DdTracerPayload *tp = res->payloads[i];
+        assert_int_equal(apm_pb_tracer_payload(&a, tp), O2D_OK);
+        assert_int_equal(apm_pb_tracer_payload_translated(&b, tp), O2D_OK);
+        for (size_t c = 0; c < tp->n_chunks; c++) {
+            assert_int_equal(apm_msgpack_trace(&a, tp, tp->chunks[c]), O2D_OK);
+            assert_int_equal(apm_msgpack_trace_translated(&b, tp, tp->chunks[c]), O2D_OK);
+        }
+    }
+    if (a.len != b.len || (a.len > 0 && memcmp(a.data, b.data, a.len) != 0)) {
+        fail_msg("%s: the bytes written with translation's lengths differ", name);
+    }
+    o2d_buf_cleanup(&a);
+    o2d_buf_cleanup(&b);
+}
+
+/* Changes every span of res as code after translation may: meta value 0 replaced by a longer
+ * string and value 1 by a shorter one, entry 2 dropped (the rest moved up), an entry of its own
+ * added, service and resource replaced. */
+static void change_spans(struct o2d_arena *a, struct apm_result *res)
+{
+    static char longer[] = "a value longer than any the fixtures' first meta entry holds, "
+                           "to move what follows";
+    for (size_t i = 0; i < res->n_payloads; i++) {
+        DdTracerPayload *tp = res->payloads[i];
+        for (size_t c = 0; c < tp->n_chunks; c++) {
+            for (size_t j = 0; j < tp->chunks[c]->n_spans; j++) {
+                DdSpan *s = tp->chunks[c]->spans[j];
+                if (s->n_meta > 0) {
+                    s->meta[0]->value = longer;
+                }
+                if (s->n_meta > 1) {
+                    s->meta[1]->value = "x";
+                }
+                if (s->n_meta > 2) {
+                    memmove(&s->meta[2], &s->meta[3], (s->n_meta - 3) * sizeof(*s->meta));
+                    s->n_meta--;
+                }
+                Datadog__Trace__Span__MetaEntry **np =
+                    o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
+                Datadog__Trace__Span__MetaEntry *e = o2d_arena_alloc(a, sizeof(*e));
+                assert_non_null(np);
+                assert_non_null(e);
+                datadog__trace__span__meta_entry__init(e);
+                e->key = "added.key";
+                e->value = "added value";
+                memcpy(np, s->meta, s->n_meta * sizeof(*np));
+                np[s->n_meta++] = e;
+                s->meta = np;
+                s->service = "another-service";
+                s->resource = "";
+            }
+        }
+    }
+}
+
+static void test_translated_lengths(void **state)
+{
+    (void)state;
+    const char *dir = O2D_TEST_DATA "/apm";
+    struct dirent **ents;
+    int n = scandir(dir, &ents, NULL, alphasort);
+    assert_true(n > 0);
+    int checked = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = ents[i]->d_name;
+        size_t len = strlen(name);
+        if (len >= 6 && strcmp(name + len - 5, ".json") == 0) {
+            char path[4096];
+            snprintf(path, sizeof(path), "%s/%s", dir, name);
+            json_error_t jerr;
+            json_t *fx = json_load_file(path, 0, &jerr);
+            assert_non_null(fx);
+            struct apm_config cfg;
+            memset(&cfg, 0, sizeof(cfg));
+            json_t *cj = json_object_get(fx, "config");
+            cfg.span_name_as_resource_name =
+                json_is_true(json_object_get(cj, "span_name_as_resource_name"));
+            cfg.compute_top_level_by_span_kind =
+                json_is_true(json_object_get(cj, "compute_top_level_by_span_kind"));
+            char *text = json_dumps(json_object_get(fx, "input"), JSON_COMPACT);
+            struct translated t;
+            translate_json(&t, text, &cfg, INT64_C(1700000001000000000));
+            same_with_lengths(&t.res, name);
+            change_spans(&t.a, &t.res);
+            same_with_lengths(&t.res, name);
+            o2d_arena_cleanup(&t.a);
+            free(text);
+            json_decref(fx);
+            checked++;
+        }
+        free(ents[i]);
+    }
+    free(ents);
+    assert_true(checked >= 90);
 }
 
 /* The value of meta[k] of the first span of a request whose one attribute k holds `val` (as
@@ -530,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_utf8_flag),
         cmocka_unit_test(test_edge_cases),
+        cmocka_unit_test(test_translated_lengths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,7 +58,7 @@ struct tab {
 
 /* A cheap hash of a key: its length and its first and last 8 bytes (keys differ in their
  * ends); keys that share both only cost a longer probe. */
-static uint32_t hash_bytes(const char *s, size_t n)
+static inline uint32_t hash_bytes(const char *s, size_t n)
 {
     uint64_t a = 0, b = 0;
     if (n >= 8) {
@@ -92,25 +92,32 @@ static int tab_reset(struct o2d_arena *a, struct tab *t, size_t need)
 }
 
 /* k's entry, else NULL and *free_slot the slot tab_insert would give k (the probe stops at
- * the first free slot; deleting an entry keeps its slot taken). */
-static struct tab_entry *tab_lookup(const struct tab *t, const char *k, size_t kn,
-                                    size_t *free_slot)
+ * the first free slot; deleting an entry keeps its slot taken). h is hash_bytes(k, kn).
+ * Inlined: a span makes some fifty lookups, most of them misses answered by the first slot. */
+static inline struct tab_entry *tab_lookup_h(const struct tab *t, const char *k, size_t kn,
+                                             uint32_t h, size_t *free_slot)
 {
     size_t mask = t->nslots - 1;
-    for (size_t i = hash_bytes(k, kn) & mask;; i = (i + 1) & mask) {
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
         uint32_t s = t->slots[i];
         if (s == 0) {
             *free_slot = i;
             return NULL;
         }
         struct tab_entry *e = &t->e[s - 1];
-        if (e->k != NULL && e->kn == kn && memcmp(e->k, k, kn) == 0) {
+        if (e->kn == kn && e->k != NULL && memcmp(e->k, k, kn) == 0) {
             return e;
         }
     }
 }
 
-static struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
+static inline struct tab_entry *tab_lookup(const struct tab *t, const char *k, size_t kn,
+                                           size_t *free_slot)
+{
+    return tab_lookup_h(t, k, kn, hash_bytes(k, kn), free_slot);
+}
+
+static inline struct tab_entry *tab_find(const struct tab *t, const char *k, size_t kn)
 {
     size_t unused;
     return tab_lookup(t, k, kn, &unused);
@@ -168,6 +175,7 @@ static struct tab_entry *tab_insert_at(struct o2d_arena *a, struct tab *t, const
 struct res_attr {
     struct apm_str key; /* mapped (GetDDKeyForOTLPAttribute); empty = skipped */
     struct apm_str val; /* AsString */
+    uint32_t h;         /* hash_bytes of key: hashed once per resource, looked up per span */
 };
 
 struct ctx {
@@ -265,10 +273,18 @@ static int set_metric(struct ctx *c, struct apm_str k, double d)
     return O2D_OK;
 }
 
+static struct tab_entry *get_meta_n(struct ctx *c, const char *k, size_t n)
+{
+    return tab_find(&c->meta, k, n);
+}
+
 static struct tab_entry *get_meta(struct ctx *c, const char *k)
 {
-    return tab_find(&c->meta, k, strlen(k));
+    return get_meta_n(c, k, strlen(k));
 }
+
+/* get_meta of a string literal */
+#define GET_META(c, lit) get_meta_n((c), (lit), sizeof(lit) - 1)
 
 static struct apm_str cstr(const char *s)
 {
@@ -330,14 +346,12 @@ static int parse_bool(struct apm_str v)
     return -1;
 }
 
-/* conditionallyMapOTLPAttributeToMeta + SetMetaOTLPIfEmpty, key already mapped. */
-static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
+/* conditionallyMapOTLPAttributeToMeta + SetMetaOTLPIfEmpty, key already mapped (and not
+ * empty), h its hash_bytes. */
+static int meta_if_empty_h(struct ctx *c, struct apm_str k, uint32_t h, struct apm_str v)
 {
-    if (k.n == 0) {
-        return O2D_OK;
-    }
     size_t slot;
-    struct tab_entry *e = tab_lookup(&c->meta, k.p, k.n, &slot);
+    struct tab_entry *e = tab_lookup_h(&c->meta, k.p, k.n, h, &slot);
     if (e != NULL && e->vn > 0) {
         return O2D_OK;
     }
@@ -354,6 +368,11 @@ static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
     e->v = v.p;
     e->vn = v.n;
     return O2D_OK;
+}
+
+static int meta_if_empty(struct ctx *c, struct apm_str k, struct apm_str v)
+{
+    return k.n == 0 ? O2D_OK : meta_if_empty_h(c, k, hash_bytes(k.p, k.n), v);
 }
 
 static int metric_if_empty(struct ctx *c, struct apm_str k, double d)
@@ -589,13 +608,13 @@ static const char *go_status_text(int code)
     }
 }
 
+/* Written out so that the compiler makes it one load and a byte swap (the loop it left as
+ * eight steps, four times a span). */
 static uint64_t be64(const uint8_t *p)
 {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) {
-        v = (v << 8) | p[i];
-    }
-    return v;
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | (uint64_t)p[7];
 }
 
 static uint64_t span_id_u64(const ProtobufCBinaryData *id)
@@ -627,13 +646,13 @@ static int hex_str(struct ctx *c, const uint8_t *p, size_t n, struct apm_str *ou
 static int set_error_tags(struct ctx *c, const OtlpSpan *span)
 {
     const Opentelemetry__Proto__Trace__V1__Status *st = span->status;
-    if (get_meta(c, "error.msg") == NULL) {
+    if (GET_META(c, "error.msg") == NULL) {
         if (st != NULL && st->message[0] != '\0') {
             TRY(set_meta(c, APM_STR_LIT("error.msg"), cstr(st->message)));
         } else {
-            struct tab_entry *e = get_meta(c, "http.status_code");
+            struct tab_entry *e = GET_META(c, "http.status_code");
             if (e == NULL || e->vn == 0) {
-                e = get_meta(c, "http.response.status_code");
+                e = GET_META(c, "http.response.status_code");
             }
             if (e != NULL && e->vn > 0) {
                 int code = 0;
@@ -842,7 +861,7 @@ static int finish_str(struct ctx *c, struct apm_str *s, size_t limit, int dots)
     return O2D_OK;
 }
 
-static int arena_cstr(struct ctx *c, struct apm_str s, char **out)
+static inline int arena_cstr(struct ctx *c, struct apm_str s, char **out)
 {
     if (s.p[s.n] == '\0') {
         *out = (char *)s.p;
@@ -852,30 +871,36 @@ static int arena_cstr(struct ctx *c, struct apm_str s, char **out)
     return *out == NULL ? O2D_ERR_TOO_LARGE : O2D_OK;
 }
 
-/* A repaired, NUL-terminated copy of s (truncated to limit bytes if limit > 0). */
-static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out)
+/* A repaired, NUL-terminated copy of s (truncated to limit bytes if limit > 0); *noted, when
+ * not NULL, is what it became (for apm_span). */
+static int out_str(struct ctx *c, struct apm_str s, size_t limit, char **out, struct apm_str *noted)
 {
     TRY(finish_str(c, &s, limit, 0));
-    return arena_cstr(c, s, out);
+    TRY(arena_cstr(c, s, out));
+    if (noted != NULL) {
+        *noted = (struct apm_str){*out, s.n};
+    }
+    return O2D_OK;
 }
 
-/* Writes the meta and metrics tables into dd, noting in x where the chunk pass's keys went. */
-static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
+/* Writes the meta and metrics tables into w's span (and their strings' lengths into w), noting
+ * in x where the chunk pass's keys went. */
+static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
 {
-    const struct tab_entry *dm = tab_find(&c->meta, "_dd.p.dm", 8);
-    const struct tab_entry *tid = tab_find(&c->meta, "_dd.p.tid", 9);
-    const struct tab_entry *prio = tab_find(&c->metrics, "_sampling_priority_v1", 21);
-    const struct tab_entry *top = tab_find(&c->metrics, "_top_level", 10);
+    DdSpan *dd = &w->dd;
     x->dm_idx = x->tid_idx = x->prio_idx = x->top_idx = -1;
     size_t n = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
         n += c->meta.e[i].k != NULL;
     }
-    Datadog__Trace__Span__MetaEntry *me = o2d_arena_alloc(c->a, (n ? n : 1) * sizeof(*me));
-    Datadog__Trace__Span__MetaEntry **mp = o2d_arena_alloc(c->a, (n ? n : 1) * sizeof(*mp));
-    if (me == NULL || mp == NULL) {
+    /* two more entries for the chunk pass's _dd.p.dm and _dd.p.tid (add_meta) */
+    Datadog__Trace__Span__MetaEntry *me = o2d_arena_alloc(c->a, (n + 2) * sizeof(*me));
+    Datadog__Trace__Span__MetaEntry **mp = o2d_arena_alloc(c->a, (n + 2) * sizeof(*mp));
+    struct apm_meta_len *ml = o2d_arena_alloc(c->a, (n + 2) * sizeof(*ml));
+    if (me == NULL || mp == NULL || ml == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
+    static const Datadog__Trace__Span__MetaEntry me_init = DATADOG__TRACE__SPAN__META_ENTRY__INIT;
     size_t j = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
         const struct tab_entry *e = &c->meta.e[i];
@@ -883,22 +908,30 @@ static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
             continue;
         }
         struct apm_str k = {e->k, e->kn}, v = {e->v, e->vn};
-        int structured = is_structured_key(k);
-        TRY(finish_str(c, &k, structured ? 0 : APM_MAX_META_KEY_LEN, 1));
-        TRY(finish_str(c, &v, structured ? 0 : APM_MAX_META_VAL_LEN, 1));
-        datadog__trace__span__meta_entry__init(&me[j]);
+        /* valid UTF-8 within the limits needs neither repair nor truncation */
+        if (!c->utf8_ok || k.n > APM_MAX_META_KEY_LEN || v.n > APM_MAX_META_VAL_LEN) {
+            int structured = is_structured_key(k);
+            TRY(finish_str(c, &k, structured ? 0 : APM_MAX_META_KEY_LEN, 1));
+            TRY(finish_str(c, &v, structured ? 0 : APM_MAX_META_VAL_LEN, 1));
+        }
+        me[j] = me_init;
         TRY(arena_cstr(c, k, &me[j].key));
         TRY(arena_cstr(c, v, &me[j].value));
+        ml[j] = (struct apm_meta_len){me[j].key, me[j].value, (uint32_t)k.n, (uint32_t)v.n};
         mp[j] = &me[j];
-        if (e == dm) {
+        if (e->kn == 8 && memcmp(e->k, "_dd.p.dm", 8) == 0) {
             x->dm_idx = (int)j;
-        } else if (e == tid) {
+        } else if (e->kn == 9 && memcmp(e->k, "_dd.p.tid", 9) == 0) {
             x->tid_idx = (int)j;
         }
         j++;
     }
     dd->n_meta = j;
     dd->meta = mp;
+    w->me = me;
+    w->lens = ml;
+    w->n_me = j;
+    w->cap_me = n + 2;
 
     n = 0;
     for (size_t i = 0; i < c->metrics.n; i++) {
@@ -909,6 +942,8 @@ static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
     if (xe == NULL || xp == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
+    static const Datadog__Trace__Span__MetricsEntry xe_init =
+        DATADOG__TRACE__SPAN__METRICS_ENTRY__INIT;
     j = 0;
     for (size_t i = 0; i < c->metrics.n; i++) {
         const struct tab_entry *e = &c->metrics.e[i];
@@ -916,14 +951,16 @@ static int emit_maps(struct ctx *c, DdSpan *dd, struct xspan *x)
             continue;
         }
         struct apm_str k = {e->k, e->kn};
-        TRY(finish_str(c, &k, APM_MAX_META_KEY_LEN, 1));
-        datadog__trace__span__metrics_entry__init(&xe[j]);
+        if (!c->utf8_ok || k.n > APM_MAX_META_KEY_LEN) {
+            TRY(finish_str(c, &k, APM_MAX_META_KEY_LEN, 1));
+        }
+        xe[j] = xe_init;
         TRY(arena_cstr(c, k, &xe[j].key));
         xe[j].value = e->d;
         xp[j] = &xe[j];
-        if (e == prio) {
+        if (e->kn == 21 && memcmp(e->k, "_sampling_priority_v1", 21) == 0) {
             x->prio_idx = (int)j;
-        } else if (e == top) {
+        } else if (e->kn == 10 && memcmp(e->k, "_top_level", 10) == 0) {
             x->top_idx = (int)j;
         }
         j++;
@@ -1039,10 +1076,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     TRY(tab_reset(c->a, &c->meta, span->n_attributes + c->n_res_attrs + nscope + 24));
     TRY(tab_reset(c->a, &c->metrics, span->n_attributes + 8));
 
-    DdSpan *dd = o2d_arena_alloc(c->a, sizeof(*dd));
-    if (dd == NULL) {
+    struct apm_span *w = o2d_arena_alloc(c->a, sizeof(*w));
+    if (w == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
+    memset(w, 0, sizeof(*w));
+    DdSpan *dd = &w->dd;
     datadog__trace__span__init(dd);
     x->dd = dd;
     x->kind = kind;
@@ -1147,7 +1186,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     }
     TRY(hex_str(c, span->trace_id.data, span->trace_id.len == 16 ? 16 : 0, &s));
     TRY(set_meta(c, APM_STR_LIT("otel.trace_id"), s));
-    if (get_meta(c, "version") == NULL) {
+    if (GET_META(c, "version") == NULL) {
         k = AK_SERVICE_VERSION;
         TRY(apm_lookup_str(&lk, &k, 1, &s));
         if (rec && s.n > 0) {
@@ -1202,7 +1241,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (status == 2) {
         TRY(set_error_tags(c, span));
     }
-    if (get_meta(c, "env") == NULL) {
+    if (GET_META(c, "env") == NULL) {
         static const enum apm_key env_keys[] = {AK_DEPLOYMENT_ENVIRONMENT_NAME,
                                                 AK_DEPLOYMENT_ENVIRONMENT};
         TRY(apm_lookup_str(&lk, env_keys, 2, &s));
@@ -1228,7 +1267,10 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         if (rec) {
             note_copy(c, APM_REC_RESOURCE, c->res->attributes[i]->key, c->res_attrs[i].key, 0);
         }
-        TRY(meta_if_empty(c, c->res_attrs[i].key, c->res_attrs[i].val));
+        const struct res_attr *ra = &c->res_attrs[i];
+        if (ra->key.n > 0) {
+            TRY(meta_if_empty_h(c, ra->key, ra->h, ra->val));
+        }
     }
     for (size_t i = 0; i < nscope; i++) {
         const OtlpKeyValue *kv = ss->scope->attributes[i];
@@ -1248,7 +1290,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
             TRY(set_meta(c, cstr(c->cfg->tags[i].key), cstr(c->cfg->tags[i].value)));
         }
     }
-    if (get_meta(c, "db.name") == NULL) {
+    if (GET_META(c, "db.name") == NULL) {
         /* Resource first here, unlike the other lookups: the agent reads db.namespace with
          * GetOTelAttrValInResAndSpanAttrs (transform_test.go TestOtelSpanToDDSpanDBNameMapping,
          * "db.namespace in both, resource takes precedence"). */
@@ -1262,9 +1304,10 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
 
     /* ---- agent normalizer (normalizer.go normalize) ---- */
     struct tab_entry *e;
-    static const char *const svc_like[] = {"peer.service", "_dd.base_service"};
+    static const struct apm_str svc_like[] = {APM_STR_LIT("peer.service"),
+                                              APM_STR_LIT("_dd.base_service")};
     for (int i = 0; i < 2; i++) {
-        if ((e = get_meta(c, svc_like[i])) != NULL && e->vn > 0) {
+        if ((e = get_meta_n(c, svc_like[i].p, svc_like[i].n)) != NULL && e->vn > 0) {
             struct apm_str v = {e->v, e->vn};
             TRY(repair_utf8(c, &v));
             TRY(apm_normalize_peer_service(c->a, v, &v));
@@ -1293,13 +1336,13 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
         dd->start = start;
     }
-    if ((e = get_meta(c, "env")) != NULL && e->vn > 0) {
+    if ((e = GET_META(c, "env")) != NULL && e->vn > 0) {
         struct apm_str v = {e->v, e->vn};
         TRY(apm_normalize_tag(c->a, v, 1, &v));
         e->v = v.p;
         e->vn = v.n;
     }
-    if ((e = get_meta(c, "http.status_code")) != NULL) {
+    if ((e = GET_META(c, "http.status_code")) != NULL) {
         int64_t sc;
         if (!parse_int64((struct apm_str){e->v, e->vn}, &sc) || sc < 100 || sc >= 600) {
             e->k = NULL;
@@ -1344,11 +1387,11 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         }
     }
 
-    TRY(out_str(c, svc, 0, &dd->service));
-    TRY(out_str(c, name, 0, &dd->name));
-    TRY(out_str(c, resource, APM_MAX_RESOURCE_LEN, &dd->resource));
-    TRY(out_str(c, type, APM_MAX_TYPE_LEN, &dd->type));
-    return emit_maps(c, dd, x);
+    TRY(out_str(c, svc, 0, &dd->service, &w->service));
+    TRY(out_str(c, name, 0, &dd->name, &w->name));
+    TRY(out_str(c, resource, APM_MAX_RESOURCE_LEN, &dd->resource, &w->resource));
+    TRY(out_str(c, type, APM_MAX_TYPE_LEN, &dd->type, &w->type));
+    return emit_maps(c, w, x);
 }
 
 /* ---- chunks ---- */
@@ -1363,25 +1406,40 @@ static Datadog__Trace__Span__MetaEntry *find_meta(const DdSpan *s, const char *k
     return NULL;
 }
 
-/* Sets meta k of s, whose index emit_maps noted in *idx (-1: absent, then appended). */
-static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, const char *k, const char *v)
+/* Sets meta k of s, whose index emit_maps noted in *idx (-1: absent, then appended into the
+ * room emit_maps left after its entries: until translation returns, s->meta is still its
+ * array, and n_meta its n_me). */
+static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, struct apm_str k, struct apm_str v)
 {
+    struct apm_span *w = (struct apm_span *)(void *)s;
+    Datadog__Trace__Span__MetaEntry *e;
     if (*idx >= 0) {
-        s->meta[*idx]->value = (char *)v;
-        return O2D_OK;
+        e = s->meta[*idx];
+    } else if (w->n_me < w->cap_me) {
+        e = &w->me[w->n_me++];
+        datadog__trace__span__meta_entry__init(e);
+        e->key = (char *)k.p;
+        *idx = (int)s->n_meta;
+        s->meta[s->n_meta++] = e;
+    } else {
+        Datadog__Trace__Span__MetaEntry **np = o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
+        e = o2d_arena_alloc(a, sizeof(*e));
+        if (np == NULL || e == NULL) {
+            return O2D_ERR_TOO_LARGE;
+        }
+        datadog__trace__span__meta_entry__init(e);
+        e->key = (char *)k.p;
+        memcpy(np, s->meta, s->n_meta * sizeof(*np));
+        *idx = (int)s->n_meta;
+        np[s->n_meta++] = e;
+        s->meta = np;
     }
-    Datadog__Trace__Span__MetaEntry **np = o2d_arena_alloc(a, (s->n_meta + 1) * sizeof(*np));
-    Datadog__Trace__Span__MetaEntry *e = o2d_arena_alloc(a, sizeof(*e));
-    if (np == NULL || e == NULL) {
-        return O2D_ERR_TOO_LARGE;
+    e->value = (char *)v.p;
+    uintptr_t off = (uintptr_t)e - (uintptr_t)w->me;
+    if (off < w->n_me * sizeof(*e)) {
+        w->lens[off / sizeof(*e)] =
+            (struct apm_meta_len){e->key, e->value, (uint32_t)k.n, (uint32_t)v.n};
     }
-    datadog__trace__span__meta_entry__init(e);
-    e->key = (char *)k;
-    e->value = (char *)v;
-    memcpy(np, s->meta, s->n_meta * sizeof(*np));
-    *idx = (int)s->n_meta;
-    np[s->n_meta++] = e;
-    s->meta = np;
     return O2D_OK;
 }
 
@@ -1561,7 +1619,7 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTr
     }
     ch->priority = prio;
     if (prio > 0) {
-        TRY(add_meta(c->a, spans[0], &xs[0]->dm_idx, "_dd.p.dm", dm));
+        TRY(add_meta(c->a, spans[0], &xs[0]->dm_idx, APM_STR_LIT("_dd.p.dm"), cstr(dm)));
     }
     /* setChunkAttributes promotes the first span's decision maker to a chunk tag. */
     const char *chunk_dm = NULL;
@@ -1578,7 +1636,7 @@ static int finish_chunk(struct ctx *c, DdTraceChunk *ch, struct xspan **xs, DdTr
         }
         struct apm_str tid; /* 16 lowercase hex digits, as "%016" PRIx64 writes them */
         TRY(hex_str(c, hi, 8, &tid));
-        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, "_dd.p.tid", tid.p));
+        TRY(add_meta(c->a, spans[0], &xs[0]->tid_idx, APM_STR_LIT("_dd.p.tid"), tid));
     }
     if (!c->cfg->compute_top_level_by_span_kind) {
         for (size_t i = 0; i < n; i++) {
@@ -1635,7 +1693,7 @@ static int payload_tags(struct ctx *c, DdTracerPayload *tp, struct apm_str tags)
     }
     datadog__trace__tracer_payload__tags_entry__init(te);
     te->key = "_dd.tags.container";
-    TRY(out_str(c, tags, 0, &te->value));
+    TRY(out_str(c, tags, 0, &te->value, NULL));
     pp[0] = te;
     tp->tags = pp;
     tp->n_tags = 1;
@@ -1703,6 +1761,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     c->res = res;
     for (size_t i = 0; i < nres; i++) {
         TRY(dd_key(c, res->attributes[i]->key, &rcls[i], &c->res_attrs[i].key));
+        c->res_attrs[i].h = hash_bytes(c->res_attrs[i].key.p, c->res_attrs[i].key.n);
         TRY(apm_value_as_string(c->a, res->attributes[i]->value, &c->res_attrs[i].val));
     }
 
@@ -1788,7 +1847,7 @@ static int translate_resource_spans(struct ctx *c, const OtlpResourceSpans *rs,
     TRY(apm_host_source(c->a, res, &src));
     struct apm_str host =
         src.found ? src.hostname : cstr(c->cfg->fallback_hostname ? c->cfg->fallback_hostname : "");
-    TRY(out_str(c, host, 0, &tp->hostname));
+    TRY(out_str(c, host, 0, &tp->hostname, NULL));
     static const char *const k_host[] = {"datadog.host"};
     static const char *const k_cid1[] = {"datadog.container_id"};
     static const char *const k_cid2[] = {"container.id", "k8s.pod.uid"};

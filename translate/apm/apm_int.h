@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "apm.h"
 #include "o2d_arena.h"
@@ -32,6 +33,66 @@ struct apm_str {
 #define APM_MAX_META_KEY_LEN 200
 #define APM_MAX_META_VAL_LEN 25000
 #define APM_MAX_TAG_LEN      200
+
+/* ---- what translation knows of its spans' string lengths (apm.c writes it; apm_pb.c and
+ * apm_msgpack.c read it for payloads apm_translate made, so that no string is scanned for its
+ * length again) ---- */
+
+/* One meta entry's strings as translation wrote them, with their lengths. */
+struct apm_meta_len {
+    const char *k, *v;
+    uint32_t kn, vn;
+};
+
+/* Every DdSpan in an apm_result is the `dd` of one of these (apm_span_of). me[0..n_me) are the
+ * meta entries translation made (dd.meta points at them, in some order), lens[i] what me[i]
+ * held when made; service, name, resource and type likewise. A string changed since (a value
+ * apm_sample sets, an entry made elsewhere) no longer matches its note and is measured. */
+struct apm_span {
+    DdSpan dd; /* first */
+    Datadog__Trace__Span__MetaEntry *me;
+    struct apm_meta_len *lens;
+    size_t n_me, cap_me;
+    struct apm_str service, name, resource, type;
+};
+
+/* The apm_span of a DdSpan that apm_translate made (and only of one). */
+static inline const struct apm_span *apm_span_of(const DdSpan *s)
+{
+    return (const struct apm_span *)(const void *)s;
+}
+
+static inline size_t apm_strlen0(const char *s)
+{
+    return s != NULL ? strlen(s) : 0;
+}
+
+/* The lengths of e's key and value; w is e's span's apm_span, or NULL when the span was not
+ * made by apm_translate (then both are measured). */
+static inline void apm_meta_entry_lens(const struct apm_span *w,
+                                       const Datadog__Trace__Span__MetaEntry *e, size_t *kn,
+                                       size_t *vn)
+{
+    if (w != NULL) {
+        /* e is one of me[] when its address is inside it (compared as integers: e may be
+         * any object) */
+        uintptr_t off = (uintptr_t)e - (uintptr_t)w->me;
+        if (off < w->n_me * sizeof(*e)) {
+            const struct apm_meta_len *l = &w->lens[off / sizeof(*e)];
+            *kn = l->k == e->key ? l->kn : apm_strlen0(e->key);
+            *vn = l->v == e->value ? l->vn : apm_strlen0(e->value);
+            return;
+        }
+    }
+    *kn = apm_strlen0(e->key);
+    *vn = apm_strlen0(e->value);
+}
+
+/* The length of field s of a span, noted as `noted` (p NULL when not noted). */
+static inline size_t apm_noted_len(const char *s, struct apm_str noted)
+{
+    return s != NULL && s == noted.p ? noted.n : apm_strlen0(s);
+}
 
 /* ---- apm_normalize.c: the agent's string normalizers, byte-exact for ASCII ---- */
 

@@ -11,9 +11,12 @@
  * span_id, attributes, tracestate, flags; the optional ones omitted when empty, as
  * `omitempty` does), decoded by agents 7.52 and later (older ones skip the unknown key);
  * apm.c also keeps the `_dd.span_links` meta JSON. Events stay meta JSON (`events`).
+ * For a payload apm_translate made, the string lengths it noted (struct apm_span, apm_int.h)
+ * are used instead of measuring the strings again (apm_msgpack_trace_translated).
  */
 #include <string.h>
 
+#include "apm_int.h"
 #include "apm_msgpack.h"
 #include "o2d.h"
 
@@ -85,6 +88,16 @@ static int mp_array(struct o2d_buf *b, size_t n)
 
 static int mp_strn(struct o2d_buf *b, const char *s, size_t n)
 {
+    if (n < 32 && b->cap - b->len > n) {
+        /* fixstr, most keys and values: one header byte, one room check */
+        uint8_t *p = b->data + b->len;
+        p[0] = (uint8_t)(0xa0 | n);
+        if (n > 0) {
+            memcpy(p + 1, s, n);
+        }
+        b->len += 1 + n;
+        return O2D_OK;
+    }
     TRY(header(b, 0xa0, 32, 0xd9, 0xda, 0xdb, n));
     TRY(room(b, n));
     if (n > 0) {
@@ -100,6 +113,15 @@ static int pack_str(struct o2d_buf *b, const char *s)
 }
 
 #define pack_key(b, lit) mp_strn((b), (lit), sizeof(lit) - 1)
+
+/* A span's string field, its length noted by translation (noted NULL: none, measured). */
+static int pack_noted(struct o2d_buf *b, const char *s, const struct apm_str *noted)
+{
+    if (s == NULL) {
+        return mp_strn(b, "", 0);
+    }
+    return mp_strn(b, s, noted != NULL ? apm_noted_len(s, *noted) : strlen(s));
+}
 
 static int mp_uint(struct o2d_buf *b, uint64_t v)
 {
@@ -261,7 +283,9 @@ static int pack_link(struct o2d_buf *b, const Datadog__Trace__SpanLink *l)
     return O2D_OK;
 }
 
-static int pack_span(struct o2d_buf *b, const DdSpan *s, const struct extras *x)
+/* w: s's apm_span when the payload is apm_translate's, else NULL. */
+static int pack_span(struct o2d_buf *b, const DdSpan *s, const struct apm_span *w,
+                     const struct extras *x)
 {
     size_t n_meta = s->n_meta;
     size_t n_chunk_tags = 0;
@@ -278,11 +302,11 @@ static int pack_span(struct o2d_buf *b, const DdSpan *s, const struct extras *x)
 
     TRY(mp_map(b, 12 + (s->n_meta_struct > 0) + (s->n_spanlinks > 0)));
     TRY(pack_key(b, "service"));
-    TRY(pack_str(b, s->service));
+    TRY(pack_noted(b, s->service, w != NULL ? &w->service : NULL));
     TRY(pack_key(b, "name"));
-    TRY(pack_str(b, s->name));
+    TRY(pack_noted(b, s->name, w != NULL ? &w->name : NULL));
     TRY(pack_key(b, "resource"));
-    TRY(pack_str(b, s->resource));
+    TRY(pack_noted(b, s->resource, w != NULL ? &w->resource : NULL));
     TRY(pack_key(b, "trace_id"));
     TRY(mp_uint(b, s->traceid));
     TRY(pack_key(b, "span_id"));
@@ -296,12 +320,15 @@ static int pack_span(struct o2d_buf *b, const DdSpan *s, const struct extras *x)
     TRY(pack_key(b, "error"));
     TRY(mp_int(b, s->error));
     TRY(pack_key(b, "type"));
-    TRY(pack_str(b, s->type));
+    TRY(pack_noted(b, s->type, w != NULL ? &w->type : NULL));
     TRY(pack_key(b, "meta"));
     TRY(mp_map(b, n_meta));
     for (size_t i = 0; i < s->n_meta; i++) {
-        TRY(pack_str(b, s->meta[i]->key));
-        TRY(pack_str(b, s->meta[i]->value));
+        const Datadog__Trace__Span__MetaEntry *e = s->meta[i];
+        size_t kn, vn;
+        apm_meta_entry_lens(w, e, &kn, &vn);
+        TRY(mp_strn(b, e->key != NULL ? e->key : "", kn));
+        TRY(mp_strn(b, e->value != NULL ? e->value : "", vn));
     }
     for (size_t i = 0; x->ch != NULL && i < x->ch->n_tags; i++) {
         const char *k = x->ch->tags[i]->key;
@@ -347,7 +374,8 @@ static int pack_span(struct o2d_buf *b, const DdSpan *s, const struct extras *x)
     return O2D_OK;
 }
 
-static int pack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
+static int pack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch,
+                      int translated)
 {
     /* The priority goes where the agent looks when no span names one. A span that has its
      * own (a user decision, which apm.c took as the chunk's) keeps it. */
@@ -375,19 +403,31 @@ static int pack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTr
             .priority = ch->priority,
             .has_priority = i == 0 && !any_prio,
         };
-        TRY(pack_span(out, ch->spans[i], &x));
+        TRY(pack_span(out, ch->spans[i], translated ? apm_span_of(ch->spans[i]) : NULL, &x));
     }
     return O2D_OK;
 }
 
-int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
+static int write_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch,
+                       int translated)
 {
     size_t start = out->len;
-    int rv = pack_trace(out, tp, ch);
+    int rv = pack_trace(out, tp, ch, translated);
     if (rv != O2D_OK) {
         out->len = start;
     }
     return rv;
+}
+
+int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch)
+{
+    return write_trace(out, tp, ch, 0);
+}
+
+int apm_msgpack_trace_translated(struct o2d_buf *out, const DdTracerPayload *tp,
+                                 const DdTraceChunk *ch)
+{
+    return write_trace(out, tp, ch, 1);
 }
 
 size_t apm_msgpack_array_header(uint8_t hdr[APM_MSGPACK_ARRAY_HEADER_MAX], uint32_t n)

@@ -28,6 +28,11 @@
  * O2D_ERR_TOO_LARGE past out->max (out is then left as it was), O2D_ERR_NOMEM.
  */
 int apm_msgpack_trace(struct o2d_buf *out, const DdTracerPayload *tp, const DdTraceChunk *ch);
+/* The same bytes, for a payload of an apm_result (apm_translate's, changed since or not by
+ * apm_sample; no span of another origin in it): the string lengths translation noted are used
+ * instead of measuring each string again. */
+int apm_msgpack_trace_translated(struct o2d_buf *out, const DdTracerPayload *tp,
+                                 const DdTraceChunk *ch);
 
 /* Writes the header of a msgpack array of n elements into hdr; returns its length. A v0.4
  * body is this header for its trace count followed by the encoded traces, concatenated. */

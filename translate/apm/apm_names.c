@@ -523,67 +523,73 @@ int apm_names_operation_v1(const struct apm_lookup *lk, const OtlpSpan *span,
 
 struct db_type {
     const char *system;
+    size_t system_n;
     const char *type;
+    size_t type_n;
 };
+#define DBT(system, type)                                                                          \
+    {                                                                                              \
+        system, sizeof(system) - 1, type, sizeof(type) - 1                                         \
+    }
 
 /* attributes.DBTypes (pkg/opentelemetry-mapping-go/otlp/attributes/constants.go). */
 static const struct db_type db_types[] = {
-    {"adabas", "sql"},
-    {"cache", "sql"},
-    {"cassandra", "cassandra"},
-    {"clickhouse", "sql"},
-    {"cloudscape", "sql"},
-    {"cockroachdb", "sql"},
-    {"coldfusion", "sql"},
-    {"couchbase", "db"},
-    {"couchdb", "db"},
-    {"cosmosdb", "db"},
-    {"db2", "sql"},
-    {"derby", "sql"},
-    {"dynamodb", "db"},
-    {"edb", "sql"},
-    {"elasticsearch", "elasticsearch"},
-    {"filemaker", "sql"},
-    {"firebird", "sql"},
-    {"firstsql", "sql"},
-    {"geode", "db"},
-    {"h2", "sql"},
-    {"hanadb", "sql"},
-    {"hbase", "db"},
-    {"hive", "db"},
-    {"hsqldb", "sql"},
-    {"informix", "sql"},
-    {"ingres", "sql"},
-    {"instantdb", "sql"},
-    {"interbase", "sql"},
-    {"mariadb", "sql"},
-    {"maxdb", "sql"},
-    {"memcached", "memcached"},
-    {"mongodb", "mongodb"},
-    {"mssql", "sql"},
-    {"mysql", "sql"},
-    {"neo4j", "db"},
-    {"netezza", "sql"},
-    {"opensearch", "opensearch"},
-    {"oracle", "sql"},
-    {"other_sql", "sql"},
-    {"pervasive", "sql"},
-    {"pointbase", "sql"},
-    {"postgresql", "sql"},
-    {"progress", "sql"},
-    {"redis", "redis"},
-    {"redshift", "sql"},
-    {"sqlite", "sql"},
-    {"sybase", "sql"},
-    {"teradata", "sql"},
-    {"vertica", "sql"},
+    DBT("adabas", "sql"),
+    DBT("cache", "sql"),
+    DBT("cassandra", "cassandra"),
+    DBT("clickhouse", "sql"),
+    DBT("cloudscape", "sql"),
+    DBT("cockroachdb", "sql"),
+    DBT("coldfusion", "sql"),
+    DBT("couchbase", "db"),
+    DBT("couchdb", "db"),
+    DBT("cosmosdb", "db"),
+    DBT("db2", "sql"),
+    DBT("derby", "sql"),
+    DBT("dynamodb", "db"),
+    DBT("edb", "sql"),
+    DBT("elasticsearch", "elasticsearch"),
+    DBT("filemaker", "sql"),
+    DBT("firebird", "sql"),
+    DBT("firstsql", "sql"),
+    DBT("geode", "db"),
+    DBT("h2", "sql"),
+    DBT("hanadb", "sql"),
+    DBT("hbase", "db"),
+    DBT("hive", "db"),
+    DBT("hsqldb", "sql"),
+    DBT("informix", "sql"),
+    DBT("ingres", "sql"),
+    DBT("instantdb", "sql"),
+    DBT("interbase", "sql"),
+    DBT("mariadb", "sql"),
+    DBT("maxdb", "sql"),
+    DBT("memcached", "memcached"),
+    DBT("mongodb", "mongodb"),
+    DBT("mssql", "sql"),
+    DBT("mysql", "sql"),
+    DBT("neo4j", "db"),
+    DBT("netezza", "sql"),
+    DBT("opensearch", "opensearch"),
+    DBT("oracle", "sql"),
+    DBT("other_sql", "sql"),
+    DBT("pervasive", "sql"),
+    DBT("pointbase", "sql"),
+    DBT("postgresql", "sql"),
+    DBT("progress", "sql"),
+    DBT("redis", "redis"),
+    DBT("redshift", "sql"),
+    DBT("sqlite", "sql"),
+    DBT("sybase", "sql"),
+    DBT("teradata", "sql"),
+    DBT("vertica", "sql"),
 };
 
 struct apm_str apm_names_db_type(struct apm_str db)
 {
     for (size_t i = 0; i < sizeof(db_types) / sizeof(db_types[0]); i++) {
-        if (strlen(db_types[i].system) == db.n && memcmp(db_types[i].system, db.p, db.n) == 0) {
-            return (struct apm_str){db_types[i].type, strlen(db_types[i].type)};
+        if (db_types[i].system_n == db.n && memcmp(db_types[i].system, db.p, db.n) == 0) {
+            return (struct apm_str){db_types[i].type, db_types[i].type_n};
         }
     }
     return APM_STR_LIT("db");

@@ -15,9 +15,14 @@
  * varint's size is reserved (1 byte for small entries, 2 for spans, 3 for chunks) and the body
  * moved when the guess was wrong, which for these messages is rare and moves few bytes. A
  * string map entry's length is computed from its two strings and written first.
+ *
+ * A payload apm_translate made carries its spans' string lengths (struct apm_span, apm_int.h):
+ * apm_pb_tracer_payload_translated takes them from there, so that each meta string is read
+ * once, by its copy; any other payload's strings are measured with strlen.
  */
 #include <string.h>
 
+#include "apm_int.h"
 #include "apm_pb.h"
 #include "o2d.h"
 
@@ -35,6 +40,9 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
 static inline size_t varint_size(uint64_t v)
 {
+    if (v < 0x80) {
+        return 1;
+    }
     size_t n = 1;
     while (v >= 0x80) {
         v >>= 7;
@@ -54,6 +62,10 @@ static inline int ensure(struct o2d_buf *b, size_t n)
 /* Writes v at p (room checked by the caller); returns the bytes written. */
 static inline size_t put_varint(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
     size_t i = 0;
     while (v >= 0x80) {
         p[i++] = (uint8_t)(v | 0x80);
@@ -114,12 +126,18 @@ static int field_bytes(struct o2d_buf *b, uint8_t tag, const void *p, size_t n)
     return O2D_OK;
 }
 
-static int field_str(struct o2d_buf *b, uint8_t tag, const char *s)
+/* A string field of n bytes (left out when empty). */
+static int field_strn(struct o2d_buf *b, uint8_t tag, const char *s, size_t n)
 {
-    if (s == NULL || s[0] == '\0') {
+    if (n == 0) {
         return O2D_OK;
     }
-    return field_bytes(b, tag, s, strlen(s));
+    return field_bytes(b, tag, s, n);
+}
+
+static int field_str(struct o2d_buf *b, uint8_t tag, const char *s)
+{
+    return field_strn(b, tag, s, apm_strlen0(s));
 }
 
 /* A submessage: open() writes its tag and reserves `guess` bytes for its length, close()
@@ -149,9 +167,9 @@ static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
 }
 
 /* A map<string, string> entry: both lengths are known first, so it is written in one go. */
-static int str_entry(struct o2d_buf *b, uint8_t tag, const char *k, const char *v)
+static int str_entry_n(struct o2d_buf *b, uint8_t tag, const char *k, size_t kn, const char *v,
+                       size_t vn)
 {
-    size_t kn = k != NULL ? strlen(k) : 0, vn = v != NULL ? strlen(v) : 0;
     size_t body = (kn > 0 ? 1 + varint_size(kn) + kn : 0) + (vn > 0 ? 1 + varint_size(vn) + vn : 0);
     TRY(ensure(b, 1 + varint_size(body) + body));
     uint8_t *p = b->data + b->len;
@@ -171,6 +189,11 @@ static int str_entry(struct o2d_buf *b, uint8_t tag, const char *k, const char *
     }
     b->len = (size_t)(p - b->data);
     return O2D_OK;
+}
+
+static int str_entry(struct o2d_buf *b, uint8_t tag, const char *k, const char *v)
+{
+    return str_entry_n(b, tag, k, apm_strlen0(k), v, apm_strlen0(v));
 }
 
 static int array_value(struct o2d_buf *b, const Datadog__Trace__AttributeArrayValue *v)
@@ -242,11 +265,18 @@ static int span_link(struct o2d_buf *b, const Datadog__Trace__SpanLink *l)
     return field_varint(b, TAG(6, WT_VARINT), l->flags);
 }
 
-static int span(struct o2d_buf *b, const DdSpan *s)
+/* w: s's apm_span when the payload is apm_translate's, else NULL. */
+static int span(struct o2d_buf *b, const DdSpan *s, const struct apm_span *w)
 {
-    TRY(field_str(b, TAG(1, WT_LEN), s->service));
-    TRY(field_str(b, TAG(2, WT_LEN), s->name));
-    TRY(field_str(b, TAG(3, WT_LEN), s->resource));
+    if (w != NULL) {
+        TRY(field_strn(b, TAG(1, WT_LEN), s->service, apm_noted_len(s->service, w->service)));
+        TRY(field_strn(b, TAG(2, WT_LEN), s->name, apm_noted_len(s->name, w->name)));
+        TRY(field_strn(b, TAG(3, WT_LEN), s->resource, apm_noted_len(s->resource, w->resource)));
+    } else {
+        TRY(field_str(b, TAG(1, WT_LEN), s->service));
+        TRY(field_str(b, TAG(2, WT_LEN), s->name));
+        TRY(field_str(b, TAG(3, WT_LEN), s->resource));
+    }
     TRY(field_varint(b, TAG(4, WT_VARINT), s->traceid));
     TRY(field_varint(b, TAG(5, WT_VARINT), s->spanid));
     TRY(field_varint(b, TAG(6, WT_VARINT), s->parentid));
@@ -255,7 +285,12 @@ static int span(struct o2d_buf *b, const DdSpan *s)
     TRY(field_int32(b, TAG(9, WT_VARINT), s->error));
     for (size_t i = 0; i < s->n_meta; i++) {
         const Datadog__Trace__Span__MetaEntry *e = s->meta[i];
-        TRY(str_entry(b, TAG(10, WT_LEN), e != NULL ? e->key : NULL, e != NULL ? e->value : NULL));
+        size_t kn = 0, vn = 0;
+        if (e != NULL) {
+            apm_meta_entry_lens(w, e, &kn, &vn);
+        }
+        TRY(str_entry_n(b, TAG(10, WT_LEN), e != NULL ? e->key : NULL, kn,
+                        e != NULL ? e->value : NULL, vn));
     }
     for (size_t i = 0; i < s->n_metrics; i++) {
         const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
@@ -267,7 +302,8 @@ static int span(struct o2d_buf *b, const DdSpan *s)
         }
         TRY(close_msg(b, at, 1));
     }
-    TRY(field_str(b, TAG(12, WT_LEN), s->type));
+    TRY(field_strn(b, TAG(12, WT_LEN), s->type,
+                   w != NULL ? apm_noted_len(s->type, w->type) : apm_strlen0(s->type)));
     for (size_t i = 0; i < s->n_meta_struct; i++) {
         const Datadog__Trace__Span__MetaStructEntry *e = s->meta_struct[i];
         size_t at;
@@ -299,7 +335,7 @@ static int span(struct o2d_buf *b, const DdSpan *s)
     return O2D_OK;
 }
 
-static int chunk(struct o2d_buf *b, const DdTraceChunk *c)
+static int chunk(struct o2d_buf *b, const DdTraceChunk *c, int translated)
 {
     TRY(field_int32(b, TAG(1, WT_VARINT), c->priority));
     TRY(field_str(b, TAG(2, WT_LEN), c->origin));
@@ -307,7 +343,7 @@ static int chunk(struct o2d_buf *b, const DdTraceChunk *c)
         size_t at;
         TRY(open_msg(b, TAG(3, WT_LEN), 2, &at));
         if (c->spans[i] != NULL) {
-            TRY(span(b, c->spans[i]));
+            TRY(span(b, c->spans[i], translated ? apm_span_of(c->spans[i]) : NULL));
         }
         TRY(close_msg(b, at, 2));
     }
@@ -318,7 +354,7 @@ static int chunk(struct o2d_buf *b, const DdTraceChunk *c)
     return field_varint(b, TAG(5, WT_VARINT), c->droppedtrace != 0);
 }
 
-static int payload(struct o2d_buf *b, const DdTracerPayload *tp)
+static int payload(struct o2d_buf *b, const DdTracerPayload *tp, int translated)
 {
     TRY(field_str(b, TAG(1, WT_LEN), tp->containerid));
     TRY(field_str(b, TAG(2, WT_LEN), tp->languagename));
@@ -329,7 +365,7 @@ static int payload(struct o2d_buf *b, const DdTracerPayload *tp)
         size_t at;
         TRY(open_msg(b, TAG(6, WT_LEN), 3, &at));
         if (tp->chunks[i] != NULL) {
-            TRY(chunk(b, tp->chunks[i]));
+            TRY(chunk(b, tp->chunks[i], translated));
         }
         TRY(close_msg(b, at, 3));
     }
@@ -342,12 +378,22 @@ static int payload(struct o2d_buf *b, const DdTracerPayload *tp)
     return field_str(b, TAG(10, WT_LEN), tp->appversion);
 }
 
-int apm_pb_tracer_payload(struct o2d_buf *out, const DdTracerPayload *tp)
+static int write_payload(struct o2d_buf *out, const DdTracerPayload *tp, int translated)
 {
     size_t start = out->len;
-    int rv = payload(out, tp);
+    int rv = payload(out, tp, translated);
     if (rv != O2D_OK) {
         out->len = start;
     }
     return rv;
+}
+
+int apm_pb_tracer_payload(struct o2d_buf *out, const DdTracerPayload *tp)
+{
+    return write_payload(out, tp, 0);
+}
+
+int apm_pb_tracer_payload_translated(struct o2d_buf *out, const DdTracerPayload *tp)
+{
+    return write_payload(out, tp, 1);
 }

@@ -17,5 +17,9 @@
 /* Appends tp's bytes to out. O2D_OK, O2D_ERR_TOO_LARGE past out's maximum, O2D_ERR_NOMEM. On an
  * error out->len is what it was. */
 int apm_pb_tracer_payload(struct o2d_buf *out, const DdTracerPayload *tp);
+/* The same bytes, for a payload of an apm_result (apm_translate's, changed since or not by
+ * apm_sample; no span of another origin in it): the string lengths translation noted are used
+ * instead of measuring each string again. */
+int apm_pb_tracer_payload_translated(struct o2d_buf *out, const DdTracerPayload *tp);
 
 #endif
