@@ -1030,8 +1030,11 @@ static int gated_encode(void *ctx, struct dlv_item *const *items, size_t n, stru
     pthread_mutex_lock(&the_gate.mu);
     the_gate.inside = 1;
     pthread_cond_broadcast(&the_gate.cond);
-    while (!the_gate.open) {
-        pthread_cond_wait(&the_gate.cond, &the_gate.mu);
+    /* held until opened, or 30 s: a test that failed before opening still stops */
+    int64_t deadline = o2d_now_ms() + 30000;
+    while (!the_gate.open && o2d_now_ms() < deadline) {
+        struct timespec ts = o2d_timespec_from_ms(o2d_now_ms() + 50);
+        pthread_cond_timedwait(&the_gate.cond, &the_gate.mu, &ts);
     }
     pthread_mutex_unlock(&the_gate.mu);
     return toy_encode(ctx, items, n, out);
@@ -1119,8 +1122,10 @@ static int many_encode(void *ctx, struct dlv_item *const *items, size_t n, struc
         many.max_inside = many.inside;
     }
     pthread_cond_broadcast(&many.cond);
-    while (!many.open) {
-        pthread_cond_wait(&many.cond, &many.mu);
+    int64_t deadline = o2d_now_ms() + 30000; /* as gated_encode */
+    while (!many.open && o2d_now_ms() < deadline) {
+        struct timespec ts = o2d_timespec_from_ms(o2d_now_ms() + 50);
+        pthread_cond_timedwait(&many.cond, &many.mu, &ts);
     }
     many.inside--;
     pthread_mutex_unlock(&many.mu);
