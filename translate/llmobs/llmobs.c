@@ -2966,6 +2966,31 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     return o2d_buf_append_byte(out, '}');
 }
 
+size_t llmobs_span_write_size(const struct llmobs_span *sp, const struct llmobs_inherit *inh)
+{
+    /* {"trace_id":"<32 hex>","span_id":"<20 digits>","parent_id":"<20 digits>", the closing
+     * brace, and room to spare */
+    size_t n = 160 + sp->head_len + sp->tail_len;
+    for (int i = 0; i < 2; i++) {
+        /* ,"output":{"documents":[ ... ]} */
+        n += 32 + (sp->log_io[i] != NULL ? sp->log_io[i]->b.len : sp->io[i].len);
+    }
+    /* an inherited string escaped takes at most 6 bytes a byte (\u00XX): ml_app once,
+     * the session as a tag and as a member */
+    if (inh != NULL && inh->ml_app != NULL) {
+        n += 6 * strlen(inh->ml_app);
+    }
+    if (inh != NULL && inh->session != NULL) {
+        n += 40 + 12 * strlen(inh->session);
+    }
+    /* ,"collection_errors":["...",...,"dropped_io"] */
+    n += 40;
+    for (size_t i = 0; i < sp->errors.n; i++) {
+        n += strlen(sp->errors.name[i]) + 3;
+    }
+    return n;
+}
+
 int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                       size_t max_event_size, struct o2d_buf *out)
 {
