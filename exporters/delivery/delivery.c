@@ -104,6 +104,7 @@ struct dlv_dest {
     int stopped; /* the sender is gone: completions settle instead of rebuilding */
     pthread_t *senders;
     struct dlv_scratch scratch; /* under mu: lent to the sender that builds next */
+    struct dlv_pool *pool;      /* body buffers (its own lock); NULL: none kept */
     int n_senders;              /* started */
     atomic_int stopping;
 
@@ -261,6 +262,9 @@ static void on_done(void *ctx, const struct http_result *r)
     struct dlv_body *b = s->body;
     const struct dlv_dest_type *t = d->type;
     o2d_free(s);
+    /* the client is done with the body's bytes: its buffer serves the next body */
+    dlv_pool_put(d->pool, b->data, b->cap);
+    b->data = NULL;
     if (r->attempts > 1) {
         atomic_fetch_add(&d->retried_units, b->units * (uint64_t)(r->attempts - 1));
     }
@@ -373,16 +377,15 @@ static void post_body(void *ctx, struct dlv_body *b)
     } else if (d->cfg.compression == DLV_COMPRESS_ZSTD) {
         dlv_headers_add(&h, "Content-Encoding: zstd", 0);
     }
-    /* The client takes the body; the copy in b is kept only for its length. */
-    uint8_t *data = b->data;
-    b->data = NULL;
+    /* The client borrows the body's bytes until on_done, which gives them to the pool. */
     struct http_request q = {
         .method = "POST",
         .url = d->url,
         .headers = h.line,
         .n_headers = h.n,
-        .body = data,
+        .body = b->data,
         .body_len = b->len,
+        .body_borrowed = 1,
         .timeout_ms = d->cfg.attempt_timeout_ms,
         .max_elapsed_ms = d->cfg.max_elapsed_ms,
         .name = d->type->request,
@@ -418,6 +421,7 @@ static void send_items(struct build_run *run, struct dlv_item **items, size_t n,
         .compression = d->cfg.compression,
         .level = d->cfg.compression_level,
         .codec = run->codec,
+        .pool = d->pool,
         .emit = post_body,
         .emit_ctx = run,
         .left_out = left_out,
@@ -660,6 +664,10 @@ static void *sender_main(void *arg)
             wake = d->next_tick_ms;
         }
         dlv_scratch_idle(&d->scratch, now);
+        int64_t pool_due = dlv_pool_idle(d->pool, now);
+        if (pool_due < wake) {
+            wake = pool_due; /* an idle destination gives its body buffers back */
+        }
         if (wake == INT64_MAX) {
             pthread_cond_wait(&d->cond, &d->mu);
         } else {
@@ -717,6 +725,7 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
             return rv;
         }
     }
+    d->pool = dlv_pool_new(); /* NULL without memory: every body then has its own */
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->err_mu, NULL);
     pthread_condattr_t ca;
@@ -1020,6 +1029,7 @@ void dlv_dest_free(struct dlv_dest *d)
     }
     d->queue->type->free(d->queue);
     dlv_scratch_idle(&d->scratch, INT64_MAX);
+    dlv_pool_free(d->pool);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->err_mu);
     pthread_cond_destroy(&d->cond);

@@ -141,9 +141,33 @@ int dlv_compress(struct dlv_codec *c, enum dlv_compression kind, int level, cons
 /* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
 int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
 
+/*
+ * Body buffers kept for the next bodies (a destination has one): a body of a megabyte or more
+ * is a mapping of its own (collector/main.c fixes malloc's mmap threshold at 1 MiB), and
+ * made new for every body its pages were faulted in again each time (11 % of the CPU with
+ * LLM Obs bodies of 5 MiB). A body's buffer comes from the pool when one is free and goes back
+ * once the HTTP client is done with it. The pool keeps at most DLV_POOL_KEEP buffers of up to
+ * 16 MiB each, and frees them after 2 s unused, so an idle process shrinks back. Any thread.
+ */
+#define DLV_POOL_KEEP 4
+struct dlv_pool;
+struct dlv_pool *dlv_pool_new(void);
+void dlv_pool_free(struct dlv_pool *p); /* and the buffers it holds; NULL: no-op */
+/* A buffer of at least `want` and at most `max` bytes (o2d_malloc'd storage; *cap its size):
+ * the smallest free one that is large enough, else the largest grown to it, else a new one
+ * with some room to spare. want 0: the largest free one as it is, or NULL (*cap 0) when none
+ * is. NULL pool: a plain allocation of want bytes. NULL when out of memory. */
+uint8_t *dlv_pool_get(struct dlv_pool *p, size_t want, size_t max, size_t *cap);
+/* Gives a buffer back (kept, or freed when the pool is full or it is too large). */
+void dlv_pool_put(struct dlv_pool *p, uint8_t *data, size_t cap);
+/* Frees what was unused for 2 s (all with now_ms INT64_MAX). Returns when the next call may
+ * free something (INT64_MAX: nothing held). */
+int64_t dlv_pool_idle(struct dlv_pool *p, int64_t now_ms);
+
 /* One body built from items: what is sent, and what it settles when it completes. */
 struct dlv_body {
     uint8_t *data; /* owned (o2d_malloc) */
+    size_t cap;    /* the storage's size (0: len), for the pool it goes back to */
     size_t len;    /* as sent: compressed when the destination compresses */
     size_t raw_len;
     struct dlv_item **items; /* owned array; the items are the queue's, or split halves */
@@ -248,6 +272,7 @@ struct dlv_build {
     enum dlv_compression compression;
     int level;               /* 0: DLV_LEVEL_DEFAULT */
     struct dlv_codec *codec; /* the builder's; NULL: one made for the call */
+    struct dlv_pool *pool;   /* where body buffers come from; NULL: allocated for each */
     dlv_emit_fn emit;
     void *emit_ctx;
     size_t too_large; /* out: units */
