@@ -66,25 +66,13 @@ static int scratch_empty(const struct dlv_scratch *s)
     return s->raw.data == NULL && s->out.data == NULL;
 }
 
-void dlv_codec_lend(struct dlv_codec *c, struct dlv_scratch *s)
-{
-    if (c != NULL && scratch_empty(&c->s) && !scratch_empty(s)) {
-        c->s = *s;
-        memset(s, 0, sizeof(*s));
-    }
-}
-
-void dlv_codec_return(struct dlv_codec *c, struct dlv_scratch *s)
+int64_t dlv_codec_idle(struct dlv_codec *c, int64_t now_ms)
 {
     if (c == NULL || scratch_empty(&c->s)) {
-        return;
+        return INT64_MAX;
     }
-    if (scratch_empty(s)) {
-        *s = c->s;
-        memset(&c->s, 0, sizeof(c->s));
-    } else {
-        dlv_scratch_idle(&c->s, INT64_MAX);
-    }
+    dlv_scratch_idle(&c->s, now_ms);
+    return scratch_empty(&c->s) ? INT64_MAX : c->s.last_use_ms + BUILD_SCRATCH_IDLE_MS;
 }
 
 void dlv_scratch_idle(struct dlv_scratch *s, int64_t now_ms)

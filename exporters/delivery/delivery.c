@@ -103,9 +103,8 @@ struct dlv_dest {
     int stop;
     int stopped; /* the sender is gone: completions settle instead of rebuilding */
     pthread_t *senders;
-    struct dlv_scratch scratch; /* under mu: lent to the sender that builds next */
-    struct dlv_pool *pool;      /* body buffers (its own lock); NULL: none kept */
-    int n_senders;              /* started */
+    struct dlv_pool *pool; /* body buffers (its own lock); NULL: none kept */
+    int n_senders;         /* started */
     atomic_int stopping;
 
     size_t tenant_cap;                /* fairness: bytes one tenant may hold; 0: no rule */
@@ -593,11 +592,9 @@ static void *sender_main(void *arg)
             struct rebuild *rb = d->rebuilds;
             d->rebuilds = rb->next;
             d->builds++;
-            dlv_codec_lend(codec, &d->scratch);
             pthread_mutex_unlock(&d->mu);
             send_rebuild(d, codec, rb);
             pthread_mutex_lock(&d->mu);
-            dlv_codec_return(codec, &d->scratch);
             d->builds--;
             pthread_cond_broadcast(&d->cond);
             continue;
@@ -632,11 +629,9 @@ static void *sender_main(void *arg)
                 d->building_units += it->count;
             }
             if (list != NULL) {
-                dlv_codec_lend(codec, &d->scratch);
                 pthread_mutex_unlock(&d->mu);
                 send_batch(d, codec, list);
                 pthread_mutex_lock(&d->mu);
-                dlv_codec_return(codec, &d->scratch);
             }
             d->builds--;
             pthread_cond_broadcast(&d->cond);
@@ -663,10 +658,14 @@ static void *sender_main(void *arg)
         if (d->cfg.tick != NULL && d->next_tick_ms < wake) {
             wake = d->next_tick_ms;
         }
-        dlv_scratch_idle(&d->scratch, now);
+        /* an idle destination gives its scratch and body buffers back */
+        int64_t idle_due = dlv_codec_idle(codec, now);
         int64_t pool_due = dlv_pool_idle(d->pool, now);
-        if (pool_due < wake) {
-            wake = pool_due; /* an idle destination gives its body buffers back */
+        if (pool_due < idle_due) {
+            idle_due = pool_due;
+        }
+        if (idle_due < wake) {
+            wake = idle_due;
         }
         if (wake == INT64_MAX) {
             pthread_cond_wait(&d->cond, &d->mu);
@@ -1028,7 +1027,6 @@ void dlv_dest_free(struct dlv_dest *d)
         o2d_log_end(&l);
     }
     d->queue->type->free(d->queue);
-    dlv_scratch_idle(&d->scratch, INT64_MAX);
     dlv_pool_free(d->pool);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->err_mu);

@@ -116,21 +116,19 @@ int dlv_compression_level_ok(enum dlv_compression c, int level);
 struct dlv_codec;
 struct dlv_codec *dlv_codec_new(void);
 void dlv_codec_free(struct dlv_codec *c);
-/* The scratch buffers of compressed bodies (the encoded bytes, the compressor's output): a
- * destination keeps one set between builds and lends it to the sender that builds next, so
- * that their pages are touched once instead of faulted in again for every body, while the
- * senders that build at the same time cost no more than they did before. A codec holds a
- * lent set while it builds (each buffer kept up to a bound, build.c), and uses buffers of
- * its own when it was lent none. */
+/* The scratch buffers of compressed bodies (the encoded bytes, the compressor's output):
+ * each codec keeps its own set between builds (each buffer kept up to a bound, build.c), so
+ * that their pages are touched once instead of faulted in again for every body. One set
+ * lent by the destination to whichever sender built next left every sender but one with
+ * buffers of its own, made and faulted in for each body, as soon as two built at once. */
 struct dlv_scratch {
     struct o2d_buf raw;
     struct o2d_buf out;
     int64_t last_use_ms;
 };
-/* Moves s's buffers into the codec when it holds none (s is left empty). NULL codec: no-op. */
-void dlv_codec_lend(struct dlv_codec *c, struct dlv_scratch *s);
-/* Gives the codec's buffers back into s when s is empty, frees them otherwise. */
-void dlv_codec_return(struct dlv_codec *c, struct dlv_scratch *s);
+/* Frees the codec's scratch buffers once unused for 2 s (at once with now_ms INT64_MAX).
+ * Returns when a later call may free them (INT64_MAX: it holds none). NULL codec: no-op. */
+int64_t dlv_codec_idle(struct dlv_codec *c, int64_t now_ms);
 /* Frees s's buffers once unused for a while (the destination is idle), or at once with
  * now_ms INT64_MAX. */
 void dlv_scratch_idle(struct dlv_scratch *s, int64_t now_ms);
