@@ -147,7 +147,7 @@ int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
  * once the HTTP client is done with it. The pool keeps at most DLV_POOL_KEEP buffers of up to
  * 16 MiB each, and frees them after 2 s unused, so an idle process shrinks back. Any thread.
  */
-#define DLV_POOL_KEEP 4
+#define DLV_POOL_KEEP 2
 struct dlv_pool;
 struct dlv_pool *dlv_pool_new(void);
 void dlv_pool_free(struct dlv_pool *p); /* and the buffers it holds; NULL: no-op */
