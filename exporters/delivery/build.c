@@ -116,15 +116,17 @@ struct dlv_pool {
         uint8_t *data;
         size_t cap;
         int64_t put_ms;
-    } b[DLV_POOL_KEEP];
+    } b[DLV_POOL_KEEP_MAX];
     size_t n;
+    size_t keep;
 };
 
-struct dlv_pool *dlv_pool_new(void)
+struct dlv_pool *dlv_pool_new(size_t keep)
 {
     struct dlv_pool *p = o2d_calloc(1, sizeof(*p));
     if (p != NULL) {
         pthread_mutex_init(&p->mu, NULL);
+        p->keep = keep < 1 ? 1 : keep > DLV_POOL_KEEP_MAX ? DLV_POOL_KEEP_MAX : keep;
     }
     return p;
 }
@@ -211,7 +213,7 @@ void dlv_pool_put(struct dlv_pool *p, uint8_t *data, size_t cap)
     }
     int64_t now = o2d_now_ms();
     pthread_mutex_lock(&p->mu);
-    if (p->n == DLV_POOL_KEEP) {
+    if (p->n == p->keep) {
         /* full: the smallest of the kept ones and this one goes */
         size_t small = 0;
         for (size_t i = 1; i < p->n; i++) {

@@ -724,7 +724,8 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
             return rv;
         }
     }
-    d->pool = dlv_pool_new(); /* NULL without memory: every body then has its own */
+    /* NULL without memory: every body then has its own */
+    d->pool = dlv_pool_new((size_t)d->cfg.max_inflight);
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->err_mu, NULL);
     pthread_condattr_t ca;

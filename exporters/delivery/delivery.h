@@ -144,12 +144,14 @@ int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
  * is a mapping of its own (collector/main.c fixes malloc's mmap threshold at 1 MiB), and
  * made new for every body its pages were faulted in again each time (11 % of the CPU with
  * LLM Obs bodies of 5 MiB). A body's buffer comes from the pool when one is free and goes back
- * once the HTTP client is done with it. The pool keeps at most DLV_POOL_KEEP buffers of up to
- * 16 MiB each, and frees them after 2 s unused, so an idle process shrinks back. Any thread.
+ * once the HTTP client is done with it. The pool keeps at most `keep` buffers (the
+ * destination's max_inflight, at most DLV_POOL_KEEP_MAX: what its bodies in flight held at
+ * once anyway; 2 of 4 let half of a burst's bodies be mapped anew) of up to 16 MiB each, and
+ * frees them after 2 s unused, so an idle process shrinks back. Any thread.
  */
-#define DLV_POOL_KEEP 2
+#define DLV_POOL_KEEP_MAX 8
 struct dlv_pool;
-struct dlv_pool *dlv_pool_new(void);
+struct dlv_pool *dlv_pool_new(size_t keep);
 void dlv_pool_free(struct dlv_pool *p); /* and the buffers it holds; NULL: no-op */
 /* A buffer of at least `want` and at most `max` bytes (o2d_malloc'd storage; *cap its size):
  * the smallest free one that is large enough, else the largest grown to it, else a new one

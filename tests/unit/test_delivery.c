@@ -1401,11 +1401,11 @@ static void small_queue_sends_a_quarter_at_once(void **state)
 }
 
 /* Body buffers: a buffer given back serves the next body that fits it; the pool keeps the
- * largest DLV_POOL_KEEP, never one over a caller's max, and lets go of them when idle. */
+ * largest `keep` (2 here), never one over a caller's max, and lets go of them when idle. */
 static void pool_reuses_and_lets_go(void **state)
 {
     (void)state;
-    struct dlv_pool *p = dlv_pool_new();
+    struct dlv_pool *p = dlv_pool_new(2);
     assert_non_null(p);
     size_t cap = 1;
     assert_null(dlv_pool_get(p, 0, SIZE_MAX, &cap)); /* nothing free yet */
@@ -1428,14 +1428,14 @@ static void pool_reuses_and_lets_go(void **state)
     memset(g, 2, cap);
     dlv_pool_put(p, g, cap);
     /* full: the smallest goes, whichever it is (g, too large for these, stays) */
-    uint8_t *bufs[DLV_POOL_KEEP + 1];
-    size_t caps[DLV_POOL_KEEP + 1];
-    for (int i = 0; i < DLV_POOL_KEEP + 1; i++) {
+    uint8_t *bufs[3];
+    size_t caps[3];
+    for (int i = 0; i < 3; i++) {
         bufs[i] = dlv_pool_get(p, (size_t)(i + 1) * 1000, (size_t)(i + 1) * 1000, &caps[i]);
         assert_non_null(bufs[i]);
         assert_true(caps[i] <= (size_t)(i + 1) * 1000);
     }
-    for (int i = 0; i < DLV_POOL_KEEP + 1; i++) {
+    for (int i = 0; i < 3; i++) {
         dlv_pool_put(p, bufs[i], caps[i]);
     }
     assert_null(dlv_pool_get(p, 0, 2999, &cap)); /* the two smallest went */
