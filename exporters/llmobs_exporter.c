@@ -468,9 +468,10 @@ static void lo_observe(void *ctx, const struct dlv_event *ev)
     d->obs_fn(d->obs_ctx, ev);
 }
 
-/* The buffer hands over one ready event (under buf_mu): copy it into the batch, or say
- * "busy" so that it stays in the buffer while the queue is over its budget. */
-static int emit_event(void *ctx, const uint8_t *json, size_t len)
+/* The buffer hands over one ready event (under buf_mu), written after room for an item's
+ * fields: its storage becomes the item (no copy). Or "busy", so that it stays in the buffer
+ * while the queue is over its budget. */
+static int emit_event(void *ctx, struct o2d_buf *out, size_t front)
 {
     struct poll_batch *pb = ctx;
     /* Full as the queue was when the poll began plus what it took: only the tick adds to
@@ -478,7 +479,10 @@ static int emit_event(void *ctx, const uint8_t *json, size_t len)
     if (pb->bytes >= pb->room) {
         return O2D_ERR_BUSY;
     }
-    struct dlv_item *it = llmobs_event_item(json, len);
+    size_t total;
+    size_t len = out->len - front;
+    uint8_t *storage = o2d_buf_take(out, &total);
+    struct dlv_item *it = dlv_item_adopt(storage, total, 0, 1);
     if (it == NULL) {
         return O2D_ERR_NOMEM;
     }
@@ -507,7 +511,7 @@ static int poll_tick(void *ctx, struct dlv_dest *out, int force)
     pb.tailp = &pb.head;
     int64_t poll_ms = o2d_now_ms();
     pthread_mutex_lock(&d->buf_mu);
-    int rv = llmobs_buffer_poll(d->buf, o2d_now_ns(), force, emit_event, &pb);
+    int rv = llmobs_buffer_poll_buf(d->buf, o2d_now_ns(), force, DLV_ITEM_PREFIX, emit_event, &pb);
     llmobs_buffer_get_counters(d->buf, &c);
     atomic_store(&d->buf_holds, c.spans_held > 0);
     pthread_mutex_unlock(&d->buf_mu);

@@ -72,17 +72,47 @@ static int events_encode(void *ctx, struct dlv_item *const *items, size_t n, str
     /* the whole body at once: grown from nothing, a 4 MB body was copied and faulted in a
      * dozen times */
     int rv = o2d_buf_reserve(out, size);
-    for (size_t i = 0; rv == O2D_OK && i < n; i++) {
-        rv = o2d_buf_append_byte(out, i == 0 ? '[' : ',');
-        if (rv == O2D_OK) {
-            rv = llmobs_exporter_append_envelope(out, w->tracer_version, items[i]->data,
-                                                 items[i]->len);
-        }
+    if (rv != O2D_OK || n == 0) {
+        return rv != O2D_OK ? rv : o2d_buf_append(out, "[]", 2);
     }
+    /* Every envelope starts alike: its head is written once (with the "[" of the body),
+     * then copied in front of each event along with the "," before it. */
+    size_t start = out->len;
+    rv = o2d_buf_append_byte(out, ',');
     if (rv == O2D_OK) {
-        rv = o2d_buf_append_byte(out, ']');
+        rv = llmobs_exporter_append_envelope(out, w->tracer_version, NULL, 0);
     }
-    return rv;
+    if (rv != O2D_OK) {
+        out->len = start;
+        return rv;
+    }
+    size_t head = out->len - start - (sizeof(envelope_tail) - 1);
+    out->data[start] = '[';
+    out->len = start + head;
+    /* exactly what the loop writes (the reservation above assumed a plain version) */
+    size_t rest = 1 + (n - 1) * head;
+    for (size_t i = 0; i < n; i++) {
+        rest += items[i]->len + sizeof(envelope_tail) - 1;
+    }
+    rv = o2d_buf_reserve(out, rest);
+    if (rv != O2D_OK) {
+        out->len = start;
+        return rv;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct dlv_item *it = items[i];
+        if (i > 0) {
+            memcpy(out->data + out->len, out->data + start, head);
+            out->data[out->len] = ',';
+            out->len += head;
+        }
+        memcpy(out->data + out->len, it->data, it->len);
+        out->len += it->len;
+        memcpy(out->data + out->len, envelope_tail, sizeof(envelope_tail) - 1);
+        out->len += sizeof(envelope_tail) - 1;
+    }
+    out->data[out->len++] = ']';
+    return O2D_OK;
 }
 
 static void events_headers(void *ctx, struct dlv_item *const *items, size_t n,

@@ -9,6 +9,7 @@
  * parent, and the builder holds the half while it builds it, then lets go: a half that went
  * into no body is freed then, one in a body lives as long as the body holds it.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,25 +66,13 @@ static int scratch_empty(const struct dlv_scratch *s)
     return s->raw.data == NULL && s->out.data == NULL;
 }
 
-void dlv_codec_lend(struct dlv_codec *c, struct dlv_scratch *s)
-{
-    if (c != NULL && scratch_empty(&c->s) && !scratch_empty(s)) {
-        c->s = *s;
-        memset(s, 0, sizeof(*s));
-    }
-}
-
-void dlv_codec_return(struct dlv_codec *c, struct dlv_scratch *s)
+int64_t dlv_codec_idle(struct dlv_codec *c, int64_t now_ms)
 {
     if (c == NULL || scratch_empty(&c->s)) {
-        return;
+        return INT64_MAX;
     }
-    if (scratch_empty(s)) {
-        *s = c->s;
-        memset(&c->s, 0, sizeof(c->s));
-    } else {
-        dlv_scratch_idle(&c->s, INT64_MAX);
-    }
+    dlv_scratch_idle(&c->s, now_ms);
+    return scratch_empty(&c->s) ? INT64_MAX : c->s.last_use_ms + BUILD_SCRATCH_IDLE_MS;
 }
 
 void dlv_scratch_idle(struct dlv_scratch *s, int64_t now_ms)
@@ -113,6 +102,163 @@ static void scratch_done(struct o2d_buf *b)
     if (b->cap > BUILD_SCRATCH_KEEP) {
         o2d_buf_cleanup(b);
     }
+}
+
+/* ---- body buffers (dlv_pool) ---- */
+
+#define POOL_KEEP_MAX (16u * 1024 * 1024)
+#define POOL_IDLE_MS  2000
+#define POOL_ROUND    (64u * 1024)
+
+struct dlv_pool {
+    pthread_mutex_t mu;
+    struct {
+        uint8_t *data;
+        size_t cap;
+        int64_t put_ms;
+    } b[DLV_POOL_KEEP_MAX];
+    size_t n;
+    size_t keep;
+};
+
+struct dlv_pool *dlv_pool_new(size_t keep)
+{
+    struct dlv_pool *p = o2d_calloc(1, sizeof(*p));
+    if (p != NULL) {
+        pthread_mutex_init(&p->mu, NULL);
+        p->keep = keep < 1 ? 1 : keep > DLV_POOL_KEEP_MAX ? DLV_POOL_KEEP_MAX : keep;
+    }
+    return p;
+}
+
+void dlv_pool_free(struct dlv_pool *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    (void)dlv_pool_idle(p, INT64_MAX);
+    pthread_mutex_destroy(&p->mu);
+    o2d_free(p);
+}
+
+/* Takes entry i out (under mu). */
+static uint8_t *pool_take(struct dlv_pool *p, size_t i, size_t *cap)
+{
+    uint8_t *data = p->b[i].data;
+    *cap = p->b[i].cap;
+    p->b[i] = p->b[--p->n];
+    return data;
+}
+
+uint8_t *dlv_pool_get(struct dlv_pool *p, size_t want, size_t max, size_t *cap)
+{
+    *cap = 0;
+    if (p == NULL) {
+        uint8_t *data = want > 0 ? o2d_malloc(want) : NULL;
+        *cap = data != NULL ? want : 0;
+        return data;
+    }
+    size_t fit = SIZE_MAX, big = SIZE_MAX;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->n; i++) {
+        size_t c = p->b[i].cap;
+        if (c > max) {
+            continue;
+        }
+        if (c >= want && (fit == SIZE_MAX || c < p->b[fit].cap)) {
+            fit = i;
+        }
+        if (big == SIZE_MAX || c > p->b[big].cap) {
+            big = i;
+        }
+    }
+    uint8_t *data = NULL;
+    size_t have = 0;
+    if (want > 0 && fit != SIZE_MAX) {
+        data = pool_take(p, fit, &have);
+    } else if (big != SIZE_MAX) {
+        data = pool_take(p, big, &have);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (want == 0 || have >= want) {
+        *cap = have;
+        return data;
+    }
+    /* Grown (a mapping is moved, not copied) or new, with room for the next body's being a
+     * little larger: an eighth more, in 64 KiB steps, within max. */
+    size_t room = want + want / 8;
+    room = room / POOL_ROUND < (SIZE_MAX - POOL_ROUND) / POOL_ROUND
+               ? (room + POOL_ROUND - 1) / POOL_ROUND * POOL_ROUND
+               : want;
+    if (room > max) {
+        room = want;
+    }
+    uint8_t *grown = o2d_realloc(data, room);
+    if (grown == NULL) {
+        o2d_free(data);
+        return NULL;
+    }
+    *cap = room;
+    return grown;
+}
+
+void dlv_pool_put(struct dlv_pool *p, uint8_t *data, size_t cap)
+{
+    if (data == NULL) {
+        return;
+    }
+    if (p == NULL || cap > POOL_KEEP_MAX) {
+        o2d_free(data);
+        return;
+    }
+    int64_t now = o2d_now_ms();
+    pthread_mutex_lock(&p->mu);
+    if (p->n == p->keep) {
+        /* full: the smallest of the kept ones and this one goes */
+        size_t small = 0;
+        for (size_t i = 1; i < p->n; i++) {
+            if (p->b[i].cap < p->b[small].cap) {
+                small = i;
+            }
+        }
+        if (p->b[small].cap < cap) {
+            uint8_t *old = p->b[small].data;
+            p->b[small].data = data;
+            p->b[small].cap = cap;
+            p->b[small].put_ms = now;
+            data = old;
+        }
+    } else {
+        p->b[p->n].data = data;
+        p->b[p->n].cap = cap;
+        p->b[p->n].put_ms = now;
+        p->n++;
+        data = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    o2d_free(data);
+}
+
+int64_t dlv_pool_idle(struct dlv_pool *p, int64_t now_ms)
+{
+    if (p == NULL) {
+        return INT64_MAX;
+    }
+    int64_t next = INT64_MAX;
+    pthread_mutex_lock(&p->mu);
+    for (size_t i = 0; i < p->n;) {
+        if (now_ms == INT64_MAX || now_ms - p->b[i].put_ms >= POOL_IDLE_MS) {
+            o2d_free(p->b[i].data);
+            p->b[i] = p->b[--p->n];
+            continue;
+        }
+        if (p->b[i].put_ms + POOL_IDLE_MS < next) {
+            next = p->b[i].put_ms + POOL_IDLE_MS;
+        }
+        i++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return next;
 }
 
 const char *dlv_compression_name(enum dlv_compression c)
@@ -306,8 +452,10 @@ static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t 
 {
     struct dlv_body *body = o2d_calloc(1, sizeof(*body));
     struct dlv_item **arr = o2d_malloc(n * sizeof(*arr));
-    /* From a scratch buffer: an exact copy of its bytes (the codec keeps the buffer). */
-    uint8_t *data = copy && sent->len > 0 ? o2d_malloc(sent->len) : NULL;
+    /* From a scratch buffer: a copy of its bytes (the codec keeps the buffer), in a buffer of
+     * the pool's sized for it. */
+    size_t cap = 0;
+    uint8_t *data = copy && sent->len > 0 ? dlv_pool_get(b->pool, sent->len, SIZE_MAX, &cap) : NULL;
     if (body == NULL || arr == NULL || (copy && sent->len > 0 && data == NULL)) {
         o2d_free(body);
         o2d_free(arr);
@@ -324,8 +472,10 @@ static int emit_body(struct dlv_build *b, struct dlv_item *const *items, size_t 
             memcpy(data, sent->data, sent->len);
         }
         body->data = data;
+        body->cap = cap;
         body->len = sent->len;
     } else {
+        body->cap = sent->cap;
         body->data = o2d_buf_take(sent, &body->len);
     }
     body->raw_len = raw_len;
@@ -389,6 +539,10 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
     } else {
         o2d_buf_init(raw, compress ? raw_max : b->max_body);
         o2d_buf_init(gz, b->max_body);
+        if (!compress) {
+            /* the body is this buffer: one of the pool's, whose pages are in already */
+            raw->data = dlv_pool_get(b->pool, 0, raw->max, &raw->cap);
+        }
     }
     int rv = b->type->encode(b->ctx, items, n, raw);
     size_t raw_len = raw->len;
@@ -404,7 +558,9 @@ static int build_range(struct dlv_build *b, struct dlv_item *const *items, size_
         scratch_done(raw);
         scratch_done(gz);
     } else {
-        o2d_buf_cleanup(raw);
+        /* what no body took (an error, or a body built again in halves) */
+        dlv_pool_put(b->pool, raw->data, raw->cap);
+        o2d_buf_init(raw, 0);
         o2d_buf_cleanup(gz);
     }
     if (emitted) {

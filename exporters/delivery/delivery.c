@@ -103,8 +103,8 @@ struct dlv_dest {
     int stop;
     int stopped; /* the sender is gone: completions settle instead of rebuilding */
     pthread_t *senders;
-    struct dlv_scratch scratch; /* under mu: lent to the sender that builds next */
-    int n_senders;              /* started */
+    struct dlv_pool *pool; /* body buffers (its own lock); NULL: none kept */
+    int n_senders;         /* started */
     atomic_int stopping;
 
     size_t tenant_cap;                /* fairness: bytes one tenant may hold; 0: no rule */
@@ -261,6 +261,9 @@ static void on_done(void *ctx, const struct http_result *r)
     struct dlv_body *b = s->body;
     const struct dlv_dest_type *t = d->type;
     o2d_free(s);
+    /* the client is done with the body's bytes: its buffer serves the next body */
+    dlv_pool_put(d->pool, b->data, b->cap);
+    b->data = NULL;
     if (r->attempts > 1) {
         atomic_fetch_add(&d->retried_units, b->units * (uint64_t)(r->attempts - 1));
     }
@@ -373,16 +376,15 @@ static void post_body(void *ctx, struct dlv_body *b)
     } else if (d->cfg.compression == DLV_COMPRESS_ZSTD) {
         dlv_headers_add(&h, "Content-Encoding: zstd", 0);
     }
-    /* The client takes the body; the copy in b is kept only for its length. */
-    uint8_t *data = b->data;
-    b->data = NULL;
+    /* The client borrows the body's bytes until on_done, which gives them to the pool. */
     struct http_request q = {
         .method = "POST",
         .url = d->url,
         .headers = h.line,
         .n_headers = h.n,
-        .body = data,
+        .body = b->data,
         .body_len = b->len,
+        .body_borrowed = 1,
         .timeout_ms = d->cfg.attempt_timeout_ms,
         .max_elapsed_ms = d->cfg.max_elapsed_ms,
         .name = d->type->request,
@@ -418,6 +420,7 @@ static void send_items(struct build_run *run, struct dlv_item **items, size_t n,
         .compression = d->cfg.compression,
         .level = d->cfg.compression_level,
         .codec = run->codec,
+        .pool = d->pool,
         .emit = post_body,
         .emit_ctx = run,
         .left_out = left_out,
@@ -589,11 +592,9 @@ static void *sender_main(void *arg)
             struct rebuild *rb = d->rebuilds;
             d->rebuilds = rb->next;
             d->builds++;
-            dlv_codec_lend(codec, &d->scratch);
             pthread_mutex_unlock(&d->mu);
             send_rebuild(d, codec, rb);
             pthread_mutex_lock(&d->mu);
-            dlv_codec_return(codec, &d->scratch);
             d->builds--;
             pthread_cond_broadcast(&d->cond);
             continue;
@@ -628,11 +629,9 @@ static void *sender_main(void *arg)
                 d->building_units += it->count;
             }
             if (list != NULL) {
-                dlv_codec_lend(codec, &d->scratch);
                 pthread_mutex_unlock(&d->mu);
                 send_batch(d, codec, list);
                 pthread_mutex_lock(&d->mu);
-                dlv_codec_return(codec, &d->scratch);
             }
             d->builds--;
             pthread_cond_broadcast(&d->cond);
@@ -659,7 +658,15 @@ static void *sender_main(void *arg)
         if (d->cfg.tick != NULL && d->next_tick_ms < wake) {
             wake = d->next_tick_ms;
         }
-        dlv_scratch_idle(&d->scratch, now);
+        /* an idle destination gives its scratch and body buffers back */
+        int64_t idle_due = dlv_codec_idle(codec, now);
+        int64_t pool_due = dlv_pool_idle(d->pool, now);
+        if (pool_due < idle_due) {
+            idle_due = pool_due;
+        }
+        if (idle_due < wake) {
+            wake = idle_due;
+        }
         if (wake == INT64_MAX) {
             pthread_cond_wait(&d->cond, &d->mu);
         } else {
@@ -717,6 +724,8 @@ int dlv_dest_new(struct dlv_dest **out, const struct dlv_dest_type *type, void *
             return rv;
         }
     }
+    /* NULL without memory: every body then has its own */
+    d->pool = dlv_pool_new((size_t)d->cfg.max_inflight);
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->err_mu, NULL);
     pthread_condattr_t ca;
@@ -1019,7 +1028,7 @@ void dlv_dest_free(struct dlv_dest *d)
         o2d_log_end(&l);
     }
     d->queue->type->free(d->queue);
-    dlv_scratch_idle(&d->scratch, INT64_MAX);
+    dlv_pool_free(d->pool);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->err_mu);
     pthread_cond_destroy(&d->cond);

@@ -116,21 +116,19 @@ int dlv_compression_level_ok(enum dlv_compression c, int level);
 struct dlv_codec;
 struct dlv_codec *dlv_codec_new(void);
 void dlv_codec_free(struct dlv_codec *c);
-/* The scratch buffers of compressed bodies (the encoded bytes, the compressor's output): a
- * destination keeps one set between builds and lends it to the sender that builds next, so
- * that their pages are touched once instead of faulted in again for every body, while the
- * senders that build at the same time cost no more than they did before. A codec holds a
- * lent set while it builds (each buffer kept up to a bound, build.c), and uses buffers of
- * its own when it was lent none. */
+/* The scratch buffers of compressed bodies (the encoded bytes, the compressor's output):
+ * each codec keeps its own set between builds (each buffer kept up to a bound, build.c), so
+ * that their pages are touched once instead of faulted in again for every body. One set
+ * lent by the destination to whichever sender built next left every sender but one with
+ * buffers of its own, made and faulted in for each body, as soon as two built at once. */
 struct dlv_scratch {
     struct o2d_buf raw;
     struct o2d_buf out;
     int64_t last_use_ms;
 };
-/* Moves s's buffers into the codec when it holds none (s is left empty). NULL codec: no-op. */
-void dlv_codec_lend(struct dlv_codec *c, struct dlv_scratch *s);
-/* Gives the codec's buffers back into s when s is empty, frees them otherwise. */
-void dlv_codec_return(struct dlv_codec *c, struct dlv_scratch *s);
+/* Frees the codec's scratch buffers once unused for 2 s (at once with now_ms INT64_MAX).
+ * Returns when a later call may free them (INT64_MAX: it holds none). NULL codec: no-op. */
+int64_t dlv_codec_idle(struct dlv_codec *c, int64_t now_ms);
 /* Frees s's buffers once unused for a while (the destination is idle), or at once with
  * now_ms INT64_MAX. */
 void dlv_scratch_idle(struct dlv_scratch *s, int64_t now_ms);
@@ -141,9 +139,35 @@ int dlv_compress(struct dlv_codec *c, enum dlv_compression kind, int level, cons
 /* gzip (level 1) of in[0..len) into out, never past out->max: O2D_ERR_TOO_LARGE then. */
 int dlv_gzip(const uint8_t *in, size_t len, struct o2d_buf *out);
 
+/*
+ * Body buffers kept for the next bodies (a destination has one): a body of a megabyte or more
+ * is a mapping of its own (collector/main.c fixes malloc's mmap threshold at 1 MiB), and
+ * made new for every body its pages were faulted in again each time (11 % of the CPU with
+ * LLM Obs bodies of 5 MiB). A body's buffer comes from the pool when one is free and goes back
+ * once the HTTP client is done with it. The pool keeps at most `keep` buffers (the
+ * destination's max_inflight, at most DLV_POOL_KEEP_MAX: what its bodies in flight held at
+ * once anyway; 2 of 4 let half of a burst's bodies be mapped anew) of up to 16 MiB each, and
+ * frees them after 2 s unused, so an idle process shrinks back. Any thread.
+ */
+#define DLV_POOL_KEEP_MAX 8
+struct dlv_pool;
+struct dlv_pool *dlv_pool_new(size_t keep);
+void dlv_pool_free(struct dlv_pool *p); /* and the buffers it holds; NULL: no-op */
+/* A buffer of at least `want` and at most `max` bytes (o2d_malloc'd storage; *cap its size):
+ * the smallest free one that is large enough, else the largest grown to it, else a new one
+ * with some room to spare. want 0: the largest free one as it is, or NULL (*cap 0) when none
+ * is. NULL pool: a plain allocation of want bytes. NULL when out of memory. */
+uint8_t *dlv_pool_get(struct dlv_pool *p, size_t want, size_t max, size_t *cap);
+/* Gives a buffer back (kept, or freed when the pool is full or it is too large). */
+void dlv_pool_put(struct dlv_pool *p, uint8_t *data, size_t cap);
+/* Frees what was unused for 2 s (all with now_ms INT64_MAX). Returns when the next call may
+ * free something (INT64_MAX: nothing held). */
+int64_t dlv_pool_idle(struct dlv_pool *p, int64_t now_ms);
+
 /* One body built from items: what is sent, and what it settles when it completes. */
 struct dlv_body {
     uint8_t *data; /* owned (o2d_malloc) */
+    size_t cap;    /* the storage's size (0: len), for the pool it goes back to */
     size_t len;    /* as sent: compressed when the destination compresses */
     size_t raw_len;
     struct dlv_item **items; /* owned array; the items are the queue's, or split halves */
@@ -248,6 +272,7 @@ struct dlv_build {
     enum dlv_compression compression;
     int level;               /* 0: DLV_LEVEL_DEFAULT */
     struct dlv_codec *codec; /* the builder's; NULL: one made for the call */
+    struct dlv_pool *pool;   /* where body buffers come from; NULL: allocated for each */
     dlv_emit_fn emit;
     void *emit_ctx;
     size_t too_large; /* out: units */

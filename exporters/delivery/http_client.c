@@ -38,6 +38,7 @@ struct http_req {
     struct curl_slist *headers;
     uint8_t *body;
     size_t body_len;
+    int body_borrowed; /* the caller's: never freed here */
     int64_t timeout_ms;
     int64_t max_elapsed_ms;
     const char *name;
@@ -214,7 +215,9 @@ static void req_free(struct http_req *r)
     }
     curl_slist_free_all(r->headers);
     o2d_buf_cleanup(&r->resp);
-    o2d_free(r->body);
+    if (!r->body_borrowed) {
+        o2d_free(r->body);
+    }
     o2d_free(r->url);
     o2d_free(r);
 }
@@ -252,6 +255,7 @@ int http_client_submit(struct http_client *c, const struct http_request *q)
     }
     r->body = q->body;
     r->body_len = q->body_len;
+    r->body_borrowed = q->body_borrowed;
     r->is_post = strcmp(q->method, "POST") == 0;
     r->timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : 30000;
     r->max_elapsed_ms = q->max_elapsed_ms;
@@ -296,8 +300,8 @@ int http_client_submit(struct http_client *c, const struct http_request *q)
     rv = O2D_OK;
 out:
     if (r != NULL) {
-        req_free(r); /* frees the body too */
-    } else if (rv != O2D_OK) {
+        req_free(r); /* frees the body too, unless borrowed */
+    } else if (rv != O2D_OK && !q->body_borrowed) {
         o2d_free(q->body);
     }
     return rv;

@@ -57,6 +57,9 @@ struct http_request {
     size_t n_headers;
     uint8_t *body; /* POST body: ownership moves to the client (o2d_free), even on error */
     size_t body_len;
+    /* 1: the body stays the caller's instead: the client reads it until it calls done (or
+     * submit fails) and never frees it, so the caller can use its storage again. */
+    int body_borrowed;
     int64_t timeout_ms;      /* per attempt */
     int64_t max_elapsed_ms;  /* no new attempt after this long since the first; 0 = one try */
     const char *name;        /* static label for log lines ("traces", "stats", ...) */

@@ -285,6 +285,7 @@ def run_o2d(args, workdir, name, body, transport, llmobs):
                     "spans_per_s": at_end / (t1 - t0),
                     "spans_per_s_incl_drain": spans / (t2 - t0),
                     "cpu_s": ru.ru_utime + ru.ru_stime - cpu0, "sink_cpu_s": scpu,
+                    "minor_faults": ru.ru_minflt,
                     "peak_rss_kib": max(hwm, hwm2), "spans_sent": ddt.get("spans_sent"),
                     "accepted": (tot.get("grpc_spans", 0) or 0) + (tot.get("http_spans", 0)
                                                                    or 0),

@@ -1405,11 +1405,65 @@ static void small_queue_sends_a_quarter_at_once(void **state)
     server_stop(&srv);
 }
 
+/* Body buffers: a buffer given back serves the next body that fits it; the pool keeps the
+ * largest `keep` (2 here), never one over a caller's max, and lets go of them when idle. */
+static void pool_reuses_and_lets_go(void **state)
+{
+    (void)state;
+    struct dlv_pool *p = dlv_pool_new(2);
+    assert_non_null(p);
+    size_t cap = 1;
+    assert_null(dlv_pool_get(p, 0, SIZE_MAX, &cap)); /* nothing free yet */
+    assert_int_equal(cap, 0);
+    uint8_t *a = dlv_pool_get(p, 100000, SIZE_MAX, &cap);
+    assert_non_null(a);
+    assert_true(cap >= 100000);
+    size_t cap_a = cap;
+    memset(a, 1, cap_a);
+    dlv_pool_put(p, a, cap_a);
+    /* the same one again, for a smaller body; not for a caller whose limit it passes */
+    assert_null(dlv_pool_get(p, 0, cap_a - 1, &cap));
+    assert_ptr_equal(dlv_pool_get(p, 5000, SIZE_MAX, &cap), a);
+    assert_int_equal(cap, cap_a);
+    dlv_pool_put(p, a, cap_a);
+    /* too small for this one: grown (its bytes are the caller's to overwrite) */
+    uint8_t *g = dlv_pool_get(p, 2 * cap_a, SIZE_MAX, &cap);
+    assert_non_null(g);
+    assert_true(cap >= 2 * cap_a);
+    memset(g, 2, cap);
+    dlv_pool_put(p, g, cap);
+    /* full: the smallest goes, whichever it is (g, too large for these, stays) */
+    uint8_t *bufs[3];
+    size_t caps[3];
+    for (int i = 0; i < 3; i++) {
+        bufs[i] = dlv_pool_get(p, (size_t)(i + 1) * 1000, (size_t)(i + 1) * 1000, &caps[i]);
+        assert_non_null(bufs[i]);
+        assert_true(caps[i] <= (size_t)(i + 1) * 1000);
+    }
+    for (int i = 0; i < 3; i++) {
+        dlv_pool_put(p, bufs[i], caps[i]);
+    }
+    assert_null(dlv_pool_get(p, 0, 2999, &cap)); /* the two smallest went */
+    /* idle: kept for 2 s after its last use, then freed */
+    int64_t now = o2d_now_ms();
+    int64_t due = dlv_pool_idle(p, now);
+    assert_true(due > now && due <= now + 2000);
+    assert_int_equal(dlv_pool_idle(p, now + 2000), INT64_MAX);
+    assert_null(dlv_pool_get(p, 0, SIZE_MAX, &cap));
+    /* without a pool: plain allocations */
+    uint8_t *q = dlv_pool_get(NULL, 10, SIZE_MAX, &cap);
+    assert_non_null(q);
+    assert_int_equal(cap, 10);
+    dlv_pool_put(NULL, q, cap);
+    dlv_pool_free(p);
+}
+
 int main(void)
 {
     o2d_log_set_level(O2D_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(packs_in_order_within_the_limit),
+        cmocka_unit_test(pool_reuses_and_lets_go),
         cmocka_unit_test(groups_by_header_with_max_items),
         cmocka_unit_test(splits_an_item_alone_too_large),
         cmocka_unit_test(leaves_out_what_cannot_fit),

@@ -59,6 +59,8 @@ static json_t *write_json(const struct llmobs_span *sp, uint64_t parent, size_t 
     struct o2d_buf b;
     o2d_buf_init(&b, 64u << 20);
     assert_int_equal(llmobs_span_write(sp, TRACE_ID, parent, max, &b), O2D_OK);
+    /* what the trace buffer reserves for the event is enough for it */
+    assert_true(b.len <= llmobs_span_write_size(sp, NULL));
     if (len != NULL) {
         *len = b.len;
     }
@@ -1073,6 +1075,7 @@ static void test_write_inherit(void **state)
             assert_int_equal(llmobs_span_write_inherit(k == 0 ? plain : own, TRACE_ID, 0, &inh,
                                                        drop ? 100 : 5000000, &b),
                              O2D_OK);
+            assert_true(b.len <= llmobs_span_write_size(k == 0 ? plain : own, &inh));
             json_error_t err;
             json_t *j = json_loadb((const char *)b.data, b.len, 0, &err);
             assert_non_null(j);

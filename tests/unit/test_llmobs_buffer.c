@@ -810,6 +810,60 @@ static void test_deterministic(void **state)
     sink_clear(&k2);
 }
 
+/* llmobs_buffer_poll_buf: each event in its buffer after `front` bytes the emitter owns;
+ * an emitter that takes the storage gets the same events as one that copies. */
+struct take_sink {
+    struct sink k;
+    size_t front;
+    int taken;
+};
+
+static int take_emit(void *ctx, struct o2d_buf *out, size_t front)
+{
+    struct take_sink *t = ctx;
+    assert_int_equal(front, t->front);
+    assert_true(out->len >= front);
+    memset(out->data, 0xa5, front); /* the front is the emitter's to write */
+    int rv = sink_emit(&t->k, out->data + front, out->len - front);
+    if (rv == O2D_OK && t->k.n % 2 == 0) {
+        size_t len;
+        uint8_t *p = o2d_buf_take(out, &len); /* every other one kept, as an item adopts it */
+        assert_non_null(p);
+        o2d_free(p);
+        t->taken++;
+    }
+    return rv;
+}
+
+static void test_poll_buf(void **state)
+{
+    (void)state;
+    struct sink k1 = {0};
+    struct take_sink k2 = {.front = 56};
+    for (int r = 0; r < 2; r++) {
+        struct llmobs_buffer *b = new_buffer(1000, 1 << 20);
+        assert_int_equal(add(b, TRACE_B, 0x22, 0x21, 0, LLM, T0), O2D_OK);
+        assert_int_equal(add(b, TRACE_A, 0x12, 0x11, 0, LLM, T0), O2D_OK);
+        assert_int_equal(add(b, TRACE_A, 0x11, 0, 0, WORKFLOW, T0), O2D_OK);
+        assert_int_equal(add(b, TRACE_B, 0x21, 0x20, 1, WORKFLOW, T0), O2D_OK);
+        assert_int_equal(add(b, TRACE_A, 0x13, 0x11, 0, LLM, T0), O2D_OK);
+        if (r == 0) {
+            assert_int_equal(poll(b, T0, 1, &k1), O2D_OK);
+        } else {
+            assert_int_equal(llmobs_buffer_poll_buf(b, T0, 1, k2.front, take_emit, &k2), O2D_OK);
+        }
+        llmobs_buffer_free(b);
+    }
+    assert_int_equal(k1.n, 5);
+    assert_int_equal(k2.k.n, 5);
+    assert_int_equal(k2.taken, 2);
+    for (int i = 0; i < 5; i++) {
+        assert_string_equal(k1.ev[i], k2.k.ev[i]);
+    }
+    sink_clear(&k1);
+    sink_clear(&k2.k);
+}
+
 /* A request's spans in one llmobs_buffer_add_spans call, traces interleaved and child-first,
  * give what one llmobs_buffer_add_span call a span gives; a plain trace nobody noted is not
  * kept; the spans after an invalid one are taken and freed, not added. */
@@ -1136,6 +1190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trace_id_vector),
+        cmocka_unit_test(test_poll_buf),
         cmocka_unit_test(test_http_root_two_llm_calls),
         cmocka_unit_test(test_fastapi_langchain),
         cmocka_unit_test(test_child_first),

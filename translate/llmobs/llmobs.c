@@ -56,19 +56,19 @@ struct io_ref {
     const char *key;
     int array;
     size_t n;
-    size_t off, len; /* in text, unless own */
-    uint8_t *own;    /* a large io: the builder's buffer, taken (not copied); NULL: in text */
+    size_t off, len; /* in text */
 };
-
-/* An io at least this long is taken from the builder rather than copied into the span's
- * text (a copy of its bytes saved for an allocation). */
-#define IO_TAKE_MIN 512
 
 /*
  * The event as JSON text, written at build time minus trace_id and parent_id: text holds
  * `,"name":...,"meta":{"span":{...}...` (head_len bytes), then the rest of meta and the event
  * from `,"metadata":` on (tail), then the input and output members. llmobs_span_write()
  * splices the ids in front and input/output between head and tail.
+ *
+ * One allocation: the struct, then text, then the ml_app and session strings (text_cap bytes
+ * after the struct). Five allocations a span (the struct, text, a large io taken from the
+ * builder, ml_app, session) were a fifth of the LLM Obs stage under load, most of it malloc
+ * searching bins that spans freed on another thread had fragmented.
  */
 struct llmobs_span {
     struct llmobs_ids ids;
@@ -86,12 +86,12 @@ struct llmobs_span {
     /* Session: its own (session, NUL-terminated, owned), or where an inherited one goes:
      * the tag at sess_tag_off (sess_tag_mode, enum sess_mode) and the session_id member at
      * sess_field_off (offsets into text). */
-    char *session;
+    const char *session;
     uint8_t sess_tag_mode;
     size_t sess_tag_off, sess_field_off;
     /* ml_app (owned), whether it was set for the span itself (resource datadog.ml_app), and
      * where its value is in the tag "ml_app:<value>" (text[ml_app_off, ml_app_end)). */
-    char *ml_app;
+    const char *ml_app;
     uint8_t ml_app_explicit;
     size_t ml_app_off, ml_app_end;
     size_t head_len, tail_len;
@@ -101,7 +101,7 @@ struct llmobs_span {
 
 static const uint8_t *io_bytes(const struct llmobs_span *sp, const struct io_ref *r)
 {
-    return r->own != NULL ? r->own : sp->text + r->off;
+    return sp->text + r->off;
 }
 
 /* Where an inherited session tag goes among the sorted tags. */
@@ -558,7 +558,11 @@ struct md {
 };
 
 struct build {
-    struct llmobs_span *sp;
+    struct llmobs_span *sp; /* &tmp while it is built */
+    struct llmobs_span tmp;
+    const char *ml_app;  /* borrowed until finish() copies them into the span */
+    const char *session; /* NULL: none of its own */
+    struct o2d_buf tagtext;
     struct llmobs_ctx c;
     const OtlpSpan *s;
     struct attrs ix;
@@ -2100,8 +2104,9 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
                  const char *error_type, const char *session, int error)
 {
     struct llmobs_ctx *c = &b->c;
-    struct tagset t = {.n = 0};
-    o2d_buf_init(&t.text, SIZE_MAX / 2);
+    /* the builder's storage, lent for the call */
+    struct tagset t = {.text = b->tagtext, .n = 0};
+    o2d_buf_reset(&t.text);
     struct res_strings rs;
     res_strings(res, &rs);
     const char *service = rs.service;
@@ -2125,13 +2130,7 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     add_tag(c, &t, "version", version);
     add_tag(c, &t, "ml_app", ml_app);
     b->sp->ml_app_explicit = rs.ml_app != NULL && rs.ml_app[0] != '\0';
-    size_t ml_len = strlen(ml_app);
-    b->sp->ml_app = o2d_malloc(ml_len + 1);
-    if (b->sp->ml_app == NULL) {
-        c->nomem = 1;
-    } else {
-        memcpy(b->sp->ml_app, ml_app, ml_len + 1);
-    }
+    b->ml_app = ml_app;
     add_tag(c, &t, "source", "otel");
     add_tag(c, &t, "error", error ? "1" : "0");
     if (error) {
@@ -2208,47 +2207,47 @@ static void tags(struct build *b, const OtlpResource *res, const struct llmobs_c
     }
     put(c, &b->main, "]");
     b->sp->sess_field_off = b->main.len;
-    o2d_buf_cleanup(&t.text);
+    b->tagtext = t.text;
 }
 
-/* The event text (head | tail | input | output) in one block, owned by sp. */
+/* The span in one block (see struct llmobs_span): b->sp then points to it. */
 static void finish(struct build *b)
 {
     struct llmobs_ctx *c = &b->c;
-    struct llmobs_span *sp = b->sp;
     size_t tail_end = b->main.len;
-    sp->tail_len = tail_end - sp->head_len;
-    int take[2];
-    size_t len = tail_end;
-    for (int i = 0; i < 2; i++) {
-        take[i] = b->io[i].b.len >= IO_TAKE_MIN;
-        len += take[i] ? 0 : b->io[i].b.len;
-    }
-    /* main stays with the builder: the span gets an exact copy, and the small ios */
-    uint8_t *text = o2d_malloc(len);
-    if (text == NULL) {
+    b->tmp.tail_len = tail_end - b->tmp.head_len;
+    size_t ml_len = b->ml_app != NULL ? strlen(b->ml_app) + 1 : 0;
+    size_t sess_len = b->session != NULL ? strlen(b->session) + 1 : 0;
+    size_t len = tail_end + b->io[0].b.len + b->io[1].b.len + ml_len + sess_len;
+    struct llmobs_span *sp = o2d_malloc(sizeof(*sp) + len);
+    if (sp == NULL) {
         c->nomem = 1;
         return;
     }
-    memcpy(text, b->main.data, tail_end);
-    size_t off = tail_end;
+    *sp = b->tmp;
+    uint8_t *text = (uint8_t *)(sp + 1);
     sp->text = text;
     sp->text_cap = len;
+    memcpy(text, b->main.data, tail_end);
+    size_t off = tail_end;
     for (int i = 0; i < 2; i++) {
         struct io *io = &b->io[i];
-        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len, NULL};
-        if (take[i]) {
-            /* the large ones (messages) change hands: the builder starts the next one empty */
-            size_t n;
-            uint8_t *p = o2d_buf_take(&io->b, &n);
-            uint8_t *fit = o2d_realloc(p, n); /* a shrink: in place */
-            sp->io[i].own = fit != NULL ? fit : p;
-            sp->text_cap += n;
-        } else if (io->b.len > 0) {
+        sp->io[i] = (struct io_ref){io->key, io->array, io->n, off, io->b.len};
+        if (io->b.len > 0) {
             memcpy(text + off, io->b.data, io->b.len);
             off += io->b.len;
         }
     }
+    if (ml_len > 0) {
+        memcpy(text + off, b->ml_app, ml_len);
+        sp->ml_app = (const char *)text + off;
+        off += ml_len;
+    }
+    if (sess_len > 0) {
+        memcpy(text + off, b->session, sess_len);
+        sp->session = (const char *)text + off;
+    }
+    b->sp = sp;
 }
 
 static void build_init(struct build *b)
@@ -2264,6 +2263,7 @@ static void build_init(struct build *b)
     o2d_buf_init(&b->last, SIZE_MAX / 2);
     b->md = (struct md){.n = 0};
     o2d_buf_init(&b->md.text, SIZE_MAX / 2);
+    o2d_buf_init(&b->tagtext, SIZE_MAX / 2);
 }
 
 /* A builder is kept between requests: storage grown for an unusually large span goes. */
@@ -2271,10 +2271,10 @@ static void build_init(struct build *b)
 static void build_trim(struct build *b)
 {
     struct o2d_buf *bufs[] = {
-        &b->main,          &b->io[0].b,       &b->io[1].b,       &b->tdefs,
-        &b->last,          &b->md.text,       &b->c.msg.content, &b->c.scratch,
-        &b->c.msg.list[0], &b->c.msg.list[1], &b->c.msg.list[2], &b->c.msg.list[3],
-        &b->c.part[0],     &b->c.part[1],     &b->c.part[2],     &b->c.part[3]};
+        &b->main,          &b->io[0].b,       &b->io[1].b,   &b->tdefs,         &b->last,
+        &b->md.text,       &b->c.msg.content, &b->c.scratch, &b->c.msg.list[0], &b->c.msg.list[1],
+        &b->c.msg.list[2], &b->c.msg.list[3], &b->c.part[0], &b->c.part[1],     &b->c.part[2],
+        &b->c.part[3],     &b->tagtext};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         if (bufs[i]->cap > BUILDER_KEEP) {
             o2d_buf_cleanup(bufs[i]);
@@ -2290,6 +2290,9 @@ static void build_trim(struct build *b)
 /* Ready for the next span: contents forgotten, storage kept. */
 static void build_reset(struct build *b, struct llmobs_span *sp)
 {
+    memset(sp, 0, sizeof(*sp));
+    b->ml_app = NULL;
+    b->session = NULL;
     b->c.errors = &sp->errors;
     b->c.nomem = 0;
     o2d_buf_reset(&b->main);
@@ -2316,6 +2319,7 @@ static void build_cleanup(struct build *b)
     o2d_buf_cleanup(&b->tdefs);
     o2d_buf_cleanup(&b->last);
     o2d_buf_cleanup(&b->md.text);
+    o2d_buf_cleanup(&b->tagtext);
     o2d_free(b->md.e);
 }
 
@@ -2407,10 +2411,7 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     /* Every jansson value of the build (parsed attribute JSON, regrouped attributes) dies
      * before it returns: they come from the builder's arena, released at the end. */
     o2d_json_in_scratch_open(&use->js);
-    struct llmobs_span *sp = o2d_calloc(1, sizeof(*sp));
-    if (sp == NULL) {
-        goto out;
-    }
+    struct llmobs_span *sp = &b->tmp; /* copied into its own block by finish() */
     build_reset(b, sp);
     index_attrs(&b->ix, s->attributes, s->n_attributes);
     /* Vercel AI SDK spans are read as the OTel GenAI span they amount to. */
@@ -2547,13 +2548,7 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     if (session != NULL) {
         put(c, m, ",\"session_id\":");
         put_cstr(c, m, session);
-        size_t slen = strlen(session);
-        sp->session = o2d_malloc(slen + 1);
-        if (sp->session == NULL) {
-            c->nomem = 1;
-        } else {
-            memcpy(sp->session, session, slen + 1);
-        }
+        b->session = session;
     }
     put(c, m, ",\"_dd\":{\"span_id\":");
     put_u64str(c, m, sp->ids.span_id);
@@ -2576,13 +2571,12 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
     if (c->nomem) {
         goto out;
     }
-    *out = sp;
-    sp = NULL;
+    *out = b->sp;
     rv = O2D_OK;
 out:
+    /* on failure nothing is owned yet: the span being built is the builder's (tmp) */
     json_decref(b->md.index);
     b->md.index = NULL;
-    llmobs_span_free(sp);
     llmobs_vercel_free(vercel);
     o2d_json_in_scratch_close(&use->js);
     build_trim(b);
@@ -2810,12 +2804,6 @@ const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_)
 size_t llmobs_span_size(const struct llmobs_span *sp)
 {
     size_t n = sizeof(*sp) + sp->text_cap;
-    if (sp->session != NULL) {
-        n += strlen(sp->session) + 1;
-    }
-    if (sp->ml_app != NULL) {
-        n += strlen(sp->ml_app) + 1;
-    }
     for (int i = 0; i < 2; i++) {
         if (sp->log_io[i] != NULL) {
             n += sizeof(struct io) + sp->log_io[i]->b.cap;
@@ -2835,12 +2823,7 @@ void llmobs_span_free(struct llmobs_span *sp)
             o2d_free(sp->log_io[i]);
         }
     }
-    o2d_free(sp->session);
-    o2d_free(sp->ml_app);
-    o2d_free(sp->text);
-    o2d_free(sp->io[0].own);
-    o2d_free(sp->io[1].own);
-    o2d_free(sp);
+    o2d_free(sp); /* text, ml_app and session with it */
 }
 
 /* ---- writing ---- */
@@ -2964,6 +2947,31 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
         TRY(o2d_buf_append_byte(out, ']'));
     }
     return o2d_buf_append_byte(out, '}');
+}
+
+size_t llmobs_span_write_size(const struct llmobs_span *sp, const struct llmobs_inherit *inh)
+{
+    /* {"trace_id":"<32 hex>","span_id":"<20 digits>","parent_id":"<20 digits>", the closing
+     * brace, and room to spare */
+    size_t n = 160 + sp->head_len + sp->tail_len;
+    for (int i = 0; i < 2; i++) {
+        /* ,"output":{"documents":[ ... ]} */
+        n += 32 + (sp->log_io[i] != NULL ? sp->log_io[i]->b.len : sp->io[i].len);
+    }
+    /* an inherited string escaped takes at most 6 bytes a byte (\u00XX): ml_app once,
+     * the session as a tag and as a member */
+    if (inh != NULL && inh->ml_app != NULL) {
+        n += 6 * strlen(inh->ml_app);
+    }
+    if (inh != NULL && inh->session != NULL) {
+        n += 40 + 12 * strlen(inh->session);
+    }
+    /* ,"collection_errors":["...",...,"dropped_io"] */
+    n += 40;
+    for (size_t i = 0; i < sp->errors.n; i++) {
+        n += strlen(sp->errors.name[i]) + 3;
+    }
+    return n;
 }
 
 int llmobs_span_write(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,

@@ -154,6 +154,11 @@ int llmobs_span_write_inherit(const struct llmobs_span *sp, const char *llm_trac
                               uint64_t parent_id, const struct llmobs_inherit *inh,
                               size_t max_event_size, struct o2d_buf *out);
 
+/* Bytes llmobs_span_write_inherit() writes for the span at most, unless it has to drop its
+ * input and output for max_event_size (then fewer): what to reserve so that the event is
+ * written without growing its buffer. */
+size_t llmobs_span_write_size(const struct llmobs_span *sp, const struct llmobs_inherit *inh);
+
 void llmobs_span_free(struct llmobs_span *sp);
 
 #endif

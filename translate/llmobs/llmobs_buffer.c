@@ -148,7 +148,8 @@ struct llmobs_buffer {
      * at its bound walked every such trace on each add while the sender caught up. */
     struct trace *room_from;
     struct llmobs_buffer_counters c;
-    struct o2d_buf out;
+    struct o2d_buf out; /* the event being emitted, after `front` bytes left to emit */
+    size_t front;
     /* SHA-256 for the LLM Obs trace ids, fetched once: EVP_Digest(EVP_sha256()) fetches the
      * algorithm and allocates a context on every call, over half of what an id cost. NULL
      * when OpenSSL could not give them; llmobs_trace_id() is used then. */
@@ -1152,9 +1153,8 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
  * refused by llmobs_span_write for good: *write_err gets that error); else the error that
  * leaves it held. */
 static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, uint64_t parent,
-                    uint64_t root, const struct llmobs_inherit *inh,
-                    int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
-                    int *write_err)
+                    uint64_t root, const struct llmobs_inherit *inh, llmobs_emit_buf_fn emit,
+                    void *ctx, int *write_err)
 {
     struct skel *s = map_find(t, p->span_id);
     if (s != NULL && s->pend == p && s->logs != NULL) {
@@ -1169,8 +1169,18 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
         b->tid_root = root;
         b->tid_valid = 1;
     }
+    /* The event's storage sized once, for its front and the event written at its end:
+     * emit may take it (then the next event gets storage of its own, sized for it). */
     o2d_buf_reset(&b->out);
-    int rc = llmobs_span_write_inherit(p->sp, b->tid, parent, inh, b->cfg.max_event_size, &b->out);
+    int rc = o2d_buf_reserve(&b->out, b->front + llmobs_span_write_size(p->sp, inh));
+    if (rc == O2D_ERR_TOO_LARGE) {
+        rc = o2d_buf_reserve(&b->out, b->front); /* the write says what is too large */
+    }
+    if (rc != O2D_OK) {
+        return rc;
+    }
+    b->out.len = b->front;
+    rc = llmobs_span_write_inherit(p->sp, b->tid, parent, inh, b->cfg.max_event_size, &b->out);
     if (rc == O2D_ERR_NOMEM) {
         return rc;
     }
@@ -1182,7 +1192,7 @@ static int emit_one(struct llmobs_buffer *b, struct trace *t, struct pend *p, ui
     }
     memcpy(b->emit_trace, t->id, 16);
     b->emit_span = p->span_id;
-    return emit(ctx, b->out.data, b->out.len);
+    return emit(ctx, &b->out, b->front);
 }
 
 /* Counts unmatched and frees the log records of t whose deadline passed (all when force). */
@@ -1245,8 +1255,8 @@ static void inherit(const struct trace *t, uint64_t span_id, struct llmobs_inher
 /* One pass over t's held spans: emits those that are ready and whose LLM Obs parent is not
  * held any more; *blocked says whether a ready span waited for its parent. */
 static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force,
-                     int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
-                     int *write_err, int64_t *wake, int *blocked, int *progress)
+                     llmobs_emit_buf_fn emit, void *ctx, int *write_err, int64_t *wake,
+                     int *blocked, int *progress)
 {
     int64_t deadline = b->cfg.deadline_ns;
     struct pend **pp = &t->pends;
@@ -1321,8 +1331,7 @@ static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, i
 }
 
 static int poll_trace(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, int force,
-                      int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx,
-                      int *write_err, int *freed)
+                      llmobs_emit_buf_fn emit, void *ctx, int *write_err, int *freed)
 {
     int64_t deadline = b->cfg.deadline_ns;
     int64_t wake = INT64_MAX;
@@ -1369,9 +1378,29 @@ static int by_seq(const void *x, const void *y)
     return a->seq < c->seq ? -1 : a->seq > c->seq;
 }
 
+/* llmobs_buffer_poll's emit, called with the event in its buffer. */
+struct emit_bytes {
+    int (*emit)(void *ctx, const uint8_t *json, size_t len);
+    void *ctx;
+};
+
+static int emit_bytes(void *ctx, struct o2d_buf *out, size_t front)
+{
+    const struct emit_bytes *e = ctx;
+    return e->emit(e->ctx, out->data + front, out->len - front);
+}
+
 int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
                        int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx)
 {
+    struct emit_bytes e = {emit, ctx};
+    return llmobs_buffer_poll_buf(b, now_ns, force, 0, emit_bytes, &e);
+}
+
+int llmobs_buffer_poll_buf(struct llmobs_buffer *b, int64_t now_ns, int force, size_t front,
+                           llmobs_emit_buf_fn emit, void *ctx)
+{
+    b->front = front;
     int rc = O2D_OK;
     int write_err = O2D_OK;
     size_t n = 0;

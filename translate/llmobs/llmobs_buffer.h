@@ -68,6 +68,16 @@ int llmobs_buffer_add_log(struct llmobs_buffer *b, const OtlpLogRecord *r, int64
  */
 int llmobs_buffer_poll(struct llmobs_buffer *b, int64_t now_ns, int force,
                        int (*emit)(void *ctx, const uint8_t *json, size_t len), void *ctx);
+/*
+ * llmobs_buffer_poll with the event handed in its buffer, for a caller that keeps the bytes
+ * without copying them: out->data[0..front) is left for the caller (uninitialised), the event
+ * is out->data[front..out->len). emit may take the storage (o2d_buf_take, owned by the caller
+ * from then on); the buffer then gives the next event storage of its own, reserved once for
+ * the size llmobs_span_write_size() gives.
+ */
+typedef int (*llmobs_emit_buf_fn)(void *ctx, struct o2d_buf *out, size_t front);
+int llmobs_buffer_poll_buf(struct llmobs_buffer *b, int64_t now_ns, int force, size_t front,
+                           llmobs_emit_buf_fn emit, void *ctx);
 /* Inside poll's emit only: the OTel trace id and span id of the event being emitted. */
 void llmobs_buffer_emitting(const struct llmobs_buffer *b, uint8_t trace_id[16], uint64_t *span_id);
 
