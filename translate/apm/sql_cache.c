@@ -258,7 +258,8 @@ int sql_cache_obfuscate(struct sql_cache *c, const char *sql, size_t len, struct
     int rv = sql_obfuscate(sql, len, out);
     size_t rlen = rv == O2D_OK ? out->len - start : 0;
     if ((rv == O2D_OK || rv == O2D_ERR_INVALID) && entry_bytes(len, rlen) <= c->max_entry) {
-        keep(s, h, sql, len, rv, out->data + start, rlen);
+        /* nothing written (a refusal): out->data may still be NULL */
+        keep(s, h, sql, len, rv, rlen > 0 ? out->data + start : NULL, rlen);
     }
     return rv;
 }
