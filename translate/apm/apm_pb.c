@@ -80,7 +80,7 @@ static int field_varint(struct o2d_buf *b, uint8_t tag, uint64_t v)
     if (v == 0) {
         return O2D_OK;
     }
-    TRY(ensure(b, 1 + varint_size(v)));
+    TRY(ensure(b, 11)); /* the tag and a varint of at most 10 bytes: one pass, not two */
     b->data[b->len++] = tag;
     b->len += put_varint(b->data + b->len, v);
     return O2D_OK;
