@@ -94,7 +94,7 @@
  * bodies at once: with 4 kept (before), 3 bodies in 4 under 8 x 10 streams found none and
  * grew a new buffer through 2-4 reallocs. */
 #define GRPC_SPARE_MAX      (1024 * 1024)
-#define GRPC_SPARE_BYTES    (16 * 1024 * 1024)
+#define GRPC_SPARE_BYTES    (4 * 1024 * 1024)
 #define GRPC_SPARE_IDLE_MS  2000
 #define GRPC_LISTEN_BACKLOG 1024
 /* Reads are small enough that one of them cannot hold more PINGs or SETTINGS than nghttp2

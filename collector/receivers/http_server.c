@@ -116,7 +116,7 @@ struct http_conn {
  * mutex): each at most HTTP_SPARE_MAX bytes of capacity, HTTP_SPARE_BYTES in all, freed by
  * the acceptor's tick after HTTP_SPARE_IDLE_MS without use. */
 #define HTTP_SPARE_MAX     (1024 * 1024)
-#define HTTP_SPARE_BYTES   (16 * 1024 * 1024)
+#define HTTP_SPARE_BYTES   (4 * 1024 * 1024)
 #define HTTP_SPARE_IDLE_MS 2000
 
 /* One MHD daemon and its thread. */
