@@ -100,20 +100,26 @@ static int special8(uint64_t x)
     return ((((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | x) & high) != 0;
 }
 
+#ifdef __SSE2__
+/* A bit for each of 16 bytes that is not plain: a signed compare with 0x20 flags controls and
+ * every byte >= 0x80. */
+static inline unsigned special16(__m128i x)
+{
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
+                  bslash = _mm_set1_epi8('\\');
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, space),
+                               _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+    return (unsigned)_mm_movemask_epi8(bad);
+}
+#endif
+
 size_t o2d_json_plain_len(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
 #ifdef __SSE2__
-    /* 16 bytes a step: a signed compare with 0x20 flags controls and every byte >= 0x80 */
-    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
-                  bslash = _mm_set1_epi8('\\');
     for (; len - i >= 16; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i bad =
-            _mm_or_si128(_mm_cmplt_epi8(x, space),
-                         _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
-        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        unsigned m = special16(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
         if (m != 0) {
             return i + (size_t)__builtin_ctz(m);
         }
@@ -142,15 +148,10 @@ static inline size_t copy_plain(const unsigned char *p, size_t n, uint8_t *o)
 {
     size_t i = 0;
 #ifdef __SSE2__
-    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'),
-                  bslash = _mm_set1_epi8('\\');
     for (; n - i >= 16; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
         _mm_storeu_si128((__m128i *)(void *)(o + i), x);
-        __m128i bad =
-            _mm_or_si128(_mm_cmplt_epi8(x, space),
-                         _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
-        unsigned m = (unsigned)_mm_movemask_epi8(bad);
+        unsigned m = special16(x);
         if (m != 0) {
             return i + (size_t)__builtin_ctz(m);
         }
