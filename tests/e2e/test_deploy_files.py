@@ -112,7 +112,7 @@ def memory_ceiling_mib(cpus, connections):
     q = dd["sending_queue"]["max_size_mib"]
     b = dd["llmobs"]["trace_buffer"]["max_size_mib"]
     threads = 2 * min(cpus, 16)
-    return 50 + m + m + 1.25 * q + b + 5 * threads + connections / 8
+    return 50 + m + m + 1.25 * q + b + 9 * threads + connections / 8
 
 
 def readme_memory_section():
@@ -277,7 +277,7 @@ class TestEcsTaskDefinitions(unittest.TestCase):
 
     def test_memory_from_the_ceiling(self):
         # The formula the README states is the one checked here.
-        self.assertIn("ceiling (MiB) = 50 + M + M + 1.25 Q + B + 5 × R + C / 8",
+        self.assertIn("ceiling (MiB) = 50 + M + M + 1.25 Q + B + 9 × R + C / 8",
                       readme_memory_section())
         # Sidecar: one app's connections; its hard limit covers the ceiling, its
         # reservation is below it.
