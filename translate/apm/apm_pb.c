@@ -25,6 +25,7 @@
 #include "apm_int.h"
 #include "apm_pb.h"
 #include "o2d.h"
+#include "o2d_varint.h"
 
 #define TRY(x)                                                                                     \
     do {                                                                                           \
@@ -38,41 +39,12 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
 #define TAG(field, wt) ((uint8_t)(((field) << 3) | (wt)))
 
-static inline size_t varint_size(uint64_t v)
-{
-    if (v < 0x80) {
-        return 1;
-    }
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
 static inline int ensure(struct o2d_buf *b, size_t n)
 {
     if (b->cap - b->len >= n) {
         return O2D_OK;
     }
     return o2d_buf_reserve(b, n);
-}
-
-/* Writes v at p (room checked by the caller); returns the bytes written. */
-static inline size_t put_varint(uint8_t *p, uint64_t v)
-{
-    if (v < 0x80) {
-        p[0] = (uint8_t)v;
-        return 1;
-    }
-    size_t i = 0;
-    while (v >= 0x80) {
-        p[i++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[i++] = (uint8_t)v;
-    return i;
 }
 
 static int field_varint(struct o2d_buf *b, uint8_t tag, uint64_t v)
@@ -82,7 +54,7 @@ static int field_varint(struct o2d_buf *b, uint8_t tag, uint64_t v)
     }
     TRY(ensure(b, 11)); /* the tag and a varint of at most 10 bytes: one pass, not two */
     b->data[b->len++] = tag;
-    b->len += put_varint(b->data + b->len, v);
+    b->len += o2d_put_varint(b->data + b->len, v);
     return O2D_OK;
 }
 
@@ -116,9 +88,9 @@ static int field_double(struct o2d_buf *b, uint8_t tag, double d)
 
 static int field_bytes(struct o2d_buf *b, uint8_t tag, const void *p, size_t n)
 {
-    TRY(ensure(b, 1 + varint_size(n) + n));
+    TRY(ensure(b, 1 + o2d_varint_len(n) + n));
     b->data[b->len++] = tag;
-    b->len += put_varint(b->data + b->len, n);
+    b->len += o2d_put_varint(b->data + b->len, n);
     if (n > 0) {
         memcpy(b->data + b->len, p, n);
     }
@@ -154,7 +126,7 @@ static int open_msg(struct o2d_buf *b, uint8_t tag, size_t guess, size_t *at)
 static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
 {
     size_t body = b->len - at - guess;
-    size_t need = varint_size(body);
+    size_t need = o2d_varint_len(body);
     if (need > guess) {
         TRY(ensure(b, need - guess));
     }
@@ -162,7 +134,7 @@ static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
         memmove(b->data + at + need, b->data + at + guess, body);
         b->len = at + need + body;
     }
-    put_varint(b->data + at, body);
+    o2d_put_varint(b->data + at, body);
     return O2D_OK;
 }
 
@@ -170,20 +142,21 @@ static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
 static int str_entry_n(struct o2d_buf *b, uint8_t tag, const char *k, size_t kn, const char *v,
                        size_t vn)
 {
-    size_t body = (kn > 0 ? 1 + varint_size(kn) + kn : 0) + (vn > 0 ? 1 + varint_size(vn) + vn : 0);
-    TRY(ensure(b, 1 + varint_size(body) + body));
+    size_t body =
+        (kn > 0 ? 1 + o2d_varint_len(kn) + kn : 0) + (vn > 0 ? 1 + o2d_varint_len(vn) + vn : 0);
+    TRY(ensure(b, 1 + o2d_varint_len(body) + body));
     uint8_t *p = b->data + b->len;
     *p++ = tag;
-    p += put_varint(p, body);
+    p += o2d_put_varint(p, body);
     if (kn > 0) {
         *p++ = TAG(1, WT_LEN);
-        p += put_varint(p, kn);
+        p += o2d_put_varint(p, kn);
         memcpy(p, k, kn);
         p += kn;
     }
     if (vn > 0) {
         *p++ = TAG(2, WT_LEN);
-        p += put_varint(p, vn);
+        p += o2d_put_varint(p, vn);
         memcpy(p, v, vn);
         p += vn;
     }

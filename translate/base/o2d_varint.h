@@ -12,6 +12,9 @@
 /* Bytes v takes as a varint: 1 to 10. */
 static inline size_t o2d_varint_len(uint64_t v)
 {
+    if (v < 0x80) { /* most lengths and tags: no loop */
+        return 1;
+    }
     size_t n = 1;
     while (v >= 0x80) {
         v >>= 7;
@@ -23,6 +26,10 @@ static inline size_t o2d_varint_len(uint64_t v)
 /* Writes v at p (room for o2d_varint_len(v) bytes); returns the bytes written. */
 static inline size_t o2d_put_varint(uint8_t *p, uint64_t v)
 {
+    if (v < 0x80) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
     size_t n = 0;
     while (v >= 0x80) {
         p[n++] = (uint8_t)(v | 0x80);
