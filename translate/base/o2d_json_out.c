@@ -442,25 +442,45 @@ int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
     return O2D_OK;
 }
 
-/* The decimal digits of v, ending at end; returns where they start. Two digits a division. */
+static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
+                               "25262728293031323334353637383940414243444546474849"
+                               "50515253545556575859606162636465666768697071727374"
+                               "75767778798081828384858687888990919293949596979899";
+
+/* The 8 decimal digits of v < 10^8, leading zeros included, at p. */
+static void digits8(char *p, uint32_t v)
+{
+    uint32_t hi = v / 10000, lo = v % 10000;
+    memcpy(p, pairs + 2 * (hi / 100), 2);
+    memcpy(p + 2, pairs + 2 * (hi % 100), 2);
+    memcpy(p + 4, pairs + 2 * (lo / 100), 2);
+    memcpy(p + 6, pairs + 2 * (lo % 100), 2);
+}
+
+/* The decimal digits of v, ending at end; returns where they start. Eight digits a 64-bit
+ * division, then two at a time in 32 bits: span ids have 19 or 20 digits, and ten 64-bit
+ * divisions each were most of what writing one cost. */
 static char *u64_digits(char *end, uint64_t v)
 {
-    static const char pairs[201] = "00010203040506070809101112131415161718192021222324"
-                                   "25262728293031323334353637383940414243444546474849"
-                                   "50515253545556575859606162636465666768697071727374"
-                                   "75767778798081828384858687888990919293949596979899";
     char *p = end;
-    while (v >= 100) {
-        unsigned r = (unsigned)(v % 100);
-        v /= 100;
+    while (v >= 100000000) {
+        uint32_t r = (uint32_t)(v % 100000000);
+        v /= 100000000;
+        p -= 8;
+        digits8(p, r);
+    }
+    uint32_t w = (uint32_t)v;
+    while (w >= 100) {
+        unsigned r = w % 100;
+        w /= 100;
         p -= 2;
         memcpy(p, pairs + 2 * r, 2);
     }
-    if (v >= 10) {
+    if (w >= 10) {
         p -= 2;
-        memcpy(p, pairs + 2 * v, 2);
+        memcpy(p, pairs + 2 * w, 2);
     } else {
-        *--p = (char)('0' + v);
+        *--p = (char)('0' + w);
     }
     return p;
 }

@@ -527,7 +527,9 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
         }
         for (size_t p = kt_first[len]; p < kt_first[len + 1]; p++) {
             size_t j = kt_order[p];
-            if (key_table[j].name[0] == k[0] && memcmp(k, key_table[j].name, len) == 0) {
+            /* the first and last bytes tell most names of one length apart */
+            if (key_table[j].name[0] == k[0] && key_table[j].name[len - 1] == k[len - 1] &&
+                memcmp(k, key_table[j].name, len) == 0) {
                 if (ix->v[key_table[j].id] == NULL) {
                     ix->v[key_table[j].id] = kv[i]->value;
                 }
@@ -1931,16 +1933,26 @@ struct tagset {
     size_t n;
 };
 
-static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const char *v)
+/* "k:v\0" appended in one step (room reserved once); k is a literal, its length known
+ * where this is inlined. */
+static inline void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const char *v)
 {
     if (v == NULL || v[0] == '\0' || t->n == MAX_TAGS) {
         return;
     }
+    size_t kl = strlen(k), vl = strlen(v);
+    int rv = o2d_buf_reserve(&t->text, kl + vl + 2);
+    if (rv != O2D_OK) {
+        llmobs_check(c, rv);
+        return;
+    }
     t->off[t->n++] = t->text.len;
-    put(c, &t->text, k);
-    put(c, &t->text, ":");
-    put(c, &t->text, v);
-    llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
+    uint8_t *o = t->text.data + t->text.len;
+    memcpy(o, k, kl);
+    o[kl] = ':';
+    memcpy(o + kl + 1, v, vl);
+    o[kl + 1 + vl] = '\0';
+    t->text.len += kl + vl + 2;
 }
 
 /* A tag whose key is kv[0..klen) (the whole tag when it has no ':') among the first n. */
@@ -2835,31 +2847,33 @@ void llmobs_span_free(struct llmobs_span *sp)
         }                                                                                          \
     } while (0)
 
+/* A string literal, its length known at compile time. */
+#define APPEND_LIT(out, lit) o2d_buf_append((out), (lit), sizeof(lit) - 1)
+
 static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, int drop_io)
 {
-    static const char *const names[] = {",\"input\":{", ",\"output\":{"};
     int rv;
     const struct io *lio = sp->log_io[i];
     const char *key = lio != NULL ? lio->key : sp->io[i].key;
     if (!drop_io && key == NULL) {
         return O2D_OK;
     }
-    TRY(o2d_buf_append_str(out, names[i]));
+    TRY(i == 0 ? APPEND_LIT(out, ",\"input\":{") : APPEND_LIT(out, ",\"output\":{"));
     if (drop_io) {
-        TRY(o2d_buf_append_str(out, "\"value\":"));
+        TRY(APPEND_LIT(out, "\"value\":"));
         TRY(o2d_json_append_string(out, DROPPED_IO, sizeof(DROPPED_IO) - 1));
         return o2d_buf_append_byte(out, '}');
     }
     int array = lio != NULL ? lio->array : sp->io[i].array;
     TRY(o2d_buf_append_byte(out, '"'));
     TRY(o2d_buf_append_str(out, key));
-    TRY(o2d_buf_append_str(out, array ? "\":[" : "\":"));
+    TRY(array ? APPEND_LIT(out, "\":[") : APPEND_LIT(out, "\":"));
     if (lio != NULL) {
         TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
     } else {
         TRY(o2d_buf_append(out, io_bytes(sp, &sp->io[i]), sp->io[i].len));
     }
-    return o2d_buf_append_str(out, array ? "]}" : "}");
+    return array ? APPEND_LIT(out, "]}") : o2d_buf_append_byte(out, '}');
 }
 
 /* Appends s as the inside of a JSON string (escaped, without the quotes). */
@@ -2907,7 +2921,7 @@ static int write_tail(const struct llmobs_span *sp, const struct llmobs_inherit 
         TRY(append_string_body(out, session));
         TRY(o2d_buf_append_str(out, sp->sess_tag_mode == SESS_BEFORE ? "\"," : "\""));
         TRY(o2d_buf_append(out, tail + tag_at, field_at - tag_at));
-        TRY(o2d_buf_append_str(out, ",\"session_id\":"));
+        TRY(APPEND_LIT(out, ",\"session_id\":"));
         TRY(o2d_json_append_string(out, session, strlen(session)));
         at = field_at;
     }
@@ -2918,13 +2932,13 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
                        const struct llmobs_inherit *inh, int drop_io, struct o2d_buf *out)
 {
     int rv;
-    TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
+    TRY(APPEND_LIT(out, "{\"trace_id\":"));
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
-    TRY(o2d_buf_append_str(out, ",\"span_id\":\""));
+    TRY(APPEND_LIT(out, ",\"span_id\":\""));
     TRY(o2d_json_append_uint(out, sp->ids.span_id));
-    TRY(o2d_buf_append_str(out, "\",\"parent_id\":\""));
+    TRY(APPEND_LIT(out, "\",\"parent_id\":\""));
     if (parent_id == 0) {
-        TRY(o2d_buf_append_str(out, "undefined\""));
+        TRY(APPEND_LIT(out, "undefined\""));
     } else {
         TRY(o2d_json_append_uint(out, parent_id));
         TRY(o2d_buf_append_byte(out, '"'));
@@ -2934,7 +2948,7 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     TRY(write_io(out, sp, 1, drop_io));
     TRY(write_tail(sp, inh, out));
     if (sp->errors.n > 0 || drop_io) {
-        TRY(o2d_buf_append_str(out, ",\"collection_errors\":["));
+        TRY(APPEND_LIT(out, ",\"collection_errors\":["));
         for (size_t i = 0; i < sp->errors.n; i++) {
             if (i > 0) {
                 TRY(o2d_buf_append_byte(out, ','));
