@@ -276,7 +276,7 @@ static size_t plain_len_base(const char *s, size_t len)
 size_t o2d_json_plain_len(const char *s, size_t len)
 {
 #ifdef HAVE_AVX2_PATH
-    if (use_avx2) {
+    if (use_avx2 && len >= 32) {
         return plain_len_avx2(s, len);
     }
 #endif
@@ -354,9 +354,13 @@ append_string_with(struct o2d_buf *b, const char *s, size_t len,
     /* Room for the string as it is; an escape or a repair makes more as it comes, never more
      * than the output still needs (the rest of the input taken as is), so the buffer's max is
      * hit exactly when the whole string would not fit. */
-    int rv = o2d_buf_reserve(b, len + 2);
-    if (rv != O2D_OK) {
-        return rv;
+    int rv;
+    /* cap never exceeds max: what fits in cap needs no other check */
+    if (len + 2 > b->cap - b->len || len > SIZE_MAX - 2) {
+        rv = o2d_buf_reserve(b, len > SIZE_MAX - 2 ? SIZE_MAX : len + 2);
+        if (rv != O2D_OK) {
+            return rv;
+        }
     }
     uint8_t *o = b->data + b->len;
     *o++ = '"';
@@ -418,7 +422,8 @@ static int append_string_base(struct o2d_buf *b, const char *s, size_t len)
 int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
 {
 #ifdef HAVE_AVX2_PATH
-    if (use_avx2) {
+    /* shorter strings (names, tags, ids: most calls) never reach a 32-byte step */
+    if (use_avx2 && len >= 32) {
         return append_string_avx2(b, s, len);
     }
 #endif

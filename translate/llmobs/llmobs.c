@@ -129,6 +129,19 @@ static int streq(const char *a, const char *b)
     return a != NULL && strcmp(a, b) == 0;
 }
 
+/* Whether s starts with p[0..n): a byte loop that stops at the first difference (s's NUL
+ * included), inlined and unrolled for a literal; strncmp's call cost more than most keys
+ * take to tell apart. */
+static inline int starts_with(const char *s, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != p[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* ---- classification ---- */
 
 static enum llmobs_kind kind_of_op(const char *op)
@@ -222,7 +235,7 @@ enum llmobs_kind llmobs_classify(const OtlpSpan *s)
             }
             break;
         case 'g':
-            if (k[1] != 'e' || strncmp(k, "gen_ai.", 7) != 0) {
+            if (!starts_with(k, "gen_ai.", 7)) {
                 break;
             }
             k += 7;
@@ -921,7 +934,7 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
-        if (strncmp(kv->key, prefix, plen) != 0 ||
+        if (!starts_with(kv->key, prefix, plen) ||
             (rest = index_of(kv->key + plen, &idx)) == NULL) {
             continue;
         }
@@ -1009,7 +1022,7 @@ static int indexed_messages(struct build *b, struct io *io, const char *prefix, 
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
-        if (strncmp(kv->key, prefix, plen) != 0 ||
+        if (!starts_with(kv->key, prefix, plen) ||
             (rest = index_of(kv->key + plen, &idx)) == NULL) {
             continue;
         }
@@ -1059,7 +1072,7 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         const char *k = kv[i]->key;
-        if (k[0] != 'g' || strncmp(k, "gen_ai.", 7) != 0) {
+        if (!starts_with(k, "gen_ai.", 7)) {
             continue;
         }
         k += 7;
@@ -1285,7 +1298,7 @@ static void embedding_io(struct build *b)
             const OtlpKeyValue *kv = b->s->attributes[i];
             size_t idx;
             const char *rest;
-            if (strncmp(kv->key, fams[f], plen) != 0 ||
+            if (!starts_with(kv->key, fams[f], plen) ||
                 (rest = index_of(kv->key + plen, &idx)) == NULL) {
                 continue;
             }
@@ -1371,7 +1384,7 @@ static void retrieval_io(struct build *b)
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
-        if (strncmp(kv->key, prefix, sizeof(prefix) - 1) != 0 ||
+        if (!starts_with(kv->key, prefix, sizeof(prefix) - 1) ||
             (rest = index_of(kv->key + sizeof(prefix) - 1, &idx)) == NULL ||
             strncmp(rest, "document.", 9) != 0) {
             continue;
@@ -1733,7 +1746,7 @@ static void metadata(struct build *b)
     static const char req[] = "gen_ai.request.";
     for (size_t i = 0; i < b->s->n_attributes; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
-        if (kv->key[0] == 'g' && strncmp(kv->key, req, sizeof(req) - 1) == 0 &&
+        if (starts_with(kv->key, req, sizeof(req) - 1) &&
             strcmp(kv->key, "gen_ai.request.model") != 0 && kv->key[sizeof(req) - 1] != '\0') {
             md_anyvalue(b, kv->key + sizeof(req) - 1, kv->value);
         }
