@@ -490,6 +490,15 @@ static char *u64_digits(char *end, uint64_t v)
     return p;
 }
 
+size_t o2d_json_format_uint(char out[20], uint64_t v)
+{
+    char tmp[20];
+    char *p = u64_digits(tmp + sizeof(tmp), v);
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
+    return n;
+}
+
 int o2d_json_append_uint(struct o2d_buf *b, uint64_t v)
 {
     char tmp[20];

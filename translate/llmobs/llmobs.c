@@ -572,6 +572,24 @@ struct md {
     json_t *index; /* key -> entry, once there are many keys */
 };
 
+/*
+ * The tags of the last span built of a resource, written, for the next spans of that
+ * resource in the same request (llmobs_builder_begin .. _end): spans without an error,
+ * session, user id or tag.tags of their own get exactly the tags of their resource and the
+ * configuration, and most spans of a request are such siblings. Offsets are from the start
+ * of `text` (the `,"tags":[...]` member).
+ */
+struct tag_memo {
+    int on;    /* inside begin .. end: resource pointers stay valid and distinct */
+    int valid; /* text is the tags of res with cfg */
+    const OtlpResource *res;
+    const struct llmobs_config *cfg;
+    struct o2d_buf text;
+    const char *ml_app;
+    uint8_t ml_app_explicit, sess_tag_mode;
+    size_t ml_app_off, ml_app_end, sess_tag_off, sess_field_off;
+};
+
 struct build {
     struct llmobs_span *sp; /* &tmp while it is built */
     struct llmobs_span tmp;
@@ -588,6 +606,7 @@ struct build {
     size_t n_tdefs;
     struct o2d_buf last; /* flatten_messages */
     struct md md;
+    struct tag_memo memo;
 };
 
 /* Written out so that the compiler makes it one load and a byte swap (the loop was not). */
@@ -2125,8 +2144,52 @@ const char *llmobs_ml_app(const OtlpResource *res, const struct llmobs_config *c
     return ml_app_of(&rs, service, cfg);
 }
 
+static void tags_write(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
+                       const char *error_type, const char *session, int error);
+
 static void tags(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
                  const char *error_type, const char *session, int error)
+{
+    struct llmobs_ctx *c = &b->c;
+    struct tag_memo *tm = &b->memo;
+    struct llmobs_span *sp = b->sp;
+    int plain = tm->on && !error && session == NULL && astr(&b->ix, K_OI_USER_ID) == NULL &&
+                b->ix.v[K_OI_TAGS] == NULL;
+    size_t start = b->main.len;
+    if (plain && tm->valid && tm->res == res && tm->cfg == cfg) {
+        llmobs_check(c, o2d_buf_append(&b->main, tm->text.data, tm->text.len));
+        b->ml_app = tm->ml_app;
+        sp->ml_app_explicit = tm->ml_app_explicit;
+        sp->sess_tag_mode = tm->sess_tag_mode;
+        sp->ml_app_off = tm->ml_app_off != 0 ? start + tm->ml_app_off : 0;
+        sp->ml_app_end = tm->ml_app_end != 0 ? start + tm->ml_app_end : 0;
+        sp->sess_tag_off = tm->sess_tag_mode != SESS_NONE ? start + tm->sess_tag_off : 0;
+        sp->sess_field_off = start + tm->sess_field_off;
+        return;
+    }
+    tags_write(b, res, cfg, error_type, session, error);
+    if (!plain || c->nomem) {
+        return;
+    }
+    o2d_buf_reset(&tm->text);
+    if (o2d_buf_append(&tm->text, b->main.data + start, b->main.len - start) != O2D_OK) {
+        tm->valid = 0;
+        return;
+    }
+    tm->valid = 1;
+    tm->res = res;
+    tm->cfg = cfg;
+    tm->ml_app = b->ml_app;
+    tm->ml_app_explicit = sp->ml_app_explicit;
+    tm->sess_tag_mode = sp->sess_tag_mode;
+    tm->ml_app_off = sp->ml_app_end != 0 ? sp->ml_app_off - start : 0;
+    tm->ml_app_end = sp->ml_app_end != 0 ? sp->ml_app_end - start : 0;
+    tm->sess_tag_off = sp->sess_tag_mode != SESS_NONE ? sp->sess_tag_off - start : 0;
+    tm->sess_field_off = sp->sess_field_off - start;
+}
+
+static void tags_write(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
+                       const char *error_type, const char *session, int error)
 {
     struct llmobs_ctx *c = &b->c;
     /* the builder's storage, lent for the call */
@@ -2289,6 +2352,8 @@ static void build_init(struct build *b)
     b->md = (struct md){.n = 0};
     o2d_buf_init(&b->md.text, SIZE_MAX / 2);
     o2d_buf_init(&b->tagtext, SIZE_MAX / 2);
+    b->memo = (struct tag_memo){.on = 0};
+    o2d_buf_init(&b->memo.text, SIZE_MAX / 2);
 }
 
 /* A builder is kept between requests: storage grown for an unusually large span goes. */
@@ -2299,7 +2364,7 @@ static void build_trim(struct build *b)
         &b->main,          &b->io[0].b,       &b->io[1].b,   &b->tdefs,         &b->last,
         &b->md.text,       &b->c.msg.content, &b->c.scratch, &b->c.msg.list[0], &b->c.msg.list[1],
         &b->c.msg.list[2], &b->c.msg.list[3], &b->c.part[0], &b->c.part[1],     &b->c.part[2],
-        &b->c.part[3],     &b->tagtext};
+        &b->c.part[3],     &b->tagtext,       &b->memo.text};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         if (bufs[i]->cap > BUILDER_KEEP) {
             o2d_buf_cleanup(bufs[i]);
@@ -2345,6 +2410,7 @@ static void build_cleanup(struct build *b)
     o2d_buf_cleanup(&b->last);
     o2d_buf_cleanup(&b->md.text);
     o2d_buf_cleanup(&b->tagtext);
+    o2d_buf_cleanup(&b->memo.text);
     o2d_free(b->md.e);
 }
 
@@ -2391,6 +2457,22 @@ int llmobs_builder_new(struct llmobs_builder **out)
     build_init(&(*out)->b);
     o2d_json_in_scratch_init(&(*out)->js);
     return O2D_OK;
+}
+
+void llmobs_builder_begin(struct llmobs_builder *bl)
+{
+    if (bl != NULL) {
+        bl->b.memo.on = 1;
+        bl->b.memo.valid = 0;
+    }
+}
+
+void llmobs_builder_end(struct llmobs_builder *bl)
+{
+    if (bl != NULL) {
+        bl->b.memo.on = 0;
+        bl->b.memo.valid = 0;
+    }
 }
 
 void llmobs_builder_free(struct llmobs_builder *bl)
@@ -2941,10 +3023,93 @@ static int write_tail(const struct llmobs_span *sp, const struct llmobs_inherit 
     return o2d_buf_append(out, tail + at, sp->tail_len - at);
 }
 
+/* Appends p[0..n) where room was reserved. */
+static inline void put_raw(struct o2d_buf *out, const void *p, size_t n)
+{
+    memcpy(out->data + out->len, p, n);
+    out->len += n;
+}
+
+#define PUT_LIT(out, lit) put_raw((out), (lit), sizeof(lit) - 1)
+
+static inline void put_raw_uint(struct o2d_buf *out, uint64_t v)
+{
+    out->len += o2d_json_format_uint((char *)out->data + out->len, v);
+}
+
+/* write_event() without dropping I/O, once out has room for llmobs_span_write_size() plus
+ * what a trace id longer than 32 characters may take escaped, from its end: the fixed parts and the
+ * span's own text go in as stores, without a capacity check and a call each (a dozen per event were
+ * half of what writing one cost past its bytes). */
+static int write_event_reserved(const struct llmobs_span *sp, const char *llm_trace_id,
+                                uint64_t parent_id, const struct llmobs_inherit *inh,
+                                struct o2d_buf *out)
+{
+    int rv;
+    PUT_LIT(out, "{\"trace_id\":");
+    TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
+    PUT_LIT(out, ",\"span_id\":\"");
+    put_raw_uint(out, sp->ids.span_id);
+    PUT_LIT(out, "\",\"parent_id\":\"");
+    if (parent_id == 0) {
+        PUT_LIT(out, "undefined\"");
+    } else {
+        put_raw_uint(out, parent_id);
+        PUT_LIT(out, "\"");
+    }
+    put_raw(out, sp->text, sp->head_len);
+    for (int i = 0; i < 2; i++) {
+        const struct io *lio = sp->log_io[i];
+        const char *key = lio != NULL ? lio->key : sp->io[i].key;
+        if (key == NULL) {
+            continue;
+        }
+        int array = lio != NULL ? lio->array : sp->io[i].array;
+        if (i == 0) {
+            PUT_LIT(out, ",\"input\":{\"");
+        } else {
+            PUT_LIT(out, ",\"output\":{\"");
+        }
+        put_raw(out, key, strlen(key));
+        if (array) {
+            PUT_LIT(out, "\":[");
+        } else {
+            PUT_LIT(out, "\":");
+        }
+        if (lio != NULL) {
+            put_raw(out, lio->b.data, lio->b.len);
+        } else {
+            put_raw(out, io_bytes(sp, &sp->io[i]), sp->io[i].len);
+        }
+        if (array) {
+            PUT_LIT(out, "]}");
+        } else {
+            PUT_LIT(out, "}");
+        }
+    }
+    TRY(write_tail(sp, inh, out));
+    if (sp->errors.n > 0) {
+        TRY(APPEND_LIT(out, ",\"collection_errors\":["));
+        for (size_t i = 0; i < sp->errors.n; i++) {
+            if (i > 0) {
+                TRY(o2d_buf_append_byte(out, ','));
+            }
+            TRY(o2d_json_append_string(out, sp->errors.name[i], strlen(sp->errors.name[i])));
+        }
+        TRY(o2d_buf_append_byte(out, ']'));
+    }
+    return o2d_buf_append_byte(out, '}');
+}
+
 static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                        const struct llmobs_inherit *inh, int drop_io, struct o2d_buf *out)
 {
     int rv;
+    size_t tl = strlen(llm_trace_id);
+    if (!drop_io && tl < SIZE_MAX / 8 &&
+        o2d_buf_reserve(out, llmobs_span_write_size(sp, inh) + (tl > 32 ? 6 * tl : 0)) == O2D_OK) {
+        return write_event_reserved(sp, llm_trace_id, parent_id, inh, out);
+    }
     TRY(APPEND_LIT(out, "{\"trace_id\":"));
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
     TRY(APPEND_LIT(out, ",\"span_id\":\""));

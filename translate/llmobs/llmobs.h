@@ -94,6 +94,11 @@ int llmobs_span_build(const OtlpResource *res,
 struct llmobs_builder;
 int llmobs_builder_new(struct llmobs_builder **out);
 void llmobs_builder_free(struct llmobs_builder *bl);
+/* The spans built with bl from begin to end all come from one request, whose resources stay
+ * where they are meanwhile: spans of one resource may then share work (their tags are
+ * written once and copied), with the same result. Outside begin .. end nothing is shared. */
+void llmobs_builder_begin(struct llmobs_builder *bl);
+void llmobs_builder_end(struct llmobs_builder *bl);
 /* llmobs_span_build() with bl's scratch (NULL: a fresh one for this span). */
 int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
                            const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
