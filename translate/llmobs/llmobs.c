@@ -15,6 +15,7 @@
  * llmobs_span_write() splices in the ids it decided.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -97,6 +98,10 @@ struct llmobs_span {
     size_t head_len, tail_len;
     uint8_t *text;
     size_t text_cap;
+    union {
+        max_align_t align;
+        unsigned char bytes[LLMOBS_SPAN_HOLD];
+    } hold;
 };
 
 static const uint8_t *io_bytes(const struct llmobs_span *sp, const struct io_ref *r)
@@ -2906,6 +2911,11 @@ const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_)
 {
     *explicit_ = sp->ml_app_explicit;
     return sp->ml_app;
+}
+
+void *llmobs_span_hold(struct llmobs_span *sp)
+{
+    return &sp->hold;
 }
 
 size_t llmobs_span_size(const struct llmobs_span *sp)

@@ -133,8 +133,14 @@ const char *llmobs_span_session(const struct llmobs_span *sp);
 /* Its ml_app (see struct llmobs_config); *explicit_ is 1 when it was set for the span's own
  * resource (datadog.ml_app), which descendants inherit but which no ancestor overrides. */
 const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_);
-/* Bytes held, for the trace buffer's memory bound. */
+/* Bytes held, for the trace buffer's memory bound (the hold area included). */
 size_t llmobs_span_size(const struct llmobs_span *sp);
+
+/* LLMOBS_SPAN_HOLD bytes that come and go with the span, aligned for any type, zeroed when it
+ * is built: whoever holds the span keeps its own record of it there (the trace buffer does)
+ * instead of allocating one more block a span. */
+#define LLMOBS_SPAN_HOLD 96
+void *llmobs_span_hold(struct llmobs_span *sp);
 
 /*
  * Appends the span event JSON object: `llm_trace_id` is the LLM Obs trace id (32 lowercase
