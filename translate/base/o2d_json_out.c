@@ -430,9 +430,15 @@ int o2d_json_append_string(struct o2d_buf *b, const char *s, size_t len)
     return append_string_base(b, s, len);
 }
 
+/* The two hex digits of every byte value, 512 characters. */
+#define HEX_ROW(h)                                                                                 \
+    h "0" h "1" h "2" h "3" h "4" h "5" h "6" h "7" h "8" h "9" h "a" h "b" h "c" h "d" h "e" h "f"
+static const char hex_pairs[513] = HEX_ROW("0") HEX_ROW("1") HEX_ROW("2") HEX_ROW("3") HEX_ROW("4")
+    HEX_ROW("5") HEX_ROW("6") HEX_ROW("7") HEX_ROW("8") HEX_ROW("9") HEX_ROW("a") HEX_ROW("b")
+        HEX_ROW("c") HEX_ROW("d") HEX_ROW("e") HEX_ROW("f");
+
 int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     int rv = o2d_buf_reserve(b, n * 2);
     if (rv != O2D_OK) {
         return rv;
@@ -440,8 +446,7 @@ int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n)
     /* through a local pointer: stores through b->data could alias b->len */
     uint8_t *o = b->data + b->len;
     for (size_t i = 0; i < n; i++) {
-        o[2 * i] = (uint8_t)hex[p[i] >> 4];
-        o[2 * i + 1] = (uint8_t)hex[p[i] & 15];
+        memcpy(o + 2 * i, hex_pairs + 2 * p[i], 2); /* a byte's two digits in one store */
     }
     b->len += n * 2;
     return O2D_OK;

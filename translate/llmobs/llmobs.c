@@ -873,6 +873,7 @@ enum { INDEXED_FAST_MAX = 64, INDEXED_FAST_CALLS = 4 };
 
 struct fast_msg {
     const char *role, *content;
+    size_t role_len, content_len; /* measured once, for the estimate and the writes */
     struct {
         const char *id, *name, *args;
     } tc[INDEXED_FAST_CALLS];
@@ -993,8 +994,9 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
     io_start(io, "messages", 1);
     size_t est = 0;
     for (size_t i = 0; i < top; i++) {
-        est += 32 + (m[i].role != NULL ? strlen(m[i].role) : 0) +
-               (m[i].content != NULL ? strlen(m[i].content) : 0);
+        m[i].role_len = m[i].role != NULL ? strlen(m[i].role) : 0;
+        m[i].content_len = m[i].content != NULL ? strlen(m[i].content) : 0;
+        est += 32 + m[i].role_len + m[i].content_len;
     }
     llmobs_check(c, o2d_buf_reserve(&io->b, est));
     for (size_t i = 0; i < top; i++) {
@@ -1002,9 +1004,11 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
             continue;
         }
         const char *role = m[i].role;
+        size_t role_len = m[i].role_len;
         if (role == NULL || role[0] == '\0') {
             llmobs_error(c, "otel_warning_message_malformed");
             role = "";
+            role_len = 0;
         }
         if (io->n++ > 0) {
             put(c, &io->b, ",");
@@ -1017,11 +1021,11 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
         }
         int calls = io->b.len > at;
         put(c, &io->b, calls ? "\"role\":" : "{\"role\":");
-        put_cstr(c, &io->b, role);
+        put_str(c, &io->b, role, role_len);
         const char *content = m[i].content != NULL ? m[i].content : "";
         if (!calls || content[0] != '\0') {
             put(c, &io->b, ",\"content\":");
-            put_cstr(c, &io->b, content);
+            put_str(c, &io->b, content, m[i].content_len);
         }
         put(c, &io->b, "}");
     }
