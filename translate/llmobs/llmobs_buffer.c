@@ -137,6 +137,7 @@ struct llmobs_buffer {
     struct trace **buckets;
     size_t n_buckets;
     size_t n_traces;
+    size_t n_idle; /* traces that hold no LLM Obs span: what make_room's first step frees */
     struct trace *oldest, *newest;
     /* Every trace, in a min-heap by when it next needs a poll (INT64_MIN once changed), so a
      * poll visits only the traces that are due instead of walking all of them: with ids that
@@ -652,6 +653,7 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
     }
     b->newest = t;
     b->n_traces++;
+    b->n_idle++;
     heap_fix(b, t);
     return t;
 }
@@ -662,6 +664,7 @@ static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
     b->bytes -= p->bytes;
     t->n_pends--;
     if (t->n_pends == 0) {
+        b->n_idle++;
         room_may_use(b, t);
     }
     b->c.spans_held--;
@@ -701,6 +704,7 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
         free_pend(b, t, p);
         p = next;
     }
+    b->n_idle--; /* idle now that its pends are gone */
     b->bytes -= t->bytes;
     if (b->room_from == t) {
         b->room_from = newer; /* freeing its pends may have made t the start */
@@ -778,11 +782,17 @@ static void make_room(struct llmobs_buffer *b, struct trace *cur, size_t units, 
         start = start->newer;
     }
     b->room_from = start;
+    /* The idle traces other than cur are all this step can free: once they are gone, the
+     * rest of the list (traces whose spans wait) is not walked. Under a sustained overload
+     * (the sender's queue full) that walk over every waiting trace came with every span
+     * added. */
     struct trace *t = start;
-    while (t != NULL && over_bound(b, units, bytes)) {
+    size_t idle = b->n_idle - (cur != NULL && cur->n_pends == 0);
+    while (t != NULL && idle > 0 && over_bound(b, units, bytes)) {
         struct trace *next = t->newer;
         if (t != cur && t->n_pends == 0) {
             trace_free(b, t);
+            idle--;
         }
         t = next;
     }
@@ -1018,7 +1028,9 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
     b->bytes += p->bytes;
     *t->pends_tail = p;
     t->pends_tail = &p->next;
-    t->n_pends++;
+    if (t->n_pends++ == 0) {
+        b->n_idle--;
+    }
     b->c.spans_held++;
     llm = NULL;
     if (s->pend == NULL) {
