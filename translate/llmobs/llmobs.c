@@ -3037,11 +3037,13 @@ static int write_tail(const struct llmobs_span *sp, const struct llmobs_inherit 
     return o2d_buf_append(out, tail + at, sp->tail_len - at);
 }
 
-/* Appends p[0..n) where room was reserved. */
+/* Appends p[0..n) where room was reserved (p may be NULL when n is 0: an empty buffer's). */
 static inline void put_raw(struct o2d_buf *out, const void *p, size_t n)
 {
-    memcpy(out->data + out->len, p, n);
-    out->len += n;
+    if (n > 0) {
+        memcpy(out->data + out->len, p, n);
+        out->len += n;
+    }
 }
 
 #define PUT_LIT(out, lit) put_raw((out), (lit), sizeof(lit) - 1)
