@@ -1114,21 +1114,27 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
     }
 }
 
-/* Appends to io.messages from a gen_ai.*.messages value (after system instructions for
- * input); when no message can be read, input.value is the raw text: better than nothing. */
-static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
-                               const OtlpAnyValue *msgs, const char *err)
+/* The length of a string value's text, 0 for other values (and none). */
+static size_t str_len(const OtlpAnyValue *v)
+{
+    return v != NULL && v->value_case == STR_CASE ? strlen(v->string_value) : 0;
+}
+
+/* genai_messages_add() with the lengths of string values known (sys_n, msgs_n: str_len()):
+ * the texts are kilobytes, measured once. */
+static void genai_messages_add_n(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
+                                 size_t sys_n, const OtlpAnyValue *msgs, size_t msgs_n,
+                                 const char *err)
 {
     if (system != NULL && system->value_case == STR_CASE && !llmobs_fast_off &&
-        llmobs_system_read_fast(c, system->string_value, strlen(system->string_value))) {
+        llmobs_system_read_fast(c, system->string_value, sys_n)) {
         llmobs_msg_write(c, &io->b, &io->n);
     } else if (system != NULL) {
         json_t *j = llmobs_value_json(c, system);
         int ok;
         if (j == NULL && system->value_case == STR_CASE) {
             /* Plain text instructions are not JSON: take them as they are. */
-            ok =
-                llmobs_msg_read_system(c, NULL, system->string_value, strlen(system->string_value));
+            ok = llmobs_msg_read_system(c, NULL, system->string_value, sys_n);
         } else {
             ok = llmobs_msg_read_system(c, j, NULL, 0);
         }
@@ -1139,8 +1145,7 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
     }
     if (msgs != NULL) {
         if (msgs->value_case != STR_CASE || llmobs_fast_off ||
-            !llmobs_messages_write_fast(c, msgs->string_value, strlen(msgs->string_value), &io->b,
-                                        &io->n)) {
+            !llmobs_messages_write_fast(c, msgs->string_value, msgs_n, &io->b, &io->n)) {
             json_t *j = llmobs_value_json(c, msgs);
             llmobs_messages_write(c, j, &io->b, &io->n, err);
             json_decref(j);
@@ -1149,6 +1154,14 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
             io_value(c, io, msgs);
         }
     }
+}
+
+/* Appends to io.messages from a gen_ai.*.messages value (after system instructions for
+ * input); when no message can be read, input.value is the raw text: better than nothing. */
+static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
+                               const OtlpAnyValue *msgs, const char *err)
+{
+    genai_messages_add_n(c, io, system, str_len(system), msgs, str_len(msgs), err);
 }
 
 /* genai_messages_add() into a fresh io.messages; returns 1 when either value was present. */
@@ -1161,11 +1174,9 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
     io_start(io, "messages", 1);
     /* about what the messages come to (the builder's buffer may have been taken, see finish):
      * grown from nothing, they would be copied as often as the buffer doubles */
-    size_t est = 64;
-    est += system != NULL && system->value_case == STR_CASE ? strlen(system->string_value) : 0;
-    est += msgs != NULL && msgs->value_case == STR_CASE ? strlen(msgs->string_value) : 0;
-    llmobs_check(c, o2d_buf_reserve(&io->b, est));
-    genai_messages_add(c, io, system, msgs, err);
+    size_t sys_n = str_len(system), msgs_n = str_len(msgs);
+    llmobs_check(c, o2d_buf_reserve(&io->b, 64 + sys_n + msgs_n));
+    genai_messages_add_n(c, io, system, sys_n, msgs, msgs_n, err);
     return 1;
 }
 
