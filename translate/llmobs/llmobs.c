@@ -486,33 +486,37 @@ struct attrs {
     const OtlpAnyValue *v[K__COUNT];
 };
 
-/* key_table's entries grouped by name length (built once): an attribute key is compared
- * with the two or three names of its length, not walked past all of them (that walk was
- * ~130 instructions per attribute of every LLM Obs span). */
-#define KT_N       (sizeof(key_table) / sizeof(key_table[0]))
-#define KT_MAX_LEN 64
+/* key_table's entries grouped by a hash of a name's length and first and last bytes (built
+ * once): an attribute key is compared with the one or two names of its slot, not with every
+ * name of its length (that walk, and before it one past all names, was most of what indexing
+ * the attributes of every LLM Obs span cost). */
+#define KT_N     (sizeof(key_table) / sizeof(key_table[0]))
+#define KT_SLOTS 256
 static uint8_t kt_order[KT_N];
-static uint8_t kt_first[KT_MAX_LEN + 2]; /* names of length l: kt_order[kt_first[l]..[l+1]) */
+static uint8_t kt_first[KT_SLOTS + 1]; /* names of slot h: kt_order[kt_first[h]..[h+1]) */
 static pthread_once_t kt_once = PTHREAD_ONCE_INIT;
+
+static unsigned kt_slot(const char *k, size_t len)
+{
+    return ((unsigned)len * 31u + (unsigned char)k[0] * 7u + (unsigned char)k[len - 1]) &
+           (KT_SLOTS - 1);
+}
 
 static void kt_init(void)
 {
-    size_t count[KT_MAX_LEN + 2] = {0};
+    size_t count[KT_SLOTS + 1] = {0};
     for (size_t j = 0; j < KT_N; j++) {
-        if (key_table[j].len > KT_MAX_LEN) {
-            abort(); /* a name added longer than KT_MAX_LEN: raise it */
-        }
-        count[key_table[j].len]++;
+        count[kt_slot(key_table[j].name, key_table[j].len)]++;
     }
     size_t at = 0;
-    for (size_t l = 0; l <= KT_MAX_LEN + 1; l++) {
-        kt_first[l] = (uint8_t)at;
-        at += count[l];
-        count[l] = kt_first[l];
+    for (size_t h = 0; h <= KT_SLOTS; h++) {
+        kt_first[h] = (uint8_t)at;
+        at += count[h];
+        count[h] = kt_first[h];
     }
-    /* table order kept within a length, as the walk had it */
+    /* table order kept within a slot, as the walk had it */
     for (size_t j = 0; j < KT_N; j++) {
-        kt_order[count[key_table[j].len]++] = (uint8_t)j;
+        kt_order[count[kt_slot(key_table[j].name, key_table[j].len)]++] = (uint8_t)j;
     }
 }
 
@@ -540,14 +544,10 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
             continue;
         }
         size_t len = strlen(k);
-        if (len > KT_MAX_LEN) {
-            continue;
-        }
-        for (size_t p = kt_first[len]; p < kt_first[len + 1]; p++) {
+        unsigned h = kt_slot(k, len);
+        for (size_t p = kt_first[h]; p < kt_first[h + 1]; p++) {
             size_t j = kt_order[p];
-            /* the first and last bytes tell most names of one length apart */
-            if (key_table[j].name[0] == k[0] && key_table[j].name[len - 1] == k[len - 1] &&
-                memcmp(k, key_table[j].name, len) == 0) {
+            if (key_table[j].len == len && memcmp(k, key_table[j].name, len) == 0) {
                 if (ix->v[key_table[j].id] == NULL) {
                     ix->v[key_table[j].id] = kv[i]->value;
                 }
