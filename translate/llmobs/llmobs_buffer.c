@@ -716,11 +716,19 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
  * Walks up from span_id through the skeleton. Returns 1 when the chain is settled (it
  * reaches a span without a parent or with a remote parent), 0 when a link is missing or the
  * links loop; *parent (0 = none) and *root are filled as far as the walk got either way.
+ * With inh, also what the span inherits from the LLM Obs ancestors the walk passes (see
+ * inherit()): one walk where a ready span took two.
  */
-static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root)
+static int resolve_inh(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root,
+                       struct llmobs_inherit *inh)
 {
     *parent = 0;
     *root = span_id;
+    int ml_app_final = 0;
+    if (inh != NULL) {
+        inh->session = NULL;
+        inh->ml_app = NULL;
+    }
     const struct skel *start = map_find(t, span_id);
     const struct skel *cur = start;
     if (cur == NULL) {
@@ -740,10 +748,26 @@ static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, ui
                 *parent = next->span_id;
             }
             *root = next->span_id;
+            if (inh != NULL && next->inh != 0) {
+                const char *ni = inh_of(t, next);
+                if (inh->session == NULL) {
+                    inh->session = inh_session(ni);
+                }
+                const char *m = inh_ml_app(ni);
+                if (!ml_app_final && m != NULL) {
+                    inh->ml_app = m;
+                    ml_app_final = next->ml_app_explicit;
+                }
+            }
         }
         cur = next;
     }
     return 0;
+}
+
+static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root)
+{
+    return resolve_inh(t, span_id, parent, root, NULL);
 }
 
 /* Decides every held span of t now (chain as far as known) and frees its skeleton and its
@@ -1246,32 +1270,8 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
  * for it, else of the topmost known; NULL members when none is known. */
 static void inherit(const struct trace *t, uint64_t span_id, struct llmobs_inherit *inh)
 {
-    inh->session = NULL;
-    inh->ml_app = NULL;
-    int ml_app_final = 0;
-    const struct skel *start = map_find(t, span_id);
-    const struct skel *cur = start;
-    for (size_t steps = 0; cur != NULL && steps <= t->map_n; steps++) {
-        if (cur->parent_id == 0 || cur->parent_remote) {
-            return;
-        }
-        const struct skel *next = map_find(t, cur->parent_id);
-        if (next == NULL || !next->seen || next == start) {
-            return;
-        }
-        if (next->is_llm && next->inh != 0) {
-            const char *ni = inh_of(t, next);
-            if (inh->session == NULL) {
-                inh->session = inh_session(ni);
-            }
-            const char *m = inh_ml_app(ni);
-            if (!ml_app_final && m != NULL) {
-                inh->ml_app = m;
-                ml_app_final = next->ml_app_explicit;
-            }
-        }
-        cur = next;
-    }
+    uint64_t parent, root;
+    (void)resolve_inh(t, span_id, &parent, &root, inh);
 }
 
 /* One pass over t's held spans: emits those that are ready and whose LLM Obs parent is not
@@ -1287,8 +1287,11 @@ static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, i
         uint64_t parent = p->parent_id;
         uint64_t root = p->root_id;
         enum decision d = p->decided;
+        struct llmobs_inherit inh = {NULL, NULL};
+        int have_inh = 0;
         if (d == UNDECIDED) {
-            if (resolve(t, p->span_id, &parent, &root)) {
+            have_inh = 1;
+            if (resolve_inh(t, p->span_id, &parent, &root, &inh)) {
                 d = BY_ROOT;
             } else if (force || now_ns >= add_sat(p->arrived_ns, deadline)) {
                 d = BY_DEADLINE;
@@ -1313,8 +1316,7 @@ static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, i
                 }
             }
         }
-        struct llmobs_inherit inh = {NULL, NULL};
-        if (t->map != NULL) {
+        if (!have_inh && t->map != NULL) {
             inherit(t, p->span_id, &inh);
         }
         int before = *write_err;
