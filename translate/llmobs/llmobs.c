@@ -96,6 +96,9 @@ struct llmobs_span {
     uint8_t ml_app_explicit;
     size_t ml_app_off, ml_app_end;
     size_t head_len, tail_len;
+    /* The decimal span id written in _dd (text[sid_off, +sid_len)), for the event's span_id. */
+    size_t sid_off;
+    uint8_t sid_len;
     uint8_t *text;
     size_t text_cap;
     union {
@@ -2492,6 +2495,7 @@ void llmobs_builder_end(struct llmobs_builder *bl)
     if (bl != NULL) {
         bl->b.memo.on = 0;
         bl->b.memo.valid = 0;
+        build_trim(&bl->b);
     }
 }
 
@@ -2678,7 +2682,10 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
         b->session = session;
     }
     put(c, m, ",\"_dd\":{\"span_id\":");
+    size_t sid_at = m->len + 1; /* past the quote */
     put_u64str(c, m, sp->ids.span_id);
+    sp->sid_off = sid_at;
+    sp->sid_len = (uint8_t)(m->len - 1 - sid_at);
     put(c, m, ",\"trace_id\":");
     size_t id_at = m->len;
     put_apm_trace_id(c, m, sp->ids.trace_id);
@@ -2706,7 +2713,9 @@ out:
     b->md.index = NULL;
     llmobs_vercel_free(vercel);
     o2d_json_in_scratch_close(&use->js);
-    build_trim(b);
+    if (!b->memo.on) {
+        build_trim(b); /* else once the request is built (llmobs_builder_end) */
+    }
     if (bl == NULL) {
         build_cleanup(&own.b);
         o2d_json_in_scratch_cleanup(&own.js);
@@ -3076,7 +3085,7 @@ static int write_event_reserved(const struct llmobs_span *sp, const char *llm_tr
     PUT_LIT(out, "{\"trace_id\":");
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
     PUT_LIT(out, ",\"span_id\":\"");
-    put_raw_uint(out, sp->ids.span_id);
+    put_raw(out, sp->text + sp->sid_off, sp->sid_len); /* as _dd has it */
     PUT_LIT(out, "\",\"parent_id\":\"");
     if (parent_id == 0) {
         PUT_LIT(out, "undefined\"");

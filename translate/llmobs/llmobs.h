@@ -96,7 +96,9 @@ int llmobs_builder_new(struct llmobs_builder **out);
 void llmobs_builder_free(struct llmobs_builder *bl);
 /* The spans built with bl from begin to end all come from one request, whose resources stay
  * where they are meanwhile: spans of one resource may then share work (their tags are
- * written once and copied), with the same result. Outside begin .. end nothing is shared. */
+ * written once and copied), with the same result, and storage grown for an unusually large
+ * span is given back at end rather than after each span. Outside begin .. end nothing is
+ * shared. */
 void llmobs_builder_begin(struct llmobs_builder *bl);
 void llmobs_builder_end(struct llmobs_builder *bl);
 /* llmobs_span_build() with bl's scratch (NULL: a fresh one for this span). */
