@@ -215,6 +215,15 @@ static void test_numbers(void **state)
             }
         }
     }
+    /* eight-digit groups (written by fixed-point arithmetic) across their whole range */
+    for (uint64_t r = 0; r < 100000000; r += r < 1000 || r > 99999000 ? 1 : 997) {
+        uint64_t v = 1768478414ull * 100000000 + r;
+        char got[20];
+        size_t n = o2d_json_format_uint(got, v);
+        int wn = snprintf(want, sizeof(want), "%" PRIu64, v);
+        assert_int_equal(n, (size_t)wn);
+        assert_memory_equal(got, want, n);
+    }
     o2d_buf_cleanup(&b);
 }
 
