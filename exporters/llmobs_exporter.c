@@ -279,6 +279,7 @@ int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceRe
         bl = own;
     }
     i = 0;
+    llmobs_builder_begin(bl);
     for (size_t r = 0; r < req->n_resource_spans; r++) {
         const OtlpResourceSpans *rs = req->resource_spans[r];
         /* the task's tags for this resource's events, after DD_TAGS */
@@ -337,6 +338,7 @@ int llmobs_exporter_batch_build_ecs(struct llmobs_builder *bl, const OtlpTraceRe
     bt = NULL;
     rv = O2D_OK;
 out:
+    llmobs_builder_end(bl);
     llmobs_builder_free(own);
     o2d_free(kinds);
     llmobs_exporter_batch_free(bt);

@@ -7,7 +7,8 @@
  * attributes), and also an inherited session and ml_app; then both parts as the ai.*
  * attributes of Vercel AI SDK spans. Oracles: build and add_log succeed, and every written
  * event is valid JSON (jansson parses it, which also rejects invalid UTF-8), with or without
- * truncation.
+ * truncation; spans built with one builder for a request (llmobs_builder_begin) write the
+ * same bytes as spans built alone, the resource and configured tags hostile too.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,57 @@ static void check(const struct llmobs_span *sp, size_t max, const char *inherite
     }
     json_decref(j);
     o2d_buf_cleanup(&b);
+}
+
+/* Spans of one resource built with one builder between llmobs_builder_begin and _end share
+ * their tags: each event must be the bytes a span built alone writes. The resource and the
+ * configured tags carry hostile text (p1, p2). */
+static void shared_builder(const OtlpSpan *s, char *p1, char *p2)
+{
+    static const char *const rkeys[] = {"service.name", "deployment.environment.name",
+                                        "service.version", "telemetry.sdk.language"};
+    OtlpKeyValue rkv[4], *rkvp[4];
+    OtlpAnyValue rv[4];
+    for (int i = 0; i < 4; i++) {
+        set_kv(&rkv[i], &rv[i], rkeys[i], i % 2 == 0 ? p2 : p1);
+        rkvp[i] = &rkv[i];
+    }
+    OtlpResource res;
+    opentelemetry__proto__resource__v1__resource__init(&res);
+    res.attributes = rkvp;
+    res.n_attributes = 4;
+    const char *tags[] = {p1, "session_id:x", "env:y"};
+    struct llmobs_config cfg = {.tags = tags, .n_tags = 3};
+    struct llmobs_builder *bl = NULL;
+    if (llmobs_builder_new(&bl) != O2D_OK) {
+        abort();
+    }
+    llmobs_builder_begin(bl);
+    static const enum llmobs_kind kinds[] = {LLMOBS_TASK, LLMOBS_LLM, LLMOBS_TASK};
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        struct llmobs_span *a = NULL, *b = NULL;
+        if (llmobs_span_build_with(bl, &res, NULL, s, kinds[k], &cfg, &a) != O2D_OK ||
+            llmobs_span_build(&res, NULL, s, kinds[k], &cfg, &b) != O2D_OK) {
+            abort();
+        }
+        struct llmobs_inherit inh = {.session = p2, .ml_app = p2};
+        struct o2d_buf wa, wb;
+        o2d_buf_init(&wa, 64u << 20);
+        o2d_buf_init(&wb, 64u << 20);
+        if (llmobs_span_write_inherit(a, "0123456789abcdef0123456789abcdef", 42, &inh, 5000000,
+                                      &wa) != O2D_OK ||
+            llmobs_span_write_inherit(b, "0123456789abcdef0123456789abcdef", 42, &inh, 5000000,
+                                      &wb) != O2D_OK ||
+            wa.len != wb.len || (wa.len > 0 && memcmp(wa.data, wb.data, wa.len) != 0)) {
+            abort();
+        }
+        o2d_buf_cleanup(&wa);
+        o2d_buf_cleanup(&wb);
+        llmobs_span_free(a);
+        llmobs_span_free(b);
+    }
+    llmobs_builder_end(bl);
+    llmobs_builder_free(bl);
 }
 
 /* Vercel AI SDK v4-v6 spans (llmobs_vercel.c): the first part as every ai.* content attribute,
@@ -243,6 +295,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(sp, 5000000, p2); /* hostile text as an inherited session and ml_app */
         llmobs_span_free(sp);
     }
+    shared_builder(&s, p1, p2);
     vercel_spans(p1, p2, size);
     o2d_free(p1);
     o2d_free(p2);

@@ -116,6 +116,38 @@ static void test_strings(void **state)
     }
 }
 
+/* Every length up to a few vector widths, with one byte that is not plain at every place (or
+ * none): the scanners' block, overlapping-tail and word paths each meet its edges. */
+static void test_runs(void **state)
+{
+    (void)state;
+    static const unsigned char specials[] = {'"', '\\', '\n', 0x01, 0x7f, 0xc3, 0x80, 0xe9};
+    unsigned char in[100];
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        for (size_t at = 0; at <= n; at++) {
+            for (size_t k = 0; k < (at < n ? sizeof(specials) : 1); k++) {
+                for (size_t i = 0; i < n; i++) {
+                    in[i] = (unsigned char)('a' + (i * 7) % 26);
+                }
+                if (at < n) {
+                    in[at] = specials[k];
+                }
+                size_t plain = at < n && specials[k] != 0x7f ? at : n;
+                assert_int_equal(o2d_json_plain_len((const char *)in, n), plain);
+                struct o2d_buf want, got;
+                o2d_buf_init(&want, SIZE_MAX / 2);
+                o2d_buf_init(&got, SIZE_MAX / 2);
+                reference(&want, in, n);
+                assert_int_equal(o2d_json_append_string(&got, (const char *)in, n), O2D_OK);
+                assert_int_equal(got.len, want.len);
+                assert_memory_equal(got.data, want.data, want.len);
+                o2d_buf_cleanup(&want);
+                o2d_buf_cleanup(&got);
+            }
+        }
+    }
+}
+
 /* An empty o2d_buf's data is NULL: writing it as a string must not do arithmetic on NULL
  * (the ASan/UBSan build aborts on NULL + 0), into an empty buffer or an exactly full one. */
 static void test_empty_from_null(void **state)
@@ -183,6 +215,15 @@ static void test_numbers(void **state)
             }
         }
     }
+    /* eight-digit groups (written by fixed-point arithmetic) across their whole range */
+    for (uint64_t r = 0; r < 100000000; r += r < 1000 || r > 99999000 ? 1 : 997) {
+        uint64_t v = 1768478414ull * 100000000 + r;
+        char got[20];
+        size_t n = o2d_json_format_uint(got, v);
+        int wn = snprintf(want, sizeof(want), "%" PRIu64, v);
+        assert_int_equal(n, (size_t)wn);
+        assert_memory_equal(got, want, n);
+    }
     o2d_buf_cleanup(&b);
 }
 
@@ -204,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_runs),
         cmocka_unit_test(test_empty_from_null),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_hex),

@@ -617,6 +617,42 @@ static void test_bounds_bytes(void **state)
     drain_and_free(b, &k);
 }
 
+/* A sustained overload: traces whose spans all wait (their roots never come) keep arriving,
+ * some with skeletons only, and the sender takes what a poll releases. The bytes held never
+ * pass max_bytes by more than the span being added, the bound decides spans early (counted),
+ * and nothing is lost: every span comes out, parents as far as known. */
+static void test_bounds_bytes_sustained(void **state)
+{
+    (void)state;
+    struct llmobs_buffer *b = new_buffer(1000, 1 << 20);
+    struct sink k = {0};
+    assert_int_equal(add(b, TRACE_A, 2, 1, 0, LLM, T0), O2D_OK);
+    size_t one = counters(b).bytes_held;
+    llmobs_buffer_free(b);
+
+    size_t max = 8 * one;
+    b = new_buffer(100000, max);
+    int n = 0;
+    for (int i = 0; i < 200; i++) {
+        uint8_t tr[16] = {0};
+        tr[0] = (uint8_t)(i + 1);
+        tr[15] = 7;
+        assert_int_equal(llmobs_buffer_note_trace(b, tr, T0 + i), O2D_OK);
+        /* an LLM span under a parent that never comes, and a plain span beside it */
+        assert_int_equal(add(b, tr, 2, 1, 0, LLM, T0 + i), O2D_OK);
+        assert_int_equal(add(b, tr, 3, 1, 0, HTTP, T0 + i), O2D_OK);
+        n++;
+        assert_true(counters(b).bytes_held <= max + one);
+        assert_int_equal(poll(b, T0 + i, 0, &k), O2D_OK);
+        assert_true(counters(b).bytes_held <= max);
+    }
+    assert_true(counters(b).forced_by_bound > 0);
+    assert_int_equal(poll(b, T0 + DEADLINE + 1000, 1, &k), O2D_OK);
+    assert_int_equal(k.n, n);
+    sink_clear(&k);
+    drain_and_free(b, &k);
+}
+
 /* Parent links that loop (hostile input) do not hang: the spans wait for the deadline. */
 static void test_parent_cycle(void **state)
 {
@@ -1201,6 +1237,7 @@ int main(void)
         cmocka_unit_test(test_bounds_spans),
         cmocka_unit_test(test_bounds_start_moves_back),
         cmocka_unit_test(test_bounds_bytes),
+        cmocka_unit_test(test_bounds_bytes_sustained),
         cmocka_unit_test(test_parent_cycle),
         cmocka_unit_test(test_emit_error_keeps_event),
         cmocka_unit_test(test_alloc_failures),

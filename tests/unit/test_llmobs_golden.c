@@ -2,7 +2,9 @@
  * test_llmobs_golden.c: walks every tests/data/llmobs fixture: decodes "input" (and "logs")
  * with otlp_decode as OTLP/JSON, classifies and builds every span, joins the gen_ai log records
  * whose trace and span ids match, writes each event and compares it with the fixture's
- * "expect" entry exactly (json_equal), in order. The LLM Obs trace id is a fixed
+ * "expect" entry exactly (json_equal), in order; each event built again with one builder
+ * for the whole request (llmobs_builder_begin .. _end, as the exporter builds them) must be
+ * the same bytes. The LLM Obs trace id is a fixed
  * 0123456789abcdef0123456789abcdef and the parent "undefined", unless the expected entry says
  * otherwise: resolving them is the trace buffer's job (llmobs_buffer.c).
  *
@@ -190,6 +192,11 @@ static json_t *run_fixture(json_t *fx)
         run_buffered(tr, logs, &cfg, out);
         tr = NULL;
     }
+    /* Every event is also built with one builder for the whole request, as the exporter
+     * builds them (spans of a resource share their tags): it must write the same bytes. */
+    struct llmobs_builder *bl = NULL;
+    assert_int_equal(llmobs_builder_new(&bl), O2D_OK);
+    llmobs_builder_begin(bl);
     for (size_t i = 0; tr != NULL && i < tr->n_resource_spans; i++) {
         const OtlpResourceSpans *rs = tr->resource_spans[i];
         for (size_t j = 0; j < rs->n_scope_spans; j++) {
@@ -217,6 +224,20 @@ static json_t *run_fixture(json_t *fx)
                 assert_int_equal(
                     llmobs_span_write(sp, tid != NULL ? tid : FIXED_TRACE_ID, parent, 5000000, &b),
                     O2D_OK);
+                struct llmobs_span *shared = NULL;
+                assert_int_equal(
+                    llmobs_span_build_with(bl, rs->resource, ss->scope, s, kind, &cfg, &shared),
+                    O2D_OK);
+                join_logs(shared, s, logs);
+                struct o2d_buf b2;
+                o2d_buf_init(&b2, 64u << 20);
+                assert_int_equal(llmobs_span_write(shared, tid != NULL ? tid : FIXED_TRACE_ID,
+                                                   parent, 5000000, &b2),
+                                 O2D_OK);
+                assert_int_equal(b2.len, b.len);
+                assert_memory_equal(b2.data, b.data, b.len);
+                o2d_buf_cleanup(&b2);
+                llmobs_span_free(shared);
                 json_error_t jerr;
                 json_t *ev = json_loadb((const char *)b.data, b.len, JSON_ALLOW_NUL, &jerr);
                 if (ev == NULL) {
@@ -230,6 +251,8 @@ static json_t *run_fixture(json_t *fx)
             }
         }
     }
+    llmobs_builder_end(bl);
+    llmobs_builder_free(bl);
     o2d_arena_cleanup(&a);
     o2d_arena_cleanup(&la);
     return out;

@@ -23,6 +23,8 @@ size_t o2d_utf8_valid_prefix(const char *s, size_t len);
 size_t o2d_json_plain_len(const char *s, size_t len);
 /* Appends v in decimal, as printf's PRIu64 / PRId64 would (hot paths avoid printf). */
 int o2d_json_append_uint(struct o2d_buf *b, uint64_t v);
+/* Writes v in decimal at out (no NUL) and returns how many characters that took. */
+size_t o2d_json_format_uint(char out[20], uint64_t v);
 int o2d_json_append_int(struct o2d_buf *b, int64_t v);
 /* Appends lowercase hex of p[0..n). */
 int o2d_hex_append(struct o2d_buf *b, const uint8_t *p, size_t n);

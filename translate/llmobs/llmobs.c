@@ -15,6 +15,7 @@
  * llmobs_span_write() splices in the ids it decided.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -95,8 +96,15 @@ struct llmobs_span {
     uint8_t ml_app_explicit;
     size_t ml_app_off, ml_app_end;
     size_t head_len, tail_len;
+    /* The decimal span id written in _dd (text[sid_off, +sid_len)), for the event's span_id. */
+    size_t sid_off;
+    uint8_t sid_len;
     uint8_t *text;
     size_t text_cap;
+    union {
+        max_align_t align;
+        unsigned char bytes[LLMOBS_SPAN_HOLD];
+    } hold;
 };
 
 static const uint8_t *io_bytes(const struct llmobs_span *sp, const struct io_ref *r)
@@ -127,6 +135,19 @@ static const char *sval(const OtlpAnyValue *v)
 static int streq(const char *a, const char *b)
 {
     return a != NULL && strcmp(a, b) == 0;
+}
+
+/* Whether s starts with p[0..n): a byte loop that stops at the first difference (s's NUL
+ * included), inlined and unrolled for a literal; strncmp's call cost more than most keys
+ * take to tell apart. */
+static inline int starts_with(const char *s, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != p[i]) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* ---- classification ---- */
@@ -222,7 +243,7 @@ enum llmobs_kind llmobs_classify(const OtlpSpan *s)
             }
             break;
         case 'g':
-            if (k[1] != 'e' || strncmp(k, "gen_ai.", 7) != 0) {
+            if (!starts_with(k, "gen_ai.", 7)) {
                 break;
             }
             k += 7;
@@ -468,33 +489,37 @@ struct attrs {
     const OtlpAnyValue *v[K__COUNT];
 };
 
-/* key_table's entries grouped by name length (built once): an attribute key is compared
- * with the two or three names of its length, not walked past all of them (that walk was
- * ~130 instructions per attribute of every LLM Obs span). */
-#define KT_N       (sizeof(key_table) / sizeof(key_table[0]))
-#define KT_MAX_LEN 64
+/* key_table's entries grouped by a hash of a name's length and first and last bytes (built
+ * once): an attribute key is compared with the one or two names of its slot, not with every
+ * name of its length (that walk, and before it one past all names, was most of what indexing
+ * the attributes of every LLM Obs span cost). */
+#define KT_N     (sizeof(key_table) / sizeof(key_table[0]))
+#define KT_SLOTS 256
 static uint8_t kt_order[KT_N];
-static uint8_t kt_first[KT_MAX_LEN + 2]; /* names of length l: kt_order[kt_first[l]..[l+1]) */
+static uint8_t kt_first[KT_SLOTS + 1]; /* names of slot h: kt_order[kt_first[h]..[h+1]) */
 static pthread_once_t kt_once = PTHREAD_ONCE_INIT;
+
+static unsigned kt_slot(const char *k, size_t len)
+{
+    return ((unsigned)len * 31u + (unsigned char)k[0] * 7u + (unsigned char)k[len - 1]) &
+           (KT_SLOTS - 1);
+}
 
 static void kt_init(void)
 {
-    size_t count[KT_MAX_LEN + 2] = {0};
+    size_t count[KT_SLOTS + 1] = {0};
     for (size_t j = 0; j < KT_N; j++) {
-        if (key_table[j].len > KT_MAX_LEN) {
-            abort(); /* a name added longer than KT_MAX_LEN: raise it */
-        }
-        count[key_table[j].len]++;
+        count[kt_slot(key_table[j].name, key_table[j].len)]++;
     }
     size_t at = 0;
-    for (size_t l = 0; l <= KT_MAX_LEN + 1; l++) {
-        kt_first[l] = (uint8_t)at;
-        at += count[l];
-        count[l] = kt_first[l];
+    for (size_t h = 0; h <= KT_SLOTS; h++) {
+        kt_first[h] = (uint8_t)at;
+        at += count[h];
+        count[h] = kt_first[h];
     }
-    /* table order kept within a length, as the walk had it */
+    /* table order kept within a slot, as the walk had it */
     for (size_t j = 0; j < KT_N; j++) {
-        kt_order[count[key_table[j].len]++] = (uint8_t)j;
+        kt_order[count[kt_slot(key_table[j].name, key_table[j].len)]++] = (uint8_t)j;
     }
 }
 
@@ -522,12 +547,10 @@ static void index_attrs(struct attrs *ix, OtlpKeyValue *const *kv, size_t n)
             continue;
         }
         size_t len = strlen(k);
-        if (len > KT_MAX_LEN) {
-            continue;
-        }
-        for (size_t p = kt_first[len]; p < kt_first[len + 1]; p++) {
+        unsigned h = kt_slot(k, len);
+        for (size_t p = kt_first[h]; p < kt_first[h + 1]; p++) {
             size_t j = kt_order[p];
-            if (key_table[j].name[0] == k[0] && memcmp(k, key_table[j].name, len) == 0) {
+            if (key_table[j].len == len && memcmp(k, key_table[j].name, len) == 0) {
                 if (ix->v[key_table[j].id] == NULL) {
                     ix->v[key_table[j].id] = kv[i]->value;
                 }
@@ -557,6 +580,24 @@ struct md {
     json_t *index; /* key -> entry, once there are many keys */
 };
 
+/*
+ * The tags of the last span built of a resource, written, for the next spans of that
+ * resource in the same request (llmobs_builder_begin .. _end): spans without an error,
+ * session, user id or tag.tags of their own get exactly the tags of their resource and the
+ * configuration, and most spans of a request are such siblings. Offsets are from the start
+ * of `text` (the `,"tags":[...]` member).
+ */
+struct tag_memo {
+    int on;    /* inside begin .. end: resource pointers stay valid and distinct */
+    int valid; /* text is the tags of res with cfg */
+    const OtlpResource *res;
+    const struct llmobs_config *cfg;
+    struct o2d_buf text;
+    const char *ml_app;
+    uint8_t ml_app_explicit, sess_tag_mode;
+    size_t ml_app_off, ml_app_end, sess_tag_off, sess_field_off;
+};
+
 struct build {
     struct llmobs_span *sp; /* &tmp while it is built */
     struct llmobs_span tmp;
@@ -571,8 +612,11 @@ struct build {
     struct io io[2];
     struct o2d_buf tdefs;
     size_t n_tdefs;
-    struct o2d_buf last; /* flatten_messages */
+    struct o2d_buf last;   /* flatten_messages */
+    struct o2d_buf famtag; /* indexed_messages_fast: FAM_* of each attribute, once a span */
+    int famtag_ready;
     struct md md;
+    struct tag_memo memo;
 };
 
 /* Written out so that the compiler makes it one load and a byte swap (the loop was not). */
@@ -834,6 +878,7 @@ enum { INDEXED_FAST_MAX = 64, INDEXED_FAST_CALLS = 4 };
 
 struct fast_msg {
     const char *role, *content;
+    size_t role_len, content_len; /* measured once, for the estimate and the writes */
     struct {
         const char *id, *name, *args;
     } tc[INDEXED_FAST_CALLS];
@@ -909,17 +954,54 @@ static int fast_tool_calls(struct llmobs_ctx *c, struct o2d_buf *out, const stru
  * otel_warning_message_malformed, as llmobs_msg_read has it; a missing content "", left out
  * when there are tool calls and no content). Returns -1 when the span has none of the
  * family's attributes, 0 (nothing written) for anything else: read it the general way then. */
+/* The OpenLLMetry indexed families an attribute key starts with (FAM_NONE: neither). */
+enum { FAM_NONE = 0, FAM_PROMPT, FAM_COMPLETION };
+
+/* b->famtag for the span's attributes: each key told apart once, where the families' scans
+ * compared every key with their prefix each (14 to 18 bytes in common for a family's keys). */
+static int famtag_fill(struct build *b)
+{
+    if (b->famtag_ready) {
+        return 1;
+    }
+    size_t n = b->s->n_attributes;
+    o2d_buf_reset(&b->famtag);
+    if (o2d_buf_reserve(&b->famtag, n + 1) != O2D_OK) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *k = b->s->attributes[i]->key;
+        uint8_t f = FAM_NONE;
+        if (starts_with(k, "gen_ai.", 7)) {
+            if (starts_with(k + 7, "prompt.", 7)) {
+                f = FAM_PROMPT;
+            } else if (starts_with(k + 7, "completion.", 11)) {
+                f = FAM_COMPLETION;
+            }
+        }
+        b->famtag.data[i] = f;
+    }
+    b->famtag.len = n;
+    b->famtag_ready = 1;
+    return 1;
+}
+
 static int indexed_messages_fast(struct build *b, struct io *io, const char *prefix, size_t plen)
 {
     struct llmobs_ctx *c = &b->c;
     struct fast_msg m[INDEXED_FAST_MAX];
     uint8_t present[INDEXED_FAST_MAX];
     size_t top = 0; /* one past the highest index seen */
+    /* the two families this reads, by their tag; any other prefix by comparing */
+    int fam = strcmp(prefix, "gen_ai.prompt.") == 0       ? FAM_PROMPT
+              : strcmp(prefix, "gen_ai.completion.") == 0 ? FAM_COMPLETION
+                                                          : FAM_NONE;
+    const uint8_t *tag = fam != FAM_NONE && famtag_fill(b) ? b->famtag.data : NULL;
     for (size_t i = 0; i < b->s->n_attributes; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
-        if (strncmp(kv->key, prefix, plen) != 0 ||
+        if ((tag != NULL ? tag[i] != fam : !starts_with(kv->key, prefix, plen)) ||
             (rest = index_of(kv->key + plen, &idx)) == NULL) {
             continue;
         }
@@ -954,8 +1036,9 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
     io_start(io, "messages", 1);
     size_t est = 0;
     for (size_t i = 0; i < top; i++) {
-        est += 32 + (m[i].role != NULL ? strlen(m[i].role) : 0) +
-               (m[i].content != NULL ? strlen(m[i].content) : 0);
+        m[i].role_len = m[i].role != NULL ? strlen(m[i].role) : 0;
+        m[i].content_len = m[i].content != NULL ? strlen(m[i].content) : 0;
+        est += 32 + m[i].role_len + m[i].content_len;
     }
     llmobs_check(c, o2d_buf_reserve(&io->b, est));
     for (size_t i = 0; i < top; i++) {
@@ -963,9 +1046,11 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
             continue;
         }
         const char *role = m[i].role;
+        size_t role_len = m[i].role_len;
         if (role == NULL || role[0] == '\0') {
             llmobs_error(c, "otel_warning_message_malformed");
             role = "";
+            role_len = 0;
         }
         if (io->n++ > 0) {
             put(c, &io->b, ",");
@@ -978,11 +1063,11 @@ static int indexed_messages_fast(struct build *b, struct io *io, const char *pre
         }
         int calls = io->b.len > at;
         put(c, &io->b, calls ? "\"role\":" : "{\"role\":");
-        put_cstr(c, &io->b, role);
+        put_str(c, &io->b, role, role_len);
         const char *content = m[i].content != NULL ? m[i].content : "";
         if (!calls || content[0] != '\0') {
             put(c, &io->b, ",\"content\":");
-            put_cstr(c, &io->b, content);
+            put_str(c, &io->b, content, m[i].content_len);
         }
         put(c, &io->b, "}");
     }
@@ -1007,7 +1092,7 @@ static int indexed_messages(struct build *b, struct io *io, const char *prefix, 
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
-        if (strncmp(kv->key, prefix, plen) != 0 ||
+        if (!starts_with(kv->key, prefix, plen) ||
             (rest = index_of(kv->key + plen, &idx)) == NULL) {
             continue;
         }
@@ -1057,7 +1142,7 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
 {
     for (size_t i = 0; i < n; i++) {
         const char *k = kv[i]->key;
-        if (k[0] != 'g' || strncmp(k, "gen_ai.", 7) != 0) {
+        if (!starts_with(k, "gen_ai.", 7)) {
             continue;
         }
         k += 7;
@@ -1071,21 +1156,27 @@ static void genai_io_scan(struct genai_io *io, OtlpKeyValue *const *kv, size_t n
     }
 }
 
-/* Appends to io.messages from a gen_ai.*.messages value (after system instructions for
- * input); when no message can be read, input.value is the raw text: better than nothing. */
-static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
-                               const OtlpAnyValue *msgs, const char *err)
+/* The length of a string value's text, 0 for other values (and none). */
+static size_t str_len(const OtlpAnyValue *v)
+{
+    return v != NULL && v->value_case == STR_CASE ? strlen(v->string_value) : 0;
+}
+
+/* genai_messages_add() with the lengths of string values known (sys_n, msgs_n: str_len()):
+ * the texts are kilobytes, measured once. */
+static void genai_messages_add_n(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
+                                 size_t sys_n, const OtlpAnyValue *msgs, size_t msgs_n,
+                                 const char *err)
 {
     if (system != NULL && system->value_case == STR_CASE && !llmobs_fast_off &&
-        llmobs_system_read_fast(c, system->string_value, strlen(system->string_value))) {
+        llmobs_system_read_fast(c, system->string_value, sys_n)) {
         llmobs_msg_write(c, &io->b, &io->n);
     } else if (system != NULL) {
         json_t *j = llmobs_value_json(c, system);
         int ok;
         if (j == NULL && system->value_case == STR_CASE) {
             /* Plain text instructions are not JSON: take them as they are. */
-            ok =
-                llmobs_msg_read_system(c, NULL, system->string_value, strlen(system->string_value));
+            ok = llmobs_msg_read_system(c, NULL, system->string_value, sys_n);
         } else {
             ok = llmobs_msg_read_system(c, j, NULL, 0);
         }
@@ -1096,8 +1187,7 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
     }
     if (msgs != NULL) {
         if (msgs->value_case != STR_CASE || llmobs_fast_off ||
-            !llmobs_messages_write_fast(c, msgs->string_value, strlen(msgs->string_value), &io->b,
-                                        &io->n)) {
+            !llmobs_messages_write_fast(c, msgs->string_value, msgs_n, &io->b, &io->n)) {
             json_t *j = llmobs_value_json(c, msgs);
             llmobs_messages_write(c, j, &io->b, &io->n, err);
             json_decref(j);
@@ -1106,6 +1196,14 @@ static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAn
             io_value(c, io, msgs);
         }
     }
+}
+
+/* Appends to io.messages from a gen_ai.*.messages value (after system instructions for
+ * input); when no message can be read, input.value is the raw text: better than nothing. */
+static void genai_messages_add(struct llmobs_ctx *c, struct io *io, const OtlpAnyValue *system,
+                               const OtlpAnyValue *msgs, const char *err)
+{
+    genai_messages_add_n(c, io, system, str_len(system), msgs, str_len(msgs), err);
 }
 
 /* genai_messages_add() into a fresh io.messages; returns 1 when either value was present. */
@@ -1118,11 +1216,9 @@ static int genai_messages(struct llmobs_ctx *c, struct io *io, const OtlpAnyValu
     io_start(io, "messages", 1);
     /* about what the messages come to (the builder's buffer may have been taken, see finish):
      * grown from nothing, they would be copied as often as the buffer doubles */
-    size_t est = 64;
-    est += system != NULL && system->value_case == STR_CASE ? strlen(system->string_value) : 0;
-    est += msgs != NULL && msgs->value_case == STR_CASE ? strlen(msgs->string_value) : 0;
-    llmobs_check(c, o2d_buf_reserve(&io->b, est));
-    genai_messages_add(c, io, system, msgs, err);
+    size_t sys_n = str_len(system), msgs_n = str_len(msgs);
+    llmobs_check(c, o2d_buf_reserve(&io->b, 64 + sys_n + msgs_n));
+    genai_messages_add_n(c, io, system, sys_n, msgs, msgs_n, err);
     return 1;
 }
 
@@ -1283,7 +1379,7 @@ static void embedding_io(struct build *b)
             const OtlpKeyValue *kv = b->s->attributes[i];
             size_t idx;
             const char *rest;
-            if (strncmp(kv->key, fams[f], plen) != 0 ||
+            if (!starts_with(kv->key, fams[f], plen) ||
                 (rest = index_of(kv->key + plen, &idx)) == NULL) {
                 continue;
             }
@@ -1369,7 +1465,7 @@ static void retrieval_io(struct build *b)
         const OtlpKeyValue *kv = b->s->attributes[i];
         size_t idx;
         const char *rest;
-        if (strncmp(kv->key, prefix, sizeof(prefix) - 1) != 0 ||
+        if (!starts_with(kv->key, prefix, sizeof(prefix) - 1) ||
             (rest = index_of(kv->key + sizeof(prefix) - 1, &idx)) == NULL ||
             strncmp(rest, "document.", 9) != 0) {
             continue;
@@ -1731,7 +1827,7 @@ static void metadata(struct build *b)
     static const char req[] = "gen_ai.request.";
     for (size_t i = 0; i < b->s->n_attributes; i++) {
         const OtlpKeyValue *kv = b->s->attributes[i];
-        if (kv->key[0] == 'g' && strncmp(kv->key, req, sizeof(req) - 1) == 0 &&
+        if (starts_with(kv->key, req, sizeof(req) - 1) &&
             strcmp(kv->key, "gen_ai.request.model") != 0 && kv->key[sizeof(req) - 1] != '\0') {
             md_anyvalue(b, kv->key + sizeof(req) - 1, kv->value);
         }
@@ -1931,16 +2027,26 @@ struct tagset {
     size_t n;
 };
 
-static void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const char *v)
+/* "k:v\0" appended in one step (room reserved once); k is a literal, its length known
+ * where this is inlined. */
+static inline void add_tag(struct llmobs_ctx *c, struct tagset *t, const char *k, const char *v)
 {
     if (v == NULL || v[0] == '\0' || t->n == MAX_TAGS) {
         return;
     }
+    size_t kl = strlen(k), vl = strlen(v);
+    int rv = o2d_buf_reserve(&t->text, kl + vl + 2);
+    if (rv != O2D_OK) {
+        llmobs_check(c, rv);
+        return;
+    }
     t->off[t->n++] = t->text.len;
-    put(c, &t->text, k);
-    put(c, &t->text, ":");
-    put(c, &t->text, v);
-    llmobs_check(c, o2d_buf_append_byte(&t->text, '\0'));
+    uint8_t *o = t->text.data + t->text.len;
+    memcpy(o, k, kl);
+    o[kl] = ':';
+    memcpy(o + kl + 1, v, vl);
+    o[kl + 1 + vl] = '\0';
+    t->text.len += kl + vl + 2;
 }
 
 /* A tag whose key is kv[0..klen) (the whole tag when it has no ':') among the first n. */
@@ -2100,8 +2206,52 @@ const char *llmobs_ml_app(const OtlpResource *res, const struct llmobs_config *c
     return ml_app_of(&rs, service, cfg);
 }
 
+static void tags_write(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
+                       const char *error_type, const char *session, int error);
+
 static void tags(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
                  const char *error_type, const char *session, int error)
+{
+    struct llmobs_ctx *c = &b->c;
+    struct tag_memo *tm = &b->memo;
+    struct llmobs_span *sp = b->sp;
+    int plain = tm->on && !error && session == NULL && astr(&b->ix, K_OI_USER_ID) == NULL &&
+                b->ix.v[K_OI_TAGS] == NULL;
+    size_t start = b->main.len;
+    if (plain && tm->valid && tm->res == res && tm->cfg == cfg) {
+        llmobs_check(c, o2d_buf_append(&b->main, tm->text.data, tm->text.len));
+        b->ml_app = tm->ml_app;
+        sp->ml_app_explicit = tm->ml_app_explicit;
+        sp->sess_tag_mode = tm->sess_tag_mode;
+        sp->ml_app_off = tm->ml_app_off != 0 ? start + tm->ml_app_off : 0;
+        sp->ml_app_end = tm->ml_app_end != 0 ? start + tm->ml_app_end : 0;
+        sp->sess_tag_off = tm->sess_tag_mode != SESS_NONE ? start + tm->sess_tag_off : 0;
+        sp->sess_field_off = start + tm->sess_field_off;
+        return;
+    }
+    tags_write(b, res, cfg, error_type, session, error);
+    if (!plain || c->nomem) {
+        return;
+    }
+    o2d_buf_reset(&tm->text);
+    if (o2d_buf_append(&tm->text, b->main.data + start, b->main.len - start) != O2D_OK) {
+        tm->valid = 0;
+        return;
+    }
+    tm->valid = 1;
+    tm->res = res;
+    tm->cfg = cfg;
+    tm->ml_app = b->ml_app;
+    tm->ml_app_explicit = sp->ml_app_explicit;
+    tm->sess_tag_mode = sp->sess_tag_mode;
+    tm->ml_app_off = sp->ml_app_end != 0 ? sp->ml_app_off - start : 0;
+    tm->ml_app_end = sp->ml_app_end != 0 ? sp->ml_app_end - start : 0;
+    tm->sess_tag_off = sp->sess_tag_mode != SESS_NONE ? sp->sess_tag_off - start : 0;
+    tm->sess_field_off = sp->sess_field_off - start;
+}
+
+static void tags_write(struct build *b, const OtlpResource *res, const struct llmobs_config *cfg,
+                       const char *error_type, const char *session, int error)
 {
     struct llmobs_ctx *c = &b->c;
     /* the builder's storage, lent for the call */
@@ -2261,9 +2411,13 @@ static void build_init(struct build *b)
     o2d_buf_init(&b->tdefs, SIZE_MAX / 2);
     b->n_tdefs = 0;
     o2d_buf_init(&b->last, SIZE_MAX / 2);
+    o2d_buf_init(&b->famtag, SIZE_MAX / 2);
+    b->famtag_ready = 0;
     b->md = (struct md){.n = 0};
     o2d_buf_init(&b->md.text, SIZE_MAX / 2);
     o2d_buf_init(&b->tagtext, SIZE_MAX / 2);
+    b->memo = (struct tag_memo){.on = 0};
+    o2d_buf_init(&b->memo.text, SIZE_MAX / 2);
 }
 
 /* A builder is kept between requests: storage grown for an unusually large span goes. */
@@ -2274,7 +2428,7 @@ static void build_trim(struct build *b)
         &b->main,          &b->io[0].b,       &b->io[1].b,   &b->tdefs,         &b->last,
         &b->md.text,       &b->c.msg.content, &b->c.scratch, &b->c.msg.list[0], &b->c.msg.list[1],
         &b->c.msg.list[2], &b->c.msg.list[3], &b->c.part[0], &b->c.part[1],     &b->c.part[2],
-        &b->c.part[3],     &b->tagtext};
+        &b->c.part[3],     &b->tagtext,       &b->memo.text, &b->famtag};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
         if (bufs[i]->cap > BUILDER_KEEP) {
             o2d_buf_cleanup(bufs[i]);
@@ -2305,6 +2459,7 @@ static void build_reset(struct build *b, struct llmobs_span *sp)
     o2d_buf_reset(&b->tdefs);
     b->n_tdefs = 0;
     o2d_buf_reset(&b->last);
+    b->famtag_ready = 0;
     o2d_buf_reset(&b->md.text);
     b->md.n = 0;
     b->md.index = NULL; /* an arena value, dropped at the end of each build */
@@ -2318,8 +2473,10 @@ static void build_cleanup(struct build *b)
     o2d_buf_cleanup(&b->io[1].b);
     o2d_buf_cleanup(&b->tdefs);
     o2d_buf_cleanup(&b->last);
+    o2d_buf_cleanup(&b->famtag);
     o2d_buf_cleanup(&b->md.text);
     o2d_buf_cleanup(&b->tagtext);
+    o2d_buf_cleanup(&b->memo.text);
     o2d_free(b->md.e);
 }
 
@@ -2366,6 +2523,23 @@ int llmobs_builder_new(struct llmobs_builder **out)
     build_init(&(*out)->b);
     o2d_json_in_scratch_init(&(*out)->js);
     return O2D_OK;
+}
+
+void llmobs_builder_begin(struct llmobs_builder *bl)
+{
+    if (bl != NULL) {
+        bl->b.memo.on = 1;
+        bl->b.memo.valid = 0;
+    }
+}
+
+void llmobs_builder_end(struct llmobs_builder *bl)
+{
+    if (bl != NULL) {
+        bl->b.memo.on = 0;
+        bl->b.memo.valid = 0;
+        build_trim(&bl->b);
+    }
 }
 
 void llmobs_builder_free(struct llmobs_builder *bl)
@@ -2551,7 +2725,10 @@ int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
         b->session = session;
     }
     put(c, m, ",\"_dd\":{\"span_id\":");
+    size_t sid_at = m->len + 1; /* past the quote */
     put_u64str(c, m, sp->ids.span_id);
+    sp->sid_off = sid_at;
+    sp->sid_len = (uint8_t)(m->len - 1 - sid_at);
     put(c, m, ",\"trace_id\":");
     size_t id_at = m->len;
     put_apm_trace_id(c, m, sp->ids.trace_id);
@@ -2579,7 +2756,9 @@ out:
     b->md.index = NULL;
     llmobs_vercel_free(vercel);
     o2d_json_in_scratch_close(&use->js);
-    build_trim(b);
+    if (!b->memo.on) {
+        build_trim(b); /* else once the request is built (llmobs_builder_end) */
+    }
     if (bl == NULL) {
         build_cleanup(&own.b);
         o2d_json_in_scratch_cleanup(&own.js);
@@ -2801,6 +2980,11 @@ const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_)
     return sp->ml_app;
 }
 
+void *llmobs_span_hold(struct llmobs_span *sp)
+{
+    return &sp->hold;
+}
+
 size_t llmobs_span_size(const struct llmobs_span *sp)
 {
     size_t n = sizeof(*sp) + sp->text_cap;
@@ -2835,31 +3019,33 @@ void llmobs_span_free(struct llmobs_span *sp)
         }                                                                                          \
     } while (0)
 
+/* A string literal, its length known at compile time. */
+#define APPEND_LIT(out, lit) o2d_buf_append((out), (lit), sizeof(lit) - 1)
+
 static int write_io(struct o2d_buf *out, const struct llmobs_span *sp, int i, int drop_io)
 {
-    static const char *const names[] = {",\"input\":{", ",\"output\":{"};
     int rv;
     const struct io *lio = sp->log_io[i];
     const char *key = lio != NULL ? lio->key : sp->io[i].key;
     if (!drop_io && key == NULL) {
         return O2D_OK;
     }
-    TRY(o2d_buf_append_str(out, names[i]));
+    TRY(i == 0 ? APPEND_LIT(out, ",\"input\":{") : APPEND_LIT(out, ",\"output\":{"));
     if (drop_io) {
-        TRY(o2d_buf_append_str(out, "\"value\":"));
+        TRY(APPEND_LIT(out, "\"value\":"));
         TRY(o2d_json_append_string(out, DROPPED_IO, sizeof(DROPPED_IO) - 1));
         return o2d_buf_append_byte(out, '}');
     }
     int array = lio != NULL ? lio->array : sp->io[i].array;
     TRY(o2d_buf_append_byte(out, '"'));
     TRY(o2d_buf_append_str(out, key));
-    TRY(o2d_buf_append_str(out, array ? "\":[" : "\":"));
+    TRY(array ? APPEND_LIT(out, "\":[") : APPEND_LIT(out, "\":"));
     if (lio != NULL) {
         TRY(o2d_buf_append(out, lio->b.data, lio->b.len));
     } else {
         TRY(o2d_buf_append(out, io_bytes(sp, &sp->io[i]), sp->io[i].len));
     }
-    return o2d_buf_append_str(out, array ? "]}" : "}");
+    return array ? APPEND_LIT(out, "]}") : o2d_buf_append_byte(out, '}');
 }
 
 /* Appends s as the inside of a JSON string (escaped, without the quotes). */
@@ -2907,24 +3093,109 @@ static int write_tail(const struct llmobs_span *sp, const struct llmobs_inherit 
         TRY(append_string_body(out, session));
         TRY(o2d_buf_append_str(out, sp->sess_tag_mode == SESS_BEFORE ? "\"," : "\""));
         TRY(o2d_buf_append(out, tail + tag_at, field_at - tag_at));
-        TRY(o2d_buf_append_str(out, ",\"session_id\":"));
+        TRY(APPEND_LIT(out, ",\"session_id\":"));
         TRY(o2d_json_append_string(out, session, strlen(session)));
         at = field_at;
     }
     return o2d_buf_append(out, tail + at, sp->tail_len - at);
 }
 
+/* Appends p[0..n) where room was reserved (p may be NULL when n is 0: an empty buffer's). */
+static inline void put_raw(struct o2d_buf *out, const void *p, size_t n)
+{
+    if (n > 0) {
+        memcpy(out->data + out->len, p, n);
+        out->len += n;
+    }
+}
+
+#define PUT_LIT(out, lit) put_raw((out), (lit), sizeof(lit) - 1)
+
+static inline void put_raw_uint(struct o2d_buf *out, uint64_t v)
+{
+    out->len += o2d_json_format_uint((char *)out->data + out->len, v);
+}
+
+/* write_event() without dropping I/O, once out has room for llmobs_span_write_size() plus
+ * what a trace id longer than 32 characters may take escaped, from its end: the fixed parts and the
+ * span's own text go in as stores, without a capacity check and a call each (a dozen per event were
+ * half of what writing one cost past its bytes). */
+static int write_event_reserved(const struct llmobs_span *sp, const char *llm_trace_id,
+                                uint64_t parent_id, const struct llmobs_inherit *inh,
+                                struct o2d_buf *out)
+{
+    int rv;
+    PUT_LIT(out, "{\"trace_id\":");
+    TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
+    PUT_LIT(out, ",\"span_id\":\"");
+    put_raw(out, sp->text + sp->sid_off, sp->sid_len); /* as _dd has it */
+    PUT_LIT(out, "\",\"parent_id\":\"");
+    if (parent_id == 0) {
+        PUT_LIT(out, "undefined\"");
+    } else {
+        put_raw_uint(out, parent_id);
+        PUT_LIT(out, "\"");
+    }
+    put_raw(out, sp->text, sp->head_len);
+    for (int i = 0; i < 2; i++) {
+        const struct io *lio = sp->log_io[i];
+        const char *key = lio != NULL ? lio->key : sp->io[i].key;
+        if (key == NULL) {
+            continue;
+        }
+        int array = lio != NULL ? lio->array : sp->io[i].array;
+        if (i == 0) {
+            PUT_LIT(out, ",\"input\":{\"");
+        } else {
+            PUT_LIT(out, ",\"output\":{\"");
+        }
+        put_raw(out, key, strlen(key));
+        if (array) {
+            PUT_LIT(out, "\":[");
+        } else {
+            PUT_LIT(out, "\":");
+        }
+        if (lio != NULL) {
+            put_raw(out, lio->b.data, lio->b.len);
+        } else {
+            put_raw(out, io_bytes(sp, &sp->io[i]), sp->io[i].len);
+        }
+        if (array) {
+            PUT_LIT(out, "]}");
+        } else {
+            PUT_LIT(out, "}");
+        }
+    }
+    TRY(write_tail(sp, inh, out));
+    if (sp->errors.n > 0) {
+        TRY(APPEND_LIT(out, ",\"collection_errors\":["));
+        for (size_t i = 0; i < sp->errors.n; i++) {
+            if (i > 0) {
+                TRY(o2d_buf_append_byte(out, ','));
+            }
+            TRY(o2d_json_append_string(out, sp->errors.name[i], strlen(sp->errors.name[i])));
+        }
+        TRY(o2d_buf_append_byte(out, ']'));
+    }
+    return o2d_buf_append_byte(out, '}');
+}
+
 static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, uint64_t parent_id,
                        const struct llmobs_inherit *inh, int drop_io, struct o2d_buf *out)
 {
     int rv;
-    TRY(o2d_buf_append_str(out, "{\"trace_id\":"));
+    size_t tl = strlen(llm_trace_id);
+    if (!drop_io && tl < SIZE_MAX / 8 &&
+        o2d_buf_reserve(out, llmobs_span_write_size(sp, inh) + (tl > 32 ? 6 * tl : 0)) == O2D_OK) {
+        return write_event_reserved(sp, llm_trace_id, parent_id, inh, out);
+    }
+    TRY(APPEND_LIT(out, "{\"trace_id\":"));
     TRY(o2d_json_append_string(out, llm_trace_id, strlen(llm_trace_id)));
-    TRY(o2d_buf_append_str(out, ",\"span_id\":\""));
+    TRY(APPEND_LIT(out, ",\"span_id\":\""));
     TRY(o2d_json_append_uint(out, sp->ids.span_id));
-    TRY(o2d_buf_append_str(out, "\",\"parent_id\":\""));
+    TRY(APPEND_LIT(out, "\",\"parent_id\":\""));
     if (parent_id == 0) {
-        TRY(o2d_buf_append_str(out, "undefined\""));
+        TRY(APPEND_LIT(out, "undefined\""));
     } else {
         TRY(o2d_json_append_uint(out, parent_id));
         TRY(o2d_buf_append_byte(out, '"'));
@@ -2934,7 +3205,7 @@ static int write_event(const struct llmobs_span *sp, const char *llm_trace_id, u
     TRY(write_io(out, sp, 1, drop_io));
     TRY(write_tail(sp, inh, out));
     if (sp->errors.n > 0 || drop_io) {
-        TRY(o2d_buf_append_str(out, ",\"collection_errors\":["));
+        TRY(APPEND_LIT(out, ",\"collection_errors\":["));
         for (size_t i = 0; i < sp->errors.n; i++) {
             if (i > 0) {
                 TRY(o2d_buf_append_byte(out, ','));

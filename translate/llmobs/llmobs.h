@@ -94,6 +94,13 @@ int llmobs_span_build(const OtlpResource *res,
 struct llmobs_builder;
 int llmobs_builder_new(struct llmobs_builder **out);
 void llmobs_builder_free(struct llmobs_builder *bl);
+/* The spans built with bl from begin to end all come from one request, whose resources stay
+ * where they are meanwhile: spans of one resource may then share work (their tags are
+ * written once and copied), with the same result, and storage grown for an unusually large
+ * span is given back at end rather than after each span. Outside begin .. end nothing is
+ * shared. */
+void llmobs_builder_begin(struct llmobs_builder *bl);
+void llmobs_builder_end(struct llmobs_builder *bl);
 /* llmobs_span_build() with bl's scratch (NULL: a fresh one for this span). */
 int llmobs_span_build_with(struct llmobs_builder *bl, const OtlpResource *res,
                            const Opentelemetry__Proto__Common__V1__InstrumentationScope *scope,
@@ -128,8 +135,14 @@ const char *llmobs_span_session(const struct llmobs_span *sp);
 /* Its ml_app (see struct llmobs_config); *explicit_ is 1 when it was set for the span's own
  * resource (datadog.ml_app), which descendants inherit but which no ancestor overrides. */
 const char *llmobs_span_ml_app(const struct llmobs_span *sp, int *explicit_);
-/* Bytes held, for the trace buffer's memory bound. */
+/* Bytes held, for the trace buffer's memory bound (the hold area included). */
 size_t llmobs_span_size(const struct llmobs_span *sp);
+
+/* LLMOBS_SPAN_HOLD bytes that come and go with the span, aligned for any type, zeroed when it
+ * is built: whoever holds the span keeps its own record of it there (the trace buffer does)
+ * instead of allocating one more block a span. */
+#define LLMOBS_SPAN_HOLD 96
+void *llmobs_span_hold(struct llmobs_span *sp);
 
 /*
  * Appends the span event JSON object: `llm_trace_id` is the LLM Obs trace id (32 lowercase

@@ -72,12 +72,13 @@ struct held_log {
     uint8_t data[]; /* the OtlpLogRecord, packed */
 };
 
+/* Kept in its span's hold area (llmobs_span_hold): it comes and goes with the span. */
 struct pend {
     struct pend *next; /* arrival order */
     struct llmobs_span *sp;
     uint64_t span_id;
     int64_t arrived_ns;
-    size_t bytes;          /* accounted: llmobs_span_size() + sizeof(struct pend) */
+    size_t bytes;          /* accounted: llmobs_span_size(), the pend included */
     int64_t hold_until;    /* held for its log records until then (0: not held) */
     enum decision decided; /* BY_BOUND once its trace's skeleton was given up */
     uint64_t parent_id;    /* when decided */
@@ -93,9 +94,10 @@ struct skel {
     uint8_t ml_app_explicit; /* inh's ml_app was set for the span's own resource */
     struct pend *pend;       /* the held LLM Obs span, NULL once written */
     /* What descendants inherit from its LLM Obs span, kept after it was written: its session
-     * id and ml_app as "session\0ml_app\0" ("" for none; owned, accounted), or NULL. One
-     * pointer, not two, keeps the entry (and the map memset per trace) small. */
-    char *inh;
+     * id and ml_app as "session\0ml_app\0" ("" for none) in its trace's inh pool, at offset
+     * inh - 1 (0: none). One word, not two pointers, keeps the entry (and the map memset per
+     * trace) small. */
+    size_t inh;
     struct held_log *logs;
     struct held_log **logs_tail;
 };
@@ -118,6 +120,11 @@ struct trace {
     int64_t oldest_log_ns;
     struct pend *pends, **pends_tail;
     size_t n_pends;
+    /* The skeleton's inh strings, one block a trace (accounted as its length, sized exactly):
+     * the spans of a trace mostly share one session and ml_app, kept once, instead of an
+     * allocation each. inh_last: 1 + the offset of the entry added last (0: none). */
+    char *inh_pool;
+    size_t inh_len, inh_last;
     size_t n_detached; /* pends with no map entry (decided by a bound) */
     size_t bytes;      /* accounted bytes of this trace */
 };
@@ -130,6 +137,7 @@ struct llmobs_buffer {
     struct trace **buckets;
     size_t n_buckets;
     size_t n_traces;
+    size_t n_idle; /* traces that hold no LLM Obs span: what make_room's first step frees */
     struct trace *oldest, *newest;
     /* Every trace, in a min-heap by when it next needs a poll (INT64_MIN once changed), so a
      * poll visits only the traces that are due instead of walking all of them: with ids that
@@ -272,6 +280,12 @@ void llmobs_trace_id(const uint8_t trace_id[16], uint64_t root_span_id, char out
 
 /* ---- per-trace span map ---- */
 
+/* A skeleton entry's inh strings in its trace's pool, or NULL. */
+static const char *inh_of(const struct trace *t, const struct skel *s)
+{
+    return s->inh != 0 ? t->inh_pool + s->inh - 1 : NULL;
+}
+
 /* The parts of a skeleton entry's inh ("session\0ml_app\0"): NULL for an empty one. */
 static const char *inh_session(const char *inh)
 {
@@ -285,12 +299,6 @@ static const char *inh_ml_app(const char *inh)
     }
     const char *m = inh + strlen(inh) + 1;
     return m[0] != '\0' ? m : NULL;
-}
-
-static size_t inh_size(const char *inh)
-{
-    size_t l1 = strlen(inh) + 1;
-    return l1 + strlen(inh + l1) + 1;
 }
 
 static struct skel *map_find(const struct trace *t, uint64_t span_id)
@@ -441,13 +449,13 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
         if (s->pend != NULL) {
             t->n_detached++;
         }
-        if (s->inh != NULL) {
-            size_t cost = inh_size(s->inh);
-            t->bytes -= cost;
-            b->bytes -= cost;
-            o2d_free(s->inh);
-        }
     }
+    t->bytes -= t->inh_len;
+    b->bytes -= t->inh_len;
+    o2d_free(t->inh_pool);
+    t->inh_pool = NULL;
+    t->inh_len = 0;
+    t->inh_last = 0;
     t->bytes -= t->map_n * ENTRY_COST;
     b->bytes -= t->map_n * ENTRY_COST;
     b->units -= t->map_n;
@@ -645,6 +653,7 @@ static struct trace *trace_new(struct llmobs_buffer *b, const uint8_t id[16], in
     }
     b->newest = t;
     b->n_traces++;
+    b->n_idle++;
     heap_fix(b, t);
     return t;
 }
@@ -655,14 +664,14 @@ static void free_pend(struct llmobs_buffer *b, struct trace *t, struct pend *p)
     b->bytes -= p->bytes;
     t->n_pends--;
     if (t->n_pends == 0) {
+        b->n_idle++;
         room_may_use(b, t);
     }
     b->c.spans_held--;
     if (p->decided == BY_BOUND) {
         b->forced_bytes -= p->bytes;
     }
-    llmobs_span_free(p->sp);
-    o2d_free(p);
+    llmobs_span_free(p->sp); /* p with it */
 }
 
 /* Unlinks and frees a trace; held spans are freed unwritten, so only the buffer's own
@@ -695,6 +704,7 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
         free_pend(b, t, p);
         p = next;
     }
+    b->n_idle--; /* idle now that its pends are gone */
     b->bytes -= t->bytes;
     if (b->room_from == t) {
         b->room_from = newer; /* freeing its pends may have made t the start */
@@ -706,11 +716,19 @@ static void trace_free(struct llmobs_buffer *b, struct trace *t)
  * Walks up from span_id through the skeleton. Returns 1 when the chain is settled (it
  * reaches a span without a parent or with a remote parent), 0 when a link is missing or the
  * links loop; *parent (0 = none) and *root are filled as far as the walk got either way.
+ * With inh, also what the span inherits from the LLM Obs ancestors the walk passes (see
+ * inherit()): one walk where a ready span took two.
  */
-static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root)
+static int resolve_inh(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root,
+                       struct llmobs_inherit *inh)
 {
     *parent = 0;
     *root = span_id;
+    int ml_app_final = 0;
+    if (inh != NULL) {
+        inh->session = NULL;
+        inh->ml_app = NULL;
+    }
     const struct skel *start = map_find(t, span_id);
     const struct skel *cur = start;
     if (cur == NULL) {
@@ -730,10 +748,26 @@ static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, ui
                 *parent = next->span_id;
             }
             *root = next->span_id;
+            if (inh != NULL && next->inh != 0) {
+                const char *ni = inh_of(t, next);
+                if (inh->session == NULL) {
+                    inh->session = inh_session(ni);
+                }
+                const char *m = inh_ml_app(ni);
+                if (!ml_app_final && m != NULL) {
+                    inh->ml_app = m;
+                    ml_app_final = next->ml_app_explicit;
+                }
+            }
         }
         cur = next;
     }
     return 0;
+}
+
+static int resolve(const struct trace *t, uint64_t span_id, uint64_t *parent, uint64_t *root)
+{
+    return resolve_inh(t, span_id, parent, root, NULL);
 }
 
 /* Decides every held span of t now (chain as far as known) and frees its skeleton and its
@@ -772,11 +806,17 @@ static void make_room(struct llmobs_buffer *b, struct trace *cur, size_t units, 
         start = start->newer;
     }
     b->room_from = start;
+    /* The idle traces other than cur are all this step can free: once they are gone, the
+     * rest of the list (traces whose spans wait) is not walked. Under a sustained overload
+     * (the sender's queue full) that walk over every waiting trace came with every span
+     * added. */
     struct trace *t = start;
-    while (t != NULL && over_bound(b, units, bytes)) {
+    size_t idle = b->n_idle - (cur != NULL && cur->n_pends == 0);
+    while (t != NULL && idle > 0 && over_bound(b, units, bytes)) {
         struct trace *next = t->newer;
         if (t != cur && t->n_pends == 0) {
             trace_free(b, t);
+            idle--;
         }
         t = next;
     }
@@ -807,7 +847,7 @@ static struct pend *find_detached(const struct trace *t, uint64_t span_id)
 
 static void reaccount(struct llmobs_buffer *b, struct trace *t, struct pend *p)
 {
-    size_t now_bytes = llmobs_span_size(p->sp) + sizeof(*p);
+    size_t now_bytes = llmobs_span_size(p->sp);
     if (p->decided == BY_BOUND) {
         b->forced_bytes = b->forced_bytes - p->bytes + now_bytes;
     }
@@ -903,24 +943,32 @@ int llmobs_buffer_note_trace(struct llmobs_buffer *b, const uint8_t trace_id[16]
 static void keep_inh(struct llmobs_buffer *b, struct trace *t, struct skel *s, const char *session,
                      const char *ml_app, int ml_app_explicit)
 {
-    if (s->inh != NULL || (session == NULL && ml_app == NULL)) {
+    if (s->inh != 0 || (session == NULL && ml_app == NULL)) {
         return;
     }
-    size_t l1 = session != NULL ? strlen(session) : 0;
-    size_t l2 = ml_app != NULL ? strlen(ml_app) : 0;
-    char *p = o2d_malloc(l1 + l2 + 2);
-    if (p == NULL) {
+    const char *sv = session != NULL ? session : "";
+    const char *mv = ml_app != NULL ? ml_app : "";
+    if (t->inh_last != 0) {
+        /* the same strings as the span before it: shared */
+        const char *last = t->inh_pool + t->inh_last - 1;
+        if (strcmp(last, sv) == 0 && strcmp(last + strlen(last) + 1, mv) == 0) {
+            s->inh = t->inh_last;
+            s->ml_app_explicit = (uint8_t)ml_app_explicit;
+            return;
+        }
+    }
+    size_t l1 = strlen(sv), l2 = strlen(mv);
+    char *pool = o2d_realloc(t->inh_pool, t->inh_len + l1 + l2 + 2);
+    if (pool == NULL) {
         return;
     }
-    if (l1 > 0) {
-        memcpy(p, session, l1);
-    }
-    p[l1] = '\0';
-    if (l2 > 0) {
-        memcpy(p + l1 + 1, ml_app, l2);
-    }
-    p[l1 + 1 + l2] = '\0';
-    s->inh = p;
+    t->inh_pool = pool;
+    char *p = pool + t->inh_len;
+    memcpy(p, sv, l1 + 1);
+    memcpy(p + l1 + 1, mv, l2 + 1);
+    s->inh = t->inh_len + 1;
+    t->inh_last = s->inh;
+    t->inh_len += l1 + l2 + 2;
     s->ml_app_explicit = (uint8_t)ml_app_explicit;
     t->bytes += l1 + l2 + 2;
     b->bytes += l1 + l2 + 2;
@@ -954,19 +1002,13 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
     if (llm != NULL) {
         session = llmobs_span_session(llm);
         ml_app = llmobs_span_ml_app(llm, &ml_app_explicit);
-        bytes += llmobs_span_size(llm) + sizeof(*p) + 2 + (session != NULL ? strlen(session) : 0) +
+        bytes += llmobs_span_size(llm) + 2 + (session != NULL ? strlen(session) : 0) +
                  (ml_app != NULL ? strlen(ml_app) : 0);
     }
     if (over_bound(b, 1, bytes)) {
         make_room(b, t, 1, bytes);
     }
 
-    if (llm != NULL) {
-        p = o2d_calloc(1, sizeof(*p));
-        if (p == NULL) {
-            goto out;
-        }
-    }
     if (t == NULL) {
         t = trace_new(b, ids->trace_id, now_ns);
         if (t == NULL) {
@@ -999,15 +1041,20 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
     }
     s->is_llm = 1;
     keep_inh(b, t, s, session, ml_app, ml_app_explicit);
+    _Static_assert(sizeof(struct pend) <= LLMOBS_SPAN_HOLD, "a pend fits a span's hold area");
+    p = llmobs_span_hold(llm);
+    memset(p, 0, sizeof(*p));
     p->sp = llm;
     p->span_id = ids->span_id;
     p->arrived_ns = now_ns;
-    p->bytes = llmobs_span_size(llm) + sizeof(*p);
+    p->bytes = llmobs_span_size(llm);
     t->bytes += p->bytes;
     b->bytes += p->bytes;
     *t->pends_tail = p;
     t->pends_tail = &p->next;
-    t->n_pends++;
+    if (t->n_pends++ == 0) {
+        b->n_idle--;
+    }
     b->c.spans_held++;
     llm = NULL;
     if (s->pend == NULL) {
@@ -1022,9 +1069,7 @@ static int add_one(struct llmobs_buffer *b, struct trace **tp, const struct llmo
         /* A duplicate span id: both are written; log records go to the first. */
         t->n_detached++;
     }
-    p = NULL;
 out:
-    o2d_free(p);
     llmobs_span_free(llm);
     return rc;
 }
@@ -1225,31 +1270,8 @@ static void expire_logs(struct llmobs_buffer *b, struct trace *t, int64_t now_ns
  * for it, else of the topmost known; NULL members when none is known. */
 static void inherit(const struct trace *t, uint64_t span_id, struct llmobs_inherit *inh)
 {
-    inh->session = NULL;
-    inh->ml_app = NULL;
-    int ml_app_final = 0;
-    const struct skel *start = map_find(t, span_id);
-    const struct skel *cur = start;
-    for (size_t steps = 0; cur != NULL && steps <= t->map_n; steps++) {
-        if (cur->parent_id == 0 || cur->parent_remote) {
-            return;
-        }
-        const struct skel *next = map_find(t, cur->parent_id);
-        if (next == NULL || !next->seen || next == start) {
-            return;
-        }
-        if (next->is_llm && next->inh != NULL) {
-            if (inh->session == NULL) {
-                inh->session = inh_session(next->inh);
-            }
-            const char *m = inh_ml_app(next->inh);
-            if (!ml_app_final && m != NULL) {
-                inh->ml_app = m;
-                ml_app_final = next->ml_app_explicit;
-            }
-        }
-        cur = next;
-    }
+    uint64_t parent, root;
+    (void)resolve_inh(t, span_id, &parent, &root, inh);
 }
 
 /* One pass over t's held spans: emits those that are ready and whose LLM Obs parent is not
@@ -1265,8 +1287,11 @@ static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, i
         uint64_t parent = p->parent_id;
         uint64_t root = p->root_id;
         enum decision d = p->decided;
+        struct llmobs_inherit inh = {NULL, NULL};
+        int have_inh = 0;
         if (d == UNDECIDED) {
-            if (resolve(t, p->span_id, &parent, &root)) {
+            have_inh = 1;
+            if (resolve_inh(t, p->span_id, &parent, &root, &inh)) {
                 d = BY_ROOT;
             } else if (force || now_ns >= add_sat(p->arrived_ns, deadline)) {
                 d = BY_DEADLINE;
@@ -1291,8 +1316,7 @@ static int poll_pass(struct llmobs_buffer *b, struct trace *t, int64_t now_ns, i
                 }
             }
         }
-        struct llmobs_inherit inh = {NULL, NULL};
-        if (t->map != NULL) {
+        if (!have_inh && t->map != NULL) {
             inherit(t, p->span_id, &inh);
         }
         int before = *write_err;
