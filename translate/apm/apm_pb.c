@@ -47,6 +47,44 @@ static inline int ensure(struct o2d_buf *b, size_t n)
     return o2d_buf_reserve(b, n);
 }
 
+/* Copies n bytes from s to d, the short strings (most keys and values) without a call: two
+ * overlapping loads and stores stay inside both [s, s + n) and [d, d + n). */
+static inline void copy_bytes(uint8_t *d, const char *s, size_t n)
+{
+    if (n > 32) {
+        memcpy(d, s, n);
+    } else if (n >= 16) {
+        uint8_t x[16], y[16];
+        memcpy(x, s, 16);
+        memcpy(y, s + n - 16, 16);
+        memcpy(d, x, 16);
+        memcpy(d + n - 16, y, 16);
+    } else if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 0) {
+        d[0] = (uint8_t)s[0];
+        d[n / 2] = (uint8_t)s[n / 2];
+        d[n - 1] = (uint8_t)s[n - 1];
+    }
+}
+
+/* A tag and a varint at p (room for 11 bytes); returns the bytes written. */
+static inline size_t put_tag_varint(uint8_t *p, uint8_t tag, uint64_t v)
+{
+    p[0] = tag;
+    return 1 + o2d_put_varint(p + 1, v);
+}
+
 static int field_varint(struct o2d_buf *b, uint8_t tag, uint64_t v)
 {
     if (v == 0) {
@@ -91,9 +129,7 @@ static int field_bytes(struct o2d_buf *b, uint8_t tag, const void *p, size_t n)
     TRY(ensure(b, 1 + o2d_varint_len(n) + n));
     b->data[b->len++] = tag;
     b->len += o2d_put_varint(b->data + b->len, n);
-    if (n > 0) {
-        memcpy(b->data + b->len, p, n);
-    }
+    copy_bytes(b->data + b->len, p, n);
     b->len += n;
     return O2D_OK;
 }
@@ -151,13 +187,13 @@ static int str_entry_n(struct o2d_buf *b, uint8_t tag, const char *k, size_t kn,
     if (kn > 0) {
         *p++ = TAG(1, WT_LEN);
         p += o2d_put_varint(p, kn);
-        memcpy(p, k, kn);
+        copy_bytes(p, k, kn);
         p += kn;
     }
     if (vn > 0) {
         *p++ = TAG(2, WT_LEN);
         p += o2d_put_varint(p, vn);
-        memcpy(p, v, vn);
+        copy_bytes(p, v, vn);
         p += vn;
     }
     b->len = (size_t)(p - b->data);
@@ -250,12 +286,21 @@ static int span(struct o2d_buf *b, const DdSpan *s, const struct apm_span *w)
         TRY(field_str(b, TAG(2, WT_LEN), s->name));
         TRY(field_str(b, TAG(3, WT_LEN), s->resource));
     }
-    TRY(field_varint(b, TAG(4, WT_VARINT), s->traceid));
-    TRY(field_varint(b, TAG(5, WT_VARINT), s->spanid));
-    TRY(field_varint(b, TAG(6, WT_VARINT), s->parentid));
-    TRY(field_varint(b, TAG(7, WT_VARINT), (uint64_t)s->start));
-    TRY(field_varint(b, TAG(8, WT_VARINT), (uint64_t)s->duration));
-    TRY(field_int32(b, TAG(9, WT_VARINT), s->error));
+    /* fields 4 to 9, varints of at most 11 bytes with their tags, after one room check */
+    const uint64_t nums[6] = {s->traceid,
+                              s->spanid,
+                              s->parentid,
+                              (uint64_t)s->start,
+                              (uint64_t)s->duration,
+                              (uint64_t)(int64_t)s->error};
+    TRY(ensure(b, 6 * 11));
+    uint8_t *p = b->data + b->len;
+    for (int f = 0; f < 6; f++) {
+        if (nums[f] != 0) {
+            p += put_tag_varint(p, TAG(4 + f, WT_VARINT), nums[f]);
+        }
+    }
+    b->len = (size_t)(p - b->data);
     for (size_t i = 0; i < s->n_meta; i++) {
         const Datadog__Trace__Span__MetaEntry *e = s->meta[i];
         size_t kn = 0, vn = 0;
