@@ -198,6 +198,11 @@ struct ctx {
     size_t cls_cap;
     const OtlpResource *res;
     uint64_t span_id; /* the span being translated, for the recorder */
+    /* the last values NormalizeTagValue'd for a span's version and env, and what they
+     * became: the spans of a resource mostly share them (strings of the request or the
+     * arena, which live as long as the translation) */
+    struct apm_str tag_in[2], tag_out[2];
+    unsigned tag_next;
 };
 
 /* ---- the preview's recorder (apm_config.recorder; NULL on the export path) ---- */
@@ -1057,6 +1062,24 @@ static int span_links(struct ctx *c, const OtlpSpan *span, DdSpan *dd)
     return O2D_OK;
 }
 
+/* apm_normalize_tag(value) of s, remembered for the next spans (struct ctx tag_in). */
+static int normalize_tag_value(struct ctx *c, struct apm_str *s)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->tag_in[i].p == s->p && c->tag_in[i].n == s->n) {
+            *s = c->tag_out[i];
+            return O2D_OK;
+        }
+    }
+    struct apm_str out;
+    TRY(apm_normalize_tag(c->a, *s, 1, &out));
+    unsigned i = c->tag_next++ & 1;
+    c->tag_in[i] = *s;
+    c->tag_out[i] = out;
+    *s = out;
+    return O2D_OK;
+}
+
 static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpan *span,
                           struct xspan *x)
 {
@@ -1169,7 +1192,8 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     double rate;
     if (is_numeric(sr)) {
         TRY(set_metric(c, APM_STR_LIT("_sample_rate"), numeric(sr)));
-    } else if (apm_sample_rate_from_tracestate(span->trace_state, strlen(span->trace_state),
+    } else if (span->trace_state[0] != '\0' &&
+               apm_sample_rate_from_tracestate(span->trace_state, strlen(span->trace_state),
                                                &rate)) {
         TRY(set_metric(c, APM_STR_LIT("_sample_rate"), rate));
     }
@@ -1207,7 +1231,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
             }
         }
         if (s.n > 0) {
-            TRY(apm_normalize_tag(c->a, s, 1, &s));
+            TRY(normalize_tag_value(c, &s));
             TRY(set_meta(c, APM_STR_LIT("version"), s));
         }
     }
@@ -1231,12 +1255,14 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         TRY(span_links(c, span, dd));
     }
     if (ss->scope != NULL && ss->scope->name[0] != '\0') {
-        TRY(set_meta(c, APM_STR_LIT("otel.scope.name"), cstr(ss->scope->name)));
-        TRY(set_meta(c, APM_STR_LIT("otel.library.name"), cstr(ss->scope->name)));
+        struct apm_str sn = cstr(ss->scope->name);
+        TRY(set_meta(c, APM_STR_LIT("otel.scope.name"), sn));
+        TRY(set_meta(c, APM_STR_LIT("otel.library.name"), sn));
     }
     if (ss->scope != NULL && ss->scope->version[0] != '\0') {
-        TRY(set_meta(c, APM_STR_LIT("otel.scope.version"), cstr(ss->scope->version)));
-        TRY(set_meta(c, APM_STR_LIT("otel.library.version"), cstr(ss->scope->version)));
+        struct apm_str sv = cstr(ss->scope->version);
+        TRY(set_meta(c, APM_STR_LIT("otel.scope.version"), sv));
+        TRY(set_meta(c, APM_STR_LIT("otel.library.version"), sv));
     }
     static const char *const status_names[] = {"Unset", "Ok", "Error"};
     TRY(set_meta(c, APM_STR_LIT("otel.status_code"),
@@ -1265,7 +1291,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
             }
         }
         if (s.n > 0) {
-            TRY(apm_normalize_tag(c->a, s, 1, &s));
+            TRY(normalize_tag_value(c, &s));
             TRY(set_meta(c, APM_STR_LIT("env"), s));
         }
     }
@@ -1344,7 +1370,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     }
     if ((e = GET_META(c, "env")) != NULL && e->vn > 0) {
         struct apm_str v = {e->v, e->vn};
-        TRY(apm_normalize_tag(c->a, v, 1, &v));
+        TRY(normalize_tag_value(c, &v));
         e->v = v.p;
         e->vn = v.n;
     }
