@@ -545,6 +545,46 @@ static void test_key_classes(void **state)
     check_class("url.path", -1, NULL, 0);
 }
 
+/* attributes.DBTypes (DataDog/opentelemetry-mapping-go pkg/otlp/attributes/constants.go):
+ * every db.system it lists and its span type, found whatever its place in apm_names.c's
+ * table; anything else (a prefix, a longer name, another case) is "db". */
+static void test_db_types(void **state)
+{
+    (void)state;
+    static const char *const sql[] = {
+        "adabas",    "cache",     "clickhouse", "cloudscape", "cockroachdb", "coldfusion",
+        "db2",       "derby",     "edb",        "filemaker",  "firebird",    "firstsql",
+        "h2",        "hanadb",    "hsqldb",     "informix",   "ingres",      "instantdb",
+        "interbase", "mariadb",   "maxdb",      "mssql",      "mysql",       "netezza",
+        "oracle",    "other_sql", "pervasive",  "pointbase",  "postgresql",  "progress",
+        "redshift",  "sqlite",    "sybase",     "teradata",   "vertica"};
+    static const char *const db[] = {"couchbase", "couchdb", "cosmosdb", "dynamodb",
+                                     "geode",     "hbase",   "hive",     "neo4j"};
+    static const char *const own[] = {"cassandra", "elasticsearch", "memcached",
+                                      "mongodb",   "opensearch",    "redis"};
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){sql[i], strlen(sql[i])});
+        assert_int_equal(t.n, 3);
+        assert_memory_equal(t.p, "sql", 3);
+    }
+    for (size_t i = 0; i < sizeof(db) / sizeof(db[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){db[i], strlen(db[i])});
+        assert_int_equal(t.n, 2);
+        assert_memory_equal(t.p, "db", 2);
+    }
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){own[i], strlen(own[i])});
+        assert_int_equal(t.n, strlen(own[i]));
+        assert_memory_equal(t.p, own[i], t.n);
+    }
+    static const char *const other[] = {"", "a", "h", "mysqlx", "mysq", "MySQL", "zzz", "postgres"};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){other[i], strlen(other[i])});
+        assert_int_equal(t.n, 2);
+        assert_memory_equal(t.p, "db", 2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_sample_rate_from_tracestate),
         cmocka_unit_test(test_arena_too_small),
         cmocka_unit_test(test_key_classes),
+        cmocka_unit_test(test_db_types),
         cmocka_unit_test(test_out_of_range_doubles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
