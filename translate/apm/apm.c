@@ -1109,9 +1109,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (w == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
-    memset(w, 0, sizeof(*w));
+    /* the span's fields once, by its INIT (not zeroed first as well), then the notes */
     DdSpan *dd = &w->dd;
     datadog__trace__span__init(dd);
+    w->me = NULL;
+    w->n_me = w->cap_me = 0;
+    w->service = w->name = w->resource = w->type = (struct apm_str){NULL, 0};
     x->dd = dd;
     x->kind = kind;
 
