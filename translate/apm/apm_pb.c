@@ -178,6 +178,24 @@ static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
 static int str_entry_n(struct o2d_buf *b, uint8_t tag, const char *k, size_t kn, const char *v,
                        size_t vn)
 {
+    /* Most entries: both strings non-empty and the entry under 128 bytes, so every length is
+     * one byte (kn - 1 and vn - 1 wrap around when a string is empty). */
+    if (kn - 1 < 120 && vn - 1 < 120 && kn + vn + 4 < 128) {
+        size_t body = kn + vn + 4;
+        TRY(ensure(b, 2 + body));
+        uint8_t *p = b->data + b->len;
+        p[0] = tag;
+        p[1] = (uint8_t)body;
+        p[2] = TAG(1, WT_LEN);
+        p[3] = (uint8_t)kn;
+        copy_bytes(p + 4, k, kn);
+        p += 4 + kn;
+        p[0] = TAG(2, WT_LEN);
+        p[1] = (uint8_t)vn;
+        copy_bytes(p + 2, v, vn);
+        b->len += 2 + body;
+        return O2D_OK;
+    }
     size_t body =
         (kn > 0 ? 1 + o2d_varint_len(kn) + kn : 0) + (vn > 0 ? 1 + o2d_varint_len(vn) + vn : 0);
     TRY(ensure(b, 1 + o2d_varint_len(body) + body));
@@ -312,6 +330,29 @@ static int span(struct o2d_buf *b, const DdSpan *s, const struct apm_span *w)
     }
     for (size_t i = 0; i < s->n_metrics; i++) {
         const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
+        size_t kn = e != NULL ? apm_strlen0(e->key) : 0;
+        if (kn - 1 < 100) { /* a key of 1 to 100 bytes: the entry's length in one byte */
+            int has_value = e->value != 0; /* 0.0 and -0.0 are left out */
+            size_t body = 2 + kn + (has_value ? 9 : 0);
+            TRY(ensure(b, 2 + body));
+            uint8_t *q = b->data + b->len;
+            q[0] = TAG(11, WT_LEN);
+            q[1] = (uint8_t)body;
+            q[2] = TAG(1, WT_LEN);
+            q[3] = (uint8_t)kn;
+            copy_bytes(q + 4, e->key, kn);
+            q += 4 + kn;
+            if (has_value) {
+                uint64_t bits;
+                memcpy(&bits, &e->value, sizeof(bits));
+                q[0] = TAG(2, WT_I64);
+                for (int j = 0; j < 8; j++) {
+                    q[1 + j] = (uint8_t)(bits >> (8 * j));
+                }
+            }
+            b->len += 2 + body;
+            continue;
+        }
         size_t at;
         TRY(open_msg(b, TAG(11, WT_LEN), 1, &at));
         if (e != NULL) {
