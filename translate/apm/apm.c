@@ -1708,7 +1708,8 @@ static int res_attr_norm(struct ctx *c, const OtlpResource *res, const char *con
     }
     for (size_t k = 0; k < nkeys; k++) {
         for (size_t i = 0; i < res->n_attributes; i++) {
-            if (strcmp(res->attributes[i]->key, keys[k]) == 0) {
+            const char *ak = res->attributes[i]->key;
+            if (ak[0] == keys[k][0] && strcmp(ak, keys[k]) == 0) {
                 struct apm_str v;
                 TRY(apm_value_as_string(c->a, res->attributes[i]->value, &v));
                 TRY(repair_utf8(c, &v));
