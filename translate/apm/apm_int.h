@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "apm.h"
+#include "o2d.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "resource.h"
@@ -270,6 +271,13 @@ int apm_json_links(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span)
 static inline int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v,
                                       struct apm_str *out)
 {
+    /* most values are strings: the string itself, without the call */
+    if (v != NULL &&
+        v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+        out->p = v->string_value;
+        out->n = strlen(v->string_value);
+        return O2D_OK;
+    }
     struct res_str r;
     int rv = res_value_as_string(a, v, &r);
     out->p = r.p;
