@@ -12,8 +12,9 @@
  * messages); a NULL element of a repeated message field is written as an empty message.
  *
  * One pass: a submessage's length is not known before its body is written, so a guess of its
- * varint's size is reserved (1 byte for small entries, 2 for spans, 3 for chunks) and the body
- * moved when the guess was wrong, which for these messages is rare and moves few bytes. A
+ * varint's size is reserved (1 byte for small entries, 2 for spans, 2 or 3 for chunks by their
+ * number of spans) and the body moved when the guess was wrong, which for these messages is
+ * rare. A
  * string map entry's length is computed from its two strings and written first.
  *
  * A payload apm_translate made carries its spans' string lengths (struct apm_span, apm_int.h):
@@ -420,13 +421,20 @@ static int payload(struct o2d_buf *b, const DdTracerPayload *tp, int translated)
     TRY(field_str(b, TAG(3, WT_LEN), tp->languageversion));
     TRY(field_str(b, TAG(4, WT_LEN), tp->tracerversion));
     TRY(field_str(b, TAG(5, WT_LEN), tp->runtimeid));
+    /* A chunk's length takes 2 bytes under 16 KiB, else 3: guessed from the bytes a span took
+     * in the chunks before (400 at first); a wrong guess moves the chunk's bytes once. */
+    size_t done_at = b->len, done_spans = 0;
     for (size_t i = 0; i < tp->n_chunks; i++) {
+        const DdTraceChunk *ch = tp->chunks[i];
+        size_t per_span = done_spans > 0 ? (b->len - done_at) / done_spans : 400;
+        size_t guess = ch == NULL || ch->n_spans * per_span < 16000 ? 2 : 3;
+        done_spans += ch != NULL ? ch->n_spans : 0;
         size_t at;
-        TRY(open_msg(b, TAG(6, WT_LEN), 3, &at));
-        if (tp->chunks[i] != NULL) {
-            TRY(chunk(b, tp->chunks[i], translated));
+        TRY(open_msg(b, TAG(6, WT_LEN), guess, &at));
+        if (ch != NULL) {
+            TRY(chunk(b, ch, translated));
         }
-        TRY(close_msg(b, at, 3));
+        TRY(close_msg(b, at, guess));
     }
     for (size_t i = 0; i < tp->n_tags; i++) {
         const Datadog__Trace__TracerPayload__TagsEntry *e = tp->tags[i];
