@@ -10,7 +10,11 @@
  * bytes; and, for agent mode, every chunk as v0.4 msgpack (apm_msgpack.c).
  *
  *   apm_cg BODY.pb ITERATIONS [utf8]
+ *   apm_cg BODIES ITERATIONS [utf8]
  *
+ * BODIES is a loadgen bodies file ("O2DLOAD1", tests/bench/gen_bodies.js: apm.bodies): its
+ * bodies are decoded once each and iteration i translates body i modulo their number, as they
+ * are (they are distinct already; nothing here keeps anything from one request to the next).
  * `utf8` sets apm_config.input_utf8_valid (the decoder vouches for the request's strings).
  * Instructions per span: callgrind's inclusive count of step_translate(), step_pack_pbc(),
  * step_pack_own() or step_msgpack() divided by the spans printed (callgrind_annotate
@@ -23,6 +27,7 @@
 
 #include "apm.h"
 #include "apm_msgpack.h"
+#include "bench_file.h"
 #include "o2d.h"
 #include "o2d_alloc.h"
 #include "o2d_arena.h"
@@ -158,37 +163,62 @@ __attribute__((noinline)) static uint8_t *step_pack_own(const DdTracerPayload *t
 }
 #endif
 
+/* The bodies of a loadgen bodies file (records of a 4-byte big-endian length, a 4-byte
+ * big-endian item count and the protobuf bytes), or the one body of any other file, decoded
+ * into da. Returns the number of requests (at most max), 0 on an error (said on stderr). */
+static size_t decode_bodies(struct o2d_arena *da, const uint8_t *p, size_t n, OtlpTraceReq **reqs,
+                            size_t max)
+{
+    size_t nreq = 0, at = 0, end = n;
+    int file = n >= 8 && memcmp(p, "O2DLOAD1", 8) == 0;
+    if (file) {
+        at = 8;
+    }
+    while (at < end && nreq < max) {
+        size_t len = end - at;
+        if (file) {
+            if (end - at < 8 || bench_be32(p + at) > end - at - 8) {
+                fprintf(stderr, "bodies: a truncated record at %zu\n", at);
+                return 0;
+            }
+            len = bench_be32(p + at);
+            at += 8;
+        }
+        struct otlp_request req;
+        const char *reason = NULL;
+        int rv = otlp_decode(da, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, p + at, len, &req, &reason);
+        if (rv != O2D_OK) {
+            fprintf(stderr, "decode: %s\n", reason != NULL ? reason : o2d_strerror(rv));
+            return 0;
+        }
+        reqs[nreq++] = req.msg.traces;
+        at += len;
+    }
+    return nreq;
+}
+
+#define APM_CG_MAX_BODIES 1024
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: apm_cg BODY.pb ITERATIONS [utf8]\n");
+        fprintf(stderr, "usage: apm_cg BODY.pb|BODIES ITERATIONS [utf8]\n");
         return 2;
     }
-    FILE *f = fopen(argv[1], "rb");
-    if (f == NULL) {
-        perror(argv[1]);
+    size_t flen;
+    uint8_t *file = bench_read_file(argv[1], &flen);
+    if (file == NULL) {
         return 1;
     }
-    struct o2d_buf body;
-    o2d_buf_init(&body, 64u * 1024 * 1024);
-    uint8_t chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (o2d_buf_append(&body, chunk, n) != O2D_OK) {
-            return 1;
-        }
-    }
-    fclose(f);
     struct o2d_arena da;
-    o2d_arena_init(&da, 256u * 1024 * 1024);
-    struct otlp_request req;
-    const char *reason = NULL;
-    int rv =
-        otlp_decode(&da, OTLP_SIGNAL_TRACES, OTLP_ENC_PROTOBUF, body.data, body.len, &req, &reason);
-    if (rv != O2D_OK) {
-        fprintf(stderr, "decode: %s\n", reason != NULL ? reason : o2d_strerror(rv));
+    o2d_arena_init(&da, 1024u * 1024 * 1024);
+    static OtlpTraceReq *reqs[APM_CG_MAX_BODIES];
+    size_t nreq = decode_bodies(&da, file, flen, reqs, APM_CG_MAX_BODIES);
+    if (nreq == 0) {
         return 1;
     }
+    /* one body: made distinct per iteration by vary(); several: taken in turn as they are */
+    int rotate = nreq > 1;
     struct apm_config cfg;
     memset(&cfg, 0, sizeof(cfg));
 #if HAVE_APM_PB
@@ -200,11 +230,15 @@ int main(int argc, char **argv)
     o2d_buf_init(&mp, SIZE_MAX / 2);
     struct o2d_arena a;
     o2d_arena_init(&a, 256u * 1024 * 1024);
+    int rv;
     for (long i = 0; i < iters; i++) {
-        vary(req.msg.traces, (uint32_t)i + 1);
+        const OtlpTraceReq *req = reqs[rotate ? (size_t)i % nreq : 0];
+        if (!rotate) {
+            vary(req, (uint32_t)i + 1);
+        }
         o2d_arena_reset(&a);
         struct apm_result res;
-        rv = step_translate(&a, req.msg.traces, &cfg, &res);
+        rv = step_translate(&a, req, &cfg, &res);
         if (rv != O2D_OK) {
             fprintf(stderr, "translate: %s\n", o2d_strerror(rv));
             return 1;
@@ -231,6 +265,6 @@ int main(int argc, char **argv)
     o2d_buf_cleanup(&mp);
     o2d_arena_cleanup(&a);
     o2d_arena_cleanup(&da);
-    o2d_buf_cleanup(&body);
+    free(file);
     return mismatches == 0 ? 0 : 1;
 }

@@ -545,6 +545,76 @@ static void test_key_classes(void **state)
     check_class("url.path", -1, NULL, 0);
 }
 
+/* Every attributes.ContainerMappings key (translate/resource) becomes its container tag,
+ * alone among other attributes or after them: apm_host.c looks the mappings up only when a
+ * key could be one (it knows their prefixes). */
+static void test_container_tags_each_mapping(void **state)
+{
+    (void)state;
+    struct o2d_buf scratch;
+    o2d_buf_init(&scratch, 1 << 20);
+    struct apm_source src;
+    memset(&src, 0, sizeof(src));
+    for (size_t i = 0; i < res_n_container_mappings; i++) {
+        OtlpKeyValue *attrs[3] = {kv("service.name", "svc"), kv("host.name", "h"),
+                                  kv(res_container_mappings[i].otel, "v1")};
+        OtlpResource res;
+        opentelemetry__proto__resource__v1__resource__init(&res);
+        res.attributes = attrs;
+        res.n_attributes = 3;
+        struct apm_str out;
+        assert_int_equal(apm_host_container_tags(&arena, &res, &src, &scratch, &out), O2D_OK);
+        char want[128];
+        snprintf(want, sizeof(want), "%s:v1", res_container_mappings[i].dd);
+        assert_int_equal(out.n, strlen(want));
+        assert_memory_equal(out.p, want, out.n);
+        res.n_attributes = 2; /* no mapped key: no tag */
+        assert_int_equal(apm_host_container_tags(&arena, &res, &src, &scratch, &out), O2D_OK);
+        assert_int_equal(out.n, 0);
+    }
+    o2d_buf_cleanup(&scratch);
+}
+
+/* attributes.DBTypes (DataDog/opentelemetry-mapping-go pkg/otlp/attributes/constants.go):
+ * every db.system it lists and its span type, found whatever its place in apm_names.c's
+ * table; anything else (a prefix, a longer name, another case) is "db". */
+static void test_db_types(void **state)
+{
+    (void)state;
+    static const char *const sql[] = {
+        "adabas",    "cache",     "clickhouse", "cloudscape", "cockroachdb", "coldfusion",
+        "db2",       "derby",     "edb",        "filemaker",  "firebird",    "firstsql",
+        "h2",        "hanadb",    "hsqldb",     "informix",   "ingres",      "instantdb",
+        "interbase", "mariadb",   "maxdb",      "mssql",      "mysql",       "netezza",
+        "oracle",    "other_sql", "pervasive",  "pointbase",  "postgresql",  "progress",
+        "redshift",  "sqlite",    "sybase",     "teradata",   "vertica"};
+    static const char *const db[] = {"couchbase", "couchdb", "cosmosdb", "dynamodb",
+                                     "geode",     "hbase",   "hive",     "neo4j"};
+    static const char *const own[] = {"cassandra", "elasticsearch", "memcached",
+                                      "mongodb",   "opensearch",    "redis"};
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){sql[i], strlen(sql[i])});
+        assert_int_equal(t.n, 3);
+        assert_memory_equal(t.p, "sql", 3);
+    }
+    for (size_t i = 0; i < sizeof(db) / sizeof(db[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){db[i], strlen(db[i])});
+        assert_int_equal(t.n, 2);
+        assert_memory_equal(t.p, "db", 2);
+    }
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){own[i], strlen(own[i])});
+        assert_int_equal(t.n, strlen(own[i]));
+        assert_memory_equal(t.p, own[i], t.n);
+    }
+    static const char *const other[] = {"", "a", "h", "mysqlx", "mysq", "MySQL", "zzz", "postgres"};
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        struct apm_str t = apm_names_db_type((struct apm_str){other[i], strlen(other[i])});
+        assert_int_equal(t.n, 2);
+        assert_memory_equal(t.p, "db", 2);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -561,6 +631,8 @@ int main(void)
         cmocka_unit_test(test_sample_rate_from_tracestate),
         cmocka_unit_test(test_arena_too_small),
         cmocka_unit_test(test_key_classes),
+        cmocka_unit_test(test_db_types),
+        cmocka_unit_test(test_container_tags_each_mapping),
         cmocka_unit_test(test_out_of_range_doubles),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -840,6 +840,45 @@ static void test_upstream_cases(void **state)
     run_cases(upstream_cases, n);
 }
 
+/* sql_obfuscate.c writes tokens that stay as they are in runs copied from the input: a run
+ * must end wherever the output differs from the input (spaces, a dropped alias or comment, a
+ * literal, an unquoted name, a `( ` prefix) and must never carry the input's own spacing.
+ * Expected as the tokenizer wrote them token by token (before the runs). */
+static const struct sql_case run_cases_list[] = {
+    {"runs", "SELECT  a ,\tb", "SELECT a, b"},
+    {"runs", "  SELECT a", "SELECT a"},
+    {"runs", "SELECT a AS b, c FROM t /* c */ WHERE d IN (1, 2, 3) AND e = 'x'",
+     "SELECT a, c FROM t WHERE d IN ( ? ) AND e = ?"},
+    {"runs", "UPDATE t SET a = $1, b = now() WHERE id = $2",
+     "UPDATE t SET a = ? b = now ( ) WHERE id = ?"},
+    {"runs", "SELECT * FROM t WHERE a IN (SELECT b FROM u)",
+     "SELECT * FROM t WHERE a IN ( SELECT b FROM u )"},
+    {"runs", "SELECT a FROM t  WHERE  b=:x", "SELECT a FROM t WHERE b = :x"},
+    {"runs", "set a:=b", "set a := b"},
+    {"runs", "SELECT 12345678, tablename FROM t", "SELECT ? tablename FROM t"},
+    {"runs", "select \"x\" , `y` from z", "select x, y from z"},
+    {"runs", "SELECT a FROM t; SELECT b", "SELECT a FROM t SELECT b"},
+    {"runs",
+     "SELECT a\xc2\xa0"
+     "FROM t",
+     "SELECT a FROM t"},
+    /* the ASCII check's words: a non-ASCII byte or a NUL in the second word */
+    {"runs", "SELECT a FROM t WHERE b = '\xc3\xa9'", "SELECT a FROM t WHERE b = ?"},
+    {"runs", "SELECT a\xff FROM t", NULL},
+};
+
+static void test_runs(void **state)
+{
+    (void)state;
+    run_cases(run_cases_list, sizeof(run_cases_list) / sizeof(run_cases_list[0]));
+    struct o2d_buf out;
+    o2d_buf_init(&out, 1 << 20);
+    static const char nul_in_second_word[] = "SELECT a\0 FROM t";
+    assert_int_equal(sql_obfuscate(nul_in_second_word, sizeof(nul_in_second_word) - 1, &out),
+                     O2D_ERR_INVALID);
+    o2d_buf_cleanup(&out);
+}
+
 static void test_sqlalchemy(void **state)
 {
     (void)state;
@@ -1066,15 +1105,11 @@ static void test_timing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_upstream_cases),
-        cmocka_unit_test(test_sqlalchemy),
-        cmocka_unit_test(test_sqlalchemy_no_literals),
-        cmocka_unit_test(test_unterminated),
-        cmocka_unit_test(test_nul_and_invalid_utf8),
-        cmocka_unit_test(test_hostile_sizes),
-        cmocka_unit_test(test_random_bytes),
-        cmocka_unit_test(test_buffer),
-        cmocka_unit_test(test_timing),
+        cmocka_unit_test(test_upstream_cases), cmocka_unit_test(test_runs),
+        cmocka_unit_test(test_sqlalchemy),     cmocka_unit_test(test_sqlalchemy_no_literals),
+        cmocka_unit_test(test_unterminated),   cmocka_unit_test(test_nul_and_invalid_utf8),
+        cmocka_unit_test(test_hostile_sizes),  cmocka_unit_test(test_random_bytes),
+        cmocka_unit_test(test_buffer),         cmocka_unit_test(test_timing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

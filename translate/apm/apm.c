@@ -54,6 +54,7 @@ struct tab {
     struct tab_entry *e;
     uint32_t *slots; /* index + 1 into e, 0 = free */
     size_t n, cap, nslots;
+    size_t dead; /* entries of e[0..n) deleted (k NULL) */
 };
 
 /* A cheap hash of a key: its length and its first and last 8 bytes (keys differ in their
@@ -88,6 +89,7 @@ static int tab_reset(struct o2d_arena *a, struct tab *t, size_t need)
     }
     memset(t->slots, 0, t->nslots * sizeof(*t->slots));
     t->n = 0;
+    t->dead = 0;
     return O2D_OK;
 }
 
@@ -196,6 +198,11 @@ struct ctx {
     size_t cls_cap;
     const OtlpResource *res;
     uint64_t span_id; /* the span being translated, for the recorder */
+    /* the last values NormalizeTagValue'd for a span's version and env, and what they
+     * became: the spans of a resource mostly share them (strings of the request or the
+     * arena, which live as long as the translation) */
+    struct apm_str tag_in[2], tag_out[2];
+    unsigned tag_next;
 };
 
 /* ---- the preview's recorder (apm_config.recorder; NULL on the export path) ---- */
@@ -889,18 +896,16 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
 {
     DdSpan *dd = &w->dd;
     x->dm_idx = x->tid_idx = x->prio_idx = x->top_idx = -1;
-    size_t n = 0;
-    for (size_t i = 0; i < c->meta.n; i++) {
-        n += c->meta.e[i].k != NULL;
-    }
-    /* two more entries for the chunk pass's _dd.p.dm and _dd.p.tid (add_meta) */
-    Datadog__Trace__Span__MetaEntry *me = o2d_arena_alloc(c->a, (n + 2) * sizeof(*me));
+    size_t n = c->meta.n - c->meta.dead;
+    /* two more entries for the chunk pass's _dd.p.dm and _dd.p.tid (add_meta); the entries
+     * aligned to 64 bytes, their size (apm_int.h) */
+    uintptr_t raw = (uintptr_t)o2d_arena_alloc(c->a, (n + 2) * sizeof(struct apm_meta) + 48);
+    struct apm_meta *me = (struct apm_meta *)((raw + 63) & ~(uintptr_t)63);
     Datadog__Trace__Span__MetaEntry **mp = o2d_arena_alloc(c->a, (n + 2) * sizeof(*mp));
-    struct apm_meta_len *ml = o2d_arena_alloc(c->a, (n + 2) * sizeof(*ml));
-    if (me == NULL || mp == NULL || ml == NULL) {
+    if (raw == 0 || mp == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
-    static const Datadog__Trace__Span__MetaEntry me_init = DATADOG__TRACE__SPAN__META_ENTRY__INIT;
+    const ProtobufCMessageDescriptor *desc = &datadog__trace__span__meta_entry__descriptor;
     size_t j = 0;
     for (size_t i = 0; i < c->meta.n; i++) {
         const struct tab_entry *e = &c->meta.e[i];
@@ -914,11 +919,21 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
             TRY(finish_str(c, &k, structured ? 0 : APM_MAX_META_KEY_LEN, 1));
             TRY(finish_str(c, &v, structured ? 0 : APM_MAX_META_VAL_LEN, 1));
         }
-        me[j] = me_init;
-        TRY(arena_cstr(c, k, &me[j].key));
-        TRY(arena_cstr(c, v, &me[j].value));
-        ml[j] = (struct apm_meta_len){me[j].key, me[j].value, (uint32_t)k.n, (uint32_t)v.n};
-        mp[j] = &me[j];
+        struct apm_meta *m = &me[j];
+        char *ks, *vs;
+        TRY(arena_cstr(c, k, &ks));
+        TRY(arena_cstr(c, v, &vs));
+        /* what DATADOG__TRACE__SPAN__META_ENTRY__INIT sets, field by field */
+        m->e.base.descriptor = desc;
+        m->e.base.n_unknown_fields = 0;
+        m->e.base.unknown_fields = NULL;
+        m->e.key = ks;
+        m->e.value = vs;
+        m->k = ks;
+        m->v = vs;
+        m->kn = (uint32_t)k.n;
+        m->vn = (uint32_t)v.n;
+        mp[j] = &m->e;
         if (e->kn == 8 && memcmp(e->k, "_dd.p.dm", 8) == 0) {
             x->dm_idx = (int)j;
         } else if (e->kn == 9 && memcmp(e->k, "_dd.p.tid", 9) == 0) {
@@ -929,14 +944,10 @@ static int emit_maps(struct ctx *c, struct apm_span *w, struct xspan *x)
     dd->n_meta = j;
     dd->meta = mp;
     w->me = me;
-    w->lens = ml;
     w->n_me = j;
     w->cap_me = n + 2;
 
-    n = 0;
-    for (size_t i = 0; i < c->metrics.n; i++) {
-        n += c->metrics.e[i].k != NULL;
-    }
+    n = c->metrics.n - c->metrics.dead;
     Datadog__Trace__Span__MetricsEntry *xe = o2d_arena_alloc(c->a, (n ? n : 1) * sizeof(*xe));
     Datadog__Trace__Span__MetricsEntry **xp = o2d_arena_alloc(c->a, (n ? n : 1) * sizeof(*xp));
     if (xe == NULL || xp == NULL) {
@@ -1051,6 +1062,24 @@ static int span_links(struct ctx *c, const OtlpSpan *span, DdSpan *dd)
     return O2D_OK;
 }
 
+/* apm_normalize_tag(value) of s, remembered for the next spans (struct ctx tag_in). */
+static int normalize_tag_value(struct ctx *c, struct apm_str *s)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->tag_in[i].p == s->p && c->tag_in[i].n == s->n) {
+            *s = c->tag_out[i];
+            return O2D_OK;
+        }
+    }
+    struct apm_str out;
+    TRY(apm_normalize_tag(c->a, *s, 1, &out));
+    unsigned i = c->tag_next++ & 1;
+    c->tag_in[i] = *s;
+    c->tag_out[i] = out;
+    *s = out;
+    return O2D_OK;
+}
+
 static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpan *span,
                           struct xspan *x)
 {
@@ -1080,9 +1109,12 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     if (w == NULL) {
         return O2D_ERR_TOO_LARGE;
     }
-    memset(w, 0, sizeof(*w));
+    /* the span's fields once, by its INIT (not zeroed first as well), then the notes */
     DdSpan *dd = &w->dd;
     datadog__trace__span__init(dd);
+    w->me = NULL;
+    w->n_me = w->cap_me = 0;
+    w->service = w->name = w->resource = w->type = (struct apm_str){NULL, 0};
     x->dd = dd;
     x->kind = kind;
 
@@ -1163,7 +1195,8 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     double rate;
     if (is_numeric(sr)) {
         TRY(set_metric(c, APM_STR_LIT("_sample_rate"), numeric(sr)));
-    } else if (apm_sample_rate_from_tracestate(span->trace_state, strlen(span->trace_state),
+    } else if (span->trace_state[0] != '\0' &&
+               apm_sample_rate_from_tracestate(span->trace_state, strlen(span->trace_state),
                                                &rate)) {
         TRY(set_metric(c, APM_STR_LIT("_sample_rate"), rate));
     }
@@ -1201,7 +1234,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
             }
         }
         if (s.n > 0) {
-            TRY(apm_normalize_tag(c->a, s, 1, &s));
+            TRY(normalize_tag_value(c, &s));
             TRY(set_meta(c, APM_STR_LIT("version"), s));
         }
     }
@@ -1225,12 +1258,14 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         TRY(span_links(c, span, dd));
     }
     if (ss->scope != NULL && ss->scope->name[0] != '\0') {
-        TRY(set_meta(c, APM_STR_LIT("otel.scope.name"), cstr(ss->scope->name)));
-        TRY(set_meta(c, APM_STR_LIT("otel.library.name"), cstr(ss->scope->name)));
+        struct apm_str sn = cstr(ss->scope->name);
+        TRY(set_meta(c, APM_STR_LIT("otel.scope.name"), sn));
+        TRY(set_meta(c, APM_STR_LIT("otel.library.name"), sn));
     }
     if (ss->scope != NULL && ss->scope->version[0] != '\0') {
-        TRY(set_meta(c, APM_STR_LIT("otel.scope.version"), cstr(ss->scope->version)));
-        TRY(set_meta(c, APM_STR_LIT("otel.library.version"), cstr(ss->scope->version)));
+        struct apm_str sv = cstr(ss->scope->version);
+        TRY(set_meta(c, APM_STR_LIT("otel.scope.version"), sv));
+        TRY(set_meta(c, APM_STR_LIT("otel.library.version"), sv));
     }
     static const char *const status_names[] = {"Unset", "Ok", "Error"};
     TRY(set_meta(c, APM_STR_LIT("otel.status_code"),
@@ -1259,7 +1294,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
             }
         }
         if (s.n > 0) {
-            TRY(apm_normalize_tag(c->a, s, 1, &s));
+            TRY(normalize_tag_value(c, &s));
             TRY(set_meta(c, APM_STR_LIT("env"), s));
         }
     }
@@ -1338,7 +1373,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
     }
     if ((e = GET_META(c, "env")) != NULL && e->vn > 0) {
         struct apm_str v = {e->v, e->vn};
-        TRY(apm_normalize_tag(c->a, v, 1, &v));
+        TRY(normalize_tag_value(c, &v));
         e->v = v.p;
         e->vn = v.n;
     }
@@ -1346,6 +1381,7 @@ static int translate_span(struct ctx *c, const OtlpScopeSpans *ss, const OtlpSpa
         int64_t sc;
         if (!parse_int64((struct apm_str){e->v, e->vn}, &sc) || sc < 100 || sc >= 600) {
             e->k = NULL;
+            c->meta.dead++;
         }
     }
 
@@ -1416,7 +1452,7 @@ static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, struct apm_str k, 
     if (*idx >= 0) {
         e = s->meta[*idx];
     } else if (w->n_me < w->cap_me) {
-        e = &w->me[w->n_me++];
+        e = &w->me[w->n_me++].e;
         datadog__trace__span__meta_entry__init(e);
         e->key = (char *)k.p;
         *idx = (int)s->n_meta;
@@ -1436,9 +1472,12 @@ static int add_meta(struct o2d_arena *a, DdSpan *s, int *idx, struct apm_str k, 
     }
     e->value = (char *)v.p;
     uintptr_t off = (uintptr_t)e - (uintptr_t)w->me;
-    if (off < w->n_me * sizeof(*e)) {
-        w->lens[off / sizeof(*e)] =
-            (struct apm_meta_len){e->key, e->value, (uint32_t)k.n, (uint32_t)v.n};
+    if (off < w->n_me * sizeof(*w->me)) {
+        struct apm_meta *m = (struct apm_meta *)(void *)e;
+        m->k = e->key;
+        m->v = e->value;
+        m->kn = (uint32_t)k.n;
+        m->vn = (uint32_t)v.n;
     }
     return O2D_OK;
 }
@@ -1669,7 +1708,8 @@ static int res_attr_norm(struct ctx *c, const OtlpResource *res, const char *con
     }
     for (size_t k = 0; k < nkeys; k++) {
         for (size_t i = 0; i < res->n_attributes; i++) {
-            if (strcmp(res->attributes[i]->key, keys[k]) == 0) {
+            const char *ak = res->attributes[i]->key;
+            if (ak[0] == keys[k][0] && strcmp(ak, keys[k]) == 0) {
                 struct apm_str v;
                 TRY(apm_value_as_string(c->a, res->attributes[i]->value, &v));
                 TRY(repair_utf8(c, &v));

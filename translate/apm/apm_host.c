@@ -72,6 +72,36 @@ static int append_tag(struct o2d_buf *b, const char *k, size_t kn, struct apm_st
     return rv == O2D_OK ? o2d_buf_append(b, v.p, v.n) : rv;
 }
 
+/* Could res hold a key of container_mappings? Each of them begins with one of these
+ * prefixes, and most resources have none: their mappings are then not looked up one by
+ * one (a walk over the attributes for each). */
+static int may_have_mapped(const OtlpResource *res)
+{
+    for (size_t i = 0; i < res->n_attributes; i++) {
+        const char *k = res->attributes[i]->key;
+        switch (k[0]) {
+        case 'c':
+            if (strncmp(k, "container.", 10) == 0 || strncmp(k, "cloud.", 6) == 0) {
+                return 1;
+            }
+            break;
+        case 'a':
+            if (strncmp(k, "aws.ecs.", 8) == 0) {
+                return 1;
+            }
+            break;
+        case 'k':
+            if (strncmp(k, "k8s.", 4) == 0) {
+                return 1;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
 int apm_host_container_tags(struct o2d_arena *a, const OtlpResource *res,
                             const struct apm_source *src, struct o2d_buf *scratch,
                             struct apm_str *out)
@@ -83,7 +113,8 @@ int apm_host_container_tags(struct o2d_arena *a, const OtlpResource *res,
     if (res == NULL) {
         return O2D_OK;
     }
-    for (size_t i = 0; i < N_MAPPINGS && rv == O2D_OK; i++) {
+    int mapped = may_have_mapped(res);
+    for (size_t i = 0; mapped && i < N_MAPPINGS && rv == O2D_OK; i++) {
         struct apm_str v = str_of(res_get(res, container_mappings[i].otel));
         if (v.n > 0) {
             rv = append_tag(scratch, container_mappings[i].dd, strlen(container_mappings[i].dd), v);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "apm.h"
+#include "o2d.h"
 #include "o2d_arena.h"
 #include "o2d_buf.h"
 #include "resource.h"
@@ -38,20 +39,22 @@ struct apm_str {
  * apm_msgpack.c read it for payloads apm_translate made, so that no string is scanned for its
  * length again) ---- */
 
-/* One meta entry's strings as translation wrote them, with their lengths. */
-struct apm_meta_len {
+/* One meta entry as translation made it, and its strings' lengths beside it: what e held
+ * when noted (k, v) and their lengths. 64 bytes: with the array aligned to 64, an entry and
+ * its lengths are one cache line for the writers. */
+struct apm_meta {
+    Datadog__Trace__Span__MetaEntry e; /* first */
     const char *k, *v;
     uint32_t kn, vn;
 };
 
 /* Every DdSpan in an apm_result is the `dd` of one of these (apm_span_of). me[0..n_me) are the
- * meta entries translation made (dd.meta points at them, in some order), lens[i] what me[i]
- * held when made; service, name, resource and type likewise. A string changed since (a value
- * apm_sample sets, an entry made elsewhere) no longer matches its note and is measured. */
+ * meta entries translation made (dd.meta points at their `e`, in some order), each with what
+ * it held when made; service, name, resource and type likewise. A string changed since (a
+ * value apm_sample sets, an entry made elsewhere) no longer matches its note and is measured. */
 struct apm_span {
     DdSpan dd; /* first */
-    Datadog__Trace__Span__MetaEntry *me;
-    struct apm_meta_len *lens;
+    struct apm_meta *me;
     size_t n_me, cap_me;
     struct apm_str service, name, resource, type;
 };
@@ -77,8 +80,8 @@ static inline void apm_meta_entry_lens(const struct apm_span *w,
         /* e is one of me[] when its address is inside it (compared as integers: e may be
          * any object) */
         uintptr_t off = (uintptr_t)e - (uintptr_t)w->me;
-        if (off < w->n_me * sizeof(*e)) {
-            const struct apm_meta_len *l = &w->lens[off / sizeof(*e)];
+        if (off < w->n_me * sizeof(*w->me)) {
+            const struct apm_meta *l = (const struct apm_meta *)(const void *)e;
             *kn = l->k == e->key ? l->kn : apm_strlen0(e->key);
             *vn = l->v == e->value ? l->vn : apm_strlen0(e->value);
             return;
@@ -268,6 +271,13 @@ int apm_json_links(struct o2d_buf *b, struct o2d_arena *a, const OtlpSpan *span)
 static inline int apm_value_as_string(struct o2d_arena *a, const OtlpAnyValue *v,
                                       struct apm_str *out)
 {
+    /* most values are strings: the string itself, without the call */
+    if (v != NULL &&
+        v->value_case == OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE) {
+        out->p = v->string_value;
+        out->n = strlen(v->string_value);
+        return O2D_OK;
+    }
     struct res_str r;
     int rv = res_value_as_string(a, v, &r);
     out->p = r.p;

@@ -532,7 +532,9 @@ struct db_type {
         system, sizeof(system) - 1, type, sizeof(type) - 1                                         \
     }
 
-/* attributes.DBTypes (pkg/opentelemetry-mapping-go/otlp/attributes/constants.go). */
+/* attributes.DBTypes (pkg/opentelemetry-mapping-go/otlp/attributes/constants.go), sorted by
+ * name as memcmp orders bytes (a shorter name before the longer ones it begins): searched by
+ * halves. */
 static const struct db_type db_types[] = {
     DBT("adabas", "sql"),
     DBT("cache", "sql"),
@@ -541,9 +543,9 @@ static const struct db_type db_types[] = {
     DBT("cloudscape", "sql"),
     DBT("cockroachdb", "sql"),
     DBT("coldfusion", "sql"),
+    DBT("cosmosdb", "db"),
     DBT("couchbase", "db"),
     DBT("couchdb", "db"),
-    DBT("cosmosdb", "db"),
     DBT("db2", "sql"),
     DBT("derby", "sql"),
     DBT("dynamodb", "db"),
@@ -587,9 +589,22 @@ static const struct db_type db_types[] = {
 
 struct apm_str apm_names_db_type(struct apm_str db)
 {
-    for (size_t i = 0; i < sizeof(db_types) / sizeof(db_types[0]); i++) {
-        if (db_types[i].system_n == db.n && memcmp(db_types[i].system, db.p, db.n) == 0) {
-            return (struct apm_str){db_types[i].type, db_types[i].type_n};
+    size_t lo = 0, hi = sizeof(db_types) / sizeof(db_types[0]);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct db_type *t = &db_types[mid];
+        size_t n = t->system_n < db.n ? t->system_n : db.n;
+        int r = memcmp(t->system, db.p, n);
+        if (r == 0) {
+            r = t->system_n < db.n ? -1 : t->system_n > db.n;
+        }
+        if (r == 0) {
+            return (struct apm_str){t->type, t->type_n};
+        }
+        if (r < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
     }
     return APM_STR_LIT("db");

@@ -12,8 +12,9 @@
  * messages); a NULL element of a repeated message field is written as an empty message.
  *
  * One pass: a submessage's length is not known before its body is written, so a guess of its
- * varint's size is reserved (1 byte for small entries, 2 for spans, 3 for chunks) and the body
- * moved when the guess was wrong, which for these messages is rare and moves few bytes. A
+ * varint's size is reserved (1 byte for small entries, 2 for spans, 2 or 3 for chunks by their
+ * number of spans) and the body moved when the guess was wrong, which for these messages is
+ * rare. A
  * string map entry's length is computed from its two strings and written first.
  *
  * A payload apm_translate made carries its spans' string lengths (struct apm_span, apm_int.h):
@@ -45,6 +46,44 @@ static inline int ensure(struct o2d_buf *b, size_t n)
         return O2D_OK;
     }
     return o2d_buf_reserve(b, n);
+}
+
+/* Copies n bytes from s to d, the short strings (most keys and values) without a call: two
+ * overlapping loads and stores stay inside both [s, s + n) and [d, d + n). */
+static inline void copy_bytes(uint8_t *d, const char *s, size_t n)
+{
+    if (n > 32) {
+        memcpy(d, s, n);
+    } else if (n >= 16) {
+        uint8_t x[16], y[16];
+        memcpy(x, s, 16);
+        memcpy(y, s + n - 16, 16);
+        memcpy(d, x, 16);
+        memcpy(d + n - 16, y, 16);
+    } else if (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, s, 8);
+        memcpy(&y, s + n - 8, 8);
+        memcpy(d, &x, 8);
+        memcpy(d + n - 8, &y, 8);
+    } else if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + n - 4, 4);
+        memcpy(d, &x, 4);
+        memcpy(d + n - 4, &y, 4);
+    } else if (n > 0) {
+        d[0] = (uint8_t)s[0];
+        d[n / 2] = (uint8_t)s[n / 2];
+        d[n - 1] = (uint8_t)s[n - 1];
+    }
+}
+
+/* A tag and a varint at p (room for 11 bytes); returns the bytes written. */
+static inline size_t put_tag_varint(uint8_t *p, uint8_t tag, uint64_t v)
+{
+    p[0] = tag;
+    return 1 + o2d_put_varint(p + 1, v);
 }
 
 static int field_varint(struct o2d_buf *b, uint8_t tag, uint64_t v)
@@ -91,9 +130,7 @@ static int field_bytes(struct o2d_buf *b, uint8_t tag, const void *p, size_t n)
     TRY(ensure(b, 1 + o2d_varint_len(n) + n));
     b->data[b->len++] = tag;
     b->len += o2d_put_varint(b->data + b->len, n);
-    if (n > 0) {
-        memcpy(b->data + b->len, p, n);
-    }
+    copy_bytes(b->data + b->len, p, n);
     b->len += n;
     return O2D_OK;
 }
@@ -142,6 +179,24 @@ static int close_msg(struct o2d_buf *b, size_t at, size_t guess)
 static int str_entry_n(struct o2d_buf *b, uint8_t tag, const char *k, size_t kn, const char *v,
                        size_t vn)
 {
+    /* Most entries: both strings non-empty and the entry under 128 bytes, so every length is
+     * one byte (kn - 1 and vn - 1 wrap around when a string is empty). */
+    if (kn - 1 < 120 && vn - 1 < 120 && kn + vn + 4 < 128) {
+        size_t body = kn + vn + 4;
+        TRY(ensure(b, 2 + body));
+        uint8_t *p = b->data + b->len;
+        p[0] = tag;
+        p[1] = (uint8_t)body;
+        p[2] = TAG(1, WT_LEN);
+        p[3] = (uint8_t)kn;
+        copy_bytes(p + 4, k, kn);
+        p += 4 + kn;
+        p[0] = TAG(2, WT_LEN);
+        p[1] = (uint8_t)vn;
+        copy_bytes(p + 2, v, vn);
+        b->len += 2 + body;
+        return O2D_OK;
+    }
     size_t body =
         (kn > 0 ? 1 + o2d_varint_len(kn) + kn : 0) + (vn > 0 ? 1 + o2d_varint_len(vn) + vn : 0);
     TRY(ensure(b, 1 + o2d_varint_len(body) + body));
@@ -151,13 +206,13 @@ static int str_entry_n(struct o2d_buf *b, uint8_t tag, const char *k, size_t kn,
     if (kn > 0) {
         *p++ = TAG(1, WT_LEN);
         p += o2d_put_varint(p, kn);
-        memcpy(p, k, kn);
+        copy_bytes(p, k, kn);
         p += kn;
     }
     if (vn > 0) {
         *p++ = TAG(2, WT_LEN);
         p += o2d_put_varint(p, vn);
-        memcpy(p, v, vn);
+        copy_bytes(p, v, vn);
         p += vn;
     }
     b->len = (size_t)(p - b->data);
@@ -250,12 +305,21 @@ static int span(struct o2d_buf *b, const DdSpan *s, const struct apm_span *w)
         TRY(field_str(b, TAG(2, WT_LEN), s->name));
         TRY(field_str(b, TAG(3, WT_LEN), s->resource));
     }
-    TRY(field_varint(b, TAG(4, WT_VARINT), s->traceid));
-    TRY(field_varint(b, TAG(5, WT_VARINT), s->spanid));
-    TRY(field_varint(b, TAG(6, WT_VARINT), s->parentid));
-    TRY(field_varint(b, TAG(7, WT_VARINT), (uint64_t)s->start));
-    TRY(field_varint(b, TAG(8, WT_VARINT), (uint64_t)s->duration));
-    TRY(field_int32(b, TAG(9, WT_VARINT), s->error));
+    /* fields 4 to 9, varints of at most 11 bytes with their tags, after one room check */
+    const uint64_t nums[6] = {s->traceid,
+                              s->spanid,
+                              s->parentid,
+                              (uint64_t)s->start,
+                              (uint64_t)s->duration,
+                              (uint64_t)(int64_t)s->error};
+    TRY(ensure(b, 6 * 11));
+    uint8_t *p = b->data + b->len;
+    for (int f = 0; f < 6; f++) {
+        if (nums[f] != 0) {
+            p += put_tag_varint(p, TAG(4 + f, WT_VARINT), nums[f]);
+        }
+    }
+    b->len = (size_t)(p - b->data);
     for (size_t i = 0; i < s->n_meta; i++) {
         const Datadog__Trace__Span__MetaEntry *e = s->meta[i];
         size_t kn = 0, vn = 0;
@@ -267,6 +331,29 @@ static int span(struct o2d_buf *b, const DdSpan *s, const struct apm_span *w)
     }
     for (size_t i = 0; i < s->n_metrics; i++) {
         const Datadog__Trace__Span__MetricsEntry *e = s->metrics[i];
+        size_t kn = e != NULL ? apm_strlen0(e->key) : 0;
+        if (kn - 1 < 100) { /* a key of 1 to 100 bytes: the entry's length in one byte */
+            int has_value = e->value != 0; /* 0.0 and -0.0 are left out */
+            size_t body = 2 + kn + (has_value ? 9 : 0);
+            TRY(ensure(b, 2 + body));
+            uint8_t *q = b->data + b->len;
+            q[0] = TAG(11, WT_LEN);
+            q[1] = (uint8_t)body;
+            q[2] = TAG(1, WT_LEN);
+            q[3] = (uint8_t)kn;
+            copy_bytes(q + 4, e->key, kn);
+            q += 4 + kn;
+            if (has_value) {
+                uint64_t bits;
+                memcpy(&bits, &e->value, sizeof(bits));
+                q[0] = TAG(2, WT_I64);
+                for (int j = 0; j < 8; j++) {
+                    q[1 + j] = (uint8_t)(bits >> (8 * j));
+                }
+            }
+            b->len += 2 + body;
+            continue;
+        }
         size_t at;
         TRY(open_msg(b, TAG(11, WT_LEN), 1, &at));
         if (e != NULL) {
@@ -334,13 +421,20 @@ static int payload(struct o2d_buf *b, const DdTracerPayload *tp, int translated)
     TRY(field_str(b, TAG(3, WT_LEN), tp->languageversion));
     TRY(field_str(b, TAG(4, WT_LEN), tp->tracerversion));
     TRY(field_str(b, TAG(5, WT_LEN), tp->runtimeid));
+    /* A chunk's length takes 2 bytes under 16 KiB, else 3: guessed from the bytes a span took
+     * in the chunks before (400 at first); a wrong guess moves the chunk's bytes once. */
+    size_t done_at = b->len, done_spans = 0;
     for (size_t i = 0; i < tp->n_chunks; i++) {
+        const DdTraceChunk *ch = tp->chunks[i];
+        size_t per_span = done_spans > 0 ? (b->len - done_at) / done_spans : 400;
+        size_t guess = ch == NULL || ch->n_spans * per_span < 16000 ? 2 : 3;
+        done_spans += ch != NULL ? ch->n_spans : 0;
         size_t at;
-        TRY(open_msg(b, TAG(6, WT_LEN), 3, &at));
-        if (tp->chunks[i] != NULL) {
-            TRY(chunk(b, tp->chunks[i], translated));
+        TRY(open_msg(b, TAG(6, WT_LEN), guess, &at));
+        if (ch != NULL) {
+            TRY(chunk(b, ch, translated));
         }
-        TRY(close_msg(b, at, 3));
+        TRY(close_msg(b, at, guess));
     }
     for (size_t i = 0; i < tp->n_tags; i++) {
         const Datadog__Trace__TracerPayload__TagsEntry *e = tp->tags[i];

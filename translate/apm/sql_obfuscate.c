@@ -28,6 +28,7 @@
  *    literally and starts the next query that way; this function is stateless and always
  *    tries backslash escapes first, then literal backslashes (the agent's initial order).
  */
+#include <endian.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -110,9 +111,25 @@ static inline uint32_t decode(const uint8_t *s, size_t i, size_t *len)
            ((uint32_t)(s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F);
 }
 
-/* Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF) and no NUL byte. */
+/* Strict UTF-8 (no overlong forms, surrogates or values past U+10FFFF) and no NUL byte. Most
+ * queries are ASCII: eight bytes at a time are checked for a high bit or a zero byte, and
+ * only from the first word that has one is the rest checked character by character (an
+ * ASCII prefix ends on a character boundary). */
 static bool validate_utf8(const uint8_t *s, size_t n)
 {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        /* (w - ones) & ~w has a high bit set where w has a zero byte (exact as to whether
+         * there is one, which is all that is asked) */
+        if (((w | ((w - ones) & ~w)) & highs) != 0) {
+            break;
+        }
+    }
+    s += i;
+    n -= i;
     return o2d_utf8_valid_prefix((const char *)s, n) == n && memchr(s, 0, n) == NULL;
 }
 
@@ -412,9 +429,10 @@ static const struct keyword keywords[32] = {
     [31] = {0x0000000000005341ULL, TK_AS},      /* AS */
 };
 
-/* Case-insensitive keyword lookup. `& 0xDF` folds a-z onto A-Z and keeps every other byte of
- * an identifier off A-Z, so only letters can match. */
-static int identifier_kind(const uint8_t *p, size_t len)
+/* Case-insensitive keyword lookup of p[0..len), with avail bytes readable from p. `& 0xDF`
+ * folds a-z onto A-Z and keeps every other byte of an identifier off A-Z, so only letters can
+ * match. */
+static int identifier_kind(const uint8_t *p, size_t len, size_t avail)
 {
     if (len < 2 || len > 9) {
         return TK_ID;
@@ -429,8 +447,13 @@ static int identifier_kind(const uint8_t *p, size_t len)
         return TK_SAVEPOINT;
     }
     uint64_t w = 0;
-    for (size_t j = 0; j < len; j++) {
-        w |= (uint64_t)(p[j] & 0xDF) << (8 * j);
+    if (avail >= 8) { /* one load, the bytes past the identifier masked off */
+        memcpy(&w, p, 8);
+        w = le64toh(w) & (~0ULL >> (8 * (8 - len))) & 0xDFDFDFDFDFDFDFDFULL;
+    } else {
+        for (size_t j = 0; j < len; j++) {
+            w |= (uint64_t)(p[j] & 0xDF) << (8 * j);
+        }
     }
     const struct keyword *kw = &keywords[KEYWORD_HASH(w)];
     return kw->word == w ? kw->kind : TK_ID;
@@ -484,7 +507,7 @@ static int scan(struct lexer *lx, struct token *t)
             }
             i += len;
         }
-        t->kind = identifier_kind(lx->s + start, i - start);
+        t->kind = identifier_kind(lx->s + start, i - start, lx->n - start);
         goto done;
     }
     if (is_digit(r)) {
@@ -752,11 +775,53 @@ static int emit(struct o2d_buf *out, const struct lexer *lx, const struct token 
     return rv;
 }
 
+/*
+ * Output that is a copy of the input is written in runs: run_from..run_to of the input is
+ * owed to the output. A token written as itself, after a space or not, extends the run when
+ * the input has exactly that (the space, then the token) right after it; anything else pays
+ * what is owed first. Most of a query (keywords, names, commas) is written by one memcpy a run
+ * instead of one a token.
+ */
+struct run {
+    size_t from, to; /* from == to: nothing owed */
+};
+
+static int run_flush(struct o2d_buf *out, const struct lexer *lx, struct run *r)
+{
+    int rv = r->to > r->from ? put(out, lx->s + r->from, r->to - r->from) : O2D_OK;
+    r->from = r->to = 0;
+    return rv;
+}
+
+/* emit() of a token written as itself (R_SPAN, no paren prefix), through the run. */
+static int emit_span(struct o2d_buf *out, const struct lexer *lx, const struct token *t, bool space,
+                     struct run *r)
+{
+    size_t at = t->start - (space ? 1 : 0); /* where the input would hold the same bytes */
+    bool same = !space || (t->start > 0 && lx->s[t->start - 1] == ' ');
+    if (same && r->to > r->from && at == r->to) {
+        r->to = t->end;
+        return O2D_OK;
+    }
+    int rv = run_flush(out, lx, r);
+    if (rv != O2D_OK) {
+        return rv;
+    }
+    if (!same) {
+        rv = put(out, " ", 1);
+        at = t->start;
+    }
+    r->from = at;
+    r->to = t->end;
+    return rv;
+}
+
 static int attempt(const uint8_t *sql, size_t len, bool literal_escape, struct o2d_buf *out,
                    bool *seen_escape)
 {
     struct lexer lx = {.s = sql, .n = len, .literal_escape = literal_escape};
     bool emitted = false;
+    struct run run = {0, 0};
     int buf_rv = O2D_OK;
     int last = 0;
     int group_filter = 0; /* values in the current group: ?, ?, ? */
@@ -850,10 +915,17 @@ static int attempt(const uint8_t *sql, size_t len, bool literal_escape, struct o
             /* After a buffer error the scan goes on without writing: a lexing error further
              * on must still win (and may send the query to the literal-backslash retry). */
             if (buf_rv == O2D_OK) {
-                buf_rv = emit(out, &lx, &t, render, space, paren_prefix);
+                if (render == R_SPAN && !paren_prefix) {
+                    buf_rv = emit_span(out, &lx, &t, space, &run);
+                } else if ((buf_rv = run_flush(out, &lx, &run)) == O2D_OK) {
+                    buf_rv = emit(out, &lx, &t, render, space, paren_prefix);
+                }
             }
         }
         last = kind;
+    }
+    if (buf_rv == O2D_OK) {
+        buf_rv = run_flush(out, &lx, &run);
     }
     if (buf_rv != O2D_OK) {
         return buf_rv;

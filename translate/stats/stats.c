@@ -289,10 +289,16 @@ struct stats_concentrator {
     struct stats_bucket *buckets;
     size_t n_buckets;
     struct stats_bucket *last; /* the bucket the previous span went to */
-    struct stats_pkey *pkeys;
+    struct stats_pkey *pkeys;  /* newest first: the order of the payloads at flush */
+    size_t n_pkeys;
+    /* pkeys by hash, open addressing (NULL = empty), at most half full; NULL when it could
+     * not be allocated (then the list is walked). A busy collector sees one key per host,
+     * version and container: walking them for every payload was a miss per key. */
+    struct stats_pkey **pk_index;
+    size_t pk_index_cap;
     struct key_slot keys[KEY_SLOTS];
     uint64_t key_pairs[65536 / 64]; /* first two bytes of some key of keys[] */
-    struct o2d_buf peer_buf;        /* the current span's "key:value" peer tags */
+    struct o2d_buf peer_buf[2];     /* the "key:value" peer tags of the two spans in flight */
     struct o2d_buf sketch_buf;
     struct o2d_buf out;
     struct stats_counters counters;
@@ -413,7 +419,8 @@ int stats_concentrator_new(struct stats_concentrator **out, const struct stats_c
             goto out;
         }
     }
-    o2d_buf_init(&c->peer_buf, 1u << 20);
+    o2d_buf_init(&c->peer_buf[0], 1u << 20);
+    o2d_buf_init(&c->peer_buf[1], 1u << 20);
     o2d_buf_init(&c->sketch_buf, MAX_SKETCH_BYTES);
     o2d_buf_init(&c->out, MAX_PAYLOAD_BYTES);
     *out = c;
@@ -451,17 +458,53 @@ static void bucket_free(struct stats_bucket *b)
 }
 
 /* Frees the payload keys no group points at any more. */
+static void pk_index_put(struct stats_pkey **t, size_t cap, struct stats_pkey *p)
+{
+    size_t i = p->hash & (cap - 1);
+    while (t[i] != NULL) {
+        i = (i + 1) & (cap - 1);
+    }
+    t[i] = p;
+}
+
+/* Makes pk_index again from the list, for n_pkeys + 1 keys (NULL when out of memory). */
+static void pk_index_rebuild(struct stats_concentrator *c)
+{
+    o2d_free(c->pk_index);
+    c->pk_index = NULL;
+    c->pk_index_cap = 0;
+    size_t cap = 16;
+    while (cap < 2 * (c->n_pkeys + 1)) {
+        cap *= 2;
+    }
+    struct stats_pkey **t = o2d_calloc(cap, sizeof(*t));
+    if (t == NULL) {
+        return;
+    }
+    for (struct stats_pkey *p = c->pkeys; p != NULL; p = p->next) {
+        pk_index_put(t, cap, p);
+    }
+    c->pk_index = t;
+    c->pk_index_cap = cap;
+}
+
 static void pkeys_collect(struct stats_concentrator *c)
 {
     struct stats_pkey **pp = &c->pkeys;
+    size_t removed = 0;
     while (*pp != NULL) {
         struct stats_pkey *p = *pp;
         if (p->refs == 0) {
             *pp = p->next;
             o2d_free(p);
+            removed++;
         } else {
             pp = &p->next;
         }
+    }
+    if (removed > 0) {
+        c->n_pkeys -= removed;
+        pk_index_rebuild(c);
     }
 }
 
@@ -476,10 +519,12 @@ void stats_concentrator_free(struct stats_concentrator *c)
         bucket_free(b);
     }
     pkeys_collect(c);
+    o2d_free(c->pk_index);
     o2d_free(c->agent_env);
     o2d_free(c->agent_hostname);
     o2d_free(c->agent_version);
-    o2d_buf_cleanup(&c->peer_buf);
+    o2d_buf_cleanup(&c->peer_buf[0]);
+    o2d_buf_cleanup(&c->peer_buf[1]);
     o2d_buf_cleanup(&c->sketch_buf);
     o2d_buf_cleanup(&c->out);
     o2d_free(c);
@@ -567,7 +612,10 @@ static int pkey_get(struct stats_concentrator *c, const DdTracerPayload *tp,
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         h = hash_bytes(h, fields[i]->p, fields[i]->n);
     }
-    for (struct stats_pkey *p = c->pkeys; p != NULL; p = p->next) {
+    size_t slot = c->pk_index != NULL ? h & (c->pk_index_cap - 1) : 0;
+    for (struct stats_pkey *p = c->pk_index != NULL ? c->pk_index[slot] : c->pkeys; p != NULL;
+         p = c->pk_index != NULL ? c->pk_index[slot = (slot + 1) & (c->pk_index_cap - 1)]
+                                 : p->next) {
         if (p->hash == h && str_eq(p->env, k.env) && str_eq(p->hostname, k.hostname) &&
             str_eq(p->version, k.version) && str_eq(p->container_id, k.container_id) &&
             str_eq(p->lang, k.lang) && str_eq(p->git_sha, k.git_sha) &&
@@ -643,6 +691,12 @@ static int pkey_get(struct stats_concentrator *c, const DdTracerPayload *tp,
     }
     p->next = c->pkeys;
     c->pkeys = p;
+    c->n_pkeys++;
+    if (c->pk_index != NULL && 2 * c->n_pkeys <= c->pk_index_cap) {
+        pk_index_put(c->pk_index, c->pk_index_cap, p);
+    } else {
+        pk_index_rebuild(c);
+    }
     *out = p;
     return O2D_OK;
 }
@@ -1248,11 +1302,11 @@ static int cmp_peer(const void *a, const void *b, void *base)
  * producer and consumer spans, only _dd.base_service for an internal (or kind-less) span that
  * has one; "key:value" with IP addresses quantized, sorted.
  */
-static int peer_tags(struct stats_concentrator *c, const struct span_view *v, enum span_kind kind,
+static int peer_tags(struct o2d_buf *pb, const struct span_view *v, enum span_kind kind,
                      struct str *out, size_t *n_out)
 {
     *n_out = 0;
-    o2d_buf_reset(&c->peer_buf);
+    o2d_buf_reset(pb);
     /* the precursors the span has, in the order of stats_peer_tag_keys */
     uint64_t keys = v->has_meta >> K_PEER0;
     const char *base = view_meta(v, K_PEER0 + PEER_BASE_SERVICE);
@@ -1269,41 +1323,61 @@ static int peer_tags(struct stats_concentrator *c, const struct span_view *v, en
         if (val[0] == '\0') {
             continue;
         }
-        size_t off = c->peer_buf.len;
-        int rv = o2d_buf_append_str(&c->peer_buf, stats_peer_tag_keys[i]);
+        size_t off = pb->len;
+        int rv = o2d_buf_append_str(pb, stats_peer_tag_keys[i]);
         if (rv == O2D_OK) {
-            rv = o2d_buf_append_byte(&c->peer_buf, ':');
+            rv = o2d_buf_append_byte(pb, ':');
         }
         if (rv == O2D_OK) {
-            rv = stats_quantize_peer_ips(&c->peer_buf, val, strlen(val));
+            rv = stats_quantize_peer_ips(pb, val, strlen(val));
         }
         if (rv != O2D_OK) {
             return rv;
         }
         refs[n].off = off;
-        refs[n].len = c->peer_buf.len - off;
+        refs[n].len = pb->len - off;
         n++;
     }
     int sorted = 1;
     for (size_t i = 1; i < n && sorted; i++) {
-        sorted = cmp_peer(&refs[i - 1], &refs[i], c->peer_buf.data) <= 0;
+        sorted = cmp_peer(&refs[i - 1], &refs[i], pb->data) <= 0;
     }
     if (!sorted) {
-        qsort_r(refs, n, sizeof(refs[0]), cmp_peer, c->peer_buf.data);
+        qsort_r(refs, n, sizeof(refs[0]), cmp_peer, pb->data);
     }
     for (size_t i = 0; i < n; i++) {
-        out[i].p = (const char *)c->peer_buf.data + refs[i].off;
+        out[i].p = (const char *)pb->data + refs[i].off;
         out[i].n = refs[i].len;
     }
     *n_out = n;
     return O2D_OK;
 }
 
-static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const DdSpan *s,
-                    int synthetics, double weight)
+/*
+ * A span on its way into its group, in two steps: span_key() reads the span and makes its
+ * group key (and hash), span_count() finds or makes the group and counts the span.
+ * stats_add_payload keys the next span before it counts this one, and the key step asks for
+ * the bucket table slot it will probe: the table of a busy bucket (thousands of groups) is
+ * mostly out of cache, and that miss was most of the time add_span took.
+ */
+struct pending {
+    int ready; /* a span to count (not skipped) */
+    const DdSpan *s;
+    struct stats_bucket *b;
+    double weight;
+    int top;
+    struct stats_group k;
+    struct str peers[N_PEER];
+    char grpc[24];
+};
+
+/* Reads s into p (p->ready 0 when it is not counted); peer tags go to pb. */
+static int span_key(struct stats_concentrator *c, struct stats_pkey *pk, const DdSpan *s,
+                    int synthetics, double weight, struct o2d_buf *pb, struct pending *p)
 {
     struct span_view v;
     int top = 0, measured = 0;
+    p->ready = 0;
     v.has_meta = 0;
     v.has_metric = 0;
     for (size_t i = 0; i < s->n_metrics; i++) {
@@ -1353,25 +1427,25 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
     }
 
     /* the key's fields only (not the sums and sketches group_new sets): no memset */
-    struct stats_group k;
-    k.pk = pk;
-    k.http_status = 0;
-    k.peer_hash = 0;
-    k.n_peer = 0;
-    k.peer = NULL;
-    k.service = cstr(s->service);
-    k.name = cstr(s->name);
-    k.resource = cstr(s->resource);
-    k.type = cstr(s->type);
-    k.kind = cstr(kind);
+    struct stats_group *k = &p->k;
+    k->pk = pk;
+    k->http_status = 0;
+    k->peer_hash = 0;
+    k->n_peer = 0;
+    k->peer = NULL;
+    k->service = cstr(s->service);
+    k->name = cstr(s->name);
+    k->resource = cstr(s->resource);
+    k->type = cstr(s->type);
+    k->kind = cstr(kind);
     /* HTTP status: the metric first (7.39.0+), else the meta parsed as uint32 */
     if (view_has_metric(&v, K_HTTP_STATUS)) {
-        k.http_status = metric_u32(v.metric[K_HTTP_STATUS]);
+        k->http_status = metric_u32(v.metric[K_HTTP_STATUS]);
     } else if (view_meta(&v, K_HTTP_STATUS) != NULL &&
-               !parse_u32(v.meta[K_HTTP_STATUS], &k.http_status)) {
-        k.http_status = 0;
+               !parse_u32(v.meta[K_HTTP_STATUS], &k->http_status)) {
+        k->http_status = 0;
     }
-    char grpc[24];
+    char *grpc = p->grpc;
     grpc[0] = '\0';
     int grpc_found = 0;
     for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
@@ -1383,37 +1457,50 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
     for (int i = K_GRPC0; i <= K_GRPC3 && !grpc_found; i++) {
         if (view_has_metric(&v, i)) {
             double m = v.metric[i];
-            snprintf(grpc, sizeof(grpc), "%llu",
+            snprintf(grpc, sizeof(p->grpc), "%llu",
                      m >= 0 && m < 18446744073709551616.0 ? (unsigned long long)m : 0ULL);
             grpc_found = 1;
         }
     }
-    k.grpc = cstr(grpc);
-    k.synthetics = (uint8_t)synthetics;
-    k.trace_root = s->parentid == 0 ? 1 : 2;
-    struct str peers[N_PEER];
+    k->grpc = cstr(grpc);
+    k->synthetics = (uint8_t)synthetics;
+    k->trace_root = s->parentid == 0 ? 1 : 2;
     if (c->peer_agg) {
-        int rv = peer_tags(c, &v, kc, peers, &k.n_peer);
+        int rv = peer_tags(pb, &v, kc, p->peers, &k->n_peer);
         if (rv != O2D_OK) {
             return rv;
         }
-        k.peer_hash = hash_tags(peers, k.n_peer);
-        k.peer = peers;
+        k->peer_hash = hash_tags(p->peers, k->n_peer);
+        k->peer = p->peers;
     }
 
     uint64_t h = (uint64_t)(uintptr_t)pk * 0x9e3779b97f4a7c15ULL;
-    h = hash_bytes(h, k.service.p, k.service.n);
-    h = hash_bytes(h, k.name.p, k.name.n);
-    h = hash_bytes(h, k.resource.p, k.resource.n);
-    h = hash_bytes(h, k.type.p, k.type.n);
-    h = hash_bytes(h, k.kind.p, k.kind.n);
-    h = hash_bytes(h, k.grpc.p, k.grpc.n);
-    h ^= k.peer_hash;
-    h ^= ((uint64_t)k.http_status << 8) | ((uint64_t)k.synthetics << 4) | k.trace_root;
-    k.hash = mix64(h);
+    h = hash_bytes(h, k->service.p, k->service.n);
+    h = hash_bytes(h, k->name.p, k->name.n);
+    h = hash_bytes(h, k->resource.p, k->resource.n);
+    h = hash_bytes(h, k->type.p, k->type.n);
+    h = hash_bytes(h, k->kind.p, k->kind.n);
+    h = hash_bytes(h, k->grpc.p, k->grpc.n);
+    h ^= k->peer_hash;
+    h ^= ((uint64_t)k->http_status << 8) | ((uint64_t)k->synthetics << 4) | k->trace_root;
+    k->hash = mix64(h);
+    if (b->table_cap > 0) {
+        __builtin_prefetch(&b->table[k->hash & (b->table_cap - 1)]);
+    }
+    p->ready = 1;
+    p->s = s;
+    p->b = b;
+    p->weight = weight;
+    p->top = top;
+    return O2D_OK;
+}
 
+/* Counts a span span_key made ready. */
+static int span_count(struct stats_concentrator *c, const struct pending *p)
+{
+    const DdSpan *s = p->s;
     struct stats_group *g;
-    int rv = group_get(c, b, &k, &g);
+    int rv = group_get(c, p->b, &p->k, &g);
     if (rv != O2D_OK) {
         return rv;
     }
@@ -1426,6 +1513,7 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
      * (a trace kept by an upstream sampler at rate r stands for 1/r traces); the latency
      * sketches are not.
      */
+    double weight = p->weight;
     double dur = s->duration > 0 ? (double)s->duration : 0;
     double trunc = ddsketch_trunc_ns(s->duration > 0 ? s->duration : 0);
     rv = ddsketch_add(s->error != 0 ? &g->err : &g->ok, trunc);
@@ -1437,7 +1525,7 @@ static int add_span(struct stats_concentrator *c, struct stats_pkey *pk, const D
         g->errors += weight;
     }
     g->duration += dur * weight;
-    if (top) {
+    if (p->top) {
         g->top_level_hits += weight;
     }
     c->counters.spans_counted++;
@@ -1449,7 +1537,7 @@ static int span_sample_rate(const DdSpan *s, double *out)
 {
     for (size_t i = 0; i < s->n_metrics; i++) {
         const char *k = s->metrics[i]->key;
-        if (k != NULL && strcmp(k, "_sample_rate") == 0) {
+        if (k != NULL && k[0] == '_' && strcmp(k, "_sample_rate") == 0) {
             *out = s->metrics[i]->value;
             return 1;
         }
@@ -1558,14 +1646,30 @@ int stats_add_payload(struct stats_concentrator *c, const DdTracerPayload *tp)
     if (rv != O2D_OK) {
         return rv;
     }
+    /* each span is keyed, then the one keyed before it counted (struct pending): spans are
+     * counted in order, and the error of either step ends the payload as before */
+    struct pending p[2];
+    p[0].ready = p[1].ready = 0;
+    unsigned cur = 0;
     for (size_t i = 0; rv == O2D_OK && i < tp->n_chunks; i++) {
         const DdTraceChunk *ch = tp->chunks[i];
         int synthetics = ch->origin != NULL && strncmp(ch->origin, "synthetics", 10) == 0;
         double weight;
         rv = chunk_weight(ch, &weight);
         for (size_t j = 0; rv == O2D_OK && j < ch->n_spans; j++) {
-            rv = add_span(c, pk, ch->spans[j], synthetics, weight);
+            int krv = span_key(c, pk, ch->spans[j], synthetics, weight, &c->peer_buf[cur], &p[cur]);
+            cur ^= 1;
+            if (p[cur].ready) {
+                p[cur].ready = 0;
+                rv = span_count(c, &p[cur]);
+            }
+            if (rv == O2D_OK) {
+                rv = krv;
+            }
         }
+    }
+    if (rv == O2D_OK && p[cur ^ 1].ready) {
+        rv = span_count(c, &p[cur ^ 1]);
     }
     if (pk->refs == 0) {
         pkeys_collect(c);
