@@ -593,14 +593,14 @@ static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
  * NUL and the arena's current block has 16 bytes of room, stored with one 16-byte write and
  * terminated. NULL when this fast path does not apply (the caller takes the general one).
  */
-static inline char *take_short_ascii(struct tdec *d, const struct fld *f)
+static inline __attribute__((always_inline)) char *take_short_ascii(struct tdec *d,
+                                                                    const uint8_t *sub, size_t n)
 {
 #ifdef __SSE2__
-    size_t n = f->sublen;
-    if (n >= 16 || (size_t)(d->end - f->sub) < 16) {
+    if (n >= 16 || (size_t)(d->end - sub) < 16) {
         return NULL;
     }
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)f->sub);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)sub);
     if (special16(v) & ((1u << n) - 1)) {
         return NULL;
     }
@@ -615,7 +615,8 @@ static inline char *take_short_ascii(struct tdec *d, const struct fld *f)
     return s;
 #else
     (void)d;
-    (void)f;
+    (void)sub;
+    (void)n;
     return NULL;
 #endif
 }
@@ -671,43 +672,50 @@ static size_t copy_plain(unsigned char *dst, const uint8_t *s, size_t n)
 }
 
 /* take_string() past its short ASCII case. */
-static char *take_any_string(struct tdec *d, const struct fld *f)
+static __attribute__((noinline)) char *take_any_string(struct tdec *d, const uint8_t *sub, size_t n)
 {
-    size_t n = f->sublen;
     int ascii = 1;
     /* Strings are packed unaligned, one after the other, in the arena's blocks. */
     unsigned char *s = n < (size_t)-1 ? alloc_bytes(d, n + 1) : NULL;
     if (s == NULL) {
         /* a NUL is the answer before the memory limit, as when the string was scanned first */
-        if (scan_bytes(f->sub, n, &ascii)) {
+        if (scan_bytes(sub, n, &ascii)) {
             return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
         }
         return fail_too_large(d);
     }
-    size_t k = copy_plain(s, f->sub, n);
+    size_t k = copy_plain(s, sub, n);
     if (k < n) {
         /* from a block that is not plain ASCII: bytes [0, k) were, so k is a character boundary */
-        if (scan_bytes(f->sub + k, n - k, &ascii)) {
+        if (scan_bytes(sub + k, n - k, &ascii)) {
             return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
         }
         if (!ascii && !d->utf8_bad &&
-            o2d_utf8_valid_prefix((const char *)f->sub + k, n - k) != n - k) {
+            o2d_utf8_valid_prefix((const char *)sub + k, n - k) != n - k) {
             d->utf8_bad = 1;
         }
-        memcpy(s + k, f->sub + k, n - k);
+        memcpy(s + k, sub + k, n - k);
     }
     s[n] = '\0';
     return (char *)s;
 }
 
-/* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
+/* A string given by its bytes: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8
+ * validity noted. */
+static inline __attribute__((always_inline)) char *take_str(struct tdec *d, const uint8_t *sub,
+                                                            size_t n)
+{
+    char *s = take_short_ascii(d, sub, n);
+    return s != NULL ? s : take_any_string(d, sub, n);
+}
+
+/* A string field. */
 static inline char *take_string(struct tdec *d, const struct fld *f)
 {
     if (!want(d, f, WIRE_LEN)) {
         return NULL;
     }
-    char *s = take_short_ascii(d, f);
-    return s != NULL ? s : take_any_string(d, f);
+    return take_str(d, f->sub, f->sublen);
 }
 
 /* A bytes field as protobuf-c leaves it: an empty one has no data. */
@@ -795,6 +803,12 @@ static void merge_str(char *earlier, char **later)
 
 #define ARRAY_AT(x) ((void *)&(x))
 
+/* The messages made once per attribute or span start as copies of these (a few wide moves;
+ * a compound literal is built field by field). */
+static const OtlpAnyValue any_value_init = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+static const OtlpKeyValue key_value_init = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+static const OtlpSpan span_init = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+
 static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth);
 
 static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
@@ -864,7 +878,7 @@ static OtlpKvList *dec_kvlist(struct tdec *d, const uint8_t *p, size_t len, unsi
 static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
                                       unsigned depth)
 {
-    *m = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    *m = any_value_init;
     size_t base = d->n, i = 0;
     struct fld f;
     int r;
@@ -1022,7 +1036,6 @@ static int kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size
         return 0;
     }
     const uint8_t *q = p + j;
-    const struct fld kf = {.num = 1, .wire = WIRE_LEN, .sub = p + 2, .sublen = p[1]};
     OtlpAnyValue *v = &pair->value;
     char *key, *str;
     switch (q[0]) {
@@ -1031,11 +1044,10 @@ static int kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size
         if (!read_len12(q, vl, &k, &sl) || sl != vl - k) {
             return 0;
         }
-        const struct fld sf = {.num = 1, .wire = WIRE_LEN, .sub = q + k, .sublen = sl};
-        if ((key = take_string(d, &kf)) == NULL || (str = take_string(d, &sf)) == NULL) {
+        if ((key = take_str(d, p + 2, p[1])) == NULL || (str = take_str(d, q + k, sl)) == NULL) {
             return -1;
         }
-        *v = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+        *v = any_value_init;
         v->string_value = str;
         v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
         break;
@@ -1045,10 +1057,10 @@ static int kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size
         if (vl != 2 || q[1] >= 0x80) {
             return 0;
         }
-        if ((key = take_string(d, &kf)) == NULL) {
+        if ((key = take_str(d, p + 2, p[1])) == NULL) {
             return -1;
         }
-        *v = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+        *v = any_value_init;
         if (q[0] == 0x10) {
             v->bool_value = q[1] != 0;
             v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
@@ -1061,10 +1073,10 @@ static int kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size
         if (vl != 9) {
             return 0;
         }
-        if ((key = take_string(d, &kf)) == NULL) {
+        if ((key = take_str(d, p + 2, p[1])) == NULL) {
             return -1;
         }
-        *v = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+        *v = any_value_init;
         uint64_t bits = load_le64(q + 1);
         memcpy(&v->double_value, &bits, sizeof(v->double_value));
         v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
@@ -1085,7 +1097,7 @@ static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len,
         return NULL;
     }
     OtlpKeyValue *m = &pair->kv;
-    *m = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    *m = key_value_init;
     int plain = kv_plain(d, pair, p, len, depth);
     if (plain != 0) {
         return plain > 0 ? m : NULL;
@@ -1370,7 +1382,7 @@ static OtlpSpan *dec_span(struct tdec *d, const uint8_t *p, size_t len, unsigned
     if (m == NULL) {
         return NULL;
     }
-    *m = (OtlpSpan)OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    *m = span_init;
     size_t base = d->n, i = 0;
     struct fld f;
     int r;
