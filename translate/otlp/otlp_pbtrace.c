@@ -16,9 +16,14 @@
  * would live long enough (the receivers free it after ingest_request returned, and the
  * arena is reset before that), but protobuf-c's char * fields and everything that reads them
  * (strlen) want the terminator, and a refusal reads the body again (otlp_pb_check, below), so
- * it cannot be terminated in place. The copy is made cheap instead: a string under 16 bytes
- * is checked (no NUL, ASCII) and stored with one 16-byte load and store (SSE2), longer ones
- * are scanned 16 bytes at a time; a KeyValue and its AnyValue share one allocation.
+ * it cannot be terminated in place (moving each string one byte back over its length, to make
+ * room for the NUL, costs the same move as the copy and leaves a body no one can read again).
+ * The copy is made cheap instead: a string under 16 bytes is checked (no NUL, ASCII) and
+ * stored with one 16-byte load and store (SSE2), longer ones are checked while they are
+ * copied, 64 bytes at a time; a KeyValue and its AnyValue share one allocation, and an
+ * attribute of the usual shape (a key, then a value holding one string, bool, small int or
+ * double) is read without the field loop (kv_plain). Allocations come from a window on the
+ * arena's block (window_open, below), with the arena's own limit.
  *
  * Repeated fields are gathered on a scratch stack (one entry per element, popped when their
  * message ends) and copied into exactly sized arena arrays, so nothing is counted twice.
