@@ -83,11 +83,8 @@
 
 #define HTTP_MAX_THREADS ACCEPTOR_MAX_WORKERS
 #define HTTP_BACKLOG     4096
-/* Per connection: request line, headers and MHD's read buffer. Headers past it get 431.
- * MHD reads a body into half of it, one recv a half: with 64 KiB a request of llm.bodies
- * (200 KB) took 12.2 recvfrom calls, wake_on_peer_close's peeks included, where 32 KiB took
- * 24.6 (strace -c, 1000 requests). MHD zeroes all of it after each request: so not more. */
-#define HTTP_CONN_MEMORY (64 * 1024)
+/* Per connection: request line, headers and MHD's read buffer. Headers past it get 431. */
+#define HTTP_CONN_MEMORY (32 * 1024)
 /* Response bodies: a google.rpc.Status or an Export*ServiceResponse, both small. */
 #define HTTP_RESPONSE_MAX (64 * 1024)
 /* How long shutdown sleeps between looks at the requests still in flight. */
