@@ -736,7 +736,14 @@ static int take_bytes(struct tdec *d, const struct fld *f, ProtobufCBinaryData *
         if (b->data == NULL) {
             return 0;
         }
-        memcpy(b->data, f->sub, f->sublen);
+        /* trace and span ids: copies of a known size, two or one 8-byte moves */
+        if (f->sublen == 16) {
+            memcpy(b->data, f->sub, 16);
+        } else if (f->sublen == 8) {
+            memcpy(b->data, f->sub, 8);
+        } else {
+            memcpy(b->data, f->sub, f->sublen);
+        }
     }
     return 1;
 }
@@ -1026,8 +1033,8 @@ static inline int read_len12(const uint8_t *p, size_t len, size_t *j, size_t *ou
  * done (dec_key_value's loop decodes it, to the same result); -1: refused (a key or string
  * take_string refuses).
  */
-static int kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size_t len,
-                    unsigned depth)
+static inline __attribute__((always_inline)) int
+kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size_t len, unsigned depth)
 {
     if (depth + 1 > OTLP_MAX_MESSAGE_DEPTH || len < 4 || p[0] != 0x0A || p[1] >= 0x80) {
         return 0;
@@ -1095,18 +1102,13 @@ static int kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size
     return 1;
 }
 
-static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+/* A KeyValue of any shape into pair (whose key value was initialized): the field loop. */
+static __attribute__((noinline)) OtlpKeyValue *dec_key_value_loop(struct tdec *d,
+                                                                  struct kv_pair *pair,
+                                                                  const uint8_t *p, size_t len,
+                                                                  unsigned depth)
 {
-    struct kv_pair *pair = alloc(d, sizeof(*pair));
-    if (pair == NULL) {
-        return NULL;
-    }
     OtlpKeyValue *m = &pair->kv;
-    *m = key_value_init;
-    int plain = kv_plain(d, pair, p, len, depth);
-    if (plain != 0) {
-        return plain > 0 ? m : NULL;
-    }
     size_t base = d->n, i = 0;
     struct fld f;
     int r;
@@ -1134,13 +1136,36 @@ static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len,
     return r == 0 && finish(d, base, &m->base, NULL, 0) ? m : NULL;
 }
 
+/* A KeyValue: the usual shape inline (kv_plain), any other through the field loop. Inlined
+ * where attributes are pushed, so an attribute costs no call of its own. */
+static inline __attribute__((always_inline)) OtlpKeyValue *
+dec_key_value_inline(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+{
+    struct kv_pair *pair = alloc(d, sizeof(*pair));
+    if (pair == NULL) {
+        return NULL;
+    }
+    pair->kv = key_value_init;
+    int plain = kv_plain(d, pair, p, len, depth);
+    if (plain != 0) {
+        return plain > 0 ? &pair->kv : NULL;
+    }
+    return dec_key_value_loop(d, pair, p, len, depth);
+}
+
+static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+{
+    return dec_key_value_inline(d, p, len, depth);
+}
+
 /* A repeated KeyValue field at `slot`: decodes one element and pushes it. */
-static int push_key_value(struct tdec *d, const struct fld *f, unsigned depth, unsigned slot)
+static inline __attribute__((always_inline)) int push_key_value(struct tdec *d, const struct fld *f,
+                                                                unsigned depth, unsigned slot)
 {
     if (!enter(d, f, depth)) {
         return 0;
     }
-    OtlpKeyValue *kv = dec_key_value(d, f->sub, f->sublen, depth + 1);
+    OtlpKeyValue *kv = dec_key_value_inline(d, f->sub, f->sublen, depth + 1);
     return kv != NULL && push(d, slot, kv);
 }
 
