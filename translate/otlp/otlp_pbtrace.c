@@ -479,6 +479,26 @@ struct rep {
 static int finish_entries(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
                           unsigned nrep)
 {
+    /* Most often every entry is of the first repeated field (a span's attributes, a scope's
+     * spans): one array, filled in one pass, as the general way below would. */
+    size_t k1 = base;
+    while (k1 < d->n && d->ents[k1].slot == 1) {
+        k1++;
+    }
+    if (k1 == d->n && nrep >= 1) {
+        size_t c = d->n - base;
+        void **a = alloc(d, c * sizeof(void *));
+        if (a == NULL) {
+            return 0;
+        }
+        for (size_t k = 0; k < c; k++) {
+            a[k] = d->ents[base + k].obj;
+        }
+        *reps[0].n = c;
+        memcpy(reps[0].arr, &a, sizeof(void *));
+        d->n = base;
+        return 1;
+    }
     size_t count[SLOT_MAX + 1] = {0};
     for (size_t k = base; k < d->n; k++) {
         count[d->ents[k].slot]++;
