@@ -21,7 +21,7 @@
  * The copy is made cheap instead: a string under 16 bytes is checked (no NUL, ASCII) and
  * stored with one 16-byte load and store (SSE2), longer ones are checked while they are
  * copied, 64 bytes at a time; a KeyValue and its AnyValue share one allocation, and an
- * attribute of the usual shape (a key, then a value holding one string, bool, small int or
+ * attribute of the usual shape (a key, then a value holding one string, bool, int or
  * double) is read without the field loop (kv_plain). Allocations come from a window on the
  * arena's block (window_open, below), with the arena's own limit.
  *
@@ -1048,10 +1048,9 @@ static inline int read_len12(const uint8_t *p, size_t len, size_t *j, size_t *ou
 /*
  * The shape nearly every attribute has, read without the field loop: the key (field 1, a
  * one-byte length), then the value (field 2) and nothing after it, the value holding one
- * string (field 1), a one-byte bool or int (fields 2, 3) or a double (field 4) and nothing
- * else. 1: decoded into pair (whose key value was initialized); 0: another shape, nothing
- * done (dec_key_value's loop decodes it, to the same result); -1: refused (a key or string
- * take_string refuses).
+ * string (field 1), a bool or int (fields 2, 3) or a double (field 4) and nothing else. 1: decoded
+ * into pair (whose key value was initialized); 0: another shape, nothing done (dec_key_value's loop
+ * decodes it, to the same result); -1: refused (a key or string take_string refuses).
  */
 static inline __attribute__((always_inline)) int
 kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size_t len, unsigned depth)
@@ -1085,22 +1084,27 @@ kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size_t len, uns
         break;
     }
     case 0x10:
-    case 0x18:
-        if (vl != 2 || q[1] >= 0x80) {
-            return 0;
+    case 0x18: {
+        uint64_t x;
+        size_t k = 1;
+        if (q[1] < 0x80 && vl == 2) {
+            x = q[1];
+        } else if (read_varint(q, vl, &k, &x) != 0 || k != vl) {
+            return 0; /* malformed, or more after it: the loop says what it is */
         }
         if ((key = take_str(d, p + 2, p[1])) == NULL) {
             return -1;
         }
         *v = any_value_init;
         if (q[0] == 0x10) {
-            v->bool_value = q[1] != 0;
+            v->bool_value = x != 0;
             v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
         } else {
-            v->int_value = q[1];
+            v->int_value = (int64_t)x;
             v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
         }
         break;
+    }
     case 0x21: {
         if (vl != 9) {
             return 0;
