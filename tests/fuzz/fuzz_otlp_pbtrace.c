@@ -5,7 +5,9 @@
  * both must accept or refuse alike, with the same status and reason, and when they accept,
  * every field of every message must be equal (unknown fields included). The arenas are large
  * enough that the memory limit never decides (where the two allocate differently). Also
- * checks that the decoder's "all strings are UTF-8" holds for every string it kept.
+ * checks that the decoder's "all strings are UTF-8" holds for every string it kept, and that
+ * its memory limit is exact: what it accepted it accepts again with the limit at the bytes
+ * it used, and refuses as too large with one byte less.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -183,6 +185,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same_msg(&rm->base, &om->base);
         /* 1 only when it holds; a string overwritten later may have made it 0 */
         MUST(utf8 == 0 || all_utf8 == 1);
+        size_t used = oa.used;
+        o2d_arena_reset(&oa);
+        o2d_arena_set_limit(&oa, used);
+        MUST(otlp_pb_decode_traces(&oa, data, size, &om, &utf8, &orr) == O2D_OK);
+        MUST(oa.used == used);
+        if (used > 0) {
+            o2d_arena_reset(&oa);
+            o2d_arena_set_limit(&oa, used - 1);
+            MUST(otlp_pb_decode_traces(&oa, data, size, &om, &utf8, &orr) == O2D_ERR_TOO_LARGE);
+        }
     }
     o2d_arena_cleanup(&ra);
     o2d_arena_cleanup(&oa);

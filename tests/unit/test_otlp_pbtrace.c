@@ -545,9 +545,12 @@ static void string_lengths_and_windows(void **state)
     struct fixture *f = *state;
     static struct w span, req;
     static const uint8_t noisy[8] = {0, 0xff, 0, 0x80, 0, 0xc3, 0, 1};
-    char s[48];
-    for (size_t n = 0; n <= 40; n++) {
-        for (int last = 0; last <= 1; last++) {
+    /* 0..40, then around the 16- and 64-byte blocks of the copy and 2-byte lengths */
+    static const size_t longer[] = {63, 64, 65, 79, 80, 127, 128, 129, 130, 200};
+    char s[256];
+    for (size_t ni = 0; ni <= 40 + sizeof(longer) / sizeof(longer[0]); ni++) {
+        size_t n = ni <= 40 ? ni : longer[ni - 41];
+        for (int last = 0; last <= 2; last++) {
             for (size_t p = 0; p <= n; p++) {
                 for (int kind = 0; kind < 4; kind++) {
                     /* kind 0: plain; 1: NUL at p; 2: 0xff at p; 3: "\xc3\xa9" at p */
@@ -572,12 +575,21 @@ static void string_lengths_and_windows(void **state)
                     }
                     span.n = 0;
                     span_ids(&span);
-                    if (!last) {
+                    if (last == 0) {
                         put_len(&span, 5, s, len);
                         put_len(&span, 4, noisy, sizeof(noisy));
-                    } else {
+                    } else if (last == 1) {
                         put_len(&span, 4, noisy, sizeof(noisy));
                         put_len(&span, 5, s, len); /* the body's last bytes */
+                    } else {
+                        /* an attribute's string value, the last bytes too */
+                        static struct w kv, av;
+                        kv.n = av.n = 0;
+                        put_len(&av, 1, s, len);
+                        put_str(&kv, 1, "k");
+                        put_sub(&kv, 2, &av);
+                        put_len(&span, 5, s, len);
+                        put_sub(&span, 9, &kv);
                     }
                     wrap_span(&req, &span);
                     OtlpTraceReq *m;
@@ -588,9 +600,14 @@ static void string_lengths_and_windows(void **state)
                         continue;
                     }
                     assert_int_equal(rv, O2D_OK);
-                    const char *name = m->resource_spans[0]->scope_spans[0]->spans[0]->name;
-                    assert_int_equal(strlen(name), len);
-                    assert_memory_equal(name, s, len);
+                    const OtlpSpan *sp = m->resource_spans[0]->scope_spans[0]->spans[0];
+                    assert_int_equal(strlen(sp->name), len);
+                    assert_memory_equal(sp->name, s, len);
+                    if (last == 2) {
+                        const char *v = sp->attributes[0]->value->string_value;
+                        assert_int_equal(strlen(v), len);
+                        assert_memory_equal(v, s, len);
+                    }
                     assert_int_equal(utf8, kind == 2 ? 0 : 1);
                 }
             }
@@ -727,6 +744,68 @@ static void many_elements_and_memory_limit(void **state)
     assert_int_equal(rv, O2D_ERR_TOO_LARGE);
 }
 
+/* Decodes req into f->one after `pre` bytes allocated, with the limit at `limit`. */
+static int decode_limited(struct fixture *f, const struct w *req, size_t pre, size_t limit)
+{
+    OtlpTraceReq *m;
+    const char *reason;
+    int utf8;
+    o2d_arena_reset(&f->one);
+    o2d_arena_set_limit(&f->one, 64 * 1024 * 1024);
+    assert_non_null(o2d_arena_alloc_bytes(&f->one, pre));
+    o2d_arena_set_limit(&f->one, limit);
+    int rv = otlp_pb_decode_traces(&f->one, req->b, req->n, &m, &utf8, &reason);
+    if (rv == O2D_OK) {
+        assert_true(o2d_arena_owns(&f->one, m->resource_spans[0]));
+    } else {
+        assert_string_equal(reason, "decoded request exceeds the memory limit");
+    }
+    return rv;
+}
+
+/* The decoder allocates through a window on the arena's block: the memory limit decides as
+ * the arena does, to the byte (the request fits in exactly what it used, not a byte less),
+ * also when the arena was used before and its offset is not aligned. */
+static void memory_limit_is_exact(void **state)
+{
+    struct fixture *f = *state;
+    static struct w req, span, kv, av;
+    static char big[3000];
+    memset(big, 'm', sizeof(big));
+    for (int body = 0; body < 2; body++) {
+        if (body == 0) {
+            rich_request(&req);
+        } else {
+            span.n = 0;
+            span_ids(&span);
+            for (int i = 0; i < 40; i++) {
+                kv.n = av.n = 0;
+                put_len(&av, 1, big, (size_t)(i * 71) % sizeof(big));
+                put_str(&kv, 1, i % 2 ? "gen_ai.prompt" : "k");
+                put_sub(&kv, 2, &av);
+                put_sub(&span, 9, &kv);
+            }
+            wrap_span(&req, &span);
+        }
+        for (size_t pre = 1; pre < 15000; pre += 5000) {
+            assert_int_equal(decode_limited(f, &req, pre, 64 * 1024 * 1024), O2D_OK);
+            size_t used = f->one.used;
+            /* what is allocated next comes after the decoded request */
+            assert_non_null(o2d_arena_alloc_bytes(&f->one, 1));
+            assert_int_equal(f->one.used, used + 1);
+            size_t step = (used - pre) / 97 + 1;
+            for (size_t limit = pre; limit < used; limit += step) {
+                assert_int_equal(decode_limited(f, &req, pre, limit), O2D_ERR_TOO_LARGE);
+            }
+            assert_int_equal(decode_limited(f, &req, pre, used - 1), O2D_ERR_TOO_LARGE);
+            assert_int_equal(decode_limited(f, &req, pre, used), O2D_OK);
+            assert_int_equal(f->one.used, used);
+            assert_int_equal(decode_limited(f, &req, pre, used + 1), O2D_OK);
+        }
+    }
+    o2d_arena_set_limit(&f->one, 64 * 1024 * 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,6 +822,7 @@ int main(void)
         cmocka_unit_test(string_lengths_and_windows),
         cmocka_unit_test(request_carries_utf8_verdict),
         cmocka_unit_test(many_elements_and_memory_limit),
+        cmocka_unit_test(memory_limit_is_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

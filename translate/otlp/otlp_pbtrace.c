@@ -16,9 +16,14 @@
  * would live long enough (the receivers free it after ingest_request returned, and the
  * arena is reset before that), but protobuf-c's char * fields and everything that reads them
  * (strlen) want the terminator, and a refusal reads the body again (otlp_pb_check, below), so
- * it cannot be terminated in place. The copy is made cheap instead: a string under 16 bytes
- * is checked (no NUL, ASCII) and stored with one 16-byte load and store (SSE2), longer ones
- * are scanned 16 bytes at a time; a KeyValue and its AnyValue share one allocation.
+ * it cannot be terminated in place (moving each string one byte back over its length, to make
+ * room for the NUL, costs the same move as the copy and leaves a body no one can read again).
+ * The copy is made cheap instead: a string under 16 bytes is checked (no NUL, ASCII) and
+ * stored with one 16-byte load and store (SSE2), longer ones are checked while they are
+ * copied, 64 bytes at a time; a KeyValue and its AnyValue share one allocation, and an
+ * attribute of the usual shape (a key, then a value holding one string, bool, int or
+ * double) is read without the field loop (kv_plain). Allocations come from a window on the
+ * arena's block (window_open, below), with the arena's own limit.
  *
  * Repeated fields are gathered on a scratch stack (one entry per element, popped when their
  * message ends) and copied into exactly sized arena arrays, so nothing is counted twice.
@@ -68,10 +73,25 @@ struct ent {
 
 #define INLINE_ENTS 128
 
+/*
+ * The decoder allocates from a window on the arena's current block, kept in struct tdec and
+ * handed back when the decode ends (window_close): the arena's own fast path reloads its head
+ * block, offset, size, use and limit through pointers on every call, about 20 instructions
+ * for a bump of an offset, and a request allocates twice per attribute. The window gives the
+ * same memory, at the same addresses, with the same limit: its end is the block's end or the
+ * limit counted with the alignment padding, whichever comes first (padding does not count
+ * against the limit, so near it an allocation the window refuses goes to the arena itself,
+ * which decides exactly as before, and the window is opened again on the head block).
+ */
 struct tdec {
     struct o2d_arena *a;
-    const uint8_t *end; /* the end of the body: short strings are read 16 bytes at a time */
-    struct ent *ents;   /* inline_ents, or the heap once it outgrew them */
+    unsigned char *wbase; /* the head block's memory; NULL while the arena has no block */
+    size_t woff;          /* next free byte of the block (its `off` while the window is open) */
+    size_t wend;          /* allocations end here: the block's size, or sooner by the limit */
+    size_t wsize;         /* the block's size */
+    size_t wused;         /* the arena's `used` while the window is open */
+    const uint8_t *end;   /* the end of the body: short strings are read 16 bytes at a time */
+    struct ent *ents;     /* inline_ents, or the heap once it outgrew them */
     size_t n, cap;
     int status;         /* O2D_OK until the first failure */
     const char *reason; /* static */
@@ -105,13 +125,74 @@ static void *fail_pbc(struct tdec *d)
     return fail(d, O2D_ERR_INVALID, reason_pbc);
 }
 
+/* Opens the window on the arena's head block (none: an empty window). */
+static void window_open(struct tdec *d)
+{
+    struct o2d_arena *a = d->a;
+    struct o2d_arena_block *b = a->head;
+    d->wused = a->used;
+    if (b == NULL) {
+        d->wbase = NULL;
+        d->woff = d->wend = d->wsize = 0;
+        return;
+    }
+    d->wbase = b->mem;
+    d->woff = b->off;
+    d->wsize = b->size;
+    size_t left = a->used <= a->limit ? a->limit - a->used : 0;
+    d->wend = b->off <= b->size && left < b->size - b->off ? b->off + left : b->size;
+}
+
+/* Hands what the window gave out back to the arena's books. */
+static void window_close(struct tdec *d)
+{
+    if (d->wbase != NULL) {
+        d->a->head->off = d->woff;
+    }
+    d->a->used = d->wused;
+}
+
+/* The arena's own allocation, for what the window cannot give: a new block, or the limit.
+ * NULL when the arena refuses (the caller fails the decode). */
+static __attribute__((noinline)) void *alloc_slow(struct tdec *d, size_t n, int aligned)
+{
+    window_close(d);
+    void *p = aligned ? o2d_arena_alloc(d->a, n) : o2d_arena_alloc_bytes(d->a, n);
+    window_open(d);
+    return p;
+}
+
+static void *fail_too_large(struct tdec *d)
+{
+    d->rescan = 1;
+    return fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
+}
+
+/* n > 0 bytes at a 16-byte aligned address (as o2d_arena_alloc); NULL, the decode failed,
+ * past the limit. */
 static inline __attribute__((always_inline)) void *alloc(struct tdec *d, size_t n)
 {
-    void *p = o2d_arena_alloc(d->a, n);
-    if (p == NULL) {
-        d->rescan = 1;
-        fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
+    size_t need = (n + O2D_ARENA_ALIGN - 1) & ~(size_t)(O2D_ARENA_ALIGN - 1);
+    size_t start = (d->woff + O2D_ARENA_ALIGN - 1) & ~(size_t)(O2D_ARENA_ALIGN - 1);
+    if (need < n || start > d->wend || need > d->wend - start) {
+        void *p = alloc_slow(d, n, 1);
+        return p != NULL ? p : fail_too_large(d);
     }
+    d->woff = start + need;
+    d->wused += need;
+    return d->wbase + start;
+}
+
+/* n > 0 bytes, unaligned (as o2d_arena_alloc_bytes): strings, packed one after the other.
+ * NULL past the limit, without failing the decode (the caller says why). */
+static inline __attribute__((always_inline)) void *alloc_bytes(struct tdec *d, size_t n)
+{
+    if (n > d->wend - d->woff) {
+        return alloc_slow(d, n, 0);
+    }
+    void *p = d->wbase + d->woff;
+    d->woff += n;
+    d->wused += n;
     return p;
 }
 
@@ -398,6 +479,26 @@ struct rep {
 static int finish_entries(struct tdec *d, size_t base, ProtobufCMessage *m, const struct rep *reps,
                           unsigned nrep)
 {
+    /* Most often every entry is of the first repeated field (a span's attributes, a scope's
+     * spans): one array, filled in one pass, as the general way below would. */
+    size_t k1 = base;
+    while (k1 < d->n && d->ents[k1].slot == 1) {
+        k1++;
+    }
+    if (k1 == d->n && nrep >= 1) {
+        size_t c = d->n - base;
+        void **a = alloc(d, c * sizeof(void *));
+        if (a == NULL) {
+            return 0;
+        }
+        for (size_t k = 0; k < c; k++) {
+            a[k] = d->ents[base + k].obj;
+        }
+        *reps[0].n = c;
+        memcpy(reps[0].arr, &a, sizeof(void *));
+        d->n = base;
+        return 1;
+    }
     size_t count[SLOT_MAX + 1] = {0};
     for (size_t k = base; k < d->n; k++) {
         count[d->ents[k].slot]++;
@@ -517,63 +618,129 @@ static int scan_bytes(const uint8_t *s, size_t n, int *ascii)
  * NUL and the arena's current block has 16 bytes of room, stored with one 16-byte write and
  * terminated. NULL when this fast path does not apply (the caller takes the general one).
  */
-static inline char *take_short_ascii(struct tdec *d, const struct fld *f)
+static inline __attribute__((always_inline)) char *take_short_ascii(struct tdec *d,
+                                                                    const uint8_t *sub, size_t n)
 {
 #ifdef __SSE2__
-    size_t n = f->sublen;
-    if (n >= 16 || (size_t)(d->end - f->sub) < 16) {
+    if (n >= 16 || (size_t)(d->end - sub) < 16) {
         return NULL;
     }
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)f->sub);
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)sub);
     if (special16(v) & ((1u << n) - 1)) {
         return NULL;
     }
-    struct o2d_arena *a = d->a;
-    struct o2d_arena_block *b = a->head;
-    if (b == NULL || b->size - b->off < 16 || a->used > a->limit || n + 1 > a->limit - a->used) {
+    if (d->wsize - d->woff < 16 || n + 1 > d->wend - d->woff) {
         return NULL;
     }
-    char *s = (char *)b->mem + b->off;
+    char *s = (char *)d->wbase + d->woff;
     _mm_storeu_si128((__m128i *)(void *)s, v); /* the bytes past s[n] are the block's, unused */
     s[n] = '\0';
-    b->off += n + 1;
-    a->used += n + 1;
+    d->woff += n + 1;
+    d->wused += n + 1;
     return s;
 #else
     (void)d;
-    (void)f;
+    (void)sub;
+    (void)n;
     return NULL;
 #endif
 }
 
-/* take_string() past its short ASCII case. */
-static char *take_any_string(struct tdec *d, const struct fld *f)
+/*
+ * Copies s[0..n) to dst while its bytes are plain ASCII (0x01..0x7f), 64 bytes at a time
+ * (SSE2: the OR of four blocks has a high bit set when one of them holds a byte >= 0x80,
+ * their unsigned minimum is zero when one holds a NUL), then 16. Returns how many bytes it
+ * copied: n when all of them were plain, else a multiple of 16 at or before the first byte
+ * that is not (the caller copies and checks the rest). One pass over a long string instead
+ * of a scan and then a copy.
+ */
+static size_t copy_plain(unsigned char *dst, const uint8_t *s, size_t n)
 {
-    int ascii = 1;
-    if (scan_bytes(f->sub, f->sublen, &ascii)) {
-        return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
+    size_t k = 0;
+#ifdef __SSE2__
+    for (; k + 64 <= n; k += 64) {
+        __m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+        __m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(s + k + 16));
+        __m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(s + k + 32));
+        __m128i v3 = _mm_loadu_si128((const __m128i *)(const void *)(s + k + 48));
+        __m128i hi = _mm_or_si128(_mm_or_si128(v0, v1), _mm_or_si128(v2, v3));
+        __m128i lo = _mm_min_epu8(_mm_min_epu8(v0, v1), _mm_min_epu8(v2, v3));
+        if (_mm_movemask_epi8(_mm_or_si128(hi, _mm_cmpeq_epi8(lo, _mm_setzero_si128())))) {
+            break;
+        }
+        _mm_storeu_si128((__m128i *)(void *)(dst + k), v0);
+        _mm_storeu_si128((__m128i *)(void *)(dst + k + 16), v1);
+        _mm_storeu_si128((__m128i *)(void *)(dst + k + 32), v2);
+        _mm_storeu_si128((__m128i *)(void *)(dst + k + 48), v3);
     }
-    if (!ascii && !d->utf8_bad &&
-        o2d_utf8_valid_prefix((const char *)f->sub, f->sublen) != f->sublen) {
-        d->utf8_bad = 1;
+    for (; k + 16 <= n; k += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + k));
+        if (special16(v)) {
+            return k;
+        }
+        _mm_storeu_si128((__m128i *)(void *)(dst + k), v);
     }
-    /* Strings are packed unaligned, one after the other, in the arena's blocks. */
-    char *s = o2d_arena_strndup(d->a, (const char *)f->sub, f->sublen);
-    if (s == NULL) {
-        d->rescan = 1;
-        return fail(d, O2D_ERR_TOO_LARGE, reason_too_large);
+    if (k < n && n >= 16) {
+        /* the tail, read as the last 16 bytes (they overlap what was copied) */
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+        if (!special16(v)) {
+            _mm_storeu_si128((__m128i *)(void *)(dst + n - 16), v);
+            k = n;
+        }
     }
-    return s;
+#else
+    (void)dst;
+    (void)s;
+    (void)n;
+#endif
+    return k;
 }
 
-/* A string field: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8 validity noted. */
+/* take_string() past its short ASCII case. */
+static __attribute__((noinline)) char *take_any_string(struct tdec *d, const uint8_t *sub, size_t n)
+{
+    int ascii = 1;
+    /* Strings are packed unaligned, one after the other, in the arena's blocks. */
+    unsigned char *s = n < (size_t)-1 ? alloc_bytes(d, n + 1) : NULL;
+    if (s == NULL) {
+        /* a NUL is the answer before the memory limit, as when the string was scanned first */
+        if (scan_bytes(sub, n, &ascii)) {
+            return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
+        }
+        return fail_too_large(d);
+    }
+    size_t k = copy_plain(s, sub, n);
+    if (k < n) {
+        /* from a block that is not plain ASCII: bytes [0, k) were, so k is a character boundary */
+        if (scan_bytes(sub + k, n - k, &ascii)) {
+            return fail(d, O2D_ERR_INVALID, "a string holds a NUL character");
+        }
+        if (!ascii && !d->utf8_bad &&
+            o2d_utf8_valid_prefix((const char *)sub + k, n - k) != n - k) {
+            d->utf8_bad = 1;
+        }
+        memcpy(s + k, sub + k, n - k);
+    }
+    s[n] = '\0';
+    return (char *)s;
+}
+
+/* A string given by its bytes: no NUL (otlp_pbcheck.c), copied NUL-terminated, its UTF-8
+ * validity noted. */
+static inline __attribute__((always_inline)) char *take_str(struct tdec *d, const uint8_t *sub,
+                                                            size_t n)
+{
+    char *s = take_short_ascii(d, sub, n);
+    return s != NULL ? s : take_any_string(d, sub, n);
+}
+
+/* A string field. */
 static inline char *take_string(struct tdec *d, const struct fld *f)
 {
     if (!want(d, f, WIRE_LEN)) {
         return NULL;
     }
-    char *s = take_short_ascii(d, f);
-    return s != NULL ? s : take_any_string(d, f);
+    return take_str(d, f->sub, f->sublen);
 }
 
 /* A bytes field as protobuf-c leaves it: an empty one has no data. */
@@ -589,7 +756,14 @@ static int take_bytes(struct tdec *d, const struct fld *f, ProtobufCBinaryData *
         if (b->data == NULL) {
             return 0;
         }
-        memcpy(b->data, f->sub, f->sublen);
+        /* trace and span ids: copies of a known size, two or one 8-byte moves */
+        if (f->sublen == 16) {
+            memcpy(b->data, f->sub, 16);
+        } else if (f->sublen == 8) {
+            memcpy(b->data, f->sub, 8);
+        } else {
+            memcpy(b->data, f->sub, f->sublen);
+        }
     }
     return 1;
 }
@@ -661,6 +835,12 @@ static void merge_str(char *earlier, char **later)
 
 #define ARRAY_AT(x) ((void *)&(x))
 
+/* The messages made once per attribute or span start as copies of these (a few wide moves;
+ * a compound literal is built field by field). */
+static const OtlpAnyValue any_value_init = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+static const OtlpKeyValue key_value_init = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+static const OtlpSpan span_init = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+
 static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth);
 
 static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
@@ -730,7 +910,7 @@ static OtlpKvList *dec_kvlist(struct tdec *d, const uint8_t *p, size_t len, unsi
 static OtlpAnyValue *dec_any_value_in(struct tdec *d, OtlpAnyValue *m, const uint8_t *p, size_t len,
                                       unsigned depth)
 {
-    *m = (OtlpAnyValue)OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    *m = any_value_init;
     size_t base = d->n, i = 0;
     struct fld f;
     int r;
@@ -845,14 +1025,114 @@ struct kv_pair {
     OtlpAnyValue value;
 };
 
-static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+/* A length of one or two bytes at p[*j] (before len): 1 and *j past it, or 0. */
+static inline int read_len12(const uint8_t *p, size_t len, size_t *j, size_t *out)
 {
-    struct kv_pair *pair = alloc(d, sizeof(*pair));
-    if (pair == NULL) {
-        return NULL;
+    size_t k = *j;
+    if (k >= len) {
+        return 0;
     }
+    if (p[k] < 0x80) {
+        *out = p[k];
+        *j = k + 1;
+        return 1;
+    }
+    if (k + 1 < len && p[k + 1] < 0x80) {
+        *out = (size_t)(p[k] & 0x7f) | (size_t)p[k + 1] << 7;
+        *j = k + 2;
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The shape nearly every attribute has, read without the field loop: the key (field 1, a
+ * one-byte length), then the value (field 2) and nothing after it, the value holding one
+ * string (field 1), a bool or int (fields 2, 3) or a double (field 4) and nothing else. 1: decoded
+ * into pair (whose key value was initialized); 0: another shape, nothing done (dec_key_value's loop
+ * decodes it, to the same result); -1: refused (a key or string take_string refuses).
+ */
+static inline __attribute__((always_inline)) int
+kv_plain(struct tdec *d, struct kv_pair *pair, const uint8_t *p, size_t len, unsigned depth)
+{
+    if (depth + 1 > OTLP_MAX_MESSAGE_DEPTH || len < 4 || p[0] != 0x0A || p[1] >= 0x80) {
+        return 0;
+    }
+    size_t j = 2 + (size_t)p[1], vl;
+    if (j + 2 > len || p[j] != 0x12) {
+        return 0;
+    }
+    j++;
+    if (!read_len12(p, len, &j, &vl) || vl != len - j || vl < 2) {
+        return 0;
+    }
+    const uint8_t *q = p + j;
+    OtlpAnyValue *v = &pair->value;
+    char *key, *str;
+    switch (q[0]) {
+    case 0x0A: {
+        size_t sl, k = 1;
+        if (!read_len12(q, vl, &k, &sl) || sl != vl - k) {
+            return 0;
+        }
+        if ((key = take_str(d, p + 2, p[1])) == NULL || (str = take_str(d, q + k, sl)) == NULL) {
+            return -1;
+        }
+        *v = any_value_init;
+        v->string_value = str;
+        v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        break;
+    }
+    case 0x10:
+    case 0x18: {
+        uint64_t x;
+        size_t k = 1;
+        if (q[1] < 0x80 && vl == 2) {
+            x = q[1];
+        } else if (read_varint(q, vl, &k, &x) != 0 || k != vl) {
+            return 0; /* malformed, or more after it: the loop says what it is */
+        }
+        if ((key = take_str(d, p + 2, p[1])) == NULL) {
+            return -1;
+        }
+        *v = any_value_init;
+        if (q[0] == 0x10) {
+            v->bool_value = x != 0;
+            v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
+        } else {
+            v->int_value = (int64_t)x;
+            v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
+        }
+        break;
+    }
+    case 0x21: {
+        if (vl != 9) {
+            return 0;
+        }
+        if ((key = take_str(d, p + 2, p[1])) == NULL) {
+            return -1;
+        }
+        *v = any_value_init;
+        uint64_t bits = load_le64(q + 1);
+        memcpy(&v->double_value, &bits, sizeof(v->double_value));
+        v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
+        break;
+    }
+    default:
+        return 0;
+    }
+    pair->kv.key = key;
+    pair->kv.value = v;
+    return 1;
+}
+
+/* A KeyValue of any shape into pair (whose key value was initialized): the field loop. */
+static __attribute__((noinline)) OtlpKeyValue *dec_key_value_loop(struct tdec *d,
+                                                                  struct kv_pair *pair,
+                                                                  const uint8_t *p, size_t len,
+                                                                  unsigned depth)
+{
     OtlpKeyValue *m = &pair->kv;
-    *m = (OtlpKeyValue)OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
     size_t base = d->n, i = 0;
     struct fld f;
     int r;
@@ -880,13 +1160,36 @@ static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len,
     return r == 0 && finish(d, base, &m->base, NULL, 0) ? m : NULL;
 }
 
+/* A KeyValue: the usual shape inline (kv_plain), any other through the field loop. Inlined
+ * where attributes are pushed, so an attribute costs no call of its own. */
+static inline __attribute__((always_inline)) OtlpKeyValue *
+dec_key_value_inline(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+{
+    struct kv_pair *pair = alloc(d, sizeof(*pair));
+    if (pair == NULL) {
+        return NULL;
+    }
+    pair->kv = key_value_init;
+    int plain = kv_plain(d, pair, p, len, depth);
+    if (plain != 0) {
+        return plain > 0 ? &pair->kv : NULL;
+    }
+    return dec_key_value_loop(d, pair, p, len, depth);
+}
+
+static OtlpKeyValue *dec_key_value(struct tdec *d, const uint8_t *p, size_t len, unsigned depth)
+{
+    return dec_key_value_inline(d, p, len, depth);
+}
+
 /* A repeated KeyValue field at `slot`: decodes one element and pushes it. */
-static int push_key_value(struct tdec *d, const struct fld *f, unsigned depth, unsigned slot)
+static inline __attribute__((always_inline)) int push_key_value(struct tdec *d, const struct fld *f,
+                                                                unsigned depth, unsigned slot)
 {
     if (!enter(d, f, depth)) {
         return 0;
     }
-    OtlpKeyValue *kv = dec_key_value(d, f->sub, f->sublen, depth + 1);
+    OtlpKeyValue *kv = dec_key_value_inline(d, f->sub, f->sublen, depth + 1);
     return kv != NULL && push(d, slot, kv);
 }
 
@@ -1133,7 +1436,7 @@ static OtlpSpan *dec_span(struct tdec *d, const uint8_t *p, size_t len, unsigned
     if (m == NULL) {
         return NULL;
     }
-    *m = (OtlpSpan)OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    *m = span_init;
     size_t base = d->n, i = 0;
     struct fld f;
     int r;
@@ -1336,6 +1639,7 @@ int otlp_pb_decode_traces(struct o2d_arena *a, const uint8_t *body, size_t len, 
     *utf8_valid = 0;
     *reason = NULL;
     d->a = a;
+    window_open(d);
     d->end = len > 0 ? body + len : body;
     d->ents = d->inline_ents;
     d->n = 0;
@@ -1345,6 +1649,7 @@ int otlp_pb_decode_traces(struct o2d_arena *a, const uint8_t *body, size_t len, 
     d->rescan = 0;
     d->utf8_bad = 0;
     OtlpTraceReq *req = dec_request(d, body, len);
+    window_close(d);
     int rv = d->status;
     *reason = d->reason;
     if (rv == O2D_OK) {
