@@ -137,7 +137,8 @@ struct llmobs_buffer {
     struct trace **buckets;
     size_t n_buckets;
     size_t n_traces;
-    size_t n_idle; /* traces that hold no LLM Obs span: what make_room's first step frees */
+    size_t n_idle;   /* traces that hold no LLM Obs span: what make_room's first step frees */
+    size_t n_mapped; /* traces with a skeleton (map_n > 0): what its second step can decide */
     struct trace *oldest, *newest;
     /* Every trace, in a min-heap by when it next needs a poll (INT64_MIN once changed), so a
      * poll visits only the traces that are due instead of walking all of them: with ids that
@@ -400,6 +401,7 @@ static struct skel *map_get(struct llmobs_buffer *b, struct trace *t, uint64_t s
     s->logs_tail = &s->logs;
     if (t->map_n == 0) {
         room_may_use(b, t);
+        b->n_mapped++;
     }
     t->map_n++;
     t->bytes += ENTRY_COST;
@@ -459,6 +461,7 @@ static void free_map(struct llmobs_buffer *b, struct trace *t)
     t->bytes -= t->map_n * ENTRY_COST;
     b->bytes -= t->map_n * ENTRY_COST;
     b->units -= t->map_n;
+    b->n_mapped -= t->map_n > 0;
     o2d_free(t->map);
     t->map = NULL;
     t->map_cap = 0;
@@ -820,11 +823,15 @@ static void make_room(struct llmobs_buffer *b, struct trace *cur, size_t units, 
         }
         t = next;
     }
-    /* the first loop may have freed `start`: room_from moved on with it */
+    /* the first loop may have freed `start`: room_from moved on with it. Only traces with a
+     * skeleton can be decided; once each of them (but cur) has been, the walk stops instead
+     * of passing every trace whose spans wait for the sender. */
     t = b->room_from != NULL ? b->room_from : b->oldest;
-    for (; t != NULL && over_bound(b, units, bytes); t = t->newer) {
+    size_t mapped = b->n_mapped - (cur != NULL && cur->map_n > 0);
+    for (; t != NULL && mapped > 0 && over_bound(b, units, bytes); t = t->newer) {
         if (t != cur && t->map_n > 0) {
             force_trace(b, t);
+            mapped--;
         }
     }
     if (cur != NULL && cur->map_n > 0 && over_bound(b, units, bytes)) {
