@@ -116,11 +116,6 @@ void llmobs_exporter_batch_free(struct llmobs_exporter_batch *bt)
     o2d_free(bt);
 }
 
-size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt)
-{
-    return bt != NULL ? bt->n_llm : 0;
-}
-
 static int span_is_error(const OtlpSpan *s)
 {
     return s->status != NULL &&

@@ -73,8 +73,6 @@ typedef void (*llmobs_queued_fn)(void *ctx, uint64_t item_id, const uint8_t trac
                                  uint64_t span_id);
 void llmobs_exporter_observe(struct exporter *e, llmobs_queued_fn queued, dlv_observer_fn fn,
                              void *ctx);
-/* LLM Obs spans in the batch. */
-size_t llmobs_exporter_batch_llm_spans(const struct llmobs_exporter_batch *bt);
 /* Adds the batch's LLM Obs spans the sampler dropped (out) and kept (in), per
  * enum llmobs_sample_rule, to out[] and in[] (LLMOBS_SAMPLE_RULES entries each). */
 void llmobs_exporter_batch_sampled(const struct llmobs_exporter_batch *bt, uint64_t *out,

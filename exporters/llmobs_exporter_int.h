@@ -32,9 +32,6 @@ struct llmobs_wire {
 /* The destination: one event an item, bodies of envelopes, no compression. */
 extern const struct dlv_dest_type llmobs_dest;
 
-/* An item holding one encoded span event (a JSON object); NULL when out of memory. */
-struct dlv_item *llmobs_event_item(const uint8_t *json, size_t len);
-
 /* Bytes one event of event_len bytes takes in a body, its envelope and separator included. */
 size_t llmobs_exporter_envelope_size(const char *tracer_version, size_t event_len);
 

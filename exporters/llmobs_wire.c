@@ -44,15 +44,6 @@ int llmobs_exporter_append_envelope(struct o2d_buf *out, const char *tracer_vers
     return rv;
 }
 
-struct dlv_item *llmobs_event_item(const uint8_t *json, size_t len)
-{
-    struct dlv_item *it = dlv_item_new(len, 0, 1);
-    if (it != NULL) {
-        memcpy(it->data, json, len);
-    }
-    return it;
-}
-
 static size_t event_cost(void *ctx, const struct dlv_item *it)
 {
     const struct llmobs_wire *w = ctx;

@@ -42,6 +42,8 @@ static struct llmobs_wire wire_of(const char *key_header)
 
 /* An item holding the event {"span_id":"<id>","pad":"xxx..."} of exactly `len` bytes
  * (len >= 40). */
+/* An event item as the exporter makes one (emit_event): the JSON written after room for the
+ * item's fields, the storage adopted as the item. */
 static struct dlv_item *make_event(unsigned id, size_t len)
 {
     char *json = malloc(len);
@@ -52,7 +54,10 @@ static struct dlv_item *make_event(unsigned id, size_t len)
     memcpy(json, head, (size_t)h);
     memset(json + h, 'x', len - (size_t)h - 2);
     memcpy(json + len - 2, "\"}", 2);
-    struct dlv_item *it = llmobs_event_item((const uint8_t *)json, len);
+    uint8_t *storage = o2d_malloc(DLV_ITEM_PREFIX + len);
+    assert_non_null(storage);
+    memcpy(storage + DLV_ITEM_PREFIX, json, len);
+    struct dlv_item *it = dlv_item_adopt(storage, DLV_ITEM_PREFIX + len, 0, 1);
     assert_non_null(it);
     assert_int_equal(it->len, len);
     assert_int_equal(it->head_len, 0);
